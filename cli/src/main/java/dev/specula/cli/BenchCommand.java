@@ -1,0 +1,199 @@
+package dev.specula.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.specula.engine.GenerationRequest;
+import dev.specula.engine.GenerationResult;
+import dev.specula.engine.GenerationStats;
+import dev.specula.engine.ModelPair;
+import dev.specula.engine.SpeculativeDecoder;
+import dev.specula.policy.SpeculationPolicy;
+import dev.specula.sampling.SamplingParams;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.Supplier;
+
+/**
+ * {@code specula-cli bench [--target DIR] [--draft DIR] --prompts FILE.jsonl [--max-new-tokens 128]
+ * --policies plain,fixed:1,... [--repeat 3] [--warmup 1] [--json OUT.json] [--markdown OUT.md]}.
+ *
+ * <p>Runs are interleaved in one process (repeat → prompt → policy) so every policy sees the same machine
+ * state; ratios are computed between policies of the same run. Greedy outputs of every policy are checked
+ * against each other per prompt (speculation is lossless), and mismatches are reported.
+ */
+final class BenchCommand {
+
+    static final String USAGE = "bench [--target DIR] [--draft DIR] --prompts FILE.jsonl [--max-new-tokens 128] "
+            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--repeat 3] [--warmup 1] [--json OUT.json] [--markdown OUT.md]";
+
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+
+    private BenchCommand() {
+    }
+
+    record BenchPrompt(String id, String category, PromptInput input) {
+    }
+
+    static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
+        Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
+        valued.addAll(Set.of("prompts", "max-new-tokens", "policies", "repeat", "warmup", "json", "markdown", "gamma",
+                "policy-option", "temperature", "top-p", "top-k", "seed"));
+        Arguments arguments = Arguments.parse("bench", args, 1, valued, Set.of(), Set.of("policy-option"));
+        if (!arguments.has("prompts")) {
+            throw new CliException("bench: --prompts FILE.jsonl is required");
+        }
+        if (!arguments.has("policies")) {
+            throw new CliException("bench: --policies is required, e.g. --policies plain,fixed:2,fixed:4");
+        }
+        List<BenchPrompt> prompts = readPrompts(Path.of(arguments.string("prompts", null)));
+        List<String> policyNames = new ArrayList<>(new LinkedHashSet<>(Arrays.asList(arguments.string("policies", "").split(","))));
+        policyNames.removeIf(String::isBlank);
+        int maxNewTokens = arguments.integer("max-new-tokens", 128, 1, 1 << 20);
+        int repeat = arguments.integer("repeat", 3, 1, 1000);
+        int warmup = arguments.integer("warmup", 1, 0, 1000);
+        SamplingParams sampling;
+        try {
+            sampling = new SamplingParams(arguments.number("temperature", 0), arguments.integer("top-k", 0, 0, Integer.MAX_VALUE),
+                    arguments.number("top-p", 1), arguments.optionalLong("seed"));
+        }
+        catch (IllegalArgumentException ex) {
+            throw new CliException("bench: " + ex.getMessage());
+        }
+
+        try (ModelPair models = ModelOptions.load(arguments)) {
+            Map<String, Supplier<SpeculationPolicy>> policies = new LinkedHashMap<>();
+            for (String name : policyNames) {
+                policies.put(name.trim(), PolicyOptions.factory(name.trim(), arguments, models));
+            }
+            List<int[]> promptIds = new ArrayList<>();
+            for (BenchPrompt prompt : prompts) {
+                promptIds.add(prompt.input().encode(models.target()));
+            }
+            SpeculativeDecoder decoder = new SpeculativeDecoder(models);
+            for (int w = 0; w < warmup; w++) {
+                for (Supplier<SpeculationPolicy> policy : policies.values()) {
+                    for (int p = 0; p < Math.min(3, prompts.size()); p++) {
+                        decoder.generate(request(promptIds.get(p), sampling, maxNewTokens, policy));
+                    }
+                }
+            }
+            // (policy, category) -> stats; category "all" holds every prompt
+            Map<String, Map<String, GenerationStats>> totals = new LinkedHashMap<>();
+            int mismatches = 0;
+            for (int r = 0; r < repeat; r++) {
+                for (int p = 0; p < prompts.size(); p++) {
+                    int[] reference = null;
+                    for (Map.Entry<String, Supplier<SpeculationPolicy>> policy : policies.entrySet()) {
+                        GenerationResult result = decoder.generate(request(promptIds.get(p), sampling, maxNewTokens, policy.getValue()));
+                        Map<String, GenerationStats> byCategory = totals.computeIfAbsent(policy.getKey(), key -> new LinkedHashMap<>());
+                        byCategory.computeIfAbsent("all", key -> new GenerationStats()).add(result.stats());
+                        byCategory.computeIfAbsent(prompts.get(p).category(), key -> new GenerationStats()).add(result.stats());
+                        if (sampling.isGreedy()) {
+                            if (reference == null) {
+                                reference = result.tokenIds();
+                            }
+                            else if (!Arrays.equals(reference, result.tokenIds())) {
+                                mismatches++;
+                                err.println("bench: greedy output of " + policy.getKey() + " differs from " + policyNames.get(0)
+                                        + " on prompt " + prompts.get(p).id());
+                            }
+                        }
+                    }
+                }
+                err.printf("bench: repeat %d/%d done%n", r + 1, repeat);
+            }
+            BenchReport report = new BenchReport(totals, policyNames.get(0), mismatches);
+            out.print(report.markdown());
+            if (arguments.has("json")) {
+                Map<String, Object> json = new LinkedHashMap<>();
+                json.put("machine", BenchReport.machine());
+                json.put("settings", Map.of("prompts", prompts.size(), "max_new_tokens", maxNewTokens, "repeat", repeat,
+                        "warmup", warmup, "temperature", sampling.temperature(), "greedy_mismatches", mismatches));
+                json.put("results", report.rows());
+                JSON.writeValue(Path.of(arguments.string("json", null)).toFile(), json);
+            }
+            if (arguments.has("markdown")) {
+                Files.writeString(Path.of(arguments.string("markdown", null)), report.markdown());
+            }
+        }
+        return 0;
+    }
+
+    private static GenerationRequest request(int[] prompt, SamplingParams sampling, int maxNewTokens,
+            Supplier<SpeculationPolicy> policy) {
+        return GenerationRequest.builder(prompt).sampling(sampling).maxNewTokens(maxNewTokens).policy(policy).build();
+    }
+
+    /** One object per line: {"id":…, "category":…, "prompt"|"chat"|"prompt_ids": …}. */
+    static List<BenchPrompt> readPrompts(Path file) {
+        List<String> lines;
+        try {
+            lines = Files.readAllLines(file);
+        }
+        catch (NoSuchFileException ex) {
+            throw new CliException("bench: prompts file " + file.toAbsolutePath() + " does not exist");
+        }
+        catch (IOException ex) {
+            throw new CliException("bench: cannot read prompts file " + file.toAbsolutePath() + ": " + ex.getMessage());
+        }
+        ObjectMapper reader = new ObjectMapper();
+        List<BenchPrompt> prompts = new ArrayList<>();
+        for (int i = 0; i < lines.size(); i++) {
+            String line = lines.get(i).strip();
+            if (line.isEmpty()) {
+                continue;
+            }
+            String where = file + " line " + (i + 1);
+            JsonNode node;
+            try {
+                node = reader.readTree(line);
+            }
+            catch (com.fasterxml.jackson.core.JsonProcessingException ex) {
+                throw new CliException("bench: " + where + " is not a JSON object: " + ex.getOriginalMessage());
+            }
+            if (!node.isObject()) {
+                throw new CliException("bench: " + where + " is not a JSON object");
+            }
+            PromptInput input;
+            if (node.path("prompt").isTextual()) {
+                input = PromptInput.ofText(node.get("prompt").asText());
+            }
+            else if (node.path("chat").isTextual()) {
+                input = PromptInput.ofChat(node.get("chat").asText());
+            }
+            else if (node.path("prompt_ids").isArray() && !node.get("prompt_ids").isEmpty()) {
+                int[] ids = new int[node.get("prompt_ids").size()];
+                for (int k = 0; k < ids.length; k++) {
+                    JsonNode id = node.get("prompt_ids").get(k);
+                    if (!id.isIntegralNumber()) {
+                        throw new CliException("bench: " + where + ": prompt_ids must hold integers");
+                    }
+                    ids[k] = id.asInt();
+                }
+                input = PromptInput.ofIds(ids);
+            }
+            else {
+                throw new CliException("bench: " + where + " needs a \"prompt\" or \"chat\" string or a non-empty \"prompt_ids\" array");
+            }
+            String id = node.path("id").asText(String.valueOf(prompts.size() + 1));
+            prompts.add(new BenchPrompt(id, node.path("category").asText("default"), input));
+        }
+        if (prompts.isEmpty()) {
+            throw new CliException("bench: prompts file " + file.toAbsolutePath() + " holds no prompts");
+        }
+        return prompts;
+    }
+}

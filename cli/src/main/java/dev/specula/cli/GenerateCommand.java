@@ -1,0 +1,114 @@
+package dev.specula.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.specula.engine.GenerationRequest;
+import dev.specula.engine.GenerationResult;
+import dev.specula.engine.GenerationStats;
+import dev.specula.engine.ModelPair;
+import dev.specula.engine.SpeculativeDecoder;
+import dev.specula.sampling.SamplingParams;
+
+import java.io.PrintStream;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * {@code specula-cli generate [--target DIR] [--draft DIR] (--prompt TEXT | --chat TEXT | --prompt-ids 12,5,99)
+ * [--max-new-tokens 64] [--temperature 0] [--top-p 1] [--top-k 0] [--seed N] [--policy plain|fixed|...]
+ * [--gamma 4] [--json]}, plus {@code --stop TEXT} (repeatable), {@code --policy-option k=v},
+ * {@code --threads N}, {@code --provider cpu|cuda}, {@code --device N}.
+ */
+final class GenerateCommand {
+
+    static final String USAGE = "generate [--target DIR] [--draft DIR] (--prompt TEXT | --chat TEXT | --prompt-ids 12,5,99) "
+            + "[--max-new-tokens 64] [--temperature 0] [--top-p 1] [--top-k 0] [--seed N] [--policy plain|fixed|...] "
+            + "[--gamma 4] [--stop TEXT]... [--json]";
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private GenerateCommand() {
+    }
+
+    static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
+        Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
+        valued.addAll(Set.of("prompt", "chat", "prompt-ids", "max-new-tokens", "temperature", "top-p", "top-k", "seed",
+                "policy", "gamma", "stop", "policy-option"));
+        Arguments arguments = Arguments.parse("generate", args, 1, valued, Set.of("json"), Set.of("stop", "policy-option"));
+        PromptInput prompt = prompt(arguments);
+        SamplingParams sampling;
+        try {
+            sampling = new SamplingParams(arguments.number("temperature", 0), arguments.integer("top-k", 0, 0, Integer.MAX_VALUE),
+                    arguments.number("top-p", 1), arguments.optionalLong("seed"));
+        }
+        catch (IllegalArgumentException ex) {
+            throw new CliException("generate: " + ex.getMessage());
+        }
+        int maxNewTokens = arguments.integer("max-new-tokens", 64, 1, 1 << 20);
+        boolean json = arguments.has("json");
+        try (ModelPair models = ModelOptions.load(arguments)) {
+            String policy = arguments.string("policy", models.draft().isPresent() ? "fixed" : "plain");
+            GenerationRequest request = GenerationRequest.builder(prompt.encode(models.target()))
+                .sampling(sampling)
+                .maxNewTokens(maxNewTokens)
+                .stopStrings(arguments.all("stop"))
+                .policy(PolicyOptions.factory(policy, arguments, models))
+                .listener(json ? null : text -> {
+                    out.print(text);
+                    out.flush();
+                })
+                .build();
+            GenerationResult result = new SpeculativeDecoder(models).generate(request);
+            if (json) {
+                out.println(JSON.writeValueAsString(toJson(result)));
+            }
+            else {
+                out.println();
+                GenerationStats stats = result.stats();
+                err.printf("[%s] %d tokens, finish %s, %.1f tokens/s, mean accepted length %.2f, target calls %d, draft calls %d%n",
+                        result.policy(), result.tokenIds().length, result.finishReason().wireName(), stats.tokensPerSecond(),
+                        stats.meanAcceptedLength(), stats.targetCalls(), stats.draftCalls());
+            }
+        }
+        return 0;
+    }
+
+    private static PromptInput prompt(Arguments arguments) {
+        int given = (arguments.has("prompt") ? 1 : 0) + (arguments.has("chat") ? 1 : 0) + (arguments.has("prompt-ids") ? 1 : 0);
+        if (given != 1) {
+            throw new CliException("generate: give exactly one of --prompt TEXT, --chat TEXT or --prompt-ids 12,5,99");
+        }
+        if (arguments.has("prompt")) {
+            return PromptInput.ofText(arguments.string("prompt", null));
+        }
+        if (arguments.has("chat")) {
+            return PromptInput.ofChat(arguments.string("chat", null));
+        }
+        return PromptInput.ofIds(PromptInput.parseIds(arguments.string("prompt-ids", null), "--prompt-ids"));
+    }
+
+    static Map<String, Object> toJson(GenerationResult result) {
+        GenerationStats stats = result.stats();
+        Map<String, Object> statsJson = new LinkedHashMap<>();
+        statsJson.put("target_calls", stats.targetCalls());
+        statsJson.put("draft_calls", stats.draftCalls());
+        statsJson.put("drafted", stats.drafted());
+        statsJson.put("accepted", stats.accepted());
+        statsJson.put("mean_accepted_length", stats.meanAcceptedLength());
+        statsJson.put("wall_ms", stats.wallNanos() / 1e6);
+        statsJson.put("target_ms", stats.targetNanos() / 1e6);
+        statsJson.put("draft_ms", stats.draftNanos() / 1e6);
+        statsJson.put("tokens_per_second", stats.tokensPerSecond());
+        statsJson.put("policy", result.policy());
+        statsJson.put("accepted_per_position", stats.acceptedAtPosition());
+        statsJson.put("drafted_per_position", stats.draftedAtPosition());
+        Map<String, Object> json = new LinkedHashMap<>();
+        json.put("token_ids", result.tokenIds());
+        json.put("text", result.text());
+        json.put("finish_reason", result.finishReason().wireName());
+        json.put("prompt_tokens", result.promptTokens());
+        json.put("stats", statsJson);
+        return json;
+    }
+}

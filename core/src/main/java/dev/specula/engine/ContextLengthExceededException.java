@@ -1,0 +1,30 @@
+package dev.specula.engine;
+
+/** The prompt plus the tokens to generate do not fit the model's context; raised before any work. */
+public class ContextLengthExceededException extends IllegalArgumentException {
+
+    private final int promptTokens;
+    private final int maxNewTokens;
+    private final int contextLength;
+
+    public ContextLengthExceededException(int promptTokens, int maxNewTokens, int contextLength, String model) {
+        super("Prompt of " + promptTokens + " tokens + max new tokens " + maxNewTokens + " = " + (promptTokens + maxNewTokens)
+                + " exceeds the context length " + contextLength + " of " + model
+                + ": shorten the prompt or lower max new tokens to at most " + Math.max(0, contextLength - promptTokens));
+        this.promptTokens = promptTokens;
+        this.maxNewTokens = maxNewTokens;
+        this.contextLength = contextLength;
+    }
+
+    public int getPromptTokens() {
+        return promptTokens;
+    }
+
+    public int getMaxNewTokens() {
+        return maxNewTokens;
+    }
+
+    public int getContextLength() {
+        return contextLength;
+    }
+}

@@ -1,0 +1,98 @@
+package dev.specula.engine;
+
+import dev.specula.policy.PlainPolicy;
+import dev.specula.policy.SpeculationPolicy;
+import dev.specula.sampling.SamplingParams;
+
+import java.util.List;
+import java.util.function.Supplier;
+
+/**
+ * One generation: prompt ids, how to sample, when to stop, how to speculate.
+ *
+ * @param promptIds the prompt, already tokenized (chat template applied, if any)
+ * @param sampling temperature / top-k / top-p / seed
+ * @param maxNewTokens the most tokens to generate, >= 1
+ * @param stopStrings texts that end the output (not included in it); may be empty
+ * @param policy makes the speculation policy of this request; {@link PlainPolicy} = target only
+ * @param listener receives text as it is accepted; may be null
+ * @param cancellation lets the caller stop the generation; may be null
+ */
+public record GenerationRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
+        Supplier<? extends SpeculationPolicy> policy, TokenStreamListener listener, CancellationToken cancellation) {
+
+    public GenerationRequest {
+        if (promptIds == null || promptIds.length == 0) {
+            throw new IllegalArgumentException("The prompt must have at least one token");
+        }
+        if (sampling == null) {
+            throw new IllegalArgumentException("sampling must not be null");
+        }
+        if (maxNewTokens < 1) {
+            throw new IllegalArgumentException("max new tokens must be >= 1 but was " + maxNewTokens);
+        }
+        stopStrings = stopStrings == null ? List.of() : List.copyOf(stopStrings);
+        for (String stop : stopStrings) {
+            if (stop.isEmpty()) {
+                throw new IllegalArgumentException("Stop strings must not be empty");
+            }
+        }
+        if (policy == null) {
+            policy = PlainPolicy::new;
+        }
+    }
+
+    public static Builder builder(int[] promptIds) {
+        return new Builder(promptIds);
+    }
+
+    /** Builds a request; defaults: greedy, 64 new tokens, no stop strings, plain decoding. */
+    public static final class Builder {
+
+        private final int[] promptIds;
+        private SamplingParams sampling = SamplingParams.GREEDY;
+        private int maxNewTokens = 64;
+        private List<String> stopStrings = List.of();
+        private Supplier<? extends SpeculationPolicy> policy = PlainPolicy::new;
+        private TokenStreamListener listener;
+        private CancellationToken cancellation;
+
+        private Builder(int[] promptIds) {
+            this.promptIds = promptIds;
+        }
+
+        public Builder sampling(SamplingParams sampling) {
+            this.sampling = sampling;
+            return this;
+        }
+
+        public Builder maxNewTokens(int maxNewTokens) {
+            this.maxNewTokens = maxNewTokens;
+            return this;
+        }
+
+        public Builder stopStrings(List<String> stopStrings) {
+            this.stopStrings = stopStrings;
+            return this;
+        }
+
+        public Builder policy(Supplier<? extends SpeculationPolicy> policy) {
+            this.policy = policy;
+            return this;
+        }
+
+        public Builder listener(TokenStreamListener listener) {
+            this.listener = listener;
+            return this;
+        }
+
+        public Builder cancellation(CancellationToken cancellation) {
+            this.cancellation = cancellation;
+            return this;
+        }
+
+        public GenerationRequest build() {
+            return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation);
+        }
+    }
+}

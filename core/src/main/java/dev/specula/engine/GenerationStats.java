@@ -1,0 +1,202 @@
+package dev.specula.engine;
+
+import java.util.Arrays;
+
+/**
+ * Counters of one request (vLLM's spec-decode metrics: publish counts, derive rates when asked).
+ * Times are ONNX Runtime wall times of the calls; {@link #outsideRuntimeNanos()} is the rest of the
+ * request's wall time: the engine's own overhead.
+ */
+public final class GenerationStats {
+
+    private long targetCalls;
+    private long draftCalls;
+    private long drafted;
+    private long accepted;
+    private long rounds;
+    private long[] draftedAtPosition = new long[8];
+    private long[] acceptedAtPosition = new long[8];
+    private long targetNanos;
+    private long draftNanos;
+    private long wallNanos;
+    private long generatedTokens;
+    private long requests;
+    private long rejectedRounds;
+    private long targetPrefillNanos;
+    private long draftPrefillNanos;
+    private long draftedRequests;
+
+    void recordDraftCall(long nanos) {
+        if (draftCalls == 0) {
+            draftPrefillNanos += nanos;
+            draftedRequests++;
+        }
+        draftCalls++;
+        draftNanos += nanos;
+    }
+
+    void recordTargetCall(long nanos) {
+        if (targetCalls == 0) {
+            targetPrefillNanos += nanos;
+        }
+        targetCalls++;
+        targetNanos += nanos;
+    }
+
+    void recordRound(int roundDrafted, int roundAccepted) {
+        rounds++;
+        if (roundAccepted < roundDrafted) {
+            rejectedRounds++;
+        }
+        drafted += roundDrafted;
+        accepted += roundAccepted;
+        if (roundDrafted > draftedAtPosition.length) {
+            draftedAtPosition = Arrays.copyOf(draftedAtPosition, roundDrafted);
+            acceptedAtPosition = Arrays.copyOf(acceptedAtPosition, roundDrafted);
+        }
+        for (int i = 0; i < roundDrafted; i++) {
+            draftedAtPosition[i]++;
+        }
+        for (int i = 0; i < roundAccepted; i++) {
+            acceptedAtPosition[i]++;
+        }
+    }
+
+    void recordWall(long nanos, long generated) {
+        wallNanos += nanos;
+        generatedTokens = generated;
+        requests = 1;
+    }
+
+    /** Adds another request's counters (for totals over a benchmark). */
+    public void add(GenerationStats other) {
+        targetCalls += other.targetCalls;
+        draftCalls += other.draftCalls;
+        drafted += other.drafted;
+        accepted += other.accepted;
+        rounds += other.rounds;
+        int width = Math.max(draftedAtPosition.length, other.draftedAtPosition.length);
+        draftedAtPosition = Arrays.copyOf(draftedAtPosition, width);
+        acceptedAtPosition = Arrays.copyOf(acceptedAtPosition, width);
+        for (int i = 0; i < other.draftedAtPosition.length; i++) {
+            draftedAtPosition[i] += other.draftedAtPosition[i];
+            acceptedAtPosition[i] += other.acceptedAtPosition[i];
+        }
+        targetNanos += other.targetNanos;
+        draftNanos += other.draftNanos;
+        wallNanos += other.wallNanos;
+        generatedTokens += other.generatedTokens;
+        requests += other.requests;
+        rejectedRounds += other.rejectedRounds;
+        targetPrefillNanos += other.targetPrefillNanos;
+        draftPrefillNanos += other.draftPrefillNanos;
+        draftedRequests += other.draftedRequests;
+    }
+
+    public long targetCalls() {
+        return targetCalls;
+    }
+
+    public long draftCalls() {
+        return draftCalls;
+    }
+
+    /** Draft tokens proposed to the target. */
+    public long drafted() {
+        return drafted;
+    }
+
+    /** Draft tokens the target accepted. */
+    public long accepted() {
+        return accepted;
+    }
+
+    /** Verification rounds: target calls that produced tokens (a plain step is a round with nothing drafted). */
+    public long rounds() {
+        return rounds;
+    }
+
+    /** rounds in which draft position i (0-based) was proposed. */
+    public long[] draftedAtPosition() {
+        return trimmed(draftedAtPosition);
+    }
+
+    /** rounds in which draft position i (0-based) was accepted. */
+    public long[] acceptedAtPosition() {
+        return trimmed(acceptedAtPosition);
+    }
+
+    public long targetNanos() {
+        return targetNanos;
+    }
+
+    public long draftNanos() {
+        return draftNanos;
+    }
+
+    public long wallNanos() {
+        return wallNanos;
+    }
+
+    public long generatedTokens() {
+        return generatedTokens;
+    }
+
+    /** Wall time not spent inside ONNX Runtime calls. */
+    public long outsideRuntimeNanos() {
+        return Math.max(0, wallNanos - targetNanos - draftNanos);
+    }
+
+    /** Tokens produced per target call: (accepted + rounds) / rounds; 1.0 means no draft was ever accepted. */
+    public double meanAcceptedLength() {
+        return rounds == 0 ? 0 : (double) (accepted + rounds) / rounds;
+    }
+
+    /** accepted / drafted: the share of proposed draft tokens that were kept. */
+    public double acceptanceRate() {
+        return drafted == 0 ? 0 : (double) accepted / drafted;
+    }
+
+    /**
+     * The per-token acceptance probability α of Leviathan et al.: accepted / (accepted + rejections), i.e.
+     * of the draft tokens the target actually judged (those after a rejection are never judged), the share kept.
+     */
+    public double perTokenAcceptance() {
+        long judged = accepted + rejectedRounds;
+        return judged == 0 ? 0 : (double) accepted / judged;
+    }
+
+    /** Requests counted in these stats. */
+    public long requests() {
+        return requests;
+    }
+
+    /** Mean ONNX Runtime time of a target call after the first of each request (which also prefills the prompt). */
+    public double meanTargetStepNanos() {
+        long steps = targetCalls - requests;
+        return steps <= 0 ? Double.NaN : (double) (targetNanos - targetPrefillNanos) / steps;
+    }
+
+    /** Mean ONNX Runtime time of a draft call after the first of each request (which also prefills the prompt). */
+    public double meanDraftStepNanos() {
+        long steps = draftCalls - draftedRequests;
+        return steps <= 0 ? Double.NaN : (double) (draftNanos - draftPrefillNanos) / steps;
+    }
+
+    /** Mean draft tokens proposed per round. */
+    public double meanDrafted() {
+        return rounds == 0 ? 0 : (double) drafted / rounds;
+    }
+
+    public double tokensPerSecond() {
+        return wallNanos == 0 ? 0 : generatedTokens * 1e9 / wallNanos;
+    }
+
+    private static long[] trimmed(long[] counts) {
+        int length = counts.length;
+        while (length > 0 && counts[length - 1] == 0) {
+            length--;
+        }
+        return Arrays.copyOf(counts, length);
+    }
+}

@@ -1,0 +1,178 @@
+package dev.specula.engine;
+
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import dev.specula.kv.KvCache;
+import dev.specula.policy.RoundContext;
+import dev.specula.policy.SpeculationPolicy;
+import dev.specula.sampling.SamplingParams;
+
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import java.util.random.RandomGenerator;
+
+/**
+ * One request's state in the decode loop: its tokens, its KV caches in both models, its policy, random
+ * generator, output and counters, and the drafts of the round in flight.
+ *
+ * <p>Cache invariant between rounds: each cache holds a prefix of the committed tokens; the tokens after
+ * it are still to be fed to that model ({@link #pendingFor(KvCache)}). The target's cache always lacks at
+ * least the last committed token, whose logits start the next verification.
+ */
+final class Sequence implements AutoCloseable {
+
+    final GenerationRequest request;
+    final SamplingParams sampling;
+    final SpeculationPolicy policy;
+    final RandomGenerator random;
+    final GenerationStats stats = new GenerationStats();
+    final OutputText output;
+    final KvCache targetCache;
+    final KvCache draftCache;
+    final OrtSession.RunOptions runOptions;
+    final int promptLength;
+
+    /** Prompt and committed generated tokens. */
+    private int[] tokens;
+    private int length;
+
+    // The round in flight
+    int requestedDrafts;
+    int[] drafts = new int[8];
+    /** q_i per draft, only when sampling (greedy needs no distributions). */
+    float[][] draftDistributions = new float[8][];
+    int drafted;
+    boolean drafting;
+    double draftLogProbability;
+    long roundDraftNanos;
+    /** The target's last_hidden_state row for the last committed token's prediction, when kept. */
+    float[] lastHiddenState;
+
+    Sequence(GenerationRequest request, SpeculationPolicy policy, OutputText output, KvCache targetCache,
+            KvCache draftCache) throws OrtException {
+        this.request = request;
+        this.sampling = request.sampling();
+        this.policy = policy;
+        this.random = new SplittableRandom(sampling.seed() != null ? sampling.seed() : System.nanoTime() ^ Thread.currentThread().getId());
+        this.output = output;
+        this.targetCache = targetCache;
+        this.draftCache = draftCache;
+        this.runOptions = new OrtSession.RunOptions();
+        this.promptLength = request.promptIds().length;
+        this.tokens = Arrays.copyOf(request.promptIds(), promptLength + Math.min(request.maxNewTokens(), 4096) + 1);
+        this.length = promptLength;
+        if (request.cancellation() != null) {
+            request.cancellation().register(runOptions);
+        }
+    }
+
+    /** Prompt + committed tokens. */
+    int length() {
+        return length;
+    }
+
+    int lastToken() {
+        return tokens[length - 1];
+    }
+
+    int generated() {
+        return length - promptLength;
+    }
+
+    int remaining() {
+        return request.maxNewTokens() - output.count();
+    }
+
+    boolean isFinished() {
+        return output.isFinished();
+    }
+
+    boolean isCancelled() {
+        return request.cancellation() != null && request.cancellation().isCancelled();
+    }
+
+    RoundContext roundContext() {
+        return new RoundContext(generated(), remaining(), lastToken(), lastHiddenState);
+    }
+
+    /** Committed tokens the model owning {@code cache} has not seen yet (the first may be the whole prompt). */
+    int[] pendingFor(KvCache cache) {
+        return Arrays.copyOfRange(tokens, cache.logicalLength(), length);
+    }
+
+    /** Starts a round that drafts up to {@code gamma} tokens. */
+    void beginRound(int gamma) {
+        requestedDrafts = gamma;
+        drafted = 0;
+        drafting = gamma > 0;
+        draftLogProbability = 0;
+        roundDraftNanos = 0;
+        if (gamma > drafts.length) {
+            drafts = Arrays.copyOf(drafts, gamma);
+            draftDistributions = Arrays.copyOf(draftDistributions, gamma);
+        }
+    }
+
+    void addDraft(int token, float[] distribution) {
+        drafts[drafted] = token;
+        draftDistributions[drafted] = distribution;
+        drafted++;
+        if (drafted == requestedDrafts) {
+            drafting = false;
+        }
+    }
+
+    /** What the draft feeds next: its pending committed tokens in the round's first call, then the last draft. */
+    int[] draftInput() {
+        return drafted == 0 ? pendingFor(draftCache) : new int[] {drafts[drafted - 1]};
+    }
+
+    /** What the target verifies: its pending committed tokens, then every draft. */
+    int[] verificationInput() {
+        int pending = length - targetCache.logicalLength();
+        int[] input = Arrays.copyOfRange(tokens, targetCache.logicalLength(), length + drafted);
+        System.arraycopy(drafts, 0, input, pending, drafted);
+        return input;
+    }
+
+    /**
+     * Commits the accepted drafts and the target's next token, and rolls both caches back to the
+     * committed prefix they hold.
+     */
+    void commit(int accepted, int nextToken) {
+        int committedBefore = length;
+        int[] newTokens = Arrays.copyOf(drafts, accepted + 1);
+        newTokens[accepted] = nextToken;
+        int kept = output.append(newTokens, 0, newTokens.length);
+        ensureCapacity(length + kept);
+        System.arraycopy(newTokens, 0, tokens, length, kept);
+        length += kept;
+        // The target fed the drafts; only the accepted ones are committed tokens.
+        targetCache.rollbackTo(Math.min(targetCache.logicalLength(), committedBefore + accepted));
+        if (draftCache != null) {
+            draftCache.rollbackTo(Math.min(draftCache.logicalLength(), committedBefore + accepted));
+        }
+    }
+
+    GenerationResult result(String policyName) {
+        return new GenerationResult(output.tokens(), output.text(), output.finishReason(), promptLength, policyName, stats);
+    }
+
+    private void ensureCapacity(int needed) {
+        if (needed > tokens.length) {
+            tokens = Arrays.copyOf(tokens, Math.max(needed, tokens.length * 2));
+        }
+    }
+
+    @Override
+    public void close() {
+        if (request.cancellation() != null) {
+            request.cancellation().unregister(runOptions);
+        }
+        runOptions.close();
+        targetCache.close();
+        if (draftCache != null) {
+            draftCache.close();
+        }
+    }
+}

@@ -1,0 +1,230 @@
+package dev.specula.kv;
+
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+
+/**
+ * One sequence's key/value cache in one model, with rollback of rejected draft tokens.
+ *
+ * <p>The tensors are the {@code present.*} outputs of the last run, fed back unchanged as the next
+ * {@code past_key_values.*} inputs: no copy per token. Each tensor is {@code [1, kvHeads, physical, headDim]}.
+ * Rolling back does not copy either: the rejected slots stay in the tensors as <em>holes</em> that the
+ * {@code attention_mask} hides (0), and new tokens get explicit logical {@code position_ids}, so the model
+ * computes exactly what it would over a compact cache. When holes pile up past {@link #COMPACTION_THRESHOLD}
+ * slots, one copy squeezes them out (attention over many dead slots costs more than that copy).
+ */
+public final class KvCache implements AutoCloseable {
+
+    /** Holes tolerated before a compaction copy. */
+    public static final int COMPACTION_THRESHOLD = 64;
+
+    private final OrtEnvironment environment;
+    private final int layers;
+    private final int kvHeads;
+    private final int headDim;
+    private final OnnxJavaType kvType;
+
+    /** Past tensors, per layer: [1, kvHeads, physicalLength, headDim]; null until the first run. */
+    private final OnnxTensor[] keys;
+    private final OnnxTensor[] values;
+    /** What owns the current tensors (a run's Result, or tensors made by compaction); closed on replacement. */
+    private final List<AutoCloseable> owners = new ArrayList<>();
+
+    /** live[slot]: the slot holds a token of the sequence (false = rolled-back hole). */
+    private boolean[] live = new boolean[64];
+    private int physicalLength;
+    private int logicalLength;
+    private boolean closed;
+
+    public KvCache(OrtEnvironment environment, int layers, int kvHeads, int headDim, OnnxJavaType kvType) {
+        this.environment = environment;
+        this.layers = layers;
+        this.kvHeads = kvHeads;
+        this.headDim = headDim;
+        this.kvType = kvType;
+        this.keys = new OnnxTensor[layers];
+        this.values = new OnnxTensor[layers];
+    }
+
+    /** Tokens of the sequence held in the cache. */
+    public int logicalLength() {
+        return logicalLength;
+    }
+
+    /** Slots in the tensors, holes included. */
+    public int physicalLength() {
+        return physicalLength;
+    }
+
+    public boolean isEmpty() {
+        return physicalLength == 0;
+    }
+
+    /** Past key of a layer, or null while the cache is empty. */
+    public OnnxTensor key(int layer) {
+        return keys[layer];
+    }
+
+    /** Past value of a layer, or null while the cache is empty. */
+    public OnnxTensor value(int layer) {
+        return values[layer];
+    }
+
+    /**
+     * Writes the attention mask for a run that appends {@code newTokens}: 1 for live slots, 0 for holes,
+     * then 1 for each new token. {@code mask} has {@code physicalLength + newTokens} entries from {@code offset}.
+     */
+    public void writeAttentionMask(long[] mask, int offset, int newTokens) {
+        for (int slot = 0; slot < physicalLength; slot++) {
+            mask[offset + slot] = live[slot] ? 1L : 0L;
+        }
+        Arrays.fill(mask, offset + physicalLength, offset + physicalLength + newTokens, 1L);
+    }
+
+    /** Whether the slot holds a live token (for building attention biases). */
+    public boolean isLive(int slot) {
+        return live[slot];
+    }
+
+    /**
+     * Takes the {@code present.*} outputs of a run that appended {@code newTokens} as the new past. The
+     * cache owns {@code result} from now on and closes the previous owner (the inputs of that run).
+     */
+    public void advance(OrtSession.Result result, int newTokens, String[] presentKeys, String[] presentValues) {
+        checkOpen();
+        OnnxTensor[] newKeys = new OnnxTensor[layers];
+        OnnxTensor[] newValues = new OnnxTensor[layers];
+        for (int layer = 0; layer < layers; layer++) {
+            newKeys[layer] = tensor(result, presentKeys[layer]);
+            newValues[layer] = tensor(result, presentValues[layer]);
+        }
+        releaseOwners();
+        System.arraycopy(newKeys, 0, keys, 0, layers);
+        System.arraycopy(newValues, 0, values, 0, layers);
+        owners.add(result);
+        ensureCapacity(physicalLength + newTokens);
+        Arrays.fill(live, physicalLength, physicalLength + newTokens, true);
+        physicalLength += newTokens;
+        logicalLength += newTokens;
+    }
+
+    /** Forgets every token from logical position {@code newLength} on (they become holes). */
+    public void rollbackTo(int newLength) {
+        checkOpen();
+        if (newLength < 0 || newLength > logicalLength) {
+            throw new IllegalArgumentException("Cannot roll back to " + newLength + " of " + logicalLength + " tokens");
+        }
+        int slot = physicalLength - 1;
+        while (logicalLength > newLength) {
+            if (live[slot]) {
+                live[slot] = false;
+                logicalLength--;
+            }
+            slot--;
+        }
+        if (physicalLength - logicalLength > COMPACTION_THRESHOLD) {
+            compact();
+        }
+    }
+
+    /** Copies the live slots into fresh tensors, removing every hole. */
+    public void compact() {
+        checkOpen();
+        if (physicalLength == logicalLength) {
+            return;
+        }
+        int elementBytes = kvType == OnnxJavaType.FLOAT16 ? 2 : 4;
+        int slotBytes = headDim * elementBytes;
+        long[] shape = {1, kvHeads, logicalLength, headDim};
+        List<AutoCloseable> compacted = new ArrayList<>();
+        try {
+            OnnxTensor[] newKeys = new OnnxTensor[layers];
+            OnnxTensor[] newValues = new OnnxTensor[layers];
+            for (int layer = 0; layer < layers; layer++) {
+                newKeys[layer] = squeeze(keys[layer], shape, slotBytes, compacted);
+                newValues[layer] = squeeze(values[layer], shape, slotBytes, compacted);
+            }
+            releaseOwners();
+            owners.addAll(compacted);
+            System.arraycopy(newKeys, 0, keys, 0, layers);
+            System.arraycopy(newValues, 0, values, 0, layers);
+        }
+        catch (OrtException | RuntimeException ex) {
+            compacted.forEach(KvCache::closeQuietly);
+            throw new IllegalStateException("KV cache compaction failed", ex);
+        }
+        Arrays.fill(live, 0, physicalLength, false);
+        Arrays.fill(live, 0, logicalLength, true);
+        physicalLength = logicalLength;
+    }
+
+    private OnnxTensor squeeze(OnnxTensor source, long[] shape, int slotBytes, List<AutoCloseable> created)
+            throws OrtException {
+        ByteBuffer from = source.getByteBuffer().order(ByteOrder.nativeOrder()); // a copy, [kvHeads, physical, headDim]
+        ByteBuffer to = ByteBuffer.allocateDirect(kvHeads * logicalLength * slotBytes).order(ByteOrder.nativeOrder());
+        for (int head = 0; head < kvHeads; head++) {
+            int headBase = head * physicalLength * slotBytes;
+            for (int slot = 0; slot < physicalLength; slot++) {
+                if (live[slot]) {
+                    to.put(from.slice(headBase + slot * slotBytes, slotBytes));
+                }
+            }
+        }
+        to.rewind();
+        OnnxTensor tensor = OnnxTensor.createTensor(environment, to, shape, kvType);
+        created.add(tensor);
+        return tensor;
+    }
+
+    private void ensureCapacity(int slots) {
+        if (slots > live.length) {
+            live = Arrays.copyOf(live, Math.max(slots, live.length * 2));
+        }
+    }
+
+    private static OnnxTensor tensor(OrtSession.Result result, String name) {
+        OnnxValue value = result.get(name).orElseThrow(() -> new IllegalStateException("Run returned no '" + name + "'"));
+        return (OnnxTensor) value;
+    }
+
+    private void releaseOwners() {
+        owners.forEach(KvCache::closeQuietly);
+        owners.clear();
+    }
+
+    private static void closeQuietly(AutoCloseable closeable) {
+        try {
+            closeable.close();
+        }
+        catch (Exception ignored) {
+            // native memory release; nothing to recover
+        }
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("KV cache is closed");
+        }
+    }
+
+    /** Releases the native memory of the cache. */
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            releaseOwners();
+            Arrays.fill(keys, null);
+            Arrays.fill(values, null);
+        }
+    }
+}

@@ -1,0 +1,125 @@
+package dev.specula.model;
+
+import ai.onnxruntime.NodeInfo;
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.TensorInfo;
+
+import java.nio.file.Path;
+import java.util.Map;
+
+/**
+ * The decoder's inputs and outputs, read from the ONNX graph (Optimum {@code text-generation-with-past} layout).
+ * <pre>
+ * inputs   input_ids              int64 [b, s]
+ *          attention_mask         int64 [b, past + s]        (or, --packed exports:)
+ *          attention_bias         float [1, 1, s, past + s]  additive: 0 attends, large negative masks
+ *          position_ids           int64 [b, s]               optional
+ *          past_key_values.{i}.key / .value   [b, kvHeads, past, headDim]  float32 or float16
+ * outputs  logits                 [b, s, vocab]              float32 or float16
+ *          present.{i}.key / .value           [b, kvHeads, past + s, headDim]
+ *          last_hidden_state      [b, s, hidden]             optional (--with-hidden)
+ * </pre>
+ *
+ * @param layers transformer layers (pairs of past key/value inputs)
+ * @param kvHeads key/value heads per layer
+ * @param headDim size of one head
+ * @param kvType element type of the KV cache (FLOAT or FLOAT16)
+ * @param logitsType element type of the logits (FLOAT or FLOAT16)
+ * @param logitsWidth columns of the logits, -1 when the graph leaves it symbolic
+ * @param hasPositionIds whether {@code position_ids} is an input
+ * @param hasAttentionMask whether {@code attention_mask} is an input
+ * @param hasAttentionBias whether {@code attention_bias} is an input (packed variant)
+ * @param hasHiddenState whether {@code last_hidden_state} is an output
+ * @param hiddenSize width of {@code last_hidden_state}, -1 when absent or symbolic
+ */
+public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType kvType, OnnxJavaType logitsType,
+        int logitsWidth, boolean hasPositionIds, boolean hasAttentionMask, boolean hasAttentionBias,
+        boolean hasHiddenState, int hiddenSize) {
+
+    public static final String INPUT_IDS = "input_ids";
+    public static final String ATTENTION_MASK = "attention_mask";
+    public static final String ATTENTION_BIAS = "attention_bias";
+    public static final String POSITION_IDS = "position_ids";
+    public static final String LOGITS = "logits";
+    public static final String HIDDEN_STATE = "last_hidden_state";
+
+    public static String pastKey(int layer) {
+        return "past_key_values." + layer + ".key";
+    }
+
+    public static String pastValue(int layer) {
+        return "past_key_values." + layer + ".value";
+    }
+
+    public static String presentKey(int layer) {
+        return "present." + layer + ".key";
+    }
+
+    public static String presentValue(int layer) {
+        return "present." + layer + ".value";
+    }
+
+    /** Reads the signature, failing with the model path and the missing name when the layout is not Optimum's. */
+    public static GraphSignature introspect(Path model, Map<String, NodeInfo> inputs, Map<String, NodeInfo> outputs) {
+        requireName(model, inputs, INPUT_IDS, "input");
+        requireName(model, outputs, LOGITS, "output");
+        boolean hasMask = inputs.containsKey(ATTENTION_MASK);
+        boolean hasBias = inputs.containsKey(ATTENTION_BIAS);
+        if (!hasMask && !hasBias) {
+            throw layoutError(model, "has neither an 'attention_mask' nor an 'attention_bias' input");
+        }
+        int layers = 0;
+        while (inputs.containsKey(pastKey(layers))) {
+            requireName(model, inputs, pastValue(layers), "input");
+            requireName(model, outputs, presentKey(layers), "output");
+            requireName(model, outputs, presentValue(layers), "output");
+            layers++;
+        }
+        if (layers == 0) {
+            throw layoutError(model, "has no 'past_key_values.0.key' input: export it with past "
+                    + "(Optimum task text-generation-with-past, or `python -m specula_tools export`)");
+        }
+        TensorInfo past = tensor(model, inputs, pastKey(0));
+        long[] pastShape = past.getShape();
+        if (pastShape.length != 4 || pastShape[1] <= 0 || pastShape[3] <= 0) {
+            throw layoutError(model, "has past_key_values.0.key of shape " + java.util.Arrays.toString(pastShape)
+                    + "; expected [batch, kv_heads, past, head_dim] with fixed kv_heads and head_dim");
+        }
+        OnnxJavaType kvType = past.type;
+        if (kvType != OnnxJavaType.FLOAT && kvType != OnnxJavaType.FLOAT16) {
+            throw layoutError(model, "has a " + kvType + " KV cache; only float32 and float16 are supported");
+        }
+        TensorInfo logits = tensor(model, outputs, LOGITS);
+        if (logits.type != OnnxJavaType.FLOAT && logits.type != OnnxJavaType.FLOAT16) {
+            throw layoutError(model, "has " + logits.type + " logits; only float32 and float16 are supported");
+        }
+        long[] logitsShape = logits.getShape();
+        int logitsWidth = logitsShape.length == 3 ? (int) logitsShape[2] : -1;
+        boolean hasHidden = outputs.containsKey(HIDDEN_STATE);
+        int hiddenSize = -1;
+        if (hasHidden) {
+            long[] hiddenShape = tensor(model, outputs, HIDDEN_STATE).getShape();
+            hiddenSize = hiddenShape.length == 3 ? (int) hiddenShape[2] : -1;
+        }
+        return new GraphSignature(layers, (int) pastShape[1], (int) pastShape[3], kvType, logits.type, logitsWidth,
+                inputs.containsKey(POSITION_IDS), hasMask, hasBias, hasHidden, hiddenSize);
+    }
+
+    private static void requireName(Path model, Map<String, NodeInfo> nodes, String name, String kind) {
+        if (!nodes.containsKey(name)) {
+            throw layoutError(model, "has no '" + name + "' " + kind + " (it has " + nodes.keySet() + ")");
+        }
+    }
+
+    private static TensorInfo tensor(Path model, Map<String, NodeInfo> nodes, String name) {
+        if (!(nodes.get(name).getInfo() instanceof TensorInfo info)) {
+            throw layoutError(model, "has a non-tensor '" + name + "'");
+        }
+        return info;
+    }
+
+    private static ModelLoadException layoutError(Path model, String what) {
+        return new ModelLoadException(model, "ONNX graph " + model + " " + what
+                + ". Specula expects the Optimum text-generation-with-past layout (docs/models.md).");
+    }
+}

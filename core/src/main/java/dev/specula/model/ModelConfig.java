@@ -1,0 +1,79 @@
+package dev.specula.model;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.LinkedHashSet;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * What the engine needs from {@code config.json} and {@code generation_config.json}.
+ *
+ * @param modelType Hugging Face {@code model_type} ("llama", "qwen2", "gpt2", ...)
+ * @param vocabSize rows of the embedding / columns of the logits
+ * @param contextLength {@code max_position_embeddings} (Llama, Qwen2) or {@code n_positions} (GPT-2)
+ * @param eosTokenIds end-of-sequence ids, from generation_config.json, else config.json; may be empty
+ * @param bosTokenId beginning-of-sequence id, -1 when the model has none
+ */
+public record ModelConfig(String modelType, int vocabSize, int contextLength, Set<Integer> eosTokenIds, int bosTokenId) {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    public static ModelConfig read(ModelFiles files) {
+        JsonNode config = readJson(files.config());
+        JsonNode generation = files.generationConfig().map(ModelConfig::readJson).orElse(JSON.createObjectNode());
+        String modelType = config.path("model_type").asText("unknown");
+        int vocabSize = config.path("vocab_size").asInt(-1);
+        if (vocabSize <= 0) {
+            throw new ModelLoadException(files.config(), files.config() + " has no positive vocab_size");
+        }
+        int contextLength = firstPositive(config, "max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length");
+        if (contextLength <= 0) {
+            throw new ModelLoadException(files.config(), files.config()
+                    + " names no context length (max_position_embeddings or n_positions)");
+        }
+        Set<Integer> eos = ids(generation.path("eos_token_id"));
+        if (eos.isEmpty()) {
+            eos = ids(config.path("eos_token_id"));
+        }
+        Set<Integer> bos = ids(generation.has("bos_token_id") ? generation.path("bos_token_id") : config.path("bos_token_id"));
+        return new ModelConfig(modelType, vocabSize, contextLength, Set.copyOf(eos), bos.isEmpty() ? -1 : bos.iterator().next());
+    }
+
+    static JsonNode readJson(Path file) {
+        try {
+            return JSON.readTree(file.toFile());
+        }
+        catch (IOException ex) {
+            throw new ModelLoadException(file, "Cannot parse " + file + " as JSON: " + ex.getMessage(), ex);
+        }
+    }
+
+    private static int firstPositive(JsonNode node, String... names) {
+        for (String name : names) {
+            int value = node.path(name).asInt(-1);
+            if (value > 0) {
+                return value;
+            }
+        }
+        return -1;
+    }
+
+    private static Set<Integer> ids(JsonNode node) {
+        Set<Integer> ids = new LinkedHashSet<>();
+        if (node.isArray()) {
+            node.forEach(element -> ids.add(element.asInt()));
+        }
+        else if (node.isIntegralNumber()) {
+            ids.add(node.asInt());
+        }
+        return ids;
+    }
+
+    public Optional<Integer> bos() {
+        return bosTokenId >= 0 ? Optional.of(bosTokenId) : Optional.empty();
+    }
+}

@@ -1,0 +1,66 @@
+package dev.specula.model;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Optional;
+
+/**
+ * The files of one exported decoder, in the layout of docs/models.md:
+ * <pre>
+ * model.onnx              the graph (Optimum text-generation-with-past layout); weights may sit beside it
+ * model.onnx_data         optional external weights (models over 2 GB)
+ * config.json             architecture: model_type, vocab_size, max_position_embeddings / n_positions
+ * generation_config.json  optional: eos_token_id, bos_token_id
+ * tokenizer.json          Hugging Face tokenizers file
+ * tokenizer_config.json   optional: chat_template, bos/eos tokens
+ * chat_template.jinja     optional: chat template (transformers 5 writes it here)
+ * </pre>
+ */
+public record ModelFiles(Path directory, Path model, Path config, Optional<Path> generationConfig, Path tokenizer,
+        Optional<Path> tokenizerConfig, Optional<Path> chatTemplate) {
+
+    public static final String MODEL_FILE = "model.onnx";
+
+    /**
+     * Resolves a model location: a directory holding {@code model.onnx}, or the path of an {@code .onnx} file.
+     *
+     * @throws ModelLoadException naming the path when a required file is missing or unreadable
+     */
+    public static ModelFiles resolve(Path location) {
+        Path absolute = location.toAbsolutePath().normalize();
+        if (!Files.exists(absolute)) {
+            throw new ModelLoadException(absolute, "Model location " + absolute
+                    + " does not exist: point it at a directory exported by `python -m specula_tools export` (see docs/models.md)");
+        }
+        Path model;
+        Path directory;
+        if (Files.isDirectory(absolute)) {
+            directory = absolute;
+            model = directory.resolve(MODEL_FILE);
+        }
+        else {
+            model = absolute;
+            directory = absolute.getParent();
+        }
+        require(model, "the ONNX graph");
+        Path config = require(directory.resolve("config.json"), "the model's config.json");
+        Path tokenizer = require(directory.resolve("tokenizer.json"), "the tokenizer (tokenizer.json)");
+        return new ModelFiles(directory, model, config, optional(directory.resolve("generation_config.json")), tokenizer,
+                optional(directory.resolve("tokenizer_config.json")), optional(directory.resolve("chat_template.jinja")));
+    }
+
+    private static Path require(Path file, String what) {
+        if (!Files.isRegularFile(file)) {
+            throw new ModelLoadException(file, "Missing " + what + ": " + file
+                    + " does not exist; export the model with `python -m specula_tools export` (docs/models.md lists the files)");
+        }
+        if (!Files.isReadable(file)) {
+            throw new ModelLoadException(file, "Cannot read " + what + ": " + file + " is not readable by this process");
+        }
+        return file;
+    }
+
+    private static Optional<Path> optional(Path file) {
+        return Files.isRegularFile(file) ? Optional.of(file) : Optional.empty();
+    }
+}

@@ -1,0 +1,85 @@
+package dev.specula.sampling;
+
+import java.util.random.RandomGenerator;
+
+/**
+ * Decides which drafted tokens the target accepts: the lossless rule of speculative decoding
+ * (Leviathan et al. 2023, "Fast Inference from Transformers via Speculative Decoding"; Chen et al. 2023,
+ * "Accelerating Large Language Model Decoding with Speculative Sampling").
+ *
+ * <p>Vocabulary, as in vLLM's rejection sampler: the <em>drafts</em> d_1..d_γ come from the draft model
+ * with distributions q_1..q_γ; one target call over γ + 1 positions gives p_1..p_{γ+1}. <em>Accepted</em>
+ * tokens are the longest prefix of drafts the rule keeps; at the first rejection a <em>recovered</em> token
+ * is drawn from norm(max(0, p_i − q_i)); when all γ are accepted, a <em>bonus</em> token is drawn from
+ * p_{γ+1}. The result is distributed exactly as sampling the target alone.
+ *
+ * <p>Greedy (temperature 0) is the limit where p and q are one-hot: accept while argmax(p_i) = d_i, then
+ * emit argmax of the first disagreeing (or the bonus) row, so the output equals the target's greedy output.
+ *
+ * <p>Width: draft and target logits may differ in width (embedding rows padded differently, e.g.
+ * Qwen2.5-0.5B vs 7B); a token beyond a model's width has probability 0 in that model.
+ */
+public final class DraftVerifier {
+
+    private DraftVerifier() {
+    }
+
+    /**
+     * Greedy verification.
+     *
+     * @param drafts drafted ids, the first {@code drafted} used
+     * @param targetLogits target logits rows [drafted + 1, width]
+     */
+    public static Verdict greedy(int[] drafts, int drafted, float[] targetLogits, int width) {
+        checkRows(targetLogits, drafted, width);
+        for (int i = 0; i < drafted; i++) {
+            int targetChoice = Distributions.argmax(targetLogits, i * width, width);
+            if (targetChoice != drafts[i]) {
+                return new Verdict(i, targetChoice);
+            }
+        }
+        return new Verdict(drafted, Distributions.argmax(targetLogits, drafted * width, width));
+    }
+
+    /**
+     * Rejection-sampling verification; temperature, top-k and top-p were applied to the drafts'
+     * distributions and are applied here to the target's, the same way.
+     *
+     * @param drafts drafted ids, the first {@code drafted} used
+     * @param draftDistributions q_i, the processed distribution each draft was sampled from
+     * @param targetLogits target logits rows [drafted + 1, width]
+     */
+    public static Verdict sample(int[] drafts, int drafted, float[][] draftDistributions, float[] targetLogits, int width,
+            SamplingParams params, RandomGenerator random) {
+        checkRows(targetLogits, drafted, width);
+        for (int i = 0; i < drafted; i++) {
+            float[] p = Distributions.sampling(targetLogits, i * width, width, params);
+            float[] q = draftDistributions[i];
+            int token = drafts[i];
+            float pToken = token < p.length ? p[token] : 0f;
+            float qToken = q[token];
+            // accept with probability min(1, p/q): u < p/q  <=>  u * q < p  (q > 0: the draft sampled it)
+            if (random.nextDouble() * qToken < pToken) {
+                continue;
+            }
+            float[] residual = new float[width];
+            double mass = 0;
+            for (int v = 0; v < width; v++) {
+                float qv = v < q.length ? q[v] : 0f;
+                residual[v] = Math.max(0f, p[v] - qv);
+                mass += residual[v];
+            }
+            // p == q to float precision: then rejection has probability ~0 and p itself is the residual
+            return new Verdict(i, Distributions.sample(mass > 0 ? residual : p, random));
+        }
+        float[] bonus = Distributions.sampling(targetLogits, drafted * width, width, params);
+        return new Verdict(drafted, Distributions.sample(bonus, random));
+    }
+
+    private static void checkRows(float[] targetLogits, int drafted, int width) {
+        if (targetLogits.length < (drafted + 1) * width) {
+            throw new IllegalArgumentException("Verification needs " + (drafted + 1) + " target rows of width " + width
+                    + " but got " + targetLogits.length / width);
+        }
+    }
+}

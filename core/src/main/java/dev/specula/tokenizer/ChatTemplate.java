@@ -1,0 +1,198 @@
+package dev.specula.tokenizer;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.hubspot.jinjava.Jinjava;
+import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.interpret.RenderResult;
+import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.lib.filter.Filter;
+import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import dev.specula.model.ModelFiles;
+import dev.specula.model.ModelLoadException;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.LocalDateTime;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+
+/**
+ * A Hugging Face chat template rendered with Jinjava set up to match transformers' rendering:
+ * {@code trim_blocks} and {@code lstrip_blocks} on, whitespace control parsed strictly, and the globals
+ * transformers provides ({@code raise_exception}, {@code strftime_now}, a Python-style {@code tojson}).
+ * Checked against strings rendered by transformers in the tests.
+ */
+public final class ChatTemplate {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final String source;
+    private final String bosToken;
+    private final String eosToken;
+    private final Jinjava jinjava;
+
+    public ChatTemplate(String source, String bosToken, String eosToken) {
+        this.source = source;
+        this.bosToken = bosToken == null ? "" : bosToken;
+        this.eosToken = eosToken == null ? "" : eosToken;
+        this.jinjava = newJinjava();
+    }
+
+    /**
+     * The model's template: {@code chat_template.jinja} if present, else {@code chat_template} in
+     * {@code tokenizer_config.json}; empty when the model has none.
+     */
+    public static Optional<ChatTemplate> load(ModelFiles files) {
+        JsonNode tokenizerConfig = files.tokenizerConfig().map(ChatTemplate::readJson).orElse(JSON.createObjectNode());
+        String bos = tokenText(tokenizerConfig.path("bos_token"));
+        String eos = tokenText(tokenizerConfig.path("eos_token"));
+        if (files.chatTemplate().isPresent()) {
+            Path file = files.chatTemplate().get();
+            try {
+                return Optional.of(new ChatTemplate(Files.readString(file), bos, eos));
+            }
+            catch (IOException ex) {
+                throw new ModelLoadException(file, "Cannot read chat template " + file + ": " + ex.getMessage(), ex);
+            }
+        }
+        JsonNode template = tokenizerConfig.path("chat_template");
+        if (template.isTextual()) {
+            return Optional.of(new ChatTemplate(template.asText(), bos, eos));
+        }
+        if (template.isArray()) { // named templates: [{"name": "default", "template": "..."}, ...]
+            for (JsonNode named : template) {
+                if ("default".equals(named.path("name").asText())) {
+                    return Optional.of(new ChatTemplate(named.path("template").asText(), bos, eos));
+                }
+            }
+        }
+        return Optional.empty();
+    }
+
+    /** Renders {@code messages}; with {@code addGenerationPrompt} the text ends where the assistant's reply begins. */
+    public String render(List<ChatMessage> messages, boolean addGenerationPrompt) {
+        return render(messages, addGenerationPrompt, Map.of());
+    }
+
+    /** As {@link #render(List, boolean)} with extra template variables (e.g. {@code tools}, {@code date_string}). */
+    public String render(List<ChatMessage> messages, boolean addGenerationPrompt, Map<String, Object> extraVariables) {
+        List<Map<String, Object>> messageMaps = new ArrayList<>();
+        for (ChatMessage message : messages) {
+            Map<String, Object> map = new LinkedHashMap<>();
+            map.put("role", message.role());
+            map.put("content", message.content());
+            messageMaps.add(map);
+        }
+        Map<String, Object> context = new LinkedHashMap<>(extraVariables);
+        context.put("messages", messageMaps);
+        context.put("add_generation_prompt", addGenerationPrompt);
+        context.put("bos_token", bosToken);
+        context.put("eos_token", eosToken);
+        RenderResult result = jinjava.renderForResult(source, context);
+        for (TemplateError error : result.getErrors()) {
+            if (error.getSeverity() == TemplateError.ErrorType.FATAL) {
+                Throwable cause = error.getException();
+                while (cause != null && !(cause instanceof TemplateRaisedException)) {
+                    cause = cause.getCause();
+                }
+                if (cause != null) {
+                    throw new ChatTemplateException(cause.getMessage());
+                }
+                throw new ChatTemplateException("Chat template failed at line " + error.getLineno() + ": " + error.getMessage());
+            }
+        }
+        return result.getOutput();
+    }
+
+    public String source() {
+        return source;
+    }
+
+    private static Jinjava newJinjava() {
+        LegacyOverrides overrides = LegacyOverrides.newBuilder()
+            .withParseWhitespaceControlStrictly(true)
+            .withUseTrimmingForNotesAndExpressions(true)
+            .withUseNaturalOperatorPrecedence(true)
+            .withKeepNullableLoopValues(true)
+            .withHandleBackslashInQuotesOnly(true)
+            .withEvaluateMapKeys(true)
+            .build();
+        JinjavaConfig config = JinjavaConfig.newBuilder()
+            .withTrimBlocks(true)
+            .withLstripBlocks(true)
+            .withLegacyOverrides(overrides)
+            .withNestedInterpretationEnabled(false)
+            .build();
+        Jinjava jinjava = new Jinjava(config);
+        jinjava.registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
+        jinjava.registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
+        jinjava.registerFilter(new ToJsonFilter());
+        return jinjava;
+    }
+
+    /** {@code raise_exception(message)}: the template rejects the conversation. */
+    public static String raiseException(String message) {
+        throw new TemplateRaisedException(message);
+    }
+
+    /** {@code strftime_now(format)} for the common Python directives used by templates (Llama 3.1+). */
+    public static String strftimeNow(String pythonFormat) {
+        String javaPattern = pythonFormat.replace("%d", "dd").replace("%b", "MMM").replace("%B", "MMMM")
+            .replace("%Y", "yyyy").replace("%m", "MM").replace("%H", "HH").replace("%M", "mm").replace("%S", "ss");
+        return LocalDateTime.now().format(DateTimeFormatter.ofPattern(javaPattern, java.util.Locale.ENGLISH));
+    }
+
+    private static String tokenText(JsonNode token) {
+        if (token.isTextual()) {
+            return token.asText();
+        }
+        if (token.isObject()) { // {"content": "<s>", "__type": "AddedToken", ...}
+            return token.path("content").asText("");
+        }
+        return "";
+    }
+
+    private static JsonNode readJson(Path file) {
+        try {
+            return JSON.readTree(file.toFile());
+        }
+        catch (IOException ex) {
+            throw new ModelLoadException(file, "Cannot parse " + file + " as JSON: " + ex.getMessage(), ex);
+        }
+    }
+
+    /** Thrown by {@code raise_exception} inside a template. */
+    static final class TemplateRaisedException extends RuntimeException {
+        TemplateRaisedException(String message) {
+            super(message);
+        }
+    }
+
+    /** Python's {@code json.dumps(x, ensure_ascii=False, indent=...)}, as transformers' {@code tojson}. */
+    static final class ToJsonFilter implements Filter {
+
+        @Override
+        public String getName() {
+            return "tojson";
+        }
+
+        @Override
+        public Object filter(Object value, JinjavaInterpreter interpreter, String... args) {
+            return PythonJson.dumps(value, args.length > 0 && args[0] != null ? Integer.valueOf(args[0]) : null);
+        }
+
+        @Override
+        public Object filter(Object value, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+            Object indent = kwargs.getOrDefault("indent", args.length > 0 ? args[0] : null);
+            return PythonJson.dumps(value, indent == null ? null : ((Number) (indent instanceof String s ? Integer.valueOf(s) : indent)).intValue());
+        }
+    }
+}

@@ -1,0 +1,131 @@
+package dev.specula.tokenizer;
+
+import ai.djl.huggingface.tokenizers.Encoding;
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.specula.model.ModelLoadException;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Collections;
+import java.util.Iterator;
+import java.util.Map;
+import java.util.TreeMap;
+
+/**
+ * A Hugging Face {@code tokenizer.json} through DJL's Rust tokenizers, with truncation and padding off
+ * (DJL truncates to 512 tokens by default, silently; the engine checks context limits itself).
+ */
+public final class TextTokenizer implements AutoCloseable {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final HuggingFaceTokenizer tokenizer;
+    private final Path file;
+    private final int vocabularySize;
+    private final Map<Integer, String> specialTokens;
+
+    private TextTokenizer(HuggingFaceTokenizer tokenizer, Path file, int vocabularySize, Map<Integer, String> specialTokens) {
+        this.tokenizer = tokenizer;
+        this.file = file;
+        this.vocabularySize = vocabularySize;
+        this.specialTokens = specialTokens;
+    }
+
+    /** Loads {@code tokenizer.json}; a missing or corrupt file fails with its path. */
+    public static TextTokenizer load(Path tokenizerJson) {
+        JsonNode root;
+        try {
+            root = JSON.readTree(tokenizerJson.toFile());
+        }
+        catch (IOException ex) {
+            throw new ModelLoadException(tokenizerJson, "Cannot parse tokenizer " + tokenizerJson + ": " + ex.getMessage()
+                    + "; re-export the model or copy its tokenizer.json from the Hugging Face repository", ex);
+        }
+        int maxId = -1;
+        Iterator<Map.Entry<String, JsonNode>> vocab = root.path("model").path("vocab").fields();
+        while (vocab.hasNext()) {
+            maxId = Math.max(maxId, vocab.next().getValue().asInt(-1));
+        }
+        if (root.path("model").path("vocab").isArray()) { // Unigram: [[piece, score], ...]
+            maxId = Math.max(maxId, root.path("model").path("vocab").size() - 1);
+        }
+        Map<Integer, String> special = new TreeMap<>();
+        for (JsonNode added : root.path("added_tokens")) {
+            int id = added.path("id").asInt();
+            maxId = Math.max(maxId, id);
+            if (added.path("special").asBoolean(false)) {
+                special.put(id, added.path("content").asText());
+            }
+        }
+        HuggingFaceTokenizer tokenizer;
+        try {
+            tokenizer = HuggingFaceTokenizer.newInstance(tokenizerJson,
+                    Map.of("truncation", "false", "padding", "false", "addSpecialTokens", "true"));
+        }
+        catch (IOException | RuntimeException ex) {
+            throw new ModelLoadException(tokenizerJson, "Cannot load tokenizer " + tokenizerJson + ": " + ex.getMessage(), ex);
+        }
+        return new TextTokenizer(tokenizer, tokenizerJson, maxId + 1, Collections.unmodifiableMap(special));
+    }
+
+    /**
+     * Token ids of {@code text}.
+     *
+     * @param addSpecialTokens whether the tokenizer's post-processor adds its tokens (BOS for Llama-2 style
+     *        tokenizers), as {@code tokenizer(text)} does in transformers; false for text rendered by a chat
+     *        template, which already carries them
+     */
+    public int[] encode(String text, boolean addSpecialTokens) {
+        Encoding encoding = tokenizer.encode(text, addSpecialTokens, false);
+        long[] ids = encoding.getIds();
+        int[] result = new int[ids.length];
+        for (int i = 0; i < ids.length; i++) {
+            result[i] = Math.toIntExact(ids[i]);
+        }
+        return result;
+    }
+
+    /** Text of {@code ids}; special tokens are dropped when {@code skipSpecialTokens}. */
+    public String decode(int[] ids, int from, int to, boolean skipSpecialTokens) {
+        long[] longs = new long[to - from];
+        for (int i = from; i < to; i++) {
+            longs[i - from] = ids[i];
+        }
+        return tokenizer.decode(longs, skipSpecialTokens);
+    }
+
+    public String decode(int[] ids, boolean skipSpecialTokens) {
+        return decode(ids, 0, ids.length, skipSpecialTokens);
+    }
+
+    /** Number of ids the tokenizer can produce: its largest id + 1 (base vocabulary and added tokens). */
+    public int vocabularySize() {
+        return vocabularySize;
+    }
+
+    /** Special added tokens, id to text. */
+    public Map<Integer, String> specialTokens() {
+        return specialTokens;
+    }
+
+    /** The id of a special token's text, or -1. */
+    public int specialTokenId(String content) {
+        for (Map.Entry<Integer, String> entry : specialTokens.entrySet()) {
+            if (entry.getValue().equals(content)) {
+                return entry.getKey();
+            }
+        }
+        return -1;
+    }
+
+    public Path file() {
+        return file;
+    }
+
+    @Override
+    public void close() {
+        tokenizer.close();
+    }
+}

@@ -1,0 +1,23 @@
+"""Entry point: ``python -m specula_tools <command> ...`` (run from tools/, or with tools/ on PYTHONPATH)."""
+import importlib
+import sys
+
+COMMANDS = {
+    "export": "specula_tools.export",
+    "make-random": "specula_tools.make_random",
+    "fixtures": "specula_tools.fixtures",
+    "train-pair": "specula_tools.train_pair",
+    "eval-pair": "specula_tools.eval_pair",
+}
+
+
+def main(argv):
+    if not argv or argv[0] not in COMMANDS:
+        print("usage: python -m specula_tools {" + "|".join(COMMANDS) + "} [options]", file=sys.stderr)
+        return 2
+    module = importlib.import_module(COMMANDS[argv[0]])
+    return module.main(argv[1:])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]) or 0)
