@@ -1,6 +1,6 @@
 package dev.specula.engine;
 
-import dev.specula.tokenizer.TextTokenizer;
+import dev.specula.tokenizer.TokenDecoder;
 
 import java.util.Arrays;
 import java.util.List;
@@ -16,7 +16,7 @@ final class OutputText {
 
     private static final char REPLACEMENT = '\uFFFD';
 
-    private final TextTokenizer tokenizer;
+    private final TokenDecoder tokenizer;
     private final Set<Integer> eosTokenIds;
     private final int maxNewTokens;
     private final List<String> stopStrings;
@@ -29,7 +29,7 @@ final class OutputText {
     private int emitted;
     private FinishReason finishReason;
 
-    OutputText(TextTokenizer tokenizer, Set<Integer> eosTokenIds, int maxNewTokens, List<String> stopStrings,
+    OutputText(TokenDecoder tokenizer, Set<Integer> eosTokenIds, int maxNewTokens, List<String> stopStrings,
             TokenStreamListener listener) {
         this.tokenizer = tokenizer;
         this.eosTokenIds = eosTokenIds;

@@ -17,7 +17,7 @@ import java.util.TreeMap;
  * A Hugging Face {@code tokenizer.json} through DJL's Rust tokenizers, with truncation and padding off
  * (DJL truncates to 512 tokens by default, silently; the engine checks context limits itself).
  */
-public final class TextTokenizer implements AutoCloseable {
+public final class TextTokenizer implements TokenDecoder, AutoCloseable {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -87,7 +87,7 @@ public final class TextTokenizer implements AutoCloseable {
         return result;
     }
 
-    /** Text of {@code ids}; special tokens are dropped when {@code skipSpecialTokens}. */
+    @Override
     public String decode(int[] ids, int from, int to, boolean skipSpecialTokens) {
         long[] longs = new long[to - from];
         for (int i = from; i < to; i++) {
