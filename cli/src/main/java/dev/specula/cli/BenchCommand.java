@@ -37,7 +37,7 @@ import java.util.function.Supplier;
 final class BenchCommand {
 
     static final String USAGE = "bench [--target DIR] [--draft DIR] --prompts FILE.jsonl [--max-new-tokens 128] "
-            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--repeat 3] [--warmup 1] [--json OUT.json] [--markdown OUT.md]";
+            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--repeat 3] [--warmup 1] [--ignore-eos] [--json OUT.json] [--markdown OUT.md]";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -51,7 +51,7 @@ final class BenchCommand {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
         valued.addAll(Set.of("prompts", "max-new-tokens", "policies", "repeat", "warmup", "json", "markdown", "gamma",
                 "policy-option", "temperature", "top-p", "top-k", "seed"));
-        Arguments arguments = Arguments.parse("bench", args, 1, valued, Set.of(), Set.of("policy-option"));
+        Arguments arguments = Arguments.parse("bench", args, 1, valued, Set.of("ignore-eos"), Set.of("policy-option"));
         if (!arguments.has("prompts")) {
             throw new CliException("bench: --prompts FILE.jsonl is required");
         }
@@ -64,6 +64,7 @@ final class BenchCommand {
         int maxNewTokens = arguments.integer("max-new-tokens", 128, 1, 1 << 20);
         int repeat = arguments.integer("repeat", 3, 1, 1000);
         int warmup = arguments.integer("warmup", 1, 0, 1000);
+        boolean ignoreEos = arguments.has("ignore-eos");
         SamplingParams sampling;
         try {
             sampling = new SamplingParams(arguments.number("temperature", 0), arguments.integer("top-k", 0, 0, Integer.MAX_VALUE),
@@ -86,7 +87,7 @@ final class BenchCommand {
             for (int w = 0; w < warmup; w++) {
                 for (Supplier<SpeculationPolicy> policy : policies.values()) {
                     for (int p = 0; p < Math.min(3, prompts.size()); p++) {
-                        decoder.generate(request(promptIds.get(p), sampling, maxNewTokens, policy));
+                        decoder.generate(request(promptIds.get(p), sampling, maxNewTokens, ignoreEos, policy));
                     }
                 }
             }
@@ -97,7 +98,7 @@ final class BenchCommand {
                 for (int p = 0; p < prompts.size(); p++) {
                     int[] reference = null;
                     for (Map.Entry<String, Supplier<SpeculationPolicy>> policy : policies.entrySet()) {
-                        GenerationResult result = decoder.generate(request(promptIds.get(p), sampling, maxNewTokens, policy.getValue()));
+                        GenerationResult result = decoder.generate(request(promptIds.get(p), sampling, maxNewTokens, ignoreEos, policy.getValue()));
                         Map<String, GenerationStats> byCategory = totals.computeIfAbsent(policy.getKey(), key -> new LinkedHashMap<>());
                         byCategory.computeIfAbsent("all", key -> new GenerationStats()).add(result.stats());
                         byCategory.computeIfAbsent(prompts.get(p).category(), key -> new GenerationStats()).add(result.stats());
@@ -132,9 +133,10 @@ final class BenchCommand {
         return 0;
     }
 
-    private static GenerationRequest request(int[] prompt, SamplingParams sampling, int maxNewTokens,
+    private static GenerationRequest request(int[] prompt, SamplingParams sampling, int maxNewTokens, boolean ignoreEos,
             Supplier<SpeculationPolicy> policy) {
-        return GenerationRequest.builder(prompt).sampling(sampling).maxNewTokens(maxNewTokens).policy(policy).build();
+        return GenerationRequest.builder(prompt).sampling(sampling).maxNewTokens(maxNewTokens).ignoreEos(ignoreEos)
+            .policy(policy).build();
     }
 
     /** One object per line: {"id":…, "category":…, "prompt"|"chat"|"prompt_ids": …}. */

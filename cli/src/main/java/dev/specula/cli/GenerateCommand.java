@@ -24,7 +24,7 @@ final class GenerateCommand {
 
     static final String USAGE = "generate [--target DIR] [--draft DIR] (--prompt TEXT | --chat TEXT | --prompt-ids 12,5,99) "
             + "[--max-new-tokens 64] [--temperature 0] [--top-p 1] [--top-k 0] [--seed N] [--policy plain|fixed|...] "
-            + "[--gamma 4] [--stop TEXT]... [--json]";
+            + "[--gamma 4] [--stop TEXT]... [--ignore-eos] [--json]";
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -35,7 +35,7 @@ final class GenerateCommand {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
         valued.addAll(Set.of("prompt", "chat", "prompt-ids", "max-new-tokens", "temperature", "top-p", "top-k", "seed",
                 "policy", "gamma", "stop", "policy-option"));
-        Arguments arguments = Arguments.parse("generate", args, 1, valued, Set.of("json"), Set.of("stop", "policy-option"));
+        Arguments arguments = Arguments.parse("generate", args, 1, valued, Set.of("json", "ignore-eos"), Set.of("stop", "policy-option"));
         PromptInput prompt = prompt(arguments);
         SamplingParams sampling;
         try {
@@ -53,6 +53,7 @@ final class GenerateCommand {
                 .sampling(sampling)
                 .maxNewTokens(maxNewTokens)
                 .stopStrings(arguments.all("stop"))
+                .ignoreEos(arguments.has("ignore-eos"))
                 .policy(PolicyOptions.factory(policy, arguments, models))
                 .listener(json ? null : text -> {
                     out.print(text);

@@ -17,9 +17,11 @@ import java.util.function.Supplier;
  * @param policy makes the speculation policy of this request; {@link PlainPolicy} = target only
  * @param listener receives text as it is accepted; may be null
  * @param cancellation lets the caller stop the generation; may be null
+ * @param ignoreEos whether to go on past end-of-sequence tokens (fixed-length benchmarks, as vLLM's ignore_eos)
  */
 public record GenerationRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
-        Supplier<? extends SpeculationPolicy> policy, TokenStreamListener listener, CancellationToken cancellation) {
+        Supplier<? extends SpeculationPolicy> policy, TokenStreamListener listener, CancellationToken cancellation,
+        boolean ignoreEos) {
 
     public GenerationRequest {
         if (promptIds == null || promptIds.length == 0) {
@@ -56,6 +58,7 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         private Supplier<? extends SpeculationPolicy> policy = PlainPolicy::new;
         private TokenStreamListener listener;
         private CancellationToken cancellation;
+        private boolean ignoreEos;
 
         private Builder(int[] promptIds) {
             this.promptIds = promptIds;
@@ -91,8 +94,13 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
             return this;
         }
 
+        public Builder ignoreEos(boolean ignoreEos) {
+            this.ignoreEos = ignoreEos;
+            return this;
+        }
+
         public GenerationRequest build() {
-            return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation);
+            return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation, ignoreEos);
         }
     }
 }

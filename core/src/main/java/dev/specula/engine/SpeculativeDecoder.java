@@ -176,7 +176,8 @@ public final class SpeculativeDecoder {
 
     private Sequence open(GenerationRequest request, SpeculationPolicy policy, boolean speculative) throws OrtException {
         DecoderModel target = models.target();
-        OutputText output = new OutputText(target.tokenizer(), target.config().eosTokenIds(), request.maxNewTokens(),
+        OutputText output = new OutputText(target.tokenizer(),
+                request.ignoreEos() ? java.util.Set.of() : target.config().eosTokenIds(), request.maxNewTokens(),
                 request.stopStrings(), request.listener());
         return new Sequence(request, policy, output, target.newCache(),
                 speculative ? models.draft().orElseThrow().newCache() : null);

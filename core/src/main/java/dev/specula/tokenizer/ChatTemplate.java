@@ -23,6 +23,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 
 /**
  * A Hugging Face chat template rendered with Jinjava set up to match transformers' rendering:
@@ -40,7 +42,7 @@ public final class ChatTemplate {
     private final Jinjava jinjava;
 
     public ChatTemplate(String source, String bosToken, String eosToken) {
-        this.source = source;
+        this.source = withJinjaPrecedence(source);
         this.bosToken = bosToken == null ? "" : bosToken;
         this.eosToken = eosToken == null ? "" : eosToken;
         this.jinjava = newJinjava();
@@ -91,8 +93,17 @@ public final class ChatTemplate {
             map.put("content", message.content());
             messageMaps.add(map);
         }
+        return renderMessages(messageMaps, addGenerationPrompt, extraVariables);
+    }
+
+    /**
+     * Renders messages given as maps, which may carry more than role and content (e.g. {@code tool_calls}),
+     * with extra template variables such as {@code tools}.
+     */
+    public String renderMessages(List<? extends Map<String, ?>> messages, boolean addGenerationPrompt,
+            Map<String, Object> extraVariables) {
         Map<String, Object> context = new LinkedHashMap<>(extraVariables);
-        context.put("messages", messageMaps);
+        context.put("messages", messages);
         context.put("add_generation_prompt", addGenerationPrompt);
         context.put("bos_token", bosToken);
         context.put("eos_token", eosToken);
@@ -136,6 +147,28 @@ public final class ChatTemplate {
         jinjava.registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
         jinjava.registerFilter(new ToJsonFilter());
         return jinjava;
+    }
+
+    /** A tag: {@code {% ... %}} or {@code {{ ... }}}. */
+    private static final Pattern TAG = Pattern.compile("\\{%.*?%}|\\{\\{.*?}}", Pattern.DOTALL);
+    /** {@code not x is [not] test} with a plain operand (name, attributes, subscripts). */
+    private static final Pattern NOT_IS = Pattern.compile(
+            "\\bnot\\s+([A-Za-z_]\\w*(?:\\.[A-Za-z_]\\w*|\\[[^\\]]*])*)\\s+is\\s+(not\\s+)?([A-Za-z_]\\w*)");
+
+    /**
+     * In Jinja2 {@code is} binds tighter than {@code not}: {@code not tools is defined} means
+     * {@code not (tools is defined)}. Jinjava reads {@code (not tools) is defined}, which Llama 3.1+ templates
+     * trip over; the parentheses are made explicit inside tags.
+     */
+    static String withJinjaPrecedence(String template) {
+        Matcher tags = TAG.matcher(template);
+        StringBuilder out = new StringBuilder();
+        while (tags.find()) {
+            String fixed = NOT_IS.matcher(tags.group()).replaceAll("not ($1 is $2$3)");
+            tags.appendReplacement(out, Matcher.quoteReplacement(fixed));
+        }
+        tags.appendTail(out);
+        return out.toString();
     }
 
     /** {@code raise_exception(message)}: the template rejects the conversation. */

@@ -1,0 +1,101 @@
+package dev.specula.engine;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.specula.Fixtures;
+import dev.specula.model.DecoderModel;
+import dev.specula.model.RuntimeOptions;
+import dev.specula.models.tiny.TinyModels;
+import dev.specula.policy.FixedPolicy;
+import dev.specula.policy.PlainPolicy;
+import dev.specula.tokenizer.PromptEncoder;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Greedy speculative decoding is lossless: for 52 code prompts × 48 new tokens × γ ∈ {1, 2, 4, 8} the
+ * output equals plain target decoding token for token, with the embedded draft (which mostly agrees) and
+ * with a random-init draft (which mostly disagrees, so nearly every round rolls back).
+ */
+class LosslessGreedyTest {
+
+    private static final int NEW_TOKENS = 48;
+    private static final int[] GAMMAS = {1, 2, 4, 8};
+
+    private static DecoderModel target;
+    private static DecoderModel trainedDraft;
+    private static DecoderModel randomDraft;
+    private static List<int[]> prompts;
+
+    @BeforeAll
+    static void load() throws Exception {
+        TinyModels.Pair pair = Fixtures.embeddedPair();
+        target = DecoderModel.load(pair.target(), RuntimeOptions.defaults());
+        trainedDraft = DecoderModel.load(pair.draft(), RuntimeOptions.defaults());
+        randomDraft = Fixtures.load("random-draft");
+        PromptEncoder encoder = new PromptEncoder(target.tokenizer(), target.chatTemplate(), "target");
+        prompts = new ArrayList<>();
+        ObjectMapper json = new ObjectMapper();
+        try (BufferedReader reader = new BufferedReader(new InputStreamReader(
+                LosslessGreedyTest.class.getResourceAsStream("/prompts/code-prompts.jsonl"), StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = reader.readLine()) != null) {
+                prompts.add(encoder.text(json.readTree(line).path("prompt").asText()));
+            }
+        }
+        assertThat(prompts).hasSizeGreaterThanOrEqualTo(50);
+    }
+
+    @AfterAll
+    static void close() {
+        target.close();
+        trainedDraft.close();
+        randomDraft.close();
+    }
+
+    @Test
+    void trainedDraftNeverChangesTheOutput() {
+        GenerationStats stats = compareAll(trainedDraft);
+        // the embedded draft agrees often: most rounds accept several tokens
+        assertThat(stats.meanAcceptedLength()).isGreaterThan(1.8);
+    }
+
+    @Test
+    void disagreeingDraftNeverChangesTheOutput() {
+        GenerationStats stats = compareAll(randomDraft);
+        // a random draft is mostly rejected, so the rollback path runs in nearly every round
+        assertThat(stats.acceptanceRate()).isLessThan(0.3);
+        assertThat(stats.rounds()).isGreaterThan(stats.accepted());
+    }
+
+    private static GenerationStats compareAll(DecoderModel draft) {
+        ModelPair plainModels = new ModelPair(target, null);
+        ModelPair pair = new ModelPair(target, draft);
+        SpeculativeDecoder plainDecoder = new SpeculativeDecoder(plainModels);
+        SpeculativeDecoder speculativeDecoder = new SpeculativeDecoder(pair);
+        GenerationStats total = new GenerationStats();
+        for (int p = 0; p < prompts.size(); p++) {
+            int[] prompt = prompts.get(p);
+            GenerationResult plain = plainDecoder.generate(GenerationRequest.builder(prompt)
+                .maxNewTokens(NEW_TOKENS).policy(PlainPolicy::new).build());
+            for (int gamma : GAMMAS) {
+                GenerationResult speculative = speculativeDecoder.generate(GenerationRequest.builder(prompt)
+                    .maxNewTokens(NEW_TOKENS).policy(() -> new FixedPolicy(gamma)).build());
+                assertThat(speculative.tokenIds()).as("prompt %d, γ = %d, draft %s", p, gamma, draft.name())
+                    .containsExactly(plain.tokenIds());
+                assertThat(speculative.text()).isEqualTo(plain.text());
+                assertThat(speculative.finishReason()).isEqualTo(plain.finishReason());
+                total.add(speculative.stats());
+            }
+        }
+        return total;
+    }
+}

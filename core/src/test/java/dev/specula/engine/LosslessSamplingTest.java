@@ -1,0 +1,110 @@
+package dev.specula.engine;
+
+import dev.specula.Fixtures;
+import dev.specula.kv.KvCache;
+import dev.specula.model.DecoderModel;
+import dev.specula.model.StepInput;
+import dev.specula.model.StepOutput;
+import dev.specula.policy.FixedPolicy;
+import dev.specula.policy.PlainPolicy;
+import dev.specula.policy.SpeculationPolicy;
+import dev.specula.sampling.ChiSquare;
+import dev.specula.sampling.Distributions;
+import dev.specula.sampling.SamplingParams;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+import java.util.function.Supplier;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * Speculative sampling is lossless: the first two generated tokens, over thousands of seeded runs, follow
+ * the target's own distribution P(x1)·P(x2 | x1) — computed exactly from the target's logits — as closely as
+ * target-only sampling does. Pearson's chi-square against the exact distribution must stay under its 99.9%
+ * critical value for the sample size; the same bound rejects the draft's distribution (power check).
+ *
+ * <p>Models: a random-init Llama target and a different random-init draft with the same tokenizer (fixtures),
+ * small enough for thousands of runs; the rule's correctness does not depend on the weights.
+ */
+class LosslessSamplingTest {
+
+    private static final int RUNS = 3000;
+    private static final int[] PROMPT = {5, 17, 42, 99, 7};
+
+    private static DecoderModel target;
+    private static DecoderModel draft;
+
+    @BeforeAll
+    static void load() {
+        target = Fixtures.load("llama");
+        draft = Fixtures.load("llama-draft");
+    }
+
+    @AfterAll
+    static void close() {
+        target.close();
+        draft.close();
+    }
+
+    @ParameterizedTest(name = "temperature {0}, top-p {1}")
+    @CsvSource({"0.7, 1.0", "1.0, 1.0", "0.7, 0.9", "1.0, 0.9"})
+    void firstTwoTokensFollowTheTargetDistribution(double temperature, double topP) throws Exception {
+        SamplingParams params = new SamplingParams(temperature, 0, topP, null);
+        Exact exact = exactDistribution(target, params);
+
+        double[] speculative = chiSquare(exact, new ModelPair(target, draft), params, () -> new FixedPolicy(3));
+        double[] plain = chiSquare(exact, new ModelPair(target, null), params, PlainPolicy::new);
+        double[] draftOnly = chiSquare(exact, new ModelPair(draft, null), params, PlainPolicy::new);
+
+        assertThat(speculative[0]).as("speculative chi-square, df %s", speculative[1]).isLessThan(ChiSquare.critical(speculative[1]));
+        assertThat(plain[0]).as("target-only chi-square, df %s", plain[1]).isLessThan(ChiSquare.critical(plain[1]));
+        assertThat(draftOnly[0]).as("the bound has power: the draft's own samples fail it").isGreaterThan(ChiSquare.critical(draftOnly[1]));
+    }
+
+    /** Observed counts of (x1, x2) over RUNS seeded generations, against the exact joint distribution. */
+    private static double[] chiSquare(Exact exact, ModelPair models, SamplingParams params,
+            Supplier<? extends SpeculationPolicy> policy) {
+        SpeculativeDecoder decoder = new SpeculativeDecoder(models);
+        long[] counts = new long[exact.joint.length];
+        for (int seed = 0; seed < RUNS; seed++) {
+            SamplingParams seeded = new SamplingParams(params.temperature(), params.topK(), params.topP(), (long) seed);
+            GenerationResult result = decoder.generate(GenerationRequest.builder(PROMPT).sampling(seeded).maxNewTokens(2)
+                .ignoreEos(true).policy(policy).build());
+            int[] ids = result.tokenIds();
+            counts[ids[0] * exact.width + ids[1]]++;
+        }
+        return ChiSquare.statistic(counts, exact.joint, RUNS);
+    }
+
+    /** P(x1, x2) = P(x1) · P(x2 | x1) from the target's logits, under the same temperature and top-p. */
+    private record Exact(double[] joint, int width) {
+    }
+
+    private static Exact exactDistribution(DecoderModel model, SamplingParams params) throws Exception {
+        int width = model.logitsWidth();
+        double[] joint = new double[width * width];
+        float[] first;
+        try (KvCache cache = model.newCache()) {
+            StepOutput out = model.forward(new StepInput(cache, PROMPT, 1, false, null));
+            first = Distributions.sampling(out.logits(), 0, width, params);
+        }
+        for (int x1 = 0; x1 < width; x1++) {
+            if (first[x1] == 0) {
+                continue;
+            }
+            int[] extended = java.util.Arrays.copyOf(PROMPT, PROMPT.length + 1);
+            extended[PROMPT.length] = x1;
+            try (KvCache cache = model.newCache()) {
+                StepOutput out = model.forward(new StepInput(cache, extended, 1, false, null));
+                float[] second = Distributions.sampling(out.logits(), 0, width, params);
+                for (int x2 = 0; x2 < width; x2++) {
+                    joint[x1 * width + x2] = (double) first[x1] * second[x2];
+                }
+            }
+        }
+        return new Exact(joint, width);
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# End-to-end check of `make-random` + `export` (with its built-in verification) for every supported family
+# and export variant, on tiny random-init models in a temp dir. Exits non-zero on any failure.
+#   tools/check_exports.sh            (PYTHON=... to override the interpreter, KEEP=1 to keep the temp dir)
+set -u
+cd "$(dirname "$0")"
+PY=${PYTHON:-../.venv/bin/python}
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/specula-check-exports.XXXXXX")
+if [ "${KEEP:-0}" = 1 ]; then echo "keeping $TMP"; else trap 'rm -rf "$TMP"' EXIT; fi
+export OMP_NUM_THREADS=1 PYTHONWARNINGS=ignore
+
+fail=0
+summary=()
+start=$(date +%s)
+
+# run NAME ARGS...: run one specula_tools command, record OK/FAIL and the verification diffs
+run() {
+  local name=$1; shift
+  local log="$TMP/$name.log" t0=$(date +%s) status
+  if "$PY" -m specula_tools "$@" >"$log" 2>&1; then status=OK; else status=FAIL; fail=1; fi
+  local diffs
+  diffs=$(awk '/max\|diff\|/ {printf "%s=%s ", $1, $3} /prompts x/ {printf "greedy=%s ", $2}' "$log")
+  summary+=("$(printf '%-4s %-28s %3ss  %s' "$status" "$name" "$(( $(date +%s) - t0 ))" "$diffs")")
+  if [ "$status" = FAIL ]; then echo "---- $name failed; last lines of $log:"; tail -n 25 "$log"; fi
+}
+
+for fam in llama qwen2 gpt2; do
+  run "make-random-$fam" make-random --family "$fam" "$TMP/hf-$fam"
+  run "$fam" export "$TMP/hf-$fam" "$TMP/onnx-$fam"
+  run "$fam--with-hidden" export "$TMP/hf-$fam" "$TMP/onnx-$fam-hidden" --with-hidden
+  run "$fam--packed" export "$TMP/hf-$fam" "$TMP/onnx-$fam-packed" --packed
+done
+run "llama--fp16" export "$TMP/hf-llama" "$TMP/onnx-llama-fp16" --fp16
+run "llama--fp16--packed--hidden" export "$TMP/hf-llama" "$TMP/onnx-llama-fp16-ph" --fp16 --packed --with-hidden
+run "qwen2--fp16" export "$TMP/hf-qwen2" "$TMP/onnx-qwen2-fp16" --fp16
+
+echo "==== check_exports summary ($(( $(date +%s) - start ))s)"
+printf '%s\n' "${summary[@]}"
+if [ $fail = 0 ]; then echo "ALL OK"; else echo "FAILURES"; fi
+exit $fail

@@ -1,0 +1,72 @@
+"""``export``: export a local Hugging Face causal LM (Llama, Qwen2, GPT-2 families) to ONNX with a KV cache.
+
+    python -m specula_tools export MODEL_DIR OUT_DIR [--with-hidden] [--packed] [--fp16] [--opset N]
+
+Layout (Optimum ``text-generation-with-past`` names):
+  inputs   input_ids int64 [b,s]; attention_mask int64 [b,past+s]   (or, with --packed, attention_bias
+           float32 [1,1,s,past+s]); position_ids int64 [b,s];
+           past_key_values.{i}.key / .value [b,kv_heads,past,head_dim] (float32, float16 with --fp16)
+  outputs  logits float32 [b,s,vocab]; present.{i}.key / .value [b,kv_heads,past+s,head_dim];
+           last_hidden_state [b,s,hidden] (after the final norm) with --with-hidden.
+
+The causal mask is built from *physical* cache indices (new token j sits at physical slot past+j and sees the
+slots <= past+j whose attention_mask is 1); positions come only from position_ids. So masked "holes" in the
+cache are harmless. With --packed the bias is the whole mask (0 = attend, -1e9 = masked; -inf works too).
+Every export is verified against transformers with ONNX Runtime (see onnx_verify.py); failure exits non-zero.
+"""
+import argparse
+import os
+import sys
+import time
+
+SUPPORTED = ("llama", "qwen2", "gpt2")
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(prog="specula_tools export",
+                                description="Export a HF causal LM to ONNX (text-generation-with-past layout).")
+    p.add_argument("model_dir")
+    p.add_argument("out_dir")
+    p.add_argument("--with-hidden", action="store_true", help="extra output last_hidden_state (after final norm)")
+    p.add_argument("--packed", action="store_true",
+                   help="float32 input attention_bias [1,1,s,past+s] instead of attention_mask")
+    p.add_argument("--fp16", action="store_true",
+                   help="float16 weights, compute and KV cache (logits stay float32)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (<= 20 for ONNX Runtime 1.29; default 18)")
+    p.add_argument("--no-verify", action="store_true", help="skip the verification (not recommended)")
+    return p.parse_args(argv)
+
+
+def main(argv):
+    a = parse_args(argv)
+    import torch
+    torch.set_num_threads(1)
+    from . import export_core, onnx_verify
+
+    if a.opset > 20:
+        print(f"export: warning: opset {a.opset} > 20 may not load in ONNX Runtime 1.29 (the Java side)",
+              file=sys.stderr)
+    t0 = time.time()
+    model, tokenizer = export_core.load(a.model_dir, fp16=a.fp16)
+    mt = model.config.model_type
+    if mt not in SUPPORTED:
+        print(f"export: warning: model_type {mt!r} is not one of {SUPPORTED}; trying anyway", file=sys.stderr)
+    os.makedirs(a.out_dir, exist_ok=True)
+    onnx_path = export_core.export_onnx(model, a.out_dir, with_hidden=a.with_hidden, packed=a.packed,
+                                        fp16=a.fp16, opset=a.opset)
+    export_core.write_side_files(a.model_dir, a.out_dir, model, tokenizer,
+                                 dict(with_hidden=a.with_hidden, packed=a.packed, fp16=a.fp16, opset=a.opset))
+    size = sum(os.path.getsize(os.path.join(a.out_dir, f)) for f in os.listdir(a.out_dir)
+               if f.startswith("model.onnx"))
+    print(f"export: wrote {onnx_path} ({size / 1e6:.2f} MB) in {time.time() - t0:.1f}s")
+    if a.no_verify:
+        return 0
+    # Verify against the transformers model in the exported precision (float16 model with --fp16).
+    ok = onnx_verify.verify(onnx_path, model, tokenizer, with_hidden=a.with_hidden, packed=a.packed,
+                            fp16=a.fp16)
+    print(f"export: {'OK' if ok else 'VERIFICATION FAILED'} ({time.time() - t0:.1f}s total)")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,412 @@
+"""``fixtures``: small test fixtures for the Java engine tests.
+
+    python -m specula_tools fixtures OUT_DIR [--only models,tokenizers,chat-templates]
+
+Writes (see OUT_DIR/README.md, also written):
+  models/{llama,qwen2,gpt2,llama-fp16}/  tiny random-init exports (2 layers, hidden 64, vocab 512; --fp16 for
+                                         llama-fp16) + reference.json (transformers greedy ids, 20 new tokens)
+  tokenizers/stories260K/                tokenizer.json + tokenizer_config.json of the real stories260K model (MIT)
+  tokenizers.json                        transformers encode/decode results for every fixture tokenizer
+  chat-templates.json                    real chat templates rendered by transformers' apply_chat_template
+"""
+import argparse
+import contextlib
+import io
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+STORIES_DIR = "/work/shared/models/stories260K"
+MAX_NEW_TOKENS = 20
+MAX_SEED_TRIES = 12
+# Greedy paths must stay this far from ties (top1 - top2 logit) so other ONNX Runtime builds (Java 1.29, other
+# CPUs) reproduce them: fp32 runtimes differ by ~1e-5, fp16 ones by up to ~1e-2 from torch.
+MIN_MARGIN = {False: 1e-3, True: 5e-3}
+
+MODEL_PROMPTS = [
+    "Hello, world!",
+    "def add(a, b):\n    return a + b\n",
+    "   leading spaces and trailing   ",
+    "Ünïcödé: naïve café — 你好 🙂",
+    "\n\n\tTabs\tand\nnewlines\n",
+]
+
+TOKENIZER_TEXTS = [
+    "",
+    "Hello, world!",
+    "a",
+    " ",
+    "   leading spaces",
+    "trailing spaces   ",
+    "\n\nnewlines\n\tand tabs\r\n",
+    "def f(x):\n    return x * 2  # double\n",
+    "    indented = {'a': [1, 2, 3], \"b\": None}",
+    "Ünïcödé naïve café",
+    "你好，世界",
+    "emoji 🙂👍🏽 family 👨‍👩‍👧",
+    "math: αβγ ≤ ∞ — “quotes” … ½",
+    "<|im_start|>user\nhi<|im_end|>",
+    "<|begin_of_text|>hi<|eot_id|> <s>hi</s> <|endoftext|>",
+    "Once upon a time, there was a little girl named Lily.",
+    "1234567890 3.14159 0x1F",
+]
+
+# (name, family, fp16)
+FIXTURE_MODELS = [("llama", "llama", False), ("qwen2", "qwen2", False), ("gpt2", "gpt2", False),
+                  ("llama-fp16", "llama", True)]
+
+
+def _quiet():
+    return contextlib.redirect_stdout(io.StringIO())
+
+
+def _write_json(path, obj):
+    with open(path, "w", encoding="utf-8") as f:
+        json.dump(obj, f, indent=1, ensure_ascii=False)
+        f.write("\n")
+
+
+# ---------------------------------------------------------------------------------------------- models
+
+def _reference(model, tokenizer, dec, family, fp16, seed):
+    """reference.json content, or None if ONNX Runtime greedy differs from transformers on a case."""
+    import torch
+
+    from .onnx_verify import _generate, _greedy_margins, ort_greedy
+
+    cases = []
+    for prompt in MODEL_PROMPTS:
+        ids = tokenizer(prompt)["input_ids"]
+        hf = _generate(model, ids, MAX_NEW_TOKENS)
+        ort = ort_greedy(dec, ids, MAX_NEW_TOKENS)
+        if hf != ort:
+            print(f"fixtures: {family}{' fp16' if fp16 else ''} seed {seed}: ORT greedy differs from "
+                  f"transformers on {prompt!r}; trying another seed", file=sys.stderr)
+            return None
+        margin = min(_greedy_margins(model, ids, MAX_NEW_TOKENS))
+        if margin < MIN_MARGIN[fp16]:
+            print(f"fixtures: {family}{' fp16' if fp16 else ''} seed {seed}: near-tie on {prompt!r} "
+                  f"(top1-top2 {margin:.2e}); trying another seed", file=sys.stderr)
+            return None
+        with torch.no_grad():
+            logits = model(torch.tensor([ids])).logits[0, -1].float()
+        top = torch.topk(logits, 5)
+        cases.append({
+            "prompt": prompt,
+            "prompt_ids": ids,
+            "greedy_ids": hf,
+            "text": tokenizer.decode(hf, skip_special_tokens=False),
+            "min_margin": round(margin, 6),
+            "prefill_top5": [[int(i), round(float(v), 5)] for v, i in zip(top.values, top.indices)],
+        })
+    return cases
+
+
+def build_models(out_dir, tmp):
+    import torch
+
+    from . import export_core, onnx_verify
+    from .make_random import make_random
+
+    torch.set_num_threads(1)
+    done = {}
+    for family in ("llama", "qwen2", "gpt2"):
+        variants = [(name, fp16) for name, fam, fp16 in FIXTURE_MODELS if fam == family]
+        for attempt in range(MAX_SEED_TRIES):
+            seed = attempt
+            hf_dir = os.path.join(tmp, f"hf-{family}-{seed}")
+            with _quiet():
+                make_random(family, hf_dir, seed=seed, max_positions=512 if family == "gpt2" else None)
+            results = {}
+            for name, fp16 in variants:
+                model, tokenizer = export_core.load(hf_dir, fp16=fp16)
+                dest = os.path.join(out_dir, "models", name)
+                if os.path.exists(dest):
+                    shutil.rmtree(dest)
+                os.makedirs(dest)
+                onnx_path = export_core.export_onnx(model, dest, fp16=fp16)
+                export_core.write_side_files(hf_dir, dest, model, tokenizer,
+                                             dict(with_hidden=False, packed=False, fp16=fp16, opset=18))
+                if not onnx_verify.verify(onnx_path, model, tokenizer, fp16=fp16):
+                    raise SystemExit(f"fixtures: verification of {name} failed")
+                dec = onnx_verify.OrtDecoder(onnx_path, model, False, False, fp16)
+                cases = _reference(model, tokenizer, dec, family, fp16, seed)
+                if cases is None:
+                    break
+                results[name] = (dest, cases, fp16)
+            if len(results) == len(variants):
+                break
+        else:
+            raise SystemExit(f"fixtures: no seed in 0..{MAX_SEED_TRIES - 1} gave identical greedy ids for {family}")
+        for name, (dest, cases, fp16) in results.items():
+            _write_json(os.path.join(dest, "reference.json"), {
+                "family": family,
+                "kv_dtype": "float16" if fp16 else "float32",
+                "generator": f"specula_tools make-random --family {family} --seed {seed}"
+                             f"{' --max-positions 512' if family == 'gpt2' else ''}; export{' --fp16' if fp16 else ''}",
+                "reference": "transformers generate(do_sample=False, max_new_tokens=20) with eos_token_id=[] "
+                             "(never stops early); the model in the exported precision; ONNX Runtime 1.30 CPU "
+                             "greedy verified identical",
+                "max_new_tokens": MAX_NEW_TOKENS,
+                "text_decoding": "tokenizer.decode(greedy_ids, skip_special_tokens=False)",
+                "min_margin": "smallest top1-top2 logit gap along the greedy path (seeds are chosen so that it is "
+                              f">= {MIN_MARGIN[fp16]:g})",
+                "prefill_top5": "[id, logit] of the 5 largest logits after the prompt",
+                "cases": cases,
+            })
+            done[name] = dest
+        if family == "llama":
+            done["llama-draft"] = _build_llama_draft(out_dir, tmp, hf_dir)
+    return done
+
+
+def _build_llama_draft(out_dir, tmp, target_hf_dir):
+    """A second random-init Llama with the llama fixture's tokenizer (1 layer, hidden 32, another seed): a draft
+    that shares the target's vocabulary but not its weights, for the sampling and rollback tests."""
+    from . import export_core, onnx_verify
+    from .make_random import make_random
+
+    hf_dir = os.path.join(tmp, "hf-llama-draft")
+    with _quiet():
+        make_random("llama", hf_dir, tokenizer_dir=target_hf_dir, layers=1, hidden=32, heads=2, intermediate=64,
+                    seed=101)
+    model, tokenizer = export_core.load(hf_dir, fp16=False)
+    dest = os.path.join(out_dir, "models", "llama-draft")
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    os.makedirs(dest)
+    onnx_path = export_core.export_onnx(model, dest, fp16=False)
+    export_core.write_side_files(hf_dir, dest, model, tokenizer,
+                                 dict(with_hidden=False, packed=False, fp16=False, opset=18))
+    if not onnx_verify.verify(onnx_path, model, tokenizer, fp16=False):
+        raise SystemExit("fixtures: verification of llama-draft failed")
+    return dest
+
+
+# ---------------------------------------------------------------------------------------------- tokenizers
+
+def build_tokenizers(out_dir):
+    from transformers import AutoTokenizer
+
+    stories = os.path.join(out_dir, "tokenizers", "stories260K")
+    os.makedirs(stories, exist_ok=True)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(os.path.join(STORIES_DIR, name), os.path.join(stories, name))
+    rels = [f"models/{name}" for name, _, fp16 in FIXTURE_MODELS if not fp16] + ["tokenizers/stories260K"]
+    entries = []
+    for rel in rels:
+        path = os.path.join(out_dir, rel)
+        if not os.path.exists(os.path.join(path, "tokenizer.json")):
+            print(f"fixtures: skipping tokenizer {rel} (not built)", file=sys.stderr)
+            continue
+        tok = AutoTokenizer.from_pretrained(path)
+        for text in TOKENIZER_TEXTS:
+            ids = tok(text)["input_ids"]
+            entries.append({"tokenizer": rel, "text": text, "ids": ids,
+                            "decoded": tok.decode(ids, skip_special_tokens=False)})
+    _write_json(os.path.join(out_dir, "tokenizers.json"), entries)
+    return len(entries)
+
+
+# ---------------------------------------------------------------------------------------------- chat templates
+
+SYSTEM = {"role": "system", "content": "You are a concise assistant."}
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Get the current weather in a city.",
+        "parameters": {"type": "object",
+                       "properties": {"city": {"type": "string", "description": "City name"},
+                                      "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+                       "required": ["city"]},
+    },
+}
+
+# (case name, messages, add_generation_prompt)
+MESSAGE_CASES = [
+    ("system-user", [SYSTEM, {"role": "user", "content": "What is 2+2?"}], True),
+    ("user-only", [{"role": "user", "content": "Hello"}], True),
+    ("multi-turn", [SYSTEM, {"role": "user", "content": "Hi!"},
+                    {"role": "assistant", "content": "Hello! How can I help?"},
+                    {"role": "user", "content": "Tell me a joke."}], False),
+    ("multi-turn-generation", [{"role": "user", "content": "Hi!"},
+                               {"role": "assistant", "content": "Hello! How can I help?"},
+                               {"role": "user", "content": "Tell me a joke."}], True),
+    ("whitespace-unicode", [{"role": "user", "content": "  leading and trailing spaces  \n\nand blank lines\n"},
+                            {"role": "assistant", "content": "\n Sure:\n\tindented line \n"},
+                            {"role": "user", "content": "Ünïcödé ✓ 你好 🙂 — “quotes” & <tags> {braces} "
+                                                        "{{ not jinja }} {% raw %}"}], True),
+]
+
+TOOL_CASES = {
+    "qwen2.5-instruct": [
+        ("tools", [{"role": "user", "content": "What's the weather in Paris?"}], True, [WEATHER_TOOL]),
+        ("tool-call-roundtrip", [
+            {"role": "user", "content": "What's the weather in Paris?"},
+            {"role": "assistant", "content": "",
+             "tool_calls": [{"type": "function",
+                             "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
+            {"role": "tool", "content": "{\"temperature\": 22, \"unit\": \"celsius\"}"}], True, [WEATHER_TOOL]),
+    ],
+    "llama-3.3-instruct": [
+        ("tools", [SYSTEM, {"role": "user", "content": "What's the weather in Paris?"}], True, [WEATHER_TOOL]),
+    ],
+}
+
+ERROR_CASES = {
+    "llama-2-chat": [("roles-must-alternate", [{"role": "user", "content": "Hi"},
+                                               {"role": "user", "content": "Hi again"}], True)],
+    "gemma-7b-it": [("system-role-not-supported", [SYSTEM, {"role": "user", "content": "Hi"}], True)],
+}
+
+
+def _render_tokenizer(bos, eos):
+    from tokenizers import Tokenizer, models
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0}
+    for t in (bos, eos):
+        if t is not None and t not in vocab:
+            vocab[t] = len(vocab)
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
+    kwargs = {"tokenizer_object": tok, "unk_token": "<unk>"}
+    if bos is not None:
+        kwargs["bos_token"] = bos
+    if eos is not None:
+        kwargs["eos_token"] = eos
+    return PreTrainedTokenizerFast(**kwargs)
+
+
+def _template_entries(out_dir):
+    from .export_chat_templates import TEMPLATES, template
+
+    entries = []
+    for e in TEMPLATES:
+        entries.append(dict(name=e["name"], model=e["model"], source=e["source"], template=template(e),
+                            bos_token=e["bos_token"], eos_token=e["eos_token"],
+                            extra_context=e.get("extra_context")))
+    for name, _, fp16 in FIXTURE_MODELS:
+        cfg = os.path.join(out_dir, "models", name, "tokenizer_config.json")
+        if fp16 or not os.path.exists(cfg):
+            continue
+        with open(cfg, encoding="utf-8") as f:
+            tc = json.load(f)
+        if "chat_template" in tc:
+            entries.append(dict(name=f"fixture-{name}", model=f"models/{name} (this fixture set)",
+                                source="specula_tools make-random (own simple template in the family's style, "
+                                       "not a released model's template)",
+                                template=tc["chat_template"], bos_token=tc.get("bos_token"),
+                                eos_token=tc.get("eos_token"), extra_context=None))
+    return entries
+
+
+def build_chat_templates(out_dir):
+    cases = []
+    skipped = []
+    for e in _template_entries(out_dir):
+        tok = _render_tokenizer(e["bos_token"], e["eos_token"])
+        extra = e["extra_context"] or {}
+        plan = [(n, m, g, None, False) for n, m, g in MESSAGE_CASES]
+        plan += [(n, m, g, t, False) for n, m, g, t in TOOL_CASES.get(e["name"], [])]
+        plan += [(n, m, g, None, True) for n, m, g in ERROR_CASES.get(e["name"], [])]
+        for case_name, messages, gen, tools, want_error in plan:
+            case = {"name": f"{e['name']}/{case_name}", "model": e["model"], "source": e["source"],
+                    "template": e["template"], "bos_token": e["bos_token"], "eos_token": e["eos_token"],
+                    "messages": messages, "add_generation_prompt": gen}
+            if tools is not None:
+                case["tools"] = tools
+            if extra:
+                case["extra_context"] = extra
+            try:
+                out = tok.apply_chat_template(messages, chat_template=e["template"], tools=tools, tokenize=False,
+                                              add_generation_prompt=gen, **extra)
+            except Exception as ex:  # jinja2 TemplateError from raise_exception, or a genuine failure
+                if want_error:
+                    case["expected_error"] = str(ex)
+                    cases.append(case)
+                else:
+                    skipped.append(f"{case['name']}: {type(ex).__name__}: {ex}")
+                continue
+            if want_error:
+                raise SystemExit(f"fixtures: {case['name']} was expected to raise but rendered {out!r}")
+            case["expected"] = out
+            cases.append(case)
+    _write_json(os.path.join(out_dir, "chat-templates.json"), cases)
+    return cases, skipped
+
+
+# ---------------------------------------------------------------------------------------------- README
+
+README = """# Test fixtures (generated)
+
+Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this dir>`; do not edit by hand.
+
+- `models/llama-draft/`: a second random-init Llama (1 layer, hidden 32, seed 101) with the llama fixture's
+  tokenizer: a draft that shares the vocabulary but not the weights (no reference.json).
+- `models/{llama,qwen2,gpt2,llama-fp16}/`: tiny random-init models (2 layers, hidden 64, vocab 512, init std
+  0.2) made by `specula_tools make-random` and exported by `specula_tools export` (llama-fp16: `--fp16`,
+  float16 KV cache and compute, float32 logits). Inputs `input_ids`, `attention_mask`, `position_ids`,
+  `past_key_values.{i}.key/value`; outputs `logits`, `present.{i}.key/value`. The causal mask uses physical
+  cache slots, so masked holes in the cache are allowed. `reference.json`: transformers greedy ids
+  (20 new tokens, no early stop) for 5 prompts, checked identical with ONNX Runtime 1.30 CPU greedy;
+  `min_margin` is the smallest top-1/top-2 logit gap on the path, `prefill_top5` the top logits after the prompt.
+  The tokenizers are byte-level BPEs trained on Python standard library sources (PSF licence).
+- `tokenizers/stories260K/`: tokenizer of Andrej Karpathy's stories260K (tinyllamas, llama2.c; MIT licence,
+  Copyright (c) 2023 Andrej Karpathy), a SentencePiece-style BPE with byte fallback, 512 pieces.
+- `tokenizers.json`: `[{tokenizer, text, ids, decoded}]` = transformers `tokenizer(text)["input_ids"]` and
+  `decode(ids, skip_special_tokens=False)`; `tokenizer` is a directory relative to this one.
+- `chat-templates.json`: `[{name, model, source, template, bos_token, eos_token, messages,
+  add_generation_prompt, tools?, extra_context?, expected | expected_error}]`; `expected` is transformers'
+  `apply_chat_template(messages, tools=tools, add_generation_prompt=..., tokenize=False, **extra_context)`
+  (Jinja2 with trim_blocks, lstrip_blocks, no trailing newline kept); `expected_error` is the message of the
+  template's deliberate `raise_exception`. Templates are verbatim copies of released models' templates from the
+  cited public sources, plus the fixture models' own (`fixture-*`, not from any released model).
+"""
+
+
+def _dir_size(path):
+    total = 0
+    for root, _, files in os.walk(path):
+        total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
+    return total
+
+
+def main(argv):
+    p = argparse.ArgumentParser(prog="specula_tools fixtures", description=__doc__.split("\n")[0])
+    p.add_argument("out_dir")
+    p.add_argument("--only", default="models,tokenizers,chat-templates",
+                   help="comma-separated subset of: models,tokenizers,chat-templates")
+    a = p.parse_args(argv)
+    parts = set(a.only.split(","))
+    os.makedirs(a.out_dir, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix="specula-fixtures-")
+    try:
+        if "models" in parts:
+            built = build_models(a.out_dir, tmp)
+            print(f"fixtures: models {', '.join(sorted(built))}")
+        if "tokenizers" in parts:
+            n = build_tokenizers(a.out_dir)
+            print(f"fixtures: tokenizers.json with {n} entries")
+        if "chat-templates" in parts:
+            cases, skipped = build_chat_templates(a.out_dir)
+            n_err = sum(1 for c in cases if "expected_error" in c)
+            print(f"fixtures: chat-templates.json with {len(cases)} cases ({n_err} expected errors); "
+                  f"{len(skipped)} combinations skipped because the template raised")
+            for s in skipped:
+                print(f"  skipped {s}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    with open(os.path.join(a.out_dir, "README.md"), "w", encoding="utf-8") as f:
+        f.write(README)
+    size = _dir_size(a.out_dir)
+    print(f"fixtures: {a.out_dir} is {size / 1e6:.2f} MB")
+    if size > 4_000_000:
+        print("fixtures: warning: larger than 4 MB", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,218 @@
+"""``make-random``: write a random-init Hugging Face causal LM directory (Llama, Qwen2 or GPT-2 family).
+
+    python -m specula_tools make-random --family llama|qwen2|gpt2 OUT_HF_DIR [--tokenizer TOKENIZER_DIR]
+        [--layers N --hidden N --heads N --kv-heads N --intermediate N --vocab N --seed N --init-std X]
+        [--max-positions N]
+
+Without --tokenizer a small byte-level BPE (vocab 512) is trained, deterministically, on a fixed slice of the
+Python standard library sources. The directory gets save_pretrained weights + config, tokenizer files and a chat
+template for the family (Llama-3-style headers for llama, ChatML for qwen2, a plain one for gpt2). These templates
+are simple templates *in the style of* the family, not copies of any released model's template.
+"""
+import argparse
+import os
+import sys
+import sysconfig
+
+# The BPE trainer is deterministic for a given input; pin rayon to one thread anyway (2-core machines).
+os.environ.setdefault("RAYON_NUM_THREADS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+FAMILY_DEFAULTS = {
+    # layers, hidden, heads, kv_heads, intermediate
+    "llama": dict(layers=2, hidden=64, heads=4, kv_heads=4, intermediate=128),
+    "qwen2": dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128),
+    "gpt2": dict(layers=2, hidden=64, heads=4, kv_heads=4, intermediate=256),
+}
+
+# Special tokens per family: (list of special tokens, bos, eos, pad, add_bos)
+FAMILY_SPECIALS = {
+    "llama": (["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"],
+              "<|begin_of_text|>", "<|eot_id|>", "<|end_of_text|>", True),
+    "qwen2": (["<|endoftext|>", "<|im_start|>", "<|im_end|>"], None, "<|im_end|>", "<|endoftext|>", False),
+    "gpt2": (["<|endoftext|>"], "<|endoftext|>", "<|endoftext|>", "<|endoftext|>", False),
+}
+
+# Llama-3-style header template (own simplified version: no date/tools handling).
+LLAMA_TEMPLATE = (
+    "{{- bos_token }}"
+    "{%- for message in messages %}"
+    "{{- '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] | trim + '<|eot_id|>' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}"
+    "{{- '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}"
+    "{%- endif %}"
+)
+
+# ChatML (own simplified version; default system prompt like Qwen2 instruct models have).
+CHATML_TEMPLATE = (
+    "{%- if messages[0]['role'] != 'system' %}"
+    "{{- '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
+    "{%- endif %}"
+    "{%- for message in messages %}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}"
+    "{{- '<|im_start|>assistant\\n' }}"
+    "{%- endif %}"
+)
+
+# Plain template for the GPT-2 family.
+GPT2_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'system' %}{{- message['content'] + '\\n\\n' }}"
+    "{%- elif message['role'] == 'user' %}{{- 'User: ' + message['content'] + '\\n' }}"
+    "{%- else %}{{- 'Assistant: ' + message['content'] + eos_token + '\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- 'Assistant:' }}{%- endif %}"
+)
+
+FAMILY_TEMPLATES = {"llama": LLAMA_TEMPLATE, "qwen2": CHATML_TEMPLATE, "gpt2": GPT2_TEMPLATE}
+
+
+def stdlib_corpus(max_bytes=1_500_000):
+    """A deterministic slice of the Python standard library sources (sorted file order)."""
+    root = sysconfig.get_paths()["stdlib"]
+    texts, total = [], 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in ("site-packages", "test", "tests", "idlelib",
+                                                              "__pycache__", "lib2to3", "turtledemo"))
+        for name in sorted(filenames):
+            if not name.endswith(".py"):
+                continue
+            try:
+                with open(os.path.join(dirpath, name), encoding="utf-8") as f:
+                    text = f.read()
+            except (UnicodeDecodeError, OSError):
+                continue
+            texts.append(text)
+            total += len(text)
+            if total >= max_bytes:
+                return texts
+    return texts
+
+
+def train_tokenizer(family, vocab_size=512):
+    """Train a byte-level BPE tokenizer; returns a transformers PreTrainedTokenizerFast."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    specials, bos, eos, pad, add_bos = FAMILY_SPECIALS[family]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=specials, show_progress=False,
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), min_frequency=2)
+    tok.train_from_iterator(stdlib_corpus(), trainer=trainer)
+    if add_bos:
+        bos_id = tok.token_to_id(bos)
+        tok.post_processor = processors.TemplateProcessing(
+            single=f"{bos} $A", pair=f"{bos} $A {bos} $B", special_tokens=[(bos, bos_id)])
+    else:
+        tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    kwargs = dict(tokenizer_object=tok, eos_token=eos, pad_token=pad, clean_up_tokenization_spaces=False)
+    if bos is not None:
+        kwargs["bos_token"] = bos
+    if family == "gpt2":
+        kwargs["unk_token"] = "<|endoftext|>"
+    return PreTrainedTokenizerFast(**kwargs)
+
+
+def build_config(family, vocab, layers, hidden, heads, kv_heads, intermediate, init_std, tokenizer,
+                 max_positions=None):
+    from transformers import GPT2Config, LlamaConfig, Qwen2Config
+
+    def tid(t):
+        return tokenizer.convert_tokens_to_ids(t) if t is not None else None
+
+    specials, bos, eos, pad, _ = FAMILY_SPECIALS[family]
+    bos_id = tid(bos) if bos else tid(eos)
+    eos_id, pad_id = tid(eos), tid(pad)
+    if family == "llama":
+        return LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
+                           num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                           max_position_embeddings=max_positions or 2048, initializer_range=init_std,
+                           rms_norm_eps=1e-5,
+                           tie_word_embeddings=False, bos_token_id=bos_id, eos_token_id=eos_id,
+                           pad_token_id=pad_id)
+    if family == "qwen2":
+        return Qwen2Config(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
+                           num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                           max_position_embeddings=max_positions or 2048, initializer_range=init_std,
+                           rms_norm_eps=1e-6,
+                           tie_word_embeddings=True, bos_token_id=bos_id, eos_token_id=eos_id,
+                           pad_token_id=pad_id, use_sliding_window=False)
+    if family == "gpt2":
+        if kv_heads != heads:
+            raise SystemExit("gpt2 has no GQA: --kv-heads must equal --heads")
+        return GPT2Config(vocab_size=vocab, n_embd=hidden, n_layer=layers, n_head=heads, n_inner=intermediate,
+                          n_positions=max_positions or 1024, initializer_range=init_std, bos_token_id=bos_id,
+                          eos_token_id=eos_id, pad_token_id=pad_id, tie_word_embeddings=True)
+    raise SystemExit(f"unknown family {family}")
+
+
+def make_random(family, out_dir, tokenizer_dir=None, layers=None, hidden=None, heads=None, kv_heads=None,
+                intermediate=None, vocab=None, seed=0, init_std=0.2, max_positions=None):
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+
+    torch.set_num_threads(1)
+    d = dict(FAMILY_DEFAULTS[family])
+    for k, v in dict(layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads,
+                     intermediate=intermediate).items():
+        if v is not None:
+            d[k] = v
+    if heads is not None and kv_heads is None and family != "qwen2":
+        d["kv_heads"] = d["heads"]
+    if family == "gpt2":
+        d["kv_heads"] = d["heads"]
+    if tokenizer_dir:
+        tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
+    else:
+        tokenizer = train_tokenizer(family)
+    if tokenizer.chat_template is None:
+        tokenizer.chat_template = FAMILY_TEMPLATES[family]
+    if vocab is None:
+        vocab = len(tokenizer)
+    if vocab < len(tokenizer):
+        raise SystemExit(f"--vocab {vocab} is smaller than the tokenizer ({len(tokenizer)} tokens)")
+    config = build_config(family, vocab, d["layers"], d["hidden"], d["heads"], d["kv_heads"],
+                          d["intermediate"], init_std, tokenizer, max_positions)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+    model.eval()
+    model.generation_config = GenerationConfig(bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id,
+                                               pad_token_id=config.pad_token_id)
+    os.makedirs(out_dir, exist_ok=True)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+    n = sum(p.numel() for p in model.parameters())
+    print(f"make-random: {family} layers={d['layers']} hidden={d['hidden']} heads={d['heads']} "
+          f"kv_heads={d['kv_heads']} vocab={vocab} params={n} init_std={init_std} seed={seed} -> {out_dir}")
+    return out_dir
+
+
+def main(argv):
+    p = argparse.ArgumentParser(prog="specula_tools make-random", description=__doc__.split("\n")[0])
+    p.add_argument("--family", required=True, choices=sorted(FAMILY_DEFAULTS))
+    p.add_argument("out_dir")
+    p.add_argument("--tokenizer", help="take the tokenizer from this HF directory instead of training one")
+    p.add_argument("--layers", type=int)
+    p.add_argument("--hidden", type=int)
+    p.add_argument("--heads", type=int)
+    p.add_argument("--kv-heads", type=int)
+    p.add_argument("--intermediate", type=int)
+    p.add_argument("--vocab", type=int, help="model vocab size (default: the tokenizer's size)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init-std", type=float, default=0.2)
+    p.add_argument("--max-positions", type=int,
+                   help="max_position_embeddings / GPT-2 n_positions (default 2048; GPT-2 1024)")
+    a = p.parse_args(argv)
+    make_random(a.family, a.out_dir, a.tokenizer, a.layers, a.hidden, a.heads, a.kv_heads, a.intermediate,
+                a.vocab, a.seed, a.init_std, a.max_positions)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
