@@ -100,6 +100,20 @@ final class Sequence implements AutoCloseable {
         return Arrays.copyOfRange(tokens, cache.logicalLength(), length);
     }
 
+    /**
+     * Whether the draft can read every token it has not seen yet. A target whose logits are wider than the
+     * draft's (padded embedding rows) can emit an id the draft has no embedding for; from then on this
+     * sequence decodes plainly, which is still exact.
+     */
+    boolean draftCanRead(int draftWidth) {
+        for (int i = draftCache.logicalLength(); i < length; i++) {
+            if (tokens[i] >= draftWidth) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /** Starts a round that drafts up to {@code gamma} tokens. */
     void beginRound(int gamma) {
         requestedDrafts = gamma;

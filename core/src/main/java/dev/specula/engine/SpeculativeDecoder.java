@@ -66,7 +66,8 @@ public final class SpeculativeDecoder {
     /** One round for every sequence: draft, verify in one target call, accept. */
     void step(List<Sequence> batch) throws OrtException {
         for (Sequence sequence : batch) {
-            int gamma = sequence.draftCache == null ? 0 : sequence.policy.draftLength(sequence.roundContext());
+            boolean canDraft = sequence.draftCache != null && sequence.draftCanRead(models.draft().orElseThrow().logitsWidth());
+            int gamma = canDraft ? sequence.policy.draftLength(sequence.roundContext()) : 0;
             // a round emits up to γ + 1 tokens: never draft past the token budget (nor past the context)
             sequence.beginRound(Math.max(0, Math.min(gamma, sequence.remaining() - 1)));
         }

@@ -9,6 +9,7 @@ import ai.onnxruntime.OrtSession;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.LongBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -25,8 +26,11 @@ import java.util.List;
  */
 public final class KvCache implements AutoCloseable {
 
-    /** Holes tolerated before a compaction copy. */
-    public static final int COMPACTION_THRESHOLD = 64;
+    /**
+     * Holes tolerated before a compaction copy: 64, or the system property
+     * {@code specula.kv.compaction-threshold} (0 = copy on every rollback, i.e. truncate; for benchmarks).
+     */
+    public static final int COMPACTION_THRESHOLD = Integer.getInteger("specula.kv.compaction-threshold", 64);
 
     private final OrtEnvironment environment;
     private final int layers;
@@ -82,13 +86,15 @@ public final class KvCache implements AutoCloseable {
 
     /**
      * Writes the attention mask for a run that appends {@code newTokens}: 1 for live slots, 0 for holes,
-     * then 1 for each new token. {@code mask} has {@code physicalLength + newTokens} entries from {@code offset}.
+     * then 1 for each new token, at absolute indices 0 .. physicalLength + newTokens − 1 of {@code mask}.
      */
-    public void writeAttentionMask(long[] mask, int offset, int newTokens) {
+    public void writeAttentionMask(LongBuffer mask, int newTokens) {
         for (int slot = 0; slot < physicalLength; slot++) {
-            mask[offset + slot] = live[slot] ? 1L : 0L;
+            mask.put(slot, live[slot] ? 1L : 0L);
         }
-        Arrays.fill(mask, offset + physicalLength, offset + physicalLength + newTokens, 1L);
+        for (int i = 0; i < newTokens; i++) {
+            mask.put(physicalLength + i, 1L);
+        }
     }
 
     /** Whether the slot holds a live token (for building attention biases). */
