@@ -159,7 +159,25 @@ def build_models(out_dir, tmp):
             done[name] = dest
         if family == "llama":
             done["llama-draft"] = _build_llama_draft(out_dir, tmp, hf_dir)
+            done["llama-packed"] = _build_llama_packed(out_dir, hf_dir)
     return done
+
+
+def _build_llama_packed(out_dir, hf_dir):
+    """The llama fixture exported --packed (attention_bias input instead of attention_mask)."""
+    from . import export_core, onnx_verify
+
+    model, tokenizer = export_core.load(hf_dir, fp16=False)
+    dest = os.path.join(out_dir, "models", "llama-packed")
+    if os.path.exists(dest):
+        shutil.rmtree(dest)
+    os.makedirs(dest)
+    onnx_path = export_core.export_onnx(model, dest, fp16=False, packed=True)
+    export_core.write_side_files(hf_dir, dest, model, tokenizer,
+                                 dict(with_hidden=False, packed=True, fp16=False, opset=18))
+    if not onnx_verify.verify(onnx_path, model, tokenizer, fp16=False, packed=True):
+        raise SystemExit("fixtures: verification of llama-packed failed")
+    return dest
 
 
 def _build_llama_draft(out_dir, tmp, target_hf_dir):
@@ -344,6 +362,8 @@ README = """# Test fixtures (generated)
 
 Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this dir>`; do not edit by hand.
 
+- `models/llama-packed/`: the llama fixture exported `--packed` (float32 `attention_bias` input instead of
+  `attention_mask`).
 - `models/llama-draft/`: a second random-init Llama (1 layer, hidden 32, seed 101) with the llama fixture's
   tokenizer: a draft that shares the vocabulary but not the weights (no reference.json).
 - `models/{llama,qwen2,gpt2,llama-fp16}/`: tiny random-init models (2 layers, hidden 64, vocab 512, init std

@@ -1,5 +1,7 @@
 package dev.specula.cli;
 
+import dev.specula.sampling.SamplingParams;
+
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -101,6 +103,17 @@ final class Arguments {
         }
         catch (NumberFormatException ex) {
             throw new CliException(command + ": --" + name + " must be a number but was '" + raw + "'");
+        }
+    }
+
+    /** {@code --temperature 0 --top-k 0 --top-p 1 --seed N}, validated. */
+    SamplingParams sampling() {
+        try {
+            return new SamplingParams(number("temperature", 0), integer("top-k", 0, 0, Integer.MAX_VALUE), number("top-p", 1),
+                    optionalLong("seed"));
+        }
+        catch (IllegalArgumentException ex) {
+            throw new CliException(command + ": " + ex.getMessage());
         }
     }
 

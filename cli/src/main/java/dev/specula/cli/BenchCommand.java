@@ -65,14 +65,7 @@ final class BenchCommand {
         int repeat = arguments.integer("repeat", 3, 1, 1000);
         int warmup = arguments.integer("warmup", 1, 0, 1000);
         boolean ignoreEos = arguments.has("ignore-eos");
-        SamplingParams sampling;
-        try {
-            sampling = new SamplingParams(arguments.number("temperature", 0), arguments.integer("top-k", 0, 0, Integer.MAX_VALUE),
-                    arguments.number("top-p", 1), arguments.optionalLong("seed"));
-        }
-        catch (IllegalArgumentException ex) {
-            throw new CliException("bench: " + ex.getMessage());
-        }
+        SamplingParams sampling = arguments.sampling();
 
         try (ModelPair models = ModelOptions.load(arguments)) {
             Map<String, Supplier<SpeculationPolicy>> policies = new LinkedHashMap<>();

@@ -37,14 +37,7 @@ final class GenerateCommand {
                 "policy", "gamma", "stop", "policy-option"));
         Arguments arguments = Arguments.parse("generate", args, 1, valued, Set.of("json", "ignore-eos"), Set.of("stop", "policy-option"));
         PromptInput prompt = prompt(arguments);
-        SamplingParams sampling;
-        try {
-            sampling = new SamplingParams(arguments.number("temperature", 0), arguments.integer("top-k", 0, 0, Integer.MAX_VALUE),
-                    arguments.number("top-p", 1), arguments.optionalLong("seed"));
-        }
-        catch (IllegalArgumentException ex) {
-            throw new CliException("generate: " + ex.getMessage());
-        }
+        SamplingParams sampling = arguments.sampling();
         int maxNewTokens = arguments.integer("max-new-tokens", 64, 1, 1 << 20);
         boolean json = arguments.has("json");
         try (ModelPair models = ModelOptions.load(arguments)) {

@@ -1,0 +1,77 @@
+"""Model shapes, chat template and HF saving for the embedded pair."""
+import os
+
+# The model is a code completer. System and user messages become Python comment headers
+# ("# " before every line); assistant messages are raw code. add_generation_prompt adds nothing:
+# the assistant simply continues after the last "\n". Only `for`, `if`, `+`, string literals with
+# '\n' and the `replace` filter are used, all inside whitespace-stripping tags, so transformers
+# (Jinja2) and Jinjava (trim_blocks/lstrip_blocks) render the same string.
+CHAT_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'assistant' %}"
+    "{{- message['content'] + '\\n' }}"
+    "{%- else %}"
+    "{{- '# ' + (message['content'] | replace('\\n', '\\n# ')) + '\\n' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+)
+
+TARGET_SHAPE = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, num_key_value_heads=2,
+                    intermediate_size=1024)
+DRAFT_SHAPE = dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                   intermediate_size=384)
+RANDOM_DRAFT_SHAPE = dict(hidden_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=1,
+                          intermediate_size=64)
+MAX_POSITIONS = 2048
+
+
+def llama_config(shape, vocab_size, eot_id, max_positions=MAX_POSITIONS):
+    from transformers import LlamaConfig
+
+    return LlamaConfig(
+        vocab_size=vocab_size,
+        max_position_embeddings=max_positions,
+        rms_norm_eps=1e-5,
+        rope_theta=10000.0,
+        tie_word_embeddings=True,
+        bos_token_id=eot_id,
+        eos_token_id=eot_id,
+        pad_token_id=eot_id,
+        attention_bias=False,
+        mlp_bias=False,
+        hidden_act="silu",
+        **shape,
+    )
+
+
+def hf_tokenizer(tok):
+    """A PreTrainedTokenizerFast over a `tokenizers.Tokenizer`, with the chat template."""
+    from transformers import PreTrainedTokenizerFast
+
+    from .pair_data import EOT
+
+    t = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token=EOT, eos_token=EOT, pad_token=EOT,
+                                unk_token=None, model_max_length=MAX_POSITIONS, clean_up_tokenization_spaces=False)
+    t.chat_template = CHAT_TEMPLATE
+    return t
+
+
+def save_hf(model, tokenizer, out_dir):
+    from transformers import GenerationConfig
+
+    os.makedirs(out_dir, exist_ok=True)
+    cfg = model.config
+    model.generation_config = GenerationConfig(bos_token_id=cfg.bos_token_id, eos_token_id=cfg.eos_token_id,
+                                               pad_token_id=cfg.pad_token_id, do_sample=False)
+    model.save_pretrained(out_dir)
+    tokenizer.save_pretrained(out_dir)
+
+
+def param_count(model):
+    # Tied embeddings are one tensor: count unique parameters.
+    seen, n = set(), 0
+    for p in model.parameters():
+        if id(p) not in seen:
+            seen.add(id(p))
+            n += p.numel()
+    return n
