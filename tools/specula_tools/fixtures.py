@@ -121,16 +121,7 @@ def build_models(out_dir, tmp):
                 make_random(family, hf_dir, seed=seed, max_positions=512 if family == "gpt2" else None)
             results = {}
             for name, fp16 in variants:
-                model, tokenizer = export_core.load(hf_dir, fp16=fp16)
-                dest = os.path.join(out_dir, "models", name)
-                if os.path.exists(dest):
-                    shutil.rmtree(dest)
-                os.makedirs(dest)
-                onnx_path = export_core.export_onnx(model, dest, fp16=fp16)
-                export_core.write_side_files(hf_dir, dest, model, tokenizer,
-                                             dict(with_hidden=False, packed=False, fp16=fp16, opset=18))
-                if not onnx_verify.verify(onnx_path, model, tokenizer, fp16=fp16):
-                    raise SystemExit(f"fixtures: verification of {name} failed")
+                dest, onnx_path, model, tokenizer = _export_verified(hf_dir, out_dir, name, fp16=fp16)
                 dec = onnx_verify.OrtDecoder(onnx_path, model, False, False, fp16)
                 cases = _reference(model, tokenizer, dec, family, fp16, seed)
                 if cases is None:
@@ -163,44 +154,39 @@ def build_models(out_dir, tmp):
     return done
 
 
-def _build_llama_packed(out_dir, hf_dir):
-    """The llama fixture exported --packed (attention_bias input instead of attention_mask)."""
+def _export_verified(hf_dir, out_dir, name, fp16=False, packed=False):
+    """Exports an HF directory into models/<name> and runs export's own verification; returns (dest, onnx, model,
+    tokenizer)."""
     from . import export_core, onnx_verify
 
-    model, tokenizer = export_core.load(hf_dir, fp16=False)
-    dest = os.path.join(out_dir, "models", "llama-packed")
+    model, tokenizer = export_core.load(hf_dir, fp16=fp16)
+    dest = os.path.join(out_dir, "models", name)
     if os.path.exists(dest):
         shutil.rmtree(dest)
     os.makedirs(dest)
-    onnx_path = export_core.export_onnx(model, dest, fp16=False, packed=True)
+    onnx_path = export_core.export_onnx(model, dest, fp16=fp16, packed=packed)
     export_core.write_side_files(hf_dir, dest, model, tokenizer,
-                                 dict(with_hidden=False, packed=True, fp16=False, opset=18))
-    if not onnx_verify.verify(onnx_path, model, tokenizer, fp16=False, packed=True):
-        raise SystemExit("fixtures: verification of llama-packed failed")
-    return dest
+                                 dict(with_hidden=False, packed=packed, fp16=fp16, opset=18))
+    if not onnx_verify.verify(onnx_path, model, tokenizer, fp16=fp16, packed=packed):
+        raise SystemExit(f"fixtures: verification of {name} failed")
+    return dest, onnx_path, model, tokenizer
+
+
+def _build_llama_packed(out_dir, hf_dir):
+    """The llama fixture exported --packed (attention_bias input instead of attention_mask)."""
+    return _export_verified(hf_dir, out_dir, "llama-packed", packed=True)[0]
 
 
 def _build_llama_draft(out_dir, tmp, target_hf_dir):
     """A second random-init Llama with the llama fixture's tokenizer (1 layer, hidden 32, another seed): a draft
     that shares the target's vocabulary but not its weights, for the sampling and rollback tests."""
-    from . import export_core, onnx_verify
     from .make_random import make_random
 
     hf_dir = os.path.join(tmp, "hf-llama-draft")
     with _quiet():
         make_random("llama", hf_dir, tokenizer_dir=target_hf_dir, layers=1, hidden=32, heads=2, intermediate=64,
                     seed=101)
-    model, tokenizer = export_core.load(hf_dir, fp16=False)
-    dest = os.path.join(out_dir, "models", "llama-draft")
-    if os.path.exists(dest):
-        shutil.rmtree(dest)
-    os.makedirs(dest)
-    onnx_path = export_core.export_onnx(model, dest, fp16=False)
-    export_core.write_side_files(hf_dir, dest, model, tokenizer,
-                                 dict(with_hidden=False, packed=False, fp16=False, opset=18))
-    if not onnx_verify.verify(onnx_path, model, tokenizer, fp16=False):
-        raise SystemExit("fixtures: verification of llama-draft failed")
-    return dest
+    return _export_verified(hf_dir, out_dir, "llama-draft")[0]
 
 
 # ---------------------------------------------------------------------------------------------- tokenizers
