@@ -151,6 +151,7 @@ def build_models(out_dir, tmp):
         if family == "llama":
             done["llama-draft"] = _build_llama_draft(out_dir, tmp, hf_dir)
             done["llama-packed"] = _build_llama_packed(out_dir, hf_dir)
+            done["llama-wide"] = _build_llama_wide(out_dir, tmp, hf_dir)
     return done
 
 
@@ -175,6 +176,16 @@ def _export_verified(hf_dir, out_dir, name, fp16=False, packed=False):
 def _build_llama_packed(out_dir, hf_dir):
     """The llama fixture exported --packed (attention_bias input instead of attention_mask)."""
     return _export_verified(hf_dir, out_dir, "llama-packed", packed=True)[0]
+
+
+def _build_llama_wide(out_dir, tmp, target_hf_dir):
+    """A random-init Llama with the llama fixture's 512-id tokenizer but 600 logit rows: a target wider than its draft."""
+    from .make_random import make_random
+
+    hf_dir = os.path.join(tmp, "hf-llama-wide")
+    with _quiet():
+        make_random("llama", hf_dir, tokenizer_dir=target_hf_dir, vocab=600, seed=11)
+    return _export_verified(hf_dir, out_dir, "llama-wide")[0]
 
 
 def _build_llama_draft(out_dir, tmp, target_hf_dir):
@@ -348,6 +359,10 @@ README = """# Test fixtures (generated)
 
 Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this dir>`; do not edit by hand.
 
+- `models/random-draft/`: not made here: a random-init draft with the embedded pair's tokenizer, made by
+  `python -m specula_tools.pair_random` (see docs/models.md); `fixtures` leaves it in place.
+- `models/llama-wide/`: a random-init Llama (seed 11) with the llama fixture's 512-id tokenizer but 600 logit
+  rows (`make-random --tokenizer <llama hf dir> --vocab 600`), for a target wider than its draft.
 - `models/llama-packed/`: the llama fixture exported `--packed` (float32 `attention_bias` input instead of
   `attention_mask`).
 - `models/llama-draft/`: a second random-init Llama (1 layer, hidden 32, seed 101) with the llama fixture's

@@ -179,6 +179,20 @@ class DecodingBehaviourTest {
     }
 
     @Test
+    void targetTokensTheDraftCannotEmbedFallBackToPlainDecoding() {
+        // llama-wide: the llama tokenizer (512 ids) with 600 logit rows; the draft has 512
+        try (DecoderModel wide = Fixtures.load("llama-wide")) {
+            int[] prompt = {5, 17, 550, 99};
+            GenerationResult reference = new SpeculativeDecoder(new ModelPair(wide, null))
+                .generate(GenerationRequest.builder(prompt).maxNewTokens(30).ignoreEos(true).policy(PlainPolicy::new).build());
+            GenerationResult speculative = new SpeculativeDecoder(new ModelPair(wide, draft))
+                .generate(GenerationRequest.builder(prompt).maxNewTokens(30).ignoreEos(true).policy(() -> new FixedPolicy(4)).build());
+            assertThat(speculative.tokenIds()).containsExactly(reference.tokenIds());
+            assertThat(speculative.stats().draftCalls()).isZero(); // id 550 in the prompt: the draft never runs
+        }
+    }
+
+    @Test
     void promptBeyondTheContextFailsBeforeAnyWork() {
         int context = target.contextLength();
         int[] longPrompt = new int[context - 10];
