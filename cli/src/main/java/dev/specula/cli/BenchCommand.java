@@ -109,7 +109,7 @@ final class BenchCommand {
                 }
                 err.printf("bench: repeat %d/%d done%n", r + 1, repeat);
             }
-            BenchReport report = new BenchReport(totals, policyNames.get(0), mismatches);
+            BenchReport report = new BenchReport(totals, mismatches);
             out.print(report.markdown());
             if (arguments.has("json")) {
                 Map<String, Object> json = new LinkedHashMap<>();

@@ -29,7 +29,7 @@ final class BenchReport {
     private final String plainPolicy;
     private final int mismatches;
 
-    BenchReport(Map<String, Map<String, GenerationStats>> totals, String firstPolicy, int mismatches) {
+    BenchReport(Map<String, Map<String, GenerationStats>> totals, int mismatches) {
         this.totals = totals;
         this.plainPolicy = totals.containsKey("plain") ? "plain" : null;
         this.mismatches = mismatches;

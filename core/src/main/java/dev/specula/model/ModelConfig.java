@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashSet;
-import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -71,9 +70,5 @@ public record ModelConfig(String modelType, int vocabSize, int contextLength, Se
             ids.add(node.asInt());
         }
         return ids;
-    }
-
-    public Optional<Integer> bos() {
-        return bosTokenId >= 0 ? Optional.of(bosTokenId) : Optional.empty();
     }
 }

@@ -10,9 +10,4 @@ package dev.specula.model;
  * @param runNanos wall time of the ONNX Runtime call
  */
 public record StepOutput(float[] logits, int rows, int width, float[] hiddenState, long runNanos) {
-
-    /** Offset of row {@code row} in {@link #logits()}. */
-    public int rowOffset(int row) {
-        return row * width;
-    }
 }

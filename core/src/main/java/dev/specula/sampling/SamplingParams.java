@@ -28,8 +28,4 @@ public record SamplingParams(double temperature, int topK, double topP, Long see
     public boolean isGreedy() {
         return temperature == 0;
     }
-
-    public static SamplingParams sampled(double temperature, int topK, double topP, Long seed) {
-        return new SamplingParams(temperature, topK, topP, seed);
-    }
 }

@@ -110,16 +110,6 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
         return specialTokens;
     }
 
-    /** The id of a special token's text, or -1. */
-    public int specialTokenId(String content) {
-        for (Map.Entry<Integer, String> entry : specialTokens.entrySet()) {
-            if (entry.getValue().equals(content)) {
-                return entry.getKey();
-            }
-        }
-        return -1;
-    }
-
     public Path file() {
         return file;
     }
