@@ -68,6 +68,32 @@ public final class GenerationStats {
         requests = 1;
     }
 
+    /** {@link #add} under this object's lock, for totals that many threads add to. */
+    public synchronized void addSynchronized(GenerationStats other) {
+        add(other);
+    }
+
+    /** A consistent copy of totals kept with {@link #addSynchronized}. */
+    public synchronized GenerationStats snapshot() {
+        GenerationStats copy = new GenerationStats();
+        copy.add(this);
+        return copy;
+    }
+
+    /**
+     * The counters of one request served in two attempts: {@code failed} (speculation, stopped) and this one
+     * (which resumed after its tokens). Calls, rounds and times add up; generated tokens and requests are this
+     * attempt's, since it re-counts the tokens it resumed after.
+     */
+    public GenerationStats resumedAfter(GenerationStats failed) {
+        GenerationStats total = new GenerationStats();
+        total.add(failed);
+        total.add(this);
+        total.generatedTokens = generatedTokens;
+        total.requests = requests;
+        return total;
+    }
+
     /** Adds another request's counters (for totals over a benchmark). */
     public void add(GenerationStats other) {
         targetCalls += other.targetCalls;
@@ -186,6 +212,15 @@ public final class GenerationStats {
     /** Mean draft tokens proposed per round. */
     public double meanDrafted() {
         return rounds == 0 ? 0 : (double) drafted / rounds;
+    }
+
+    /**
+     * Tokens per second after the first round (which also prefills the prompt): the decoding speed a policy
+     * controls, comparable between requests of different prompt lengths. NaN with fewer than 2 tokens.
+     */
+    public double decodeTokensPerSecond() {
+        long decodeNanos = wallNanos - targetPrefillNanos - draftPrefillNanos;
+        return generatedTokens < 2 || decodeNanos <= 0 ? Double.NaN : (generatedTokens - requests) * 1e9 / decodeNanos;
     }
 
     public double tokensPerSecond() {

@@ -1,5 +1,6 @@
 package dev.specula.engine;
 
+import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.tokenizer.TextTokenizer;
@@ -14,9 +15,9 @@ import java.util.Optional;
 public final class ModelPair implements AutoCloseable {
 
     private final DecoderModel target;
-    private final DecoderModel draft;
+    private final Decoder draft;
 
-    public ModelPair(DecoderModel target, DecoderModel draft) {
+    public ModelPair(DecoderModel target, Decoder draft) {
         if (target == null) {
             throw new IllegalArgumentException("target must not be null");
         }
@@ -55,7 +56,7 @@ public final class ModelPair implements AutoCloseable {
      * Same tokenizer vocabulary size and the same special tokens. The logits widths may differ (embedding
      * rows padded differently, as Qwen2.5-0.5B and -7B are) as long as both cover the tokenizer.
      */
-    static void checkSameVocabulary(DecoderModel target, DecoderModel draft) {
+    static void checkSameVocabulary(Decoder target, Decoder draft) {
         TextTokenizer targetTokenizer = target.tokenizer();
         TextTokenizer draftTokenizer = draft.tokenizer();
         Path targetDir = target.files().directory();
@@ -69,7 +70,7 @@ public final class ModelPair implements AutoCloseable {
                     draftTokenizer.vocabularySize(), "special tokens differ: target " + targetTokenizer.specialTokens()
                             + ", draft " + draftTokenizer.specialTokens());
         }
-        for (DecoderModel model : new DecoderModel[] {target, draft}) {
+        for (Decoder model : new Decoder[] {target, draft}) {
             if (model.logitsWidth() < targetTokenizer.vocabularySize()) {
                 throw new VocabularyMismatchException(targetDir, target.logitsWidth(), draftDir, draft.logitsWidth(),
                         model.files().directory() + " has " + model.logitsWidth() + " logits, fewer than the tokenizer's "
@@ -82,7 +83,7 @@ public final class ModelPair implements AutoCloseable {
         return target;
     }
 
-    public Optional<DecoderModel> draft() {
+    public Optional<Decoder> draft() {
         return Optional.ofNullable(draft);
     }
 

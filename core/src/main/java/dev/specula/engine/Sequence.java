@@ -61,6 +61,13 @@ final class Sequence implements AutoCloseable {
         this.promptLength = request.promptIds().length;
         this.tokens = Arrays.copyOf(request.promptIds(), promptLength + Math.min(request.maxNewTokens(), 4096) + 1);
         this.length = promptLength;
+        int[] continuation = request.continuation();
+        if (continuation.length > 0) {
+            int kept = output.restore(continuation);
+            ensureCapacity(length + kept);
+            System.arraycopy(continuation, 0, tokens, length, kept);
+            length += kept;
+        }
         if (request.cancellation() != null) {
             request.cancellation().register(runOptions);
         }

@@ -1,6 +1,7 @@
 package dev.specula.engine;
 
 import ai.onnxruntime.OrtException;
+import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.StepInput;
 import dev.specula.model.StepOutput;
@@ -31,6 +32,8 @@ import java.util.List;
  *                                         commit, roll both KV caches back, stream text, policy.observe
  * </pre>
  * The first round's calls also prefill the prompt: a cache's pending tokens are fed with the round's tokens.
+ * A request's {@code continuation} (tokens an earlier, failed attempt already produced) is prefilled the
+ * same way, so a fallback resumes where speculation stopped.
  */
 public final class SpeculativeDecoder {
 
@@ -53,7 +56,16 @@ public final class SpeculativeDecoder {
                     sequence.output.finish(FinishReason.CANCELLED);
                     break;
                 }
-                step(batch);
+                if (request.cancellation() != null) {
+                    request.cancellation().markProgress();
+                }
+                try {
+                    step(batch);
+                }
+                catch (DraftModelException ex) {
+                    sequence.stats.recordWall(System.nanoTime() - start, sequence.output.count());
+                    throw new DraftModelException(ex.getMessage(), ex.getCause(), sequence.output.tokens(), sequence.stats);
+                }
             }
             sequence.stats.recordWall(System.nanoTime() - start, sequence.output.count());
             return sequence.result(speculative ? policy.name() : PlainPolicy.NAME);
@@ -185,8 +197,8 @@ public final class SpeculativeDecoder {
     }
 
     private void checkContext(GenerationRequest request, boolean speculative) {
-        int prompt = request.promptIds().length;
-        DecoderModel limiting = models.target();
+        int prompt = request.promptIds().length + request.continuation().length;
+        Decoder limiting = models.target();
         if (speculative && models.draft().orElseThrow().contextLength() < limiting.contextLength()) {
             limiting = models.draft().orElseThrow();
         }

@@ -33,7 +33,7 @@ import java.util.Set;
  * implementation runs one ONNX Runtime call per sequence; the batching scheduler replaces it with one
  * call for all of them without changing the decode loop.
  */
-public final class DecoderModel implements AutoCloseable {
+public final class DecoderModel implements Decoder {
 
     private final String name;
     private final ModelFiles files;
@@ -162,6 +162,7 @@ public final class DecoderModel implements AutoCloseable {
     }
 
     /** A new, empty KV cache for one sequence in this model. */
+    @Override
     public KvCache newCache() {
         return new KvCache(environment, signature.layers(), signature.kvHeads(), signature.headDim(), signature.kvType());
     }
@@ -171,6 +172,7 @@ public final class DecoderModel implements AutoCloseable {
      * One ONNX Runtime call per sequence (see the class comment). On failure no cache has advanced past
      * the failing input: earlier inputs have, which the caller undoes by rolling back.
      */
+    @Override
     public List<StepOutput> forward(List<StepInput> batch) throws OrtException {
         List<StepOutput> results = new ArrayList<>(batch.size());
         for (StepInput input : batch) {
@@ -341,10 +343,12 @@ public final class DecoderModel implements AutoCloseable {
         return tensor;
     }
 
+    @Override
     public String name() {
         return name;
     }
 
+    @Override
     public ModelFiles files() {
         return files;
     }
@@ -357,6 +361,7 @@ public final class DecoderModel implements AutoCloseable {
         return signature;
     }
 
+    @Override
     public TextTokenizer tokenizer() {
         return tokenizer;
     }
@@ -366,11 +371,13 @@ public final class DecoderModel implements AutoCloseable {
     }
 
     /** Columns of the logits: from the graph when fixed, else config.json's vocab_size. */
+    @Override
     public int logitsWidth() {
         return signature.logitsWidth() > 0 ? signature.logitsWidth() : config.vocabSize();
     }
 
     /** Longest sequence (prompt + generated tokens) the model accepts. */
+    @Override
     public int contextLength() {
         return config.contextLength();
     }

@@ -1,0 +1,324 @@
+package dev.specula.chat;
+
+import dev.specula.engine.CancellationToken;
+import dev.specula.engine.FinishReason;
+import dev.specula.engine.GenerationResult;
+import dev.specula.engine.GenerationStats;
+import dev.specula.engine.ModelPair;
+import dev.specula.sampling.SamplingParams;
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.ServiceRequest;
+import dev.specula.serving.ServiceResult;
+import dev.specula.tokenizer.ChatMessage;
+import dev.specula.tokenizer.PromptEncoder;
+import io.micrometer.observation.Observation;
+import io.micrometer.observation.ObservationRegistry;
+import io.micrometer.observation.contextpropagation.ObservationThreadLocalAccessor;
+import org.springframework.ai.chat.messages.AssistantMessage;
+import org.springframework.ai.chat.messages.Message;
+import org.springframework.ai.chat.metadata.ChatGenerationMetadata;
+import org.springframework.ai.chat.metadata.ChatResponseMetadata;
+import org.springframework.ai.chat.metadata.DefaultUsage;
+import org.springframework.ai.chat.model.ChatModel;
+import org.springframework.ai.chat.model.ChatResponse;
+import org.springframework.ai.chat.model.Generation;
+import org.springframework.ai.chat.observation.ChatModelObservationContext;
+import org.springframework.ai.chat.observation.ChatModelObservationConvention;
+import org.springframework.ai.chat.observation.ChatModelObservationDocumentation;
+import org.springframework.ai.chat.observation.DefaultChatModelObservationConvention;
+import org.springframework.ai.chat.prompt.ChatOptions;
+import org.springframework.ai.chat.prompt.Prompt;
+import reactor.core.publisher.Flux;
+import reactor.core.publisher.FluxSink;
+import reactor.core.scheduler.Scheduler;
+import reactor.core.scheduler.Schedulers;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+
+/**
+ * Spring AI {@link ChatModel} (and so {@code StreamingChatModel}) over a {@link GenerationService}: local
+ * ONNX models with lossless speculative decoding. {@code call} answers at once, {@code stream} sends text
+ * as the target accepts it; both report {@code Usage}, a finish reason and the speculation figures in the
+ * response metadata (keys {@code specula.*} below), inside a {@code gen_ai.client.operation} observation.
+ */
+public class SpeculaChatModel implements ChatModel {
+
+    /** Provider name in observations ({@code gen_ai.provider.name}). */
+    public static final String PROVIDER = "specula";
+
+    /** Response metadata: the policy that decoded ("plain" when it did not speculate). */
+    public static final String METADATA_POLICY = "specula.policy";
+    /** Response metadata: draft tokens proposed to the target (long). */
+    public static final String METADATA_DRAFTED = "specula.drafted";
+    /** Response metadata: draft tokens the target accepted (long). */
+    public static final String METADATA_ACCEPTED = "specula.accepted";
+    /** Response metadata: tokens per verification round, accepted drafts + 1 (double). */
+    public static final String METADATA_MEAN_ACCEPTED_LENGTH = "specula.mean-accepted-length";
+    /** Response metadata: target model calls (long). */
+    public static final String METADATA_TARGET_CALLS = "specula.target-calls";
+    /** Response metadata: whether plain decoding served (part of) the request instead of speculation (boolean). */
+    public static final String METADATA_FALLBACK = "specula.fallback";
+    /** Response metadata: why it fell back (draft-error, timeout, breaker-open, goodput); absent otherwise. */
+    public static final String METADATA_FALLBACK_REASON = "specula.fallback-reason";
+    /** Response metadata: whether the answer was replayed from the response cache (boolean). */
+    public static final String METADATA_CACHED = "specula.cached";
+
+    private static final ChatModelObservationConvention DEFAULT_OBSERVATION_CONVENTION =
+            new DefaultChatModelObservationConvention();
+    private static final int DEFAULT_MAX_TOKENS = 256;
+
+    private final GenerationService service;
+    private final SpeculaChatOptions defaultOptions;
+    private final String modelName;
+    private final ObservationRegistry observationRegistry;
+    private final Scheduler streamScheduler;
+    private ChatModelObservationConvention observationConvention = DEFAULT_OBSERVATION_CONVENTION;
+
+    protected SpeculaChatModel(Builder builder) {
+        if (builder.service == null) {
+            throw new IllegalArgumentException("service must not be null");
+        }
+        this.service = builder.service;
+        this.modelName = builder.modelName;
+        this.defaultOptions = builder.defaultOptions.mutate().model(builder.modelName).build();
+        this.observationRegistry = builder.observationRegistry;
+        this.streamScheduler = builder.streamScheduler;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    @Override
+    public ChatResponse call(Prompt prompt) {
+        Prompt requestPrompt = buildRequestPrompt(prompt);
+        ChatModelObservationContext observationContext = ChatModelObservationContext.builder().prompt(requestPrompt)
+                .provider(PROVIDER).build();
+        return ChatModelObservationDocumentation.CHAT_MODEL_OPERATION
+                .observation(observationConvention, DEFAULT_OBSERVATION_CONVENTION, () -> observationContext,
+                        observationRegistry)
+                .observe(() -> {
+                    ServiceResult result = service.generate(serviceRequest(requestPrompt, null, null));
+                    ChatResponse response = completeResponse(UUID.randomUUID().toString(), result);
+                    observationContext.setResponse(response);
+                    return response;
+                });
+    }
+
+    /**
+     * Streams the answer: one {@link ChatResponse} per piece of accepted text, then a last one with no text
+     * that carries the finish reason, usage and speculation figures. Cancelling the subscription stops the
+     * generation inside ONNX Runtime.
+     */
+    @Override
+    public Flux<ChatResponse> stream(Prompt prompt) {
+        return Flux.deferContextual(contextView -> {
+            Prompt requestPrompt = buildRequestPrompt(prompt);
+            ChatModelObservationContext observationContext = ChatModelObservationContext.builder().prompt(requestPrompt)
+                    .provider(PROVIDER).streaming(true).build();
+            Observation observation = ChatModelObservationDocumentation.CHAT_MODEL_OPERATION.observation(
+                    observationConvention, DEFAULT_OBSERVATION_CONVENTION, () -> observationContext, observationRegistry);
+            observation.parentObservation(contextView.getOrDefault(ObservationThreadLocalAccessor.KEY, null)).start();
+            String id = UUID.randomUUID().toString();
+            Flux<ChatResponse> chunks = Flux.create(sink -> {
+                CancellationToken cancellation = new CancellationToken();
+                sink.onCancel(cancellation::cancel);
+                ServiceRequest request = serviceRequest(requestPrompt,
+                        text -> sink.next(textChunk(id, text)), cancellation);
+                streamScheduler.schedule(() -> {
+                    try {
+                        ServiceResult result = service.generate(request);
+                        observationContext.setResponse(completeResponse(id, result));
+                        sink.next(lastChunk(id, result));
+                        sink.complete();
+                    }
+                    catch (RuntimeException ex) {
+                        sink.error(ex);
+                    }
+                });
+            }, FluxSink.OverflowStrategy.BUFFER);
+            return chunks.doOnError(observation::error).doFinally(signal -> observation.stop());
+        });
+    }
+
+    @Override
+    public ChatOptions getDefaultOptions() {
+        return defaultOptions.mutate().build();
+    }
+
+    /** The model name requests may ask for (and responses report). */
+    public String getModelName() {
+        return modelName;
+    }
+
+    public GenerationService getService() {
+        return service;
+    }
+
+    public void setObservationConvention(ChatModelObservationConvention observationConvention) {
+        if (observationConvention == null) {
+            throw new IllegalArgumentException("observationConvention must not be null");
+        }
+        this.observationConvention = observationConvention;
+    }
+
+    /** The prompt with its options merged over the defaults and validated. */
+    Prompt buildRequestPrompt(Prompt prompt) {
+        SpeculaChatOptions options = SpeculaChatOptions.merge(prompt.getOptions(), defaultOptions);
+        validate(options);
+        return new Prompt(prompt.getInstructions(), options);
+    }
+
+    private void validate(SpeculaChatOptions options) {
+        if (options.getModel() != null && !options.getModel().equals(modelName)) {
+            throw new IllegalArgumentException("Unknown model '" + options.getModel() + "': this ChatModel serves '"
+                    + modelName + "' (leave the model option out, or set it to '" + modelName + "')");
+        }
+        if (options.getFrequencyPenalty() != null && options.getFrequencyPenalty() != 0) {
+            throw new IllegalArgumentException("frequencyPenalty " + options.getFrequencyPenalty()
+                    + " is not supported (it changes the target's distribution, which speculation reproduces exactly): use 0 or leave it out");
+        }
+        if (options.getPresencePenalty() != null && options.getPresencePenalty() != 0) {
+            throw new IllegalArgumentException("presencePenalty " + options.getPresencePenalty()
+                    + " is not supported (it changes the target's distribution, which speculation reproduces exactly): use 0 or leave it out");
+        }
+        if (options.getMaxTokens() != null && options.getMaxTokens() < 1) {
+            throw new IllegalArgumentException("maxTokens must be >= 1 but was " + options.getMaxTokens());
+        }
+        if (options.getGamma() != null && options.getGamma() < 1) {
+            throw new IllegalArgumentException("gamma (draft length) must be >= 1 but was " + options.getGamma());
+        }
+        samplingOf(options);
+    }
+
+    private ServiceRequest serviceRequest(Prompt prompt, dev.specula.engine.TokenStreamListener listener,
+            CancellationToken cancellation) {
+        SpeculaChatOptions options = (SpeculaChatOptions) prompt.getOptions();
+        ModelPair pair = service.models().get();
+        PromptEncoder encoder = new PromptEncoder(pair.target().tokenizer(), pair.target().chatTemplate(), modelName);
+        int[] promptIds = encoder.chat(messages(prompt.getInstructions()));
+        int maxTokens = options.getMaxTokens() != null ? options.getMaxTokens() : DEFAULT_MAX_TOKENS;
+        boolean speculation = options.getSpeculation() == null || options.getSpeculation();
+        return new ServiceRequest(promptIds, samplingOf(options), maxTokens, options.getStopSequences(), options.getPolicy(),
+                options.getGamma(), speculation, listener, cancellation);
+    }
+
+    private static SamplingParams samplingOf(SpeculaChatOptions options) {
+        double temperature = options.getTemperature() != null ? options.getTemperature() : 0;
+        int topK = options.getTopK() != null ? options.getTopK() : 0;
+        double topP = options.getTopP() != null ? options.getTopP() : 1;
+        return new SamplingParams(temperature, topK, topP, options.getSeed());
+    }
+
+    private static List<ChatMessage> messages(List<Message> instructions) {
+        if (instructions.isEmpty()) {
+            throw new IllegalArgumentException("The prompt has no messages");
+        }
+        List<ChatMessage> messages = new ArrayList<>(instructions.size());
+        for (Message message : instructions) {
+            String role = switch (message.getMessageType()) {
+                case SYSTEM -> "system";
+                case USER -> "user";
+                case ASSISTANT -> "assistant";
+                case TOOL -> throw new IllegalArgumentException("Tool messages are not supported: Specula's models do not call tools");
+            };
+            if (message instanceof AssistantMessage assistant && assistant.hasToolCalls()) {
+                throw new IllegalArgumentException("Assistant messages with tool calls are not supported");
+            }
+            messages.add(new ChatMessage(role, message.getText() == null ? "" : message.getText()));
+        }
+        return messages;
+    }
+
+    private ChatResponse completeResponse(String id, ServiceResult result) {
+        GenerationResult generation = result.generation();
+        AssistantMessage message = new AssistantMessage(generation.text());
+        return new ChatResponse(List.of(new Generation(message, generationMetadata(generation))), responseMetadata(id, result));
+    }
+
+    private ChatResponse textChunk(String id, String text) {
+        return new ChatResponse(List.of(new Generation(new AssistantMessage(text))),
+                ChatResponseMetadata.builder().id(id).model(modelName).build());
+    }
+
+    private ChatResponse lastChunk(String id, ServiceResult result) {
+        return new ChatResponse(List.of(new Generation(new AssistantMessage(""), generationMetadata(result.generation()))),
+                responseMetadata(id, result));
+    }
+
+    private static ChatGenerationMetadata generationMetadata(GenerationResult generation) {
+        return ChatGenerationMetadata.builder().finishReason(finishReason(generation.finishReason())).build();
+    }
+
+    /** OpenAI's vocabulary: "stop" (end of sequence or a stop string), "length", and "cancelled". */
+    static String finishReason(FinishReason reason) {
+        return switch (reason) {
+            case EOS, STOP -> "stop";
+            case LENGTH -> "length";
+            case CANCELLED -> "cancelled";
+        };
+    }
+
+    private ChatResponseMetadata responseMetadata(String id, ServiceResult result) {
+        GenerationResult generation = result.generation();
+        GenerationStats stats = generation.stats();
+        ChatResponseMetadata.Builder metadata = ChatResponseMetadata.builder().id(id).model(modelName)
+                .usage(new DefaultUsage(generation.promptTokens(), generation.tokenIds().length))
+                .keyValue(METADATA_POLICY, generation.policy())
+                .keyValue(METADATA_DRAFTED, stats.drafted())
+                .keyValue(METADATA_ACCEPTED, stats.accepted())
+                .keyValue(METADATA_MEAN_ACCEPTED_LENGTH, stats.meanAcceptedLength())
+                .keyValue(METADATA_TARGET_CALLS, stats.targetCalls())
+                .keyValue(METADATA_FALLBACK, result.fellBack())
+                .keyValue(METADATA_CACHED, result.cached());
+        result.fallback().ifPresent(reason -> metadata.keyValue(METADATA_FALLBACK_REASON, reason.tag()));
+        return metadata.build();
+    }
+
+    /** Builds the model; defaults: greedy, 256 max tokens, the service's default policy, no observations. */
+    public static final class Builder {
+
+        private GenerationService service;
+        private SpeculaChatOptions defaultOptions = SpeculaChatOptions.builder().build();
+        private String modelName = "specula";
+        private ObservationRegistry observationRegistry = ObservationRegistry.NOOP;
+        private Scheduler streamScheduler = Schedulers.boundedElastic();
+
+        private Builder() {
+        }
+
+        public Builder service(GenerationService service) {
+            this.service = service;
+            return this;
+        }
+
+        public Builder defaultOptions(SpeculaChatOptions defaultOptions) {
+            this.defaultOptions = defaultOptions;
+            return this;
+        }
+
+        /** Name of the served model: requests naming another model are rejected. */
+        public Builder modelName(String modelName) {
+            this.modelName = modelName;
+            return this;
+        }
+
+        public Builder observationRegistry(ObservationRegistry observationRegistry) {
+            this.observationRegistry = observationRegistry;
+            return this;
+        }
+
+        /** Where streamed generations run (each holds a thread while it decodes). */
+        public Builder streamScheduler(Scheduler streamScheduler) {
+            this.streamScheduler = streamScheduler;
+            return this;
+        }
+
+        public SpeculaChatModel build() {
+            return new SpeculaChatModel(this);
+        }
+    }
+}

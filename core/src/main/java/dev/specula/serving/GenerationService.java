@@ -1,0 +1,379 @@
+package dev.specula.serving;
+
+import dev.specula.engine.CancellationToken;
+import dev.specula.engine.DraftModelException;
+import dev.specula.engine.FinishReason;
+import dev.specula.engine.GenerationRequest;
+import dev.specula.engine.GenerationResult;
+import dev.specula.engine.GenerationStats;
+import dev.specula.engine.ModelPair;
+import dev.specula.engine.SpeculativeDecoder;
+import dev.specula.policy.PlainPolicy;
+import dev.specula.policy.PolicyParameters;
+import dev.specula.policy.SpeculationPolicies;
+import dev.specula.policy.SpeculationPolicy;
+import io.github.resilience4j.bulkhead.Bulkhead;
+import io.github.resilience4j.bulkhead.BulkheadConfig;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
+import io.github.resilience4j.timelimiter.TimeLimiter;
+import io.github.resilience4j.timelimiter.TimeLimiterConfig;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+
+import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Supplier;
+
+/**
+ * The thread-safe front door of the engine for applications: every request passes
+ *
+ * <pre>
+ * response cache      deterministic requests answered before (replayed, also to a stream)
+ * bulkhead            at most N generations at once; beyond it ServiceBusyException
+ * goodput switch      speculation off while it decodes slower than plain (GoodputMonitor)
+ * circuit breaker     speculation off after repeated draft failures
+ * speculative attempt with a time limit per round (RoundWatchdog)
+ *   └ on draft error or time-out: plain decoding resumes from the tokens already generated
+ * metrics             counters per policy, fallbacks by reason
+ * </pre>
+ *
+ * A fallback never changes what the request returns: the speculative attempt's tokens are exactly the
+ * target's, and plain decoding continues from them; streamed text is never sent twice.
+ */
+public final class GenerationService implements AutoCloseable {
+
+    /** Name of the Resilience4j instances (circuit breaker, time limiter, bulkhead) the service uses. */
+    public static final String RESILIENCE_NAME = "specula";
+    /** Name of the goodput switch's circuit breaker. */
+    public static final String GOODPUT_NAME = "specula-goodput";
+
+    private final ModelPairHandle models;
+    private final String modelsId;
+    private final ServiceSettings settings;
+    private final CircuitBreaker draftBreaker;
+    private final TimeLimiter timeLimiter;
+    private final Bulkhead bulkhead;
+    private final GoodputMonitor goodput;
+    private final RoundWatchdog watchdog;
+    private final ResponseCache cache;
+    private final ServingMetrics metrics;
+    private final Map<String, Supplier<SpeculationPolicy>> policies = new ConcurrentHashMap<>();
+
+    private GenerationService(Builder builder) {
+        this.models = builder.models;
+        this.modelsId = builder.modelsId;
+        this.settings = builder.settings;
+        this.draftBreaker = builder.draftBreaker != null ? builder.draftBreaker
+                : CircuitBreaker.of(RESILIENCE_NAME, CircuitBreakerConfig.custom().slidingWindowSize(20)
+                        .minimumNumberOfCalls(5).failureRateThreshold(50).waitDurationInOpenState(Duration.ofSeconds(30))
+                        .permittedNumberOfCallsInHalfOpenState(3).build());
+        this.timeLimiter = builder.timeLimiter != null ? builder.timeLimiter
+                : TimeLimiter.of(RESILIENCE_NAME, TimeLimiterConfig.custom().timeoutDuration(settings.roundTimeout()).build());
+        this.bulkhead = builder.bulkhead != null ? builder.bulkhead
+                : Bulkhead.of(RESILIENCE_NAME, BulkheadConfig.custom().maxConcurrentCalls(settings.maxConcurrentGenerations())
+                        .maxWaitDuration(settings.maxWaitForSlot()).build());
+        CircuitBreaker goodputBreaker = builder.goodputBreaker != null ? builder.goodputBreaker
+                : CircuitBreaker.of(GOODPUT_NAME, CircuitBreakerConfig.custom().slidingWindowSize(10).minimumNumberOfCalls(6)
+                        .failureRateThreshold(50).waitDurationInOpenState(Duration.ofSeconds(60))
+                        .permittedNumberOfCallsInHalfOpenState(4).build());
+        this.goodput = settings.goodputEnabled()
+                ? new GoodputMonitor(goodputBreaker, settings.goodputProbeInterval(), settings.goodputMinTokens()) : null;
+        this.watchdog = new RoundWatchdog(timeLimiter.getTimeLimiterConfig().getTimeoutDuration());
+        MeterRegistry registry = builder.meterRegistry != null ? builder.meterRegistry : new SimpleMeterRegistry();
+        this.cache = settings.cacheEnabled() && settings.cacheMaximumSize() > 0
+                ? new ResponseCache(settings.cacheMaximumSize(), settings.cacheTimeToLive(), registry) : null;
+        this.metrics = new ServingMetrics(registry);
+        policyFactory(settings.defaultPolicy(), null);
+    }
+
+    public static Builder builder(ModelPairHandle models) {
+        return new Builder(models);
+    }
+
+    /**
+     * Generates the answer to one request on the caller's thread.
+     *
+     * @throws ServiceBusyException when every generation slot is taken
+     * @throws ModelsNotReadyException while the models load, or when they failed to
+     * @throws IllegalArgumentException for an unknown policy or a bad option, naming it
+     */
+    public ServiceResult generate(ServiceRequest request) {
+        ModelPair pair = models.get();
+        boolean speculate = request.speculation() && pair.draft().isPresent();
+        String policySpec = request.policy() != null ? request.policy() : settings.defaultPolicy();
+        Supplier<SpeculationPolicy> policy = speculate ? policyFactory(policySpec, request.gamma()) : PlainPolicy::new;
+        if (speculate && PlainPolicy.NAME.equals(policy.get().name())) {
+            speculate = false;
+        }
+        Optional<ResponseCache.Key> key = cache == null ? Optional.empty()
+                : ResponseCache.keyOf(modelsId, request, speculate ? policySpec + "/" + request.gamma() : PlainPolicy.NAME);
+        if (key.isPresent()) {
+            Optional<GenerationResult> hit = cache.get(key.get());
+            if (hit.isPresent()) {
+                if (request.listener() != null && !hit.get().text().isEmpty()) {
+                    request.listener().onText(hit.get().text());
+                }
+                return new ServiceResult(hit.get(), true, Optional.empty());
+            }
+        }
+        if (!bulkhead.tryAcquirePermission()) {
+            metrics.recordRejected();
+            throw new ServiceBusyException(bulkhead.getBulkheadConfig().getMaxConcurrentCalls());
+        }
+        try {
+            SpeculativeDecoder decoder = new SpeculativeDecoder(pair);
+            ServiceResult result = speculate ? serveSpeculatively(decoder, request, policy) : servePlainly(decoder, request);
+            metrics.recordGeneration(result.generation());
+            if (key.isPresent() && result.generation().finishReason() != FinishReason.CANCELLED) {
+                cache.put(key.get(), result.generation());
+            }
+            return result;
+        }
+        finally {
+            bulkhead.onComplete();
+        }
+    }
+
+    private ServiceResult servePlainly(SpeculativeDecoder decoder, ServiceRequest request) {
+        GenerationResult result = decoder.generate(engineRequest(request, PlainPolicy::new));
+        if (goodput != null) {
+            goodput.recordPlain(result.stats());
+        }
+        return new ServiceResult(result, false, Optional.empty());
+    }
+
+    private ServiceResult serveSpeculatively(SpeculativeDecoder decoder, ServiceRequest request,
+            Supplier<SpeculationPolicy> policy) {
+        if (goodput != null && goodput.takeProbe()) {
+            metrics.recordProbe();
+            return servePlainly(decoder, request);
+        }
+        if (goodput != null && !goodput.tryAcquire()) {
+            return fallBack(decoder, request, FallbackReason.GOODPUT, new int[0], null);
+        }
+        if (!draftBreaker.tryAcquirePermission()) {
+            if (goodput != null) {
+                goodput.release();
+            }
+            return fallBack(decoder, request, FallbackReason.BREAKER_OPEN, new int[0], null);
+        }
+        CancellationToken attempt = request.cancellation() != null ? request.cancellation().child() : new CancellationToken();
+        long start = System.nanoTime();
+        GenerationResult result;
+        boolean timedOut;
+        try (RoundWatchdog.Watch watch = watchdog.watch(attempt)) {
+            try {
+                result = decoder.generate(engineRequest(request.with(request.listener(), attempt), policy));
+            }
+            catch (DraftModelException ex) {
+                draftBreaker.onError(System.nanoTime() - start, TimeUnit.NANOSECONDS, ex);
+                releaseGoodput();
+                boolean stoppedByWatchdog = watch.fired();
+                return fallBack(decoder, request, stoppedByWatchdog ? FallbackReason.TIMEOUT : FallbackReason.DRAFT_ERROR,
+                        ex.generatedTokens(), ex.stats());
+            }
+            catch (RuntimeException ex) {
+                draftBreaker.releasePermission();
+                releaseGoodput();
+                throw ex;
+            }
+            timedOut = watch.fired();
+        }
+        finally {
+            if (request.cancellation() != null) {
+                request.cancellation().release(attempt);
+            }
+        }
+        long nanos = System.nanoTime() - start;
+        if (timedOut) {
+            TimeoutException timeout = new TimeoutException("A speculative round ran longer than " + watchdog.limit());
+            timeLimiter.onError(timeout);
+            draftBreaker.onError(nanos, TimeUnit.NANOSECONDS, timeout);
+            releaseGoodput();
+            return fallBack(decoder, request, FallbackReason.TIMEOUT, result.tokenIds(), result.stats());
+        }
+        timeLimiter.onSuccess();
+        draftBreaker.onSuccess(nanos, TimeUnit.NANOSECONDS);
+        if (goodput != null) {
+            if (result.finishReason() == FinishReason.CANCELLED) {
+                goodput.release();
+            }
+            else {
+                goodput.recordSpeculative(result.stats());
+            }
+        }
+        return new ServiceResult(result, false, Optional.empty());
+    }
+
+    /** Plain decoding of the request, resumed after the tokens a failed speculative attempt generated. */
+    private ServiceResult fallBack(SpeculativeDecoder decoder, ServiceRequest request, FallbackReason reason,
+            int[] generated, GenerationStats attemptStats) {
+        metrics.recordFallback(reason);
+        if (request.cancellation() != null && request.cancellation().isCancelled()) {
+            throw new java.util.concurrent.CancellationException("The request was cancelled");
+        }
+        GenerationRequest plain = engineRequest(request, PlainPolicy::new);
+        GenerationResult result = decoder.generate(generated.length > 0 ? plain.resumed(generated, PlainPolicy::new) : plain);
+        if (goodput != null && generated.length == 0) {
+            goodput.recordPlain(result.stats());
+        }
+        if (attemptStats != null) {
+            result = new GenerationResult(result.tokenIds(), result.text(), result.finishReason(), result.promptTokens(),
+                    result.policy(), result.stats().resumedAfter(attemptStats));
+        }
+        return new ServiceResult(result, false, Optional.of(reason));
+    }
+
+    private void releaseGoodput() {
+        if (goodput != null) {
+            goodput.release();
+        }
+    }
+
+    private static GenerationRequest engineRequest(ServiceRequest request, Supplier<? extends SpeculationPolicy> policy) {
+        return GenerationRequest.builder(request.promptIds()).sampling(request.sampling()).maxNewTokens(request.maxNewTokens())
+                .stopStrings(request.stopStrings()).policy(policy).listener(request.listener())
+                .cancellation(request.cancellation()).build();
+    }
+
+    /** A policy factory for {@code spec}, validated once and kept. */
+    private Supplier<SpeculationPolicy> policyFactory(String spec, Integer gamma) {
+        String key = spec + "/" + gamma;
+        Supplier<SpeculationPolicy> factory = policies.get(key);
+        if (factory == null) {
+            PolicyParameters defaults = settings.policyParameters();
+            PolicyParameters parameters = gamma == null ? defaults : new PolicyParameters(gamma, defaults.options());
+            factory = SpeculationPolicies.factory(spec, parameters);
+            if (policies.size() < 256) {
+                policies.put(key, factory);
+            }
+        }
+        return factory;
+    }
+
+    /** The live figures: totals per policy, breaker states, cache, goodput measurements. */
+    public ServiceSnapshot snapshot() {
+        return new ServiceSnapshot(models.state(), metrics.totalsByPolicy(), draftBreaker.getState().name(),
+                goodput == null ? "DISABLED" : goodput.breaker().getState().name(),
+                goodput == null ? Double.NaN : goodput.plainTokensPerSecond(),
+                goodput == null ? Double.NaN : goodput.speculativeTokensPerSecond(), goodput == null ? 0 : goodput.probes(),
+                fallbackCounts(), bulkhead.getMetrics().getAvailableConcurrentCalls(),
+                bulkhead.getBulkheadConfig().getMaxConcurrentCalls(), cache == null ? 0 : cache.size(),
+                cache == null ? 0 : cache.stats().hitCount(), cache == null ? 0 : cache.stats().missCount());
+    }
+
+    private Map<String, Long> fallbackCounts() {
+        Map<String, Long> counts = new java.util.LinkedHashMap<>();
+        for (FallbackReason reason : FallbackReason.values()) {
+            counts.put(reason.tag(), metrics.fallbacks(reason));
+        }
+        return counts;
+    }
+
+    public ModelPairHandle models() {
+        return models;
+    }
+
+    /** Identifies the model pair (part of every cache key). */
+    public String modelsId() {
+        return modelsId;
+    }
+
+    public ServiceSettings settings() {
+        return settings;
+    }
+
+    public CircuitBreaker draftBreaker() {
+        return draftBreaker;
+    }
+
+    public Optional<CircuitBreaker> goodputBreaker() {
+        return goodput == null ? Optional.empty() : Optional.of(goodput.breaker());
+    }
+
+    public Bulkhead bulkhead() {
+        return bulkhead;
+    }
+
+    /** Empties the response cache. */
+    public void clearCache() {
+        if (cache != null) {
+            cache.clear();
+        }
+    }
+
+    /** Stops the watchdog and closes the models. */
+    @Override
+    public void close() {
+        watchdog.close();
+        models.close();
+    }
+
+    /** Builds a service; Resilience4j instances given here win over {@link ServiceSettings}. */
+    public static final class Builder {
+
+        private final ModelPairHandle models;
+        private String modelsId = "models";
+        private ServiceSettings settings = ServiceSettings.defaults();
+        private CircuitBreaker draftBreaker;
+        private CircuitBreaker goodputBreaker;
+        private TimeLimiter timeLimiter;
+        private Bulkhead bulkhead;
+        private MeterRegistry meterRegistry;
+
+        private Builder(ModelPairHandle models) {
+            if (models == null) {
+                throw new IllegalArgumentException("models must not be null");
+            }
+            this.models = models;
+        }
+
+        /** Identifies the model pair in cache keys (e.g. the two model locations). */
+        public Builder modelsId(String modelsId) {
+            this.modelsId = modelsId;
+            return this;
+        }
+
+        public Builder settings(ServiceSettings settings) {
+            this.settings = settings;
+            return this;
+        }
+
+        /** Opens after repeated draft failures or time-outs; speculation is skipped while it is open. */
+        public Builder draftBreaker(CircuitBreaker draftBreaker) {
+            this.draftBreaker = draftBreaker;
+            return this;
+        }
+
+        /** Opens while speculation decodes slower than plain decoding. */
+        public Builder goodputBreaker(CircuitBreaker goodputBreaker) {
+            this.goodputBreaker = goodputBreaker;
+            return this;
+        }
+
+        /** Its timeout is the time limit of one speculative round. */
+        public Builder timeLimiter(TimeLimiter timeLimiter) {
+            this.timeLimiter = timeLimiter;
+            return this;
+        }
+
+        public Builder bulkhead(Bulkhead bulkhead) {
+            this.bulkhead = bulkhead;
+            return this;
+        }
+
+        public Builder meterRegistry(MeterRegistry meterRegistry) {
+            this.meterRegistry = meterRegistry;
+            return this;
+        }
+
+        public GenerationService build() {
+            return new GenerationService(this);
+        }
+    }
+}

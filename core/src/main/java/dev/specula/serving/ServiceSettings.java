@@ -1,0 +1,76 @@
+package dev.specula.serving;
+
+import dev.specula.policy.PolicyParameters;
+
+import java.time.Duration;
+import java.util.Map;
+
+/**
+ * How a {@link GenerationService} serves: the default policy, the response cache, the time limit of
+ * speculative rounds, the goodput switch and the bulkhead. Resilience4j objects passed to the builder win
+ * over the matching settings here (that is how {@code resilience4j.*} properties reach the service).
+ *
+ * @param defaultPolicy policy of requests that name none, {@code name} or {@code name:γ}
+ * @param policyParameters default γ and policy options
+ * @param cacheEnabled whether deterministic answers are cached
+ * @param cacheMaximumSize most cached answers
+ * @param cacheTimeToLive how long an answer stays cached
+ * @param roundTimeout longest a speculative round may run before speculation is stopped and the request goes on plainly
+ * @param goodputEnabled whether speculation is switched off while it decodes slower than plain decoding
+ * @param goodputProbeInterval speculative requests between two plain probes of plain decoding's speed
+ * @param goodputMinTokens shortest output (tokens) whose speed is measured
+ * @param maxConcurrentGenerations generations running at once; more get {@link ServiceBusyException}
+ * @param maxWaitForSlot how long a request waits for a free slot before it is turned away
+ */
+public record ServiceSettings(String defaultPolicy, PolicyParameters policyParameters, boolean cacheEnabled,
+        long cacheMaximumSize, Duration cacheTimeToLive, Duration roundTimeout, boolean goodputEnabled,
+        int goodputProbeInterval, int goodputMinTokens, int maxConcurrentGenerations, Duration maxWaitForSlot) {
+
+    public static ServiceSettings defaults() {
+        return new ServiceSettings("fixed", new PolicyParameters(5, Map.of()), true, 1000, Duration.ofMinutes(10),
+                Duration.ofSeconds(10), true, 50, 8, 4, Duration.ZERO);
+    }
+
+    public ServiceSettings {
+        if (defaultPolicy == null || defaultPolicy.isBlank()) {
+            throw new IllegalArgumentException("defaultPolicy must not be blank");
+        }
+        if (cacheMaximumSize < 0) {
+            throw new IllegalArgumentException("cacheMaximumSize must be >= 0 but was " + cacheMaximumSize);
+        }
+        if (roundTimeout.isNegative() || roundTimeout.isZero()) {
+            throw new IllegalArgumentException("roundTimeout must be > 0 but was " + roundTimeout);
+        }
+        if (goodputProbeInterval < 1) {
+            throw new IllegalArgumentException("goodputProbeInterval must be >= 1 but was " + goodputProbeInterval);
+        }
+        if (maxConcurrentGenerations < 1) {
+            throw new IllegalArgumentException("maxConcurrentGenerations must be >= 1 but was " + maxConcurrentGenerations);
+        }
+    }
+
+    public ServiceSettings withDefaultPolicy(String policy, PolicyParameters parameters) {
+        return new ServiceSettings(policy, parameters, cacheEnabled, cacheMaximumSize, cacheTimeToLive, roundTimeout,
+                goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrentGenerations, maxWaitForSlot);
+    }
+
+    public ServiceSettings withCache(boolean enabled, long maximumSize, Duration timeToLive) {
+        return new ServiceSettings(defaultPolicy, policyParameters, enabled, maximumSize, timeToLive, roundTimeout,
+                goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrentGenerations, maxWaitForSlot);
+    }
+
+    public ServiceSettings withRoundTimeout(Duration timeout) {
+        return new ServiceSettings(defaultPolicy, policyParameters, cacheEnabled, cacheMaximumSize, cacheTimeToLive, timeout,
+                goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrentGenerations, maxWaitForSlot);
+    }
+
+    public ServiceSettings withGoodput(boolean enabled, int probeInterval, int minTokens) {
+        return new ServiceSettings(defaultPolicy, policyParameters, cacheEnabled, cacheMaximumSize, cacheTimeToLive,
+                roundTimeout, enabled, probeInterval, minTokens, maxConcurrentGenerations, maxWaitForSlot);
+    }
+
+    public ServiceSettings withConcurrency(int maxConcurrent, Duration maxWait) {
+        return new ServiceSettings(defaultPolicy, policyParameters, cacheEnabled, cacheMaximumSize, cacheTimeToLive,
+                roundTimeout, goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrent, maxWait);
+    }
+}

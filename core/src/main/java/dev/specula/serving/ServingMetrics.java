@@ -1,0 +1,102 @@
+package dev.specula.serving;
+
+import dev.specula.engine.GenerationResult;
+import dev.specula.engine.GenerationStats;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Micrometer meters of the service — counters, not rates (vLLM's spec-decode metrics: publish counts,
+ * derive rates when asked) — and the live per-policy totals behind {@code /actuator/specula}.
+ *
+ * <pre>
+ * specula.draft.tokens{policy}             draft tokens proposed to the target
+ * specula.accepted.tokens{policy}          draft tokens the target accepted
+ * specula.accepted.tokens.position{position}  accepted draft tokens at draft position 0, 1, ...
+ * specula.draft.tokens.position{position}  proposed draft tokens at draft position 0, 1, ...
+ * specula.target.calls{policy}             target model calls
+ * specula.verification.rounds{policy}      rounds (one target call that produced tokens)
+ * specula.generated.tokens{policy}         tokens generated (timer specula.generation: per request)
+ * specula.fallbacks{reason}                requests served plainly although they asked for speculation
+ * specula.goodput.probes                   plain requests run to measure plain decoding
+ * specula.requests.rejected                requests turned away by the bulkhead
+ * </pre>
+ */
+final class ServingMetrics {
+
+    private final MeterRegistry registry;
+    private final Map<String, GenerationStats> totalsByPolicy = new ConcurrentHashMap<>();
+    private final Map<FallbackReason, Counter> fallbacks = new ConcurrentHashMap<>();
+    private final Counter probes;
+    private final Counter rejected;
+
+    ServingMetrics(MeterRegistry registry) {
+        this.registry = registry;
+        for (FallbackReason reason : FallbackReason.values()) {
+            fallbacks.put(reason, Counter.builder("specula.fallbacks").tag("reason", reason.tag())
+                    .description("Requests served by plain decoding although they asked for speculation").register(registry));
+        }
+        this.probes = Counter.builder("specula.goodput.probes")
+                .description("Plain requests run to measure plain decoding's speed").register(registry);
+        this.rejected = Counter.builder("specula.requests.rejected")
+                .description("Requests turned away because every generation slot was in use").register(registry);
+    }
+
+    void recordGeneration(GenerationResult result) {
+        String policy = result.policy();
+        GenerationStats stats = result.stats();
+        counter("specula.draft.tokens", policy, "Draft tokens proposed to the target").increment(stats.drafted());
+        counter("specula.accepted.tokens", policy, "Draft tokens accepted by the target").increment(stats.accepted());
+        counter("specula.target.calls", policy, "Target model calls").increment(stats.targetCalls());
+        counter("specula.verification.rounds", policy, "Verification rounds").increment(stats.rounds());
+        counter("specula.generated.tokens", policy, "Tokens generated").increment(stats.generatedTokens());
+        long[] drafted = stats.draftedAtPosition();
+        long[] accepted = stats.acceptedAtPosition();
+        for (int position = 0; position < drafted.length; position++) {
+            positionCounter("specula.draft.tokens.position", position, "Draft tokens proposed at this draft position")
+                    .increment(drafted[position]);
+            positionCounter("specula.accepted.tokens.position", position, "Draft tokens accepted at this draft position")
+                    .increment(position < accepted.length ? accepted[position] : 0);
+        }
+        Timer.builder("specula.generation").tag("policy", policy).description("Wall time of generations")
+                .register(registry).record(stats.wallNanos(), TimeUnit.NANOSECONDS);
+        totalsByPolicy.computeIfAbsent(policy, name -> new GenerationStats()).addSynchronized(stats);
+    }
+
+    void recordFallback(FallbackReason reason) {
+        fallbacks.get(reason).increment();
+    }
+
+    void recordProbe() {
+        probes.increment();
+    }
+
+    void recordRejected() {
+        rejected.increment();
+    }
+
+    long fallbacks(FallbackReason reason) {
+        return (long) fallbacks.get(reason).count();
+    }
+
+    /** A copy of the totals per policy name. */
+    Map<String, GenerationStats> totalsByPolicy() {
+        Map<String, GenerationStats> copy = new TreeMap<>();
+        totalsByPolicy.forEach((policy, stats) -> copy.put(policy, stats.snapshot()));
+        return copy;
+    }
+
+    private Counter counter(String name, String policy, String description) {
+        return Counter.builder(name).tag("policy", policy).description(description).register(registry);
+    }
+
+    private Counter positionCounter(String name, int position, String description) {
+        return Counter.builder(name).tag("position", Integer.toString(position)).description(description).register(registry);
+    }
+}

@@ -1,0 +1,135 @@
+package dev.specula.chat;
+
+import dev.specula.Fixtures;
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.ModelPairHandle;
+import dev.specula.serving.ServiceSettings;
+import io.micrometer.observation.tck.TestObservationRegistry;
+import io.micrometer.observation.tck.TestObservationRegistryAssert;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.springframework.ai.chat.client.ChatClient;
+import org.springframework.ai.chat.messages.SystemMessage;
+import org.springframework.ai.chat.messages.UserMessage;
+import org.springframework.ai.chat.model.ChatResponse;
+import org.springframework.ai.chat.prompt.ChatOptions;
+import org.springframework.ai.chat.prompt.Prompt;
+import org.springframework.ai.observation.conventions.AiObservationAttributes;
+
+import java.time.Duration;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** The Spring AI ChatModel on the embedded pair, through ChatClient as an application uses it. */
+class SpeculaChatModelTest {
+
+    private static final String QUESTION = "Write a function that returns the largest of three numbers.";
+
+    private static GenerationService service;
+    private static TestObservationRegistry observations;
+    private static SpeculaChatModel chatModel;
+
+    @BeforeAll
+    static void start() {
+        // no response cache: streamed and called answers must both be decoded
+        service = GenerationService.builder(ModelPairHandle.ready(Fixtures.embeddedModels()))
+                .settings(ServiceSettings.defaults().withCache(false, 0, Duration.ofMinutes(1)).withGoodput(false, 50, 8))
+                .build();
+        observations = TestObservationRegistry.create();
+        chatModel = SpeculaChatModel.builder().service(service).modelName("specula-tiny")
+                .defaultOptions(SpeculaChatOptions.builder().temperature(0.0).maxTokens(48).build())
+                .observationRegistry(observations).build();
+    }
+
+    @AfterAll
+    static void stop() {
+        service.close();
+    }
+
+    @Test
+    void chatClientCallReturnsTextUsageAndSpeculationFigures() {
+        ChatResponse response = ChatClient.create(chatModel).prompt().system("You write Python.").user(QUESTION).call()
+                .chatResponse();
+
+        assertThat(response.getResult().getOutput().getText()).isNotBlank();
+        assertThat(response.getResult().getMetadata().getFinishReason()).isIn("stop", "length");
+        assertThat(response.getMetadata().getUsage().getPromptTokens()).isPositive();
+        assertThat(response.getMetadata().getUsage().getCompletionTokens()).isBetween(1, 48);
+        assertThat(response.getMetadata().getModel()).isEqualTo("specula-tiny");
+        assertThat((String) response.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("fixed");
+        assertThat((Long) response.getMetadata().get(SpeculaChatModel.METADATA_DRAFTED)).isPositive();
+        assertThat((Long) response.getMetadata().get(SpeculaChatModel.METADATA_ACCEPTED)).isPositive();
+        assertThat((Double) response.getMetadata().get(SpeculaChatModel.METADATA_MEAN_ACCEPTED_LENGTH)).isGreaterThan(1.0);
+        assertThat((Boolean) response.getMetadata().get(SpeculaChatModel.METADATA_FALLBACK)).isFalse();
+
+        TestObservationRegistryAssert.assertThat(observations).hasObservationWithNameEqualTo("gen_ai.client.operation")
+                .that().hasLowCardinalityKeyValue(AiObservationAttributes.AI_PROVIDER.value(), SpeculaChatModel.PROVIDER)
+                .hasBeenStopped();
+    }
+
+    @Test
+    void chatClientStreamSendsTheSameTextAsCall() {
+        String called = ChatClient.create(chatModel).prompt().user(QUESTION).call().content();
+        List<String> chunks = ChatClient.create(chatModel).prompt().user(QUESTION).stream().content().collectList()
+                .block(Duration.ofSeconds(60));
+
+        assertThat(chunks).hasSizeGreaterThan(1);
+        assertThat(String.join("", chunks)).isEqualTo(called);
+    }
+
+    @Test
+    void theLastStreamedResponseCarriesFinishReasonUsageAndFigures() {
+        List<ChatResponse> responses = chatModel.stream(new Prompt(new UserMessage(QUESTION))).collectList()
+                .block(Duration.ofSeconds(60));
+        ChatResponse last = responses.get(responses.size() - 1);
+
+        assertThat(last.getResult().getOutput().getText()).isEmpty();
+        assertThat(last.getResult().getMetadata().getFinishReason()).isIn("stop", "length");
+        assertThat(last.getMetadata().getUsage().getCompletionTokens()).isPositive();
+        assertThat((Long) last.getMetadata().get(SpeculaChatModel.METADATA_DRAFTED)).isPositive();
+    }
+
+    @Test
+    void requestOptionsOverrideTheDefaults() {
+        ChatResponse shortAnswer = chatModel.call(new Prompt(QUESTION, ChatOptions.builder().maxTokens(3).build()));
+        assertThat(shortAnswer.getMetadata().getUsage().getCompletionTokens()).isEqualTo(3);
+        assertThat(shortAnswer.getResult().getMetadata().getFinishReason()).isEqualTo("length");
+
+        ChatResponse plain = chatModel.call(new Prompt(QUESTION, SpeculaChatOptions.builder().speculation(false).build()));
+        ChatResponse speculative = chatModel.call(new Prompt(QUESTION, SpeculaChatOptions.builder().policy("fixed:2").build()));
+        assertThat((String) plain.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("plain");
+        assertThat((Long) plain.getMetadata().get(SpeculaChatModel.METADATA_DRAFTED)).isZero();
+        // lossless: greedy speculation writes exactly what the target alone writes
+        assertThat(speculative.getResult().getOutput().getText()).isEqualTo(plain.getResult().getOutput().getText());
+
+        SpeculaChatOptions merged = SpeculaChatOptions.merge(ChatOptions.builder().temperature(0.7).build(),
+                (SpeculaChatOptions) chatModel.getDefaultOptions());
+        assertThat(merged.getTemperature()).isEqualTo(0.7);
+        assertThat(merged.getMaxTokens()).isEqualTo(48);
+    }
+
+    @Test
+    void seededSamplingIsReproducible() {
+        SpeculaChatOptions seeded = SpeculaChatOptions.builder().temperature(0.9).topP(0.95).seed(7L).build();
+        String first = chatModel.call(new Prompt(List.of(new SystemMessage("Be brief."), new UserMessage(QUESTION)), seeded))
+                .getResult().getOutput().getText();
+        String second = chatModel.call(new Prompt(List.of(new SystemMessage("Be brief."), new UserMessage(QUESTION)), seeded))
+                .getResult().getOutput().getText();
+        assertThat(second).isEqualTo(first);
+    }
+
+    @Test
+    void badOptionsNameTheOption() {
+        assertThatThrownBy(() -> chatModel.call(new Prompt(QUESTION, ChatOptions.builder().model("gpt-4o").build())))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("gpt-4o").hasMessageContaining("specula-tiny");
+        assertThatThrownBy(() -> chatModel.call(new Prompt(QUESTION, ChatOptions.builder().frequencyPenalty(0.5).build())))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("frequencyPenalty");
+        assertThatThrownBy(() -> chatModel.call(new Prompt(QUESTION, ChatOptions.builder().temperature(-1.0).build())))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("temperature");
+        assertThatThrownBy(() -> chatModel.call(new Prompt(QUESTION, SpeculaChatOptions.builder().policy("warp-drive").build())))
+                .hasMessageContaining("warp-drive");
+    }
+}

@@ -1,0 +1,277 @@
+package dev.specula.serving;
+
+import dev.specula.Fixtures;
+import dev.specula.engine.GenerationRequest;
+import dev.specula.engine.ModelPair;
+import dev.specula.engine.SpeculativeDecoder;
+import dev.specula.model.DecoderModel;
+import dev.specula.model.RuntimeOptions;
+import dev.specula.models.tiny.TinyModels;
+import dev.specula.policy.PlainPolicy;
+import dev.specula.policy.PolicyParameters;
+import dev.specula.sampling.SamplingParams;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * The service around the engine, on the embedded pair (real target; for fallbacks a real draft wrapped in a
+ * test double that fails): fallback to plain decoding, the round time limit, the goodput switch, the
+ * response cache and the bulkhead.
+ */
+class GenerationServiceTest {
+
+    private static final List<String> PROMPTS = List.of("def read_config(path):\n    ", "class Stack:\n    def push(self, item):\n        ",
+            "import os\n\ndef list_files(directory):\n    ", "def fibonacci(n):\n    ", "for line in open(name):\n    ",
+            "def __init__(self, name, value):\n        ", "try:\n    import json\nexcept ImportError:\n    ",
+            "def is_prime(n):\n    ", "    return sorted(items, key=", "def main(argv):\n    parser = ");
+
+    private static TinyModels.Pair paths;
+    private static DecoderModel target;
+    private static SpeculativeDecoder plainDecoder;
+
+    @BeforeAll
+    static void loadTarget() {
+        paths = Fixtures.embeddedPair();
+        target = DecoderModel.load(paths.target(), RuntimeOptions.defaults());
+        plainDecoder = new SpeculativeDecoder(new ModelPair(target, null));
+    }
+
+    @AfterAll
+    static void close() {
+        target.close();
+    }
+
+    private static int[] prompt(int index) {
+        return target.tokenizer().encode(PROMPTS.get(index), true);
+    }
+
+    private static String plainText(int index, int maxTokens) {
+        return plainDecoder.generate(GenerationRequest.builder(prompt(index)).maxNewTokens(maxTokens).policy(PlainPolicy::new)
+                .build()).text();
+    }
+
+    private static ServiceRequest greedy(int index, int maxTokens, StringBuilder stream) {
+        return new ServiceRequest(prompt(index), SamplingParams.GREEDY, maxTokens, List.of(), "fixed:5", null, true,
+                stream == null ? null : stream::append, null);
+    }
+
+    private static FaultyDraft draft(FaultyDraft.Fault fault, int healthyCalls, long slowMillis) {
+        return new FaultyDraft(DecoderModel.load(paths.draft(), RuntimeOptions.defaults()), fault, healthyCalls, slowMillis);
+    }
+
+    /** A service over the shared target and {@code draft}; the target is not closed with it. */
+    private static GenerationService service(FaultyDraft draft, ServiceSettings settings, SimpleMeterRegistry registry,
+            CircuitBreaker draftBreaker, CircuitBreaker goodputBreaker) {
+        GenerationService.Builder builder = GenerationService.builder(ModelPairHandle.ready(new ModelPair(target, draft)))
+                .settings(settings).meterRegistry(registry);
+        if (draftBreaker != null) {
+            builder.draftBreaker(draftBreaker);
+        }
+        if (goodputBreaker != null) {
+            builder.goodputBreaker(goodputBreaker);
+        }
+        return builder.build();
+    }
+
+    private static ServiceSettings noCacheNoGoodput() {
+        return ServiceSettings.defaults().withCache(false, 0, Duration.ofMinutes(1)).withGoodput(false, 50, 8);
+    }
+
+    private static double fallbacks(SimpleMeterRegistry registry, String reason) {
+        return registry.get("specula.fallbacks").tag("reason", reason).counter().count();
+    }
+
+    @Test
+    void aDraftThatThrowsIsReplacedByPlainDecodingAndOpensTheBreaker() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        CircuitBreaker breaker = CircuitBreaker.of("specula", CircuitBreakerConfig.custom().slidingWindowSize(4)
+                .minimumNumberOfCalls(2).failureRateThreshold(50).waitDurationInOpenState(Duration.ofMinutes(5)).build());
+        FaultyDraft draft = draft(FaultyDraft.Fault.THROW, 7, 0);
+        GenerationService service = service(draft, noCacheNoGoodput(), registry, breaker, null);
+
+        List<ServiceResult> results = new ArrayList<>();
+        List<String> streamed = new ArrayList<>();
+        for (int i = 0; i < 3; i++) {
+            StringBuilder stream = new StringBuilder();
+            results.add(service.generate(greedy(i, 40, stream)));
+            streamed.add(stream.toString());
+        }
+
+        for (int i = 0; i < 3; i++) {
+            // the same output plain decoding gives, and the stream never repeats text the failed attempt had sent
+            assertThat(results.get(i).generation().text()).isEqualTo(plainText(i, 40));
+            assertThat(streamed.get(i)).isEqualTo(results.get(i).generation().text());
+        }
+        // the first request failed after its first round: plain decoding resumed after the committed tokens
+        assertThat(results.get(0).fallback()).contains(FallbackReason.DRAFT_ERROR);
+        assertThat(results.get(0).generation().stats().drafted()).isPositive();
+        assertThat(results.get(0).generation().stats().rounds()).isGreaterThan(1);
+        assertThat(results.get(1).fallback()).contains(FallbackReason.DRAFT_ERROR);
+        assertThat(breaker.getState()).isEqualTo(CircuitBreaker.State.OPEN);
+        assertThat(results.get(2).fallback()).contains(FallbackReason.BREAKER_OPEN);
+        assertThat(fallbacks(registry, "draft-error")).isEqualTo(2);
+        assertThat(fallbacks(registry, "breaker-open")).isEqualTo(1);
+        int callsWhenOpen = draft.calls();
+        service.generate(greedy(3, 10, null));
+        assertThat(draft.calls()).as("an open breaker keeps the draft out").isEqualTo(callsWhenOpen);
+        draft.close();
+    }
+
+    @Test
+    void aHungDraftIsStoppedByTheRoundTimeLimitAndPlainDecodingFinishes() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        FaultyDraft draft = draft(FaultyDraft.Fault.HANG, 12, 0);
+        GenerationService service = service(draft, noCacheNoGoodput().withRoundTimeout(Duration.ofMillis(300)), registry, null,
+                null);
+        StringBuilder stream = new StringBuilder();
+
+        ServiceResult result = service.generate(greedy(4, 48, stream));
+
+        assertThat(result.fallback()).contains(FallbackReason.TIMEOUT);
+        assertThat(draft.interruptions()).isEqualTo(1);
+        assertThat(result.generation().text()).isEqualTo(plainText(4, 48));
+        assertThat(stream.toString()).isEqualTo(result.generation().text());
+        assertThat(fallbacks(registry, "timeout")).isEqualTo(1);
+        assertThat(Thread.currentThread().isInterrupted()).as("the watchdog's interrupt does not leak").isFalse();
+        draft.close();
+    }
+
+    @Test
+    void speculationSlowerThanPlainDecodingIsSwitchedOff() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        // every draft step sleeps 8 ms: a round of 5 drafts costs more than the ~4 tokens it wins
+        FaultyDraft draft = draft(FaultyDraft.Fault.SLOW, 0, 8);
+        CircuitBreaker goodputBreaker = CircuitBreaker.of("specula-goodput", CircuitBreakerConfig.custom().slidingWindowSize(3)
+                .minimumNumberOfCalls(3).failureRateThreshold(50).waitDurationInOpenState(Duration.ofMinutes(5)).build());
+        GenerationService service = service(draft, noCacheNoGoodput().withGoodput(true, 50, 4), registry, null, goodputBreaker);
+
+        List<ServiceResult> results = new ArrayList<>();
+        for (int i = 0; i < 7; i++) {
+            results.add(service.generate(greedy(i, 24, null)));
+        }
+
+        // 2 speculative requests, then a plain probe measures plain decoding, then 3 slower speculative ones open it
+        assertThat(results.get(2).generation().policy()).isEqualTo("plain");
+        assertThat(registry.get("specula.goodput.probes").counter().count()).isEqualTo(1);
+        assertThat(goodputBreaker.getState()).isEqualTo(CircuitBreaker.State.OPEN);
+        assertThat(results.get(6).fallback()).contains(FallbackReason.GOODPUT);
+        assertThat(results.get(6).generation().text()).isEqualTo(plainText(6, 24));
+        assertThat(fallbacks(registry, "goodput")).isEqualTo(1);
+        ServiceSnapshot snapshot = service.snapshot();
+        assertThat(snapshot.speculativeTokensPerSecond()).isLessThan(snapshot.plainTokensPerSecond());
+        assertThat(snapshot.goodputState()).isEqualTo("OPEN");
+        draft.close();
+    }
+
+    @Test
+    void aRepeatedDeterministicRequestIsServedFromTheCacheWithoutDecoding() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        FaultyDraft draft = draft(FaultyDraft.Fault.THROW, Integer.MAX_VALUE, 0);
+        GenerationService service = service(draft, ServiceSettings.defaults().withGoodput(false, 50, 8), registry, null, null);
+
+        ServiceResult first = service.generate(greedy(5, 32, null));
+        double targetCalls = registry.get("specula.target.calls").counters().stream().mapToDouble(c -> c.count()).sum();
+        StringBuilder replay = new StringBuilder();
+        ServiceResult second = service.generate(greedy(5, 32, replay));
+
+        assertThat(first.cached()).isFalse();
+        assertThat(second.cached()).isTrue();
+        assertThat(second.generation().text()).isEqualTo(first.generation().text());
+        assertThat(replay.toString()).as("streaming a cached answer replays it").isEqualTo(first.generation().text());
+        assertThat(registry.get("specula.target.calls").counters().stream().mapToDouble(c -> c.count()).sum())
+                .as("nothing was decoded").isEqualTo(targetCalls);
+        assertThat(registry.get("cache.gets").tag("cache", "specula.responses").tag("result", "hit").functionCounter().count())
+                .isEqualTo(1);
+        // greedy output does not depend on the policy (lossless), so another policy hits the same entry
+        ServiceRequest otherPolicy = new ServiceRequest(prompt(5), SamplingParams.GREEDY, 32, List.of(), "fixed:2", null, true,
+                null, null);
+        assertThat(service.generate(otherPolicy).cached()).isTrue();
+        // unseeded sampling is never cached; seeded sampling is
+        ServiceRequest unseeded = new ServiceRequest(prompt(5), new SamplingParams(0.8, 0, 1, null), 16, List.of(), null,
+                null, true, null, null);
+        service.generate(unseeded);
+        assertThat(service.generate(unseeded).cached()).isFalse();
+        ServiceRequest seeded = new ServiceRequest(prompt(5), new SamplingParams(0.8, 0, 1, 42L), 16, List.of(), null, null,
+                true, null, null);
+        String seededText = service.generate(seeded).generation().text();
+        ServiceResult seededAgain = service.generate(seeded);
+        assertThat(seededAgain.cached()).isTrue();
+        assertThat(seededAgain.generation().text()).isEqualTo(seededText);
+        draft.close();
+    }
+
+    @Test
+    void theBulkheadTurnsAwayRequestsBeyondItsSlots() throws Exception {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        FaultyDraft draft = draft(FaultyDraft.Fault.THROW, Integer.MAX_VALUE, 0);
+        GenerationService service = service(draft, noCacheNoGoodput().withConcurrency(1, Duration.ZERO), registry, null, null);
+        CountDownLatch generating = new CountDownLatch(1);
+        CountDownLatch release = new CountDownLatch(1);
+        ServiceRequest blocking = new ServiceRequest(prompt(7), SamplingParams.GREEDY, 16, List.of(), null, null, true, text -> {
+            generating.countDown();
+            await(release);
+        }, null);
+        ExecutorService executor = Executors.newSingleThreadExecutor();
+        try {
+            Future<ServiceResult> first = executor.submit(() -> service.generate(blocking));
+            assertThat(generating.await(30, TimeUnit.SECONDS)).isTrue();
+
+            assertThatThrownBy(() -> service.generate(greedy(8, 8, null))).isInstanceOf(ServiceBusyException.class)
+                    .hasMessageContaining("specula.resilience.max-concurrent-generations");
+            assertThat(registry.get("specula.requests.rejected").counter().count()).isEqualTo(1);
+
+            release.countDown();
+            assertThat(first.get(30, TimeUnit.SECONDS).generation().text()).isNotEmpty();
+            assertThat(service.generate(greedy(8, 8, null)).generation().tokenIds()).isNotEmpty();
+        }
+        finally {
+            release.countDown();
+            executor.shutdownNow();
+            draft.close();
+        }
+    }
+
+    @Test
+    void liveFiguresArePerPolicy() {
+        FaultyDraft draft = draft(FaultyDraft.Fault.THROW, Integer.MAX_VALUE, 0);
+        GenerationService service = service(draft, noCacheNoGoodput(), new SimpleMeterRegistry(), null, null);
+        service.generate(greedy(9, 24, null));
+        service.generate(new ServiceRequest(prompt(9), SamplingParams.GREEDY, 24, List.of(), null, null, false, null, null));
+
+        Map<String, dev.specula.engine.GenerationStats> totals = service.snapshot().totalsByPolicy();
+        assertThat(totals).containsOnlyKeys("fixed", "plain");
+        assertThat(totals.get("fixed").drafted()).isPositive();
+        assertThat(totals.get("plain").drafted()).isZero();
+        assertThat(totals.get("plain").generatedTokens()).isEqualTo(totals.get("fixed").generatedTokens());
+        assertThatThrownBy(() -> service.generate(new ServiceRequest(prompt(9), SamplingParams.GREEDY, 8, List.of(),
+                "no-such-policy", null, true, null, null))).hasMessageContaining("no-such-policy");
+        assertThat(PolicyParameters.DEFAULT_GAMMA).isPositive();
+        draft.close();
+    }
+
+    private static void await(CountDownLatch latch) {
+        try {
+            latch.await(30, TimeUnit.SECONDS);
+        }
+        catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
