@@ -8,6 +8,8 @@ COMMANDS = {
     "fixtures": "specula_tools.fixtures",
     "train-pair": "specula_tools.train_pair",
     "eval-pair": "specula_tools.eval_pair",
+    "train-ldlp": "specula_tools.train_ldlp",
+    "share-weights": "specula_tools.share_weights",
 }
 
 

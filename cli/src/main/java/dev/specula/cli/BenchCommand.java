@@ -37,7 +37,8 @@ import java.util.function.Supplier;
 final class BenchCommand {
 
     static final String USAGE = "bench [--target DIR] [--draft DIR] --prompts FILE.jsonl [--max-new-tokens 128] "
-            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--repeat 3] [--warmup 1] [--ignore-eos] [--json OUT.json] [--markdown OUT.md]";
+            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--repeat 3] [--warmup 1] [--ignore-eos] [--json OUT.json] [--markdown OUT.md] [--chart OUT.png] "
+            + "[--concurrency 1,4,8,16 [--batch-path padded|unpadded|both] [--target-packed FILE]]";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -49,7 +50,8 @@ final class BenchCommand {
 
     static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
-        valued.addAll(Set.of("prompts", "max-new-tokens", "policies", "repeat", "warmup", "json", "markdown", "gamma",
+        valued.addAll(Set.of("prompts", "max-new-tokens", "policies", "repeat", "warmup", "json", "markdown", "chart", "gamma",
+                "concurrency", "batch-path",
                 "policy-option", "temperature", "top-p", "top-k", "seed"));
         Arguments arguments = Arguments.parse("bench", args, 1, valued, Set.of("ignore-eos"), Set.of("policy-option"));
         if (!arguments.has("prompts")) {
@@ -66,6 +68,9 @@ final class BenchCommand {
         int warmup = arguments.integer("warmup", 1, 0, 1000);
         boolean ignoreEos = arguments.has("ignore-eos");
         SamplingParams sampling = arguments.sampling();
+        if (arguments.has("concurrency")) {
+            return runConcurrency(arguments, prompts, policyNames, maxNewTokens, repeat, warmup, ignoreEos, sampling, out, err);
+        }
 
         try (ModelPair models = ModelOptions.load(arguments)) {
             Map<String, Supplier<SpeculationPolicy>> policies = new LinkedHashMap<>();
@@ -122,6 +127,84 @@ final class BenchCommand {
             if (arguments.has("markdown")) {
                 Files.writeString(Path.of(arguments.string("markdown", null)), report.markdown());
             }
+            if (arguments.has("chart")) {
+                BenchChart.write(report.rows(), Path.of(arguments.string("chart", null)));
+            }
+        }
+        return 0;
+    }
+
+    /** {@code --concurrency}: total tokens/s of N clients through the batch scheduler, per batch path and policy. */
+    private static int runConcurrency(Arguments arguments, List<BenchPrompt> prompts, List<String> policyNames, int maxNewTokens,
+            int repeat, int warmup, boolean ignoreEos, SamplingParams sampling, PrintStream out, PrintStream err) throws Exception {
+        List<Integer> levels = new ArrayList<>();
+        for (String level : arguments.string("concurrency", "").split(",")) {
+            try {
+                int value = Integer.parseInt(level.trim());
+                if (value < 1 || value > 1024) {
+                    throw new NumberFormatException();
+                }
+                levels.add(value);
+            }
+            catch (NumberFormatException ex) {
+                throw new CliException("bench: --concurrency must list integers in [1, 1024], e.g. 1,4,8,16, but has '" + level + "'");
+            }
+        }
+        String pathOption = arguments.string("batch-path", "both");
+        List<String> paths = switch (pathOption) {
+            case "padded" -> List.of("padded");
+            case "unpadded" -> List.of("unpadded");
+            case "both" -> List.of("padded", "unpadded");
+            default -> throw new CliException("bench: --batch-path must be padded, unpadded or both but was '" + pathOption + "'");
+        };
+        List<Map<String, Object>> rows = new ArrayList<>();
+        ConcurrencyBench bench = null;
+        for (String path : paths) {
+            try (ModelPair models = path.equals("unpadded") ? ModelOptions.loadPacked(arguments) : ModelOptions.load(arguments)) {
+                List<int[]> ids = new ArrayList<>();
+                List<String> names = new ArrayList<>();
+                for (BenchPrompt prompt : prompts) {
+                    ids.add(prompt.input().encode(models.target()));
+                    names.add(prompt.id());
+                }
+                if (bench == null) {
+                    bench = new ConcurrencyBench(ids, names, maxNewTokens, repeat, ignoreEos, sampling, err);
+                }
+                Map<String, Supplier<SpeculationPolicy>> policies = new LinkedHashMap<>();
+                for (String name : policyNames) {
+                    policies.put(name.trim(), PolicyOptions.factory(name.trim(), arguments, models));
+                }
+                SpeculativeDecoder warm = new SpeculativeDecoder(models);
+                for (int w = 0; w < warmup; w++) {
+                    for (Supplier<SpeculationPolicy> policy : policies.values()) {
+                        warm.generate(request(ids.get(0), sampling, maxNewTokens, ignoreEos, policy));
+                    }
+                }
+                for (int level : levels) {
+                    if (level == 1 && path.equals("unpadded") && paths.size() > 1) {
+                        continue; // concurrency 1 decodes directly: measured once, on the padded models
+                    }
+                    for (Map.Entry<String, Supplier<SpeculationPolicy>> policy : policies.entrySet()) {
+                        rows.add(bench.run(models, level, level == 1 ? "none" : path, policy.getKey(), policy.getValue()));
+                    }
+                }
+            }
+        }
+        ConcurrencyBench.addSpeedups(rows);
+        String markdown = ConcurrencyBench.markdown(rows)
+                + String.format(java.util.Locale.ROOT, "%nGreedy outputs differing between runs: %d%n", bench.mismatches());
+        out.print(markdown);
+        if (arguments.has("json")) {
+            Map<String, Object> json = new LinkedHashMap<>();
+            json.put("machine", BenchReport.machine());
+            json.put("settings", Map.of("prompts", prompts.size(), "max_new_tokens", maxNewTokens, "repeat", repeat,
+                    "warmup", warmup, "temperature", sampling.temperature(), "greedy_mismatches", bench.mismatches(),
+                    "concurrency", levels, "batch_path", pathOption));
+            json.put("results", rows);
+            JSON.writeValue(Path.of(arguments.string("json", null)).toFile(), json);
+        }
+        if (arguments.has("markdown")) {
+            Files.writeString(Path.of(arguments.string("markdown", null)), markdown);
         }
         return 0;
     }

@@ -76,14 +76,14 @@ final class BenchReport {
 
     String markdown() {
         StringBuilder md = new StringBuilder();
-        md.append("| policy | category | tokens/s | speedup vs plain | mean accepted | acceptance | outside ORT | ideal speedup | measured / ideal |\n");
-        md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
+        md.append("| policy | category | tokens/s | speedup vs plain | mean accepted | acceptance | wasted drafts | outside ORT | ideal speedup | measured / ideal |\n");
+        md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Map<String, Object> row : rows()) {
             Double speedup = (Double) row.get("speedup_vs_plain");
             Double ideal = (Double) row.get("leviathan_expected_speedup");
-            md.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %s | %.2f | %.3f | %.1f%% | %s | %s |%n",
+            md.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %s | %.2f | %.3f | %d | %.1f%% | %s | %s |%n",
                     row.get("policy"), row.get("category"), (Double) row.get("tokens_per_second"), format(speedup, "x"),
-                    (Double) row.get("mean_accepted_length"), (Double) row.get("acceptance_rate"),
+                    (Double) row.get("mean_accepted_length"), (Double) row.get("acceptance_rate"), (Long) row.get("wasted_draft_tokens"),
                     100 * (Double) row.get("outside_ort_share"), format(ideal, "x"),
                     speedup == null || ideal == null ? "" : String.format(Locale.ROOT, "%.0f%%", 100 * speedup / ideal)));
         }
@@ -102,7 +102,7 @@ final class BenchReport {
         machine.put("os", System.getProperty("os.name") + " " + System.getProperty("os.version"));
         machine.put("arch", System.getProperty("os.arch"));
         machine.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.version"));
-        machine.put("onnxruntime", OrtEnvironment.getEnvironment().getVersion());
+        machine.put("onnxruntime", dev.specula.model.OrtEnvironments.get().getVersion());
         machine.put("max_heap_mb", Runtime.getRuntime().maxMemory() >> 20);
         return machine;
     }

@@ -30,9 +30,9 @@ final class PolicyOptions {
         }
         int gamma = arguments.integer("gamma", PolicyParameters.DEFAULT_GAMMA, 1, 64);
         try {
-            return SpeculationPolicies.factory(spec, new PolicyParameters(gamma, options));
+            return SpeculationPolicies.factory(spec, new PolicyParameters(gamma, options, models.target().files().directory()));
         }
-        catch (IllegalArgumentException ex) {
+        catch (IllegalArgumentException | dev.specula.model.ModelLoadException ex) {
             throw new CliException(ex.getMessage());
         }
     }

@@ -144,9 +144,16 @@ public class SpeculaChatModel implements ChatModel {
         });
     }
 
+    /** The defaults requests are merged over (ChatClient reads them here). */
     @Override
-    public ChatOptions getDefaultOptions() {
+    public ChatOptions getOptions() {
         return defaultOptions.mutate().build();
+    }
+
+    @Override
+    @SuppressWarnings("deprecation")
+    public ChatOptions getDefaultOptions() {
+        return getOptions();
     }
 
     /** The model name requests may ask for (and responses report). */

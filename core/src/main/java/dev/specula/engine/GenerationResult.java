@@ -9,7 +9,14 @@ package dev.specula.engine;
  * @param promptTokens tokens in the prompt
  * @param policy the speculation policy that ran ("plain" without a draft)
  * @param stats counters and timings
+ * @param draftFailure why speculation was switched off mid-generation (the draft failed or timed out in a
+ *        batch; the rest was decoded plainly, the output is unchanged); null if it was not
  */
 public record GenerationResult(int[] tokenIds, String text, FinishReason finishReason, int promptTokens, String policy,
-        GenerationStats stats) {
+        GenerationStats stats, String draftFailure) {
+
+    public GenerationResult(int[] tokenIds, String text, FinishReason finishReason, int promptTokens, String policy,
+            GenerationStats stats) {
+        this(tokenIds, text, finishReason, promptTokens, policy, stats, null);
+    }
 }

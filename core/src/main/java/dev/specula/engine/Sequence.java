@@ -2,7 +2,7 @@ package dev.specula.engine;
 
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import dev.specula.kv.KvCache;
+import dev.specula.kv.SequenceCache;
 import dev.specula.policy.RoundContext;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.sampling.SamplingParams;
@@ -16,7 +16,7 @@ import java.util.random.RandomGenerator;
  * generator, output and counters, and the drafts of the round in flight.
  *
  * <p>Cache invariant between rounds: each cache holds a prefix of the committed tokens; the tokens after
- * it are still to be fed to that model ({@link #pendingFor(KvCache)}). The target's cache always lacks at
+ * it are still to be fed to that model ({@link #pendingFor(SequenceCache)}). The target's cache always lacks at
  * least the last committed token, whose logits start the next verification.
  */
 final class Sequence implements AutoCloseable {
@@ -27,9 +27,14 @@ final class Sequence implements AutoCloseable {
     final RandomGenerator random;
     final GenerationStats stats = new GenerationStats();
     final OutputText output;
-    final KvCache targetCache;
-    final KvCache draftCache;
+    final SequenceCache targetCache;
+    /** Null when the sequence does not speculate, or stopped speculating (its draft failed). */
+    SequenceCache draftCache;
+    /** Why drafting was switched off mid-generation (a failed draft in a batch); null while it runs. */
+    String draftFailure;
+    /** The sequence's own run options, or the scheduler's shared ones when it steps in a batch. */
     final OrtSession.RunOptions runOptions;
+    private final boolean ownsRunOptions;
     final int promptLength;
 
     /** Prompt and committed generated tokens. */
@@ -48,8 +53,8 @@ final class Sequence implements AutoCloseable {
     /** The target's last_hidden_state row for the last committed token's prediction, when kept. */
     float[] lastHiddenState;
 
-    Sequence(GenerationRequest request, SpeculationPolicy policy, OutputText output, KvCache targetCache,
-            KvCache draftCache) throws OrtException {
+    Sequence(GenerationRequest request, SpeculationPolicy policy, OutputText output, SequenceCache targetCache,
+            SequenceCache draftCache, OrtSession.RunOptions sharedRunOptions) throws OrtException {
         this.request = request;
         this.sampling = request.sampling();
         this.policy = policy;
@@ -57,7 +62,8 @@ final class Sequence implements AutoCloseable {
         this.output = output;
         this.targetCache = targetCache;
         this.draftCache = draftCache;
-        this.runOptions = new OrtSession.RunOptions();
+        this.ownsRunOptions = sharedRunOptions == null;
+        this.runOptions = ownsRunOptions ? new OrtSession.RunOptions() : sharedRunOptions;
         this.promptLength = request.promptIds().length;
         this.tokens = Arrays.copyOf(request.promptIds(), promptLength + Math.min(request.maxNewTokens(), 4096) + 1);
         this.length = promptLength;
@@ -68,7 +74,8 @@ final class Sequence implements AutoCloseable {
             System.arraycopy(continuation, 0, tokens, length, kept);
             length += kept;
         }
-        if (request.cancellation() != null) {
+        // a batched run serves other sequences too: cancelling one is handled between steps, not by aborting it
+        if (request.cancellation() != null && ownsRunOptions) {
             request.cancellation().register(runOptions);
         }
     }
@@ -103,7 +110,7 @@ final class Sequence implements AutoCloseable {
     }
 
     /** Committed tokens the model owning {@code cache} has not seen yet (the first may be the whole prompt). */
-    int[] pendingFor(KvCache cache) {
+    int[] pendingFor(SequenceCache cache) {
         return Arrays.copyOfRange(tokens, cache.logicalLength(), length);
     }
 
@@ -175,8 +182,21 @@ final class Sequence implements AutoCloseable {
         }
     }
 
+    /** Stops speculating for the rest of the generation (the target's state is untouched): plain steps from now on. */
+    void stopDrafting(String reason) {
+        if (draftCache == null) {
+            return;
+        }
+        draftCache.close();
+        draftCache = null;
+        drafting = false;
+        drafted = 0;
+        draftFailure = reason;
+    }
+
     GenerationResult result(String policyName) {
-        return new GenerationResult(output.tokens(), output.text(), output.finishReason(), promptLength, policyName, stats);
+        return new GenerationResult(output.tokens(), output.text(), output.finishReason(), promptLength, policyName, stats,
+                draftFailure);
     }
 
     private void ensureCapacity(int needed) {
@@ -187,10 +207,12 @@ final class Sequence implements AutoCloseable {
 
     @Override
     public void close() {
-        if (request.cancellation() != null) {
-            request.cancellation().unregister(runOptions);
+        if (ownsRunOptions) {
+            if (request.cancellation() != null) {
+                request.cancellation().unregister(runOptions);
+            }
+            runOptions.close();
         }
-        runOptions.close();
         targetCache.close();
         if (draftCache != null) {
             draftCache.close();

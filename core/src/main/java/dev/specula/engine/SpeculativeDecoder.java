@@ -1,6 +1,9 @@
 package dev.specula.engine;
 
 import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import dev.specula.kv.PrefixCache;
+import dev.specula.kv.SequenceCache;
 import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.StepInput;
@@ -38,9 +41,16 @@ import java.util.List;
 public final class SpeculativeDecoder {
 
     private final ModelPair models;
+    /** KV of shared prompt prefixes; null = none. */
+    private final PrefixCache prefixCache;
 
     public SpeculativeDecoder(ModelPair models) {
+        this(models, null);
+    }
+
+    public SpeculativeDecoder(ModelPair models, PrefixCache prefixCache) {
         this.models = models;
+        this.prefixCache = prefixCache;
     }
 
     /** Generates until end-of-sequence, a stop string, max new tokens or cancellation. */
@@ -68,6 +78,7 @@ public final class SpeculativeDecoder {
                 }
             }
             sequence.stats.recordWall(System.nanoTime() - start, sequence.output.count());
+            storePrefix(sequence);
             return sequence.result(speculative ? policy.name() : PlainPolicy.NAME);
         }
         catch (OrtException ex) {
@@ -75,8 +86,17 @@ public final class SpeculativeDecoder {
         }
     }
 
-    /** One round for every sequence: draft, verify in one target call, accept. */
+    /** One round for every sequence: draft, verify in one target call, accept. A failing draft throws. */
     void step(List<Sequence> batch) throws OrtException {
+        step(batch, null);
+    }
+
+    /**
+     * One round for every sequence. When the draft fails and {@code draftFailureReason} is given, the sequences
+     * stop speculating (reason from the function) and the round goes on as a plain step: a batch keeps going.
+     */
+    void step(List<Sequence> batch, java.util.function.Function<Throwable, String> draftFailureReason) throws OrtException {
+        long roundStart = System.nanoTime();
         for (Sequence sequence : batch) {
             boolean canDraft = sequence.draftCache != null && sequence.draftCanRead(models.draft().orElseThrow().logitsWidth());
             int gamma = canDraft ? sequence.policy.draftLength(sequence.roundContext()) : 0;
@@ -87,11 +107,19 @@ public final class SpeculativeDecoder {
             draft(batch);
         }
         catch (OrtException | RuntimeException ex) {
-            if (anyCancelled(batch)) {
+            if (draftFailureReason != null) {
+                String reason = draftFailureReason.apply(ex);
+                for (Sequence sequence : batch) {
+                    sequence.stopDrafting(reason);
+                }
+            }
+            else if (anyCancelled(batch)) {
                 finishCancelled(batch);
                 return;
             }
-            throw new DraftModelException("The draft model failed: " + ex.getMessage(), ex);
+            else {
+                throw new DraftModelException("The draft model failed: " + ex.getMessage(), ex);
+            }
         }
         List<StepOutput> verified;
         try {
@@ -105,7 +133,7 @@ public final class SpeculativeDecoder {
             throw ex;
         }
         for (int i = 0; i < batch.size(); i++) {
-            accept(batch.get(i), verified.get(i));
+            accept(batch.get(i), verified.get(i), roundStart);
         }
     }
 
@@ -170,7 +198,7 @@ public final class SpeculativeDecoder {
     }
 
     /** Applies the acceptance rule, commits, and tells the policy. */
-    private static void accept(Sequence sequence, StepOutput verified) {
+    private static void accept(Sequence sequence, StepOutput verified, long roundStart) {
         sequence.stats.recordTargetCall(verified.runNanos());
         Verdict verdict = sequence.sampling.isGreedy()
                 ? DraftVerifier.greedy(sequence.drafts, sequence.drafted, verified.logits(), verified.width())
@@ -184,19 +212,47 @@ public final class SpeculativeDecoder {
         }
         sequence.commit(verdict.accepted(), verdict.nextToken());
         sequence.policy.observe(new RoundOutcome(sequence.requestedDrafts, sequence.drafted, verdict.accepted(),
-                sequence.roundDraftNanos, verified.runNanos()));
+                sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
     }
 
     private Sequence open(GenerationRequest request, SpeculationPolicy policy, boolean speculative) throws OrtException {
+        return open(request, policy, models.target().newCache(), speculative ? models.draft().orElseThrow().newCache() : null,
+                null);
+    }
+
+    /** A sequence on the given caches (its own, or shares of a batch's pools stepped with {@code sharedRunOptions}). */
+    Sequence open(GenerationRequest request, SpeculationPolicy policy, SequenceCache targetCache, SequenceCache draftCache,
+            OrtSession.RunOptions sharedRunOptions) throws OrtException {
         DecoderModel target = models.target();
         OutputText output = new OutputText(target.tokenizer(),
                 request.ignoreEos() ? java.util.Set.of() : target.config().eosTokenIds(), request.maxNewTokens(),
                 request.stopStrings(), request.listener());
-        return new Sequence(request, policy, output, target.newCache(),
-                speculative ? models.draft().orElseThrow().newCache() : null);
+        if (prefixCache != null && request.continuation().length == 0) {
+            prefixCache.seed(models.target().files().model().toString(), request.promptIds(), targetCache);
+            if (draftCache != null) {
+                prefixCache.seed(models.draft().orElseThrow().files().model().toString(), request.promptIds(), draftCache);
+            }
+        }
+        return new Sequence(request, policy, output, targetCache, draftCache, sharedRunOptions);
     }
 
-    private void checkContext(GenerationRequest request, boolean speculative) {
+    /** Keeps the KV of the prompt's blocks for later requests that start the same way. */
+    void storePrefix(Sequence sequence) {
+        if (prefixCache == null) {
+            return;
+        }
+        int[] prompt = sequence.request.promptIds();
+        prefixCache.store(models.target().files().model().toString(), prompt, sequence.targetCache);
+        if (sequence.draftCache != null) {
+            prefixCache.store(models.draft().orElseThrow().files().model().toString(), prompt, sequence.draftCache);
+        }
+    }
+
+    ModelPair models() {
+        return models;
+    }
+
+    void checkContext(GenerationRequest request, boolean speculative) {
         int prompt = request.promptIds().length + request.continuation().length;
         Decoder limiting = models.target();
         if (speculative && models.draft().orElseThrow().contextLength() < limiting.contextLength()) {

@@ -2,7 +2,6 @@ package dev.specula.kv;
 
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
@@ -28,7 +27,7 @@ import java.util.List;
  * holes gave 1.92x plain decoding with 4.2% of the time outside ONNX Runtime; truncating by copy on every
  * rollback ({@code -Dspecula.kv.compaction-threshold=0}) gave 1.78x with 6.1% outside.
  */
-public final class KvCache implements AutoCloseable {
+public final class KvCache implements SequenceCache {
 
     /**
      * Holes tolerated before a compaction copy: 64, or the system property
@@ -65,6 +64,7 @@ public final class KvCache implements AutoCloseable {
     }
 
     /** Tokens of the sequence held in the cache. */
+    @Override
     public int logicalLength() {
         return logicalLength;
     }
@@ -115,8 +115,8 @@ public final class KvCache implements AutoCloseable {
         OnnxTensor[] newKeys = new OnnxTensor[layers];
         OnnxTensor[] newValues = new OnnxTensor[layers];
         for (int layer = 0; layer < layers; layer++) {
-            newKeys[layer] = tensor(result, presentKeys[layer]);
-            newValues[layer] = tensor(result, presentValues[layer]);
+            newKeys[layer] = NativeTensors.output(result, presentKeys[layer]);
+            newValues[layer] = NativeTensors.output(result, presentValues[layer]);
         }
         releaseOwners();
         System.arraycopy(newKeys, 0, keys, 0, layers);
@@ -129,6 +129,7 @@ public final class KvCache implements AutoCloseable {
     }
 
     /** Forgets every token from logical position {@code newLength} on (they become holes). */
+    @Override
     public void rollbackTo(int newLength) {
         checkOpen();
         if (newLength < 0 || newLength > logicalLength) {
@@ -145,6 +146,81 @@ public final class KvCache implements AutoCloseable {
         if (physicalLength - logicalLength > COMPACTION_THRESHOLD) {
             compact();
         }
+    }
+
+    /**
+     * Makes an empty cache hold {@code length} tokens whose KV are {@code keys}/{@code values}
+     * ([1, kvHeads, length, headDim] per layer); the cache owns {@code owned} from now on.
+     */
+    public void seed(OnnxTensor[] seedKeys, OnnxTensor[] seedValues, int length, List<AutoCloseable> owned) {
+        checkOpen();
+        if (physicalLength != 0) {
+            throw new IllegalStateException("Only an empty cache can be seeded");
+        }
+        System.arraycopy(seedKeys, 0, keys, 0, layers);
+        System.arraycopy(seedValues, 0, values, 0, layers);
+        owners.addAll(owned);
+        ensureCapacity(length);
+        Arrays.fill(live, 0, length, true);
+        physicalLength = length;
+        logicalLength = length;
+    }
+
+    /**
+     * Copies the KV of logical tokens {@code from .. from + count − 1} into new tensors
+     * ([1, kvHeads, count, headDim] per layer, native memory the caller closes): {keys, values}.
+     */
+    public OnnxTensor[][] copyTokens(int from, int count) throws OrtException {
+        checkOpen();
+        int[] slots = new int[count];
+        int logical = 0;
+        int found = 0;
+        for (int slot = 0; slot < physicalLength && found < count; slot++) {
+            if (live[slot]) {
+                if (logical >= from) {
+                    slots[found++] = slot;
+                }
+                logical++;
+            }
+        }
+        if (found < count) {
+            throw new IllegalArgumentException("The cache holds " + logicalLength + " tokens, fewer than " + (from + count));
+        }
+        int elementBytes = kvType == OnnxJavaType.FLOAT16 ? 2 : 4;
+        int slotBytes = headDim * elementBytes;
+        long[] shape = {1, kvHeads, count, headDim};
+        OnnxTensor[][] copies = new OnnxTensor[2][layers];
+        try {
+            for (int layer = 0; layer < layers; layer++) {
+                copies[0][layer] = gatherSlots(keys[layer], slots, shape, slotBytes);
+                copies[1][layer] = gatherSlots(values[layer], slots, shape, slotBytes);
+            }
+        }
+        catch (OrtException | RuntimeException ex) {
+            for (OnnxTensor[] tensors : copies) {
+                for (OnnxTensor tensor : tensors) {
+                    if (tensor != null) {
+                        tensor.close();
+                    }
+                }
+            }
+            throw ex;
+        }
+        return copies;
+    }
+
+    /** The given slots of a [1, kvHeads, physical, headDim] tensor, in a new tensor over a direct buffer of its own. */
+    private OnnxTensor gatherSlots(OnnxTensor source, int[] slots, long[] shape, int slotBytes) throws OrtException {
+        ByteBuffer from = source.getByteBuffer().order(ByteOrder.nativeOrder());
+        ByteBuffer to = ByteBuffer.allocateDirect(kvHeads * slots.length * slotBytes).order(ByteOrder.nativeOrder());
+        for (int head = 0; head < kvHeads; head++) {
+            int headBase = head * physicalLength * slotBytes;
+            for (int slot : slots) {
+                to.put(from.slice(headBase + slot * slotBytes, slotBytes));
+            }
+        }
+        to.rewind();
+        return OnnxTensor.createTensor(environment, to, shape, kvType);
     }
 
     /** Copies the live slots into fresh tensors, removing every hole. */
@@ -170,7 +246,7 @@ public final class KvCache implements AutoCloseable {
             System.arraycopy(newValues, 0, values, 0, layers);
         }
         catch (OrtException | RuntimeException ex) {
-            compacted.forEach(KvCache::closeQuietly);
+            compacted.forEach(NativeTensors::closeQuietly);
             throw new IllegalStateException("KV cache compaction failed", ex);
         }
         Arrays.fill(live, 0, physicalLength, false);
@@ -202,23 +278,8 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
-    private static OnnxTensor tensor(OrtSession.Result result, String name) {
-        OnnxValue value = result.get(name).orElseThrow(() -> new IllegalStateException("Run returned no '" + name + "'"));
-        return (OnnxTensor) value;
-    }
-
     private void releaseOwners() {
-        owners.forEach(KvCache::closeQuietly);
-        owners.clear();
-    }
-
-    private static void closeQuietly(AutoCloseable closeable) {
-        try {
-            closeable.close();
-        }
-        catch (Exception ignored) {
-            // native memory release; nothing to recover
-        }
+        NativeTensors.closeAll(owners);
     }
 
     private void checkOpen() {

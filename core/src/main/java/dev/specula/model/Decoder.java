@@ -2,6 +2,7 @@ package dev.specula.model;
 
 import ai.onnxruntime.OrtException;
 import dev.specula.kv.KvCache;
+import dev.specula.kv.KvPool;
 import dev.specula.tokenizer.TextTokenizer;
 
 import java.util.List;
@@ -28,6 +29,12 @@ public interface Decoder extends AutoCloseable {
 
     /** A new, empty KV cache for one sequence in this model. */
     KvCache newCache();
+
+    /**
+     * A pool for batched steps: {@link KvPool.Layout#PACKED} when the graph takes an attention bias,
+     * {@link KvPool.Layout#PADDED} when it takes an attention mask.
+     */
+    KvPool newPool();
 
     /** Appends each input's tokens to its sequence's cache and returns the requested logits rows, in input order. */
     List<StepOutput> forward(List<StepInput> batch) throws OrtException;

@@ -8,6 +8,8 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.platform.Fp16Conversions;
 import dev.specula.kv.KvCache;
+import dev.specula.kv.KvPool;
+import dev.specula.kv.PooledSequence;
 import dev.specula.tokenizer.ChatTemplate;
 import dev.specula.tokenizer.TextTokenizer;
 
@@ -38,24 +40,24 @@ public final class DecoderModel implements Decoder {
     private final String name;
     private final ModelFiles files;
     private final ModelConfig config;
-    private final GraphSignature signature;
+    final GraphSignature signature;
     private final TextTokenizer tokenizer;
     private final Optional<ChatTemplate> chatTemplate;
-    private final OrtEnvironment environment;
-    private final OrtSession session;
+    final OrtEnvironment environment;
+    final OrtSession session;
     /** [1, kvHeads, 0, headDim]: the past of an empty cache, shared by every layer and sequence. */
-    private final OnnxTensor emptyPast;
-    private final String[] pastKeys;
-    private final String[] pastValues;
-    private final String[] presentKeys;
-    private final String[] presentValues;
-    private final Set<String> outputs;
-    private final Set<String> outputsWithHidden;
-    private final Set<String> presents;
-    private final Set<String> presentsWithHidden;
+    final OnnxTensor emptyPast;
+    final String[] pastKeys;
+    final String[] pastValues;
+    final String[] presentKeys;
+    final String[] presentValues;
+    final Set<String> outputs;
+    final Set<String> outputsWithHidden;
+    final Set<String> presents;
+    final Set<String> presentsWithHidden;
     /** Whether logits are float32 of a fixed width, so they can be written into a direct buffer of ours. */
-    private final boolean pinLogits;
-    private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
+    final boolean pinLogits;
+    final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
 
     private DecoderModel(ModelFiles files, ModelConfig config, GraphSignature signature, TextTokenizer tokenizer,
             Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session) throws OrtException {
@@ -109,7 +111,7 @@ public final class DecoderModel implements Decoder {
         ModelFiles files = ModelFiles.resolve(location);
         ModelConfig config = ModelConfig.read(files);
         Optional<ChatTemplate> template = ChatTemplate.load(files);
-        OrtEnvironment environment = OrtEnvironment.getEnvironment();
+        OrtEnvironment environment = OrtEnvironments.get();
         OrtSession session = createSession(environment, files.model(), options);
         TextTokenizer tokenizer = null;
         try {
@@ -173,7 +175,20 @@ public final class DecoderModel implements Decoder {
      * the failing input: earlier inputs have, which the caller undoes by rolling back.
      */
     @Override
+    public KvPool newPool() {
+        return new KvPool(environment, signature.layers(), signature.kvHeads(), signature.headDim(), signature.kvType(),
+                signature.hasAttentionMask() ? KvPool.Layout.PADDED : KvPool.Layout.PACKED);
+    }
+
+    /**
+     * Steps every input. Inputs whose caches share a {@link KvPool} go through ONE ONNX Runtime call
+     * ({@link BatchStep}); inputs with their own {@link KvCache} one call each.
+     */
+    @Override
     public List<StepOutput> forward(List<StepInput> batch) throws OrtException {
+        if (!batch.isEmpty() && batch.get(0).cache() instanceof PooledSequence first) {
+            return new BatchStep(this, first.pool(), batch).run();
+        }
         List<StepOutput> results = new ArrayList<>(batch.size());
         for (StepInput input : batch) {
             results.add(forward(input));
@@ -183,7 +198,9 @@ public final class DecoderModel implements Decoder {
 
     /** One sequence's step: input_ids [1, s], attention_mask [1, past + s], position_ids [1, s], past → logits. */
     public StepOutput forward(StepInput input) throws OrtException {
-        KvCache cache = input.cache();
+        if (!(input.cache() instanceof KvCache cache)) {
+            throw new IllegalArgumentException("A pooled sequence steps through forward(List) with the rest of its pool");
+        }
         int[] tokens = input.tokens();
         int newTokens = tokens.length;
         Scratch buffers = scratch.get();
@@ -269,7 +286,7 @@ public final class DecoderModel implements Decoder {
      * direct buffer is neither copied nor allocated by ONNX Runtime's Java binding (about 20–40 µs a call
      * otherwise, measured on a 0.3 ms draft step).
      */
-    private static final class Scratch {
+    static final class Scratch {
 
         private LongBuffer ids = longs(64);
         private LongBuffer positions = longs(64);
@@ -321,7 +338,7 @@ public final class DecoderModel implements Decoder {
     }
 
     /** The last {@code rows} rows of a [1, s, width] float32 or float16 tensor, as float32. */
-    private static float[] lastRows(OnnxTensor tensor, int positions, int rows, int width) {
+    static float[] lastRows(OnnxTensor tensor, int positions, int rows, int width) {
         float[] out = new float[rows * width];
         int first = (positions - rows) * width;
         if (tensor.getInfo().type == OnnxJavaType.FLOAT16) {

@@ -8,7 +8,7 @@ import java.util.Optional;
  * The files of one exported decoder, in the layout of docs/models.md:
  * <pre>
  * model.onnx              the graph (Optimum text-generation-with-past layout); weights may sit beside it
- * model.onnx_data         optional external weights (models over 2 GB)
+ * model.onnx_data         optional external weights (models over 2 GB, or weights shared by two graphs)
  * config.json             architecture: model_type, vocab_size, max_position_embeddings / n_positions
  * generation_config.json  optional: eos_token_id, bos_token_id
  * tokenizer.json          Hugging Face tokenizers file

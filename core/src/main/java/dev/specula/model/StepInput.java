@@ -1,18 +1,18 @@
 package dev.specula.model;
 
 import ai.onnxruntime.OrtSession;
-import dev.specula.kv.KvCache;
+import dev.specula.kv.SequenceCache;
 
 /**
  * One sequence's part of a forward step: the tokens to append to its cache.
  *
- * @param cache the sequence's KV cache in this model; advanced by the step
+ * @param cache the sequence's KV cache in this model (its own, or its share of a pool); advanced by the step
  * @param tokens new token ids, appended at logical positions {@code cache.logicalLength()...}
  * @param logitsRows how many of the last positions' logits to return (1 for a draft step, γ+1 to verify)
  * @param withHiddenState whether to return {@code last_hidden_state} rows too (the graph must have it)
  * @param runOptions the sequence's run options: {@code setTerminate(true)} aborts its run
  */
-public record StepInput(KvCache cache, int[] tokens, int logitsRows, boolean withHiddenState,
+public record StepInput(SequenceCache cache, int[] tokens, int logitsRows, boolean withHiddenState,
         OrtSession.RunOptions runOptions) {
 
     public StepInput {

@@ -22,6 +22,13 @@ public final class SpeculationPolicies {
         Map<String, SpeculationPolicyProvider> providers = new LinkedHashMap<>();
         register(providers, PlainPolicy.NAME, parameters -> new PlainPolicy());
         register(providers, FixedPolicy.NAME, parameters -> new FixedPolicy(parameters.gamma()));
+        register(providers, HfHeuristicPolicy.NAME, HfHeuristicPolicy::create);
+        register(providers, GammaTunePolicy.NAME, parameters -> GammaTunePolicy.create(parameters, false));
+        register(providers, GammaTunePolicy.NAME_PLUS, parameters -> GammaTunePolicy.create(parameters, true));
+        register(providers, ConfidencePolicy.NAME, ConfidencePolicy::create);
+        register(providers, AdaEdlPolicy.NAME, AdaEdlPolicy::create);
+        register(providers, LdlpPolicy.NAME, LdlpPolicy::create);
+        register(providers, GoodputPolicy.NAME, GoodputPolicy::create);
         for (SpeculationPolicyProvider provider : ServiceLoader.load(SpeculationPolicyProvider.class)) {
             providers.putIfAbsent(provider.name(), provider);
         }
@@ -48,6 +55,18 @@ public final class SpeculationPolicies {
         return PROVIDERS.keySet();
     }
 
+    /** Checks that {@code spec}'s name is a known policy (without creating one). */
+    public static void requireKnown(String spec) {
+        String name = spec.trim();
+        int colon = name.indexOf(':');
+        if (colon >= 0) {
+            name = name.substring(0, colon).trim();
+        }
+        if (!PROVIDERS.containsKey(name)) {
+            throw new UnknownPolicyException(name, names());
+        }
+    }
+
     /**
      * A factory of per-sequence policies for {@code spec} ({@code name} or {@code name:γ}); γ from the spec
      * wins over {@code defaults.gamma()}. Validates by creating one policy now, so bad settings fail at once.
@@ -70,7 +89,7 @@ public final class SpeculationPolicies {
         if (provider == null) {
             throw new UnknownPolicyException(name, names());
         }
-        PolicyParameters parameters = new PolicyParameters(gamma, defaults.options());
+        PolicyParameters parameters = defaults.withGamma(gamma);
         provider.create(parameters);
         return () -> provider.create(parameters);
     }

@@ -1,10 +1,13 @@
 package dev.specula.serving;
 
+import dev.specula.engine.BatchQueueFullException;
+import dev.specula.engine.BatchScheduler;
 import dev.specula.engine.CancellationToken;
 import dev.specula.engine.DraftModelException;
 import dev.specula.engine.FinishReason;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.GenerationResult;
+import dev.specula.engine.GenerationException;
 import dev.specula.engine.GenerationStats;
 import dev.specula.engine.ModelPair;
 import dev.specula.engine.SpeculativeDecoder;
@@ -63,6 +66,8 @@ public final class GenerationService implements AutoCloseable {
     private final ResponseCache cache;
     private final ServingMetrics metrics;
     private final Map<String, Supplier<SpeculationPolicy>> policies = new ConcurrentHashMap<>();
+    private BatchScheduler scheduler;
+    private final dev.specula.kv.PrefixCache prefixCache;
 
     private GenerationService(Builder builder) {
         this.models = builder.models;
@@ -88,7 +93,15 @@ public final class GenerationService implements AutoCloseable {
         this.cache = settings.cacheEnabled() && settings.cacheMaximumSize() > 0
                 ? new ResponseCache(settings.cacheMaximumSize(), settings.cacheTimeToLive(), registry) : null;
         this.metrics = new ServingMetrics(registry);
-        policyFactory(settings.defaultPolicy(), null);
+        this.prefixCache = settings.prefixCacheBytes() > 0
+                ? new dev.specula.kv.PrefixCache(dev.specula.model.OrtEnvironments.get(), settings.prefixCacheBytes(), registry)
+                : null;
+        if (models.state() == ModelPairHandle.State.READY) {
+            policyFactory(settings.defaultPolicy(), null);
+        }
+        else {
+            SpeculationPolicies.requireKnown(settings.defaultPolicy());
+        }
     }
 
     public static Builder builder(ModelPairHandle models) {
@@ -126,8 +139,12 @@ public final class GenerationService implements AutoCloseable {
             throw new ServiceBusyException(bulkhead.getBulkheadConfig().getMaxConcurrentCalls());
         }
         try {
-            SpeculativeDecoder decoder = new SpeculativeDecoder(pair);
-            ServiceResult result = speculate ? serveSpeculatively(decoder, request, policy) : servePlainly(decoder, request);
+            BatchScheduler batch = scheduler(pair);
+            Runner decoder = batch != null ? generation -> await(batch, generation)
+                    : new SpeculativeDecoder(pair, prefixCache)::generate;
+            ServiceResult result = !speculate ? servePlainly(decoder, request)
+                    : batch != null ? serveSpeculativelyInBatch(decoder, request, policy)
+                    : serveSpeculatively(decoder, request, policy);
             metrics.recordGeneration(result.generation());
             if (key.isPresent() && result.generation().finishReason() != FinishReason.CANCELLED) {
                 cache.put(key.get(), result.generation());
@@ -139,28 +156,19 @@ public final class GenerationService implements AutoCloseable {
         }
     }
 
-    private ServiceResult servePlainly(SpeculativeDecoder decoder, ServiceRequest request) {
-        GenerationResult result = decoder.generate(engineRequest(request, PlainPolicy::new));
+    private ServiceResult servePlainly(Runner decoder, ServiceRequest request) {
+        GenerationResult result = decoder.run(engineRequest(request, PlainPolicy::new));
         if (goodput != null) {
             goodput.recordPlain(result.stats());
         }
         return new ServiceResult(result, false, Optional.empty());
     }
 
-    private ServiceResult serveSpeculatively(SpeculativeDecoder decoder, ServiceRequest request,
+    private ServiceResult serveSpeculatively(Runner decoder, ServiceRequest request,
             Supplier<SpeculationPolicy> policy) {
-        if (goodput != null && goodput.takeProbe()) {
-            metrics.recordProbe();
-            return servePlainly(decoder, request);
-        }
-        if (goodput != null && !goodput.tryAcquire()) {
-            return fallBack(decoder, request, FallbackReason.GOODPUT, new int[0], null);
-        }
-        if (!draftBreaker.tryAcquirePermission()) {
-            if (goodput != null) {
-                goodput.release();
-            }
-            return fallBack(decoder, request, FallbackReason.BREAKER_OPEN, new int[0], null);
+        Optional<ServiceResult> refused = refuseSpeculation(decoder, request);
+        if (refused.isPresent()) {
+            return refused.get();
         }
         CancellationToken attempt = request.cancellation() != null ? request.cancellation().child() : new CancellationToken();
         long start = System.nanoTime();
@@ -168,7 +176,7 @@ public final class GenerationService implements AutoCloseable {
         boolean timedOut;
         try (RoundWatchdog.Watch watch = watchdog.watch(attempt)) {
             try {
-                result = decoder.generate(engineRequest(request.with(request.listener(), attempt), policy));
+                result = decoder.run(engineRequest(request.with(request.listener(), attempt), policy));
             }
             catch (DraftModelException ex) {
                 draftBreaker.onError(System.nanoTime() - start, TimeUnit.NANOSECONDS, ex);
@@ -197,6 +205,66 @@ public final class GenerationService implements AutoCloseable {
             releaseGoodput();
             return fallBack(decoder, request, FallbackReason.TIMEOUT, result.tokenIds(), result.stats());
         }
+        return succeeded(result, nanos);
+    }
+
+    /**
+     * In a batch the scheduler handles draft failures and time-outs itself: the sequence goes on plainly in
+     * the same batch, and the result says why ({@link GenerationResult#draftFailure()}).
+     */
+    private ServiceResult serveSpeculativelyInBatch(Runner decoder, ServiceRequest request, Supplier<SpeculationPolicy> policy) {
+        Optional<ServiceResult> refused = refuseSpeculation(decoder, request);
+        if (refused.isPresent()) {
+            return refused.get();
+        }
+        long start = System.nanoTime();
+        GenerationResult result;
+        try {
+            result = decoder.run(engineRequest(request, policy));
+        }
+        catch (RuntimeException ex) {
+            draftBreaker.releasePermission();
+            releaseGoodput();
+            throw ex;
+        }
+        long nanos = System.nanoTime() - start;
+        if (result.draftFailure() != null) {
+            FallbackReason reason = "timeout".equals(result.draftFailure()) ? FallbackReason.TIMEOUT : FallbackReason.DRAFT_ERROR;
+            RuntimeException error = reason == FallbackReason.TIMEOUT
+                    ? new IllegalStateException("A speculative round ran longer than " + watchdog.limit())
+                    : new IllegalStateException("The draft model failed");
+            if (reason == FallbackReason.TIMEOUT) {
+                timeLimiter.onError(new TimeoutException(error.getMessage()));
+            }
+            draftBreaker.onError(nanos, TimeUnit.NANOSECONDS, error);
+            releaseGoodput();
+            metrics.recordFallback(reason);
+            return new ServiceResult(result, false, Optional.of(reason));
+        }
+        return succeeded(result, nanos);
+    }
+
+    /**
+     * The gates before a speculative attempt: a due plain probe, the goodput switch, the circuit breaker. Empty
+     * when speculation may run (holding a permission of each breaker); else the request served plainly.
+     */
+    private Optional<ServiceResult> refuseSpeculation(Runner decoder, ServiceRequest request) {
+        if (goodput != null && goodput.takeProbe()) {
+            metrics.recordProbe();
+            return Optional.of(servePlainly(decoder, request));
+        }
+        if (goodput != null && !goodput.tryAcquire()) {
+            return Optional.of(fallBack(decoder, request, FallbackReason.GOODPUT, new int[0], null));
+        }
+        if (!draftBreaker.tryAcquirePermission()) {
+            releaseGoodput();
+            return Optional.of(fallBack(decoder, request, FallbackReason.BREAKER_OPEN, new int[0], null));
+        }
+        return Optional.empty();
+    }
+
+    /** A speculative attempt that ran to its end: both breakers and the time limiter hear of it. */
+    private ServiceResult succeeded(GenerationResult result, long nanos) {
         timeLimiter.onSuccess();
         draftBreaker.onSuccess(nanos, TimeUnit.NANOSECONDS);
         if (goodput != null) {
@@ -210,15 +278,50 @@ public final class GenerationService implements AutoCloseable {
         return new ServiceResult(result, false, Optional.empty());
     }
 
+    /** Runs one engine request: on the caller's thread, or in the batch. */
+    @FunctionalInterface
+    private interface Runner {
+        GenerationResult run(GenerationRequest request);
+    }
+
+    /** The batch scheduler of the loaded pair (made on first use: models may load in the background), or null. */
+    private BatchScheduler scheduler(ModelPair pair) {
+        if (!settings.batching()) {
+            return null;
+        }
+        synchronized (this) {
+            if (scheduler == null) {
+                scheduler = new BatchScheduler(pair, new BatchScheduler.Settings(settings.maxBatchSize(),
+                        settings.queueCapacity(), settings.maxBatchWait(), watchdog.limit()), prefixCache);
+            }
+            return scheduler;
+        }
+    }
+
+    private static GenerationResult await(BatchScheduler batch, GenerationRequest request) {
+        try {
+            return batch.submit(request).join();
+        }
+        catch (BatchQueueFullException ex) {
+            throw new ServiceBusyException(ex.getMessage());
+        }
+        catch (java.util.concurrent.CompletionException ex) {
+            if (ex.getCause() instanceof RuntimeException runtime) {
+                throw runtime;
+            }
+            throw new GenerationException("Batched generation failed: " + ex.getCause(), ex.getCause());
+        }
+    }
+
     /** Plain decoding of the request, resumed after the tokens a failed speculative attempt generated. */
-    private ServiceResult fallBack(SpeculativeDecoder decoder, ServiceRequest request, FallbackReason reason,
+    private ServiceResult fallBack(Runner decoder, ServiceRequest request, FallbackReason reason,
             int[] generated, GenerationStats attemptStats) {
         metrics.recordFallback(reason);
         if (request.cancellation() != null && request.cancellation().isCancelled()) {
             throw new java.util.concurrent.CancellationException("The request was cancelled");
         }
         GenerationRequest plain = engineRequest(request, PlainPolicy::new);
-        GenerationResult result = decoder.generate(generated.length > 0 ? plain.resumed(generated, PlainPolicy::new) : plain);
+        GenerationResult result = decoder.run(generated.length > 0 ? plain.resumed(generated, PlainPolicy::new) : plain);
         if (goodput != null && generated.length == 0) {
             goodput.recordPlain(result.stats());
         }
@@ -247,7 +350,8 @@ public final class GenerationService implements AutoCloseable {
         Supplier<SpeculationPolicy> factory = policies.get(key);
         if (factory == null) {
             PolicyParameters defaults = settings.policyParameters();
-            PolicyParameters parameters = gamma == null ? defaults : new PolicyParameters(gamma, defaults.options());
+            PolicyParameters parameters = (gamma == null ? defaults : defaults.withGamma(gamma))
+                    .withModelDirectory(models.get().target().files().directory());
             factory = SpeculationPolicies.factory(spec, parameters);
             if (policies.size() < 256) {
                 policies.put(key, factory);
@@ -307,10 +411,26 @@ public final class GenerationService implements AutoCloseable {
         }
     }
 
-    /** Stops the watchdog and closes the models. */
+    /** Whether requests are batched, and on which path (empty until the first request starts the scheduler). */
+    public Optional<String> batchPath() {
+        synchronized (this) {
+            return scheduler == null ? Optional.empty() : Optional.of(scheduler.layout() == dev.specula.kv.KvPool.Layout.PACKED
+                    ? "unpadded" : "padded");
+        }
+    }
+
+    /** Stops the scheduler and the watchdog and closes the models. */
     @Override
     public void close() {
+        synchronized (this) {
+            if (scheduler != null) {
+                scheduler.close();
+            }
+        }
         watchdog.close();
+        if (prefixCache != null) {
+            prefixCache.clear();
+        }
         models.close();
     }
 

@@ -11,6 +11,12 @@ public class ServiceBusyException extends RuntimeException {
         this.maxConcurrentGenerations = maxConcurrentGenerations;
     }
 
+    /** Busy for another reason than the bulkhead (e.g. the batch queue is full). */
+    public ServiceBusyException(String message) {
+        super(message);
+        this.maxConcurrentGenerations = -1;
+    }
+
     public int maxConcurrentGenerations() {
         return maxConcurrentGenerations;
     }

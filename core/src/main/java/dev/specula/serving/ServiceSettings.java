@@ -21,14 +21,20 @@ import java.util.Map;
  * @param goodputMinTokens shortest output (tokens) whose speed is measured
  * @param maxConcurrentGenerations generations running at once; more get {@link ServiceBusyException}
  * @param maxWaitForSlot how long a request waits for a free slot before it is turned away
+ * @param batching whether concurrent requests are stepped together by a {@link dev.specula.engine.BatchScheduler}
+ * @param maxBatchSize requests stepped together
+ * @param queueCapacity requests waiting for a place in the batch
+ * @param maxBatchWait how long a first request waits for others to start with it
+ * @param prefixCacheBytes bytes of prompt-prefix KV kept for reuse across requests; 0 = no prefix cache
  */
 public record ServiceSettings(String defaultPolicy, PolicyParameters policyParameters, boolean cacheEnabled,
         long cacheMaximumSize, Duration cacheTimeToLive, Duration roundTimeout, boolean goodputEnabled,
-        int goodputProbeInterval, int goodputMinTokens, int maxConcurrentGenerations, Duration maxWaitForSlot) {
+        int goodputProbeInterval, int goodputMinTokens, int maxConcurrentGenerations, Duration maxWaitForSlot,
+        boolean batching, int maxBatchSize, int queueCapacity, Duration maxBatchWait, long prefixCacheBytes) {
 
     public static ServiceSettings defaults() {
         return new ServiceSettings("fixed", new PolicyParameters(5, Map.of()), true, 1000, Duration.ofMinutes(10),
-                Duration.ofSeconds(10), true, 50, 8, 4, Duration.ZERO);
+                Duration.ofSeconds(10), true, 50, 8, 4, Duration.ZERO, false, 8, 64, Duration.ofMillis(2), 0);
     }
 
     public ServiceSettings {
@@ -49,28 +55,45 @@ public record ServiceSettings(String defaultPolicy, PolicyParameters policyParam
         }
     }
 
+    public ServiceSettings withBatching(boolean enabled, int batchSize, int queue, Duration wait) {
+        return new ServiceSettings(defaultPolicy, policyParameters, cacheEnabled, cacheMaximumSize, cacheTimeToLive,
+                roundTimeout, goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrentGenerations, maxWaitForSlot,
+                enabled, batchSize, queue, wait, prefixCacheBytes);
+    }
+
+    public ServiceSettings withPrefixCache(long bytes) {
+        return new ServiceSettings(defaultPolicy, policyParameters, cacheEnabled, cacheMaximumSize, cacheTimeToLive,
+                roundTimeout, goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrentGenerations, maxWaitForSlot,
+                batching, maxBatchSize, queueCapacity, maxBatchWait, bytes);
+    }
+
     public ServiceSettings withDefaultPolicy(String policy, PolicyParameters parameters) {
         return new ServiceSettings(policy, parameters, cacheEnabled, cacheMaximumSize, cacheTimeToLive, roundTimeout,
-                goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrentGenerations, maxWaitForSlot);
+                goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrentGenerations, maxWaitForSlot, batching,
+                maxBatchSize, queueCapacity, maxBatchWait, prefixCacheBytes);
     }
 
     public ServiceSettings withCache(boolean enabled, long maximumSize, Duration timeToLive) {
         return new ServiceSettings(defaultPolicy, policyParameters, enabled, maximumSize, timeToLive, roundTimeout,
-                goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrentGenerations, maxWaitForSlot);
+                goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrentGenerations, maxWaitForSlot, batching,
+                maxBatchSize, queueCapacity, maxBatchWait, prefixCacheBytes);
     }
 
     public ServiceSettings withRoundTimeout(Duration timeout) {
         return new ServiceSettings(defaultPolicy, policyParameters, cacheEnabled, cacheMaximumSize, cacheTimeToLive, timeout,
-                goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrentGenerations, maxWaitForSlot);
+                goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrentGenerations, maxWaitForSlot, batching,
+                maxBatchSize, queueCapacity, maxBatchWait, prefixCacheBytes);
     }
 
     public ServiceSettings withGoodput(boolean enabled, int probeInterval, int minTokens) {
         return new ServiceSettings(defaultPolicy, policyParameters, cacheEnabled, cacheMaximumSize, cacheTimeToLive,
-                roundTimeout, enabled, probeInterval, minTokens, maxConcurrentGenerations, maxWaitForSlot);
+                roundTimeout, enabled, probeInterval, minTokens, maxConcurrentGenerations, maxWaitForSlot, batching, maxBatchSize,
+                queueCapacity, maxBatchWait, prefixCacheBytes);
     }
 
     public ServiceSettings withConcurrency(int maxConcurrent, Duration maxWait) {
         return new ServiceSettings(defaultPolicy, policyParameters, cacheEnabled, cacheMaximumSize, cacheTimeToLive,
-                roundTimeout, goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrent, maxWait);
+                roundTimeout, goodputEnabled, goodputProbeInterval, goodputMinTokens, maxConcurrent, maxWait, batching,
+                maxBatchSize, queueCapacity, maxBatchWait, prefixCacheBytes);
     }
 }

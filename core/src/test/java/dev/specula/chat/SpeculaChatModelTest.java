@@ -106,9 +106,20 @@ class SpeculaChatModelTest {
         assertThat(speculative.getResult().getOutput().getText()).isEqualTo(plain.getResult().getOutput().getText());
 
         SpeculaChatOptions merged = SpeculaChatOptions.merge(ChatOptions.builder().temperature(0.7).build(),
-                (SpeculaChatOptions) chatModel.getDefaultOptions());
+                (SpeculaChatOptions) chatModel.getOptions());
         assertThat(merged.getTemperature()).isEqualTo(0.7);
         assertThat(merged.getMaxTokens()).isEqualTo(48);
+    }
+
+    @Test
+    void chatClientOptionsReachTheModel() {
+        ChatResponse viaClient = ChatClient.create(chatModel).prompt().user(QUESTION)
+                .options(SpeculaChatOptions.builder().maxTokens(5).speculation(false)).call().chatResponse();
+        assertThat(viaClient.getMetadata().getUsage().getCompletionTokens()).isEqualTo(5);
+        assertThat((String) viaClient.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("plain");
+        ChatResponse portable = ChatClient.create(chatModel).prompt().user(QUESTION).options(ChatOptions.builder().maxTokens(4))
+                .call().chatResponse();
+        assertThat(portable.getMetadata().getUsage().getCompletionTokens()).isEqualTo(4);
     }
 
     @Test

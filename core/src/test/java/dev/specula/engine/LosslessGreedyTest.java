@@ -7,6 +7,9 @@ import dev.specula.model.RuntimeOptions;
 import dev.specula.models.tiny.TinyModels;
 import dev.specula.policy.FixedPolicy;
 import dev.specula.policy.PlainPolicy;
+import dev.specula.policy.PolicyParameters;
+import dev.specula.policy.SpeculationPolicies;
+import dev.specula.policy.SpeculationPolicy;
 import dev.specula.tokenizer.PromptEncoder;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -17,6 +20,7 @@ import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Supplier;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -74,6 +78,30 @@ class LosslessGreedyTest {
         // a random draft is mostly rejected, so the rollback path runs in nearly every round
         assertThat(stats.acceptanceRate()).isLessThan(0.3);
         assertThat(stats.rounds()).isGreaterThan(stats.accepted());
+    }
+
+    @Test
+    void everyPolicyGivesTheTargetsGreedyOutput() {
+        ModelPair pair = new ModelPair(target, trainedDraft);
+        SpeculativeDecoder plainDecoder = new SpeculativeDecoder(new ModelPair(target, null));
+        SpeculativeDecoder speculativeDecoder = new SpeculativeDecoder(pair);
+        for (String name : SpeculationPolicies.names()) {
+            Supplier<SpeculationPolicy> policy = SpeculationPolicies.factory(name,
+                    PolicyParameters.ofGamma(4).withModelDirectory(target.files().directory()));
+            GenerationStats stats = new GenerationStats();
+            for (int p = 0; p < 20; p++) {
+                int[] prompt = prompts.get(p);
+                GenerationResult plain = plainDecoder.generate(GenerationRequest.builder(prompt)
+                    .maxNewTokens(NEW_TOKENS).policy(PlainPolicy::new).build());
+                GenerationResult speculative = speculativeDecoder.generate(GenerationRequest.builder(prompt)
+                    .maxNewTokens(NEW_TOKENS).policy(policy).build());
+                assertThat(speculative.tokenIds()).as("prompt %d, policy %s", p, name).containsExactly(plain.tokenIds());
+                stats.add(speculative.stats());
+            }
+            if (!name.equals(PlainPolicy.NAME)) {
+                assertThat(stats.drafted()).as("policy %s drafted", name).isPositive();
+            }
+        }
     }
 
     private static GenerationStats compareAll(DecoderModel draft) {

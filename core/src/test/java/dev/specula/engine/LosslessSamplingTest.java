@@ -13,6 +13,7 @@ import dev.specula.sampling.Distributions;
 import dev.specula.sampling.SamplingParams;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
@@ -62,6 +63,45 @@ class LosslessSamplingTest {
         assertThat(speculative[0]).as("speculative chi-square, df %s", speculative[1]).isLessThan(ChiSquare.critical(speculative[1]));
         assertThat(plain[0]).as("target-only chi-square, df %s", plain[1]).isLessThan(ChiSquare.critical(plain[1]));
         assertThat(draftOnly[0]).as("the bound has power: the draft's own samples fail it").isGreaterThan(ChiSquare.critical(draftOnly[1]));
+    }
+
+    @Test
+    void stoppingDraftsOnTheDraftsOwnDistributionKeepsTheTargetDistribution() throws Exception {
+        // adaptive policies (confidence, AdaEDL, GammaTune+, LDLP's threshold) stop drafting on what the draft
+        // saw: a draft token is proposed only if q(d) ≥ 1/|V|, about half of them here
+        SamplingParams params = new SamplingParams(1.0, 0, 1.0, null);
+        Exact exact = exactDistribution(target, params);
+        int width = draft.logitsWidth();
+        int[] stops = new int[1];
+        Supplier<SpeculationPolicy> stopping = () -> new SpeculationPolicy() {
+            @Override
+            public String name() {
+                return "stop-below-uniform";
+            }
+
+            @Override
+            public int draftLength(dev.specula.policy.RoundContext context) {
+                return 3;
+            }
+
+            @Override
+            public boolean shouldPropose(dev.specula.policy.DraftCandidate candidate) {
+                boolean propose = candidate.tokenProbability() >= 1.0 / width;
+                if (!propose) {
+                    stops[0]++;
+                }
+                return propose;
+            }
+
+            @Override
+            public void observe(dev.specula.policy.RoundOutcome outcome) {
+            }
+        };
+
+        double[] speculative = chiSquare(exact, new ModelPair(target, draft), params, stopping);
+
+        assertThat(stops[0]).as("the rule did stop drafting").isGreaterThan(RUNS / 10);
+        assertThat(speculative[0]).as("chi-square, df %s", speculative[1]).isLessThan(ChiSquare.critical(speculative[1]));
     }
 
     /** Observed counts of (x1, x2) over RUNS seeded generations, against the exact joint distribution. */

@@ -96,6 +96,11 @@ final class FaultyDraft implements Decoder {
     }
 
     @Override
+    public dev.specula.kv.KvPool newPool() {
+        return real.newPool();
+    }
+
+    @Override
     public void close() {
         real.close();
     }

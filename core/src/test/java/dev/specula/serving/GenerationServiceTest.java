@@ -266,6 +266,44 @@ class GenerationServiceTest {
         draft.close();
     }
 
+    @Test
+    void inABatchAFailingOrHungDraftIsSwitchedOffAndTheOutputIsUnchanged() throws Exception {
+        for (FaultyDraft.Fault fault : new FaultyDraft.Fault[] {FaultyDraft.Fault.THROW, FaultyDraft.Fault.HANG}) {
+            SimpleMeterRegistry registry = new SimpleMeterRegistry();
+            FaultyDraft draft = draft(fault, 10, 0);
+            ServiceSettings settings = noCacheNoGoodput().withRoundTimeout(Duration.ofMillis(300))
+                    .withBatching(true, 4, 16, Duration.ofMillis(20)).withConcurrency(8, Duration.ZERO);
+            // a target of its own: closing this service closes its models
+            GenerationService service = GenerationService.builder(ModelPairHandle.ready(new ModelPair(
+                    DecoderModel.load(paths.target(), RuntimeOptions.defaults()), draft))).settings(settings).meterRegistry(registry)
+                    .build();
+            ExecutorService clients = Executors.newFixedThreadPool(3);
+            try {
+                List<Future<ServiceResult>> results = new ArrayList<>();
+                List<StringBuilder> streams = new ArrayList<>();
+                for (int i = 0; i < 3; i++) {
+                    StringBuilder stream = new StringBuilder();
+                    streams.add(stream);
+                    int prompt = i;
+                    results.add(clients.submit(() -> service.generate(greedy(prompt, 32, stream))));
+                }
+                String reason = fault == FaultyDraft.Fault.THROW ? "draft-error" : "timeout";
+                for (int i = 0; i < 3; i++) {
+                    ServiceResult result = results.get(i).get(60, TimeUnit.SECONDS);
+                    assertThat(result.generation().text()).as("%s, request %d", fault, i).isEqualTo(plainText(i, 32));
+                    assertThat(streams.get(i).toString()).isEqualTo(result.generation().text());
+                    assertThat(result.fallback()).map(FallbackReason::tag).contains(reason);
+                }
+                assertThat(fallbacks(registry, reason)).isEqualTo(3);
+                assertThat(service.batchPath()).contains("padded");
+            }
+            finally {
+                clients.shutdownNow();
+                service.close();
+            }
+        }
+    }
+
     private static void await(CountDownLatch latch) {
         try {
             latch.await(30, TimeUnit.SECONDS);

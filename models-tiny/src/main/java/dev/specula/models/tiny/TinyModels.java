@@ -31,7 +31,10 @@ import java.util.stream.Stream;
  */
 public final class TinyModels {
 
-    /** Classpath folder holding the pair: {@code target/}, {@code draft/}, optional {@code target-packed/}. */
+    /**
+     * Classpath folder holding the pair: {@code target/} and {@code draft/}, each with {@code model.onnx} (attention
+     * mask) and {@code model_packed.onnx} (attention bias, for unpadded batching) sharing {@code model.onnx_data}.
+     */
     public static final String RESOURCE_ROOT = "dev/specula/models/tiny/";
 
     /** Lines {@code <sha256>  <relative path>}, one per file under {@link #RESOURCE_ROOT}. */
@@ -42,12 +45,17 @@ public final class TinyModels {
     private TinyModels() {
     }
 
-    /** Where the embedded pair lives on disk once extracted. */
-    public record Pair(Path root, Path target, Path draft, Path targetPacked) {
+    /**
+     * Where the embedded pair lives on disk once extracted.
+     *
+     * @param targetPacked the target's {@code --packed} graph ({@code target/model_packed.onnx}), or null
+     * @param draftPacked the draft's {@code --packed} graph, or null
+     */
+    public record Pair(Path root, Path target, Path draft, Path targetPacked, Path draftPacked) {
 
         /** Whether the target's {@code --packed} variant (attention bias input) is present. */
         public boolean hasPackedTarget() {
-            return targetPacked != null && Files.isRegularFile(targetPacked.resolve("model.onnx"));
+            return targetPacked != null && Files.isRegularFile(targetPacked);
         }
     }
 
@@ -85,9 +93,10 @@ public final class TinyModels {
                         + ": set SPECULA_MODELS_CACHE (or -Dspecula.models.cache) to a writable directory", ex);
             }
         }
-        Path packed = finalDir.resolve("target-packed");
+        Path targetPacked = finalDir.resolve("target").resolve("model_packed.onnx");
+        Path draftPacked = finalDir.resolve("draft").resolve("model_packed.onnx");
         return new Pair(finalDir, finalDir.resolve("target"), finalDir.resolve("draft"),
-                Files.isDirectory(packed) ? packed : null);
+                Files.isRegularFile(targetPacked) ? targetPacked : null, Files.isRegularFile(draftPacked) ? draftPacked : null);
     }
 
     static Path defaultCacheRoot() {

@@ -1,0 +1,151 @@
+package dev.specula.autoconfigure.actuate;
+
+import dev.specula.engine.GenerationStats;
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.ServiceSnapshot;
+import org.springframework.boot.actuate.endpoint.annotation.DeleteOperation;
+import org.springframework.boot.actuate.endpoint.annotation.Endpoint;
+import org.springframework.boot.actuate.endpoint.annotation.ReadOperation;
+
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * {@code /actuator/specula}: the live figures of the {@link GenerationService} — per policy totals
+ * (requests, tokens, speed, mean accepted length, acceptance per draft position), breaker states, fallbacks
+ * by reason, goodput measurements, free generation slots and the response cache. Rates are derived from the
+ * counters when read; a rate with nothing measured yet is {@code null}, never NaN. {@code DELETE} empties the
+ * response cache.
+ */
+@Endpoint(id = SpeculaEndpoint.ID)
+public class SpeculaEndpoint {
+
+    /** Endpoint id (and path segment under the actuator base path). */
+    public static final String ID = "specula";
+
+    private final GenerationService service;
+    private final String modelName;
+
+    /**
+     * @param service the service reported on
+     * @param modelName the served model's name, or null
+     */
+    public SpeculaEndpoint(GenerationService service, String modelName) {
+        if (service == null) {
+            throw new IllegalArgumentException("service must not be null");
+        }
+        this.service = service;
+        this.modelName = modelName;
+    }
+
+    @ReadOperation
+    public SpeculaDescriptor figures() {
+        ServiceSnapshot snapshot = service.snapshot();
+        Map<String, PolicyFigures> policies = new LinkedHashMap<>();
+        snapshot.totalsByPolicy().forEach((policy, stats) -> policies.put(policy, PolicyFigures.of(stats)));
+        return new SpeculaDescriptor(snapshot.models().name(), modelName, policies,
+                new Breakers(snapshot.draftBreakerState(), snapshot.goodputState()), snapshot.fallbacks(),
+                new Goodput(finite(snapshot.plainTokensPerSecond()), finite(snapshot.speculativeTokensPerSecond()),
+                        snapshot.goodputProbes()),
+                new Slots(snapshot.freeGenerationSlots(), snapshot.generationSlots()),
+                new CacheFigures(snapshot.cachedResponses(), snapshot.cacheHits(), snapshot.cacheMisses()));
+    }
+
+    /** Empties the response cache; answers with how many entries it held. */
+    @DeleteOperation
+    public CacheCleared clearCache() {
+        long entries = service.snapshot().cachedResponses();
+        service.clearCache();
+        return new CacheCleared(entries);
+    }
+
+    /** NaN and infinities (nothing measured yet) as null, which JSON can carry. */
+    static Double finite(double value) {
+        return Double.isFinite(value) ? value : null;
+    }
+
+    /**
+     * Everything {@code GET /actuator/specula} returns.
+     *
+     * @param models LOADING, READY or FAILED
+     * @param model served model name (null when unknown)
+     * @param policies totals per policy name ("plain" for requests decoded without a draft)
+     * @param breakers circuit breaker states
+     * @param fallbacks requests served plainly although they asked for speculation, by reason
+     * @param goodput goodput switch measurements
+     * @param generationSlots the bulkhead
+     * @param cache the response cache
+     */
+    public record SpeculaDescriptor(String models, String model, Map<String, PolicyFigures> policies, Breakers breakers,
+            Map<String, Long> fallbacks, Goodput goodput, Slots generationSlots, CacheFigures cache) {
+    }
+
+    /**
+     * Totals of the requests one policy served.
+     *
+     * @param requests generations counted
+     * @param generatedTokens tokens generated
+     * @param tokensPerSecond generated tokens over wall time (prefill included)
+     * @param decodeTokensPerSecond tokens per second after each request's first round (null with too few tokens)
+     * @param meanAcceptedLength tokens per target call: (accepted + rounds) / rounds
+     * @param acceptanceRate accepted / drafted
+     * @param drafted draft tokens proposed to the target
+     * @param accepted draft tokens the target accepted
+     * @param draftedPerPosition proposed draft tokens at draft position 0, 1, ...
+     * @param acceptedPerPosition accepted draft tokens at draft position 0, 1, ...
+     * @param targetCalls target model calls
+     * @param draftCalls draft model calls
+     * @param rounds verification rounds
+     */
+    public record PolicyFigures(long requests, long generatedTokens, Double tokensPerSecond, Double decodeTokensPerSecond,
+            Double meanAcceptedLength, Double acceptanceRate, long drafted, long accepted, List<Long> draftedPerPosition,
+            List<Long> acceptedPerPosition, long targetCalls, long draftCalls, long rounds) {
+
+        static PolicyFigures of(GenerationStats stats) {
+            return new PolicyFigures(stats.requests(), stats.generatedTokens(), finite(stats.tokensPerSecond()),
+                    finite(stats.decodeTokensPerSecond()), finite(stats.meanAcceptedLength()), finite(stats.acceptanceRate()),
+                    stats.drafted(), stats.accepted(), list(stats.draftedAtPosition()), list(stats.acceptedAtPosition()),
+                    stats.targetCalls(), stats.draftCalls(), stats.rounds());
+        }
+
+        private static List<Long> list(long[] counts) {
+            return Arrays.stream(counts).boxed().toList();
+        }
+    }
+
+    /**
+     * @param draft state of the circuit breaker around the draft (CLOSED, OPEN, HALF_OPEN, ...)
+     * @param goodput state of the goodput switch's breaker, or DISABLED
+     */
+    public record Breakers(String draft, String goodput) {
+    }
+
+    /**
+     * @param plainTokensPerSecond moving average of plain decoding's speed; null before the first measurement
+     * @param speculativeTokensPerSecond the same for speculative requests
+     * @param probes plain requests run to measure plain decoding
+     */
+    public record Goodput(Double plainTokensPerSecond, Double speculativeTokensPerSecond, long probes) {
+    }
+
+    /**
+     * @param free generation slots free now
+     * @param total generations that may run at once
+     */
+    public record Slots(int free, int total) {
+    }
+
+    /**
+     * @param size answers cached
+     * @param hits requests answered from the cache
+     * @param misses cacheable requests that were generated
+     */
+    public record CacheFigures(long size, long hits, long misses) {
+    }
+
+    /** @param entries answers the cache held before it was emptied */
+    public record CacheCleared(long entries) {
+    }
+}

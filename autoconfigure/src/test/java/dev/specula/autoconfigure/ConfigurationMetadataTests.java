@@ -1,0 +1,78 @@
+package dev.specula.autoconfigure;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.specula.policy.SpeculationPolicies;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URL;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * The metadata the configuration processor generated (IDE completion and docs): every {@code specula.*}
+ * property described per Spring Boot's conventions, and the policy hints in step with the policies.
+ */
+class ConfigurationMetadataTests {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @Test
+    void everyPropertyIsDescribedByBootConventions() throws IOException {
+        JsonNode metadata = metadata("META-INF/spring-configuration-metadata.json");
+        List<String> names = new ArrayList<>();
+        for (JsonNode property : metadata.path("properties")) {
+            String name = property.path("name").asText();
+            if (!name.startsWith("specula.")) {
+                continue;
+            }
+            names.add(name);
+            String description = property.path("description").asText("");
+            assertThat(description).as(name).isNotBlank().doesNotStartWith("The ").doesNotStartWith("A ").endsWith(".");
+            if ("java.lang.Boolean".equals(property.path("type").asText())) {
+                assertThat(description).as(name).startsWith("Whether");
+            }
+        }
+        assertThat(names).contains("specula.target.location", "specula.draft.location", "specula.draft.enabled",
+                "specula.model-name", "specula.load-mode", "specula.runtime.provider", "specula.runtime.device-id",
+                "specula.runtime.intra-op-threads", "specula.runtime.spinning", "specula.policy.name", "specula.policy.gamma",
+                "specula.policy.options", "specula.chat.options.temperature", "specula.chat.options.max-tokens",
+                "specula.cache.enabled", "specula.cache.maximum-size", "specula.cache.time-to-live",
+                "specula.resilience.round-timeout", "specula.resilience.max-concurrent-generations",
+                "specula.resilience.goodput.enabled", "specula.scheduler.stream-threads")
+                .doesNotContain("specula.target.enabled");
+    }
+
+    @Test
+    void policyHintsListEveryKnownPolicy() throws IOException {
+        JsonNode metadata = metadata("META-INF/additional-spring-configuration-metadata.json");
+        List<String> hinted = new ArrayList<>();
+        List<String> hints = new ArrayList<>();
+        for (JsonNode hint : metadata.path("hints")) {
+            hints.add(hint.path("name").asText());
+            if ("specula.policy.name".equals(hint.path("name").asText())) {
+                hint.path("values").forEach(value -> hinted.add(value.path("value").asText()));
+            }
+        }
+        assertThat(hinted).containsExactlyInAnyOrderElementsOf(SpeculationPolicies.names());
+        assertThat(hints).contains("spring.ai.model.chat", "specula.runtime.provider", "specula.load-mode");
+    }
+
+    /** This module's copy of a metadata file (other jars on the test class path have their own). */
+    private static JsonNode metadata(String resource) throws IOException {
+        for (URL url : Collections.list(ConfigurationMetadataTests.class.getClassLoader().getResources(resource))) {
+            try (InputStream in = url.openStream()) {
+                JsonNode root = JSON.readTree(in);
+                if (root.toString().contains("\"specula.")) {
+                    return root;
+                }
+            }
+        }
+        throw new IllegalStateException(resource + " of this module is not on the class path");
+    }
+}

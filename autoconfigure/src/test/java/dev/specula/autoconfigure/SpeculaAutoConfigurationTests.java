@@ -1,0 +1,272 @@
+package dev.specula.autoconfigure;
+
+import dev.specula.autoconfigure.SpeculaAutoConfiguration.ModelLocationsResolved;
+import dev.specula.chat.SpeculaChatModel;
+import dev.specula.chat.SpeculaChatOptions;
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.ModelPairHandle;
+import io.github.resilience4j.springboot.bulkhead.autoconfigure.BulkheadAutoConfiguration;
+import io.github.resilience4j.springboot.circuitbreaker.autoconfigure.CircuitBreakerAutoConfiguration;
+import io.github.resilience4j.springboot.timelimiter.autoconfigure.TimeLimiterAutoConfiguration;
+import io.micrometer.core.instrument.MeterRegistry;
+import org.junit.jupiter.api.Test;
+import org.springframework.ai.chat.model.ChatModel;
+import org.springframework.ai.chat.model.ChatResponse;
+import org.springframework.ai.chat.prompt.Prompt;
+import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.micrometer.metrics.autoconfigure.CompositeMeterRegistryAutoConfiguration;
+import org.springframework.boot.micrometer.metrics.autoconfigure.MetricsAutoConfiguration;
+import org.springframework.boot.micrometer.metrics.autoconfigure.export.simple.SimpleMetricsExportAutoConfiguration;
+import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+import org.springframework.context.annotation.Bean;
+import org.springframework.context.annotation.Configuration;
+
+import java.time.Duration;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/** Conditions, back-off and property binding of {@link SpeculaAutoConfiguration}, on the embedded pair. */
+class SpeculaAutoConfigurationTests {
+
+    static final String PROMPT = "def add(a, b):";
+
+    private final ApplicationContextRunner runner = new ApplicationContextRunner()
+            .withConfiguration(AutoConfigurations.of(SpeculaAutoConfiguration.class))
+            .withPropertyValues("specula.chat.options.max-tokens=16");
+
+    @Test
+    void zeroConfigurationServesTheEmbeddedPair() {
+        runner.run(context -> {
+            assertThat(context).hasSingleBean(SpeculaChatModel.class).hasSingleBean(GenerationService.class);
+            ModelLocationsResolved locations = context.getBean(ModelLocationsResolved.class);
+            assertThat(locations.embedded()).isTrue();
+            assertThat(locations.target()).isEqualTo(TestModels.pair().target());
+            assertThat(locations.draft()).isEqualTo(TestModels.pair().draft());
+
+            ChatResponse response = context.getBean(SpeculaChatModel.class).call(new Prompt(PROMPT));
+            assertThat(response.getResult().getOutput().getText()).isNotEmpty();
+            assertThat(response.getMetadata().getModel()).isEqualTo(SpeculaAutoConfiguration.EMBEDDED_MODEL_NAME);
+            assertThat((String) response.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("fixed");
+            assertThat(response.getMetadata().getUsage().getCompletionTokens()).isBetween(1, 16);
+        });
+    }
+
+    @Test
+    void defaultsAreVisibleThroughTheDefaultOptions() {
+        new ApplicationContextRunner().withConfiguration(AutoConfigurations.of(SpeculaAutoConfiguration.class)).run(context -> {
+            SpeculaChatOptions options = (SpeculaChatOptions) context.getBean(SpeculaChatModel.class).getDefaultOptions();
+            assertThat(options.getModel()).isEqualTo("specula-tiny");
+            assertThat(options.getTemperature()).isEqualTo(0.0);
+            assertThat(options.getTopP()).isEqualTo(1.0);
+            assertThat(options.getTopK()).isEqualTo(0);
+            assertThat(options.getMaxTokens()).isEqualTo(256);
+            assertThat(options.getPolicy()).isEqualTo("fixed");
+            assertThat(options.getGamma()).isEqualTo(5);
+            assertThat(options.getSpeculation()).isTrue();
+            GenerationService service = context.getBean(GenerationService.class);
+            assertThat(service.settings().cacheEnabled()).isTrue();
+            assertThat(service.settings().cacheMaximumSize()).isEqualTo(1000);
+            assertThat(service.settings().roundTimeout()).isEqualTo(Duration.ofSeconds(10));
+            assertThat(service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls()).isEqualTo(4);
+            assertThat(service.draftBreaker().getCircuitBreakerConfig().getSlidingWindowSize()).isEqualTo(20);
+            assertThat(service.goodputBreaker()).isPresent();
+        });
+    }
+
+    @Test
+    void propertiesReachTheOptionsAndTheService() {
+        runner.withPropertyValues("specula.chat.options.temperature=0.5", "specula.chat.options.top-p=0.9",
+                "specula.chat.options.top-k=7", "specula.chat.options.max-tokens=12", "specula.chat.options.seed=42",
+                "specula.chat.options.stop-sequences=###,return", "specula.policy.name=fixed:3",
+                "specula.cache.enabled=false", "specula.resilience.max-concurrent-generations=2",
+                "specula.resilience.round-timeout=3s", "specula.resilience.sliding-window-size=9",
+                "specula.resilience.failure-rate-threshold=25", "specula.resilience.goodput.enabled=false",
+                "specula.model-name=my-coder").run(context -> {
+                    SpeculaChatModel chatModel = context.getBean(SpeculaChatModel.class);
+                    SpeculaChatOptions options = (SpeculaChatOptions) chatModel.getDefaultOptions();
+                    assertThat(options.getTemperature()).isEqualTo(0.5);
+                    assertThat(options.getTopP()).isEqualTo(0.9);
+                    assertThat(options.getTopK()).isEqualTo(7);
+                    assertThat(options.getMaxTokens()).isEqualTo(12);
+                    assertThat(options.getSeed()).isEqualTo(42L);
+                    assertThat(options.getStopSequences()).containsExactly("###", "return");
+                    assertThat(options.getPolicy()).isEqualTo("fixed:3");
+                    assertThat(options.getModel()).isEqualTo("my-coder");
+
+                    GenerationService service = context.getBean(GenerationService.class);
+                    assertThat(service.settings().cacheEnabled()).isFalse();
+                    assertThat(service.settings().defaultPolicy()).isEqualTo("fixed:3");
+                    assertThat(service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls()).isEqualTo(2);
+                    assertThat(service.draftBreaker().getCircuitBreakerConfig().getSlidingWindowSize()).isEqualTo(9);
+                    assertThat(service.draftBreaker().getCircuitBreakerConfig().getFailureRateThreshold()).isEqualTo(25f);
+                    assertThat(service.settings().roundTimeout()).isEqualTo(Duration.ofSeconds(3));
+                    assertThat(service.goodputBreaker()).isEmpty();
+
+                    ChatResponse first = chatModel.call(new Prompt(PROMPT));
+                    ChatResponse second = chatModel.call(new Prompt(PROMPT));
+                    assertThat(first.getMetadata().getUsage().getCompletionTokens()).isBetween(1, 12);
+                    assertThat((Boolean) second.getMetadata().get(SpeculaChatModel.METADATA_CACHED)).isFalse();
+                    assertThat(service.snapshot().cachedResponses()).isZero();
+                });
+    }
+
+    @Test
+    void theResponseCacheAnswersARepeatedGreedyRequest() {
+        runner.run(context -> {
+            SpeculaChatModel chatModel = context.getBean(SpeculaChatModel.class);
+            String first = chatModel.call(new Prompt(PROMPT)).getResult().getOutput().getText();
+            ChatResponse second = chatModel.call(new Prompt(PROMPT));
+            assertThat(second.getResult().getOutput().getText()).isEqualTo(first);
+            assertThat((Boolean) second.getMetadata().get(SpeculaChatModel.METADATA_CACHED)).isTrue();
+        });
+    }
+
+    @Test
+    void explicitLocationsAndNoDraft() {
+        runner.withPropertyValues("specula.target.location=" + TestModels.pair().target(),
+                "specula.draft.location=file:" + TestModels.pair().draft(), "specula.draft.enabled=false").run(context -> {
+                    ModelLocationsResolved locations = context.getBean(ModelLocationsResolved.class);
+                    assertThat(locations.embedded()).isFalse();
+                    assertThat(locations.draft()).isNull();
+                    assertThat(locations.modelName()).isEqualTo("target");
+                    assertThat(context.getBean(GenerationService.class).models().get().draft()).isEmpty();
+                    ChatResponse response = context.getBean(SpeculaChatModel.class).call(new Prompt(PROMPT));
+                    assertThat((String) response.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("plain");
+                });
+    }
+
+    @Test
+    void classpathLocationsAreExtractedToFiles() {
+        runner.withPropertyValues("specula.target.location=classpath:dev/specula/models/tiny/target",
+                "specula.draft.location=classpath:/dev/specula/models/tiny/draft/").run(context -> {
+                    ModelLocationsResolved locations = context.getBean(ModelLocationsResolved.class);
+                    assertThat(locations.target().resolve("model.onnx")).isRegularFile();
+                    assertThat(locations.draft().resolve("tokenizer.json")).isRegularFile();
+                    assertThat(context.getBean(GenerationService.class).models().get().draft()).isPresent();
+                });
+    }
+
+    @Test
+    void chatModelSelector() {
+        runner.withPropertyValues("spring.ai.model.chat=none").run(context -> assertThat(context)
+                .doesNotHaveBean(SpeculaChatModel.class).doesNotHaveBean(GenerationService.class)
+                .doesNotHaveBean(ModelPairHandle.class));
+        runner.withPropertyValues("spring.ai.model.chat=openai").run(context -> assertThat(context)
+                .doesNotHaveBean(SpeculaChatModel.class));
+        runner.withPropertyValues("spring.ai.model.chat=specula").run(context -> assertThat(context)
+                .hasSingleBean(SpeculaChatModel.class));
+    }
+
+    @Test
+    void backsOffForAUserSpeculaChatModel() {
+        runner.withUserConfiguration(UserSpeculaChatModel.class).run(context -> {
+            assertThat(context).hasSingleBean(SpeculaChatModel.class).hasSingleBean(GenerationService.class);
+            assertThat(context.getBean(SpeculaChatModel.class).getModelName()).isEqualTo("mine");
+        });
+    }
+
+    @Test
+    void keepsItsChatModelBesideAnotherProvidersChatModel() {
+        // as Spring AI's providers do: each backs off for its own type only
+        runner.withUserConfiguration(OtherChatModel.class).run(context -> {
+            assertThat(context).hasSingleBean(SpeculaChatModel.class);
+            assertThat(context.getBeansOfType(ChatModel.class)).hasSize(2);
+        });
+    }
+
+    @Test
+    void backsOffForAUserGenerationService() {
+        runner.withUserConfiguration(UserGenerationService.class).run(context -> {
+            assertThat(context).hasSingleBean(GenerationService.class).hasSingleBean(SpeculaChatModel.class);
+            assertThat(context.getBean(GenerationService.class).modelsId()).isEqualTo("user");
+            assertThat(context.getBean(SpeculaChatModel.class).getService()).isSameAs(context.getBean(GenerationService.class));
+        });
+    }
+
+    @Test
+    void resilience4jInstancesNamedSpeculaWinOverSpeculaResilienceProperties() {
+        runner.withConfiguration(AutoConfigurations.of(CircuitBreakerAutoConfiguration.class, TimeLimiterAutoConfiguration.class,
+                BulkheadAutoConfiguration.class))
+                .withPropertyValues("resilience4j.circuitbreaker.instances.specula.sliding-window-size=7",
+                        "resilience4j.circuitbreaker.instances.specula-goodput.minimum-number-of-calls=3",
+                        "resilience4j.timelimiter.instances.specula.timeout-duration=2s",
+                        "resilience4j.bulkhead.instances.specula.max-concurrent-calls=3",
+                        "specula.resilience.sliding-window-size=11", "specula.resilience.max-concurrent-generations=2")
+                .run(context -> {
+                    GenerationService service = context.getBean(GenerationService.class);
+                    assertThat(service.draftBreaker().getCircuitBreakerConfig().getSlidingWindowSize()).isEqualTo(7);
+                    assertThat(service.goodputBreaker().orElseThrow().getCircuitBreakerConfig().getMinimumNumberOfCalls())
+                            .isEqualTo(3);
+                    assertThat(service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls()).isEqualTo(3);
+                    assertThat(context.getBean(io.github.resilience4j.timelimiter.TimeLimiterRegistry.class)
+                            .timeLimiter("specula").getTimeLimiterConfig().getTimeoutDuration()).isEqualTo(Duration.ofSeconds(2));
+                    assertThat(context.getBean(io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry.class)
+                            .circuitBreaker("specula")).isSameAs(service.draftBreaker());
+                });
+    }
+
+    @Test
+    void withoutConfiguredInstancesTheRegistriesGetSpeculaResilienceSettings() {
+        runner.withConfiguration(AutoConfigurations.of(CircuitBreakerAutoConfiguration.class, BulkheadAutoConfiguration.class))
+                .withPropertyValues("specula.resilience.sliding-window-size=11", "specula.resilience.max-concurrent-generations=2")
+                .run(context -> {
+                    GenerationService service = context.getBean(GenerationService.class);
+                    assertThat(service.draftBreaker().getCircuitBreakerConfig().getSlidingWindowSize()).isEqualTo(11);
+                    assertThat(service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls()).isEqualTo(2);
+                    assertThat(context.getBean(io.github.resilience4j.circuitbreaker.CircuitBreakerRegistry.class)
+                            .find("specula")).containsSame(service.draftBreaker());
+                });
+    }
+
+    @Test
+    void metersReachTheBootManagedMeterRegistry() {
+        runner.withConfiguration(AutoConfigurations.of(MetricsAutoConfiguration.class, CompositeMeterRegistryAutoConfiguration.class,
+                SimpleMetricsExportAutoConfiguration.class)).run(context -> {
+                    assertThat(context).hasSingleBean(MeterRegistry.class);
+                    context.getBean(SpeculaChatModel.class).call(new Prompt(PROMPT));
+                    context.getBean(SpeculaChatModel.class).call(new Prompt(PROMPT));
+                    MeterRegistry registry = context.getBean(MeterRegistry.class);
+                    assertThat(registry.get("specula.generated.tokens").tag("policy", "fixed").counter().count()).isPositive();
+                    assertThat(registry.get("specula.draft.tokens").tag("policy", "fixed").counter().count()).isPositive();
+                    assertThat(registry.get("specula.generation").timer().count()).isEqualTo(1);
+                    assertThat(registry.get("cache.gets").tag("cache", "specula.responses").tag("result", "hit")
+                            .functionCounter().count()).isEqualTo(1);
+                });
+    }
+
+    @Test
+    void worksWithoutAMeterRegistry() {
+        runner.run(context -> {
+            assertThat(context).doesNotHaveBean(MeterRegistry.class);
+            assertThat(context.getBean(SpeculaChatModel.class).call(new Prompt(PROMPT)).getResult()).isNotNull();
+        });
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class UserSpeculaChatModel {
+
+        @Bean
+        SpeculaChatModel mySpeculaChatModel(GenerationService service) {
+            return SpeculaChatModel.builder().service(service).modelName("mine").build();
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class OtherChatModel {
+
+        @Bean
+        ChatModel otherChatModel() {
+            return prompt -> new ChatResponse(List.of());
+        }
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    static class UserGenerationService {
+
+        @Bean
+        GenerationService myGenerationService(ModelPairHandle models) {
+            return GenerationService.builder(models).modelsId("user").build();
+        }
+    }
+}

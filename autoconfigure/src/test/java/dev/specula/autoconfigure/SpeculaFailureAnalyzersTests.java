@@ -1,0 +1,214 @@
+package dev.specula.autoconfigure;
+
+import dev.specula.autoconfigure.diagnostics.ExecutionProviderUnavailableFailureAnalyzer;
+import dev.specula.autoconfigure.diagnostics.InvalidSpeculaPropertyFailureAnalyzer;
+import dev.specula.autoconfigure.diagnostics.ModelLoadFailureAnalyzer;
+import dev.specula.autoconfigure.diagnostics.UnknownPolicyFailureAnalyzer;
+import dev.specula.autoconfigure.diagnostics.VocabularyMismatchFailureAnalyzer;
+import dev.specula.engine.VocabularyMismatchException;
+import dev.specula.model.ExecutionProviderUnavailableException;
+import dev.specula.model.ModelLoadException;
+import dev.specula.policy.SpeculationPolicies;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
+import org.junit.jupiter.api.io.TempDir;
+import org.springframework.boot.SpringApplication;
+import org.springframework.boot.WebApplicationType;
+import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.autoconfigure.ImportAutoConfiguration;
+import org.springframework.boot.diagnostics.FailureAnalysis;
+import org.springframework.boot.diagnostics.FailureAnalyzer;
+import org.springframework.boot.test.context.runner.ApplicationContextRunner;
+import org.springframework.boot.test.system.CapturedOutput;
+import org.springframework.boot.test.system.OutputCaptureExtension;
+import org.springframework.context.annotation.Configuration;
+import org.springframework.core.io.UrlResource;
+import org.springframework.core.io.support.PropertiesLoaderUtils;
+
+import java.net.URL;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Properties;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * Every user mistake stops startup with a description and an action: contexts that really fail (missing or
+ * corrupt model, vocabulary mismatch, CUDA without the GPU runtime, bad values), analysed as Spring Boot does.
+ */
+@ExtendWith(OutputCaptureExtension.class)
+class SpeculaFailureAnalyzersTests {
+
+    private final ApplicationContextRunner runner = new ApplicationContextRunner()
+            .withConfiguration(AutoConfigurations.of(SpeculaAutoConfiguration.class));
+
+    @Test
+    void missingTargetDirectory() {
+        runner.withPropertyValues("specula.target.location=/nonexistent").run(context -> {
+            assertThat(context).hasFailed();
+            FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
+            print("missing target", analysis);
+            assertThat(analysis.getDescription()).contains("Property: specula.target.location", "Path: /nonexistent",
+                    "does not exist");
+            assertThat(analysis.getAction()).contains("Point specula.target.location at", "python -m specula_tools export",
+                    "tools/README.md");
+        });
+    }
+
+    @Test
+    void missingDraftFile(@TempDir Path temp) {
+        Path draft = TestModels.copy(TestModels.pair().draft(), temp.resolve("draft-without-tokenizer"));
+        draft.resolve("tokenizer.json").toFile().delete();
+        runner.withPropertyValues("specula.target.location=" + TestModels.pair().target(), "specula.draft.location=" + draft)
+                .run(context -> {
+                    assertThat(context).hasFailed();
+                    FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
+                    print("missing draft tokenizer", analysis);
+                    assertThat(analysis.getDescription()).contains("Property: specula.draft.location",
+                            draft.resolve("tokenizer.json").toString());
+                    assertThat(analysis.getAction()).contains("Point specula.draft.location at");
+                });
+    }
+
+    @Test
+    void corruptTargetModel(@TempDir Path temp) {
+        Path target = TestModels.corruptTarget(temp);
+        runner.withPropertyValues("specula.target.location=" + target, "specula.draft.location=" + TestModels.pair().draft())
+                .run(context -> {
+                    assertThat(context).hasFailed();
+                    ModelLoadException cause = SpeculaPropertiesValidationTests.findCause(context.getStartupFailure(),
+                            ModelLoadException.class);
+                    assertThat(cause).isInstanceOf(ConfiguredModelLoadException.class);
+                    FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
+                    print("corrupt target", analysis);
+                    assertThat(analysis.getDescription()).contains("Property: specula.target.location",
+                            target.resolve("model.onnx").toString(), "corrupt");
+                    assertThat(analysis.getAction()).contains("python -m specula_tools export");
+                });
+    }
+
+    @Test
+    void draftWithAnotherVocabulary(@TempDir Path temp) {
+        Path draft = TestModels.draftWithExtraToken(temp);
+        runner.withPropertyValues("specula.target.location=" + TestModels.pair().target(), "specula.draft.location=" + draft)
+                .run(context -> {
+                    assertThat(context).hasFailed();
+                    VocabularyMismatchException cause = SpeculaPropertiesValidationTests.findCause(context.getStartupFailure(),
+                            VocabularyMismatchException.class);
+                    assertThat(cause).isNotNull();
+                    FailureAnalysis analysis = new VocabularyMismatchFailureAnalyzer().analyze(context.getStartupFailure());
+                    print("vocabulary mismatch", analysis);
+                    assertThat(analysis.getDescription()).contains(
+                            "Target: " + TestModels.pair().target() + " (" + cause.getTargetVocabularySize() + " tokens",
+                            "Draft:  " + draft + " (" + (cause.getTargetVocabularySize() + 1) + " tokens");
+                    assertThat(analysis.getAction()).contains("same tokenizer", "specula.draft.location",
+                            "specula.draft.enabled=false");
+                });
+    }
+
+    @Test
+    void cudaWithoutTheGpuRuntime() {
+        runner.withPropertyValues("specula.runtime.provider=CUDA").run(context -> {
+            assertThat(context).hasFailed();
+            assertThat(SpeculaPropertiesValidationTests.findCause(context.getStartupFailure(),
+                    ExecutionProviderUnavailableException.class)).isNotNull();
+            FailureAnalysis analysis = new ExecutionProviderUnavailableFailureAnalyzer().analyze(context.getStartupFailure());
+            print("CUDA unavailable", analysis);
+            assertThat(analysis.getDescription()).contains("CUDA execution provider is not available",
+                    "specula.runtime.provider=CUDA");
+            assertThat(analysis.getAction()).contains("com.microsoft.onnxruntime:onnxruntime_gpu:1.29.0",
+                    "specula.runtime.provider=CPU");
+        });
+    }
+
+    @Test
+    void invalidValue() {
+        runner.withPropertyValues("specula.policy.gamma=0").run(context -> {
+            assertThat(context).hasFailed();
+            FailureAnalysis analysis = new InvalidSpeculaPropertyFailureAnalyzer().analyze(context.getStartupFailure());
+            print("invalid value", analysis);
+            assertThat(analysis.getDescription()).contains("Property: specula.policy.gamma", "Value: 0",
+                    "Allowed: an integer from 1 to 64");
+            assertThat(analysis.getAction()).contains("Set specula.policy.gamma to an integer from 1 to 64");
+        });
+    }
+
+    @Test
+    void invalidPolicyOption() {
+        runner.withPropertyValues("specula.policy.name=confidence", "specula.policy.options.threshold=2").run(context -> {
+            assertThat(context).hasFailed();
+            FailureAnalysis analysis = new InvalidSpeculaPropertyFailureAnalyzer().analyze(context.getStartupFailure());
+            print("invalid policy option", analysis);
+            assertThat(analysis.getDescription()).contains("Property: specula.policy.options", "threshold=2",
+                    "Option 'threshold' of policy 'confidence' must be in [0.0, 1.0]");
+        });
+    }
+
+    @Test
+    void unknownPolicy() {
+        runner.withPropertyValues("specula.policy.name=speedy:4").run(context -> {
+            assertThat(context).hasFailed();
+            FailureAnalysis analysis = new UnknownPolicyFailureAnalyzer().analyze(context.getStartupFailure());
+            print("unknown policy", analysis);
+            assertThat(analysis.getDescription()).contains("Property: specula.policy.name", "Value: speedy");
+            assertThat(analysis.getAction()).contains("Set specula.policy.name to one of " + String.join(", ",
+                    SpeculationPolicies.names()), "fixed:4");
+        });
+    }
+
+    @Test
+    void analyzersAreRegisteredMostSpecificFirst() throws Exception {
+        List<FailureAnalyzer> analyzers = registeredAnalyzers();
+        assertThat(analyzers).extracting(analyzer -> analyzer.getClass().getSimpleName()).containsExactly(
+                "InvalidSpeculaPropertyFailureAnalyzer", "UnknownPolicyFailureAnalyzer", "VocabularyMismatchFailureAnalyzer",
+                "ExecutionProviderUnavailableFailureAnalyzer", "ModelLoadFailureAnalyzer");
+        // a property error that wraps a model error (ldlp.onnx missing) is reported as the property error
+        Throwable wrapped = new IllegalStateException(new InvalidSpeculaPropertyException("specula.policy.name", "ldlp",
+                "a policy whose files are present", new ModelLoadException(Path.of("ldlp.onnx"), "missing")));
+        FailureAnalysis first = analyzers.stream().map(analyzer -> analyzer.analyze(wrapped))
+                .filter(java.util.Objects::nonNull).findFirst().orElseThrow();
+        assertThat(first.getDescription()).contains("Property: specula.policy.name");
+    }
+
+    /** The real path: SpringApplication reports through the analyzers registered in spring.factories. */
+    @Test
+    void springApplicationPrintsTheAnalysis(CapturedOutput output) {
+        SpringApplication application = new SpringApplication(FailingApplication.class);
+        application.setWebApplicationType(WebApplicationType.NONE);
+        assertThatThrownBy(() -> application.run("--specula.chat.options.top-p=1.5", "--spring.main.banner-mode=off"))
+                .hasRootCauseInstanceOf(InvalidSpeculaPropertyException.class);
+        System.out.println("=== APPLICATION FAILED TO START output ===\n" + output.getOut());
+        assertThat(output).contains("APPLICATION FAILED TO START", "Property: specula.chat.options.top-p", "Value: 1.5",
+                "Action:", "Set specula.chat.options.top-p to a number in (0, 1]");
+    }
+
+    private static List<FailureAnalyzer> registeredAnalyzers() throws Exception {
+        List<FailureAnalyzer> analyzers = new ArrayList<>();
+        for (URL url : Collections.list(SpeculaFailureAnalyzersTests.class.getClassLoader()
+                .getResources("META-INF/spring.factories"))) {
+            Properties factories = PropertiesLoaderUtils.loadProperties(new UrlResource(url));
+            String names = factories.getProperty(FailureAnalyzer.class.getName(), "");
+            if (!names.contains("dev.specula")) {
+                continue;
+            }
+            for (String name : names.split(",")) {
+                analyzers.add((FailureAnalyzer) Class.forName(name.trim()).getDeclaredConstructor().newInstance());
+            }
+        }
+        return analyzers;
+    }
+
+    private static void print(String what, FailureAnalysis analysis) {
+        assertThat(analysis).as(what).isNotNull();
+        System.out.println("=== " + what + " ===\nDescription:\n\n" + analysis.getDescription() + "\n\nAction:\n\n"
+                + analysis.getAction() + "\n");
+    }
+
+    @Configuration(proxyBeanMethods = false)
+    @ImportAutoConfiguration(SpeculaAutoConfiguration.class)
+    static class FailingApplication {
+    }
+}

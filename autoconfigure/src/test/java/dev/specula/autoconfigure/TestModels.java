@@ -1,0 +1,92 @@
+package dev.specula.autoconfigure;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.specula.models.tiny.TinyModels;
+
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.stream.Stream;
+
+/** The embedded pair on disk, and broken copies of it for the failure tests. */
+final class TestModels {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static TinyModels.Pair pair;
+
+    private TestModels() {
+    }
+
+    static synchronized TinyModels.Pair pair() {
+        if (pair == null) {
+            pair = TinyModels.extract();
+        }
+        return pair;
+    }
+
+    /**
+     * A copy of the embedded target whose model.onnx is not an ONNX file (and without its packed graph, which
+     * batching would otherwise load instead).
+     */
+    static Path corruptTarget(Path directory) {
+        Path copy = copy(pair().target(), directory.resolve("corrupt-target"));
+        write(copy.resolve("model.onnx"), "this is not an ONNX model");
+        try {
+            Files.deleteIfExists(copy.resolve("model_packed.onnx"));
+        }
+        catch (java.io.IOException ex) {
+            throw new java.io.UncheckedIOException(ex);
+        }
+        return copy;
+    }
+
+    /** A copy of the embedded draft whose tokenizer.json has one token more than the target's. */
+    static Path draftWithExtraToken(Path directory) {
+        Path copy = copy(pair().draft(), directory.resolve("draft-extra-token"));
+        Path tokenizer = copy.resolve("tokenizer.json");
+        try {
+            ObjectNode root = (ObjectNode) JSON.readTree(tokenizer.toFile());
+            int maxId = -1;
+            for (var entry : root.path("model").path("vocab").properties()) {
+                maxId = Math.max(maxId, entry.getValue().asInt());
+            }
+            for (var added : root.path("added_tokens")) {
+                maxId = Math.max(maxId, added.path("id").asInt());
+            }
+            ObjectNode token = JSON.createObjectNode().put("id", maxId + 1).put("content", "<|specula-extra|>")
+                    .put("single_word", false).put("lstrip", false).put("rstrip", false).put("normalized", false)
+                    .put("special", false);
+            root.withArray("added_tokens").add(token);
+            JSON.writeValue(tokenizer.toFile(), root);
+        }
+        catch (IOException ex) {
+            throw new UncheckedIOException(ex);
+        }
+        return copy;
+    }
+
+    static Path copy(Path source, Path target) {
+        try (Stream<Path> files = Files.list(source)) {
+            Files.createDirectories(target);
+            for (Path file : files.toList()) {
+                Files.copy(file, target.resolve(file.getFileName()));
+            }
+            return target;
+        }
+        catch (IOException ex) {
+            throw new UncheckedIOException(ex);
+        }
+    }
+
+    private static void write(Path file, String text) {
+        try {
+            Files.writeString(file, text, StandardCharsets.UTF_8);
+        }
+        catch (IOException ex) {
+            throw new UncheckedIOException(ex);
+        }
+    }
+}

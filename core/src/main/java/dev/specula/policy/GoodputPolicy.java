@@ -1,0 +1,111 @@
+package dev.specula.policy;
+
+/**
+ * Ours: pick the draft length that maximizes expected tokens per second, from what is measured while
+ * decoding — not a heuristic on the last round. With α_i the probability that draft i is accepted given
+ * the drafts before it were, and T(γ) the measured wall time of a round that drafts γ tokens (γ draft steps,
+ * one verification of γ + 1 positions — it grows with γ — and the engine's own work):
+ *
+ * <pre>
+ * E(γ) = 1 + Σ_{k=1..γ} Π_{i<k} α_i            expected tokens a round emits
+ * γ*   = argmax_{0 ≤ γ ≤ γmax} E(γ) / T(γ)      γ* = 0 (a plain step) when speculation does not pay
+ * </pre>
+ *
+ * Every sequence keeps its own acceptance counts (a boilerplate answer differs from prose) blended with the
+ * estimates all sequences of the model pair share ({@link GoodputEstimates}: the prior, so no warm-up after
+ * the first request). Now and then (every {@code probe} rounds) it drafts one more than γ* (at least 1), so
+ * positions it stopped drafting keep being measured and a γ* of 0 can recover.
+ *
+ * Options: {@code max} (γmax, default 12), {@code probe} (rounds between probes, default 16),
+ * {@code prior} (weight, in rounds, of the shared estimate against a sequence's own counts, default 4).
+ */
+public final class GoodputPolicy implements SpeculationPolicy {
+
+    public static final String NAME = "goodput";
+
+    /** Acceptance assumed where nothing was measured yet: optimistic, so positions get tried. */
+    private static final double UNMEASURED_ACCEPTANCE = 0.7;
+
+    private final GoodputEstimates shared;
+    private final GoodputEstimates own;
+    private final int maxGamma;
+    private final int startGamma;
+    private final int probeEvery;
+    private final double priorWeight;
+    private int rounds;
+
+    GoodputPolicy(GoodputEstimates shared, int startGamma, int maxGamma, int probeEvery, double priorWeight) {
+        this.shared = shared;
+        this.own = new GoodputEstimates(maxGamma);
+        this.startGamma = startGamma;
+        this.maxGamma = maxGamma;
+        this.probeEvery = probeEvery;
+        this.priorWeight = priorWeight;
+    }
+
+    static GoodputPolicy create(PolicyParameters parameters) {
+        int max = parameters.intOption(NAME, "max", 12, 1, FixedPolicy.MAX_GAMMA);
+        return new GoodputPolicy(GoodputEstimates.shared(parameters.modelDirectory(), FixedPolicy.MAX_GAMMA),
+                Math.min(parameters.gamma(NAME, 1, FixedPolicy.MAX_GAMMA), max), max,
+                parameters.intOption(NAME, "probe", 16, 2, 1_000_000), parameters.option(NAME, "prior", 4, 0, 1_000_000));
+    }
+
+    @Override
+    public String name() {
+        return NAME;
+    }
+
+    @Override
+    public int draftLength(RoundContext context) {
+        rounds++;
+        double[] times = new double[maxGamma + 1];
+        for (int gamma = 0; gamma <= maxGamma; gamma++) {
+            times[gamma] = shared.roundNanos(gamma);
+            if (Double.isNaN(times[gamma])) {
+                // nothing measured yet for this model pair: draft the configured γ, varied so T(k) gets a slope
+                return rounds % 2 == 0 ? Math.max(1, startGamma - 1) : startGamma;
+            }
+        }
+        int best = bestGamma(times);
+        if (rounds % probeEvery == 0) {
+            return Math.min(maxGamma, Math.max(1, best + 1));
+        }
+        return best;
+    }
+
+    /** argmax over γ of E(γ)/T(γ), for round times {@code times[γ]}. */
+    int bestGamma(double[] times) {
+        int best = 0;
+        double bestRate = 1 / times[0];
+        double expected = 1;
+        double allAccepted = 1;
+        for (int gamma = 1; gamma < times.length; gamma++) {
+            allAccepted *= acceptance(gamma - 1);
+            expected += allAccepted;
+            double rate = expected / times[gamma];
+            if (rate > bestRate) {
+                bestRate = rate;
+                best = gamma;
+            }
+        }
+        return best;
+    }
+
+    /** α_i: this sequence's counts blended with the shared estimate (itself blended with an optimistic prior). */
+    double acceptance(int position) {
+        double sharedAlpha = shared.acceptance(position, UNMEASURED_ACCEPTANCE, 2);
+        return own.acceptance(position, sharedAlpha, priorWeight);
+    }
+
+    @Override
+    public void observe(RoundOutcome outcome) {
+        if (outcome.drafted() > 0) {
+            own.recordAcceptance(outcome.drafted(), outcome.accepted());
+            shared.recordAcceptance(outcome.drafted(), outcome.accepted());
+        }
+        if (rounds > 1) {
+            // the first round also prefills the prompt: its time says nothing about a step
+            shared.recordRound(outcome.drafted(), outcome.roundNanos());
+        }
+    }
+}

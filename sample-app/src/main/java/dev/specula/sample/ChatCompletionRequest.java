@@ -1,0 +1,274 @@
+package dev.specula.sample;
+
+import dev.specula.chat.SpeculaChatOptions;
+import dev.specula.policy.SpeculationPolicies;
+import org.springframework.ai.chat.messages.AssistantMessage;
+import org.springframework.ai.chat.messages.Message;
+import org.springframework.ai.chat.messages.SystemMessage;
+import org.springframework.ai.chat.messages.UserMessage;
+import org.springframework.ai.chat.prompt.Prompt;
+import tools.jackson.databind.JsonNode;
+
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * A chat completion request, read from OpenAI's JSON and checked field by field before it reaches the
+ * model, so that every mistake is reported with the field that caused it ({@link InvalidRequestException}).
+ *
+ * <p>Read: {@code model}, {@code messages}, {@code stream}, {@code stream_options.include_usage},
+ * {@code temperature}, {@code top_p}, {@code top_k} (not OpenAI's, but common; -1 or 0 = off),
+ * {@code max_completion_tokens} or {@code max_tokens}, {@code stop} (a string or an array), {@code seed},
+ * {@code n} (1 only), {@code frequency_penalty} and {@code presence_penalty} (0 only: speculation reproduces
+ * the target's distribution exactly), and Specula's {@code speculation: {policy, gamma, enabled}}. Every other
+ * field ({@code user}, {@code logprobs}, {@code tools}, ...) is ignored, as clients send many.
+ *
+ * @param messages the conversation, as Spring AI messages
+ * @param options the request's options (unset fields inherit the model's defaults)
+ * @param stream whether to answer with server-sent events
+ * @param includeUsage whether a stream ends with a chunk that carries the usage
+ */
+record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options, boolean stream, boolean includeUsage) {
+
+    /** Reads and checks a request for the model named {@code servedModel}. */
+    static ChatCompletionRequest read(JsonNode body, String servedModel) {
+        if (body == null || !body.isObject()) {
+            throw new InvalidRequestException(null, "The request body must be a JSON object with at least \"messages\"");
+        }
+        String model = optionalString(body, "model");
+        if (model != null && !model.equals(servedModel)) {
+            throw new InvalidRequestException("model", "model_not_found", "The model '" + model
+                    + "' does not exist: this server serves '" + servedModel + "' (see GET /v1/models)");
+        }
+        List<Message> messages = messages(body.get("messages"));
+        Long n = optionalInteger(body, "n");
+        if (n != null && n != 1) {
+            throw new InvalidRequestException("n", "n must be 1 (one choice per request) but was " + n);
+        }
+        Double temperature = optionalNumber(body, "temperature");
+        if (temperature != null && temperature < 0) {
+            throw new InvalidRequestException("temperature", "temperature must be >= 0 (0 = greedy) but was " + temperature);
+        }
+        Double topP = optionalNumber(body, "top_p");
+        if (topP != null && !(topP > 0 && topP <= 1)) {
+            throw new InvalidRequestException("top_p", "top_p must be in (0, 1] but was " + topP);
+        }
+        Long topK = optionalInteger(body, "top_k");
+        if (topK != null && (topK < -1 || topK > Integer.MAX_VALUE)) {
+            throw new InvalidRequestException("top_k", "top_k must be >= 0 (0 or -1 = off) but was " + topK);
+        }
+        String maxTokensField = body.hasNonNull("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+        Long maxTokens = optionalInteger(body, maxTokensField);
+        if (maxTokens != null && (maxTokens < 1 || maxTokens > Integer.MAX_VALUE)) {
+            throw new InvalidRequestException(maxTokensField, maxTokensField + " must be >= 1 but was " + maxTokens);
+        }
+        requireZero(body, "frequency_penalty");
+        requireZero(body, "presence_penalty");
+        boolean stream = Boolean.TRUE.equals(optionalBoolean(body, "stream", "stream"));
+        JsonNode streamOptions = optionalObject(body, "stream_options");
+        boolean includeUsage = streamOptions != null
+                && Boolean.TRUE.equals(optionalBoolean(streamOptions, "include_usage", "stream_options.include_usage"));
+
+        SpeculaChatOptions.Builder options = SpeculaChatOptions.builder().model(model).temperature(temperature).topP(topP)
+                .topK(topK == null ? null : (int) Math.max(0, topK)).maxTokens(maxTokens == null ? null : maxTokens.intValue())
+                .stopSequences(stop(body.get("stop"))).seed(optionalInteger(body, "seed"));
+        speculation(optionalObject(body, "speculation"), options);
+        return new ChatCompletionRequest(messages, options.build(), stream, includeUsage);
+    }
+
+    Prompt prompt() {
+        return new Prompt(messages, options);
+    }
+
+    private static List<Message> messages(JsonNode node) {
+        if (node == null || node.isNull()) {
+            throw new InvalidRequestException("messages", "messages is required: an array of {\"role\", \"content\"} objects");
+        }
+        if (!node.isArray()) {
+            throw new InvalidRequestException("messages", "messages must be an array of {\"role\", \"content\"} objects");
+        }
+        if (node.isEmpty()) {
+            throw new InvalidRequestException("messages", "messages must not be empty");
+        }
+        List<Message> messages = new ArrayList<>(node.size());
+        for (int i = 0; i < node.size(); i++) {
+            String field = "messages[" + i + "]";
+            JsonNode message = node.get(i);
+            if (!message.isObject()) {
+                throw new InvalidRequestException(field, field + " must be an object with \"role\" and \"content\"");
+            }
+            String role = optionalString(message, "role", field + ".role");
+            if (role == null) {
+                throw new InvalidRequestException(field + ".role", field + ".role is required");
+            }
+            String content = content(message.get("content"), field + ".content");
+            messages.add(switch (role) {
+                case "system", "developer" -> new SystemMessage(content);
+                case "user" -> new UserMessage(content);
+                case "assistant" -> new AssistantMessage(content);
+                case "tool", "function" -> throw new InvalidRequestException(field + ".role", "unsupported_value", field
+                        + ".role '" + role + "' is not supported: Specula's models do not call tools");
+                default -> throw new InvalidRequestException(field + ".role", "invalid_value", "Invalid " + field
+                        + ".role '" + role + "': use system, developer, user or assistant");
+            });
+        }
+        return messages;
+    }
+
+    /** A string, null (assistant turns with tool calls), or an array of text parts, which are joined. */
+    private static String content(JsonNode node, String field) {
+        if (node == null || node.isNull()) {
+            return "";
+        }
+        if (node.isString()) {
+            return node.stringValue();
+        }
+        if (!node.isArray()) {
+            throw new InvalidRequestException(field, field + " must be a string or an array of text parts");
+        }
+        StringBuilder text = new StringBuilder();
+        for (int i = 0; i < node.size(); i++) {
+            JsonNode part = node.get(i);
+            String type = part.isObject() ? optionalString(part, "type", field + "[" + i + "].type") : null;
+            if (!"text".equals(type) || !part.path("text").isString()) {
+                throw new InvalidRequestException(field + "[" + i + "]", field + "[" + i
+                        + "] is not supported: only {\"type\": \"text\", \"text\": ...} parts (the models read text only)");
+            }
+            text.append(part.get("text").stringValue());
+        }
+        return text.toString();
+    }
+
+    private static List<String> stop(JsonNode node) {
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        List<String> stops = new ArrayList<>();
+        if (node.isString()) {
+            stops.add(node.stringValue());
+        }
+        else if (node.isArray()) {
+            for (JsonNode stop : node) {
+                if (!stop.isString()) {
+                    throw new InvalidRequestException("stop", "stop must be a string or an array of strings");
+                }
+                stops.add(stop.stringValue());
+            }
+        }
+        else {
+            throw new InvalidRequestException("stop", "stop must be a string or an array of strings");
+        }
+        if (stops.stream().anyMatch(String::isEmpty)) {
+            throw new InvalidRequestException("stop", "stop sequences must not be empty strings");
+        }
+        return stops;
+    }
+
+    /** {@code "speculation": {"policy": "fixed", "gamma": 4, "enabled": true}}, every field optional. */
+    private static void speculation(JsonNode node, SpeculaChatOptions.Builder options) {
+        if (node == null) {
+            return;
+        }
+        String policy = optionalString(node, "policy", "speculation.policy");
+        if (policy != null) {
+            checkPolicy(policy);
+        }
+        Long gamma = optionalInteger(node, "gamma", "speculation.gamma");
+        if (gamma != null && (gamma < 1 || gamma > Integer.MAX_VALUE)) {
+            throw new InvalidRequestException("speculation.gamma", "speculation.gamma (draft length) must be >= 1 but was " + gamma);
+        }
+        options.policy(policy).gamma(gamma == null ? null : gamma.intValue())
+                .speculation(optionalBoolean(node, "enabled", "speculation.enabled"));
+    }
+
+    /** {@code name} or {@code name:γ}, with a name some policy provider knows. */
+    private static void checkPolicy(String policy) {
+        try {
+            SpeculationPolicies.requireKnown(policy);
+        }
+        catch (IllegalArgumentException ex) {
+            throw new InvalidRequestException("speculation.policy", "unknown_policy", ex.getMessage());
+        }
+        int colon = policy.indexOf(':');
+        if (colon >= 0) {
+            String gamma = policy.substring(colon + 1).trim();
+            if (!gamma.matches("[0-9]{1,9}") || Integer.parseInt(gamma) < 1) {
+                throw new InvalidRequestException("speculation.policy", "In speculation.policy '" + policy
+                        + "' the part after ':' must be the draft length, an integer >= 1");
+            }
+        }
+    }
+
+    private static void requireZero(JsonNode body, String field) {
+        Double value = optionalNumber(body, field);
+        if (value != null && value != 0) {
+            throw new InvalidRequestException(field, "unsupported_value", field + " " + value
+                    + " is not supported: penalties change the target model's distribution, which speculative decoding reproduces exactly; use 0 or leave it out");
+        }
+    }
+
+    // Typed field readers: absent and JSON null both mean "not set"; a value of the wrong type names the field.
+
+    private static String optionalString(JsonNode object, String name) {
+        return optionalString(object, name, name);
+    }
+
+    private static String optionalString(JsonNode object, String name, String field) {
+        JsonNode node = object.get(name);
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        if (!node.isString()) {
+            throw new InvalidRequestException(field, field + " must be a string");
+        }
+        return node.stringValue();
+    }
+
+    private static Double optionalNumber(JsonNode object, String name) {
+        JsonNode node = object.get(name);
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        if (!node.isNumber()) {
+            throw new InvalidRequestException(name, name + " must be a number");
+        }
+        return node.doubleValue();
+    }
+
+    private static Long optionalInteger(JsonNode object, String name) {
+        return optionalInteger(object, name, name);
+    }
+
+    private static Long optionalInteger(JsonNode object, String name, String field) {
+        JsonNode node = object.get(name);
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        if (!node.isNumber() || !node.canConvertToExactIntegral() || !node.canConvertToLong()) {
+            throw new InvalidRequestException(field, field + " must be an integer");
+        }
+        return node.longValue();
+    }
+
+    private static Boolean optionalBoolean(JsonNode object, String name, String field) {
+        JsonNode node = object.get(name);
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        if (!node.isBoolean()) {
+            throw new InvalidRequestException(field, field + " must be true or false");
+        }
+        return node.booleanValue();
+    }
+
+    private static JsonNode optionalObject(JsonNode object, String name) {
+        JsonNode node = object.get(name);
+        if (node == null || node.isNull()) {
+            return null;
+        }
+        if (!node.isObject()) {
+            throw new InvalidRequestException(name, name + " must be an object");
+        }
+        return node;
+    }
+}

@@ -1,0 +1,110 @@
+package dev.specula.sample;
+
+import dev.specula.chat.SpeculaChatModel;
+import org.springframework.ai.chat.model.ChatModel;
+import org.springframework.ai.chat.model.ChatResponse;
+import org.springframework.ai.chat.prompt.Prompt;
+import org.springframework.http.CacheControl;
+import org.springframework.http.HttpHeaders;
+import org.springframework.http.ResponseEntity;
+import org.springframework.web.bind.annotation.GetMapping;
+import org.springframework.web.bind.annotation.PostMapping;
+import org.springframework.web.bind.annotation.RequestBody;
+import org.springframework.web.bind.annotation.RequestMapping;
+import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
+import tools.jackson.core.JacksonException;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.ObjectMapper;
+
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.UUID;
+
+/**
+ * OpenAI's chat completions API over a Spring AI {@link ChatModel} (Specula's, auto-configured):
+ * {@code POST /v1/chat/completions}, answered at once or streamed ({@code "stream": true}), and
+ * {@code GET /v1/models}. Requests are checked before they reach the model ({@link ChatCompletionRequest});
+ * failures become OpenAI's error bodies ({@link OpenAiErrors}).
+ */
+@RestController
+@RequestMapping("/v1")
+public class ChatCompletionsController {
+
+    /** Longest a streamed answer may take; the generation is cancelled after it. */
+    static final Duration STREAM_TIMEOUT = Duration.ofMinutes(10);
+
+    private static final String OWNER = "specula";
+
+    private final ChatModel chatModel;
+    private final ObjectMapper json;
+    private final String modelName;
+    private final long startedAt = Instant.now().getEpochSecond();
+
+    public ChatCompletionsController(ChatModel chatModel, ObjectMapper json) {
+        this.chatModel = chatModel;
+        this.json = json;
+        this.modelName = servedModelName(chatModel);
+    }
+
+    @GetMapping("/models")
+    OpenAiJson.ModelList models() {
+        return new OpenAiJson.ModelList("list", List.of(new OpenAiJson.Model(modelName, "model", startedAt, OWNER)));
+    }
+
+    /** Reads the body itself (any content type) so that malformed JSON is reported in OpenAI's error shape. */
+    @PostMapping("/chat/completions")
+    ResponseEntity<?> chatCompletions(@RequestBody(required = false) byte[] body) {
+        ChatCompletionRequest request = ChatCompletionRequest.read(parse(body), modelName);
+        String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
+        long created = Instant.now().getEpochSecond();
+        return request.stream() ? stream(request, id, created) : ResponseEntity.ok(complete(request.prompt(), id, created));
+    }
+
+    private OpenAiJson.ChatCompletion complete(Prompt prompt, String id, long created) {
+        ChatResponse response = chatModel.call(prompt);
+        String finishReason = OpenAiJson.finishReason(response);
+        OpenAiJson.Choice choice = new OpenAiJson.Choice(0,
+                new OpenAiJson.Message(OpenAiJson.ASSISTANT, OpenAiJson.text(response), null), null,
+                finishReason != null ? finishReason : "stop");
+        return new OpenAiJson.ChatCompletion(id, OpenAiJson.CHAT_COMPLETION, created, modelName, List.of(choice),
+                OpenAiJson.usage(response), OpenAiJson.speculation(response));
+    }
+
+    /**
+     * Starts the generation, waits for its first chunk and only then answers 200 with the event stream, so a
+     * request that fails before any text still gets its JSON error and status.
+     */
+    private ResponseEntity<ResponseBodyEmitter> stream(ChatCompletionRequest request, String id, long created) {
+        ResponseBodyEmitter emitter = new ResponseBodyEmitter(STREAM_TIMEOUT.toMillis());
+        CompletionStream stream = new CompletionStream(emitter, json, id, created, modelName, request.includeUsage());
+        chatModel.stream(request.prompt()).subscribe(stream);
+        stream.awaitStart(STREAM_TIMEOUT);
+        return ResponseEntity.ok().header(HttpHeaders.CONTENT_TYPE, "text/event-stream;charset=UTF-8")
+                .cacheControl(CacheControl.noCache()).header("X-Accel-Buffering", "no").body(emitter);
+    }
+
+    private JsonNode parse(byte[] body) {
+        if (body == null || body.length == 0) {
+            throw new InvalidRequestException(null, "The request body is empty: send a JSON object with \"messages\" "
+                    + "(Content-Type: application/json)");
+        }
+        try {
+            return json.readTree(body);
+        }
+        catch (JacksonException ex) {
+            throw new InvalidRequestException(null, "The request body is not valid JSON (" + ex.getOriginalMessage()
+                    + "): send a JSON object with Content-Type: application/json");
+        }
+    }
+
+    /** The name requests may use: the Specula model's, else the ChatModel's model option. */
+    private static String servedModelName(ChatModel chatModel) {
+        if (chatModel instanceof SpeculaChatModel specula) {
+            return specula.getModelName();
+        }
+        String model = chatModel.getOptions() != null ? chatModel.getOptions().getModel() : null;
+        return model != null ? model : OWNER;
+    }
+}

@@ -1,0 +1,195 @@
+package dev.specula.sample;
+
+import org.reactivestreams.Subscription;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.springframework.ai.chat.model.ChatResponse;
+import org.springframework.http.MediaType;
+import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
+import reactor.core.publisher.BaseSubscriber;
+import tools.jackson.databind.ObjectMapper;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Relays a model's {@code Flux<ChatResponse>} to the client as OpenAI's server-sent events:
+ *
+ * <pre>
+ * data: {"object": "chat.completion.chunk", "choices": [{"delta": {"role": "assistant", "content": ""}, ...}], ...}
+ * data: {... "choices": [{"delta": {"content": "def"}, "finish_reason": null}]}     one per piece of text
+ * data: {... "choices": [{"delta": {}, "finish_reason": "stop"}], "speculation": {...}}
+ * data: {... "choices": [], "usage": {...}}                                          if stream_options.include_usage
+ * data: [DONE]
+ * </pre>
+ *
+ * The controller waits for the first signal ({@link #awaitStart}) before it answers, so that a request that
+ * fails before any text (models loading, busy, prompt too long) gets a proper JSON error with its status.
+ * When the client goes away (a write fails, the connection errors or times out) the subscription is
+ * cancelled, which stops the generation.
+ */
+final class CompletionStream extends BaseSubscriber<ChatResponse> {
+
+    private static final Logger logger = LoggerFactory.getLogger(CompletionStream.class);
+    private static final MediaType EVENT_STREAM = new MediaType("text", "event-stream", StandardCharsets.UTF_8);
+    private static final String DONE = "data: [DONE]\n\n";
+
+    private final ResponseBodyEmitter emitter;
+    private final ObjectMapper json;
+    private final String id;
+    private final long created;
+    private final String model;
+    private final boolean includeUsage;
+    private final CountDownLatch started = new CountDownLatch(1);
+
+    // Written by the Reactive Streams signals, which never overlap; read by the controller after `started`.
+    private volatile Throwable failedBeforeStart;
+    private boolean roleSent;
+    private boolean finished;
+    private volatile boolean clientGone;
+
+    CompletionStream(ResponseBodyEmitter emitter, ObjectMapper json, String id, long created, String model,
+            boolean includeUsage) {
+        this.emitter = emitter;
+        this.json = json;
+        this.id = id;
+        this.created = created;
+        this.model = model;
+        this.includeUsage = includeUsage;
+        emitter.onTimeout(() -> {
+            logger.warn("Chat completion stream {} timed out after {} ms: generation cancelled", id, emitter.getTimeout());
+            clientGone();
+            emitter.complete();
+        });
+        emitter.onError(error -> clientGone());
+        emitter.onCompletion(this::clientGone);
+    }
+
+    /**
+     * Waits until the stream has its first chunk (or ended), at most {@code timeout}.
+     *
+     * @throws RuntimeException the model's error, when the stream failed before it sent anything
+     */
+    void awaitStart(Duration timeout) {
+        try {
+            if (!started.await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
+                logger.warn("Chat completion stream {} sent nothing for {}: answering with an open stream", id, timeout);
+            }
+        }
+        catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+            cancel();
+            throw new IllegalStateException("Interrupted while waiting for the first chunk", ex);
+        }
+        Throwable failure = failedBeforeStart;
+        if (failure instanceof RuntimeException runtime) {
+            throw runtime;
+        }
+        if (failure instanceof Error error) {
+            throw error;
+        }
+        if (failure != null) {
+            throw new IllegalStateException(failure.getMessage(), failure);
+        }
+    }
+
+    @Override
+    protected void hookOnSubscribe(Subscription subscription) {
+        subscription.request(Long.MAX_VALUE);
+    }
+
+    @Override
+    protected void hookOnNext(ChatResponse response) {
+        if (!roleSent) {
+            roleSent = true;
+            send(delta(new OpenAiJson.Delta(OpenAiJson.ASSISTANT, "")));
+            started.countDown();
+        }
+        String text = OpenAiJson.text(response);
+        if (!text.isEmpty()) {
+            send(delta(new OpenAiJson.Delta(null, text)));
+        }
+        String finishReason = OpenAiJson.finishReason(response);
+        if (finishReason != null && !finished) {
+            finish(finishReason, response);
+        }
+    }
+
+    @Override
+    protected void hookOnComplete() {
+        if (!roleSent) {
+            roleSent = true;
+            send(delta(new OpenAiJson.Delta(OpenAiJson.ASSISTANT, "")));
+        }
+        if (!finished) {
+            finish("stop", null);
+        }
+        send(DONE);
+        end();
+        started.countDown();
+    }
+
+    @Override
+    protected void hookOnError(Throwable error) {
+        if (!roleSent) {
+            failedBeforeStart = error;
+            started.countDown();
+            return;
+        }
+        OpenAiJson.ErrorResponse body = OpenAiErrors.toResponse(error).getBody();
+        send("data: " + json.writeValueAsString(body) + "\n\n");
+        end();
+    }
+
+    private void finish(String finishReason, ChatResponse last) {
+        finished = true;
+        OpenAiJson.ChunkChoice choice = new OpenAiJson.ChunkChoice(0, OpenAiJson.Delta.EMPTY, null, finishReason);
+        send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model, List.of(choice),
+                null, last == null ? null : OpenAiJson.speculation(last))));
+        if (includeUsage) {
+            OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0) : OpenAiJson.usage(last);
+            send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model, List.of(),
+                    usage, null)));
+        }
+    }
+
+    private String delta(OpenAiJson.Delta delta) {
+        OpenAiJson.ChunkChoice choice = new OpenAiJson.ChunkChoice(0, delta, null, null);
+        return event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model, List.of(choice),
+                null, null));
+    }
+
+    private String event(OpenAiJson.ChatCompletionChunk chunk) {
+        return "data: " + json.writeValueAsString(chunk) + "\n\n";
+    }
+
+    private void send(String event) {
+        if (clientGone) {
+            return;
+        }
+        try {
+            emitter.send(event.getBytes(StandardCharsets.UTF_8), EVENT_STREAM);
+        }
+        catch (IOException | IllegalStateException ex) {
+            logger.debug("Chat completion stream {}: client gone ({}), generation cancelled", id, ex.toString());
+            clientGone();
+        }
+    }
+
+    /** Ends the response, unless the client is gone already (then the container ends it). */
+    private void end() {
+        if (!clientGone) {
+            emitter.complete();
+        }
+    }
+
+    /** Stops the generation: the client will read no more. */
+    private void clientGone() {
+        clientGone = true;
+        cancel();
+    }
+}

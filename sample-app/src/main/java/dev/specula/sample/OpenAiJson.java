@@ -1,0 +1,125 @@
+package dev.specula.sample;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import dev.specula.chat.SpeculaChatModel;
+import org.springframework.ai.chat.metadata.ChatResponseMetadata;
+import org.springframework.ai.chat.model.ChatResponse;
+
+import java.util.Collections;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/** The JSON bodies of OpenAI's chat completions API, as the gateway writes them. */
+final class OpenAiJson {
+
+    static final String CHAT_COMPLETION = "chat.completion";
+    static final String CHAT_COMPLETION_CHUNK = "chat.completion.chunk";
+    static final String ASSISTANT = "assistant";
+
+    /** Specula's response metadata keys and the names they take in {@code "speculation"}. */
+    private static final Map<String, String> SPECULATION_FIELDS = speculationFields();
+
+    private OpenAiJson() {
+    }
+
+    /** The finish reason a model response carries ("stop", "length", ...), or null for a chunk of text. */
+    static String finishReason(ChatResponse response) {
+        if (response.getResult() == null || response.getResult().getMetadata() == null) {
+            return null;
+        }
+        String reason = response.getResult().getMetadata().getFinishReason();
+        return reason == null || reason.isBlank() ? null : reason.toLowerCase(Locale.ROOT);
+    }
+
+    static String text(ChatResponse response) {
+        if (response.getResult() == null || response.getResult().getOutput() == null) {
+            return "";
+        }
+        String text = response.getResult().getOutput().getText();
+        return text == null ? "" : text;
+    }
+
+    static Usage usage(ChatResponse response) {
+        org.springframework.ai.chat.metadata.Usage usage = response.getMetadata().getUsage();
+        int prompt = usage == null || usage.getPromptTokens() == null ? 0 : usage.getPromptTokens();
+        int completion = usage == null || usage.getCompletionTokens() == null ? 0 : usage.getCompletionTokens();
+        return new Usage(prompt, completion, prompt + completion);
+    }
+
+    /** The {@code specula.*} response metadata under snake_case names, or null when there is none. */
+    static Map<String, Object> speculation(ChatResponse response) {
+        ChatResponseMetadata metadata = response.getMetadata();
+        Map<String, Object> speculation = new LinkedHashMap<>();
+        SPECULATION_FIELDS.forEach((key, field) -> {
+            Object value = metadata.get(key);
+            if (value != null) {
+                speculation.put(field, value);
+            }
+        });
+        return speculation.isEmpty() ? null : speculation;
+    }
+
+    private static Map<String, String> speculationFields() {
+        Map<String, String> fields = new LinkedHashMap<>();
+        fields.put(SpeculaChatModel.METADATA_POLICY, "policy");
+        fields.put(SpeculaChatModel.METADATA_DRAFTED, "drafted");
+        fields.put(SpeculaChatModel.METADATA_ACCEPTED, "accepted");
+        fields.put(SpeculaChatModel.METADATA_MEAN_ACCEPTED_LENGTH, "mean_accepted_length");
+        fields.put(SpeculaChatModel.METADATA_TARGET_CALLS, "target_calls");
+        fields.put(SpeculaChatModel.METADATA_FALLBACK, "fallback");
+        fields.put(SpeculaChatModel.METADATA_FALLBACK_REASON, "fallback_reason");
+        fields.put(SpeculaChatModel.METADATA_CACHED, "cached");
+        return Collections.unmodifiableMap(fields);
+    }
+
+    /**
+     * A complete answer. {@code speculation} is Specula's own: how the answer was decoded (policy, drafted and
+     * accepted tokens, mean accepted length, fallback, cache); clients that do not know it ignore it.
+     */
+    record ChatCompletion(String id, String object, long created, String model, List<Choice> choices, Usage usage,
+            @JsonInclude(JsonInclude.Include.NON_NULL) Map<String, Object> speculation) {
+    }
+
+    record Choice(int index, Message message, Object logprobs, @JsonProperty("finish_reason") String finishReason) {
+    }
+
+    record Message(String role, String content, String refusal) {
+    }
+
+    record Usage(@JsonProperty("prompt_tokens") int promptTokens,
+            @JsonProperty("completion_tokens") int completionTokens,
+            @JsonProperty("total_tokens") int totalTokens) {
+    }
+
+    /** One server-sent event of a streamed answer. */
+    record ChatCompletionChunk(String id, String object, long created, String model, List<ChunkChoice> choices,
+            @JsonInclude(JsonInclude.Include.NON_NULL) Usage usage,
+            @JsonInclude(JsonInclude.Include.NON_NULL) Map<String, Object> speculation) {
+    }
+
+    record ChunkChoice(int index, Delta delta, Object logprobs, @JsonProperty("finish_reason") String finishReason) {
+    }
+
+    /** What a chunk adds to the answer: the role once (first chunk), then pieces of content; empty in the last. */
+    @JsonInclude(JsonInclude.Include.NON_NULL)
+    record Delta(String role, String content) {
+
+        static final Delta EMPTY = new Delta(null, null);
+    }
+
+    record ModelList(String object, List<Model> data) {
+    }
+
+    record Model(String id, String object, long created, @JsonProperty("owned_by") String ownedBy) {
+    }
+
+    /** {@code {"error": {"message", "type", "param", "code"}}}: param and code are null when they do not apply. */
+    record ErrorResponse(ErrorBody error) {
+    }
+
+    record ErrorBody(String message, String type, String param, String code) {
+    }
+}

@@ -1,0 +1,17 @@
+package dev.specula.sample;
+
+import org.springframework.boot.SpringApplication;
+import org.springframework.boot.autoconfigure.SpringBootApplication;
+
+/**
+ * An OpenAI-compatible gateway over Specula's {@code ChatModel}: {@code POST /v1/chat/completions} (also
+ * streamed) and {@code GET /v1/models}. With {@code specula-models-tiny} on the classpath it runs with no
+ * configuration at all on the embedded draft/target pair.
+ */
+@SpringBootApplication
+public class SpeculaGatewayApplication {
+
+    public static void main(String[] args) {
+        SpringApplication.run(SpeculaGatewayApplication.class, args);
+    }
+}

@@ -1,0 +1,146 @@
+package dev.specula.sample;
+
+import dev.specula.chat.SpeculaChatOptions;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+import org.springframework.ai.chat.messages.AssistantMessage;
+import org.springframework.ai.chat.messages.SystemMessage;
+import org.springframework.ai.chat.messages.UserMessage;
+import tools.jackson.databind.json.JsonMapper;
+
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/** Reading OpenAI's request JSON: what is accepted, and which field each mistake is reported against. */
+class ChatCompletionRequestTest {
+
+    private static final String MODEL = "specula-tiny";
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+    private static final String HELLO = "\"messages\": [{\"role\": \"user\", \"content\": \"hello\"}]";
+
+    @Test
+    void readsEveryOptionIntoSpeculaChatOptions() {
+        ChatCompletionRequest request = read("""
+                {"model": "specula-tiny", %s, "temperature": 0.7, "top_p": 0.9, "top_k": 40, "max_tokens": 12,
+                 "seed": 42, "stop": ["\\n\\n", "def "], "n": 1, "frequency_penalty": 0, "presence_penalty": 0.0,
+                 "user": "someone", "logprobs": false, "tools": [], "stream": true, "stream_options": {"include_usage": true},
+                 "speculation": {"policy": "fixed", "gamma": 3, "enabled": true}}""".formatted(HELLO));
+
+        SpeculaChatOptions options = request.options();
+        assertThat(options.getModel()).isEqualTo(MODEL);
+        assertThat(options.getTemperature()).isEqualTo(0.7);
+        assertThat(options.getTopP()).isEqualTo(0.9);
+        assertThat(options.getTopK()).isEqualTo(40);
+        assertThat(options.getMaxTokens()).isEqualTo(12);
+        assertThat(options.getSeed()).isEqualTo(42L);
+        assertThat(options.getStopSequences()).containsExactly("\n\n", "def ");
+        assertThat(options.getPolicy()).isEqualTo("fixed");
+        assertThat(options.getGamma()).isEqualTo(3);
+        assertThat(options.getSpeculation()).isTrue();
+        assertThat(request.stream()).isTrue();
+        assertThat(request.includeUsage()).isTrue();
+    }
+
+    @Test
+    void leavesUnsetOptionsNullSoTheModelDefaultsApply() {
+        ChatCompletionRequest request = read("{%s}".formatted(HELLO));
+
+        assertThat(request.options()).isEqualTo(SpeculaChatOptions.builder().build());
+        assertThat(request.stream()).isFalse();
+        assertThat(request.includeUsage()).isFalse();
+    }
+
+    @Test
+    void mapsRolesToSpringAiMessagesAndJoinsTextParts() {
+        ChatCompletionRequest request = read("""
+                {"messages": [
+                  {"role": "system", "content": "be brief"},
+                  {"role": "developer", "content": "in Python"},
+                  {"role": "user", "content": [{"type": "text", "text": "def "}, {"type": "text", "text": "fib"}]},
+                  {"role": "assistant", "content": null, "name": "bot"},
+                  {"role": "user", "content": "again"}]}""");
+
+        assertThat(request.messages()).hasSize(5);
+        assertThat(request.messages().get(0)).isInstanceOf(SystemMessage.class);
+        assertThat(request.messages().get(1)).isInstanceOf(SystemMessage.class);
+        assertThat(request.messages().get(2)).isInstanceOf(UserMessage.class);
+        assertThat(request.messages().get(2).getText()).isEqualTo("def fib");
+        assertThat(request.messages().get(3)).isInstanceOf(AssistantMessage.class);
+        assertThat(request.messages().get(3).getText()).isEmpty();
+        assertThat(request.prompt().getInstructions()).hasSize(5);
+        assertThat(request.prompt().getOptions()).isSameAs(request.options());
+    }
+
+    @Test
+    void acceptsAStopStringMaxCompletionTokensAndTopKMinusOne() {
+        ChatCompletionRequest request = read("""
+                {%s, "stop": "###", "max_tokens": 999, "max_completion_tokens": 7, "top_k": -1, "n": 1.0}""".formatted(HELLO));
+
+        assertThat(request.options().getStopSequences()).isEqualTo(List.of("###"));
+        assertThat(request.options().getMaxTokens()).isEqualTo(7);
+        assertThat(request.options().getTopK()).isZero();
+    }
+
+    @ParameterizedTest(name = "{0} -> param {1}")
+    @CsvSource(delimiter = '|', value = {
+            "\"messages\": []                                                 | messages",
+            "\"messages\": \"hello\"                                          | messages",
+            "\"model\": \"gpt-4o\", " + HELLO + "                             | model",
+            HELLO + ", \"temperature\": -0.5                                  | temperature",
+            HELLO + ", \"temperature\": \"hot\"                               | temperature",
+            HELLO + ", \"top_p\": 0                                           | top_p",
+            HELLO + ", \"top_p\": 1.5                                         | top_p",
+            HELLO + ", \"top_k\": -2                                          | top_k",
+            HELLO + ", \"n\": 2                                               | n",
+            HELLO + ", \"n\": 0                                               | n",
+            HELLO + ", \"max_tokens\": 0                                      | max_tokens",
+            HELLO + ", \"max_tokens\": 1.5                                    | max_tokens",
+            HELLO + ", \"max_completion_tokens\": -3                          | max_completion_tokens",
+            HELLO + ", \"seed\": \"x\"                                        | seed",
+            HELLO + ", \"stop\": [1]                                          | stop",
+            HELLO + ", \"stop\": \"\"                                         | stop",
+            HELLO + ", \"frequency_penalty\": 0.5                             | frequency_penalty",
+            HELLO + ", \"presence_penalty\": -1                               | presence_penalty",
+            HELLO + ", \"stream\": \"yes\"                                    | stream",
+            HELLO + ", \"stream_options\": {\"include_usage\": 1}             | stream_options.include_usage",
+            HELLO + ", \"speculation\": {\"policy\": \"no-such-policy\"}      | speculation.policy",
+            HELLO + ", \"speculation\": {\"policy\": \"fixed:x\"}             | speculation.policy",
+            HELLO + ", \"speculation\": {\"gamma\": 0}                        | speculation.gamma",
+            HELLO + ", \"speculation\": {\"enabled\": \"no\"}                 | speculation.enabled",
+            HELLO + ", \"speculation\": true                                  | speculation",
+            "\"messages\": [{\"content\": \"hi\"}]                            | messages[0].role",
+            "\"messages\": [{\"role\": \"bot\", \"content\": \"hi\"}]         | messages[0].role",
+            "\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"tool\", \"content\": \"b\"}] | messages[1].role",
+            "\"messages\": [{\"role\": \"user\", \"content\": 3}]             | messages[0].content",
+            "\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\"}]}] | messages[0].content[0]",
+            "\"messages\": [\"hello\"]                                        | messages[0]"})
+    void namesTheFieldOfEveryMistake(String fields, String param) {
+        assertThatThrownBy(() -> read("{" + fields + "}"))
+                .isInstanceOfSatisfying(InvalidRequestException.class, ex -> {
+                    assertThat(ex.param()).isEqualTo(param);
+                    assertThat(ex.getMessage()).isNotBlank();
+                });
+    }
+
+    @Test
+    void rejectsABodyThatIsNotAnObject() {
+        assertThatThrownBy(() -> read("[1, 2]"))
+                .isInstanceOfSatisfying(InvalidRequestException.class, ex -> assertThat(ex.param()).isNull());
+    }
+
+    @Test
+    void reportsAnUnknownModelWithOpenAisCode() {
+        assertThatThrownBy(() -> read("{\"model\": \"gpt-4o\", %s}".formatted(HELLO)))
+                .isInstanceOfSatisfying(InvalidRequestException.class, ex -> {
+                    assertThat(ex.code()).isEqualTo("model_not_found");
+                    assertThat(ex.getMessage()).contains("gpt-4o", MODEL);
+                });
+    }
+
+    private static ChatCompletionRequest read(String json) {
+        return ChatCompletionRequest.read(JSON.readTree(json), MODEL);
+    }
+}

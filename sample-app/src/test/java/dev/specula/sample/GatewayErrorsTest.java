@@ -1,0 +1,243 @@
+package dev.specula.sample;
+
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.errors.RateLimitException;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import dev.specula.chat.SpeculaChatModel;
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.ModelPairHandle;
+import dev.specula.serving.ServiceBusyException;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.springframework.ai.chat.messages.AssistantMessage;
+import org.springframework.ai.chat.model.ChatModel;
+import org.springframework.ai.chat.model.ChatResponse;
+import org.springframework.ai.chat.model.Generation;
+import org.springframework.ai.chat.prompt.ChatOptions;
+import org.springframework.ai.chat.prompt.Prompt;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.context.TestConfiguration;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.context.annotation.Bean;
+import reactor.core.publisher.Flux;
+import tools.jackson.databind.JsonNode;
+
+import java.net.http.HttpResponse;
+import java.util.List;
+import java.util.function.Supplier;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * How failures inside the model reach clients: status, headers and OpenAI's error body, for streamed and
+ * non-streamed requests. Specula's auto-configuration is off ({@code spring.ai.model.chat=none}); the gateway
+ * talks to a {@link SwitchableChatModel} that each test points at a failing model. The 503s come from real
+ * {@link SpeculaChatModel}s whose models are still loading, or failed to; the 429 from a stand-in that throws
+ * {@link ServiceBusyException} (a real bulkhead needs loaded models).
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = "spring.ai.model.chat=none")
+class GatewayErrorsTest {
+
+    private static final String MODEL = "test-model";
+    private static final String HELLO = "{\"messages\": [{\"role\": \"user\", \"content\": \"hello\"}]";
+    private static final String COMPLETE = HELLO + "}";
+    private static final String STREAM = HELLO + ", \"stream\": true}";
+
+    /** Never loads: its loader is handed to an executor that does not run it. */
+    private static final GenerationService LOADING = GenerationService.builder(ModelPairHandle.loading(() -> {
+        throw new AssertionError("never runs");
+    }, task -> { })).build();
+
+    /** Failed to load, for good. */
+    private static final GenerationService FAILED = GenerationService.builder(ModelPairHandle.loading(() -> {
+        throw new IllegalStateException("config.json not found in /models/broken");
+    }, Runnable::run)).build();
+
+    @LocalServerPort
+    private int port;
+
+    @Autowired
+    private SwitchableChatModel chatModel;
+
+    private GatewayHttp http;
+
+    @TestConfiguration(proxyBeanMethods = false)
+    static class Models {
+
+        @Bean
+        SwitchableChatModel switchableChatModel() {
+            return new SwitchableChatModel();
+        }
+    }
+
+    @BeforeEach
+    void setUp() {
+        http = new GatewayHttp(port);
+    }
+
+    @AfterAll
+    static void closeServices() {
+        LOADING.close();
+        FAILED.close();
+    }
+
+    @Test
+    void busyIs429WithRetryAfter() {
+        chatModel.use(new Failing(() -> new ServiceBusyException(4)));
+
+        for (String body : List.of(COMPLETE, STREAM)) {
+            HttpResponse<String> response = http.post(body);
+            assertThat(response.statusCode()).isEqualTo(429);
+            assertThat(response.headers().firstValue("Retry-After")).hasValue("1");
+            JsonNode error = http.json(response).get("error");
+            assertThat(error.get("type").stringValue()).isEqualTo("rate_limit_error");
+            assertThat(error.get("code").stringValue()).isEqualTo("busy");
+            assertThat(error.get("message").stringValue()).contains("4 generation slots");
+        }
+    }
+
+    @Test
+    void theOpenAiClientSeesBusyAsARateLimit() {
+        chatModel.use(new Failing(() -> new ServiceBusyException(2)));
+        OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1").apiKey("unused")
+                .maxRetries(0).build();
+        try {
+            assertThatThrownBy(() -> client.chat().completions().create(ChatCompletionCreateParams.builder().model(MODEL)
+                    .addUserMessage("hello").build()))
+                    .isInstanceOfSatisfying(RateLimitException.class, ex -> assertThat(ex.code()).hasValue("busy"));
+        }
+        finally {
+            client.close();
+        }
+    }
+
+    @Test
+    void modelsStillLoadingIs503WithRetryAfter() {
+        chatModel.use(SpeculaChatModel.builder().service(LOADING).modelName(MODEL).build());
+
+        for (String body : List.of(COMPLETE, STREAM)) {
+            HttpResponse<String> response = http.post(body);
+            assertThat(response.statusCode()).isEqualTo(503);
+            assertThat(response.headers().firstValue("Retry-After")).hasValue("5");
+            assertThat(http.json(response).at("/error/code").stringValue()).isEqualTo("models_loading");
+        }
+    }
+
+    @Test
+    void modelsThatFailedToLoadAre503WithoutRetryAfter() {
+        FAILED.models().await();
+        chatModel.use(SpeculaChatModel.builder().service(FAILED).modelName(MODEL).build());
+
+        for (String body : List.of(COMPLETE, STREAM)) {
+            HttpResponse<String> response = http.post(body);
+            assertThat(response.statusCode()).isEqualTo(503);
+            assertThat(response.headers().firstValue("Retry-After")).isEmpty();
+            JsonNode error = http.json(response).get("error");
+            assertThat(error.get("code").stringValue()).isEqualTo("models_failed");
+            assertThat(error.get("message").stringValue()).contains("config.json not found");
+        }
+    }
+
+    @Test
+    void anArgumentTheModelRejectsIs400AndAnythingElse500() {
+        chatModel.use(new Failing(() -> new IllegalArgumentException("gamma (draft length) must be >= 1 but was 0")));
+        HttpResponse<String> rejected = http.post(COMPLETE);
+        assertThat(rejected.statusCode()).isEqualTo(400);
+        assertThat(http.json(rejected).at("/error/type").stringValue()).isEqualTo("invalid_request_error");
+        assertThat(http.json(rejected).at("/error/message").stringValue()).contains("gamma");
+
+        chatModel.use(new Failing(() -> new IllegalStateException("ONNX Runtime: out of memory")));
+        for (String body : List.of(COMPLETE, STREAM)) {
+            HttpResponse<String> failed = http.post(body);
+            assertThat(failed.statusCode()).isEqualTo(500);
+            assertThat(http.json(failed).at("/error/type").stringValue()).isEqualTo("server_error");
+            assertThat(http.json(failed).at("/error/message").stringValue()).contains("out of memory");
+        }
+    }
+
+    @Test
+    void aFailureAfterTheFirstChunkEndsTheStreamWithAnErrorEvent() {
+        chatModel.use(new Failing(() -> new IllegalStateException("ONNX Runtime: device lost")) {
+            @Override
+            public Flux<ChatResponse> stream(Prompt prompt) {
+                return Flux.concat(Flux.just(new ChatResponse(List.of(new Generation(new AssistantMessage("def"))))),
+                        super.stream(prompt));
+            }
+        });
+
+        HttpResponse<String> response = http.post(STREAM);
+
+        assertThat(response.statusCode()).isEqualTo(200);
+        List<JsonNode> events = List.of(response.body().split("\n\n")).stream()
+                .map(event -> http.json(event.substring("data: ".length()))).toList();
+        assertThat(events).hasSize(3);
+        assertThat(events.get(0).at("/choices/0/delta/role").stringValue()).isEqualTo("assistant");
+        assertThat(events.get(1).at("/choices/0/delta/content").stringValue()).isEqualTo("def");
+        assertThat(events.get(2).at("/error/message").stringValue()).contains("device lost");
+        assertThat(events.get(2).at("/error/type").stringValue()).isEqualTo("server_error");
+    }
+
+    @Test
+    void listsTheChatModelsDefaultModelName() {
+        chatModel.use(new Failing(() -> new IllegalStateException("not called")));
+
+        HttpResponse<String> response = http.get("/v1/models");
+
+        assertThat(response.statusCode()).isEqualTo(200);
+        JsonNode models = http.json(response);
+        assertThat(models.get("object").stringValue()).isEqualTo("list");
+        assertThat(models.at("/data/0/id").stringValue()).isEqualTo(MODEL);
+        assertThat(models.at("/data/0/object").stringValue()).isEqualTo("model");
+        assertThat(models.at("/data/0/owned_by").stringValue()).isEqualTo("specula");
+        assertThat(models.at("/data/0/created").isIntegralNumber()).isTrue();
+    }
+
+    /** The ChatModel bean the gateway uses: forwards to whichever model the test chose. */
+    static final class SwitchableChatModel implements ChatModel {
+
+        private volatile ChatModel delegate;
+
+        void use(ChatModel model) {
+            this.delegate = model;
+        }
+
+        @Override
+        public ChatResponse call(Prompt prompt) {
+            return delegate.call(prompt);
+        }
+
+        @Override
+        public Flux<ChatResponse> stream(Prompt prompt) {
+            return delegate.stream(prompt);
+        }
+
+        @Override
+        public ChatOptions getOptions() {
+            return ChatOptions.builder().model(MODEL).build();
+        }
+    }
+
+    /** Fails every call, and every stream before its first chunk, with the given exception. */
+    static class Failing implements ChatModel {
+
+        private final Supplier<RuntimeException> failure;
+
+        Failing(Supplier<RuntimeException> failure) {
+            this.failure = failure;
+        }
+
+        @Override
+        public ChatResponse call(Prompt prompt) {
+            throw failure.get();
+        }
+
+        @Override
+        public Flux<ChatResponse> stream(Prompt prompt) {
+            return Flux.error(failure);
+        }
+    }
+}

@@ -1,0 +1,68 @@
+package dev.specula.sample;
+
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.time.Duration;
+
+/** Plain HTTP (java.net.http) to the gateway, for what an SDK hides: raw bodies, headers, event streams. */
+final class GatewayHttp {
+
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+
+    private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
+            .connectTimeout(Duration.ofSeconds(5)).build();
+    private final URI base;
+    private final URI completions;
+
+    GatewayHttp(int port) {
+        this.base = URI.create("http://localhost:" + port);
+        this.completions = base.resolve("/v1/chat/completions");
+    }
+
+    HttpResponse<String> get(String path) {
+        return send(HttpRequest.newBuilder(base.resolve(path)).timeout(Duration.ofSeconds(60)).GET().build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
+    HttpResponse<String> post(String body) {
+        return send(request(body), HttpResponse.BodyHandlers.ofString());
+    }
+
+    HttpResponse<InputStream> postStreaming(String body) {
+        return send(request(body), HttpResponse.BodyHandlers.ofInputStream());
+    }
+
+    JsonNode json(HttpResponse<String> response) {
+        return json(response.body());
+    }
+
+    JsonNode json(String body) {
+        return JSON.readTree(body);
+    }
+
+    private HttpRequest request(String body) {
+        return HttpRequest.newBuilder(completions).timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+    }
+
+    private <T> HttpResponse<T> send(HttpRequest request, HttpResponse.BodyHandler<T> handler) {
+        try {
+            return client.send(request, handler);
+        }
+        catch (IOException ex) {
+            throw new UncheckedIOException(ex);
+        }
+        catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+            throw new IllegalStateException(ex);
+        }
+    }
+}

@@ -1,0 +1,257 @@
+package dev.specula.sample;
+
+import com.openai.client.OpenAIClient;
+import com.openai.client.okhttp.OpenAIOkHttpClient;
+import com.openai.core.http.StreamResponse;
+import com.openai.errors.BadRequestException;
+import com.openai.models.chat.completions.ChatCompletion;
+import com.openai.models.chat.completions.ChatCompletionChunk;
+import com.openai.models.chat.completions.ChatCompletionCreateParams;
+import com.openai.models.chat.completions.ChatCompletionStreamOptions;
+import com.openai.models.models.Model;
+import dev.specula.chat.SpeculaChatModel;
+import dev.specula.engine.GenerationStats;
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.ModelPairHandle;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.springframework.ai.chat.client.ChatClient;
+import org.springframework.ai.chat.model.ChatResponse;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+import tools.jackson.databind.JsonNode;
+
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * The gateway on the embedded model pair, no mocks: driven by OpenAI's own Java client and by plain HTTP.
+ * The response cache is off so that every request, streamed ones included, really decodes; requests without
+ * max_tokens get 64 (specula.chat.options.max-tokens).
+ */
+@SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
+        properties = { "specula.cache.enabled=false", "specula.chat.options.max-tokens=64" })
+class GatewayIntegrationTest {
+
+    private static final String PROMPT = "def fibonacci(n):";
+
+    @LocalServerPort
+    private int port;
+
+    @Autowired
+    private SpeculaChatModel chatModel;
+
+    @Autowired
+    private ModelPairHandle models;
+
+    @Autowired
+    private GenerationService service;
+
+    @Autowired
+    private ChatClient.Builder chatClientBuilder;
+
+    private OpenAIClient client;
+    private GatewayHttp http;
+
+    @BeforeEach
+    void setUp() {
+        models.await();
+        client = OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1").apiKey("unused").maxRetries(0)
+                .timeout(Duration.ofSeconds(60)).build();
+        http = new GatewayHttp(port);
+    }
+
+    @AfterEach
+    void tearDown() {
+        client.close();
+    }
+
+    @Test
+    void listsTheServedModel() {
+        List<Model> served = client.models().list().data();
+
+        assertThat(served).singleElement().satisfies(model -> {
+            assertThat(model.id()).isEqualTo(chatModel.getModelName()).isEqualTo("specula-tiny");
+            assertThat(model.ownedBy()).isEqualTo("specula");
+        });
+    }
+
+    @Test
+    void completesAChatWithTheOpenAiClient() {
+        ChatCompletion completion = client.chat().completions().create(greedy(24));
+
+        assertThat(completion.id()).startsWith("chatcmpl-");
+        assertThat(completion.model()).isEqualTo("specula-tiny");
+        ChatCompletion.Choice choice = completion.choices().get(0);
+        assertThat(choice.message().content()).hasValueSatisfying(content -> assertThat(content).isNotBlank());
+        assertThat(choice.finishReason()).isIn(ChatCompletion.Choice.FinishReason.STOP, ChatCompletion.Choice.FinishReason.LENGTH);
+        assertThat(completion.usage()).hasValueSatisfying(usage -> {
+            assertThat(usage.promptTokens()).isPositive();
+            assertThat(usage.completionTokens()).isBetween(1L, 24L);
+            assertThat(usage.totalTokens()).isEqualTo(usage.promptTokens() + usage.completionTokens());
+        });
+    }
+
+    @Test
+    void streamsExactlyTheTextOfTheCompleteAnswer() {
+        ChatCompletion completion = client.chat().completions().create(greedy(40));
+
+        StringBuilder streamed = new StringBuilder();
+        List<String> finishReasons = new ArrayList<>();
+        List<Long> completionTokens = new ArrayList<>();
+        ChatCompletionCreateParams params = greedy(40).toBuilder()
+                .streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build()).build();
+        try (StreamResponse<ChatCompletionChunk> stream = client.chat().completions().createStreaming(params)) {
+            stream.stream().forEach(chunk -> {
+                chunk.choices().forEach(choice -> {
+                    choice.delta().content().ifPresent(streamed::append);
+                    choice.finishReason().ifPresent(reason -> finishReasons.add(reason.asString()));
+                });
+                chunk.usage().ifPresent(usage -> completionTokens.add(usage.completionTokens()));
+            });
+        }
+
+        assertThat(streamed.toString()).isNotEmpty().isEqualTo(completion.choices().get(0).message().content().orElseThrow());
+        assertThat(finishReasons).containsExactly(completion.choices().get(0).finishReason().asString());
+        assertThat(completionTokens).containsExactly(completion.usage().orElseThrow().completionTokens());
+    }
+
+    @Test
+    void answersLikeTheChatClientOverTheSameChatModel() {
+        ChatResponse response = chatClientBuilder.build().prompt().user(PROMPT).call().chatResponse();
+
+        ChatCompletion completion = client.chat().completions().create(ChatCompletionCreateParams.builder()
+                .model("specula-tiny").addUserMessage(PROMPT).build());
+        assertThat(response.getResult().getOutput().getText()).isNotEmpty()
+                .isEqualTo(completion.choices().get(0).message().content().orElseThrow());
+        assertThat(completion.usage().orElseThrow().completionTokens())
+                .isEqualTo(response.getMetadata().getUsage().getCompletionTokens().longValue()).isBetween(1L, 64L);
+        assertThat(response.getMetadata().<String>get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("fixed");
+    }
+
+    @Test
+    void reportsBadRequestsInOpenAisErrorShape() {
+        assertThatThrownBy(() -> client.chat().completions().create(greedy(8).toBuilder().temperature(-1.0).build()))
+                .isInstanceOfSatisfying(BadRequestException.class, ex -> {
+                    assertThat(ex.statusCode()).isEqualTo(400);
+                    assertThat(ex.param()).hasValue("temperature");
+                    assertThat(ex.type()).hasValue("invalid_request_error");
+                });
+        assertThatThrownBy(() -> client.chat().completions().create(greedy(8).toBuilder().n(2L).build()))
+                .isInstanceOfSatisfying(BadRequestException.class, ex -> assertThat(ex.param()).hasValue("n"));
+        assertThatThrownBy(() -> client.chat().completions().create(greedy(8).toBuilder().model("gpt-4o").build()))
+                .isInstanceOfSatisfying(BadRequestException.class, ex -> {
+                    assertThat(ex.param()).hasValue("model");
+                    assertThat(ex.code()).hasValue("model_not_found");
+                });
+    }
+
+    @Test
+    void answersMalformedJsonAndEmptyMessagesWith400() {
+        HttpResponse<String> malformed = http.post("{\"messages\": [");
+        assertThat(malformed.statusCode()).isEqualTo(400);
+        JsonNode error = http.json(malformed).get("error");
+        assertThat(error.get("type").stringValue()).isEqualTo("invalid_request_error");
+        assertThat(error.get("param").isNull()).isTrue();
+        assertThat(error.get("message").stringValue()).contains("not valid JSON");
+
+        HttpResponse<String> empty = http.post("{\"model\": \"specula-tiny\", \"messages\": []}");
+        assertThat(empty.statusCode()).isEqualTo(400);
+        assertThat(http.json(empty).at("/error/param").stringValue()).isEqualTo("messages");
+    }
+
+    @Test
+    void rejectsAPromptBeyondTheContextBeforeTheStreamStarts() {
+        String tooLong = "{\"messages\": [{\"role\": \"user\", \"content\": \"hello\"}], \"max_tokens\": 5000";
+
+        for (String body : List.of(tooLong + "}", tooLong + ", \"stream\": true}")) {
+            HttpResponse<String> response = http.post(body);
+            assertThat(response.statusCode()).isEqualTo(400);
+            assertThat(response.headers().firstValue("Content-Type")).hasValueSatisfying(type -> assertThat(type).startsWith("application/json"));
+            JsonNode error = http.json(response).get("error");
+            assertThat(error.get("param").stringValue()).isEqualTo("messages");
+            assertThat(error.get("code").stringValue()).isEqualTo("context_length_exceeded");
+        }
+    }
+
+    @Test
+    void streamsServerSentEventsEndingWithDone() {
+        HttpResponse<String> response = http.post("""
+                {"messages": [{"role": "user", "content": "import os"}], "max_tokens": 16, "stream": true,
+                 "stream_options": {"include_usage": true}, "some_unknown_field": {"clients": "send these"}}""");
+
+        assertThat(response.statusCode()).isEqualTo(200);
+        assertThat(response.headers().firstValue("Content-Type")).hasValueSatisfying(type -> assertThat(type).startsWith("text/event-stream"));
+        assertThat(response.body()).endsWith("data: [DONE]\n\n");
+        List<String> events = List.of(response.body().split("\n\n"));
+        assertThat(events).allSatisfy(event -> assertThat(event).startsWith("data: "));
+        List<JsonNode> chunks = events.subList(0, events.size() - 1).stream().map(event -> http.json(event.substring(6))).toList();
+        assertThat(chunks).allSatisfy(chunk -> assertThat(chunk.get("object").stringValue()).isEqualTo("chat.completion.chunk"));
+        assertThat(chunks.get(0).at("/choices/0/delta/role").stringValue()).isEqualTo("assistant");
+        JsonNode finish = chunks.get(chunks.size() - 2);
+        assertThat(finish.at("/choices/0/finish_reason").stringValue()).isIn("stop", "length");
+        assertThat(finish.at("/choices/0/delta").isEmpty()).isTrue();
+        JsonNode usage = chunks.get(chunks.size() - 1);
+        assertThat(usage.get("choices").isEmpty()).isTrue();
+        assertThat(usage.at("/usage/completion_tokens").intValue()).isBetween(1, 16);
+    }
+
+    @Test
+    void speculationOptionsChooseHowToDecodeButNotWhat() {
+        String request = "{\"messages\": [{\"role\": \"user\", \"content\": \"class Stack:\"}], \"max_tokens\": 32, "
+                + "\"speculation\": %s}";
+        JsonNode plain = http.json(http.post(request.formatted("{\"enabled\": false}")));
+        JsonNode speculative = http.json(http.post(request.formatted("{\"policy\": \"fixed\", \"gamma\": 3}")));
+
+        assertThat(plain.at("/speculation/policy").stringValue()).isEqualTo("plain");
+        assertThat(speculative.at("/speculation/policy").stringValue()).isEqualTo("fixed");
+        assertThat(speculative.at("/speculation/drafted").longValue()).isPositive();
+        assertThat(speculative.at("/choices/0/message/content").stringValue()).isNotEmpty()
+                .isEqualTo(plain.at("/choices/0/message/content").stringValue());
+    }
+
+    @Test
+    void closingTheStreamStopsTheGeneration() throws Exception {
+        // Greedy decoding of this prompt runs to the token limit (no end of sequence before 2000 tokens).
+        int maxTokens = 1500;
+        long generatedBefore = generatedTokens();
+        HttpResponse<InputStream> response = http.postStreaming("{\"messages\": [{\"role\": \"user\", \"content\": "
+                + "\"class Foo:\"}], \"max_tokens\": " + maxTokens + ", \"stream\": true}");
+        assertThat(response.statusCode()).isEqualTo(200);
+        try (BufferedReader reader = new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8))) {
+            assertThat(reader.readLine()).startsWith("data: ");
+        }
+
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (freeSlots() < service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls() && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertThat(freeSlots()).isEqualTo(service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls());
+        assertThat(generatedTokens() - generatedBefore).as("tokens generated before the cancellation stopped it")
+                .isPositive().isLessThan(maxTokens);
+    }
+
+    private int freeSlots() {
+        return service.bulkhead().getMetrics().getAvailableConcurrentCalls();
+    }
+
+    private long generatedTokens() {
+        return service.snapshot().totalsByPolicy().values().stream().mapToLong(GenerationStats::generatedTokens).sum();
+    }
+
+    private static ChatCompletionCreateParams greedy(long maxTokens) {
+        return ChatCompletionCreateParams.builder().model("specula-tiny").addUserMessage(PROMPT).temperature(0.0)
+                .maxCompletionTokens(maxTokens).build();
+    }
+}
