@@ -536,8 +536,8 @@ public class SpeculaProperties implements InitializingBean {
         /** Longest a speculative round (draft steps + one verification) may run before speculation is stopped and the request goes on plainly. */
         private Duration roundTimeout = Duration.ofSeconds(10);
 
-        /** Generations running at once; more requests are turned away as busy. */
-        private int maxConcurrentGenerations = 4;
+        /** Generations in progress at once (running in the batch or waiting for a place); more requests are turned away as busy. At least max-batch-size + queue-capacity lets the batch scheduler's queue fill. */
+        private int maxConcurrentGenerations = 72;
 
         /** How long a request waits for a free generation slot before it is turned away. */
         private Duration maxWaitForSlot = Duration.ZERO;

@@ -155,8 +155,8 @@ class SpeculaActuatorAutoConfigurationTests {
             assertThat(figures.fallbacks()).containsOnlyKeys("draft-error", "timeout", "breaker-open", "goodput")
                     .allSatisfy((reason, count) -> assertThat(count).isZero());
             assertThat(figures.goodput().plainTokensPerSecond()).isNull(); // nothing measured yet: null, not NaN
-            assertThat(figures.generationSlots().free()).isEqualTo(4);
-            assertThat(figures.generationSlots().total()).isEqualTo(4);
+            assertThat(figures.generationSlots().free()).isEqualTo(72);
+            assertThat(figures.generationSlots().total()).isEqualTo(72);
             assertThat(figures.cache().size()).isEqualTo(1);
             assertThat(figures.cache().hits()).isEqualTo(1);
             assertThat(figures.cache().misses()).isEqualTo(1);

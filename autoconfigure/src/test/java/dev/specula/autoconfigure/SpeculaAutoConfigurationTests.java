@@ -68,7 +68,7 @@ class SpeculaAutoConfigurationTests {
             assertThat(service.settings().cacheEnabled()).isTrue();
             assertThat(service.settings().cacheMaximumSize()).isEqualTo(1000);
             assertThat(service.settings().roundTimeout()).isEqualTo(Duration.ofSeconds(10));
-            assertThat(service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls()).isEqualTo(4);
+            assertThat(service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls()).isEqualTo(72);
             assertThat(service.draftBreaker().getCircuitBreakerConfig().getSlidingWindowSize()).isEqualTo(20);
             assertThat(service.goodputBreaker()).isPresent();
         });
