@@ -21,7 +21,8 @@ import java.util.List;
  * KV of prompt prefixes shared by requests (a system prompt, a few-shot header), in blocks of
  * {@value #BLOCK} tokens as vLLM's prefix caching: a block is keyed by the model, the hash of every token
  * before it and its own tokens, so a prompt reuses the longest run of cached blocks from its start. Entries
- * are ONNX Runtime tensors (native memory) weighed by bytes; an evicted block closes its tensors.
+ * are ONNX Runtime tensors (native memory) weighed by bytes; an evicted block closes its tensors. Metrics:
+ * {@code specula.prefix.tokens{result=hit|miss}}, {@code specula.prefix.bytes}, Caffeine's {@code cache.*{cache=specula.prefix}}.
  *
  * <pre>
  * lookup(prompt):  blocks b_0, b_1, ... of prompt[0 .. len − 1)   (the last token is always fed: it gives logits)
@@ -91,6 +92,8 @@ public final class PrefixCache {
                 .description("Prompt tokens whose KV came from the prefix cache").register(registry);
         this.missTokens = Counter.builder("specula.prefix.tokens").tag("result", "miss")
                 .description("Prompt tokens that had to be prefilled").register(registry);
+        io.micrometer.core.instrument.Gauge.builder("specula.prefix.bytes", this, PrefixCache::bytes)
+                .description("Bytes of prompt-prefix KV held for reuse").baseUnit("bytes").register(registry);
     }
 
     /** Cached bytes. */

@@ -42,7 +42,12 @@ final class GoodputEstimates {
 
     /** The estimates shared by the sequences of the model in {@code directory} (null: of this process). */
     static GoodputEstimates shared(Path directory, int positions) {
-        Object key = directory == null ? "unknown-model" : directory.toAbsolutePath().normalize();
+        return shared(directory, "", positions);
+    }
+
+    /** Estimates of the model in {@code directory} kept apart under {@code part} (e.g. one per round state). */
+    static GoodputEstimates shared(Path directory, String part, int positions) {
+        Object key = (directory == null ? "unknown-model" : directory.toAbsolutePath().normalize().toString()) + "#" + part;
         return SHARED.computeIfAbsent(key, k -> new GoodputEstimates(positions));
     }
 

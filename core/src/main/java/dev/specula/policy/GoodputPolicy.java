@@ -11,9 +11,12 @@ package dev.specula.policy;
  * γ*   = argmax_{0 ≤ γ ≤ γmax} E(γ) / T(γ)      γ* = 0 (a plain step) when speculation does not pay
  * </pre>
  *
- * Every sequence keeps its own acceptance counts (a boilerplate answer differs from prose) blended with the
- * estimates all sequences of the model pair share ({@link GoodputEstimates}: the prior, so no warm-up after
- * the first request). Now and then (every {@code probe} rounds) it drafts one more than γ* (at least 1), so
+ * Acceptance comes in streaks (a boilerplate stretch, then prose), so α_i is estimated separately for the
+ * two states a round can start in: after a round whose drafts were all accepted, and after one with a
+ * rejection (a Markov view of the streaks that transformers' heuristic and GammaTune exploit by reacting to
+ * the last round). Every sequence keeps its own counts per state (a boilerplate answer differs from prose),
+ * blended with the estimates all sequences of the model pair share ({@link GoodputEstimates}: the prior, so
+ * no warm-up after the first request). Now and then (every {@code probe} rounds) it drafts one more than γ* (at least 1), so
  * positions it stopped drafting keep being measured and a γ* of 0 can recover.
  *
  * Options: {@code max} (γmax, default 12), {@code probe} (rounds between probes, default 16),
@@ -26,17 +29,25 @@ public final class GoodputPolicy implements SpeculationPolicy {
     /** Acceptance assumed where nothing was measured yet: optimistic, so positions get tried. */
     private static final double UNMEASURED_ACCEPTANCE = 0.7;
 
+    /** Round times, and acceptance after a round with a rejection (index 0) or after a fully accepted one (1). */
     private final GoodputEstimates shared;
-    private final GoodputEstimates own;
+    private final GoodputEstimates[] sharedByState;
+    private final GoodputEstimates[] ownByState;
+    /** The state the next round starts in: whether the last round accepted every draft (a first round counts as after one). */
+    private int state = 1;
+    /** The state the round in flight started in. */
+    private int roundState;
     private final int maxGamma;
     private final int startGamma;
     private final int probeEvery;
     private final double priorWeight;
     private int rounds;
 
-    GoodputPolicy(GoodputEstimates shared, int startGamma, int maxGamma, int probeEvery, double priorWeight) {
+    GoodputPolicy(GoodputEstimates shared, GoodputEstimates[] sharedByState, int startGamma, int maxGamma, int probeEvery,
+            double priorWeight) {
         this.shared = shared;
-        this.own = new GoodputEstimates(maxGamma);
+        this.sharedByState = sharedByState;
+        this.ownByState = new GoodputEstimates[] {new GoodputEstimates(maxGamma), new GoodputEstimates(maxGamma)};
         this.startGamma = startGamma;
         this.maxGamma = maxGamma;
         this.probeEvery = probeEvery;
@@ -45,7 +56,10 @@ public final class GoodputPolicy implements SpeculationPolicy {
 
     static GoodputPolicy create(PolicyParameters parameters) {
         int max = parameters.intOption(NAME, "max", 12, 1, FixedPolicy.MAX_GAMMA);
-        return new GoodputPolicy(GoodputEstimates.shared(parameters.modelDirectory(), FixedPolicy.MAX_GAMMA),
+        java.nio.file.Path model = parameters.modelDirectory();
+        return new GoodputPolicy(GoodputEstimates.shared(model, FixedPolicy.MAX_GAMMA),
+                new GoodputEstimates[] {GoodputEstimates.shared(model, "after-rejection", FixedPolicy.MAX_GAMMA),
+                        GoodputEstimates.shared(model, "after-full-acceptance", FixedPolicy.MAX_GAMMA)},
                 Math.min(parameters.gamma(NAME, 1, FixedPolicy.MAX_GAMMA), max), max,
                 parameters.intOption(NAME, "probe", 16, 2, 1_000_000), parameters.option(NAME, "prior", 4, 0, 1_000_000));
     }
@@ -58,6 +72,7 @@ public final class GoodputPolicy implements SpeculationPolicy {
     @Override
     public int draftLength(RoundContext context) {
         rounds++;
+        roundState = state;
         double[] times = new double[maxGamma + 1];
         for (int gamma = 0; gamma <= maxGamma; gamma++) {
             times[gamma] = shared.roundNanos(gamma);
@@ -93,15 +108,16 @@ public final class GoodputPolicy implements SpeculationPolicy {
 
     /** α_i: this sequence's counts blended with the shared estimate (itself blended with an optimistic prior). */
     double acceptance(int position) {
-        double sharedAlpha = shared.acceptance(position, UNMEASURED_ACCEPTANCE, 2);
-        return own.acceptance(position, sharedAlpha, priorWeight);
+        double sharedAlpha = sharedByState[state].acceptance(position, UNMEASURED_ACCEPTANCE, 2);
+        return ownByState[state].acceptance(position, sharedAlpha, priorWeight);
     }
 
     @Override
     public void observe(RoundOutcome outcome) {
         if (outcome.drafted() > 0) {
-            own.recordAcceptance(outcome.drafted(), outcome.accepted());
-            shared.recordAcceptance(outcome.drafted(), outcome.accepted());
+            ownByState[roundState].recordAcceptance(outcome.drafted(), outcome.accepted());
+            sharedByState[roundState].recordAcceptance(outcome.drafted(), outcome.accepted());
+            state = outcome.allAccepted() ? 1 : 0;
         }
         if (rounds > 1) {
             // the first round also prefills the prompt: its time says nothing about a step

@@ -13,7 +13,7 @@ package dev.specula.policy;
  * </pre>
  *
  * The first round, before the target has produced a hidden state, drafts the configured γ. Needs a target
- * exported {@code --with-hidden} and {@code ldlp.onnx} next to it. Options: {@code threshold} (default −0.6),
+ * exported {@code --with-hidden} and {@code ldlp.onnx} next to it. Options: {@code logprob} (the cumulative log-probability threshold, default −0.6),
  * {@code max} (γmax, default from ldlp.json).
  */
 public final class LdlpPolicy implements SpeculationPolicy {
@@ -39,7 +39,7 @@ public final class LdlpPolicy implements SpeculationPolicy {
         LengthPredictor predictor = LengthPredictor.forModel(directory);
         int max = parameters.intOption(NAME, "max", predictor.gammaMax(), 1, FixedPolicy.MAX_GAMMA);
         return new LdlpPolicy(predictor, Math.min(parameters.gamma(NAME, 1, FixedPolicy.MAX_GAMMA), max), max,
-                parameters.option(NAME, "threshold", -0.6, -100, 0));
+                parameters.option(NAME, "logprob", -0.6, -100, 0));
     }
 
     @Override

@@ -206,6 +206,7 @@ class BatchingLosslessTest {
         double hits = registry.get("specula.prefix.tokens").tag("result", "hit").counter().count();
         assertThat(hits).as("prompt tokens served from the prefix cache").isGreaterThanOrEqualTo(2 * 7 * 16);
         assertThat(prefixes.bytes()).isPositive();
+        assertThat(registry.get("specula.prefix.bytes").gauge().value()).isEqualTo((double) prefixes.bytes());
         prefixes.clear();
         assertThat(prefixes.bytes()).isZero();
     }

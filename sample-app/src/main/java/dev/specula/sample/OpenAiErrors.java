@@ -38,9 +38,21 @@ class OpenAiErrors {
 
     private static final Logger logger = LoggerFactory.getLogger(OpenAiErrors.class);
 
+    private final tools.jackson.databind.ObjectMapper json;
+
+    OpenAiErrors(tools.jackson.databind.ObjectMapper json) {
+        this.json = json;
+    }
+
+    /**
+     * The error as JSON text whatever the request's Accept header says: a streaming client often accepts only
+     * {@code text/event-stream}, and content negotiation would then turn every error into a bare 500.
+     */
     @ExceptionHandler(RuntimeException.class)
-    ResponseEntity<OpenAiJson.ErrorResponse> handle(RuntimeException ex) {
-        return toResponse(ex);
+    ResponseEntity<String> handle(RuntimeException ex) {
+        ResponseEntity<OpenAiJson.ErrorResponse> error = toResponse(ex);
+        return ResponseEntity.status(error.getStatusCode()).headers(error.getHeaders())
+                .contentType(org.springframework.http.MediaType.APPLICATION_JSON).body(json.writeValueAsString(error.getBody()));
     }
 
     /** The status, headers and body that answer {@code failure}. */

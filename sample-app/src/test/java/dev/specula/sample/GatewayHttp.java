@@ -36,6 +36,13 @@ final class GatewayHttp {
         return send(request(body), HttpResponse.BodyHandlers.ofString());
     }
 
+    /** A POST whose client accepts only server-sent events, as streaming SDKs often do. */
+    HttpResponse<String> postAcceptingOnlyEvents(String body) {
+        return send(HttpRequest.newBuilder(completions).timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json")
+                .header("Accept", "text/event-stream").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
     HttpResponse<InputStream> postStreaming(String body) {
         return send(request(body), HttpResponse.BodyHandlers.ofInputStream());
     }

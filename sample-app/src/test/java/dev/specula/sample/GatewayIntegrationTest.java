@@ -169,6 +169,12 @@ class GatewayIntegrationTest {
         HttpResponse<String> empty = http.post("{\"model\": \"specula-tiny\", \"messages\": []}");
         assertThat(empty.statusCode()).isEqualTo(400);
         assertThat(http.json(empty).at("/error/param").stringValue()).isEqualTo("messages");
+
+        // a streaming client that accepts only text/event-stream still gets the JSON error and its status
+        HttpResponse<String> eventsOnly = http.postAcceptingOnlyEvents("{\"stream\": true, \"messages\": []}");
+        assertThat(eventsOnly.statusCode()).isEqualTo(400);
+        assertThat(eventsOnly.headers().firstValue("Content-Type")).hasValueSatisfying(type -> assertThat(type).startsWith("application/json"));
+        assertThat(http.json(eventsOnly).at("/error/param").stringValue()).isEqualTo("messages");
     }
 
     @Test
