@@ -52,6 +52,8 @@ public final class KvPool implements AutoCloseable {
     private int[][] owner = new int[0][];
     private int rows;
     private int physical;
+    /** Slots that hold a member's token (the rest are holes), kept as tokens come and go. */
+    private long liveSlots;
     private int nextId;
     private boolean closed;
 
@@ -150,6 +152,7 @@ public final class KvPool implements AutoCloseable {
                 owner[row][physical + j] = sequence == null ? -1 : sequence.id;
                 if (sequence != null) {
                     sequence.append(physical + j);
+                    liveSlots++;
                 }
             }
         }
@@ -162,6 +165,7 @@ public final class KvPool implements AutoCloseable {
         for (int i = newLength; i < sequence.length; i++) {
             owner[sequence.row][sequence.slots[i]] = -1;
         }
+        liveSlots -= sequence.length - newLength;
         sequence.length = newLength;
         compactIfWorthIt();
     }
@@ -183,15 +187,7 @@ public final class KvPool implements AutoCloseable {
     }
 
     private void compactIfWorthIt() {
-        int live = 0;
-        for (int row = 0; row < rows; row++) {
-            for (int slot = 0; slot < physical; slot++) {
-                if (owner[row][slot] >= 0) {
-                    live++;
-                }
-            }
-        }
-        long holes = (long) rows * physical - live;
+        long holes = (long) rows * physical - liveSlots;
         boolean deadRows = layout == Layout.PADDED && members.contains(null);
         if (holes > (long) COMPACTION_MIN_HOLES * rows && (holes * 3 > (long) rows * physical || deadRows)) {
             compact();
@@ -303,6 +299,7 @@ public final class KvPool implements AutoCloseable {
             owner[sequence.row][physical + i] = sequence.id;
             sequence.append(physical + i);
         }
+        liveSlots += length;
         physical = newPhysical;
     }
 
@@ -416,6 +413,7 @@ public final class KvPool implements AutoCloseable {
         Arrays.fill(values, null);
         members.clear();
         physical = 0;
+        liveSlots = 0;
         if (layout == Layout.PACKED) {
             owner = new int[][] {new int[64]};
             rows = 1;

@@ -27,6 +27,11 @@ public final class PooledSequence implements SequenceCache {
         return pool;
     }
 
+    /** Row of the pool holding the sequence's slots (always 0 when packed). */
+    public int row() {
+        return row;
+    }
+
     @Override
     public int logicalLength() {
         return length;

@@ -71,7 +71,7 @@ final class BatchStep {
                 newSlots += input.tokens().length;
             }
             else {
-                inputRow[i] = rowOf(sequence);
+                inputRow[i] = sequence.row();
                 inputOffset[i] = 0;
                 newSlots = Math.max(newSlots, input.tokens().length);
             }
@@ -179,15 +179,6 @@ final class BatchStep {
         finally {
             created.forEach(OnnxTensor::close);
         }
-    }
-
-    private int rowOf(PooledSequence sequence) {
-        for (int row = 0; row < pool.rows(); row++) {
-            if (pool.sequenceInRow(row) == sequence) {
-                return row;
-            }
-        }
-        throw new IllegalStateException("Sequence is not in its pool");
     }
 
     /** attention_bias [1, 1, S, P + S]: each new token sees its own sequence's live past and its earlier new tokens. */
