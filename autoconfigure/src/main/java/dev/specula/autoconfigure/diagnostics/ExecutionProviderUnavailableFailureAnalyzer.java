@@ -15,7 +15,7 @@ public class ExecutionProviderUnavailableFailureAnalyzer extends AbstractFailure
         String description = String.format("The %s execution provider is not available in the ONNX Runtime on the classpath "
                 + "(specula.runtime.provider=%s).%n%n    Reason: %s", cause.getProvider(), cause.getProvider(), cause.getMessage());
         String action = String.format("Replace the dependency com.microsoft.onnxruntime:onnxruntime with %s:%s "
-                + "(exclude onnxruntime from dev.specula:specula-core and add the GPU artifact), and install the CUDA and "
+                + "(exclude onnxruntime from dev.specula:specula-engine and add the GPU artifact), and install the CUDA and "
                 + "cuDNN versions that ONNX Runtime release needs; or set specula.runtime.provider=CPU.",
                 ExecutionProviderUnavailableException.CUDA_ARTIFACT, sameVersion);
         return new FailureAnalysis(description, action, cause);

@@ -94,7 +94,9 @@ public final class GenerationService implements AutoCloseable {
                 ? new ResponseCache(settings.cacheMaximumSize(), settings.cacheTimeToLive(), registry) : null;
         this.metrics = new ServingMetrics(registry);
         this.prefixCache = settings.prefixCacheBytes() > 0
-                ? new dev.specula.kv.PrefixCache(dev.specula.model.OrtEnvironments.get(), settings.prefixCacheBytes(), registry)
+                ? ServingMetrics.monitorPrefixCache(registry,
+                        listener -> new dev.specula.kv.PrefixCache(dev.specula.model.OrtEnvironments.get(),
+                                settings.prefixCacheBytes(), listener))
                 : null;
         if (models.state() == ModelPairHandle.State.READY) {
             policyFactory(settings.defaultPolicy(), null);

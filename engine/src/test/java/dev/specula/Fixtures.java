@@ -33,7 +33,7 @@ public final class Fixtures {
         URL url = Fixtures.class.getResource("/fixtures/" + relative);
         if (url == null) {
             throw new IllegalStateException("Missing test fixture fixtures/" + relative
-                    + ": regenerate with `cd tools && python -m specula_tools fixtures ../core/src/test/resources/fixtures`");
+                    + ": regenerate with `cd tools && python -m specula_tools fixtures ../engine/src/test/resources/fixtures`");
         }
         try {
             return Path.of(url.toURI());

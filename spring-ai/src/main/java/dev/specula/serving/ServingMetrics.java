@@ -2,7 +2,10 @@ package dev.specula.serving;
 
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
+import dev.specula.kv.PrefixCache;
+import dev.specula.kv.PrefixCacheListener;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 
@@ -10,6 +13,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 
 /**
  * Micrometer meters of the service — counters, not rates (vLLM's spec-decode metrics: publish counts,
@@ -46,6 +50,34 @@ final class ServingMetrics {
                 .description("Plain requests run to measure plain decoding's speed").register(registry);
         this.rejected = Counter.builder("specula.requests.rejected")
                 .description("Requests turned away because every generation slot was in use").register(registry);
+    }
+
+    /**
+     * A prefix cache whose lookups and evictions become {@code specula.prefix.tokens{result=hit|miss}},
+     * {@code specula.prefix.evictions} and whose size is the gauge {@code specula.prefix.bytes}.
+     */
+    static PrefixCache monitorPrefixCache(MeterRegistry registry, Function<PrefixCacheListener, PrefixCache> factory) {
+        Counter hits = Counter.builder("specula.prefix.tokens").tag("result", "hit")
+                .description("Prompt tokens whose KV came from the prefix cache").register(registry);
+        Counter misses = Counter.builder("specula.prefix.tokens").tag("result", "miss")
+                .description("Prompt tokens that had to be prefilled").register(registry);
+        Counter evictions = Counter.builder("specula.prefix.evictions")
+                .description("Prefix-cache blocks dropped to stay within the size limit").register(registry);
+        PrefixCache cache = factory.apply(new PrefixCacheListener() {
+            @Override
+            public void onLookup(int hitTokens, int missTokens) {
+                hits.increment(hitTokens);
+                misses.increment(missTokens);
+            }
+
+            @Override
+            public void onEviction(long bytes) {
+                evictions.increment();
+            }
+        });
+        Gauge.builder("specula.prefix.bytes", cache, PrefixCache::bytes)
+                .description("Bytes of prompt-prefix KV held for reuse").baseUnit("bytes").register(registry);
+        return cache;
     }
 
     void recordGeneration(GenerationResult result) {

@@ -4,25 +4,22 @@ import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
-import com.github.benmanes.caffeine.cache.Cache;
-import com.github.benmanes.caffeine.cache.Caffeine;
-import com.github.benmanes.caffeine.cache.RemovalCause;
-import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.binder.cache.CaffeineCacheMetrics;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.List;
 
 /**
  * KV of prompt prefixes shared by requests (a system prompt, a few-shot header), in blocks of
  * {@value #BLOCK} tokens as vLLM's prefix caching: a block is keyed by the model, the hash of every token
  * before it and its own tokens, so a prompt reuses the longest run of cached blocks from its start. Entries
- * are ONNX Runtime tensors (native memory) weighed by bytes; an evicted block closes its tensors. Metrics:
- * {@code specula.prefix.tokens{result=hit|miss}}, {@code specula.prefix.bytes}, Caffeine's {@code cache.*{cache=specula.prefix}}.
+ * are ONNX Runtime tensors (native memory) weighed by bytes, least recently used evicted first; an evicted block
+ * closes its tensors. Hits and misses go to a {@link PrefixCacheListener}.
  *
  * <pre>
  * lookup(prompt):  blocks b_0, b_1, ... of prompt[0 .. len − 1)   (the last token is always fed: it gives logits)
@@ -73,32 +70,26 @@ public final class PrefixCache {
     }
 
     private final OrtEnvironment environment;
-    private final Cache<Key, Block> blocks;
-    private final Counter hitTokens;
-    private final Counter missTokens;
+    private final long maximumBytes;
+    private final PrefixCacheListener listener;
+    /** Blocks in access order (least recently used first). */
+    private final LinkedHashMap<Key, Block> blocks = new LinkedHashMap<>(64, 0.75f, true);
+    private long bytes;
 
-    public PrefixCache(OrtEnvironment environment, long maximumBytes, MeterRegistry registry) {
+    public PrefixCache(OrtEnvironment environment, long maximumBytes, PrefixCacheListener listener) {
         this.environment = environment;
-        this.blocks = Caffeine.newBuilder().maximumWeight(Math.max(1, maximumBytes >> 10))
-                .weigher((Key key, Block block) -> (int) Math.min(Integer.MAX_VALUE, Math.max(1, block.bytes >> 10)))
-                .removalListener((Key key, Block block, RemovalCause cause) -> {
-                    if (block != null) {
-                        block.close();
-                    }
-                })
-                .recordStats().build();
-        CaffeineCacheMetrics.monitor(registry, blocks, "specula.prefix");
-        this.hitTokens = Counter.builder("specula.prefix.tokens").tag("result", "hit")
-                .description("Prompt tokens whose KV came from the prefix cache").register(registry);
-        this.missTokens = Counter.builder("specula.prefix.tokens").tag("result", "miss")
-                .description("Prompt tokens that had to be prefilled").register(registry);
-        io.micrometer.core.instrument.Gauge.builder("specula.prefix.bytes", this, PrefixCache::bytes)
-                .description("Bytes of prompt-prefix KV held for reuse").baseUnit("bytes").register(registry);
+        this.maximumBytes = maximumBytes;
+        this.listener = listener;
     }
 
     /** Cached bytes. */
-    public long bytes() {
-        return blocks.asMap().values().stream().mapToLong(block -> block.bytes).sum();
+    public synchronized long bytes() {
+        return bytes;
+    }
+
+    /** Cached blocks. */
+    public synchronized int blockCount() {
+        return blocks.size();
     }
 
     /**
@@ -108,8 +99,7 @@ public final class PrefixCache {
      */
     public int seed(String model, int[] prompt, SequenceCache cache) {
         List<Block> found = lookup(model, prompt);
-        hitTokens.increment(found.size() * BLOCK);
-        missTokens.increment(prompt.length - found.size() * BLOCK);
+        listener.onLookup(found.size() * BLOCK, prompt.length - found.size() * BLOCK);
         if (found.isEmpty() || cache.logicalLength() != 0) {
             return 0;
         }
@@ -146,7 +136,7 @@ public final class PrefixCache {
         for (int b = 0; b < fullBlocks; b++) {
             Key key = new Key(model, parent, Arrays.copyOfRange(prompt, b * BLOCK, (b + 1) * BLOCK));
             parent = key.chainHash();
-            if (blocks.getIfPresent(key) != null) {
+            if (get(key) != null) {
                 continue;
             }
             if (cache.logicalLength() < (b + 1) * BLOCK) {
@@ -161,7 +151,7 @@ public final class PrefixCache {
                         bytes += tensor.getInfo().getNumElements() * (tensor.getInfo().type == OnnxJavaType.FLOAT16 ? 2 : 4);
                     }
                 }
-                blocks.put(key, new Block(copied[0], copied[1], bytes));
+                put(key, new Block(copied[0], copied[1], bytes));
             }
             catch (OrtException | RuntimeException ex) {
                 return; // caching is an optimisation: a failed copy only costs a future prefill
@@ -174,7 +164,7 @@ public final class PrefixCache {
         long parent = 0;
         for (int b = 0; (b + 1) * BLOCK <= prompt.length - 1; b++) {
             Key key = new Key(model, parent, Arrays.copyOfRange(prompt, b * BLOCK, (b + 1) * BLOCK));
-            Block block = blocks.getIfPresent(key);
+            Block block = get(key);
             if (block == null) {
                 break;
             }
@@ -206,9 +196,30 @@ public final class PrefixCache {
         return tensor;
     }
 
+    private synchronized Block get(Key key) {
+        return blocks.get(key);
+    }
+
+    private synchronized void put(Key key, Block block) {
+        Block previous = blocks.put(key, block);
+        bytes += block.bytes;
+        if (previous != null) {
+            bytes -= previous.bytes;
+            previous.close();
+        }
+        for (Iterator<Map.Entry<Key, Block>> it = blocks.entrySet().iterator(); bytes > maximumBytes && it.hasNext();) {
+            Block evicted = it.next().getValue();
+            it.remove();
+            bytes -= evicted.bytes;
+            evicted.close();
+            listener.onEviction(evicted.bytes);
+        }
+    }
+
     /** Drops every block (closing its tensors). */
-    public void clear() {
-        blocks.invalidateAll();
-        blocks.cleanUp();
+    public synchronized void clear() {
+        blocks.values().forEach(Block::close);
+        blocks.clear();
+        bytes = 0;
     }
 }
