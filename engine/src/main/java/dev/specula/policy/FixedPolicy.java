@@ -13,7 +13,8 @@ public final class FixedPolicy implements SpeculationPolicy {
 
     public FixedPolicy(int gamma) {
         if (gamma < 1 || gamma > MAX_GAMMA) {
-            throw new IllegalArgumentException("gamma of policy 'fixed' must be in [1, " + MAX_GAMMA + "] but was " + gamma);
+            throw new InvalidPolicyOptionException(NAME, InvalidPolicyOptionException.GAMMA, String.valueOf(gamma),
+                    "in [1, " + MAX_GAMMA + "]");
         }
         this.gamma = gamma;
     }

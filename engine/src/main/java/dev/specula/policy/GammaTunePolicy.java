@@ -34,8 +34,7 @@ public final class GammaTunePolicy implements SpeculationPolicy {
 
     GammaTunePolicy(String name, int startGamma, double eta, int delta, int minGamma, int maxGamma, double tau) {
         if (minGamma > maxGamma) {
-            throw new IllegalArgumentException("Options of policy '" + name + "': min (" + minGamma + ") must be <= max ("
-                    + maxGamma + ")");
+            throw new InvalidPolicyOptionException(name, "min", String.valueOf(minGamma), "<= max (" + maxGamma + ")");
         }
         this.name = name;
         this.eta = eta;

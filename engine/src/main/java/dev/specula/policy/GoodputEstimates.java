@@ -1,14 +1,11 @@
 package dev.specula.policy;
 
-import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * What the goodput policy measures, shared by every sequence of one model pair (the prior a new sequence
- * starts from): acceptance per draft position, and the ONNX Runtime cost of a draft step and of verifying
- * k drafts. Counts decay (factor {@link #DECAY} per update) so the estimates follow drift; all methods are
+ * What the goodput policy measures, shared by the sequences of one model pair and one owner
+ * ({@link PolicyResources}: the prior a new sequence starts from): acceptance per draft position, and the
+ * ONNX Runtime cost of a draft step and of verifying k drafts. Counts decay (factor {@link #DECAY} per update) so the estimates follow drift; all methods are
  * thread-safe.
  *
  * <pre>
@@ -20,7 +17,6 @@ import java.util.concurrent.ConcurrentHashMap;
 final class GoodputEstimates {
 
     static final double DECAY = 0.999;
-    private static final Map<Object, GoodputEstimates> SHARED = new ConcurrentHashMap<>();
 
     private final double[] judged;
     private final double[] accepted;
@@ -38,17 +34,6 @@ final class GoodputEstimates {
         this.accepted = new double[positions];
         this.roundNanos = new double[positions + 1];
         this.roundWeight = new double[positions + 1];
-    }
-
-    /** The estimates shared by the sequences of the model in {@code directory} (null: of this process). */
-    static GoodputEstimates shared(Path directory, int positions) {
-        return shared(directory, "", positions);
-    }
-
-    /** Estimates of the model in {@code directory} kept apart under {@code part} (e.g. one per round state). */
-    static GoodputEstimates shared(Path directory, String part, int positions) {
-        Object key = (directory == null ? "unknown-model" : directory.toAbsolutePath().normalize().toString()) + "#" + part;
-        return SHARED.computeIfAbsent(key, k -> new GoodputEstimates(positions));
     }
 
     synchronized void recordAcceptance(int drafted, int acceptedDrafts) {

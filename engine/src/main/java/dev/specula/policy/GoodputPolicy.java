@@ -15,8 +15,8 @@ package dev.specula.policy;
  * two states a round can start in: after a round whose drafts were all accepted, and after one with a
  * rejection (a Markov view of the streaks that transformers' heuristic and GammaTune exploit by reacting to
  * the last round). Every sequence keeps its own counts per state (a boilerplate answer differs from prose),
- * blended with the estimates all sequences of the model pair share ({@link GoodputEstimates}: the prior, so
- * no warm-up after the first request). Now and then (every {@code probe} rounds) it drafts one more than γ* (at least 1), so
+ * blended with the estimates the sequences of the model pair share through their owner's
+ * {@link PolicyResources} ({@link GoodputEstimates}: the prior, so no warm-up after the first request). Now and then (every {@code probe} rounds) it drafts one more than γ* (at least 1), so
  * positions it stopped drafting keep being measured and a γ* of 0 can recover.
  *
  * Options: {@code max} (γmax, default 12), {@code probe} (rounds between probes, default 16),
@@ -57,9 +57,10 @@ public final class GoodputPolicy implements SpeculationPolicy {
     static GoodputPolicy create(PolicyParameters parameters) {
         int max = parameters.intOption(NAME, "max", 12, 1, FixedPolicy.MAX_GAMMA);
         java.nio.file.Path model = parameters.modelDirectory();
-        return new GoodputPolicy(GoodputEstimates.shared(model, FixedPolicy.MAX_GAMMA),
-                new GoodputEstimates[] {GoodputEstimates.shared(model, "after-rejection", FixedPolicy.MAX_GAMMA),
-                        GoodputEstimates.shared(model, "after-full-acceptance", FixedPolicy.MAX_GAMMA)},
+        PolicyResources resources = parameters.resources();
+        return new GoodputPolicy(resources.estimates(model, "", FixedPolicy.MAX_GAMMA),
+                new GoodputEstimates[] {resources.estimates(model, "after-rejection", FixedPolicy.MAX_GAMMA),
+                        resources.estimates(model, "after-full-acceptance", FixedPolicy.MAX_GAMMA)},
                 Math.min(parameters.gamma(NAME, 1, FixedPolicy.MAX_GAMMA), max), max,
                 parameters.intOption(NAME, "probe", 16, 2, 1_000_000), parameters.option(NAME, "prior", 4, 0, 1_000_000));
     }

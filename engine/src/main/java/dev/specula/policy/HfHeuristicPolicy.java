@@ -22,12 +22,11 @@ public final class HfHeuristicPolicy implements SpeculationPolicy {
 
     public HfHeuristicPolicy(int startGamma, int maxGamma) {
         if (maxGamma < 1 || maxGamma > FixedPolicy.MAX_GAMMA) {
-            throw new IllegalArgumentException("Option 'max' of policy '" + NAME + "' must be in [1, " + FixedPolicy.MAX_GAMMA
-                    + "] but was " + maxGamma);
+            throw new InvalidPolicyOptionException(NAME, "max", String.valueOf(maxGamma), "in [1, " + FixedPolicy.MAX_GAMMA + "]");
         }
         if (startGamma < 1 || startGamma > maxGamma) {
-            throw new IllegalArgumentException("gamma of policy '" + NAME + "' must be in [1, max=" + maxGamma + "] but was "
-                    + startGamma);
+            throw new InvalidPolicyOptionException(NAME, InvalidPolicyOptionException.GAMMA, String.valueOf(startGamma),
+                    "in [1, max=" + maxGamma + "]");
         }
         this.gamma = startGamma;
         this.maxGamma = maxGamma;

@@ -36,7 +36,7 @@ public final class LdlpPolicy implements SpeculationPolicy {
     static LdlpPolicy create(PolicyParameters parameters) {
         java.nio.file.Path directory = parameters.model().orElseThrow(() -> new IllegalArgumentException(
                 "Policy 'ldlp' needs the target model's directory (its ldlp.onnx); none was given"));
-        LengthPredictor predictor = LengthPredictor.forModel(directory);
+        LengthPredictor predictor = parameters.resources().predictor(directory);
         int max = parameters.intOption(NAME, "max", predictor.gammaMax(), 1, FixedPolicy.MAX_GAMMA);
         return new LdlpPolicy(predictor, Math.min(parameters.gamma(NAME, 1, FixedPolicy.MAX_GAMMA), max), max,
                 parameters.option(NAME, "logprob", -0.6, -100, 0));

@@ -14,21 +14,18 @@ import java.nio.LongBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.concurrent.ConcurrentHashMap;
 
 /**
  * AdaEAGLE's Lightweight Draft Length Predictor as exported by {@code python -m specula_tools train-ldlp}:
  * {@code ldlp.onnx} (inputs {@code hidden_state} float32 [1, H], {@code token_id} int64 [1]; output
  * {@code length} float32 [1]: the predicted number of accepted drafts) and {@code ldlp.json} (its γmax),
- * next to the target's model.onnx. One instance per file, shared by every sequence (ONNX Runtime sessions
- * are safe for concurrent runs) and kept for the life of the JVM.
+ * next to the target's model.onnx. One instance per file and {@link PolicyResources}, shared by that owner's
+ * sequences (ONNX Runtime sessions are safe for concurrent runs) and closed with it.
  */
-public final class LengthPredictor implements DraftLengthPredictor {
+public final class LengthPredictor implements DraftLengthPredictor, AutoCloseable {
 
     public static final String MODEL_FILE = "ldlp.onnx";
     public static final String INFO_FILE = "ldlp.json";
-
-    private static final Map<Path, LengthPredictor> LOADED = new ConcurrentHashMap<>();
 
     private final OrtEnvironment environment;
     private final OrtSession session;
@@ -42,13 +39,8 @@ public final class LengthPredictor implements DraftLengthPredictor {
         this.gammaMax = gammaMax;
     }
 
-    /** The predictor in {@code modelDirectory}, loaded once. */
-    public static LengthPredictor forModel(Path modelDirectory) {
-        Path model = modelDirectory.resolve(MODEL_FILE).toAbsolutePath().normalize();
-        return LOADED.computeIfAbsent(model, LengthPredictor::load);
-    }
-
-    private static LengthPredictor load(Path model) {
+    /** Loads {@code model} (an ldlp.onnx) and its ldlp.json; the caller closes it. */
+    static LengthPredictor load(Path model) {
         Path info = model.resolveSibling(INFO_FILE);
         if (!Files.isRegularFile(model) || !Files.isRegularFile(info)) {
             throw new ModelLoadException(model, "Policy 'ldlp' needs " + MODEL_FILE + " and " + INFO_FILE + " next to the target's "
@@ -94,5 +86,16 @@ public final class LengthPredictor implements DraftLengthPredictor {
     /** The longest draft the predictor was trained to predict. */
     public int gammaMax() {
         return gammaMax;
+    }
+
+    /** Closes the ONNX Runtime session. */
+    @Override
+    public void close() {
+        try {
+            session.close();
+        }
+        catch (OrtException ex) {
+            throw new IllegalStateException("Could not close the draft length predictor: " + ex.getMessage(), ex);
+        }
     }
 }

@@ -6,24 +6,31 @@ import java.util.Optional;
 
 /**
  * Settings a policy is created with: the draft length γ (the starting or maximum length, depending on the
- * policy), named options (e.g. {@code threshold=0.4}, validated by the policy that reads them) and the
- * target model's directory, where learned policies find their files (ldlp.onnx) and by which policies share
- * what they learn across requests of the same model pair.
+ * policy), named options (e.g. {@code threshold=0.4}, validated by the policy that reads them), the target
+ * model's directory, where learned policies find their files (ldlp.onnx), and the {@link PolicyResources}
+ * through which the sequences of one owner share what they load and learn.
  *
  * @param gamma draft length γ
  * @param options policy options by name
  * @param modelDirectory the target model's directory; null when unknown
+ * @param resources what the policies share, owned and closed by the caller; null: each
+ *        {@link SpeculationPolicies#factory factory} gets its own
  */
-public record PolicyParameters(int gamma, Map<String, String> options, Path modelDirectory) {
+public record PolicyParameters(int gamma, Map<String, String> options, Path modelDirectory, PolicyResources resources) {
 
+    /** The draft length γ when none is configured: the CLI's {@code --gamma}, the service's and the properties' default. */
     public static final int DEFAULT_GAMMA = 4;
 
     public PolicyParameters {
         options = Map.copyOf(options);
     }
 
+    public PolicyParameters(int gamma, Map<String, String> options, Path modelDirectory) {
+        this(gamma, options, modelDirectory, null);
+    }
+
     public PolicyParameters(int gamma, Map<String, String> options) {
-        this(gamma, options, null);
+        this(gamma, options, null, null);
     }
 
     public static PolicyParameters ofGamma(int gamma) {
@@ -31,18 +38,26 @@ public record PolicyParameters(int gamma, Map<String, String> options, Path mode
     }
 
     public PolicyParameters withGamma(int newGamma) {
-        return new PolicyParameters(newGamma, options, modelDirectory);
+        return new PolicyParameters(newGamma, options, modelDirectory, resources);
     }
 
     public PolicyParameters withModelDirectory(Path directory) {
-        return new PolicyParameters(gamma, options, directory);
+        return new PolicyParameters(gamma, options, directory, resources);
+    }
+
+    public PolicyParameters withResources(PolicyResources newResources) {
+        return new PolicyParameters(gamma, options, modelDirectory, newResources);
     }
 
     public Optional<Path> model() {
         return Optional.ofNullable(modelDirectory);
     }
 
-    /** A numeric option in [min, max], or its default; a malformed or out-of-range value names the option and the range. */
+    /**
+     * A numeric option in [min, max], or its default.
+     *
+     * @throws InvalidPolicyOptionException when the value is malformed or out of range
+     */
     public double option(String policy, String name, double defaultValue, double min, double max) {
         String raw = options.get(name);
         if (raw == null) {
@@ -53,12 +68,10 @@ public record PolicyParameters(int gamma, Map<String, String> options, Path mode
             value = Double.parseDouble(raw.trim());
         }
         catch (NumberFormatException ex) {
-            throw new IllegalArgumentException("Option '" + name + "' of policy '" + policy + "' must be a number in ["
-                    + min + ", " + max + "] but was '" + raw + "'");
+            throw new InvalidPolicyOptionException(policy, name, raw, "a number in [" + min + ", " + max + "]");
         }
         if (!(value >= min && value <= max)) {
-            throw new IllegalArgumentException("Option '" + name + "' of policy '" + policy + "' must be in [" + min + ", "
-                    + max + "] but was " + raw);
+            throw new InvalidPolicyOptionException(policy, name, raw, "in [" + min + ", " + max + "]");
         }
         return value;
     }
@@ -67,8 +80,7 @@ public record PolicyParameters(int gamma, Map<String, String> options, Path mode
     public int intOption(String policy, String name, int defaultValue, int min, int max) {
         double value = option(policy, name, defaultValue, min, max);
         if (value != Math.rint(value)) {
-            throw new IllegalArgumentException("Option '" + name + "' of policy '" + policy + "' must be an integer in ["
-                    + min + ", " + max + "] but was " + options.get(name));
+            throw new InvalidPolicyOptionException(policy, name, options.get(name), "an integer in [" + min + ", " + max + "]");
         }
         return (int) value;
     }
@@ -76,8 +88,8 @@ public record PolicyParameters(int gamma, Map<String, String> options, Path mode
     /** γ checked against the policy's range. */
     public int gamma(String policy, int min, int max) {
         if (gamma < min || gamma > max) {
-            throw new IllegalArgumentException("gamma of policy '" + policy + "' must be in [" + min + ", " + max
-                    + "] but was " + gamma);
+            throw new InvalidPolicyOptionException(policy, InvalidPolicyOptionException.GAMMA, String.valueOf(gamma),
+                    "in [" + min + ", " + max + "]");
         }
         return gamma;
     }

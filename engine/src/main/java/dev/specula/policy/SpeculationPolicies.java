@@ -9,7 +9,7 @@ import java.util.function.Supplier;
 
 /**
  * The policies selectable by name: the built-ins and any {@link SpeculationPolicyProvider} on the classpath.
- * A policy is named {@code name} or {@code name:γ} (e.g. {@code fixed:4}).
+ * A policy is named {@code name} or {@code name:γ} (e.g. {@code fixed:4}, parsed by {@link PolicySpec}).
  */
 public final class SpeculationPolicies {
 
@@ -57,11 +57,7 @@ public final class SpeculationPolicies {
 
     /** Checks that {@code spec}'s name is a known policy (without creating one). */
     public static void requireKnown(String spec) {
-        String name = spec.trim();
-        int colon = name.indexOf(':');
-        if (colon >= 0) {
-            name = name.substring(0, colon).trim();
-        }
+        String name = PolicySpec.parse(spec).name();
         if (!PROVIDERS.containsKey(name)) {
             throw new UnknownPolicyException(name, names());
         }
@@ -70,27 +66,25 @@ public final class SpeculationPolicies {
     /**
      * A factory of per-sequence policies for {@code spec} ({@code name} or {@code name:γ}); γ from the spec
      * wins over {@code defaults.gamma()}. Validates by creating one policy now, so bad settings fail at once.
+     * Its policies share {@code defaults.resources()}; when that is null the factory gets resources of its
+     * own (shared by its sequences only, released when the factory is no longer reachable, except an ldlp
+     * predictor's session: pass resources you close to own that).
+     *
+     * @throws UnknownPolicyException when no policy has that name
+     * @throws InvalidPolicyOptionException when γ or an option is out of the policy's range
      */
     public static Supplier<SpeculationPolicy> factory(String spec, PolicyParameters defaults) {
-        String name = spec.trim();
-        int gamma = defaults.gamma();
-        int colon = name.indexOf(':');
-        if (colon >= 0) {
-            String gammaText = name.substring(colon + 1).trim();
-            name = name.substring(0, colon).trim();
-            try {
-                gamma = Integer.parseInt(gammaText);
-            }
-            catch (NumberFormatException ex) {
-                throw new IllegalArgumentException("Policy '" + spec + "': the part after ':' must be the draft length γ, an integer, but was '" + gammaText + "'");
-            }
-        }
-        SpeculationPolicyProvider provider = PROVIDERS.get(name);
+        PolicySpec parsed = PolicySpec.parse(spec);
+        SpeculationPolicyProvider provider = PROVIDERS.get(parsed.name());
         if (provider == null) {
-            throw new UnknownPolicyException(name, names());
+            throw new UnknownPolicyException(parsed.name(), names());
         }
-        PolicyParameters parameters = defaults.withGamma(gamma);
-        provider.create(parameters);
-        return () -> provider.create(parameters);
+        PolicyParameters parameters = parsed.gamma() == null ? defaults : defaults.withGamma(parsed.gamma());
+        if (parameters.resources() == null) {
+            parameters = parameters.withResources(new PolicyResources());
+        }
+        PolicyParameters checked = parameters;
+        provider.create(checked);
+        return () -> provider.create(checked);
     }
 }

@@ -69,7 +69,7 @@ class PolicyRulesTest {
         assertThatThrownBy(() -> SpeculationPolicies.factory("gammatune", new PolicyParameters(3, Map.of("eta", "1.5"))))
                 .hasMessageContaining("eta").hasMessageContaining("[0.0, 1.0]");
         assertThatThrownBy(() -> SpeculationPolicies.factory("gammatune", new PolicyParameters(3, Map.of("min", "6", "max", "4"))))
-                .hasMessageContaining("min (6) must be <= max (4)");
+                .hasMessageContaining("Option 'min' of policy 'gammatune' must be <= max (4) but was 6");
     }
 
     @Test
@@ -148,7 +148,8 @@ class PolicyRulesTest {
     @Test
     void goodputDraftsLongWhenDraftsLandAndStopsWhenTheyDoNot(@org.junit.jupiter.api.io.TempDir Path model) {
         PolicyParameters parameters = PolicyParameters.ofGamma(4).withModelDirectory(model);
-        GoodputPolicy learner = (GoodputPolicy) SpeculationPolicies.factory("goodput", parameters).get();
+        var factory = SpeculationPolicies.factory("goodput", parameters);
+        GoodputPolicy learner = (GoodputPolicy) factory.get();
         // verification: 3 ms + 0.25 ms per draft, draft step 0.2 ms; every draft accepted
         List<Integer> gammas = new ArrayList<>();
         for (int round = 0; round < 40; round++) {
@@ -159,8 +160,8 @@ class PolicyRulesTest {
         assertThat(gammas.subList(0, 2)).as("nothing measured yet: γ and γ − 1").containsExactly(4, 3);
         assertThat(gammas.get(39)).as("all accepted: the longest draft pays most").isEqualTo(12);
 
-        // a new sequence of the same model starts from what was measured (no warm-up)
-        GoodputPolicy second = (GoodputPolicy) SpeculationPolicies.factory("goodput", parameters).get();
+        // a new sequence of the same model and owner starts from what was measured (no warm-up)
+        GoodputPolicy second = (GoodputPolicy) factory.get();
         assertThat(second.draftLength(CONTEXT)).isEqualTo(12);
         // ... and learns that its own drafts fail: γ* falls to 0 (plain steps), with a probe every 16 rounds
         List<Integer> failing = new ArrayList<>();

@@ -43,7 +43,7 @@ class SpeculationPoliciesTest {
         assertThatThrownBy(() -> SpeculationPolicies.factory("fixed:0", PolicyParameters.ofGamma(4)))
             .hasMessageContaining("gamma of policy 'fixed' must be in [1, 64] but was 0");
         assertThatThrownBy(() -> SpeculationPolicies.factory("fixed:x", PolicyParameters.ofGamma(4)))
-            .hasMessageContaining("must be the draft length γ, an integer, but was 'x'");
+            .hasMessageContaining("must be the draft length γ, an integer, after the ':' of 'fixed:x' but was x");
     }
 
     @Test
