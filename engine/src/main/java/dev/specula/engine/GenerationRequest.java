@@ -61,12 +61,15 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         return new Builder(promptIds);
     }
 
-    /** Builds a request; defaults: greedy, 64 new tokens, no stop strings, plain decoding. */
+    /** Most new tokens of a request that sets none: the serving layer's and the properties' default too. */
+    public static final int DEFAULT_MAX_NEW_TOKENS = 256;
+
+    /** Builds a request; defaults: greedy, {@value #DEFAULT_MAX_NEW_TOKENS} new tokens, no stop strings, plain decoding. */
     public static final class Builder {
 
         private final int[] promptIds;
         private SamplingParams sampling = SamplingParams.GREEDY;
-        private int maxNewTokens = 64;
+        private int maxNewTokens = DEFAULT_MAX_NEW_TOKENS;
         private List<String> stopStrings = List.of();
         private Supplier<? extends SpeculationPolicy> policy = PlainPolicy::new;
         private TokenStreamListener listener;

@@ -68,7 +68,7 @@ public class SpeculaChatModel implements ChatModel {
 
     private static final ChatModelObservationConvention DEFAULT_OBSERVATION_CONVENTION =
             new DefaultChatModelObservationConvention();
-    private static final int DEFAULT_MAX_TOKENS = 256;
+    private static final int DEFAULT_MAX_TOKENS = dev.specula.engine.GenerationRequest.DEFAULT_MAX_NEW_TOKENS;
 
     private final GenerationService service;
     private final SpeculaChatOptions defaultOptions;

@@ -13,12 +13,12 @@ import dev.specula.engine.ModelPair;
 import dev.specula.engine.SpeculativeDecoder;
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.PolicyParameters;
+import dev.specula.policy.PolicyResources;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.SpeculationPolicy;
 import io.github.resilience4j.bulkhead.Bulkhead;
 import io.github.resilience4j.bulkhead.BulkheadConfig;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
-import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
 import io.github.resilience4j.timelimiter.TimeLimiter;
 import io.github.resilience4j.timelimiter.TimeLimiterConfig;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -55,9 +55,18 @@ public final class GenerationService implements AutoCloseable {
     /** Name of the goodput switch's circuit breaker. */
     public static final String GOODPUT_NAME = "specula-goodput";
 
+    /** Prompt-prefix KV kept for reuse across requests, when the builder sets nothing: 64 MiB. */
+    public static final long DEFAULT_PREFIX_CACHE_BYTES = 64L << 20;
+    /** Longest a speculative round may run, when the builder sets nothing. */
+    public static final Duration DEFAULT_ROUND_TIME_LIMIT = Duration.ofSeconds(10);
+
     private final ModelPairHandle models;
     private final String modelsId;
-    private final ServiceSettings settings;
+    private final PolicySettings policySettings;
+    private final ResponseCacheSettings responseCacheSettings;
+    private final BatchingSettings batching;
+    /** What the policies of this service share (ldlp sessions, goodput estimates); created and closed here. */
+    private final PolicyResources policyResources = new PolicyResources();
     private final CircuitBreaker draftBreaker;
     private final TimeLimiter timeLimiter;
     private final Bulkhead bulkhead;
@@ -72,37 +81,38 @@ public final class GenerationService implements AutoCloseable {
     private GenerationService(Builder builder) {
         this.models = builder.models;
         this.modelsId = builder.modelsId;
-        this.settings = builder.settings;
+        this.policySettings = builder.policy;
+        this.responseCacheSettings = builder.responseCache;
+        this.batching = builder.batching;
+        int maxConcurrentGenerations = builder.concurrency.resolve(batching);
         this.draftBreaker = builder.draftBreaker != null ? builder.draftBreaker
-                : CircuitBreaker.of(RESILIENCE_NAME, CircuitBreakerConfig.custom().slidingWindowSize(20)
-                        .minimumNumberOfCalls(5).failureRateThreshold(50).waitDurationInOpenState(Duration.ofSeconds(30))
-                        .permittedNumberOfCallsInHalfOpenState(3).build());
+                : CircuitBreaker.of(RESILIENCE_NAME, builder.draftBreakerSettings.toConfig());
         this.timeLimiter = builder.timeLimiter != null ? builder.timeLimiter
-                : TimeLimiter.of(RESILIENCE_NAME, TimeLimiterConfig.custom().timeoutDuration(settings.roundTimeout()).build());
+                : TimeLimiter.of(RESILIENCE_NAME, TimeLimiterConfig.custom().timeoutDuration(builder.roundTimeLimit).build());
         this.bulkhead = builder.bulkhead != null ? builder.bulkhead
-                : Bulkhead.of(RESILIENCE_NAME, BulkheadConfig.custom().maxConcurrentCalls(settings.maxConcurrentGenerations())
-                        .maxWaitDuration(settings.maxWaitForSlot()).build());
+                : Bulkhead.of(RESILIENCE_NAME, BulkheadConfig.custom().maxConcurrentCalls(maxConcurrentGenerations)
+                        .maxWaitDuration(builder.concurrency.maxWaitForSlot()).build());
+        GoodputSettings goodputSettings = builder.goodput;
         CircuitBreaker goodputBreaker = builder.goodputBreaker != null ? builder.goodputBreaker
-                : CircuitBreaker.of(GOODPUT_NAME, CircuitBreakerConfig.custom().slidingWindowSize(10).minimumNumberOfCalls(6)
-                        .failureRateThreshold(50).waitDurationInOpenState(Duration.ofSeconds(60))
-                        .permittedNumberOfCallsInHalfOpenState(4).build());
-        this.goodput = settings.goodputEnabled()
-                ? new GoodputMonitor(goodputBreaker, settings.goodputProbeInterval(), settings.goodputMinTokens()) : null;
+                : CircuitBreaker.of(GOODPUT_NAME, goodputSettings.breaker().toConfig());
+        this.goodput = goodputSettings.enabled()
+                ? new GoodputMonitor(goodputBreaker, goodputSettings.probeInterval(), goodputSettings.minTokens()) : null;
         this.watchdog = new RoundWatchdog(timeLimiter.getTimeLimiterConfig().getTimeoutDuration());
         MeterRegistry registry = builder.meterRegistry != null ? builder.meterRegistry : new SimpleMeterRegistry();
-        this.cache = settings.cacheEnabled() && settings.cacheMaximumSize() > 0
-                ? new ResponseCache(settings.cacheMaximumSize(), settings.cacheTimeToLive(), registry) : null;
+        this.cache = responseCacheSettings.active()
+                ? new ResponseCache(responseCacheSettings.maximumSize(), responseCacheSettings.timeToLive(), registry) : null;
         this.metrics = new ServingMetrics(registry);
-        this.prefixCache = settings.prefixCacheBytes() > 0
+        long prefixCacheBytes = builder.prefixCacheBytes;
+        this.prefixCache = prefixCacheBytes > 0
                 ? ServingMetrics.monitorPrefixCache(registry,
                         listener -> new dev.specula.kv.PrefixCache(dev.specula.model.OrtEnvironments.get(),
-                                settings.prefixCacheBytes(), listener))
+                                prefixCacheBytes, listener))
                 : null;
         if (models.state() == ModelPairHandle.State.READY) {
-            policyFactory(settings.defaultPolicy(), null);
+            policyFactory(policySettings.name(), null);
         }
         else {
-            SpeculationPolicies.requireKnown(settings.defaultPolicy());
+            SpeculationPolicies.requireKnown(policySettings.name());
         }
     }
 
@@ -120,7 +130,7 @@ public final class GenerationService implements AutoCloseable {
     public ServiceResult generate(ServiceRequest request) {
         ModelPair pair = models.get();
         boolean speculate = request.speculation() && pair.draft().isPresent();
-        String policySpec = request.policy() != null ? request.policy() : settings.defaultPolicy();
+        String policySpec = request.policy() != null ? request.policy() : policySettings.name();
         Supplier<SpeculationPolicy> policy = speculate ? policyFactory(policySpec, request.gamma()) : PlainPolicy::new;
         if (speculate && PlainPolicy.NAME.equals(policy.get().name())) {
             speculate = false;
@@ -288,13 +298,13 @@ public final class GenerationService implements AutoCloseable {
 
     /** The batch scheduler of the loaded pair (made on first use: models may load in the background), or null. */
     private BatchScheduler scheduler(ModelPair pair) {
-        if (!settings.batching()) {
+        if (!batching.enabled()) {
             return null;
         }
         synchronized (this) {
             if (scheduler == null) {
-                scheduler = new BatchScheduler(pair, new BatchScheduler.Settings(settings.maxBatchSize(),
-                        settings.queueCapacity(), settings.maxBatchWait(), watchdog.limit()), prefixCache);
+                scheduler = new BatchScheduler(pair, new BatchScheduler.Settings(batching.maxBatchSize(),
+                        batching.queueCapacity(), batching.maxWait(), watchdog.limit()), prefixCache);
             }
             return scheduler;
         }
@@ -351,7 +361,7 @@ public final class GenerationService implements AutoCloseable {
         String key = spec + "/" + gamma;
         Supplier<SpeculationPolicy> factory = policies.get(key);
         if (factory == null) {
-            PolicyParameters defaults = settings.policyParameters();
+            PolicyParameters defaults = policySettings.parameters().withResources(policyResources);
             PolicyParameters parameters = (gamma == null ? defaults : defaults.withGamma(gamma))
                     .withModelDirectory(models.get().target().files().directory());
             factory = SpeculationPolicies.factory(spec, parameters);
@@ -390,8 +400,22 @@ public final class GenerationService implements AutoCloseable {
         return modelsId;
     }
 
-    public ServiceSettings settings() {
-        return settings;
+    /** The policy of requests that name none. */
+    public PolicySettings policySettings() {
+        return policySettings;
+    }
+
+    public ResponseCacheSettings responseCacheSettings() {
+        return responseCacheSettings;
+    }
+
+    public BatchingSettings batchingSettings() {
+        return batching;
+    }
+
+    /** Longest a speculative round may run before the request goes on plainly. */
+    public Duration roundTimeLimit() {
+        return watchdog.limit();
     }
 
     public CircuitBreaker draftBreaker() {
@@ -421,7 +445,10 @@ public final class GenerationService implements AutoCloseable {
         }
     }
 
-    /** Stops the scheduler and the watchdog and closes the models. */
+    /**
+     * Stops the scheduler and the watchdog and releases what the service created (prefix cache, policy
+     * resources). The models are not closed: whoever created the {@link ModelPairHandle} closes it, after this.
+     */
     @Override
     public void close() {
         synchronized (this) {
@@ -433,15 +460,25 @@ public final class GenerationService implements AutoCloseable {
         if (prefixCache != null) {
             prefixCache.clear();
         }
-        models.close();
+        policyResources.close();
     }
 
-    /** Builds a service; Resilience4j instances given here win over {@link ServiceSettings}. */
+    /**
+     * Builds a service; each setting has a documented default (see its record), and Resilience4j instances given
+     * here win over the settings of the same concern (draft breaker, goodput breaker, round time limit, bulkhead).
+     */
     public static final class Builder {
 
         private final ModelPairHandle models;
         private String modelsId = "models";
-        private ServiceSettings settings = ServiceSettings.defaults();
+        private PolicySettings policy = PolicySettings.defaults();
+        private ResponseCacheSettings responseCache = ResponseCacheSettings.defaults();
+        private ConcurrencySettings concurrency = ConcurrencySettings.defaults();
+        private GoodputSettings goodput = GoodputSettings.defaults();
+        private BatchingSettings batching = BatchingSettings.defaults();
+        private CircuitBreakerSettings draftBreakerSettings = CircuitBreakerSettings.DRAFT_DEFAULTS;
+        private long prefixCacheBytes = DEFAULT_PREFIX_CACHE_BYTES;
+        private Duration roundTimeLimit = DEFAULT_ROUND_TIME_LIMIT;
         private CircuitBreaker draftBreaker;
         private CircuitBreaker goodputBreaker;
         private TimeLimiter timeLimiter;
@@ -461,9 +498,68 @@ public final class GenerationService implements AutoCloseable {
             return this;
         }
 
-        public Builder settings(ServiceSettings settings) {
-            this.settings = settings;
+        /** Policy of requests that name none; default {@link PolicySettings#defaults()}. */
+        public Builder policy(PolicySettings policy) {
+            this.policy = requireNonNull(policy, "policy");
             return this;
+        }
+
+        /** Default {@link ResponseCacheSettings#defaults()}. */
+        public Builder responseCache(ResponseCacheSettings responseCache) {
+            this.responseCache = requireNonNull(responseCache, "responseCache");
+            return this;
+        }
+
+        /** Default {@link ConcurrencySettings#defaults()} (derived from the batching settings). */
+        public Builder concurrency(ConcurrencySettings concurrency) {
+            this.concurrency = requireNonNull(concurrency, "concurrency");
+            return this;
+        }
+
+        /** Default {@link GoodputSettings#defaults()}; a {@link #goodputBreaker(CircuitBreaker)} wins over its breaker. */
+        public Builder goodput(GoodputSettings goodput) {
+            this.goodput = requireNonNull(goodput, "goodput");
+            return this;
+        }
+
+        /** Default {@link BatchingSettings#defaults()} (on); {@link BatchingSettings#disabled()} turns it off. */
+        public Builder batching(BatchingSettings batching) {
+            this.batching = requireNonNull(batching, "batching");
+            return this;
+        }
+
+        /** Default {@link CircuitBreakerSettings#DRAFT_DEFAULTS}; a {@link #draftBreaker(CircuitBreaker)} wins. */
+        public Builder draftBreakerSettings(CircuitBreakerSettings draftBreakerSettings) {
+            this.draftBreakerSettings = requireNonNull(draftBreakerSettings, "draftBreakerSettings");
+            return this;
+        }
+
+        /** Bytes of prompt-prefix KV kept for reuse; 0 = no prefix cache. Default {@link GenerationService#DEFAULT_PREFIX_CACHE_BYTES}. */
+        public Builder prefixCacheBytes(long prefixCacheBytes) {
+            if (prefixCacheBytes < 0) {
+                throw new IllegalArgumentException("prefixCacheBytes must be >= 0 but was " + prefixCacheBytes);
+            }
+            this.prefixCacheBytes = prefixCacheBytes;
+            return this;
+        }
+
+        /**
+         * Longest a speculative round may run before speculation stops and the request goes on plainly; default
+         * {@link GenerationService#DEFAULT_ROUND_TIME_LIMIT}. A {@link #timeLimiter(TimeLimiter)} wins.
+         */
+        public Builder roundTimeLimit(Duration roundTimeLimit) {
+            if (roundTimeLimit == null || roundTimeLimit.isNegative() || roundTimeLimit.isZero()) {
+                throw new IllegalArgumentException("roundTimeLimit must be > 0 but was " + roundTimeLimit);
+            }
+            this.roundTimeLimit = roundTimeLimit;
+            return this;
+        }
+
+        private static <T> T requireNonNull(T value, String name) {
+            if (value == null) {
+                throw new IllegalArgumentException(name + " must not be null");
+            }
+            return value;
         }
 
         /** Opens after repeated draft failures or time-outs; speculation is skipped while it is open. */

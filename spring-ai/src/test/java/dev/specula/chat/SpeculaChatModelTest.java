@@ -3,7 +3,9 @@ package dev.specula.chat;
 import dev.specula.Fixtures;
 import dev.specula.serving.GenerationService;
 import dev.specula.serving.ModelPairHandle;
-import dev.specula.serving.ServiceSettings;
+import dev.specula.serving.BatchingSettings;
+import dev.specula.serving.GoodputSettings;
+import dev.specula.serving.ResponseCacheSettings;
 import io.micrometer.observation.tck.TestObservationRegistry;
 import io.micrometer.observation.tck.TestObservationRegistryAssert;
 import org.junit.jupiter.api.AfterAll;
@@ -28,6 +30,7 @@ class SpeculaChatModelTest {
 
     private static final String QUESTION = "Write a function that returns the largest of three numbers.";
 
+    private static ModelPairHandle models;
     private static GenerationService service;
     private static TestObservationRegistry observations;
     private static SpeculaChatModel chatModel;
@@ -35,9 +38,9 @@ class SpeculaChatModelTest {
     @BeforeAll
     static void start() {
         // no response cache: streamed and called answers must both be decoded
-        service = GenerationService.builder(ModelPairHandle.ready(Fixtures.embeddedModels()))
-                .settings(ServiceSettings.defaults().withCache(false, 0, Duration.ofMinutes(1)).withGoodput(false, 50, 8))
-                .build();
+        models = ModelPairHandle.ready(Fixtures.embeddedModels());
+        service = GenerationService.builder(models).responseCache(ResponseCacheSettings.disabled())
+                .goodput(GoodputSettings.disabled()).batching(BatchingSettings.disabled()).prefixCacheBytes(0).build();
         observations = TestObservationRegistry.create();
         chatModel = SpeculaChatModel.builder().service(service).modelName("specula-tiny")
                 .defaultOptions(SpeculaChatOptions.builder().temperature(0.0).maxTokens(48).build())
@@ -47,6 +50,7 @@ class SpeculaChatModelTest {
     @AfterAll
     static void stop() {
         service.close();
+        models.close();
     }
 
     @Test

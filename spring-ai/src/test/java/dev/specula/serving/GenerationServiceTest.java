@@ -26,6 +26,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -76,11 +77,15 @@ class GenerationServiceTest {
         return new FaultyDraft(DecoderModel.load(paths.draft(), RuntimeOptions.defaults()), fault, healthyCalls, slowMillis);
     }
 
-    /** A service over the shared target and {@code draft}; the target is not closed with it. */
-    private static GenerationService service(FaultyDraft draft, ServiceSettings settings, SimpleMeterRegistry registry,
-            CircuitBreaker draftBreaker, CircuitBreaker goodputBreaker) {
+    /**
+     * A service over the shared target and {@code draft}, unbatched and without prefix cache unless {@code settings}
+     * say otherwise; closing it closes neither model (the test closes its draft, the class the target).
+     */
+    private static GenerationService service(FaultyDraft draft, Consumer<GenerationService.Builder> settings,
+            SimpleMeterRegistry registry, CircuitBreaker draftBreaker, CircuitBreaker goodputBreaker) {
         GenerationService.Builder builder = GenerationService.builder(ModelPairHandle.ready(new ModelPair(target, draft)))
-                .settings(settings).meterRegistry(registry);
+                .batching(BatchingSettings.disabled()).prefixCacheBytes(0).meterRegistry(registry);
+        settings.accept(builder);
         if (draftBreaker != null) {
             builder.draftBreaker(draftBreaker);
         }
@@ -90,8 +95,8 @@ class GenerationServiceTest {
         return builder.build();
     }
 
-    private static ServiceSettings noCacheNoGoodput() {
-        return ServiceSettings.defaults().withCache(false, 0, Duration.ofMinutes(1)).withGoodput(false, 50, 8);
+    private static Consumer<GenerationService.Builder> noCacheNoGoodput() {
+        return builder -> builder.responseCache(ResponseCacheSettings.disabled()).goodput(GoodputSettings.disabled());
     }
 
     private static double fallbacks(SimpleMeterRegistry registry, String reason) {
@@ -131,6 +136,7 @@ class GenerationServiceTest {
         int callsWhenOpen = draft.calls();
         service.generate(greedy(3, 10, null));
         assertThat(draft.calls()).as("an open breaker keeps the draft out").isEqualTo(callsWhenOpen);
+        service.close();
         draft.close();
     }
 
@@ -138,8 +144,8 @@ class GenerationServiceTest {
     void aHungDraftIsStoppedByTheRoundTimeLimitAndPlainDecodingFinishes() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         FaultyDraft draft = draft(FaultyDraft.Fault.HANG, 12, 0);
-        GenerationService service = service(draft, noCacheNoGoodput().withRoundTimeout(Duration.ofMillis(300)), registry, null,
-                null);
+        GenerationService service = service(draft, noCacheNoGoodput().andThen(builder -> builder.roundTimeLimit(Duration.ofMillis(300))),
+                registry, null, null);
         StringBuilder stream = new StringBuilder();
 
         ServiceResult result = service.generate(greedy(4, 48, stream));
@@ -150,6 +156,7 @@ class GenerationServiceTest {
         assertThat(stream.toString()).isEqualTo(result.generation().text());
         assertThat(fallbacks(registry, "timeout")).isEqualTo(1);
         assertThat(Thread.currentThread().isInterrupted()).as("the watchdog's interrupt does not leak").isFalse();
+        service.close();
         draft.close();
     }
 
@@ -160,7 +167,8 @@ class GenerationServiceTest {
         FaultyDraft draft = draft(FaultyDraft.Fault.SLOW, 0, 8);
         CircuitBreaker goodputBreaker = CircuitBreaker.of("specula-goodput", CircuitBreakerConfig.custom().slidingWindowSize(3)
                 .minimumNumberOfCalls(3).failureRateThreshold(50).waitDurationInOpenState(Duration.ofMinutes(5)).build());
-        GenerationService service = service(draft, noCacheNoGoodput().withGoodput(true, 50, 4), registry, null, goodputBreaker);
+        GenerationService service = service(draft, noCacheNoGoodput().andThen(builder -> builder.goodput(
+                GoodputSettings.builder().minTokens(4).build())), registry, null, goodputBreaker);
 
         List<ServiceResult> results = new ArrayList<>();
         for (int i = 0; i < 7; i++) {
@@ -177,6 +185,7 @@ class GenerationServiceTest {
         ServiceSnapshot snapshot = service.snapshot();
         assertThat(snapshot.speculativeTokensPerSecond()).isLessThan(snapshot.plainTokensPerSecond());
         assertThat(snapshot.goodputState()).isEqualTo("OPEN");
+        service.close();
         draft.close();
     }
 
@@ -184,7 +193,7 @@ class GenerationServiceTest {
     void aRepeatedDeterministicRequestIsServedFromTheCacheWithoutDecoding() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         FaultyDraft draft = draft(FaultyDraft.Fault.THROW, Integer.MAX_VALUE, 0);
-        GenerationService service = service(draft, ServiceSettings.defaults().withGoodput(false, 50, 8), registry, null, null);
+        GenerationService service = service(draft, builder -> builder.goodput(GoodputSettings.disabled()), registry, null, null);
 
         ServiceResult first = service.generate(greedy(5, 32, null));
         double targetCalls = registry.get("specula.target.calls").counters().stream().mapToDouble(c -> c.count()).sum();
@@ -214,6 +223,7 @@ class GenerationServiceTest {
         ServiceResult seededAgain = service.generate(seeded);
         assertThat(seededAgain.cached()).isTrue();
         assertThat(seededAgain.generation().text()).isEqualTo(seededText);
+        service.close();
         draft.close();
     }
 
@@ -221,7 +231,8 @@ class GenerationServiceTest {
     void theBulkheadTurnsAwayRequestsBeyondItsSlots() throws Exception {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         FaultyDraft draft = draft(FaultyDraft.Fault.THROW, Integer.MAX_VALUE, 0);
-        GenerationService service = service(draft, noCacheNoGoodput().withConcurrency(1, Duration.ZERO), registry, null, null);
+        GenerationService service = service(draft, noCacheNoGoodput().andThen(builder -> builder.concurrency(
+                ConcurrencySettings.builder().maxConcurrentGenerations(1).build())), registry, null, null);
         CountDownLatch generating = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
         ServiceRequest blocking = new ServiceRequest(prompt(7), SamplingParams.GREEDY, 16, List.of(), null, null, true, text -> {
@@ -244,6 +255,7 @@ class GenerationServiceTest {
         finally {
             release.countDown();
             executor.shutdownNow();
+            service.close();
             draft.close();
         }
     }
@@ -263,6 +275,7 @@ class GenerationServiceTest {
         assertThatThrownBy(() -> service.generate(new ServiceRequest(prompt(9), SamplingParams.GREEDY, 8, List.of(),
                 "no-such-policy", null, true, null, null))).hasMessageContaining("no-such-policy");
         assertThat(PolicyParameters.DEFAULT_GAMMA).isPositive();
+        service.close();
         draft.close();
     }
 
@@ -271,12 +284,15 @@ class GenerationServiceTest {
         for (FaultyDraft.Fault fault : new FaultyDraft.Fault[] {FaultyDraft.Fault.THROW, FaultyDraft.Fault.HANG}) {
             SimpleMeterRegistry registry = new SimpleMeterRegistry();
             FaultyDraft draft = draft(fault, 10, 0);
-            ServiceSettings settings = noCacheNoGoodput().withRoundTimeout(Duration.ofMillis(300))
-                    .withBatching(true, 4, 16, Duration.ofMillis(20)).withConcurrency(8, Duration.ZERO);
-            // a target of its own: closing this service closes its models
-            GenerationService service = GenerationService.builder(ModelPairHandle.ready(new ModelPair(
-                    DecoderModel.load(paths.target(), RuntimeOptions.defaults()), draft))).settings(settings).meterRegistry(registry)
-                    .build();
+            // a target of its own, closed with its handle after the service
+            ModelPairHandle models = ModelPairHandle.ready(new ModelPair(
+                    DecoderModel.load(paths.target(), RuntimeOptions.defaults()), draft));
+            GenerationService.Builder builder = GenerationService.builder(models).roundTimeLimit(Duration.ofMillis(300))
+                    .batching(BatchingSettings.builder().maxBatchSize(4).queueCapacity(16).maxWait(Duration.ofMillis(20)).build())
+                    .concurrency(ConcurrencySettings.builder().maxConcurrentGenerations(8).build()).prefixCacheBytes(0)
+                    .meterRegistry(registry);
+            noCacheNoGoodput().accept(builder);
+            GenerationService service = builder.build();
             ExecutorService clients = Executors.newFixedThreadPool(3);
             try {
                 List<Future<ServiceResult>> results = new ArrayList<>();
@@ -300,8 +316,44 @@ class GenerationServiceTest {
             finally {
                 clients.shutdownNow();
                 service.close();
+                models.close();
             }
         }
+    }
+
+    @Test
+    void closingTheServiceLeavesTheModelsToWhoeverCreatedThem() {
+        ModelPair pair = new ModelPair(DecoderModel.load(paths.target(), RuntimeOptions.defaults()),
+                DecoderModel.load(paths.draft(), RuntimeOptions.defaults()));
+        try (ModelPairHandle models = ModelPairHandle.ready(pair)) {
+            GenerationService service = GenerationService.builder(models).batching(BatchingSettings.disabled())
+                    .prefixCacheBytes(0).responseCache(ResponseCacheSettings.disabled()).build();
+            service.generate(greedy(0, 8, null));
+            service.close();
+
+            // the handle and its models are still the caller's: another service (or anything else) can use them
+            assertThat(models.state()).isEqualTo(ModelPairHandle.State.READY);
+            try (GenerationService next = GenerationService.builder(models).batching(BatchingSettings.disabled())
+                    .prefixCacheBytes(0).build()) {
+                assertThat(next.generate(greedy(0, 8, null)).generation().tokenIds()).isNotEmpty();
+            }
+        }
+    }
+
+    @Test
+    void maxConcurrentGenerationsIsDerivedFromBatchingOrChecked() {
+        try (GenerationService batched = GenerationService.builder(ModelPairHandle.ready(new ModelPair(target, null)))
+                .batching(BatchingSettings.builder().maxBatchSize(4).queueCapacity(12).build()).prefixCacheBytes(0).build();
+                GenerationService unbatched = GenerationService.builder(ModelPairHandle.ready(new ModelPair(target, null)))
+                        .batching(BatchingSettings.disabled()).prefixCacheBytes(0).build()) {
+            assertThat(batched.bulkhead().getBulkheadConfig().getMaxConcurrentCalls()).isEqualTo(16);
+            assertThat(unbatched.bulkhead().getBulkheadConfig().getMaxConcurrentCalls())
+                    .isEqualTo(ConcurrencySettings.DEFAULT_UNBATCHED_MAX_CONCURRENT_GENERATIONS);
+        }
+        assertThatThrownBy(() -> GenerationService.builder(ModelPairHandle.ready(new ModelPair(target, null)))
+                .batching(BatchingSettings.builder().maxBatchSize(4).queueCapacity(12).build())
+                .concurrency(ConcurrencySettings.builder().maxConcurrentGenerations(17).build()).build())
+                .hasMessageContaining("maxConcurrentGenerations must be at most maxBatchSize + queueCapacity (16)");
     }
 
     private static void await(CountDownLatch latch) {
