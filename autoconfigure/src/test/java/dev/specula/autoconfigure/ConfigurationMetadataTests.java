@@ -42,10 +42,15 @@ class ConfigurationMetadataTests {
                 "specula.model-name", "specula.load-mode", "specula.runtime.provider", "specula.runtime.device-id",
                 "specula.runtime.intra-op-threads", "specula.runtime.spinning", "specula.policy.name", "specula.policy.gamma",
                 "specula.policy.options", "specula.chat.options.temperature", "specula.chat.options.max-tokens",
-                "specula.cache.enabled", "specula.cache.maximum-size", "specula.cache.time-to-live",
+                "specula.cache.response.enabled", "specula.cache.response.maximum-size",
+                "specula.cache.response.time-to-live", "specula.cache.prefix.size",
                 "specula.resilience.round-timeout", "specula.resilience.max-concurrent-generations",
-                "specula.resilience.goodput.enabled", "specula.scheduler.stream-threads")
-                .doesNotContain("specula.target.enabled");
+                "specula.resilience.goodput.enabled", "specula.resilience.goodput.sliding-window-size",
+                "specula.resilience.goodput.minimum-number-of-calls", "specula.resilience.goodput.failure-rate-threshold",
+                "specula.chat.stream-threads", "specula.batching.enabled", "specula.batching.max-batch-size",
+                "specula.batching.queue-capacity", "specula.batching.max-wait", "specula.batching.path")
+                .doesNotContain("specula.target.enabled", "specula.cache.enabled", "specula.scheduler.batching",
+                        "specula.scheduler.prefix-cache-size");
     }
 
     @Test
@@ -60,7 +65,8 @@ class ConfigurationMetadataTests {
             }
         }
         assertThat(hinted).containsExactlyInAnyOrderElementsOf(SpeculationPolicies.names());
-        assertThat(hints).contains("spring.ai.model.chat", "specula.runtime.provider", "specula.load-mode");
+        assertThat(hints).contains("spring.ai.model.chat", "specula.runtime.provider", "specula.load-mode",
+                "specula.batching.path");
     }
 
     /** This module's copy of a metadata file (other jars on the test class path have their own). */

@@ -34,7 +34,7 @@ class SpeculaActuatorAutoConfigurationTests {
     private static final Prompt PROMPT = new Prompt(SpeculaAutoConfigurationTests.PROMPT);
 
     private final ApplicationContextRunner runner = new ApplicationContextRunner()
-            .withConfiguration(AutoConfigurations.of(SpeculaAutoConfiguration.class, SpeculaActuatorAutoConfiguration.class))
+            .withConfiguration(AutoConfigurations.of(TestModels.autoConfigurations(SpeculaActuatorAutoConfiguration.class)))
             .withPropertyValues("specula.chat.options.max-tokens=16", "management.endpoints.web.exposure.include=health,specula");
 
     @Test
@@ -173,7 +173,7 @@ class SpeculaActuatorAutoConfigurationTests {
     @Test
     void endpointNeedsToBeExposed() {
         new ApplicationContextRunner()
-                .withConfiguration(AutoConfigurations.of(SpeculaAutoConfiguration.class, SpeculaActuatorAutoConfiguration.class))
+                .withConfiguration(AutoConfigurations.of(TestModels.autoConfigurations(SpeculaActuatorAutoConfiguration.class)))
                 .run(context -> assertThat(context).doesNotHaveBean(SpeculaEndpoint.class)
                         .hasSingleBean(SpeculaHealthIndicator.class));
     }

@@ -1,6 +1,6 @@
 package dev.specula.autoconfigure;
 
-import dev.specula.autoconfigure.SpeculaAutoConfiguration.ModelLocationsResolved;
+import dev.specula.autoconfigure.SpeculaModelsAutoConfiguration.ModelLocationsResolved;
 import dev.specula.chat.SpeculaChatModel;
 import dev.specula.chat.SpeculaChatOptions;
 import dev.specula.serving.GenerationService;
@@ -14,6 +14,7 @@ import org.springframework.ai.chat.model.ChatModel;
 import org.springframework.ai.chat.model.ChatResponse;
 import org.springframework.ai.chat.prompt.Prompt;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
+import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
 import org.springframework.boot.micrometer.metrics.autoconfigure.CompositeMeterRegistryAutoConfiguration;
 import org.springframework.boot.micrometer.metrics.autoconfigure.MetricsAutoConfiguration;
 import org.springframework.boot.micrometer.metrics.autoconfigure.export.simple.SimpleMetricsExportAutoConfiguration;
@@ -26,13 +27,16 @@ import java.util.List;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** Conditions, back-off and property binding of {@link SpeculaAutoConfiguration}, on the embedded pair. */
+/**
+ * Conditions, back-off and property binding of {@link SpeculaModelsAutoConfiguration},
+ * {@link SpeculaServingAutoConfiguration} and {@link SpeculaChatAutoConfiguration}, on the embedded pair.
+ */
 class SpeculaAutoConfigurationTests {
 
     static final String PROMPT = "def add(a, b):";
 
     private final ApplicationContextRunner runner = new ApplicationContextRunner()
-            .withConfiguration(AutoConfigurations.of(SpeculaAutoConfiguration.class))
+            .withConfiguration(AutoConfigurations.of(TestModels.AUTO_CONFIGURATIONS))
             .withPropertyValues("specula.chat.options.max-tokens=16");
 
     @Test
@@ -46,7 +50,7 @@ class SpeculaAutoConfigurationTests {
 
             ChatResponse response = context.getBean(SpeculaChatModel.class).call(new Prompt(PROMPT));
             assertThat(response.getResult().getOutput().getText()).isNotEmpty();
-            assertThat(response.getMetadata().getModel()).isEqualTo(SpeculaAutoConfiguration.EMBEDDED_MODEL_NAME);
+            assertThat(response.getMetadata().getModel()).isEqualTo(SpeculaModelsAutoConfiguration.EMBEDDED_MODEL_NAME);
             assertThat((String) response.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("fixed");
             assertThat(response.getMetadata().getUsage().getCompletionTokens()).isBetween(1, 16);
         });
@@ -54,7 +58,7 @@ class SpeculaAutoConfigurationTests {
 
     @Test
     void defaultsAreVisibleThroughTheDefaultOptions() {
-        new ApplicationContextRunner().withConfiguration(AutoConfigurations.of(SpeculaAutoConfiguration.class)).run(context -> {
+        new ApplicationContextRunner().withConfiguration(AutoConfigurations.of(TestModels.AUTO_CONFIGURATIONS)).run(context -> {
             SpeculaChatOptions options = (SpeculaChatOptions) context.getBean(SpeculaChatModel.class).getDefaultOptions();
             assertThat(options.getModel()).isEqualTo("specula-tiny");
             assertThat(options.getTemperature()).isEqualTo(0.0);
@@ -62,13 +66,14 @@ class SpeculaAutoConfigurationTests {
             assertThat(options.getTopK()).isEqualTo(0);
             assertThat(options.getMaxTokens()).isEqualTo(256);
             assertThat(options.getPolicy()).isEqualTo("fixed");
-            assertThat(options.getGamma()).isEqualTo(5);
+            assertThat(options.getGamma()).isEqualTo(4);
             assertThat(options.getSpeculation()).isTrue();
             GenerationService service = context.getBean(GenerationService.class);
-            assertThat(service.settings().cacheEnabled()).isTrue();
-            assertThat(service.settings().cacheMaximumSize()).isEqualTo(1000);
-            assertThat(service.settings().roundTimeout()).isEqualTo(Duration.ofSeconds(10));
-            assertThat(service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls()).isEqualTo(72);
+            assertThat(service.responseCacheSettings().enabled()).isTrue();
+            assertThat(service.responseCacheSettings().maximumSize()).isEqualTo(1000);
+            assertThat(service.roundTimeLimit()).isEqualTo(Duration.ofSeconds(10));
+            assertThat(service.batchingSettings().enabled()).isTrue();
+            assertThat(service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls()).as("8 + 64, derived").isEqualTo(72);
             assertThat(service.draftBreaker().getCircuitBreakerConfig().getSlidingWindowSize()).isEqualTo(20);
             assertThat(service.goodputBreaker()).isPresent();
         });
@@ -78,8 +83,8 @@ class SpeculaAutoConfigurationTests {
     void propertiesReachTheOptionsAndTheService() {
         runner.withPropertyValues("specula.chat.options.temperature=0.5", "specula.chat.options.top-p=0.9",
                 "specula.chat.options.top-k=7", "specula.chat.options.max-tokens=12", "specula.chat.options.seed=42",
-                "specula.chat.options.stop-sequences=###,return", "specula.policy.name=fixed:3",
-                "specula.cache.enabled=false", "specula.resilience.max-concurrent-generations=2",
+                "specula.chat.options.stop-sequences=###,return", "specula.policy.name=fixed",
+                "specula.policy.gamma=3", "specula.cache.response.enabled=false", "specula.resilience.max-concurrent-generations=2",
                 "specula.resilience.round-timeout=3s", "specula.resilience.sliding-window-size=9",
                 "specula.resilience.failure-rate-threshold=25", "specula.resilience.goodput.enabled=false",
                 "specula.model-name=my-coder").run(context -> {
@@ -91,16 +96,18 @@ class SpeculaAutoConfigurationTests {
                     assertThat(options.getMaxTokens()).isEqualTo(12);
                     assertThat(options.getSeed()).isEqualTo(42L);
                     assertThat(options.getStopSequences()).containsExactly("###", "return");
-                    assertThat(options.getPolicy()).isEqualTo("fixed:3");
+                    assertThat(options.getPolicy()).isEqualTo("fixed");
+                    assertThat(options.getGamma()).isEqualTo(3);
                     assertThat(options.getModel()).isEqualTo("my-coder");
 
                     GenerationService service = context.getBean(GenerationService.class);
-                    assertThat(service.settings().cacheEnabled()).isFalse();
-                    assertThat(service.settings().defaultPolicy()).isEqualTo("fixed:3");
+                    assertThat(service.responseCacheSettings().enabled()).isFalse();
+                    assertThat(service.policySettings().name()).isEqualTo("fixed");
+                    assertThat(service.policySettings().gamma()).isEqualTo(3);
                     assertThat(service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls()).isEqualTo(2);
                     assertThat(service.draftBreaker().getCircuitBreakerConfig().getSlidingWindowSize()).isEqualTo(9);
                     assertThat(service.draftBreaker().getCircuitBreakerConfig().getFailureRateThreshold()).isEqualTo(25f);
-                    assertThat(service.settings().roundTimeout()).isEqualTo(Duration.ofSeconds(3));
+                    assertThat(service.roundTimeLimit()).isEqualTo(Duration.ofSeconds(3));
                     assertThat(service.goodputBreaker()).isEmpty();
 
                     ChatResponse first = chatModel.call(new Prompt(PROMPT));
@@ -241,6 +248,52 @@ class SpeculaAutoConfigurationTests {
             assertThat(context).doesNotHaveBean(MeterRegistry.class);
             assertThat(context.getBean(SpeculaChatModel.class).call(new Prompt(PROMPT)).getResult()).isNotNull();
         });
+    }
+
+    @Test
+    void maxConcurrentGenerationsIsDerivedFromBatchingWhenUnsetAndCheckedWhenSet() {
+        runner.withPropertyValues("specula.batching.max-batch-size=4", "specula.batching.queue-capacity=12").run(context -> {
+            GenerationService service = context.getBean(GenerationService.class);
+            assertThat(service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls()).isEqualTo(16);
+        });
+        runner.withPropertyValues("specula.batching.enabled=false").run(context -> assertThat(context.getBean(
+                GenerationService.class).bulkhead().getBulkheadConfig().getMaxConcurrentCalls())
+                .isEqualTo(dev.specula.serving.ConcurrencySettings.DEFAULT_UNBATCHED_MAX_CONCURRENT_GENERATIONS));
+        runner.withPropertyValues("specula.batching.max-batch-size=4", "specula.batching.queue-capacity=12",
+                "specula.resilience.max-concurrent-generations=17").run(context -> {
+                    assertThat(context).hasFailed();
+                    InvalidConfigurationPropertyValueException cause = SpeculaPropertiesValidationTests.findCause(
+                            context.getStartupFailure(), InvalidConfigurationPropertyValueException.class);
+                    assertThat(cause.getName()).isEqualTo("specula.resilience.max-concurrent-generations");
+                    assertThat(cause.getValue()).isEqualTo(17);
+                    assertThat(cause.getReason()).contains("at most specula.batching.max-batch-size + "
+                            + "specula.batching.queue-capacity (16)");
+                });
+    }
+
+    @Test
+    void aUserModelPairHandleIsLeftOpen() {
+        ModelPairHandle mine = ModelPairHandle.ready(dev.specula.engine.ModelPair.load(TestModels.pair().target(),
+                TestModels.pair().draft(), dev.specula.model.RuntimeOptions.defaults()));
+        try {
+            runner.withBean(ModelPairHandle.class, () -> mine, definition -> definition.setDestroyMethodName(""))
+                    .run(context -> assertThat(context.getBean(GenerationService.class).models()).isSameAs(mine));
+            // the service was closed with its context, the handle it was given was not
+            assertThat(mine.state()).isEqualTo(ModelPairHandle.State.READY);
+            GenerationService again = GenerationService.builder(mine).batching(dev.specula.serving.BatchingSettings.disabled())
+                    .prefixCacheBytes(0).build();
+            try {
+                assertThat(again.generate(new dev.specula.serving.ServiceRequest(mine.get().target().tokenizer().encode(PROMPT,
+                        true), dev.specula.sampling.SamplingParams.GREEDY, 4, List.of(), null, null, true, null, null))
+                        .generation().tokenIds()).isNotEmpty();
+            }
+            finally {
+                again.close();
+            }
+        }
+        finally {
+            mine.close();
+        }
     }
 
     @Configuration(proxyBeanMethods = false)

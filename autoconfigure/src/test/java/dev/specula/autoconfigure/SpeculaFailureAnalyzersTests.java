@@ -1,7 +1,6 @@
 package dev.specula.autoconfigure;
 
 import dev.specula.autoconfigure.diagnostics.ExecutionProviderUnavailableFailureAnalyzer;
-import dev.specula.autoconfigure.diagnostics.InvalidSpeculaPropertyFailureAnalyzer;
 import dev.specula.autoconfigure.diagnostics.ModelLoadFailureAnalyzer;
 import dev.specula.autoconfigure.diagnostics.UnknownPolicyFailureAnalyzer;
 import dev.specula.autoconfigure.diagnostics.VocabularyMismatchFailureAnalyzer;
@@ -16,6 +15,7 @@ import org.springframework.boot.SpringApplication;
 import org.springframework.boot.WebApplicationType;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.autoconfigure.ImportAutoConfiguration;
+import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
 import org.springframework.boot.diagnostics.FailureAnalysis;
 import org.springframework.boot.diagnostics.FailureAnalyzer;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
@@ -43,7 +43,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 class SpeculaFailureAnalyzersTests {
 
     private final ApplicationContextRunner runner = new ApplicationContextRunner()
-            .withConfiguration(AutoConfigurations.of(SpeculaAutoConfiguration.class));
+            .withConfiguration(AutoConfigurations.of(TestModels.AUTO_CONFIGURATIONS));
 
     @Test
     void missingTargetDirectory() {
@@ -128,34 +128,48 @@ class SpeculaFailureAnalyzersTests {
     void invalidValue() {
         runner.withPropertyValues("specula.policy.gamma=0").run(context -> {
             assertThat(context).hasFailed();
-            FailureAnalysis analysis = new InvalidSpeculaPropertyFailureAnalyzer().analyze(context.getStartupFailure());
-            print("invalid value", analysis);
-            assertThat(analysis.getDescription()).contains("Property: specula.policy.gamma", "Value: 0",
-                    "Allowed: an integer from 1 to 64");
-            assertThat(analysis.getAction()).contains("Set specula.policy.gamma to an integer from 1 to 64");
+            InvalidConfigurationPropertyValueException cause = SpeculaPropertiesValidationTests.findCause(
+                    context.getStartupFailure(), InvalidConfigurationPropertyValueException.class);
+            assertThat(cause.getName()).isEqualTo("specula.policy.gamma");
+            assertThat(cause.getValue()).isEqualTo(0);
+            assertThat(cause.getReason()).isEqualTo("It must be an integer from 1 to 64.");
         });
     }
 
     @Test
-    void invalidPolicyOption() {
+    void invalidPolicyOptionNamesTheOptionsProperty() {
         runner.withPropertyValues("specula.policy.name=confidence", "specula.policy.options.threshold=2").run(context -> {
             assertThat(context).hasFailed();
-            FailureAnalysis analysis = new InvalidSpeculaPropertyFailureAnalyzer().analyze(context.getStartupFailure());
-            print("invalid policy option", analysis);
-            assertThat(analysis.getDescription()).contains("Property: specula.policy.options", "threshold=2",
-                    "Option 'threshold' of policy 'confidence' must be in [0.0, 1.0]");
+            InvalidConfigurationPropertyValueException cause = SpeculaPropertiesValidationTests.findCause(
+                    context.getStartupFailure(), InvalidConfigurationPropertyValueException.class);
+            assertThat(cause.getName()).isEqualTo("specula.policy.options.threshold");
+            assertThat(cause.getValue()).isEqualTo("2");
+            assertThat(cause.getReason()).isEqualTo("It must be in [0.0, 1.0] for policy 'confidence'.");
         });
+    }
+
+    @Test
+    void gammaOutOfAPolicysOwnRangeNamesTheGammaProperty() {
+        runner.withPropertyValues("specula.policy.name=hf-heuristic", "specula.policy.options.max=3", "specula.policy.gamma=5")
+                .run(context -> {
+                    assertThat(context).hasFailed();
+                    InvalidConfigurationPropertyValueException cause = SpeculaPropertiesValidationTests.findCause(
+                            context.getStartupFailure(), InvalidConfigurationPropertyValueException.class);
+                    assertThat(cause.getName()).isEqualTo("specula.policy.gamma");
+                    assertThat(cause.getValue()).isEqualTo("5");
+                    assertThat(cause.getReason()).contains("in [1, max=3]", "policy 'hf-heuristic'");
+                });
     }
 
     @Test
     void unknownPolicy() {
-        runner.withPropertyValues("specula.policy.name=speedy:4").run(context -> {
+        runner.withPropertyValues("specula.policy.name=speedy").run(context -> {
             assertThat(context).hasFailed();
             FailureAnalysis analysis = new UnknownPolicyFailureAnalyzer().analyze(context.getStartupFailure());
             print("unknown policy", analysis);
             assertThat(analysis.getDescription()).contains("Property: specula.policy.name", "Value: speedy");
             assertThat(analysis.getAction()).contains("Set specula.policy.name to one of " + String.join(", ",
-                    SpeculationPolicies.names()), "fixed:4");
+                    SpeculationPolicies.names()), "specula.policy.gamma");
         });
     }
 
@@ -163,14 +177,13 @@ class SpeculaFailureAnalyzersTests {
     void analyzersAreRegisteredMostSpecificFirst() throws Exception {
         List<FailureAnalyzer> analyzers = registeredAnalyzers();
         assertThat(analyzers).extracting(analyzer -> analyzer.getClass().getSimpleName()).containsExactly(
-                "InvalidSpeculaPropertyFailureAnalyzer", "UnknownPolicyFailureAnalyzer", "VocabularyMismatchFailureAnalyzer",
+                "UnknownPolicyFailureAnalyzer", "VocabularyMismatchFailureAnalyzer",
                 "ExecutionProviderUnavailableFailureAnalyzer", "ModelLoadFailureAnalyzer");
-        // a property error that wraps a model error (ldlp.onnx missing) is reported as the property error
-        Throwable wrapped = new IllegalStateException(new InvalidSpeculaPropertyException("specula.policy.name", "ldlp",
-                "a policy whose files are present", new ModelLoadException(Path.of("ldlp.onnx"), "missing")));
-        FailureAnalysis first = analyzers.stream().map(analyzer -> analyzer.analyze(wrapped))
-                .filter(java.util.Objects::nonNull).findFirst().orElseThrow();
-        assertThat(first.getDescription()).contains("Property: specula.policy.name");
+        // a bad value (here: ldlp.onnx missing for specula.policy.name=ldlp) is left to Boot's own analyzer
+        Throwable invalid = new IllegalStateException(new InvalidConfigurationPropertyValueException("specula.policy.name",
+                "ldlp", "It must be a policy whose files are present (ldlp.onnx missing)."));
+        assertThat(analyzers).allSatisfy(analyzer -> assertThat(analyzer.analyze(invalid)).isNull());
+        assertThat(new ModelLoadFailureAnalyzer().analyze(new ModelLoadException(Path.of("ldlp.onnx"), "missing"))).isNotNull();
     }
 
     /** The real path: SpringApplication reports through the analyzers registered in spring.factories. */
@@ -179,10 +192,10 @@ class SpeculaFailureAnalyzersTests {
         SpringApplication application = new SpringApplication(FailingApplication.class);
         application.setWebApplicationType(WebApplicationType.NONE);
         assertThatThrownBy(() -> application.run("--specula.chat.options.top-p=1.5", "--spring.main.banner-mode=off"))
-                .hasRootCauseInstanceOf(InvalidSpeculaPropertyException.class);
+                .hasRootCauseInstanceOf(InvalidConfigurationPropertyValueException.class);
         System.out.println("=== APPLICATION FAILED TO START output ===\n" + output.getOut());
-        assertThat(output).contains("APPLICATION FAILED TO START", "Property: specula.chat.options.top-p", "Value: 1.5",
-                "Action:", "Set specula.chat.options.top-p to a number in (0, 1]");
+        assertThat(output).contains("APPLICATION FAILED TO START", "specula.chat.options.top-p", "'1.5'",
+                "It must be a number in (0, 1]", "Action:");
     }
 
     private static List<FailureAnalyzer> registeredAnalyzers() throws Exception {
@@ -208,7 +221,8 @@ class SpeculaFailureAnalyzersTests {
     }
 
     @Configuration(proxyBeanMethods = false)
-    @ImportAutoConfiguration(SpeculaAutoConfiguration.class)
+    @ImportAutoConfiguration({SpeculaModelsAutoConfiguration.class, SpeculaServingAutoConfiguration.class,
+            SpeculaChatAutoConfiguration.class})
     static class FailingApplication {
     }
 }

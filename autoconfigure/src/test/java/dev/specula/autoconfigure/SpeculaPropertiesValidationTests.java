@@ -1,37 +1,39 @@
 package dev.specula.autoconfigure;
 
-import dev.specula.autoconfigure.diagnostics.InvalidSpeculaPropertyFailureAnalyzer;
 import dev.specula.policy.UnknownPolicyException;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
-import org.springframework.boot.diagnostics.FailureAnalysis;
+import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Values out of range stop startup naming the property, the value and the range. The properties are checked
- * before any model loads, so these contexts are cheap.
+ * Values out of range stop startup with Boot's {@link InvalidConfigurationPropertyValueException} naming the
+ * property, the value and the range (Boot's analyzer prints them). The properties are checked before any model
+ * loads, so these contexts are cheap.
  */
 class SpeculaPropertiesValidationTests {
 
     private final ApplicationContextRunner runner = new ApplicationContextRunner()
-            .withConfiguration(AutoConfigurations.of(SpeculaAutoConfiguration.class));
+            .withConfiguration(AutoConfigurations.of(TestModels.AUTO_CONFIGURATIONS));
 
     @ParameterizedTest(name = "{0}={1}")
     @CsvSource(delimiter = '|', textBlock = """
             specula.policy.gamma                                 | 0     | 0      | an integer from 1 to 64
             specula.policy.gamma                                 | 65    | 65     | an integer from 1 to 64
-            specula.policy.name                                  | fixed:0 | fixed:0 | gamma an integer from 1 to 64
-            specula.policy.name                                  | fixed:x | fixed:x | gamma an integer from 1 to 64
+            specula.policy.name                                  | fixed:3 | fixed:3 | a policy name without ':gamma'
+            specula.policy.name                                  | fixed:x | fixed:x | a policy name without ':gamma'
             specula.chat.options.max-tokens                      | -1    | -1     | an integer >= 1
             specula.chat.options.temperature                     | -0.1  | -0.1   | a number >= 0
             specula.chat.options.top-p                           | 0     | 0.0    | (0, 1]
             specula.chat.options.top-p                           | 1.5   | 1.5    | (0, 1]
             specula.chat.options.top-k                           | -2    | -2     | an integer >= 0
-            specula.cache.maximum-size                           | -1    | -1     | an integer >= 0
-            specula.cache.time-to-live                           | 0s    | 0s     | a positive duration
+            specula.chat.stream-threads                          | -1    | -1     | an integer >= 0
+            specula.cache.response.maximum-size                  | -1    | -1     | an integer >= 0
+            specula.cache.response.time-to-live                  | 0s    | 0s     | a positive duration
+            specula.cache.prefix.size                            | -1B   | -1B    | a size >= 0
             specula.resilience.max-concurrent-generations        | 0     | 0      | an integer >= 1
             specula.resilience.round-timeout                     | 0ms   | 0s     | a positive duration
             specula.resilience.round-timeout                     | -5s   | -5s    | a positive duration
@@ -44,23 +46,25 @@ class SpeculaPropertiesValidationTests {
             specula.resilience.wait-duration-in-open-state       | 0s    | 0s     | at least 1ms
             specula.resilience.goodput.probe-interval            | 0     | 0      | an integer >= 1
             specula.resilience.goodput.min-tokens                | 0     | 0      | an integer >= 1
+            specula.resilience.goodput.failure-rate-threshold    | 0     | 0.0    | (0, 100]
+            specula.resilience.goodput.sliding-window-size       | 0     | 0      | an integer >= 1
+            specula.resilience.goodput.minimum-number-of-calls   | 0     | 0      | an integer >= 1
             specula.resilience.goodput.wait-duration-in-open-state | 0s  | 0s     | at least 1ms
+            specula.batching.max-batch-size                      | 0     | 0      | an integer >= 1
+            specula.batching.queue-capacity                      | 0     | 0      | an integer >= 1
+            specula.batching.max-wait                            | -1ms  | -1ms   | a duration >= 0
             specula.runtime.intra-op-threads                     | -1    | -1     | an integer >= 0
             specula.runtime.device-id                            | -1    | -1     | an integer >= 0
-            specula.scheduler.stream-threads                     | -1    | -1     | an integer >= 0
             """)
     void outOfRangeValueStopsStartup(String property, String value, String shownValue, String allowed) {
         runner.withPropertyValues(property + "=" + value).run(context -> {
             assertThat(context).hasFailed();
-            InvalidSpeculaPropertyException cause = findCause(context.getStartupFailure(), InvalidSpeculaPropertyException.class);
+            InvalidConfigurationPropertyValueException cause = findCause(context.getStartupFailure(),
+                    InvalidConfigurationPropertyValueException.class);
             assertThat(cause).as("cause chain of %s", context.getStartupFailure()).isNotNull();
-            assertThat(cause.getProperty()).isEqualTo(property);
+            assertThat(cause.getName()).isEqualTo(property);
             assertThat(String.valueOf(cause.getValue())).isEqualTo(shownValue);
-            assertThat(cause.getAllowed()).contains(allowed);
-
-            FailureAnalysis analysis = new InvalidSpeculaPropertyFailureAnalyzer().analyze(context.getStartupFailure());
-            assertThat(analysis.getDescription()).contains("Property: " + property, "Value: " + shownValue, allowed);
-            assertThat(analysis.getAction()).contains("Set " + property + " to ");
+            assertThat(cause.getReason()).startsWith("It must be ").contains(allowed);
         });
     }
 
@@ -75,14 +79,15 @@ class SpeculaPropertiesValidationTests {
     void inconsistentOrBlankValuesStopStartup(String setting, String property) {
         runner.withPropertyValues(setting).run(context -> {
             assertThat(context).hasFailed();
-            InvalidSpeculaPropertyException cause = findCause(context.getStartupFailure(), InvalidSpeculaPropertyException.class);
+            InvalidConfigurationPropertyValueException cause = findCause(context.getStartupFailure(),
+                    InvalidConfigurationPropertyValueException.class);
             assertThat(cause).as("cause chain of %s", context.getStartupFailure()).isNotNull();
-            assertThat(cause.getProperty()).isEqualTo(property);
+            assertThat(cause.getName()).isEqualTo(property);
         });
     }
 
     @ParameterizedTest(name = "{0}")
-    @CsvSource({"nope", "Fixed", "nope:4"})
+    @CsvSource({"nope", "Fixed"})
     void unknownPolicyStopsStartup(String name) {
         runner.withPropertyValues("specula.policy.name=" + name).run(context -> {
             assertThat(context).hasFailed();

@@ -14,10 +14,21 @@ import java.util.stream.Stream;
 /** The embedded pair on disk, and broken copies of it for the failure tests. */
 final class TestModels {
 
+    /** Specula's auto-configurations: models, serving, chat. */
+    static final Class<?>[] AUTO_CONFIGURATIONS = {SpeculaModelsAutoConfiguration.class, SpeculaServingAutoConfiguration.class,
+            SpeculaChatAutoConfiguration.class};
+
     private static final ObjectMapper JSON = new ObjectMapper();
     private static TinyModels.Pair pair;
 
     private TestModels() {
+    }
+
+    /** {@link #AUTO_CONFIGURATIONS} and {@code more}. */
+    static Class<?>[] autoConfigurations(Class<?>... more) {
+        Class<?>[] all = java.util.Arrays.copyOf(AUTO_CONFIGURATIONS, AUTO_CONFIGURATIONS.length + more.length);
+        System.arraycopy(more, 0, all, AUTO_CONFIGURATIONS.length, more.length);
+        return all;
     }
 
     static synchronized TinyModels.Pair pair() {

@@ -85,6 +85,19 @@ public final class GenerationService implements AutoCloseable {
         this.responseCacheSettings = builder.responseCache;
         this.batching = builder.batching;
         int maxConcurrentGenerations = builder.concurrency.resolve(batching);
+        try {
+            // the default policy is created once now, so a bad option fails here and not on the first request
+            if (models.state() == ModelPairHandle.State.READY) {
+                policyFactory(policySettings.name(), null);
+            }
+            else {
+                SpeculationPolicies.requireKnown(policySettings.name());
+            }
+        }
+        catch (RuntimeException ex) {
+            policyResources.close();
+            throw ex;
+        }
         this.draftBreaker = builder.draftBreaker != null ? builder.draftBreaker
                 : CircuitBreaker.of(RESILIENCE_NAME, builder.draftBreakerSettings.toConfig());
         this.timeLimiter = builder.timeLimiter != null ? builder.timeLimiter
@@ -108,12 +121,6 @@ public final class GenerationService implements AutoCloseable {
                         listener -> new dev.specula.kv.PrefixCache(dev.specula.model.OrtEnvironments.get(),
                                 prefixCacheBytes, listener))
                 : null;
-        if (models.state() == ModelPairHandle.State.READY) {
-            policyFactory(policySettings.name(), null);
-        }
-        else {
-            SpeculationPolicies.requireKnown(policySettings.name());
-        }
     }
 
     public static Builder builder(ModelPairHandle models) {

@@ -1,7 +1,7 @@
 package dev.specula.autoconfigure.actuate;
 
-import dev.specula.autoconfigure.SpeculaAutoConfiguration;
-import dev.specula.autoconfigure.SpeculaAutoConfiguration.ModelLocationsResolved;
+import dev.specula.autoconfigure.SpeculaServingAutoConfiguration;
+import dev.specula.autoconfigure.SpeculaModelsAutoConfiguration.ModelLocationsResolved;
 import dev.specula.serving.GenerationService;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.actuate.autoconfigure.endpoint.condition.ConditionalOnAvailableEndpoint;
@@ -19,7 +19,7 @@ import org.springframework.context.annotation.Configuration;
  * The {@code specula} health indicator and the {@code /actuator/specula} endpoint, when a
  * {@link GenerationService} exists and Spring Boot's health / actuator modules are on the classpath.
  */
-@AutoConfiguration(after = SpeculaAutoConfiguration.class)
+@AutoConfiguration(after = SpeculaServingAutoConfiguration.class)
 @ConditionalOnBean(GenerationService.class)
 public class SpeculaActuatorAutoConfiguration {
 

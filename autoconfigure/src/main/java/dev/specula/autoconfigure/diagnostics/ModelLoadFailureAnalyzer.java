@@ -1,7 +1,7 @@
 package dev.specula.autoconfigure.diagnostics;
 
 import dev.specula.autoconfigure.ConfiguredModelLoadException;
-import dev.specula.autoconfigure.SpeculaAutoConfiguration;
+import dev.specula.autoconfigure.SpeculaModelProperties;
 import dev.specula.model.ModelLoadException;
 import org.springframework.boot.diagnostics.AbstractFailureAnalyzer;
 import org.springframework.boot.diagnostics.FailureAnalysis;
@@ -12,7 +12,7 @@ public class ModelLoadFailureAnalyzer extends AbstractFailureAnalyzer<ModelLoadE
     @Override
     protected FailureAnalysis analyze(Throwable rootFailure, ModelLoadException cause) {
         String property = cause instanceof ConfiguredModelLoadException configured ? configured.getProperty()
-                : SpeculaAutoConfiguration.TARGET_LOCATION + " or " + SpeculaAutoConfiguration.DRAFT_LOCATION;
+                : SpeculaModelProperties.TARGET_LOCATION + " or " + SpeculaModelProperties.DRAFT_LOCATION;
         String description = String.format("Specula could not load a model.%n%n    Property: %s%n    Path: %s%n    Reason: %s",
                 property, cause.getPath() == null || cause.getPath().toString().isEmpty() ? "(none)"
                         : cause.getPath().toAbsolutePath(), cause.getMessage());
@@ -20,8 +20,8 @@ public class ModelLoadFailureAnalyzer extends AbstractFailureAnalyzer<ModelLoadE
                 + "(model.onnx, config.json, tokenizer.json; see docs/models.md). To export a Hugging Face model run "
                 + "`python -m specula_tools export MODEL_DIR OUT_DIR` from tools/ (tools/README.md); re-export a "
                 + "corrupt model.onnx the same way. Or remove %s and %s to run the embedded pair "
-                + "(dev.specula:specula-models-tiny on the classpath).", property, SpeculaAutoConfiguration.TARGET_LOCATION,
-                SpeculaAutoConfiguration.DRAFT_LOCATION);
+                + "(dev.specula:specula-models-tiny on the classpath).", property, SpeculaModelProperties.TARGET_LOCATION,
+                SpeculaModelProperties.DRAFT_LOCATION);
         return new FailureAnalysis(description, action, cause);
     }
 }

@@ -20,8 +20,8 @@ public class UnknownPolicyFailureAnalyzer extends AbstractFailureAnalyzer<Unknow
         Matcher quoted = QUOTED.matcher(String.valueOf(cause.getMessage()));
         String description = String.format("Unknown speculation policy.%n%n    Property: specula.policy.name%n    Value: %s"
                 + "%n    Reason: %s", quoted.find() ? quoted.group(1) : "(see reason)", cause.getMessage());
-        String action = String.format("Set specula.policy.name to one of %s, optionally with a draft length as name:gamma "
-                + "(e.g. fixed:4); or put a dev.specula.policy.SpeculationPolicyProvider of that name on the classpath "
+        String action = String.format("Set specula.policy.name to one of %s (and the draft length with specula.policy.gamma); "
+                + "or put a dev.specula.policy.SpeculationPolicyProvider of that name on the classpath "
                 + "(META-INF/services/dev.specula.policy.SpeculationPolicyProvider).", known);
         return new FailureAnalysis(description, action, cause);
     }

@@ -1,0 +1,157 @@
+package dev.specula.autoconfigure;
+
+import dev.specula.chat.SpeculaChatOptions;
+import dev.specula.engine.GenerationRequest;
+import dev.specula.sampling.SamplingParams;
+import org.springframework.beans.factory.InitializingBean;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static dev.specula.autoconfigure.PropertyChecks.invalid;
+import static dev.specula.autoconfigure.PropertyChecks.requireAtLeast;
+
+/**
+ * The chat model: the options of requests that set none (defaults: {@link SamplingParams#GREEDY},
+ * {@link GenerationRequest#DEFAULT_MAX_NEW_TOKENS} tokens) and the threads streamed answers run on.
+ */
+@ConfigurationProperties(SpeculaChatProperties.CONFIG_PREFIX)
+public class SpeculaChatProperties implements InitializingBean {
+
+    public static final String CONFIG_PREFIX = "specula.chat";
+
+    /** Default chat options. */
+    private final Options options = new Options();
+
+    /** Threads that run streamed generations (each stream holds one while it decodes); 0 = specula.resilience.max-concurrent-generations. */
+    private int streamThreads = 0;
+
+    public Options getOptions() {
+        return options;
+    }
+
+    public int getStreamThreads() {
+        return streamThreads;
+    }
+
+    public void setStreamThreads(int streamThreads) {
+        this.streamThreads = streamThreads;
+    }
+
+    @Override
+    public void afterPropertiesSet() {
+        String prefix = CONFIG_PREFIX + ".options.";
+        Double temperature = options.getTemperature();
+        if (temperature != null && !(temperature >= 0 && Double.isFinite(temperature))) {
+            throw invalid(prefix + "temperature", temperature, "a number >= 0 (0 = greedy)");
+        }
+        Double topP = options.getTopP();
+        if (topP != null && !(topP > 0 && topP <= 1)) {
+            throw invalid(prefix + "top-p", topP, "a number in (0, 1], 0 excluded (1 = off)");
+        }
+        if (options.getTopK() != null) {
+            requireAtLeast(prefix + "top-k", options.getTopK(), 0, "an integer >= 0 (0 = off)");
+        }
+        if (options.getMaxTokens() != null) {
+            requireAtLeast(prefix + "max-tokens", options.getMaxTokens(), 1, "an integer >= 1");
+        }
+        List<String> stops = options.getStopSequences();
+        for (int i = 0; stops != null && i < stops.size(); i++) {
+            if (stops.get(i) == null || stops.get(i).isEmpty()) {
+                throw invalid(prefix + "stop-sequences[" + i + "]", stops.get(i), "a non-empty text");
+            }
+        }
+        requireAtLeast(CONFIG_PREFIX + ".stream-threads", streamThreads, 0,
+                "an integer >= 0 (0 = specula.resilience.max-concurrent-generations)");
+    }
+
+    /** The default options, with the default policy's name and γ. */
+    public SpeculaChatOptions toOptions(SpeculaPolicyProperties policy) {
+        return SpeculaChatOptions.builder().temperature(options.getTemperature()).topP(options.getTopP())
+                .topK(options.getTopK()).maxTokens(options.getMaxTokens()).stopSequences(options.getStopSequences())
+                .seed(options.getSeed()).speculation(options.isSpeculation()).policy(policy.getName())
+                .gamma(policy.getGamma()).build();
+    }
+
+    /** Default chat options. */
+    public static class Options {
+
+        /** Sampling temperature, at least 0; 0 = greedy (deterministic, cacheable). */
+        private Double temperature = 0.0;
+
+        /** Nucleus sampling: keep the most likely tokens up to this probability mass, in (0, 1]. */
+        private Double topP = 1.0;
+
+        /** Keep only the k most likely tokens when sampling; 0 = off. */
+        private Integer topK = 0;
+
+        /** Most tokens to generate per answer, at least 1. */
+        private Integer maxTokens = 256;
+
+        /** Texts that end an answer (not included in it). */
+        private List<String> stopSequences = new ArrayList<>();
+
+        /** Seed of the sampler: with a seed, sampled answers are reproducible (and cacheable). */
+        private Long seed;
+
+        /** Whether to speculate; false = plain target decoding. */
+        private boolean speculation = true;
+
+        public Double getTemperature() {
+            return temperature;
+        }
+
+        public void setTemperature(Double temperature) {
+            this.temperature = temperature;
+        }
+
+        public Double getTopP() {
+            return topP;
+        }
+
+        public void setTopP(Double topP) {
+            this.topP = topP;
+        }
+
+        public Integer getTopK() {
+            return topK;
+        }
+
+        public void setTopK(Integer topK) {
+            this.topK = topK;
+        }
+
+        public Integer getMaxTokens() {
+            return maxTokens;
+        }
+
+        public void setMaxTokens(Integer maxTokens) {
+            this.maxTokens = maxTokens;
+        }
+
+        public List<String> getStopSequences() {
+            return stopSequences;
+        }
+
+        public void setStopSequences(List<String> stopSequences) {
+            this.stopSequences = stopSequences;
+        }
+
+        public Long getSeed() {
+            return seed;
+        }
+
+        public void setSeed(Long seed) {
+            this.seed = seed;
+        }
+
+        public boolean isSpeculation() {
+            return speculation;
+        }
+
+        public void setSpeculation(boolean speculation) {
+            this.speculation = speculation;
+        }
+    }
+}

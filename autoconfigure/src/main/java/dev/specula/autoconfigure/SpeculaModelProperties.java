@@ -1,0 +1,178 @@
+package dev.specula.autoconfigure;
+
+import dev.specula.model.ExecutionProvider;
+import dev.specula.model.RuntimeOptions;
+import org.springframework.beans.factory.InitializingBean;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+import org.springframework.boot.context.properties.NestedConfigurationProperty;
+
+import static dev.specula.autoconfigure.PropertyChecks.invalid;
+import static dev.specula.autoconfigure.PropertyChecks.requireAtLeast;
+import static dev.specula.autoconfigure.PropertyChecks.requireLocation;
+
+/**
+ * The served models: where the target and the draft are, the served model's name, when they load and how ONNX
+ * Runtime runs them. Checked once bound: a value out of range stops startup naming the property.
+ */
+@ConfigurationProperties(SpeculaModelProperties.CONFIG_PREFIX)
+public class SpeculaModelProperties implements InitializingBean {
+
+    public static final String CONFIG_PREFIX = "specula";
+    /** Property of the target's location. */
+    public static final String TARGET_LOCATION = CONFIG_PREFIX + ".target.location";
+    /** Property of the draft's location. */
+    public static final String DRAFT_LOCATION = CONFIG_PREFIX + ".draft.location";
+
+    /** Target model: the large model whose output is returned. Unset (with the draft unset too): the embedded pair. */
+    @NestedConfigurationProperty
+    private final ModelLocation target = new ModelLocation();
+
+    /** Draft model: the small model that proposes tokens; it must share the target's tokenizer. */
+    @NestedConfigurationProperty
+    private final DraftLocation draft = new DraftLocation();
+
+    /** Name of the served model, as requests and responses name it. Defaults to the target directory's name ("specula-tiny" for the embedded pair). */
+    private String modelName;
+
+    /** When the models are loaded: at startup (errors stop the application), or in the background (requests fail as "not ready" until loaded). */
+    private LoadMode loadMode = LoadMode.EAGER;
+
+    /** How ONNX Runtime runs the models. */
+    private final OnnxRuntime runtime = new OnnxRuntime();
+
+    public ModelLocation getTarget() {
+        return target;
+    }
+
+    public DraftLocation getDraft() {
+        return draft;
+    }
+
+    public String getModelName() {
+        return modelName;
+    }
+
+    public void setModelName(String modelName) {
+        this.modelName = modelName;
+    }
+
+    public LoadMode getLoadMode() {
+        return loadMode;
+    }
+
+    public void setLoadMode(LoadMode loadMode) {
+        this.loadMode = loadMode;
+    }
+
+    public OnnxRuntime getRuntime() {
+        return runtime;
+    }
+
+    @Override
+    public void afterPropertiesSet() {
+        String prefix = CONFIG_PREFIX + ".";
+        requireLocation(TARGET_LOCATION, target.getLocation());
+        requireLocation(DRAFT_LOCATION, draft.getLocation());
+        if (target.getLocation() == null && draft.getLocation() != null && draft.isEnabled()) {
+            throw invalid(TARGET_LOCATION, null, "a model location whenever " + DRAFT_LOCATION
+                    + " is set (the embedded pair is used only when both are unset)");
+        }
+        if (modelName != null && modelName.isBlank()) {
+            throw invalid(prefix + "model-name", modelName, "a non-blank name, or unset");
+        }
+        requireAtLeast(prefix + "runtime.device-id", runtime.getDeviceId(), 0, "an integer >= 0 (the GPU index)");
+        requireAtLeast(prefix + "runtime.intra-op-threads", runtime.getIntraOpThreads(), 0,
+                "an integer >= 0 (0 lets ONNX Runtime choose)");
+    }
+
+    /** When models are loaded. */
+    public enum LoadMode {
+        /** While the application starts; a missing or broken model stops it with a clear message. */
+        EAGER,
+        /** On a background thread; the application starts at once and reports "loading" until done. */
+        BACKGROUND
+    }
+
+    /** One model's location. */
+    public static class ModelLocation {
+
+        /** Model directory in the Optimum text-generation-with-past layout, or its model.onnx: a path, "file:..." or "classpath:...". */
+        private String location;
+
+        public String getLocation() {
+            return location;
+        }
+
+        public void setLocation(String location) {
+            this.location = location;
+        }
+    }
+
+    /** The draft's location, and whether to use one. */
+    public static class DraftLocation extends ModelLocation {
+
+        /** Whether to use a draft; false serves plain target decoding only. */
+        private boolean enabled = true;
+
+        public boolean isEnabled() {
+            return enabled;
+        }
+
+        public void setEnabled(boolean enabled) {
+            this.enabled = enabled;
+        }
+    }
+
+    /** How ONNX Runtime runs the models; defaults are {@link RuntimeOptions#defaults()}'s. */
+    public static class OnnxRuntime {
+
+        /** Execution provider: CPU, or CUDA (needs com.microsoft.onnxruntime:onnxruntime_gpu instead of onnxruntime). */
+        private ExecutionProvider provider = ExecutionProvider.CPU;
+
+        /** GPU index for the CUDA provider. */
+        private int deviceId = 0;
+
+        /** Threads inside one ONNX Runtime operator; 0 lets ONNX Runtime choose. 1 is fastest on small CPUs. */
+        private int intraOpThreads = 1;
+
+        /** Whether idle ONNX Runtime threads spin (only matters with more than one intra-op thread). */
+        private boolean spinning = false;
+
+        public ExecutionProvider getProvider() {
+            return provider;
+        }
+
+        public void setProvider(ExecutionProvider provider) {
+            this.provider = provider;
+        }
+
+        public int getDeviceId() {
+            return deviceId;
+        }
+
+        public void setDeviceId(int deviceId) {
+            this.deviceId = deviceId;
+        }
+
+        public int getIntraOpThreads() {
+            return intraOpThreads;
+        }
+
+        public void setIntraOpThreads(int intraOpThreads) {
+            this.intraOpThreads = intraOpThreads;
+        }
+
+        public boolean isSpinning() {
+            return spinning;
+        }
+
+        public void setSpinning(boolean spinning) {
+            this.spinning = spinning;
+        }
+
+        /** These settings as the engine takes them. */
+        public RuntimeOptions toRuntimeOptions() {
+            return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning);
+        }
+    }
+}

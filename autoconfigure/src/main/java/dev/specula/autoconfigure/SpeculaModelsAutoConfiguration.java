@@ -1,0 +1,187 @@
+package dev.specula.autoconfigure;
+
+import dev.specula.engine.ModelPair;
+import dev.specula.model.ModelLoadException;
+import dev.specula.model.RuntimeOptions;
+import dev.specula.serving.ModelPairHandle;
+import org.springframework.ai.chat.model.ChatModel;
+import org.springframework.ai.model.SpringAIModelProperties;
+import org.springframework.boot.autoconfigure.AutoConfiguration;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
+import org.springframework.boot.autoconfigure.condition.ConditionalOnProperty;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
+import org.springframework.context.annotation.Bean;
+import org.springframework.core.io.ResourceLoader;
+
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Executor;
+
+import static dev.specula.autoconfigure.SpeculaModelProperties.DRAFT_LOCATION;
+import static dev.specula.autoconfigure.SpeculaModelProperties.TARGET_LOCATION;
+
+/**
+ * The model pair: where it is ({@code specula.target/draft.location}, or the embedded pair when
+ * {@code specula-models-tiny} is on the classpath and neither location is set) and the loaded
+ * {@link ModelPairHandle}, which this configuration created and so closes with the context. Selected like any
+ * Spring AI model: {@code spring.ai.model.chat=specula} (the default) or {@code none}.
+ */
+@AutoConfiguration
+@ConditionalOnClass(ChatModel.class)
+@ConditionalOnProperty(name = SpringAIModelProperties.CHAT_MODEL, havingValue = SpeculaModelsAutoConfiguration.PROVIDER,
+        matchIfMissing = true)
+@EnableConfigurationProperties({SpeculaModelProperties.class, SpeculaBatchingProperties.class})
+public class SpeculaModelsAutoConfiguration {
+
+    /** Spring AI's chat model selector property. */
+    public static final String MODEL_SELECTOR = SpringAIModelProperties.CHAT_MODEL;
+    /** Its value for Specula. */
+    public static final String PROVIDER = "specula";
+    /** Model name of the embedded pair. */
+    public static final String EMBEDDED_MODEL_NAME = "specula-tiny";
+
+    private static final String TINY_MODELS = "dev.specula.models.tiny.TinyModels";
+
+    /** Graph file of a directory's --packed export, next to its model.onnx. */
+    static final String PACKED_GRAPH = "model_packed.onnx";
+
+    /**
+     * Where the target and draft are, resolved to paths.
+     *
+     * @param target the target's directory or model.onnx
+     * @param draft the draft's, or null for plain decoding only
+     * @param modelName the served model's name
+     * @param embedded whether these are the embedded pair's (no location was configured)
+     */
+    public record ModelLocationsResolved(Path target, Path draft, String modelName, boolean embedded) {
+
+        public ModelLocationsResolved(Path target, Path draft, String modelName) {
+            this(target, draft, modelName, false);
+        }
+    }
+
+    @Bean
+    @ConditionalOnMissingBean
+    ModelLocationsResolved speculaModelLocations(SpeculaModelProperties properties, ResourceLoader resourceLoader) {
+        SpeculaModelProperties.ModelLocation target = properties.getTarget();
+        SpeculaModelProperties.DraftLocation draft = properties.getDraft();
+        if (target.getLocation() == null && isEmbeddedPairAvailable(resourceLoader.getClassLoader())) {
+            Path[] pair = EmbeddedPair.extract();
+            String name = properties.getModelName() != null ? properties.getModelName() : EMBEDDED_MODEL_NAME;
+            return new ModelLocationsResolved(pair[0], draft.isEnabled() ? pair[1] : null, name, true);
+        }
+        Path targetPath = ModelLocations.resolve(target.getLocation(), TARGET_LOCATION, resourceLoader);
+        Path draftPath = draft.isEnabled() && draft.getLocation() != null
+                ? ModelLocations.resolve(draft.getLocation(), DRAFT_LOCATION, resourceLoader) : null;
+        String name = properties.getModelName() != null ? properties.getModelName() : directoryName(targetPath);
+        return new ModelLocationsResolved(targetPath, draftPath, name, false);
+    }
+
+    /** Created here, so closed here (after the service that uses it). */
+    @Bean(destroyMethod = "close")
+    @ConditionalOnMissingBean
+    ModelPairHandle speculaModelPairHandle(ModelLocationsResolved locations, SpeculaModelProperties properties,
+            SpeculaBatchingProperties batching) {
+        RuntimeOptions options = properties.getRuntime().toRuntimeOptions();
+        ModelLocationsResolved graphs = batchGraphs(locations, batching);
+        if (properties.getLoadMode() == SpeculaModelProperties.LoadMode.BACKGROUND) {
+            Executor loaderThread = task -> {
+                Thread thread = new Thread(task, "specula-model-loader");
+                thread.setDaemon(true);
+                thread.start();
+            };
+            return ModelPairHandle.loading(() -> load(graphs, options), loaderThread);
+        }
+        return ModelPairHandle.ready(load(graphs, options));
+    }
+
+    /** Loads the pair; a load failure names the property that pointed at the failing model. */
+    private static ModelPair load(ModelLocationsResolved locations, RuntimeOptions options) {
+        try {
+            return ModelPair.load(locations.target(), locations.draft(), options);
+        }
+        catch (ConfiguredModelLoadException ex) {
+            throw ex;
+        }
+        catch (ModelLoadException ex) {
+            throw new ConfiguredModelLoadException(propertyOf(ex.getPath(), locations), ex);
+        }
+    }
+
+    /**
+     * The graphs batching runs on: with the unpadded path (EMS-SD), each model's {@value #PACKED_GRAPH} from its
+     * directory (the draft's when it has one); the padded path, or no batching, uses the configured graphs.
+     */
+    static ModelLocationsResolved batchGraphs(ModelLocationsResolved locations, SpeculaBatchingProperties batching) {
+        if (!batching.isEnabled() || batching.getPath() == SpeculaBatchingProperties.BatchPath.PADDED) {
+            return locations;
+        }
+        Path packedTarget = packedGraph(locations.target());
+        if (packedTarget == null) {
+            if (batching.getPath() == SpeculaBatchingProperties.BatchPath.UNPADDED) {
+                throw PropertyChecks.invalid(SpeculaBatchingProperties.CONFIG_PREFIX + ".path", "unpadded",
+                        "padded or auto: the target has no " + PACKED_GRAPH + " next to its model.onnx (export it with "
+                                + "`python -m specula_tools export ... --packed`)");
+            }
+            return locations;
+        }
+        Path packedDraft = locations.draft() == null ? null : packedGraph(locations.draft());
+        return new ModelLocationsResolved(packedTarget, packedDraft != null ? packedDraft : locations.draft(),
+                locations.modelName(), locations.embedded());
+    }
+
+    private static Path packedGraph(Path location) {
+        Path directory = directoryOf(location);
+        Path packed = directory == null ? null : directory.resolve(PACKED_GRAPH);
+        return packed != null && Files.isRegularFile(packed) ? packed : null;
+    }
+
+    private static String propertyOf(Path failed, ModelLocationsResolved locations) {
+        if (failed != null && locations.draft() != null && isWithin(failed, locations.draft())
+                && !isWithin(failed, locations.target())) {
+            return DRAFT_LOCATION;
+        }
+        return TARGET_LOCATION;
+    }
+
+    private static boolean isWithin(Path file, Path location) {
+        Path directory = directoryOf(location);
+        Path normalized = file.toAbsolutePath().normalize();
+        return directory != null && normalized.startsWith(directory.toAbsolutePath().normalize());
+    }
+
+    private static Path directoryOf(Path location) {
+        return location.getFileName() != null && location.getFileName().toString().endsWith(".onnx")
+                ? location.getParent() : location;
+    }
+
+    private static boolean isEmbeddedPairAvailable(ClassLoader classLoader) {
+        try {
+            Class.forName(TINY_MODELS, false, classLoader);
+            return EmbeddedPair.isAvailable();
+        }
+        catch (ClassNotFoundException | LinkageError ex) {
+            return false;
+        }
+    }
+
+    private static String directoryName(Path location) {
+        Path directory = directoryOf(location);
+        return directory == null || directory.getFileName() == null ? PROVIDER : directory.getFileName().toString();
+    }
+
+    /** The only class touching the optional specula-models-tiny: loaded once its presence is known. */
+    private static final class EmbeddedPair {
+
+        static boolean isAvailable() {
+            return dev.specula.models.tiny.TinyModels.isAvailable();
+        }
+
+        /** {target, draft} directories, extracted to the cache on first use. */
+        static Path[] extract() {
+            dev.specula.models.tiny.TinyModels.Pair pair = dev.specula.models.tiny.TinyModels.extract();
+            return new Path[] {pair.target(), pair.draft()};
+        }
+    }
+}
