@@ -13,13 +13,18 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
+import java.nio.file.LinkOption;
+import java.nio.file.attribute.UserPrincipal;
 import java.util.HexFormat;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Stream;
 
 /**
  * Turns a model location property ({@code /models/x}, {@code file:/models/x}, {@code classpath:models/x},
  * a directory or its {@code model.onnx}) into a file-system path: ONNX Runtime loads models from paths
  * (external weights, models over 2 GB). A classpath directory inside a jar is copied out once to
- * {@code java.io.tmpdir/specula-models/<hash of location>}.
+ * {@code java.io.tmpdir/specula-models/<hash of its contents>}, checked before it is reused.
  */
 final class ModelLocations {
 
@@ -70,7 +75,13 @@ final class ModelLocations {
         }
     }
 
-    /** Copies every resource under a classpath directory (in a jar) to a directory of its own. */
+    /**
+     * Copies every resource under a classpath directory (in a jar) to a directory named after the hash of their
+     * contents, as {@code TinyModels.extract} does: the files are hashed, staged into a fresh temporary directory
+     * and renamed into place atomically. A directory already at that name is used only when it is ours and every
+     * file in it has the expected content; anything else there (a stale copy, one planted by another user on a
+     * shared temporary directory) is left alone and the staged copy is used instead.
+     */
     private static Path extract(String location, String property, ResourceLoader resourceLoader) throws IOException {
         String directory = location.substring(CLASSPATH.length()).replaceFirst("^/+", "").replaceFirst("/+$", "");
         String modelFile = null;
@@ -80,35 +91,124 @@ final class ModelLocations {
             directory = slash < 0 ? "" : directory.substring(0, slash);
         }
         PathMatchingResourcePatternResolver resolver = new PathMatchingResourcePatternResolver(resourceLoader);
-        Resource[] resources = resolver.getResources("classpath*:" + directory + "/*");
-        if (resources.length == 0) {
+        Map<String, Resource> files = new TreeMap<>();
+        for (Resource resource : resolver.getResources("classpath*:" + directory + "/*")) {
+            String name = resource.getFilename();
+            if (name != null && !name.isEmpty() && resource.isReadable()) {
+                files.putIfAbsent(name, resource);
+            }
+        }
+        if (files.isEmpty()) {
             throw new ConfiguredModelLoadException(property, Path.of(directory), "Nothing found at " + location + " (" + property
                     + "): put the model directory on the classpath, or point " + property + " at a file: location");
         }
-        Path target = Path.of(System.getProperty("java.io.tmpdir"), "specula-models", hash(location));
-        Files.createDirectories(target);
-        for (Resource resource : resources) {
-            String name = resource.getFilename();
-            if (name == null || name.isEmpty() || !resource.isReadable()) {
-                continue;
+        Map<String, String> hashes = new TreeMap<>();
+        for (Map.Entry<String, Resource> file : files.entrySet()) {
+            try (InputStream in = file.getValue().getInputStream()) {
+                hashes.put(file.getKey(), sha256(in));
             }
-            Path file = target.resolve(name);
-            if (Files.exists(file) && Files.size(file) == resource.contentLength()) {
-                continue;
-            }
-            Path partial = Files.createTempFile(target, name, ".part");
-            try (InputStream in = resource.getInputStream()) {
-                Files.copy(in, partial, StandardCopyOption.REPLACE_EXISTING);
-            }
-            Files.move(partial, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
         }
-        return modelFile == null ? target : target.resolve(modelFile);
+        Path root = cacheRoot();
+        Path target = root.resolve(contentHash(hashes));
+        Path extracted = isTrusted(target, hashes) ? target : stage(root, target, files, hashes);
+        return modelFile == null ? extracted : extracted.resolve(modelFile);
     }
 
-    private static String hash(String location) {
+    /** Where classpath models are extracted: {@code java.io.tmpdir/specula-models}, if it is ours. */
+    private static Path cacheRoot() throws IOException {
+        Path root = Path.of(System.getProperty("java.io.tmpdir"), "specula-models");
+        Files.createDirectories(root);
+        return root;
+    }
+
+    /** Copies the files into a fresh directory, checks them, and renames it to {@code target} if it is free. */
+    private static Path stage(Path root, Path target, Map<String, Resource> files, Map<String, String> hashes)
+            throws IOException {
+        Path staging = Files.createTempDirectory(isOwn(root) ? root : Path.of(System.getProperty("java.io.tmpdir")),
+                ".specula-extract-");
+        for (Map.Entry<String, Resource> file : files.entrySet()) {
+            try (InputStream in = file.getValue().getInputStream()) {
+                Files.copy(in, staging.resolve(file.getKey()), StandardCopyOption.REPLACE_EXISTING);
+            }
+        }
+        if (!isTrusted(staging, hashes)) {
+            throw new IOException("The model's classpath resources changed while they were extracted to " + staging);
+        }
+        if (!isOwn(root) || Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
+            return staging; // something we do not trust is at the target name: keep our own copy apart
+        }
         try {
-            byte[] digest = MessageDigest.getInstance("SHA-256").digest(location.getBytes(StandardCharsets.UTF_8));
-            return HexFormat.of().formatHex(digest, 0, 8);
+            Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
+            return target;
+        }
+        catch (IOException ex) {
+            // another process renamed its copy first: use it if it checks out, else ours
+            return isTrusted(target, hashes) ? target : staging;
+        }
+    }
+
+    /** Whether {@code directory} is ours (not a link) and holds exactly the files with the expected contents. */
+    private static boolean isTrusted(Path directory, Map<String, String> hashes) throws IOException {
+        if (!Files.isDirectory(directory, LinkOption.NOFOLLOW_LINKS) || !isOwn(directory)) {
+            return false;
+        }
+        try (Stream<Path> entries = Files.list(directory)) {
+            if (entries.count() != hashes.size()) {
+                return false;
+            }
+        }
+        for (Map.Entry<String, String> expected : hashes.entrySet()) {
+            Path file = directory.resolve(expected.getKey());
+            if (!Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS) || !isOwn(file)) {
+                return false;
+            }
+            try (InputStream in = Files.newInputStream(file)) {
+                if (!sha256(in).equals(expected.getValue())) {
+                    return false;
+                }
+            }
+        }
+        return true;
+    }
+
+    /** Whether the current user (the owner of a file this process creates) owns {@code path}; true where owners are not reported. */
+    private static boolean isOwn(Path path) throws IOException {
+        try {
+            UserPrincipal owner = Files.getOwner(path, LinkOption.NOFOLLOW_LINKS);
+            Path probe = Files.createTempFile("specula-owner-", ".probe");
+            try {
+                return owner.equals(Files.getOwner(probe));
+            }
+            finally {
+                Files.deleteIfExists(probe);
+            }
+        }
+        catch (UnsupportedOperationException ex) {
+            return true;
+        }
+    }
+
+    /** As {@code TinyModels} names its directory: sha-256 over "sha256(file)  name" lines in name order, 16 hex digits. */
+    static String contentHash(Map<String, String> hashes) {
+        MessageDigest digest = digest();
+        for (Map.Entry<String, String> file : new TreeMap<>(hashes).entrySet()) {
+            digest.update((file.getValue() + "  " + file.getKey() + "\n").getBytes(StandardCharsets.UTF_8));
+        }
+        return HexFormat.of().formatHex(digest.digest()).substring(0, 16);
+    }
+
+    private static String sha256(InputStream in) throws IOException {
+        MessageDigest digest = digest();
+        byte[] buffer = new byte[1 << 16];
+        for (int read = in.read(buffer); read >= 0; read = in.read(buffer)) {
+            digest.update(buffer, 0, read);
+        }
+        return HexFormat.of().formatHex(digest.digest());
+    }
+
+    private static MessageDigest digest() {
+        try {
+            return MessageDigest.getInstance("SHA-256");
         }
         catch (NoSuchAlgorithmException ex) {
             throw new IllegalStateException(ex);

@@ -149,15 +149,15 @@ class SpeculaFailureAnalyzersTests {
     }
 
     @Test
-    void gammaOutOfAPolicysOwnRangeNamesTheGammaProperty() {
-        runner.withPropertyValues("specula.policy.name=hf-heuristic", "specula.policy.options.max=3", "specula.policy.gamma=5")
+    void inconsistentPolicyOptionsNameTheOptionAtFault() {
+        runner.withPropertyValues("specula.policy.name=gammatune", "specula.policy.options.min=6", "specula.policy.options.max=4")
                 .run(context -> {
                     assertThat(context).hasFailed();
                     InvalidConfigurationPropertyValueException cause = SpeculaPropertiesValidationTests.findCause(
                             context.getStartupFailure(), InvalidConfigurationPropertyValueException.class);
-                    assertThat(cause.getName()).isEqualTo("specula.policy.gamma");
-                    assertThat(cause.getValue()).isEqualTo("5");
-                    assertThat(cause.getReason()).contains("in [1, max=3]", "policy 'hf-heuristic'");
+                    assertThat(cause.getName()).isEqualTo("specula.policy.options.min");
+                    assertThat(cause.getValue()).isEqualTo("6");
+                    assertThat(cause.getReason()).contains("<= max (4)", "policy 'gammatune'");
                 });
     }
 
