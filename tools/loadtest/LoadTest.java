@@ -935,7 +935,7 @@ public class LoadTest {
         if (((Number) requests.get("cached_answers")).longValue() > 0) {
             md.append("\nWarning: ").append(requests.get("cached_answers")).append(" answers were replayed from the gateway's "
                     + "response cache (deterministic requests are cached), so their latencies are not the model's: start the "
-                    + "gateway with --specula.cache.enabled=false, or use --temperature > 0 (a different seed per request).\n");
+                    + "gateway with --specula.cache.response.enabled=false, or use --temperature > 0 (a different seed per request).\n");
         }
         md.append("\n").append(errorCount == 0 ? "Result: no errors.\n" : "Result: " + errorCount + " requests failed.\n");
         return md.toString();

@@ -5,6 +5,6 @@ public class BatchQueueFullException extends RuntimeException {
 
     public BatchQueueFullException(int capacity) {
         super("Busy: " + capacity + " requests are already waiting for a place in the batch; retry later or raise "
-                + "specula.scheduler.queue-capacity");
+                + "specula.batching.queue-capacity");
     }
 }

@@ -20,7 +20,7 @@ import static org.assertj.core.api.Assertions.assertThat;
  * it is answered 429 in OpenAI's shape; once the stream is closed the slot frees and requests succeed again.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = { "specula.cache.enabled=false", "specula.resilience.max-concurrent-generations=1" })
+        properties = { "specula.cache.response.enabled=false", "specula.resilience.max-concurrent-generations=1" })
 class GatewayBusyTest {
 
     @LocalServerPort

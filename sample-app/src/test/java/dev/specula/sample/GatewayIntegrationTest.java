@@ -41,7 +41,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * max_tokens get 64 (specula.chat.options.max-tokens).
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = { "specula.cache.enabled=false", "specula.chat.options.max-tokens=64" })
+        properties = { "specula.cache.response.enabled=false", "specula.chat.options.max-tokens=64" })
 class GatewayIntegrationTest {
 
     private static final String PROMPT = "def fibonacci(n):";
