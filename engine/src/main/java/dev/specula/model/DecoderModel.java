@@ -12,6 +12,7 @@ import dev.specula.kv.KvPool;
 import dev.specula.kv.PooledSequence;
 import dev.specula.tokenizer.ChatTemplate;
 import dev.specula.tokenizer.TextTokenizer;
+import dev.specula.tokenizer.TokenizerLoadException;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -110,13 +111,13 @@ public final class DecoderModel implements Decoder {
     public static DecoderModel load(Path location, RuntimeOptions options) {
         ModelFiles files = ModelFiles.resolve(location);
         ModelConfig config = ModelConfig.read(files);
-        Optional<ChatTemplate> template = ChatTemplate.load(files);
+        Optional<ChatTemplate> template = loadChatTemplate(files);
         OrtEnvironment environment = OrtEnvironments.get();
         OrtSession session = createSession(environment, files.model(), options);
         TextTokenizer tokenizer = null;
         try {
             GraphSignature signature = GraphSignature.introspect(files.model(), session.getInputInfo(), session.getOutputInfo());
-            tokenizer = TextTokenizer.load(files.tokenizer());
+            tokenizer = loadTokenizer(files);
             return new DecoderModel(files, config, signature, tokenizer, template, environment, session);
         }
         catch (OrtException | RuntimeException ex) {
@@ -128,6 +129,24 @@ public final class DecoderModel implements Decoder {
                 throw runtime;
             }
             throw new ModelLoadException(files.model(), "Cannot read the graph of " + files.model() + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    private static Optional<ChatTemplate> loadChatTemplate(ModelFiles files) {
+        try {
+            return ChatTemplate.load(files.tokenizerConfig(), files.chatTemplate());
+        }
+        catch (TokenizerLoadException ex) {
+            throw new ModelLoadException(ex.getPath(), ex.getMessage(), ex);
+        }
+    }
+
+    private static TextTokenizer loadTokenizer(ModelFiles files) {
+        try {
+            return TextTokenizer.load(files.tokenizer());
+        }
+        catch (TokenizerLoadException ex) {
+            throw new ModelLoadException(ex.getPath(), ex.getMessage(), ex);
         }
     }
 
