@@ -49,6 +49,10 @@ public class ChatCompletionsController {
     public ChatCompletionsController(ChatModel chatModel, ObjectMapper json, GatewayProperties properties) {
         this.chatModel = chatModel;
         this.json = json;
+        if (properties.getMaxRequestSize() == null || properties.getMaxRequestSize().toBytes() < 1) {
+            throw new IllegalArgumentException(GatewayProperties.CONFIG_PREFIX + ".max-request-size must be at least 1B "
+                    + "(e.g. 4MB) but was " + properties.getMaxRequestSize());
+        }
         this.maxRequestSize = properties.getMaxRequestSize();
         this.modelName = servedModelName(chatModel);
     }
