@@ -20,6 +20,7 @@ import java.util.function.Supplier;
  * @param ignoreEos whether to go on past end-of-sequence tokens (fixed-length benchmarks, as vLLM's ignore_eos)
  * @param continuation tokens an earlier attempt of this request already generated and streamed: they are
  *        fed to the models, count as output (and toward max new tokens), and their text is not sent again
+ * @throws InvalidRequestException for an empty prompt, max new tokens < 1 or an empty stop string, naming the component
  */
 public record GenerationRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
         Supplier<? extends SpeculationPolicy> policy, TokenStreamListener listener, CancellationToken cancellation,
@@ -27,18 +28,18 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
 
     public GenerationRequest {
         if (promptIds == null || promptIds.length == 0) {
-            throw new IllegalArgumentException("The prompt must have at least one token");
+            throw new InvalidRequestException("promptIds", "The prompt must have at least one token");
         }
         if (sampling == null) {
             throw new IllegalArgumentException("sampling must not be null");
         }
         if (maxNewTokens < 1) {
-            throw new IllegalArgumentException("max new tokens must be >= 1 but was " + maxNewTokens);
+            throw new InvalidRequestException("maxNewTokens", "max new tokens must be >= 1 but was " + maxNewTokens);
         }
         stopStrings = stopStrings == null ? List.of() : List.copyOf(stopStrings);
         for (String stop : stopStrings) {
             if (stop.isEmpty()) {
-                throw new IllegalArgumentException("Stop strings must not be empty");
+                throw new InvalidRequestException("stopStrings", "Stop strings must not be empty");
             }
         }
         if (policy == null) {

@@ -9,6 +9,7 @@ import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationException;
 import dev.specula.engine.GenerationStats;
+import dev.specula.engine.InvalidRequestException;
 import dev.specula.engine.ModelPair;
 import dev.specula.engine.SpeculativeDecoder;
 import dev.specula.policy.PlainPolicy;
@@ -115,7 +116,7 @@ public final class GenerationService implements AutoCloseable {
      *
      * @throws ServiceBusyException when every generation slot is taken
      * @throws ModelsNotReadyException while the models load, or when they failed to
-     * @throws IllegalArgumentException for an unknown policy or a bad option, naming it
+     * @throws InvalidRequestException for an unknown policy or a bad γ or option of the request, naming it
      */
     public ServiceResult generate(ServiceRequest request) {
         ModelPair pair = models.get();
@@ -354,7 +355,16 @@ public final class GenerationService implements AutoCloseable {
             PolicyParameters defaults = settings.policyParameters();
             PolicyParameters parameters = (gamma == null ? defaults : defaults.withGamma(gamma))
                     .withModelDirectory(models.get().target().files().directory());
-            factory = SpeculationPolicies.factory(spec, parameters);
+            try {
+                factory = SpeculationPolicies.factory(spec, parameters);
+            }
+            catch (IllegalArgumentException ex) {
+                if (spec.equals(settings.defaultPolicy()) && gamma == null) {
+                    throw ex; // the service's own setting: not the caller's mistake
+                }
+                throw new InvalidRequestException(gamma != null && spec.indexOf(':') < 0 ? "gamma" : "policy", null,
+                        ex.getMessage(), ex);
+            }
             if (policies.size() < 256) {
                 policies.put(key, factory);
             }
