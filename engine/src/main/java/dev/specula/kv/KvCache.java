@@ -211,7 +211,7 @@ public final class KvCache implements SequenceCache {
 
     /** The given slots of a [1, kvHeads, physical, headDim] tensor, in a new tensor over a direct buffer of its own. */
     private OnnxTensor gatherSlots(OnnxTensor source, int[] slots, long[] shape, int slotBytes) throws OrtException {
-        ByteBuffer from = source.getByteBuffer().order(ByteOrder.nativeOrder());
+        ByteBuffer from = NativeTensors.copyLayerForStore(source);
         ByteBuffer to = ByteBuffer.allocateDirect(kvHeads * slots.length * slotBytes).order(ByteOrder.nativeOrder());
         for (int head = 0; head < kvHeads; head++) {
             int headBase = head * physicalLength * slotBytes;

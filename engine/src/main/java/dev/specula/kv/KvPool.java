@@ -336,7 +336,7 @@ public final class KvPool implements AutoCloseable {
         for (int layer = 0; layer < layers; layer++) {
             for (int kind = 0; kind < 2; kind++) {
                 OnnxTensor source = kind == 0 ? keys[layer] : values[layer];
-                ByteBuffer all = source.getByteBuffer().order(ByteOrder.nativeOrder());
+                ByteBuffer all = NativeTensors.copyLayerForStore(source);
                 ByteBuffer to = ByteBuffer.allocateDirect(kvHeads * count * slotBytes).order(ByteOrder.nativeOrder());
                 for (int head = 0; head < kvHeads; head++) {
                     int base = (sequence.row * kvHeads + head) * physical * slotBytes;
