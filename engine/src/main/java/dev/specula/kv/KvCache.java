@@ -148,18 +148,39 @@ public final class KvCache implements SequenceCache {
         }
     }
 
+    /** The shape of the cache's tensors. */
+    public KvLayout kvLayout() {
+        return KvLayout.of(layers, kvHeads, headDim, kvType);
+    }
+
     /**
-     * Makes an empty cache hold {@code length} tokens whose KV are {@code keys}/{@code values}
-     * ([1, kvHeads, length, headDim] per layer); the cache owns {@code owned} from now on.
+     * Makes an empty cache hold {@code length} tokens whose KV are {@code seedKeys}/{@code seedValues}
+     * (direct buffers [kvHeads, length, headDim] per layer, wrapped without a copy).
      */
-    public void seed(OnnxTensor[] seedKeys, OnnxTensor[] seedValues, int length, List<AutoCloseable> owned) {
+    void seed(ByteBuffer[] seedKeys, ByteBuffer[] seedValues, int length) throws OrtException {
         checkOpen();
         if (physicalLength != 0) {
             throw new IllegalStateException("Only an empty cache can be seeded");
         }
-        System.arraycopy(seedKeys, 0, keys, 0, layers);
-        System.arraycopy(seedValues, 0, values, 0, layers);
-        owners.addAll(owned);
+        long[] shape = {1, kvHeads, length, headDim};
+        List<AutoCloseable> created = new ArrayList<>();
+        try {
+            for (int layer = 0; layer < layers; layer++) {
+                OnnxTensor key = OnnxTensor.createTensor(environment, seedKeys[layer], shape, kvType);
+                created.add(key);
+                OnnxTensor value = OnnxTensor.createTensor(environment, seedValues[layer], shape, kvType);
+                created.add(value);
+                keys[layer] = key;
+                values[layer] = value;
+            }
+        }
+        catch (OrtException | RuntimeException ex) {
+            NativeTensors.closeAll(created);
+            Arrays.fill(keys, null);
+            Arrays.fill(values, null);
+            throw ex;
+        }
+        owners.addAll(created);
         ensureCapacity(length);
         Arrays.fill(live, 0, length, true);
         physicalLength = length;
@@ -167,10 +188,10 @@ public final class KvCache implements SequenceCache {
     }
 
     /**
-     * Copies the KV of logical tokens {@code from .. from + count − 1} into new tensors
-     * ([1, kvHeads, count, headDim] per layer, native memory the caller closes): {keys, values}.
+     * Copies the KV of logical tokens {@code from .. from + count − 1}, one copy of each layer's key and value:
+     * {keys, values}, each per layer a direct buffer [kvHeads, count, headDim].
      */
-    public OnnxTensor[][] copyTokens(int from, int count) throws OrtException {
+    public ByteBuffer[][] copyTokens(int from, int count) {
         checkOpen();
         int[] slots = new int[count];
         int logical = 0;
@@ -186,31 +207,17 @@ public final class KvCache implements SequenceCache {
         if (found < count) {
             throw new IllegalArgumentException("The cache holds " + logicalLength + " tokens, fewer than " + (from + count));
         }
-        int elementBytes = kvType == OnnxJavaType.FLOAT16 ? 2 : 4;
-        int slotBytes = headDim * elementBytes;
-        long[] shape = {1, kvHeads, count, headDim};
-        OnnxTensor[][] copies = new OnnxTensor[2][layers];
-        try {
-            for (int layer = 0; layer < layers; layer++) {
-                copies[0][layer] = gatherSlots(keys[layer], slots, shape, slotBytes);
-                copies[1][layer] = gatherSlots(values[layer], slots, shape, slotBytes);
-            }
-        }
-        catch (OrtException | RuntimeException ex) {
-            for (OnnxTensor[] tensors : copies) {
-                for (OnnxTensor tensor : tensors) {
-                    if (tensor != null) {
-                        tensor.close();
-                    }
-                }
-            }
-            throw ex;
+        int slotBytes = (int) kvLayout().slotBytes();
+        ByteBuffer[][] copies = new ByteBuffer[2][layers];
+        for (int layer = 0; layer < layers; layer++) {
+            copies[0][layer] = gatherSlots(keys[layer], slots, slotBytes);
+            copies[1][layer] = gatherSlots(values[layer], slots, slotBytes);
         }
         return copies;
     }
 
-    /** The given slots of a [1, kvHeads, physical, headDim] tensor, in a new tensor over a direct buffer of its own. */
-    private OnnxTensor gatherSlots(OnnxTensor source, int[] slots, long[] shape, int slotBytes) throws OrtException {
+    /** The given slots of a [1, kvHeads, physical, headDim] tensor, in a direct buffer [kvHeads, slots, headDim]. */
+    private ByteBuffer gatherSlots(OnnxTensor source, int[] slots, int slotBytes) {
         ByteBuffer from = NativeTensors.copyLayerForStore(source);
         ByteBuffer to = ByteBuffer.allocateDirect(kvHeads * slots.length * slotBytes).order(ByteOrder.nativeOrder());
         for (int head = 0; head < kvHeads; head++) {
@@ -219,8 +226,7 @@ public final class KvCache implements SequenceCache {
                 to.put(from.slice(headBase + slot * slotBytes, slotBytes));
             }
         }
-        to.rewind();
-        return OnnxTensor.createTensor(environment, to, shape, kvType);
+        return to.rewind();
     }
 
     /** Copies the live slots into fresh tensors, removing every hole. */

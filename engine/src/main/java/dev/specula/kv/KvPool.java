@@ -275,12 +275,17 @@ public final class KvPool implements AutoCloseable {
         return tensor;
     }
 
+    /** The shape of the pool's tensors. */
+    public KvLayout kvLayout() {
+        return KvLayout.of(layers, kvHeads, headDim, kvType);
+    }
+
     /**
-     * Gives a sequence that holds nothing yet the KV of {@code length} prefix tokens ([1, kvHeads, length,
-     * headDim] per layer, from the {@link PrefixCache}): {@code length} slots are appended to every row, the
+     * Gives a sequence that holds nothing yet the KV of {@code length} prefix tokens (direct buffers [kvHeads,
+     * length, headDim] per layer, from the {@link PrefixCache}): {@code length} slots are appended to every row, the
      * sequence's row (or the packed row) holding the prefix and the others holes. Copies the pool.
      */
-    public void seed(PooledSequence sequence, OnnxTensor[] prefixKeys, OnnxTensor[] prefixValues, int length) {
+    void seed(PooledSequence sequence, ByteBuffer[] prefixKeys, ByteBuffer[] prefixValues, int length) {
         checkOpen();
         if (sequence.length != 0) {
             throw new IllegalStateException("Only a sequence that holds nothing can be seeded");
@@ -303,12 +308,11 @@ public final class KvPool implements AutoCloseable {
         physical = newPhysical;
     }
 
-    private OnnxTensor appended(OnnxTensor source, OnnxTensor prefix, int prefixRow, int length, int slotBytes, long[] shape,
+    private OnnxTensor appended(OnnxTensor source, ByteBuffer seeded, int prefixRow, int length, int slotBytes, long[] shape,
             List<AutoCloseable> created) throws OrtException {
         int newPhysical = (int) shape[2];
         ByteBuffer to = ByteBuffer.allocateDirect(rows * kvHeads * newPhysical * slotBytes).order(ByteOrder.nativeOrder());
         ByteBuffer from = physical == 0 ? null : source.getByteBuffer().order(ByteOrder.nativeOrder());
-        ByteBuffer seeded = prefix.getByteBuffer().order(ByteOrder.nativeOrder()); // [1, kvHeads, length, headDim]
         for (int row = 0; row < rows; row++) {
             for (int head = 0; head < kvHeads; head++) {
                 int toBase = (row * kvHeads + head) * newPhysical * slotBytes;
@@ -326,13 +330,15 @@ public final class KvPool implements AutoCloseable {
         return tensor;
     }
 
-    /** Copies the KV of a member's logical tokens {@code from .. from + count − 1} into new tensors: {keys, values}. */
-    public OnnxTensor[][] copyTokens(PooledSequence sequence, int from, int count) throws OrtException {
+    /**
+     * Copies the KV of a member's logical tokens {@code from .. from + count − 1}, one copy of each layer's key
+     * and value: {keys, values}, each per layer a direct buffer [kvHeads, count, headDim].
+     */
+    public ByteBuffer[][] copyTokens(PooledSequence sequence, int from, int count) {
         checkOpen();
         int elementBytes = kvType == OnnxJavaType.FLOAT16 ? 2 : 4;
         int slotBytes = headDim * elementBytes;
-        long[] shape = {1, kvHeads, count, headDim};
-        OnnxTensor[][] copies = new OnnxTensor[2][layers];
+        ByteBuffer[][] copies = new ByteBuffer[2][layers];
         for (int layer = 0; layer < layers; layer++) {
             for (int kind = 0; kind < 2; kind++) {
                 OnnxTensor source = kind == 0 ? keys[layer] : values[layer];
@@ -344,8 +350,7 @@ public final class KvPool implements AutoCloseable {
                         to.put(all.slice(base + sequence.slots[from + i] * slotBytes, slotBytes));
                     }
                 }
-                to.rewind();
-                copies[kind][layer] = OnnxTensor.createTensor(environment, to, shape, kvType);
+                copies[kind][layer] = to.rewind();
             }
         }
         return copies;
@@ -354,11 +359,11 @@ public final class KvPool implements AutoCloseable {
     /** Builds one new tensor from a current one (and, when seeding, the prefix's tensor of the same layer). */
     @FunctionalInterface
     private interface TensorCopy {
-        OnnxTensor copy(OnnxTensor source, OnnxTensor prefix, List<AutoCloseable> created) throws OrtException;
+        OnnxTensor copy(OnnxTensor source, ByteBuffer prefix, List<AutoCloseable> created) throws OrtException;
     }
 
     /** Replaces every layer's key and value by a copy; on failure the pool is unchanged. */
-    private void replaceTensors(String what, TensorCopy copy, OnnxTensor[] prefixKeys, OnnxTensor[] prefixValues) {
+    private void replaceTensors(String what, TensorCopy copy, ByteBuffer[] prefixKeys, ByteBuffer[] prefixValues) {
         List<AutoCloseable> created = new ArrayList<>();
         try {
             OnnxTensor[] newKeys = new OnnxTensor[layers];

@@ -5,6 +5,9 @@ import dev.specula.kv.KvCache;
 import dev.specula.kv.KvPool;
 import dev.specula.tokenizer.TextTokenizer;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 
 /**
@@ -18,6 +21,31 @@ public interface Decoder extends AutoCloseable {
     String name();
 
     ModelFiles files();
+
+    /**
+     * What identifies this model's KV for the {@link dev.specula.kv.PrefixCache}: the model file's path, size and
+     * modification time, and its external weights' if any, so a model re-exported at the same path gets new keys.
+     */
+    default String kvIdentity() {
+        return kvIdentity(files());
+    }
+
+    /** {@link #kvIdentity()} of a model's files. */
+    static String kvIdentity(ModelFiles files) {
+        StringBuilder identity = new StringBuilder(files.model().toString());
+        Path weights = files.model().resolveSibling(files.model().getFileName() + "_data");
+        for (Path file : List.of(files.model(), weights)) {
+            try {
+                if (Files.exists(file)) {
+                    identity.append('|').append(Files.size(file)).append('|').append(Files.getLastModifiedTime(file).toMillis());
+                }
+            }
+            catch (IOException ex) {
+                identity.append("|?"); // unreadable metadata: the path alone identifies the model
+            }
+        }
+        return identity.toString();
+    }
 
     TextTokenizer tokenizer();
 

@@ -39,6 +39,7 @@ public final class DecoderModel implements Decoder {
 
     private final String name;
     private final ModelFiles files;
+    private final String kvIdentity;
     private final ModelConfig config;
     final GraphSignature signature;
     private final TextTokenizer tokenizer;
@@ -63,6 +64,7 @@ public final class DecoderModel implements Decoder {
             Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session) throws OrtException {
         this.name = files.directory().getFileName().toString();
         this.files = files;
+        this.kvIdentity = Decoder.kvIdentity(files);
         this.config = config;
         this.signature = signature;
         this.tokenizer = tokenizer;
@@ -368,6 +370,11 @@ public final class DecoderModel implements Decoder {
     @Override
     public ModelFiles files() {
         return files;
+    }
+
+    @Override
+    public String kvIdentity() {
+        return kvIdentity;
     }
 
     public ModelConfig config() {

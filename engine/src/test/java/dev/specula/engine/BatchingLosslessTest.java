@@ -176,8 +176,7 @@ class BatchingLosslessTest {
         List<String> questions = List.of("def read_ini(path):\n    ", "def read_json(path):\n    ", "def read_env(path):\n    ",
                 "def merge(a, b):\n    ");
         java.util.concurrent.atomic.AtomicLong hitTokens = new java.util.concurrent.atomic.AtomicLong();
-        dev.specula.kv.PrefixCache prefixes = new dev.specula.kv.PrefixCache(ai.onnxruntime.OrtEnvironment.getEnvironment(),
-                64L << 20, new dev.specula.kv.PrefixCacheListener() {
+        dev.specula.kv.PrefixCache prefixes = new dev.specula.kv.PrefixCache(64L << 20, new dev.specula.kv.PrefixCacheListener() {
                     @Override
                     public void onLookup(int hits, int misses) {
                         hitTokens.addAndGet(hits);

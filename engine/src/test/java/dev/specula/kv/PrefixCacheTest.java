@@ -1,7 +1,5 @@
 package dev.specula.kv;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtEnvironment;
 import dev.specula.Fixtures;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.ModelPair;
@@ -72,15 +70,13 @@ class PrefixCacheTest {
 
     /** Each layer's key and value bytes of the cache's first {@code count} tokens: [2 * layers][kvHeads * count * headDim]. */
     private static byte[][] tokenBytes(KvCache cache, int count) throws Exception {
-        OnnxTensor[][] copies = cache.copyTokens(0, count);
+        ByteBuffer[][] copies = cache.copyTokens(0, count);
         byte[][] bytes = new byte[2 * copies[0].length][];
         for (int kind = 0; kind < 2; kind++) {
             for (int layer = 0; layer < copies[kind].length; layer++) {
-                try (OnnxTensor tensor = copies[kind][layer]) {
-                    ByteBuffer buffer = tensor.getByteBuffer();
-                    bytes[kind * copies[0].length + layer] = new byte[buffer.remaining()];
-                    buffer.get(bytes[kind * copies[0].length + layer]);
-                }
+                ByteBuffer buffer = copies[kind][layer];
+                bytes[kind * copies[0].length + layer] = new byte[buffer.remaining()];
+                buffer.get(bytes[kind * copies[0].length + layer]);
             }
         }
         return bytes;
@@ -96,8 +92,8 @@ class PrefixCacheTest {
         int[] x = run(200, B);
         int[] y = run(300, B);
         int[] tail = {7, 8};
-        String identity = model.files().model().toString();
-        PrefixCache prefixes = new PrefixCache(OrtEnvironment.getEnvironment(), 64L << 20, PrefixCacheListener.NONE);
+        String identity = model.kvIdentity();
+        PrefixCache prefixes = new PrefixCache(64L << 20, PrefixCacheListener.NONE);
         int[] withY = concat(a1, y, tail);
         int[] collider = concat(d1, x, tail);
         int[] request = concat(a1, x, tail);
@@ -113,7 +109,7 @@ class PrefixCacheTest {
         // end to end: decoding with the cache equals decoding without it
         SpeculativeDecoder plain = new SpeculativeDecoder(new ModelPair(model, null));
         SpeculativeDecoder cached = new SpeculativeDecoder(new ModelPair(model, null),
-                new PrefixCache(OrtEnvironment.getEnvironment(), 64L << 20, PrefixCacheListener.NONE));
+                new PrefixCache(64L << 20, PrefixCacheListener.NONE));
         for (int[] prompt : List.of(withY, collider, request)) {
             GenerationRequest generation = GenerationRequest.builder(prompt).maxNewTokens(16).policy(PlainPolicy::new).build();
             assertThat(cached.generate(generation).tokenIds()).as("prompt %s", Arrays.toString(prompt))
@@ -137,13 +133,13 @@ class PrefixCacheTest {
         }
         long blockBytes = 2L * model.signature().layers() * model.signature().kvHeads() * B * model.signature().headDim() * 4;
         ThreadLocal<int[]> lastLookup = ThreadLocal.withInitial(() -> new int[1]);
-        PrefixCache prefixes = new PrefixCache(OrtEnvironment.getEnvironment(), 4 * blockBytes, new PrefixCacheListener() {
+        PrefixCache prefixes = new PrefixCache(4 * blockBytes, new PrefixCacheListener() {
             @Override
             public void onLookup(int hitTokens, int missTokens) {
                 lastLookup.get()[0] = hitTokens;
             }
         });
-        String identity = model.files().model().toString();
+        String identity = model.kvIdentity();
         AtomicBoolean stop = new AtomicBoolean();
         ExecutorService threads = Executors.newFixedThreadPool(3);
         try {
@@ -211,10 +207,10 @@ class PrefixCacheTest {
             prompt[i] = 3 + (i * 37) % 500;
         }
         assertThat(model.contextLength()).isGreaterThanOrEqualTo(prompt.length);
-        PrefixCache prefixes = new PrefixCache(OrtEnvironment.getEnvironment(), 1L << 30, PrefixCacheListener.NONE);
+        PrefixCache prefixes = new PrefixCache(1L << 30, PrefixCacheListener.NONE);
         try (KvCache cache = prefilled(prompt)) {
             long before = NativeTensors.STORE_LAYER_COPIES.get();
-            prefixes.store(model.files().model().toString(), prompt, cache);
+            prefixes.store(model.kvIdentity(), prompt, cache);
             long copies = NativeTensors.STORE_LAYER_COPIES.get() - before;
             assertThat(prefixes.blockCount()).isEqualTo((prompt.length - 1) / B);
             assertThat(copies).as("whole-layer copies to store %d blocks", prefixes.blockCount())

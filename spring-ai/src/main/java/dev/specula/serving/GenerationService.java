@@ -95,8 +95,7 @@ public final class GenerationService implements AutoCloseable {
         this.metrics = new ServingMetrics(registry);
         this.prefixCache = settings.prefixCacheBytes() > 0
                 ? ServingMetrics.monitorPrefixCache(registry,
-                        listener -> new dev.specula.kv.PrefixCache(dev.specula.model.OrtEnvironments.get(),
-                                settings.prefixCacheBytes(), listener))
+                        listener -> new dev.specula.kv.PrefixCache(settings.prefixCacheBytes(), listener))
                 : null;
         if (models.state() == ModelPairHandle.State.READY) {
             policyFactory(settings.defaultPolicy(), null);
