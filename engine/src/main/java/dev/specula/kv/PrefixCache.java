@@ -1,7 +1,5 @@
 package dev.specula.kv;
 
-import ai.onnxruntime.OrtException;
-
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -89,30 +87,33 @@ public final class PrefixCache {
     }
 
     /**
-     * Seeds an empty cache with the longest cached prefix of {@code prompt}.
+     * Seeds an empty sequence ({@link KvSequence}) with the longest cached prefix of {@code prompt}.
      *
      * @param modelIdentity what identifies the model's KV ({@link dev.specula.model.Decoder#kvIdentity()})
      * @return tokens seeded (a multiple of {@value #BLOCK}, 0 on a miss)
      */
     public int seed(String modelIdentity, int[] prompt, SequenceCache cache) {
+        if (!(cache instanceof KvSequence sequence)) {
+            return 0;
+        }
         List<Block> found = acquire(digests(modelIdentity, prompt, (prompt.length - 1) / BLOCK));
         try {
             listener.onLookup(found.size() * BLOCK, prompt.length - found.size() * BLOCK);
-            if (found.isEmpty() || cache.logicalLength() != 0) {
+            if (found.isEmpty() || sequence.logicalLength() != 0) {
                 return 0;
             }
             int length = found.size() * BLOCK;
-            KvLayout shape = layoutOf(cache);
+            KvLayout shape = sequence.store().kvLayout();
             ByteBuffer[] keys = new ByteBuffer[shape.layers()];
             ByteBuffer[] values = new ByteBuffer[shape.layers()];
             for (int layer = 0; layer < shape.layers(); layer++) {
                 keys[layer] = concatenate(found, shape, layer, true);
                 values[layer] = concatenate(found, shape, layer, false);
             }
-            seed(cache, keys, values, length);
+            sequence.store().seed(sequence, keys, values, length);
             return length;
         }
-        catch (OrtException | RuntimeException ex) {
+        catch (RuntimeException ex) {
             return 0; // caching is an optimisation: a failed seed only costs a prefill
         }
         finally {
@@ -122,6 +123,9 @@ public final class PrefixCache {
 
     /** Copies the prompt's uncached blocks out of {@code cache}, which holds at least the prompt. */
     public void store(String modelIdentity, int[] prompt, SequenceCache cache) {
+        if (!(cache instanceof KvSequence sequence)) {
+            return;
+        }
         int fullBlocks = Math.min((prompt.length - 1) / BLOCK, cache.logicalLength() / BLOCK);
         List<Digest> digests = digests(modelIdentity, prompt, fullBlocks);
         int first = -1;
@@ -140,8 +144,8 @@ public final class PrefixCache {
         try {
             // one copy of each layer's key and value over the missing blocks: [kvHeads, count, headDim] each
             int count = (last + 1 - first) * BLOCK;
-            ByteBuffer[][] copied = copyTokens(cache, first * BLOCK, count);
-            KvLayout shape = layoutOf(cache);
+            ByteBuffer[][] copied = sequence.copyTokens(first * BLOCK, count);
+            KvLayout shape = sequence.store().kvLayout();
             int layers = shape.layers();
             long blockBytes = 2L * layers * shape.bytes(BLOCK);
             for (int b = first; b <= last; b++) {
@@ -231,25 +235,6 @@ public final class PrefixCache {
             }
         }
         return out;
-    }
-
-    /** The shape of a sequence's KV. */
-    private static KvLayout layoutOf(SequenceCache cache) {
-        return cache instanceof PooledSequence pooled ? pooled.pool().kvLayout() : ((KvCache) cache).kvLayout();
-    }
-
-    private static ByteBuffer[][] copyTokens(SequenceCache cache, int from, int count) {
-        return cache instanceof PooledSequence pooled ? pooled.pool().copyTokens(pooled, from, count)
-                : ((KvCache) cache).copyTokens(from, count);
-    }
-
-    private static void seed(SequenceCache cache, ByteBuffer[] keys, ByteBuffer[] values, int length) throws OrtException {
-        if (cache instanceof PooledSequence pooled) {
-            pooled.pool().seed(pooled, keys, values, length);
-        }
-        else {
-            ((KvCache) cache).seed(keys, values, length);
-        }
     }
 
     private synchronized void put(Digest digest, Block block) {

@@ -1,8 +1,8 @@
 package dev.specula.model;
 
 import ai.onnxruntime.OrtException;
-import dev.specula.kv.KvCache;
-import dev.specula.kv.KvPool;
+import dev.specula.kv.KvSequence;
+import dev.specula.kv.KvStore;
 import dev.specula.tokenizer.TextTokenizer;
 
 import java.io.IOException;
@@ -55,14 +55,14 @@ public interface Decoder extends AutoCloseable {
     /** Longest sequence (prompt + generated tokens) the model accepts. */
     int contextLength();
 
-    /** A new, empty KV cache for one sequence in this model. */
-    KvCache newCache();
+    /** A new, empty sequence in a KV store of its own (one row), for a sequence decoded alone. */
+    KvSequence newCache();
 
     /**
-     * A pool for batched steps: {@link KvPool.Layout#PACKED} when the graph takes an attention bias,
-     * {@link KvPool.Layout#PADDED} when it takes an attention mask.
+     * A KV store for batched steps, which sequences {@link KvStore#join() join}: {@link KvStore.Layout#PACKED} when
+     * the graph takes an attention bias, {@link KvStore.Layout#PADDED} when it takes an attention mask.
      */
-    KvPool newPool();
+    KvStore newStore();
 
     /** Appends each input's tokens to its sequence's cache and returns the requested logits rows, in input order. */
     List<StepOutput> forward(List<StepInput> batch) throws OrtException;

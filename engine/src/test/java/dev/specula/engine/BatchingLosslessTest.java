@@ -1,7 +1,7 @@
 package dev.specula.engine;
 
 import dev.specula.Fixtures;
-import dev.specula.kv.KvPool;
+import dev.specula.kv.KvStore;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.models.tiny.TinyModels;
@@ -86,7 +86,7 @@ class BatchingLosslessTest {
     @Test
     void paddedBatchesGiveEachRequestItsOwnOutput() {
         try (BatchScheduler batch = scheduler(new ModelPair(target, draft))) {
-            assertThat(batch.layout()).isEqualTo(KvPool.Layout.PADDED);
+            assertThat(batch.layout()).isEqualTo(KvStore.Layout.PADDED);
             assertEveryRequestMatches(batch, target, alone);
         }
     }
@@ -95,7 +95,7 @@ class BatchingLosslessTest {
     void unpaddedBatchesGiveEachRequestItsOwnOutput() {
         SpeculativeDecoder packedAlone = new SpeculativeDecoder(new ModelPair(packedTarget, null));
         try (BatchScheduler batch = scheduler(new ModelPair(packedTarget, packedDraft))) {
-            assertThat(batch.layout()).isEqualTo(KvPool.Layout.PACKED);
+            assertThat(batch.layout()).isEqualTo(KvStore.Layout.PACKED);
             assertEveryRequestMatches(batch, packedTarget, packedAlone);
         }
     }

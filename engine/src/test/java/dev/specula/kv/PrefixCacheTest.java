@@ -62,14 +62,14 @@ class PrefixCacheTest {
         return all;
     }
 
-    private static KvCache prefilled(int[] prompt) throws Exception {
-        KvCache cache = model.newCache();
+    private static KvSequence prefilled(int[] prompt) throws Exception {
+        KvSequence cache = model.newCache();
         model.forward(new StepInput(cache, prompt, 1, false, null));
         return cache;
     }
 
     /** Each layer's key and value bytes of the cache's first {@code count} tokens: [2 * layers][kvHeads * count * headDim]. */
-    private static byte[][] tokenBytes(KvCache cache, int count) throws Exception {
+    private static byte[][] tokenBytes(KvSequence cache, int count) throws Exception {
         ByteBuffer[][] copies = cache.copyTokens(0, count);
         byte[][] bytes = new byte[2 * copies[0].length][];
         for (int kind = 0; kind < 2; kind++) {
@@ -97,11 +97,11 @@ class PrefixCacheTest {
         int[] withY = concat(a1, y, tail);
         int[] collider = concat(d1, x, tail);
         int[] request = concat(a1, x, tail);
-        try (KvCache first = prefilled(withY); KvCache second = prefilled(collider)) {
+        try (KvSequence first = prefilled(withY); KvSequence second = prefilled(collider)) {
             prefixes.store(identity, withY, first);
             prefixes.store(identity, collider, second);
         }
-        try (KvCache seeded = model.newCache(); KvCache clean = prefilled(request)) {
+        try (KvSequence seeded = model.newCache(); KvSequence clean = prefilled(request)) {
             int hit = prefixes.seed(identity, request, seeded);
             assertThat(hit).as("tokens of [A1, X, ...] seeded when [A1, Y] and [D1, X] are cached").isEqualTo(B);
             assertThat(tokenBytes(seeded, hit)).isDeepEqualTo(tokenBytes(clean, hit));
@@ -123,11 +123,11 @@ class PrefixCacheTest {
         int prompts = 6;
         List<int[]> all = new ArrayList<>();
         List<byte[][]> expected = new ArrayList<>();
-        List<KvCache> sources = new ArrayList<>();
+        List<KvSequence> sources = new ArrayList<>();
         for (int p = 0; p < prompts; p++) {
             int[] prompt = concat(run(50, B), run(100 + 20 * p, B), run(400 - 10 * p, B), new int[] {9});
             all.add(prompt);
-            KvCache cache = prefilled(prompt);
+            KvSequence cache = prefilled(prompt);
             sources.add(cache);
             expected.add(tokenBytes(cache, 3 * B));
         }
@@ -158,7 +158,7 @@ class PrefixCacheTest {
                     int seeds = 0;
                     for (int round = 0; !stop.get() || round < 50; round++) {
                         int p = (round + offset) % prompts;
-                        try (KvCache cache = model.newCache()) {
+                        try (KvSequence cache = model.newCache()) {
                             int seeded = prefixes.seed(identity, all.get(p), cache);
                             assertThat(seeded).as("tokens seeded of the %d the lookup found", lastLookup.get()[0])
                                     .isEqualTo(lastLookup.get()[0]);
@@ -184,7 +184,7 @@ class PrefixCacheTest {
         finally {
             stop.set(true);
             threads.shutdownNow();
-            sources.forEach(KvCache::close);
+            sources.forEach(KvSequence::close);
             prefixes.clear();
         }
     }
@@ -208,7 +208,7 @@ class PrefixCacheTest {
         }
         assertThat(model.contextLength()).isGreaterThanOrEqualTo(prompt.length);
         PrefixCache prefixes = new PrefixCache(1L << 30, PrefixCacheListener.NONE);
-        try (KvCache cache = prefilled(prompt)) {
+        try (KvSequence cache = prefilled(prompt)) {
             long before = NativeTensors.STORE_LAYER_COPIES.get();
             prefixes.store(model.kvIdentity(), prompt, cache);
             long copies = NativeTensors.STORE_LAYER_COPIES.get() - before;

@@ -415,7 +415,7 @@ public final class GenerationService implements AutoCloseable {
     /** Whether requests are batched, and on which path (empty until the first request starts the scheduler). */
     public Optional<String> batchPath() {
         synchronized (this) {
-            return scheduler == null ? Optional.empty() : Optional.of(scheduler.layout() == dev.specula.kv.KvPool.Layout.PACKED
+            return scheduler == null ? Optional.empty() : Optional.of(scheduler.layout() == dev.specula.kv.KvStore.Layout.PACKED
                     ? "unpadded" : "padded");
         }
     }
