@@ -132,7 +132,7 @@ public final class PrefixCache {
         int last = -1;
         synchronized (this) {
             for (int b = 0; b < digests.size(); b++) {
-                if (!blocks.containsKey(digests.get(b))) {
+                if (blocks.get(digests.get(b)) == null) { // a hit refreshes the block's place in the LRU order
                     first = first < 0 ? b : first;
                     last = b;
                 }

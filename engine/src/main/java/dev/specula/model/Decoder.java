@@ -8,7 +8,9 @@ import dev.specula.tokenizer.TextTokenizer;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * What the decode loop needs of a model: new caches and a batch-first forward step. {@link DecoderModel}
@@ -33,8 +35,10 @@ public interface Decoder extends AutoCloseable {
     /** {@link #kvIdentity()} of a model's files. */
     static String kvIdentity(ModelFiles files) {
         StringBuilder identity = new StringBuilder(files.model().toString());
-        Path weights = files.model().resolveSibling(files.model().getFileName() + "_data");
-        for (Path file : List.of(files.model(), weights)) {
+        // external weights: the graph's own, or model.onnx_data that a second graph (model_packed.onnx) shares
+        Set<Path> weights = new LinkedHashSet<>(List.of(files.model(), files.model().resolveSibling(files.model().getFileName() + "_data"),
+                files.model().resolveSibling(ModelFiles.MODEL_FILE + "_data")));
+        for (Path file : weights) {
             try {
                 if (Files.exists(file)) {
                     identity.append('|').append(Files.size(file)).append('|').append(Files.getLastModifiedTime(file).toMillis());
