@@ -2,7 +2,7 @@ package dev.specula.engine;
 
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import dev.specula.kv.KvPool;
+import dev.specula.kv.KvStore;
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.SpeculationPolicy;
 
@@ -19,7 +19,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * Continuous batching: one thread steps every active request together, so each draft step and each
- * verification of all of them is ONE ONNX Runtime call over the model's {@link KvPool} (packed when the
+ * verification of all of them is ONE ONNX Runtime call over the model's {@link KvStore} (packed when the
  * graph takes an attention bias, padded when it takes a mask). Requests join and leave between steps;
  * each accepts its own number of tokens and keeps its own policy.
  *
@@ -77,8 +77,8 @@ public final class BatchScheduler implements AutoCloseable {
 
     private final SpeculativeDecoder decoder;
     private final Settings settings;
-    private final KvPool targetPool;
-    private final KvPool draftPool;
+    private final KvStore targetPool;
+    private final KvStore draftPool;
     private final BlockingQueue<Pending> queue;
     private final OrtSession.RunOptions runOptions;
     private final Thread thread;
@@ -97,8 +97,8 @@ public final class BatchScheduler implements AutoCloseable {
     public BatchScheduler(ModelPair models, Settings settings, dev.specula.kv.PrefixCache prefixCache) {
         this.decoder = new SpeculativeDecoder(models, prefixCache);
         this.settings = settings;
-        this.targetPool = models.target().newPool();
-        this.draftPool = models.draft().map(draft -> draft.newPool()).orElse(null);
+        this.targetPool = models.target().newStore();
+        this.draftPool = models.draft().map(draft -> draft.newStore()).orElse(null);
         this.queue = new ArrayBlockingQueue<>(settings.queueCapacity());
         try {
             this.runOptions = new OrtSession.RunOptions();
@@ -119,7 +119,7 @@ public final class BatchScheduler implements AutoCloseable {
     }
 
     /** The batch path the target's graph allows: packed (unpadded) or padded. */
-    public KvPool.Layout layout() {
+    public KvStore.Layout layout() {
         return targetPool.layout();
     }
 

@@ -228,9 +228,9 @@ public final class SpeculativeDecoder {
                 request.ignoreEos() ? java.util.Set.of() : target.config().eosTokenIds(), request.maxNewTokens(),
                 request.stopStrings(), request.listener());
         if (prefixCache != null && request.continuation().length == 0) {
-            prefixCache.seed(models.target().files().model().toString(), request.promptIds(), targetCache);
+            prefixCache.seed(models.target().kvIdentity(), request.promptIds(), targetCache);
             if (draftCache != null) {
-                prefixCache.seed(models.draft().orElseThrow().files().model().toString(), request.promptIds(), draftCache);
+                prefixCache.seed(models.draft().orElseThrow().kvIdentity(), request.promptIds(), draftCache);
             }
         }
         return new Sequence(request, policy, output, targetCache, draftCache, sharedRunOptions);
@@ -242,9 +242,9 @@ public final class SpeculativeDecoder {
             return;
         }
         int[] prompt = sequence.request.promptIds();
-        prefixCache.store(models.target().files().model().toString(), prompt, sequence.targetCache);
+        prefixCache.store(models.target().kvIdentity(), prompt, sequence.targetCache);
         if (sequence.draftCache != null) {
-            prefixCache.store(models.draft().orElseThrow().files().model().toString(), prompt, sequence.draftCache);
+            prefixCache.store(models.draft().orElseThrow().kvIdentity(), prompt, sequence.draftCache);
         }
     }
 

@@ -1,7 +1,7 @@
 package dev.specula.engine;
 
 import dev.specula.Fixtures;
-import dev.specula.kv.KvPool;
+import dev.specula.kv.KvStore;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.models.tiny.TinyModels;
@@ -86,7 +86,7 @@ class BatchingLosslessTest {
     @Test
     void paddedBatchesGiveEachRequestItsOwnOutput() {
         try (BatchScheduler batch = scheduler(new ModelPair(target, draft))) {
-            assertThat(batch.layout()).isEqualTo(KvPool.Layout.PADDED);
+            assertThat(batch.layout()).isEqualTo(KvStore.Layout.PADDED);
             assertEveryRequestMatches(batch, target, alone);
         }
     }
@@ -95,7 +95,7 @@ class BatchingLosslessTest {
     void unpaddedBatchesGiveEachRequestItsOwnOutput() {
         SpeculativeDecoder packedAlone = new SpeculativeDecoder(new ModelPair(packedTarget, null));
         try (BatchScheduler batch = scheduler(new ModelPair(packedTarget, packedDraft))) {
-            assertThat(batch.layout()).isEqualTo(KvPool.Layout.PACKED);
+            assertThat(batch.layout()).isEqualTo(KvStore.Layout.PACKED);
             assertEveryRequestMatches(batch, packedTarget, packedAlone);
         }
     }
@@ -176,8 +176,7 @@ class BatchingLosslessTest {
         List<String> questions = List.of("def read_ini(path):\n    ", "def read_json(path):\n    ", "def read_env(path):\n    ",
                 "def merge(a, b):\n    ");
         java.util.concurrent.atomic.AtomicLong hitTokens = new java.util.concurrent.atomic.AtomicLong();
-        dev.specula.kv.PrefixCache prefixes = new dev.specula.kv.PrefixCache(ai.onnxruntime.OrtEnvironment.getEnvironment(),
-                64L << 20, new dev.specula.kv.PrefixCacheListener() {
+        dev.specula.kv.PrefixCache prefixes = new dev.specula.kv.PrefixCache(64L << 20, new dev.specula.kv.PrefixCacheListener() {
                     @Override
                     public void onLookup(int hits, int misses) {
                         hitTokens.addAndGet(hits);

@@ -96,8 +96,7 @@ public final class GenerationService implements AutoCloseable {
         this.metrics = new ServingMetrics(registry);
         this.prefixCache = settings.prefixCacheBytes() > 0
                 ? ServingMetrics.monitorPrefixCache(registry,
-                        listener -> new dev.specula.kv.PrefixCache(dev.specula.model.OrtEnvironments.get(),
-                                settings.prefixCacheBytes(), listener))
+                        listener -> new dev.specula.kv.PrefixCache(settings.prefixCacheBytes(), listener))
                 : null;
         if (models.state() == ModelPairHandle.State.READY) {
             policyFactory(settings.defaultPolicy(), null);
@@ -426,7 +425,7 @@ public final class GenerationService implements AutoCloseable {
     /** Whether requests are batched, and on which path (empty until the first request starts the scheduler). */
     public Optional<String> batchPath() {
         synchronized (this) {
-            return scheduler == null ? Optional.empty() : Optional.of(scheduler.layout() == dev.specula.kv.KvPool.Layout.PACKED
+            return scheduler == null ? Optional.empty() : Optional.of(scheduler.layout() == dev.specula.kv.KvStore.Layout.PACKED
                     ? "unpadded" : "padded");
         }
     }
