@@ -97,7 +97,7 @@ public final class BatchScheduler implements AutoCloseable {
     public BatchScheduler(ModelPair models, Settings settings, dev.specula.kv.PrefixCache prefixCache) {
         this.decoder = new SpeculativeDecoder(models, prefixCache);
         this.settings = settings;
-        this.targetPool = models.target().newPool();
+        this.targetPool = models.targetSteps().newPool();
         this.draftPool = models.draft().map(draft -> draft.newPool()).orElse(null);
         this.queue = new ArrayBlockingQueue<>(settings.queueCapacity());
         try {
@@ -139,6 +139,11 @@ public final class BatchScheduler implements AutoCloseable {
             throw new BatchQueueFullException(settings.queueCapacity());
         }
         return pending.result();
+    }
+
+    /** Whether the batch thread is running. */
+    public boolean isAlive() {
+        return thread.isAlive();
     }
 
     /** Requests waiting for a place. */

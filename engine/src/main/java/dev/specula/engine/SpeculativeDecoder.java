@@ -194,7 +194,7 @@ public final class SpeculativeDecoder {
             inputs.add(new StepInput(sequence.targetCache, sequence.verificationInput(), sequence.drafted + 1,
                     sequence.policy.usesTargetHiddenState(), sequence.runOptions));
         }
-        return models.target().forward(inputs);
+        return models.targetSteps().forward(inputs);
     }
 
     /** Applies the acceptance rule, commits, and tells the policy. */
@@ -216,7 +216,7 @@ public final class SpeculativeDecoder {
     }
 
     private Sequence open(GenerationRequest request, SpeculationPolicy policy, boolean speculative) throws OrtException {
-        return open(request, policy, models.target().newCache(), speculative ? models.draft().orElseThrow().newCache() : null,
+        return open(request, policy, models.targetSteps().newCache(), speculative ? models.draft().orElseThrow().newCache() : null,
                 null);
     }
 
