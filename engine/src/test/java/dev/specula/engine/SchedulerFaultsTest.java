@@ -184,7 +184,10 @@ class SchedulerFaultsTest {
                 futures.add(batch.submit(request(i, 24).build()));
             }
             for (int i = 0; i < 3; i++) {
-                assertThat(get(futures.get(i)).tokenIds()).as("request %d", i).containsExactly(plain(i, 24));
+                GenerationResult result = get(futures.get(i));
+                assertThat(result.tokenIds()).as("request %d", i).containsExactly(plain(i, 24));
+                // a slow target is not a draft failure: speculation goes on
+                assertThat(result.fallback()).isNull();
             }
             assertThat(slowTarget.calls()).isGreaterThan(3);
         }
