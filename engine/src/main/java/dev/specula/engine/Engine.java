@@ -26,7 +26,8 @@ public final class Engine implements AutoCloseable {
      * @param maxBatchSize requests stepped together by {@link #submit}
      * @param queueCapacity requests waiting for a place in the batch; beyond it {@link #submit} refuses
      * @param maxBatchWait how long a first request waits for others to start with it
-     * @param draftTimeLimit longest a round's draft phase may run; then drafting is switched off (plain from there on)
+     * @param draftTimeLimit longest a round's draft phase may run; then drafting is switched off (plain from there
+     *        on); null: no limit
      */
     public record Settings(int maxBatchSize, int queueCapacity, Duration maxBatchWait, Duration draftTimeLimit) {
 
@@ -40,7 +41,7 @@ public final class Engine implements AutoCloseable {
             if (maxBatchWait == null || maxBatchWait.isNegative()) {
                 throw new IllegalArgumentException("maxBatchWait must be >= 0 but was " + maxBatchWait);
             }
-            if (draftTimeLimit == null || draftTimeLimit.isNegative() || draftTimeLimit.isZero()) {
+            if (draftTimeLimit != null && (draftTimeLimit.isNegative() || draftTimeLimit.isZero())) {
                 throw new IllegalArgumentException("draftTimeLimit must be > 0 but was " + draftTimeLimit);
             }
         }
@@ -48,6 +49,11 @@ public final class Engine implements AutoCloseable {
         /** 8 requests a batch, 64 waiting, 2 ms to gather a batch, 10 s for a round's drafts. */
         public static Settings defaults() {
             return new Settings(8, 64, Duration.ofMillis(2), Duration.ofSeconds(10));
+        }
+
+        /** These settings with no time limit on drafting (benchmarks, the CLI). */
+        public Settings withoutDraftTimeLimit() {
+            return new Settings(maxBatchSize, queueCapacity, maxBatchWait, null);
         }
     }
 

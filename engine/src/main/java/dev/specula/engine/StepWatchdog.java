@@ -83,9 +83,13 @@ final class StepWatchdog implements AutoCloseable {
     private final Set<Watch> watches = ConcurrentHashMap.newKeySet();
     private final ScheduledExecutorService checker;
 
-    /** @param limit longest a round's draft phase may run */
+    /** @param limit longest a round's draft phase may run; null: no limit (and no thread) */
     StepWatchdog(Duration limit) {
-        this.limitNanos = limit.toNanos();
+        this.limitNanos = limit == null ? Long.MAX_VALUE : limit.toNanos();
+        if (limit == null) {
+            this.checker = null;
+            return;
+        }
         this.checker = Executors.newSingleThreadScheduledExecutor(runnable -> {
             Thread thread = new Thread(runnable, "specula-step-watchdog");
             thread.setDaemon(true);
@@ -100,10 +104,6 @@ final class StepWatchdog implements AutoCloseable {
         Watch watch = new Watch(Thread.currentThread(), runOptions);
         watches.add(watch);
         return watch;
-    }
-
-    Duration limit() {
-        return Duration.ofNanos(limitNanos);
     }
 
     /** Aborts every watched run (the engine is closing). */
@@ -131,6 +131,8 @@ final class StepWatchdog implements AutoCloseable {
 
     @Override
     public void close() {
-        checker.shutdownNow();
+        if (checker != null) {
+            checker.shutdownNow();
+        }
     }
 }

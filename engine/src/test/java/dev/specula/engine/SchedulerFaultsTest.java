@@ -53,8 +53,8 @@ class SchedulerFaultsTest {
         draft.close();
     }
 
-    private static BatchScheduler scheduler(ModelPair models, int maxBatchSize, Duration timeLimit) {
-        return new BatchScheduler(models, new BatchScheduler.Settings(maxBatchSize, 16, Duration.ofMillis(200), timeLimit));
+    private static Engine scheduler(ModelPair models, int maxBatchSize, Duration timeLimit) {
+        return new Engine(models, new Engine.Settings(maxBatchSize, 16, Duration.ofMillis(200), timeLimit));
     }
 
     private static GenerationRequest.Builder request(int index, int maxTokens) {
@@ -100,7 +100,7 @@ class SchedulerFaultsTest {
 
     @Test
     void aPolicyThatThrowsFailsOnlyItsOwnSequence() throws Exception {
-        try (BatchScheduler batch = scheduler(new ModelPair(target, draft), 4, Duration.ofSeconds(30))) {
+        try (Engine batch = scheduler(new ModelPair(target, draft), 4, Duration.ofSeconds(30))) {
             List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
             for (int i = 0; i < 3; i++) {
                 GenerationRequest.Builder request = request(i, 32);
@@ -120,7 +120,7 @@ class SchedulerFaultsTest {
     @Test
     void anErrorInAStepFailsEveryRequestPromptlyAndTheSchedulerReportsItselfDead() {
         FaultyTarget faulty = new FaultyTarget(target, FaultyTarget.Fault.ERROR, 3, 0);
-        try (BatchScheduler batch = scheduler(faulty.pairWith(draft), 2, Duration.ofSeconds(30))) {
+        try (Engine batch = scheduler(faulty.pairWith(draft), 2, Duration.ofSeconds(30))) {
             List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
             for (int i = 0; i < 5; i++) {
                 futures.add(batch.submit(request(i, 48).build()));
@@ -138,7 +138,7 @@ class SchedulerFaultsTest {
 
     @Test
     void aListenerThatBlocksDoesNotDelayTheOtherSequences() throws Exception {
-        try (BatchScheduler batch = scheduler(new ModelPair(target, draft), 4, Duration.ofSeconds(30))) {
+        try (Engine batch = scheduler(new ModelPair(target, draft), 4, Duration.ofSeconds(30))) {
             get(batch.submit(request(0, 8).build())); // warm up the batch path
             StringBuilder slowText = new StringBuilder();
             int[] slowPieces = {0};
@@ -178,7 +178,7 @@ class SchedulerFaultsTest {
     void aVerificationThatOverrunsTheTimeLimitDoesNotFailTheBatch() throws Exception {
         // the 3rd target call sleeps 1.5 s, five times the 300 ms limit
         FaultyTarget slowTarget = new FaultyTarget(target, FaultyTarget.Fault.SLOW, 3, 1500);
-        try (BatchScheduler batch = scheduler(slowTarget.pairWith(draft), 4, Duration.ofMillis(300))) {
+        try (Engine batch = scheduler(slowTarget.pairWith(draft), 4, Duration.ofMillis(300))) {
             List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
             for (int i = 0; i < 3; i++) {
                 futures.add(batch.submit(request(i, 24).build()));
