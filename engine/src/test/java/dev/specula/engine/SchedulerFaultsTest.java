@@ -17,6 +17,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 
@@ -191,6 +192,28 @@ class SchedulerFaultsTest {
             }
             assertThat(slowTarget.calls()).isGreaterThan(3);
         }
+    }
+
+    @Test
+    void closeWhileStepsRunEndsEveryRequestAndRefusesNewOnes() throws Exception {
+        Engine batch = scheduler(new ModelPair(target, draft), 1, Duration.ofSeconds(30));
+        CountDownLatch streaming = new CountDownLatch(1);
+        List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
+        futures.add(batch.submit(request(0, 400).listener(text -> streaming.countDown()).build()));
+        for (int i = 1; i < 5; i++) {
+            futures.add(batch.submit(request(i, 400).build()));
+        }
+        assertThat(streaming.await(60, TimeUnit.SECONDS)).isTrue();
+        batch.close();
+        for (int i = 1; i < futures.size(); i++) {
+            CompletableFuture<GenerationResult> queued = futures.get(i);
+            assertThatThrownBy(() -> queued.get(10, TimeUnit.SECONDS)).as("queued request %d", i)
+                    .isInstanceOf(ExecutionException.class);
+        }
+        // the running one ends too: aborted inside ONNX Runtime, or finished just before
+        assertThat(futures.get(0).handle((result, failure) -> true).get(10, TimeUnit.SECONDS)).isTrue();
+        assertThat(batch.isAlive()).isFalse();
+        assertThatThrownBy(() -> batch.submit(request(0, 8).build())).isInstanceOf(IllegalStateException.class);
     }
 
     private static void sleep(long millis) {
