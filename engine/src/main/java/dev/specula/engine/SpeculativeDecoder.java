@@ -101,6 +101,25 @@ final class SpeculativeDecoder {
      */
     void step(List<Sequence> batch, StepWatchdog.Watch watch) {
         long roundStart = System.nanoTime();
+        List<Sequence> live = beginRound(batch);
+        draftPhase(live, watch);
+        live.removeIf(Sequence::isFinished);
+        if (live.isEmpty()) {
+            return;
+        }
+        List<StepOutput> verified = verifyPhase(live);
+        for (int i = 0; i < verified.size(); i++) {
+            try {
+                accept(live.get(i), verified.get(i), roundStart);
+            }
+            catch (Throwable ex) {
+                live.get(i).fail(ex);
+            }
+        }
+    }
+
+    /** 1. γ per sequence, from its policy; the sequences that can step this round. */
+    private List<Sequence> beginRound(List<Sequence> batch) {
         List<Sequence> live = new ArrayList<>(batch.size());
         for (Sequence sequence : batch) {
             try {
@@ -115,7 +134,12 @@ final class SpeculativeDecoder {
                 sequence.fail(ex);
             }
         }
-        Exception draftFailure = null;
+        return live;
+    }
+
+    /** 2. The drafts, under the time limit. A failing or overrunning draft switches drafting off: plain from now on. */
+    private void draftPhase(List<Sequence> live, StepWatchdog.Watch watch) {
+        Exception failure = null;
         boolean timedOut = false;
         if (watch != null) {
             watch.beginDraft();
@@ -124,12 +148,12 @@ final class SpeculativeDecoder {
             draft(live);
         }
         catch (OrtException | RuntimeException ex) {
-            draftFailure = ex;
+            failure = ex;
         }
         finally {
             timedOut = watch != null && watch.endDraft();
         }
-        if (draftFailure != null || timedOut) {
+        if (failure != null || timedOut) {
             finishCancelled(live);
             for (Sequence sequence : live) {
                 if (!sequence.isFinished()) {
@@ -137,13 +161,15 @@ final class SpeculativeDecoder {
                 }
             }
         }
-        live.removeIf(Sequence::isFinished);
-        if (live.isEmpty()) {
-            return;
-        }
-        List<StepOutput> verified;
+    }
+
+    /**
+     * 3. The verification, never time-limited. When the target call fails, the step's sequences fail (or end
+     * cancelled, when their cancellation aborted it) and nothing is verified.
+     */
+    private List<StepOutput> verifyPhase(List<Sequence> live) {
         try {
-            verified = verify(live);
+            return verify(live);
         }
         catch (OrtException | RuntimeException ex) {
             finishCancelled(live);
@@ -152,15 +178,7 @@ final class SpeculativeDecoder {
                     sequence.fail(new GenerationException("ONNX Runtime failed while verifying: " + ex.getMessage(), ex));
                 }
             }
-            return;
-        }
-        for (int i = 0; i < live.size(); i++) {
-            try {
-                accept(live.get(i), verified.get(i), roundStart);
-            }
-            catch (Throwable ex) {
-                live.get(i).fail(ex);
-            }
+            return List.of();
         }
     }
 
@@ -243,7 +261,7 @@ final class SpeculativeDecoder {
         return inputs.isEmpty() ? List.of() : models.targetSteps().forward(inputs);
     }
 
-    /** Applies the acceptance rule, commits, and tells the policy. */
+    /** 4. Applies the acceptance rule, commits, and tells the policy. */
     private static void accept(Sequence sequence, StepOutput verified, long roundStart) {
         sequence.stats.recordTargetCall(verified.runNanos());
         Verdict verdict = sequence.sampling.isGreedy()
