@@ -18,13 +18,11 @@ import java.util.function.Supplier;
  * @param listener receives text as it is accepted; may be null
  * @param cancellation lets the caller stop the generation; may be null
  * @param ignoreEos whether to go on past end-of-sequence tokens (fixed-length benchmarks, as vLLM's ignore_eos)
- * @param continuation tokens an earlier attempt of this request already generated and streamed: they are
- *        fed to the models, count as output (and toward max new tokens), and their text is not sent again
  * @throws InvalidRequestException for an empty prompt, max new tokens < 1 or an empty stop string, naming the component
  */
 public record GenerationRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
         Supplier<? extends SpeculationPolicy> policy, TokenStreamListener listener, CancellationToken cancellation,
-        boolean ignoreEos, int[] continuation) {
+        boolean ignoreEos) {
 
     public GenerationRequest {
         if (promptIds == null || promptIds.length == 0) {
@@ -45,17 +43,6 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         if (policy == null) {
             policy = PlainPolicy::new;
         }
-        continuation = continuation == null ? new int[0] : continuation.clone();
-        if (continuation.length >= maxNewTokens) {
-            throw new IllegalArgumentException("The continuation (" + continuation.length
-                    + " tokens) must be shorter than max new tokens (" + maxNewTokens + ")");
-        }
-    }
-
-    /** This request, resumed after {@code generated} tokens, decoded by {@code policy}. */
-    public GenerationRequest resumed(int[] generated, Supplier<? extends SpeculationPolicy> resumePolicy) {
-        return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, resumePolicy, listener, cancellation,
-                ignoreEos, generated);
     }
 
     public static Builder builder(int[] promptIds) {
@@ -73,7 +60,6 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         private TokenStreamListener listener;
         private CancellationToken cancellation;
         private boolean ignoreEos;
-        private int[] continuation;
 
         private Builder(int[] promptIds) {
             this.promptIds = promptIds;
@@ -114,14 +100,9 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
             return this;
         }
 
-        public Builder continuation(int[] continuation) {
-            this.continuation = continuation;
-            return this;
-        }
-
         public GenerationRequest build() {
             return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,
-                    ignoreEos, continuation);
+                    ignoreEos);
         }
     }
 }

@@ -45,10 +45,8 @@ class CallerMistakesTest {
 
     @Test
     void programmingErrorsStayIllegalArguments() {
-        assertThatThrownBy(() -> new GenerationRequest(new int[] { 1 }, null, 4, List.of(), null, null, null, false, null))
+        assertThatThrownBy(() -> GenerationRequest.builder(new int[] { 1 }).sampling(null).build())
                 .isInstanceOf(IllegalArgumentException.class).isNotInstanceOf(InvalidRequestException.class);
-        assertThatThrownBy(() -> GenerationRequest.builder(new int[] { 1 }).maxNewTokens(2).continuation(new int[] { 5, 6 })
-                .build()).isInstanceOf(IllegalArgumentException.class).isNotInstanceOf(InvalidRequestException.class);
     }
 
     private static void assertField(org.assertj.core.api.ThrowableAssert.ThrowingCallable call, String field, String message) {

@@ -3,7 +3,7 @@ package dev.specula.kv;
 import dev.specula.Fixtures;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.ModelPair;
-import dev.specula.engine.SpeculativeDecoder;
+import dev.specula.engine.Engine;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.StepInput;
 import dev.specula.policy.PlainPolicy;
@@ -107,13 +107,14 @@ class PrefixCacheTest {
             assertThat(tokenBytes(seeded, hit)).isDeepEqualTo(tokenBytes(clean, hit));
         }
         // end to end: decoding with the cache equals decoding without it
-        SpeculativeDecoder plain = new SpeculativeDecoder(new ModelPair(model, null));
-        SpeculativeDecoder cached = new SpeculativeDecoder(new ModelPair(model, null),
-                new PrefixCache(64L << 20, PrefixCacheListener.NONE));
-        for (int[] prompt : List.of(withY, collider, request)) {
-            GenerationRequest generation = GenerationRequest.builder(prompt).maxNewTokens(16).policy(PlainPolicy::new).build();
-            assertThat(cached.generate(generation).tokenIds()).as("prompt %s", Arrays.toString(prompt))
-                    .containsExactly(plain.generate(generation).tokenIds());
+        try (Engine plain = new Engine(new ModelPair(model, null), Engine.Settings.defaults());
+                Engine cached = new Engine(new ModelPair(model, null), Engine.Settings.defaults(),
+                        new PrefixCache(64L << 20, PrefixCacheListener.NONE))) {
+            for (int[] prompt : List.of(withY, collider, request)) {
+                GenerationRequest generation = GenerationRequest.builder(prompt).maxNewTokens(16).policy(PlainPolicy::new).build();
+                assertThat(cached.generate(generation).tokenIds()).as("prompt %s", Arrays.toString(prompt))
+                        .containsExactly(plain.generate(generation).tokenIds());
+            }
         }
         prefixes.clear();
     }

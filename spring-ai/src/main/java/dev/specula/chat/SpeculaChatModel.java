@@ -129,7 +129,9 @@ public class SpeculaChatModel implements ChatModel {
     /**
      * Streams the answer: one {@link ChatResponse} per piece of accepted text, then a last one with no text
      * that carries the finish reason, usage and speculation figures. Cancelling the subscription stops the
-     * generation inside ONNX Runtime.
+     * generation (inside ONNX Runtime when it runs alone; between steps in a batch). Text is emitted on the
+     * generating thread when unbatched, on one of the engine's output threads when batched — never on the batch
+     * thread, so a slow subscriber delays only its own stream.
      */
     @Override
     public Flux<ChatResponse> stream(Prompt prompt) {

@@ -21,7 +21,7 @@ import java.util.Map;
  * @param goodputMinTokens shortest output (tokens) whose speed is measured
  * @param maxConcurrentGenerations generations running at once; more get {@link ServiceBusyException}
  * @param maxWaitForSlot how long a request waits for a free slot before it is turned away
- * @param batching whether concurrent requests are stepped together by a {@link dev.specula.engine.BatchScheduler}
+ * @param batching whether concurrent requests are stepped together by a {@link dev.specula.engine.Engine#submit}
  * @param maxBatchSize requests stepped together
  * @param queueCapacity requests waiting for a place in the batch
  * @param maxBatchWait how long a first request waits for others to start with it
