@@ -46,7 +46,8 @@ public class SpeculaChatAutoConfiguration {
             ObjectProvider<ObservationRegistry> observationRegistry,
             ObjectProvider<ChatModelObservationConvention> observationConvention) {
         SpeculaChatModel chatModel = SpeculaChatModel.builder().service(service).modelName(locations.modelName())
-                .defaultOptions(properties.toOptions(policy)).streamScheduler(streamScheduler.scheduler())
+                .defaultOptions(properties.toOptions(policy)).maxPromptCharacters(properties.getMaxPromptCharacters())
+                .streamScheduler(streamScheduler.scheduler())
                 .observationRegistry(observationRegistry.getIfUnique(() -> ObservationRegistry.NOOP)).build();
         observationConvention.ifAvailable(chatModel::setObservationConvention);
         return chatModel;

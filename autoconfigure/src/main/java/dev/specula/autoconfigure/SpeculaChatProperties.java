@@ -14,7 +14,8 @@ import static dev.specula.autoconfigure.PropertyChecks.requireAtLeast;
 
 /**
  * The chat model: the options of requests that set none (defaults: {@link SamplingParams#GREEDY},
- * {@link GenerationRequest#DEFAULT_MAX_NEW_TOKENS} tokens) and the threads streamed answers run on.
+ * {@link GenerationRequest#DEFAULT_MAX_NEW_TOKENS} tokens), the longest prompt (default
+ * {@link dev.specula.chat.SpeculaChatModel#DEFAULT_MAX_PROMPT_CHARACTERS}) and the threads streamed answers run on.
  */
 @ConfigurationProperties(SpeculaChatProperties.CONFIG_PREFIX)
 public class SpeculaChatProperties implements InitializingBean {
@@ -24,11 +25,22 @@ public class SpeculaChatProperties implements InitializingBean {
     /** Default chat options. */
     private final Options options = new Options();
 
+    /** Longest prompt, in characters of message text, checked before the chat template and the tokenizer run; longer prompts are refused (prompt_too_long). */
+    private int maxPromptCharacters = 1_000_000;
+
     /** Threads that run streamed generations (each stream holds one while it decodes); 0 = specula.resilience.max-concurrent-generations. */
     private int streamThreads = 0;
 
     public Options getOptions() {
         return options;
+    }
+
+    public int getMaxPromptCharacters() {
+        return maxPromptCharacters;
+    }
+
+    public void setMaxPromptCharacters(int maxPromptCharacters) {
+        this.maxPromptCharacters = maxPromptCharacters;
     }
 
     public int getStreamThreads() {
@@ -62,6 +74,7 @@ public class SpeculaChatProperties implements InitializingBean {
                 throw invalid(prefix + "stop-sequences[" + i + "]", stops.get(i), "a non-empty text");
             }
         }
+        requireAtLeast(CONFIG_PREFIX + ".max-prompt-characters", maxPromptCharacters, 1, "an integer >= 1");
         requireAtLeast(CONFIG_PREFIX + ".stream-threads", streamThreads, 0,
                 "an integer >= 0 (0 = specula.resilience.max-concurrent-generations)");
     }

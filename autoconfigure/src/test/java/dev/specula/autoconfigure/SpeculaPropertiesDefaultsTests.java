@@ -71,6 +71,7 @@ class SpeculaPropertiesDefaultsTests {
         assertThat(options.getTopP()).isEqualTo(SamplingParams.GREEDY.topP());
         assertThat(options.getTopK()).isEqualTo(SamplingParams.GREEDY.topK());
         assertThat(options.getSeed()).isEqualTo(SamplingParams.GREEDY.seed());
+        assertThat(chat.getMaxPromptCharacters()).isEqualTo(dev.specula.chat.SpeculaChatModel.DEFAULT_MAX_PROMPT_CHARACTERS);
     }
 
     @Test

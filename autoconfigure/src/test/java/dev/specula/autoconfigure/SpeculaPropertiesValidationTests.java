@@ -31,6 +31,7 @@ class SpeculaPropertiesValidationTests {
             specula.chat.options.top-p                           | 1.5   | 1.5    | (0, 1]
             specula.chat.options.top-k                           | -2    | -2     | an integer >= 0
             specula.chat.stream-threads                          | -1    | -1     | an integer >= 0
+            specula.chat.max-prompt-characters                   | 0     | 0      | an integer >= 1
             specula.cache.response.maximum-size                  | -1    | -1     | an integer >= 0
             specula.cache.response.time-to-live                  | 0s    | 0s     | a positive duration
             specula.cache.prefix.size                            | -1B   | -1B    | a size >= 0

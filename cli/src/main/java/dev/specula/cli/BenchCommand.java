@@ -3,11 +3,11 @@ package dev.specula.cli;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.specula.engine.Engine;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
 import dev.specula.engine.ModelPair;
-import dev.specula.engine.SpeculativeDecoder;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.sampling.SamplingParams;
 
@@ -81,7 +81,8 @@ final class BenchCommand {
             for (BenchPrompt prompt : prompts) {
                 promptIds.add(prompt.input().encode(models.target()));
             }
-            SpeculativeDecoder decoder = new SpeculativeDecoder(models);
+            // no draft time limit and no batching: the engine holds no thread, nothing to close
+            Engine decoder = new Engine(models, Engine.Settings.defaults().withoutDraftTimeLimit());
             for (int w = 0; w < warmup; w++) {
                 for (Supplier<SpeculationPolicy> policy : policies.values()) {
                     for (int p = 0; p < Math.min(3, prompts.size()); p++) {
@@ -174,7 +175,7 @@ final class BenchCommand {
                 for (String name : policyNames) {
                     policies.put(name.trim(), PolicyOptions.factory(name.trim(), arguments, models));
                 }
-                SpeculativeDecoder warm = new SpeculativeDecoder(models);
+                Engine warm = new Engine(models, Engine.Settings.defaults().withoutDraftTimeLimit());
                 for (int w = 0; w < warmup; w++) {
                     for (Supplier<SpeculationPolicy> policy : policies.values()) {
                         warm.generate(request(ids.get(0), sampling, maxNewTokens, ignoreEos, policy));

@@ -1,11 +1,10 @@
 package dev.specula.cli;
 
-import dev.specula.engine.BatchScheduler;
+import dev.specula.engine.Engine;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
 import dev.specula.engine.ModelPair;
-import dev.specula.engine.SpeculativeDecoder;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.sampling.SamplingParams;
 
@@ -62,16 +61,17 @@ final class ConcurrencyBench {
         long start;
         long wall;
         if (concurrency == 1) {
-            SpeculativeDecoder decoder = new SpeculativeDecoder(models);
-            start = System.nanoTime();
-            for (int i = 0; i < total; i++) {
-                record(i % promptIds.size(), decoder.generate(request(i % promptIds.size(), policy)), stats);
+            try (Engine engine = new Engine(models, Engine.Settings.defaults().withoutDraftTimeLimit())) {
+                start = System.nanoTime();
+                for (int i = 0; i < total; i++) {
+                    record(i % promptIds.size(), engine.generate(request(i % promptIds.size(), policy)), stats);
+                }
+                wall = System.nanoTime() - start;
             }
-            wall = System.nanoTime() - start;
         }
         else {
-            try (BatchScheduler scheduler = new BatchScheduler(models, new BatchScheduler.Settings(concurrency, total + concurrency,
-                    Duration.ofMillis(2), Duration.ofSeconds(60)))) {
+            try (Engine engine = new Engine(models, new Engine.Settings(concurrency, total + concurrency, Duration.ofMillis(2),
+                    null))) {
                 ExecutorService clients = Executors.newFixedThreadPool(concurrency);
                 try {
                     start = System.nanoTime();
@@ -80,7 +80,7 @@ final class ConcurrencyBench {
                         running.add(clients.submit(() -> {
                             for (int i = next.getAndIncrement(); i < total; i = next.getAndIncrement()) {
                                 int prompt = i % promptIds.size();
-                                GenerationResult result = scheduler.submit(request(prompt, policy)).join();
+                                GenerationResult result = engine.submit(request(prompt, policy)).join();
                                 synchronized (this) {
                                     record(prompt, result, stats);
                                 }

@@ -1,11 +1,11 @@
 package dev.specula.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.specula.engine.Engine;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
 import dev.specula.engine.ModelPair;
-import dev.specula.engine.SpeculativeDecoder;
 import dev.specula.sampling.SamplingParams;
 
 import java.io.PrintStream;
@@ -53,7 +53,10 @@ final class GenerateCommand {
                     out.flush();
                 })
                 .build();
-            GenerationResult result = new SpeculativeDecoder(models).generate(request);
+            GenerationResult result;
+            try (Engine engine = new Engine(models, Engine.Settings.defaults().withoutDraftTimeLimit())) {
+                result = engine.generate(request);
+            }
             if (json) {
                 out.println(JSON.writeValueAsString(toJson(result)));
             }

@@ -1,6 +1,6 @@
 package dev.specula.cli;
 
-import dev.specula.engine.ContextLengthExceededException;
+import dev.specula.engine.InvalidRequestException;
 import dev.specula.engine.VocabularyMismatchException;
 import dev.specula.model.ExecutionProviderUnavailableException;
 import dev.specula.model.ModelLoadException;
@@ -34,7 +34,7 @@ public final class SpeculaCli {
                 default -> throw new CliException("unknown command '" + args[0] + "': use generate or bench");
             };
         }
-        catch (CliException | ModelLoadException | VocabularyMismatchException | ContextLengthExceededException
+        catch (CliException | ModelLoadException | VocabularyMismatchException | InvalidRequestException
                 | ExecutionProviderUnavailableException | ChatTemplateException ex) {
             err.println("specula-cli: error: " + ex.getMessage());
             return 2;

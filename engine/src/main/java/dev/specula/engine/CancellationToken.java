@@ -13,46 +13,13 @@ import java.util.concurrent.CopyOnWriteArrayList;
 public final class CancellationToken {
 
     private volatile boolean cancelled;
-    private volatile long progressNanos = System.nanoTime();
     private final List<OrtSession.RunOptions> runs = new CopyOnWriteArrayList<>();
-    private final List<CancellationToken> children = new CopyOnWriteArrayList<>();
 
     public void cancel() {
         cancelled = true;
         for (OrtSession.RunOptions run : runs) {
             terminate(run);
         }
-        for (CancellationToken child : children) {
-            child.cancel();
-        }
-    }
-
-    /**
-     * A token cancelled with this one (and on its own): one attempt of a request, which a time limit may
-     * stop without stopping the request. Release it with {@link #release(CancellationToken)}.
-     */
-    public CancellationToken child() {
-        CancellationToken child = new CancellationToken();
-        children.add(child);
-        if (cancelled) {
-            child.cancel();
-        }
-        return child;
-    }
-
-    /** Forgets a child made by {@link #child()}. */
-    public void release(CancellationToken child) {
-        children.remove(child);
-    }
-
-    /** Called by the decode loop before every round: the generation is making progress. */
-    void markProgress() {
-        progressNanos = System.nanoTime();
-    }
-
-    /** Nanoseconds since the current round began (or since this token was made, before the first round). */
-    public long nanosSinceProgress() {
-        return System.nanoTime() - progressNanos;
     }
 
     public boolean isCancelled() {

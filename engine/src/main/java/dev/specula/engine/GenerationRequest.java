@@ -18,43 +18,31 @@ import java.util.function.Supplier;
  * @param listener receives text as it is accepted; may be null
  * @param cancellation lets the caller stop the generation; may be null
  * @param ignoreEos whether to go on past end-of-sequence tokens (fixed-length benchmarks, as vLLM's ignore_eos)
- * @param continuation tokens an earlier attempt of this request already generated and streamed: they are
- *        fed to the models, count as output (and toward max new tokens), and their text is not sent again
+ * @throws InvalidRequestException for an empty prompt, max new tokens < 1 or an empty stop string, naming the component
  */
 public record GenerationRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
         Supplier<? extends SpeculationPolicy> policy, TokenStreamListener listener, CancellationToken cancellation,
-        boolean ignoreEos, int[] continuation) {
+        boolean ignoreEos) {
 
     public GenerationRequest {
         if (promptIds == null || promptIds.length == 0) {
-            throw new IllegalArgumentException("The prompt must have at least one token");
+            throw new InvalidRequestException("promptIds", "The prompt must have at least one token");
         }
         if (sampling == null) {
             throw new IllegalArgumentException("sampling must not be null");
         }
         if (maxNewTokens < 1) {
-            throw new IllegalArgumentException("max new tokens must be >= 1 but was " + maxNewTokens);
+            throw new InvalidRequestException("maxNewTokens", "max new tokens must be >= 1 but was " + maxNewTokens);
         }
         stopStrings = stopStrings == null ? List.of() : List.copyOf(stopStrings);
         for (String stop : stopStrings) {
             if (stop.isEmpty()) {
-                throw new IllegalArgumentException("Stop strings must not be empty");
+                throw new InvalidRequestException("stopStrings", "Stop strings must not be empty");
             }
         }
         if (policy == null) {
             policy = PlainPolicy::new;
         }
-        continuation = continuation == null ? new int[0] : continuation.clone();
-        if (continuation.length >= maxNewTokens) {
-            throw new IllegalArgumentException("The continuation (" + continuation.length
-                    + " tokens) must be shorter than max new tokens (" + maxNewTokens + ")");
-        }
-    }
-
-    /** This request, resumed after {@code generated} tokens, decoded by {@code policy}. */
-    public GenerationRequest resumed(int[] generated, Supplier<? extends SpeculationPolicy> resumePolicy) {
-        return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, resumePolicy, listener, cancellation,
-                ignoreEos, generated);
     }
 
     public static Builder builder(int[] promptIds) {
@@ -75,7 +63,6 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         private TokenStreamListener listener;
         private CancellationToken cancellation;
         private boolean ignoreEos;
-        private int[] continuation;
 
         private Builder(int[] promptIds) {
             this.promptIds = promptIds;
@@ -116,14 +103,9 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
             return this;
         }
 
-        public Builder continuation(int[] continuation) {
-            this.continuation = continuation;
-            return this;
-        }
-
         public GenerationRequest build() {
             return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,
-                    ignoreEos, continuation);
+                    ignoreEos);
         }
     }
 }

@@ -9,11 +9,11 @@ package dev.specula.engine;
  * @param promptTokens tokens in the prompt
  * @param policy the speculation policy that ran ("plain" without a draft)
  * @param stats counters and timings
- * @param draftFailure why speculation was switched off mid-generation (the draft failed or timed out in a
- *        batch; the rest was decoded plainly, the output is unchanged); null if it was not
+ * @param fallback why speculation was switched off mid-generation ({@link FallbackReason#DRAFT_ERROR} or
+ *        {@link FallbackReason#DRAFT_TIMEOUT}: the rest was decoded plainly, the output is unchanged); null if it was not
  */
 public record GenerationResult(int[] tokenIds, String text, FinishReason finishReason, int promptTokens, String policy,
-        GenerationStats stats, String draftFailure) {
+        GenerationStats stats, FallbackReason fallback) {
 
     public GenerationResult(int[] tokenIds, String text, FinishReason finishReason, int promptTokens, String policy,
             GenerationStats stats) {

@@ -80,20 +80,6 @@ public final class GenerationStats {
         return copy;
     }
 
-    /**
-     * The counters of one request served in two attempts: {@code failed} (speculation, stopped) and this one
-     * (which resumed after its tokens). Calls, rounds and times add up; generated tokens and requests are this
-     * attempt's, since it re-counts the tokens it resumed after.
-     */
-    public GenerationStats resumedAfter(GenerationStats failed) {
-        GenerationStats total = new GenerationStats();
-        total.add(failed);
-        total.add(this);
-        total.generatedTokens = generatedTokens;
-        total.requests = requests;
-        return total;
-    }
-
     /** Adds another request's counters (for totals over a benchmark). */
     public void add(GenerationStats other) {
         targetCalls += other.targetCalls;

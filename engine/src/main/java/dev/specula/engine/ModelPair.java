@@ -15,9 +15,16 @@ import java.util.Optional;
 public final class ModelPair implements AutoCloseable {
 
     private final DecoderModel target;
+    /** The target as the decode loop calls it: the model itself, or a decorator of it (a slow target in a test). */
+    private final Decoder targetSteps;
     private final Decoder draft;
 
     public ModelPair(DecoderModel target, Decoder draft) {
+        this(target, target, draft);
+    }
+
+    /** A pair whose target steps go through {@code targetSteps}, a decorator of {@code target}. */
+    ModelPair(DecoderModel target, Decoder targetSteps, Decoder draft) {
         if (target == null) {
             throw new IllegalArgumentException("target must not be null");
         }
@@ -25,6 +32,7 @@ public final class ModelPair implements AutoCloseable {
             checkSameVocabulary(target, draft);
         }
         this.target = target;
+        this.targetSteps = targetSteps;
         this.draft = draft;
     }
 
@@ -81,6 +89,10 @@ public final class ModelPair implements AutoCloseable {
 
     public DecoderModel target() {
         return target;
+    }
+
+    Decoder targetSteps() {
+        return targetSteps;
     }
 
     public Optional<Decoder> draft() {

@@ -28,7 +28,6 @@ final class OutputText {
     private String text = "";
     private int emitted;
     private FinishReason finishReason;
-    private boolean muted;
 
     OutputText(TokenDecoder tokenizer, Set<Integer> eosTokenIds, int maxNewTokens, List<String> stopStrings,
             TokenStreamListener listener) {
@@ -69,25 +68,8 @@ final class OutputText {
     }
 
     /**
-     * Appends tokens an earlier attempt already generated and streamed, without sending their text again:
-     * afterwards the output is in the state that attempt left it in.
-     *
-     * @return how many of the tokens the output kept
-     */
-    int restore(int[] generated) {
-        muted = true;
-        try {
-            return append(generated, 0, generated.length);
-        }
-        finally {
-            muted = false;
-        }
-    }
-
-    /**
      * Ends the output early (cancellation). Text not yet streamed — a possible start of a stop string, an
-     * incomplete character — is dropped, so the final text is exactly what was streamed, and a retry that
-     * {@link #restore restores} these tokens goes on streaming from the same point.
+     * incomplete character — is dropped, so the final text is exactly what was streamed.
      */
     void finish(FinishReason reason) {
         if (finishReason == null) {
@@ -136,7 +118,7 @@ final class OutputText {
         if (settled > emitted) {
             String delta = text.substring(emitted, settled);
             emitted = settled;
-            if (listener != null && !muted) {
+            if (listener != null) {
                 listener.onText(delta);
             }
         }

@@ -30,8 +30,10 @@ final class Sequence implements AutoCloseable {
     final SequenceCache targetCache;
     /** Null when the sequence does not speculate, or stopped speculating (its draft failed). */
     SequenceCache draftCache;
-    /** Why drafting was switched off mid-generation (a failed draft in a batch); null while it runs. */
-    String draftFailure;
+    /** Why drafting was switched off mid-generation (the draft failed or ran past its time limit); null while it runs. */
+    FallbackReason fallback;
+    /** What this sequence alone threw (its policy, its listener); null while it is healthy. It then steps no more. */
+    Throwable failure;
     /** The sequence's own run options, or the scheduler's shared ones when it steps in a batch. */
     final OrtSession.RunOptions runOptions;
     private final boolean ownsRunOptions;
@@ -67,13 +69,6 @@ final class Sequence implements AutoCloseable {
         this.promptLength = request.promptIds().length;
         this.tokens = Arrays.copyOf(request.promptIds(), promptLength + Math.min(request.maxNewTokens(), 4096) + 1);
         this.length = promptLength;
-        int[] continuation = request.continuation();
-        if (continuation.length > 0) {
-            int kept = output.restore(continuation);
-            ensureCapacity(length + kept);
-            System.arraycopy(continuation, 0, tokens, length, kept);
-            length += kept;
-        }
         // a batched run serves other sequences too: cancelling one is handled between steps, not by aborting it
         if (request.cancellation() != null && ownsRunOptions) {
             request.cancellation().register(runOptions);
@@ -97,8 +92,16 @@ final class Sequence implements AutoCloseable {
         return request.maxNewTokens() - output.count();
     }
 
+    /** Whether the sequence steps no more: its output ended, or it failed. */
     boolean isFinished() {
-        return output.isFinished();
+        return failure != null || output.isFinished();
+    }
+
+    /** Fails this sequence alone: the others of its batch go on. */
+    void fail(Throwable cause) {
+        if (failure == null) {
+            failure = cause;
+        }
     }
 
     boolean isCancelled() {
@@ -183,7 +186,7 @@ final class Sequence implements AutoCloseable {
     }
 
     /** Stops speculating for the rest of the generation (the target's state is untouched): plain steps from now on. */
-    void stopDrafting(String reason) {
+    void stopDrafting(FallbackReason reason) {
         if (draftCache == null) {
             return;
         }
@@ -191,12 +194,12 @@ final class Sequence implements AutoCloseable {
         draftCache = null;
         drafting = false;
         drafted = 0;
-        draftFailure = reason;
+        fallback = reason;
     }
 
     GenerationResult result(String policyName) {
         return new GenerationResult(output.tokens(), output.text(), output.finishReason(), promptLength, policyName, stats,
-                draftFailure);
+                fallback);
     }
 
     private void ensureCapacity(int needed) {

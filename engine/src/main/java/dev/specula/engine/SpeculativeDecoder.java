@@ -17,65 +17,73 @@ import dev.specula.sampling.Distributions;
 import dev.specula.sampling.Verdict;
 
 import java.util.ArrayList;
+import java.util.Iterator;
 import java.util.List;
 
 /**
  * The decode loop: plain and speculative decoding are the same loop, plain being rounds that draft nothing.
  *
  * <pre>
- * generate(request):
+ * generate(request):                      a batch of one, on the caller's thread
  *     check the context length            (before any work)
  *     until the output ends:  step([sequence])
  *
  * step(sequences):                        every call takes all active sequences (batch-first)
  *     1. γ = policy.draftLength()         per sequence, capped by what is left to generate
- *     2. draft                            up to γ draft-model calls; each proposes one token per sequence
+ *     2. draft                            up to γ draft-model calls; each proposes one token per sequence.
+ *                                         The draft failing, or running past the time limit (StepWatchdog),
+ *                                         switches drafting off for the step's sequences: plain from then on
  *     3. verify                           ONE target call over (pending + drafts) positions per sequence
  *     4. accept                           greedy match or rejection sampling → accepted drafts + 1 token;
  *                                         commit, roll both KV caches back, stream text, policy.observe
  * </pre>
  * The first round's calls also prefill the prompt: a cache's pending tokens are fed with the round's tokens.
- * A request's {@code continuation} (tokens an earlier, failed attempt already produced) is prefilled the
- * same way, so a fallback resumes where speculation stopped.
+ *
+ * <p>What one sequence throws (its policy, its listener) fails that sequence alone ({@link Sequence#fail}); a
+ * failing target call fails the step's sequences. Only an {@link Error} of a model call escapes a step.
  */
-public final class SpeculativeDecoder {
+final class SpeculativeDecoder {
 
     private final ModelPair models;
     /** KV of shared prompt prefixes; null = none. */
     private final PrefixCache prefixCache;
 
-    public SpeculativeDecoder(ModelPair models) {
+    SpeculativeDecoder(ModelPair models) {
         this(models, null);
     }
 
-    public SpeculativeDecoder(ModelPair models, PrefixCache prefixCache) {
+    SpeculativeDecoder(ModelPair models, PrefixCache prefixCache) {
         this.models = models;
         this.prefixCache = prefixCache;
     }
 
-    /** Generates until end-of-sequence, a stop string, max new tokens or cancellation. */
-    public GenerationResult generate(GenerationRequest request) {
+    /** Generates until end-of-sequence, a stop string, max new tokens or cancellation; no time limit. */
+    GenerationResult generate(GenerationRequest request) {
+        return generate(request, null);
+    }
+
+    /**
+     * A batch of one on the caller's thread: the same step, and the same fallback, as the batch thread's.
+     *
+     * @param watchdog limits each round's draft phase; null: no limit
+     */
+    GenerationResult generate(GenerationRequest request, StepWatchdog watchdog) {
         long start = System.nanoTime();
         SpeculationPolicy policy = request.policy().get();
         boolean speculative = models.draft().isPresent() && !(policy instanceof PlainPolicy);
         checkContext(request, speculative);
-        try (Sequence sequence = open(request, policy, speculative)) {
+        try (Sequence sequence = open(request, policy, speculative);
+                StepWatchdog.Watch watch = watchdog == null ? null : watchdog.watch(sequence.runOptions)) {
             List<Sequence> batch = List.of(sequence);
             while (!sequence.isFinished()) {
                 if (sequence.isCancelled()) {
                     sequence.output.finish(FinishReason.CANCELLED);
                     break;
                 }
-                if (request.cancellation() != null) {
-                    request.cancellation().markProgress();
-                }
-                try {
-                    step(batch);
-                }
-                catch (DraftModelException ex) {
-                    sequence.stats.recordWall(System.nanoTime() - start, sequence.output.count());
-                    throw new DraftModelException(ex.getMessage(), ex.getCause(), sequence.output.tokens(), sequence.stats);
-                }
+                step(batch, watch);
+            }
+            if (sequence.failure != null) {
+                throw rethrown(sequence.failure);
             }
             sequence.stats.recordWall(System.nanoTime() - start, sequence.output.count());
             storePrefix(sequence);
@@ -86,59 +94,99 @@ public final class SpeculativeDecoder {
         }
     }
 
-    /** One round for every sequence: draft, verify in one target call, accept. A failing draft throws. */
-    void step(List<Sequence> batch) throws OrtException {
-        step(batch, null);
+    /**
+     * One round for every sequence that is not finished: draft, verify in one target call, accept.
+     *
+     * @param watch limits the draft phase; null: no limit
+     */
+    void step(List<Sequence> batch, StepWatchdog.Watch watch) {
+        long roundStart = System.nanoTime();
+        List<Sequence> live = beginRound(batch);
+        draftPhase(live, watch);
+        live.removeIf(Sequence::isFinished);
+        if (live.isEmpty()) {
+            return;
+        }
+        List<StepOutput> verified = verifyPhase(live);
+        for (int i = 0; i < verified.size(); i++) {
+            try {
+                accept(live.get(i), verified.get(i), roundStart);
+            }
+            catch (Throwable ex) {
+                live.get(i).fail(ex);
+            }
+        }
+    }
+
+    /** 1. γ per sequence, from its policy; the sequences that can step this round. */
+    private List<Sequence> beginRound(List<Sequence> batch) {
+        List<Sequence> live = new ArrayList<>(batch.size());
+        for (Sequence sequence : batch) {
+            try {
+                boolean canDraft = sequence.draftCache != null
+                        && sequence.draftCanRead(models.draft().orElseThrow().logitsWidth());
+                int gamma = canDraft ? sequence.policy.draftLength(sequence.roundContext()) : 0;
+                // a round emits up to γ + 1 tokens: never draft past the token budget (nor past the context)
+                sequence.beginRound(Math.max(0, Math.min(gamma, sequence.remaining() - 1)));
+                live.add(sequence);
+            }
+            catch (Throwable ex) {
+                sequence.fail(ex);
+            }
+        }
+        return live;
+    }
+
+    /** 2. The drafts, under the time limit. A failing or overrunning draft switches drafting off: plain from now on. */
+    private void draftPhase(List<Sequence> live, StepWatchdog.Watch watch) {
+        Exception failure = null;
+        boolean timedOut = false;
+        if (watch != null) {
+            watch.beginDraft();
+        }
+        try {
+            draft(live);
+        }
+        catch (OrtException | RuntimeException ex) {
+            failure = ex;
+        }
+        finally {
+            timedOut = watch != null && watch.endDraft();
+        }
+        if (failure != null || timedOut) {
+            finishCancelled(live);
+            for (Sequence sequence : live) {
+                if (!sequence.isFinished()) {
+                    sequence.stopDrafting(timedOut ? FallbackReason.DRAFT_TIMEOUT : FallbackReason.DRAFT_ERROR);
+                }
+            }
+        }
     }
 
     /**
-     * One round for every sequence. When the draft fails and {@code draftFailureReason} is given, the sequences
-     * stop speculating (reason from the function) and the round goes on as a plain step: a batch keeps going.
+     * 3. The verification, never time-limited. When the target call fails, the step's sequences fail (or end
+     * cancelled, when their cancellation aborted it) and nothing is verified.
      */
-    void step(List<Sequence> batch, java.util.function.Function<Throwable, String> draftFailureReason) throws OrtException {
-        long roundStart = System.nanoTime();
-        for (Sequence sequence : batch) {
-            boolean canDraft = sequence.draftCache != null && sequence.draftCanRead(models.draft().orElseThrow().logitsWidth());
-            int gamma = canDraft ? sequence.policy.draftLength(sequence.roundContext()) : 0;
-            // a round emits up to γ + 1 tokens: never draft past the token budget (nor past the context)
-            sequence.beginRound(Math.max(0, Math.min(gamma, sequence.remaining() - 1)));
-        }
+    private List<StepOutput> verifyPhase(List<Sequence> live) {
         try {
-            draft(batch);
+            return verify(live);
         }
         catch (OrtException | RuntimeException ex) {
-            if (draftFailureReason != null) {
-                String reason = draftFailureReason.apply(ex);
-                for (Sequence sequence : batch) {
-                    sequence.stopDrafting(reason);
+            finishCancelled(live);
+            for (Sequence sequence : live) {
+                if (!sequence.isFinished()) {
+                    sequence.fail(new GenerationException("ONNX Runtime failed while verifying: " + ex.getMessage(), ex));
                 }
             }
-            else if (anyCancelled(batch)) {
-                finishCancelled(batch);
-                return;
-            }
-            else {
-                throw new DraftModelException("The draft model failed: " + ex.getMessage(), ex);
-            }
-        }
-        List<StepOutput> verified;
-        try {
-            verified = verify(batch);
-        }
-        catch (OrtException ex) {
-            if (anyCancelled(batch)) {
-                finishCancelled(batch);
-                return;
-            }
-            throw ex;
-        }
-        for (int i = 0; i < batch.size(); i++) {
-            accept(batch.get(i), verified.get(i), roundStart);
+            return List.of();
         }
     }
 
     /** Draft-model calls in lockstep: each proposes the next draft token of every sequence still drafting. */
     private void draft(List<Sequence> batch) throws OrtException {
+        if (batch.isEmpty()) {
+            return;
+        }
         List<Sequence> drafting = new ArrayList<>();
         for (Sequence sequence : batch) {
             if (sequence.drafting) {
@@ -157,7 +205,13 @@ public final class SpeculativeDecoder {
                 StepOutput output = outputs.get(i);
                 sequence.stats.recordDraftCall(output.runNanos());
                 sequence.roundDraftNanos += output.runNanos();
-                propose(sequence, output);
+                try {
+                    propose(sequence, output);
+                }
+                catch (Throwable ex) {
+                    sequence.fail(ex);
+                    continue;
+                }
                 if (sequence.drafting) {
                     stillDrafting.add(sequence);
                 }
@@ -187,17 +241,27 @@ public final class SpeculativeDecoder {
         sequence.draftLogProbability = candidate.knownCumulativeLogProbability();
     }
 
-    /** ONE target call per sequence over its pending tokens and drafts: logits of the last drafted + 1 positions. */
+    /**
+     * ONE target call over every sequence's pending tokens and drafts: logits of the last drafted + 1 positions.
+     * A sequence whose policy throws leaves {@code batch} first.
+     */
     private List<StepOutput> verify(List<Sequence> batch) throws OrtException {
         List<StepInput> inputs = new ArrayList<>(batch.size());
-        for (Sequence sequence : batch) {
-            inputs.add(new StepInput(sequence.targetCache, sequence.verificationInput(), sequence.drafted + 1,
-                    sequence.policy.usesTargetHiddenState(), sequence.runOptions));
+        for (Iterator<Sequence> it = batch.iterator(); it.hasNext();) {
+            Sequence sequence = it.next();
+            try {
+                inputs.add(new StepInput(sequence.targetCache, sequence.verificationInput(), sequence.drafted + 1,
+                        sequence.policy.usesTargetHiddenState(), sequence.runOptions));
+            }
+            catch (Throwable ex) {
+                sequence.fail(ex);
+                it.remove();
+            }
         }
-        return models.target().forward(inputs);
+        return inputs.isEmpty() ? List.of() : models.targetSteps().forward(inputs);
     }
 
-    /** Applies the acceptance rule, commits, and tells the policy. */
+    /** 4. Applies the acceptance rule, commits, and tells the policy. */
     private static void accept(Sequence sequence, StepOutput verified, long roundStart) {
         sequence.stats.recordTargetCall(verified.runNanos());
         Verdict verdict = sequence.sampling.isGreedy()
@@ -216,21 +280,24 @@ public final class SpeculativeDecoder {
     }
 
     private Sequence open(GenerationRequest request, SpeculationPolicy policy, boolean speculative) throws OrtException {
-        return open(request, policy, models.target().newCache(), speculative ? models.draft().orElseThrow().newCache() : null,
-                null);
+        return open(request, policy, request.listener(), models.targetSteps().newCache(),
+                speculative ? models.draft().orElseThrow().newCache() : null, null);
     }
 
-    /** A sequence on the given caches (its own, or shares of a batch's pools stepped with {@code sharedRunOptions}). */
-    Sequence open(GenerationRequest request, SpeculationPolicy policy, SequenceCache targetCache, SequenceCache draftCache,
-            OrtSession.RunOptions sharedRunOptions) throws OrtException {
+    /**
+     * A sequence on the given caches (its own, or shares of a batch's pools stepped with {@code sharedRunOptions}),
+     * streaming its text to {@code listener} (the request's own, or its output queue in a batch).
+     */
+    Sequence open(GenerationRequest request, SpeculationPolicy policy, TokenStreamListener listener,
+            SequenceCache targetCache, SequenceCache draftCache, OrtSession.RunOptions sharedRunOptions) throws OrtException {
         DecoderModel target = models.target();
         OutputText output = new OutputText(target.tokenizer(),
                 request.ignoreEos() ? java.util.Set.of() : target.config().eosTokenIds(), request.maxNewTokens(),
-                request.stopStrings(), request.listener());
-        if (prefixCache != null && request.continuation().length == 0) {
-            prefixCache.seed(models.target().files().model().toString(), request.promptIds(), targetCache);
+                request.stopStrings(), listener);
+        if (prefixCache != null) {
+            prefixCache.seed(models.target().kvIdentity(), request.promptIds(), targetCache);
             if (draftCache != null) {
-                prefixCache.seed(models.draft().orElseThrow().files().model().toString(), request.promptIds(), draftCache);
+                prefixCache.seed(models.draft().orElseThrow().kvIdentity(), request.promptIds(), draftCache);
             }
         }
         return new Sequence(request, policy, output, targetCache, draftCache, sharedRunOptions);
@@ -242,9 +309,9 @@ public final class SpeculativeDecoder {
             return;
         }
         int[] prompt = sequence.request.promptIds();
-        prefixCache.store(models.target().files().model().toString(), prompt, sequence.targetCache);
+        prefixCache.store(models.target().kvIdentity(), prompt, sequence.targetCache);
         if (sequence.draftCache != null) {
-            prefixCache.store(models.draft().orElseThrow().files().model().toString(), prompt, sequence.draftCache);
+            prefixCache.store(models.draft().orElseThrow().kvIdentity(), prompt, sequence.draftCache);
         }
     }
 
@@ -253,7 +320,7 @@ public final class SpeculativeDecoder {
     }
 
     void checkContext(GenerationRequest request, boolean speculative) {
-        int prompt = request.promptIds().length + request.continuation().length;
+        int prompt = request.promptIds().length;
         Decoder limiting = models.target();
         if (speculative && models.draft().orElseThrow().contextLength() < limiting.contextLength()) {
             limiting = models.draft().orElseThrow();
@@ -264,15 +331,23 @@ public final class SpeculativeDecoder {
         }
     }
 
-    private static boolean anyCancelled(List<Sequence> batch) {
-        return batch.stream().anyMatch(Sequence::isCancelled);
-    }
-
+    /** Ends the cancelled sequences (a failed run may be their cancellation's doing: it terminated their run). */
     private static void finishCancelled(List<Sequence> batch) {
         for (Sequence sequence : batch) {
-            if (sequence.isCancelled()) {
+            if (sequence.isCancelled() && !sequence.isFinished()) {
                 sequence.output.finish(FinishReason.CANCELLED);
             }
         }
+    }
+
+    /** What a sequence threw, as thrown to the caller of {@link #generate}. */
+    static RuntimeException rethrown(Throwable failure) {
+        if (failure instanceof Error error) {
+            throw error;
+        }
+        if (failure instanceof RuntimeException runtime) {
+            return runtime;
+        }
+        return new GenerationException("Generation failed: " + failure.getMessage(), failure);
     }
 }

@@ -4,12 +4,24 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxValue;
 import ai.onnxruntime.OrtSession;
 
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicLong;
 
 /** Helpers shared by the KV holders for the native tensors they own. */
 final class NativeTensors {
 
+    /** Copies of a whole layer tensor out of ONNX Runtime made to store prompt blocks (a test seam). */
+    static final AtomicLong STORE_LAYER_COPIES = new AtomicLong();
+
     private NativeTensors() {
+    }
+
+    /** A copy of a sequence's whole layer tensor, made to store prompt blocks; counted. */
+    static ByteBuffer copyLayerForStore(OnnxTensor layer) {
+        STORE_LAYER_COPIES.incrementAndGet();
+        return layer.getByteBuffer().order(ByteOrder.nativeOrder());
     }
 
     /** A named output of a run, which must be there. */

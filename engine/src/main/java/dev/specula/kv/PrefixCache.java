@@ -1,12 +1,10 @@
 package dev.specula.kv;
 
-import ai.onnxruntime.OnnxJavaType;
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtException;
-
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
@@ -16,68 +14,64 @@ import java.util.List;
 
 /**
  * KV of prompt prefixes shared by requests (a system prompt, a few-shot header), in blocks of
- * {@value #BLOCK} tokens as vLLM's prefix caching: a block is keyed by the model, the hash of every token
- * before it and its own tokens, so a prompt reuses the longest run of cached blocks from its start. Entries
- * are ONNX Runtime tensors (native memory) weighed by bytes, least recently used evicted first; an evicted block
- * closes its tensors. Hits and misses go to a {@link PrefixCacheListener}.
+ * {@value #BLOCK} tokens as vLLM's prefix caching: a block is keyed by the SHA-256 digest of the model's identity,
+ * every token before it and its own tokens, so a prompt reuses the longest run of cached blocks from its start and
+ * never KV computed after another prefix (vLLM moved to SHA-256 block keys after GHSA-rm76-4mrf-v9r8: a 32-bit
+ * polynomial chain collides on purpose-built prompts). Blocks are weighed by bytes, least recently used evicted
+ * first. Hits, misses and evictions go to a {@link PrefixCacheListener}.
  *
  * <pre>
+ * digest(b_i) = SHA-256(digest(b_{i−1}) ‖ tokens of b_i),  digest(b_{−1}) = SHA-256(model identity)
  * lookup(prompt):  blocks b_0, b_1, ... of prompt[0 .. len − 1)   (the last token is always fed: it gives logits)
- *                  walk while (model, hash(b_0..b_{i−1}), b_i) is cached → seed the cache with their KV
+ *                  walk while digest(b_i) is cached → seed the cache with their KV
  * store(prompt):   after the request, the prompt's blocks not cached yet are copied out of its cache
+ *                  (one copy of each layer's key and value, sliced into blocks)
  * </pre>
+ *
+ * A block is reference-counted: the cache holds one reference, every seed reading it another (taken in the
+ * lookup, under the lock); eviction drops the cache's, and the block's memory is released only at zero, so a
+ * seed never reads a dropped block.
  */
 public final class PrefixCache {
 
     public static final int BLOCK = 16;
 
-    private record Key(String model, long parentHash, int[] tokens) {
+    /** A block's key: SHA-256 over the model identity and every token up to the block's end. */
+    private record Digest(byte[] bytes) {
 
         @Override
         public boolean equals(Object other) {
-            return other instanceof Key that && parentHash == that.parentHash && model.equals(that.model)
-                    && Arrays.equals(tokens, that.tokens);
+            return other instanceof Digest that && Arrays.equals(bytes, that.bytes);
         }
 
         @Override
         public int hashCode() {
-            return (model.hashCode() * 31 + Long.hashCode(parentHash)) * 31 + Arrays.hashCode(tokens);
-        }
-
-        long chainHash() {
-            return parentHash * 1_000_003L + Arrays.hashCode(tokens);
+            return Arrays.hashCode(bytes);
         }
     }
 
-    /** One block's KV: per layer key and value [1, kvHeads, BLOCK, headDim], native. */
+    /** One block's KV: per layer key and value [kvHeads, BLOCK, headDim] in direct buffers. */
     private static final class Block {
-        final OnnxTensor[] keys;
-        final OnnxTensor[] values;
+        ByteBuffer[] keys;
+        ByteBuffer[] values;
         final long bytes;
+        /** The cache's own reference (while mapped) plus one per seed reading the block. */
+        int references = 1;
 
-        Block(OnnxTensor[] keys, OnnxTensor[] values, long bytes) {
+        Block(ByteBuffer[] keys, ByteBuffer[] values, long bytes) {
             this.keys = keys;
             this.values = values;
             this.bytes = bytes;
         }
-
-        void close() {
-            for (int i = 0; i < keys.length; i++) {
-                keys[i].close();
-                values[i].close();
-            }
-        }
     }
 
-    private final OrtEnvironment environment;
     private final long maximumBytes;
     private final PrefixCacheListener listener;
     /** Blocks in access order (least recently used first). */
-    private final LinkedHashMap<Key, Block> blocks = new LinkedHashMap<>(64, 0.75f, true);
+    private final LinkedHashMap<Digest, Block> blocks = new LinkedHashMap<>(64, 0.75f, true);
     private long bytes;
 
-    public PrefixCache(OrtEnvironment environment, long maximumBytes, PrefixCacheListener listener) {
-        this.environment = environment;
+    public PrefixCache(long maximumBytes, PrefixCacheListener listener) {
         this.maximumBytes = maximumBytes;
         this.listener = listener;
     }
@@ -93,132 +87,175 @@ public final class PrefixCache {
     }
 
     /**
-     * Seeds an empty cache (its own, or a pooled sequence) with the longest cached prefix of {@code prompt}.
+     * Seeds an empty sequence ({@link KvSequence}) with the longest cached prefix of {@code prompt}.
      *
+     * @param modelIdentity what identifies the model's KV ({@link dev.specula.model.Decoder#kvIdentity()})
      * @return tokens seeded (a multiple of {@value #BLOCK}, 0 on a miss)
      */
-    public int seed(String model, int[] prompt, SequenceCache cache) {
-        List<Block> found = lookup(model, prompt);
-        listener.onLookup(found.size() * BLOCK, prompt.length - found.size() * BLOCK);
-        if (found.isEmpty() || cache.logicalLength() != 0) {
+    public int seed(String modelIdentity, int[] prompt, SequenceCache cache) {
+        if (!(cache instanceof KvSequence sequence)) {
             return 0;
         }
-        int layers = found.get(0).keys.length;
-        OnnxTensor[] keys = new OnnxTensor[layers];
-        OnnxTensor[] values = new OnnxTensor[layers];
-        List<AutoCloseable> created = new ArrayList<>();
+        List<Block> found = acquire(digests(modelIdentity, prompt, (prompt.length - 1) / BLOCK));
         try {
-            for (int layer = 0; layer < layers; layer++) {
-                keys[layer] = concatenate(found, layer, true, created);
-                values[layer] = concatenate(found, layer, false, created);
+            listener.onLookup(found.size() * BLOCK, prompt.length - found.size() * BLOCK);
+            if (found.isEmpty() || sequence.logicalLength() != 0) {
+                return 0;
             }
             int length = found.size() * BLOCK;
-            if (cache instanceof KvCache own) {
-                own.seed(keys, values, length, created);
+            KvLayout shape = sequence.store().kvLayout();
+            ByteBuffer[] keys = new ByteBuffer[shape.layers()];
+            ByteBuffer[] values = new ByteBuffer[shape.layers()];
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                keys[layer] = concatenate(found, shape, layer, true);
+                values[layer] = concatenate(found, shape, layer, false);
             }
-            else {
-                PooledSequence pooled = (PooledSequence) cache;
-                pooled.pool().seed(pooled, keys, values, length);
-                created.forEach(NativeTensors::closeQuietly);
-            }
+            sequence.store().seed(sequence, keys, values, length);
             return length;
         }
-        catch (OrtException | RuntimeException ex) {
-            created.forEach(NativeTensors::closeQuietly);
-            return 0;
+        catch (RuntimeException ex) {
+            return 0; // caching is an optimisation: a failed seed only costs a prefill
+        }
+        finally {
+            release(found);
         }
     }
 
     /** Copies the prompt's uncached blocks out of {@code cache}, which holds at least the prompt. */
-    public void store(String model, int[] prompt, SequenceCache cache) {
-        int fullBlocks = (prompt.length - 1) / BLOCK;
-        long parent = 0;
-        for (int b = 0; b < fullBlocks; b++) {
-            Key key = new Key(model, parent, Arrays.copyOfRange(prompt, b * BLOCK, (b + 1) * BLOCK));
-            parent = key.chainHash();
-            if (get(key) != null) {
-                continue;
-            }
-            if (cache.logicalLength() < (b + 1) * BLOCK) {
-                return;
-            }
-            try {
-                OnnxTensor[][] copied = cache instanceof KvCache own ? own.copyTokens(b * BLOCK, BLOCK)
-                        : ((PooledSequence) cache).pool().copyTokens((PooledSequence) cache, b * BLOCK, BLOCK);
-                long bytes = 0;
-                for (OnnxTensor[] tensors : copied) {
-                    for (OnnxTensor tensor : tensors) {
-                        bytes += tensor.getInfo().getNumElements() * (tensor.getInfo().type == OnnxJavaType.FLOAT16 ? 2 : 4);
-                    }
+    public void store(String modelIdentity, int[] prompt, SequenceCache cache) {
+        if (!(cache instanceof KvSequence sequence)) {
+            return;
+        }
+        int fullBlocks = Math.min((prompt.length - 1) / BLOCK, cache.logicalLength() / BLOCK);
+        List<Digest> digests = digests(modelIdentity, prompt, fullBlocks);
+        int first = -1;
+        int last = -1;
+        synchronized (this) {
+            for (int b = 0; b < digests.size(); b++) {
+                if (blocks.get(digests.get(b)) == null) { // a hit refreshes the block's place in the LRU order
+                    first = first < 0 ? b : first;
+                    last = b;
                 }
-                put(key, new Block(copied[0], copied[1], bytes));
             }
-            catch (OrtException | RuntimeException ex) {
-                return; // caching is an optimisation: a failed copy only costs a future prefill
+        }
+        if (first < 0) {
+            return;
+        }
+        try {
+            // one copy of each layer's key and value over the missing blocks: [kvHeads, count, headDim] each
+            int count = (last + 1 - first) * BLOCK;
+            ByteBuffer[][] copied = sequence.copyTokens(first * BLOCK, count);
+            KvLayout shape = sequence.store().kvLayout();
+            int layers = shape.layers();
+            long blockBytes = 2L * layers * shape.bytes(BLOCK);
+            for (int b = first; b <= last; b++) {
+                ByteBuffer[] keys = new ByteBuffer[layers];
+                ByteBuffer[] values = new ByteBuffer[layers];
+                for (int layer = 0; layer < layers; layer++) {
+                    keys[layer] = slice(copied[0][layer], shape, count, (b - first) * BLOCK);
+                    values[layer] = slice(copied[1][layer], shape, count, (b - first) * BLOCK);
+                }
+                put(digests.get(b), new Block(keys, values, blockBytes));
             }
+        }
+        catch (RuntimeException ex) {
+            // caching is an optimisation: a failed copy only costs a future prefill
         }
     }
 
-    private List<Block> lookup(String model, int[] prompt) {
+    /** Digests of the first {@code count} blocks of {@code prompt}. */
+    private static List<Digest> digests(String modelIdentity, int[] prompt, int count) {
+        MessageDigest sha256;
+        try {
+            sha256 = MessageDigest.getInstance("SHA-256");
+        }
+        catch (NoSuchAlgorithmException ex) {
+            throw new IllegalStateException("Every Java runtime has SHA-256", ex);
+        }
+        byte[] parent = sha256.digest(modelIdentity.getBytes(StandardCharsets.UTF_8));
+        ByteBuffer tokens = ByteBuffer.allocate(BLOCK * Integer.BYTES);
+        List<Digest> digests = new ArrayList<>(count);
+        for (int b = 0; b < count; b++) {
+            tokens.clear();
+            tokens.asIntBuffer().put(prompt, b * BLOCK, BLOCK);
+            sha256.update(parent);
+            sha256.update(tokens.array());
+            parent = sha256.digest();
+            digests.add(new Digest(parent));
+        }
+        return digests;
+    }
+
+    /** The cached run of blocks from the start, each with one more reference (the caller releases them). */
+    private synchronized List<Block> acquire(List<Digest> digests) {
         List<Block> found = new ArrayList<>();
-        long parent = 0;
-        for (int b = 0; (b + 1) * BLOCK <= prompt.length - 1; b++) {
-            Key key = new Key(model, parent, Arrays.copyOfRange(prompt, b * BLOCK, (b + 1) * BLOCK));
-            Block block = get(key);
+        for (Digest digest : digests) {
+            Block block = blocks.get(digest);
             if (block == null) {
                 break;
             }
+            block.references++;
             found.add(block);
-            parent = key.chainHash();
         }
         return found;
     }
 
-    private OnnxTensor concatenate(List<Block> found, int layer, boolean key, List<AutoCloseable> created) throws OrtException {
-        OnnxTensor first = key ? found.get(0).keys[layer] : found.get(0).values[layer];
-        long[] shape = first.getInfo().getShape(); // [1, kvHeads, BLOCK, headDim]
-        int heads = (int) shape[1];
-        int headDim = (int) shape[3];
-        OnnxJavaType type = first.getInfo().type;
-        int slotBytes = headDim * (type == OnnxJavaType.FLOAT16 ? 2 : 4);
+    private synchronized void release(List<Block> found) {
+        found.forEach(PrefixCache::dropReference);
+    }
+
+    /** Under the lock: one reference fewer; at zero the block's memory is let go. */
+    private static void dropReference(Block block) {
+        if (--block.references == 0) {
+            block.keys = null;
+            block.values = null;
+        }
+    }
+
+    /** Tokens {@code from .. from + BLOCK − 1} of a [kvHeads, count, headDim] buffer, in a new direct buffer. */
+    private static ByteBuffer slice(ByteBuffer layer, KvLayout shape, int count, int from) {
+        long slotBytes = shape.slotBytes();
+        ByteBuffer out = ByteBuffer.allocateDirect((int) shape.bytes(BLOCK)).order(ByteOrder.nativeOrder());
+        for (int head = 0; head < shape.kvHeads(); head++) {
+            out.put((int) (head * BLOCK * slotBytes), layer, (int) ((head * (long) count + from) * slotBytes), (int) (BLOCK * slotBytes));
+        }
+        return out;
+    }
+
+    /** Every found block's tokens of one layer: [kvHeads, found * BLOCK, headDim] in a direct buffer. */
+    private static ByteBuffer concatenate(List<Block> found, KvLayout shape, int layer, boolean key) {
+        long slotBytes = shape.slotBytes();
         int length = found.size() * BLOCK;
-        ByteBuffer out = ByteBuffer.allocateDirect(heads * length * slotBytes).order(ByteOrder.nativeOrder());
+        ByteBuffer out = ByteBuffer.allocateDirect((int) shape.bytes(length)).order(ByteOrder.nativeOrder());
         for (int b = 0; b < found.size(); b++) {
-            OnnxTensor part = key ? found.get(b).keys[layer] : found.get(b).values[layer];
-            ByteBuffer bytes = part.getByteBuffer().order(ByteOrder.nativeOrder());
-            for (int head = 0; head < heads; head++) {
-                out.put((head * length + b * BLOCK) * slotBytes, bytes, head * BLOCK * slotBytes, BLOCK * slotBytes);
+            ByteBuffer part = key ? found.get(b).keys[layer] : found.get(b).values[layer];
+            for (int head = 0; head < shape.kvHeads(); head++) {
+                out.put((int) ((head * (long) length + b * BLOCK) * slotBytes), part, (int) (head * BLOCK * slotBytes),
+                        (int) (BLOCK * slotBytes));
             }
         }
-        out.rewind();
-        OnnxTensor tensor = OnnxTensor.createTensor(environment, out, new long[] {1, heads, length, headDim}, type);
-        created.add(tensor);
-        return tensor;
+        return out;
     }
 
-    private synchronized Block get(Key key) {
-        return blocks.get(key);
-    }
-
-    private synchronized void put(Key key, Block block) {
-        Block previous = blocks.put(key, block);
+    private synchronized void put(Digest digest, Block block) {
+        Block previous = blocks.put(digest, block);
         bytes += block.bytes;
         if (previous != null) {
             bytes -= previous.bytes;
-            previous.close();
+            dropReference(previous);
         }
-        for (Iterator<Map.Entry<Key, Block>> it = blocks.entrySet().iterator(); bytes > maximumBytes && it.hasNext();) {
+        for (Iterator<Map.Entry<Digest, Block>> it = blocks.entrySet().iterator(); bytes > maximumBytes && it.hasNext();) {
             Block evicted = it.next().getValue();
             it.remove();
             bytes -= evicted.bytes;
-            evicted.close();
+            dropReference(evicted);
             listener.onEviction(evicted.bytes);
         }
     }
 
-    /** Drops every block (closing its tensors). */
+    /** Drops every block (a seed in progress keeps reading the blocks it holds). */
     public synchronized void clear() {
-        blocks.values().forEach(Block::close);
+        blocks.values().forEach(PrefixCache::dropReference);
         blocks.clear();
         bytes = 0;
     }

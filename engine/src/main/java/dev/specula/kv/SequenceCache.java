@@ -2,8 +2,8 @@ package dev.specula.kv;
 
 /**
  * One sequence's KV state in one model, as the decode loop sees it: how many of its tokens the model has
- * seen, and rollback of rejected drafts. {@link KvCache} holds a sequence's own tensors; {@link PooledSequence}
- * is a sequence's share of a {@link KvPool} that batched steps run over.
+ * seen, and rollback of rejected drafts. {@link KvSequence} implements it: a sequence's slots in a {@link KvStore}
+ * (a store of its own, or one that batched steps share).
  */
 public interface SequenceCache extends AutoCloseable {
 

@@ -5,8 +5,8 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxTensorLike;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
-import dev.specula.kv.KvPool;
-import dev.specula.kv.PooledSequence;
+import dev.specula.kv.KvSequence;
+import dev.specula.kv.KvStore;
 
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
@@ -19,7 +19,7 @@ import java.util.Map;
 import java.util.Set;
 
 /**
- * One ONNX Runtime call that steps every sequence of a {@link KvPool} given new tokens.
+ * One ONNX Runtime call that steps every sequence of a {@link KvStore} given new tokens.
  *
  * <pre>
  * PACKED (EMS-SD, attention_bias):   n sequences, s_i new tokens each, S = Σ s_i, P = pool slots
@@ -41,17 +41,17 @@ final class BatchStep {
     private static final long PAD_TOKEN = 0;
 
     private final DecoderModel model;
-    private final KvPool pool;
+    private final KvStore pool;
     private final List<StepInput> batch;
 
-    BatchStep(DecoderModel model, KvPool pool, List<StepInput> batch) {
+    BatchStep(DecoderModel model, KvStore pool, List<StepInput> batch) {
         this.model = model;
         this.pool = pool;
         this.batch = batch;
     }
 
     List<StepOutput> run() throws OrtException {
-        boolean packed = pool.layout() == KvPool.Layout.PACKED;
+        boolean packed = pool.layout() == KvStore.Layout.PACKED;
         int rows = packed ? 1 : pool.rows();
         int physical = pool.physicalLength();
         int width = 0;
@@ -61,9 +61,9 @@ final class BatchStep {
         int newSlots = 0;
         for (int i = 0; i < batch.size(); i++) {
             StepInput input = batch.get(i);
-            PooledSequence sequence = (PooledSequence) input.cache();
-            if (sequence.pool() != pool) {
-                throw new IllegalArgumentException("Every input of a batched step must belong to the same KV pool");
+            KvSequence sequence = (KvSequence) input.cache();
+            if (sequence.store() != pool) {
+                throw new IllegalArgumentException("Every input of a batched step must belong to the same KV store");
             }
             if (packed) {
                 inputRow[i] = 0;
@@ -76,13 +76,13 @@ final class BatchStep {
                 newSlots = Math.max(newSlots, input.tokens().length);
             }
         }
-        PooledSequence[][] newOwners = new PooledSequence[rows][newSlots];
+        KvSequence[][] newOwners = new KvSequence[rows][newSlots];
         long[] ids = new long[rows * newSlots];
         long[] positions = new long[rows * newSlots];
         Arrays.fill(ids, PAD_TOKEN);
         for (int i = 0; i < batch.size(); i++) {
             StepInput input = batch.get(i);
-            PooledSequence sequence = (PooledSequence) input.cache();
+            KvSequence sequence = (KvSequence) input.cache();
             int[] tokens = input.tokens();
             for (int j = 0; j < tokens.length; j++) {
                 int index = inputRow[i] * newSlots + inputOffset[i] + j;
@@ -182,14 +182,14 @@ final class BatchStep {
     }
 
     /** attention_bias [1, 1, S, P + S]: each new token sees its own sequence's live past and its earlier new tokens. */
-    private OnnxTensor bias(PooledSequence[] newOwners, int physical, int newSlots) throws OrtException {
+    private OnnxTensor bias(KvSequence[] newOwners, int physical, int newSlots) throws OrtException {
         int columns = physical + newSlots;
         float[] bias = new float[newSlots * columns];
         Arrays.fill(bias, Float.NEGATIVE_INFINITY);
-        PooledSequence previous = null;
+        KvSequence previous = null;
         int rowStart = 0;
         for (int q = 0; q < newSlots; q++) {
-            PooledSequence sequence = newOwners[q];
+            KvSequence sequence = newOwners[q];
             int base = q * columns;
             if (sequence == previous && q > 0) {
                 // same sequence as the previous query: its past row is identical, copy it
@@ -218,7 +218,7 @@ final class BatchStep {
         int columns = physical + newSlots;
         long[] mask = new long[rows * columns];
         for (int row = 0; row < rows; row++) {
-            PooledSequence sequence = pool.sequenceInRow(row);
+            KvSequence sequence = pool.sequenceInRow(row);
             int base = row * columns;
             if (sequence != null) {
                 for (int slot = 0; slot < physical; slot++) {

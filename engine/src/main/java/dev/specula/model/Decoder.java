@@ -1,11 +1,16 @@
 package dev.specula.model;
 
 import ai.onnxruntime.OrtException;
-import dev.specula.kv.KvCache;
-import dev.specula.kv.KvPool;
+import dev.specula.kv.KvSequence;
+import dev.specula.kv.KvStore;
 import dev.specula.tokenizer.TextTokenizer;
 
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashSet;
 import java.util.List;
+import java.util.Set;
 
 /**
  * What the decode loop needs of a model: new caches and a batch-first forward step. {@link DecoderModel}
@@ -19,6 +24,33 @@ public interface Decoder extends AutoCloseable {
 
     ModelFiles files();
 
+    /**
+     * What identifies this model's KV for the {@link dev.specula.kv.PrefixCache}: the model file's path, size and
+     * modification time, and its external weights' if any, so a model re-exported at the same path gets new keys.
+     */
+    default String kvIdentity() {
+        return kvIdentity(files());
+    }
+
+    /** {@link #kvIdentity()} of a model's files. */
+    static String kvIdentity(ModelFiles files) {
+        StringBuilder identity = new StringBuilder(files.model().toString());
+        // external weights: the graph's own, or model.onnx_data that a second graph (model_packed.onnx) shares
+        Set<Path> weights = new LinkedHashSet<>(List.of(files.model(), files.model().resolveSibling(files.model().getFileName() + "_data"),
+                files.model().resolveSibling(ModelFiles.MODEL_FILE + "_data")));
+        for (Path file : weights) {
+            try {
+                if (Files.exists(file)) {
+                    identity.append('|').append(Files.size(file)).append('|').append(Files.getLastModifiedTime(file).toMillis());
+                }
+            }
+            catch (IOException ex) {
+                identity.append("|?"); // unreadable metadata: the path alone identifies the model
+            }
+        }
+        return identity.toString();
+    }
+
     TextTokenizer tokenizer();
 
     /** Columns of the logits. */
@@ -27,14 +59,14 @@ public interface Decoder extends AutoCloseable {
     /** Longest sequence (prompt + generated tokens) the model accepts. */
     int contextLength();
 
-    /** A new, empty KV cache for one sequence in this model. */
-    KvCache newCache();
+    /** A new, empty sequence in a KV store of its own (one row), for a sequence decoded alone. */
+    KvSequence newCache();
 
     /**
-     * A pool for batched steps: {@link KvPool.Layout#PACKED} when the graph takes an attention bias,
-     * {@link KvPool.Layout#PADDED} when it takes an attention mask.
+     * A KV store for batched steps, which sequences {@link KvStore#join() join}: {@link KvStore.Layout#PACKED} when
+     * the graph takes an attention bias, {@link KvStore.Layout#PADDED} when it takes an attention mask.
      */
-    KvPool newPool();
+    KvStore newStore();
 
     /** Appends each input's tokens to its sequence's cache and returns the requested logits rows, in input order. */
     List<StepOutput> forward(List<StepInput> batch) throws OrtException;

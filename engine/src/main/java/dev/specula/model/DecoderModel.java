@@ -7,11 +7,12 @@ import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.platform.Fp16Conversions;
-import dev.specula.kv.KvCache;
-import dev.specula.kv.KvPool;
-import dev.specula.kv.PooledSequence;
+import dev.specula.kv.KvLayout;
+import dev.specula.kv.KvSequence;
+import dev.specula.kv.KvStore;
 import dev.specula.tokenizer.ChatTemplate;
 import dev.specula.tokenizer.TextTokenizer;
+import dev.specula.tokenizer.TokenizerLoadException;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -39,6 +40,7 @@ public final class DecoderModel implements Decoder {
 
     private final String name;
     private final ModelFiles files;
+    private final String kvIdentity;
     private final ModelConfig config;
     final GraphSignature signature;
     private final TextTokenizer tokenizer;
@@ -63,6 +65,7 @@ public final class DecoderModel implements Decoder {
             Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session) throws OrtException {
         this.name = files.directory().getFileName().toString();
         this.files = files;
+        this.kvIdentity = Decoder.kvIdentity(files);
         this.config = config;
         this.signature = signature;
         this.tokenizer = tokenizer;
@@ -110,13 +113,13 @@ public final class DecoderModel implements Decoder {
     public static DecoderModel load(Path location, RuntimeOptions options) {
         ModelFiles files = ModelFiles.resolve(location);
         ModelConfig config = ModelConfig.read(files);
-        Optional<ChatTemplate> template = ChatTemplate.load(files);
+        Optional<ChatTemplate> template = loadChatTemplate(files);
         OrtEnvironment environment = OrtEnvironments.get();
         OrtSession session = createSession(environment, files.model(), options);
         TextTokenizer tokenizer = null;
         try {
             GraphSignature signature = GraphSignature.introspect(files.model(), session.getInputInfo(), session.getOutputInfo());
-            tokenizer = TextTokenizer.load(files.tokenizer());
+            tokenizer = loadTokenizer(files);
             return new DecoderModel(files, config, signature, tokenizer, template, environment, session);
         }
         catch (OrtException | RuntimeException ex) {
@@ -128,6 +131,24 @@ public final class DecoderModel implements Decoder {
                 throw runtime;
             }
             throw new ModelLoadException(files.model(), "Cannot read the graph of " + files.model() + ": " + ex.getMessage(), ex);
+        }
+    }
+
+    private static Optional<ChatTemplate> loadChatTemplate(ModelFiles files) {
+        try {
+            return ChatTemplate.load(files.tokenizerConfig(), files.chatTemplate());
+        }
+        catch (TokenizerLoadException ex) {
+            throw new ModelLoadException(ex.getPath(), ex.getMessage(), ex);
+        }
+    }
+
+    private static TextTokenizer loadTokenizer(ModelFiles files) {
+        try {
+            return TextTokenizer.load(files.tokenizer());
+        }
+        catch (TokenizerLoadException ex) {
+            throw new ModelLoadException(ex.getPath(), ex.getMessage(), ex);
         }
     }
 
@@ -163,43 +184,83 @@ public final class DecoderModel implements Decoder {
         }
     }
 
-    /** A new, empty KV cache for one sequence in this model. */
+    /** The shape of this model's KV. */
+    public KvLayout kvLayout() {
+        return KvLayout.of(signature.layers(), signature.kvHeads(), signature.headDim(), signature.kvType());
+    }
+
+    /** How sequences share a store of this graph: packed when it takes an attention bias, else padded. */
+    public KvStore.Layout storeLayout() {
+        return signature.hasAttentionMask() ? KvStore.Layout.PADDED : KvStore.Layout.PACKED;
+    }
+
+    /** A new, empty sequence in a KV store of its own, compacted by {@link KvStore.Compaction#SEQUENCE}. */
     @Override
-    public KvCache newCache() {
-        return new KvCache(environment, signature.layers(), signature.kvHeads(), signature.headDim(), signature.kvType());
+    public KvSequence newCache() {
+        return newCache(KvStore.Compaction.SEQUENCE);
+    }
+
+    /** A new, empty sequence in a KV store of its own, compacted as {@code compaction} says. */
+    public KvSequence newCache(KvStore.Compaction compaction) {
+        return KvStore.single(environment, kvLayout(), storeLayout(), compaction);
+    }
+
+    /** A KV store for batched steps, compacted by {@link KvStore.Compaction#BATCH}. */
+    @Override
+    public KvStore newStore() {
+        return newStore(KvStore.Compaction.BATCH);
+    }
+
+    /** A KV store for batched steps, compacted as {@code compaction} says. */
+    public KvStore newStore(KvStore.Compaction compaction) {
+        return KvStore.batch(environment, kvLayout(), storeLayout(), compaction);
     }
 
     /**
-     * Appends each input's tokens to its sequence and returns the requested logits rows, in input order.
-     * One ONNX Runtime call per sequence (see the class comment). On failure no cache has advanced past
-     * the failing input: earlier inputs have, which the caller undoes by rolling back.
-     */
-    @Override
-    public KvPool newPool() {
-        return new KvPool(environment, signature.layers(), signature.kvHeads(), signature.headDim(), signature.kvType(),
-                signature.hasAttentionMask() ? KvPool.Layout.PADDED : KvPool.Layout.PACKED);
-    }
-
-    /**
-     * Steps every input. Inputs whose caches share a {@link KvPool} go through ONE ONNX Runtime call
-     * ({@link BatchStep}); inputs with their own {@link KvCache} one call each.
+     * Appends each input's tokens to its sequence and returns the requested logits rows, in input order. Inputs of
+     * one store go through ONE ONNX Runtime call ({@link BatchStep}); a sequence alone in a one-row store takes the
+     * single-sequence path (pinned direct input buffers). On failure no sequence has advanced past the failing
+     * group of inputs: earlier ones have, which the caller undoes by rolling back.
      */
     @Override
     public List<StepOutput> forward(List<StepInput> batch) throws OrtException {
-        if (!batch.isEmpty() && batch.get(0).cache() instanceof PooledSequence first) {
-            return new BatchStep(this, first.pool(), batch).run();
+        if (batch.size() == 1) {
+            return List.of(forward(batch.get(0)));
         }
-        List<StepOutput> results = new ArrayList<>(batch.size());
-        for (StepInput input : batch) {
-            results.add(forward(input));
+        KvStore first = sequence(batch.get(0)).store();
+        if (batch.stream().allMatch(input -> sequence(input).store() == first)) {
+            return new BatchStep(this, first, batch).run();
         }
-        return results;
+        StepOutput[] results = new StepOutput[batch.size()];
+        Map<KvStore, List<Integer>> byStore = new java.util.LinkedHashMap<>();
+        for (int i = 0; i < batch.size(); i++) {
+            byStore.computeIfAbsent(sequence(batch.get(i)).store(), store -> new ArrayList<>()).add(i);
+        }
+        for (Map.Entry<KvStore, List<Integer>> group : byStore.entrySet()) {
+            List<StepInput> inputs = group.getValue().stream().map(batch::get).toList();
+            List<StepOutput> outputs = inputs.size() == 1 ? List.of(forward(inputs.get(0)))
+                    : new BatchStep(this, group.getKey(), inputs).run();
+            for (int j = 0; j < outputs.size(); j++) {
+                results[group.getValue().get(j)] = outputs.get(j);
+            }
+        }
+        return List.of(results);
+    }
+
+    private static KvSequence sequence(StepInput input) {
+        if (input.cache() instanceof KvSequence sequence) {
+            return sequence;
+        }
+        throw new IllegalArgumentException("A step input's cache must come from Decoder.newCache() or a KvStore, not "
+                + input.cache().getClass().getName());
     }
 
     /** One sequence's step: input_ids [1, s], attention_mask [1, past + s], position_ids [1, s], past → logits. */
     public StepOutput forward(StepInput input) throws OrtException {
-        if (!(input.cache() instanceof KvCache cache)) {
-            throw new IllegalArgumentException("A pooled sequence steps through forward(List) with the rest of its pool");
+        KvSequence cache = sequence(input);
+        KvStore store = cache.store();
+        if (store.rows() != 1 || store.memberCount() != 1) {
+            return new BatchStep(this, store, List.of(input)).run().get(0);
         }
         int[] tokens = input.tokens();
         int newTokens = tokens.length;
@@ -219,17 +280,17 @@ public final class DecoderModel implements Decoder {
                 created.add(put(feeds, GraphSignature.POSITION_IDS, OnnxTensor.createTensor(environment, positions, shape)));
             }
             if (signature.hasAttentionMask()) {
-                int maskLength = cache.physicalLength() + newTokens;
+                int maskLength = store.physicalLength() + newTokens;
                 LongBuffer mask = buffers.mask(maskLength);
-                cache.writeAttentionMask(mask, newTokens);
+                store.writeAttentionMask(mask, cache, newTokens);
                 created.add(put(feeds, GraphSignature.ATTENTION_MASK, OnnxTensor.createTensor(environment, mask, new long[] {1, maskLength})));
             }
             else {
                 created.add(put(feeds, GraphSignature.ATTENTION_BIAS, attentionBias(cache, newTokens)));
             }
             for (int layer = 0; layer < signature.layers(); layer++) {
-                feeds.put(pastKeys[layer], cache.isEmpty() ? emptyPast : cache.key(layer));
-                feeds.put(pastValues[layer], cache.isEmpty() ? emptyPast : cache.value(layer));
+                feeds.put(pastKeys[layer], store.isEmpty() ? emptyPast : store.key(layer));
+                feeds.put(pastValues[layer], store.isEmpty() ? emptyPast : store.value(layer));
             }
             boolean withHidden = input.withHiddenState() && signature.hasHiddenState();
             Set<String> requested = withHidden ? outputsWithHidden : outputs;
@@ -268,7 +329,7 @@ public final class DecoderModel implements Decoder {
                     OnnxTensor hiddenTensor = (OnnxTensor) result.get(GraphSignature.HIDDEN_STATE).orElseThrow();
                     hidden = lastRows(hiddenTensor, newTokens, rows, (int) hiddenTensor.getInfo().getShape()[2]);
                 }
-                cache.advance(result, newTokens, presentKeys, presentValues);
+                store.advance(result, cache, newTokens, presentKeys, presentValues);
                 return new StepOutput(logits, rows, width, hidden, nanos);
             }
             catch (RuntimeException ex) {
@@ -321,14 +382,15 @@ public final class DecoderModel implements Decoder {
     }
 
     /** attention_bias [1, 1, s, physical + s] for a model exported --packed, one sequence alone. */
-    private OnnxTensor attentionBias(KvCache cache, int newTokens) throws OrtException {
-        int physical = cache.physicalLength();
+    private OnnxTensor attentionBias(KvSequence cache, int newTokens) throws OrtException {
+        KvStore store = cache.store();
+        int physical = store.physicalLength();
         int columns = physical + newTokens;
         float[] bias = new float[newTokens * columns];
         for (int row = 0; row < newTokens; row++) {
             int base = row * columns;
             for (int slot = 0; slot < physical; slot++) {
-                bias[base + slot] = cache.isLive(slot) ? 0f : Float.NEGATIVE_INFINITY;
+                bias[base + slot] = store.owns(cache, 0, slot) ? 0f : Float.NEGATIVE_INFINITY;
             }
             for (int j = 0; j < newTokens; j++) {
                 bias[base + physical + j] = j <= row ? 0f : Float.NEGATIVE_INFINITY;
@@ -368,6 +430,11 @@ public final class DecoderModel implements Decoder {
     @Override
     public ModelFiles files() {
         return files;
+    }
+
+    @Override
+    public String kvIdentity() {
+        return kvIdentity;
     }
 
     public ModelConfig config() {

@@ -1,11 +1,15 @@
 package dev.specula.policy;
 
+import dev.specula.engine.InvalidRequestException;
+
 import java.util.Collection;
 
-/** A policy name that no provider knows. */
-public class UnknownPolicyException extends IllegalArgumentException {
+/** A policy name that no provider knows: a caller's mistake on field {@code policy}, code {@code unknown_policy}. */
+public class UnknownPolicyException extends InvalidRequestException {
+
+    public static final String CODE = "unknown_policy";
 
     public UnknownPolicyException(String name, Collection<String> known) {
-        super("Unknown speculation policy '" + name + "': use one of " + String.join(", ", known));
+        super("policy", CODE, "Unknown speculation policy '" + name + "': use one of " + String.join(", ", known));
     }
 }

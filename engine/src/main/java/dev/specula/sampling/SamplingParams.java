@@ -1,5 +1,7 @@
 package dev.specula.sampling;
 
+import dev.specula.engine.InvalidRequestException;
+
 /**
  * How the next token is chosen from a distribution, applied in this order (as transformers does):
  * temperature, then top-k, then top-p.
@@ -8,6 +10,7 @@ package dev.specula.sampling;
  * @param topK keep the k most likely tokens; 0 = off
  * @param topP keep the smallest set of most likely tokens whose probability reaches p; 1 = off; in (0, 1]
  * @param seed seed of the request's random generator; null = a fresh random seed
+ * @throws dev.specula.engine.InvalidRequestException for a value out of range, naming the component
  */
 public record SamplingParams(double temperature, int topK, double topP, Long seed) {
 
@@ -15,13 +18,13 @@ public record SamplingParams(double temperature, int topK, double topP, Long see
 
     public SamplingParams {
         if (!(temperature >= 0) || Double.isInfinite(temperature)) {
-            throw new IllegalArgumentException("temperature must be >= 0 (0 = greedy) but was " + temperature);
+            throw new InvalidRequestException("temperature", "temperature must be >= 0 (0 = greedy) but was " + temperature);
         }
         if (topK < 0) {
-            throw new IllegalArgumentException("top_k must be >= 0 (0 = off) but was " + topK);
+            throw new InvalidRequestException("topK", "top_k must be >= 0 (0 = off) but was " + topK);
         }
         if (!(topP > 0 && topP <= 1)) {
-            throw new IllegalArgumentException("top_p must be in (0, 1] but was " + topP);
+            throw new InvalidRequestException("topP", "top_p must be in (0, 1] but was " + topP);
         }
     }
 

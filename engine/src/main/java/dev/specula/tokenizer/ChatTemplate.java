@@ -10,8 +10,6 @@ import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
-import dev.specula.model.ModelFiles;
-import dev.specula.model.ModelLoadException;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -52,17 +50,17 @@ public final class ChatTemplate {
      * The model's template: {@code chat_template.jinja} if present, else {@code chat_template} in
      * {@code tokenizer_config.json}; empty when the model has none.
      */
-    public static Optional<ChatTemplate> load(ModelFiles files) {
-        JsonNode tokenizerConfig = files.tokenizerConfig().map(ChatTemplate::readJson).orElse(JSON.createObjectNode());
+    public static Optional<ChatTemplate> load(Optional<Path> tokenizerConfigFile, Optional<Path> chatTemplateFile) {
+        JsonNode tokenizerConfig = tokenizerConfigFile.map(ChatTemplate::readJson).orElse(JSON.createObjectNode());
         String bos = tokenText(tokenizerConfig.path("bos_token"));
         String eos = tokenText(tokenizerConfig.path("eos_token"));
-        if (files.chatTemplate().isPresent()) {
-            Path file = files.chatTemplate().get();
+        if (chatTemplateFile.isPresent()) {
+            Path file = chatTemplateFile.get();
             try {
                 return Optional.of(new ChatTemplate(Files.readString(file), bos, eos));
             }
             catch (IOException ex) {
-                throw new ModelLoadException(file, "Cannot read chat template " + file + ": " + ex.getMessage(), ex);
+                throw new TokenizerLoadException(file, "Cannot read chat template " + file + ": " + ex.getMessage(), ex);
             }
         }
         JsonNode template = tokenizerConfig.path("chat_template");
@@ -198,7 +196,7 @@ public final class ChatTemplate {
             return JSON.readTree(file.toFile());
         }
         catch (IOException ex) {
-            throw new ModelLoadException(file, "Cannot parse " + file + " as JSON: " + ex.getMessage(), ex);
+            throw new TokenizerLoadException(file, "Cannot parse " + file + " as JSON: " + ex.getMessage(), ex);
         }
     }
 

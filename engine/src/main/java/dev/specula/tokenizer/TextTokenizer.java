@@ -4,7 +4,6 @@ import ai.djl.huggingface.tokenizers.Encoding;
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.specula.model.ModelLoadException;
 
 import java.io.IOException;
 import java.nio.file.Path;
@@ -40,7 +39,7 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
             root = JSON.readTree(tokenizerJson.toFile());
         }
         catch (IOException ex) {
-            throw new ModelLoadException(tokenizerJson, "Cannot parse tokenizer " + tokenizerJson + ": " + ex.getMessage()
+            throw new TokenizerLoadException(tokenizerJson, "Cannot parse tokenizer " + tokenizerJson + ": " + ex.getMessage()
                     + "; re-export the model or copy its tokenizer.json from the Hugging Face repository", ex);
         }
         int maxId = -1;
@@ -65,7 +64,7 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
                     Map.of("truncation", "false", "padding", "false", "addSpecialTokens", "true"));
         }
         catch (IOException | RuntimeException ex) {
-            throw new ModelLoadException(tokenizerJson, "Cannot load tokenizer " + tokenizerJson + ": " + ex.getMessage(), ex);
+            throw new TokenizerLoadException(tokenizerJson, "Cannot load tokenizer " + tokenizerJson + ": " + ex.getMessage(), ex);
         }
         return new TextTokenizer(tokenizer, tokenizerJson, maxId + 1, Collections.unmodifiableMap(special));
     }

@@ -1,7 +1,7 @@
 package dev.specula.engine;
 
 import dev.specula.Fixtures;
-import dev.specula.kv.KvPool;
+import dev.specula.kv.KvStore;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.models.tiny.TinyModels;
@@ -79,29 +79,29 @@ class BatchingLosslessTest {
                 .cancellation(cancellation).build();
     }
 
-    private static BatchScheduler scheduler(ModelPair models) {
-        return new BatchScheduler(models, new BatchScheduler.Settings(8, 64, Duration.ofMillis(20), Duration.ofSeconds(30)));
+    private static Engine scheduler(ModelPair models) {
+        return new Engine(models, new Engine.Settings(8, 64, Duration.ofMillis(20), Duration.ofSeconds(30)));
     }
 
     @Test
     void paddedBatchesGiveEachRequestItsOwnOutput() {
-        try (BatchScheduler batch = scheduler(new ModelPair(target, draft))) {
-            assertThat(batch.layout()).isEqualTo(KvPool.Layout.PADDED);
+        try (Engine batch = scheduler(new ModelPair(target, draft))) {
             assertEveryRequestMatches(batch, target, alone);
+            assertThat(batch.layout()).contains(KvStore.Layout.PADDED);
         }
     }
 
     @Test
     void unpaddedBatchesGiveEachRequestItsOwnOutput() {
         SpeculativeDecoder packedAlone = new SpeculativeDecoder(new ModelPair(packedTarget, null));
-        try (BatchScheduler batch = scheduler(new ModelPair(packedTarget, packedDraft))) {
-            assertThat(batch.layout()).isEqualTo(KvPool.Layout.PACKED);
+        try (Engine batch = scheduler(new ModelPair(packedTarget, packedDraft))) {
             assertEveryRequestMatches(batch, packedTarget, packedAlone);
+            assertThat(batch.layout()).contains(KvStore.Layout.PACKED);
         }
     }
 
     /** 10 requests of mixed lengths and policies, 6 at once, then 4 more joining while those run. */
-    private static void assertEveryRequestMatches(BatchScheduler batch, DecoderModel model, SpeculativeDecoder reference) {
+    private static void assertEveryRequestMatches(Engine batch, DecoderModel model, SpeculativeDecoder reference) {
         List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
         List<Integer> lengths = new ArrayList<>();
         CountDownLatch firstText = new CountDownLatch(1);
@@ -133,7 +133,7 @@ class BatchingLosslessTest {
 
     @Test
     void aCancelledRequestLeavesAndTheOthersAreUnchanged() {
-        try (BatchScheduler batch = scheduler(new ModelPair(target, draft))) {
+        try (Engine batch = scheduler(new ModelPair(target, draft))) {
             CancellationToken cancellation = new CancellationToken();
             CompletableFuture<GenerationResult> cancelled = batch.submit(request(target, 0, 200, text -> cancellation.cancel(),
                     cancellation));
@@ -153,7 +153,7 @@ class BatchingLosslessTest {
 
     @Test
     void sampledRequestsInABatchAreReproducibleBySeed() {
-        try (BatchScheduler batch = scheduler(new ModelPair(target, draft))) {
+        try (Engine batch = scheduler(new ModelPair(target, draft))) {
             SamplingParams seeded = new SamplingParams(0.8, 0, 0.95, 11L);
             int[] prompt = target.tokenizer().encode(PROMPTS.get(3), true);
             List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
@@ -176,8 +176,7 @@ class BatchingLosslessTest {
         List<String> questions = List.of("def read_ini(path):\n    ", "def read_json(path):\n    ", "def read_env(path):\n    ",
                 "def merge(a, b):\n    ");
         java.util.concurrent.atomic.AtomicLong hitTokens = new java.util.concurrent.atomic.AtomicLong();
-        dev.specula.kv.PrefixCache prefixes = new dev.specula.kv.PrefixCache(ai.onnxruntime.OrtEnvironment.getEnvironment(),
-                64L << 20, new dev.specula.kv.PrefixCacheListener() {
+        dev.specula.kv.PrefixCache prefixes = new dev.specula.kv.PrefixCache(64L << 20, new dev.specula.kv.PrefixCacheListener() {
                     @Override
                     public void onLookup(int hits, int misses) {
                         hitTokens.addAndGet(hits);
@@ -196,8 +195,8 @@ class BatchingLosslessTest {
             GenerationResult single = alone.generate(GenerationRequest.builder(prompt).maxNewTokens(24).policy(PlainPolicy::new).build());
             assertThat(cached.tokenIds()).containsExactly(single.tokenIds());
         }
-        try (BatchScheduler batch = new BatchScheduler(pair, new BatchScheduler.Settings(8, 64, Duration.ofMillis(20),
-                Duration.ofSeconds(30)), prefixes)) {
+        try (Engine batch = new Engine(pair, new Engine.Settings(8, 64, Duration.ofMillis(20), Duration.ofSeconds(30)),
+                prefixes)) {
             List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
             for (int[] prompt : prompts) {
                 futures.add(batch.submit(GenerationRequest.builder(prompt).maxNewTokens(24).policy(() -> new FixedPolicy(3)).build()));

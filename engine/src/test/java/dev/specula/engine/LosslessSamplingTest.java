@@ -1,7 +1,7 @@
 package dev.specula.engine;
 
 import dev.specula.Fixtures;
-import dev.specula.kv.KvCache;
+import dev.specula.kv.KvSequence;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.StepInput;
 import dev.specula.model.StepOutput;
@@ -127,7 +127,7 @@ class LosslessSamplingTest {
         int width = model.logitsWidth();
         double[] joint = new double[width * width];
         float[] first;
-        try (KvCache cache = model.newCache()) {
+        try (KvSequence cache = model.newCache()) {
             StepOutput out = model.forward(new StepInput(cache, PROMPT, 1, false, null));
             first = Distributions.sampling(out.logits(), 0, width, params);
         }
@@ -137,7 +137,7 @@ class LosslessSamplingTest {
             }
             int[] extended = java.util.Arrays.copyOf(PROMPT, PROMPT.length + 1);
             extended[PROMPT.length] = x1;
-            try (KvCache cache = model.newCache()) {
+            try (KvSequence cache = model.newCache()) {
                 StepOutput out = model.forward(new StepInput(cache, extended, 1, false, null));
                 float[] second = Distributions.sampling(out.logits(), 0, width, params);
                 for (int x2 = 0; x2 < width; x2++) {

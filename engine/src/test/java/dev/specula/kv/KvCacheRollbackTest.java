@@ -23,23 +23,23 @@ class KvCacheRollbackTest {
     @ValueSource(strings = {"llama", "qwen2", "gpt2", "llama-fp16"})
     void rolledBackTokensLeaveNoTrace(String family) throws Exception {
         try (DecoderModel model = Fixtures.load(family);
-                KvCache clean = model.newCache();
-                KvCache withHoles = model.newCache();
-                KvCache compacted = model.newCache()) {
+                KvSequence clean = model.newCache();
+                KvSequence withHoles = model.newCache();
+                KvSequence compacted = model.newCache()) {
             float[] expected = run(model, clean, PROMPT, NEXT);
 
             step(model, withHoles, PROMPT);
             step(model, withHoles, REJECTED);
             withHoles.rollbackTo(PROMPT.length);
             assertThat(withHoles.logicalLength()).isEqualTo(PROMPT.length);
-            assertThat(withHoles.physicalLength()).isEqualTo(PROMPT.length + REJECTED.length);
+            assertThat(withHoles.store().physicalLength()).isEqualTo(PROMPT.length + REJECTED.length);
             float[] holes = step(model, withHoles, NEXT).logits();
 
             step(model, compacted, PROMPT);
             step(model, compacted, REJECTED);
             compacted.rollbackTo(PROMPT.length + 1); // keep one of them, then drop it too after compaction
-            compacted.compact();
-            assertThat(compacted.physicalLength()).isEqualTo(PROMPT.length + 1);
+            compacted.store().compact();
+            assertThat(compacted.store().physicalLength()).isEqualTo(PROMPT.length + 1);
             compacted.rollbackTo(PROMPT.length);
             float[] afterCompaction = step(model, compacted, NEXT).logits();
 
@@ -49,12 +49,12 @@ class KvCacheRollbackTest {
         }
     }
 
-    private static float[] run(DecoderModel model, KvCache cache, int[] prompt, int[] next) throws Exception {
+    private static float[] run(DecoderModel model, KvSequence cache, int[] prompt, int[] next) throws Exception {
         step(model, cache, prompt);
         return step(model, cache, next).logits();
     }
 
-    private static StepOutput step(DecoderModel model, KvCache cache, int[] tokens) throws Exception {
+    private static StepOutput step(DecoderModel model, KvSequence cache, int[] tokens) throws Exception {
         return model.forward(new StepInput(cache, tokens, tokens.length, false, null));
     }
 

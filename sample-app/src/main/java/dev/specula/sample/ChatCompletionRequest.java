@@ -1,7 +1,9 @@
 package dev.specula.sample;
 
 import dev.specula.chat.SpeculaChatOptions;
+import dev.specula.engine.InvalidRequestException;
 import dev.specula.policy.SpeculationPolicies;
+import dev.specula.policy.UnknownPolicyException;
 import org.springframework.ai.chat.messages.AssistantMessage;
 import org.springframework.ai.chat.messages.Message;
 import org.springframework.ai.chat.messages.SystemMessage;
@@ -186,8 +188,8 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         try {
             SpeculationPolicies.requireKnown(policy);
         }
-        catch (IllegalArgumentException ex) {
-            throw new InvalidRequestException("speculation.policy", "unknown_policy", ex.getMessage());
+        catch (UnknownPolicyException ex) {
+            throw new InvalidRequestException("speculation.policy", UnknownPolicyException.CODE, ex.getMessage());
         }
         int colon = policy.indexOf(':');
         if (colon >= 0) {

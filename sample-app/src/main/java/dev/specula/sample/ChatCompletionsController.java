@@ -1,15 +1,17 @@
 package dev.specula.sample;
 
 import dev.specula.chat.SpeculaChatModel;
+import dev.specula.engine.InvalidRequestException;
+import jakarta.servlet.http.HttpServletRequest;
 import org.springframework.ai.chat.model.ChatModel;
 import org.springframework.ai.chat.model.ChatResponse;
 import org.springframework.ai.chat.prompt.Prompt;
 import org.springframework.http.CacheControl;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.ResponseEntity;
+import org.springframework.util.unit.DataSize;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
-import org.springframework.web.bind.annotation.RequestBody;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
@@ -17,6 +19,7 @@ import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.ObjectMapper;
 
+import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -39,12 +42,18 @@ public class ChatCompletionsController {
 
     private final ChatModel chatModel;
     private final ObjectMapper json;
+    private final DataSize maxRequestSize;
     private final String modelName;
     private final long startedAt = Instant.now().getEpochSecond();
 
-    public ChatCompletionsController(ChatModel chatModel, ObjectMapper json) {
+    public ChatCompletionsController(ChatModel chatModel, ObjectMapper json, GatewayProperties properties) {
         this.chatModel = chatModel;
         this.json = json;
+        if (properties.getMaxRequestSize() == null || properties.getMaxRequestSize().toBytes() < 1) {
+            throw new IllegalArgumentException(GatewayProperties.CONFIG_PREFIX + ".max-request-size must be at least 1B "
+                    + "(e.g. 4MB) but was " + properties.getMaxRequestSize());
+        }
+        this.maxRequestSize = properties.getMaxRequestSize();
         this.modelName = servedModelName(chatModel);
     }
 
@@ -53,13 +62,17 @@ public class ChatCompletionsController {
         return new OpenAiJson.ModelList("list", List.of(new OpenAiJson.Model(modelName, "model", startedAt, OWNER)));
     }
 
-    /** Reads the body itself (any content type) so that malformed JSON is reported in OpenAI's error shape. */
+    /**
+     * Reads the body itself (any content type), at most {@code specula.gateway.max-request-size} of it, so that an
+     * oversized body is refused before it is parsed and malformed JSON is reported in OpenAI's error shape.
+     */
     @PostMapping("/chat/completions")
-    ResponseEntity<?> chatCompletions(@RequestBody(required = false) byte[] body) {
-        ChatCompletionRequest request = ChatCompletionRequest.read(parse(body), modelName);
+    ResponseEntity<?> chatCompletions(HttpServletRequest http) {
+        ChatCompletionRequest request = ChatCompletionRequest.read(parse(read(http)), modelName);
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
-        return request.stream() ? stream(request, id, created) : ResponseEntity.ok(complete(request.prompt(), id, created));
+        return request.stream() ? stream(request, id, created, RequestIds.of(http))
+                : ResponseEntity.ok(complete(request.prompt(), id, created));
     }
 
     private OpenAiJson.ChatCompletion complete(Prompt prompt, String id, long created) {
@@ -76,13 +89,50 @@ public class ChatCompletionsController {
      * Starts the generation, waits for its first chunk and only then answers 200 with the event stream, so a
      * request that fails before any text still gets its JSON error and status.
      */
-    private ResponseEntity<ResponseBodyEmitter> stream(ChatCompletionRequest request, String id, long created) {
+    private ResponseEntity<ResponseBodyEmitter> stream(ChatCompletionRequest request, String id, long created,
+            String requestId) {
         ResponseBodyEmitter emitter = new ResponseBodyEmitter(STREAM_TIMEOUT.toMillis());
-        CompletionStream stream = new CompletionStream(emitter, json, id, created, modelName, request.includeUsage());
+        CompletionStream stream = new CompletionStream(emitter, json, id, created, modelName, request.includeUsage(),
+                requestId);
         chatModel.stream(request.prompt()).subscribe(stream);
         stream.awaitStart(STREAM_TIMEOUT);
         return ResponseEntity.ok().header(HttpHeaders.CONTENT_TYPE, "text/event-stream;charset=UTF-8")
                 .cacheControl(CacheControl.noCache()).header("X-Accel-Buffering", "no").body(emitter);
+    }
+
+    /** The body, refused unread when its Content-Length is over the limit, else read up to one byte past it. */
+    private byte[] read(HttpServletRequest http) {
+        long limit = maxRequestSize.toBytes();
+        if (http.getContentLengthLong() > limit) {
+            throw tooLarge();
+        }
+        byte[] body;
+        try {
+            body = http.getInputStream().readNBytes((int) Math.min(limit + 1, Integer.MAX_VALUE - 8));
+        }
+        catch (IOException ex) {
+            throw new InvalidRequestException(null, "The request body could not be read: " + ex.getMessage());
+        }
+        if (body.length > limit) {
+            throw tooLarge();
+        }
+        return body;
+    }
+
+    private InvalidRequestException tooLarge() {
+        String property = GatewayProperties.CONFIG_PREFIX + ".max-request-size";
+        return new InvalidRequestException(null, OpenAiErrors.REQUEST_TOO_LARGE, "The request body is larger than the "
+                + "gateway's limit of " + readable(maxRequestSize) + " (" + property + "): send a shorter conversation, "
+                + "or raise " + property);
+    }
+
+    /** 4MB, 512KB or 1000B. */
+    private static String readable(DataSize size) {
+        long bytes = size.toBytes();
+        if (bytes > 0 && bytes % DataSize.ofMegabytes(1).toBytes() == 0) {
+            return size.toMegabytes() + "MB";
+        }
+        return bytes > 0 && bytes % 1024 == 0 ? size.toKilobytes() + "KB" : bytes + "B";
     }
 
     private JsonNode parse(byte[] body) {

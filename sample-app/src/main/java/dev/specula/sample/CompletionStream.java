@@ -44,6 +44,7 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
     private final long created;
     private final String model;
     private final boolean includeUsage;
+    private final String requestId;
     private final CountDownLatch started = new CountDownLatch(1);
 
     // Written by the Reactive Streams signals, which never overlap; read by the controller after `started`.
@@ -53,15 +54,17 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
     private volatile boolean clientGone;
 
     CompletionStream(ResponseBodyEmitter emitter, ObjectMapper json, String id, long created, String model,
-            boolean includeUsage) {
+            boolean includeUsage, String requestId) {
         this.emitter = emitter;
         this.json = json;
         this.id = id;
         this.created = created;
         this.model = model;
         this.includeUsage = includeUsage;
+        this.requestId = requestId;
         emitter.onTimeout(() -> {
-            logger.warn("Chat completion stream {} timed out after {} ms: generation cancelled", id, emitter.getTimeout());
+            logger.warn("Chat completion stream {} (request {}) timed out after {} ms: generation cancelled", id, requestId,
+                    emitter.getTimeout());
             clientGone();
             emitter.complete();
         });
@@ -77,7 +80,8 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
     void awaitStart(Duration timeout) {
         try {
             if (!started.await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                logger.warn("Chat completion stream {} sent nothing for {}: answering with an open stream", id, timeout);
+                logger.warn("Chat completion stream {} (request {}) sent nothing for {}: answering with an open stream", id,
+                        requestId, timeout);
             }
         }
         catch (InterruptedException ex) {
@@ -140,7 +144,7 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
             started.countDown();
             return;
         }
-        OpenAiJson.ErrorResponse body = OpenAiErrors.toResponse(error).getBody();
+        OpenAiJson.ErrorResponse body = OpenAiErrors.toResponse(error, requestId).getBody();
         send("data: " + json.writeValueAsString(body) + "\n\n");
         end();
     }

@@ -1,9 +1,10 @@
 package dev.specula.sample;
 
 import dev.specula.engine.ContextLengthExceededException;
-import dev.specula.policy.UnknownPolicyException;
+import dev.specula.engine.InvalidRequestException;
 import dev.specula.serving.ModelsNotReadyException;
 import dev.specula.serving.ServiceBusyException;
+import jakarta.servlet.http.HttpServletRequest;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.springframework.http.HttpHeaders;
@@ -12,19 +13,25 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
 
+import java.util.Map;
+
 /**
  * Turns every failure of a chat completion into OpenAI's error response,
  * {@code {"error": {"message", "type", "param", "code"}}}, with the status OpenAI clients expect:
  *
  * <pre>
- * 400 invalid_request_error  a bad field (param names it), context_length_exceeded, unknown_policy
+ * 400 invalid_request_error  the caller's mistake ({@link InvalidRequestException}: param names the field),
+ *                            e.g. context_length_exceeded, unknown_policy, prompt_too_long
+ * 413 invalid_request_error  code request_too_large: the body is over specula.gateway.max-request-size
  * 429 rate_limit_error       code busy: every generation slot is taken (Retry-After: 1)
  * 503 server_error           code models_loading (Retry-After: 5) or models_failed
- * 500 server_error           anything else, with its message
+ * 500 server_error           anything else (IllegalArgumentException included: a bug of ours, not the caller's),
+ *                            logged with its stack trace under the request id the message quotes ({@link RequestIds})
  * </pre>
  *
  * Streams use the same bodies: an error before the first chunk is answered like a non-streamed request,
- * one after it ends the stream with a {@code data: {"error": ...}} event.
+ * one after it ends the stream with a {@code data: {"error": ...}} event. Nothing logged here holds the
+ * messages, the prompt or token ids.
  */
 @RestControllerAdvice(assignableTypes = ChatCompletionsController.class)
 class OpenAiErrors {
@@ -32,9 +39,17 @@ class OpenAiErrors {
     static final String INVALID_REQUEST = "invalid_request_error";
     static final String RATE_LIMIT = "rate_limit_error";
     static final String SERVER_ERROR = "server_error";
+    static final String REQUEST_TOO_LARGE = "request_too_large";
 
     /** Seconds a client should wait before retrying while the models load. */
     static final int LOADING_RETRY_AFTER_SECONDS = 5;
+
+    /** The request fields behind the ChatModel's and the engine's option names. */
+    private static final Map<String, String> PARAMS = Map.ofEntries(Map.entry("topP", "top_p"), Map.entry("topK", "top_k"),
+            Map.entry("maxTokens", "max_tokens"), Map.entry("maxNewTokens", "max_tokens"), Map.entry("stopSequences", "stop"),
+            Map.entry("stopStrings", "stop"), Map.entry("frequencyPenalty", "frequency_penalty"),
+            Map.entry("presencePenalty", "presence_penalty"), Map.entry("policy", "speculation.policy"),
+            Map.entry("gamma", "speculation.gamma"), Map.entry("promptIds", "messages"));
 
     private static final Logger logger = LoggerFactory.getLogger(OpenAiErrors.class);
 
@@ -49,17 +64,14 @@ class OpenAiErrors {
      * {@code text/event-stream}, and content negotiation would then turn every error into a bare 500.
      */
     @ExceptionHandler(RuntimeException.class)
-    ResponseEntity<String> handle(RuntimeException ex) {
-        ResponseEntity<OpenAiJson.ErrorResponse> error = toResponse(ex);
+    ResponseEntity<String> handle(RuntimeException ex, HttpServletRequest request) {
+        ResponseEntity<OpenAiJson.ErrorResponse> error = toResponse(ex, RequestIds.of(request));
         return ResponseEntity.status(error.getStatusCode()).headers(error.getHeaders())
                 .contentType(org.springframework.http.MediaType.APPLICATION_JSON).body(json.writeValueAsString(error.getBody()));
     }
 
-    /** The status, headers and body that answer {@code failure}. */
-    static ResponseEntity<OpenAiJson.ErrorResponse> toResponse(Throwable failure) {
-        if (failure instanceof InvalidRequestException invalid) {
-            return error(HttpStatus.BAD_REQUEST, INVALID_REQUEST, invalid.getMessage(), invalid.param(), invalid.code());
-        }
+    /** The status, headers and body that answer {@code failure} of request {@code requestId}. */
+    static ResponseEntity<OpenAiJson.ErrorResponse> toResponse(Throwable failure, String requestId) {
         if (failure instanceof ContextLengthExceededException tooLong) {
             int requested = tooLong.getPromptTokens() + tooLong.getMaxNewTokens();
             return error(HttpStatus.BAD_REQUEST, INVALID_REQUEST, "This model's maximum context length is "
@@ -67,30 +79,29 @@ class OpenAiErrors {
                     + tooLong.getPromptTokens() + " in the messages, " + tooLong.getMaxNewTokens()
                     + " in the completion). Please reduce the length of the messages, or set max_tokens to at most "
                     + Math.max(0, tooLong.getContextLength() - tooLong.getPromptTokens()) + ".", "messages",
-                    "context_length_exceeded");
+                    ContextLengthExceededException.CODE);
         }
-        if (failure instanceof UnknownPolicyException unknown) {
-            return error(HttpStatus.BAD_REQUEST, INVALID_REQUEST, unknown.getMessage(), "speculation.policy", "unknown_policy");
-        }
-        if (failure instanceof IllegalArgumentException invalid) {
-            logger.debug("Chat completion rejected by the model", invalid);
-            return error(HttpStatus.BAD_REQUEST, INVALID_REQUEST, invalid.getMessage(), null, null);
+        if (failure instanceof InvalidRequestException invalid) {
+            HttpStatus status = REQUEST_TOO_LARGE.equals(invalid.getCode()) ? HttpStatus.PAYLOAD_TOO_LARGE
+                    : HttpStatus.BAD_REQUEST;
+            String param = invalid.getField() == null ? null : PARAMS.getOrDefault(invalid.getField(), invalid.getField());
+            return error(status, INVALID_REQUEST, invalid.getMessage(), param, invalid.getCode());
         }
         if (failure instanceof ServiceBusyException busy) {
             return error(HttpStatus.TOO_MANY_REQUESTS, RATE_LIMIT, busy.getMessage(), null, "busy", 1);
         }
         if (failure instanceof ModelsNotReadyException notReady) {
             if (notReady.failed()) {
-                logger.warn("Chat completion refused: {}", notReady.getMessage());
+                logger.warn("Chat completion {} refused: {}", requestId, notReady.getMessage());
                 return error(HttpStatus.SERVICE_UNAVAILABLE, SERVER_ERROR, notReady.getMessage(), null, "models_failed");
             }
             return error(HttpStatus.SERVICE_UNAVAILABLE, SERVER_ERROR, notReady.getMessage(), null, "models_loading",
                     LOADING_RETRY_AFTER_SECONDS);
         }
-        logger.error("Chat completion failed", failure);
+        logger.error("Chat completion {} failed", requestId, failure);
         String message = failure.getMessage() != null ? failure.getMessage() : failure.getClass().getName();
-        return error(HttpStatus.INTERNAL_SERVER_ERROR, SERVER_ERROR, "The server failed to complete the chat: " + message,
-                null, null);
+        return error(HttpStatus.INTERNAL_SERVER_ERROR, SERVER_ERROR, "The server failed to complete the chat: " + message
+                + " (request id " + requestId + "; the server log has the details)", null, null);
     }
 
     private static ResponseEntity<OpenAiJson.ErrorResponse> error(HttpStatus status, String type, String message,

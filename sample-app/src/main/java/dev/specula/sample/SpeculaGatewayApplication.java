@@ -2,6 +2,7 @@ package dev.specula.sample;
 
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.autoconfigure.SpringBootApplication;
+import org.springframework.boot.context.properties.EnableConfigurationProperties;
 
 /**
  * An OpenAI-compatible gateway over Specula's {@code ChatModel}: {@code POST /v1/chat/completions} (also
@@ -9,6 +10,7 @@ import org.springframework.boot.autoconfigure.SpringBootApplication;
  * configuration at all on the embedded draft/target pair.
  */
 @SpringBootApplication
+@EnableConfigurationProperties(GatewayProperties.class)
 public class SpeculaGatewayApplication {
 
     public static void main(String[] args) {

@@ -1,6 +1,7 @@
 package dev.specula.sample;
 
 import dev.specula.chat.SpeculaChatOptions;
+import dev.specula.engine.InvalidRequestException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -120,7 +121,7 @@ class ChatCompletionRequestTest {
     void namesTheFieldOfEveryMistake(String fields, String param) {
         assertThatThrownBy(() -> read("{" + fields + "}"))
                 .isInstanceOfSatisfying(InvalidRequestException.class, ex -> {
-                    assertThat(ex.param()).isEqualTo(param);
+                    assertThat(ex.getField()).isEqualTo(param);
                     assertThat(ex.getMessage()).isNotBlank();
                 });
     }
@@ -128,14 +129,14 @@ class ChatCompletionRequestTest {
     @Test
     void rejectsABodyThatIsNotAnObject() {
         assertThatThrownBy(() -> read("[1, 2]"))
-                .isInstanceOfSatisfying(InvalidRequestException.class, ex -> assertThat(ex.param()).isNull());
+                .isInstanceOfSatisfying(InvalidRequestException.class, ex -> assertThat(ex.getField()).isNull());
     }
 
     @Test
     void reportsAnUnknownModelWithOpenAisCode() {
         assertThatThrownBy(() -> read("{\"model\": \"gpt-4o\", %s}".formatted(HELLO)))
                 .isInstanceOfSatisfying(InvalidRequestException.class, ex -> {
-                    assertThat(ex.code()).isEqualTo("model_not_found");
+                    assertThat(ex.getCode()).isEqualTo("model_not_found");
                     assertThat(ex.getMessage()).contains("gpt-4o", MODEL);
                 });
     }

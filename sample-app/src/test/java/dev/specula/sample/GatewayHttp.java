@@ -36,6 +36,20 @@ final class GatewayHttp {
         return send(request(body), HttpResponse.BodyHandlers.ofString());
     }
 
+    /** A POST with extra headers, given as name, value, name, value... */
+    HttpResponse<String> post(String body, String... headers) {
+        return send(HttpRequest.newBuilder(completions).timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json")
+                .headers(headers).POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** A POST whose body has no Content-Length: sent chunked, its size known only once read. */
+    HttpResponse<String> postChunked(String body) {
+        byte[] bytes = body.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        return send(HttpRequest.newBuilder(completions).timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json")
+                .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(bytes))).build(),
+                HttpResponse.BodyHandlers.ofString());
+    }
+
     /** A POST whose client accepts only server-sent events, as streaming SDKs often do. */
     HttpResponse<String> postAcceptingOnlyEvents(String body) {
         return send(HttpRequest.newBuilder(completions).timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json")

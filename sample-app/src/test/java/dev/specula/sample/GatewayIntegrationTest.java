@@ -191,6 +191,22 @@ class GatewayIntegrationTest {
         }
     }
 
+    /** Under the body limit (4MB) but over the ChatModel's 1,000,000 characters: refused before tokenizing. */
+    @Test
+    void rejectsMessagesOverTheCharacterLimitNamingIt() {
+        String huge = "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \""
+                + "x".repeat(SpeculaChatModel.DEFAULT_MAX_PROMPT_CHARACTERS) + "\"}]";
+
+        for (String body : List.of(huge + "}", huge + ", \"stream\": true}")) {
+            HttpResponse<String> response = http.post(body);
+            assertThat(response.statusCode()).as(response.body()).isEqualTo(400);
+            JsonNode error = http.json(response).get("error");
+            assertThat(error.get("param").stringValue()).isEqualTo("messages");
+            assertThat(error.get("code").stringValue()).isEqualTo(SpeculaChatModel.PROMPT_TOO_LONG);
+            assertThat(error.get("message").stringValue()).contains("1000009 characters").contains("1000000");
+        }
+    }
+
     @Test
     void streamsServerSentEventsEndingWithDone() {
         HttpResponse<String> response = http.post("""

@@ -4,7 +4,9 @@ import dev.specula.engine.CancellationToken;
 import dev.specula.engine.FinishReason;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
+import dev.specula.engine.InvalidRequestException;
 import dev.specula.engine.ModelPair;
+import dev.specula.policy.SpeculationPolicies;
 import dev.specula.sampling.SamplingParams;
 import dev.specula.serving.GenerationService;
 import dev.specula.serving.ServiceRequest;
@@ -46,6 +48,9 @@ import java.util.UUID;
  */
 public class SpeculaChatModel implements ChatModel {
 
+    /** Error code of a prompt over the character limit ({@link Builder#maxPromptCharacters}). */
+    public static final String PROMPT_TOO_LONG = "prompt_too_long";
+
     /** Provider name in observations ({@code gen_ai.provider.name}). */
     public static final String PROVIDER = "specula";
 
@@ -66,13 +71,22 @@ public class SpeculaChatModel implements ChatModel {
     /** Response metadata: whether the answer was replayed from the response cache (boolean). */
     public static final String METADATA_CACHED = "specula.cached";
 
+    /**
+     * Longest prompt by default, in characters of message text: checked before the chat template and the
+     * tokenizer run, so an oversized prompt costs nothing (a million characters are ~250k tokens, far beyond the
+     * context of the models Specula runs).
+     */
+    public static final int DEFAULT_MAX_PROMPT_CHARACTERS = 1_000_000;
+
     private static final ChatModelObservationConvention DEFAULT_OBSERVATION_CONVENTION =
             new DefaultChatModelObservationConvention();
     private static final int DEFAULT_MAX_TOKENS = dev.specula.engine.GenerationRequest.DEFAULT_MAX_NEW_TOKENS;
+    private static final String UNSUPPORTED_VALUE = "unsupported_value";
 
     private final GenerationService service;
     private final SpeculaChatOptions defaultOptions;
     private final String modelName;
+    private final int maxPromptCharacters;
     private final ObservationRegistry observationRegistry;
     private final Scheduler streamScheduler;
     private ChatModelObservationConvention observationConvention = DEFAULT_OBSERVATION_CONVENTION;
@@ -82,7 +96,11 @@ public class SpeculaChatModel implements ChatModel {
             throw new IllegalArgumentException("service must not be null");
         }
         this.service = builder.service;
+        if (builder.maxPromptCharacters < 1) {
+            throw new IllegalArgumentException("maxPromptCharacters must be >= 1 but was " + builder.maxPromptCharacters);
+        }
         this.modelName = builder.modelName;
+        this.maxPromptCharacters = builder.maxPromptCharacters;
         this.defaultOptions = builder.defaultOptions.mutate().model(builder.modelName).build();
         this.observationRegistry = builder.observationRegistry;
         this.streamScheduler = builder.streamScheduler;
@@ -111,7 +129,9 @@ public class SpeculaChatModel implements ChatModel {
     /**
      * Streams the answer: one {@link ChatResponse} per piece of accepted text, then a last one with no text
      * that carries the finish reason, usage and speculation figures. Cancelling the subscription stops the
-     * generation inside ONNX Runtime.
+     * generation (inside ONNX Runtime when it runs alone; between steps in a batch). Text is emitted on the
+     * generating thread when unbatched, on one of the engine's output threads when batched — never on the batch
+     * thread, so a slow subscriber delays only its own stream.
      */
     @Override
     public Flux<ChatResponse> stream(Prompt prompt) {
@@ -172,31 +192,61 @@ public class SpeculaChatModel implements ChatModel {
         this.observationConvention = observationConvention;
     }
 
-    /** The prompt with its options merged over the defaults and validated. */
+    /**
+     * The prompt with its options merged over the defaults and validated; its size checked, before the chat
+     * template and the tokenizer run.
+     *
+     * @throws InvalidRequestException for a bad option or messages, naming the option (Spring AI's name) or
+     *         {@code messages}
+     */
     Prompt buildRequestPrompt(Prompt prompt) {
+        checkSize(prompt.getInstructions());
         SpeculaChatOptions options = SpeculaChatOptions.merge(prompt.getOptions(), defaultOptions);
         validate(options);
         return new Prompt(prompt.getInstructions(), options);
     }
 
+    /** Counts characters only: the text itself is never logged nor put in an error. */
+    private void checkSize(List<Message> instructions) {
+        long characters = 0;
+        for (Message message : instructions) {
+            characters += message.getText() == null ? 0 : message.getText().length();
+        }
+        if (characters > maxPromptCharacters) {
+            throw new InvalidRequestException("messages", PROMPT_TOO_LONG, "The messages hold " + characters
+                    + " characters, more than the limit of " + maxPromptCharacters
+                    + " characters a prompt may have (the ChatModel's maxPromptCharacters, property "
+                    + "specula.chat.max-prompt-characters): shorten the messages");
+        }
+    }
+
     private void validate(SpeculaChatOptions options) {
         if (options.getModel() != null && !options.getModel().equals(modelName)) {
-            throw new IllegalArgumentException("Unknown model '" + options.getModel() + "': this ChatModel serves '"
-                    + modelName + "' (leave the model option out, or set it to '" + modelName + "')");
+            throw new InvalidRequestException("model", "model_not_found", "Unknown model '" + options.getModel()
+                    + "': this ChatModel serves '" + modelName + "' (leave the model option out, or set it to '" + modelName
+                    + "')");
         }
         if (options.getFrequencyPenalty() != null && options.getFrequencyPenalty() != 0) {
-            throw new IllegalArgumentException("frequencyPenalty " + options.getFrequencyPenalty()
+            throw new InvalidRequestException("frequencyPenalty", UNSUPPORTED_VALUE, "frequencyPenalty "
+                    + options.getFrequencyPenalty()
                     + " is not supported (it changes the target's distribution, which speculation reproduces exactly): use 0 or leave it out");
         }
         if (options.getPresencePenalty() != null && options.getPresencePenalty() != 0) {
-            throw new IllegalArgumentException("presencePenalty " + options.getPresencePenalty()
+            throw new InvalidRequestException("presencePenalty", UNSUPPORTED_VALUE, "presencePenalty "
+                    + options.getPresencePenalty()
                     + " is not supported (it changes the target's distribution, which speculation reproduces exactly): use 0 or leave it out");
         }
         if (options.getMaxTokens() != null && options.getMaxTokens() < 1) {
-            throw new IllegalArgumentException("maxTokens must be >= 1 but was " + options.getMaxTokens());
+            throw new InvalidRequestException("maxTokens", "maxTokens must be >= 1 but was " + options.getMaxTokens());
+        }
+        if (options.getStopSequences() != null && options.getStopSequences().stream().anyMatch(s -> s == null || s.isEmpty())) {
+            throw new InvalidRequestException("stopSequences", "stopSequences must not contain empty strings");
         }
         if (options.getGamma() != null && options.getGamma() < 1) {
-            throw new IllegalArgumentException("gamma (draft length) must be >= 1 but was " + options.getGamma());
+            throw new InvalidRequestException("gamma", "gamma (draft length) must be >= 1 but was " + options.getGamma());
+        }
+        if (options.getPolicy() != null) {
+            SpeculationPolicies.requireKnown(options.getPolicy());
         }
         samplingOf(options);
     }
@@ -222,7 +272,7 @@ public class SpeculaChatModel implements ChatModel {
 
     private static List<ChatMessage> messages(List<Message> instructions) {
         if (instructions.isEmpty()) {
-            throw new IllegalArgumentException("The prompt has no messages");
+            throw new InvalidRequestException("messages", "The prompt has no messages");
         }
         List<ChatMessage> messages = new ArrayList<>(instructions.size());
         for (Message message : instructions) {
@@ -230,10 +280,12 @@ public class SpeculaChatModel implements ChatModel {
                 case SYSTEM -> "system";
                 case USER -> "user";
                 case ASSISTANT -> "assistant";
-                case TOOL -> throw new IllegalArgumentException("Tool messages are not supported: Specula's models do not call tools");
+                case TOOL -> throw new InvalidRequestException("messages", UNSUPPORTED_VALUE,
+                        "Tool messages are not supported: Specula's models do not call tools");
             };
             if (message instanceof AssistantMessage assistant && assistant.hasToolCalls()) {
-                throw new IllegalArgumentException("Assistant messages with tool calls are not supported");
+                throw new InvalidRequestException("messages", UNSUPPORTED_VALUE,
+                        "Assistant messages with tool calls are not supported");
             }
             messages.add(new ChatMessage(role, message.getText() == null ? "" : message.getText()));
         }
@@ -285,12 +337,16 @@ public class SpeculaChatModel implements ChatModel {
         return metadata.build();
     }
 
-    /** Builds the model; defaults: greedy, 256 max tokens, the service's default policy, no observations. */
+    /**
+     * Builds the model; defaults: greedy, 256 max tokens, the service's default policy, prompts up to
+     * {@link #DEFAULT_MAX_PROMPT_CHARACTERS} characters, no observations.
+     */
     public static final class Builder {
 
         private GenerationService service;
         private SpeculaChatOptions defaultOptions = SpeculaChatOptions.builder().build();
         private String modelName = "specula";
+        private int maxPromptCharacters = DEFAULT_MAX_PROMPT_CHARACTERS;
         private ObservationRegistry observationRegistry = ObservationRegistry.NOOP;
         private Scheduler streamScheduler = Schedulers.boundedElastic();
 
@@ -310,6 +366,16 @@ public class SpeculaChatModel implements ChatModel {
         /** Name of the served model: requests naming another model are rejected. */
         public Builder modelName(String modelName) {
             this.modelName = modelName;
+            return this;
+        }
+
+        /**
+         * Longest prompt, in characters of message text, checked before the chat template and the tokenizer
+         * run; longer ones are refused with an {@link InvalidRequestException} on {@code messages}. Default
+         * {@link #DEFAULT_MAX_PROMPT_CHARACTERS}.
+         */
+        public Builder maxPromptCharacters(int maxPromptCharacters) {
+            this.maxPromptCharacters = maxPromptCharacters;
             return this;
         }
 

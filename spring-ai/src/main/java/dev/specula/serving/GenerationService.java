@@ -1,16 +1,15 @@
 package dev.specula.serving;
 
 import dev.specula.engine.BatchQueueFullException;
-import dev.specula.engine.BatchScheduler;
-import dev.specula.engine.CancellationToken;
-import dev.specula.engine.DraftModelException;
+import dev.specula.engine.Engine;
+import dev.specula.engine.FallbackReason;
 import dev.specula.engine.FinishReason;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationException;
-import dev.specula.engine.GenerationStats;
+import dev.specula.engine.InvalidRequestException;
 import dev.specula.engine.ModelPair;
-import dev.specula.engine.SpeculativeDecoder;
+import dev.specula.kv.KvStore;
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.PolicyParameters;
 import dev.specula.policy.PolicyResources;
@@ -27,6 +26,8 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -40,13 +41,14 @@ import java.util.function.Supplier;
  * bulkhead            at most N generations at once; beyond it ServiceBusyException
  * goodput switch      speculation off while it decodes slower than plain (GoodputMonitor)
  * circuit breaker     speculation off after repeated draft failures
- * speculative attempt with a time limit per round (RoundWatchdog)
- *   └ on draft error or time-out: plain decoding resumes from the tokens already generated
+ * engine              batched (Engine.submit) or a batch of one (Engine.generate): the same step, with a time
+ *                     limit on each round's draft phase
+ *   └ on draft error or time-out: drafting is switched off in place, the request goes on plainly
  * metrics             counters per policy, fallbacks by reason
  * </pre>
  *
- * A fallback never changes what the request returns: the speculative attempt's tokens are exactly the
- * target's, and plain decoding continues from them; streamed text is never sent twice.
+ * A fallback never changes what the request returns: the tokens committed before it are exactly the
+ * target's, and plain steps continue from them in the same sequence; streamed text is never sent twice.
  */
 public final class GenerationService implements AutoCloseable {
 
@@ -71,11 +73,11 @@ public final class GenerationService implements AutoCloseable {
     private final TimeLimiter timeLimiter;
     private final Bulkhead bulkhead;
     private final GoodputMonitor goodput;
-    private final RoundWatchdog watchdog;
     private final ResponseCache cache;
     private final ServingMetrics metrics;
     private final Map<String, Supplier<SpeculationPolicy>> policies = new ConcurrentHashMap<>();
-    private BatchScheduler scheduler;
+    /** The engine over the loaded pair, made on first use (models may load in the background); guarded by this. */
+    private Engine engine;
     private final dev.specula.kv.PrefixCache prefixCache;
 
     private GenerationService(Builder builder) {
@@ -110,7 +112,6 @@ public final class GenerationService implements AutoCloseable {
                 : CircuitBreaker.of(GOODPUT_NAME, goodputSettings.breaker().toConfig());
         this.goodput = goodputSettings.enabled()
                 ? new GoodputMonitor(goodputBreaker, goodputSettings.probeInterval(), goodputSettings.minTokens()) : null;
-        this.watchdog = new RoundWatchdog(timeLimiter.getTimeLimiterConfig().getTimeoutDuration());
         MeterRegistry registry = builder.meterRegistry != null ? builder.meterRegistry : new SimpleMeterRegistry();
         this.cache = responseCacheSettings.active()
                 ? new ResponseCache(responseCacheSettings.maximumSize(), responseCacheSettings.timeToLive(), registry) : null;
@@ -118,8 +119,7 @@ public final class GenerationService implements AutoCloseable {
         long prefixCacheBytes = builder.prefixCacheBytes;
         this.prefixCache = prefixCacheBytes > 0
                 ? ServingMetrics.monitorPrefixCache(registry,
-                        listener -> new dev.specula.kv.PrefixCache(dev.specula.model.OrtEnvironments.get(),
-                                prefixCacheBytes, listener))
+                        listener -> new dev.specula.kv.PrefixCache(prefixCacheBytes, listener))
                 : null;
     }
 
@@ -132,7 +132,7 @@ public final class GenerationService implements AutoCloseable {
      *
      * @throws ServiceBusyException when every generation slot is taken
      * @throws ModelsNotReadyException while the models load, or when they failed to
-     * @throws IllegalArgumentException for an unknown policy or a bad option, naming it
+     * @throws InvalidRequestException for an unknown policy or a bad γ or option of the request, naming it
      */
     public ServiceResult generate(ServiceRequest request) {
         ModelPair pair = models.get();
@@ -158,12 +158,9 @@ public final class GenerationService implements AutoCloseable {
             throw new ServiceBusyException(bulkhead.getBulkheadConfig().getMaxConcurrentCalls());
         }
         try {
-            BatchScheduler batch = scheduler(pair);
-            Runner decoder = batch != null ? generation -> await(batch, generation)
-                    : new SpeculativeDecoder(pair, prefixCache)::generate;
-            ServiceResult result = !speculate ? servePlainly(decoder, request)
-                    : batch != null ? serveSpeculativelyInBatch(decoder, request, policy)
-                    : serveSpeculatively(decoder, request, policy);
+            Engine running = engine(pair);
+            Runner decoder = batching.enabled() ? generation -> await(running, generation) : running::generate;
+            ServiceResult result = speculate ? serveSpeculatively(decoder, request, policy) : servePlainly(decoder, request);
             metrics.recordGeneration(result.generation());
             if (key.isPresent() && result.generation().finishReason() != FinishReason.CANCELLED) {
                 cache.put(key.get(), result.generation());
@@ -183,55 +180,11 @@ public final class GenerationService implements AutoCloseable {
         return new ServiceResult(result, false, Optional.empty());
     }
 
-    private ServiceResult serveSpeculatively(Runner decoder, ServiceRequest request,
-            Supplier<SpeculationPolicy> policy) {
-        Optional<ServiceResult> refused = refuseSpeculation(decoder, request);
-        if (refused.isPresent()) {
-            return refused.get();
-        }
-        CancellationToken attempt = request.cancellation() != null ? request.cancellation().child() : new CancellationToken();
-        long start = System.nanoTime();
-        GenerationResult result;
-        boolean timedOut;
-        try (RoundWatchdog.Watch watch = watchdog.watch(attempt)) {
-            try {
-                result = decoder.run(engineRequest(request.with(request.listener(), attempt), policy));
-            }
-            catch (DraftModelException ex) {
-                draftBreaker.onError(System.nanoTime() - start, TimeUnit.NANOSECONDS, ex);
-                releaseGoodput();
-                boolean stoppedByWatchdog = watch.fired();
-                return fallBack(decoder, request, stoppedByWatchdog ? FallbackReason.TIMEOUT : FallbackReason.DRAFT_ERROR,
-                        ex.generatedTokens(), ex.stats());
-            }
-            catch (RuntimeException ex) {
-                draftBreaker.releasePermission();
-                releaseGoodput();
-                throw ex;
-            }
-            timedOut = watch.fired();
-        }
-        finally {
-            if (request.cancellation() != null) {
-                request.cancellation().release(attempt);
-            }
-        }
-        long nanos = System.nanoTime() - start;
-        if (timedOut) {
-            TimeoutException timeout = new TimeoutException("A speculative round ran longer than " + watchdog.limit());
-            timeLimiter.onError(timeout);
-            draftBreaker.onError(nanos, TimeUnit.NANOSECONDS, timeout);
-            releaseGoodput();
-            return fallBack(decoder, request, FallbackReason.TIMEOUT, result.tokenIds(), result.stats());
-        }
-        return succeeded(result, nanos);
-    }
-
     /**
-     * In a batch the scheduler handles draft failures and time-outs itself: the sequence goes on plainly in
-     * the same batch, and the result says why ({@link GenerationResult#draftFailure()}).
+     * A speculative attempt. The engine handles draft failures and time-outs itself: drafting is switched off
+     * in place, the request goes on plainly, and the result says why ({@link GenerationResult#fallback()}).
      */
-    private ServiceResult serveSpeculativelyInBatch(Runner decoder, ServiceRequest request, Supplier<SpeculationPolicy> policy) {
+    private ServiceResult serveSpeculatively(Runner decoder, ServiceRequest request, Supplier<SpeculationPolicy> policy) {
         Optional<ServiceResult> refused = refuseSpeculation(decoder, request);
         if (refused.isPresent()) {
             return refused.get();
@@ -247,20 +200,22 @@ public final class GenerationService implements AutoCloseable {
             throw ex;
         }
         long nanos = System.nanoTime() - start;
-        if (result.draftFailure() != null) {
-            FallbackReason reason = "timeout".equals(result.draftFailure()) ? FallbackReason.TIMEOUT : FallbackReason.DRAFT_ERROR;
-            RuntimeException error = reason == FallbackReason.TIMEOUT
-                    ? new IllegalStateException("A speculative round ran longer than " + watchdog.limit())
-                    : new IllegalStateException("The draft model failed");
-            if (reason == FallbackReason.TIMEOUT) {
-                timeLimiter.onError(new TimeoutException(error.getMessage()));
-            }
-            draftBreaker.onError(nanos, TimeUnit.NANOSECONDS, error);
-            releaseGoodput();
-            metrics.recordFallback(reason);
-            return new ServiceResult(result, false, Optional.of(reason));
+        FallbackReason reason = result.fallback();
+        if (reason == null) {
+            return succeeded(result, nanos);
         }
-        return succeeded(result, nanos);
+        Exception error;
+        if (reason == FallbackReason.DRAFT_TIMEOUT) {
+            error = new TimeoutException("A round's drafts ran longer than " + draftTimeLimit());
+            timeLimiter.onError(error);
+        }
+        else {
+            error = new IllegalStateException("The draft model failed");
+        }
+        draftBreaker.onError(nanos, TimeUnit.NANOSECONDS, error);
+        releaseGoodput();
+        metrics.recordFallback(reason);
+        return new ServiceResult(result, false, Optional.of(reason));
     }
 
     /**
@@ -273,11 +228,11 @@ public final class GenerationService implements AutoCloseable {
             return Optional.of(servePlainly(decoder, request));
         }
         if (goodput != null && !goodput.tryAcquire()) {
-            return Optional.of(fallBack(decoder, request, FallbackReason.GOODPUT, new int[0], null));
+            return Optional.of(fallBack(decoder, request, FallbackReason.GOODPUT));
         }
         if (!draftBreaker.tryAcquirePermission()) {
             releaseGoodput();
-            return Optional.of(fallBack(decoder, request, FallbackReason.BREAKER_OPEN, new int[0], null));
+            return Optional.of(fallBack(decoder, request, FallbackReason.BREAKER_OPEN));
         }
         return Optional.empty();
     }
@@ -303,28 +258,27 @@ public final class GenerationService implements AutoCloseable {
         GenerationResult run(GenerationRequest request);
     }
 
-    /** The batch scheduler of the loaded pair (made on first use: models may load in the background), or null. */
-    private BatchScheduler scheduler(ModelPair pair) {
-        if (!batching.enabled()) {
-            return null;
+    /** The engine over the loaded pair, made on first use: models may load in the background. */
+    private synchronized Engine engine(ModelPair pair) {
+        if (engine == null) {
+            engine = new Engine(pair, new Engine.Settings(batching.maxBatchSize(), batching.queueCapacity(),
+                    batching.maxWait(), draftTimeLimit()), prefixCache);
         }
-        synchronized (this) {
-            if (scheduler == null) {
-                scheduler = new BatchScheduler(pair, new BatchScheduler.Settings(batching.maxBatchSize(),
-                        batching.queueCapacity(), batching.maxWait(), watchdog.limit()), prefixCache);
-            }
-            return scheduler;
-        }
+        return engine;
     }
 
-    private static GenerationResult await(BatchScheduler batch, GenerationRequest request) {
+    private Duration draftTimeLimit() {
+        return timeLimiter.getTimeLimiterConfig().getTimeoutDuration();
+    }
+
+    private static GenerationResult await(Engine engine, GenerationRequest request) {
         try {
-            return batch.submit(request).join();
+            return engine.submit(request).join();
         }
         catch (BatchQueueFullException ex) {
             throw new ServiceBusyException(ex.getMessage());
         }
-        catch (java.util.concurrent.CompletionException ex) {
+        catch (CompletionException ex) {
             if (ex.getCause() instanceof RuntimeException runtime) {
                 throw runtime;
             }
@@ -332,21 +286,15 @@ public final class GenerationService implements AutoCloseable {
         }
     }
 
-    /** Plain decoding of the request, resumed after the tokens a failed speculative attempt generated. */
-    private ServiceResult fallBack(Runner decoder, ServiceRequest request, FallbackReason reason,
-            int[] generated, GenerationStats attemptStats) {
+    /** Plain decoding of a request the gates kept from speculating. */
+    private ServiceResult fallBack(Runner decoder, ServiceRequest request, FallbackReason reason) {
         metrics.recordFallback(reason);
         if (request.cancellation() != null && request.cancellation().isCancelled()) {
-            throw new java.util.concurrent.CancellationException("The request was cancelled");
+            throw new CancellationException("The request was cancelled");
         }
-        GenerationRequest plain = engineRequest(request, PlainPolicy::new);
-        GenerationResult result = decoder.run(generated.length > 0 ? plain.resumed(generated, PlainPolicy::new) : plain);
-        if (goodput != null && generated.length == 0) {
+        GenerationResult result = decoder.run(engineRequest(request, PlainPolicy::new));
+        if (goodput != null) {
             goodput.recordPlain(result.stats());
-        }
-        if (attemptStats != null) {
-            result = new GenerationResult(result.tokenIds(), result.text(), result.finishReason(), result.promptTokens(),
-                    result.policy(), result.stats().resumedAfter(attemptStats));
         }
         return new ServiceResult(result, false, Optional.of(reason));
     }
@@ -371,7 +319,16 @@ public final class GenerationService implements AutoCloseable {
             PolicyParameters defaults = policySettings.parameters().withResources(policyResources);
             PolicyParameters parameters = (gamma == null ? defaults : defaults.withGamma(gamma))
                     .withModelDirectory(models.get().target().files().directory());
-            factory = SpeculationPolicies.factory(spec, parameters);
+            try {
+                factory = SpeculationPolicies.factory(spec, parameters);
+            }
+            catch (IllegalArgumentException ex) {
+                if (spec.equals(policySettings.name()) && gamma == null) {
+                    throw ex; // the service's own setting: not the caller's mistake
+                }
+                throw new InvalidRequestException(gamma != null && spec.indexOf(':') < 0 ? "gamma" : "policy", null,
+                        ex.getMessage(), ex);
+            }
             if (policies.size() < 256) {
                 policies.put(key, factory);
             }
@@ -381,8 +338,8 @@ public final class GenerationService implements AutoCloseable {
 
     /** The live figures: totals per policy, breaker states, cache, goodput measurements. */
     public ServiceSnapshot snapshot() {
-        return new ServiceSnapshot(models.state(), metrics.totalsByPolicy(), draftBreaker.getState().name(),
-                goodput == null ? "DISABLED" : goodput.breaker().getState().name(),
+        return new ServiceSnapshot(models.state(), metrics.totalsByPolicy(), draftBreaker.getState(),
+                goodput == null ? Optional.empty() : Optional.of(goodput.breaker().getState()),
                 goodput == null ? Double.NaN : goodput.plainTokensPerSecond(),
                 goodput == null ? Double.NaN : goodput.speculativeTokensPerSecond(), goodput == null ? 0 : goodput.probes(),
                 fallbackCounts(), bulkhead.getMetrics().getAvailableConcurrentCalls(),
@@ -422,7 +379,7 @@ public final class GenerationService implements AutoCloseable {
 
     /** Longest a speculative round may run before the request goes on plainly. */
     public Duration roundTimeLimit() {
-        return watchdog.limit();
+        return draftTimeLimit();
     }
 
     public CircuitBreaker draftBreaker() {
@@ -444,26 +401,38 @@ public final class GenerationService implements AutoCloseable {
         }
     }
 
-    /** Whether requests are batched, and on which path (empty until the first request starts the scheduler). */
-    public Optional<String> batchPath() {
+    /** The batch layout requests are stepped in (empty until the first batched request starts the engine thread). */
+    public Optional<KvStore.Layout> batchLayout() {
         synchronized (this) {
-            return scheduler == null ? Optional.empty() : Optional.of(scheduler.layout() == dev.specula.kv.KvPool.Layout.PACKED
-                    ? "unpadded" : "padded");
+            return engine == null ? Optional.empty() : engine.layout();
+        }
+    }
+
+    /** Whether the engine can serve: false once an {@link Error} killed its thread (every request then fails). */
+    public boolean isEngineAlive() {
+        synchronized (this) {
+            return engine == null || engine.isAlive();
+        }
+    }
+
+    /** What killed the engine thread, if something did. */
+    public Optional<Throwable> engineFailure() {
+        synchronized (this) {
+            return engine == null ? Optional.empty() : engine.failure();
         }
     }
 
     /**
-     * Stops the scheduler and the watchdog and releases what the service created (prefix cache, policy
+     * Stops the engine (pending requests fail) and releases what the service created (prefix cache, policy
      * resources). The models are not closed: whoever created the {@link ModelPairHandle} closes it, after this.
      */
     @Override
     public void close() {
         synchronized (this) {
-            if (scheduler != null) {
-                scheduler.close();
+            if (engine != null) {
+                engine.close();
             }
         }
-        watchdog.close();
         if (prefixCache != null) {
             prefixCache.clear();
         }
@@ -541,7 +510,10 @@ public final class GenerationService implements AutoCloseable {
             return this;
         }
 
-        /** Bytes of prompt-prefix KV kept for reuse; 0 = no prefix cache. Default {@link GenerationService#DEFAULT_PREFIX_CACHE_BYTES}. */
+        /**
+         * Bytes of prompt-prefix KV kept for reuse; 0 = no prefix cache. Default
+         * {@link GenerationService#DEFAULT_PREFIX_CACHE_BYTES}.
+         */
         public Builder prefixCacheBytes(long prefixCacheBytes) {
             if (prefixCacheBytes < 0) {
                 throw new IllegalArgumentException("prefixCacheBytes must be >= 0 but was " + prefixCacheBytes);

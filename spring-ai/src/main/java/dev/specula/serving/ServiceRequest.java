@@ -1,6 +1,7 @@
 package dev.specula.serving;
 
 import dev.specula.engine.CancellationToken;
+import dev.specula.engine.InvalidRequestException;
 import dev.specula.engine.TokenStreamListener;
 import dev.specula.sampling.SamplingParams;
 
@@ -32,11 +33,11 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
             throw new IllegalArgumentException("sampling must not be null");
         }
         if (maxNewTokens < 1) {
-            throw new IllegalArgumentException("max tokens must be >= 1 but was " + maxNewTokens);
+            throw new InvalidRequestException("maxNewTokens", "max tokens must be >= 1 but was " + maxNewTokens);
         }
         stopStrings = stopStrings == null ? List.of() : List.copyOf(stopStrings);
         if (gamma != null && gamma < 1) {
-            throw new IllegalArgumentException("gamma (draft length) must be >= 1 but was " + gamma);
+            throw new InvalidRequestException("gamma", "gamma (draft length) must be >= 1 but was " + gamma);
         }
     }
 

@@ -1,5 +1,6 @@
 package dev.specula.serving;
 
+import dev.specula.engine.FallbackReason;
 import dev.specula.engine.GenerationResult;
 
 import java.util.Optional;

@@ -1,11 +1,13 @@
 package dev.specula.chat;
 
 import dev.specula.Fixtures;
+import dev.specula.engine.InvalidRequestException;
 import dev.specula.serving.GenerationService;
 import dev.specula.serving.ModelPairHandle;
 import dev.specula.serving.BatchingSettings;
 import dev.specula.serving.GoodputSettings;
 import dev.specula.serving.ResponseCacheSettings;
+import dev.specula.serving.ModelsNotReadyException;
 import io.micrometer.observation.tck.TestObservationRegistry;
 import io.micrometer.observation.tck.TestObservationRegistryAssert;
 import org.junit.jupiter.api.AfterAll;
@@ -138,13 +140,52 @@ class SpeculaChatModelTest {
 
     @Test
     void badOptionsNameTheOption() {
-        assertThatThrownBy(() -> chatModel.call(new Prompt(QUESTION, ChatOptions.builder().model("gpt-4o").build())))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("gpt-4o").hasMessageContaining("specula-tiny");
-        assertThatThrownBy(() -> chatModel.call(new Prompt(QUESTION, ChatOptions.builder().frequencyPenalty(0.5).build())))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("frequencyPenalty");
-        assertThatThrownBy(() -> chatModel.call(new Prompt(QUESTION, ChatOptions.builder().temperature(-1.0).build())))
-                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("temperature");
-        assertThatThrownBy(() -> chatModel.call(new Prompt(QUESTION, SpeculaChatOptions.builder().policy("warp-drive").build())))
-                .hasMessageContaining("warp-drive");
+        assertRefused(ChatOptions.builder().model("gpt-4o").build(), "model").hasMessageContaining("gpt-4o")
+                .hasMessageContaining("specula-tiny");
+        assertRefused(ChatOptions.builder().frequencyPenalty(0.5).build(), "frequencyPenalty")
+                .hasMessageContaining("frequencyPenalty").hasMessageContaining("not supported");
+        assertRefused(ChatOptions.builder().presencePenalty(-0.5).build(), "presencePenalty")
+                .hasMessageContaining("presencePenalty");
+        assertRefused(ChatOptions.builder().temperature(-1.0).build(), "temperature").hasMessageContaining("temperature");
+        assertRefused(ChatOptions.builder().topP(1.5).build(), "topP").hasMessageContaining("1.5");
+        assertRefused(ChatOptions.builder().maxTokens(0).build(), "maxTokens").hasMessageContaining("maxTokens");
+        assertRefused(ChatOptions.builder().stopSequences(List.of("\n", "")).build(), "stopSequences");
+        assertRefused(SpeculaChatOptions.builder().policy("warp-drive").build(), "policy").hasMessageContaining("warp-drive");
+        assertRefused(SpeculaChatOptions.builder().gamma(1000).build(), "gamma").hasMessageContaining("1000");
+        assertRefused(SpeculaChatOptions.builder().policy("fixed:1000").build(), "policy").hasMessageContaining("1000");
+    }
+
+    /** The models of this service never load: whatever needs them (the tokenizer) fails with ModelsNotReadyException. */
+    @Test
+    void aPromptOverTheCharacterLimitIsRefusedBeforeTokenizing() {
+        GenerationService loading = GenerationService.builder(ModelPairHandle.loading(() -> {
+            throw new AssertionError("never runs");
+        }, task -> { })).build();
+        try {
+            SpeculaChatModel byDefault = SpeculaChatModel.builder().service(loading).modelName("m").build();
+            Prompt huge = new Prompt(new UserMessage("x".repeat(SpeculaChatModel.DEFAULT_MAX_PROMPT_CHARACTERS + 1)));
+            assertThatThrownBy(() -> byDefault.call(huge)).isInstanceOfSatisfying(InvalidRequestException.class,
+                    ex -> assertThat(ex.getField()).isEqualTo("messages")).hasMessageContaining("1000000");
+
+            SpeculaChatModel limited = SpeculaChatModel.builder().service(loading).modelName("m").maxPromptCharacters(100)
+                    .build();
+            Prompt tooLong = new Prompt(List.of(new SystemMessage("s".repeat(60)), new UserMessage("u".repeat(41))));
+            assertThatThrownBy(() -> limited.call(tooLong)).isInstanceOfSatisfying(InvalidRequestException.class,
+                    ex -> assertThat(ex.getField()).isEqualTo("messages")).hasMessageContaining("101 characters")
+                    .hasMessageContaining("100");
+            assertThatThrownBy(() -> limited.stream(tooLong).blockLast(Duration.ofSeconds(10)))
+                    .isInstanceOf(InvalidRequestException.class);
+            // at the limit the prompt goes on to the models (still loading)
+            assertThatThrownBy(() -> limited.call(new Prompt(new UserMessage("u".repeat(100)))))
+                    .isInstanceOf(ModelsNotReadyException.class);
+        }
+        finally {
+            loading.close();
+        }
+    }
+
+    private static org.assertj.core.api.AbstractThrowableAssert<?, ?> assertRefused(ChatOptions options, String field) {
+        return assertThatThrownBy(() -> chatModel.call(new Prompt(QUESTION, options)))
+                .isInstanceOfSatisfying(InvalidRequestException.class, ex -> assertThat(ex.getField()).isEqualTo(field));
     }
 }

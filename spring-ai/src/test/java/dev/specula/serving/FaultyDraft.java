@@ -1,7 +1,7 @@
 package dev.specula.serving;
 
 import ai.onnxruntime.OrtException;
-import dev.specula.kv.KvCache;
+import dev.specula.kv.KvSequence;
 import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.ModelFiles;
@@ -91,13 +91,13 @@ final class FaultyDraft implements Decoder {
     }
 
     @Override
-    public KvCache newCache() {
+    public KvSequence newCache() {
         return real.newCache();
     }
 
     @Override
-    public dev.specula.kv.KvPool newPool() {
-        return real.newPool();
+    public dev.specula.kv.KvStore newStore() {
+        return real.newStore();
     }
 
     @Override

@@ -1,14 +1,15 @@
 package dev.specula.serving;
 
 import dev.specula.Fixtures;
+import dev.specula.engine.Engine;
+import dev.specula.engine.FallbackReason;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.ModelPair;
-import dev.specula.engine.SpeculativeDecoder;
+import dev.specula.kv.KvStore;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.models.tiny.TinyModels;
 import dev.specula.policy.PlainPolicy;
-import dev.specula.policy.PolicyParameters;
 import dev.specula.sampling.SamplingParams;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
@@ -45,17 +46,18 @@ class GenerationServiceTest {
 
     private static TinyModels.Pair paths;
     private static DecoderModel target;
-    private static SpeculativeDecoder plainDecoder;
+    private static Engine plainDecoder;
 
     @BeforeAll
     static void loadTarget() {
         paths = Fixtures.embeddedPair();
         target = DecoderModel.load(paths.target(), RuntimeOptions.defaults());
-        plainDecoder = new SpeculativeDecoder(new ModelPair(target, null));
+        plainDecoder = new Engine(new ModelPair(target, null), Engine.Settings.defaults());
     }
 
     @AfterAll
     static void close() {
+        plainDecoder.close();
         target.close();
     }
 
@@ -124,7 +126,7 @@ class GenerationServiceTest {
             assertThat(results.get(i).generation().text()).isEqualTo(plainText(i, 40));
             assertThat(streamed.get(i)).isEqualTo(results.get(i).generation().text());
         }
-        // the first request failed after its first round: plain decoding resumed after the committed tokens
+        // the first request failed after its first round: drafting was switched off, plain steps went on in place
         assertThat(results.get(0).fallback()).contains(FallbackReason.DRAFT_ERROR);
         assertThat(results.get(0).generation().stats().drafted()).isPositive();
         assertThat(results.get(0).generation().stats().rounds()).isGreaterThan(1);
@@ -150,7 +152,7 @@ class GenerationServiceTest {
 
         ServiceResult result = service.generate(greedy(4, 48, stream));
 
-        assertThat(result.fallback()).contains(FallbackReason.TIMEOUT);
+        assertThat(result.fallback()).contains(FallbackReason.DRAFT_TIMEOUT);
         assertThat(draft.interruptions()).isEqualTo(1);
         assertThat(result.generation().text()).isEqualTo(plainText(4, 48));
         assertThat(stream.toString()).isEqualTo(result.generation().text());
@@ -184,7 +186,7 @@ class GenerationServiceTest {
         assertThat(fallbacks(registry, "goodput")).isEqualTo(1);
         ServiceSnapshot snapshot = service.snapshot();
         assertThat(snapshot.speculativeTokensPerSecond()).isLessThan(snapshot.plainTokensPerSecond());
-        assertThat(snapshot.goodputState()).isEqualTo("OPEN");
+        assertThat(snapshot.goodputState()).contains(CircuitBreaker.State.OPEN);
         service.close();
         draft.close();
     }
@@ -274,7 +276,6 @@ class GenerationServiceTest {
         assertThat(totals.get("plain").generatedTokens()).isEqualTo(totals.get("fixed").generatedTokens());
         assertThatThrownBy(() -> service.generate(new ServiceRequest(prompt(9), SamplingParams.GREEDY, 8, List.of(),
                 "no-such-policy", null, true, null, null))).hasMessageContaining("no-such-policy");
-        assertThat(PolicyParameters.DEFAULT_GAMMA).isPositive();
         service.close();
         draft.close();
     }
@@ -303,15 +304,15 @@ class GenerationServiceTest {
                     int prompt = i;
                     results.add(clients.submit(() -> service.generate(greedy(prompt, 32, stream))));
                 }
-                String reason = fault == FaultyDraft.Fault.THROW ? "draft-error" : "timeout";
+                FallbackReason reason = fault == FaultyDraft.Fault.THROW ? FallbackReason.DRAFT_ERROR : FallbackReason.DRAFT_TIMEOUT;
                 for (int i = 0; i < 3; i++) {
                     ServiceResult result = results.get(i).get(60, TimeUnit.SECONDS);
                     assertThat(result.generation().text()).as("%s, request %d", fault, i).isEqualTo(plainText(i, 32));
                     assertThat(streams.get(i).toString()).isEqualTo(result.generation().text());
-                    assertThat(result.fallback()).map(FallbackReason::tag).contains(reason);
+                    assertThat(result.fallback()).contains(reason);
                 }
-                assertThat(fallbacks(registry, reason)).isEqualTo(3);
-                assertThat(service.batchPath()).contains("padded");
+                assertThat(fallbacks(registry, reason.tag())).isEqualTo(3);
+                assertThat(service.batchLayout()).contains(KvStore.Layout.PADDED);
             }
             finally {
                 clients.shutdownNow();

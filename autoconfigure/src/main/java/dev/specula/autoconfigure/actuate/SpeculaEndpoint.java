@@ -46,7 +46,8 @@ public class SpeculaEndpoint {
         Map<String, PolicyFigures> policies = new LinkedHashMap<>();
         snapshot.totalsByPolicy().forEach((policy, stats) -> policies.put(policy, PolicyFigures.of(stats)));
         return new SpeculaDescriptor(snapshot.models().name(), modelName, policies,
-                new Breakers(snapshot.draftBreakerState(), snapshot.goodputState()), snapshot.fallbacks(),
+                new Breakers(snapshot.draftBreakerState().name(),
+                        snapshot.goodputState().map(Enum::name).orElse("DISABLED")), snapshot.fallbacks(),
                 new Goodput(finite(snapshot.plainTokensPerSecond()), finite(snapshot.speculativeTokensPerSecond()),
                         snapshot.goodputProbes()),
                 new Slots(snapshot.freeGenerationSlots(), snapshot.generationSlots()),

@@ -14,6 +14,7 @@ import org.springframework.boot.health.contributor.HealthIndicator;
  * LOADING  OUT_OF_SERVICE  models: loading       (specula.load-mode=background, until loaded)
  * FAILED   DOWN            models: failed, error (the load failure)
  * READY    UP              models: ready, model, target, draft, speculation, draftBreaker, goodput
+ * READY    DOWN            models: ready, engine: dead, error (an Error killed the engine thread: every request fails)
  * </pre>
  *
  * An open draft circuit breaker (or goodput switch) leaves the status UP: requests are still answered, by
@@ -47,6 +48,10 @@ public class SpeculaHealthIndicator implements HealthIndicator {
     }
 
     private Health ready(ModelPair pair) {
+        if (!service.isEngineAlive()) {
+            return Health.down(service.engineFailure().orElse(null)).withDetail("models", "ready")
+                    .withDetail("engine", "dead").build();
+        }
         CircuitBreaker.State draftBreaker = service.draftBreaker().getState();
         String goodput = service.goodputBreaker().map(breaker -> breaker.getState().name()).orElse("DISABLED");
         Health.Builder health = Health.up().withDetail("models", "ready");

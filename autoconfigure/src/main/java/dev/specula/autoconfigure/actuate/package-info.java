@@ -1,0 +1,7 @@
+/**
+ * Actuator support: the health indicator and the {@code /actuator/specula} endpoint.
+ */
+@NullMarked
+package dev.specula.autoconfigure.actuate;
+
+import org.jspecify.annotations.NullMarked;

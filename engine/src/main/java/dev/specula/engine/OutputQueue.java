@@ -1,0 +1,130 @@
+package dev.specula.engine;
+
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
+
+/**
+ * One batched request's way out of the engine (vLLM's EngineCore / OutputProcessor split): the batch thread
+ * appends text and, at the end, the result; a thread of the engine's output executor hands them to the
+ * request's listener and future. The batch thread never runs client code, so a slow or throwing listener
+ * delays and fails only its own request. Delivery is serial per request, and the future completes after the
+ * last text was delivered.
+ */
+final class OutputQueue implements TokenStreamListener {
+
+    private final TokenStreamListener listener;
+    private final CompletableFuture<GenerationResult> future;
+    private final Executor executor;
+    /** Text not delivered yet; guarded by this. */
+    private final StringBuilder pending = new StringBuilder();
+    private GenerationResult result;
+    private Throwable failure;
+    private boolean ended;
+    private boolean draining;
+    private volatile boolean listenerFailed;
+
+    /**
+     * @param listener the request's listener; may be null
+     * @param future completed with the result (or failure) after the last text
+     * @param executor runs the deliveries
+     */
+    OutputQueue(TokenStreamListener listener, CompletableFuture<GenerationResult> future, Executor executor) {
+        this.listener = listener;
+        this.future = future;
+        this.executor = executor;
+    }
+
+    /** Batch thread: text for the listener. */
+    @Override
+    public void onText(String text) {
+        if (listener == null || listenerFailed) {
+            return;
+        }
+        synchronized (this) {
+            pending.append(text);
+            if (draining) {
+                return;
+            }
+            draining = true;
+        }
+        schedule();
+    }
+
+    /** Batch thread: the request ended; the future completes once its text is delivered. */
+    void complete(GenerationResult generation) {
+        end(generation, null);
+    }
+
+    /** Batch thread: the request failed; the text produced before still goes out first. */
+    void fail(Throwable cause) {
+        end(null, cause);
+    }
+
+    /** Whether the listener threw: the request has failed and should leave the batch. */
+    boolean listenerFailed() {
+        return listenerFailed;
+    }
+
+    private void end(GenerationResult generation, Throwable cause) {
+        synchronized (this) {
+            if (ended) {
+                return;
+            }
+            ended = true;
+            result = generation;
+            failure = cause;
+            if (draining) {
+                return;
+            }
+            draining = true;
+        }
+        schedule();
+    }
+
+    private void schedule() {
+        try {
+            executor.execute(this::drain);
+        }
+        catch (RejectedExecutionException ex) {
+            // the engine is shutting down: no more deliveries, but the caller must not wait forever
+            synchronized (this) {
+                pending.setLength(0);
+            }
+            future.completeExceptionally(new GenerationException("The engine was closed", ex));
+        }
+    }
+
+    /** Output thread: delivers text until none is left, then the result if the request has ended. */
+    private void drain() {
+        while (true) {
+            String text;
+            synchronized (this) {
+                if (pending.length() == 0) {
+                    draining = false;
+                    if (!ended) {
+                        return;
+                    }
+                    break;
+                }
+                text = pending.toString();
+                pending.setLength(0);
+            }
+            if (!listenerFailed) {
+                try {
+                    listener.onText(text);
+                }
+                catch (Throwable ex) {
+                    listenerFailed = true;
+                    future.completeExceptionally(ex);
+                }
+            }
+        }
+        if (failure != null) {
+            future.completeExceptionally(failure);
+        }
+        else {
+            future.complete(result);
+        }
+    }
+}

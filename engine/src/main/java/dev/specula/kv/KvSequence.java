@@ -1,0 +1,81 @@
+package dev.specula.kv;
+
+import java.util.Arrays;
+
+/**
+ * A sequence's share of a {@link KvStore}: the physical slots that hold its tokens, in logical order. In a padded
+ * store they all lie in the sequence's own row; in a packed store anywhere in the one row.
+ */
+public final class KvSequence implements SequenceCache {
+
+    final KvStore store;
+    final int id;
+    /** Row of the store (always 0 when packed). */
+    int row;
+    /** slots[i] = physical slot of logical token i. */
+    int[] slots = new int[64];
+    int length;
+    /** Whether the store is this sequence's own (closing the sequence closes it). */
+    boolean ownsStore;
+    private boolean closed;
+
+    KvSequence(KvStore store, int id, int row) {
+        this.store = store;
+        this.id = id;
+        this.row = row;
+    }
+
+    public KvStore store() {
+        return store;
+    }
+
+    /** Row of the store holding the sequence's slots (always 0 when packed). */
+    public int row() {
+        return row;
+    }
+
+    @Override
+    public int logicalLength() {
+        return length;
+    }
+
+    @Override
+    public void rollbackTo(int newLength) {
+        if (closed) {
+            throw new IllegalStateException("KV sequence is closed");
+        }
+        if (newLength < 0 || newLength > length) {
+            throw new IllegalArgumentException("Cannot roll back to " + newLength + " of " + length + " tokens");
+        }
+        store.release(this, newLength);
+    }
+
+    /**
+     * Copies the KV of logical tokens {@code from .. from + count − 1}: {keys, values}, each per layer a direct buffer
+     * [kvHeads, count, headDim].
+     */
+    public java.nio.ByteBuffer[][] copyTokens(int from, int count) {
+        return store.copyTokens(this, from, count);
+    }
+
+    void append(int slot) {
+        if (length == slots.length) {
+            slots = Arrays.copyOf(slots, length * 2);
+        }
+        slots[length++] = slot;
+    }
+
+    /** Releases the sequence's slots (and its own store's native memory). */
+    @Override
+    public void close() {
+        if (!closed) {
+            closed = true;
+            if (ownsStore) {
+                store.close();
+            }
+            else {
+                store.leave(this);
+            }
+        }
+    }
+}

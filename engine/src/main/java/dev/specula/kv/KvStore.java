@@ -1,0 +1,574 @@
+package dev.specula.kv;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.LongBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * The KV of one or more sequences in one model: per layer a key and a value {@code [rows, kvHeads, slots, headDim]},
+ * so one ONNX Runtime call steps all of them. A sequence alone is a store of one row ({@link #single}); batched
+ * steps share one store ({@link #batch}). Each sequence holds a {@link KvSequence}: the slots of its tokens.
+ *
+ * <p>A run's {@code present.*} outputs become the next past without a copy. Rolling back does not copy either:
+ * rejected (and finished, and padding) slots stay in the tensors as <em>holes</em> that the attention mask or bias
+ * hides, and new tokens get explicit logical {@code position_ids}, so the model computes exactly what it would
+ * over a compact cache. When holes pile up past the {@link Compaction} thresholds one copy squeezes them out
+ * (attention over many dead slots costs more than that copy).
+ *
+ * <ul>
+ * <li>{@link Layout#PACKED} (EMS-SD, for graphs exported {@code --packed}): one row; every sequence's new tokens
+ *   are concatenated with no padding, each sequence's slots are its own segments of the row, and the additive
+ *   attention bias lets a token see only its own sequence's slots and earlier new tokens.</li>
+ * <li>{@link Layout#PADDED} (any Optimum export, with {@code attention_mask}): one row per sequence; a step appends
+ *   as many slots to every row as the longest input needs, the shorter rows' extra slots being pads (holes).
+ *   A sequence joining or leaving reshapes the rows (a copy): the baseline.</li>
+ * </ul>
+ *
+ * Not thread-safe: one thread (a request's, or the scheduler's) owns a store.
+ */
+public final class KvStore implements AutoCloseable {
+
+    /** How sequences share the tensors. */
+    public enum Layout { PACKED, PADDED }
+
+    /**
+     * When a rollback triggers a compaction copy: more than {@code minHolesPerRow} × rows hole slots, and either more
+     * than {@code minHoleShare} of all slots are holes or a row is dead (a padded sequence left).
+     *
+     * @param minHolesPerRow holes per row tolerated whatever their share (0 with share 0: truncate on every rollback)
+     * @param minHoleShare share of the store's slots, in [0, 1), that must be holes too
+     */
+    public record Compaction(int minHolesPerRow, double minHoleShare) {
+
+        /**
+         * One sequence: copy once more than 64 holes pile up. Measured on the embedded pair (docs/benchmarks.md, 24
+         * prompts × 128 tokens, fixed γ = 4): 1.92x plain decoding, against 1.78x when truncating on every rollback.
+         */
+        public static final Compaction SEQUENCE = new Compaction(64, 0);
+
+        /** Batched steps: more than 64 holes per row and a third of the store holes (or a dead row). */
+        public static final Compaction BATCH = new Compaction(64, 1 / 3.0);
+
+        public Compaction {
+            if (minHolesPerRow < 0) {
+                throw new IllegalArgumentException("Compaction minHolesPerRow must be ≥ 0 but was " + minHolesPerRow);
+            }
+            if (!(minHoleShare >= 0 && minHoleShare < 1)) {
+                throw new IllegalArgumentException("Compaction minHoleShare must be in [0, 1) but was " + minHoleShare);
+            }
+        }
+    }
+
+    private final OrtEnvironment environment;
+    private final KvLayout shape;
+    private final Layout layout;
+    private final Compaction compaction;
+
+    /** Past tensors, per layer: [rows, kvHeads, physical, headDim]; null while the store is empty. */
+    private final OnnxTensor[] keys;
+    private final OnnxTensor[] values;
+    /** What owns the current tensors (a run's Result, or tensors made by a copy); closed on replacement. */
+    private final List<AutoCloseable> owners = new ArrayList<>();
+    /** Sequences by row (PADDED; null = a dead row awaiting compaction), or all members (PACKED). */
+    private final List<KvSequence> members = new ArrayList<>();
+    /** owner[row][slot] = id of the sequence whose token the slot holds, or -1 (hole / pad). */
+    private int[][] owner = new int[0][];
+    private int rows;
+    private int physical;
+    /** Slots that hold a member's token (the rest are holes), kept as tokens come and go. */
+    private long liveSlots;
+    private int nextId;
+    private boolean closed;
+
+    public KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
+        this.environment = Objects.requireNonNull(environment, "environment");
+        this.shape = Objects.requireNonNull(shape, "shape");
+        this.layout = Objects.requireNonNull(layout, "layout");
+        this.compaction = Objects.requireNonNull(compaction, "compaction");
+        this.keys = new OnnxTensor[shape.layers()];
+        this.values = new OnnxTensor[shape.layers()];
+        if (layout == Layout.PACKED) {
+            rows = 1;
+            owner = new int[][] {new int[64]};
+        }
+    }
+
+    /** A sequence in a store of its own: closing the sequence closes the store. */
+    public static KvSequence single(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
+        KvStore store = new KvStore(environment, shape, layout, compaction);
+        KvSequence sequence = store.join();
+        sequence.ownsStore = true;
+        return sequence;
+    }
+
+    /** A store that batched steps share: sequences {@link #join()} it. */
+    public static KvStore batch(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
+        return new KvStore(environment, shape, layout, compaction);
+    }
+
+    public Layout layout() {
+        return layout;
+    }
+
+    /** The shape of the tensors. */
+    public KvLayout kvLayout() {
+        return shape;
+    }
+
+    /** A new, empty sequence in the store (PADDED: a new row of holes — the tensors are copied). */
+    public KvSequence join() {
+        checkOpen();
+        if (layout == Layout.PACKED) {
+            KvSequence sequence = new KvSequence(this, nextId++, 0);
+            members.add(sequence);
+            return sequence;
+        }
+        int row = members.indexOf(null);
+        if (row < 0) {
+            row = rows;
+            addRow();
+            members.add(null);
+        }
+        KvSequence sequence = new KvSequence(this, nextId++, row);
+        members.set(row, sequence);
+        return sequence;
+    }
+
+    /** Rows of the tensors (1 when packed). */
+    public int rows() {
+        return rows;
+    }
+
+    /** Sequences in the store. */
+    public int memberCount() {
+        int count = 0;
+        for (KvSequence member : members) {
+            count += member == null ? 0 : 1;
+        }
+        return count;
+    }
+
+    /** Slots per row, holes included. */
+    public int physicalLength() {
+        return physical;
+    }
+
+    public boolean isEmpty() {
+        return physical == 0;
+    }
+
+    /** The sequence in a row of a padded store, or null for a dead row (or a packed store). */
+    public KvSequence sequenceInRow(int row) {
+        return layout == Layout.PADDED ? members.get(row) : null;
+    }
+
+    /** Whether {@code slot} of {@code row} holds a token of {@code sequence}. */
+    public boolean owns(KvSequence sequence, int row, int slot) {
+        return owner[row][slot] == sequence.id;
+    }
+
+    /** Past key of a layer, or null while the store is empty. */
+    public OnnxTensor key(int layer) {
+        return keys[layer];
+    }
+
+    /** Past value of a layer, or null while the store is empty. */
+    public OnnxTensor value(int layer) {
+        return values[layer];
+    }
+
+    /**
+     * Writes the attention mask of {@code sequence}'s row for a run that appends {@code newTokens} to it alone: 1 for
+     * its slots, 0 for holes, then 1 for each new token, at indices 0 .. physical + newTokens − 1 of {@code mask}.
+     */
+    public void writeAttentionMask(LongBuffer mask, KvSequence sequence, int newTokens) {
+        int[] slots = owner[sequence.row];
+        for (int slot = 0; slot < physical; slot++) {
+            mask.put(slot, slots[slot] == sequence.id ? 1L : 0L);
+        }
+        for (int i = 0; i < newTokens; i++) {
+            mask.put(physical + i, 1L);
+        }
+    }
+
+    /**
+     * Takes the {@code present.*} outputs of a run that appended {@code newSlots} slots to every row as the new past
+     * (no copy; the store owns {@code result} from now on and closes the previous owner).
+     * {@code newOwners[row][j]} is the sequence that owns new slot j of the row, or null for a pad.
+     */
+    public void advance(OrtSession.Result result, int newSlots, KvSequence[][] newOwners, String[] presentKeys,
+            String[] presentValues) {
+        takePresents(result, presentKeys, presentValues);
+        appendSlots(newSlots, newOwners);
+    }
+
+    /**
+     * Takes {@code presentKeys}/{@code presentValues} ([rows, kvHeads, physical + newSlots, headDim] per layer, owned
+     * by {@code owner}) as the new past; the rest as {@link #advance(OrtSession.Result, int, KvSequence[][], String[],
+     * String[])}. For tests over synthetic tensors.
+     */
+    void advance(AutoCloseable owner, OnnxTensor[] presentKeys, OnnxTensor[] presentValues, int newSlots,
+            KvSequence[][] newOwners) {
+        checkOpen();
+        releaseOwners();
+        System.arraycopy(presentKeys, 0, keys, 0, shape.layers());
+        System.arraycopy(presentValues, 0, values, 0, shape.layers());
+        owners.add(owner);
+        appendSlots(newSlots, newOwners);
+    }
+
+    private void appendSlots(int newSlots, KvSequence[][] newOwners) {
+        ensureCapacity(physical + newSlots);
+        for (int row = 0; row < rows; row++) {
+            for (int j = 0; j < newSlots; j++) {
+                KvSequence sequence = newOwners[row][j];
+                owner[row][physical + j] = sequence == null ? -1 : sequence.id;
+                if (sequence != null) {
+                    sequence.append(physical + j);
+                    liveSlots++;
+                }
+            }
+        }
+        physical += newSlots;
+    }
+
+    /** {@link #advance(OrtSession.Result, int, KvSequence[][], String[], String[])} of a one-row store's only sequence. */
+    public void advance(OrtSession.Result result, KvSequence sequence, int newTokens, String[] presentKeys,
+            String[] presentValues) {
+        if (rows != 1 || sequence.row != 0) {
+            throw new IllegalStateException("Only a one-row store advances one sequence alone");
+        }
+        takePresents(result, presentKeys, presentValues);
+        ensureCapacity(physical + newTokens);
+        for (int j = 0; j < newTokens; j++) {
+            owner[0][physical + j] = sequence.id;
+            sequence.append(physical + j);
+        }
+        liveSlots += newTokens;
+        physical += newTokens;
+    }
+
+    private void takePresents(OrtSession.Result result, String[] presentKeys, String[] presentValues) {
+        checkOpen();
+        OnnxTensor[] newKeys = new OnnxTensor[shape.layers()];
+        OnnxTensor[] newValues = new OnnxTensor[shape.layers()];
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            newKeys[layer] = NativeTensors.output(result, presentKeys[layer]);
+            newValues[layer] = NativeTensors.output(result, presentValues[layer]);
+        }
+        releaseOwners();
+        System.arraycopy(newKeys, 0, keys, 0, shape.layers());
+        System.arraycopy(newValues, 0, values, 0, shape.layers());
+        owners.add(result);
+    }
+
+    /** Rolls {@code sequence} back to {@code newLength} tokens: its later slots become holes. */
+    void release(KvSequence sequence, int newLength) {
+        checkOpen();
+        for (int i = newLength; i < sequence.length; i++) {
+            owner[sequence.row][sequence.slots[i]] = -1;
+        }
+        liveSlots -= sequence.length - newLength;
+        sequence.length = newLength;
+        compactIfWorthIt();
+    }
+
+    void leave(KvSequence sequence) {
+        if (closed) {
+            return;
+        }
+        release(sequence, 0);
+        if (layout == Layout.PACKED) {
+            members.remove(sequence);
+        }
+        else {
+            members.set(sequence.row, null);
+        }
+        if (members.stream().allMatch(Objects::isNull)) {
+            reset();
+        }
+    }
+
+    private void compactIfWorthIt() {
+        long holes = (long) rows * physical - liveSlots;
+        boolean deadRows = layout == Layout.PADDED && members.contains(null);
+        if (holes > (long) compaction.minHolesPerRow() * rows
+                && (holes > compaction.minHoleShare() * rows * physical || deadRows)) {
+            compact();
+        }
+    }
+
+    /**
+     * Copies the live slots into fresh tensors: holes go, dead rows go, and rows are left-padded with holes to the
+     * longest row.
+     */
+    public void compact() {
+        checkOpen();
+        if (physical == 0 || liveSlots == (long) rows * physical) {
+            return;
+        }
+        List<KvSequence> kept = new ArrayList<>();
+        for (KvSequence member : members) {
+            if (member != null) {
+                kept.add(member);
+            }
+        }
+        int newRows = layout == Layout.PACKED ? 1 : kept.size();
+        if (newRows == 0) {
+            reset();
+            return;
+        }
+        // the new slot of every live token: packed = in order of the row; padded = each row left-padded
+        int newPhysical = layout == Layout.PACKED ? kept.stream().mapToInt(member -> member.length).sum()
+                : kept.stream().mapToInt(member -> member.length).max().orElse(0);
+        int[][] newOwner = new int[newRows][Math.max(64, newPhysical)];
+        for (int[] row : newOwner) {
+            Arrays.fill(row, -1);
+        }
+        int[] targetRow = new int[kept.size()];
+        int[][] targetOf = new int[kept.size()][];
+        int cursor = 0;
+        for (int m = 0; m < kept.size(); m++) {
+            KvSequence member = kept.get(m);
+            targetRow[m] = layout == Layout.PACKED ? 0 : m;
+            int start = layout == Layout.PACKED ? cursor : newPhysical - member.length;
+            targetOf[m] = new int[member.length];
+            for (int i = 0; i < member.length; i++) {
+                targetOf[m][i] = start + i;
+                newOwner[targetRow[m]][start + i] = member.id;
+            }
+            cursor += member.length;
+        }
+        long[] newShape = {newRows, shape.kvHeads(), newPhysical, shape.headDim()};
+        replaceTensors("compaction", (source, prefix) -> {
+            ByteBuffer from = source.getByteBuffer().order(ByteOrder.nativeOrder()); // a copy: [rows, kvHeads, physical, headDim]
+            ByteBuffer to = allocate(newRows * shape.bytes(newPhysical));
+            for (int m = 0; m < kept.size(); m++) {
+                KvSequence member = kept.get(m);
+                if (member.length > 0) {
+                    gather(from, member.row, member.slots, 0, member.length, to, targetRow[m], newPhysical, targetOf[m][0]);
+                }
+            }
+            return tensor(to, newShape);
+        }, null, null);
+        for (int m = 0; m < kept.size(); m++) {
+            KvSequence member = kept.get(m);
+            member.row = targetRow[m];
+            System.arraycopy(targetOf[m], 0, member.slots, 0, member.length);
+        }
+        members.clear();
+        members.addAll(kept);
+        owner = newOwner;
+        rows = newRows;
+        physical = newPhysical;
+        liveSlots = cursor;
+    }
+
+    /**
+     * Copies tokens {@code first .. first + count − 1} of a sequence (physical slots {@code slots[...]} of
+     * {@code row} in {@code from}, a [rows, kvHeads, physical, headDim] layer) into consecutive slots of
+     * {@code toRow} from {@code toSlot} on in {@code to}, a [*, kvHeads, toPhysical, headDim] layer.
+     */
+    private void gather(ByteBuffer from, int row, int[] slots, int first, int count, ByteBuffer to, int toRow, int toPhysical,
+            int toSlot) {
+        long slotBytes = shape.slotBytes();
+        int run = (int) slotBytes;
+        for (int head = 0; head < shape.kvHeads(); head++) {
+            long fromBase = ((long) row * shape.kvHeads() + head) * physical * slotBytes;
+            long toBase = (((long) toRow * shape.kvHeads() + head) * toPhysical + toSlot) * slotBytes;
+            int i = 0;
+            while (i < count) {
+                // copy runs of consecutive slots in one put
+                int length = 1;
+                while (i + length < count && slots[first + i + length] == slots[first + i] + length) {
+                    length++;
+                }
+                to.put(Math.toIntExact(toBase + i * slotBytes), from, Math.toIntExact(fromBase + slots[first + i] * slotBytes),
+                        run * length);
+                i += length;
+            }
+        }
+    }
+
+    /**
+     * Gives a sequence that holds nothing yet the KV of {@code length} prefix tokens (direct buffers [kvHeads, length,
+     * headDim] per layer, from the {@link PrefixCache}). An empty one-row store wraps the buffers as its tensors
+     * (no copy); otherwise {@code length} slots are appended to every row, the sequence's row holding the prefix and
+     * the others holes (a copy of the store).
+     */
+    void seed(KvSequence sequence, ByteBuffer[] prefixKeys, ByteBuffer[] prefixValues, int length) {
+        checkOpen();
+        if (sequence.length != 0) {
+            throw new IllegalStateException("Only a sequence that holds nothing can be seeded");
+        }
+        int newPhysical = physical + length;
+        long[] newShape = {rows, shape.kvHeads(), newPhysical, shape.headDim()};
+        if (physical == 0 && rows == 1) {
+            replaceTensors("seeding", (source, prefix) -> tensor(prefix, newShape), prefixKeys, prefixValues);
+        }
+        else {
+            long slotBytes = shape.slotBytes();
+            replaceTensors("seeding", (source, prefix) -> {
+                ByteBuffer to = allocate(rows * shape.bytes(newPhysical));
+                ByteBuffer from = physical == 0 ? null : source.getByteBuffer().order(ByteOrder.nativeOrder());
+                for (int row = 0; row < rows; row++) {
+                    for (int head = 0; head < shape.kvHeads(); head++) {
+                        long toBase = ((long) row * shape.kvHeads() + head) * newPhysical * slotBytes;
+                        if (from != null) {
+                            to.put(Math.toIntExact(toBase), from, Math.toIntExact(((long) row * shape.kvHeads() + head) * physical * slotBytes),
+                                    Math.toIntExact(physical * slotBytes));
+                        }
+                        if (row == sequence.row) {
+                            to.put(Math.toIntExact(toBase + physical * slotBytes), prefix,
+                                    Math.toIntExact(head * length * slotBytes), Math.toIntExact(length * slotBytes));
+                        }
+                    }
+                }
+                return tensor(to, newShape);
+            }, prefixKeys, prefixValues);
+        }
+        ensureCapacity(newPhysical);
+        for (int row = 0; row < rows; row++) {
+            Arrays.fill(owner[row], physical, newPhysical, -1);
+        }
+        for (int i = 0; i < length; i++) {
+            owner[sequence.row][physical + i] = sequence.id;
+            sequence.append(physical + i);
+        }
+        liveSlots += length;
+        physical = newPhysical;
+    }
+
+    /**
+     * Copies the KV of a member's logical tokens {@code from .. from + count − 1}, one copy of each layer's key and
+     * value out of ONNX Runtime: {keys, values}, each per layer a direct buffer [kvHeads, count, headDim].
+     */
+    public ByteBuffer[][] copyTokens(KvSequence sequence, int from, int count) {
+        checkOpen();
+        if (from < 0 || count < 0 || from + count > sequence.length) {
+            throw new IllegalArgumentException("The sequence holds " + sequence.length + " tokens, fewer than " + (from + count));
+        }
+        ByteBuffer[][] copies = new ByteBuffer[2][shape.layers()];
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            for (int kind = 0; kind < 2; kind++) {
+                ByteBuffer all = NativeTensors.copyLayerForStore(kind == 0 ? keys[layer] : values[layer]);
+                ByteBuffer to = allocate(shape.bytes(count));
+                gather(all, sequence.row, sequence.slots, from, count, to, 0, count, 0);
+                copies[kind][layer] = to;
+            }
+        }
+        return copies;
+    }
+
+    /** Builds one new tensor from a current one (and, when seeding, the prefix's buffer of the same layer). */
+    @FunctionalInterface
+    private interface TensorCopy {
+        OnnxTensor copy(OnnxTensor source, ByteBuffer prefix) throws OrtException;
+    }
+
+    /** Replaces every layer's key and value by a copy; on failure the store is unchanged. */
+    private void replaceTensors(String what, TensorCopy copy, ByteBuffer[] prefixKeys, ByteBuffer[] prefixValues) {
+        List<AutoCloseable> created = new ArrayList<>();
+        try {
+            OnnxTensor[] newKeys = new OnnxTensor[shape.layers()];
+            OnnxTensor[] newValues = new OnnxTensor[shape.layers()];
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                newKeys[layer] = copy.copy(keys[layer], prefixKeys == null ? null : prefixKeys[layer]);
+                created.add(newKeys[layer]);
+                newValues[layer] = copy.copy(values[layer], prefixValues == null ? null : prefixValues[layer]);
+                created.add(newValues[layer]);
+            }
+            releaseOwners();
+            owners.addAll(created);
+            System.arraycopy(newKeys, 0, keys, 0, shape.layers());
+            System.arraycopy(newValues, 0, values, 0, shape.layers());
+        }
+        catch (OrtException | RuntimeException ex) {
+            NativeTensors.closeAll(created);
+            throw new IllegalStateException("KV store " + what + " failed", ex);
+        }
+    }
+
+    /** PADDED: appends a row of holes (copies the tensors). */
+    private void addRow() {
+        int newRows = rows + 1;
+        int[][] newOwner = Arrays.copyOf(owner, newRows);
+        newOwner[rows] = new int[Math.max(64, physical)];
+        Arrays.fill(newOwner[rows], -1);
+        if (physical > 0) {
+            long[] newShape = {newRows, shape.kvHeads(), physical, shape.headDim()};
+            replaceTensors("adding a row", (source, prefix) -> {
+                ByteBuffer to = allocate(newRows * shape.bytes(physical));
+                to.put(source.getByteBuffer().order(ByteOrder.nativeOrder()));
+                return tensor(to.rewind(), newShape);
+            }, null, null);
+        }
+        owner = newOwner;
+        rows = newRows;
+    }
+
+    private static ByteBuffer allocate(long bytes) {
+        return ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
+    }
+
+    /** A tensor over a direct buffer (no copy). */
+    private OnnxTensor tensor(ByteBuffer buffer, long[] tensorShape) throws OrtException {
+        return OnnxTensor.createTensor(environment, buffer.rewind(), tensorShape, shape.type());
+    }
+
+    /** No member left: drop the tensors. */
+    private void reset() {
+        releaseOwners();
+        Arrays.fill(keys, null);
+        Arrays.fill(values, null);
+        members.clear();
+        physical = 0;
+        liveSlots = 0;
+        if (layout == Layout.PACKED) {
+            owner = new int[][] {new int[64]};
+            rows = 1;
+        }
+        else {
+            owner = new int[0][];
+            rows = 0;
+        }
+    }
+
+    private void ensureCapacity(int slots) {
+        for (int row = 0; row < rows; row++) {
+            if (slots > owner[row].length) {
+                owner[row] = Arrays.copyOf(owner[row], Math.max(slots, owner[row].length * 2));
+            }
+        }
+    }
+
+    private void releaseOwners() {
+        NativeTensors.closeAll(owners);
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("KV store is closed");
+        }
+    }
+
+    /** Releases the native memory of the store. */
+    @Override
+    public void close() {
+        if (!closed) {
+            releaseOwners();
+            Arrays.fill(keys, null);
+            Arrays.fill(values, null);
+            closed = true;
+        }
+    }
+}

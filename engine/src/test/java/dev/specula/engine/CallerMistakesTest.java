@@ -1,0 +1,56 @@
+package dev.specula.engine;
+
+import dev.specula.policy.PolicyParameters;
+import dev.specula.policy.SpeculationPolicies;
+import dev.specula.sampling.SamplingParams;
+import org.junit.jupiter.api.Test;
+
+import java.util.List;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * A caller's mistake is an {@link InvalidRequestException} naming the field (servers answer it 400); a
+ * programming error stays an {@link IllegalArgumentException} (servers answer it 500).
+ */
+class CallerMistakesTest {
+
+    @Test
+    void badSamplingValuesNameTheField() {
+        assertField(() -> new SamplingParams(-1, 0, 1, null), "temperature", "temperature must be >= 0");
+        assertField(() -> new SamplingParams(Double.NaN, 0, 1, null), "temperature", "temperature must be >= 0");
+        assertField(() -> new SamplingParams(0.7, -2, 1, null), "topK", "top_k must be >= 0");
+        assertField(() -> new SamplingParams(0.7, 0, 1.5, null), "topP", "top_p must be in (0, 1]");
+    }
+
+    @Test
+    void badMaxTokensAndStopStringsNameTheField() {
+        assertField(() -> GenerationRequest.builder(new int[] { 1 }).maxNewTokens(0).build(), "maxNewTokens",
+                "max new tokens must be >= 1");
+        assertField(() -> GenerationRequest.builder(new int[] { 1 }).stopStrings(List.of("\n", "")).build(), "stopStrings",
+                "must not be empty");
+        assertField(() -> GenerationRequest.builder(new int[0]).build(), "promptIds", "at least one token");
+    }
+
+    @Test
+    void anUnknownPolicyAndATooLongPromptAreCallerMistakes() {
+        assertField(() -> SpeculationPolicies.factory("warp-drive", PolicyParameters.ofGamma(4)), "policy", "warp-drive");
+        Object tooLong = new ContextLengthExceededException(100, 30, 120, "tiny");
+        assertThat(tooLong).isInstanceOfSatisfying(InvalidRequestException.class, ex -> {
+            assertThat(ex.getField()).isEqualTo("messages");
+            assertThat(ex.getCode()).isEqualTo("context_length_exceeded");
+        });
+    }
+
+    @Test
+    void programmingErrorsStayIllegalArguments() {
+        assertThatThrownBy(() -> GenerationRequest.builder(new int[] { 1 }).sampling(null).build())
+                .isInstanceOf(IllegalArgumentException.class).isNotInstanceOf(InvalidRequestException.class);
+    }
+
+    private static void assertField(org.assertj.core.api.ThrowableAssert.ThrowingCallable call, String field, String message) {
+        assertThatThrownBy(call).isInstanceOfSatisfying(InvalidRequestException.class,
+                ex -> assertThat(ex.getField()).isEqualTo(field)).hasMessageContaining(message);
+    }
+}

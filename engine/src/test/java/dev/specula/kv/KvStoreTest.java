@@ -1,0 +1,244 @@
+package dev.specula.kv;
+
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * The store on small synthetic tensors (2 layers, 2 kv heads, head dim 4, float32): every logical token of every
+ * sequence keeps its bytes through steps, rollbacks (holes), seeding, compaction and sequences leaving, in both
+ * layouts. A "step" here builds the {@code present.*} tensors ONNX Runtime would return: the past plus new slots.
+ */
+class KvStoreTest {
+
+    private static final KvLayout SHAPE = new KvLayout(2, 2, 4, 4);
+    private static final KvStore.Compaction NEVER = new KvStore.Compaction(1_000_000, 0.99);
+    private static final OrtEnvironment ENVIRONMENT = OrtEnvironment.getEnvironment();
+
+    /** What each sequence should hold: the id of the write that produced each logical token. */
+    private final Map<KvSequence, List<Integer>> expected = new HashMap<>();
+    private int nextWrite = 1;
+
+    /** Element e of head h of layer l's key (kind 0) or value (kind 1) of the token written by write {@code id}. */
+    private static float value(int id, int layer, int kind, int head, int element) {
+        return id * 100 + layer * 20 + kind * 10 + head * 4 + element;
+    }
+
+    /**
+     * One step: {@code counts[i]} new tokens for {@code sequences[i]}; PACKED concatenates them, PADDED gives every
+     * row the longest count (the shorter rows' extra slots are pads).
+     */
+    private void step(KvStore store, KvSequence[] sequences, int[] counts) throws Exception {
+        boolean packed = store.layout() == KvStore.Layout.PACKED;
+        int rows = store.rows();
+        int newSlots = 0;
+        for (int count : counts) {
+            newSlots = packed ? newSlots + count : Math.max(newSlots, count);
+        }
+        KvSequence[][] owners = new KvSequence[rows][newSlots];
+        int[][] ids = new int[rows][newSlots];
+        int cursor = 0;
+        for (int i = 0; i < sequences.length; i++) {
+            int row = sequences[i].row();
+            for (int j = 0; j < counts[i]; j++) {
+                int slot = packed ? cursor + j : j;
+                owners[row][slot] = sequences[i];
+                ids[row][slot] = nextWrite;
+                expected.computeIfAbsent(sequences[i], key -> new ArrayList<>()).add(nextWrite++);
+            }
+            cursor += counts[i];
+        }
+        int physical = store.physicalLength();
+        int total = physical + newSlots;
+        OnnxTensor[] keys = new OnnxTensor[SHAPE.layers()];
+        OnnxTensor[] values = new OnnxTensor[SHAPE.layers()];
+        List<AutoCloseable> created = new ArrayList<>();
+        for (int layer = 0; layer < SHAPE.layers(); layer++) {
+            for (int kind = 0; kind < 2; kind++) {
+                FloatBuffer past = store.isEmpty() ? null : (kind == 0 ? store.key(layer) : store.value(layer)).getFloatBuffer();
+                ByteBuffer bytes = ByteBuffer.allocateDirect(rows * SHAPE.kvHeads() * total * SHAPE.headDim() * 4)
+                        .order(ByteOrder.nativeOrder());
+                FloatBuffer present = bytes.asFloatBuffer();
+                for (int row = 0; row < rows; row++) {
+                    for (int head = 0; head < SHAPE.kvHeads(); head++) {
+                        int base = (row * SHAPE.kvHeads() + head) * total * SHAPE.headDim();
+                        for (int slot = 0; slot < total; slot++) {
+                            for (int e = 0; e < SHAPE.headDim(); e++) {
+                                float v;
+                                if (slot < physical) {
+                                    v = past.get(((row * SHAPE.kvHeads() + head) * physical + slot) * SHAPE.headDim() + e);
+                                }
+                                else {
+                                    int id = ids[row][slot - physical];
+                                    v = id == 0 ? -1 : value(id, layer, kind, head, e); // -1: a pad
+                                }
+                                present.put(base + slot * SHAPE.headDim() + e, v);
+                            }
+                        }
+                    }
+                }
+                OnnxTensor tensor = OnnxTensor.createTensor(ENVIRONMENT, bytes,
+                        new long[] {rows, SHAPE.kvHeads(), total, SHAPE.headDim()}, SHAPE.type());
+                created.add(tensor);
+                (kind == 0 ? keys : values)[layer] = tensor;
+            }
+        }
+        store.advance(() -> NativeTensors.closeAll(created), keys, values, newSlots, owners);
+    }
+
+    private void rollback(KvSequence sequence, int length) {
+        sequence.rollbackTo(length);
+        List<Integer> ids = expected.get(sequence);
+        ids.subList(length, ids.size()).clear();
+    }
+
+    /** Seeds an empty sequence with {@code length} new tokens of known bytes. */
+    private void seed(KvSequence sequence, int length) {
+        ByteBuffer[] keys = new ByteBuffer[SHAPE.layers()];
+        ByteBuffer[] values = new ByteBuffer[SHAPE.layers()];
+        List<Integer> ids = new ArrayList<>();
+        for (int t = 0; t < length; t++) {
+            ids.add(nextWrite++);
+        }
+        for (int layer = 0; layer < SHAPE.layers(); layer++) {
+            for (int kind = 0; kind < 2; kind++) {
+                ByteBuffer bytes = ByteBuffer.allocateDirect((int) SHAPE.bytes(length)).order(ByteOrder.nativeOrder());
+                FloatBuffer floats = bytes.asFloatBuffer();
+                for (int head = 0; head < SHAPE.kvHeads(); head++) {
+                    for (int t = 0; t < length; t++) {
+                        for (int e = 0; e < SHAPE.headDim(); e++) {
+                            floats.put((head * length + t) * SHAPE.headDim() + e, value(ids.get(t), layer, kind, head, e));
+                        }
+                    }
+                }
+                (kind == 0 ? keys : values)[layer] = bytes;
+            }
+        }
+        sequence.store().seed(sequence, keys, values, length);
+        expected.computeIfAbsent(sequence, key -> new ArrayList<>()).addAll(ids);
+    }
+
+    /** Every logical token of the sequence holds the bytes of the write that produced it. */
+    private void assertHolds(KvSequence sequence) {
+        List<Integer> ids = expected.getOrDefault(sequence, List.of());
+        assertThat(sequence.logicalLength()).isEqualTo(ids.size());
+        ByteBuffer[][] copies = sequence.copyTokens(0, ids.size());
+        for (int kind = 0; kind < 2; kind++) {
+            for (int layer = 0; layer < SHAPE.layers(); layer++) {
+                FloatBuffer floats = copies[kind][layer].order(ByteOrder.nativeOrder()).asFloatBuffer();
+                assertThat(floats.remaining()).isEqualTo(SHAPE.kvHeads() * ids.size() * SHAPE.headDim());
+                for (int head = 0; head < SHAPE.kvHeads(); head++) {
+                    for (int t = 0; t < ids.size(); t++) {
+                        for (int e = 0; e < SHAPE.headDim(); e++) {
+                            int index = (head * ids.size() + t) * SHAPE.headDim() + e;
+                            assertThat(floats.get(index)).as("layer %d kind %d head %d token %d element %d", layer, kind, head, t, e)
+                                    .isEqualTo(value(ids.get(t), layer, kind, head, e));
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(KvStore.Layout.class)
+    void tokensKeepTheirBytesThroughRollbackSeedingAndCompaction(KvStore.Layout layout) throws Exception {
+        try (KvStore store = KvStore.batch(ENVIRONMENT, SHAPE, layout, NEVER)) {
+            KvSequence a = store.join();
+            KvSequence b = store.join();
+            step(store, new KvSequence[] {a, b}, new int[] {3, 5});
+            step(store, new KvSequence[] {a, b}, new int[] {2, 1});
+            rollback(a, 3);
+            rollback(b, 4);
+            assertHolds(a);
+            assertHolds(b);
+            step(store, new KvSequence[] {a, b}, new int[] {2, 3});
+            assertHolds(a);
+            assertHolds(b);
+            int holes = store.rows() * store.physicalLength() - a.logicalLength() - b.logicalLength();
+            assertThat(holes).as("holes before compaction").isPositive();
+
+            KvSequence c = store.join();
+            seed(c, 4);
+            assertHolds(a);
+            assertHolds(b);
+            assertHolds(c);
+
+            store.compact();
+            int expectedPhysical = layout == KvStore.Layout.PACKED ? a.logicalLength() + b.logicalLength() + c.logicalLength()
+                    : Math.max(a.logicalLength(), Math.max(b.logicalLength(), c.logicalLength()));
+            assertThat(store.physicalLength()).isEqualTo(expectedPhysical);
+            assertHolds(a);
+            assertHolds(b);
+            assertHolds(c);
+
+            b.close();
+            expected.remove(b);
+            step(store, new KvSequence[] {a, c}, new int[] {1, 2});
+            store.compact();
+            assertThat(store.rows()).isEqualTo(layout == KvStore.Layout.PACKED ? 1 : 2);
+            assertHolds(a);
+            assertHolds(c);
+            a.close();
+            c.close();
+            assertThat(store.isEmpty()).isTrue();
+        }
+    }
+
+    @ParameterizedTest
+    @EnumSource(KvStore.Layout.class)
+    void rollbacksPastTheInjectedThresholdsCompactTheStore(KvStore.Layout layout) throws Exception {
+        try (KvStore store = KvStore.batch(ENVIRONMENT, SHAPE, layout, new KvStore.Compaction(2, 0.25))) {
+            KvSequence a = store.join();
+            KvSequence b = store.join();
+            step(store, new KvSequence[] {a, b}, new int[] {6, 6});
+            int before = store.physicalLength();
+            rollback(a, 5); // one hole per row at most: under 2 × rows
+            assertThat(store.physicalLength()).isEqualTo(before);
+            rollback(a, 1);
+            rollback(b, 2); // holes past 2 × rows and a quarter of the slots: compacted
+            assertThat(store.physicalLength()).isEqualTo(layout == KvStore.Layout.PACKED ? 3 : 2);
+            assertHolds(a);
+            assertHolds(b);
+            step(store, new KvSequence[] {a, b}, new int[] {2, 1});
+            assertHolds(a);
+            assertHolds(b);
+        }
+    }
+
+    @Test
+    void aSequenceAloneIsSeededWithoutACopyAndTruncatedWhenThresholdsAreZero() throws Exception {
+        try (KvSequence alone = KvStore.single(ENVIRONMENT, SHAPE, KvStore.Layout.PADDED, new KvStore.Compaction(0, 0))) {
+            seed(alone, 5);
+            assertThat(alone.store().key(0).getBufferRef()).as("the seeded tensor wraps the prefix buffer").isPresent();
+            step(alone.store(), new KvSequence[] {alone}, new int[] {4});
+            assertHolds(alone);
+            rollback(alone, 7);
+            assertThat(alone.store().physicalLength()).as("compacted on every rollback").isEqualTo(7);
+            assertHolds(alone);
+            step(alone.store(), new KvSequence[] {alone}, new int[] {2});
+            assertHolds(alone);
+        }
+    }
+
+    @Test
+    void badThresholdsAndLayoutsAreRejectedNamingTheField() {
+        assertThatThrownBy(() -> new KvStore.Compaction(-1, 0)).hasMessageContaining("minHolesPerRow");
+        assertThatThrownBy(() -> new KvStore.Compaction(0, 1)).hasMessageContaining("minHoleShare");
+        assertThatThrownBy(() -> new KvLayout(2, 2, 4, 8)).hasMessageContaining("8 bytes");
+        assertThat(new KvLayout(32, 8, 128, 2).bytes(1 << 20)).isEqualTo(8L * 128 * 2 * (1 << 20));
+    }
+}
