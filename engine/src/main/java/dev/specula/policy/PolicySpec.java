@@ -9,19 +9,24 @@ package dev.specula.policy;
  */
 public record PolicySpec(String name, Integer gamma) {
 
+    /** The name part of {@code spec} (before its colon, if any), whatever follows the colon. */
+    public static String nameOf(String spec) {
+        int colon = spec.indexOf(':');
+        return (colon < 0 ? spec : spec.substring(0, colon)).trim();
+    }
+
     /**
      * Splits {@code spec} at its colon.
      *
      * @throws InvalidPolicyOptionException when the part after the colon is not an integer
      */
     public static PolicySpec parse(String spec) {
-        String name = spec.trim();
-        int colon = name.indexOf(':');
+        String name = nameOf(spec);
+        int colon = spec.indexOf(':');
         if (colon < 0) {
             return new PolicySpec(name, null);
         }
-        String gammaText = name.substring(colon + 1).trim();
-        name = name.substring(0, colon).trim();
+        String gammaText = spec.substring(colon + 1).trim();
         try {
             return new PolicySpec(name, Integer.parseInt(gammaText));
         }

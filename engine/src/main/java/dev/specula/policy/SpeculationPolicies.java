@@ -57,7 +57,7 @@ public final class SpeculationPolicies {
 
     /** Checks that {@code spec}'s name is a known policy (without creating one). */
     public static void requireKnown(String spec) {
-        String name = PolicySpec.parse(spec).name();
+        String name = PolicySpec.nameOf(spec);
         if (!PROVIDERS.containsKey(name)) {
             throw new UnknownPolicyException(name, names());
         }

@@ -88,5 +88,8 @@ class PolicyOwnershipTest {
         assertThat(PolicySpec.parse("goodput")).isEqualTo(new PolicySpec("goodput", null));
         assertThatThrownBy(() -> SpeculationPolicies.requireKnown("fastest:3")).isInstanceOf(UnknownPolicyException.class)
                 .hasMessageContaining("'fastest'");
+        // requireKnown checks the name only; the γ part is checked where the policy is created
+        SpeculationPolicies.requireKnown("fixed:x");
+        assertThatThrownBy(() -> PolicySpec.parse("fixed:x")).isInstanceOf(InvalidPolicyOptionException.class);
     }
 }
