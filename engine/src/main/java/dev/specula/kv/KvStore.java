@@ -34,6 +34,9 @@ import java.util.Objects;
  * </ul>
  *
  * Not thread-safe: one thread (a request's, or the scheduler's) owns a store.
+ *
+ * <p>Internal to the engine: public only because {@code dev.specula.model} steps it and {@code dev.specula.engine}
+ * lets sequences join it. Users get stores and sequences from a {@code Decoder} and never call its mutators.
  */
 public final class KvStore implements AutoCloseable {
 
@@ -46,6 +49,7 @@ public final class KvStore implements AutoCloseable {
      *
      * @param minHolesPerRow holes per row tolerated whatever their share (0 with share 0: truncate on every rollback)
      * @param minHoleShare share of the store's slots, in [0, 1), that must be holes too
+     * (internal to the engine: public because {@code DecoderModel} chooses one)
      */
     public record Compaction(int minHolesPerRow, double minHoleShare) {
 
@@ -89,7 +93,7 @@ public final class KvStore implements AutoCloseable {
     private int nextId;
     private boolean closed;
 
-    public KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
+    KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
         this.environment = Objects.requireNonNull(environment, "environment");
         this.shape = Objects.requireNonNull(shape, "shape");
         this.layout = Objects.requireNonNull(layout, "layout");
@@ -102,7 +106,7 @@ public final class KvStore implements AutoCloseable {
         }
     }
 
-    /** A sequence in a store of its own: closing the sequence closes the store. */
+    /** A sequence in a store of its own: closing the sequence closes the store. Internal to the engine. */
     public static KvSequence single(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
         KvStore store = new KvStore(environment, shape, layout, compaction);
         KvSequence sequence = store.join();
@@ -110,21 +114,25 @@ public final class KvStore implements AutoCloseable {
         return sequence;
     }
 
-    /** A store that batched steps share: sequences {@link #join()} it. */
+    /** A store that batched steps share: sequences {@link #join()} it. Internal to the engine. */
     public static KvStore batch(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
         return new KvStore(environment, shape, layout, compaction);
     }
 
+    /** How sequences share the tensors. */
     public Layout layout() {
         return layout;
     }
 
     /** The shape of the tensors. */
-    public KvLayout kvLayout() {
+    KvLayout kvLayout() {
         return shape;
     }
 
-    /** A new, empty sequence in the store (PADDED: a new row of holes — the tensors are copied). */
+    /**
+     * A new, empty sequence in the store (PADDED: a new row of holes — the tensors are copied). Internal to the
+     * engine (the batch scheduler).
+     */
     public KvSequence join() {
         checkOpen();
         if (layout == Layout.PACKED) {
@@ -143,12 +151,12 @@ public final class KvStore implements AutoCloseable {
         return sequence;
     }
 
-    /** Rows of the tensors (1 when packed). */
+    /** Rows of the tensors (1 when packed). Internal to the engine. */
     public int rows() {
         return rows;
     }
 
-    /** Sequences in the store. */
+    /** Sequences in the store. Internal to the engine. */
     public int memberCount() {
         int count = 0;
         for (KvSequence member : members) {
@@ -157,31 +165,32 @@ public final class KvStore implements AutoCloseable {
         return count;
     }
 
-    /** Slots per row, holes included. */
+    /** Slots per row, holes included. Internal to the engine. */
     public int physicalLength() {
         return physical;
     }
 
+    /** Whether the store holds no slot (its tensors are absent). Internal to the engine. */
     public boolean isEmpty() {
         return physical == 0;
     }
 
-    /** The sequence in a row of a padded store, or null for a dead row (or a packed store). */
+    /** The sequence in a row of a padded store, or null for a dead row (or a packed store). Internal to the engine. */
     public KvSequence sequenceInRow(int row) {
         return layout == Layout.PADDED ? members.get(row) : null;
     }
 
-    /** Whether {@code slot} of {@code row} holds a token of {@code sequence}. */
+    /** Whether {@code slot} of {@code row} holds a token of {@code sequence}. Internal to the engine. */
     public boolean owns(KvSequence sequence, int row, int slot) {
         return owner[row][slot] == sequence.id;
     }
 
-    /** Past key of a layer, or null while the store is empty. */
+    /** Past key of a layer, or null while the store is empty. Internal to the engine. */
     public OnnxTensor key(int layer) {
         return keys[layer];
     }
 
-    /** Past value of a layer, or null while the store is empty. */
+    /** Past value of a layer, or null while the store is empty. Internal to the engine. */
     public OnnxTensor value(int layer) {
         return values[layer];
     }
@@ -189,6 +198,7 @@ public final class KvStore implements AutoCloseable {
     /**
      * Writes the attention mask of {@code sequence}'s row for a run that appends {@code newTokens} to it alone: 1 for
      * its slots, 0 for holes, then 1 for each new token, at indices 0 .. physical + newTokens − 1 of {@code mask}.
+     * Internal to the engine.
      */
     public void writeAttentionMask(LongBuffer mask, KvSequence sequence, int newTokens) {
         int[] slots = owner[sequence.row];
@@ -203,7 +213,8 @@ public final class KvStore implements AutoCloseable {
     /**
      * Takes the {@code present.*} outputs of a run that appended {@code newSlots} slots to every row as the new past
      * (no copy; the store owns {@code result} from now on and closes the previous owner).
-     * {@code newOwners[row][j]} is the sequence that owns new slot j of the row, or null for a pad.
+     * {@code newOwners[row][j]} is the sequence that owns new slot j of the row, or null for a pad. Internal to the
+     * engine.
      */
     public void advance(OrtSession.Result result, int newSlots, KvSequence[][] newOwners, String[] presentKeys,
             String[] presentValues) {
@@ -241,7 +252,10 @@ public final class KvStore implements AutoCloseable {
         physical += newSlots;
     }
 
-    /** {@link #advance(OrtSession.Result, int, KvSequence[][], String[], String[])} of a one-row store's only sequence. */
+    /**
+     * {@link #advance(OrtSession.Result, int, KvSequence[][], String[], String[])} of a one-row store's only sequence.
+     * Internal to the engine.
+     */
     public void advance(OrtSession.Result result, KvSequence sequence, int newTokens, String[] presentKeys,
             String[] presentValues) {
         if (rows != 1 || sequence.row != 0) {
@@ -311,7 +325,7 @@ public final class KvStore implements AutoCloseable {
      * Copies the live slots into fresh tensors: holes go, dead rows go, and rows are left-padded with holes to the
      * longest row.
      */
-    public void compact() {
+    void compact() {
         checkOpen();
         if (physical == 0 || liveSlots == (long) rows * physical) {
             return;
@@ -452,7 +466,7 @@ public final class KvStore implements AutoCloseable {
      * Copies the KV of a member's logical tokens {@code from .. from + count − 1}, one copy of each layer's key and
      * value out of ONNX Runtime: {keys, values}, each per layer a direct buffer [kvHeads, count, headDim].
      */
-    public ByteBuffer[][] copyTokens(KvSequence sequence, int from, int count) {
+    ByteBuffer[][] copyTokens(KvSequence sequence, int from, int count) {
         checkOpen();
         if (from < 0 || count < 0 || from + count > sequence.length) {
             throw new IllegalArgumentException("The sequence holds " + sequence.length + " tokens, fewer than " + (from + count));

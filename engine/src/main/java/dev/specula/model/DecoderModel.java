@@ -32,9 +32,9 @@ import java.util.Set;
  * One exported decoder: its ONNX Runtime session (created from the file path, so external weights and
  * models over 2 GB work), the signature read from the graph, its config, tokenizer and chat template.
  *
- * <p>{@link #forward(List)} is batch-first: it takes every active sequence's new tokens. This
- * implementation runs one ONNX Runtime call per sequence; the batching scheduler replaces it with one
- * call for all of them without changing the decode loop.
+ * <p>{@link #forward(List)} is batch-first: it takes every active sequence's new tokens and runs one ONNX Runtime
+ * call per {@link KvStore} they belong to ({@link BatchStep}), so sequences that share a store (the batching
+ * scheduler's) are stepped together and a sequence alone in its own store takes the single-sequence path.
  */
 public final class DecoderModel implements Decoder {
 
@@ -65,7 +65,7 @@ public final class DecoderModel implements Decoder {
             Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session) throws OrtException {
         this.name = files.directory().getFileName().toString();
         this.files = files;
-        this.kvIdentity = Decoder.kvIdentity(files);
+        this.kvIdentity = files.kvIdentity();
         this.config = config;
         this.signature = signature;
         this.tokenizer = tokenizer;
@@ -185,12 +185,12 @@ public final class DecoderModel implements Decoder {
     }
 
     /** The shape of this model's KV. */
-    public KvLayout kvLayout() {
+    KvLayout kvLayout() {
         return KvLayout.of(signature.layers(), signature.kvHeads(), signature.headDim(), signature.kvType());
     }
 
     /** How sequences share a store of this graph: packed when it takes an attention bias, else padded. */
-    public KvStore.Layout storeLayout() {
+    KvStore.Layout storeLayout() {
         return signature.hasAttentionMask() ? KvStore.Layout.PADDED : KvStore.Layout.PACKED;
     }
 
@@ -201,7 +201,7 @@ public final class DecoderModel implements Decoder {
     }
 
     /** A new, empty sequence in a KV store of its own, compacted as {@code compaction} says. */
-    public KvSequence newCache(KvStore.Compaction compaction) {
+    KvSequence newCache(KvStore.Compaction compaction) {
         return KvStore.single(environment, kvLayout(), storeLayout(), compaction);
     }
 
@@ -212,7 +212,7 @@ public final class DecoderModel implements Decoder {
     }
 
     /** A KV store for batched steps, compacted as {@code compaction} says. */
-    public KvStore newStore(KvStore.Compaction compaction) {
+    KvStore newStore(KvStore.Compaction compaction) {
         return KvStore.batch(environment, kvLayout(), storeLayout(), compaction);
     }
 
@@ -255,7 +255,10 @@ public final class DecoderModel implements Decoder {
                 + input.cache().getClass().getName());
     }
 
-    /** One sequence's step: input_ids [1, s], attention_mask [1, past + s], position_ids [1, s], past → logits. */
+    /**
+     * One sequence's step: input_ids [1, s], attention_mask [1, past + s], position_ids [1, s], past → logits. A
+     * sequence that shares its store with others goes through {@link BatchStep}.
+     */
     public StepOutput forward(StepInput input) throws OrtException {
         KvSequence cache = sequence(input);
         KvStore store = cache.store();
@@ -437,10 +440,12 @@ public final class DecoderModel implements Decoder {
         return kvIdentity;
     }
 
+    /** What config.json and generation_config.json say. */
     public ModelConfig config() {
         return config;
     }
 
+    /** The graph's inputs and outputs. */
     public GraphSignature signature() {
         return signature;
     }
@@ -450,6 +455,7 @@ public final class DecoderModel implements Decoder {
         return tokenizer;
     }
 
+    /** The model's chat template, empty when it has none. */
     public Optional<ChatTemplate> chatTemplate() {
         return chatTemplate;
     }

@@ -16,6 +16,7 @@ public final class OrtEnvironments {
     private OrtEnvironments() {
     }
 
+    /** The shared environment, created on first use. */
     public static OrtEnvironment get() {
         OrtEnvironment created = environment;
         if (created != null) {

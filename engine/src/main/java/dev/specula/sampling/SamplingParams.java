@@ -14,6 +14,7 @@ import dev.specula.engine.InvalidRequestException;
  */
 public record SamplingParams(double temperature, int topK, double topP, Long seed) {
 
+    /** Greedy decoding: the target's argmax at every step. */
     public static final SamplingParams GREEDY = new SamplingParams(0, 0, 1, null);
 
     public SamplingParams {
@@ -28,6 +29,7 @@ public record SamplingParams(double temperature, int topK, double topP, Long see
         }
     }
 
+    /** Whether the next token is the argmax (temperature 0). */
     public boolean isGreedy() {
         return temperature == 0;
     }

@@ -39,7 +39,7 @@ public final class ChatTemplate {
     private final String eosToken;
     private final Jinjava jinjava;
 
-    public ChatTemplate(String source, String bosToken, String eosToken) {
+    ChatTemplate(String source, String bosToken, String eosToken) {
         this.source = withJinjaPrecedence(source);
         this.bosToken = bosToken == null ? "" : bosToken;
         this.eosToken = eosToken == null ? "" : eosToken;
@@ -48,7 +48,7 @@ public final class ChatTemplate {
 
     /**
      * The model's template: {@code chat_template.jinja} if present, else {@code chat_template} in
-     * {@code tokenizer_config.json}; empty when the model has none.
+     * {@code tokenizer_config.json}; empty when the model has none. Internal to the engine: models load their own.
      */
     public static Optional<ChatTemplate> load(Optional<Path> tokenizerConfigFile, Optional<Path> chatTemplateFile) {
         JsonNode tokenizerConfig = tokenizerConfigFile.map(ChatTemplate::readJson).orElse(JSON.createObjectNode());
@@ -121,6 +121,7 @@ public final class ChatTemplate {
         return result.getOutput();
     }
 
+    /** The template's Jinja source (with Jinja's {@code not ... is} precedence made explicit). */
     public String source() {
         return source;
     }
@@ -169,12 +170,15 @@ public final class ChatTemplate {
         return out.toString();
     }
 
-    /** {@code raise_exception(message)}: the template rejects the conversation. */
+    /** {@code raise_exception(message)}: the template rejects the conversation. Public only for Jinjava to call. */
     public static String raiseException(String message) {
         throw new TemplateRaisedException(message);
     }
 
-    /** {@code strftime_now(format)} for the common Python directives used by templates (Llama 3.1+). */
+    /**
+     * {@code strftime_now(format)} for the common Python directives used by templates (Llama 3.1+). Public only for
+     * Jinjava to call.
+     */
     public static String strftimeNow(String pythonFormat) {
         String javaPattern = pythonFormat.replace("%d", "dd").replace("%b", "MMM").replace("%B", "MMMM")
             .replace("%Y", "yyyy").replace("%m", "MM").replace("%H", "HH").replace("%M", "mm").replace("%S", "ss");

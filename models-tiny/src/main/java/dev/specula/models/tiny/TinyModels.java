@@ -35,10 +35,10 @@ public final class TinyModels {
      * Classpath folder holding the pair: {@code target/} and {@code draft/}, each with {@code model.onnx} (attention
      * mask) and {@code model_packed.onnx} (attention bias, for unpadded batching) sharing {@code model.onnx_data}.
      */
-    public static final String RESOURCE_ROOT = "dev/specula/models/tiny/";
+    static final String RESOURCE_ROOT = "dev/specula/models/tiny/";
 
     /** Lines {@code <sha256>  <relative path>}, one per file under {@link #RESOURCE_ROOT}. */
-    public static final String MANIFEST = RESOURCE_ROOT + "MANIFEST";
+    static final String MANIFEST = RESOURCE_ROOT + "MANIFEST";
 
     private static final String COMPLETE_MARKER = ".complete";
 
