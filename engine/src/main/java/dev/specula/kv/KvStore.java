@@ -4,6 +4,7 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import org.jspecify.annotations.Nullable;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -78,12 +79,12 @@ public final class KvStore implements AutoCloseable {
     private final Compaction compaction;
 
     /** Past tensors, per layer: [rows, kvHeads, physical, headDim]; null while the store is empty. */
-    private final OnnxTensor[] keys;
-    private final OnnxTensor[] values;
+    private final @Nullable OnnxTensor[] keys;
+    private final @Nullable OnnxTensor[] values;
     /** What owns the current tensors (a run's Result, or tensors made by a copy); closed on replacement. */
     private final List<AutoCloseable> owners = new ArrayList<>();
     /** Sequences by row (PADDED; null = a dead row awaiting compaction), or all members (PACKED). */
-    private final List<KvSequence> members = new ArrayList<>();
+    private final List<@Nullable KvSequence> members = new ArrayList<>();
     /** owner[row][slot] = id of the sequence whose token the slot holds, or -1 (hole / pad). */
     private int[][] owner = new int[0][];
     private int rows;
@@ -176,7 +177,7 @@ public final class KvStore implements AutoCloseable {
     }
 
     /** The sequence in a row of a padded store, or null for a dead row (or a packed store). Internal to the engine. */
-    public KvSequence sequenceInRow(int row) {
+    public @Nullable KvSequence sequenceInRow(int row) {
         return layout == Layout.PADDED ? members.get(row) : null;
     }
 
@@ -186,12 +187,12 @@ public final class KvStore implements AutoCloseable {
     }
 
     /** Past key of a layer, or null while the store is empty. Internal to the engine. */
-    public OnnxTensor key(int layer) {
+    public @Nullable OnnxTensor key(int layer) {
         return keys[layer];
     }
 
     /** Past value of a layer, or null while the store is empty. Internal to the engine. */
-    public OnnxTensor value(int layer) {
+    public @Nullable OnnxTensor value(int layer) {
         return values[layer];
     }
 
@@ -216,7 +217,7 @@ public final class KvStore implements AutoCloseable {
      * {@code newOwners[row][j]} is the sequence that owns new slot j of the row, or null for a pad. Internal to the
      * engine.
      */
-    public void advance(OrtSession.Result result, int newSlots, KvSequence[][] newOwners, String[] presentKeys,
+    public void advance(OrtSession.Result result, int newSlots, @Nullable KvSequence[][] newOwners, String[] presentKeys,
             String[] presentValues) {
         takePresents(result, presentKeys, presentValues);
         appendSlots(newSlots, newOwners);
@@ -228,7 +229,7 @@ public final class KvStore implements AutoCloseable {
      * String[])}. For tests over synthetic tensors.
      */
     void advance(AutoCloseable owner, OnnxTensor[] presentKeys, OnnxTensor[] presentValues, int newSlots,
-            KvSequence[][] newOwners) {
+            @Nullable KvSequence[][] newOwners) {
         checkOpen();
         releaseOwners();
         System.arraycopy(presentKeys, 0, keys, 0, shape.layers());
@@ -237,7 +238,7 @@ public final class KvStore implements AutoCloseable {
         appendSlots(newSlots, newOwners);
     }
 
-    private void appendSlots(int newSlots, KvSequence[][] newOwners) {
+    private void appendSlots(int newSlots, @Nullable KvSequence[][] newOwners) {
         ensureCapacity(physical + newSlots);
         for (int row = 0; row < rows; row++) {
             for (int j = 0; j < newSlots; j++) {
@@ -486,11 +487,12 @@ public final class KvStore implements AutoCloseable {
     /** Builds one new tensor from a current one (and, when seeding, the prefix's buffer of the same layer). */
     @FunctionalInterface
     private interface TensorCopy {
-        OnnxTensor copy(OnnxTensor source, ByteBuffer prefix) throws OrtException;
+        OnnxTensor copy(@Nullable OnnxTensor source, @Nullable ByteBuffer prefix) throws OrtException;
     }
 
     /** Replaces every layer's key and value by a copy; on failure the store is unchanged. */
-    private void replaceTensors(String what, TensorCopy copy, ByteBuffer[] prefixKeys, ByteBuffer[] prefixValues) {
+    private void replaceTensors(String what, TensorCopy copy, ByteBuffer @Nullable [] prefixKeys,
+            ByteBuffer @Nullable [] prefixValues) {
         List<AutoCloseable> created = new ArrayList<>();
         try {
             OnnxTensor[] newKeys = new OnnxTensor[shape.layers()];

@@ -1,5 +1,7 @@
 package dev.specula.kv;
 
+import org.jspecify.annotations.Nullable;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -41,7 +43,7 @@ public final class PrefixCache {
     private record Digest(byte[] bytes) {
 
         @Override
-        public boolean equals(Object other) {
+        public boolean equals(@Nullable Object other) {
             return other instanceof Digest that && Arrays.equals(bytes, that.bytes);
         }
 
@@ -53,8 +55,9 @@ public final class PrefixCache {
 
     /** One block's KV: per layer key and value [kvHeads, BLOCK, headDim] in direct buffers. */
     private static final class Block {
-        ByteBuffer[] keys;
-        ByteBuffer[] values;
+        /** Null once the last reference is dropped. */
+        ByteBuffer @Nullable [] keys;
+        ByteBuffer @Nullable [] values;
         final long bytes;
         /** The cache's own reference (while mapped) plus one per seed reading the block. */
         int references = 1;

@@ -13,6 +13,7 @@ import dev.specula.kv.KvStore;
 import dev.specula.tokenizer.ChatTemplate;
 import dev.specula.tokenizer.TextTokenizer;
 import dev.specula.tokenizer.TokenizerLoadException;
+import org.jspecify.annotations.Nullable;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -355,7 +356,7 @@ public final class DecoderModel implements Decoder {
         private LongBuffer ids = longs(64);
         private LongBuffer positions = longs(64);
         private LongBuffer mask = longs(1024);
-        private FloatBuffer logits;
+        private @Nullable FloatBuffer logits;
 
         LongBuffer ids(int length) {
             ids = ids.capacity() >= length ? ids : longs(length * 2);

@@ -1,5 +1,7 @@
 package dev.specula.models.tiny;
 
+import org.jspecify.annotations.Nullable;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -51,7 +53,7 @@ public final class TinyModels {
      * @param targetPacked the target's {@code --packed} graph ({@code target/model_packed.onnx}), or null
      * @param draftPacked the draft's {@code --packed} graph, or null
      */
-    public record Pair(Path root, Path target, Path draft, Path targetPacked, Path draftPacked) {
+    public record Pair(Path root, Path target, Path draft, @Nullable Path targetPacked, @Nullable Path draftPacked) {
 
         /** Whether the target's {@code --packed} variant (attention bias input) is present. */
         public boolean hasPackedTarget() {
