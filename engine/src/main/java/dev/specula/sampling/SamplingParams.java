@@ -1,6 +1,6 @@
 package dev.specula.sampling;
 
-import dev.specula.engine.InvalidRequestException;
+import dev.specula.request.InvalidRequestException;
 import org.jspecify.annotations.Nullable;
 
 /**
@@ -11,7 +11,7 @@ import org.jspecify.annotations.Nullable;
  * @param topK keep the k most likely tokens; 0 = off
  * @param topP keep the smallest set of most likely tokens whose probability reaches p; 1 = off; in (0, 1]
  * @param seed seed of the request's random generator; null = a fresh random seed
- * @throws dev.specula.engine.InvalidRequestException for a value out of range, naming the component
+ * @throws dev.specula.request.InvalidRequestException for a value out of range, naming the component
  */
 public record SamplingParams(double temperature, int topK, double topP, @Nullable Long seed) {
 
