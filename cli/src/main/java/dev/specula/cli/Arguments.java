@@ -112,7 +112,7 @@ final class Arguments {
             return new SamplingParams(number("temperature", 0), integer("top-k", 0, 0, Integer.MAX_VALUE), number("top-p", 1),
                     optionalLong("seed"));
         }
-        catch (dev.specula.engine.InvalidRequestException ex) {
+        catch (dev.specula.request.InvalidRequestException ex) {
             throw new CliException(command + ": " + ex.getMessage());
         }
     }

@@ -1,6 +1,6 @@
 package dev.specula.cli;
 
-import dev.specula.engine.InvalidRequestException;
+import dev.specula.request.InvalidRequestException;
 import dev.specula.engine.VocabularyMismatchException;
 import dev.specula.model.ExecutionProviderUnavailableException;
 import dev.specula.model.ModelLoadException;

@@ -1,5 +1,7 @@
 package dev.specula.engine;
 
+import dev.specula.request.InvalidRequestException;
+
 /**
  * The prompt plus the tokens to generate do not fit the model's context; raised before any work. A caller's
  * mistake on field {@code messages}, code {@code context_length_exceeded} (OpenAI's).

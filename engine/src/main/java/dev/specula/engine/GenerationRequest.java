@@ -1,5 +1,6 @@
 package dev.specula.engine;
 
+import dev.specula.request.InvalidRequestException;
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.sampling.SamplingParams;

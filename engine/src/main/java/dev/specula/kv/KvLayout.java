@@ -18,23 +18,23 @@ public record KvLayout(int layers, int kvHeads, int headDim, int elementBytes) {
         }
     }
 
-    /** The layout of a graph's KV of element type {@code type} (FLOAT or FLOAT16). */
+    /** The layout of a graph's KV of element type {@code type} (FLOAT or FLOAT16). Internal to the engine. */
     public static KvLayout of(int layers, int kvHeads, int headDim, OnnxJavaType type) {
         return new KvLayout(layers, kvHeads, headDim, type == OnnxJavaType.FLOAT16 ? 2 : 4);
     }
 
     /** ONNX element type of the tensors. */
-    public OnnxJavaType type() {
+    OnnxJavaType type() {
         return elementBytes == 2 ? OnnxJavaType.FLOAT16 : OnnxJavaType.FLOAT;
     }
 
     /** Bytes of one token in one head: headDim elements. */
-    public long slotBytes() {
+    long slotBytes() {
         return (long) headDim * elementBytes;
     }
 
     /** Bytes of {@code tokens} tokens in one layer's key (or value), every head: [kvHeads, tokens, headDim]. */
-    public long bytes(int tokens) {
+    long bytes(int tokens) {
         return kvHeads * (long) tokens * slotBytes();
     }
 }

@@ -5,6 +5,8 @@ import java.util.Arrays;
 /**
  * A sequence's share of a {@link KvStore}: the physical slots that hold its tokens, in logical order. In a padded
  * store they all lie in the sequence's own row; in a packed store anywhere in the one row.
+ *
+ * <p>Users see it as a {@link SequenceCache}; {@link #store()} and {@link #row()} are internal to the engine.
  */
 public final class KvSequence implements SequenceCache {
 
@@ -25,11 +27,12 @@ public final class KvSequence implements SequenceCache {
         this.row = row;
     }
 
+    /** The store holding the sequence's slots. Internal to the engine. */
     public KvStore store() {
         return store;
     }
 
-    /** Row of the store holding the sequence's slots (always 0 when packed). */
+    /** Row of the store holding the sequence's slots (always 0 when packed). Internal to the engine. */
     public int row() {
         return row;
     }
@@ -54,7 +57,7 @@ public final class KvSequence implements SequenceCache {
      * Copies the KV of logical tokens {@code from .. from + count − 1}: {keys, values}, each per layer a direct buffer
      * [kvHeads, count, headDim].
      */
-    public java.nio.ByteBuffer[][] copyTokens(int from, int count) {
+    java.nio.ByteBuffer[][] copyTokens(int from, int count) {
         return store.copyTokens(this, from, count);
     }
 

@@ -4,6 +4,7 @@ import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import org.jspecify.annotations.Nullable;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -34,6 +35,9 @@ import java.util.Objects;
  * </ul>
  *
  * Not thread-safe: one thread (a request's, or the scheduler's) owns a store.
+ *
+ * <p>Internal to the engine: public only because {@code dev.specula.model} steps it and {@code dev.specula.engine}
+ * lets sequences join it. Users get stores and sequences from a {@code Decoder} and never call its mutators.
  */
 public final class KvStore implements AutoCloseable {
 
@@ -46,6 +50,7 @@ public final class KvStore implements AutoCloseable {
      *
      * @param minHolesPerRow holes per row tolerated whatever their share (0 with share 0: truncate on every rollback)
      * @param minHoleShare share of the store's slots, in [0, 1), that must be holes too
+     * (internal to the engine: public because {@code DecoderModel} chooses one)
      */
     public record Compaction(int minHolesPerRow, double minHoleShare) {
 
@@ -74,12 +79,12 @@ public final class KvStore implements AutoCloseable {
     private final Compaction compaction;
 
     /** Past tensors, per layer: [rows, kvHeads, physical, headDim]; null while the store is empty. */
-    private final OnnxTensor[] keys;
-    private final OnnxTensor[] values;
+    private final @Nullable OnnxTensor[] keys;
+    private final @Nullable OnnxTensor[] values;
     /** What owns the current tensors (a run's Result, or tensors made by a copy); closed on replacement. */
     private final List<AutoCloseable> owners = new ArrayList<>();
     /** Sequences by row (PADDED; null = a dead row awaiting compaction), or all members (PACKED). */
-    private final List<KvSequence> members = new ArrayList<>();
+    private final List<@Nullable KvSequence> members = new ArrayList<>();
     /** owner[row][slot] = id of the sequence whose token the slot holds, or -1 (hole / pad). */
     private int[][] owner = new int[0][];
     private int rows;
@@ -89,7 +94,7 @@ public final class KvStore implements AutoCloseable {
     private int nextId;
     private boolean closed;
 
-    public KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
+    KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
         this.environment = Objects.requireNonNull(environment, "environment");
         this.shape = Objects.requireNonNull(shape, "shape");
         this.layout = Objects.requireNonNull(layout, "layout");
@@ -102,7 +107,7 @@ public final class KvStore implements AutoCloseable {
         }
     }
 
-    /** A sequence in a store of its own: closing the sequence closes the store. */
+    /** A sequence in a store of its own: closing the sequence closes the store. Internal to the engine. */
     public static KvSequence single(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
         KvStore store = new KvStore(environment, shape, layout, compaction);
         KvSequence sequence = store.join();
@@ -110,21 +115,25 @@ public final class KvStore implements AutoCloseable {
         return sequence;
     }
 
-    /** A store that batched steps share: sequences {@link #join()} it. */
+    /** A store that batched steps share: sequences {@link #join()} it. Internal to the engine. */
     public static KvStore batch(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
         return new KvStore(environment, shape, layout, compaction);
     }
 
+    /** How sequences share the tensors. */
     public Layout layout() {
         return layout;
     }
 
     /** The shape of the tensors. */
-    public KvLayout kvLayout() {
+    KvLayout kvLayout() {
         return shape;
     }
 
-    /** A new, empty sequence in the store (PADDED: a new row of holes — the tensors are copied). */
+    /**
+     * A new, empty sequence in the store (PADDED: a new row of holes — the tensors are copied). Internal to the
+     * engine (the batch scheduler).
+     */
     public KvSequence join() {
         checkOpen();
         if (layout == Layout.PACKED) {
@@ -143,12 +152,12 @@ public final class KvStore implements AutoCloseable {
         return sequence;
     }
 
-    /** Rows of the tensors (1 when packed). */
+    /** Rows of the tensors (1 when packed). Internal to the engine. */
     public int rows() {
         return rows;
     }
 
-    /** Sequences in the store. */
+    /** Sequences in the store. Internal to the engine. */
     public int memberCount() {
         int count = 0;
         for (KvSequence member : members) {
@@ -157,38 +166,40 @@ public final class KvStore implements AutoCloseable {
         return count;
     }
 
-    /** Slots per row, holes included. */
+    /** Slots per row, holes included. Internal to the engine. */
     public int physicalLength() {
         return physical;
     }
 
+    /** Whether the store holds no slot (its tensors are absent). Internal to the engine. */
     public boolean isEmpty() {
         return physical == 0;
     }
 
-    /** The sequence in a row of a padded store, or null for a dead row (or a packed store). */
-    public KvSequence sequenceInRow(int row) {
+    /** The sequence in a row of a padded store, or null for a dead row (or a packed store). Internal to the engine. */
+    public @Nullable KvSequence sequenceInRow(int row) {
         return layout == Layout.PADDED ? members.get(row) : null;
     }
 
-    /** Whether {@code slot} of {@code row} holds a token of {@code sequence}. */
+    /** Whether {@code slot} of {@code row} holds a token of {@code sequence}. Internal to the engine. */
     public boolean owns(KvSequence sequence, int row, int slot) {
         return owner[row][slot] == sequence.id;
     }
 
-    /** Past key of a layer, or null while the store is empty. */
-    public OnnxTensor key(int layer) {
+    /** Past key of a layer, or null while the store is empty. Internal to the engine. */
+    public @Nullable OnnxTensor key(int layer) {
         return keys[layer];
     }
 
-    /** Past value of a layer, or null while the store is empty. */
-    public OnnxTensor value(int layer) {
+    /** Past value of a layer, or null while the store is empty. Internal to the engine. */
+    public @Nullable OnnxTensor value(int layer) {
         return values[layer];
     }
 
     /**
      * Writes the attention mask of {@code sequence}'s row for a run that appends {@code newTokens} to it alone: 1 for
      * its slots, 0 for holes, then 1 for each new token, at indices 0 .. physical + newTokens − 1 of {@code mask}.
+     * Internal to the engine.
      */
     public void writeAttentionMask(LongBuffer mask, KvSequence sequence, int newTokens) {
         int[] slots = owner[sequence.row];
@@ -203,9 +214,10 @@ public final class KvStore implements AutoCloseable {
     /**
      * Takes the {@code present.*} outputs of a run that appended {@code newSlots} slots to every row as the new past
      * (no copy; the store owns {@code result} from now on and closes the previous owner).
-     * {@code newOwners[row][j]} is the sequence that owns new slot j of the row, or null for a pad.
+     * {@code newOwners[row][j]} is the sequence that owns new slot j of the row, or null for a pad. Internal to the
+     * engine.
      */
-    public void advance(OrtSession.Result result, int newSlots, KvSequence[][] newOwners, String[] presentKeys,
+    public void advance(OrtSession.Result result, int newSlots, @Nullable KvSequence[][] newOwners, String[] presentKeys,
             String[] presentValues) {
         takePresents(result, presentKeys, presentValues);
         appendSlots(newSlots, newOwners);
@@ -217,7 +229,7 @@ public final class KvStore implements AutoCloseable {
      * String[])}. For tests over synthetic tensors.
      */
     void advance(AutoCloseable owner, OnnxTensor[] presentKeys, OnnxTensor[] presentValues, int newSlots,
-            KvSequence[][] newOwners) {
+            @Nullable KvSequence[][] newOwners) {
         checkOpen();
         releaseOwners();
         System.arraycopy(presentKeys, 0, keys, 0, shape.layers());
@@ -226,7 +238,7 @@ public final class KvStore implements AutoCloseable {
         appendSlots(newSlots, newOwners);
     }
 
-    private void appendSlots(int newSlots, KvSequence[][] newOwners) {
+    private void appendSlots(int newSlots, @Nullable KvSequence[][] newOwners) {
         ensureCapacity(physical + newSlots);
         for (int row = 0; row < rows; row++) {
             for (int j = 0; j < newSlots; j++) {
@@ -241,7 +253,10 @@ public final class KvStore implements AutoCloseable {
         physical += newSlots;
     }
 
-    /** {@link #advance(OrtSession.Result, int, KvSequence[][], String[], String[])} of a one-row store's only sequence. */
+    /**
+     * {@link #advance(OrtSession.Result, int, KvSequence[][], String[], String[])} of a one-row store's only sequence.
+     * Internal to the engine.
+     */
     public void advance(OrtSession.Result result, KvSequence sequence, int newTokens, String[] presentKeys,
             String[] presentValues) {
         if (rows != 1 || sequence.row != 0) {
@@ -311,7 +326,7 @@ public final class KvStore implements AutoCloseable {
      * Copies the live slots into fresh tensors: holes go, dead rows go, and rows are left-padded with holes to the
      * longest row.
      */
-    public void compact() {
+    void compact() {
         checkOpen();
         if (physical == 0 || liveSlots == (long) rows * physical) {
             return;
@@ -452,7 +467,7 @@ public final class KvStore implements AutoCloseable {
      * Copies the KV of a member's logical tokens {@code from .. from + count − 1}, one copy of each layer's key and
      * value out of ONNX Runtime: {keys, values}, each per layer a direct buffer [kvHeads, count, headDim].
      */
-    public ByteBuffer[][] copyTokens(KvSequence sequence, int from, int count) {
+    ByteBuffer[][] copyTokens(KvSequence sequence, int from, int count) {
         checkOpen();
         if (from < 0 || count < 0 || from + count > sequence.length) {
             throw new IllegalArgumentException("The sequence holds " + sequence.length + " tokens, fewer than " + (from + count));
@@ -472,11 +487,12 @@ public final class KvStore implements AutoCloseable {
     /** Builds one new tensor from a current one (and, when seeding, the prefix's buffer of the same layer). */
     @FunctionalInterface
     private interface TensorCopy {
-        OnnxTensor copy(OnnxTensor source, ByteBuffer prefix) throws OrtException;
+        OnnxTensor copy(@Nullable OnnxTensor source, @Nullable ByteBuffer prefix) throws OrtException;
     }
 
     /** Replaces every layer's key and value by a copy; on failure the store is unchanged. */
-    private void replaceTensors(String what, TensorCopy copy, ByteBuffer[] prefixKeys, ByteBuffer[] prefixValues) {
+    private void replaceTensors(String what, TensorCopy copy, ByteBuffer @Nullable [] prefixKeys,
+            ByteBuffer @Nullable [] prefixValues) {
         List<AutoCloseable> created = new ArrayList<>();
         try {
             OnnxTensor[] newKeys = new OnnxTensor[shape.layers()];

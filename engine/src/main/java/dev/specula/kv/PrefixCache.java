@@ -1,5 +1,7 @@
 package dev.specula.kv;
 
+import org.jspecify.annotations.Nullable;
+
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -14,7 +16,7 @@ import java.util.List;
 
 /**
  * KV of prompt prefixes shared by requests (a system prompt, a few-shot header), in blocks of
- * {@value #BLOCK} tokens as vLLM's prefix caching: a block is keyed by the SHA-256 digest of the model's identity,
+ * 16 tokens as vLLM's prefix caching: a block is keyed by the SHA-256 digest of the model's identity,
  * every token before it and its own tokens, so a prompt reuses the longest run of cached blocks from its start and
  * never KV computed after another prefix (vLLM moved to SHA-256 block keys after GHSA-rm76-4mrf-v9r8: a 32-bit
  * polynomial chain collides on purpose-built prompts). Blocks are weighed by bytes, least recently used evicted
@@ -34,13 +36,14 @@ import java.util.List;
  */
 public final class PrefixCache {
 
-    public static final int BLOCK = 16;
+    /** Tokens per block. */
+    static final int BLOCK = 16;
 
     /** A block's key: SHA-256 over the model identity and every token up to the block's end. */
     private record Digest(byte[] bytes) {
 
         @Override
-        public boolean equals(Object other) {
+        public boolean equals(@Nullable Object other) {
             return other instanceof Digest that && Arrays.equals(bytes, that.bytes);
         }
 
@@ -52,8 +55,9 @@ public final class PrefixCache {
 
     /** One block's KV: per layer key and value [kvHeads, BLOCK, headDim] in direct buffers. */
     private static final class Block {
-        ByteBuffer[] keys;
-        ByteBuffer[] values;
+        /** Null once the last reference is dropped. */
+        ByteBuffer @Nullable [] keys;
+        ByteBuffer @Nullable [] values;
         final long bytes;
         /** The cache's own reference (while mapped) plus one per seed reading the block. */
         int references = 1;
@@ -82,15 +86,16 @@ public final class PrefixCache {
     }
 
     /** Cached blocks. */
-    public synchronized int blockCount() {
+    synchronized int blockCount() {
         return blocks.size();
     }
 
     /**
-     * Seeds an empty sequence ({@link KvSequence}) with the longest cached prefix of {@code prompt}.
+     * Seeds an empty sequence ({@link KvSequence}) with the longest cached prefix of {@code prompt}. Internal to the
+     * engine (the decode loop calls it).
      *
      * @param modelIdentity what identifies the model's KV ({@link dev.specula.model.Decoder#kvIdentity()})
-     * @return tokens seeded (a multiple of {@value #BLOCK}, 0 on a miss)
+     * @return tokens seeded (a multiple of the block size, 16; 0 on a miss)
      */
     public int seed(String modelIdentity, int[] prompt, SequenceCache cache) {
         if (!(cache instanceof KvSequence sequence)) {
@@ -121,7 +126,10 @@ public final class PrefixCache {
         }
     }
 
-    /** Copies the prompt's uncached blocks out of {@code cache}, which holds at least the prompt. */
+    /**
+     * Copies the prompt's uncached blocks out of {@code cache}, which holds at least the prompt. Internal to the
+     * engine (the decode loop calls it).
+     */
     public void store(String modelIdentity, int[] prompt, SequenceCache cache) {
         if (!(cache instanceof KvSequence sequence)) {
             return;

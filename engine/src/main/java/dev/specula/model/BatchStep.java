@@ -7,6 +7,7 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import dev.specula.kv.KvSequence;
 import dev.specula.kv.KvStore;
+import org.jspecify.annotations.Nullable;
 
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
@@ -76,7 +77,7 @@ final class BatchStep {
                 newSlots = Math.max(newSlots, input.tokens().length);
             }
         }
-        KvSequence[][] newOwners = new KvSequence[rows][newSlots];
+        @Nullable KvSequence[][] newOwners = new KvSequence[rows][newSlots];
         long[] ids = new long[rows * newSlots];
         long[] positions = new long[rows * newSlots];
         Arrays.fill(ids, PAD_TOKEN);
@@ -182,7 +183,7 @@ final class BatchStep {
     }
 
     /** attention_bias [1, 1, S, P + S]: each new token sees its own sequence's live past and its earlier new tokens. */
-    private OnnxTensor bias(KvSequence[] newOwners, int physical, int newSlots) throws OrtException {
+    private OnnxTensor bias(@Nullable KvSequence[] newOwners, int physical, int newSlots) throws OrtException {
         int columns = physical + newSlots;
         float[] bias = new float[newSlots * columns];
         Arrays.fill(bias, Float.NEGATIVE_INFINITY);

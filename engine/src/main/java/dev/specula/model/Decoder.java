@@ -5,12 +5,7 @@ import dev.specula.kv.KvSequence;
 import dev.specula.kv.KvStore;
 import dev.specula.tokenizer.TextTokenizer;
 
-import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.LinkedHashSet;
 import java.util.List;
-import java.util.Set;
 
 /**
  * What the decode loop needs of a model: new caches and a batch-first forward step. {@link DecoderModel}
@@ -22,6 +17,7 @@ public interface Decoder extends AutoCloseable {
     /** Short name: the model directory's name. */
     String name();
 
+    /** The files the model was loaded from. */
     ModelFiles files();
 
     /**
@@ -29,28 +25,10 @@ public interface Decoder extends AutoCloseable {
      * modification time, and its external weights' if any, so a model re-exported at the same path gets new keys.
      */
     default String kvIdentity() {
-        return kvIdentity(files());
+        return files().kvIdentity();
     }
 
-    /** {@link #kvIdentity()} of a model's files. */
-    static String kvIdentity(ModelFiles files) {
-        StringBuilder identity = new StringBuilder(files.model().toString());
-        // external weights: the graph's own, or model.onnx_data that a second graph (model_packed.onnx) shares
-        Set<Path> weights = new LinkedHashSet<>(List.of(files.model(), files.model().resolveSibling(files.model().getFileName() + "_data"),
-                files.model().resolveSibling(ModelFiles.MODEL_FILE + "_data")));
-        for (Path file : weights) {
-            try {
-                if (Files.exists(file)) {
-                    identity.append('|').append(Files.size(file)).append('|').append(Files.getLastModifiedTime(file).toMillis());
-                }
-            }
-            catch (IOException ex) {
-                identity.append("|?"); // unreadable metadata: the path alone identifies the model
-            }
-        }
-        return identity.toString();
-    }
-
+    /** The model's tokenizer. */
     TextTokenizer tokenizer();
 
     /** Columns of the logits. */

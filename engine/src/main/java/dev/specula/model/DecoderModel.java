@@ -13,6 +13,7 @@ import dev.specula.kv.KvStore;
 import dev.specula.tokenizer.ChatTemplate;
 import dev.specula.tokenizer.TextTokenizer;
 import dev.specula.tokenizer.TokenizerLoadException;
+import org.jspecify.annotations.Nullable;
 
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -32,9 +33,9 @@ import java.util.Set;
  * One exported decoder: its ONNX Runtime session (created from the file path, so external weights and
  * models over 2 GB work), the signature read from the graph, its config, tokenizer and chat template.
  *
- * <p>{@link #forward(List)} is batch-first: it takes every active sequence's new tokens. This
- * implementation runs one ONNX Runtime call per sequence; the batching scheduler replaces it with one
- * call for all of them without changing the decode loop.
+ * <p>{@link #forward(List)} is batch-first: it takes every active sequence's new tokens and runs one ONNX Runtime
+ * call per {@link KvStore} they belong to ({@link BatchStep}), so sequences that share a store (the batching
+ * scheduler's) are stepped together and a sequence alone in its own store takes the single-sequence path.
  */
 public final class DecoderModel implements Decoder {
 
@@ -65,7 +66,7 @@ public final class DecoderModel implements Decoder {
             Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session) throws OrtException {
         this.name = files.directory().getFileName().toString();
         this.files = files;
-        this.kvIdentity = Decoder.kvIdentity(files);
+        this.kvIdentity = files.kvIdentity();
         this.config = config;
         this.signature = signature;
         this.tokenizer = tokenizer;
@@ -185,12 +186,12 @@ public final class DecoderModel implements Decoder {
     }
 
     /** The shape of this model's KV. */
-    public KvLayout kvLayout() {
+    KvLayout kvLayout() {
         return KvLayout.of(signature.layers(), signature.kvHeads(), signature.headDim(), signature.kvType());
     }
 
     /** How sequences share a store of this graph: packed when it takes an attention bias, else padded. */
-    public KvStore.Layout storeLayout() {
+    KvStore.Layout storeLayout() {
         return signature.hasAttentionMask() ? KvStore.Layout.PADDED : KvStore.Layout.PACKED;
     }
 
@@ -201,7 +202,7 @@ public final class DecoderModel implements Decoder {
     }
 
     /** A new, empty sequence in a KV store of its own, compacted as {@code compaction} says. */
-    public KvSequence newCache(KvStore.Compaction compaction) {
+    KvSequence newCache(KvStore.Compaction compaction) {
         return KvStore.single(environment, kvLayout(), storeLayout(), compaction);
     }
 
@@ -212,7 +213,7 @@ public final class DecoderModel implements Decoder {
     }
 
     /** A KV store for batched steps, compacted as {@code compaction} says. */
-    public KvStore newStore(KvStore.Compaction compaction) {
+    KvStore newStore(KvStore.Compaction compaction) {
         return KvStore.batch(environment, kvLayout(), storeLayout(), compaction);
     }
 
@@ -255,7 +256,10 @@ public final class DecoderModel implements Decoder {
                 + input.cache().getClass().getName());
     }
 
-    /** One sequence's step: input_ids [1, s], attention_mask [1, past + s], position_ids [1, s], past → logits. */
+    /**
+     * One sequence's step: input_ids [1, s], attention_mask [1, past + s], position_ids [1, s], past → logits. A
+     * sequence that shares its store with others goes through {@link BatchStep}.
+     */
     public StepOutput forward(StepInput input) throws OrtException {
         KvSequence cache = sequence(input);
         KvStore store = cache.store();
@@ -352,7 +356,7 @@ public final class DecoderModel implements Decoder {
         private LongBuffer ids = longs(64);
         private LongBuffer positions = longs(64);
         private LongBuffer mask = longs(1024);
-        private FloatBuffer logits;
+        private @Nullable FloatBuffer logits;
 
         LongBuffer ids(int length) {
             ids = ids.capacity() >= length ? ids : longs(length * 2);
@@ -437,10 +441,12 @@ public final class DecoderModel implements Decoder {
         return kvIdentity;
     }
 
+    /** What config.json and generation_config.json say. */
     public ModelConfig config() {
         return config;
     }
 
+    /** The graph's inputs and outputs. */
     public GraphSignature signature() {
         return signature;
     }
@@ -450,6 +456,7 @@ public final class DecoderModel implements Decoder {
         return tokenizer;
     }
 
+    /** The model's chat template, empty when it has none. */
     public Optional<ChatTemplate> chatTemplate() {
         return chatTemplate;
     }

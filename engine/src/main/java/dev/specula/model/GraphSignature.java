@@ -36,31 +36,31 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
         int logitsWidth, boolean hasPositionIds, boolean hasAttentionMask, boolean hasAttentionBias,
         boolean hasHiddenState, int hiddenSize) {
 
-    public static final String INPUT_IDS = "input_ids";
-    public static final String ATTENTION_MASK = "attention_mask";
-    public static final String ATTENTION_BIAS = "attention_bias";
-    public static final String POSITION_IDS = "position_ids";
-    public static final String LOGITS = "logits";
-    public static final String HIDDEN_STATE = "last_hidden_state";
+    static final String INPUT_IDS = "input_ids";
+    static final String ATTENTION_MASK = "attention_mask";
+    static final String ATTENTION_BIAS = "attention_bias";
+    static final String POSITION_IDS = "position_ids";
+    static final String LOGITS = "logits";
+    static final String HIDDEN_STATE = "last_hidden_state";
 
-    public static String pastKey(int layer) {
+    static String pastKey(int layer) {
         return "past_key_values." + layer + ".key";
     }
 
-    public static String pastValue(int layer) {
+    static String pastValue(int layer) {
         return "past_key_values." + layer + ".value";
     }
 
-    public static String presentKey(int layer) {
+    static String presentKey(int layer) {
         return "present." + layer + ".key";
     }
 
-    public static String presentValue(int layer) {
+    static String presentValue(int layer) {
         return "present." + layer + ".value";
     }
 
     /** Reads the signature, failing with the model path and the missing name when the layout is not Optimum's. */
-    public static GraphSignature introspect(Path model, Map<String, NodeInfo> inputs, Map<String, NodeInfo> outputs) {
+    static GraphSignature introspect(Path model, Map<String, NodeInfo> inputs, Map<String, NodeInfo> outputs) {
         requireName(model, inputs, INPUT_IDS, "input");
         requireName(model, outputs, LOGITS, "output");
         boolean hasMask = inputs.containsKey(ATTENTION_MASK);

@@ -21,7 +21,8 @@ public record ModelConfig(String modelType, int vocabSize, int contextLength, Se
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    public static ModelConfig read(ModelFiles files) {
+    /** Reads config.json and generation_config.json; a missing vocab size or context length fails naming the file. */
+    static ModelConfig read(ModelFiles files) {
         JsonNode config = readJson(files.config());
         JsonNode generation = files.generationConfig().map(ModelConfig::readJson).orElse(JSON.createObjectNode());
         String modelType = config.path("model_type").asText("unknown");

@@ -1,8 +1,12 @@
 package dev.specula.model;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * The files of one exported decoder, in the layout of docs/models.md:
@@ -19,14 +23,14 @@ import java.util.Optional;
 public record ModelFiles(Path directory, Path model, Path config, Optional<Path> generationConfig, Path tokenizer,
         Optional<Path> tokenizerConfig, Optional<Path> chatTemplate) {
 
-    public static final String MODEL_FILE = "model.onnx";
+    static final String MODEL_FILE = "model.onnx";
 
     /**
      * Resolves a model location: a directory holding {@code model.onnx}, or the path of an {@code .onnx} file.
      *
      * @throws ModelLoadException naming the path when a required file is missing or unreadable
      */
-    public static ModelFiles resolve(Path location) {
+    static ModelFiles resolve(Path location) {
         Path absolute = location.toAbsolutePath().normalize();
         if (!Files.exists(absolute)) {
             throw new ModelLoadException(absolute, "Model location " + absolute
@@ -47,6 +51,25 @@ public record ModelFiles(Path directory, Path model, Path config, Optional<Path>
         Path tokenizer = require(directory.resolve("tokenizer.json"), "the tokenizer (tokenizer.json)");
         return new ModelFiles(directory, model, config, optional(directory.resolve("generation_config.json")), tokenizer,
                 optional(directory.resolve("tokenizer_config.json")), optional(directory.resolve("chat_template.jinja")));
+    }
+
+    /** {@link Decoder#kvIdentity()} of these files: the graph's path, and size and modification time of it and its weights. */
+    String kvIdentity() {
+        StringBuilder identity = new StringBuilder(model.toString());
+        // external weights: the graph's own, or model.onnx_data that a second graph (model_packed.onnx) shares
+        Set<Path> weights = new LinkedHashSet<>(List.of(model, model.resolveSibling(model.getFileName() + "_data"),
+                model.resolveSibling(MODEL_FILE + "_data")));
+        for (Path file : weights) {
+            try {
+                if (Files.exists(file)) {
+                    identity.append('|').append(Files.size(file)).append('|').append(Files.getLastModifiedTime(file).toMillis());
+                }
+            }
+            catch (IOException ex) {
+                identity.append("|?"); // unreadable metadata: the path alone identifies the model
+            }
+        }
+        return identity.toString();
     }
 
     private static Path require(Path file, String what) {

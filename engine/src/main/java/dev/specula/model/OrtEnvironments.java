@@ -1,6 +1,7 @@
 package dev.specula.model;
 
 import ai.onnxruntime.OrtEnvironment;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The process's ONNX Runtime environment, created on a thread with a large stack. ONNX Runtime 1.29 matches
@@ -11,11 +12,12 @@ import ai.onnxruntime.OrtEnvironment;
 public final class OrtEnvironments {
 
     private static final long INIT_STACK_BYTES = 64L << 20;
-    private static volatile OrtEnvironment environment;
+    private static volatile @Nullable OrtEnvironment environment;
 
     private OrtEnvironments() {
     }
 
+    /** The shared environment, created on first use. */
     public static OrtEnvironment get() {
         OrtEnvironment created = environment;
         if (created != null) {

@@ -28,10 +28,12 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
         return new RuntimeOptions(ExecutionProvider.CPU, 0, 1, false);
     }
 
+    /** These options on another provider and device. */
     public RuntimeOptions withProvider(ExecutionProvider newProvider, int newDeviceId) {
         return new RuntimeOptions(newProvider, newDeviceId, intraOpThreads, spinning);
     }
 
+    /** These options with another intra-op thread count (0 = ONNX Runtime decides). */
     public RuntimeOptions withIntraOpThreads(int threads) {
         return new RuntimeOptions(provider, deviceId, threads, spinning);
     }

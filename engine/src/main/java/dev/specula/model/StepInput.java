@@ -2,6 +2,7 @@ package dev.specula.model;
 
 import ai.onnxruntime.OrtSession;
 import dev.specula.kv.SequenceCache;
+import org.jspecify.annotations.Nullable;
 
 /**
  * One sequence's part of a forward step: the tokens to append to its cache.
@@ -10,10 +11,10 @@ import dev.specula.kv.SequenceCache;
  * @param tokens new token ids, appended at logical positions {@code cache.logicalLength()...}
  * @param logitsRows how many of the last positions' logits to return (1 for a draft step, γ+1 to verify)
  * @param withHiddenState whether to return {@code last_hidden_state} rows too (the graph must have it)
- * @param runOptions the sequence's run options: {@code setTerminate(true)} aborts its run
+ * @param runOptions the sequence's run options: {@code setTerminate(true)} aborts its run; null = none
  */
 public record StepInput(SequenceCache cache, int[] tokens, int logitsRows, boolean withHiddenState,
-        OrtSession.RunOptions runOptions) {
+        OrtSession.@Nullable RunOptions runOptions) {
 
     public StepInput {
         if (tokens.length == 0) {

@@ -1,5 +1,7 @@
 package dev.specula.model;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * What a forward step returns for one sequence.
  *
@@ -9,5 +11,5 @@ package dev.specula.model;
  * @param hiddenState the same rows of {@code last_hidden_state} [rows, hiddenSize], or null
  * @param runNanos wall time of the ONNX Runtime call
  */
-public record StepOutput(float[] logits, int rows, int width, float[] hiddenState, long runNanos) {
+public record StepOutput(float[] logits, int rows, int width, float @Nullable [] hiddenState, long runNanos) {
 }

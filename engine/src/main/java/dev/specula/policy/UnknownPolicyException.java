@@ -1,6 +1,6 @@
 package dev.specula.policy;
 
-import dev.specula.engine.InvalidRequestException;
+import dev.specula.request.InvalidRequestException;
 
 import java.util.Collection;
 

@@ -3,7 +3,10 @@ package dev.specula.sampling;
 import java.util.Arrays;
 import java.util.random.RandomGenerator;
 
-/** Turning logits into the distribution a token is drawn from, and drawing from it. */
+/**
+ * Turning logits into the distribution a token is drawn from, and drawing from it. Internal to the engine: public
+ * because the decode loop ({@code dev.specula.engine}) and the policies ({@code dev.specula.policy}) use it.
+ */
 public final class Distributions {
 
     private Distributions() {

@@ -18,6 +18,8 @@ import java.util.random.RandomGenerator;
  *
  * <p>Width: draft and target logits may differ in width (embedding rows padded differently, e.g.
  * Qwen2.5-0.5B vs 7B); a token beyond a model's width has probability 0 in that model.
+ *
+ * <p>Internal to the engine: public because the decode loop ({@code dev.specula.engine}) calls it.
  */
 public final class DraftVerifier {
 

@@ -1,6 +1,7 @@
 package dev.specula.sampling;
 
-import dev.specula.engine.InvalidRequestException;
+import dev.specula.request.InvalidRequestException;
+import org.jspecify.annotations.Nullable;
 
 /**
  * How the next token is chosen from a distribution, applied in this order (as transformers does):
@@ -10,10 +11,11 @@ import dev.specula.engine.InvalidRequestException;
  * @param topK keep the k most likely tokens; 0 = off
  * @param topP keep the smallest set of most likely tokens whose probability reaches p; 1 = off; in (0, 1]
  * @param seed seed of the request's random generator; null = a fresh random seed
- * @throws dev.specula.engine.InvalidRequestException for a value out of range, naming the component
+ * @throws dev.specula.request.InvalidRequestException for a value out of range, naming the component
  */
-public record SamplingParams(double temperature, int topK, double topP, Long seed) {
+public record SamplingParams(double temperature, int topK, double topP, @Nullable Long seed) {
 
+    /** Greedy decoding: the target's argmax at every step. */
     public static final SamplingParams GREEDY = new SamplingParams(0, 0, 1, null);
 
     public SamplingParams {
@@ -28,6 +30,7 @@ public record SamplingParams(double temperature, int topK, double topP, Long see
         }
     }
 
+    /** Whether the next token is the argmax (temperature 0). */
     public boolean isGreedy() {
         return temperature == 0;
     }

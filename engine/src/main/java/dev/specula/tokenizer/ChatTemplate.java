@@ -10,6 +10,7 @@ import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import org.jspecify.annotations.Nullable;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -39,7 +40,7 @@ public final class ChatTemplate {
     private final String eosToken;
     private final Jinjava jinjava;
 
-    public ChatTemplate(String source, String bosToken, String eosToken) {
+    ChatTemplate(String source, @Nullable String bosToken, @Nullable String eosToken) {
         this.source = withJinjaPrecedence(source);
         this.bosToken = bosToken == null ? "" : bosToken;
         this.eosToken = eosToken == null ? "" : eosToken;
@@ -48,7 +49,7 @@ public final class ChatTemplate {
 
     /**
      * The model's template: {@code chat_template.jinja} if present, else {@code chat_template} in
-     * {@code tokenizer_config.json}; empty when the model has none.
+     * {@code tokenizer_config.json}; empty when the model has none. Internal to the engine: models load their own.
      */
     public static Optional<ChatTemplate> load(Optional<Path> tokenizerConfigFile, Optional<Path> chatTemplateFile) {
         JsonNode tokenizerConfig = tokenizerConfigFile.map(ChatTemplate::readJson).orElse(JSON.createObjectNode());
@@ -98,7 +99,7 @@ public final class ChatTemplate {
      * Renders messages given as maps, which may carry more than role and content (e.g. {@code tool_calls}),
      * with extra template variables such as {@code tools}.
      */
-    public String renderMessages(List<? extends Map<String, ?>> messages, boolean addGenerationPrompt,
+    public String renderMessages(List<? extends Map<String, ? extends @Nullable Object>> messages, boolean addGenerationPrompt,
             Map<String, Object> extraVariables) {
         Map<String, Object> context = new LinkedHashMap<>(extraVariables);
         context.put("messages", messages);
@@ -121,6 +122,7 @@ public final class ChatTemplate {
         return result.getOutput();
     }
 
+    /** The template's Jinja source (with Jinja's {@code not ... is} precedence made explicit). */
     public String source() {
         return source;
     }
@@ -169,12 +171,15 @@ public final class ChatTemplate {
         return out.toString();
     }
 
-    /** {@code raise_exception(message)}: the template rejects the conversation. */
+    /** {@code raise_exception(message)}: the template rejects the conversation. Public only for Jinjava to call. */
     public static String raiseException(String message) {
         throw new TemplateRaisedException(message);
     }
 
-    /** {@code strftime_now(format)} for the common Python directives used by templates (Llama 3.1+). */
+    /**
+     * {@code strftime_now(format)} for the common Python directives used by templates (Llama 3.1+). Public only for
+     * Jinjava to call.
+     */
     public static String strftimeNow(String pythonFormat) {
         String javaPattern = pythonFormat.replace("%d", "dd").replace("%b", "MMM").replace("%B", "MMMM")
             .replace("%Y", "yyyy").replace("%m", "MM").replace("%H", "HH").replace("%M", "mm").replace("%S", "ss");
@@ -216,12 +221,13 @@ public final class ChatTemplate {
         }
 
         @Override
-        public Object filter(Object value, JinjavaInterpreter interpreter, String... args) {
+        public Object filter(@Nullable Object value, JinjavaInterpreter interpreter, @Nullable String... args) {
             return PythonJson.dumps(value, args.length > 0 && args[0] != null ? Integer.valueOf(args[0]) : null);
         }
 
         @Override
-        public Object filter(Object value, JinjavaInterpreter interpreter, Object[] args, Map<String, Object> kwargs) {
+        public Object filter(@Nullable Object value, JinjavaInterpreter interpreter, @Nullable Object[] args,
+                Map<String, @Nullable Object> kwargs) {
             Object indent = kwargs.getOrDefault("indent", args.length > 0 ? args[0] : null);
             return PythonJson.dumps(value, indent == null ? null : ((Number) (indent instanceof String s ? Integer.valueOf(s) : indent)).intValue());
         }

@@ -1,13 +1,13 @@
 package dev.specula.tokenizer;
 
 /** A chat template failed to render, or raised an error itself ({@code raise_exception}). */
-public class ChatTemplateException extends RuntimeException {
+public final class ChatTemplateException extends RuntimeException {
 
-    public ChatTemplateException(String message) {
+    ChatTemplateException(String message) {
         super(message);
     }
 
-    public ChatTemplateException(String message, Throwable cause) {
+    ChatTemplateException(String message, Throwable cause) {
         super(message, cause);
     }
 }

@@ -1,5 +1,7 @@
 package dev.specula.tokenizer;
 
+import org.jspecify.annotations.Nullable;
+
 import java.util.Collection;
 import java.util.Iterator;
 import java.util.Map;
@@ -14,13 +16,13 @@ final class PythonJson {
     private PythonJson() {
     }
 
-    static String dumps(Object value, Integer indent) {
+    static String dumps(@Nullable Object value, @Nullable Integer indent) {
         StringBuilder out = new StringBuilder();
         write(out, value, indent, 0);
         return out.toString();
     }
 
-    private static void write(StringBuilder out, Object value, Integer indent, int depth) {
+    private static void write(StringBuilder out, @Nullable Object value, @Nullable Integer indent, int depth) {
         if (value == null) {
             out.append("null");
         }
@@ -52,7 +54,7 @@ final class PythonJson {
     }
 
     private static void writeContainer(StringBuilder out, char open, char close, Iterator<?> items, boolean empty,
-            Integer indent, int depth, boolean entries) {
+            @Nullable Integer indent, int depth, boolean entries) {
         out.append(open);
         if (empty) {
             out.append(close);

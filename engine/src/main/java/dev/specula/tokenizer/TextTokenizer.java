@@ -32,7 +32,7 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
         this.specialTokens = specialTokens;
     }
 
-    /** Loads {@code tokenizer.json}; a missing or corrupt file fails with its path. */
+    /** Loads {@code tokenizer.json}; a missing or corrupt file fails with its path. Internal to the engine. */
     public static TextTokenizer load(Path tokenizerJson) {
         JsonNode root;
         try {
@@ -95,6 +95,7 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
         return tokenizer.decode(longs, skipSpecialTokens);
     }
 
+    /** Text of all {@code ids}; special tokens dropped when {@code skipSpecialTokens}. */
     public String decode(int[] ids, boolean skipSpecialTokens) {
         return decode(ids, 0, ids.length, skipSpecialTokens);
     }
@@ -109,7 +110,8 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
         return specialTokens;
     }
 
-    public Path file() {
+    /** The {@code tokenizer.json} read. */
+    Path file() {
         return file;
     }
 

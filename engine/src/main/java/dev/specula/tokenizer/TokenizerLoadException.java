@@ -6,11 +6,11 @@ import java.nio.file.Path;
  * A tokenizer or chat template file that cannot be read: the message names the path. Model loading reports it as
  * a {@code ModelLoadException} of the model directory it belongs to.
  */
-public class TokenizerLoadException extends RuntimeException {
+public final class TokenizerLoadException extends RuntimeException {
 
     private final Path path;
 
-    public TokenizerLoadException(Path path, String message, Throwable cause) {
+    TokenizerLoadException(Path path, String message, Throwable cause) {
         super(message, cause);
         this.path = path;
     }

@@ -1,5 +1,6 @@
 package dev.specula.engine;
 
+import dev.specula.request.InvalidRequestException;
 import dev.specula.policy.PolicyParameters;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.sampling.SamplingParams;

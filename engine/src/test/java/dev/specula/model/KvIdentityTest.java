@@ -23,12 +23,12 @@ class KvIdentityTest {
             }
         }
         ModelFiles model = ModelFiles.resolve(directory);
-        String before = Decoder.kvIdentity(model);
+        String before = model.kvIdentity();
         assertThat(before).startsWith(model.model().toString());
-        assertThat(Decoder.kvIdentity(ModelFiles.resolve(directory))).isEqualTo(before);
+        assertThat(ModelFiles.resolve(directory).kvIdentity()).isEqualTo(before);
 
         Path graph = model.model();
         Files.setLastModifiedTime(graph, FileTime.fromMillis(Files.getLastModifiedTime(graph).toMillis() + 60_000));
-        assertThat(Decoder.kvIdentity(model)).isNotEqualTo(before);
+        assertThat(model.kvIdentity()).isNotEqualTo(before);
     }
 }

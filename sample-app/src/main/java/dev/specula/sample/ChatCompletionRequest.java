@@ -1,7 +1,7 @@
 package dev.specula.sample;
 
 import dev.specula.chat.SpeculaChatOptions;
-import dev.specula.engine.InvalidRequestException;
+import dev.specula.request.InvalidRequestException;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.UnknownPolicyException;
 import org.springframework.ai.chat.messages.AssistantMessage;

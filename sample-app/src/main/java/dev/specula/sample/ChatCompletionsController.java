@@ -1,7 +1,7 @@
 package dev.specula.sample;
 
 import dev.specula.chat.SpeculaChatModel;
-import dev.specula.engine.InvalidRequestException;
+import dev.specula.request.InvalidRequestException;
 import jakarta.servlet.http.HttpServletRequest;
 import org.springframework.ai.chat.model.ChatModel;
 import org.springframework.ai.chat.model.ChatResponse;

@@ -1,7 +1,7 @@
 package dev.specula.sample;
 
 import dev.specula.engine.ContextLengthExceededException;
-import dev.specula.engine.InvalidRequestException;
+import dev.specula.request.InvalidRequestException;
 import dev.specula.serving.ModelsNotReadyException;
 import dev.specula.serving.ServiceBusyException;
 import jakarta.servlet.http.HttpServletRequest;

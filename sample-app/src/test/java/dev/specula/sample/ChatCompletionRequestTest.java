@@ -1,7 +1,7 @@
 package dev.specula.sample;
 
 import dev.specula.chat.SpeculaChatOptions;
-import dev.specula.engine.InvalidRequestException;
+import dev.specula.request.InvalidRequestException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;

@@ -5,7 +5,7 @@ import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.errors.RateLimitException;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import dev.specula.chat.SpeculaChatModel;
-import dev.specula.engine.InvalidRequestException;
+import dev.specula.request.InvalidRequestException;
 import dev.specula.serving.GenerationService;
 import dev.specula.serving.ModelPairHandle;
 import dev.specula.serving.ServiceBusyException;

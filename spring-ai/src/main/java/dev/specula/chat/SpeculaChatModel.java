@@ -4,7 +4,7 @@ import dev.specula.engine.CancellationToken;
 import dev.specula.engine.FinishReason;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
-import dev.specula.engine.InvalidRequestException;
+import dev.specula.request.InvalidRequestException;
 import dev.specula.engine.ModelPair;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.sampling.SamplingParams;

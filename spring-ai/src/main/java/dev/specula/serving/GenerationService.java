@@ -7,7 +7,7 @@ import dev.specula.engine.FinishReason;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationException;
-import dev.specula.engine.InvalidRequestException;
+import dev.specula.request.InvalidRequestException;
 import dev.specula.engine.ModelPair;
 import dev.specula.kv.KvStore;
 import dev.specula.policy.PlainPolicy;

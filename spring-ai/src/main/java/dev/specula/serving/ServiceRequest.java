@@ -1,7 +1,7 @@
 package dev.specula.serving;
 
 import dev.specula.engine.CancellationToken;
-import dev.specula.engine.InvalidRequestException;
+import dev.specula.request.InvalidRequestException;
 import dev.specula.engine.TokenStreamListener;
 import dev.specula.sampling.SamplingParams;
 

@@ -1,7 +1,7 @@
 package dev.specula.chat;
 
 import dev.specula.Fixtures;
-import dev.specula.engine.InvalidRequestException;
+import dev.specula.request.InvalidRequestException;
 import dev.specula.serving.GenerationService;
 import dev.specula.serving.ModelPairHandle;
 import dev.specula.serving.BatchingSettings;

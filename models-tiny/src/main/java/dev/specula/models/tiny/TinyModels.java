@@ -1,5 +1,7 @@
 package dev.specula.models.tiny;
 
+import org.jspecify.annotations.Nullable;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -35,10 +37,10 @@ public final class TinyModels {
      * Classpath folder holding the pair: {@code target/} and {@code draft/}, each with {@code model.onnx} (attention
      * mask) and {@code model_packed.onnx} (attention bias, for unpadded batching) sharing {@code model.onnx_data}.
      */
-    public static final String RESOURCE_ROOT = "dev/specula/models/tiny/";
+    static final String RESOURCE_ROOT = "dev/specula/models/tiny/";
 
     /** Lines {@code <sha256>  <relative path>}, one per file under {@link #RESOURCE_ROOT}. */
-    public static final String MANIFEST = RESOURCE_ROOT + "MANIFEST";
+    static final String MANIFEST = RESOURCE_ROOT + "MANIFEST";
 
     private static final String COMPLETE_MARKER = ".complete";
 
@@ -51,7 +53,7 @@ public final class TinyModels {
      * @param targetPacked the target's {@code --packed} graph ({@code target/model_packed.onnx}), or null
      * @param draftPacked the draft's {@code --packed} graph, or null
      */
-    public record Pair(Path root, Path target, Path draft, Path targetPacked, Path draftPacked) {
+    public record Pair(Path root, Path target, Path draft, @Nullable Path targetPacked, @Nullable Path draftPacked) {
 
         /** Whether the target's {@code --packed} variant (attention bias input) is present. */
         public boolean hasPackedTarget() {

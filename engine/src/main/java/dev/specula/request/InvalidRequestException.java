@@ -1,4 +1,4 @@
-package dev.specula.engine;
+package dev.specula.request;
 
 /**
  * A caller's mistake: a request field whose value cannot be served (a bad sampling value, max tokens, stop
