@@ -8,6 +8,7 @@ import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
 import dev.specula.engine.ModelPair;
+import dev.specula.policy.PolicyResources;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.sampling.SamplingParams;
 
@@ -72,10 +73,10 @@ final class BenchCommand {
             return runConcurrency(arguments, prompts, policyNames, maxNewTokens, repeat, warmup, ignoreEos, sampling, out, err);
         }
 
-        try (ModelPair models = ModelOptions.load(arguments)) {
+        try (ModelPair models = ModelOptions.load(arguments); PolicyResources resources = new PolicyResources()) {
             Map<String, Supplier<SpeculationPolicy>> policies = new LinkedHashMap<>();
             for (String name : policyNames) {
-                policies.put(name.trim(), PolicyOptions.factory(name.trim(), arguments, models));
+                policies.put(name.trim(), PolicyOptions.factory(name.trim(), arguments, models, resources));
             }
             List<int[]> promptIds = new ArrayList<>();
             for (BenchPrompt prompt : prompts) {
@@ -161,7 +162,8 @@ final class BenchCommand {
         List<Map<String, Object>> rows = new ArrayList<>();
         ConcurrencyBench bench = null;
         for (String path : paths) {
-            try (ModelPair models = path.equals("unpadded") ? ModelOptions.loadPacked(arguments) : ModelOptions.load(arguments)) {
+            try (ModelPair models = path.equals("unpadded") ? ModelOptions.loadPacked(arguments) : ModelOptions.load(arguments);
+                    PolicyResources resources = new PolicyResources()) {
                 List<int[]> ids = new ArrayList<>();
                 List<String> names = new ArrayList<>();
                 for (BenchPrompt prompt : prompts) {
@@ -173,7 +175,7 @@ final class BenchCommand {
                 }
                 Map<String, Supplier<SpeculationPolicy>> policies = new LinkedHashMap<>();
                 for (String name : policyNames) {
-                    policies.put(name.trim(), PolicyOptions.factory(name.trim(), arguments, models));
+                    policies.put(name.trim(), PolicyOptions.factory(name.trim(), arguments, models, resources));
                 }
                 Engine warm = new Engine(models, Engine.Settings.defaults().withoutDraftTimeLimit());
                 for (int w = 0; w < warmup; w++) {

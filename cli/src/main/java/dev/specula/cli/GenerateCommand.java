@@ -1,6 +1,7 @@
 package dev.specula.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.specula.policy.PolicyResources;
 import dev.specula.engine.Engine;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.GenerationResult;
@@ -40,14 +41,14 @@ final class GenerateCommand {
         SamplingParams sampling = arguments.sampling();
         int maxNewTokens = arguments.integer("max-new-tokens", 64, 1, 1 << 20);
         boolean json = arguments.has("json");
-        try (ModelPair models = ModelOptions.load(arguments)) {
+        try (ModelPair models = ModelOptions.load(arguments); PolicyResources resources = new PolicyResources()) {
             String policy = arguments.string("policy", models.draft().isPresent() ? "fixed" : "plain");
             GenerationRequest request = GenerationRequest.builder(prompt.encode(models.target()))
                 .sampling(sampling)
                 .maxNewTokens(maxNewTokens)
                 .stopStrings(arguments.all("stop"))
                 .ignoreEos(arguments.has("ignore-eos"))
-                .policy(PolicyOptions.factory(policy, arguments, models))
+                .policy(PolicyOptions.factory(policy, arguments, models, resources))
                 .listener(json ? null : text -> {
                     out.print(text);
                     out.flush();

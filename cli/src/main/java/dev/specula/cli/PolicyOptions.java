@@ -3,6 +3,7 @@ package dev.specula.cli;
 import dev.specula.engine.ModelPair;
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.PolicyParameters;
+import dev.specula.policy.PolicyResources;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.SpeculationPolicy;
 
@@ -16,7 +17,8 @@ final class PolicyOptions {
     private PolicyOptions() {
     }
 
-    static Supplier<SpeculationPolicy> factory(String spec, Arguments arguments, ModelPair models) {
+    /** A policy factory whose loaded files (ldlp predictors) and estimates live in {@code resources}, closed by the caller. */
+    static Supplier<SpeculationPolicy> factory(String spec, Arguments arguments, ModelPair models, PolicyResources resources) {
         if (models.draft().isEmpty() && !spec.startsWith(PlainPolicy.NAME)) {
             return PlainPolicy::new; // no draft: target only, whatever the policy
         }
@@ -30,7 +32,7 @@ final class PolicyOptions {
         }
         int gamma = arguments.integer("gamma", PolicyParameters.DEFAULT_GAMMA, 1, 64);
         try {
-            return SpeculationPolicies.factory(spec, new PolicyParameters(gamma, options, models.target().files().directory()));
+            return SpeculationPolicies.factory(spec, new PolicyParameters(gamma, options, models.target().files().directory(), resources));
         }
         catch (IllegalArgumentException | dev.specula.model.ModelLoadException ex) {
             throw new CliException(ex.getMessage());

@@ -31,6 +31,12 @@ public final class Engine implements AutoCloseable {
      */
     public record Settings(int maxBatchSize, int queueCapacity, Duration maxBatchWait, Duration draftTimeLimit) {
 
+        /** The defaults of every layer above (the serving layer's settings and the properties equal these). */
+        public static final int DEFAULT_MAX_BATCH_SIZE = 8;
+        public static final int DEFAULT_QUEUE_CAPACITY = 64;
+        public static final Duration DEFAULT_MAX_BATCH_WAIT = Duration.ofMillis(2);
+        public static final Duration DEFAULT_DRAFT_TIME_LIMIT = Duration.ofSeconds(10);
+
         public Settings {
             if (maxBatchSize < 1) {
                 throw new IllegalArgumentException("maxBatchSize must be >= 1 but was " + maxBatchSize);
@@ -48,7 +54,8 @@ public final class Engine implements AutoCloseable {
 
         /** 8 requests a batch, 64 waiting, 2 ms to gather a batch, 10 s for a round's drafts. */
         public static Settings defaults() {
-            return new Settings(8, 64, Duration.ofMillis(2), Duration.ofSeconds(10));
+            return new Settings(DEFAULT_MAX_BATCH_SIZE, DEFAULT_QUEUE_CAPACITY, DEFAULT_MAX_BATCH_WAIT,
+                    DEFAULT_DRAFT_TIME_LIMIT);
         }
 
         /** These settings with no time limit on drafting (benchmarks, the CLI). */

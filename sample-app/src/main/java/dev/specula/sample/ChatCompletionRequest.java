@@ -2,6 +2,8 @@ package dev.specula.sample;
 
 import dev.specula.chat.SpeculaChatOptions;
 import dev.specula.request.InvalidRequestException;
+import dev.specula.policy.InvalidPolicyOptionException;
+import dev.specula.policy.PolicySpec;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.UnknownPolicyException;
 import org.springframework.ai.chat.messages.AssistantMessage;
@@ -191,13 +193,16 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         catch (UnknownPolicyException ex) {
             throw new InvalidRequestException("speculation.policy", UnknownPolicyException.CODE, ex.getMessage());
         }
-        int colon = policy.indexOf(':');
-        if (colon >= 0) {
-            String gamma = policy.substring(colon + 1).trim();
-            if (!gamma.matches("[0-9]{1,9}") || Integer.parseInt(gamma) < 1) {
-                throw new InvalidRequestException("speculation.policy", "In speculation.policy '" + policy
-                        + "' the part after ':' must be the draft length, an integer >= 1");
-            }
+        Integer gamma;
+        try {
+            gamma = PolicySpec.parse(policy).gamma();
+        }
+        catch (InvalidPolicyOptionException ex) {
+            gamma = -1;
+        }
+        if (gamma != null && gamma < 1) {
+            throw new InvalidRequestException("speculation.policy", "In speculation.policy '" + policy
+                    + "' the part after ':' must be the draft length, an integer >= 1");
         }
     }
 

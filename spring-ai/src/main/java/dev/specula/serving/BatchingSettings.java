@@ -2,9 +2,11 @@ package dev.specula.serving;
 
 import java.time.Duration;
 
+import dev.specula.engine.Engine;
+
 /**
  * Continuous batching: whether concurrent requests are stepped together by a
- * {@link dev.specula.engine.BatchScheduler} (one ONNX Runtime call per step for all of them), and its sizes.
+ * {@link Engine#submit} (one ONNX Runtime call per step for all of them), and its sizes.
  *
  * @param enabled whether requests are batched, default true; false runs each on its caller's thread
  * @param maxBatchSize requests stepped together, default {@value #DEFAULT_MAX_BATCH_SIZE}
@@ -13,9 +15,9 @@ import java.time.Duration;
  */
 public record BatchingSettings(boolean enabled, int maxBatchSize, int queueCapacity, Duration maxWait) {
 
-    public static final int DEFAULT_MAX_BATCH_SIZE = 8;
-    public static final int DEFAULT_QUEUE_CAPACITY = 64;
-    public static final Duration DEFAULT_MAX_WAIT = Duration.ofMillis(2);
+    public static final int DEFAULT_MAX_BATCH_SIZE = Engine.Settings.DEFAULT_MAX_BATCH_SIZE;
+    public static final int DEFAULT_QUEUE_CAPACITY = Engine.Settings.DEFAULT_QUEUE_CAPACITY;
+    public static final Duration DEFAULT_MAX_WAIT = Engine.Settings.DEFAULT_MAX_BATCH_WAIT;
 
     public BatchingSettings {
         if (maxBatchSize < 1) {

@@ -60,7 +60,7 @@ public final class GenerationService implements AutoCloseable {
     /** Prompt-prefix KV kept for reuse across requests, when the builder sets nothing: 64 MiB. */
     public static final long DEFAULT_PREFIX_CACHE_BYTES = 64L << 20;
     /** Longest a speculative round may run, when the builder sets nothing. */
-    public static final Duration DEFAULT_ROUND_TIME_LIMIT = Duration.ofSeconds(10);
+    public static final Duration DEFAULT_ROUND_TIME_LIMIT = Engine.Settings.DEFAULT_DRAFT_TIME_LIMIT;
 
     private final ModelPairHandle models;
     private final String modelsId;
