@@ -728,20 +728,20 @@ public class LoadTest {
             all = new ArrayList<>(results);
         }
         all.sort((a, b) -> Long.compare(a.index, b.index));
-        List<Result> finished = all.stream().filter(r -> !r.cut).toList();
-        List<Result> ok = finished.stream().filter(r -> r.errorKind == null).toList();
-        List<Result> failed = finished.stream().filter(r -> r.errorKind != null).toList();
-        long cut = all.stream().filter(r -> r.cut).count();
-        long cached = ok.stream().filter(r -> r.cached).count();
-        long withoutUsage = ok.stream().filter(r -> r.completionTokens == null).count();
+        List<Result> finished = all.stream().filter((r) -> !r.cut).toList();
+        List<Result> ok = finished.stream().filter((r) -> r.errorKind == null).toList();
+        List<Result> failed = finished.stream().filter((r) -> r.errorKind != null).toList();
+        long cut = all.stream().filter((r) -> r.cut).count();
+        long cached = ok.stream().filter((r) -> r.cached).count();
+        long withoutUsage = ok.stream().filter((r) -> r.completionTokens == null).count();
         long tokens = ok.stream().mapToLong(Result::tokens).sum();
-        long lastEnd = finished.stream().mapToLong(r -> r.end).max().orElse(end);
+        long lastEnd = finished.stream().mapToLong((r) -> r.end).max().orElse(end);
         double wall = (lastEnd - runStart) / 1e9;
 
-        double[] ttft = ok.stream().filter(r -> r.firstToken >= 0).mapToDouble(r -> (r.firstToken - r.start) / 1e6).sorted().toArray();
-        double[] perToken = ok.stream().filter(r -> r.firstToken >= 0 && r.tokens() >= 2)
-                .mapToDouble(r -> (r.end - r.firstToken) / 1e6 / (r.tokens() - 1)).sorted().toArray();
-        double[] total = ok.stream().mapToDouble(r -> (r.end - r.start) / 1e6).sorted().toArray();
+        double[] ttft = ok.stream().filter((r) -> r.firstToken >= 0).mapToDouble((r) -> (r.firstToken - r.start) / 1e6).sorted().toArray();
+        double[] perToken = ok.stream().filter((r) -> r.firstToken >= 0 && r.tokens() >= 2)
+                .mapToDouble((r) -> (r.end - r.firstToken) / 1e6 / (r.tokens() - 1)).sorted().toArray();
+        double[] total = ok.stream().mapToDouble((r) -> (r.end - r.start) / 1e6).sorted().toArray();
 
         Map<String, Object> report = new LinkedHashMap<>();
         Map<String, Object> settings = new LinkedHashMap<>();
@@ -768,7 +768,7 @@ public class LoadTest {
         requests.put("cut_after_grace", cut);
         requests.put("cached_answers", cached);
         requests.put("without_usage_chunk", withoutUsage);
-        requests.put("empty_answers", ok.stream().filter(r -> r.firstToken < 0).count());
+        requests.put("empty_answers", ok.stream().filter((r) -> r.firstToken < 0).count());
         Map<String, Object> statuses = new TreeMap<>();
         for (Result r : all) {
             statuses.merge(r.status < 0 ? "none" : String.valueOf(r.status), 1L, (a, b) -> (Long) a + (Long) b);
@@ -784,7 +784,7 @@ public class LoadTest {
         Map<String, Object> errors = new TreeMap<>();
         for (Result r : failed) {
             @SuppressWarnings("unchecked")
-            Map<String, Object> kind = (Map<String, Object>) errors.computeIfAbsent(r.errorKind, k -> {
+            Map<String, Object> kind = (Map<String, Object>) errors.computeIfAbsent(r.errorKind, (k) -> {
                 Map<String, Object> m = new LinkedHashMap<>();
                 m.put("count", 0L);
                 m.put("example", abbreviate(r.errorDetail, 300));
@@ -839,8 +839,8 @@ public class LoadTest {
     Map<String, Object> flatness(List<Double> values) {
         Map<String, Object> m = new LinkedHashMap<>();
         int n = values.size();
-        if (n < 3 || values.stream().anyMatch(v -> v == null)) {
-            m.put("verdict", values.stream().allMatch(v -> v == null) ? "not measured" : "too few samples");
+        if (n < 3 || values.stream().anyMatch((v) -> v == null)) {
+            m.put("verdict", values.stream().allMatch((v) -> v == null) ? "not measured" : "too few samples");
             return m;
         }
         double middle = values.subList(n / 3, 2 * n / 3).stream().mapToDouble(Double::doubleValue).average().orElse(Double.NaN);

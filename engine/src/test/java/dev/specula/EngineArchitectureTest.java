@@ -3,16 +3,15 @@ package dev.specula;
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.lang.syntax.ArchRuleDefinition;
+import com.tngtech.archunit.library.dependencies.SlicesRuleDefinition;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
-import static com.tngtech.archunit.library.dependencies.SlicesRuleDefinition.slices;
-
 /**
- * The engine's rules, checked on its compiled classes (so fully qualified names count too): it depends on
- * ONNX Runtime, the tokenizers, Jinjava, Jackson and SLF4J only, never on a framework, and its packages form
- * no cycle.
+ * The engine's rules, checked on its compiled classes (so fully qualified names count
+ * too): it depends on ONNX Runtime, the tokenizers, Jinjava, Jackson and SLF4J only,
+ * never on a framework, and its packages form no cycle.
  */
 class EngineArchitectureTest {
 
@@ -26,7 +25,8 @@ class EngineArchitectureTest {
 
     @Test
     void engineUsesNoFrameworkNorServingLibrary() {
-        noClasses().should()
+        ArchRuleDefinition.noClasses()
+            .should()
             .dependOnClassesThat()
             .resideInAnyPackage("org.springframework..", "reactor..", "io.micrometer..", "com.github.benmanes..",
                     "io.github.resilience4j..")
@@ -36,7 +36,7 @@ class EngineArchitectureTest {
 
     @Test
     void enginePackagesFormNoCycle() {
-        slices().matching("dev.specula.(*)..").should().beFreeOfCycles().check(engine);
+        SlicesRuleDefinition.slices().matching("dev.specula.(*)..").should().beFreeOfCycles().check(engine);
     }
 
 }

@@ -1,12 +1,5 @@
 package dev.specula;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.specula.engine.ModelPair;
-import dev.specula.model.DecoderModel;
-import dev.specula.model.RuntimeOptions;
-import dev.specula.models.tiny.TinyModels;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URISyntaxException;
@@ -16,13 +9,23 @@ import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.stream.Stream;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import dev.specula.engine.ModelPair;
+import dev.specula.model.DecoderModel;
+import dev.specula.model.RuntimeOptions;
+import dev.specula.models.tiny.TinyModels;
+
 /**
- * Test models: tiny random-init exports made by {@code python -m specula_tools fixtures} (committed under
- * src/test/resources/fixtures, each with transformers' reference outputs) and the embedded pair.
+ * Test models: tiny random-init exports made by {@code python -m specula_tools fixtures}
+ * (committed under src/test/resources/fixtures, each with transformers' reference
+ * outputs) and the embedded pair.
  */
 public final class Fixtures {
 
     private static final ObjectMapper JSON = new ObjectMapper();
+
     private static TinyModels.Pair embedded;
 
     private Fixtures() {
@@ -60,7 +63,9 @@ public final class Fixtures {
         }
     }
 
-    /** The embedded pair, extracted once per test JVM into target/ (not the user's cache). */
+    /**
+     * The embedded pair, extracted once per test JVM into target/ (not the user's cache).
+     */
     public static synchronized TinyModels.Pair embeddedPair() {
         if (embedded == null) {
             embedded = TinyModels.extract(Path.of("target", "models-tiny-cache"));
@@ -101,4 +106,5 @@ public final class Fixtures {
         }
         return values;
     }
+
 }

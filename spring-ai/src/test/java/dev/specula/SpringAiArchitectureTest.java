@@ -3,14 +3,14 @@ package dev.specula;
 import com.tngtech.archunit.core.domain.JavaClasses;
 import com.tngtech.archunit.core.importer.ClassFileImporter;
 import com.tngtech.archunit.core.importer.ImportOption;
+import com.tngtech.archunit.lang.syntax.ArchRuleDefinition;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
-import static com.tngtech.archunit.lang.syntax.ArchRuleDefinition.noClasses;
-
 /**
- * The layering of specula-spring-ai over the engine: only {@code dev.specula.chat} speaks Spring (AI), the
- * serving layer stays framework-neutral (Caffeine, Resilience4j, Micrometer), and the engine never reaches up.
+ * The layering of specula-spring-ai over the engine: only {@code dev.specula.chat} speaks
+ * Spring (AI), the serving layer stays framework-neutral (Caffeine, Resilience4j,
+ * Micrometer), and the engine never reaches up.
  */
 class SpringAiArchitectureTest {
 
@@ -24,7 +24,8 @@ class SpringAiArchitectureTest {
 
     @Test
     void onlyTheChatPackageUsesSpring() {
-        noClasses().that()
+        ArchRuleDefinition.noClasses()
+            .that()
             .resideOutsideOfPackage("dev.specula.chat..")
             .should()
             .dependOnClassesThat()
@@ -34,7 +35,8 @@ class SpringAiArchitectureTest {
 
     @Test
     void servingDoesNotDependOnTheChatModel() {
-        noClasses().that()
+        ArchRuleDefinition.noClasses()
+            .that()
             .resideInAPackage("dev.specula.serving..")
             .should()
             .dependOnClassesThat()

@@ -1,12 +1,13 @@
 package dev.specula.autoconfigure;
 
-import dev.specula.model.ModelLoadException;
-
 import java.nio.file.Path;
+
+import dev.specula.model.ModelLoadException;
 
 /**
  * A {@link ModelLoadException} that also knows which property pointed at the model
- * ({@code specula.target.location} or {@code specula.draft.location}), so the failure analysis can name it.
+ * ({@code specula.target.location} or {@code specula.draft.location}), so the failure
+ * analysis can name it.
  */
 public class ConfiguredModelLoadException extends ModelLoadException {
 
@@ -32,4 +33,5 @@ public class ConfiguredModelLoadException extends ModelLoadException {
     public String getProperty() {
         return property;
     }
+
 }

@@ -1,34 +1,37 @@
 package dev.specula.autoconfigure;
 
-import org.springframework.core.io.Resource;
-import org.springframework.core.io.ResourceLoader;
-import org.springframework.core.io.support.PathMatchingResourcePatternResolver;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.UserPrincipal;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
-import java.nio.file.LinkOption;
-import java.nio.file.attribute.UserPrincipal;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.stream.Stream;
 
+import org.springframework.core.io.Resource;
+import org.springframework.core.io.ResourceLoader;
+import org.springframework.core.io.support.PathMatchingResourcePatternResolver;
+
 /**
- * Turns a model location property ({@code /models/x}, {@code file:/models/x}, {@code classpath:models/x},
- * a directory or its {@code model.onnx}) into a file-system path: ONNX Runtime loads models from paths
- * (external weights, models over 2 GB). A classpath directory inside a jar is copied out once to
- * {@code java.io.tmpdir/specula-models/<hash of its contents>}, checked before it is reused.
+ * Turns a model location property ({@code /models/x}, {@code file:/models/x},
+ * {@code classpath:models/x}, a directory or its {@code model.onnx}) into a file-system
+ * path: ONNX Runtime loads models from paths (external weights, models over 2 GB). A
+ * classpath directory inside a jar is copied out once to
+ * {@code java.io.tmpdir/specula-models/<hash of its contents>}, checked before it is
+ * reused.
  */
 final class ModelLocations {
 
     private static final String CLASSPATH = "classpath:";
+
     private static final String FILE = "file:";
 
     private ModelLocations() {
@@ -43,8 +46,9 @@ final class ModelLocations {
         if (!trimmed.startsWith(CLASSPATH)) {
             Path path = filePath(trimmed, property);
             if (!Files.exists(path)) {
-                throw new ConfiguredModelLoadException(property, path, "Model location " + path.toAbsolutePath() + " (" + property
-                        + ") does not exist: point " + property + " at a directory with model.onnx, config.json and tokenizer.json");
+                throw new ConfiguredModelLoadException(property, path,
+                        "Model location " + path.toAbsolutePath() + " (" + property + ") does not exist: point "
+                                + property + " at a directory with model.onnx, config.json and tokenizer.json");
             }
             return path;
         }
@@ -56,31 +60,38 @@ final class ModelLocations {
             return extract(trimmed, property, resourceLoader);
         }
         catch (IOException ex) {
-            throw new ConfiguredModelLoadException(property, Path.of(trimmed.substring(CLASSPATH.length())), "Cannot read model location "
-                    + trimmed + " (" + property + "): " + ex.getMessage(), ex);
+            throw new ConfiguredModelLoadException(property, Path.of(trimmed.substring(CLASSPATH.length())),
+                    "Cannot read model location " + trimmed + " (" + property + "): " + ex.getMessage(), ex);
         }
     }
 
-    /** {@code /x}, {@code file:/x}, {@code file:///x} or {@code file:relative/x} as a path. */
+    /**
+     * {@code /x}, {@code file:/x}, {@code file:///x} or {@code file:relative/x} as a
+     * path.
+     */
     private static Path filePath(String location, String property) {
         if (!location.startsWith(FILE)) {
             return Path.of(location);
         }
         try {
-            return location.startsWith(FILE + "//") ? Path.of(URI.create(location)) : Path.of(location.substring(FILE.length()));
+            return location.startsWith(FILE + "//") ? Path.of(URI.create(location))
+                    : Path.of(location.substring(FILE.length()));
         }
         catch (IllegalArgumentException ex) {
-            throw new ConfiguredModelLoadException(property, Path.of(location.substring(FILE.length())), "Model location "
-                    + location + " (" + property + ") is not a valid file: URL: " + ex.getMessage(), ex);
+            throw new ConfiguredModelLoadException(property, Path.of(location.substring(FILE.length())),
+                    "Model location " + location + " (" + property + ") is not a valid file: URL: " + ex.getMessage(),
+                    ex);
         }
     }
 
     /**
-     * Copies every resource under a classpath directory (in a jar) to a directory named after the hash of their
-     * contents, as {@code TinyModels.extract} does: the files are hashed, staged into a fresh temporary directory
-     * and renamed into place atomically. A directory already at that name is used only when it is ours and every
-     * file in it has the expected content; anything else there (a stale copy, one planted by another user on a
-     * shared temporary directory) is left alone and the staged copy is used instead.
+     * Copies every resource under a classpath directory (in a jar) to a directory named
+     * after the hash of their contents, as {@code TinyModels.extract} does: the files are
+     * hashed, staged into a fresh temporary directory and renamed into place atomically.
+     * A directory already at that name is used only when it is ours and every file in it
+     * has the expected content; anything else there (a stale copy, one planted by another
+     * user on a shared temporary directory) is left alone and the staged copy is used
+     * instead.
      */
     private static Path extract(String location, String property, ResourceLoader resourceLoader) throws IOException {
         String directory = location.substring(CLASSPATH.length()).replaceFirst("^/+", "").replaceFirst("/+$", "");
@@ -99,8 +110,10 @@ final class ModelLocations {
             }
         }
         if (files.isEmpty()) {
-            throw new ConfiguredModelLoadException(property, Path.of(directory), "Nothing found at " + location + " (" + property
-                    + "): put the model directory on the classpath, or point " + property + " at a file: location");
+            throw new ConfiguredModelLoadException(property, Path.of(directory),
+                    "Nothing found at " + location + " (" + property
+                            + "): put the model directory on the classpath, or point " + property
+                            + " at a file: location");
         }
         Map<String, String> hashes = new TreeMap<>();
         for (Map.Entry<String, Resource> file : files.entrySet()) {
@@ -114,14 +127,20 @@ final class ModelLocations {
         return modelFile == null ? extracted : extracted.resolve(modelFile);
     }
 
-    /** Where classpath models are extracted: {@code java.io.tmpdir/specula-models}, if it is ours. */
+    /**
+     * Where classpath models are extracted: {@code java.io.tmpdir/specula-models}, if it
+     * is ours.
+     */
     private static Path cacheRoot() throws IOException {
         Path root = Path.of(System.getProperty("java.io.tmpdir"), "specula-models");
         Files.createDirectories(root);
         return root;
     }
 
-    /** Copies the files into a fresh directory, checks them, and renames it to {@code target} if it is free. */
+    /**
+     * Copies the files into a fresh directory, checks them, and renames it to
+     * {@code target} if it is free.
+     */
     private static Path stage(Path root, Path target, Map<String, Resource> files, Map<String, String> hashes)
             throws IOException {
         Path staging = Files.createTempDirectory(isOwn(root) ? root : Path.of(System.getProperty("java.io.tmpdir")),
@@ -135,7 +154,8 @@ final class ModelLocations {
             throw new IOException("The model's classpath resources changed while they were extracted to " + staging);
         }
         if (!isOwn(root) || Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-            return staging; // something we do not trust is at the target name: keep our own copy apart
+            // something we do not trust is at the target name: keep our own copy apart
+            return staging;
         }
         try {
             Files.move(staging, target, StandardCopyOption.ATOMIC_MOVE);
@@ -147,7 +167,10 @@ final class ModelLocations {
         }
     }
 
-    /** Whether {@code directory} is ours (not a link) and holds exactly the files with the expected contents. */
+    /**
+     * Whether {@code directory} is ours (not a link) and holds exactly the files with the
+     * expected contents.
+     */
     private static boolean isTrusted(Path directory, Map<String, String> hashes) throws IOException {
         if (!Files.isDirectory(directory, LinkOption.NOFOLLOW_LINKS) || !isOwn(directory)) {
             return false;
@@ -171,7 +194,10 @@ final class ModelLocations {
         return true;
     }
 
-    /** Whether the current user (the owner of a file this process creates) owns {@code path}; true where owners are not reported. */
+    /**
+     * Whether the current user (the owner of a file this process creates) owns
+     * {@code path}; true where owners are not reported.
+     */
     private static boolean isOwn(Path path) throws IOException {
         try {
             UserPrincipal owner = Files.getOwner(path, LinkOption.NOFOLLOW_LINKS);
@@ -188,7 +214,10 @@ final class ModelLocations {
         }
     }
 
-    /** As {@code TinyModels} names its directory: sha-256 over "sha256(file)  name" lines in name order, 16 hex digits. */
+    /**
+     * As {@code TinyModels} names its directory: sha-256 over "sha256(file) name" lines
+     * in name order, 16 hex digits.
+     */
     static String contentHash(Map<String, String> hashes) {
         MessageDigest digest = digest();
         for (Map.Entry<String, String> file : new TreeMap<>(hashes).entrySet()) {
@@ -214,4 +243,5 @@ final class ModelLocations {
             throw new IllegalStateException(ex);
         }
     }
+
 }

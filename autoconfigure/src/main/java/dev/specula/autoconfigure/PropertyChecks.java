@@ -1,13 +1,13 @@
 package dev.specula.autoconfigure;
 
-import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
-
 import java.time.Duration;
+
+import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
 
 /**
  * Range checks of {@code specula.*} values. A value out of range throws Boot's
- * {@link InvalidConfigurationPropertyValueException}, whose failure analyzer prints the property, the value,
- * where it was set and the reason (what is allowed).
+ * {@link InvalidConfigurationPropertyValueException}, whose failure analyzer prints the
+ * property, the value, where it was set and the reason (what is allowed).
  */
 final class PropertyChecks {
 
@@ -18,13 +18,15 @@ final class PropertyChecks {
         return new InvalidConfigurationPropertyValueException(property, value, "It must be " + allowed + ".");
     }
 
-    static InvalidConfigurationPropertyValueException invalid(String property, Object value, String allowed, Throwable cause) {
+    static InvalidConfigurationPropertyValueException invalid(String property, Object value, String allowed,
+            Throwable cause) {
         return new InvalidConfigurationPropertyValueException(property, value, "It must be " + allowed + ".", cause);
     }
 
     static void requireLocation(String property, String location) {
         if (location != null && location.isBlank()) {
-            throw invalid(property, location, "a model directory or its model.onnx: a path, file:... or classpath:..., or unset");
+            throw invalid(property, location,
+                    "a model directory or its model.onnx: a path, file:... or classpath:..., or unset");
         }
     }
 
@@ -62,7 +64,10 @@ final class PropertyChecks {
         }
     }
 
-    /** A duration as it is written in properties, in its largest whole unit ("-5s", "10m", "250ms"). */
+    /**
+     * A duration as it is written in properties, in its largest whole unit ("-5s", "10m",
+     * "250ms").
+     */
     static String shown(Duration value) {
         if (value == null) {
             return null;
@@ -74,8 +79,8 @@ final class PropertyChecks {
             return value.toString();
         }
         long millis = value.toMillis();
-        long[] sizes = {86_400_000, 3_600_000, 60_000, 1000};
-        String[] units = {"d", "h", "m", "s"};
+        long[] sizes = { 86_400_000, 3_600_000, 60_000, 1000 };
+        String[] units = { "d", "h", "m", "s" };
         for (int i = 0; i < sizes.length; i++) {
             if (millis % sizes[i] == 0) {
                 return millis / sizes[i] + units[i];
@@ -83,4 +88,5 @@ final class PropertyChecks {
         }
         return millis + "ms";
     }
+
 }

@@ -1,21 +1,19 @@
 package dev.specula.autoconfigure;
 
-import dev.specula.serving.GenerationService;
-import dev.specula.serving.ResponseCacheSettings;
+import java.time.Duration;
+
 import org.springframework.beans.factory.InitializingBean;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.util.unit.DataSize;
 
-import java.time.Duration;
-
-import static dev.specula.autoconfigure.PropertyChecks.invalid;
-import static dev.specula.autoconfigure.PropertyChecks.requireAtLeast;
-import static dev.specula.autoconfigure.PropertyChecks.requirePositive;
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.ResponseCacheSettings;
 
 /**
- * Specula's two caches: the response cache (whole answers to deterministic requests, defaults
- * {@link ResponseCacheSettings#defaults()}) and the prefix cache (the KV of prompt prefixes shared across
- * requests, default {@link GenerationService#DEFAULT_PREFIX_CACHE_BYTES}).
+ * Specula's two caches: the response cache (whole answers to deterministic requests,
+ * defaults {@link ResponseCacheSettings#defaults()}) and the prefix cache (the KV of
+ * prompt prefixes shared across requests, default
+ * {@link GenerationService#DEFAULT_PREFIX_CACHE_BYTES}).
  */
 @ConfigurationProperties(SpeculaCacheProperties.CONFIG_PREFIX)
 public class SpeculaCacheProperties implements InitializingBean {
@@ -39,17 +37,22 @@ public class SpeculaCacheProperties implements InitializingBean {
     @Override
     public void afterPropertiesSet() {
         String name = CONFIG_PREFIX + ".";
-        requireAtLeast(name + "response.maximum-size", response.getMaximumSize(), 0, "an integer >= 0 (0 caches nothing)");
-        requirePositive(name + "response.time-to-live", response.getTimeToLive(), "a positive duration, e.g. 10m");
+        PropertyChecks.requireAtLeast(name + "response.maximum-size", response.getMaximumSize(), 0,
+                "an integer >= 0 (0 caches nothing)");
+        PropertyChecks.requirePositive(name + "response.time-to-live", response.getTimeToLive(),
+                "a positive duration, e.g. 10m");
         if (prefix.getSize() == null || prefix.getSize().isNegative()) {
-            throw invalid(name + "prefix.size", prefix.getSize(), "a size >= 0, e.g. 64MB (0 = off)");
+            throw PropertyChecks.invalid(name + "prefix.size", prefix.getSize(), "a size >= 0, e.g. 64MB (0 = off)");
         }
     }
 
     /** The response cache as the service takes it. */
     public ResponseCacheSettings toResponseCacheSettings() {
-        return ResponseCacheSettings.builder().enabled(response.isEnabled()).maximumSize(response.getMaximumSize())
-                .timeToLive(response.getTimeToLive()).build();
+        return ResponseCacheSettings.builder()
+            .enabled(response.isEnabled())
+            .maximumSize(response.getMaximumSize())
+            .timeToLive(response.getTimeToLive())
+            .build();
     }
 
     /** Response cache of deterministic requests. */
@@ -87,12 +90,16 @@ public class SpeculaCacheProperties implements InitializingBean {
         public void setTimeToLive(Duration timeToLive) {
             this.timeToLive = timeToLive;
         }
+
     }
 
     /** Prefix cache of prompt KV. */
     public static class Prefix {
 
-        /** Memory for the KV of shared prompt prefixes reused across requests; 0 turns the prefix cache off. */
+        /**
+         * Memory for the KV of shared prompt prefixes reused across requests; 0 turns the
+         * prefix cache off.
+         */
         private DataSize size = DataSize.ofMegabytes(64);
 
         public DataSize getSize() {
@@ -102,5 +109,7 @@ public class SpeculaCacheProperties implements InitializingBean {
         public void setSize(DataSize size) {
             this.size = size;
         }
+
     }
+
 }

@@ -1,21 +1,21 @@
 package dev.specula.autoconfigure;
 
-import dev.specula.chat.SpeculaChatOptions;
-import dev.specula.engine.GenerationRequest;
-import dev.specula.sampling.SamplingParams;
-import org.springframework.beans.factory.InitializingBean;
-import org.springframework.boot.context.properties.ConfigurationProperties;
-
 import java.util.ArrayList;
 import java.util.List;
 
-import static dev.specula.autoconfigure.PropertyChecks.invalid;
-import static dev.specula.autoconfigure.PropertyChecks.requireAtLeast;
+import org.springframework.beans.factory.InitializingBean;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
+import dev.specula.chat.SpeculaChatOptions;
+import dev.specula.engine.GenerationRequest;
+import dev.specula.sampling.SamplingParams;
 
 /**
- * The chat model: the options of requests that set none (defaults: {@link SamplingParams#GREEDY},
- * {@link GenerationRequest#DEFAULT_MAX_NEW_TOKENS} tokens), the longest prompt (default
- * {@link dev.specula.chat.SpeculaChatModel#DEFAULT_MAX_PROMPT_CHARACTERS}) and the threads streamed answers run on.
+ * The chat model: the options of requests that set none (defaults:
+ * {@link SamplingParams#GREEDY}, {@link GenerationRequest#DEFAULT_MAX_NEW_TOKENS}
+ * tokens), the longest prompt (default
+ * {@link dev.specula.chat.SpeculaChatModel#DEFAULT_MAX_PROMPT_CHARACTERS}) and the
+ * threads streamed answers run on.
  */
 @ConfigurationProperties(SpeculaChatProperties.CONFIG_PREFIX)
 public class SpeculaChatProperties implements InitializingBean {
@@ -25,10 +25,16 @@ public class SpeculaChatProperties implements InitializingBean {
     /** Default chat options. */
     private final Options options = new Options();
 
-    /** Longest prompt, in characters of message text, checked before the chat template and the tokenizer run; longer prompts are refused (prompt_too_long). */
+    /**
+     * Longest prompt, in characters of message text, checked before the chat template and
+     * the tokenizer run; longer prompts are refused (prompt_too_long).
+     */
     private int maxPromptCharacters = 1_000_000;
 
-    /** Threads that run streamed generations (each stream holds one while it decodes); 0 = specula.resilience.max-concurrent-generations. */
+    /**
+     * Threads that run streamed generations (each stream holds one while it decodes); 0 =
+     * specula.resilience.max-concurrent-generations.
+     */
     private int streamThreads = 0;
 
     public Options getOptions() {
@@ -56,35 +62,43 @@ public class SpeculaChatProperties implements InitializingBean {
         String prefix = CONFIG_PREFIX + ".options.";
         Double temperature = options.getTemperature();
         if (temperature != null && !(temperature >= 0 && Double.isFinite(temperature))) {
-            throw invalid(prefix + "temperature", temperature, "a number >= 0 (0 = greedy)");
+            throw PropertyChecks.invalid(prefix + "temperature", temperature, "a number >= 0 (0 = greedy)");
         }
         Double topP = options.getTopP();
         if (topP != null && !(topP > 0 && topP <= 1)) {
-            throw invalid(prefix + "top-p", topP, "a number in (0, 1], 0 excluded (1 = off)");
+            throw PropertyChecks.invalid(prefix + "top-p", topP, "a number in (0, 1], 0 excluded (1 = off)");
         }
         if (options.getTopK() != null) {
-            requireAtLeast(prefix + "top-k", options.getTopK(), 0, "an integer >= 0 (0 = off)");
+            PropertyChecks.requireAtLeast(prefix + "top-k", options.getTopK(), 0, "an integer >= 0 (0 = off)");
         }
         if (options.getMaxTokens() != null) {
-            requireAtLeast(prefix + "max-tokens", options.getMaxTokens(), 1, "an integer >= 1");
+            PropertyChecks.requireAtLeast(prefix + "max-tokens", options.getMaxTokens(), 1, "an integer >= 1");
         }
         List<String> stops = options.getStopSequences();
         for (int i = 0; stops != null && i < stops.size(); i++) {
             if (stops.get(i) == null || stops.get(i).isEmpty()) {
-                throw invalid(prefix + "stop-sequences[" + i + "]", stops.get(i), "a non-empty text");
+                throw PropertyChecks.invalid(prefix + "stop-sequences[" + i + "]", stops.get(i), "a non-empty text");
             }
         }
-        requireAtLeast(CONFIG_PREFIX + ".max-prompt-characters", maxPromptCharacters, 1, "an integer >= 1");
-        requireAtLeast(CONFIG_PREFIX + ".stream-threads", streamThreads, 0,
+        PropertyChecks.requireAtLeast(CONFIG_PREFIX + ".max-prompt-characters", maxPromptCharacters, 1,
+                "an integer >= 1");
+        PropertyChecks.requireAtLeast(CONFIG_PREFIX + ".stream-threads", streamThreads, 0,
                 "an integer >= 0 (0 = specula.resilience.max-concurrent-generations)");
     }
 
     /** The default options, with the default policy's name and γ. */
     public SpeculaChatOptions toOptions(SpeculaPolicyProperties policy) {
-        return SpeculaChatOptions.builder().temperature(options.getTemperature()).topP(options.getTopP())
-                .topK(options.getTopK()).maxTokens(options.getMaxTokens()).stopSequences(options.getStopSequences())
-                .seed(options.getSeed()).speculation(options.isSpeculation()).policy(policy.getName())
-                .gamma(policy.getGamma()).build();
+        return SpeculaChatOptions.builder()
+            .temperature(options.getTemperature())
+            .topP(options.getTopP())
+            .topK(options.getTopK())
+            .maxTokens(options.getMaxTokens())
+            .stopSequences(options.getStopSequences())
+            .seed(options.getSeed())
+            .speculation(options.isSpeculation())
+            .policy(policy.getName())
+            .gamma(policy.getGamma())
+            .build();
     }
 
     /** Default chat options. */
@@ -93,7 +107,10 @@ public class SpeculaChatProperties implements InitializingBean {
         /** Sampling temperature, at least 0; 0 = greedy (deterministic, cacheable). */
         private Double temperature = 0.0;
 
-        /** Nucleus sampling: keep the most likely tokens up to this probability mass, in (0, 1]. */
+        /**
+         * Nucleus sampling: keep the most likely tokens up to this probability mass, in
+         * (0, 1].
+         */
         private Double topP = 1.0;
 
         /** Keep only the k most likely tokens when sampling; 0 = off. */
@@ -105,7 +122,10 @@ public class SpeculaChatProperties implements InitializingBean {
         /** Texts that end an answer (not included in it). */
         private List<String> stopSequences = new ArrayList<>();
 
-        /** Seed of the sampler: with a seed, sampled answers are reproducible (and cacheable). */
+        /**
+         * Seed of the sampler: with a seed, sampled answers are reproducible (and
+         * cacheable).
+         */
         private Long seed;
 
         /** Whether to speculate; false = plain target decoding. */
@@ -166,5 +186,7 @@ public class SpeculaChatProperties implements InitializingBean {
         public void setSpeculation(boolean speculation) {
             this.speculation = speculation;
         }
+
     }
+
 }

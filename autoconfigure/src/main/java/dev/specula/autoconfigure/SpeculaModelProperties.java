@@ -1,40 +1,52 @@
 package dev.specula.autoconfigure;
 
-import dev.specula.model.ExecutionProvider;
-import dev.specula.model.RuntimeOptions;
 import org.springframework.beans.factory.InitializingBean;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.NestedConfigurationProperty;
 
-import static dev.specula.autoconfigure.PropertyChecks.invalid;
-import static dev.specula.autoconfigure.PropertyChecks.requireAtLeast;
-import static dev.specula.autoconfigure.PropertyChecks.requireLocation;
+import dev.specula.model.ExecutionProvider;
+import dev.specula.model.RuntimeOptions;
 
 /**
- * The served models: where the target and the draft are, the served model's name, when they load and how ONNX
- * Runtime runs them. Checked once bound: a value out of range stops startup naming the property.
+ * The served models: where the target and the draft are, the served model's name, when
+ * they load and how ONNX Runtime runs them. Checked once bound: a value out of range
+ * stops startup naming the property.
  */
 @ConfigurationProperties(SpeculaModelProperties.CONFIG_PREFIX)
 public class SpeculaModelProperties implements InitializingBean {
 
     public static final String CONFIG_PREFIX = "specula";
+
     /** Property of the target's location. */
     public static final String TARGET_LOCATION = CONFIG_PREFIX + ".target.location";
+
     /** Property of the draft's location. */
     public static final String DRAFT_LOCATION = CONFIG_PREFIX + ".draft.location";
 
-    /** Target model: the large model whose output is returned. Unset (with the draft unset too): the embedded pair. */
+    /**
+     * Target model: the large model whose output is returned. Unset (with the draft unset
+     * too): the embedded pair.
+     */
     @NestedConfigurationProperty
     private final ModelLocation target = new ModelLocation();
 
-    /** Draft model: the small model that proposes tokens; it must share the target's tokenizer. */
+    /**
+     * Draft model: the small model that proposes tokens; it must share the target's
+     * tokenizer.
+     */
     @NestedConfigurationProperty
     private final DraftLocation draft = new DraftLocation();
 
-    /** Name of the served model, as requests and responses name it. Defaults to the target directory's name ("specula-tiny" for the embedded pair). */
+    /**
+     * Name of the served model, as requests and responses name it. Defaults to the target
+     * directory's name ("specula-tiny" for the embedded pair).
+     */
     private String modelName;
 
-    /** When the models are loaded: at startup (errors stop the application), or in the background (requests fail as "not ready" until loaded). */
+    /**
+     * When the models are loaded: at startup (errors stop the application), or in the
+     * background (requests fail as "not ready" until loaded).
+     */
     private LoadMode loadMode = LoadMode.EAGER;
 
     /** How ONNX Runtime runs the models. */
@@ -71,32 +83,44 @@ public class SpeculaModelProperties implements InitializingBean {
     @Override
     public void afterPropertiesSet() {
         String prefix = CONFIG_PREFIX + ".";
-        requireLocation(TARGET_LOCATION, target.getLocation());
-        requireLocation(DRAFT_LOCATION, draft.getLocation());
+        PropertyChecks.requireLocation(TARGET_LOCATION, target.getLocation());
+        PropertyChecks.requireLocation(DRAFT_LOCATION, draft.getLocation());
         if (target.getLocation() == null && draft.getLocation() != null && draft.isEnabled()) {
-            throw invalid(TARGET_LOCATION, null, "a model location whenever " + DRAFT_LOCATION
+            throw PropertyChecks.invalid(TARGET_LOCATION, null, "a model location whenever " + DRAFT_LOCATION
                     + " is set (the embedded pair is used only when both are unset)");
         }
         if (modelName != null && modelName.isBlank()) {
-            throw invalid(prefix + "model-name", modelName, "a non-blank name, or unset");
+            throw PropertyChecks.invalid(prefix + "model-name", modelName, "a non-blank name, or unset");
         }
-        requireAtLeast(prefix + "runtime.device-id", runtime.getDeviceId(), 0, "an integer >= 0 (the GPU index)");
-        requireAtLeast(prefix + "runtime.intra-op-threads", runtime.getIntraOpThreads(), 0,
+        PropertyChecks.requireAtLeast(prefix + "runtime.device-id", runtime.getDeviceId(), 0,
+                "an integer >= 0 (the GPU index)");
+        PropertyChecks.requireAtLeast(prefix + "runtime.intra-op-threads", runtime.getIntraOpThreads(), 0,
                 "an integer >= 0 (0 lets ONNX Runtime choose)");
     }
 
     /** When models are loaded. */
     public enum LoadMode {
-        /** While the application starts; a missing or broken model stops it with a clear message. */
+
+        /**
+         * While the application starts; a missing or broken model stops it with a clear
+         * message.
+         */
         EAGER,
-        /** On a background thread; the application starts at once and reports "loading" until done. */
+        /**
+         * On a background thread; the application starts at once and reports "loading"
+         * until done.
+         */
         BACKGROUND
+
     }
 
     /** One model's location. */
     public static class ModelLocation {
 
-        /** Model directory in the Optimum text-generation-with-past layout, or its model.onnx: a path, "file:..." or "classpath:...". */
+        /**
+         * Model directory in the Optimum text-generation-with-past layout, or its
+         * model.onnx: a path, "file:..." or "classpath:...".
+         */
         private String location;
 
         public String getLocation() {
@@ -106,6 +130,7 @@ public class SpeculaModelProperties implements InitializingBean {
         public void setLocation(String location) {
             this.location = location;
         }
+
     }
 
     /** The draft's location, and whether to use one. */
@@ -121,21 +146,33 @@ public class SpeculaModelProperties implements InitializingBean {
         public void setEnabled(boolean enabled) {
             this.enabled = enabled;
         }
+
     }
 
-    /** How ONNX Runtime runs the models; defaults are {@link RuntimeOptions#defaults()}'s. */
+    /**
+     * How ONNX Runtime runs the models; defaults are {@link RuntimeOptions#defaults()}'s.
+     */
     public static class OnnxRuntime {
 
-        /** Execution provider: CPU, or CUDA (needs com.microsoft.onnxruntime:onnxruntime_gpu instead of onnxruntime). */
+        /**
+         * Execution provider: CPU, or CUDA (needs
+         * com.microsoft.onnxruntime:onnxruntime_gpu instead of onnxruntime).
+         */
         private ExecutionProvider provider = ExecutionProvider.CPU;
 
         /** GPU index for the CUDA provider. */
         private int deviceId = 0;
 
-        /** Threads inside one ONNX Runtime operator; 0 lets ONNX Runtime choose. 1 is fastest on small CPUs. */
+        /**
+         * Threads inside one ONNX Runtime operator; 0 lets ONNX Runtime choose. 1 is
+         * fastest on small CPUs.
+         */
         private int intraOpThreads = 1;
 
-        /** Whether idle ONNX Runtime threads spin (only matters with more than one intra-op thread). */
+        /**
+         * Whether idle ONNX Runtime threads spin (only matters with more than one
+         * intra-op thread).
+         */
         private boolean spinning = false;
 
         public ExecutionProvider getProvider() {
@@ -174,5 +211,7 @@ public class SpeculaModelProperties implements InitializingBean {
         public RuntimeOptions toRuntimeOptions() {
             return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning);
         }
+
     }
+
 }

@@ -1,9 +1,9 @@
 package dev.specula.autoconfigure;
 
-import dev.specula.engine.ModelPair;
-import dev.specula.model.ModelLoadException;
-import dev.specula.model.RuntimeOptions;
-import dev.specula.serving.ModelPairHandle;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.concurrent.Executor;
+
 import org.springframework.ai.chat.model.ChatModel;
 import org.springframework.ai.model.SpringAIModelProperties;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
@@ -14,30 +14,31 @@ import org.springframework.boot.context.properties.EnableConfigurationProperties
 import org.springframework.context.annotation.Bean;
 import org.springframework.core.io.ResourceLoader;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.concurrent.Executor;
-
-import static dev.specula.autoconfigure.SpeculaModelProperties.DRAFT_LOCATION;
-import static dev.specula.autoconfigure.SpeculaModelProperties.TARGET_LOCATION;
+import dev.specula.engine.ModelPair;
+import dev.specula.model.ModelLoadException;
+import dev.specula.model.RuntimeOptions;
+import dev.specula.serving.ModelPairHandle;
 
 /**
- * The model pair: where it is ({@code specula.target/draft.location}, or the embedded pair when
- * {@code specula-models-tiny} is on the classpath and neither location is set) and the loaded
- * {@link ModelPairHandle}, which this configuration created and so closes with the context. Selected like any
- * Spring AI model: {@code spring.ai.model.chat=specula} (the default) or {@code none}.
+ * The model pair: where it is ({@code specula.target/draft.location}, or the embedded
+ * pair when {@code specula-models-tiny} is on the classpath and neither location is set)
+ * and the loaded {@link ModelPairHandle}, which this configuration created and so closes
+ * with the context. Selected like any Spring AI model:
+ * {@code spring.ai.model.chat=specula} (the default) or {@code none}.
  */
 @AutoConfiguration
 @ConditionalOnClass(ChatModel.class)
 @ConditionalOnProperty(name = SpringAIModelProperties.CHAT_MODEL, havingValue = SpeculaModelsAutoConfiguration.PROVIDER,
         matchIfMissing = true)
-@EnableConfigurationProperties({SpeculaModelProperties.class, SpeculaBatchingProperties.class})
+@EnableConfigurationProperties({ SpeculaModelProperties.class, SpeculaBatchingProperties.class })
 public class SpeculaModelsAutoConfiguration {
 
     /** Spring AI's chat model selector property. */
     public static final String MODEL_SELECTOR = SpringAIModelProperties.CHAT_MODEL;
+
     /** Its value for Specula. */
     public static final String PROVIDER = "specula";
+
     /** Model name of the embedded pair. */
     public static final String EMBEDDED_MODEL_NAME = "specula-tiny";
 
@@ -71,9 +72,11 @@ public class SpeculaModelsAutoConfiguration {
             String name = properties.getModelName() != null ? properties.getModelName() : EMBEDDED_MODEL_NAME;
             return new ModelLocationsResolved(pair[0], draft.isEnabled() ? pair[1] : null, name, true);
         }
-        Path targetPath = ModelLocations.resolve(target.getLocation(), TARGET_LOCATION, resourceLoader);
+        Path targetPath = ModelLocations.resolve(target.getLocation(), SpeculaModelProperties.TARGET_LOCATION,
+                resourceLoader);
         Path draftPath = draft.isEnabled() && draft.getLocation() != null
-                ? ModelLocations.resolve(draft.getLocation(), DRAFT_LOCATION, resourceLoader) : null;
+                ? ModelLocations.resolve(draft.getLocation(), SpeculaModelProperties.DRAFT_LOCATION, resourceLoader)
+                : null;
         String name = properties.getModelName() != null ? properties.getModelName() : directoryName(targetPath);
         return new ModelLocationsResolved(targetPath, draftPath, name, false);
     }
@@ -86,7 +89,7 @@ public class SpeculaModelsAutoConfiguration {
         RuntimeOptions options = properties.getRuntime().toRuntimeOptions();
         ModelLocationsResolved graphs = batchGraphs(locations, batching);
         if (properties.getLoadMode() == SpeculaModelProperties.LoadMode.BACKGROUND) {
-            Executor loaderThread = task -> {
+            Executor loaderThread = (task) -> {
                 Thread thread = new Thread(task, "specula-model-loader");
                 thread.setDaemon(true);
                 thread.start();
@@ -96,7 +99,10 @@ public class SpeculaModelsAutoConfiguration {
         return ModelPairHandle.ready(load(graphs, options));
     }
 
-    /** Loads the pair; a load failure names the property that pointed at the failing model. */
+    /**
+     * Loads the pair; a load failure names the property that pointed at the failing
+     * model.
+     */
     private static ModelPair load(ModelLocationsResolved locations, RuntimeOptions options) {
         try {
             return ModelPair.load(locations.target(), locations.draft(), options);
@@ -110,8 +116,9 @@ public class SpeculaModelsAutoConfiguration {
     }
 
     /**
-     * The graphs batching runs on: with the unpadded path (EMS-SD), each model's {@value #PACKED_GRAPH} from its
-     * directory (the draft's when it has one); the padded path, or no batching, uses the configured graphs.
+     * The graphs batching runs on: with the unpadded path (EMS-SD), each model's
+     * {@value #PACKED_GRAPH} from its directory (the draft's when it has one); the padded
+     * path, or no batching, uses the configured graphs.
      */
     static ModelLocationsResolved batchGraphs(ModelLocationsResolved locations, SpeculaBatchingProperties batching) {
         if (!batching.isEnabled() || batching.getPath() == SpeculaBatchingProperties.BatchPath.PADDED) {
@@ -140,9 +147,9 @@ public class SpeculaModelsAutoConfiguration {
     private static String propertyOf(Path failed, ModelLocationsResolved locations) {
         if (failed != null && locations.draft() != null && isWithin(failed, locations.draft())
                 && !isWithin(failed, locations.target())) {
-            return DRAFT_LOCATION;
+            return SpeculaModelProperties.DRAFT_LOCATION;
         }
-        return TARGET_LOCATION;
+        return SpeculaModelProperties.TARGET_LOCATION;
     }
 
     private static boolean isWithin(Path file, Path location) {
@@ -171,7 +178,10 @@ public class SpeculaModelsAutoConfiguration {
         return directory == null || directory.getFileName() == null ? PROVIDER : directory.getFileName().toString();
     }
 
-    /** The only class touching the optional specula-models-tiny: loaded once its presence is known. */
+    /**
+     * The only class touching the optional specula-models-tiny: loaded once its presence
+     * is known.
+     */
     private static final class EmbeddedPair {
 
         static boolean isAvailable() {
@@ -181,7 +191,9 @@ public class SpeculaModelsAutoConfiguration {
         /** {target, draft} directories, extracted to the cache on first use. */
         static Path[] extract() {
             dev.specula.models.tiny.TinyModels.Pair pair = dev.specula.models.tiny.TinyModels.extract();
-            return new Path[] {pair.target(), pair.draft()};
+            return new Path[] { pair.target(), pair.draft() };
         }
+
     }
+
 }

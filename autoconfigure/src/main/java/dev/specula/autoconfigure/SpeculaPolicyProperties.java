@@ -1,23 +1,21 @@
 package dev.specula.autoconfigure;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+import org.springframework.beans.factory.InitializingBean;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
 import dev.specula.policy.FixedPolicy;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.UnknownPolicyException;
 import dev.specula.serving.PolicySettings;
-import org.springframework.beans.factory.InitializingBean;
-import org.springframework.boot.context.properties.ConfigurationProperties;
-
-import java.util.LinkedHashMap;
-import java.util.Map;
-
-import static dev.specula.autoconfigure.PropertyChecks.invalid;
-import static dev.specula.autoconfigure.PropertyChecks.requireRange;
 
 /**
- * The default speculation policy (requests may choose another): its name, the draft length γ and its options.
- * Defaults are {@link PolicySettings#defaults()}'s. An unknown name stops startup with an
- * {@link UnknownPolicyException} listing the known ones; a bad option or γ names its property once the
- * policy is created (with the models).
+ * The default speculation policy (requests may choose another): its name, the draft
+ * length γ and its options. Defaults are {@link PolicySettings#defaults()}'s. An unknown
+ * name stops startup with an {@link UnknownPolicyException} listing the known ones; a bad
+ * option or γ names its property once the policy is created (with the models).
  */
 @ConfigurationProperties(SpeculaPolicyProperties.CONFIG_PREFIX)
 public class SpeculaPolicyProperties implements InitializingBean {
@@ -27,7 +25,10 @@ public class SpeculaPolicyProperties implements InitializingBean {
     /** Policy name, e.g. "fixed", "goodput"; "plain" turns speculation off. */
     private String name = "fixed";
 
-    /** Draft length gamma, 1 to 64: tokens drafted per round (the starting or maximum length for adaptive policies). */
+    /**
+     * Draft length gamma, 1 to 64: tokens drafted per round (the starting or maximum
+     * length for adaptive policies).
+     */
     private int gamma = 4;
 
     /** Policy options by name (e.g. threshold: 0.4), checked by the policy at startup. */
@@ -61,18 +62,22 @@ public class SpeculaPolicyProperties implements InitializingBean {
     public void afterPropertiesSet() {
         String prefix = CONFIG_PREFIX + ".";
         if (name == null || name.isBlank()) {
-            throw invalid(prefix + "name", name, "a policy name, one of " + String.join(", ", SpeculationPolicies.names()));
+            throw PropertyChecks.invalid(prefix + "name", name,
+                    "a policy name, one of " + String.join(", ", SpeculationPolicies.names()));
         }
         if (name.indexOf(':') >= 0) {
-            throw invalid(prefix + "name", name, "a policy name without ':gamma' (set the draft length with "
-                    + prefix + "gamma), one of " + String.join(", ", SpeculationPolicies.names()));
+            throw PropertyChecks.invalid(prefix + "name", name,
+                    "a policy name without ':gamma' (set the draft length with " + prefix + "gamma), one of "
+                            + String.join(", ", SpeculationPolicies.names()));
         }
         SpeculationPolicies.requireKnown(name);
-        requireRange(prefix + "gamma", gamma, gamma, 1, FixedPolicy.MAX_GAMMA, "an integer from 1 to " + FixedPolicy.MAX_GAMMA);
+        PropertyChecks.requireRange(prefix + "gamma", gamma, gamma, 1, FixedPolicy.MAX_GAMMA,
+                "an integer from 1 to " + FixedPolicy.MAX_GAMMA);
     }
 
     /** These properties as the service takes them. */
     public PolicySettings toSettings() {
         return PolicySettings.builder().name(name.trim()).gamma(gamma).options(options).build();
     }
+
 }

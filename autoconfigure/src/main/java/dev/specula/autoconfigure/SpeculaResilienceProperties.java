@@ -1,51 +1,65 @@
 package dev.specula.autoconfigure;
 
+import java.time.Duration;
+
+import org.springframework.beans.factory.InitializingBean;
+import org.springframework.boot.context.properties.ConfigurationProperties;
+
 import dev.specula.serving.CircuitBreakerSettings;
 import dev.specula.serving.ConcurrencySettings;
 import dev.specula.serving.GenerationService;
 import dev.specula.serving.GoodputSettings;
-import org.springframework.beans.factory.InitializingBean;
-import org.springframework.boot.context.properties.ConfigurationProperties;
-
-import java.time.Duration;
-
-import static dev.specula.autoconfigure.PropertyChecks.requireAtLeast;
-import static dev.specula.autoconfigure.PropertyChecks.requireAtLeastOneMilli;
-import static dev.specula.autoconfigure.PropertyChecks.requireNotNegative;
-import static dev.specula.autoconfigure.PropertyChecks.requirePercentage;
-import static dev.specula.autoconfigure.PropertyChecks.requirePositive;
 
 /**
- * Fallback to plain decoding (round time limit, draft circuit breaker, goodput switch) and the bulkhead.
- * Defaults are the serving layer's: {@link GenerationService#DEFAULT_ROUND_TIME_LIMIT},
+ * Fallback to plain decoding (round time limit, draft circuit breaker, goodput switch)
+ * and the bulkhead. Defaults are the serving layer's:
+ * {@link GenerationService#DEFAULT_ROUND_TIME_LIMIT},
  * {@link CircuitBreakerSettings#DRAFT_DEFAULTS}, {@link GoodputSettings#defaults()},
- * {@link ConcurrencySettings#defaults()}. Resilience4j instances named "specula" (circuit breaker, time limiter,
- * bulkhead) and "specula-goodput" (circuit breaker), when configured under resilience4j.*, win over these.
+ * {@link ConcurrencySettings#defaults()}. Resilience4j instances named "specula" (circuit
+ * breaker, time limiter, bulkhead) and "specula-goodput" (circuit breaker), when
+ * configured under resilience4j.*, win over these.
  */
 @ConfigurationProperties(SpeculaResilienceProperties.CONFIG_PREFIX)
 public class SpeculaResilienceProperties implements InitializingBean {
 
     public static final String CONFIG_PREFIX = "specula.resilience";
 
-    /** Longest a speculative round (draft steps + one verification) may run before speculation is stopped and the request goes on plainly. */
+    /**
+     * Longest a speculative round (draft steps + one verification) may run before
+     * speculation is stopped and the request goes on plainly.
+     */
     private Duration roundTimeout = Duration.ofSeconds(10);
 
-    /** Generations in progress at once (running in the batch or waiting for a place); more requests are turned away as busy. Unset: specula.batching.max-batch-size + specula.batching.queue-capacity with batching, 4 without; when set with batching it may not exceed that sum. */
+    /**
+     * Generations in progress at once (running in the batch or waiting for a place); more
+     * requests are turned away as busy. Unset: specula.batching.max-batch-size +
+     * specula.batching.queue-capacity with batching, 4 without; when set with batching it
+     * may not exceed that sum.
+     */
     private Integer maxConcurrentGenerations;
 
     /** How long a request waits for a free generation slot before it is turned away. */
     private Duration maxWaitForSlot = Duration.ZERO;
 
-    /** Failure rate, in percent (0 exclusive to 100), of speculative requests whose draft failed or timed out that opens the draft circuit breaker. */
+    /**
+     * Failure rate, in percent (0 exclusive to 100), of speculative requests whose draft
+     * failed or timed out that opens the draft circuit breaker.
+     */
     private float failureRateThreshold = 50;
 
     /** Speculative requests the draft circuit breaker's failure rate is computed over. */
     private int slidingWindowSize = 20;
 
-    /** Least requests in the draft circuit breaker's window before its failure rate counts. */
+    /**
+     * Least requests in the draft circuit breaker's window before its failure rate
+     * counts.
+     */
     private int minimumNumberOfCalls = 5;
 
-    /** How long speculation stays off once the draft circuit breaker opens, before it is probed again (half-open). */
+    /**
+     * How long speculation stays off once the draft circuit breaker opens, before it is
+     * probed again (half-open).
+     */
     private Duration waitDurationInOpenState = Duration.ofSeconds(30);
 
     /** Goodput switch: speculation off while it decodes slower than plain decoding. */
@@ -114,62 +128,87 @@ public class SpeculaResilienceProperties implements InitializingBean {
     @Override
     public void afterPropertiesSet() {
         String prefix = CONFIG_PREFIX + ".";
-        requirePositive(prefix + "round-timeout", roundTimeout, "a positive duration, e.g. 10s");
+        PropertyChecks.requirePositive(prefix + "round-timeout", roundTimeout, "a positive duration, e.g. 10s");
         if (maxConcurrentGenerations != null) {
-            requireAtLeast(prefix + "max-concurrent-generations", maxConcurrentGenerations, 1,
+            PropertyChecks.requireAtLeast(prefix + "max-concurrent-generations", maxConcurrentGenerations, 1,
                     "an integer >= 1, or unset to derive it from specula.batching.*");
         }
-        requireNotNegative(prefix + "max-wait-for-slot", maxWaitForSlot, "a duration >= 0 (0 = do not wait)");
-        requirePercentage(prefix + "failure-rate-threshold", failureRateThreshold);
-        requireAtLeast(prefix + "sliding-window-size", slidingWindowSize, 1, "an integer >= 1");
-        requireAtLeast(prefix + "minimum-number-of-calls", minimumNumberOfCalls, 1, "an integer >= 1");
-        requireAtLeastOneMilli(prefix + "wait-duration-in-open-state", waitDurationInOpenState);
+        PropertyChecks.requireNotNegative(prefix + "max-wait-for-slot", maxWaitForSlot,
+                "a duration >= 0 (0 = do not wait)");
+        PropertyChecks.requirePercentage(prefix + "failure-rate-threshold", failureRateThreshold);
+        PropertyChecks.requireAtLeast(prefix + "sliding-window-size", slidingWindowSize, 1, "an integer >= 1");
+        PropertyChecks.requireAtLeast(prefix + "minimum-number-of-calls", minimumNumberOfCalls, 1, "an integer >= 1");
+        PropertyChecks.requireAtLeastOneMilli(prefix + "wait-duration-in-open-state", waitDurationInOpenState);
         String goodputPrefix = prefix + "goodput.";
-        requireAtLeast(goodputPrefix + "probe-interval", goodput.getProbeInterval(), 1, "an integer >= 1");
-        requireAtLeast(goodputPrefix + "min-tokens", goodput.getMinTokens(), 1, "an integer >= 1");
-        requirePercentage(goodputPrefix + "failure-rate-threshold", goodput.getFailureRateThreshold());
-        requireAtLeast(goodputPrefix + "sliding-window-size", goodput.getSlidingWindowSize(), 1, "an integer >= 1");
-        requireAtLeast(goodputPrefix + "minimum-number-of-calls", goodput.getMinimumNumberOfCalls(), 1, "an integer >= 1");
-        requireAtLeastOneMilli(goodputPrefix + "wait-duration-in-open-state", goodput.getWaitDurationInOpenState());
+        PropertyChecks.requireAtLeast(goodputPrefix + "probe-interval", goodput.getProbeInterval(), 1,
+                "an integer >= 1");
+        PropertyChecks.requireAtLeast(goodputPrefix + "min-tokens", goodput.getMinTokens(), 1, "an integer >= 1");
+        PropertyChecks.requirePercentage(goodputPrefix + "failure-rate-threshold", goodput.getFailureRateThreshold());
+        PropertyChecks.requireAtLeast(goodputPrefix + "sliding-window-size", goodput.getSlidingWindowSize(), 1,
+                "an integer >= 1");
+        PropertyChecks.requireAtLeast(goodputPrefix + "minimum-number-of-calls", goodput.getMinimumNumberOfCalls(), 1,
+                "an integer >= 1");
+        PropertyChecks.requireAtLeastOneMilli(goodputPrefix + "wait-duration-in-open-state",
+                goodput.getWaitDurationInOpenState());
     }
 
     /** The draft circuit breaker as the service takes it. */
     public CircuitBreakerSettings toDraftBreakerSettings() {
-        return CircuitBreakerSettings.builder(CircuitBreakerSettings.DRAFT_DEFAULTS).failureRateThreshold(failureRateThreshold)
-                .slidingWindowSize(slidingWindowSize).minimumNumberOfCalls(minimumNumberOfCalls)
-                .waitDurationInOpenState(waitDurationInOpenState).build();
+        return CircuitBreakerSettings.builder(CircuitBreakerSettings.DRAFT_DEFAULTS)
+            .failureRateThreshold(failureRateThreshold)
+            .slidingWindowSize(slidingWindowSize)
+            .minimumNumberOfCalls(minimumNumberOfCalls)
+            .waitDurationInOpenState(waitDurationInOpenState)
+            .build();
     }
 
     /** The goodput switch and its breaker as the service takes them. */
     public GoodputSettings toGoodputSettings() {
         CircuitBreakerSettings breaker = CircuitBreakerSettings.builder(CircuitBreakerSettings.GOODPUT_DEFAULTS)
-                .failureRateThreshold(goodput.getFailureRateThreshold()).slidingWindowSize(goodput.getSlidingWindowSize())
-                .minimumNumberOfCalls(goodput.getMinimumNumberOfCalls())
-                .waitDurationInOpenState(goodput.getWaitDurationInOpenState()).build();
-        return GoodputSettings.builder().enabled(goodput.isEnabled()).probeInterval(goodput.getProbeInterval())
-                .minTokens(goodput.getMinTokens()).breaker(breaker).build();
+            .failureRateThreshold(goodput.getFailureRateThreshold())
+            .slidingWindowSize(goodput.getSlidingWindowSize())
+            .minimumNumberOfCalls(goodput.getMinimumNumberOfCalls())
+            .waitDurationInOpenState(goodput.getWaitDurationInOpenState())
+            .build();
+        return GoodputSettings.builder()
+            .enabled(goodput.isEnabled())
+            .probeInterval(goodput.getProbeInterval())
+            .minTokens(goodput.getMinTokens())
+            .breaker(breaker)
+            .build();
     }
 
     /** The bulkhead as the service takes it (unset maximum: derived there). */
     public ConcurrencySettings toConcurrencySettings() {
         return ConcurrencySettings.builder()
-                .maxConcurrentGenerations(maxConcurrentGenerations == null ? ConcurrencySettings.DERIVED : maxConcurrentGenerations)
-                .maxWaitForSlot(maxWaitForSlot).build();
+            .maxConcurrentGenerations(
+                    maxConcurrentGenerations == null ? ConcurrencySettings.DERIVED : maxConcurrentGenerations)
+            .maxWaitForSlot(maxWaitForSlot)
+            .build();
     }
 
     /** Switches speculation off while it decodes slower than plain decoding. */
     public static class Goodput {
 
-        /** Whether speculation is switched off while measured goodput falls below plain decoding's. */
+        /**
+         * Whether speculation is switched off while measured goodput falls below plain
+         * decoding's.
+         */
         private boolean enabled = true;
 
-        /** Speculative requests between two plain probes that re-measure plain decoding's speed. */
+        /**
+         * Speculative requests between two plain probes that re-measure plain decoding's
+         * speed.
+         */
         private int probeInterval = 50;
 
         /** Shortest answer (tokens) whose speed is measured. */
         private int minTokens = 8;
 
-        /** Rate, in percent (0 exclusive to 100), of speculative requests slower than plain decoding that switches speculation off. */
+        /**
+         * Rate, in percent (0 exclusive to 100), of speculative requests slower than
+         * plain decoding that switches speculation off.
+         */
         private float failureRateThreshold = 50;
 
         /** Speculative requests the goodput switch's rate is computed over. */
@@ -178,7 +217,10 @@ public class SpeculaResilienceProperties implements InitializingBean {
         /** Least measured requests in the window before the goodput switch may act. */
         private int minimumNumberOfCalls = 6;
 
-        /** How long speculation stays off once it was found slower, before it is probed again. */
+        /**
+         * How long speculation stays off once it was found slower, before it is probed
+         * again.
+         */
         private Duration waitDurationInOpenState = Duration.ofSeconds(60);
 
         public boolean isEnabled() {
@@ -236,5 +278,7 @@ public class SpeculaResilienceProperties implements InitializingBean {
         public void setWaitDurationInOpenState(Duration waitDurationInOpenState) {
             this.waitDurationInOpenState = waitDurationInOpenState;
         }
+
     }
+
 }

@@ -1,5 +1,6 @@
 /**
- * Auto-configuration of Specula's Spring AI {@code ChatModel} from {@code specula.*} properties.
+ * Auto-configuration of Specula's Spring AI {@code ChatModel} from {@code specula.*}
+ * properties.
  */
 @NullMarked
 package dev.specula.autoconfigure;

@@ -1,10 +1,5 @@
 package dev.specula.autoconfigure;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.specula.policy.SpeculationPolicies;
-import org.junit.jupiter.api.Test;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URL;
@@ -12,11 +7,18 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+
+import dev.specula.policy.SpeculationPolicies;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The metadata the configuration processor generated (IDE completion and docs): every {@code specula.*}
- * property described per Spring Boot's conventions, and the policy hints in step with the policies.
+ * The metadata the configuration processor generated (IDE completion and docs): every
+ * {@code specula.*} property described per Spring Boot's conventions, and the policy
+ * hints in step with the policies.
  */
 class ConfigurationMetadataTests {
 
@@ -40,17 +42,18 @@ class ConfigurationMetadataTests {
         }
         assertThat(names).contains("specula.target.location", "specula.draft.location", "specula.draft.enabled",
                 "specula.model-name", "specula.load-mode", "specula.runtime.provider", "specula.runtime.device-id",
-                "specula.runtime.intra-op-threads", "specula.runtime.spinning", "specula.policy.name", "specula.policy.gamma",
-                "specula.policy.options", "specula.chat.options.temperature", "specula.chat.options.max-tokens",
-                "specula.cache.response.enabled", "specula.cache.response.maximum-size",
-                "specula.cache.response.time-to-live", "specula.cache.prefix.size",
-                "specula.resilience.round-timeout", "specula.resilience.max-concurrent-generations",
-                "specula.resilience.goodput.enabled", "specula.resilience.goodput.sliding-window-size",
-                "specula.resilience.goodput.minimum-number-of-calls", "specula.resilience.goodput.failure-rate-threshold",
-                "specula.chat.stream-threads", "specula.batching.enabled", "specula.batching.max-batch-size",
-                "specula.batching.queue-capacity", "specula.batching.max-wait", "specula.batching.path")
-                .doesNotContain("specula.target.enabled", "specula.cache.enabled", "specula.scheduler.batching",
-                        "specula.scheduler.prefix-cache-size");
+                "specula.runtime.intra-op-threads", "specula.runtime.spinning", "specula.policy.name",
+                "specula.policy.gamma", "specula.policy.options", "specula.chat.options.temperature",
+                "specula.chat.options.max-tokens", "specula.cache.response.enabled",
+                "specula.cache.response.maximum-size", "specula.cache.response.time-to-live",
+                "specula.cache.prefix.size", "specula.resilience.round-timeout",
+                "specula.resilience.max-concurrent-generations", "specula.resilience.goodput.enabled",
+                "specula.resilience.goodput.sliding-window-size", "specula.resilience.goodput.minimum-number-of-calls",
+                "specula.resilience.goodput.failure-rate-threshold", "specula.chat.stream-threads",
+                "specula.batching.enabled", "specula.batching.max-batch-size", "specula.batching.queue-capacity",
+                "specula.batching.max-wait", "specula.batching.path")
+            .doesNotContain("specula.target.enabled", "specula.cache.enabled", "specula.scheduler.batching",
+                    "specula.scheduler.prefix-cache-size");
     }
 
     @Test
@@ -61,7 +64,7 @@ class ConfigurationMetadataTests {
         for (JsonNode hint : metadata.path("hints")) {
             hints.add(hint.path("name").asText());
             if ("specula.policy.name".equals(hint.path("name").asText())) {
-                hint.path("values").forEach(value -> hinted.add(value.path("value").asText()));
+                hint.path("values").forEach((value) -> hinted.add(value.path("value").asText()));
             }
         }
         assertThat(hinted).containsExactlyInAnyOrderElementsOf(SpeculationPolicies.names());
@@ -69,7 +72,10 @@ class ConfigurationMetadataTests {
                 "specula.batching.path");
     }
 
-    /** This module's copy of a metadata file (other jars on the test class path have their own). */
+    /**
+     * This module's copy of a metadata file (other jars on the test class path have their
+     * own).
+     */
     private static JsonNode metadata(String resource) throws IOException {
         for (URL url : Collections.list(ConfigurationMetadataTests.class.getClassLoader().getResources(resource))) {
             try (InputStream in = url.openStream()) {
@@ -81,4 +87,5 @@ class ConfigurationMetadataTests {
         }
         throw new IllegalStateException(resource + " of this module is not on the class path");
     }
+
 }

@@ -1,11 +1,5 @@
 package dev.specula.autoconfigure;
 
-import org.junit.jupiter.api.AfterEach;
-import org.junit.jupiter.api.BeforeEach;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-import org.springframework.core.io.DefaultResourceLoader;
-
 import java.io.IOException;
 import java.io.OutputStream;
 import java.net.URL;
@@ -20,11 +14,18 @@ import java.util.TreeMap;
 import java.util.jar.JarEntry;
 import java.util.jar.JarOutputStream;
 
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import org.springframework.core.io.DefaultResourceLoader;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * A {@code classpath:} model inside a jar is extracted to files by content: a re-exported model whose files have
- * the same sizes is extracted anew, and a directory someone planted where the extraction would go is not used.
+ * A {@code classpath:} model inside a jar is extracted to files by content: a re-exported
+ * model whose files have the same sizes is extracted anew, and a directory someone
+ * planted where the extraction would go is not used.
  */
 class ModelLocationsTests {
 
@@ -56,18 +57,19 @@ class ModelLocationsTests {
         assertThat(extractedFirst.resolve("model.onnx")).hasBinaryContent(first.get("model.onnx"));
         Path extractedSecond = resolve(jar("v2.jar", second));
         assertThat(extractedSecond.resolve("model.onnx")).as("the new export, not the old copy")
-                .hasBinaryContent(second.get("model.onnx"));
+            .hasBinaryContent(second.get("model.onnx"));
         assertThat(extractedFirst.resolve("model.onnx")).as("the first extraction is left as it was")
-                .hasBinaryContent(first.get("model.onnx"));
+            .hasBinaryContent(first.get("model.onnx"));
     }
 
     @Test
     void aDirectoryPlantedAtThePredictablePathIsNotTrusted() throws Exception {
         Map<String, byte[]> model = model("weights-A-0001");
         Map<String, byte[]> planted = model("weights-X-6666");
-        // where an extraction could be expected: by the location's hash, or by the content's hash
+        // where an extraction could be expected: by the location's hash, or by the
+        // content's hash
         Path root = Path.of(System.getProperty("java.io.tmpdir"), "specula-models");
-        for (Path directory : new Path[] {root.resolve(locationHash(LOCATION)), root.resolve(contentHash(model))}) {
+        for (Path directory : new Path[] { root.resolve(locationHash(LOCATION)), root.resolve(contentHash(model)) }) {
             Files.createDirectories(directory);
             for (Map.Entry<String, byte[]> file : planted.entrySet()) {
                 Files.write(directory.resolve(file.getKey()), file.getValue());
@@ -82,12 +84,15 @@ class ModelLocationsTests {
     }
 
     private Path resolve(Path jar) throws IOException {
-        try (URLClassLoader loader = new URLClassLoader(new URL[] {jar.toUri().toURL()}, null)) {
+        try (URLClassLoader loader = new URLClassLoader(new URL[] { jar.toUri().toURL() }, null)) {
             return ModelLocations.resolve(LOCATION, "specula.target.location", new DefaultResourceLoader(loader));
         }
     }
 
-    /** Three files; model.onnx is the same size whatever {@code weights} (14 characters) says. */
+    /**
+     * Three files; model.onnx is the same size whatever {@code weights} (14 characters)
+     * says.
+     */
     private static Map<String, byte[]> model(String weights) {
         Map<String, byte[]> files = new TreeMap<>();
         files.put("config.json", "{\"model_type\": \"llama\"}".getBytes(StandardCharsets.UTF_8));
@@ -117,7 +122,10 @@ class ModelLocationsTests {
         return HexFormat.of().formatHex(digest, 0, 8);
     }
 
-    /** As TinyModels names its directory: sha-256 over "sha256(file)  name" lines in name order. */
+    /**
+     * As TinyModels names its directory: sha-256 over "sha256(file) name" lines in name
+     * order.
+     */
     private static String contentHash(Map<String, byte[]> files) throws Exception {
         MessageDigest digest = MessageDigest.getInstance("SHA-256");
         for (Map.Entry<String, byte[]> file : new TreeMap<>(files).entrySet()) {
@@ -126,4 +134,5 @@ class ModelLocationsTests {
         }
         return HexFormat.of().formatHex(digest.digest()).substring(0, 16);
     }
+
 }

@@ -1,13 +1,12 @@
 package dev.specula.autoconfigure;
 
-import dev.specula.autoconfigure.diagnostics.ExecutionProviderUnavailableFailureAnalyzer;
-import dev.specula.autoconfigure.diagnostics.ModelLoadFailureAnalyzer;
-import dev.specula.autoconfigure.diagnostics.UnknownPolicyFailureAnalyzer;
-import dev.specula.autoconfigure.diagnostics.VocabularyMismatchFailureAnalyzer;
-import dev.specula.engine.VocabularyMismatchException;
-import dev.specula.model.ExecutionProviderUnavailableException;
-import dev.specula.model.ModelLoadException;
-import dev.specula.policy.SpeculationPolicies;
+import java.net.URL;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Properties;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
@@ -25,36 +24,39 @@ import org.springframework.context.annotation.Configuration;
 import org.springframework.core.io.UrlResource;
 import org.springframework.core.io.support.PropertiesLoaderUtils;
 
-import java.net.URL;
-import java.nio.file.Path;
-import java.util.ArrayList;
-import java.util.Collections;
-import java.util.List;
-import java.util.Properties;
+import dev.specula.autoconfigure.diagnostics.ExecutionProviderUnavailableFailureAnalyzer;
+import dev.specula.autoconfigure.diagnostics.ModelLoadFailureAnalyzer;
+import dev.specula.autoconfigure.diagnostics.UnknownPolicyFailureAnalyzer;
+import dev.specula.autoconfigure.diagnostics.VocabularyMismatchFailureAnalyzer;
+import dev.specula.engine.VocabularyMismatchException;
+import dev.specula.model.ExecutionProviderUnavailableException;
+import dev.specula.model.ModelLoadException;
+import dev.specula.policy.SpeculationPolicies;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * Every user mistake stops startup with a description and an action: contexts that really fail (missing or
- * corrupt model, vocabulary mismatch, CUDA without the GPU runtime, bad values), analysed as Spring Boot does.
+ * Every user mistake stops startup with a description and an action: contexts that really
+ * fail (missing or corrupt model, vocabulary mismatch, CUDA without the GPU runtime, bad
+ * values), analysed as Spring Boot does.
  */
 @ExtendWith(OutputCaptureExtension.class)
 class SpeculaFailureAnalyzersTests {
 
     private final ApplicationContextRunner runner = new ApplicationContextRunner()
-            .withConfiguration(AutoConfigurations.of(TestModels.AUTO_CONFIGURATIONS));
+        .withConfiguration(AutoConfigurations.of(TestModels.AUTO_CONFIGURATIONS));
 
     @Test
     void missingTargetDirectory() {
-        runner.withPropertyValues("specula.target.location=/nonexistent").run(context -> {
+        runner.withPropertyValues("specula.target.location=/nonexistent").run((context) -> {
             assertThat(context).hasFailed();
             FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
             print("missing target", analysis);
             assertThat(analysis.getDescription()).contains("Property: specula.target.location", "Path: /nonexistent",
                     "does not exist");
-            assertThat(analysis.getAction()).contains("Point specula.target.location at", "python -m specula_tools export",
-                    "tools/README.md");
+            assertThat(analysis.getAction()).contains("Point specula.target.location at",
+                    "python -m specula_tools export", "tools/README.md");
         });
     }
 
@@ -62,60 +64,68 @@ class SpeculaFailureAnalyzersTests {
     void missingDraftFile(@TempDir Path temp) {
         Path draft = TestModels.copy(TestModels.pair().draft(), temp.resolve("draft-without-tokenizer"));
         draft.resolve("tokenizer.json").toFile().delete();
-        runner.withPropertyValues("specula.target.location=" + TestModels.pair().target(), "specula.draft.location=" + draft)
-                .run(context -> {
-                    assertThat(context).hasFailed();
-                    FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
-                    print("missing draft tokenizer", analysis);
-                    assertThat(analysis.getDescription()).contains("Property: specula.draft.location",
-                            draft.resolve("tokenizer.json").toString());
-                    assertThat(analysis.getAction()).contains("Point specula.draft.location at");
-                });
+        runner
+            .withPropertyValues("specula.target.location=" + TestModels.pair().target(),
+                    "specula.draft.location=" + draft)
+            .run((context) -> {
+                assertThat(context).hasFailed();
+                FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
+                print("missing draft tokenizer", analysis);
+                assertThat(analysis.getDescription()).contains("Property: specula.draft.location",
+                        draft.resolve("tokenizer.json").toString());
+                assertThat(analysis.getAction()).contains("Point specula.draft.location at");
+            });
     }
 
     @Test
     void corruptTargetModel(@TempDir Path temp) {
         Path target = TestModels.corruptTarget(temp);
-        runner.withPropertyValues("specula.target.location=" + target, "specula.draft.location=" + TestModels.pair().draft())
-                .run(context -> {
-                    assertThat(context).hasFailed();
-                    ModelLoadException cause = SpeculaPropertiesValidationTests.findCause(context.getStartupFailure(),
-                            ModelLoadException.class);
-                    assertThat(cause).isInstanceOf(ConfiguredModelLoadException.class);
-                    FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
-                    print("corrupt target", analysis);
-                    assertThat(analysis.getDescription()).contains("Property: specula.target.location",
-                            target.resolve("model.onnx").toString(), "corrupt");
-                    assertThat(analysis.getAction()).contains("python -m specula_tools export");
-                });
+        runner
+            .withPropertyValues("specula.target.location=" + target,
+                    "specula.draft.location=" + TestModels.pair().draft())
+            .run((context) -> {
+                assertThat(context).hasFailed();
+                ModelLoadException cause = SpeculaPropertiesValidationTests.findCause(context.getStartupFailure(),
+                        ModelLoadException.class);
+                assertThat(cause).isInstanceOf(ConfiguredModelLoadException.class);
+                FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
+                print("corrupt target", analysis);
+                assertThat(analysis.getDescription()).contains("Property: specula.target.location",
+                        target.resolve("model.onnx").toString(), "corrupt");
+                assertThat(analysis.getAction()).contains("python -m specula_tools export");
+            });
     }
 
     @Test
     void draftWithAnotherVocabulary(@TempDir Path temp) {
         Path draft = TestModels.draftWithExtraToken(temp);
-        runner.withPropertyValues("specula.target.location=" + TestModels.pair().target(), "specula.draft.location=" + draft)
-                .run(context -> {
-                    assertThat(context).hasFailed();
-                    VocabularyMismatchException cause = SpeculaPropertiesValidationTests.findCause(context.getStartupFailure(),
-                            VocabularyMismatchException.class);
-                    assertThat(cause).isNotNull();
-                    FailureAnalysis analysis = new VocabularyMismatchFailureAnalyzer().analyze(context.getStartupFailure());
-                    print("vocabulary mismatch", analysis);
-                    assertThat(analysis.getDescription()).contains(
-                            "Target: " + TestModels.pair().target() + " (" + cause.getTargetVocabularySize() + " tokens",
-                            "Draft:  " + draft + " (" + (cause.getTargetVocabularySize() + 1) + " tokens");
-                    assertThat(analysis.getAction()).contains("same tokenizer", "specula.draft.location",
-                            "specula.draft.enabled=false");
-                });
+        runner
+            .withPropertyValues("specula.target.location=" + TestModels.pair().target(),
+                    "specula.draft.location=" + draft)
+            .run((context) -> {
+                assertThat(context).hasFailed();
+                VocabularyMismatchException cause = SpeculaPropertiesValidationTests
+                    .findCause(context.getStartupFailure(), VocabularyMismatchException.class);
+                assertThat(cause).isNotNull();
+                FailureAnalysis analysis = new VocabularyMismatchFailureAnalyzer().analyze(context.getStartupFailure());
+                print("vocabulary mismatch", analysis);
+                assertThat(analysis.getDescription()).contains(
+                        "Target: " + TestModels.pair().target() + " (" + cause.getTargetVocabularySize() + " tokens",
+                        "Draft:  " + draft + " (" + (cause.getTargetVocabularySize() + 1) + " tokens");
+                assertThat(analysis.getAction()).contains("same tokenizer", "specula.draft.location",
+                        "specula.draft.enabled=false");
+            });
     }
 
     @Test
     void cudaWithoutTheGpuRuntime() {
-        runner.withPropertyValues("specula.runtime.provider=CUDA").run(context -> {
+        runner.withPropertyValues("specula.runtime.provider=CUDA").run((context) -> {
             assertThat(context).hasFailed();
             assertThat(SpeculaPropertiesValidationTests.findCause(context.getStartupFailure(),
-                    ExecutionProviderUnavailableException.class)).isNotNull();
-            FailureAnalysis analysis = new ExecutionProviderUnavailableFailureAnalyzer().analyze(context.getStartupFailure());
+                    ExecutionProviderUnavailableException.class))
+                .isNotNull();
+            FailureAnalysis analysis = new ExecutionProviderUnavailableFailureAnalyzer()
+                .analyze(context.getStartupFailure());
             print("CUDA unavailable", analysis);
             assertThat(analysis.getDescription()).contains("CUDA execution provider is not available",
                     "specula.runtime.provider=CUDA");
@@ -126,10 +136,10 @@ class SpeculaFailureAnalyzersTests {
 
     @Test
     void invalidValue() {
-        runner.withPropertyValues("specula.policy.gamma=0").run(context -> {
+        runner.withPropertyValues("specula.policy.gamma=0").run((context) -> {
             assertThat(context).hasFailed();
-            InvalidConfigurationPropertyValueException cause = SpeculaPropertiesValidationTests.findCause(
-                    context.getStartupFailure(), InvalidConfigurationPropertyValueException.class);
+            InvalidConfigurationPropertyValueException cause = SpeculaPropertiesValidationTests
+                .findCause(context.getStartupFailure(), InvalidConfigurationPropertyValueException.class);
             assertThat(cause.getName()).isEqualTo("specula.policy.gamma");
             assertThat(cause.getValue()).isEqualTo(0);
             assertThat(cause.getReason()).isEqualTo("It must be an integer from 1 to 64.");
@@ -138,61 +148,70 @@ class SpeculaFailureAnalyzersTests {
 
     @Test
     void invalidPolicyOptionNamesTheOptionsProperty() {
-        runner.withPropertyValues("specula.policy.name=confidence", "specula.policy.options.threshold=2").run(context -> {
-            assertThat(context).hasFailed();
-            InvalidConfigurationPropertyValueException cause = SpeculaPropertiesValidationTests.findCause(
-                    context.getStartupFailure(), InvalidConfigurationPropertyValueException.class);
-            assertThat(cause.getName()).isEqualTo("specula.policy.options.threshold");
-            assertThat(cause.getValue()).isEqualTo("2");
-            assertThat(cause.getReason()).isEqualTo("It must be in [0.0, 1.0] for policy 'confidence'.");
-        });
+        runner.withPropertyValues("specula.policy.name=confidence", "specula.policy.options.threshold=2")
+            .run((context) -> {
+                assertThat(context).hasFailed();
+                InvalidConfigurationPropertyValueException cause = SpeculaPropertiesValidationTests
+                    .findCause(context.getStartupFailure(), InvalidConfigurationPropertyValueException.class);
+                assertThat(cause.getName()).isEqualTo("specula.policy.options.threshold");
+                assertThat(cause.getValue()).isEqualTo("2");
+                assertThat(cause.getReason()).isEqualTo("It must be in [0.0, 1.0] for policy 'confidence'.");
+            });
     }
 
     @Test
     void inconsistentPolicyOptionsNameTheOptionAtFault() {
-        runner.withPropertyValues("specula.policy.name=gammatune", "specula.policy.options.min=6", "specula.policy.options.max=4")
-                .run(context -> {
-                    assertThat(context).hasFailed();
-                    InvalidConfigurationPropertyValueException cause = SpeculaPropertiesValidationTests.findCause(
-                            context.getStartupFailure(), InvalidConfigurationPropertyValueException.class);
-                    assertThat(cause.getName()).isEqualTo("specula.policy.options.min");
-                    assertThat(cause.getValue()).isEqualTo("6");
-                    assertThat(cause.getReason()).contains("<= max (4)", "policy 'gammatune'");
-                });
+        runner
+            .withPropertyValues("specula.policy.name=gammatune", "specula.policy.options.min=6",
+                    "specula.policy.options.max=4")
+            .run((context) -> {
+                assertThat(context).hasFailed();
+                InvalidConfigurationPropertyValueException cause = SpeculaPropertiesValidationTests
+                    .findCause(context.getStartupFailure(), InvalidConfigurationPropertyValueException.class);
+                assertThat(cause.getName()).isEqualTo("specula.policy.options.min");
+                assertThat(cause.getValue()).isEqualTo("6");
+                assertThat(cause.getReason()).contains("<= max (4)", "policy 'gammatune'");
+            });
     }
 
     @Test
     void unknownPolicy() {
-        runner.withPropertyValues("specula.policy.name=speedy").run(context -> {
+        runner.withPropertyValues("specula.policy.name=speedy").run((context) -> {
             assertThat(context).hasFailed();
             FailureAnalysis analysis = new UnknownPolicyFailureAnalyzer().analyze(context.getStartupFailure());
             print("unknown policy", analysis);
             assertThat(analysis.getDescription()).contains("Property: specula.policy.name", "Value: speedy");
-            assertThat(analysis.getAction()).contains("Set specula.policy.name to one of " + String.join(", ",
-                    SpeculationPolicies.names()), "specula.policy.gamma");
+            assertThat(analysis.getAction()).contains(
+                    "Set specula.policy.name to one of " + String.join(", ", SpeculationPolicies.names()),
+                    "specula.policy.gamma");
         });
     }
 
     @Test
     void analyzersAreRegisteredMostSpecificFirst() throws Exception {
         List<FailureAnalyzer> analyzers = registeredAnalyzers();
-        assertThat(analyzers).extracting(analyzer -> analyzer.getClass().getSimpleName()).containsExactly(
-                "UnknownPolicyFailureAnalyzer", "VocabularyMismatchFailureAnalyzer",
-                "ExecutionProviderUnavailableFailureAnalyzer", "ModelLoadFailureAnalyzer");
-        // a bad value (here: ldlp.onnx missing for specula.policy.name=ldlp) is left to Boot's own analyzer
-        Throwable invalid = new IllegalStateException(new InvalidConfigurationPropertyValueException("specula.policy.name",
-                "ldlp", "It must be a policy whose files are present (ldlp.onnx missing)."));
-        assertThat(analyzers).allSatisfy(analyzer -> assertThat(analyzer.analyze(invalid)).isNull());
-        assertThat(new ModelLoadFailureAnalyzer().analyze(new ModelLoadException(Path.of("ldlp.onnx"), "missing"))).isNotNull();
+        assertThat(analyzers).extracting((analyzer) -> analyzer.getClass().getSimpleName())
+            .containsExactly("UnknownPolicyFailureAnalyzer", "VocabularyMismatchFailureAnalyzer",
+                    "ExecutionProviderUnavailableFailureAnalyzer", "ModelLoadFailureAnalyzer");
+        // a bad value (here: ldlp.onnx missing for specula.policy.name=ldlp) is left to
+        // Boot's own analyzer
+        Throwable invalid = new IllegalStateException(new InvalidConfigurationPropertyValueException(
+                "specula.policy.name", "ldlp", "It must be a policy whose files are present (ldlp.onnx missing)."));
+        assertThat(analyzers).allSatisfy((analyzer) -> assertThat(analyzer.analyze(invalid)).isNull());
+        assertThat(new ModelLoadFailureAnalyzer().analyze(new ModelLoadException(Path.of("ldlp.onnx"), "missing")))
+            .isNotNull();
     }
 
-    /** The real path: SpringApplication reports through the analyzers registered in spring.factories. */
+    /**
+     * The real path: SpringApplication reports through the analyzers registered in
+     * spring.factories.
+     */
     @Test
     void springApplicationPrintsTheAnalysis(CapturedOutput output) {
         SpringApplication application = new SpringApplication(FailingApplication.class);
         application.setWebApplicationType(WebApplicationType.NONE);
         assertThatThrownBy(() -> application.run("--specula.chat.options.top-p=1.5", "--spring.main.banner-mode=off"))
-                .hasRootCauseInstanceOf(InvalidConfigurationPropertyValueException.class);
+            .hasRootCauseInstanceOf(InvalidConfigurationPropertyValueException.class);
         System.out.println("=== APPLICATION FAILED TO START output ===\n" + output.getOut());
         assertThat(output).contains("APPLICATION FAILED TO START", "specula.chat.options.top-p", "'1.5'",
                 "It must be a number in (0, 1]", "Action:");
@@ -200,8 +219,8 @@ class SpeculaFailureAnalyzersTests {
 
     private static List<FailureAnalyzer> registeredAnalyzers() throws Exception {
         List<FailureAnalyzer> analyzers = new ArrayList<>();
-        for (URL url : Collections.list(SpeculaFailureAnalyzersTests.class.getClassLoader()
-                .getResources("META-INF/spring.factories"))) {
+        for (URL url : Collections
+            .list(SpeculaFailureAnalyzersTests.class.getClassLoader().getResources("META-INF/spring.factories"))) {
             Properties factories = PropertiesLoaderUtils.loadProperties(new UrlResource(url));
             String names = factories.getProperty(FailureAnalyzer.class.getName(), "");
             if (!names.contains("dev.specula")) {
@@ -221,8 +240,10 @@ class SpeculaFailureAnalyzersTests {
     }
 
     @Configuration(proxyBeanMethods = false)
-    @ImportAutoConfiguration({SpeculaModelsAutoConfiguration.class, SpeculaServingAutoConfiguration.class,
-            SpeculaChatAutoConfiguration.class})
+    @ImportAutoConfiguration({ SpeculaModelsAutoConfiguration.class, SpeculaServingAutoConfiguration.class,
+            SpeculaChatAutoConfiguration.class })
     static class FailingApplication {
+
     }
+
 }

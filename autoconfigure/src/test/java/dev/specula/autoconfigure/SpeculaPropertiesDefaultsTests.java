@@ -1,5 +1,9 @@
 package dev.specula.autoconfigure;
 
+import org.junit.jupiter.api.Test;
+import org.springframework.boot.context.properties.bind.Binder;
+import org.springframework.boot.context.properties.source.MapConfigurationPropertySource;
+
 import dev.specula.engine.GenerationRequest;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.policy.PolicyParameters;
@@ -11,15 +15,13 @@ import dev.specula.serving.GenerationService;
 import dev.specula.serving.GoodputSettings;
 import dev.specula.serving.PolicySettings;
 import dev.specula.serving.ResponseCacheSettings;
-import org.junit.jupiter.api.Test;
-import org.springframework.boot.context.properties.bind.Binder;
-import org.springframework.boot.context.properties.source.MapConfigurationPropertySource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * One set of defaults: every property's literal default (the IDE shows it) equals the engine's or the serving
- * layer's constant, so a service built without properties behaves as one built from an empty environment.
+ * One set of defaults: every property's literal default (the IDE shows it) equals the
+ * engine's or the serving layer's constant, so a service built without properties behaves
+ * as one built from an empty environment.
  */
 class SpeculaPropertiesDefaultsTests {
 
@@ -30,7 +32,8 @@ class SpeculaPropertiesDefaultsTests {
 
     @Test
     void policyDefaultsAreTheEngines() {
-        SpeculaPolicyProperties policy = bindNothing(SpeculaPolicyProperties.CONFIG_PREFIX, SpeculaPolicyProperties.class);
+        SpeculaPolicyProperties policy = bindNothing(SpeculaPolicyProperties.CONFIG_PREFIX,
+                SpeculaPolicyProperties.class);
         assertThat(policy.getGamma()).isEqualTo(PolicyParameters.DEFAULT_GAMMA).isEqualTo(4);
         assertThat(policy.getName()).isEqualTo(PolicySettings.DEFAULT_NAME);
         assertThat(policy.toSettings()).isEqualTo(PolicySettings.defaults());
@@ -45,7 +48,8 @@ class SpeculaPropertiesDefaultsTests {
 
     @Test
     void batchingAndConcurrencyDefaultsAreTheServingLayers() {
-        SpeculaBatchingProperties batching = bindNothing(SpeculaBatchingProperties.CONFIG_PREFIX, SpeculaBatchingProperties.class);
+        SpeculaBatchingProperties batching = bindNothing(SpeculaBatchingProperties.CONFIG_PREFIX,
+                SpeculaBatchingProperties.class);
         assertThat(batching.toSettings()).isEqualTo(BatchingSettings.defaults());
         SpeculaResilienceProperties resilience = bindNothing(SpeculaResilienceProperties.CONFIG_PREFIX,
                 SpeculaResilienceProperties.class);
@@ -71,7 +75,8 @@ class SpeculaPropertiesDefaultsTests {
         assertThat(options.getTopP()).isEqualTo(SamplingParams.GREEDY.topP());
         assertThat(options.getTopK()).isEqualTo(SamplingParams.GREEDY.topK());
         assertThat(options.getSeed()).isEqualTo(SamplingParams.GREEDY.seed());
-        assertThat(chat.getMaxPromptCharacters()).isEqualTo(dev.specula.chat.SpeculaChatModel.DEFAULT_MAX_PROMPT_CHARACTERS);
+        assertThat(chat.getMaxPromptCharacters())
+            .isEqualTo(dev.specula.chat.SpeculaChatModel.DEFAULT_MAX_PROMPT_CHARACTERS);
     }
 
     @Test
@@ -80,4 +85,5 @@ class SpeculaPropertiesDefaultsTests {
         assertThat(models.getRuntime().toRuntimeOptions()).isEqualTo(RuntimeOptions.defaults());
         assertThat(models.getLoadMode()).isEqualTo(SpeculaModelProperties.LoadMode.EAGER);
     }
+
 }

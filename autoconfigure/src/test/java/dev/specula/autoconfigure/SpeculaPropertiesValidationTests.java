@@ -1,23 +1,25 @@
 package dev.specula.autoconfigure;
 
-import dev.specula.policy.UnknownPolicyException;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
 import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
 import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 
+import dev.specula.policy.UnknownPolicyException;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Values out of range stop startup with Boot's {@link InvalidConfigurationPropertyValueException} naming the
- * property, the value and the range (Boot's analyzer prints them). The properties are checked before any model
+ * Values out of range stop startup with Boot's
+ * {@link InvalidConfigurationPropertyValueException} naming the property, the value and
+ * the range (Boot's analyzer prints them). The properties are checked before any model
  * loads, so these contexts are cheap.
  */
 class SpeculaPropertiesValidationTests {
 
     private final ApplicationContextRunner runner = new ApplicationContextRunner()
-            .withConfiguration(AutoConfigurations.of(TestModels.AUTO_CONFIGURATIONS));
+        .withConfiguration(AutoConfigurations.of(TestModels.AUTO_CONFIGURATIONS));
 
     @ParameterizedTest(name = "{0}={1}")
     @CsvSource(delimiter = '|', textBlock = """
@@ -58,7 +60,7 @@ class SpeculaPropertiesValidationTests {
             specula.runtime.device-id                            | -1    | -1     | an integer >= 0
             """)
     void outOfRangeValueStopsStartup(String property, String value, String shownValue, String allowed) {
-        runner.withPropertyValues(property + "=" + value).run(context -> {
+        runner.withPropertyValues(property + "=" + value).run((context) -> {
             assertThat(context).hasFailed();
             InvalidConfigurationPropertyValueException cause = findCause(context.getStartupFailure(),
                     InvalidConfigurationPropertyValueException.class);
@@ -78,7 +80,7 @@ class SpeculaPropertiesValidationTests {
             specula.chat.options.stop-sequences[0]=       | specula.chat.options.stop-sequences[0]
             """)
     void inconsistentOrBlankValuesStopStartup(String setting, String property) {
-        runner.withPropertyValues(setting).run(context -> {
+        runner.withPropertyValues(setting).run((context) -> {
             assertThat(context).hasFailed();
             InvalidConfigurationPropertyValueException cause = findCause(context.getStartupFailure(),
                     InvalidConfigurationPropertyValueException.class);
@@ -88,9 +90,9 @@ class SpeculaPropertiesValidationTests {
     }
 
     @ParameterizedTest(name = "{0}")
-    @CsvSource({"nope", "Fixed"})
+    @CsvSource({ "nope", "Fixed" })
     void unknownPolicyStopsStartup(String name) {
-        runner.withPropertyValues("specula.policy.name=" + name).run(context -> {
+        runner.withPropertyValues("specula.policy.name=" + name).run((context) -> {
             assertThat(context).hasFailed();
             assertThat(findCause(context.getStartupFailure(), UnknownPolicyException.class)).isNotNull();
         });
@@ -104,4 +106,5 @@ class SpeculaPropertiesValidationTests {
         }
         return null;
     }
+
 }

@@ -1,9 +1,5 @@
 package dev.specula.autoconfigure;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.specula.models.tiny.TinyModels;
-
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
@@ -11,14 +7,20 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.Stream;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+
+import dev.specula.models.tiny.TinyModels;
+
 /** The embedded pair on disk, and broken copies of it for the failure tests. */
 final class TestModels {
 
     /** Specula's auto-configurations: models, serving, chat. */
-    static final Class<?>[] AUTO_CONFIGURATIONS = {SpeculaModelsAutoConfiguration.class, SpeculaServingAutoConfiguration.class,
-            SpeculaChatAutoConfiguration.class};
+    static final Class<?>[] AUTO_CONFIGURATIONS = { SpeculaModelsAutoConfiguration.class,
+            SpeculaServingAutoConfiguration.class, SpeculaChatAutoConfiguration.class };
 
     private static final ObjectMapper JSON = new ObjectMapper();
+
     private static TinyModels.Pair pair;
 
     private TestModels() {
@@ -39,8 +41,8 @@ final class TestModels {
     }
 
     /**
-     * A copy of the embedded target whose model.onnx is not an ONNX file (and without its packed graph, which
-     * batching would otherwise load instead).
+     * A copy of the embedded target whose model.onnx is not an ONNX file (and without its
+     * packed graph, which batching would otherwise load instead).
      */
     static Path corruptTarget(Path directory) {
         Path copy = copy(pair().target(), directory.resolve("corrupt-target"));
@@ -54,7 +56,10 @@ final class TestModels {
         return copy;
     }
 
-    /** A copy of the embedded draft whose tokenizer.json has one token more than the target's. */
+    /**
+     * A copy of the embedded draft whose tokenizer.json has one token more than the
+     * target's.
+     */
     static Path draftWithExtraToken(Path directory) {
         Path copy = copy(pair().draft(), directory.resolve("draft-extra-token"));
         Path tokenizer = copy.resolve("tokenizer.json");
@@ -67,9 +72,14 @@ final class TestModels {
             for (var added : root.path("added_tokens")) {
                 maxId = Math.max(maxId, added.path("id").asInt());
             }
-            ObjectNode token = JSON.createObjectNode().put("id", maxId + 1).put("content", "<|specula-extra|>")
-                    .put("single_word", false).put("lstrip", false).put("rstrip", false).put("normalized", false)
-                    .put("special", false);
+            ObjectNode token = JSON.createObjectNode()
+                .put("id", maxId + 1)
+                .put("content", "<|specula-extra|>")
+                .put("single_word", false)
+                .put("lstrip", false)
+                .put("rstrip", false)
+                .put("normalized", false)
+                .put("special", false);
             root.withArray("added_tokens").add(token);
             JSON.writeValue(tokenizer.toFile(), root);
         }
@@ -100,4 +110,5 @@ final class TestModels {
             throw new UncheckedIOException(ex);
         }
     }
+
 }

@@ -1,17 +1,21 @@
 package dev.specula.cli;
 
-import dev.specula.sampling.SamplingParams;
-
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
-/** {@code --name value} and {@code --flag} options of one sub-command; unknown or repeated options are errors. */
+import dev.specula.sampling.SamplingParams;
+
+/**
+ * {@code --name value} and {@code --flag} options of one sub-command; unknown or repeated
+ * options are errors.
+ */
 final class Arguments {
 
     private final String command;
+
     private final Map<String, List<String>> values = new LinkedHashMap<>();
 
     private Arguments(String command) {
@@ -19,11 +23,13 @@ final class Arguments {
     }
 
     /**
+     * The options a command knows.
      * @param valued options that take a value
      * @param flags options without a value
      * @param repeatable valued options that may appear more than once
      */
-    static Arguments parse(String command, String[] args, int from, Set<String> valued, Set<String> flags, Set<String> repeatable) {
+    static Arguments parse(String command, String[] args, int from, Set<String> valued, Set<String> flags,
+            Set<String> repeatable) {
         Arguments parsed = new Arguments(command);
         for (int i = from; i < args.length; i++) {
             String arg = args[i];
@@ -54,7 +60,7 @@ final class Arguments {
             else {
                 throw new CliException(command + ": unknown option --" + name);
             }
-            List<String> list = parsed.values.computeIfAbsent(name, key -> new ArrayList<>());
+            List<String> list = parsed.values.computeIfAbsent(name, (key) -> new ArrayList<>());
             if (!list.isEmpty() && !repeatable.contains(name)) {
                 throw new CliException(command + ": --" + name + " given twice");
             }
@@ -84,7 +90,8 @@ final class Arguments {
         try {
             int value = Integer.parseInt(raw.trim());
             if (value < min || value > max) {
-                throw new CliException(command + ": --" + name + " must be in [" + min + ", " + max + "] but was " + value);
+                throw new CliException(
+                        command + ": --" + name + " must be in [" + min + ", " + max + "] but was " + value);
             }
             return value;
         }
@@ -109,8 +116,8 @@ final class Arguments {
     /** {@code --temperature 0 --top-k 0 --top-p 1 --seed N}, validated. */
     SamplingParams sampling() {
         try {
-            return new SamplingParams(number("temperature", 0), integer("top-k", 0, 0, Integer.MAX_VALUE), number("top-p", 1),
-                    optionalLong("seed"));
+            return new SamplingParams(number("temperature", 0), integer("top-k", 0, 0, Integer.MAX_VALUE),
+                    number("top-p", 1), optionalLong("seed"));
         }
         catch (dev.specula.request.InvalidRequestException ex) {
             throw new CliException(command + ": " + ex.getMessage());
@@ -129,4 +136,5 @@ final class Arguments {
             throw new CliException(command + ": --" + name + " must be an integer but was '" + raw + "'");
         }
     }
+
 }

@@ -1,10 +1,5 @@
 package dev.specula.cli;
 
-import org.knowm.xchart.BitmapEncoder;
-import org.knowm.xchart.CategoryChart;
-import org.knowm.xchart.CategoryChartBuilder;
-import org.knowm.xchart.style.Styler;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -13,7 +8,15 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
-/** {@code bench --chart OUT.png}: speedup over plain decoding as grouped bars, one group per category, one bar per policy. */
+import org.knowm.xchart.BitmapEncoder;
+import org.knowm.xchart.CategoryChart;
+import org.knowm.xchart.CategoryChartBuilder;
+import org.knowm.xchart.style.Styler;
+
+/**
+ * {@code bench --chart OUT.png}: speedup over plain decoding as grouped bars, one group
+ * per category, one bar per policy.
+ */
 final class BenchChart {
 
     private BenchChart() {
@@ -28,8 +31,13 @@ final class BenchChart {
             policies.add((String) row.get("policy"));
         }
         List<String> categoryAxis = new ArrayList<>(categories);
-        CategoryChart chart = new CategoryChartBuilder().width(Math.max(900, 110 * categoryAxis.size() * Math.max(1, policies.size()) / 3))
-                .height(520).title("Speedup over plain decoding").xAxisTitle("category").yAxisTitle("tokens/s ÷ plain").build();
+        CategoryChart chart = new CategoryChartBuilder()
+            .width(Math.max(900, 110 * categoryAxis.size() * Math.max(1, policies.size()) / 3))
+            .height(520)
+            .title("Speedup over plain decoding")
+            .xAxisTitle("category")
+            .yAxisTitle("tokens/s ÷ plain")
+            .build();
         chart.getStyler().setLegendPosition(Styler.LegendPosition.OutsideE);
         chart.getStyler().setAvailableSpaceFill(0.9);
         chart.getStyler().setOverlapped(false);
@@ -37,8 +45,12 @@ final class BenchChart {
         for (String policy : policies) {
             List<Double> speedups = new ArrayList<>();
             for (String category : categoryAxis) {
-                speedups.add(rows.stream().filter(row -> policy.equals(row.get("policy")) && category.equals(row.get("category")))
-                        .map(row -> (Double) row.get("speedup_vs_plain")).filter(value -> value != null).findFirst().orElse(0.0));
+                speedups.add(rows.stream()
+                    .filter((row) -> policy.equals(row.get("policy")) && category.equals(row.get("category")))
+                    .map((row) -> (Double) row.get("speedup_vs_plain"))
+                    .filter((value) -> value != null)
+                    .findFirst()
+                    .orElse(0.0));
             }
             chart.addSeries(policy, categoryAxis, speedups);
         }
@@ -49,4 +61,5 @@ final class BenchChart {
             throw new CliException("bench: cannot write chart " + file.toAbsolutePath() + ": " + ex.getMessage());
         }
     }
+
 }

@@ -1,17 +1,5 @@
 package dev.specula.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.SerializationFeature;
-import dev.specula.engine.Engine;
-import dev.specula.engine.GenerationRequest;
-import dev.specula.engine.GenerationResult;
-import dev.specula.engine.GenerationStats;
-import dev.specula.engine.ModelPair;
-import dev.specula.policy.PolicyResources;
-import dev.specula.policy.SpeculationPolicy;
-import dev.specula.sampling.SamplingParams;
-
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
@@ -27,13 +15,28 @@ import java.util.Map;
 import java.util.Set;
 import java.util.function.Supplier;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+
+import dev.specula.engine.Engine;
+import dev.specula.engine.GenerationRequest;
+import dev.specula.engine.GenerationResult;
+import dev.specula.engine.GenerationStats;
+import dev.specula.engine.ModelPair;
+import dev.specula.policy.PolicyResources;
+import dev.specula.policy.SpeculationPolicy;
+import dev.specula.sampling.SamplingParams;
+
 /**
  * {@code specula-cli bench [--target DIR] [--draft DIR] --prompts FILE.jsonl [--max-new-tokens 128]
  * --policies plain,fixed:1,... [--repeat 3] [--warmup 1] [--json OUT.json] [--markdown OUT.md]}.
  *
- * <p>Runs are interleaved in one process (repeat → prompt → policy) so every policy sees the same machine
- * state; ratios are computed between policies of the same run. Greedy outputs of every policy are checked
- * against each other per prompt (speculation is lossless), and mismatches are reported.
+ * <p>
+ * Runs are interleaved in one process (repeat → prompt → policy) so every policy sees the
+ * same machine state; ratios are computed between policies of the same run. Greedy
+ * outputs of every policy are checked against each other per prompt (speculation is
+ * lossless), and mismatches are reported.
  */
 final class BenchCommand {
 
@@ -51,9 +54,8 @@ final class BenchCommand {
 
     static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
-        valued.addAll(Set.of("prompts", "max-new-tokens", "policies", "repeat", "warmup", "json", "markdown", "chart", "gamma",
-                "concurrency", "batch-path",
-                "policy-option", "temperature", "top-p", "top-k", "seed"));
+        valued.addAll(Set.of("prompts", "max-new-tokens", "policies", "repeat", "warmup", "json", "markdown", "chart",
+                "gamma", "concurrency", "batch-path", "policy-option", "temperature", "top-p", "top-k", "seed"));
         Arguments arguments = Arguments.parse("bench", args, 1, valued, Set.of("ignore-eos"), Set.of("policy-option"));
         if (!arguments.has("prompts")) {
             throw new CliException("bench: --prompts FILE.jsonl is required");
@@ -62,7 +64,8 @@ final class BenchCommand {
             throw new CliException("bench: --policies is required, e.g. --policies plain,fixed:2,fixed:4");
         }
         List<BenchPrompt> prompts = readPrompts(Path.of(arguments.string("prompts", null)));
-        List<String> policyNames = new ArrayList<>(new LinkedHashSet<>(Arrays.asList(arguments.string("policies", "").split(","))));
+        List<String> policyNames = new ArrayList<>(
+                new LinkedHashSet<>(Arrays.asList(arguments.string("policies", "").split(","))));
         policyNames.removeIf(String::isBlank);
         int maxNewTokens = arguments.integer("max-new-tokens", 128, 1, 1 << 20);
         int repeat = arguments.integer("repeat", 3, 1, 1000);
@@ -70,7 +73,8 @@ final class BenchCommand {
         boolean ignoreEos = arguments.has("ignore-eos");
         SamplingParams sampling = arguments.sampling();
         if (arguments.has("concurrency")) {
-            return runConcurrency(arguments, prompts, policyNames, maxNewTokens, repeat, warmup, ignoreEos, sampling, out, err);
+            return runConcurrency(arguments, prompts, policyNames, maxNewTokens, repeat, warmup, ignoreEos, sampling,
+                    out, err);
         }
 
         try (ModelPair models = ModelOptions.load(arguments); PolicyResources resources = new PolicyResources()) {
@@ -82,7 +86,8 @@ final class BenchCommand {
             for (BenchPrompt prompt : prompts) {
                 promptIds.add(prompt.input().encode(models.target()));
             }
-            // no draft time limit and no batching: the engine holds no thread, nothing to close
+            // no draft time limit and no batching: the engine holds no thread, nothing to
+            // close
             Engine decoder = new Engine(models, Engine.Settings.defaults().withoutDraftTimeLimit());
             for (int w = 0; w < warmup; w++) {
                 for (Supplier<SpeculationPolicy> policy : policies.values()) {
@@ -98,18 +103,21 @@ final class BenchCommand {
                 for (int p = 0; p < prompts.size(); p++) {
                     int[] reference = null;
                     for (Map.Entry<String, Supplier<SpeculationPolicy>> policy : policies.entrySet()) {
-                        GenerationResult result = decoder.generate(request(promptIds.get(p), sampling, maxNewTokens, ignoreEos, policy.getValue()));
-                        Map<String, GenerationStats> byCategory = totals.computeIfAbsent(policy.getKey(), key -> new LinkedHashMap<>());
-                        byCategory.computeIfAbsent("all", key -> new GenerationStats()).add(result.stats());
-                        byCategory.computeIfAbsent(prompts.get(p).category(), key -> new GenerationStats()).add(result.stats());
+                        GenerationResult result = decoder
+                            .generate(request(promptIds.get(p), sampling, maxNewTokens, ignoreEos, policy.getValue()));
+                        Map<String, GenerationStats> byCategory = totals.computeIfAbsent(policy.getKey(),
+                                (key) -> new LinkedHashMap<>());
+                        byCategory.computeIfAbsent("all", (key) -> new GenerationStats()).add(result.stats());
+                        byCategory.computeIfAbsent(prompts.get(p).category(), (key) -> new GenerationStats())
+                            .add(result.stats());
                         if (sampling.isGreedy()) {
                             if (reference == null) {
                                 reference = result.tokenIds();
                             }
                             else if (!Arrays.equals(reference, result.tokenIds())) {
                                 mismatches++;
-                                err.println("bench: greedy output of " + policy.getKey() + " differs from " + policyNames.get(0)
-                                        + " on prompt " + prompts.get(p).id());
+                                err.println("bench: greedy output of " + policy.getKey() + " differs from "
+                                        + policyNames.get(0) + " on prompt " + prompts.get(p).id());
                             }
                         }
                     }
@@ -136,9 +144,13 @@ final class BenchCommand {
         return 0;
     }
 
-    /** {@code --concurrency}: total tokens/s of N clients through the batch scheduler, per batch path and policy. */
-    private static int runConcurrency(Arguments arguments, List<BenchPrompt> prompts, List<String> policyNames, int maxNewTokens,
-            int repeat, int warmup, boolean ignoreEos, SamplingParams sampling, PrintStream out, PrintStream err) throws Exception {
+    /**
+     * {@code --concurrency}: total tokens/s of N clients through the batch scheduler, per
+     * batch path and policy.
+     */
+    private static int runConcurrency(Arguments arguments, List<BenchPrompt> prompts, List<String> policyNames,
+            int maxNewTokens, int repeat, int warmup, boolean ignoreEos, SamplingParams sampling, PrintStream out,
+            PrintStream err) throws Exception {
         List<Integer> levels = new ArrayList<>();
         for (String level : arguments.string("concurrency", "").split(",")) {
             try {
@@ -149,7 +161,8 @@ final class BenchCommand {
                 levels.add(value);
             }
             catch (NumberFormatException ex) {
-                throw new CliException("bench: --concurrency must list integers in [1, 1024], e.g. 1,4,8,16, but has '" + level + "'");
+                throw new CliException(
+                        "bench: --concurrency must list integers in [1, 1024], e.g. 1,4,8,16, but has '" + level + "'");
             }
         }
         String pathOption = arguments.string("batch-path", "both");
@@ -157,13 +170,14 @@ final class BenchCommand {
             case "padded" -> List.of("padded");
             case "unpadded" -> List.of("unpadded");
             case "both" -> List.of("padded", "unpadded");
-            default -> throw new CliException("bench: --batch-path must be padded, unpadded or both but was '" + pathOption + "'");
+            default -> throw new CliException(
+                    "bench: --batch-path must be padded, unpadded or both but was '" + pathOption + "'");
         };
         List<Map<String, Object>> rows = new ArrayList<>();
         ConcurrencyBench bench = null;
         for (String path : paths) {
-            try (ModelPair models = path.equals("unpadded") ? ModelOptions.loadPacked(arguments) : ModelOptions.load(arguments);
-                    PolicyResources resources = new PolicyResources()) {
+            try (ModelPair models = path.equals("unpadded") ? ModelOptions.loadPacked(arguments)
+                    : ModelOptions.load(arguments); PolicyResources resources = new PolicyResources()) {
                 List<int[]> ids = new ArrayList<>();
                 List<String> names = new ArrayList<>();
                 for (BenchPrompt prompt : prompts) {
@@ -185,24 +199,28 @@ final class BenchCommand {
                 }
                 for (int level : levels) {
                     if (level == 1 && path.equals("unpadded") && paths.size() > 1) {
-                        continue; // concurrency 1 decodes directly: measured once, on the padded models
+                        // concurrency 1 decodes directly: measured once, on the padded
+                        // models
+                        continue;
                     }
                     for (Map.Entry<String, Supplier<SpeculationPolicy>> policy : policies.entrySet()) {
-                        rows.add(bench.run(models, level, level == 1 ? "none" : path, policy.getKey(), policy.getValue()));
+                        rows.add(bench.run(models, level, level == 1 ? "none" : path, policy.getKey(),
+                                policy.getValue()));
                     }
                 }
             }
         }
         ConcurrencyBench.addSpeedups(rows);
-        String markdown = ConcurrencyBench.markdown(rows)
-                + String.format(java.util.Locale.ROOT, "%nGreedy outputs differing between runs: %d%n", bench.mismatches());
+        String markdown = ConcurrencyBench.markdown(rows) + String.format(java.util.Locale.ROOT,
+                "%nGreedy outputs differing between runs: %d%n", bench.mismatches());
         out.print(markdown);
         if (arguments.has("json")) {
             Map<String, Object> json = new LinkedHashMap<>();
             json.put("machine", BenchReport.machine());
-            json.put("settings", Map.of("prompts", prompts.size(), "max_new_tokens", maxNewTokens, "repeat", repeat,
-                    "warmup", warmup, "temperature", sampling.temperature(), "greedy_mismatches", bench.mismatches(),
-                    "concurrency", levels, "batch_path", pathOption));
+            json.put("settings",
+                    Map.of("prompts", prompts.size(), "max_new_tokens", maxNewTokens, "repeat", repeat, "warmup",
+                            warmup, "temperature", sampling.temperature(), "greedy_mismatches", bench.mismatches(),
+                            "concurrency", levels, "batch_path", pathOption));
             json.put("results", rows);
             JSON.writeValue(Path.of(arguments.string("json", null)).toFile(), json);
         }
@@ -214,8 +232,12 @@ final class BenchCommand {
 
     private static GenerationRequest request(int[] prompt, SamplingParams sampling, int maxNewTokens, boolean ignoreEos,
             Supplier<SpeculationPolicy> policy) {
-        return GenerationRequest.builder(prompt).sampling(sampling).maxNewTokens(maxNewTokens).ignoreEos(ignoreEos)
-            .policy(policy).build();
+        return GenerationRequest.builder(prompt)
+            .sampling(sampling)
+            .maxNewTokens(maxNewTokens)
+            .ignoreEos(ignoreEos)
+            .policy(policy)
+            .build();
     }
 
     /** One object per line: {"id":…, "category":…, "prompt"|"chat"|"prompt_ids": …}. */
@@ -267,7 +289,8 @@ final class BenchCommand {
                 input = PromptInput.ofIds(ids);
             }
             else {
-                throw new CliException("bench: " + where + " needs a \"prompt\" or \"chat\" string or a non-empty \"prompt_ids\" array");
+                throw new CliException("bench: " + where
+                        + " needs a \"prompt\" or \"chat\" string or a non-empty \"prompt_ids\" array");
             }
             String id = node.path("id").asText(String.valueOf(prompts.size() + 1));
             prompts.add(new BenchPrompt(id, node.path("category").asText("default"), input));
@@ -277,4 +300,5 @@ final class BenchCommand {
         }
         return prompts;
     }
+
 }

@@ -1,8 +1,5 @@
 package dev.specula.cli;
 
-import ai.onnxruntime.OrtEnvironment;
-import dev.specula.engine.GenerationStats;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -12,21 +9,24 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
+import dev.specula.engine.GenerationStats;
+
 /**
- * Figures of a benchmark per (policy, category): tokens/s, speedup over plain decoding, mean accepted
- * length, acceptance, the share of wall time outside ONNX Runtime, and Leviathan et al.'s expected
- * speedup for the measured acceptance and costs:
- * <pre>
+ * Figures of a benchmark per (policy, category): tokens/s, speedup over plain decoding,
+ * mean accepted length, acceptance, the share of wall time outside ONNX Runtime, and
+ * Leviathan et al.'s expected speedup for the measured acceptance and costs: <pre>
  *   ideal = (1 − α^(γ+1)) / (1 − α) · t_target(1) / (γ · t_draft(1) + t_target(γ+1))
- * </pre>
- * α = accepted / (accepted + rejections) (the drafts the target actually judged), γ the policy's fixed
- * length (for adaptive policies the mean drafted per round), t the mean ONNX Runtime time of a plain target
- * step, a draft step and this policy's verification call (first calls of a request, which prefill, excluded).
+ * </pre> α = accepted / (accepted + rejections) (the drafts the target actually judged),
+ * γ the policy's fixed length (for adaptive policies the mean drafted per round), t the
+ * mean ONNX Runtime time of a plain target step, a draft step and this policy's
+ * verification call (first calls of a request, which prefill, excluded).
  */
 final class BenchReport {
 
     private final Map<String, Map<String, GenerationStats>> totals;
+
     private final String plainPolicy;
+
     private final int mismatches;
 
     BenchReport(Map<String, Map<String, GenerationStats>> totals, int mismatches) {
@@ -50,7 +50,8 @@ final class BenchReport {
                 row.put("acceptance_rate", stats.acceptanceRate());
                 row.put("alpha", stats.perTokenAcceptance());
                 row.put("outside_ort_share", (double) stats.outsideRuntimeNanos() / stats.wallNanos());
-                row.put("leviathan_expected_speedup", plain == null ? null : expectedSpeedup(policy.getKey(), stats, plain));
+                row.put("leviathan_expected_speedup",
+                        plain == null ? null : expectedSpeedup(policy.getKey(), stats, plain));
                 row.put("wasted_draft_tokens", stats.drafted() - stats.accepted());
                 row.put("generated_tokens", stats.generatedTokens());
                 row.put("requests", stats.requests());
@@ -66,7 +67,8 @@ final class BenchReport {
         if (stats.drafted() == 0) {
             return 1.0;
         }
-        double gamma = policy.startsWith("fixed:") ? Double.parseDouble(policy.substring("fixed:".length())) : stats.meanDrafted();
+        double gamma = policy.startsWith("fixed:") ? Double.parseDouble(policy.substring("fixed:".length()))
+                : stats.meanDrafted();
         double alpha = stats.perTokenAcceptance();
         double expectedTokens = alpha >= 1 ? gamma + 1 : (1 - Math.pow(alpha, gamma + 1)) / (1 - alpha);
         double cost = gamma * stats.meanDraftStepNanos() + stats.meanTargetStepNanos();
@@ -76,16 +78,18 @@ final class BenchReport {
 
     String markdown() {
         StringBuilder md = new StringBuilder();
-        md.append("| policy | category | tokens/s | speedup vs plain | mean accepted | acceptance | wasted drafts | outside ORT | ideal speedup | measured / ideal |\n");
+        md.append(
+                "| policy | category | tokens/s | speedup vs plain | mean accepted | acceptance | wasted drafts | outside ORT | ideal speedup | measured / ideal |\n");
         md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Map<String, Object> row : rows()) {
             Double speedup = (Double) row.get("speedup_vs_plain");
             Double ideal = (Double) row.get("leviathan_expected_speedup");
             md.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %s | %.2f | %.3f | %d | %.1f%% | %s | %s |%n",
                     row.get("policy"), row.get("category"), (Double) row.get("tokens_per_second"), format(speedup, "x"),
-                    (Double) row.get("mean_accepted_length"), (Double) row.get("acceptance_rate"), (Long) row.get("wasted_draft_tokens"),
-                    100 * (Double) row.get("outside_ort_share"), format(ideal, "x"),
-                    speedup == null || ideal == null ? "" : String.format(Locale.ROOT, "%.0f%%", 100 * speedup / ideal)));
+                    (Double) row.get("mean_accepted_length"), (Double) row.get("acceptance_rate"),
+                    (Long) row.get("wasted_draft_tokens"), 100 * (Double) row.get("outside_ort_share"),
+                    format(ideal, "x"), speedup == null || ideal == null ? ""
+                            : String.format(Locale.ROOT, "%.0f%%", 100 * speedup / ideal)));
         }
         md.append(String.format(Locale.ROOT, "%nGreedy outputs differing between policies: %d%n", mismatches));
         return md.toString();
@@ -120,4 +124,5 @@ final class BenchReport {
         }
         return "unknown";
     }
+
 }

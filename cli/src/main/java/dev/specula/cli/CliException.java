@@ -6,4 +6,5 @@ final class CliException extends RuntimeException {
     CliException(String message) {
         super(message);
     }
+
 }

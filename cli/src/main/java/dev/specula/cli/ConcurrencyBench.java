@@ -1,13 +1,5 @@
 package dev.specula.cli;
 
-import dev.specula.engine.Engine;
-import dev.specula.engine.GenerationRequest;
-import dev.specula.engine.GenerationResult;
-import dev.specula.engine.GenerationStats;
-import dev.specula.engine.ModelPair;
-import dev.specula.policy.SpeculationPolicy;
-import dev.specula.sampling.SamplingParams;
-
 import java.io.PrintStream;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -22,23 +14,43 @@ import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Supplier;
 
+import dev.specula.engine.Engine;
+import dev.specula.engine.GenerationRequest;
+import dev.specula.engine.GenerationResult;
+import dev.specula.engine.GenerationStats;
+import dev.specula.engine.ModelPair;
+import dev.specula.policy.SpeculationPolicy;
+import dev.specula.sampling.SamplingParams;
+
 /**
- * {@code bench --concurrency 1,4,8,16 [--batch-path padded|unpadded|both]}: N clients send the prompts (each
- * prompt × repeat once, round robin) and wait for each answer before sending the next; N > 1 runs through
- * the continuous-batching scheduler with batch size N. tokens_per_second is the total over all requests.
- * Concurrency 1 decodes directly (batch_path "none"). Greedy outputs are compared across every run.
+ * {@code bench --concurrency 1,4,8,16 [--batch-path padded|unpadded|both]}: N clients
+ * send the prompts (each prompt × repeat once, round robin) and wait for each answer
+ * before sending the next; N > 1 runs through the continuous-batching scheduler with
+ * batch size N. tokens_per_second is the total over all requests. Concurrency 1 decodes
+ * directly (batch_path "none"). Greedy outputs are compared across every run.
  */
 final class ConcurrencyBench {
 
     private final List<int[]> promptIds;
+
     private final List<String> promptNames;
+
     private final int maxNewTokens;
+
     private final int repeat;
+
     private final boolean ignoreEos;
+
     private final SamplingParams sampling;
+
     private final PrintStream err;
-    /** prompt index → the first greedy output seen, to check that batching never changes one */
+
+    /**
+     * Prompt index → the first greedy output seen, to check that batching never changes
+     * one.
+     */
     private final Map<Integer, int[]> reference = new LinkedHashMap<>();
+
     private int mismatches;
 
     ConcurrencyBench(List<int[]> promptIds, List<String> promptNames, int maxNewTokens, int repeat, boolean ignoreEos,
@@ -70,8 +82,8 @@ final class ConcurrencyBench {
             }
         }
         else {
-            try (Engine engine = new Engine(models, new Engine.Settings(concurrency, total + concurrency, Duration.ofMillis(2),
-                    null))) {
+            try (Engine engine = new Engine(models,
+                    new Engine.Settings(concurrency, total + concurrency, Duration.ofMillis(2), null))) {
                 ExecutorService clients = Executors.newFixedThreadPool(concurrency);
                 try {
                     start = System.nanoTime();
@@ -117,8 +129,12 @@ final class ConcurrencyBench {
     }
 
     private GenerationRequest request(int prompt, Supplier<SpeculationPolicy> policy) {
-        return GenerationRequest.builder(promptIds.get(prompt)).sampling(sampling).maxNewTokens(maxNewTokens).ignoreEos(ignoreEos)
-                .policy(policy).build();
+        return GenerationRequest.builder(promptIds.get(prompt))
+            .sampling(sampling)
+            .maxNewTokens(maxNewTokens)
+            .ignoreEos(ignoreEos)
+            .policy(policy)
+            .build();
     }
 
     private void record(int prompt, GenerationResult result, GenerationStats stats) {
@@ -137,28 +153,40 @@ final class ConcurrencyBench {
         return mismatches;
     }
 
-    /** Markdown table of concurrency rows, speedups against plain decoding at the same concurrency and path. */
+    /**
+     * Markdown table of concurrency rows, speedups against plain decoding at the same
+     * concurrency and path.
+     */
     static String markdown(List<Map<String, Object>> rows) {
         StringBuilder md = new StringBuilder();
-        md.append("| concurrency | batch path | policy | total tokens/s | vs plain (same N, path) | mean accepted | target calls |\n");
+        md.append(
+                "| concurrency | batch path | policy | total tokens/s | vs plain (same N, path) | mean accepted | target calls |\n");
         md.append("|---:|---|---|---:|---:|---:|---:|\n");
         for (Map<String, Object> row : rows) {
             Object speedup = row.get("speedup_vs_plain");
-            md.append(String.format(Locale.ROOT, "| %d | %s | %s | %.1f | %s | %.2f | %d |%n", (Integer) row.get("concurrency"),
-                    row.get("batch_path"), row.get("policy"), (Double) row.get("tokens_per_second"),
+            md.append(String.format(Locale.ROOT, "| %d | %s | %s | %.1f | %s | %.2f | %d |%n",
+                    (Integer) row.get("concurrency"), row.get("batch_path"), row.get("policy"),
+                    (Double) row.get("tokens_per_second"),
                     speedup == null ? "" : String.format(Locale.ROOT, "%.2fx", (Double) speedup),
                     (Double) row.get("mean_accepted_length"), (Long) row.get("target_calls")));
         }
         return md.toString();
     }
 
-    /** Adds speedup_vs_plain to each row: its tokens/s over plain's at the same concurrency and batch path. */
+    /**
+     * Adds speedup_vs_plain to each row: its tokens/s over plain's at the same
+     * concurrency and batch path.
+     */
     static void addSpeedups(List<Map<String, Object>> rows) {
         for (Map<String, Object> row : rows) {
-            rows.stream().filter(other -> "plain".equals(other.get("policy")) && other.get("concurrency").equals(row.get("concurrency"))
-                    && other.get("batch_path").equals(row.get("batch_path"))).findFirst()
-                    .ifPresent(plain -> row.put("speedup_vs_plain",
-                            (Double) row.get("tokens_per_second") / (Double) plain.get("tokens_per_second")));
+            rows.stream()
+                .filter((other) -> "plain".equals(other.get("policy"))
+                        && other.get("concurrency").equals(row.get("concurrency"))
+                        && other.get("batch_path").equals(row.get("batch_path")))
+                .findFirst()
+                .ifPresent((plain) -> row.put("speedup_vs_plain",
+                        (Double) row.get("tokens_per_second") / (Double) plain.get("tokens_per_second")));
         }
     }
+
 }

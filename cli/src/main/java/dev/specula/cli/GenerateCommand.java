@@ -1,25 +1,27 @@
 package dev.specula.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.specula.policy.PolicyResources;
-import dev.specula.engine.Engine;
-import dev.specula.engine.GenerationRequest;
-import dev.specula.engine.GenerationResult;
-import dev.specula.engine.GenerationStats;
-import dev.specula.engine.ModelPair;
-import dev.specula.sampling.SamplingParams;
-
 import java.io.PrintStream;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Set;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
+
+import dev.specula.engine.Engine;
+import dev.specula.engine.GenerationRequest;
+import dev.specula.engine.GenerationResult;
+import dev.specula.engine.GenerationStats;
+import dev.specula.engine.ModelPair;
+import dev.specula.policy.PolicyResources;
+import dev.specula.sampling.SamplingParams;
+
 /**
  * {@code specula-cli generate [--target DIR] [--draft DIR] (--prompt TEXT | --chat TEXT | --prompt-ids 12,5,99)
  * [--max-new-tokens 64] [--temperature 0] [--top-p 1] [--top-k 0] [--seed N] [--policy plain|fixed|...]
- * [--gamma 4] [--json]}, plus {@code --stop TEXT} (repeatable), {@code --policy-option k=v},
- * {@code --threads N}, {@code --provider cpu|cuda}, {@code --device N}.
+ * [--gamma 4] [--json]}, plus {@code --stop TEXT} (repeatable),
+ * {@code --policy-option k=v}, {@code --threads N}, {@code --provider cpu|cuda},
+ * {@code --device N}.
  */
 final class GenerateCommand {
 
@@ -36,7 +38,8 @@ final class GenerateCommand {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
         valued.addAll(Set.of("prompt", "chat", "prompt-ids", "max-new-tokens", "temperature", "top-p", "top-k", "seed",
                 "policy", "gamma", "stop", "policy-option"));
-        Arguments arguments = Arguments.parse("generate", args, 1, valued, Set.of("json", "ignore-eos"), Set.of("stop", "policy-option"));
+        Arguments arguments = Arguments.parse("generate", args, 1, valued, Set.of("json", "ignore-eos"),
+                Set.of("stop", "policy-option"));
         PromptInput prompt = prompt(arguments);
         SamplingParams sampling = arguments.sampling();
         int maxNewTokens = arguments.integer("max-new-tokens", 64, 1, 1 << 20);
@@ -49,7 +52,7 @@ final class GenerateCommand {
                 .stopStrings(arguments.all("stop"))
                 .ignoreEos(arguments.has("ignore-eos"))
                 .policy(PolicyOptions.factory(policy, arguments, models, resources))
-                .listener(json ? null : text -> {
+                .listener(json ? null : (text) -> {
                     out.print(text);
                     out.flush();
                 })
@@ -64,16 +67,18 @@ final class GenerateCommand {
             else {
                 out.println();
                 GenerationStats stats = result.stats();
-                err.printf("[%s] %d tokens, finish %s, %.1f tokens/s, mean accepted length %.2f, target calls %d, draft calls %d%n",
-                        result.policy(), result.tokenIds().length, result.finishReason().wireName(), stats.tokensPerSecond(),
-                        stats.meanAcceptedLength(), stats.targetCalls(), stats.draftCalls());
+                err.printf(
+                        "[%s] %d tokens, finish %s, %.1f tokens/s, mean accepted length %.2f, target calls %d, draft calls %d%n",
+                        result.policy(), result.tokenIds().length, result.finishReason().wireName(),
+                        stats.tokensPerSecond(), stats.meanAcceptedLength(), stats.targetCalls(), stats.draftCalls());
             }
         }
         return 0;
     }
 
     private static PromptInput prompt(Arguments arguments) {
-        int given = (arguments.has("prompt") ? 1 : 0) + (arguments.has("chat") ? 1 : 0) + (arguments.has("prompt-ids") ? 1 : 0);
+        int given = (arguments.has("prompt") ? 1 : 0) + (arguments.has("chat") ? 1 : 0)
+                + (arguments.has("prompt-ids") ? 1 : 0);
         if (given != 1) {
             throw new CliException("generate: give exactly one of --prompt TEXT, --chat TEXT or --prompt-ids 12,5,99");
         }
@@ -109,4 +114,5 @@ final class GenerateCommand {
         json.put("stats", statsJson);
         return json;
     }
+
 }

@@ -1,26 +1,35 @@
 package dev.specula.cli;
 
+import java.nio.file.Path;
+import java.util.Locale;
+import java.util.Set;
+
 import dev.specula.engine.ModelPair;
 import dev.specula.model.ExecutionProvider;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.models.tiny.TinyModels;
 
-import java.nio.file.Path;
-import java.util.Locale;
-import java.util.Set;
-
-/** Which models to load and how: {@code --target}, {@code --draft}, {@code --threads}, {@code --provider}, {@code --device}. */
+/**
+ * Which models to load and how: {@code --target}, {@code --draft}, {@code --threads},
+ * {@code --provider}, {@code --device}.
+ */
 final class ModelOptions {
 
     static final Set<String> OPTIONS = Set.of("target", "draft", "target-packed", "threads", "provider", "device");
 
-    /** The file name of a directory's {@code --packed} graph (the embedded pair ships one next to model.onnx). */
+    /**
+     * The file name of a directory's {@code --packed} graph (the embedded pair ships one
+     * next to model.onnx).
+     */
     static final String PACKED_GRAPH = "model_packed.onnx";
 
     private ModelOptions() {
     }
 
-    /** No --target: the embedded pair (its draft too, unless --draft names another). --target alone: target only. */
+    /**
+     * No --target: the embedded pair (its draft too, unless --draft names another).
+     * --target alone: target only.
+     */
     static ModelPair load(Arguments arguments) {
         Path[] locations = locations(arguments);
         return ModelPair.load(locations[0], locations[1], runtime(arguments));
@@ -29,19 +38,22 @@ final class ModelOptions {
     /** {target, draft (or null)} from --target / --draft, or the embedded pair's. */
     private static Path[] locations(Arguments arguments) {
         if (arguments.has("target")) {
-            return new Path[] {Path.of(arguments.string("target", null)),
-                    arguments.has("draft") ? Path.of(arguments.string("draft", null)) : null};
+            return new Path[] { Path.of(arguments.string("target", null)),
+                    arguments.has("draft") ? Path.of(arguments.string("draft", null)) : null };
         }
         if (!TinyModels.isAvailable()) {
-            throw new CliException("No --target given and the embedded pair (specula-models-tiny) is not on the classpath");
+            throw new CliException(
+                    "No --target given and the embedded pair (specula-models-tiny) is not on the classpath");
         }
         TinyModels.Pair pair = TinyModels.extract();
-        return new Path[] {pair.target(), arguments.has("draft") ? Path.of(arguments.string("draft", null)) : pair.draft()};
+        return new Path[] { pair.target(),
+                arguments.has("draft") ? Path.of(arguments.string("draft", null)) : pair.draft() };
     }
 
     /**
-     * The pair for unpadded (EMS-SD) batching: the target's --packed graph ({@code --target-packed}, or
-     * model_packed.onnx in the target directory), and the draft's packed graph when it has one.
+     * The pair for unpadded (EMS-SD) batching: the target's --packed graph
+     * ({@code --target-packed}, or model_packed.onnx in the target directory), and the
+     * draft's packed graph when it has one.
      */
     static ModelPair loadPacked(Arguments arguments) {
         Path[] locations = locations(arguments);
@@ -50,7 +62,8 @@ final class ModelOptions {
         Path packedTarget = arguments.has("target-packed") ? Path.of(arguments.string("target-packed", null))
                 : target.resolve(PACKED_GRAPH);
         if (!java.nio.file.Files.exists(packedTarget)) {
-            throw new CliException("No packed target graph at " + packedTarget.toAbsolutePath() + ": export the target with "
+            throw new CliException("No packed target graph at " + packedTarget.toAbsolutePath()
+                    + ": export the target with "
                     + "`python -m specula_tools export ... --packed` and pass --target-packed, or use --batch-path padded");
         }
         Path packedDraft = draft == null ? null
@@ -71,4 +84,5 @@ final class ModelOptions {
             .withProvider(executionProvider, arguments.integer("device", 0, 0, 64))
             .withIntraOpThreads(arguments.integer("threads", 1, 0, 1024));
     }
+
 }

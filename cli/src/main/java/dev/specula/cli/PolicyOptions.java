@@ -1,5 +1,9 @@
 package dev.specula.cli;
 
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.function.Supplier;
+
 import dev.specula.engine.ModelPair;
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.PolicyParameters;
@@ -7,18 +11,21 @@ import dev.specula.policy.PolicyResources;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.SpeculationPolicy;
 
-import java.util.LinkedHashMap;
-import java.util.Map;
-import java.util.function.Supplier;
-
-/** {@code --policy NAME[:γ]}, {@code --gamma N} and {@code --policy-option key=value} into a policy factory. */
+/**
+ * {@code --policy NAME[:γ]}, {@code --gamma N} and {@code --policy-option key=value} into
+ * a policy factory.
+ */
 final class PolicyOptions {
 
     private PolicyOptions() {
     }
 
-    /** A policy factory whose loaded files (ldlp predictors) and estimates live in {@code resources}, closed by the caller. */
-    static Supplier<SpeculationPolicy> factory(String spec, Arguments arguments, ModelPair models, PolicyResources resources) {
+    /**
+     * A policy factory whose loaded files (ldlp predictors) and estimates live in
+     * {@code resources}, closed by the caller.
+     */
+    static Supplier<SpeculationPolicy> factory(String spec, Arguments arguments, ModelPair models,
+            PolicyResources resources) {
         if (models.draft().isEmpty() && !spec.startsWith(PlainPolicy.NAME)) {
             return PlainPolicy::new; // no draft: target only, whatever the policy
         }
@@ -32,10 +39,12 @@ final class PolicyOptions {
         }
         int gamma = arguments.integer("gamma", PolicyParameters.DEFAULT_GAMMA, 1, 64);
         try {
-            return SpeculationPolicies.factory(spec, new PolicyParameters(gamma, options, models.target().files().directory(), resources));
+            return SpeculationPolicies.factory(spec,
+                    new PolicyParameters(gamma, options, models.target().files().directory(), resources));
         }
         catch (IllegalArgumentException | dev.specula.model.ModelLoadException ex) {
             throw new CliException(ex.getMessage());
         }
     }
+
 }

@@ -1,18 +1,22 @@
 package dev.specula.cli;
 
+import java.util.List;
+
 import dev.specula.model.DecoderModel;
 import dev.specula.tokenizer.ChatMessage;
 import dev.specula.tokenizer.PromptEncoder;
 
-import java.util.List;
-
 /**
- * A prompt as given: raw text ({@code --prompt}, tokenized as is), one user message rendered with the
- * chat template ({@code --chat}), or token ids ({@code --prompt-ids}).
+ * A prompt as given: raw text ({@code --prompt}, tokenized as is), one user message
+ * rendered with the chat template ({@code --chat}), or token ids ({@code --prompt-ids}).
  */
 record PromptInput(Kind kind, String text, int[] ids) {
 
-    enum Kind { PROMPT, CHAT, IDS }
+    enum Kind {
+
+        PROMPT, CHAT, IDS
+
+    }
 
     static PromptInput ofText(String text) {
         return new PromptInput(Kind.PROMPT, text, null);
@@ -35,7 +39,8 @@ record PromptInput(Kind kind, String text, int[] ids) {
                 ids[i] = Integer.parseInt(parts[i].trim());
             }
             catch (NumberFormatException ex) {
-                throw new CliException(where + ": token ids must be comma-separated integers, e.g. 12,5,99, but got '" + raw + "'");
+                throw new CliException(
+                        where + ": token ids must be comma-separated integers, e.g. 12,5,99, but got '" + raw + "'");
             }
         }
         return ids;
@@ -54,7 +59,8 @@ record PromptInput(Kind kind, String text, int[] ids) {
         int vocabulary = target.logitsWidth();
         for (int id : encoded) {
             if (id < 0 || id >= vocabulary) {
-                throw new CliException("Prompt token id " + id + " is outside the target's vocabulary [0, " + vocabulary + ")");
+                throw new CliException(
+                        "Prompt token id " + id + " is outside the target's vocabulary [0, " + vocabulary + ")");
             }
         }
         return encoded;

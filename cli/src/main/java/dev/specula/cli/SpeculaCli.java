@@ -1,16 +1,16 @@
 package dev.specula.cli;
 
-import dev.specula.request.InvalidRequestException;
+import java.io.PrintStream;
+
 import dev.specula.engine.VocabularyMismatchException;
 import dev.specula.model.ExecutionProviderUnavailableException;
 import dev.specula.model.ModelLoadException;
+import dev.specula.request.InvalidRequestException;
 import dev.specula.tokenizer.ChatTemplateException;
 
-import java.io.PrintStream;
-
 /**
- * {@code specula-cli generate ...} and {@code specula-cli bench ...}. Bad input exits non-zero with one
- * clear line on stderr.
+ * {@code specula-cli generate ...} and {@code specula-cli bench ...}. Bad input exits
+ * non-zero with one clear line on stderr.
  */
 public final class SpeculaCli {
 
@@ -44,4 +44,5 @@ public final class SpeculaCli {
             return 1;
         }
     }
+
 }

@@ -1,15 +1,15 @@
 package dev.specula.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.ByteArrayOutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -27,14 +27,15 @@ class SpeculaCliTest {
     private static Run run(String... args) {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         ByteArrayOutputStream err = new ByteArrayOutputStream();
-        int code = SpeculaCli.run(args, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+        int code = SpeculaCli.run(args, new PrintStream(out, true, StandardCharsets.UTF_8),
+                new PrintStream(err, true, StandardCharsets.UTF_8));
         return new Run(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
     }
 
     @Test
     void generateJsonOnTheEmbeddedPair() throws Exception {
-        Run run = run("generate", "--prompt", "def add(a, b):\n    return", "--max-new-tokens", "12", "--policy", "fixed",
-                "--gamma", "3", "--json");
+        Run run = run("generate", "--prompt", "def add(a, b):\n    return", "--max-new-tokens", "12", "--policy",
+                "fixed", "--gamma", "3", "--json");
         assertThat(run.exitCode()).as(run.err()).isZero();
         JsonNode json = JSON.readTree(run.out());
         assertThat(json.path("token_ids").size()).isBetween(1, 12);
@@ -44,17 +45,22 @@ class SpeculaCliTest {
         assertThat(stats.path("target_calls").asInt()).isPositive();
         assertThat(stats.path("draft_calls").asInt()).isPositive();
         long rounds = stats.path("target_calls").asLong();
-        assertThat(stats.path("mean_accepted_length").asDouble())
-            .isCloseTo((stats.path("accepted").asDouble() + rounds) / rounds, org.assertj.core.api.Assertions.within(1e-9));
-        for (String field : new String[] {"drafted", "accepted", "wall_ms", "target_ms", "draft_ms", "tokens_per_second"}) {
+        assertThat(stats.path("mean_accepted_length").asDouble()).isCloseTo(
+                (stats.path("accepted").asDouble() + rounds) / rounds, org.assertj.core.api.Assertions.within(1e-9));
+        for (String field : new String[] { "drafted", "accepted", "wall_ms", "target_ms", "draft_ms",
+                "tokens_per_second" }) {
             assertThat(stats.has(field)).as(field).isTrue();
         }
     }
 
     @Test
     void plainPromptIdsAndSpeculationAgree() throws Exception {
-        JsonNode plain = JSON.readTree(run("generate", "--prompt-ids", "31,40,50", "--max-new-tokens", "16", "--policy", "plain", "--json").out());
-        JsonNode speculative = JSON.readTree(run("generate", "--prompt-ids", "31,40,50", "--max-new-tokens", "16", "--policy", "fixed:4", "--json").out());
+        JsonNode plain = JSON.readTree(
+                run("generate", "--prompt-ids", "31,40,50", "--max-new-tokens", "16", "--policy", "plain", "--json")
+                    .out());
+        JsonNode speculative = JSON.readTree(
+                run("generate", "--prompt-ids", "31,40,50", "--max-new-tokens", "16", "--policy", "fixed:4", "--json")
+                    .out());
         assertThat(speculative.path("token_ids")).isEqualTo(plain.path("token_ids"));
         assertThat(plain.path("stats").path("draft_calls").asInt()).isZero();
         assertThat(plain.path("prompt_tokens").asInt()).isEqualTo(3);
@@ -62,7 +68,8 @@ class SpeculaCliTest {
 
     @Test
     void chatUsesTheTemplate() throws Exception {
-        Run run = run("generate", "--chat", "write a function that adds two numbers", "--max-new-tokens", "8", "--json");
+        Run run = run("generate", "--chat", "write a function that adds two numbers", "--max-new-tokens", "8",
+                "--json");
         assertThat(run.exitCode()).as(run.err()).isZero();
         assertThat(JSON.readTree(run.out()).path("prompt_tokens").asInt()).isGreaterThan(5);
     }
@@ -81,7 +88,8 @@ class SpeculaCliTest {
         assertThat(run.exitCode()).as(run.err()).isZero();
         JsonNode json = JSON.readTree(out.toFile());
         assertThat(json.path("machine").path("cores").asInt()).isPositive();
-        assertThat(json.path("results").size()).isEqualTo(6); // 2 policies × (all, code, prose)
+        // 2 policies × (all, code, prose)
+        assertThat(json.path("results").size()).isEqualTo(6);
         JsonNode fixedAll = null;
         for (JsonNode row : json.path("results")) {
             if (row.path("policy").asText().equals("fixed:2") && row.path("category").asText().equals("all")) {
@@ -92,8 +100,8 @@ class SpeculaCliTest {
             }
         }
         assertThat(fixedAll).isNotNull();
-        for (String field : new String[] {"tokens_per_second", "speedup_vs_plain", "mean_accepted_length", "acceptance_rate",
-                "outside_ort_share", "leviathan_expected_speedup"}) {
+        for (String field : new String[] { "tokens_per_second", "speedup_vs_plain", "mean_accepted_length",
+                "acceptance_rate", "outside_ort_share", "leviathan_expected_speedup" }) {
             assertThat(fixedAll.path(field).isNumber()).as(field).isTrue();
         }
         assertThat(Files.readString(markdown)).contains("| fixed:2 | all |");
@@ -104,12 +112,15 @@ class SpeculaCliTest {
         assertOneLineError(run("frobnicate"), "unknown command 'frobnicate'");
         Path missing = temp.resolve("missing-model");
         assertOneLineError(run("generate", "--target", missing.toString(), "--prompt", "x"), missing.toString());
-        assertOneLineError(run("generate", "--prompt", "x", "--policy", "fastest"), "Unknown speculation policy 'fastest'");
+        assertOneLineError(run("generate", "--prompt", "x", "--policy", "fastest"),
+                "Unknown speculation policy 'fastest'");
         assertOneLineError(run("generate", "--prompt", "x", "--chat", "y"), "exactly one of --prompt");
         assertOneLineError(run("generate", "--prompt", "x", "--temperature", "-1"), "temperature must be >= 0");
         assertOneLineError(run("generate", "--prompt-ids", "1,x"), "comma-separated integers");
-        assertOneLineError(run("generate", "--prompt", "x", "--max-new-tokens", "100000"), "exceeds the context length");
-        assertOneLineError(run("bench", "--prompts", temp.resolve("none.jsonl").toString(), "--policies", "plain"), "does not exist");
+        assertOneLineError(run("generate", "--prompt", "x", "--max-new-tokens", "100000"),
+                "exceeds the context length");
+        assertOneLineError(run("bench", "--prompts", temp.resolve("none.jsonl").toString(), "--policies", "plain"),
+                "does not exist");
     }
 
     @Test
@@ -118,11 +129,13 @@ class SpeculaCliTest {
         Files.writeString(prompts, "{\"prompt\": \"ok\"}\n{\"prompt\": 42}\n");
         assertOneLineError(run("bench", "--prompts", prompts.toString(), "--policies", "plain"), "line 2");
         Files.writeString(prompts, "{\"prompt\": \"ok\"}\nnot json\n");
-        assertOneLineError(run("bench", "--prompts", prompts.toString(), "--policies", "plain"), "line 2 is not a JSON object");
+        assertOneLineError(run("bench", "--prompts", prompts.toString(), "--policies", "plain"),
+                "line 2 is not a JSON object");
     }
 
     private static void assertOneLineError(Run run, String expected) {
         assertThat(run.exitCode()).isEqualTo(2);
         assertThat(run.err().strip()).doesNotContain("\n").contains(expected).startsWith("specula-cli: error:");
     }
+
 }

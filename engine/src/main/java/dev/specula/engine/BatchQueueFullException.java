@@ -7,4 +7,5 @@ public class BatchQueueFullException extends RuntimeException {
         super("Busy: " + capacity + " requests are already waiting for a place in the batch; retry later or raise "
                 + "specula.batching.queue-capacity");
     }
+
 }

@@ -1,14 +1,5 @@
 package dev.specula.engine;
 
-import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
-import dev.specula.kv.KvStore;
-import dev.specula.kv.PrefixCache;
-import dev.specula.policy.PlainPolicy;
-import dev.specula.policy.SpeculationPolicy;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
-
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Iterator;
@@ -22,11 +13,22 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+import dev.specula.kv.KvStore;
+import dev.specula.kv.PrefixCache;
+import dev.specula.policy.PlainPolicy;
+import dev.specula.policy.SpeculationPolicy;
+
 /**
- * Continuous batching: one thread steps every active request together, so each draft step and each
- * verification of all of them is ONE ONNX Runtime call over the model's {@link KvStore} (packed when the
- * graph takes an attention bias, padded when it takes a mask). Requests join and leave between steps;
- * each accepts its own number of tokens and keeps its own policy.
+ * Continuous batching: one thread steps every active request together, so each draft step
+ * and each verification of all of them is ONE ONNX Runtime call over the model's
+ * {@link KvStore} (packed when the graph takes an attention bias, padded when it takes a
+ * mask). Requests join and leave between steps; each accepts its own number of tokens and
+ * keeps its own policy.
  *
  * <pre>
  * loop:
@@ -37,20 +39,25 @@ import java.util.concurrent.atomic.AtomicInteger;
  *     finish requests whose output ended, or that failed alone
  * </pre>
  *
- * Every active request advances every step, and the queue is FIFO: none starves. A draft that fails or
- * runs past the time limit switches speculation off for the requests in that step, which go on plainly:
- * their output does not change. Text leaves through each request's {@link OutputQueue}: this thread never
- * runs client code. An {@link Error} that escapes a step ends the thread: every request, active or queued,
- * fails at once, {@link #isAlive()} turns false and later submits fail.
+ * Every active request advances every step, and the queue is FIFO: none starves. A draft
+ * that fails or runs past the time limit switches speculation off for the requests in
+ * that step, which go on plainly: their output does not change. Text leaves through each
+ * request's {@link OutputQueue}: this thread never runs client code. An {@link Error}
+ * that escapes a step ends the thread: every request, active or queued, fails at once,
+ * {@link #isAlive()} turns false and later submits fail.
  */
 final class BatchScheduler implements AutoCloseable {
 
     private static final Logger LOG = LoggerFactory.getLogger(BatchScheduler.class);
+
     private static final AtomicInteger OUTPUT_THREADS = new AtomicInteger();
 
     /**
+     * How the scheduler batches.
+     *
      * @param maxBatchSize requests stepped together
-     * @param queueCapacity requests waiting for a place; beyond it {@link #submit} refuses
+     * @param queueCapacity requests waiting for a place; beyond it {@link #submit}
+     * refuses
      * @param maxWait how long a first request waits for others to start with it
      * @param draftTimeLimit longest a round's draft phase may run before it is aborted
      */
@@ -72,9 +79,13 @@ final class BatchScheduler implements AutoCloseable {
 
     /** An admitted request. */
     private static final class Active {
+
         final Pending pending;
+
         final Sequence sequence;
+
         final String policyName;
+
         final long admittedNanos;
 
         Active(Pending pending, Sequence sequence, String policyName) {
@@ -83,23 +94,41 @@ final class BatchScheduler implements AutoCloseable {
             this.policyName = policyName;
             this.admittedNanos = System.nanoTime();
         }
+
     }
 
     private final SpeculativeDecoder decoder;
+
     private final Settings settings;
+
     private final KvStore targetPool;
+
     private final KvStore draftPool;
+
     private final BlockingQueue<Pending> queue;
+
     private final OrtSession.RunOptions runOptions;
+
     private final StepWatchdog watchdog;
+
     private final boolean ownsWatchdog;
+
     private final ExecutorService output;
+
     private final Thread thread;
+
     private final List<Active> active = new ArrayList<>();
-    /** Guards {@link #accepting}: a request is queued only while the thread will still take it. */
+
+    /**
+     * Guards {@link #accepting}: a request is queued only while the thread will still
+     * take it.
+     */
     private final Object submitLock = new Object();
+
     private boolean accepting = true;
+
     private volatile boolean running = true;
+
     /** What killed the thread; null while it lives. */
     private volatile Throwable death;
 
@@ -107,19 +136,25 @@ final class BatchScheduler implements AutoCloseable {
         this(models, settings, null);
     }
 
-    /** A scheduler that seeds requests from, and stores their prompts into, {@code prefixCache} (null: none). */
+    /**
+     * A scheduler that seeds requests from, and stores their prompts into,
+     * {@code prefixCache} (null: none).
+     */
     BatchScheduler(ModelPair models, Settings settings, PrefixCache prefixCache) {
         this(new SpeculativeDecoder(models, prefixCache), settings, null);
     }
 
-    /** A scheduler on {@code watchdog} (shared with the engine's direct calls; null: one of its own). */
+    /**
+     * A scheduler on {@code watchdog} (shared with the engine's direct calls; null: one
+     * of its own).
+     */
     BatchScheduler(SpeculativeDecoder decoder, Settings settings, StepWatchdog watchdog) {
         this.decoder = decoder;
         this.settings = settings;
         this.ownsWatchdog = watchdog == null;
         this.watchdog = watchdog != null ? watchdog : new StepWatchdog(settings.draftTimeLimit());
         this.targetPool = decoder.models().targetSteps().newStore();
-        this.draftPool = decoder.models().draft().map(draft -> draft.newStore()).orElse(null);
+        this.draftPool = decoder.models().draft().map((draft) -> draft.newStore()).orElse(null);
         this.queue = new ArrayBlockingQueue<>(settings.queueCapacity());
         try {
             this.runOptions = new OrtSession.RunOptions();
@@ -127,7 +162,7 @@ final class BatchScheduler implements AutoCloseable {
         catch (OrtException ex) {
             throw new GenerationException("Cannot create ONNX Runtime run options: " + ex.getMessage(), ex);
         }
-        this.output = Executors.newCachedThreadPool(runnable -> {
+        this.output = Executors.newCachedThreadPool((runnable) -> {
             Thread deliverer = new Thread(runnable, "specula-output-" + OUTPUT_THREADS.incrementAndGet());
             deliverer.setDaemon(true);
             return deliverer;
@@ -143,11 +178,12 @@ final class BatchScheduler implements AutoCloseable {
     }
 
     /**
-     * Queues a request; the future completes when its output ends and its text was delivered (or fails with
-     * the cause).
-     *
-     * @throws BatchQueueFullException when {@code queueCapacity} requests are already waiting
-     * @throws ContextLengthExceededException before queueing, when prompt + max new tokens do not fit
+     * Queues a request; the future completes when its output ends and its text was
+     * delivered (or fails with the cause).
+     * @throws BatchQueueFullException when {@code queueCapacity} requests are already
+     * waiting
+     * @throws ContextLengthExceededException before queueing, when prompt + max new
+     * tokens do not fit
      * @throws GenerationException when the batch thread died
      * @throws IllegalStateException when the scheduler is closed
      */
@@ -166,7 +202,10 @@ final class BatchScheduler implements AutoCloseable {
         return result;
     }
 
-    /** Whether the batch thread is running: false after {@link #close()}, or when an {@link Error} killed it. */
+    /**
+     * Whether the batch thread is running: false after {@link #close()}, or when an
+     * {@link Error} killed it.
+     */
     boolean isAlive() {
         return death == null && thread.isAlive();
     }
@@ -222,7 +261,8 @@ final class BatchScheduler implements AutoCloseable {
                 }
             }
             catch (RuntimeException ex) {
-                // not one sequence's fault (those fail alone inside the step): a fault of the scheduler itself
+                // not one sequence's fault (those fail alone inside the step): a fault of
+                // the scheduler itself
                 failActive(ex);
             }
         }
@@ -264,7 +304,8 @@ final class BatchScheduler implements AutoCloseable {
         try {
             SpeculationPolicy policy = request.policy().get();
             boolean speculative = draftPool != null && !(policy instanceof PlainPolicy);
-            // the sequence streams into its output queue, never into the caller's listener
+            // the sequence streams into its output queue, never into the caller's
+            // listener
             Sequence sequence = decoder.open(request, policy, pending.output(), targetPool.join(),
                     speculative ? draftPool.join() : null, runOptions);
             active.add(new Active(pending, sequence, speculative ? policy.name() : PlainPolicy.NAME));
@@ -326,7 +367,10 @@ final class BatchScheduler implements AutoCloseable {
         active.clear();
     }
 
-    /** Fails the active and the queued requests; called once nothing can be queued any more. */
+    /**
+     * Fails the active and the queued requests; called once nothing can be queued any
+     * more.
+     */
     private void failEverything(Throwable cause) {
         failActive(cause);
         Pending pending;
@@ -345,8 +389,9 @@ final class BatchScheduler implements AutoCloseable {
     }
 
     /**
-     * Stops the thread: refuses new requests, aborts the run in flight, waits for the thread to end (every
-     * pending request then fails), and only then frees the KV pools the thread used.
+     * Stops the thread: refuses new requests, aborts the run in flight, waits for the
+     * thread to end (every pending request then fails), and only then frees the KV pools
+     * the thread used.
      */
     @Override
     public void close() {
@@ -376,4 +421,5 @@ final class BatchScheduler implements AutoCloseable {
         }
         runOptions.close();
     }
+
 }

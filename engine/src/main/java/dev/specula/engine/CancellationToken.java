@@ -1,18 +1,20 @@
 package dev.specula.engine;
 
-import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
-
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+
 /**
- * Lets a caller stop a generation: the loop checks it before every model call, and a run already inside
- * ONNX Runtime is aborted through {@link OrtSession.RunOptions#setTerminate(boolean)}, so it stops within one step.
+ * Lets a caller stop a generation: the loop checks it before every model call, and a run
+ * already inside ONNX Runtime is aborted through
+ * {@link OrtSession.RunOptions#setTerminate(boolean)}, so it stops within one step.
  */
 public final class CancellationToken {
 
     private volatile boolean cancelled;
+
     private final List<OrtSession.RunOptions> runs = new CopyOnWriteArrayList<>();
 
     public void cancel() {
@@ -26,7 +28,10 @@ public final class CancellationToken {
         return cancelled;
     }
 
-    /** Ties a sequence's run options to this token (terminated at once if already cancelled). */
+    /**
+     * Ties a sequence's run options to this token (terminated at once if already
+     * cancelled).
+     */
     void register(OrtSession.RunOptions run) {
         runs.add(run);
         if (cancelled) {
@@ -46,4 +51,5 @@ public final class CancellationToken {
             // the run options were closed: the run has already ended
         }
     }
+
 }

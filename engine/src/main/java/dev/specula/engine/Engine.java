@@ -1,16 +1,17 @@
 package dev.specula.engine;
 
-import dev.specula.kv.KvStore;
-import dev.specula.kv.PrefixCache;
-
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
+import dev.specula.kv.KvStore;
+import dev.specula.kv.PrefixCache;
+
 /**
  * The engine over one {@link ModelPair}: every request is a batch of sequences stepped by
- * {@link SpeculativeDecoder#step} — the same step, the same in-place fallback (drafting switched off when the
- * draft fails or overruns its time limit) and the same {@link StepWatchdog}, whichever way it arrives.
+ * {@link SpeculativeDecoder#step} — the same step, the same in-place fallback (drafting
+ * switched off when the draft fails or overruns its time limit) and the same
+ * {@link StepWatchdog}, whichever way it arrives.
  *
  * <pre>
  * generate(request)   a batch of one on the caller's thread (no thread hop; the listener runs on that thread)
@@ -18,23 +19,33 @@ import java.util.concurrent.CompletableFuture;
  *                     reach the caller through an output queue, never from the engine thread
  * </pre>
  *
- * The engine does not own the models: whoever made the {@link ModelPair} closes it, after the engine.
+ * The engine does not own the models: whoever made the {@link ModelPair} closes it, after
+ * the engine.
  */
 public final class Engine implements AutoCloseable {
 
     /**
+     * How the engine batches and limits drafting.
+     *
      * @param maxBatchSize requests stepped together by {@link #submit}
-     * @param queueCapacity requests waiting for a place in the batch; beyond it {@link #submit} refuses
+     * @param queueCapacity requests waiting for a place in the batch; beyond it
+     * {@link #submit} refuses
      * @param maxBatchWait how long a first request waits for others to start with it
-     * @param draftTimeLimit longest a round's draft phase may run; then drafting is switched off (plain from there
-     *        on); null: no limit
+     * @param draftTimeLimit longest a round's draft phase may run; then drafting is
+     * switched off (plain from there on); null: no limit
      */
     public record Settings(int maxBatchSize, int queueCapacity, Duration maxBatchWait, Duration draftTimeLimit) {
 
-        /** The defaults of every layer above (the serving layer's settings and the properties equal these). */
+        /**
+         * The defaults of every layer above (the serving layer's settings and the
+         * properties equal these).
+         */
         public static final int DEFAULT_MAX_BATCH_SIZE = 8;
+
         public static final int DEFAULT_QUEUE_CAPACITY = 64;
+
         public static final Duration DEFAULT_MAX_BATCH_WAIT = Duration.ofMillis(2);
+
         public static final Duration DEFAULT_DRAFT_TIME_LIMIT = Duration.ofSeconds(10);
 
         public Settings {
@@ -52,7 +63,10 @@ public final class Engine implements AutoCloseable {
             }
         }
 
-        /** 8 requests a batch, 64 waiting, 2 ms to gather a batch, 10 s for a round's drafts. */
+        /**
+         * 8 requests a batch, 64 waiting, 2 ms to gather a batch, 10 s for a round's
+         * drafts.
+         */
         public static Settings defaults() {
             return new Settings(DEFAULT_MAX_BATCH_SIZE, DEFAULT_QUEUE_CAPACITY, DEFAULT_MAX_BATCH_WAIT,
                     DEFAULT_DRAFT_TIME_LIMIT);
@@ -65,16 +79,23 @@ public final class Engine implements AutoCloseable {
     }
 
     private final SpeculativeDecoder decoder;
+
     private final Settings settings;
+
     private final StepWatchdog watchdog;
+
     private BatchScheduler scheduler;
+
     private boolean closed;
 
     public Engine(ModelPair models, Settings settings) {
         this(models, settings, null);
     }
 
-    /** An engine that seeds requests from, and stores their prompts into, {@code prefixCache} (null: none). */
+    /**
+     * An engine that seeds requests from, and stores their prompts into,
+     * {@code prefixCache} (null: none).
+     */
     public Engine(ModelPair models, Settings settings, PrefixCache prefixCache) {
         if (models == null) {
             throw new IllegalArgumentException("models must not be null");
@@ -88,9 +109,10 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * Generates on the caller's thread until end-of-sequence, a stop string, max new tokens or cancellation.
-     *
-     * @throws ContextLengthExceededException before any work, when prompt + max new tokens do not fit
+     * Generates on the caller's thread until end-of-sequence, a stop string, max new
+     * tokens or cancellation.
+     * @throws ContextLengthExceededException before any work, when prompt + max new
+     * tokens do not fit
      * @throws GenerationException when ONNX Runtime fails
      */
     public GenerationResult generate(GenerationRequest request) {
@@ -98,10 +120,12 @@ public final class Engine implements AutoCloseable {
     }
 
     /**
-     * Queues a request for the batch; the future completes after its last text reached the listener.
-     *
-     * @throws BatchQueueFullException when {@code queueCapacity} requests are already waiting
-     * @throws ContextLengthExceededException before queueing, when prompt + max new tokens do not fit
+     * Queues a request for the batch; the future completes after its last text reached
+     * the listener.
+     * @throws BatchQueueFullException when {@code queueCapacity} requests are already
+     * waiting
+     * @throws ContextLengthExceededException before queueing, when prompt + max new
+     * tokens do not fit
      * @throws GenerationException when the engine thread died
      * @throws IllegalStateException when the engine is closed
      */
@@ -109,7 +133,10 @@ public final class Engine implements AutoCloseable {
         return scheduler().submit(request);
     }
 
-    /** Whether the engine can serve: false once closed, or when an {@link Error} killed the engine thread. */
+    /**
+     * Whether the engine can serve: false once closed, or when an {@link Error} killed
+     * the engine thread.
+     */
     public boolean isAlive() {
         synchronized (this) {
             return !closed && (scheduler == null || scheduler.isAlive());
@@ -123,7 +150,10 @@ public final class Engine implements AutoCloseable {
         }
     }
 
-    /** The batch layout the target's graph allows; empty until the first {@link #submit} starts batching. */
+    /**
+     * The batch layout the target's graph allows; empty until the first {@link #submit}
+     * starts batching.
+     */
     public Optional<KvStore.Layout> layout() {
         synchronized (this) {
             return scheduler == null ? Optional.empty() : Optional.of(scheduler.layout());
@@ -145,7 +175,10 @@ public final class Engine implements AutoCloseable {
         return scheduler;
     }
 
-    /** Stops the engine thread (aborting its run in flight; pending requests fail) and aborts direct runs. */
+    /**
+     * Stops the engine thread (aborting its run in flight; pending requests fail) and
+     * aborts direct runs.
+     */
     @Override
     public void close() {
         BatchScheduler running;
@@ -162,4 +195,5 @@ public final class Engine implements AutoCloseable {
         watchdog.terminateAll();
         watchdog.close();
     }
+
 }

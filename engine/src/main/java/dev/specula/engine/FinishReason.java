@@ -1,7 +1,11 @@
 package dev.specula.engine;
 
-/** Why generation ended; the lowercase names are what the CLI and the OpenAI-style API report. */
+/**
+ * Why generation ended; the lowercase names are what the CLI and the OpenAI-style API
+ * report.
+ */
 public enum FinishReason {
+
     /** The max-new-tokens budget was used up. */
     LENGTH,
     /** A stop string appeared; the text ends before it. */
@@ -14,4 +18,5 @@ public enum FinishReason {
     public String wireName() {
         return name().toLowerCase(java.util.Locale.ROOT);
     }
+
 }

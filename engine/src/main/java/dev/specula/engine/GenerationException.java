@@ -6,4 +6,5 @@ public class GenerationException extends RuntimeException {
     public GenerationException(String message, Throwable cause) {
         super(message, cause);
     }
+
 }

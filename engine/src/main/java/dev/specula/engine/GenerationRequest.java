@@ -1,12 +1,12 @@
 package dev.specula.engine;
 
-import dev.specula.request.InvalidRequestException;
-import dev.specula.policy.PlainPolicy;
-import dev.specula.policy.SpeculationPolicy;
-import dev.specula.sampling.SamplingParams;
-
 import java.util.List;
 import java.util.function.Supplier;
+
+import dev.specula.policy.PlainPolicy;
+import dev.specula.policy.SpeculationPolicy;
+import dev.specula.request.InvalidRequestException;
+import dev.specula.sampling.SamplingParams;
 
 /**
  * One generation: prompt ids, how to sample, when to stop, how to speculate.
@@ -15,11 +15,14 @@ import java.util.function.Supplier;
  * @param sampling temperature / top-k / top-p / seed
  * @param maxNewTokens the most tokens to generate, >= 1
  * @param stopStrings texts that end the output (not included in it); may be empty
- * @param policy makes the speculation policy of this request; {@link PlainPolicy} = target only
+ * @param policy makes the speculation policy of this request; {@link PlainPolicy} =
+ * target only
  * @param listener receives text as it is accepted; may be null
  * @param cancellation lets the caller stop the generation; may be null
- * @param ignoreEos whether to go on past end-of-sequence tokens (fixed-length benchmarks, as vLLM's ignore_eos)
- * @throws InvalidRequestException for an empty prompt, max new tokens < 1 or an empty stop string, naming the component
+ * @param ignoreEos whether to go on past end-of-sequence tokens (fixed-length benchmarks,
+ * as vLLM's ignore_eos)
+ * @throws InvalidRequestException for an empty prompt, max new tokens < 1 or an empty
+ * stop string, naming the component
  */
 public record GenerationRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
         Supplier<? extends SpeculationPolicy> policy, TokenStreamListener listener, CancellationToken cancellation,
@@ -50,19 +53,32 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         return new Builder(promptIds);
     }
 
-    /** Most new tokens of a request that sets none: the serving layer's and the properties' default too. */
+    /**
+     * Most new tokens of a request that sets none: the serving layer's and the
+     * properties' default too.
+     */
     public static final int DEFAULT_MAX_NEW_TOKENS = 256;
 
-    /** Builds a request; defaults: greedy, {@value #DEFAULT_MAX_NEW_TOKENS} new tokens, no stop strings, plain decoding. */
+    /**
+     * Builds a request; defaults: greedy, {@value #DEFAULT_MAX_NEW_TOKENS} new tokens, no
+     * stop strings, plain decoding.
+     */
     public static final class Builder {
 
         private final int[] promptIds;
+
         private SamplingParams sampling = SamplingParams.GREEDY;
+
         private int maxNewTokens = DEFAULT_MAX_NEW_TOKENS;
+
         private List<String> stopStrings = List.of();
+
         private Supplier<? extends SpeculationPolicy> policy = PlainPolicy::new;
+
         private TokenStreamListener listener;
+
         private CancellationToken cancellation;
+
         private boolean ignoreEos;
 
         private Builder(int[] promptIds) {
@@ -108,5 +124,6 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
             return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,
                     ignoreEos);
         }
+
     }
 }

@@ -3,27 +3,42 @@ package dev.specula.engine;
 import java.util.Arrays;
 
 /**
- * Counters of one request (vLLM's spec-decode metrics: publish counts, derive rates when asked).
- * Times are ONNX Runtime wall times of the calls; {@link #outsideRuntimeNanos()} is the rest of the
- * request's wall time: the engine's own overhead.
+ * Counters of one request (vLLM's spec-decode metrics: publish counts, derive rates when
+ * asked). Times are ONNX Runtime wall times of the calls; {@link #outsideRuntimeNanos()}
+ * is the rest of the request's wall time: the engine's own overhead.
  */
 public final class GenerationStats {
 
     private long targetCalls;
+
     private long draftCalls;
+
     private long drafted;
+
     private long accepted;
+
     private long rounds;
+
     private long[] draftedAtPosition = new long[8];
+
     private long[] acceptedAtPosition = new long[8];
+
     private long targetNanos;
+
     private long draftNanos;
+
     private long wallNanos;
+
     private long generatedTokens;
+
     private long requests;
+
     private long rejectedRounds;
+
     private long targetPrefillNanos;
+
     private long draftPrefillNanos;
+
     private long draftedRequests;
 
     void recordDraftCall(long nanos) {
@@ -123,7 +138,10 @@ public final class GenerationStats {
         return accepted;
     }
 
-    /** Verification rounds: target calls that produced tokens (a plain step is a round with nothing drafted). */
+    /**
+     * Verification rounds: target calls that produced tokens (a plain step is a round
+     * with nothing drafted).
+     */
     public long rounds() {
         return rounds;
     }
@@ -159,7 +177,10 @@ public final class GenerationStats {
         return Math.max(0, wallNanos - targetNanos - draftNanos);
     }
 
-    /** Tokens produced per target call: (accepted + rounds) / rounds; 1.0 means no draft was ever accepted. */
+    /**
+     * Tokens produced per target call: (accepted + rounds) / rounds; 1.0 means no draft
+     * was ever accepted.
+     */
     public double meanAcceptedLength() {
         return rounds == 0 ? 0 : (double) (accepted + rounds) / rounds;
     }
@@ -170,8 +191,9 @@ public final class GenerationStats {
     }
 
     /**
-     * The per-token acceptance probability α of Leviathan et al.: accepted / (accepted + rejections), i.e.
-     * of the draft tokens the target actually judged (those after a rejection are never judged), the share kept.
+     * The per-token acceptance probability α of Leviathan et al.: accepted / (accepted +
+     * rejections), i.e. of the draft tokens the target actually judged (those after a
+     * rejection are never judged), the share kept.
      */
     public double perTokenAcceptance() {
         long judged = accepted + rejectedRounds;
@@ -183,13 +205,19 @@ public final class GenerationStats {
         return requests;
     }
 
-    /** Mean ONNX Runtime time of a target call after the first of each request (which also prefills the prompt). */
+    /**
+     * Mean ONNX Runtime time of a target call after the first of each request (which also
+     * prefills the prompt).
+     */
     public double meanTargetStepNanos() {
         long steps = targetCalls - requests;
         return steps <= 0 ? Double.NaN : (double) (targetNanos - targetPrefillNanos) / steps;
     }
 
-    /** Mean ONNX Runtime time of a draft call after the first of each request (which also prefills the prompt). */
+    /**
+     * Mean ONNX Runtime time of a draft call after the first of each request (which also
+     * prefills the prompt).
+     */
     public double meanDraftStepNanos() {
         long steps = draftCalls - draftedRequests;
         return steps <= 0 ? Double.NaN : (double) (draftNanos - draftPrefillNanos) / steps;
@@ -201,8 +229,9 @@ public final class GenerationStats {
     }
 
     /**
-     * Tokens per second after the first round (which also prefills the prompt): the decoding speed a policy
-     * controls, comparable between requests of different prompt lengths. NaN with fewer than 2 tokens.
+     * Tokens per second after the first round (which also prefills the prompt): the
+     * decoding speed a policy controls, comparable between requests of different prompt
+     * lengths. NaN with fewer than 2 tokens.
      */
     public double decodeTokensPerSecond() {
         long decodeNanos = wallNanos - targetPrefillNanos - draftPrefillNanos;
@@ -220,4 +249,5 @@ public final class GenerationStats {
         }
         return Arrays.copyOf(counts, length);
     }
+
 }

@@ -1,29 +1,37 @@
 package dev.specula.engine;
 
+import java.nio.file.Path;
+import java.util.Optional;
+
 import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.tokenizer.TextTokenizer;
 
-import java.nio.file.Path;
-import java.util.Optional;
-
 /**
- * A target model and, optionally, a draft that shares its vocabulary. Without a draft every request is
- * plain target decoding.
+ * A target model and, optionally, a draft that shares its vocabulary. Without a draft
+ * every request is plain target decoding.
  */
 public final class ModelPair implements AutoCloseable {
 
     private final DecoderModel target;
-    /** The target as the decode loop calls it: the model itself, or a decorator of it (a slow target in a test). */
+
+    /**
+     * The target as the decode loop calls it: the model itself, or a decorator of it (a
+     * slow target in a test).
+     */
     private final Decoder targetSteps;
+
     private final Decoder draft;
 
     public ModelPair(DecoderModel target, Decoder draft) {
         this(target, target, draft);
     }
 
-    /** A pair whose target steps go through {@code targetSteps}, a decorator of {@code target}. */
+    /**
+     * A pair whose target steps go through {@code targetSteps}, a decorator of
+     * {@code target}.
+     */
     ModelPair(DecoderModel target, Decoder targetSteps, Decoder draft) {
         if (target == null) {
             throw new IllegalArgumentException("target must not be null");
@@ -38,8 +46,8 @@ public final class ModelPair implements AutoCloseable {
 
     /**
      * Loads the target and (if {@code draftLocation} is not null) the draft.
-     *
-     * @throws VocabularyMismatchException naming both models and sizes when their vocabularies differ
+     * @throws VocabularyMismatchException naming both models and sizes when their
+     * vocabularies differ
      */
     public static ModelPair load(Path targetLocation, Path draftLocation, RuntimeOptions options) {
         DecoderModel target = DecoderModel.load(targetLocation, options);
@@ -61,8 +69,9 @@ public final class ModelPair implements AutoCloseable {
     }
 
     /**
-     * Same tokenizer vocabulary size and the same special tokens. The logits widths may differ (embedding
-     * rows padded differently, as Qwen2.5-0.5B and -7B are) as long as both cover the tokenizer.
+     * Same tokenizer vocabulary size and the same special tokens. The logits widths may
+     * differ (embedding rows padded differently, as Qwen2.5-0.5B and -7B are) as long as
+     * both cover the tokenizer.
      */
     static void checkSameVocabulary(Decoder target, Decoder draft) {
         TextTokenizer targetTokenizer = target.tokenizer();
@@ -78,11 +87,12 @@ public final class ModelPair implements AutoCloseable {
                     draftTokenizer.vocabularySize(), "special tokens differ: target " + targetTokenizer.specialTokens()
                             + ", draft " + draftTokenizer.specialTokens());
         }
-        for (Decoder model : new Decoder[] {target, draft}) {
+        for (Decoder model : new Decoder[] { target, draft }) {
             if (model.logitsWidth() < targetTokenizer.vocabularySize()) {
                 throw new VocabularyMismatchException(targetDir, target.logitsWidth(), draftDir, draft.logitsWidth(),
-                        model.files().directory() + " has " + model.logitsWidth() + " logits, fewer than the tokenizer's "
-                                + targetTokenizer.vocabularySize() + " tokens");
+                        model.files().directory() + " has " + model.logitsWidth()
+                                + " logits, fewer than the tokenizer's " + targetTokenizer.vocabularySize()
+                                + " tokens");
             }
         }
     }
@@ -106,4 +116,5 @@ public final class ModelPair implements AutoCloseable {
             draft.close();
         }
     }
+
 }

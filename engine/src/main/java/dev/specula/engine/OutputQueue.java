@@ -5,26 +5,36 @@ import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 
 /**
- * One batched request's way out of the engine (vLLM's EngineCore / OutputProcessor split): the batch thread
- * appends text and, at the end, the result; a thread of the engine's output executor hands them to the
- * request's listener and future. The batch thread never runs client code, so a slow or throwing listener
- * delays and fails only its own request. Delivery is serial per request, and the future completes after the
- * last text was delivered.
+ * One batched request's way out of the engine (vLLM's EngineCore / OutputProcessor
+ * split): the batch thread appends text and, at the end, the result; a thread of the
+ * engine's output executor hands them to the request's listener and future. The batch
+ * thread never runs client code, so a slow or throwing listener delays and fails only its
+ * own request. Delivery is serial per request, and the future completes after the last
+ * text was delivered.
  */
 final class OutputQueue implements TokenStreamListener {
 
     private final TokenStreamListener listener;
+
     private final CompletableFuture<GenerationResult> future;
+
     private final Executor executor;
+
     /** Text not delivered yet; guarded by this. */
     private final StringBuilder pending = new StringBuilder();
+
     private GenerationResult result;
+
     private Throwable failure;
+
     private boolean ended;
+
     private boolean draining;
+
     private volatile boolean listenerFailed;
 
     /**
+     * A queue in front of one request's listener.
      * @param listener the request's listener; may be null
      * @param future completed with the result (or failure) after the last text
      * @param executor runs the deliveries
@@ -51,12 +61,16 @@ final class OutputQueue implements TokenStreamListener {
         schedule();
     }
 
-    /** Batch thread: the request ended; the future completes once its text is delivered. */
+    /**
+     * Batch thread: the request ended; the future completes once its text is delivered.
+     */
     void complete(GenerationResult generation) {
         end(generation, null);
     }
 
-    /** Batch thread: the request failed; the text produced before still goes out first. */
+    /**
+     * Batch thread: the request failed; the text produced before still goes out first.
+     */
     void fail(Throwable cause) {
         end(null, cause);
     }
@@ -87,7 +101,8 @@ final class OutputQueue implements TokenStreamListener {
             executor.execute(this::drain);
         }
         catch (RejectedExecutionException ex) {
-            // the engine is shutting down: no more deliveries, but the caller must not wait forever
+            // the engine is shutting down: no more deliveries, but the caller must not
+            // wait forever
             synchronized (this) {
                 pending.setLength(0);
             }
@@ -95,7 +110,10 @@ final class OutputQueue implements TokenStreamListener {
         }
     }
 
-    /** Output thread: delivers text until none is left, then the result if the request has ended. */
+    /**
+     * Output thread: delivers text until none is left, then the result if the request has
+     * ended.
+     */
     private void drain() {
         while (true) {
             String text;
@@ -127,4 +145,5 @@ final class OutputQueue implements TokenStreamListener {
             future.complete(result);
         }
     }
+
 }

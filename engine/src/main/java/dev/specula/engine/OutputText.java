@@ -1,32 +1,42 @@
 package dev.specula.engine;
 
-import dev.specula.tokenizer.TokenDecoder;
-
 import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 
+import dev.specula.tokenizer.TokenDecoder;
+
 /**
- * The generated tokens and their text. Decides when the output ends (end-of-sequence token, max new
- * tokens, stop string — found across token boundaries, since the text is decoded whole) and streams only
- * settled text: an incomplete UTF-8 character at the end, or an end that could still grow into a stop
- * string, is held back until the next tokens settle it.
+ * The generated tokens and their text. Decides when the output ends (end-of-sequence
+ * token, max new tokens, stop string — found across token boundaries, since the text is
+ * decoded whole) and streams only settled text: an incomplete UTF-8 character at the end,
+ * or an end that could still grow into a stop string, is held back until the next tokens
+ * settle it.
  */
 final class OutputText {
 
     private static final char REPLACEMENT = '\uFFFD';
 
     private final TokenDecoder tokenizer;
+
     private final Set<Integer> eosTokenIds;
+
     private final int maxNewTokens;
+
     private final List<String> stopStrings;
+
     private final int longestStop;
+
     private final TokenStreamListener listener;
 
     private int[] tokens = new int[64];
+
     private int count;
+
     private String text = "";
+
     private int emitted;
+
     private FinishReason finishReason;
 
     OutputText(TokenDecoder tokenizer, Set<Integer> eosTokenIds, int maxNewTokens, List<String> stopStrings,
@@ -40,8 +50,8 @@ final class OutputText {
     }
 
     /**
-     * Appends accepted tokens in order until one ends the output, then streams what is settled.
-     *
+     * Appends accepted tokens in order until one ends the output, then streams what is
+     * settled.
      * @return how many of the tokens the output kept
      */
     int append(int[] newTokens, int from, int to) {
@@ -68,8 +78,9 @@ final class OutputText {
     }
 
     /**
-     * Ends the output early (cancellation). Text not yet streamed — a possible start of a stop string, an
-     * incomplete character — is dropped, so the final text is exactly what was streamed.
+     * Ends the output early (cancellation). Text not yet streamed — a possible start of a
+     * stop string, an incomplete character — is dropped, so the final text is exactly
+     * what was streamed.
      */
     void finish(FinishReason reason) {
         if (finishReason == null) {
@@ -124,7 +135,10 @@ final class OutputText {
         }
     }
 
-    /** Length of the longest end of text[..end] that is a proper start of some stop string. */
+    /**
+     * Length of the longest end of text[..end] that is a proper start of some stop
+     * string.
+     */
     private int possibleStopStart(int end) {
         for (int length = Math.min(longestStop - 1, end - emitted); length > 0; length--) {
             String tail = text.substring(end - length, end);
@@ -171,4 +185,5 @@ final class OutputText {
     FinishReason finishReason() {
         return finishReason;
     }
+
 }

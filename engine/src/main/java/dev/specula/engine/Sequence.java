@@ -1,58 +1,96 @@
 package dev.specula.engine;
 
+import java.util.Arrays;
+import java.util.SplittableRandom;
+import java.util.random.RandomGenerator;
+
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+
 import dev.specula.kv.SequenceCache;
 import dev.specula.policy.RoundContext;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.sampling.SamplingParams;
 
-import java.util.Arrays;
-import java.util.SplittableRandom;
-import java.util.random.RandomGenerator;
-
 /**
- * One request's state in the decode loop: its tokens, its KV caches in both models, its policy, random
- * generator, output and counters, and the drafts of the round in flight.
+ * One request's state in the decode loop: its tokens, its KV caches in both models, its
+ * policy, random generator, output and counters, and the drafts of the round in flight.
  *
- * <p>Cache invariant between rounds: each cache holds a prefix of the committed tokens; the tokens after
- * it are still to be fed to that model ({@link #pendingFor(SequenceCache)}). The target's cache always lacks at
- * least the last committed token, whose logits start the next verification.
+ * <p>
+ * Cache invariant between rounds: each cache holds a prefix of the committed tokens; the
+ * tokens after it are still to be fed to that model ({@link #pendingFor(SequenceCache)}).
+ * The target's cache always lacks at least the last committed token, whose logits start
+ * the next verification.
  */
 final class Sequence implements AutoCloseable {
 
     final GenerationRequest request;
+
     final SamplingParams sampling;
+
     final SpeculationPolicy policy;
+
     final RandomGenerator random;
+
     final GenerationStats stats = new GenerationStats();
+
     final OutputText output;
+
     final SequenceCache targetCache;
-    /** Null when the sequence does not speculate, or stopped speculating (its draft failed). */
+
+    /**
+     * Null when the sequence does not speculate, or stopped speculating (its draft
+     * failed).
+     */
     SequenceCache draftCache;
-    /** Why drafting was switched off mid-generation (the draft failed or ran past its time limit); null while it runs. */
+
+    /**
+     * Why drafting was switched off mid-generation (the draft failed or ran past its time
+     * limit); null while it runs.
+     */
     FallbackReason fallback;
-    /** What this sequence alone threw (its policy, its listener); null while it is healthy. It then steps no more. */
+
+    /**
+     * What this sequence alone threw (its policy, its listener); null while it is
+     * healthy. It then steps no more.
+     */
     Throwable failure;
-    /** The sequence's own run options, or the scheduler's shared ones when it steps in a batch. */
+
+    /**
+     * The sequence's own run options, or the scheduler's shared ones when it steps in a
+     * batch.
+     */
     final OrtSession.RunOptions runOptions;
+
     private final boolean ownsRunOptions;
+
     final int promptLength;
 
     /** Prompt and committed generated tokens. */
     private int[] tokens;
+
     private int length;
 
     // The round in flight
     int requestedDrafts;
+
     int[] drafts = new int[8];
+
     /** q_i per draft, only when sampling (greedy needs no distributions). */
     float[][] draftDistributions = new float[8][];
+
     int drafted;
+
     boolean drafting;
+
     double draftLogProbability;
+
     long roundDraftNanos;
-    /** The target's last_hidden_state row for the last committed token's prediction, when kept. */
+
+    /**
+     * The target's last_hidden_state row for the last committed token's prediction, when
+     * kept.
+     */
     float[] lastHiddenState;
 
     Sequence(GenerationRequest request, SpeculationPolicy policy, OutputText output, SequenceCache targetCache,
@@ -60,7 +98,8 @@ final class Sequence implements AutoCloseable {
         this.request = request;
         this.sampling = request.sampling();
         this.policy = policy;
-        this.random = new SplittableRandom(sampling.seed() != null ? sampling.seed() : System.nanoTime() ^ Thread.currentThread().getId());
+        this.random = new SplittableRandom(
+                sampling.seed() != null ? sampling.seed() : System.nanoTime() ^ Thread.currentThread().getId());
         this.output = output;
         this.targetCache = targetCache;
         this.draftCache = draftCache;
@@ -69,7 +108,8 @@ final class Sequence implements AutoCloseable {
         this.promptLength = request.promptIds().length;
         this.tokens = Arrays.copyOf(request.promptIds(), promptLength + Math.min(request.maxNewTokens(), 4096) + 1);
         this.length = promptLength;
-        // a batched run serves other sequences too: cancelling one is handled between steps, not by aborting it
+        // a batched run serves other sequences too: cancelling one is handled between
+        // steps, not by aborting it
         if (request.cancellation() != null && ownsRunOptions) {
             request.cancellation().register(runOptions);
         }
@@ -112,15 +152,18 @@ final class Sequence implements AutoCloseable {
         return new RoundContext(generated(), remaining(), lastToken(), lastHiddenState);
     }
 
-    /** Committed tokens the model owning {@code cache} has not seen yet (the first may be the whole prompt). */
+    /**
+     * Committed tokens the model owning {@code cache} has not seen yet (the first may be
+     * the whole prompt).
+     */
     int[] pendingFor(SequenceCache cache) {
         return Arrays.copyOfRange(tokens, cache.logicalLength(), length);
     }
 
     /**
-     * Whether the draft can read every token it has not seen yet. A target whose logits are wider than the
-     * draft's (padded embedding rows) can emit an id the draft has no embedding for; from then on this
-     * sequence decodes plainly, which is still exact.
+     * Whether the draft can read every token it has not seen yet. A target whose logits
+     * are wider than the draft's (padded embedding rows) can emit an id the draft has no
+     * embedding for; from then on this sequence decodes plainly, which is still exact.
      */
     boolean draftCanRead(int draftWidth) {
         for (int i = draftCache.logicalLength(); i < length; i++) {
@@ -153,9 +196,12 @@ final class Sequence implements AutoCloseable {
         }
     }
 
-    /** What the draft feeds next: its pending committed tokens in the round's first call, then the last draft. */
+    /**
+     * What the draft feeds next: its pending committed tokens in the round's first call,
+     * then the last draft.
+     */
     int[] draftInput() {
-        return drafted == 0 ? pendingFor(draftCache) : new int[] {drafts[drafted - 1]};
+        return drafted == 0 ? pendingFor(draftCache) : new int[] { drafts[drafted - 1] };
     }
 
     /** What the target verifies: its pending committed tokens, then every draft. */
@@ -167,8 +213,8 @@ final class Sequence implements AutoCloseable {
     }
 
     /**
-     * Commits the accepted drafts and the target's next token, and rolls both caches back to the
-     * committed prefix they hold.
+     * Commits the accepted drafts and the target's next token, and rolls both caches back
+     * to the committed prefix they hold.
      */
     void commit(int accepted, int nextToken) {
         int committedBefore = length;
@@ -185,7 +231,10 @@ final class Sequence implements AutoCloseable {
         }
     }
 
-    /** Stops speculating for the rest of the generation (the target's state is untouched): plain steps from now on. */
+    /**
+     * Stops speculating for the rest of the generation (the target's state is untouched):
+     * plain steps from now on.
+     */
     void stopDrafting(FallbackReason reason) {
         if (draftCache == null) {
             return;
@@ -198,8 +247,8 @@ final class Sequence implements AutoCloseable {
     }
 
     GenerationResult result(String policyName) {
-        return new GenerationResult(output.tokens(), output.text(), output.finishReason(), promptLength, policyName, stats,
-                fallback);
+        return new GenerationResult(output.tokens(), output.text(), output.finishReason(), promptLength, policyName,
+                stats, fallback);
     }
 
     private void ensureCapacity(int needed) {
@@ -221,4 +270,5 @@ final class Sequence implements AutoCloseable {
             draftCache.close();
         }
     }
+
 }

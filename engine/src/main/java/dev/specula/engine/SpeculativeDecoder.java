@@ -1,7 +1,12 @@
 package dev.specula.engine;
 
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.List;
+
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+
 import dev.specula.kv.PrefixCache;
 import dev.specula.kv.SequenceCache;
 import dev.specula.model.Decoder;
@@ -12,16 +17,13 @@ import dev.specula.policy.DraftCandidate;
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.RoundOutcome;
 import dev.specula.policy.SpeculationPolicy;
-import dev.specula.sampling.DraftVerifier;
 import dev.specula.sampling.Distributions;
+import dev.specula.sampling.DraftVerifier;
 import dev.specula.sampling.Verdict;
 
-import java.util.ArrayList;
-import java.util.Iterator;
-import java.util.List;
-
 /**
- * The decode loop: plain and speculative decoding are the same loop, plain being rounds that draft nothing.
+ * The decode loop: plain and speculative decoding are the same loop, plain being rounds
+ * that draft nothing.
  *
  * <pre>
  * generate(request):                      a batch of one, on the caller's thread
@@ -36,15 +38,18 @@ import java.util.List;
  *     3. verify                           ONE target call over (pending + drafts) positions per sequence
  *     4. accept                           greedy match or rejection sampling → accepted drafts + 1 token;
  *                                         commit, roll both KV caches back, stream text, policy.observe
- * </pre>
- * The first round's calls also prefill the prompt: a cache's pending tokens are fed with the round's tokens.
+ * </pre> The first round's calls also prefill the prompt: a cache's pending tokens are
+ * fed with the round's tokens.
  *
- * <p>What one sequence throws (its policy, its listener) fails that sequence alone ({@link Sequence#fail}); a
- * failing target call fails the step's sequences. Only an {@link Error} of a model call escapes a step.
+ * <p>
+ * What one sequence throws (its policy, its listener) fails that sequence alone
+ * ({@link Sequence#fail}); a failing target call fails the step's sequences. Only an
+ * {@link Error} of a model call escapes a step.
  */
 final class SpeculativeDecoder {
 
     private final ModelPair models;
+
     /** KV of shared prompt prefixes; null = none. */
     private final PrefixCache prefixCache;
 
@@ -57,14 +62,17 @@ final class SpeculativeDecoder {
         this.prefixCache = prefixCache;
     }
 
-    /** Generates until end-of-sequence, a stop string, max new tokens or cancellation; no time limit. */
+    /**
+     * Generates until end-of-sequence, a stop string, max new tokens or cancellation; no
+     * time limit.
+     */
     GenerationResult generate(GenerationRequest request) {
         return generate(request, null);
     }
 
     /**
-     * A batch of one on the caller's thread: the same step, and the same fallback, as the batch thread's.
-     *
+     * A batch of one on the caller's thread: the same step, and the same fallback, as the
+     * batch thread's.
      * @param watchdog limits each round's draft phase; null: no limit
      */
     GenerationResult generate(GenerationRequest request, StepWatchdog watchdog) {
@@ -95,8 +103,8 @@ final class SpeculativeDecoder {
     }
 
     /**
-     * One round for every sequence that is not finished: draft, verify in one target call, accept.
-     *
+     * One round for every sequence that is not finished: draft, verify in one target
+     * call, accept.
      * @param watch limits the draft phase; null: no limit
      */
     void step(List<Sequence> batch, StepWatchdog.Watch watch) {
@@ -126,7 +134,8 @@ final class SpeculativeDecoder {
                 boolean canDraft = sequence.draftCache != null
                         && sequence.draftCanRead(models.draft().orElseThrow().logitsWidth());
                 int gamma = canDraft ? sequence.policy.draftLength(sequence.roundContext()) : 0;
-                // a round emits up to γ + 1 tokens: never draft past the token budget (nor past the context)
+                // a round emits up to γ + 1 tokens: never draft past the token budget
+                // (nor past the context)
                 sequence.beginRound(Math.max(0, Math.min(gamma, sequence.remaining() - 1)));
                 live.add(sequence);
             }
@@ -137,7 +146,10 @@ final class SpeculativeDecoder {
         return live;
     }
 
-    /** 2. The drafts, under the time limit. A failing or overrunning draft switches drafting off: plain from now on. */
+    /**
+     * 2. The drafts, under the time limit. A failing or overrunning draft switches
+     * drafting off: plain from now on.
+     */
     private void draftPhase(List<Sequence> live, StepWatchdog.Watch watch) {
         Exception failure = null;
         boolean timedOut = false;
@@ -164,8 +176,9 @@ final class SpeculativeDecoder {
     }
 
     /**
-     * 3. The verification, never time-limited. When the target call fails, the step's sequences fail (or end
-     * cancelled, when their cancellation aborted it) and nothing is verified.
+     * 3. The verification, never time-limited. When the target call fails, the step's
+     * sequences fail (or end cancelled, when their cancellation aborted it) and nothing
+     * is verified.
      */
     private List<StepOutput> verifyPhase(List<Sequence> live) {
         try {
@@ -175,14 +188,18 @@ final class SpeculativeDecoder {
             finishCancelled(live);
             for (Sequence sequence : live) {
                 if (!sequence.isFinished()) {
-                    sequence.fail(new GenerationException("ONNX Runtime failed while verifying: " + ex.getMessage(), ex));
+                    sequence
+                        .fail(new GenerationException("ONNX Runtime failed while verifying: " + ex.getMessage(), ex));
                 }
             }
             return List.of();
         }
     }
 
-    /** Draft-model calls in lockstep: each proposes the next draft token of every sequence still drafting. */
+    /**
+     * Draft-model calls in lockstep: each proposes the next draft token of every sequence
+     * still drafting.
+     */
     private void draft(List<Sequence> batch) throws OrtException {
         if (batch.isEmpty()) {
             return;
@@ -220,7 +237,10 @@ final class SpeculativeDecoder {
         }
     }
 
-    /** Picks the draft token from the draft's logits (argmax, or a sample of q) unless the policy stops here. */
+    /**
+     * Picks the draft token from the draft's logits (argmax, or a sample of q) unless the
+     * policy stops here.
+     */
     private static void propose(Sequence sequence, StepOutput output) {
         float[] q = null;
         int token;
@@ -242,8 +262,8 @@ final class SpeculativeDecoder {
     }
 
     /**
-     * ONE target call over every sequence's pending tokens and drafts: logits of the last drafted + 1 positions.
-     * A sequence whose policy throws leaves {@code batch} first.
+     * ONE target call over every sequence's pending tokens and drafts: logits of the last
+     * drafted + 1 positions. A sequence whose policy throws leaves {@code batch} first.
      */
     private List<StepOutput> verify(List<Sequence> batch) throws OrtException {
         List<StepInput> inputs = new ArrayList<>(batch.size());
@@ -266,8 +286,8 @@ final class SpeculativeDecoder {
         sequence.stats.recordTargetCall(verified.runNanos());
         Verdict verdict = sequence.sampling.isGreedy()
                 ? DraftVerifier.greedy(sequence.drafts, sequence.drafted, verified.logits(), verified.width())
-                : DraftVerifier.sample(sequence.drafts, sequence.drafted, sequence.draftDistributions, verified.logits(),
-                        verified.width(), sequence.sampling, sequence.random);
+                : DraftVerifier.sample(sequence.drafts, sequence.drafted, sequence.draftDistributions,
+                        verified.logits(), verified.width(), sequence.sampling, sequence.random);
         sequence.stats.recordRound(sequence.drafted, verdict.accepted());
         if (verified.hiddenState() != null) {
             int hidden = verified.hiddenState().length / verified.rows();
@@ -279,17 +299,20 @@ final class SpeculativeDecoder {
                 sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
     }
 
-    private Sequence open(GenerationRequest request, SpeculationPolicy policy, boolean speculative) throws OrtException {
+    private Sequence open(GenerationRequest request, SpeculationPolicy policy, boolean speculative)
+            throws OrtException {
         return open(request, policy, request.listener(), models.targetSteps().newCache(),
                 speculative ? models.draft().orElseThrow().newCache() : null, null);
     }
 
     /**
-     * A sequence on the given caches (its own, or shares of a batch's pools stepped with {@code sharedRunOptions}),
-     * streaming its text to {@code listener} (the request's own, or its output queue in a batch).
+     * A sequence on the given caches (its own, or shares of a batch's pools stepped with
+     * {@code sharedRunOptions}), streaming its text to {@code listener} (the request's
+     * own, or its output queue in a batch).
      */
     Sequence open(GenerationRequest request, SpeculationPolicy policy, TokenStreamListener listener,
-            SequenceCache targetCache, SequenceCache draftCache, OrtSession.RunOptions sharedRunOptions) throws OrtException {
+            SequenceCache targetCache, SequenceCache draftCache, OrtSession.RunOptions sharedRunOptions)
+            throws OrtException {
         DecoderModel target = models.target();
         OutputText output = new OutputText(target.tokenizer(),
                 request.ignoreEos() ? java.util.Set.of() : target.config().eosTokenIds(), request.maxNewTokens(),
@@ -331,7 +354,10 @@ final class SpeculativeDecoder {
         }
     }
 
-    /** Ends the cancelled sequences (a failed run may be their cancellation's doing: it terminated their run). */
+    /**
+     * Ends the cancelled sequences (a failed run may be their cancellation's doing: it
+     * terminated their run).
+     */
     private static void finishCancelled(List<Sequence> batch) {
         for (Sequence sequence : batch) {
             if (sequence.isCancelled() && !sequence.isFinished()) {
@@ -350,4 +376,5 @@ final class SpeculativeDecoder {
         }
         return new GenerationException("Generation failed: " + failure.getMessage(), failure);
     }
+
 }

@@ -1,8 +1,5 @@
 package dev.specula.engine;
 
-import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
-
 import java.time.Duration;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
@@ -10,22 +7,34 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+
 /**
- * The time limit of a round's draft phase, for the batch thread and for every direct (batch of one) caller
- * alike. One daemon thread checks the watched threads; when a draft phase has run longer than the limit, it
- * aborts the run in flight ({@code RunOptions.setTerminate}) and interrupts the thread, for a draft hung in
- * Java code. The step then switches drafting off for its sequences ({@link FallbackReason#DRAFT_TIMEOUT}) and
- * verifies plainly. Verification is never limited: a slow target is not a draft failure.
+ * The time limit of a round's draft phase, for the batch thread and for every direct
+ * (batch of one) caller alike. One daemon thread checks the watched threads; when a draft
+ * phase has run longer than the limit, it aborts the run in flight
+ * ({@code RunOptions.setTerminate}) and interrupts the thread, for a draft hung in Java
+ * code. The step then switches drafting off for its sequences
+ * ({@link FallbackReason#DRAFT_TIMEOUT}) and verifies plainly. Verification is never
+ * limited: a slow target is not a draft failure.
  */
 final class StepWatchdog implements AutoCloseable {
 
-    /** One thread that steps sequences, watched while it drafts. Reused for every round: no allocation per round. */
+    /**
+     * One thread that steps sequences, watched while it drafts. Reused for every round:
+     * no allocation per round.
+     */
     final class Watch implements AutoCloseable {
 
         private final Thread thread;
+
         private final OrtSession.RunOptions runOptions;
+
         private long draftStartNanos;
+
         private boolean drafting;
+
         private boolean fired;
 
         private Watch(Thread thread, OrtSession.RunOptions runOptions) {
@@ -40,9 +49,8 @@ final class StepWatchdog implements AutoCloseable {
         }
 
         /**
-         * Ends the draft phase; when the limit fired, clears the abort and the interrupt it caused, so the
-         * verification that follows runs.
-         *
+         * Ends the draft phase; when the limit fired, clears the abort and the interrupt
+         * it caused, so the verification that follows runs.
          * @return whether the limit stopped the draft phase
          */
         synchronized boolean endDraft() {
@@ -77,20 +85,26 @@ final class StepWatchdog implements AutoCloseable {
         public void close() {
             watches.remove(this);
         }
+
     }
 
     private final long limitNanos;
+
     private final Set<Watch> watches = ConcurrentHashMap.newKeySet();
+
     private final ScheduledExecutorService checker;
 
-    /** @param limit longest a round's draft phase may run; null: no limit (and no thread) */
+    /**
+     * A watchdog of draft phases.
+     * @param limit longest a round's draft phase may run; null: no limit (and no thread)
+     */
     StepWatchdog(Duration limit) {
         this.limitNanos = limit == null ? Long.MAX_VALUE : limit.toNanos();
         if (limit == null) {
             this.checker = null;
             return;
         }
-        this.checker = Executors.newSingleThreadScheduledExecutor(runnable -> {
+        this.checker = Executors.newSingleThreadScheduledExecutor((runnable) -> {
             Thread thread = new Thread(runnable, "specula-step-watchdog");
             thread.setDaemon(true);
             return thread;
@@ -99,7 +113,10 @@ final class StepWatchdog implements AutoCloseable {
         checker.scheduleAtFixedRate(this::checkAll, periodMillis, periodMillis, TimeUnit.MILLISECONDS);
     }
 
-    /** Watches the current thread, which steps with {@code runOptions}; close the watch when it stops stepping. */
+    /**
+     * Watches the current thread, which steps with {@code runOptions}; close the watch
+     * when it stops stepping.
+     */
     Watch watch(OrtSession.RunOptions runOptions) {
         Watch watch = new Watch(Thread.currentThread(), runOptions);
         watches.add(watch);
@@ -135,4 +152,5 @@ final class StepWatchdog implements AutoCloseable {
             checker.shutdownNow();
         }
     }
+
 }

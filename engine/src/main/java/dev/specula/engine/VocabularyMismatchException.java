@@ -2,17 +2,25 @@ package dev.specula.engine;
 
 import java.nio.file.Path;
 
-/** Draft and target do not share a vocabulary, so the draft's tokens mean nothing to the target. */
+/**
+ * Draft and target do not share a vocabulary, so the draft's tokens mean nothing to the
+ * target.
+ */
 public class VocabularyMismatchException extends IllegalArgumentException {
 
     private final Path target;
+
     private final Path draft;
+
     private final int targetVocabularySize;
+
     private final int draftVocabularySize;
 
-    public VocabularyMismatchException(Path target, int targetVocabularySize, Path draft, int draftVocabularySize, String detail) {
+    public VocabularyMismatchException(Path target, int targetVocabularySize, Path draft, int draftVocabularySize,
+            String detail) {
         super("Draft and target vocabularies differ: target " + target + " has " + targetVocabularySize
-                + " tokens, draft " + draft + " has " + draftVocabularySize + " tokens" + (detail.isEmpty() ? "" : " (" + detail + ")")
+                + " tokens, draft " + draft + " has " + draftVocabularySize + " tokens"
+                + (detail.isEmpty() ? "" : " (" + detail + ")")
                 + ". Use a draft trained with the target's tokenizer (same tokenizer.json), or run without a draft.");
         this.target = target;
         this.draft = draft;
@@ -35,4 +43,5 @@ public class VocabularyMismatchException extends IllegalArgumentException {
     public int getDraftVocabularySize() {
         return draftVocabularySize;
     }
+
 }

@@ -1,5 +1,6 @@
 /**
- * The decode loop, continuous batching and the engine's public API: requests, results, statistics.
+ * The decode loop, continuous batching and the engine's public API: requests, results,
+ * statistics.
  */
 @NullMarked
 package dev.specula.engine;

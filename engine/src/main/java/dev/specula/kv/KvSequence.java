@@ -3,22 +3,31 @@ package dev.specula.kv;
 import java.util.Arrays;
 
 /**
- * A sequence's share of a {@link KvStore}: the physical slots that hold its tokens, in logical order. In a padded
- * store they all lie in the sequence's own row; in a packed store anywhere in the one row.
+ * A sequence's share of a {@link KvStore}: the physical slots that hold its tokens, in
+ * logical order. In a padded store they all lie in the sequence's own row; in a packed
+ * store anywhere in the one row.
  *
- * <p>Users see it as a {@link SequenceCache}; {@link #store()} and {@link #row()} are internal to the engine.
+ * <p>
+ * Users see it as a {@link SequenceCache}; {@link #store()} and {@link #row()} are
+ * internal to the engine.
  */
 public final class KvSequence implements SequenceCache {
 
     final KvStore store;
+
     final int id;
+
     /** Row of the store (always 0 when packed). */
     int row;
+
     /** slots[i] = physical slot of logical token i. */
     int[] slots = new int[64];
+
     int length;
+
     /** Whether the store is this sequence's own (closing the sequence closes it). */
     boolean ownsStore;
+
     private boolean closed;
 
     KvSequence(KvStore store, int id, int row) {
@@ -32,7 +41,10 @@ public final class KvSequence implements SequenceCache {
         return store;
     }
 
-    /** Row of the store holding the sequence's slots (always 0 when packed). Internal to the engine. */
+    /**
+     * Row of the store holding the sequence's slots (always 0 when packed). Internal to
+     * the engine.
+     */
     public int row() {
         return row;
     }
@@ -54,8 +66,8 @@ public final class KvSequence implements SequenceCache {
     }
 
     /**
-     * Copies the KV of logical tokens {@code from .. from + count − 1}: {keys, values}, each per layer a direct buffer
-     * [kvHeads, count, headDim].
+     * Copies the KV of logical tokens {@code from .. from + count − 1}: {keys, values},
+     * each per layer a direct buffer [kvHeads, count, headDim].
      */
     java.nio.ByteBuffer[][] copyTokens(int from, int count) {
         return store.copyTokens(this, from, count);
@@ -81,4 +93,5 @@ public final class KvSequence implements SequenceCache {
             }
         }
     }
+
 }

@@ -1,11 +1,5 @@
 package dev.specula.kv;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
-import org.jspecify.annotations.Nullable;
-
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.LongBuffer;
@@ -14,53 +8,76 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
 
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import org.jspecify.annotations.Nullable;
+
 /**
- * The KV of one or more sequences in one model: per layer a key and a value {@code [rows, kvHeads, slots, headDim]},
- * so one ONNX Runtime call steps all of them. A sequence alone is a store of one row ({@link #single}); batched
- * steps share one store ({@link #batch}). Each sequence holds a {@link KvSequence}: the slots of its tokens.
+ * The KV of one or more sequences in one model: per layer a key and a value
+ * {@code [rows, kvHeads, slots, headDim]}, so one ONNX Runtime call steps all of them. A
+ * sequence alone is a store of one row ({@link #single}); batched steps share one store
+ * ({@link #batch}). Each sequence holds a {@link KvSequence}: the slots of its tokens.
  *
- * <p>A run's {@code present.*} outputs become the next past without a copy. Rolling back does not copy either:
- * rejected (and finished, and padding) slots stay in the tensors as <em>holes</em> that the attention mask or bias
- * hides, and new tokens get explicit logical {@code position_ids}, so the model computes exactly what it would
- * over a compact cache. When holes pile up past the {@link Compaction} thresholds one copy squeezes them out
- * (attention over many dead slots costs more than that copy).
+ * <p>
+ * A run's {@code present.*} outputs become the next past without a copy. Rolling back
+ * does not copy either: rejected (and finished, and padding) slots stay in the tensors as
+ * <em>holes</em> that the attention mask or bias hides, and new tokens get explicit
+ * logical {@code position_ids}, so the model computes exactly what it would over a
+ * compact cache. When holes pile up past the {@link Compaction} thresholds one copy
+ * squeezes them out (attention over many dead slots costs more than that copy).
  *
  * <ul>
- * <li>{@link Layout#PACKED} (EMS-SD, for graphs exported {@code --packed}): one row; every sequence's new tokens
- *   are concatenated with no padding, each sequence's slots are its own segments of the row, and the additive
- *   attention bias lets a token see only its own sequence's slots and earlier new tokens.</li>
- * <li>{@link Layout#PADDED} (any Optimum export, with {@code attention_mask}): one row per sequence; a step appends
- *   as many slots to every row as the longest input needs, the shorter rows' extra slots being pads (holes).
- *   A sequence joining or leaving reshapes the rows (a copy): the baseline.</li>
+ * <li>{@link Layout#PACKED} (EMS-SD, for graphs exported {@code --packed}): one row;
+ * every sequence's new tokens are concatenated with no padding, each sequence's slots are
+ * its own segments of the row, and the additive attention bias lets a token see only its
+ * own sequence's slots and earlier new tokens.</li>
+ * <li>{@link Layout#PADDED} (any Optimum export, with {@code attention_mask}): one row
+ * per sequence; a step appends as many slots to every row as the longest input needs, the
+ * shorter rows' extra slots being pads (holes). A sequence joining or leaving reshapes
+ * the rows (a copy): the baseline.</li>
  * </ul>
  *
  * Not thread-safe: one thread (a request's, or the scheduler's) owns a store.
  *
- * <p>Internal to the engine: public only because {@code dev.specula.model} steps it and {@code dev.specula.engine}
- * lets sequences join it. Users get stores and sequences from a {@code Decoder} and never call its mutators.
+ * <p>
+ * Internal to the engine: public only because {@code dev.specula.model} steps it and
+ * {@code dev.specula.engine} lets sequences join it. Users get stores and sequences from
+ * a {@code Decoder} and never call its mutators.
  */
 public final class KvStore implements AutoCloseable {
 
     /** How sequences share the tensors. */
-    public enum Layout { PACKED, PADDED }
+    public enum Layout {
+
+        PACKED, PADDED
+
+    }
 
     /**
-     * When a rollback triggers a compaction copy: more than {@code minHolesPerRow} × rows hole slots, and either more
-     * than {@code minHoleShare} of all slots are holes or a row is dead (a padded sequence left).
+     * When a rollback triggers a compaction copy: more than {@code minHolesPerRow} × rows
+     * hole slots, and either more than {@code minHoleShare} of all slots are holes or a
+     * row is dead (a padded sequence left).
      *
-     * @param minHolesPerRow holes per row tolerated whatever their share (0 with share 0: truncate on every rollback)
+     * @param minHolesPerRow holes per row tolerated whatever their share (0 with share 0:
+     * truncate on every rollback)
      * @param minHoleShare share of the store's slots, in [0, 1), that must be holes too
      * (internal to the engine: public because {@code DecoderModel} chooses one)
      */
     public record Compaction(int minHolesPerRow, double minHoleShare) {
 
         /**
-         * One sequence: copy once more than 64 holes pile up. Measured on the embedded pair (docs/benchmarks.md, 24
-         * prompts × 128 tokens, fixed γ = 4): 1.92x plain decoding, against 1.78x when truncating on every rollback.
+         * One sequence: copy once more than 64 holes pile up. Measured on the embedded
+         * pair (docs/benchmarks.md, 24 prompts × 128 tokens, fixed γ = 4): 1.92x plain
+         * decoding, against 1.78x when truncating on every rollback.
          */
         public static final Compaction SEQUENCE = new Compaction(64, 0);
 
-        /** Batched steps: more than 64 holes per row and a third of the store holes (or a dead row). */
+        /**
+         * Batched steps: more than 64 holes per row and a third of the store holes (or a
+         * dead row).
+         */
         public static final Compaction BATCH = new Compaction(64, 1 / 3.0);
 
         public Compaction {
@@ -74,24 +91,50 @@ public final class KvStore implements AutoCloseable {
     }
 
     private final OrtEnvironment environment;
+
     private final KvLayout shape;
+
     private final Layout layout;
+
     private final Compaction compaction;
 
-    /** Past tensors, per layer: [rows, kvHeads, physical, headDim]; null while the store is empty. */
+    /**
+     * Past tensors, per layer: [rows, kvHeads, physical, headDim]; null while the store
+     * is empty.
+     */
     private final @Nullable OnnxTensor[] keys;
+
     private final @Nullable OnnxTensor[] values;
-    /** What owns the current tensors (a run's Result, or tensors made by a copy); closed on replacement. */
+
+    /**
+     * What owns the current tensors (a run's Result, or tensors made by a copy); closed
+     * on replacement.
+     */
     private final List<AutoCloseable> owners = new ArrayList<>();
-    /** Sequences by row (PADDED; null = a dead row awaiting compaction), or all members (PACKED). */
+
+    /**
+     * Sequences by row (PADDED; null = a dead row awaiting compaction), or all members
+     * (PACKED).
+     */
     private final List<@Nullable KvSequence> members = new ArrayList<>();
-    /** owner[row][slot] = id of the sequence whose token the slot holds, or -1 (hole / pad). */
+
+    /**
+     * owner[row][slot] = id of the sequence whose token the slot holds, or -1 (hole /
+     * pad).
+     */
     private int[][] owner = new int[0][];
+
     private int rows;
+
     private int physical;
-    /** Slots that hold a member's token (the rest are holes), kept as tokens come and go. */
+
+    /**
+     * Slots that hold a member's token (the rest are holes), kept as tokens come and go.
+     */
     private long liveSlots;
+
     private int nextId;
+
     private boolean closed;
 
     KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
@@ -103,11 +146,14 @@ public final class KvStore implements AutoCloseable {
         this.values = new OnnxTensor[shape.layers()];
         if (layout == Layout.PACKED) {
             rows = 1;
-            owner = new int[][] {new int[64]};
+            owner = new int[][] { new int[64] };
         }
     }
 
-    /** A sequence in a store of its own: closing the sequence closes the store. Internal to the engine. */
+    /**
+     * A sequence in a store of its own: closing the sequence closes the store. Internal
+     * to the engine.
+     */
     public static KvSequence single(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
         KvStore store = new KvStore(environment, shape, layout, compaction);
         KvSequence sequence = store.join();
@@ -115,7 +161,10 @@ public final class KvStore implements AutoCloseable {
         return sequence;
     }
 
-    /** A store that batched steps share: sequences {@link #join()} it. Internal to the engine. */
+    /**
+     * A store that batched steps share: sequences {@link #join()} it. Internal to the
+     * engine.
+     */
     public static KvStore batch(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
         return new KvStore(environment, shape, layout, compaction);
     }
@@ -131,8 +180,8 @@ public final class KvStore implements AutoCloseable {
     }
 
     /**
-     * A new, empty sequence in the store (PADDED: a new row of holes — the tensors are copied). Internal to the
-     * engine (the batch scheduler).
+     * A new, empty sequence in the store (PADDED: a new row of holes — the tensors are
+     * copied). Internal to the engine (the batch scheduler).
      */
     public KvSequence join() {
         checkOpen();
@@ -171,17 +220,25 @@ public final class KvStore implements AutoCloseable {
         return physical;
     }
 
-    /** Whether the store holds no slot (its tensors are absent). Internal to the engine. */
+    /**
+     * Whether the store holds no slot (its tensors are absent). Internal to the engine.
+     */
     public boolean isEmpty() {
         return physical == 0;
     }
 
-    /** The sequence in a row of a padded store, or null for a dead row (or a packed store). Internal to the engine. */
+    /**
+     * The sequence in a row of a padded store, or null for a dead row (or a packed
+     * store). Internal to the engine.
+     */
     public @Nullable KvSequence sequenceInRow(int row) {
         return layout == Layout.PADDED ? members.get(row) : null;
     }
 
-    /** Whether {@code slot} of {@code row} holds a token of {@code sequence}. Internal to the engine. */
+    /**
+     * Whether {@code slot} of {@code row} holds a token of {@code sequence}. Internal to
+     * the engine.
+     */
     public boolean owns(KvSequence sequence, int row, int slot) {
         return owner[row][slot] == sequence.id;
     }
@@ -191,15 +248,18 @@ public final class KvStore implements AutoCloseable {
         return keys[layer];
     }
 
-    /** Past value of a layer, or null while the store is empty. Internal to the engine. */
+    /**
+     * Past value of a layer, or null while the store is empty. Internal to the engine.
+     */
     public @Nullable OnnxTensor value(int layer) {
         return values[layer];
     }
 
     /**
-     * Writes the attention mask of {@code sequence}'s row for a run that appends {@code newTokens} to it alone: 1 for
-     * its slots, 0 for holes, then 1 for each new token, at indices 0 .. physical + newTokens − 1 of {@code mask}.
-     * Internal to the engine.
+     * Writes the attention mask of {@code sequence}'s row for a run that appends
+     * {@code newTokens} to it alone: 1 for its slots, 0 for holes, then 1 for each new
+     * token, at indices 0 .. physical + newTokens − 1 of {@code mask}. Internal to the
+     * engine.
      */
     public void writeAttentionMask(LongBuffer mask, KvSequence sequence, int newTokens) {
         int[] slots = owner[sequence.row];
@@ -212,21 +272,22 @@ public final class KvStore implements AutoCloseable {
     }
 
     /**
-     * Takes the {@code present.*} outputs of a run that appended {@code newSlots} slots to every row as the new past
-     * (no copy; the store owns {@code result} from now on and closes the previous owner).
-     * {@code newOwners[row][j]} is the sequence that owns new slot j of the row, or null for a pad. Internal to the
-     * engine.
+     * Takes the {@code present.*} outputs of a run that appended {@code newSlots} slots
+     * to every row as the new past (no copy; the store owns {@code result} from now on
+     * and closes the previous owner). {@code newOwners[row][j]} is the sequence that owns
+     * new slot j of the row, or null for a pad. Internal to the engine.
      */
-    public void advance(OrtSession.Result result, int newSlots, @Nullable KvSequence[][] newOwners, String[] presentKeys,
-            String[] presentValues) {
+    public void advance(OrtSession.Result result, int newSlots, @Nullable KvSequence[][] newOwners,
+            String[] presentKeys, String[] presentValues) {
         takePresents(result, presentKeys, presentValues);
         appendSlots(newSlots, newOwners);
     }
 
     /**
-     * Takes {@code presentKeys}/{@code presentValues} ([rows, kvHeads, physical + newSlots, headDim] per layer, owned
-     * by {@code owner}) as the new past; the rest as {@link #advance(OrtSession.Result, int, KvSequence[][], String[],
-     * String[])}. For tests over synthetic tensors.
+     * Takes {@code presentKeys}/{@code presentValues} ([rows, kvHeads, physical +
+     * newSlots, headDim] per layer, owned by {@code owner}) as the new past; the rest as
+     * {@link #advance(OrtSession.Result, int, KvSequence[][], String[], String[])}. For
+     * tests over synthetic tensors.
      */
     void advance(AutoCloseable owner, OnnxTensor[] presentKeys, OnnxTensor[] presentValues, int newSlots,
             @Nullable KvSequence[][] newOwners) {
@@ -254,8 +315,8 @@ public final class KvStore implements AutoCloseable {
     }
 
     /**
-     * {@link #advance(OrtSession.Result, int, KvSequence[][], String[], String[])} of a one-row store's only sequence.
-     * Internal to the engine.
+     * {@link #advance(OrtSession.Result, int, KvSequence[][], String[], String[])} of a
+     * one-row store's only sequence. Internal to the engine.
      */
     public void advance(OrtSession.Result result, KvSequence sequence, int newTokens, String[] presentKeys,
             String[] presentValues) {
@@ -286,7 +347,10 @@ public final class KvStore implements AutoCloseable {
         owners.add(result);
     }
 
-    /** Rolls {@code sequence} back to {@code newLength} tokens: its later slots become holes. */
+    /**
+     * Rolls {@code sequence} back to {@code newLength} tokens: its later slots become
+     * holes.
+     */
     void release(KvSequence sequence, int newLength) {
         checkOpen();
         for (int i = newLength; i < sequence.length; i++) {
@@ -323,8 +387,8 @@ public final class KvStore implements AutoCloseable {
     }
 
     /**
-     * Copies the live slots into fresh tensors: holes go, dead rows go, and rows are left-padded with holes to the
-     * longest row.
+     * Copies the live slots into fresh tensors: holes go, dead rows go, and rows are
+     * left-padded with holes to the longest row.
      */
     void compact() {
         checkOpen();
@@ -342,9 +406,10 @@ public final class KvStore implements AutoCloseable {
             reset();
             return;
         }
-        // the new slot of every live token: packed = in order of the row; padded = each row left-padded
-        int newPhysical = layout == Layout.PACKED ? kept.stream().mapToInt(member -> member.length).sum()
-                : kept.stream().mapToInt(member -> member.length).max().orElse(0);
+        // the new slot of every live token: packed = in order of the row; padded = each
+        // row left-padded
+        int newPhysical = layout == Layout.PACKED ? kept.stream().mapToInt((member) -> member.length).sum()
+                : kept.stream().mapToInt((member) -> member.length).max().orElse(0);
         int[][] newOwner = new int[newRows][Math.max(64, newPhysical)];
         for (int[] row : newOwner) {
             Arrays.fill(row, -1);
@@ -363,14 +428,16 @@ public final class KvStore implements AutoCloseable {
             }
             cursor += member.length;
         }
-        long[] newShape = {newRows, shape.kvHeads(), newPhysical, shape.headDim()};
+        long[] newShape = { newRows, shape.kvHeads(), newPhysical, shape.headDim() };
         replaceTensors("compaction", (source, prefix) -> {
-            ByteBuffer from = source.getByteBuffer().order(ByteOrder.nativeOrder()); // a copy: [rows, kvHeads, physical, headDim]
+            // a copy: [rows, kvHeads, physical, headDim]
+            ByteBuffer from = source.getByteBuffer().order(ByteOrder.nativeOrder());
             ByteBuffer to = allocate(newRows * shape.bytes(newPhysical));
             for (int m = 0; m < kept.size(); m++) {
                 KvSequence member = kept.get(m);
                 if (member.length > 0) {
-                    gather(from, member.row, member.slots, 0, member.length, to, targetRow[m], newPhysical, targetOf[m][0]);
+                    gather(from, member.row, member.slots, 0, member.length, to, targetRow[m], newPhysical,
+                            targetOf[m][0]);
                 }
             }
             return tensor(to, newShape);
@@ -389,12 +456,13 @@ public final class KvStore implements AutoCloseable {
     }
 
     /**
-     * Copies tokens {@code first .. first + count − 1} of a sequence (physical slots {@code slots[...]} of
-     * {@code row} in {@code from}, a [rows, kvHeads, physical, headDim] layer) into consecutive slots of
-     * {@code toRow} from {@code toSlot} on in {@code to}, a [*, kvHeads, toPhysical, headDim] layer.
+     * Copies tokens {@code first .. first + count − 1} of a sequence (physical slots
+     * {@code slots[...]} of {@code row} in {@code from}, a [rows, kvHeads, physical,
+     * headDim] layer) into consecutive slots of {@code toRow} from {@code toSlot} on in
+     * {@code to}, a [*, kvHeads, toPhysical, headDim] layer.
      */
-    private void gather(ByteBuffer from, int row, int[] slots, int first, int count, ByteBuffer to, int toRow, int toPhysical,
-            int toSlot) {
+    private void gather(ByteBuffer from, int row, int[] slots, int first, int count, ByteBuffer to, int toRow,
+            int toPhysical, int toSlot) {
         long slotBytes = shape.slotBytes();
         int run = (int) slotBytes;
         for (int head = 0; head < shape.kvHeads(); head++) {
@@ -407,18 +475,19 @@ public final class KvStore implements AutoCloseable {
                 while (i + length < count && slots[first + i + length] == slots[first + i] + length) {
                     length++;
                 }
-                to.put(Math.toIntExact(toBase + i * slotBytes), from, Math.toIntExact(fromBase + slots[first + i] * slotBytes),
-                        run * length);
+                to.put(Math.toIntExact(toBase + i * slotBytes), from,
+                        Math.toIntExact(fromBase + slots[first + i] * slotBytes), run * length);
                 i += length;
             }
         }
     }
 
     /**
-     * Gives a sequence that holds nothing yet the KV of {@code length} prefix tokens (direct buffers [kvHeads, length,
-     * headDim] per layer, from the {@link PrefixCache}). An empty one-row store wraps the buffers as its tensors
-     * (no copy); otherwise {@code length} slots are appended to every row, the sequence's row holding the prefix and
-     * the others holes (a copy of the store).
+     * Gives a sequence that holds nothing yet the KV of {@code length} prefix tokens
+     * (direct buffers [kvHeads, length, headDim] per layer, from the
+     * {@link PrefixCache}). An empty one-row store wraps the buffers as its tensors (no
+     * copy); otherwise {@code length} slots are appended to every row, the sequence's row
+     * holding the prefix and the others holes (a copy of the store).
      */
     void seed(KvSequence sequence, ByteBuffer[] prefixKeys, ByteBuffer[] prefixValues, int length) {
         checkOpen();
@@ -426,7 +495,7 @@ public final class KvStore implements AutoCloseable {
             throw new IllegalStateException("Only a sequence that holds nothing can be seeded");
         }
         int newPhysical = physical + length;
-        long[] newShape = {rows, shape.kvHeads(), newPhysical, shape.headDim()};
+        long[] newShape = { rows, shape.kvHeads(), newPhysical, shape.headDim() };
         if (physical == 0 && rows == 1) {
             replaceTensors("seeding", (source, prefix) -> tensor(prefix, newShape), prefixKeys, prefixValues);
         }
@@ -439,7 +508,8 @@ public final class KvStore implements AutoCloseable {
                     for (int head = 0; head < shape.kvHeads(); head++) {
                         long toBase = ((long) row * shape.kvHeads() + head) * newPhysical * slotBytes;
                         if (from != null) {
-                            to.put(Math.toIntExact(toBase), from, Math.toIntExact(((long) row * shape.kvHeads() + head) * physical * slotBytes),
+                            to.put(Math.toIntExact(toBase), from,
+                                    Math.toIntExact(((long) row * shape.kvHeads() + head) * physical * slotBytes),
                                     Math.toIntExact(physical * slotBytes));
                         }
                         if (row == sequence.row) {
@@ -464,13 +534,15 @@ public final class KvStore implements AutoCloseable {
     }
 
     /**
-     * Copies the KV of a member's logical tokens {@code from .. from + count − 1}, one copy of each layer's key and
-     * value out of ONNX Runtime: {keys, values}, each per layer a direct buffer [kvHeads, count, headDim].
+     * Copies the KV of a member's logical tokens {@code from .. from + count − 1}, one
+     * copy of each layer's key and value out of ONNX Runtime: {keys, values}, each per
+     * layer a direct buffer [kvHeads, count, headDim].
      */
     ByteBuffer[][] copyTokens(KvSequence sequence, int from, int count) {
         checkOpen();
         if (from < 0 || count < 0 || from + count > sequence.length) {
-            throw new IllegalArgumentException("The sequence holds " + sequence.length + " tokens, fewer than " + (from + count));
+            throw new IllegalArgumentException(
+                    "The sequence holds " + sequence.length + " tokens, fewer than " + (from + count));
         }
         ByteBuffer[][] copies = new ByteBuffer[2][shape.layers()];
         for (int layer = 0; layer < shape.layers(); layer++) {
@@ -484,13 +556,20 @@ public final class KvStore implements AutoCloseable {
         return copies;
     }
 
-    /** Builds one new tensor from a current one (and, when seeding, the prefix's buffer of the same layer). */
+    /**
+     * Builds one new tensor from a current one (and, when seeding, the prefix's buffer of
+     * the same layer).
+     */
     @FunctionalInterface
     private interface TensorCopy {
+
         OnnxTensor copy(@Nullable OnnxTensor source, @Nullable ByteBuffer prefix) throws OrtException;
+
     }
 
-    /** Replaces every layer's key and value by a copy; on failure the store is unchanged. */
+    /**
+     * Replaces every layer's key and value by a copy; on failure the store is unchanged.
+     */
     private void replaceTensors(String what, TensorCopy copy, ByteBuffer @Nullable [] prefixKeys,
             ByteBuffer @Nullable [] prefixValues) {
         List<AutoCloseable> created = new ArrayList<>();
@@ -521,7 +600,7 @@ public final class KvStore implements AutoCloseable {
         newOwner[rows] = new int[Math.max(64, physical)];
         Arrays.fill(newOwner[rows], -1);
         if (physical > 0) {
-            long[] newShape = {newRows, shape.kvHeads(), physical, shape.headDim()};
+            long[] newShape = { newRows, shape.kvHeads(), physical, shape.headDim() };
             replaceTensors("adding a row", (source, prefix) -> {
                 ByteBuffer to = allocate(newRows * shape.bytes(physical));
                 to.put(source.getByteBuffer().order(ByteOrder.nativeOrder()));
@@ -550,7 +629,7 @@ public final class KvStore implements AutoCloseable {
         physical = 0;
         liveSlots = 0;
         if (layout == Layout.PACKED) {
-            owner = new int[][] {new int[64]};
+            owner = new int[][] { new int[64] };
             rows = 1;
         }
         else {
@@ -587,4 +666,5 @@ public final class KvStore implements AutoCloseable {
             closed = true;
         }
     }
+
 }

@@ -1,24 +1,29 @@
 package dev.specula.kv;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxValue;
-import ai.onnxruntime.OrtSession;
-
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicLong;
 
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxValue;
+import ai.onnxruntime.OrtSession;
+
 /** Helpers shared by the KV holders for the native tensors they own. */
 final class NativeTensors {
 
-    /** Copies of a whole layer tensor out of ONNX Runtime made to store prompt blocks (a test seam). */
+    /**
+     * Copies of a whole layer tensor out of ONNX Runtime made to store prompt blocks (a
+     * test seam).
+     */
     static final AtomicLong STORE_LAYER_COPIES = new AtomicLong();
 
     private NativeTensors() {
     }
 
-    /** A copy of a sequence's whole layer tensor, made to store prompt blocks; counted. */
+    /**
+     * A copy of a sequence's whole layer tensor, made to store prompt blocks; counted.
+     */
     static ByteBuffer copyLayerForStore(OnnxTensor layer) {
         STORE_LAYER_COPIES.incrementAndGet();
         return layer.getByteBuffer().order(ByteOrder.nativeOrder());
@@ -26,7 +31,8 @@ final class NativeTensors {
 
     /** A named output of a run, which must be there. */
     static OnnxTensor output(OrtSession.Result result, String name) {
-        OnnxValue value = result.get(name).orElseThrow(() -> new IllegalStateException("Run returned no '" + name + "'"));
+        OnnxValue value = result.get(name)
+            .orElseThrow(() -> new IllegalStateException("Run returned no '" + name + "'"));
         return (OnnxTensor) value;
     }
 
@@ -43,4 +49,5 @@ final class NativeTensors {
         closeables.forEach(NativeTensors::closeQuietly);
         closeables.clear();
     }
+
 }

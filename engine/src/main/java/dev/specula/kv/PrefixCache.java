@@ -1,7 +1,5 @@
 package dev.specula.kv;
 
-import org.jspecify.annotations.Nullable;
-
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -11,16 +9,19 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
-import java.util.Map;
 import java.util.List;
+import java.util.Map;
+
+import org.jspecify.annotations.Nullable;
 
 /**
- * KV of prompt prefixes shared by requests (a system prompt, a few-shot header), in blocks of
- * 16 tokens as vLLM's prefix caching: a block is keyed by the SHA-256 digest of the model's identity,
- * every token before it and its own tokens, so a prompt reuses the longest run of cached blocks from its start and
- * never KV computed after another prefix (vLLM moved to SHA-256 block keys after GHSA-rm76-4mrf-v9r8: a 32-bit
- * polynomial chain collides on purpose-built prompts). Blocks are weighed by bytes, least recently used evicted
- * first. Hits, misses and evictions go to a {@link PrefixCacheListener}.
+ * KV of prompt prefixes shared by requests (a system prompt, a few-shot header), in
+ * blocks of 16 tokens as vLLM's prefix caching: a block is keyed by the SHA-256 digest of
+ * the model's identity, every token before it and its own tokens, so a prompt reuses the
+ * longest run of cached blocks from its start and never KV computed after another prefix
+ * (vLLM moved to SHA-256 block keys after GHSA-rm76-4mrf-v9r8: a 32-bit polynomial chain
+ * collides on purpose-built prompts). Blocks are weighed by bytes, least recently used
+ * evicted first. Hits, misses and evictions go to a {@link PrefixCacheListener}.
  *
  * <pre>
  * digest(b_i) = SHA-256(digest(b_{i−1}) ‖ tokens of b_i),  digest(b_{−1}) = SHA-256(model identity)
@@ -30,16 +31,19 @@ import java.util.List;
  *                  (one copy of each layer's key and value, sliced into blocks)
  * </pre>
  *
- * A block is reference-counted: the cache holds one reference, every seed reading it another (taken in the
- * lookup, under the lock); eviction drops the cache's, and the block's memory is released only at zero, so a
- * seed never reads a dropped block.
+ * A block is reference-counted: the cache holds one reference, every seed reading it
+ * another (taken in the lookup, under the lock); eviction drops the cache's, and the
+ * block's memory is released only at zero, so a seed never reads a dropped block.
  */
 public final class PrefixCache {
 
     /** Tokens per block. */
     static final int BLOCK = 16;
 
-    /** A block's key: SHA-256 over the model identity and every token up to the block's end. */
+    /**
+     * A block's key: SHA-256 over the model identity and every token up to the block's
+     * end.
+     */
     private record Digest(byte[] bytes) {
 
         @Override
@@ -53,13 +57,22 @@ public final class PrefixCache {
         }
     }
 
-    /** One block's KV: per layer key and value [kvHeads, BLOCK, headDim] in direct buffers. */
+    /**
+     * One block's KV: per layer key and value [kvHeads, BLOCK, headDim] in direct
+     * buffers.
+     */
     private static final class Block {
+
         /** Null once the last reference is dropped. */
         ByteBuffer @Nullable [] keys;
+
         ByteBuffer @Nullable [] values;
+
         final long bytes;
-        /** The cache's own reference (while mapped) plus one per seed reading the block. */
+
+        /**
+         * The cache's own reference (while mapped) plus one per seed reading the block.
+         */
         int references = 1;
 
         Block(ByteBuffer[] keys, ByteBuffer[] values, long bytes) {
@@ -67,12 +80,16 @@ public final class PrefixCache {
             this.values = values;
             this.bytes = bytes;
         }
+
     }
 
     private final long maximumBytes;
+
     private final PrefixCacheListener listener;
+
     /** Blocks in access order (least recently used first). */
     private final LinkedHashMap<Digest, Block> blocks = new LinkedHashMap<>(64, 0.75f, true);
+
     private long bytes;
 
     public PrefixCache(long maximumBytes, PrefixCacheListener listener) {
@@ -91,10 +108,10 @@ public final class PrefixCache {
     }
 
     /**
-     * Seeds an empty sequence ({@link KvSequence}) with the longest cached prefix of {@code prompt}. Internal to the
-     * engine (the decode loop calls it).
-     *
-     * @param modelIdentity what identifies the model's KV ({@link dev.specula.model.Decoder#kvIdentity()})
+     * Seeds an empty sequence ({@link KvSequence}) with the longest cached prefix of
+     * {@code prompt}. Internal to the engine (the decode loop calls it).
+     * @param modelIdentity what identifies the model's KV
+     * ({@link dev.specula.model.Decoder#kvIdentity()})
      * @return tokens seeded (a multiple of the block size, 16; 0 on a miss)
      */
     public int seed(String modelIdentity, int[] prompt, SequenceCache cache) {
@@ -127,8 +144,8 @@ public final class PrefixCache {
     }
 
     /**
-     * Copies the prompt's uncached blocks out of {@code cache}, which holds at least the prompt. Internal to the
-     * engine (the decode loop calls it).
+     * Copies the prompt's uncached blocks out of {@code cache}, which holds at least the
+     * prompt. Internal to the engine (the decode loop calls it).
      */
     public void store(String modelIdentity, int[] prompt, SequenceCache cache) {
         if (!(cache instanceof KvSequence sequence)) {
@@ -140,7 +157,8 @@ public final class PrefixCache {
         int last = -1;
         synchronized (this) {
             for (int b = 0; b < digests.size(); b++) {
-                if (blocks.get(digests.get(b)) == null) { // a hit refreshes the block's place in the LRU order
+                // a hit refreshes the block's place in the LRU order
+                if (blocks.get(digests.get(b)) == null) {
                     first = first < 0 ? b : first;
                     last = b;
                 }
@@ -150,7 +168,8 @@ public final class PrefixCache {
             return;
         }
         try {
-            // one copy of each layer's key and value over the missing blocks: [kvHeads, count, headDim] each
+            // one copy of each layer's key and value over the missing blocks: [kvHeads,
+            // count, headDim] each
             int count = (last + 1 - first) * BLOCK;
             ByteBuffer[][] copied = sequence.copyTokens(first * BLOCK, count);
             KvLayout shape = sequence.store().kvLayout();
@@ -194,7 +213,10 @@ public final class PrefixCache {
         return digests;
     }
 
-    /** The cached run of blocks from the start, each with one more reference (the caller releases them). */
+    /**
+     * The cached run of blocks from the start, each with one more reference (the caller
+     * releases them).
+     */
     private synchronized List<Block> acquire(List<Digest> digests) {
         List<Block> found = new ArrayList<>();
         for (Digest digest : digests) {
@@ -220,17 +242,24 @@ public final class PrefixCache {
         }
     }
 
-    /** Tokens {@code from .. from + BLOCK − 1} of a [kvHeads, count, headDim] buffer, in a new direct buffer. */
+    /**
+     * Tokens {@code from .. from + BLOCK − 1} of a [kvHeads, count, headDim] buffer, in a
+     * new direct buffer.
+     */
     private static ByteBuffer slice(ByteBuffer layer, KvLayout shape, int count, int from) {
         long slotBytes = shape.slotBytes();
         ByteBuffer out = ByteBuffer.allocateDirect((int) shape.bytes(BLOCK)).order(ByteOrder.nativeOrder());
         for (int head = 0; head < shape.kvHeads(); head++) {
-            out.put((int) (head * BLOCK * slotBytes), layer, (int) ((head * (long) count + from) * slotBytes), (int) (BLOCK * slotBytes));
+            out.put((int) (head * BLOCK * slotBytes), layer, (int) ((head * (long) count + from) * slotBytes),
+                    (int) (BLOCK * slotBytes));
         }
         return out;
     }
 
-    /** Every found block's tokens of one layer: [kvHeads, found * BLOCK, headDim] in a direct buffer. */
+    /**
+     * Every found block's tokens of one layer: [kvHeads, found * BLOCK, headDim] in a
+     * direct buffer.
+     */
     private static ByteBuffer concatenate(List<Block> found, KvLayout shape, int layer, boolean key) {
         long slotBytes = shape.slotBytes();
         int length = found.size() * BLOCK;
@@ -252,7 +281,8 @@ public final class PrefixCache {
             bytes -= previous.bytes;
             dropReference(previous);
         }
-        for (Iterator<Map.Entry<Digest, Block>> it = blocks.entrySet().iterator(); bytes > maximumBytes && it.hasNext();) {
+        for (Iterator<Map.Entry<Digest, Block>> it = blocks.entrySet().iterator(); bytes > maximumBytes
+                && it.hasNext();) {
             Block evicted = it.next().getValue();
             it.remove();
             bytes -= evicted.bytes;
@@ -267,4 +297,5 @@ public final class PrefixCache {
         blocks.clear();
         bytes = 0;
     }
+
 }

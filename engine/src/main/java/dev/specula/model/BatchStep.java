@@ -1,14 +1,5 @@
 package dev.specula.model;
 
-import ai.onnxruntime.OnnxJavaType;
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxTensorLike;
-import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
-import dev.specula.kv.KvSequence;
-import dev.specula.kv.KvStore;
-import org.jspecify.annotations.Nullable;
-
 import java.nio.FloatBuffer;
 import java.nio.LongBuffer;
 import java.nio.ShortBuffer;
@@ -18,6 +9,16 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxTensorLike;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import org.jspecify.annotations.Nullable;
+
+import dev.specula.kv.KvSequence;
+import dev.specula.kv.KvStore;
 
 /**
  * One ONNX Runtime call that steps every sequence of a {@link KvStore} given new tokens.
@@ -42,7 +43,9 @@ final class BatchStep {
     private static final long PAD_TOKEN = 0;
 
     private final DecoderModel model;
+
     private final KvStore pool;
+
     private final List<StepInput> batch;
 
     BatchStep(DecoderModel model, KvStore pool, List<StepInput> batch) {
@@ -100,8 +103,9 @@ final class BatchStep {
         Map<String, OnnxTensorLike> feeds = new HashMap<>();
         List<OnnxTensor> created = new ArrayList<>();
         try {
-            long[] shape = {rows, newSlots};
-            created.add(put(feeds, GraphSignature.INPUT_IDS, OnnxTensor.createTensor(model.environment, LongBuffer.wrap(ids), shape)));
+            long[] shape = { rows, newSlots };
+            created.add(put(feeds, GraphSignature.INPUT_IDS,
+                    OnnxTensor.createTensor(model.environment, LongBuffer.wrap(ids), shape)));
             if (model.signature.hasPositionIds()) {
                 created.add(put(feeds, GraphSignature.POSITION_IDS,
                         OnnxTensor.createTensor(model.environment, LongBuffer.wrap(positions), shape)));
@@ -123,14 +127,16 @@ final class BatchStep {
                 feeds.put(model.pastKeys[layer], emptyPast != null ? emptyPast : pool.key(layer));
                 feeds.put(model.pastValues[layer], emptyPast != null ? emptyPast : pool.value(layer));
             }
-            boolean withHidden = model.signature.hasHiddenState() && batch.stream().anyMatch(StepInput::withHiddenState);
+            boolean withHidden = model.signature.hasHiddenState()
+                    && batch.stream().anyMatch(StepInput::withHiddenState);
             Set<String> requested = withHidden ? model.outputsWithHidden : model.outputs;
             Map<String, OnnxTensor> pinned = Map.of();
             FloatBuffer pinnedLogits = null;
             if (model.pinLogits) {
                 width = model.signature.logitsWidth();
                 pinnedLogits = model.scratch.get().logits(rows * newSlots * width);
-                OnnxTensor logitsTensor = OnnxTensor.createTensor(model.environment, pinnedLogits, new long[] {rows, newSlots, width});
+                OnnxTensor logitsTensor = OnnxTensor.createTensor(model.environment, pinnedLogits,
+                        new long[] { rows, newSlots, width });
                 created.add(logitsTensor);
                 pinned = Map.of(GraphSignature.LOGITS, logitsTensor);
                 requested = withHidden ? model.presentsWithHidden : model.presents;
@@ -182,7 +188,10 @@ final class BatchStep {
         }
     }
 
-    /** attention_bias [1, 1, S, P + S]: each new token sees its own sequence's live past and its earlier new tokens. */
+    /**
+     * attention_bias [1, 1, S, P + S]: each new token sees its own sequence's live past
+     * and its earlier new tokens.
+     */
     private OnnxTensor bias(@Nullable KvSequence[] newOwners, int physical, int newSlots) throws OrtException {
         int columns = physical + newSlots;
         float[] bias = new float[newSlots * columns];
@@ -211,7 +220,8 @@ final class BatchStep {
                 }
             }
         }
-        return OnnxTensor.createTensor(model.environment, FloatBuffer.wrap(bias), new long[] {1, 1, newSlots, columns});
+        return OnnxTensor.createTensor(model.environment, FloatBuffer.wrap(bias),
+                new long[] { 1, 1, newSlots, columns });
     }
 
     /** attention_mask [R, P + S]. */
@@ -230,11 +240,11 @@ final class BatchStep {
             }
             Arrays.fill(mask, base + physical, base + columns, 1L);
         }
-        return OnnxTensor.createTensor(model.environment, LongBuffer.wrap(mask), new long[] {rows, columns});
+        return OnnxTensor.createTensor(model.environment, LongBuffer.wrap(mask), new long[] { rows, columns });
     }
 
     private OnnxTensor emptyPast(int rows) throws OrtException {
-        long[] shape = {rows, model.signature.kvHeads(), 0, model.signature.headDim()};
+        long[] shape = { rows, model.signature.kvHeads(), 0, model.signature.headDim() };
         return model.signature.kvType() == OnnxJavaType.FLOAT16
                 ? OnnxTensor.createTensor(model.environment, ShortBuffer.allocate(0), shape, OnnxJavaType.FLOAT16)
                 : OnnxTensor.createTensor(model.environment, FloatBuffer.allocate(0), shape);
@@ -257,4 +267,5 @@ final class BatchStep {
         feeds.put(name, tensor);
         return tensor;
     }
+
 }

@@ -1,16 +1,17 @@
 package dev.specula.model;
 
+import java.util.List;
+
 import ai.onnxruntime.OrtException;
+
 import dev.specula.kv.KvSequence;
 import dev.specula.kv.KvStore;
 import dev.specula.tokenizer.TextTokenizer;
 
-import java.util.List;
-
 /**
- * What the decode loop needs of a model: new caches and a batch-first forward step. {@link DecoderModel}
- * is the ONNX Runtime implementation; a decorator of one (e.g. a draft that fails on purpose in a
- * fallback test) is the other use.
+ * What the decode loop needs of a model: new caches and a batch-first forward step.
+ * {@link DecoderModel} is the ONNX Runtime implementation; a decorator of one (e.g. a
+ * draft that fails on purpose in a fallback test) is the other use.
  */
 public interface Decoder extends AutoCloseable {
 
@@ -21,8 +22,9 @@ public interface Decoder extends AutoCloseable {
     ModelFiles files();
 
     /**
-     * What identifies this model's KV for the {@link dev.specula.kv.PrefixCache}: the model file's path, size and
-     * modification time, and its external weights' if any, so a model re-exported at the same path gets new keys.
+     * What identifies this model's KV for the {@link dev.specula.kv.PrefixCache}: the
+     * model file's path, size and modification time, and its external weights' if any, so
+     * a model re-exported at the same path gets new keys.
      */
     default String kvIdentity() {
         return files().kvIdentity();
@@ -37,18 +39,26 @@ public interface Decoder extends AutoCloseable {
     /** Longest sequence (prompt + generated tokens) the model accepts. */
     int contextLength();
 
-    /** A new, empty sequence in a KV store of its own (one row), for a sequence decoded alone. */
+    /**
+     * A new, empty sequence in a KV store of its own (one row), for a sequence decoded
+     * alone.
+     */
     KvSequence newCache();
 
     /**
-     * A KV store for batched steps, which sequences {@link KvStore#join() join}: {@link KvStore.Layout#PACKED} when
-     * the graph takes an attention bias, {@link KvStore.Layout#PADDED} when it takes an attention mask.
+     * A KV store for batched steps, which sequences {@link KvStore#join() join}:
+     * {@link KvStore.Layout#PACKED} when the graph takes an attention bias,
+     * {@link KvStore.Layout#PADDED} when it takes an attention mask.
      */
     KvStore newStore();
 
-    /** Appends each input's tokens to its sequence's cache and returns the requested logits rows, in input order. */
+    /**
+     * Appends each input's tokens to its sequence's cache and returns the requested
+     * logits rows, in input order.
+     */
     List<StepOutput> forward(List<StepInput> batch) throws OrtException;
 
     @Override
     void close();
+
 }

@@ -1,20 +1,5 @@
 package dev.specula.model;
 
-import ai.onnxruntime.OnnxJavaType;
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OnnxTensorLike;
-import ai.onnxruntime.OrtEnvironment;
-import ai.onnxruntime.OrtException;
-import ai.onnxruntime.OrtSession;
-import ai.onnxruntime.platform.Fp16Conversions;
-import dev.specula.kv.KvLayout;
-import dev.specula.kv.KvSequence;
-import dev.specula.kv.KvStore;
-import dev.specula.tokenizer.ChatTemplate;
-import dev.specula.tokenizer.TextTokenizer;
-import dev.specula.tokenizer.TokenizerLoadException;
-import org.jspecify.annotations.Nullable;
-
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -29,37 +14,81 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 
+import ai.onnxruntime.OnnxJavaType;
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxTensorLike;
+import ai.onnxruntime.OrtEnvironment;
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+import ai.onnxruntime.platform.Fp16Conversions;
+import org.jspecify.annotations.Nullable;
+
+import dev.specula.kv.KvLayout;
+import dev.specula.kv.KvSequence;
+import dev.specula.kv.KvStore;
+import dev.specula.tokenizer.ChatTemplate;
+import dev.specula.tokenizer.TextTokenizer;
+import dev.specula.tokenizer.TokenizerLoadException;
+
 /**
- * One exported decoder: its ONNX Runtime session (created from the file path, so external weights and
- * models over 2 GB work), the signature read from the graph, its config, tokenizer and chat template.
+ * One exported decoder: its ONNX Runtime session (created from the file path, so external
+ * weights and models over 2 GB work), the signature read from the graph, its config,
+ * tokenizer and chat template.
  *
- * <p>{@link #forward(List)} is batch-first: it takes every active sequence's new tokens and runs one ONNX Runtime
- * call per {@link KvStore} they belong to ({@link BatchStep}), so sequences that share a store (the batching
- * scheduler's) are stepped together and a sequence alone in its own store takes the single-sequence path.
+ * <p>
+ * {@link #forward(List)} is batch-first: it takes every active sequence's new tokens and
+ * runs one ONNX Runtime call per {@link KvStore} they belong to ({@link BatchStep}), so
+ * sequences that share a store (the batching scheduler's) are stepped together and a
+ * sequence alone in its own store takes the single-sequence path.
  */
 public final class DecoderModel implements Decoder {
 
     private final String name;
+
     private final ModelFiles files;
+
     private final String kvIdentity;
+
     private final ModelConfig config;
+
     final GraphSignature signature;
+
     private final TextTokenizer tokenizer;
+
     private final Optional<ChatTemplate> chatTemplate;
+
     final OrtEnvironment environment;
+
     final OrtSession session;
-    /** [1, kvHeads, 0, headDim]: the past of an empty cache, shared by every layer and sequence. */
+
+    /**
+     * [1, kvHeads, 0, headDim]: the past of an empty cache, shared by every layer and
+     * sequence.
+     */
     final OnnxTensor emptyPast;
+
     final String[] pastKeys;
+
     final String[] pastValues;
+
     final String[] presentKeys;
+
     final String[] presentValues;
+
     final Set<String> outputs;
+
     final Set<String> outputsWithHidden;
+
     final Set<String> presents;
+
     final Set<String> presentsWithHidden;
-    /** Whether logits are float32 of a fixed width, so they can be written into a direct buffer of ours. */
+
+    /**
+     * Whether logits are float32 of a fixed width, so they can be written into a direct
+     * buffer of ours.
+     */
     final boolean pinLogits;
+
     final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
 
     private DecoderModel(ModelFiles files, ModelConfig config, GraphSignature signature, TextTokenizer tokenizer,
@@ -98,7 +127,7 @@ public final class DecoderModel implements Decoder {
         names.add(GraphSignature.LOGITS);
         this.outputsWithHidden = Set.copyOf(names);
         this.pinLogits = signature.logitsType() == OnnxJavaType.FLOAT && signature.logitsWidth() > 0;
-        long[] emptyShape = {1, signature.kvHeads(), 0, signature.headDim()};
+        long[] emptyShape = { 1, signature.kvHeads(), 0, signature.headDim() };
         this.emptyPast = signature.kvType() == OnnxJavaType.FLOAT16
                 ? OnnxTensor.createTensor(environment, ShortBuffer.allocate(0), emptyShape, OnnxJavaType.FLOAT16)
                 : OnnxTensor.createTensor(environment, FloatBuffer.allocate(0), emptyShape);
@@ -106,10 +135,10 @@ public final class DecoderModel implements Decoder {
 
     /**
      * Loads a model directory (or a {@code model.onnx} path).
-     *
-     * @throws ModelLoadException naming the path when a file is missing, corrupt or not in the expected layout
-     * @throws ExecutionProviderUnavailableException when CUDA is asked for but the ONNX Runtime on the
-     *         classpath does not have it
+     * @throws ModelLoadException naming the path when a file is missing, corrupt or not
+     * in the expected layout
+     * @throws ExecutionProviderUnavailableException when CUDA is asked for but the ONNX
+     * Runtime on the classpath does not have it
      */
     public static DecoderModel load(Path location, RuntimeOptions options) {
         ModelFiles files = ModelFiles.resolve(location);
@@ -119,7 +148,8 @@ public final class DecoderModel implements Decoder {
         OrtSession session = createSession(environment, files.model(), options);
         TextTokenizer tokenizer = null;
         try {
-            GraphSignature signature = GraphSignature.introspect(files.model(), session.getInputInfo(), session.getOutputInfo());
+            GraphSignature signature = GraphSignature.introspect(files.model(), session.getInputInfo(),
+                    session.getOutputInfo());
             tokenizer = loadTokenizer(files);
             return new DecoderModel(files, config, signature, tokenizer, template, environment, session);
         }
@@ -131,7 +161,8 @@ public final class DecoderModel implements Decoder {
             if (ex instanceof RuntimeException runtime) {
                 throw runtime;
             }
-            throw new ModelLoadException(files.model(), "Cannot read the graph of " + files.model() + ": " + ex.getMessage(), ex);
+            throw new ModelLoadException(files.model(),
+                    "Cannot read the graph of " + files.model() + ": " + ex.getMessage(), ex);
         }
     }
 
@@ -166,22 +197,26 @@ public final class DecoderModel implements Decoder {
                 }
                 catch (OrtException | RuntimeException | UnsatisfiedLinkError ex) {
                     throw new ExecutionProviderUnavailableException(ExecutionProvider.CUDA,
-                            "The CUDA execution provider is not available (" + ex.getMessage() + "). Replace the dependency "
-                                    + "com.microsoft.onnxruntime:onnxruntime with "
+                            "The CUDA execution provider is not available (" + ex.getMessage()
+                                    + "). Replace the dependency " + "com.microsoft.onnxruntime:onnxruntime with "
                                     + ExecutionProviderUnavailableException.CUDA_ARTIFACT
-                                    + " (same version) and install CUDA and cuDNN, or run on the CPU provider.", ex);
+                                    + " (same version) and install CUDA and cuDNN, or run on the CPU provider.",
+                            ex);
                 }
             }
             try {
                 return environment.createSession(model.toString(), sessionOptions);
             }
             catch (OrtException ex) {
-                throw new ModelLoadException(model, "Cannot load ONNX model " + model + " (corrupt or not an ONNX file?): "
-                        + ex.getMessage() + ". Re-export it with `python -m specula_tools export`.", ex);
+                throw new ModelLoadException(model,
+                        "Cannot load ONNX model " + model + " (corrupt or not an ONNX file?): " + ex.getMessage()
+                                + ". Re-export it with `python -m specula_tools export`.",
+                        ex);
             }
         }
         catch (OrtException ex) {
-            throw new ModelLoadException(model, "Cannot configure an ONNX Runtime session for " + model + ": " + ex.getMessage(), ex);
+            throw new ModelLoadException(model,
+                    "Cannot configure an ONNX Runtime session for " + model + ": " + ex.getMessage(), ex);
         }
     }
 
@@ -190,18 +225,27 @@ public final class DecoderModel implements Decoder {
         return KvLayout.of(signature.layers(), signature.kvHeads(), signature.headDim(), signature.kvType());
     }
 
-    /** How sequences share a store of this graph: packed when it takes an attention bias, else padded. */
+    /**
+     * How sequences share a store of this graph: packed when it takes an attention bias,
+     * else padded.
+     */
     KvStore.Layout storeLayout() {
         return signature.hasAttentionMask() ? KvStore.Layout.PADDED : KvStore.Layout.PACKED;
     }
 
-    /** A new, empty sequence in a KV store of its own, compacted by {@link KvStore.Compaction#SEQUENCE}. */
+    /**
+     * A new, empty sequence in a KV store of its own, compacted by
+     * {@link KvStore.Compaction#SEQUENCE}.
+     */
     @Override
     public KvSequence newCache() {
         return newCache(KvStore.Compaction.SEQUENCE);
     }
 
-    /** A new, empty sequence in a KV store of its own, compacted as {@code compaction} says. */
+    /**
+     * A new, empty sequence in a KV store of its own, compacted as {@code compaction}
+     * says.
+     */
     KvSequence newCache(KvStore.Compaction compaction) {
         return KvStore.single(environment, kvLayout(), storeLayout(), compaction);
     }
@@ -218,10 +262,12 @@ public final class DecoderModel implements Decoder {
     }
 
     /**
-     * Appends each input's tokens to its sequence and returns the requested logits rows, in input order. Inputs of
-     * one store go through ONE ONNX Runtime call ({@link BatchStep}); a sequence alone in a one-row store takes the
-     * single-sequence path (pinned direct input buffers). On failure no sequence has advanced past the failing
-     * group of inputs: earlier ones have, which the caller undoes by rolling back.
+     * Appends each input's tokens to its sequence and returns the requested logits rows,
+     * in input order. Inputs of one store go through ONE ONNX Runtime call
+     * ({@link BatchStep}); a sequence alone in a one-row store takes the single-sequence
+     * path (pinned direct input buffers). On failure no sequence has advanced past the
+     * failing group of inputs: earlier ones have, which the caller undoes by rolling
+     * back.
      */
     @Override
     public List<StepOutput> forward(List<StepInput> batch) throws OrtException {
@@ -229,13 +275,13 @@ public final class DecoderModel implements Decoder {
             return List.of(forward(batch.get(0)));
         }
         KvStore first = sequence(batch.get(0)).store();
-        if (batch.stream().allMatch(input -> sequence(input).store() == first)) {
+        if (batch.stream().allMatch((input) -> sequence(input).store() == first)) {
             return new BatchStep(this, first, batch).run();
         }
         StepOutput[] results = new StepOutput[batch.size()];
         Map<KvStore, List<Integer>> byStore = new java.util.LinkedHashMap<>();
         for (int i = 0; i < batch.size(); i++) {
-            byStore.computeIfAbsent(sequence(batch.get(i)).store(), store -> new ArrayList<>()).add(i);
+            byStore.computeIfAbsent(sequence(batch.get(i)).store(), (store) -> new ArrayList<>()).add(i);
         }
         for (Map.Entry<KvStore, List<Integer>> group : byStore.entrySet()) {
             List<StepInput> inputs = group.getValue().stream().map(batch::get).toList();
@@ -257,8 +303,9 @@ public final class DecoderModel implements Decoder {
     }
 
     /**
-     * One sequence's step: input_ids [1, s], attention_mask [1, past + s], position_ids [1, s], past → logits. A
-     * sequence that shares its store with others goes through {@link BatchStep}.
+     * One sequence's step: input_ids [1, s], attention_mask [1, past + s], position_ids
+     * [1, s], past → logits. A sequence that shares its store with others goes through
+     * {@link BatchStep}.
      */
     public StepOutput forward(StepInput input) throws OrtException {
         KvSequence cache = sequence(input);
@@ -278,16 +325,18 @@ public final class DecoderModel implements Decoder {
                 ids.put(i, tokens[i]);
                 positions.put(i, cache.logicalLength() + i);
             }
-            long[] shape = {1, newTokens};
+            long[] shape = { 1, newTokens };
             created.add(put(feeds, GraphSignature.INPUT_IDS, OnnxTensor.createTensor(environment, ids, shape)));
             if (signature.hasPositionIds()) {
-                created.add(put(feeds, GraphSignature.POSITION_IDS, OnnxTensor.createTensor(environment, positions, shape)));
+                created.add(put(feeds, GraphSignature.POSITION_IDS,
+                        OnnxTensor.createTensor(environment, positions, shape)));
             }
             if (signature.hasAttentionMask()) {
                 int maskLength = store.physicalLength() + newTokens;
                 LongBuffer mask = buffers.mask(maskLength);
                 store.writeAttentionMask(mask, cache, newTokens);
-                created.add(put(feeds, GraphSignature.ATTENTION_MASK, OnnxTensor.createTensor(environment, mask, new long[] {1, maskLength})));
+                created.add(put(feeds, GraphSignature.ATTENTION_MASK,
+                        OnnxTensor.createTensor(environment, mask, new long[] { 1, maskLength })));
             }
             else {
                 created.add(put(feeds, GraphSignature.ATTENTION_BIAS, attentionBias(cache, newTokens)));
@@ -298,20 +347,20 @@ public final class DecoderModel implements Decoder {
             }
             boolean withHidden = input.withHiddenState() && signature.hasHiddenState();
             Set<String> requested = withHidden ? outputsWithHidden : outputs;
-            // float32 logits of a known width are written by ONNX Runtime straight into this thread's buffer
+            // float32 logits of a known width are written by ONNX Runtime straight into
+            // this thread's buffer
             Map<String, OnnxTensor> pinned = Map.of();
             FloatBuffer pinnedLogits = null;
             if (pinLogits) {
                 pinnedLogits = buffers.logits(newTokens * signature.logitsWidth());
                 OnnxTensor logitsTensor = OnnxTensor.createTensor(environment, pinnedLogits,
-                        new long[] {1, newTokens, signature.logitsWidth()});
+                        new long[] { 1, newTokens, signature.logitsWidth() });
                 created.add(logitsTensor);
                 pinned = Map.of(GraphSignature.LOGITS, logitsTensor);
                 requested = withHidden ? presentsWithHidden : presents;
             }
             long start = System.nanoTime();
-            OrtSession.Result result = input.runOptions() == null
-                    ? session.run(feeds, requested, pinned)
+            OrtSession.Result result = input.runOptions() == null ? session.run(feeds, requested, pinned)
                     : session.run(feeds, requested, pinned, input.runOptions());
             long nanos = System.nanoTime() - start;
             try {
@@ -347,15 +396,19 @@ public final class DecoderModel implements Decoder {
     }
 
     /**
-     * Direct buffers reused by one thread's calls for the small inputs and the pinned logits: a tensor over a
-     * direct buffer is neither copied nor allocated by ONNX Runtime's Java binding (about 20–40 µs a call
-     * otherwise, measured on a 0.3 ms draft step).
+     * Direct buffers reused by one thread's calls for the small inputs and the pinned
+     * logits: a tensor over a direct buffer is neither copied nor allocated by ONNX
+     * Runtime's Java binding (about 20–40 µs a call otherwise, measured on a 0.3 ms draft
+     * step).
      */
     static final class Scratch {
 
         private LongBuffer ids = longs(64);
+
         private LongBuffer positions = longs(64);
+
         private LongBuffer mask = longs(1024);
+
         private @Nullable FloatBuffer logits;
 
         LongBuffer ids(int length) {
@@ -375,7 +428,9 @@ public final class DecoderModel implements Decoder {
 
         FloatBuffer logits(int length) {
             if (logits == null || logits.capacity() < length) {
-                logits = ByteBuffer.allocateDirect(length * 2 * Float.BYTES).order(ByteOrder.nativeOrder()).asFloatBuffer();
+                logits = ByteBuffer.allocateDirect(length * 2 * Float.BYTES)
+                    .order(ByteOrder.nativeOrder())
+                    .asFloatBuffer();
             }
             return logits.clear().limit(length);
         }
@@ -383,9 +438,13 @@ public final class DecoderModel implements Decoder {
         private static LongBuffer longs(int length) {
             return ByteBuffer.allocateDirect(length * Long.BYTES).order(ByteOrder.nativeOrder()).asLongBuffer();
         }
+
     }
 
-    /** attention_bias [1, 1, s, physical + s] for a model exported --packed, one sequence alone. */
+    /**
+     * attention_bias [1, 1, s, physical + s] for a model exported --packed, one sequence
+     * alone.
+     */
     private OnnxTensor attentionBias(KvSequence cache, int newTokens) throws OrtException {
         KvStore store = cache.store();
         int physical = store.physicalLength();
@@ -400,10 +459,13 @@ public final class DecoderModel implements Decoder {
                 bias[base + physical + j] = j <= row ? 0f : Float.NEGATIVE_INFINITY;
             }
         }
-        return OnnxTensor.createTensor(environment, FloatBuffer.wrap(bias), new long[] {1, 1, newTokens, columns});
+        return OnnxTensor.createTensor(environment, FloatBuffer.wrap(bias), new long[] { 1, 1, newTokens, columns });
     }
 
-    /** The last {@code rows} rows of a [1, s, width] float32 or float16 tensor, as float32. */
+    /**
+     * The last {@code rows} rows of a [1, s, width] float32 or float16 tensor, as
+     * float32.
+     */
     static float[] lastRows(OnnxTensor tensor, int positions, int rows, int width) {
         float[] out = new float[rows * width];
         int first = (positions - rows) * width;
@@ -461,7 +523,9 @@ public final class DecoderModel implements Decoder {
         return chatTemplate;
     }
 
-    /** Columns of the logits: from the graph when fixed, else config.json's vocab_size. */
+    /**
+     * Columns of the logits: from the graph when fixed, else config.json's vocab_size.
+     */
     @Override
     public int logitsWidth() {
         return signature.logitsWidth() > 0 ? signature.logitsWidth() : config.vocabSize();
@@ -491,6 +555,8 @@ public final class DecoderModel implements Decoder {
 
     @Override
     public String toString() {
-        return "DecoderModel[" + files.directory() + ", " + signature.layers() + " layers, vocab " + logitsWidth() + "]";
+        return "DecoderModel[" + files.directory() + ", " + signature.layers() + " layers, vocab " + logitsWidth()
+                + "]";
     }
+
 }

@@ -1,6 +1,9 @@
 package dev.specula.model;
 
-/** The configured ONNX Runtime execution provider (e.g. CUDA) is not in the ONNX Runtime on the classpath. */
+/**
+ * The configured ONNX Runtime execution provider (e.g. CUDA) is not in the ONNX Runtime
+ * on the classpath.
+ */
 public final class ExecutionProviderUnavailableException extends RuntimeException {
 
     /** The Maven coordinates of the ONNX Runtime build that has the CUDA provider. */
@@ -17,4 +20,5 @@ public final class ExecutionProviderUnavailableException extends RuntimeExceptio
     public ExecutionProvider getProvider() {
         return provider;
     }
+
 }

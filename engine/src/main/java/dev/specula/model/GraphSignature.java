@@ -1,15 +1,15 @@
 package dev.specula.model;
 
+import java.nio.file.Path;
+import java.util.Map;
+
 import ai.onnxruntime.NodeInfo;
 import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.TensorInfo;
 
-import java.nio.file.Path;
-import java.util.Map;
-
 /**
- * The decoder's inputs and outputs, read from the ONNX graph (Optimum {@code text-generation-with-past} layout).
- * <pre>
+ * The decoder's inputs and outputs, read from the ONNX graph (Optimum
+ * {@code text-generation-with-past} layout). <pre>
  * inputs   input_ids              int64 [b, s]
  *          attention_mask         int64 [b, past + s]        (or, --packed exports:)
  *          attention_bias         float [1, 1, s, past + s]  additive: 0 attends, large negative masks
@@ -59,7 +59,10 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
         return "present." + layer + ".value";
     }
 
-    /** Reads the signature, failing with the model path and the missing name when the layout is not Optimum's. */
+    /**
+     * Reads the signature, failing with the model path and the missing name when the
+     * layout is not Optimum's.
+     */
     static GraphSignature introspect(Path model, Map<String, NodeInfo> inputs, Map<String, NodeInfo> outputs) {
         requireName(model, inputs, INPUT_IDS, "input");
         requireName(model, outputs, LOGITS, "output");

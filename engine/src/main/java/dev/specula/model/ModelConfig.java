@@ -1,27 +1,33 @@
 package dev.specula.model;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashSet;
 import java.util.Set;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 
 /**
  * What the engine needs from {@code config.json} and {@code generation_config.json}.
  *
  * @param modelType Hugging Face {@code model_type} ("llama", "qwen2", "gpt2", ...)
  * @param vocabSize rows of the embedding / columns of the logits
- * @param contextLength {@code max_position_embeddings} (Llama, Qwen2) or {@code n_positions} (GPT-2)
- * @param eosTokenIds end-of-sequence ids, from generation_config.json, else config.json; may be empty
+ * @param contextLength {@code max_position_embeddings} (Llama, Qwen2) or
+ * {@code n_positions} (GPT-2)
+ * @param eosTokenIds end-of-sequence ids, from generation_config.json, else config.json;
+ * may be empty
  * @param bosTokenId beginning-of-sequence id, -1 when the model has none
  */
-public record ModelConfig(String modelType, int vocabSize, int contextLength, Set<Integer> eosTokenIds, int bosTokenId) {
+public record ModelConfig(String modelType, int vocabSize, int contextLength, Set<Integer> eosTokenIds,
+        int bosTokenId) {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
-    /** Reads config.json and generation_config.json; a missing vocab size or context length fails naming the file. */
+    /**
+     * Reads config.json and generation_config.json; a missing vocab size or context
+     * length fails naming the file.
+     */
     static ModelConfig read(ModelFiles files) {
         JsonNode config = readJson(files.config());
         JsonNode generation = files.generationConfig().map(ModelConfig::readJson).orElse(JSON.createObjectNode());
@@ -30,17 +36,20 @@ public record ModelConfig(String modelType, int vocabSize, int contextLength, Se
         if (vocabSize <= 0) {
             throw new ModelLoadException(files.config(), files.config() + " has no positive vocab_size");
         }
-        int contextLength = firstPositive(config, "max_position_embeddings", "n_positions", "n_ctx", "max_sequence_length");
+        int contextLength = firstPositive(config, "max_position_embeddings", "n_positions", "n_ctx",
+                "max_sequence_length");
         if (contextLength <= 0) {
-            throw new ModelLoadException(files.config(), files.config()
-                    + " names no context length (max_position_embeddings or n_positions)");
+            throw new ModelLoadException(files.config(),
+                    files.config() + " names no context length (max_position_embeddings or n_positions)");
         }
         Set<Integer> eos = ids(generation.path("eos_token_id"));
         if (eos.isEmpty()) {
             eos = ids(config.path("eos_token_id"));
         }
-        Set<Integer> bos = ids(generation.has("bos_token_id") ? generation.path("bos_token_id") : config.path("bos_token_id"));
-        return new ModelConfig(modelType, vocabSize, contextLength, Set.copyOf(eos), bos.isEmpty() ? -1 : bos.iterator().next());
+        Set<Integer> bos = ids(
+                generation.has("bos_token_id") ? generation.path("bos_token_id") : config.path("bos_token_id"));
+        return new ModelConfig(modelType, vocabSize, contextLength, Set.copyOf(eos),
+                bos.isEmpty() ? -1 : bos.iterator().next());
     }
 
     static JsonNode readJson(Path file) {
@@ -65,7 +74,7 @@ public record ModelConfig(String modelType, int vocabSize, int contextLength, Se
     private static Set<Integer> ids(JsonNode node) {
         Set<Integer> ids = new LinkedHashSet<>();
         if (node.isArray()) {
-            node.forEach(element -> ids.add(element.asInt()));
+            node.forEach((element) -> ids.add(element.asInt()));
         }
         else if (node.isIntegralNumber()) {
             ids.add(node.asInt());

@@ -9,8 +9,7 @@ import java.util.Optional;
 import java.util.Set;
 
 /**
- * The files of one exported decoder, in the layout of docs/models.md:
- * <pre>
+ * The files of one exported decoder, in the layout of docs/models.md. <pre>
  * model.onnx              the graph (Optimum text-generation-with-past layout); weights may sit beside it
  * model.onnx_data         optional external weights (models over 2 GB, or weights shared by two graphs)
  * config.json             architecture: model_type, vocab_size, max_position_embeddings / n_positions
@@ -26,9 +25,10 @@ public record ModelFiles(Path directory, Path model, Path config, Optional<Path>
     static final String MODEL_FILE = "model.onnx";
 
     /**
-     * Resolves a model location: a directory holding {@code model.onnx}, or the path of an {@code .onnx} file.
-     *
-     * @throws ModelLoadException naming the path when a required file is missing or unreadable
+     * Resolves a model location: a directory holding {@code model.onnx}, or the path of
+     * an {@code .onnx} file.
+     * @throws ModelLoadException naming the path when a required file is missing or
+     * unreadable
      */
     static ModelFiles resolve(Path location) {
         Path absolute = location.toAbsolutePath().normalize();
@@ -49,24 +49,33 @@ public record ModelFiles(Path directory, Path model, Path config, Optional<Path>
         require(model, "the ONNX graph");
         Path config = require(directory.resolve("config.json"), "the model's config.json");
         Path tokenizer = require(directory.resolve("tokenizer.json"), "the tokenizer (tokenizer.json)");
-        return new ModelFiles(directory, model, config, optional(directory.resolve("generation_config.json")), tokenizer,
-                optional(directory.resolve("tokenizer_config.json")), optional(directory.resolve("chat_template.jinja")));
+        return new ModelFiles(directory, model, config, optional(directory.resolve("generation_config.json")),
+                tokenizer, optional(directory.resolve("tokenizer_config.json")),
+                optional(directory.resolve("chat_template.jinja")));
     }
 
-    /** {@link Decoder#kvIdentity()} of these files: the graph's path, and size and modification time of it and its weights. */
+    /**
+     * {@link Decoder#kvIdentity()} of these files: the graph's path, and size and
+     * modification time of it and its weights.
+     */
     String kvIdentity() {
         StringBuilder identity = new StringBuilder(model.toString());
-        // external weights: the graph's own, or model.onnx_data that a second graph (model_packed.onnx) shares
+        // external weights: the graph's own, or model.onnx_data that a second graph
+        // (model_packed.onnx) shares
         Set<Path> weights = new LinkedHashSet<>(List.of(model, model.resolveSibling(model.getFileName() + "_data"),
                 model.resolveSibling(MODEL_FILE + "_data")));
         for (Path file : weights) {
             try {
                 if (Files.exists(file)) {
-                    identity.append('|').append(Files.size(file)).append('|').append(Files.getLastModifiedTime(file).toMillis());
+                    identity.append('|')
+                        .append(Files.size(file))
+                        .append('|')
+                        .append(Files.getLastModifiedTime(file).toMillis());
                 }
             }
             catch (IOException ex) {
-                identity.append("|?"); // unreadable metadata: the path alone identifies the model
+                // unreadable metadata: the path alone identifies the model
+                identity.append("|?");
             }
         }
         return identity.toString();
@@ -78,7 +87,8 @@ public record ModelFiles(Path directory, Path model, Path config, Optional<Path>
                     + " does not exist; export the model with `python -m specula_tools export` (docs/models.md lists the files)");
         }
         if (!Files.isReadable(file)) {
-            throw new ModelLoadException(file, "Cannot read " + what + ": " + file + " is not readable by this process");
+            throw new ModelLoadException(file,
+                    "Cannot read " + what + ": " + file + " is not readable by this process");
         }
         return file;
     }

@@ -2,7 +2,10 @@ package dev.specula.model;
 
 import java.nio.file.Path;
 
-/** A model directory that cannot be loaded: the message names the path and what to do about it. */
+/**
+ * A model directory that cannot be loaded: the message names the path and what to do
+ * about it.
+ */
 public class ModelLoadException extends RuntimeException {
 
     private final Path path;
@@ -21,4 +24,5 @@ public class ModelLoadException extends RuntimeException {
     public Path getPath() {
         return path;
     }
+
 }

@@ -4,14 +4,16 @@ import ai.onnxruntime.OrtEnvironment;
 import org.jspecify.annotations.Nullable;
 
 /**
- * The process's ONNX Runtime environment, created on a thread with a large stack. ONNX Runtime 1.29 matches
- * regular expressions against the process command line while it creates its environment (telemetry); with
- * a long command line (a Maven- or IDE-built classpath of a few kB) that recursion overflows a default 1 MB
- * thread stack and the JVM dies with SIGSEGV. Once created, the environment is shared and safe on any thread.
+ * The process's ONNX Runtime environment, created on a thread with a large stack. ONNX
+ * Runtime 1.29 matches regular expressions against the process command line while it
+ * creates its environment (telemetry); with a long command line (a Maven- or IDE-built
+ * classpath of a few kB) that recursion overflows a default 1 MB thread stack and the JVM
+ * dies with SIGSEGV. Once created, the environment is shared and safe on any thread.
  */
 public final class OrtEnvironments {
 
     private static final long INIT_STACK_BYTES = 64L << 20;
+
     private static volatile @Nullable OrtEnvironment environment;
 
     private OrtEnvironments() {
@@ -57,4 +59,5 @@ public final class OrtEnvironments {
             return environment;
         }
     }
+
 }

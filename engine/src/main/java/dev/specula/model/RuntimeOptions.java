@@ -5,9 +5,10 @@ package dev.specula.model;
  *
  * @param provider execution provider, {@link ExecutionProvider#CPU} by default
  * @param deviceId GPU index for CUDA, ignored on CPU
- * @param intraOpThreads threads inside one operator; 1 was fastest and steadiest on 2-core machines
- *        (shared/FACTS.md), 0 lets ONNX Runtime choose
- * @param spinning whether idle ONNX Runtime threads spin (only matters with more than one intra-op thread)
+ * @param intraOpThreads threads inside one operator; 1 was fastest and steadiest on
+ * 2-core machines (shared/FACTS.md), 0 lets ONNX Runtime choose
+ * @param spinning whether idle ONNX Runtime threads spin (only matters with more than one
+ * intra-op thread)
  */
 public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intraOpThreads, boolean spinning) {
 
@@ -19,7 +20,8 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
             throw new IllegalArgumentException("deviceId must be >= 0 but was " + deviceId);
         }
         if (intraOpThreads < 0) {
-            throw new IllegalArgumentException("intraOpThreads must be >= 0 (0 = ONNX Runtime decides) but was " + intraOpThreads);
+            throw new IllegalArgumentException(
+                    "intraOpThreads must be >= 0 (0 = ONNX Runtime decides) but was " + intraOpThreads);
         }
     }
 

@@ -1,5 +1,6 @@
 /**
- * ONNX Runtime decoders: model files, configuration, graph signatures and the batch-first forward step.
+ * ONNX Runtime decoders: model files, configuration, graph signatures and the batch-first
+ * forward step.
  */
 @NullMarked
 package dev.specula.model;

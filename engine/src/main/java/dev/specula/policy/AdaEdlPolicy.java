@@ -1,11 +1,11 @@
 package dev.specula.policy;
 
 /**
- * AdaEDL (Agrawal, Jeon, Lee: "AdaEDL: Early Draft Stopping for Speculative Decoding of Large Language
- * Models via an Entropy-based Lower Bound on Token Acceptance Probability", arXiv 2410.18351). The
- * probability that a draft token is accepted is bounded below by 1 − sqrt(c·H(q)), H the entropy of the
- * draft's distribution; drafting stops when the bound falls under λ, and λ adapts to the measured
- * acceptance rate.
+ * AdaEDL (Agrawal, Jeon, Lee: "AdaEDL: Early Draft Stopping for Speculative Decoding of
+ * Large Language Models via an Entropy-based Lower Bound on Token Acceptance
+ * Probability", arXiv 2410.18351). The probability that a draft token is accepted is
+ * bounded below by 1 − sqrt(c·H(q)), H the entropy of the draft's distribution; drafting
+ * stops when the bound falls under λ, and λ adapts to the measured acceptance rate.
  *
  * <pre>
  * per draft position:  stop if 1 − sqrt(0.2 · H(q)) < λ                 (H in nats)
@@ -23,8 +23,11 @@ public final class AdaEdlPolicy implements SpeculationPolicy {
     public static final String NAME = "adaedl";
 
     private final int maxGamma;
+
     private final double coefficient;
+
     private double lambda;
+
     private double acceptanceRate = 1;
 
     public AdaEdlPolicy(int maxGamma, double lambda, double coefficient) {
@@ -34,8 +37,8 @@ public final class AdaEdlPolicy implements SpeculationPolicy {
     }
 
     static AdaEdlPolicy create(PolicyParameters parameters) {
-        return new AdaEdlPolicy(parameters.gamma(NAME, 1, FixedPolicy.MAX_GAMMA), parameters.option(NAME, "lambda", 0.45, 0, 1),
-                parameters.option(NAME, "c", 0.2, 1e-6, 10));
+        return new AdaEdlPolicy(parameters.gamma(NAME, 1, FixedPolicy.MAX_GAMMA),
+                parameters.option(NAME, "lambda", 0.45, 0, 1), parameters.option(NAME, "c", 0.2, 1e-6, 10));
     }
 
     @Override
@@ -76,4 +79,5 @@ public final class AdaEdlPolicy implements SpeculationPolicy {
     public double lambda() {
         return lambda;
     }
+
 }

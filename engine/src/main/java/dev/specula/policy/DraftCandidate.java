@@ -3,24 +3,33 @@ package dev.specula.policy;
 import dev.specula.sampling.Distributions;
 
 /**
- * A draft token about to be proposed, with the draft model's own distribution (softmax of its raw logits,
- * temperature 1) at that position; the statistics are computed only if a policy asks for them.
+ * A draft token about to be proposed, with the draft model's own distribution (softmax of
+ * its raw logits, temperature 1) at that position; the statistics are computed only if a
+ * policy asks for them.
  */
 public final class DraftCandidate {
 
     private final int index;
+
     private final int token;
+
     private final float[] logits;
+
     private final int offset;
+
     private final int width;
+
     private final double priorLogProbability;
+
     private float[] probabilities;
 
     /**
+     * One draft token the policy may stop at.
      * @param index 0-based position of the candidate in this round
      * @param token the id the draft would propose
      * @param logits the draft's logits row (from {@code offset}, {@code width} wide)
-     * @param priorLogProbability sum of log-probabilities of the tokens already proposed this round
+     * @param priorLogProbability sum of log-probabilities of the tokens already proposed
+     * this round
      */
     public DraftCandidate(int index, int token, float[] logits, int offset, int width, double priorLogProbability) {
         this.index = index;
@@ -70,7 +79,10 @@ public final class DraftCandidate {
         return priorLogProbability + Math.log(Math.max(tokenProbability(), Double.MIN_VALUE));
     }
 
-    /** {@link #cumulativeLogProbability()} if a policy already asked for the statistics, else NaN (not computed). */
+    /**
+     * {@link #cumulativeLogProbability()} if a policy already asked for the statistics,
+     * else NaN (not computed).
+     */
     public double knownCumulativeLogProbability() {
         return probabilities == null ? Double.NaN : cumulativeLogProbability();
     }
@@ -81,4 +93,5 @@ public final class DraftCandidate {
         }
         return probabilities;
     }
+
 }

@@ -1,12 +1,13 @@
 package dev.specula.policy;
 
 /**
- * A fixed draft length γ every round: the schedule of the original speculative decoding papers
- * (Leviathan et al. 2023; Chen et al. 2023).
+ * A fixed draft length γ every round: the schedule of the original speculative decoding
+ * papers (Leviathan et al. 2023; Chen et al. 2023).
  */
 public final class FixedPolicy implements SpeculationPolicy {
 
     public static final String NAME = "fixed";
+
     public static final int MAX_GAMMA = 64;
 
     private final int gamma;
@@ -37,4 +38,5 @@ public final class FixedPolicy implements SpeculationPolicy {
     public int gamma() {
         return gamma;
     }
+
 }

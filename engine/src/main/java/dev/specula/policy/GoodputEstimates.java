@@ -3,10 +3,11 @@ package dev.specula.policy;
 import java.util.Arrays;
 
 /**
- * What the goodput policy measures, shared by the sequences of one model pair and one owner
- * ({@link PolicyResources}: the prior a new sequence starts from): acceptance per draft position, and the
- * ONNX Runtime cost of a draft step and of verifying k drafts. Counts decay (factor {@link #DECAY} per update) so the estimates follow drift; all methods are
- * thread-safe.
+ * What the goodput policy measures, shared by the sequences of one model pair and one
+ * owner ({@link PolicyResources}: the prior a new sequence starts from): acceptance per
+ * draft position, and the ONNX Runtime cost of a draft step and of verifying k drafts.
+ * Counts decay (factor {@link #DECAY} per update) so the estimates follow drift; all
+ * methods are thread-safe.
  *
  * <pre>
  * α_i      = accepted_i / judged_i        P(draft i accepted | drafts 0..i−1 accepted)
@@ -19,14 +20,22 @@ final class GoodputEstimates {
     static final double DECAY = 0.999;
 
     private final double[] judged;
+
     private final double[] accepted;
+
     private final double[] roundNanos;
+
     private final double[] roundWeight;
+
     // decayed sums for the least-squares line T(k) = a + b·k
     private double n;
+
     private double sumK;
+
     private double sumT;
+
     private double sumKK;
+
     private double sumKT;
 
     GoodputEstimates(int positions) {
@@ -56,7 +65,10 @@ final class GoodputEstimates {
         sumKT = sumKT * DECAY + drafted * nanos;
     }
 
-    /** P(draft i accepted | the drafts before it were), with {@code priorWeight} pseudo-observations of {@code prior}. */
+    /**
+     * P(draft i accepted | the drafts before it were), with {@code priorWeight}
+     * pseudo-observations of {@code prior}.
+     */
     synchronized double acceptance(int position, double prior, double priorWeight) {
         if (position >= judged.length) {
             return prior;
@@ -68,7 +80,10 @@ final class GoodputEstimates {
         return position < judged.length ? judged[position] : 0;
     }
 
-    /** Expected wall time of a round drafting {@code drafted} tokens; NaN before anything can be said. */
+    /**
+     * Expected wall time of a round drafting {@code drafted} tokens; NaN before anything
+     * can be said.
+     */
     synchronized double roundNanos(int drafted) {
         if (drafted < roundWeight.length && roundWeight[drafted] >= 3) {
             return roundNanos[drafted];
@@ -84,6 +99,8 @@ final class GoodputEstimates {
 
     @Override
     public synchronized String toString() {
-        return "GoodputEstimates[judged=" + Arrays.toString(judged) + ", roundNanos=" + Arrays.toString(roundNanos) + "]";
+        return "GoodputEstimates[judged=" + Arrays.toString(judged) + ", roundNanos=" + Arrays.toString(roundNanos)
+                + "]";
     }
+
 }

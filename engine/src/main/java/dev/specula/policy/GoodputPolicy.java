@@ -1,53 +1,76 @@
 package dev.specula.policy;
 
 /**
- * Ours: pick the draft length that maximizes expected tokens per second, from what is measured while
- * decoding — not a heuristic on the last round. With α_i the probability that draft i is accepted given
- * the drafts before it were, and T(γ) the measured wall time of a round that drafts γ tokens (γ draft steps,
- * one verification of γ + 1 positions — it grows with γ — and the engine's own work):
+ * Ours: pick the draft length that maximizes expected tokens per second, from what is
+ * measured while decoding — not a heuristic on the last round. With α_i the probability
+ * that draft i is accepted given the drafts before it were, and T(γ) the measured wall
+ * time of a round that drafts γ tokens (γ draft steps, one verification of γ + 1
+ * positions — it grows with γ — and the engine's own work):
  *
  * <pre>
- * E(γ) = 1 + Σ_{k=1..γ} Π_{i<k} α_i            expected tokens a round emits
+ * E(γ) = 1 + Σ_{k=1..γ} Π_{i&lt;k} α_i            expected tokens a round emits
  * γ*   = argmax_{0 ≤ γ ≤ γmax} E(γ) / T(γ)      γ* = 0 (a plain step) when speculation does not pay
  * </pre>
  *
- * Acceptance comes in streaks (a boilerplate stretch, then prose), so α_i is estimated separately for the
- * two states a round can start in: after a round whose drafts were all accepted, and after one with a
- * rejection (a Markov view of the streaks that transformers' heuristic and GammaTune exploit by reacting to
- * the last round). Every sequence keeps its own counts per state (a boilerplate answer differs from prose),
+ * Acceptance comes in streaks (a boilerplate stretch, then prose), so α_i is estimated
+ * separately for the two states a round can start in: after a round whose drafts were all
+ * accepted, and after one with a rejection (a Markov view of the streaks that
+ * transformers' heuristic and GammaTune exploit by reacting to the last round). Every
+ * sequence keeps its own counts per state (a boilerplate answer differs from prose),
  * blended with the estimates the sequences of the model pair share through their owner's
- * {@link PolicyResources} ({@link GoodputEstimates}: the prior, so no warm-up after the first request). Now and then (every {@code probe} rounds) it drafts one more than γ* (at least 1), so
- * positions it stopped drafting keep being measured and a γ* of 0 can recover.
+ * {@link PolicyResources} ({@link GoodputEstimates}: the prior, so no warm-up after the
+ * first request). Now and then (every {@code probe} rounds) it drafts one more than γ*
+ * (at least 1), so positions it stopped drafting keep being measured and a γ* of 0 can
+ * recover.
  *
- * Options: {@code max} (γmax, default 12), {@code probe} (rounds between probes, default 16),
- * {@code prior} (weight, in rounds, of the shared estimate against a sequence's own counts, default 4).
+ * Options: {@code max} (γmax, default 12), {@code probe} (rounds between probes, default
+ * 16), {@code prior} (weight, in rounds, of the shared estimate against a sequence's own
+ * counts, default 4).
  */
 public final class GoodputPolicy implements SpeculationPolicy {
 
     public static final String NAME = "goodput";
 
-    /** Acceptance assumed where nothing was measured yet: optimistic, so positions get tried. */
+    /**
+     * Acceptance assumed where nothing was measured yet: optimistic, so positions get
+     * tried.
+     */
     private static final double UNMEASURED_ACCEPTANCE = 0.7;
 
-    /** Round times, and acceptance after a round with a rejection (index 0) or after a fully accepted one (1). */
+    /**
+     * Round times, and acceptance after a round with a rejection (index 0) or after a
+     * fully accepted one (1).
+     */
     private final GoodputEstimates shared;
+
     private final GoodputEstimates[] sharedByState;
+
     private final GoodputEstimates[] ownByState;
-    /** The state the next round starts in: whether the last round accepted every draft (a first round counts as after one). */
+
+    /**
+     * The state the next round starts in: whether the last round accepted every draft (a
+     * first round counts as after one).
+     */
     private int state = 1;
+
     /** The state the round in flight started in. */
     private int roundState;
+
     private final int maxGamma;
+
     private final int startGamma;
+
     private final int probeEvery;
+
     private final double priorWeight;
+
     private int rounds;
 
-    GoodputPolicy(GoodputEstimates shared, GoodputEstimates[] sharedByState, int startGamma, int maxGamma, int probeEvery,
-            double priorWeight) {
+    GoodputPolicy(GoodputEstimates shared, GoodputEstimates[] sharedByState, int startGamma, int maxGamma,
+            int probeEvery, double priorWeight) {
         this.shared = shared;
         this.sharedByState = sharedByState;
-        this.ownByState = new GoodputEstimates[] {new GoodputEstimates(maxGamma), new GoodputEstimates(maxGamma)};
+        this.ownByState = new GoodputEstimates[] { new GoodputEstimates(maxGamma), new GoodputEstimates(maxGamma) };
         this.startGamma = startGamma;
         this.maxGamma = maxGamma;
         this.probeEvery = probeEvery;
@@ -59,10 +82,11 @@ public final class GoodputPolicy implements SpeculationPolicy {
         java.nio.file.Path model = parameters.modelDirectory();
         PolicyResources resources = parameters.resources();
         return new GoodputPolicy(resources.estimates(model, "", FixedPolicy.MAX_GAMMA),
-                new GoodputEstimates[] {resources.estimates(model, "after-rejection", FixedPolicy.MAX_GAMMA),
-                        resources.estimates(model, "after-full-acceptance", FixedPolicy.MAX_GAMMA)},
+                new GoodputEstimates[] { resources.estimates(model, "after-rejection", FixedPolicy.MAX_GAMMA),
+                        resources.estimates(model, "after-full-acceptance", FixedPolicy.MAX_GAMMA) },
                 Math.min(parameters.gamma(NAME, 1, FixedPolicy.MAX_GAMMA), max), max,
-                parameters.intOption(NAME, "probe", 16, 2, 1_000_000), parameters.option(NAME, "prior", 4, 0, 1_000_000));
+                parameters.intOption(NAME, "probe", 16, 2, 1_000_000),
+                parameters.option(NAME, "prior", 4, 0, 1_000_000));
     }
 
     @Override
@@ -78,7 +102,8 @@ public final class GoodputPolicy implements SpeculationPolicy {
         for (int gamma = 0; gamma <= maxGamma; gamma++) {
             times[gamma] = shared.roundNanos(gamma);
             if (Double.isNaN(times[gamma])) {
-                // nothing measured yet for this model pair: draft the configured γ, varied so T(k) gets a slope
+                // nothing measured yet for this model pair: draft the configured γ,
+                // varied so T(k) gets a slope
                 return rounds % 2 == 0 ? Math.max(1, startGamma - 1) : startGamma;
             }
         }
@@ -107,7 +132,10 @@ public final class GoodputPolicy implements SpeculationPolicy {
         return best;
     }
 
-    /** α_i: this sequence's counts blended with the shared estimate (itself blended with an optimistic prior). */
+    /**
+     * α_i: this sequence's counts blended with the shared estimate (itself blended with
+     * an optimistic prior).
+     */
     double acceptance(int position) {
         double sharedAlpha = sharedByState[state].acceptance(position, UNMEASURED_ACCEPTANCE, 2);
         return ownByState[state].acceptance(position, sharedAlpha, priorWeight);
@@ -121,8 +149,10 @@ public final class GoodputPolicy implements SpeculationPolicy {
             state = outcome.allAccepted() ? 1 : 0;
         }
         if (rounds > 1) {
-            // the first round also prefills the prompt: its time says nothing about a step
+            // the first round also prefills the prompt: its time says nothing about a
+            // step
             shared.recordRound(outcome.drafted(), outcome.roundNanos());
         }
     }
+
 }

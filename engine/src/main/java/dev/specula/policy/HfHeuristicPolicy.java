@@ -1,28 +1,32 @@
 package dev.specula.policy;
 
 /**
- * transformers' assisted-generation schedule ({@code num_assistant_tokens_schedule="heuristic"} of
- * {@code AssistedCandidateGenerator.update_candidate_strategy}): when every draft of a round was accepted,
- * draft two more next time; otherwise one fewer, never below 1. Capped at γmax.
+ * transformers' assisted-generation schedule
+ * ({@code num_assistant_tokens_schedule="heuristic"} of
+ * {@code AssistedCandidateGenerator.update_candidate_strategy}): when every draft of a
+ * round was accepted, draft two more next time; otherwise one fewer, never below 1.
+ * Capped at γmax.
  *
  * <pre>
  * all accepted:  γ ← min(γ + 2, γmax)
  * otherwise:     γ ← max(1, γ − 1)
  * </pre>
  *
- * Parameters: γ = the starting length (transformers starts at 20; our default is the configured γ),
- * option {@code max} = γmax (default 16).
+ * Parameters: γ = the starting length (transformers starts at 20; our default is the
+ * configured γ), option {@code max} = γmax (default 16).
  */
 public final class HfHeuristicPolicy implements SpeculationPolicy {
 
     public static final String NAME = "hf-heuristic";
 
     private final int maxGamma;
+
     private int gamma;
 
     public HfHeuristicPolicy(int startGamma, int maxGamma) {
         if (maxGamma < 1 || maxGamma > FixedPolicy.MAX_GAMMA) {
-            throw new InvalidPolicyOptionException(NAME, "max", String.valueOf(maxGamma), "in [1, " + FixedPolicy.MAX_GAMMA + "]");
+            throw new InvalidPolicyOptionException(NAME, "max", String.valueOf(maxGamma),
+                    "in [1, " + FixedPolicy.MAX_GAMMA + "]");
         }
         if (startGamma < 1 || startGamma > maxGamma) {
             throw new InvalidPolicyOptionException(NAME, InvalidPolicyOptionException.GAMMA, String.valueOf(startGamma),
@@ -55,4 +59,5 @@ public final class HfHeuristicPolicy implements SpeculationPolicy {
         gamma = outcome.allAccepted() && outcome.drafted() == outcome.requested() ? Math.min(gamma + 2, maxGamma)
                 : Math.max(1, gamma - 1);
     }
+
 }

@@ -1,9 +1,10 @@
 package dev.specula.policy;
 
 /**
- * A policy option, or γ, with a value the policy does not accept: which policy, which option ({@link #GAMMA}
- * for the draft length), the value as given and what is allowed, so callers can name their own setting
- * (a property, a request field, a CLI flag) without parsing the message.
+ * A policy option, or γ, with a value the policy does not accept: which policy, which
+ * option ({@link #GAMMA} for the draft length), the value as given and what is allowed,
+ * so callers can name their own setting (a property, a request field, a CLI flag) without
+ * parsing the message.
  */
 public class InvalidPolicyOptionException extends IllegalArgumentException {
 
@@ -11,19 +12,23 @@ public class InvalidPolicyOptionException extends IllegalArgumentException {
     public static final String GAMMA = "gamma";
 
     private final String policy;
+
     private final String option;
+
     private final String value;
+
     private final String allowed;
 
     /**
+     * A bad option of a policy.
      * @param policy the policy's name
      * @param option the option's name, or {@link #GAMMA}
      * @param value the value as given
      * @param allowed what is accepted, e.g. "in [0.0, 1.0]"
      */
     public InvalidPolicyOptionException(String policy, String option, String value, String allowed) {
-        super((GAMMA.equals(option) ? "gamma of policy '" + policy + "'" : "Option '" + option + "' of policy '" + policy + "'")
-                + " must be " + allowed + " but was " + value);
+        super((GAMMA.equals(option) ? "gamma of policy '" + policy + "'"
+                : "Option '" + option + "' of policy '" + policy + "'") + " must be " + allowed + " but was " + value);
         this.policy = policy;
         this.option = option;
         this.value = value;
@@ -45,4 +50,5 @@ public class InvalidPolicyOptionException extends IllegalArgumentException {
     public String allowed() {
         return allowed;
     }
+
 }

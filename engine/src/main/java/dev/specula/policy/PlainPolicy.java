@@ -1,6 +1,9 @@
 package dev.specula.policy;
 
-/** No speculation: every round is one target step (γ = 0). The baseline every speedup is measured against. */
+/**
+ * No speculation: every round is one target step (γ = 0). The baseline every speedup is
+ * measured against.
+ */
 public final class PlainPolicy implements SpeculationPolicy {
 
     public static final String NAME = "plain";
@@ -19,4 +22,5 @@ public final class PlainPolicy implements SpeculationPolicy {
     public void observe(RoundOutcome outcome) {
         // nothing to learn
     }
+
 }

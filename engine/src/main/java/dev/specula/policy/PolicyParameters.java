@@ -5,20 +5,24 @@ import java.util.Map;
 import java.util.Optional;
 
 /**
- * Settings a policy is created with: the draft length γ (the starting or maximum length, depending on the
- * policy), named options (e.g. {@code threshold=0.4}, validated by the policy that reads them), the target
- * model's directory, where learned policies find their files (ldlp.onnx), and the {@link PolicyResources}
- * through which the sequences of one owner share what they load and learn.
+ * Settings a policy is created with: the draft length γ (the starting or maximum length,
+ * depending on the policy), named options (e.g. {@code threshold=0.4}, validated by the
+ * policy that reads them), the target model's directory, where learned policies find
+ * their files (ldlp.onnx), and the {@link PolicyResources} through which the sequences of
+ * one owner share what they load and learn.
  *
  * @param gamma draft length γ
  * @param options policy options by name
  * @param modelDirectory the target model's directory; null when unknown
  * @param resources what the policies share, owned and closed by the caller; null: each
- *        {@link SpeculationPolicies#factory factory} gets its own
+ * {@link SpeculationPolicies#factory factory} gets its own
  */
 public record PolicyParameters(int gamma, Map<String, String> options, Path modelDirectory, PolicyResources resources) {
 
-    /** The draft length γ when none is configured: the CLI's {@code --gamma}, the service's and the properties' default. */
+    /**
+     * The draft length γ when none is configured: the CLI's {@code --gamma}, the
+     * service's and the properties' default.
+     */
     public static final int DEFAULT_GAMMA = 4;
 
     public PolicyParameters {
@@ -55,7 +59,6 @@ public record PolicyParameters(int gamma, Map<String, String> options, Path mode
 
     /**
      * A numeric option in [min, max], or its default.
-     *
      * @throws InvalidPolicyOptionException when the value is malformed or out of range
      */
     public double option(String policy, String name, double defaultValue, double min, double max) {
@@ -80,7 +83,8 @@ public record PolicyParameters(int gamma, Map<String, String> options, Path mode
     public int intOption(String policy, String name, int defaultValue, int min, int max) {
         double value = option(policy, name, defaultValue, min, max);
         if (value != Math.rint(value)) {
-            throw new InvalidPolicyOptionException(policy, name, options.get(name), "an integer in [" + min + ", " + max + "]");
+            throw new InvalidPolicyOptionException(policy, name, options.get(name),
+                    "an integer in [" + min + ", " + max + "]");
         }
         return (int) value;
     }

@@ -5,15 +5,18 @@ import java.util.HashMap;
 import java.util.Map;
 
 /**
- * What the policies of one owner (a serving layer, a CLI run) share across its sequences, and must release:
- * the draft length predictors it loaded (an ONNX Runtime session per {@code ldlp.onnx}) and the goodput
- * estimates (acceptance and timing priors, per target model directory). Whoever creates it closes it, after
- * the last sequence using its policies ended; nothing here is shared with another owner.
+ * What the policies of one owner (a serving layer, a CLI run) share across its sequences,
+ * and must release: the draft length predictors it loaded (an ONNX Runtime session per
+ * {@code ldlp.onnx}) and the goodput estimates (acceptance and timing priors, per target
+ * model directory). Whoever creates it closes it, after the last sequence using its
+ * policies ended; nothing here is shared with another owner.
  */
 public final class PolicyResources implements AutoCloseable {
 
     private final Map<Path, LengthPredictor> predictors = new HashMap<>();
+
     private final Map<String, GoodputEstimates> estimates = new HashMap<>();
+
     private boolean closed;
 
     /** The predictor in {@code modelDirectory}, loaded on first use. */
@@ -28,11 +31,15 @@ public final class PolicyResources implements AutoCloseable {
         return predictor;
     }
 
-    /** Estimates of the model in {@code directory} (null: unknown) kept apart under {@code part} (e.g. one per round state). */
+    /**
+     * Estimates of the model in {@code directory} (null: unknown) kept apart under
+     * {@code part} (e.g. one per round state).
+     */
     synchronized GoodputEstimates estimates(Path directory, String part, int positions) {
         requireOpen();
-        String key = (directory == null ? "unknown-model" : directory.toAbsolutePath().normalize().toString()) + "#" + part;
-        return estimates.computeIfAbsent(key, k -> new GoodputEstimates(positions));
+        String key = (directory == null ? "unknown-model" : directory.toAbsolutePath().normalize().toString()) + "#"
+                + part;
+        return estimates.computeIfAbsent(key, (k) -> new GoodputEstimates(positions));
     }
 
     private void requireOpen() {
@@ -63,4 +70,5 @@ public final class PolicyResources implements AutoCloseable {
             throw failure;
         }
     }
+
 }

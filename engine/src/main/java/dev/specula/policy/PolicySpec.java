@@ -1,15 +1,18 @@
 package dev.specula.policy;
 
 /**
- * A policy as requests and the CLI name it: {@code name} or {@code name:γ} (e.g. {@code fixed:5}). The only
- * place that syntax is parsed.
+ * A policy as requests and the CLI name it: {@code name} or {@code name:γ} (e.g.
+ * {@code fixed:5}). The only place that syntax is parsed.
  *
  * @param name the policy's name
  * @param gamma γ given after the colon, or null
  */
 public record PolicySpec(String name, Integer gamma) {
 
-    /** The name part of {@code spec} (before its colon, if any), whatever follows the colon. */
+    /**
+     * The name part of {@code spec} (before its colon, if any), whatever follows the
+     * colon.
+     */
     public static String nameOf(String spec) {
         int colon = spec.indexOf(':');
         return (colon < 0 ? spec : spec.substring(0, colon)).trim();
@@ -17,8 +20,8 @@ public record PolicySpec(String name, Integer gamma) {
 
     /**
      * Splits {@code spec} at its colon.
-     *
-     * @throws InvalidPolicyOptionException when the part after the colon is not an integer
+     * @throws InvalidPolicyOptionException when the part after the colon is not an
+     * integer
      */
     public static PolicySpec parse(String spec) {
         String name = nameOf(spec);

@@ -6,8 +6,9 @@ package dev.specula.policy;
  * @param generated tokens generated so far
  * @param remaining tokens still allowed (max new tokens − generated)
  * @param lastToken the last committed token id
- * @param targetHiddenState the target's {@code last_hidden_state} at the position that predicted
- *        {@code lastToken}, when the target exports it and the policy asked for it; else null
+ * @param targetHiddenState the target's {@code last_hidden_state} at the position that
+ * predicted {@code lastToken}, when the target exports it and the policy asked for it;
+ * else null
  */
 public record RoundContext(int generated, int remaining, int lastToken, float[] targetHiddenState) {
 }

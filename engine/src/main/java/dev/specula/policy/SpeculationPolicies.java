@@ -8,8 +8,9 @@ import java.util.Set;
 import java.util.function.Supplier;
 
 /**
- * The policies selectable by name: the built-ins and any {@link SpeculationPolicyProvider} on the classpath.
- * A policy is named {@code name} or {@code name:γ} (e.g. {@code fixed:4}, parsed by {@link PolicySpec}).
+ * The policies selectable by name: the built-ins and any
+ * {@link SpeculationPolicyProvider} on the classpath. A policy is named {@code name} or
+ * {@code name:γ} (e.g. {@code fixed:4}, parsed by {@link PolicySpec}).
  */
 public final class SpeculationPolicies {
 
@@ -20,11 +21,11 @@ public final class SpeculationPolicies {
 
     private static Map<String, SpeculationPolicyProvider> load() {
         Map<String, SpeculationPolicyProvider> providers = new LinkedHashMap<>();
-        register(providers, PlainPolicy.NAME, parameters -> new PlainPolicy());
-        register(providers, FixedPolicy.NAME, parameters -> new FixedPolicy(parameters.gamma()));
+        register(providers, PlainPolicy.NAME, (parameters) -> new PlainPolicy());
+        register(providers, FixedPolicy.NAME, (parameters) -> new FixedPolicy(parameters.gamma()));
         register(providers, HfHeuristicPolicy.NAME, HfHeuristicPolicy::create);
-        register(providers, GammaTunePolicy.NAME, parameters -> GammaTunePolicy.create(parameters, false));
-        register(providers, GammaTunePolicy.NAME_PLUS, parameters -> GammaTunePolicy.create(parameters, true));
+        register(providers, GammaTunePolicy.NAME, (parameters) -> GammaTunePolicy.create(parameters, false));
+        register(providers, GammaTunePolicy.NAME_PLUS, (parameters) -> GammaTunePolicy.create(parameters, true));
         register(providers, ConfidencePolicy.NAME, ConfidencePolicy::create);
         register(providers, AdaEdlPolicy.NAME, AdaEdlPolicy::create);
         register(providers, LdlpPolicy.NAME, LdlpPolicy::create);
@@ -64,14 +65,16 @@ public final class SpeculationPolicies {
     }
 
     /**
-     * A factory of per-sequence policies for {@code spec} ({@code name} or {@code name:γ}); γ from the spec
-     * wins over {@code defaults.gamma()}. Validates by creating one policy now, so bad settings fail at once.
-     * Its policies share {@code defaults.resources()}; when that is null the factory gets resources of its
-     * own (shared by its sequences only, released when the factory is no longer reachable, except an ldlp
-     * predictor's session: pass resources you close to own that).
-     *
+     * A factory of per-sequence policies for {@code spec} ({@code name} or
+     * {@code name:γ}); γ from the spec wins over {@code defaults.gamma()}. Validates by
+     * creating one policy now, so bad settings fail at once. Its policies share
+     * {@code defaults.resources()}; when that is null the factory gets resources of its
+     * own (shared by its sequences only, released when the factory is no longer
+     * reachable, except an ldlp predictor's session: pass resources you close to own
+     * that).
      * @throws UnknownPolicyException when no policy has that name
-     * @throws InvalidPolicyOptionException when γ or an option is out of the policy's range
+     * @throws InvalidPolicyOptionException when γ or an option is out of the policy's
+     * range
      */
     public static Supplier<SpeculationPolicy> factory(String spec, PolicyParameters defaults) {
         PolicySpec parsed = PolicySpec.parse(spec);
@@ -87,4 +90,5 @@ public final class SpeculationPolicies {
         provider.create(checked);
         return () -> provider.create(checked);
     }
+
 }

@@ -1,8 +1,8 @@
 package dev.specula.policy;
 
 /**
- * Decides how far the draft model runs ahead: one instance per sequence, asked before each round and
- * told what the round produced.
+ * Decides how far the draft model runs ahead: one instance per sequence, asked before
+ * each round and told what the round produced.
  *
  * <pre>
  * round:  γ = draftLength(context)            0 = a plain target step
@@ -14,22 +14,35 @@ package dev.specula.policy;
  */
 public interface SpeculationPolicy {
 
-    /** The policy's name as selected by property, request option or CLI flag (e.g. "fixed"). */
+    /**
+     * The policy's name as selected by property, request option or CLI flag (e.g.
+     * "fixed").
+     */
     String name();
 
-    /** Draft tokens to propose in the next round, 0 for a plain target step; the engine caps it at what is left to generate. */
+    /**
+     * Draft tokens to propose in the next round, 0 for a plain target step; the engine
+     * caps it at what is left to generate.
+     */
     int draftLength(RoundContext context);
 
-    /** Called before draft token {@code candidate.index()} is proposed; false stops this round's drafting. */
+    /**
+     * Called before draft token {@code candidate.index()} is proposed; false stops this
+     * round's drafting.
+     */
     default boolean shouldPropose(DraftCandidate candidate) {
         return true;
     }
 
-    /** Whether {@link RoundContext#targetHiddenState()} should be filled (the target must export it). */
+    /**
+     * Whether {@link RoundContext#targetHiddenState()} should be filled (the target must
+     * export it).
+     */
     default boolean usesTargetHiddenState() {
         return false;
     }
 
     /** What the round produced. */
     void observe(RoundOutcome outcome);
+
 }

@@ -1,21 +1,28 @@
 package dev.specula.request;
 
 /**
- * A caller's mistake: a request field whose value cannot be served (a bad sampling value, max tokens, stop
- * string, policy, a prompt too long). Servers answer it 400 naming {@link #getField()}, the CLI exits 2 with its
- * message. {@link IllegalArgumentException} stays for programming errors: a server answers those 500.
+ * A caller's mistake: a request field whose value cannot be served (a bad sampling value,
+ * max tokens, stop string, policy, a prompt too long). Servers answer it 400 naming
+ * {@link #getField()}, the CLI exits 2 with its message. {@link IllegalArgumentException}
+ * stays for programming errors: a server answers those 500.
  */
 public class InvalidRequestException extends RuntimeException {
 
     private final String field;
+
     private final String code;
 
-    /** {@code field}: the offending field, or null when the request as a whole is wrong. */
+    /**
+     * {@code field}: the offending field, or null when the request as a whole is wrong.
+     */
     public InvalidRequestException(String field, String message) {
         this(field, null, message, null);
     }
 
-    /** {@code code}: a machine-readable reason (e.g. {@code context_length_exceeded}), or null. */
+    /**
+     * {@code code}: a machine-readable reason (e.g. {@code context_length_exceeded}), or
+     * null.
+     */
     public InvalidRequestException(String field, String code, String message) {
         this(field, code, message, null);
     }
@@ -26,7 +33,9 @@ public class InvalidRequestException extends RuntimeException {
         this.code = code;
     }
 
-    /** The offending field (e.g. {@code temperature}, {@code messages[1].role}), or null. */
+    /**
+     * The offending field (e.g. {@code temperature}, {@code messages[1].role}), or null.
+     */
     public String getField() {
         return field;
     }
@@ -35,4 +44,5 @@ public class InvalidRequestException extends RuntimeException {
     public String getCode() {
         return code;
     }
+
 }

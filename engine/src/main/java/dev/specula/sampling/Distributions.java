@@ -4,15 +4,19 @@ import java.util.Arrays;
 import java.util.random.RandomGenerator;
 
 /**
- * Turning logits into the distribution a token is drawn from, and drawing from it. Internal to the engine: public
- * because the decode loop ({@code dev.specula.engine}) and the policies ({@code dev.specula.policy}) use it.
+ * Turning logits into the distribution a token is drawn from, and drawing from it.
+ * Internal to the engine: public because the decode loop ({@code dev.specula.engine}) and
+ * the policies ({@code dev.specula.policy}) use it.
  */
 public final class Distributions {
 
     private Distributions() {
     }
 
-    /** Index of the largest of {@code width} logits from {@code offset}; the first one on ties, as torch.argmax. */
+    /**
+     * Index of the largest of {@code width} logits from {@code offset}; the first one on
+     * ties, as torch.argmax.
+     */
     public static int argmax(float[] logits, int offset, int width) {
         int best = 0;
         float bestValue = logits[offset];
@@ -26,7 +30,10 @@ public final class Distributions {
         return best;
     }
 
-    /** softmax(logits / 1) of one row: the model's own distribution, for confidence and entropy measures. */
+    /**
+     * softmax(logits / 1) of one row: the model's own distribution, for confidence and
+     * entropy measures.
+     */
     public static float[] softmax(float[] logits, int offset, int width) {
         float[] probabilities = new float[width];
         float max = Float.NEGATIVE_INFINITY;
@@ -47,8 +54,9 @@ public final class Distributions {
     }
 
     /**
-     * The sampling distribution of one row under {@code params} (temperature > 0): softmax(logits / T),
-     * then only the top-k tokens kept, then only the top-p nucleus kept, renormalized.
+     * The sampling distribution of one row under {@code params} (temperature > 0):
+     * softmax(logits / T), then only the top-k tokens kept, then only the top-p nucleus
+     * kept, renormalized.
      */
     public static float[] sampling(float[] logits, int offset, int width, SamplingParams params) {
         float[] scaled = new float[width];
@@ -71,7 +79,10 @@ public final class Distributions {
         return probabilities;
     }
 
-    /** Zeroes every token outside the smallest most-likely set whose mass reaches {@code topP}, renormalizes. */
+    /**
+     * Zeroes every token outside the smallest most-likely set whose mass reaches
+     * {@code topP}, renormalizes.
+     */
     static void keepNucleus(float[] probabilities, double topP) {
         float[] sorted = probabilities.clone();
         Arrays.sort(sorted);
@@ -125,4 +136,5 @@ public final class Distributions {
         }
         return last; // rounding left target at the very end
     }
+
 }

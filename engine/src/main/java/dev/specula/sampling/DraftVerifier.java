@@ -3,23 +3,32 @@ package dev.specula.sampling;
 import java.util.random.RandomGenerator;
 
 /**
- * Decides which drafted tokens the target accepts: the lossless rule of speculative decoding
- * (Leviathan et al. 2023, "Fast Inference from Transformers via Speculative Decoding"; Chen et al. 2023,
- * "Accelerating Large Language Model Decoding with Speculative Sampling").
+ * Decides which drafted tokens the target accepts: the lossless rule of speculative
+ * decoding (Leviathan et al. 2023, "Fast Inference from Transformers via Speculative
+ * Decoding"; Chen et al. 2023, "Accelerating Large Language Model Decoding with
+ * Speculative Sampling").
  *
- * <p>Vocabulary, as in vLLM's rejection sampler: the <em>drafts</em> d_1..d_γ come from the draft model
- * with distributions q_1..q_γ; one target call over γ + 1 positions gives p_1..p_{γ+1}. <em>Accepted</em>
- * tokens are the longest prefix of drafts the rule keeps; at the first rejection a <em>recovered</em> token
- * is drawn from norm(max(0, p_i − q_i)); when all γ are accepted, a <em>bonus</em> token is drawn from
- * p_{γ+1}. The result is distributed exactly as sampling the target alone.
+ * <p>
+ * Vocabulary, as in vLLM's rejection sampler: the <em>drafts</em> d_1..d_γ come from the
+ * draft model with distributions q_1..q_γ; one target call over γ + 1 positions gives
+ * p_1..p_{γ+1}. <em>Accepted</em> tokens are the longest prefix of drafts the rule keeps;
+ * at the first rejection a <em>recovered</em> token is drawn from norm(max(0, p_i −
+ * q_i)); when all γ are accepted, a <em>bonus</em> token is drawn from p_{γ+1}. The
+ * result is distributed exactly as sampling the target alone.
  *
- * <p>Greedy (temperature 0) is the limit where p and q are one-hot: accept while argmax(p_i) = d_i, then
- * emit argmax of the first disagreeing (or the bonus) row, so the output equals the target's greedy output.
+ * <p>
+ * Greedy (temperature 0) is the limit where p and q are one-hot: accept while argmax(p_i)
+ * = d_i, then emit argmax of the first disagreeing (or the bonus) row, so the output
+ * equals the target's greedy output.
  *
- * <p>Width: draft and target logits may differ in width (embedding rows padded differently, e.g.
- * Qwen2.5-0.5B vs 7B); a token beyond a model's width has probability 0 in that model.
+ * <p>
+ * Width: draft and target logits may differ in width (embedding rows padded differently,
+ * e.g. Qwen2.5-0.5B vs 7B); a token beyond a model's width has probability 0 in that
+ * model.
  *
- * <p>Internal to the engine: public because the decode loop ({@code dev.specula.engine}) calls it.
+ * <p>
+ * Internal to the engine: public because the decode loop ({@code dev.specula.engine})
+ * calls it.
  */
 public final class DraftVerifier {
 
@@ -28,7 +37,6 @@ public final class DraftVerifier {
 
     /**
      * Greedy verification.
-     *
      * @param drafts drafted ids, the first {@code drafted} used
      * @param targetLogits target logits rows [drafted + 1, width]
      */
@@ -44,15 +52,15 @@ public final class DraftVerifier {
     }
 
     /**
-     * Rejection-sampling verification; temperature, top-k and top-p were applied to the drafts'
-     * distributions and are applied here to the target's, the same way.
-     *
+     * Rejection-sampling verification; temperature, top-k and top-p were applied to the
+     * drafts' distributions and are applied here to the target's, the same way.
      * @param drafts drafted ids, the first {@code drafted} used
-     * @param draftDistributions q_i, the processed distribution each draft was sampled from
+     * @param draftDistributions q_i, the processed distribution each draft was sampled
+     * from
      * @param targetLogits target logits rows [drafted + 1, width]
      */
-    public static Verdict sample(int[] drafts, int drafted, float[][] draftDistributions, float[] targetLogits, int width,
-            SamplingParams params, RandomGenerator random) {
+    public static Verdict sample(int[] drafts, int drafted, float[][] draftDistributions, float[] targetLogits,
+            int width, SamplingParams params, RandomGenerator random) {
         checkRows(targetLogits, drafted, width);
         for (int i = 0; i < drafted; i++) {
             float[] p = Distributions.sampling(targetLogits, i * width, width, params);
@@ -60,7 +68,8 @@ public final class DraftVerifier {
             int token = drafts[i];
             float pToken = token < p.length ? p[token] : 0f;
             float qToken = q[token];
-            // accept with probability min(1, p/q): u < p/q  <=>  u * q < p  (q > 0: the draft sampled it)
+            // accept with probability min(1, p/q): u < p/q <=> u * q < p (q > 0: the
+            // draft sampled it)
             if (random.nextDouble() * qToken < pToken) {
                 continue;
             }
@@ -71,7 +80,8 @@ public final class DraftVerifier {
                 residual[v] = Math.max(0f, p[v] - qv);
                 mass += residual[v];
             }
-            // p == q to float precision: then rejection has probability ~0 and p itself is the residual
+            // p == q to float precision: then rejection has probability ~0 and p itself
+            // is the residual
             return new Verdict(i, Distributions.sample(mass > 0 ? residual : p, random));
         }
         float[] bonus = Distributions.sampling(targetLogits, drafted * width, width, params);
@@ -84,4 +94,5 @@ public final class DraftVerifier {
                     + " but got " + targetLogits.length / width);
         }
     }
+
 }

@@ -1,6 +1,9 @@
 package dev.specula.tokenizer;
 
-/** One turn of a conversation as chat templates see it: {@code {"role": ..., "content": ...}}. */
+/**
+ * One turn of a conversation as chat templates see it: {@code {"role": ..., "content":
+ * ...}}.
+ */
 public record ChatMessage(String role, String content) {
 
     public ChatMessage {

@@ -1,17 +1,5 @@
 package dev.specula.tokenizer;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.hubspot.jinjava.Jinjava;
-import com.hubspot.jinjava.JinjavaConfig;
-import com.hubspot.jinjava.LegacyOverrides;
-import com.hubspot.jinjava.interpret.JinjavaInterpreter;
-import com.hubspot.jinjava.interpret.RenderResult;
-import com.hubspot.jinjava.interpret.TemplateError;
-import com.hubspot.jinjava.lib.filter.Filter;
-import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
-import org.jspecify.annotations.Nullable;
-
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -25,19 +13,35 @@ import java.util.Optional;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.hubspot.jinjava.Jinjava;
+import com.hubspot.jinjava.JinjavaConfig;
+import com.hubspot.jinjava.LegacyOverrides;
+import com.hubspot.jinjava.interpret.JinjavaInterpreter;
+import com.hubspot.jinjava.interpret.RenderResult;
+import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.lib.filter.Filter;
+import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
+import org.jspecify.annotations.Nullable;
+
 /**
- * A Hugging Face chat template rendered with Jinjava set up to match transformers' rendering:
- * {@code trim_blocks} and {@code lstrip_blocks} on, whitespace control parsed strictly, and the globals
- * transformers provides ({@code raise_exception}, {@code strftime_now}, a Python-style {@code tojson}).
- * Checked against strings rendered by transformers in the tests.
+ * A Hugging Face chat template rendered with Jinjava set up to match transformers'
+ * rendering: {@code trim_blocks} and {@code lstrip_blocks} on, whitespace control parsed
+ * strictly, and the globals transformers provides ({@code raise_exception},
+ * {@code strftime_now}, a Python-style {@code tojson}). Checked against strings rendered
+ * by transformers in the tests.
  */
 public final class ChatTemplate {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final String source;
+
     private final String bosToken;
+
     private final String eosToken;
+
     private final Jinjava jinjava;
 
     ChatTemplate(String source, @Nullable String bosToken, @Nullable String eosToken) {
@@ -48,8 +52,9 @@ public final class ChatTemplate {
     }
 
     /**
-     * The model's template: {@code chat_template.jinja} if present, else {@code chat_template} in
-     * {@code tokenizer_config.json}; empty when the model has none. Internal to the engine: models load their own.
+     * The model's template: {@code chat_template.jinja} if present, else
+     * {@code chat_template} in {@code tokenizer_config.json}; empty when the model has
+     * none. Internal to the engine: models load their own.
      */
     public static Optional<ChatTemplate> load(Optional<Path> tokenizerConfigFile, Optional<Path> chatTemplateFile) {
         JsonNode tokenizerConfig = tokenizerConfigFile.map(ChatTemplate::readJson).orElse(JSON.createObjectNode());
@@ -61,14 +66,16 @@ public final class ChatTemplate {
                 return Optional.of(new ChatTemplate(Files.readString(file), bos, eos));
             }
             catch (IOException ex) {
-                throw new TokenizerLoadException(file, "Cannot read chat template " + file + ": " + ex.getMessage(), ex);
+                throw new TokenizerLoadException(file, "Cannot read chat template " + file + ": " + ex.getMessage(),
+                        ex);
             }
         }
         JsonNode template = tokenizerConfig.path("chat_template");
         if (template.isTextual()) {
             return Optional.of(new ChatTemplate(template.asText(), bos, eos));
         }
-        if (template.isArray()) { // named templates: [{"name": "default", "template": "..."}, ...]
+        // named templates: [{"name": "default", "template": "..."}, ...]
+        if (template.isArray()) {
             for (JsonNode named : template) {
                 if ("default".equals(named.path("name").asText())) {
                     return Optional.of(new ChatTemplate(named.path("template").asText(), bos, eos));
@@ -78,12 +85,18 @@ public final class ChatTemplate {
         return Optional.empty();
     }
 
-    /** Renders {@code messages}; with {@code addGenerationPrompt} the text ends where the assistant's reply begins. */
+    /**
+     * Renders {@code messages}; with {@code addGenerationPrompt} the text ends where the
+     * assistant's reply begins.
+     */
     public String render(List<ChatMessage> messages, boolean addGenerationPrompt) {
         return render(messages, addGenerationPrompt, Map.of());
     }
 
-    /** As {@link #render(List, boolean)} with extra template variables (e.g. {@code tools}, {@code date_string}). */
+    /**
+     * As {@link #render(List, boolean)} with extra template variables (e.g.
+     * {@code tools}, {@code date_string}).
+     */
     public String render(List<ChatMessage> messages, boolean addGenerationPrompt, Map<String, Object> extraVariables) {
         List<Map<String, Object>> messageMaps = new ArrayList<>();
         for (ChatMessage message : messages) {
@@ -96,11 +109,11 @@ public final class ChatTemplate {
     }
 
     /**
-     * Renders messages given as maps, which may carry more than role and content (e.g. {@code tool_calls}),
-     * with extra template variables such as {@code tools}.
+     * Renders messages given as maps, which may carry more than role and content (e.g.
+     * {@code tool_calls}), with extra template variables such as {@code tools}.
      */
-    public String renderMessages(List<? extends Map<String, ? extends @Nullable Object>> messages, boolean addGenerationPrompt,
-            Map<String, Object> extraVariables) {
+    public String renderMessages(List<? extends Map<String, ? extends @Nullable Object>> messages,
+            boolean addGenerationPrompt, Map<String, Object> extraVariables) {
         Map<String, Object> context = new LinkedHashMap<>(extraVariables);
         context.put("messages", messages);
         context.put("add_generation_prompt", addGenerationPrompt);
@@ -116,13 +129,17 @@ public final class ChatTemplate {
                 if (cause != null) {
                     throw new ChatTemplateException(cause.getMessage());
                 }
-                throw new ChatTemplateException("Chat template failed at line " + error.getLineno() + ": " + error.getMessage());
+                throw new ChatTemplateException(
+                        "Chat template failed at line " + error.getLineno() + ": " + error.getMessage());
             }
         }
         return result.getOutput();
     }
 
-    /** The template's Jinja source (with Jinja's {@code not ... is} precedence made explicit). */
+    /**
+     * The template's Jinja source (with Jinja's {@code not ... is} precedence made
+     * explicit).
+     */
     public String source() {
         return source;
     }
@@ -143,22 +160,28 @@ public final class ChatTemplate {
             .withNestedInterpretationEnabled(false)
             .build();
         Jinjava jinjava = new Jinjava(config);
-        jinjava.registerFunction(new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
-        jinjava.registerFunction(new ELFunctionDefinition("", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
+        jinjava.registerFunction(
+                new ELFunctionDefinition("", "raise_exception", ChatTemplate.class, "raiseException", String.class));
+        jinjava.registerFunction(
+                new ELFunctionDefinition("", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
         jinjava.registerFilter(new ToJsonFilter());
         return jinjava;
     }
 
     /** A tag: {@code {% ... %}} or {@code {{ ... }}}. */
     private static final Pattern TAG = Pattern.compile("\\{%.*?%}|\\{\\{.*?}}", Pattern.DOTALL);
-    /** {@code not x is [not] test} with a plain operand (name, attributes, subscripts). */
-    private static final Pattern NOT_IS = Pattern.compile(
-            "\\bnot\\s+([A-Za-z_]\\w*(?:\\.[A-Za-z_]\\w*|\\[[^\\]]*])*)\\s+is\\s+(not\\s+)?([A-Za-z_]\\w*)");
 
     /**
-     * In Jinja2 {@code is} binds tighter than {@code not}: {@code not tools is defined} means
-     * {@code not (tools is defined)}. Jinjava reads {@code (not tools) is defined}, which Llama 3.1+ templates
-     * trip over; the parentheses are made explicit inside tags.
+     * {@code not x is [not] test} with a plain operand (name, attributes, subscripts).
+     */
+    private static final Pattern NOT_IS = Pattern
+        .compile("\\bnot\\s+([A-Za-z_]\\w*(?:\\.[A-Za-z_]\\w*|\\[[^\\]]*])*)\\s+is\\s+(not\\s+)?([A-Za-z_]\\w*)");
+
+    /**
+     * In Jinja2 {@code is} binds tighter than {@code not}: {@code not tools is defined}
+     * means {@code not (tools is defined)}. Jinjava reads {@code (not tools) is defined},
+     * which Llama 3.1+ templates trip over; the parentheses are made explicit inside
+     * tags.
      */
     static String withJinjaPrecedence(String template) {
         Matcher tags = TAG.matcher(template);
@@ -171,18 +194,27 @@ public final class ChatTemplate {
         return out.toString();
     }
 
-    /** {@code raise_exception(message)}: the template rejects the conversation. Public only for Jinjava to call. */
+    /**
+     * {@code raise_exception(message)}: the template rejects the conversation. Public
+     * only for Jinjava to call.
+     */
     public static String raiseException(String message) {
         throw new TemplateRaisedException(message);
     }
 
     /**
-     * {@code strftime_now(format)} for the common Python directives used by templates (Llama 3.1+). Public only for
-     * Jinjava to call.
+     * {@code strftime_now(format)} for the common Python directives used by templates
+     * (Llama 3.1+). Public only for Jinjava to call.
      */
     public static String strftimeNow(String pythonFormat) {
-        String javaPattern = pythonFormat.replace("%d", "dd").replace("%b", "MMM").replace("%B", "MMMM")
-            .replace("%Y", "yyyy").replace("%m", "MM").replace("%H", "HH").replace("%M", "mm").replace("%S", "ss");
+        String javaPattern = pythonFormat.replace("%d", "dd")
+            .replace("%b", "MMM")
+            .replace("%B", "MMMM")
+            .replace("%Y", "yyyy")
+            .replace("%m", "MM")
+            .replace("%H", "HH")
+            .replace("%M", "mm")
+            .replace("%S", "ss");
         return LocalDateTime.now().format(DateTimeFormatter.ofPattern(javaPattern, java.util.Locale.ENGLISH));
     }
 
@@ -207,12 +239,17 @@ public final class ChatTemplate {
 
     /** Thrown by {@code raise_exception} inside a template. */
     static final class TemplateRaisedException extends RuntimeException {
+
         TemplateRaisedException(String message) {
             super(message);
         }
+
     }
 
-    /** Python's {@code json.dumps(x, ensure_ascii=False, indent=...)}, as transformers' {@code tojson}. */
+    /**
+     * Python's {@code json.dumps(x, ensure_ascii=False, indent=...)}, as transformers'
+     * {@code tojson}.
+     */
     static final class ToJsonFilter implements Filter {
 
         @Override
@@ -229,7 +266,10 @@ public final class ChatTemplate {
         public Object filter(@Nullable Object value, JinjavaInterpreter interpreter, @Nullable Object[] args,
                 Map<String, @Nullable Object> kwargs) {
             Object indent = kwargs.getOrDefault("indent", args.length > 0 ? args[0] : null);
-            return PythonJson.dumps(value, indent == null ? null : ((Number) (indent instanceof String s ? Integer.valueOf(s) : indent)).intValue());
+            return PythonJson.dumps(value, indent == null ? null
+                    : ((Number) (indent instanceof String s ? Integer.valueOf(s) : indent)).intValue());
         }
+
     }
+
 }

@@ -1,6 +1,8 @@
 package dev.specula.tokenizer;
 
-/** A chat template failed to render, or raised an error itself ({@code raise_exception}). */
+/**
+ * A chat template failed to render, or raised an error itself ({@code raise_exception}).
+ */
 public final class ChatTemplateException extends RuntimeException {
 
     ChatTemplateException(String message) {
@@ -10,4 +12,5 @@ public final class ChatTemplateException extends RuntimeException {
     ChatTemplateException(String message, Throwable cause) {
         super(message, cause);
     }
+
 }

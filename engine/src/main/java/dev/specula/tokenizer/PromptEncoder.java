@@ -7,7 +7,9 @@ import java.util.Optional;
 public final class PromptEncoder {
 
     private final TextTokenizer tokenizer;
+
     private final Optional<ChatTemplate> chatTemplate;
+
     private final String modelName;
 
     public PromptEncoder(TextTokenizer tokenizer, Optional<ChatTemplate> chatTemplate, String modelName) {
@@ -16,14 +18,18 @@ public final class PromptEncoder {
         this.modelName = modelName;
     }
 
-    /** Raw text, tokenized as {@code tokenizer(text)} in transformers (special tokens such as BOS added). */
+    /**
+     * Raw text, tokenized as {@code tokenizer(text)} in transformers (special tokens such
+     * as BOS added).
+     */
     public int[] text(String prompt) {
         return tokenizer.encode(prompt, true);
     }
 
     /**
-     * A conversation rendered with the model's chat template, generation prompt added, then tokenized
-     * without adding special tokens (the template writes them), as {@code apply_chat_template(tokenize=True)}.
+     * A conversation rendered with the model's chat template, generation prompt added,
+     * then tokenized without adding special tokens (the template writes them), as
+     * {@code apply_chat_template(tokenize=True)}.
      */
     public int[] chat(List<ChatMessage> messages) {
         return tokenizer.encode(render(messages), false);
@@ -36,4 +42,5 @@ public final class PromptEncoder {
                 + "send a raw prompt instead, or add a template to the model directory"));
         return template.render(messages, true);
     }
+
 }

@@ -1,15 +1,16 @@
 package dev.specula.tokenizer;
 
-import org.jspecify.annotations.Nullable;
-
 import java.util.Collection;
 import java.util.Iterator;
 import java.util.Map;
 
+import org.jspecify.annotations.Nullable;
+
 /**
- * {@code json.dumps(value, ensure_ascii=False, indent=indent)} as Python writes it, which is what the
- * {@code tojson} filter of transformers' chat templates produces: separators {@code ", "} and {@code ": "}
- * (or {@code ","} and newlines with an indent), non-ASCII kept, keys in insertion order.
+ * {@code json.dumps(value, ensure_ascii=False, indent=indent)} as Python writes it, which
+ * is what the {@code tojson} filter of transformers' chat templates produces: separators
+ * {@code ", "} and {@code ": "} (or {@code ","} and newlines with an indent), non-ASCII
+ * kept, keys in insertion order.
  */
 final class PythonJson {
 
@@ -34,7 +35,8 @@ final class PythonJson {
         }
         else if (value instanceof Double || value instanceof Float) {
             double number = ((Number) value).doubleValue();
-            out.append(number == Math.rint(number) && !Double.isInfinite(number) ? String.format("%.1f", number) : Double.toString(number));
+            out.append(number == Math.rint(number) && !Double.isInfinite(number) ? String.format("%.1f", number)
+                    : Double.toString(number));
         }
         else if (value instanceof Number number) {
             out.append(number);
@@ -46,7 +48,8 @@ final class PythonJson {
             writeContainer(out, '[', ']', list.iterator(), list.isEmpty(), indent, depth, false);
         }
         else if (value instanceof Object[] array) {
-            writeContainer(out, '[', ']', java.util.Arrays.asList(array).iterator(), array.length == 0, indent, depth, false);
+            writeContainer(out, '[', ']', java.util.Arrays.asList(array).iterator(), array.length == 0, indent, depth,
+                    false);
         }
         else {
             writeString(out, value.toString());
@@ -110,4 +113,5 @@ final class PythonJson {
         }
         out.append('"');
     }
+
 }

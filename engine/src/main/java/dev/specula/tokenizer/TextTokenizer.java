@@ -1,10 +1,5 @@
 package dev.specula.tokenizer;
 
-import ai.djl.huggingface.tokenizers.Encoding;
-import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Collections;
@@ -12,42 +7,58 @@ import java.util.Iterator;
 import java.util.Map;
 import java.util.TreeMap;
 
+import ai.djl.huggingface.tokenizers.Encoding;
+import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+
 /**
- * A Hugging Face {@code tokenizer.json} through DJL's Rust tokenizers, with truncation and padding off
- * (DJL truncates to 512 tokens by default, silently; the engine checks context limits itself).
+ * A Hugging Face {@code tokenizer.json} through DJL's Rust tokenizers, with truncation
+ * and padding off (DJL truncates to 512 tokens by default, silently; the engine checks
+ * context limits itself).
  */
 public final class TextTokenizer implements TokenDecoder, AutoCloseable {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private final HuggingFaceTokenizer tokenizer;
+
     private final Path file;
+
     private final int vocabularySize;
+
     private final Map<Integer, String> specialTokens;
 
-    private TextTokenizer(HuggingFaceTokenizer tokenizer, Path file, int vocabularySize, Map<Integer, String> specialTokens) {
+    private TextTokenizer(HuggingFaceTokenizer tokenizer, Path file, int vocabularySize,
+            Map<Integer, String> specialTokens) {
         this.tokenizer = tokenizer;
         this.file = file;
         this.vocabularySize = vocabularySize;
         this.specialTokens = specialTokens;
     }
 
-    /** Loads {@code tokenizer.json}; a missing or corrupt file fails with its path. Internal to the engine. */
+    /**
+     * Loads {@code tokenizer.json}; a missing or corrupt file fails with its path.
+     * Internal to the engine.
+     */
     public static TextTokenizer load(Path tokenizerJson) {
         JsonNode root;
         try {
             root = JSON.readTree(tokenizerJson.toFile());
         }
         catch (IOException ex) {
-            throw new TokenizerLoadException(tokenizerJson, "Cannot parse tokenizer " + tokenizerJson + ": " + ex.getMessage()
-                    + "; re-export the model or copy its tokenizer.json from the Hugging Face repository", ex);
+            throw new TokenizerLoadException(tokenizerJson,
+                    "Cannot parse tokenizer " + tokenizerJson + ": " + ex.getMessage()
+                            + "; re-export the model or copy its tokenizer.json from the Hugging Face repository",
+                    ex);
         }
         int maxId = -1;
         Iterator<Map.Entry<String, JsonNode>> vocab = root.path("model").path("vocab").fields();
         while (vocab.hasNext()) {
             maxId = Math.max(maxId, vocab.next().getValue().asInt(-1));
         }
-        if (root.path("model").path("vocab").isArray()) { // Unigram: [[piece, score], ...]
+        // Unigram: [[piece, score], ...]
+        if (root.path("model").path("vocab").isArray()) {
             maxId = Math.max(maxId, root.path("model").path("vocab").size() - 1);
         }
         Map<Integer, String> special = new TreeMap<>();
@@ -64,17 +75,17 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
                     Map.of("truncation", "false", "padding", "false", "addSpecialTokens", "true"));
         }
         catch (IOException | RuntimeException ex) {
-            throw new TokenizerLoadException(tokenizerJson, "Cannot load tokenizer " + tokenizerJson + ": " + ex.getMessage(), ex);
+            throw new TokenizerLoadException(tokenizerJson,
+                    "Cannot load tokenizer " + tokenizerJson + ": " + ex.getMessage(), ex);
         }
         return new TextTokenizer(tokenizer, tokenizerJson, maxId + 1, Collections.unmodifiableMap(special));
     }
 
     /**
      * Token ids of {@code text}.
-     *
-     * @param addSpecialTokens whether the tokenizer's post-processor adds its tokens (BOS for Llama-2 style
-     *        tokenizers), as {@code tokenizer(text)} does in transformers; false for text rendered by a chat
-     *        template, which already carries them
+     * @param addSpecialTokens whether the tokenizer's post-processor adds its tokens (BOS
+     * for Llama-2 style tokenizers), as {@code tokenizer(text)} does in transformers;
+     * false for text rendered by a chat template, which already carries them
      */
     public int[] encode(String text, boolean addSpecialTokens) {
         Encoding encoding = tokenizer.encode(text, addSpecialTokens, false);
@@ -100,7 +111,10 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
         return decode(ids, 0, ids.length, skipSpecialTokens);
     }
 
-    /** Number of ids the tokenizer can produce: its largest id + 1 (base vocabulary and added tokens). */
+    /**
+     * Number of ids the tokenizer can produce: its largest id + 1 (base vocabulary and
+     * added tokens).
+     */
     public int vocabularySize() {
         return vocabularySize;
     }
@@ -119,4 +133,5 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
     public void close() {
         tokenizer.close();
     }
+
 }

@@ -4,6 +4,10 @@ package dev.specula.tokenizer;
 @FunctionalInterface
 public interface TokenDecoder {
 
-    /** Text of {@code ids[from, to)}; special tokens dropped when {@code skipSpecialTokens}. */
+    /**
+     * Text of {@code ids[from, to)}; special tokens dropped when
+     * {@code skipSpecialTokens}.
+     */
     String decode(int[] ids, int from, int to, boolean skipSpecialTokens);
+
 }

@@ -3,8 +3,9 @@ package dev.specula.tokenizer;
 import java.nio.file.Path;
 
 /**
- * A tokenizer or chat template file that cannot be read: the message names the path. Model loading reports it as
- * a {@code ModelLoadException} of the model directory it belongs to.
+ * A tokenizer or chat template file that cannot be read: the message names the path.
+ * Model loading reports it as a {@code ModelLoadException} of the model directory it
+ * belongs to.
  */
 public final class TokenizerLoadException extends RuntimeException {
 

@@ -1,5 +1,17 @@
 package dev.specula.engine;
 
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
 import dev.specula.Fixtures;
 import dev.specula.kv.KvStore;
 import dev.specula.model.DecoderModel;
@@ -11,38 +23,33 @@ import dev.specula.policy.PolicyParameters;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.sampling.SamplingParams;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.function.Supplier;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Batching never changes an output: each request's greedy output under continuous batching equals the same
- * request decoded alone — with mixed prompt lengths, different policies, requests joining mid-flight,
- * cancellations — on both batch paths (padded: the embedded pair's mask graphs; unpadded: a packed export).
+ * Batching never changes an output: each request's greedy output under continuous
+ * batching equals the same request decoded alone — with mixed prompt lengths, different
+ * policies, requests joining mid-flight, cancellations — on both batch paths (padded: the
+ * embedded pair's mask graphs; unpadded: a packed export).
  */
 class BatchingLosslessTest {
 
     private static final List<String> PROMPTS = List.of("def read_config(path):\n    ",
             "class Stack:\n    \"\"\"A last-in first-out stack.\"\"\"\n\n    def __init__(self):\n        ",
             "import os\n", "def fibonacci(n):\n    if n < 2:\n        return n\n    ",
-            "for line in open(name):\n    line = line.strip()\n    if not line:\n        continue\n    ",
-            "x", "try:\n    import json\nexcept ImportError:\n    json = None\n\n\ndef dump(obj):\n    ",
-            "def is_prime(n):\n    ", "    return sorted(items, key=lambda item: item[", "def main(argv):\n    parser = ");
+            "for line in open(name):\n    line = line.strip()\n    if not line:\n        continue\n    ", "x",
+            "try:\n    import json\nexcept ImportError:\n    json = None\n\n\ndef dump(obj):\n    ",
+            "def is_prime(n):\n    ", "    return sorted(items, key=lambda item: item[",
+            "def main(argv):\n    parser = ");
 
     private static DecoderModel target;
+
     private static DecoderModel draft;
+
     private static DecoderModel packedTarget;
+
     private static DecoderModel packedDraft;
+
     private static SpeculativeDecoder alone;
 
     @BeforeAll
@@ -75,8 +82,12 @@ class BatchingLosslessTest {
     private static GenerationRequest request(DecoderModel model, int index, int maxTokens, TokenStreamListener listener,
             CancellationToken cancellation) {
         int[] prompt = model.tokenizer().encode(PROMPTS.get(index % PROMPTS.size()), true);
-        return GenerationRequest.builder(prompt).maxNewTokens(maxTokens).policy(policy(index)).listener(listener)
-                .cancellation(cancellation).build();
+        return GenerationRequest.builder(prompt)
+            .maxNewTokens(maxTokens)
+            .policy(policy(index))
+            .listener(listener)
+            .cancellation(cancellation)
+            .build();
     }
 
     private static Engine scheduler(ModelPair models) {
@@ -100,7 +111,10 @@ class BatchingLosslessTest {
         }
     }
 
-    /** 10 requests of mixed lengths and policies, 6 at once, then 4 more joining while those run. */
+    /**
+     * 10 requests of mixed lengths and policies, 6 at once, then 4 more joining while
+     * those run.
+     */
     private static void assertEveryRequestMatches(Engine batch, DecoderModel model, SpeculativeDecoder reference) {
         List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
         List<Integer> lengths = new ArrayList<>();
@@ -108,7 +122,8 @@ class BatchingLosslessTest {
         for (int i = 0; i < 6; i++) {
             int maxTokens = 24 + 8 * (i % 3);
             lengths.add(maxTokens);
-            futures.add(batch.submit(request(model, i, maxTokens, i == 0 ? text -> firstText.countDown() : null, null)));
+            futures
+                .add(batch.submit(request(model, i, maxTokens, i == 0 ? (text) -> firstText.countDown() : null, null)));
         }
         await(firstText);
         for (int i = 6; i < 10; i++) {
@@ -118,15 +133,19 @@ class BatchingLosslessTest {
         GenerationStats drafted = new GenerationStats();
         for (int i = 0; i < futures.size(); i++) {
             GenerationResult batched = futures.get(i).join();
-            GenerationResult single = reference.generate(GenerationRequest.builder(model.tokenizer().encode(
-                    PROMPTS.get(i % PROMPTS.size()), true)).maxNewTokens(lengths.get(i)).policy(PlainPolicy::new).build());
+            GenerationResult single = reference
+                .generate(GenerationRequest.builder(model.tokenizer().encode(PROMPTS.get(i % PROMPTS.size()), true))
+                    .maxNewTokens(lengths.get(i))
+                    .policy(PlainPolicy::new)
+                    .build());
             assertThat(batched.tokenIds()).as("request %d", i).containsExactly(single.tokenIds());
             assertThat(batched.text()).isEqualTo(single.text());
             drafted.add(batched.stats());
         }
         assertThat(drafted.drafted()).as("speculation ran in the batch").isPositive();
         if (model == target) {
-            // the embedded draft agrees with its target (the fixture pair is random-init and never does)
+            // the embedded draft agrees with its target (the fixture pair is random-init
+            // and never does)
             assertThat(drafted.accepted()).isPositive();
         }
     }
@@ -135,8 +154,8 @@ class BatchingLosslessTest {
     void aCancelledRequestLeavesAndTheOthersAreUnchanged() {
         try (Engine batch = scheduler(new ModelPair(target, draft))) {
             CancellationToken cancellation = new CancellationToken();
-            CompletableFuture<GenerationResult> cancelled = batch.submit(request(target, 0, 200, text -> cancellation.cancel(),
-                    cancellation));
+            CompletableFuture<GenerationResult> cancelled = batch
+                .submit(request(target, 0, 200, (text) -> cancellation.cancel(), cancellation));
             List<CompletableFuture<GenerationResult>> others = new ArrayList<>();
             for (int i = 1; i < 5; i++) {
                 others.add(batch.submit(request(target, i, 32, null, null)));
@@ -144,8 +163,11 @@ class BatchingLosslessTest {
             assertThat(cancelled.join().finishReason()).isEqualTo(FinishReason.CANCELLED);
             assertThat(cancelled.join().tokenIds().length).isLessThan(200);
             for (int i = 0; i < others.size(); i++) {
-                GenerationResult single = alone.generate(GenerationRequest.builder(target.tokenizer().encode(
-                        PROMPTS.get(i + 1), true)).maxNewTokens(32).policy(PlainPolicy::new).build());
+                GenerationResult single = alone
+                    .generate(GenerationRequest.builder(target.tokenizer().encode(PROMPTS.get(i + 1), true))
+                        .maxNewTokens(32)
+                        .policy(PlainPolicy::new)
+                        .build());
                 assertThat(others.get(i).join().tokenIds()).containsExactly(single.tokenIds());
             }
         }
@@ -158,11 +180,18 @@ class BatchingLosslessTest {
             int[] prompt = target.tokenizer().encode(PROMPTS.get(3), true);
             List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
             for (int i = 0; i < 4; i++) {
-                futures.add(batch.submit(GenerationRequest.builder(prompt).sampling(seeded).maxNewTokens(32)
-                        .policy(() -> new FixedPolicy(4)).build()));
+                futures.add(batch.submit(GenerationRequest.builder(prompt)
+                    .sampling(seeded)
+                    .maxNewTokens(32)
+                    .policy(() -> new FixedPolicy(4))
+                    .build()));
             }
-            GenerationResult alone = new SpeculativeDecoder(new ModelPair(target, draft)).generate(GenerationRequest.builder(prompt)
-                    .sampling(seeded).maxNewTokens(32).policy(() -> new FixedPolicy(4)).build());
+            GenerationResult alone = new SpeculativeDecoder(new ModelPair(target, draft))
+                .generate(GenerationRequest.builder(prompt)
+                    .sampling(seeded)
+                    .maxNewTokens(32)
+                    .policy(() -> new FixedPolicy(4))
+                    .build());
             for (CompletableFuture<GenerationResult> future : futures) {
                 assertThat(future.join().tokenIds()).containsExactly(alone.tokenIds());
             }
@@ -173,38 +202,43 @@ class BatchingLosslessTest {
     void promptsSharingAPrefixReuseItsKvAndKeepTheirOutputs() {
         String header = "# Utilities for parsing configuration files.\n# Every function takes a path and returns a dict.\n\n"
                 + "import os\nimport sys\n\n\n";
-        List<String> questions = List.of("def read_ini(path):\n    ", "def read_json(path):\n    ", "def read_env(path):\n    ",
-                "def merge(a, b):\n    ");
+        List<String> questions = List.of("def read_ini(path):\n    ", "def read_json(path):\n    ",
+                "def read_env(path):\n    ", "def merge(a, b):\n    ");
         java.util.concurrent.atomic.AtomicLong hitTokens = new java.util.concurrent.atomic.AtomicLong();
-        dev.specula.kv.PrefixCache prefixes = new dev.specula.kv.PrefixCache(64L << 20, new dev.specula.kv.PrefixCacheListener() {
+        dev.specula.kv.PrefixCache prefixes = new dev.specula.kv.PrefixCache(64L << 20,
+                new dev.specula.kv.PrefixCacheListener() {
                     @Override
                     public void onLookup(int hits, int misses) {
                         hitTokens.addAndGet(hits);
                     }
                 });
         ModelPair pair = new ModelPair(target, draft);
-        // direct decoding, then a batch: the first request fills the cache, the rest start from it
+        // direct decoding, then a batch: the first request fills the cache, the rest
+        // start from it
         SpeculativeDecoder direct = new SpeculativeDecoder(pair, prefixes);
         List<int[]> prompts = new ArrayList<>();
         for (String question : questions) {
             prompts.add(target.tokenizer().encode(header + question, true));
         }
         for (int[] prompt : prompts) {
-            GenerationResult cached = direct.generate(GenerationRequest.builder(prompt).maxNewTokens(24)
-                    .policy(() -> new FixedPolicy(4)).build());
-            GenerationResult single = alone.generate(GenerationRequest.builder(prompt).maxNewTokens(24).policy(PlainPolicy::new).build());
+            GenerationResult cached = direct
+                .generate(GenerationRequest.builder(prompt).maxNewTokens(24).policy(() -> new FixedPolicy(4)).build());
+            GenerationResult single = alone
+                .generate(GenerationRequest.builder(prompt).maxNewTokens(24).policy(PlainPolicy::new).build());
             assertThat(cached.tokenIds()).containsExactly(single.tokenIds());
         }
         try (Engine batch = new Engine(pair, new Engine.Settings(8, 64, Duration.ofMillis(20), Duration.ofSeconds(30)),
                 prefixes)) {
             List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
             for (int[] prompt : prompts) {
-                futures.add(batch.submit(GenerationRequest.builder(prompt).maxNewTokens(24).policy(() -> new FixedPolicy(3)).build()));
+                futures.add(batch.submit(
+                        GenerationRequest.builder(prompt).maxNewTokens(24).policy(() -> new FixedPolicy(3)).build()));
             }
             for (int i = 0; i < prompts.size(); i++) {
-                GenerationResult single = alone.generate(GenerationRequest.builder(prompts.get(i)).maxNewTokens(24)
-                        .policy(PlainPolicy::new).build());
-                assertThat(futures.get(i).join().tokenIds()).as("batched request %d", i).containsExactly(single.tokenIds());
+                GenerationResult single = alone.generate(
+                        GenerationRequest.builder(prompts.get(i)).maxNewTokens(24).policy(PlainPolicy::new).build());
+                assertThat(futures.get(i).join().tokenIds()).as("batched request %d", i)
+                    .containsExactly(single.tokenIds());
             }
         }
         assertThat(hitTokens.get()).as("prompt tokens served from the prefix cache").isGreaterThanOrEqualTo(2 * 7 * 16);
@@ -222,4 +256,5 @@ class BatchingLosslessTest {
             throw new AssertionError(ex);
         }
     }
+
 }

@@ -1,19 +1,21 @@
 package dev.specula.engine;
 
-import dev.specula.request.InvalidRequestException;
-import dev.specula.policy.PolicyParameters;
-import dev.specula.policy.SpeculationPolicies;
-import dev.specula.sampling.SamplingParams;
+import java.util.List;
+
 import org.junit.jupiter.api.Test;
 
-import java.util.List;
+import dev.specula.policy.PolicyParameters;
+import dev.specula.policy.SpeculationPolicies;
+import dev.specula.request.InvalidRequestException;
+import dev.specula.sampling.SamplingParams;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * A caller's mistake is an {@link InvalidRequestException} naming the field (servers answer it 400); a
- * programming error stays an {@link IllegalArgumentException} (servers answer it 500).
+ * A caller's mistake is an {@link InvalidRequestException} naming the field (servers
+ * answer it 400); a programming error stays an {@link IllegalArgumentException} (servers
+ * answer it 500).
  */
 class CallerMistakesTest {
 
@@ -29,16 +31,17 @@ class CallerMistakesTest {
     void badMaxTokensAndStopStringsNameTheField() {
         assertField(() -> GenerationRequest.builder(new int[] { 1 }).maxNewTokens(0).build(), "maxNewTokens",
                 "max new tokens must be >= 1");
-        assertField(() -> GenerationRequest.builder(new int[] { 1 }).stopStrings(List.of("\n", "")).build(), "stopStrings",
-                "must not be empty");
+        assertField(() -> GenerationRequest.builder(new int[] { 1 }).stopStrings(List.of("\n", "")).build(),
+                "stopStrings", "must not be empty");
         assertField(() -> GenerationRequest.builder(new int[0]).build(), "promptIds", "at least one token");
     }
 
     @Test
     void anUnknownPolicyAndATooLongPromptAreCallerMistakes() {
-        assertField(() -> SpeculationPolicies.factory("warp-drive", PolicyParameters.ofGamma(4)), "policy", "warp-drive");
+        assertField(() -> SpeculationPolicies.factory("warp-drive", PolicyParameters.ofGamma(4)), "policy",
+                "warp-drive");
         Object tooLong = new ContextLengthExceededException(100, 30, 120, "tiny");
-        assertThat(tooLong).isInstanceOfSatisfying(InvalidRequestException.class, ex -> {
+        assertThat(tooLong).isInstanceOfSatisfying(InvalidRequestException.class, (ex) -> {
             assertThat(ex.getField()).isEqualTo("messages");
             assertThat(ex.getCode()).isEqualTo("context_length_exceeded");
         });
@@ -47,11 +50,15 @@ class CallerMistakesTest {
     @Test
     void programmingErrorsStayIllegalArguments() {
         assertThatThrownBy(() -> GenerationRequest.builder(new int[] { 1 }).sampling(null).build())
-                .isInstanceOf(IllegalArgumentException.class).isNotInstanceOf(InvalidRequestException.class);
+            .isInstanceOf(IllegalArgumentException.class)
+            .isNotInstanceOf(InvalidRequestException.class);
     }
 
-    private static void assertField(org.assertj.core.api.ThrowableAssert.ThrowingCallable call, String field, String message) {
-        assertThatThrownBy(call).isInstanceOfSatisfying(InvalidRequestException.class,
-                ex -> assertThat(ex.getField()).isEqualTo(field)).hasMessageContaining(message);
+    private static void assertField(org.assertj.core.api.ThrowableAssert.ThrowingCallable call, String field,
+            String message) {
+        assertThatThrownBy(call)
+            .isInstanceOfSatisfying(InvalidRequestException.class, (ex) -> assertThat(ex.getField()).isEqualTo(field))
+            .hasMessageContaining(message);
     }
+
 }

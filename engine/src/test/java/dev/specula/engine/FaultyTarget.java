@@ -1,6 +1,10 @@
 package dev.specula.engine;
 
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
 import ai.onnxruntime.OrtException;
+
 import dev.specula.kv.KvSequence;
 import dev.specula.kv.KvStore;
 import dev.specula.model.Decoder;
@@ -10,22 +14,28 @@ import dev.specula.model.StepInput;
 import dev.specula.model.StepOutput;
 import dev.specula.tokenizer.TextTokenizer;
 
-import java.util.List;
-import java.util.concurrent.atomic.AtomicInteger;
-
 /**
- * A test double of the target's steps: the real target model that, on its {@code faultyCall}-th forward call,
- * sleeps (a slow verification, e.g. a long prefill; interrupted it stops as a terminated ONNX Runtime run does)
- * or throws an {@link Error} (as an {@code OutOfMemoryError: Direct buffer memory} would).
+ * A test double of the target's steps: the real target model that, on its
+ * {@code faultyCall}-th forward call, sleeps (a slow verification, e.g. a long prefill;
+ * interrupted it stops as a terminated ONNX Runtime run does) or throws an {@link Error}
+ * (as an {@code OutOfMemoryError: Direct buffer memory} would).
  */
 final class FaultyTarget implements Decoder {
 
-    enum Fault { SLOW, ERROR }
+    enum Fault {
+
+        SLOW, ERROR
+
+    }
 
     private final DecoderModel real;
+
     private final Fault fault;
+
     private final int faultyCall;
+
     private final long slowMillis;
+
     private final AtomicInteger calls = new AtomicInteger();
 
     FaultyTarget(DecoderModel real, Fault fault, int faultyCall, long slowMillis) {
@@ -35,7 +45,10 @@ final class FaultyTarget implements Decoder {
         this.slowMillis = slowMillis;
     }
 
-    /** A pair of the real target (loaded, tokenizer) whose steps go through this double, and {@code draft}. */
+    /**
+     * A pair of the real target (loaded, tokenizer) whose steps go through this double,
+     * and {@code draft}.
+     */
     ModelPair pairWith(Decoder draft) {
         return new ModelPair(real, this, draft);
     }
@@ -102,4 +115,5 @@ final class FaultyTarget implements Decoder {
     @Override
     public void close() {
     }
+
 }

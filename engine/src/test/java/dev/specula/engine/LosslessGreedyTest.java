@@ -1,6 +1,17 @@
 package dev.specula.engine;
 
+import java.io.BufferedReader;
+import java.io.InputStreamReader;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Supplier;
+
 import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
 import dev.specula.Fixtures;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.RuntimeOptions;
@@ -11,32 +22,27 @@ import dev.specula.policy.PolicyParameters;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.tokenizer.PromptEncoder;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.function.Supplier;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Greedy speculative decoding is lossless: for 52 code prompts × 48 new tokens × γ ∈ {1, 2, 4, 8} the
- * output equals plain target decoding token for token, with the embedded draft (which mostly agrees) and
- * with a random-init draft (which mostly disagrees, so nearly every round rolls back).
+ * Greedy speculative decoding is lossless: for 52 code prompts × 48 new tokens × γ ∈ {1,
+ * 2, 4, 8} the output equals plain target decoding token for token, with the embedded
+ * draft (which mostly agrees) and with a random-init draft (which mostly disagrees, so
+ * nearly every round rolls back).
  */
 class LosslessGreedyTest {
 
     private static final int NEW_TOKENS = 48;
-    private static final int[] GAMMAS = {1, 2, 4, 8};
+
+    private static final int[] GAMMAS = { 1, 2, 4, 8 };
 
     private static DecoderModel target;
+
     private static DecoderModel trainedDraft;
+
     private static DecoderModel randomDraft;
+
     private static List<int[]> prompts;
 
     @BeforeAll
@@ -75,7 +81,8 @@ class LosslessGreedyTest {
     @Test
     void disagreeingDraftNeverChangesTheOutput() {
         GenerationStats stats = compareAll(randomDraft);
-        // a random draft is mostly rejected, so the rollback path runs in nearly every round
+        // a random draft is mostly rejected, so the rollback path runs in nearly every
+        // round
         assertThat(stats.acceptanceRate()).isLessThan(0.3);
         assertThat(stats.rounds()).isGreaterThan(stats.accepted());
     }
@@ -91,11 +98,12 @@ class LosslessGreedyTest {
             GenerationStats stats = new GenerationStats();
             for (int p = 0; p < 20; p++) {
                 int[] prompt = prompts.get(p);
-                GenerationResult plain = plainDecoder.generate(GenerationRequest.builder(prompt)
-                    .maxNewTokens(NEW_TOKENS).policy(PlainPolicy::new).build());
-                GenerationResult speculative = speculativeDecoder.generate(GenerationRequest.builder(prompt)
-                    .maxNewTokens(NEW_TOKENS).policy(policy).build());
-                assertThat(speculative.tokenIds()).as("prompt %d, policy %s", p, name).containsExactly(plain.tokenIds());
+                GenerationResult plain = plainDecoder.generate(
+                        GenerationRequest.builder(prompt).maxNewTokens(NEW_TOKENS).policy(PlainPolicy::new).build());
+                GenerationResult speculative = speculativeDecoder
+                    .generate(GenerationRequest.builder(prompt).maxNewTokens(NEW_TOKENS).policy(policy).build());
+                assertThat(speculative.tokenIds()).as("prompt %d, policy %s", p, name)
+                    .containsExactly(plain.tokenIds());
                 stats.add(speculative.stats());
             }
             if (!name.equals(PlainPolicy.NAME)) {
@@ -112,11 +120,13 @@ class LosslessGreedyTest {
         GenerationStats total = new GenerationStats();
         for (int p = 0; p < prompts.size(); p++) {
             int[] prompt = prompts.get(p);
-            GenerationResult plain = plainDecoder.generate(GenerationRequest.builder(prompt)
-                .maxNewTokens(NEW_TOKENS).policy(PlainPolicy::new).build());
+            GenerationResult plain = plainDecoder
+                .generate(GenerationRequest.builder(prompt).maxNewTokens(NEW_TOKENS).policy(PlainPolicy::new).build());
             for (int gamma : GAMMAS) {
                 GenerationResult speculative = speculativeDecoder.generate(GenerationRequest.builder(prompt)
-                    .maxNewTokens(NEW_TOKENS).policy(() -> new FixedPolicy(gamma)).build());
+                    .maxNewTokens(NEW_TOKENS)
+                    .policy(() -> new FixedPolicy(gamma))
+                    .build());
                 assertThat(speculative.tokenIds()).as("prompt %d, γ = %d, draft %s", p, gamma, draft.name())
                     .containsExactly(plain.tokenIds());
                 assertThat(speculative.text()).isEqualTo(plain.text());
@@ -126,4 +136,5 @@ class LosslessGreedyTest {
         }
         return total;
     }
+
 }

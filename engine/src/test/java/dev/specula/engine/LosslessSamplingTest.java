@@ -1,5 +1,13 @@
 package dev.specula.engine;
 
+import java.util.function.Supplier;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
 import dev.specula.Fixtures;
 import dev.specula.kv.KvSequence;
 import dev.specula.model.DecoderModel;
@@ -11,31 +19,29 @@ import dev.specula.policy.SpeculationPolicy;
 import dev.specula.sampling.ChiSquare;
 import dev.specula.sampling.Distributions;
 import dev.specula.sampling.SamplingParams;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.CsvSource;
-
-import java.util.function.Supplier;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Speculative sampling is lossless: the first two generated tokens, over thousands of seeded runs, follow
- * the target's own distribution P(x1)·P(x2 | x1) — computed exactly from the target's logits — as closely as
- * target-only sampling does. Pearson's chi-square against the exact distribution must stay under its 99.9%
- * critical value for the sample size; the same bound rejects the draft's distribution (power check).
+ * Speculative sampling is lossless: the first two generated tokens, over thousands of
+ * seeded runs, follow the target's own distribution P(x1)·P(x2 | x1) — computed exactly
+ * from the target's logits — as closely as target-only sampling does. Pearson's
+ * chi-square against the exact distribution must stay under its 99.9% critical value for
+ * the sample size; the same bound rejects the draft's distribution (power check).
  *
- * <p>Models: a random-init Llama target and a different random-init draft with the same tokenizer (fixtures),
- * small enough for thousands of runs; the rule's correctness does not depend on the weights.
+ * <p>
+ * Models: a random-init Llama target and a different random-init draft with the same
+ * tokenizer (fixtures), small enough for thousands of runs; the rule's correctness does
+ * not depend on the weights.
  */
 class LosslessSamplingTest {
 
     private static final int RUNS = 3000;
-    private static final int[] PROMPT = {5, 17, 42, 99, 7};
+
+    private static final int[] PROMPT = { 5, 17, 42, 99, 7 };
 
     private static DecoderModel target;
+
     private static DecoderModel draft;
 
     @BeforeAll
@@ -51,7 +57,7 @@ class LosslessSamplingTest {
     }
 
     @ParameterizedTest(name = "temperature {0}, top-p {1}")
-    @CsvSource({"0.7, 1.0", "1.0, 1.0", "0.7, 0.9", "1.0, 0.9"})
+    @CsvSource({ "0.7, 1.0", "1.0, 1.0", "0.7, 0.9", "1.0, 0.9" })
     void firstTwoTokensFollowTheTargetDistribution(double temperature, double topP) throws Exception {
         SamplingParams params = new SamplingParams(temperature, 0, topP, null);
         Exact exact = exactDistribution(target, params);
@@ -60,14 +66,17 @@ class LosslessSamplingTest {
         double[] plain = chiSquare(exact, new ModelPair(target, null), params, PlainPolicy::new);
         double[] draftOnly = chiSquare(exact, new ModelPair(draft, null), params, PlainPolicy::new);
 
-        assertThat(speculative[0]).as("speculative chi-square, df %s", speculative[1]).isLessThan(ChiSquare.critical(speculative[1]));
+        assertThat(speculative[0]).as("speculative chi-square, df %s", speculative[1])
+            .isLessThan(ChiSquare.critical(speculative[1]));
         assertThat(plain[0]).as("target-only chi-square, df %s", plain[1]).isLessThan(ChiSquare.critical(plain[1]));
-        assertThat(draftOnly[0]).as("the bound has power: the draft's own samples fail it").isGreaterThan(ChiSquare.critical(draftOnly[1]));
+        assertThat(draftOnly[0]).as("the bound has power: the draft's own samples fail it")
+            .isGreaterThan(ChiSquare.critical(draftOnly[1]));
     }
 
     @Test
     void stoppingDraftsOnTheDraftsOwnDistributionKeepsTheTargetDistribution() throws Exception {
-        // adaptive policies (confidence, AdaEDL, GammaTune+, LDLP's threshold) stop drafting on what the draft
+        // adaptive policies (confidence, AdaEDL, GammaTune+, LDLP's threshold) stop
+        // drafting on what the draft
         // saw: a draft token is proposed only if q(d) ≥ 1/|V|, about half of them here
         SamplingParams params = new SamplingParams(1.0, 0, 1.0, null);
         Exact exact = exactDistribution(target, params);
@@ -101,25 +110,36 @@ class LosslessSamplingTest {
         double[] speculative = chiSquare(exact, new ModelPair(target, draft), params, stopping);
 
         assertThat(stops[0]).as("the rule did stop drafting").isGreaterThan(RUNS / 10);
-        assertThat(speculative[0]).as("chi-square, df %s", speculative[1]).isLessThan(ChiSquare.critical(speculative[1]));
+        assertThat(speculative[0]).as("chi-square, df %s", speculative[1])
+            .isLessThan(ChiSquare.critical(speculative[1]));
     }
 
-    /** Observed counts of (x1, x2) over RUNS seeded generations, against the exact joint distribution. */
+    /**
+     * Observed counts of (x1, x2) over RUNS seeded generations, against the exact joint
+     * distribution.
+     */
     private static double[] chiSquare(Exact exact, ModelPair models, SamplingParams params,
             Supplier<? extends SpeculationPolicy> policy) {
         SpeculativeDecoder decoder = new SpeculativeDecoder(models);
         long[] counts = new long[exact.joint.length];
         for (int seed = 0; seed < RUNS; seed++) {
             SamplingParams seeded = new SamplingParams(params.temperature(), params.topK(), params.topP(), (long) seed);
-            GenerationResult result = decoder.generate(GenerationRequest.builder(PROMPT).sampling(seeded).maxNewTokens(2)
-                .ignoreEos(true).policy(policy).build());
+            GenerationResult result = decoder.generate(GenerationRequest.builder(PROMPT)
+                .sampling(seeded)
+                .maxNewTokens(2)
+                .ignoreEos(true)
+                .policy(policy)
+                .build());
             int[] ids = result.tokenIds();
             counts[ids[0] * exact.width + ids[1]]++;
         }
         return ChiSquare.statistic(counts, exact.joint, RUNS);
     }
 
-    /** P(x1, x2) = P(x1) · P(x2 | x1) from the target's logits, under the same temperature and top-p. */
+    /**
+     * P(x1, x2) = P(x1) · P(x2 | x1) from the target's logits, under the same temperature
+     * and top-p.
+     */
     private record Exact(double[] joint, int width) {
     }
 
@@ -147,4 +167,5 @@ class LosslessSamplingTest {
         }
         return new Exact(joint, width);
     }
+
 }

@@ -1,5 +1,17 @@
 package dev.specula.engine;
 
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
 import dev.specula.Fixtures;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.RuntimeOptions;
@@ -9,26 +21,16 @@ import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.RoundContext;
 import dev.specula.policy.RoundOutcome;
 import dev.specula.policy.SpeculationPolicy;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * The batch thread is no single point of failure: a sequence that throws fails alone, an {@link Error} fails
- * every request at once (and the scheduler says it is dead), a slow client does not slow the others, and a
- * slow target is not a reason to fail a batch. Real models; faults come from test doubles of a policy, a
- * listener and the target's steps ({@link FaultyTarget}).
+ * The batch thread is no single point of failure: a sequence that throws fails alone, an
+ * {@link Error} fails every request at once (and the scheduler says it is dead), a slow
+ * client does not slow the others, and a slow target is not a reason to fail a batch.
+ * Real models; faults come from test doubles of a policy, a listener and the target's
+ * steps ({@link FaultyTarget}).
  */
 class SchedulerFaultsTest {
 
@@ -37,7 +39,9 @@ class SchedulerFaultsTest {
             "def is_prime(n):\n    ");
 
     private static DecoderModel target;
+
     private static DecoderModel draft;
+
     private static SpeculativeDecoder alone;
 
     @BeforeAll
@@ -59,8 +63,9 @@ class SchedulerFaultsTest {
     }
 
     private static GenerationRequest.Builder request(int index, int maxTokens) {
-        return GenerationRequest.builder(target.tokenizer().encode(PROMPTS.get(index), true)).maxNewTokens(maxTokens)
-                .policy(() -> new FixedPolicy(3));
+        return GenerationRequest.builder(target.tokenizer().encode(PROMPTS.get(index), true))
+            .maxNewTokens(maxTokens)
+            .policy(() -> new FixedPolicy(3));
     }
 
     private static int[] plain(int index, int maxTokens) {
@@ -75,6 +80,7 @@ class SchedulerFaultsTest {
     private static final class ThrowingPolicy implements SpeculationPolicy {
 
         private final int failingCall;
+
         private int calls;
 
         ThrowingPolicy(int failingCall) {
@@ -97,6 +103,7 @@ class SchedulerFaultsTest {
         @Override
         public void observe(RoundOutcome outcome) {
         }
+
     }
 
     @Test
@@ -111,8 +118,8 @@ class SchedulerFaultsTest {
                 futures.add(batch.submit(request.build()));
             }
             assertThatThrownBy(() -> get(futures.get(1))).isInstanceOf(ExecutionException.class)
-                    .hasRootCauseMessage("policy failure injected by the test");
-            for (int i : new int[] {0, 2}) {
+                .hasRootCauseMessage("policy failure injected by the test");
+            for (int i : new int[] { 0, 2 }) {
                 assertThat(get(futures.get(i)).tokenIds()).as("request %d", i).containsExactly(plain(i, 32));
             }
         }
@@ -129,11 +136,11 @@ class SchedulerFaultsTest {
             // 2 running, 3 queued: all of them end, none waits forever
             for (CompletableFuture<GenerationResult> future : futures) {
                 assertThatThrownBy(() -> future.get(10, TimeUnit.SECONDS)).isInstanceOf(ExecutionException.class)
-                        .hasRootCauseInstanceOf(OutOfMemoryError.class);
+                    .hasRootCauseInstanceOf(OutOfMemoryError.class);
             }
             assertThat(batch.isAlive()).isFalse();
             assertThatThrownBy(() -> batch.submit(request(0, 8).build())).isInstanceOf(GenerationException.class)
-                    .hasMessageContaining("Direct buffer memory");
+                .hasMessageContaining("Direct buffer memory");
         }
     }
 
@@ -142,8 +149,8 @@ class SchedulerFaultsTest {
         try (Engine batch = scheduler(new ModelPair(target, draft), 4, Duration.ofSeconds(30))) {
             get(batch.submit(request(0, 8).build())); // warm up the batch path
             StringBuilder slowText = new StringBuilder();
-            int[] slowPieces = {0};
-            CompletableFuture<GenerationResult> slow = batch.submit(request(0, 48).listener(text -> {
+            int[] slowPieces = { 0 };
+            CompletableFuture<GenerationResult> slow = batch.submit(request(0, 48).listener((text) -> {
                 slowText.append(text);
                 if (++slowPieces[0] == 3) {
                     sleep(2000);
@@ -155,7 +162,7 @@ class SchedulerFaultsTest {
                 List<Long> times = new ArrayList<>();
                 times.add(System.nanoTime());
                 arrivals.add(times);
-                others.add(batch.submit(request(i, 64).listener(text -> times.add(System.nanoTime())).build()));
+                others.add(batch.submit(request(i, 64).listener((text) -> times.add(System.nanoTime())).build()));
             }
             for (int i = 0; i < others.size(); i++) {
                 assertThat(get(others.get(i)).tokenIds()).containsExactly(plain(i + 1, 64));
@@ -166,7 +173,7 @@ class SchedulerFaultsTest {
                 }
                 assertThat(times).as("request %d streamed", i + 1).hasSizeGreaterThan(3);
                 assertThat(Duration.ofNanos(longestGap)).as("longest wait for text of request %d", i + 1)
-                        .isLessThan(Duration.ofSeconds(1));
+                    .isLessThan(Duration.ofSeconds(1));
             }
             GenerationResult slowResult = get(slow);
             // the result comes after the last text: everything was delivered
@@ -199,7 +206,7 @@ class SchedulerFaultsTest {
         Engine batch = scheduler(new ModelPair(target, draft), 1, Duration.ofSeconds(30));
         CountDownLatch streaming = new CountDownLatch(1);
         List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
-        futures.add(batch.submit(request(0, 400).listener(text -> streaming.countDown()).build()));
+        futures.add(batch.submit(request(0, 400).listener((text) -> streaming.countDown()).build()));
         for (int i = 1; i < 5; i++) {
             futures.add(batch.submit(request(i, 400).build()));
         }
@@ -208,7 +215,7 @@ class SchedulerFaultsTest {
         for (int i = 1; i < futures.size(); i++) {
             CompletableFuture<GenerationResult> queued = futures.get(i);
             assertThatThrownBy(() -> queued.get(10, TimeUnit.SECONDS)).as("queued request %d", i)
-                    .isInstanceOf(ExecutionException.class);
+                .isInstanceOf(ExecutionException.class);
         }
         // the running one ends too: aborted inside ONNX Runtime, or finished just before
         assertThat(futures.get(0).handle((result, failure) -> true).get(10, TimeUnit.SECONDS)).isTrue();
@@ -224,4 +231,5 @@ class SchedulerFaultsTest {
             Thread.currentThread().interrupt();
         }
     }
+
 }

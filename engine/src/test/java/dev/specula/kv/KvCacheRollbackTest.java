@@ -1,26 +1,29 @@
 package dev.specula.kv;
 
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
+
 import dev.specula.Fixtures;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.StepInput;
 import dev.specula.model.StepOutput;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * Rolled-back tokens stay in the tensors as masked holes; the model must compute exactly what it computes
- * over a cache that never held them, before and after compaction.
+ * Rolled-back tokens stay in the tensors as masked holes; the model must compute exactly
+ * what it computes over a cache that never held them, before and after compaction.
  */
 class KvCacheRollbackTest {
 
-    private static final int[] PROMPT = {5, 17, 42, 99, 7, 300};
-    private static final int[] REJECTED = {11, 12, 13, 14};
-    private static final int[] NEXT = {250, 251, 252};
+    private static final int[] PROMPT = { 5, 17, 42, 99, 7, 300 };
+
+    private static final int[] REJECTED = { 11, 12, 13, 14 };
+
+    private static final int[] NEXT = { 250, 251, 252 };
 
     @ParameterizedTest
-    @ValueSource(strings = {"llama", "qwen2", "gpt2", "llama-fp16"})
+    @ValueSource(strings = { "llama", "qwen2", "gpt2", "llama-fp16" })
     void rolledBackTokensLeaveNoTrace(String family) throws Exception {
         try (DecoderModel model = Fixtures.load(family);
                 KvSequence clean = model.newCache();
@@ -37,7 +40,8 @@ class KvCacheRollbackTest {
 
             step(model, compacted, PROMPT);
             step(model, compacted, REJECTED);
-            compacted.rollbackTo(PROMPT.length + 1); // keep one of them, then drop it too after compaction
+            // keep one of them, then drop it too after compaction
+            compacted.rollbackTo(PROMPT.length + 1);
             compacted.store().compact();
             assertThat(compacted.store().physicalLength()).isEqualTo(PROMPT.length + 1);
             compacted.rollbackTo(PROMPT.length);
@@ -66,4 +70,5 @@ class KvCacheRollbackTest {
         }
         return max;
     }
+
 }

@@ -1,11 +1,5 @@
 package dev.specula.kv;
 
-import ai.onnxruntime.OnnxTensor;
-import ai.onnxruntime.OrtEnvironment;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.EnumSource;
-
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -14,32 +8,49 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
+import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OrtEnvironment;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * The store on small synthetic tensors (2 layers, 2 kv heads, head dim 4, float32): every logical token of every
- * sequence keeps its bytes through steps, rollbacks (holes), seeding, compaction and sequences leaving, in both
- * layouts. A "step" here builds the {@code present.*} tensors ONNX Runtime would return: the past plus new slots.
+ * The store on small synthetic tensors (2 layers, 2 kv heads, head dim 4, float32): every
+ * logical token of every sequence keeps its bytes through steps, rollbacks (holes),
+ * seeding, compaction and sequences leaving, in both layouts. A "step" here builds the
+ * {@code present.*} tensors ONNX Runtime would return: the past plus new slots.
  */
 class KvStoreTest {
 
     private static final KvLayout SHAPE = new KvLayout(2, 2, 4, 4);
+
     private static final KvStore.Compaction NEVER = new KvStore.Compaction(1_000_000, 0.99);
+
     private static final OrtEnvironment ENVIRONMENT = OrtEnvironment.getEnvironment();
 
-    /** What each sequence should hold: the id of the write that produced each logical token. */
+    /**
+     * What each sequence should hold: the id of the write that produced each logical
+     * token.
+     */
     private final Map<KvSequence, List<Integer>> expected = new HashMap<>();
+
     private int nextWrite = 1;
 
-    /** Element e of head h of layer l's key (kind 0) or value (kind 1) of the token written by write {@code id}. */
+    /**
+     * Element e of head h of layer l's key (kind 0) or value (kind 1) of the token
+     * written by write {@code id}.
+     */
     private static float value(int id, int layer, int kind, int head, int element) {
         return id * 100 + layer * 20 + kind * 10 + head * 4 + element;
     }
 
     /**
-     * One step: {@code counts[i]} new tokens for {@code sequences[i]}; PACKED concatenates them, PADDED gives every
-     * row the longest count (the shorter rows' extra slots are pads).
+     * One step: {@code counts[i]} new tokens for {@code sequences[i]}; PACKED
+     * concatenates them, PADDED gives every row the longest count (the shorter rows'
+     * extra slots are pads).
      */
     private void step(KvStore store, KvSequence[] sequences, int[] counts) throws Exception {
         boolean packed = store.layout() == KvStore.Layout.PACKED;
@@ -57,7 +68,7 @@ class KvStoreTest {
                 int slot = packed ? cursor + j : j;
                 owners[row][slot] = sequences[i];
                 ids[row][slot] = nextWrite;
-                expected.computeIfAbsent(sequences[i], key -> new ArrayList<>()).add(nextWrite++);
+                expected.computeIfAbsent(sequences[i], (key) -> new ArrayList<>()).add(nextWrite++);
             }
             cursor += counts[i];
         }
@@ -68,30 +79,31 @@ class KvStoreTest {
         List<AutoCloseable> created = new ArrayList<>();
         for (int layer = 0; layer < SHAPE.layers(); layer++) {
             for (int kind = 0; kind < 2; kind++) {
-                FloatBuffer past = store.isEmpty() ? null : (kind == 0 ? store.key(layer) : store.value(layer)).getFloatBuffer();
+                FloatBuffer past = store.isEmpty() ? null
+                        : (kind == 0 ? store.key(layer) : store.value(layer)).getFloatBuffer();
                 ByteBuffer bytes = ByteBuffer.allocateDirect(rows * SHAPE.kvHeads() * total * SHAPE.headDim() * 4)
-                        .order(ByteOrder.nativeOrder());
+                    .order(ByteOrder.nativeOrder());
                 FloatBuffer present = bytes.asFloatBuffer();
-                for (int row = 0; row < rows; row++) {
-                    for (int head = 0; head < SHAPE.kvHeads(); head++) {
-                        int base = (row * SHAPE.kvHeads() + head) * total * SHAPE.headDim();
-                        for (int slot = 0; slot < total; slot++) {
-                            for (int e = 0; e < SHAPE.headDim(); e++) {
-                                float v;
-                                if (slot < physical) {
-                                    v = past.get(((row * SHAPE.kvHeads() + head) * physical + slot) * SHAPE.headDim() + e);
-                                }
-                                else {
-                                    int id = ids[row][slot - physical];
-                                    v = id == 0 ? -1 : value(id, layer, kind, head, e); // -1: a pad
-                                }
-                                present.put(base + slot * SHAPE.headDim() + e, v);
-                            }
-                        }
+                int dim = SHAPE.headDim();
+                // present [rows, kvHeads, total, headDim]: the past slots, then the new
+                // tokens (-1: a pad)
+                for (int i = 0; i < rows * SHAPE.kvHeads() * total * dim; i++) {
+                    int e = i % dim;
+                    int slot = (i / dim) % total;
+                    int rowHead = i / (dim * total);
+                    int head = rowHead % SHAPE.kvHeads();
+                    int id = (slot < physical) ? 0 : ids[rowHead / SHAPE.kvHeads()][slot - physical];
+                    float v;
+                    if (slot < physical) {
+                        v = past.get((rowHead * physical + slot) * dim + e);
                     }
+                    else {
+                        v = (id == 0) ? -1 : value(id, layer, kind, head, e);
+                    }
+                    present.put(i, v);
                 }
                 OnnxTensor tensor = OnnxTensor.createTensor(ENVIRONMENT, bytes,
-                        new long[] {rows, SHAPE.kvHeads(), total, SHAPE.headDim()}, SHAPE.type());
+                        new long[] { rows, SHAPE.kvHeads(), total, SHAPE.headDim() }, SHAPE.type());
                 created.add(tensor);
                 (kind == 0 ? keys : values)[layer] = tensor;
             }
@@ -117,21 +129,23 @@ class KvStoreTest {
             for (int kind = 0; kind < 2; kind++) {
                 ByteBuffer bytes = ByteBuffer.allocateDirect((int) SHAPE.bytes(length)).order(ByteOrder.nativeOrder());
                 FloatBuffer floats = bytes.asFloatBuffer();
-                for (int head = 0; head < SHAPE.kvHeads(); head++) {
-                    for (int t = 0; t < length; t++) {
-                        for (int e = 0; e < SHAPE.headDim(); e++) {
-                            floats.put((head * length + t) * SHAPE.headDim() + e, value(ids.get(t), layer, kind, head, e));
-                        }
-                    }
+                // [kvHeads, length, headDim]
+                for (int i = 0; i < SHAPE.kvHeads() * length * SHAPE.headDim(); i++) {
+                    int e = i % SHAPE.headDim();
+                    int t = (i / SHAPE.headDim()) % length;
+                    int head = i / (SHAPE.headDim() * length);
+                    floats.put(i, value(ids.get(t), layer, kind, head, e));
                 }
                 (kind == 0 ? keys : values)[layer] = bytes;
             }
         }
         sequence.store().seed(sequence, keys, values, length);
-        expected.computeIfAbsent(sequence, key -> new ArrayList<>()).addAll(ids);
+        expected.computeIfAbsent(sequence, (key) -> new ArrayList<>()).addAll(ids);
     }
 
-    /** Every logical token of the sequence holds the bytes of the write that produced it. */
+    /**
+     * Every logical token of the sequence holds the bytes of the write that produced it.
+     */
     private void assertHolds(KvSequence sequence) {
         List<Integer> ids = expected.getOrDefault(sequence, List.of());
         assertThat(sequence.logicalLength()).isEqualTo(ids.size());
@@ -140,14 +154,14 @@ class KvStoreTest {
             for (int layer = 0; layer < SHAPE.layers(); layer++) {
                 FloatBuffer floats = copies[kind][layer].order(ByteOrder.nativeOrder()).asFloatBuffer();
                 assertThat(floats.remaining()).isEqualTo(SHAPE.kvHeads() * ids.size() * SHAPE.headDim());
-                for (int head = 0; head < SHAPE.kvHeads(); head++) {
-                    for (int t = 0; t < ids.size(); t++) {
-                        for (int e = 0; e < SHAPE.headDim(); e++) {
-                            int index = (head * ids.size() + t) * SHAPE.headDim() + e;
-                            assertThat(floats.get(index)).as("layer %d kind %d head %d token %d element %d", layer, kind, head, t, e)
-                                    .isEqualTo(value(ids.get(t), layer, kind, head, e));
-                        }
-                    }
+                // [kvHeads, tokens, headDim]
+                for (int index = 0; index < SHAPE.kvHeads() * ids.size() * SHAPE.headDim(); index++) {
+                    int e = index % SHAPE.headDim();
+                    int t = (index / SHAPE.headDim()) % ids.size();
+                    int head = index / (SHAPE.headDim() * ids.size());
+                    assertThat(floats.get(index))
+                        .as("layer %d kind %d head %d token %d element %d", layer, kind, head, t, e)
+                        .isEqualTo(value(ids.get(t), layer, kind, head, e));
                 }
             }
         }
@@ -159,13 +173,13 @@ class KvStoreTest {
         try (KvStore store = KvStore.batch(ENVIRONMENT, SHAPE, layout, NEVER)) {
             KvSequence a = store.join();
             KvSequence b = store.join();
-            step(store, new KvSequence[] {a, b}, new int[] {3, 5});
-            step(store, new KvSequence[] {a, b}, new int[] {2, 1});
+            step(store, new KvSequence[] { a, b }, new int[] { 3, 5 });
+            step(store, new KvSequence[] { a, b }, new int[] { 2, 1 });
             rollback(a, 3);
             rollback(b, 4);
             assertHolds(a);
             assertHolds(b);
-            step(store, new KvSequence[] {a, b}, new int[] {2, 3});
+            step(store, new KvSequence[] { a, b }, new int[] { 2, 3 });
             assertHolds(a);
             assertHolds(b);
             int holes = store.rows() * store.physicalLength() - a.logicalLength() - b.logicalLength();
@@ -178,7 +192,8 @@ class KvStoreTest {
             assertHolds(c);
 
             store.compact();
-            int expectedPhysical = layout == KvStore.Layout.PACKED ? a.logicalLength() + b.logicalLength() + c.logicalLength()
+            int expectedPhysical = layout == KvStore.Layout.PACKED
+                    ? a.logicalLength() + b.logicalLength() + c.logicalLength()
                     : Math.max(a.logicalLength(), Math.max(b.logicalLength(), c.logicalLength()));
             assertThat(store.physicalLength()).isEqualTo(expectedPhysical);
             assertHolds(a);
@@ -187,7 +202,7 @@ class KvStoreTest {
 
             b.close();
             expected.remove(b);
-            step(store, new KvSequence[] {a, c}, new int[] {1, 2});
+            step(store, new KvSequence[] { a, c }, new int[] { 1, 2 });
             store.compact();
             assertThat(store.rows()).isEqualTo(layout == KvStore.Layout.PACKED ? 1 : 2);
             assertHolds(a);
@@ -204,7 +219,7 @@ class KvStoreTest {
         try (KvStore store = KvStore.batch(ENVIRONMENT, SHAPE, layout, new KvStore.Compaction(2, 0.25))) {
             KvSequence a = store.join();
             KvSequence b = store.join();
-            step(store, new KvSequence[] {a, b}, new int[] {6, 6});
+            step(store, new KvSequence[] { a, b }, new int[] { 6, 6 });
             int before = store.physicalLength();
             rollback(a, 5); // one hole per row at most: under 2 × rows
             assertThat(store.physicalLength()).isEqualTo(before);
@@ -213,7 +228,7 @@ class KvStoreTest {
             assertThat(store.physicalLength()).isEqualTo(layout == KvStore.Layout.PACKED ? 3 : 2);
             assertHolds(a);
             assertHolds(b);
-            step(store, new KvSequence[] {a, b}, new int[] {2, 1});
+            step(store, new KvSequence[] { a, b }, new int[] { 2, 1 });
             assertHolds(a);
             assertHolds(b);
         }
@@ -221,15 +236,16 @@ class KvStoreTest {
 
     @Test
     void aSequenceAloneIsSeededWithoutACopyAndTruncatedWhenThresholdsAreZero() throws Exception {
-        try (KvSequence alone = KvStore.single(ENVIRONMENT, SHAPE, KvStore.Layout.PADDED, new KvStore.Compaction(0, 0))) {
+        try (KvSequence alone = KvStore.single(ENVIRONMENT, SHAPE, KvStore.Layout.PADDED,
+                new KvStore.Compaction(0, 0))) {
             seed(alone, 5);
             assertThat(alone.store().key(0).getBufferRef()).as("the seeded tensor wraps the prefix buffer").isPresent();
-            step(alone.store(), new KvSequence[] {alone}, new int[] {4});
+            step(alone.store(), new KvSequence[] { alone }, new int[] { 4 });
             assertHolds(alone);
             rollback(alone, 7);
             assertThat(alone.store().physicalLength()).as("compacted on every rollback").isEqualTo(7);
             assertHolds(alone);
-            step(alone.store(), new KvSequence[] {alone}, new int[] {2});
+            step(alone.store(), new KvSequence[] { alone }, new int[] { 2 });
             assertHolds(alone);
         }
     }
@@ -241,4 +257,5 @@ class KvStoreTest {
         assertThatThrownBy(() -> new KvLayout(2, 2, 4, 8)).hasMessageContaining("8 bytes");
         assertThat(new KvLayout(32, 8, 128, 2).bytes(1 << 20)).isEqualTo(8L * 128 * 2 * (1 << 20));
     }
+
 }

@@ -1,16 +1,5 @@
 package dev.specula.kv;
 
-import dev.specula.Fixtures;
-import dev.specula.engine.GenerationRequest;
-import dev.specula.engine.ModelPair;
-import dev.specula.engine.Engine;
-import dev.specula.model.DecoderModel;
-import dev.specula.model.StepInput;
-import dev.specula.policy.PlainPolicy;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-
 import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -21,11 +10,24 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import dev.specula.Fixtures;
+import dev.specula.engine.Engine;
+import dev.specula.engine.GenerationRequest;
+import dev.specula.engine.ModelPair;
+import dev.specula.model.DecoderModel;
+import dev.specula.model.StepInput;
+import dev.specula.policy.PlainPolicy;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The prefix cache only ever seeds a request with KV computed over exactly its own prefix, keeps blocks alive
- * while a seed reads them, and copies each layer once per store.
+ * The prefix cache only ever seeds a request with KV computed over exactly its own
+ * prefix, keeps blocks alive while a seed reads them, and copies each layer once per
+ * store.
  */
 class PrefixCacheTest {
 
@@ -53,7 +55,7 @@ class PrefixCacheTest {
     }
 
     private static int[] concat(int[]... parts) {
-        int[] all = new int[Arrays.stream(parts).mapToInt(part -> part.length).sum()];
+        int[] all = new int[Arrays.stream(parts).mapToInt((part) -> part.length).sum()];
         int at = 0;
         for (int[] part : parts) {
             System.arraycopy(part, 0, all, at, part.length);
@@ -68,7 +70,10 @@ class PrefixCacheTest {
         return cache;
     }
 
-    /** Each layer's key and value bytes of the cache's first {@code count} tokens: [2 * layers][kvHeads * count * headDim]. */
+    /**
+     * Each layer's key and value bytes of the cache's first {@code count} tokens: [2 *
+     * layers][kvHeads * count * headDim].
+     */
     private static byte[][] tokenBytes(KvSequence cache, int count) throws Exception {
         ByteBuffer[][] copies = cache.copyTokens(0, count);
         byte[][] bytes = new byte[2 * copies[0].length][];
@@ -91,7 +96,7 @@ class PrefixCacheTest {
         assertThat(Arrays.hashCode(d1)).isEqualTo(Arrays.hashCode(a1));
         int[] x = run(200, B);
         int[] y = run(300, B);
-        int[] tail = {7, 8};
+        int[] tail = { 7, 8 };
         String identity = model.kvIdentity();
         PrefixCache prefixes = new PrefixCache(64L << 20, PrefixCacheListener.NONE);
         int[] withY = concat(a1, y, tail);
@@ -111,9 +116,12 @@ class PrefixCacheTest {
                 Engine cached = new Engine(new ModelPair(model, null), Engine.Settings.defaults(),
                         new PrefixCache(64L << 20, PrefixCacheListener.NONE))) {
             for (int[] prompt : List.of(withY, collider, request)) {
-                GenerationRequest generation = GenerationRequest.builder(prompt).maxNewTokens(16).policy(PlainPolicy::new).build();
+                GenerationRequest generation = GenerationRequest.builder(prompt)
+                    .maxNewTokens(16)
+                    .policy(PlainPolicy::new)
+                    .build();
                 assertThat(cached.generate(generation).tokenIds()).as("prompt %s", Arrays.toString(prompt))
-                        .containsExactly(plain.generate(generation).tokenIds());
+                    .containsExactly(plain.generate(generation).tokenIds());
             }
         }
         prefixes.clear();
@@ -126,13 +134,14 @@ class PrefixCacheTest {
         List<byte[][]> expected = new ArrayList<>();
         List<KvSequence> sources = new ArrayList<>();
         for (int p = 0; p < prompts; p++) {
-            int[] prompt = concat(run(50, B), run(100 + 20 * p, B), run(400 - 10 * p, B), new int[] {9});
+            int[] prompt = concat(run(50, B), run(100 + 20 * p, B), run(400 - 10 * p, B), new int[] { 9 });
             all.add(prompt);
             KvSequence cache = prefilled(prompt);
             sources.add(cache);
             expected.add(tokenBytes(cache, 3 * B));
         }
-        long blockBytes = 2L * model.signature().layers() * model.signature().kvHeads() * B * model.signature().headDim() * 4;
+        long blockBytes = 2L * model.signature().layers() * model.signature().kvHeads() * B
+                * model.signature().headDim() * 4;
         ThreadLocal<int[]> lastLookup = ThreadLocal.withInitial(() -> new int[1]);
         PrefixCache prefixes = new PrefixCache(4 * blockBytes, new PrefixCacheListener() {
             @Override
@@ -162,7 +171,7 @@ class PrefixCacheTest {
                         try (KvSequence cache = model.newCache()) {
                             int seeded = prefixes.seed(identity, all.get(p), cache);
                             assertThat(seeded).as("tokens seeded of the %d the lookup found", lastLookup.get()[0])
-                                    .isEqualTo(lastLookup.get()[0]);
+                                .isEqualTo(lastLookup.get()[0]);
                             if (seeded > 0) {
                                 byte[][] got = tokenBytes(cache, seeded);
                                 for (int i = 0; i < got.length; i++) {
@@ -190,7 +199,10 @@ class PrefixCacheTest {
         }
     }
 
-    /** The bytes of the first {@code count} of {@code total} tokens in a [kvHeads, total, headDim] layer. */
+    /**
+     * The bytes of the first {@code count} of {@code total} tokens in a [kvHeads, total,
+     * headDim] layer.
+     */
     private static byte[] firstTokens(byte[] layer, int count, int total) {
         int heads = model.signature().kvHeads();
         int tokenBytes = layer.length / heads / total;
@@ -215,10 +227,11 @@ class PrefixCacheTest {
             long copies = NativeTensors.STORE_LAYER_COPIES.get() - before;
             assertThat(prefixes.blockCount()).isEqualTo((prompt.length - 1) / B);
             assertThat(copies).as("whole-layer copies to store %d blocks", prefixes.blockCount())
-                    .isEqualTo(2L * model.signature().layers());
+                .isEqualTo(2L * model.signature().layers());
         }
         finally {
             prefixes.clear();
         }
     }
+
 }

@@ -1,18 +1,22 @@
 package dev.specula.model;
 
-import dev.specula.Fixtures;
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.FileTime;
 import java.util.stream.Stream;
 
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import dev.specula.Fixtures;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** A model re-exported at the same path gets a new KV identity, so the prefix cache never serves its old KV. */
+/**
+ * A model re-exported at the same path gets a new KV identity, so the prefix cache never
+ * serves its old KV.
+ */
 class KvIdentityTest {
 
     @Test
@@ -31,4 +35,5 @@ class KvIdentityTest {
         Files.setLastModifiedTime(graph, FileTime.fromMillis(Files.getLastModifiedTime(graph).toMillis() + 60_000));
         assertThat(model.kvIdentity()).isNotEqualTo(before);
     }
+
 }

@@ -1,13 +1,14 @@
 package dev.specula.model;
 
-import dev.specula.Fixtures;
-import dev.specula.engine.ModelPair;
-import dev.specula.engine.VocabularyMismatchException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.nio.file.Files;
-import java.nio.file.Path;
+import dev.specula.Fixtures;
+import dev.specula.engine.ModelPair;
+import dev.specula.engine.VocabularyMismatchException;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -20,15 +21,18 @@ class ModelLoadingTest {
 
     @Test
     void introspectsTheGraph() {
-        try (DecoderModel llama = Fixtures.load("llama"); DecoderModel qwen = Fixtures.load("qwen2");
-                DecoderModel fp16 = Fixtures.load("llama-fp16"); DecoderModel gpt2 = Fixtures.load("gpt2")) {
+        try (DecoderModel llama = Fixtures.load("llama");
+                DecoderModel qwen = Fixtures.load("qwen2");
+                DecoderModel fp16 = Fixtures.load("llama-fp16");
+                DecoderModel gpt2 = Fixtures.load("gpt2")) {
             assertThat(llama.signature().kvType()).isEqualTo(ai.onnxruntime.OnnxJavaType.FLOAT);
             assertThat(llama.signature().hasPositionIds()).isTrue();
             assertThat(llama.signature().hasAttentionMask()).isTrue();
             assertThat(llama.logitsWidth()).isEqualTo(llama.config().vocabSize());
             var qwenConfig = Fixtures.json(Fixtures.model("qwen2").resolve("config.json"));
             assertThat(qwen.signature().kvHeads()).isEqualTo(qwenConfig.path("num_key_value_heads").asInt())
-                .isLessThan(qwenConfig.path("num_attention_heads").asInt()); // grouped-query attention
+                // grouped-query attention
+                .isLessThan(qwenConfig.path("num_attention_heads").asInt());
             assertThat(qwen.signature().layers()).isEqualTo(qwenConfig.path("num_hidden_layers").asInt());
             assertThat(fp16.signature().kvType()).isEqualTo(ai.onnxruntime.OnnxJavaType.FLOAT16);
             assertThat(gpt2.config().modelType()).isEqualTo("gpt2");
@@ -38,7 +42,8 @@ class ModelLoadingTest {
 
     @Test
     void acceptsTheModelFilePathAsWellAsItsDirectory() {
-        try (DecoderModel model = DecoderModel.load(Fixtures.model("llama").resolve("model.onnx"), RuntimeOptions.defaults())) {
+        try (DecoderModel model = DecoderModel.load(Fixtures.model("llama").resolve("model.onnx"),
+                RuntimeOptions.defaults())) {
             assertThat(model.files().directory()).isEqualTo(Fixtures.model("llama"));
         }
     }
@@ -95,15 +100,18 @@ class ModelLoadingTest {
     void vocabularyMismatchNamesBothSizes() throws Exception {
         Path copy = Fixtures.copyOf("llama", temp);
         Path tokenizer = copy.resolve("tokenizer.json");
-        // one more added token: the draft's tokenizer has 513 ids where the target's has 512
+        // one more added token: the draft's tokenizer has 513 ids where the target's has
+        // 512
         String json = Files.readString(tokenizer);
         int vocabulary;
         try (DecoderModel original = Fixtures.load("llama")) {
             vocabulary = original.tokenizer().vocabularySize();
         }
-        String added = "{\"id\": " + vocabulary + ", \"content\": \"<|extra|>\", \"single_word\": false, \"lstrip\": false, "
+        String added = "{\"id\": " + vocabulary
+                + ", \"content\": \"<|extra|>\", \"single_word\": false, \"lstrip\": false, "
                 + "\"rstrip\": false, \"normalized\": false, \"special\": true}";
-        Files.writeString(tokenizer, json.replaceFirst("\"added_tokens\"\\s*:\\s*\\[", "\"added_tokens\": [" + added + ","));
+        Files.writeString(tokenizer,
+                json.replaceFirst("\"added_tokens\"\\s*:\\s*\\[", "\"added_tokens\": [" + added + ","));
         assertThatThrownBy(() -> ModelPair.load(Fixtures.model("llama"), copy, RuntimeOptions.defaults()))
             .isInstanceOf(VocabularyMismatchException.class)
             .hasMessageContaining("has " + vocabulary + " tokens")
@@ -111,4 +119,5 @@ class ModelLoadingTest {
             .hasMessageContaining(Fixtures.model("llama").toString())
             .hasMessageContaining(copy.toString());
     }
+
 }

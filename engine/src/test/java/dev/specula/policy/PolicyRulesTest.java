@@ -1,25 +1,28 @@
 package dev.specula.policy;
 
-import org.junit.jupiter.api.Test;
-
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+
+import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.assertj.core.api.Assertions.within;
 
 /**
- * Each adaptive policy's update rule driven by scripted rounds: the γ trajectory must be the one its
- * rule (as written in the policy's Javadoc, from the paper) gives.
+ * Each adaptive policy's update rule driven by scripted rounds: the γ trajectory must be
+ * the one its rule (as written in the policy's Javadoc, from the paper) gives.
  */
 class PolicyRulesTest {
 
     private static final RoundContext CONTEXT = new RoundContext(10, 100, 42, null);
 
-    /** Rounds of (drafted, accepted); γ asked before each round, then the outcome is observed. */
+    /**
+     * Rounds of (drafted, accepted); γ asked before each round, then the outcome is
+     * observed.
+     */
     private static List<Integer> trajectory(SpeculationPolicy policy, int[][] rounds) {
         List<Integer> gammas = new ArrayList<>();
         for (int[] round : rounds) {
@@ -33,7 +36,7 @@ class PolicyRulesTest {
     }
 
     private static int[] all(int n) {
-        return new int[] {n, n};
+        return new int[] { n, n };
     }
 
     /** A draft distribution over 4 tokens with the given probabilities, as logits. */
@@ -47,63 +50,77 @@ class PolicyRulesTest {
 
     @Test
     void hfHeuristicAddsTwoOnFullAcceptanceAndRemovesOneOtherwise() {
-        SpeculationPolicy policy = SpeculationPolicies.factory("hf-heuristic", new PolicyParameters(5, Map.of("max", "9"))).get();
+        SpeculationPolicy policy = SpeculationPolicies
+            .factory("hf-heuristic", new PolicyParameters(5, Map.of("max", "9")))
+            .get();
         // 5 all → 7 all → 9 all → 9 (cap) partial → 8 none → 7 ... → 1 floor
-        List<Integer> gammas = trajectory(policy, new int[][] {all(64), all(64), all(64), {64, 3}, {64, 0}, {64, 1},
-                {64, 0}, {64, 0}, {64, 0}, {64, 0}, {64, 0}, {64, 0}, {64, 0}});
+        List<Integer> gammas = trajectory(policy, new int[][] { all(64), all(64), all(64), { 64, 3 }, { 64, 0 },
+                { 64, 1 }, { 64, 0 }, { 64, 0 }, { 64, 0 }, { 64, 0 }, { 64, 0 }, { 64, 0 }, { 64, 0 } });
         assertThat(gammas).containsExactly(5, 7, 9, 9, 8, 7, 6, 5, 4, 3, 2, 1, 1, 1);
     }
 
     @Test
     void gammaTuneJumpsOnFullAcceptanceAndSmoothsOtherwise() {
         SpeculationPolicy policy = SpeculationPolicies.factory("gammatune", new PolicyParameters(3, Map.of())).get();
-        // start 3; 3/3 → clip(3+2)=5, γ̄=5; A=2 → γ̄=0.7·5+0.3·2=4.1 → ⌈4.1⌉=5; A=0 → γ̄=2.87 → 3;
+        // start 3; 3/3 → clip(3+2)=5, γ̄=5; A=2 → γ̄=0.7·5+0.3·2=4.1 → ⌈4.1⌉=5; A=0 →
+        // γ̄=2.87 → 3;
         // 3/3 → 5; 5/5 → 7; 7/7 → 9; 9/9 → clip(11)=10; A=1 → γ̄=0.7·10+0.3=7.3 → 8
-        List<Integer> gammas = trajectory(policy, new int[][] {all(64), {64, 2}, {64, 0}, all(64), all(64), all(64), all(64),
-                {64, 1}});
+        List<Integer> gammas = trajectory(policy,
+                new int[][] { all(64), { 64, 2 }, { 64, 0 }, all(64), all(64), all(64), all(64), { 64, 1 } });
         assertThat(gammas).containsExactly(3, 5, 5, 3, 5, 7, 9, 10, 8);
     }
 
     @Test
     void gammaTuneOptionsAreValidated() {
-        assertThatThrownBy(() -> SpeculationPolicies.factory("gammatune", new PolicyParameters(3, Map.of("eta", "1.5"))))
-                .hasMessageContaining("eta").hasMessageContaining("[0.0, 1.0]");
-        assertThatThrownBy(() -> SpeculationPolicies.factory("gammatune", new PolicyParameters(3, Map.of("min", "6", "max", "4"))))
-                .hasMessageContaining("Option 'min' of policy 'gammatune' must be <= max (4) but was 6");
+        assertThatThrownBy(
+                () -> SpeculationPolicies.factory("gammatune", new PolicyParameters(3, Map.of("eta", "1.5"))))
+            .hasMessageContaining("eta")
+            .hasMessageContaining("[0.0, 1.0]");
+        assertThatThrownBy(
+                () -> SpeculationPolicies.factory("gammatune", new PolicyParameters(3, Map.of("min", "6", "max", "4"))))
+            .hasMessageContaining("Option 'min' of policy 'gammatune' must be <= max (4) but was 6");
     }
 
     @Test
     void gammaTunePlusAlsoStopsWhenTheDraftIsUnsure() {
-        SpeculationPolicy plus = SpeculationPolicies.factory("gammatune-plus", new PolicyParameters(3, Map.of("tau", "0.5"))).get();
+        SpeculationPolicy plus = SpeculationPolicies
+            .factory("gammatune-plus", new PolicyParameters(3, Map.of("tau", "0.5")))
+            .get();
         SpeculationPolicy plain = SpeculationPolicies.factory("gammatune", new PolicyParameters(3, Map.of())).get();
         assertThat(plus.shouldPropose(candidate(1, 0.6, 0.2, 0.1, 0.1))).isTrue();
         assertThat(plus.shouldPropose(candidate(1, 0.4, 0.3, 0.2, 0.1))).isFalse();
         assertThat(plain.shouldPropose(candidate(1, 0.4, 0.3, 0.2, 0.1))).isTrue();
         // the length rule is GammaTune's: a round stopped early by τ is a partial round
-        assertThat(trajectory(plus, new int[][] {all(64), {2, 2}})).containsExactly(3, 5, 5);
+        assertThat(trajectory(plus, new int[][] { all(64), { 2, 2 } })).containsExactly(3, 5, 5);
     }
 
     @Test
     void confidenceStopsBelowTheThreshold() {
-        SpeculationPolicy policy = SpeculationPolicies.factory("confidence", new PolicyParameters(8, Map.of("threshold", "0.7"))).get();
+        SpeculationPolicy policy = SpeculationPolicies
+            .factory("confidence", new PolicyParameters(8, Map.of("threshold", "0.7")))
+            .get();
         assertThat(policy.draftLength(CONTEXT)).isEqualTo(8);
         assertThat(policy.shouldPropose(candidate(0, 0.71, 0.09, 0.1, 0.1))).isTrue();
         assertThat(policy.shouldPropose(candidate(0, 0.69, 0.11, 0.1, 0.1))).isFalse();
-        assertThat(SpeculationPolicies.factory("confidence", PolicyParameters.ofGamma(8)).get()
-                .shouldPropose(candidate(2, 0.74, 0.26, 0, 0))).as("default threshold 0.75 (llama.cpp)").isFalse();
+        assertThat(SpeculationPolicies.factory("confidence", PolicyParameters.ofGamma(8))
+            .get()
+            .shouldPropose(candidate(2, 0.74, 0.26, 0, 0))).as("default threshold 0.75 (llama.cpp)").isFalse();
     }
 
     @Test
     void adaEdlStopsOnTheEntropyBoundAndAdaptsLambda() {
-        AdaEdlPolicy policy = (AdaEdlPolicy) SpeculationPolicies.factory("adaedl", new PolicyParameters(10, Map.of("lambda", "0.5"))).get();
-        // H([0.97, 0.01, 0.01, 0.01]) = 0.168 nats → 1 − sqrt(0.2·0.168) = 0.817 ≥ 0.5: propose
+        AdaEdlPolicy policy = (AdaEdlPolicy) SpeculationPolicies
+            .factory("adaedl", new PolicyParameters(10, Map.of("lambda", "0.5")))
+            .get();
+        // H([0.97, 0.01, 0.01, 0.01]) = 0.168 nats → 1 − sqrt(0.2·0.168) = 0.817 ≥ 0.5:
+        // propose
         assertThat(policy.shouldPropose(candidate(0, 0.97, 0.01, 0.01, 0.01))).isTrue();
         // uniform over 4: H = ln 4 = 1.386 → 1 − sqrt(0.277) = 0.473 < 0.5: stop
         assertThat(policy.shouldPropose(candidate(0, 0.25, 0.25, 0.25, 0.25))).isFalse();
 
         double lambda = 0.5;
         double ar = 1;
-        int[][] rounds = {{5, 2}, {5, 5}, {5, 5}, {10, 9}, {10, 10}};
+        int[][] rounds = { { 5, 2 }, { 5, 5 }, { 5, 5 }, { 10, 9 }, { 10, 10 } };
         for (int[] round : rounds) {
             policy.observe(new RoundOutcome(10, round[0], round[1], 1, 1));
             ar = 0.5 * ar + 0.5 * round[1] / round[0];
@@ -111,13 +128,14 @@ class PolicyRulesTest {
             lambda = 0.9 * lambda + 0.1 * next;
             assertThat(policy.lambda()).isCloseTo(lambda, within(1e-12));
         }
-        // AR after the rounds: 0.7, 0.85, 0.925, 0.9125, 0.95625 → λ: +0.001, +0.001, ±0, −0.001, ±0
+        // AR after the rounds: 0.7, 0.85, 0.925, 0.9125, 0.95625 → λ: +0.001, +0.001, ±0,
+        // −0.001, ±0
         assertThat(policy.lambda()).isCloseTo(0.501, within(1e-12));
     }
 
     @Test
     void ldlpDraftsThePredictedLengthThenContinuesOnlyWhileTheDraftIsSure() {
-        double[] prediction = {2.4};
+        double[] prediction = { 2.4 };
         LdlpPolicy policy = new LdlpPolicy((hidden, token) -> prediction[0], 4, 10, -0.6);
         assertThat(policy.usesTargetHiddenState()).isTrue();
         // before the target produced a hidden state: the configured γ
@@ -128,8 +146,10 @@ class PolicyRulesTest {
         assertThat(policy.predicted()).isEqualTo(2);
         // positions 0, 1 < L̂ = 2: always; from position 2 only while Σ log q ≥ −0.6
         assertThat(policy.shouldPropose(candidate(1, 0.1, 0.3, 0.3, 0.3))).isTrue();
-        assertThat(policy.shouldPropose(new DraftCandidate(2, 0, logits(0.9, 0.1), 0, 2, -0.3))).isTrue();   // −0.3 + ln 0.9 = −0.41
-        assertThat(policy.shouldPropose(new DraftCandidate(3, 0, logits(0.7, 0.3), 0, 2, -0.41))).isFalse(); // −0.41 + ln 0.7 = −0.77
+        // −0.3 + ln 0.9 = −0.41
+        assertThat(policy.shouldPropose(new DraftCandidate(2, 0, logits(0.9, 0.1), 0, 2, -0.3))).isTrue();
+        // −0.41 + ln 0.7 = −0.77
+        assertThat(policy.shouldPropose(new DraftCandidate(3, 0, logits(0.7, 0.3), 0, 2, -0.41))).isFalse();
 
         prediction[0] = 37;
         policy.draftLength(new RoundContext(9, 100, 1, hidden));
@@ -141,8 +161,10 @@ class PolicyRulesTest {
 
     @Test
     void ldlpWithoutItsFilesNamesThem(@org.junit.jupiter.api.io.TempDir Path directory) {
-        assertThatThrownBy(() -> SpeculationPolicies.factory("ldlp", PolicyParameters.ofGamma(4).withModelDirectory(directory)))
-                .hasMessageContaining("ldlp.onnx").hasMessageContaining("train-ldlp");
+        assertThatThrownBy(
+                () -> SpeculationPolicies.factory("ldlp", PolicyParameters.ofGamma(4).withModelDirectory(directory)))
+            .hasMessageContaining("ldlp.onnx")
+            .hasMessageContaining("train-ldlp");
     }
 
     @Test
@@ -160,10 +182,12 @@ class PolicyRulesTest {
         assertThat(gammas.subList(0, 2)).as("nothing measured yet: γ and γ − 1").containsExactly(4, 3);
         assertThat(gammas.get(39)).as("all accepted: the longest draft pays most").isEqualTo(12);
 
-        // a new sequence of the same model and owner starts from what was measured (no warm-up)
+        // a new sequence of the same model and owner starts from what was measured (no
+        // warm-up)
         GoodputPolicy second = (GoodputPolicy) factory.get();
         assertThat(second.draftLength(CONTEXT)).isEqualTo(12);
-        // ... and learns that its own drafts fail: γ* falls to 0 (plain steps), with a probe every 16 rounds
+        // ... and learns that its own drafts fail: γ* falls to 0 (plain steps), with a
+        // probe every 16 rounds
         List<Integer> failing = new ArrayList<>();
         for (int round = 0; round < 48; round++) {
             int gamma = second.draftLength(CONTEXT);
@@ -178,9 +202,11 @@ class PolicyRulesTest {
 
     @Test
     void goodputChoosesTheArgmaxOfExpectedTokensPerSecond(@org.junit.jupiter.api.io.TempDir Path model) {
-        GoodputPolicy policy = (GoodputPolicy) SpeculationPolicies.factory("goodput",
-                new PolicyParameters(4, Map.of("max", "12"), model)).get();
-        // round time T(γ) = γ·0.2 + 3 + 0.25·γ ms; with the prior alone (α = 0.7 everywhere)
+        GoodputPolicy policy = (GoodputPolicy) SpeculationPolicies
+            .factory("goodput", new PolicyParameters(4, Map.of("max", "12"), model))
+            .get();
+        // round time T(γ) = γ·0.2 + 3 + 0.25·γ ms; with the prior alone (α = 0.7
+        // everywhere)
         double[] times = new double[13];
         for (int gamma = 0; gamma <= 12; gamma++) {
             times[gamma] = gamma * 0.2 + 3 + 0.25 * gamma;
@@ -212,4 +238,5 @@ class PolicyRulesTest {
         }
         return logits;
     }
+
 }

@@ -1,8 +1,8 @@
 package dev.specula.policy;
 
-import org.junit.jupiter.api.Test;
-
 import java.util.Map;
+
+import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -20,12 +20,14 @@ class SpeculationPoliciesTest {
 
     @Test
     void fixedTakesTheDefaultGamma() {
-        assertThat(SpeculationPolicies.factory("fixed", PolicyParameters.ofGamma(5)).get().draftLength(CONTEXT)).isEqualTo(5);
+        assertThat(SpeculationPolicies.factory("fixed", PolicyParameters.ofGamma(5)).get().draftLength(CONTEXT))
+            .isEqualTo(5);
     }
 
     @Test
     void plainNeverDrafts() {
-        assertThat(SpeculationPolicies.factory("plain", PolicyParameters.ofGamma(4)).get().draftLength(CONTEXT)).isZero();
+        assertThat(SpeculationPolicies.factory("plain", PolicyParameters.ofGamma(4)).get().draftLength(CONTEXT))
+            .isZero();
     }
 
     @Test
@@ -53,4 +55,5 @@ class SpeculationPoliciesTest {
             .hasMessageContaining("Option 'threshold' of policy 'confidence' must be in [0.0, 1.0] but was 1.5");
         assertThat(new PolicyParameters(4, Map.of()).option("confidence", "threshold", 0.4, 0, 1)).isEqualTo(0.4);
     }
+
 }

@@ -1,6 +1,9 @@
 package dev.specula.sampling;
 
-/** Pearson's chi-square goodness of fit, with the critical value from the Wilson–Hilferty approximation. */
+/**
+ * Pearson's chi-square goodness of fit, with the critical value from the Wilson–Hilferty
+ * approximation.
+ */
 public final class ChiSquare {
 
     /** z of the one-sided 0.1% tail of the normal distribution. */
@@ -11,7 +14,6 @@ public final class ChiSquare {
 
     /**
      * The statistic over bins with expected count >= 5; rarer bins are pooled into one.
-     *
      * @return {statistic, degrees of freedom}
      */
     public static double[] statistic(long[] observed, double[] expectedProbabilities, long samples) {
@@ -31,10 +33,11 @@ public final class ChiSquare {
             }
         }
         if (pooledExpected > 0) {
-            statistic += (pooledObserved - pooledExpected) * (pooledObserved - pooledExpected) / Math.max(pooledExpected, 1e-9);
+            statistic += (pooledObserved - pooledExpected) * (pooledObserved - pooledExpected)
+                    / Math.max(pooledExpected, 1e-9);
             bins++;
         }
-        return new double[] {statistic, bins - 1};
+        return new double[] { statistic, bins - 1 };
     }
 
     /** The statistic a correct sampler stays below with probability 99.9%. */
@@ -43,4 +46,5 @@ public final class ChiSquare {
         double term = 1 - 2 / (9 * k) + Z_999 * Math.sqrt(2 / (9 * k));
         return k * term * term * term;
     }
+
 }

@@ -1,40 +1,41 @@
 package dev.specula.sampling;
 
-import org.junit.jupiter.api.Test;
-
 import java.util.SplittableRandom;
+
+import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * The acceptance rule on synthetic distributions, with no model: a "model" whose next-token distribution
- * depends only on the position. Speculative sampling of two tokens must be distributed as p_1 × p_2.
+ * The acceptance rule on synthetic distributions, with no model: a "model" whose
+ * next-token distribution depends only on the position. Speculative sampling of two
+ * tokens must be distributed as p_1 × p_2.
  */
 class DraftVerifierTest {
 
     private static final int V = 6;
+
     private static final int SAMPLES = 200_000;
 
-    /** target p_pos and draft q_pos for positions 0..2 over 6 tokens; q deliberately unlike p. */
-    private static final float[][] P = {
-        {0.40f, 0.25f, 0.15f, 0.10f, 0.06f, 0.04f},
-        {0.05f, 0.05f, 0.10f, 0.20f, 0.25f, 0.35f},
-        {0.30f, 0.10f, 0.10f, 0.10f, 0.10f, 0.30f},
-    };
-    private static final float[][] Q = {
-        {0.10f, 0.10f, 0.40f, 0.10f, 0.20f, 0.10f},
-        {0.30f, 0.30f, 0.10f, 0.10f, 0.10f, 0.10f},
-        {1f / 6, 1f / 6, 1f / 6, 1f / 6, 1f / 6, 1f / 6},
-    };
+    /**
+     * target p_pos and draft q_pos for positions 0..2 over 6 tokens; q deliberately
+     * unlike p.
+     */
+    private static final float[][] P = { { 0.40f, 0.25f, 0.15f, 0.10f, 0.06f, 0.04f },
+            { 0.05f, 0.05f, 0.10f, 0.20f, 0.25f, 0.35f }, { 0.30f, 0.10f, 0.10f, 0.10f, 0.10f, 0.30f }, };
+
+    private static final float[][] Q = { { 0.10f, 0.10f, 0.40f, 0.10f, 0.20f, 0.10f },
+            { 0.30f, 0.30f, 0.10f, 0.10f, 0.10f, 0.10f }, { 1f / 6, 1f / 6, 1f / 6, 1f / 6, 1f / 6, 1f / 6 }, };
 
     private static final SamplingParams UNIT_TEMPERATURE = new SamplingParams(1.0, 0, 1.0, null);
 
     @Test
     void greedyAcceptsTheMatchingPrefixThenTakesTheTargetsChoice() {
-        float[] targetLogits = logitsRows(new int[] {3, 1, 4}); // argmax per row: 3, 1, 4
-        assertThat(DraftVerifier.greedy(new int[] {3, 1}, 2, targetLogits, V)).isEqualTo(new Verdict(2, 4));
-        assertThat(DraftVerifier.greedy(new int[] {3, 2}, 2, targetLogits, V)).isEqualTo(new Verdict(1, 1));
-        assertThat(DraftVerifier.greedy(new int[] {0, 1}, 2, targetLogits, V)).isEqualTo(new Verdict(0, 3));
+        // argmax per row: 3, 1, 4
+        float[] targetLogits = logitsRows(new int[] { 3, 1, 4 });
+        assertThat(DraftVerifier.greedy(new int[] { 3, 1 }, 2, targetLogits, V)).isEqualTo(new Verdict(2, 4));
+        assertThat(DraftVerifier.greedy(new int[] { 3, 2 }, 2, targetLogits, V)).isEqualTo(new Verdict(1, 1));
+        assertThat(DraftVerifier.greedy(new int[] { 0, 1 }, 2, targetLogits, V)).isEqualTo(new Verdict(0, 3));
         assertThat(DraftVerifier.greedy(new int[] {}, 0, targetLogits, V)).isEqualTo(new Verdict(0, 3));
     }
 
@@ -48,7 +49,8 @@ class DraftVerifierTest {
 
     @Test
     void theChiSquareBoundRejectsSamplesFromTheDraftInstead() {
-        // power check: accepting every draft (no rejection rule) yields the draft's distribution, which the bound catches
+        // power check: accepting every draft (no rejection rule) yields the draft's
+        // distribution, which the bound catches
         long[] counts = sampleFirstTwo(false, 2, new SplittableRandom(7));
         double[] chi = ChiSquare.statistic(counts, jointOfTarget(), SAMPLES);
         assertThat(chi[0]).isGreaterThan(10 * ChiSquare.critical(chi[1]));
@@ -110,4 +112,5 @@ class DraftVerifierTest {
         }
         return logits;
     }
+
 }

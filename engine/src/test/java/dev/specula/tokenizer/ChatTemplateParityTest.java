@@ -1,25 +1,27 @@
 package dev.specula.tokenizer;
 
-import com.fasterxml.jackson.core.type.TypeReference;
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.specula.Fixtures;
-import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.Arguments;
-import org.junit.jupiter.params.provider.MethodSource;
-
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
 
+import com.fasterxml.jackson.core.type.TypeReference;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+import dev.specula.Fixtures;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * Released models' chat templates (ChatML/Qwen2.5, Llama 2/3/3.1+, Mistral, Mixtral, Zephyr, Gemma, Phi-3,
- * SmolLM2) and the fixtures' own render exactly as transformers renders them (fixtures/chat-templates.json).
+ * Released models' chat templates (ChatML/Qwen2.5, Llama 2/3/3.1+, Mistral, Mixtral,
+ * Zephyr, Gemma, Phi-3, SmolLM2) and the fixtures' own render exactly as transformers
+ * renders them (fixtures/chat-templates.json).
  */
 class ChatTemplateParityTest {
 
@@ -56,11 +58,13 @@ class ChatTemplateParityTest {
                 .hasMessage(testCase.path("expected_error").asText());
         }
         else {
-            assertThat(template.renderMessages(messages, generationPrompt, extra)).isEqualTo(testCase.path("expected").asText());
+            assertThat(template.renderMessages(messages, generationPrompt, extra))
+                .isEqualTo(testCase.path("expected").asText());
         }
     }
 
     private static String text(JsonNode node) {
         return node.isNull() || node.isMissingNode() ? null : node.asText();
     }
+
 }

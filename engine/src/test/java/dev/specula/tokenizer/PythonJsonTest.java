@@ -1,14 +1,17 @@
 package dev.specula.tokenizer;
 
-import org.junit.jupiter.api.Test;
-
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.junit.jupiter.api.Test;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
-/** Expected strings are what Python's json.dumps(x, ensure_ascii=False[, indent=2]) prints. */
+/**
+ * Expected strings are what Python's json.dumps(x, ensure_ascii=False[, indent=2])
+ * prints.
+ */
 class PythonJsonTest {
 
     @Test
@@ -18,8 +21,8 @@ class PythonJsonTest {
         value.put("args", List.of(1, 2.5, true, "é\n\"q\""));
         value.put("none", null);
         value.put("empty", Map.of());
-        assertThat(PythonJson.dumps(value, null))
-            .isEqualTo("{\"name\": \"get_weather\", \"args\": [1, 2.5, true, \"é\\n\\\"q\\\"\"], \"none\": null, \"empty\": {}}");
+        assertThat(PythonJson.dumps(value, null)).isEqualTo(
+                "{\"name\": \"get_weather\", \"args\": [1, 2.5, true, \"é\\n\\\"q\\\"\"], \"none\": null, \"empty\": {}}");
     }
 
     @Test
@@ -33,4 +36,5 @@ class PythonJsonTest {
     void wholeFloatsKeepTheirPoint() {
         assertThat(PythonJson.dumps(List.of(1.0, 0.5), null)).isEqualTo("[1.0, 0.5]");
     }
+
 }

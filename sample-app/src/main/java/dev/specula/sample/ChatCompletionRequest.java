@@ -1,11 +1,8 @@
 package dev.specula.sample;
 
-import dev.specula.chat.SpeculaChatOptions;
-import dev.specula.request.InvalidRequestException;
-import dev.specula.policy.InvalidPolicyOptionException;
-import dev.specula.policy.PolicySpec;
-import dev.specula.policy.SpeculationPolicies;
-import dev.specula.policy.UnknownPolicyException;
+import java.util.ArrayList;
+import java.util.List;
+
 import org.springframework.ai.chat.messages.AssistantMessage;
 import org.springframework.ai.chat.messages.Message;
 import org.springframework.ai.chat.messages.SystemMessage;
@@ -13,19 +10,27 @@ import org.springframework.ai.chat.messages.UserMessage;
 import org.springframework.ai.chat.prompt.Prompt;
 import tools.jackson.databind.JsonNode;
 
-import java.util.ArrayList;
-import java.util.List;
+import dev.specula.chat.SpeculaChatOptions;
+import dev.specula.policy.InvalidPolicyOptionException;
+import dev.specula.policy.PolicySpec;
+import dev.specula.policy.SpeculationPolicies;
+import dev.specula.policy.UnknownPolicyException;
+import dev.specula.request.InvalidRequestException;
 
 /**
- * A chat completion request, read from OpenAI's JSON and checked field by field before it reaches the
- * model, so that every mistake is reported with the field that caused it ({@link InvalidRequestException}).
+ * A chat completion request, read from OpenAI's JSON and checked field by field before it
+ * reaches the model, so that every mistake is reported with the field that caused it
+ * ({@link InvalidRequestException}).
  *
- * <p>Read: {@code model}, {@code messages}, {@code stream}, {@code stream_options.include_usage},
- * {@code temperature}, {@code top_p}, {@code top_k} (not OpenAI's, but common; -1 or 0 = off),
- * {@code max_completion_tokens} or {@code max_tokens}, {@code stop} (a string or an array), {@code seed},
- * {@code n} (1 only), {@code frequency_penalty} and {@code presence_penalty} (0 only: speculation reproduces
- * the target's distribution exactly), and Specula's {@code speculation: {policy, gamma, enabled}}. Every other
- * field ({@code user}, {@code logprobs}, {@code tools}, ...) is ignored, as clients send many.
+ * <p>
+ * Read: {@code model}, {@code messages}, {@code stream},
+ * {@code stream_options.include_usage}, {@code temperature}, {@code top_p}, {@code top_k}
+ * (not OpenAI's, but common; -1 or 0 = off), {@code max_completion_tokens} or
+ * {@code max_tokens}, {@code stop} (a string or an array), {@code seed}, {@code n} (1
+ * only), {@code frequency_penalty} and {@code presence_penalty} (0 only: speculation
+ * reproduces the target's distribution exactly), and Specula's {@code speculation:
+ * {policy, gamma, enabled}}. Every other field ({@code user}, {@code logprobs},
+ * {@code tools}, ...) is ignored, as clients send many.
  *
  * @param messages the conversation, as Spring AI messages
  * @param options the request's options (unset fields inherit the model's defaults)
@@ -37,7 +42,8 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
     /** Reads and checks a request for the model named {@code servedModel}. */
     static ChatCompletionRequest read(JsonNode body, String servedModel) {
         if (body == null || !body.isObject()) {
-            throw new InvalidRequestException(null, "The request body must be a JSON object with at least \"messages\"");
+            throw new InvalidRequestException(null,
+                    "The request body must be a JSON object with at least \"messages\"");
         }
         String model = optionalString(body, "model");
         if (model != null && !model.equals(servedModel)) {
@@ -51,7 +57,8 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         }
         Double temperature = optionalNumber(body, "temperature");
         if (temperature != null && temperature < 0) {
-            throw new InvalidRequestException("temperature", "temperature must be >= 0 (0 = greedy) but was " + temperature);
+            throw new InvalidRequestException("temperature",
+                    "temperature must be >= 0 (0 = greedy) but was " + temperature);
         }
         Double topP = optionalNumber(body, "top_p");
         if (topP != null && !(topP > 0 && topP <= 1)) {
@@ -73,9 +80,14 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         boolean includeUsage = streamOptions != null
                 && Boolean.TRUE.equals(optionalBoolean(streamOptions, "include_usage", "stream_options.include_usage"));
 
-        SpeculaChatOptions.Builder options = SpeculaChatOptions.builder().model(model).temperature(temperature).topP(topP)
-                .topK(topK == null ? null : (int) Math.max(0, topK)).maxTokens(maxTokens == null ? null : maxTokens.intValue())
-                .stopSequences(stop(body.get("stop"))).seed(optionalInteger(body, "seed"));
+        SpeculaChatOptions.Builder options = SpeculaChatOptions.builder()
+            .model(model)
+            .temperature(temperature)
+            .topP(topP)
+            .topK(topK == null ? null : (int) Math.max(0, topK))
+            .maxTokens(maxTokens == null ? null : maxTokens.intValue())
+            .stopSequences(stop(body.get("stop")))
+            .seed(optionalInteger(body, "seed"));
         speculation(optionalObject(body, "speculation"), options);
         return new ChatCompletionRequest(messages, options.build(), stream, includeUsage);
     }
@@ -86,10 +98,12 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
 
     private static List<Message> messages(JsonNode node) {
         if (node == null || node.isNull()) {
-            throw new InvalidRequestException("messages", "messages is required: an array of {\"role\", \"content\"} objects");
+            throw new InvalidRequestException("messages",
+                    "messages is required: an array of {\"role\", \"content\"} objects");
         }
         if (!node.isArray()) {
-            throw new InvalidRequestException("messages", "messages must be an array of {\"role\", \"content\"} objects");
+            throw new InvalidRequestException("messages",
+                    "messages must be an array of {\"role\", \"content\"} objects");
         }
         if (node.isEmpty()) {
             throw new InvalidRequestException("messages", "messages must not be empty");
@@ -110,16 +124,19 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
                 case "system", "developer" -> new SystemMessage(content);
                 case "user" -> new UserMessage(content);
                 case "assistant" -> new AssistantMessage(content);
-                case "tool", "function" -> throw new InvalidRequestException(field + ".role", "unsupported_value", field
-                        + ".role '" + role + "' is not supported: Specula's models do not call tools");
-                default -> throw new InvalidRequestException(field + ".role", "invalid_value", "Invalid " + field
-                        + ".role '" + role + "': use system, developer, user or assistant");
+                case "tool", "function" -> throw new InvalidRequestException(field + ".role", "unsupported_value",
+                        field + ".role '" + role + "' is not supported: Specula's models do not call tools");
+                default -> throw new InvalidRequestException(field + ".role", "invalid_value",
+                        "Invalid " + field + ".role '" + role + "': use system, developer, user or assistant");
             });
         }
         return messages;
     }
 
-    /** A string, null (assistant turns with tool calls), or an array of text parts, which are joined. */
+    /**
+     * A string, null (assistant turns with tool calls), or an array of text parts, which
+     * are joined.
+     */
     private static String content(JsonNode node, String field) {
         if (node == null || node.isNull()) {
             return "";
@@ -168,7 +185,10 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         return stops;
     }
 
-    /** {@code "speculation": {"policy": "fixed", "gamma": 4, "enabled": true}}, every field optional. */
+    /**
+     * {@code "speculation": {"policy": "fixed", "gamma": 4, "enabled": true}}, every
+     * field optional.
+     */
     private static void speculation(JsonNode node, SpeculaChatOptions.Builder options) {
         if (node == null) {
             return;
@@ -179,10 +199,12 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         }
         Long gamma = optionalInteger(node, "gamma", "speculation.gamma");
         if (gamma != null && (gamma < 1 || gamma > Integer.MAX_VALUE)) {
-            throw new InvalidRequestException("speculation.gamma", "speculation.gamma (draft length) must be >= 1 but was " + gamma);
+            throw new InvalidRequestException("speculation.gamma",
+                    "speculation.gamma (draft length) must be >= 1 but was " + gamma);
         }
-        options.policy(policy).gamma(gamma == null ? null : gamma.intValue())
-                .speculation(optionalBoolean(node, "enabled", "speculation.enabled"));
+        options.policy(policy)
+            .gamma(gamma == null ? null : gamma.intValue())
+            .speculation(optionalBoolean(node, "enabled", "speculation.enabled"));
     }
 
     /** {@code name} or {@code name:γ}, with a name some policy provider knows. */
@@ -214,7 +236,8 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         }
     }
 
-    // Typed field readers: absent and JSON null both mean "not set"; a value of the wrong type names the field.
+    // Typed field readers: absent and JSON null both mean "not set"; a value of the wrong
+    // type names the field.
 
     private static String optionalString(JsonNode object, String name) {
         return optionalString(object, name, name);

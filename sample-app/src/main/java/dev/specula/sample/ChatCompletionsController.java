@@ -1,7 +1,11 @@
 package dev.specula.sample;
 
-import dev.specula.chat.SpeculaChatModel;
-import dev.specula.request.InvalidRequestException;
+import java.io.IOException;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.UUID;
+
 import jakarta.servlet.http.HttpServletRequest;
 import org.springframework.ai.chat.model.ChatModel;
 import org.springframework.ai.chat.model.ChatResponse;
@@ -19,17 +23,15 @@ import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.ObjectMapper;
 
-import java.io.IOException;
-import java.time.Duration;
-import java.time.Instant;
-import java.util.List;
-import java.util.UUID;
+import dev.specula.chat.SpeculaChatModel;
+import dev.specula.request.InvalidRequestException;
 
 /**
- * OpenAI's chat completions API over a Spring AI {@link ChatModel} (Specula's, auto-configured):
- * {@code POST /v1/chat/completions}, answered at once or streamed ({@code "stream": true}), and
- * {@code GET /v1/models}. Requests are checked before they reach the model ({@link ChatCompletionRequest});
- * failures become OpenAI's error bodies ({@link OpenAiErrors}).
+ * OpenAI's chat completions API over a Spring AI {@link ChatModel} (Specula's,
+ * auto-configured): {@code POST /v1/chat/completions}, answered at once or streamed
+ * ({@code "stream": true}), and {@code GET /v1/models}. Requests are checked before they
+ * reach the model ({@link ChatCompletionRequest}); failures become OpenAI's error bodies
+ * ({@link OpenAiErrors}).
  */
 @RestController
 @RequestMapping("/v1")
@@ -41,17 +43,22 @@ public class ChatCompletionsController {
     private static final String OWNER = "specula";
 
     private final ChatModel chatModel;
+
     private final ObjectMapper json;
+
     private final DataSize maxRequestSize;
+
     private final String modelName;
+
     private final long startedAt = Instant.now().getEpochSecond();
 
     public ChatCompletionsController(ChatModel chatModel, ObjectMapper json, GatewayProperties properties) {
         this.chatModel = chatModel;
         this.json = json;
         if (properties.getMaxRequestSize() == null || properties.getMaxRequestSize().toBytes() < 1) {
-            throw new IllegalArgumentException(GatewayProperties.CONFIG_PREFIX + ".max-request-size must be at least 1B "
-                    + "(e.g. 4MB) but was " + properties.getMaxRequestSize());
+            throw new IllegalArgumentException(
+                    GatewayProperties.CONFIG_PREFIX + ".max-request-size must be at least 1B " + "(e.g. 4MB) but was "
+                            + properties.getMaxRequestSize());
         }
         this.maxRequestSize = properties.getMaxRequestSize();
         this.modelName = servedModelName(chatModel);
@@ -63,8 +70,9 @@ public class ChatCompletionsController {
     }
 
     /**
-     * Reads the body itself (any content type), at most {@code specula.gateway.max-request-size} of it, so that an
-     * oversized body is refused before it is parsed and malformed JSON is reported in OpenAI's error shape.
+     * Reads the body itself (any content type), at most
+     * {@code specula.gateway.max-request-size} of it, so that an oversized body is
+     * refused before it is parsed and malformed JSON is reported in OpenAI's error shape.
      */
     @PostMapping("/chat/completions")
     ResponseEntity<?> chatCompletions(HttpServletRequest http) {
@@ -86,8 +94,9 @@ public class ChatCompletionsController {
     }
 
     /**
-     * Starts the generation, waits for its first chunk and only then answers 200 with the event stream, so a
-     * request that fails before any text still gets its JSON error and status.
+     * Starts the generation, waits for its first chunk and only then answers 200 with the
+     * event stream, so a request that fails before any text still gets its JSON error and
+     * status.
      */
     private ResponseEntity<ResponseBodyEmitter> stream(ChatCompletionRequest request, String id, long created,
             String requestId) {
@@ -96,11 +105,17 @@ public class ChatCompletionsController {
                 requestId);
         chatModel.stream(request.prompt()).subscribe(stream);
         stream.awaitStart(STREAM_TIMEOUT);
-        return ResponseEntity.ok().header(HttpHeaders.CONTENT_TYPE, "text/event-stream;charset=UTF-8")
-                .cacheControl(CacheControl.noCache()).header("X-Accel-Buffering", "no").body(emitter);
+        return ResponseEntity.ok()
+            .header(HttpHeaders.CONTENT_TYPE, "text/event-stream;charset=UTF-8")
+            .cacheControl(CacheControl.noCache())
+            .header("X-Accel-Buffering", "no")
+            .body(emitter);
     }
 
-    /** The body, refused unread when its Content-Length is over the limit, else read up to one byte past it. */
+    /**
+     * The body, refused unread when its Content-Length is over the limit, else read up to
+     * one byte past it.
+     */
     private byte[] read(HttpServletRequest http) {
         long limit = maxRequestSize.toBytes();
         if (http.getContentLengthLong() > limit) {
@@ -121,9 +136,9 @@ public class ChatCompletionsController {
 
     private InvalidRequestException tooLarge() {
         String property = GatewayProperties.CONFIG_PREFIX + ".max-request-size";
-        return new InvalidRequestException(null, OpenAiErrors.REQUEST_TOO_LARGE, "The request body is larger than the "
-                + "gateway's limit of " + readable(maxRequestSize) + " (" + property + "): send a shorter conversation, "
-                + "or raise " + property);
+        return new InvalidRequestException(null, OpenAiErrors.REQUEST_TOO_LARGE,
+                "The request body is larger than the " + "gateway's limit of " + readable(maxRequestSize) + " ("
+                        + property + "): send a shorter conversation, " + "or raise " + property);
     }
 
     /** 4MB, 512KB or 1000B. */
@@ -149,7 +164,9 @@ public class ChatCompletionsController {
         }
     }
 
-    /** The name requests may use: the Specula model's, else the ChatModel's model option. */
+    /**
+     * The name requests may use: the Specula model's, else the ChatModel's model option.
+     */
     private static String servedModelName(ChatModel chatModel) {
         if (chatModel instanceof SpeculaChatModel specula) {
             return specula.getModelName();
@@ -157,4 +174,5 @@ public class ChatCompletionsController {
         String model = chatModel.getOptions() != null ? chatModel.getOptions().getModel() : null;
         return model != null ? model : OWNER;
     }
+
 }

@@ -1,5 +1,12 @@
 package dev.specula.sample;
 
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
 import org.reactivestreams.Subscription;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -9,15 +16,9 @@ import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter
 import reactor.core.publisher.BaseSubscriber;
 import tools.jackson.databind.ObjectMapper;
 
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.time.Duration;
-import java.util.List;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-
 /**
- * Relays a model's {@code Flux<ChatResponse>} to the client as OpenAI's server-sent events:
+ * Relays a model's {@code Flux<ChatResponse>} to the client as OpenAI's server-sent
+ * events:
  *
  * <pre>
  * data: {"object": "chat.completion.chunk", "choices": [{"delta": {"role": "assistant", "content": ""}, ...}], ...}
@@ -27,30 +28,44 @@ import java.util.concurrent.TimeUnit;
  * data: [DONE]
  * </pre>
  *
- * The controller waits for the first signal ({@link #awaitStart}) before it answers, so that a request that
- * fails before any text (models loading, busy, prompt too long) gets a proper JSON error with its status.
- * When the client goes away (a write fails, the connection errors or times out) the subscription is
- * cancelled, which stops the generation.
+ * The controller waits for the first signal ({@link #awaitStart}) before it answers, so
+ * that a request that fails before any text (models loading, busy, prompt too long) gets
+ * a proper JSON error with its status. When the client goes away (a write fails, the
+ * connection errors or times out) the subscription is cancelled, which stops the
+ * generation.
  */
 final class CompletionStream extends BaseSubscriber<ChatResponse> {
 
     private static final Logger logger = LoggerFactory.getLogger(CompletionStream.class);
+
     private static final MediaType EVENT_STREAM = new MediaType("text", "event-stream", StandardCharsets.UTF_8);
+
     private static final String DONE = "data: [DONE]\n\n";
 
     private final ResponseBodyEmitter emitter;
+
     private final ObjectMapper json;
+
     private final String id;
+
     private final long created;
+
     private final String model;
+
     private final boolean includeUsage;
+
     private final String requestId;
+
     private final CountDownLatch started = new CountDownLatch(1);
 
-    // Written by the Reactive Streams signals, which never overlap; read by the controller after `started`.
+    // Written by the Reactive Streams signals, which never overlap; read by the
+    // controller after `started`.
     private volatile Throwable failedBeforeStart;
+
     private boolean roleSent;
+
     private boolean finished;
+
     private volatile boolean clientGone;
 
     CompletionStream(ResponseBodyEmitter emitter, ObjectMapper json, String id, long created, String model,
@@ -63,25 +78,25 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
         this.includeUsage = includeUsage;
         this.requestId = requestId;
         emitter.onTimeout(() -> {
-            logger.warn("Chat completion stream {} (request {}) timed out after {} ms: generation cancelled", id, requestId,
-                    emitter.getTimeout());
+            logger.warn("Chat completion stream {} (request {}) timed out after {} ms: generation cancelled", id,
+                    requestId, emitter.getTimeout());
             clientGone();
             emitter.complete();
         });
-        emitter.onError(error -> clientGone());
+        emitter.onError((error) -> clientGone());
         emitter.onCompletion(this::clientGone);
     }
 
     /**
      * Waits until the stream has its first chunk (or ended), at most {@code timeout}.
-     *
-     * @throws RuntimeException the model's error, when the stream failed before it sent anything
+     * @throws RuntimeException the model's error, when the stream failed before it sent
+     * anything
      */
     void awaitStart(Duration timeout) {
         try {
             if (!started.await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                logger.warn("Chat completion stream {} (request {}) sent nothing for {}: answering with an open stream", id,
-                        requestId, timeout);
+                logger.warn("Chat completion stream {} (request {}) sent nothing for {}: answering with an open stream",
+                        id, requestId, timeout);
             }
         }
         catch (InterruptedException ex) {
@@ -152,19 +167,19 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
     private void finish(String finishReason, ChatResponse last) {
         finished = true;
         OpenAiJson.ChunkChoice choice = new OpenAiJson.ChunkChoice(0, OpenAiJson.Delta.EMPTY, null, finishReason);
-        send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model, List.of(choice),
-                null, last == null ? null : OpenAiJson.speculation(last))));
+        send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
+                List.of(choice), null, last == null ? null : OpenAiJson.speculation(last))));
         if (includeUsage) {
             OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0) : OpenAiJson.usage(last);
-            send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model, List.of(),
-                    usage, null)));
+            send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
+                    List.of(), usage, null)));
         }
     }
 
     private String delta(OpenAiJson.Delta delta) {
         OpenAiJson.ChunkChoice choice = new OpenAiJson.ChunkChoice(0, delta, null, null);
-        return event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model, List.of(choice),
-                null, null));
+        return event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
+                List.of(choice), null, null));
     }
 
     private String event(OpenAiJson.ChatCompletionChunk chunk) {
@@ -184,7 +199,9 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
         }
     }
 
-    /** Ends the response, unless the client is gone already (then the container ends it). */
+    /**
+     * Ends the response, unless the client is gone already (then the container ends it).
+     */
     private void end() {
         if (!clientGone) {
             emitter.complete();
@@ -196,4 +213,5 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
         clientGone = true;
         cancel();
     }
+
 }

@@ -10,8 +10,8 @@ public class GatewayProperties {
     public static final String CONFIG_PREFIX = "specula.gateway";
 
     /**
-     * Largest request body accepted; larger ones are answered 413 before they are parsed or reach the model.
-     * The prompt's own limit, in characters, is the ChatModel's.
+     * Largest request body accepted; larger ones are answered 413 before they are parsed
+     * or reach the model. The prompt's own limit, in characters, is the ChatModel's.
      */
     private DataSize maxRequestSize = DataSize.ofMegabytes(4);
 
@@ -22,4 +22,5 @@ public class GatewayProperties {
     public void setMaxRequestSize(DataSize maxRequestSize) {
         this.maxRequestSize = maxRequestSize;
     }
+
 }

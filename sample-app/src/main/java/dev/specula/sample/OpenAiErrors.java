@@ -1,9 +1,7 @@
 package dev.specula.sample;
 
-import dev.specula.engine.ContextLengthExceededException;
-import dev.specula.request.InvalidRequestException;
-import dev.specula.serving.ModelsNotReadyException;
-import dev.specula.serving.ServiceBusyException;
+import java.util.Map;
+
 import jakarta.servlet.http.HttpServletRequest;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -13,11 +11,14 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
 
-import java.util.Map;
+import dev.specula.engine.ContextLengthExceededException;
+import dev.specula.request.InvalidRequestException;
+import dev.specula.serving.ModelsNotReadyException;
+import dev.specula.serving.ServiceBusyException;
 
 /**
- * Turns every failure of a chat completion into OpenAI's error response,
- * {@code {"error": {"message", "type", "param", "code"}}}, with the status OpenAI clients expect:
+ * Turns every failure of a chat completion into OpenAI's error response, {@code {"error":
+ * {"message", "type", "param", "code"}}}, with the status OpenAI clients expect:
  *
  * <pre>
  * 400 invalid_request_error  the caller's mistake ({@link InvalidRequestException}: param names the field),
@@ -29,9 +30,9 @@ import java.util.Map;
  *                            logged with its stack trace under the request id the message quotes ({@link RequestIds})
  * </pre>
  *
- * Streams use the same bodies: an error before the first chunk is answered like a non-streamed request,
- * one after it ends the stream with a {@code data: {"error": ...}} event. Nothing logged here holds the
- * messages, the prompt or token ids.
+ * Streams use the same bodies: an error before the first chunk is answered like a
+ * non-streamed request, one after it ends the stream with a {@code data: {"error": ...}}
+ * event. Nothing logged here holds the messages, the prompt or token ids.
  */
 @RestControllerAdvice(assignableTypes = ChatCompletionsController.class)
 class OpenAiErrors {
@@ -45,11 +46,12 @@ class OpenAiErrors {
     static final int LOADING_RETRY_AFTER_SECONDS = 5;
 
     /** The request fields behind the ChatModel's and the engine's option names. */
-    private static final Map<String, String> PARAMS = Map.ofEntries(Map.entry("topP", "top_p"), Map.entry("topK", "top_k"),
-            Map.entry("maxTokens", "max_tokens"), Map.entry("maxNewTokens", "max_tokens"), Map.entry("stopSequences", "stop"),
-            Map.entry("stopStrings", "stop"), Map.entry("frequencyPenalty", "frequency_penalty"),
-            Map.entry("presencePenalty", "presence_penalty"), Map.entry("policy", "speculation.policy"),
-            Map.entry("gamma", "speculation.gamma"), Map.entry("promptIds", "messages"));
+    private static final Map<String, String> PARAMS = Map.ofEntries(Map.entry("topP", "top_p"),
+            Map.entry("topK", "top_k"), Map.entry("maxTokens", "max_tokens"), Map.entry("maxNewTokens", "max_tokens"),
+            Map.entry("stopSequences", "stop"), Map.entry("stopStrings", "stop"),
+            Map.entry("frequencyPenalty", "frequency_penalty"), Map.entry("presencePenalty", "presence_penalty"),
+            Map.entry("policy", "speculation.policy"), Map.entry("gamma", "speculation.gamma"),
+            Map.entry("promptIds", "messages"));
 
     private static final Logger logger = LoggerFactory.getLogger(OpenAiErrors.class);
 
@@ -60,17 +62,23 @@ class OpenAiErrors {
     }
 
     /**
-     * The error as JSON text whatever the request's Accept header says: a streaming client often accepts only
-     * {@code text/event-stream}, and content negotiation would then turn every error into a bare 500.
+     * The error as JSON text whatever the request's Accept header says: a streaming
+     * client often accepts only {@code text/event-stream}, and content negotiation would
+     * then turn every error into a bare 500.
      */
     @ExceptionHandler(RuntimeException.class)
     ResponseEntity<String> handle(RuntimeException ex, HttpServletRequest request) {
         ResponseEntity<OpenAiJson.ErrorResponse> error = toResponse(ex, RequestIds.of(request));
-        return ResponseEntity.status(error.getStatusCode()).headers(error.getHeaders())
-                .contentType(org.springframework.http.MediaType.APPLICATION_JSON).body(json.writeValueAsString(error.getBody()));
+        return ResponseEntity.status(error.getStatusCode())
+            .headers(error.getHeaders())
+            .contentType(org.springframework.http.MediaType.APPLICATION_JSON)
+            .body(json.writeValueAsString(error.getBody()));
     }
 
-    /** The status, headers and body that answer {@code failure} of request {@code requestId}. */
+    /**
+     * The status, headers and body that answer {@code failure} of request
+     * {@code requestId}.
+     */
     static ResponseEntity<OpenAiJson.ErrorResponse> toResponse(Throwable failure, String requestId) {
         if (failure instanceof ContextLengthExceededException tooLong) {
             int requested = tooLong.getPromptTokens() + tooLong.getMaxNewTokens();
@@ -84,7 +92,8 @@ class OpenAiErrors {
         if (failure instanceof InvalidRequestException invalid) {
             HttpStatus status = REQUEST_TOO_LARGE.equals(invalid.getCode()) ? HttpStatus.PAYLOAD_TOO_LARGE
                     : HttpStatus.BAD_REQUEST;
-            String param = invalid.getField() == null ? null : PARAMS.getOrDefault(invalid.getField(), invalid.getField());
+            String param = invalid.getField() == null ? null
+                    : PARAMS.getOrDefault(invalid.getField(), invalid.getField());
             return error(status, INVALID_REQUEST, invalid.getMessage(), param, invalid.getCode());
         }
         if (failure instanceof ServiceBusyException busy) {
@@ -93,15 +102,16 @@ class OpenAiErrors {
         if (failure instanceof ModelsNotReadyException notReady) {
             if (notReady.failed()) {
                 logger.warn("Chat completion {} refused: {}", requestId, notReady.getMessage());
-                return error(HttpStatus.SERVICE_UNAVAILABLE, SERVER_ERROR, notReady.getMessage(), null, "models_failed");
+                return error(HttpStatus.SERVICE_UNAVAILABLE, SERVER_ERROR, notReady.getMessage(), null,
+                        "models_failed");
             }
             return error(HttpStatus.SERVICE_UNAVAILABLE, SERVER_ERROR, notReady.getMessage(), null, "models_loading",
                     LOADING_RETRY_AFTER_SECONDS);
         }
         logger.error("Chat completion {} failed", requestId, failure);
         String message = failure.getMessage() != null ? failure.getMessage() : failure.getClass().getName();
-        return error(HttpStatus.INTERNAL_SERVER_ERROR, SERVER_ERROR, "The server failed to complete the chat: " + message
-                + " (request id " + requestId + "; the server log has the details)", null, null);
+        return error(HttpStatus.INTERNAL_SERVER_ERROR, SERVER_ERROR, "The server failed to complete the chat: "
+                + message + " (request id " + requestId + "; the server log has the details)", null, null);
     }
 
     private static ResponseEntity<OpenAiJson.ErrorResponse> error(HttpStatus status, String type, String message,
@@ -117,4 +127,5 @@ class OpenAiErrors {
         }
         return response.body(new OpenAiJson.ErrorResponse(new OpenAiJson.ErrorBody(message, type, param, code)));
     }
+
 }

@@ -1,16 +1,17 @@
 package dev.specula.sample;
 
-import com.fasterxml.jackson.annotation.JsonInclude;
-import com.fasterxml.jackson.annotation.JsonProperty;
-import dev.specula.chat.SpeculaChatModel;
-import org.springframework.ai.chat.metadata.ChatResponseMetadata;
-import org.springframework.ai.chat.model.ChatResponse;
-
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonProperty;
+import org.springframework.ai.chat.metadata.ChatResponseMetadata;
+import org.springframework.ai.chat.model.ChatResponse;
+
+import dev.specula.chat.SpeculaChatModel;
 
 /** The JSON bodies of OpenAI's chat completions API, as the gateway writes them. */
 final class OpenAiJson {
@@ -19,13 +20,18 @@ final class OpenAiJson {
     static final String CHAT_COMPLETION_CHUNK = "chat.completion.chunk";
     static final String ASSISTANT = "assistant";
 
-    /** Specula's response metadata keys and the names they take in {@code "speculation"}. */
+    /**
+     * Specula's response metadata keys and the names they take in {@code "speculation"}.
+     */
     private static final Map<String, String> SPECULATION_FIELDS = speculationFields();
 
     private OpenAiJson() {
     }
 
-    /** The finish reason a model response carries ("stop", "length", ...), or null for a chunk of text. */
+    /**
+     * The finish reason a model response carries ("stop", "length", ...), or null for a
+     * chunk of text.
+     */
     static String finishReason(ChatResponse response) {
         if (response.getResult() == null || response.getResult().getMetadata() == null) {
             return null;
@@ -49,7 +55,10 @@ final class OpenAiJson {
         return new Usage(prompt, completion, prompt + completion);
     }
 
-    /** The {@code specula.*} response metadata under snake_case names, or null when there is none. */
+    /**
+     * The {@code specula.*} response metadata under snake_case names, or null when there
+     * is none.
+     */
     static Map<String, Object> speculation(ChatResponse response) {
         ChatResponseMetadata metadata = response.getMetadata();
         Map<String, Object> speculation = new LinkedHashMap<>();
@@ -76,8 +85,9 @@ final class OpenAiJson {
     }
 
     /**
-     * A complete answer. {@code speculation} is Specula's own: how the answer was decoded (policy, drafted and
-     * accepted tokens, mean accepted length, fallback, cache); clients that do not know it ignore it.
+     * A complete answer. {@code speculation} is Specula's own: how the answer was decoded
+     * (policy, drafted and accepted tokens, mean accepted length, fallback, cache);
+     * clients that do not know it ignore it.
      */
     record ChatCompletion(String id, String object, long created, String model, List<Choice> choices, Usage usage,
             @JsonInclude(JsonInclude.Include.NON_NULL) Map<String, Object> speculation) {
@@ -90,8 +100,7 @@ final class OpenAiJson {
     }
 
     record Usage(@JsonProperty("prompt_tokens") int promptTokens,
-            @JsonProperty("completion_tokens") int completionTokens,
-            @JsonProperty("total_tokens") int totalTokens) {
+            @JsonProperty("completion_tokens") int completionTokens, @JsonProperty("total_tokens") int totalTokens) {
     }
 
     /** One server-sent event of a streamed answer. */
@@ -103,11 +112,15 @@ final class OpenAiJson {
     record ChunkChoice(int index, Delta delta, Object logprobs, @JsonProperty("finish_reason") String finishReason) {
     }
 
-    /** What a chunk adds to the answer: the role once (first chunk), then pieces of content; empty in the last. */
+    /**
+     * What a chunk adds to the answer: the role once (first chunk), then pieces of
+     * content; empty in the last.
+     */
     @JsonInclude(JsonInclude.Include.NON_NULL)
     record Delta(String role, String content) {
 
         static final Delta EMPTY = new Delta(null, null);
+
     }
 
     record ModelList(String object, List<Model> data) {
@@ -116,10 +129,14 @@ final class OpenAiJson {
     record Model(String id, String object, long created, @JsonProperty("owned_by") String ownedBy) {
     }
 
-    /** {@code {"error": {"message", "type", "param", "code"}}}: param and code are null when they do not apply. */
+    /**
+     * {@code {"error": {"message", "type", "param", "code"}}}: param and code are null
+     * when they do not apply.
+     */
     record ErrorResponse(ErrorBody error) {
     }
 
     record ErrorBody(String message, String type, String param, String code) {
     }
+
 }

@@ -1,5 +1,9 @@
 package dev.specula.sample;
 
+import java.io.IOException;
+import java.util.UUID;
+import java.util.regex.Pattern;
+
 import jakarta.servlet.FilterChain;
 import jakarta.servlet.ServletException;
 import jakarta.servlet.http.HttpServletRequest;
@@ -9,14 +13,11 @@ import org.springframework.core.annotation.Order;
 import org.springframework.stereotype.Component;
 import org.springframework.web.filter.OncePerRequestFilter;
 
-import java.io.IOException;
-import java.util.UUID;
-import java.util.regex.Pattern;
-
 /**
- * Gives every request an id, answered in the {@code X-Request-Id} header and quoted in 500 errors and the log
- * lines that report them: the client's own {@code X-Request-Id} when it is sane (1 to 128 of
- * {@code A-Z a-z 0-9 . _ : -}), else {@code req-} and 32 random hex digits.
+ * Gives every request an id, answered in the {@code X-Request-Id} header and quoted in
+ * 500 errors and the log lines that report them: the client's own {@code X-Request-Id}
+ * when it is sane (1 to 128 of {@code A-Z a-z 0-9 . _ : -}), else {@code req-} and 32
+ * random hex digits.
  */
 @Component
 @Order(Ordered.HIGHEST_PRECEDENCE)
@@ -25,6 +26,7 @@ class RequestIds extends OncePerRequestFilter {
     static final String HEADER = "X-Request-Id";
 
     private static final String ATTRIBUTE = RequestIds.class.getName();
+
     private static final Pattern SANE = Pattern.compile("[A-Za-z0-9._:-]{1,128}");
 
     @Override
@@ -44,4 +46,5 @@ class RequestIds extends OncePerRequestFilter {
         Object id = request.getAttribute(ATTRIBUTE);
         return id != null ? id.toString() : "req-unknown";
     }
+
 }

@@ -5,9 +5,10 @@ import org.springframework.boot.autoconfigure.SpringBootApplication;
 import org.springframework.boot.context.properties.EnableConfigurationProperties;
 
 /**
- * An OpenAI-compatible gateway over Specula's {@code ChatModel}: {@code POST /v1/chat/completions} (also
- * streamed) and {@code GET /v1/models}. With {@code specula-models-tiny} on the classpath it runs with no
- * configuration at all on the embedded draft/target pair.
+ * An OpenAI-compatible gateway over Specula's {@code ChatModel}:
+ * {@code POST /v1/chat/completions} (also streamed) and {@code GET /v1/models}. With
+ * {@code specula-models-tiny} on the classpath it runs with no configuration at all on
+ * the embedded draft/target pair.
  */
 @SpringBootApplication
 @EnableConfigurationProperties(GatewayProperties.class)
@@ -16,4 +17,5 @@ public class SpeculaGatewayApplication {
     public static void main(String[] args) {
         SpringApplication.run(SpeculaGatewayApplication.class, args);
     }
+
 }

@@ -1,7 +1,7 @@
 package dev.specula.sample;
 
-import dev.specula.chat.SpeculaChatOptions;
-import dev.specula.request.InvalidRequestException;
+import java.util.List;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -10,25 +10,33 @@ import org.springframework.ai.chat.messages.SystemMessage;
 import org.springframework.ai.chat.messages.UserMessage;
 import tools.jackson.databind.json.JsonMapper;
 
-import java.util.List;
+import dev.specula.chat.SpeculaChatOptions;
+import dev.specula.request.InvalidRequestException;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-/** Reading OpenAI's request JSON: what is accepted, and which field each mistake is reported against. */
+/**
+ * Reading OpenAI's request JSON: what is accepted, and which field each mistake is
+ * reported against.
+ */
 class ChatCompletionRequestTest {
 
     private static final String MODEL = "specula-tiny";
+
     private static final JsonMapper JSON = JsonMapper.builder().build();
+
     private static final String HELLO = "\"messages\": [{\"role\": \"user\", \"content\": \"hello\"}]";
 
     @Test
     void readsEveryOptionIntoSpeculaChatOptions() {
-        ChatCompletionRequest request = read("""
-                {"model": "specula-tiny", %s, "temperature": 0.7, "top_p": 0.9, "top_k": 40, "max_tokens": 12,
-                 "seed": 42, "stop": ["\\n\\n", "def "], "n": 1, "frequency_penalty": 0, "presence_penalty": 0.0,
-                 "user": "someone", "logprobs": false, "tools": [], "stream": true, "stream_options": {"include_usage": true},
-                 "speculation": {"policy": "fixed", "gamma": 3, "enabled": true}}""".formatted(HELLO));
+        ChatCompletionRequest request = read(
+                """
+                        {"model": "specula-tiny", %s, "temperature": 0.7, "top_p": 0.9, "top_k": 40, "max_tokens": 12,
+                         "seed": 42, "stop": ["\\n\\n", "def "], "n": 1, "frequency_penalty": 0, "presence_penalty": 0.0,
+                         "user": "someone", "logprobs": false, "tools": [], "stream": true, "stream_options": {"include_usage": true},
+                         "speculation": {"policy": "fixed", "gamma": 3, "enabled": true}}"""
+                    .formatted(HELLO));
 
         SpeculaChatOptions options = request.options();
         assertThat(options.getModel()).isEqualTo(MODEL);
@@ -78,7 +86,8 @@ class ChatCompletionRequestTest {
     @Test
     void acceptsAStopStringMaxCompletionTokensAndTopKMinusOne() {
         ChatCompletionRequest request = read("""
-                {%s, "stop": "###", "max_tokens": 999, "max_completion_tokens": 7, "top_k": -1, "n": 1.0}""".formatted(HELLO));
+                {%s, "stop": "###", "max_tokens": 999, "max_completion_tokens": 7, "top_k": -1, "n": 1.0}"""
+            .formatted(HELLO));
 
         assertThat(request.options().getStopSequences()).isEqualTo(List.of("###"));
         assertThat(request.options().getMaxTokens()).isEqualTo(7);
@@ -86,8 +95,7 @@ class ChatCompletionRequestTest {
     }
 
     @ParameterizedTest(name = "{0} -> param {1}")
-    @CsvSource(delimiter = '|', value = {
-            "\"messages\": []                                                 | messages",
+    @CsvSource(delimiter = '|', value = { "\"messages\": []                                                 | messages",
             "\"messages\": \"hello\"                                          | messages",
             "\"model\": \"gpt-4o\", " + HELLO + "                             | model",
             HELLO + ", \"temperature\": -0.5                                  | temperature",
@@ -117,10 +125,10 @@ class ChatCompletionRequestTest {
             "\"messages\": [{\"role\": \"user\", \"content\": \"a\"}, {\"role\": \"tool\", \"content\": \"b\"}] | messages[1].role",
             "\"messages\": [{\"role\": \"user\", \"content\": 3}]             | messages[0].content",
             "\"messages\": [{\"role\": \"user\", \"content\": [{\"type\": \"image_url\"}]}] | messages[0].content[0]",
-            "\"messages\": [\"hello\"]                                        | messages[0]"})
+            "\"messages\": [\"hello\"]                                        | messages[0]" })
     void namesTheFieldOfEveryMistake(String fields, String param) {
-        assertThatThrownBy(() -> read("{" + fields + "}"))
-                .isInstanceOfSatisfying(InvalidRequestException.class, ex -> {
+        assertThatThrownBy(() -> read("{" + fields + "}")).isInstanceOfSatisfying(InvalidRequestException.class,
+                (ex) -> {
                     assertThat(ex.getField()).isEqualTo(param);
                     assertThat(ex.getMessage()).isNotBlank();
                 });
@@ -128,20 +136,21 @@ class ChatCompletionRequestTest {
 
     @Test
     void rejectsABodyThatIsNotAnObject() {
-        assertThatThrownBy(() -> read("[1, 2]"))
-                .isInstanceOfSatisfying(InvalidRequestException.class, ex -> assertThat(ex.getField()).isNull());
+        assertThatThrownBy(() -> read("[1, 2]")).isInstanceOfSatisfying(InvalidRequestException.class,
+                (ex) -> assertThat(ex.getField()).isNull());
     }
 
     @Test
     void reportsAnUnknownModelWithOpenAisCode() {
         assertThatThrownBy(() -> read("{\"model\": \"gpt-4o\", %s}".formatted(HELLO)))
-                .isInstanceOfSatisfying(InvalidRequestException.class, ex -> {
-                    assertThat(ex.getCode()).isEqualTo("model_not_found");
-                    assertThat(ex.getMessage()).contains("gpt-4o", MODEL);
-                });
+            .isInstanceOfSatisfying(InvalidRequestException.class, (ex) -> {
+                assertThat(ex.getCode()).isEqualTo("model_not_found");
+                assertThat(ex.getMessage()).contains("gpt-4o", MODEL);
+            });
     }
 
     private static ChatCompletionRequest read(String json) {
         return ChatCompletionRequest.read(JSON.readTree(json), MODEL);
     }
+
 }

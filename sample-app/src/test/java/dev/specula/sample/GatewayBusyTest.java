@@ -1,23 +1,25 @@
 package dev.specula.sample;
 
-import dev.specula.serving.GenerationService;
-import dev.specula.serving.ModelPairHandle;
-import org.junit.jupiter.api.Test;
-import org.springframework.beans.factory.annotation.Autowired;
-import org.springframework.boot.test.context.SpringBootTest;
-import org.springframework.boot.test.web.server.LocalServerPort;
-
 import java.io.BufferedReader;
 import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 
+import org.junit.jupiter.api.Test;
+import org.springframework.beans.factory.annotation.Autowired;
+import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.web.server.LocalServerPort;
+
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.ModelPairHandle;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * A real full bulkhead, no stand-in: with one generation slot, a request arriving while a long stream holds
- * it is answered 429 in OpenAI's shape; once the stream is closed the slot frees and requests succeed again.
+ * A real full bulkhead, no stand-in: with one generation slot, a request arriving while a
+ * long stream holds it is answered 429 in OpenAI's shape; once the stream is closed the
+ * slot frees and requests succeed again.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
         properties = { "specula.cache.response.enabled=false", "specula.resilience.max-concurrent-generations=1" })
@@ -45,8 +47,8 @@ class GatewayBusyTest {
             assertThat(firstEvent).startsWith("data: ");
             assertThat(service.bulkhead().getMetrics().getAvailableConcurrentCalls()).isZero();
 
-            HttpResponse<String> busy = http.post("{\"messages\": [{\"role\": \"user\", \"content\": \"def add(a, b):\"}], "
-                    + "\"max_tokens\": 8}");
+            HttpResponse<String> busy = http.post(
+                    "{\"messages\": [{\"role\": \"user\", \"content\": \"def add(a, b):\"}], " + "\"max_tokens\": 8}");
 
             assertThat(busy.statusCode()).isEqualTo(429);
             assertThat(busy.headers().firstValue("Retry-After")).isPresent();
@@ -58,8 +60,9 @@ class GatewayBusyTest {
         while (service.bulkhead().getMetrics().getAvailableConcurrentCalls() == 0 && System.nanoTime() < deadline) {
             Thread.sleep(20);
         }
-        HttpResponse<String> after = http.post("{\"messages\": [{\"role\": \"user\", \"content\": \"def add(a, b):\"}], "
-                + "\"max_tokens\": 8}");
+        HttpResponse<String> after = http
+            .post("{\"messages\": [{\"role\": \"user\", \"content\": \"def add(a, b):\"}], " + "\"max_tokens\": 8}");
         assertThat(after.statusCode()).isEqualTo(200);
     }
+
 }

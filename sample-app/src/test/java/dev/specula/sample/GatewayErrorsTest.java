@@ -1,14 +1,16 @@
 package dev.specula.sample;
 
+import java.net.http.HttpResponse;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
+import java.util.regex.Pattern;
+
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.errors.RateLimitException;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
-import dev.specula.chat.SpeculaChatModel;
-import dev.specula.request.InvalidRequestException;
-import dev.specula.serving.GenerationService;
-import dev.specula.serving.ModelPairHandle;
-import dev.specula.serving.ServiceBusyException;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -29,37 +31,41 @@ import org.springframework.context.annotation.Bean;
 import reactor.core.publisher.Flux;
 import tools.jackson.databind.JsonNode;
 
-import java.net.http.HttpResponse;
-import java.time.Duration;
-import java.util.List;
-import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Supplier;
-import java.util.regex.Pattern;
+import dev.specula.chat.SpeculaChatModel;
+import dev.specula.request.InvalidRequestException;
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.ModelPairHandle;
+import dev.specula.serving.ServiceBusyException;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * How failures inside the model reach clients: status, headers and OpenAI's error body, for streamed and
- * non-streamed requests. Specula's auto-configuration is off ({@code spring.ai.model.chat=none}); the gateway
- * talks to a {@link SwitchableChatModel} that each test points at a failing model. The 503s come from real
- * {@link SpeculaChatModel}s whose models are still loading, or failed to; the 429 from a stand-in that throws
- * {@link ServiceBusyException} (a real bulkhead needs loaded models). Output is captured to check what the
- * gateway logs.
+ * How failures inside the model reach clients: status, headers and OpenAI's error body,
+ * for streamed and non-streamed requests. Specula's auto-configuration is off
+ * ({@code spring.ai.model.chat=none}); the gateway talks to a {@link SwitchableChatModel}
+ * that each test points at a failing model. The 503s come from real
+ * {@link SpeculaChatModel}s whose models are still loading, or failed to; the 429 from a
+ * stand-in that throws {@link ServiceBusyException} (a real bulkhead needs loaded
+ * models). Output is captured to check what the gateway logs.
  */
 @ExtendWith(OutputCaptureExtension.class)
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT, properties = "spring.ai.model.chat=none")
 class GatewayErrorsTest {
 
     private static final String MODEL = "test-model";
+
     private static final String HELLO = "{\"messages\": [{\"role\": \"user\", \"content\": \"hello\"}]";
+
     private static final String COMPLETE = HELLO + "}";
+
     private static final String STREAM = HELLO + ", \"stream\": true}";
 
     /** Never loads: its loader is handed to an executor that does not run it. */
     private static final GenerationService LOADING = GenerationService.builder(ModelPairHandle.loading(() -> {
         throw new AssertionError("never runs");
-    }, task -> { })).build();
+    }, (task) -> {
+    })).build();
 
     /** Failed to load, for good. */
     private static final GenerationService FAILED = GenerationService.builder(ModelPairHandle.loading(() -> {
@@ -81,6 +87,7 @@ class GatewayErrorsTest {
         SwitchableChatModel switchableChatModel() {
             return new SwitchableChatModel();
         }
+
     }
 
     @BeforeEach
@@ -112,12 +119,16 @@ class GatewayErrorsTest {
     @Test
     void theOpenAiClientSeesBusyAsARateLimit() {
         chatModel.use(new Failing(() -> new ServiceBusyException(2)));
-        OpenAIClient client = OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1").apiKey("unused")
-                .maxRetries(0).build();
+        OpenAIClient client = OpenAIOkHttpClient.builder()
+            .baseUrl("http://localhost:" + port + "/v1")
+            .apiKey("unused")
+            .maxRetries(0)
+            .build();
         try {
-            assertThatThrownBy(() -> client.chat().completions().create(ChatCompletionCreateParams.builder().model(MODEL)
-                    .addUserMessage("hello").build()))
-                    .isInstanceOfSatisfying(RateLimitException.class, ex -> assertThat(ex.code()).hasValue("busy"));
+            assertThatThrownBy(() -> client.chat()
+                .completions()
+                .create(ChatCompletionCreateParams.builder().model(MODEL).addUserMessage("hello").build()))
+                .isInstanceOfSatisfying(RateLimitException.class, (ex) -> assertThat(ex.code()).hasValue("busy"));
         }
         finally {
             client.close();
@@ -153,7 +164,8 @@ class GatewayErrorsTest {
 
     @Test
     void aRequestTheModelRejectsIs400NamingTheParamAndAnythingElse500() {
-        chatModel.use(new Failing(() -> new InvalidRequestException("gamma", "gamma of policy 'fixed' must be in [1, 64] but was 100")));
+        chatModel.use(new Failing(
+                () -> new InvalidRequestException("gamma", "gamma of policy 'fixed' must be in [1, 64] but was 100")));
         for (String body : List.of(COMPLETE, STREAM)) {
             HttpResponse<String> rejected = http.post(body);
             assertThat(rejected.statusCode()).isEqualTo(400);
@@ -172,7 +184,10 @@ class GatewayErrorsTest {
         }
     }
 
-    /** Our bugs (an IllegalArgumentException inside the engine) are 500s, not "your request is invalid". */
+    /**
+     * Our bugs (an IllegalArgumentException inside the engine) are 500s, not "your
+     * request is invalid".
+     */
     @Test
     void anInternalFaultIs500WithARequestIdLoggedWithItsStackTraceButNotThePrompt(CapturedOutput output) {
         String secret = "the-prompt-nobody-may-log-4711";
@@ -191,7 +206,8 @@ class GatewayErrorsTest {
                 JsonNode error = http.json(failed).get("error");
                 assertThat(error.get("type").stringValue()).isEqualTo("server_error");
                 assertThat(error.get("message").stringValue()).contains(requestId);
-                // the line that reports the failure names the request, and the stack trace follows it
+                // the line that reports the failure names the request, and the stack
+                // trace follows it
                 assertThat(output.getOut()).containsPattern("ERROR .*Chat completion " + requestId + " failed\\R+"
                         + Pattern.quote(fault.get().getClass().getName()) + ": .*\\R\\s+at dev\\.specula\\.sample\\.");
             }
@@ -215,14 +231,19 @@ class GatewayErrorsTest {
     void callerMistakesAre400NamingTheParam() {
         Counting counting = new Counting();
         chatModel.use(counting);
-        assertRejected("{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"temperature\": -0.5}", "temperature");
+        assertRejected("{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"temperature\": -0.5}",
+                "temperature");
         assertRejected("{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"top_p\": 1.5}", "top_p");
-        assertRejected("{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"speculation\": {\"policy\": \"warp\"}}",
+        assertRejected(
+                "{\"messages\": [{\"role\": \"user\", \"content\": \"hi\"}], \"speculation\": {\"policy\": \"warp\"}}",
                 "speculation.policy");
         assertThat(counting.calls).hasValue(0);
     }
 
-    /** Refused on its size alone: never parsed into messages, never handed to the model, never tokenized. */
+    /**
+     * Refused on its size alone: never parsed into messages, never handed to the model,
+     * never tokenized.
+     */
     @Test
     void aTenMegabyteBodyIsRefusedBeforeTheModelSeesIt() {
         Counting counting = new Counting();
@@ -264,8 +285,10 @@ class GatewayErrorsTest {
         HttpResponse<String> response = http.post(STREAM);
 
         assertThat(response.statusCode()).isEqualTo(200);
-        List<JsonNode> events = List.of(response.body().split("\n\n")).stream()
-                .map(event -> http.json(event.substring("data: ".length()))).toList();
+        List<JsonNode> events = List.of(response.body().split("\n\n"))
+            .stream()
+            .map((event) -> http.json(event.substring("data: ".length())))
+            .toList();
         assertThat(events).hasSize(3);
         assertThat(events.get(0).at("/choices/0/delta/role").stringValue()).isEqualTo("assistant");
         assertThat(events.get(1).at("/choices/0/delta/content").stringValue()).isEqualTo("def");
@@ -288,7 +311,9 @@ class GatewayErrorsTest {
         assertThat(models.at("/data/0/created").isIntegralNumber()).isTrue();
     }
 
-    /** The ChatModel bean the gateway uses: forwards to whichever model the test chose. */
+    /**
+     * The ChatModel bean the gateway uses: forwards to whichever model the test chose.
+     */
     static final class SwitchableChatModel implements ChatModel {
 
         private volatile ChatModel delegate;
@@ -311,6 +336,7 @@ class GatewayErrorsTest {
         public ChatOptions getOptions() {
             return ChatOptions.builder().model(MODEL).build();
         }
+
     }
 
     /** Counts the requests that reach the model, and answers none of them. */
@@ -329,9 +355,13 @@ class GatewayErrorsTest {
             calls.incrementAndGet();
             return Flux.error(new IllegalStateException("not expected to be called"));
         }
+
     }
 
-    /** Fails every call, and every stream before its first chunk, with the given exception. */
+    /**
+     * Fails every call, and every stream before its first chunk, with the given
+     * exception.
+     */
     static class Failing implements ChatModel {
 
         private final Supplier<RuntimeException> failure;
@@ -349,5 +379,7 @@ class GatewayErrorsTest {
         public Flux<ChatResponse> stream(Prompt prompt) {
             return Flux.error(failure);
         }
+
     }
+
 }

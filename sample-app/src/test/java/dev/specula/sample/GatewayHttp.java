@@ -1,8 +1,5 @@
 package dev.specula.sample;
 
-import tools.jackson.databind.JsonNode;
-import tools.jackson.databind.json.JsonMapper;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -12,14 +9,24 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 
-/** Plain HTTP (java.net.http) to the gateway, for what an SDK hides: raw bodies, headers, event streams. */
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+/**
+ * Plain HTTP (java.net.http) to the gateway, for what an SDK hides: raw bodies, headers,
+ * event streams.
+ */
 final class GatewayHttp {
 
     private static final JsonMapper JSON = JsonMapper.builder().build();
 
-    private final HttpClient client = HttpClient.newBuilder().version(HttpClient.Version.HTTP_1_1)
-            .connectTimeout(Duration.ofSeconds(5)).build();
+    private final HttpClient client = HttpClient.newBuilder()
+        .version(HttpClient.Version.HTTP_1_1)
+        .connectTimeout(Duration.ofSeconds(5))
+        .build();
+
     private final URI base;
+
     private final URI completions;
 
     GatewayHttp(int port) {
@@ -38,23 +45,37 @@ final class GatewayHttp {
 
     /** A POST with extra headers, given as name, value, name, value... */
     HttpResponse<String> post(String body, String... headers) {
-        return send(HttpRequest.newBuilder(completions).timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json")
-                .headers(headers).POST(HttpRequest.BodyPublishers.ofString(body)).build(), HttpResponse.BodyHandlers.ofString());
+        return send(HttpRequest.newBuilder(completions)
+            .timeout(Duration.ofSeconds(60))
+            .header("Content-Type", "application/json")
+            .headers(headers)
+            .POST(HttpRequest.BodyPublishers.ofString(body))
+            .build(), HttpResponse.BodyHandlers.ofString());
     }
 
-    /** A POST whose body has no Content-Length: sent chunked, its size known only once read. */
+    /**
+     * A POST whose body has no Content-Length: sent chunked, its size known only once
+     * read.
+     */
     HttpResponse<String> postChunked(String body) {
         byte[] bytes = body.getBytes(java.nio.charset.StandardCharsets.UTF_8);
-        return send(HttpRequest.newBuilder(completions).timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(bytes))).build(),
-                HttpResponse.BodyHandlers.ofString());
+        return send(HttpRequest.newBuilder(completions)
+            .timeout(Duration.ofSeconds(60))
+            .header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofInputStream(() -> new java.io.ByteArrayInputStream(bytes)))
+            .build(), HttpResponse.BodyHandlers.ofString());
     }
 
-    /** A POST whose client accepts only server-sent events, as streaming SDKs often do. */
+    /**
+     * A POST whose client accepts only server-sent events, as streaming SDKs often do.
+     */
     HttpResponse<String> postAcceptingOnlyEvents(String body) {
-        return send(HttpRequest.newBuilder(completions).timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json")
-                .header("Accept", "text/event-stream").POST(HttpRequest.BodyPublishers.ofString(body)).build(),
-                HttpResponse.BodyHandlers.ofString());
+        return send(HttpRequest.newBuilder(completions)
+            .timeout(Duration.ofSeconds(60))
+            .header("Content-Type", "application/json")
+            .header("Accept", "text/event-stream")
+            .POST(HttpRequest.BodyPublishers.ofString(body))
+            .build(), HttpResponse.BodyHandlers.ofString());
     }
 
     HttpResponse<InputStream> postStreaming(String body) {
@@ -70,8 +91,11 @@ final class GatewayHttp {
     }
 
     private HttpRequest request(String body) {
-        return HttpRequest.newBuilder(completions).timeout(Duration.ofSeconds(60)).header("Content-Type", "application/json")
-                .POST(HttpRequest.BodyPublishers.ofString(body)).build();
+        return HttpRequest.newBuilder(completions)
+            .timeout(Duration.ofSeconds(60))
+            .header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofString(body))
+            .build();
     }
 
     private <T> HttpResponse<T> send(HttpRequest request, HttpResponse.BodyHandler<T> handler) {
@@ -86,4 +110,5 @@ final class GatewayHttp {
             throw new IllegalStateException(ex);
         }
     }
+
 }

@@ -1,5 +1,14 @@
 package dev.specula.sample;
 
+import java.io.BufferedReader;
+import java.io.InputStream;
+import java.io.InputStreamReader;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
 import com.openai.client.OpenAIClient;
 import com.openai.client.okhttp.OpenAIOkHttpClient;
 import com.openai.core.http.StreamResponse;
@@ -9,10 +18,6 @@ import com.openai.models.chat.completions.ChatCompletionChunk;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import com.openai.models.chat.completions.ChatCompletionStreamOptions;
 import com.openai.models.models.Model;
-import dev.specula.chat.SpeculaChatModel;
-import dev.specula.engine.GenerationStats;
-import dev.specula.serving.GenerationService;
-import dev.specula.serving.ModelPairHandle;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -23,22 +28,19 @@ import org.springframework.boot.test.context.SpringBootTest;
 import org.springframework.boot.test.web.server.LocalServerPort;
 import tools.jackson.databind.JsonNode;
 
-import java.io.BufferedReader;
-import java.io.InputStream;
-import java.io.InputStreamReader;
-import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
-import java.time.Duration;
-import java.util.ArrayList;
-import java.util.List;
+import dev.specula.chat.SpeculaChatModel;
+import dev.specula.engine.GenerationStats;
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.ModelPairHandle;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * The gateway on the embedded model pair, no mocks: driven by OpenAI's own Java client and by plain HTTP.
- * The response cache is off so that every request, streamed ones included, really decodes; requests without
- * max_tokens get 64 (specula.chat.options.max-tokens).
+ * The gateway on the embedded model pair, no mocks: driven by OpenAI's own Java client
+ * and by plain HTTP. The response cache is off so that every request, streamed ones
+ * included, really decodes; requests without max_tokens get 64
+ * (specula.chat.options.max-tokens).
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
         properties = { "specula.cache.response.enabled=false", "specula.chat.options.max-tokens=64" })
@@ -62,13 +64,18 @@ class GatewayIntegrationTest {
     private ChatClient.Builder chatClientBuilder;
 
     private OpenAIClient client;
+
     private GatewayHttp http;
 
     @BeforeEach
     void setUp() {
         models.await();
-        client = OpenAIOkHttpClient.builder().baseUrl("http://localhost:" + port + "/v1").apiKey("unused").maxRetries(0)
-                .timeout(Duration.ofSeconds(60)).build();
+        client = OpenAIOkHttpClient.builder()
+            .baseUrl("http://localhost:" + port + "/v1")
+            .apiKey("unused")
+            .maxRetries(0)
+            .timeout(Duration.ofSeconds(60))
+            .build();
         http = new GatewayHttp(port);
     }
 
@@ -81,7 +88,7 @@ class GatewayIntegrationTest {
     void listsTheServedModel() {
         List<Model> served = client.models().list().data();
 
-        assertThat(served).singleElement().satisfies(model -> {
+        assertThat(served).singleElement().satisfies((model) -> {
             assertThat(model.id()).isEqualTo(chatModel.getModelName()).isEqualTo("specula-tiny");
             assertThat(model.ownedBy()).isEqualTo("specula");
         });
@@ -94,9 +101,10 @@ class GatewayIntegrationTest {
         assertThat(completion.id()).startsWith("chatcmpl-");
         assertThat(completion.model()).isEqualTo("specula-tiny");
         ChatCompletion.Choice choice = completion.choices().get(0);
-        assertThat(choice.message().content()).hasValueSatisfying(content -> assertThat(content).isNotBlank());
-        assertThat(choice.finishReason()).isIn(ChatCompletion.Choice.FinishReason.STOP, ChatCompletion.Choice.FinishReason.LENGTH);
-        assertThat(completion.usage()).hasValueSatisfying(usage -> {
+        assertThat(choice.message().content()).hasValueSatisfying((content) -> assertThat(content).isNotBlank());
+        assertThat(choice.finishReason()).isIn(ChatCompletion.Choice.FinishReason.STOP,
+                ChatCompletion.Choice.FinishReason.LENGTH);
+        assertThat(completion.usage()).hasValueSatisfying((usage) -> {
             assertThat(usage.promptTokens()).isPositive();
             assertThat(usage.completionTokens()).isBetween(1L, 24L);
             assertThat(usage.totalTokens()).isEqualTo(usage.promptTokens() + usage.completionTokens());
@@ -111,18 +119,20 @@ class GatewayIntegrationTest {
         List<String> finishReasons = new ArrayList<>();
         List<Long> completionTokens = new ArrayList<>();
         ChatCompletionCreateParams params = greedy(40).toBuilder()
-                .streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build()).build();
+            .streamOptions(ChatCompletionStreamOptions.builder().includeUsage(true).build())
+            .build();
         try (StreamResponse<ChatCompletionChunk> stream = client.chat().completions().createStreaming(params)) {
-            stream.stream().forEach(chunk -> {
-                chunk.choices().forEach(choice -> {
+            stream.stream().forEach((chunk) -> {
+                chunk.choices().forEach((choice) -> {
                     choice.delta().content().ifPresent(streamed::append);
-                    choice.finishReason().ifPresent(reason -> finishReasons.add(reason.asString()));
+                    choice.finishReason().ifPresent((reason) -> finishReasons.add(reason.asString()));
                 });
-                chunk.usage().ifPresent(usage -> completionTokens.add(usage.completionTokens()));
+                chunk.usage().ifPresent((usage) -> completionTokens.add(usage.completionTokens()));
             });
         }
 
-        assertThat(streamed.toString()).isNotEmpty().isEqualTo(completion.choices().get(0).message().content().orElseThrow());
+        assertThat(streamed.toString()).isNotEmpty()
+            .isEqualTo(completion.choices().get(0).message().content().orElseThrow());
         assertThat(finishReasons).containsExactly(completion.choices().get(0).finishReason().asString());
         assertThat(completionTokens).containsExactly(completion.usage().orElseThrow().completionTokens());
     }
@@ -131,30 +141,32 @@ class GatewayIntegrationTest {
     void answersLikeTheChatClientOverTheSameChatModel() {
         ChatResponse response = chatClientBuilder.build().prompt().user(PROMPT).call().chatResponse();
 
-        ChatCompletion completion = client.chat().completions().create(ChatCompletionCreateParams.builder()
-                .model("specula-tiny").addUserMessage(PROMPT).build());
+        ChatCompletion completion = client.chat()
+            .completions()
+            .create(ChatCompletionCreateParams.builder().model("specula-tiny").addUserMessage(PROMPT).build());
         assertThat(response.getResult().getOutput().getText()).isNotEmpty()
-                .isEqualTo(completion.choices().get(0).message().content().orElseThrow());
+            .isEqualTo(completion.choices().get(0).message().content().orElseThrow());
         assertThat(completion.usage().orElseThrow().completionTokens())
-                .isEqualTo(response.getMetadata().getUsage().getCompletionTokens().longValue()).isBetween(1L, 64L);
+            .isEqualTo(response.getMetadata().getUsage().getCompletionTokens().longValue())
+            .isBetween(1L, 64L);
         assertThat(response.getMetadata().<String>get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("fixed");
     }
 
     @Test
     void reportsBadRequestsInOpenAisErrorShape() {
         assertThatThrownBy(() -> client.chat().completions().create(greedy(8).toBuilder().temperature(-1.0).build()))
-                .isInstanceOfSatisfying(BadRequestException.class, ex -> {
-                    assertThat(ex.statusCode()).isEqualTo(400);
-                    assertThat(ex.param()).hasValue("temperature");
-                    assertThat(ex.type()).hasValue("invalid_request_error");
-                });
+            .isInstanceOfSatisfying(BadRequestException.class, (ex) -> {
+                assertThat(ex.statusCode()).isEqualTo(400);
+                assertThat(ex.param()).hasValue("temperature");
+                assertThat(ex.type()).hasValue("invalid_request_error");
+            });
         assertThatThrownBy(() -> client.chat().completions().create(greedy(8).toBuilder().n(2L).build()))
-                .isInstanceOfSatisfying(BadRequestException.class, ex -> assertThat(ex.param()).hasValue("n"));
+            .isInstanceOfSatisfying(BadRequestException.class, (ex) -> assertThat(ex.param()).hasValue("n"));
         assertThatThrownBy(() -> client.chat().completions().create(greedy(8).toBuilder().model("gpt-4o").build()))
-                .isInstanceOfSatisfying(BadRequestException.class, ex -> {
-                    assertThat(ex.param()).hasValue("model");
-                    assertThat(ex.code()).hasValue("model_not_found");
-                });
+            .isInstanceOfSatisfying(BadRequestException.class, (ex) -> {
+                assertThat(ex.param()).hasValue("model");
+                assertThat(ex.code()).hasValue("model_not_found");
+            });
     }
 
     @Test
@@ -170,10 +182,12 @@ class GatewayIntegrationTest {
         assertThat(empty.statusCode()).isEqualTo(400);
         assertThat(http.json(empty).at("/error/param").stringValue()).isEqualTo("messages");
 
-        // a streaming client that accepts only text/event-stream still gets the JSON error and its status
+        // a streaming client that accepts only text/event-stream still gets the JSON
+        // error and its status
         HttpResponse<String> eventsOnly = http.postAcceptingOnlyEvents("{\"stream\": true, \"messages\": []}");
         assertThat(eventsOnly.statusCode()).isEqualTo(400);
-        assertThat(eventsOnly.headers().firstValue("Content-Type")).hasValueSatisfying(type -> assertThat(type).startsWith("application/json"));
+        assertThat(eventsOnly.headers().firstValue("Content-Type"))
+            .hasValueSatisfying((type) -> assertThat(type).startsWith("application/json"));
         assertThat(http.json(eventsOnly).at("/error/param").stringValue()).isEqualTo("messages");
     }
 
@@ -184,14 +198,18 @@ class GatewayIntegrationTest {
         for (String body : List.of(tooLong + "}", tooLong + ", \"stream\": true}")) {
             HttpResponse<String> response = http.post(body);
             assertThat(response.statusCode()).isEqualTo(400);
-            assertThat(response.headers().firstValue("Content-Type")).hasValueSatisfying(type -> assertThat(type).startsWith("application/json"));
+            assertThat(response.headers().firstValue("Content-Type"))
+                .hasValueSatisfying((type) -> assertThat(type).startsWith("application/json"));
             JsonNode error = http.json(response).get("error");
             assertThat(error.get("param").stringValue()).isEqualTo("messages");
             assertThat(error.get("code").stringValue()).isEqualTo("context_length_exceeded");
         }
     }
 
-    /** Under the body limit (4MB) but over the ChatModel's 1,000,000 characters: refused before tokenizing. */
+    /**
+     * Under the body limit (4MB) but over the ChatModel's 1,000,000 characters: refused
+     * before tokenizing.
+     */
     @Test
     void rejectsMessagesOverTheCharacterLimitNamingIt() {
         String huge = "{\"messages\": [{\"role\": \"system\", \"content\": \"Be brief.\"}, {\"role\": \"user\", \"content\": \""
@@ -214,12 +232,17 @@ class GatewayIntegrationTest {
                  "stream_options": {"include_usage": true}, "some_unknown_field": {"clients": "send these"}}""");
 
         assertThat(response.statusCode()).isEqualTo(200);
-        assertThat(response.headers().firstValue("Content-Type")).hasValueSatisfying(type -> assertThat(type).startsWith("text/event-stream"));
+        assertThat(response.headers().firstValue("Content-Type"))
+            .hasValueSatisfying((type) -> assertThat(type).startsWith("text/event-stream"));
         assertThat(response.body()).endsWith("data: [DONE]\n\n");
         List<String> events = List.of(response.body().split("\n\n"));
-        assertThat(events).allSatisfy(event -> assertThat(event).startsWith("data: "));
-        List<JsonNode> chunks = events.subList(0, events.size() - 1).stream().map(event -> http.json(event.substring(6))).toList();
-        assertThat(chunks).allSatisfy(chunk -> assertThat(chunk.get("object").stringValue()).isEqualTo("chat.completion.chunk"));
+        assertThat(events).allSatisfy((event) -> assertThat(event).startsWith("data: "));
+        List<JsonNode> chunks = events.subList(0, events.size() - 1)
+            .stream()
+            .map((event) -> http.json(event.substring(6)))
+            .toList();
+        assertThat(chunks)
+            .allSatisfy((chunk) -> assertThat(chunk.get("object").stringValue()).isEqualTo("chat.completion.chunk"));
         assertThat(chunks.get(0).at("/choices/0/delta/role").stringValue()).isEqualTo("assistant");
         JsonNode finish = chunks.get(chunks.size() - 2);
         assertThat(finish.at("/choices/0/finish_reason").stringValue()).isIn("stop", "length");
@@ -240,28 +263,32 @@ class GatewayIntegrationTest {
         assertThat(speculative.at("/speculation/policy").stringValue()).isEqualTo("fixed");
         assertThat(speculative.at("/speculation/drafted").longValue()).isPositive();
         assertThat(speculative.at("/choices/0/message/content").stringValue()).isNotEmpty()
-                .isEqualTo(plain.at("/choices/0/message/content").stringValue());
+            .isEqualTo(plain.at("/choices/0/message/content").stringValue());
     }
 
     @Test
     void closingTheStreamStopsTheGeneration() throws Exception {
-        // Greedy decoding of this prompt runs to the token limit (no end of sequence before 2000 tokens).
+        // Greedy decoding of this prompt runs to the token limit (no end of sequence
+        // before 2000 tokens).
         int maxTokens = 1500;
         long generatedBefore = generatedTokens();
         HttpResponse<InputStream> response = http.postStreaming("{\"messages\": [{\"role\": \"user\", \"content\": "
                 + "\"class Foo:\"}], \"max_tokens\": " + maxTokens + ", \"stream\": true}");
         assertThat(response.statusCode()).isEqualTo(200);
-        try (BufferedReader reader = new BufferedReader(new InputStreamReader(response.body(), StandardCharsets.UTF_8))) {
+        try (BufferedReader reader = new BufferedReader(
+                new InputStreamReader(response.body(), StandardCharsets.UTF_8))) {
             assertThat(reader.readLine()).startsWith("data: ");
         }
 
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
-        while (freeSlots() < service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls() && System.nanoTime() < deadline) {
+        while (freeSlots() < service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls()
+                && System.nanoTime() < deadline) {
             Thread.sleep(20);
         }
         assertThat(freeSlots()).isEqualTo(service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls());
         assertThat(generatedTokens() - generatedBefore).as("tokens generated before the cancellation stopped it")
-                .isPositive().isLessThan(maxTokens);
+            .isPositive()
+            .isLessThan(maxTokens);
     }
 
     private int freeSlots() {
@@ -273,7 +300,12 @@ class GatewayIntegrationTest {
     }
 
     private static ChatCompletionCreateParams greedy(long maxTokens) {
-        return ChatCompletionCreateParams.builder().model("specula-tiny").addUserMessage(PROMPT).temperature(0.0)
-                .maxCompletionTokens(maxTokens).build();
+        return ChatCompletionCreateParams.builder()
+            .model("specula-tiny")
+            .addUserMessage(PROMPT)
+            .temperature(0.0)
+            .maxCompletionTokens(maxTokens)
+            .build();
     }
+
 }

@@ -1,18 +1,9 @@
 package dev.specula.chat;
 
-import dev.specula.engine.CancellationToken;
-import dev.specula.engine.FinishReason;
-import dev.specula.engine.GenerationResult;
-import dev.specula.engine.GenerationStats;
-import dev.specula.request.InvalidRequestException;
-import dev.specula.engine.ModelPair;
-import dev.specula.policy.SpeculationPolicies;
-import dev.specula.sampling.SamplingParams;
-import dev.specula.serving.GenerationService;
-import dev.specula.serving.ServiceRequest;
-import dev.specula.serving.ServiceResult;
-import dev.specula.tokenizer.ChatMessage;
-import dev.specula.tokenizer.PromptEncoder;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationRegistry;
 import io.micrometer.observation.contextpropagation.ObservationThreadLocalAccessor;
@@ -35,20 +26,34 @@ import reactor.core.publisher.FluxSink;
 import reactor.core.scheduler.Scheduler;
 import reactor.core.scheduler.Schedulers;
 
-import java.util.ArrayList;
-import java.util.List;
-import java.util.Map;
-import java.util.UUID;
+import dev.specula.engine.CancellationToken;
+import dev.specula.engine.FinishReason;
+import dev.specula.engine.GenerationResult;
+import dev.specula.engine.GenerationStats;
+import dev.specula.engine.ModelPair;
+import dev.specula.policy.SpeculationPolicies;
+import dev.specula.request.InvalidRequestException;
+import dev.specula.sampling.SamplingParams;
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.ServiceRequest;
+import dev.specula.serving.ServiceResult;
+import dev.specula.tokenizer.ChatMessage;
+import dev.specula.tokenizer.PromptEncoder;
 
 /**
- * Spring AI {@link ChatModel} (and so {@code StreamingChatModel}) over a {@link GenerationService}: local
- * ONNX models with lossless speculative decoding. {@code call} answers at once, {@code stream} sends text
- * as the target accepts it; both report {@code Usage}, a finish reason and the speculation figures in the
- * response metadata (keys {@code specula.*} below), inside a {@code gen_ai.client.operation} observation.
+ * Spring AI {@link ChatModel} (and so {@code StreamingChatModel}) over a
+ * {@link GenerationService}: local ONNX models with lossless speculative decoding.
+ * {@code call} answers at once, {@code stream} sends text as the target accepts it; both
+ * report {@code Usage}, a finish reason and the speculation figures in the response
+ * metadata (keys {@code specula.*} below), inside a {@code gen_ai.client.operation}
+ * observation.
  */
 public class SpeculaChatModel implements ChatModel {
 
-    /** Error code of a prompt over the character limit ({@link Builder#maxPromptCharacters}). */
+    /**
+     * Error code of a prompt over the character limit
+     * ({@link Builder#maxPromptCharacters}).
+     */
     public static final String PROMPT_TOO_LONG = "prompt_too_long";
 
     /** Provider name in observations ({@code gen_ai.provider.name}). */
@@ -56,39 +61,62 @@ public class SpeculaChatModel implements ChatModel {
 
     /** Response metadata: the policy that decoded ("plain" when it did not speculate). */
     public static final String METADATA_POLICY = "specula.policy";
+
     /** Response metadata: draft tokens proposed to the target (long). */
     public static final String METADATA_DRAFTED = "specula.drafted";
+
     /** Response metadata: draft tokens the target accepted (long). */
     public static final String METADATA_ACCEPTED = "specula.accepted";
+
     /** Response metadata: tokens per verification round, accepted drafts + 1 (double). */
     public static final String METADATA_MEAN_ACCEPTED_LENGTH = "specula.mean-accepted-length";
+
     /** Response metadata: target model calls (long). */
     public static final String METADATA_TARGET_CALLS = "specula.target-calls";
-    /** Response metadata: whether plain decoding served (part of) the request instead of speculation (boolean). */
+
+    /**
+     * Response metadata: whether plain decoding served (part of) the request instead of
+     * speculation (boolean).
+     */
     public static final String METADATA_FALLBACK = "specula.fallback";
-    /** Response metadata: why it fell back (draft-error, timeout, breaker-open, goodput); absent otherwise. */
+
+    /**
+     * Response metadata: why it fell back (draft-error, timeout, breaker-open, goodput);
+     * absent otherwise.
+     */
     public static final String METADATA_FALLBACK_REASON = "specula.fallback-reason";
-    /** Response metadata: whether the answer was replayed from the response cache (boolean). */
+
+    /**
+     * Response metadata: whether the answer was replayed from the response cache
+     * (boolean).
+     */
     public static final String METADATA_CACHED = "specula.cached";
 
     /**
-     * Longest prompt by default, in characters of message text: checked before the chat template and the
-     * tokenizer run, so an oversized prompt costs nothing (a million characters are ~250k tokens, far beyond the
-     * context of the models Specula runs).
+     * Longest prompt by default, in characters of message text: checked before the chat
+     * template and the tokenizer run, so an oversized prompt costs nothing (a million
+     * characters are ~250k tokens, far beyond the context of the models Specula runs).
      */
     public static final int DEFAULT_MAX_PROMPT_CHARACTERS = 1_000_000;
 
-    private static final ChatModelObservationConvention DEFAULT_OBSERVATION_CONVENTION =
-            new DefaultChatModelObservationConvention();
+    private static final ChatModelObservationConvention DEFAULT_OBSERVATION_CONVENTION = new DefaultChatModelObservationConvention();
+
     private static final int DEFAULT_MAX_TOKENS = dev.specula.engine.GenerationRequest.DEFAULT_MAX_NEW_TOKENS;
+
     private static final String UNSUPPORTED_VALUE = "unsupported_value";
 
     private final GenerationService service;
+
     private final SpeculaChatOptions defaultOptions;
+
     private final String modelName;
+
     private final int maxPromptCharacters;
+
     private final ObservationRegistry observationRegistry;
+
     private final Scheduler streamScheduler;
+
     private ChatModelObservationConvention observationConvention = DEFAULT_OBSERVATION_CONVENTION;
 
     protected SpeculaChatModel(Builder builder) {
@@ -97,7 +125,8 @@ public class SpeculaChatModel implements ChatModel {
         }
         this.service = builder.service;
         if (builder.maxPromptCharacters < 1) {
-            throw new IllegalArgumentException("maxPromptCharacters must be >= 1 but was " + builder.maxPromptCharacters);
+            throw new IllegalArgumentException(
+                    "maxPromptCharacters must be >= 1 but was " + builder.maxPromptCharacters);
         }
         this.modelName = builder.modelName;
         this.maxPromptCharacters = builder.maxPromptCharacters;
@@ -113,41 +142,48 @@ public class SpeculaChatModel implements ChatModel {
     @Override
     public ChatResponse call(Prompt prompt) {
         Prompt requestPrompt = buildRequestPrompt(prompt);
-        ChatModelObservationContext observationContext = ChatModelObservationContext.builder().prompt(requestPrompt)
-                .provider(PROVIDER).build();
+        ChatModelObservationContext observationContext = ChatModelObservationContext.builder()
+            .prompt(requestPrompt)
+            .provider(PROVIDER)
+            .build();
         return ChatModelObservationDocumentation.CHAT_MODEL_OPERATION
-                .observation(observationConvention, DEFAULT_OBSERVATION_CONVENTION, () -> observationContext,
-                        observationRegistry)
-                .observe(() -> {
-                    ServiceResult result = service.generate(serviceRequest(requestPrompt, null, null));
-                    ChatResponse response = completeResponse(UUID.randomUUID().toString(), result);
-                    observationContext.setResponse(response);
-                    return response;
-                });
+            .observation(observationConvention, DEFAULT_OBSERVATION_CONVENTION, () -> observationContext,
+                    observationRegistry)
+            .observe(() -> {
+                ServiceResult result = service.generate(serviceRequest(requestPrompt, null, null));
+                ChatResponse response = completeResponse(UUID.randomUUID().toString(), result);
+                observationContext.setResponse(response);
+                return response;
+            });
     }
 
     /**
-     * Streams the answer: one {@link ChatResponse} per piece of accepted text, then a last one with no text
-     * that carries the finish reason, usage and speculation figures. Cancelling the subscription stops the
-     * generation (inside ONNX Runtime when it runs alone; between steps in a batch). Text is emitted on the
-     * generating thread when unbatched, on one of the engine's output threads when batched — never on the batch
-     * thread, so a slow subscriber delays only its own stream.
+     * Streams the answer: one {@link ChatResponse} per piece of accepted text, then a
+     * last one with no text that carries the finish reason, usage and speculation
+     * figures. Cancelling the subscription stops the generation (inside ONNX Runtime when
+     * it runs alone; between steps in a batch). Text is emitted on the generating thread
+     * when unbatched, on one of the engine's output threads when batched — never on the
+     * batch thread, so a slow subscriber delays only its own stream.
      */
     @Override
     public Flux<ChatResponse> stream(Prompt prompt) {
-        return Flux.deferContextual(contextView -> {
+        return Flux.deferContextual((contextView) -> {
             Prompt requestPrompt = buildRequestPrompt(prompt);
-            ChatModelObservationContext observationContext = ChatModelObservationContext.builder().prompt(requestPrompt)
-                    .provider(PROVIDER).streaming(true).build();
+            ChatModelObservationContext observationContext = ChatModelObservationContext.builder()
+                .prompt(requestPrompt)
+                .provider(PROVIDER)
+                .streaming(true)
+                .build();
             Observation observation = ChatModelObservationDocumentation.CHAT_MODEL_OPERATION.observation(
-                    observationConvention, DEFAULT_OBSERVATION_CONVENTION, () -> observationContext, observationRegistry);
+                    observationConvention, DEFAULT_OBSERVATION_CONVENTION, () -> observationContext,
+                    observationRegistry);
             observation.parentObservation(contextView.getOrDefault(ObservationThreadLocalAccessor.KEY, null)).start();
             String id = UUID.randomUUID().toString();
-            Flux<ChatResponse> chunks = Flux.create(sink -> {
+            Flux<ChatResponse> chunks = Flux.create((sink) -> {
                 CancellationToken cancellation = new CancellationToken();
                 sink.onCancel(cancellation::cancel);
-                ServiceRequest request = serviceRequest(requestPrompt,
-                        text -> sink.next(textChunk(id, text)), cancellation);
+                ServiceRequest request = serviceRequest(requestPrompt, (text) -> sink.next(textChunk(id, text)),
+                        cancellation);
                 streamScheduler.schedule(() -> {
                     try {
                         ServiceResult result = service.generate(request);
@@ -160,7 +196,7 @@ public class SpeculaChatModel implements ChatModel {
                     }
                 });
             }, FluxSink.OverflowStrategy.BUFFER);
-            return chunks.doOnError(observation::error).doFinally(signal -> observation.stop());
+            return chunks.doOnError(observation::error).doFinally((signal) -> observation.stop());
         });
     }
 
@@ -193,11 +229,10 @@ public class SpeculaChatModel implements ChatModel {
     }
 
     /**
-     * The prompt with its options merged over the defaults and validated; its size checked, before the chat
-     * template and the tokenizer run.
-     *
-     * @throws InvalidRequestException for a bad option or messages, naming the option (Spring AI's name) or
-     *         {@code messages}
+     * The prompt with its options merged over the defaults and validated; its size
+     * checked, before the chat template and the tokenizer run.
+     * @throws InvalidRequestException for a bad option or messages, naming the option
+     * (Spring AI's name) or {@code messages}
      */
     Prompt buildRequestPrompt(Prompt prompt) {
         checkSize(prompt.getInstructions());
@@ -213,18 +248,18 @@ public class SpeculaChatModel implements ChatModel {
             characters += message.getText() == null ? 0 : message.getText().length();
         }
         if (characters > maxPromptCharacters) {
-            throw new InvalidRequestException("messages", PROMPT_TOO_LONG, "The messages hold " + characters
-                    + " characters, more than the limit of " + maxPromptCharacters
-                    + " characters a prompt may have (the ChatModel's maxPromptCharacters, property "
-                    + "specula.chat.max-prompt-characters): shorten the messages");
+            throw new InvalidRequestException("messages", PROMPT_TOO_LONG,
+                    "The messages hold " + characters + " characters, more than the limit of " + maxPromptCharacters
+                            + " characters a prompt may have (the ChatModel's maxPromptCharacters, property "
+                            + "specula.chat.max-prompt-characters): shorten the messages");
         }
     }
 
     private void validate(SpeculaChatOptions options) {
         if (options.getModel() != null && !options.getModel().equals(modelName)) {
-            throw new InvalidRequestException("model", "model_not_found", "Unknown model '" + options.getModel()
-                    + "': this ChatModel serves '" + modelName + "' (leave the model option out, or set it to '" + modelName
-                    + "')");
+            throw new InvalidRequestException("model", "model_not_found",
+                    "Unknown model '" + options.getModel() + "': this ChatModel serves '" + modelName
+                            + "' (leave the model option out, or set it to '" + modelName + "')");
         }
         if (options.getFrequencyPenalty() != null && options.getFrequencyPenalty() != 0) {
             throw new InvalidRequestException("frequencyPenalty", UNSUPPORTED_VALUE, "frequencyPenalty "
@@ -239,11 +274,13 @@ public class SpeculaChatModel implements ChatModel {
         if (options.getMaxTokens() != null && options.getMaxTokens() < 1) {
             throw new InvalidRequestException("maxTokens", "maxTokens must be >= 1 but was " + options.getMaxTokens());
         }
-        if (options.getStopSequences() != null && options.getStopSequences().stream().anyMatch(s -> s == null || s.isEmpty())) {
+        if (options.getStopSequences() != null
+                && options.getStopSequences().stream().anyMatch((s) -> s == null || s.isEmpty())) {
             throw new InvalidRequestException("stopSequences", "stopSequences must not contain empty strings");
         }
         if (options.getGamma() != null && options.getGamma() < 1) {
-            throw new InvalidRequestException("gamma", "gamma (draft length) must be >= 1 but was " + options.getGamma());
+            throw new InvalidRequestException("gamma",
+                    "gamma (draft length) must be >= 1 but was " + options.getGamma());
         }
         if (options.getPolicy() != null) {
             SpeculationPolicies.requireKnown(options.getPolicy());
@@ -259,8 +296,8 @@ public class SpeculaChatModel implements ChatModel {
         int[] promptIds = encoder.chat(messages(prompt.getInstructions()));
         int maxTokens = options.getMaxTokens() != null ? options.getMaxTokens() : DEFAULT_MAX_TOKENS;
         boolean speculation = options.getSpeculation() == null || options.getSpeculation();
-        return new ServiceRequest(promptIds, samplingOf(options), maxTokens, options.getStopSequences(), options.getPolicy(),
-                options.getGamma(), speculation, listener, cancellation);
+        return new ServiceRequest(promptIds, samplingOf(options), maxTokens, options.getStopSequences(),
+                options.getPolicy(), options.getGamma(), speculation, listener, cancellation);
     }
 
     private static SamplingParams samplingOf(SpeculaChatOptions options) {
@@ -295,7 +332,8 @@ public class SpeculaChatModel implements ChatModel {
     private ChatResponse completeResponse(String id, ServiceResult result) {
         GenerationResult generation = result.generation();
         AssistantMessage message = new AssistantMessage(generation.text());
-        return new ChatResponse(List.of(new Generation(message, generationMetadata(generation))), responseMetadata(id, result));
+        return new ChatResponse(List.of(new Generation(message, generationMetadata(generation))),
+                responseMetadata(id, result));
     }
 
     private ChatResponse textChunk(String id, String text) {
@@ -304,7 +342,8 @@ public class SpeculaChatModel implements ChatModel {
     }
 
     private ChatResponse lastChunk(String id, ServiceResult result) {
-        return new ChatResponse(List.of(new Generation(new AssistantMessage(""), generationMetadata(result.generation()))),
+        return new ChatResponse(
+                List.of(new Generation(new AssistantMessage(""), generationMetadata(result.generation()))),
                 responseMetadata(id, result));
     }
 
@@ -312,7 +351,10 @@ public class SpeculaChatModel implements ChatModel {
         return ChatGenerationMetadata.builder().finishReason(finishReason(generation.finishReason())).build();
     }
 
-    /** OpenAI's vocabulary: "stop" (end of sequence or a stop string), "length", and "cancelled". */
+    /**
+     * OpenAI's vocabulary: "stop" (end of sequence or a stop string), "length", and
+     * "cancelled".
+     */
     static String finishReason(FinishReason reason) {
         return switch (reason) {
             case EOS, STOP -> "stop";
@@ -324,30 +366,37 @@ public class SpeculaChatModel implements ChatModel {
     private ChatResponseMetadata responseMetadata(String id, ServiceResult result) {
         GenerationResult generation = result.generation();
         GenerationStats stats = generation.stats();
-        ChatResponseMetadata.Builder metadata = ChatResponseMetadata.builder().id(id).model(modelName)
-                .usage(new DefaultUsage(generation.promptTokens(), generation.tokenIds().length))
-                .keyValue(METADATA_POLICY, generation.policy())
-                .keyValue(METADATA_DRAFTED, stats.drafted())
-                .keyValue(METADATA_ACCEPTED, stats.accepted())
-                .keyValue(METADATA_MEAN_ACCEPTED_LENGTH, stats.meanAcceptedLength())
-                .keyValue(METADATA_TARGET_CALLS, stats.targetCalls())
-                .keyValue(METADATA_FALLBACK, result.fellBack())
-                .keyValue(METADATA_CACHED, result.cached());
-        result.fallback().ifPresent(reason -> metadata.keyValue(METADATA_FALLBACK_REASON, reason.tag()));
+        ChatResponseMetadata.Builder metadata = ChatResponseMetadata.builder()
+            .id(id)
+            .model(modelName)
+            .usage(new DefaultUsage(generation.promptTokens(), generation.tokenIds().length))
+            .keyValue(METADATA_POLICY, generation.policy())
+            .keyValue(METADATA_DRAFTED, stats.drafted())
+            .keyValue(METADATA_ACCEPTED, stats.accepted())
+            .keyValue(METADATA_MEAN_ACCEPTED_LENGTH, stats.meanAcceptedLength())
+            .keyValue(METADATA_TARGET_CALLS, stats.targetCalls())
+            .keyValue(METADATA_FALLBACK, result.fellBack())
+            .keyValue(METADATA_CACHED, result.cached());
+        result.fallback().ifPresent((reason) -> metadata.keyValue(METADATA_FALLBACK_REASON, reason.tag()));
         return metadata.build();
     }
 
     /**
-     * Builds the model; defaults: greedy, 256 max tokens, the service's default policy, prompts up to
-     * {@link #DEFAULT_MAX_PROMPT_CHARACTERS} characters, no observations.
+     * Builds the model; defaults: greedy, 256 max tokens, the service's default policy,
+     * prompts up to {@link #DEFAULT_MAX_PROMPT_CHARACTERS} characters, no observations.
      */
     public static final class Builder {
 
         private GenerationService service;
+
         private SpeculaChatOptions defaultOptions = SpeculaChatOptions.builder().build();
+
         private String modelName = "specula";
+
         private int maxPromptCharacters = DEFAULT_MAX_PROMPT_CHARACTERS;
+
         private ObservationRegistry observationRegistry = ObservationRegistry.NOOP;
+
         private Scheduler streamScheduler = Schedulers.boundedElastic();
 
         private Builder() {
@@ -370,8 +419,9 @@ public class SpeculaChatModel implements ChatModel {
         }
 
         /**
-         * Longest prompt, in characters of message text, checked before the chat template and the tokenizer
-         * run; longer ones are refused with an {@link InvalidRequestException} on {@code messages}. Default
+         * Longest prompt, in characters of message text, checked before the chat template
+         * and the tokenizer run; longer ones are refused with an
+         * {@link InvalidRequestException} on {@code messages}. Default
          * {@link #DEFAULT_MAX_PROMPT_CHARACTERS}.
          */
         public Builder maxPromptCharacters(int maxPromptCharacters) {
@@ -393,5 +443,7 @@ public class SpeculaChatModel implements ChatModel {
         public SpeculaChatModel build() {
             return new SpeculaChatModel(this);
         }
+
     }
+
 }

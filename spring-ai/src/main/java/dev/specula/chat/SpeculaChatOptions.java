@@ -1,31 +1,45 @@
 package dev.specula.chat;
 
-import org.springframework.ai.chat.prompt.ChatOptions;
-
 import java.util.List;
 import java.util.Objects;
 
+import org.springframework.ai.chat.prompt.ChatOptions;
+
 /**
- * Options of {@link SpeculaChatModel}: Spring AI's portable sampling options plus a seed and how to
- * speculate. Every field may be null, meaning "not set here": request options are merged over the model's
- * defaults field by field ({@link #merge(ChatOptions, SpeculaChatOptions)}).
+ * Options of {@link SpeculaChatModel}: Spring AI's portable sampling options plus a seed
+ * and how to speculate. Every field may be null, meaning "not set here": request options
+ * are merged over the model's defaults field by field
+ * ({@link #merge(ChatOptions, SpeculaChatOptions)}).
  *
- * <p>{@code frequencyPenalty} and {@code presencePenalty} are part of the {@link ChatOptions} contract but
- * change the target's distribution, which speculation must reproduce exactly; only 0 (or unset) is accepted.
+ * <p>
+ * {@code frequencyPenalty} and {@code presencePenalty} are part of the
+ * {@link ChatOptions} contract but change the target's distribution, which speculation
+ * must reproduce exactly; only 0 (or unset) is accepted.
  */
 public final class SpeculaChatOptions implements ChatOptions {
 
     private final String model;
+
     private final Double temperature;
+
     private final Double topP;
+
     private final Integer topK;
+
     private final Integer maxTokens;
+
     private final List<String> stopSequences;
+
     private final Long seed;
+
     private final String policy;
+
     private final Integer gamma;
+
     private final Boolean speculation;
+
     private final Double frequencyPenalty;
+
     private final Double presencePenalty;
 
     private SpeculaChatOptions(Builder builder) {
@@ -48,9 +62,10 @@ public final class SpeculaChatOptions implements ChatOptions {
     }
 
     /**
-     * {@code overrides} over {@code defaults}, field by field: a field set in {@code overrides} wins. Any
-     * {@link ChatOptions} can override (e.g. {@code ChatOptions.builder().temperature(0.7)} from a ChatClient);
-     * the Specula fields come only from a {@code SpeculaChatOptions}.
+     * {@code overrides} over {@code defaults}, field by field: a field set in
+     * {@code overrides} wins. Any {@link ChatOptions} can override (e.g.
+     * {@code ChatOptions.builder().temperature(0.7)} from a ChatClient); the Specula
+     * fields come only from a {@code SpeculaChatOptions}.
      */
     public static SpeculaChatOptions merge(ChatOptions overrides, SpeculaChatOptions defaults) {
         if (overrides == null) {
@@ -160,9 +175,18 @@ public final class SpeculaChatOptions implements ChatOptions {
 
     @Override
     public Builder mutate() {
-        return new Builder().model(model).temperature(temperature).topP(topP).topK(topK).maxTokens(maxTokens)
-                .stopSequences(stopSequences).seed(seed).policy(policy).gamma(gamma).speculation(speculation)
-                .frequencyPenalty(frequencyPenalty).presencePenalty(presencePenalty);
+        return new Builder().model(model)
+            .temperature(temperature)
+            .topP(topP)
+            .topK(topK)
+            .maxTokens(maxTokens)
+            .stopSequences(stopSequences)
+            .seed(seed)
+            .policy(policy)
+            .gamma(gamma)
+            .speculation(speculation)
+            .frequencyPenalty(frequencyPenalty)
+            .presencePenalty(presencePenalty);
     }
 
     @Override
@@ -172,7 +196,8 @@ public final class SpeculaChatOptions implements ChatOptions {
                 && Objects.equals(topK, that.topK) && Objects.equals(maxTokens, that.maxTokens)
                 && Objects.equals(stopSequences, that.stopSequences) && Objects.equals(seed, that.seed)
                 && Objects.equals(policy, that.policy) && Objects.equals(gamma, that.gamma)
-                && Objects.equals(speculation, that.speculation) && Objects.equals(frequencyPenalty, that.frequencyPenalty)
+                && Objects.equals(speculation, that.speculation)
+                && Objects.equals(frequencyPenalty, that.frequencyPenalty)
                 && Objects.equals(presencePenalty, that.presencePenalty);
     }
 
@@ -183,25 +208,36 @@ public final class SpeculaChatOptions implements ChatOptions {
 
     @Override
     public String toString() {
-        return "SpeculaChatOptions[model=" + model + ", temperature=" + temperature + ", topP=" + topP + ", topK=" + topK
-                + ", maxTokens=" + maxTokens + ", stopSequences=" + stopSequences + ", seed=" + seed + ", policy=" + policy
-                + ", gamma=" + gamma + ", speculation=" + speculation + "]";
+        return "SpeculaChatOptions[model=" + model + ", temperature=" + temperature + ", topP=" + topP + ", topK="
+                + topK + ", maxTokens=" + maxTokens + ", stopSequences=" + stopSequences + ", seed=" + seed
+                + ", policy=" + policy + ", gamma=" + gamma + ", speculation=" + speculation + "]";
     }
 
     /** Builds options; unset fields stay null (inherit the defaults when merged). */
     public static final class Builder implements ChatOptions.Builder<Builder> {
 
         private String model;
+
         private Double temperature;
+
         private Double topP;
+
         private Integer topK;
+
         private Integer maxTokens;
+
         private List<String> stopSequences;
+
         private Long seed;
+
         private String policy;
+
         private Integer gamma;
+
         private Boolean speculation;
+
         private Double frequencyPenalty;
+
         private Double presencePenalty;
 
         private Builder() {
@@ -290,5 +326,7 @@ public final class SpeculaChatOptions implements ChatOptions {
         public SpeculaChatOptions build() {
             return new SpeculaChatOptions(this);
         }
+
     }
+
 }

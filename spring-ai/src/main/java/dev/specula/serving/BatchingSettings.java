@@ -8,15 +8,20 @@ import dev.specula.engine.Engine;
  * Continuous batching: whether concurrent requests are stepped together by a
  * {@link Engine#submit} (one ONNX Runtime call per step for all of them), and its sizes.
  *
- * @param enabled whether requests are batched, default true; false runs each on its caller's thread
+ * @param enabled whether requests are batched, default true; false runs each on its
+ * caller's thread
  * @param maxBatchSize requests stepped together, default {@value #DEFAULT_MAX_BATCH_SIZE}
- * @param queueCapacity requests waiting for a place in the batch, default {@value #DEFAULT_QUEUE_CAPACITY}
- * @param maxWait how long a first request waits for others to start with it, default {@link #DEFAULT_MAX_WAIT}
+ * @param queueCapacity requests waiting for a place in the batch, default
+ * {@value #DEFAULT_QUEUE_CAPACITY}
+ * @param maxWait how long a first request waits for others to start with it, default
+ * {@link #DEFAULT_MAX_WAIT}
  */
 public record BatchingSettings(boolean enabled, int maxBatchSize, int queueCapacity, Duration maxWait) {
 
     public static final int DEFAULT_MAX_BATCH_SIZE = Engine.Settings.DEFAULT_MAX_BATCH_SIZE;
+
     public static final int DEFAULT_QUEUE_CAPACITY = Engine.Settings.DEFAULT_QUEUE_CAPACITY;
+
     public static final Duration DEFAULT_MAX_WAIT = Engine.Settings.DEFAULT_MAX_BATCH_WAIT;
 
     public BatchingSettings {
@@ -49,12 +54,18 @@ public record BatchingSettings(boolean enabled, int maxBatchSize, int queueCapac
         return maxBatchSize + queueCapacity;
     }
 
-    /** Builds {@link BatchingSettings}; every setter has the default of the record's component. */
+    /**
+     * Builds {@link BatchingSettings}; every setter has the default of the record's
+     * component.
+     */
     public static final class Builder {
 
         private boolean enabled = true;
+
         private int maxBatchSize = DEFAULT_MAX_BATCH_SIZE;
+
         private int queueCapacity = DEFAULT_QUEUE_CAPACITY;
+
         private Duration maxWait = DEFAULT_MAX_WAIT;
 
         private Builder() {
@@ -83,5 +94,6 @@ public record BatchingSettings(boolean enabled, int maxBatchSize, int queueCapac
         public BatchingSettings build() {
             return new BatchingSettings(enabled, maxBatchSize, queueCapacity, maxWait);
         }
+
     }
 }

@@ -1,28 +1,5 @@
 package dev.specula.serving;
 
-import dev.specula.engine.BatchQueueFullException;
-import dev.specula.engine.Engine;
-import dev.specula.engine.FallbackReason;
-import dev.specula.engine.FinishReason;
-import dev.specula.engine.GenerationRequest;
-import dev.specula.engine.GenerationResult;
-import dev.specula.engine.GenerationException;
-import dev.specula.request.InvalidRequestException;
-import dev.specula.engine.ModelPair;
-import dev.specula.kv.KvStore;
-import dev.specula.policy.PlainPolicy;
-import dev.specula.policy.PolicyParameters;
-import dev.specula.policy.PolicyResources;
-import dev.specula.policy.SpeculationPolicies;
-import dev.specula.policy.SpeculationPolicy;
-import io.github.resilience4j.bulkhead.Bulkhead;
-import io.github.resilience4j.bulkhead.BulkheadConfig;
-import io.github.resilience4j.circuitbreaker.CircuitBreaker;
-import io.github.resilience4j.timelimiter.TimeLimiter;
-import io.github.resilience4j.timelimiter.TimeLimiterConfig;
-import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
@@ -32,6 +9,30 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.function.Supplier;
+
+import io.github.resilience4j.bulkhead.Bulkhead;
+import io.github.resilience4j.bulkhead.BulkheadConfig;
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.github.resilience4j.timelimiter.TimeLimiter;
+import io.github.resilience4j.timelimiter.TimeLimiterConfig;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+
+import dev.specula.engine.BatchQueueFullException;
+import dev.specula.engine.Engine;
+import dev.specula.engine.FallbackReason;
+import dev.specula.engine.FinishReason;
+import dev.specula.engine.GenerationException;
+import dev.specula.engine.GenerationRequest;
+import dev.specula.engine.GenerationResult;
+import dev.specula.engine.ModelPair;
+import dev.specula.kv.KvStore;
+import dev.specula.policy.PlainPolicy;
+import dev.specula.policy.PolicyParameters;
+import dev.specula.policy.PolicyResources;
+import dev.specula.policy.SpeculationPolicies;
+import dev.specula.policy.SpeculationPolicy;
+import dev.specula.request.InvalidRequestException;
 
 /**
  * The thread-safe front door of the engine for applications: every request passes
@@ -47,37 +48,66 @@ import java.util.function.Supplier;
  * metrics             counters per policy, fallbacks by reason
  * </pre>
  *
- * A fallback never changes what the request returns: the tokens committed before it are exactly the
- * target's, and plain steps continue from them in the same sequence; streamed text is never sent twice.
+ * A fallback never changes what the request returns: the tokens committed before it are
+ * exactly the target's, and plain steps continue from them in the same sequence; streamed
+ * text is never sent twice.
  */
 public final class GenerationService implements AutoCloseable {
 
-    /** Name of the Resilience4j instances (circuit breaker, time limiter, bulkhead) the service uses. */
+    /**
+     * Name of the Resilience4j instances (circuit breaker, time limiter, bulkhead) the
+     * service uses.
+     */
     public static final String RESILIENCE_NAME = "specula";
+
     /** Name of the goodput switch's circuit breaker. */
     public static final String GOODPUT_NAME = "specula-goodput";
 
-    /** Prompt-prefix KV kept for reuse across requests, when the builder sets nothing: 64 MiB. */
+    /**
+     * Prompt-prefix KV kept for reuse across requests, when the builder sets nothing: 64
+     * MiB.
+     */
     public static final long DEFAULT_PREFIX_CACHE_BYTES = 64L << 20;
+
     /** Longest a speculative round may run, when the builder sets nothing. */
     public static final Duration DEFAULT_ROUND_TIME_LIMIT = Engine.Settings.DEFAULT_DRAFT_TIME_LIMIT;
 
     private final ModelPairHandle models;
+
     private final String modelsId;
+
     private final PolicySettings policySettings;
+
     private final ResponseCacheSettings responseCacheSettings;
+
     private final BatchingSettings batching;
-    /** What the policies of this service share (ldlp sessions, goodput estimates); created and closed here. */
+
+    /**
+     * What the policies of this service share (ldlp sessions, goodput estimates); created
+     * and closed here.
+     */
     private final PolicyResources policyResources = new PolicyResources();
+
     private final CircuitBreaker draftBreaker;
+
     private final TimeLimiter timeLimiter;
+
     private final Bulkhead bulkhead;
+
     private final GoodputMonitor goodput;
+
     private final ResponseCache cache;
+
     private final ServingMetrics metrics;
+
     private final Map<String, Supplier<SpeculationPolicy>> policies = new ConcurrentHashMap<>();
-    /** The engine over the loaded pair, made on first use (models may load in the background); guarded by this. */
+
+    /**
+     * The engine over the loaded pair, made on first use (models may load in the
+     * background); guarded by this.
+     */
     private Engine engine;
+
     private final dev.specula.kv.PrefixCache prefixCache;
 
     private GenerationService(Builder builder) {
@@ -88,7 +118,8 @@ public final class GenerationService implements AutoCloseable {
         this.batching = builder.batching;
         int maxConcurrentGenerations = builder.concurrency.resolve(batching);
         try {
-            // the default policy is created once now, so a bad option fails here and not on the first request
+            // the default policy is created once now, so a bad option fails here and not
+            // on the first request
             if (models.state() == ModelPairHandle.State.READY) {
                 policyFactory(policySettings.name(), null);
             }
@@ -102,25 +133,28 @@ public final class GenerationService implements AutoCloseable {
         }
         this.draftBreaker = builder.draftBreaker != null ? builder.draftBreaker
                 : CircuitBreaker.of(RESILIENCE_NAME, builder.draftBreakerSettings.toConfig());
-        this.timeLimiter = builder.timeLimiter != null ? builder.timeLimiter
-                : TimeLimiter.of(RESILIENCE_NAME, TimeLimiterConfig.custom().timeoutDuration(builder.roundTimeLimit).build());
+        this.timeLimiter = builder.timeLimiter != null ? builder.timeLimiter : TimeLimiter.of(RESILIENCE_NAME,
+                TimeLimiterConfig.custom().timeoutDuration(builder.roundTimeLimit).build());
         this.bulkhead = builder.bulkhead != null ? builder.bulkhead
-                : Bulkhead.of(RESILIENCE_NAME, BulkheadConfig.custom().maxConcurrentCalls(maxConcurrentGenerations)
-                        .maxWaitDuration(builder.concurrency.maxWaitForSlot()).build());
+                : Bulkhead.of(RESILIENCE_NAME,
+                        BulkheadConfig.custom()
+                            .maxConcurrentCalls(maxConcurrentGenerations)
+                            .maxWaitDuration(builder.concurrency.maxWaitForSlot())
+                            .build());
         GoodputSettings goodputSettings = builder.goodput;
         CircuitBreaker goodputBreaker = builder.goodputBreaker != null ? builder.goodputBreaker
                 : CircuitBreaker.of(GOODPUT_NAME, goodputSettings.breaker().toConfig());
         this.goodput = goodputSettings.enabled()
-                ? new GoodputMonitor(goodputBreaker, goodputSettings.probeInterval(), goodputSettings.minTokens()) : null;
+                ? new GoodputMonitor(goodputBreaker, goodputSettings.probeInterval(), goodputSettings.minTokens())
+                : null;
         MeterRegistry registry = builder.meterRegistry != null ? builder.meterRegistry : new SimpleMeterRegistry();
         this.cache = responseCacheSettings.active()
-                ? new ResponseCache(responseCacheSettings.maximumSize(), responseCacheSettings.timeToLive(), registry) : null;
+                ? new ResponseCache(responseCacheSettings.maximumSize(), responseCacheSettings.timeToLive(), registry)
+                : null;
         this.metrics = new ServingMetrics(registry);
         long prefixCacheBytes = builder.prefixCacheBytes;
-        this.prefixCache = prefixCacheBytes > 0
-                ? ServingMetrics.monitorPrefixCache(registry,
-                        listener -> new dev.specula.kv.PrefixCache(prefixCacheBytes, listener))
-                : null;
+        this.prefixCache = prefixCacheBytes > 0 ? ServingMetrics.monitorPrefixCache(registry,
+                (listener) -> new dev.specula.kv.PrefixCache(prefixCacheBytes, listener)) : null;
     }
 
     public static Builder builder(ModelPairHandle models) {
@@ -129,10 +163,10 @@ public final class GenerationService implements AutoCloseable {
 
     /**
      * Generates the answer to one request on the caller's thread.
-     *
      * @throws ServiceBusyException when every generation slot is taken
      * @throws ModelsNotReadyException while the models load, or when they failed to
-     * @throws InvalidRequestException for an unknown policy or a bad γ or option of the request, naming it
+     * @throws InvalidRequestException for an unknown policy or a bad γ or option of the
+     * request, naming it
      */
     public ServiceResult generate(ServiceRequest request) {
         ModelPair pair = models.get();
@@ -142,8 +176,8 @@ public final class GenerationService implements AutoCloseable {
         if (speculate && PlainPolicy.NAME.equals(policy.get().name())) {
             speculate = false;
         }
-        Optional<ResponseCache.Key> key = cache == null ? Optional.empty()
-                : ResponseCache.keyOf(modelsId, request, speculate ? policySpec + "/" + request.gamma() : PlainPolicy.NAME);
+        Optional<ResponseCache.Key> key = cache == null ? Optional.empty() : ResponseCache.keyOf(modelsId, request,
+                speculate ? policySpec + "/" + request.gamma() : PlainPolicy.NAME);
         if (key.isPresent()) {
             Optional<GenerationResult> hit = cache.get(key.get());
             if (hit.isPresent()) {
@@ -159,8 +193,9 @@ public final class GenerationService implements AutoCloseable {
         }
         try {
             Engine running = engine(pair);
-            Runner decoder = batching.enabled() ? generation -> await(running, generation) : running::generate;
-            ServiceResult result = speculate ? serveSpeculatively(decoder, request, policy) : servePlainly(decoder, request);
+            Runner decoder = batching.enabled() ? (generation) -> await(running, generation) : running::generate;
+            ServiceResult result = speculate ? serveSpeculatively(decoder, request, policy)
+                    : servePlainly(decoder, request);
             metrics.recordGeneration(result.generation());
             if (key.isPresent() && result.generation().finishReason() != FinishReason.CANCELLED) {
                 cache.put(key.get(), result.generation());
@@ -181,10 +216,12 @@ public final class GenerationService implements AutoCloseable {
     }
 
     /**
-     * A speculative attempt. The engine handles draft failures and time-outs itself: drafting is switched off
-     * in place, the request goes on plainly, and the result says why ({@link GenerationResult#fallback()}).
+     * A speculative attempt. The engine handles draft failures and time-outs itself:
+     * drafting is switched off in place, the request goes on plainly, and the result says
+     * why ({@link GenerationResult#fallback()}).
      */
-    private ServiceResult serveSpeculatively(Runner decoder, ServiceRequest request, Supplier<SpeculationPolicy> policy) {
+    private ServiceResult serveSpeculatively(Runner decoder, ServiceRequest request,
+            Supplier<SpeculationPolicy> policy) {
         Optional<ServiceResult> refused = refuseSpeculation(decoder, request);
         if (refused.isPresent()) {
             return refused.get();
@@ -219,8 +256,9 @@ public final class GenerationService implements AutoCloseable {
     }
 
     /**
-     * The gates before a speculative attempt: a due plain probe, the goodput switch, the circuit breaker. Empty
-     * when speculation may run (holding a permission of each breaker); else the request served plainly.
+     * The gates before a speculative attempt: a due plain probe, the goodput switch, the
+     * circuit breaker. Empty when speculation may run (holding a permission of each
+     * breaker); else the request served plainly.
      */
     private Optional<ServiceResult> refuseSpeculation(Runner decoder, ServiceRequest request) {
         if (goodput != null && goodput.takeProbe()) {
@@ -237,7 +275,10 @@ public final class GenerationService implements AutoCloseable {
         return Optional.empty();
     }
 
-    /** A speculative attempt that ran to its end: both breakers and the time limiter hear of it. */
+    /**
+     * A speculative attempt that ran to its end: both breakers and the time limiter hear
+     * of it.
+     */
     private ServiceResult succeeded(GenerationResult result, long nanos) {
         timeLimiter.onSuccess();
         draftBreaker.onSuccess(nanos, TimeUnit.NANOSECONDS);
@@ -255,10 +296,15 @@ public final class GenerationService implements AutoCloseable {
     /** Runs one engine request: on the caller's thread, or in the batch. */
     @FunctionalInterface
     private interface Runner {
+
         GenerationResult run(GenerationRequest request);
+
     }
 
-    /** The engine over the loaded pair, made on first use: models may load in the background. */
+    /**
+     * The engine over the loaded pair, made on first use: models may load in the
+     * background.
+     */
     private synchronized Engine engine(ModelPair pair) {
         if (engine == null) {
             engine = new Engine(pair, new Engine.Settings(batching.maxBatchSize(), batching.queueCapacity(),
@@ -305,10 +351,16 @@ public final class GenerationService implements AutoCloseable {
         }
     }
 
-    private static GenerationRequest engineRequest(ServiceRequest request, Supplier<? extends SpeculationPolicy> policy) {
-        return GenerationRequest.builder(request.promptIds()).sampling(request.sampling()).maxNewTokens(request.maxNewTokens())
-                .stopStrings(request.stopStrings()).policy(policy).listener(request.listener())
-                .cancellation(request.cancellation()).build();
+    private static GenerationRequest engineRequest(ServiceRequest request,
+            Supplier<? extends SpeculationPolicy> policy) {
+        return GenerationRequest.builder(request.promptIds())
+            .sampling(request.sampling())
+            .maxNewTokens(request.maxNewTokens())
+            .stopStrings(request.stopStrings())
+            .policy(policy)
+            .listener(request.listener())
+            .cancellation(request.cancellation())
+            .build();
     }
 
     /** A policy factory for {@code spec}, validated once and kept. */
@@ -318,7 +370,7 @@ public final class GenerationService implements AutoCloseable {
         if (factory == null) {
             PolicyParameters defaults = policySettings.parameters().withResources(policyResources);
             PolicyParameters parameters = (gamma == null ? defaults : defaults.withGamma(gamma))
-                    .withModelDirectory(models.get().target().files().directory());
+                .withModelDirectory(models.get().target().files().directory());
             try {
                 factory = SpeculationPolicies.factory(spec, parameters);
             }
@@ -336,13 +388,16 @@ public final class GenerationService implements AutoCloseable {
         return factory;
     }
 
-    /** The live figures: totals per policy, breaker states, cache, goodput measurements. */
+    /**
+     * The live figures: totals per policy, breaker states, cache, goodput measurements.
+     */
     public ServiceSnapshot snapshot() {
         return new ServiceSnapshot(models.state(), metrics.totalsByPolicy(), draftBreaker.getState(),
                 goodput == null ? Optional.empty() : Optional.of(goodput.breaker().getState()),
                 goodput == null ? Double.NaN : goodput.plainTokensPerSecond(),
-                goodput == null ? Double.NaN : goodput.speculativeTokensPerSecond(), goodput == null ? 0 : goodput.probes(),
-                fallbackCounts(), bulkhead.getMetrics().getAvailableConcurrentCalls(),
+                goodput == null ? Double.NaN : goodput.speculativeTokensPerSecond(),
+                goodput == null ? 0 : goodput.probes(), fallbackCounts(),
+                bulkhead.getMetrics().getAvailableConcurrentCalls(),
                 bulkhead.getBulkheadConfig().getMaxConcurrentCalls(), cache == null ? 0 : cache.size(),
                 cache == null ? 0 : cache.stats().hitCount(), cache == null ? 0 : cache.stats().missCount());
     }
@@ -401,14 +456,20 @@ public final class GenerationService implements AutoCloseable {
         }
     }
 
-    /** The batch layout requests are stepped in (empty until the first batched request starts the engine thread). */
+    /**
+     * The batch layout requests are stepped in (empty until the first batched request
+     * starts the engine thread).
+     */
     public Optional<KvStore.Layout> batchLayout() {
         synchronized (this) {
             return engine == null ? Optional.empty() : engine.layout();
         }
     }
 
-    /** Whether the engine can serve: false once an {@link Error} killed its thread (every request then fails). */
+    /**
+     * Whether the engine can serve: false once an {@link Error} killed its thread (every
+     * request then fails).
+     */
     public boolean isEngineAlive() {
         synchronized (this) {
             return engine == null || engine.isAlive();
@@ -423,8 +484,9 @@ public final class GenerationService implements AutoCloseable {
     }
 
     /**
-     * Stops the engine (pending requests fail) and releases what the service created (prefix cache, policy
-     * resources). The models are not closed: whoever created the {@link ModelPairHandle} closes it, after this.
+     * Stops the engine (pending requests fail) and releases what the service created
+     * (prefix cache, policy resources). The models are not closed: whoever created the
+     * {@link ModelPairHandle} closes it, after this.
      */
     @Override
     public void close() {
@@ -440,25 +502,40 @@ public final class GenerationService implements AutoCloseable {
     }
 
     /**
-     * Builds a service; each setting has a documented default (see its record), and Resilience4j instances given
-     * here win over the settings of the same concern (draft breaker, goodput breaker, round time limit, bulkhead).
+     * Builds a service; each setting has a documented default (see its record), and
+     * Resilience4j instances given here win over the settings of the same concern (draft
+     * breaker, goodput breaker, round time limit, bulkhead).
      */
     public static final class Builder {
 
         private final ModelPairHandle models;
+
         private String modelsId = "models";
+
         private PolicySettings policy = PolicySettings.defaults();
+
         private ResponseCacheSettings responseCache = ResponseCacheSettings.defaults();
+
         private ConcurrencySettings concurrency = ConcurrencySettings.defaults();
+
         private GoodputSettings goodput = GoodputSettings.defaults();
+
         private BatchingSettings batching = BatchingSettings.defaults();
+
         private CircuitBreakerSettings draftBreakerSettings = CircuitBreakerSettings.DRAFT_DEFAULTS;
+
         private long prefixCacheBytes = DEFAULT_PREFIX_CACHE_BYTES;
+
         private Duration roundTimeLimit = DEFAULT_ROUND_TIME_LIMIT;
+
         private CircuitBreaker draftBreaker;
+
         private CircuitBreaker goodputBreaker;
+
         private TimeLimiter timeLimiter;
+
         private Bulkhead bulkhead;
+
         private MeterRegistry meterRegistry;
 
         private Builder(ModelPairHandle models) {
@@ -474,7 +551,9 @@ public final class GenerationService implements AutoCloseable {
             return this;
         }
 
-        /** Policy of requests that name none; default {@link PolicySettings#defaults()}. */
+        /**
+         * Policy of requests that name none; default {@link PolicySettings#defaults()}.
+         */
         public Builder policy(PolicySettings policy) {
             this.policy = requireNonNull(policy, "policy");
             return this;
@@ -486,25 +565,37 @@ public final class GenerationService implements AutoCloseable {
             return this;
         }
 
-        /** Default {@link ConcurrencySettings#defaults()} (derived from the batching settings). */
+        /**
+         * Default {@link ConcurrencySettings#defaults()} (derived from the batching
+         * settings).
+         */
         public Builder concurrency(ConcurrencySettings concurrency) {
             this.concurrency = requireNonNull(concurrency, "concurrency");
             return this;
         }
 
-        /** Default {@link GoodputSettings#defaults()}; a {@link #goodputBreaker(CircuitBreaker)} wins over its breaker. */
+        /**
+         * Default {@link GoodputSettings#defaults()}; a
+         * {@link #goodputBreaker(CircuitBreaker)} wins over its breaker.
+         */
         public Builder goodput(GoodputSettings goodput) {
             this.goodput = requireNonNull(goodput, "goodput");
             return this;
         }
 
-        /** Default {@link BatchingSettings#defaults()} (on); {@link BatchingSettings#disabled()} turns it off. */
+        /**
+         * Default {@link BatchingSettings#defaults()} (on);
+         * {@link BatchingSettings#disabled()} turns it off.
+         */
         public Builder batching(BatchingSettings batching) {
             this.batching = requireNonNull(batching, "batching");
             return this;
         }
 
-        /** Default {@link CircuitBreakerSettings#DRAFT_DEFAULTS}; a {@link #draftBreaker(CircuitBreaker)} wins. */
+        /**
+         * Default {@link CircuitBreakerSettings#DRAFT_DEFAULTS}; a
+         * {@link #draftBreaker(CircuitBreaker)} wins.
+         */
         public Builder draftBreakerSettings(CircuitBreakerSettings draftBreakerSettings) {
             this.draftBreakerSettings = requireNonNull(draftBreakerSettings, "draftBreakerSettings");
             return this;
@@ -523,8 +614,9 @@ public final class GenerationService implements AutoCloseable {
         }
 
         /**
-         * Longest a speculative round may run before speculation stops and the request goes on plainly; default
-         * {@link GenerationService#DEFAULT_ROUND_TIME_LIMIT}. A {@link #timeLimiter(TimeLimiter)} wins.
+         * Longest a speculative round may run before speculation stops and the request
+         * goes on plainly; default {@link GenerationService#DEFAULT_ROUND_TIME_LIMIT}. A
+         * {@link #timeLimiter(TimeLimiter)} wins.
          */
         public Builder roundTimeLimit(Duration roundTimeLimit) {
             if (roundTimeLimit == null || roundTimeLimit.isNegative() || roundTimeLimit.isZero()) {
@@ -541,7 +633,10 @@ public final class GenerationService implements AutoCloseable {
             return value;
         }
 
-        /** Opens after repeated draft failures or time-outs; speculation is skipped while it is open. */
+        /**
+         * Opens after repeated draft failures or time-outs; speculation is skipped while
+         * it is open.
+         */
         public Builder draftBreaker(CircuitBreaker draftBreaker) {
             this.draftBreaker = draftBreaker;
             return this;
@@ -572,5 +667,7 @@ public final class GenerationService implements AutoCloseable {
         public GenerationService build() {
             return new GenerationService(this);
         }
+
     }
+
 }

@@ -1,18 +1,21 @@
 package dev.specula.serving;
 
 /**
- * The goodput switch ({@link GoodputMonitor}): speculation off while it decodes slower than plain decoding.
+ * The goodput switch ({@link GoodputMonitor}): speculation off while it decodes slower
+ * than plain decoding.
  *
  * @param enabled whether the switch is on, default true
- * @param probeInterval speculative requests between two plain probes that re-measure plain decoding's speed,
- *        default {@value #DEFAULT_PROBE_INTERVAL}
- * @param minTokens shortest answer (tokens) whose speed is measured, default {@value #DEFAULT_MIN_TOKENS}
- * @param breaker its circuit breaker (a "failure" is a speculative request slower than plain), default
- *        {@link CircuitBreakerSettings#GOODPUT_DEFAULTS}
+ * @param probeInterval speculative requests between two plain probes that re-measure
+ * plain decoding's speed, default {@value #DEFAULT_PROBE_INTERVAL}
+ * @param minTokens shortest answer (tokens) whose speed is measured, default
+ * {@value #DEFAULT_MIN_TOKENS}
+ * @param breaker its circuit breaker (a "failure" is a speculative request slower than
+ * plain), default {@link CircuitBreakerSettings#GOODPUT_DEFAULTS}
  */
 public record GoodputSettings(boolean enabled, int probeInterval, int minTokens, CircuitBreakerSettings breaker) {
 
     public static final int DEFAULT_PROBE_INTERVAL = 50;
+
     public static final int DEFAULT_MIN_TOKENS = 8;
 
     public GoodputSettings {
@@ -40,12 +43,18 @@ public record GoodputSettings(boolean enabled, int probeInterval, int minTokens,
         return new Builder();
     }
 
-    /** Builds {@link GoodputSettings}; every setter has the default of the record's component. */
+    /**
+     * Builds {@link GoodputSettings}; every setter has the default of the record's
+     * component.
+     */
     public static final class Builder {
 
         private boolean enabled = true;
+
         private int probeInterval = DEFAULT_PROBE_INTERVAL;
+
         private int minTokens = DEFAULT_MIN_TOKENS;
+
         private CircuitBreakerSettings breaker = CircuitBreakerSettings.GOODPUT_DEFAULTS;
 
         private Builder() {
@@ -74,5 +83,6 @@ public record GoodputSettings(boolean enabled, int probeInterval, int minTokens,
         public GoodputSettings build() {
             return new GoodputSettings(enabled, probeInterval, minTokens, breaker);
         }
+
     }
 }

@@ -1,23 +1,28 @@
 package dev.specula.serving;
 
-import dev.specula.engine.ModelPair;
-
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.Executor;
 import java.util.function.Supplier;
 
+import dev.specula.engine.ModelPair;
+
 /**
- * The model pair a service runs on: loaded already, or loading in the background so an application can
- * start (and report "loading") before the sessions exist.
+ * The model pair a service runs on: loaded already, or loading in the background so an
+ * application can start (and report "loading") before the sessions exist.
  */
 public final class ModelPairHandle implements AutoCloseable {
 
     /** Where loading stands. */
-    public enum State { LOADING, READY, FAILED }
+    public enum State {
+
+        LOADING, READY, FAILED
+
+    }
 
     private final CompletableFuture<ModelPair> pair;
+
     private final java.util.concurrent.atomic.AtomicBoolean closed = new java.util.concurrent.atomic.AtomicBoolean();
 
     private ModelPairHandle(CompletableFuture<ModelPair> pair) {
@@ -28,7 +33,10 @@ public final class ModelPairHandle implements AutoCloseable {
         return new ModelPairHandle(CompletableFuture.completedFuture(pair));
     }
 
-    /** Starts {@code loader} on {@code executor}; requests fail with {@link ModelsNotReadyException} until it is done. */
+    /**
+     * Starts {@code loader} on {@code executor}; requests fail with
+     * {@link ModelsNotReadyException} until it is done.
+     */
     public static ModelPairHandle loading(Supplier<ModelPair> loader, Executor executor) {
         return new ModelPairHandle(CompletableFuture.supplyAsync(loader, executor));
     }
@@ -85,4 +93,5 @@ public final class ModelPairHandle implements AutoCloseable {
             pair.thenAccept(ModelPair::close);
         }
     }
+
 }

@@ -10,8 +10,11 @@ public class ModelsNotReadyException extends RuntimeException {
         this.failed = failed;
     }
 
-    /** Whether loading failed for good (the cause says why), rather than still running. */
+    /**
+     * Whether loading failed for good (the cause says why), rather than still running.
+     */
     public boolean failed() {
         return failed;
     }
+
 }

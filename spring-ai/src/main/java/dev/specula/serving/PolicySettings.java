@@ -1,14 +1,16 @@
 package dev.specula.serving;
 
+import java.util.Map;
+
 import dev.specula.policy.FixedPolicy;
 import dev.specula.policy.PolicyParameters;
 
-import java.util.Map;
-
 /**
- * The speculation policy of requests that name none: its name, the draft length γ and its options.
+ * The speculation policy of requests that name none: its name, the draft length γ and its
+ * options.
  *
- * @param name a policy name (no {@code :γ}; γ is {@link #gamma}), default {@value #DEFAULT_NAME}
+ * @param name a policy name (no {@code :γ}; γ is {@link #gamma}), default
+ * {@value #DEFAULT_NAME}
  * @param gamma draft length γ, default {@link PolicyParameters#DEFAULT_GAMMA}
  * @param options policy options by name, default none
  */
@@ -19,7 +21,8 @@ public record PolicySettings(String name, int gamma, Map<String, String> options
 
     public PolicySettings {
         if (name == null || name.isBlank() || name.indexOf(':') >= 0) {
-            throw new IllegalArgumentException("Policy name must be a policy's name (set γ with gamma) but was " + name);
+            throw new IllegalArgumentException(
+                    "Policy name must be a policy's name (set γ with gamma) but was " + name);
         }
         if (gamma < 1 || gamma > FixedPolicy.MAX_GAMMA) {
             throw new IllegalArgumentException("gamma must be in [1, " + FixedPolicy.MAX_GAMMA + "] but was " + gamma);
@@ -40,11 +43,16 @@ public record PolicySettings(String name, int gamma, Map<String, String> options
         return new PolicyParameters(gamma, options);
     }
 
-    /** Builds {@link PolicySettings}; every setter has the default of the record's component. */
+    /**
+     * Builds {@link PolicySettings}; every setter has the default of the record's
+     * component.
+     */
     public static final class Builder {
 
         private String name = DEFAULT_NAME;
+
         private int gamma = PolicyParameters.DEFAULT_GAMMA;
+
         private Map<String, String> options = Map.of();
 
         private Builder() {
@@ -68,5 +76,6 @@ public record PolicySettings(String name, int gamma, Map<String, String> options
         public PolicySettings build() {
             return new PolicySettings(name, gamma, options);
         }
+
     }
 }

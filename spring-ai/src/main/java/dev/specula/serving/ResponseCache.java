@@ -1,23 +1,25 @@
 package dev.specula.serving;
 
-import com.github.benmanes.caffeine.cache.Cache;
-import com.github.benmanes.caffeine.cache.Caffeine;
-import com.github.benmanes.caffeine.cache.stats.CacheStats;
-import dev.specula.engine.GenerationResult;
-import dev.specula.sampling.SamplingParams;
-import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.binder.cache.CaffeineCacheMetrics;
-
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 
+import com.github.benmanes.caffeine.cache.Cache;
+import com.github.benmanes.caffeine.cache.Caffeine;
+import com.github.benmanes.caffeine.cache.stats.CacheStats;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.binder.cache.CaffeineCacheMetrics;
+
+import dev.specula.engine.GenerationResult;
+import dev.specula.sampling.SamplingParams;
+
 /**
- * Answers of deterministic requests (greedy, or sampled with a fixed seed), keyed by everything that decides
- * the output: the model pair, the prompt tokens and the options. A greedy output is the target's alone
- * (speculation is lossless), so its key leaves the policy out; a seeded sample depends on which random
- * draws the policy makes, so its key keeps it.
+ * Answers of deterministic requests (greedy, or sampled with a fixed seed), keyed by
+ * everything that decides the output: the model pair, the prompt tokens and the options.
+ * A greedy output is the target's alone (speculation is lossless), so its key leaves the
+ * policy out; a seeded sample depends on which random draws the policy makes, so its key
+ * keeps it.
  */
 final class ResponseCache {
 
@@ -36,7 +38,8 @@ final class ResponseCache {
 
         @Override
         public int hashCode() {
-            return ((models.hashCode() * 31 + Arrays.hashCode(promptIds)) * 31 + sampling.hashCode()) * 31 + maxNewTokens;
+            return ((models.hashCode() * 31 + Arrays.hashCode(promptIds)) * 31 + sampling.hashCode()) * 31
+                    + maxNewTokens;
         }
     }
 
@@ -47,7 +50,10 @@ final class ResponseCache {
         CaffeineCacheMetrics.monitor(registry, cache, NAME);
     }
 
-    /** The key of a request, or empty when its output is not a function of the request (unseeded sampling). */
+    /**
+     * The key of a request, or empty when its output is not a function of the request
+     * (unseeded sampling).
+     */
     static Optional<Key> keyOf(String models, ServiceRequest request, String policy) {
         if (!request.isDeterministic()) {
             return Optional.empty();
@@ -76,4 +82,5 @@ final class ResponseCache {
     void clear() {
         cache.invalidateAll();
     }
+
 }

@@ -6,12 +6,15 @@ import java.time.Duration;
  * The response cache of deterministic requests (temperature 0, or a fixed seed).
  *
  * @param enabled whether deterministic answers are cached, default true
- * @param maximumSize most cached answers, 0 caches nothing, default {@value #DEFAULT_MAXIMUM_SIZE}
- * @param timeToLive how long an answer stays cached after it was generated, default {@link #DEFAULT_TIME_TO_LIVE}
+ * @param maximumSize most cached answers, 0 caches nothing, default
+ * {@value #DEFAULT_MAXIMUM_SIZE}
+ * @param timeToLive how long an answer stays cached after it was generated, default
+ * {@link #DEFAULT_TIME_TO_LIVE}
  */
 public record ResponseCacheSettings(boolean enabled, long maximumSize, Duration timeToLive) {
 
     public static final long DEFAULT_MAXIMUM_SIZE = 1000;
+
     public static final Duration DEFAULT_TIME_TO_LIVE = Duration.ofMinutes(10);
 
     public ResponseCacheSettings {
@@ -41,11 +44,16 @@ public record ResponseCacheSettings(boolean enabled, long maximumSize, Duration 
         return enabled && maximumSize > 0;
     }
 
-    /** Builds {@link ResponseCacheSettings}; every setter has the default of the record's component. */
+    /**
+     * Builds {@link ResponseCacheSettings}; every setter has the default of the record's
+     * component.
+     */
     public static final class Builder {
 
         private boolean enabled = true;
+
         private long maximumSize = DEFAULT_MAXIMUM_SIZE;
+
         private Duration timeToLive = DEFAULT_TIME_TO_LIVE;
 
         private Builder() {
@@ -69,5 +77,6 @@ public record ResponseCacheSettings(boolean enabled, long maximumSize, Duration 
         public ResponseCacheSettings build() {
             return new ResponseCacheSettings(enabled, maximumSize, timeToLive);
         }
+
     }
 }

@@ -1,6 +1,8 @@
 package dev.specula.serving;
 
-/** Every generation slot is taken (the bulkhead is full): retry later, or raise the limit. */
+/**
+ * Every generation slot is taken (the bulkhead is full): retry later, or raise the limit.
+ */
 public class ServiceBusyException extends RuntimeException {
 
     private final int maxConcurrentGenerations;
@@ -20,4 +22,5 @@ public class ServiceBusyException extends RuntimeException {
     public int maxConcurrentGenerations() {
         return maxConcurrentGenerations;
     }
+
 }

@@ -1,10 +1,11 @@
 package dev.specula.serving;
 
-import dev.specula.engine.GenerationStats;
-import io.github.resilience4j.circuitbreaker.CircuitBreaker;
-
 import java.util.Map;
 import java.util.Optional;
+
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+
+import dev.specula.engine.GenerationStats;
 
 /**
  * Live figures of a {@link GenerationService} (what {@code /actuator/specula} shows).
@@ -12,8 +13,10 @@ import java.util.Optional;
  * @param models where model loading stands
  * @param totalsByPolicy counters summed over the requests each policy served
  * @param draftBreakerState state of the circuit breaker around the draft
- * @param goodputState state of the goodput switch's breaker; empty when the switch is disabled
- * @param plainTokensPerSecond moving average of plain decoding's speed (after the prefill round); NaN before the first measurement
+ * @param goodputState state of the goodput switch's breaker; empty when the switch is
+ * disabled
+ * @param plainTokensPerSecond moving average of plain decoding's speed (after the prefill
+ * round); NaN before the first measurement
  * @param speculativeTokensPerSecond the same for speculative requests
  * @param goodputProbes plain requests run to measure plain decoding
  * @param fallbacks fallbacks by reason tag
@@ -24,7 +27,7 @@ import java.util.Optional;
  * @param cacheMisses response cache misses
  */
 public record ServiceSnapshot(ModelPairHandle.State models, Map<String, GenerationStats> totalsByPolicy,
-        CircuitBreaker.State draftBreakerState, Optional<CircuitBreaker.State> goodputState, double plainTokensPerSecond, double speculativeTokensPerSecond,
-        long goodputProbes, Map<String, Long> fallbacks, int freeGenerationSlots, int generationSlots,
-        long cachedResponses, long cacheHits, long cacheMisses) {
+        CircuitBreaker.State draftBreakerState, Optional<CircuitBreaker.State> goodputState,
+        double plainTokensPerSecond, double speculativeTokensPerSecond, long goodputProbes, Map<String, Long> fallbacks,
+        int freeGenerationSlots, int generationSlots, long cachedResponses, long cacheHits, long cacheMisses) {
 }

@@ -1,24 +1,26 @@
 package dev.specula.serving;
 
-import dev.specula.engine.FallbackReason;
-import dev.specula.engine.GenerationResult;
-import dev.specula.engine.GenerationStats;
-import dev.specula.kv.PrefixCache;
-import dev.specula.kv.PrefixCacheListener;
-import io.micrometer.core.instrument.Counter;
-import io.micrometer.core.instrument.Gauge;
-import io.micrometer.core.instrument.MeterRegistry;
-import io.micrometer.core.instrument.Timer;
-
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+
+import dev.specula.engine.FallbackReason;
+import dev.specula.engine.GenerationResult;
+import dev.specula.engine.GenerationStats;
+import dev.specula.kv.PrefixCache;
+import dev.specula.kv.PrefixCacheListener;
+
 /**
- * Micrometer meters of the service — counters, not rates (vLLM's spec-decode metrics: publish counts,
- * derive rates when asked) — and the live per-policy totals behind {@code /actuator/specula}.
+ * Micrometer meters of the service — counters, not rates (vLLM's spec-decode metrics:
+ * publish counts, derive rates when asked) — and the live per-policy totals behind
+ * {@code /actuator/specula}.
  *
  * <pre>
  * specula.draft.tokens{policy}             draft tokens proposed to the target
@@ -36,34 +38,49 @@ import java.util.function.Function;
 final class ServingMetrics {
 
     private final MeterRegistry registry;
+
     private final Map<String, GenerationStats> totalsByPolicy = new ConcurrentHashMap<>();
+
     private final Map<FallbackReason, Counter> fallbacks = new ConcurrentHashMap<>();
+
     private final Counter probes;
+
     private final Counter rejected;
 
     ServingMetrics(MeterRegistry registry) {
         this.registry = registry;
         for (FallbackReason reason : FallbackReason.values()) {
-            fallbacks.put(reason, Counter.builder("specula.fallbacks").tag("reason", reason.tag())
-                    .description("Requests served by plain decoding although they asked for speculation").register(registry));
+            fallbacks.put(reason,
+                    Counter.builder("specula.fallbacks")
+                        .tag("reason", reason.tag())
+                        .description("Requests served by plain decoding although they asked for speculation")
+                        .register(registry));
         }
         this.probes = Counter.builder("specula.goodput.probes")
-                .description("Plain requests run to measure plain decoding's speed").register(registry);
+            .description("Plain requests run to measure plain decoding's speed")
+            .register(registry);
         this.rejected = Counter.builder("specula.requests.rejected")
-                .description("Requests turned away because every generation slot was in use").register(registry);
+            .description("Requests turned away because every generation slot was in use")
+            .register(registry);
     }
 
     /**
-     * A prefix cache whose lookups and evictions become {@code specula.prefix.tokens{result=hit|miss}},
-     * {@code specula.prefix.evictions} and whose size is the gauge {@code specula.prefix.bytes}.
+     * A prefix cache whose lookups and evictions become
+     * {@code specula.prefix.tokens{result=hit|miss}}, {@code specula.prefix.evictions}
+     * and whose size is the gauge {@code specula.prefix.bytes}.
      */
     static PrefixCache monitorPrefixCache(MeterRegistry registry, Function<PrefixCacheListener, PrefixCache> factory) {
-        Counter hits = Counter.builder("specula.prefix.tokens").tag("result", "hit")
-                .description("Prompt tokens whose KV came from the prefix cache").register(registry);
-        Counter misses = Counter.builder("specula.prefix.tokens").tag("result", "miss")
-                .description("Prompt tokens that had to be prefilled").register(registry);
+        Counter hits = Counter.builder("specula.prefix.tokens")
+            .tag("result", "hit")
+            .description("Prompt tokens whose KV came from the prefix cache")
+            .register(registry);
+        Counter misses = Counter.builder("specula.prefix.tokens")
+            .tag("result", "miss")
+            .description("Prompt tokens that had to be prefilled")
+            .register(registry);
         Counter evictions = Counter.builder("specula.prefix.evictions")
-                .description("Prefix-cache blocks dropped to stay within the size limit").register(registry);
+            .description("Prefix-cache blocks dropped to stay within the size limit")
+            .register(registry);
         PrefixCache cache = factory.apply(new PrefixCacheListener() {
             @Override
             public void onLookup(int hitTokens, int missTokens) {
@@ -77,7 +94,9 @@ final class ServingMetrics {
             }
         });
         Gauge.builder("specula.prefix.bytes", cache, PrefixCache::bytes)
-                .description("Bytes of prompt-prefix KV held for reuse").baseUnit("bytes").register(registry);
+            .description("Bytes of prompt-prefix KV held for reuse")
+            .baseUnit("bytes")
+            .register(registry);
         return cache;
     }
 
@@ -93,13 +112,17 @@ final class ServingMetrics {
         long[] accepted = stats.acceptedAtPosition();
         for (int position = 0; position < drafted.length; position++) {
             positionCounter("specula.draft.tokens.position", position, "Draft tokens proposed at this draft position")
-                    .increment(drafted[position]);
-            positionCounter("specula.accepted.tokens.position", position, "Draft tokens accepted at this draft position")
-                    .increment(position < accepted.length ? accepted[position] : 0);
+                .increment(drafted[position]);
+            positionCounter("specula.accepted.tokens.position", position,
+                    "Draft tokens accepted at this draft position")
+                .increment(position < accepted.length ? accepted[position] : 0);
         }
-        Timer.builder("specula.generation").tag("policy", policy).description("Wall time of generations")
-                .register(registry).record(stats.wallNanos(), TimeUnit.NANOSECONDS);
-        totalsByPolicy.computeIfAbsent(policy, name -> new GenerationStats()).addSynchronized(stats);
+        Timer.builder("specula.generation")
+            .tag("policy", policy)
+            .description("Wall time of generations")
+            .register(registry)
+            .record(stats.wallNanos(), TimeUnit.NANOSECONDS);
+        totalsByPolicy.computeIfAbsent(policy, (name) -> new GenerationStats()).addSynchronized(stats);
     }
 
     void recordFallback(FallbackReason reason) {
@@ -130,6 +153,10 @@ final class ServingMetrics {
     }
 
     private Counter positionCounter(String name, int position, String description) {
-        return Counter.builder(name).tag("position", Integer.toString(position)).description(description).register(registry);
+        return Counter.builder(name)
+            .tag("position", Integer.toString(position))
+            .description(description)
+            .register(registry);
     }
+
 }

@@ -1,5 +1,6 @@
 /**
- * The serving layer: response cache, bulkhead, fallback to plain decoding and metrics, over the engine.
+ * The serving layer: response cache, bulkhead, fallback to plain decoding and metrics,
+ * over the engine.
  */
 @NullMarked
 package dev.specula.serving;

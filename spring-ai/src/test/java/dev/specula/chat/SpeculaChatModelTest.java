@@ -1,13 +1,8 @@
 package dev.specula.chat;
 
-import dev.specula.Fixtures;
-import dev.specula.request.InvalidRequestException;
-import dev.specula.serving.GenerationService;
-import dev.specula.serving.ModelPairHandle;
-import dev.specula.serving.BatchingSettings;
-import dev.specula.serving.GoodputSettings;
-import dev.specula.serving.ResponseCacheSettings;
-import dev.specula.serving.ModelsNotReadyException;
+import java.time.Duration;
+import java.util.List;
+
 import io.micrometer.observation.tck.TestObservationRegistry;
 import io.micrometer.observation.tck.TestObservationRegistryAssert;
 import org.junit.jupiter.api.AfterAll;
@@ -21,32 +16,51 @@ import org.springframework.ai.chat.prompt.ChatOptions;
 import org.springframework.ai.chat.prompt.Prompt;
 import org.springframework.ai.observation.conventions.AiObservationAttributes;
 
-import java.time.Duration;
-import java.util.List;
+import dev.specula.Fixtures;
+import dev.specula.request.InvalidRequestException;
+import dev.specula.serving.BatchingSettings;
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.GoodputSettings;
+import dev.specula.serving.ModelPairHandle;
+import dev.specula.serving.ModelsNotReadyException;
+import dev.specula.serving.ResponseCacheSettings;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-/** The Spring AI ChatModel on the embedded pair, through ChatClient as an application uses it. */
+/**
+ * The Spring AI ChatModel on the embedded pair, through ChatClient as an application uses
+ * it.
+ */
 class SpeculaChatModelTest {
 
     private static final String QUESTION = "Write a function that returns the largest of three numbers.";
 
     private static ModelPairHandle models;
+
     private static GenerationService service;
+
     private static TestObservationRegistry observations;
+
     private static SpeculaChatModel chatModel;
 
     @BeforeAll
     static void start() {
         // no response cache: streamed and called answers must both be decoded
         models = ModelPairHandle.ready(Fixtures.embeddedModels());
-        service = GenerationService.builder(models).responseCache(ResponseCacheSettings.disabled())
-                .goodput(GoodputSettings.disabled()).batching(BatchingSettings.disabled()).prefixCacheBytes(0).build();
+        service = GenerationService.builder(models)
+            .responseCache(ResponseCacheSettings.disabled())
+            .goodput(GoodputSettings.disabled())
+            .batching(BatchingSettings.disabled())
+            .prefixCacheBytes(0)
+            .build();
         observations = TestObservationRegistry.create();
-        chatModel = SpeculaChatModel.builder().service(service).modelName("specula-tiny")
-                .defaultOptions(SpeculaChatOptions.builder().temperature(0.0).maxTokens(48).build())
-                .observationRegistry(observations).build();
+        chatModel = SpeculaChatModel.builder()
+            .service(service)
+            .modelName("specula-tiny")
+            .defaultOptions(SpeculaChatOptions.builder().temperature(0.0).maxTokens(48).build())
+            .observationRegistry(observations)
+            .build();
     }
 
     @AfterAll
@@ -57,8 +71,12 @@ class SpeculaChatModelTest {
 
     @Test
     void chatClientCallReturnsTextUsageAndSpeculationFigures() {
-        ChatResponse response = ChatClient.create(chatModel).prompt().system("You write Python.").user(QUESTION).call()
-                .chatResponse();
+        ChatResponse response = ChatClient.create(chatModel)
+            .prompt()
+            .system("You write Python.")
+            .user(QUESTION)
+            .call()
+            .chatResponse();
 
         assertThat(response.getResult().getOutput().getText()).isNotBlank();
         assertThat(response.getResult().getMetadata().getFinishReason()).isIn("stop", "length");
@@ -68,19 +86,27 @@ class SpeculaChatModelTest {
         assertThat((String) response.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("fixed");
         assertThat((Long) response.getMetadata().get(SpeculaChatModel.METADATA_DRAFTED)).isPositive();
         assertThat((Long) response.getMetadata().get(SpeculaChatModel.METADATA_ACCEPTED)).isPositive();
-        assertThat((Double) response.getMetadata().get(SpeculaChatModel.METADATA_MEAN_ACCEPTED_LENGTH)).isGreaterThan(1.0);
+        assertThat((Double) response.getMetadata().get(SpeculaChatModel.METADATA_MEAN_ACCEPTED_LENGTH))
+            .isGreaterThan(1.0);
         assertThat((Boolean) response.getMetadata().get(SpeculaChatModel.METADATA_FALLBACK)).isFalse();
 
-        TestObservationRegistryAssert.assertThat(observations).hasObservationWithNameEqualTo("gen_ai.client.operation")
-                .that().hasLowCardinalityKeyValue(AiObservationAttributes.AI_PROVIDER.value(), SpeculaChatModel.PROVIDER)
-                .hasBeenStopped();
+        TestObservationRegistryAssert.assertThat(observations)
+            .hasObservationWithNameEqualTo("gen_ai.client.operation")
+            .that()
+            .hasLowCardinalityKeyValue(AiObservationAttributes.AI_PROVIDER.value(), SpeculaChatModel.PROVIDER)
+            .hasBeenStopped();
     }
 
     @Test
     void chatClientStreamSendsTheSameTextAsCall() {
         String called = ChatClient.create(chatModel).prompt().user(QUESTION).call().content();
-        List<String> chunks = ChatClient.create(chatModel).prompt().user(QUESTION).stream().content().collectList()
-                .block(Duration.ofSeconds(60));
+        List<String> chunks = ChatClient.create(chatModel)
+            .prompt()
+            .user(QUESTION)
+            .stream()
+            .content()
+            .collectList()
+            .block(Duration.ofSeconds(60));
 
         assertThat(chunks).hasSizeGreaterThan(1);
         assertThat(String.join("", chunks)).isEqualTo(called);
@@ -88,8 +114,9 @@ class SpeculaChatModelTest {
 
     @Test
     void theLastStreamedResponseCarriesFinishReasonUsageAndFigures() {
-        List<ChatResponse> responses = chatModel.stream(new Prompt(new UserMessage(QUESTION))).collectList()
-                .block(Duration.ofSeconds(60));
+        List<ChatResponse> responses = chatModel.stream(new Prompt(new UserMessage(QUESTION)))
+            .collectList()
+            .block(Duration.ofSeconds(60));
         ChatResponse last = responses.get(responses.size() - 1);
 
         assertThat(last.getResult().getOutput().getText()).isEmpty();
@@ -104,8 +131,10 @@ class SpeculaChatModelTest {
         assertThat(shortAnswer.getMetadata().getUsage().getCompletionTokens()).isEqualTo(3);
         assertThat(shortAnswer.getResult().getMetadata().getFinishReason()).isEqualTo("length");
 
-        ChatResponse plain = chatModel.call(new Prompt(QUESTION, SpeculaChatOptions.builder().speculation(false).build()));
-        ChatResponse speculative = chatModel.call(new Prompt(QUESTION, SpeculaChatOptions.builder().policy("fixed:2").build()));
+        ChatResponse plain = chatModel
+            .call(new Prompt(QUESTION, SpeculaChatOptions.builder().speculation(false).build()));
+        ChatResponse speculative = chatModel
+            .call(new Prompt(QUESTION, SpeculaChatOptions.builder().policy("fixed:2").build()));
         assertThat((String) plain.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("plain");
         assertThat((Long) plain.getMetadata().get(SpeculaChatModel.METADATA_DRAFTED)).isZero();
         // lossless: greedy speculation writes exactly what the target alone writes
@@ -119,65 +148,93 @@ class SpeculaChatModelTest {
 
     @Test
     void chatClientOptionsReachTheModel() {
-        ChatResponse viaClient = ChatClient.create(chatModel).prompt().user(QUESTION)
-                .options(SpeculaChatOptions.builder().maxTokens(5).speculation(false)).call().chatResponse();
+        ChatResponse viaClient = ChatClient.create(chatModel)
+            .prompt()
+            .user(QUESTION)
+            .options(SpeculaChatOptions.builder().maxTokens(5).speculation(false))
+            .call()
+            .chatResponse();
         assertThat(viaClient.getMetadata().getUsage().getCompletionTokens()).isEqualTo(5);
         assertThat((String) viaClient.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("plain");
-        ChatResponse portable = ChatClient.create(chatModel).prompt().user(QUESTION).options(ChatOptions.builder().maxTokens(4))
-                .call().chatResponse();
+        ChatResponse portable = ChatClient.create(chatModel)
+            .prompt()
+            .user(QUESTION)
+            .options(ChatOptions.builder().maxTokens(4))
+            .call()
+            .chatResponse();
         assertThat(portable.getMetadata().getUsage().getCompletionTokens()).isEqualTo(4);
     }
 
     @Test
     void seededSamplingIsReproducible() {
         SpeculaChatOptions seeded = SpeculaChatOptions.builder().temperature(0.9).topP(0.95).seed(7L).build();
-        String first = chatModel.call(new Prompt(List.of(new SystemMessage("Be brief."), new UserMessage(QUESTION)), seeded))
-                .getResult().getOutput().getText();
-        String second = chatModel.call(new Prompt(List.of(new SystemMessage("Be brief."), new UserMessage(QUESTION)), seeded))
-                .getResult().getOutput().getText();
+        String first = chatModel
+            .call(new Prompt(List.of(new SystemMessage("Be brief."), new UserMessage(QUESTION)), seeded))
+            .getResult()
+            .getOutput()
+            .getText();
+        String second = chatModel
+            .call(new Prompt(List.of(new SystemMessage("Be brief."), new UserMessage(QUESTION)), seeded))
+            .getResult()
+            .getOutput()
+            .getText();
         assertThat(second).isEqualTo(first);
     }
 
     @Test
     void badOptionsNameTheOption() {
         assertRefused(ChatOptions.builder().model("gpt-4o").build(), "model").hasMessageContaining("gpt-4o")
-                .hasMessageContaining("specula-tiny");
+            .hasMessageContaining("specula-tiny");
         assertRefused(ChatOptions.builder().frequencyPenalty(0.5).build(), "frequencyPenalty")
-                .hasMessageContaining("frequencyPenalty").hasMessageContaining("not supported");
+            .hasMessageContaining("frequencyPenalty")
+            .hasMessageContaining("not supported");
         assertRefused(ChatOptions.builder().presencePenalty(-0.5).build(), "presencePenalty")
-                .hasMessageContaining("presencePenalty");
-        assertRefused(ChatOptions.builder().temperature(-1.0).build(), "temperature").hasMessageContaining("temperature");
+            .hasMessageContaining("presencePenalty");
+        assertRefused(ChatOptions.builder().temperature(-1.0).build(), "temperature")
+            .hasMessageContaining("temperature");
         assertRefused(ChatOptions.builder().topP(1.5).build(), "topP").hasMessageContaining("1.5");
         assertRefused(ChatOptions.builder().maxTokens(0).build(), "maxTokens").hasMessageContaining("maxTokens");
         assertRefused(ChatOptions.builder().stopSequences(List.of("\n", "")).build(), "stopSequences");
-        assertRefused(SpeculaChatOptions.builder().policy("warp-drive").build(), "policy").hasMessageContaining("warp-drive");
+        assertRefused(SpeculaChatOptions.builder().policy("warp-drive").build(), "policy")
+            .hasMessageContaining("warp-drive");
         assertRefused(SpeculaChatOptions.builder().gamma(1000).build(), "gamma").hasMessageContaining("1000");
         assertRefused(SpeculaChatOptions.builder().policy("fixed:1000").build(), "policy").hasMessageContaining("1000");
     }
 
-    /** The models of this service never load: whatever needs them (the tokenizer) fails with ModelsNotReadyException. */
+    /**
+     * The models of this service never load: whatever needs them (the tokenizer) fails
+     * with ModelsNotReadyException.
+     */
     @Test
     void aPromptOverTheCharacterLimitIsRefusedBeforeTokenizing() {
         GenerationService loading = GenerationService.builder(ModelPairHandle.loading(() -> {
             throw new AssertionError("never runs");
-        }, task -> { })).build();
+        }, (task) -> {
+        })).build();
         try {
             SpeculaChatModel byDefault = SpeculaChatModel.builder().service(loading).modelName("m").build();
             Prompt huge = new Prompt(new UserMessage("x".repeat(SpeculaChatModel.DEFAULT_MAX_PROMPT_CHARACTERS + 1)));
-            assertThatThrownBy(() -> byDefault.call(huge)).isInstanceOfSatisfying(InvalidRequestException.class,
-                    ex -> assertThat(ex.getField()).isEqualTo("messages")).hasMessageContaining("1000000");
+            assertThatThrownBy(() -> byDefault.call(huge))
+                .isInstanceOfSatisfying(InvalidRequestException.class,
+                        (ex) -> assertThat(ex.getField()).isEqualTo("messages"))
+                .hasMessageContaining("1000000");
 
-            SpeculaChatModel limited = SpeculaChatModel.builder().service(loading).modelName("m").maxPromptCharacters(100)
-                    .build();
+            SpeculaChatModel limited = SpeculaChatModel.builder()
+                .service(loading)
+                .modelName("m")
+                .maxPromptCharacters(100)
+                .build();
             Prompt tooLong = new Prompt(List.of(new SystemMessage("s".repeat(60)), new UserMessage("u".repeat(41))));
-            assertThatThrownBy(() -> limited.call(tooLong)).isInstanceOfSatisfying(InvalidRequestException.class,
-                    ex -> assertThat(ex.getField()).isEqualTo("messages")).hasMessageContaining("101 characters")
-                    .hasMessageContaining("100");
+            assertThatThrownBy(() -> limited.call(tooLong))
+                .isInstanceOfSatisfying(InvalidRequestException.class,
+                        (ex) -> assertThat(ex.getField()).isEqualTo("messages"))
+                .hasMessageContaining("101 characters")
+                .hasMessageContaining("100");
             assertThatThrownBy(() -> limited.stream(tooLong).blockLast(Duration.ofSeconds(10)))
-                    .isInstanceOf(InvalidRequestException.class);
+                .isInstanceOf(InvalidRequestException.class);
             // at the limit the prompt goes on to the models (still loading)
             assertThatThrownBy(() -> limited.call(new Prompt(new UserMessage("u".repeat(100)))))
-                    .isInstanceOf(ModelsNotReadyException.class);
+                .isInstanceOf(ModelsNotReadyException.class);
         }
         finally {
             loading.close();
@@ -186,6 +243,7 @@ class SpeculaChatModelTest {
 
     private static org.assertj.core.api.AbstractThrowableAssert<?, ?> assertRefused(ChatOptions options, String field) {
         return assertThatThrownBy(() -> chatModel.call(new Prompt(QUESTION, options)))
-                .isInstanceOfSatisfying(InvalidRequestException.class, ex -> assertThat(ex.getField()).isEqualTo(field));
+            .isInstanceOfSatisfying(InvalidRequestException.class, (ex) -> assertThat(ex.getField()).isEqualTo(field));
     }
+
 }

@@ -1,6 +1,10 @@
 package dev.specula.serving;
 
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+
 import ai.onnxruntime.OrtException;
+
 import dev.specula.kv.KvSequence;
 import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
@@ -9,22 +13,28 @@ import dev.specula.model.StepInput;
 import dev.specula.model.StepOutput;
 import dev.specula.tokenizer.TextTokenizer;
 
-import java.util.List;
-import java.util.concurrent.atomic.AtomicInteger;
-
 /**
- * A test double of the draft only: a real draft model that, after {@code healthyCalls} forward calls,
- * throws, hangs (until interrupted) or slows down. The target stays real.
+ * A test double of the draft only: a real draft model that, after {@code healthyCalls}
+ * forward calls, throws, hangs (until interrupted) or slows down. The target stays real.
  */
 final class FaultyDraft implements Decoder {
 
-    enum Fault { THROW, HANG, SLOW }
+    enum Fault {
+
+        THROW, HANG, SLOW
+
+    }
 
     private final DecoderModel real;
+
     private final Fault fault;
+
     private final int healthyCalls;
+
     private final long slowMillis;
+
     private final AtomicInteger calls = new AtomicInteger();
+
     private final AtomicInteger interrupted = new AtomicInteger();
 
     FaultyDraft(DecoderModel real, Fault fault, int healthyCalls, long slowMillis) {
@@ -104,4 +114,5 @@ final class FaultyDraft implements Decoder {
     public void close() {
         real.close();
     }
+
 }

@@ -1,23 +1,5 @@
 package dev.specula.serving;
 
-import dev.specula.Fixtures;
-import dev.specula.engine.Engine;
-import dev.specula.engine.FallbackReason;
-import dev.specula.engine.GenerationRequest;
-import dev.specula.engine.ModelPair;
-import dev.specula.kv.KvStore;
-import dev.specula.model.DecoderModel;
-import dev.specula.model.RuntimeOptions;
-import dev.specula.models.tiny.TinyModels;
-import dev.specula.policy.PlainPolicy;
-import dev.specula.sampling.SamplingParams;
-import io.github.resilience4j.circuitbreaker.CircuitBreaker;
-import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
-import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
-
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -29,23 +11,45 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import io.github.resilience4j.circuitbreaker.CircuitBreakerConfig;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import dev.specula.Fixtures;
+import dev.specula.engine.Engine;
+import dev.specula.engine.FallbackReason;
+import dev.specula.engine.GenerationRequest;
+import dev.specula.engine.ModelPair;
+import dev.specula.kv.KvStore;
+import dev.specula.model.DecoderModel;
+import dev.specula.model.RuntimeOptions;
+import dev.specula.models.tiny.TinyModels;
+import dev.specula.policy.PlainPolicy;
+import dev.specula.sampling.SamplingParams;
+
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
- * The service around the engine, on the embedded pair (real target; for fallbacks a real draft wrapped in a
- * test double that fails): fallback to plain decoding, the round time limit, the goodput switch, the
- * response cache and the bulkhead.
+ * The service around the engine, on the embedded pair (real target; for fallbacks a real
+ * draft wrapped in a test double that fails): fallback to plain decoding, the round time
+ * limit, the goodput switch, the response cache and the bulkhead.
  */
 class GenerationServiceTest {
 
-    private static final List<String> PROMPTS = List.of("def read_config(path):\n    ", "class Stack:\n    def push(self, item):\n        ",
-            "import os\n\ndef list_files(directory):\n    ", "def fibonacci(n):\n    ", "for line in open(name):\n    ",
-            "def __init__(self, name, value):\n        ", "try:\n    import json\nexcept ImportError:\n    ",
-            "def is_prime(n):\n    ", "    return sorted(items, key=", "def main(argv):\n    parser = ");
+    private static final List<String> PROMPTS = List.of("def read_config(path):\n    ",
+            "class Stack:\n    def push(self, item):\n        ", "import os\n\ndef list_files(directory):\n    ",
+            "def fibonacci(n):\n    ", "for line in open(name):\n    ", "def __init__(self, name, value):\n        ",
+            "try:\n    import json\nexcept ImportError:\n    ", "def is_prime(n):\n    ",
+            "    return sorted(items, key=", "def main(argv):\n    parser = ");
 
     private static TinyModels.Pair paths;
+
     private static DecoderModel target;
+
     private static Engine plainDecoder;
 
     @BeforeAll
@@ -66,8 +70,9 @@ class GenerationServiceTest {
     }
 
     private static String plainText(int index, int maxTokens) {
-        return plainDecoder.generate(GenerationRequest.builder(prompt(index)).maxNewTokens(maxTokens).policy(PlainPolicy::new)
-                .build()).text();
+        return plainDecoder
+            .generate(GenerationRequest.builder(prompt(index)).maxNewTokens(maxTokens).policy(PlainPolicy::new).build())
+            .text();
     }
 
     private static ServiceRequest greedy(int index, int maxTokens, StringBuilder stream) {
@@ -76,17 +81,22 @@ class GenerationServiceTest {
     }
 
     private static FaultyDraft draft(FaultyDraft.Fault fault, int healthyCalls, long slowMillis) {
-        return new FaultyDraft(DecoderModel.load(paths.draft(), RuntimeOptions.defaults()), fault, healthyCalls, slowMillis);
+        return new FaultyDraft(DecoderModel.load(paths.draft(), RuntimeOptions.defaults()), fault, healthyCalls,
+                slowMillis);
     }
 
     /**
-     * A service over the shared target and {@code draft}, unbatched and without prefix cache unless {@code settings}
-     * say otherwise; closing it closes neither model (the test closes its draft, the class the target).
+     * A service over the shared target and {@code draft}, unbatched and without prefix
+     * cache unless {@code settings} say otherwise; closing it closes neither model (the
+     * test closes its draft, the class the target).
      */
     private static GenerationService service(FaultyDraft draft, Consumer<GenerationService.Builder> settings,
             SimpleMeterRegistry registry, CircuitBreaker draftBreaker, CircuitBreaker goodputBreaker) {
-        GenerationService.Builder builder = GenerationService.builder(ModelPairHandle.ready(new ModelPair(target, draft)))
-                .batching(BatchingSettings.disabled()).prefixCacheBytes(0).meterRegistry(registry);
+        GenerationService.Builder builder = GenerationService
+            .builder(ModelPairHandle.ready(new ModelPair(target, draft)))
+            .batching(BatchingSettings.disabled())
+            .prefixCacheBytes(0)
+            .meterRegistry(registry);
         settings.accept(builder);
         if (draftBreaker != null) {
             builder.draftBreaker(draftBreaker);
@@ -98,7 +108,7 @@ class GenerationServiceTest {
     }
 
     private static Consumer<GenerationService.Builder> noCacheNoGoodput() {
-        return builder -> builder.responseCache(ResponseCacheSettings.disabled()).goodput(GoodputSettings.disabled());
+        return (builder) -> builder.responseCache(ResponseCacheSettings.disabled()).goodput(GoodputSettings.disabled());
     }
 
     private static double fallbacks(SimpleMeterRegistry registry, String reason) {
@@ -108,8 +118,13 @@ class GenerationServiceTest {
     @Test
     void aDraftThatThrowsIsReplacedByPlainDecodingAndOpensTheBreaker() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
-        CircuitBreaker breaker = CircuitBreaker.of("specula", CircuitBreakerConfig.custom().slidingWindowSize(4)
-                .minimumNumberOfCalls(2).failureRateThreshold(50).waitDurationInOpenState(Duration.ofMinutes(5)).build());
+        CircuitBreaker breaker = CircuitBreaker.of("specula",
+                CircuitBreakerConfig.custom()
+                    .slidingWindowSize(4)
+                    .minimumNumberOfCalls(2)
+                    .failureRateThreshold(50)
+                    .waitDurationInOpenState(Duration.ofMinutes(5))
+                    .build());
         FaultyDraft draft = draft(FaultyDraft.Fault.THROW, 7, 0);
         GenerationService service = service(draft, noCacheNoGoodput(), registry, breaker, null);
 
@@ -122,11 +137,13 @@ class GenerationServiceTest {
         }
 
         for (int i = 0; i < 3; i++) {
-            // the same output plain decoding gives, and the stream never repeats text the failed attempt had sent
+            // the same output plain decoding gives, and the stream never repeats text the
+            // failed attempt had sent
             assertThat(results.get(i).generation().text()).isEqualTo(plainText(i, 40));
             assertThat(streamed.get(i)).isEqualTo(results.get(i).generation().text());
         }
-        // the first request failed after its first round: drafting was switched off, plain steps went on in place
+        // the first request failed after its first round: drafting was switched off,
+        // plain steps went on in place
         assertThat(results.get(0).fallback()).contains(FallbackReason.DRAFT_ERROR);
         assertThat(results.get(0).generation().stats().drafted()).isPositive();
         assertThat(results.get(0).generation().stats().rounds()).isGreaterThan(1);
@@ -146,8 +163,9 @@ class GenerationServiceTest {
     void aHungDraftIsStoppedByTheRoundTimeLimitAndPlainDecodingFinishes() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         FaultyDraft draft = draft(FaultyDraft.Fault.HANG, 12, 0);
-        GenerationService service = service(draft, noCacheNoGoodput().andThen(builder -> builder.roundTimeLimit(Duration.ofMillis(300))),
-                registry, null, null);
+        GenerationService service = service(draft,
+                noCacheNoGoodput().andThen((builder) -> builder.roundTimeLimit(Duration.ofMillis(300))), registry, null,
+                null);
         StringBuilder stream = new StringBuilder();
 
         ServiceResult result = service.generate(greedy(4, 48, stream));
@@ -165,19 +183,28 @@ class GenerationServiceTest {
     @Test
     void speculationSlowerThanPlainDecodingIsSwitchedOff() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
-        // every draft step sleeps 8 ms: a round of 5 drafts costs more than the ~4 tokens it wins
+        // every draft step sleeps 8 ms: a round of 5 drafts costs more than the ~4 tokens
+        // it wins
         FaultyDraft draft = draft(FaultyDraft.Fault.SLOW, 0, 8);
-        CircuitBreaker goodputBreaker = CircuitBreaker.of("specula-goodput", CircuitBreakerConfig.custom().slidingWindowSize(3)
-                .minimumNumberOfCalls(3).failureRateThreshold(50).waitDurationInOpenState(Duration.ofMinutes(5)).build());
-        GenerationService service = service(draft, noCacheNoGoodput().andThen(builder -> builder.goodput(
-                GoodputSettings.builder().minTokens(4).build())), registry, null, goodputBreaker);
+        CircuitBreaker goodputBreaker = CircuitBreaker.of("specula-goodput",
+                CircuitBreakerConfig.custom()
+                    .slidingWindowSize(3)
+                    .minimumNumberOfCalls(3)
+                    .failureRateThreshold(50)
+                    .waitDurationInOpenState(Duration.ofMinutes(5))
+                    .build());
+        GenerationService service = service(draft,
+                noCacheNoGoodput()
+                    .andThen((builder) -> builder.goodput(GoodputSettings.builder().minTokens(4).build())),
+                registry, null, goodputBreaker);
 
         List<ServiceResult> results = new ArrayList<>();
         for (int i = 0; i < 7; i++) {
             results.add(service.generate(greedy(i, 24, null)));
         }
 
-        // 2 speculative requests, then a plain probe measures plain decoding, then 3 slower speculative ones open it
+        // 2 speculative requests, then a plain probe measures plain decoding, then 3
+        // slower speculative ones open it
         assertThat(results.get(2).generation().policy()).isEqualTo("plain");
         assertThat(registry.get("specula.goodput.probes").counter().count()).isEqualTo(1);
         assertThat(goodputBreaker.getState()).isEqualTo(CircuitBreaker.State.OPEN);
@@ -195,10 +222,15 @@ class GenerationServiceTest {
     void aRepeatedDeterministicRequestIsServedFromTheCacheWithoutDecoding() {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         FaultyDraft draft = draft(FaultyDraft.Fault.THROW, Integer.MAX_VALUE, 0);
-        GenerationService service = service(draft, builder -> builder.goodput(GoodputSettings.disabled()), registry, null, null);
+        GenerationService service = service(draft, (builder) -> builder.goodput(GoodputSettings.disabled()), registry,
+                null, null);
 
         ServiceResult first = service.generate(greedy(5, 32, null));
-        double targetCalls = registry.get("specula.target.calls").counters().stream().mapToDouble(c -> c.count()).sum();
+        double targetCalls = registry.get("specula.target.calls")
+            .counters()
+            .stream()
+            .mapToDouble((c) -> c.count())
+            .sum();
         StringBuilder replay = new StringBuilder();
         ServiceResult second = service.generate(greedy(5, 32, replay));
 
@@ -206,21 +238,26 @@ class GenerationServiceTest {
         assertThat(second.cached()).isTrue();
         assertThat(second.generation().text()).isEqualTo(first.generation().text());
         assertThat(replay.toString()).as("streaming a cached answer replays it").isEqualTo(first.generation().text());
-        assertThat(registry.get("specula.target.calls").counters().stream().mapToDouble(c -> c.count()).sum())
-                .as("nothing was decoded").isEqualTo(targetCalls);
-        assertThat(registry.get("cache.gets").tag("cache", "specula.responses").tag("result", "hit").functionCounter().count())
-                .isEqualTo(1);
-        // greedy output does not depend on the policy (lossless), so another policy hits the same entry
-        ServiceRequest otherPolicy = new ServiceRequest(prompt(5), SamplingParams.GREEDY, 32, List.of(), "fixed:2", null, true,
-                null, null);
+        assertThat(registry.get("specula.target.calls").counters().stream().mapToDouble((c) -> c.count()).sum())
+            .as("nothing was decoded")
+            .isEqualTo(targetCalls);
+        assertThat(registry.get("cache.gets")
+            .tag("cache", "specula.responses")
+            .tag("result", "hit")
+            .functionCounter()
+            .count()).isEqualTo(1);
+        // greedy output does not depend on the policy (lossless), so another policy hits
+        // the same entry
+        ServiceRequest otherPolicy = new ServiceRequest(prompt(5), SamplingParams.GREEDY, 32, List.of(), "fixed:2",
+                null, true, null, null);
         assertThat(service.generate(otherPolicy).cached()).isTrue();
         // unseeded sampling is never cached; seeded sampling is
-        ServiceRequest unseeded = new ServiceRequest(prompt(5), new SamplingParams(0.8, 0, 1, null), 16, List.of(), null,
-                null, true, null, null);
+        ServiceRequest unseeded = new ServiceRequest(prompt(5), new SamplingParams(0.8, 0, 1, null), 16, List.of(),
+                null, null, true, null, null);
         service.generate(unseeded);
         assertThat(service.generate(unseeded).cached()).isFalse();
-        ServiceRequest seeded = new ServiceRequest(prompt(5), new SamplingParams(0.8, 0, 1, 42L), 16, List.of(), null, null,
-                true, null, null);
+        ServiceRequest seeded = new ServiceRequest(prompt(5), new SamplingParams(0.8, 0, 1, 42L), 16, List.of(), null,
+                null, true, null, null);
         String seededText = service.generate(seeded).generation().text();
         ServiceResult seededAgain = service.generate(seeded);
         assertThat(seededAgain.cached()).isTrue();
@@ -233,21 +270,23 @@ class GenerationServiceTest {
     void theBulkheadTurnsAwayRequestsBeyondItsSlots() throws Exception {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         FaultyDraft draft = draft(FaultyDraft.Fault.THROW, Integer.MAX_VALUE, 0);
-        GenerationService service = service(draft, noCacheNoGoodput().andThen(builder -> builder.concurrency(
-                ConcurrencySettings.builder().maxConcurrentGenerations(1).build())), registry, null, null);
+        GenerationService service = service(draft, noCacheNoGoodput().andThen(
+                (builder) -> builder.concurrency(ConcurrencySettings.builder().maxConcurrentGenerations(1).build())),
+                registry, null, null);
         CountDownLatch generating = new CountDownLatch(1);
         CountDownLatch release = new CountDownLatch(1);
-        ServiceRequest blocking = new ServiceRequest(prompt(7), SamplingParams.GREEDY, 16, List.of(), null, null, true, text -> {
-            generating.countDown();
-            await(release);
-        }, null);
+        ServiceRequest blocking = new ServiceRequest(prompt(7), SamplingParams.GREEDY, 16, List.of(), null, null, true,
+                (text) -> {
+                    generating.countDown();
+                    await(release);
+                }, null);
         ExecutorService executor = Executors.newSingleThreadExecutor();
         try {
             Future<ServiceResult> first = executor.submit(() -> service.generate(blocking));
             assertThat(generating.await(30, TimeUnit.SECONDS)).isTrue();
 
             assertThatThrownBy(() -> service.generate(greedy(8, 8, null))).isInstanceOf(ServiceBusyException.class)
-                    .hasMessageContaining("specula.resilience.max-concurrent-generations");
+                .hasMessageContaining("specula.resilience.max-concurrent-generations");
             assertThat(registry.get("specula.requests.rejected").counter().count()).isEqualTo(1);
 
             release.countDown();
@@ -267,7 +306,8 @@ class GenerationServiceTest {
         FaultyDraft draft = draft(FaultyDraft.Fault.THROW, Integer.MAX_VALUE, 0);
         GenerationService service = service(draft, noCacheNoGoodput(), new SimpleMeterRegistry(), null, null);
         service.generate(greedy(9, 24, null));
-        service.generate(new ServiceRequest(prompt(9), SamplingParams.GREEDY, 24, List.of(), null, null, false, null, null));
+        service.generate(
+                new ServiceRequest(prompt(9), SamplingParams.GREEDY, 24, List.of(), null, null, false, null, null));
 
         Map<String, dev.specula.engine.GenerationStats> totals = service.snapshot().totalsByPolicy();
         assertThat(totals).containsOnlyKeys("fixed", "plain");
@@ -275,23 +315,30 @@ class GenerationServiceTest {
         assertThat(totals.get("plain").drafted()).isZero();
         assertThat(totals.get("plain").generatedTokens()).isEqualTo(totals.get("fixed").generatedTokens());
         assertThatThrownBy(() -> service.generate(new ServiceRequest(prompt(9), SamplingParams.GREEDY, 8, List.of(),
-                "no-such-policy", null, true, null, null))).hasMessageContaining("no-such-policy");
+                "no-such-policy", null, true, null, null)))
+            .hasMessageContaining("no-such-policy");
         service.close();
         draft.close();
     }
 
     @Test
     void inABatchAFailingOrHungDraftIsSwitchedOffAndTheOutputIsUnchanged() throws Exception {
-        for (FaultyDraft.Fault fault : new FaultyDraft.Fault[] {FaultyDraft.Fault.THROW, FaultyDraft.Fault.HANG}) {
+        for (FaultyDraft.Fault fault : new FaultyDraft.Fault[] { FaultyDraft.Fault.THROW, FaultyDraft.Fault.HANG }) {
             SimpleMeterRegistry registry = new SimpleMeterRegistry();
             FaultyDraft draft = draft(fault, 10, 0);
             // a target of its own, closed with its handle after the service
-            ModelPairHandle models = ModelPairHandle.ready(new ModelPair(
-                    DecoderModel.load(paths.target(), RuntimeOptions.defaults()), draft));
-            GenerationService.Builder builder = GenerationService.builder(models).roundTimeLimit(Duration.ofMillis(300))
-                    .batching(BatchingSettings.builder().maxBatchSize(4).queueCapacity(16).maxWait(Duration.ofMillis(20)).build())
-                    .concurrency(ConcurrencySettings.builder().maxConcurrentGenerations(8).build()).prefixCacheBytes(0)
-                    .meterRegistry(registry);
+            ModelPairHandle models = ModelPairHandle
+                .ready(new ModelPair(DecoderModel.load(paths.target(), RuntimeOptions.defaults()), draft));
+            GenerationService.Builder builder = GenerationService.builder(models)
+                .roundTimeLimit(Duration.ofMillis(300))
+                .batching(BatchingSettings.builder()
+                    .maxBatchSize(4)
+                    .queueCapacity(16)
+                    .maxWait(Duration.ofMillis(20))
+                    .build())
+                .concurrency(ConcurrencySettings.builder().maxConcurrentGenerations(8).build())
+                .prefixCacheBytes(0)
+                .meterRegistry(registry);
             noCacheNoGoodput().accept(builder);
             GenerationService service = builder.build();
             ExecutorService clients = Executors.newFixedThreadPool(3);
@@ -304,7 +351,8 @@ class GenerationServiceTest {
                     int prompt = i;
                     results.add(clients.submit(() -> service.generate(greedy(prompt, 32, stream))));
                 }
-                FallbackReason reason = fault == FaultyDraft.Fault.THROW ? FallbackReason.DRAFT_ERROR : FallbackReason.DRAFT_TIMEOUT;
+                FallbackReason reason = fault == FaultyDraft.Fault.THROW ? FallbackReason.DRAFT_ERROR
+                        : FallbackReason.DRAFT_TIMEOUT;
                 for (int i = 0; i < 3; i++) {
                     ServiceResult result = results.get(i).get(60, TimeUnit.SECONDS);
                     assertThat(result.generation().text()).as("%s, request %d", fault, i).isEqualTo(plainText(i, 32));
@@ -327,15 +375,21 @@ class GenerationServiceTest {
         ModelPair pair = new ModelPair(DecoderModel.load(paths.target(), RuntimeOptions.defaults()),
                 DecoderModel.load(paths.draft(), RuntimeOptions.defaults()));
         try (ModelPairHandle models = ModelPairHandle.ready(pair)) {
-            GenerationService service = GenerationService.builder(models).batching(BatchingSettings.disabled())
-                    .prefixCacheBytes(0).responseCache(ResponseCacheSettings.disabled()).build();
+            GenerationService service = GenerationService.builder(models)
+                .batching(BatchingSettings.disabled())
+                .prefixCacheBytes(0)
+                .responseCache(ResponseCacheSettings.disabled())
+                .build();
             service.generate(greedy(0, 8, null));
             service.close();
 
-            // the handle and its models are still the caller's: another service (or anything else) can use them
+            // the handle and its models are still the caller's: another service (or
+            // anything else) can use them
             assertThat(models.state()).isEqualTo(ModelPairHandle.State.READY);
-            try (GenerationService next = GenerationService.builder(models).batching(BatchingSettings.disabled())
-                    .prefixCacheBytes(0).build()) {
+            try (GenerationService next = GenerationService.builder(models)
+                .batching(BatchingSettings.disabled())
+                .prefixCacheBytes(0)
+                .build()) {
                 assertThat(next.generate(greedy(0, 8, null)).generation().tokenIds()).isNotEmpty();
             }
         }
@@ -344,17 +398,23 @@ class GenerationServiceTest {
     @Test
     void maxConcurrentGenerationsIsDerivedFromBatchingOrChecked() {
         try (GenerationService batched = GenerationService.builder(ModelPairHandle.ready(new ModelPair(target, null)))
-                .batching(BatchingSettings.builder().maxBatchSize(4).queueCapacity(12).build()).prefixCacheBytes(0).build();
-                GenerationService unbatched = GenerationService.builder(ModelPairHandle.ready(new ModelPair(target, null)))
-                        .batching(BatchingSettings.disabled()).prefixCacheBytes(0).build()) {
+            .batching(BatchingSettings.builder().maxBatchSize(4).queueCapacity(12).build())
+            .prefixCacheBytes(0)
+            .build();
+                GenerationService unbatched = GenerationService
+                    .builder(ModelPairHandle.ready(new ModelPair(target, null)))
+                    .batching(BatchingSettings.disabled())
+                    .prefixCacheBytes(0)
+                    .build()) {
             assertThat(batched.bulkhead().getBulkheadConfig().getMaxConcurrentCalls()).isEqualTo(16);
             assertThat(unbatched.bulkhead().getBulkheadConfig().getMaxConcurrentCalls())
-                    .isEqualTo(ConcurrencySettings.DEFAULT_UNBATCHED_MAX_CONCURRENT_GENERATIONS);
+                .isEqualTo(ConcurrencySettings.DEFAULT_UNBATCHED_MAX_CONCURRENT_GENERATIONS);
         }
         assertThatThrownBy(() -> GenerationService.builder(ModelPairHandle.ready(new ModelPair(target, null)))
-                .batching(BatchingSettings.builder().maxBatchSize(4).queueCapacity(12).build())
-                .concurrency(ConcurrencySettings.builder().maxConcurrentGenerations(17).build()).build())
-                .hasMessageContaining("maxConcurrentGenerations must be at most maxBatchSize + queueCapacity (16)");
+            .batching(BatchingSettings.builder().maxBatchSize(4).queueCapacity(12).build())
+            .concurrency(ConcurrencySettings.builder().maxConcurrentGenerations(17).build())
+            .build())
+            .hasMessageContaining("maxConcurrentGenerations must be at most maxBatchSize + queueCapacity (16)");
     }
 
     private static void await(CountDownLatch latch) {
@@ -365,4 +425,5 @@ class GenerationServiceTest {
             Thread.currentThread().interrupt();
         }
     }
+
 }

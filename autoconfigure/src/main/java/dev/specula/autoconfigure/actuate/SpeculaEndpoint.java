@@ -1,22 +1,24 @@
 package dev.specula.autoconfigure.actuate;
 
-import dev.specula.engine.GenerationStats;
-import dev.specula.serving.GenerationService;
-import dev.specula.serving.ServiceSnapshot;
-import org.springframework.boot.actuate.endpoint.annotation.DeleteOperation;
-import org.springframework.boot.actuate.endpoint.annotation.Endpoint;
-import org.springframework.boot.actuate.endpoint.annotation.ReadOperation;
-
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
+import org.springframework.boot.actuate.endpoint.annotation.DeleteOperation;
+import org.springframework.boot.actuate.endpoint.annotation.Endpoint;
+import org.springframework.boot.actuate.endpoint.annotation.ReadOperation;
+
+import dev.specula.engine.GenerationStats;
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.ServiceSnapshot;
+
 /**
- * {@code /actuator/specula}: the live figures of the {@link GenerationService} — per policy totals
- * (requests, tokens, speed, mean accepted length, acceptance per draft position), breaker states, fallbacks
- * by reason, goodput measurements, free generation slots and the response cache. Rates are derived from the
- * counters when read; a rate with nothing measured yet is {@code null}, never NaN. {@code DELETE} empties the
+ * {@code /actuator/specula}: the live figures of the {@link GenerationService} — per
+ * policy totals (requests, tokens, speed, mean accepted length, acceptance per draft
+ * position), breaker states, fallbacks by reason, goodput measurements, free generation
+ * slots and the response cache. Rates are derived from the counters when read; a rate
+ * with nothing measured yet is {@code null}, never NaN. {@code DELETE} empties the
  * response cache.
  */
 @Endpoint(id = SpeculaEndpoint.ID)
@@ -26,9 +28,11 @@ public class SpeculaEndpoint {
     public static final String ID = "specula";
 
     private final GenerationService service;
+
     private final String modelName;
 
     /**
+     * An endpoint over the service.
      * @param service the service reported on
      * @param modelName the served model's name, or null
      */
@@ -47,7 +51,8 @@ public class SpeculaEndpoint {
         snapshot.totalsByPolicy().forEach((policy, stats) -> policies.put(policy, PolicyFigures.of(stats)));
         return new SpeculaDescriptor(snapshot.models().name(), modelName, policies,
                 new Breakers(snapshot.draftBreakerState().name(),
-                        snapshot.goodputState().map(Enum::name).orElse("DISABLED")), snapshot.fallbacks(),
+                        snapshot.goodputState().map(Enum::name).orElse("DISABLED")),
+                snapshot.fallbacks(),
                 new Goodput(finite(snapshot.plainTokensPerSecond()), finite(snapshot.speculativeTokensPerSecond()),
                         snapshot.goodputProbes()),
                 new Slots(snapshot.freeGenerationSlots(), snapshot.generationSlots()),
@@ -72,9 +77,11 @@ public class SpeculaEndpoint {
      *
      * @param models LOADING, READY or FAILED
      * @param model served model name (null when unknown)
-     * @param policies totals per policy name ("plain" for requests decoded without a draft)
+     * @param policies totals per policy name ("plain" for requests decoded without a
+     * draft)
      * @param breakers circuit breaker states
-     * @param fallbacks requests served plainly although they asked for speculation, by reason
+     * @param fallbacks requests served plainly although they asked for speculation, by
+     * reason
      * @param goodput goodput switch measurements
      * @param generationSlots the bulkhead
      * @param cache the response cache
@@ -89,7 +96,8 @@ public class SpeculaEndpoint {
      * @param requests generations counted
      * @param generatedTokens tokens generated
      * @param tokensPerSecond generated tokens over wall time (prefill included)
-     * @param decodeTokensPerSecond tokens per second after each request's first round (null with too few tokens)
+     * @param decodeTokensPerSecond tokens per second after each request's first round
+     * (null with too few tokens)
      * @param meanAcceptedLength tokens per target call: (accepted + rounds) / rounds
      * @param acceptanceRate accepted / drafted
      * @param drafted draft tokens proposed to the target
@@ -100,15 +108,16 @@ public class SpeculaEndpoint {
      * @param draftCalls draft model calls
      * @param rounds verification rounds
      */
-    public record PolicyFigures(long requests, long generatedTokens, Double tokensPerSecond, Double decodeTokensPerSecond,
-            Double meanAcceptedLength, Double acceptanceRate, long drafted, long accepted, List<Long> draftedPerPosition,
-            List<Long> acceptedPerPosition, long targetCalls, long draftCalls, long rounds) {
+    public record PolicyFigures(long requests, long generatedTokens, Double tokensPerSecond,
+            Double decodeTokensPerSecond, Double meanAcceptedLength, Double acceptanceRate, long drafted, long accepted,
+            List<Long> draftedPerPosition, List<Long> acceptedPerPosition, long targetCalls, long draftCalls,
+            long rounds) {
 
         static PolicyFigures of(GenerationStats stats) {
             return new PolicyFigures(stats.requests(), stats.generatedTokens(), finite(stats.tokensPerSecond()),
-                    finite(stats.decodeTokensPerSecond()), finite(stats.meanAcceptedLength()), finite(stats.acceptanceRate()),
-                    stats.drafted(), stats.accepted(), list(stats.draftedAtPosition()), list(stats.acceptedAtPosition()),
-                    stats.targetCalls(), stats.draftCalls(), stats.rounds());
+                    finite(stats.decodeTokensPerSecond()), finite(stats.meanAcceptedLength()),
+                    finite(stats.acceptanceRate()), stats.drafted(), stats.accepted(), list(stats.draftedAtPosition()),
+                    list(stats.acceptedAtPosition()), stats.targetCalls(), stats.draftCalls(), stats.rounds());
         }
 
         private static List<Long> list(long[] counts) {
@@ -117,14 +126,20 @@ public class SpeculaEndpoint {
     }
 
     /**
-     * @param draft state of the circuit breaker around the draft (CLOSED, OPEN, HALF_OPEN, ...)
+     * The breakers' states.
+     *
+     * @param draft state of the circuit breaker around the draft (CLOSED, OPEN,
+     * HALF_OPEN, ...)
      * @param goodput state of the goodput switch's breaker, or DISABLED
      */
     public record Breakers(String draft, String goodput) {
     }
 
     /**
-     * @param plainTokensPerSecond moving average of plain decoding's speed; null before the first measurement
+     * The goodput switch's measurements.
+     *
+     * @param plainTokensPerSecond moving average of plain decoding's speed; null before
+     * the first measurement
      * @param speculativeTokensPerSecond the same for speculative requests
      * @param probes plain requests run to measure plain decoding
      */
@@ -132,6 +147,8 @@ public class SpeculaEndpoint {
     }
 
     /**
+     * The bulkhead's slots.
+     *
      * @param free generation slots free now
      * @param total generations that may run at once
      */
@@ -139,6 +156,8 @@ public class SpeculaEndpoint {
     }
 
     /**
+     * The response cache's figures.
+     *
      * @param size answers cached
      * @param hits requests answered from the cache
      * @param misses cacheable requests that were generated
@@ -146,7 +165,12 @@ public class SpeculaEndpoint {
     public record CacheFigures(long size, long hits, long misses) {
     }
 
-    /** @param entries answers the cache held before it was emptied */
+    /**
+     * What emptying the cache dropped.
+     *
+     * @param entries answers the cache held before it was emptied
+     */
     public record CacheCleared(long entries) {
     }
+
 }

@@ -1,11 +1,12 @@
 package dev.specula.autoconfigure.actuate;
 
-import dev.specula.engine.ModelPair;
-import dev.specula.serving.GenerationService;
-import dev.specula.serving.ModelPairHandle;
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.HealthIndicator;
+
+import dev.specula.engine.ModelPair;
+import dev.specula.serving.GenerationService;
+import dev.specula.serving.ModelPairHandle;
 
 /**
  * Health of Specula's models ({@code /actuator/health/specula}):
@@ -17,15 +18,18 @@ import org.springframework.boot.health.contributor.HealthIndicator;
  * READY    DOWN            models: ready, engine: dead, error (an Error killed the engine thread: every request fails)
  * </pre>
  *
- * An open draft circuit breaker (or goodput switch) leaves the status UP: requests are still answered, by
- * plain target decoding, with the same output; the {@code speculation} detail says why it is off.
+ * An open draft circuit breaker (or goodput switch) leaves the status UP: requests are
+ * still answered, by plain target decoding, with the same output; the {@code speculation}
+ * detail says why it is off.
  */
 public class SpeculaHealthIndicator implements HealthIndicator {
 
     private final GenerationService service;
+
     private final String modelName;
 
     /**
+     * A health indicator over the service.
      * @param service the service whose models and breakers are reported
      * @param modelName the served model's name, or null
      */
@@ -49,21 +53,23 @@ public class SpeculaHealthIndicator implements HealthIndicator {
 
     private Health ready(ModelPair pair) {
         if (!service.isEngineAlive()) {
-            return Health.down(service.engineFailure().orElse(null)).withDetail("models", "ready")
-                    .withDetail("engine", "dead").build();
+            return Health.down(service.engineFailure().orElse(null))
+                .withDetail("models", "ready")
+                .withDetail("engine", "dead")
+                .build();
         }
         CircuitBreaker.State draftBreaker = service.draftBreaker().getState();
-        String goodput = service.goodputBreaker().map(breaker -> breaker.getState().name()).orElse("DISABLED");
+        String goodput = service.goodputBreaker().map((breaker) -> breaker.getState().name()).orElse("DISABLED");
         Health.Builder health = Health.up().withDetail("models", "ready");
         if (modelName != null) {
             health.withDetail("model", modelName);
         }
         return health.withDetail("target", pair.target().files().directory().toString())
-                .withDetail("draft", pair.draft().map(draft -> draft.files().directory().toString()).orElse("none"))
-                .withDetail("speculation", speculation(pair, draftBreaker, goodput))
-                .withDetail("draftBreaker", draftBreaker.name())
-                .withDetail("goodput", goodput)
-                .build();
+            .withDetail("draft", pair.draft().map((draft) -> draft.files().directory().toString()).orElse("none"))
+            .withDetail("speculation", speculation(pair, draftBreaker, goodput))
+            .withDetail("draftBreaker", draftBreaker.name())
+            .withDetail("goodput", goodput)
+            .build();
     }
 
     private static String speculation(ModelPair pair, CircuitBreaker.State draftBreaker, String goodput) {
@@ -81,4 +87,5 @@ public class SpeculaHealthIndicator implements HealthIndicator {
         }
         return "on";
     }
+
 }

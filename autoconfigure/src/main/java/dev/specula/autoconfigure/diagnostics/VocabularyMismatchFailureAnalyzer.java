@@ -1,10 +1,14 @@
 package dev.specula.autoconfigure.diagnostics;
 
-import dev.specula.engine.VocabularyMismatchException;
 import org.springframework.boot.diagnostics.AbstractFailureAnalyzer;
 import org.springframework.boot.diagnostics.FailureAnalysis;
 
-/** A draft whose tokenizer differs from the target's: names both models and vocabulary sizes. */
+import dev.specula.engine.VocabularyMismatchException;
+
+/**
+ * A draft whose tokenizer differs from the target's: names both models and vocabulary
+ * sizes.
+ */
 public class VocabularyMismatchFailureAnalyzer extends AbstractFailureAnalyzer<VocabularyMismatchException> {
 
     @Override
@@ -18,4 +22,5 @@ public class VocabularyMismatchFailureAnalyzer extends AbstractFailureAnalyzer<V
                 + "SmolLM2-135M for SmolLM2-1.7B), or set specula.draft.enabled=false to serve the target alone with plain decoding.";
         return new FailureAnalysis(description, action, cause);
     }
+
 }

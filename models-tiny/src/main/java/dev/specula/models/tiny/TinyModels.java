@@ -1,7 +1,5 @@
 package dev.specula.models.tiny;
 
-import org.jspecify.annotations.Nullable;
-
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
@@ -19,27 +17,35 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.stream.Stream;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * The embedded draft/target pair, resolved to directories on disk.
  *
- * <p>ONNX Runtime and the tokenizer read files, not classpath streams, so the pair is extracted once
- * into a cache directory named after the hash of its {@code MANIFEST} (a regenerated pair lands in a
- * new directory). Extraction writes to a private temporary directory, checks every file's SHA-256
- * against the manifest and then renames the directory into place atomically: two processes starting
- * at once both extract, one rename wins, the other uses the winner's copy.
+ * <p>
+ * ONNX Runtime and the tokenizer read files, not classpath streams, so the pair is
+ * extracted once into a cache directory named after the hash of its {@code MANIFEST} (a
+ * regenerated pair lands in a new directory). Extraction writes to a private temporary
+ * directory, checks every file's SHA-256 against the manifest and then renames the
+ * directory into place atomically: two processes starting at once both extract, one
+ * rename wins, the other uses the winner's copy.
  *
- * <p>The cache root is {@code $SPECULA_MODELS_CACHE}, else the system property
+ * <p>
+ * The cache root is {@code $SPECULA_MODELS_CACHE}, else the system property
  * {@code specula.models.cache}, else {@code ~/.cache/specula/models-tiny}.
  */
 public final class TinyModels {
 
     /**
-     * Classpath folder holding the pair: {@code target/} and {@code draft/}, each with {@code model.onnx} (attention
-     * mask) and {@code model_packed.onnx} (attention bias, for unpadded batching) sharing {@code model.onnx_data}.
+     * Classpath folder holding the pair: {@code target/} and {@code draft/}, each with
+     * {@code model.onnx} (attention mask) and {@code model_packed.onnx} (attention bias,
+     * for unpadded batching) sharing {@code model.onnx_data}.
      */
     static final String RESOURCE_ROOT = "dev/specula/models/tiny/";
 
-    /** Lines {@code <sha256>  <relative path>}, one per file under {@link #RESOURCE_ROOT}. */
+    /**
+     * Lines {@code <sha256>  <relative path>}, one per file under {@link #RESOURCE_ROOT}.
+     */
     static final String MANIFEST = RESOURCE_ROOT + "MANIFEST";
 
     private static final String COMPLETE_MARKER = ".complete";
@@ -50,12 +56,16 @@ public final class TinyModels {
     /**
      * Where the embedded pair lives on disk once extracted.
      *
-     * @param targetPacked the target's {@code --packed} graph ({@code target/model_packed.onnx}), or null
+     * @param targetPacked the target's {@code --packed} graph
+     * ({@code target/model_packed.onnx}), or null
      * @param draftPacked the draft's {@code --packed} graph, or null
      */
     public record Pair(Path root, Path target, Path draft, @Nullable Path targetPacked, @Nullable Path draftPacked) {
 
-        /** Whether the target's {@code --packed} variant (attention bias input) is present. */
+        /**
+         * Whether the target's {@code --packed} variant (attention bias input) is
+         * present.
+         */
         public boolean hasPackedTarget() {
             return targetPacked != null && Files.isRegularFile(targetPacked);
         }
@@ -66,12 +76,18 @@ public final class TinyModels {
         return TinyModels.class.getClassLoader().getResource(MANIFEST) != null;
     }
 
-    /** Extracts the pair into the default cache root (if not already there) and returns its directories. */
+    /**
+     * Extracts the pair into the default cache root (if not already there) and returns
+     * its directories.
+     */
     public static Pair extract() {
         return extract(defaultCacheRoot());
     }
 
-    /** Extracts the pair under {@code cacheRoot} (if not already there) and returns its directories. */
+    /**
+     * Extracts the pair under {@code cacheRoot} (if not already there) and returns its
+     * directories.
+     */
     public static Pair extract(Path cacheRoot) {
         List<ManifestEntry> entries = readManifest();
         Path finalDir = cacheRoot.resolve(manifestHash(entries));
@@ -98,7 +114,8 @@ public final class TinyModels {
         Path targetPacked = finalDir.resolve("target").resolve("model_packed.onnx");
         Path draftPacked = finalDir.resolve("draft").resolve("model_packed.onnx");
         return new Pair(finalDir, finalDir.resolve("target"), finalDir.resolve("draft"),
-                Files.isRegularFile(targetPacked) ? targetPacked : null, Files.isRegularFile(draftPacked) ? draftPacked : null);
+                Files.isRegularFile(targetPacked) ? targetPacked : null,
+                Files.isRegularFile(draftPacked) ? draftPacked : null);
     }
 
     static Path defaultCacheRoot() {
@@ -166,7 +183,8 @@ public final class TinyModels {
             throw new IOException("The cache directory's file system cannot rename atomically: " + finalDir, ex);
         }
         catch (IOException ex) {
-            // Another process won the race (rename onto a non-empty directory fails); its copy is
+            // Another process won the race (rename onto a non-empty directory fails); its
+            // copy is
             // complete because it was renamed in whole, marker included.
             if (!Files.isRegularFile(finalDir.resolve(COMPLETE_MARKER))) {
                 throw ex;
@@ -177,7 +195,8 @@ public final class TinyModels {
     private static InputStream resource(String name) throws IOException {
         InputStream in = TinyModels.class.getClassLoader().getResourceAsStream(name);
         if (in == null) {
-            throw new IOException("Classpath resource " + name + " is missing: is specula-models-tiny on the classpath?");
+            throw new IOException(
+                    "Classpath resource " + name + " is missing: is specula-models-tiny on the classpath?");
         }
         return in;
     }
@@ -201,4 +220,5 @@ public final class TinyModels {
             }
         }
     }
+
 }

@@ -1,8 +1,5 @@
 package dev.specula.models.tiny;
 
-import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
-
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -16,6 +13,9 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.stream.Stream;
 
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
 import static org.assertj.core.api.Assertions.assertThat;
 
 class TinyModelsTest {
@@ -27,10 +27,11 @@ class TinyModelsTest {
     void theManifestListsEveryModelFileWithItsHash() throws Exception {
         List<TinyModels.ManifestEntry> entries = TinyModels.readManifest();
         assertThat(entries).extracting(TinyModels.ManifestEntry::path)
-            .contains("target/model.onnx", "target/tokenizer.json", "target/config.json",
-                "draft/model.onnx", "draft/tokenizer.json", "draft/config.json");
+            .contains("target/model.onnx", "target/tokenizer.json", "target/config.json", "draft/model.onnx",
+                    "draft/tokenizer.json", "draft/config.json");
         for (TinyModels.ManifestEntry entry : entries) {
-            try (InputStream in = getClass().getClassLoader().getResourceAsStream(TinyModels.RESOURCE_ROOT + entry.path())) {
+            try (InputStream in = getClass().getClassLoader()
+                .getResourceAsStream(TinyModels.RESOURCE_ROOT + entry.path())) {
                 assertThat(in).as(entry.path()).isNotNull();
                 String sha = HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(in.readAllBytes()));
                 assertThat(sha).as(entry.path()).isEqualTo(entry.sha256());
@@ -70,11 +71,13 @@ class TinyModelsTest {
         }
         pool.shutdown();
         try (Stream<Path> children = Files.list(cache)) {
-            assertThat(children.map(path -> path.getFileName().toString()).toList())
-                .containsExactly(root.getFileName().toString()); // staging directories are gone
+            assertThat(children.map((path) -> path.getFileName().toString()).toList())
+                // staging directories are gone
+                .containsExactly(root.getFileName().toString());
         }
         for (TinyModels.ManifestEntry entry : TinyModels.readManifest()) {
             assertThat(root.resolve(entry.path())).isRegularFile();
         }
     }
+
 }
