@@ -12,14 +12,11 @@ import org.junit.jupiter.api.Test;
 import org.springframework.boot.health.contributor.Health;
 import org.springframework.boot.health.contributor.Status;
 
+import dev.specula.ForwardingDecoder;
 import dev.specula.autoconfigure.actuate.SpeculaHealthIndicator;
 import dev.specula.engine.GenerationException;
 import dev.specula.engine.ModelPair;
-import dev.specula.kv.KvSequence;
-import dev.specula.kv.KvStore;
-import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
-import dev.specula.model.ModelFiles;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.model.StepInput;
 import dev.specula.model.StepOutput;
@@ -31,7 +28,6 @@ import dev.specula.serving.GoodputSettings;
 import dev.specula.serving.ModelPairHandle;
 import dev.specula.serving.ResponseCacheSettings;
 import dev.specula.serving.ServiceRequest;
-import dev.specula.tokenizer.TextTokenizer;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -92,7 +88,7 @@ class SpeculaHealthIndicatorTests {
     /**
      * A real draft whose forward calls throw an {@link Error} after {@code healthyCalls}.
      */
-    private static final class ErrorDraft implements Decoder {
+    private static final class ErrorDraft extends ForwardingDecoder {
 
         private final DecoderModel real;
 
@@ -101,6 +97,7 @@ class SpeculaHealthIndicatorTests {
         private final AtomicInteger calls = new AtomicInteger();
 
         ErrorDraft(DecoderModel real, int healthyCalls) {
+            super(real);
             this.real = real;
             this.healthyCalls = healthyCalls;
         }
@@ -111,46 +108,6 @@ class SpeculaHealthIndicatorTests {
                 throw new OutOfMemoryError("Direct buffer memory (injected by the test)");
             }
             return real.forward(batch);
-        }
-
-        @Override
-        public String name() {
-            return real.name();
-        }
-
-        @Override
-        public ModelFiles files() {
-            return real.files();
-        }
-
-        @Override
-        public TextTokenizer tokenizer() {
-            return real.tokenizer();
-        }
-
-        @Override
-        public int logitsWidth() {
-            return real.logitsWidth();
-        }
-
-        @Override
-        public int contextLength() {
-            return real.contextLength();
-        }
-
-        @Override
-        public KvSequence newCache() {
-            return real.newCache();
-        }
-
-        @Override
-        public KvStore newStore() {
-            return real.newStore();
-        }
-
-        @Override
-        public void close() {
-            real.close();
         }
 
     }

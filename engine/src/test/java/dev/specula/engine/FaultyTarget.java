@@ -5,14 +5,11 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import ai.onnxruntime.OrtException;
 
-import dev.specula.kv.KvSequence;
-import dev.specula.kv.KvStore;
+import dev.specula.ForwardingDecoder;
 import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
-import dev.specula.model.ModelFiles;
 import dev.specula.model.StepInput;
 import dev.specula.model.StepOutput;
-import dev.specula.tokenizer.TextTokenizer;
 
 /**
  * A test double of the target's steps: the real target model that, on its
@@ -20,7 +17,7 @@ import dev.specula.tokenizer.TextTokenizer;
  * interrupted it stops as a terminated ONNX Runtime run does) or throws an {@link Error}
  * (as an {@code OutOfMemoryError: Direct buffer memory} would).
  */
-final class FaultyTarget implements Decoder {
+final class FaultyTarget extends ForwardingDecoder {
 
     enum Fault {
 
@@ -39,6 +36,7 @@ final class FaultyTarget implements Decoder {
     private final AtomicInteger calls = new AtomicInteger();
 
     FaultyTarget(DecoderModel real, Fault fault, int faultyCall, long slowMillis) {
+        super(real);
         this.real = real;
         this.fault = fault;
         this.faultyCall = faultyCall;
@@ -74,41 +72,6 @@ final class FaultyTarget implements Decoder {
 
     int calls() {
         return calls.get();
-    }
-
-    @Override
-    public String name() {
-        return real.name();
-    }
-
-    @Override
-    public ModelFiles files() {
-        return real.files();
-    }
-
-    @Override
-    public TextTokenizer tokenizer() {
-        return real.tokenizer();
-    }
-
-    @Override
-    public int logitsWidth() {
-        return real.logitsWidth();
-    }
-
-    @Override
-    public int contextLength() {
-        return real.contextLength();
-    }
-
-    @Override
-    public KvSequence newCache() {
-        return real.newCache();
-    }
-
-    @Override
-    public KvStore newStore() {
-        return real.newStore();
     }
 
     /** The real target is shared between tests: its owner closes it. */

@@ -5,19 +5,16 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import ai.onnxruntime.OrtException;
 
-import dev.specula.kv.KvSequence;
-import dev.specula.model.Decoder;
+import dev.specula.ForwardingDecoder;
 import dev.specula.model.DecoderModel;
-import dev.specula.model.ModelFiles;
 import dev.specula.model.StepInput;
 import dev.specula.model.StepOutput;
-import dev.specula.tokenizer.TextTokenizer;
 
 /**
  * A test double of the draft only: a real draft model that, after {@code healthyCalls}
  * forward calls, throws, hangs (until interrupted) or slows down. The target stays real.
  */
-final class FaultyDraft implements Decoder {
+final class FaultyDraft extends ForwardingDecoder {
 
     enum Fault {
 
@@ -38,6 +35,7 @@ final class FaultyDraft implements Decoder {
     private final AtomicInteger interrupted = new AtomicInteger();
 
     FaultyDraft(DecoderModel real, Fault fault, int healthyCalls, long slowMillis) {
+        super(real);
         this.real = real;
         this.fault = fault;
         this.healthyCalls = healthyCalls;
@@ -73,46 +71,6 @@ final class FaultyDraft implements Decoder {
 
     int interruptions() {
         return interrupted.get();
-    }
-
-    @Override
-    public String name() {
-        return real.name();
-    }
-
-    @Override
-    public ModelFiles files() {
-        return real.files();
-    }
-
-    @Override
-    public TextTokenizer tokenizer() {
-        return real.tokenizer();
-    }
-
-    @Override
-    public int logitsWidth() {
-        return real.logitsWidth();
-    }
-
-    @Override
-    public int contextLength() {
-        return real.contextLength();
-    }
-
-    @Override
-    public KvSequence newCache() {
-        return real.newCache();
-    }
-
-    @Override
-    public dev.specula.kv.KvStore newStore() {
-        return real.newStore();
-    }
-
-    @Override
-    public void close() {
-        real.close();
     }
 
 }

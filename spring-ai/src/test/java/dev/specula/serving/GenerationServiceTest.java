@@ -40,6 +40,12 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  */
 class GenerationServiceTest {
 
+    /**
+     * The draft time limit of tests whose draft hangs: long enough that no healthy draft
+     * phase reaches it on a loaded 2-core machine, short against the hang.
+     */
+    private static final Duration HANG_LIMIT = Duration.ofSeconds(2);
+
     private static final List<String> PROMPTS = List.of("def read_config(path):\n    ",
             "class Stack:\n    def push(self, item):\n        ", "import os\n\ndef list_files(directory):\n    ",
             "def fibonacci(n):\n    ", "for line in open(name):\n    ", "def __init__(self, name, value):\n        ",
@@ -164,8 +170,7 @@ class GenerationServiceTest {
         SimpleMeterRegistry registry = new SimpleMeterRegistry();
         FaultyDraft draft = draft(FaultyDraft.Fault.HANG, 12, 0);
         GenerationService service = service(draft,
-                noCacheNoGoodput().andThen((builder) -> builder.roundTimeLimit(Duration.ofMillis(300))), registry, null,
-                null);
+                noCacheNoGoodput().andThen((builder) -> builder.roundTimeLimit(HANG_LIMIT)), registry, null, null);
         StringBuilder stream = new StringBuilder();
 
         ServiceResult result = service.generate(greedy(4, 48, stream));
@@ -330,7 +335,8 @@ class GenerationServiceTest {
             ModelPairHandle models = ModelPairHandle
                 .ready(new ModelPair(DecoderModel.load(paths.target(), RuntimeOptions.defaults()), draft));
             GenerationService.Builder builder = GenerationService.builder(models)
-                .roundTimeLimit(Duration.ofMillis(300))
+                // a loaded machine must not turn a healthy draft phase into a time-out
+                .roundTimeLimit((fault == FaultyDraft.Fault.HANG) ? HANG_LIMIT : Duration.ofSeconds(30))
                 .batching(BatchingSettings.builder()
                     .maxBatchSize(4)
                     .queueCapacity(16)
