@@ -42,25 +42,10 @@ public class SpeculaResilienceProperties implements InitializingBean {
     private Duration maxWaitForSlot = Duration.ZERO;
 
     /**
-     * Failure rate, in percent (0 exclusive to 100), of speculative requests whose draft
-     * failed or timed out that opens the draft circuit breaker.
+     * Draft circuit breaker: speculation off while too many speculative requests' drafts
+     * fail or time out.
      */
-    private float failureRateThreshold = 50;
-
-    /** Speculative requests the draft circuit breaker's failure rate is computed over. */
-    private int slidingWindowSize = 20;
-
-    /**
-     * Least requests in the draft circuit breaker's window before its failure rate
-     * counts.
-     */
-    private int minimumNumberOfCalls = 5;
-
-    /**
-     * How long speculation stays off once the draft circuit breaker opens, before it is
-     * probed again (half-open).
-     */
-    private Duration waitDurationInOpenState = Duration.ofSeconds(30);
+    private final Breaker draftBreaker = new Breaker(CircuitBreakerSettings.DRAFT_DEFAULTS);
 
     /** Goodput switch: speculation off while it decodes slower than plain decoding. */
     private final Goodput goodput = new Goodput();
@@ -89,36 +74,8 @@ public class SpeculaResilienceProperties implements InitializingBean {
         this.maxWaitForSlot = maxWaitForSlot;
     }
 
-    public float getFailureRateThreshold() {
-        return failureRateThreshold;
-    }
-
-    public void setFailureRateThreshold(float failureRateThreshold) {
-        this.failureRateThreshold = failureRateThreshold;
-    }
-
-    public int getSlidingWindowSize() {
-        return slidingWindowSize;
-    }
-
-    public void setSlidingWindowSize(int slidingWindowSize) {
-        this.slidingWindowSize = slidingWindowSize;
-    }
-
-    public int getMinimumNumberOfCalls() {
-        return minimumNumberOfCalls;
-    }
-
-    public void setMinimumNumberOfCalls(int minimumNumberOfCalls) {
-        this.minimumNumberOfCalls = minimumNumberOfCalls;
-    }
-
-    public Duration getWaitDurationInOpenState() {
-        return waitDurationInOpenState;
-    }
-
-    public void setWaitDurationInOpenState(Duration waitDurationInOpenState) {
-        this.waitDurationInOpenState = waitDurationInOpenState;
+    public Breaker getDraftBreaker() {
+        return draftBreaker;
     }
 
     public Goodput getGoodput() {
@@ -135,46 +92,26 @@ public class SpeculaResilienceProperties implements InitializingBean {
         }
         PropertyChecks.requireNotNegative(prefix + "max-wait-for-slot", maxWaitForSlot,
                 "a duration >= 0 (0 = do not wait)");
-        PropertyChecks.requirePercentage(prefix + "failure-rate-threshold", failureRateThreshold);
-        PropertyChecks.requireAtLeast(prefix + "sliding-window-size", slidingWindowSize, 1, "an integer >= 1");
-        PropertyChecks.requireAtLeast(prefix + "minimum-number-of-calls", minimumNumberOfCalls, 1, "an integer >= 1");
-        PropertyChecks.requireAtLeastOneMilli(prefix + "wait-duration-in-open-state", waitDurationInOpenState);
+        draftBreaker.check(prefix + "draft-breaker.");
         String goodputPrefix = prefix + "goodput.";
         PropertyChecks.requireAtLeast(goodputPrefix + "probe-interval", goodput.getProbeInterval(), 1,
                 "an integer >= 1");
         PropertyChecks.requireAtLeast(goodputPrefix + "min-tokens", goodput.getMinTokens(), 1, "an integer >= 1");
-        PropertyChecks.requirePercentage(goodputPrefix + "failure-rate-threshold", goodput.getFailureRateThreshold());
-        PropertyChecks.requireAtLeast(goodputPrefix + "sliding-window-size", goodput.getSlidingWindowSize(), 1,
-                "an integer >= 1");
-        PropertyChecks.requireAtLeast(goodputPrefix + "minimum-number-of-calls", goodput.getMinimumNumberOfCalls(), 1,
-                "an integer >= 1");
-        PropertyChecks.requireAtLeastOneMilli(goodputPrefix + "wait-duration-in-open-state",
-                goodput.getWaitDurationInOpenState());
+        goodput.check(goodputPrefix);
     }
 
     /** The draft circuit breaker as the service takes it. */
     public CircuitBreakerSettings toDraftBreakerSettings() {
-        return CircuitBreakerSettings.builder(CircuitBreakerSettings.DRAFT_DEFAULTS)
-            .failureRateThreshold(failureRateThreshold)
-            .slidingWindowSize(slidingWindowSize)
-            .minimumNumberOfCalls(minimumNumberOfCalls)
-            .waitDurationInOpenState(waitDurationInOpenState)
-            .build();
+        return draftBreaker.toSettings();
     }
 
     /** The goodput switch and its breaker as the service takes them. */
     public GoodputSettings toGoodputSettings() {
-        CircuitBreakerSettings breaker = CircuitBreakerSettings.builder(CircuitBreakerSettings.GOODPUT_DEFAULTS)
-            .failureRateThreshold(goodput.getFailureRateThreshold())
-            .slidingWindowSize(goodput.getSlidingWindowSize())
-            .minimumNumberOfCalls(goodput.getMinimumNumberOfCalls())
-            .waitDurationInOpenState(goodput.getWaitDurationInOpenState())
-            .build();
         return GoodputSettings.builder()
             .enabled(goodput.isEnabled())
             .probeInterval(goodput.getProbeInterval())
             .minTokens(goodput.getMinTokens())
-            .breaker(breaker)
+            .breaker(goodput.toSettings())
             .build();
     }
 
@@ -187,64 +124,45 @@ public class SpeculaResilienceProperties implements InitializingBean {
             .build();
     }
 
-    /** Switches speculation off while it decodes slower than plain decoding. */
-    public static class Goodput {
+    /**
+     * A circuit breaker's four settings, for the draft breaker and the goodput switch
+     * alike; defaults from the serving layer's {@link CircuitBreakerSettings}.
+     */
+    public static class Breaker {
 
         /**
-         * Whether speculation is switched off while measured goodput falls below plain
-         * decoding's.
+         * Rate, in percent (0 exclusive to 100), of failed speculative requests in the
+         * window that opens the breaker: the draft failed or timed out (draft breaker),
+         * or decoded slower than plain decoding (goodput switch).
          */
-        private boolean enabled = true;
+        private float failureRateThreshold;
+
+        /** Speculative requests the breaker's failure rate is computed over. */
+        private int slidingWindowSize;
+
+        /** Least requests in the breaker's window before its failure rate counts. */
+        private int minimumNumberOfCalls;
 
         /**
-         * Speculative requests between two plain probes that re-measure plain decoding's
-         * speed.
+         * How long speculation stays off once the breaker opens, before it is probed
+         * again (half-open).
          */
-        private int probeInterval = 50;
+        private Duration waitDurationInOpenState;
 
-        /** Shortest answer (tokens) whose speed is measured. */
-        private int minTokens = 8;
+        /** Where the four settings start, and the half-open probes. */
+        private final CircuitBreakerSettings defaults;
 
-        /**
-         * Rate, in percent (0 exclusive to 100), of speculative requests slower than
-         * plain decoding that switches speculation off.
-         */
-        private float failureRateThreshold = 50;
-
-        /** Speculative requests the goodput switch's rate is computed over. */
-        private int slidingWindowSize = 10;
-
-        /** Least measured requests in the window before the goodput switch may act. */
-        private int minimumNumberOfCalls = 6;
-
-        /**
-         * How long speculation stays off once it was found slower, before it is probed
-         * again.
-         */
-        private Duration waitDurationInOpenState = Duration.ofSeconds(60);
-
-        public boolean isEnabled() {
-            return enabled;
+        /** A breaker with the draft breaker's defaults. */
+        public Breaker() {
+            this(CircuitBreakerSettings.DRAFT_DEFAULTS);
         }
 
-        public void setEnabled(boolean enabled) {
-            this.enabled = enabled;
-        }
-
-        public int getProbeInterval() {
-            return probeInterval;
-        }
-
-        public void setProbeInterval(int probeInterval) {
-            this.probeInterval = probeInterval;
-        }
-
-        public int getMinTokens() {
-            return minTokens;
-        }
-
-        public void setMinTokens(int minTokens) {
-            this.minTokens = minTokens;
+        protected Breaker(CircuitBreakerSettings defaults) {
+            this.defaults = defaults;
+            this.failureRateThreshold = defaults.failureRateThreshold();
+            this.slidingWindowSize = defaults.slidingWindowSize();
+            this.minimumNumberOfCalls = defaults.minimumNumberOfCalls();
+            this.waitDurationInOpenState = defaults.waitDurationInOpenState();
         }
 
         public float getFailureRateThreshold() {
@@ -277,6 +195,78 @@ public class SpeculaResilienceProperties implements InitializingBean {
 
         public void setWaitDurationInOpenState(Duration waitDurationInOpenState) {
             this.waitDurationInOpenState = waitDurationInOpenState;
+        }
+
+        /**
+         * Checks the four settings, naming them under {@code prefix} (ends with a dot).
+         */
+        void check(String prefix) {
+            PropertyChecks.requirePercentage(prefix + "failure-rate-threshold", failureRateThreshold);
+            PropertyChecks.requireAtLeast(prefix + "sliding-window-size", slidingWindowSize, 1, "an integer >= 1");
+            PropertyChecks.requireAtLeast(prefix + "minimum-number-of-calls", minimumNumberOfCalls, 1,
+                    "an integer >= 1");
+            PropertyChecks.requireAtLeastOneMilli(prefix + "wait-duration-in-open-state", waitDurationInOpenState);
+        }
+
+        /** This breaker as the service takes it. */
+        CircuitBreakerSettings toSettings() {
+            return CircuitBreakerSettings.builder(defaults)
+                .failureRateThreshold(failureRateThreshold)
+                .slidingWindowSize(slidingWindowSize)
+                .minimumNumberOfCalls(minimumNumberOfCalls)
+                .waitDurationInOpenState(waitDurationInOpenState)
+                .build();
+        }
+
+    }
+
+    /**
+     * Switches speculation off while it decodes slower than plain decoding; its breaker's
+     * settings default to {@link CircuitBreakerSettings#GOODPUT_DEFAULTS}.
+     */
+    public static class Goodput extends Breaker {
+
+        /**
+         * Whether speculation is switched off while measured goodput falls below plain
+         * decoding's.
+         */
+        private boolean enabled = true;
+
+        /**
+         * Speculative requests between two plain probes that re-measure plain decoding's
+         * speed.
+         */
+        private int probeInterval = 50;
+
+        /** Shortest answer (tokens) whose speed is measured. */
+        private int minTokens = 8;
+
+        public Goodput() {
+            super(CircuitBreakerSettings.GOODPUT_DEFAULTS);
+        }
+
+        public boolean isEnabled() {
+            return enabled;
+        }
+
+        public void setEnabled(boolean enabled) {
+            this.enabled = enabled;
+        }
+
+        public int getProbeInterval() {
+            return probeInterval;
+        }
+
+        public void setProbeInterval(int probeInterval) {
+            this.probeInterval = probeInterval;
+        }
+
+        public int getMinTokens() {
+            return minTokens;
+        }
+
+        public void setMinTokens(int minTokens) {
+            this.minTokens = minTokens;
         }
 
     }

@@ -3,15 +3,19 @@ package dev.specula.autoconfigure;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URL;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 
 import dev.specula.policy.SpeculationPolicies;
+import dev.specula.serving.CircuitBreakerSettings;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -49,11 +53,39 @@ class ConfigurationMetadataTests {
                 "specula.cache.prefix.size", "specula.resilience.round-timeout",
                 "specula.resilience.max-concurrent-generations", "specula.resilience.goodput.enabled",
                 "specula.resilience.goodput.sliding-window-size", "specula.resilience.goodput.minimum-number-of-calls",
-                "specula.resilience.goodput.failure-rate-threshold", "specula.chat.stream-threads",
+                "specula.resilience.goodput.failure-rate-threshold",
+                "specula.resilience.goodput.wait-duration-in-open-state",
+                "specula.resilience.draft-breaker.failure-rate-threshold",
+                "specula.resilience.draft-breaker.sliding-window-size",
+                "specula.resilience.draft-breaker.minimum-number-of-calls",
+                "specula.resilience.draft-breaker.wait-duration-in-open-state", "specula.chat.stream-threads",
                 "specula.batching.enabled", "specula.batching.max-batch-size", "specula.batching.queue-capacity",
                 "specula.batching.max-wait", "specula.batching.path")
             .doesNotContain("specula.target.enabled", "specula.cache.enabled", "specula.scheduler.batching",
-                    "specula.scheduler.prefix-cache-size");
+                    "specula.scheduler.prefix-cache-size", "specula.resilience.sliding-window-size");
+    }
+
+    @Test
+    void breakerDefaultsInTheMetadataAreTheServingLayers() throws IOException {
+        JsonNode metadata = metadata("META-INF/spring-configuration-metadata.json");
+        Map<String, String> defaults = new HashMap<>();
+        for (JsonNode property : metadata.path("properties")) {
+            defaults.put(property.path("name").asText(), property.path("defaultValue").asText(null));
+        }
+        for (String prefix : List.of("specula.resilience.draft-breaker.", "specula.resilience.goodput.")) {
+            CircuitBreakerSettings expected = prefix.contains("draft") ? CircuitBreakerSettings.DRAFT_DEFAULTS
+                    : CircuitBreakerSettings.GOODPUT_DEFAULTS;
+            assertThat(Float.parseFloat(defaults.get(prefix + "failure-rate-threshold"))).as(prefix)
+                .isEqualTo(expected.failureRateThreshold());
+            assertThat(defaults.get(prefix + "sliding-window-size")).as(prefix)
+                .isEqualTo(String.valueOf(expected.slidingWindowSize()));
+            assertThat(defaults.get(prefix + "minimum-number-of-calls")).as(prefix)
+                .isEqualTo(String.valueOf(expected.minimumNumberOfCalls()));
+            assertThat(Duration
+                .ofSeconds(Long.parseLong(defaults.get(prefix + "wait-duration-in-open-state").replace("s", ""))))
+                .as(prefix)
+                .isEqualTo(expected.waitDurationInOpenState());
+        }
     }
 
     @Test

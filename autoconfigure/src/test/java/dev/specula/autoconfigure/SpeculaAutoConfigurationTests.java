@@ -86,14 +86,13 @@ class SpeculaAutoConfigurationTests {
 
     @Test
     void propertiesReachTheOptionsAndTheService() {
-        runner
-            .withPropertyValues("specula.chat.options.temperature=0.5", "specula.chat.options.top-p=0.9",
-                    "specula.chat.options.top-k=7", "specula.chat.options.max-tokens=12",
-                    "specula.chat.options.seed=42", "specula.chat.options.stop-sequences=###,return",
-                    "specula.policy.name=fixed", "specula.policy.gamma=3", "specula.cache.response.enabled=false",
-                    "specula.resilience.max-concurrent-generations=2", "specula.resilience.round-timeout=3s",
-                    "specula.resilience.sliding-window-size=9", "specula.resilience.failure-rate-threshold=25",
-                    "specula.resilience.goodput.enabled=false", "specula.model-name=my-coder")
+        runner.withPropertyValues("specula.chat.options.temperature=0.5", "specula.chat.options.top-p=0.9",
+                "specula.chat.options.top-k=7", "specula.chat.options.max-tokens=12", "specula.chat.options.seed=42",
+                "specula.chat.options.stop-sequences=###,return", "specula.policy.name=fixed", "specula.policy.gamma=3",
+                "specula.cache.response.enabled=false", "specula.resilience.max-concurrent-generations=2",
+                "specula.resilience.round-timeout=3s", "specula.resilience.draft-breaker.sliding-window-size=9",
+                "specula.resilience.draft-breaker.failure-rate-threshold=25",
+                "specula.resilience.goodput.enabled=false", "specula.model-name=my-coder")
             .run((context) -> {
                 SpeculaChatModel chatModel = context.getBean(SpeculaChatModel.class);
                 SpeculaChatOptions options = (SpeculaChatOptions) chatModel.getDefaultOptions();
@@ -213,7 +212,8 @@ class SpeculaAutoConfigurationTests {
                     "resilience4j.circuitbreaker.instances.specula-goodput.minimum-number-of-calls=3",
                     "resilience4j.timelimiter.instances.specula.timeout-duration=2s",
                     "resilience4j.bulkhead.instances.specula.max-concurrent-calls=3",
-                    "specula.resilience.sliding-window-size=11", "specula.resilience.max-concurrent-generations=2")
+                    "specula.resilience.draft-breaker.sliding-window-size=11",
+                    "specula.resilience.max-concurrent-generations=2")
             .run((context) -> {
                 GenerationService service = context.getBean(GenerationService.class);
                 assertThat(service.draftBreaker().getCircuitBreakerConfig().getSlidingWindowSize()).isEqualTo(7);
@@ -234,7 +234,7 @@ class SpeculaAutoConfigurationTests {
         runner
             .withConfiguration(
                     AutoConfigurations.of(CircuitBreakerAutoConfiguration.class, BulkheadAutoConfiguration.class))
-            .withPropertyValues("specula.resilience.sliding-window-size=11",
+            .withPropertyValues("specula.resilience.draft-breaker.sliding-window-size=11",
                     "specula.resilience.max-concurrent-generations=2")
             .run((context) -> {
                 GenerationService service = context.getBean(GenerationService.class);

@@ -42,11 +42,11 @@ class SpeculaPropertiesValidationTests {
             specula.resilience.round-timeout                     | -5s   | -5s    | a positive duration
             specula.resilience.round-timeout                     | -1500ms | -1500ms | a positive duration
             specula.resilience.max-wait-for-slot                 | -1s   | -1s    | a duration >= 0
-            specula.resilience.failure-rate-threshold            | 0     | 0.0    | (0, 100]
-            specula.resilience.failure-rate-threshold            | 101   | 101.0  | (0, 100]
-            specula.resilience.sliding-window-size               | 0     | 0      | an integer >= 1
-            specula.resilience.minimum-number-of-calls           | 0     | 0      | an integer >= 1
-            specula.resilience.wait-duration-in-open-state       | 0s    | 0s     | at least 1ms
+            specula.resilience.draft-breaker.failure-rate-threshold | 0     | 0.0    | (0, 100]
+            specula.resilience.draft-breaker.failure-rate-threshold | 101   | 101.0  | (0, 100]
+            specula.resilience.draft-breaker.sliding-window-size | 0     | 0      | an integer >= 1
+            specula.resilience.draft-breaker.minimum-number-of-calls | 0     | 0      | an integer >= 1
+            specula.resilience.draft-breaker.wait-duration-in-open-state | 0s    | 0s     | at least 1ms
             specula.resilience.goodput.probe-interval            | 0     | 0      | an integer >= 1
             specula.resilience.goodput.min-tokens                | 0     | 0      | an integer >= 1
             specula.resilience.goodput.failure-rate-threshold    | 0     | 0.0    | (0, 100]
