@@ -16,8 +16,9 @@ import dev.specula.models.tiny.TinyModels;
 final class TestModels {
 
     /** Specula's auto-configurations: models, serving, chat. */
-    static final Class<?>[] AUTO_CONFIGURATIONS = { SpeculaModelsAutoConfiguration.class,
-            SpeculaServingAutoConfiguration.class, SpeculaChatAutoConfiguration.class };
+    static final Class<?>[] AUTO_CONFIGURATIONS = { SpeculaRenamedPropertiesAutoConfiguration.class,
+            SpeculaModelsAutoConfiguration.class, SpeculaServingAutoConfiguration.class,
+            SpeculaChatAutoConfiguration.class };
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
