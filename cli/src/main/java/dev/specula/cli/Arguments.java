@@ -6,6 +6,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
+import org.jspecify.annotations.Nullable;
+
 import dev.specula.sampling.SamplingParams;
 
 /**
@@ -73,7 +75,7 @@ final class Arguments {
         return values.containsKey(name);
     }
 
-    String string(String name, String defaultValue) {
+    @Nullable String string(String name, @Nullable String defaultValue) {
         List<String> list = values.get(name);
         return list == null ? defaultValue : list.get(0);
     }
@@ -124,7 +126,7 @@ final class Arguments {
         }
     }
 
-    Long optionalLong(String name) {
+    @Nullable Long optionalLong(String name) {
         String raw = string(name, null);
         if (raw == null) {
             return null;

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
+import org.jspecify.annotations.Nullable;
 import org.knowm.xchart.BitmapEncoder;
 import org.knowm.xchart.CategoryChart;
 import org.knowm.xchart.CategoryChartBuilder;
@@ -22,11 +23,11 @@ final class BenchChart {
     private BenchChart() {
     }
 
-    static void write(List<Map<String, Object>> rows, Path file) {
+    static void write(List<Map<String, @Nullable Object>> rows, Path file) {
         System.setProperty("java.awt.headless", "true");
         Set<String> categories = new LinkedHashSet<>();
         Set<String> policies = new LinkedHashSet<>();
-        for (Map<String, Object> row : rows) {
+        for (Map<String, @Nullable Object> row : rows) {
             categories.add((String) row.get("category"));
             policies.add((String) row.get("policy"));
         }

@@ -9,6 +9,8 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 
+import org.jspecify.annotations.Nullable;
+
 import dev.specula.engine.GenerationStats;
 
 /**
@@ -25,7 +27,7 @@ final class BenchReport {
 
     private final Map<String, Map<String, GenerationStats>> totals;
 
-    private final String plainPolicy;
+    private final @Nullable String plainPolicy;
 
     private final int mismatches;
 
@@ -35,13 +37,13 @@ final class BenchReport {
         this.mismatches = mismatches;
     }
 
-    List<Map<String, Object>> rows() {
-        List<Map<String, Object>> rows = new ArrayList<>();
+    List<Map<String, @Nullable Object>> rows() {
+        List<Map<String, @Nullable Object>> rows = new ArrayList<>();
         for (Map.Entry<String, Map<String, GenerationStats>> policy : totals.entrySet()) {
             for (Map.Entry<String, GenerationStats> category : policy.getValue().entrySet()) {
                 GenerationStats stats = category.getValue();
                 GenerationStats plain = plainPolicy == null ? null : totals.get(plainPolicy).get(category.getKey());
-                Map<String, Object> row = new LinkedHashMap<>();
+                Map<String, @Nullable Object> row = new LinkedHashMap<>();
                 row.put("policy", policy.getKey());
                 row.put("category", category.getKey());
                 row.put("tokens_per_second", stats.tokensPerSecond());
@@ -63,7 +65,7 @@ final class BenchReport {
         return rows;
     }
 
-    static Double expectedSpeedup(String policy, GenerationStats stats, GenerationStats plain) {
+    static @Nullable Double expectedSpeedup(String policy, GenerationStats stats, GenerationStats plain) {
         if (stats.drafted() == 0) {
             return 1.0;
         }
@@ -81,7 +83,7 @@ final class BenchReport {
         md.append(
                 "| policy | category | tokens/s | speedup vs plain | mean accepted | acceptance | wasted drafts | outside ORT | ideal speedup | measured / ideal |\n");
         md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-        for (Map<String, Object> row : rows()) {
+        for (Map<String, @Nullable Object> row : rows()) {
             Double speedup = (Double) row.get("speedup_vs_plain");
             Double ideal = (Double) row.get("leviathan_expected_speedup");
             md.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %s | %.2f | %.3f | %d | %.1f%% | %s | %s |%n",
@@ -95,7 +97,7 @@ final class BenchReport {
         return md.toString();
     }
 
-    private static String format(Double value, String suffix) {
+    private static String format(@Nullable Double value, String suffix) {
         return value == null ? "" : String.format(Locale.ROOT, "%.2f%s", value, suffix);
     }
 

@@ -4,6 +4,8 @@ import java.nio.file.Path;
 import java.util.Locale;
 import java.util.Set;
 
+import org.jspecify.annotations.Nullable;
+
 import dev.specula.engine.ModelPair;
 import dev.specula.model.ExecutionProvider;
 import dev.specula.model.RuntimeOptions;
@@ -36,7 +38,7 @@ final class ModelOptions {
     }
 
     /** {target, draft (or null)} from --target / --draft, or the embedded pair's. */
-    private static Path[] locations(Arguments arguments) {
+    private static @Nullable Path[] locations(Arguments arguments) {
         if (arguments.has("target")) {
             return new Path[] { Path.of(arguments.string("target", null)),
                     arguments.has("draft") ? Path.of(arguments.string("draft", null)) : null };

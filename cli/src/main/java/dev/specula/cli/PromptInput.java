@@ -2,6 +2,8 @@ package dev.specula.cli;
 
 import java.util.List;
 
+import org.jspecify.annotations.Nullable;
+
 import dev.specula.model.DecoderModel;
 import dev.specula.tokenizer.ChatMessage;
 import dev.specula.tokenizer.PromptEncoder;
@@ -10,7 +12,7 @@ import dev.specula.tokenizer.PromptEncoder;
  * A prompt as given: raw text ({@code --prompt}, tokenized as is), one user message
  * rendered with the chat template ({@code --chat}), or token ids ({@code --prompt-ids}).
  */
-record PromptInput(Kind kind, String text, int[] ids) {
+record PromptInput(Kind kind, @Nullable String text, int @Nullable [] ids) {
 
     enum Kind {
 

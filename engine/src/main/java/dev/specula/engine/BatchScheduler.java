@@ -15,6 +15,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -61,7 +62,7 @@ final class BatchScheduler implements AutoCloseable {
      * @param maxWait how long a first request waits for others to start with it
      * @param draftTimeLimit longest a round's draft phase may run before it is aborted
      */
-    record Settings(int maxBatchSize, int queueCapacity, Duration maxWait, Duration draftTimeLimit) {
+    record Settings(int maxBatchSize, int queueCapacity, Duration maxWait, @Nullable Duration draftTimeLimit) {
 
         Settings {
             if (maxBatchSize < 1) {
@@ -103,7 +104,7 @@ final class BatchScheduler implements AutoCloseable {
 
     private final KvStore targetPool;
 
-    private final KvStore draftPool;
+    private final @Nullable KvStore draftPool;
 
     private final BlockingQueue<Pending> queue;
 
@@ -130,7 +131,7 @@ final class BatchScheduler implements AutoCloseable {
     private volatile boolean running = true;
 
     /** What killed the thread; null while it lives. */
-    private volatile Throwable death;
+    private volatile @Nullable Throwable death;
 
     BatchScheduler(ModelPair models, Settings settings) {
         this(models, settings, null);
@@ -140,7 +141,7 @@ final class BatchScheduler implements AutoCloseable {
      * A scheduler that seeds requests from, and stores their prompts into,
      * {@code prefixCache} (null: none).
      */
-    BatchScheduler(ModelPair models, Settings settings, PrefixCache prefixCache) {
+    BatchScheduler(ModelPair models, Settings settings, @Nullable PrefixCache prefixCache) {
         this(new SpeculativeDecoder(models, prefixCache), settings, null);
     }
 
@@ -148,7 +149,7 @@ final class BatchScheduler implements AutoCloseable {
      * A scheduler on {@code watchdog} (shared with the engine's direct calls; null: one
      * of its own).
      */
-    BatchScheduler(SpeculativeDecoder decoder, Settings settings, StepWatchdog watchdog) {
+    BatchScheduler(SpeculativeDecoder decoder, Settings settings, @Nullable StepWatchdog watchdog) {
         this.decoder = decoder;
         this.settings = settings;
         this.ownsWatchdog = watchdog == null;
@@ -211,7 +212,7 @@ final class BatchScheduler implements AutoCloseable {
     }
 
     /** What killed the batch thread, if something did. */
-    Throwable death() {
+    @Nullable Throwable death() {
         return death;
     }
 

@@ -4,6 +4,8 @@ import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
+import org.jspecify.annotations.Nullable;
+
 import dev.specula.kv.KvStore;
 import dev.specula.kv.PrefixCache;
 
@@ -34,7 +36,8 @@ public final class Engine implements AutoCloseable {
      * @param draftTimeLimit longest a round's draft phase may run; then drafting is
      * switched off (plain from there on); null: no limit
      */
-    public record Settings(int maxBatchSize, int queueCapacity, Duration maxBatchWait, Duration draftTimeLimit) {
+    public record Settings(int maxBatchSize, int queueCapacity, Duration maxBatchWait,
+            @Nullable Duration draftTimeLimit) {
 
         /**
          * The defaults of every layer above (the serving layer's settings and the
@@ -84,7 +87,7 @@ public final class Engine implements AutoCloseable {
 
     private final StepWatchdog watchdog;
 
-    private BatchScheduler scheduler;
+    private @Nullable BatchScheduler scheduler;
 
     private boolean closed;
 
@@ -96,7 +99,7 @@ public final class Engine implements AutoCloseable {
      * An engine that seeds requests from, and stores their prompts into,
      * {@code prefixCache} (null: none).
      */
-    public Engine(ModelPair models, Settings settings, PrefixCache prefixCache) {
+    public Engine(ModelPair models, Settings settings, @Nullable PrefixCache prefixCache) {
         if (models == null) {
             throw new IllegalArgumentException("models must not be null");
         }

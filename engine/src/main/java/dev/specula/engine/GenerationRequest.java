@@ -3,6 +3,8 @@ package dev.specula.engine;
 import java.util.List;
 import java.util.function.Supplier;
 
+import org.jspecify.annotations.Nullable;
+
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.request.InvalidRequestException;
@@ -25,8 +27,8 @@ import dev.specula.sampling.SamplingParams;
  * stop string, naming the component
  */
 public record GenerationRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
-        Supplier<? extends SpeculationPolicy> policy, TokenStreamListener listener, CancellationToken cancellation,
-        boolean ignoreEos) {
+        Supplier<? extends SpeculationPolicy> policy, @Nullable TokenStreamListener listener,
+        @Nullable CancellationToken cancellation, boolean ignoreEos) {
 
     public GenerationRequest {
         if (promptIds == null || promptIds.length == 0) {
@@ -75,9 +77,9 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
 
         private Supplier<? extends SpeculationPolicy> policy = PlainPolicy::new;
 
-        private TokenStreamListener listener;
+        private @Nullable TokenStreamListener listener;
 
-        private CancellationToken cancellation;
+        private @Nullable CancellationToken cancellation;
 
         private boolean ignoreEos;
 
@@ -105,12 +107,12 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
             return this;
         }
 
-        public Builder listener(TokenStreamListener listener) {
+        public Builder listener(@Nullable TokenStreamListener listener) {
             this.listener = listener;
             return this;
         }
 
-        public Builder cancellation(CancellationToken cancellation) {
+        public Builder cancellation(@Nullable CancellationToken cancellation) {
             this.cancellation = cancellation;
             return this;
         }

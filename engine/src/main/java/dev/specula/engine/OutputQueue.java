@@ -4,6 +4,8 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * One batched request's way out of the engine (vLLM's EngineCore / OutputProcessor
  * split): the batch thread appends text and, at the end, the result; a thread of the
@@ -14,7 +16,7 @@ import java.util.concurrent.RejectedExecutionException;
  */
 final class OutputQueue implements TokenStreamListener {
 
-    private final TokenStreamListener listener;
+    private final @Nullable TokenStreamListener listener;
 
     private final CompletableFuture<GenerationResult> future;
 
@@ -23,9 +25,9 @@ final class OutputQueue implements TokenStreamListener {
     /** Text not delivered yet; guarded by this. */
     private final StringBuilder pending = new StringBuilder();
 
-    private GenerationResult result;
+    private @Nullable GenerationResult result;
 
-    private Throwable failure;
+    private @Nullable Throwable failure;
 
     private boolean ended;
 
@@ -39,7 +41,7 @@ final class OutputQueue implements TokenStreamListener {
      * @param future completed with the result (or failure) after the last text
      * @param executor runs the deliveries
      */
-    OutputQueue(TokenStreamListener listener, CompletableFuture<GenerationResult> future, Executor executor) {
+    OutputQueue(@Nullable TokenStreamListener listener, CompletableFuture<GenerationResult> future, Executor executor) {
         this.listener = listener;
         this.future = future;
         this.executor = executor;
@@ -80,7 +82,7 @@ final class OutputQueue implements TokenStreamListener {
         return listenerFailed;
     }
 
-    private void end(GenerationResult generation, Throwable cause) {
+    private void end(@Nullable GenerationResult generation, @Nullable Throwable cause) {
         synchronized (this) {
             if (ended) {
                 return;

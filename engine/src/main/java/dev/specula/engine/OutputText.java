@@ -4,6 +4,8 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
 
+import org.jspecify.annotations.Nullable;
+
 import dev.specula.tokenizer.TokenDecoder;
 
 /**
@@ -27,7 +29,7 @@ final class OutputText {
 
     private final int longestStop;
 
-    private final TokenStreamListener listener;
+    private final @Nullable TokenStreamListener listener;
 
     private int[] tokens = new int[64];
 
@@ -37,10 +39,10 @@ final class OutputText {
 
     private int emitted;
 
-    private FinishReason finishReason;
+    private @Nullable FinishReason finishReason;
 
     OutputText(TokenDecoder tokenizer, Set<Integer> eosTokenIds, int maxNewTokens, List<String> stopStrings,
-            TokenStreamListener listener) {
+            @Nullable TokenStreamListener listener) {
         this.tokenizer = tokenizer;
         this.eosTokenIds = eosTokenIds;
         this.maxNewTokens = maxNewTokens;
@@ -182,7 +184,7 @@ final class OutputText {
         return finishReason != null;
     }
 
-    FinishReason finishReason() {
+    @Nullable FinishReason finishReason() {
         return finishReason;
     }
 

@@ -6,6 +6,7 @@ import java.util.random.RandomGenerator;
 
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import org.jspecify.annotations.Nullable;
 
 import dev.specula.kv.SequenceCache;
 import dev.specula.policy.RoundContext;
@@ -42,19 +43,19 @@ final class Sequence implements AutoCloseable {
      * Null when the sequence does not speculate, or stopped speculating (its draft
      * failed).
      */
-    SequenceCache draftCache;
+    @Nullable SequenceCache draftCache;
 
     /**
      * Why drafting was switched off mid-generation (the draft failed or ran past its time
      * limit); null while it runs.
      */
-    FallbackReason fallback;
+    @Nullable FallbackReason fallback;
 
     /**
      * What this sequence alone threw (its policy, its listener); null while it is
      * healthy. It then steps no more.
      */
-    Throwable failure;
+    @Nullable Throwable failure;
 
     /**
      * The sequence's own run options, or the scheduler's shared ones when it steps in a
@@ -77,7 +78,7 @@ final class Sequence implements AutoCloseable {
     int[] drafts = new int[8];
 
     /** q_i per draft, only when sampling (greedy needs no distributions). */
-    float[][] draftDistributions = new float[8][];
+    float[] @Nullable [] draftDistributions = new float[8][];
 
     int drafted;
 
@@ -91,10 +92,10 @@ final class Sequence implements AutoCloseable {
      * The target's last_hidden_state row for the last committed token's prediction, when
      * kept.
      */
-    float[] lastHiddenState;
+    float @Nullable [] lastHiddenState;
 
     Sequence(GenerationRequest request, SpeculationPolicy policy, OutputText output, SequenceCache targetCache,
-            SequenceCache draftCache, OrtSession.RunOptions sharedRunOptions) throws OrtException {
+            @Nullable SequenceCache draftCache, OrtSession.@Nullable RunOptions sharedRunOptions) throws OrtException {
         this.request = request;
         this.sampling = request.sampling();
         this.policy = policy;
@@ -187,7 +188,7 @@ final class Sequence implements AutoCloseable {
         }
     }
 
-    void addDraft(int token, float[] distribution) {
+    void addDraft(int token, float @Nullable [] distribution) {
         drafts[drafted] = token;
         draftDistributions[drafted] = distribution;
         drafted++;

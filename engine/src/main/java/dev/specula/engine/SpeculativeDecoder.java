@@ -6,6 +6,7 @@ import java.util.List;
 
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import org.jspecify.annotations.Nullable;
 
 import dev.specula.kv.PrefixCache;
 import dev.specula.kv.SequenceCache;
@@ -51,13 +52,13 @@ final class SpeculativeDecoder {
     private final ModelPair models;
 
     /** KV of shared prompt prefixes; null = none. */
-    private final PrefixCache prefixCache;
+    private final @Nullable PrefixCache prefixCache;
 
     SpeculativeDecoder(ModelPair models) {
         this(models, null);
     }
 
-    SpeculativeDecoder(ModelPair models, PrefixCache prefixCache) {
+    SpeculativeDecoder(ModelPair models, @Nullable PrefixCache prefixCache) {
         this.models = models;
         this.prefixCache = prefixCache;
     }
@@ -75,7 +76,7 @@ final class SpeculativeDecoder {
      * batch thread's.
      * @param watchdog limits each round's draft phase; null: no limit
      */
-    GenerationResult generate(GenerationRequest request, StepWatchdog watchdog) {
+    GenerationResult generate(GenerationRequest request, @Nullable StepWatchdog watchdog) {
         long start = System.nanoTime();
         SpeculationPolicy policy = request.policy().get();
         boolean speculative = models.draft().isPresent() && !(policy instanceof PlainPolicy);
@@ -107,7 +108,7 @@ final class SpeculativeDecoder {
      * call, accept.
      * @param watch limits the draft phase; null: no limit
      */
-    void step(List<Sequence> batch, StepWatchdog.Watch watch) {
+    void step(List<Sequence> batch, StepWatchdog.@Nullable Watch watch) {
         long roundStart = System.nanoTime();
         List<Sequence> live = beginRound(batch);
         draftPhase(live, watch);
@@ -150,7 +151,7 @@ final class SpeculativeDecoder {
      * 2. The drafts, under the time limit. A failing or overrunning draft switches
      * drafting off: plain from now on.
      */
-    private void draftPhase(List<Sequence> live, StepWatchdog.Watch watch) {
+    private void draftPhase(List<Sequence> live, StepWatchdog.@Nullable Watch watch) {
         Exception failure = null;
         boolean timedOut = false;
         if (watch != null) {
@@ -310,9 +311,9 @@ final class SpeculativeDecoder {
      * {@code sharedRunOptions}), streaming its text to {@code listener} (the request's
      * own, or its output queue in a batch).
      */
-    Sequence open(GenerationRequest request, SpeculationPolicy policy, TokenStreamListener listener,
-            SequenceCache targetCache, SequenceCache draftCache, OrtSession.RunOptions sharedRunOptions)
-            throws OrtException {
+    Sequence open(GenerationRequest request, SpeculationPolicy policy, @Nullable TokenStreamListener listener,
+            SequenceCache targetCache, @Nullable SequenceCache draftCache,
+            OrtSession.@Nullable RunOptions sharedRunOptions) throws OrtException {
         DecoderModel target = models.target();
         OutputText output = new OutputText(target.tokenizer(),
                 request.ignoreEos() ? java.util.Set.of() : target.config().eosTokenIds(), request.maxNewTokens(),

@@ -9,6 +9,7 @@ import java.util.concurrent.TimeUnit;
 
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
+import org.jspecify.annotations.Nullable;
 
 /**
  * The time limit of a round's draft phase, for the batch thread and for every direct
@@ -92,13 +93,13 @@ final class StepWatchdog implements AutoCloseable {
 
     private final Set<Watch> watches = ConcurrentHashMap.newKeySet();
 
-    private final ScheduledExecutorService checker;
+    private final @Nullable ScheduledExecutorService checker;
 
     /**
      * A watchdog of draft phases.
      * @param limit longest a round's draft phase may run; null: no limit (and no thread)
      */
-    StepWatchdog(Duration limit) {
+    StepWatchdog(@Nullable Duration limit) {
         this.limitNanos = limit == null ? Long.MAX_VALUE : limit.toNanos();
         if (limit == null) {
             this.checker = null;

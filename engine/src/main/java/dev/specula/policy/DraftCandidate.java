@@ -1,5 +1,7 @@
 package dev.specula.policy;
 
+import org.jspecify.annotations.Nullable;
+
 import dev.specula.sampling.Distributions;
 
 /**
@@ -21,7 +23,7 @@ public final class DraftCandidate {
 
     private final double priorLogProbability;
 
-    private float[] probabilities;
+    private float @Nullable [] probabilities;
 
     /**
      * One draft token the policy may stop at.

@@ -4,6 +4,8 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.Optional;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * Settings a policy is created with: the draft length γ (the starting or maximum length,
  * depending on the policy), named options (e.g. {@code threshold=0.4}, validated by the
@@ -17,7 +19,8 @@ import java.util.Optional;
  * @param resources what the policies share, owned and closed by the caller; null: each
  * {@link SpeculationPolicies#factory factory} gets its own
  */
-public record PolicyParameters(int gamma, Map<String, String> options, Path modelDirectory, PolicyResources resources) {
+public record PolicyParameters(int gamma, Map<String, String> options, @Nullable Path modelDirectory,
+        @Nullable PolicyResources resources) {
 
     /**
      * The draft length γ when none is configured: the CLI's {@code --gamma}, the
@@ -29,7 +32,7 @@ public record PolicyParameters(int gamma, Map<String, String> options, Path mode
         options = Map.copyOf(options);
     }
 
-    public PolicyParameters(int gamma, Map<String, String> options, Path modelDirectory) {
+    public PolicyParameters(int gamma, Map<String, String> options, @Nullable Path modelDirectory) {
         this(gamma, options, modelDirectory, null);
     }
 

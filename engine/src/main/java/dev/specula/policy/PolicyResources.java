@@ -4,6 +4,8 @@ import java.nio.file.Path;
 import java.util.HashMap;
 import java.util.Map;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * What the policies of one owner (a serving layer, a CLI run) share across its sequences,
  * and must release: the draft length predictors it loaded (an ONNX Runtime session per
@@ -35,7 +37,7 @@ public final class PolicyResources implements AutoCloseable {
      * Estimates of the model in {@code directory} (null: unknown) kept apart under
      * {@code part} (e.g. one per round state).
      */
-    synchronized GoodputEstimates estimates(Path directory, String part, int positions) {
+    synchronized GoodputEstimates estimates(@Nullable Path directory, String part, int positions) {
         requireOpen();
         String key = (directory == null ? "unknown-model" : directory.toAbsolutePath().normalize().toString()) + "#"
                 + part;

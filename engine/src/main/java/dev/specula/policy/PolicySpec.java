@@ -1,5 +1,7 @@
 package dev.specula.policy;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * A policy as requests and the CLI name it: {@code name} or {@code name:γ} (e.g.
  * {@code fixed:5}). The only place that syntax is parsed.
@@ -7,7 +9,7 @@ package dev.specula.policy;
  * @param name the policy's name
  * @param gamma γ given after the colon, or null
  */
-public record PolicySpec(String name, Integer gamma) {
+public record PolicySpec(String name, @Nullable Integer gamma) {
 
     /**
      * The name part of {@code spec} (before its colon, if any), whatever follows the

@@ -1,5 +1,7 @@
 package dev.specula.policy;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * What a policy may look at before a round.
  *
@@ -10,5 +12,5 @@ package dev.specula.policy;
  * predicted {@code lastToken}, when the target exports it and the policy asked for it;
  * else null
  */
-public record RoundContext(int generated, int remaining, int lastToken, float[] targetHiddenState) {
+public record RoundContext(int generated, int remaining, int lastToken, float @Nullable [] targetHiddenState) {
 }

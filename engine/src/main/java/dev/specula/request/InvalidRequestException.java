@@ -1,5 +1,7 @@
 package dev.specula.request;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * A caller's mistake: a request field whose value cannot be served (a bad sampling value,
  * max tokens, stop string, policy, a prompt too long). Servers answer it 400 naming
@@ -8,14 +10,14 @@ package dev.specula.request;
  */
 public class InvalidRequestException extends RuntimeException {
 
-    private final String field;
+    private final @Nullable String field;
 
-    private final String code;
+    private final @Nullable String code;
 
     /**
      * {@code field}: the offending field, or null when the request as a whole is wrong.
      */
-    public InvalidRequestException(String field, String message) {
+    public InvalidRequestException(@Nullable String field, String message) {
         this(field, null, message, null);
     }
 
@@ -23,11 +25,12 @@ public class InvalidRequestException extends RuntimeException {
      * {@code code}: a machine-readable reason (e.g. {@code context_length_exceeded}), or
      * null.
      */
-    public InvalidRequestException(String field, String code, String message) {
+    public InvalidRequestException(@Nullable String field, @Nullable String code, String message) {
         this(field, code, message, null);
     }
 
-    public InvalidRequestException(String field, String code, String message, Throwable cause) {
+    public InvalidRequestException(@Nullable String field, @Nullable String code, String message,
+            @Nullable Throwable cause) {
         super(message, cause);
         this.field = field;
         this.code = code;
@@ -36,12 +39,12 @@ public class InvalidRequestException extends RuntimeException {
     /**
      * The offending field (e.g. {@code temperature}, {@code messages[1].role}), or null.
      */
-    public String getField() {
+    public @Nullable String getField() {
         return field;
     }
 
     /** A machine-readable reason, or null. */
-    public String getCode() {
+    public @Nullable String getCode() {
         return code;
     }
 
