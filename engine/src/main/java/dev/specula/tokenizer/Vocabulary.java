@@ -25,6 +25,9 @@ public final class Vocabulary {
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
+    /** Ids from here on are a broken file: no model has 16M logits. */
+    private static final int MAX_ID = 1 << 24;
+
     /** How many differing tokens a comparison names. */
     private static final int EXAMPLES = 3;
 
@@ -74,6 +77,12 @@ public final class Vocabulary {
         }
         for (JsonNode token : added) {
             maxId = Math.max(maxId, token.path("id").asInt(-1));
+        }
+        if (maxId >= MAX_ID) {
+            throw new TokenizerLoadException(file,
+                    "Token id " + maxId + " in " + file + " is out of range (at most " + (MAX_ID - 1)
+                            + "); re-export the model or copy its tokenizer.json from the Hugging Face " + "repository",
+                    null);
         }
         String[] tokens = new String[maxId + 1];
         if (vocab.isArray()) {

@@ -1,6 +1,7 @@
 package dev.specula.tokenizer;
 
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashSet;
@@ -17,6 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
 import dev.specula.Fixtures;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * Vocabulary digests and differences: equal for the same tokens and merges however the
@@ -61,6 +63,15 @@ class VocabularyTest {
         assertThat(Vocabulary.differences(qwen2, gpt2)).first()
             .asString()
             .matches("\\d+ of the draft's 512 tokens are not at the same id in the target");
+    }
+
+    @Test
+    void absurdTokenIdIsABrokenFile() throws IOException {
+        Path file = temp.resolve("tokenizer.json");
+        Files.writeString(file, "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 2000000000}}}");
+        assertThatThrownBy(() -> Vocabulary.read(file)).isInstanceOf(TokenizerLoadException.class)
+            .hasMessageContaining(file.toString())
+            .hasMessageContaining("Token id 2000000000");
     }
 
     /**
