@@ -1,12 +1,14 @@
 package dev.specula.engine;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Optional;
 
 import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.tokenizer.TextTokenizer;
+import dev.specula.tokenizer.Vocabulary;
 
 /**
  * A target model and, optionally, a draft that shares its vocabulary. Without a draft
@@ -46,8 +48,8 @@ public final class ModelPair implements AutoCloseable {
 
     /**
      * Loads the target and (if {@code draftLocation} is not null) the draft.
-     * @throws VocabularyMismatchException naming both models and sizes when their
-     * vocabularies differ
+     * @throws VocabularyMismatchException naming both tokenizer files and the first
+     * differing tokens when the draft's token ids mean other tokens to the target
      */
     public static ModelPair load(Path targetLocation, Path draftLocation, RuntimeOptions options) {
         DecoderModel target = DecoderModel.load(targetLocation, options);
@@ -69,32 +71,37 @@ public final class ModelPair implements AutoCloseable {
     }
 
     /**
-     * Same tokenizer vocabulary size and the same special tokens. The logits widths may
-     * differ (embedding rows padded differently, as Qwen2.5-0.5B and -7B are) as long as
-     * both cover the tokenizer.
+     * Every token the draft's tokenizer defines has the same id in the target's, and both
+     * have the same merges: what the draft proposes means to the target what it means to
+     * the draft. The target may define more tokens (the draft never proposes them), and
+     * the logits widths may exceed the tokenizers (embedding rows padded differently, as
+     * Qwen2.5-0.5B and -7B are) as long as each model's covers its own tokenizer. Equal
+     * digests settle the common case; the tokenizer files are read again only when they
+     * differ.
      */
     static void checkSameVocabulary(Decoder target, Decoder draft) {
         TextTokenizer targetTokenizer = target.tokenizer();
         TextTokenizer draftTokenizer = draft.tokenizer();
-        Path targetDir = target.files().directory();
-        Path draftDir = draft.files().directory();
-        if (targetTokenizer.vocabularySize() != draftTokenizer.vocabularySize()) {
-            throw new VocabularyMismatchException(targetDir, targetTokenizer.vocabularySize(), draftDir,
-                    draftTokenizer.vocabularySize(), "tokenizer.json sizes differ");
-        }
-        if (!targetTokenizer.specialTokens().equals(draftTokenizer.specialTokens())) {
-            throw new VocabularyMismatchException(targetDir, targetTokenizer.vocabularySize(), draftDir,
-                    draftTokenizer.vocabularySize(), "special tokens differ: target " + targetTokenizer.specialTokens()
-                            + ", draft " + draftTokenizer.specialTokens());
-        }
-        for (Decoder model : new Decoder[] { target, draft }) {
-            if (model.logitsWidth() < targetTokenizer.vocabularySize()) {
-                throw new VocabularyMismatchException(targetDir, target.logitsWidth(), draftDir, draft.logitsWidth(),
-                        model.files().directory() + " has " + model.logitsWidth()
-                                + " logits, fewer than the tokenizer's " + targetTokenizer.vocabularySize()
-                                + " tokens");
+        if (!targetTokenizer.vocabularyDigest().equals(draftTokenizer.vocabularyDigest())) {
+            List<String> differences = Vocabulary.differences(Vocabulary.read(targetTokenizer.file()),
+                    Vocabulary.read(draftTokenizer.file()));
+            if (!differences.isEmpty()) {
+                throw mismatch(target, draft, differences);
             }
         }
+        for (Decoder model : new Decoder[] { target, draft }) {
+            int tokens = model.tokenizer().vocabularySize();
+            if (model.logitsWidth() < tokens) {
+                throw mismatch(target, draft, List.of(model.files().directory() + " has " + model.logitsWidth()
+                        + " logits, fewer than its tokenizer's " + tokens + " tokens"));
+            }
+        }
+    }
+
+    private static VocabularyMismatchException mismatch(Decoder target, Decoder draft, List<String> differences) {
+        return new VocabularyMismatchException(target.files().directory(), target.tokenizer().file(),
+                target.tokenizer().vocabularySize(), draft.files().directory(), draft.tokenizer().file(),
+                draft.tokenizer().vocabularySize(), differences);
     }
 
     public DecoderModel target() {

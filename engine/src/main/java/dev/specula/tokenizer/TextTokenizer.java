@@ -3,7 +3,6 @@ package dev.specula.tokenizer;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Collections;
-import java.util.Iterator;
 import java.util.Map;
 import java.util.TreeMap;
 
@@ -27,13 +26,16 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
 
     private final int vocabularySize;
 
+    private final Vocabulary.Digest vocabularyDigest;
+
     private final Map<Integer, String> specialTokens;
 
     private TextTokenizer(HuggingFaceTokenizer tokenizer, Path file, int vocabularySize,
-            Map<Integer, String> specialTokens) {
+            Vocabulary.Digest vocabularyDigest, Map<Integer, String> specialTokens) {
         this.tokenizer = tokenizer;
         this.file = file;
         this.vocabularySize = vocabularySize;
+        this.vocabularyDigest = vocabularyDigest;
         this.specialTokens = specialTokens;
     }
 
@@ -52,21 +54,11 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
                             + "; re-export the model or copy its tokenizer.json from the Hugging Face repository",
                     ex);
         }
-        int maxId = -1;
-        Iterator<Map.Entry<String, JsonNode>> vocab = root.path("model").path("vocab").fields();
-        while (vocab.hasNext()) {
-            maxId = Math.max(maxId, vocab.next().getValue().asInt(-1));
-        }
-        // Unigram: [[piece, score], ...]
-        if (root.path("model").path("vocab").isArray()) {
-            maxId = Math.max(maxId, root.path("model").path("vocab").size() - 1);
-        }
+        Vocabulary vocabulary = Vocabulary.of(tokenizerJson, root);
         Map<Integer, String> special = new TreeMap<>();
         for (JsonNode added : root.path("added_tokens")) {
-            int id = added.path("id").asInt();
-            maxId = Math.max(maxId, id);
             if (added.path("special").asBoolean(false)) {
-                special.put(id, added.path("content").asText());
+                special.put(added.path("id").asInt(), added.path("content").asText());
             }
         }
         HuggingFaceTokenizer tokenizer;
@@ -78,7 +70,8 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
             throw new TokenizerLoadException(tokenizerJson,
                     "Cannot load tokenizer " + tokenizerJson + ": " + ex.getMessage(), ex);
         }
-        return new TextTokenizer(tokenizer, tokenizerJson, maxId + 1, Collections.unmodifiableMap(special));
+        return new TextTokenizer(tokenizer, tokenizerJson, vocabulary.size(), vocabulary.digest(),
+                Collections.unmodifiableMap(special));
     }
 
     /**
@@ -124,8 +117,17 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
         return specialTokens;
     }
 
+    /**
+     * Digests of the tokens by id and of the merges: two tokenizers with equal digests
+     * map every token to the same id. {@link Vocabulary#read} names the differences
+     * otherwise.
+     */
+    public Vocabulary.Digest vocabularyDigest() {
+        return vocabularyDigest;
+    }
+
     /** The {@code tokenizer.json} read. */
-    Path file() {
+    public Path file() {
         return file;
     }
 

@@ -2,6 +2,8 @@ package dev.specula.tokenizer;
 
 import java.nio.file.Path;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * A tokenizer or chat template file that cannot be read: the message names the path.
  * Model loading reports it as a {@code ModelLoadException} of the model directory it
@@ -11,7 +13,7 @@ public final class TokenizerLoadException extends RuntimeException {
 
     private final Path path;
 
-    TokenizerLoadException(Path path, String message, Throwable cause) {
+    TokenizerLoadException(Path path, String message, @Nullable Throwable cause) {
         super(message, cause);
         this.path = path;
     }
