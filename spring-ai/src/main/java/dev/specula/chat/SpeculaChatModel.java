@@ -62,6 +62,12 @@ public class SpeculaChatModel implements ChatModel {
     /** Response metadata: the policy that decoded ("plain" when it did not speculate). */
     public static final String METADATA_POLICY = "specula.policy";
 
+    /** Response metadata: the requested policy. */
+    public static final String METADATA_REQUESTED_POLICY = "specula.requested-policy";
+
+    /** Response metadata: why the policy differs. */
+    public static final String METADATA_POLICY_REASON = "specula.policy-reason";
+
     /** Response metadata: draft tokens proposed to the target (long). */
     public static final String METADATA_DRAFTED = "specula.drafted";
 

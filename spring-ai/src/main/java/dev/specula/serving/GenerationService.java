@@ -184,7 +184,7 @@ public final class GenerationService implements AutoCloseable {
                 if (request.listener() != null && !hit.get().text().isEmpty()) {
                     request.listener().onText(hit.get().text());
                 }
-                return new ServiceResult(hit.get(), true, Optional.empty());
+                return new ServiceResult(hit.get(), hit.get().policy(), hit.get().policy(), Optional.of(ServiceResult.Reason.CACHE));
             }
         }
         if (!bulkhead.tryAcquirePermission()) {
@@ -212,7 +212,7 @@ public final class GenerationService implements AutoCloseable {
         if (goodput != null) {
             goodput.recordPlain(result.stats());
         }
-        return new ServiceResult(result, false, Optional.empty());
+        return new ServiceResult(result, result.policy(), result.policy(), Optional.empty());
     }
 
     /**
@@ -252,7 +252,7 @@ public final class GenerationService implements AutoCloseable {
         draftBreaker.onError(nanos, TimeUnit.NANOSECONDS, error);
         releaseGoodput();
         metrics.recordFallback(reason);
-        return new ServiceResult(result, false, Optional.of(reason));
+        return new ServiceResult(result, result.policy(), result.policy(), Optional.of(ServiceResult.Reason.of(reason)));
     }
 
     /**
@@ -290,7 +290,7 @@ public final class GenerationService implements AutoCloseable {
                 goodput.recordSpeculative(result.stats());
             }
         }
-        return new ServiceResult(result, false, Optional.empty());
+        return new ServiceResult(result, result.policy(), result.policy(), Optional.empty());
     }
 
     /** Runs one engine request: on the caller's thread, or in the batch. */
@@ -342,7 +342,7 @@ public final class GenerationService implements AutoCloseable {
         if (goodput != null) {
             goodput.recordPlain(result.stats());
         }
-        return new ServiceResult(result, false, Optional.of(reason));
+        return new ServiceResult(result, result.policy(), result.policy(), Optional.of(ServiceResult.Reason.of(reason)));
     }
 
     private void releaseGoodput() {
