@@ -14,8 +14,8 @@ import dev.specula.engine.GenerationResult;
  * fallback took over; empty statistics for a cache hit, which decodes nothing)
  * @param requestedPolicy the name of the policy the request asked for (the service's
  * default when it named none), {@code plain} when it asked not to speculate
- * @param policy the policy that ran: a policy name, {@code plain}, or {@link #CACHE}
- * when the answer was replayed from the response cache
+ * @param policy the policy that ran: a policy name, {@code plain}, or {@link #CACHE} when
+ * the answer was replayed from the response cache
  * @param reason why {@code policy} is not the requested one (or why speculation stopped
  * part-way); empty when it ran as asked
  */
