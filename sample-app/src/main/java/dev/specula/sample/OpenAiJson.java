@@ -73,7 +73,9 @@ final class OpenAiJson {
 
     private static Map<String, String> speculationFields() {
         Map<String, String> fields = new LinkedHashMap<>();
+        fields.put(SpeculaChatModel.METADATA_REQUESTED_POLICY, "requested_policy");
         fields.put(SpeculaChatModel.METADATA_POLICY, "policy");
+        fields.put(SpeculaChatModel.METADATA_POLICY_REASON, "reason");
         fields.put(SpeculaChatModel.METADATA_DRAFTED, "drafted");
         fields.put(SpeculaChatModel.METADATA_ACCEPTED, "accepted");
         fields.put(SpeculaChatModel.METADATA_MEAN_ACCEPTED_LENGTH, "mean_accepted_length");
@@ -86,8 +88,9 @@ final class OpenAiJson {
 
     /**
      * A complete answer. {@code speculation} is Specula's own: how the answer was decoded
-     * (policy, drafted and accepted tokens, mean accepted length, fallback, cache);
-     * clients that do not know it ignore it.
+     * (the requested policy, the policy that ran and the reason they differ, drafted and
+     * accepted tokens, mean accepted length, fallback, cache); clients that do not know
+     * it ignore it.
      */
     record ChatCompletion(String id, String object, long created, String model, List<Choice> choices, Usage usage,
             @JsonInclude(JsonInclude.Include.NON_NULL) Map<String, Object> speculation) {

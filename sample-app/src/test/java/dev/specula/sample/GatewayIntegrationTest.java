@@ -260,7 +260,11 @@ class GatewayIntegrationTest {
         JsonNode speculative = http.json(http.post(request.formatted("{\"policy\": \"fixed\", \"gamma\": 3}")));
 
         assertThat(plain.at("/speculation/policy").stringValue()).isEqualTo("plain");
+        assertThat(plain.at("/speculation/requested_policy").stringValue()).isEqualTo("plain");
+        assertThat(plain.at("/speculation/reason").isMissingNode()).isTrue();
         assertThat(speculative.at("/speculation/policy").stringValue()).isEqualTo("fixed");
+        assertThat(speculative.at("/speculation/requested_policy").stringValue()).isEqualTo("fixed");
+        assertThat(speculative.at("/speculation/reason").isMissingNode()).isTrue();
         assertThat(speculative.at("/speculation/drafted").longValue()).isPositive();
         assertThat(speculative.at("/choices/0/message/content").stringValue()).isNotEmpty()
             .isEqualTo(plain.at("/choices/0/message/content").stringValue());

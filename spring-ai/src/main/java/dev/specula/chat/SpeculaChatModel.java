@@ -43,10 +43,11 @@ import dev.specula.tokenizer.PromptEncoder;
 /**
  * Spring AI {@link ChatModel} (and so {@code StreamingChatModel}) over a
  * {@link GenerationService}: local ONNX models with lossless speculative decoding.
- * {@code call} answers at once, {@code stream} sends text as the target accepts it; both
- * report {@code Usage}, a finish reason and the speculation figures in the response
- * metadata (keys {@code specula.*} below), inside a {@code gen_ai.client.operation}
- * observation.
+ * {@code call} answers at once, {@code stream} sends text as the target accepts it (a
+ * cached answer in the chunks it was generated in); both report {@code Usage}, a finish
+ * reason, the requested and the effective policy and the speculation figures in the
+ * response metadata (keys {@code specula.*} below), inside a
+ * {@code gen_ai.client.operation} observation.
  */
 public class SpeculaChatModel implements ChatModel {
 
@@ -59,8 +60,24 @@ public class SpeculaChatModel implements ChatModel {
     /** Provider name in observations ({@code gen_ai.provider.name}). */
     public static final String PROVIDER = "specula";
 
-    /** Response metadata: the policy that decoded ("plain" when it did not speculate). */
+    /**
+     * Response metadata: the policy that ran ("plain" when it did not speculate, "cache"
+     * when the answer was replayed from the response cache).
+     */
     public static final String METADATA_POLICY = "specula.policy";
+
+    /**
+     * Response metadata: the policy the request asked for (the default when it named
+     * none; "plain" when it asked not to speculate).
+     */
+    public static final String METADATA_REQUESTED_POLICY = "specula.requested-policy";
+
+    /**
+     * Response metadata: why the policy that ran is not the one asked for (or why
+     * speculation stopped part-way): probe, goodput, breaker-open, draft-error, timeout,
+     * no-draft or cache; absent when it ran as asked.
+     */
+    public static final String METADATA_POLICY_REASON = "specula.policy-reason";
 
     /** Response metadata: draft tokens proposed to the target (long). */
     public static final String METADATA_DRAFTED = "specula.drafted";
@@ -370,7 +387,8 @@ public class SpeculaChatModel implements ChatModel {
             .id(id)
             .model(modelName)
             .usage(new DefaultUsage(generation.promptTokens(), generation.tokenIds().length))
-            .keyValue(METADATA_POLICY, generation.policy())
+            .keyValue(METADATA_REQUESTED_POLICY, result.requestedPolicy())
+            .keyValue(METADATA_POLICY, result.policy())
             .keyValue(METADATA_DRAFTED, stats.drafted())
             .keyValue(METADATA_ACCEPTED, stats.accepted())
             .keyValue(METADATA_MEAN_ACCEPTED_LENGTH, stats.meanAcceptedLength())
@@ -378,6 +396,7 @@ public class SpeculaChatModel implements ChatModel {
             .keyValue(METADATA_FALLBACK, result.fellBack())
             .keyValue(METADATA_CACHED, result.cached());
         result.fallback().ifPresent((reason) -> metadata.keyValue(METADATA_FALLBACK_REASON, reason.tag()));
+        result.reason().ifPresent((reason) -> metadata.keyValue(METADATA_POLICY_REASON, reason.tag()));
         return metadata.build();
     }
 

@@ -4,12 +4,14 @@ import java.util.List;
 import java.util.Objects;
 
 import org.springframework.ai.chat.prompt.ChatOptions;
+import org.springframework.ai.chat.prompt.DefaultChatOptionsBuilder;
 
 /**
  * Options of {@link SpeculaChatModel}: Spring AI's portable sampling options plus a seed
  * and how to speculate. Every field may be null, meaning "not set here": request options
  * are merged over the model's defaults field by field
- * ({@link #merge(ChatOptions, SpeculaChatOptions)}).
+ * ({@link #merge(ChatOptions, SpeculaChatOptions)}; ChatClient merges builders with
+ * {@link Builder#combineWith}).
  *
  * <p>
  * {@code frequencyPenalty} and {@code presencePenalty} are part of the
@@ -42,19 +44,21 @@ public final class SpeculaChatOptions implements ChatOptions {
 
     private final Double presencePenalty;
 
-    private SpeculaChatOptions(Builder builder) {
-        this.model = builder.model;
-        this.temperature = builder.temperature;
-        this.topP = builder.topP;
-        this.topK = builder.topK;
-        this.maxTokens = builder.maxTokens;
-        this.stopSequences = builder.stopSequences == null ? null : List.copyOf(builder.stopSequences);
-        this.seed = builder.seed;
-        this.policy = builder.policy;
-        this.gamma = builder.gamma;
-        this.speculation = builder.speculation;
-        this.frequencyPenalty = builder.frequencyPenalty;
-        this.presencePenalty = builder.presencePenalty;
+    private SpeculaChatOptions(String model, Double temperature, Double topP, Integer topK, Integer maxTokens,
+            List<String> stopSequences, Long seed, String policy, Integer gamma, Boolean speculation,
+            Double frequencyPenalty, Double presencePenalty) {
+        this.model = model;
+        this.temperature = temperature;
+        this.topP = topP;
+        this.topK = topK;
+        this.maxTokens = maxTokens;
+        this.stopSequences = stopSequences == null ? null : List.copyOf(stopSequences);
+        this.seed = seed;
+        this.policy = policy;
+        this.gamma = gamma;
+        this.speculation = speculation;
+        this.frequencyPenalty = frequencyPenalty;
+        this.presencePenalty = presencePenalty;
     }
 
     public static Builder builder() {
@@ -65,7 +69,9 @@ public final class SpeculaChatOptions implements ChatOptions {
      * {@code overrides} over {@code defaults}, field by field: a field set in
      * {@code overrides} wins. Any {@link ChatOptions} can override (e.g.
      * {@code ChatOptions.builder().temperature(0.7)} from a ChatClient); the Specula
-     * fields come only from a {@code SpeculaChatOptions}.
+     * fields come only from a {@code SpeculaChatOptions}. Stop sequences given replace
+     * the defaults' (options from a ChatClient already hold them, appended by
+     * {@link Builder#combineWith}).
      */
     public static SpeculaChatOptions merge(ChatOptions overrides, SpeculaChatOptions defaults) {
         if (overrides == null) {
@@ -213,20 +219,12 @@ public final class SpeculaChatOptions implements ChatOptions {
                 + ", policy=" + policy + ", gamma=" + gamma + ", speculation=" + speculation + "]";
     }
 
-    /** Builds options; unset fields stay null (inherit the defaults when merged). */
-    public static final class Builder implements ChatOptions.Builder<Builder> {
-
-        private String model;
-
-        private Double temperature;
-
-        private Double topP;
-
-        private Integer topK;
-
-        private Integer maxTokens;
-
-        private List<String> stopSequences;
+    /**
+     * Builds options; unset fields stay null (inherit the defaults when merged). Extends
+     * Spring AI's {@link DefaultChatOptionsBuilder}, as the options of Spring AI's own
+     * models do, so that ChatClient can merge it with any portable builder either way.
+     */
+    public static final class Builder extends DefaultChatOptionsBuilder<Builder> {
 
         private Long seed;
 
@@ -236,64 +234,7 @@ public final class SpeculaChatOptions implements ChatOptions {
 
         private Boolean speculation;
 
-        private Double frequencyPenalty;
-
-        private Double presencePenalty;
-
         private Builder() {
-        }
-
-        @Override
-        public Builder clone() {
-            return build().mutate();
-        }
-
-        @Override
-        public Builder model(String model) {
-            this.model = model;
-            return this;
-        }
-
-        @Override
-        public Builder frequencyPenalty(Double frequencyPenalty) {
-            this.frequencyPenalty = frequencyPenalty;
-            return this;
-        }
-
-        @Override
-        public Builder maxTokens(Integer maxTokens) {
-            this.maxTokens = maxTokens;
-            return this;
-        }
-
-        @Override
-        public Builder presencePenalty(Double presencePenalty) {
-            this.presencePenalty = presencePenalty;
-            return this;
-        }
-
-        @Override
-        public Builder stopSequences(List<String> stopSequences) {
-            this.stopSequences = stopSequences;
-            return this;
-        }
-
-        @Override
-        public Builder temperature(Double temperature) {
-            this.temperature = temperature;
-            return this;
-        }
-
-        @Override
-        public Builder topK(Integer topK) {
-            this.topK = topK;
-            return this;
-        }
-
-        @Override
-        public Builder topP(Double topP) {
-            this.topP = topP;
-            return this;
         }
 
         public Builder seed(Long seed) {
@@ -316,15 +257,36 @@ public final class SpeculaChatOptions implements ChatOptions {
             return this;
         }
 
-        /** Fields set in {@code other} win (the Spring AI 2 builder contract). */
+        /**
+         * Merges {@code other} into this builder and returns this builder (Spring AI 2's
+         * contract): the fields {@code other} sets win; stop sequences are appended, as
+         * Spring AI's builders do. The Specula fields come only from a Specula builder.
+         */
         @Override
         public Builder combineWith(ChatOptions.Builder<?> other) {
-            return merge(other.build(), build()).mutate();
+            super.combineWith(other);
+            if (other instanceof Builder specula) {
+                if (specula.seed != null) {
+                    this.seed = specula.seed;
+                }
+                if (specula.policy != null) {
+                    this.policy = specula.policy;
+                }
+                if (specula.gamma != null) {
+                    this.gamma = specula.gamma;
+                }
+                if (specula.speculation != null) {
+                    this.speculation = specula.speculation;
+                }
+            }
+            return this;
         }
 
         @Override
         public SpeculaChatOptions build() {
-            return new SpeculaChatOptions(this);
+            return new SpeculaChatOptions(this.model, this.temperature, this.topP, this.topK, this.maxTokens,
+                    this.stopSequences, this.seed, this.policy, this.gamma, this.speculation, this.frequencyPenalty,
+                    this.presencePenalty);
         }
 
     }

@@ -30,6 +30,7 @@ import dev.specula.kv.KvStore;
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.PolicyParameters;
 import dev.specula.policy.PolicyResources;
+import dev.specula.policy.PolicySpec;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.request.InvalidRequestException;
@@ -38,7 +39,8 @@ import dev.specula.request.InvalidRequestException;
  * The thread-safe front door of the engine for applications: every request passes
  *
  * <pre>
- * response cache      deterministic requests answered before (replayed, also to a stream)
+ * response cache      deterministic requests answered before (replayed, to a stream in the chunks they were
+ *                     generated in)
  * bulkhead            at most N generations at once; beyond it ServiceBusyException
  * goodput switch      speculation off while it decodes slower than plain (GoodputMonitor)
  * circuit breaker     speculation off after repeated draft failures
@@ -50,7 +52,8 @@ import dev.specula.request.InvalidRequestException;
  *
  * A fallback never changes what the request returns: the tokens committed before it are
  * exactly the target's, and plain steps continue from them in the same sequence; streamed
- * text is never sent twice.
+ * text is never sent twice. Each result says which policy was asked for, which ran, and
+ * why they differ ({@link ServiceResult}).
  */
 public final class GenerationService implements AutoCloseable {
 
@@ -172,19 +175,22 @@ public final class GenerationService implements AutoCloseable {
         ModelPair pair = models.get();
         boolean speculate = request.speculation() && pair.draft().isPresent();
         String policySpec = request.policy() != null ? request.policy() : policySettings.name();
+        String requested = request.speculation() ? PolicySpec.nameOf(policySpec) : PlainPolicy.NAME;
         Supplier<SpeculationPolicy> policy = speculate ? policyFactory(policySpec, request.gamma()) : PlainPolicy::new;
         if (speculate && PlainPolicy.NAME.equals(policy.get().name())) {
             speculate = false;
+            requested = PlainPolicy.NAME;
         }
         Optional<ResponseCache.Key> key = cache == null ? Optional.empty() : ResponseCache.keyOf(modelsId, request,
                 speculate ? policySpec + "/" + request.gamma() : PlainPolicy.NAME);
         if (key.isPresent()) {
-            Optional<GenerationResult> hit = cache.get(key.get());
+            Optional<ResponseCache.Entry> hit = cache.get(key.get());
             if (hit.isPresent()) {
-                if (request.listener() != null && !hit.get().text().isEmpty()) {
-                    request.listener().onText(hit.get().text());
+                if (request.listener() != null) {
+                    hit.get().replay(request.listener());
                 }
-                return new ServiceResult(hit.get(), true, Optional.empty());
+                return new ServiceResult(hit.get().replayed(), requested, ServiceResult.CACHE,
+                        Optional.of(ServiceResult.Reason.CACHE));
             }
         }
         if (!bulkhead.tryAcquirePermission()) {
@@ -192,13 +198,26 @@ public final class GenerationService implements AutoCloseable {
             throw new ServiceBusyException(bulkhead.getBulkheadConfig().getMaxConcurrentCalls());
         }
         try {
-            Engine running = engine(pair);
-            Runner decoder = batching.enabled() ? (generation) -> await(running, generation) : running::generate;
-            ServiceResult result = speculate ? serveSpeculatively(decoder, request, policy)
-                    : servePlainly(decoder, request);
+            // a cacheable answer keeps the chunks it streams in (also when nobody
+            // listens),
+            // so that a replay streams as this run does
+            ResponseCache.ChunkRecorder chunks = key.isPresent() ? new ResponseCache.ChunkRecorder(request.listener())
+                    : null;
+            ServiceRequest running = chunks == null ? request : request.with(chunks, request.cancellation());
+            Engine engine = engine(pair);
+            Runner decoder = batching.enabled() ? (generation) -> await(engine, generation) : engine::generate;
+            ServiceResult result;
+            if (speculate) {
+                result = serveSpeculatively(decoder, running, policy, requested);
+            }
+            else {
+                Optional<ServiceResult.Reason> reason = request.speculation() && pair.draft().isEmpty()
+                        ? Optional.of(ServiceResult.Reason.NO_DRAFT) : Optional.empty();
+                result = servePlainly(decoder, running, requested, reason);
+            }
             metrics.recordGeneration(result.generation());
-            if (key.isPresent() && result.generation().finishReason() != FinishReason.CANCELLED) {
-                cache.put(key.get(), result.generation());
+            if (chunks != null && result.generation().finishReason() != FinishReason.CANCELLED) {
+                cache.put(key.get(), new ResponseCache.Entry(result.generation(), chunks.ends()));
             }
             return result;
         }
@@ -207,12 +226,13 @@ public final class GenerationService implements AutoCloseable {
         }
     }
 
-    private ServiceResult servePlainly(Runner decoder, ServiceRequest request) {
+    private ServiceResult servePlainly(Runner decoder, ServiceRequest request, String requested,
+            Optional<ServiceResult.Reason> reason) {
         GenerationResult result = decoder.run(engineRequest(request, PlainPolicy::new));
         if (goodput != null) {
             goodput.recordPlain(result.stats());
         }
-        return new ServiceResult(result, false, Optional.empty());
+        return new ServiceResult(result, requested, result.policy(), reason);
     }
 
     /**
@@ -220,9 +240,9 @@ public final class GenerationService implements AutoCloseable {
      * drafting is switched off in place, the request goes on plainly, and the result says
      * why ({@link GenerationResult#fallback()}).
      */
-    private ServiceResult serveSpeculatively(Runner decoder, ServiceRequest request,
-            Supplier<SpeculationPolicy> policy) {
-        Optional<ServiceResult> refused = refuseSpeculation(decoder, request);
+    private ServiceResult serveSpeculatively(Runner decoder, ServiceRequest request, Supplier<SpeculationPolicy> policy,
+            String requested) {
+        Optional<ServiceResult> refused = refuseSpeculation(decoder, request, requested);
         if (refused.isPresent()) {
             return refused.get();
         }
@@ -239,7 +259,7 @@ public final class GenerationService implements AutoCloseable {
         long nanos = System.nanoTime() - start;
         FallbackReason reason = result.fallback();
         if (reason == null) {
-            return succeeded(result, nanos);
+            return succeeded(result, nanos, requested);
         }
         Exception error;
         if (reason == FallbackReason.DRAFT_TIMEOUT) {
@@ -252,7 +272,7 @@ public final class GenerationService implements AutoCloseable {
         draftBreaker.onError(nanos, TimeUnit.NANOSECONDS, error);
         releaseGoodput();
         metrics.recordFallback(reason);
-        return new ServiceResult(result, false, Optional.of(reason));
+        return new ServiceResult(result, requested, result.policy(), Optional.of(ServiceResult.Reason.of(reason)));
     }
 
     /**
@@ -260,17 +280,17 @@ public final class GenerationService implements AutoCloseable {
      * circuit breaker. Empty when speculation may run (holding a permission of each
      * breaker); else the request served plainly.
      */
-    private Optional<ServiceResult> refuseSpeculation(Runner decoder, ServiceRequest request) {
+    private Optional<ServiceResult> refuseSpeculation(Runner decoder, ServiceRequest request, String requested) {
         if (goodput != null && goodput.takeProbe()) {
             metrics.recordProbe();
-            return Optional.of(servePlainly(decoder, request));
+            return Optional.of(servePlainly(decoder, request, requested, Optional.of(ServiceResult.Reason.PROBE)));
         }
         if (goodput != null && !goodput.tryAcquire()) {
-            return Optional.of(fallBack(decoder, request, FallbackReason.GOODPUT));
+            return Optional.of(fallBack(decoder, request, FallbackReason.GOODPUT, requested));
         }
         if (!draftBreaker.tryAcquirePermission()) {
             releaseGoodput();
-            return Optional.of(fallBack(decoder, request, FallbackReason.BREAKER_OPEN));
+            return Optional.of(fallBack(decoder, request, FallbackReason.BREAKER_OPEN, requested));
         }
         return Optional.empty();
     }
@@ -279,7 +299,7 @@ public final class GenerationService implements AutoCloseable {
      * A speculative attempt that ran to its end: both breakers and the time limiter hear
      * of it.
      */
-    private ServiceResult succeeded(GenerationResult result, long nanos) {
+    private ServiceResult succeeded(GenerationResult result, long nanos, String requested) {
         timeLimiter.onSuccess();
         draftBreaker.onSuccess(nanos, TimeUnit.NANOSECONDS);
         if (goodput != null) {
@@ -290,7 +310,7 @@ public final class GenerationService implements AutoCloseable {
                 goodput.recordSpeculative(result.stats());
             }
         }
-        return new ServiceResult(result, false, Optional.empty());
+        return new ServiceResult(result, requested, result.policy(), Optional.empty());
     }
 
     /** Runs one engine request: on the caller's thread, or in the batch. */
@@ -333,7 +353,7 @@ public final class GenerationService implements AutoCloseable {
     }
 
     /** Plain decoding of a request the gates kept from speculating. */
-    private ServiceResult fallBack(Runner decoder, ServiceRequest request, FallbackReason reason) {
+    private ServiceResult fallBack(Runner decoder, ServiceRequest request, FallbackReason reason, String requested) {
         metrics.recordFallback(reason);
         if (request.cancellation() != null && request.cancellation().isCancelled()) {
             throw new CancellationException("The request was cancelled");
@@ -342,7 +362,7 @@ public final class GenerationService implements AutoCloseable {
         if (goodput != null) {
             goodput.recordPlain(result.stats());
         }
-        return new ServiceResult(result, false, Optional.of(reason));
+        return new ServiceResult(result, requested, result.policy(), Optional.of(ServiceResult.Reason.of(reason)));
     }
 
     private void releaseGoodput() {

@@ -10,8 +10,11 @@ import com.github.benmanes.caffeine.cache.Caffeine;
 import com.github.benmanes.caffeine.cache.stats.CacheStats;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.binder.cache.CaffeineCacheMetrics;
+import org.jspecify.annotations.Nullable;
 
 import dev.specula.engine.GenerationResult;
+import dev.specula.engine.GenerationStats;
+import dev.specula.engine.TokenStreamListener;
 import dev.specula.sampling.SamplingParams;
 
 /**
@@ -19,7 +22,8 @@ import dev.specula.sampling.SamplingParams;
  * everything that decides the output: the model pair, the prompt tokens and the options.
  * A greedy output is the target's alone (speculation is lossless), so its key leaves the
  * policy out; a seeded sample depends on which random draws the policy makes, so its key
- * keeps it.
+ * keeps it. Each answer keeps the chunks it streamed in, so that replaying it to a stream
+ * looks as the first run did.
  */
 final class ResponseCache {
 
@@ -43,7 +47,77 @@ final class ResponseCache {
         }
     }
 
-    private final Cache<Key, GenerationResult> cache;
+    /**
+     * A cached answer and where the chunks it streamed in ended.
+     *
+     * @param generation the answer as it was generated
+     * @param chunkEnds offsets into its text where each streamed chunk ended, in order
+     */
+    record Entry(GenerationResult generation, int[] chunkEnds) {
+
+        /** Sends the text to {@code listener} in the chunks it was generated in. */
+        void replay(TokenStreamListener listener) {
+            String text = generation.text();
+            int start = 0;
+            for (int end : chunkEnds) {
+                listener.onText(text.substring(start, end));
+                start = end;
+            }
+            if (start < text.length()) {
+                listener.onText(text.substring(start));
+            }
+        }
+
+        /**
+         * The answer as a replay reports it: the same output, no statistics (nothing was
+         * decoded), policy {@link ServiceResult#CACHE}.
+         */
+        GenerationResult replayed() {
+            return new GenerationResult(generation.tokenIds(), generation.text(), generation.finishReason(),
+                    generation.promptTokens(), ServiceResult.CACHE, new GenerationStats());
+        }
+
+    }
+
+    /**
+     * Passes streamed text on (to the request's listener, if any) and notes where each
+     * chunk ends. Text may arrive on an engine output thread.
+     */
+    static final class ChunkRecorder implements TokenStreamListener {
+
+        private final @Nullable TokenStreamListener next;
+
+        private int[] ends = new int[16];
+
+        private int chunks;
+
+        private int length;
+
+        ChunkRecorder(@Nullable TokenStreamListener next) {
+            this.next = next;
+        }
+
+        @Override
+        public void onText(String text) {
+            synchronized (this) {
+                length += text.length();
+                if (chunks == ends.length) {
+                    ends = Arrays.copyOf(ends, chunks * 2);
+                }
+                ends[chunks++] = length;
+            }
+            if (next != null) {
+                next.onText(text);
+            }
+        }
+
+        synchronized int[] ends() {
+            return Arrays.copyOf(ends, chunks);
+        }
+
+    }
+
+    private final Cache<Key, Entry> cache;
 
     ResponseCache(long maximumSize, Duration timeToLive, MeterRegistry registry) {
         this.cache = Caffeine.newBuilder().maximumSize(maximumSize).expireAfterWrite(timeToLive).recordStats().build();
@@ -63,12 +137,12 @@ final class ResponseCache {
                 request.stopStrings(), policyPart));
     }
 
-    Optional<GenerationResult> get(Key key) {
+    Optional<Entry> get(Key key) {
         return Optional.ofNullable(cache.getIfPresent(key));
     }
 
-    void put(Key key, GenerationResult result) {
-        cache.put(key, result);
+    void put(Key key, Entry entry) {
+        cache.put(key, entry);
     }
 
     long size() {

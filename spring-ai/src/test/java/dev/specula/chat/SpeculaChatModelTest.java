@@ -3,6 +3,7 @@ package dev.specula.chat;
 import java.time.Duration;
 import java.util.List;
 
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
 import io.micrometer.observation.tck.TestObservationRegistry;
 import io.micrometer.observation.tck.TestObservationRegistryAssert;
 import org.junit.jupiter.api.AfterAll;
@@ -35,6 +36,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 class SpeculaChatModelTest {
 
     private static final String QUESTION = "Write a function that returns the largest of three numbers.";
+
+    private static final Duration TIMEOUT = Duration.ofSeconds(60);
 
     private static ModelPairHandle models;
 
@@ -163,6 +166,157 @@ class SpeculaChatModelTest {
             .call()
             .chatResponse();
         assertThat(portable.getMetadata().getUsage().getCompletionTokens()).isEqualTo(4);
+    }
+
+    /**
+     * Spring AI's order: per-call options ({@code .options(...)}) and a Prompt's options
+     * over the ChatClient's defaults, those over the model's own defaults (here 48
+     * tokens, speculating).
+     */
+    @Test
+    void chatClientMergesPromptAndPerCallOptionsOverItsDefaults() {
+        ChatClient client = ChatClient.builder(chatModel)
+            .defaultOptions(SpeculaChatOptions.builder().maxTokens(20).speculation(false))
+            .build();
+
+        ChatResponse defaults = client.prompt().user(QUESTION).call().chatResponse();
+        assertTokensAndPolicy(defaults, 20, "plain");
+
+        ChatResponse prompt = client.prompt(new Prompt(QUESTION, SpeculaChatOptions.builder().maxTokens(5).build()))
+            .call()
+            .chatResponse();
+        assertTokensAndPolicy(prompt, 5, "plain");
+
+        ChatResponse portablePrompt = client.prompt(new Prompt(QUESTION, ChatOptions.builder().maxTokens(6).build()))
+            .call()
+            .chatResponse();
+        assertTokensAndPolicy(portablePrompt, 6, "plain");
+
+        ChatResponse perCall = client.prompt()
+            .user(QUESTION)
+            .options(SpeculaChatOptions.builder().maxTokens(3).speculation(false))
+            .call()
+            .chatResponse();
+        assertTokensAndPolicy(perCall, 3, "plain");
+
+        ChatResponse promptAndPerCall = client
+            .prompt(new Prompt(QUESTION, SpeculaChatOptions.builder().maxTokens(5).build()))
+            .options(SpeculaChatOptions.builder().maxTokens(4))
+            .call()
+            .chatResponse();
+        assertThat(promptAndPerCall.getMetadata().getUsage().getCompletionTokens()).isEqualTo(4);
+
+        // defaults given as Spring AI's portable options, Specula options in the Prompt
+        ChatClient portableDefaults = ChatClient.builder(chatModel)
+            .defaultOptions(ChatOptions.builder().maxTokens(20))
+            .build();
+        ChatResponse speculaPrompt = portableDefaults
+            .prompt(new Prompt(QUESTION, SpeculaChatOptions.builder().maxTokens(5).build()))
+            .call()
+            .chatResponse();
+        assertThat(speculaPrompt.getMetadata().getUsage().getCompletionTokens()).isEqualTo(5);
+    }
+
+    private static void assertTokensAndPolicy(ChatResponse response, int tokens, String policy) {
+        assertThat(response.getMetadata().getUsage().getCompletionTokens()).as("completion tokens").isEqualTo(tokens);
+        assertThat((String) response.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isEqualTo(policy);
+    }
+
+    @Test
+    void metadataSaysWhichPolicyWasAskedForWhichRanAndWhy() {
+        // the response cache and the goodput switch on: the third speculative-eligible
+        // request is a plain probe
+        GenerationService cachedService = GenerationService.builder(models)
+            .batching(BatchingSettings.disabled())
+            .prefixCacheBytes(0)
+            .build();
+        CircuitBreaker open = CircuitBreaker.ofDefaults("open-for-test");
+        open.transitionToForcedOpenState();
+        GenerationService brokenService = GenerationService.builder(models)
+            .responseCache(ResponseCacheSettings.disabled())
+            .goodput(GoodputSettings.disabled())
+            .batching(BatchingSettings.disabled())
+            .prefixCacheBytes(0)
+            .draftBreaker(open)
+            .build();
+        try {
+            SpeculaChatModel cached = model(cachedService);
+            ChatResponse normal = cached.call(new Prompt(QUESTION, ChatOptions.builder().maxTokens(6).build()));
+            cached.call(new Prompt(QUESTION, ChatOptions.builder().maxTokens(7).build()));
+            ChatResponse probe = cached.call(new Prompt(QUESTION, ChatOptions.builder().maxTokens(8).build()));
+            ChatResponse hit = cached.call(new Prompt(QUESTION, ChatOptions.builder().maxTokens(6).build()));
+            ChatResponse breakerOpen = model(brokenService)
+                .call(new Prompt(QUESTION, SpeculaChatOptions.builder().maxTokens(6).policy("fixed:2").build()));
+            ChatResponse plain = chatModel
+                .call(new Prompt(QUESTION, SpeculaChatOptions.builder().maxTokens(6).speculation(false).build()));
+
+            assertPolicies(normal, "fixed", "fixed", null);
+            assertPolicies(probe, "fixed", "plain", "probe");
+            assertPolicies(hit, "fixed", "cache", "cache");
+            assertThat((Boolean) hit.getMetadata().get(SpeculaChatModel.METADATA_CACHED)).isTrue();
+            assertThat((Long) hit.getMetadata().get(SpeculaChatModel.METADATA_DRAFTED)).isZero();
+            assertThat((Long) hit.getMetadata().get(SpeculaChatModel.METADATA_TARGET_CALLS)).isZero();
+            assertThat(hit.getMetadata().getUsage().getCompletionTokens()).isEqualTo(6);
+            assertPolicies(breakerOpen, "fixed", "plain", "breaker-open");
+            assertPolicies(plain, "plain", "plain", null);
+        }
+        finally {
+            cachedService.close();
+            brokenService.close();
+        }
+    }
+
+    private static SpeculaChatModel model(GenerationService service) {
+        return SpeculaChatModel.builder()
+            .service(service)
+            .modelName("specula-tiny")
+            .defaultOptions(SpeculaChatOptions.builder().temperature(0.0).maxTokens(48).build())
+            .build();
+    }
+
+    private static void assertPolicies(ChatResponse response, String requested, String effective, String reason) {
+        assertThat((String) response.getMetadata().get(SpeculaChatModel.METADATA_REQUESTED_POLICY))
+            .as("requested policy")
+            .isEqualTo(requested);
+        assertThat((String) response.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).as("effective policy")
+            .isEqualTo(effective);
+        assertThat((String) response.getMetadata().get(SpeculaChatModel.METADATA_POLICY_REASON)).as("reason")
+            .isEqualTo(reason);
+    }
+
+    @Test
+    void aRepeatedGreedyStreamArrivesInTheSameChunks() {
+        GenerationService cachedService = GenerationService.builder(models)
+            .goodput(GoodputSettings.disabled())
+            .batching(BatchingSettings.disabled())
+            .prefixCacheBytes(0)
+            .build();
+        try {
+            ChatClient client = ChatClient.create(model(cachedService));
+            List<String> first = client.prompt().user(QUESTION).stream().content().collectList().block(TIMEOUT);
+            List<String> second = client.prompt().user(QUESTION).stream().content().collectList().block(TIMEOUT);
+
+            assertThat(cachedService.snapshot().cacheHits()).isEqualTo(1);
+            assertThat(first).hasSizeGreaterThan(1);
+            assertThat(second).isEqualTo(first);
+
+            // cached by a call, streamed as an uncached stream is
+            String other = "Write a class for a bank account.";
+            client.prompt().user(other).call().content();
+            List<String> afterCall = client.prompt().user(other).stream().content().collectList().block(TIMEOUT);
+            List<String> uncached = ChatClient.create(chatModel)
+                .prompt()
+                .user(other)
+                .stream()
+                .content()
+                .collectList()
+                .block(TIMEOUT);
+            assertThat(cachedService.snapshot().cacheHits()).isEqualTo(2);
+            assertThat(afterCall).hasSizeGreaterThan(1).isEqualTo(uncached);
+        }
+        finally {
+            cachedService.close();
+        }
     }
 
     @Test

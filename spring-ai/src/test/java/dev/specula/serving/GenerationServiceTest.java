@@ -423,6 +423,98 @@ class GenerationServiceTest {
             .hasMessageContaining("maxConcurrentGenerations must be at most maxBatchSize + queueCapacity (16)");
     }
 
+    @Test
+    void resultsSayWhichPolicyWasAskedForWhichRanAndWhy() {
+        FaultyDraft draft = draft(FaultyDraft.Fault.THROW, Integer.MAX_VALUE, 0);
+        // goodput on: the third speculative-eligible request is a plain probe
+        GenerationService service = service(draft, (builder) -> builder.goodput(GoodputSettings.defaults()),
+                new SimpleMeterRegistry(), null, null);
+        CircuitBreaker open = CircuitBreaker.ofDefaults("open-for-test");
+        open.transitionToForcedOpenState();
+        GenerationService broken = service(draft, noCacheNoGoodput(), new SimpleMeterRegistry(), open, null);
+        GenerationService noDraft = GenerationService.builder(ModelPairHandle.ready(new ModelPair(target, null)))
+            .batching(BatchingSettings.disabled())
+            .prefixCacheBytes(0)
+            .responseCache(ResponseCacheSettings.disabled())
+            .build();
+        try {
+            ServiceResult normal = service.generate(greedy(0, 12, null));
+            service.generate(greedy(1, 12, null));
+            ServiceResult probe = service.generate(greedy(2, 12, null));
+            ServiceResult hit = service.generate(greedy(0, 12, null));
+            ServiceResult plain = service.generate(
+                    new ServiceRequest(prompt(3), SamplingParams.GREEDY, 12, List.of(), null, null, false, null, null));
+            ServiceResult breakerOpen = broken.generate(greedy(4, 12, null));
+            ServiceResult withoutDraft = noDraft.generate(greedy(5, 12, null));
+
+            assertPolicies(normal, "fixed", "fixed", null);
+            assertPolicies(probe, "fixed", "plain", ServiceResult.Reason.PROBE);
+            assertPolicies(hit, "fixed", "cache", ServiceResult.Reason.CACHE);
+            assertThat(hit.cached()).isTrue();
+            assertThat(hit.generation().stats().drafted()).as("a cache hit decodes nothing").isZero();
+            assertThat(hit.generation().stats().targetCalls()).isZero();
+            assertThat(hit.generation().text()).isEqualTo(normal.generation().text());
+            assertPolicies(plain, "plain", "plain", null);
+            assertPolicies(breakerOpen, "fixed", "plain", ServiceResult.Reason.BREAKER_OPEN);
+            assertThat(breakerOpen.fallback()).contains(FallbackReason.BREAKER_OPEN);
+            assertPolicies(withoutDraft, "fixed", "plain", ServiceResult.Reason.NO_DRAFT);
+            assertThat(ServiceResult.Reason.PROBE.tag()).isEqualTo("probe");
+            assertThat(ServiceResult.Reason.BREAKER_OPEN.tag()).isEqualTo("breaker-open");
+            assertThat(ServiceResult.Reason.CACHE.tag()).isEqualTo("cache");
+        }
+        finally {
+            service.close();
+            broken.close();
+            noDraft.close();
+            draft.close();
+        }
+    }
+
+    private static void assertPolicies(ServiceResult result, String requested, String effective,
+            ServiceResult.Reason reason) {
+        assertThat(result.requestedPolicy()).as("requested policy").isEqualTo(requested);
+        assertThat(result.policy()).as("effective policy").isEqualTo(effective);
+        assertThat(result.reason()).as("reason").isEqualTo(java.util.Optional.ofNullable(reason));
+    }
+
+    @Test
+    void aCachedAnswerIsReplayedInTheChunksItWasGeneratedIn() {
+        FaultyDraft draft = draft(FaultyDraft.Fault.THROW, Integer.MAX_VALUE, 0);
+        GenerationService service = service(draft, (builder) -> builder.goodput(GoodputSettings.disabled()),
+                new SimpleMeterRegistry(), null, null);
+        GenerationService uncached = service(draft, noCacheNoGoodput(), new SimpleMeterRegistry(), null, null);
+        try {
+            List<String> first = new ArrayList<>();
+            List<String> second = new ArrayList<>();
+            service.generate(streaming(6, first));
+            ServiceResult replayed = service.generate(streaming(6, second));
+
+            assertThat(replayed.cached()).isTrue();
+            assertThat(first).hasSizeGreaterThan(1);
+            assertThat(second).as("the cached answer streams in the chunks it was generated in").isEqualTo(first);
+
+            // an answer cached by a request that did not stream replays as a stream would
+            // have sent it
+            service.generate(greedy(7, 32, null));
+            List<String> afterCall = new ArrayList<>();
+            assertThat(service.generate(streaming(7, afterCall)).cached()).isTrue();
+            List<String> live = new ArrayList<>();
+            uncached.generate(streaming(7, live));
+            assertThat(live).hasSizeGreaterThan(1);
+            assertThat(afterCall).isEqualTo(live);
+        }
+        finally {
+            service.close();
+            uncached.close();
+            draft.close();
+        }
+    }
+
+    private static ServiceRequest streaming(int index, List<String> chunks) {
+        return new ServiceRequest(prompt(index), SamplingParams.GREEDY, 32, List.of(), "fixed:5", null, true,
+                chunks::add, null);
+    }
+
     private static void await(CountDownLatch latch) {
         try {
             latch.await(30, TimeUnit.SECONDS);
