@@ -38,8 +38,10 @@ public class SpeculaModelProperties implements InitializingBean {
     private final DraftLocation draft = new DraftLocation();
 
     /**
-     * Name of the served model, as requests and responses name it. Defaults to the target
-     * directory's name ("specula-tiny" for the embedded pair).
+     * Name of the served model, as requests and responses name it. Defaults to the
+     * target's config.json "_name_or_path" (a Hugging Face id as it is, a local path by
+     * its last segment), else the target directory's name, or its parent's when the
+     * directory is named "target" ("specula-tiny" for the embedded pair).
      */
     private String modelName;
 

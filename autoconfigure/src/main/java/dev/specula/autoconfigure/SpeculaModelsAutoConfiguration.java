@@ -1,11 +1,20 @@
 package dev.specula.autoconfigure;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Locale;
 import java.util.concurrent.Executor;
+import java.util.concurrent.TimeUnit;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.apache.commons.logging.Log;
+import org.apache.commons.logging.LogFactory;
+import org.jspecify.annotations.Nullable;
 import org.springframework.ai.chat.model.ChatModel;
 import org.springframework.ai.model.SpringAIModelProperties;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.boot.autoconfigure.AutoConfiguration;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnClass;
 import org.springframework.boot.autoconfigure.condition.ConditionalOnMissingBean;
@@ -15,6 +24,8 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.core.io.ResourceLoader;
 
 import dev.specula.engine.ModelPair;
+import dev.specula.model.DecoderModel;
+import dev.specula.model.ExecutionProvider;
 import dev.specula.model.ModelLoadException;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.serving.ModelPairHandle;
@@ -30,8 +41,13 @@ import dev.specula.serving.ModelPairHandle;
 @ConditionalOnClass(ChatModel.class)
 @ConditionalOnProperty(name = SpringAIModelProperties.CHAT_MODEL, havingValue = SpeculaModelsAutoConfiguration.PROVIDER,
         matchIfMissing = true)
-@EnableConfigurationProperties({ SpeculaModelProperties.class, SpeculaBatchingProperties.class })
+@EnableConfigurationProperties({ SpeculaModelProperties.class, SpeculaBatchingProperties.class,
+        SpeculaPolicyProperties.class })
 public class SpeculaModelsAutoConfiguration {
+
+    private static final Log logger = LogFactory.getLog(SpeculaModelsAutoConfiguration.class);
+
+    private static final ObjectMapper JSON = new ObjectMapper();
 
     /** Spring AI's chat model selector property. */
     public static final String MODEL_SELECTOR = SpringAIModelProperties.CHAT_MODEL;
@@ -77,7 +93,7 @@ public class SpeculaModelsAutoConfiguration {
         Path draftPath = draft.isEnabled() && draft.getLocation() != null
                 ? ModelLocations.resolve(draft.getLocation(), SpeculaModelProperties.DRAFT_LOCATION, resourceLoader)
                 : null;
-        String name = properties.getModelName() != null ? properties.getModelName() : directoryName(targetPath);
+        String name = properties.getModelName() != null ? properties.getModelName() : defaultModelName(targetPath);
         return new ModelLocationsResolved(targetPath, draftPath, name, false);
     }
 
@@ -85,27 +101,34 @@ public class SpeculaModelsAutoConfiguration {
     @Bean(destroyMethod = "close")
     @ConditionalOnMissingBean
     ModelPairHandle speculaModelPairHandle(ModelLocationsResolved locations, SpeculaModelProperties properties,
-            SpeculaBatchingProperties batching) {
+            SpeculaBatchingProperties batching, ObjectProvider<SpeculaPolicyProperties> policy) {
         RuntimeOptions options = properties.getRuntime().toRuntimeOptions();
         ModelLocationsResolved graphs = batchGraphs(locations, batching);
+        String servingSummary = servingSummary(locations, graphs, batching, policy.getIfAvailable(), options);
         if (properties.getLoadMode() == SpeculaModelProperties.LoadMode.BACKGROUND) {
             Executor loaderThread = (task) -> {
                 Thread thread = new Thread(task, "specula-model-loader");
                 thread.setDaemon(true);
                 thread.start();
             };
-            return ModelPairHandle.loading(() -> load(graphs, options), loaderThread);
+            return ModelPairHandle.loading(() -> load(graphs, options, servingSummary), loaderThread);
         }
-        return ModelPairHandle.ready(load(graphs, options));
+        return ModelPairHandle.ready(load(graphs, options, servingSummary));
     }
 
     /**
      * Loads the pair; a load failure names the property that pointed at the failing
      * model.
      */
-    private static ModelPair load(ModelLocationsResolved locations, RuntimeOptions options) {
+    private static ModelPair load(ModelLocationsResolved locations, RuntimeOptions options, String servingSummary) {
         try {
-            return ModelPair.load(locations.target(), locations.draft(), options);
+            long start = System.nanoTime();
+            ModelPair pair = ModelPair.load(locations.target(), locations.draft(), options);
+            if (logger.isInfoEnabled()) {
+                logger.info(
+                        loadedMessage(pair, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), servingSummary));
+            }
+            return pair;
         }
         catch (ConfiguredModelLoadException ex) {
             throw ex;
@@ -163,6 +186,56 @@ public class SpeculaModelsAutoConfiguration {
                 ? location.getParent() : location;
     }
 
+    /**
+     * The INFO line written once the pair is loaded: what each model is, and how it is
+     * served.
+     */
+    static String loadedMessage(ModelPair pair, long millis, String servingSummary) {
+        StringBuilder message = new StringBuilder("Specula loaded its models in ").append(millis)
+            .append(" ms: target ")
+            .append(describe(pair.target()));
+        pair.draft().ifPresentOrElse((draft) -> {
+            message.append("; draft ");
+            message.append(draft instanceof DecoderModel model ? describe(model) : draft.files().model().toString());
+        }, () -> message.append("; no draft"));
+        return message.append("; ").append(servingSummary).toString();
+    }
+
+    private static String describe(DecoderModel model) {
+        return model.files().model() + " (" + model.config().modelType() + ", " + parameters(model.files().model())
+                + " parameters, vocabulary " + model.tokenizer().vocabularySize() + ", " + model.logitsWidth()
+                + " logits, context " + model.contextLength() + ")";
+    }
+
+    /** The initializers' element count, as 1.2M / 494.0M / 7.6B; "?" if unreadable. */
+    static String parameters(Path model) {
+        try {
+            long count = OnnxParameters.count(model);
+            if (count >= 1_000_000_000L) {
+                return String.format(Locale.ROOT, "%.1fB", count / 1e9);
+            }
+            if (count >= 1_000_000L) {
+                return String.format(Locale.ROOT, "%.1fM", count / 1e6);
+            }
+            return String.format(Locale.ROOT, "%.1fK", count / 1e3);
+        }
+        catch (IOException | RuntimeException ex) {
+            return "?";
+        }
+    }
+
+    /** Policy, batch path and execution provider, as configured. */
+    private static String servingSummary(ModelLocationsResolved locations, ModelLocationsResolved graphs,
+            SpeculaBatchingProperties batching, @Nullable SpeculaPolicyProperties policy, RuntimeOptions options) {
+        String policyName = locations.draft() == null ? "plain (no draft)"
+                : policy == null ? "(default)" : policy.getName() + " (gamma " + policy.getGamma() + ")";
+        String batchPath = !batching.isEnabled() ? "off"
+                : graphs.target().equals(locations.target()) ? "padded" : "unpadded (" + PACKED_GRAPH + ")";
+        return "policy " + policyName + ", batching " + batchPath + ", execution provider " + options.provider()
+                + (options.provider() == ExecutionProvider.CPU ? "" : " " + options.deviceId()) + ", served as '"
+                + locations.modelName() + "'";
+    }
+
     private static boolean isEmbeddedPairAvailable(ClassLoader classLoader) {
         try {
             Class.forName(TINY_MODELS, false, classLoader);
@@ -173,9 +246,52 @@ public class SpeculaModelsAutoConfiguration {
         }
     }
 
-    private static String directoryName(Path location) {
+    /**
+     * The served model's name when {@code specula.model-name} is not set: config.json's
+     * {@code _name_or_path} (a Hugging Face id as it is, a local path by its last
+     * segment), else the model directory's name, or its parent's when the directory is
+     * literally {@code target} (the usual {@code <model>/target} layout).
+     */
+    static String defaultModelName(Path location) {
         Path directory = directoryOf(location);
-        return directory == null || directory.getFileName() == null ? PROVIDER : directory.getFileName().toString();
+        if (directory == null) {
+            return PROVIDER;
+        }
+        String nameOrPath = nameOrPath(directory.resolve("config.json"));
+        if (nameOrPath != null) {
+            return nameOrPath;
+        }
+        Path name = directory.toAbsolutePath().normalize().getFileName();
+        if (name != null && name.toString().equals("target")) {
+            Path parent = directory.toAbsolutePath().normalize().getParent();
+            name = parent == null ? name : parent.getFileName();
+        }
+        return name == null ? PROVIDER : name.toString();
+    }
+
+    private static @Nullable String nameOrPath(Path config) {
+        if (!Files.isRegularFile(config)) {
+            return null;
+        }
+        try {
+            JsonNode node = JSON.readTree(config.toFile()).path("_name_or_path");
+            String value = node.isTextual() ? node.asText().trim() : "";
+            if (value.isEmpty()) {
+                return null;
+            }
+            // a Hugging Face id is "name" or "org/name"; anything else is a local path
+            boolean localPath = !value.matches("[\\w.-]+(/[\\w.-]+)?") || value.startsWith(".");
+            if (!localPath) {
+                return value;
+            }
+            String[] segments = value.replace('\\', '/').replaceAll("/+$", "").split("/");
+            String last = segments[segments.length - 1];
+            return last.isEmpty() ? null : last;
+        }
+        catch (IOException ex) {
+            // config.json is checked, with a clear error, when the model loads
+            return null;
+        }
     }
 
     /**

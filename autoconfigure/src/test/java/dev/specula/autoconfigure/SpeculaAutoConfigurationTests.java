@@ -144,7 +144,9 @@ class SpeculaAutoConfigurationTests {
                 ModelLocationsResolved locations = context.getBean(ModelLocationsResolved.class);
                 assertThat(locations.embedded()).isFalse();
                 assertThat(locations.draft()).isNull();
-                assertThat(locations.modelName()).isEqualTo("target");
+                // the directory is literally "target": named after its parent
+                assertThat(locations.modelName())
+                    .isEqualTo(TestModels.pair().target().getParent().getFileName().toString());
                 assertThat(context.getBean(GenerationService.class).models().get().draft()).isEmpty();
                 ChatResponse response = context.getBean(SpeculaChatModel.class).call(new Prompt(PROMPT));
                 assertThat((String) response.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("plain");

@@ -56,7 +56,10 @@ class SpeculaFailureAnalyzersTests {
             assertThat(analysis.getDescription()).contains("Property: specula.target.location", "Path: /nonexistent",
                     "does not exist");
             assertThat(analysis.getAction()).contains("Point specula.target.location at",
-                    "python -m specula_tools export", "tools/README.md");
+                    "python -m specula_tools export HF_MODEL_DIR OUT_DIR", "tools/ directory of the Specula repository",
+                    "specula.target.location=OUT_DIR");
+            // a Maven user has no checkout: no bare repository paths
+            assertThat(analysis.getAction()).doesNotContain("docs/", "README");
         });
     }
 

@@ -103,6 +103,19 @@ final class TestModels {
         }
     }
 
+    /** Rewrites {@code directory}'s config.json with {@code edit} applied. */
+    static void editConfig(Path directory, java.util.function.Consumer<ObjectNode> edit) {
+        Path config = directory.resolve("config.json");
+        try {
+            ObjectNode root = (ObjectNode) JSON.readTree(config.toFile());
+            edit.accept(root);
+            JSON.writeValue(config.toFile(), root);
+        }
+        catch (IOException ex) {
+            throw new UncheckedIOException(ex);
+        }
+    }
+
     private static void write(Path file, String text) {
         try {
             Files.writeString(file, text, StandardCharsets.UTF_8);

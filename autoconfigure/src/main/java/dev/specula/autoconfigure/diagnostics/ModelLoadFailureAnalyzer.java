@@ -23,10 +23,11 @@ public class ModelLoadFailureAnalyzer extends AbstractFailureAnalyzer<ModelLoadE
                         : cause.getPath().toAbsolutePath(),
                 cause.getMessage());
         String action = String.format("Point %s at a model directory in the Optimum text-generation-with-past layout "
-                + "(model.onnx, config.json, tokenizer.json; see docs/models.md). To export a Hugging Face model run "
-                + "`python -m specula_tools export MODEL_DIR OUT_DIR` from tools/ (tools/README.md); re-export a "
-                + "corrupt model.onnx the same way. Or remove %s and %s to run the embedded pair "
-                + "(dev.specula:specula-models-tiny on the classpath).", property,
+                + "(model.onnx, config.json, tokenizer.json). To export a local Hugging Face model directory, run "
+                + "`pip install -r requirements.txt && python -m specula_tools export HF_MODEL_DIR OUT_DIR` in the "
+                + "tools/ directory of the Specula repository, then set %s=OUT_DIR; re-export a corrupt model.onnx "
+                + "the same way. Or remove %s and %s to run the embedded pair "
+                + "(dev.specula:specula-models-tiny on the classpath).", property, property,
                 SpeculaModelProperties.TARGET_LOCATION, SpeculaModelProperties.DRAFT_LOCATION);
         return new FailureAnalysis(description, action, cause);
     }
