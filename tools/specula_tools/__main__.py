@@ -10,6 +10,7 @@ COMMANDS = {
     "eval-pair": "specula_tools.eval_pair",
     "train-ldlp": "specula_tools.train_ldlp",
     "share-weights": "specula_tools.share_weights",
+    "chat-ast": "specula_tools.chat_ast",
 }
 
 

@@ -1,19 +1,28 @@
 """Model shapes, chat template and HF saving for the embedded pair."""
 import os
 
-# The model is a code completer. System and user messages become Python comment headers
-# ("# " before every line); assistant messages are raw code. add_generation_prompt adds nothing:
-# the assistant simply continues after the last "\n". Only `for`, `if`, `+`, string literals with
-# '\n' and the `replace` filter are used, all inside whitespace-stripping tags, so transformers
-# (Jinja2) and Jinjava (trim_blocks/lstrip_blocks) render the same string.
+# The model completes Python source files, so the chat path renders a conversation as one. Every conversation
+# starts with a module docstring (stdlib files open with one, and it steers the model towards library code rather
+# than the test suites that dominate its corpus). Assistant messages and messages that look like code (a newline,
+# "(", "=", "import ", "class ", "def ", or a trailing ":") are handed through as code; other system and user
+# messages become docstrings. Messages are joined by newlines and the last one is left open: the tokenizer merges a
+# line break with the next line's indentation ("\n   " is one token), so the model writes the break itself.
+# add_generation_prompt adds nothing. Only for/if/set, `in`, [-1:], `+` and string literals are used, inside
+# whitespace-stripping tags, so transformers (Jinja2) and Jinjava render the same string (models-tiny's
+# EmbeddedChatTemplateTest checks it against transformers' renderings).
 CHAT_TEMPLATE = (
-    "{%- for message in messages %}"
-    "{%- if message['role'] == 'assistant' %}"
-    "{{- message['content'] + '\\n' }}"
-    "{%- else %}"
-    "{{- '# ' + (message['content'] | replace('\\n', '\\n# ')) + '\\n' }}"
-    "{%- endif %}"
-    "{%- endfor %}"
+    "{{- '\"\"\"Utilities.\"\"\"\\n\\n' }}\n"
+    "{%- for message in messages %}\n"
+    "    {%- set content = message['content'] %}\n"
+    "    {%- if message['role'] != 'assistant' and not ('\\n' in content or '(' in content or '=' in content"
+    " or 'import ' in content or 'class ' in content or 'def ' in content or content[-1:] == ':') %}\n"
+    "        {%- set content = '\"\"\"' + content + '\\n\"\"\"' %}\n"
+    "    {%- endif %}\n"
+    "    {{- content }}\n"
+    "    {%- if not loop.last and content[-1:] != '\\n' %}\n"
+    "        {{- '\\n' }}\n"
+    "    {%- endif %}\n"
+    "{%- endfor %}\n"
 )
 
 TARGET_SHAPE = dict(hidden_size=384, num_hidden_layers=6, num_attention_heads=6, num_key_value_heads=2,
