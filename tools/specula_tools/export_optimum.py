@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from specula_tools.export_core import geometry, load
+from specula_tools.onnx_verify import _generate, _greedy_margins, _prompt_ids
 
 
 class OptimumStyleDecoder(torch.nn.Module):
@@ -230,37 +231,39 @@ class _Session:
         return out[0].astype(np.float32), out[1:]
 
 
+def greedy(session, tokens, n, use_cache_first=True):
+    """n greedy ids from an empty past: the prompt in one call, then one token per call."""
+    dtype = session.past_dtype
+    past = [np.zeros((1, session.kv_heads, 0, session.head_dim), dtype) for _ in range(2 * session.layers)]
+    new = np.array([tokens], dtype=np.int64)
+    start = 0
+    got = []
+    for step in range(n):
+        total = start + new.shape[1]
+        logits, past = session.run(new, np.ones((1, total), np.int64), np.arange(start, total, dtype=np.int64)[None],
+                                   past, use_cache_first if step == 0 else True)
+        nxt = int(logits[0, -1].argmax())
+        got.append(nxt)
+        start = total
+        new = np.array([[nxt]], dtype=np.int64)
+    return got
+
+
 def verify(path, model, tokenizer, merged, quiet=False):
     """Greedy ids vs transformers from an empty past, and a 5-token step over a 12-token past."""
-    layers, kv_heads, head_dim, _ = geometry(model.config)
-    session = _Session(path, layers, merged)
+    session = _Session(path, geometry(model.config)[0], merged)
     dtype = session.past_dtype
     report = {}
     prompts = ["def fibonacci(n):", "The quick brown fox", "import os\nimport sys\n"]
     branches = [False, True] if merged else [True]
     for use_cache_first in branches:
         for prompt in prompts:
-            ids = tokenizer(prompt, return_tensors="pt").input_ids
-            with torch.no_grad():
-                expected = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=20,
-                                          do_sample=False, min_new_tokens=20, pad_token_id=0)[0, ids.shape[1]:]
-            tokens = ids[0].tolist()
-            past = [np.zeros((1, kv_heads, 0, head_dim), dtype) for _ in range(2 * layers)]
-            new = np.array([tokens], dtype=np.int64)
-            start = 0
-            got = []
-            for step in range(20):
-                total = start + new.shape[1]
-                logits, past = session.run(new, np.ones((1, total), np.int64),
-                                           np.arange(start, total, dtype=np.int64)[None],
-                                           past, use_cache_first if step == 0 else True)
-                nxt = int(logits[0, -1].argmax())
-                got.append(nxt)
-                start = total
-                new = np.array([[nxt]], dtype=np.int64)
-            if got != expected.tolist():
+            tokens = _prompt_ids(tokenizer, prompt)
+            expected = _generate(model, tokens, 20)
+            got = greedy(session, tokens, 20, use_cache_first)
+            if got != expected:
                 raise SystemExit(f"export-optimum: greedy ids differ on {prompt!r} (first step use_cache_branch="
-                                 f"{use_cache_first}): ONNX {got} vs transformers {expected.tolist()}")
+                                 f"{use_cache_first}): ONNX {got} vs transformers {expected}")
         report[f"greedy_use_cache_first_{use_cache_first}"] = "exact"
     ids = tokenizer("class Stack:\n    def push(self, item):\n        self.items.append(item)",
                     return_tensors="pt").input_ids[:, :17]
@@ -298,20 +301,90 @@ def export(model_dir, out_dir, merged=False, fp16=False, name=None, opset=18, ch
     return path
 
 
+def build_fixtures(models_dir):
+    """engine test fixtures: models/optimum-qwen2 (onnx/model.onnx) and models/optimum-qwen2-merged, with
+    transformers' greedy ids (reference.json, the schema of `fixtures`' reference files), and models/extra-input
+    (optimum-qwen2's graph with an input the engine does not feed)."""
+    from specula_tools.fixtures import MAX_NEW_TOKENS, MIN_MARGIN, MODEL_PROMPTS
+    from specula_tools.make_random import make_random
+
+    torch.set_num_threads(1)
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(12):
+            hf_dir = os.path.join(tmp, f"qwen2-{seed}")
+            make_random("qwen2", hf_dir, seed=seed)
+            model, tokenizer = load(hf_dir)
+            cases = []
+            for prompt in MODEL_PROMPTS:
+                ids = _prompt_ids(tokenizer, prompt)
+                margin = min(_greedy_margins(model, ids, MAX_NEW_TOKENS))
+                if margin < MIN_MARGIN[False]:
+                    break
+                greedy_ids = _generate(model, ids, MAX_NEW_TOKENS)
+                cases.append(dict(prompt=prompt, prompt_ids=ids, greedy_ids=greedy_ids,
+                                  text=tokenizer.decode(greedy_ids, skip_special_tokens=False),
+                                  min_margin=round(margin, 6)))
+            if len(cases) == len(MODEL_PROMPTS):
+                break
+        else:
+            raise SystemExit("export-optimum: no seed in 0..11 kept greedy paths away from ties")
+        for name, merged in (("optimum-qwen2", False), ("optimum-qwen2-merged", True)):
+            out_dir = os.path.join(models_dir, name)
+            shutil.rmtree(out_dir, ignore_errors=True)
+            path = export(hf_dir, out_dir, merged=merged)
+            session = _Session(path, geometry(model.config)[0], merged)
+            for case in cases:
+                if greedy(session, case["prompt_ids"], MAX_NEW_TOKENS) != case["greedy_ids"]:
+                    raise SystemExit(f"export-optimum: {name} greedy differs from transformers on {case['prompt']!r}")
+            with open(os.path.join(out_dir, "reference.json"), "w", encoding="utf-8") as fh:
+                json.dump(dict(family="qwen2", layout="optimum" + (" merged" if merged else ""),
+                               generator=f"specula_tools make-random --family qwen2 --seed {seed}; export-optimum"
+                                         + (" --merged" if merged else ""),
+                               reference="transformers generate(do_sample=False) with eos_token_id=[]; ONNX Runtime "
+                                         "greedy verified identical",
+                               max_new_tokens=MAX_NEW_TOKENS, cases=cases), fh, indent=1, ensure_ascii=False)
+                fh.write("\n")
+            print(f"export-optimum: fixture {out_dir} (seed {seed})")
+        _extra_input_fixture(os.path.join(models_dir, "optimum-qwen2"), os.path.join(models_dir, "extra-input"))
+
+
+def _extra_input_fixture(source_dir, out_dir):
+    """optimum-qwen2 with one more graph input (token_type_ids, unused): a graph Specula must refuse by name."""
+    import onnx
+    from onnx import helper
+
+    shutil.rmtree(out_dir, ignore_errors=True)
+    os.makedirs(os.path.join(out_dir, "onnx"))
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copyfile(os.path.join(source_dir, name), os.path.join(out_dir, name))
+    proto = onnx.load(os.path.join(source_dir, "onnx", "model.onnx"))
+    proto.graph.input.append(helper.make_tensor_value_info("token_type_ids", onnx.TensorProto.INT64,
+                                                           ["batch_size", "sequence_length"]))
+    onnx.checker.check_model(proto)
+    onnx.save_model(proto, os.path.join(out_dir, "onnx", "model.onnx"))
+    print(f"export-optimum: fixture {out_dir}")
+
+
 def main(argv):
     parser = argparse.ArgumentParser(prog="python -m specula_tools export-optimum", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("model_dir")
-    parser.add_argument("out_dir")
+    parser.add_argument("model_dir", nargs="?")
+    parser.add_argument("out_dir", nargs="?")
+    parser.add_argument("--fixtures", metavar="MODELS_DIR",
+                        help="instead: write the engine's optimum-qwen2 and optimum-qwen2-merged test fixtures there")
     parser.add_argument("--merged", action="store_true", help="one graph with a use_cache_branch input")
     parser.add_argument("--fp16", action="store_true")
     parser.add_argument("--name", help="file name under onnx/ (default model.onnx, or model_fp16.onnx)")
     parser.add_argument("--opset", type=int, default=18)
     parser.add_argument("--no-verify", action="store_true")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory():
-        path = export(args.model_dir, args.out_dir, merged=args.merged, fp16=args.fp16, name=args.name,
-                      opset=args.opset, check=not args.no_verify)
+    if args.fixtures:
+        build_fixtures(args.fixtures)
+        return 0
+    if not args.model_dir or not args.out_dir:
+        parser.error("MODEL_DIR and OUT_DIR are required (or --fixtures MODELS_DIR)")
+    path = export(args.model_dir, args.out_dir, merged=args.merged, fp16=args.fp16, name=args.name,
+                  opset=args.opset, check=not args.no_verify)
     print(f"export-optimum: wrote {path}")
     return 0
 

@@ -66,6 +66,53 @@ final class ModelLocations {
     }
 
     /**
+     * The graph named by a {@code file} property inside a resolved location, or the
+     * location itself when the property is unset.
+     */
+    static Path graph(Path location, String file, String property) {
+        if (file == null) {
+            return location;
+        }
+        if (!Files.isDirectory(location)) {
+            throw new ConfiguredModelLoadException(property, location,
+                    property + " (" + file + ") names a graph inside a model directory, but the location " + location
+                            + " is a file: point the location at the directory, or drop " + property);
+        }
+        Path graph = location.resolve(file.trim()).normalize();
+        if (!Files.isRegularFile(graph)) {
+            throw new ConfiguredModelLoadException(property, graph, property + " names " + file.trim()
+                    + ", which is not in " + location + "; its graphs are: " + graphsIn(location));
+        }
+        return graph;
+    }
+
+    /**
+     * The .onnx files of a model directory and of its onnx/ subdirectory, relative to it.
+     */
+    private static String graphsIn(Path directory) {
+        try (Stream<Path> files = Stream.concat(list(directory), list(directory.resolve("onnx")))) {
+            String graphs = String.join(", ",
+                    files.filter((file) -> file.getFileName().toString().endsWith(".onnx"))
+                        .map((file) -> directory.relativize(file).toString().replace('\\', '/'))
+                        .sorted()
+                        .toList());
+            return graphs.isEmpty() ? "none" : graphs;
+        }
+    }
+
+    private static Stream<Path> list(Path directory) {
+        if (!Files.isDirectory(directory)) {
+            return Stream.empty();
+        }
+        try {
+            return Files.list(directory);
+        }
+        catch (IOException ex) {
+            return Stream.empty();
+        }
+    }
+
+    /**
      * {@code /x}, {@code file:/x}, {@code file:///x} or {@code file:relative/x} as a
      * path.
      */

@@ -30,6 +30,32 @@ final class PropertyChecks {
         }
     }
 
+    /**
+     * A graph file is a relative path to an .onnx file inside its model's location, and
+     * needs that location.
+     */
+    static void requireGraphFile(String property, String file, String locationProperty, String location) {
+        if (file == null) {
+            return;
+        }
+        java.nio.file.Path path;
+        try {
+            path = java.nio.file.Path.of(file.trim());
+        }
+        catch (java.nio.file.InvalidPathException ex) {
+            throw invalid(property, file, "a relative path to an .onnx file inside the model location", ex);
+        }
+        if (file.isBlank() || path.isAbsolute() || !path.normalize().equals(path) || path.startsWith("..")
+                || !path.toString().endsWith(".onnx")) {
+            throw invalid(property, file,
+                    "a relative path to an .onnx file inside the model location, such as onnx/model_q4.onnx");
+        }
+        if (location == null) {
+            throw invalid(property, file, "set together with " + locationProperty
+                    + " (the directory it is relative to); unset it to use the embedded pair");
+        }
+    }
+
     static void requireAtLeast(String property, long value, long min, String allowed) {
         requireRange(property, value, value, min, Long.MAX_VALUE, allowed);
     }

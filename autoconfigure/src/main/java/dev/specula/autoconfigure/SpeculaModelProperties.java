@@ -23,6 +23,12 @@ public class SpeculaModelProperties implements InitializingBean {
     /** Property of the draft's location. */
     public static final String DRAFT_LOCATION = CONFIG_PREFIX + ".draft.location";
 
+    /** Property of the target's graph file inside its location. */
+    public static final String TARGET_FILE = CONFIG_PREFIX + ".target.file";
+
+    /** Property of the draft's graph file inside its location. */
+    public static final String DRAFT_FILE = CONFIG_PREFIX + ".draft.file";
+
     /**
      * Target model: the large model whose output is returned. Unset (with the draft unset
      * too): the embedded pair.
@@ -87,6 +93,8 @@ public class SpeculaModelProperties implements InitializingBean {
         String prefix = CONFIG_PREFIX + ".";
         PropertyChecks.requireLocation(TARGET_LOCATION, target.getLocation());
         PropertyChecks.requireLocation(DRAFT_LOCATION, draft.getLocation());
+        PropertyChecks.requireGraphFile(TARGET_FILE, target.getFile(), TARGET_LOCATION, target.getLocation());
+        PropertyChecks.requireGraphFile(DRAFT_FILE, draft.getFile(), DRAFT_LOCATION, draft.getLocation());
         if (target.getLocation() == null && draft.getLocation() != null && draft.isEnabled()) {
             throw PropertyChecks.invalid(TARGET_LOCATION, null, "a model location whenever " + DRAFT_LOCATION
                     + " is set (the embedded pair is used only when both are unset)");
@@ -125,12 +133,27 @@ public class SpeculaModelProperties implements InitializingBean {
          */
         private String location;
 
+        /**
+         * The graph to load, relative to the location, when the location is a directory
+         * with several: e.g. "onnx/model_q4.onnx" in onnx-community's layout. Unset:
+         * model.onnx, else onnx/model.onnx.
+         */
+        private String file;
+
         public String getLocation() {
             return location;
         }
 
         public void setLocation(String location) {
             this.location = location;
+        }
+
+        public String getFile() {
+            return file;
+        }
+
+        public void setFile(String file) {
+            this.file = file;
         }
 
     }

@@ -88,12 +88,13 @@ public class SpeculaModelsAutoConfiguration {
             String name = properties.getModelName() != null ? properties.getModelName() : EMBEDDED_MODEL_NAME;
             return new ModelLocationsResolved(pair[0], draft.isEnabled() ? pair[1] : null, name, true);
         }
-        Path targetPath = ModelLocations.resolve(target.getLocation(), SpeculaModelProperties.TARGET_LOCATION,
+        Path targetLocation = ModelLocations.resolve(target.getLocation(), SpeculaModelProperties.TARGET_LOCATION,
                 resourceLoader);
-        Path draftPath = draft.isEnabled() && draft.getLocation() != null
-                ? ModelLocations.resolve(draft.getLocation(), SpeculaModelProperties.DRAFT_LOCATION, resourceLoader)
-                : null;
-        String name = properties.getModelName() != null ? properties.getModelName() : defaultModelName(targetPath);
+        Path targetPath = ModelLocations.graph(targetLocation, target.getFile(), SpeculaModelProperties.TARGET_FILE);
+        Path draftPath = draft.isEnabled() && draft.getLocation() != null ? ModelLocations.graph(
+                ModelLocations.resolve(draft.getLocation(), SpeculaModelProperties.DRAFT_LOCATION, resourceLoader),
+                draft.getFile(), SpeculaModelProperties.DRAFT_FILE) : null;
+        String name = properties.getModelName() != null ? properties.getModelName() : defaultModelName(targetLocation);
         return new ModelLocationsResolved(targetPath, draftPath, name, false);
     }
 

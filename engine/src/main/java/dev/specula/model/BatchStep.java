@@ -106,6 +106,11 @@ final class BatchStep {
             long[] shape = { rows, newSlots };
             created.add(put(feeds, GraphSignature.INPUT_IDS,
                     OnnxTensor.createTensor(model.environment, LongBuffer.wrap(ids), shape)));
+            if (model.signature.hasUseCacheBranch()) {
+                // a merged decoder: its with-past branch also serves an empty past
+                created.add(put(feeds, GraphSignature.USE_CACHE_BRANCH,
+                        OnnxTensor.createTensor(model.environment, new boolean[] { true })));
+            }
             if (model.signature.hasPositionIds()) {
                 created.add(put(feeds, GraphSignature.POSITION_IDS,
                         OnnxTensor.createTensor(model.environment, LongBuffer.wrap(positions), shape)));

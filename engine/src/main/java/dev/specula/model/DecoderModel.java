@@ -327,6 +327,11 @@ public final class DecoderModel implements Decoder {
             }
             long[] shape = { 1, newTokens };
             created.add(put(feeds, GraphSignature.INPUT_IDS, OnnxTensor.createTensor(environment, ids, shape)));
+            if (signature.hasUseCacheBranch()) {
+                // a merged decoder: its with-past branch also serves an empty past
+                created.add(put(feeds, GraphSignature.USE_CACHE_BRANCH,
+                        OnnxTensor.createTensor(environment, new boolean[] { true })));
+            }
             if (signature.hasPositionIds()) {
                 created.add(put(feeds, GraphSignature.POSITION_IDS,
                         OnnxTensor.createTensor(environment, positions, shape)));

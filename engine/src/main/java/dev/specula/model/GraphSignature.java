@@ -15,6 +15,8 @@ import ai.onnxruntime.TensorInfo;
  *          attention_bias         float [1, 1, s, past + s]  additive: 0 attends, large negative masks
  *          position_ids           int64 [b, s]               optional
  *          past_key_values.{i}.key / .value   [b, kvHeads, past, headDim]  float32 or float16
+ *          use_cache_branch       bool [1]                   optional: Optimum's merged decoders, fed true
+ *                                                            (the with-past branch also runs an empty past)
  * outputs  logits                 [b, s, vocab]              float32 or float16
  *          present.{i}.key / .value           [b, kvHeads, past + s, headDim]
  *          last_hidden_state      [b, s, hidden]             optional (--with-hidden)
@@ -31,10 +33,12 @@ import ai.onnxruntime.TensorInfo;
  * @param hasAttentionBias whether {@code attention_bias} is an input (packed variant)
  * @param hasHiddenState whether {@code last_hidden_state} is an output
  * @param hiddenSize width of {@code last_hidden_state}, -1 when absent or symbolic
+ * @param hasUseCacheBranch whether {@code use_cache_branch} is an input (a merged
+ * decoder)
  */
 public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType kvType, OnnxJavaType logitsType,
         int logitsWidth, boolean hasPositionIds, boolean hasAttentionMask, boolean hasAttentionBias,
-        boolean hasHiddenState, int hiddenSize) {
+        boolean hasHiddenState, int hiddenSize, boolean hasUseCacheBranch) {
 
     static final String INPUT_IDS = "input_ids";
     static final String ATTENTION_MASK = "attention_mask";
@@ -42,6 +46,7 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
     static final String POSITION_IDS = "position_ids";
     static final String LOGITS = "logits";
     static final String HIDDEN_STATE = "last_hidden_state";
+    static final String USE_CACHE_BRANCH = "use_cache_branch";
 
     static String pastKey(int layer) {
         return "past_key_values." + layer + ".key";
@@ -98,6 +103,7 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
         }
         long[] logitsShape = logits.getShape();
         int logitsWidth = logitsShape.length == 3 ? (int) logitsShape[2] : -1;
+        refuseUnknownInputs(model, inputs, layers);
         boolean hasHidden = outputs.containsKey(HIDDEN_STATE);
         int hiddenSize = -1;
         if (hasHidden) {
@@ -105,7 +111,36 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
             hiddenSize = hiddenShape.length == 3 ? (int) hiddenShape[2] : -1;
         }
         return new GraphSignature(layers, (int) pastShape[1], (int) pastShape[3], kvType, logits.type, logitsWidth,
-                inputs.containsKey(POSITION_IDS), hasMask, hasBias, hasHidden, hiddenSize);
+                inputs.containsKey(POSITION_IDS), hasMask, hasBias, hasHidden, hiddenSize,
+                inputs.containsKey(USE_CACHE_BRANCH));
+    }
+
+    /**
+     * An input Specula does not feed would fail the first call; name it at load instead.
+     */
+    private static void refuseUnknownInputs(Path model, Map<String, NodeInfo> inputs, int layers) {
+        for (String name : inputs.keySet()) {
+            boolean known = switch (name) {
+                case INPUT_IDS, ATTENTION_MASK, ATTENTION_BIAS, POSITION_IDS, USE_CACHE_BRANCH -> true;
+                default -> name.startsWith("past_key_values.") && pastIndex(name) < layers;
+            };
+            if (!known) {
+                throw layoutError(model, "has an input '" + name + "' that Specula does not know how to feed (it"
+                        + " feeds input_ids, attention_mask or attention_bias, position_ids, use_cache_branch and"
+                        + " past_key_values.{0.." + (layers - 1) + "}.key/.value)");
+            }
+        }
+    }
+
+    private static int pastIndex(String name) {
+        String[] parts = name.split("\\.");
+        try {
+            return parts.length == 3 && (parts[2].equals("key") || parts[2].equals("value"))
+                    ? Integer.parseInt(parts[1]) : Integer.MAX_VALUE;
+        }
+        catch (NumberFormatException ex) {
+            return Integer.MAX_VALUE;
+        }
     }
 
     private static void requireName(Path model, Map<String, NodeInfo> nodes, String name, String kind) {

@@ -7,10 +7,13 @@ import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
+import java.util.stream.Stream;
 
 /**
  * The files of one exported decoder, in the layout of docs/models.md. <pre>
- * model.onnx              the graph (Optimum text-generation-with-past layout); weights may sit beside it
+ * model.onnx              the graph (Optimum text-generation-with-past layout); weights may sit beside it;
+ *                         or onnx/model.onnx (onnx-community's layout, with variants such as
+ *                         onnx/model_fp16.onnx and onnx/model_q4.onnx: point at one by its path)
  * model.onnx_data         optional external weights (models over 2 GB, or weights shared by two graphs)
  * config.json             architecture: model_type, vocab_size, max_position_embeddings / n_positions
  * generation_config.json  optional: eos_token_id, bos_token_id
@@ -25,8 +28,14 @@ public record ModelFiles(Path directory, Path model, Path config, Optional<Path>
     static final String MODEL_FILE = "model.onnx";
 
     /**
-     * Resolves a model location: a directory holding {@code model.onnx}, or the path of
-     * an {@code .onnx} file.
+     * onnx-community's and Optimum's hub layout keeps the graphs in this subdirectory.
+     */
+    static final String GRAPH_DIRECTORY = "onnx";
+
+    /**
+     * Resolves a model location: a directory holding {@code model.onnx} or
+     * {@code onnx/model.onnx}, or the path of an {@code .onnx} file (whose config and
+     * tokenizer sit beside it, or one level up when it lies in {@code onnx/}).
      * @throws ModelLoadException naming the path when a required file is missing or
      * unreadable
      */
@@ -40,11 +49,11 @@ public record ModelFiles(Path directory, Path model, Path config, Optional<Path>
         Path directory;
         if (Files.isDirectory(absolute)) {
             directory = absolute;
-            model = directory.resolve(MODEL_FILE);
+            model = graphIn(directory);
         }
         else {
             model = absolute;
-            directory = absolute.getParent();
+            directory = sideFilesDirectory(absolute);
         }
         require(model, "the ONNX graph");
         Path config = require(directory.resolve("config.json"), "the model's config.json");
@@ -79,6 +88,53 @@ public record ModelFiles(Path directory, Path model, Path config, Optional<Path>
             }
         }
         return identity.toString();
+    }
+
+    /**
+     * {@code model.onnx}, else {@code onnx/model.onnx}; several other graphs: which one?
+     */
+    private static Path graphIn(Path directory) {
+        Path own = directory.resolve(MODEL_FILE);
+        Path graphs = directory.resolve(GRAPH_DIRECTORY);
+        if (Files.isRegularFile(own) || !Files.isDirectory(graphs)) {
+            return own;
+        }
+        Path hub = graphs.resolve(MODEL_FILE);
+        if (Files.isRegularFile(hub)) {
+            return hub;
+        }
+        List<String> candidates;
+        try (Stream<Path> files = Files.list(graphs)) {
+            candidates = files.map((file) -> file.getFileName().toString())
+                .filter((file) -> file.endsWith(".onnx"))
+                .sorted()
+                .map((file) -> GRAPH_DIRECTORY + "/" + file)
+                .toList();
+        }
+        catch (IOException ex) {
+            throw new ModelLoadException(graphs, "Cannot list " + graphs + ": " + ex.getMessage());
+        }
+        if (candidates.isEmpty()) {
+            return own;
+        }
+        throw new ModelLoadException(directory,
+                directory + " has no model.onnx but " + candidates.size() + " graphs: " + String.join(", ", candidates)
+                        + ". Choose one: point the location at its path, or name it with the model's `file` property"
+                        + " (specula.target.file / specula.draft.file), e.g. " + candidates.get(0));
+    }
+
+    /**
+     * The graph's directory, or its parent for a graph in {@code onnx/} without a config
+     * beside it.
+     */
+    private static Path sideFilesDirectory(Path graph) {
+        Path directory = graph.getParent();
+        if (directory.getFileName() != null && GRAPH_DIRECTORY.equals(directory.getFileName().toString())
+                && !Files.isRegularFile(directory.resolve("config.json"))
+                && Files.isRegularFile(directory.getParent().resolve("config.json"))) {
+            return directory.getParent();
+        }
+        return directory;
     }
 
     private static Path require(Path file, String what) {
