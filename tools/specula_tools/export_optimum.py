@@ -41,10 +41,11 @@ from specula_tools.onnx_verify import _generate, _greedy_margins, _prompt_ids
 class OptimumStyleDecoder(torch.nn.Module):
     """(input_ids, attention_mask, position_ids[, *past]) -> (logits, *present), through transformers' masks."""
 
-    def __init__(self, model, with_past):
+    def __init__(self, model, with_past, length_only_mask=False):
         super().__init__()
         self.model = model
         self.with_past = with_past
+        self.length_only_mask = length_only_mask
         self.num_layers = geometry(model.config)[0]
 
     def forward(self, input_ids, attention_mask, position_ids, *past):
@@ -55,6 +56,10 @@ class OptimumStyleDecoder(torch.nn.Module):
             cache = DynamicCache(ddp_cache_data=pairs, config=self.model.config)
         else:
             cache = DynamicCache(config=self.model.config)
+        if self.length_only_mask:
+            # what graphs that take only sequence lengths from the mask do (GroupQueryAttention's seqlens_k):
+            # every slot up to the length is attended, masked holes included
+            attention_mask = torch.ones_like(attention_mask)
         out = self.model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
                          past_key_values=cache, use_cache=True)
         result = [out.logits]
@@ -73,7 +78,7 @@ def _names(layers, with_past):
     return inputs, outputs
 
 
-def _export(model, with_past, opset):
+def _export(model, with_past, opset, length_only_mask=False):
     """One decoder graph (ModelProto), exported with torch.onnx's dynamo exporter."""
     from torch.export import Dim
 
@@ -97,7 +102,7 @@ def _export(model, with_past, opset):
         d_past = Dim("past_sequence_length")
         dynamic_shapes.append(tuple({0: d_batch, 2: d_past} for _ in range(2 * layers)))
     in_names, out_names = _names(layers, with_past)
-    wrapper = OptimumStyleDecoder(model, with_past).eval()
+    wrapper = OptimumStyleDecoder(model, with_past, length_only_mask).eval()
     with torch.no_grad():
         program = torch.onnx.export(wrapper, (input_ids, mask, position_ids, *past), dynamo=True,
                                     input_names=in_names, output_names=out_names,
@@ -286,12 +291,12 @@ def verify(path, model, tokenizer, merged, quiet=False):
     return report
 
 
-def export(model_dir, out_dir, merged=False, fp16=False, name=None, opset=18, check=True):
+def export(model_dir, out_dir, merged=False, fp16=False, name=None, opset=18, check=True, length_only_mask=False):
     model, tokenizer = load(model_dir, fp16=fp16, attn_implementation="sdpa")
     onnx_dir = os.path.join(out_dir, "onnx")
     os.makedirs(onnx_dir, exist_ok=True)
     name = name or ("model_fp16.onnx" if fp16 else "model.onnx")
-    with_past = _export(model, with_past=True, opset=opset)
+    with_past = _export(model, with_past=True, opset=opset, length_only_mask=length_only_mask)
     proto = _merge(_export(model, with_past=False, opset=opset), with_past) if merged else with_past
     path = os.path.join(onnx_dir, name)
     _save(proto, path)
@@ -305,29 +310,11 @@ def build_fixtures(models_dir):
     """engine test fixtures: models/optimum-qwen2 (onnx/model.onnx) and models/optimum-qwen2-merged, with
     transformers' greedy ids (reference.json, the schema of `fixtures`' reference files), and models/extra-input
     (optimum-qwen2's graph with an input the engine does not feed)."""
-    from specula_tools.fixtures import MAX_NEW_TOKENS, MIN_MARGIN, MODEL_PROMPTS
-    from specula_tools.make_random import make_random
+    from specula_tools.fixtures import MAX_NEW_TOKENS
 
     torch.set_num_threads(1)
     with tempfile.TemporaryDirectory() as tmp:
-        for seed in range(12):
-            hf_dir = os.path.join(tmp, f"qwen2-{seed}")
-            make_random("qwen2", hf_dir, seed=seed)
-            model, tokenizer = load(hf_dir)
-            cases = []
-            for prompt in MODEL_PROMPTS:
-                ids = _prompt_ids(tokenizer, prompt)
-                margin = min(_greedy_margins(model, ids, MAX_NEW_TOKENS))
-                if margin < MIN_MARGIN[False]:
-                    break
-                greedy_ids = _generate(model, ids, MAX_NEW_TOKENS)
-                cases.append(dict(prompt=prompt, prompt_ids=ids, greedy_ids=greedy_ids,
-                                  text=tokenizer.decode(greedy_ids, skip_special_tokens=False),
-                                  min_margin=round(margin, 6)))
-            if len(cases) == len(MODEL_PROMPTS):
-                break
-        else:
-            raise SystemExit("export-optimum: no seed in 0..11 kept greedy paths away from ties")
+        seed, hf_dir, model, cases = _seed_away_from_ties(tmp, 0)
         for name, merged in (("optimum-qwen2", False), ("optimum-qwen2-merged", True)):
             out_dir = os.path.join(models_dir, name)
             shutil.rmtree(out_dir, ignore_errors=True)
@@ -336,16 +323,59 @@ def build_fixtures(models_dir):
             for case in cases:
                 if greedy(session, case["prompt_ids"], MAX_NEW_TOKENS) != case["greedy_ids"]:
                     raise SystemExit(f"export-optimum: {name} greedy differs from transformers on {case['prompt']!r}")
-            with open(os.path.join(out_dir, "reference.json"), "w", encoding="utf-8") as fh:
-                json.dump(dict(family="qwen2", layout="optimum" + (" merged" if merged else ""),
-                               generator=f"specula_tools make-random --family qwen2 --seed {seed}; export-optimum"
-                                         + (" --merged" if merged else ""),
-                               reference="transformers generate(do_sample=False) with eos_token_id=[]; ONNX Runtime "
-                                         "greedy verified identical",
-                               max_new_tokens=MAX_NEW_TOKENS, cases=cases), fh, indent=1, ensure_ascii=False)
-                fh.write("\n")
+            _write_reference(out_dir, seed, "optimum" + (" merged" if merged else ""),
+                             "--merged" if merged else "", cases)
             print(f"export-optimum: fixture {out_dir} (seed {seed})")
         _extra_input_fixture(os.path.join(models_dir, "optimum-qwen2"), os.path.join(models_dir, "extra-input"))
+        # a graph that reads only lengths from attention_mask: exact over a compact cache, wrong over holes; other
+        # weights than the fixtures above, so that one drafting for it gets rejections
+        seed, hf_dir, model, cases = _seed_away_from_ties(tmp, seed + 1)
+        out_dir = os.path.join(models_dir, "length-only-mask")
+        shutil.rmtree(out_dir, ignore_errors=True)
+        path = export(hf_dir, out_dir, length_only_mask=True)
+        session = _Session(path, geometry(model.config)[0], False)
+        for case in cases:
+            if greedy(session, case["prompt_ids"], MAX_NEW_TOKENS) != case["greedy_ids"]:
+                raise SystemExit(f"export-optimum: length-only-mask greedy differs on {case['prompt']!r}")
+        _write_reference(out_dir, seed, "optimum, attention from lengths only (holes visible)",
+                         "--length-only-mask", cases)
+        print(f"export-optimum: fixture {out_dir} (seed {seed})")
+
+
+def _seed_away_from_ties(tmp, first_seed):
+    """The first random Qwen2 from first_seed on whose greedy paths stay away from ties, with its reference cases."""
+    from specula_tools.fixtures import MAX_NEW_TOKENS, MIN_MARGIN, MODEL_PROMPTS
+    from specula_tools.make_random import make_random
+
+    for seed in range(first_seed, first_seed + 12):
+        hf_dir = os.path.join(tmp, f"qwen2-{seed}")
+        make_random("qwen2", hf_dir, seed=seed)
+        model, tokenizer = load(hf_dir)
+        cases = []
+        for prompt in MODEL_PROMPTS:
+            ids = _prompt_ids(tokenizer, prompt)
+            margin = min(_greedy_margins(model, ids, MAX_NEW_TOKENS))
+            if margin < MIN_MARGIN[False]:
+                break
+            greedy_ids = _generate(model, ids, MAX_NEW_TOKENS)
+            cases.append(dict(prompt=prompt, prompt_ids=ids, greedy_ids=greedy_ids,
+                              text=tokenizer.decode(greedy_ids, skip_special_tokens=False),
+                              min_margin=round(margin, 6)))
+        if len(cases) == len(MODEL_PROMPTS):
+            return seed, hf_dir, model, cases
+    raise SystemExit(f"export-optimum: no seed in {first_seed}..{first_seed + 11} kept greedy paths away from ties")
+
+
+def _write_reference(out_dir, seed, layout, options, cases):
+    from specula_tools.fixtures import MAX_NEW_TOKENS
+
+    with open(os.path.join(out_dir, "reference.json"), "w", encoding="utf-8") as fh:
+        json.dump(dict(family="qwen2", layout=layout,
+                       generator=f"specula_tools make-random --family qwen2 --seed {seed}; export-optimum {options}".strip(),
+                       reference="transformers generate(do_sample=False) with eos_token_id=[]; ONNX Runtime greedy "
+                                 "verified identical",
+                       max_new_tokens=MAX_NEW_TOKENS, cases=cases), fh, indent=1, ensure_ascii=False)
+        fh.write("\n")
 
 
 def _extra_input_fixture(source_dir, out_dir):
@@ -377,6 +407,9 @@ def main(argv):
     parser.add_argument("--name", help="file name under onnx/ (default model.onnx, or model_fp16.onnx)")
     parser.add_argument("--opset", type=int, default=18)
     parser.add_argument("--no-verify", action="store_true")
+    parser.add_argument("--length-only-mask", action="store_true",
+                        help="for tests: attend every slot up to the mask's length, masked holes included, as graphs "
+                             "that take only sequence lengths from the mask (GroupQueryAttention) do")
     args = parser.parse_args(argv)
     if args.fixtures:
         build_fixtures(args.fixtures)
@@ -384,7 +417,7 @@ def main(argv):
     if not args.model_dir or not args.out_dir:
         parser.error("MODEL_DIR and OUT_DIR are required (or --fixtures MODELS_DIR)")
     path = export(args.model_dir, args.out_dir, merged=args.merged, fp16=args.fp16, name=args.name,
-                  opset=args.opset, check=not args.no_verify)
+                  opset=args.opset, check=not args.no_verify, length_only_mask=args.length_only_mask)
     print(f"export-optimum: wrote {path}")
     return 0
 

@@ -65,6 +65,11 @@ public abstract class ForwardingDecoder implements Decoder {
         return delegate.newStore();
     }
 
+    @Override
+    public boolean holesAreExact() {
+        return delegate.holesAreExact();
+    }
+
     /**
      * Closes the real decoder; a double over a shared model overrides this to leave it
      * open.

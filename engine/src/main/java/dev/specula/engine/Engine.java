@@ -5,6 +5,8 @@ import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import dev.specula.kv.KvStore;
 import dev.specula.kv.PrefixCache;
@@ -25,6 +27,8 @@ import dev.specula.kv.PrefixCache;
  * the engine.
  */
 public final class Engine implements AutoCloseable {
+
+    private static final Logger LOG = LoggerFactory.getLogger(Engine.class);
 
     /**
      * How the engine batches and limits drafting.
@@ -107,7 +111,7 @@ public final class Engine implements AutoCloseable {
             throw new IllegalArgumentException("settings must not be null");
         }
         this.decoder = new SpeculativeDecoder(models, prefixCache);
-        this.settings = settings;
+        this.settings = unbatchedUnlessHolesAreExact(models, settings);
         this.watchdog = new StepWatchdog(settings.draftTimeLimit());
     }
 
@@ -161,6 +165,22 @@ public final class Engine implements AutoCloseable {
         synchronized (this) {
             return scheduler == null ? Optional.empty() : Optional.of(scheduler.layout());
         }
+    }
+
+    /**
+     * Padded batches and rollbacks leave masked slots in the cache: a model that attends
+     * them ({@link dev.specula.model.Decoder#holesAreExact()}) is stepped one sequence at
+     * a time.
+     */
+    private static Settings unbatchedUnlessHolesAreExact(ModelPair models, Settings settings) {
+        boolean exact = models.target().holesAreExact() && models.targetSteps().holesAreExact()
+                && models.draft().map((draft) -> draft.holesAreExact()).orElse(true);
+        if (exact || settings.maxBatchSize() == 1) {
+            return settings;
+        }
+        LOG.info("Batching off (max batch size {} -> 1): a model of this pair attends masked cache slots",
+                settings.maxBatchSize());
+        return new Settings(1, settings.queueCapacity(), settings.maxBatchWait(), settings.draftTimeLimit());
     }
 
     public Settings settings() {

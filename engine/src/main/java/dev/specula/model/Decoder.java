@@ -53,6 +53,13 @@ public interface Decoder extends AutoCloseable {
     KvStore newStore();
 
     /**
+     * Whether rolled-back slots left in the cache as masked holes change nothing: probed
+     * at load. When false, every rollback squeezes the cache back to compact (one copy)
+     * and sequences are not batched (padded rows are holes too).
+     */
+    boolean holesAreExact();
+
+    /**
      * Appends each input's tokens to its sequence's cache and returns the requested
      * logits rows, in input order.
      */

@@ -22,6 +22,8 @@ import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import ai.onnxruntime.platform.Fp16Conversions;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import dev.specula.kv.KvLayout;
 import dev.specula.kv.KvSequence;
@@ -42,6 +44,14 @@ import dev.specula.tokenizer.TokenizerLoadException;
  * sequence alone in its own store takes the single-sequence path.
  */
 public final class DecoderModel implements Decoder {
+
+    private static final Logger LOG = LoggerFactory.getLogger(DecoderModel.class);
+
+    /**
+     * Rollback on an inexact graph: compact after every rollback, so no hole is ever
+     * attended.
+     */
+    private static final KvStore.Compaction NO_HOLES = new KvStore.Compaction(0, 0);
 
     private final String name;
 
@@ -89,6 +99,12 @@ public final class DecoderModel implements Decoder {
      */
     final boolean pinLogits;
 
+    /**
+     * Whether masked slots change nothing ({@link HoleProbe}); when not, rollback
+     * compacts by copy.
+     */
+    private final boolean holesExact;
+
     final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
 
     private DecoderModel(ModelFiles files, ModelConfig config, GraphSignature signature, TextTokenizer tokenizer,
@@ -102,6 +118,7 @@ public final class DecoderModel implements Decoder {
         this.chatTemplate = chatTemplate;
         this.environment = environment;
         this.session = session;
+        this.holesExact = probeHoles(files, signature, config, environment, session);
         int layers = signature.layers();
         this.pastKeys = new String[layers];
         this.pastValues = new String[layers];
@@ -164,6 +181,19 @@ public final class DecoderModel implements Decoder {
             throw new ModelLoadException(files.model(),
                     "Cannot read the graph of " + files.model() + ": " + ex.getMessage(), ex);
         }
+    }
+
+    private static boolean probeHoles(ModelFiles files, GraphSignature signature, ModelConfig config,
+            OrtEnvironment environment, OrtSession session) throws OrtException {
+        double change = HoleProbe.maxLogitChange(environment, session, signature, config.vocabSize());
+        if (change <= HoleProbe.tolerance(signature)) {
+            return true;
+        }
+        LOG.info("{} lets masked cache slots change its logits (by {} in a probe at load; graphs that take only "
+                + "lengths from attention_mask, such as GroupQueryAttention ones, do): rejected draft tokens are "
+                + "removed by copying the cache, and its sequences are decoded one at a time, not batched",
+                files.model(), String.format(java.util.Locale.ROOT, "%.3g", change));
+        return false;
     }
 
     private static Optional<ChatTemplate> loadChatTemplate(ModelFiles files) {
@@ -239,7 +269,7 @@ public final class DecoderModel implements Decoder {
      */
     @Override
     public KvSequence newCache() {
-        return newCache(KvStore.Compaction.SEQUENCE);
+        return newCache(holesExact ? KvStore.Compaction.SEQUENCE : NO_HOLES);
     }
 
     /**
@@ -253,7 +283,7 @@ public final class DecoderModel implements Decoder {
     /** A KV store for batched steps, compacted by {@link KvStore.Compaction#BATCH}. */
     @Override
     public KvStore newStore() {
-        return newStore(KvStore.Compaction.BATCH);
+        return newStore(holesExact ? KvStore.Compaction.BATCH : NO_HOLES);
     }
 
     /** A KV store for batched steps, compacted as {@code compaction} says. */
@@ -509,6 +539,11 @@ public final class DecoderModel implements Decoder {
     }
 
     /** What config.json and generation_config.json say. */
+    @Override
+    public boolean holesAreExact() {
+        return holesExact;
+    }
+
     public ModelConfig config() {
         return config;
     }

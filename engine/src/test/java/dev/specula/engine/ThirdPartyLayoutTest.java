@@ -3,6 +3,11 @@ package dev.specula.engine;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
@@ -61,6 +66,60 @@ class ThirdPartyLayoutTest {
         Path graph = Fixtures.model("optimum-qwen2").resolve("onnx").resolve("model.onnx");
         try (DecoderModel model = DecoderModel.load(graph, RuntimeOptions.defaults())) {
             assertThat(model.config().vocabSize()).isEqualTo(512);
+        }
+    }
+
+    @Test
+    void aGraphThatSeesMaskedHolesRollsBackByCopyAndStaysLossless() throws Exception {
+        // length-only-mask reads only lengths from attention_mask (as GroupQueryAttention
+        // graphs do): exact over a compact cache, wrong over rolled-back holes
+        JsonNode reference = Fixtures.json(Fixtures.model("length-only-mask").resolve("reference.json"));
+        try (ModelPair models = new ModelPair(Fixtures.load("length-only-mask"), Fixtures.load("qwen2"))) {
+            assertThat(models.target().holesAreExact()).isFalse();
+            assertThat(models.draft().orElseThrow().holesAreExact()).isTrue();
+            SpeculativeDecoder decoder = new SpeculativeDecoder(models);
+            long rejected = 0;
+            for (JsonNode testCase : reference.path("cases")) {
+                int[] expected = Fixtures.ints(testCase.path("greedy_ids"));
+                GenerationResult speculative = decoder
+                    .generate(GenerationRequest.builder(Fixtures.ints(testCase.path("prompt_ids")))
+                        .maxNewTokens(expected.length)
+                        .ignoreEos(true)
+                        .policy(() -> new FixedPolicy(4))
+                        .build());
+                assertThat(speculative.tokenIds()).as("speculative greedy ids of %s", testCase.path("prompt"))
+                    .containsExactly(expected);
+                rejected += speculative.stats().drafted() - speculative.stats().accepted();
+            }
+            assertThat(rejected).as("draft tokens rejected (holes the fallback must not leave)").isPositive();
+
+            // batched: rows would be padded with holes, so this model is stepped one
+            // sequence at a time
+            try (Engine engine = new Engine(models,
+                    new Engine.Settings(8, 64, Duration.ofMillis(20), Duration.ofSeconds(30)))) {
+                List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
+                for (JsonNode testCase : reference.path("cases")) {
+                    futures.add(engine.submit(GenerationRequest.builder(Fixtures.ints(testCase.path("prompt_ids")))
+                        .maxNewTokens(Fixtures.ints(testCase.path("greedy_ids")).length)
+                        .ignoreEos(true)
+                        .policy(() -> new FixedPolicy(4))
+                        .build()));
+                }
+                int i = 0;
+                for (JsonNode testCase : reference.path("cases")) {
+                    assertThat(futures.get(i++).get(60, TimeUnit.SECONDS).tokenIds())
+                        .as("batched ids of %s", testCase.path("prompt"))
+                        .containsExactly(Fixtures.ints(testCase.path("greedy_ids")));
+                }
+            }
+        }
+    }
+
+    @Test
+    void graphsThatKeepHolesMaskedKeepCheapRollback() {
+        try (DecoderModel ours = Fixtures.load("qwen2"); DecoderModel optimum = Fixtures.load("optimum-qwen2")) {
+            assertThat(ours.holesAreExact()).isTrue();
+            assertThat(optimum.holesAreExact()).isTrue();
         }
     }
 
