@@ -116,6 +116,38 @@ class ThirdPartyLayoutTest {
     }
 
     @Test
+    void aGroupQueryAttentionGraphLoadsAndIsDecodedWithoutHoles() {
+        // ONNX Runtime GenAI's interface: no position_ids; seqlens_k and the total length
+        // come from attention_mask inside the graph (python -m specula_tools.gqa_fixture)
+        JsonNode reference = Fixtures.json(Fixtures.model("gqa").resolve("reference.json"));
+        try (ModelPair models = new ModelPair(Fixtures.load("gqa"), Fixtures.load("qwen2"))) {
+            assertThat(models.target().holesAreExact()).isFalse();
+            SpeculativeDecoder decoder = new SpeculativeDecoder(models);
+            long rejected = 0;
+            for (JsonNode testCase : reference.path("cases")) {
+                int[] promptIds = Fixtures.ints(testCase.path("prompt_ids"));
+                int[] expected = Fixtures.ints(testCase.path("greedy_ids"));
+                GenerationResult plain = decoder.generate(GenerationRequest.builder(promptIds)
+                    .maxNewTokens(expected.length)
+                    .ignoreEos(true)
+                    .policy(PlainPolicy::new)
+                    .build());
+                assertThat(plain.tokenIds()).as("plain greedy ids of %s", testCase.path("prompt"))
+                    .containsExactly(expected);
+                GenerationResult speculative = decoder.generate(GenerationRequest.builder(promptIds)
+                    .maxNewTokens(expected.length)
+                    .ignoreEos(true)
+                    .policy(() -> new FixedPolicy(4))
+                    .build());
+                assertThat(speculative.tokenIds()).as("speculative greedy ids of %s", testCase.path("prompt"))
+                    .containsExactly(expected);
+                rejected += speculative.stats().drafted() - speculative.stats().accepted();
+            }
+            assertThat(rejected).isPositive();
+        }
+    }
+
+    @Test
     void graphsThatKeepHolesMaskedKeepCheapRollback() {
         try (DecoderModel ours = Fixtures.load("qwen2"); DecoderModel optimum = Fixtures.load("optimum-qwen2")) {
             assertThat(ours.holesAreExact()).isTrue();
