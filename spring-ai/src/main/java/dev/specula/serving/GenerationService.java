@@ -167,6 +167,7 @@ public final class GenerationService implements AutoCloseable {
         long prefixCacheBytes = builder.prefixCacheBytes;
         this.prefixCache = prefixCacheBytes > 0 ? ServingMetrics.monitorPrefixCache(registry,
                 (listener) -> new dev.specula.kv.PrefixCache(prefixCacheBytes, listener)) : null;
+        ServingMetrics.monitorKv(registry, this);
     }
 
     public static Builder builder(ModelPairHandle models) {

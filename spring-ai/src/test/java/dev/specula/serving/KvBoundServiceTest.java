@@ -6,6 +6,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -47,8 +48,11 @@ class KvBoundServiceTest {
                 SamplingParams.GREEDY, maxTokens, List.of(), null, null, false, listener, null);
     }
 
-    private static GenerationService service(BatchingSettings batching, long maxBytes, Duration maxWait) {
+    private final SimpleMeterRegistry registry = new SimpleMeterRegistry();
+
+    private GenerationService service(BatchingSettings batching, long maxBytes, Duration maxWait) {
         return GenerationService.builder(ModelPairHandle.ready(new ModelPair(target, null)))
+            .meterRegistry(registry)
             .batching(batching)
             .prefixCacheBytes(0)
             .responseCache(ResponseCacheSettings.disabled())
@@ -96,6 +100,8 @@ class KvBoundServiceTest {
             }
             assertThat(first.get(60, TimeUnit.SECONDS).generation().tokenIds()).isNotEmpty();
             assertThat(service.kvMemory()).hasValueSatisfying((kv) -> assertThat(kv.reservedBytes()).isZero());
+            assertThat(registry.get("specula.kv.reserved.bytes").gauge().value()).isZero();
+            assertThat(registry.get("specula.kv.max.bytes").gauge().value()).isEqualTo(100.0 * BYTES_PER_TOKEN);
         }
     }
 
