@@ -34,9 +34,9 @@ import dev.specula.serving.ModelPairHandle;
  * The {@link GenerationService} over the model pair: default policy, response and prefix
  * caches, batching, fallback (round time limit, draft breaker, goodput switch) and
  * bulkhead, from {@code specula.policy.*}, {@code specula.cache.*},
- * {@code specula.batching.*} and {@code specula.resilience.*}. Resilience4j instances
- * configured under {@code resilience4j.*.instances.specula} (or {@code specula-goodput})
- * win.
+ * {@code specula.batching.*}, {@code specula.kv.*} and {@code specula.resilience.*}.
+ * Resilience4j instances configured under {@code resilience4j.*.instances.specula} (or
+ * {@code specula-goodput}) win.
  */
 @AutoConfiguration(after = SpeculaModelsAutoConfiguration.class, afterName = {
         "io.github.resilience4j.springboot.circuitbreaker.autoconfigure.CircuitBreakerAutoConfiguration",
@@ -48,7 +48,7 @@ import dev.specula.serving.ModelPairHandle;
 @ConditionalOnProperty(name = SpringAIModelProperties.CHAT_MODEL, havingValue = SpeculaModelsAutoConfiguration.PROVIDER,
         matchIfMissing = true)
 @EnableConfigurationProperties({ SpeculaPolicyProperties.class, SpeculaCacheProperties.class,
-        SpeculaResilienceProperties.class, SpeculaBatchingProperties.class })
+        SpeculaResilienceProperties.class, SpeculaBatchingProperties.class, SpeculaKvProperties.class })
 public class SpeculaServingAutoConfiguration {
 
     static final String MAX_CONCURRENT_GENERATIONS = SpeculaResilienceProperties.CONFIG_PREFIX
@@ -58,9 +58,9 @@ public class SpeculaServingAutoConfiguration {
     @ConditionalOnMissingBean
     GenerationService speculaGenerationService(ModelPairHandle models, ModelLocationsResolved locations,
             SpeculaPolicyProperties policy, SpeculaCacheProperties cache, SpeculaResilienceProperties resilience,
-            SpeculaBatchingProperties batchingProperties, ObjectProvider<MeterRegistry> meterRegistry,
-            ObjectProvider<CircuitBreakerRegistry> circuitBreakers, ObjectProvider<TimeLimiterRegistry> timeLimiters,
-            ObjectProvider<BulkheadRegistry> bulkheads) {
+            SpeculaBatchingProperties batchingProperties, SpeculaKvProperties kv,
+            ObjectProvider<MeterRegistry> meterRegistry, ObjectProvider<CircuitBreakerRegistry> circuitBreakers,
+            ObjectProvider<TimeLimiterRegistry> timeLimiters, ObjectProvider<BulkheadRegistry> bulkheads) {
         BatchingSettings batching = batchingProperties.toSettings();
         int maxConcurrentGenerations = maxConcurrentGenerations(resilience.toConcurrencySettings(), batching);
         CircuitBreakerSettings draftBreakerSettings = resilience.toDraftBreakerSettings();
@@ -78,6 +78,7 @@ public class SpeculaServingAutoConfiguration {
             .responseCache(cache.toResponseCacheSettings())
             .prefixCacheBytes(cache.getPrefix().getSize().toBytes())
             .batching(batching)
+            .kv(kv.toSettings())
             .concurrency(resilience.toConcurrencySettings())
             .goodput(goodput)
             .draftBreakerSettings(draftBreakerSettings)

@@ -177,6 +177,9 @@ class SpeculaActuatorAutoConfigurationTests {
             assertThat(figures.cache().size()).isEqualTo(1);
             assertThat(figures.cache().hits()).isEqualTo(1);
             assertThat(figures.cache().misses()).isEqualTo(1);
+            assertThat(figures.kv().maxBytes()).isPositive();
+            assertThat(figures.kv().reservedBytes()).as("nothing running").isZero();
+            assertThat(figures.kv().prefixCacheBytes()).isNotNegative();
 
             String json = JsonMapper.builder().build().writeValueAsString(figures);
             assertThat(json).doesNotContain("NaN", "Infinity")

@@ -278,6 +278,22 @@ class SpeculaAutoConfigurationTests {
     }
 
     @Test
+    void kvPropertiesBindFromDataSizesAndReachTheEngine() {
+        runner.withPropertyValues("specula.kv.max-bytes=2MB", "specula.kv.max-wait=5s").run((context) -> {
+            GenerationService service = context.getBean(GenerationService.class);
+            assertThat(service.kvSettings().maxBytes()).isEqualTo(2L * 1024 * 1024);
+            assertThat(service.kvSettings().maxWait()).isEqualTo(Duration.ofSeconds(5));
+            assertThat(context.getBean(SpeculaChatModel.class).call(new Prompt(PROMPT)).getResult()).isNotNull();
+            assertThat(service.kvMemory()).hasValueSatisfying((kv) -> {
+                assertThat(kv.maxBytes()).isEqualTo(2L * 1024 * 1024);
+                assertThat(kv.reservedBytes()).isZero();
+            });
+        });
+        runner.run((context) -> assertThat(context.getBean(GenerationService.class).kvSettings())
+            .isEqualTo(dev.specula.serving.KvSettings.defaults()));
+    }
+
+    @Test
     void maxConcurrentGenerationsIsDerivedFromBatchingWhenUnsetAndCheckedWhenSet() {
         runner.withPropertyValues("specula.batching.max-batch-size=4", "specula.batching.queue-capacity=12")
             .run((context) -> {

@@ -51,6 +51,8 @@ class SpeculaPropertiesDefaultsTests {
         SpeculaBatchingProperties batching = bindNothing(SpeculaBatchingProperties.CONFIG_PREFIX,
                 SpeculaBatchingProperties.class);
         assertThat(batching.toSettings()).isEqualTo(BatchingSettings.defaults());
+        SpeculaKvProperties kv = bindNothing(SpeculaKvProperties.CONFIG_PREFIX, SpeculaKvProperties.class);
+        assertThat(kv.toSettings()).isEqualTo(dev.specula.serving.KvSettings.defaults());
         SpeculaResilienceProperties resilience = bindNothing(SpeculaResilienceProperties.CONFIG_PREFIX,
                 SpeculaResilienceProperties.class);
         assertThat(resilience.getMaxConcurrentGenerations()).as("unset: derived").isNull();

@@ -56,6 +56,9 @@ class SpeculaPropertiesValidationTests {
             specula.batching.max-batch-size                      | 0     | 0      | an integer >= 1
             specula.batching.queue-capacity                      | 0     | 0      | an integer >= 1
             specula.batching.max-wait                            | -1ms  | -1ms   | a duration >= 0
+            specula.kv.max-bytes                                 | 0B    | 0B     | a size >= 1B
+            specula.kv.max-bytes                                 | -2MB  | -2097152B | a size >= 1B
+            specula.kv.max-wait                                  | -1s   | -1s    | a duration >= 0
             specula.runtime.intra-op-threads                     | -1    | -1     | an integer >= 0
             specula.runtime.device-id                            | -1    | -1     | an integer >= 0
             """)

@@ -19,6 +19,7 @@ import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import dev.specula.kv.KvBudget;
 import dev.specula.kv.KvStore;
 import dev.specula.kv.PrefixCache;
 import dev.specula.policy.PlainPolicy;
@@ -33,8 +34,9 @@ import dev.specula.policy.SpeculationPolicy;
  *
  * <pre>
  * loop:
- *     admit queued requests (FIFO) up to the batch size; with nothing running, wait up to max-wait
- *     for more to arrive, so they start together
+ *     admit queued requests (FIFO) up to the batch size, each once its worst-case KV is reserved
+ *     (KvAdmission; the first in line waits, up to specula.kv.max-wait, for running ones to free it);
+ *     with nothing running, wait up to max-wait for more to arrive, so they start together
  *     drop cancelled requests (between steps: a batched run is never aborted for one request)
  *     step(all active)                       draft lockstep → one verification call → accept, per sequence
  *     finish requests whose output ended, or that failed alone
@@ -78,6 +80,19 @@ final class BatchScheduler implements AutoCloseable {
     private record Pending(GenerationRequest request, OutputQueue output) {
     }
 
+    /**
+     * The request first in line: its policy, and its place in the KV budget's line for
+     * its worst case.
+     */
+    private record Waiting(Pending pending, SpeculationPolicy policy, boolean speculative, KvBudget.Ticket ticket,
+            long sinceNanos) {
+    }
+
+    /** A request whose KV is reserved, about to start. */
+    private record Admitted(Pending pending, SpeculationPolicy policy, boolean speculative,
+            KvBudget.Reservation reservation) {
+    }
+
     /** An admitted request. */
     private static final class Active {
 
@@ -87,12 +102,15 @@ final class BatchScheduler implements AutoCloseable {
 
         final String policyName;
 
+        final KvBudget.Reservation reservation;
+
         final long admittedNanos;
 
-        Active(Pending pending, Sequence sequence, String policyName) {
+        Active(Pending pending, Sequence sequence, String policyName, KvBudget.Reservation reservation) {
             this.pending = pending;
             this.sequence = sequence;
             this.policyName = policyName;
+            this.reservation = reservation;
             this.admittedNanos = System.nanoTime();
         }
 
@@ -120,6 +138,11 @@ final class BatchScheduler implements AutoCloseable {
 
     private final List<Active> active = new ArrayList<>();
 
+    private final KvAdmission admission;
+
+    /** The request first in line, waiting for its KV; null when none. */
+    private @Nullable Waiting head;
+
     /**
      * Guards {@link #accepting}: a request is queued only while the thread will still
      * take it.
@@ -142,15 +165,19 @@ final class BatchScheduler implements AutoCloseable {
      * {@code prefixCache} (null: none).
      */
     BatchScheduler(ModelPair models, Settings settings, @Nullable PrefixCache prefixCache) {
-        this(new SpeculativeDecoder(models, prefixCache), settings, null);
+        this(new SpeculativeDecoder(models, prefixCache), settings, null,
+                new KvAdmission(models, new KvBudget(Long.MAX_VALUE), Duration.ZERO));
     }
 
     /**
      * A scheduler on {@code watchdog} (shared with the engine's direct calls; null: one
-     * of its own).
+     * of its own) that reserves each request's KV through {@code admission} (shared with
+     * them too).
      */
-    BatchScheduler(SpeculativeDecoder decoder, Settings settings, @Nullable StepWatchdog watchdog) {
+    BatchScheduler(SpeculativeDecoder decoder, Settings settings, @Nullable StepWatchdog watchdog,
+            KvAdmission admission) {
         this.decoder = decoder;
+        this.admission = admission;
         this.settings = settings;
         this.ownsWatchdog = watchdog == null;
         this.watchdog = watchdog != null ? watchdog : new StepWatchdog(settings.draftTimeLimit());
@@ -185,11 +212,16 @@ final class BatchScheduler implements AutoCloseable {
      * waiting
      * @throws ContextLengthExceededException before queueing, when prompt + max new
      * tokens do not fit
+     * @throws KvCapacityExceededException before queueing, when even the target's KV of
+     * prompt + max new tokens exceeds the KV cap
      * @throws GenerationException when the batch thread died
      * @throws IllegalStateException when the scheduler is closed
      */
     CompletableFuture<GenerationResult> submit(GenerationRequest request) {
         decoder.checkContext(request, decoder.models().draft().isPresent());
+        // the policy is not known yet: the target's share alone must fit (the draft's is
+        // checked in line)
+        admission.require(request, false);
         CompletableFuture<GenerationResult> result = new CompletableFuture<>();
         Pending pending = new Pending(request, new OutputQueue(request.listener(), result, output));
         synchronized (submitLock) {
@@ -271,15 +303,14 @@ final class BatchScheduler implements AutoCloseable {
 
     private void admit() throws InterruptedException {
         if (active.isEmpty()) {
-            Pending first = queue.poll(200, TimeUnit.MILLISECONDS);
+            Admitted first = next(TimeUnit.MILLISECONDS.toNanos(200));
             if (first == null) {
                 return;
             }
             start(first);
             long deadline = System.nanoTime() + settings.maxWait().toNanos();
             while (active.size() < settings.maxBatchSize()) {
-                long left = deadline - System.nanoTime();
-                Pending next = left > 0 ? queue.poll(left, TimeUnit.NANOSECONDS) : queue.poll();
+                Admitted next = next(deadline - System.nanoTime());
                 if (next == null) {
                     break;
                 }
@@ -288,7 +319,7 @@ final class BatchScheduler implements AutoCloseable {
             return;
         }
         while (active.size() < settings.maxBatchSize()) {
-            Pending next = queue.poll();
+            Admitted next = next(0);
             if (next == null) {
                 return;
             }
@@ -296,22 +327,88 @@ final class BatchScheduler implements AutoCloseable {
         }
     }
 
-    private void start(Pending pending) {
+    /**
+     * The next request in FIFO order whose worst-case KV is now reserved, waiting up to
+     * {@code waitNanos} for one; null when none. The first in line keeps its place while
+     * its KV does not fit (those behind it wait too: order is kept), up to the KV wait
+     * limit, then fails as busy.
+     */
+    private @Nullable Admitted next(long waitNanos) throws InterruptedException {
+        long deadline = System.nanoTime() + waitNanos;
+        while (true) {
+            if (head == null) {
+                long left = deadline - System.nanoTime();
+                Pending pending = left > 0 ? queue.poll(left, TimeUnit.NANOSECONDS) : queue.poll();
+                if (pending == null) {
+                    return null;
+                }
+                head = line(pending);
+                continue;
+            }
+            Waiting waiting = head;
+            if (KvAdmission.isCancelled(waiting.pending().request().cancellation())) {
+                head = null;
+                waiting.ticket().cancel();
+                waiting.pending().output().fail(new CancellationException("Cancelled while queued"));
+                continue;
+            }
+            KvBudget.Reservation reservation = waiting.ticket().tryClaim();
+            if (reservation != null) {
+                head = null;
+                return new Admitted(waiting.pending(), waiting.policy(), waiting.speculative(), reservation);
+            }
+            if (System.nanoTime() - waiting.sinceNanos() > admission.maxWait().toNanos()) {
+                head = null;
+                waiting.ticket().cancel();
+                waiting.pending()
+                    .output()
+                    .fail(new KvWaitTimeoutException(waiting.ticket().bytes(), admission.budget().maxBytes(),
+                            admission.maxWait()));
+                continue;
+            }
+            long left = deadline - System.nanoTime();
+            if (left <= 0) {
+                return null;
+            }
+            admission.budget().awaitRelease(Math.min(left, TimeUnit.MILLISECONDS.toNanos(50)));
+        }
+    }
+
+    /**
+     * Puts a queued request first in line for its worst-case KV; null when it failed
+     * (cancelled, its policy threw, or its KV could never fit).
+     */
+    private @Nullable Waiting line(Pending pending) {
         GenerationRequest request = pending.request();
-        if (request.cancellation() != null && request.cancellation().isCancelled()) {
+        if (KvAdmission.isCancelled(request.cancellation())) {
             pending.output().fail(new CancellationException("Cancelled while queued"));
-            return;
+            return null;
         }
         try {
             SpeculationPolicy policy = request.policy().get();
             boolean speculative = draftPool != null && !(policy instanceof PlainPolicy);
+            long bytes = admission.require(request, speculative);
+            return new Waiting(pending, policy, speculative, admission.budget().enqueue(bytes), System.nanoTime());
+        }
+        catch (RuntimeException ex) {
+            pending.output().fail(ex);
+            return null;
+        }
+    }
+
+    private void start(Admitted admitted) {
+        Pending pending = admitted.pending();
+        GenerationRequest request = pending.request();
+        try {
             // the sequence streams into its output queue, never into the caller's
             // listener
-            Sequence sequence = decoder.open(request, policy, pending.output(), targetPool.join(),
-                    speculative ? draftPool.join() : null, runOptions);
-            active.add(new Active(pending, sequence, speculative ? policy.name() : PlainPolicy.NAME));
+            Sequence sequence = decoder.open(request, admitted.policy(), pending.output(), targetPool.join(),
+                    admitted.speculative() ? draftPool.join() : null, runOptions);
+            active.add(new Active(pending, sequence,
+                    admitted.speculative() ? admitted.policy().name() : PlainPolicy.NAME, admitted.reservation()));
         }
         catch (OrtException | RuntimeException ex) {
+            admitted.reservation().close();
             pending.output().fail(ex);
         }
     }
@@ -357,12 +454,14 @@ final class BatchScheduler implements AutoCloseable {
         }
         finally {
             close(sequence);
+            request.reservation.close();
         }
     }
 
     private void failActive(Throwable cause) {
         for (Active request : active) {
             close(request.sequence);
+            request.reservation.close();
             request.pending.output().fail(cause);
         }
         active.clear();
@@ -374,6 +473,11 @@ final class BatchScheduler implements AutoCloseable {
      */
     private void failEverything(Throwable cause) {
         failActive(cause);
+        if (head != null) {
+            head.ticket().cancel();
+            head.pending().output().fail(cause);
+            head = null;
+        }
         Pending pending;
         while ((pending = queue.poll()) != null) {
             pending.output().fail(cause);

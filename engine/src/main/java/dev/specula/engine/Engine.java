@@ -8,8 +8,11 @@ import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import dev.specula.kv.KvBudget;
 import dev.specula.kv.KvStore;
 import dev.specula.kv.PrefixCache;
+import dev.specula.policy.PlainPolicy;
+import dev.specula.policy.SpeculationPolicy;
 
 /**
  * The engine over one {@link ModelPair}: every request is a batch of sequences stepped by
@@ -23,6 +26,11 @@ import dev.specula.kv.PrefixCache;
  *                     reach the caller through an output queue, never from the engine thread
  * </pre>
  *
+ * Both ways, a request first reserves its worst-case KV in the engine's {@link KvBudget}
+ * ({@code specula.kv.max-bytes}, shared with the prefix cache), waiting in line while the
+ * running requests hold it; one that could never fit is refused before any work.
+ *
+ * <p>
  * The engine does not own the models: whoever made the {@link ModelPair} closes it, after
  * the engine.
  */
@@ -31,7 +39,7 @@ public final class Engine implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Engine.class);
 
     /**
-     * How the engine batches and limits drafting.
+     * How the engine batches, limits drafting and bounds KV memory.
      *
      * @param maxBatchSize requests stepped together by {@link #submit}
      * @param queueCapacity requests waiting for a place in the batch; beyond it
@@ -39,9 +47,14 @@ public final class Engine implements AutoCloseable {
      * @param maxBatchWait how long a first request waits for others to start with it
      * @param draftTimeLimit longest a round's draft phase may run; then drafting is
      * switched off (plain from there on); null: no limit
+     * @param kvMaxBytes KV bytes of all requests together (each reserves its worst case,
+     * prompt + max new tokens, in the target and the draft), prefix cache included
+     * ({@code specula.kv.max-bytes}); {@link Long#MAX_VALUE}: unbounded
+     * @param kvMaxWait longest a request first in line waits for KV memory before it is
+     * refused as busy ({@code specula.kv.max-wait})
      */
     public record Settings(int maxBatchSize, int queueCapacity, Duration maxBatchWait,
-            @Nullable Duration draftTimeLimit) {
+            @Nullable Duration draftTimeLimit, long kvMaxBytes, Duration kvMaxWait) {
 
         /**
          * The defaults of every layer above (the serving layer's settings and the
@@ -54,6 +67,8 @@ public final class Engine implements AutoCloseable {
         public static final Duration DEFAULT_MAX_BATCH_WAIT = Duration.ofMillis(2);
 
         public static final Duration DEFAULT_DRAFT_TIME_LIMIT = Duration.ofSeconds(10);
+
+        public static final Duration DEFAULT_KV_MAX_WAIT = Duration.ofSeconds(30);
 
         public Settings {
             if (maxBatchSize < 1) {
@@ -68,11 +83,28 @@ public final class Engine implements AutoCloseable {
             if (draftTimeLimit != null && (draftTimeLimit.isNegative() || draftTimeLimit.isZero())) {
                 throw new IllegalArgumentException("draftTimeLimit must be > 0 but was " + draftTimeLimit);
             }
+            if (kvMaxBytes < 1) {
+                throw new IllegalArgumentException(
+                        "kvMaxBytes (specula.kv.max-bytes) must be >= 1 byte but was " + kvMaxBytes);
+            }
+            if (kvMaxWait == null || kvMaxWait.isNegative()) {
+                throw new IllegalArgumentException("kvMaxWait (specula.kv.max-wait) must be >= 0 but was " + kvMaxWait);
+            }
+        }
+
+        /**
+         * These batching settings with the default KV bound
+         * ({@link KvBudget#defaultMaxBytes()}, {@link #DEFAULT_KV_MAX_WAIT}).
+         */
+        public Settings(int maxBatchSize, int queueCapacity, Duration maxBatchWait, @Nullable Duration draftTimeLimit) {
+            this(maxBatchSize, queueCapacity, maxBatchWait, draftTimeLimit, KvBudget.defaultMaxBytes(),
+                    DEFAULT_KV_MAX_WAIT);
         }
 
         /**
          * 8 requests a batch, 64 waiting, 2 ms to gather a batch, 10 s for a round's
-         * drafts.
+         * drafts, KV bounded by {@link KvBudget#defaultMaxBytes()} with 30 s to wait for
+         * it.
          */
         public static Settings defaults() {
             return new Settings(DEFAULT_MAX_BATCH_SIZE, DEFAULT_QUEUE_CAPACITY, DEFAULT_MAX_BATCH_WAIT,
@@ -81,7 +113,15 @@ public final class Engine implements AutoCloseable {
 
         /** These settings with no time limit on drafting (benchmarks, the CLI). */
         public Settings withoutDraftTimeLimit() {
-            return new Settings(maxBatchSize, queueCapacity, maxBatchWait, null);
+            return new Settings(maxBatchSize, queueCapacity, maxBatchWait, null, kvMaxBytes, kvMaxWait);
+        }
+
+        /**
+         * These settings with KV bounded by {@code maxBytes}, waiting up to
+         * {@code maxWait}.
+         */
+        public Settings withKvLimit(long maxBytes, Duration maxWait) {
+            return new Settings(maxBatchSize, queueCapacity, maxBatchWait, draftTimeLimit, maxBytes, maxWait);
         }
     }
 
@@ -90,6 +130,11 @@ public final class Engine implements AutoCloseable {
     private final Settings settings;
 
     private final StepWatchdog watchdog;
+
+    /** The KV memory every request of this engine shares (specula.kv.max-bytes). */
+    private final KvBudget kvBudget;
+
+    private final KvAdmission admission;
 
     private @Nullable BatchScheduler scheduler;
 
@@ -113,17 +158,43 @@ public final class Engine implements AutoCloseable {
         this.decoder = new SpeculativeDecoder(models, prefixCache);
         this.settings = unbatchedUnlessHolesAreExact(models, settings);
         this.watchdog = new StepWatchdog(settings.draftTimeLimit());
+        this.kvBudget = new KvBudget(settings.kvMaxBytes());
+        if (settings.kvMaxBytes() != Long.MAX_VALUE && settings.kvMaxBytes() > KvBudget.maxDirectMemory() / 2) {
+            LOG.warn(
+                    "specula.kv.max-bytes = {} bytes is over half the JVM's direct memory limit ({} bytes): KV "
+                            + "compaction and prefix-cache copies may fail; raise -XX:MaxDirectMemorySize",
+                    settings.kvMaxBytes(), KvBudget.maxDirectMemory());
+        }
+        if (prefixCache != null) {
+            prefixCache.shareBudget(kvBudget);
+        }
+        this.admission = new KvAdmission(models, kvBudget, settings.kvMaxWait());
     }
 
     /**
      * Generates on the caller's thread until end-of-sequence, a stop string, max new
-     * tokens or cancellation.
+     * tokens or cancellation. Waits first, in line, until its worst-case KV fits
+     * {@code specula.kv.max-bytes}.
      * @throws ContextLengthExceededException before any work, when prompt + max new
-     * tokens do not fit
+     * tokens do not fit the context
+     * @throws KvCapacityExceededException before any work, when its worst-case KV exceeds
+     * {@code specula.kv.max-bytes}
+     * @throws KvWaitTimeoutException when the KV memory did not free within
+     * {@code specula.kv.max-wait}
+     * @throws java.util.concurrent.CancellationException when cancelled while waiting for
+     * KV memory
      * @throws GenerationException when ONNX Runtime fails
      */
     public GenerationResult generate(GenerationRequest request) {
-        return decoder.generate(request, watchdog);
+        SpeculationPolicy policy = request.policy().get();
+        boolean speculative = decoder.models().draft().isPresent() && !(policy instanceof PlainPolicy);
+        decoder.checkContext(request, speculative);
+        // the policy made here is the one that runs: its supplier is not asked again
+        GenerationRequest once = new GenerationRequest(request.promptIds(), request.sampling(), request.maxNewTokens(),
+                request.stopStrings(), () -> policy, request.listener(), request.cancellation(), request.ignoreEos());
+        try (KvBudget.Reservation reservation = admission.reserve(request, speculative)) {
+            return decoder.generate(once, watchdog);
+        }
     }
 
     /**
@@ -133,6 +204,10 @@ public final class Engine implements AutoCloseable {
      * waiting
      * @throws ContextLengthExceededException before queueing, when prompt + max new
      * tokens do not fit
+     * @throws KvCapacityExceededException before queueing, when even its target KV
+     * exceeds {@code specula.kv.max-bytes} (the future fails with it when the draft's KV
+     * on top does); the future fails with {@link KvWaitTimeoutException} when the KV
+     * memory did not free within {@code specula.kv.max-wait}
      * @throws GenerationException when the engine thread died
      * @throws IllegalStateException when the engine is closed
      */
@@ -180,7 +255,17 @@ public final class Engine implements AutoCloseable {
         }
         LOG.info("Batching off (max batch size {} -> 1): a model of this pair attends masked cache slots",
                 settings.maxBatchSize());
-        return new Settings(1, settings.queueCapacity(), settings.maxBatchWait(), settings.draftTimeLimit());
+        return new Settings(1, settings.queueCapacity(), settings.maxBatchWait(), settings.draftTimeLimit(),
+                settings.kvMaxBytes(), settings.kvMaxWait());
+    }
+
+    /**
+     * The KV memory now: the cap, what running requests reserve, the prefix cache's
+     * share.
+     */
+    public KvMemory kvMemory() {
+        return new KvMemory(kvBudget.maxBytes(), kvBudget.reservedBytes(), kvBudget.prefixCacheBytes(),
+                kvBudget.waiting());
     }
 
     public Settings settings() {
@@ -193,7 +278,7 @@ public final class Engine implements AutoCloseable {
         }
         if (scheduler == null) {
             scheduler = new BatchScheduler(decoder, new BatchScheduler.Settings(settings.maxBatchSize(),
-                    settings.queueCapacity(), settings.maxBatchWait(), settings.draftTimeLimit()), watchdog);
+                    settings.queueCapacity(), settings.maxBatchWait(), settings.draftTimeLimit()), watchdog, admission);
         }
         return scheduler;
     }

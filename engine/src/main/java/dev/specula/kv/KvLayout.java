@@ -33,6 +33,14 @@ public record KvLayout(int layers, int kvHeads, int headDim, int elementBytes) {
         return elementBytes == 2 ? OnnxJavaType.FLOAT16 : OnnxJavaType.FLOAT;
     }
 
+    /**
+     * Bytes of one token's KV in every layer: layers × 2 (key and value) × kvHeads ×
+     * headDim × elementBytes.
+     */
+    public long bytesPerToken() {
+        return 2L * layers * kvHeads * headDim * elementBytes;
+    }
+
     /** Bytes of one token in one head: headDim elements. */
     long slotBytes() {
         return (long) headDim * elementBytes;

@@ -175,7 +175,7 @@ public final class KvStore implements AutoCloseable {
     }
 
     /** The shape of the tensors. */
-    KvLayout kvLayout() {
+    public KvLayout kvLayout() {
         return shape;
     }
 

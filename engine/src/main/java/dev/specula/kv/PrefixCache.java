@@ -34,6 +34,12 @@ import org.jspecify.annotations.Nullable;
  * A block is reference-counted: the cache holds one reference, every seed reading it
  * another (taken in the lookup, under the lock); eviction drops the cache's, and the
  * block's memory is released only at zero, so a seed never reads a dropped block.
+ *
+ * <p>
+ * Under an engine's {@link KvBudget} ({@link #shareBudget}) the blocks also count against
+ * {@code specula.kv.max-bytes}: a block is kept only in memory that running requests
+ * leave free (and while none waits), and blocks are evicted, least recently used first,
+ * when a request's reservation needs their room.
  */
 public final class PrefixCache {
 
@@ -92,9 +98,28 @@ public final class PrefixCache {
 
     private long bytes;
 
+    /** The engine's KV budget the blocks count against; null until shared. */
+    private @Nullable KvBudget budget;
+
     public PrefixCache(long maximumBytes, PrefixCacheListener listener) {
         this.maximumBytes = maximumBytes;
         this.listener = listener;
+    }
+
+    /**
+     * Counts the blocks against {@code budget} from now on, evicting them when a
+     * reservation needs their room. Internal to the engine (it shares its budget).
+     * @throws IllegalStateException when the cache already counts against another budget
+     */
+    public synchronized void shareBudget(KvBudget budget) {
+        if (this.budget == budget) {
+            return;
+        }
+        if (this.budget != null) {
+            throw new IllegalStateException("A prefix cache serves one engine: it already counts against a KV budget");
+        }
+        budget.attach(this, bytes);
+        this.budget = budget;
     }
 
     /** Cached bytes. */
@@ -275,26 +300,74 @@ public final class PrefixCache {
     }
 
     private synchronized void put(Digest digest, Block block) {
-        Block previous = blocks.put(digest, block);
-        bytes += block.bytes;
+        Block previous = blocks.remove(digest);
         if (previous != null) {
-            bytes -= previous.bytes;
-            dropReference(previous);
+            drop(previous);
         }
-        for (Iterator<Map.Entry<Digest, Block>> it = blocks.entrySet().iterator(); bytes > maximumBytes
-                && it.hasNext();) {
+        // within this cache's own size, and within what the engine's reservations leave
+        // free
+        while (bytes + block.bytes > maximumBytes && !blocks.isEmpty()) {
+            evictEldest();
+        }
+        boolean counted = budget == null;
+        while (!counted && bytes + block.bytes <= maximumBytes) {
+            counted = budget.tryRetain(block.bytes);
+            if (!counted && !evictEldest()) {
+                break;
+            }
+        }
+        if (!counted || bytes + block.bytes > maximumBytes) {
+            dropReference(block);
+            return;
+        }
+        blocks.put(digest, block);
+        bytes += block.bytes;
+    }
+
+    /**
+     * Evicts least recently used blocks until {@code needed} bytes are freed or none is
+     * left (a reservation of the {@link KvBudget} needs the room).
+     */
+    synchronized void evict(long needed) {
+        long freed = 0;
+        for (Iterator<Map.Entry<Digest, Block>> it = blocks.entrySet().iterator(); freed < needed && it.hasNext();) {
             Block evicted = it.next().getValue();
             it.remove();
-            bytes -= evicted.bytes;
-            dropReference(evicted);
+            freed += evicted.bytes;
+            drop(evicted);
             listener.onEviction(evicted.bytes);
         }
+    }
+
+    /** Under the lock: evicts the least recently used block; false when none is left. */
+    private boolean evictEldest() {
+        Iterator<Map.Entry<Digest, Block>> it = blocks.entrySet().iterator();
+        if (!it.hasNext()) {
+            return false;
+        }
+        Block evicted = it.next().getValue();
+        it.remove();
+        drop(evicted);
+        listener.onEviction(evicted.bytes);
+        return true;
+    }
+
+    /** Under the lock: a block left the map; its bytes leave the counts. */
+    private void drop(Block block) {
+        bytes -= block.bytes;
+        if (budget != null) {
+            budget.unretain(block.bytes);
+        }
+        dropReference(block);
     }
 
     /** Drops every block (a seed in progress keeps reading the blocks it holds). */
     public synchronized void clear() {
         blocks.values().forEach(PrefixCache::dropReference);
         blocks.clear();
+        if (budget != null) {
+            budget.unretain(bytes);
+        }
         bytes = 0;
     }
 

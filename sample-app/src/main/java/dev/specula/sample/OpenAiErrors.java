@@ -12,6 +12,7 @@ import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
 
 import dev.specula.engine.ContextLengthExceededException;
+import dev.specula.engine.KvCapacityExceededException;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.serving.ModelsNotReadyException;
 import dev.specula.serving.ServiceBusyException;
@@ -24,7 +25,11 @@ import dev.specula.serving.ServiceBusyException;
  * 400 invalid_request_error  the caller's mistake ({@link InvalidRequestException}: param names the field),
  *                            e.g. context_length_exceeded, unknown_policy, prompt_too_long
  * 413 invalid_request_error  code request_too_large: the body is over specula.gateway.max-request-size
- * 429 rate_limit_error       code busy: every generation slot is taken (Retry-After: 1)
+ * 429 rate_limit_error       code busy: every generation slot is taken, the batch queue is full, or the request
+ *                            waited specula.kv.max-wait for KV memory in vain (Retry-After: 1)
+ * 429 rate_limit_error       code kv_capacity_exceeded: prompt + max_tokens need more KV than specula.kv.max-bytes
+ *                            holds, even alone (no Retry-After: the same request never fits; like OpenAI's 429
+ *                            "request too large" for a tokens-per-minute limit)
  * 503 server_error           code models_loading (Retry-After: 5) or models_failed
  * 500 server_error           anything else (IllegalArgumentException included: a bug of ours, not the caller's),
  *                            logged with its stack trace under the request id the message quotes ({@link RequestIds})
@@ -95,6 +100,18 @@ class OpenAiErrors {
             String param = invalid.getField() == null ? null
                     : PARAMS.getOrDefault(invalid.getField(), invalid.getField());
             return error(status, INVALID_REQUEST, invalid.getMessage(), param, invalid.getCode());
+        }
+        if (failure instanceof KvCapacityExceededException tooLarge) {
+            long fitting = tooLarge.getMaxBytes() / tooLarge.getBytesPerToken() - tooLarge.getPromptTokens();
+            return error(HttpStatus.TOO_MANY_REQUESTS, RATE_LIMIT, "This request needs " + tooLarge.getNeededBytes()
+                    + " bytes of KV cache (" + tooLarge.getPromptTokens() + " tokens in the messages + "
+                    + tooLarge.getMaxNewTokens() + " in the completion, at " + tooLarge.getBytesPerToken()
+                    + " bytes per token) but the server's " + KvCapacityExceededException.PROPERTY + " is "
+                    + tooLarge.getMaxBytes() + " bytes for all requests together. Please "
+                    + (fitting >= 1 ? "set max_tokens to at most " + fitting + ", or reduce the length of the messages"
+                            : "reduce the length of the messages")
+                    + "; the server's operator can raise " + KvCapacityExceededException.PROPERTY + ".", null,
+                    KvCapacityExceededException.CODE);
         }
         if (failure instanceof ServiceBusyException busy) {
             return error(HttpStatus.TOO_MANY_REQUESTS, RATE_LIMIT, busy.getMessage(), null, "busy", 1);

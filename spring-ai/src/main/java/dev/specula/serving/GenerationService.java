@@ -25,6 +25,9 @@ import dev.specula.engine.FinishReason;
 import dev.specula.engine.GenerationException;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.GenerationResult;
+import dev.specula.engine.KvCapacityExceededException;
+import dev.specula.engine.KvMemory;
+import dev.specula.engine.KvWaitTimeoutException;
 import dev.specula.engine.ModelPair;
 import dev.specula.kv.KvStore;
 import dev.specula.policy.PlainPolicy;
@@ -43,6 +46,9 @@ import dev.specula.request.InvalidRequestException;
  *                     generated in)
  * bulkhead            at most N generations at once; beyond it ServiceBusyException
  * goodput switch      speculation off while it decodes slower than plain (GoodputMonitor)
+ * KV bound            the request's worst-case KV reserved within specula.kv.max-bytes: it waits in line up to
+ *                     max-wait (then ServiceBusyException), or is refused at once when it could never fit
+ *                     (KvCapacityExceededException)
  * circuit breaker     speculation off after repeated draft failures
  * engine              batched (Engine.submit) or a batch of one (Engine.generate): the same step, with a time
  *                     limit on each round's draft phase
@@ -85,6 +91,8 @@ public final class GenerationService implements AutoCloseable {
 
     private final BatchingSettings batching;
 
+    private final KvSettings kv;
+
     /**
      * What the policies of this service share (ldlp sessions, goodput estimates); created
      * and closed here.
@@ -119,6 +127,7 @@ public final class GenerationService implements AutoCloseable {
         this.policySettings = builder.policy;
         this.responseCacheSettings = builder.responseCache;
         this.batching = builder.batching;
+        this.kv = builder.kv;
         int maxConcurrentGenerations = builder.concurrency.resolve(batching);
         try {
             // the default policy is created once now, so a bad option fails here and not
@@ -158,6 +167,7 @@ public final class GenerationService implements AutoCloseable {
         long prefixCacheBytes = builder.prefixCacheBytes;
         this.prefixCache = prefixCacheBytes > 0 ? ServingMetrics.monitorPrefixCache(registry,
                 (listener) -> new dev.specula.kv.PrefixCache(prefixCacheBytes, listener)) : null;
+        ServingMetrics.monitorKv(registry, this);
     }
 
     public static Builder builder(ModelPairHandle models) {
@@ -170,6 +180,10 @@ public final class GenerationService implements AutoCloseable {
      * @throws ModelsNotReadyException while the models load, or when they failed to
      * @throws InvalidRequestException for an unknown policy or a bad γ or option of the
      * request, naming it
+     * @throws KvCapacityExceededException when the request's worst-case KV exceeds
+     * {@code specula.kv.max-bytes} (before any work)
+     * @throws ServiceBusyException also when the request waited longer than
+     * {@code specula.kv.max-wait} for KV memory
      */
     public ServiceResult generate(ServiceRequest request) {
         ModelPair pair = models.get();
@@ -205,7 +219,8 @@ public final class GenerationService implements AutoCloseable {
                     : null;
             ServiceRequest running = chunks == null ? request : request.with(chunks, request.cancellation());
             Engine engine = engine(pair);
-            Runner decoder = batching.enabled() ? (generation) -> await(engine, generation) : engine::generate;
+            Runner decoder = batching.enabled() ? (generation) -> await(engine, generation)
+                    : (generation) -> generateAlone(engine, generation);
             ServiceResult result;
             if (speculate) {
                 result = serveSpeculatively(decoder, running, policy, requested);
@@ -328,7 +343,7 @@ public final class GenerationService implements AutoCloseable {
     private synchronized Engine engine(ModelPair pair) {
         if (engine == null) {
             engine = new Engine(pair, new Engine.Settings(batching.maxBatchSize(), batching.queueCapacity(),
-                    batching.maxWait(), draftTimeLimit()), prefixCache);
+                    batching.maxWait(), draftTimeLimit(), kv.resolvedMaxBytes(), kv.maxWait()), prefixCache);
         }
         return engine;
     }
@@ -345,10 +360,26 @@ public final class GenerationService implements AutoCloseable {
             throw new ServiceBusyException(ex.getMessage());
         }
         catch (CompletionException ex) {
+            if (ex.getCause() instanceof KvWaitTimeoutException busy) {
+                throw new ServiceBusyException(busy.getMessage());
+            }
             if (ex.getCause() instanceof RuntimeException runtime) {
                 throw runtime;
             }
             throw new GenerationException("Batched generation failed: " + ex.getCause(), ex.getCause());
+        }
+    }
+
+    /**
+     * A request on the caller's thread: a KV wait that timed out is busy, as in the
+     * batch.
+     */
+    private static GenerationResult generateAlone(Engine engine, GenerationRequest request) {
+        try {
+            return engine.generate(request);
+        }
+        catch (KvWaitTimeoutException ex) {
+            throw new ServiceBusyException(ex.getMessage());
         }
     }
 
@@ -452,6 +483,21 @@ public final class GenerationService implements AutoCloseable {
         return batching;
     }
 
+    /** The bound on KV memory, as configured. */
+    public KvSettings kvSettings() {
+        return kv;
+    }
+
+    /**
+     * The KV memory now: cap, reserved by running requests, held by the prefix cache;
+     * empty until the first request starts the engine.
+     */
+    public Optional<KvMemory> kvMemory() {
+        synchronized (this) {
+            return engine == null ? Optional.empty() : Optional.of(engine.kvMemory());
+        }
+    }
+
     /** Longest a speculative round may run before the request goes on plainly. */
     public Duration roundTimeLimit() {
         return draftTimeLimit();
@@ -542,6 +588,8 @@ public final class GenerationService implements AutoCloseable {
 
         private BatchingSettings batching = BatchingSettings.defaults();
 
+        private KvSettings kv = KvSettings.defaults();
+
         private CircuitBreakerSettings draftBreakerSettings = CircuitBreakerSettings.DRAFT_DEFAULTS;
 
         private long prefixCacheBytes = DEFAULT_PREFIX_CACHE_BYTES;
@@ -609,6 +657,12 @@ public final class GenerationService implements AutoCloseable {
          */
         public Builder batching(BatchingSettings batching) {
             this.batching = requireNonNull(batching, "batching");
+            return this;
+        }
+
+        /** Default {@link KvSettings#defaults()} (a cap derived from the machine). */
+        public Builder kv(KvSettings kv) {
+            this.kv = requireNonNull(kv, "kv");
             return this;
         }
 

@@ -14,6 +14,7 @@ import io.micrometer.core.instrument.Timer;
 import dev.specula.engine.FallbackReason;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
+import dev.specula.engine.KvMemory;
 import dev.specula.kv.PrefixCache;
 import dev.specula.kv.PrefixCacheListener;
 
@@ -98,6 +99,28 @@ final class ServingMetrics {
             .baseUnit("bytes")
             .register(registry);
         return cache;
+    }
+
+    /**
+     * Gauges of the KV memory: {@code specula.kv.reserved.bytes} (worst case of the
+     * running requests) and {@code specula.kv.max.bytes} (the cap), read from
+     * {@code service} (0 reserved until its engine starts).
+     */
+    static void monitorKv(MeterRegistry registry, GenerationService service) {
+        Gauge
+            .builder("specula.kv.reserved.bytes", service,
+                    (monitored) -> monitored.kvMemory().map(KvMemory::reservedBytes).orElse(0L))
+            .description("KV bytes reserved by running requests (their worst case), within specula.kv.max-bytes")
+            .baseUnit("bytes")
+            .register(registry);
+        Gauge
+            .builder("specula.kv.max.bytes", service,
+                    (monitored) -> monitored.kvMemory()
+                        .map(KvMemory::maxBytes)
+                        .orElse(monitored.kvSettings().resolvedMaxBytes()))
+            .description("Cap on the KV bytes of all requests together, prefix cache included (specula.kv.max-bytes)")
+            .baseUnit("bytes")
+            .register(registry);
     }
 
     void recordGeneration(GenerationResult result) {

@@ -17,9 +17,9 @@ import dev.specula.serving.ServiceSnapshot;
  * {@code /actuator/specula}: the live figures of the {@link GenerationService} — per
  * policy totals (requests, tokens, speed, mean accepted length, acceptance per draft
  * position), breaker states, fallbacks by reason, goodput measurements, free generation
- * slots and the response cache. Rates are derived from the counters when read; a rate
- * with nothing measured yet is {@code null}, never NaN. {@code DELETE} empties the
- * response cache.
+ * slots, the response cache and the KV memory (cap, reserved, prefix cache). Rates are
+ * derived from the counters when read; a rate with nothing measured yet is {@code null},
+ * never NaN. {@code DELETE} empties the response cache.
  */
 @Endpoint(id = SpeculaEndpoint.ID)
 public class SpeculaEndpoint {
@@ -56,7 +56,10 @@ public class SpeculaEndpoint {
                 new Goodput(finite(snapshot.plainTokensPerSecond()), finite(snapshot.speculativeTokensPerSecond()),
                         snapshot.goodputProbes()),
                 new Slots(snapshot.freeGenerationSlots(), snapshot.generationSlots()),
-                new CacheFigures(snapshot.cachedResponses(), snapshot.cacheHits(), snapshot.cacheMisses()));
+                new CacheFigures(snapshot.cachedResponses(), snapshot.cacheHits(), snapshot.cacheMisses()),
+                service.kvMemory()
+                    .map((kv) -> new KvFigures(kv.maxBytes(), kv.reservedBytes(), kv.prefixCacheBytes(), kv.waiting()))
+                    .orElse(new KvFigures(service.kvSettings().resolvedMaxBytes(), 0, 0, 0)));
     }
 
     /** Empties the response cache; answers with how many entries it held. */
@@ -85,9 +88,10 @@ public class SpeculaEndpoint {
      * @param goodput goodput switch measurements
      * @param generationSlots the bulkhead
      * @param cache the response cache
+     * @param kv the KV memory
      */
     public record SpeculaDescriptor(String models, String model, Map<String, PolicyFigures> policies, Breakers breakers,
-            Map<String, Long> fallbacks, Goodput goodput, Slots generationSlots, CacheFigures cache) {
+            Map<String, Long> fallbacks, Goodput goodput, Slots generationSlots, CacheFigures cache, KvFigures kv) {
     }
 
     /**
@@ -163,6 +167,18 @@ public class SpeculaEndpoint {
      * @param misses cacheable requests that were generated
      */
     public record CacheFigures(long size, long hits, long misses) {
+    }
+
+    /**
+     * The KV memory ({@code specula.kv.*}).
+     *
+     * @param maxBytes the cap, specula.kv.max-bytes
+     * @param reservedBytes worst-case KV reserved by the running requests
+     * @param prefixCacheBytes KV kept by the prefix cache (evicted first when a request
+     * needs the room)
+     * @param waiting requests first in line for KV memory
+     */
+    public record KvFigures(long maxBytes, long reservedBytes, long prefixCacheBytes, int waiting) {
     }
 
     /**
