@@ -5,8 +5,8 @@
 Writes (see OUT_DIR/README.md, also written):
   models/{llama,qwen2,gpt2,llama-fp16}/  tiny random-init exports (2 layers, hidden 64, vocab 512; --fp16 for
                                          llama-fp16) + reference.json (transformers greedy ids, 20 new tokens)
-  models/{qwen3,llama3,mistral}/          the same for more families (issue 11); mistral has a 16-token sliding
-                                         window and a long prompt; models/mistral-draft/ is its draft
+  models/{qwen3,llama3,mistral,phi3}/    the same for more families (issue 11) with a long prompt; mistral and
+                                         phi3 have a 16-token sliding window; models/mistral-draft/ is a draft
   tokenizers/stories260K/                tokenizer.json + tokenizer_config.json of the real stories260K model (MIT)
   tokenizers.json                        transformers encode/decode results for every fixture tokenizer
   chat-templates.json                    real chat templates rendered by transformers' apply_chat_template
@@ -57,7 +57,7 @@ TOKENIZER_TEXTS = [
 
 # Families added by issue 11 (the `families` part): (fixture name, make-random family). Their reference.json has
 # one more case, a prompt of LONG_PROMPT_TOKENS tokens (longer than mistral's 16-token window, 3 windows).
-FAMILY_FIXTURES = [("qwen3", "qwen3"), ("llama3", "llama3"), ("mistral", "mistral")]
+FAMILY_FIXTURES = [("qwen3", "qwen3"), ("llama3", "llama3"), ("mistral", "mistral"), ("phi3", "phi3")]
 LONG_PROMPT = ("import os\nimport sys\n\n\ndef main(argv):\n    for name in sorted(os.listdir(argv[1])):\n"
                "        path = os.path.join(argv[1], name)\n        if os.path.isfile(path):\n"
                "            print(name, os.path.getsize(path))\n    return 0\n")
@@ -164,8 +164,9 @@ def build_models(out_dir, tmp):
     return done
 
 
-def build_families(out_dir, tmp):
-    """models/{qwen3,llama3,mistral} (+ reference.json with a long-prompt case) and models/mistral-draft."""
+def build_families(out_dir, tmp, only=None):
+    """models/{qwen3,llama3,mistral,phi3} (+ reference.json with a long-prompt case) and models/mistral-draft;
+    ``only``: a subset of those fixture names (mistral-draft comes with mistral)."""
     import torch
 
     from . import onnx_verify
@@ -175,6 +176,8 @@ def build_families(out_dir, tmp):
     done = {}
     prompts = MODEL_PROMPTS + [LONG_PROMPT]
     for name, family in FAMILY_FIXTURES:
+        if only and name not in only:
+            continue
         for seed in range(MAX_SEED_TRIES):
             hf_dir = os.path.join(tmp, f"hf-{family}-{seed}")
             with _quiet():
@@ -433,10 +436,11 @@ Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this
   (20 new tokens, no early stop) for 5 prompts, checked identical with ONNX Runtime 1.30 CPU greedy;
   `min_margin` is the smallest top-1/top-2 logit gap on the path, `prefill_top5` the top logits after the prompt.
   The tokenizers are byte-level BPEs trained on Python standard library sources (PSF licence).
-- `models/{qwen3,llama3,mistral}/` (`--only families`): random-init exports of more families, same recipe
+- `models/{qwen3,llama3,mistral,phi3}/` (`--only families`): random-init exports of more families, same recipe
   and reference.json as above plus a 6th case with a long prompt (3 windows of mistral): Qwen3 (q/k RMSNorm,
   GQA, tied), `llama3` (model_type llama with `rope_type: llama3` scaling, GQA, tied) and Mistral (GQA, a
-  **16-token sliding window** on every layer, untied). `models/mistral-draft/`: a 1-layer, hidden-32 Mistral
+  **16-token sliding window** on every layer, untied) and `phi3` (Phi-3: fused qkv and gate_up projections,
+  16-token sliding window, untied, own Phi-3-style template). `models/mistral-draft/`: a 1-layer, hidden-32 Mistral
   (seed 101, window 16) with mistral's tokenizer, a draft that gets rejected, so rollback holes occur inside
   the window (no reference.json).
 - `tokenizers/stories260K/`: tokenizer of Andrej Karpathy's stories260K (tinyllamas, llama2.c; MIT licence,
@@ -464,6 +468,7 @@ def main(argv):
     p.add_argument("out_dir")
     p.add_argument("--only", default="models,families,tokenizers,chat-templates",
                    help="comma-separated subset of: models,families,tokenizers,chat-templates")
+    p.add_argument("--family", help="with families: only these fixtures (comma-separated, e.g. phi3)")
     a = p.parse_args(argv)
     parts = set(a.only.split(","))
     os.makedirs(a.out_dir, exist_ok=True)
@@ -473,7 +478,7 @@ def main(argv):
             built = build_models(a.out_dir, tmp)
             print(f"fixtures: models {', '.join(sorted(built))}")
         if "families" in parts:
-            built = build_families(a.out_dir, tmp)
+            built = build_families(a.out_dir, tmp, a.family.split(",") if a.family else None)
             print(f"fixtures: models {', '.join(sorted(built))}")
         if "tokenizers" in parts:
             n = build_tokenizers(a.out_dir)

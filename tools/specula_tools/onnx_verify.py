@@ -340,3 +340,30 @@ def _check_window(dec, model, vocab, window, rng, check, report):
     d = max(_maxdiff(h1["logits"][0], ref[:3]), _maxdiff(h2["logits"][0], ref[3:]))
     check("window", d, TOL[bool(dec.kv_dtype == np.float16)]["step"], "(holes path vs transformers)")
 
+    # (4) --packed: two sequences longer than the window in one row (b's segment sits between a's past and a's
+    # new tokens, so a physical window would lose a's past) vs each alone
+    if dec.packed:
+        a, b = prompt, rng.integers(0, vocab, size=window + 5).tolist()
+        na = rng.integers(0, vocab, size=3).tolist()
+        nb = rng.integers(0, vocab, size=2).tolist()
+        pa, pb = len(a), len(b)
+        ra, rb = pre, dec.step(b, np.arange(pb), dec.empty_past())
+        alone_a = dec.step(na, np.arange(pa, pa + 3), ra["present"])
+        alone_b = dec.step(nb, np.arange(pb, pb + 2), rb["present"])
+        past = [np.concatenate([ta, tb], axis=2) for ta, tb in zip(ra["present"], rb["present"])]
+        tot = pa + pb + 5
+        allowed = np.zeros((5, tot), dtype=bool)
+        for i in range(3):
+            allowed[i, :pa] = True
+            allowed[i, pa + pb:pa + pb + i + 1] = True
+        for i in range(2):
+            allowed[3 + i, pa:pa + pb] = True
+            allowed[3 + i, pa + pb + 3:pa + pb + 3 + i + 1] = True
+        bias = np.where(allowed, 0.0, MASK_MIN_FP32).astype(np.float32)[None, None]
+        pos = np.array([[pa, pa + 1, pa + 2, pb, pb + 1]], dtype=np.int64)
+        both = dec.run_raw(np.array([na + nb], dtype=np.int64), bias, pos, past)
+        d = max(_maxdiff(both["logits"][0, :3], alone_a["logits"][0]),
+                _maxdiff(both["logits"][0, 3:], alone_b["logits"][0]))
+        check("window", d, TOL[bool(dec.kv_dtype == np.float16)]["packed"],
+              f"(packed: sequences of {pa} and {pb} tokens in one row vs alone)")
+
