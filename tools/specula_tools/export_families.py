@@ -26,10 +26,12 @@ SUPPORTED = {
     "qwen3": "Qwen3 (q/k RMSNorm)",
     "mistral": "Mistral (sliding window on every layer)",
     "phi3": "Phi-3 / Phi-3.5 / Phi-4-mini (fused qkv and gate_up, optional sliding window)",
+    "gemma2": "Gemma-2 (logit soft-capping, alternating sliding-window layers, scaled embeddings)",
+    "gemma3_text": "Gemma-3 text-only (Gemma3ForCausalLM: q/k norms, sliding-window layers, scaled embeddings)",
 }
 
 # Families whose attention ignores sdpa extras they need (Gemma-2's attention logit soft-capping): eager.
-EAGER = ()
+EAGER = ("gemma2",)
 
 
 class UnsupportedFamily(SystemExit):

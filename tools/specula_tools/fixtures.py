@@ -57,7 +57,8 @@ TOKENIZER_TEXTS = [
 
 # Families added by issue 11 (the `families` part): (fixture name, make-random family). Their reference.json has
 # one more case, a prompt of LONG_PROMPT_TOKENS tokens (longer than mistral's 16-token window, 3 windows).
-FAMILY_FIXTURES = [("qwen3", "qwen3"), ("llama3", "llama3"), ("mistral", "mistral"), ("phi3", "phi3")]
+FAMILY_FIXTURES = [("qwen3", "qwen3"), ("llama3", "llama3"), ("mistral", "mistral"), ("phi3", "phi3"),
+                   ("gemma2", "gemma2"), ("gemma3", "gemma3")]
 LONG_PROMPT = ("import os\nimport sys\n\n\ndef main(argv):\n    for name in sorted(os.listdir(argv[1])):\n"
                "        path = os.path.join(argv[1], name)\n        if os.path.isfile(path):\n"
                "            print(name, os.path.getsize(path))\n    return 0\n")

@@ -1,9 +1,11 @@
 """``make-random``: write a random-init Hugging Face causal LM directory of a family ``export`` supports.
 
-    python -m specula_tools make-random --family llama|llama3|qwen2|qwen3|gpt2|mistral|phi3 OUT_HF_DIR
+    python -m specula_tools make-random --family llama|llama3|qwen2|qwen3|gpt2|mistral|phi3|gemma2|gemma3 OUT_HF_DIR
         [--tokenizer TOKENIZER_DIR] [--layers N --hidden N --heads N --kv-heads N --intermediate N --vocab N
         --seed N --init-std X] [--max-positions N] [--sliding-window N]
 
+``gemma2`` / ``gemma3`` (model_type gemma3_text) alternate sliding and full layers (window 16), tie embeddings and
+soft-cap the final logits at 30 (Gemma-2 also its attention scores, at 5 here).
 ``llama3`` is model_type llama with Llama 3.1's ``rope_type: llama3`` frequency scaling (factor 8, low/high
 frequency factors 1/4, original context max_positions/8, rope_theta 500000). ``mistral`` and ``phi3`` get a
 sliding window on every layer (--sliding-window, default 16: small, so tests cross it).
@@ -31,6 +33,8 @@ FAMILY_DEFAULTS = {
     "qwen3": dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128),
     "mistral": dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128),
     "phi3": dict(layers=2, hidden=64, heads=4, kv_heads=4, intermediate=128),
+    "gemma2": dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128),
+    "gemma3": dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128),
 }
 
 DEFAULT_SLIDING_WINDOW = 16
@@ -45,6 +49,9 @@ FAMILY_SPECIALS = {
     "phi3": (["<unk>", "<s>", "<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"],
              "<s>", "<|end|>", "<|endoftext|>", False),
 }
+FAMILY_SPECIALS["gemma2"] = (["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"],
+                             "<bos>", "<end_of_turn>", "<pad>", True)
+FAMILY_SPECIALS["gemma3"] = FAMILY_SPECIALS["gemma2"]
 FAMILY_SPECIALS["llama3"] = FAMILY_SPECIALS["llama"]
 FAMILY_SPECIALS["qwen3"] = FAMILY_SPECIALS["qwen2"]
 
@@ -102,7 +109,17 @@ PHI3_TEMPLATE = (
     "{%- if add_generation_prompt %}{{- '<|assistant|>\n' }}{%- endif %}"
 )
 
-FAMILY_TEMPLATES = {"llama": LLAMA_TEMPLATE, "qwen2": CHATML_TEMPLATE, "gpt2": GPT2_TEMPLATE,
+# Gemma-style turns (own simplified version).
+GEMMA_TEMPLATE = (
+    "{{- bos_token }}"
+    "{%- for message in messages %}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else 'user' %}"
+    "{{- '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<start_of_turn>model\n' }}{%- endif %}"
+)
+
+FAMILY_TEMPLATES = {"gemma2": GEMMA_TEMPLATE, "gemma3": GEMMA_TEMPLATE, "llama": LLAMA_TEMPLATE, "qwen2": CHATML_TEMPLATE, "gpt2": GPT2_TEMPLATE,
                     "llama3": LLAMA_TEMPLATE, "qwen3": CHATML_TEMPLATE, "mistral": MISTRAL_TEMPLATE,
                     "phi3": PHI3_TEMPLATE}
 
@@ -157,7 +174,8 @@ def train_tokenizer(family, vocab_size=512):
 
 def build_config(family, vocab, layers, hidden, heads, kv_heads, intermediate, init_std, tokenizer,
                  max_positions=None, sliding_window=None):
-    from transformers import GPT2Config, LlamaConfig, MistralConfig, Phi3Config, Qwen2Config, Qwen3Config
+    from transformers import (Gemma2Config, Gemma3TextConfig, GPT2Config, LlamaConfig, MistralConfig, Phi3Config,
+                              Qwen2Config, Qwen3Config)
 
     def tid(t):
         return tokenizer.convert_tokens_to_ids(t) if t is not None else None
@@ -208,6 +226,20 @@ def build_config(family, vocab, layers, hidden, heads, kv_heads, intermediate, i
                           max_positions or 2048, initializer_range=init_std, rms_norm_eps=1e-5,
                           tie_word_embeddings=False, sliding_window=sliding_window or DEFAULT_SLIDING_WINDOW,
                           bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id)
+    if family in ("gemma2", "gemma3"):
+        # Sliding and full layers alternate (Gemma-2's pattern; Gemma-3 has 5 sliding per full one, which 2
+        # layers cannot show); scaled embeddings and q/k norms (Gemma-3) are inside transformers' model.
+        common = dict(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
+                      num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                      head_dim=hidden // heads, max_position_embeddings=max_positions or 2048,
+                      initializer_range=init_std, rms_norm_eps=1e-6, tie_word_embeddings=True,
+                      sliding_window=sliding_window or DEFAULT_SLIDING_WINDOW, query_pre_attn_scalar=hidden // heads,
+                      layer_types=["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers)],
+                      bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id)
+        if family == "gemma2":
+            # attention soft-capping 5 (released Gemma-2: 50) so that it changes random-init scores measurably
+            return Gemma2Config(attn_logit_softcapping=5.0, final_logit_softcapping=30.0, **common)
+        return Gemma3TextConfig(final_logit_softcapping=30.0, **common)
     if family == "gpt2":
         if kv_heads != heads:
             raise SystemExit("gpt2 has no GQA: --kv-heads must equal --heads")

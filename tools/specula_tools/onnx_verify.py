@@ -199,7 +199,8 @@ def verify(onnx_path, model, tokenizer, with_hidden=False, packed=False, fp16=Fa
                                   attention_mask=torch.ones(1, P + 5, dtype=torch.long),
                                   past_key_values=cache, use_cache=True)
         hf_hidden = hf_out.last_hidden_state
-        hf_logits = model.get_output_embeddings()(hf_hidden).float().numpy()
+        hf_logits = export_families.final_logits(model.config, model.get_output_embeddings()(hf_hidden).float())
+        hf_logits = hf_logits.numpy()
     res = dec.step(new, np.arange(P, P + 5), past)
     scale = max(1.0, float(np.max(np.abs(hf_logits))) / 10.0)
     if scale > 1.0:
