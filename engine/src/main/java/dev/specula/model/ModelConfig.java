@@ -31,7 +31,7 @@ public record ModelConfig(String modelType, int vocabSize, int contextLength, Se
      * decoded losslessly in tests: the families {@code export} supports.
      */
     static final SortedSet<String> SUPPORTED_MODEL_TYPES = new TreeSet<>(
-            Set.of("llama", "qwen2", "gpt2", "qwen3", "mistral", "phi3"));
+            Set.of("llama", "qwen2", "gpt2", "qwen3", "mistral", "phi3", "gemma2", "gemma3_text"));
 
     /**
      * Reads config.json and generation_config.json; a missing vocab size or context

@@ -17,14 +17,16 @@ import static org.assertj.core.api.Assertions.assertThat;
  * Every Optimum-layout variant the loader claims decodes token-identically to
  * transformers: random-init Llama, Qwen2 (GQA, tied embeddings), GPT-2, Llama with a
  * float16 KV cache, Qwen3 (q/k norms), Llama with {@code rope_type: llama3}, Mistral
- * (16-token sliding window) and Phi-3 (fused projections, 16-token window), exported by
- * tools/, with transformers' tokenization and greedy ids committed beside them
- * (reference.json); end-of-sequence ignored as the references were made without it.
+ * (16-token sliding window), Phi-3 (fused projections, 16-token window) and Gemma-2/3
+ * (sliding layers alternating with full ones, soft-capping), exported by tools/, with
+ * transformers' tokenization and greedy ids committed beside them (reference.json);
+ * end-of-sequence ignored as the references were made without it.
  */
 class ReferenceDecodingTest {
 
     @ParameterizedTest
-    @ValueSource(strings = { "llama", "qwen2", "gpt2", "llama-fp16", "qwen3", "llama3", "mistral", "phi3" })
+    @ValueSource(strings = { "llama", "qwen2", "gpt2", "llama-fp16", "qwen3", "llama3", "mistral", "phi3", "gemma2",
+            "gemma3" })
     void plainAndSpeculativeGreedyMatchTransformers(String family) {
         JsonNode reference = Fixtures.json(Fixtures.model(family).resolve("reference.json"));
         try (ModelPair models = new ModelPair(Fixtures.load(family), Fixtures.load(family))) {

@@ -98,7 +98,8 @@ class ModelLoadingTest {
             .isInstanceOf(ModelLoadException.class)
             .hasMessageContaining(config.toString())
             .hasMessageContaining("model_type \"mamba\"")
-            .hasMessageContaining("supported model_type values: gpt2, llama, mistral, phi3, qwen2, qwen3")
+            .hasMessageContaining(
+                    "supported model_type values: gemma2, gemma3_text, gpt2, llama, mistral, phi3, qwen2, qwen3")
             .hasMessageContaining("mistral");
     }
 
