@@ -1,8 +1,7 @@
 """``export``: export a local Hugging Face causal LM to ONNX with a KV cache.
 
 Families (config.json model_type): llama (incl. rope_type llama3), qwen2, gpt2, qwen3, mistral, phi3, gemma2,
-gemma3_text; any other
-model_type is refused with the list (export_families.SUPPORTED).
+gemma3_text; any other model_type is refused with the list (export_families.SUPPORTED).
 
     python -m specula_tools export MODEL_DIR OUT_DIR [--with-hidden] [--packed] [--fp16] [--opset N]
 
