@@ -33,6 +33,13 @@ done
 run "llama--fp16" export "$TMP/hf-llama" "$TMP/onnx-llama-fp16" --fp16
 run "llama--fp16--packed--hidden" export "$TMP/hf-llama" "$TMP/onnx-llama-fp16-ph" --fp16 --packed --with-hidden
 run "qwen2--fp16" export "$TMP/hf-qwen2" "$TMP/onnx-qwen2-fp16" --fp16
+# issue 11 families (mistral, phi3: 16-token sliding window, so the `window` checks run)
+for fam in qwen3 llama3 mistral phi3; do
+  run "make-random-$fam" make-random --family "$fam" "$TMP/hf-$fam"
+  run "$fam" export "$TMP/hf-$fam" "$TMP/onnx-$fam"
+done
+run "mistral--packed--hidden" export "$TMP/hf-mistral" "$TMP/onnx-mistral-ph" --packed --with-hidden
+run "mistral--fp16" export "$TMP/hf-mistral" "$TMP/onnx-mistral-fp16" --fp16
 
 echo "==== check_exports summary ($(( $(date +%s) - start ))s)"
 printf '%s\n' "${summary[@]}"

@@ -1,4 +1,7 @@
-"""``export``: export a local Hugging Face causal LM (Llama, Qwen2, GPT-2 families) to ONNX with a KV cache.
+"""``export``: export a local Hugging Face causal LM to ONNX with a KV cache.
+
+Families (config.json model_type): llama (incl. rope_type llama3), qwen2, gpt2, qwen3, mistral, phi3, gemma2,
+gemma3_text; any other model_type is refused with the list (export_families.SUPPORTED).
 
     python -m specula_tools export MODEL_DIR OUT_DIR [--with-hidden] [--packed] [--fp16] [--opset N]
 
@@ -12,14 +15,14 @@ Layout (Optimum ``text-generation-with-past`` names):
 The causal mask is built from *physical* cache indices (new token j sits at physical slot past+j and sees the
 slots <= past+j whose attention_mask is 1); positions come only from position_ids. So masked "holes" in the
 cache are harmless. With --packed the bias is the whole mask (0 = attend, -1e9 = masked; -inf works too).
+Sliding-window layers (Mistral, Phi-3 with sliding_window, Gemma) see the last `sliding_window` *visible* slots
+of each query, i.e. the window counts logical positions, holes excluded (export_families.py).
 Every export is verified against transformers with ONNX Runtime (see onnx_verify.py); failure exits non-zero.
 """
 import argparse
 import os
 import sys
 import time
-
-SUPPORTED = ("llama", "qwen2", "gpt2")
 
 
 def parse_args(argv):
@@ -47,10 +50,7 @@ def main(argv):
         print(f"export: warning: opset {a.opset} > 20 may not load in ONNX Runtime 1.29 (the Java side)",
               file=sys.stderr)
     t0 = time.time()
-    model, tokenizer = export_core.load(a.model_dir, fp16=a.fp16)
-    mt = model.config.model_type
-    if mt not in SUPPORTED:
-        print(f"export: warning: model_type {mt!r} is not one of {SUPPORTED}; trying anyway", file=sys.stderr)
+    model, tokenizer = export_core.load(a.model_dir, fp16=a.fp16)  # refuses an unsupported model_type by name
     os.makedirs(a.out_dir, exist_ok=True)
     onnx_path = export_core.export_onnx(model, a.out_dir, with_hidden=a.with_hidden, packed=a.packed,
                                         fp16=a.fp16, opset=a.opset)

@@ -6,12 +6,19 @@ import tempfile
 
 import torch
 
+from . import export_families
+
 MASK_MIN_FP32 = -1e9  # documented "masked" value for --packed attention_bias
 
 
-def load(model_dir, fp16=False, attn_implementation="sdpa"):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+def load(model_dir, fp16=False, attn_implementation=None):
+    """Loads a supported family (others are refused by name: export_families.SUPPORTED)."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
+    config = AutoConfig.from_pretrained(model_dir)
+    export_families.check_supported(config)
+    if attn_implementation is None:
+        attn_implementation = export_families.attn_implementation(config.model_type)
     dtype = torch.float16 if fp16 else torch.float32
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype, attn_implementation=attn_implementation)
     model.eval()
@@ -64,8 +71,14 @@ class DecoderWithPast(torch.nn.Module):
         dtype = self.dtype
         neg = torch.finfo(dtype).min
         pairs = [(past[2 * i], past[2 * i + 1]) for i in range(self.num_layers)]
-        cache = DynamicCache(ddp_cache_data=pairs, config=self.model.config)
-        if self.packed:
+        sliding = export_families.has_sliding_layers(self.model.config)
+        # Sliding-window families: plain (full-length) cache layers; the config would give sliding cache layers
+        # that drop old slots, while the window is applied by the mask (export_families.window_visible).
+        cache = DynamicCache(ddp_cache_data=pairs, config=None if sliding else self.model.config)
+        if self.packed and sliding:
+            visible = mask > MASK_MIN_FP32 / 2  # 0 = attend; -1e9 / -inf = masked
+            bias = export_families.layer_masks(self.model.config, visible, self._bias)
+        elif self.packed:
             # The bias is the whole mask; clamp so that -inf / -1e9 stay finite in the compute dtype.
             bias = mask.clamp(min=neg).to(dtype)
         else:
@@ -75,12 +88,15 @@ class DecoderWithPast(torch.nn.Module):
             kv_phys = torch.arange(past_len + seq, device=input_ids.device)
             causal = kv_phys[None, :] <= q_phys[:, None]                     # [s, past+s]
             allowed = causal[None, None, :, :] & (mask[:, None, None, :] > 0)  # [b,1,s,past+s]
-            zero = torch.zeros((), dtype=dtype, device=input_ids.device)
-            bias = torch.where(allowed, zero, torch.full((), neg, dtype=dtype, device=input_ids.device))
+            if sliding:
+                bias = export_families.layer_masks(self.model.config, allowed, self._bias)
+            else:
+                zero = torch.zeros((), dtype=dtype, device=input_ids.device)
+                bias = torch.where(allowed, zero, torch.full((), neg, dtype=dtype, device=input_ids.device))
         out = self.base(input_ids=input_ids, attention_mask=bias, position_ids=position_ids,
                         past_key_values=cache, use_cache=True)
         hidden = out.last_hidden_state
-        logits = self.lm_head(hidden).float()
+        logits = export_families.final_logits(self.model.config, self.lm_head(hidden).float())
         result = [logits]
         pkv = out.past_key_values
         for i in range(self.num_layers):
@@ -89,6 +105,11 @@ class DecoderWithPast(torch.nn.Module):
         if self.with_hidden:
             result.append(hidden.float() if dtype != torch.float32 else hidden)
         return tuple(result)
+
+    def _bias(self, visible):
+        """Boolean [b,1,s,T] -> additive mask in the compute dtype (0 = attend, dtype min = masked)."""
+        zero = torch.zeros((), dtype=self.dtype)
+        return torch.where(visible, zero, torch.full((), torch.finfo(self.dtype).min, dtype=self.dtype))
 
 
 def example_inputs(model, packed, batch=2, seq=3, past=4):

@@ -1,10 +1,13 @@
 """``fixtures``: small test fixtures for the Java engine tests.
 
-    python -m specula_tools fixtures OUT_DIR [--only models,tokenizers,chat-templates]
+    python -m specula_tools fixtures OUT_DIR [--only models,families,tokenizers,chat-templates]
 
 Writes (see OUT_DIR/README.md, also written):
   models/{llama,qwen2,gpt2,llama-fp16}/  tiny random-init exports (2 layers, hidden 64, vocab 512; --fp16 for
                                          llama-fp16) + reference.json (transformers greedy ids, 20 new tokens)
+  models/{qwen3,llama3,mistral,phi3,gemma2,gemma3}/  the same for more families (issue 11) with a long
+                                         prompt; mistral, phi3, gemma have a 16-token sliding window;
+                                         models/mistral-draft/ is a draft
   tokenizers/stories260K/                tokenizer.json + tokenizer_config.json of the real stories260K model (MIT)
   tokenizers.json                        transformers encode/decode results for every fixture tokenizer
   chat-templates.json                    real chat templates rendered by transformers' apply_chat_template
@@ -53,6 +56,14 @@ TOKENIZER_TEXTS = [
     "1234567890 3.14159 0x1F",
 ]
 
+# Families added by issue 11 (the `families` part): (fixture name, make-random family). Their reference.json has
+# one more case, a prompt of LONG_PROMPT_TOKENS tokens (longer than mistral's 16-token window, 3 windows).
+FAMILY_FIXTURES = [("qwen3", "qwen3"), ("llama3", "llama3"), ("mistral", "mistral"), ("phi3", "phi3"),
+                   ("gemma2", "gemma2"), ("gemma3", "gemma3")]
+LONG_PROMPT = ("import os\nimport sys\n\n\ndef main(argv):\n    for name in sorted(os.listdir(argv[1])):\n"
+               "        path = os.path.join(argv[1], name)\n        if os.path.isfile(path):\n"
+               "            print(name, os.path.getsize(path))\n    return 0\n")
+
 # (name, family, fp16)
 FIXTURE_MODELS = [("llama", "llama", False), ("qwen2", "qwen2", False), ("gpt2", "gpt2", False),
                   ("llama-fp16", "llama", True)]
@@ -70,14 +81,14 @@ def _write_json(path, obj):
 
 # ---------------------------------------------------------------------------------------------- models
 
-def _reference(model, tokenizer, dec, family, fp16, seed):
+def _reference(model, tokenizer, dec, family, fp16, seed, prompts=None):
     """reference.json content, or None if ONNX Runtime greedy differs from transformers on a case."""
     import torch
 
     from .onnx_verify import _generate, _greedy_margins, ort_greedy
 
     cases = []
-    for prompt in MODEL_PROMPTS:
+    for prompt in prompts or MODEL_PROMPTS:
         ids = tokenizer(prompt)["input_ids"]
         hf = _generate(model, ids, MAX_NEW_TOKENS)
         ort = ort_greedy(dec, ids, MAX_NEW_TOKENS)
@@ -152,6 +163,58 @@ def build_models(out_dir, tmp):
             done["llama-draft"] = _build_llama_draft(out_dir, tmp, hf_dir)
             done["llama-packed"] = _build_llama_packed(out_dir, hf_dir)
             done["llama-wide"] = _build_llama_wide(out_dir, tmp, hf_dir)
+    return done
+
+
+def build_families(out_dir, tmp, only=None):
+    """models/{qwen3,llama3,mistral,phi3} (+ reference.json with a long-prompt case) and models/mistral-draft;
+    ``only``: a subset of those fixture names (mistral-draft comes with mistral)."""
+    import torch
+
+    from . import onnx_verify
+    from .make_random import make_random
+
+    torch.set_num_threads(1)
+    done = {}
+    prompts = MODEL_PROMPTS + [LONG_PROMPT]
+    for name, family in FAMILY_FIXTURES:
+        if only and name not in only:
+            continue
+        for seed in range(MAX_SEED_TRIES):
+            hf_dir = os.path.join(tmp, f"hf-{family}-{seed}")
+            with _quiet():
+                make_random(family, hf_dir, seed=seed)
+            dest, onnx_path, model, tokenizer = _export_verified(hf_dir, out_dir, name)
+            dec = onnx_verify.OrtDecoder(onnx_path, model, False, False, False)
+            cases = _reference(model, tokenizer, dec, family, False, seed, prompts)
+            if cases is not None:
+                break
+        else:
+            raise SystemExit(f"fixtures: no seed in 0..{MAX_SEED_TRIES - 1} gave identical greedy ids for {family}")
+        long_tokens = len(cases[-1]["prompt_ids"])
+        _write_json(os.path.join(dest, "reference.json"), {
+            "family": family,
+            "model_type": model.config.model_type,
+            "sliding_window": getattr(model.config, "sliding_window", None),
+            "kv_dtype": "float32",
+            "generator": f"specula_tools make-random --family {family} --seed {seed}; export",
+            "reference": "transformers generate(do_sample=False, max_new_tokens=20) with eos_token_id=[] "
+                         "(never stops early); ONNX Runtime 1.30 CPU greedy verified identical",
+            "max_new_tokens": MAX_NEW_TOKENS,
+            "text_decoding": "tokenizer.decode(greedy_ids, skip_special_tokens=False)",
+            "min_margin": "smallest top1-top2 logit gap along the greedy path (seeds are chosen so that it is "
+                          f">= {MIN_MARGIN[False]:g})",
+            "prefill_top5": "[id, logit] of the 5 largest logits after the prompt",
+            "long_prompt": f"the last case's prompt is {long_tokens} tokens",
+            "cases": cases,
+        })
+        done[name] = dest
+        if family == "mistral":
+            draft_hf = os.path.join(tmp, "hf-mistral-draft")
+            with _quiet():
+                make_random("mistral", draft_hf, tokenizer_dir=hf_dir, layers=1, hidden=32, heads=2, kv_heads=1,
+                            intermediate=64, seed=101)
+            done["mistral-draft"] = _export_verified(draft_hf, out_dir, "mistral-draft")[0]
     return done
 
 
@@ -375,6 +438,15 @@ Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this
   (20 new tokens, no early stop) for 5 prompts, checked identical with ONNX Runtime 1.30 CPU greedy;
   `min_margin` is the smallest top-1/top-2 logit gap on the path, `prefill_top5` the top logits after the prompt.
   The tokenizers are byte-level BPEs trained on Python standard library sources (PSF licence).
+- `models/{qwen3,llama3,mistral,phi3,gemma2,gemma3}/` (`--only families`): random-init exports of more families, same recipe
+  and reference.json as above plus a 6th case with a long prompt (3 windows of mistral): Qwen3 (q/k RMSNorm,
+  GQA, tied), `llama3` (model_type llama with `rope_type: llama3` scaling, GQA, tied) and Mistral (GQA, a
+  **16-token sliding window** on every layer, untied) and `phi3` (Phi-3: fused qkv and gate_up projections,
+  16-token sliding window, untied, own Phi-3-style template), `gemma2` and `gemma3` (model_type gemma3_text):
+  layers alternating 16-token sliding window / full attention, tied, final logits soft-capped at 30, Gemma-2's
+  attention scores soft-capped at 5. `models/mistral-draft/`: a 1-layer, hidden-32 Mistral
+  (seed 101, window 16) with mistral's tokenizer, a draft that gets rejected, so rollback holes occur inside
+  the window (no reference.json).
 - `tokenizers/stories260K/`: tokenizer of Andrej Karpathy's stories260K (tinyllamas, llama2.c; MIT licence,
   Copyright (c) 2023 Andrej Karpathy), a SentencePiece-style BPE with byte fallback, 512 pieces.
 - `tokenizers.json`: `[{tokenizer, text, ids, decoded}]` = transformers `tokenizer(text)["input_ids"]` and
@@ -398,8 +470,9 @@ def _dir_size(path):
 def main(argv):
     p = argparse.ArgumentParser(prog="specula_tools fixtures", description=__doc__.split("\n")[0])
     p.add_argument("out_dir")
-    p.add_argument("--only", default="models,tokenizers,chat-templates",
-                   help="comma-separated subset of: models,tokenizers,chat-templates")
+    p.add_argument("--only", default="models,families,tokenizers,chat-templates",
+                   help="comma-separated subset of: models,families,tokenizers,chat-templates")
+    p.add_argument("--family", help="with families: only these fixtures (comma-separated, e.g. phi3)")
     a = p.parse_args(argv)
     parts = set(a.only.split(","))
     os.makedirs(a.out_dir, exist_ok=True)
@@ -407,6 +480,9 @@ def main(argv):
     try:
         if "models" in parts:
             built = build_models(a.out_dir, tmp)
+            print(f"fixtures: models {', '.join(sorted(built))}")
+        if "families" in parts:
+            built = build_families(a.out_dir, tmp, a.family.split(",") if a.family else None)
             print(f"fixtures: models {', '.join(sorted(built))}")
         if "tokenizers" in parts:
             n = build_tokenizers(a.out_dir)
@@ -424,8 +500,8 @@ def main(argv):
         f.write(README)
     size = _dir_size(a.out_dir)
     print(f"fixtures: {a.out_dir} is {size / 1e6:.2f} MB")
-    if size > 4_000_000:
-        print("fixtures: warning: larger than 4 MB", file=sys.stderr)
+    if size > 10_000_000:  # ~8.3 MB with the issue-11 families (each model ~0.5 MB)
+        print("fixtures: warning: larger than 10 MB", file=sys.stderr)
     return 0
 
 

@@ -1,8 +1,14 @@
-"""``make-random``: write a random-init Hugging Face causal LM directory (Llama, Qwen2 or GPT-2 family).
+"""``make-random``: write a random-init Hugging Face causal LM directory of a family ``export`` supports.
 
-    python -m specula_tools make-random --family llama|qwen2|gpt2 OUT_HF_DIR [--tokenizer TOKENIZER_DIR]
-        [--layers N --hidden N --heads N --kv-heads N --intermediate N --vocab N --seed N --init-std X]
-        [--max-positions N]
+    python -m specula_tools make-random --family llama|llama3|qwen2|qwen3|gpt2|mistral|phi3|gemma2|gemma3 OUT_HF_DIR
+        [--tokenizer TOKENIZER_DIR] [--layers N --hidden N --heads N --kv-heads N --intermediate N --vocab N
+        --seed N --init-std X] [--max-positions N] [--sliding-window N]
+
+``gemma2`` / ``gemma3`` (model_type gemma3_text) alternate sliding and full layers (window 16), tie embeddings and
+soft-cap the final logits at 30 (Gemma-2 also its attention scores, at 5 here).
+``llama3`` is model_type llama with Llama 3.1's ``rope_type: llama3`` frequency scaling (factor 8, low/high
+frequency factors 1/4, original context max_positions/8, rope_theta 500000). ``mistral`` and ``phi3`` get a
+sliding window on every layer (--sliding-window, default 16: small, so tests cross it).
 
 Without --tokenizer a small byte-level BPE (vocab 512) is trained, deterministically, on a fixed slice of the
 Python standard library sources. The directory gets save_pretrained weights + config, tokenizer files and a chat
@@ -23,7 +29,15 @@ FAMILY_DEFAULTS = {
     "llama": dict(layers=2, hidden=64, heads=4, kv_heads=4, intermediate=128),
     "qwen2": dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128),
     "gpt2": dict(layers=2, hidden=64, heads=4, kv_heads=4, intermediate=256),
+    "llama3": dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128),
+    "qwen3": dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128),
+    "mistral": dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128),
+    "phi3": dict(layers=2, hidden=64, heads=4, kv_heads=4, intermediate=128),
+    "gemma2": dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128),
+    "gemma3": dict(layers=2, hidden=64, heads=4, kv_heads=2, intermediate=128),
 }
+
+DEFAULT_SLIDING_WINDOW = 16
 
 # Special tokens per family: (list of special tokens, bos, eos, pad, add_bos)
 FAMILY_SPECIALS = {
@@ -31,7 +45,15 @@ FAMILY_SPECIALS = {
               "<|begin_of_text|>", "<|eot_id|>", "<|end_of_text|>", True),
     "qwen2": (["<|endoftext|>", "<|im_start|>", "<|im_end|>"], None, "<|im_end|>", "<|endoftext|>", False),
     "gpt2": (["<|endoftext|>"], "<|endoftext|>", "<|endoftext|>", "<|endoftext|>", False),
+    "mistral": (["<unk>", "<s>", "</s>", "[INST]", "[/INST]"], "<s>", "</s>", "</s>", True),
+    "phi3": (["<unk>", "<s>", "<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"],
+             "<s>", "<|end|>", "<|endoftext|>", False),
 }
+FAMILY_SPECIALS["gemma2"] = (["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"],
+                             "<bos>", "<end_of_turn>", "<pad>", True)
+FAMILY_SPECIALS["gemma3"] = FAMILY_SPECIALS["gemma2"]
+FAMILY_SPECIALS["llama3"] = FAMILY_SPECIALS["llama"]
+FAMILY_SPECIALS["qwen3"] = FAMILY_SPECIALS["qwen2"]
 
 # Llama-3-style header template (own simplified version: no date/tools handling).
 LLAMA_TEMPLATE = (
@@ -68,7 +90,38 @@ GPT2_TEMPLATE = (
     "{%- if add_generation_prompt %}{{- 'Assistant:' }}{%- endif %}"
 )
 
-FAMILY_TEMPLATES = {"llama": LLAMA_TEMPLATE, "qwen2": CHATML_TEMPLATE, "gpt2": GPT2_TEMPLATE}
+# Mistral-style [INST] template (own simplified version: system prompt folded into the first user turn).
+MISTRAL_TEMPLATE = (
+    "{{- bos_token }}"
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'user' %}{{- '[INST] ' + message['content'] + ' [/INST]' }}"
+    "{%- elif message['role'] == 'assistant' %}{{- message['content'] + eos_token }}"
+    "{%- else %}{{- '[INST] ' + message['content'] + ' [/INST]' }}"
+    "{%- endif %}"
+    "{%- endfor %}"
+)
+
+# Phi-3-style template (own simplified version).
+PHI3_TEMPLATE = (
+    "{%- for message in messages %}"
+    "{{- '<|' + message['role'] + '|>\n' + message['content'] + '<|end|>\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<|assistant|>\n' }}{%- endif %}"
+)
+
+# Gemma-style turns (own simplified version).
+GEMMA_TEMPLATE = (
+    "{{- bos_token }}"
+    "{%- for message in messages %}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else 'user' %}"
+    "{{- '<start_of_turn>' + role + '\n' + message['content'] | trim + '<end_of_turn>\n' }}"
+    "{%- endfor %}"
+    "{%- if add_generation_prompt %}{{- '<start_of_turn>model\n' }}{%- endif %}"
+)
+
+FAMILY_TEMPLATES = {"gemma2": GEMMA_TEMPLATE, "gemma3": GEMMA_TEMPLATE, "llama": LLAMA_TEMPLATE, "qwen2": CHATML_TEMPLATE, "gpt2": GPT2_TEMPLATE,
+                    "llama3": LLAMA_TEMPLATE, "qwen3": CHATML_TEMPLATE, "mistral": MISTRAL_TEMPLATE,
+                    "phi3": PHI3_TEMPLATE}
 
 
 def stdlib_corpus(max_bytes=1_500_000):
@@ -120,8 +173,9 @@ def train_tokenizer(family, vocab_size=512):
 
 
 def build_config(family, vocab, layers, hidden, heads, kv_heads, intermediate, init_std, tokenizer,
-                 max_positions=None):
-    from transformers import GPT2Config, LlamaConfig, Qwen2Config
+                 max_positions=None, sliding_window=None):
+    from transformers import (Gemma2Config, Gemma3TextConfig, GPT2Config, LlamaConfig, MistralConfig, Phi3Config,
+                              Qwen2Config, Qwen3Config)
 
     def tid(t):
         return tokenizer.convert_tokens_to_ids(t) if t is not None else None
@@ -143,6 +197,49 @@ def build_config(family, vocab, layers, hidden, heads, kv_heads, intermediate, i
                            rms_norm_eps=1e-6,
                            tie_word_embeddings=True, bos_token_id=bos_id, eos_token_id=eos_id,
                            pad_token_id=pad_id, use_sliding_window=False)
+    if family == "llama3":
+        positions = max_positions or 2048
+        rope = {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": positions // 8}
+        return LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
+                           num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                           max_position_embeddings=positions, initializer_range=init_std, rms_norm_eps=1e-5,
+                           rope_parameters=rope, tie_word_embeddings=True, bos_token_id=bos_id,
+                           eos_token_id=eos_id, pad_token_id=pad_id)
+    if family == "qwen3":
+        return Qwen3Config(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
+                           num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                           head_dim=hidden // heads, max_position_embeddings=max_positions or 2048,
+                           initializer_range=init_std, rms_norm_eps=1e-6, tie_word_embeddings=True,
+                           bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id, use_sliding_window=False)
+    if family == "mistral":
+        return MistralConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
+                             num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                             head_dim=hidden // heads, max_position_embeddings=max_positions or 2048,
+                             initializer_range=init_std, rms_norm_eps=1e-5, tie_word_embeddings=False,
+                             sliding_window=sliding_window or DEFAULT_SLIDING_WINDOW, bos_token_id=bos_id,
+                             eos_token_id=eos_id, pad_token_id=pad_id)
+    if family == "phi3":
+        return Phi3Config(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
+                          num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                          max_position_embeddings=max_positions or 2048, original_max_position_embeddings=
+                          max_positions or 2048, initializer_range=init_std, rms_norm_eps=1e-5,
+                          tie_word_embeddings=False, sliding_window=sliding_window or DEFAULT_SLIDING_WINDOW,
+                          bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id)
+    if family in ("gemma2", "gemma3"):
+        # Sliding and full layers alternate (Gemma-2's pattern; Gemma-3 has 5 sliding per full one, which 2
+        # layers cannot show); scaled embeddings and q/k norms (Gemma-3) are inside transformers' model.
+        common = dict(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
+                      num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
+                      head_dim=hidden // heads, max_position_embeddings=max_positions or 2048,
+                      initializer_range=init_std, rms_norm_eps=1e-6, tie_word_embeddings=True,
+                      sliding_window=sliding_window or DEFAULT_SLIDING_WINDOW, query_pre_attn_scalar=hidden // heads,
+                      layer_types=["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers)],
+                      bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id)
+        if family == "gemma2":
+            # attention soft-capping 5 (released Gemma-2: 50) so that it changes random-init scores measurably
+            return Gemma2Config(attn_logit_softcapping=5.0, final_logit_softcapping=30.0, **common)
+        return Gemma3TextConfig(final_logit_softcapping=30.0, **common)
     if family == "gpt2":
         if kv_heads != heads:
             raise SystemExit("gpt2 has no GQA: --kv-heads must equal --heads")
@@ -153,7 +250,7 @@ def build_config(family, vocab, layers, hidden, heads, kv_heads, intermediate, i
 
 
 def make_random(family, out_dir, tokenizer_dir=None, layers=None, hidden=None, heads=None, kv_heads=None,
-                intermediate=None, vocab=None, seed=0, init_std=0.2, max_positions=None):
+                intermediate=None, vocab=None, seed=0, init_std=0.2, max_positions=None, sliding_window=None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
@@ -163,7 +260,7 @@ def make_random(family, out_dir, tokenizer_dir=None, layers=None, hidden=None, h
                      intermediate=intermediate).items():
         if v is not None:
             d[k] = v
-    if heads is not None and kv_heads is None and family != "qwen2":
+    if heads is not None and kv_heads is None and d["kv_heads"] == FAMILY_DEFAULTS[family]["heads"]:
         d["kv_heads"] = d["heads"]
     if family == "gpt2":
         d["kv_heads"] = d["heads"]
@@ -178,7 +275,7 @@ def make_random(family, out_dir, tokenizer_dir=None, layers=None, hidden=None, h
     if vocab < len(tokenizer):
         raise SystemExit(f"--vocab {vocab} is smaller than the tokenizer ({len(tokenizer)} tokens)")
     config = build_config(family, vocab, d["layers"], d["hidden"], d["heads"], d["kv_heads"],
-                          d["intermediate"], init_std, tokenizer, max_positions)
+                          d["intermediate"], init_std, tokenizer, max_positions, sliding_window)
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.eval()
@@ -208,9 +305,11 @@ def main(argv):
     p.add_argument("--init-std", type=float, default=0.2)
     p.add_argument("--max-positions", type=int,
                    help="max_position_embeddings / GPT-2 n_positions (default 2048; GPT-2 1024)")
+    p.add_argument("--sliding-window", type=int,
+                   help=f"mistral, phi3: sliding_window (default {DEFAULT_SLIDING_WINDOW})")
     a = p.parse_args(argv)
     make_random(a.family, a.out_dir, a.tokenizer, a.layers, a.hidden, a.heads, a.kv_heads, a.intermediate,
-                a.vocab, a.seed, a.init_std, a.max_positions)
+                a.vocab, a.seed, a.init_std, a.max_positions, a.sliding_window)
     return 0
 
 

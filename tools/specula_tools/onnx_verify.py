@@ -8,12 +8,16 @@ Checks (max abs diffs are printed; any failure makes ``verify`` return False):
   holes    a past with masked garbage slots in the middle gives the same logits as a compact past.
   packed   (--packed) two sequences packed in one row give the same logits as each alone.
   hidden   (--with-hidden) last_hidden_state matches HF's final (post-norm) hidden state.
+  window   (sliding-window layers) prompts longer than the window: ORT greedy == transformers generate, a
+           5-token step over a past of 2 windows == HF logits, and a past with masked holes inside the
+           window == a compact past (the window counts logical positions, not physical slots).
 """
 import copy
 
 import numpy as np
 import torch
 
+from . import export_families
 from .export_core import MASK_MIN_FP32, geometry, io_names
 
 PROMPTS = [
@@ -195,7 +199,8 @@ def verify(onnx_path, model, tokenizer, with_hidden=False, packed=False, fp16=Fa
                                   attention_mask=torch.ones(1, P + 5, dtype=torch.long),
                                   past_key_values=cache, use_cache=True)
         hf_hidden = hf_out.last_hidden_state
-        hf_logits = model.get_output_embeddings()(hf_hidden).float().numpy()
+        hf_logits = export_families.final_logits(model.config, model.get_output_embeddings()(hf_hidden).float())
+        hf_logits = hf_logits.numpy()
     res = dec.step(new, np.arange(P, P + 5), past)
     scale = max(1.0, float(np.max(np.abs(hf_logits))) / 10.0)
     if scale > 1.0:
@@ -278,8 +283,88 @@ def verify(onnx_path, model, tokenizer, with_hidden=False, packed=False, fp16=Fa
         d = max(d, _maxdiff(both_inf["logits"], both["logits"]))
         check("packed", d, tol["packed"], "(2 sequences in one row vs alone; -1e9 and -inf bias)")
 
+    window = export_families.sliding_window(model.config)
+    if window is not None:
+        _check_window(dec, model, vocab, window, rng, check, report)
+
     if not quiet:
         print(f"verify {onnx_path} ({'fp16' if fp16 else 'fp32'}{', packed' if packed else ''}"
               f"{', with-hidden' if with_hidden else ''}):")
         print("\n".join(report))
     return bool(ok)
+
+
+def _check_window(dec, model, vocab, window, rng, check, report):
+    """Sliding-window checks with sequences of 2-4 windows and holes inside the window."""
+    from transformers import DynamicCache
+
+    # (1) greedy from an empty past over a prompt of 2 windows + 3, generating past 3 windows: HF uses its own
+    # sliding-window cache and mask, so this compares against an independent implementation of the window.
+    prompt = rng.integers(0, vocab, size=2 * window + 3).tolist()
+    n = window + 4
+    hf = _generate(model, prompt, n)
+    ox = ort_greedy(dec, prompt, n)
+    same = hf == ox
+    report.append(f"  window   greedy over a {len(prompt)}-token prompt, {n} new tokens (window {window}) "
+                  f"{'identical ok' if same else 'FAIL'}")
+    if not same:
+        report.append(f"      hf  {hf}\n      ort {ox}")
+        check("window", float("inf"), 0.0, "(greedy differs)")
+
+    # (2) a 5-token step over a past of 2 windows + 3 from HF's own cache, logits vs HF
+    P = len(prompt)
+    new = rng.integers(0, vocab, size=5).tolist()
+    with torch.no_grad():
+        full = model(torch.tensor([prompt + new])).logits[0, P:].float().numpy()
+    pre = dec.step(prompt, np.arange(P), dec.empty_past())
+    step = dec.step(new, np.arange(P, P + 5), pre["present"])
+    check("window", _maxdiff(step["logits"][0], full), TOL[bool(dec.kv_dtype == np.float16)]["step"],
+          f"(5 new tokens over past {P} vs transformers, no cache)")
+
+    # (3) holes inside the window: past P, then window//2 + 3 rejected slots (masked), then 3 accepted tokens
+    # and a 5-token step, vs the same tokens over a compact past; and vs transformers over the same ids.
+    holes = window // 2 + 3
+    garbage = rng.integers(0, vocab, size=holes).tolist()
+    cont = rng.integers(0, vocab, size=3).tolist()
+    final = rng.integers(0, vocab, size=5).tolist()
+    c1 = dec.step(cont, np.arange(P, P + 3), pre["present"])
+    c2 = dec.step(final, np.arange(P + 3, P + 8), c1["present"])
+    g = dec.step(garbage, np.arange(P, P + holes), pre["present"])
+    valid1 = [1] * P + [0] * holes + [1] * 3
+    h1 = dec.step(cont, np.arange(P, P + 3), g["present"], valid1)
+    h2 = dec.step(final, np.arange(P + 3, P + 8), h1["present"], valid1 + [1] * 5)
+    d = max(_maxdiff(h1["logits"], c1["logits"]), _maxdiff(h2["logits"], c2["logits"]))
+    check("window", d, TOL[bool(dec.kv_dtype == np.float16)]["holes"],
+          f"(holes: {holes} masked slots inside the window after past {P}, 3 + 5 tokens, vs compact)")
+    with torch.no_grad():
+        ref = model(torch.tensor([prompt + cont + final])).logits[0, P:].float().numpy()
+    d = max(_maxdiff(h1["logits"][0], ref[:3]), _maxdiff(h2["logits"][0], ref[3:]))
+    check("window", d, TOL[bool(dec.kv_dtype == np.float16)]["step"], "(holes path vs transformers)")
+
+    # (4) --packed: two sequences longer than the window in one row (b's segment sits between a's past and a's
+    # new tokens, so a physical window would lose a's past) vs each alone
+    if dec.packed:
+        a, b = prompt, rng.integers(0, vocab, size=window + 5).tolist()
+        na = rng.integers(0, vocab, size=3).tolist()
+        nb = rng.integers(0, vocab, size=2).tolist()
+        pa, pb = len(a), len(b)
+        ra, rb = pre, dec.step(b, np.arange(pb), dec.empty_past())
+        alone_a = dec.step(na, np.arange(pa, pa + 3), ra["present"])
+        alone_b = dec.step(nb, np.arange(pb, pb + 2), rb["present"])
+        past = [np.concatenate([ta, tb], axis=2) for ta, tb in zip(ra["present"], rb["present"])]
+        tot = pa + pb + 5
+        allowed = np.zeros((5, tot), dtype=bool)
+        for i in range(3):
+            allowed[i, :pa] = True
+            allowed[i, pa + pb:pa + pb + i + 1] = True
+        for i in range(2):
+            allowed[3 + i, pa:pa + pb] = True
+            allowed[3 + i, pa + pb + 3:pa + pb + 3 + i + 1] = True
+        bias = np.where(allowed, 0.0, MASK_MIN_FP32).astype(np.float32)[None, None]
+        pos = np.array([[pa, pa + 1, pa + 2, pb, pb + 1]], dtype=np.int64)
+        both = dec.run_raw(np.array([na + nb], dtype=np.int64), bias, pos, past)
+        d = max(_maxdiff(both["logits"][0, :3], alone_a["logits"][0]),
+                _maxdiff(both["logits"][0, 3:], alone_b["logits"][0]))
+        check("window", d, TOL[bool(dec.kv_dtype == np.float16)]["packed"],
+              f"(packed: sequences of {pa} and {pb} tokens in one row vs alone)")
+

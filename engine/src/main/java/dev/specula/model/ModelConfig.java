@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.nio.file.Path;
 import java.util.LinkedHashSet;
 import java.util.Set;
+import java.util.SortedSet;
+import java.util.TreeSet;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -25,13 +27,26 @@ public record ModelConfig(String modelType, int vocabSize, int contextLength, Se
     private static final ObjectMapper JSON = new ObjectMapper();
 
     /**
+     * {@code model_type} values whose exports (by {@code specula_tools export}) are
+     * decoded losslessly in tests: the families {@code export} supports.
+     */
+    static final SortedSet<String> SUPPORTED_MODEL_TYPES = new TreeSet<>(
+            Set.of("llama", "qwen2", "gpt2", "qwen3", "mistral", "phi3", "gemma2", "gemma3_text"));
+
+    /**
      * Reads config.json and generation_config.json; a missing vocab size or context
-     * length fails naming the file.
+     * length, or a {@code model_type} the engine does not know, fails naming the file.
      */
     static ModelConfig read(ModelFiles files) {
         JsonNode config = readJson(files.config());
         JsonNode generation = files.generationConfig().map(ModelConfig::readJson).orElse(JSON.createObjectNode());
         String modelType = config.path("model_type").asText("unknown");
+        if (!SUPPORTED_MODEL_TYPES.contains(modelType)) {
+            throw new ModelLoadException(files.config(),
+                    files.config() + " has model_type \"" + modelType
+                            + "\", a family the engine does not support; supported model_type values: "
+                            + String.join(", ", SUPPORTED_MODEL_TYPES) + " (docs/models.md)");
+        }
         int vocabSize = config.path("vocab_size").asInt(-1);
         if (vocabSize <= 0) {
             throw new ModelLoadException(files.config(), files.config() + " has no positive vocab_size");

@@ -112,6 +112,21 @@ class BatchingLosslessTest {
     }
 
     /**
+     * Mistral with a 16-token sliding window in padded batches: pads and rejected drafts
+     * are masked slots inside the window of rows of different lengths, and each request
+     * still decodes what it decodes alone.
+     */
+    @Test
+    void slidingWindowBatchesGiveEachRequestItsOwnOutput() {
+        try (DecoderModel mistral = Fixtures.load("mistral");
+                DecoderModel mistralDraft = Fixtures.load("mistral-draft");
+                Engine batch = scheduler(new ModelPair(mistral, mistralDraft))) {
+            assertEveryRequestMatches(batch, mistral, new SpeculativeDecoder(new ModelPair(mistral, null)));
+            assertThat(batch.layout()).contains(KvStore.Layout.PADDED);
+        }
+    }
+
+    /**
      * 10 requests of mixed lengths and policies, 6 at once, then 4 more joining while
      * those run.
      */

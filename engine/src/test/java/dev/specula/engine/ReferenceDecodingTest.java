@@ -1,6 +1,7 @@
 package dev.specula.engine;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -14,15 +15,18 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 /**
  * Every Optimum-layout variant the loader claims decodes token-identically to
- * transformers: random-init Llama, Qwen2 (GQA, tied embeddings), GPT-2, and Llama with a
- * float16 KV cache, exported by tools/, with transformers' tokenization and greedy ids
- * committed beside them (reference.json); end-of-sequence ignored as the references were
- * made without it.
+ * transformers: random-init Llama, Qwen2 (GQA, tied embeddings), GPT-2, Llama with a
+ * float16 KV cache, Qwen3 (q/k norms), Llama with {@code rope_type: llama3}, Mistral
+ * (16-token sliding window), Phi-3 (fused projections, 16-token window) and Gemma-2/3
+ * (sliding layers alternating with full ones, soft-capping), exported by tools/, with
+ * transformers' tokenization and greedy ids committed beside them (reference.json);
+ * end-of-sequence ignored as the references were made without it.
  */
 class ReferenceDecodingTest {
 
     @ParameterizedTest
-    @ValueSource(strings = { "llama", "qwen2", "gpt2", "llama-fp16" })
+    @ValueSource(strings = { "llama", "qwen2", "gpt2", "llama-fp16", "qwen3", "llama3", "mistral", "phi3", "gemma2",
+            "gemma3" })
     void plainAndSpeculativeGreedyMatchTransformers(String family) {
         JsonNode reference = Fixtures.json(Fixtures.model(family).resolve("reference.json"));
         try (ModelPair models = new ModelPair(Fixtures.load(family), Fixtures.load(family))) {
@@ -58,6 +62,54 @@ class ReferenceDecodingTest {
                     .isEqualTo(testCase.path("text").asText());
                 assertThat(plain.text()).isEqualTo(target.tokenizer().decode(plain.tokenIds(), true));
             }
+        }
+    }
+
+    /**
+     * Mistral's 16-token sliding window with rollback holes: a random draft is mostly
+     * rejected, so rejected tokens stay in the KV cache as masked slots inside the
+     * window; the window must count logical positions (visible slots), not physical
+     * slots. Prompts up to 119 tokens (7 windows) + 20 new tokens.
+     */
+    @Test
+    void slidingWindowWithRollbackHolesMatchesTransformers() {
+        JsonNode reference = Fixtures.json(Fixtures.model("mistral").resolve("reference.json"));
+        int window = reference.path("sliding_window").asInt();
+        assertThat(window).isEqualTo(16);
+        try (ModelPair models = new ModelPair(Fixtures.load("mistral"), Fixtures.load("mistral-draft"))) {
+            DecoderModel target = models.target();
+            PromptEncoder encoder = new PromptEncoder(target.tokenizer(), target.chatTemplate(), "mistral");
+            SpeculativeDecoder decoder = new SpeculativeDecoder(models);
+            long drafted = 0;
+            long accepted = 0;
+            int longest = 0;
+            for (JsonNode testCase : reference.path("cases")) {
+                int[] promptIds = encoder.text(testCase.path("prompt").asText());
+                int[] expected = Fixtures.ints(testCase.path("greedy_ids"));
+                longest = Math.max(longest, promptIds.length);
+                GenerationResult plain = decoder.generate(GenerationRequest.builder(promptIds)
+                    .maxNewTokens(expected.length)
+                    .ignoreEos(true)
+                    .policy(PlainPolicy::new)
+                    .build());
+                assertThat(plain.tokenIds()).as("plain greedy ids of %s", testCase.path("prompt"))
+                    .containsExactly(expected);
+                for (int gamma : new int[] { 3, 6 }) {
+                    GenerationResult speculative = decoder.generate(GenerationRequest.builder(promptIds)
+                        .maxNewTokens(expected.length)
+                        .ignoreEos(true)
+                        .policy(() -> new FixedPolicy(gamma))
+                        .build());
+                    assertThat(speculative.tokenIds())
+                        .as("speculative (gamma %d) ids of %s", gamma, testCase.path("prompt"))
+                        .containsExactly(expected);
+                    drafted += speculative.stats().drafted();
+                    accepted += speculative.stats().accepted();
+                }
+            }
+            assertThat(longest).isGreaterThan(3 * window);
+            // rejections happened, so the caches held holes
+            assertThat(drafted - accepted).isGreaterThan(50);
         }
     }
 

@@ -89,6 +89,21 @@ class ModelLoadingTest {
     }
 
     @Test
+    void unsupportedFamilyIsRefusedByName() throws Exception {
+        Path copy = Fixtures.copyOf("llama", temp);
+        Path config = copy.resolve("config.json");
+        Files.writeString(config,
+                Files.readString(config).replace("\"model_type\": \"llama\"", "\"model_type\": \"mamba\""));
+        assertThatThrownBy(() -> DecoderModel.load(copy, RuntimeOptions.defaults()))
+            .isInstanceOf(ModelLoadException.class)
+            .hasMessageContaining(config.toString())
+            .hasMessageContaining("model_type \"mamba\"")
+            .hasMessageContaining(
+                    "supported model_type values: gemma2, gemma3_text, gpt2, llama, mistral, phi3, qwen2, qwen3")
+            .hasMessageContaining("mistral");
+    }
+
+    @Test
     void unavailableCudaNamesTheArtifact() {
         RuntimeOptions cuda = RuntimeOptions.defaults().withProvider(ExecutionProvider.CUDA, 0);
         assertThatThrownBy(() -> DecoderModel.load(Fixtures.model("llama"), cuda))
