@@ -2,6 +2,7 @@
 
     python -m specula_tools quantize IN_DIR OUT_DIR --scheme int4-b32|int4-b128|int8|fp32|dynamic-int8
         [--packed-graph PATH] [--no-check]
+    python -m specula_tools quantize agree REFERENCE_DIR DIR... --prompts FILE.jsonl [--new-tokens 64]
 
 Schemes (each constant MatMul weight; other weights are stored as in IN_DIR):
 
@@ -288,7 +289,77 @@ def row_independence(graph, prefill=12, rows=5, seed=3):
     return float(np.max(np.abs(together - np.stack(single))))
 
 
+def agreement(reference_dir, model_dirs, prompts_file, new_tokens=64, limit=24, log=print):
+    """Greedy agreement with a reference model: the reference decodes each prompt greedily (``new_tokens``, no
+    early stop); each other model then reads prompt + that continuation in one call, and the share of positions
+    whose argmax equals the reference's token is its agreement (teacher-forced top-1, like the acceptance of a
+    γ = ∞ draft). Also the mean length of the prefix each model reproduces when decoding on its own."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    def session(directory):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        return ort.InferenceSession(os.path.join(directory, "model.onnx"), options,
+                                    providers=["CPUExecutionProvider"])
+
+    def call(sess, ids, past, past_len, kv):
+        names = [o.name for o in sess.get_outputs()]
+        out = dict(zip(names, sess.run(None, _feeds(sess, ids, past, past_len, kv))))
+        return out["logits"][0], {k.replace("present.", "past_key_values."): v for k, v in out.items()
+                                  if k.startswith("present.")}
+
+    def kv_shapes(sess):
+        return {i.name: [1, i.shape[1], 0, i.shape[3]] for i in sess.get_inputs()
+                if i.name.startswith("past_key_values.")}
+
+    def greedy(sess, prompt):
+        kv = kv_shapes(sess)
+        logits, past = call(sess, prompt, None, 0, kv)
+        out = []
+        for _ in range(new_tokens):
+            out.append(int(np.argmax(logits[-1])))
+            logits, past = call(sess, [out[-1]], past, len(prompt) + len(out) - 1, kv)
+        return out
+
+    tokenizer = Tokenizer.from_file(os.path.join(reference_dir, "tokenizer.json"))
+    with open(prompts_file) as f:
+        texts = [json.loads(line)["prompt"] for line in f if line.strip()][:limit]
+    prompts = [tokenizer.encode(t).ids for t in texts]
+    ref = session(reference_dir)
+    paths = [greedy(ref, p) for p in prompts]
+    results = {}
+    for directory in model_dirs:
+        sess = session(directory)
+        equal = total = 0
+        prefix = 0
+        for prompt, path in zip(prompts, paths):
+            logits, _ = call(sess, prompt + path[:-1], None, 0, kv_shapes(sess))
+            predicted = np.argmax(logits[-len(path):], axis=-1)
+            equal += int(np.sum(predicted == np.array(path)))
+            total += len(path)
+            own = greedy(sess, prompt)
+            prefix += next((i for i, (a, b) in enumerate(zip(own, path)) if a != b), len(path))
+        results[directory] = dict(agreement=equal / total, mean_identical_prefix=prefix / len(prompts))
+        log(f"agree: {directory}: {equal}/{total} = {equal / total:.4f} of greedy tokens equal to "
+            f"{reference_dir}'s (teacher-forced); identical free-running prefix {prefix / len(prompts):.1f} of "
+            f"{new_tokens} tokens on average")
+    return results
+
+
 def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "agree":
+        parser = argparse.ArgumentParser(prog="specula_tools quantize agree",
+                                         description="Greedy agreement of models with a reference model.")
+        parser.add_argument("reference")
+        parser.add_argument("models", nargs="+")
+        parser.add_argument("--prompts", required=True, help="JSONL with a 'prompt' field per line")
+        parser.add_argument("--new-tokens", type=int, default=64)
+        parser.add_argument("--limit", type=int, default=24, help="number of prompts (default %(default)s)")
+        a = parser.parse_args(argv[1:])
+        agreement(a.reference, a.models, a.prompts, new_tokens=a.new_tokens, limit=a.limit)
+        return 0
     parser = argparse.ArgumentParser(prog="specula_tools quantize",
                                      description="Weight-only quantization of an exported model directory.")
     parser.add_argument("in_dir", help="an exported model directory (model.onnx, config.json, tokenizer.json, ...)")
