@@ -49,6 +49,16 @@ SCHEMES = {
     "dynamic-int8": None,
 }
 GRAPHS = ("model.onnx", "model_packed.onnx")
+STORAGE = {
+    "int4-b32": "MatMul weights 4-bit (MatMulNBits, block 32, float32 scales, 4-bit zero points, float32 compute); "
+                "other weights as in the source",
+    "int4-b128": "MatMul weights 4-bit (MatMulNBits, block 128, float32 scales, 4-bit zero points, float32 "
+                 "compute); other weights as in the source",
+    "int8": "MatMul weights 8-bit (MatMulNBits bits=8, block 32, float32 compute); other weights as in the source",
+    "fp32": "float32 initializers; all compute float32",
+    "dynamic-int8": "MatMul weights int8 with activations quantized per call (DynamicQuantizeMatMul): NOT lossless "
+                    "for speculative decoding",
+}
 DATA_FILE = "model.onnx_data"
 ROW_TOLERANCE = 1e-4
 
@@ -99,6 +109,35 @@ def refold_fp16_weights(model, names):
     graph.node.extend(nodes)
 
 
+def gemm_to_matmul(model):
+    """Rewrites Gemm(A, B_const[, C]) with alpha = beta = 1 and transA = 0 as MatMul(A, B) [+ C], transposing B
+    when transB = 1 (GPT-2's Conv1D exports as Gemm), so the weight-only quantizer sees a MatMul. Same values;
+    returns the number of nodes rewritten."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    nodes, count = [], 0
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type != "Gemm" or node.input[1] not in inits or attrs.get("transA", 0) \
+                or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+            nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(inits[node.input[1]])
+        name = node.input[1] + ("__t" if attrs.get("transB", 0) else "")
+        if attrs.get("transB", 0) and name not in inits:
+            inits[name] = numpy_helper.from_array(np.ascontiguousarray(weight.T), name)
+            graph.initializer.append(inits[name])
+        has_bias = len(node.input) > 2 and node.input[2]
+        product = node.output[0] + "__matmul" if has_bias else node.output[0]
+        nodes.append(helper.make_node("MatMul", [node.input[0], name], [product], name=node.name + "__matmul"))
+        if has_bias:
+            nodes.append(helper.make_node("Add", [product, node.input[2]], [node.output[0]], name=node.name + "__bias"))
+        count += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return count
+
+
 def _matmul_weights(model):
     inits = {t.name for t in model.graph.initializer}
     return {n.input[1] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits}
@@ -108,6 +147,7 @@ def quantize_graph(src, dst, scheme, log=print):
     """Quantizes the graph at ``src`` (external data beside it is read) and writes ``dst`` (weights inline)."""
     model = onnx.load(src)
     unfolded = unfold_fp16_weights(model)
+    gemms = gemm_to_matmul(model) if scheme != "fp32" else 0
     # float32 weights the quantizer leaves alone (e.g. the embedding) keep the input's float16 storage
     refold = set() if scheme == "fp32" else unfolded - _matmul_weights(model)
     if scheme == "fp32":
@@ -132,12 +172,15 @@ def quantize_graph(src, dst, scheme, log=print):
                and any(a.name == "accuracy_level" and a.i not in (0, 1) for a in n.attribute)]
         if bad:
             raise SystemExit(f"quantize: MatMulNBits with an integer accuracy_level: {bad[:3]}")
+    if count == 0 and scheme != "fp32":
+        raise SystemExit(f"quantize: {src} has no MatMul with a constant float weight to quantize (weights in other "
+                         "ops, or computed at run time); nothing written")
     if refold:
         present = {t.name for t in model.graph.initializer}
         refold_fp16_weights(model, refold & present)
     onnx.checker.check_model(model)
     onnx.save(model, dst)
-    log(f"quantize: {src}: {len(unfolded)} float16-stored weights unfolded, {count} MatMul(s) quantized ({scheme}), "
+    log(f"quantize: {src}: {len(unfolded)} float16-stored weights unfolded, {gemms} Gemm(s) rewritten as MatMul, {count} MatMul(s) quantized ({scheme}), "
         f"{len(refold)} other weight(s) kept as float16")
     return count
 
@@ -198,6 +241,9 @@ def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print):
         info["graphs"] = {"model.onnx": {k: info.get(k) for k in keys},
                           "model_packed.onnx": {k: packed_info.get(k) for k in keys}}
     info["quantization"] = _describe(scheme, sources, in_dir)
+    info["weights_storage"] = STORAGE[scheme] + (
+        "; both graphs read their weights from model.onnx_data (share-weights), so load them by path"
+        if len(sources) == 2 else "")
     info["weights_file"] = DATA_FILE
     with open(info_path, "w") as f:
         json.dump(info, f, indent=2)
