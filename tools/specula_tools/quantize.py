@@ -144,7 +144,7 @@ def _matmul_weights(model):
 
 
 def quantize_graph(src, dst, scheme, log=print):
-    """Quantizes the graph at ``src`` (external data beside it is read) and writes ``dst`` (weights inline)."""
+    """Quantizes the graph at ``src`` (external data beside it is read) and writes ``dst`` (weights in ``dst``_data)."""
     model = onnx.load(src)
     unfolded = unfold_fp16_weights(model)
     gemms = gemm_to_matmul(model) if scheme != "fp32" else 0
@@ -178,8 +178,9 @@ def quantize_graph(src, dst, scheme, log=print):
     if refold:
         present = {t.name for t in model.graph.initializer}
         refold_fp16_weights(model, refold & present)
-    onnx.checker.check_model(model)
-    onnx.save(model, dst)
+    # external data and a check by path: models over 2 GB cannot be serialized or checked in memory
+    onnx.save(model, dst, save_as_external_data=True, location=os.path.basename(dst) + "_data", size_threshold=1024)
+    onnx.checker.check_model(dst)
     log(f"quantize: {src}: {len(unfolded)} float16-stored weights unfolded, {gemms} Gemm(s) rewritten as MatMul, {count} MatMul(s) quantized ({scheme}), "
         f"{len(refold)} other weight(s) kept as float16")
     return count
