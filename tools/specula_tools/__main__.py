@@ -12,6 +12,7 @@ COMMANDS = {
     "share-weights": "specula_tools.share_weights",
     "chat-ast": "specula_tools.chat_ast",
     "export-optimum": "specula_tools.export_optimum",
+    "quantize": "specula_tools.quantize",
 }
 
 

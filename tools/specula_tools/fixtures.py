@@ -424,6 +424,10 @@ Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this
 
 - `models/random-draft/`: not made here: a random-init draft with the embedded pair's tokenizer, made by
   `python -m specula_tools.pair_random` (see docs/models.md); `fixtures` leaves it in place.
+- `models/llama-int4/`, `models/llama-dynamic-int8/`: not made here: the llama fixture (`model.onnx`) and
+  llama-packed (as `model_packed.onnx`, one shared `model.onnx_data`) quantized by `specula_tools quantize
+  --scheme int4-b32` (weight-only MatMulNBits, float activations) and `--scheme dynamic-int8` (quantize_dynamic,
+  row-dependent: NOT lossless); commands in tools/README.md ("quantize"); rerun them after regenerating llama.
 - `models/llama-wide/`: a random-init Llama (seed 11) with the llama fixture's 512-id tokenizer but 600 logit
   rows (`make-random --tokenizer <llama hf dir> --vocab 600`), for a target wider than its draft.
 - `models/llama-packed/`: the llama fixture exported `--packed` (float32 `attention_bias` input instead of

@@ -1,0 +1,433 @@
+"""``quantize``: weight-only quantization of an exported model directory; activations stay float32.
+
+    python -m specula_tools quantize IN_DIR OUT_DIR --scheme int4-b32|int4-b128|int8|fp32|dynamic-int8
+        [--packed-graph PATH] [--no-check]
+    python -m specula_tools quantize agree REFERENCE_DIR DIR... --prompts FILE.jsonl [--new-tokens 64]
+
+Schemes (each constant MatMul weight; other weights are stored as in IN_DIR):
+
+- ``int4-b32``, ``int4-b128``: ONNX Runtime's ``com.microsoft`` ``MatMulNBits``, 4 bits, blocks of 32 or 128 along
+  K, asymmetric (one float32 scale and one 4-bit zero point per block), written by
+  ``onnxruntime.quantization.matmul_nbits_quantizer`` with ``accuracy_level`` unset (0): the CPU kernel computes
+  in float32 on the dequantized weights. ``accuracy_level`` 4 would quantize the activations to int8 per block
+  inside the kernel and is NOT used.
+- ``int8``: the same ``MatMulNBits`` with ``bits=8`` (block 32).
+- ``fp32``: no quantization; weights stored as float16 and cast inside the graph
+  (``specula_tools.onnx_fp16_weights``) are written back as float32 initializers: the float baseline.
+- ``dynamic-int8``: ``onnxruntime.quantization.quantize_dynamic`` (``DynamicQuantizeMatMul``, one activation
+  scale per tensor). For comparison only: a row's logits depend on the other rows of the call, so speculative
+  decoding with such a target is NOT lossless (``--check`` shows it).
+
+The graphs quantized are ``model.onnx`` and, when present, ``model_packed.onnx`` (or the graph given with
+``--packed-graph``, written as ``OUT_DIR/model_packed.onnx``). Weights that a graph stores as float16 initializers
+cast to float32 are first turned back into float32 (quantizing the cast output, not the float16 tensor). The
+graphs' weights are written to ``OUT_DIR/model.onnx_data``; with two graphs it is one file that both reference
+(``share-weights``), so load them by path. Every other file of IN_DIR (config, tokenizer, templates, ldlp.*) is
+copied except ``reference.json`` (float outputs of the source checkpoint); ``export_info.json`` gets a ``quantization`` entry.
+
+The check (on by default) runs each written graph with ONNX Runtime: after a 12-token prefill it compares the
+logits of one 5-row call with those of 5 single-row calls over the same past. Speculative verification relies on
+these being equal; it prints the largest difference and fails above 1e-4 (float32 graphs give 0 to ~1e-6).
+"""
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+SCHEMES = {
+    "int4-b32": dict(bits=4, block_size=32),
+    "int4-b128": dict(bits=4, block_size=128),
+    "int8": dict(bits=8, block_size=32),
+    "fp32": None,
+    "dynamic-int8": None,
+}
+GRAPHS = ("model.onnx", "model_packed.onnx")
+STORAGE = {
+    "int4-b32": "MatMul weights 4-bit (MatMulNBits, block 32, float32 scales, 4-bit zero points, float32 compute); "
+                "other weights as in the source",
+    "int4-b128": "MatMul weights 4-bit (MatMulNBits, block 128, float32 scales, 4-bit zero points, float32 "
+                 "compute); other weights as in the source",
+    "int8": "MatMul weights 8-bit (MatMulNBits bits=8, block 32, float32 compute); other weights as in the source",
+    "fp32": "float32 initializers; all compute float32",
+    "dynamic-int8": "MatMul weights int8 with activations quantized per call (DynamicQuantizeMatMul): NOT lossless "
+                    "for speculative decoding",
+}
+DATA_FILE = "model.onnx_data"
+ROW_TOLERANCE = 1e-4
+
+
+def unfold_fp16_weights(model):
+    """Replaces Cast(float16 initializer) -> float32 by a float32 initializer named as the Cast's output.
+
+    The inverse of ``onnx_fp16_weights``: the values are the float16-rounded ones, exactly as the graph computed
+    with them. Returns the names of the weights unfolded."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    keep_nodes, new_inits, dropped, names = [], [], set(), set()
+    for node in graph.node:
+        to = next((a.i for a in node.attribute if a.name == "to"), None)
+        source = inits.get(node.input[0]) if node.op_type == "Cast" and node.input else None
+        if source is not None and source.data_type == onnx.TensorProto.FLOAT16 and to == onnx.TensorProto.FLOAT:
+            array = numpy_helper.to_array(source).astype(np.float32)
+            new_inits.append(numpy_helper.from_array(array, node.output[0]))
+            names.add(node.output[0])
+            dropped.add(source.name)
+            continue
+        keep_nodes.append(node)
+    used = {i for n in keep_nodes for i in n.input}
+    kept = [t for t in graph.initializer if t.name not in dropped or t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept + new_inits)
+    del graph.node[:]
+    graph.node.extend(keep_nodes)
+    return names
+
+
+def refold_fp16_weights(model, names):
+    """Stores the float32 initializers in ``names`` as float16 again, cast inside the graph (what IN_DIR did)."""
+    graph = model.graph
+    kept, casts = [], []
+    for init in graph.initializer:
+        if init.name in names and init.data_type == onnx.TensorProto.FLOAT:
+            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16")
+            kept.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT,
+                                          name=init.name + "__to_fp32"))
+        else:
+            kept.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
+def gemm_to_matmul(model):
+    """Rewrites Gemm(A, B_const[, C]) with alpha = beta = 1 and transA = 0 as MatMul(A, B) [+ C], transposing B
+    when transB = 1 (GPT-2's Conv1D exports as Gemm), so the weight-only quantizer sees a MatMul. Same values;
+    returns the number of nodes rewritten."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    nodes, count = [], 0
+    for node in graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        if node.op_type != "Gemm" or node.input[1] not in inits or attrs.get("transA", 0) \
+                or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+            nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(inits[node.input[1]])
+        name = node.input[1] + ("__t" if attrs.get("transB", 0) else "")
+        if attrs.get("transB", 0) and name not in inits:
+            inits[name] = numpy_helper.from_array(np.ascontiguousarray(weight.T), name)
+            graph.initializer.append(inits[name])
+        has_bias = len(node.input) > 2 and node.input[2]
+        product = node.output[0] + "__matmul" if has_bias else node.output[0]
+        nodes.append(helper.make_node("MatMul", [node.input[0], name], [product], name=node.name + "__matmul"))
+        if has_bias:
+            nodes.append(helper.make_node("Add", [product, node.input[2]], [node.output[0]], name=node.name + "__bias"))
+        count += 1
+    del graph.node[:]
+    graph.node.extend(nodes)
+    return count
+
+
+def _matmul_weights(model):
+    inits = {t.name for t in model.graph.initializer}
+    return {n.input[1] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits}
+
+
+def quantize_graph(src, dst, scheme, log=print):
+    """Quantizes the graph at ``src`` (external data beside it is read) and writes ``dst`` (weights in ``dst``_data)."""
+    model = onnx.load(src)
+    unfolded = unfold_fp16_weights(model)
+    gemms = gemm_to_matmul(model) if scheme != "fp32" else 0
+    # float32 weights the quantizer leaves alone (e.g. the embedding) keep the input's float16 storage
+    refold = set() if scheme == "fp32" else unfolded - _matmul_weights(model)
+    if scheme == "fp32":
+        count = 0
+    elif scheme == "dynamic-int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+        with tempfile.TemporaryDirectory() as tmp:
+            plain = os.path.join(tmp, "in.onnx")
+            onnx.save(model, plain, save_as_external_data=True, location="in.onnx_data")
+            quantize_dynamic(plain, dst, op_types_to_quantize=["MatMul"], weight_type=QuantType.QInt8)
+            model = onnx.load(dst)
+        count = sum(1 for n in model.graph.node if n.op_type in ("DynamicQuantizeMatMul", "MatMulInteger"))
+    else:
+        from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+        settings = SCHEMES[scheme]
+        quantizer = MatMulNBitsQuantizer(model, bits=settings["bits"], block_size=settings["block_size"],
+                                         is_symmetric=False, accuracy_level=None, op_types_to_quantize=("MatMul",))
+        quantizer.process()
+        model = quantizer.model.model
+        count = sum(1 for n in model.graph.node if n.op_type == "MatMulNBits")
+        bad = [n.name for n in model.graph.node if n.op_type == "MatMulNBits"
+               and any(a.name == "accuracy_level" and a.i not in (0, 1) for a in n.attribute)]
+        if bad:
+            raise SystemExit(f"quantize: MatMulNBits with an integer accuracy_level: {bad[:3]}")
+    if count == 0 and scheme != "fp32":
+        raise SystemExit(f"quantize: {src} has no MatMul with a constant float weight to quantize (weights in other "
+                         "ops, or computed at run time); nothing written")
+    if refold:
+        present = {t.name for t in model.graph.initializer}
+        refold_fp16_weights(model, refold & present)
+    # external data and a check by path: models over 2 GB cannot be serialized or checked in memory
+    onnx.save(model, dst, save_as_external_data=True, location=os.path.basename(dst) + "_data", size_threshold=1024)
+    onnx.checker.check_model(dst)
+    log(f"quantize: {src}: {len(unfolded)} float16-stored weights unfolded, {gemms} Gemm(s) rewritten as MatMul, {count} MatMul(s) quantized ({scheme}), "
+        f"{len(refold)} other weight(s) kept as float16")
+    return count
+
+
+def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print):
+    logging.getLogger("onnxruntime.quantization").setLevel(logging.WARNING)
+    if scheme not in SCHEMES:
+        raise SystemExit(f"quantize: unknown --scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
+    in_dir = os.path.abspath(in_dir)
+    out_dir = os.path.abspath(out_dir)
+    if in_dir == out_dir:
+        raise SystemExit("quantize: OUT_DIR must differ from IN_DIR (the input is read while the output is written)")
+    sources = {"model.onnx": os.path.join(in_dir, "model.onnx")}
+    if not os.path.isfile(sources["model.onnx"]):
+        raise SystemExit(f"quantize: {sources['model.onnx']} does not exist: IN_DIR must be an exported model directory")
+    if packed_graph:
+        sources["model_packed.onnx"] = os.path.abspath(packed_graph)
+    elif os.path.isfile(os.path.join(in_dir, "model_packed.onnx")):
+        sources["model_packed.onnx"] = os.path.join(in_dir, "model_packed.onnx")
+    os.makedirs(out_dir, exist_ok=True)
+    for name in os.listdir(in_dir):
+        path = os.path.join(in_dir, name)
+        if name in GRAPHS or name == "reference.json" or name.startswith("model.onnx_data") or name.startswith("model_packed.onnx_data") \
+                or not os.path.isfile(path):
+            continue
+        shutil.copy2(path, os.path.join(out_dir, name))
+    for stale in GRAPHS + (DATA_FILE, "model_packed.onnx_data"):
+        if os.path.exists(os.path.join(out_dir, stale)):
+            os.remove(os.path.join(out_dir, stale))
+
+    with tempfile.TemporaryDirectory() as tmp:
+        written = {}
+        for name, src in sources.items():
+            written[name] = os.path.join(tmp, name)
+            quantize_graph(src, written[name], scheme, log=log)
+        if len(written) == 2:
+            from specula_tools.share_weights import share
+            share(written["model.onnx"], written["model_packed.onnx"], out_dir, data_name=DATA_FILE,
+                  allow_unshared=True, log=log)
+        else:
+            model = onnx.load(written["model.onnx"])
+            onnx.save(model, os.path.join(out_dir, "model.onnx"), save_as_external_data=True, location=DATA_FILE,
+                      size_threshold=1024)
+
+    info_path = os.path.join(out_dir, "export_info.json")
+    info = {}
+    if os.path.isfile(info_path):
+        with open(info_path) as f:
+            info = json.load(f)
+    if "model_packed.onnx" in sources and "graphs" not in info:
+        # the packed graph came from another export: say which input each graph takes, as share-weights users do
+        packed_info_path = os.path.join(os.path.dirname(sources["model_packed.onnx"]), "export_info.json")
+        packed_info = {}
+        if os.path.isfile(packed_info_path):
+            with open(packed_info_path) as f:
+                packed_info = json.load(f)
+        keys = ("packed", "mask_input", "attention_bias_masked_value")
+        info["graphs"] = {"model.onnx": {k: info.get(k) for k in keys},
+                          "model_packed.onnx": {k: packed_info.get(k) for k in keys}}
+    info["quantization"] = _describe(scheme, sources, in_dir)
+    info["weights_storage"] = STORAGE[scheme] + (
+        "; both graphs read their weights from model.onnx_data (share-weights), so load them by path"
+        if len(sources) == 2 else "")
+    info["weights_file"] = DATA_FILE
+    with open(info_path, "w") as f:
+        json.dump(info, f, indent=2)
+        f.write("\n")
+
+    sizes = {name: os.path.getsize(os.path.join(out_dir, name)) for name in GRAPHS + (DATA_FILE,)
+             if os.path.exists(os.path.join(out_dir, name))}
+    log(f"quantize: {scheme} -> {out_dir}: " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sizes.items())
+        + f", graphs + weights {sum(sizes.values()) / 1e6:.2f} MB")
+    results = {}
+    if check:
+        for name in sources:
+            diff = row_independence(os.path.join(out_dir, name))
+            results[name] = diff
+            log(f"quantize: check {name}: max |logits(5-row call) - logits(5 single-row calls)| = {diff:.3g}")
+            if diff > ROW_TOLERANCE and scheme != "dynamic-int8":
+                raise SystemExit(f"quantize: {name}: rows of one call depend on each other (max diff {diff:.3g} > "
+                                 f"{ROW_TOLERANCE}); speculative verification would not compute what single steps "
+                                 "compute")
+    return results
+
+
+def _describe(scheme, sources, in_dir):
+    graphs = {name: os.path.relpath(src, in_dir) for name, src in sources.items()}
+    if scheme in ("int4-b32", "int4-b128", "int8"):
+        s = SCHEMES[scheme]
+        return dict(scheme=scheme, op="com.microsoft.MatMulNBits", bits=s["bits"], block_size=s["block_size"],
+                    symmetric=False, accuracy_level=0, activations="float32", lossless_verification=True,
+                    quantized="constant MatMul weights (lm_head included); other weights stored as in the input",
+                    tool="python -m specula_tools quantize", sources=graphs)
+    if scheme == "fp32":
+        return dict(scheme=scheme, activations="float32", lossless_verification=True,
+                    quantized="none: float16-stored weights written back as float32", tool="python -m specula_tools "
+                    "quantize", sources=graphs)
+    return dict(scheme=scheme, op="com.microsoft.DynamicQuantizeMatMul", bits=8, activations="int8, one dynamic "
+                "scale per tensor per call", lossless_verification=False, tool="python -m specula_tools quantize "
+                "(onnxruntime.quantization.quantize_dynamic)", sources=graphs)
+
+
+def _feeds(session, ids, past, past_len, kv_shapes):
+    """Inputs of one call of a single sequence: ids [1, n] after past_len cached positions."""
+    n = len(ids)
+    feeds = {"input_ids": np.array([ids], dtype=np.int64),
+             "position_ids": np.arange(past_len, past_len + n, dtype=np.int64)[None, :]}
+    names = {i.name for i in session.get_inputs()}
+    if "attention_mask" in names:
+        feeds["attention_mask"] = np.ones((1, past_len + n), dtype=np.int64)
+    if "attention_bias" in names:
+        bias = np.zeros((1, 1, n, past_len + n), dtype=np.float32)
+        for r in range(n):
+            bias[0, 0, r, past_len + r + 1:] = -1e9
+        feeds["attention_bias"] = bias
+    if "logits_to_keep" in names:
+        feeds["logits_to_keep"] = np.array(n, dtype=np.int64)
+    for name, shape in kv_shapes.items():
+        feeds[name] = past[name] if past is not None else np.zeros(shape, dtype=np.float32)
+    return feeds
+
+
+def row_independence(graph, prefill=12, rows=5, seed=3):
+    """Largest |difference| between the logits of one ``rows``-row call and of ``rows`` single-row calls."""
+    import onnxruntime as ort
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+    kv_shapes = {}
+    for i in session.get_inputs():
+        if i.name.startswith("past_key_values."):
+            kv_shapes[i.name] = [1, i.shape[1], 0, i.shape[3]]
+    vocab = session.get_outputs()[0].shape[-1]
+    vocab = vocab if isinstance(vocab, int) else 500
+    rng = np.random.default_rng(seed)
+    ids = [int(x) for x in rng.integers(1, min(vocab, 500), prefill + rows)]
+    out_names = [o.name for o in session.get_outputs()]
+
+    def run(chunk, past, past_len):
+        outputs = dict(zip(out_names, session.run(None, _feeds(session, chunk, past, past_len, kv_shapes))))
+        present = {k.replace("present.", "past_key_values."): v for k, v in outputs.items() if k.startswith("present.")}
+        return outputs["logits"][0], present
+
+    _, past = run(ids[:prefill], None, 0)
+    together, _ = run(ids[prefill:], past, prefill)
+    together = together[-rows:]
+    single, step_past = [], past
+    for r in range(rows):
+        logits, step_past = run([ids[prefill + r]], step_past, prefill + r)
+        single.append(logits[-1])
+    return float(np.max(np.abs(together - np.stack(single))))
+
+
+def agreement(reference_dir, model_dirs, prompts_file, new_tokens=64, limit=24, log=print):
+    """Greedy agreement with a reference model: the reference decodes each prompt greedily (``new_tokens``, no
+    early stop); each other model then reads prompt + that continuation in one call, and the share of positions
+    whose argmax equals the reference's token is its agreement (teacher-forced top-1, like the acceptance of a
+    γ = ∞ draft). Also the mean length of the prefix each model reproduces when decoding on its own."""
+    import onnxruntime as ort
+    from tokenizers import Tokenizer
+
+    def session(directory):
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 1
+        return ort.InferenceSession(os.path.join(directory, "model.onnx"), options,
+                                    providers=["CPUExecutionProvider"])
+
+    def call(sess, ids, past, past_len, kv):
+        names = [o.name for o in sess.get_outputs()]
+        out = dict(zip(names, sess.run(None, _feeds(sess, ids, past, past_len, kv))))
+        return out["logits"][0], {k.replace("present.", "past_key_values."): v for k, v in out.items()
+                                  if k.startswith("present.")}
+
+    def kv_shapes(sess):
+        return {i.name: [1, i.shape[1], 0, i.shape[3]] for i in sess.get_inputs()
+                if i.name.startswith("past_key_values.")}
+
+    def greedy(sess, prompt):
+        kv = kv_shapes(sess)
+        logits, past = call(sess, prompt, None, 0, kv)
+        out = []
+        for _ in range(new_tokens):
+            out.append(int(np.argmax(logits[-1])))
+            logits, past = call(sess, [out[-1]], past, len(prompt) + len(out) - 1, kv)
+        return out
+
+    tokenizer = Tokenizer.from_file(os.path.join(reference_dir, "tokenizer.json"))
+    with open(prompts_file) as f:
+        texts = [json.loads(line)["prompt"] for line in f if line.strip()][:limit]
+    prompts = [tokenizer.encode(t).ids for t in texts]
+    ref = session(reference_dir)
+    paths = [greedy(ref, p) for p in prompts]
+    results = {}
+    for directory in model_dirs:
+        sess = session(directory)
+        equal = total = 0
+        prefix = 0
+        for prompt, path in zip(prompts, paths):
+            logits, _ = call(sess, prompt + path[:-1], None, 0, kv_shapes(sess))
+            predicted = np.argmax(logits[-len(path):], axis=-1)
+            equal += int(np.sum(predicted == np.array(path)))
+            total += len(path)
+            own = greedy(sess, prompt)
+            prefix += next((i for i, (a, b) in enumerate(zip(own, path)) if a != b), len(path))
+        results[directory] = dict(agreement=equal / total, mean_identical_prefix=prefix / len(prompts))
+        log(f"agree: {directory}: {equal}/{total} = {equal / total:.4f} of greedy tokens equal to "
+            f"{reference_dir}'s (teacher-forced); identical free-running prefix {prefix / len(prompts):.1f} of "
+            f"{new_tokens} tokens on average")
+    return results
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "agree":
+        parser = argparse.ArgumentParser(prog="specula_tools quantize agree",
+                                         description="Greedy agreement of models with a reference model.")
+        parser.add_argument("reference")
+        parser.add_argument("models", nargs="+")
+        parser.add_argument("--prompts", required=True, help="JSONL with a 'prompt' field per line")
+        parser.add_argument("--new-tokens", type=int, default=64)
+        parser.add_argument("--limit", type=int, default=24, help="number of prompts (default %(default)s)")
+        a = parser.parse_args(argv[1:])
+        agreement(a.reference, a.models, a.prompts, new_tokens=a.new_tokens, limit=a.limit)
+        return 0
+    parser = argparse.ArgumentParser(prog="specula_tools quantize",
+                                     description="Weight-only quantization of an exported model directory.")
+    parser.add_argument("in_dir", help="an exported model directory (model.onnx, config.json, tokenizer.json, ...)")
+    parser.add_argument("out_dir", help="the directory to write (a loadable model directory)")
+    parser.add_argument("--scheme", required=True, choices=list(SCHEMES))
+    parser.add_argument("--packed-graph", help="an --packed export of the same checkpoint, written as "
+                        "OUT_DIR/model_packed.onnx (default: IN_DIR/model_packed.onnx when present)")
+    parser.add_argument("--no-check", action="store_true", help="skip the row-independence check")
+    parser.add_argument("--check-only", action="store_true",
+                        help="only run the row-independence check on IN_DIR's graphs (OUT_DIR is ignored)")
+    args = parser.parse_args(argv)
+    if args.check_only:
+        for name in GRAPHS:
+            path = os.path.join(args.in_dir, name)
+            if os.path.isfile(path):
+                print(f"quantize: check {path}: max |logits(5-row call) - logits(5 single-row calls)| = "
+                      f"{row_independence(path):.3g}")
+        return 0
+    write(args.in_dir, args.out_dir, args.scheme, packed_graph=args.packed_graph, check=not args.no_check)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
