@@ -435,10 +435,19 @@ public final class DecoderModel implements Decoder {
             return logits.clear().limit(length);
         }
 
+        long logitsBytes() {
+            return logits == null ? 0 : (long) logits.capacity() * Float.BYTES;
+        }
+
         private static LongBuffer longs(int length) {
             return ByteBuffer.allocateDirect(length * Long.BYTES).order(ByteOrder.nativeOrder()).asLongBuffer();
         }
 
+    }
+
+    /** Bytes of the calling thread's pinned logits buffer (for tests). */
+    long pinnedLogitsBytes() {
+        return scratch.get().logitsBytes();
     }
 
     /**
