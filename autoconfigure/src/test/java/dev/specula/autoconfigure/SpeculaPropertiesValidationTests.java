@@ -57,6 +57,7 @@ class SpeculaPropertiesValidationTests {
             specula.batching.queue-capacity                      | 0     | 0      | an integer >= 1
             specula.batching.max-wait                            | -1ms  | -1ms   | a duration >= 0
             specula.runtime.intra-op-threads                     | -1    | -1     | an integer >= 0
+            specula.runtime.prefill-chunk-tokens                 | 0     | 0      | an integer >= 1
             specula.runtime.device-id                            | -1    | -1     | an integer >= 0
             """)
     void outOfRangeValueStopsStartup(String property, String value, String shownValue, String allowed) {

@@ -14,8 +14,9 @@ import ai.onnxruntime.TensorInfo;
  *          attention_mask         int64 [b, past + s]        (or, --packed exports:)
  *          attention_bias         float [1, 1, s, past + s]  additive: 0 attends, large negative masks
  *          position_ids           int64 [b, s]               optional
+ *          logits_to_keep         int64 [] or [1]            optional: k, logits of the last k positions only
  *          past_key_values.{i}.key / .value   [b, kvHeads, past, headDim]  float32 or float16
- * outputs  logits                 [b, s, vocab]              float32 or float16
+ * outputs  logits                 [b, s, vocab]              float32 or float16; [b, k, vocab] with logits_to_keep
  *          present.{i}.key / .value           [b, kvHeads, past + s, headDim]
  *          last_hidden_state      [b, s, hidden]             optional (--with-hidden)
  * </pre>
@@ -31,10 +32,12 @@ import ai.onnxruntime.TensorInfo;
  * @param hasAttentionBias whether {@code attention_bias} is an input (packed variant)
  * @param hasHiddenState whether {@code last_hidden_state} is an output
  * @param hiddenSize width of {@code last_hidden_state}, -1 when absent or symbolic
+ * @param logitsToKeepRank rank of the {@code logits_to_keep} input (0: a scalar, 1: [1]),
+ * -1 when the graph has none (it then returns the logits of every position)
  */
 public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType kvType, OnnxJavaType logitsType,
         int logitsWidth, boolean hasPositionIds, boolean hasAttentionMask, boolean hasAttentionBias,
-        boolean hasHiddenState, int hiddenSize) {
+        boolean hasHiddenState, int hiddenSize, int logitsToKeepRank) {
 
     static final String INPUT_IDS = "input_ids";
     static final String ATTENTION_MASK = "attention_mask";
@@ -42,6 +45,15 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
     static final String POSITION_IDS = "position_ids";
     static final String LOGITS = "logits";
     static final String HIDDEN_STATE = "last_hidden_state";
+    static final String LOGITS_TO_KEEP = "logits_to_keep";
+
+    /**
+     * Whether the graph takes {@code logits_to_keep}: only the last k positions' logits
+     * are computed.
+     */
+    public boolean hasLogitsToKeep() {
+        return logitsToKeepRank >= 0;
+    }
 
     static String pastKey(int layer) {
         return "past_key_values." + layer + ".key";
@@ -104,8 +116,19 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
             long[] hiddenShape = tensor(model, outputs, HIDDEN_STATE).getShape();
             hiddenSize = hiddenShape.length == 3 ? (int) hiddenShape[2] : -1;
         }
+        int keepRank = -1;
+        if (inputs.containsKey(LOGITS_TO_KEEP)) {
+            TensorInfo keep = tensor(model, inputs, LOGITS_TO_KEEP);
+            long[] keepShape = keep.getShape();
+            if (keep.type != OnnxJavaType.INT64 || keepShape.length > 1
+                    || (keepShape.length == 1 && keepShape[0] != 1)) {
+                throw layoutError(model, "has a logits_to_keep input of type " + keep.type + " and shape "
+                        + java.util.Arrays.toString(keepShape) + "; expected an int64 scalar or [1]");
+            }
+            keepRank = keepShape.length;
+        }
         return new GraphSignature(layers, (int) pastShape[1], (int) pastShape[3], kvType, logits.type, logitsWidth,
-                inputs.containsKey(POSITION_IDS), hasMask, hasBias, hasHidden, hiddenSize);
+                inputs.containsKey(POSITION_IDS), hasMask, hasBias, hasHidden, hiddenSize, keepRank);
     }
 
     private static void requireName(Path model, Map<String, NodeInfo> nodes, String name, String kind) {

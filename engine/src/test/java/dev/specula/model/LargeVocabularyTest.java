@@ -6,6 +6,7 @@ import java.util.List;
 
 import ai.onnxruntime.OrtException;
 import com.fasterxml.jackson.databind.JsonNode;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -15,6 +16,7 @@ import dev.specula.kv.KvStore;
 import dev.specula.sampling.Distributions;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * Qwen2.5's vocabulary (151,936 logits) with prompts of 2,000 tokens: the logits of a
@@ -115,6 +117,51 @@ class LargeVocabularyTest {
             }
             sequences.forEach(KvSequence::close);
         }
+    }
+
+    @Test
+    void graphSignatureTellsWhetherTheGraphKeepsOnlySomeLogits() {
+        try (DecoderModel keep = load("model.onnx"); DecoderModel all = load("model-no-keep.onnx")) {
+            assertThat(keep.signature().hasLogitsToKeep()).isTrue();
+            assertThat(keep.signature().logitsToKeepRank()).isZero();
+            assertThat(all.signature().hasLogitsToKeep()).isFalse();
+        }
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = { "model.onnx", "model-no-keep.onnx" })
+    void smallPrefillChunksGiveTheSameTokens(String graph) throws OrtException {
+        int[] prompt = Arrays.copyOf(ints(REFERENCE.path("prompt_ids")), 300);
+        int[] tokens = new int[2];
+        for (int chunk : new int[] { 300, 7 }) {
+            RuntimeOptions options = RuntimeOptions.defaults().withPrefillChunkTokens(chunk);
+            try (DecoderModel model = DecoderModel.load(Fixtures.model("qwen-vocab").resolve(graph), options);
+                    KvSequence cache = model.newCache()) {
+                StepOutput prefill = model.forward(new StepInput(cache, prompt, 3, false, null));
+                assertThat(cache.logicalLength()).isEqualTo(prompt.length);
+                assertThat(prefill.rows()).isEqualTo(3);
+                int token = argmax(prefill, 2);
+                if (chunk == 300) {
+                    tokens[0] = token;
+                }
+                else {
+                    tokens[1] = token;
+                }
+            }
+        }
+        assertThat(tokens[1]).isEqualTo(tokens[0]);
+    }
+
+    @Test
+    void sizesTooBigForOneBufferAreAClearErrorNotAnOverflow() {
+        assertThat(Sizes.elements("Logits", 8, 221, VOCAB, Float.BYTES)).isEqualTo(8 * 221 * VOCAB);
+        assertThatThrownBy(() -> Sizes.elements("Logits", 8, 2_000, VOCAB, Float.BYTES))
+            .isInstanceOf(IllegalStateException.class)
+            .hasMessageContaining("Logits of 8 x 2000 x 151936 elements (9723904000 bytes)")
+            .hasMessageContaining("specula.runtime.prefill-chunk-tokens");
+        assertThatThrownBy(() -> RuntimeOptions.defaults().withPrefillChunkTokens(0))
+            .isInstanceOf(IllegalArgumentException.class)
+            .hasMessageContaining("prefillChunkTokens must be >= 1");
     }
 
 }
