@@ -57,10 +57,12 @@ final class BatchStep {
     /**
      * Feeds every input's tokens and returns each input's logits rows. An input longer
      * than its last call ({@link DecoderModel#lastCallTokens}) first has its earlier
-     * tokens fed in calls without logits, {@code prefillChunkTokens} per sequence at a
-     * time (PACKED: per call); the last call feeds every input's rest, so the logits of a
-     * call are at most rows × max(γ + 1, 2) rows, whatever the prompts. A failing call
-     * rolls every input's sequence back to where the step began.
+     * tokens fed in calls without logits: PACKED, {@code prefillChunkTokens} per call;
+     * PADDED, per row with a {@code logits_to_keep} input (such a call computes one row
+     * of logits per row), else {@code prefillChunkTokens / rows} per row (it computes
+     * [rows, chunk, vocab] logits). The last call feeds every input's rest, so its logits
+     * are at most rows × max(γ + 1, 2) rows, whatever the prompts. A failing call rolls
+     * every input's sequence back to where the step began.
      */
     List<StepOutput> run() throws OrtException {
         int count = batch.size();
