@@ -4,12 +4,14 @@ Families (config.json model_type): llama (incl. rope_type llama3), qwen2, gpt2, 
 gemma3_text; any other model_type is refused with the list (export_families.SUPPORTED).
 
     python -m specula_tools export MODEL_DIR OUT_DIR [--with-hidden] [--packed] [--fp16] [--opset N]
+        [--no-logits-to-keep]
 
 Layout (Optimum ``text-generation-with-past`` names):
   inputs   input_ids int64 [b,s]; attention_mask int64 [b,past+s]   (or, with --packed, attention_bias
-           float32 [1,1,s,past+s]); position_ids int64 [b,s];
+           float32 [1,1,s,past+s]); position_ids int64 [b,s]; logits_to_keep int64 scalar k (not with
+           --no-logits-to-keep: logits of the last k positions only; 0 = every position);
            past_key_values.{i}.key / .value [b,kv_heads,past,head_dim] (float32, float16 with --fp16)
-  outputs  logits float32 [b,s,vocab]; present.{i}.key / .value [b,kv_heads,past+s,head_dim];
+  outputs  logits float32 [b,k,vocab] ([b,s,vocab] with --no-logits-to-keep); present.{i}.key / .value [b,kv_heads,past+s,head_dim];
            last_hidden_state [b,s,hidden] (after the final norm) with --with-hidden.
 
 The causal mask is built from *physical* cache indices (new token j sits at physical slot past+j and sees the
@@ -36,6 +38,8 @@ def parse_args(argv):
     p.add_argument("--fp16", action="store_true",
                    help="float16 weights, compute and KV cache (logits stay float32)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (<= 20 for ONNX Runtime 1.29; default 18)")
+    p.add_argument("--no-logits-to-keep", action="store_true",
+                   help="no logits_to_keep input: logits of every input position (the layout before issue 11)")
     p.add_argument("--no-verify", action="store_true", help="skip the verification (not recommended)")
     return p.parse_args(argv)
 
@@ -53,9 +57,10 @@ def main(argv):
     model, tokenizer = export_core.load(a.model_dir, fp16=a.fp16)  # refuses an unsupported model_type by name
     os.makedirs(a.out_dir, exist_ok=True)
     onnx_path = export_core.export_onnx(model, a.out_dir, with_hidden=a.with_hidden, packed=a.packed,
-                                        fp16=a.fp16, opset=a.opset)
+                                        fp16=a.fp16, opset=a.opset, logits_to_keep=not a.no_logits_to_keep)
     export_core.write_side_files(a.model_dir, a.out_dir, model, tokenizer,
-                                 dict(with_hidden=a.with_hidden, packed=a.packed, fp16=a.fp16, opset=a.opset))
+                                 dict(with_hidden=a.with_hidden, packed=a.packed, fp16=a.fp16, opset=a.opset,
+                                      logits_to_keep=not a.no_logits_to_keep))
     size = sum(os.path.getsize(os.path.join(a.out_dir, f)) for f in os.listdir(a.out_dir)
                if f.startswith("model.onnx"))
     print(f"export: wrote {onnx_path} ({size / 1e6:.2f} MB) in {time.time() - t0:.1f}s")

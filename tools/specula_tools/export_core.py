@@ -37,8 +37,10 @@ def geometry(config):
     return layers, kv_heads, head_dim, hidden
 
 
-def io_names(num_layers, packed, with_hidden):
+def io_names(num_layers, packed, with_hidden, logits_to_keep=False):
     inputs = ["input_ids", "attention_bias" if packed else "attention_mask", "position_ids"]
+    if logits_to_keep:
+        inputs.append("logits_to_keep")
     outputs = ["logits"]
     for i in range(num_layers):
         inputs += [f"past_key_values.{i}.key", f"past_key_values.{i}.value"]
@@ -49,14 +51,19 @@ def io_names(num_layers, packed, with_hidden):
 
 
 class DecoderWithPast(torch.nn.Module):
-    """Flat-tensor wrapper: (input_ids, mask-or-bias, position_ids, *past) -> (logits, *present[, hidden]).
+    """Flat-tensor wrapper: (input_ids, mask-or-bias, position_ids[, logits_to_keep], *past) -> (logits, *present[,
+    hidden]).
+
+    logits_to_keep (int64 scalar, k): only the last k positions' hidden states go through lm_head, so logits are
+    [b, k, vocab] (an ONNX Slice with start -k: 0, or k >= s, keeps every position, as in transformers).
 
     The 4D additive mask is built here, so transformers' own mask logic (which keys causality on the number of
     cached tokens and may infer packing from position_ids) never runs: the 4D mask is passed through as-is.
     """
 
-    def __init__(self, model, packed=False, with_hidden=False):
+    def __init__(self, model, packed=False, with_hidden=False, logits_to_keep=False):
         super().__init__()
+        self.logits_to_keep = logits_to_keep
         self.model = model
         self.base = model.base_model  # LlamaModel / Qwen2Model / GPT2Model: returns the post-final-norm state
         self.lm_head = model.get_output_embeddings()
@@ -68,6 +75,9 @@ class DecoderWithPast(torch.nn.Module):
     def forward(self, input_ids, mask, position_ids, *past):
         from transformers import DynamicCache
 
+        keep = None
+        if self.logits_to_keep:
+            keep, past = past[0], past[1:]
         dtype = self.dtype
         neg = torch.finfo(dtype).min
         pairs = [(past[2 * i], past[2 * i + 1]) for i in range(self.num_layers)]
@@ -96,7 +106,12 @@ class DecoderWithPast(torch.nn.Module):
         out = self.base(input_ids=input_ids, attention_mask=bias, position_ids=position_ids,
                         past_key_values=cache, use_cache=True)
         hidden = out.last_hidden_state
-        logits = export_families.final_logits(self.model.config, self.lm_head(hidden).float())
+        if keep is None:
+            logits = export_families.final_logits(self.model.config, self.lm_head(hidden).float())
+        else:
+            k = keep.item()
+            torch._check(k >= 0)
+            logits = export_families.final_logits(self.model.config, self.lm_head(hidden[:, -k:]).float())
         result = [logits]
         pkv = out.past_key_values
         for i in range(self.num_layers):
@@ -112,7 +127,7 @@ class DecoderWithPast(torch.nn.Module):
         return torch.where(visible, zero, torch.full((), torch.finfo(self.dtype).min, dtype=self.dtype))
 
 
-def example_inputs(model, packed, batch=2, seq=3, past=4):
+def example_inputs(model, packed, batch=2, seq=3, past=4, logits_to_keep=False):
     layers, kv_heads, head_dim, _ = geometry(model.config)
     dtype = next(model.parameters()).dtype
     vocab = model.config.get_text_config(decoder=True).vocab_size
@@ -132,17 +147,18 @@ def example_inputs(model, packed, batch=2, seq=3, past=4):
     for _ in range(layers):
         pkv.append(torch.randn(batch, kv_heads, past, head_dim, generator=g).to(dtype))
         pkv.append(torch.randn(batch, kv_heads, past, head_dim, generator=g).to(dtype))
-    return (input_ids, mask, position_ids, *pkv)
+    keep = (torch.tensor(2, dtype=torch.int64),) if logits_to_keep else ()
+    return (input_ids, mask, position_ids, *keep, *pkv)
 
 
-def export_onnx(model, out_dir, with_hidden=False, packed=False, fp16=False, opset=18):
+def export_onnx(model, out_dir, with_hidden=False, packed=False, fp16=False, opset=18, logits_to_keep=False):
     import onnx
     from torch.export import Dim
 
     layers = geometry(model.config)[0]
-    wrapper = DecoderWithPast(model, packed=packed, with_hidden=with_hidden).eval()
-    args = example_inputs(model, packed)
-    in_names, out_names = io_names(layers, packed, with_hidden)
+    wrapper = DecoderWithPast(model, packed=packed, with_hidden=with_hidden, logits_to_keep=logits_to_keep).eval()
+    args = example_inputs(model, packed, logits_to_keep=logits_to_keep)
+    in_names, out_names = io_names(layers, packed, with_hidden, logits_to_keep)
     batch = Dim("batch_size")
     seq = Dim("sequence_length")
     past = Dim("past_sequence_length")
@@ -155,7 +171,8 @@ def export_onnx(model, out_dir, with_hidden=False, packed=False, fp16=False, ops
         ds_ids = {0: batch, 1: seq}
         ds_mask = {0: batch, 1: total}
         ds_pkv = tuple({0: batch, 2: past} for _ in range(2 * layers))
-    dynamic_shapes = (ds_ids, ds_mask, ds_ids, ds_pkv)
+    # forward's *past varargs take logits_to_keep first when present: one nested tuple for all of them
+    dynamic_shapes = (ds_ids, ds_mask, ds_ids, ((None,) + ds_pkv) if logits_to_keep else ds_pkv)
 
     tmp = tempfile.mkdtemp(prefix="specula-export-")
     try:
@@ -193,7 +210,7 @@ def postprocess(proto, packed, layers, with_hidden):
              "position_ids": ["batch_size", "sequence_length"],
              "attention_mask": ["batch_size", "total_sequence_length"],
              "attention_bias": [None, None, "sequence_length", "total_sequence_length"],
-             "logits": ["batch_size", "sequence_length", None],
+             "logits": ["batch_size", "logits_rows", None],
              "last_hidden_state": ["batch_size", "sequence_length", None]}
     for i in range(layers):
         for kind in ("key", "value"):
@@ -300,6 +317,7 @@ def write_side_files(model_dir, out_dir, model, tokenizer, options):
         "with_hidden": bool(options.get("with_hidden")),
         "packed": bool(options.get("packed")),
         "mask_input": "attention_bias" if options.get("packed") else "attention_mask",
+        "logits_to_keep": bool(options.get("logits_to_keep")),
         "attention_bias_masked_value": MASK_MIN_FP32 if options.get("packed") else None,
         "causal_mask": "physical cache index; positions from position_ids",
         "opset": options.get("opset"),

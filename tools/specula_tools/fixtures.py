@@ -428,6 +428,9 @@ Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this
   llama-packed (as `model_packed.onnx`, one shared `model.onnx_data`) quantized by `specula_tools quantize
   --scheme int4-b32` (weight-only MatMulNBits, float activations) and `--scheme dynamic-int8` (quantize_dynamic,
   row-dependent: NOT lossless); commands in tools/README.md ("quantize"); rerun them after regenerating llama.
+- `models/qwen-vocab/`: a random-init Qwen2 with Qwen2.5's 151,936 logits (1 layer, hidden 8) in two graphs
+  over one float16-stored weights file, with and without the `logits_to_keep` input, and transformers' greedy
+  continuation of a 2,000-token prompt (fixture_large_vocab.py; `--only large-vocab` rebuilds it alone).
 - `models/llama-wide/`: a random-init Llama (seed 11) with the llama fixture's 512-id tokenizer but 600 logit
   rows (`make-random --tokenizer <llama hf dir> --vocab 600`), for a target wider than its draft.
 - `models/llama-packed/`: the llama fixture exported `--packed` (float32 `attention_bias` input instead of
@@ -474,8 +477,8 @@ def _dir_size(path):
 def main(argv):
     p = argparse.ArgumentParser(prog="specula_tools fixtures", description=__doc__.split("\n")[0])
     p.add_argument("out_dir")
-    p.add_argument("--only", default="models,families,tokenizers,chat-templates",
-                   help="comma-separated subset of: models,families,tokenizers,chat-templates")
+    p.add_argument("--only", default="models,families,tokenizers,chat-templates,large-vocab",
+                   help="comma-separated subset of: models,families,tokenizers,chat-templates,large-vocab")
     p.add_argument("--family", help="with families: only these fixtures (comma-separated, e.g. phi3)")
     a = p.parse_args(argv)
     parts = set(a.only.split(","))
@@ -488,6 +491,10 @@ def main(argv):
         if "families" in parts:
             built = build_families(a.out_dir, tmp, a.family.split(",") if a.family else None)
             print(f"fixtures: models {', '.join(sorted(built))}")
+        if "large-vocab" in parts:
+            from .fixture_large_vocab import build as build_large_vocab
+            built = build_large_vocab(a.out_dir, tmp, os.path.join(a.out_dir, "models", "qwen2"))
+            print(f"fixtures: {built} (fixture_large_vocab.py)")
         if "tokenizers" in parts:
             n = build_tokenizers(a.out_dir)
             print(f"fixtures: tokenizers.json with {n} entries")

@@ -11,6 +11,8 @@ Checks (max abs diffs are printed; any failure makes ``verify`` return False):
   window   (sliding-window layers) prompts longer than the window: ORT greedy == transformers generate, a
            5-token step over a past of 2 windows == HF logits, and a past with masked holes inside the
            window == a compact past (the window counts logical positions, not physical slots).
+  keep     (graphs with a logits_to_keep input) logits_to_keep = 1 and 3 give the last 1 and 3 rows of the
+           logits of every position (logits_to_keep = 0); greedy above already prefills with logits_to_keep = 1.
 """
 import copy
 
@@ -32,8 +34,8 @@ GREEDY_TOKENS = 20
 # Rounding differences grow with the logits' magnitude: the limits hold for max|logit| <= 10 and scale with
 # max(1, max|logit| / 10) beyond (trained or large models).
 TOL = {
-    False: dict(step=1e-3, hidden=1e-3, holes=1e-4, packed=1e-4, batch=1e-4),
-    True: dict(step=5e-2, hidden=5e-2, holes=2e-2, packed=2e-2, batch=2e-2),
+    False: dict(step=1e-3, hidden=1e-3, holes=1e-4, packed=1e-4, batch=1e-4, keep=1e-5),
+    True: dict(step=5e-2, hidden=5e-2, holes=2e-2, packed=2e-2, batch=2e-2, keep=1e-5),
 }
 
 
@@ -50,9 +52,11 @@ class OrtDecoder:
         self.packed = packed
         self.with_hidden = with_hidden
         self.kv_dtype = np.float16 if fp16 else np.float32
-        self.in_names, self.out_names = io_names(self.layers, packed, with_hidden)
         got_in = [i.name for i in self.sess.get_inputs()]
         got_out = [o.name for o in self.sess.get_outputs()]
+        self.keep = "logits_to_keep" in got_in
+        self.in_names, self.out_names = io_names(self.layers, packed, with_hidden, self.keep)
+        self.past_names = [n for n in self.in_names if n.startswith("past_key_values.")]
         if got_in != self.in_names or got_out != self.out_names:
             raise AssertionError(f"unexpected ONNX I/O names:\n  inputs {got_in}\n  outputs {got_out}")
 
@@ -60,17 +64,20 @@ class OrtDecoder:
         return [np.zeros((batch, self.kv_heads, 0, self.head_dim), dtype=self.kv_dtype)
                 for _ in range(2 * self.layers)]
 
-    def run_raw(self, ids, mask, pos, past):
+    def run_raw(self, ids, mask, pos, past, keep=0):
+        """keep: logits_to_keep when the graph has it (0 = the logits of every position)."""
         feed = {"input_ids": np.asarray(ids, dtype=np.int64), "position_ids": np.asarray(pos, dtype=np.int64)}
         feed[self.in_names[1]] = mask
-        for name, t in zip(self.in_names[3:], past):
+        if self.keep:
+            feed["logits_to_keep"] = np.asarray(keep, dtype=np.int64)
+        for name, t in zip(self.past_names, past):
             feed[name] = t
         outs = self.sess.run(None, feed)
         res = dict(zip(self.out_names, outs))
         res["present"] = outs[1:1 + 2 * self.layers]
         return res
 
-    def step(self, ids, pos, past, slot_valid=None):
+    def step(self, ids, pos, past, slot_valid=None, keep=0):
         """Batch-1 step. slot_valid: 0/1 per physical slot [past+s] (default all 1); causal by physical index."""
         ids = np.asarray(ids, dtype=np.int64).reshape(1, -1)
         s = ids.shape[1]
@@ -82,7 +89,7 @@ class OrtDecoder:
             mask = np.where(allowed, 0.0, MASK_MIN_FP32).astype(np.float32)[None, None]
         else:
             mask = valid.reshape(1, -1)
-        return self.run_raw(ids, mask, np.asarray(pos, dtype=np.int64).reshape(1, -1), past)
+        return self.run_raw(ids, mask, np.asarray(pos, dtype=np.int64).reshape(1, -1), past, keep)
 
 
 def _maxdiff(a, b):
@@ -137,7 +144,7 @@ def _greedy_margins(model, ids, n):
 
 def ort_greedy(dec, ids, n):
     past = dec.empty_past()
-    res = dec.step(ids, np.arange(len(ids)), past)
+    res = dec.step(ids, np.arange(len(ids)), past, keep=1)
     out = []
     tok = int(np.argmax(res["logits"][0, -1]))
     pos = len(ids)
@@ -145,7 +152,7 @@ def ort_greedy(dec, ids, n):
         out.append(tok)
         if len(out) == n:
             break
-        res = dec.step([tok], [pos], res["present"])
+        res = dec.step([tok], [pos], res["present"], keep=1)
         pos += 1
         tok = int(np.argmax(res["logits"][0, -1]))
     return out
@@ -208,6 +215,13 @@ def verify(onnx_path, model, tokenizer, with_hidden=False, packed=False, fp16=Fa
     check("step", _maxdiff(res["logits"], hf_logits), tol["step"], f"(past {P}, 5 new tokens)")
     if with_hidden:
         check("hidden", _maxdiff(res["last_hidden_state"], hf_hidden.float().numpy()), tol["hidden"])
+    if dec.keep:
+        d = 0.0
+        for k in (1, 3):
+            kept = dec.step(new, np.arange(P, P + 5), past, keep=k)
+            d = max(d, _maxdiff(kept["logits"], res["logits"][:, -k:]),
+                    *(_maxdiff(a, b) for a, b in zip(kept["present"], res["present"])))
+        check("keep", d, tol["keep"], "(logits_to_keep 1 and 3 vs the last rows of all 5; presents unchanged)")
 
     # (c) holes: masked garbage slots in the middle of the past vs a compact past (ORT vs ORT)
     x = _prompt_ids(tokenizer, PROMPTS[0]) + rng.integers(0, vocab, size=4).tolist()

@@ -106,6 +106,8 @@ public class SpeculaModelProperties implements InitializingBean {
                 "an integer >= 0 (the GPU index)");
         PropertyChecks.requireAtLeast(prefix + "runtime.intra-op-threads", runtime.getIntraOpThreads(), 0,
                 "an integer >= 0 (0 lets ONNX Runtime choose)");
+        PropertyChecks.requireAtLeast(prefix + "runtime.prefill-chunk-tokens", runtime.getPrefillChunkTokens(), 1,
+                "an integer >= 1 (tokens per ONNX Runtime call while prefilling; default 256)");
     }
 
     /** When models are loaded. */
@@ -200,6 +202,12 @@ public class SpeculaModelProperties implements InitializingBean {
          */
         private boolean spinning = false;
 
+        /**
+         * Most tokens of one prompt fed to one ONNX Runtime call (like llama.cpp's
+         * n_batch): longer prompts are prefilled in chunks.
+         */
+        private int prefillChunkTokens = 256;
+
         public ExecutionProvider getProvider() {
             return provider;
         }
@@ -232,9 +240,17 @@ public class SpeculaModelProperties implements InitializingBean {
             this.spinning = spinning;
         }
 
+        public int getPrefillChunkTokens() {
+            return prefillChunkTokens;
+        }
+
+        public void setPrefillChunkTokens(int prefillChunkTokens) {
+            this.prefillChunkTokens = prefillChunkTokens;
+        }
+
         /** These settings as the engine takes them. */
         public RuntimeOptions toRuntimeOptions() {
-            return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning);
+            return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens);
         }
 
     }

@@ -63,6 +63,7 @@ class ConfigurationMetadataTests {
                 "specula.batching.max-wait", "specula.batching.path")
             .doesNotContain("specula.target.enabled", "specula.cache.enabled", "specula.scheduler.batching",
                     "specula.scheduler.prefix-cache-size", "specula.resilience.sliding-window-size");
+        assertThat(names).contains("specula.runtime.prefill-chunk-tokens");
     }
 
     @Test

@@ -60,6 +60,7 @@ class SpeculaPropertiesValidationTests {
             specula.kv.max-bytes                                 | -2MB  | -2097152B | a size >= 1B
             specula.kv.max-wait                                  | -1s   | -1s    | a duration >= 0
             specula.runtime.intra-op-threads                     | -1    | -1     | an integer >= 0
+            specula.runtime.prefill-chunk-tokens                 | 0     | 0      | an integer >= 1
             specula.runtime.device-id                            | -1    | -1     | an integer >= 0
             """)
     void outOfRangeValueStopsStartup(String property, String value, String shownValue, String allowed) {

@@ -54,48 +54,134 @@ final class BatchStep {
         this.batch = batch;
     }
 
+    /**
+     * Feeds every input's tokens and returns each input's logits rows. An input longer
+     * than its last call ({@link DecoderModel#lastCallTokens}) first has its earlier
+     * tokens fed in calls without logits: PACKED, {@code prefillChunkTokens} per call;
+     * PADDED, per row with a {@code logits_to_keep} input (such a call computes one row
+     * of logits per row), else {@code prefillChunkTokens / rows} per row (it computes
+     * [rows, chunk, vocab] logits). The last call feeds every input's rest, so its logits
+     * are at most rows × max(γ + 1, 2) rows, whatever the prompts. A failing call rolls
+     * every input's sequence back to where the step began.
+     */
     List<StepOutput> run() throws OrtException {
-        boolean packed = pool.layout() == KvStore.Layout.PACKED;
-        int rows = packed ? 1 : pool.rows();
-        int physical = pool.physicalLength();
-        int width = 0;
-        // where each input's tokens go: row and first new slot
-        int[] inputRow = new int[batch.size()];
-        int[] inputOffset = new int[batch.size()];
-        int newSlots = 0;
-        for (int i = 0; i < batch.size(); i++) {
+        int count = batch.size();
+        int[] start = new int[count];
+        int[] prefix = new int[count];
+        for (int i = 0; i < count; i++) {
             StepInput input = batch.get(i);
             KvSequence sequence = (KvSequence) input.cache();
             if (sequence.store() != pool) {
                 throw new IllegalArgumentException("Every input of a batched step must belong to the same KV store");
             }
+            start[i] = sequence.logicalLength();
+            int tokens = input.tokens().length;
+            prefix[i] = tokens - lastCallTokens(tokens, input.logitsRows());
+        }
+        boolean packed = pool.layout() == KvStore.Layout.PACKED;
+        int chunk = model.prefillChunkTokens;
+        if (!packed && !model.signature.hasLogitsToKeep()) {
+            // every row's chunk computes logits [rows, chunk, vocab]: share the chunk
+            chunk = Math.max(1, chunk / pool.rows());
+        }
+        long nanos = 0;
+        try {
+            int[] fed = new int[count];
+            while (true) {
+                // the next chunk of every prefix still to feed (PACKED: one chunk in all)
+                int[] from = fed.clone();
+                int budget = chunk;
+                boolean any = false;
+                for (int i = 0; i < count; i++) {
+                    int take = Math.min(prefix[i] - fed[i], packed ? budget : chunk);
+                    fed[i] += take;
+                    budget -= packed ? take : 0;
+                    any |= take > 0;
+                }
+                if (!any) {
+                    break;
+                }
+                nanos += call(from, fed, false, null);
+            }
+            int[] ends = new int[count];
+            for (int i = 0; i < count; i++) {
+                ends[i] = batch.get(i).tokens().length;
+            }
+            List<StepOutput> outputs = new ArrayList<>(count);
+            call(prefix, ends, true, outputs);
+            if (nanos > 0) {
+                for (int i = 0; i < count; i++) {
+                    StepOutput output = outputs.get(i);
+                    outputs.set(i, new StepOutput(output.logits(), output.rows(), output.width(), output.hiddenState(),
+                            nanos + output.runNanos()));
+                }
+            }
+            return outputs;
+        }
+        catch (OrtException | RuntimeException ex) {
+            for (int i = 0; i < count; i++) {
+                DecoderModel.rollBack((KvSequence) batch.get(i).cache(), start[i], ex);
+            }
+            throw ex;
+        }
+    }
+
+    /**
+     * The last call's tokens of an input: the model's rule, except that a graph's
+     * logits_to_keep cannot pick each sequence's rows out of a batch, so the batch path
+     * never relies on it.
+     */
+    private int lastCallTokens(int tokens, int rows) {
+        return tokens <= Math.max(rows, 2) ? tokens : rows;
+    }
+
+    /**
+     * One ONNX Runtime call feeding {@code tokens[from[i], to[i])} of each input (none
+     * when equal).
+     * @param outputs where each input's logits rows go, in input order, when
+     * {@code withLogits}
+     * @return the call's wall time
+     */
+    private long call(int[] from, int[] to, boolean withLogits, @Nullable List<StepOutput> outputs)
+            throws OrtException {
+        boolean packed = pool.layout() == KvStore.Layout.PACKED;
+        int rows = packed ? 1 : pool.rows();
+        int physical = pool.physicalLength();
+        // where each input's tokens go: row and first new slot
+        int[] inputRow = new int[batch.size()];
+        int[] inputOffset = new int[batch.size()];
+        int newSlots = 0;
+        for (int i = 0; i < batch.size(); i++) {
+            KvSequence sequence = (KvSequence) batch.get(i).cache();
+            int length = to[i] - from[i];
             if (packed) {
                 inputRow[i] = 0;
                 inputOffset[i] = newSlots;
-                newSlots += input.tokens().length;
+                newSlots = Math.addExact(newSlots, length);
             }
             else {
                 inputRow[i] = sequence.row();
                 inputOffset[i] = 0;
-                newSlots = Math.max(newSlots, input.tokens().length);
+                newSlots = Math.max(newSlots, length);
             }
         }
+        int cells = Sizes.elements("Input ids", 1, rows, newSlots, Long.BYTES);
         @Nullable KvSequence[][] newOwners = new KvSequence[rows][newSlots];
-        long[] ids = new long[rows * newSlots];
-        long[] positions = new long[rows * newSlots];
+        long[] ids = new long[cells];
+        long[] positions = new long[cells];
         Arrays.fill(ids, PAD_TOKEN);
         for (int i = 0; i < batch.size(); i++) {
-            StepInput input = batch.get(i);
-            KvSequence sequence = (KvSequence) input.cache();
-            int[] tokens = input.tokens();
-            for (int j = 0; j < tokens.length; j++) {
+            KvSequence sequence = (KvSequence) batch.get(i).cache();
+            int[] tokens = batch.get(i).tokens();
+            int length = to[i] - from[i];
+            for (int j = 0; j < length; j++) {
                 int index = inputRow[i] * newSlots + inputOffset[i] + j;
-                ids[index] = tokens[j];
+                ids[index] = tokens[from[i] + j];
                 positions[index] = sequence.logicalLength() + j;
                 newOwners[inputRow[i]][inputOffset[i] + j] = sequence;
             }
             if (!packed) {
-                for (int j = tokens.length; j < newSlots; j++) {
+                for (int j = length; j < newSlots; j++) {
                     positions[inputRow[i] * newSlots + j] = sequence.logicalLength() + j;
                 }
             }
@@ -121,6 +207,10 @@ final class BatchStep {
             else {
                 created.add(put(feeds, GraphSignature.ATTENTION_MASK, mask(rows, physical, newSlots)));
             }
+            if (model.signature.hasLogitsToKeep()) {
+                // every position of the last call (0 keeps all); one row in a chunk
+                created.add(put(feeds, GraphSignature.LOGITS_TO_KEEP, model.logitsToKeep(withLogits ? newSlots : 1)));
+            }
             OnnxTensor emptyPast = null;
             if (pool.isEmpty()) {
                 emptyPast = rows == 1 ? model.emptyPast : emptyPast(rows);
@@ -132,19 +222,23 @@ final class BatchStep {
                 feeds.put(model.pastKeys[layer], emptyPast != null ? emptyPast : pool.key(layer));
                 feeds.put(model.pastValues[layer], emptyPast != null ? emptyPast : pool.value(layer));
             }
-            boolean withHidden = model.signature.hasHiddenState()
+            boolean withHidden = withLogits && model.signature.hasHiddenState()
                     && batch.stream().anyMatch(StepInput::withHiddenState);
-            Set<String> requested = withHidden ? model.outputsWithHidden : model.outputs;
+            Set<String> requested;
             Map<String, OnnxTensor> pinned = Map.of();
-            FloatBuffer pinnedLogits = null;
-            if (model.pinLogits) {
-                width = model.signature.logitsWidth();
-                pinnedLogits = model.scratch.get().logits(rows * newSlots * width);
-                OnnxTensor logitsTensor = OnnxTensor.createTensor(model.environment, pinnedLogits,
-                        new long[] { rows, newSlots, width });
+            if (!withLogits) {
+                requested = model.presents;
+            }
+            else if (model.pinLogits) {
+                OnnxTensor logitsTensor = model.scratch.get()
+                    .pinLogits(model.environment, model.signature.logitsType(), rows, newSlots,
+                            model.signature.logitsWidth());
                 created.add(logitsTensor);
                 pinned = Map.of(GraphSignature.LOGITS, logitsTensor);
                 requested = withHidden ? model.presentsWithHidden : model.presents;
+            }
+            else {
+                requested = withHidden ? model.outputsWithHidden : model.outputs;
             }
             OrtSession.RunOptions runOptions = batch.get(0).runOptions();
             long start = System.nanoTime();
@@ -152,36 +246,42 @@ final class BatchStep {
                     : model.session.run(feeds, requested, pinned, runOptions);
             long nanos = System.nanoTime() - start;
             try {
-                FloatBuffer allLogits = pinnedLogits;
-                if (allLogits == null) {
-                    OnnxTensor logitsTensor = (OnnxTensor) result.get(GraphSignature.LOGITS).orElseThrow();
-                    width = (int) logitsTensor.getInfo().getShape()[2];
-                    allLogits = floats(logitsTensor);
-                }
-                FloatBuffer allHidden = null;
-                int hiddenSize = 0;
-                if (withHidden) {
-                    OnnxTensor hiddenTensor = (OnnxTensor) result.get(GraphSignature.HIDDEN_STATE).orElseThrow();
-                    hiddenSize = (int) hiddenTensor.getInfo().getShape()[2];
-                    allHidden = floats(hiddenTensor);
-                }
-                List<StepOutput> outputs = new ArrayList<>(batch.size());
-                for (int i = 0; i < batch.size(); i++) {
-                    StepInput input = batch.get(i);
-                    int outputRows = input.logitsRows();
-                    // the last outputRows of this input's positions
-                    int first = inputRow[i] * newSlots + inputOffset[i] + input.tokens().length - outputRows;
-                    float[] logits = new float[outputRows * width];
-                    allLogits.get(first * width, logits);
-                    float[] hidden = null;
-                    if (withHidden && input.withHiddenState()) {
-                        hidden = new float[outputRows * hiddenSize];
-                        allHidden.get(first * hiddenSize, hidden);
+                if (withLogits) {
+                    OnnxTensor logitsTensor = pinned.isEmpty()
+                            ? (OnnxTensor) result.get(GraphSignature.LOGITS).orElseThrow()
+                            : pinned.get(GraphSignature.LOGITS);
+                    int width = (int) logitsTensor.getInfo().getShape()[2];
+                    // ONNX Runtime's own output (width unknown at load) is copied once
+                    float[] allLogits = pinned.isEmpty() ? floats(logitsTensor) : null;
+                    float[] allHidden = null;
+                    int hiddenSize = 0;
+                    if (withHidden) {
+                        OnnxTensor hiddenTensor = (OnnxTensor) result.get(GraphSignature.HIDDEN_STATE).orElseThrow();
+                        hiddenSize = (int) hiddenTensor.getInfo().getShape()[2];
+                        allHidden = floats(hiddenTensor);
                     }
-                    outputs.add(new StepOutput(logits, outputRows, width, hidden, nanos));
+                    for (int i = 0; i < batch.size(); i++) {
+                        StepInput input = batch.get(i);
+                        int outputRows = input.logitsRows();
+                        // the last outputRows of this input's positions
+                        int end = inputOffset[i] + to[i] - from[i];
+                        float[] logits;
+                        if (allLogits == null) {
+                            logits = DecoderModel.rows(logitsTensor, true, inputRow[i], newSlots, end, outputRows,
+                                    width);
+                        }
+                        else {
+                            logits = copyRows(allLogits, inputRow[i], newSlots, end, outputRows, width);
+                        }
+                        float[] hidden = null;
+                        if (withHidden && input.withHiddenState()) {
+                            hidden = copyRows(allHidden, inputRow[i], newSlots, end, outputRows, hiddenSize);
+                        }
+                        outputs.add(new StepOutput(logits, outputRows, width, hidden, nanos));
+                    }
                 }
                 pool.advance(result, newSlots, newOwners, model.presentKeys, model.presentValues);
-                return outputs;
+                return nanos;
             }
             catch (RuntimeException ex) {
                 result.close();
@@ -191,6 +291,17 @@ final class BatchStep {
         finally {
             created.forEach(OnnxTensor::close);
         }
+    }
+
+    /**
+     * Positions {@code end − rows .. end − 1} of batch row {@code row} of a [b, slots,
+     * width] array.
+     */
+    private static float[] copyRows(float[] all, int row, int slots, int end, int rows, int width) {
+        float[] out = new float[Sizes.elements("Rows", 1, rows, width, Float.BYTES)];
+        long first = ((long) row * slots + end - rows) * width;
+        System.arraycopy(all, Math.toIntExact(first), out, 0, out.length);
+        return out;
     }
 
     /**
@@ -256,16 +367,19 @@ final class BatchStep {
     }
 
     /** A float32 (or float16) tensor's values as float32. */
-    private static FloatBuffer floats(OnnxTensor tensor) {
+    private static float[] floats(OnnxTensor tensor) {
         if (tensor.getInfo().type == OnnxJavaType.FLOAT16) {
             ShortBuffer halves = tensor.getShortBuffer();
             float[] out = new float[halves.remaining()];
             for (int i = 0; i < out.length; i++) {
                 out[i] = ai.onnxruntime.platform.Fp16Conversions.fp16ToFloat(halves.get(i));
             }
-            return FloatBuffer.wrap(out);
+            return out;
         }
-        return tensor.getFloatBuffer();
+        FloatBuffer buffer = tensor.getFloatBuffer();
+        float[] out = new float[buffer.remaining()];
+        buffer.get(out);
+        return out;
     }
 
     private static OnnxTensor put(Map<String, OnnxTensorLike> feeds, String name, OnnxTensor tensor) {

@@ -94,8 +94,8 @@ public final class DecoderModel implements Decoder {
     final Set<String> presentsWithHidden;
 
     /**
-     * Whether logits are float32 of a fixed width, so they can be written into a direct
-     * buffer of ours.
+     * Whether logits have a fixed width, so they can be written into a direct buffer of
+     * ours.
      */
     final boolean pinLogits;
 
@@ -105,10 +105,17 @@ public final class DecoderModel implements Decoder {
      */
     private final boolean holesExact;
 
+    /**
+     * The most tokens of one sequence a call feeds before a step's last call
+     * ({@link RuntimeOptions#prefillChunkTokens()}).
+     */
+    final int prefillChunkTokens;
+
     final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
 
     private DecoderModel(ModelFiles files, ModelConfig config, GraphSignature signature, TextTokenizer tokenizer,
-            Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session) throws OrtException {
+            Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session, int prefillChunkTokens)
+            throws OrtException {
         this.name = files.directory().getFileName().toString();
         this.files = files;
         this.kvIdentity = files.kvIdentity();
@@ -143,7 +150,8 @@ public final class DecoderModel implements Decoder {
         this.presentsWithHidden = Set.copyOf(names);
         names.add(GraphSignature.LOGITS);
         this.outputsWithHidden = Set.copyOf(names);
-        this.pinLogits = signature.logitsType() == OnnxJavaType.FLOAT && signature.logitsWidth() > 0;
+        this.pinLogits = signature.logitsWidth() > 0;
+        this.prefillChunkTokens = prefillChunkTokens;
         long[] emptyShape = { 1, signature.kvHeads(), 0, signature.headDim() };
         this.emptyPast = signature.kvType() == OnnxJavaType.FLOAT16
                 ? OnnxTensor.createTensor(environment, ShortBuffer.allocate(0), emptyShape, OnnxJavaType.FLOAT16)
@@ -168,7 +176,8 @@ public final class DecoderModel implements Decoder {
             GraphSignature signature = GraphSignature.introspect(files.model(), session.getInputInfo(),
                     session.getOutputInfo());
             tokenizer = loadTokenizer(files);
-            return new DecoderModel(files, config, signature, tokenizer, template, environment, session);
+            return new DecoderModel(files, config, signature, tokenizer, template, environment, session,
+                    options.prefillChunkTokens());
         }
         catch (OrtException | RuntimeException ex) {
             if (tokenizer != null) {
@@ -336,6 +345,14 @@ public final class DecoderModel implements Decoder {
      * One sequence's step: input_ids [1, s], attention_mask [1, past + s], position_ids
      * [1, s], past → logits. A sequence that shares its store with others goes through
      * {@link BatchStep}.
+     *
+     * <p>
+     * A long input is fed in several ONNX Runtime calls, each one's present KV being the
+     * next one's past: its tokens before the last call ({@link #lastCallTokens}) go
+     * {@code prefillChunkTokens} at a time without logits, and only the last call returns
+     * logits, of the rows asked for: with {@code logits_to_keep} = rows when the graph
+     * takes it, else because the last call feeds no more tokens than the rows it returns.
+     * A failing call rolls the sequence back to where the step began.
      */
     public StepOutput forward(StepInput input) throws OrtException {
         KvSequence cache = sequence(input);
@@ -344,15 +361,79 @@ public final class DecoderModel implements Decoder {
             return new BatchStep(this, store, List.of(input)).run().get(0);
         }
         int[] tokens = input.tokens();
-        int newTokens = tokens.length;
+        int rows = input.logitsRows();
+        int prefix = tokens.length - lastCallTokens(tokens.length, rows);
+        int start = cache.logicalLength();
+        long nanos = 0;
+        try {
+            for (int from = 0; from < prefix;) {
+                int to = (int) Math.min(prefix, (long) from + prefillChunkTokens);
+                nanos += step(cache, tokens, from, to, 0, false, input.runOptions()).runNanos();
+                from = to;
+            }
+            boolean withHidden = input.withHiddenState() && signature.hasHiddenState();
+            StepOutput last = step(cache, tokens, prefix, tokens.length, rows, withHidden, input.runOptions());
+            return prefix == 0 ? last : new StepOutput(last.logits(), last.rows(), last.width(), last.hiddenState(),
+                    nanos + last.runNanos());
+        }
+        catch (OrtException | RuntimeException ex) {
+            rollBack(cache, start, ex);
+            throw ex;
+        }
+    }
+
+    /**
+     * How many of a step's {@code tokens} its last ONNX Runtime call feeds, for
+     * {@code rows} rows of logits. With {@code logits_to_keep}: up to a chunk (the graph
+     * computes only the rows kept). Without: the whole input when it has at most
+     * max(rows, 2) tokens (a verification, a draft catching up on 2 tokens), else only
+     * {@code rows} tokens, the earlier ones going in chunks without logits; so the logits
+     * a call computes are at most max(rows, 2) rows per sequence, whatever the prompt.
+     */
+    int lastCallTokens(int tokens, int rows) {
+        if (signature.hasLogitsToKeep()) {
+            return Math.min(tokens, Math.max(rows, prefillChunkTokens));
+        }
+        return tokens <= Math.max(rows, 2) ? tokens : rows;
+    }
+
+    /** Undoes a failed step's earlier calls: the sequence is as before the step. */
+    static void rollBack(KvSequence cache, int length, Exception failure) {
+        if (cache.logicalLength() > length) {
+            try {
+                cache.rollbackTo(length);
+            }
+            catch (RuntimeException ex) {
+                failure.addSuppressed(ex);
+            }
+        }
+    }
+
+    /**
+     * The logits_to_keep input: k as an int64 scalar or [1], as the graph declares it.
+     */
+    OnnxTensor logitsToKeep(long keep) throws OrtException {
+        long[] shape = signature.logitsToKeepRank() == 0 ? new long[0] : new long[] { 1 };
+        return OnnxTensor.createTensor(environment, LongBuffer.wrap(new long[] { keep }), shape);
+    }
+
+    /**
+     * One ONNX Runtime call that appends {@code tokens[from, to)} to a sequence alone in
+     * its store and returns the last {@code rows} rows of logits ({@code rows} = 0: none,
+     * a chunk of a prefill).
+     */
+    private StepOutput step(KvSequence cache, int[] tokens, int from, int to, int rows, boolean withHidden,
+            OrtSession.@Nullable RunOptions runOptions) throws OrtException {
+        KvStore store = cache.store();
+        int newTokens = to - from;
         Scratch buffers = scratch.get();
         Map<String, OnnxTensorLike> feeds = new HashMap<>();
-        List<OnnxTensor> created = new ArrayList<>(4);
+        List<OnnxTensor> created = new ArrayList<>(5);
         try {
             LongBuffer ids = buffers.ids(newTokens);
             LongBuffer positions = buffers.positions(newTokens);
             for (int i = 0; i < newTokens; i++) {
-                ids.put(i, tokens[i]);
+                ids.put(i, tokens[from + i]);
                 positions.put(i, cache.logicalLength() + i);
             }
             long[] shape = { 1, newTokens };
@@ -367,7 +448,7 @@ public final class DecoderModel implements Decoder {
                         OnnxTensor.createTensor(environment, positions, shape)));
             }
             if (signature.hasAttentionMask()) {
-                int maskLength = store.physicalLength() + newTokens;
+                int maskLength = Math.addExact(store.physicalLength(), newTokens);
                 LongBuffer mask = buffers.mask(maskLength);
                 store.writeAttentionMask(mask, cache, newTokens);
                 created.add(put(feeds, GraphSignature.ATTENTION_MASK,
@@ -376,46 +457,53 @@ public final class DecoderModel implements Decoder {
             else {
                 created.add(put(feeds, GraphSignature.ATTENTION_BIAS, attentionBias(cache, newTokens)));
             }
+            // the graph computes logits for outputRows positions: the rows kept, or every
+            // new token
+            int outputRows = signature.hasLogitsToKeep() ? Math.max(rows, 1) : newTokens;
+            if (signature.hasLogitsToKeep()) {
+                created.add(put(feeds, GraphSignature.LOGITS_TO_KEEP, logitsToKeep(outputRows)));
+            }
             for (int layer = 0; layer < signature.layers(); layer++) {
                 feeds.put(pastKeys[layer], store.isEmpty() ? emptyPast : store.key(layer));
                 feeds.put(pastValues[layer], store.isEmpty() ? emptyPast : store.value(layer));
             }
-            boolean withHidden = input.withHiddenState() && signature.hasHiddenState();
-            Set<String> requested = withHidden ? outputsWithHidden : outputs;
-            // float32 logits of a known width are written by ONNX Runtime straight into
-            // this thread's buffer
+            Set<String> requested;
             Map<String, OnnxTensor> pinned = Map.of();
-            FloatBuffer pinnedLogits = null;
-            if (pinLogits) {
-                pinnedLogits = buffers.logits(newTokens * signature.logitsWidth());
-                OnnxTensor logitsTensor = OnnxTensor.createTensor(environment, pinnedLogits,
-                        new long[] { 1, newTokens, signature.logitsWidth() });
+            if (rows == 0) {
+                requested = presents;
+            }
+            else if (pinLogits) {
+                // logits of a known width are written by ONNX Runtime straight into this
+                // thread's buffer, which holds only the rows of this call
+                OnnxTensor logitsTensor = buffers.pinLogits(environment, signature.logitsType(), 1, outputRows,
+                        signature.logitsWidth());
                 created.add(logitsTensor);
                 pinned = Map.of(GraphSignature.LOGITS, logitsTensor);
                 requested = withHidden ? presentsWithHidden : presents;
             }
+            else {
+                requested = withHidden ? outputsWithHidden : outputs;
+            }
             long start = System.nanoTime();
-            OrtSession.Result result = input.runOptions() == null ? session.run(feeds, requested, pinned)
-                    : session.run(feeds, requested, pinned, input.runOptions());
+            OrtSession.Result result = runOptions == null ? session.run(feeds, requested, pinned)
+                    : session.run(feeds, requested, pinned, runOptions);
             long nanos = System.nanoTime() - start;
             try {
-                int rows = input.logitsRows();
-                int width;
-                float[] logits;
-                if (pinnedLogits != null) {
-                    width = signature.logitsWidth();
-                    logits = new float[rows * width];
-                    pinnedLogits.get((newTokens - rows) * width, logits);
-                }
-                else {
-                    OnnxTensor logitsTensor = (OnnxTensor) result.get(GraphSignature.LOGITS).orElseThrow();
-                    width = (int) logitsTensor.getInfo().getShape()[2];
-                    logits = lastRows(logitsTensor, newTokens, rows, width);
-                }
+                float[] logits = new float[0];
+                int width = logitsWidth();
                 float[] hidden = null;
-                if (withHidden) {
-                    OnnxTensor hiddenTensor = (OnnxTensor) result.get(GraphSignature.HIDDEN_STATE).orElseThrow();
-                    hidden = lastRows(hiddenTensor, newTokens, rows, (int) hiddenTensor.getInfo().getShape()[2]);
+                if (rows > 0) {
+                    OnnxTensor logitsTensor = pinned.isEmpty()
+                            ? (OnnxTensor) result.get(GraphSignature.LOGITS).orElseThrow()
+                            : pinned.get(GraphSignature.LOGITS);
+                    width = (int) logitsTensor.getInfo().getShape()[2];
+                    logits = rows(logitsTensor, !pinned.isEmpty(), 0, outputRows, outputRows, rows, width);
+                    if (withHidden) {
+                        OnnxTensor hiddenTensor = (OnnxTensor) result.get(GraphSignature.HIDDEN_STATE).orElseThrow();
+                        long[] hiddenShape = hiddenTensor.getInfo().getShape();
+                        int hiddenRows = (int) hiddenShape[1];
+                        hidden = rows(hiddenTensor, false, 0, hiddenRows, hiddenRows, rows, (int) hiddenShape[2]);
+                    }
                 }
                 store.advance(result, cache, newTokens, presentKeys, presentValues);
                 return new StepOutput(logits, rows, width, hidden, nanos);
@@ -434,7 +522,8 @@ public final class DecoderModel implements Decoder {
      * Direct buffers reused by one thread's calls for the small inputs and the pinned
      * logits: a tensor over a direct buffer is neither copied nor allocated by ONNX
      * Runtime's Java binding (about 20–40 µs a call otherwise, measured on a 0.3 ms draft
-     * step).
+     * step). The logits buffer holds one call's returned rows only: at most max(γ + 1, 2)
+     * rows per sequence.
      */
     static final class Scratch {
 
@@ -444,36 +533,63 @@ public final class DecoderModel implements Decoder {
 
         private LongBuffer mask = longs(1024);
 
-        private @Nullable FloatBuffer logits;
+        private @Nullable ByteBuffer logits;
 
         LongBuffer ids(int length) {
-            ids = ids.capacity() >= length ? ids : longs(length * 2);
+            ids = ids.capacity() >= length ? ids : longs(grown(length));
             return ids.clear().limit(length);
         }
 
         LongBuffer positions(int length) {
-            positions = positions.capacity() >= length ? positions : longs(length * 2);
+            positions = positions.capacity() >= length ? positions : longs(grown(length));
             return positions.clear().limit(length);
         }
 
         LongBuffer mask(int length) {
-            mask = mask.capacity() >= length ? mask : longs(length * 2);
+            mask = mask.capacity() >= length ? mask : longs(grown(length));
             return mask.clear().limit(length);
         }
 
-        FloatBuffer logits(int length) {
-            if (logits == null || logits.capacity() < length) {
-                logits = ByteBuffer.allocateDirect(length * 2 * Float.BYTES)
-                    .order(ByteOrder.nativeOrder())
-                    .asFloatBuffer();
+        /**
+         * A tensor [batch, rows, width] of float32 or float16 over this thread's logits
+         * buffer, grown to exactly its size when too small.
+         */
+        OnnxTensor pinLogits(OrtEnvironment environment, OnnxJavaType type, int batch, int rows, int width)
+                throws OrtException {
+            int bytesPerElement = type == OnnxJavaType.FLOAT16 ? 2 : Float.BYTES;
+            int elements = Sizes.elements("Logits", batch, rows, width, bytesPerElement);
+            int bytes = elements * bytesPerElement;
+            if (logits == null || logits.capacity() < bytes) {
+                logits = null;
+                logits = ByteBuffer.allocateDirect(bytes).order(ByteOrder.nativeOrder());
             }
-            return logits.clear().limit(length);
+            ByteBuffer view = logits.clear().limit(bytes);
+            long[] shape = { batch, rows, width };
+            return type == OnnxJavaType.FLOAT16
+                    ? OnnxTensor.createTensor(environment, view.asShortBuffer(), shape, OnnxJavaType.FLOAT16)
+                    : OnnxTensor.createTensor(environment, view.asFloatBuffer(), shape);
+        }
+
+        long logitsBytes() {
+            return logits == null ? 0 : logits.capacity();
+        }
+
+        /** Twice {@code length}, at most what one long buffer holds. */
+        private static int grown(int length) {
+            return (int) Math.min(2L * length, Integer.MAX_VALUE / Long.BYTES);
         }
 
         private static LongBuffer longs(int length) {
-            return ByteBuffer.allocateDirect(length * Long.BYTES).order(ByteOrder.nativeOrder()).asLongBuffer();
+            return ByteBuffer.allocateDirect(Math.multiplyExact(length, Long.BYTES))
+                .order(ByteOrder.nativeOrder())
+                .asLongBuffer();
         }
 
+    }
+
+    /** Bytes of the calling thread's pinned logits buffer (for tests). */
+    long pinnedLogitsBytes() {
+        return scratch.get().logitsBytes();
     }
 
     /**
@@ -498,22 +614,26 @@ public final class DecoderModel implements Decoder {
     }
 
     /**
-     * The last {@code rows} rows of a [1, s, width] float32 or float16 tensor, as
-     * float32.
+     * Positions {@code end − rows .. end − 1} of batch row {@code batchRow} of a [b,
+     * positions, width] float32 or float16 tensor, as float32. Reads only those rows from
+     * a tensor over a buffer of ours (pinned logits); ONNX Runtime's own output tensors
+     * are copied whole by its Java binding, so they should hold only the rows needed.
      */
-    static float[] lastRows(OnnxTensor tensor, int positions, int rows, int width) {
-        float[] out = new float[rows * width];
-        int first = (positions - rows) * width;
+    static float[] rows(OnnxTensor tensor, boolean pinned, int batchRow, int positions, int end, int rows, int width) {
+        int length = Sizes.elements("Rows of " + tensor.getInfo(), 1, rows, width, Float.BYTES);
+        float[] out = new float[length];
+        long first = ((long) batchRow * positions + end - rows) * width;
+        // getBufferRef() fails on ONNX Runtime's own outputs: ask only for our buffers
+        java.nio.Buffer buffer = pinned ? tensor.getBufferRef().orElse(null) : null;
         if (tensor.getInfo().type == OnnxJavaType.FLOAT16) {
-            ShortBuffer halves = tensor.getShortBuffer();
+            ShortBuffer halves = buffer instanceof ShortBuffer own ? own : tensor.getShortBuffer();
             for (int i = 0; i < out.length; i++) {
-                out[i] = Fp16Conversions.fp16ToFloat(halves.get(first + i));
+                out[i] = Fp16Conversions.fp16ToFloat(halves.get(Math.toIntExact(first + i)));
             }
         }
         else {
-            FloatBuffer floats = tensor.getFloatBuffer();
-            floats.position(first);
-            floats.get(out);
+            FloatBuffer floats = buffer instanceof FloatBuffer own ? own : tensor.getFloatBuffer();
+            floats.get(Math.toIntExact(first), out);
         }
         return out;
     }

@@ -14,10 +14,11 @@ import ai.onnxruntime.TensorInfo;
  *          attention_mask         int64 [b, past + s]        (or, --packed exports:)
  *          attention_bias         float [1, 1, s, past + s]  additive: 0 attends, large negative masks
  *          position_ids           int64 [b, s]               optional
+ *          logits_to_keep         int64 [] or [1]            optional: k, logits of the last k positions only
  *          past_key_values.{i}.key / .value   [b, kvHeads, past, headDim]  float32 or float16
  *          use_cache_branch       bool [1]                   optional: Optimum's merged decoders, fed true
  *                                                            (the with-past branch also runs an empty past)
- * outputs  logits                 [b, s, vocab]              float32 or float16
+ * outputs  logits                 [b, s, vocab]              float32 or float16; [b, k, vocab] with logits_to_keep
  *          present.{i}.key / .value           [b, kvHeads, past + s, headDim]
  *          last_hidden_state      [b, s, hidden]             optional (--with-hidden)
  * </pre>
@@ -33,12 +34,14 @@ import ai.onnxruntime.TensorInfo;
  * @param hasAttentionBias whether {@code attention_bias} is an input (packed variant)
  * @param hasHiddenState whether {@code last_hidden_state} is an output
  * @param hiddenSize width of {@code last_hidden_state}, -1 when absent or symbolic
+ * @param logitsToKeepRank rank of the {@code logits_to_keep} input (0: a scalar, 1: [1]),
+ * -1 when the graph has none (it then returns the logits of every position)
  * @param hasUseCacheBranch whether {@code use_cache_branch} is an input (a merged
  * decoder)
  */
 public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType kvType, OnnxJavaType logitsType,
         int logitsWidth, boolean hasPositionIds, boolean hasAttentionMask, boolean hasAttentionBias,
-        boolean hasHiddenState, int hiddenSize, boolean hasUseCacheBranch) {
+        boolean hasHiddenState, int hiddenSize, int logitsToKeepRank, boolean hasUseCacheBranch) {
 
     static final String INPUT_IDS = "input_ids";
     static final String ATTENTION_MASK = "attention_mask";
@@ -47,6 +50,15 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
     static final String LOGITS = "logits";
     static final String HIDDEN_STATE = "last_hidden_state";
     static final String USE_CACHE_BRANCH = "use_cache_branch";
+    static final String LOGITS_TO_KEEP = "logits_to_keep";
+
+    /**
+     * Whether the graph takes {@code logits_to_keep}: only the last k positions' logits
+     * are computed.
+     */
+    public boolean hasLogitsToKeep() {
+        return logitsToKeepRank >= 0;
+    }
 
     static String pastKey(int layer) {
         return "past_key_values." + layer + ".key";
@@ -110,8 +122,19 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
             long[] hiddenShape = tensor(model, outputs, HIDDEN_STATE).getShape();
             hiddenSize = hiddenShape.length == 3 ? (int) hiddenShape[2] : -1;
         }
+        int keepRank = -1;
+        if (inputs.containsKey(LOGITS_TO_KEEP)) {
+            TensorInfo keep = tensor(model, inputs, LOGITS_TO_KEEP);
+            long[] keepShape = keep.getShape();
+            if (keep.type != OnnxJavaType.INT64 || keepShape.length > 1
+                    || (keepShape.length == 1 && keepShape[0] != 1)) {
+                throw layoutError(model, "has a logits_to_keep input of type " + keep.type + " and shape "
+                        + java.util.Arrays.toString(keepShape) + "; expected an int64 scalar or [1]");
+            }
+            keepRank = keepShape.length;
+        }
         return new GraphSignature(layers, (int) pastShape[1], (int) pastShape[3], kvType, logits.type, logitsWidth,
-                inputs.containsKey(POSITION_IDS), hasMask, hasBias, hasHidden, hiddenSize,
+                inputs.containsKey(POSITION_IDS), hasMask, hasBias, hasHidden, hiddenSize, keepRank,
                 inputs.containsKey(USE_CACHE_BRANCH));
     }
 
@@ -121,12 +144,12 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
     private static void refuseUnknownInputs(Path model, Map<String, NodeInfo> inputs, int layers) {
         for (String name : inputs.keySet()) {
             boolean known = switch (name) {
-                case INPUT_IDS, ATTENTION_MASK, ATTENTION_BIAS, POSITION_IDS, USE_CACHE_BRANCH -> true;
+                case INPUT_IDS, ATTENTION_MASK, ATTENTION_BIAS, POSITION_IDS, USE_CACHE_BRANCH, LOGITS_TO_KEEP -> true;
                 default -> name.startsWith("past_key_values.") && pastIndex(name) < layers;
             };
             if (!known) {
                 throw layoutError(model, "has an input '" + name + "' that Specula does not know how to feed (it"
-                        + " feeds input_ids, attention_mask or attention_bias, position_ids, use_cache_branch and"
+                        + " feeds input_ids, attention_mask or attention_bias, position_ids, logits_to_keep, use_cache_branch and"
                         + " past_key_values.{0.." + (layers - 1) + "}.key/.value)");
             }
         }

@@ -113,6 +113,12 @@ final class HoleProbe {
             feeds.put(GraphSignature.POSITION_IDS,
                     add(created, OnnxTensor.createTensor(environment, LongBuffer.wrap(positions), shape)));
         }
+        if (signature.hasLogitsToKeep()) {
+            // the last position's row is all the probe compares
+            long[] keepShape = signature.logitsToKeepRank() == 0 ? new long[0] : new long[] { 1 };
+            feeds.put(GraphSignature.LOGITS_TO_KEEP,
+                    add(created, OnnxTensor.createTensor(environment, LongBuffer.wrap(new long[] { 1 }), keepShape)));
+        }
         if (signature.hasUseCacheBranch()) {
             feeds.put(GraphSignature.USE_CACHE_BRANCH,
                     add(created, OnnxTensor.createTensor(environment, new boolean[] { true })));

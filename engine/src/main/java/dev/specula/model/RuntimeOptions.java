@@ -1,7 +1,7 @@
 package dev.specula.model;
 
 /**
- * How an ONNX Runtime session is created for a model.
+ * How an ONNX Runtime session is created for a model, and how much one call feeds it.
  *
  * @param provider execution provider, {@link ExecutionProvider#CPU} by default
  * @param deviceId GPU index for CUDA, ignored on CPU
@@ -9,8 +9,17 @@ package dev.specula.model;
  * 2-core machines (shared/FACTS.md), 0 lets ONNX Runtime choose
  * @param spinning whether idle ONNX Runtime threads spin (only matters with more than one
  * intra-op thread)
+ * @param prefillChunkTokens the most tokens of one sequence that one ONNX Runtime call
+ * feeds before the last call of a step (like llama.cpp's {@code n_batch}): a long prompt
+ * is fed in chunks, each chunk's present KV being the next one's past, which bounds the
+ * activations of a call and, for graphs without a {@code logits_to_keep} input, the
+ * logits they compute; {@value #DEFAULT_PREFILL_CHUNK_TOKENS} by default
  */
-public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intraOpThreads, boolean spinning) {
+public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intraOpThreads, boolean spinning,
+        int prefillChunkTokens) {
+
+    /** Tokens per prefill chunk unless set. */
+    public static final int DEFAULT_PREFILL_CHUNK_TOKENS = 256;
 
     public RuntimeOptions {
         if (provider == null) {
@@ -23,20 +32,34 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
             throw new IllegalArgumentException(
                     "intraOpThreads must be >= 0 (0 = ONNX Runtime decides) but was " + intraOpThreads);
         }
+        if (prefillChunkTokens < 1) {
+            throw new IllegalArgumentException("prefillChunkTokens must be >= 1 (default "
+                    + DEFAULT_PREFILL_CHUNK_TOKENS + ") but was " + prefillChunkTokens);
+        }
     }
 
-    /** CPU, one intra-op thread, no spinning. */
+    /** These options with the default prefill chunk. */
+    public RuntimeOptions(ExecutionProvider provider, int deviceId, int intraOpThreads, boolean spinning) {
+        this(provider, deviceId, intraOpThreads, spinning, DEFAULT_PREFILL_CHUNK_TOKENS);
+    }
+
+    /** CPU, one intra-op thread, no spinning, prefill chunks of 256 tokens. */
     public static RuntimeOptions defaults() {
         return new RuntimeOptions(ExecutionProvider.CPU, 0, 1, false);
     }
 
     /** These options on another provider and device. */
     public RuntimeOptions withProvider(ExecutionProvider newProvider, int newDeviceId) {
-        return new RuntimeOptions(newProvider, newDeviceId, intraOpThreads, spinning);
+        return new RuntimeOptions(newProvider, newDeviceId, intraOpThreads, spinning, prefillChunkTokens);
     }
 
     /** These options with another intra-op thread count (0 = ONNX Runtime decides). */
     public RuntimeOptions withIntraOpThreads(int threads) {
-        return new RuntimeOptions(provider, deviceId, threads, spinning);
+        return new RuntimeOptions(provider, deviceId, threads, spinning, prefillChunkTokens);
+    }
+
+    /** These options with another prefill chunk (tokens per ONNX Runtime call, >= 1). */
+    public RuntimeOptions withPrefillChunkTokens(int tokens) {
+        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, tokens);
     }
 }
