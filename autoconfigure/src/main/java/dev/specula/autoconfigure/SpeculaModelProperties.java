@@ -136,8 +136,8 @@ public class SpeculaModelProperties implements InitializingBean {
         private String location;
 
         /**
-         * The graph to load, relative to the location, when the location is a directory
-         * with several: e.g. "onnx/model_q4.onnx" in onnx-community's layout. Unset:
+         * Graph to load, relative to the location, when the location is a directory with
+         * several: e.g. "onnx/model_q4.onnx" in onnx-community's layout. Unset:
          * model.onnx, else onnx/model.onnx.
          */
         private String file;
