@@ -11,6 +11,7 @@ COMMANDS = {
     "train-ldlp": "specula_tools.train_ldlp",
     "share-weights": "specula_tools.share_weights",
     "chat-ast": "specula_tools.chat_ast",
+    "onnx-to-hf": "specula_tools.onnx_to_hf",
 }
 
 
