@@ -30,7 +30,8 @@ import time
 
 def run(cmd, timeout=900):
     t0 = time.time()
-    p = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout)
+    p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL,
+                       timeout=timeout)
     if p.returncode != 0:
         sys.stderr.write(p.stdout[-2000:] + p.stderr[-4000:])
         raise SystemExit(f"bench.py: failed ({p.returncode}): {' '.join(cmd)}")
@@ -41,9 +42,14 @@ def llama_completion(a, gguf, prompt, threads):
     cmd = [os.path.join(a.bin, "llama-completion"), "-m", gguf, "-p", prompt, "-n", str(a.new_tokens),
            "--temp", "0", "--ignore-eos", "-no-cnv", "-t", str(threads), "-tb", str(threads), "-c", str(a.ctx),
            "--no-display-prompt"]
-    out, err, _ = run(cmd)
-    pm = re.search(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens", err)
-    em = re.search(r"\s eval time =\s*([\d.]+) ms /\s*(\d+) runs", err)
+    for attempt in range(3):  # llama.cpp logs from a background thread: now and then the last lines are lost
+        out, err, _ = run(cmd)
+        err = out + err
+        pm = re.search(r"prompt eval time =\s*([\d.]+) ms /\s*(\d+) tokens", err)
+        em = re.search(r"\s eval time =\s*([\d.]+) ms /\s*(\d+) runs", err)
+        if pm and em:
+            break
+        print("bench.py: llama-completion printed no llama_perf timings; running it again", file=sys.stderr)
     if not pm or not em:
         raise SystemExit("bench.py: no llama_perf timings in llama-completion's output:\n" + err[-3000:])
     prompt_ms, prompt_n, eval_ms, eval_n = float(pm.group(1)), int(pm.group(2)), float(em.group(1)), int(em.group(2))
@@ -51,12 +57,14 @@ def llama_completion(a, gguf, prompt, threads):
             "decode_seconds": eval_ms / 1000, "decode_tokens": eval_n}
 
 
-def parse_spec(err, what):
+def parse_spec(err, what, required=True):
     enc = re.search(r"encoded\s+(\d+) tokens in\s+([\d.]+) seconds", err)
     dec = re.search(r"decoded\s+(\d+) tokens in\s+([\d.]+) seconds", err)
     drafted = re.search(r"n_drafted\s*=\s*(\d+)", err)
     accept = re.search(r"n_accept\s*=\s*(\d+)", err)
     if not enc or not dec:
+        if not required:
+            return None
         raise SystemExit(f"bench.py: no encoded/decoded lines in {what}'s output:\n" + err[-3000:])
     n = int(dec.group(1))
     return {"new_tokens": n, "prompt_tokens": int(enc.group(1)),
@@ -68,18 +76,28 @@ def parse_spec(err, what):
 def llama_draft(a, gguf, draft, prompt, threads):
     cmd = [os.path.join(a.bin, "llama-speculative-simple"), "-m", gguf, "-md", draft, "-p", prompt,
            "-n", str(a.new_tokens), "--temp", "0", "--ignore-eos", "-t", str(threads), "-tb", str(threads),
-           "-td", str(threads), "-tbd", str(threads), "-c", str(a.ctx), "--spec-draft-n-max", str(a.draft_max),
+           "-td", str(threads), "-tbd", str(threads), "-c", str(a.ctx), "--spec-type", "draft-simple", "--spec-draft-n-max", str(a.draft_max),
            "--spec-draft-n-min", "0", "--spec-draft-p-min", "0"]
-    out, err, _ = run(cmd)
-    return parse_spec(out + err, "llama-speculative-simple")
+    return run_spec(cmd, "llama-speculative-simple")
 
 
 def llama_lookup(a, gguf, prompt, threads):
     cmd = [os.path.join(a.bin, "llama-lookup"), "-m", gguf, "-p", prompt, "-n", str(a.new_tokens), "--temp", "0",
            "--ignore-eos", "-t", str(threads), "-tb", str(threads), "-c", str(a.ctx),
            "--spec-draft-n-max", str(a.lookup_max)]
+    return run_spec(cmd, "llama-lookup")
+
+
+def run_spec(cmd, what):
+    # llama.cpp logs from a background thread; now and then the last lines of a successful run are lost
+    for _ in range(2):
+        out, err, _ = run(cmd)
+        res = parse_spec(out + err, what, required=False)
+        if res:
+            return res
+        print(f"bench.py: {what} printed no timings; running it again", file=sys.stderr)
     out, err, _ = run(cmd)
-    return parse_spec(out + err, "llama-lookup")
+    return parse_spec(out + err, what)
 
 
 def specula(a, prompt_row, threads):
@@ -93,7 +111,7 @@ def specula(a, prompt_row, threads):
                "--max-new-tokens", str(a.new_tokens), "--policies", a.specula_policies, "--repeat", "1",
                "--warmup", "1", "--ignore-eos", "--threads", str(threads), "--json", jf]
         if a.specula_draft:
-            cmd[5:5] = ["--draft", a.specula_draft]
+            cmd += ["--draft", a.specula_draft]
         run(cmd)
         rows = json.load(open(jf))["results"]
     res = {}
@@ -135,7 +153,8 @@ def main(argv):
     ap.add_argument("--markdown", required=True)
     a = ap.parse_args(argv)
     prompts = [json.loads(line) for line in open(a.prompts) if line.strip()]
-    prompts = [p for p in prompts if "prompt" in p][:a.limit]
+    prompts = [p for p in prompts if "prompt" in p]
+    prompts = prompts[::max(1, len(prompts) // a.limit)][:a.limit]  # spread over the file (its categories)
     targets = dict(x.split("=", 1) for x in a.gguf)
     drafts = dict(x.split("=", 1) for x in a.draft_gguf)
     modes = a.modes.split(",")

@@ -1,7 +1,7 @@
 """llama.cpp's greedy ids vs transformers' on the same prompts.
 
     python greedy_check.py --hf HF_DIR --gguf A.gguf [--gguf B.gguf ...] --greedy-bin specula-llama-greedy
-        --prompts prompts.jsonl [--limit 8] [--new-tokens 32] [--json OUT.json]
+        --prompts prompts.jsonl [--limit 8 (spread over the file)] [--new-tokens 32] [--json OUT.json]
 
 transformers (float32, eager CPU) tokenizes each prompt and generates --new-tokens greedy ids (eos never stops
 it). For each GGUF, specula-llama-greedy (greedy_ids.cpp) decodes from the same prompt ids and also tokenizes the
@@ -47,7 +47,8 @@ def main(argv):
     ap.add_argument("--json")
     a = ap.parse_args(argv)
     prompts = [json.loads(line) for line in open(a.prompts) if line.strip()]
-    prompts = [p for p in prompts if "prompt" in p][:a.limit]
+    prompts = [p for p in prompts if "prompt" in p]
+    prompts = prompts[::max(1, len(prompts) // a.limit)][:a.limit]  # spread over the file (its categories)
     ref = transformers_reference(a.hf, prompts, a.new_tokens)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         for p, r in zip(prompts, ref):
@@ -56,7 +57,7 @@ def main(argv):
     report = {"hf": a.hf, "new_tokens": a.new_tokens, "prompts": [p["id"] for p in prompts], "models": []}
     failed = False
     for g, kv in [(g, kv) for g in a.gguf for kv in (a.kv or ["f16"])]:
-        run = subprocess.run([a.greedy_bin, g, str(a.new_tokens), cases, kv], capture_output=True, text=True)
+        run = subprocess.run([a.greedy_bin, g, str(a.new_tokens), cases, kv], capture_output=True, text=True, errors="replace")
         if run.returncode != 0:
             print(run.stderr, file=sys.stderr)
             raise SystemExit(f"greedy_check: {a.greedy_bin} failed on {g}")

@@ -17,7 +17,7 @@
 # Environment: PYTHON (a venv with tools/requirements.txt + sentencepiece; default /work/venv-llamacpp/bin/python
 # or .venv/bin/python), JOBS (2), THREADS (1,2), REPEAT (3), LIMIT (prompts, 4), NEW_TOKENS (128; 64 for the
 # 0.5B-class body), PROMPTS (cli/bench/prompts.jsonl), CONFIGS ("embedded qwen05b"), STEPS ("1 2 3 4 5 6"),
-# OUT (results dir, default WORK_DIR/results/<UTC time>).
+# PRE_EMBEDDED (gpt-2), PRE_QWEN05B (qwen2), OUT (results dir, default WORK_DIR/results/<UTC time>).
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -89,20 +89,22 @@ if step 3; then
     fi
 fi
 
-# 4. GGUF. Our byte-level BPE vocabularies split text with the GPT-2 regex (tokenizer.json: ByteLevel,
-#    use_regex=true), which is llama.cpp's "gpt-2" pre-tokenizer; PRE overrides it (e.g. qwen2).
-PRE=${PRE:-gpt-2}
-gguf() {  # HF_DIR NAME
+# 4. GGUF. The converter does not know our tokenizers' hash, so convert.py names the pre-tokenizer. Our
+#    tokenizer.json files split with the GPT-2 regex (ByteLevel, use_regex=true): llama.cpp's "gpt-2", which is
+#    also what Specula (tokenizer.json through DJL) does. But transformers 5 loads a model_type "qwen2" directory
+#    with Qwen2Tokenizer, which replaces that split with Qwen2's regex; to match transformers there, the 0.5B-class
+#    (qwen2) files get "qwen2". PRE_EMBEDDED / PRE_QWEN05B override (delete the .gguf files to redo them).
+gguf() {  # HF_DIR NAME PRE
     for t in f32 f16 q8_0; do
-        [ -f "$M/$2-$t.gguf" ] || "$PYTHON" "$HERE/convert.py" "$SRC" --pre "$PRE" "$1" --outtype $t \
+        [ -f "$M/$2-$t.gguf" ] || "$PYTHON" "$HERE/convert.py" "$SRC" --pre "$3" "$1" --outtype $t \
             --outfile "$M/$2-$t.gguf" >/dev/null 2>"$M/$2-$t.log"
     done
     [ -f "$M/$2-q4_0.gguf" ] || "$BIN/llama-quantize" "$M/$2-f32.gguf" "$M/$2-q4_0.gguf" q4_0 >"$M/$2-q4_0.log" 2>&1
 }
 if step 4; then
-    gguf "$M/embedded-target-hf" embedded-target
-    gguf "$M/embedded-draft-hf" embedded-draft
-    [[ " $CONFIGS " != *" qwen05b "* ]] || gguf "$M/qwen05b-shape-hf" qwen05b
+    gguf "$M/embedded-target-hf" embedded-target "${PRE_EMBEDDED:-gpt-2}"
+    gguf "$M/embedded-draft-hf" embedded-draft "${PRE_EMBEDDED:-gpt-2}"
+    [[ " $CONFIGS " != *" qwen05b "* ]] || gguf "$M/qwen05b-shape-hf" qwen05b "${PRE_QWEN05B:-qwen2}"
     log "GGUF files in $M"
 fi
 
