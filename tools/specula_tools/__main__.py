@@ -13,6 +13,7 @@ COMMANDS = {
     "chat-ast": "specula_tools.chat_ast",
     "export-optimum": "specula_tools.export_optimum",
     "quantize": "specula_tools.quantize",
+    "onnx-to-hf": "specula_tools.onnx_to_hf",
 }
 
 

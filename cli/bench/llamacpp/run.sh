@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Specula vs llama.cpp on the same CPU (issue 17, point 1). A benchmark, not a test: CI never runs it and the
+# Maven build does not depend on it. See cli/bench/llamacpp/README.md.
+#
+#   cli/bench/llamacpp/run.sh [WORK_DIR]        (default $LLAMACPP_WORK or ~/.cache/specula/llamacpp)
+#
+# Steps (each skipped when its output exists; delete the output to redo it):
+#   1. llama.cpp source at 80fb11a from the npm package node-llama-cpp@3.21.1 (llama/gitRelease.bundle)
+#   2. cmake Release, -DGGML_NATIVE=ON, -j$JOBS: llama-bench llama-completion llama-speculative-simple
+#      llama-lookup llama-quantize, plus specula-llama-greedy (greedy_ids.cpp) linked to that libllama
+#   3. Hugging Face checkpoints: the embedded pair rebuilt from its ONNX (specula_tools onnx-to-hf, verified) and
+#      a random-weight body of Qwen2.5-0.5B's shape (make-random) with its ONNX export (export)
+#   4. GGUF f32 / f16 / q8_0 with the tree's convert_hf_to_gguf.py (pre-tokenizer forced, convert.py), q4_0 with
+#      llama-quantize
+#   5. greedy ids: llama.cpp vs transformers (greedy_check.py)
+#   6. timings: llama.cpp plain / draft / lookup next to Specula's CLI, interleaved (bench.py)
+# Environment: PYTHON (a venv with tools/requirements.txt + sentencepiece; default /work/venv-llamacpp/bin/python
+# or .venv/bin/python), JOBS (2), THREADS (1,2), REPEAT (3), LIMIT (prompts, 4), NEW_TOKENS (128; 64 for the
+# 0.5B-class body), PROMPTS (cli/bench/prompts.jsonl), CONFIGS ("embedded qwen05b"), STEPS ("1 2 3 4 5 6"),
+# PRE_EMBEDDED (gpt-2), PRE_QWEN05B (qwen2), OUT (results dir, default WORK_DIR/results/<UTC time>).
+set -euo pipefail
+
+REPO=$(cd "$(dirname "$0")/../../.." && pwd)
+HERE=$REPO/cli/bench/llamacpp
+WORK=${1:-${LLAMACPP_WORK:-$HOME/.cache/specula/llamacpp}}
+NPM_PKG=node-llama-cpp@3.21.1
+COMMIT=80fb11ac73e66d89eae2c6a91d8a77428fa733ed
+JOBS=${JOBS:-2}
+THREADS=${THREADS:-1,2}
+REPEAT=${REPEAT:-3}
+LIMIT=${LIMIT:-4}
+PROMPTS=${PROMPTS:-$REPO/cli/bench/prompts.jsonl}
+CONFIGS=${CONFIGS:-embedded qwen05b}
+STEPS=${STEPS:-1 2 3 4 5 6}
+if [ -z "${PYTHON:-}" ]; then
+    if [ -x /work/venv-llamacpp/bin/python ]; then PYTHON=/work/venv-llamacpp/bin/python
+    else PYTHON=$REPO/.venv/bin/python; fi
+fi
+SRC=$WORK/src
+BIN=$SRC/build/bin
+M=$WORK/models
+OUT=${OUT:-$WORK/results/$(date -u +%Y%m%dT%H%M%SZ)}
+TINY=$REPO/models-tiny/src/main/resources/dev/specula/models/tiny
+JAR=$REPO/cli/target/specula-cli.jar
+mkdir -p "$WORK" "$M"
+step() { [[ " $STEPS " == *" $1 "* ]]; }
+log() { echo "[run.sh $(date -u +%H:%M:%S)] $*" >&2; }
+tools() { (cd "$REPO/tools" && "$PYTHON" -m specula_tools "$@"); }
+
+# 1. source
+if step 1; then
+    if [ ! -d "$SRC/.git" ]; then
+        log "fetching $NPM_PKG"
+        (cd "$WORK" && npm pack "$NPM_PKG" >/dev/null && tar xzf node-llama-cpp-3.21.1.tgz package/llama/gitRelease.bundle)
+        git clone -q "$WORK/package/llama/gitRelease.bundle" "$SRC"
+    fi
+    head=$(git -C "$SRC" rev-parse HEAD)
+    [ "$head" = "$COMMIT" ] || { echo "run.sh: $SRC is at $head, expected $COMMIT" >&2; exit 1; }
+    log "llama.cpp source at $head"
+fi
+
+# 2. build
+if step 2; then
+    if [ ! -x "$BIN/llama-lookup" ] || [ ! -x "$BIN/llama-quantize" ] || [ ! -x "$BIN/llama-speculative-simple" ] \
+        || [ ! -x "$BIN/llama-completion" ] || [ ! -x "$BIN/llama-bench" ]; then
+        log "building llama.cpp (-j$JOBS)"
+        cmake -S "$SRC" -B "$SRC/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_OPENSSL=OFF \
+            -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF >/dev/null
+        cmake --build "$SRC/build" -j"$JOBS" --target llama-bench llama-completion llama-speculative-simple \
+            llama-lookup llama-quantize
+    fi
+    if [ ! -x "$BIN/specula-llama-greedy" ] || [ "$HERE/greedy_ids.cpp" -nt "$BIN/specula-llama-greedy" ]; then
+        g++ -O2 -std=c++17 -I"$SRC/include" -I"$SRC/ggml/include" "$HERE/greedy_ids.cpp" -o "$BIN/specula-llama-greedy" \
+            -L"$SRC/build/bin" -lllama -lggml -lggml-base -Wl,-rpath,"$SRC/build/bin"
+    fi
+    [ -f "$JAR" ] || (cd "$REPO" && ./mvnw -B -o -q -pl cli -am package -DskipTests)
+fi
+
+# 3. Hugging Face checkpoints (+ ONNX for the 0.5B-class body)
+if step 3; then
+    for role in target draft; do
+        [ -f "$M/embedded-$role-hf/model.safetensors" ] || tools onnx-to-hf "$TINY/$role" "$M/embedded-$role-hf"
+    done
+    if [[ " $CONFIGS " == *" qwen05b "* ]]; then
+        [ -f "$M/qwen05b-shape-hf/config.json" ] || tools make-random --family qwen2 "$M/qwen05b-shape-hf" \
+            --tokenizer "$M/embedded-target-hf" --vocab 4096 --layers 24 --hidden 896 --heads 14 --kv-heads 2 \
+            --intermediate 4864 --seed 0
+        [ -f "$M/qwen05b-shape-onnx/model.onnx" ] || tools export "$M/qwen05b-shape-hf" "$M/qwen05b-shape-onnx"
+    fi
+fi
+
+# 4. GGUF. The converter does not know our tokenizers' hash, so convert.py names the pre-tokenizer. Our
+#    tokenizer.json files split with the GPT-2 regex (ByteLevel, use_regex=true): llama.cpp's "gpt-2", which is
+#    also what Specula (tokenizer.json through DJL) does. But transformers 5 loads a model_type "qwen2" directory
+#    with Qwen2Tokenizer, which replaces that split with Qwen2's regex; to match transformers there, the 0.5B-class
+#    (qwen2) files get "qwen2". PRE_EMBEDDED / PRE_QWEN05B override (delete the .gguf files to redo them).
+gguf() {  # HF_DIR NAME PRE
+    for t in f32 f16 q8_0; do
+        [ -f "$M/$2-$t.gguf" ] || "$PYTHON" "$HERE/convert.py" "$SRC" --pre "$3" "$1" --outtype $t \
+            --outfile "$M/$2-$t.gguf" >/dev/null 2>"$M/$2-$t.log"
+    done
+    [ -f "$M/$2-q4_0.gguf" ] || "$BIN/llama-quantize" "$M/$2-f32.gguf" "$M/$2-q4_0.gguf" q4_0 >"$M/$2-q4_0.log" 2>&1
+}
+if step 4; then
+    gguf "$M/embedded-target-hf" embedded-target "${PRE_EMBEDDED:-gpt-2}"
+    gguf "$M/embedded-draft-hf" embedded-draft "${PRE_EMBEDDED:-gpt-2}"
+    [[ " $CONFIGS " != *" qwen05b "* ]] || gguf "$M/qwen05b-shape-hf" qwen05b "${PRE_QWEN05B:-qwen2}"
+    log "GGUF files in $M"
+fi
+
+mkdir -p "$OUT"
+# 5. greedy ids vs transformers (f32 must match exactly; f16 / q8_0 / q4_0 reported)
+if step 5; then
+    for c in $CONFIGS; do
+        case $c in
+            embedded) hf=$M/embedded-target-hf; base=embedded-target ;;
+            qwen05b) hf=$M/qwen05b-shape-hf; base=qwen05b ;;
+        esac
+        "$PYTHON" "$HERE/greedy_check.py" --hf "$hf" --greedy-bin "$BIN/specula-llama-greedy" --prompts "$PROMPTS" \
+            --limit "${GREEDY_LIMIT:-8}" --new-tokens 32 --kv f32 --kv f16 \
+            --gguf "$M/$base-f32.gguf" --gguf "$M/$base-f16.gguf" --gguf "$M/$base-q8_0.gguf" \
+            --gguf "$M/$base-q4_0.gguf" --json "$OUT/greedy-$c.json" | tee "$OUT/greedy-$c.txt" \
+            || log "greedy check for $c: differences (see $OUT/greedy-$c.txt)"
+    done
+fi
+
+# 6. timings
+if step 6; then
+    for c in $CONFIGS; do
+        case $c in
+            embedded)
+                "$PYTHON" "$HERE/bench.py" --name "embedded pair (target 11M, draft 1.5M)" --bin "$BIN" --jar "$JAR" \
+                    --prompts "$PROMPTS" --limit "$LIMIT" --new-tokens "${NEW_TOKENS:-128}" --threads "$THREADS" \
+                    --repeat "$REPEAT" --specula-target "$TINY/target" --specula-draft "$TINY/draft" \
+                    --specula-policies plain,fixed:4 \
+                    --gguf f32="$M/embedded-target-f32.gguf" --gguf f16="$M/embedded-target-f16.gguf" \
+                    --draft-gguf f32="$M/embedded-draft-f32.gguf" --draft-gguf f16="$M/embedded-draft-f16.gguf" \
+                    --json "$OUT/bench-embedded.json" --markdown "$OUT/bench-embedded.md" ;;
+            qwen05b)
+                "$PYTHON" "$HERE/bench.py" --name "0.5B-class body (Qwen2.5-0.5B shape, vocab 4096, random weights)" \
+                    --bin "$BIN" --jar "$JAR" --prompts "$PROMPTS" --limit "$LIMIT" \
+                    --new-tokens "${NEW_TOKENS_05B:-64}" --threads "$THREADS" --repeat "$REPEAT" \
+                    --specula-target "$M/qwen05b-shape-onnx" --specula-policies plain --modes plain \
+                    --gguf f32="$M/qwen05b-f32.gguf" --gguf f16="$M/qwen05b-f16.gguf" \
+                    --gguf q8_0="$M/qwen05b-q8_0.gguf" --gguf q4_0="$M/qwen05b-q4_0.gguf" \
+                    --json "$OUT/bench-qwen05b.json" --markdown "$OUT/bench-qwen05b.md" ;;
+        esac
+    done
+    log "results in $OUT"
+fi
