@@ -544,6 +544,7 @@ public final class KvStore implements AutoCloseable {
             throw new IllegalArgumentException(
                     "The sequence holds " + sequence.length + " tokens, fewer than " + (from + count));
         }
+        NativeTensors.STORE_TOKENS_COPIED.addAndGet(count);
         ByteBuffer[][] copies = new ByteBuffer[2][shape.layers()];
         for (int layer = 0; layer < shape.layers(); layer++) {
             for (int kind = 0; kind < 2; kind++) {

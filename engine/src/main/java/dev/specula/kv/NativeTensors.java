@@ -18,6 +18,9 @@ final class NativeTensors {
      */
     static final AtomicLong STORE_LAYER_COPIES = new AtomicLong();
 
+    /** Tokens copied out of stores for the prefix cache (a test seam, as above). */
+    static final AtomicLong STORE_TOKENS_COPIED = new AtomicLong();
+
     private NativeTensors() {
     }
 

@@ -192,14 +192,21 @@ public final class PrefixCache {
         if (first < 0) {
             return;
         }
+        KvLayout shape = sequence.store().kvLayout();
+        int layers = shape.layers();
+        long blockBytes = 2L * layers * shape.bytes(BLOCK);
+        // copy no more than the cache can hold, from the first missing block: a lookup
+        // matches from the prompt's start, so later blocks without these would never hit
+        long room = maximumBytes / blockBytes;
+        if (room == 0) {
+            return;
+        }
+        last = (int) Math.min(last, first + room - 1);
         try {
             // one copy of each layer's key and value over the missing blocks: [kvHeads,
             // count, headDim] each
             int count = (last + 1 - first) * BLOCK;
             ByteBuffer[][] copied = sequence.copyTokens(first * BLOCK, count);
-            KvLayout shape = sequence.store().kvLayout();
-            int layers = shape.layers();
-            long blockBytes = 2L * layers * shape.bytes(BLOCK);
             for (int b = first; b <= last; b++) {
                 ByteBuffer[] keys = new ByteBuffer[layers];
                 ByteBuffer[] values = new ByteBuffer[layers];

@@ -234,4 +234,25 @@ class PrefixCacheTest {
         }
     }
 
+    @Test
+    void storingALongPromptCopiesNoMoreBlocksThanTheCacheCanHold() throws Exception {
+        int[] prompt = new int[2048];
+        for (int i = 0; i < prompt.length; i++) {
+            prompt[i] = 3 + (i * 41) % 500;
+        }
+        long blockBytes = 2L * model.signature().layers() * model.signature().kvHeads() * B
+                * model.signature().headDim() * 4;
+        PrefixCache prefixes = new PrefixCache(4 * blockBytes, PrefixCacheListener.NONE);
+        try (KvSequence cache = prefilled(prompt)) {
+            long before = NativeTensors.STORE_TOKENS_COPIED.get();
+            prefixes.store(model.kvIdentity(), prompt, cache);
+            long copied = NativeTensors.STORE_TOKENS_COPIED.get() - before;
+            assertThat(prefixes.blockCount()).isEqualTo(4);
+            assertThat(copied).as("tokens copied to keep 4 blocks of %d", B).isEqualTo(4L * B);
+        }
+        finally {
+            prefixes.clear();
+        }
+    }
+
 }
