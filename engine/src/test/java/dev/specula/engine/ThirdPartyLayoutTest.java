@@ -37,27 +37,8 @@ class ThirdPartyLayoutTest {
     @ParameterizedTest
     @ValueSource(strings = { "optimum-qwen2", "optimum-qwen2-merged" })
     void optimumLayoutDecodesLikeTransformers(String name) {
-        JsonNode reference = Fixtures.json(Fixtures.model(name).resolve("reference.json"));
         try (ModelPair models = new ModelPair(Fixtures.load(name), Fixtures.load(name))) {
-            SpeculativeDecoder decoder = new SpeculativeDecoder(models);
-            for (JsonNode testCase : reference.path("cases")) {
-                int[] promptIds = Fixtures.ints(testCase.path("prompt_ids"));
-                int[] expected = Fixtures.ints(testCase.path("greedy_ids"));
-                GenerationResult plain = decoder.generate(GenerationRequest.builder(promptIds)
-                    .maxNewTokens(expected.length)
-                    .ignoreEos(true)
-                    .policy(PlainPolicy::new)
-                    .build());
-                assertThat(plain.tokenIds()).as("plain greedy ids of %s", testCase.path("prompt"))
-                    .containsExactly(expected);
-                GenerationResult speculative = decoder.generate(GenerationRequest.builder(promptIds)
-                    .maxNewTokens(expected.length)
-                    .ignoreEos(true)
-                    .policy(() -> new FixedPolicy(3))
-                    .build());
-                assertThat(speculative.tokenIds()).as("speculative greedy ids of %s", testCase.path("prompt"))
-                    .containsExactly(expected);
-            }
+            decodesToReference(models, name, 3);
         }
     }
 
@@ -77,21 +58,9 @@ class ThirdPartyLayoutTest {
         try (ModelPair models = new ModelPair(Fixtures.load("length-only-mask"), Fixtures.load("qwen2"))) {
             assertThat(models.target().holesAreExact()).isFalse();
             assertThat(models.draft().orElseThrow().holesAreExact()).isTrue();
-            SpeculativeDecoder decoder = new SpeculativeDecoder(models);
-            long rejected = 0;
-            for (JsonNode testCase : reference.path("cases")) {
-                int[] expected = Fixtures.ints(testCase.path("greedy_ids"));
-                GenerationResult speculative = decoder
-                    .generate(GenerationRequest.builder(Fixtures.ints(testCase.path("prompt_ids")))
-                        .maxNewTokens(expected.length)
-                        .ignoreEos(true)
-                        .policy(() -> new FixedPolicy(4))
-                        .build());
-                assertThat(speculative.tokenIds()).as("speculative greedy ids of %s", testCase.path("prompt"))
-                    .containsExactly(expected);
-                rejected += speculative.stats().drafted() - speculative.stats().accepted();
-            }
-            assertThat(rejected).as("draft tokens rejected (holes the fallback must not leave)").isPositive();
+            assertThat(decodesToReference(models, "length-only-mask", 4))
+                .as("draft tokens rejected (holes the fallback must not leave)")
+                .isPositive();
 
             // batched: rows would be padded with holes, so this model is stepped one
             // sequence at a time
@@ -119,31 +88,9 @@ class ThirdPartyLayoutTest {
     void aGroupQueryAttentionGraphLoadsAndIsDecodedWithoutHoles() {
         // ONNX Runtime GenAI's interface: no position_ids; seqlens_k and the total length
         // come from attention_mask inside the graph (python -m specula_tools.gqa_fixture)
-        JsonNode reference = Fixtures.json(Fixtures.model("gqa").resolve("reference.json"));
         try (ModelPair models = new ModelPair(Fixtures.load("gqa"), Fixtures.load("qwen2"))) {
             assertThat(models.target().holesAreExact()).isFalse();
-            SpeculativeDecoder decoder = new SpeculativeDecoder(models);
-            long rejected = 0;
-            for (JsonNode testCase : reference.path("cases")) {
-                int[] promptIds = Fixtures.ints(testCase.path("prompt_ids"));
-                int[] expected = Fixtures.ints(testCase.path("greedy_ids"));
-                GenerationResult plain = decoder.generate(GenerationRequest.builder(promptIds)
-                    .maxNewTokens(expected.length)
-                    .ignoreEos(true)
-                    .policy(PlainPolicy::new)
-                    .build());
-                assertThat(plain.tokenIds()).as("plain greedy ids of %s", testCase.path("prompt"))
-                    .containsExactly(expected);
-                GenerationResult speculative = decoder.generate(GenerationRequest.builder(promptIds)
-                    .maxNewTokens(expected.length)
-                    .ignoreEos(true)
-                    .policy(() -> new FixedPolicy(4))
-                    .build());
-                assertThat(speculative.tokenIds()).as("speculative greedy ids of %s", testCase.path("prompt"))
-                    .containsExactly(expected);
-                rejected += speculative.stats().drafted() - speculative.stats().accepted();
-            }
-            assertThat(rejected).isPositive();
+            assertThat(decodesToReference(models, "gqa", 4)).as("draft tokens rejected").isPositive();
         }
     }
 
@@ -177,6 +124,36 @@ class ThirdPartyLayoutTest {
             .hasMessageContaining("onnx/model_fp16.onnx")
             .hasMessageContaining("onnx/model_q4.onnx")
             .hasMessageContaining("file");
+    }
+
+    /**
+     * Plain and fixed-γ greedy decoding of every reference case of fixture {@code name}
+     * give its greedy ids; returns the draft tokens rejected.
+     */
+    private static long decodesToReference(ModelPair models, String name, int gamma) {
+        JsonNode reference = Fixtures.json(Fixtures.model(name).resolve("reference.json"));
+        SpeculativeDecoder decoder = new SpeculativeDecoder(models);
+        long rejected = 0;
+        for (JsonNode testCase : reference.path("cases")) {
+            int[] promptIds = Fixtures.ints(testCase.path("prompt_ids"));
+            int[] expected = Fixtures.ints(testCase.path("greedy_ids"));
+            GenerationResult plain = decoder.generate(GenerationRequest.builder(promptIds)
+                .maxNewTokens(expected.length)
+                .ignoreEos(true)
+                .policy(PlainPolicy::new)
+                .build());
+            assertThat(plain.tokenIds()).as("plain greedy ids of %s", testCase.path("prompt"))
+                .containsExactly(expected);
+            GenerationResult speculative = decoder.generate(GenerationRequest.builder(promptIds)
+                .maxNewTokens(expected.length)
+                .ignoreEos(true)
+                .policy(() -> new FixedPolicy(gamma))
+                .build());
+            assertThat(speculative.tokenIds()).as("speculative greedy ids of %s", testCase.path("prompt"))
+                .containsExactly(expected);
+            rejected += speculative.stats().drafted() - speculative.stats().accepted();
+        }
+        return rejected;
     }
 
 }
