@@ -208,21 +208,8 @@ final class HoleProbe {
         try (result) {
             OnnxTensor tensor = (OnnxTensor) result.get(GraphSignature.LOGITS).orElseThrow();
             long[] shape = tensor.getInfo().getShape();
-            int width = (int) shape[2];
-            int first = (int) ((shape[1] - 1) * width);
-            float[] out = new float[width];
-            if (tensor.getInfo().type == OnnxJavaType.FLOAT16) {
-                ShortBuffer halves = tensor.getShortBuffer();
-                for (int i = 0; i < width; i++) {
-                    out[i] = Fp16Conversions.fp16ToFloat(halves.get(first + i));
-                }
-            }
-            else {
-                FloatBuffer floats = tensor.getFloatBuffer();
-                floats.position(first);
-                floats.get(out);
-            }
-            return out;
+            int positions = (int) shape[1];
+            return DecoderModel.rows(tensor, false, 0, positions, positions, 1, (int) shape[2]);
         }
     }
 
