@@ -14,6 +14,7 @@ COMMANDS = {
     "export-optimum": "specula_tools.export_optimum",
     "quantize": "specula_tools.quantize",
     "onnx-to-hf": "specula_tools.onnx_to_hf",
+    "scale-report": "specula_tools.scale_report",
 }
 
 

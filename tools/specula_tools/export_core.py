@@ -11,6 +11,10 @@ from . import export_families
 MASK_MIN_FP32 = -1e9  # documented "masked" value for --packed attention_bias
 
 
+# Models with more weight bytes than this are exported through an external data file (protobuf caps a message at 2 GB).
+STREAM_WEIGHTS_ABOVE_BYTES = 1_800_000_000
+
+
 def load(model_dir, fp16=False, attn_implementation=None):
     """Loads a supported family (others are refused by name: export_families.SUPPORTED)."""
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
@@ -174,29 +178,49 @@ def export_onnx(model, out_dir, with_hidden=False, packed=False, fp16=False, ops
     # forward's *past varargs take logits_to_keep first when present: one nested tuple for all of them
     dynamic_shapes = (ds_ids, ds_mask, ds_ids, ((None,) + ds_pkv) if logits_to_keep else ds_pkv)
 
-    tmp = tempfile.mkdtemp(prefix="specula-export-")
+    path = os.path.join(out_dir, "model.onnx")
+    for stale in ("model.onnx", "model.onnx_data"):
+        if os.path.exists(os.path.join(out_dir, stale)):
+            os.remove(os.path.join(out_dir, stale))
+    weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    tmp = tempfile.mkdtemp(prefix="specula-export-", dir=out_dir)
     try:
         with torch.no_grad():
             prog = torch.onnx.export(wrapper, args, dynamo=True, input_names=in_names, output_names=out_names,
                                      dynamic_shapes=dynamic_shapes, opset_version=opset, optimize=True,
                                      external_data=False, verbose=False)
-        proto = prog.model_proto
+        if weight_bytes <= STREAM_WEIGHTS_ABOVE_BYTES:
+            proto = postprocess(prog.model_proto, packed=packed, layers=layers, with_hidden=with_hidden)
+            if proto.ByteSize() > 1_800_000_000:
+                onnx.save_model(proto, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                                location="model.onnx_data", size_threshold=1024)
+            else:
+                onnx.save_model(proto, path)
+        else:
+            # Over protobuf's 2 GB a ModelProto cannot hold the weights: the exporter streams them to one external
+            # file, and only the graph (tensors reference the file by offset) is post-processed in memory.
+            staged = os.path.join(tmp, "model.onnx")
+            prog.save(staged, external_data=True)
+            del prog
+            proto = onnx.load_model(staged, load_external_data=False)
+            data_files = set()
+            for tensor in proto.graph.initializer:
+                for entry in tensor.external_data:
+                    if entry.key == "location":
+                        data_files.add(entry.value)
+                        entry.value = "model.onnx_data"
+            if len(data_files) != 1:
+                raise SystemExit(f"export: expected one external data file from the exporter, got {data_files}")
+            os.replace(os.path.join(tmp, data_files.pop()), os.path.join(out_dir, "model.onnx_data"))
+            proto = postprocess(proto, packed=packed, layers=layers, with_hidden=with_hidden, check=False)
+            onnx.save_model(proto, path)
+            onnx.checker.check_model(path)  # by path: the checker finds model.onnx_data beside it
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    proto = postprocess(proto, packed=packed, layers=layers, with_hidden=with_hidden)
-    path = os.path.join(out_dir, "model.onnx")
-    for stale in ("model.onnx", "model.onnx_data"):
-        if os.path.exists(os.path.join(out_dir, stale)):
-            os.remove(os.path.join(out_dir, stale))
-    if proto.ByteSize() > 1_800_000_000:
-        onnx.save_model(proto, path, save_as_external_data=True, all_tensors_to_one_file=True,
-                        location="model.onnx_data", size_threshold=1024)
-    else:
-        onnx.save_model(proto, path)
     return path
 
 
-def postprocess(proto, packed, layers, with_hidden):
+def postprocess(proto, packed, layers, with_hidden, check=True):
     """IR version for ONNX Runtime 1.29, readable symbolic dim names on the graph inputs/outputs."""
     import onnx
 
@@ -237,7 +261,8 @@ def postprocess(proto, packed, layers, with_hidden):
         fix(proto.graph.input)
         fix(proto.graph.output)
         fix(proto.graph.value_info)
-    onnx.checker.check_model(proto)
+    if check:
+        onnx.checker.check_model(proto)
     return proto
 
 

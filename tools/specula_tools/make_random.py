@@ -250,7 +250,8 @@ def build_config(family, vocab, layers, hidden, heads, kv_heads, intermediate, i
 
 
 def make_random(family, out_dir, tokenizer_dir=None, layers=None, hidden=None, heads=None, kv_heads=None,
-                intermediate=None, vocab=None, seed=0, init_std=0.2, max_positions=None, sliding_window=None):
+                intermediate=None, vocab=None, seed=0, init_std=0.2, max_positions=None, sliding_window=None,
+                tie_embeddings=None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
@@ -276,6 +277,9 @@ def make_random(family, out_dir, tokenizer_dir=None, layers=None, hidden=None, h
         raise SystemExit(f"--vocab {vocab} is smaller than the tokenizer ({len(tokenizer)} tokens)")
     config = build_config(family, vocab, d["layers"], d["hidden"], d["heads"], d["kv_heads"],
                           d["intermediate"], init_std, tokenizer, max_positions, sliding_window)
+    if tie_embeddings is not None:
+        # e.g. SmolLM2 is a Llama with tied embeddings: one [vocab, hidden] matrix fewer in the files
+        config.tie_word_embeddings = tie_embeddings
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     model.eval()
@@ -307,9 +311,12 @@ def main(argv):
                    help="max_position_embeddings / GPT-2 n_positions (default 2048; GPT-2 1024)")
     p.add_argument("--sliding-window", type=int,
                    help=f"mistral, phi3: sliding_window (default {DEFAULT_SLIDING_WINDOW})")
+    p.add_argument("--tie-embeddings", choices=("true", "false"),
+                   help="override the family's tie_word_embeddings (SmolLM2: a llama with tied embeddings)")
     a = p.parse_args(argv)
+    tie = None if a.tie_embeddings is None else a.tie_embeddings == "true"
     make_random(a.family, a.out_dir, a.tokenizer, a.layers, a.hidden, a.heads, a.kv_heads, a.intermediate,
-                a.vocab, a.seed, a.init_std, a.max_positions, a.sliding_window)
+                a.vocab, a.seed, a.init_std, a.max_positions, a.sliding_window, tie)
     return 0
 
 

@@ -9,8 +9,8 @@ import dev.specula.request.InvalidRequestException;
 import dev.specula.tokenizer.ChatTemplateException;
 
 /**
- * {@code specula-cli generate ...} and {@code specula-cli bench ...}. Bad input exits
- * non-zero with one clear line on stderr.
+ * {@code specula-cli generate ...}, {@code specula-cli bench ...} and
+ * {@code specula-cli cost ...}. Bad input exits non-zero with one clear line on stderr.
  */
 public final class SpeculaCli {
 
@@ -25,13 +25,15 @@ public final class SpeculaCli {
         if (args.length == 0 || args[0].equals("--help") || args[0].equals("-h")) {
             err.println("usage: specula-cli " + GenerateCommand.USAGE);
             err.println("       specula-cli " + BenchCommand.USAGE);
+            err.println("       specula-cli " + CostCommand.USAGE);
             return args.length == 0 ? 2 : 0;
         }
         try {
             return switch (args[0]) {
                 case "generate" -> GenerateCommand.run(args, out, err);
                 case "bench" -> BenchCommand.run(args, out, err);
-                default -> throw new CliException("unknown command '" + args[0] + "': use generate or bench");
+                case "cost" -> CostCommand.run(args, out, err);
+                default -> throw new CliException("unknown command '" + args[0] + "': use generate, bench or cost");
             };
         }
         catch (CliException | ModelLoadException | VocabularyMismatchException | InvalidRequestException

@@ -108,6 +108,45 @@ class SpeculaCliTest {
     }
 
     @Test
+    void costMeasuresTheEmbeddedTargetsStepsPrefillsAndPlainDecoding() throws Exception {
+        Path target = dev.specula.models.tiny.TinyModels.extract().target();
+        Path report = temp.resolve("cost.json");
+        Run run = run("cost", "--target", target.toString(), "--threads", "1", "--context", "8", "--max-k", "4",
+                "--prefill", "64,16", "--repeat", "2", "--decode-tokens", "4", "--json", report.toString());
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        JsonNode json = JSON.readTree(Files.readString(report));
+        JsonNode config = JSON.readTree(Files.readString(target.resolve("config.json")));
+        int heads = config.path("num_attention_heads").asInt();
+        int headDim = config.path("head_dim").asInt(config.path("hidden_size").asInt() / heads);
+        long kvPerToken = 2L * config.path("num_hidden_layers").asInt()
+                * config.path("num_key_value_heads").asInt(heads) * headDim * 4;
+        assertThat(json.path("kv_bytes_per_token").asLong()).isEqualTo(kvPerToken);
+        Path data = target.resolve("model.onnx_data"); // the embedded graphs share their
+                                                       // weights in it
+        assertThat(json.path("file_bytes").asLong())
+            .isEqualTo(Files.size(target.resolve("model.onnx")) + (Files.exists(data) ? Files.size(data) : 0));
+        assertThat(json.path("vocab").asInt()).isEqualTo(config.path("vocab_size").asInt());
+        assertThat(json.path("load_ms").asDouble()).isPositive();
+        JsonNode prefill = json.path("prefill");
+        assertThat(prefill.size()).isEqualTo(2);
+        assertThat(prefill.get(0).path("tokens").asInt()).isEqualTo(16);
+        assertThat(prefill.get(1).path("tokens").asInt()).isEqualTo(64);
+        assertThat(prefill.get(1).path("runs").asInt()).isEqualTo(2);
+        assertThat(prefill.get(1).path("ms").asDouble()).isPositive();
+        JsonNode steps = json.path("steps").path("by_k");
+        assertThat(steps.size()).isEqualTo(4);
+        for (int k = 1; k <= 4; k++) {
+            assertThat(steps.get(k - 1).path("k").asInt()).isEqualTo(k);
+            assertThat(steps.get(k - 1).path("runtime_ms").asDouble()).isPositive()
+                .isLessThanOrEqualTo(steps.get(k - 1).path("ms").asDouble());
+        }
+        assertThat(steps.get(0).path("relative").asDouble()).isEqualTo(1.0);
+        assertThat(json.path("plain").path("new_tokens").asInt()).isEqualTo(4);
+        assertThat(json.path("plain").path("ms_per_token").asDouble()).isPositive();
+        assertThat(JSON.readTree(run.out())).isEqualTo(json);
+    }
+
+    @Test
     void badInputGivesOneClearLine() {
         assertOneLineError(run("frobnicate"), "unknown command 'frobnicate'");
         Path missing = temp.resolve("missing-model");
@@ -121,6 +160,9 @@ class SpeculaCliTest {
                 "exceeds the context length");
         assertOneLineError(run("bench", "--prompts", temp.resolve("none.jsonl").toString(), "--policies", "plain"),
                 "does not exist");
+        assertOneLineError(run("cost", "--prefill", "128"), "--target DIR is required");
+        assertOneLineError(run("cost", "--target", "t", "--draft", "d"), "run it once with the draft as --target");
+        assertOneLineError(run("cost", "--target", "t", "--prefill", "128,x"), "--prefill must be positive");
     }
 
     @Test
