@@ -7,7 +7,7 @@ Writes (see OUT_DIR/README.md, also written):
                                          llama-fp16) + reference.json (transformers greedy ids, 20 new tokens)
   models/{qwen3,llama3,mistral,phi3,gemma2,gemma3}/  the same for more families (issue 11) with a long
                                          prompt; mistral, phi3, gemma have a 16-token sliding window;
-                                         models/mistral-draft/ is a draft
+  models/{mistral,phi3,gemma2,gemma3}-draft/  1-layer random drafts of those (same tokenizer, no reference)
   tokenizers/stories260K/                tokenizer.json + tokenizer_config.json of the real stories260K model (MIT)
   tokenizers.json                        transformers encode/decode results for every fixture tokenizer
   chat-templates.json                    real chat templates rendered by transformers' apply_chat_template
@@ -60,6 +60,12 @@ TOKENIZER_TEXTS = [
 # one more case, a prompt of LONG_PROMPT_TOKENS tokens (longer than mistral's 16-token window, 3 windows).
 FAMILY_FIXTURES = [("qwen3", "qwen3"), ("llama3", "llama3"), ("mistral", "mistral"), ("phi3", "phi3"),
                    ("gemma2", "gemma2"), ("gemma3", "gemma3")]
+# Sliding-window fixtures that also get a draft, models/<name>-draft: the same family and tokenizer, 1 layer, hidden
+# 32, 2 heads and this many KV heads (phi3's target has no GQA), seed 101. Random, so mostly rejected: rollback
+# holes then occur inside the 16-token window (ReferenceDecodingTest).
+WINDOW_DRAFTS = {"mistral": 1, "phi3": 2, "gemma2": 1, "gemma3": 1}
+# families whose fixtures are made with untied embeddings although the released models tie them (see build_families)
+UNTIED = ("gemma2", "gemma3")
 LONG_PROMPT = ("import os\nimport sys\n\n\ndef main(argv):\n    for name in sorted(os.listdir(argv[1])):\n"
                "        path = os.path.join(argv[1], name)\n        if os.path.isfile(path):\n"
                "            print(name, os.path.getsize(path))\n    return 0\n")
@@ -167,8 +173,9 @@ def build_models(out_dir, tmp):
 
 
 def build_families(out_dir, tmp, only=None):
-    """models/{qwen3,llama3,mistral,phi3} (+ reference.json with a long-prompt case) and models/mistral-draft;
-    ``only``: a subset of those fixture names (mistral-draft comes with mistral)."""
+    """models/{qwen3,llama3,mistral,phi3,gemma2,gemma3} (+ reference.json with a long-prompt case) and
+    models/{mistral,phi3,gemma2,gemma3}-draft; ``only``: a subset of those fixture names (each draft comes with its
+    target)."""
     import torch
 
     from . import onnx_verify
@@ -183,7 +190,9 @@ def build_families(out_dir, tmp, only=None):
         for seed in range(MAX_SEED_TRIES):
             hf_dir = os.path.join(tmp, f"hf-{family}-{seed}")
             with _quiet():
-                make_random(family, hf_dir, seed=seed)
+                # Gemma untied: with random tied embeddings scaled by sqrt(hidden), every greedy path repeats one
+                # token, and a window over copies of one token cannot tell logical from physical positions
+                make_random(family, hf_dir, seed=seed, tie_embeddings=False if family in UNTIED else None)
             dest, onnx_path, model, tokenizer = _export_verified(hf_dir, out_dir, name)
             dec = onnx_verify.OrtDecoder(onnx_path, model, False, False, False)
             cases = _reference(model, tokenizer, dec, family, False, seed, prompts)
@@ -209,12 +218,12 @@ def build_families(out_dir, tmp, only=None):
             "cases": cases,
         })
         done[name] = dest
-        if family == "mistral":
-            draft_hf = os.path.join(tmp, "hf-mistral-draft")
+        if name in WINDOW_DRAFTS:
+            draft_hf = os.path.join(tmp, f"hf-{name}-draft")
             with _quiet():
-                make_random("mistral", draft_hf, tokenizer_dir=hf_dir, layers=1, hidden=32, heads=2, kv_heads=1,
-                            intermediate=64, seed=101)
-            done["mistral-draft"] = _export_verified(draft_hf, out_dir, "mistral-draft")[0]
+                make_random(family, draft_hf, tokenizer_dir=hf_dir, layers=1, hidden=32, heads=2,
+                            kv_heads=WINDOW_DRAFTS[name], intermediate=64, seed=101)
+            done[f"{name}-draft"] = _export_verified(draft_hf, out_dir, f"{name}-draft")[0]
     return done
 
 
@@ -451,9 +460,10 @@ Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this
   **16-token sliding window** on every layer, untied) and `phi3` (Phi-3: fused qkv and gate_up projections,
   16-token sliding window, untied, own Phi-3-style template), `gemma2` and `gemma3` (model_type gemma3_text):
   layers alternating 16-token sliding window / full attention, tied, final logits soft-capped at 30, Gemma-2's
-  attention scores soft-capped at 5. `models/mistral-draft/`: a 1-layer, hidden-32 Mistral
-  (seed 101, window 16) with mistral's tokenizer, a draft that gets rejected, so rollback holes occur inside
-  the window (no reference.json).
+  attention scores soft-capped at 5. `models/{mistral,phi3,gemma2,gemma3}-draft/`: a 1-layer, hidden-32,
+  2-head model of the same family (seed 101, window 16; 1 KV head, phi3-draft 2) with its target's tokenizer,
+  a draft that gets rejected, so rollback holes occur inside the window (no reference.json; the gemma drafts'
+  only layer is a sliding one).
 - `tokenizers/stories260K/`: tokenizer of Andrej Karpathy's stories260K (tinyllamas, llama2.c; MIT licence,
   Copyright (c) 2023 Andrej Karpathy), a SentencePiece-style BPE with byte fallback, 512 pieces.
 - `tokenizers.json`: `[{tokenizer, text, ids, decoded}]` = transformers `tokenizer(text)["input_ids"]` and
