@@ -206,7 +206,8 @@ def build_families(out_dir, tmp, only=None):
             "model_type": model.config.model_type,
             "sliding_window": getattr(model.config, "sliding_window", None),
             "kv_dtype": "float32",
-            "generator": f"specula_tools make-random --family {family} --seed {seed}; export",
+            "generator": f"specula_tools make-random --family {family} --seed {seed}"
+                         + (" --tie-embeddings false" if family in UNTIED else "") + "; export",
             "reference": "transformers generate(do_sample=False, max_new_tokens=20) with eos_token_id=[] "
                          "(never stops early); ONNX Runtime 1.30 CPU greedy verified identical",
             "max_new_tokens": MAX_NEW_TOKENS,
@@ -459,7 +460,8 @@ Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this
   GQA, tied), `llama3` (model_type llama with `rope_type: llama3` scaling, GQA, tied) and Mistral (GQA, a
   **16-token sliding window** on every layer, untied) and `phi3` (Phi-3: fused qkv and gate_up projections,
   16-token sliding window, untied, own Phi-3-style template), `gemma2` and `gemma3` (model_type gemma3_text):
-  layers alternating 16-token sliding window / full attention, tied, final logits soft-capped at 30, Gemma-2's
+  layers alternating 16-token sliding window / full attention, untied (released Gemmas tie; random tied
+  embeddings made every greedy path repeat one token), final logits soft-capped at 30, Gemma-2's
   attention scores soft-capped at 5. `models/{mistral,phi3,gemma2,gemma3}-draft/`: a 1-layer, hidden-32,
   2-head model of the same family (seed 101, window 16; 1 KV head, phi3-draft 2) with its target's tokenizer,
   a draft that gets rejected, so rollback holes occur inside the window (no reference.json; the gemma drafts'

@@ -70,9 +70,10 @@ class ReferenceDecodingTest {
      * 1-layer draft of the same family ({@code <family>-draft}) is mostly rejected, so
      * rejected tokens stay in both KV caches as masked slots inside the window; the
      * window must count logical positions (visible slots), not physical slots. Prompts up
-     * to 119 tokens (7 windows) + 20 new tokens. Caught for Mistral and Phi-3 by a graph
-     * whose window counts physical slots; not for Gemma: their fixtures' greedy paths
-     * repeat one token (random tied embeddings), which any window sees alike.
+     * to 119 tokens (7 windows) + 20 new tokens. A graph whose window counts physical
+     * slots fails it for Mistral, Phi-3 and Gemma-2 (the Gemma fixtures are untied: with
+     * random tied embeddings every greedy path repeated one token, which any window sees
+     * alike).
      */
     @ParameterizedTest
     @ValueSource(strings = { "mistral", "phi3", "gemma2", "gemma3" })
