@@ -40,11 +40,17 @@ import dev.specula.policy.PlainPolicy;
  * drafts costs); plain greedy decoding through the engine, ms per token. Prompts are
  * random token ids (seed 0): cost does not depend on the weights' values or the tokens.
  * One model per process, so that its memory is read alone.
+ *
+ * <p>
+ * With {@code --profile PREFIX [--profile-steps 50]} it only profiles one-token steps
+ * instead ({@link CostProfile}): the profiler costs time on every call, so the other
+ * figures are taken in a run without it.
  */
 final class CostCommand {
 
     static final String USAGE = "cost --target DIR [--threads N] [--context 128] [--max-k 16] "
-            + "[--prefill 128,2048,8192] [--repeat 5] [--decode-tokens 32] [--json OUT.json]";
+            + "[--prefill 128,2048,8192] [--repeat 5] [--decode-tokens 32] [--json OUT.json] "
+            + "[--profile PREFIX [--profile-steps 50]]";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -59,7 +65,8 @@ final class CostCommand {
 
     static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
-        valued.addAll(Set.of("context", "max-k", "prefill", "repeat", "decode-tokens", "json"));
+        valued.addAll(
+                Set.of("context", "max-k", "prefill", "repeat", "decode-tokens", "json", "profile", "profile-steps"));
         Arguments arguments = Arguments.parse("cost", args, 1, valued, Set.of(), Set.of());
         if (!arguments.has("target")) {
             throw new CliException("cost: --target DIR is required (the model to measure)");
@@ -72,6 +79,7 @@ final class CostCommand {
         int repeat = arguments.integer("repeat", 5, 1, 1000);
         int decodeTokens = arguments.integer("decode-tokens", 32, 2, 1 << 16);
         int[] prefillLengths = lengths(arguments.string("prefill", "128,2048,8192"));
+        int profileSteps = arguments.integer("profile-steps", 50, 1, 100_000);
 
         long residentBefore = ProcessMemory.residentBytes();
         long loadStart = System.nanoTime();
@@ -94,17 +102,27 @@ final class CostCommand {
 
             Random random = new Random(0);
             warmUp(model, random);
+            if (arguments.has("profile")) {
+                report.put("profile", CostProfile.of(model, context, profileSteps, random, err));
+                report.put("rss_end_bytes", ProcessMemory.residentBytes());
+                write(report, arguments, out);
+                return 0;
+            }
             report.put("prefill", prefills(model, prefillLengths, repeat, random, err));
             report.put("steps", steps(model, context, maxK, repeat, random, err));
             report.put("plain", plainDecoding(models, context, decodeTokens, random, err));
             report.put("rss_end_bytes", ProcessMemory.residentBytes());
-            String json = JSON.writeValueAsString(report);
-            if (arguments.has("json")) {
-                Files.writeString(Path.of(arguments.string("json", null)), json);
-            }
-            out.println(json);
+            write(report, arguments, out);
         }
         return 0;
+    }
+
+    private static void write(Map<String, Object> report, Arguments arguments, PrintStream out) throws IOException {
+        String json = JSON.writeValueAsString(report);
+        if (arguments.has("json")) {
+            Files.writeString(Path.of(arguments.string("json", null)), json);
+        }
+        out.println(json);
     }
 
     /**
@@ -202,7 +220,35 @@ final class CostCommand {
         steps.put("context", context);
         steps.put("repeat", repeat);
         steps.put("by_k", byK);
+        steps.put("growing", growing(model, context, 16 * repeat, random, err));
         return steps;
+    }
+
+    /**
+     * One-token steps that append without rolling back, as plain decoding's do: the cache
+     * grows from {@code context} by one token per step. Median wall time and ONNX
+     * Runtime's time.
+     */
+    private static Map<String, Object> growing(DecoderModel model, int context, int count, Random random,
+            PrintStream err) throws Exception {
+        long[] wall = new long[count];
+        long[] runtime = new long[count];
+        try (KvSequence cache = model.newCache()) {
+            model.forward(new StepInput(cache, randomIds(random, model, context), 1, false, null));
+            for (int step = 0; step < count; step++) {
+                int[] token = randomIds(random, model, 1);
+                long start = System.nanoTime();
+                StepOutput output = model.forward(new StepInput(cache, token, 1, false, null));
+                wall[step] = System.nanoTime() - start;
+                runtime[step] = output.runNanos();
+            }
+        }
+        Map<String, Object> growing = new LinkedHashMap<>();
+        growing.put("steps", count);
+        growing.put("ms", median(wall) / 1e6);
+        growing.put("runtime_ms", median(runtime) / 1e6);
+        err.printf("cost: one-token steps growing the cache from %d tokens: %.2f ms%n", context, median(wall) / 1e6);
+        return growing;
     }
 
     /**
@@ -272,7 +318,7 @@ final class CostCommand {
         }
     }
 
-    private static int[] randomIds(Random random, DecoderModel model, int count) {
+    static int[] randomIds(Random random, DecoderModel model, int count) {
         // ids the tokenizer knows: a random-weight model often has a tokenizer smaller
         // than its vocabulary
         int vocab = Math.min(model.logitsWidth(), model.tokenizer().vocabularySize());
@@ -283,7 +329,7 @@ final class CostCommand {
         return ids;
     }
 
-    private static double median(long[] values) {
+    static double median(long[] values) {
         long[] sorted = values.clone();
         Arrays.sort(sorted);
         int n = sorted.length;

@@ -82,9 +82,11 @@ final class ModelOptions {
         catch (IllegalArgumentException ex) {
             throw new CliException("--provider must be cpu or cuda but was '" + arguments.string("provider", "") + "'");
         }
-        return RuntimeOptions.defaults()
+        RuntimeOptions options = RuntimeOptions.defaults()
             .withProvider(executionProvider, arguments.integer("device", 0, 0, 64))
             .withIntraOpThreads(arguments.integer("threads", 1, 0, 1024));
+        // --profile PREFIX: only commands that accept it (cost) get here with it
+        return arguments.has("profile") ? options.withProfiling(Path.of(arguments.string("profile", null))) : options;
     }
 
 }

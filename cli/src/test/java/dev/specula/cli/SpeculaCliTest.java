@@ -141,9 +141,37 @@ class SpeculaCliTest {
                 .isLessThanOrEqualTo(steps.get(k - 1).path("ms").asDouble());
         }
         assertThat(steps.get(0).path("relative").asDouble()).isEqualTo(1.0);
+        JsonNode growing = json.path("steps").path("growing");
+        assertThat(growing.path("steps").asInt()).isEqualTo(32);
+        assertThat(growing.path("runtime_ms").asDouble()).isPositive()
+            .isLessThanOrEqualTo(growing.path("ms").asDouble());
         assertThat(json.path("plain").path("new_tokens").asInt()).isEqualTo(4);
         assertThat(json.path("plain").path("ms_per_token").asDouble()).isPositive();
         assertThat(JSON.readTree(run.out())).isEqualTo(json);
+    }
+
+    @Test
+    void costProfilesOneTokenStepsWithOnnxRuntimesProfiler() throws Exception {
+        Path target = dev.specula.models.tiny.TinyModels.extract().target();
+        Path report = temp.resolve("profile.json");
+        Run run = run("cost", "--target", target.toString(), "--context", "8", "--profile",
+                temp.resolve("trace").toString(), "--profile-steps", "5", "--json", report.toString());
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        JsonNode profile = JSON.readTree(Files.readString(report)).path("profile");
+        assertThat(profile.path("steps").asInt()).isEqualTo(5);
+        assertThat(Path.of(profile.path("trace").asText())).exists().startsWith(temp);
+        assertThat(profile.path("runtime_us").asDouble())
+            .isGreaterThanOrEqualTo(profile.path("model_run_us").asDouble())
+            .isLessThanOrEqualTo(profile.path("wall_us").asDouble());
+        assertThat(profile.path("kernels_per_step").asDouble()).isGreaterThan(10);
+        double shares = 0;
+        java.util.Set<String> ops = new java.util.HashSet<>();
+        for (JsonNode op : profile.path("by_op")) {
+            shares += op.path("share").asDouble();
+            ops.add(op.path("op").asText());
+        }
+        assertThat(shares).isCloseTo(1.0, org.assertj.core.api.Assertions.within(1e-9));
+        assertThat(ops).contains("MatMul");
     }
 
     @Test

@@ -113,9 +113,12 @@ public final class DecoderModel implements Decoder {
 
     final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
 
+    /** Whether ONNX Runtime's profiler is on ({@link RuntimeOptions#profilePrefix()}). */
+    private final boolean profiled;
+
     private DecoderModel(ModelFiles files, ModelConfig config, GraphSignature signature, TextTokenizer tokenizer,
-            Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session, int prefillChunkTokens)
-            throws OrtException {
+            Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session, int prefillChunkTokens,
+            boolean profiled) throws OrtException {
         this.name = files.directory().getFileName().toString();
         this.files = files;
         this.kvIdentity = files.kvIdentity();
@@ -152,6 +155,7 @@ public final class DecoderModel implements Decoder {
         this.outputsWithHidden = Set.copyOf(names);
         this.pinLogits = signature.logitsWidth() > 0;
         this.prefillChunkTokens = prefillChunkTokens;
+        this.profiled = profiled;
         long[] emptyShape = { 1, signature.kvHeads(), 0, signature.headDim() };
         this.emptyPast = signature.kvType() == OnnxJavaType.FLOAT16
                 ? OnnxTensor.createTensor(environment, ShortBuffer.allocate(0), emptyShape, OnnxJavaType.FLOAT16)
@@ -177,7 +181,7 @@ public final class DecoderModel implements Decoder {
                     session.getOutputInfo());
             tokenizer = loadTokenizer(files);
             return new DecoderModel(files, config, signature, tokenizer, template, environment, session,
-                    options.prefillChunkTokens());
+                    options.prefillChunkTokens(), options.profilePrefix() != null);
         }
         catch (OrtException | RuntimeException ex) {
             if (tokenizer != null) {
@@ -230,6 +234,9 @@ public final class DecoderModel implements Decoder {
             sessionOptions.setIntraOpNumThreads(options.intraOpThreads());
             sessionOptions.setInterOpNumThreads(1);
             sessionOptions.addConfigEntry("session.intra_op.allow_spinning", options.spinning() ? "1" : "0");
+            if (options.profilePrefix() != null) {
+                sessionOptions.enableProfiling(options.profilePrefix().toString());
+            }
             if (options.provider() == ExecutionProvider.CUDA) {
                 try {
                     sessionOptions.addCUDA(options.deviceId());
@@ -641,6 +648,20 @@ public final class DecoderModel implements Decoder {
     private static OnnxTensor put(Map<String, OnnxTensorLike> feeds, String name, OnnxTensor tensor) {
         feeds.put(name, tensor);
         return tensor;
+    }
+
+    /**
+     * Stops ONNX Runtime's profiler (on with {@link RuntimeOptions#withProfiling}) and
+     * returns the trace it wrote: Chrome trace events, one {@code model_run} per call and
+     * one {@code *_kernel_time} per node run.
+     * @throws IllegalStateException when the model was loaded without profiling
+     */
+    public Path endProfiling() throws OrtException {
+        if (!profiled) {
+            throw new IllegalStateException(
+                    "Model " + name() + " was loaded without profiling (RuntimeOptions.withProfiling)");
+        }
+        return Path.of(session.endProfiling());
     }
 
     @Override

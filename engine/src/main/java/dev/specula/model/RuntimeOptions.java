@@ -1,5 +1,9 @@
 package dev.specula.model;
 
+import java.nio.file.Path;
+
+import org.jspecify.annotations.Nullable;
+
 /**
  * How an ONNX Runtime session is created for a model, and how much one call feeds it.
  *
@@ -14,9 +18,12 @@ package dev.specula.model;
  * is fed in chunks, each chunk's present KV being the next one's past, which bounds the
  * activations of a call and, for graphs without a {@code logits_to_keep} input, the
  * logits they compute; {@value #DEFAULT_PREFILL_CHUNK_TOKENS} by default
+ * @param profilePrefix where ONNX Runtime's profiler writes its trace
+ * ({@code PREFIX_<date>.json}, one per session; see {@link DecoderModel#endProfiling()});
+ * null = no profiling, the default (it costs time on every call)
  */
 public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intraOpThreads, boolean spinning,
-        int prefillChunkTokens) {
+        int prefillChunkTokens, @Nullable Path profilePrefix) {
 
     /** Tokens per prefill chunk unless set. */
     public static final int DEFAULT_PREFILL_CHUNK_TOKENS = 256;
@@ -38,6 +45,12 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
         }
     }
 
+    /** These options without profiling. */
+    public RuntimeOptions(ExecutionProvider provider, int deviceId, int intraOpThreads, boolean spinning,
+            int prefillChunkTokens) {
+        this(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens, null);
+    }
+
     /** These options with the default prefill chunk. */
     public RuntimeOptions(ExecutionProvider provider, int deviceId, int intraOpThreads, boolean spinning) {
         this(provider, deviceId, intraOpThreads, spinning, DEFAULT_PREFILL_CHUNK_TOKENS);
@@ -50,16 +63,26 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
 
     /** These options on another provider and device. */
     public RuntimeOptions withProvider(ExecutionProvider newProvider, int newDeviceId) {
-        return new RuntimeOptions(newProvider, newDeviceId, intraOpThreads, spinning, prefillChunkTokens);
+        return new RuntimeOptions(newProvider, newDeviceId, intraOpThreads, spinning, prefillChunkTokens,
+                profilePrefix);
     }
 
     /** These options with another intra-op thread count (0 = ONNX Runtime decides). */
     public RuntimeOptions withIntraOpThreads(int threads) {
-        return new RuntimeOptions(provider, deviceId, threads, spinning, prefillChunkTokens);
+        return new RuntimeOptions(provider, deviceId, threads, spinning, prefillChunkTokens, profilePrefix);
     }
 
     /** These options with another prefill chunk (tokens per ONNX Runtime call, >= 1). */
     public RuntimeOptions withPrefillChunkTokens(int tokens) {
-        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, tokens);
+        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, tokens, profilePrefix);
     }
+
+    /**
+     * These options with ONNX Runtime's profiler on, writing its trace under
+     * {@code prefix}.
+     */
+    public RuntimeOptions withProfiling(Path prefix) {
+        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens, prefix);
+    }
+
 }
