@@ -3,7 +3,7 @@
     python bench.py --name embedded --bin LLAMA_BUILD/bin --jar cli/target/specula-cli.jar
         --prompts cli/bench/prompts.jsonl [--limit 4] [--new-tokens 128] [--threads 1,2] [--repeat 3]
         --gguf f32=target-f32.gguf --gguf f16=target-f16.gguf [--draft-gguf f32=draft-f32.gguf ...]
-        [--specula-target DIR [--specula-draft DIR] [--specula-policies plain,fixed:4]]
+        [--specula-target [LABEL=]DIR ... [--specula-draft DIR] [--specula-policies plain,fixed:4]]
         [--draft-max 4] [--lookup-max 4] [--modes plain,draft,lookup] --json OUT.json --markdown OUT.md
 
 Every run is its own process, interleaved: repeat -> threads -> prompt -> engine configuration, so a slow
@@ -100,14 +100,14 @@ def run_spec(cmd, what):
     return parse_spec(out + err, what)
 
 
-def specula(a, prompt_row, threads):
+def specula(a, target, prompt_row, threads):
     with tempfile.TemporaryDirectory() as d:
         pf = os.path.join(d, "p.jsonl")
         with open(pf, "w") as f:
             f.write(json.dumps({"id": prompt_row["id"], "category": prompt_row.get("category", "all"),
                                 "prompt": prompt_row["prompt"]}) + "\n")
         jf = os.path.join(d, "out.json")
-        cmd = ["java", "-jar", a.jar, "bench", "--target", a.specula_target, "--prompts", pf,
+        cmd = ["java", "-jar", a.jar, "bench", "--target", target, "--prompts", pf,
                "--max-new-tokens", str(a.new_tokens), "--policies", a.specula_policies, "--repeat", "1",
                "--warmup", "1", "--ignore-eos", "--threads", str(threads), "--json", jf]
         if a.specula_draft:
@@ -143,7 +143,8 @@ def main(argv):
     ap.add_argument("--ctx", type=int, default=1024)
     ap.add_argument("--gguf", action="append", default=[], help="PRECISION=target.gguf")
     ap.add_argument("--draft-gguf", action="append", default=[], help="PRECISION=draft.gguf")
-    ap.add_argument("--specula-target")
+    ap.add_argument("--specula-target", action="append", default=[],
+                    help="DIR or LABEL=DIR (repeatable; label fp32 without one), e.g. int4=/models/q-int4")
     ap.add_argument("--specula-draft")
     ap.add_argument("--specula-policies", default="plain")
     ap.add_argument("--draft-max", type=int, default=4)
@@ -167,9 +168,11 @@ def main(argv):
                     runs.append({"config": config, "threads": t, "repeat": rep, "prompt": p["id"], **result})
                     tps = result["new_tokens"] / result["seconds"]
                     print(f"[{a.name}] r{rep} t{t} {p['id']:10s} {config:34s} {tps:8.1f} tok/s", flush=True)
-                if a.specula_target and a.jar:
-                    for policy, res in specula(a, p, t).items():
-                        record(f"Specula fp32 {policy}", res)
+                if a.jar:
+                    for spec in a.specula_target:
+                        label, target = spec.split("=", 1) if "=" in spec else ("fp32", spec)
+                        for policy, res in specula(a, target, p, t).items():
+                            record(f"Specula {label} {policy}", res)
                 for prec, g in targets.items():
                     if "plain" in modes:
                         record(f"llama.cpp {prec} plain", llama_completion(a, g, p["prompt"], t))
