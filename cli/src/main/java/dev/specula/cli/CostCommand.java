@@ -231,6 +231,22 @@ final class CostCommand {
      */
     private static Map<String, Object> growing(DecoderModel model, int context, int count, Random random,
             PrintStream err) throws Exception {
+        long[][] times = oneTokenSteps(model, context, count, random);
+        long[] wall = times[0];
+        long[] runtime = times[1];
+        Map<String, Object> growing = new LinkedHashMap<>();
+        growing.put("steps", count);
+        growing.put("ms", median(wall) / 1e6);
+        growing.put("runtime_ms", median(runtime) / 1e6);
+        err.printf("cost: one-token steps growing the cache from %d tokens: %.2f ms%n", context, median(wall) / 1e6);
+        return growing;
+    }
+
+    /**
+     * {@code count} one-token steps over a fresh cache of {@code context} random tokens,
+     * appended without rollback: {wall nanos, ONNX Runtime nanos} per step.
+     */
+    static long[][] oneTokenSteps(DecoderModel model, int context, int count, Random random) throws Exception {
         long[] wall = new long[count];
         long[] runtime = new long[count];
         try (KvSequence cache = model.newCache()) {
@@ -243,12 +259,7 @@ final class CostCommand {
                 runtime[step] = output.runNanos();
             }
         }
-        Map<String, Object> growing = new LinkedHashMap<>();
-        growing.put("steps", count);
-        growing.put("ms", median(wall) / 1e6);
-        growing.put("runtime_ms", median(runtime) / 1e6);
-        err.printf("cost: one-token steps growing the cache from %d tokens: %.2f ms%n", context, median(wall) / 1e6);
-        return growing;
+        return new long[][] { wall, runtime };
     }
 
     /**

@@ -14,10 +14,7 @@ import java.util.Random;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 
-import dev.specula.kv.KvSequence;
 import dev.specula.model.DecoderModel;
-import dev.specula.model.StepInput;
-import dev.specula.model.StepOutput;
 
 /**
  * Where the time of one-token steps goes, from the model's side and from ONNX Runtime's
@@ -42,18 +39,9 @@ final class CostProfile {
      */
     static Map<String, Object> of(DecoderModel model, int context, int steps, Random random, PrintStream err)
             throws Exception {
-        long[] wall = new long[steps];
-        long[] runtime = new long[steps];
-        try (KvSequence cache = model.newCache()) {
-            model.forward(new StepInput(cache, CostCommand.randomIds(random, model, context), 1, false, null));
-            for (int step = 0; step < steps; step++) {
-                int[] token = CostCommand.randomIds(random, model, 1);
-                long start = System.nanoTime();
-                StepOutput output = model.forward(new StepInput(cache, token, 1, false, null));
-                wall[step] = System.nanoTime() - start;
-                runtime[step] = output.runNanos();
-            }
-        }
+        long[][] times = CostCommand.oneTokenSteps(model, context, steps, random);
+        long[] wall = times[0];
+        long[] runtime = times[1];
         Path trace = model.endProfiling();
         Map<String, Object> profile = summarize(trace, steps);
         profile.put("context", context);
