@@ -16,17 +16,17 @@ import onnx
 from onnx import helper, numpy_helper
 
 
-def convert(src, dst, min_elements=1024):
-    model = onnx.load(src)
+def store_as_fp16(model, select):
+    """Stores the float32 initializers that ``select(initializer)`` picks as float16, each cast back to float32 by
+    a Cast at the head of the graph under its old name; returns how many."""
     graph = model.graph
-    kept, casts, converted = [], [], 0
+    kept, casts = [], []
     for init in graph.initializer:
-        if init.data_type == onnx.TensorProto.FLOAT and np.prod(init.dims) >= min_elements:
+        if init.data_type == onnx.TensorProto.FLOAT and select(init):
             half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16")
             kept.append(half)
             casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT,
                                           name=init.name + "__to_fp32"))
-            converted += 1
         else:
             kept.append(init)
     del graph.initializer[:]
@@ -34,6 +34,12 @@ def convert(src, dst, min_elements=1024):
     nodes = casts + list(graph.node)
     del graph.node[:]
     graph.node.extend(nodes)
+    return len(casts)
+
+
+def convert(src, dst, min_elements=1024):
+    model = onnx.load(src)
+    converted = store_as_fp16(model, lambda init: np.prod(init.dims) >= min_elements)
     onnx.checker.check_model(model)
     onnx.save(model, dst)
     return converted

@@ -47,6 +47,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+from .onnx_fp16_weights import store_as_fp16
+
 SCHEMES = {
     "int4-b32": dict(bits=4, block_size=32),
     "int4-b128": dict(bits=4, block_size=128),
@@ -98,21 +100,7 @@ def unfold_fp16_weights(model):
 
 def refold_fp16_weights(model, names):
     """Stores the float32 initializers in ``names`` as float16 again, cast inside the graph (what IN_DIR did)."""
-    graph = model.graph
-    kept, casts = [], []
-    for init in graph.initializer:
-        if init.name in names and init.data_type == onnx.TensorProto.FLOAT:
-            half = numpy_helper.from_array(numpy_helper.to_array(init).astype(np.float16), init.name + "__fp16")
-            kept.append(half)
-            casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT,
-                                          name=init.name + "__to_fp32"))
-        else:
-            kept.append(init)
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    nodes = casts + list(graph.node)
-    del graph.node[:]
-    graph.node.extend(nodes)
+    store_as_fp16(model, lambda init: init.name in names)
 
 
 def gemm_to_matmul(model):
