@@ -20,7 +20,6 @@ import dev.specula.model.DecoderModel;
 import dev.specula.model.ModelLoadException;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.policy.FixedPolicy;
-import dev.specula.policy.PlainPolicy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -38,7 +37,7 @@ class ThirdPartyLayoutTest {
     @ValueSource(strings = { "optimum-qwen2", "optimum-qwen2-merged" })
     void optimumLayoutDecodesLikeTransformers(String name) {
         try (ModelPair models = new ModelPair(Fixtures.load(name), Fixtures.load(name))) {
-            decodesToReference(models, name, 3);
+            ReferenceCases.decodeToReference(models, name, 3);
         }
     }
 
@@ -58,7 +57,7 @@ class ThirdPartyLayoutTest {
         try (ModelPair models = new ModelPair(Fixtures.load("length-only-mask"), Fixtures.load("qwen2"))) {
             assertThat(models.target().holesAreExact()).isFalse();
             assertThat(models.draft().orElseThrow().holesAreExact()).isTrue();
-            assertThat(decodesToReference(models, "length-only-mask", 4))
+            assertThat(ReferenceCases.decodeToReference(models, "length-only-mask", 4))
                 .as("draft tokens rejected (holes the fallback must not leave)")
                 .isPositive();
 
@@ -90,7 +89,7 @@ class ThirdPartyLayoutTest {
         // come from attention_mask inside the graph (python -m specula_tools.gqa_fixture)
         try (ModelPair models = new ModelPair(Fixtures.load("gqa"), Fixtures.load("qwen2"))) {
             assertThat(models.target().holesAreExact()).isFalse();
-            assertThat(decodesToReference(models, "gqa", 4)).as("draft tokens rejected").isPositive();
+            assertThat(ReferenceCases.decodeToReference(models, "gqa", 4)).as("draft tokens rejected").isPositive();
         }
     }
 
@@ -124,36 +123,6 @@ class ThirdPartyLayoutTest {
             .hasMessageContaining("onnx/model_fp16.onnx")
             .hasMessageContaining("onnx/model_q4.onnx")
             .hasMessageContaining("file");
-    }
-
-    /**
-     * Plain and fixed-γ greedy decoding of every reference case of fixture {@code name}
-     * give its greedy ids; returns the draft tokens rejected.
-     */
-    private static long decodesToReference(ModelPair models, String name, int gamma) {
-        JsonNode reference = Fixtures.json(Fixtures.model(name).resolve("reference.json"));
-        SpeculativeDecoder decoder = new SpeculativeDecoder(models);
-        long rejected = 0;
-        for (JsonNode testCase : reference.path("cases")) {
-            int[] promptIds = Fixtures.ints(testCase.path("prompt_ids"));
-            int[] expected = Fixtures.ints(testCase.path("greedy_ids"));
-            GenerationResult plain = decoder.generate(GenerationRequest.builder(promptIds)
-                .maxNewTokens(expected.length)
-                .ignoreEos(true)
-                .policy(PlainPolicy::new)
-                .build());
-            assertThat(plain.tokenIds()).as("plain greedy ids of %s", testCase.path("prompt"))
-                .containsExactly(expected);
-            GenerationResult speculative = decoder.generate(GenerationRequest.builder(promptIds)
-                .maxNewTokens(expected.length)
-                .ignoreEos(true)
-                .policy(() -> new FixedPolicy(gamma))
-                .build());
-            assertThat(speculative.tokenIds()).as("speculative greedy ids of %s", testCase.path("prompt"))
-                .containsExactly(expected);
-            rejected += speculative.stats().drafted() - speculative.stats().accepted();
-        }
-        return rejected;
     }
 
 }
