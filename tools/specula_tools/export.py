@@ -40,6 +40,9 @@ def parse_args(argv):
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (<= 20 for ONNX Runtime 1.29; default 18)")
     p.add_argument("--no-logits-to-keep", action="store_true",
                    help="no logits_to_keep input: logits of every input position (the layout before issue 11)")
+    p.add_argument("--graph", choices=("auto", "fused", "torch"), default="auto",
+                   help="fused: ONNX Runtime's fused operators (llama, qwen2; export_fused.py); torch: torch.onnx's "
+                        "graph; auto (default): fused when the model allows it, else torch")
     p.add_argument("--no-verify", action="store_true", help="skip the verification (not recommended)")
     return p.parse_args(argv)
 
@@ -56,14 +59,15 @@ def main(argv):
     t0 = time.time()
     model, tokenizer = export_core.load(a.model_dir, fp16=a.fp16)  # refuses an unsupported model_type by name
     os.makedirs(a.out_dir, exist_ok=True)
-    onnx_path = export_core.export_onnx(model, a.out_dir, with_hidden=a.with_hidden, packed=a.packed,
-                                        fp16=a.fp16, opset=a.opset, logits_to_keep=not a.no_logits_to_keep)
+    onnx_path, graph = export_core.export_onnx(model, a.out_dir, with_hidden=a.with_hidden, packed=a.packed,
+                                               fp16=a.fp16, opset=a.opset, logits_to_keep=not a.no_logits_to_keep,
+                                               graph=a.graph)
     export_core.write_side_files(a.model_dir, a.out_dir, model, tokenizer,
                                  dict(with_hidden=a.with_hidden, packed=a.packed, fp16=a.fp16, opset=a.opset,
-                                      logits_to_keep=not a.no_logits_to_keep))
+                                      logits_to_keep=not a.no_logits_to_keep, graph=graph))
     size = sum(os.path.getsize(os.path.join(a.out_dir, f)) for f in os.listdir(a.out_dir)
                if f.startswith("model.onnx"))
-    print(f"export: wrote {onnx_path} ({size / 1e6:.2f} MB) in {time.time() - t0:.1f}s")
+    print(f"export: wrote {onnx_path} ({graph} graph, {size / 1e6:.2f} MB) in {time.time() - t0:.1f}s")
     if a.no_verify:
         return 0
     # Verify against the transformers model in the exported precision (float16 model with --fp16).

@@ -155,7 +155,47 @@ def example_inputs(model, packed, batch=2, seq=3, past=4, logits_to_keep=False):
     return (input_ids, mask, position_ids, *keep, *pkv)
 
 
-def export_onnx(model, out_dir, with_hidden=False, packed=False, fp16=False, opset=18, logits_to_keep=False):
+def export_onnx(model, out_dir, with_hidden=False, packed=False, fp16=False, opset=18, logits_to_keep=False,
+                graph="auto", log=print):
+    """Writes model.onnx (+ model.onnx_data when large) and returns (its path, "fused" or "torch").
+
+    graph: "fused" (export_fused: ONNX Runtime's fused operators, Llama and Qwen2), "torch" (torch.onnx), or "auto":
+    fused when the model allows it, else torch.onnx with the reason logged.
+    """
+    from . import export_fused
+
+    if graph in ("auto", "fused"):
+        try:
+            proto = export_fused.build(model, packed=packed, with_hidden=with_hidden, logits_to_keep=logits_to_keep,
+                                       opset=opset)
+        except export_fused.NotFusable as ex:
+            if graph == "fused":
+                raise SystemExit(f"export: --graph fused cannot build this model: {ex}; use --graph torch") from ex
+            log(f"export: writing the torch.onnx graph, not the fused one: {ex}")
+        else:
+            return _save(proto, out_dir, check=False), "fused"
+    return _export_torch(model, out_dir, with_hidden, packed, opset, logits_to_keep), "torch"
+
+
+def _save(proto, out_dir, check=True):
+    """Saves a post-processed graph as model.onnx, its weights in model.onnx_data past protobuf's 2 GB."""
+    import onnx
+
+    path = os.path.join(out_dir, "model.onnx")
+    for stale in ("model.onnx", "model.onnx_data"):
+        if os.path.exists(os.path.join(out_dir, stale)):
+            os.remove(os.path.join(out_dir, stale))
+    if proto.ByteSize() > 1_800_000_000:
+        onnx.save_model(proto, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                        location="model.onnx_data", size_threshold=1024)
+    else:
+        onnx.save_model(proto, path)
+    if check:
+        onnx.checker.check_model(path)  # by path: the checker finds model.onnx_data beside it
+    return path
+
+
+def _export_torch(model, out_dir, with_hidden, packed, opset, logits_to_keep):
     import onnx
     from torch.export import Dim
 
@@ -190,12 +230,8 @@ def export_onnx(model, out_dir, with_hidden=False, packed=False, fp16=False, ops
                                      dynamic_shapes=dynamic_shapes, opset_version=opset, optimize=True,
                                      external_data=False, verbose=False)
         if weight_bytes <= STREAM_WEIGHTS_ABOVE_BYTES:
-            proto = postprocess(prog.model_proto, packed=packed, layers=layers, with_hidden=with_hidden)
-            if proto.ByteSize() > 1_800_000_000:
-                onnx.save_model(proto, path, save_as_external_data=True, all_tensors_to_one_file=True,
-                                location="model.onnx_data", size_threshold=1024)
-            else:
-                onnx.save_model(proto, path)
+            _save(postprocess(prog.model_proto, packed=packed, layers=layers, with_hidden=with_hidden), out_dir,
+                  check=False)
         else:
             # Over protobuf's 2 GB a ModelProto cannot hold the weights: the exporter streams them to one external
             # file, and only the graph (tensors reference the file by offset) is post-processed in memory.
@@ -346,6 +382,7 @@ def write_side_files(model_dir, out_dir, model, tokenizer, options):
         "attention_bias_masked_value": MASK_MIN_FP32 if options.get("packed") else None,
         "causal_mask": "physical cache index; positions from position_ids",
         "opset": options.get("opset"),
+        "graph": options.get("graph", "torch"),
     }
     with open(os.path.join(out_dir, "export_info.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)

@@ -89,7 +89,7 @@ def build(out_dir, tmp, tokenizer_dir):
     for name, keep in (("model.onnx", True), ("model-no-keep.onnx", False)):
         work = os.path.join(tmp, f"export-{name}")
         os.makedirs(work)
-        path = export_core.export_onnx(model, work, logits_to_keep=keep)
+        path, _ = export_core.export_onnx(model, work, logits_to_keep=keep, graph="torch")
         if not onnx_verify.verify(path, model, tokenizer):
             raise SystemExit(f"fixtures: verification of qwen-vocab {name} failed")
         half = os.path.join(work, "fp16-" + name)

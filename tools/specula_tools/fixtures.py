@@ -1,6 +1,6 @@
 """``fixtures``: small test fixtures for the Java engine tests.
 
-    python -m specula_tools fixtures OUT_DIR [--only models,families,tokenizers,chat-templates]
+    python -m specula_tools fixtures OUT_DIR [--only models,families,fused,tokenizers,chat-templates,large-vocab]
 
 Writes (see OUT_DIR/README.md, also written):
   models/{llama,qwen2,gpt2,llama-fp16}/  tiny random-init exports (2 layers, hidden 64, vocab 512; --fp16 for
@@ -228,7 +228,55 @@ def build_families(out_dir, tmp, only=None):
     return done
 
 
-def _export_verified(hf_dir, out_dir, name, fp16=False, packed=False):
+# Fused-graph twins (export_fused.py) of torch.onnx fixtures: (fixture, source fixture, --packed).
+FUSED_FIXTURES = [("llama-fused", "llama", False), ("llama-fused-packed", "llama", True),
+                  ("qwen2-fused", "qwen2", False)]
+
+
+def build_fused(out_dir, tmp):
+    """models/{llama-fused,llama-fused-packed,qwen2-fused}: the llama and qwen2 fixtures' models (make-random again
+    with the seed their reference.json names, checked to compute the fixture's logits) exported with --graph fused,
+    and their reference.json (the same weights: the same reference)."""
+    import re
+
+    from . import export_core
+    from .make_random import make_random
+
+    done = {}
+    for name, source, packed in FUSED_FIXTURES:
+        source_dir = os.path.join(out_dir, "models", source)
+        with open(os.path.join(source_dir, "reference.json"), encoding="utf-8") as f:
+            reference = json.load(f)
+        seed = int(re.search(r"--seed (\d+)", reference["generator"]).group(1))
+        hf_dir = os.path.join(tmp, f"hf-{source}-{seed}")
+        if not os.path.exists(hf_dir):
+            with _quiet():
+                make_random(reference["family"], hf_dir, seed=seed)
+        _check_same_model(os.path.join(source_dir, "model.onnx"), export_core.load(hf_dir)[0])
+        dest = _export_verified(hf_dir, out_dir, name, packed=packed, graph="fused")[0]
+        shutil.copyfile(os.path.join(source_dir, "reference.json"), os.path.join(dest, "reference.json"))
+        done[name] = dest
+    return done
+
+
+def _check_same_model(onnx_path, model, limit=1e-4):
+    """Fails unless the ONNX graph's logits for a prompt are transformers' for ``model`` (the same weights)."""
+    import numpy as np
+    import torch
+
+    from . import onnx_verify
+
+    dec = onnx_verify.OrtDecoder(onnx_path, model, False, False, False)
+    ids = list(range(1, 17))
+    logits = dec.step(ids, list(range(len(ids))), dec.empty_past())["logits"]
+    with torch.no_grad():
+        expected = model(torch.tensor([ids])).logits[0].numpy()
+    diff = float(np.abs(np.asarray(logits)[0] - expected).max())
+    if diff > limit:
+        raise SystemExit(f"fixtures: {onnx_path} is not the model make-random rebuilt (logits differ by {diff:.3g})")
+
+
+def _export_verified(hf_dir, out_dir, name, fp16=False, packed=False, graph="torch"):
     """Exports an HF directory into models/<name> and runs export's own verification; returns (dest, onnx, model,
     tokenizer)."""
     from . import export_core, onnx_verify
@@ -238,9 +286,9 @@ def _export_verified(hf_dir, out_dir, name, fp16=False, packed=False):
     if os.path.exists(dest):
         shutil.rmtree(dest)
     os.makedirs(dest)
-    onnx_path = export_core.export_onnx(model, dest, fp16=fp16, packed=packed)
+    onnx_path, graph = export_core.export_onnx(model, dest, fp16=fp16, packed=packed, graph=graph)
     export_core.write_side_files(hf_dir, dest, model, tokenizer,
-                                 dict(with_hidden=False, packed=packed, fp16=fp16, opset=18))
+                                 dict(with_hidden=False, packed=packed, fp16=fp16, opset=18, graph=graph))
     if not onnx_verify.verify(onnx_path, model, tokenizer, fp16=fp16, packed=packed):
         raise SystemExit(f"fixtures: verification of {name} failed")
     return dest, onnx_path, model, tokenizer
@@ -445,6 +493,10 @@ Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this
   rows (`make-random --tokenizer <llama hf dir> --vocab 600`), for a target wider than its draft.
 - `models/llama-packed/`: the llama fixture exported `--packed` (float32 `attention_bias` input instead of
   `attention_mask`).
+- `models/{llama-fused,llama-fused-packed,qwen2-fused}/` (`--only fused`): the llama and qwen2 fixtures' weights,
+  read back by `onnx-to-hf`, exported with `--graph fused` (ONNX Runtime's fused operators: GroupQueryAttention,
+  SkipSimplifiedLayerNormalization; `export_fused.py`), llama-fused-packed with `--packed`; their reference.json
+  is the source fixture's (the same weights).
 - `models/llama-draft/`: a second random-init Llama (1 layer, hidden 32, seed 101) with the llama fixture's
   tokenizer: a draft that shares the vocabulary but not the weights (no reference.json).
 - `models/{llama,qwen2,gpt2,llama-fp16}/`: tiny random-init models (2 layers, hidden 64, vocab 512, init std
@@ -489,8 +541,8 @@ def _dir_size(path):
 def main(argv):
     p = argparse.ArgumentParser(prog="specula_tools fixtures", description=__doc__.split("\n")[0])
     p.add_argument("out_dir")
-    p.add_argument("--only", default="models,families,tokenizers,chat-templates,large-vocab",
-                   help="comma-separated subset of: models,families,tokenizers,chat-templates,large-vocab")
+    p.add_argument("--only", default="models,families,fused,tokenizers,chat-templates,large-vocab",
+                   help="comma-separated subset of: models,families,fused,tokenizers,chat-templates,large-vocab")
     p.add_argument("--family", help="with families: only these fixtures (comma-separated, e.g. phi3)")
     a = p.parse_args(argv)
     parts = set(a.only.split(","))
@@ -502,6 +554,9 @@ def main(argv):
             print(f"fixtures: models {', '.join(sorted(built))}")
         if "families" in parts:
             built = build_families(a.out_dir, tmp, a.family.split(",") if a.family else None)
+            print(f"fixtures: models {', '.join(sorted(built))}")
+        if "fused" in parts:
+            built = build_fused(a.out_dir, tmp)
             print(f"fixtures: models {', '.join(sorted(built))}")
         if "large-vocab" in parts:
             from .fixture_large_vocab import build as build_large_vocab

@@ -37,9 +37,14 @@ def store_as_fp16(model, select):
     return len(casts)
 
 
+# Tables that are not weights, kept float32: the fused graph's rotary cos/sin caches (export_fused.py).
+NOT_WEIGHTS = ("rotary.",)
+
+
 def convert(src, dst, min_elements=1024):
     model = onnx.load(src)
-    converted = store_as_fp16(model, lambda init: np.prod(init.dims) >= min_elements)
+    converted = store_as_fp16(model, lambda init: np.prod(init.dims) >= min_elements
+                              and not init.name.startswith(NOT_WEIGHTS))
     onnx.checker.check_model(model)
     onnx.save(model, dst)
     return converted

@@ -1,10 +1,12 @@
-"""``onnx-to-hf``: rebuild a Hugging Face checkpoint from one of our Llama/Qwen2 ONNX exports.
+"""``onnx-to-hf``: rebuild a Hugging Face checkpoint from one of our Llama/Qwen2 ONNX exports (torch.onnx or fused).
 
     python -m specula_tools onnx-to-hf ONNX_DIR OUT_HF_DIR [--no-verify]
 
 ONNX_DIR is an ``export`` output directory (``model.onnx`` + ``config.json`` + tokenizer files), e.g. the embedded
 pair in models-tiny/src/main/resources/dev/specula/models/tiny/{target,draft}, whose Hugging Face checkpoints are
-not kept. The exporter names only the norm weights and ``lm_head.weight``; the projection weights are anonymous
+not kept. A fused graph (export_fused.py) names every weight after
+transformers' parameters, so they are read by name. torch.onnx's exporter names only the norm weights and
+``lm_head.weight``; the projection weights are anonymous
 ``MatMul`` initializers (``val_N``, stored transposed, optionally as float16 behind a ``Cast``). They are assigned
 by graph order, 7 per layer in the order the modeling code calls them (q, k, v, o, gate, up, down), plus the q/k/v
 biases for Qwen2 (the ``Add`` after the q/k/v ``MatMul``). Float16-stored weights are widened exactly, so the
@@ -39,9 +41,35 @@ def _initializers(onnx_dir):
     return model.graph, inits
 
 
+def _fused_state_dict(inits, config):
+    """The weights of a fused graph (export_fused.py), which names them after transformers' parameters: the packed
+    q/k/v weight (and bias) split back in three, the transposed projections transposed back."""
+    heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    sizes = [heads * head_dim, kv_heads * head_dim, kv_heads * head_dim]
+    sd = {}
+    for key, arr in inits.items():
+        if key.endswith("__fp16") or key.startswith("rotary.") or not key.startswith(("model.", "lm_head.")):
+            continue
+        arr = arr.astype(np.float32)
+        if ".qkv_proj." in key:
+            prefix = key.split("qkv_proj.")[0]
+            kind = "weight" if key.endswith(".weight_t") else "bias"
+            parts = np.split(arr.T if kind == "weight" else arr, np.cumsum(sizes)[:-1], axis=0)
+            for name, part in zip("qkv", parts):
+                sd[f"{prefix}{name}_proj.{kind}"] = np.ascontiguousarray(part)
+        elif key.endswith(".weight_t"):
+            sd[key[:-len("_t")]] = np.ascontiguousarray(arr.T)
+        else:
+            sd[key] = arr
+    return sd
+
+
 def extract_state_dict(onnx_dir, config):
     """Returns {hf_name: float32 array} for the model described by ``config`` (a transformers config)."""
     graph, inits = _initializers(onnx_dir)
+    if "model.layers.0.self_attn.qkv_proj.weight_t" in inits:
+        return _fused_state_dict(inits, config)
     layers = config.num_hidden_layers
     consumers = {}
     for n in graph.node:
@@ -135,6 +163,8 @@ def verify(onnx_dir, model, new_tokens=32):
                 "position_ids": np.arange(past_len, past_len + n, dtype=np.int64)[None]}
         if "attention_mask" in names:
             feed["attention_mask"] = np.ones((1, past_len + n), dtype=np.int64)
+        if "logits_to_keep" in names:
+            feed["logits_to_keep"] = np.array(0, dtype=np.int64)  # every position
         for i in range(layers):
             feed[f"past_key_values.{i}.key"] = past[2 * i]
             feed[f"past_key_values.{i}.value"] = past[2 * i + 1]

@@ -295,7 +295,32 @@ def verify(onnx_path, model, tokenizer, with_hidden=False, packed=False, fp16=Fa
         bias_inf = np.where(allowed, 0.0, -np.inf).astype(np.float32)[None, None]
         both_inf = dec.run_raw(np.array([na + nb], dtype=np.int64), bias_inf, pos, past)
         d = max(d, _maxdiff(both_inf["logits"], both["logits"]))
-        check("packed", d, tol["packed"], "(2 sequences in one row vs alone; -1e9 and -inf bias)")
+        # both prompts prefilled in one packed call, then 3 new tokens each: b's positions restart below a's
+        # (GroupQueryAttention's own rotary got this wrong, export_fused.py)
+        prompts = a + b
+        allowed = np.zeros((pa + pb, pa + pb), dtype=bool)
+        for i in range(pa + pb):
+            start = 0 if i < pa else pa
+            allowed[i, start:i + 1] = True
+        first = dec.run_raw(np.array([prompts], dtype=np.int64),
+                            np.where(allowed, 0.0, MASK_MIN_FP32).astype(np.float32)[None, None],
+                            np.array([list(range(pa)) + list(range(pb))], dtype=np.int64), dec.empty_past())
+        nb3 = rng.integers(0, vocab, size=3).tolist()
+        alone_b3 = dec.step(nb3, np.arange(pb, pb + 3), rb["present"])
+        allowed = np.zeros((6, pa + pb + 6), dtype=bool)
+        for i in range(3):
+            allowed[i, :pa] = True
+            allowed[i, pa + pb:pa + pb + i + 1] = True
+            allowed[3 + i, pa:pa + pb] = True
+            allowed[3 + i, pa + pb + 3:pa + pb + 4 + i] = True
+        pos = np.array([[pa, pa + 1, pa + 2, pb, pb + 1, pb + 2]], dtype=np.int64)
+        both3 = dec.run_raw(np.array([na + nb3], dtype=np.int64),
+                            np.where(allowed, 0.0, MASK_MIN_FP32).astype(np.float32)[None, None], pos,
+                            first["present"])
+        d = max(d, _maxdiff(both3["logits"][0, :3], alone_a["logits"][0]),
+                _maxdiff(both3["logits"][0, 3:], alone_b3["logits"][0]))
+        check("packed", d, tol["packed"], "(2 sequences in one row vs alone; -1e9 and -inf bias; a packed prefill "
+                                          "then 3 tokens each)")
 
     window = export_families.sliding_window(model.config)
     if window is not None:

@@ -10,8 +10,9 @@ import java.nio.file.StandardOpenOption;
 /**
  * Counts a model's parameters: the elements of its graph's initializers, read from the
  * protobuf of {@code model.onnx} ({@code ModelProto.graph} = field 7,
- * {@code GraphProto.initializer} = field 5, {@code TensorProto.dims} = field 1). Weights,
- * in the file or in external data, are skipped, never read.
+ * {@code GraphProto.initializer} = field 5, {@code TensorProto.dims} = field 1,
+ * {@code TensorProto.name} = field 8), rotary tables aside. Weights, in the file or in
+ * external data, are skipped, never read.
  */
 final class OnnxParameters {
 
@@ -22,6 +23,13 @@ final class OnnxParameters {
     private static final int LENGTH_DELIMITED = 2;
 
     private static final int FIXED32 = 5;
+
+    /**
+     * Initializers that are tables, not parameters: the fused graph's rotary cos/sin
+     * caches ({@code rotary.cos_cache}, {@code rotary.sin_cache}; tools/
+     * export_fused.py).
+     */
+    private static final byte[] NOT_WEIGHTS = "rotary.".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
 
     private final FileChannel channel;
 
@@ -76,9 +84,13 @@ final class OnnxParameters {
 
     private long tensorElements(long end) throws IOException {
         long elements = 1;
+        boolean table = false;
         while (position() < end) {
             long tag = varint();
-            if (tag >>> 3 == 1 && (tag & 7) == VARINT) {
+            if (tag >>> 3 == 8 && (tag & 7) == LENGTH_DELIMITED) {
+                table = startsWith(varint(), NOT_WEIGHTS);
+            }
+            else if (tag >>> 3 == 1 && (tag & 7) == VARINT) {
                 elements *= varint();
             }
             else if (tag >>> 3 == 1 && (tag & 7) == LENGTH_DELIMITED) {
@@ -92,7 +104,21 @@ final class OnnxParameters {
             }
         }
         seek(end);
-        return elements;
+        return table ? 0 : elements;
+    }
+
+    /**
+     * Whether a string field of {@code length} bytes at the current position starts with
+     * {@code prefix}; leaves the position after the field.
+     */
+    private boolean startsWith(long length, byte[] prefix) throws IOException {
+        long end = position() + length;
+        boolean matches = length >= prefix.length;
+        for (int i = 0; matches && i < prefix.length; i++) {
+            matches = readByte() == prefix[i];
+        }
+        seek(end);
+        return matches;
     }
 
     private void skip(long tag) throws IOException {

@@ -11,6 +11,8 @@ import java.util.function.Supplier;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.specula.Fixtures;
 import dev.specula.kv.KvStore;
@@ -108,6 +110,21 @@ class BatchingLosslessTest {
         try (Engine batch = scheduler(new ModelPair(packedTarget, packedDraft))) {
             assertEveryRequestMatches(batch, packedTarget, packedAlone);
             assertThat(batch.layout()).contains(KvStore.Layout.PACKED);
+        }
+    }
+
+    /**
+     * Both graph kinds on both batch paths: torch.onnx's graph and the fused one
+     * (GroupQueryAttention; in padded batches of several tokens a row its If runs the
+     * decomposed attention). The embedded pair, above, is fused and padded.
+     */
+    @ParameterizedTest
+    @CsvSource({ "llama, PADDED", "llama-fused, PADDED", "llama-fused-packed, PACKED" })
+    void fixtureBatchesGiveEachRequestItsOwnOutput(String targetName, KvStore.Layout layout) {
+        try (DecoderModel fixture = Fixtures.load(targetName);
+                Engine batch = scheduler(new ModelPair(fixture, packedDraft))) {
+            assertEveryRequestMatches(batch, fixture, new SpeculativeDecoder(new ModelPair(fixture, null)));
+            assertThat(batch.layout()).contains(layout);
         }
     }
 

@@ -33,7 +33,7 @@ class ChunkedPrefillTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = { "llama", "llama-packed" })
+    @ValueSource(strings = { "llama", "llama-packed", "llama-fused", "llama-fused-packed" })
     void chunkedPromptsGiveTheLogitsOfOneCall(String fixture) throws OrtException {
         List<float[]> expected = new ArrayList<>();
         try (DecoderModel whole = DecoderModel.load(Fixtures.model(fixture),

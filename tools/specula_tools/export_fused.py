@@ -1,0 +1,367 @@
+"""The fused graph of ``export``: Llama-family decoders written directly with ONNX Runtime's fused operators.
+
+torch.onnx's graph of a decoder layer is about 70 small nodes (RMSNorm as Pow/ReduceMean/Sqrt/Reciprocal/Mul,
+rotary as Slice/Neg/Concat/Mul/Add, attention as Transpose/Expand/MatMul/Softmax...). At the embedded pair's size
+ONNX Runtime spends more time launching those nodes than in the matrix products. This graph has 14 nodes a layer:
+
+    SkipSimplifiedLayerNormalization -> MatMul qkv (one packed weight) [+ Add bias] -> Split
+      -> RotaryEmbedding q, RotaryEmbedding k (position_ids, token by token)
+      -> GroupQueryAttention (the KV concat, the mask as attention_bias)
+      -> MatMul o -> SkipSimplifiedLayerNormalization -> MatMul gate, MatMul up -> Sigmoid, Mul, Mul -> MatMul down
+
+Same inputs and outputs as the torch.onnx export (export_core.io_names), same mask semantics: the causal mask is by
+physical cache slot, positions come only from position_ids, and a masked slot (attention_mask 0, or an
+attention_bias below zero) changes nothing, so rollback may leave holes. GroupQueryAttention is told that every row's
+cache is full (seqlens_k = total - 1): its own causal rule then is the physical one, and the holes and pads are
+masked by the attention_bias built here from attention_mask (or taken as given with --packed).
+
+Supported: llama (rope default, linear, llama3, yarn) and qwen2 without sliding window, float32 compute. Anything
+else (sliding windows, q/k norms, soft-capping, length-dependent rope) is refused by name with :class:`NotFusable`,
+and ``export`` then writes the torch.onnx graph.
+"""
+import numpy as np
+
+FUSABLE_TYPES = ("llama", "qwen2")
+STATIC_ROPE = ("default", "linear", "llama3", "yarn")
+MS = "com.microsoft"
+
+
+class NotFusable(Exception):
+    """The model needs something the fused graph does not build; the message names it."""
+
+
+def check_fusable(config, fp16):
+    c = config.get_text_config(decoder=True)
+    if c.model_type not in FUSABLE_TYPES:
+        raise NotFusable(f"model_type {c.model_type!r} (fused: {', '.join(FUSABLE_TYPES)})")
+    if fp16:
+        raise NotFusable("--fp16 compute (the fused graph computes in float32)")
+    if getattr(c, "use_sliding_window", False):
+        raise NotFusable("a sliding window")
+    if getattr(c, "hidden_act", "silu") != "silu":
+        raise NotFusable(f"hidden_act {c.hidden_act!r} (fused: silu)")
+    rope = _rope_type(c)
+    if rope not in STATIC_ROPE:
+        raise NotFusable(f"rope_type {rope!r}, whose frequencies depend on the sequence length")
+    if getattr(c, "pretraining_tp", 1) not in (None, 1):
+        raise NotFusable("pretraining_tp > 1")
+
+
+def _rope_type(c):
+    params = getattr(c, "rope_parameters", None) or getattr(c, "rope_scaling", None) or {}
+    return params.get("rope_type", params.get("type", "default"))
+
+
+def rotary_tables(model, max_positions):
+    """cos and sin [max_positions, head_dim / 2] as the model's own rotary module computes them (scaling included)."""
+    import torch
+
+    rotary = model.base_model.rotary_emb
+    positions = torch.arange(max_positions, dtype=torch.int64)[None, :]
+    probe = torch.zeros(1, dtype=torch.float32)
+    with torch.no_grad():
+        cos, sin = rotary(probe, positions)  # [1, max_positions, head_dim], the two halves equal
+    half = cos.shape[-1] // 2
+    if not torch.equal(cos[..., :half], cos[..., half:]):
+        raise NotFusable("a rotary embedding whose two halves differ (interleaved rotary)")
+    return cos[0, :, :half].float().numpy(), sin[0, :, :half].float().numpy()
+
+
+class _Graph:
+    """Nodes and initializers under construction, with fresh value names. A branch (an If's subgraph) has its own
+    nodes and shares its parent's initializers and names."""
+
+    def __init__(self, parent=None):
+        self.nodes = []
+        self.initializers = parent.initializers if parent else []
+        self.parent = parent
+        self.count = 0
+
+    def branch(self):
+        return _Graph(self)
+
+    def value(self, hint):
+        if self.parent:
+            return self.parent.value(hint)
+        self.count += 1
+        return f"{hint}_{self.count}"
+
+    def node(self, op, inputs, outputs=1, domain="", name_hint=None, **attrs):
+        from onnx import helper
+
+        names = [self.value(name_hint or op.lower()) for _ in range(outputs)] if isinstance(outputs, int) \
+            else list(outputs)
+        self.nodes.append(helper.make_node(op, inputs, names, domain=domain or None, **attrs))
+        return names[0] if len(names) == 1 else names
+
+    def weight(self, name, array):
+        from onnx import numpy_helper
+
+        self.initializers.append(numpy_helper.from_array(np.ascontiguousarray(array), name))
+        return name
+
+    def const(self, hint, array):
+        return self.weight(self.value(hint), np.asarray(array))
+
+
+
+class _Shapes:
+    """Values every layer reads: batch b, new tokens s, past P and total T = P + s ([1] int64 each), the masks."""
+
+    def __init__(self, g, packed):
+        from onnx import TensorProto
+
+        from .export_core import MASK_MIN_FP32
+
+        ids_shape = g.node("Shape", ["input_ids"], name_hint="ids_shape")
+        self.batch = g.node("Slice", [ids_shape, g.const("zero", [0]), g.const("one", [1])], name_hint="batch")
+        self.seq = g.node("Slice", [ids_shape, g.const("one", [1]), g.const("two", [2])], name_hint="seq")
+        past_shape = g.node("Shape", ["past_key_values.0.key"])
+        self.past = g.node("Slice", [past_shape, g.const("two", [2]), g.const("three", [3])], name_hint="past_len")
+        self.total = g.node("Add", [self.past, self.seq], name_hint="total")
+        if packed:
+            # the input is the whole mask, causality included; -inf -> -1e9 keeps the softmax finite
+            self.holes = self.full = g.node("Max", ["attention_bias", g.const("floor", np.array(MASK_MIN_FP32,
+                                                                                                np.float32))],
+                                            name_hint="bias")
+        else:
+            attend = g.const("attend", np.array(0.0, np.float32))
+            masked = g.const("masked", np.array(np.finfo(np.float32).min, np.float32))
+            visible = g.node("Greater", ["attention_mask", g.const("zero_i64", np.array(0, np.int64))])  # [b, T]
+            rows = g.node("Unsqueeze", [g.node("Where", [visible, attend, masked]), g.const("axes", [1, 2])])
+            bias_shape = g.node("Concat", [self.batch, g.const("one", [1]), self.seq, self.total], axis=0)
+            # [b, 1, s, T]: the holes and pads only; GroupQueryAttention adds the causal rule itself
+            self.holes = g.node("Expand", [rows, bias_shape], name_hint="holes")
+            # [b, 1, s, T]: the same with causality by physical slot, for the decomposed attention
+            step = g.const("step", np.array(1, np.int64))
+            q_slot = g.node("Range", [g.node("Squeeze", [self.past]), g.node("Squeeze", [self.total]), step])
+            kv_slot = g.node("Range", [g.const("zero_s", np.array(0, np.int64)), g.node("Squeeze", [self.total]),
+                                       step])
+            causal = g.node("LessOrEqual", [g.node("Unsqueeze", [kv_slot, g.const("a0", [0])]),
+                                            g.node("Unsqueeze", [q_slot, g.const("a1", [1])])])  # [s, T]
+            allowed = g.node("And", [g.node("Unsqueeze", [causal, g.const("a01", [0, 1])]),
+                                     g.node("Unsqueeze", [visible, g.const("a12", [1, 2])])])
+            self.full = g.node("Where", [allowed, attend, masked], name_hint="bias")
+        # GroupQueryAttention: every row's cache is full to T (seqlens_k = T - 1 per row, total_sequence_length T)
+        total32 = g.node("Cast", [self.total], to=TensorProto.INT32)
+        self.seqlens = g.node("Expand", [g.node("Sub", [total32, g.const("one_i32", np.array([1], np.int32))]),
+                                         self.batch], name_hint="seqlens_k")
+        self.total_scalar = g.node("Squeeze", [total32, g.const("axis0", [0])], name_hint="total_scalar")
+
+
+class _Decoder:
+    """The layers of one model, writable into a graph or a branch with either attention."""
+
+    def __init__(self, model):
+        from .export_core import geometry
+
+        config = model.config.get_text_config(decoder=True)
+        check_fusable(config, fp16=next(model.parameters()).dtype != __import__("torch").float32)
+        self.model = model
+        self.layers, self.kv_heads, self.head_dim, self.hidden = geometry(model.config)
+        self.heads = config.num_attention_heads
+        self.vocab = config.vocab_size
+        self.eps = float(config.rms_norm_eps)
+        self.max_positions = config.max_position_embeddings
+        self.scale = [float(getattr(layer.self_attn, "scaling", self.head_dim ** -0.5))
+                      for layer in model.base_model.layers]
+        self.state = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
+        lm_head = model.get_output_embeddings()
+        if getattr(lm_head, "bias", None) is not None:
+            raise NotFusable("an lm_head bias")
+        self.tied = lm_head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+
+    def weights(self, g):
+        """Initializers shared by both branches: rotary tables and every weight, by their Hugging Face names."""
+        cos, sin = rotary_tables(self.model, self.max_positions)
+        g.weight("rotary.cos_cache", cos)
+        g.weight("rotary.sin_cache", sin)
+        st = self.state
+        g.weight("model.embed_tokens.weight", st["model.embed_tokens.weight"])
+        for i in range(self.layers):
+            p = f"model.layers.{i}."
+            g.weight(p + "input_layernorm.weight", st[p + "input_layernorm.weight"])
+            g.weight(p + "post_attention_layernorm.weight", st[p + "post_attention_layernorm.weight"])
+            # one packed weight for q, k and v: [hidden, (heads + 2 kv_heads) head_dim]
+            g.weight(p + "self_attn.qkv_proj.weight_t",
+                     np.concatenate([st[p + f"self_attn.{n}_proj.weight"] for n in "qkv"], axis=0).T)
+            if p + "self_attn.q_proj.bias" in st:
+                g.weight(p + "self_attn.qkv_proj.bias",
+                         np.concatenate([st[p + f"self_attn.{n}_proj.bias"] for n in "qkv"]))
+            for name in ("self_attn.o_proj", "mlp.gate_proj", "mlp.up_proj", "mlp.down_proj"):
+                g.weight(p + name + ".weight_t", st[p + name + ".weight"].T)
+                if p + name + ".bias" in st:
+                    g.weight(p + name + ".bias", st[p + name + ".bias"])
+        g.weight("model.norm.weight", st["model.norm.weight"])
+        if not self.tied:
+            g.weight("lm_head.weight_t", self.model.get_output_embeddings().weight.detach().float().numpy().T)
+
+    def write(self, g, shapes, grouped, logits_to_keep, with_hidden, outputs):
+        """Every layer, the final norm and the kept logits, into g; the graph outputs get the names in outputs.
+
+        grouped: GroupQueryAttention (every shape but b > 1 with s > 1); else attention in standard ops."""
+        x = g.node("Gather", ["model.embed_tokens.weight", "input_ids"], name_hint="embedded")  # [b, s, H]
+        residual, pending = None, None
+        for i in range(self.layers):
+            p = f"model.layers.{i}."
+            if residual is None:
+                normed, residual = self._first_norm(g, x, p + "input_layernorm.weight"), x
+            else:
+                normed, residual = self._norm(g, pending, residual, p + "input_layernorm.weight")
+            qkv = self._linear(g, normed, p + "self_attn.qkv_proj")  # [b, s, (heads + 2 kv_heads) d]
+            present = (outputs[1 + 2 * i], outputs[2 + 2 * i])
+            attend = self._grouped if grouped else self._decomposed
+            attn = attend(g, shapes, qkv, i, present)  # [b, s, heads d]
+            o = self._linear(g, attn, p + "self_attn.o_proj")
+            normed, residual = self._norm(g, o, residual, p + "post_attention_layernorm.weight")
+            gate = self._linear(g, normed, p + "mlp.gate_proj")
+            up = self._linear(g, normed, p + "mlp.up_proj")
+            silu = g.node("Mul", [gate, g.node("Sigmoid", [gate])], name_hint="silu")
+            pending = self._linear(g, g.node("Mul", [silu, up], name_hint="act"), p + "mlp.down_proj")
+        final, _ = self._norm(g, pending, residual, "model.norm.weight")  # [b, s, H]
+        kept = final
+        if logits_to_keep:
+            # the last k positions (k = 0: all of them, as transformers' logits_to_keep)
+            start = g.node("Neg", [g.node("Reshape", ["logits_to_keep", g.const("shape1", [1])])])
+            kept = g.node("Slice", [final, start, g.const("end", [np.iinfo(np.int64).max]), g.const("axis1", [1])],
+                          name_hint="kept")
+        head = "lm_head.weight_t" if not self.tied else g.node("Transpose", ["model.embed_tokens.weight"],
+                                                               perm=[1, 0], name_hint="lm_head_t")
+        g.node("MatMul", [kept, head], outputs=[outputs[0]])  # [b, k, vocab]
+        if with_hidden:
+            g.node("Identity", [final], outputs=[outputs[-1]])
+
+    def _grouped(self, g, shapes, qkv, layer, present):
+        # GroupQueryAttention's own rotary (do_rotary) places a row's tokens at position_ids[b, 0] + j: two
+        # sequences packed in one row came out wrong with it. RotaryEmbedding rotates token by token.
+        q, k, v = self._rotated(g, qkv)
+        attn = g.value("attn")
+        g.node("GroupQueryAttention",
+               [q, k, v, f"past_key_values.{layer}.key", f"past_key_values.{layer}.value", shapes.seqlens,
+                shapes.total_scalar, "", "", "", shapes.holes],
+               outputs=[attn, *present], domain=MS, num_heads=self.heads, kv_num_heads=self.kv_heads,
+               scale=self.scale[layer])
+        return attn
+
+    def _rotated(self, g, qkv):
+        """q, k (rotated by position_ids, token by token) and v of a packed projection [b, s, (heads + 2 kv) d]."""
+        n, kv, d = self.heads, self.kv_heads, self.head_dim
+        q, k, v = g.node("Split", [qkv, g.const("qkv_split", [n * d, kv * d, kv * d])], outputs=3, axis=-1)
+        rotary = ["position_ids", "rotary.cos_cache", "rotary.sin_cache"]
+        q = g.node("RotaryEmbedding", [q] + rotary, domain=MS, num_heads=n, interleaved=0)
+        k = g.node("RotaryEmbedding", [k] + rotary, domain=MS, num_heads=kv, interleaved=0)
+        return q, k, v
+
+    def _decomposed(self, g, shapes, qkv, layer, present):
+        """Grouped attention in standard ops (and the contrib RotaryEmbedding), for any batch and length."""
+        n, kv, d = self.heads, self.kv_heads, self.head_dim
+        q, k, v = self._rotated(g, qkv)
+
+        def heads_first(x, count):  # [b, s, count d] -> [b, count, s, d]
+            return g.node("Transpose", [g.node("Reshape", [x, g.const("bshd", [0, 0, count, d])])],
+                          perm=[0, 2, 1, 3])
+
+        g.node("Concat", [f"past_key_values.{layer}.key", heads_first(k, kv)], outputs=[present[0]], axis=2)
+        g.node("Concat", [f"past_key_values.{layer}.value", heads_first(v, kv)], outputs=[present[1]], axis=2)
+        # the heads of one kv group are consecutive: [b, heads, s, d] -> [b, kv, group s, d]
+        grouped_q = g.node("Reshape", [heads_first(q, n), g.const("grouped", [0, kv, -1, d])])
+        keys_t = g.node("Transpose", [present[0]], perm=[0, 1, 3, 2])  # [b, kv, d, T]
+        scores = g.node("Mul", [g.node("MatMul", [grouped_q, keys_t]),
+                                g.const("scale", np.array(self.scale[layer], np.float32))])  # [b, kv, group s, T]
+        group = n // kv
+        by_group = g.node("Concat", [shapes.batch, g.const("kv_group", [kv, group]), shapes.seq, shapes.total], axis=0)
+        per_head = g.node("Reshape", [scores, by_group])  # [b, kv, group, s, T]
+        bias = g.node("Unsqueeze", [shapes.full, g.const("a2", [2])])  # [b, 1, 1, s, T]
+        probs = g.node("Softmax", [g.node("Add", [per_head, bias])], axis=-1)
+        flat_shape = g.node("Concat", [shapes.batch, g.const("kv_rows", [kv, -1]), shapes.total], axis=0)
+        flat = g.node("Reshape", [probs, flat_shape])  # [b, kv, group s, T]
+        context = g.node("MatMul", [flat, present[1]])  # [b, kv, group s, d]
+        by_head = g.node("Reshape", [context, g.const("by_head", [0, n, -1, d])])  # [b, heads, s, d]
+        return g.node("Reshape", [g.node("Transpose", [by_head], perm=[0, 2, 1, 3]),
+                                  g.const("bsh", [0, 0, n * d])], name_hint="attn")  # [b, s, heads d]
+
+    def _first_norm(self, g, x, weight):
+        # once per graph, in standard ops (ONNX Runtime's SimplifiedLayerNormalization sits in the ONNX domain,
+        # where onnx.checker does not know it): x / sqrt(mean(x^2) + eps) * weight
+        mean = g.node("ReduceMean", [g.node("Mul", [x, x]), g.const("last_axis", [-1])], keepdims=1)
+        eps = g.const("eps", np.array(self.eps, np.float32))
+        scale = g.node("Reciprocal", [g.node("Sqrt", [g.node("Add", [mean, eps])])])
+        return g.node("Mul", [g.node("Mul", [x, scale]), weight], name_hint="norm")
+
+    def _norm(self, g, x, residual, weight):
+        """RMSNorm of x + residual: (normed, the new residual stream)."""
+        normed, summed = g.value("normed"), g.value("residual")
+        g.node("SkipSimplifiedLayerNormalization", [x, residual, weight], outputs=[normed, "", "", summed],
+               domain=MS, epsilon=self.eps)
+        return normed, summed
+
+    def _linear(self, g, x, name):
+        y = g.node("MatMul", [x, name + ".weight_t"], name_hint=name.split(".")[-1])
+        bias = name + ".bias"
+        if any(init.name == bias for init in g.initializers):
+            y = g.node("Add", [y, bias])
+        return y
+
+
+def build(model, packed, with_hidden, logits_to_keep, opset):
+    """The fused ModelProto of a float32 Llama-family model (raises NotFusable first if it cannot be built).
+
+    The --packed graph is one row (b = 1): GroupQueryAttention throughout. The attention_mask graph also serves
+    padded batches, and GroupQueryAttention refuses b > 1 with s > 1 over a past: an If runs the layers with the
+    decomposed attention for those calls (a batched verification or prefill), GroupQueryAttention for the rest."""
+    from onnx import TensorProto, helper
+
+    from .export_core import io_names
+
+    decoder = _Decoder(model)
+    layers, kv_heads, head_dim = decoder.layers, decoder.kv_heads, decoder.head_dim
+    in_names, out_names = io_names(layers, packed, with_hidden, logits_to_keep)
+    inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"])]
+    if packed:
+        inputs.append(helper.make_tensor_value_info("attention_bias", TensorProto.FLOAT,
+                                                    [1, 1, "sequence_length", "total_sequence_length"]))
+    else:
+        inputs.append(helper.make_tensor_value_info("attention_mask", TensorProto.INT64,
+                                                    ["batch_size", "total_sequence_length"]))
+    inputs.append(helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch_size", "sequence_length"]))
+    if logits_to_keep:
+        inputs.append(helper.make_tensor_value_info("logits_to_keep", TensorProto.INT64, []))
+    for i in range(layers):
+        for kind in ("key", "value"):
+            inputs.append(helper.make_tensor_value_info(f"past_key_values.{i}.{kind}", TensorProto.FLOAT,
+                                                        ["batch_size", kv_heads, "past_sequence_length", head_dim]))
+    assert [v.name for v in inputs] == in_names
+    outputs = [helper.make_tensor_value_info("logits", TensorProto.FLOAT,
+                                             ["batch_size", "logits_rows", decoder.vocab])]
+    for i in range(layers):
+        for kind in ("key", "value"):
+            outputs.append(helper.make_tensor_value_info(f"present.{i}.{kind}", TensorProto.FLOAT,
+                                                         ["batch_size", kv_heads, "total_sequence_length", head_dim]))
+    if with_hidden:
+        outputs.append(helper.make_tensor_value_info("last_hidden_state", TensorProto.FLOAT,
+                                                     ["batch_size", "sequence_length", decoder.hidden]))
+    assert [v.name for v in outputs] == out_names
+
+    g = _Graph()
+    decoder.weights(g)
+    shapes = _Shapes(g, packed)
+    if packed:
+        decoder.write(g, shapes, True, logits_to_keep, with_hidden, out_names)
+    else:
+        branches = []
+        for grouped in (False, True):
+            branch = g.branch()
+            names = [branch.value(name.replace(".", "_")) for name in out_names]
+            decoder.write(branch, shapes, grouped, logits_to_keep, with_hidden, names)
+            branch_outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in names]
+            branches.append(helper.make_graph(branch.nodes, "grouped" if grouped else "decomposed", [],
+                                              branch_outputs))
+        one = g.const("one", [1])
+        several = g.node("And", [g.node("Greater", [shapes.batch, one]), g.node("Greater", [shapes.seq, one])])
+        g.node("If", [g.node("Squeeze", [several, g.const("axis0", [0])])], outputs=out_names,
+               then_branch=branches[0], else_branch=branches[1])
+    graph = helper.make_graph(g.nodes, "specula-fused-decoder", inputs, outputs, g.initializers)
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid(MS, 1)],
+                              producer_name="specula_tools.export_fused")
+    proto.ir_version = 10
+    return proto
