@@ -196,10 +196,11 @@ class _Decoder:
         if not self.tied:
             g.weight("lm_head.weight_t", self.model.get_output_embeddings().weight.detach().float().numpy().T)
 
-    def write(self, g, shapes, grouped, logits_to_keep, with_hidden, outputs):
+    def write(self, g, shapes, several, logits_to_keep, with_hidden, outputs):
         """Every layer, the final norm and the kept logits, into g; the graph outputs get the names in outputs.
 
-        grouped: GroupQueryAttention (every shape but b > 1 with s > 1); else attention in standard ops."""
+        several: None (one row: GroupQueryAttention), or a bool scalar, true for b > 1 with s > 1, that an If per
+        layer reads to run its attention in standard ops (GroupQueryAttention refuses those shapes)."""
         x = g.node("Gather", ["model.embed_tokens.weight", "input_ids"], name_hint="embedded")  # [b, s, H]
         residual, pending = None, None
         for i in range(self.layers):
@@ -210,8 +211,7 @@ class _Decoder:
                 normed, residual = self._norm(g, pending, residual, p + "input_layernorm.weight")
             qkv = self._linear(g, normed, p + "self_attn.qkv_proj")  # [b, s, (heads + 2 kv_heads) d]
             present = (outputs[1 + 2 * i], outputs[2 + 2 * i])
-            attend = self._grouped if grouped else self._decomposed
-            attn = attend(g, shapes, qkv, i, present)  # [b, s, heads d]
+            attn = self._attention(g, shapes, several, qkv, i, present)  # [b, s, heads d]
             o = self._linear(g, attn, p + "self_attn.o_proj")
             normed, residual = self._norm(g, o, residual, p + "post_attention_layernorm.weight")
             gate = self._linear(g, normed, p + "mlp.gate_proj")
@@ -230,6 +230,24 @@ class _Decoder:
         g.node("MatMul", [kept, head], outputs=[outputs[0]])  # [b, k, vocab]
         if with_hidden:
             g.node("Identity", [final], outputs=[outputs[-1]])
+
+    def _attention(self, g, shapes, several, qkv, layer, present):
+        if several is None:
+            return self._grouped(g, shapes, qkv, layer, present)
+        from onnx import TensorProto, helper
+
+        # the If holds only the attention: the weights' MatMuls stay in the main graph, where quantize finds them
+        branches = []
+        for attend in (self._decomposed, self._grouped):
+            branch = g.branch()
+            names = [branch.value("attn"), branch.value("present_key"), branch.value("present_value")]
+            names[0] = attend(branch, shapes, qkv, layer, names[1:])
+            branches.append(helper.make_graph(branch.nodes, attend.__name__.strip("_"), [],
+                                              [helper.make_tensor_value_info(n, TensorProto.FLOAT, None)
+                                               for n in names]))
+        attn = g.value("attn")
+        g.node("If", [several], outputs=[attn, *present], then_branch=branches[0], else_branch=branches[1])
+        return attn
 
     def _grouped(self, g, shapes, qkv, layer, present):
         # GroupQueryAttention's own rotary (do_rotary) places a row's tokens at position_ids[b, 0] + j: two
@@ -307,7 +325,7 @@ def build(model, packed, with_hidden, logits_to_keep, opset):
     """The fused ModelProto of a float32 Llama-family model (raises NotFusable first if it cannot be built).
 
     The --packed graph is one row (b = 1): GroupQueryAttention throughout. The attention_mask graph also serves
-    padded batches, and GroupQueryAttention refuses b > 1 with s > 1 over a past: an If runs the layers with the
+    padded batches, and GroupQueryAttention refuses b > 1 with s > 1 over a past: an If in each layer runs the
     decomposed attention for those calls (a batched verification or prefill), GroupQueryAttention for the rest."""
     from onnx import TensorProto, helper
 
@@ -345,21 +363,13 @@ def build(model, packed, with_hidden, logits_to_keep, opset):
     g = _Graph()
     decoder.weights(g)
     shapes = _Shapes(g, packed)
-    if packed:
-        decoder.write(g, shapes, True, logits_to_keep, with_hidden, out_names)
-    else:
-        branches = []
-        for grouped in (False, True):
-            branch = g.branch()
-            names = [branch.value(name.replace(".", "_")) for name in out_names]
-            decoder.write(branch, shapes, grouped, logits_to_keep, with_hidden, names)
-            branch_outputs = [helper.make_tensor_value_info(name, TensorProto.FLOAT, None) for name in names]
-            branches.append(helper.make_graph(branch.nodes, "grouped" if grouped else "decomposed", [],
-                                              branch_outputs))
+    several = None
+    if not packed:
         one = g.const("one", [1])
-        several = g.node("And", [g.node("Greater", [shapes.batch, one]), g.node("Greater", [shapes.seq, one])])
-        g.node("If", [g.node("Squeeze", [several, g.const("axis0", [0])])], outputs=out_names,
-               then_branch=branches[0], else_branch=branches[1])
+        several = g.node("Squeeze", [g.node("And", [g.node("Greater", [shapes.batch, one]),
+                                                    g.node("Greater", [shapes.seq, one])]),
+                                     g.const("axis0", [0])], name_hint="several")
+    decoder.write(g, shapes, several, logits_to_keep, with_hidden, out_names)
     graph = helper.make_graph(g.nodes, "specula-fused-decoder", inputs, outputs, g.initializers)
     proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid(MS, 1)],
                               producer_name="specula_tools.export_fused")
