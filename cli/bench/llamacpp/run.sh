@@ -129,10 +129,10 @@ if step 6; then
     for c in $CONFIGS; do
         case $c in
             embedded)
-                "$PYTHON" "$HERE/bench.py" --name "embedded pair (target 11M, draft 1.5M)" --bin "$BIN" --jar "$JAR" \
+                "$PYTHON" "$HERE/bench.py" --name "embedded pair (target 11M, draft 0.9M)" --bin "$BIN" --jar "$JAR" \
                     --prompts "$PROMPTS" --limit "$LIMIT" --new-tokens "${NEW_TOKENS:-128}" --threads "$THREADS" \
                     --repeat "$REPEAT" --specula-target "$TINY/target" --specula-draft "$TINY/draft" \
-                    --specula-policies plain,fixed:4 \
+                    --specula-policies "${SPECULA_POLICIES:-plain,fixed:4,goodput,ldlp}" \
                     --gguf f32="$M/embedded-target-f32.gguf" --gguf f16="$M/embedded-target-f16.gguf" \
                     --draft-gguf f32="$M/embedded-draft-f32.gguf" --draft-gguf f16="$M/embedded-draft-f16.gguf" \
                     --json "$OUT/bench-embedded.json" --markdown "$OUT/bench-embedded.md" ;;
