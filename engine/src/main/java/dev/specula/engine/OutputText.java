@@ -19,6 +19,12 @@ final class OutputText {
 
     private static final char REPLACEMENT = '\uFFFD';
 
+    /** Tokens decoded before the anchor, as the window's context. */
+    private static final int CONTEXT_TOKENS = 8;
+
+    /** How far the output may run past the anchor before it moves. */
+    private static final int ANCHOR_STEP = 48;
+
     private final TokenDecoder tokenizer;
 
     private final Set<Integer> eosTokenIds;
@@ -36,6 +42,28 @@ final class OutputText {
     private int count;
 
     private String text = "";
+
+    /**
+     * Tokens before it are settled: their text, {@link #settled}, is a prefix of every
+     * later text. An append decodes only from {@link #windowFrom} on.
+     */
+    private int anchor;
+
+    /** Text of the tokens before {@link #anchor}. */
+    private String settled = "";
+
+    /**
+     * First token of the decoded window: a few tokens before the anchor, so that the
+     * tokenizer sees the anchor's neighbours (a SentencePiece decoder strips the leading
+     * space of a window's first token, byte-fallback tokens decode in groups).
+     */
+    private int windowFrom;
+
+    /**
+     * Text of tokens [windowFrom, anchor): the part of the window's text before the
+     * anchor.
+     */
+    private String windowHead = "";
 
     private int emitted;
 
@@ -153,12 +181,59 @@ final class OutputText {
         return 0;
     }
 
+    /**
+     * Text of the first {@code tokenCount} tokens (a final end-of-sequence token left
+     * out). Decodes the window after the anchor and puts it after the settled text; the
+     * whole output is decoded only when the anchor moves, every {@link #ANCHOR_STEP}
+     * tokens, and once more when the output ends, so the final text is the whole
+     * decode's.
+     */
     private String decode(int tokenCount) {
-        int end = tokenCount;
-        if (end > 0 && eosTokenIds.contains(tokens[end - 1])) {
-            end--;
+        int end = textEnd(tokenCount);
+        if (end < anchor) {
+            return tokenizer.decode(tokens, 0, end, true);
         }
-        return tokenizer.decode(tokens, 0, end, true);
+        if (finishReason != null || end - anchor >= ANCHOR_STEP + CONTEXT_TOKENS) {
+            String whole = tokenizer.decode(tokens, 0, end, true);
+            moveAnchor(whole, end);
+            return whole;
+        }
+        String window = tokenizer.decode(tokens, windowFrom, end, true);
+        if (!window.startsWith(windowHead)) {
+            return tokenizer.decode(tokens, 0, end, true);
+        }
+        return settled + window.substring(windowHead.length());
+    }
+
+    private int textEnd(int tokenCount) {
+        return tokenCount > 0 && eosTokenIds.contains(tokens[tokenCount - 1]) ? tokenCount - 1 : tokenCount;
+    }
+
+    /**
+     * Moves the anchor to {@code CONTEXT_TOKENS} before {@code end}, where the text of
+     * the tokens before it is known from the whole text: the window from there decodes to
+     * the same ending, and its head ends on a complete character. Otherwise it stays
+     * where it is.
+     */
+    private void moveAnchor(String whole, int end) {
+        int next = end - CONTEXT_TOKENS;
+        if (next <= anchor) {
+            return;
+        }
+        int from = Math.max(0, next - CONTEXT_TOKENS);
+        String head = tokenizer.decode(tokens, from, next, true);
+        String window = tokenizer.decode(tokens, from, end, true);
+        if (!window.startsWith(head) || !head.isEmpty() && head.charAt(head.length() - 1) == REPLACEMENT) {
+            return;
+        }
+        String after = window.substring(head.length());
+        if (!whole.endsWith(after)) {
+            return;
+        }
+        anchor = next;
+        windowFrom = from;
+        windowHead = head;
+        settled = whole.substring(0, whole.length() - after.length());
     }
 
     private void add(int token) {
