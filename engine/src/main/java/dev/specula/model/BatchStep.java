@@ -167,22 +167,27 @@ final class BatchStep {
         }
         int cells = Sizes.elements("Input ids", 1, rows, newSlots, Long.BYTES);
         @Nullable KvSequence[][] newOwners = new KvSequence[rows][newSlots];
-        long[] ids = new long[cells];
-        long[] positions = new long[cells];
-        Arrays.fill(ids, PAD_TOKEN);
+        // the calling thread's direct buffers: ONNX Runtime reads them in place
+        DecoderModel.Scratch buffers = model.scratch.get();
+        LongBuffer ids = buffers.ids(cells);
+        LongBuffer positions = buffers.positions(cells);
+        for (int cell = 0; cell < cells; cell++) {
+            ids.put(cell, PAD_TOKEN);
+            positions.put(cell, 0L);
+        }
         for (int i = 0; i < batch.size(); i++) {
             KvSequence sequence = (KvSequence) batch.get(i).cache();
             int[] tokens = batch.get(i).tokens();
             int length = to[i] - from[i];
             for (int j = 0; j < length; j++) {
                 int index = inputRow[i] * newSlots + inputOffset[i] + j;
-                ids[index] = tokens[from[i] + j];
-                positions[index] = sequence.logicalLength() + j;
+                ids.put(index, tokens[from[i] + j]);
+                positions.put(index, sequence.logicalLength() + j);
                 newOwners[inputRow[i]][inputOffset[i] + j] = sequence;
             }
             if (!packed) {
                 for (int j = length; j < newSlots; j++) {
-                    positions[inputRow[i] * newSlots + j] = sequence.logicalLength() + j;
+                    positions.put(inputRow[i] * newSlots + j, sequence.logicalLength() + j);
                 }
             }
         }
@@ -190,8 +195,7 @@ final class BatchStep {
         List<OnnxTensor> created = new ArrayList<>();
         try {
             long[] shape = { rows, newSlots };
-            created.add(put(feeds, GraphSignature.INPUT_IDS,
-                    OnnxTensor.createTensor(model.environment, LongBuffer.wrap(ids), shape)));
+            created.add(put(feeds, GraphSignature.INPUT_IDS, OnnxTensor.createTensor(model.environment, ids, shape)));
             if (model.signature.hasUseCacheBranch()) {
                 // a merged decoder: its with-past branch also serves an empty past
                 created.add(put(feeds, GraphSignature.USE_CACHE_BRANCH,
@@ -199,13 +203,13 @@ final class BatchStep {
             }
             if (model.signature.hasPositionIds()) {
                 created.add(put(feeds, GraphSignature.POSITION_IDS,
-                        OnnxTensor.createTensor(model.environment, LongBuffer.wrap(positions), shape)));
+                        OnnxTensor.createTensor(model.environment, positions, shape)));
             }
             if (packed) {
-                created.add(put(feeds, GraphSignature.ATTENTION_BIAS, bias(newOwners[0], physical, newSlots)));
+                created.add(put(feeds, GraphSignature.ATTENTION_BIAS, bias(buffers, newOwners[0], physical, newSlots)));
             }
             else {
-                created.add(put(feeds, GraphSignature.ATTENTION_MASK, mask(rows, physical, newSlots)));
+                created.add(put(feeds, GraphSignature.ATTENTION_MASK, mask(buffers, rows, physical, newSlots)));
             }
             if (model.signature.hasLogitsToKeep()) {
                 // every position of the last call (0 keeps all); one row in a chunk
@@ -308,55 +312,46 @@ final class BatchStep {
      * attention_bias [1, 1, S, P + S]: each new token sees its own sequence's live past
      * and its earlier new tokens.
      */
-    private OnnxTensor bias(@Nullable KvSequence[] newOwners, int physical, int newSlots) throws OrtException {
+    private OnnxTensor bias(DecoderModel.Scratch buffers, @Nullable KvSequence[] newOwners, int physical, int newSlots)
+            throws OrtException {
         int columns = physical + newSlots;
-        float[] bias = new float[newSlots * columns];
-        Arrays.fill(bias, Float.NEGATIVE_INFINITY);
+        // one past row per sequence (a run of queries of one sequence shares it), then
+        // each query's row: that past row and its sequence's new tokens up to itself
+        float[] pastRow = new float[physical];
+        float[] queryRow = new float[columns];
+        FloatBuffer bias = buffers.bias(Sizes.elements("Attention bias", 1, newSlots, columns, Float.BYTES));
         KvSequence previous = null;
-        int rowStart = 0;
         for (int q = 0; q < newSlots; q++) {
             KvSequence sequence = newOwners[q];
-            int base = q * columns;
-            if (sequence == previous && q > 0) {
-                // same sequence as the previous query: its past row is identical, copy it
-                System.arraycopy(bias, rowStart, bias, base, physical);
-            }
-            else {
+            if (sequence != previous || q == 0) {
                 for (int slot = 0; slot < physical; slot++) {
-                    if (pool.owns(sequence, 0, slot)) {
-                        bias[base + slot] = 0f;
-                    }
+                    pastRow[slot] = pool.owns(sequence, 0, slot) ? 0f : Float.NEGATIVE_INFINITY;
                 }
-                rowStart = base;
                 previous = sequence;
             }
-            for (int k = 0; k <= q; k++) {
-                if (newOwners[k] == sequence) {
-                    bias[base + physical + k] = 0f;
-                }
+            System.arraycopy(pastRow, 0, queryRow, 0, physical);
+            for (int k = 0; k < newSlots; k++) {
+                queryRow[physical + k] = k <= q && newOwners[k] == sequence ? 0f : Float.NEGATIVE_INFINITY;
             }
+            bias.put(q * columns, queryRow);
         }
-        return OnnxTensor.createTensor(model.environment, FloatBuffer.wrap(bias),
-                new long[] { 1, 1, newSlots, columns });
+        return OnnxTensor.createTensor(model.environment, bias, new long[] { 1, 1, newSlots, columns });
     }
 
     /** attention_mask [R, P + S]. */
-    private OnnxTensor mask(int rows, int physical, int newSlots) throws OrtException {
+    private OnnxTensor mask(DecoderModel.Scratch buffers, int rows, int physical, int newSlots) throws OrtException {
         int columns = physical + newSlots;
-        long[] mask = new long[rows * columns];
-        for (int row = 0; row < rows; row++) {
-            KvSequence sequence = pool.sequenceInRow(row);
-            int base = row * columns;
-            if (sequence != null) {
-                for (int slot = 0; slot < physical; slot++) {
-                    if (pool.owns(sequence, row, slot)) {
-                        mask[base + slot] = 1;
-                    }
-                }
+        LongBuffer mask = buffers.mask(Sizes.elements("Attention mask", 1, rows, columns, Long.BYTES));
+        long[] row = new long[columns];
+        for (int r = 0; r < rows; r++) {
+            KvSequence sequence = pool.sequenceInRow(r);
+            for (int slot = 0; slot < physical; slot++) {
+                row[slot] = sequence != null && pool.owns(sequence, r, slot) ? 1L : 0L;
             }
-            Arrays.fill(mask, base + physical, base + columns, 1L);
+            Arrays.fill(row, physical, columns, 1L);
+            mask.put(r * columns, row);
         }
-        return OnnxTensor.createTensor(model.environment, LongBuffer.wrap(mask), new long[] { rows, columns });
+        return OnnxTensor.createTensor(model.environment, mask, new long[] { rows, columns });
     }
 
     private OnnxTensor emptyPast(int rows) throws OrtException {

@@ -526,11 +526,11 @@ public final class DecoderModel implements Decoder {
     }
 
     /**
-     * Direct buffers reused by one thread's calls for the small inputs and the pinned
-     * logits: a tensor over a direct buffer is neither copied nor allocated by ONNX
-     * Runtime's Java binding (about 20–40 µs a call otherwise, measured on a 0.3 ms draft
-     * step). The logits buffer holds one call's returned rows only: at most max(γ + 1, 2)
-     * rows per sequence.
+     * Direct buffers reused by one thread's calls for the inputs (ids, positions, mask or
+     * bias, single or batched) and the pinned logits: a tensor over a direct buffer is
+     * neither copied nor allocated by ONNX Runtime's Java binding (about 20–40 µs a call
+     * otherwise, measured on a 0.3 ms draft step). The logits buffer holds one call's
+     * returned rows only: at most max(γ + 1, 2) rows per sequence.
      */
     static final class Scratch {
 
@@ -539,6 +539,8 @@ public final class DecoderModel implements Decoder {
         private LongBuffer positions = longs(64);
 
         private LongBuffer mask = longs(1024);
+
+        private @Nullable FloatBuffer bias;
 
         private @Nullable ByteBuffer logits;
 
@@ -555,6 +557,20 @@ public final class DecoderModel implements Decoder {
         LongBuffer mask(int length) {
             mask = mask.capacity() >= length ? mask : longs(grown(length));
             return mask.clear().limit(length);
+        }
+
+        /**
+         * A packed batch's attention_bias; grown to exactly its size when too small (it
+         * is S × (P + S): megabytes for a large batch).
+         */
+        FloatBuffer bias(int length) {
+            if (bias == null || bias.capacity() < length) {
+                bias = null;
+                bias = ByteBuffer.allocateDirect(Math.multiplyExact(length, Float.BYTES))
+                    .order(ByteOrder.nativeOrder())
+                    .asFloatBuffer();
+            }
+            return bias.clear().limit(length);
         }
 
         /**
