@@ -116,9 +116,13 @@ class _Shapes:
         ids_shape = g.node("Shape", ["input_ids"], name_hint="ids_shape")
         self.batch = g.node("Slice", [ids_shape, g.const("zero", [0]), g.const("one", [1])], name_hint="batch")
         self.seq = g.node("Slice", [ids_shape, g.const("one", [1]), g.const("two", [2])], name_hint="seq")
-        past_shape = g.node("Shape", ["past_key_values.0.key"])
-        self.past = g.node("Slice", [past_shape, g.const("two", [2]), g.const("three", [3])], name_hint="past_len")
-        self.total = g.node("Add", [self.past, self.seq], name_hint="total")
+        # T from the mask (or bias), not from the past: the same number, P + s, unless the past is a larger buffer
+        # that GroupQueryAttention writes in place (past and present bound to one tensor)
+        mask_shape = g.node("Shape", ["attention_bias" if packed else "attention_mask"])
+        axis = [3, 4] if packed else [1, 2]
+        self.total = g.node("Slice", [mask_shape, g.const("t_from", axis[:1]), g.const("t_to", axis[1:])],
+                            name_hint="total")
+        self.past = g.node("Sub", [self.total, self.seq], name_hint="past_len")
         if packed:
             # the input is the whole mask, causality included; -inf -> -1e9 keeps the softmax finite
             self.holes = self.full = g.node("Max", ["attention_bias", g.const("floor", np.array(MASK_MIN_FP32,
