@@ -112,6 +112,8 @@ def specula(a, target, prompt_row, threads):
                "--warmup", "1", "--ignore-eos", "--threads", str(threads), "--json", jf]
         if a.specula_draft:
             cmd += ["--draft", a.specula_draft]
+        if a.specula_spinning:
+            cmd += ["--spinning"]
         run(cmd)
         rows = json.load(open(jf))["results"]
     res = {}
@@ -146,6 +148,8 @@ def main(argv):
     ap.add_argument("--specula-target", action="append", default=[],
                     help="DIR or LABEL=DIR (repeatable; label fp32 without one), e.g. int4=/models/q-int4")
     ap.add_argument("--specula-draft")
+    ap.add_argument("--specula-spinning", action="store_true",
+                    help="Specula's idle ONNX Runtime threads spin (--spinning), as llama.cpp's do")
     ap.add_argument("--specula-policies", default="plain")
     ap.add_argument("--draft-max", type=int, default=4)
     ap.add_argument("--lookup-max", type=int, default=4)

@@ -44,6 +44,7 @@ TINY=$REPO/models-tiny/src/main/resources/dev/specula/models/tiny
 JAR=$REPO/cli/target/specula-cli.jar
 mkdir -p "$WORK" "$M"
 step() { [[ " $STEPS " == *" $1 "* ]]; }
+SPIN=$([ "${SPECULA_SPINNING:-1}" = 1 ] && echo --specula-spinning || true)
 log() { echo "[run.sh $(date -u +%H:%M:%S)] $*" >&2; }
 tools() { (cd "$REPO/tools" && "$PYTHON" -m specula_tools "$@"); }
 
@@ -132,7 +133,7 @@ if step 6; then
                 "$PYTHON" "$HERE/bench.py" --name "embedded pair (target 11M, draft 0.9M)" --bin "$BIN" --jar "$JAR" \
                     --prompts "$PROMPTS" --limit "$LIMIT" --new-tokens "${NEW_TOKENS:-128}" --threads "$THREADS" \
                     --repeat "$REPEAT" --specula-target "$TINY/target" --specula-draft "$TINY/draft" \
-                    --specula-policies "${SPECULA_POLICIES:-plain,fixed:4,goodput,ldlp}" \
+                    --specula-policies "${SPECULA_POLICIES:-plain,fixed:4,goodput,ldlp}" $SPIN \
                     --gguf f32="$M/embedded-target-f32.gguf" --gguf f16="$M/embedded-target-f16.gguf" \
                     --draft-gguf f32="$M/embedded-draft-f32.gguf" --draft-gguf f16="$M/embedded-draft-f16.gguf" \
                     --json "$OUT/bench-embedded.json" --markdown "$OUT/bench-embedded.md" ;;
@@ -140,7 +141,7 @@ if step 6; then
                 "$PYTHON" "$HERE/bench.py" --name "0.5B-class body (Qwen2.5-0.5B shape, vocab 4096, random weights)" \
                     --bin "$BIN" --jar "$JAR" --prompts "$PROMPTS" --limit "$LIMIT" \
                     --new-tokens "${NEW_TOKENS_05B:-64}" --threads "$THREADS" --repeat "$REPEAT" \
-                    --specula-target "$M/qwen05b-shape-onnx" --specula-policies plain --modes plain \
+                    --specula-target "$M/qwen05b-shape-onnx" --specula-policies plain --modes plain $SPIN \
                     --gguf f32="$M/qwen05b-f32.gguf" --gguf f16="$M/qwen05b-f16.gguf" \
                     --gguf q8_0="$M/qwen05b-q8_0.gguf" --gguf q4_0="$M/qwen05b-q4_0.gguf" \
                     --json "$OUT/bench-qwen05b.json" --markdown "$OUT/bench-qwen05b.md" ;;

@@ -56,7 +56,8 @@ final class BenchCommand {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
         valued.addAll(Set.of("prompts", "max-new-tokens", "policies", "repeat", "warmup", "json", "markdown", "chart",
                 "gamma", "concurrency", "batch-path", "policy-option", "temperature", "top-p", "top-k", "seed"));
-        Arguments arguments = Arguments.parse("bench", args, 1, valued, Set.of("ignore-eos"), Set.of("policy-option"));
+        Arguments arguments = Arguments.parse("bench", args, 1, valued, ModelOptions.flags("ignore-eos"),
+                Set.of("policy-option"));
         if (!arguments.has("prompts")) {
             throw new CliException("bench: --prompts FILE.jsonl is required");
         }

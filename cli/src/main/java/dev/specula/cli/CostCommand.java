@@ -67,7 +67,7 @@ final class CostCommand {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
         valued.addAll(
                 Set.of("context", "max-k", "prefill", "repeat", "decode-tokens", "json", "profile", "profile-steps"));
-        Arguments arguments = Arguments.parse("cost", args, 1, valued, Set.of(), Set.of());
+        Arguments arguments = Arguments.parse("cost", args, 1, valued, ModelOptions.flags(), Set.of());
         if (!arguments.has("target")) {
             throw new CliException("cost: --target DIR is required (the model to measure)");
         }

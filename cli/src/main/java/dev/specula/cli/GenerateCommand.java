@@ -38,7 +38,7 @@ final class GenerateCommand {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
         valued.addAll(Set.of("prompt", "chat", "prompt-ids", "max-new-tokens", "temperature", "top-p", "top-k", "seed",
                 "policy", "gamma", "stop", "policy-option"));
-        Arguments arguments = Arguments.parse("generate", args, 1, valued, Set.of("json", "ignore-eos"),
+        Arguments arguments = Arguments.parse("generate", args, 1, valued, ModelOptions.flags("json", "ignore-eos"),
                 Set.of("stop", "policy-option"));
         PromptInput prompt = prompt(arguments);
         SamplingParams sampling = arguments.sampling();

@@ -19,6 +19,16 @@ final class ModelOptions {
 
     static final Set<String> OPTIONS = Set.of("target", "draft", "target-packed", "threads", "provider", "device");
 
+    /** Model flags (no value): {@code --spinning}, idle ONNX Runtime threads spin. */
+    static final Set<String> FLAGS = Set.of("spinning");
+
+    /** {@code flags} and the model flags. */
+    static Set<String> flags(String... flags) {
+        Set<String> all = new java.util.HashSet<>(FLAGS);
+        all.addAll(Set.of(flags));
+        return all;
+    }
+
     /**
      * The file name of a directory's {@code --packed} graph (the embedded pair ships one
      * next to model.onnx).
@@ -84,7 +94,8 @@ final class ModelOptions {
         }
         RuntimeOptions options = RuntimeOptions.defaults()
             .withProvider(executionProvider, arguments.integer("device", 0, 0, 64))
-            .withIntraOpThreads(arguments.integer("threads", 1, 0, 1024));
+            .withIntraOpThreads(arguments.integer("threads", 1, 0, 1024))
+            .withSpinning(arguments.has("spinning"));
         // --profile PREFIX: only commands that accept it (cost) get here with it
         return arguments.has("profile") ? options.withProfiling(Path.of(arguments.string("profile", null))) : options;
     }

@@ -66,6 +66,22 @@ class SpeculaCliTest {
         assertThat(plain.path("prompt_tokens").asInt()).isEqualTo(3);
     }
 
+    /**
+     * {@code --threads 2 --spinning}: two intra-op threads that spin while idle (the
+     * models share one pool when the process's environment was made with it); the same
+     * tokens as one thread.
+     */
+    @Test
+    void spinningThreadsDecodeTheSameTokens() throws Exception {
+        JsonNode one = JSON.readTree(
+                run("generate", "--prompt-ids", "31,40,50", "--max-new-tokens", "16", "--policy", "fixed:4", "--json")
+                    .out());
+        Run spinning = run("generate", "--prompt-ids", "31,40,50", "--max-new-tokens", "16", "--policy", "fixed:4",
+                "--threads", "2", "--spinning", "--json");
+        assertThat(spinning.exitCode()).isZero();
+        assertThat(JSON.readTree(spinning.out()).path("token_ids")).isEqualTo(one.path("token_ids"));
+    }
+
     @Test
     void chatUsesTheTemplate() throws Exception {
         Run run = run("generate", "--chat", "write a function that adds two numbers", "--max-new-tokens", "8",

@@ -116,9 +116,15 @@ public final class DecoderModel implements Decoder {
     /** Whether ONNX Runtime's profiler is on ({@link RuntimeOptions#profilePrefix()}). */
     private final boolean profiled;
 
+    /**
+     * Whether the session runs on the process's global intra-op pool
+     * ({@link OrtEnvironments#globalPool()}) rather than a pool of its own.
+     */
+    private final boolean sharedThreadPool;
+
     private DecoderModel(ModelFiles files, ModelConfig config, GraphSignature signature, TextTokenizer tokenizer,
             Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session, int prefillChunkTokens,
-            boolean profiled) throws OrtException {
+            boolean profiled, boolean sharedThreadPool) throws OrtException {
         this.name = files.directory().getFileName().toString();
         this.files = files;
         this.kvIdentity = files.kvIdentity();
@@ -156,6 +162,7 @@ public final class DecoderModel implements Decoder {
         this.pinLogits = signature.logitsWidth() > 0;
         this.prefillChunkTokens = prefillChunkTokens;
         this.profiled = profiled;
+        this.sharedThreadPool = sharedThreadPool;
         long[] emptyShape = { 1, signature.kvHeads(), 0, signature.headDim() };
         this.emptyPast = signature.kvType() == OnnxJavaType.FLOAT16
                 ? OnnxTensor.createTensor(environment, ShortBuffer.allocate(0), emptyShape, OnnxJavaType.FLOAT16)
@@ -173,7 +180,7 @@ public final class DecoderModel implements Decoder {
         ModelFiles files = ModelFiles.resolve(location);
         ModelConfig config = ModelConfig.read(files);
         Optional<ChatTemplate> template = loadChatTemplate(files);
-        OrtEnvironment environment = OrtEnvironments.get();
+        OrtEnvironment environment = OrtEnvironments.get(threadPool(options));
         OrtSession session = createSession(environment, files.model(), options);
         TextTokenizer tokenizer = null;
         try {
@@ -181,7 +188,7 @@ public final class DecoderModel implements Decoder {
                     session.getOutputInfo());
             tokenizer = loadTokenizer(files);
             return new DecoderModel(files, config, signature, tokenizer, template, environment, session,
-                    options.prefillChunkTokens(), options.profilePrefix() != null);
+                    options.prefillChunkTokens(), options.profilePrefix() != null, sharesGlobalPool(options));
         }
         catch (OrtException | RuntimeException ex) {
             if (tokenizer != null) {
@@ -231,9 +238,15 @@ public final class DecoderModel implements Decoder {
         try (OrtSession.SessionOptions sessionOptions = new OrtSession.SessionOptions()) {
             sessionOptions.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
             sessionOptions.setExecutionMode(OrtSession.SessionOptions.ExecutionMode.SEQUENTIAL);
-            sessionOptions.setIntraOpNumThreads(options.intraOpThreads());
             sessionOptions.setInterOpNumThreads(1);
-            sessionOptions.addConfigEntry("session.intra_op.allow_spinning", options.spinning() ? "1" : "0");
+            if (sharesGlobalPool(options)) {
+                // the process's pool, shared with the other models of these options
+                sessionOptions.disablePerSessionThreads();
+            }
+            else {
+                sessionOptions.setIntraOpNumThreads(options.intraOpThreads());
+                sessionOptions.addConfigEntry("session.intra_op.allow_spinning", options.spinning() ? "1" : "0");
+            }
             if (options.profilePrefix() != null) {
                 sessionOptions.enableProfiling(options.profilePrefix().toString());
             }
@@ -264,6 +277,20 @@ public final class DecoderModel implements Decoder {
             throw new ModelLoadException(model,
                     "Cannot configure an ONNX Runtime session for " + model + ": " + ex.getMessage(), ex);
         }
+    }
+
+    private static OrtEnvironments.ThreadPool threadPool(RuntimeOptions options) {
+        return new OrtEnvironments.ThreadPool(options.intraOpThreads(), options.spinning());
+    }
+
+    /** Whether a session of these options runs on the environment's global pool. */
+    private static boolean sharesGlobalPool(RuntimeOptions options) {
+        return threadPool(options).equals(OrtEnvironments.globalPool());
+    }
+
+    /** Whether this model's session runs on the process's global intra-op pool. */
+    boolean sharesThreadPool() {
+        return sharedThreadPool;
     }
 
     /** The shape of this model's KV. */

@@ -72,6 +72,14 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
         return new RuntimeOptions(provider, deviceId, threads, spinning, prefillChunkTokens, profilePrefix);
     }
 
+    /**
+     * These options with idle ONNX Runtime threads spinning or not (only matters with
+     * more than one intra-op thread).
+     */
+    public RuntimeOptions withSpinning(boolean spin) {
+        return new RuntimeOptions(provider, deviceId, intraOpThreads, spin, prefillChunkTokens, profilePrefix);
+    }
+
     /** These options with another prefill chunk (tokens per ONNX Runtime call, >= 1). */
     public RuntimeOptions withPrefillChunkTokens(int tokens) {
         return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, tokens, profilePrefix);
