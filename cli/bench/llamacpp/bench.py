@@ -73,18 +73,18 @@ def parse_spec(err, what, required=True):
             "accepted": int(accept.group(1)) if accept else None}
 
 
-def llama_draft(a, gguf, draft, prompt, threads):
+def llama_draft(a, gguf, draft, prompt, threads, n_max):
     cmd = [os.path.join(a.bin, "llama-speculative-simple"), "-m", gguf, "-md", draft, "-p", prompt,
            "-n", str(a.new_tokens), "--temp", "0", "--ignore-eos", "-t", str(threads), "-tb", str(threads),
-           "-td", str(threads), "-tbd", str(threads), "-c", str(a.ctx), "--spec-type", "draft-simple", "--spec-draft-n-max", str(a.draft_max),
+           "-td", str(threads), "-tbd", str(threads), "-c", str(a.ctx), "--spec-type", "draft-simple", "--spec-draft-n-max", str(n_max),
            "--spec-draft-n-min", "0", "--spec-draft-p-min", "0"]
     return run_spec(cmd, "llama-speculative-simple")
 
 
-def llama_lookup(a, gguf, prompt, threads):
+def llama_lookup(a, gguf, prompt, threads, n_max):
     cmd = [os.path.join(a.bin, "llama-lookup"), "-m", gguf, "-p", prompt, "-n", str(a.new_tokens), "--temp", "0",
            "--ignore-eos", "-t", str(threads), "-tb", str(threads), "-c", str(a.ctx),
-           "--spec-draft-n-max", str(a.lookup_max)]
+           "--spec-draft-n-max", str(n_max)]
     return run_spec(cmd, "llama-lookup")
 
 
@@ -114,6 +114,8 @@ def specula(a, target, prompt_row, threads):
             cmd += ["--draft", a.specula_draft]
         if a.specula_spinning:
             cmd += ["--spinning"]
+        if a.specula_proposers:
+            cmd += ["--proposers", a.specula_proposers]
         run(cmd)
         rows = json.load(open(jf))["results"]
     res = {}
@@ -128,7 +130,7 @@ def specula(a, target, prompt_row, threads):
         if r["policy"] == "plain" and r.get("target_step_ms"):
             entry["decode_seconds"] = (n - 1) * r["target_step_ms"] / 1000
             entry["decode_tokens"] = n - 1
-        res[r["policy"]] = entry
+        res[r["policy"] + (" " + r["proposer"] if r.get("proposer") and a.specula_proposers else "")] = entry
     return res
 
 
@@ -151,8 +153,10 @@ def main(argv):
     ap.add_argument("--specula-spinning", action="store_true",
                     help="Specula's idle ONNX Runtime threads spin (--spinning), as llama.cpp's do")
     ap.add_argument("--specula-policies", default="plain")
-    ap.add_argument("--draft-max", type=int, default=4)
-    ap.add_argument("--lookup-max", type=int, default=4)
+    ap.add_argument("--specula-proposers",
+                    help="Specula's proposers, each run with each policy (bench --proposers), e.g. model,ngram")
+    ap.add_argument("--draft-max", default="4", help="llama.cpp draft lengths, e.g. 4,8")
+    ap.add_argument("--lookup-max", default="4", help="llama.cpp lookup draft lengths, e.g. 4,8")
     ap.add_argument("--modes", default="plain,draft,lookup")
     ap.add_argument("--json", required=True)
     ap.add_argument("--markdown", required=True)
@@ -181,9 +185,11 @@ def main(argv):
                     if "plain" in modes:
                         record(f"llama.cpp {prec} plain", llama_completion(a, g, p["prompt"], t))
                     if "draft" in modes and prec in drafts:
-                        record(f"llama.cpp {prec} draft:{a.draft_max}", llama_draft(a, g, drafts[prec], p["prompt"], t))
+                        for n in a.draft_max.split(","):
+                            record(f"llama.cpp {prec} draft:{n}", llama_draft(a, g, drafts[prec], p["prompt"], t, int(n)))
                     if "lookup" in modes:
-                        record(f"llama.cpp {prec} lookup:{a.lookup_max}", llama_lookup(a, g, p["prompt"], t))
+                        for n in a.lookup_max.split(","):
+                            record(f"llama.cpp {prec} lookup:{n}", llama_lookup(a, g, p["prompt"], t, int(n)))
     summary = summarize(runs)
     report = {"name": a.name, "settings": {k: v for k, v in vars(a).items() if k not in ("json", "markdown")},
               "machine": machine(), "summary": summary, "runs": runs}

@@ -9,6 +9,9 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 import dev.specula.policy.FixedPolicy;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.UnknownPolicyException;
+import dev.specula.proposer.PromptLookup;
+import dev.specula.proposer.ProposerKind;
+import dev.specula.request.InvalidRequestException;
 import dev.specula.serving.PolicySettings;
 
 /**
@@ -34,6 +37,23 @@ public class SpeculaPolicyProperties implements InitializingBean {
     /** Policy options by name (e.g. threshold: 0.4), checked by the policy at startup. */
     private Map<String, String> options = new LinkedHashMap<>();
 
+    /**
+     * What proposes the drafts of requests that name none: "model" (the draft model),
+     * "ngram" (prompt lookup: what followed the last tokens' latest earlier occurrence,
+     * needs no draft) or "model+ngram" (the lookup when it matches, the model otherwise).
+     * Unset: "model" with a draft, "ngram" without one.
+     */
+    private String proposer;
+
+    /** Prompt lookup: the shortest run of last tokens that counts as a match, 1 to 64. */
+    private int ngramMin = PromptLookup.DEFAULT.minNgram();
+
+    /**
+     * Prompt lookup: the longest run of last tokens searched for (longer matches win),
+     * ngram-min to 64.
+     */
+    private int ngramMax = PromptLookup.DEFAULT.maxNgram();
+
     public String getName() {
         return name;
     }
@@ -52,6 +72,30 @@ public class SpeculaPolicyProperties implements InitializingBean {
 
     public Map<String, String> getOptions() {
         return options;
+    }
+
+    public String getProposer() {
+        return proposer;
+    }
+
+    public void setProposer(String proposer) {
+        this.proposer = proposer;
+    }
+
+    public int getNgramMin() {
+        return ngramMin;
+    }
+
+    public void setNgramMin(int ngramMin) {
+        this.ngramMin = ngramMin;
+    }
+
+    public int getNgramMax() {
+        return ngramMax;
+    }
+
+    public void setNgramMax(int ngramMax) {
+        this.ngramMax = ngramMax;
     }
 
     public void setOptions(Map<String, String> options) {
@@ -73,11 +117,34 @@ public class SpeculaPolicyProperties implements InitializingBean {
         SpeculationPolicies.requireKnown(name);
         PropertyChecks.requireRange(prefix + "gamma", gamma, gamma, 1, FixedPolicy.MAX_GAMMA,
                 "an integer from 1 to " + FixedPolicy.MAX_GAMMA);
+        proposerKind();
+        PropertyChecks.requireRange(prefix + "ngram-min", ngramMin, ngramMin, 1, 64, "an integer from 1 to 64");
+        PropertyChecks.requireRange(prefix + "ngram-max", ngramMax, ngramMax, ngramMin, 64,
+                "an integer from " + prefix + "ngram-min (" + ngramMin + ") to 64");
     }
 
     /** These properties as the service takes them. */
     public PolicySettings toSettings() {
-        return PolicySettings.builder().name(name.trim()).gamma(gamma).options(options).build();
+        return PolicySettings.builder()
+            .name(name.trim())
+            .gamma(gamma)
+            .options(options)
+            .proposer(proposerKind())
+            .promptLookup(new PromptLookup(ngramMin, ngramMax))
+            .build();
+    }
+
+    /** {@link #proposer} parsed; null when unset. */
+    ProposerKind proposerKind() {
+        if (proposer == null || proposer.isBlank()) {
+            return null;
+        }
+        try {
+            return ProposerKind.parse(proposer, CONFIG_PREFIX + ".proposer");
+        }
+        catch (InvalidRequestException ex) {
+            throw PropertyChecks.invalid(CONFIG_PREFIX + ".proposer", proposer, "one of " + ProposerKind.NAMES);
+        }
     }
 
 }

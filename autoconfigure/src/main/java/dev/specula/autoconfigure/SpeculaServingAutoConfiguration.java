@@ -23,6 +23,7 @@ import org.springframework.context.annotation.Bean;
 import dev.specula.autoconfigure.SpeculaModelsAutoConfiguration.ModelLocationsResolved;
 import dev.specula.model.ModelLoadException;
 import dev.specula.policy.InvalidPolicyOptionException;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.serving.BatchingSettings;
 import dev.specula.serving.CircuitBreakerSettings;
 import dev.specula.serving.ConcurrencySettings;
@@ -61,6 +62,12 @@ public class SpeculaServingAutoConfiguration {
             SpeculaBatchingProperties batchingProperties, SpeculaKvProperties kv,
             ObjectProvider<MeterRegistry> meterRegistry, ObjectProvider<CircuitBreakerRegistry> circuitBreakers,
             ObjectProvider<TimeLimiterRegistry> timeLimiters, ObjectProvider<BulkheadRegistry> bulkheads) {
+        ProposerKind proposer = policy.proposerKind();
+        if (proposer != null && proposer.usesModel() && locations.draft() == null) {
+            throw PropertyChecks.invalid(SpeculaPolicyProperties.CONFIG_PREFIX + ".proposer", policy.getProposer(),
+                    "ngram when no draft is configured (" + SpeculaModelProperties.DRAFT_LOCATION
+                            + " is unset), or leave it unset");
+        }
         BatchingSettings batching = batchingProperties.toSettings();
         int maxConcurrentGenerations = maxConcurrentGenerations(resilience.toConcurrencySettings(), batching);
         CircuitBreakerSettings draftBreakerSettings = resilience.toDraftBreakerSettings();

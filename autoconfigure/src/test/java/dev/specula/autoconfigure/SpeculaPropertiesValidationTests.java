@@ -22,47 +22,51 @@ class SpeculaPropertiesValidationTests {
         .withConfiguration(AutoConfigurations.of(TestModels.AUTO_CONFIGURATIONS));
 
     @ParameterizedTest(name = "{0}={1}")
-    @CsvSource(delimiter = '|', textBlock = """
-            specula.policy.gamma                                 | 0     | 0      | an integer from 1 to 64
-            specula.policy.gamma                                 | 65    | 65     | an integer from 1 to 64
-            specula.policy.name                                  | fixed:3 | fixed:3 | a policy name without ':gamma'
-            specula.policy.name                                  | fixed:x | fixed:x | a policy name without ':gamma'
-            specula.chat.options.max-tokens                      | -1    | -1     | an integer >= 1
-            specula.chat.options.temperature                     | -0.1  | -0.1   | a number >= 0
-            specula.chat.options.top-p                           | 0     | 0.0    | (0, 1]
-            specula.chat.options.top-p                           | 1.5   | 1.5    | (0, 1]
-            specula.chat.options.top-k                           | -2    | -2     | an integer >= 0
-            specula.chat.stream-threads                          | -1    | -1     | an integer >= 0
-            specula.chat.max-prompt-characters                   | 0     | 0      | an integer >= 1
-            specula.cache.response.maximum-size                  | -1    | -1     | an integer >= 0
-            specula.cache.response.time-to-live                  | 0s    | 0s     | a positive duration
-            specula.cache.prefix.size                            | -1B   | -1B    | a size >= 0
-            specula.resilience.max-concurrent-generations        | 0     | 0      | an integer >= 1
-            specula.resilience.round-timeout                     | 0ms   | 0s     | a positive duration
-            specula.resilience.round-timeout                     | -5s   | -5s    | a positive duration
-            specula.resilience.round-timeout                     | -1500ms | -1500ms | a positive duration
-            specula.resilience.max-wait-for-slot                 | -1s   | -1s    | a duration >= 0
-            specula.resilience.draft-breaker.failure-rate-threshold | 0     | 0.0    | (0, 100]
-            specula.resilience.draft-breaker.failure-rate-threshold | 101   | 101.0  | (0, 100]
-            specula.resilience.draft-breaker.sliding-window-size | 0     | 0      | an integer >= 1
-            specula.resilience.draft-breaker.minimum-number-of-calls | 0     | 0      | an integer >= 1
-            specula.resilience.draft-breaker.wait-duration-in-open-state | 0s    | 0s     | at least 1ms
-            specula.resilience.goodput.probe-interval            | 0     | 0      | an integer >= 1
-            specula.resilience.goodput.min-tokens                | 0     | 0      | an integer >= 1
-            specula.resilience.goodput.failure-rate-threshold    | 0     | 0.0    | (0, 100]
-            specula.resilience.goodput.sliding-window-size       | 0     | 0      | an integer >= 1
-            specula.resilience.goodput.minimum-number-of-calls   | 0     | 0      | an integer >= 1
-            specula.resilience.goodput.wait-duration-in-open-state | 0s  | 0s     | at least 1ms
-            specula.batching.max-batch-size                      | 0     | 0      | an integer >= 1
-            specula.batching.queue-capacity                      | 0     | 0      | an integer >= 1
-            specula.batching.max-wait                            | -1ms  | -1ms   | a duration >= 0
-            specula.kv.max-bytes                                 | 0B    | 0B     | a size >= 1B
-            specula.kv.max-bytes                                 | -2MB  | -2097152B | a size >= 1B
-            specula.kv.max-wait                                  | -1s   | -1s    | a duration >= 0
-            specula.runtime.intra-op-threads                     | -1    | -1     | an integer >= 0
-            specula.runtime.prefill-chunk-tokens                 | 0     | 0      | an integer >= 1
-            specula.runtime.device-id                            | -1    | -1     | an integer >= 0
-            """)
+    @CsvSource(delimiter = '|',
+            textBlock = """
+                    specula.policy.gamma                                 | 0     | 0      | an integer from 1 to 64
+                    specula.policy.gamma                                 | 65    | 65     | an integer from 1 to 64
+                    specula.policy.name                                  | fixed:3 | fixed:3 | a policy name without ':gamma'
+                    specula.policy.name                                  | fixed:x | fixed:x | a policy name without ':gamma'
+                    specula.policy.proposer                              | eagle | eagle  | one of model, ngram, model+ngram, prediction
+                    specula.policy.ngram-min                             | 0     | 0      | an integer from 1 to 64
+                    specula.policy.ngram-max                             | 65    | 65     | an integer from specula.policy.ngram-min (1) to 64
+                    specula.chat.options.max-tokens                      | -1    | -1     | an integer >= 1
+                    specula.chat.options.temperature                     | -0.1  | -0.1   | a number >= 0
+                    specula.chat.options.top-p                           | 0     | 0.0    | (0, 1]
+                    specula.chat.options.top-p                           | 1.5   | 1.5    | (0, 1]
+                    specula.chat.options.top-k                           | -2    | -2     | an integer >= 0
+                    specula.chat.stream-threads                          | -1    | -1     | an integer >= 0
+                    specula.chat.max-prompt-characters                   | 0     | 0      | an integer >= 1
+                    specula.cache.response.maximum-size                  | -1    | -1     | an integer >= 0
+                    specula.cache.response.time-to-live                  | 0s    | 0s     | a positive duration
+                    specula.cache.prefix.size                            | -1B   | -1B    | a size >= 0
+                    specula.resilience.max-concurrent-generations        | 0     | 0      | an integer >= 1
+                    specula.resilience.round-timeout                     | 0ms   | 0s     | a positive duration
+                    specula.resilience.round-timeout                     | -5s   | -5s    | a positive duration
+                    specula.resilience.round-timeout                     | -1500ms | -1500ms | a positive duration
+                    specula.resilience.max-wait-for-slot                 | -1s   | -1s    | a duration >= 0
+                    specula.resilience.draft-breaker.failure-rate-threshold | 0     | 0.0    | (0, 100]
+                    specula.resilience.draft-breaker.failure-rate-threshold | 101   | 101.0  | (0, 100]
+                    specula.resilience.draft-breaker.sliding-window-size | 0     | 0      | an integer >= 1
+                    specula.resilience.draft-breaker.minimum-number-of-calls | 0     | 0      | an integer >= 1
+                    specula.resilience.draft-breaker.wait-duration-in-open-state | 0s    | 0s     | at least 1ms
+                    specula.resilience.goodput.probe-interval            | 0     | 0      | an integer >= 1
+                    specula.resilience.goodput.min-tokens                | 0     | 0      | an integer >= 1
+                    specula.resilience.goodput.failure-rate-threshold    | 0     | 0.0    | (0, 100]
+                    specula.resilience.goodput.sliding-window-size       | 0     | 0      | an integer >= 1
+                    specula.resilience.goodput.minimum-number-of-calls   | 0     | 0      | an integer >= 1
+                    specula.resilience.goodput.wait-duration-in-open-state | 0s  | 0s     | at least 1ms
+                    specula.batching.max-batch-size                      | 0     | 0      | an integer >= 1
+                    specula.batching.queue-capacity                      | 0     | 0      | an integer >= 1
+                    specula.batching.max-wait                            | -1ms  | -1ms   | a duration >= 0
+                    specula.kv.max-bytes                                 | 0B    | 0B     | a size >= 1B
+                    specula.kv.max-bytes                                 | -2MB  | -2097152B | a size >= 1B
+                    specula.kv.max-wait                                  | -1s   | -1s    | a duration >= 0
+                    specula.runtime.intra-op-threads                     | -1    | -1     | an integer >= 0
+                    specula.runtime.prefill-chunk-tokens                 | 0     | 0      | an integer >= 1
+                    specula.runtime.device-id                            | -1    | -1     | an integer >= 0
+                    """)
     void outOfRangeValueStopsStartup(String property, String value, String shownValue, String allowed) {
         runner.withPropertyValues(property + "=" + value).run((context) -> {
             assertThat(context).hasFailed();
@@ -91,6 +95,22 @@ class SpeculaPropertiesValidationTests {
             assertThat(cause).as("cause chain of %s", context.getStartupFailure()).isNotNull();
             assertThat(cause.getName()).isEqualTo(property);
         });
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({ "model", "model+ngram" })
+    void aProposerThatNeedsTheDraftModelStopsStartupWithoutOne(String proposer) {
+        runner
+            .withPropertyValues("specula.target.location=" + TestModels.pair().target(),
+                    "specula.policy.proposer=" + proposer)
+            .run((context) -> {
+                assertThat(context).hasFailed();
+                InvalidConfigurationPropertyValueException cause = findCause(context.getStartupFailure(),
+                        InvalidConfigurationPropertyValueException.class);
+                assertThat(cause).as("cause chain of %s", context.getStartupFailure()).isNotNull();
+                assertThat(cause.getName()).isEqualTo("specula.policy.proposer");
+                assertThat(cause.getReason()).contains("specula.draft.location");
+            });
     }
 
     @ParameterizedTest(name = "{0}")

@@ -18,14 +18,18 @@ import java.util.function.Supplier;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import org.jspecify.annotations.Nullable;
 
 import dev.specula.engine.Engine;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
 import dev.specula.engine.ModelPair;
+import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.PolicyResources;
 import dev.specula.policy.SpeculationPolicy;
+import dev.specula.proposer.PromptLookup;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.sampling.SamplingParams;
 
 /**
@@ -41,7 +45,7 @@ import dev.specula.sampling.SamplingParams;
 final class BenchCommand {
 
     static final String USAGE = "bench [--target DIR] [--draft DIR] --prompts FILE.jsonl [--max-new-tokens 128] "
-            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--repeat 3] [--warmup 1] [--ignore-eos] [--json OUT.json] [--markdown OUT.md] [--chart OUT.png] "
+            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--proposers model,ngram,model+ngram,prediction] [--ngram-min 1] [--ngram-max 4] [--categories a,b] [--repeat 3] [--warmup 1] [--ignore-eos] [--json OUT.json] [--markdown OUT.md] [--chart OUT.png] "
             + "[--concurrency 1,4,8,16 [--batch-path padded|unpadded|both] [--target-packed FILE]]";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -49,11 +53,15 @@ final class BenchCommand {
     private BenchCommand() {
     }
 
-    record BenchPrompt(String id, String category, PromptInput input) {
+    /** A prompt of the file; {@code prediction}: its predicted output, or null. */
+    record BenchPrompt(String id, String category, PromptInput input, @Nullable String prediction) {
     }
 
     static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
+        valued.addAll(ProposerOptions.OPTIONS);
+        valued.add("proposers");
+        valued.add("categories");
         valued.addAll(Set.of("prompts", "max-new-tokens", "policies", "repeat", "warmup", "json", "markdown", "chart",
                 "gamma", "concurrency", "batch-path", "policy-option", "temperature", "top-p", "top-k", "seed"));
         Arguments arguments = Arguments.parse("bench", args, 1, valued, ModelOptions.flags("ignore-eos"),
@@ -65,6 +73,13 @@ final class BenchCommand {
             throw new CliException("bench: --policies is required, e.g. --policies plain,fixed:2,fixed:4");
         }
         List<BenchPrompt> prompts = readPrompts(Path.of(arguments.string("prompts", null)));
+        if (arguments.has("categories")) {
+            Set<String> wanted = new LinkedHashSet<>(Arrays.asList(arguments.string("categories", "").split(",")));
+            prompts.removeIf((prompt) -> !wanted.contains(prompt.category()));
+            if (prompts.isEmpty()) {
+                throw new CliException("bench: no prompt of the file is in --categories " + wanted);
+            }
+        }
         List<String> policyNames = new ArrayList<>(
                 new LinkedHashSet<>(Arrays.asList(arguments.string("policies", "").split(","))));
         policyNames.removeIf(String::isBlank);
@@ -78,34 +93,58 @@ final class BenchCommand {
                     out, err);
         }
 
+        List<@Nullable ProposerKind> proposers = ProposerOptions.kinds(arguments);
+        PromptLookup lookup = ProposerOptions.lookup(arguments);
         try (ModelPair models = ModelOptions.load(arguments); PolicyResources resources = new PolicyResources()) {
-            Map<String, Supplier<SpeculationPolicy>> policies = new LinkedHashMap<>();
+            // every (policy, proposer) pair is one run; plain proposes nothing and runs
+            // once. Keys name both when several proposers run.
+            Map<String, Run> policies = new LinkedHashMap<>();
             for (String name : policyNames) {
-                policies.put(name.trim(), PolicyOptions.factory(name.trim(), arguments, models, resources));
+                Supplier<SpeculationPolicy> factory = PolicyOptions.factory(name.trim(), arguments, models, resources);
+                for (ProposerKind proposer : proposers) {
+                    if (name.trim().equals(PlainPolicy.NAME)) {
+                        policies.put(PlainPolicy.NAME, new Run(PlainPolicy.NAME, null, factory));
+                        break;
+                    }
+                    String key = proposers.size() == 1 ? name.trim() : name.trim() + " " + proposer;
+                    policies.put(key, new Run(name.trim(), proposer, factory));
+                }
             }
             List<int[]> promptIds = new ArrayList<>();
+            List<int @Nullable []> predictions = new ArrayList<>();
             for (BenchPrompt prompt : prompts) {
                 promptIds.add(prompt.input().encode(models.target()));
+                predictions.add(prompt.prediction() == null ? null
+                        : models.target().tokenizer().encode(prompt.prediction(), false));
+                if (prompt.prediction() == null && proposers.contains(ProposerKind.PREDICTION)) {
+                    throw new CliException("bench: --proposers prediction needs a \"prediction\" in every prompt, "
+                            + "and prompt " + prompt.id() + " has none");
+                }
             }
             // no draft time limit and no batching: the engine holds no thread, nothing to
             // close
             Engine decoder = new Engine(models, Engine.Settings.defaults().withoutDraftTimeLimit());
             for (int w = 0; w < warmup; w++) {
-                for (Supplier<SpeculationPolicy> policy : policies.values()) {
+                for (Run run : policies.values()) {
                     for (int p = 0; p < Math.min(3, prompts.size()); p++) {
-                        decoder.generate(request(promptIds.get(p), sampling, maxNewTokens, ignoreEos, policy));
+                        decoder.generate(run.request(promptIds.get(p), predictions.get(p), sampling, maxNewTokens,
+                                ignoreEos, lookup));
                     }
                 }
             }
             // (policy, category) -> stats; category "all" holds every prompt
             Map<String, Map<String, GenerationStats>> totals = new LinkedHashMap<>();
+            Map<String, String> proposerOf = new LinkedHashMap<>();
             int mismatches = 0;
             for (int r = 0; r < repeat; r++) {
                 for (int p = 0; p < prompts.size(); p++) {
                     int[] reference = null;
-                    for (Map.Entry<String, Supplier<SpeculationPolicy>> policy : policies.entrySet()) {
-                        GenerationResult result = decoder
-                            .generate(request(promptIds.get(p), sampling, maxNewTokens, ignoreEos, policy.getValue()));
+                    for (Map.Entry<String, Run> policy : policies.entrySet()) {
+                        GenerationResult result = decoder.generate(policy.getValue()
+                            .request(promptIds.get(p), predictions.get(p), sampling, maxNewTokens, ignoreEos, lookup));
+                        if (result.proposer() != null) {
+                            proposerOf.put(policy.getKey(), result.proposer());
+                        }
                         Map<String, GenerationStats> byCategory = totals.computeIfAbsent(policy.getKey(),
                                 (key) -> new LinkedHashMap<>());
                         byCategory.computeIfAbsent("all", (key) -> new GenerationStats()).add(result.stats());
@@ -118,14 +157,16 @@ final class BenchCommand {
                             else if (!Arrays.equals(reference, result.tokenIds())) {
                                 mismatches++;
                                 err.println("bench: greedy output of " + policy.getKey() + " differs from "
-                                        + policyNames.get(0) + " on prompt " + prompts.get(p).id());
+                                        + policies.keySet().iterator().next() + " on prompt " + prompts.get(p).id());
                             }
                         }
                     }
                 }
                 err.printf("bench: repeat %d/%d done%n", r + 1, repeat);
             }
-            BenchReport report = new BenchReport(totals, mismatches);
+            Map<String, String> policyOf = new LinkedHashMap<>();
+            policies.forEach((key, run) -> policyOf.put(key, run.policy()));
+            BenchReport report = new BenchReport(totals, policyOf, proposerOf, mismatches);
             out.print(report.markdown());
             if (arguments.has("json")) {
                 Map<String, Object> json = new LinkedHashMap<>();
@@ -231,6 +272,31 @@ final class BenchCommand {
         return 0;
     }
 
+    /**
+     * One benchmarked configuration: a policy and what proposes for it (null: default).
+     */
+    private record Run(String policy, @Nullable ProposerKind proposer, Supplier<SpeculationPolicy> factory) {
+
+        /**
+         * The prompt's request; its prediction goes with it when this run's proposer is
+         * {@code prediction} or the default (which then is {@code prediction}).
+         */
+        GenerationRequest request(int[] prompt, int @Nullable [] prediction, SamplingParams sampling, int maxNewTokens,
+                boolean ignoreEos, PromptLookup lookup) {
+            boolean predicts = proposer == null || proposer == ProposerKind.PREDICTION;
+            return GenerationRequest.builder(prompt)
+                .sampling(sampling)
+                .maxNewTokens(maxNewTokens)
+                .ignoreEos(ignoreEos)
+                .policy(factory)
+                .proposer(proposer)
+                .promptLookup(lookup)
+                .prediction(predicts && !PlainPolicy.NAME.equals(policy) ? prediction : null)
+                .build();
+        }
+
+    }
+
     private static GenerationRequest request(int[] prompt, SamplingParams sampling, int maxNewTokens, boolean ignoreEos,
             Supplier<SpeculationPolicy> policy) {
         return GenerationRequest.builder(prompt)
@@ -241,7 +307,10 @@ final class BenchCommand {
             .build();
     }
 
-    /** One object per line: {"id":…, "category":…, "prompt"|"chat"|"prompt_ids": …}. */
+    /**
+     * One object per line: {"id":…, "category":…, "prompt"|"chat"|"prompt_ids": …,
+     * "prediction": … (optional)}.
+     */
     static List<BenchPrompt> readPrompts(Path file) {
         List<String> lines;
         try {
@@ -294,7 +363,11 @@ final class BenchCommand {
                         + " needs a \"prompt\" or \"chat\" string or a non-empty \"prompt_ids\" array");
             }
             String id = node.path("id").asText(String.valueOf(prompts.size() + 1));
-            prompts.add(new BenchPrompt(id, node.path("category").asText("default"), input));
+            if (node.has("prediction") && !node.get("prediction").isTextual()) {
+                throw new CliException("bench: " + where + ": \"prediction\" must be a string");
+            }
+            String prediction = node.has("prediction") ? node.get("prediction").asText() : null;
+            prompts.add(new BenchPrompt(id, node.path("category").asText("default"), input, prediction));
         }
         if (prompts.isEmpty()) {
             throw new CliException("bench: prompts file " + file.toAbsolutePath() + " holds no prompts");

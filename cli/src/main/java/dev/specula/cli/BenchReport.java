@@ -31,9 +31,24 @@ final class BenchReport {
 
     private final int mismatches;
 
-    BenchReport(Map<String, Map<String, GenerationStats>> totals, int mismatches) {
+    /** The policy of each run (a run's key may name its proposer too). */
+    private final Map<String, String> policyOf;
+
+    /** What proposed in each run that speculated. */
+    private final Map<String, String> proposerOf;
+
+    /**
+     * A report over the runs of one benchmark.
+     * @param totals run → category → statistics
+     * @param policyOf run → its policy's name (missing: the run's key is the name)
+     * @param proposerOf run → what proposed its drafts (missing: nothing did)
+     */
+    BenchReport(Map<String, Map<String, GenerationStats>> totals, Map<String, String> policyOf,
+            Map<String, String> proposerOf, int mismatches) {
         this.totals = totals;
         this.plainPolicy = totals.containsKey("plain") ? "plain" : null;
+        this.policyOf = policyOf;
+        this.proposerOf = proposerOf;
         this.mismatches = mismatches;
     }
 
@@ -44,7 +59,10 @@ final class BenchReport {
                 GenerationStats stats = category.getValue();
                 GenerationStats plain = plainPolicy == null ? null : totals.get(plainPolicy).get(category.getKey());
                 Map<String, @Nullable Object> row = new LinkedHashMap<>();
-                row.put("policy", policy.getKey());
+                String policyName = policyOf.getOrDefault(policy.getKey(), policy.getKey());
+                row.put("policy", policyName);
+                row.put("proposer", proposerOf.get(policy.getKey()));
+                row.put("draft_shape", proposerOf.containsKey(policy.getKey()) ? "chain" : null);
                 row.put("category", category.getKey());
                 row.put("tokens_per_second", stats.tokensPerSecond());
                 row.put("speedup_vs_plain", plain == null ? null : stats.tokensPerSecond() / plain.tokensPerSecond());
@@ -52,13 +70,12 @@ final class BenchReport {
                 row.put("acceptance_rate", stats.acceptanceRate());
                 row.put("alpha", stats.perTokenAcceptance());
                 row.put("outside_ort_share", (double) stats.outsideRuntimeNanos() / stats.wallNanos());
-                row.put("leviathan_expected_speedup",
-                        plain == null ? null : expectedSpeedup(policy.getKey(), stats, plain));
+                row.put("leviathan_expected_speedup", plain == null ? null : expectedSpeedup(policyName, stats, plain));
                 row.put("wasted_draft_tokens", stats.drafted() - stats.accepted());
                 row.put("generated_tokens", stats.generatedTokens());
                 row.put("requests", stats.requests());
                 row.put("target_step_ms", stats.meanTargetStepNanos() / 1e6);
-                row.put("draft_step_ms", stats.drafted() == 0 ? null : stats.meanDraftStepNanos() / 1e6);
+                row.put("draft_step_ms", stats.draftCalls() == 0 ? null : stats.meanDraftStepNanos() / 1e6);
                 rows.add(row);
             }
         }
@@ -73,7 +90,9 @@ final class BenchReport {
                 : stats.meanDrafted();
         double alpha = stats.perTokenAcceptance();
         double expectedTokens = alpha >= 1 ? gamma + 1 : (1 - Math.pow(alpha, gamma + 1)) / (1 - alpha);
-        double cost = gamma * stats.meanDraftStepNanos() + stats.meanTargetStepNanos();
+        // a proposer without model calls (prompt lookup) drafts for free
+        double draftStep = stats.draftCalls() == 0 ? 0 : stats.meanDraftStepNanos();
+        double cost = gamma * draftStep + stats.meanTargetStepNanos();
         double speedup = expectedTokens * plain.meanTargetStepNanos() / cost;
         return Double.isFinite(speedup) ? speedup : null;
     }
@@ -81,13 +100,14 @@ final class BenchReport {
     String markdown() {
         StringBuilder md = new StringBuilder();
         md.append(
-                "| policy | category | tokens/s | speedup vs plain | mean accepted | acceptance | wasted drafts | outside ORT | ideal speedup | measured / ideal |\n");
-        md.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                "| policy | proposer | category | tokens/s | speedup vs plain | mean accepted | acceptance | wasted drafts | outside ORT | ideal speedup | measured / ideal |\n");
+        md.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Map<String, @Nullable Object> row : rows()) {
             Double speedup = (Double) row.get("speedup_vs_plain");
             Double ideal = (Double) row.get("leviathan_expected_speedup");
-            md.append(String.format(Locale.ROOT, "| %s | %s | %.1f | %s | %.2f | %.3f | %d | %.1f%% | %s | %s |%n",
-                    row.get("policy"), row.get("category"), (Double) row.get("tokens_per_second"), format(speedup, "x"),
+            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %.1f | %s | %.2f | %.3f | %d | %.1f%% | %s | %s |%n",
+                    row.get("policy"), row.get("proposer") == null ? "" : row.get("proposer"), row.get("category"),
+                    (Double) row.get("tokens_per_second"), format(speedup, "x"),
                     (Double) row.get("mean_accepted_length"), (Double) row.get("acceptance_rate"),
                     (Long) row.get("wasted_draft_tokens"), 100 * (Double) row.get("outside_ort_share"),
                     format(ideal, "x"), speedup == null || ideal == null ? ""

@@ -1,6 +1,9 @@
 package dev.specula.cli;
 
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -14,6 +17,8 @@ import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
 import dev.specula.engine.ModelPair;
 import dev.specula.policy.PolicyResources;
+import dev.specula.proposer.PromptLookup;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.sampling.SamplingParams;
 
 /**
@@ -27,7 +32,8 @@ final class GenerateCommand {
 
     static final String USAGE = "generate [--target DIR] [--draft DIR] (--prompt TEXT | --chat TEXT | --prompt-ids 12,5,99) "
             + "[--max-new-tokens 64] [--temperature 0] [--top-p 1] [--top-k 0] [--seed N] [--policy plain|fixed|...] "
-            + "[--gamma 4] [--stop TEXT]... [--ignore-eos] [--json]";
+            + "[--gamma 4] [--proposer model|ngram|model+ngram|prediction] [--ngram-min 1] [--ngram-max 4] "
+            + "[--prediction TEXT | --prediction-file F] [--stop TEXT]... " + "[--ignore-eos] [--json]";
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -36,6 +42,8 @@ final class GenerateCommand {
 
     static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
+        valued.addAll(ProposerOptions.OPTIONS);
+        valued.addAll(Set.of("prediction", "prediction-file"));
         valued.addAll(Set.of("prompt", "chat", "prompt-ids", "max-new-tokens", "temperature", "top-p", "top-k", "seed",
                 "policy", "gamma", "stop", "policy-option"));
         Arguments arguments = Arguments.parse("generate", args, 1, valued, ModelOptions.flags("json", "ignore-eos"),
@@ -44,14 +52,23 @@ final class GenerateCommand {
         SamplingParams sampling = arguments.sampling();
         int maxNewTokens = arguments.integer("max-new-tokens", 64, 1, 1 << 20);
         boolean json = arguments.has("json");
+        ProposerKind proposer = ProposerOptions.kind(arguments);
+        PromptLookup lookup = ProposerOptions.lookup(arguments);
+        String prediction = prediction(arguments);
         try (ModelPair models = ModelOptions.load(arguments); PolicyResources resources = new PolicyResources()) {
-            String policy = arguments.string("policy", models.draft().isPresent() ? "fixed" : "plain");
+            // without a draft, decoding is plain unless a policy or a proposer asks for
+            // prompt lookup
+            String policy = arguments.string("policy",
+                    models.draft().isPresent() || arguments.has("proposer") || prediction != null ? "fixed" : "plain");
             GenerationRequest request = GenerationRequest.builder(prompt.encode(models.target()))
                 .sampling(sampling)
                 .maxNewTokens(maxNewTokens)
                 .stopStrings(arguments.all("stop"))
                 .ignoreEos(arguments.has("ignore-eos"))
                 .policy(PolicyOptions.factory(policy, arguments, models, resources))
+                .proposer(proposer)
+                .promptLookup(lookup)
+                .prediction(prediction == null ? null : models.target().tokenizer().encode(prediction, false))
                 .listener(json ? null : (text) -> {
                     out.print(text);
                     out.flush();
@@ -68,12 +85,36 @@ final class GenerateCommand {
                 out.println();
                 GenerationStats stats = result.stats();
                 err.printf(
-                        "[%s] %d tokens, finish %s, %.1f tokens/s, mean accepted length %.2f, target calls %d, draft calls %d%n",
-                        result.policy(), result.tokenIds().length, result.finishReason().wireName(),
-                        stats.tokensPerSecond(), stats.meanAcceptedLength(), stats.targetCalls(), stats.draftCalls());
+                        "[%s%s] %d tokens, finish %s, %.1f tokens/s, mean accepted length %.2f, target calls %d, draft calls %d%n",
+                        result.policy(), result.proposer() == null ? "" : ", " + result.proposer(),
+                        result.tokenIds().length, result.finishReason().wireName(), stats.tokensPerSecond(),
+                        stats.meanAcceptedLength(), stats.targetCalls(), stats.draftCalls());
             }
         }
         return 0;
+    }
+
+    /**
+     * {@code --prediction TEXT} or the text of {@code --prediction-file F}; null: none.
+     */
+    private static String prediction(Arguments arguments) {
+        if (arguments.has("prediction") && arguments.has("prediction-file")) {
+            throw new CliException("generate: give --prediction TEXT or --prediction-file F, not both");
+        }
+        if (arguments.has("prediction")) {
+            return arguments.string("prediction", null);
+        }
+        if (!arguments.has("prediction-file")) {
+            return null;
+        }
+        Path file = Path.of(arguments.string("prediction-file", null));
+        try {
+            return Files.readString(file);
+        }
+        catch (IOException ex) {
+            throw new CliException("generate: cannot read --prediction-file " + file.toAbsolutePath() + ": "
+                    + ex.getClass().getSimpleName() + " " + ex.getMessage());
+        }
     }
 
     private static PromptInput prompt(Arguments arguments) {
@@ -104,6 +145,7 @@ final class GenerateCommand {
         statsJson.put("draft_ms", stats.draftNanos() / 1e6);
         statsJson.put("tokens_per_second", stats.tokensPerSecond());
         statsJson.put("policy", result.policy());
+        statsJson.put("proposer", result.proposer());
         statsJson.put("accepted_per_position", stats.acceptedAtPosition());
         statsJson.put("drafted_per_position", stats.draftedAtPosition());
         Map<String, Object> json = new LinkedHashMap<>();

@@ -5,7 +5,6 @@ import java.util.Map;
 import java.util.function.Supplier;
 
 import dev.specula.engine.ModelPair;
-import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.PolicyParameters;
 import dev.specula.policy.PolicyResources;
 import dev.specula.policy.SpeculationPolicies;
@@ -26,9 +25,6 @@ final class PolicyOptions {
      */
     static Supplier<SpeculationPolicy> factory(String spec, Arguments arguments, ModelPair models,
             PolicyResources resources) {
-        if (models.draft().isEmpty() && !spec.startsWith(PlainPolicy.NAME)) {
-            return PlainPolicy::new; // no draft: target only, whatever the policy
-        }
         Map<String, String> options = new LinkedHashMap<>();
         for (String option : arguments.all("policy-option")) {
             int equals = option.indexOf('=');

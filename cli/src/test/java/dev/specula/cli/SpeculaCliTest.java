@@ -120,7 +120,70 @@ class SpeculaCliTest {
                 "acceptance_rate", "outside_ort_share", "leviathan_expected_speedup" }) {
             assertThat(fixedAll.path(field).isNumber()).as(field).isTrue();
         }
-        assertThat(Files.readString(markdown)).contains("| fixed:2 | all |");
+        assertThat(fixedAll.path("proposer").asText()).isEqualTo("model");
+        assertThat(Files.readString(markdown)).contains("| fixed:2 | model | all |");
+    }
+
+    @Test
+    void benchRunsEveryProposerWithEveryPolicy() throws Exception {
+        Path prompts = temp.resolve("repeating.jsonl");
+        Files.writeString(prompts,
+                "{\"id\": \"a\", \"category\": \"code\", \"prompt_ids\": [31, 40, 50, 31, 40, 50, 31, 40]}\n");
+        Path out = temp.resolve("proposers.json");
+        Run run = run("bench", "--prompts", prompts.toString(), "--max-new-tokens", "12", "--policies", "plain,fixed:3",
+                "--proposers", "model,ngram,model+ngram", "--repeat", "1", "--warmup", "0", "--json", out.toString());
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        java.util.Map<String, JsonNode> byProposer = new java.util.HashMap<>();
+        for (JsonNode row : JSON.readTree(out.toFile()).path("results")) {
+            if (row.path("category").asText().equals("all")) {
+                byProposer.put(row.path("policy").asText() + " " + row.path("proposer").asText(""), row);
+            }
+        }
+        assertThat(byProposer).containsOnlyKeys("plain ", "fixed:3 model", "fixed:3 ngram", "fixed:3 model+ngram");
+        assertThat(byProposer.get("fixed:3 ngram").path("acceptance_rate").asDouble()).isPositive();
+        assertThat(byProposer.get("fixed:3 ngram").path("draft_step_ms").isNull()).isTrue();
+        assertThat(run.out()).contains("Greedy outputs differing between policies: 0");
+    }
+
+    @Test
+    void aPredictionIsDraftedAndChangesNothing() throws Exception {
+        JsonNode plain = JSON.readTree(
+                run("generate", "--prompt", "def add(a, b):", "--max-new-tokens", "24", "--policy", "plain", "--json")
+                    .out());
+        Path predictionFile = temp.resolve("prediction.txt");
+        Files.writeString(predictionFile, plain.path("text").asText());
+        Run predicted = run("generate", "--prompt", "def add(a, b):", "--max-new-tokens", "24", "--prediction-file",
+                predictionFile.toString(), "--json");
+        assertThat(predicted.exitCode()).as(predicted.err()).isZero();
+        JsonNode json = JSON.readTree(predicted.out());
+        assertThat(json.path("token_ids")).isEqualTo(plain.path("token_ids"));
+        assertThat(json.path("stats").path("proposer").asText()).isEqualTo("prediction");
+        assertThat(json.path("stats").path("accepted").asInt()).isGreaterThan(12);
+        assertOneLineError(run("generate", "--prompt", "x", "--prediction", "y", "--prediction-file", "z"), "not both");
+        assertOneLineError(run("generate", "--prompt", "x", "--prediction-file", temp.resolve("none").toString()),
+                "cannot read --prediction-file");
+    }
+
+    @Test
+    void promptLookupNeedsNoDraft() throws Exception {
+        Path target = dev.specula.models.tiny.TinyModels.extract().target();
+        JsonNode plain = JSON.readTree(run("generate", "--target", target.toString(), "--prompt-ids",
+                "31,40,50,31,40,50,31,40", "--max-new-tokens", "16", "--json")
+            .out());
+        Run lookup = run("generate", "--target", target.toString(), "--prompt-ids", "31,40,50,31,40,50,31,40",
+                "--max-new-tokens", "16", "--proposer", "ngram", "--ngram-max", "3", "--json");
+        assertThat(lookup.exitCode()).as(lookup.err()).isZero();
+        JsonNode json = JSON.readTree(lookup.out());
+        assertThat(json.path("token_ids")).isEqualTo(plain.path("token_ids"));
+        assertThat(plain.path("stats").path("policy").asText()).isEqualTo("plain");
+        assertThat(json.path("stats").path("proposer").asText()).isEqualTo("ngram");
+        assertThat(json.path("stats").path("drafted").asInt()).isPositive();
+        assertThat(json.path("stats").path("draft_calls").asInt()).isZero();
+        assertOneLineError(run("generate", "--target", target.toString(), "--prompt", "x", "--proposer", "model"),
+                "needs a draft model");
+        assertOneLineError(run("generate", "--prompt", "x", "--proposer", "eagle"), "Unknown proposer 'eagle'");
+        assertOneLineError(run("generate", "--prompt", "x", "--ngram-min", "3", "--ngram-max", "2"),
+                "--ngram-max (2) must be >= --ngram-min (3)");
     }
 
     @Test

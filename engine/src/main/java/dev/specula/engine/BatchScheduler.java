@@ -22,8 +22,8 @@ import org.slf4j.LoggerFactory;
 import dev.specula.kv.KvBudget;
 import dev.specula.kv.KvStore;
 import dev.specula.kv.PrefixCache;
-import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.SpeculationPolicy;
+import dev.specula.proposer.ProposerKind;
 
 /**
  * Continuous batching: one thread steps every active request together, so each draft step
@@ -84,12 +84,12 @@ final class BatchScheduler implements AutoCloseable {
      * The request first in line: its policy, and its place in the KV budget's line for
      * its worst case.
      */
-    private record Waiting(Pending pending, SpeculationPolicy policy, boolean speculative, KvBudget.Ticket ticket,
+    private record Waiting(Pending pending, SpeculationPolicy policy, Speculation speculation, KvBudget.Ticket ticket,
             long sinceNanos) {
     }
 
     /** A request whose KV is reserved, about to start. */
-    private record Admitted(Pending pending, SpeculationPolicy policy, boolean speculative,
+    private record Admitted(Pending pending, SpeculationPolicy policy, Speculation speculation,
             KvBudget.Reservation reservation) {
     }
 
@@ -218,7 +218,9 @@ final class BatchScheduler implements AutoCloseable {
      * @throws IllegalStateException when the scheduler is closed
      */
     CompletableFuture<GenerationResult> submit(GenerationRequest request) {
-        decoder.checkContext(request, decoder.models().draft().isPresent());
+        // a caller's mistake in the proposer is refused here, before queueing
+        ProposerKind proposer = Speculation.proposerOf(request, decoder.models().draft().isPresent());
+        decoder.checkContext(request, proposer.usesModel());
         // the policy is not known yet: the target's share alone must fit (the draft's is
         // checked in line)
         admission.require(request, false);
@@ -355,7 +357,7 @@ final class BatchScheduler implements AutoCloseable {
             KvBudget.Reservation reservation = waiting.ticket().tryClaim();
             if (reservation != null) {
                 head = null;
-                return new Admitted(waiting.pending(), waiting.policy(), waiting.speculative(), reservation);
+                return new Admitted(waiting.pending(), waiting.policy(), waiting.speculation(), reservation);
             }
             if (System.nanoTime() - waiting.sinceNanos() > admission.maxWait().toNanos()) {
                 head = null;
@@ -386,9 +388,9 @@ final class BatchScheduler implements AutoCloseable {
         }
         try {
             SpeculationPolicy policy = request.policy().get();
-            boolean speculative = draftPool != null && !(policy instanceof PlainPolicy);
-            long bytes = admission.require(request, speculative);
-            return new Waiting(pending, policy, speculative, admission.budget().enqueue(bytes), System.nanoTime());
+            Speculation speculation = Speculation.of(request, policy, draftPool != null);
+            long bytes = admission.require(request, speculation.usesDraftModel());
+            return new Waiting(pending, policy, speculation, admission.budget().enqueue(bytes), System.nanoTime());
         }
         catch (RuntimeException ex) {
             pending.output().fail(ex);
@@ -402,10 +404,11 @@ final class BatchScheduler implements AutoCloseable {
         try {
             // the sequence streams into its output queue, never into the caller's
             // listener
-            Sequence sequence = decoder.open(request, admitted.policy(), pending.output(), targetPool.join(),
-                    admitted.speculative() ? draftPool.join() : null, runOptions);
-            active.add(new Active(pending, sequence,
-                    admitted.speculative() ? admitted.policy().name() : PlainPolicy.NAME, admitted.reservation()));
+            Speculation speculation = admitted.speculation();
+            Sequence sequence = decoder.open(request, admitted.policy(), speculation, pending.output(),
+                    targetPool.join(), speculation.usesDraftModel() ? draftPool.join() : null, runOptions);
+            active
+                .add(new Active(pending, sequence, speculation.policyName(admitted.policy()), admitted.reservation()));
         }
         catch (OrtException | RuntimeException ex) {
             admitted.reservation().close();

@@ -11,7 +11,6 @@ import org.slf4j.LoggerFactory;
 import dev.specula.kv.KvBudget;
 import dev.specula.kv.KvStore;
 import dev.specula.kv.PrefixCache;
-import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.SpeculationPolicy;
 
 /**
@@ -187,12 +186,11 @@ public final class Engine implements AutoCloseable {
      */
     public GenerationResult generate(GenerationRequest request) {
         SpeculationPolicy policy = request.policy().get();
-        boolean speculative = decoder.models().draft().isPresent() && !(policy instanceof PlainPolicy);
-        decoder.checkContext(request, speculative);
+        Speculation speculation = Speculation.of(request, policy, decoder.models().draft().isPresent());
+        decoder.checkContext(request, speculation.usesDraftModel());
         // the policy made here is the one that runs: its supplier is not asked again
-        GenerationRequest once = new GenerationRequest(request.promptIds(), request.sampling(), request.maxNewTokens(),
-                request.stopStrings(), () -> policy, request.listener(), request.cancellation(), request.ignoreEos());
-        try (KvBudget.Reservation reservation = admission.reserve(request, speculative)) {
+        GenerationRequest once = request.withPolicy(() -> policy);
+        try (KvBudget.Reservation reservation = admission.reserve(request, speculation.usesDraftModel())) {
             return decoder.generate(once, watchdog);
         }
     }

@@ -7,6 +7,8 @@ import org.jspecify.annotations.Nullable;
 
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.SpeculationPolicy;
+import dev.specula.proposer.PromptLookup;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.SamplingParams;
 
@@ -23,12 +25,19 @@ import dev.specula.sampling.SamplingParams;
  * @param cancellation lets the caller stop the generation; may be null
  * @param ignoreEos whether to go on past end-of-sequence tokens (fixed-length benchmarks,
  * as vLLM's ignore_eos)
+ * @param proposer what proposes the drafts; null: the default ({@code model} with a
+ * draft, {@code ngram} without one)
+ * @param promptLookup the n-gram lengths prompt lookup searches for (when the proposer
+ * uses it)
+ * @param prediction the caller's predicted output, tokenized without special tokens
+ * (OpenAI's Predicted Outputs), proposed by the {@code prediction} proposer; null: none
  * @throws InvalidRequestException for an empty prompt, max new tokens < 1 or an empty
  * stop string, naming the component
  */
 public record GenerationRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
         Supplier<? extends SpeculationPolicy> policy, @Nullable TokenStreamListener listener,
-        @Nullable CancellationToken cancellation, boolean ignoreEos) {
+        @Nullable CancellationToken cancellation, boolean ignoreEos, @Nullable ProposerKind proposer,
+        PromptLookup promptLookup, int @Nullable [] prediction) {
 
     public GenerationRequest {
         if (promptIds == null || promptIds.length == 0) {
@@ -49,6 +58,18 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         if (policy == null) {
             policy = PlainPolicy::new;
         }
+        if (promptLookup == null) {
+            promptLookup = PromptLookup.DEFAULT;
+        }
+        if (prediction != null && prediction.length == 0) {
+            throw new InvalidRequestException("prediction", "The prediction must have at least one token");
+        }
+    }
+
+    /** This request with another policy supplier (the same in every other respect). */
+    GenerationRequest withPolicy(Supplier<? extends SpeculationPolicy> policy) {
+        return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,
+                ignoreEos, proposer, promptLookup, prediction);
     }
 
     public static Builder builder(int[] promptIds) {
@@ -82,6 +103,12 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         private @Nullable CancellationToken cancellation;
 
         private boolean ignoreEos;
+
+        private @Nullable ProposerKind proposer;
+
+        private PromptLookup promptLookup = PromptLookup.DEFAULT;
+
+        private int @Nullable [] prediction;
 
         private Builder(int[] promptIds) {
             this.promptIds = promptIds;
@@ -122,9 +149,28 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
             return this;
         }
 
+        /** What proposes the drafts; null: the default for the models loaded. */
+        public Builder proposer(@Nullable ProposerKind proposer) {
+            this.proposer = proposer;
+            return this;
+        }
+
+        public Builder promptLookup(PromptLookup promptLookup) {
+            this.promptLookup = promptLookup;
+            return this;
+        }
+
+        /**
+         * The caller's predicted output, tokenized without special tokens; null: none.
+         */
+        public Builder prediction(int @Nullable [] prediction) {
+            this.prediction = prediction;
+            return this;
+        }
+
         public GenerationRequest build() {
             return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,
-                    ignoreEos);
+                    ignoreEos, proposer, promptLookup, prediction);
         }
 
     }

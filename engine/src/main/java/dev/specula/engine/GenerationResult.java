@@ -1,5 +1,7 @@
 package dev.specula.engine;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * What a request produced.
  *
@@ -8,17 +10,19 @@ package dev.specula.engine;
  * @param text their text, special tokens skipped, cut before a stop string
  * @param finishReason why generation ended
  * @param promptTokens tokens in the prompt
- * @param policy the speculation policy that ran ("plain" without a draft)
+ * @param policy the speculation policy that ran ("plain" when nothing was proposed)
  * @param stats counters and timings
  * @param fallback why speculation was switched off mid-generation
  * ({@link FallbackReason#DRAFT_ERROR} or {@link FallbackReason#DRAFT_TIMEOUT}: the rest
  * was decoded plainly, the output is unchanged); null if it was not
+ * @param proposer what proposed the drafts ({@code model}, {@code ngram},
+ * {@code model+ngram}); null when the request decoded plainly
  */
 public record GenerationResult(int[] tokenIds, String text, FinishReason finishReason, int promptTokens, String policy,
-        GenerationStats stats, FallbackReason fallback) {
+        GenerationStats stats, @Nullable FallbackReason fallback, @Nullable String proposer) {
 
     public GenerationResult(int[] tokenIds, String text, FinishReason finishReason, int promptTokens, String policy,
             GenerationStats stats) {
-        this(tokenIds, text, finishReason, promptTokens, policy, stats, null);
+        this(tokenIds, text, finishReason, promptTokens, policy, stats, null, null);
     }
 }

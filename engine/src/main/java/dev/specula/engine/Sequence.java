@@ -11,6 +11,7 @@ import org.jspecify.annotations.Nullable;
 import dev.specula.kv.SequenceCache;
 import dev.specula.policy.RoundContext;
 import dev.specula.policy.SpeculationPolicy;
+import dev.specula.proposer.TokenProposer;
 import dev.specula.sampling.SamplingParams;
 
 /**
@@ -30,6 +31,14 @@ final class Sequence implements AutoCloseable {
     final SamplingParams sampling;
 
     final SpeculationPolicy policy;
+
+    final Speculation speculation;
+
+    /**
+     * The proposer that needs no model (prompt lookup, the prediction) when one proposes
+     * for this sequence; null otherwise.
+     */
+    final @Nullable TokenProposer tokenProposer;
 
     final RandomGenerator random;
 
@@ -82,7 +91,11 @@ final class Sequence implements AutoCloseable {
 
     int drafted;
 
+    /** Whether the draft model is still to propose this round. */
     boolean drafting;
+
+    /** Whether this round's drafts came from {@link #tokenProposer}. */
+    boolean proposedWithoutModel;
 
     double draftLogProbability;
 
@@ -94,11 +107,14 @@ final class Sequence implements AutoCloseable {
      */
     float @Nullable [] lastHiddenState;
 
-    Sequence(GenerationRequest request, SpeculationPolicy policy, OutputText output, SequenceCache targetCache,
-            @Nullable SequenceCache draftCache, OrtSession.@Nullable RunOptions sharedRunOptions) throws OrtException {
+    Sequence(GenerationRequest request, SpeculationPolicy policy, Speculation speculation, OutputText output,
+            SequenceCache targetCache, @Nullable SequenceCache draftCache,
+            OrtSession.@Nullable RunOptions sharedRunOptions) throws OrtException {
         this.request = request;
         this.sampling = request.sampling();
         this.policy = policy;
+        this.speculation = speculation;
+        this.tokenProposer = speculation.newTokenProposer(request.promptIds().length);
         this.random = new SplittableRandom(
                 sampling.seed() != null ? sampling.seed() : System.nanoTime() ^ Thread.currentThread().getId());
         this.output = output;
@@ -175,17 +191,30 @@ final class Sequence implements AutoCloseable {
         return true;
     }
 
-    /** Starts a round that drafts up to {@code gamma} tokens. */
-    void beginRound(int gamma) {
+    /**
+     * Starts a round that drafts up to {@code gamma} tokens: the proposer without a model
+     * (prompt lookup, the prediction) proposes them at once when it has them; otherwise
+     * the draft model is to propose them, if it can.
+     */
+    void beginRound(int gamma, boolean modelCanDraft) {
         requestedDrafts = gamma;
         drafted = 0;
-        drafting = gamma > 0;
         draftLogProbability = 0;
         roundDraftNanos = 0;
         if (gamma > drafts.length) {
             drafts = Arrays.copyOf(drafts, gamma);
             draftDistributions = Arrays.copyOf(draftDistributions, gamma);
         }
+        proposedWithoutModel = false;
+        if (gamma > 0 && tokenProposer != null) {
+            long start = System.nanoTime();
+            drafted = tokenProposer.propose(tokens, length, gamma, drafts);
+            // deterministic proposals: q is one-hot (null)
+            Arrays.fill(draftDistributions, 0, drafted, null);
+            proposedWithoutModel = drafted > 0;
+            roundDraftNanos = System.nanoTime() - start;
+        }
+        drafting = !proposedWithoutModel && gamma > 0 && modelCanDraft;
     }
 
     void addDraft(int token, float @Nullable [] distribution) {
@@ -249,7 +278,7 @@ final class Sequence implements AutoCloseable {
 
     GenerationResult result(String policyName) {
         return new GenerationResult(output.tokens(), output.text(), output.finishReason(), promptLength, policyName,
-                stats, fallback);
+                stats, fallback, speculation.proposer() == null ? null : speculation.proposer().id());
     }
 
     private void ensureCapacity(int needed) {

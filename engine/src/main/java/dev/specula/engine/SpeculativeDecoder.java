@@ -15,7 +15,6 @@ import dev.specula.model.DecoderModel;
 import dev.specula.model.StepInput;
 import dev.specula.model.StepOutput;
 import dev.specula.policy.DraftCandidate;
-import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.RoundOutcome;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.sampling.Distributions;
@@ -33,7 +32,8 @@ import dev.specula.sampling.Verdict;
  *
  * step(sequences):                        every call takes all active sequences (batch-first)
  *     1. γ = policy.draftLength()         per sequence, capped by what is left to generate
- *     2. draft                            up to γ draft-model calls; each proposes one token per sequence.
+ *     2. draft                            prompt lookup or the prediction first, when they propose: γ tokens, free;
+ *                                         else up to γ draft-model calls, each proposing one token per sequence.
  *                                         The draft failing, or running past the time limit (StepWatchdog),
  *                                         switches drafting off for the step's sequences: plain from then on
  *     3. verify                           ONE target call over (pending + drafts) positions per sequence
@@ -79,9 +79,9 @@ final class SpeculativeDecoder {
     GenerationResult generate(GenerationRequest request, @Nullable StepWatchdog watchdog) {
         long start = System.nanoTime();
         SpeculationPolicy policy = request.policy().get();
-        boolean speculative = models.draft().isPresent() && !(policy instanceof PlainPolicy);
-        checkContext(request, speculative);
-        try (Sequence sequence = open(request, policy, speculative);
+        Speculation speculation = Speculation.of(request, policy, models.draft().isPresent());
+        checkContext(request, speculation.usesDraftModel());
+        try (Sequence sequence = open(request, policy, speculation);
                 StepWatchdog.Watch watch = watchdog == null ? null : watchdog.watch(sequence.runOptions)) {
             List<Sequence> batch = List.of(sequence);
             while (!sequence.isFinished()) {
@@ -96,7 +96,7 @@ final class SpeculativeDecoder {
             }
             sequence.stats.recordWall(System.nanoTime() - start, sequence.output.count());
             storePrefix(sequence);
-            return sequence.result(speculative ? policy.name() : PlainPolicy.NAME);
+            return sequence.result(speculation.policyName(policy));
         }
         catch (OrtException ex) {
             throw new GenerationException("ONNX Runtime failed while generating: " + ex.getMessage(), ex);
@@ -132,12 +132,13 @@ final class SpeculativeDecoder {
         List<Sequence> live = new ArrayList<>(batch.size());
         for (Sequence sequence : batch) {
             try {
-                boolean canDraft = sequence.draftCache != null
+                boolean modelCanDraft = sequence.draftCache != null
                         && sequence.draftCanRead(models.draft().orElseThrow().logitsWidth());
-                int gamma = canDraft ? sequence.policy.draftLength(sequence.roundContext()) : 0;
+                boolean canPropose = modelCanDraft || sequence.tokenProposer != null;
+                int gamma = canPropose ? sequence.policy.draftLength(sequence.roundContext()) : 0;
                 // a round emits up to γ + 1 tokens: never draft past the token budget
                 // (nor past the context)
-                sequence.beginRound(Math.max(0, Math.min(gamma, sequence.remaining() - 1)));
+                sequence.beginRound(Math.max(0, Math.min(gamma, sequence.remaining() - 1)), modelCanDraft);
                 live.add(sequence);
             }
             catch (Throwable ex) {
@@ -300,10 +301,10 @@ final class SpeculativeDecoder {
                 sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
     }
 
-    private Sequence open(GenerationRequest request, SpeculationPolicy policy, boolean speculative)
+    private Sequence open(GenerationRequest request, SpeculationPolicy policy, Speculation speculation)
             throws OrtException {
-        return open(request, policy, request.listener(), models.targetSteps().newCache(),
-                speculative ? models.draft().orElseThrow().newCache() : null, null);
+        return open(request, policy, speculation, request.listener(), models.targetSteps().newCache(),
+                speculation.usesDraftModel() ? models.draft().orElseThrow().newCache() : null, null);
     }
 
     /**
@@ -311,8 +312,8 @@ final class SpeculativeDecoder {
      * {@code sharedRunOptions}), streaming its text to {@code listener} (the request's
      * own, or its output queue in a batch).
      */
-    Sequence open(GenerationRequest request, SpeculationPolicy policy, @Nullable TokenStreamListener listener,
-            SequenceCache targetCache, @Nullable SequenceCache draftCache,
+    Sequence open(GenerationRequest request, SpeculationPolicy policy, Speculation speculation,
+            @Nullable TokenStreamListener listener, SequenceCache targetCache, @Nullable SequenceCache draftCache,
             OrtSession.@Nullable RunOptions sharedRunOptions) throws OrtException {
         DecoderModel target = models.target();
         OutputText output = new OutputText(target.tokenizer(),
@@ -324,7 +325,7 @@ final class SpeculativeDecoder {
                 prefixCache.seed(models.draft().orElseThrow().kvIdentity(), request.promptIds(), draftCache);
             }
         }
-        return new Sequence(request, policy, output, targetCache, draftCache, sharedRunOptions);
+        return new Sequence(request, policy, speculation, output, targetCache, draftCache, sharedRunOptions);
     }
 
     /** Keeps the KV of the prompt's blocks for later requests that start the same way. */

@@ -2,6 +2,8 @@ package dev.specula.sampling;
 
 import java.util.random.RandomGenerator;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * Decides which drafted tokens the target accepts: the lossless rule of speculative
  * decoding (Leviathan et al. 2023, "Fast Inference from Transformers via Speculative
@@ -56,18 +58,19 @@ public final class DraftVerifier {
      * drafts' distributions and are applied here to the target's, the same way.
      * @param drafts drafted ids, the first {@code drafted} used
      * @param draftDistributions q_i, the processed distribution each draft was sampled
-     * from
+     * from; a null q_i is one-hot on d_i (a deterministic proposer: prompt lookup), so
+     * d_i is accepted with probability p_i(d_i) and a rejection samples p_i without d_i
      * @param targetLogits target logits rows [drafted + 1, width]
      */
-    public static Verdict sample(int[] drafts, int drafted, float[][] draftDistributions, float[] targetLogits,
-            int width, SamplingParams params, RandomGenerator random) {
+    public static Verdict sample(int[] drafts, int drafted, float[] @Nullable [] draftDistributions,
+            float[] targetLogits, int width, SamplingParams params, RandomGenerator random) {
         checkRows(targetLogits, drafted, width);
         for (int i = 0; i < drafted; i++) {
             float[] p = Distributions.sampling(targetLogits, i * width, width, params);
             float[] q = draftDistributions[i];
             int token = drafts[i];
             float pToken = token < p.length ? p[token] : 0f;
-            float qToken = q[token];
+            float qToken = q == null ? 1f : q[token];
             // accept with probability min(1, p/q): u < p/q <=> u * q < p (q > 0: the
             // draft sampled it)
             if (random.nextDouble() * qToken < pToken) {
@@ -76,7 +79,7 @@ public final class DraftVerifier {
             float[] residual = new float[width];
             double mass = 0;
             for (int v = 0; v < width; v++) {
-                float qv = v < q.length ? q[v] : 0f;
+                float qv = q == null ? (v == token ? 1f : 0f) : v < q.length ? q[v] : 0f;
                 residual[v] = Math.max(0f, p[v] - qv);
                 mass += residual[v];
             }

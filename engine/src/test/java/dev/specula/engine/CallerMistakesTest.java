@@ -4,8 +4,13 @@ import java.util.List;
 
 import org.junit.jupiter.api.Test;
 
+import dev.specula.Fixtures;
+import dev.specula.model.DecoderModel;
+import dev.specula.model.RuntimeOptions;
+import dev.specula.policy.FixedPolicy;
 import dev.specula.policy.PolicyParameters;
 import dev.specula.policy.SpeculationPolicies;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.SamplingParams;
 
@@ -45,6 +50,22 @@ class CallerMistakesTest {
             assertThat(ex.getField()).isEqualTo("messages");
             assertThat(ex.getCode()).isEqualTo("context_length_exceeded");
         });
+    }
+
+    @Test
+    void askingForTheDraftModelWithoutOneIsRefusedBeforeAnyWork() throws Exception {
+        try (DecoderModel target = DecoderModel.load(Fixtures.embeddedPair().target(), RuntimeOptions.defaults());
+                Engine engine = new Engine(new ModelPair(target, null), Engine.Settings.defaults())) {
+            for (ProposerKind proposer : List.of(ProposerKind.MODEL, ProposerKind.MODEL_PLUS_NGRAM)) {
+                GenerationRequest request = GenerationRequest.builder(new int[] { 1, 2, 3 })
+                    .policy(() -> new FixedPolicy(4))
+                    .proposer(proposer)
+                    .build();
+                assertField(() -> engine.generate(request), "proposer", "needs a draft model");
+                // refused on the caller's thread, not by a failed future
+                assertField(() -> engine.submit(request), "proposer", "needs a draft model");
+            }
+        }
     }
 
     @Test

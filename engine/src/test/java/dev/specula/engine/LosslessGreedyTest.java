@@ -21,6 +21,7 @@ import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.PolicyParameters;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.SpeculationPolicy;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.tokenizer.PromptEncoder;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -110,6 +111,96 @@ class LosslessGreedyTest {
                 assertThat(stats.drafted()).as("policy %s drafted", name).isPositive();
             }
         }
+    }
+
+    @Test
+    void promptLookupWithoutADraftNeverChangesTheOutput() {
+        // --target alone: the default proposer is prompt lookup
+        SpeculativeDecoder plainDecoder = new SpeculativeDecoder(new ModelPair(target, null));
+        GenerationStats stats = new GenerationStats();
+        for (int p = 0; p < prompts.size(); p++) {
+            int[] prompt = prompts.get(p);
+            GenerationResult plain = plainDecoder
+                .generate(GenerationRequest.builder(prompt).maxNewTokens(NEW_TOKENS).policy(PlainPolicy::new).build());
+            for (int gamma : new int[] { 2, 8 }) {
+                GenerationResult lookedUp = plainDecoder.generate(GenerationRequest.builder(prompt)
+                    .maxNewTokens(NEW_TOKENS)
+                    .policy(() -> new FixedPolicy(gamma))
+                    .build());
+                assertThat(lookedUp.tokenIds()).as("prompt %d, γ = %d, prompt lookup", p, gamma)
+                    .containsExactly(plain.tokenIds());
+                assertThat(lookedUp.proposer()).isEqualTo("ngram");
+                stats.add(lookedUp.stats());
+            }
+        }
+        // code repeats itself: lookups are proposed, and some are right
+        assertThat(stats.drafted()).isPositive();
+        assertThat(stats.accepted()).isPositive();
+        assertThat(stats.accepted()).isLessThan(stats.drafted());
+    }
+
+    @Test
+    void draftModelAndPromptLookupTogetherNeverChangeTheOutput() {
+        SpeculativeDecoder plainDecoder = new SpeculativeDecoder(new ModelPair(target, null));
+        SpeculativeDecoder decoder = new SpeculativeDecoder(new ModelPair(target, trainedDraft));
+        for (ProposerKind proposer : ProposerKind.values()) {
+            GenerationStats stats = new GenerationStats();
+            for (int p = 0; p < 20; p++) {
+                int[] prompt = prompts.get(p);
+                GenerationResult plain = plainDecoder.generate(
+                        GenerationRequest.builder(prompt).maxNewTokens(NEW_TOKENS).policy(PlainPolicy::new).build());
+                GenerationResult speculative = decoder.generate(GenerationRequest.builder(prompt)
+                    .maxNewTokens(NEW_TOKENS)
+                    .policy(() -> new FixedPolicy(4))
+                    .proposer(proposer)
+                    .build());
+                assertThat(speculative.tokenIds()).as("prompt %d, proposer %s", p, proposer)
+                    .containsExactly(plain.tokenIds());
+                assertThat(speculative.proposer()).isEqualTo(proposer.id());
+                stats.add(speculative.stats());
+            }
+            assertThat(stats.accepted()).as("proposer %s accepted", proposer).isPositive();
+        }
+    }
+
+    @Test
+    void anEditedPredictionNeverChangesTheOutput() {
+        // Predicted Outputs: the target's own answer with a replaced token, an inserted
+        // one
+        // and a deleted one is the prediction; the output stays the target's
+        SpeculativeDecoder plainDecoder = new SpeculativeDecoder(new ModelPair(target, null));
+        SpeculativeDecoder decoder = new SpeculativeDecoder(new ModelPair(target, trainedDraft));
+        GenerationStats stats = new GenerationStats();
+        int generated = 0;
+        for (int p = 0; p < 20; p++) {
+            int[] prompt = prompts.get(p);
+            GenerationResult plain = plainDecoder
+                .generate(GenerationRequest.builder(prompt).maxNewTokens(NEW_TOKENS).policy(PlainPolicy::new).build());
+            int[] answer = plain.tokenIds();
+            java.util.List<Integer> edited = new ArrayList<>();
+            for (int i = 0; i < answer.length; i++) {
+                if (i == 30) {
+                    continue;
+                }
+                edited.add(i == 10 ? (answer[i] + 1) % target.logitsWidth() : answer[i]);
+                if (i == 20) {
+                    edited.add(7);
+                }
+            }
+            int[] prediction = edited.stream().mapToInt(Integer::intValue).toArray();
+            GenerationResult predicted = decoder.generate(GenerationRequest.builder(prompt)
+                .maxNewTokens(NEW_TOKENS)
+                .policy(() -> new FixedPolicy(8))
+                .prediction(prediction)
+                .build());
+            assertThat(predicted.tokenIds()).as("prompt %d, prediction", p).containsExactly(answer);
+            assertThat(predicted.proposer()).isEqualTo("prediction");
+            stats.add(predicted.stats());
+            generated += answer.length;
+        }
+        // most of the answer came from the prediction, past each edit
+        assertThat(stats.accepted()).isGreaterThan(generated * 3 / 4);
+        assertThat(stats.draftCalls()).isZero();
     }
 
     private static GenerationStats compareAll(DecoderModel draft) {

@@ -74,6 +74,23 @@ class LosslessSamplingTest {
     }
 
     @Test
+    void promptLookupKeepsTheTargetDistribution() throws Exception {
+        // a prompt that repeats: the lookup proposes from the first token on (one-hot
+        // proposals, accepted with probability p(x))
+        int[] repeating = { 5, 17, 42, 99, 5, 17, 42, 99, 5, 17 };
+        SamplingParams params = new SamplingParams(1.0, 0, 1.0, null);
+        Exact exact = exactDistribution(target, params, repeating);
+        GenerationStats stats = new GenerationStats();
+
+        // 3 new tokens: the second round proposes after x1 too
+        double[] lookedUp = chiSquare(exact, new ModelPair(target, null), params, () -> new FixedPolicy(3), repeating,
+                3, stats);
+
+        assertThat(stats.drafted()).as("the lookup proposed in every run").isGreaterThanOrEqualTo(RUNS);
+        assertThat(lookedUp[0]).as("chi-square, df %s", lookedUp[1]).isLessThan(ChiSquare.critical(lookedUp[1]));
+    }
+
+    @Test
     void stoppingDraftsOnTheDraftsOwnDistributionKeepsTheTargetDistribution() throws Exception {
         // adaptive policies (confidence, AdaEDL, GammaTune+, LDLP's threshold) stop
         // drafting on what the draft
@@ -120,18 +137,24 @@ class LosslessSamplingTest {
      */
     private static double[] chiSquare(Exact exact, ModelPair models, SamplingParams params,
             Supplier<? extends SpeculationPolicy> policy) {
+        return chiSquare(exact, models, params, policy, PROMPT, 2, new GenerationStats());
+    }
+
+    private static double[] chiSquare(Exact exact, ModelPair models, SamplingParams params,
+            Supplier<? extends SpeculationPolicy> policy, int[] prompt, int maxNewTokens, GenerationStats stats) {
         SpeculativeDecoder decoder = new SpeculativeDecoder(models);
         long[] counts = new long[exact.joint.length];
         for (int seed = 0; seed < RUNS; seed++) {
             SamplingParams seeded = new SamplingParams(params.temperature(), params.topK(), params.topP(), (long) seed);
-            GenerationResult result = decoder.generate(GenerationRequest.builder(PROMPT)
+            GenerationResult result = decoder.generate(GenerationRequest.builder(prompt)
                 .sampling(seeded)
-                .maxNewTokens(2)
+                .maxNewTokens(maxNewTokens)
                 .ignoreEos(true)
                 .policy(policy)
                 .build());
             int[] ids = result.tokenIds();
             counts[ids[0] * exact.width + ids[1]]++;
+            stats.add(result.stats());
         }
         return ChiSquare.statistic(counts, exact.joint, RUNS);
     }
@@ -144,19 +167,23 @@ class LosslessSamplingTest {
     }
 
     private static Exact exactDistribution(DecoderModel model, SamplingParams params) throws Exception {
+        return exactDistribution(model, params, PROMPT);
+    }
+
+    private static Exact exactDistribution(DecoderModel model, SamplingParams params, int[] prompt) throws Exception {
         int width = model.logitsWidth();
         double[] joint = new double[width * width];
         float[] first;
         try (KvSequence cache = model.newCache()) {
-            StepOutput out = model.forward(new StepInput(cache, PROMPT, 1, false, null));
+            StepOutput out = model.forward(new StepInput(cache, prompt, 1, false, null));
             first = Distributions.sampling(out.logits(), 0, width, params);
         }
         for (int x1 = 0; x1 < width; x1++) {
             if (first[x1] == 0) {
                 continue;
             }
-            int[] extended = java.util.Arrays.copyOf(PROMPT, PROMPT.length + 1);
-            extended[PROMPT.length] = x1;
+            int[] extended = java.util.Arrays.copyOf(prompt, prompt.length + 1);
+            extended[prompt.length] = x1;
             try (KvSequence cache = model.newCache()) {
                 StepOutput out = model.forward(new StepInput(cache, extended, 1, false, null));
                 float[] second = Distributions.sampling(out.logits(), 0, width, params);

@@ -56,8 +56,49 @@ class DraftVerifierTest {
         assertThat(chi[0]).isGreaterThan(10 * ChiSquare.critical(chi[1]));
     }
 
+    @Test
+    void deterministicProposalsKeepTheTargetDistribution() {
+        // prompt lookup's proposals: fixed tokens with q one-hot (null). Proposing each
+        // position's likeliest token (0, then 5) runs both the accept and the reject path
+        // often
+        long[] counts = sampleFirstTwo(true, 2, new SplittableRandom(11), new int[] { 0, 5, 0 });
+        double[] chi = ChiSquare.statistic(counts, jointOfTarget(), SAMPLES);
+        assertThat(chi[0]).isLessThan(ChiSquare.critical(chi[1]));
+    }
+
+    @Test
+    void aRejectedDeterministicProposalIsNeverTheRecoveredToken() {
+        // p(2) = 0.15: a proposed 2 that is rejected must resample p without 2
+        float[] targetLogits = new float[2 * V];
+        for (int v = 0; v < V; v++) {
+            targetLogits[v] = (float) Math.log(P[0][v]);
+            targetLogits[V + v] = (float) Math.log(P[1][v]);
+        }
+        SplittableRandom random = new SplittableRandom(3);
+        int accepted = 0;
+        for (int n = 0; n < 20_000; n++) {
+            Verdict verdict = DraftVerifier.sample(new int[] { 2 }, 1, new float[1][], targetLogits, V,
+                    UNIT_TEMPERATURE, random);
+            if (verdict.accepted() == 0) {
+                assertThat(verdict.nextToken()).isNotEqualTo(2);
+            }
+            else {
+                accepted++;
+            }
+        }
+        assertThat(accepted / 20_000.0).isCloseTo(0.15, org.assertj.core.data.Offset.offset(0.02));
+    }
+
     /** Rounds of γ drafts until two tokens are out; counts (x1, x2) pairs. */
     private static long[] sampleFirstTwo(boolean verify, int gamma, SplittableRandom random) {
+        return sampleFirstTwo(verify, gamma, random, null);
+    }
+
+    /**
+     * As above; {@code fixedDrafts} non-null: the draft at position i is always
+     * fixedDrafts[i], proposed with a one-hot q.
+     */
+    private static long[] sampleFirstTwo(boolean verify, int gamma, SplittableRandom random, int[] fixedDrafts) {
         long[] counts = new long[V * V];
         for (int n = 0; n < SAMPLES; n++) {
             int[] out = new int[4];
@@ -66,6 +107,10 @@ class DraftVerifierTest {
                 int[] drafts = new int[gamma];
                 float[][] q = new float[gamma][];
                 for (int i = 0; i < gamma; i++) {
+                    if (fixedDrafts != null) {
+                        drafts[i] = fixedDrafts[Math.min(produced + i, 2)];
+                        continue;
+                    }
                     q[i] = Q[Math.min(produced + i, 2)];
                     drafts[i] = Distributions.sample(q[i], random);
                 }

@@ -15,6 +15,7 @@ import dev.specula.policy.InvalidPolicyOptionException;
 import dev.specula.policy.PolicySpec;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.UnknownPolicyException;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
 
 /**
@@ -89,6 +90,7 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
             .stopSequences(stop(body.get("stop")))
             .seed(optionalInteger(body, "seed"));
         speculation(optionalObject(body, "speculation"), options);
+        options.prediction(prediction(optionalObject(body, "prediction")));
         return new ChatCompletionRequest(messages, options.build(), stream, includeUsage);
     }
 
@@ -186,8 +188,8 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
     }
 
     /**
-     * {@code "speculation": {"policy": "fixed", "gamma": 4, "enabled": true}}, every
-     * field optional.
+     * {@code "speculation": {"policy": "fixed", "gamma": 4, "enabled": true, "proposer":
+     * "ngram"}}, every field optional.
      */
     private static void speculation(JsonNode node, SpeculaChatOptions.Builder options) {
         if (node == null) {
@@ -202,9 +204,58 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
             throw new InvalidRequestException("speculation.gamma",
                     "speculation.gamma (draft length) must be >= 1 but was " + gamma);
         }
+        String proposer = optionalString(node, "proposer", "speculation.proposer");
+        if (proposer != null) {
+            ProposerKind.parse(proposer, "speculation.proposer");
+        }
         options.policy(policy)
+            .proposer(proposer)
             .gamma(gamma == null ? null : gamma.intValue())
             .speculation(optionalBoolean(node, "enabled", "speculation.enabled"));
+    }
+
+    /**
+     * OpenAI's Predicted Outputs: {@code {"type": "content", "content": "..."}}, the
+     * content a string or an array of text parts; null when absent.
+     */
+    private static String prediction(JsonNode node) {
+        if (node == null) {
+            return null;
+        }
+        String type = optionalString(node, "type", "prediction.type");
+        if (!"content".equals(type)) {
+            throw new InvalidRequestException("prediction.type",
+                    "prediction.type must be \"content\" but was " + (type == null ? "missing" : "'" + type + "'"));
+        }
+        JsonNode content = node.get("content");
+        if (content != null && content.isString()) {
+            return requireText(content.stringValue());
+        }
+        if (content == null || !content.isArray()) {
+            throw new InvalidRequestException("prediction.content",
+                    "prediction.content must be a string or an array of text parts");
+        }
+        StringBuilder text = new StringBuilder();
+        for (int i = 0; i < content.size(); i++) {
+            JsonNode part = content.get(i);
+            String field = "prediction.content[" + i + "]";
+            if (!part.isObject() || !"text".equals(optionalString(part, "type", field + ".type"))) {
+                throw new InvalidRequestException(field, field + " must be a text part {\"type\": \"text\", ...}");
+            }
+            String partText = optionalString(part, "text", field + ".text");
+            if (partText == null) {
+                throw new InvalidRequestException(field + ".text", field + ".text must be a string");
+            }
+            text.append(partText);
+        }
+        return requireText(text.toString());
+    }
+
+    private static String requireText(String prediction) {
+        if (prediction.isEmpty()) {
+            throw new InvalidRequestException("prediction.content", "prediction.content must not be empty");
+        }
+        return prediction;
     }
 
     /** {@code name} or {@code name:γ}, with a name some policy provider knows. */

@@ -170,7 +170,7 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
         send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
                 List.of(choice), null, last == null ? null : OpenAiJson.speculation(last))));
         if (includeUsage) {
-            OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0) : OpenAiJson.usage(last);
+            OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0, null) : OpenAiJson.usage(last);
             send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
                     List.of(), usage, null)));
         }

@@ -52,7 +52,11 @@ final class OpenAiJson {
         org.springframework.ai.chat.metadata.Usage usage = response.getMetadata().getUsage();
         int prompt = usage == null || usage.getPromptTokens() == null ? 0 : usage.getPromptTokens();
         int completion = usage == null || usage.getCompletionTokens() == null ? 0 : usage.getCompletionTokens();
-        return new Usage(prompt, completion, prompt + completion);
+        Object accepted = response.getMetadata().get(SpeculaChatModel.METADATA_ACCEPTED_PREDICTION_TOKENS);
+        Object rejected = response.getMetadata().get(SpeculaChatModel.METADATA_REJECTED_PREDICTION_TOKENS);
+        Map<String, Object> details = accepted == null ? null
+                : Map.of("accepted_prediction_tokens", accepted, "rejected_prediction_tokens", rejected);
+        return new Usage(prompt, completion, prompt + completion, details);
     }
 
     /**
@@ -76,6 +80,7 @@ final class OpenAiJson {
         fields.put(SpeculaChatModel.METADATA_REQUESTED_POLICY, "requested_policy");
         fields.put(SpeculaChatModel.METADATA_POLICY, "policy");
         fields.put(SpeculaChatModel.METADATA_POLICY_REASON, "reason");
+        fields.put(SpeculaChatModel.METADATA_PROPOSER, "proposer");
         fields.put(SpeculaChatModel.METADATA_DRAFTED, "drafted");
         fields.put(SpeculaChatModel.METADATA_ACCEPTED, "accepted");
         fields.put(SpeculaChatModel.METADATA_MEAN_ACCEPTED_LENGTH, "mean_accepted_length");
@@ -102,8 +107,14 @@ final class OpenAiJson {
     record Message(String role, String content, String refusal) {
     }
 
+    /**
+     * Token counts; {@code completion_tokens_details} only with a prediction: its tokens
+     * the answer took ({@code accepted_prediction_tokens}) and those proposed and
+     * rejected ({@code rejected_prediction_tokens}).
+     */
     record Usage(@JsonProperty("prompt_tokens") int promptTokens,
-            @JsonProperty("completion_tokens") int completionTokens, @JsonProperty("total_tokens") int totalTokens) {
+            @JsonProperty("completion_tokens") int completionTokens, @JsonProperty("total_tokens") int totalTokens,
+            @JsonInclude(JsonInclude.Include.NON_NULL) @JsonProperty("completion_tokens_details") Map<String, Object> completionTokensDetails) {
     }
 
     /** One server-sent event of a streamed answer. */

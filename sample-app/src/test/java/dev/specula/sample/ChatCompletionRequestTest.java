@@ -35,7 +35,7 @@ class ChatCompletionRequestTest {
                         {"model": "specula-tiny", %s, "temperature": 0.7, "top_p": 0.9, "top_k": 40, "max_tokens": 12,
                          "seed": 42, "stop": ["\\n\\n", "def "], "n": 1, "frequency_penalty": 0, "presence_penalty": 0.0,
                          "user": "someone", "logprobs": false, "tools": [], "stream": true, "stream_options": {"include_usage": true},
-                         "speculation": {"policy": "fixed", "gamma": 3, "enabled": true}}"""
+                         "speculation": {"policy": "fixed", "gamma": 3, "enabled": true, "proposer": "model+ngram"}}"""
                     .formatted(HELLO));
 
         SpeculaChatOptions options = request.options();
@@ -49,8 +49,21 @@ class ChatCompletionRequestTest {
         assertThat(options.getPolicy()).isEqualTo("fixed");
         assertThat(options.getGamma()).isEqualTo(3);
         assertThat(options.getSpeculation()).isTrue();
+        assertThat(options.getProposer()).isEqualTo("model+ngram");
+        assertThat(options.getPrediction()).isNull();
         assertThat(request.stream()).isTrue();
         assertThat(request.includeUsage()).isTrue();
+    }
+
+    @Test
+    void readsAPredictionAsTextOrTextParts() {
+        assertThat(read(
+                "{%s, \"prediction\": {\"type\": \"content\", \"content\": \"def f():\\n    pass\"}}".formatted(HELLO))
+            .options()
+            .getPrediction()).isEqualTo("def f():\n    pass");
+        assertThat(read(("{%s, \"prediction\": {\"type\": \"content\", \"content\": [{\"type\": \"text\", "
+                + "\"text\": \"a\"}, {\"type\": \"text\", \"text\": \"b\"}]}}")
+            .formatted(HELLO)).options().getPrediction()).isEqualTo("ab");
     }
 
     @Test
@@ -119,6 +132,14 @@ class ChatCompletionRequestTest {
             HELLO + ", \"speculation\": {\"policy\": \"fixed:x\"}             | speculation.policy",
             HELLO + ", \"speculation\": {\"gamma\": 0}                        | speculation.gamma",
             HELLO + ", \"speculation\": {\"enabled\": \"no\"}                 | speculation.enabled",
+            HELLO + ", \"speculation\": {\"proposer\": \"eagle\"}             | speculation.proposer",
+            HELLO + ", \"speculation\": {\"proposer\": 3}                     | speculation.proposer",
+            HELLO + ", \"prediction\": \"text\"                               | prediction",
+            HELLO + ", \"prediction\": {\"content\": \"x\"}                   | prediction.type",
+            HELLO + ", \"prediction\": {\"type\": \"text\", \"content\": \"x\"} | prediction.type",
+            HELLO + ", \"prediction\": {\"type\": \"content\", \"content\": 3} | prediction.content",
+            HELLO + ", \"prediction\": {\"type\": \"content\", \"content\": \"\"} | prediction.content",
+            HELLO + ", \"prediction\": {\"type\": \"content\", \"content\": [{\"type\": \"image_url\"}]} | prediction.content[0]",
             HELLO + ", \"speculation\": true                                  | speculation",
             "\"messages\": [{\"content\": \"hi\"}]                            | messages[0].role",
             "\"messages\": [{\"role\": \"bot\", \"content\": \"hi\"}]         | messages[0].role",

@@ -258,6 +258,7 @@ class GatewayIntegrationTest {
                 + "\"speculation\": %s}";
         JsonNode plain = http.json(http.post(request.formatted("{\"enabled\": false}")));
         JsonNode speculative = http.json(http.post(request.formatted("{\"policy\": \"fixed\", \"gamma\": 3}")));
+        JsonNode lookedUp = http.json(http.post(request.formatted("{\"proposer\": \"ngram\"}")));
 
         assertThat(plain.at("/speculation/policy").stringValue()).isEqualTo("plain");
         assertThat(plain.at("/speculation/requested_policy").stringValue()).isEqualTo("plain");
@@ -268,6 +269,37 @@ class GatewayIntegrationTest {
         assertThat(speculative.at("/speculation/drafted").longValue()).isPositive();
         assertThat(speculative.at("/choices/0/message/content").stringValue()).isNotEmpty()
             .isEqualTo(plain.at("/choices/0/message/content").stringValue());
+        assertThat(speculative.at("/speculation/proposer").stringValue()).isEqualTo("model");
+        assertThat(plain.at("/speculation/proposer").isMissingNode()).isTrue();
+        assertThat(lookedUp.at("/speculation/proposer").stringValue()).isEqualTo("ngram");
+        assertThat(lookedUp.at("/choices/0/message/content").stringValue())
+            .isEqualTo(plain.at("/choices/0/message/content").stringValue());
+    }
+
+    @Test
+    void aPredictionIsTheDraftAndUsageCountsItsTokens() {
+        String request = "{\"messages\": [{\"role\": \"user\", \"content\": \"class Stack:\"}], \"max_tokens\": 40%s}";
+        JsonNode plain = http.json(http.post(request.formatted(", \"speculation\": {\"enabled\": false}")));
+        String answer = plain.at("/choices/0/message/content").stringValue();
+        String prediction = ", \"prediction\": {\"type\": \"content\", \"content\": "
+                + tools.jackson.databind.json.JsonMapper.builder().build().writeValueAsString(answer) + "}";
+        JsonNode predicted = http.json(http.post(request.formatted(prediction)));
+
+        assertThat(predicted.at("/choices/0/message/content").stringValue()).isEqualTo(answer);
+        assertThat(predicted.at("/speculation/proposer").stringValue()).isEqualTo("prediction");
+        int accepted = predicted.at("/usage/completion_tokens_details/accepted_prediction_tokens").intValue();
+        assertThat(accepted).as("the answer came from its prediction")
+            .isGreaterThan(predicted.at("/usage/completion_tokens").intValue() / 2);
+        assertThat(predicted.at("/usage/completion_tokens_details/rejected_prediction_tokens").isNumber()).isTrue();
+        assertThat(plain.at("/usage/completion_tokens_details").isMissingNode()).isTrue();
+
+        HttpResponse<String> off = http.post(request.formatted(prediction + ", \"speculation\": {\"enabled\": false}"));
+        assertThat(off.statusCode()).isEqualTo(400);
+        assertThat(http.json(off.body()).at("/error/param").stringValue()).isEqualTo("prediction");
+        HttpResponse<String> otherProposer = http
+            .post(request.formatted(prediction + ", \"speculation\": {\"proposer\": \"ngram\"}"));
+        assertThat(otherProposer.statusCode()).isEqualTo(400);
+        assertThat(http.json(otherProposer.body()).at("/error/param").stringValue()).isEqualTo("speculation.proposer");
     }
 
     @Test

@@ -32,6 +32,7 @@ import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
 import dev.specula.engine.ModelPair;
 import dev.specula.policy.SpeculationPolicies;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.SamplingParams;
 import dev.specula.serving.GenerationService;
@@ -75,9 +76,27 @@ public class SpeculaChatModel implements ChatModel {
     /**
      * Response metadata: why the policy that ran is not the one asked for (or why
      * speculation stopped part-way): probe, goodput, breaker-open, draft-error, timeout,
-     * no-draft or cache; absent when it ran as asked.
+     * or cache; absent when it ran as asked.
      */
     public static final String METADATA_POLICY_REASON = "specula.policy-reason";
+
+    /**
+     * Response metadata: what proposed the drafts ({@code model}, {@code ngram},
+     * {@code model+ngram}); absent when nothing was proposed.
+     */
+    public static final String METADATA_PROPOSER = "specula.proposer";
+
+    /**
+     * Response metadata, with a prediction: its tokens the answer took (long), OpenAI's
+     * {@code accepted_prediction_tokens}.
+     */
+    public static final String METADATA_ACCEPTED_PREDICTION_TOKENS = "specula.accepted-prediction-tokens";
+
+    /**
+     * Response metadata, with a prediction: its tokens proposed and rejected (long),
+     * OpenAI's {@code rejected_prediction_tokens}.
+     */
+    public static final String METADATA_REJECTED_PREDICTION_TOKENS = "specula.rejected-prediction-tokens";
 
     /** Response metadata: draft tokens proposed to the target (long). */
     public static final String METADATA_DRAFTED = "specula.drafted";
@@ -302,6 +321,9 @@ public class SpeculaChatModel implements ChatModel {
         if (options.getPolicy() != null) {
             SpeculationPolicies.requireKnown(options.getPolicy());
         }
+        if (options.getProposer() != null) {
+            ProposerKind.parse(options.getProposer(), "proposer");
+        }
         samplingOf(options);
     }
 
@@ -313,8 +335,12 @@ public class SpeculaChatModel implements ChatModel {
         int[] promptIds = encoder.chat(messages(prompt.getInstructions()));
         int maxTokens = options.getMaxTokens() != null ? options.getMaxTokens() : DEFAULT_MAX_TOKENS;
         boolean speculation = options.getSpeculation() == null || options.getSpeculation();
+        int[] prediction = options.getPrediction() == null ? null
+                : pair.target().tokenizer().encode(options.getPrediction(), false);
         return new ServiceRequest(promptIds, samplingOf(options), maxTokens, options.getStopSequences(),
-                options.getPolicy(), options.getGamma(), speculation, listener, cancellation);
+                options.getPolicy(), options.getGamma(), speculation, listener, cancellation,
+                options.getProposer() == null ? null : ProposerKind.parse(options.getProposer(), "proposer"),
+                prediction);
     }
 
     private static SamplingParams samplingOf(SpeculaChatOptions options) {
@@ -396,6 +422,13 @@ public class SpeculaChatModel implements ChatModel {
             .keyValue(METADATA_FALLBACK, result.fellBack())
             .keyValue(METADATA_CACHED, result.cached());
         result.fallback().ifPresent((reason) -> metadata.keyValue(METADATA_FALLBACK_REASON, reason.tag()));
+        if (generation.proposer() != null) {
+            metadata.keyValue(METADATA_PROPOSER, generation.proposer());
+        }
+        if (ProposerKind.PREDICTION.id().equals(generation.proposer())) {
+            metadata.keyValue(METADATA_ACCEPTED_PREDICTION_TOKENS, stats.accepted());
+            metadata.keyValue(METADATA_REJECTED_PREDICTION_TOKENS, stats.drafted() - stats.accepted());
+        }
         result.reason().ifPresent((reason) -> metadata.keyValue(METADATA_POLICY_REASON, reason.tag()));
         return metadata.build();
     }

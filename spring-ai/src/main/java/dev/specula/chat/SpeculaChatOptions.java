@@ -40,13 +40,17 @@ public final class SpeculaChatOptions implements ChatOptions {
 
     private final Boolean speculation;
 
+    private final String proposer;
+
+    private final String prediction;
+
     private final Double frequencyPenalty;
 
     private final Double presencePenalty;
 
     private SpeculaChatOptions(String model, Double temperature, Double topP, Integer topK, Integer maxTokens,
-            List<String> stopSequences, Long seed, String policy, Integer gamma, Boolean speculation,
-            Double frequencyPenalty, Double presencePenalty) {
+            List<String> stopSequences, Long seed, String policy, Integer gamma, Boolean speculation, String proposer,
+            String prediction, Double frequencyPenalty, Double presencePenalty) {
         this.model = model;
         this.temperature = temperature;
         this.topP = topP;
@@ -57,6 +61,8 @@ public final class SpeculaChatOptions implements ChatOptions {
         this.policy = policy;
         this.gamma = gamma;
         this.speculation = speculation;
+        this.proposer = proposer;
+        this.prediction = prediction;
         this.frequencyPenalty = frequencyPenalty;
         this.presencePenalty = presencePenalty;
     }
@@ -114,6 +120,12 @@ public final class SpeculaChatOptions implements ChatOptions {
             }
             if (specula.speculation != null) {
                 merged.speculation(specula.speculation);
+            }
+            if (specula.proposer != null) {
+                merged.proposer(specula.proposer);
+            }
+            if (specula.prediction != null) {
+                merged.prediction(specula.prediction);
             }
         }
         return merged.build();
@@ -179,6 +191,23 @@ public final class SpeculaChatOptions implements ChatOptions {
         return speculation;
     }
 
+    /**
+     * What proposes the drafts: {@code model} (the draft model), {@code ngram} (prompt
+     * lookup, needs no draft) or {@code model+ngram}; null = the configured default.
+     */
+    public String getProposer() {
+        return proposer;
+    }
+
+    /**
+     * The predicted output (OpenAI's Predicted Outputs): text the answer is expected to
+     * repeat mostly, such as a file before a small edit. It is the draft (proposer
+     * {@code prediction}); the answer is still the model's own. Null = none.
+     */
+    public String getPrediction() {
+        return prediction;
+    }
+
     @Override
     public Builder mutate() {
         return new Builder().model(model)
@@ -191,6 +220,8 @@ public final class SpeculaChatOptions implements ChatOptions {
             .policy(policy)
             .gamma(gamma)
             .speculation(speculation)
+            .proposer(proposer)
+            .prediction(prediction)
             .frequencyPenalty(frequencyPenalty)
             .presencePenalty(presencePenalty);
     }
@@ -202,21 +233,24 @@ public final class SpeculaChatOptions implements ChatOptions {
                 && Objects.equals(topK, that.topK) && Objects.equals(maxTokens, that.maxTokens)
                 && Objects.equals(stopSequences, that.stopSequences) && Objects.equals(seed, that.seed)
                 && Objects.equals(policy, that.policy) && Objects.equals(gamma, that.gamma)
-                && Objects.equals(speculation, that.speculation)
+                && Objects.equals(speculation, that.speculation) && Objects.equals(proposer, that.proposer)
+                && Objects.equals(prediction, that.prediction)
                 && Objects.equals(frequencyPenalty, that.frequencyPenalty)
                 && Objects.equals(presencePenalty, that.presencePenalty);
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(model, temperature, topP, topK, maxTokens, stopSequences, seed, policy, gamma, speculation);
+        return Objects.hash(model, temperature, topP, topK, maxTokens, stopSequences, seed, policy, gamma, speculation,
+                proposer, prediction);
     }
 
     @Override
     public String toString() {
         return "SpeculaChatOptions[model=" + model + ", temperature=" + temperature + ", topP=" + topP + ", topK="
                 + topK + ", maxTokens=" + maxTokens + ", stopSequences=" + stopSequences + ", seed=" + seed
-                + ", policy=" + policy + ", gamma=" + gamma + ", speculation=" + speculation + "]";
+                + ", policy=" + policy + ", gamma=" + gamma + ", speculation=" + speculation + ", proposer=" + proposer
+                + ", prediction=" + (prediction == null ? null : prediction.length() + " characters") + "]";
     }
 
     /**
@@ -233,6 +267,10 @@ public final class SpeculaChatOptions implements ChatOptions {
         private Integer gamma;
 
         private Boolean speculation;
+
+        private String proposer;
+
+        private String prediction;
 
         private Builder() {
         }
@@ -257,6 +295,18 @@ public final class SpeculaChatOptions implements ChatOptions {
             return this;
         }
 
+        /** {@code model}, {@code ngram} or {@code model+ngram}; null = the default. */
+        public Builder proposer(String proposer) {
+            this.proposer = proposer;
+            return this;
+        }
+
+        /** The predicted output; null = none. */
+        public Builder prediction(String prediction) {
+            this.prediction = prediction;
+            return this;
+        }
+
         /**
          * Merges {@code other} into this builder and returns this builder (Spring AI 2's
          * contract): the fields {@code other} sets win; stop sequences are appended, as
@@ -278,6 +328,12 @@ public final class SpeculaChatOptions implements ChatOptions {
                 if (specula.speculation != null) {
                     this.speculation = specula.speculation;
                 }
+                if (specula.proposer != null) {
+                    this.proposer = specula.proposer;
+                }
+                if (specula.prediction != null) {
+                    this.prediction = specula.prediction;
+                }
             }
             return this;
         }
@@ -285,8 +341,8 @@ public final class SpeculaChatOptions implements ChatOptions {
         @Override
         public SpeculaChatOptions build() {
             return new SpeculaChatOptions(this.model, this.temperature, this.topP, this.topK, this.maxTokens,
-                    this.stopSequences, this.seed, this.policy, this.gamma, this.speculation, this.frequencyPenalty,
-                    this.presencePenalty);
+                    this.stopSequences, this.seed, this.policy, this.gamma, this.speculation, this.proposer,
+                    this.prediction, this.frequencyPenalty, this.presencePenalty);
         }
 
     }

@@ -36,6 +36,7 @@ import dev.specula.policy.PolicyResources;
 import dev.specula.policy.PolicySpec;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.SpeculationPolicy;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
 
 /**
@@ -187,7 +188,10 @@ public final class GenerationService implements AutoCloseable {
      */
     public ServiceResult generate(ServiceRequest request) {
         ModelPair pair = models.get();
-        boolean speculate = request.speculation() && pair.draft().isPresent();
+        // without a draft the default proposer is prompt lookup: a request speculates
+        // whenever it asks to
+        boolean speculate = request.speculation();
+        ProposerKind proposer = speculate ? proposerOf(request, pair) : null;
         String policySpec = request.policy() != null ? request.policy() : policySettings.name();
         String requested = request.speculation() ? PolicySpec.nameOf(policySpec) : PlainPolicy.NAME;
         Supplier<SpeculationPolicy> policy = speculate ? policyFactory(policySpec, request.gamma()) : PlainPolicy::new;
@@ -195,8 +199,12 @@ public final class GenerationService implements AutoCloseable {
             speculate = false;
             requested = PlainPolicy.NAME;
         }
-        Optional<ResponseCache.Key> key = cache == null ? Optional.empty() : ResponseCache.keyOf(modelsId, request,
-                speculate ? policySpec + "/" + request.gamma() : PlainPolicy.NAME);
+        // sampled output depends on what proposed (the random draws differ), greedy
+        // output
+        // does not
+        Optional<ResponseCache.Key> key = cache == null ? Optional.empty()
+                : ResponseCache.keyOf(modelsId, request, speculate ? policySpec + "/" + request.gamma() + "/" + proposer
+                        + "/" + java.util.Arrays.hashCode(request.prediction()) : PlainPolicy.NAME);
         if (key.isPresent()) {
             Optional<ResponseCache.Entry> hit = cache.get(key.get());
             if (hit.isPresent()) {
@@ -217,7 +225,8 @@ public final class GenerationService implements AutoCloseable {
             // so that a replay streams as this run does
             ResponseCache.ChunkRecorder chunks = key.isPresent() ? new ResponseCache.ChunkRecorder(request.listener())
                     : null;
-            ServiceRequest running = chunks == null ? request : request.with(chunks, request.cancellation());
+            ServiceRequest running = (chunks == null ? request : request.with(chunks, request.cancellation()))
+                .withProposer(proposer);
             Engine engine = engine(pair);
             Runner decoder = batching.enabled() ? (generation) -> await(engine, generation)
                     : (generation) -> generateAlone(engine, generation);
@@ -226,9 +235,7 @@ public final class GenerationService implements AutoCloseable {
                 result = serveSpeculatively(decoder, running, policy, requested);
             }
             else {
-                Optional<ServiceResult.Reason> reason = request.speculation() && pair.draft().isEmpty()
-                        ? Optional.of(ServiceResult.Reason.NO_DRAFT) : Optional.empty();
-                result = servePlainly(decoder, running, requested, reason);
+                result = servePlainly(decoder, running, requested, Optional.empty());
             }
             metrics.recordGeneration(result.generation());
             if (chunks != null && result.generation().finishReason() != FinishReason.CANCELLED) {
@@ -402,13 +409,44 @@ public final class GenerationService implements AutoCloseable {
         }
     }
 
-    private static GenerationRequest engineRequest(ServiceRequest request,
-            Supplier<? extends SpeculationPolicy> policy) {
+    /**
+     * The proposer a speculative request runs: its own, the configured default
+     * ({@code specula.policy.proposer}), or the engine's default for the models.
+     * @throws InvalidRequestException naming {@code speculation.proposer} when the
+     * request asks for the draft model and none is loaded
+     * @throws IllegalStateException when the configured default needs a draft model and
+     * none is loaded (the server's fault, not the caller's)
+     */
+    private ProposerKind proposerOf(ServiceRequest request, ModelPair pair) {
+        boolean hasDraft = pair.draft().isPresent();
+        boolean hasPrediction = request.prediction() != null;
+        if (request.proposer() != null || hasPrediction) {
+            return ProposerKind.resolve(request.proposer(), hasDraft, hasPrediction, "speculation.proposer",
+                    "prediction");
+        }
+        ProposerKind configured = policySettings.proposer();
+        if (configured != null && configured.usesModel() && !hasDraft) {
+            throw new IllegalStateException("specula.policy.proposer is '" + configured.id()
+                    + "', which needs a draft model, and none is loaded: set specula.draft.location or set "
+                    + "specula.policy.proposer to ngram");
+        }
+        return ProposerKind.resolve(configured, hasDraft, "speculation.proposer");
+    }
+
+    /**
+     * The engine's request. Served plainly (a probe, a fallback), it carries no
+     * prediction: nothing is proposed, and the result says why.
+     */
+    private GenerationRequest engineRequest(ServiceRequest request, Supplier<? extends SpeculationPolicy> policy) {
+        boolean plain = PlainPolicy.NAME.equals(policy.get().name());
         return GenerationRequest.builder(request.promptIds())
             .sampling(request.sampling())
             .maxNewTokens(request.maxNewTokens())
             .stopStrings(request.stopStrings())
             .policy(policy)
+            .proposer(plain ? null : request.proposer())
+            .prediction(plain ? null : request.prediction())
+            .promptLookup(policySettings.promptLookup())
             .listener(request.listener())
             .cancellation(request.cancellation())
             .build();

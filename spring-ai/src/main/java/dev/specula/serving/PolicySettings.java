@@ -2,8 +2,12 @@ package dev.specula.serving;
 
 import java.util.Map;
 
+import org.jspecify.annotations.Nullable;
+
 import dev.specula.policy.FixedPolicy;
 import dev.specula.policy.PolicyParameters;
+import dev.specula.proposer.PromptLookup;
+import dev.specula.proposer.ProposerKind;
 
 /**
  * The speculation policy of requests that name none: its name, the draft length γ and its
@@ -13,8 +17,13 @@ import dev.specula.policy.PolicyParameters;
  * {@value #DEFAULT_NAME}
  * @param gamma draft length γ, default {@link PolicyParameters#DEFAULT_GAMMA}
  * @param options policy options by name, default none
+ * @param proposer what proposes the drafts of requests that name no proposer; null: the
+ * engine's default ({@code model} with a draft, {@code ngram} without one)
+ * @param promptLookup the n-gram lengths prompt lookup searches for, default
+ * {@link PromptLookup#DEFAULT}
  */
-public record PolicySettings(String name, int gamma, Map<String, String> options) {
+public record PolicySettings(String name, int gamma, Map<String, String> options, @Nullable ProposerKind proposer,
+        PromptLookup promptLookup) {
 
     /** The default policy's name. */
     public static final String DEFAULT_NAME = FixedPolicy.NAME;
@@ -28,6 +37,9 @@ public record PolicySettings(String name, int gamma, Map<String, String> options
             throw new IllegalArgumentException("gamma must be in [1, " + FixedPolicy.MAX_GAMMA + "] but was " + gamma);
         }
         options = Map.copyOf(options);
+        if (promptLookup == null) {
+            throw new IllegalArgumentException("promptLookup must not be null");
+        }
     }
 
     public static PolicySettings defaults() {
@@ -55,6 +67,10 @@ public record PolicySettings(String name, int gamma, Map<String, String> options
 
         private Map<String, String> options = Map.of();
 
+        private @Nullable ProposerKind proposer;
+
+        private PromptLookup promptLookup = PromptLookup.DEFAULT;
+
         private Builder() {
         }
 
@@ -73,8 +89,18 @@ public record PolicySettings(String name, int gamma, Map<String, String> options
             return this;
         }
 
+        public Builder proposer(@Nullable ProposerKind proposer) {
+            this.proposer = proposer;
+            return this;
+        }
+
+        public Builder promptLookup(PromptLookup promptLookup) {
+            this.promptLookup = promptLookup;
+            return this;
+        }
+
         public PolicySettings build() {
-            return new PolicySettings(name, gamma, options);
+            return new PolicySettings(name, gamma, options, proposer, promptLookup);
         }
 
     }

@@ -3,8 +3,11 @@ package dev.specula.serving;
 import java.util.Arrays;
 import java.util.List;
 
+import org.jspecify.annotations.Nullable;
+
 import dev.specula.engine.CancellationToken;
 import dev.specula.engine.TokenStreamListener;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.SamplingParams;
 
@@ -23,10 +26,21 @@ import dev.specula.sampling.SamplingParams;
  * @param speculation whether to speculate at all; false = plain target decoding
  * @param listener receives text as it is accepted; may be null
  * @param cancellation lets the caller stop the generation; may be null
+ * @param proposer what proposes the drafts; null = the service's default
+ * @param prediction the caller's predicted output, tokenized without special tokens
+ * (OpenAI's Predicted Outputs): the draft of the {@code prediction} proposer; null = none
  */
 public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
-        String policy, Integer gamma, boolean speculation, TokenStreamListener listener,
-        CancellationToken cancellation) {
+        String policy, Integer gamma, boolean speculation, TokenStreamListener listener, CancellationToken cancellation,
+        @Nullable ProposerKind proposer, int @Nullable [] prediction) {
+
+    /** A request with the service's default proposer. */
+    public ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
+            String policy, Integer gamma, boolean speculation, TokenStreamListener listener,
+            CancellationToken cancellation) {
+        this(promptIds, sampling, maxNewTokens, stopStrings, policy, gamma, speculation, listener, cancellation, null,
+                null);
+    }
 
     public ServiceRequest {
         if (promptIds == null || promptIds.length == 0) {
@@ -41,6 +55,13 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
         stopStrings = stopStrings == null ? List.of() : List.copyOf(stopStrings);
         if (gamma != null && gamma < 1) {
             throw new InvalidRequestException("gamma", "gamma (draft length) must be >= 1 but was " + gamma);
+        }
+        if (prediction != null && prediction.length == 0) {
+            throw new InvalidRequestException("prediction", "The prediction must have at least one token");
+        }
+        if (prediction != null && !speculation) {
+            throw new InvalidRequestException("prediction",
+                    "A prediction is drafted by speculation, which the request turned off: drop one of them");
         }
     }
 
@@ -58,7 +79,13 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
      */
     public ServiceRequest with(TokenStreamListener newListener, CancellationToken newCancellation) {
         return new ServiceRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, gamma, speculation,
-                newListener, newCancellation);
+                newListener, newCancellation, proposer, prediction);
+    }
+
+    /** This request with {@code newProposer} (null: the default). */
+    public ServiceRequest withProposer(@Nullable ProposerKind newProposer) {
+        return new ServiceRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, gamma, speculation, listener,
+                cancellation, newProposer, prediction);
     }
 
     @Override
@@ -67,7 +94,8 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
                 && sampling.equals(that.sampling) && maxNewTokens == that.maxNewTokens
                 && stopStrings.equals(that.stopStrings) && java.util.Objects.equals(policy, that.policy)
                 && java.util.Objects.equals(gamma, that.gamma) && speculation == that.speculation
-                && listener == that.listener && cancellation == that.cancellation;
+                && proposer == that.proposer && Arrays.equals(prediction, that.prediction) && listener == that.listener
+                && cancellation == that.cancellation;
     }
 
     @Override
@@ -78,6 +106,7 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
     @Override
     public String toString() {
         return "ServiceRequest[" + promptIds.length + " prompt tokens, " + sampling + ", maxNewTokens=" + maxNewTokens
-                + ", policy=" + policy + ", gamma=" + gamma + ", speculation=" + speculation + "]";
+                + ", policy=" + policy + ", gamma=" + gamma + ", speculation=" + speculation + ", proposer=" + proposer
+                + "]";
     }
 }

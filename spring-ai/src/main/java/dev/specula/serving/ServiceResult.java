@@ -66,9 +66,6 @@ public record ServiceResult(GenerationResult generation, String requestedPolicy,
         /** A round's drafts ran past the time limit; the rest was decoded plainly. */
         DRAFT_TIMEOUT(FallbackReason.DRAFT_TIMEOUT.tag(), FallbackReason.DRAFT_TIMEOUT),
 
-        /** The model pair has no draft: every request decodes plainly. */
-        NO_DRAFT("no-draft", null),
-
         /** Replayed from the response cache: nothing ran. */
         CACHE(ServiceResult.CACHE, null);
 

@@ -150,6 +150,51 @@ class SpeculaChatModelTest {
     }
 
     @Test
+    void theProposerIsChosenPerRequestAndReported() {
+        ChatResponse plain = chatModel
+            .call(new Prompt(QUESTION, SpeculaChatOptions.builder().speculation(false).build()));
+        ChatResponse byDefault = chatModel.call(new Prompt(QUESTION));
+        ChatResponse lookedUp = ChatClient.create(chatModel)
+            .prompt()
+            .user(QUESTION)
+            .options(SpeculaChatOptions.builder().proposer("ngram"))
+            .call()
+            .chatResponse();
+
+        assertThat((String) byDefault.getMetadata().get(SpeculaChatModel.METADATA_PROPOSER)).isEqualTo("model");
+        assertThat((String) lookedUp.getMetadata().get(SpeculaChatModel.METADATA_PROPOSER)).isEqualTo("ngram");
+        assertThat(plain.getMetadata().containsKey(SpeculaChatModel.METADATA_PROPOSER)).isFalse();
+        assertThat(lookedUp.getResult().getOutput().getText()).isEqualTo(plain.getResult().getOutput().getText());
+        assertThatThrownBy(
+                () -> chatModel.call(new Prompt(QUESTION, SpeculaChatOptions.builder().proposer("eagle").build())))
+            .isInstanceOfSatisfying(InvalidRequestException.class,
+                    (ex) -> assertThat(ex.getField()).isEqualTo("proposer"));
+    }
+
+    @Test
+    void aPredictionIsTheDraftAndItsTokensAreCounted() {
+        String answer = chatModel.call(new Prompt(QUESTION, SpeculaChatOptions.builder().speculation(false).build()))
+            .getResult()
+            .getOutput()
+            .getText();
+        ChatResponse predicted = ChatClient.create(chatModel)
+            .prompt()
+            .user(QUESTION)
+            .options(SpeculaChatOptions.builder().prediction(answer))
+            .call()
+            .chatResponse();
+
+        assertThat(predicted.getResult().getOutput().getText()).isEqualTo(answer);
+        assertThat((String) predicted.getMetadata().get(SpeculaChatModel.METADATA_PROPOSER)).isEqualTo("prediction");
+        assertThat((Long) predicted.getMetadata().get(SpeculaChatModel.METADATA_ACCEPTED_PREDICTION_TOKENS))
+            .isGreaterThan(predicted.getMetadata().getUsage().getCompletionTokens() / 2);
+        assertThatThrownBy(() -> chatModel
+            .call(new Prompt(QUESTION, SpeculaChatOptions.builder().prediction(answer).speculation(false).build())))
+            .isInstanceOfSatisfying(InvalidRequestException.class,
+                    (ex) -> assertThat(ex.getField()).isEqualTo("prediction"));
+    }
+
+    @Test
     void chatClientOptionsReachTheModel() {
         ChatResponse viaClient = ChatClient.create(chatModel)
             .prompt()

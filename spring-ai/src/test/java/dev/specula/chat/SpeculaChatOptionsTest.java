@@ -23,7 +23,7 @@ class SpeculaChatOptionsTest {
             .gamma(3);
 
         SpeculaChatOptions.Builder combined = defaults
-            .combineWith(SpeculaChatOptions.builder().maxTokens(5).seed(7L).speculation(false));
+            .combineWith(SpeculaChatOptions.builder().maxTokens(5).seed(7L).speculation(false).proposer("ngram"));
 
         assertThat(combined).as("combineWith returns this builder").isSameAs(defaults);
         SpeculaChatOptions options = defaults.build();
@@ -33,6 +33,11 @@ class SpeculaChatOptionsTest {
         assertThat(options.getTemperature()).isEqualTo(0.0);
         assertThat(options.getPolicy()).isEqualTo("fixed");
         assertThat(options.getGamma()).isEqualTo(3);
+        assertThat(options.getProposer()).isEqualTo("ngram");
+        assertThat(options.mutate().build()).isEqualTo(options);
+        assertThat(
+                SpeculaChatOptions.merge(SpeculaChatOptions.builder().proposer("model").build(), options).getProposer())
+            .isEqualTo("model");
     }
 
     @Test

@@ -457,7 +457,10 @@ class GenerationServiceTest {
             assertPolicies(plain, "plain", "plain", null);
             assertPolicies(breakerOpen, "fixed", "plain", ServiceResult.Reason.BREAKER_OPEN);
             assertThat(breakerOpen.fallback()).contains(FallbackReason.BREAKER_OPEN);
-            assertPolicies(withoutDraft, "fixed", "plain", ServiceResult.Reason.NO_DRAFT);
+            // without a draft, prompt lookup proposes
+            assertPolicies(withoutDraft, "fixed", "fixed", null);
+            assertThat(withoutDraft.generation().proposer()).isEqualTo("ngram");
+            assertThat(normal.generation().proposer()).isEqualTo("model");
             assertThat(ServiceResult.Reason.PROBE.tag()).isEqualTo("probe");
             assertThat(ServiceResult.Reason.BREAKER_OPEN.tag()).isEqualTo("breaker-open");
             assertThat(ServiceResult.Reason.CACHE.tag()).isEqualTo("cache");

@@ -1,0 +1,123 @@
+package dev.specula.proposer;
+
+import java.util.Locale;
+
+import org.jspecify.annotations.Nullable;
+
+import dev.specula.request.InvalidRequestException;
+
+/**
+ * What proposes a round's draft tokens. The target verifies them the same way, whoever
+ * proposed them: the output is the target's either way.
+ *
+ * <pre>
+ * model          the draft model, one call per drafted token (needs a draft)
+ * ngram          prompt lookup: what followed the last n tokens where they last occurred in
+ *                the prompt or the output ({@link PromptLookup}); free, needs no draft
+ * model+ngram    the lookup when it matches, the draft model otherwise
+ * prediction     the caller's predicted output (OpenAI's Predicted Outputs, {@link PredictedOutput})
+ * </pre>
+ *
+ * The default is {@code prediction} when the request carries a prediction, else
+ * {@code model} with a draft and {@code ngram} without one.
+ */
+public enum ProposerKind {
+
+    MODEL("model", true, false), NGRAM("ngram", false, true), MODEL_PLUS_NGRAM("model+ngram", true, true),
+    PREDICTION("prediction", false, false);
+
+    /** The names, for messages. */
+    public static final String NAMES = "model, ngram, model+ngram, prediction";
+
+    private final String id;
+
+    private final boolean usesModel;
+
+    private final boolean usesLookup;
+
+    ProposerKind(String id, boolean usesModel, boolean usesLookup) {
+        this.id = id;
+        this.usesModel = usesModel;
+        this.usesLookup = usesLookup;
+    }
+
+    /** The name selected by property, request option and CLI flag. */
+    public String id() {
+        return id;
+    }
+
+    /** Whether the draft model proposes (in some rounds at least). */
+    public boolean usesModel() {
+        return usesModel;
+    }
+
+    /** Whether prompt lookup proposes (in some rounds at least). */
+    public boolean usesLookup() {
+        return usesLookup;
+    }
+
+    /**
+     * The kind named {@code id} ({@code model}, {@code ngram}, {@code model+ngram},
+     * {@code prediction}).
+     * @param field the request field or property that named it, for the error
+     * @throws InvalidRequestException naming {@code field} for an unknown name
+     */
+    public static ProposerKind parse(String id, String field) {
+        String wanted = id == null ? "" : id.trim().toLowerCase(Locale.ROOT);
+        for (ProposerKind kind : values()) {
+            if (kind.id.equals(wanted)) {
+                return kind;
+            }
+        }
+        throw new InvalidRequestException(field, "Unknown proposer '" + id + "': use one of " + NAMES);
+    }
+
+    /**
+     * The kind a request without a prediction runs: the requested one, or the default
+     * ({@code model} with a draft, {@code ngram} without one).
+     * @param field the request field or property that named it, for the error
+     * @throws InvalidRequestException naming {@code field} when the requested kind needs
+     * a draft model and none is loaded; naming {@code prediction} when it is
+     * {@code prediction}
+     */
+    public static ProposerKind resolve(@Nullable ProposerKind requested, boolean hasDraft, String field) {
+        return resolve(requested, hasDraft, false, field, "prediction");
+    }
+
+    /**
+     * The kind a request runs: the requested one, or the default ({@code prediction} with
+     * a prediction, else {@code model} with a draft, {@code ngram} without one).
+     * @param field the request field or property that named the proposer, for the error
+     * @param predictionField the request field of the prediction, for the error
+     * @throws InvalidRequestException naming {@code field} when the requested kind needs
+     * a draft model and none is loaded, or when a prediction comes with another proposer;
+     * naming {@code predictionField} when {@code prediction} comes without a prediction
+     */
+    public static ProposerKind resolve(@Nullable ProposerKind requested, boolean hasDraft, boolean hasPrediction,
+            String field, String predictionField) {
+        if (requested == null) {
+            return hasPrediction ? PREDICTION : hasDraft ? MODEL : NGRAM;
+        }
+        if (requested == PREDICTION && !hasPrediction) {
+            throw new InvalidRequestException(predictionField,
+                    "The proposer 'prediction' drafts the caller's predicted output, and the request has none");
+        }
+        if (requested != PREDICTION && hasPrediction) {
+            throw new InvalidRequestException(field,
+                    "The request carries a prediction, which only the proposer 'prediction' drafts, but asks for '"
+                            + requested.id + "': leave the proposer out or drop the prediction");
+        }
+        if (requested.usesModel && !hasDraft) {
+            throw new InvalidRequestException(field,
+                    "The proposer '" + requested.id + "' needs a draft model, and none is loaded: load a draft "
+                            + "(specula.draft.location, or --draft in the CLI) or choose the proposer 'ngram'");
+        }
+        return requested;
+    }
+
+    @Override
+    public String toString() {
+        return id;
+    }
+
+}

@@ -1,0 +1,114 @@
+package dev.specula.proposer;
+
+import java.util.Arrays;
+
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * The prediction as a draft: proposed in order while the output follows it, realigned
+ * after the output departs from it.
+ */
+class PredictedOutputTest {
+
+    private static final int[] PROMPT = { 1, 2, 3 };
+
+    private final int[] out = new int[8];
+
+    @Test
+    void proposesThePredictionInOrderWhileTheOutputFollowsIt() {
+        PredictedOutput prediction = new PredictedOutput(new int[] { 10, 11, 12, 13 }, PROMPT.length);
+        assertThat(propose(prediction, sequence(), 2)).containsExactly(10, 11);
+        assertThat(propose(prediction, sequence(10, 11), 2)).containsExactly(12, 13);
+        assertThat(propose(prediction, sequence(10, 11, 12, 13), 2)).as("used up").isEmpty();
+    }
+
+    @Test
+    void realignsAfterAnInsertion() {
+        PredictedOutput prediction = new PredictedOutput(new int[] { 10, 11, 12, 13, 14, 15 }, PROMPT.length);
+        propose(prediction, sequence(), 2);
+        // the output inserted 99 before 12, then went on with 12
+        assertThat(propose(prediction, sequence(10, 11, 99, 12), 4)).containsExactly(13, 14, 15);
+    }
+
+    @Test
+    void realignsAfterADeletion() {
+        PredictedOutput prediction = new PredictedOutput(new int[] { 10, 11, 12, 13, 14, 15, 16, 17 }, PROMPT.length);
+        propose(prediction, sequence(), 2);
+        // 12 and 13 were left out: first taken for a replaced 12 (a guess)
+        assertThat(propose(prediction, sequence(10, 11, 14), 4)).containsExactly(13, 14, 15, 16);
+        // the guess was wrong (15 follows 14): the search finds "14 15"
+        assertThat(propose(prediction, sequence(10, 11, 14, 15), 4)).containsExactly(16, 17);
+    }
+
+    @Test
+    void guessesAReplacedTokenThenRealignsWhenTheOutputMeetsThePredictionAgain() {
+        PredictedOutput prediction = new PredictedOutput(new int[] { 10, 11, 12, 13, 14, 15 }, PROMPT.length);
+        assertThat(propose(prediction, sequence(), 3)).containsExactly(10, 11, 12);
+        // 50 replaced 11: the prediction goes on after it
+        assertThat(propose(prediction, sequence(10, 50), 3)).containsExactly(12, 13, 14);
+        // not 12 but 51: lost, nothing to propose
+        assertThat(propose(prediction, sequence(10, 50, 51), 3)).isEmpty();
+        // the search only looks forward: 13 comes after what the output followed
+        assertThat(propose(prediction, sequence(10, 50, 51, 13), 3)).containsExactly(14, 15);
+    }
+
+    @Test
+    void aOneTokenMatchFarAheadIsNotBelieved() {
+        int[] predicted = new int[40];
+        for (int i = 0; i < predicted.length; i++) {
+            predicted[i] = 100 + i;
+        }
+        predicted[30] = 7;
+        PredictedOutput prediction = new PredictedOutput(predicted, PROMPT.length);
+        propose(prediction, sequence(), 2);
+        // 7 occurs only 29 tokens on: a guess of a replacement, not a jump
+        assertThat(propose(prediction, sequence(100, 7), 2)).containsExactly(102, 103);
+    }
+
+    @Test
+    void theNearestMatchWinsAndAFarOneNeedsTwoTokens() {
+        // 7 occurs at 1 and at 4: the nearest is taken
+        PredictedOutput near = new PredictedOutput(new int[] { 7, 20, 21, 6, 7, 30, 31 }, PROMPT.length);
+        near.propose(sequence(), PROMPT.length, 1, out);
+        assertThat(propose(near, sequence(5, 6, 7), 2)).containsExactly(20, 21);
+        // beyond 16 tokens only a two-token match counts: "6 7" at 21..22, not the lone 7
+        // at 18
+        int[] predicted = new int[26];
+        Arrays.fill(predicted, 1);
+        predicted[18] = 7;
+        predicted[21] = 6;
+        predicted[22] = 7;
+        predicted[23] = 40;
+        PredictedOutput far = new PredictedOutput(predicted, PROMPT.length);
+        far.propose(sequence(), PROMPT.length, 1, out);
+        assertThat(propose(far, sequence(5, 6, 7), 1)).containsExactly(40);
+    }
+
+    @Test
+    void aPredictedTokenTheOutputLeftOutIsSkipped() {
+        PredictedOutput prediction = new PredictedOutput(new int[] { 10, 11, 99, 12, 13 }, PROMPT.length);
+        propose(prediction, sequence(), 2);
+        // the target corrected 99 to 12: the prediction's next token but one
+        assertThat(propose(prediction, sequence(10, 11, 12), 2)).containsExactly(13);
+    }
+
+    @Test
+    void anEmptyPredictionIsRefused() {
+        assertThatThrownBy(() -> new PredictedOutput(new int[0], 3)).isInstanceOf(IllegalArgumentException.class);
+    }
+
+    private int[] propose(PredictedOutput prediction, int[] tokens, int max) {
+        int n = prediction.propose(tokens, tokens.length, max, out);
+        return Arrays.copyOf(out, n);
+    }
+
+    private static int[] sequence(int... generated) {
+        int[] tokens = Arrays.copyOf(PROMPT, PROMPT.length + generated.length);
+        System.arraycopy(generated, 0, tokens, PROMPT.length, generated.length);
+        return tokens;
+    }
+
+}
