@@ -213,7 +213,7 @@ def summarize(runs):
             tps.append(sum(x["new_tokens"] for x in rows) / sum(x["seconds"] for x in rows))
             if all(x.get("decode_seconds") for x in rows):
                 dec.append(sum(x["decode_tokens"] for x in rows) / sum(x["decode_seconds"] for x in rows))
-            if all(x.get("drafted") for x in rows):
+            if all(x.get("drafted") and x.get("accepted") is not None for x in rows):
                 acc.append(sum(x["accepted"] for x in rows) / sum(x["drafted"] for x in rows))
             elif all(x.get("acceptance_rate") is not None for x in rows):
                 acc.append(statistics.mean(x["acceptance_rate"] for x in rows))

@@ -17,7 +17,9 @@
 # Environment: PYTHON (a venv with tools/requirements.txt + sentencepiece; default /work/venv-llamacpp/bin/python
 # or .venv/bin/python), JOBS (2), THREADS (1,2), REPEAT (3), LIMIT (prompts, 4), NEW_TOKENS (128; 64 for the
 # 0.5B-class body), PROMPTS (cli/bench/prompts.jsonl), CONFIGS ("embedded qwen05b"), STEPS ("1 2 3 4 5 6"),
-# PRE_EMBEDDED (gpt-2), PRE_QWEN05B (qwen2), OUT (results dir, default WORK_DIR/results/<UTC time>).
+# PRE_EMBEDDED (gpt-2), PRE_QWEN05B (qwen2), OUT (results dir, default WORK_DIR/results/<UTC time>),
+# SPECULA_POLICIES, SPECULA_PROPOSERS (e.g. model,ngram,model+ngram), LOOKUP_MAX and DRAFT_MAX (llama.cpp's draft
+# lengths, e.g. 4,8) for the embedded pair.
 set -euo pipefail
 
 REPO=$(cd "$(dirname "$0")/../../.." && pwd)
@@ -134,6 +136,8 @@ if step 6; then
                     --prompts "$PROMPTS" --limit "$LIMIT" --new-tokens "${NEW_TOKENS:-128}" --threads "$THREADS" \
                     --repeat "$REPEAT" --specula-target "$TINY/target" --specula-draft "$TINY/draft" \
                     --specula-policies "${SPECULA_POLICIES:-plain,fixed:4,goodput,ldlp}" $SPIN \
+                    ${SPECULA_PROPOSERS:+--specula-proposers "$SPECULA_PROPOSERS"} \
+                    --lookup-max "${LOOKUP_MAX:-4}" --draft-max "${DRAFT_MAX:-4}" \
                     --gguf f32="$M/embedded-target-f32.gguf" --gguf f16="$M/embedded-target-f16.gguf" \
                     --draft-gguf f32="$M/embedded-draft-f32.gguf" --draft-gguf f16="$M/embedded-draft-f16.gguf" \
                     --json "$OUT/bench-embedded.json" --markdown "$OUT/bench-embedded.md" ;;

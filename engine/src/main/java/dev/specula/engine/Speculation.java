@@ -8,6 +8,7 @@ import dev.specula.proposer.PredictedOutput;
 import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.ProposerKind;
 import dev.specula.proposer.TokenProposer;
+import dev.specula.request.InvalidRequestException;
 
 /**
  * How one request speculates, settled before any work from its policy, its proposer and
@@ -27,11 +28,16 @@ record Speculation(@Nullable ProposerKind proposer, @Nullable PromptLookup looku
      * @throws dev.specula.request.InvalidRequestException naming {@code proposer} when
      * the request asks for the draft model and none is loaded, or for another proposer
      * than its prediction's; naming {@code prediction} when it asks for that proposer
-     * without one
+     * without one, or carries one under the plain policy
      */
     static Speculation of(GenerationRequest request, SpeculationPolicy policy, boolean hasDraft) {
         ProposerKind kind = proposerOf(request, hasDraft);
         if (policy instanceof PlainPolicy) {
+            if (request.prediction() != null) {
+                throw new InvalidRequestException("prediction",
+                        "A prediction is a draft, and the plain policy drafts nothing: drop the prediction or choose "
+                                + "a speculative policy");
+            }
             return PLAIN;
         }
         return new Speculation(kind, kind.usesLookup() ? request.promptLookup() : null,

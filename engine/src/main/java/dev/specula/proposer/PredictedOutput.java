@@ -22,6 +22,8 @@ import java.util.Arrays;
  *                                                   the prediction has the output's last token; beyond, the
  *                                                   nearest where it ends with its last two. None: lost, no
  *                                                   proposal
+ * distrust    after 2 proposals in a row of which the output took nothing, only two-token matches count (no
+ *             guesses, no one-token matches) until a proposal is taken up again
  * propose     prediction[cursor, cursor + γ)
  * </pre>
  *
@@ -32,6 +34,14 @@ public final class PredictedOutput implements TokenProposer {
 
     /** How far past {@link #floor} a one-token match is believed. */
     static final int ONE_TOKEN_REACH = 16;
+
+    /**
+     * After this many proposals in a row the output took nothing of, guesses and
+     * one-token matches are no longer believed (an output that does not follow its
+     * prediction costs wide verifications for nothing); a proposal taken up restores
+     * them.
+     */
+    static final int MAX_MISSES = 2;
 
     /** The predicted completion, tokenized. */
     private final int[] prediction;
@@ -45,6 +55,12 @@ public final class PredictedOutput implements TokenProposer {
 
     /** The sequence length the last call saw. */
     private int seenLength;
+
+    /** Tokens the last call proposed. */
+    private int proposed;
+
+    /** Rounds in a row whose proposal the output took none of. */
+    private int misses;
 
     /**
      * A proposer of {@code prediction} for one sequence.
@@ -62,22 +78,29 @@ public final class PredictedOutput implements TokenProposer {
 
     @Override
     public int propose(int[] tokens, int length, int maxTokens, int[] out) {
+        boolean trusted = misses < MAX_MISSES;
+        int matched = 0;
         for (int i = Math.max(seenLength, promptLength); i < length; i++) {
             if (cursor >= 0 && cursor < prediction.length && prediction[cursor] == tokens[i]) {
                 floor = ++cursor;
+                matched++;
             }
-            else if (cursor >= 0 && cursor == floor && i == length - 1) {
+            else if (trusted && cursor >= 0 && cursor == floor && i == length - 1) {
                 // the prediction holds one token the output left out, or one it replaced
                 boolean skipped = floor + 1 < prediction.length && prediction[floor + 1] == tokens[i];
                 cursor = skipped ? floor + 2 : floor + 1;
             }
             else {
-                cursor = realign(tokens, length);
+                cursor = realign(tokens, length, trusted);
                 break;
             }
         }
         seenLength = length;
+        if (proposed > 0) {
+            misses = matched > 0 ? 0 : misses + 1;
+        }
         int count = cursor < 0 ? 0 : Math.min(maxTokens, prediction.length - cursor);
+        proposed = Math.max(0, count);
         if (count <= 0) {
             return 0;
         }
@@ -87,21 +110,22 @@ public final class PredictedOutput implements TokenProposer {
 
     /**
      * Where the output is in the prediction, judged from its last tokens: the nearest end
-     * within {@link #ONE_TOKEN_REACH} after {@link #floor} of a match of its last token;
-     * beyond, the nearest end of a match of its last two. -1 when there is none. Nearest,
-     * not longest: edits are local, and in repetitive text a longer match lies a period
-     * further on, where jumping would skip predicted tokens the output still needs.
+     * within {@link #ONE_TOKEN_REACH} after {@link #floor} of a match of its last token
+     * (its last two when not {@code trusted}); beyond, the nearest end of a match of its
+     * last two. -1 when there is none. Nearest, not longest: edits are local, and in
+     * repetitive text a longer match lies a period further on, where jumping would skip
+     * predicted tokens the output still needs.
      */
-    private int realign(int[] tokens, int length) {
+    private int realign(int[] tokens, int length, boolean trusted) {
         int near = Math.min(prediction.length, floor + ONE_TOKEN_REACH);
+        int needed = trusted ? 1 : 2;
         for (int end = floor + 1; end <= near; end++) {
-            if (matchLength(tokens, length, end, 1) == 1) {
+            if (matchLength(tokens, length, end, needed) == needed) {
                 return end;
             }
         }
-        int wanted = Math.min(2, length - promptLength);
         for (int end = near + 1; end <= prediction.length; end++) {
-            if (wanted == 2 && matchLength(tokens, length, end, 2) == 2) {
+            if (matchLength(tokens, length, end, 2) == 2) {
                 return end;
             }
         }

@@ -24,6 +24,7 @@ import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.PolicyParameters;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.SpeculationPolicy;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.sampling.SamplingParams;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -84,9 +85,18 @@ class BatchingLosslessTest {
     private static GenerationRequest request(DecoderModel model, int index, int maxTokens, TokenStreamListener listener,
             CancellationToken cancellation) {
         int[] prompt = model.tokenizer().encode(PROMPTS.get(index % PROMPTS.size()), true);
+        // the proposers take turns; request 8 predicts its own prompt (a poor prediction,
+        // still exact)
+        ProposerKind proposer = switch (index % 3) {
+            case 0 -> null;
+            case 1 -> ProposerKind.NGRAM;
+            default -> ProposerKind.MODEL_PLUS_NGRAM;
+        };
         return GenerationRequest.builder(prompt)
             .maxNewTokens(maxTokens)
             .policy(policy(index))
+            .proposer(index == 8 ? null : proposer)
+            .prediction(index == 8 ? model.tokenizer().encode(PROMPTS.get(index % PROMPTS.size()), false) : null)
             .listener(listener)
             .cancellation(cancellation)
             .build();

@@ -69,6 +69,26 @@ class CallerMistakesTest {
     }
 
     @Test
+    void aPredictionNeedsASpeculativePolicyAndItsOwnProposer() throws Exception {
+        try (DecoderModel target = DecoderModel.load(Fixtures.embeddedPair().target(), RuntimeOptions.defaults());
+                Engine engine = new Engine(new ModelPair(target, null), Engine.Settings.defaults())) {
+            GenerationRequest.Builder predicted = GenerationRequest.builder(new int[] { 1, 2, 3 })
+                .prediction(new int[] { 4, 5 });
+            assertField(() -> engine.generate(predicted.build()), "prediction", "the plain policy drafts nothing");
+            assertField(
+                    () -> engine
+                        .generate(predicted.policy(() -> new FixedPolicy(4)).proposer(ProposerKind.NGRAM).build()),
+                    "proposer", "only the proposer 'prediction' drafts");
+            assertField(() -> engine.submit(GenerationRequest.builder(new int[] { 1, 2, 3 })
+                .policy(() -> new FixedPolicy(4))
+                .proposer(ProposerKind.PREDICTION)
+                .build()), "prediction", "the request has none");
+            assertField(() -> GenerationRequest.builder(new int[] { 1 }).prediction(new int[0]).build(), "prediction",
+                    "at least one token");
+        }
+    }
+
+    @Test
     void programmingErrorsStayIllegalArguments() {
         assertThatThrownBy(() -> GenerationRequest.builder(new int[] { 1 }).sampling(null).build())
             .isInstanceOf(IllegalArgumentException.class)

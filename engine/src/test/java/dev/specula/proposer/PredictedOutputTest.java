@@ -96,6 +96,19 @@ class PredictedOutputTest {
     }
 
     @Test
+    void anOutputThatIgnoresThePredictionStopsCostingProposals() {
+        PredictedOutput prediction = new PredictedOutput(new int[] { 10, 11, 12, 13, 14, 15 }, PROMPT.length);
+        assertThat(propose(prediction, sequence(), 2)).containsExactly(10, 11);
+        // not taken: a replaced token is guessed
+        assertThat(propose(prediction, sequence(7), 2)).containsExactly(11, 12);
+        // not taken either: one-token matches and guesses are no longer believed
+        assertThat(propose(prediction, sequence(7, 8), 2)).isEmpty();
+        assertThat(propose(prediction, sequence(7, 8, 12), 2)).isEmpty();
+        // two tokens of the prediction in a row are
+        assertThat(propose(prediction, sequence(7, 8, 12, 13), 2)).containsExactly(14, 15);
+    }
+
+    @Test
     void anEmptyPredictionIsRefused() {
         assertThatThrownBy(() -> new PredictedOutput(new int[0], 3)).isInstanceOf(IllegalArgumentException.class);
     }
