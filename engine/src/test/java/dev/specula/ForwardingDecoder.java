@@ -56,6 +56,11 @@ public abstract class ForwardingDecoder implements Decoder {
     }
 
     @Override
+    public int minCallTokens() {
+        return delegate.minCallTokens();
+    }
+
+    @Override
     public KvSequence newCache() {
         return delegate.newCache();
     }

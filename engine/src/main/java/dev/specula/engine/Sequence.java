@@ -11,6 +11,7 @@ import org.jspecify.annotations.Nullable;
 import dev.specula.kv.SequenceCache;
 import dev.specula.policy.RoundContext;
 import dev.specula.policy.SpeculationPolicy;
+import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.TokenProposer;
 import dev.specula.sampling.SamplingParams;
 
@@ -223,6 +224,32 @@ final class Sequence implements AutoCloseable {
         drafted++;
         if (drafted == requestedDrafts) {
             drafting = false;
+        }
+    }
+
+    /**
+     * Adds deterministic drafts until the target's call carries {@code minCallTokens}
+     * tokens (pending + drafts): a target quantized with int8 activations computes its
+     * rows exactly only in calls of two tokens or more ({@code Decoder#minCallTokens}).
+     * The filler is what prompt lookup proposes, else the last token again; like any
+     * draft it is verified, so the output is unchanged.
+     */
+    void padToCallTokens(int minCallTokens) {
+        int missing = minCallTokens - (length - targetCache.logicalLength()) - drafted;
+        if (missing <= 0) {
+            return;
+        }
+        if (drafted + missing > drafts.length) {
+            drafts = Arrays.copyOf(drafts, drafted + missing);
+            draftDistributions = Arrays.copyOf(draftDistributions, drafted + missing);
+        }
+        int[] lookedUp = new int[missing];
+        int found = drafted == 0 ? PromptLookup.DEFAULT.propose(tokens, length, missing, lookedUp) : 0;
+        for (int i = 0; i < missing; i++) {
+            int previous = drafted > 0 ? drafts[drafted - 1] : tokens[length - 1];
+            drafts[drafted] = i < found ? lookedUp[i] : previous;
+            draftDistributions[drafted] = null;
+            drafted++;
         }
     }
 

@@ -37,6 +37,7 @@ import dev.specula.sampling.Verdict;
  *                                         The draft failing, or running past the time limit (StepWatchdog),
  *                                         switches drafting off for the step's sequences: plain from then on
  *     3. verify                           ONE target call over (pending + drafts) positions per sequence
+ *                                         (a target that needs 2 tokens a call gets a filler draft when alone)
  *     4. accept                           greedy match or rejection sampling → accepted drafts + 1 token;
  *                                         commit, roll both KV caches back, stream text, policy.observe
  * </pre> The first round's calls also prefill the prompt: a cache's pending tokens are
@@ -269,9 +270,11 @@ final class SpeculativeDecoder {
      */
     private List<StepOutput> verify(List<Sequence> batch) throws OrtException {
         List<StepInput> inputs = new ArrayList<>(batch.size());
+        int minCallTokens = models.targetSteps().minCallTokens();
         for (Iterator<Sequence> it = batch.iterator(); it.hasNext();) {
             Sequence sequence = it.next();
             try {
+                sequence.padToCallTokens(minCallTokens);
                 inputs.add(new StepInput(sequence.targetCache, sequence.verificationInput(), sequence.drafted + 1,
                         sequence.policy.usesTargetHiddenState(), sequence.runOptions));
             }

@@ -84,6 +84,9 @@ final class BatchStep {
             // every row's chunk computes logits [rows, chunk, vocab]: share the chunk
             chunk = Math.max(1, chunk / pool.rows());
         }
+        // a chunk can always start a sequence's feed (BatchStep never leaves one token
+        // alone when the model needs more a call)
+        chunk = Math.max(chunk, model.minCallTokens());
         long nanos = 0;
         try {
             int[] fed = new int[count];
@@ -93,7 +96,7 @@ final class BatchStep {
                 int budget = chunk;
                 boolean any = false;
                 for (int i = 0; i < count; i++) {
-                    int take = Math.min(prefix[i] - fed[i], packed ? budget : chunk);
+                    int take = model.chunkTake(prefix[i] - fed[i], packed ? budget : chunk);
                     fed[i] += take;
                     budget -= packed ? take : 0;
                     any |= take > 0;

@@ -40,6 +40,18 @@ public interface Decoder extends AutoCloseable {
     int contextLength();
 
     /**
+     * The fewest tokens one call of this model may carry for its rows to compute what
+     * they compute in any other call: 1 for float activations; 2 for weights quantized
+     * with int8 activations ({@code int4-b32-a8}), whose one-token calls take ONNX
+     * Runtime's one-row paths and differ (the graph's {@code specula.min_call_tokens}
+     * metadata). The decode loop then never verifies fewer tokens, and prefill chunks
+     * never leave fewer alone.
+     */
+    default int minCallTokens() {
+        return 1;
+    }
+
+    /**
      * A new, empty sequence in a KV store of its own (one row), for a sequence decoded
      * alone.
      */
@@ -54,8 +66,10 @@ public interface Decoder extends AutoCloseable {
 
     /**
      * Whether rolled-back slots left in the cache as masked holes change nothing: probed
-     * at load. When false, every rollback squeezes the cache back to compact (one copy)
-     * and sequences are not batched (padded rows are holes too).
+     * at load; false for a model that needs {@link #minCallTokens()} of 2 or more (its
+     * int8 activations magnify the last-bit differences a hole makes). When false, every
+     * rollback squeezes the cache back to compact (one copy) and sequences are not
+     * batched (padded rows are holes too).
      */
     boolean holesAreExact();
 

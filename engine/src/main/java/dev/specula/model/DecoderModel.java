@@ -122,6 +122,12 @@ public final class DecoderModel implements Decoder {
      */
     private final boolean sharedThreadPool;
 
+    /** {@link #minCallTokens()}: the graph's {@code specula.min_call_tokens}, or 1. */
+    private final int minCallTokens;
+
+    /** The graph metadata key of {@link #minCallTokens()}, written by tools' quantize. */
+    public static final String MIN_CALL_TOKENS_METADATA = "specula.min_call_tokens";
+
     private DecoderModel(ModelFiles files, ModelConfig config, GraphSignature signature, TextTokenizer tokenizer,
             Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session, int prefillChunkTokens,
             boolean profiled, boolean sharedThreadPool) throws OrtException {
@@ -134,7 +140,11 @@ public final class DecoderModel implements Decoder {
         this.chatTemplate = chatTemplate;
         this.environment = environment;
         this.session = session;
-        this.holesExact = probeHoles(files, signature, config, environment, session);
+        this.minCallTokens = readMinCallTokens(files, session);
+        // int8 activations magnify the last-bit differences a hole (or a pad) makes in
+        // the
+        // attention's sums: such a cache is kept compact, and its sequences step alone
+        this.holesExact = minCallTokens == 1 && probeHoles(files, signature, config, environment, session);
         int layers = signature.layers();
         this.pastKeys = new String[layers];
         this.pastValues = new String[layers];
@@ -401,7 +411,7 @@ public final class DecoderModel implements Decoder {
         long nanos = 0;
         try {
             for (int from = 0; from < prefix;) {
-                int to = (int) Math.min(prefix, (long) from + prefillChunkTokens);
+                int to = chunkEnd(from, prefix, prefillChunkTokens);
                 nanos += step(cache, tokens, from, to, 0, false, input.runOptions()).runNanos();
                 from = to;
             }
@@ -416,6 +426,56 @@ public final class DecoderModel implements Decoder {
         }
     }
 
+    @Override
+    public int minCallTokens() {
+        return minCallTokens;
+    }
+
+    private static int readMinCallTokens(ModelFiles files, OrtSession session) throws OrtException {
+        String value = session.getMetadata().getCustomMetadata().get(MIN_CALL_TOKENS_METADATA);
+        if (value == null) {
+            return 1;
+        }
+        try {
+            int tokens = Integer.parseInt(value.trim());
+            if (tokens >= 1 && tokens <= 16) {
+                return tokens;
+            }
+        }
+        catch (NumberFormatException ex) {
+            // reported below
+        }
+        throw new ModelLoadException(files.model(), "The graph's metadata " + MIN_CALL_TOKENS_METADATA + " must be an "
+                + "integer from 1 to 16 but is '" + value + "': re-quantize it with python -m specula_tools quantize");
+    }
+
+    /**
+     * Where a chunk of a long input that starts at {@code from} ends, before {@code end}:
+     * {@code chunk} tokens on, but never leaving fewer than {@link #minCallTokens()} for
+     * the next call (that chunk is then shortened, or takes the rest).
+     */
+    int chunkEnd(int from, int end, int chunk) {
+        int to = (int) Math.min(end, (long) from + chunk);
+        int rest = end - to;
+        if (rest > 0 && rest < minCallTokens) {
+            to = to - from - (minCallTokens - rest) >= minCallTokens ? end - minCallTokens : end;
+        }
+        return to;
+    }
+
+    /**
+     * Of {@code rest} tokens of a sequence still to feed before its last call, how many a
+     * chunk with {@code room} left takes: never fewer than {@link #minCallTokens()} (0:
+     * it waits for the next chunk) and never leaving fewer behind.
+     */
+    int chunkTake(int rest, int room) {
+        int take = Math.min(rest, room);
+        if (take < rest && rest - take < minCallTokens) {
+            take = rest - minCallTokens;
+        }
+        return take < Math.min(minCallTokens, rest) ? 0 : take;
+    }
+
     /**
      * How many of a step's {@code tokens} its last ONNX Runtime call feeds, for
      * {@code rows} rows of logits. With {@code logits_to_keep}: up to a chunk (the graph
@@ -425,10 +485,16 @@ public final class DecoderModel implements Decoder {
      * a call computes are at most max(rows, 2) rows per sequence, whatever the prompt.
      */
     int lastCallTokens(int tokens, int rows) {
+        int last;
         if (signature.hasLogitsToKeep()) {
-            return Math.min(tokens, Math.max(rows, prefillChunkTokens));
+            last = Math.min(tokens, Math.max(rows, prefillChunkTokens));
         }
-        return tokens <= Math.max(rows, 2) ? tokens : rows;
+        else {
+            last = tokens <= Math.max(rows, 2) ? tokens : rows;
+        }
+        // neither the last call nor the earlier ones carry fewer than minCallTokens
+        last = Math.max(last, Math.min(tokens, minCallTokens));
+        return tokens - last > 0 && tokens - last < minCallTokens ? tokens : last;
     }
 
     /** Undoes a failed step's earlier calls: the sequence is as before the step. */
