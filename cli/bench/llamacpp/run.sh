@@ -39,7 +39,13 @@ if [ -z "${PYTHON:-}" ]; then
     else PYTHON=$REPO/.venv/bin/python; fi
 fi
 SRC=$WORK/src
-BIN=$SRC/build/bin
+# GGML_FLAGS: -DGGML_NATIVE=ON by default. A VM whose CPU reports AMX that the hypervisor does not let programs use
+# kills the quantized kernels with SIGILL (seen on an Intel Xeon with amx_int8 in /proc/cpuinfo); build there with
+# LLAMA_BUILD_DIR=build-noamx GGML_FLAGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+# -DGGML_BMI2=ON -DGGML_AVX512=ON -DGGML_AVX512_VBMI=ON -DGGML_AVX512_VNNI=ON -DGGML_AVX512_BF16=ON -DGGML_AVX_VNNI=ON"
+GGML_FLAGS=${GGML_FLAGS:--DGGML_NATIVE=ON}
+BUILD=$SRC/${LLAMA_BUILD_DIR:-build}
+BIN=$BUILD/bin
 M=$WORK/models
 OUT=${OUT:-$WORK/results/$(date -u +%Y%m%dT%H%M%SZ)}
 TINY=$REPO/models-tiny/src/main/resources/dev/specula/models/tiny
@@ -67,14 +73,15 @@ if step 2; then
     if [ ! -x "$BIN/llama-lookup" ] || [ ! -x "$BIN/llama-quantize" ] || [ ! -x "$BIN/llama-speculative-simple" ] \
         || [ ! -x "$BIN/llama-completion" ] || [ ! -x "$BIN/llama-bench" ]; then
         log "building llama.cpp (-j$JOBS)"
-        cmake -S "$SRC" -B "$SRC/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON -DLLAMA_OPENSSL=OFF \
+        # shellcheck disable=SC2086
+        cmake -S "$SRC" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release $GGML_FLAGS -DLLAMA_OPENSSL=OFF \
             -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF -DLLAMA_BUILD_APP=OFF >/dev/null
-        cmake --build "$SRC/build" -j"$JOBS" --target llama-bench llama-completion llama-speculative-simple \
+        cmake --build "$BUILD" -j"$JOBS" --target llama-bench llama-completion llama-speculative-simple \
             llama-lookup llama-quantize
     fi
     if [ ! -x "$BIN/specula-llama-greedy" ] || [ "$HERE/greedy_ids.cpp" -nt "$BIN/specula-llama-greedy" ]; then
         g++ -O2 -std=c++17 -I"$SRC/include" -I"$SRC/ggml/include" "$HERE/greedy_ids.cpp" -o "$BIN/specula-llama-greedy" \
-            -L"$SRC/build/bin" -lllama -lggml -lggml-base -Wl,-rpath,"$SRC/build/bin"
+            -L"$BIN" -lllama -lggml -lggml-base -Wl,-rpath,"$BIN"
     fi
     [ -f "$JAR" ] || (cd "$REPO" && ./mvnw -B -o -q -pl cli -am package -DskipTests)
 fi
