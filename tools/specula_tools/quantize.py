@@ -1,6 +1,6 @@
 """``quantize``: weight-only quantization of an exported model directory; activations stay float32.
 
-    python -m specula_tools quantize IN_DIR OUT_DIR --scheme int4-b32|int4-b32-a8|int4-b128|int8|fp32|dynamic-int8
+    python -m specula_tools quantize IN_DIR OUT_DIR --scheme int4-b32|int4-b32-a8|int4-b128|int8|int8-a8|fp32|dynamic-int8
         [--packed-graph PATH] [--no-check]
     python -m specula_tools quantize agree REFERENCE_DIR DIR... --prompts FILE.jsonl [--new-tokens 64]
 
@@ -20,7 +20,10 @@ Schemes (each constant MatMul weight; other weights are stored as in IN_DIR):
   tokens: a step with nothing to verify proposes one token anyway, and prefill chunks never leave one token
   alone. Every call then takes the multi-row path, and decoding is as exact as with float activations (the
   check below compares calls of 5 and of 2 tokens).
-- ``int8``: the same ``MatMulNBits`` with ``bits=8`` (block 32).
+- ``int8``: the same ``MatMulNBits`` with ``bits=8`` (block 32). ONNX Runtime 1.29 has no fast CPU kernel for it
+  with float activations (about 10x slower than ``int8-a8``).
+- ``int8-a8``: 8-bit weights with int8 activations (``accuracy_level`` 4), under the same two-token rule as
+  ``int4-b32-a8``: llama.cpp's Q8_0 arithmetic.
 - ``fp32``: no quantization; weights stored as float16 and cast inside the graph
   (``specula_tools.onnx_fp16_weights``) are written back as float32 initializers: the float baseline.
 - ``dynamic-int8``: ``onnxruntime.quantization.quantize_dynamic`` (``DynamicQuantizeMatMul``, one activation
@@ -63,6 +66,7 @@ SCHEMES = {
     "int4-b32-a8": dict(bits=4, block_size=32, accuracy_level=4, min_call_tokens=2),
     "int4-b128": dict(bits=4, block_size=128),
     "int8": dict(bits=8, block_size=32),
+    "int8-a8": dict(bits=8, block_size=32, accuracy_level=4, min_call_tokens=2),
     "fp32": None,
     "dynamic-int8": None,
 }
@@ -76,6 +80,9 @@ STORAGE = {
     "int4-b128": "MatMul weights 4-bit (MatMulNBits, block 128, float32 scales, 4-bit zero points, float32 "
                  "compute); other weights as in the source",
     "int8": "MatMul weights 8-bit (MatMulNBits bits=8, block 32, float32 compute); other weights as in the source",
+    "int8-a8": "MatMul weights 8-bit (MatMulNBits bits=8, block 32) computed with int8 activations "
+               "(accuracy_level 4); every call must carry at least 2 tokens (specula.min_call_tokens); other "
+               "weights as in the source",
     "fp32": "float32 initializers; all compute float32",
     "dynamic-int8": "MatMul weights int8 with activations quantized per call (DynamicQuantizeMatMul): NOT lossless "
                     "for speculative decoding",
@@ -332,7 +339,7 @@ def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print):
 
 def _describe(scheme, sources, in_dir):
     graphs = {name: os.path.relpath(src, in_dir) for name, src in sources.items()}
-    if scheme == "int4-b32-a8":
+    if scheme in ("int4-b32-a8", "int8-a8"):
         s = SCHEMES[scheme]
         return dict(scheme=scheme, op="com.microsoft.MatMulNBits", bits=s["bits"], block_size=s["block_size"],
                     symmetric=False, accuracy_level=4, activations="int8 per block, per row (accuracy_level 4)",

@@ -149,7 +149,9 @@ class SpeculaAutoConfigurationTests {
                     .isEqualTo(TestModels.pair().target().getParent().getFileName().toString());
                 assertThat(context.getBean(GenerationService.class).models().get().draft()).isEmpty();
                 ChatResponse response = context.getBean(SpeculaChatModel.class).call(new Prompt(PROMPT));
-                assertThat((String) response.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("plain");
+                // without a draft, prompt lookup proposes
+                assertThat((String) response.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isEqualTo("fixed");
+                assertThat((String) response.getMetadata().get(SpeculaChatModel.METADATA_PROPOSER)).isEqualTo("ngram");
             });
     }
 

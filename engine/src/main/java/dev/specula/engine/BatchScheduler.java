@@ -440,24 +440,31 @@ final class BatchScheduler implements AutoCloseable {
     private void complete(Active request) {
         Sequence sequence = request.sequence;
         OutputQueue output = request.pending.output();
+        Throwable failure = sequence.failure;
+        GenerationResult result = null;
         try {
-            if (sequence.failure != null) {
-                output.fail(sequence.failure);
-                return;
+            if (failure == null) {
+                sequence.stats.recordWall(System.nanoTime() - request.admittedNanos, sequence.output.count());
+                result = sequence.result(request.policyName);
+                if (sequence.output.finishReason() != FinishReason.CANCELLED) {
+                    decoder.storePrefix(sequence);
+                }
             }
-            sequence.stats.recordWall(System.nanoTime() - request.admittedNanos, sequence.output.count());
-            GenerationResult result = sequence.result(request.policyName);
-            if (sequence.output.finishReason() != FinishReason.CANCELLED) {
-                decoder.storePrefix(sequence);
-            }
-            output.complete(result);
         }
         catch (RuntimeException ex) {
-            output.fail(ex);
+            failure = ex;
         }
         finally {
             close(sequence);
             request.reservation.close();
+        }
+        // the caller hears of the end only once the request's KV is released: a caller
+        // that reads the KV memory right after finds it free
+        if (failure != null) {
+            output.fail(failure);
+        }
+        else {
+            output.complete(result);
         }
     }
 
