@@ -134,17 +134,27 @@ public class SpeculaPolicyProperties implements InitializingBean {
             .build();
     }
 
-    /** {@link #proposer} parsed; null when unset. */
+    /**
+     * {@link #proposer} parsed; null when unset. {@code prediction} is refused: only a
+     * request that carries a prediction can use it, so it cannot be every request's
+     * default.
+     */
     ProposerKind proposerKind() {
         if (proposer == null || proposer.isBlank()) {
             return null;
         }
+        String allowed = "one of model, ngram, model+ngram (prediction is chosen by the requests that carry one)";
+        ProposerKind kind;
         try {
-            return ProposerKind.parse(proposer, CONFIG_PREFIX + ".proposer");
+            kind = ProposerKind.parse(proposer, CONFIG_PREFIX + ".proposer");
         }
         catch (InvalidRequestException ex) {
-            throw PropertyChecks.invalid(CONFIG_PREFIX + ".proposer", proposer, "one of " + ProposerKind.NAMES);
+            throw PropertyChecks.invalid(CONFIG_PREFIX + ".proposer", proposer, allowed);
         }
+        if (kind == ProposerKind.PREDICTION) {
+            throw PropertyChecks.invalid(CONFIG_PREFIX + ".proposer", proposer, allowed);
+        }
+        return kind;
     }
 
 }

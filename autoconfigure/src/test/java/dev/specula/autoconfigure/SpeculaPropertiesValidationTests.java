@@ -28,7 +28,8 @@ class SpeculaPropertiesValidationTests {
                     specula.policy.gamma                                 | 65    | 65     | an integer from 1 to 64
                     specula.policy.name                                  | fixed:3 | fixed:3 | a policy name without ':gamma'
                     specula.policy.name                                  | fixed:x | fixed:x | a policy name without ':gamma'
-                    specula.policy.proposer                              | eagle | eagle  | one of model, ngram, model+ngram, prediction
+                    specula.policy.proposer                              | eagle | eagle  | one of model, ngram, model+ngram
+                    specula.policy.proposer                              | prediction | prediction | one of model, ngram, model+ngram
                     specula.policy.ngram-min                             | 0     | 0      | an integer from 1 to 64
                     specula.policy.ngram-max                             | 65    | 65     | an integer from specula.policy.ngram-min (1) to 64
                     specula.chat.options.max-tokens                      | -1    | -1     | an integer >= 1
