@@ -88,39 +88,28 @@ final class BenchCommand {
         int warmup = arguments.integer("warmup", 1, 0, 1000);
         boolean ignoreEos = arguments.has("ignore-eos");
         SamplingParams sampling = arguments.sampling();
-        if (arguments.has("concurrency")) {
-            return runConcurrency(arguments, prompts, policyNames, maxNewTokens, repeat, warmup, ignoreEos, sampling,
-                    out, err);
-        }
-
         List<@Nullable ProposerKind> proposers = ProposerOptions.kinds(arguments);
         PromptLookup lookup = ProposerOptions.lookup(arguments);
-        try (ModelPair models = ModelOptions.load(arguments); PolicyResources resources = new PolicyResources()) {
-            // every (policy, proposer) pair is one run; plain proposes nothing and runs
-            // once. Keys name both when several proposers run.
-            Map<String, Run> policies = new LinkedHashMap<>();
-            for (String name : policyNames) {
-                Supplier<SpeculationPolicy> factory = PolicyOptions.factory(name.trim(), arguments, models, resources);
-                for (ProposerKind proposer : proposers) {
-                    if (name.trim().equals(PlainPolicy.NAME)) {
-                        policies.put(PlainPolicy.NAME, new Run(PlainPolicy.NAME, null, factory));
-                        break;
-                    }
-                    String key = proposers.size() == 1 ? name.trim() : name.trim() + " " + proposer;
-                    policies.put(key, new Run(name.trim(), proposer, factory));
-                }
-            }
-            List<int[]> promptIds = new ArrayList<>();
-            List<int @Nullable []> predictions = new ArrayList<>();
+        if (proposers.contains(ProposerKind.PREDICTION)) {
             for (BenchPrompt prompt : prompts) {
-                promptIds.add(prompt.input().encode(models.target()));
-                predictions.add(prompt.prediction() == null ? null
-                        : models.target().tokenizer().encode(prompt.prediction(), false));
-                if (prompt.prediction() == null && proposers.contains(ProposerKind.PREDICTION)) {
+                if (prompt.prediction() == null) {
                     throw new CliException("bench: --proposers prediction needs a \"prediction\" in every prompt, "
                             + "and prompt " + prompt.id() + " has none");
                 }
             }
+        }
+        if (arguments.has("concurrency")) {
+            return runConcurrency(arguments, prompts, policyNames, proposers, lookup, maxNewTokens, repeat, warmup,
+                    ignoreEos, sampling, out, err);
+        }
+
+        try (ModelPair models = ModelOptions.load(arguments); PolicyResources resources = new PolicyResources()) {
+            Map<String, Run> policies = runs(policyNames, proposers, arguments, models, resources);
+            List<int[]> promptIds = new ArrayList<>();
+            for (BenchPrompt prompt : prompts) {
+                promptIds.add(prompt.input().encode(models.target()));
+            }
+            List<int @Nullable []> predictions = predictions(prompts, models);
             // no draft time limit and no batching: the engine holds no thread, nothing to
             // close
             Engine decoder = new Engine(models, Engine.Settings.defaults().withoutDraftTimeLimit());
@@ -191,8 +180,8 @@ final class BenchCommand {
      * batch path and policy.
      */
     private static int runConcurrency(Arguments arguments, List<BenchPrompt> prompts, List<String> policyNames,
-            int maxNewTokens, int repeat, int warmup, boolean ignoreEos, SamplingParams sampling, PrintStream out,
-            PrintStream err) throws Exception {
+            List<@Nullable ProposerKind> proposers, PromptLookup lookup, int maxNewTokens, int repeat, int warmup,
+            boolean ignoreEos, SamplingParams sampling, PrintStream out, PrintStream err) throws Exception {
         List<Integer> levels = new ArrayList<>();
         for (String level : arguments.string("concurrency", "").split(",")) {
             try {
@@ -227,16 +216,14 @@ final class BenchCommand {
                     names.add(prompt.id());
                 }
                 if (bench == null) {
-                    bench = new ConcurrencyBench(ids, names, maxNewTokens, repeat, ignoreEos, sampling, err);
+                    bench = new ConcurrencyBench(ids, predictions(prompts, models), names, maxNewTokens, repeat,
+                            ignoreEos, sampling, lookup, err);
                 }
-                Map<String, Supplier<SpeculationPolicy>> policies = new LinkedHashMap<>();
-                for (String name : policyNames) {
-                    policies.put(name.trim(), PolicyOptions.factory(name.trim(), arguments, models, resources));
-                }
+                Map<String, Run> policies = runs(policyNames, proposers, arguments, models, resources);
                 Engine warm = new Engine(models, Engine.Settings.defaults().withoutDraftTimeLimit());
                 for (int w = 0; w < warmup; w++) {
-                    for (Supplier<SpeculationPolicy> policy : policies.values()) {
-                        warm.generate(request(ids.get(0), sampling, maxNewTokens, ignoreEos, policy));
+                    for (Run run : policies.values()) {
+                        warm.generate(bench.request(0, run));
                     }
                 }
                 for (int level : levels) {
@@ -245,9 +232,8 @@ final class BenchCommand {
                         // models
                         continue;
                     }
-                    for (Map.Entry<String, Supplier<SpeculationPolicy>> policy : policies.entrySet()) {
-                        rows.add(bench.run(models, level, level == 1 ? "none" : path, policy.getKey(),
-                                policy.getValue()));
+                    for (Run run : policies.values()) {
+                        rows.add(bench.run(models, level, level == 1 ? "none" : path, run));
                     }
                 }
             }
@@ -273,9 +259,40 @@ final class BenchCommand {
     }
 
     /**
+     * Every (policy, proposer) pair is one run; plain proposes nothing and runs once.
+     * Keys name both when several proposers run.
+     */
+    private static Map<String, Run> runs(List<String> policyNames, List<@Nullable ProposerKind> proposers,
+            Arguments arguments, ModelPair models, PolicyResources resources) {
+        Map<String, Run> runs = new LinkedHashMap<>();
+        for (String name : policyNames) {
+            Supplier<SpeculationPolicy> factory = PolicyOptions.factory(name.trim(), arguments, models, resources);
+            for (ProposerKind proposer : proposers) {
+                if (name.trim().equals(PlainPolicy.NAME)) {
+                    runs.put(PlainPolicy.NAME, new Run(PlainPolicy.NAME, null, factory));
+                    break;
+                }
+                String key = proposers.size() == 1 ? name.trim() : name.trim() + " " + proposer;
+                runs.put(key, new Run(name.trim(), proposer, factory));
+            }
+        }
+        return runs;
+    }
+
+    /** Each prompt's prediction tokenized for the target, or null. */
+    private static List<int @Nullable []> predictions(List<BenchPrompt> prompts, ModelPair models) {
+        List<int @Nullable []> predictions = new ArrayList<>();
+        for (BenchPrompt prompt : prompts) {
+            predictions.add(prompt.prediction() == null ? null
+                    : models.target().tokenizer().encode(prompt.prediction(), false));
+        }
+        return predictions;
+    }
+
+    /**
      * One benchmarked configuration: a policy and what proposes for it (null: default).
      */
-    private record Run(String policy, @Nullable ProposerKind proposer, Supplier<SpeculationPolicy> factory) {
+    record Run(String policy, @Nullable ProposerKind proposer, Supplier<SpeculationPolicy> factory) {
 
         /**
          * The prompt's request; its prediction goes with it when this run's proposer is
@@ -295,16 +312,6 @@ final class BenchCommand {
                 .build();
         }
 
-    }
-
-    private static GenerationRequest request(int[] prompt, SamplingParams sampling, int maxNewTokens, boolean ignoreEos,
-            Supplier<SpeculationPolicy> policy) {
-        return GenerationRequest.builder(prompt)
-            .sampling(sampling)
-            .maxNewTokens(maxNewTokens)
-            .ignoreEos(ignoreEos)
-            .policy(policy)
-            .build();
     }
 
     /**

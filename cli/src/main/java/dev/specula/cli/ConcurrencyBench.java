@@ -12,14 +12,15 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Supplier;
+
+import org.jspecify.annotations.Nullable;
 
 import dev.specula.engine.Engine;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
 import dev.specula.engine.ModelPair;
-import dev.specula.policy.SpeculationPolicy;
+import dev.specula.proposer.PromptLookup;
 import dev.specula.sampling.SamplingParams;
 
 /**
@@ -32,6 +33,11 @@ import dev.specula.sampling.SamplingParams;
 final class ConcurrencyBench {
 
     private final List<int[]> promptIds;
+
+    /** Each prompt's prediction, or null. */
+    private final List<int @Nullable []> predictions;
+
+    private final PromptLookup lookup;
 
     private final List<String> promptNames;
 
@@ -53,9 +59,12 @@ final class ConcurrencyBench {
 
     private int mismatches;
 
-    ConcurrencyBench(List<int[]> promptIds, List<String> promptNames, int maxNewTokens, int repeat, boolean ignoreEos,
-            SamplingParams sampling, PrintStream err) {
+    ConcurrencyBench(List<int[]> promptIds, List<int @Nullable []> predictions, List<String> promptNames,
+            int maxNewTokens, int repeat, boolean ignoreEos, SamplingParams sampling, PromptLookup lookup,
+            PrintStream err) {
         this.promptIds = promptIds;
+        this.predictions = predictions;
+        this.lookup = lookup;
         this.promptNames = promptNames;
         this.maxNewTokens = maxNewTokens;
         this.repeat = repeat;
@@ -64,9 +73,10 @@ final class ConcurrencyBench {
         this.err = err;
     }
 
-    /** One row: N clients, one policy, one batch path. */
-    Map<String, Object> run(ModelPair models, int concurrency, String batchPath, String policyName,
-            Supplier<SpeculationPolicy> policy) throws Exception {
+    /** One row: N clients, one policy and proposer, one batch path. */
+    Map<String, Object> run(ModelPair models, int concurrency, String batchPath, BenchCommand.Run run)
+            throws Exception {
+        String policyName = run.policy();
         int total = promptIds.size() * repeat;
         AtomicInteger next = new AtomicInteger();
         GenerationStats stats = new GenerationStats();
@@ -76,7 +86,7 @@ final class ConcurrencyBench {
             try (Engine engine = new Engine(models, Engine.Settings.defaults().withoutDraftTimeLimit())) {
                 start = System.nanoTime();
                 for (int i = 0; i < total; i++) {
-                    record(i % promptIds.size(), engine.generate(request(i % promptIds.size(), policy)), stats);
+                    record(i % promptIds.size(), engine.generate(request(i % promptIds.size(), run)), stats);
                 }
                 wall = System.nanoTime() - start;
             }
@@ -92,7 +102,7 @@ final class ConcurrencyBench {
                         running.add(clients.submit(() -> {
                             for (int i = next.getAndIncrement(); i < total; i = next.getAndIncrement()) {
                                 int prompt = i % promptIds.size();
-                                GenerationResult result = engine.submit(request(prompt, policy)).join();
+                                GenerationResult result = engine.submit(request(prompt, run)).join();
                                 synchronized (this) {
                                     record(prompt, result, stats);
                                 }
@@ -112,6 +122,7 @@ final class ConcurrencyBench {
         }
         Map<String, Object> row = new LinkedHashMap<>();
         row.put("policy", policyName);
+        row.put("proposer", run.proposer() == null ? null : run.proposer().id());
         row.put("category", "all");
         row.put("concurrency", concurrency);
         row.put("batch_path", batchPath);
@@ -123,18 +134,14 @@ final class ConcurrencyBench {
         row.put("requests", total);
         row.put("target_calls", stats.targetCalls());
         row.put("wall_ms", wall / 1e6);
-        err.printf(Locale.ROOT, "bench: concurrency %d, %s, %s: %.1f tokens/s%n", concurrency, batchPath, policyName,
-                stats.generatedTokens() * 1e9 / wall);
+        err.printf(Locale.ROOT, "bench: concurrency %d, %s, %s %s: %.1f tokens/s%n", concurrency, batchPath, policyName,
+                run.proposer() == null ? "" : run.proposer(), stats.generatedTokens() * 1e9 / wall);
         return row;
     }
 
-    private GenerationRequest request(int prompt, Supplier<SpeculationPolicy> policy) {
-        return GenerationRequest.builder(promptIds.get(prompt))
-            .sampling(sampling)
-            .maxNewTokens(maxNewTokens)
-            .ignoreEos(ignoreEos)
-            .policy(policy)
-            .build();
+    /** Prompt {@code prompt}'s request in {@code run}, its prediction included. */
+    GenerationRequest request(int prompt, BenchCommand.Run run) {
+        return run.request(promptIds.get(prompt), predictions.get(prompt), sampling, maxNewTokens, ignoreEos, lookup);
     }
 
     private void record(int prompt, GenerationResult result, GenerationStats stats) {
@@ -160,13 +167,13 @@ final class ConcurrencyBench {
     static String markdown(List<Map<String, Object>> rows) {
         StringBuilder md = new StringBuilder();
         md.append(
-                "| concurrency | batch path | policy | total tokens/s | vs plain (same N, path) | mean accepted | target calls |\n");
-        md.append("|---:|---|---|---:|---:|---:|---:|\n");
+                "| concurrency | batch path | policy | proposer | total tokens/s | vs plain (same N, path) | mean accepted | target calls |\n");
+        md.append("|---:|---|---|---|---:|---:|---:|---:|\n");
         for (Map<String, Object> row : rows) {
             Object speedup = row.get("speedup_vs_plain");
-            md.append(String.format(Locale.ROOT, "| %d | %s | %s | %.1f | %s | %.2f | %d |%n",
+            md.append(String.format(Locale.ROOT, "| %d | %s | %s | %s | %.1f | %s | %.2f | %d |%n",
                     (Integer) row.get("concurrency"), row.get("batch_path"), row.get("policy"),
-                    (Double) row.get("tokens_per_second"),
+                    row.get("proposer") == null ? "" : row.get("proposer"), (Double) row.get("tokens_per_second"),
                     speedup == null ? "" : String.format(Locale.ROOT, "%.2fx", (Double) speedup),
                     (Double) row.get("mean_accepted_length"), (Long) row.get("target_calls")));
         }

@@ -165,6 +165,24 @@ class SpeculaCliTest {
     }
 
     @Test
+    void concurrencyBenchRunsEveryProposer() throws Exception {
+        Path prompts = temp.resolve("concurrent.jsonl");
+        Files.writeString(prompts, "{\"id\": \"a\", \"prompt_ids\": [31, 40, 50, 31, 40, 50, 31, 40]}\n"
+                + "{\"id\": \"b\", \"prompt_ids\": [12, 5, 99, 12, 5]}\n");
+        Path out = temp.resolve("concurrent.json");
+        Run run = run("bench", "--prompts", prompts.toString(), "--max-new-tokens", "8", "--policies", "plain,fixed:2",
+                "--proposers", "model,ngram", "--concurrency", "2", "--batch-path", "padded", "--repeat", "1",
+                "--warmup", "0", "--json", out.toString());
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        java.util.List<String> configurations = new java.util.ArrayList<>();
+        for (JsonNode row : JSON.readTree(out.toFile()).path("results")) {
+            configurations.add(row.path("policy").asText() + " " + row.path("proposer").asText(""));
+        }
+        assertThat(configurations).containsExactly("plain ", "fixed:2 model", "fixed:2 ngram");
+        assertThat(run.out()).contains("| fixed:2 | ngram |").contains("Greedy outputs differing between runs: 0");
+    }
+
+    @Test
     void promptLookupNeedsNoDraft() throws Exception {
         Path target = dev.specula.models.tiny.TinyModels.extract().target();
         JsonNode plain = JSON.readTree(run("generate", "--target", target.toString(), "--prompt-ids",
