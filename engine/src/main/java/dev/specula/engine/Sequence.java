@@ -95,9 +95,6 @@ final class Sequence implements AutoCloseable {
     /** Whether the draft model is still to propose this round. */
     boolean drafting;
 
-    /** Whether this round's drafts came from {@link #tokenProposer}. */
-    boolean proposedWithoutModel;
-
     double draftLogProbability;
 
     long roundDraftNanos;
@@ -206,7 +203,7 @@ final class Sequence implements AutoCloseable {
             drafts = Arrays.copyOf(drafts, gamma);
             draftDistributions = Arrays.copyOf(draftDistributions, gamma);
         }
-        proposedWithoutModel = false;
+        boolean proposedWithoutModel = false;
         if (gamma > 0 && tokenProposer != null) {
             long start = System.nanoTime();
             drafted = tokenProposer.propose(tokens, length, gamma, drafts);
@@ -243,14 +240,15 @@ final class Sequence implements AutoCloseable {
             drafts = Arrays.copyOf(drafts, drafted + missing);
             draftDistributions = Arrays.copyOf(draftDistributions, drafted + missing);
         }
-        int[] lookedUp = new int[missing];
-        int found = drafted == 0 ? PromptLookup.DEFAULT.propose(tokens, length, missing, lookedUp) : 0;
-        for (int i = 0; i < missing; i++) {
-            int previous = drafted > 0 ? drafts[drafted - 1] : tokens[length - 1];
-            drafts[drafted] = i < found ? lookedUp[i] : previous;
-            draftDistributions[drafted] = null;
-            drafted++;
+        // no drafts yet: prompt lookup writes its guesses straight into the drafts
+        int found = drafted == 0 ? PromptLookup.DEFAULT.propose(tokens, length, missing, drafts) : 0;
+        for (int i = drafted; i < drafted + missing; i++) {
+            if (i >= found) {
+                drafts[i] = i > 0 ? drafts[i - 1] : tokens[length - 1];
+            }
+            draftDistributions[i] = null;
         }
+        drafted += missing;
     }
 
     /**

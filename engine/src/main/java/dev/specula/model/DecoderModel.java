@@ -455,12 +455,8 @@ public final class DecoderModel implements Decoder {
      * the next call (that chunk is then shortened, or takes the rest).
      */
     int chunkEnd(int from, int end, int chunk) {
-        int to = (int) Math.min(end, (long) from + chunk);
-        int rest = end - to;
-        if (rest > 0 && rest < minCallTokens) {
-            to = to - from - (minCallTokens - rest) >= minCallTokens ? end - minCallTokens : end;
-        }
-        return to;
+        int take = chunkTake(end - from, chunk);
+        return take == 0 ? end : from + take;
     }
 
     /**

@@ -250,7 +250,7 @@ public final class GenerationService implements AutoCloseable {
 
     private ServiceResult servePlainly(Runner decoder, ServiceRequest request, String requested,
             Optional<ServiceResult.Reason> reason) {
-        GenerationResult result = decoder.run(engineRequest(request, PlainPolicy::new));
+        GenerationResult result = decoder.run(plainRequest(request));
         if (goodput != null) {
             goodput.recordPlain(result.stats());
         }
@@ -396,7 +396,7 @@ public final class GenerationService implements AutoCloseable {
         if (request.cancellation() != null && request.cancellation().isCancelled()) {
             throw new CancellationException("The request was cancelled");
         }
-        GenerationResult result = decoder.run(engineRequest(request, PlainPolicy::new));
+        GenerationResult result = decoder.run(plainRequest(request));
         if (goodput != null) {
             goodput.recordPlain(result.stats());
         }
@@ -434,22 +434,31 @@ public final class GenerationService implements AutoCloseable {
     }
 
     /**
-     * The engine's request. Served plainly (a probe, a fallback), it carries no
-     * prediction: nothing is proposed, and the result says why.
+     * The engine's request, speculating under {@code policy} with the request's proposer.
      */
     private GenerationRequest engineRequest(ServiceRequest request, Supplier<? extends SpeculationPolicy> policy) {
-        boolean plain = PlainPolicy.NAME.equals(policy.get().name());
+        return requestBuilder(request).policy(policy)
+            .proposer(request.proposer())
+            .prediction(request.prediction())
+            .promptLookup(policySettings.promptLookup())
+            .build();
+    }
+
+    /**
+     * The engine's request served plainly (a probe, a fallback): nothing is proposed, so
+     * it carries no proposer and no prediction, and the result says why.
+     */
+    private GenerationRequest plainRequest(ServiceRequest request) {
+        return requestBuilder(request).policy(PlainPolicy::new).build();
+    }
+
+    private static GenerationRequest.Builder requestBuilder(ServiceRequest request) {
         return GenerationRequest.builder(request.promptIds())
             .sampling(request.sampling())
             .maxNewTokens(request.maxNewTokens())
             .stopStrings(request.stopStrings())
-            .policy(policy)
-            .proposer(plain ? null : request.proposer())
-            .prediction(plain ? null : request.prediction())
-            .promptLookup(policySettings.promptLookup())
             .listener(request.listener())
-            .cancellation(request.cancellation())
-            .build();
+            .cancellation(request.cancellation());
     }
 
     /** A policy factory for {@code spec}, validated once and kept. */
