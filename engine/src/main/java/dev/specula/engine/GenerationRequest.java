@@ -11,6 +11,8 @@ import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.SamplingParams;
+import dev.specula.sampling.TokenLogprob;
+import dev.specula.sampling.TokenPenalties;
 
 /**
  * One generation: prompt ids, how to sample, when to stop, how to speculate.
@@ -31,13 +33,17 @@ import dev.specula.sampling.SamplingParams;
  * uses it)
  * @param prediction the caller's predicted output, tokenized without special tokens
  * (OpenAI's Predicted Outputs), proposed by the {@code prediction} proposer; null: none
+ * @param penalties frequency, presence and repetition penalties and a logit bias: part of
+ * the target's distribution, which speculation reproduces
+ * @param logprobs how many most likely tokens to report with each output token's
+ * log-probability (0 to {@value TokenLogprob#MAX_TOP}); -1: no log-probabilities
  * @throws InvalidRequestException for an empty prompt, max new tokens < 1 or an empty
  * stop string, naming the component
  */
 public record GenerationRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
         Supplier<? extends SpeculationPolicy> policy, @Nullable TokenStreamListener listener,
         @Nullable CancellationToken cancellation, boolean ignoreEos, @Nullable ProposerKind proposer,
-        PromptLookup promptLookup, int @Nullable [] prediction) {
+        PromptLookup promptLookup, int @Nullable [] prediction, TokenPenalties penalties, int logprobs) {
 
     public GenerationRequest {
         if (promptIds == null || promptIds.length == 0) {
@@ -64,12 +70,24 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         if (prediction != null && prediction.length == 0) {
             throw new InvalidRequestException("prediction", "The prediction must have at least one token");
         }
+        if (penalties == null) {
+            penalties = TokenPenalties.NONE;
+        }
+        if (logprobs < -1 || logprobs > TokenLogprob.MAX_TOP) {
+            throw new InvalidRequestException("topLogprobs",
+                    "top_logprobs must be in [0, " + TokenLogprob.MAX_TOP + "] but was " + logprobs);
+        }
+    }
+
+    /** Whether the output tokens' log-probabilities are asked for. */
+    public boolean wantsLogprobs() {
+        return logprobs >= 0;
     }
 
     /** This request with another policy supplier (the same in every other respect). */
     GenerationRequest withPolicy(Supplier<? extends SpeculationPolicy> policy) {
         return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,
-                ignoreEos, proposer, promptLookup, prediction);
+                ignoreEos, proposer, promptLookup, prediction, penalties, logprobs);
     }
 
     public static Builder builder(int[] promptIds) {
@@ -109,6 +127,10 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         private PromptLookup promptLookup = PromptLookup.DEFAULT;
 
         private int @Nullable [] prediction;
+
+        private TokenPenalties penalties = TokenPenalties.NONE;
+
+        private int logprobs = -1;
 
         private Builder(int[] promptIds) {
             this.promptIds = promptIds;
@@ -168,9 +190,23 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
             return this;
         }
 
+        public Builder penalties(TokenPenalties penalties) {
+            this.penalties = penalties;
+            return this;
+        }
+
+        /**
+         * Report each output token's log-probability and its {@code top} most likely
+         * alternatives; -1: none.
+         */
+        public Builder logprobs(int top) {
+            this.logprobs = top;
+            return this;
+        }
+
         public GenerationRequest build() {
             return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,
-                    ignoreEos, proposer, promptLookup, prediction);
+                    ignoreEos, proposer, promptLookup, prediction, penalties, logprobs);
         }
 
     }

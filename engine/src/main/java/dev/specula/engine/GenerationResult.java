@@ -1,6 +1,10 @@
 package dev.specula.engine;
 
+import java.util.List;
+
 import org.jspecify.annotations.Nullable;
+
+import dev.specula.sampling.TokenLogprob;
 
 /**
  * What a request produced.
@@ -17,12 +21,19 @@ import org.jspecify.annotations.Nullable;
  * was decoded plainly, the output is unchanged); null if it was not
  * @param proposer what proposed the drafts ({@code model}, {@code ngram},
  * {@code model+ngram}); null when the request decoded plainly
+ * @param logprobs the log-probability of each of {@code tokenIds}, in order, when the
+ * request asked for them; empty otherwise
  */
 public record GenerationResult(int[] tokenIds, String text, FinishReason finishReason, int promptTokens, String policy,
-        GenerationStats stats, @Nullable FallbackReason fallback, @Nullable String proposer) {
+        GenerationStats stats, @Nullable FallbackReason fallback, @Nullable String proposer,
+        List<TokenLogprob> logprobs) {
+
+    public GenerationResult {
+        logprobs = logprobs == null ? List.of() : List.copyOf(logprobs);
+    }
 
     public GenerationResult(int[] tokenIds, String text, FinishReason finishReason, int promptTokens, String policy,
             GenerationStats stats) {
-        this(tokenIds, text, finishReason, promptTokens, policy, stats, null, null);
+        this(tokenIds, text, finishReason, promptTokens, policy, stats, null, null, List.of());
     }
 }

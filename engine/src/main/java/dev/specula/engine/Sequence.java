@@ -1,6 +1,8 @@
 package dev.specula.engine;
 
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.SplittableRandom;
 import java.util.random.RandomGenerator;
 
@@ -13,7 +15,10 @@ import dev.specula.policy.RoundContext;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.TokenProposer;
+import dev.specula.sampling.LogitsProcessor;
+import dev.specula.sampling.LogitsProcessors;
 import dev.specula.sampling.SamplingParams;
+import dev.specula.sampling.TokenLogprob;
 
 /**
  * One request's state in the decode loop: its tokens, its KV caches in both models, its
@@ -42,6 +47,20 @@ final class Sequence implements AutoCloseable {
     final @Nullable TokenProposer tokenProposer;
 
     final RandomGenerator random;
+
+    /**
+     * Rewrites the target's and the draft's rows (penalties, bias, grammar); null when
+     * the request asks for none. Between rounds it stands at {@link #processorMark}:
+     * after the committed tokens.
+     */
+    final @Nullable LogitsProcessor processor;
+
+    private int processorMark;
+
+    /**
+     * The output tokens' log-probabilities, when the request asks for them; else null.
+     */
+    final @Nullable List<TokenLogprob> logprobs;
 
     final GenerationStats stats = new GenerationStats();
 
@@ -115,6 +134,8 @@ final class Sequence implements AutoCloseable {
         this.tokenProposer = speculation.newTokenProposer(request.promptIds().length);
         this.random = new SplittableRandom(
                 sampling.seed() != null ? sampling.seed() : System.nanoTime() ^ Thread.currentThread().getId());
+        this.processor = LogitsProcessors.of(processors(request));
+        this.logprobs = request.wantsLogprobs() ? new ArrayList<>() : null;
         this.output = output;
         this.targetCache = targetCache;
         this.draftCache = draftCache;
@@ -128,6 +149,25 @@ final class Sequence implements AutoCloseable {
         if (request.cancellation() != null && ownsRunOptions) {
             request.cancellation().register(runOptions);
         }
+    }
+
+    private static List<LogitsProcessor> processors(GenerationRequest request) {
+        List<LogitsProcessor> processors = new ArrayList<>(2);
+        if (!request.penalties().isNone()) {
+            processors.add(request.penalties().newProcessor(request.promptIds()));
+        }
+        return processors;
+    }
+
+    /**
+     * Puts the processor back after the committed tokens (a round's drafts moved it on);
+     * null when there is none.
+     */
+    @Nullable LogitsProcessor processorAtCommitted() {
+        if (processor != null) {
+            processor.resetTo(processorMark);
+        }
+        return processor;
     }
 
     /** Prompt + committed tokens. */
@@ -271,11 +311,21 @@ final class Sequence implements AutoCloseable {
      * Commits the accepted drafts and the target's next token, and rolls both caches back
      * to the committed prefix they hold.
      */
-    void commit(int accepted, int nextToken) {
+    void commit(int accepted, int nextToken, @Nullable List<TokenLogprob> roundLogprobs) {
         int committedBefore = length;
         int[] newTokens = Arrays.copyOf(drafts, accepted + 1);
         newTokens[accepted] = nextToken;
         int kept = output.append(newTokens, 0, newTokens.length);
+        if (processor != null) {
+            processor.resetTo(processorMark);
+            for (int i = 0; i < kept; i++) {
+                processor.advance(newTokens[i]);
+            }
+            processorMark = processor.mark();
+        }
+        if (logprobs != null && roundLogprobs != null) {
+            logprobs.addAll(roundLogprobs.subList(0, Math.min(kept, roundLogprobs.size())));
+        }
         ensureCapacity(length + kept);
         System.arraycopy(newTokens, 0, tokens, length, kept);
         length += kept;
@@ -303,7 +353,8 @@ final class Sequence implements AutoCloseable {
 
     GenerationResult result(String policyName) {
         return new GenerationResult(output.tokens(), output.text(), output.finishReason(), promptLength, policyName,
-                stats, fallback, speculation.proposer() == null ? null : speculation.proposer().id());
+                stats, fallback, speculation.proposer() == null ? null : speculation.proposer().id(),
+                logprobs == null ? List.of() : logprobs);
     }
 
     private void ensureCapacity(int needed) {

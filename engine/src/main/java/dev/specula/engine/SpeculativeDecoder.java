@@ -1,6 +1,7 @@
 package dev.specula.engine;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Iterator;
 import java.util.List;
 
@@ -19,6 +20,8 @@ import dev.specula.policy.RoundOutcome;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.sampling.Distributions;
 import dev.specula.sampling.DraftVerifier;
+import dev.specula.sampling.LogitsProcessor;
+import dev.specula.sampling.TokenLogprob;
 import dev.specula.sampling.Verdict;
 
 /**
@@ -245,6 +248,10 @@ final class SpeculativeDecoder {
      * policy stops here.
      */
     private static void propose(Sequence sequence, StepOutput output) {
+        if (sequence.processor != null) {
+            // the draft's row rewritten as the target's will be: for the drafts before it
+            sequence.processor.process(output.logits(), 0, output.width());
+        }
         float[] q = null;
         int token;
         if (sequence.sampling.isGreedy()) {
@@ -261,6 +268,9 @@ final class SpeculativeDecoder {
             return;
         }
         sequence.addDraft(token, q);
+        if (sequence.processor != null) {
+            sequence.processor.advance(token);
+        }
         sequence.draftLogProbability = candidate.knownCumulativeLogProbability();
     }
 
@@ -289,19 +299,40 @@ final class SpeculativeDecoder {
     /** 4. Applies the acceptance rule, commits, and tells the policy. */
     private static void accept(Sequence sequence, StepOutput verified, long roundStart) {
         sequence.stats.recordTargetCall(verified.runNanos());
+        LogitsProcessor processor = sequence.processorAtCommitted();
+        int width = verified.width();
+        // the rows before any rewrite, for log-probabilities (the verifier rewrites them
+        // in
+        // place)
+        float[] rawRows = sequence.logprobs == null ? null : processor == null ? verified.logits()
+                : Arrays.copyOf(verified.logits(), (sequence.drafted + 1) * width);
         Verdict verdict = sequence.sampling.isGreedy()
-                ? DraftVerifier.greedy(sequence.drafts, sequence.drafted, verified.logits(), verified.width())
+                ? DraftVerifier.greedy(sequence.drafts, sequence.drafted, verified.logits(), width, processor)
                 : DraftVerifier.sample(sequence.drafts, sequence.drafted, sequence.draftDistributions,
-                        verified.logits(), verified.width(), sequence.sampling, sequence.random);
+                        verified.logits(), width, sequence.sampling, sequence.random, processor);
         sequence.stats.recordRound(sequence.drafted, verdict.accepted());
         if (verified.hiddenState() != null) {
             int hidden = verified.hiddenState().length / verified.rows();
             sequence.lastHiddenState = java.util.Arrays.copyOfRange(verified.hiddenState(), verdict.accepted() * hidden,
                     (verdict.accepted() + 1) * hidden);
         }
-        sequence.commit(verdict.accepted(), verdict.nextToken());
+        sequence.commit(verdict.accepted(), verdict.nextToken(),
+                rawRows == null ? null : logprobs(sequence, verdict, rawRows, width));
         sequence.policy.observe(new RoundOutcome(sequence.requestedDrafts, sequence.drafted, verdict.accepted(),
                 sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
+    }
+
+    /**
+     * The log-probabilities of the round's tokens: each from the target's row at its
+     * position (accepted drafts, then the target's own token).
+     */
+    private static List<TokenLogprob> logprobs(Sequence sequence, Verdict verdict, float[] rows, int width) {
+        List<TokenLogprob> round = new ArrayList<>(verdict.accepted() + 1);
+        for (int i = 0; i <= verdict.accepted(); i++) {
+            int token = i < verdict.accepted() ? sequence.drafts[i] : verdict.nextToken();
+            round.add(TokenLogprob.of(rows, i * width, width, token, sequence.request.logprobs()));
+        }
+        return round;
     }
 
     private Sequence open(GenerationRequest request, SpeculationPolicy policy, Speculation speculation)

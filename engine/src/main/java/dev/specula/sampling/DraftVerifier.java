@@ -43,14 +43,35 @@ public final class DraftVerifier {
      * @param targetLogits target logits rows [drafted + 1, width]
      */
     public static Verdict greedy(int[] drafts, int drafted, float[] targetLogits, int width) {
+        return greedy(drafts, drafted, targetLogits, width, null);
+    }
+
+    /**
+     * Greedy verification of the target as rewritten by {@code processor}: row i is
+     * rewritten for the tokens before it (the committed ones, then drafts 1..i-1), which
+     * is what the target alone would see at that position.
+     * @param processor at the committed position; left after the accepted drafts; null:
+     * none (the rows are read, never written)
+     * @param targetLogits target logits rows [drafted + 1, width], rewritten in place
+     */
+    public static Verdict greedy(int[] drafts, int drafted, float[] targetLogits, int width,
+            @Nullable LogitsProcessor processor) {
         checkRows(targetLogits, drafted, width);
         for (int i = 0; i < drafted; i++) {
-            int targetChoice = Distributions.argmax(targetLogits, i * width, width);
+            int targetChoice = choice(targetLogits, i * width, width, processor);
             if (targetChoice != drafts[i]) {
                 return new Verdict(i, targetChoice);
             }
+            if (processor != null) {
+                processor.advance(drafts[i]);
+            }
         }
-        return new Verdict(drafted, Distributions.argmax(targetLogits, drafted * width, width));
+        return new Verdict(drafted, choice(targetLogits, drafted * width, width, processor));
+    }
+
+    private static int choice(float[] logits, int offset, int width, @Nullable LogitsProcessor processor) {
+        return processor == null ? Distributions.argmax(logits, offset, width)
+                : processor.greedyChoice(logits, offset, width);
     }
 
     /**
@@ -64,8 +85,25 @@ public final class DraftVerifier {
      */
     public static Verdict sample(int[] drafts, int drafted, float[] @Nullable [] draftDistributions,
             float[] targetLogits, int width, SamplingParams params, RandomGenerator random) {
+        return sample(drafts, drafted, draftDistributions, targetLogits, width, params, random, null);
+    }
+
+    /**
+     * Rejection sampling against the target as rewritten by {@code processor}, each row
+     * for the tokens before it; the drafts' q must come from draft rows rewritten the
+     * same way (or be one-hot), so a token the rewrite forbids is never accepted.
+     * @param processor at the committed position; left after the accepted drafts; null:
+     * none
+     * @param targetLogits target logits rows [drafted + 1, width], rewritten in place
+     */
+    public static Verdict sample(int[] drafts, int drafted, float[] @Nullable [] draftDistributions,
+            float[] targetLogits, int width, SamplingParams params, RandomGenerator random,
+            @Nullable LogitsProcessor processor) {
         checkRows(targetLogits, drafted, width);
         for (int i = 0; i < drafted; i++) {
+            if (processor != null) {
+                processor.process(targetLogits, i * width, width);
+            }
             float[] p = Distributions.sampling(targetLogits, i * width, width, params);
             float[] q = draftDistributions[i];
             int token = drafts[i];
@@ -74,6 +112,9 @@ public final class DraftVerifier {
             // accept with probability min(1, p/q): u < p/q <=> u * q < p (q > 0: the
             // draft sampled it)
             if (random.nextDouble() * qToken < pToken) {
+                if (processor != null) {
+                    processor.advance(token);
+                }
                 continue;
             }
             float[] residual = new float[width];
@@ -86,6 +127,9 @@ public final class DraftVerifier {
             // p == q to float precision: then rejection has probability ~0 and p itself
             // is the residual
             return new Verdict(i, Distributions.sample(mass > 0 ? residual : p, random));
+        }
+        if (processor != null) {
+            processor.process(targetLogits, drafted * width, width);
         }
         float[] bonus = Distributions.sampling(targetLogits, drafted * width, width, params);
         return new Verdict(drafted, Distributions.sample(bonus, random));

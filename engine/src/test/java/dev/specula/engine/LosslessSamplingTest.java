@@ -19,6 +19,7 @@ import dev.specula.policy.SpeculationPolicy;
 import dev.specula.sampling.ChiSquare;
 import dev.specula.sampling.Distributions;
 import dev.specula.sampling.SamplingParams;
+import dev.specula.sampling.TokenPenalties;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -131,6 +132,45 @@ class LosslessSamplingTest {
             .isLessThan(ChiSquare.critical(speculative[1]));
     }
 
+    @Test
+    void penaltiesAndBiasKeepThePenalizedTargetDistribution() throws Exception {
+        // the penalized target is the target: drafts are drawn from draft rows penalized
+        // the same way, and verified against penalized target rows
+        SamplingParams params = new SamplingParams(1.0, 0, 1.0, null);
+        Exact unpenalized = exactDistribution(target, params);
+        // the bias forbids the likeliest first token: the penalties change what is drawn
+        double[] unpenalizedFirst = firstTokens(unpenalized.joint, unpenalized.width);
+        int likeliest = 0;
+        for (int token = 1; token < unpenalizedFirst.length; token++) {
+            likeliest = unpenalizedFirst[token] > unpenalizedFirst[likeliest] ? token : likeliest;
+        }
+        TokenPenalties penalties = new TokenPenalties(1.5, 0.5, 1.3, java.util.Map.of(likeliest, -100.0, 3, 4.0));
+        Exact penalized = exactDistribution(target, params, PROMPT, penalties);
+
+        long[] speculative = counts(new ModelPair(target, draft), params, () -> new FixedPolicy(3), PROMPT, 2,
+                penalties, new GenerationStats());
+        long[] lookedUp = counts(new ModelPair(target, null), params, () -> new FixedPolicy(3),
+                new int[] { 5, 17, 42, 99, 5, 17, 42, 99, 5, 17 }, 2, penalties, new GenerationStats());
+        Exact penalizedRepeating = exactDistribution(target, params, new int[] { 5, 17, 42, 99, 5, 17, 42, 99, 5, 17 },
+                penalties);
+
+        double[] fit = ChiSquare.statistic(speculative, penalized.joint, RUNS);
+        double[] lookupFit = ChiSquare.statistic(lookedUp, penalizedRepeating.joint, RUNS);
+        // the joint's bins are mostly pooled (512 x 512 pairs): the power shows on x1
+        // alone
+        int width = penalized.width;
+        double[] firstFit = ChiSquare.statistic(firstTokens(speculative, width), firstTokens(penalized.joint, width),
+                RUNS);
+        double[] unpenalizedFit = ChiSquare.statistic(firstTokens(speculative, width),
+                firstTokens(unpenalized.joint, width), RUNS);
+        assertThat(firstFit[0]).as("x1, chi-square, df %s", firstFit[1]).isLessThan(ChiSquare.critical(firstFit[1]));
+        assertThat(fit[0]).as("draft model, chi-square, df %s", fit[1]).isLessThan(ChiSquare.critical(fit[1]));
+        assertThat(lookupFit[0]).as("prompt lookup, chi-square, df %s", lookupFit[1])
+            .isLessThan(ChiSquare.critical(lookupFit[1]));
+        assertThat(unpenalizedFit[0]).as("the bound has power: the unpenalized distribution fails it")
+            .isGreaterThan(ChiSquare.critical(unpenalizedFit[1]));
+    }
+
     /**
      * Observed counts of (x1, x2) over RUNS seeded generations, against the exact joint
      * distribution.
@@ -142,8 +182,15 @@ class LosslessSamplingTest {
 
     private static double[] chiSquare(Exact exact, ModelPair models, SamplingParams params,
             Supplier<? extends SpeculationPolicy> policy, int[] prompt, int maxNewTokens, GenerationStats stats) {
+        return ChiSquare.statistic(counts(models, params, policy, prompt, maxNewTokens, TokenPenalties.NONE, stats),
+                exact.joint, RUNS);
+    }
+
+    private static long[] counts(ModelPair models, SamplingParams params, Supplier<? extends SpeculationPolicy> policy,
+            int[] prompt, int maxNewTokens, TokenPenalties penalties, GenerationStats stats) {
         SpeculativeDecoder decoder = new SpeculativeDecoder(models);
-        long[] counts = new long[exact.joint.length];
+        int width = models.target().logitsWidth();
+        long[] counts = new long[width * width];
         for (int seed = 0; seed < RUNS; seed++) {
             SamplingParams seeded = new SamplingParams(params.temperature(), params.topK(), params.topP(), (long) seed);
             GenerationResult result = decoder.generate(GenerationRequest.builder(prompt)
@@ -151,12 +198,13 @@ class LosslessSamplingTest {
                 .maxNewTokens(maxNewTokens)
                 .ignoreEos(true)
                 .policy(policy)
+                .penalties(penalties)
                 .build());
             int[] ids = result.tokenIds();
-            counts[ids[0] * exact.width + ids[1]]++;
+            counts[ids[0] * width + ids[1]]++;
             stats.add(result.stats());
         }
-        return ChiSquare.statistic(counts, exact.joint, RUNS);
+        return counts;
     }
 
     /**
@@ -171,12 +219,21 @@ class LosslessSamplingTest {
     }
 
     private static Exact exactDistribution(DecoderModel model, SamplingParams params, int[] prompt) throws Exception {
+        return exactDistribution(model, params, prompt, TokenPenalties.NONE);
+    }
+
+    /**
+     * As above, each row penalized by the textbook formulas: bias, repetition over prompt
+     * and output, frequency and presence over the output (here: x1).
+     */
+    private static Exact exactDistribution(DecoderModel model, SamplingParams params, int[] prompt,
+            TokenPenalties penalties) throws Exception {
         int width = model.logitsWidth();
         double[] joint = new double[width * width];
         float[] first;
         try (KvSequence cache = model.newCache()) {
             StepOutput out = model.forward(new StepInput(cache, prompt, 1, false, null));
-            first = Distributions.sampling(out.logits(), 0, width, params);
+            first = Distributions.sampling(penalize(out.logits(), width, prompt, -1, penalties), 0, width, params);
         }
         for (int x1 = 0; x1 < width; x1++) {
             if (first[x1] == 0) {
@@ -186,13 +243,54 @@ class LosslessSamplingTest {
             extended[prompt.length] = x1;
             try (KvSequence cache = model.newCache()) {
                 StepOutput out = model.forward(new StepInput(cache, extended, 1, false, null));
-                float[] second = Distributions.sampling(out.logits(), 0, width, params);
+                float[] second = Distributions.sampling(penalize(out.logits(), width, prompt, x1, penalties), 0, width,
+                        params);
                 for (int x2 = 0; x2 < width; x2++) {
                     joint[x1 * width + x2] = (double) first[x1] * second[x2];
                 }
             }
         }
         return new Exact(joint, width);
+    }
+
+    private static long[] firstTokens(long[] jointCounts, int width) {
+        long[] marginal = new long[width];
+        for (int i = 0; i < jointCounts.length; i++) {
+            marginal[i / width] += jointCounts[i];
+        }
+        return marginal;
+    }
+
+    private static double[] firstTokens(double[] joint, int width) {
+        double[] marginal = new double[width];
+        for (int i = 0; i < joint.length; i++) {
+            marginal[i / width] += joint[i];
+        }
+        return marginal;
+    }
+
+    /**
+     * The first row of {@code logits}, penalized; {@code output}: the one output token,
+     * or -1.
+     */
+    private static float[] penalize(float[] logits, int width, int[] prompt, int output, TokenPenalties penalties) {
+        float[] row = java.util.Arrays.copyOf(logits, width);
+        penalties.logitBias().forEach((token, bias) -> row[token] += bias.floatValue());
+        java.util.Set<Integer> seen = new java.util.HashSet<>();
+        for (int token : prompt) {
+            seen.add(token);
+        }
+        if (output >= 0) {
+            seen.add(output);
+        }
+        float repetition = (float) penalties.repetitionPenalty();
+        for (int token : seen) {
+            row[token] = row[token] > 0 ? row[token] / repetition : row[token] * repetition;
+        }
+        if (output >= 0) {
+            row[output] -= (float) penalties.frequencyPenalty() + (float) penalties.presencePenalty();
+        }
+        return row;
     }
 
 }

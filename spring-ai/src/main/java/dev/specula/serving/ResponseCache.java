@@ -74,7 +74,8 @@ final class ResponseCache {
          */
         GenerationResult replayed() {
             return new GenerationResult(generation.tokenIds(), generation.text(), generation.finishReason(),
-                    generation.promptTokens(), ServiceResult.CACHE, new GenerationStats());
+                    generation.promptTokens(), ServiceResult.CACHE, new GenerationStats(), null, null,
+                    generation.logprobs());
         }
 
     }
