@@ -379,6 +379,7 @@ final class SpeculativeDecoder {
     }
 
     void checkContext(GenerationRequest request, boolean speculative) {
+        request.penalties().checkVocabulary(models.target().logitsWidth());
         int prompt = request.promptIds().length;
         Decoder limiting = models.target();
         if (speculative && models.draft().orElseThrow().contextLength() < limiting.contextLength()) {

@@ -1,7 +1,10 @@
 package dev.specula.sample;
 
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 import org.springframework.ai.chat.messages.AssistantMessage;
 import org.springframework.ai.chat.messages.Message;
@@ -17,6 +20,7 @@ import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.UnknownPolicyException;
 import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
+import dev.specula.sampling.TokenLogprob;
 
 /**
  * A chat completion request, read from OpenAI's JSON and checked field by field before it
@@ -24,14 +28,11 @@ import dev.specula.request.InvalidRequestException;
  * ({@link InvalidRequestException}).
  *
  * <p>
- * Read: {@code model}, {@code messages}, {@code stream},
- * {@code stream_options.include_usage}, {@code temperature}, {@code top_p}, {@code top_k}
- * (not OpenAI's, but common; -1 or 0 = off), {@code max_completion_tokens} or
- * {@code max_tokens}, {@code stop} (a string or an array), {@code seed}, {@code n} (1
- * only), {@code frequency_penalty} and {@code presence_penalty} (0 only: speculation
- * reproduces the target's distribution exactly), and Specula's {@code speculation:
- * {policy, gamma, enabled}}. Every other field ({@code user}, {@code logprobs},
- * {@code tools}, ...) is ignored, as clients send many.
+ * Every top-level field is in one of three lists: {@link #SUPPORTED} (read and honoured),
+ * {@link #IGNORED} (accepted and ignored: fields clients send routinely that change
+ * nothing in the answer), or refused with a 400 that names it (anything else, including
+ * OpenAI fields this gateway does not implement). sample-app/README.md lists each with
+ * its status.
  *
  * @param messages the conversation, as Spring AI messages
  * @param options the request's options (unset fields inherit the model's defaults)
@@ -40,12 +41,40 @@ import dev.specula.request.InvalidRequestException;
  */
 record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options, boolean stream, boolean includeUsage) {
 
+    /** The request fields read and honoured. */
+    static final Set<String> SUPPORTED = Set.of("model", "messages", "stream", "stream_options", "temperature", "top_p",
+            "top_k", "max_completion_tokens", "max_tokens", "stop", "seed", "n", "frequency_penalty",
+            "presence_penalty", "repetition_penalty", "logit_bias", "logprobs", "top_logprobs", "prediction",
+            "speculation");
+
+    /**
+     * Fields clients send routinely that change nothing in the answer: accepted and
+     * ignored.
+     */
+    static final Set<String> IGNORED = Set.of("user", "metadata", "store", "safety_identifier", "prompt_cache_key",
+            "service_tier");
+
+    /** Why a known OpenAI field is refused, for the fields refused with a reason. */
+    private static final Map<String, String> REFUSED = Map.ofEntries(
+            Map.entry("audio", "the models read and write text only"),
+            Map.entry("modalities", "the models write text only: leave it out or send [\"text\"]"),
+            Map.entry("functions", "the deprecated functions API is not implemented"),
+            Map.entry("function_call", "the deprecated functions API is not implemented"),
+            Map.entry("tools", "tool calling is not implemented by this gateway yet"),
+            Map.entry("tool_choice", "tool calling is not implemented by this gateway yet"),
+            Map.entry("parallel_tool_calls", "tool calling is not implemented by this gateway yet"),
+            Map.entry("response_format", "structured output is not implemented by this gateway yet"),
+            Map.entry("reasoning_effort", "the models do not reason in a separate channel"),
+            Map.entry("verbosity", "the models have no verbosity setting"),
+            Map.entry("web_search_options", "this server cannot search the web"));
+
     /** Reads and checks a request for the model named {@code servedModel}. */
     static ChatCompletionRequest read(JsonNode body, String servedModel) {
         if (body == null || !body.isObject()) {
             throw new InvalidRequestException(null,
                     "The request body must be a JSON object with at least \"messages\"");
         }
+        checkFields(body);
         String model = optionalString(body, "model");
         if (model != null && !model.equals(servedModel)) {
             throw new InvalidRequestException("model", "model_not_found", "The model '" + model
@@ -74,8 +103,25 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         if (maxTokens != null && (maxTokens < 1 || maxTokens > Integer.MAX_VALUE)) {
             throw new InvalidRequestException(maxTokensField, maxTokensField + " must be >= 1 but was " + maxTokens);
         }
-        requireZero(body, "frequency_penalty");
-        requireZero(body, "presence_penalty");
+        Double frequencyPenalty = optionalNumber(body, "frequency_penalty");
+        checkRange("frequency_penalty", frequencyPenalty, -2, 2);
+        Double presencePenalty = optionalNumber(body, "presence_penalty");
+        checkRange("presence_penalty", presencePenalty, -2, 2);
+        Double repetitionPenalty = optionalNumber(body, "repetition_penalty");
+        if (repetitionPenalty != null && !(repetitionPenalty > 0)) {
+            throw new InvalidRequestException("repetition_penalty",
+                    "repetition_penalty must be > 0 (1 = off) but was " + repetitionPenalty);
+        }
+        Boolean logprobs = optionalBoolean(body, "logprobs", "logprobs");
+        Long topLogprobs = optionalInteger(body, "top_logprobs");
+        if (topLogprobs != null && (topLogprobs < 0 || topLogprobs > TokenLogprob.MAX_TOP)) {
+            throw new InvalidRequestException("top_logprobs",
+                    "top_logprobs must be in [0, " + TokenLogprob.MAX_TOP + "] but was " + topLogprobs);
+        }
+        if (topLogprobs != null && !Boolean.TRUE.equals(logprobs)) {
+            throw new InvalidRequestException("top_logprobs",
+                    "top_logprobs needs \"logprobs\": true; set it, or leave top_logprobs out");
+        }
         boolean stream = Boolean.TRUE.equals(optionalBoolean(body, "stream", "stream"));
         JsonNode streamOptions = optionalObject(body, "stream_options");
         boolean includeUsage = streamOptions != null
@@ -88,7 +134,13 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
             .topK(topK == null ? null : (int) Math.max(0, topK))
             .maxTokens(maxTokens == null ? null : maxTokens.intValue())
             .stopSequences(stop(body.get("stop")))
-            .seed(optionalInteger(body, "seed"));
+            .seed(optionalInteger(body, "seed"))
+            .frequencyPenalty(frequencyPenalty)
+            .presencePenalty(presencePenalty)
+            .repetitionPenalty(repetitionPenalty)
+            .logitBias(logitBias(optionalObject(body, "logit_bias")))
+            .logprobs(logprobs)
+            .topLogprobs(topLogprobs == null ? null : topLogprobs.intValue());
         speculation(optionalObject(body, "speculation"), options);
         options.prediction(prediction(optionalObject(body, "prediction")));
         return new ChatCompletionRequest(messages, options.build(), stream, includeUsage);
@@ -279,12 +331,60 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         }
     }
 
-    private static void requireZero(JsonNode body, String field) {
-        Double value = optionalNumber(body, field);
-        if (value != null && value != 0) {
-            throw new InvalidRequestException(field, "unsupported_value", field + " " + value
-                    + " is not supported: penalties change the target model's distribution, which speculative decoding reproduces exactly; use 0 or leave it out");
+    /** Refuses, by name, every top-level field that is neither supported nor ignored. */
+    private static void checkFields(JsonNode body) {
+        for (String field : body.propertyNames()) {
+            if (SUPPORTED.contains(field) || IGNORED.contains(field)) {
+                continue;
+            }
+            if (field.equals("modalities") && isTextOnly(body.get(field))) {
+                continue;
+            }
+            String reason = REFUSED.get(field);
+            throw new InvalidRequestException(field, "unsupported_parameter",
+                    reason != null ? field + " is not supported: " + reason : "Unrecognized request field '" + field
+                            + "': this gateway reads only the fields sample-app/README.md lists (a misspelt field would otherwise be ignored)");
         }
+    }
+
+    private static boolean isTextOnly(JsonNode modalities) {
+        return modalities != null && modalities.isArray() && modalities.size() == 1
+                && "text".equals(modalities.get(0).asString(""));
+    }
+
+    private static void checkRange(String field, Double value, double min, double max) {
+        if (value != null && !(value >= min && value <= max)) {
+            throw new InvalidRequestException(field,
+                    field + " must be in [" + (int) min + ", " + (int) max + "] but was " + value);
+        }
+    }
+
+    /**
+     * {@code {"<token id>": bias}}: ids as strings (OpenAI's form), biases in [-100,
+     * 100]; null when absent.
+     */
+    private static Map<Integer, Double> logitBias(JsonNode node) {
+        if (node == null) {
+            return null;
+        }
+        Map<Integer, Double> bias = new HashMap<>();
+        for (String key : node.propertyNames()) {
+            int id;
+            try {
+                id = Integer.parseInt(key);
+            }
+            catch (NumberFormatException ex) {
+                throw new InvalidRequestException("logit_bias",
+                        "logit_bias keys must be token ids (integers as strings) but one was '" + key + "'");
+            }
+            JsonNode value = node.get(key);
+            if (!value.isNumber() || !(value.doubleValue() >= -100 && value.doubleValue() <= 100)) {
+                throw new InvalidRequestException("logit_bias",
+                        "logit_bias values must be numbers in [-100, 100] but token " + key + " had " + value);
+            }
+            bias.put(id, value.doubleValue());
+        }
+        return bias;
     }
 
     // Typed field readers: absent and JSON null both mean "not set"; a value of the wrong

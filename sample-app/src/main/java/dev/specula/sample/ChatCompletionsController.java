@@ -87,8 +87,8 @@ public class ChatCompletionsController {
         ChatResponse response = chatModel.call(prompt);
         String finishReason = OpenAiJson.finishReason(response);
         OpenAiJson.Choice choice = new OpenAiJson.Choice(0,
-                new OpenAiJson.Message(OpenAiJson.ASSISTANT, OpenAiJson.text(response), null), null,
-                finishReason != null ? finishReason : "stop");
+                new OpenAiJson.Message(OpenAiJson.ASSISTANT, OpenAiJson.text(response), null),
+                OpenAiJson.logprobs(response), finishReason != null ? finishReason : "stop");
         return new OpenAiJson.ChatCompletion(id, OpenAiJson.CHAT_COMPLETION, created, modelName, List.of(choice),
                 OpenAiJson.usage(response), OpenAiJson.speculation(response));
     }

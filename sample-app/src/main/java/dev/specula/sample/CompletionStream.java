@@ -166,7 +166,9 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
 
     private void finish(String finishReason, ChatResponse last) {
         finished = true;
-        OpenAiJson.ChunkChoice choice = new OpenAiJson.ChunkChoice(0, OpenAiJson.Delta.EMPTY, null, finishReason);
+        // the answer's log-probabilities, all of them, come with the last chunk
+        OpenAiJson.ChunkChoice choice = new OpenAiJson.ChunkChoice(0, OpenAiJson.Delta.EMPTY,
+                last == null ? null : OpenAiJson.logprobs(last), finishReason);
         send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
                 List.of(choice), null, last == null ? null : OpenAiJson.speculation(last))));
         if (includeUsage) {

@@ -1,5 +1,6 @@
 package dev.specula.sample;
 
+import java.util.ArrayList;
 import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -11,6 +12,7 @@ import com.fasterxml.jackson.annotation.JsonProperty;
 import org.springframework.ai.chat.metadata.ChatResponseMetadata;
 import org.springframework.ai.chat.model.ChatResponse;
 
+import dev.specula.chat.ChatLogprob;
 import dev.specula.chat.SpeculaChatModel;
 
 /** The JSON bodies of OpenAI's chat completions API, as the gateway writes them. */
@@ -57,6 +59,42 @@ final class OpenAiJson {
         Map<String, Object> details = accepted == null ? null
                 : Map.of("accepted_prediction_tokens", accepted, "rejected_prediction_tokens", rejected);
         return new Usage(prompt, completion, prompt + completion, details);
+    }
+
+    /**
+     * {@code {"content": [{token, logprob, bytes, top_logprobs}], "refusal": null}} from
+     * the generation's log-probabilities, or null when the request did not ask for them.
+     */
+    static Map<String, Object> logprobs(ChatResponse response) {
+        if (response.getResult() == null || response.getResult().getMetadata() == null) {
+            return null;
+        }
+        List<ChatLogprob> logprobs = response.getResult().getMetadata().get(ChatLogprob.METADATA_KEY);
+        if (logprobs == null) {
+            return null;
+        }
+        List<Map<String, Object>> content = new ArrayList<>(logprobs.size());
+        for (ChatLogprob logprob : logprobs) {
+            Map<String, Object> entry = tokenLogprob(logprob);
+            List<Map<String, Object>> top = new ArrayList<>(logprob.topLogprobs().size());
+            for (ChatLogprob alternative : logprob.topLogprobs()) {
+                top.add(tokenLogprob(alternative));
+            }
+            entry.put("top_logprobs", top);
+            content.add(entry);
+        }
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("content", content);
+        body.put("refusal", null);
+        return body;
+    }
+
+    private static Map<String, Object> tokenLogprob(ChatLogprob logprob) {
+        Map<String, Object> entry = new LinkedHashMap<>();
+        entry.put("token", logprob.token());
+        entry.put("logprob", logprob.logprob());
+        entry.put("bytes", logprob.bytes());
+        return entry;
     }
 
     /**

@@ -30,13 +30,14 @@ class ChatCompletionRequestTest {
 
     @Test
     void readsEveryOptionIntoSpeculaChatOptions() {
-        ChatCompletionRequest request = read(
-                """
-                        {"model": "specula-tiny", %s, "temperature": 0.7, "top_p": 0.9, "top_k": 40, "max_tokens": 12,
-                         "seed": 42, "stop": ["\\n\\n", "def "], "n": 1, "frequency_penalty": 0, "presence_penalty": 0.0,
-                         "user": "someone", "logprobs": false, "tools": [], "stream": true, "stream_options": {"include_usage": true},
-                         "speculation": {"policy": "fixed", "gamma": 3, "enabled": true, "proposer": "model+ngram"}}"""
-                    .formatted(HELLO));
+        ChatCompletionRequest request = read("""
+                {"model": "specula-tiny", %s, "temperature": 0.7, "top_p": 0.9, "top_k": 40, "max_tokens": 12,
+                 "seed": 42, "stop": ["\\n\\n", "def "], "n": 1, "frequency_penalty": 0.5, "presence_penalty": -0.25,
+                 "repetition_penalty": 1.1, "logit_bias": {"13": -100, "7": 2.5}, "logprobs": true, "top_logprobs": 4,
+                 "user": "someone", "metadata": {"a": "b"}, "store": false, "modalities": ["text"],
+                 "stream": true, "stream_options": {"include_usage": true},
+                 "speculation": {"policy": "fixed", "gamma": 3, "enabled": true, "proposer": "model+ngram"}}"""
+            .formatted(HELLO));
 
         SpeculaChatOptions options = request.options();
         assertThat(options.getModel()).isEqualTo(MODEL);
@@ -51,6 +52,12 @@ class ChatCompletionRequestTest {
         assertThat(options.getSpeculation()).isTrue();
         assertThat(options.getProposer()).isEqualTo("model+ngram");
         assertThat(options.getPrediction()).isNull();
+        assertThat(options.getFrequencyPenalty()).isEqualTo(0.5);
+        assertThat(options.getPresencePenalty()).isEqualTo(-0.25);
+        assertThat(options.getRepetitionPenalty()).isEqualTo(1.1);
+        assertThat(options.getLogitBias()).containsExactlyInAnyOrderEntriesOf(java.util.Map.of(13, -100.0, 7, 2.5));
+        assertThat(options.getLogprobs()).isTrue();
+        assertThat(options.getTopLogprobs()).isEqualTo(4);
         assertThat(request.stream()).isTrue();
         assertThat(request.includeUsage()).isTrue();
     }
@@ -124,8 +131,20 @@ class ChatCompletionRequestTest {
             HELLO + ", \"seed\": \"x\"                                        | seed",
             HELLO + ", \"stop\": [1]                                          | stop",
             HELLO + ", \"stop\": \"\"                                         | stop",
-            HELLO + ", \"frequency_penalty\": 0.5                             | frequency_penalty",
-            HELLO + ", \"presence_penalty\": -1                               | presence_penalty",
+            HELLO + ", \"frequency_penalty\": 2.5                             | frequency_penalty",
+            HELLO + ", \"presence_penalty\": -3                               | presence_penalty",
+            HELLO + ", \"repetition_penalty\": 0                              | repetition_penalty",
+            HELLO + ", \"logit_bias\": {\"hello\": 1}                         | logit_bias",
+            HELLO + ", \"logit_bias\": {\"5\": 101}                           | logit_bias",
+            HELLO + ", \"logit_bias\": [1]                                    | logit_bias",
+            HELLO + ", \"logprobs\": 1                                        | logprobs",
+            HELLO + ", \"top_logprobs\": 3                                    | top_logprobs",
+            HELLO + ", \"logprobs\": true, \"top_logprobs\": 21               | top_logprobs",
+            HELLO + ", \"functions\": []                                      | functions",
+            HELLO + ", \"audio\": {}                                          | audio",
+            HELLO + ", \"modalities\": [\"text\", \"audio\"]                  | modalities",
+            HELLO + ", \"temperatur\": 0.5                                    | temperatur",
+            HELLO + ", \"min_p\": 0.1                                         | min_p",
             HELLO + ", \"stream\": \"yes\"                                    | stream",
             HELLO + ", \"stream_options\": {\"include_usage\": 1}             | stream_options.include_usage",
             HELLO + ", \"speculation\": {\"policy\": \"no-such-policy\"}      | speculation.policy",

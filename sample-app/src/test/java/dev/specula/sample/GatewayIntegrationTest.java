@@ -112,6 +112,63 @@ class GatewayIntegrationTest {
     }
 
     @Test
+    void reportsLogprobsInOpenAisShapeCalledAndStreamed() {
+        ChatCompletionCreateParams params = greedy(24).toBuilder().logprobs(true).topLogprobs(3L).build();
+        ChatCompletion completion = client.chat().completions().create(params);
+
+        ChatCompletion.Choice choice = completion.choices().get(0);
+        List<com.openai.models.chat.completions.ChatCompletionTokenLogprob> content = choice.logprobs()
+            .orElseThrow()
+            .content()
+            .orElseThrow();
+        assertThat((long) content.size()).isEqualTo(completion.usage().orElseThrow().completionTokens());
+        StringBuilder tokens = new StringBuilder();
+        for (com.openai.models.chat.completions.ChatCompletionTokenLogprob token : content) {
+            tokens.append(token.token());
+            assertThat(token.logprob()).isLessThanOrEqualTo(0.0);
+            assertThat(token.topLogprobs()).hasSize(3);
+            assertThat(token.topLogprobs().get(0).token()).isEqualTo(token.token());
+            assertThat(token.bytes()).isPresent();
+        }
+        assertThat(tokens.toString()).contains(choice.message().content().orElseThrow().strip());
+
+        List<com.openai.models.chat.completions.ChatCompletionTokenLogprob> streamed = new ArrayList<>();
+        try (StreamResponse<ChatCompletionChunk> stream = client.chat().completions().createStreaming(params)) {
+            stream.stream()
+                .forEach((chunk) -> chunk.choices()
+                    .forEach((streamedChoice) -> streamedChoice.logprobs()
+                        .flatMap((logprobs) -> logprobs.content())
+                        .ifPresent(streamed::addAll)));
+        }
+        assertThat(streamed).extracting((token) -> token.token())
+            .containsExactlyElementsOf(content.stream().map((token) -> token.token()).toList());
+    }
+
+    @Test
+    void honoursPenaltiesAndLogitBias() {
+        ChatCompletion plain = client.chat().completions().create(greedy(24).toBuilder().logprobs(true).build());
+        String firstToken = plain.choices().get(0).logprobs().orElseThrow().content().orElseThrow().get(0).token();
+        int firstId = chatModel.getService().models().get().target().tokenizer().encode(firstToken, false)[0];
+
+        ChatCompletion biased = client.chat()
+            .completions()
+            .create(greedy(24).toBuilder()
+                .logprobs(true)
+                .logitBias(ChatCompletionCreateParams.LogitBias.builder()
+                    .putAdditionalProperty(String.valueOf(firstId), com.openai.core.JsonValue.from(-100))
+                    .build())
+                .build());
+        ChatCompletion penalized = client.chat()
+            .completions()
+            .create(greedy(24).toBuilder().frequencyPenalty(2.0).presencePenalty(1.0).build());
+
+        assertThat(biased.choices().get(0).logprobs().orElseThrow().content().orElseThrow().get(0).token())
+            .isNotEqualTo(firstToken);
+        assertThat(penalized.choices().get(0).message().content())
+            .isNotEqualTo(plain.choices().get(0).message().content());
+    }
+
+    @Test
     void streamsExactlyTheTextOfTheCompleteAnswer() {
         ChatCompletion completion = client.chat().completions().create(greedy(40));
 
@@ -229,7 +286,7 @@ class GatewayIntegrationTest {
     void streamsServerSentEventsEndingWithDone() {
         HttpResponse<String> response = http.post("""
                 {"messages": [{"role": "user", "content": "import os"}], "max_tokens": 16, "stream": true,
-                 "stream_options": {"include_usage": true}, "some_unknown_field": {"clients": "send these"}}""");
+                 "stream_options": {"include_usage": true}, "user": "someone", "metadata": {"clients": "send these"}}""");
 
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(response.headers().firstValue("Content-Type"))

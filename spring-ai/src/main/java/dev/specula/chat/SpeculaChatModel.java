@@ -35,6 +35,7 @@ import dev.specula.policy.SpeculationPolicies;
 import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.SamplingParams;
+import dev.specula.sampling.TokenPenalties;
 import dev.specula.serving.GenerationService;
 import dev.specula.serving.ServiceRequest;
 import dev.specula.serving.ServiceResult;
@@ -297,15 +298,10 @@ public class SpeculaChatModel implements ChatModel {
                     "Unknown model '" + options.getModel() + "': this ChatModel serves '" + modelName
                             + "' (leave the model option out, or set it to '" + modelName + "')");
         }
-        if (options.getFrequencyPenalty() != null && options.getFrequencyPenalty() != 0) {
-            throw new InvalidRequestException("frequencyPenalty", UNSUPPORTED_VALUE, "frequencyPenalty "
-                    + options.getFrequencyPenalty()
-                    + " is not supported (it changes the target's distribution, which speculation reproduces exactly): use 0 or leave it out");
-        }
-        if (options.getPresencePenalty() != null && options.getPresencePenalty() != 0) {
-            throw new InvalidRequestException("presencePenalty", UNSUPPORTED_VALUE, "presencePenalty "
-                    + options.getPresencePenalty()
-                    + " is not supported (it changes the target's distribution, which speculation reproduces exactly): use 0 or leave it out");
+        penaltiesOf(options);
+        if (options.getTopLogprobs() != null && !Boolean.TRUE.equals(options.getLogprobs())) {
+            throw new InvalidRequestException("topLogprobs",
+                    "topLogprobs needs logprobs: set logprobs to true, or leave topLogprobs out");
         }
         if (options.getMaxTokens() != null && options.getMaxTokens() < 1) {
             throw new InvalidRequestException("maxTokens", "maxTokens must be >= 1 but was " + options.getMaxTokens());
@@ -340,7 +336,25 @@ public class SpeculaChatModel implements ChatModel {
         return new ServiceRequest(promptIds, samplingOf(options), maxTokens, options.getStopSequences(),
                 options.getPolicy(), options.getGamma(), speculation, listener, cancellation,
                 options.getProposer() == null ? null : ProposerKind.parse(options.getProposer(), "proposer"),
-                prediction);
+                prediction, penaltiesOf(options), logprobsOf(options));
+    }
+
+    private static TokenPenalties penaltiesOf(SpeculaChatOptions options) {
+        return new TokenPenalties(orDefault(options.getFrequencyPenalty(), 0),
+                orDefault(options.getPresencePenalty(), 0), orDefault(options.getRepetitionPenalty(), 1),
+                options.getLogitBias());
+    }
+
+    private static double orDefault(Double value, double unset) {
+        return value == null ? unset : value;
+    }
+
+    /** How many top tokens to report; -1: no log-probabilities. */
+    private static int logprobsOf(SpeculaChatOptions options) {
+        if (!Boolean.TRUE.equals(options.getLogprobs())) {
+            return -1;
+        }
+        return options.getTopLogprobs() == null ? 0 : options.getTopLogprobs();
     }
 
     private static SamplingParams samplingOf(SpeculaChatOptions options) {
@@ -390,8 +404,18 @@ public class SpeculaChatModel implements ChatModel {
                 responseMetadata(id, result));
     }
 
-    private static ChatGenerationMetadata generationMetadata(GenerationResult generation) {
-        return ChatGenerationMetadata.builder().finishReason(finishReason(generation.finishReason())).build();
+    /**
+     * The finish reason, and the output's log-probabilities when asked for (a stream
+     * carries them all in its last chunk).
+     */
+    private ChatGenerationMetadata generationMetadata(GenerationResult generation) {
+        ChatGenerationMetadata.Builder metadata = ChatGenerationMetadata.builder()
+            .finishReason(finishReason(generation.finishReason()));
+        if (!generation.logprobs().isEmpty()) {
+            metadata.metadata(ChatLogprob.METADATA_KEY,
+                    ChatLogprob.of(generation.logprobs(), service.models().get().target().tokenizer()));
+        }
+        return metadata.build();
     }
 
     /**

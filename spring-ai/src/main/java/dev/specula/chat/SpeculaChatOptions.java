@@ -1,6 +1,7 @@
 package dev.specula.chat;
 
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 import org.springframework.ai.chat.prompt.ChatOptions;
@@ -14,9 +15,12 @@ import org.springframework.ai.chat.prompt.DefaultChatOptionsBuilder;
  * {@link Builder#combineWith}).
  *
  * <p>
- * {@code frequencyPenalty} and {@code presencePenalty} are part of the
- * {@link ChatOptions} contract but change the target's distribution, which speculation
- * must reproduce exactly; only 0 (or unset) is accepted.
+ * {@code frequencyPenalty}, {@code presencePenalty}, {@code repetitionPenalty} and
+ * {@code logitBias} change the target's distribution; speculation reproduces the changed
+ * distribution exactly (each draft and target row is penalized for the tokens before it).
+ * {@code logprobs} and {@code topLogprobs} report the target's log-probability of each
+ * output token (before penalties and temperature) in the generation's metadata
+ * ({@link ChatLogprob#METADATA_KEY}).
  */
 public final class SpeculaChatOptions implements ChatOptions {
 
@@ -48,9 +52,18 @@ public final class SpeculaChatOptions implements ChatOptions {
 
     private final Double presencePenalty;
 
+    private final Double repetitionPenalty;
+
+    private final Map<Integer, Double> logitBias;
+
+    private final Boolean logprobs;
+
+    private final Integer topLogprobs;
+
     private SpeculaChatOptions(String model, Double temperature, Double topP, Integer topK, Integer maxTokens,
             List<String> stopSequences, Long seed, String policy, Integer gamma, Boolean speculation, String proposer,
-            String prediction, Double frequencyPenalty, Double presencePenalty) {
+            String prediction, Double frequencyPenalty, Double presencePenalty, Double repetitionPenalty,
+            Map<Integer, Double> logitBias, Boolean logprobs, Integer topLogprobs) {
         this.model = model;
         this.temperature = temperature;
         this.topP = topP;
@@ -65,6 +78,10 @@ public final class SpeculaChatOptions implements ChatOptions {
         this.prediction = prediction;
         this.frequencyPenalty = frequencyPenalty;
         this.presencePenalty = presencePenalty;
+        this.repetitionPenalty = repetitionPenalty;
+        this.logitBias = logitBias == null ? null : Map.copyOf(logitBias);
+        this.logprobs = logprobs;
+        this.topLogprobs = topLogprobs;
     }
 
     public static Builder builder() {
@@ -126,6 +143,18 @@ public final class SpeculaChatOptions implements ChatOptions {
             }
             if (specula.prediction != null) {
                 merged.prediction(specula.prediction);
+            }
+            if (specula.repetitionPenalty != null) {
+                merged.repetitionPenalty(specula.repetitionPenalty);
+            }
+            if (specula.logitBias != null) {
+                merged.logitBias(specula.logitBias);
+            }
+            if (specula.logprobs != null) {
+                merged.logprobs(specula.logprobs);
+            }
+            if (specula.topLogprobs != null) {
+                merged.topLogprobs(specula.topLogprobs);
             }
         }
         return merged.build();
@@ -208,6 +237,35 @@ public final class SpeculaChatOptions implements ChatOptions {
         return prediction;
     }
 
+    /**
+     * Hugging Face's and vLLM's repetition penalty: divides a positive logit and
+     * multiplies a negative one of every token already in the prompt or the output; 1 =
+     * off.
+     */
+    public Double getRepetitionPenalty() {
+        return repetitionPenalty;
+    }
+
+    /**
+     * Added to the logits of these token ids, each in [-100, 100] (OpenAI's logit_bias).
+     */
+    public Map<Integer, Double> getLogitBias() {
+        return logitBias;
+    }
+
+    /** Whether to report each output token's log-probability. */
+    public Boolean getLogprobs() {
+        return logprobs;
+    }
+
+    /**
+     * How many most likely tokens to report at each position (0 to 20); needs
+     * {@code logprobs}.
+     */
+    public Integer getTopLogprobs() {
+        return topLogprobs;
+    }
+
     @Override
     public Builder mutate() {
         return new Builder().model(model)
@@ -223,7 +281,11 @@ public final class SpeculaChatOptions implements ChatOptions {
             .proposer(proposer)
             .prediction(prediction)
             .frequencyPenalty(frequencyPenalty)
-            .presencePenalty(presencePenalty);
+            .presencePenalty(presencePenalty)
+            .repetitionPenalty(repetitionPenalty)
+            .logitBias(logitBias)
+            .logprobs(logprobs)
+            .topLogprobs(topLogprobs);
     }
 
     @Override
@@ -236,7 +298,10 @@ public final class SpeculaChatOptions implements ChatOptions {
                 && Objects.equals(speculation, that.speculation) && Objects.equals(proposer, that.proposer)
                 && Objects.equals(prediction, that.prediction)
                 && Objects.equals(frequencyPenalty, that.frequencyPenalty)
-                && Objects.equals(presencePenalty, that.presencePenalty);
+                && Objects.equals(presencePenalty, that.presencePenalty)
+                && Objects.equals(repetitionPenalty, that.repetitionPenalty)
+                && Objects.equals(logitBias, that.logitBias) && Objects.equals(logprobs, that.logprobs)
+                && Objects.equals(topLogprobs, that.topLogprobs);
     }
 
     @Override
@@ -250,7 +315,10 @@ public final class SpeculaChatOptions implements ChatOptions {
         return "SpeculaChatOptions[model=" + model + ", temperature=" + temperature + ", topP=" + topP + ", topK="
                 + topK + ", maxTokens=" + maxTokens + ", stopSequences=" + stopSequences + ", seed=" + seed
                 + ", policy=" + policy + ", gamma=" + gamma + ", speculation=" + speculation + ", proposer=" + proposer
-                + ", prediction=" + (prediction == null ? null : prediction.length() + " characters") + "]";
+                + ", prediction=" + (prediction == null ? null : prediction.length() + " characters")
+                + ", frequencyPenalty=" + frequencyPenalty + ", presencePenalty=" + presencePenalty
+                + ", repetitionPenalty=" + repetitionPenalty + ", logitBias=" + logitBias + ", logprobs=" + logprobs
+                + ", topLogprobs=" + topLogprobs + "]";
     }
 
     /**
@@ -272,7 +340,37 @@ public final class SpeculaChatOptions implements ChatOptions {
 
         private String prediction;
 
+        private Double repetitionPenalty;
+
+        private Map<Integer, Double> logitBias;
+
+        private Boolean logprobs;
+
+        private Integer topLogprobs;
+
         private Builder() {
+        }
+
+        /** Repetition penalty, > 0; 1 = off. */
+        public Builder repetitionPenalty(Double repetitionPenalty) {
+            this.repetitionPenalty = repetitionPenalty;
+            return this;
+        }
+
+        /** Token id to the bias added to its logit, in [-100, 100]. */
+        public Builder logitBias(Map<Integer, Double> logitBias) {
+            this.logitBias = logitBias;
+            return this;
+        }
+
+        public Builder logprobs(Boolean logprobs) {
+            this.logprobs = logprobs;
+            return this;
+        }
+
+        public Builder topLogprobs(Integer topLogprobs) {
+            this.topLogprobs = topLogprobs;
+            return this;
         }
 
         public Builder seed(Long seed) {
@@ -334,6 +432,18 @@ public final class SpeculaChatOptions implements ChatOptions {
                 if (specula.prediction != null) {
                     this.prediction = specula.prediction;
                 }
+                if (specula.repetitionPenalty != null) {
+                    this.repetitionPenalty = specula.repetitionPenalty;
+                }
+                if (specula.logitBias != null) {
+                    this.logitBias = specula.logitBias;
+                }
+                if (specula.logprobs != null) {
+                    this.logprobs = specula.logprobs;
+                }
+                if (specula.topLogprobs != null) {
+                    this.topLogprobs = specula.topLogprobs;
+                }
             }
             return this;
         }
@@ -342,7 +452,8 @@ public final class SpeculaChatOptions implements ChatOptions {
         public SpeculaChatOptions build() {
             return new SpeculaChatOptions(this.model, this.temperature, this.topP, this.topK, this.maxTokens,
                     this.stopSequences, this.seed, this.policy, this.gamma, this.speculation, this.proposer,
-                    this.prediction, this.frequencyPenalty, this.presencePenalty);
+                    this.prediction, this.frequencyPenalty, this.presencePenalty, this.repetitionPenalty,
+                    this.logitBias, this.logprobs, this.topLogprobs);
         }
 
     }

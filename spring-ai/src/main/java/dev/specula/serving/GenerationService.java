@@ -458,7 +458,9 @@ public final class GenerationService implements AutoCloseable {
             .maxNewTokens(request.maxNewTokens())
             .stopStrings(request.stopStrings())
             .listener(request.listener())
-            .cancellation(request.cancellation());
+            .cancellation(request.cancellation())
+            .penalties(request.penalties())
+            .logprobs(request.logprobs());
     }
 
     /** A policy factory for {@code spec}, validated once and kept. */

@@ -10,6 +10,8 @@ import dev.specula.engine.TokenStreamListener;
 import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.SamplingParams;
+import dev.specula.sampling.TokenLogprob;
+import dev.specula.sampling.TokenPenalties;
 
 /**
  * One request to a {@link GenerationService}: the prompt and every option that decides
@@ -29,10 +31,24 @@ import dev.specula.sampling.SamplingParams;
  * @param proposer what proposes the drafts; null = the service's default
  * @param prediction the caller's predicted output, tokenized without special tokens
  * (OpenAI's Predicted Outputs): the draft of the {@code prediction} proposer; null = none
+ * @param penalties frequency, presence and repetition penalties and a logit bias (part of
+ * the target's distribution, which speculation reproduces)
+ * @param logprobs how many most likely tokens to report with each output token's
+ * log-probability; -1 = no log-probabilities
  */
 public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
         String policy, Integer gamma, boolean speculation, TokenStreamListener listener, CancellationToken cancellation,
-        @Nullable ProposerKind proposer, int @Nullable [] prediction) {
+        @Nullable ProposerKind proposer, int @Nullable [] prediction, TokenPenalties penalties, int logprobs) {
+
+    /**
+     * A request with no penalty and no log-probabilities.
+     */
+    public ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
+            String policy, Integer gamma, boolean speculation, TokenStreamListener listener,
+            CancellationToken cancellation, @Nullable ProposerKind proposer, int @Nullable [] prediction) {
+        this(promptIds, sampling, maxNewTokens, stopStrings, policy, gamma, speculation, listener, cancellation,
+                proposer, prediction, TokenPenalties.NONE, -1);
+    }
 
     /** A request with the service's default proposer. */
     public ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
@@ -63,6 +79,13 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
             throw new InvalidRequestException("prediction",
                     "A prediction is drafted by speculation, which the request turned off: drop one of them");
         }
+        if (penalties == null) {
+            penalties = TokenPenalties.NONE;
+        }
+        if (logprobs < -1 || logprobs > TokenLogprob.MAX_TOP) {
+            throw new InvalidRequestException("topLogprobs",
+                    "top_logprobs must be in [0, " + TokenLogprob.MAX_TOP + "] but was " + logprobs);
+        }
     }
 
     /**
@@ -79,13 +102,13 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
      */
     public ServiceRequest with(TokenStreamListener newListener, CancellationToken newCancellation) {
         return new ServiceRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, gamma, speculation,
-                newListener, newCancellation, proposer, prediction);
+                newListener, newCancellation, proposer, prediction, penalties, logprobs);
     }
 
     /** This request with {@code newProposer} (null: the default). */
     public ServiceRequest withProposer(@Nullable ProposerKind newProposer) {
         return new ServiceRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, gamma, speculation, listener,
-                cancellation, newProposer, prediction);
+                cancellation, newProposer, prediction, penalties, logprobs);
     }
 
     @Override
@@ -94,7 +117,8 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
                 && sampling.equals(that.sampling) && maxNewTokens == that.maxNewTokens
                 && stopStrings.equals(that.stopStrings) && java.util.Objects.equals(policy, that.policy)
                 && java.util.Objects.equals(gamma, that.gamma) && speculation == that.speculation
-                && proposer == that.proposer && Arrays.equals(prediction, that.prediction) && listener == that.listener
+                && proposer == that.proposer && Arrays.equals(prediction, that.prediction)
+                && penalties.equals(that.penalties) && logprobs == that.logprobs && listener == that.listener
                 && cancellation == that.cancellation;
     }
 
@@ -107,6 +131,6 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
     public String toString() {
         return "ServiceRequest[" + promptIds.length + " prompt tokens, " + sampling + ", maxNewTokens=" + maxNewTokens
                 + ", policy=" + policy + ", gamma=" + gamma + ", speculation=" + speculation + ", proposer=" + proposer
-                + "]";
+                + (penalties.isNone() ? "" : ", " + penalties) + (logprobs < 0 ? "" : ", logprobs=" + logprobs) + "]";
     }
 }

@@ -384,11 +384,18 @@ class SpeculaChatModelTest {
     void badOptionsNameTheOption() {
         assertRefused(ChatOptions.builder().model("gpt-4o").build(), "model").hasMessageContaining("gpt-4o")
             .hasMessageContaining("specula-tiny");
-        assertRefused(ChatOptions.builder().frequencyPenalty(0.5).build(), "frequencyPenalty")
-            .hasMessageContaining("frequencyPenalty")
-            .hasMessageContaining("not supported");
-        assertRefused(ChatOptions.builder().presencePenalty(-0.5).build(), "presencePenalty")
-            .hasMessageContaining("presencePenalty");
+        assertRefused(ChatOptions.builder().frequencyPenalty(2.5).build(), "frequencyPenalty")
+            .hasMessageContaining("frequency_penalty")
+            .hasMessageContaining("[-2, 2]");
+        assertRefused(ChatOptions.builder().presencePenalty(-3.0).build(), "presencePenalty")
+            .hasMessageContaining("presence_penalty");
+        assertRefused(SpeculaChatOptions.builder().repetitionPenalty(0.0).build(), "repetitionPenalty");
+        assertRefused(SpeculaChatOptions.builder().logitBias(java.util.Map.of(1, 200.0)).build(), "logitBias")
+            .hasMessageContaining("200");
+        assertRefused(SpeculaChatOptions.builder().topLogprobs(3).build(), "topLogprobs")
+            .hasMessageContaining("logprobs");
+        assertRefused(SpeculaChatOptions.builder().logprobs(true).topLogprobs(21).build(), "topLogprobs")
+            .hasMessageContaining("21");
         assertRefused(ChatOptions.builder().temperature(-1.0).build(), "temperature")
             .hasMessageContaining("temperature");
         assertRefused(ChatOptions.builder().topP(1.5).build(), "topP").hasMessageContaining("1.5");
