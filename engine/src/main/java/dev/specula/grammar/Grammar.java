@@ -60,17 +60,18 @@ public final class Grammar {
      * order; required ones always, optional ones maybe), {@code required},
      * {@code additionalProperties} ({@code false}; a schema on an object without
      * properties: a map with any string keys; absent or {@code true} on an object with
-     * properties: taken as {@code false}, as OpenAI's strict mode and llama.cpp do;
-     * absent or {@code true} without properties: any object), {@code items},
-     * {@code minItems}, {@code maxItems}, {@code anyOf}, {@code oneOf} (taken as
-     * {@code anyOf}: the alternatives are not checked to be exclusive), a one-element
-     * {@code allOf}, {@code $ref} into {@code $defs} or {@code definitions} or {@code #}
-     * (recursion nests at most {@value StateSpace#MAX_DEPTH} rule calls deep),
-     * {@code pattern} (a regex subset, matched against the whole string),
-     * {@code minLength}, {@code maxLength} and {@code format} date, date-time, time,
-     * uuid. Annotations ({@code title}, {@code description} and the like) are ignored.
-     * Any other keyword is refused with an {@link UnsupportedSchemaException} naming it
-     * and its JSON pointer; so is a malformed schema.
+     * properties: taken as {@code false}, as OpenAI's strict mode and llama.cpp do, and
+     * so is the empty schema there; absent or {@code true} without properties: any
+     * object; the keys of a map may repeat), {@code items}, {@code minItems},
+     * {@code maxItems}, {@code anyOf}, {@code oneOf} (taken as {@code anyOf}: the
+     * alternatives are not checked to be exclusive), a one-element {@code allOf},
+     * {@code $ref} into {@code $defs} or {@code definitions} or {@code #} (recursion
+     * nests at most {@value StateSpace#MAX_DEPTH} rule calls deep), {@code pattern} (a
+     * regex subset, matched against the whole string), {@code minLength},
+     * {@code maxLength} and {@code format} date, date-time, time, uuid. Annotations
+     * ({@code title}, {@code description} and the like) are ignored. Any other keyword is
+     * refused with an {@link UnsupportedSchemaException} naming it and its JSON pointer;
+     * so is a malformed schema.
      */
     public static Grammar jsonSchema(JsonNode schema) {
         return new Grammar(SchemaTranslator.translate(schema), "json-schema:" + schema);

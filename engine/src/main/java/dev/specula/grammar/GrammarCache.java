@@ -44,7 +44,7 @@ public final class GrammarCache {
     }
 
     /** How many compiled grammars are held. */
-    public synchronized int size() {
+    synchronized int size() {
         return compiled.size();
     }
 

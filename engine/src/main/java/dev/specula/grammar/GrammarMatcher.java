@@ -104,9 +104,9 @@ public final class GrammarMatcher {
     /**
      * The allowed id in [0, width) with the largest logit, the lowest id on ties (as an
      * argmax over the masked row), or -1 when none is allowed. Tries the row's top
-     * {@value #CANDIDATES} logits in descending order with {@link #isAllowed} first, and
-     * computes the full mask only when none of them is allowed (a cached mask is used
-     * directly).
+     * {@value #CANDIDATES} logits in descending order with {@link #isAllowed} first (a
+     * lookup when the state's mask is cached, a walk of the token's bytes otherwise), and
+     * computes the full mask only when none of them is allowed.
      */
     public int argmaxAllowed(float[] logits, int offset, int width) {
         if (ended[count]) {
@@ -114,7 +114,8 @@ public final class GrammarMatcher {
         }
         ParserState state = history[count];
         TokenMask cached = state.mask;
-        if (cached != null) {
+        if (cached != null && cached.isSparse()) {
+            // a few allowed ids listed: reading them beats a pass over the row
             return cached.argmax(logits, offset, width);
         }
         int found = topCandidates(logits, offset, width);
@@ -132,9 +133,12 @@ public final class GrammarMatcher {
      */
     private int topCandidates(float[] logits, int offset, int width) {
         int found = 0;
+        // the smallest value kept once the candidates are full: most ids fail this one
+        // test
+        float threshold = Float.NEGATIVE_INFINITY;
         for (int id = 0; id < width; id++) {
             float value = logits[offset + id];
-            if (found == CANDIDATES && !(value > candidateValues[CANDIDATES - 1])) {
+            if (found == CANDIDATES && !(value > threshold)) {
                 continue;
             }
             if (Float.isNaN(value)) {
@@ -151,6 +155,7 @@ public final class GrammarMatcher {
             candidateValues[at] = value;
             candidateIds[at] = id;
             found = Math.min(found + 1, CANDIDATES);
+            threshold = candidateValues[found - 1];
         }
         return found;
     }

@@ -71,6 +71,11 @@ final class TokenMask {
         return (Arrays.binarySearch(list, id) >= 0) == listsAllowed;
     }
 
+    /** Whether the allowed ids are held as a list: few of them. */
+    boolean isSparse() {
+        return bits == null && listsAllowed;
+    }
+
     int allowedCount() {
         return allowedCount;
     }
@@ -97,10 +102,16 @@ final class TokenMask {
                     Arrays.fill(logits, offset + base, offset + end, Float.NEGATIVE_INFINITY);
                 }
                 else if (word != -1L) {
-                    for (int id = base; id < end; id++) {
-                        if ((word & (1L << id)) == 0) {
-                            logits[offset + id] = Float.NEGATIVE_INFINITY;
+                    // the refused ids of this word, lowest first (bits past the
+                    // vocabulary are 0)
+                    long refused = ~word;
+                    while (refused != 0) {
+                        int id = base + Long.numberOfTrailingZeros(refused);
+                        if (id >= end) {
+                            break;
                         }
+                        logits[offset + id] = Float.NEGATIVE_INFINITY;
+                        refused &= refused - 1;
                     }
                 }
             }
@@ -150,9 +161,35 @@ final class TokenMask {
             }
             return best;
         }
+        long[] words = bits;
+        if (words != null) {
+            for (int w = 0; w * 64 < known; w++) {
+                // the allowed ids of this word, lowest first
+                long allowed = words[w];
+                while (allowed != 0) {
+                    int id = w * 64 + Long.numberOfTrailingZeros(allowed);
+                    if (id >= known) {
+                        break;
+                    }
+                    float value = logits[offset + id];
+                    if (best < 0 || value > bestValue) {
+                        best = id;
+                        bestValue = value;
+                    }
+                    allowed &= allowed - 1;
+                }
+            }
+            return best;
+        }
+        // the refused ids listed: a scan that skips them in step
+        int next = 0;
         for (int id = 0; id < known; id++) {
+            if (next < list.length && list[next] == id) {
+                next++;
+                continue;
+            }
             float value = logits[offset + id];
-            if ((best < 0 || value > bestValue) && isAllowed(id)) {
+            if (best < 0 || value > bestValue) {
                 best = id;
                 bestValue = value;
             }
