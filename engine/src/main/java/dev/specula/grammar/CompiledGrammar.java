@@ -1,0 +1,189 @@
+package dev.specula.grammar;
+
+import java.util.Arrays;
+import java.util.Objects;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * A {@link Grammar} against a {@link TokenVocabulary} and the model's end-of-sequence
+ * ids: its automaton, the parser states met so far (each with its successors by byte and,
+ * once computed, its token mask) and the end ids. Thread-safe: many
+ * {@link GrammarMatcher}s, on many threads, share one compiled grammar and its caches.
+ *
+ * <p>
+ * A token is allowed at a state when its bytes walk the automaton without dying (a
+ * special token: when a literal continues with its content there; an end id: when the
+ * text so far is complete). A mask walks the vocabulary's trie from the state, skipping
+ * the subtree under a refused byte, and is cached on the state (up to
+ * {@value #MASK_CACHE_BYTES} bytes of masks per compiled grammar; past that, masks are
+ * recomputed each time).
+ */
+public final class CompiledGrammar {
+
+    static final long MASK_CACHE_BYTES = 64L << 20;
+
+    private final TokenVocabulary vocabulary;
+
+    private final StateSpace space;
+
+    /** By id (below the vocabulary's size): an end-of-sequence id. */
+    private final boolean[] end;
+
+    private final int[] endIds;
+
+    private final AtomicLong maskBytes = new AtomicLong();
+
+    private CompiledGrammar(TokenVocabulary vocabulary, StateSpace space, int[] endIds) {
+        this.vocabulary = vocabulary;
+        this.space = space;
+        this.endIds = endIds;
+        this.end = new boolean[vocabulary.size()];
+        for (int id : endIds) {
+            end[id] = true;
+        }
+    }
+
+    /**
+     * Compiles {@code grammar}; an end id outside the vocabulary is an
+     * {@link IllegalArgumentException}.
+     */
+    public static CompiledGrammar compile(Grammar grammar, TokenVocabulary vocabulary, int[] endTokenIds) {
+        Objects.requireNonNull(grammar, "grammar");
+        int[] ends = endTokenIds.clone();
+        for (int id : ends) {
+            if (id < 0 || id >= vocabulary.size()) {
+                throw new IllegalArgumentException(
+                        "End token id " + id + " is outside the vocabulary (size " + vocabulary.size() + ")");
+            }
+        }
+        Automaton automaton = AutomatonBuilder.build(grammar.expr(), vocabulary.specialByContent());
+        return new CompiledGrammar(vocabulary, new StateSpace(automaton), ends);
+    }
+
+    /** A matcher at the start of the text. */
+    public GrammarMatcher newMatcher() {
+        return new GrammarMatcher(this);
+    }
+
+    TokenVocabulary vocabulary() {
+        return vocabulary;
+    }
+
+    StateSpace space() {
+        return space;
+    }
+
+    ParserState initial() {
+        return space.initial;
+    }
+
+    boolean isEnd(int token) {
+        return token >= 0 && token < end.length && end[token];
+    }
+
+    /**
+     * Whether {@code token} may follow {@code state} (an end id: whether it is complete).
+     */
+    boolean isAllowed(ParserState state, int token) {
+        TokenMask mask = state.mask;
+        if (mask != null) {
+            return mask.isAllowed(token);
+        }
+        if (token < 0 || token >= end.length) {
+            return false;
+        }
+        if (end[token]) {
+            return state.complete;
+        }
+        return after(state, token) != space.dead;
+    }
+
+    /**
+     * The state after {@code token} (not an end id), {@link StateSpace#dead} when
+     * refused.
+     */
+    ParserState after(ParserState state, int token) {
+        if (vocabulary.isSpecial(token)) {
+            return space.special(state, token);
+        }
+        byte[] bytes = vocabulary.bytes(token);
+        if (bytes == null || bytes.length == 0) {
+            return space.dead;
+        }
+        return space.walk(state, bytes);
+    }
+
+    /** The mask of {@code state}: cached on the state, computed on first use. */
+    TokenMask mask(ParserState state) {
+        TokenMask mask = state.mask;
+        if (mask != null) {
+            return mask;
+        }
+        mask = TokenMask.of(allowedBits(state), vocabulary.size());
+        if (state.canonical && maskBytes.addAndGet(mask.footprint()) <= MASK_CACHE_BYTES) {
+            state.mask = mask;
+        }
+        return mask;
+    }
+
+    /**
+     * One walk of the trie in preorder: {@code at[d]} holds the state after the first d
+     * bytes of the current node's path; a dead node skips its subtree.
+     */
+    private long[] allowedBits(ParserState state) {
+        long[] bits = new long[(vocabulary.size() + 63) >>> 6];
+        TokenTrie trie = vocabulary.trie();
+        ParserState dead = space.dead;
+        if (!state.isStuck()) {
+            ParserState[] at = new ParserState[trie.maxDepth + 1];
+            at[0] = state;
+            int count = trie.nodeCount();
+            int i = 1;
+            while (i < count) {
+                int depth = trie.depth[i];
+                ParserState next = space.next(at[depth - 1], trie.nodeByte[i] & 0xFF);
+                if (next == dead) {
+                    i += trie.subtreeSize[i];
+                    continue;
+                }
+                at[depth] = next;
+                for (int k = trie.tokenStart[i]; k < trie.tokenStart[i + 1]; k++) {
+                    int id = trie.tokenIds[k];
+                    bits[id >>> 6] |= 1L << id;
+                }
+                i++;
+            }
+        }
+        ParserState.SpecialMoves specials = space.specials(state);
+        for (int k = 0; k < specials.tokens().length; k++) {
+            if (specials.targets()[k] != dead) {
+                int id = specials.tokens()[k];
+                bits[id >>> 6] |= 1L << id;
+            }
+        }
+        for (int id : endIds) {
+            if (state.complete) {
+                bits[id >>> 6] |= 1L << id;
+            }
+            else {
+                bits[id >>> 6] &= ~(1L << id);
+            }
+        }
+        return bits;
+    }
+
+    /**
+     * Whether only end tokens can follow {@code state}: it is complete and no byte or
+     * special token can move it.
+     */
+    boolean onlyEndFollows(ParserState state) {
+        return state.complete && state.isStuck();
+    }
+
+    @Override
+    public String toString() {
+        return "CompiledGrammar[" + space.automaton.nodeCount() + " nodes, " + space.stateCount() + " states, ends "
+                + Arrays.toString(endIds) + "]";
+    }
+
+}

@@ -1,0 +1,28 @@
+/**
+ * Constrained decoding: grammars (a JSON Schema, any JSON object, literals and their
+ * compositions) compiled to token masks over a vocabulary.
+ *
+ * <p>
+ * Design. A {@link dev.specula.grammar.Grammar} is an expression tree over UTF-8 text; a
+ * JSON Schema is translated to one keyword by keyword, anything unsupported refused by
+ * name. {@link dev.specula.grammar.CompiledGrammar} compiles it to a byte-level pushdown
+ * automaton (byte-range edges, splits, rule calls and returns: recursion through
+ * {@code $ref} or nested JSON values is a call). A parser state is the set of threads
+ * (node and stack) the text so far can be in; stacks are interned frames and states are
+ * interned and immutable, so a snapshot is a reference and
+ * {@link dev.specula.grammar.GrammarMatcher#resetTo} is O(1). Each state memoizes its
+ * successor by byte: the automaton is determinized lazily, and a token's check is a few
+ * array lookups once its path was walked.
+ *
+ * <p>
+ * A state's token mask walks the vocabulary's byte trie
+ * ({@link dev.specula.grammar.TokenVocabulary}) from the state, skipping the subtree
+ * under a refused byte, and is cached on the state (as xgrammar's adaptive mask cache
+ * does), so a state met again costs a lookup. Special tokens never match text: one is
+ * allowed only where a literal continues with its content. End ids are allowed exactly
+ * when the text is complete.
+ */
+@NullMarked
+package dev.specula.grammar;
+
+import org.jspecify.annotations.NullMarked;

@@ -1,0 +1,131 @@
+package dev.specula.grammar;
+
+import java.util.Random;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+/**
+ * JSON mode and the shape rules every JSON grammar shares: bounded whitespace and
+ * nesting.
+ */
+class JsonShapeTest {
+
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    /** A vocabulary of the single bytes (id b + 1) and an end token (id 0). */
+    private static final TokenVocabulary BYTES = bytes();
+
+    private static TokenVocabulary bytes() {
+        byte[][] bytes = new byte[257][];
+        boolean[] special = new boolean[257];
+        bytes[0] = "<end>".getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        special[0] = true;
+        for (int b = 0; b < 256; b++) {
+            bytes[b + 1] = new byte[] { (byte) b };
+        }
+        return TokenVocabulary.of(bytes, special);
+    }
+
+    private static boolean accepts(CompiledGrammar grammar, String text) {
+        GrammarMatcher matcher = grammar.newMatcher();
+        for (byte b : text.getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+            if (!matcher.isAllowed((b & 0xFF) + 1)) {
+                return false;
+            }
+            matcher.advance((b & 0xFF) + 1);
+        }
+        return matcher.isComplete();
+    }
+
+    @Test
+    void jsonObjectAcceptsAnyObjectAndOnlyObjects() throws Exception {
+        CompiledGrammar grammar = CompiledGrammar.compile(Grammar.jsonObject(), BYTES, new int[] { 0 });
+        assertThat(accepts(grammar, "{}")).isTrue();
+        assertThat(accepts(grammar, "{\"a\": [1, -2.5e+3, true, null, \"x\\n\", {\"b\": {}}], \"\": []}")).isTrue();
+        assertThat(accepts(grammar, "[]")).isFalse();
+        assertThat(accepts(grammar, "\"x\"")).isFalse();
+        assertThat(accepts(grammar, "{\"a\" 1}")).isFalse();
+        assertThat(accepts(grammar, "{\"a\": 01}")).isFalse();
+        assertThat(accepts(grammar, "{\"a\": [1,]}")).isFalse();
+        TokenVocabulary tiny = Vocabularies.fixture("tiny");
+        CompiledGrammar onTiny = CompiledGrammar.compile(Grammar.jsonObject(), tiny, new int[] { 0 });
+        Random random = new Random(1);
+        for (int walk = 0; walk < 10; walk++) {
+            JsonNode document = JSON.readTree(Walks.random(onTiny, tiny, random).text());
+            assertThat(document.isObject()).isTrue();
+        }
+    }
+
+    @Test
+    void jsonObjectNestsAtMost64Levels() {
+        CompiledGrammar grammar = CompiledGrammar.compile(Grammar.jsonObject(), BYTES, new int[] { 0 });
+        String deepest = "{\"a\":" + "[".repeat(63) + "]".repeat(63) + "}";
+        assertThat(accepts(grammar, deepest)).isTrue();
+        String tooDeep = "{\"a\":" + "[".repeat(64) + "]".repeat(64) + "}";
+        assertThat(accepts(grammar, tooDeep)).isFalse();
+    }
+
+    @Test
+    void whitespaceBetweenTokensIsBounded() {
+        CompiledGrammar grammar = CompiledGrammar.compile(Grammar.jsonObject(), BYTES, new int[] { 0 });
+        assertThat(accepts(grammar, "{ \"a\" : 1 }")).isTrue();
+        assertThat(accepts(grammar, "{\n" + " ".repeat(20) + "\"a\":1\n}")).isTrue();
+        assertThat(accepts(grammar, "{\n" + " ".repeat(21) + "\"a\":1}")).isFalse();
+        assertThat(accepts(grammar, "{  \"a\":1}")).isFalse();
+        assertThat(accepts(grammar, " {}")).isFalse();
+        assertThat(accepts(grammar, "{}\n")).isFalse();
+    }
+
+    @Test
+    void stringsTakeEscapesAndValidUtf8Only() {
+        CompiledGrammar grammar = CompiledGrammar.compile(Grammar.jsonSchema("{\"type\":\"string\"}"), BYTES,
+                new int[] { 0 });
+        assertThat(accepts(grammar, "\"\\\" \\\\ \\/ \\b \\f \\n \\r \\t \\u00E9 \u00e9 \u65e5 \ud83d\ude00\""))
+            .isTrue();
+        assertThat(accepts(grammar, "\"\\x\"")).isFalse();
+        assertThat(accepts(grammar, "\"\t\"")).isFalse();
+        GrammarMatcher matcher = grammar.newMatcher();
+        matcher.advance('"' + 1);
+        // C0 and F5..FF never start a character; a continuation byte never starts one
+        for (int b : new int[] { 0xC0, 0xC1, 0xF5, 0xFF, 0x80, 0xBF }) {
+            assertThat(matcher.isAllowed(b + 1)).as("byte %x", b).isFalse();
+        }
+        matcher.advance(0xED + 1);
+        // ED A0..BF would be a surrogate
+        assertThat(matcher.isAllowed(0xA0 + 1)).isFalse();
+        assertThat(matcher.isAllowed(0x9F + 1)).isTrue();
+    }
+
+    @Test
+    void patternsMatchTheWholeStringAndEscapeWhatJsonNeeds() {
+        CompiledGrammar grammar = CompiledGrammar.compile(
+                Grammar.jsonSchema("{\"type\":\"string\",\"pattern\":\"^a[\\\"\\\\\\\\]?\\\\d{2}(x|yz)*$\"}"), BYTES,
+                new int[] { 0 });
+        assertThat(accepts(grammar, "\"a12\"")).isTrue();
+        assertThat(accepts(grammar, "\"a\\\"12xyzx\"")).isTrue();
+        assertThat(accepts(grammar, "\"a\\\\12\"")).isTrue();
+        assertThat(accepts(grammar, "\"a1\"")).isFalse();
+        assertThat(accepts(grammar, "\"ba12\"")).isFalse();
+        assertThat(accepts(grammar, "\"a12y\"")).isFalse();
+    }
+
+    @Test
+    void optionalPropertiesMayBeSkippedInOrder() {
+        CompiledGrammar grammar = CompiledGrammar.compile(Grammar.jsonSchema("""
+                {"type":"object","properties":{"a":{"type":"integer"},"b":{"type":"integer"},"c":{"type":"integer"}},
+                 "required":["b"]}
+                """), BYTES, new int[] { 0 });
+        assertThat(accepts(grammar, "{\"b\":1}")).isTrue();
+        assertThat(accepts(grammar, "{\"a\":1,\"b\":2,\"c\":3}")).isTrue();
+        assertThat(accepts(grammar, "{\"b\":2,\"c\":3}")).isTrue();
+        assertThat(accepts(grammar, "{\"a\":1,\"c\":3}")).isFalse();
+        assertThat(accepts(grammar, "{\"b\":2,\"a\":1}")).isFalse();
+        assertThat(accepts(grammar, "{\"b\":2,}")).isFalse();
+        assertThat(accepts(grammar, "{\"b\":2,\"d\":1}")).isFalse();
+    }
+
+}
