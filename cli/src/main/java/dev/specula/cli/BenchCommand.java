@@ -25,6 +25,7 @@ import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
 import dev.specula.engine.ModelPair;
+import dev.specula.grammar.CompiledGrammar;
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.PolicyResources;
 import dev.specula.policy.SpeculationPolicy;
@@ -45,7 +46,7 @@ import dev.specula.sampling.SamplingParams;
 final class BenchCommand {
 
     static final String USAGE = "bench [--target DIR] [--draft DIR] --prompts FILE.jsonl [--max-new-tokens 128] "
-            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--proposers model,ngram,model+ngram,prediction] [--ngram-min 1] [--ngram-max 4] [--categories a,b] [--repeat 3] [--warmup 1] [--ignore-eos] [--json OUT.json] [--markdown OUT.md] [--chart OUT.png] "
+            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--proposers model,ngram,model+ngram,prediction] [--ngram-min 1] [--ngram-max 4] [--categories a,b] [--repeat 3] [--warmup 1] [--ignore-eos] [--response-format json|SCHEMA.json] [--json OUT.json] [--markdown OUT.md] [--chart OUT.png] "
             + "[--concurrency 1,4,8,16 [--batch-path padded|unpadded|both] [--target-packed FILE]]";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -63,7 +64,8 @@ final class BenchCommand {
         valued.add("proposers");
         valued.add("categories");
         valued.addAll(Set.of("prompts", "max-new-tokens", "policies", "repeat", "warmup", "json", "markdown", "chart",
-                "gamma", "concurrency", "batch-path", "policy-option", "temperature", "top-p", "top-k", "seed"));
+                "gamma", "concurrency", "batch-path", "policy-option", "temperature", "top-p", "top-k", "seed",
+                "response-format"));
         Arguments arguments = Arguments.parse("bench", args, 1, valued, ModelOptions.flags("ignore-eos"),
                 Set.of("policy-option"));
         if (!arguments.has("prompts")) {
@@ -87,6 +89,10 @@ final class BenchCommand {
         int repeat = arguments.integer("repeat", 3, 1, 1000);
         int warmup = arguments.integer("warmup", 1, 0, 1000);
         boolean ignoreEos = arguments.has("ignore-eos");
+        if (ignoreEos && arguments.has("response-format")) {
+            throw new CliException("bench: --response-format ends each answer where its grammar completes (an end "
+                    + "token): drop --ignore-eos");
+        }
         SamplingParams sampling = arguments.sampling();
         List<@Nullable ProposerKind> proposers = ProposerOptions.kinds(arguments);
         PromptLookup lookup = ProposerOptions.lookup(arguments);
@@ -263,17 +269,18 @@ final class BenchCommand {
      * Keys name both when several proposers run.
      */
     private static Map<String, Run> runs(List<String> policyNames, List<@Nullable ProposerKind> proposers,
-            Arguments arguments, ModelPair models, PolicyResources resources) {
+            Arguments arguments, ModelPair models, PolicyResources resources) throws IOException {
         Map<String, Run> runs = new LinkedHashMap<>();
+        CompiledGrammar grammar = ResponseFormats.grammar(arguments.string("response-format", null), models);
         for (String name : policyNames) {
             Supplier<SpeculationPolicy> factory = PolicyOptions.factory(name.trim(), arguments, models, resources);
             for (ProposerKind proposer : proposers) {
                 if (name.trim().equals(PlainPolicy.NAME)) {
-                    runs.put(PlainPolicy.NAME, new Run(PlainPolicy.NAME, null, factory));
+                    runs.put(PlainPolicy.NAME, new Run(PlainPolicy.NAME, null, factory, grammar));
                     break;
                 }
                 String key = proposers.size() == 1 ? name.trim() : name.trim() + " " + proposer;
-                runs.put(key, new Run(name.trim(), proposer, factory));
+                runs.put(key, new Run(name.trim(), proposer, factory, grammar));
             }
         }
         return runs;
@@ -292,7 +299,8 @@ final class BenchCommand {
     /**
      * One benchmarked configuration: a policy and what proposes for it (null: default).
      */
-    record Run(String policy, @Nullable ProposerKind proposer, Supplier<SpeculationPolicy> factory) {
+    record Run(String policy, @Nullable ProposerKind proposer, Supplier<SpeculationPolicy> factory,
+            @Nullable CompiledGrammar grammar) {
 
         /**
          * The prompt's request; its prediction goes with it when this run's proposer is
@@ -309,6 +317,7 @@ final class BenchCommand {
                 .proposer(proposer)
                 .promptLookup(lookup)
                 .prediction(predicts && !PlainPolicy.NAME.equals(policy) ? prediction : null)
+                .grammar(grammar)
                 .build();
         }
 

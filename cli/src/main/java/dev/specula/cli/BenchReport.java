@@ -76,6 +76,13 @@ final class BenchReport {
                 row.put("requests", stats.requests());
                 row.put("target_step_ms", stats.meanTargetStepNanos() / 1e6);
                 row.put("draft_step_ms", stats.draftCalls() == 0 ? null : stats.meanDraftStepNanos() / 1e6);
+                // the grammar's cost per output token, and as a share of a plain target
+                // step
+                double grammarPerToken = stats.generatedTokens() == 0 ? 0
+                        : (double) stats.grammarNanos() / stats.generatedTokens();
+                row.put("grammar_us_per_token", stats.grammarNanos() == 0 ? null : grammarPerToken / 1e3);
+                row.put("grammar_share_of_plain_step", stats.grammarNanos() == 0 || plain == null ? null
+                        : grammarPerToken / plain.meanTargetStepNanos());
                 rows.add(row);
             }
         }
@@ -112,6 +119,17 @@ final class BenchReport {
                     (Long) row.get("wasted_draft_tokens"), 100 * (Double) row.get("outside_ort_share"),
                     format(ideal, "x"), speedup == null || ideal == null ? ""
                             : String.format(Locale.ROOT, "%.0f%%", 100 * speedup / ideal)));
+        }
+        if (rows().stream().anyMatch((row) -> row.get("grammar_us_per_token") != null)) {
+            md.append("\n| policy | proposer | category | grammar µs/token | share of a plain target step |\n");
+            md.append("|---|---|---|---:|---:|\n");
+            for (Map<String, @Nullable Object> row : rows()) {
+                Double share = (Double) row.get("grammar_share_of_plain_step");
+                md.append(String.format(Locale.ROOT, "| %s | %s | %s | %s | %s |%n", row.get("policy"),
+                        row.get("proposer") == null ? "" : row.get("proposer"), row.get("category"),
+                        format((Double) row.get("grammar_us_per_token"), ""),
+                        share == null ? "" : String.format(Locale.ROOT, "%.1f%%", 100 * share)));
+            }
         }
         md.append(String.format(Locale.ROOT, "%nGreedy outputs differing between policies: %d%n", mismatches));
         return md.toString();

@@ -5,6 +5,7 @@ import java.util.function.Supplier;
 
 import org.jspecify.annotations.Nullable;
 
+import dev.specula.grammar.CompiledGrammar;
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.proposer.PromptLookup;
@@ -37,13 +38,17 @@ import dev.specula.sampling.TokenPenalties;
  * the target's distribution, which speculation reproduces
  * @param logprobs how many most likely tokens to report with each output token's
  * log-probability (0 to {@value TokenLogprob#MAX_TOP}); -1: no log-probabilities
+ * @param grammar what the output must match (a JSON schema, JSON, a tool-call format),
+ * compiled for the target's vocabulary: the constrained target is what speculation
+ * reproduces; null: unconstrained
  * @throws InvalidRequestException for an empty prompt, max new tokens < 1 or an empty
  * stop string, naming the component
  */
 public record GenerationRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
         Supplier<? extends SpeculationPolicy> policy, @Nullable TokenStreamListener listener,
         @Nullable CancellationToken cancellation, boolean ignoreEos, @Nullable ProposerKind proposer,
-        PromptLookup promptLookup, int @Nullable [] prediction, TokenPenalties penalties, int logprobs) {
+        PromptLookup promptLookup, int @Nullable [] prediction, TokenPenalties penalties, int logprobs,
+        @Nullable CompiledGrammar grammar) {
 
     public GenerationRequest {
         if (promptIds == null || promptIds.length == 0) {
@@ -77,6 +82,10 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
             throw new InvalidRequestException("topLogprobs",
                     "top_logprobs must be in [0, " + TokenLogprob.MAX_TOP + "] but was " + logprobs);
         }
+        if (grammar != null && ignoreEos) {
+            throw new InvalidRequestException("ignoreEos",
+                    "A grammar ends the output with an end-of-sequence token: ignoreEos cannot be combined with it");
+        }
     }
 
     /** Whether the output tokens' log-probabilities are asked for. */
@@ -87,7 +96,7 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
     /** This request with another policy supplier (the same in every other respect). */
     GenerationRequest withPolicy(Supplier<? extends SpeculationPolicy> policy) {
         return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,
-                ignoreEos, proposer, promptLookup, prediction, penalties, logprobs);
+                ignoreEos, proposer, promptLookup, prediction, penalties, logprobs, grammar);
     }
 
     public static Builder builder(int[] promptIds) {
@@ -131,6 +140,8 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         private TokenPenalties penalties = TokenPenalties.NONE;
 
         private int logprobs = -1;
+
+        private @Nullable CompiledGrammar grammar;
 
         private Builder(int[] promptIds) {
             this.promptIds = promptIds;
@@ -204,9 +215,15 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
             return this;
         }
 
+        /** What the output must match; null: unconstrained. */
+        public Builder grammar(@Nullable CompiledGrammar grammar) {
+            this.grammar = grammar;
+            return this;
+        }
+
         public GenerationRequest build() {
             return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,
-                    ignoreEos, proposer, promptLookup, prediction, penalties, logprobs);
+                    ignoreEos, proposer, promptLookup, prediction, penalties, logprobs, grammar);
         }
 
     }

@@ -41,6 +41,8 @@ public final class GenerationStats {
 
     private long draftedRequests;
 
+    private long grammarNanos;
+
     void recordDraftCall(long nanos) {
         if (draftCalls == 0) {
             draftPrefillNanos += nanos;
@@ -75,6 +77,10 @@ public final class GenerationStats {
         for (int i = 0; i < roundAccepted; i++) {
             acceptedAtPosition[i]++;
         }
+    }
+
+    void recordGrammar(long nanos) {
+        grammarNanos += nanos;
     }
 
     void recordWall(long nanos, long generated) {
@@ -118,6 +124,15 @@ public final class GenerationStats {
         targetPrefillNanos += other.targetPrefillNanos;
         draftPrefillNanos += other.draftPrefillNanos;
         draftedRequests += other.draftedRequests;
+        grammarNanos += other.grammarNanos;
+    }
+
+    /**
+     * Time spent in the grammar (masks, greedy choices, advancing), over the target's and
+     * the draft's rows; 0 without one.
+     */
+    public long grammarNanos() {
+        return grammarNanos;
     }
 
     public long targetCalls() {

@@ -57,6 +57,9 @@ final class Sequence implements AutoCloseable {
 
     private int processorMark;
 
+    /** The request's grammar (also the last of {@link #processor}); null: none. */
+    final @Nullable GrammarProcessor grammar;
+
     /**
      * The output tokens' log-probabilities, when the request asks for them; else null.
      */
@@ -134,7 +137,8 @@ final class Sequence implements AutoCloseable {
         this.tokenProposer = speculation.newTokenProposer(request.promptIds().length);
         this.random = new SplittableRandom(
                 sampling.seed() != null ? sampling.seed() : System.nanoTime() ^ Thread.currentThread().getId());
-        this.processor = LogitsProcessors.of(processors(request));
+        this.grammar = request.grammar() == null ? null : new GrammarProcessor(request.grammar().newMatcher());
+        this.processor = LogitsProcessors.of(processors(request, grammar));
         this.logprobs = request.wantsLogprobs() ? new ArrayList<>() : null;
         this.output = output;
         this.targetCache = targetCache;
@@ -151,10 +155,14 @@ final class Sequence implements AutoCloseable {
         }
     }
 
-    private static List<LogitsProcessor> processors(GenerationRequest request) {
+    /** Penalties first, the grammar last: it masks (and picks from) the penalized row. */
+    private static List<LogitsProcessor> processors(GenerationRequest request, @Nullable GrammarProcessor grammar) {
         List<LogitsProcessor> processors = new ArrayList<>(2);
         if (!request.penalties().isNone()) {
             processors.add(request.penalties().newProcessor(request.promptIds()));
+        }
+        if (grammar != null) {
+            processors.add(grammar);
         }
         return processors;
     }
@@ -247,6 +255,11 @@ final class Sequence implements AutoCloseable {
         if (gamma > 0 && tokenProposer != null) {
             long start = System.nanoTime();
             drafted = tokenProposer.propose(tokens, length, gamma, drafts);
+            if (grammar != null && drafted > 0) {
+                // a proposal the grammar forbids would be rejected: propose only its
+                // allowed prefix
+                drafted = grammar.allowedPrefix(drafts, drafted);
+            }
             // deterministic proposals: q is one-hot (null)
             Arrays.fill(draftDistributions, 0, drafted, null);
             proposedWithoutModel = drafted > 0;
@@ -322,6 +335,9 @@ final class Sequence implements AutoCloseable {
                 processor.advance(newTokens[i]);
             }
             processorMark = processor.mark();
+        }
+        if (grammar != null) {
+            stats.recordGrammar(grammar.takeNanos());
         }
         if (logprobs != null && roundLogprobs != null) {
             logprobs.addAll(roundLogprobs.subList(0, Math.min(kept, roundLogprobs.size())));

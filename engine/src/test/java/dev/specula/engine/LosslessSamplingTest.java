@@ -9,6 +9,10 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.specula.Fixtures;
+import dev.specula.grammar.CompiledGrammar;
+import dev.specula.grammar.Grammar;
+import dev.specula.grammar.GrammarMatcher;
+import dev.specula.grammar.TokenVocabulary;
 import dev.specula.kv.KvSequence;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.StepInput;
@@ -148,9 +152,9 @@ class LosslessSamplingTest {
         Exact penalized = exactDistribution(target, params, PROMPT, penalties);
 
         long[] speculative = counts(new ModelPair(target, draft), params, () -> new FixedPolicy(3), PROMPT, 2,
-                penalties, new GenerationStats());
+                penalties, null, new GenerationStats());
         long[] lookedUp = counts(new ModelPair(target, null), params, () -> new FixedPolicy(3),
-                new int[] { 5, 17, 42, 99, 5, 17, 42, 99, 5, 17 }, 2, penalties, new GenerationStats());
+                new int[] { 5, 17, 42, 99, 5, 17, 42, 99, 5, 17 }, 2, penalties, null, new GenerationStats());
         Exact penalizedRepeating = exactDistribution(target, params, new int[] { 5, 17, 42, 99, 5, 17, 42, 99, 5, 17 },
                 penalties);
 
@@ -171,6 +175,57 @@ class LosslessSamplingTest {
             .isGreaterThan(ChiSquare.critical(unpenalizedFit[1]));
     }
 
+    @Test
+    void aGrammarKeepsTheConstrainedTargetDistribution() throws Exception {
+        // JSON mode: each target row masked after the tokens before it, drafts sampled
+        // from draft rows masked the same way; the grammar forbids most of the vocabulary
+        int[] endIds = target.config().eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
+        CompiledGrammar grammar = CompiledGrammar.compile(Grammar.jsonObject(),
+                TokenVocabulary.read(target.tokenizer().file()), endIds);
+        SamplingParams params = new SamplingParams(1.0, 0, 1.0, null);
+        int width = target.logitsWidth();
+        double[] joint = new double[width * width];
+        GrammarMatcher matcher = grammar.newMatcher();
+        float[] first;
+        try (KvSequence cache = target.newCache()) {
+            float[] row = target.forward(new StepInput(cache, PROMPT, 1, false, null)).logits().clone();
+            matcher.mask(row, 0, width);
+            first = Distributions.sampling(row, 0, width, params);
+        }
+        int allowedFirst = 0;
+        for (int x1 = 0; x1 < width; x1++) {
+            if (first[x1] == 0) {
+                continue;
+            }
+            allowedFirst++;
+            int[] extended = java.util.Arrays.copyOf(PROMPT, PROMPT.length + 1);
+            extended[PROMPT.length] = x1;
+            try (KvSequence cache = target.newCache()) {
+                float[] row = target.forward(new StepInput(cache, extended, 1, false, null)).logits().clone();
+                int mark = matcher.mark();
+                matcher.advance(x1);
+                matcher.mask(row, 0, width);
+                matcher.resetTo(mark);
+                float[] second = Distributions.sampling(row, 0, width, params);
+                for (int x2 = 0; x2 < width; x2++) {
+                    joint[x1 * width + x2] = (double) first[x1] * second[x2];
+                }
+            }
+        }
+        Exact exact = new Exact(joint, width);
+        Exact unconstrained = exactDistribution(target, params);
+
+        long[] speculative = counts(new ModelPair(target, draft), params, () -> new FixedPolicy(3), PROMPT, 2,
+                TokenPenalties.NONE, grammar, new GenerationStats());
+        double[] fit = ChiSquare.statistic(speculative, exact.joint, RUNS);
+        double[] unconstrainedFit = ChiSquare.statistic(speculative, unconstrained.joint, RUNS);
+
+        assertThat(allowedFirst).as("the grammar allows few first tokens").isLessThan(width / 4);
+        assertThat(fit[0]).as("chi-square, df %s", fit[1]).isLessThan(ChiSquare.critical(fit[1]));
+        assertThat(unconstrainedFit[0]).as("the bound has power: the unconstrained distribution fails it")
+            .isGreaterThan(ChiSquare.critical(unconstrainedFit[1]));
+    }
+
     /**
      * Observed counts of (x1, x2) over RUNS seeded generations, against the exact joint
      * distribution.
@@ -182,12 +237,13 @@ class LosslessSamplingTest {
 
     private static double[] chiSquare(Exact exact, ModelPair models, SamplingParams params,
             Supplier<? extends SpeculationPolicy> policy, int[] prompt, int maxNewTokens, GenerationStats stats) {
-        return ChiSquare.statistic(counts(models, params, policy, prompt, maxNewTokens, TokenPenalties.NONE, stats),
-                exact.joint, RUNS);
+        return ChiSquare.statistic(
+                counts(models, params, policy, prompt, maxNewTokens, TokenPenalties.NONE, null, stats), exact.joint,
+                RUNS);
     }
 
     private static long[] counts(ModelPair models, SamplingParams params, Supplier<? extends SpeculationPolicy> policy,
-            int[] prompt, int maxNewTokens, TokenPenalties penalties, GenerationStats stats) {
+            int[] prompt, int maxNewTokens, TokenPenalties penalties, CompiledGrammar grammar, GenerationStats stats) {
         SpeculativeDecoder decoder = new SpeculativeDecoder(models);
         int width = models.target().logitsWidth();
         long[] counts = new long[width * width];
@@ -196,9 +252,10 @@ class LosslessSamplingTest {
             GenerationResult result = decoder.generate(GenerationRequest.builder(prompt)
                 .sampling(seeded)
                 .maxNewTokens(maxNewTokens)
-                .ignoreEos(true)
+                .ignoreEos(grammar == null)
                 .policy(policy)
                 .penalties(penalties)
+                .grammar(grammar)
                 .build());
             int[] ids = result.tokenIds();
             counts[ids[0] * width + ids[1]]++;

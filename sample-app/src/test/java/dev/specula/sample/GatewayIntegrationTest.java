@@ -284,9 +284,10 @@ class GatewayIntegrationTest {
 
     @Test
     void streamsServerSentEventsEndingWithDone() {
-        HttpResponse<String> response = http.post("""
-                {"messages": [{"role": "user", "content": "import os"}], "max_tokens": 16, "stream": true,
-                 "stream_options": {"include_usage": true}, "user": "someone", "metadata": {"clients": "send these"}}""");
+        HttpResponse<String> response = http
+            .post("""
+                    {"messages": [{"role": "user", "content": "import os"}], "max_tokens": 16, "stream": true,
+                     "stream_options": {"include_usage": true}, "user": "someone", "metadata": {"clients": "send these"}}""");
 
         assertThat(response.statusCode()).isEqualTo(200);
         assertThat(response.headers().firstValue("Content-Type"))
