@@ -29,7 +29,10 @@ import dev.specula.engine.KvCapacityExceededException;
 import dev.specula.engine.KvMemory;
 import dev.specula.engine.KvWaitTimeoutException;
 import dev.specula.engine.ModelPair;
+import dev.specula.grammar.GrammarCache;
+import dev.specula.grammar.TokenVocabulary;
 import dev.specula.kv.KvStore;
+import dev.specula.model.DecoderModel;
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.PolicyParameters;
 import dev.specula.policy.PolicyResources;
@@ -82,6 +85,9 @@ public final class GenerationService implements AutoCloseable {
     /** Longest a speculative round may run, when the builder sets nothing. */
     public static final Duration DEFAULT_ROUND_TIME_LIMIT = Engine.Settings.DEFAULT_DRAFT_TIME_LIMIT;
 
+    /** Compiled grammars kept (each holds its mask cache). */
+    private static final int GRAMMAR_CACHE_ENTRIES = 64;
+
     private final ModelPairHandle models;
 
     private final String modelsId;
@@ -113,6 +119,12 @@ public final class GenerationService implements AutoCloseable {
     private final ServingMetrics metrics;
 
     private final Map<String, Supplier<SpeculationPolicy>> policies = new ConcurrentHashMap<>();
+
+    /**
+     * Grammars compiled for the target's vocabulary, by their key; made on the first
+     * constrained request (reading the vocabulary's token bytes once).
+     */
+    private volatile GrammarCache grammars;
 
     /**
      * The engine over the loaded pair, made on first use (models may load in the
@@ -452,8 +464,9 @@ public final class GenerationService implements AutoCloseable {
         return requestBuilder(request).policy(PlainPolicy::new).build();
     }
 
-    private static GenerationRequest.Builder requestBuilder(ServiceRequest request) {
+    private GenerationRequest.Builder requestBuilder(ServiceRequest request) {
         return GenerationRequest.builder(request.promptIds())
+            .grammar(request.grammar() == null ? null : grammars().get(request.grammar()))
             .sampling(request.sampling())
             .maxNewTokens(request.maxNewTokens())
             .stopStrings(request.stopStrings())
@@ -461,6 +474,23 @@ public final class GenerationService implements AutoCloseable {
             .cancellation(request.cancellation())
             .penalties(request.penalties())
             .logprobs(request.logprobs());
+    }
+
+    private GrammarCache grammars() {
+        GrammarCache cache = grammars;
+        if (cache == null) {
+            synchronized (this) {
+                cache = grammars;
+                if (cache == null) {
+                    DecoderModel target = models.get().target();
+                    int[] endIds = target.config().eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
+                    cache = new GrammarCache(TokenVocabulary.read(target.tokenizer().file()), endIds,
+                            GRAMMAR_CACHE_ENTRIES);
+                    grammars = cache;
+                }
+            }
+        }
+        return cache;
     }
 
     /** A policy factory for {@code spec}, validated once and kept. */

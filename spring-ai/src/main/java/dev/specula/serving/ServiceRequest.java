@@ -7,6 +7,7 @@ import org.jspecify.annotations.Nullable;
 
 import dev.specula.engine.CancellationToken;
 import dev.specula.engine.TokenStreamListener;
+import dev.specula.grammar.Grammar;
 import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.SamplingParams;
@@ -35,10 +36,22 @@ import dev.specula.sampling.TokenPenalties;
  * the target's distribution, which speculation reproduces)
  * @param logprobs how many most likely tokens to report with each output token's
  * log-probability; -1 = no log-probabilities
+ * @param grammar what the output must match (a JSON schema, JSON, a tool-call format);
+ * null = unconstrained
  */
 public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
         String policy, Integer gamma, boolean speculation, TokenStreamListener listener, CancellationToken cancellation,
-        @Nullable ProposerKind proposer, int @Nullable [] prediction, TokenPenalties penalties, int logprobs) {
+        @Nullable ProposerKind proposer, int @Nullable [] prediction, TokenPenalties penalties, int logprobs,
+        @Nullable Grammar grammar) {
+
+    /** A request without a grammar. */
+    public ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
+            String policy, Integer gamma, boolean speculation, TokenStreamListener listener,
+            CancellationToken cancellation, @Nullable ProposerKind proposer, int @Nullable [] prediction,
+            TokenPenalties penalties, int logprobs) {
+        this(promptIds, sampling, maxNewTokens, stopStrings, policy, gamma, speculation, listener, cancellation,
+                proposer, prediction, penalties, logprobs, null);
+    }
 
     /**
      * A request with no penalty and no log-probabilities.
@@ -102,13 +115,13 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
      */
     public ServiceRequest with(TokenStreamListener newListener, CancellationToken newCancellation) {
         return new ServiceRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, gamma, speculation,
-                newListener, newCancellation, proposer, prediction, penalties, logprobs);
+                newListener, newCancellation, proposer, prediction, penalties, logprobs, grammar);
     }
 
     /** This request with {@code newProposer} (null: the default). */
     public ServiceRequest withProposer(@Nullable ProposerKind newProposer) {
         return new ServiceRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, gamma, speculation, listener,
-                cancellation, newProposer, prediction, penalties, logprobs);
+                cancellation, newProposer, prediction, penalties, logprobs, grammar);
     }
 
     @Override
@@ -118,7 +131,8 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
                 && stopStrings.equals(that.stopStrings) && java.util.Objects.equals(policy, that.policy)
                 && java.util.Objects.equals(gamma, that.gamma) && speculation == that.speculation
                 && proposer == that.proposer && Arrays.equals(prediction, that.prediction)
-                && penalties.equals(that.penalties) && logprobs == that.logprobs && listener == that.listener
+                && penalties.equals(that.penalties) && logprobs == that.logprobs
+                && java.util.Objects.equals(grammar, that.grammar) && listener == that.listener
                 && cancellation == that.cancellation;
     }
 
@@ -131,6 +145,7 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
     public String toString() {
         return "ServiceRequest[" + promptIds.length + " prompt tokens, " + sampling + ", maxNewTokens=" + maxNewTokens
                 + ", policy=" + policy + ", gamma=" + gamma + ", speculation=" + speculation + ", proposer=" + proposer
-                + (penalties.isNone() ? "" : ", " + penalties) + (logprobs < 0 ? "" : ", logprobs=" + logprobs) + "]";
+                + (penalties.isNone() ? "" : ", " + penalties) + (logprobs < 0 ? "" : ", logprobs=" + logprobs)
+                + (grammar == null ? "" : ", grammar") + "]";
     }
 }
