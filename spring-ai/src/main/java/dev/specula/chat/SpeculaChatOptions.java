@@ -1,10 +1,16 @@
 package dev.specula.chat;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 import org.springframework.ai.chat.prompt.ChatOptions;
 import org.springframework.ai.chat.prompt.DefaultChatOptionsBuilder;
+import org.springframework.ai.model.tool.ToolCallingChatOptions;
+import org.springframework.ai.tool.ToolCallback;
 
 /**
  * Options of {@link SpeculaChatModel}: Spring AI's portable sampling options plus a seed
@@ -17,8 +23,24 @@ import org.springframework.ai.chat.prompt.DefaultChatOptionsBuilder;
  * {@code frequencyPenalty} and {@code presencePenalty} are part of the
  * {@link ChatOptions} contract but change the target's distribution, which speculation
  * must reproduce exactly; only 0 (or unset) is accepted.
+ *
+ * <p>
+ * Tools ({@link ToolCallingChatOptions}): the tool callbacks are offered to the model
+ * through its chat template, and the calls it writes come back as the assistant message's
+ * tool calls; ChatClient's {@code ToolCallingAdvisor} runs them. {@link #getToolChoice()}
+ * and {@link #getParallelToolCalls()} are OpenAI's {@code tool_choice} and
+ * {@code parallel_tool_calls}.
  */
-public final class SpeculaChatOptions implements ChatOptions {
+public final class SpeculaChatOptions implements ToolCallingChatOptions {
+
+    /** {@link #getToolChoice()}: the model decides whether to call a tool (default). */
+    public static final String TOOL_CHOICE_AUTO = "auto";
+
+    /** {@link #getToolChoice()}: the model may not call tools. */
+    public static final String TOOL_CHOICE_NONE = "none";
+
+    /** {@link #getToolChoice()}: the model must call at least one tool. */
+    public static final String TOOL_CHOICE_REQUIRED = "required";
 
     private final String model;
 
@@ -48,9 +70,18 @@ public final class SpeculaChatOptions implements ChatOptions {
 
     private final Double presencePenalty;
 
+    private final List<ToolCallback> toolCallbacks;
+
+    private final Map<String, Object> toolContext;
+
+    private final String toolChoice;
+
+    private final Boolean parallelToolCalls;
+
     private SpeculaChatOptions(String model, Double temperature, Double topP, Integer topK, Integer maxTokens,
             List<String> stopSequences, Long seed, String policy, Integer gamma, Boolean speculation, String proposer,
-            String prediction, Double frequencyPenalty, Double presencePenalty) {
+            String prediction, Double frequencyPenalty, Double presencePenalty, List<ToolCallback> toolCallbacks,
+            Map<String, Object> toolContext, String toolChoice, Boolean parallelToolCalls) {
         this.model = model;
         this.temperature = temperature;
         this.topP = topP;
@@ -65,6 +96,10 @@ public final class SpeculaChatOptions implements ChatOptions {
         this.prediction = prediction;
         this.frequencyPenalty = frequencyPenalty;
         this.presencePenalty = presencePenalty;
+        this.toolCallbacks = toolCallbacks == null ? null : List.copyOf(toolCallbacks);
+        this.toolContext = toolContext == null ? null : Map.copyOf(toolContext);
+        this.toolChoice = toolChoice;
+        this.parallelToolCalls = parallelToolCalls;
     }
 
     public static Builder builder() {
@@ -77,7 +112,9 @@ public final class SpeculaChatOptions implements ChatOptions {
      * {@code ChatOptions.builder().temperature(0.7)} from a ChatClient); the Specula
      * fields come only from a {@code SpeculaChatOptions}. Stop sequences given replace
      * the defaults' (options from a ChatClient already hold them, appended by
-     * {@link Builder#combineWith}).
+     * {@link Builder#combineWith}); so do tool callbacks, while tool contexts are merged
+     * key by key (Spring AI's {@link ToolCallingChatOptions#mergeToolCallbacks} and
+     * {@link ToolCallingChatOptions#mergeToolContext}).
      */
     public static SpeculaChatOptions merge(ChatOptions overrides, SpeculaChatOptions defaults) {
         if (overrides == null) {
@@ -108,7 +145,18 @@ public final class SpeculaChatOptions implements ChatOptions {
         if (overrides.getPresencePenalty() != null) {
             merged.presencePenalty(overrides.getPresencePenalty());
         }
+        if (overrides instanceof ToolCallingChatOptions tools) {
+            merged.toolCallbacks(
+                    ToolCallingChatOptions.mergeToolCallbacks(tools.getToolCallbacks(), defaults.toolCallbacks));
+            merged.toolContext(ToolCallingChatOptions.mergeToolContext(tools.getToolContext(), defaults.toolContext));
+        }
         if (overrides instanceof SpeculaChatOptions specula) {
+            if (specula.toolChoice != null) {
+                merged.toolChoice(specula.toolChoice);
+            }
+            if (specula.parallelToolCalls != null) {
+                merged.parallelToolCalls(specula.parallelToolCalls);
+            }
             if (specula.seed != null) {
                 merged.seed(specula.seed);
             }
@@ -208,6 +256,40 @@ public final class SpeculaChatOptions implements ChatOptions {
         return prediction;
     }
 
+    /**
+     * The tools the model may call (their definitions go into the prompt); null or empty
+     * = none.
+     */
+    @Override
+    public List<ToolCallback> getToolCallbacks() {
+        return toolCallbacks;
+    }
+
+    /** Context handed to the tools when ChatClient runs them; null = none. */
+    @Override
+    public Map<String, Object> getToolContext() {
+        return toolContext;
+    }
+
+    /**
+     * OpenAI's {@code tool_choice}: {@link #TOOL_CHOICE_AUTO} (null means auto),
+     * {@link #TOOL_CHOICE_NONE} (no tool is offered to the model and its output is not
+     * read for calls), {@link #TOOL_CHOICE_REQUIRED} or the name of one of the tools
+     * (only that tool is offered). A call is not yet forced by a grammar: with
+     * {@code required} or a name the model is still free to answer in text.
+     */
+    public String getToolChoice() {
+        return toolChoice;
+    }
+
+    /**
+     * OpenAI's {@code parallel_tool_calls}: false keeps only the first call the model
+     * writes; null or true keeps them all.
+     */
+    public Boolean getParallelToolCalls() {
+        return parallelToolCalls;
+    }
+
     @Override
     public Builder mutate() {
         return new Builder().model(model)
@@ -223,7 +305,11 @@ public final class SpeculaChatOptions implements ChatOptions {
             .proposer(proposer)
             .prediction(prediction)
             .frequencyPenalty(frequencyPenalty)
-            .presencePenalty(presencePenalty);
+            .presencePenalty(presencePenalty)
+            .toolCallbacks(toolCallbacks)
+            .toolContext(toolContext)
+            .toolChoice(toolChoice)
+            .parallelToolCalls(parallelToolCalls);
     }
 
     @Override
@@ -236,13 +322,16 @@ public final class SpeculaChatOptions implements ChatOptions {
                 && Objects.equals(speculation, that.speculation) && Objects.equals(proposer, that.proposer)
                 && Objects.equals(prediction, that.prediction)
                 && Objects.equals(frequencyPenalty, that.frequencyPenalty)
-                && Objects.equals(presencePenalty, that.presencePenalty);
+                && Objects.equals(presencePenalty, that.presencePenalty)
+                && Objects.equals(toolCallbacks, that.toolCallbacks) && Objects.equals(toolContext, that.toolContext)
+                && Objects.equals(toolChoice, that.toolChoice)
+                && Objects.equals(parallelToolCalls, that.parallelToolCalls);
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(model, temperature, topP, topK, maxTokens, stopSequences, seed, policy, gamma, speculation,
-                proposer, prediction);
+                proposer, prediction, toolCallbacks, toolContext, toolChoice, parallelToolCalls);
     }
 
     @Override
@@ -250,15 +339,22 @@ public final class SpeculaChatOptions implements ChatOptions {
         return "SpeculaChatOptions[model=" + model + ", temperature=" + temperature + ", topP=" + topP + ", topK="
                 + topK + ", maxTokens=" + maxTokens + ", stopSequences=" + stopSequences + ", seed=" + seed
                 + ", policy=" + policy + ", gamma=" + gamma + ", speculation=" + speculation + ", proposer=" + proposer
-                + ", prediction=" + (prediction == null ? null : prediction.length() + " characters") + "]";
+                + ", prediction=" + (prediction == null ? null : prediction.length() + " characters") + ", tools="
+                + (toolCallbacks == null ? null
+                        : toolCallbacks.stream().map((tool) -> tool.getToolDefinition().name()).toList())
+                + ", toolContext=" + (toolContext == null ? null : toolContext.keySet()) + ", toolChoice=" + toolChoice
+                + ", parallelToolCalls=" + parallelToolCalls + "]";
     }
 
     /**
      * Builds options; unset fields stay null (inherit the defaults when merged). Extends
      * Spring AI's {@link DefaultChatOptionsBuilder}, as the options of Spring AI's own
-     * models do, so that ChatClient can merge it with any portable builder either way.
+     * models do, so that ChatClient can merge it with any portable builder either way; a
+     * {@link ToolCallingChatOptions.Builder}, so that ChatClient's {@code .tools(...)}
+     * reach the model.
      */
-    public static final class Builder extends DefaultChatOptionsBuilder<Builder> {
+    public static final class Builder extends DefaultChatOptionsBuilder<Builder>
+            implements ToolCallingChatOptions.Builder<Builder> {
 
         private Long seed;
 
@@ -272,7 +368,63 @@ public final class SpeculaChatOptions implements ChatOptions {
 
         private String prediction;
 
+        private List<ToolCallback> toolCallbacks;
+
+        private Map<String, Object> toolContext;
+
+        private String toolChoice;
+
+        private Boolean parallelToolCalls;
+
         private Builder() {
+        }
+
+        @Override
+        public Builder clone() {
+            Builder copy = super.clone();
+            copy.toolCallbacks = toolCallbacks == null ? null : new ArrayList<>(toolCallbacks);
+            copy.toolContext = toolContext == null ? null : new LinkedHashMap<>(toolContext);
+            return copy;
+        }
+
+        @Override
+        public Builder toolCallbacks(List<ToolCallback> toolCallbacks) {
+            this.toolCallbacks = toolCallbacks == null ? null : new ArrayList<>(toolCallbacks);
+            return this;
+        }
+
+        @Override
+        public Builder toolCallbacks(ToolCallback... toolCallbacks) {
+            return toolCallbacks(Arrays.asList(toolCallbacks));
+        }
+
+        @Override
+        public Builder toolContext(Map<String, Object> context) {
+            this.toolContext = context == null ? null : new LinkedHashMap<>(context);
+            return this;
+        }
+
+        @Override
+        public Builder toolContext(String key, Object value) {
+            if (this.toolContext == null) {
+                this.toolContext = new LinkedHashMap<>();
+            }
+            this.toolContext.put(key, value);
+            return this;
+        }
+
+        /**
+         * {@code auto} (null = auto), {@code none}, {@code required} or a tool's name.
+         */
+        public Builder toolChoice(String toolChoice) {
+            this.toolChoice = toolChoice;
+            return this;
+        }
+
+        /** False keeps only the model's first call; null = all. */
+        public Builder parallelToolCalls(Boolean parallelToolCalls) {
+            this.parallelToolCalls = parallelToolCalls;
+            return this;
         }
 
         public Builder seed(Long seed) {
@@ -310,12 +462,42 @@ public final class SpeculaChatOptions implements ChatOptions {
         /**
          * Merges {@code other} into this builder and returns this builder (Spring AI 2's
          * contract): the fields {@code other} sets win; stop sequences are appended, as
-         * Spring AI's builders do. The Specula fields come only from a Specula builder.
+         * Spring AI's builders do, and so are tool callbacks (tool contexts merged key by
+         * key). The Specula fields come only from a Specula builder; tools from any
+         * {@link ToolCallingChatOptions.Builder}.
          */
         @Override
         public Builder combineWith(ChatOptions.Builder<?> other) {
             super.combineWith(other);
+            List<ToolCallback> otherCallbacks = null;
+            Map<String, Object> otherContext = null;
             if (other instanceof Builder specula) {
+                otherCallbacks = specula.toolCallbacks;
+                otherContext = specula.toolContext;
+            }
+            else if (other instanceof ToolCallingChatOptions.Builder<?> tools) {
+                ToolCallingChatOptions built = tools.clone().build();
+                otherCallbacks = built.getToolCallbacks();
+                otherContext = built.getToolContext();
+            }
+            if (otherCallbacks != null) {
+                List<ToolCallback> merged = toolCallbacks == null ? new ArrayList<>() : new ArrayList<>(toolCallbacks);
+                merged.addAll(otherCallbacks);
+                this.toolCallbacks = merged;
+            }
+            if (otherContext != null) {
+                Map<String, Object> merged = toolContext == null ? new LinkedHashMap<>()
+                        : new LinkedHashMap<>(toolContext);
+                merged.putAll(otherContext);
+                this.toolContext = merged;
+            }
+            if (other instanceof Builder specula) {
+                if (specula.toolChoice != null) {
+                    this.toolChoice = specula.toolChoice;
+                }
+                if (specula.parallelToolCalls != null) {
+                    this.parallelToolCalls = specula.parallelToolCalls;
+                }
                 if (specula.seed != null) {
                     this.seed = specula.seed;
                 }
@@ -342,7 +524,8 @@ public final class SpeculaChatOptions implements ChatOptions {
         public SpeculaChatOptions build() {
             return new SpeculaChatOptions(this.model, this.temperature, this.topP, this.topK, this.maxTokens,
                     this.stopSequences, this.seed, this.policy, this.gamma, this.speculation, this.proposer,
-                    this.prediction, this.frequencyPenalty, this.presencePenalty);
+                    this.prediction, this.frequencyPenalty, this.presencePenalty, this.toolCallbacks, this.toolContext,
+                    this.toolChoice, this.parallelToolCalls);
         }
 
     }
