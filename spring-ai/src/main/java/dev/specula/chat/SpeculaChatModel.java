@@ -38,6 +38,7 @@ import dev.specula.sampling.SamplingParams;
 import dev.specula.serving.GenerationService;
 import dev.specula.serving.ServiceRequest;
 import dev.specula.serving.ServiceResult;
+import dev.specula.tokenizer.ChatMessage;
 import dev.specula.tokenizer.PromptEncoder;
 import dev.specula.toolcall.ParsedOutput;
 import dev.specula.toolcall.ToolCallStreamFilter;
@@ -383,8 +384,10 @@ public class SpeculaChatModel implements ChatModel {
     String renderedPrompt(Prompt prompt) {
         Prompt requestPrompt = buildRequestPrompt(prompt);
         ModelPair pair = service.models().get();
-        return new PromptEncoder(pair.target().tokenizer(), pair.target().chatTemplate(), modelName)
-            .render(ChatMessages.of(requestPrompt.getInstructions()), toolPlan(requestPrompt).offered());
+        List<ChatMessage> turns = ChatMessages.of(requestPrompt.getInstructions());
+        ToolPlan.checkHistory(turns, pair.target().chatTemplate());
+        return new PromptEncoder(pair.target().tokenizer(), pair.target().chatTemplate(), modelName).render(turns,
+                toolPlan(requestPrompt).offered());
     }
 
     /**
@@ -397,7 +400,9 @@ public class SpeculaChatModel implements ChatModel {
         SpeculaChatOptions options = (SpeculaChatOptions) prompt.getOptions();
         ModelPair pair = service.models().get();
         PromptEncoder encoder = new PromptEncoder(pair.target().tokenizer(), pair.target().chatTemplate(), modelName);
-        int[] promptIds = encoder.chat(ChatMessages.of(prompt.getInstructions()), tools.offered());
+        List<ChatMessage> turns = ChatMessages.of(prompt.getInstructions());
+        ToolPlan.checkHistory(turns, pair.target().chatTemplate());
+        int[] promptIds = encoder.chat(turns, tools.offered());
         int maxTokens = options.getMaxTokens() != null ? options.getMaxTokens() : DEFAULT_MAX_TOKENS;
         boolean speculation = options.getSpeculation() == null || options.getSpeculation();
         int[] prediction = options.getPrediction() == null ? null

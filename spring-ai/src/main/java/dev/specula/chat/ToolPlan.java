@@ -10,6 +10,7 @@ import org.springframework.ai.tool.ToolCallback;
 import org.springframework.ai.tool.definition.ToolDefinition;
 
 import dev.specula.request.InvalidRequestException;
+import dev.specula.tokenizer.ChatMessage;
 import dev.specula.tokenizer.ChatTemplate;
 import dev.specula.tokenizer.ChatTool;
 import dev.specula.tokenizer.ToolCall;
@@ -87,6 +88,22 @@ record ToolPlan(List<ChatTool> offered, @Nullable ToolCallFormat format, String 
         if (isNamedChoice(choice) && !names.contains(choice)) {
             throw new InvalidRequestException("toolChoice", "toolChoice '" + choice
                     + "' names no tool of the request: use auto, none, required or one of " + names);
+        }
+    }
+
+    /**
+     * Checks that a conversation with tool calls or tool results goes to a model whose
+     * template knows tool calls (another template would drop them without a word).
+     * @throws InvalidRequestException naming {@code messages} otherwise
+     */
+    static void checkHistory(List<ChatMessage> turns, Optional<ChatTemplate> template) {
+        boolean toolTurns = turns.stream()
+            .anyMatch((turn) -> !turn.toolCalls().isEmpty() || "tool".equals(turn.role()));
+        if (toolTurns && template.flatMap(ToolCallFormat::detect).isEmpty()) {
+            throw new InvalidRequestException("messages", "unsupported_value",
+                    "The messages hold tool calls or tool results, and this model's chat template does not support "
+                            + "tools (its tool-call format is none Specula reads: Hermes/Qwen <tool_call>, Llama 3.1+ "
+                            + "JSON, Mistral [TOOL_CALLS]): send them as text, or serve a tool-calling model");
         }
     }
 

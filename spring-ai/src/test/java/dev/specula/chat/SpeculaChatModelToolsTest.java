@@ -237,6 +237,14 @@ class SpeculaChatModelToolsTest {
                 .isInstanceOfSatisfying(InvalidRequestException.class,
                         (ex) -> assertThat(ex.getField()).isEqualTo("tools"))
                 .hasMessageContaining("does not support tools");
+            assertThatThrownBy(() -> withoutToolTemplate.call(new Prompt(List.of(new UserMessage("Weather?"),
+                    AssistantMessage.builder()
+                        .content("")
+                        .toolCalls(List.of(new AssistantMessage.ToolCall("c1", "function", "currentWeather", "{}")))
+                        .build()))))
+                .isInstanceOfSatisfying(InvalidRequestException.class,
+                        (ex) -> assertThat(ex.getField()).isEqualTo("messages"))
+                .hasMessageContaining("tool calls or tool results");
         }
         finally {
             withoutToolTemplate.getService().close();
