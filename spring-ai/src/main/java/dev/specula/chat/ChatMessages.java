@@ -15,7 +15,9 @@ import dev.specula.tokenizer.ToolCall;
 /**
  * Spring AI's messages as chat-template turns: system, user and assistant text, an
  * assistant's tool calls, and one {@code tool} turn per response of a
- * {@link ToolResponseMessage}. Media is refused: Specula's models read text only.
+ * {@link ToolResponseMessage}. Missing text is empty text (an assistant message that only
+ * calls tools reaches the template with content {@code ""}: Qwen3's template, for one,
+ * fails on none). Media is refused: Specula's models read text only.
  */
 final class ChatMessages {
 
@@ -63,7 +65,7 @@ final class ChatMessages {
                     for (AssistantMessage.ToolCall call : assistant.getToolCalls()) {
                         calls.add(new ToolCall(call.id(), call.name(), argumentsOf(call)));
                     }
-                    turns.add(ChatMessage.assistant(message.getText(), calls));
+                    turns.add(ChatMessage.assistant(text, calls));
                 }
                 else {
                     turns.add(ChatMessage.assistant(text));
