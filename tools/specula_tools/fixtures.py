@@ -377,6 +377,41 @@ MESSAGE_CASES = [
                                                         "{{ not jinja }} {% raw %}"}], True),
 ]
 
+TIME_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_time",
+        "description": "Get the local time in a city, as \"HH:MM\".",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+    },
+}
+WEATHER_QUESTION = {"role": "user", "content": "What's the weather in Paris?"}
+# OpenAI-style calls as transformers takes them: arguments as a dict (templates apply `| tojson`); ids of 9
+# alphanumeric characters, which Mistral's templates require
+PARIS_CALL = {"id": "call0a1b2", "type": "function",
+              "function": {"name": "get_weather", "arguments": {"city": "Paris", "unit": "celsius"}}}
+TOKYO_CALL = {"id": "call3c4d5", "type": "function", "function": {"name": "get_time", "arguments": {"city": "Tokyo"}}}
+PARIS_RESULT = {"role": "tool", "tool_call_id": "call0a1b2", "name": "get_weather",
+                "content": "{\"temperature\": 22, \"unit\": \"celsius\"}"}
+TOKYO_RESULT = {"role": "tool", "tool_call_id": "call3c4d5", "name": "get_time", "content": "18:05"}
+# arguments of every JSON type, non-ASCII text and floats Python writes in exponent form
+TYPED_CALL = {"id": "call6e7f8", "type": "function",
+              "function": {"name": "get_weather", "arguments": {
+                  "city": "Zürich \"Altstadt\"", "days": 3, "threshold": 1e-05, "scale": 2.5, "big": 1e16,
+                  "tags": ["a", "b"], "options": {"metric": True, "station": None}}}}
+# tools + user; a call, its result and the generation prompt; two parallel calls and their results
+TOOLS_USER = ("tools-user", [WEATHER_QUESTION], True, [WEATHER_TOOL, TIME_TOOL])
+CALL_ROUNDTRIP = ("tool-call-with-ids", [WEATHER_QUESTION,
+                                         {"role": "assistant", "content": None, "tool_calls": [PARIS_CALL]},
+                                         PARIS_RESULT], True, [WEATHER_TOOL, TIME_TOOL])
+PARALLEL_CALLS = ("parallel-calls", [{"role": "user", "content": "Weather in Paris and time in Tokyo?"},
+                                     {"role": "assistant", "content": "", "tool_calls": [PARIS_CALL, TOKYO_CALL]},
+                                     PARIS_RESULT, TOKYO_RESULT], True, [WEATHER_TOOL, TIME_TOOL])
+TYPED_ARGUMENTS = ("typed-arguments", [WEATHER_QUESTION,
+                                     {"role": "assistant", "content": None, "tool_calls": [TYPED_CALL]},
+                                     {"role": "tool", "tool_call_id": "call6e7f8", "name": "get_weather",
+                                      "content": "sunny"}], True, [WEATHER_TOOL])
+
 TOOL_CASES = {
     "qwen2.5-instruct": [
         ("tools", [{"role": "user", "content": "What's the weather in Paris?"}], True, [WEATHER_TOOL]),
@@ -386,13 +421,20 @@ TOOL_CASES = {
              "tool_calls": [{"type": "function",
                              "function": {"name": "get_weather", "arguments": {"city": "Paris"}}}]},
             {"role": "tool", "content": "{\"temperature\": 22, \"unit\": \"celsius\"}"}], True, [WEATHER_TOOL]),
+        TOOLS_USER, CALL_ROUNDTRIP, PARALLEL_CALLS, TYPED_ARGUMENTS,
     ],
     "llama-3.3-instruct": [
         ("tools", [SYSTEM, {"role": "user", "content": "What's the weather in Paris?"}], True, [WEATHER_TOOL]),
+        TOOLS_USER, CALL_ROUNDTRIP, TYPED_ARGUMENTS,
     ],
+    "llama-3.2-instruct": [TOOLS_USER, CALL_ROUNDTRIP],
+    "mistral-nemo-instruct-2407": [TOOLS_USER, CALL_ROUNDTRIP, PARALLEL_CALLS, TYPED_ARGUMENTS],
 }
 
 ERROR_CASES = {
+    # Llama 3.1+ templates refuse more than one call in a message
+    "llama-3.3-instruct": [PARALLEL_CALLS[:3]],
+    "llama-3.2-instruct": [PARALLEL_CALLS[:3]],
     "llama-2-chat": [("roles-must-alternate", [{"role": "user", "content": "Hi"},
                                                {"role": "user", "content": "Hi again"}], True)],
     "gemma-7b-it": [("system-role-not-supported", [SYSTEM, {"role": "user", "content": "Hi"}], True)],

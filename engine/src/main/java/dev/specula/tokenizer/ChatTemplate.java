@@ -21,6 +21,7 @@ import com.hubspot.jinjava.LegacyOverrides;
 import com.hubspot.jinjava.interpret.JinjavaInterpreter;
 import com.hubspot.jinjava.interpret.RenderResult;
 import com.hubspot.jinjava.interpret.TemplateError;
+import com.hubspot.jinjava.lib.exptest.ExpTest;
 import com.hubspot.jinjava.lib.filter.Filter;
 import com.hubspot.jinjava.lib.fn.ELFunctionDefinition;
 import org.jspecify.annotations.Nullable;
@@ -98,14 +99,28 @@ public final class ChatTemplate {
      * {@code tools}, {@code date_string}).
      */
     public String render(List<ChatMessage> messages, boolean addGenerationPrompt, Map<String, Object> extraVariables) {
-        List<Map<String, Object>> messageMaps = new ArrayList<>();
+        List<Map<String, @Nullable Object>> messageMaps = new ArrayList<>(messages.size());
         for (ChatMessage message : messages) {
-            Map<String, Object> map = new LinkedHashMap<>();
-            map.put("role", message.role());
-            map.put("content", message.content());
-            messageMaps.add(map);
+            messageMaps.add(message.templateValue());
         }
         return renderMessages(messageMaps, addGenerationPrompt, extraVariables);
+    }
+
+    /**
+     * Renders {@code messages} offering the model {@code tools}, as transformers'
+     * {@code apply_chat_template(messages, tools=tools)}: the template receives them in
+     * its {@code tools} variable (none when the list is empty, so templates render their
+     * plain branch).
+     */
+    public String render(List<ChatMessage> messages, List<ChatTool> tools, boolean addGenerationPrompt) {
+        if (tools.isEmpty()) {
+            return render(messages, addGenerationPrompt);
+        }
+        List<Map<String, Object>> toolMaps = new ArrayList<>(tools.size());
+        for (ChatTool tool : tools) {
+            toolMaps.add(tool.templateValue());
+        }
+        return render(messages, addGenerationPrompt, Map.of("tools", toolMaps));
     }
 
     /**
@@ -165,6 +180,7 @@ public final class ChatTemplate {
         jinjava.registerFunction(
                 new ELFunctionDefinition("", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
         jinjava.registerFilter(new ToJsonFilter());
+        jinjava.getGlobalContext().registerExpTest(new PythonIterableTest());
         return jinjava;
     }
 
@@ -178,16 +194,27 @@ public final class ChatTemplate {
         .compile("\\bnot\\s+([A-Za-z_]\\w*(?:\\.[A-Za-z_]\\w*|\\[[^\\]]*])*)\\s+is\\s+(not\\s+)?([A-Za-z_]\\w*)");
 
     /**
+     * {@code not x|filter == literal} (also {@code !=}, {@code <}, {@code >}, {@code <=},
+     * {@code >=}) with a plain operand, filters without arguments and a number, string or
+     * name on the right.
+     */
+    private static final Pattern NOT_COMPARISON = Pattern
+        .compile("\\bnot\\s+([A-Za-z_]\\w*(?:\\.[A-Za-z_]\\w*|\\[[^\\]]*])*(?:\\s*\\|\\s*\\w+)*"
+                + "\\s*(?:==|!=|<=|>=|<|>)\\s*(?:-?\\d+|'[^']*'|\"[^\"]*\"|[A-Za-z_]\\w*))");
+
+    /**
      * In Jinja2 {@code is} binds tighter than {@code not}: {@code not tools is defined}
      * means {@code not (tools is defined)}. Jinjava reads {@code (not tools) is defined},
      * which Llama 3.1+ templates trip over; the parentheses are made explicit inside
-     * tags.
+     * tags. Likewise comparisons bind tighter than {@code not}: Llama 3.1+'s
+     * {@code not message.tool_calls|length == 1} means {@code not (... == 1)}.
      */
     static String withJinjaPrecedence(String template) {
         Matcher tags = TAG.matcher(template);
         StringBuilder out = new StringBuilder();
         while (tags.find()) {
             String fixed = NOT_IS.matcher(tags.group()).replaceAll("not ($1 is $2$3)");
+            fixed = NOT_COMPARISON.matcher(fixed).replaceAll("not ($1)");
             tags.appendReplacement(out, Matcher.quoteReplacement(fixed));
         }
         tags.appendTail(out);
@@ -242,6 +269,25 @@ public final class ChatTemplate {
 
         TemplateRaisedException(String message) {
             super(message);
+        }
+
+    }
+
+    /**
+     * Jinja2's {@code is iterable}: strings are iterable too (Llama 3.1+ templates send a
+     * tool's text answer through {@code tojson} because of it).
+     */
+    static final class PythonIterableTest implements ExpTest {
+
+        @Override
+        public String getName() {
+            return "iterable";
+        }
+
+        @Override
+        public boolean evaluate(@Nullable Object value, JinjavaInterpreter interpreter, @Nullable Object... args) {
+            return value instanceof CharSequence || value instanceof Iterable<?> || value instanceof Map<?, ?>
+                    || (value != null && value.getClass().isArray());
         }
 
     }

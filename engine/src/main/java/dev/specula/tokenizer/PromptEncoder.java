@@ -35,12 +35,28 @@ public final class PromptEncoder {
         return tokenizer.encode(render(messages), false);
     }
 
+    /**
+     * As {@link #chat(List)}, offering the model {@code tools} (the template's
+     * {@code tools} variable; none when empty).
+     */
+    public int[] chat(List<ChatMessage> messages, List<ChatTool> tools) {
+        return tokenizer.encode(render(messages, tools), false);
+    }
+
     /** The rendered conversation, generation prompt added. */
     public String render(List<ChatMessage> messages) {
-        ChatTemplate template = chatTemplate.orElseThrow(() -> new ChatTemplateException("Model " + modelName
+        return render(messages, List.of());
+    }
+
+    /** The rendered conversation offering {@code tools}, generation prompt added. */
+    public String render(List<ChatMessage> messages, List<ChatTool> tools) {
+        return template().render(messages, tools, true);
+    }
+
+    private ChatTemplate template() {
+        return chatTemplate.orElseThrow(() -> new ChatTemplateException("Model " + modelName
                 + " has no chat template (neither chat_template.jinja nor chat_template in tokenizer_config.json): "
                 + "send a raw prompt instead, or add a template to the model directory"));
-        return template.render(messages, true);
     }
 
 }

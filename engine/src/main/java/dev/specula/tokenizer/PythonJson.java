@@ -1,5 +1,8 @@
 package dev.specula.tokenizer;
 
+import java.math.BigDecimal;
+import java.math.MathContext;
+import java.math.RoundingMode;
 import java.util.Collection;
 import java.util.Iterator;
 import java.util.Map;
@@ -34,9 +37,7 @@ final class PythonJson {
             out.append(bool ? "true" : "false");
         }
         else if (value instanceof Double || value instanceof Float) {
-            double number = ((Number) value).doubleValue();
-            out.append(number == Math.rint(number) && !Double.isInfinite(number) ? String.format("%.1f", number)
-                    : Double.toString(number));
+            out.append(pythonFloat(((Number) value).doubleValue()));
         }
         else if (value instanceof Number number) {
             out.append(number);
@@ -54,6 +55,55 @@ final class PythonJson {
         else {
             writeString(out, value.toString());
         }
+    }
+
+    /**
+     * Python's {@code repr(float)}: the shortest digits, positional notation for decimal
+     * exponents from -4 to 15 ({@code 100.0}, {@code 0.0001}), scientific otherwise
+     * ({@code 1e-05}, {@code 1e+16}).
+     */
+    static String pythonFloat(double number) {
+        if (Double.isNaN(number)) {
+            return "NaN";
+        }
+        if (Double.isInfinite(number)) {
+            return number > 0 ? "Infinity" : "-Infinity";
+        }
+        if (number == 0) {
+            return 1 / number < 0 ? "-0.0" : "0.0";
+        }
+        BigDecimal exact = new BigDecimal(Math.abs(number));
+        BigDecimal shortest = exact;
+        for (int precision = 1; precision <= 17; precision++) { // the fewest digits that
+                                                                // read back
+            BigDecimal rounded = exact.round(new MathContext(precision, RoundingMode.HALF_EVEN));
+            if (rounded.doubleValue() == Math.abs(number)) {
+                shortest = rounded;
+                break;
+            }
+        }
+        shortest = shortest.stripTrailingZeros();
+        String digits = shortest.unscaledValue().toString();
+        int exponent = digits.length() - 1 - shortest.scale();
+        StringBuilder text = new StringBuilder(number < 0 ? "-" : "");
+        if (exponent < -4 || exponent >= 16) {
+            text.append(digits.charAt(0));
+            if (digits.length() > 1) {
+                text.append('.').append(digits, 1, digits.length());
+            }
+            text.append('e').append(exponent < 0 ? '-' : '+');
+            text.append(Math.abs(exponent) < 10 ? "0" : "").append(Math.abs(exponent));
+        }
+        else if (exponent < 0) {
+            text.append("0.").append("0".repeat(-exponent - 1)).append(digits);
+        }
+        else if (digits.length() <= exponent + 1) {
+            text.append(digits).append("0".repeat(exponent + 1 - digits.length())).append(".0");
+        }
+        else {
+            text.append(digits, 0, exponent + 1).append('.').append(digits, exponent + 1, digits.length());
+        }
+        return text.toString();
     }
 
     private static void writeContainer(StringBuilder out, char open, char close, Iterator<?> items, boolean empty,

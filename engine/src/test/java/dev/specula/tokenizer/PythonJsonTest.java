@@ -37,4 +37,17 @@ class PythonJsonTest {
         assertThat(PythonJson.dumps(List.of(1.0, 0.5), null)).isEqualTo("[1.0, 0.5]");
     }
 
+    /**
+     * {@code json.dumps([1e-05, 1.5, 1e16, 1.2345e+20, 123456789012345.0, 1e15, 0.0001,
+     * 2.5e-7, -0.0, 100.0, 1.7976931348623157e308, 5e-324, -3.25])}: tool-call arguments
+     * reach templates as parsed numbers.
+     */
+    @Test
+    void floatsAreWrittenAsPythonsRepr() {
+        assertThat(PythonJson.dumps(List.of(1e-05, 1.5, 1e16, 1.2345e+20, 123456789012345.0, 1e15, 0.0001, 2.5e-7, -0.0,
+                100.0, 1.7976931348623157e308, 5e-324, -3.25), null))
+            .isEqualTo("[1e-05, 1.5, 1e+16, 1.2345e+20, 123456789012345.0, 1000000000000000.0, 0.0001, 2.5e-07, "
+                    + "-0.0, 100.0, 1.7976931348623157e+308, 5e-324, -3.25]");
+    }
+
 }

@@ -1,6 +1,5 @@
 package dev.specula.chat;
 
-import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 
@@ -21,6 +20,7 @@ import org.springframework.ai.chat.observation.ChatModelObservationDocumentation
 import org.springframework.ai.chat.observation.DefaultChatModelObservationConvention;
 import org.springframework.ai.chat.prompt.ChatOptions;
 import org.springframework.ai.chat.prompt.Prompt;
+import org.springframework.ai.model.tool.ToolCallingChatOptions;
 import reactor.core.publisher.Flux;
 import reactor.core.publisher.FluxSink;
 import reactor.core.scheduler.Scheduler;
@@ -41,6 +41,8 @@ import dev.specula.serving.ServiceRequest;
 import dev.specula.serving.ServiceResult;
 import dev.specula.tokenizer.ChatMessage;
 import dev.specula.tokenizer.PromptEncoder;
+import dev.specula.toolcall.ParsedOutput;
+import dev.specula.toolcall.ToolCallStreamFilter;
 
 /**
  * Spring AI {@link ChatModel} (and so {@code StreamingChatModel}) over a
@@ -50,6 +52,18 @@ import dev.specula.tokenizer.PromptEncoder;
  * reason, the requested and the effective policy and the speculation figures in the
  * response metadata (keys {@code specula.*} below), inside a
  * {@code gen_ai.client.operation} observation.
+ *
+ * <p>
+ * Tools: the options' tool callbacks are offered to the model through its chat template
+ * (their name, description and input schema, as transformers'
+ * {@code apply_chat_template(tools=...)}); the calls the model writes, in the format its
+ * template teaches ({@link dev.specula.toolcall.ToolCallFormat}), come back as the
+ * assistant message's tool calls with finish reason {@value #FINISH_REASON_TOOL_CALLS},
+ * for ChatClient's {@code ToolCallingAdvisor} to run. When streaming, call markup never
+ * reaches the text chunks: the calls arrive whole in the last chunk. History with tool
+ * calls and {@code ToolResponseMessage}s is rendered as the template expects. A model
+ * whose template knows no tool-call format refuses tools ({@code tools}); messages with
+ * media are refused ({@code media}).
  */
 public class SpeculaChatModel implements ChatModel {
 
@@ -58,6 +72,13 @@ public class SpeculaChatModel implements ChatModel {
      * ({@link Builder#maxPromptCharacters}).
      */
     public static final String PROMPT_TOO_LONG = "prompt_too_long";
+
+    /**
+     * Finish reason of an answer that calls tools (OpenAI's {@code tool_calls}, in the
+     * lower case of this model's other reasons; Spring AI compares finish reasons
+     * ignoring case).
+     */
+    public static final String FINISH_REASON_TOOL_CALLS = "tool_calls";
 
     /** Provider name in observations ({@code gen_ai.provider.name}). */
     public static final String PROVIDER = "specula";
@@ -187,8 +208,11 @@ public class SpeculaChatModel implements ChatModel {
             .observation(observationConvention, DEFAULT_OBSERVATION_CONVENTION, () -> observationContext,
                     observationRegistry)
             .observe(() -> {
-                ServiceResult result = service.generate(serviceRequest(requestPrompt, null, null));
-                ChatResponse response = completeResponse(UUID.randomUUID().toString(), result);
+                ToolPlan tools = toolPlan(requestPrompt);
+                ServiceResult result = service.generate(serviceRequest(requestPrompt, tools, null, null));
+                String text = result.generation().text();
+                ChatResponse response = completeResponse(UUID.randomUUID().toString(), result,
+                        tools.readsCalls() ? tools.format().parse(text) : new ParsedOutput(text, List.of()), tools);
                 observationContext.setResponse(response);
                 return response;
             });
@@ -219,13 +243,26 @@ public class SpeculaChatModel implements ChatModel {
             Flux<ChatResponse> chunks = Flux.create((sink) -> {
                 CancellationToken cancellation = new CancellationToken();
                 sink.onCancel(cancellation::cancel);
-                ServiceRequest request = serviceRequest(requestPrompt, (text) -> sink.next(textChunk(id, text)),
-                        cancellation);
+                ToolPlan tools = toolPlan(requestPrompt);
+                StreamedText streamed = new StreamedText(tools.readsCalls() ? tools.format().streamFilter() : null);
+                ServiceRequest request = serviceRequest(requestPrompt, tools, (text) -> {
+                    String shown = streamed.accept(text);
+                    if (!shown.isEmpty()) {
+                        sink.next(textChunk(id, shown));
+                    }
+                }, cancellation);
                 streamScheduler.schedule(() -> {
                     try {
                         ServiceResult result = service.generate(request);
-                        observationContext.setResponse(completeResponse(id, result));
-                        sink.next(lastChunk(id, result));
+                        ParsedOutput rest = streamed.finish();
+                        if (!rest.content().isEmpty() && tools.readsCalls()) {
+                            sink.next(textChunk(id, rest.content()));
+                        }
+                        ParsedOutput whole = tools.readsCalls()
+                                ? new ParsedOutput(streamed.shown(rest), rest.toolCalls())
+                                : new ParsedOutput(result.generation().text(), List.of());
+                        observationContext.setResponse(completeResponse(id, result, whole, tools));
+                        sink.next(lastChunk(id, result, rest, tools));
                         sink.complete();
                     }
                     catch (RuntimeException ex) {
@@ -280,10 +317,7 @@ public class SpeculaChatModel implements ChatModel {
 
     /** Counts characters only: the text itself is never logged nor put in an error. */
     private void checkSize(List<Message> instructions) {
-        long characters = 0;
-        for (Message message : instructions) {
-            characters += message.getText() == null ? 0 : message.getText().length();
-        }
+        long characters = ChatMessages.characters(instructions);
         if (characters > maxPromptCharacters) {
             throw new InvalidRequestException("messages", PROMPT_TOO_LONG,
                     "The messages hold " + characters + " characters, more than the limit of " + maxPromptCharacters
@@ -320,15 +354,51 @@ public class SpeculaChatModel implements ChatModel {
         if (options.getProposer() != null) {
             ProposerKind.parse(options.getProposer(), "proposer");
         }
+        try {
+            ToolCallingChatOptions.validateToolCallbacks(options.getToolCallbacks());
+        }
+        catch (IllegalStateException ex) {
+            throw new InvalidRequestException("tools", ex.getMessage() + ": give each tool a distinct name");
+        }
+        ToolPlan.validateChoice(options);
+        OutputGrammar.answer(options);
         samplingOf(options);
     }
 
-    private ServiceRequest serviceRequest(Prompt prompt, dev.specula.engine.TokenStreamListener listener,
-            CancellationToken cancellation) {
+    /**
+     * The tools of the request and how its output is read; {@link #serviceRequest} builds
+     * the grammar that forces a call ({@link ToolPlan#callRequired()}) from it.
+     */
+    private ToolPlan toolPlan(Prompt prompt) {
+        return ToolPlan.of((SpeculaChatOptions) prompt.getOptions(), service.models().get().target().chatTemplate());
+    }
+
+    /**
+     * The prompt as the model reads it: the messages and the offered tools rendered with
+     * the target's chat template (generation prompt added). For tests and diagnostics.
+     */
+    String renderedPrompt(Prompt prompt) {
+        Prompt requestPrompt = buildRequestPrompt(prompt);
+        ModelPair pair = service.models().get();
+        List<ChatMessage> turns = ChatMessages.of(requestPrompt.getInstructions());
+        ToolPlan.checkHistory(turns, pair.target().chatTemplate());
+        return new PromptEncoder(pair.target().tokenizer(), pair.target().chatTemplate(), modelName).render(turns,
+                toolPlan(requestPrompt).offered());
+    }
+
+    /**
+     * The generation request: the messages and the offered tools rendered and tokenized,
+     * the sampling and speculation options, and the grammar of the output (a required
+     * call, a schema, JSON; {@link OutputGrammar}).
+     */
+    private ServiceRequest serviceRequest(Prompt prompt, ToolPlan tools,
+            dev.specula.engine.TokenStreamListener listener, CancellationToken cancellation) {
         SpeculaChatOptions options = (SpeculaChatOptions) prompt.getOptions();
         ModelPair pair = service.models().get();
         PromptEncoder encoder = new PromptEncoder(pair.target().tokenizer(), pair.target().chatTemplate(), modelName);
-        int[] promptIds = encoder.chat(messages(prompt.getInstructions()));
+        List<ChatMessage> turns = ChatMessages.of(prompt.getInstructions());
+        ToolPlan.checkHistory(turns, pair.target().chatTemplate());
+        int[] promptIds = encoder.chat(turns, tools.offered());
         int maxTokens = options.getMaxTokens() != null ? options.getMaxTokens() : DEFAULT_MAX_TOKENS;
         boolean speculation = options.getSpeculation() == null || options.getSpeculation();
         int[] prediction = options.getPrediction() == null ? null
@@ -336,7 +406,7 @@ public class SpeculaChatModel implements ChatModel {
         return new ServiceRequest(promptIds, samplingOf(options), maxTokens, options.getStopSequences(),
                 options.getPolicy(), options.getGamma(), speculation, listener, cancellation,
                 options.getProposer() == null ? null : ProposerKind.parse(options.getProposer(), "proposer"),
-                prediction, penaltiesOf(options), logprobsOf(options));
+                prediction, penaltiesOf(options), logprobsOf(options), OutputGrammar.of(options, tools));
     }
 
     private static TokenPenalties penaltiesOf(SpeculaChatOptions options) {
@@ -364,32 +434,12 @@ public class SpeculaChatModel implements ChatModel {
         return new SamplingParams(temperature, topK, topP, options.getSeed());
     }
 
-    private static List<ChatMessage> messages(List<Message> instructions) {
-        if (instructions.isEmpty()) {
-            throw new InvalidRequestException("messages", "The prompt has no messages");
-        }
-        List<ChatMessage> messages = new ArrayList<>(instructions.size());
-        for (Message message : instructions) {
-            String role = switch (message.getMessageType()) {
-                case SYSTEM -> "system";
-                case USER -> "user";
-                case ASSISTANT -> "assistant";
-                case TOOL -> throw new InvalidRequestException("messages", UNSUPPORTED_VALUE,
-                        "Tool messages are not supported: Specula's models do not call tools");
-            };
-            if (message instanceof AssistantMessage assistant && assistant.hasToolCalls()) {
-                throw new InvalidRequestException("messages", UNSUPPORTED_VALUE,
-                        "Assistant messages with tool calls are not supported");
-            }
-            messages.add(new ChatMessage(role, message.getText() == null ? "" : message.getText()));
-        }
-        return messages;
-    }
-
-    private ChatResponse completeResponse(String id, ServiceResult result) {
+    /** The whole answer: its text and the calls kept from {@code output}. */
+    private ChatResponse completeResponse(String id, ServiceResult result, ParsedOutput output, ToolPlan tools) {
         GenerationResult generation = result.generation();
-        AssistantMessage message = new AssistantMessage(generation.text());
-        return new ChatResponse(List.of(new Generation(message, generationMetadata(generation))),
+        List<AssistantMessage.ToolCall> calls = tools.keptCalls(output);
+        AssistantMessage message = AssistantMessage.builder().content(output.content()).toolCalls(calls).build();
+        return new ChatResponse(List.of(new Generation(message, generationMetadata(generation, calls))),
                 responseMetadata(id, result));
     }
 
@@ -398,19 +448,23 @@ public class SpeculaChatModel implements ChatModel {
                 ChatResponseMetadata.builder().id(id).model(modelName).build());
     }
 
-    private ChatResponse lastChunk(String id, ServiceResult result) {
-        return new ChatResponse(
-                List.of(new Generation(new AssistantMessage(""), generationMetadata(result.generation()))),
+    /** No text; the calls, finish reason, usage and figures. */
+    private ChatResponse lastChunk(String id, ServiceResult result, ParsedOutput rest, ToolPlan tools) {
+        List<AssistantMessage.ToolCall> calls = tools.keptCalls(rest);
+        AssistantMessage message = AssistantMessage.builder().content("").toolCalls(calls).build();
+        return new ChatResponse(List.of(new Generation(message, generationMetadata(result.generation(), calls))),
                 responseMetadata(id, result));
     }
 
     /**
-     * The finish reason, and the output's log-probabilities when asked for (a stream
-     * carries them all in its last chunk).
+     * The finish reason ({@code tool_calls} when the model called tools), and the
+     * output's log-probabilities when asked for (a stream carries them all in its last
+     * chunk).
      */
-    private ChatGenerationMetadata generationMetadata(GenerationResult generation) {
+    private ChatGenerationMetadata generationMetadata(GenerationResult generation,
+            List<AssistantMessage.ToolCall> calls) {
         ChatGenerationMetadata.Builder metadata = ChatGenerationMetadata.builder()
-            .finishReason(finishReason(generation.finishReason()));
+            .finishReason(calls.isEmpty() ? finishReason(generation.finishReason()) : FINISH_REASON_TOOL_CALLS);
         if (!generation.logprobs().isEmpty()) {
             metadata.metadata(ChatLogprob.METADATA_KEY,
                     ChatLogprob.of(generation.logprobs(), service.models().get().target().tokenizer()));
@@ -455,6 +509,41 @@ public class SpeculaChatModel implements ChatModel {
         }
         result.reason().ifPresent((reason) -> metadata.keyValue(METADATA_POLICY_REASON, reason.tag()));
         return metadata.build();
+    }
+
+    /**
+     * The text a stream showed: through the plan's filter when the output is read for
+     * calls (call markup held back), as it comes otherwise.
+     */
+    private static final class StreamedText {
+
+        private final ToolCallStreamFilter filter;
+
+        private final StringBuilder shown = new StringBuilder();
+
+        StreamedText(ToolCallStreamFilter filter) {
+            this.filter = filter;
+        }
+
+        synchronized String accept(String text) {
+            String visible = filter == null ? text : filter.accept(text);
+            shown.append(visible);
+            return visible;
+        }
+
+        /**
+         * The end of the output: the text not shown yet and the calls (no text nor calls
+         * without a filter).
+         */
+        synchronized ParsedOutput finish() {
+            return filter == null ? new ParsedOutput("", List.of()) : filter.finish();
+        }
+
+        /** All the text of the answer: what was shown and {@code rest}. */
+        synchronized String shown(ParsedOutput rest) {
+            return shown + rest.content();
+        }
+
     }
 
     /**

@@ -1,11 +1,17 @@
 package dev.specula.chat;
 
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 
 import org.springframework.ai.chat.prompt.ChatOptions;
 import org.springframework.ai.chat.prompt.DefaultChatOptionsBuilder;
+import org.springframework.ai.model.tool.StructuredOutputChatOptions;
+import org.springframework.ai.model.tool.ToolCallingChatOptions;
+import org.springframework.ai.tool.ToolCallback;
 
 /**
  * Options of {@link SpeculaChatModel}: Spring AI's portable sampling options plus a seed
@@ -21,8 +27,30 @@ import org.springframework.ai.chat.prompt.DefaultChatOptionsBuilder;
  * {@code logprobs} and {@code topLogprobs} report the target's log-probability of each
  * output token (before penalties and temperature) in the generation's metadata
  * ({@link ChatLogprob#METADATA_KEY}).
+ *
+ * <p>
+ * Structured output ({@link StructuredOutputChatOptions}): an {@code outputSchema} (JSON
+ * Schema) or {@code jsonMode} (any JSON object) constrains decoding with a grammar, so
+ * even a weak model writes valid JSON; {@code .entity(Record.class)} with native
+ * structured output sets the schema.
+ *
+ * <p>
+ * Tools ({@link ToolCallingChatOptions}): the tool callbacks are offered to the model
+ * through its chat template, and the calls it writes come back as the assistant message's
+ * tool calls; ChatClient's {@code ToolCallingAdvisor} runs them. {@link #getToolChoice()}
+ * and {@link #getParallelToolCalls()} are OpenAI's {@code tool_choice} and
+ * {@code parallel_tool_calls}.
  */
-public final class SpeculaChatOptions implements ChatOptions {
+public final class SpeculaChatOptions implements ToolCallingChatOptions, StructuredOutputChatOptions {
+
+    /** {@link #getToolChoice()}: the model decides whether to call a tool (default). */
+    public static final String TOOL_CHOICE_AUTO = "auto";
+
+    /** {@link #getToolChoice()}: the model may not call tools. */
+    public static final String TOOL_CHOICE_NONE = "none";
+
+    /** {@link #getToolChoice()}: the model must call at least one tool. */
+    public static final String TOOL_CHOICE_REQUIRED = "required";
 
     private final String model;
 
@@ -52,6 +80,14 @@ public final class SpeculaChatOptions implements ChatOptions {
 
     private final Double presencePenalty;
 
+    private final List<ToolCallback> toolCallbacks;
+
+    private final Map<String, Object> toolContext;
+
+    private final String toolChoice;
+
+    private final Boolean parallelToolCalls;
+
     private final Double repetitionPenalty;
 
     private final Map<Integer, Double> logitBias;
@@ -60,10 +96,16 @@ public final class SpeculaChatOptions implements ChatOptions {
 
     private final Integer topLogprobs;
 
+    private final String outputSchema;
+
+    private final Boolean jsonMode;
+
     private SpeculaChatOptions(String model, Double temperature, Double topP, Integer topK, Integer maxTokens,
             List<String> stopSequences, Long seed, String policy, Integer gamma, Boolean speculation, String proposer,
-            String prediction, Double frequencyPenalty, Double presencePenalty, Double repetitionPenalty,
-            Map<Integer, Double> logitBias, Boolean logprobs, Integer topLogprobs) {
+            String prediction, Double frequencyPenalty, Double presencePenalty, List<ToolCallback> toolCallbacks,
+            Map<String, Object> toolContext, String toolChoice, Boolean parallelToolCalls, Double repetitionPenalty,
+            Map<Integer, Double> logitBias, Boolean logprobs, Integer topLogprobs, String outputSchema,
+            Boolean jsonMode) {
         this.model = model;
         this.temperature = temperature;
         this.topP = topP;
@@ -78,10 +120,16 @@ public final class SpeculaChatOptions implements ChatOptions {
         this.prediction = prediction;
         this.frequencyPenalty = frequencyPenalty;
         this.presencePenalty = presencePenalty;
+        this.toolCallbacks = toolCallbacks == null ? null : List.copyOf(toolCallbacks);
+        this.toolContext = toolContext == null ? null : Map.copyOf(toolContext);
+        this.toolChoice = toolChoice;
+        this.parallelToolCalls = parallelToolCalls;
         this.repetitionPenalty = repetitionPenalty;
         this.logitBias = logitBias == null ? null : Map.copyOf(logitBias);
         this.logprobs = logprobs;
         this.topLogprobs = topLogprobs;
+        this.outputSchema = outputSchema;
+        this.jsonMode = jsonMode;
     }
 
     public static Builder builder() {
@@ -94,7 +142,9 @@ public final class SpeculaChatOptions implements ChatOptions {
      * {@code ChatOptions.builder().temperature(0.7)} from a ChatClient); the Specula
      * fields come only from a {@code SpeculaChatOptions}. Stop sequences given replace
      * the defaults' (options from a ChatClient already hold them, appended by
-     * {@link Builder#combineWith}).
+     * {@link Builder#combineWith}); so do tool callbacks, while tool contexts are merged
+     * key by key (Spring AI's {@link ToolCallingChatOptions#mergeToolCallbacks} and
+     * {@link ToolCallingChatOptions#mergeToolContext}).
      */
     public static SpeculaChatOptions merge(ChatOptions overrides, SpeculaChatOptions defaults) {
         if (overrides == null) {
@@ -125,7 +175,36 @@ public final class SpeculaChatOptions implements ChatOptions {
         if (overrides.getPresencePenalty() != null) {
             merged.presencePenalty(overrides.getPresencePenalty());
         }
+        if (overrides instanceof ToolCallingChatOptions tools) {
+            merged.toolCallbacks(
+                    ToolCallingChatOptions.mergeToolCallbacks(tools.getToolCallbacks(), defaults.toolCallbacks));
+            merged.toolContext(ToolCallingChatOptions.mergeToolContext(tools.getToolContext(), defaults.toolContext));
+        }
+        if (overrides instanceof StructuredOutputChatOptions structured && structured.getOutputSchema() != null) {
+            merged.outputSchema(structured.getOutputSchema());
+        }
         if (overrides instanceof SpeculaChatOptions specula) {
+            if (specula.toolChoice != null) {
+                merged.toolChoice(specula.toolChoice);
+            }
+            if (specula.repetitionPenalty != null) {
+                merged.repetitionPenalty(specula.repetitionPenalty);
+            }
+            if (specula.logitBias != null) {
+                merged.logitBias(specula.logitBias);
+            }
+            if (specula.logprobs != null) {
+                merged.logprobs(specula.logprobs);
+            }
+            if (specula.topLogprobs != null) {
+                merged.topLogprobs(specula.topLogprobs);
+            }
+            if (specula.jsonMode != null) {
+                merged.jsonMode(specula.jsonMode);
+            }
+            if (specula.parallelToolCalls != null) {
+                merged.parallelToolCalls(specula.parallelToolCalls);
+            }
             if (specula.seed != null) {
                 merged.seed(specula.seed);
             }
@@ -143,18 +222,6 @@ public final class SpeculaChatOptions implements ChatOptions {
             }
             if (specula.prediction != null) {
                 merged.prediction(specula.prediction);
-            }
-            if (specula.repetitionPenalty != null) {
-                merged.repetitionPenalty(specula.repetitionPenalty);
-            }
-            if (specula.logitBias != null) {
-                merged.logitBias(specula.logitBias);
-            }
-            if (specula.logprobs != null) {
-                merged.logprobs(specula.logprobs);
-            }
-            if (specula.topLogprobs != null) {
-                merged.topLogprobs(specula.topLogprobs);
             }
         }
         return merged.build();
@@ -238,6 +305,40 @@ public final class SpeculaChatOptions implements ChatOptions {
     }
 
     /**
+     * The tools the model may call (their definitions go into the prompt); null or empty
+     * = none.
+     */
+    @Override
+    public List<ToolCallback> getToolCallbacks() {
+        return toolCallbacks;
+    }
+
+    /** Context handed to the tools when ChatClient runs them; null = none. */
+    @Override
+    public Map<String, Object> getToolContext() {
+        return toolContext;
+    }
+
+    /**
+     * OpenAI's {@code tool_choice}: {@link #TOOL_CHOICE_AUTO} (null means auto),
+     * {@link #TOOL_CHOICE_NONE} (no tool is offered to the model and its output is not
+     * read for calls), {@link #TOOL_CHOICE_REQUIRED} or the name of one of the tools
+     * (only that tool is offered). A call is not yet forced by a grammar: with
+     * {@code required} or a name the model is still free to answer in text.
+     */
+    public String getToolChoice() {
+        return toolChoice;
+    }
+
+    /**
+     * OpenAI's {@code parallel_tool_calls}: false keeps only the first call the model
+     * writes; null or true keeps them all.
+     */
+    public Boolean getParallelToolCalls() {
+        return parallelToolCalls;
+    }
+
+    /**
      * Hugging Face's and vLLM's repetition penalty: divides a positive logit and
      * multiplies a negative one of every token already in the prompt or the output; 1 =
      * off.
@@ -266,6 +367,23 @@ public final class SpeculaChatOptions implements ChatOptions {
         return topLogprobs;
     }
 
+    /**
+     * A JSON Schema the answer must match: decoding is constrained by a grammar compiled
+     * from it (an unsupported keyword is refused by name). Null = unconstrained.
+     */
+    @Override
+    public String getOutputSchema() {
+        return outputSchema;
+    }
+
+    /**
+     * Whether the answer must be a JSON object (OpenAI's {@code json_object} response
+     * format); an {@code outputSchema} says more and wins.
+     */
+    public Boolean getJsonMode() {
+        return jsonMode;
+    }
+
     @Override
     public Builder mutate() {
         return new Builder().model(model)
@@ -282,10 +400,16 @@ public final class SpeculaChatOptions implements ChatOptions {
             .prediction(prediction)
             .frequencyPenalty(frequencyPenalty)
             .presencePenalty(presencePenalty)
+            .toolCallbacks(toolCallbacks)
+            .toolContext(toolContext)
+            .toolChoice(toolChoice)
+            .parallelToolCalls(parallelToolCalls)
             .repetitionPenalty(repetitionPenalty)
             .logitBias(logitBias)
             .logprobs(logprobs)
-            .topLogprobs(topLogprobs);
+            .topLogprobs(topLogprobs)
+            .outputSchema(outputSchema)
+            .jsonMode(jsonMode);
     }
 
     @Override
@@ -299,15 +423,19 @@ public final class SpeculaChatOptions implements ChatOptions {
                 && Objects.equals(prediction, that.prediction)
                 && Objects.equals(frequencyPenalty, that.frequencyPenalty)
                 && Objects.equals(presencePenalty, that.presencePenalty)
+                && Objects.equals(toolCallbacks, that.toolCallbacks) && Objects.equals(toolContext, that.toolContext)
+                && Objects.equals(toolChoice, that.toolChoice)
+                && Objects.equals(parallelToolCalls, that.parallelToolCalls)
                 && Objects.equals(repetitionPenalty, that.repetitionPenalty)
                 && Objects.equals(logitBias, that.logitBias) && Objects.equals(logprobs, that.logprobs)
-                && Objects.equals(topLogprobs, that.topLogprobs);
+                && Objects.equals(topLogprobs, that.topLogprobs) && Objects.equals(outputSchema, that.outputSchema)
+                && Objects.equals(jsonMode, that.jsonMode);
     }
 
     @Override
     public int hashCode() {
         return Objects.hash(model, temperature, topP, topK, maxTokens, stopSequences, seed, policy, gamma, speculation,
-                proposer, prediction);
+                proposer, prediction, toolCallbacks, toolContext, toolChoice, parallelToolCalls, outputSchema);
     }
 
     @Override
@@ -315,18 +443,26 @@ public final class SpeculaChatOptions implements ChatOptions {
         return "SpeculaChatOptions[model=" + model + ", temperature=" + temperature + ", topP=" + topP + ", topK="
                 + topK + ", maxTokens=" + maxTokens + ", stopSequences=" + stopSequences + ", seed=" + seed
                 + ", policy=" + policy + ", gamma=" + gamma + ", speculation=" + speculation + ", proposer=" + proposer
-                + ", prediction=" + (prediction == null ? null : prediction.length() + " characters")
-                + ", frequencyPenalty=" + frequencyPenalty + ", presencePenalty=" + presencePenalty
-                + ", repetitionPenalty=" + repetitionPenalty + ", logitBias=" + logitBias + ", logprobs=" + logprobs
-                + ", topLogprobs=" + topLogprobs + "]";
+                + ", prediction=" + (prediction == null ? null : prediction.length() + " characters") + ", tools="
+                + (toolCallbacks == null ? null
+                        : toolCallbacks.stream().map((tool) -> tool.getToolDefinition().name()).toList())
+                + ", toolContext=" + (toolContext == null ? null : toolContext.keySet()) + ", toolChoice=" + toolChoice
+                + ", parallelToolCalls=" + parallelToolCalls + ", frequencyPenalty=" + frequencyPenalty
+                + ", presencePenalty=" + presencePenalty + ", repetitionPenalty=" + repetitionPenalty + ", logitBias="
+                + logitBias + ", logprobs=" + logprobs + ", topLogprobs=" + topLogprobs + ", outputSchema="
+                + (outputSchema == null ? null : outputSchema.length() + " characters") + ", jsonMode=" + jsonMode
+                + "]";
     }
 
     /**
      * Builds options; unset fields stay null (inherit the defaults when merged). Extends
      * Spring AI's {@link DefaultChatOptionsBuilder}, as the options of Spring AI's own
-     * models do, so that ChatClient can merge it with any portable builder either way.
+     * models do, so that ChatClient can merge it with any portable builder either way; a
+     * {@link ToolCallingChatOptions.Builder}, so that ChatClient's {@code .tools(...)}
+     * reach the model.
      */
-    public static final class Builder extends DefaultChatOptionsBuilder<Builder> {
+    public static final class Builder extends DefaultChatOptionsBuilder<Builder>
+            implements ToolCallingChatOptions.Builder<Builder>, StructuredOutputChatOptions.Builder<Builder> {
 
         private Long seed;
 
@@ -340,6 +476,14 @@ public final class SpeculaChatOptions implements ChatOptions {
 
         private String prediction;
 
+        private List<ToolCallback> toolCallbacks;
+
+        private Map<String, Object> toolContext;
+
+        private String toolChoice;
+
+        private Boolean parallelToolCalls;
+
         private Double repetitionPenalty;
 
         private Map<Integer, Double> logitBias;
@@ -347,6 +491,10 @@ public final class SpeculaChatOptions implements ChatOptions {
         private Boolean logprobs;
 
         private Integer topLogprobs;
+
+        private String outputSchema;
+
+        private Boolean jsonMode;
 
         private Builder() {
         }
@@ -370,6 +518,67 @@ public final class SpeculaChatOptions implements ChatOptions {
 
         public Builder topLogprobs(Integer topLogprobs) {
             this.topLogprobs = topLogprobs;
+            return this;
+        }
+
+        /** A JSON Schema the answer must match; null = unconstrained. */
+        @Override
+        public Builder outputSchema(String outputSchema) {
+            this.outputSchema = outputSchema;
+            return this;
+        }
+
+        /** Whether the answer must be a JSON object. */
+        public Builder jsonMode(Boolean jsonMode) {
+            this.jsonMode = jsonMode;
+            return this;
+        }
+
+        @Override
+        public Builder clone() {
+            Builder copy = super.clone();
+            copy.toolCallbacks = toolCallbacks == null ? null : new ArrayList<>(toolCallbacks);
+            copy.toolContext = toolContext == null ? null : new LinkedHashMap<>(toolContext);
+            return copy;
+        }
+
+        @Override
+        public Builder toolCallbacks(List<ToolCallback> toolCallbacks) {
+            this.toolCallbacks = toolCallbacks == null ? null : new ArrayList<>(toolCallbacks);
+            return this;
+        }
+
+        @Override
+        public Builder toolCallbacks(ToolCallback... toolCallbacks) {
+            return toolCallbacks(Arrays.asList(toolCallbacks));
+        }
+
+        @Override
+        public Builder toolContext(Map<String, Object> context) {
+            this.toolContext = context == null ? null : new LinkedHashMap<>(context);
+            return this;
+        }
+
+        @Override
+        public Builder toolContext(String key, Object value) {
+            if (this.toolContext == null) {
+                this.toolContext = new LinkedHashMap<>();
+            }
+            this.toolContext.put(key, value);
+            return this;
+        }
+
+        /**
+         * {@code auto} (null = auto), {@code none}, {@code required} or a tool's name.
+         */
+        public Builder toolChoice(String toolChoice) {
+            this.toolChoice = toolChoice;
+            return this;
+        }
+
+        /** False keeps only the model's first call; null = all. */
+        public Builder parallelToolCalls(Boolean parallelToolCalls) {
+            this.parallelToolCalls = parallelToolCalls;
             return this;
         }
 
@@ -408,12 +617,60 @@ public final class SpeculaChatOptions implements ChatOptions {
         /**
          * Merges {@code other} into this builder and returns this builder (Spring AI 2's
          * contract): the fields {@code other} sets win; stop sequences are appended, as
-         * Spring AI's builders do. The Specula fields come only from a Specula builder.
+         * Spring AI's builders do, and so are tool callbacks (tool contexts merged key by
+         * key). The Specula fields come only from a Specula builder; tools from any
+         * {@link ToolCallingChatOptions.Builder}.
          */
         @Override
         public Builder combineWith(ChatOptions.Builder<?> other) {
             super.combineWith(other);
+            List<ToolCallback> otherCallbacks = null;
+            Map<String, Object> otherContext = null;
             if (other instanceof Builder specula) {
+                otherCallbacks = specula.toolCallbacks;
+                otherContext = specula.toolContext;
+            }
+            else if (other instanceof ToolCallingChatOptions.Builder<?> tools) {
+                ToolCallingChatOptions built = tools.clone().build();
+                otherCallbacks = built.getToolCallbacks();
+                otherContext = built.getToolContext();
+            }
+            if (otherCallbacks != null) {
+                List<ToolCallback> merged = toolCallbacks == null ? new ArrayList<>() : new ArrayList<>(toolCallbacks);
+                merged.addAll(otherCallbacks);
+                this.toolCallbacks = merged;
+            }
+            if (otherContext != null) {
+                Map<String, Object> merged = toolContext == null ? new LinkedHashMap<>()
+                        : new LinkedHashMap<>(toolContext);
+                merged.putAll(otherContext);
+                this.toolContext = merged;
+            }
+            if (other instanceof Builder specula) {
+                if (specula.toolChoice != null) {
+                    this.toolChoice = specula.toolChoice;
+                }
+                if (specula.parallelToolCalls != null) {
+                    this.parallelToolCalls = specula.parallelToolCalls;
+                }
+                if (specula.repetitionPenalty != null) {
+                    this.repetitionPenalty = specula.repetitionPenalty;
+                }
+                if (specula.logitBias != null) {
+                    this.logitBias = specula.logitBias;
+                }
+                if (specula.logprobs != null) {
+                    this.logprobs = specula.logprobs;
+                }
+                if (specula.topLogprobs != null) {
+                    this.topLogprobs = specula.topLogprobs;
+                }
+                if (specula.outputSchema != null) {
+                    this.outputSchema = specula.outputSchema;
+                }
+                if (specula.jsonMode != null) {
+                    this.jsonMode = specula.jsonMode;
+                }
                 if (specula.seed != null) {
                     this.seed = specula.seed;
                 }
@@ -432,18 +689,6 @@ public final class SpeculaChatOptions implements ChatOptions {
                 if (specula.prediction != null) {
                     this.prediction = specula.prediction;
                 }
-                if (specula.repetitionPenalty != null) {
-                    this.repetitionPenalty = specula.repetitionPenalty;
-                }
-                if (specula.logitBias != null) {
-                    this.logitBias = specula.logitBias;
-                }
-                if (specula.logprobs != null) {
-                    this.logprobs = specula.logprobs;
-                }
-                if (specula.topLogprobs != null) {
-                    this.topLogprobs = specula.topLogprobs;
-                }
             }
             return this;
         }
@@ -452,8 +697,9 @@ public final class SpeculaChatOptions implements ChatOptions {
         public SpeculaChatOptions build() {
             return new SpeculaChatOptions(this.model, this.temperature, this.topP, this.topK, this.maxTokens,
                     this.stopSequences, this.seed, this.policy, this.gamma, this.speculation, this.proposer,
-                    this.prediction, this.frequencyPenalty, this.presencePenalty, this.repetitionPenalty,
-                    this.logitBias, this.logprobs, this.topLogprobs);
+                    this.prediction, this.frequencyPenalty, this.presencePenalty, this.toolCallbacks, this.toolContext,
+                    this.toolChoice, this.parallelToolCalls, this.repetitionPenalty, this.logitBias, this.logprobs,
+                    this.topLogprobs, this.outputSchema, this.jsonMode);
         }
 
     }

@@ -1,10 +1,13 @@
 package dev.specula.chat;
 
 import java.util.List;
+import java.util.Map;
 
 import org.junit.jupiter.api.Test;
 import org.springframework.ai.chat.prompt.ChatOptions;
 import org.springframework.ai.chat.prompt.DefaultChatOptionsBuilder;
+import org.springframework.ai.model.tool.ToolCallingChatOptions;
+import org.springframework.ai.tool.ToolCallback;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -74,6 +77,62 @@ class SpeculaChatOptionsTest {
         assertThat(copy.build().getMaxTokens()).isEqualTo(5);
         assertThat(copy.build().getStopSequences()).containsExactly("\n\n");
         assertThat(original.build().mutate().build()).isEqualTo(original.build());
+    }
+
+    @Test
+    void toolOptionsAreCarriedMergedAndCompared() {
+        ToolCallback weather = SpeculaChatModelToolsTest.weatherTool("currentWeather");
+        ToolCallback forecast = SpeculaChatModelToolsTest.weatherTool("forecast");
+        SpeculaChatOptions.Builder defaults = SpeculaChatOptions.builder()
+            .toolCallbacks(weather)
+            .toolContext("user", "ada")
+            .toolChoice("auto");
+        assertThat(defaults).isInstanceOf(ToolCallingChatOptions.Builder.class);
+
+        // ChatClient's way: combineWith appends callbacks and merges contexts
+        defaults.combineWith(SpeculaChatOptions.builder()
+            .toolCallbacks(forecast)
+            .toolContext("tenant", "t1")
+            .toolChoice("forecast")
+            .parallelToolCalls(false));
+        SpeculaChatOptions combined = defaults.build();
+        assertThat(combined.getToolCallbacks()).containsExactly(weather, forecast);
+        assertThat(combined.getToolContext()).isEqualTo(Map.of("user", "ada", "tenant", "t1"));
+        assertThat(combined.getToolChoice()).isEqualTo("forecast");
+        assertThat(combined.getParallelToolCalls()).isFalse();
+        assertThat(combined.mutate().build()).isEqualTo(combined).hasSameHashCodeAs(combined);
+        assertThat(combined.mutate().toolChoice("none").build()).isNotEqualTo(combined);
+        assertThat(combined.mutate().toolCallbacks(List.of()).build()).isNotEqualTo(combined);
+
+        // Spring AI's own tool-calling builder merges into ours
+        SpeculaChatOptions.Builder specula = SpeculaChatOptions.builder().maxTokens(5);
+        specula.combineWith(ToolCallingChatOptions.builder().toolCallbacks(forecast).toolContext("k", "v"));
+        assertThat(specula.build().getToolCallbacks()).containsExactly(forecast);
+        assertThat(specula.build().getToolContext()).containsEntry("k", "v");
+
+        // a prompt's callbacks replace the defaults', contexts merge key by key
+        SpeculaChatOptions merged = SpeculaChatOptions.merge(
+                ToolCallingChatOptions.builder().toolCallbacks(forecast).toolContext("user", "bob").build(),
+                SpeculaChatOptions.builder().toolCallbacks(weather).toolContext(Map.of("user", "ada", "x", 1)).build());
+        assertThat(merged.getToolCallbacks()).containsExactly(forecast);
+        assertThat(merged.getToolContext()).isEqualTo(Map.of("user", "bob", "x", 1));
+        SpeculaChatOptions kept = SpeculaChatOptions.merge(ChatOptions.builder().maxTokens(3).build(), combined);
+        assertThat(kept.getToolCallbacks()).containsExactly(weather, forecast);
+        assertThat(kept.getToolChoice()).isEqualTo("forecast");
+        assertThat(SpeculaChatOptions
+            .merge(SpeculaChatOptions.builder().toolChoice("none").parallelToolCalls(true).build(), combined))
+            .satisfies((options) -> {
+                assertThat(options.getToolChoice()).isEqualTo("none");
+                assertThat(options.getParallelToolCalls()).isTrue();
+            });
+
+        // a clone does not share its lists
+        SpeculaChatOptions.Builder original = SpeculaChatOptions.builder().toolCallbacks(weather);
+        original.clone()
+            .toolContext("only", "in the copy")
+            .combineWith(SpeculaChatOptions.builder().toolCallbacks(forecast));
+        assertThat(original.build().getToolCallbacks()).containsExactly(weather);
+        assertThat(original.build().getToolContext()).isNull();
     }
 
 }
