@@ -31,6 +31,21 @@ CONVERSATIONS = [
                    dict(role="user", content="def main():")]),
     dict(name="assistant prose is kept as is",
          messages=[dict(role="user", content="x = 1"), dict(role="assistant", content="Sure")]),
+    dict(name="tools are listed as comments",
+         messages=[dict(role="user", content="What's the weather in Paris?")],
+         tools=[dict(type="function", function=dict(
+             name="current_weather", description="Get the current weather in a city",
+             parameters=dict(type="object", properties=dict(city=dict(type="string")), required=["city"])))]),
+    dict(name="a tool call round trip",
+         messages=[dict(role="user", content="What's the weather in Paris?"),
+                   dict(role="assistant", content="", tool_calls=[dict(
+                       id="call_1", type="function",
+                       function=dict(name="current_weather", arguments=dict(city="Paris")))]),
+                   dict(role="tool", tool_call_id="call_1", content="22 C"),
+                   dict(role="assistant", content="It is 22 C in Paris.")],
+         tools=[dict(type="function", function=dict(
+             name="current_weather", description="Get the current weather in a city",
+             parameters=dict(type="object", properties=dict(city=dict(type="string")), required=["city"])))]),
 ]
 
 
@@ -58,10 +73,13 @@ def fixture(root, out):
     cases = []
     for conversation in CONVERSATIONS:
         for generation_prompt in (True, False):
-            rendered = tokenizer.apply_chat_template(conversation["messages"], tokenize=False,
-                                                     add_generation_prompt=generation_prompt)
-            cases.append(dict(name=conversation["name"], messages=conversation["messages"],
-                              add_generation_prompt=generation_prompt, expected=rendered))
+            rendered = tokenizer.apply_chat_template(conversation["messages"], tools=conversation.get("tools"),
+                                                     tokenize=False, add_generation_prompt=generation_prompt)
+            case = dict(name=conversation["name"], messages=conversation["messages"],
+                        add_generation_prompt=generation_prompt, expected=rendered)
+            if conversation.get("tools"):
+                case["tools"] = conversation["tools"]
+            cases.append(case)
     with open(out, "w", encoding="utf-8") as fh:
         json.dump(cases, fh, indent=1, ensure_ascii=False)
         fh.write("\n")

@@ -42,8 +42,11 @@ class EmbeddedChatTemplateTest {
     void rendersLikeTransformers(String name, JsonNode testCase) {
         List<Map<String, Object>> messages = JSON.convertValue(testCase.path("messages"), new TypeReference<>() {
         });
+        Map<String, Object> variables = testCase.has("tools")
+                ? Map.of("tools", JSON.convertValue(testCase.path("tools"), new TypeReference<List<Object>>() {
+                })) : Map.of();
         assertThat(shippedTemplate().renderMessages(messages, testCase.path("add_generation_prompt").asBoolean(),
-                Map.of()))
+                variables))
             .isEqualTo(testCase.path("expected").asText());
     }
 

@@ -9,11 +9,14 @@ import java.util.Set;
 import org.springframework.ai.chat.messages.AssistantMessage;
 import org.springframework.ai.chat.messages.Message;
 import org.springframework.ai.chat.messages.SystemMessage;
+import org.springframework.ai.chat.messages.ToolResponseMessage;
 import org.springframework.ai.chat.messages.UserMessage;
 import org.springframework.ai.chat.prompt.Prompt;
+import org.springframework.ai.tool.ToolCallback;
 import tools.jackson.databind.JsonNode;
 
 import dev.specula.chat.SpeculaChatOptions;
+import dev.specula.grammar.Grammar;
 import dev.specula.policy.InvalidPolicyOptionException;
 import dev.specula.policy.PolicySpec;
 import dev.specula.policy.SpeculationPolicies;
@@ -45,7 +48,7 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
     static final Set<String> SUPPORTED = Set.of("model", "messages", "stream", "stream_options", "temperature", "top_p",
             "top_k", "max_completion_tokens", "max_tokens", "stop", "seed", "n", "frequency_penalty",
             "presence_penalty", "repetition_penalty", "logit_bias", "logprobs", "top_logprobs", "prediction",
-            "speculation");
+            "speculation", "tools", "tool_choice", "parallel_tool_calls", "response_format");
 
     /**
      * Fields clients send routinely that change nothing in the answer: accepted and
@@ -60,10 +63,6 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
             Map.entry("modalities", "the models write text only: leave it out or send [\"text\"]"),
             Map.entry("functions", "the deprecated functions API is not implemented"),
             Map.entry("function_call", "the deprecated functions API is not implemented"),
-            Map.entry("tools", "tool calling is not implemented by this gateway yet"),
-            Map.entry("tool_choice", "tool calling is not implemented by this gateway yet"),
-            Map.entry("parallel_tool_calls", "tool calling is not implemented by this gateway yet"),
-            Map.entry("response_format", "structured output is not implemented by this gateway yet"),
             Map.entry("reasoning_effort", "the models do not reason in a separate channel"),
             Map.entry("verbosity", "the models have no verbosity setting"),
             Map.entry("web_search_options", "this server cannot search the web"));
@@ -141,6 +140,8 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
             .logitBias(logitBias(optionalObject(body, "logit_bias")))
             .logprobs(logprobs)
             .topLogprobs(topLogprobs == null ? null : topLogprobs.intValue());
+        tools(body, options);
+        responseFormat(optionalObject(body, "response_format"), options);
         speculation(optionalObject(body, "speculation"), options);
         options.prediction(prediction(optionalObject(body, "prediction")));
         return new ChatCompletionRequest(messages, options.build(), stream, includeUsage);
@@ -163,6 +164,8 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
             throw new InvalidRequestException("messages", "messages must not be empty");
         }
         List<Message> messages = new ArrayList<>(node.size());
+        // tool call id -> function name, for the tool results that answer them
+        Map<String, String> toolNames = new HashMap<>();
         for (int i = 0; i < node.size(); i++) {
             String field = "messages[" + i + "]";
             JsonNode message = node.get(i);
@@ -177,14 +180,177 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
             messages.add(switch (role) {
                 case "system", "developer" -> new SystemMessage(content);
                 case "user" -> new UserMessage(content);
-                case "assistant" -> new AssistantMessage(content);
-                case "tool", "function" -> throw new InvalidRequestException(field + ".role", "unsupported_value",
-                        field + ".role '" + role + "' is not supported: Specula's models do not call tools");
+                case "assistant" -> assistant(message, content, field, toolNames);
+                case "tool" -> toolResult(message, content, field, toolNames);
+                case "function" -> throw new InvalidRequestException(field + ".role", "unsupported_value",
+                        field + ".role 'function' is the deprecated functions API: send tool calls and role 'tool'");
                 default -> throw new InvalidRequestException(field + ".role", "invalid_value",
                         "Invalid " + field + ".role '" + role + "': use system, developer, user or assistant");
             });
         }
         return messages;
+    }
+
+    /** An assistant turn: its text and the tool calls it made ({@code tool_calls}). */
+    private static Message assistant(JsonNode message, String content, String field, Map<String, String> toolNames) {
+        JsonNode calls = message.get("tool_calls");
+        if (calls == null || calls.isNull()) {
+            return new AssistantMessage(content);
+        }
+        if (!calls.isArray()) {
+            throw new InvalidRequestException(field + ".tool_calls", field + ".tool_calls must be an array");
+        }
+        List<AssistantMessage.ToolCall> toolCalls = new ArrayList<>();
+        for (int c = 0; c < calls.size(); c++) {
+            String callField = field + ".tool_calls[" + c + "]";
+            JsonNode call = calls.get(c);
+            if (!call.isObject() || !call.path("function").isObject()) {
+                throw new InvalidRequestException(callField, callField
+                        + " must be {\"id\", \"type\": \"function\", \"function\": {\"name\", \"arguments\"}}");
+            }
+            String id = optionalString(call, "id", callField + ".id");
+            String name = optionalString(call.get("function"), "name", callField + ".function.name");
+            String arguments = optionalString(call.get("function"), "arguments", callField + ".function.arguments");
+            if (id == null || name == null || arguments == null) {
+                throw new InvalidRequestException(callField,
+                        callField + " needs an id, function.name and function.arguments (a JSON object as a string)");
+            }
+            toolNames.put(id, name);
+            toolCalls.add(new AssistantMessage.ToolCall(id, "function", name, arguments));
+        }
+        return AssistantMessage.builder().content(content).toolCalls(toolCalls).build();
+    }
+
+    /** A tool's result ({@code role: tool}), answering the call {@code tool_call_id}. */
+    private static Message toolResult(JsonNode message, String content, String field, Map<String, String> toolNames) {
+        String id = optionalString(message, "tool_call_id", field + ".tool_call_id");
+        if (id == null) {
+            throw new InvalidRequestException(field + ".tool_call_id",
+                    field + ".tool_call_id is required: the id of the assistant's tool call it answers");
+        }
+        String name = toolNames.getOrDefault(id, optionalString(message, "name", field + ".name"));
+        if (name == null) {
+            throw new InvalidRequestException(field + ".tool_call_id",
+                    field + ".tool_call_id '" + id + "' answers no tool call of an earlier assistant message");
+        }
+        return ToolResponseMessage.builder()
+            .responses(List.of(new ToolResponseMessage.ToolResponse(id, name, content)))
+            .build();
+    }
+
+    /**
+     * {@code tools} (functions: name, description, parameters), {@code tool_choice} and
+     * {@code parallel_tool_calls}.
+     */
+    private static void tools(JsonNode body, SpeculaChatOptions.Builder options) {
+        JsonNode tools = body.get("tools");
+        List<ToolCallback> callbacks = new ArrayList<>();
+        if (tools != null && !tools.isNull()) {
+            if (!tools.isArray()) {
+                throw new InvalidRequestException("tools", "tools must be an array of {\"type\": \"function\", ...}");
+            }
+            for (int t = 0; t < tools.size(); t++) {
+                String field = "tools[" + t + "]";
+                JsonNode tool = tools.get(t);
+                if (!tool.isObject() || !"function".equals(tool.path("type").asString(""))
+                        || !tool.path("function").isObject()) {
+                    throw new InvalidRequestException(field,
+                            field + " must be {\"type\": \"function\", \"function\": {\"name\", ...}}");
+                }
+                JsonNode function = tool.get("function");
+                String name = optionalString(function, "name", field + ".function.name");
+                if (name == null || !name.matches("[a-zA-Z0-9_-]{1,64}")) {
+                    throw new InvalidRequestException(field + ".function.name",
+                            field + ".function.name is required: 1 to 64 letters, digits, underscores or dashes");
+                }
+                JsonNode parameters = function.get("parameters");
+                if (parameters != null && !parameters.isNull() && !parameters.isObject()) {
+                    throw new InvalidRequestException(field + ".function.parameters",
+                            field + ".function.parameters must be a JSON Schema object");
+                }
+                String schema = parameters == null || parameters.isNull() ? "{\"type\": \"object\", \"properties\": {}}"
+                        : parameters.toString();
+                callbacks.add(new ClientTool(name,
+                        optionalString(function, "description", field + ".function.description") == null ? ""
+                                : function.get("description").stringValue(),
+                        schema));
+            }
+        }
+        if (!callbacks.isEmpty()) {
+            options.toolCallbacks(callbacks);
+        }
+        JsonNode choice = body.get("tool_choice");
+        if (choice != null && !choice.isNull()) {
+            String toolChoice;
+            if (choice.isString()) {
+                toolChoice = choice.stringValue();
+                if (!List.of("auto", "none", "required").contains(toolChoice)) {
+                    throw new InvalidRequestException("tool_choice", "tool_choice must be auto, none, required or "
+                            + "{\"type\": \"function\", \"function\": {\"name\": ...}} but was '" + toolChoice + "'");
+                }
+            }
+            else if (choice.isObject() && choice.path("function").path("name").isString()) {
+                toolChoice = choice.get("function").get("name").stringValue();
+            }
+            else {
+                throw new InvalidRequestException("tool_choice", "tool_choice must be auto, none, required or "
+                        + "{\"type\": \"function\", \"function\": {\"name\": ...}}");
+            }
+            if (callbacks.isEmpty() && !toolChoice.equals("none") && !toolChoice.equals("auto")) {
+                throw new InvalidRequestException("tool_choice",
+                        "tool_choice '" + toolChoice + "' needs tools, and the request has none");
+            }
+            if (!List.of("auto", "none", "required").contains(toolChoice)
+                    && callbacks.stream().noneMatch((tool) -> tool.getToolDefinition().name().equals(toolChoice))) {
+                throw new InvalidRequestException("tool_choice",
+                        "tool_choice names the function '" + toolChoice + "', which is not in tools");
+            }
+            options.toolChoice(toolChoice);
+        }
+        options.parallelToolCalls(optionalBoolean(body, "parallel_tool_calls", "parallel_tool_calls"));
+    }
+
+    /**
+     * {@code {"type": "text"}}, {@code {"type": "json_object"}} or {@code {"type":
+     * "json_schema", "json_schema": {"name", "schema", "strict"}}}: the last two
+     * constrain decoding with a grammar.
+     */
+    private static void responseFormat(JsonNode node, SpeculaChatOptions.Builder options) {
+        if (node == null) {
+            return;
+        }
+        String type = optionalString(node, "type", "response_format.type");
+        if ("text".equals(type)) {
+            return;
+        }
+        if ("json_object".equals(type)) {
+            options.jsonMode(true);
+            return;
+        }
+        if (!"json_schema".equals(type)) {
+            throw new InvalidRequestException("response_format.type",
+                    "response_format.type must be text, json_object or json_schema but was "
+                            + (type == null ? "missing" : "'" + type + "'"));
+        }
+        JsonNode jsonSchema = node.get("json_schema");
+        if (jsonSchema == null || !jsonSchema.isObject() || !jsonSchema.path("name").isString()) {
+            throw new InvalidRequestException("response_format.json_schema",
+                    "response_format.json_schema must be {\"name\", \"schema\", \"strict\"} with a name");
+        }
+        optionalBoolean(jsonSchema, "strict", "response_format.json_schema.strict");
+        JsonNode schema = jsonSchema.get("schema");
+        if (schema == null || !schema.isObject()) {
+            throw new InvalidRequestException("response_format.json_schema.schema",
+                    "response_format.json_schema.schema must be a JSON Schema object");
+        }
+        try {
+            // checked here to name the field; compiled for the model when generating
+            Grammar.jsonSchema(schema.toString());
+        }
+        catch (InvalidRequestException ex) {
+            throw new InvalidRequestException("response_format.json_schema.schema", ex.getCode(), ex.getMessage(), ex);
+        }
+        options.outputSchema(schema.toString());
     }
 
     /**

@@ -86,8 +86,7 @@ public class ChatCompletionsController {
     private OpenAiJson.ChatCompletion complete(Prompt prompt, String id, long created) {
         ChatResponse response = chatModel.call(prompt);
         String finishReason = OpenAiJson.finishReason(response);
-        OpenAiJson.Choice choice = new OpenAiJson.Choice(0,
-                new OpenAiJson.Message(OpenAiJson.ASSISTANT, OpenAiJson.text(response), null),
+        OpenAiJson.Choice choice = new OpenAiJson.Choice(0, OpenAiJson.Message.of(response),
                 OpenAiJson.logprobs(response), finishReason != null ? finishReason : "stop");
         return new OpenAiJson.ChatCompletion(id, OpenAiJson.CHAT_COMPLETION, created, modelName, List.of(choice),
                 OpenAiJson.usage(response), OpenAiJson.speculation(response));

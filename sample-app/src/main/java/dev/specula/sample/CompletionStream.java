@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
@@ -131,6 +132,11 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
         String text = OpenAiJson.text(response);
         if (!text.isEmpty()) {
             send(delta(new OpenAiJson.Delta(null, text)));
+        }
+        // tool calls come whole, in the last response
+        List<Map<String, Object>> toolCalls = OpenAiJson.toolCalls(response, true);
+        if (toolCalls != null) {
+            send(delta(new OpenAiJson.Delta(null, null, toolCalls)));
         }
         String finishReason = OpenAiJson.finishReason(response);
         if (finishReason != null && !finished) {

@@ -9,6 +9,7 @@ import java.util.Map;
 
 import com.fasterxml.jackson.annotation.JsonInclude;
 import com.fasterxml.jackson.annotation.JsonProperty;
+import org.springframework.ai.chat.messages.AssistantMessage;
 import org.springframework.ai.chat.metadata.ChatResponseMetadata;
 import org.springframework.ai.chat.model.ChatResponse;
 
@@ -142,7 +143,42 @@ final class OpenAiJson {
     record Choice(int index, Message message, Object logprobs, @JsonProperty("finish_reason") String finishReason) {
     }
 
-    record Message(String role, String content, String refusal) {
+    /**
+     * The answer: its text (null when it only calls tools), and the calls it made, as
+     * {@code [{"id", "type": "function", "function": {"name", "arguments"}}]}.
+     */
+    record Message(String role, String content, String refusal,
+            @JsonInclude(JsonInclude.Include.NON_NULL) @JsonProperty("tool_calls") List<Map<String, Object>> toolCalls) {
+
+        static Message of(ChatResponse response) {
+            List<Map<String, Object>> calls = OpenAiJson.toolCalls(response, false);
+            String text = text(response);
+            return new Message(ASSISTANT, calls != null && text.isEmpty() ? null : text, null, calls);
+        }
+
+    }
+
+    /**
+     * The response's tool calls in OpenAI's shape (with their {@code index} in a stream's
+     * delta); null when it has none.
+     */
+    static List<Map<String, Object>> toolCalls(ChatResponse response, boolean indexed) {
+        if (response.getResult() == null || response.getResult().getOutput() == null
+                || !response.getResult().getOutput().hasToolCalls()) {
+            return null;
+        }
+        List<Map<String, Object>> calls = new ArrayList<>();
+        for (AssistantMessage.ToolCall call : response.getResult().getOutput().getToolCalls()) {
+            Map<String, Object> json = new LinkedHashMap<>();
+            if (indexed) {
+                json.put("index", calls.size());
+            }
+            json.put("id", call.id());
+            json.put("type", "function");
+            json.put("function", Map.of("name", call.name(), "arguments", call.arguments()));
+            calls.add(json);
+        }
+        return calls;
     }
 
     /**
@@ -169,9 +205,13 @@ final class OpenAiJson {
      * content; empty in the last.
      */
     @JsonInclude(JsonInclude.Include.NON_NULL)
-    record Delta(String role, String content) {
+    record Delta(String role, String content, @JsonProperty("tool_calls") List<Map<String, Object>> toolCalls) {
 
-        static final Delta EMPTY = new Delta(null, null);
+        static final Delta EMPTY = new Delta(null, null, null);
+
+        Delta(String role, String content) {
+            this(role, content, null);
+        }
 
     }
 

@@ -112,6 +112,128 @@ class GatewayIntegrationTest {
     }
 
     @Test
+    void answersAJsonSchemaResponseFormatThatParsesAndValidates() {
+        java.util.Map<String, Object> schema = java.util.Map.of("type", "object", "properties",
+                java.util.Map.of("city", java.util.Map.of("type", "string", "maxLength", 20), "temperature",
+                        java.util.Map.of("type", "integer"), "sky",
+                        java.util.Map.of("type", "string", "enum", List.of("sunny", "cloudy", "rainy"))),
+                "required", List.of("city", "temperature", "sky"), "additionalProperties", false);
+        com.openai.models.ResponseFormatJsonSchema.JsonSchema.Schema.Builder schemaJson = com.openai.models.ResponseFormatJsonSchema.JsonSchema.Schema
+            .builder();
+        schema.forEach((key, value) -> schemaJson.putAdditionalProperty(key, com.openai.core.JsonValue.from(value)));
+        ChatCompletion completion = client.chat()
+            .completions()
+            .create(greedy(160).toBuilder()
+                .responseFormat(com.openai.models.ResponseFormatJsonSchema.builder()
+                    .jsonSchema(com.openai.models.ResponseFormatJsonSchema.JsonSchema.builder()
+                        .name("forecast")
+                        .strict(true)
+                        .schema(schemaJson.build())
+                        .build())
+                    .build())
+                .build());
+
+        String content = completion.choices().get(0).message().content().orElseThrow();
+        JsonNode forecast = http.json(content);
+        assertThat(forecast.propertyNames()).as(content).containsExactlyInAnyOrder("city", "temperature", "sky");
+        assertThat(forecast.get("city").isString()).as(content).isTrue();
+        assertThat(forecast.get("city").stringValue().length()).isLessThanOrEqualTo(20);
+        assertThat(forecast.get("temperature").isIntegralNumber()).as(content).isTrue();
+        assertThat(forecast.get("sky").stringValue()).isIn("sunny", "cloudy", "rainy");
+
+        assertThatThrownBy(() -> client.chat()
+            .completions()
+            .create(greedy(8).toBuilder()
+                .responseFormat(com.openai.models.ResponseFormatJsonSchema.builder()
+                    .jsonSchema(com.openai.models.ResponseFormatJsonSchema.JsonSchema.builder()
+                        .name("age")
+                        .schema(com.openai.models.ResponseFormatJsonSchema.JsonSchema.Schema.builder()
+                            .putAdditionalProperty("type", com.openai.core.JsonValue.from("integer"))
+                            .putAdditionalProperty("minimum", com.openai.core.JsonValue.from(0))
+                            .build())
+                        .build())
+                    .build())
+                .build()))
+            .isInstanceOfSatisfying(BadRequestException.class, (ex) -> {
+                assertThat(ex.param()).hasValue("response_format.json_schema.schema");
+                assertThat(ex.getMessage()).contains("minimum");
+            });
+    }
+
+    @Test
+    void answersJsonModeWithAJsonObject() throws Exception {
+        ChatCompletion completion = client.chat()
+            .completions()
+            .create(greedy(160).toBuilder()
+                .responseFormat(com.openai.models.ResponseFormatJsonObject.builder().build())
+                .build());
+
+        String content = completion.choices().get(0).message().content().orElseThrow();
+        assertThat(tools.jackson.databind.json.JsonMapper.builder().build().readTree(content).isObject()).as(content)
+            .isTrue();
+    }
+
+    @Test
+    void runsAToolRoundTripWithTheOpenAiClient() {
+        com.openai.models.chat.completions.ChatCompletionFunctionTool weather = com.openai.models.chat.completions.ChatCompletionFunctionTool
+            .builder()
+            .function(com.openai.models.FunctionDefinition.builder()
+                .name("current_weather")
+                .description("Get the current weather in a city")
+                .parameters(com.openai.models.FunctionParameters.builder()
+                    .putAdditionalProperty("type", com.openai.core.JsonValue.from("object"))
+                    .putAdditionalProperty("properties",
+                            com.openai.core.JsonValue
+                                .from(java.util.Map.of("city", java.util.Map.of("type", "string"))))
+                    .putAdditionalProperty("required", com.openai.core.JsonValue.from(List.of("city")))
+                    .putAdditionalProperty("additionalProperties", com.openai.core.JsonValue.from(false))
+                    .build())
+                .build())
+            .build();
+        ChatCompletionCreateParams forced = greedy(96).toBuilder()
+            .addTool(weather)
+            .toolChoice(com.openai.models.chat.completions.ChatCompletionToolChoiceOption.Auto.REQUIRED)
+            .build();
+
+        ChatCompletion called = client.chat().completions().create(forced);
+
+        ChatCompletion.Choice choice = called.choices().get(0);
+        assertThat(choice.finishReason()).isEqualTo(ChatCompletion.Choice.FinishReason.TOOL_CALLS);
+        com.openai.models.chat.completions.ChatCompletionMessageFunctionToolCall call = choice.message()
+            .toolCalls()
+            .orElseThrow()
+            .get(0)
+            .asFunction();
+        assertThat(call.function().name()).isEqualTo("current_weather");
+        assertThat(http.json(call.function().arguments()).get("city").isString()).isTrue();
+
+        List<com.openai.models.chat.completions.ChatCompletionChunk.Choice.Delta.ToolCall> streamedCalls = new ArrayList<>();
+        try (StreamResponse<ChatCompletionChunk> stream = client.chat().completions().createStreaming(forced)) {
+            stream.stream()
+                .forEach((chunk) -> chunk.choices()
+                    .forEach((streamed) -> streamed.delta().toolCalls().ifPresent(streamedCalls::addAll)));
+        }
+        assertThat(streamedCalls).singleElement().satisfies((streamed) -> {
+            assertThat(streamed.function().orElseThrow().name()).hasValue("current_weather");
+            assertThat(streamed.function().orElseThrow().arguments()).hasValue(call.function().arguments());
+        });
+
+        ChatCompletion answered = client.chat()
+            .completions()
+            .create(greedy(32).toBuilder()
+                .addTool(weather)
+                .addMessage(choice.message())
+                .addMessage(com.openai.models.chat.completions.ChatCompletionToolMessageParam.builder()
+                    .toolCallId(call.id())
+                    .content("22 C and sunny")
+                    .build())
+                .build());
+        assertThat(answered.choices().get(0).finishReason()).isIn(ChatCompletion.Choice.FinishReason.STOP,
+                ChatCompletion.Choice.FinishReason.LENGTH);
+        assertThat(answered.choices().get(0).message().content()).isPresent();
+    }
+
+    @Test
     void reportsLogprobsInOpenAisShapeCalledAndStreamed() {
         ChatCompletionCreateParams params = greedy(24).toBuilder().logprobs(true).topLogprobs(3L).build();
         ChatCompletion completion = client.chat().completions().create(params);

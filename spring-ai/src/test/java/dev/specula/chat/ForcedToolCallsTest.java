@@ -167,8 +167,8 @@ class ForcedToolCallsTest {
     /** The embedded pair, its target given a released template. */
     private static Served serve(String template) throws IOException {
         TinyModels.Pair pair = Fixtures.embeddedPair();
-        Path target = Files.createDirectories(
-                directory.resolve(template.replace('/', '-') + "-" + SERVED.incrementAndGet()));
+        Path target = Files
+            .createDirectories(directory.resolve(template.replace('/', '-') + "-" + SERVED.incrementAndGet()));
         try (Stream<Path> files = Files.list(pair.target())) {
             for (Path file : files.toList()) {
                 if (!file.getFileName().toString().equals("chat_template.jinja")) {
