@@ -20,7 +20,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class CompiledGrammar {
 
-    static final long MASK_CACHE_BYTES = 64L << 20;
+    static final long MASK_CACHE_BYTES = 16L << 20;
 
     private final TokenVocabulary vocabulary;
 

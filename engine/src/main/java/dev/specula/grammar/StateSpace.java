@@ -24,7 +24,7 @@ final class StateSpace {
 
     static final int MAX_DEPTH = 256;
 
-    static final int MAX_STATES = 200_000;
+    static final int MAX_STATES = 50_000;
 
     private static final int MAX_FRAMES = 1_000_000;
 
