@@ -136,17 +136,37 @@ public final class CompiledGrammar {
         ParserState dead = space.dead;
         if (!state.isStuck()) {
             ParserState[] at = new ParserState[trie.maxDepth + 1];
+            long[][] loopsAt = new long[trie.maxDepth + 1][];
             at[0] = state;
             int count = trie.nodeCount();
             int i = 1;
             while (i < count) {
                 int depth = trie.depth[i];
-                ParserState next = space.next(at[depth - 1], trie.nodeByte[i] & 0xFF);
+                ParserState from = at[depth - 1];
+                long[] loops = loopsAt[depth - 1];
+                if (loops == null) {
+                    loops = space.selfLoops(from);
+                    loopsAt[depth - 1] = loops;
+                }
+                if (!trie.subtreeNonAscii[i] && (trie.subtreeLow[i] & ~loops[0]) == 0
+                        && (trie.subtreeHigh[i] & ~loops[1]) == 0) {
+                    // every path below stays in this state: all the subtree's tokens
+                    // allowed
+                    int end = i + trie.subtreeSize[i];
+                    for (int k = trie.tokenStart[i]; k < trie.tokenStart[end]; k++) {
+                        int id = trie.tokenIds[k];
+                        bits[id >>> 6] |= 1L << id;
+                    }
+                    i = end;
+                    continue;
+                }
+                ParserState next = space.next(from, trie.nodeByte[i] & 0xFF);
                 if (next == dead) {
                     i += trie.subtreeSize[i];
                     continue;
                 }
                 at[depth] = next;
+                loopsAt[depth] = null;
                 for (int k = trie.tokenStart[i]; k < trie.tokenStart[i + 1]; k++) {
                     int id = trie.tokenIds[k];
                     bits[id >>> 6] |= 1L << id;

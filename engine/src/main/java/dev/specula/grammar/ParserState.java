@@ -34,6 +34,12 @@ final class ParserState {
 
     volatile @Nullable TokenMask mask;
 
+    /**
+     * The ASCII bytes that lead back to this very state (bits 0..63, 64..127): inside a
+     * JSON string, every plain character. Computed on first use.
+     */
+    volatile long @Nullable [] selfLoops;
+
     ParserState(int[] nodes, Frame[] frames, boolean complete) {
         this.nodes = nodes;
         this.frames = frames;

@@ -71,6 +71,27 @@ final class StateSpace {
         return after;
     }
 
+    /**
+     * The ASCII bytes after which {@code state} is itself again, as two 64-bit sets
+     * (bytes 0..63, 64..127); none for a state that is not interned (identity says
+     * nothing then).
+     */
+    long[] selfLoops(ParserState state) {
+        long[] loops = state.selfLoops;
+        if (loops == null) {
+            loops = new long[2];
+            if (state.canonical) {
+                for (int b = 0; b < 128; b++) {
+                    if (next(state, b) == state) {
+                        loops[b >>> 6] |= 1L << b;
+                    }
+                }
+            }
+            state.selfLoops = loops;
+        }
+        return loops;
+    }
+
     /** The state after {@code bytes}; {@link #dead} as soon as a byte is refused. */
     ParserState walk(ParserState state, byte[] bytes) {
         ParserState at = state;
