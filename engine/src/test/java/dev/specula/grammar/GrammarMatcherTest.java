@@ -75,6 +75,14 @@ class GrammarMatcherTest {
     }
 
     @Test
+    void masksAgreeWithIsAllowedOnTheSyntheticLargeVocabulary() {
+        TokenVocabulary vocabulary = Vocabularies.synthetic(150_000);
+        CompiledGrammar compiled = CompiledGrammar.compile(Grammar.jsonSchema(SCHEMA), vocabulary, new int[] { 0 });
+        String text = Walks.random(compiled, vocabulary, new Random(4)).text();
+        assertThat(text).startsWith("{").endsWith("}");
+    }
+
+    @Test
     void argmaxAllowedIsTheArgmaxOfTheMaskedRow() {
         TokenVocabulary vocabulary = Vocabularies.fixture("tiny");
         CompiledGrammar grammar = CompiledGrammar.compile(Grammar.jsonSchema(SCHEMA), vocabulary, new int[] { 0 });
