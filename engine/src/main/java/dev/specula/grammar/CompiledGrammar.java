@@ -65,10 +65,6 @@ public final class CompiledGrammar {
         return new GrammarMatcher(this);
     }
 
-    TokenVocabulary vocabulary() {
-        return vocabulary;
-    }
-
     StateSpace space() {
         return space;
     }

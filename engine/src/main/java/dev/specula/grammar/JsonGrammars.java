@@ -148,11 +148,6 @@ final class JsonGrammars {
         return map(new Expr.Call(VALUE_RULES[MAX_NESTING - 1]));
     }
 
-    /** Any array (nested at most {@link #MAX_NESTING} levels, itself included). */
-    static Expr anyArray() {
-        return array(new Expr.Call(VALUE_RULES[MAX_NESTING - 1]), 0, -1);
-    }
-
     private static Rule[] valueRules() {
         Rule[] rules = new Rule[MAX_NESTING + 1];
         Expr scalars = Expr.alt(STRING, NUMBER, BOOLEAN, NULL);

@@ -268,7 +268,12 @@ final class StateSpace {
         if (known != null) {
             return known;
         }
-        Frame fresh = new Frame(returnNode, parent, frameIds.getAndIncrement());
+        int id = frameIds.getAndIncrement();
+        if (id < 0) {
+            // ids identify stacks: a wrapped id could make two stacks equal
+            throw new IllegalStateException("The grammar's stack frame ids are exhausted; compile it again");
+        }
+        Frame fresh = new Frame(returnNode, parent, id);
         if (frames.size() >= MAX_FRAMES) {
             return fresh;
         }
