@@ -35,6 +35,10 @@ final class JsonGrammars {
     static final Expr STRING_CHAR = Expr.alt(new Expr.Chars(RAW), Expr.seq(Expr.literal("\\"),
             Expr.alt(chars("\"\\/bfnrt"), Expr.seq(Expr.literal("u"), HEX, HEX, HEX, HEX))));
 
+    /**
+     * Any JSON string, a rule shared by every string of every grammar: its inside has one
+     * local state (per stack depth), so one trie walk serves all strings' masks.
+     */
     static final Expr STRING = string(0, -1);
 
     static final Expr NUMBER = PatternParser.parse("-?(0|[1-9][0-9]{0,15})(\\.[0-9]{1,16})?([eE][+-]?[0-9]{1,3})?",
@@ -65,7 +69,9 @@ final class JsonGrammars {
      * one.
      */
     static Expr string(int min, int max) {
-        return Expr.seq(Expr.literal("\""), new Expr.Repeat(STRING_CHAR, Expr.EMPTY, min, max), Expr.literal("\""));
+        Expr body = Expr.seq(Expr.literal("\""), new Expr.Repeat(STRING_CHAR, Expr.EMPTY, min, max),
+                Expr.literal("\""));
+        return new Expr.Call(new Rule("string", body));
     }
 
     /**

@@ -36,6 +36,9 @@ final class StateSpace {
 
     private final Map<ParserState, ParserState> states = new ConcurrentHashMap<>();
 
+    /** holes[d]: the stand-in for any stack d frames deep. */
+    private final Frame[] holes;
+
     /** No thread and not complete: nothing can follow, the text is wrong. */
     final ParserState dead;
 
@@ -43,7 +46,11 @@ final class StateSpace {
 
     StateSpace(Automaton automaton) {
         this.automaton = automaton;
-        this.dead = intern(new ParserState(new int[0], new Frame[0], false));
+        this.holes = new Frame[MAX_DEPTH + 1];
+        for (int depth = 0; depth <= MAX_DEPTH; depth++) {
+            holes[depth] = Frame.hole(frameIds.getAndIncrement(), depth);
+        }
+        this.dead = intern(new ParserState(new int[0], new Frame[0], false, false));
         this.initial = intern(close(new int[] { automaton.start }, new Frame[] { Frame.ROOT }, 1));
     }
 
@@ -90,6 +97,26 @@ final class StateSpace {
             state.selfLoops = loops;
         }
         return loops;
+    }
+
+    /**
+     * {@code state}'s local state: the same threads, each stack replaced by a hole as
+     * deep (so depth bounds act alike). Walking it decides every token whose bytes stay
+     * above the stacks, for all states with these threads whatever their stacks: a JSON
+     * string's inside, wherever the string is.
+     */
+    ParserState local(ParserState state) {
+        ParserState local = state.local;
+        if (local == null) {
+            int[] nodes = state.nodes.clone();
+            Frame[] stand = new Frame[nodes.length];
+            for (int t = 0; t < nodes.length; t++) {
+                stand[t] = holes[state.frames[t].depth];
+            }
+            local = intern(close(nodes, stand, nodes.length));
+            state.local = local;
+        }
+        return local;
     }
 
     /** The state after {@code bytes}; {@link #dead} as soon as a byte is refused. */
@@ -187,6 +214,7 @@ final class StateSpace {
         long[] kept = new long[8];
         int keptCount = 0;
         boolean complete = false;
+        boolean exited = false;
         while (pending > 0) {
             pending--;
             int node = workNodes[pending];
@@ -223,6 +251,10 @@ final class StateSpace {
                 complete = true;
                 continue;
             }
+            else if (frame.isHole()) {
+                exited = true;
+                continue;
+            }
             else {
                 pushFrame = frame.parent;
                 pushNodes = new int[] { frame.returnNode };
@@ -237,7 +269,7 @@ final class StateSpace {
                 workFrames[pending++] = pushFrame;
             }
         }
-        if (keptCount == 0 && !complete) {
+        if (keptCount == 0 && !complete && !exited) {
             return dead;
         }
         long[] order = new long[keptCount];
@@ -259,7 +291,7 @@ final class StateSpace {
             nodes[i] = (int) (kept[byKey[i]] >>> 32);
             stacks[i] = keptFrames.get((int) kept[byKey[i]]);
         }
-        return new ParserState(nodes, stacks, complete);
+        return new ParserState(nodes, stacks, complete, exited);
     }
 
     private Frame frame(int returnNode, Frame parent) {

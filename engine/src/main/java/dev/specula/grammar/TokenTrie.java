@@ -38,6 +38,9 @@ final class TokenTrie {
 
     final boolean[] subtreeNonAscii;
 
+    /** Node i's parent (the root's: 0). */
+    final int[] parent;
+
     private TokenTrie(byte[] nodeByte, int[] depth, int[] subtreeSize, int[] tokenStart, int[] tokenIds, int maxDepth,
             int[] parent) {
         this.nodeByte = nodeByte;
@@ -47,6 +50,7 @@ final class TokenTrie {
         this.tokenIds = tokenIds;
         this.maxDepth = maxDepth;
         int count = nodeByte.length;
+        this.parent = Arrays.copyOf(parent, count);
         this.subtreeLow = new long[count];
         this.subtreeHigh = new long[count];
         this.subtreeNonAscii = new boolean[count];

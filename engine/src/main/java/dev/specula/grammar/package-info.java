@@ -19,13 +19,18 @@
  * seen from a state is a few array lookups.
  *
  * <p>
- * Masks. A state's token mask walks the vocabulary's byte trie from the state, skipping
- * the subtree under a refused byte, and accepting whole a subtree whose bytes all lead
- * back to the state (plain characters inside a string). The mask is cached on the state,
- * as xgrammar's adaptive mask cache does, in the smallest of three forms (bitset, allowed
- * ids, refused ids), so a state met again costs a lookup. Special tokens never match
- * text: one is allowed only where a literal continues with its content. End ids are
- * allowed exactly when the text is complete.
+ * Masks. A state's token mask walks the vocabulary's byte trie, skipping the subtree
+ * under a refused byte, and accepting whole a subtree whose bytes all lead back to the
+ * state (plain characters inside a string). The walk starts from the state's local state
+ * (its threads over holes standing for their stacks, as xgrammar splits
+ * context-independent tokens from context-dependent ones): tokens that stay above the
+ * stacks are decided there, once for every state with those threads (every string's
+ * inside is one rule); only the subtrees where a path returns into a hole are walked from
+ * the state itself. The mask is cached on the state, as xgrammar's adaptive mask cache
+ * does, in the smallest of three forms (bitset, allowed ids, refused ids), so a state met
+ * again costs a lookup. Special tokens never match text: one is allowed only where a
+ * literal continues with its content. End ids are allowed exactly when the text is
+ * complete.
  */
 @NullMarked
 package dev.specula.grammar;
