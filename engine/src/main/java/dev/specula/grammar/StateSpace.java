@@ -87,7 +87,8 @@ final class StateSpace {
         long[] loops = state.selfLoops;
         if (loops == null) {
             loops = new long[2];
-            if (state.canonical) {
+            // a stuck state (dead among them) goes nowhere: it loops on nothing
+            if (state.canonical && !state.isStuck()) {
                 for (int b = 0; b < 128; b++) {
                     if (next(state, b) == state) {
                         loops[b >>> 6] |= 1L << b;
