@@ -39,7 +39,7 @@ final class JsonGrammars {
      * Any JSON string, a rule shared by every string of every grammar: its inside has one
      * local state (per stack depth), so one trie walk serves all strings' masks.
      */
-    static final Expr STRING = string(0, -1);
+    static final Expr STRING = stringRule(0, -1);
 
     static final Expr NUMBER = PatternParser.parse("-?(0|[1-9][0-9]{0,15})(\\.[0-9]{1,16})?([eE][+-]?[0-9]{1,3})?",
             false, "");
@@ -69,6 +69,10 @@ final class JsonGrammars {
      * one.
      */
     static Expr string(int min, int max) {
+        return (min == 0 && max < 0) ? STRING : stringRule(min, max);
+    }
+
+    private static Expr stringRule(int min, int max) {
         Expr body = Expr.seq(Expr.literal("\""), new Expr.Repeat(STRING_CHAR, Expr.EMPTY, min, max),
                 Expr.literal("\""));
         return new Expr.Call(new Rule("string", body));
