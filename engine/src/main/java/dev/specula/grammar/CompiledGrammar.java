@@ -144,8 +144,7 @@ public final class CompiledGrammar {
             long[][] loopsAt = new long[trie.maxDepth + 1][];
             int[] path = new int[trie.maxDepth + 1];
             for (int node : local.frontier()) {
-                // the state itself after the bytes above the node (alive: the local path
-                // was)
+                // the real state after the bytes above the node (alive, as the local was)
                 int depth = trie.depth[node];
                 for (int up = trie.parent[node], d = depth - 1; d >= 1; up = trie.parent[up], d--) {
                     path[d] = up;
