@@ -4,6 +4,8 @@ import java.util.Arrays;
 import java.util.Objects;
 import java.util.concurrent.atomic.AtomicLong;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * A {@link Grammar} against a {@link TokenVocabulary} and the model's end-of-sequence
  * ids: its automaton, the parser states met so far (each with its successors by byte and,
@@ -13,14 +15,15 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p>
  * A token is allowed at a state when its bytes walk the automaton without dying (a
  * special token: when a literal continues with its content there; an end id: when the
- * text so far is complete). A mask walks the vocabulary's trie from the state, skipping
- * the subtree under a refused byte, and is cached on the state (up to
- * {@value #MASK_CACHE_BYTES} bytes of masks per compiled grammar; past that, masks are
- * recomputed each time).
+ * text so far is complete). A mask walks the vocabulary's trie from the state's local
+ * state (shared by all states that differ only in their stacks), skipping the subtree
+ * under a refused byte, then the subtrees where the stack decides from the state itself;
+ * it is cached on the state (up to {@value #MASK_CACHE_BYTES} bytes of masks per compiled
+ * grammar; past that, masks are recomputed each time).
  */
 public final class CompiledGrammar {
 
-    static final long MASK_CACHE_BYTES = 64L << 20;
+    static final long MASK_CACHE_BYTES = 16L << 20;
 
     private final TokenVocabulary vocabulary;
 
@@ -63,10 +66,6 @@ public final class CompiledGrammar {
     /** A matcher at the start of the text. */
     public GrammarMatcher newMatcher() {
         return new GrammarMatcher(this);
-    }
-
-    TokenVocabulary vocabulary() {
-        return vocabulary;
     }
 
     StateSpace space() {
@@ -127,31 +126,36 @@ public final class CompiledGrammar {
     }
 
     /**
-     * One walk of the trie in preorder: {@code at[d]} holds the state after the first d
-     * bytes of the current node's path; a dead node skips its subtree.
+     * The allowed ids of {@code state}: the tokens its local state decides (cached on the
+     * local state, so states that differ only in their stacks share one trie walk), the
+     * frontier's subtrees walked from the state itself, then special and end tokens.
      */
     private long[] allowedBits(ParserState state) {
-        long[] bits = new long[(vocabulary.size() + 63) >>> 6];
-        TokenTrie trie = vocabulary.trie();
+        long[] bits;
         ParserState dead = space.dead;
-        if (!state.isStuck()) {
+        TokenTrie trie = vocabulary.trie();
+        if (state.isStuck()) {
+            bits = new long[(vocabulary.size() + 63) >>> 6];
+        }
+        else {
+            ParserState.LocalMask local = localMask(space.local(state));
+            bits = local.accepted().clone();
             ParserState[] at = new ParserState[trie.maxDepth + 1];
-            at[0] = state;
-            int count = trie.nodeCount();
-            int i = 1;
-            while (i < count) {
-                int depth = trie.depth[i];
-                ParserState next = space.next(at[depth - 1], trie.nodeByte[i] & 0xFF);
-                if (next == dead) {
-                    i += trie.subtreeSize[i];
-                    continue;
+            long[][] loopsAt = new long[trie.maxDepth + 1][];
+            int[] path = new int[trie.maxDepth + 1];
+            for (int node : local.frontier()) {
+                // the real state after the bytes above the node (alive, as the local was)
+                int depth = trie.depth[node];
+                for (int up = trie.parent[node], d = depth - 1; d >= 1; up = trie.parent[up], d--) {
+                    path[d] = up;
                 }
-                at[depth] = next;
-                for (int k = trie.tokenStart[i]; k < trie.tokenStart[i + 1]; k++) {
-                    int id = trie.tokenIds[k];
-                    bits[id >>> 6] |= 1L << id;
+                ParserState above = state;
+                for (int d = 1; d < depth; d++) {
+                    above = space.next(above, trie.nodeByte[path[d]] & 0xFF);
                 }
-                i++;
+                at[depth - 1] = above;
+                loopsAt[depth - 1] = null;
+                walk(at, loopsAt, node, node + trie.subtreeSize[node], bits, null);
             }
         }
         ParserState.SpecialMoves specials = space.specials(state);
@@ -170,6 +174,81 @@ public final class CompiledGrammar {
             }
         }
         return bits;
+    }
+
+    /** The mask of a local state: one walk of the whole trie, cached on it. */
+    private ParserState.LocalMask localMask(ParserState local) {
+        ParserState.LocalMask mask = local.localMask;
+        if (mask != null) {
+            return mask;
+        }
+        TokenTrie trie = vocabulary.trie();
+        long[] accepted = new long[(vocabulary.size() + 63) >>> 6];
+        ParserState[] at = new ParserState[trie.maxDepth + 1];
+        at[0] = local;
+        int[][] frontier = { new int[64] };
+        int frontierCount = walk(at, new long[trie.maxDepth + 1][], 1, trie.nodeCount(), accepted, frontier);
+        mask = new ParserState.LocalMask(accepted, Arrays.copyOf(frontier[0], frontierCount));
+        if (local.canonical && maskBytes.addAndGet(mask.footprint()) <= MASK_CACHE_BYTES) {
+            local.localMask = mask;
+        }
+        return mask;
+    }
+
+    /**
+     * Walks trie nodes [first, end) in preorder (a subtree, or the whole trie from node
+     * 1): {@code at[d]} holds the state after the first d bytes of the current node's
+     * path ({@code at[depth(first) - 1]} given), a dead node skips its subtree, a subtree
+     * whose bytes all lead back to its parent's state is accepted whole. A node whose
+     * state exited (a local walk: {@code frontier} given) is added to the frontier, its
+     * subtree left to the real state. Returns the frontier's size.
+     */
+    private int walk(ParserState[] at, long[][] loopsAt, int first, int end, long[] bits, int @Nullable [][] frontier) {
+        TokenTrie trie = vocabulary.trie();
+        ParserState dead = space.dead;
+        int frontierCount = 0;
+        int i = first;
+        while (i < end) {
+            int depth = trie.depth[i];
+            ParserState from = at[depth - 1];
+            long[] loops = loopsAt[depth - 1];
+            if (loops == null) {
+                loops = space.selfLoops(from);
+                loopsAt[depth - 1] = loops;
+            }
+            int below = i + trie.subtreeSize[i];
+            if (!trie.subtreeNonAscii[i] && (trie.subtreeLow[i] & ~loops[0]) == 0
+                    && (trie.subtreeHigh[i] & ~loops[1]) == 0) {
+                // every path below stays in this state: all the subtree's tokens allowed
+                for (int k = trie.tokenStart[i]; k < trie.tokenStart[below]; k++) {
+                    int id = trie.tokenIds[k];
+                    bits[id >>> 6] |= 1L << id;
+                }
+                i = below;
+                continue;
+            }
+            ParserState next = space.next(from, trie.nodeByte[i] & 0xFF);
+            if (next.exited && frontier != null) {
+                if (frontierCount == frontier[0].length) {
+                    frontier[0] = Arrays.copyOf(frontier[0], frontierCount * 2);
+                }
+                frontier[0][frontierCount++] = i;
+                i = below;
+                continue;
+            }
+            if (next == dead) {
+                i = below;
+                continue;
+            }
+            at[depth] = next;
+            loopsAt[depth] = null;
+            for (int k = trie.tokenStart[i]; k < trie.tokenStart[i + 1]; k++) {
+                int id = trie.tokenIds[k];
+                bits[id >>> 6] |= 1L << id;
+            }
+            i++;
+        }
+        return frontierCount;
     }
 
     /**

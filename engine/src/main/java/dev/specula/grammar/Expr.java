@@ -59,8 +59,4 @@ sealed interface Expr {
         return new Literal(text);
     }
 
-    static Expr optional(Expr expr) {
-        return new Alt(List.of(EMPTY, expr));
-    }
-
 }

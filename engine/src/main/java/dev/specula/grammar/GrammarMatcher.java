@@ -133,8 +133,7 @@ public final class GrammarMatcher {
      */
     private int topCandidates(float[] logits, int offset, int width) {
         int found = 0;
-        // the smallest value kept once the candidates are full: most ids fail this one
-        // test
+        // the smallest kept value once full: most ids fail this test alone
         float threshold = Float.NEGATIVE_INFINITY;
         for (int id = 0; id < width; id++) {
             float value = logits[offset + id];

@@ -35,7 +35,11 @@ final class JsonGrammars {
     static final Expr STRING_CHAR = Expr.alt(new Expr.Chars(RAW), Expr.seq(Expr.literal("\\"),
             Expr.alt(chars("\"\\/bfnrt"), Expr.seq(Expr.literal("u"), HEX, HEX, HEX, HEX))));
 
-    static final Expr STRING = string(0, -1);
+    /**
+     * Any JSON string, a rule shared by every string of every grammar: its inside has one
+     * local state (per stack depth), so one trie walk serves all strings' masks.
+     */
+    static final Expr STRING = stringRule(0, -1);
 
     static final Expr NUMBER = PatternParser.parse("-?(0|[1-9][0-9]{0,15})(\\.[0-9]{1,16})?([eE][+-]?[0-9]{1,3})?",
             false, "");
@@ -65,7 +69,13 @@ final class JsonGrammars {
      * one.
      */
     static Expr string(int min, int max) {
-        return Expr.seq(Expr.literal("\""), new Expr.Repeat(STRING_CHAR, Expr.EMPTY, min, max), Expr.literal("\""));
+        return (min == 0 && max < 0) ? STRING : stringRule(min, max);
+    }
+
+    private static Expr stringRule(int min, int max) {
+        Expr body = Expr.seq(Expr.literal("\""), new Expr.Repeat(STRING_CHAR, Expr.EMPTY, min, max),
+                Expr.literal("\""));
+        return new Expr.Call(new Rule("string", body));
     }
 
     /**
@@ -146,11 +156,6 @@ final class JsonGrammars {
     /** Any JSON object (nested at most {@link #MAX_NESTING} levels, itself included). */
     static Expr anyObject() {
         return map(new Expr.Call(VALUE_RULES[MAX_NESTING - 1]));
-    }
-
-    /** Any array (nested at most {@link #MAX_NESTING} levels, itself included). */
-    static Expr anyArray() {
-        return array(new Expr.Call(VALUE_RULES[MAX_NESTING - 1]), 0, -1);
     }
 
     private static Rule[] valueRules() {

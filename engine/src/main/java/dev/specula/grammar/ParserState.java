@@ -22,6 +22,12 @@ final class ParserState {
     /** The text so far is a sentence of the grammar (end tokens may follow). */
     final boolean complete;
 
+    /**
+     * A local state only (threads over holes): some thread returned into a hole on the
+     * last byte, so what may follow depends on the stack the hole stands for.
+     */
+    final boolean exited;
+
     private final int hash;
 
     /** Set by {@link StateSpace} when this is the canonical instance of its threads. */
@@ -34,11 +40,29 @@ final class ParserState {
 
     volatile @Nullable TokenMask mask;
 
-    ParserState(int[] nodes, Frame[] frames, boolean complete) {
+    /**
+     * The ASCII bytes that lead back to this very state (bits 0..63, 64..127): inside a
+     * JSON string, every plain character. Computed on first use.
+     */
+    volatile long @Nullable [] selfLoops;
+
+    /**
+     * This state with each stack replaced by a hole of its depth (see
+     * {@link StateSpace#local}).
+     */
+    volatile @Nullable ParserState local;
+
+    /**
+     * A local state's tokens: what its threads decide alone, and where the stack decides.
+     */
+    volatile @Nullable LocalMask localMask;
+
+    ParserState(int[] nodes, Frame[] frames, boolean complete, boolean exited) {
         this.nodes = nodes;
         this.frames = frames;
         this.complete = complete;
-        int h = Arrays.hashCode(nodes) * 31 + Boolean.hashCode(complete);
+        this.exited = exited;
+        int h = (Arrays.hashCode(nodes) * 31 + Boolean.hashCode(complete)) * 31 + Boolean.hashCode(exited);
         for (Frame frame : frames) {
             h = h * 31 + frame.id;
         }
@@ -53,7 +77,7 @@ final class ParserState {
     @Override
     public boolean equals(Object other) {
         if (!(other instanceof ParserState state) || state.hash != hash || state.complete != complete
-                || !Arrays.equals(state.nodes, nodes)) {
+                || state.exited != exited || !Arrays.equals(state.nodes, nodes)) {
             return false;
         }
         for (int i = 0; i < frames.length; i++) {
@@ -67,6 +91,19 @@ final class ParserState {
     @Override
     public int hashCode() {
         return hash;
+    }
+
+    /**
+     * The tokens of a local state: {@code accepted}, allowed whatever the stacks under
+     * it; {@code frontier}, the trie nodes where a path first returned into a hole (their
+     * subtrees are decided by walking the real state); every other token is refused.
+     */
+    record LocalMask(long[] accepted, int[] frontier) {
+
+        long footprint() {
+            return 32 + 8L * accepted.length + 4L * frontier.length;
+        }
+
     }
 
     /** The special tokens a state may consume whole and the states they lead to. */

@@ -22,10 +22,6 @@ final class Rule {
         this.body = body;
     }
 
-    String name() {
-        return name;
-    }
-
     Expr body() {
         Expr defined = body;
         if (defined == null) {

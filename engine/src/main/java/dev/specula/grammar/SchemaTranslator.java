@@ -126,6 +126,13 @@ final class SchemaTranslator {
             }
         }
         Set<String> types = types(node, pointer);
+        if (node.has("format") && !types.contains("string")) {
+            // int32, int64, float, double: ranges this engine does not enforce
+            throw unsupported("format", pointer,
+                    "a format on a non-string type (" + String.join(", ", types)
+                            + ") is not enforced; supported formats are " + String.join(", ", FORMATS.keySet())
+                            + " on strings");
+        }
         if (node.has("const")) {
             return value(node.get("const"));
         }

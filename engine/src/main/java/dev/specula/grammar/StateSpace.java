@@ -24,7 +24,7 @@ final class StateSpace {
 
     static final int MAX_DEPTH = 256;
 
-    static final int MAX_STATES = 200_000;
+    static final int MAX_STATES = 50_000;
 
     private static final int MAX_FRAMES = 1_000_000;
 
@@ -36,6 +36,9 @@ final class StateSpace {
 
     private final Map<ParserState, ParserState> states = new ConcurrentHashMap<>();
 
+    /** holes[d]: the stand-in for any stack d frames deep. */
+    private final Frame[] holes;
+
     /** No thread and not complete: nothing can follow, the text is wrong. */
     final ParserState dead;
 
@@ -43,7 +46,11 @@ final class StateSpace {
 
     StateSpace(Automaton automaton) {
         this.automaton = automaton;
-        this.dead = intern(new ParserState(new int[0], new Frame[0], false));
+        this.holes = new Frame[MAX_DEPTH + 1];
+        for (int depth = 0; depth <= MAX_DEPTH; depth++) {
+            holes[depth] = Frame.hole(frameIds.getAndIncrement(), depth);
+        }
+        this.dead = intern(new ParserState(new int[0], new Frame[0], false, false));
         this.initial = intern(close(new int[] { automaton.start }, new Frame[] { Frame.ROOT }, 1));
     }
 
@@ -69,6 +76,48 @@ final class StateSpace {
             memo[b] = after;
         }
         return after;
+    }
+
+    /**
+     * The ASCII bytes after which {@code state} is itself again, as two 64-bit sets
+     * (bytes 0..63, 64..127); none for a state that is not interned (identity says
+     * nothing then).
+     */
+    long[] selfLoops(ParserState state) {
+        long[] loops = state.selfLoops;
+        if (loops == null) {
+            loops = new long[2];
+            // a stuck state (dead among them) goes nowhere: it loops on nothing
+            if (state.canonical && !state.isStuck()) {
+                for (int b = 0; b < 128; b++) {
+                    if (next(state, b) == state) {
+                        loops[b >>> 6] |= 1L << b;
+                    }
+                }
+            }
+            state.selfLoops = loops;
+        }
+        return loops;
+    }
+
+    /**
+     * {@code state}'s local state: the same threads, each stack replaced by a hole as
+     * deep (so depth bounds act alike). Walking it decides every token whose bytes stay
+     * above the stacks, for all states with these threads whatever their stacks: a JSON
+     * string's inside, wherever the string is.
+     */
+    ParserState local(ParserState state) {
+        ParserState local = state.local;
+        if (local == null) {
+            int[] nodes = state.nodes.clone();
+            Frame[] stand = new Frame[nodes.length];
+            for (int t = 0; t < nodes.length; t++) {
+                stand[t] = holes[state.frames[t].depth];
+            }
+            local = intern(close(nodes, stand, nodes.length));
+            state.local = local;
+        }
+        return local;
     }
 
     /** The state after {@code bytes}; {@link #dead} as soon as a byte is refused. */
@@ -166,6 +215,7 @@ final class StateSpace {
         long[] kept = new long[8];
         int keptCount = 0;
         boolean complete = false;
+        boolean exited = false;
         while (pending > 0) {
             pending--;
             int node = workNodes[pending];
@@ -202,6 +252,10 @@ final class StateSpace {
                 complete = true;
                 continue;
             }
+            else if (frame.isHole()) {
+                exited = true;
+                continue;
+            }
             else {
                 pushFrame = frame.parent;
                 pushNodes = new int[] { frame.returnNode };
@@ -216,7 +270,7 @@ final class StateSpace {
                 workFrames[pending++] = pushFrame;
             }
         }
-        if (keptCount == 0 && !complete) {
+        if (keptCount == 0 && !complete && !exited) {
             return dead;
         }
         long[] order = new long[keptCount];
@@ -238,7 +292,7 @@ final class StateSpace {
             nodes[i] = (int) (kept[byKey[i]] >>> 32);
             stacks[i] = keptFrames.get((int) kept[byKey[i]]);
         }
-        return new ParserState(nodes, stacks, complete);
+        return new ParserState(nodes, stacks, complete, exited);
     }
 
     private Frame frame(int returnNode, Frame parent) {
@@ -247,7 +301,12 @@ final class StateSpace {
         if (known != null) {
             return known;
         }
-        Frame fresh = new Frame(returnNode, parent, frameIds.getAndIncrement());
+        int id = frameIds.getAndIncrement();
+        if (id < 0) {
+            // ids identify stacks: a wrapped id could make two stacks equal
+            throw new IllegalStateException("The grammar's stack frame ids are exhausted; compile it again");
+        }
+        Frame fresh = new Frame(returnNode, parent, id);
         if (frames.size() >= MAX_FRAMES) {
             return fresh;
         }

@@ -21,14 +21,11 @@ final class TokenMask {
 
     private final boolean listsAllowed;
 
-    private final int allowedCount;
-
-    private TokenMask(int size, long @Nullable [] bits, int[] list, boolean listsAllowed, int allowedCount) {
+    private TokenMask(int size, long @Nullable [] bits, int[] list, boolean listsAllowed) {
         this.size = size;
         this.bits = bits;
         this.list = list;
         this.listsAllowed = listsAllowed;
-        this.allowedCount = allowedCount;
     }
 
     /** The mask of the set bits, in its smallest form. */
@@ -40,12 +37,12 @@ final class TokenMask {
         int refused = size - allowed;
         int bitsInts = bits.length * 2;
         if (allowed <= refused && allowed < bitsInts) {
-            return new TokenMask(size, null, ids(bits, size, true, allowed), true, allowed);
+            return new TokenMask(size, null, ids(bits, size, true, allowed), true);
         }
         if (refused < allowed && refused < bitsInts) {
-            return new TokenMask(size, null, ids(bits, size, false, refused), false, allowed);
+            return new TokenMask(size, null, ids(bits, size, false, refused), false);
         }
-        return new TokenMask(size, bits, new int[0], false, allowed);
+        return new TokenMask(size, bits, new int[0], false);
     }
 
     private static int[] ids(long[] bits, int size, boolean set, int count) {
@@ -74,10 +71,6 @@ final class TokenMask {
     /** Whether the allowed ids are held as a list: few of them. */
     boolean isSparse() {
         return bits == null && listsAllowed;
-    }
-
-    int allowedCount() {
-        return allowedCount;
     }
 
     /** Bytes held: what the mask cache counts against its budget. */

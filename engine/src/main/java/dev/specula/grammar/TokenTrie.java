@@ -26,13 +26,51 @@ final class TokenTrie {
 
     final int maxDepth;
 
-    private TokenTrie(byte[] nodeByte, int[] depth, int[] subtreeSize, int[] tokenStart, int[] tokenIds, int maxDepth) {
+    /**
+     * The bytes on the paths of node i's subtree (its own byte included): bytes 0..63 as
+     * bits of subtreeLow[i], 64..127 of subtreeHigh[i], any byte from 128 up as
+     * subtreeNonAscii[i]. A subtree whose bytes all loop back to the parser state it
+     * starts from is accepted whole without a walk (the inside of a JSON string).
+     */
+    final long[] subtreeLow;
+
+    final long[] subtreeHigh;
+
+    final boolean[] subtreeNonAscii;
+
+    /** Node i's parent (the root's: 0). */
+    final int[] parent;
+
+    private TokenTrie(byte[] nodeByte, int[] depth, int[] subtreeSize, int[] tokenStart, int[] tokenIds, int maxDepth,
+            int[] parent) {
         this.nodeByte = nodeByte;
         this.depth = depth;
         this.subtreeSize = subtreeSize;
         this.tokenStart = tokenStart;
         this.tokenIds = tokenIds;
         this.maxDepth = maxDepth;
+        int count = nodeByte.length;
+        this.parent = Arrays.copyOf(parent, count);
+        this.subtreeLow = new long[count];
+        this.subtreeHigh = new long[count];
+        this.subtreeNonAscii = new boolean[count];
+        // children come after their parent in preorder: fold them up from the last node
+        for (int n = count - 1; n >= 1; n--) {
+            int b = nodeByte[n] & 0xFF;
+            if (b < 64) {
+                subtreeLow[n] |= 1L << b;
+            }
+            else if (b < 128) {
+                subtreeHigh[n] |= 1L << b;
+            }
+            else {
+                subtreeNonAscii[n] = true;
+            }
+            int up = parent[n];
+            subtreeLow[up] |= subtreeLow[n];
+            subtreeHigh[up] |= subtreeHigh[n];
+            subtreeNonAscii[up] |= subtreeNonAscii[n];
+        }
     }
 
     int nodeCount() {
@@ -59,6 +97,7 @@ final class TokenTrie {
         int[] size = new int[capacity];
         int[] endingCount = new int[capacity];
         int[] endingNode = new int[ids.size()];
+        int[] parent = new int[capacity];
         int[] path = new int[64];
         int count = 1;
         int maxDepth = 0;
@@ -79,6 +118,7 @@ final class TokenTrie {
             for (int d = common + 1; d <= bytes.length; d++) {
                 nodeByte[count] = bytes[d - 1];
                 depth[count] = d;
+                parent[count] = path[d - 1];
                 path[d] = count++;
             }
             maxDepth = Math.max(maxDepth, bytes.length);
@@ -100,7 +140,7 @@ final class TokenTrie {
             tokenIds[fill[endingNode[t]]++] = ids.get(t);
         }
         return new TokenTrie(Arrays.copyOf(nodeByte, count), Arrays.copyOf(depth, count), Arrays.copyOf(size, count),
-                tokenStart, tokenIds, maxDepth);
+                tokenStart, tokenIds, maxDepth, parent);
     }
 
 }

@@ -60,7 +60,7 @@ final class Utf8Sequences {
         out.add(sequence);
     }
 
-    static int encodedLength(int codePoint) {
+    private static int encodedLength(int codePoint) {
         return (codePoint <= 0x7F) ? 1 : (codePoint <= 0x7FF) ? 2 : (codePoint <= 0xFFFF) ? 3 : 4;
     }
 

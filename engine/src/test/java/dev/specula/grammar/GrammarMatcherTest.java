@@ -75,6 +75,55 @@ class GrammarMatcherTest {
     }
 
     @Test
+    void masksAgreeWithIsAllowedOnTheSyntheticLargeVocabulary() {
+        TokenVocabulary vocabulary = Vocabularies.synthetic(150_000);
+        CompiledGrammar compiled = CompiledGrammar.compile(Grammar.jsonSchema(SCHEMA), vocabulary, new int[] { 0 });
+        String text = Walks.random(compiled, vocabulary, new Random(4)).text();
+        assertThat(text).startsWith("{").endsWith("}");
+    }
+
+    @Test
+    void stringsAtDifferentPlacesShareOneLocalStateAndStillGetTheirOwnMasks() {
+        TokenVocabulary vocabulary = Vocabularies.fixture("tiny");
+        CompiledGrammar grammar = CompiledGrammar.compile(Grammar.jsonSchema(SCHEMA), vocabulary, new int[] { 0 });
+        String inName = "{\"name\": \"x";
+        String inCity = "{\"name\": \"\", \"age\": 1, \"address\": {\"street\": \"\", \"city\": \"x";
+        ParserState nameState = stateOf(grammar, vocabulary, inName);
+        ParserState cityState = stateOf(grammar, vocabulary, inCity);
+        assertThat(nameState).isNotEqualTo(cityState);
+        assertThat(grammar.space().local(nameState)).isSameAs(grammar.space().local(cityState));
+        // what follows the closing quote differs: more properties after the name, the end
+        // of
+        // the address after the city
+        int[] quoteComma = Walks.greedy(vocabulary, "\",");
+        assertThat(quoteComma).hasSize(1);
+        GrammarMatcher name = grammar.newMatcher();
+        advanceText(name, vocabulary, inName);
+        GrammarMatcher city = grammar.newMatcher();
+        advanceText(city, vocabulary, inCity);
+        assertThat(name.isAllowed(quoteComma[0])).isTrue();
+        assertThat(city.isAllowed(quoteComma[0])).isFalse();
+        float[] nameRow = new float[vocabulary.size()];
+        float[] cityRow = new float[vocabulary.size()];
+        name.mask(nameRow, 0, nameRow.length);
+        city.mask(cityRow, 0, cityRow.length);
+        assertThat(nameRow[quoteComma[0]]).isZero();
+        assertThat(cityRow[quoteComma[0]]).isEqualTo(Float.NEGATIVE_INFINITY);
+        for (int id = 0; id < vocabulary.size(); id++) {
+            assertThat(name.isAllowed(id)).isEqualTo(nameRow[id] == 0f);
+            assertThat(city.isAllowed(id)).isEqualTo(cityRow[id] == 0f);
+        }
+    }
+
+    private static ParserState stateOf(CompiledGrammar grammar, TokenVocabulary vocabulary, String text) {
+        ParserState state = grammar.initial();
+        for (int token : Walks.greedy(vocabulary, text)) {
+            state = grammar.after(state, token);
+        }
+        return state;
+    }
+
+    @Test
     void argmaxAllowedIsTheArgmaxOfTheMaskedRow() {
         TokenVocabulary vocabulary = Vocabularies.fixture("tiny");
         CompiledGrammar grammar = CompiledGrammar.compile(Grammar.jsonSchema(SCHEMA), vocabulary, new int[] { 0 });

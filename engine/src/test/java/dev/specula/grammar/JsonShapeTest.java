@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * JSON mode and the shape rules every JSON grammar shares: bounded whitespace and
@@ -126,6 +127,44 @@ class JsonShapeTest {
         assertThat(accepts(grammar, "{\"b\":2,\"a\":1}")).isFalse();
         assertThat(accepts(grammar, "{\"b\":2,}")).isFalse();
         assertThat(accepts(grammar, "{\"b\":2,\"d\":1}")).isFalse();
+    }
+
+    @Test
+    void recursiveSchemasNestUpToTheStackBound() {
+        CompiledGrammar grammar = CompiledGrammar.compile(Grammar.jsonSchema("""
+                {"$defs":{"A":{"anyOf":[{"type":"array","items":{"$ref":"#/$defs/A"}},{"type":"null"}]}},
+                 "$ref":"#/$defs/A"}
+                """), BYTES, new int[] { 0 });
+        assertThat(accepts(grammar, "[[null, []], null]")).isTrue();
+        assertThat(accepts(grammar, "[1]")).isFalse();
+        // each level is one $ref call, one stack frame: at most 256
+        assertThat(accepts(grammar, "[".repeat(250) + "]".repeat(250))).isTrue();
+        assertThat(accepts(grammar, "[".repeat(260) + "]".repeat(260))).isFalse();
+    }
+
+    @Test
+    void leftRecursionEndsAtTheStackBound() {
+        CompiledGrammar grammar = CompiledGrammar
+            .compile(Grammar.jsonSchema("{\"anyOf\":[{\"$ref\":\"#\"},{\"type\":\"null\"}]}"), BYTES, new int[] { 0 });
+        assertThat(accepts(grammar, "null")).isTrue();
+        assertThat(accepts(grammar, "nul")).isFalse();
+        GrammarMatcher matcher = grammar.newMatcher();
+        for (byte b : "null".getBytes(java.nio.charset.StandardCharsets.UTF_8)) {
+            matcher.advance((b & 0xFF) + 1);
+        }
+        assertThat(matcher.isTerminated()).isTrue();
+    }
+
+    @Test
+    void compositionArgumentsAreChecked() {
+        assertThatThrownBy(() -> Grammar.repeat(Grammar.literal("a"), Grammar.literal(","), 3, 2))
+            .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> Grammar.repeat(Grammar.literal("a"), Grammar.literal(","), -1, 2))
+            .isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(Grammar::anyOf).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> CompiledGrammar.compile(Grammar.jsonObject(), BYTES, new int[] { 257 }))
+            .isInstanceOf(IllegalArgumentException.class)
+            .hasMessageContaining("257");
     }
 
 }

@@ -89,6 +89,50 @@ class MaskCostTest {
         }
     }
 
+    /**
+     * A whole document token by token: the mask at every position, on a fresh compiled
+     * grammar (most masks computed for the first time) and then again (all cached).
+     */
+    @Test
+    void maskCostsAlongADocument() {
+        TokenVocabulary vocabulary = Vocabularies.synthetic(150_000);
+        String person = "{\"name\": \"Ada Lovelace\", \"age\": 36, \"address\": {\"street\": \"12 St James's Sq\", "
+                + "\"city\": \"London\"}, \"tags\": [\"math\", \"poetry\"], \"role\": \"ADMIN\", "
+                + "\"birthday\": \"1815-12-10\", \"scores\": {\"analysis\": 9.5}}";
+        String nested = "{\"a\": {\"name\": \"hello world\", \"list\": [1, 2, {\"x\": \"deep string\", \"y\": [\"s\"]}], "
+                + "\"b\": {\"c\": {\"d\": \"more text\"}}}, \"e\": \"end\"}";
+        for (boolean print : new boolean[] { false, true }) {
+            document("schema", Grammar.jsonSchema(SchemaGrammarTest.PERSON), vocabulary, person, print);
+            document("json object", Grammar.jsonObject(), vocabulary, nested, print);
+        }
+    }
+
+    private static void document(String name, Grammar grammar, TokenVocabulary vocabulary, String text, boolean print) {
+        CompiledGrammar compiled = CompiledGrammar.compile(grammar, vocabulary, new int[] { 0 });
+        int[] tokens = Walks.greedy(vocabulary, text);
+        float[] row = new float[vocabulary.size()];
+        for (String pass : new String[] { "fresh", "cached" }) {
+            GrammarMatcher matcher = compiled.newMatcher();
+            long total = 0;
+            long worst = 0;
+            for (int token : tokens) {
+                long start = System.nanoTime();
+                matcher.mask(row, 0, row.length);
+                long took = System.nanoTime() - start;
+                total += took;
+                worst = Math.max(worst, took);
+                matcher.advance(token);
+            }
+            assertThat(matcher.isTerminated()).isTrue();
+            if (print) {
+                System.out.printf(
+                        "[mask cost] synthetic (150,000 ids) %s document of %d tokens, %s grammar: mask mean %.3f ms, "
+                                + "worst %.3f ms%n",
+                        name, tokens.length, pass, total / 1e6 / tokens.length, worst / 1e6);
+            }
+        }
+    }
+
     private static GrammarMatcher matcherAfter(Grammar grammar, TokenVocabulary vocabulary, String prefix) {
         GrammarMatcher matcher = CompiledGrammar.compile(grammar, vocabulary, new int[] { 0 }).newMatcher();
         for (int token : Walks.greedy(vocabulary, prefix)) {

@@ -78,6 +78,23 @@ class TokenVocabularyTest {
     }
 
     @Test
+    void unigramPiecesAreReadFromTheirArray() throws Exception {
+        JsonNode root = JSON.readTree("""
+                {"model":{"type":"Unigram","byte_fallback":true,
+                          "vocab":[["<unk>",0],["▁{",-1],["<0x0A>",0],["▁the",-2],["<0xZZ>",0]]},
+                 "decoder":{"type":"Sequence","decoders":[
+                   {"type":"Replace","pattern":{"String":"▁"},"content":" "},{"type":"ByteFallback"}]},
+                 "added_tokens":[{"id":0,"content":"<unk>","special":true}]}
+                """);
+        TokenVocabulary vocabulary = TokenVocabulary.of(root);
+        assertThat(vocabulary.size()).isEqualTo(5);
+        assertThat(text(vocabulary, 1)).isEqualTo(" {");
+        assertThat(vocabulary.bytes(2)).containsExactly(0x0A);
+        assertThat(text(vocabulary, 3)).isEqualTo(" the");
+        assertThat(text(vocabulary, 4)).as("not a byte: its text").isEqualTo("<0xZZ>");
+    }
+
+    @Test
     void otherTokenizerModelsAreRefused() throws Exception {
         JsonNode root = JSON.readTree("{\"model\":{\"type\":\"WordPiece\",\"vocab\":{\"a\":0}}}");
         assertThatThrownBy(() -> TokenVocabulary.of(root)).isInstanceOf(IllegalArgumentException.class)
