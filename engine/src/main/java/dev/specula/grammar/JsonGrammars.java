@@ -18,11 +18,11 @@ final class JsonGrammars {
     static final int MAX_NESTING = 64;
 
     /**
-     * Between two JSON tokens: nothing, a space, or a newline and up to 20 spaces or
-     * tabs.
+     * Between two JSON tokens: nothing or one space. Compact JSON only: a model may not
+     * spend tokens on indentation and newlines (a weak one will, until it runs out of
+     * tokens), and every answer is still valid JSON.
      */
-    static final Expr WS = Expr.alt(Expr.EMPTY, Expr.literal(" "),
-            Expr.seq(Expr.literal("\n"), new Expr.Repeat(chars(" \t"), Expr.EMPTY, 0, 20)));
+    static final Expr WS = Expr.alt(Expr.EMPTY, Expr.literal(" "));
 
     /**
      * Characters a JSON string holds unescaped: all but controls, quote and backslash.

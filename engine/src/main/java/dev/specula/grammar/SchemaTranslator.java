@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.Set;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.jspecify.annotations.Nullable;
 
 /**
  * A JSON Schema as an {@link Expr}, keyword by keyword (the supported set is documented
@@ -126,12 +127,15 @@ final class SchemaTranslator {
             }
         }
         Set<String> types = types(node, pointer);
-        if (node.has("format") && !types.contains("string")) {
-            // int32, int64, float, double: ranges this engine does not enforce
-            throw unsupported("format", pointer,
-                    "a format on a non-string type (" + String.join(", ", types)
-                            + ") is not enforced; supported formats are " + String.join(", ", FORMATS.keySet())
-                            + " on strings");
+        if (node.has("format") && !types.contains("string") && !node.has("const") && !node.has("enum")) {
+            Expr numeric = numericFormat(node.get("format").asText(), types);
+            if (numeric == null) {
+                throw unsupported("format", pointer,
+                        "a format on a non-string type (" + String.join(", ", types)
+                                + ") is not enforced; supported formats are " + String.join(", ", FORMATS.keySet())
+                                + " on strings, and int32, int64, float, double on integers and numbers");
+            }
+            return numeric;
         }
         if (node.has("const")) {
             return value(node.get("const"));
@@ -144,6 +148,28 @@ final class SchemaTranslator {
             alternatives.add(typed(type, node, pointer));
         }
         return (alternatives.size() == 1) ? alternatives.get(0) : new Expr.Alt(alternatives);
+    }
+
+    /**
+     * A numeric format as a grammar whose every number is in the format's range (a subset
+     * of it: int32 at most 9 digits, int64 at most 18, float and double without an
+     * exponent); null when {@code format} is not numeric or {@code types} are not
+     * numbers. Java's schema generators (victools, as Spring AI's BeanOutputConverter
+     * uses it) write int32 for every {@code int}.
+     */
+    private static @Nullable Expr numericFormat(String format, Set<String> types) {
+        boolean integer = types.contains("integer");
+        boolean number = types.contains("number");
+        if (!(integer || number) || types.size() > (integer && number ? 2 : 1)) {
+            return null;
+        }
+        return switch (format) {
+            case "int32" -> PatternParser.parse("-?(0|[1-9][0-9]{0,8})", false, "");
+            case "int64" -> PatternParser.parse("-?(0|[1-9][0-9]{0,17})", false, "");
+            case "float", "double" -> number ? PatternParser.parse("-?(0|[1-9][0-9]{0,15})(\\.[0-9]{1,16})?", false, "")
+                    : JsonGrammars.INTEGER;
+            default -> null;
+        };
     }
 
     /** Refuses {@code keyword} beside other constraints (annotations may stay). */

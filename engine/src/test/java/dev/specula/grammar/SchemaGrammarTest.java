@@ -116,9 +116,9 @@ class SchemaGrammarTest {
     void documentsTokenizedByTheTokenizerAreAcceptedTokenByToken() {
         String[] documents = {
                 """
-                        {"name": "Ada Lovelace", "age": 36, "address": {"street": "12 St James's Sq", "city": "London"},
-                          "tags": ["math", "poetry \\"science\\"", "\\u00e9t\\u00E9"], "role": "ADMIN", "birthday": "1815-12-10",
-                          "scores": {"analysis": 9.5, "engines": -1.25e3}, "nickname": null, "active": true}""",
+                        {"name": "Ada Lovelace", "age": 36, "address": {"street": "12 St James's Sq", "city": "London"}, \
+                        "tags": ["math", "poetry \\"science\\"", "\\u00e9t\\u00E9"], "role": "ADMIN", "birthday": "1815-12-10", \
+                        "scores": {"analysis": 9.5, "engines": -1.25e3}, "nickname": null, "active": true}""",
                 "{\"name\":\"Z\u00fcrich \u65e5\u672c \ud83d\ude00\",\"age\":-7,\"address\":{\"street\":\"\",\"city\":\"x\"},"
                         + "\"tags\":[],\"role\":\"GUEST\"}" };
         for (String model : new String[] { "qwen-vocab", "tiny", "llama3" }) {

@@ -31,7 +31,7 @@ class UnsupportedSchemaTest {
                     "allOf|{\"allOf\":[{\"type\":\"string\"},{\"maxLength\":3}]}|/properties/age",
                     "items|{\"type\":\"array\",\"items\":[{\"type\":\"string\"}]}|/properties/age",
                     "type|{\"type\":\"string\",\"anyOf\":[{\"maxLength\":2}]}|/properties/age",
-                    "format|{\"type\":\"integer\",\"format\":\"int32\"}|/properties/age" })
+                    "format|{\"type\":\"integer\",\"format\":\"uint8\"}|/properties/age" })
     void unsupportedKeywordsAreRefusedByNameAndPath(String keyword, String ageSchema, String path) {
         String schema = "{\"type\":\"object\",\"properties\":{\"age\":" + ageSchema + "}}";
         assertThatThrownBy(() -> Grammar.jsonSchema(schema)).isInstanceOf(UnsupportedSchemaException.class)

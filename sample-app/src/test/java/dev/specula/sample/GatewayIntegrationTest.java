@@ -160,6 +160,32 @@ class GatewayIntegrationTest {
             });
     }
 
+    /** What an application asks ChatClient's {@code .entity(...)} for. */
+    record Forecast(String city, int temperature, Sky sky, List<String> tags) {
+    }
+
+    enum Sky {
+
+        SUNNY, CLOUDY, RAINY
+
+    }
+
+    @Test
+    void chatClientEntityWithNativeStructuredOutputGetsAValidRecordFromTheWeakModel() {
+        Forecast forecast = chatClientBuilder.build()
+            .prompt()
+            .user("The weather in Paris, as JSON")
+            .options(dev.specula.chat.SpeculaChatOptions.builder().maxTokens(200))
+            .advisors(org.springframework.ai.chat.client.AdvisorParams.ENABLE_NATIVE_STRUCTURED_OUTPUT)
+            .call()
+            .entity(Forecast.class);
+
+        assertThat(forecast).isNotNull();
+        assertThat(forecast.city()).isNotNull();
+        assertThat(forecast.sky()).isNotNull();
+        assertThat(forecast.tags()).isNotNull();
+    }
+
     @Test
     void answersJsonModeWithAJsonObject() throws Exception {
         ChatCompletion completion = client.chat()
