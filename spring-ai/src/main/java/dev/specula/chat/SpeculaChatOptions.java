@@ -323,8 +323,8 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
      * OpenAI's {@code tool_choice}: {@link #TOOL_CHOICE_AUTO} (null means auto),
      * {@link #TOOL_CHOICE_NONE} (no tool is offered to the model and its output is not
      * read for calls), {@link #TOOL_CHOICE_REQUIRED} or the name of one of the tools
-     * (only that tool is offered). A call is not yet forced by a grammar: with
-     * {@code required} or a name the model is still free to answer in text.
+     * (only that tool is offered). With {@code required} or a name a grammar forces a
+     * valid call: a name of the offered tools, arguments valid for its schema.
      */
     public String getToolChoice() {
         return toolChoice;

@@ -25,10 +25,9 @@ import dev.specula.toolcall.ToolCallSyntax;
  * model may not call); a tool's name offers only that tool.
  *
  * <p>
- * {@link #callRequired()} with {@link #syntax()} and the offered tools' schemas is what a
- * grammar needs to force the call ({@code required} or a named tool); no grammar is wired
- * yet, so the model may still answer in text. {@link SpeculaChatModel} builds the
- * generation request from this plan in one place, where that grammar belongs.
+ * {@link #callRequired()} with {@link #syntax()} and the offered tools' schemas make the
+ * grammar that forces the call ({@code required} or a named tool; {@link OutputGrammar}):
+ * the model then writes a valid call in its template's format, whatever its weights.
  *
  * @param offered the tools rendered into the prompt
  * @param format how the output is read for calls; null = not read
