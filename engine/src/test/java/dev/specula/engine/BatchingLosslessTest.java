@@ -15,6 +15,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 import dev.specula.Fixtures;
+import dev.specula.grammar.CompiledGrammar;
+import dev.specula.grammar.Grammar;
+import dev.specula.grammar.TokenVocabulary;
 import dev.specula.kv.KvStore;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.RuntimeOptions;
@@ -26,6 +29,7 @@ import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.proposer.ProposerKind;
 import dev.specula.sampling.SamplingParams;
+import dev.specula.sampling.TokenPenalties;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -287,6 +291,39 @@ class BatchingLosslessTest {
         assertThat(prefixes.bytes()).isPositive();
         prefixes.clear();
         assertThat(prefixes.bytes()).isZero();
+    }
+
+    @Test
+    void constrainedAndPenalizedRequestsInABatchKeepTheirOutputs() {
+        int[] endIds = target.config().eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
+        CompiledGrammar json = CompiledGrammar.compile(Grammar.jsonObject(),
+                TokenVocabulary.read(target.tokenizer().file()), endIds);
+        TokenPenalties penalties = new TokenPenalties(0.7, 0.3, 1.2, java.util.Map.of(13, 1.5));
+        List<GenerationRequest.Builder> requests = new ArrayList<>();
+        for (int i = 0; i < 8; i++) {
+            int[] prompt = target.tokenizer().encode(PROMPTS.get(i % PROMPTS.size()), true);
+            requests.add(GenerationRequest.builder(prompt)
+                .maxNewTokens(40)
+                .grammar(i % 2 == 0 ? json : null)
+                .penalties(i % 4 < 2 ? penalties : TokenPenalties.NONE));
+        }
+        try (Engine batch = scheduler(new ModelPair(target, draft))) {
+            List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
+            for (int i = 0; i < requests.size(); i++) {
+                futures.add(batch.submit(
+                        requests.get(i).policy(policy(i)).proposer(i % 3 == 1 ? ProposerKind.NGRAM : null).build()));
+            }
+            GenerationStats stats = new GenerationStats();
+            for (int i = 0; i < futures.size(); i++) {
+                GenerationResult batched = futures.get(i).join();
+                GenerationResult single = alone
+                    .generate(requests.get(i).policy(PlainPolicy::new).proposer(null).build());
+                assertThat(batched.tokenIds()).as("request %d", i).containsExactly(single.tokenIds());
+                stats.add(batched.stats());
+            }
+            assertThat(stats.accepted()).as("drafts were accepted in the batch").isPositive();
+            assertThat(stats.grammarNanos()).as("the grammar ran in the batch").isPositive();
+        }
     }
 
     private static void await(CountDownLatch latch) {

@@ -47,10 +47,9 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * Tools through the ChatModel on the embedded pair, its target given Qwen2.5-Instruct's
- * released template (the pair's own template knows no tools): ChatClient's tools reach
- * the prompt, tool-call history renders, and what cannot be served is refused by name.
- * The tiny model never calls a tool on its own: reading calls from output is tested on
- * the formats (ToolCallFormatTest, ToolPlanTest).
+ * released template: ChatClient's tools reach the prompt, tool-call history renders, and
+ * what cannot be served is refused by name. The tiny model never calls a tool on its own:
+ * reading calls from output is tested on the formats (ToolCallFormatTest, ToolPlanTest).
  */
 class SpeculaChatModelToolsTest {
 
@@ -220,10 +219,10 @@ class SpeculaChatModelToolsTest {
                     .build()),
                 tools), "messages[1].tool_call_id");
 
-        // the embedded pair's own template knows no tool-call format: tools are refused,
-        // not dropped
+        // the llama fixture's template knows no tool-call format: tools are refused, not
+        // dropped
         SpeculaChatModel withoutToolTemplate = SpeculaChatModel.builder()
-            .service(GenerationService.builder(ModelPairHandle.ready(Fixtures.embeddedModels()))
+            .service(GenerationService.builder(ModelPairHandle.ready(new ModelPair(Fixtures.load("llama"), null)))
                 .batching(BatchingSettings.disabled())
                 .build())
             .build();
