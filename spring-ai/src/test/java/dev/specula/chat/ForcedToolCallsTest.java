@@ -1,12 +1,10 @@
 package dev.specula.chat;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.stream.Stream;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -167,16 +165,9 @@ class ForcedToolCallsTest {
     /** The embedded pair, its target given a released template. */
     private static Served serve(String template) throws IOException {
         TinyModels.Pair pair = Fixtures.embeddedPair();
-        Path target = Files
-            .createDirectories(directory.resolve(template.replace('/', '-') + "-" + SERVED.incrementAndGet()));
-        try (Stream<Path> files = Files.list(pair.target())) {
-            for (Path file : files.toList()) {
-                if (!file.getFileName().toString().equals("chat_template.jinja")) {
-                    Files.createSymbolicLink(target.resolve(file.getFileName()), file.toAbsolutePath());
-                }
-            }
-        }
-        Files.writeString(target.resolve("chat_template.jinja"), SpeculaChatModelToolsTest.releasedTemplate(template));
+        Path target = SpeculaChatModelToolsTest.targetWithTemplate(directory,
+                template.replace('/', '-') + "-" + SERVED.incrementAndGet(),
+                SpeculaChatModelToolsTest.releasedTemplate(template));
         ModelPairHandle models = ModelPairHandle.ready(ModelPair.load(target, pair.draft(), RuntimeOptions.defaults()));
         GenerationService service = GenerationService.builder(models)
             .responseCache(ResponseCacheSettings.disabled())

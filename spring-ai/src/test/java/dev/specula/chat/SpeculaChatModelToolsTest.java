@@ -77,15 +77,8 @@ class SpeculaChatModelToolsTest {
     @BeforeAll
     static void start() throws IOException {
         TinyModels.Pair pair = Fixtures.embeddedPair();
-        Path target = Files.createDirectories(directory.resolve("target-with-qwen-template"));
-        try (Stream<Path> files = Files.list(pair.target())) {
-            for (Path file : files.toList()) {
-                if (!file.getFileName().toString().equals("chat_template.jinja")) {
-                    Files.createSymbolicLink(target.resolve(file.getFileName()), file.toAbsolutePath());
-                }
-            }
-        }
-        Files.writeString(target.resolve("chat_template.jinja"), releasedTemplate("qwen2.5-instruct/tools"));
+        Path target = targetWithTemplate(directory, "target-with-qwen-template",
+                releasedTemplate("qwen2.5-instruct/tools"));
         models = ModelPairHandle.ready(ModelPair.load(target, pair.draft(), RuntimeOptions.defaults()));
         service = GenerationService.builder(models)
             .responseCache(ResponseCacheSettings.disabled())
@@ -186,7 +179,7 @@ class SpeculaChatModelToolsTest {
     }
 
     @Test
-    void whatCannotBeServedIsRefusedByName() {
+    void whatCannotBeServedIsRefusedByName() throws IOException {
         SpeculaChatOptions tools = SpeculaChatOptions.builder().toolCallbacks(weatherTool("currentWeather")).build();
         assertRefused(new Prompt("Weather?",
                 SpeculaChatOptions.builder()
@@ -219,12 +212,15 @@ class SpeculaChatModelToolsTest {
                     .build()),
                 tools), "messages[1].tool_call_id");
 
-        // the llama fixture's template knows no tool-call format: tools are refused, not
-        // dropped
+        // Llama 3's template knows no tool-call format: tools are refused, not dropped
         SpeculaChatModel withoutToolTemplate = SpeculaChatModel.builder()
-            .service(GenerationService.builder(ModelPairHandle.ready(new ModelPair(Fixtures.load("llama"), null)))
-                .batching(BatchingSettings.disabled())
-                .build())
+            .service(
+                    GenerationService.builder(ModelPairHandle.ready(ModelPair.load(
+                            targetWithTemplate(directory, "target-without-tools",
+                                    releasedTemplate("llama-3-instruct/system-user")),
+                            null, RuntimeOptions.defaults())))
+                        .batching(BatchingSettings.disabled())
+                        .build())
             .build();
         try {
             assertThatThrownBy(() -> ChatClient.create(withoutToolTemplate)
@@ -264,6 +260,23 @@ class SpeculaChatModelToolsTest {
     }
 
     record WeatherRequest(String city) {
+    }
+
+    /**
+     * The embedded target in a directory of its own whose chat template is
+     * {@code template} (its files linked, the template replaced).
+     */
+    static Path targetWithTemplate(Path parent, String name, String template) throws IOException {
+        Path target = Files.createDirectories(parent.resolve(name));
+        try (Stream<Path> files = Files.list(Fixtures.embeddedPair().target())) {
+            for (Path file : files.toList()) {
+                if (!file.getFileName().toString().equals("chat_template.jinja")) {
+                    Files.createSymbolicLink(target.resolve(file.getFileName()), file.toAbsolutePath());
+                }
+            }
+        }
+        Files.writeString(target.resolve("chat_template.jinja"), template);
+        return target;
     }
 
     static String releasedTemplate(String caseName) {
