@@ -80,6 +80,17 @@ public class SpeculaChatProperties implements InitializingBean {
                 throw PropertyChecks.invalid(prefix + "stop-sequences[" + i + "]", stops.get(i), "a non-empty text");
             }
         }
+        for (String penalty : new String[] { "frequency-penalty", "presence-penalty" }) {
+            Double value = penalty.startsWith("frequency") ? options.getFrequencyPenalty()
+                    : options.getPresencePenalty();
+            if (value != null && !(value >= -2 && value <= 2)) {
+                throw PropertyChecks.invalid(prefix + penalty, value, "a number in [-2, 2] (0 = off)");
+            }
+        }
+        Double repetition = options.getRepetitionPenalty();
+        if (repetition != null && !(repetition > 0 && Double.isFinite(repetition))) {
+            throw PropertyChecks.invalid(prefix + "repetition-penalty", repetition, "a number > 0 (1 = off)");
+        }
         PropertyChecks.requireAtLeast(CONFIG_PREFIX + ".max-prompt-characters", maxPromptCharacters, 1,
                 "an integer >= 1");
         PropertyChecks.requireAtLeast(CONFIG_PREFIX + ".stream-threads", streamThreads, 0,
@@ -95,6 +106,9 @@ public class SpeculaChatProperties implements InitializingBean {
             .maxTokens(options.getMaxTokens())
             .stopSequences(options.getStopSequences())
             .seed(options.getSeed())
+            .frequencyPenalty(options.getFrequencyPenalty())
+            .presencePenalty(options.getPresencePenalty())
+            .repetitionPenalty(options.getRepetitionPenalty())
             .speculation(options.isSpeculation())
             .policy(policy.getName())
             .gamma(policy.getGamma())
@@ -130,6 +144,48 @@ public class SpeculaChatProperties implements InitializingBean {
 
         /** Whether to speculate; false = plain target decoding. */
         private boolean speculation = true;
+
+        /**
+         * OpenAI's frequency penalty, in [-2, 2]: subtracted once per earlier occurrence
+         * of a token in the answer; 0 = off. Speculation reproduces the penalized model.
+         */
+        private Double frequencyPenalty = 0.0;
+
+        /**
+         * OpenAI's presence penalty, in [-2, 2]: subtracted from every token already in
+         * the answer; 0 = off.
+         */
+        private Double presencePenalty = 0.0;
+
+        /**
+         * Hugging Face's repetition penalty, greater than 0: divides positive and
+         * multiplies negative logits of tokens in the prompt or the answer; 1 = off.
+         */
+        private Double repetitionPenalty = 1.0;
+
+        public Double getFrequencyPenalty() {
+            return frequencyPenalty;
+        }
+
+        public void setFrequencyPenalty(Double frequencyPenalty) {
+            this.frequencyPenalty = frequencyPenalty;
+        }
+
+        public Double getPresencePenalty() {
+            return presencePenalty;
+        }
+
+        public void setPresencePenalty(Double presencePenalty) {
+            this.presencePenalty = presencePenalty;
+        }
+
+        public Double getRepetitionPenalty() {
+            return repetitionPenalty;
+        }
+
+        public void setRepetitionPenalty(Double repetitionPenalty) {
+            this.repetitionPenalty = repetitionPenalty;
+        }
 
         public Double getTemperature() {
             return temperature;

@@ -88,7 +88,8 @@ class SpeculaAutoConfigurationTests {
     void propertiesReachTheOptionsAndTheService() {
         runner.withPropertyValues("specula.chat.options.temperature=0.5", "specula.chat.options.top-p=0.9",
                 "specula.chat.options.top-k=7", "specula.chat.options.max-tokens=12", "specula.chat.options.seed=42",
-                "specula.chat.options.stop-sequences=###,return", "specula.policy.name=fixed", "specula.policy.gamma=3",
+                "specula.chat.options.stop-sequences=###,return", "specula.chat.options.frequency-penalty=0.5",
+                "specula.chat.options.repetition-penalty=1.1", "specula.policy.name=fixed", "specula.policy.gamma=3",
                 "specula.cache.response.enabled=false", "specula.resilience.max-concurrent-generations=2",
                 "specula.resilience.round-timeout=3s", "specula.resilience.draft-breaker.sliding-window-size=9",
                 "specula.resilience.draft-breaker.failure-rate-threshold=25",
@@ -102,6 +103,9 @@ class SpeculaAutoConfigurationTests {
                 assertThat(options.getMaxTokens()).isEqualTo(12);
                 assertThat(options.getSeed()).isEqualTo(42L);
                 assertThat(options.getStopSequences()).containsExactly("###", "return");
+                assertThat(options.getFrequencyPenalty()).isEqualTo(0.5);
+                assertThat(options.getPresencePenalty()).isEqualTo(0.0);
+                assertThat(options.getRepetitionPenalty()).isEqualTo(1.1);
                 assertThat(options.getPolicy()).isEqualTo("fixed");
                 assertThat(options.getGamma()).isEqualTo(3);
                 assertThat(options.getModel()).isEqualTo("my-coder");

@@ -37,6 +37,9 @@ class SpeculaPropertiesValidationTests {
                     specula.chat.options.top-p                           | 0     | 0.0    | (0, 1]
                     specula.chat.options.top-p                           | 1.5   | 1.5    | (0, 1]
                     specula.chat.options.top-k                           | -2    | -2     | an integer >= 0
+                    specula.chat.options.frequency-penalty               | 2.5   | 2.5    | [-2, 2]
+                    specula.chat.options.presence-penalty                | -3    | -3.0   | [-2, 2]
+                    specula.chat.options.repetition-penalty              | 0     | 0.0    | a number > 0
                     specula.chat.stream-threads                          | -1    | -1     | an integer >= 0
                     specula.chat.max-prompt-characters                   | 0     | 0      | an integer >= 1
                     specula.cache.response.maximum-size                  | -1    | -1     | an integer >= 0
