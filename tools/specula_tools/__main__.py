@@ -15,6 +15,7 @@ COMMANDS = {
     "quantize": "specula_tools.quantize",
     "onnx-to-hf": "specula_tools.onnx_to_hf",
     "scale-report": "specula_tools.scale_report",
+    "large-vocab": "specula_tools.large_vocab",
 }
 
 
