@@ -429,6 +429,10 @@ TOOL_CASES = {
     ],
     "llama-3.2-instruct": [TOOLS_USER, CALL_ROUNDTRIP],
     "mistral-nemo-instruct-2407": [TOOLS_USER, CALL_ROUNDTRIP, PARALLEL_CALLS, TYPED_ARGUMENTS],
+    "qwen3": [TOOLS_USER, CALL_ROUNDTRIP, PARALLEL_CALLS, TYPED_ARGUMENTS,
+              ("thinking-history", [{"role": "user", "content": "What's 2+2?"},
+                                    {"role": "assistant", "content": "<think>\nEasy.\n</think>\n\n4"},
+                                    {"role": "user", "content": "And 3+3?"}], True, None)],
 }
 
 ERROR_CASES = {

@@ -180,6 +180,7 @@ public final class ChatTemplate {
         jinjava.registerFunction(
                 new ELFunctionDefinition("", "strftime_now", ChatTemplate.class, "strftimeNow", String.class));
         jinjava.registerFilter(new ToJsonFilter());
+        PythonStringMethods.filters().forEach(jinjava::registerFilter);
         jinjava.getGlobalContext().registerExpTest(new PythonIterableTest());
         return jinjava;
     }
@@ -202,6 +203,58 @@ public final class ChatTemplate {
         .compile("\\bnot\\s+([A-Za-z_]\\w*(?:\\.[A-Za-z_]\\w*|\\[[^\\]]*])*(?:\\s*\\|\\s*\\w+)*"
                 + "\\s*(?:==|!=|<=|>=|<|>)\\s*(?:-?\\d+|'[^']*'|\"[^\"]*\"|[A-Za-z_]\\w*))");
 
+    /** {@code x[::-1]} with a plain operand: Python's reversed copy (Qwen3). */
+    private static final Pattern REVERSED = Pattern.compile("([A-Za-z_]\\w*(?:\\.[A-Za-z_]\\w*)*)\\[::-1]");
+
+    /**
+     * {@code namespace(a=x|length - 1)}: Jinjava binds {@code a=x|length} first and
+     * subtracts from the named parameter (Qwen3); each value is put in parentheses.
+     */
+    static String namespaceArgumentsGrouped(String tag) {
+        int call = tag.indexOf("namespace(");
+        if (call < 0) {
+            return tag;
+        }
+        int open = call + "namespace(".length();
+        StringBuilder out = new StringBuilder(tag.substring(0, open));
+        int depth = 0;
+        char quote = 0;
+        int argumentStart = open;
+        int i = open;
+        for (; i < tag.length(); i++) {
+            char c = tag.charAt(i);
+            if (quote != 0) {
+                quote = c == quote ? 0 : quote;
+            }
+            else if (c == '\'' || c == '"') {
+                quote = c;
+            }
+            else if (c == '(' || c == '[' || c == '{') {
+                depth++;
+            }
+            else if ((c == ')' || c == ']' || c == '}') && depth > 0) {
+                depth--;
+            }
+            else if (depth == 0 && (c == ',' || c == ')')) {
+                out.append(grouped(tag.substring(argumentStart, i))).append(c);
+                argumentStart = i + 1;
+                if (c == ')') {
+                    break;
+                }
+            }
+        }
+        if (i >= tag.length()) {
+            return tag; // unbalanced: left to Jinjava to report
+        }
+        return out.append(namespaceArgumentsGrouped(tag.substring(i + 1))).toString();
+    }
+
+    /** {@code name=value} as {@code name=(value)}; anything else as it is. */
+    private static String grouped(String argument) {
+        Matcher named = Pattern.compile("^(\\s*[A-Za-z_]\\w*\\s*=)(?!=)(.+)$", Pattern.DOTALL).matcher(argument);
+        return named.matches() ? named.group(1) + "(" + named.group(2).strip() + ")" : argument;
+    }
+
     /**
      * In Jinja2 {@code is} binds tighter than {@code not}: {@code not tools is defined}
      * means {@code not (tools is defined)}. Jinjava reads {@code (not tools) is defined},
@@ -215,6 +268,9 @@ public final class ChatTemplate {
         while (tags.find()) {
             String fixed = NOT_IS.matcher(tags.group()).replaceAll("not ($1 is $2$3)");
             fixed = NOT_COMPARISON.matcher(fixed).replaceAll("not ($1)");
+            fixed = REVERSED.matcher(fixed).replaceAll("($1|reverse)");
+            fixed = namespaceArgumentsGrouped(fixed);
+            fixed = PythonStringMethods.rewrite(fixed);
             tags.appendReplacement(out, Matcher.quoteReplacement(fixed));
         }
         tags.appendTail(out);
