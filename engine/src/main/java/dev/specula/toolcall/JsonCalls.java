@@ -113,6 +113,8 @@ final class JsonCalls {
     /**
      * Call objects one after another from {@code start}, separated by whitespace or
      * {@code ;}, up to the end of the text; null when anything else is there or none is.
+     * A last object cut off at the end of the text (the token limit) is dropped when
+     * complete calls precede it.
      */
     static @Nullable List<ToolCall> sequence(String text, int start, List<String> argumentsKeys, IdStyle idStyle) {
         List<ToolCall> calls = new ArrayList<>();
@@ -130,7 +132,9 @@ final class JsonCalls {
             }
             int end = valueEnd(text, position);
             if (end < 0) {
-                return null;
+                // cut off (the token limit) inside a call: the complete ones before it
+                // are the calls; alone, it is text
+                return calls.isEmpty() ? null : calls;
             }
             Optional<ToolCall> call = read(text.substring(position, end))
                 .flatMap((object) -> call(object, argumentsKeys, true, false, idStyle));

@@ -116,6 +116,19 @@ class ToolCallFormatTest {
     }
 
     @Test
+    void llamaCallsBeforeOneCutOffByTheTokenLimitAreKept() {
+        // a model that keeps calling runs out of tokens inside a call: the complete ones
+        // were written and are its calls
+        ParsedOutput cut = ToolCallFormat.LLAMA3_JSON.parse("{\"name\": \"get_weather\", \"parameters\": " + PARIS
+                + "}; {\"name\": \"get_time\", \"parameters\": {\"city\": \"Tok");
+        assertCalls(cut, "get_weather", PARIS);
+        ParsedOutput hermesCut = ToolCallFormat.HERMES.parse("<tool_call>\n{\"name\": \"get_weather\", \"arguments\": "
+                + PARIS + "}\n</tool_call>\n<tool_call>\n{\"name\": \"get_time\", \"argu");
+        assertThat(hermesCut.toolCalls()).extracting(dev.specula.tokenizer.ToolCall::name)
+            .containsExactly("get_weather");
+    }
+
+    @Test
     void llamaTextAndJsonThatIsNotACallStayText() {
         for (String text : List.of("The answer is {\"name\": \"x\", \"parameters\": {}}", "{\"name\": \"get_time\"}",
                 "{\"title\": \"a JSON answer\"}",
