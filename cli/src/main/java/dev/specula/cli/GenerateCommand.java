@@ -4,8 +4,10 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
@@ -20,6 +22,8 @@ import dev.specula.policy.PolicyResources;
 import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.ProposerKind;
 import dev.specula.sampling.SamplingParams;
+import dev.specula.sampling.TokenLogprob;
+import dev.specula.sampling.TokenPenalties;
 
 /**
  * {@code specula-cli generate [--target DIR] [--draft DIR] (--prompt TEXT | --chat TEXT | --prompt-ids 12,5,99)
@@ -33,7 +37,9 @@ final class GenerateCommand {
     static final String USAGE = "generate [--target DIR] [--draft DIR] (--prompt TEXT | --chat TEXT | --prompt-ids 12,5,99) "
             + "[--max-new-tokens 64] [--temperature 0] [--top-p 1] [--top-k 0] [--seed N] [--policy plain|fixed|...] "
             + "[--gamma 4] [--proposer model|ngram|model+ngram|prediction] [--ngram-min 1] [--ngram-max 4] "
-            + "[--prediction TEXT | --prediction-file F] [--stop TEXT]... " + "[--ignore-eos] [--json]";
+            + "[--prediction TEXT | --prediction-file F] [--stop TEXT]... "
+            + "[--response-format json|SCHEMA.json] [--frequency-penalty X] [--presence-penalty X] "
+            + "[--repetition-penalty X] [--logprobs N] [--ignore-eos] [--json]";
 
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -43,7 +49,8 @@ final class GenerateCommand {
     static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
         valued.addAll(ProposerOptions.OPTIONS);
-        valued.addAll(Set.of("prediction", "prediction-file"));
+        valued.addAll(Set.of("prediction", "prediction-file", "response-format", "frequency-penalty",
+                "presence-penalty", "repetition-penalty", "logprobs"));
         valued.addAll(Set.of("prompt", "chat", "prompt-ids", "max-new-tokens", "temperature", "top-p", "top-k", "seed",
                 "policy", "gamma", "stop", "policy-option"));
         Arguments arguments = Arguments.parse("generate", args, 1, valued, ModelOptions.flags("json", "ignore-eos"),
@@ -69,6 +76,10 @@ final class GenerateCommand {
                 .proposer(proposer)
                 .promptLookup(lookup)
                 .prediction(prediction == null ? null : models.target().tokenizer().encode(prediction, false))
+                .grammar(ResponseFormats.grammar(arguments.string("response-format", null), models))
+                .penalties(new TokenPenalties(arguments.number("frequency-penalty", 0),
+                        arguments.number("presence-penalty", 0), arguments.number("repetition-penalty", 1), Map.of()))
+                .logprobs(arguments.has("logprobs") ? arguments.integer("logprobs", 0, 0, TokenLogprob.MAX_TOP) : -1)
                 .listener(json ? null : (text) -> {
                     out.print(text);
                     out.flush();
@@ -154,6 +165,18 @@ final class GenerateCommand {
         json.put("finish_reason", result.finishReason().wireName());
         json.put("prompt_tokens", result.promptTokens());
         json.put("stats", statsJson);
+        if (!result.logprobs().isEmpty()) {
+            List<Map<String, Object>> logprobs = new ArrayList<>();
+            for (TokenLogprob logprob : result.logprobs()) {
+                Map<String, Object> entry = new LinkedHashMap<>();
+                entry.put("token_id", logprob.token());
+                entry.put("logprob", logprob.logprob());
+                entry.put("top_token_ids", logprob.topTokens());
+                entry.put("top_logprobs", logprob.topLogprobs());
+                logprobs.add(entry);
+            }
+            json.put("logprobs", logprobs);
+        }
         return json;
     }
 

@@ -54,6 +54,24 @@ class SpeculaCliTest {
     }
 
     @Test
+    void generateTakesAResponseFormatPenaltiesAndLogprobs() throws Exception {
+        Run run = run("generate", "--chat", "A JSON object describing a Python package", "--response-format", "json",
+                "--frequency-penalty", "0.5", "--logprobs", "2", "--max-new-tokens", "160", "--policy", "fixed:4",
+                "--json");
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        JsonNode json = JSON.readTree(run.out());
+        assertThat(json.path("text").asText()).startsWith("{");
+        if (json.path("finish_reason").asText().equals("eos")) {
+            assertThat(JSON.readTree(json.path("text").asText()).isObject()).isTrue();
+        }
+        assertThat(json.path("logprobs").size()).isEqualTo(json.path("token_ids").size());
+        assertThat(json.path("logprobs").get(0).path("top_token_ids").size()).isEqualTo(2);
+
+        assertOneLineError(run("generate", "--chat", "x", "--frequency-penalty", "3"), "frequency_penalty");
+        assertOneLineError(run("generate", "--chat", "x", "--response-format", "none.json"), "--response-format");
+    }
+
+    @Test
     void plainPromptIdsAndSpeculationAgree() throws Exception {
         JsonNode plain = JSON.readTree(
                 run("generate", "--prompt-ids", "31,40,50", "--max-new-tokens", "16", "--policy", "plain", "--json")

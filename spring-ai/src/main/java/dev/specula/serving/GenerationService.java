@@ -85,8 +85,11 @@ public final class GenerationService implements AutoCloseable {
     /** Longest a speculative round may run, when the builder sets nothing. */
     public static final Duration DEFAULT_ROUND_TIME_LIMIT = Engine.Settings.DEFAULT_DRAFT_TIME_LIMIT;
 
-    /** Compiled grammars kept (each holds its mask cache). */
-    private static final int GRAMMAR_CACHE_ENTRIES = 64;
+    /**
+     * Compiled grammars kept: each holds its mask cache (at most 16 MiB), so 16 of them
+     * hold at most 256 MiB outside the KV budget.
+     */
+    private static final int GRAMMAR_CACHE_ENTRIES = 16;
 
     private final ModelPairHandle models;
 
