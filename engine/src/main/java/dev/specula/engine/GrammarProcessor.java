@@ -34,7 +34,14 @@ final class GrammarProcessor implements LogitsProcessor {
         }
         long start = System.nanoTime();
         matcher.mask(logits, offset, width);
+        boolean anyAllowed = false;
+        for (int i = offset; i < offset + width && !anyAllowed; i++) {
+            anyAllowed = logits[i] != Float.NEGATIVE_INFINITY;
+        }
         nanos += System.nanoTime() - start;
+        if (!anyAllowed) {
+            throw nothingAllowed();
+        }
     }
 
     @Override
@@ -45,7 +52,20 @@ final class GrammarProcessor implements LogitsProcessor {
         long start = System.nanoTime();
         int choice = matcher.argmaxAllowed(logits, offset, width);
         nanos += System.nanoTime() - start;
+        if (choice < 0) {
+            throw nothingAllowed();
+        }
         return choice;
+    }
+
+    /**
+     * The grammar allows no token here: the vocabulary cannot write what it requires (a
+     * tokenizer without byte fallback lacks the characters), or the row is narrower than
+     * the tokens it allows.
+     */
+    private GenerationException nothingAllowed() {
+        return new GenerationException("The grammar allows no token of the model's vocabulary after " + matcher.mark()
+                + " output tokens: the vocabulary cannot write what the grammar requires next", null);
     }
 
     @Override

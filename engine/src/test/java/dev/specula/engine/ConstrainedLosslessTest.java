@@ -109,6 +109,42 @@ class ConstrainedLosslessTest {
                 (output) -> assertThat(new ObjectMapper().readTree(output).isObject()).as(output).isTrue());
     }
 
+    @Test
+    void aGrammarTheVocabularyCannotSpellFailsByName(@org.junit.jupiter.api.io.TempDir java.nio.file.Path directory)
+            throws Exception {
+        // a vocabulary of "{" and "}" only, without byte fallback: a JSON object with a
+        // required key cannot be written, and nothing is allowed after "{"
+        java.nio.file.Path tokenizer = directory.resolve("tokenizer.json");
+        StringBuilder ends = new StringBuilder();
+        for (int end : endIds) {
+            ends.append(ends.isEmpty() ? "" : ", ")
+                .append("{\"id\": ")
+                .append(end)
+                .append(", \"content\": \"<|end")
+                .append(end)
+                .append("|>\", \"special\": true}");
+        }
+        java.nio.file.Files.writeString(tokenizer,
+                "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"{\": 4000, \"}\": 4001}, "
+                        + "\"merges\": []}, \"added_tokens\": [" + ends + "]}");
+        CompiledGrammar unspellable = CompiledGrammar.compile(Grammar.jsonSchema(
+                "{\"type\": \"object\", \"properties\": {\"a\": {\"type\": \"integer\"}}, " + "\"required\": [\"a\"]}"),
+                TokenVocabulary.read(tokenizer), endIds);
+        SpeculativeDecoder decoder = new SpeculativeDecoder(new ModelPair(target, draft));
+        for (dev.specula.sampling.SamplingParams sampling : List.of(dev.specula.sampling.SamplingParams.GREEDY,
+                new dev.specula.sampling.SamplingParams(1.0, 0, 1.0, 7L))) {
+            org.assertj.core.api.Assertions
+                .assertThatThrownBy(() -> decoder.generate(GenerationRequest.builder(prompts.get(0))
+                    .maxNewTokens(8)
+                    .sampling(sampling)
+                    .grammar(unspellable)
+                    .policy(() -> new FixedPolicy(3))
+                    .build()))
+                .isInstanceOf(GenerationException.class)
+                .hasMessageContaining("grammar allows no token");
+        }
+    }
+
     private interface OutputCheck {
 
         void accept(String output) throws Exception;
