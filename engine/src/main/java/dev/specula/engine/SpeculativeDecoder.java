@@ -43,6 +43,9 @@ import dev.specula.sampling.Verdict;
  *                                         (a target that needs 2 tokens a call gets a filler draft when alone)
  *     4. accept                           greedy match or rejection sampling → accepted drafts + 1 token;
  *                                         commit, roll both KV caches back, stream text, policy.observe
+ *
+ * penalties and a grammar (Sequence.processor) rewrite each draft row (2.) and each verification row (4.) for
+ * the tokens before it, so the target they rewrite is what speculation reproduces
  * </pre> The first round's calls also prefill the prompt: a cache's pending tokens are
  * fed with the round's tokens.
  *
@@ -301,9 +304,7 @@ final class SpeculativeDecoder {
         sequence.stats.recordTargetCall(verified.runNanos());
         LogitsProcessor processor = sequence.processorAtCommitted();
         int width = verified.width();
-        // the rows before any rewrite, for log-probabilities (the verifier rewrites them
-        // in
-        // place)
+        // log-probabilities read the rows before the verifier rewrites them in place
         float[] rawRows = sequence.logprobs == null ? null : processor == null ? verified.logits()
                 : Arrays.copyOf(verified.logits(), (sequence.drafted + 1) * width);
         Verdict verdict = sequence.sampling.isGreedy()
@@ -313,7 +314,7 @@ final class SpeculativeDecoder {
         sequence.stats.recordRound(sequence.drafted, verdict.accepted());
         if (verified.hiddenState() != null) {
             int hidden = verified.hiddenState().length / verified.rows();
-            sequence.lastHiddenState = java.util.Arrays.copyOfRange(verified.hiddenState(), verdict.accepted() * hidden,
+            sequence.lastHiddenState = Arrays.copyOfRange(verified.hiddenState(), verdict.accepted() * hidden,
                     (verdict.accepted() + 1) * hidden);
         }
         sequence.commit(verdict.accepted(), verdict.nextToken(),
