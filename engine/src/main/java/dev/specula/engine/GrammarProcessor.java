@@ -33,11 +33,7 @@ final class GrammarProcessor implements LogitsProcessor {
             return; // a row after the end: never output, left as it is
         }
         long start = System.nanoTime();
-        matcher.mask(logits, offset, width);
-        boolean anyAllowed = false;
-        for (int i = offset; i < offset + width && !anyAllowed; i++) {
-            anyAllowed = logits[i] != Float.NEGATIVE_INFINITY;
-        }
+        boolean anyAllowed = matcher.mask(logits, offset, width);
         nanos += System.nanoTime() - start;
         if (!anyAllowed) {
             throw nothingAllowed();

@@ -92,13 +92,14 @@ public final class GrammarMatcher {
     /**
      * Sets logits[offset + id] to -Infinity for every id in [0, width) not allowed now
      * (ids past the vocabulary, padded logit rows, included).
+     * @return whether any id in [0, width) is allowed (false: the row is all -Infinity)
      */
-    public void mask(float[] logits, int offset, int width) {
+    public boolean mask(float[] logits, int offset, int width) {
         if (ended[count]) {
             Arrays.fill(logits, offset, offset + width, Float.NEGATIVE_INFINITY);
-            return;
+            return false;
         }
-        grammar.mask(history[count]).apply(logits, offset, width);
+        return grammar.mask(history[count]).apply(logits, offset, width);
     }
 
     /**

@@ -79,18 +79,24 @@ final class TokenMask {
         return 32 + ((words != null) ? 8L * words.length : 4L * list.length);
     }
 
-    /** Sets logits[offset + id] to -Infinity for every refused id in [0, width). */
-    void apply(float[] logits, int offset, int width) {
+    /**
+     * Sets logits[offset + id] to -Infinity for every refused id in [0, width).
+     * @return whether any id in [0, width) is allowed
+     */
+    boolean apply(float[] logits, int offset, int width) {
         int known = Math.min(width, size);
         if (width > known) {
             Arrays.fill(logits, offset + known, offset + width, Float.NEGATIVE_INFINITY);
         }
         long[] words = bits;
         if (words != null) {
+            boolean anyAllowed = false;
             for (int w = 0; w * 64 < known; w++) {
                 long word = words[w];
                 int base = w * 64;
                 int end = Math.min(known, base + 64);
+                // bits past the vocabulary are 0: the word's allowed ids below end
+                anyAllowed |= (end - base == 64 ? word : word & ((1L << (end - base)) - 1)) != 0;
                 if (word == 0) {
                     Arrays.fill(logits, offset + base, offset + end, Float.NEGATIVE_INFINITY);
                 }
@@ -108,8 +114,9 @@ final class TokenMask {
                     }
                 }
             }
+            return anyAllowed;
         }
-        else if (listsAllowed) {
+        if (listsAllowed) {
             int count = 0;
             while (count < list.length && list[count] < known) {
                 count++;
@@ -122,15 +129,17 @@ final class TokenMask {
             for (int i = 0; i < count; i++) {
                 logits[offset + list[i]] = kept[i];
             }
+            return count > 0;
         }
-        else {
-            for (int id : list) {
-                if (id >= known) {
-                    break;
-                }
-                logits[offset + id] = Float.NEGATIVE_INFINITY;
+        int refusedKnown = 0;
+        for (int id : list) {
+            if (id >= known) {
+                break;
             }
+            logits[offset + id] = Float.NEGATIVE_INFINITY;
+            refusedKnown++;
         }
+        return refusedKnown < known;
     }
 
     /**

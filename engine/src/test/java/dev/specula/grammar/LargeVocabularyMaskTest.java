@@ -37,10 +37,13 @@ class LargeVocabularyMaskTest {
             int coldChoice = matcherAfter(schema, vocabulary, prefix).argmaxAllowed(logits, 0, width);
             GrammarMatcher matcher = matcherAfter(schema, vocabulary, prefix);
             float[] first = new float[width];
-            matcher.mask(first, 0, width);
+            boolean anyAllowed = matcher.mask(first, 0, width);
+            boolean seen = false;
             for (int id = 0; id < width; id++) {
                 assertThat(matcher.isAllowed(id)).as("id %d after %s", id, prefix).isEqualTo(first[id] == 0f);
+                seen |= first[id] == 0f;
             }
+            assertThat(anyAllowed).as("mask says whether anything is allowed").isEqualTo(seen).isTrue();
             float[] cached = new float[width];
             matcher.mask(cached, 0, width);
             assertThat(cached).isEqualTo(first);
