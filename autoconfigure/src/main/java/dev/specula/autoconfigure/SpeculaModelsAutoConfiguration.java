@@ -106,25 +106,30 @@ public class SpeculaModelsAutoConfiguration {
         RuntimeOptions options = properties.getRuntime().toRuntimeOptions();
         ModelLocationsResolved graphs = batchGraphs(locations, batching);
         String servingSummary = servingSummary(locations, graphs, batching, policy.getIfAvailable(), options);
+        boolean trees = policy.getIfAvailable() != null && policy.getIfAvailable().tree() != null;
         if (properties.getLoadMode() == SpeculaModelProperties.LoadMode.BACKGROUND) {
             Executor loaderThread = (task) -> {
                 Thread thread = new Thread(task, "specula-model-loader");
                 thread.setDaemon(true);
                 thread.start();
             };
-            return ModelPairHandle.loading(() -> load(graphs, options, servingSummary), loaderThread);
+            return ModelPairHandle.loading(() -> load(graphs, options, servingSummary, trees), loaderThread);
         }
-        return ModelPairHandle.ready(load(graphs, options, servingSummary));
+        return ModelPairHandle.ready(load(graphs, options, servingSummary, trees));
     }
 
     /**
      * Loads the pair; a load failure names the property that pointed at the failing
      * model.
      */
-    private static ModelPair load(ModelLocationsResolved locations, RuntimeOptions options, String servingSummary) {
+    private static ModelPair load(ModelLocationsResolved locations, RuntimeOptions options, String servingSummary,
+            boolean trees) {
         try {
             long start = System.nanoTime();
             ModelPair pair = ModelPair.load(locations.target(), locations.draft(), options);
+            if (trees) {
+                checkTrees(pair);
+            }
             if (logger.isInfoEnabled()) {
                 logger.info(
                         loadedMessage(pair, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), servingSummary));
@@ -166,6 +171,27 @@ public class SpeculaModelsAutoConfiguration {
         Path directory = directoryOf(location);
         Path packed = directory == null ? null : directory.resolve(PACKED_GRAPH);
         return packed != null && Files.isRegularFile(packed) ? packed : null;
+    }
+
+    /**
+     * specula.policy.draft-shape=tree needs a draft and both graphs packed (an
+     * attention_bias), refused at startup otherwise.
+     */
+    private static void checkTrees(ModelPair pair) {
+        String property = SpeculaPolicyProperties.CONFIG_PREFIX + ".draft-shape";
+        String problem = null;
+        if (pair.draft().isEmpty()) {
+            problem = "no draft model is loaded (" + SpeculaModelProperties.DRAFT_LOCATION + ")";
+        }
+        else if (!pair.target().supportsTrees() || !pair.draft().get().supportsTrees()) {
+            problem = "the graphs loaded (" + pair.target().files().model() + ", " + pair.draft().get().files().model()
+                    + ") are not both packed: a tree needs " + PACKED_GRAPH + " next to each model's model.onnx and "
+                    + SpeculaBatchingProperties.CONFIG_PREFIX + ".path unpadded or auto";
+        }
+        if (problem != null) {
+            pair.close();
+            throw PropertyChecks.invalid(property, "tree", "chain, since " + problem);
+        }
     }
 
     private static String propertyOf(Path failed, ModelLocationsResolved locations) {
@@ -229,7 +255,8 @@ public class SpeculaModelsAutoConfiguration {
     private static String servingSummary(ModelLocationsResolved locations, ModelLocationsResolved graphs,
             SpeculaBatchingProperties batching, @Nullable SpeculaPolicyProperties policy, RuntimeOptions options) {
         String policyName = locations.draft() == null ? "plain (no draft)"
-                : policy == null ? "(default)" : policy.getName() + " (gamma " + policy.getGamma() + ")";
+                : policy == null ? "(default)" : policy.getName() + " (gamma " + policy.getGamma() + ")"
+                        + (policy.tree() == null ? "" : ", draft " + policy.tree());
         String batchPath = !batching.isEnabled() ? "off"
                 : graphs.target().equals(locations.target()) ? "padded" : "unpadded (" + PACKED_GRAPH + ")";
         return "policy " + policyName + ", batching " + batchPath + ", execution provider " + options.provider()

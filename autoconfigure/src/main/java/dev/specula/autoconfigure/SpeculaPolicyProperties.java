@@ -11,6 +11,7 @@ import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.UnknownPolicyException;
 import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.ProposerKind;
+import dev.specula.proposer.TreeShape;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.serving.PolicySettings;
 
@@ -53,6 +54,50 @@ public class SpeculaPolicyProperties implements InitializingBean {
      * ngram-min to 64.
      */
     private int ngramMax = PromptLookup.DEFAULT.maxNgram();
+
+    /**
+     * The shape of the draft model's proposals: "chain", or "tree" (EAGLE-2's dynamic
+     * tree, verified in one target call; needs both models' packed graphs,
+     * model_packed.onnx, which the unpadded batch path loads). The depth is the policy's
+     * draft length.
+     */
+    private String draftShape = "chain";
+
+    /**
+     * Tree nodes one target call verifies: "auto" (chosen each round from the target's
+     * measured cost and the nodes' expected acceptance) or 1 to 64.
+     */
+    private String treeNodes = "auto";
+
+    /**
+     * Tree width: children proposed per expanded node, and nodes expanded per level, 1 to
+     * 8.
+     */
+    private int treeWidth = TreeShape.DEFAULT.width();
+
+    public String getDraftShape() {
+        return draftShape;
+    }
+
+    public void setDraftShape(String draftShape) {
+        this.draftShape = draftShape;
+    }
+
+    public String getTreeNodes() {
+        return treeNodes;
+    }
+
+    public void setTreeNodes(String treeNodes) {
+        this.treeNodes = treeNodes;
+    }
+
+    public int getTreeWidth() {
+        return treeWidth;
+    }
+
+    public void setTreeWidth(int treeWidth) {
+        this.treeWidth = treeWidth;
+    }
 
     public String getName() {
         return name;
@@ -121,6 +166,37 @@ public class SpeculaPolicyProperties implements InitializingBean {
         PropertyChecks.requireRange(prefix + "ngram-min", ngramMin, ngramMin, 1, 64, "an integer from 1 to 64");
         PropertyChecks.requireRange(prefix + "ngram-max", ngramMax, ngramMax, ngramMin, 64,
                 "an integer from " + prefix + "ngram-min (" + ngramMin + ") to 64");
+        tree();
+    }
+
+    /**
+     * {@link #draftShape} and the tree's settings; null for chains.
+     */
+    TreeShape tree() {
+        String prefix = CONFIG_PREFIX + ".";
+        String shape = draftShape == null ? "" : draftShape.trim().toLowerCase(java.util.Locale.ROOT);
+        if (shape.equals("chain")) {
+            return null;
+        }
+        if (!shape.equals("tree")) {
+            throw PropertyChecks.invalid(prefix + "draft-shape", draftShape, "chain or tree");
+        }
+        PropertyChecks.requireRange(prefix + "tree-width", treeWidth, treeWidth, 1, TreeShape.MAX_WIDTH,
+                "an integer from 1 to " + TreeShape.MAX_WIDTH);
+        int nodes;
+        try {
+            nodes = TreeShape.parseNodes(treeNodes, prefix + "tree-nodes");
+        }
+        catch (InvalidRequestException ex) {
+            throw PropertyChecks.invalid(prefix + "tree-nodes", treeNodes,
+                    "auto or an integer from 1 to " + TreeShape.MAX_NODES);
+        }
+        ProposerKind kind = proposerKind();
+        if (kind != null && !kind.usesModel()) {
+            throw PropertyChecks.invalid(prefix + "draft-shape", draftShape,
+                    "chain: a tree shapes the draft model's proposals, and " + prefix + "proposer is '" + kind + "'");
+        }
+        return new TreeShape(treeWidth, nodes);
     }
 
     /** These properties as the service takes them. */
@@ -131,6 +207,7 @@ public class SpeculaPolicyProperties implements InitializingBean {
             .options(options)
             .proposer(proposerKind())
             .promptLookup(new PromptLookup(ngramMin, ngramMax))
+            .tree(tree())
             .build();
     }
 

@@ -129,6 +129,22 @@ class SpeculaAutoConfigurationTests {
     }
 
     @Test
+    void draftTreesServeTheAnswerChainsServe() {
+        String[] chainText = new String[1];
+        runner.run((context) -> chainText[0] = context.getBean(SpeculaChatModel.class)
+            .call(new Prompt(PROMPT))
+            .getResult()
+            .getOutput()
+            .getText());
+        runner.withPropertyValues("specula.policy.draft-shape=tree", "specula.policy.tree-nodes=6").run((context) -> {
+            GenerationService service = context.getBean(GenerationService.class);
+            assertThat(service.policySettings().tree()).hasToString("tree(width 3, nodes 6)");
+            ChatResponse response = context.getBean(SpeculaChatModel.class).call(new Prompt(PROMPT));
+            assertThat(response.getResult().getOutput().getText()).isEqualTo(chainText[0]);
+        });
+    }
+
+    @Test
     void theResponseCacheAnswersARepeatedGreedyRequest() {
         runner.run((context) -> {
             SpeculaChatModel chatModel = context.getBean(SpeculaChatModel.class);

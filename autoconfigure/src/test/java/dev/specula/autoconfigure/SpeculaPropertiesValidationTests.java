@@ -31,6 +31,7 @@ class SpeculaPropertiesValidationTests {
                     specula.policy.proposer                              | eagle | eagle  | one of model, ngram, model+ngram
                     specula.policy.proposer                              | prediction | prediction | one of model, ngram, model+ngram
                     specula.policy.ngram-min                             | 0     | 0      | an integer from 1 to 64
+                    specula.policy.draft-shape                           | star  | star   | chain or tree
                     specula.policy.ngram-max                             | 65    | 65     | an integer from specula.policy.ngram-min (1) to 64
                     specula.chat.options.max-tokens                      | -1    | -1     | an integer >= 1
                     specula.chat.options.temperature                     | -0.1  | -0.1   | a number >= 0
@@ -115,6 +116,37 @@ class SpeculaPropertiesValidationTests {
                 assertThat(cause.getName()).isEqualTo("specula.policy.proposer");
                 assertThat(cause.getReason()).contains("specula.draft.location");
             });
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', textBlock = """
+            specula.policy.tree-width=9  | specula.policy.tree-width | an integer from 1 to 8
+            specula.policy.tree-nodes=65 | specula.policy.tree-nodes | auto or an integer from 1 to 64
+            specula.policy.proposer=ngram | specula.policy.draft-shape | a tree shapes the draft model's proposals
+            """)
+    void aBadTreeStopsStartupNamingTheProperty(String setting, String property, String reason) {
+        runner.withPropertyValues("specula.policy.draft-shape=tree", setting).run((context) -> {
+            assertThat(context).hasFailed();
+            InvalidConfigurationPropertyValueException cause = findCause(context.getStartupFailure(),
+                    InvalidConfigurationPropertyValueException.class);
+            assertThat(cause).as("cause chain of %s", context.getStartupFailure()).isNotNull();
+            assertThat(cause.getName()).isEqualTo(property);
+            assertThat(cause.getReason()).contains(reason);
+        });
+    }
+
+    @org.junit.jupiter.api.Test
+    void aTreeOnGraphsThatCannotVerifyOneStopsStartup() {
+        // padded batching loads the mask graphs (model.onnx), which cannot say that a
+        // node sees only its ancestors
+        runner.withPropertyValues("specula.policy.draft-shape=tree", "specula.batching.path=padded").run((context) -> {
+            assertThat(context).hasFailed();
+            InvalidConfigurationPropertyValueException cause = findCause(context.getStartupFailure(),
+                    InvalidConfigurationPropertyValueException.class);
+            assertThat(cause).as("cause chain of %s", context.getStartupFailure()).isNotNull();
+            assertThat(cause.getName()).isEqualTo("specula.policy.draft-shape");
+            assertThat(cause.getReason()).contains("model_packed.onnx");
+        });
     }
 
     @ParameterizedTest(name = "{0}")

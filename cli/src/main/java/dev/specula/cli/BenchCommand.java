@@ -31,6 +31,7 @@ import dev.specula.policy.PolicyResources;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.ProposerKind;
+import dev.specula.proposer.TreeShape;
 import dev.specula.sampling.SamplingParams;
 
 /**
@@ -46,7 +47,7 @@ import dev.specula.sampling.SamplingParams;
 final class BenchCommand {
 
     static final String USAGE = "bench [--target DIR] [--draft DIR] --prompts FILE.jsonl [--max-new-tokens 128] "
-            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--proposers model,ngram,model+ngram,prediction] [--ngram-min 1] [--ngram-max 4] [--categories a,b] [--repeat 3] [--warmup 1] [--ignore-eos] [--response-format json|SCHEMA.json] [--json OUT.json] [--markdown OUT.md] [--chart OUT.png] "
+            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--proposers model,ngram,model+ngram,prediction] [--ngram-min 1] [--ngram-max 4] [--draft-shape chain,tree] [--tree-nodes auto,8,16] [--tree-width 2,3] [--categories a,b] [--repeat 3] [--warmup 1] [--ignore-eos] [--response-format json|SCHEMA.json] [--json OUT.json] [--markdown OUT.md] [--chart OUT.png] "
             + "[--concurrency 1,4,8,16 [--batch-path padded|unpadded|both] [--target-packed FILE]]";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -61,6 +62,7 @@ final class BenchCommand {
     static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
         valued.addAll(ProposerOptions.OPTIONS);
+        valued.addAll(TreeOptions.OPTIONS);
         valued.add("proposers");
         valued.add("categories");
         valued.addAll(Set.of("prompts", "max-new-tokens", "policies", "repeat", "warmup", "json", "markdown", "chart",
@@ -109,7 +111,11 @@ final class BenchCommand {
                     ignoreEos, sampling, out, err);
         }
 
-        try (ModelPair models = ModelOptions.load(arguments); PolicyResources resources = new PolicyResources()) {
+        // trees need the packed graphs: then every run decodes on them, chains and plain
+        // too
+        try (ModelPair models = TreeOptions.wantsTrees(arguments)
+                ? ModelOptions.loadPacked(arguments, "or bench chains only (--draft-shape chain)")
+                : ModelOptions.load(arguments); PolicyResources resources = new PolicyResources()) {
             Map<String, Run> policies = runs(policyNames, proposers, arguments, models, resources);
             List<int[]> promptIds = new ArrayList<>();
             for (BenchPrompt prompt : prompts) {
@@ -130,6 +136,8 @@ final class BenchCommand {
             // (policy, category) -> stats; category "all" holds every prompt
             Map<String, Map<String, GenerationStats>> totals = new LinkedHashMap<>();
             Map<String, String> proposerOf = new LinkedHashMap<>();
+            Map<String, String> shapeOf = new LinkedHashMap<>();
+            policies.forEach((key, run) -> shapeOf.put(key, run.tree() == null ? "chain" : run.tree().toString()));
             int mismatches = 0;
             for (int r = 0; r < repeat; r++) {
                 for (int p = 0; p < prompts.size(); p++) {
@@ -161,7 +169,7 @@ final class BenchCommand {
             }
             Map<String, String> policyOf = new LinkedHashMap<>();
             policies.forEach((key, run) -> policyOf.put(key, run.policy()));
-            BenchReport report = new BenchReport(totals, policyOf, proposerOf, mismatches);
+            BenchReport report = new BenchReport(totals, policyOf, proposerOf, shapeOf, mismatches);
             out.print(report.markdown());
             if (arguments.has("json")) {
                 Map<String, Object> json = new LinkedHashMap<>();
@@ -210,6 +218,10 @@ final class BenchCommand {
             default -> throw new CliException(
                     "bench: --batch-path must be padded, unpadded or both but was '" + pathOption + "'");
         };
+        if (TreeOptions.wantsTrees(arguments) && paths.contains("padded")) {
+            throw new CliException("bench: draft trees need the packed graphs of the unpadded path: add "
+                    + "--batch-path unpadded, or bench chains only (--draft-shape chain)");
+        }
         List<Map<String, Object>> rows = new ArrayList<>();
         ConcurrencyBench bench = null;
         for (String path : paths) {
@@ -265,22 +277,31 @@ final class BenchCommand {
     }
 
     /**
-     * Every (policy, proposer) pair is one run; plain proposes nothing and runs once.
-     * Keys name both when several proposers run.
+     * Every (policy, proposer, draft shape) is one run; plain proposes nothing and runs
+     * once; a tree shapes only the draft model's proposals, so it runs with the proposers
+     * that use the model. Keys name all three when several run.
      */
     private static Map<String, Run> runs(List<String> policyNames, List<@Nullable ProposerKind> proposers,
             Arguments arguments, ModelPair models, PolicyResources resources) throws IOException {
         Map<String, Run> runs = new LinkedHashMap<>();
         CompiledGrammar grammar = ResponseFormats.grammar(arguments.string("response-format", null), models);
+        List<@Nullable TreeShape> shapes = TreeOptions.shapes(arguments);
         for (String name : policyNames) {
             Supplier<SpeculationPolicy> factory = PolicyOptions.factory(name.trim(), arguments, models, resources);
             for (ProposerKind proposer : proposers) {
                 if (name.trim().equals(PlainPolicy.NAME)) {
-                    runs.put(PlainPolicy.NAME, new Run(PlainPolicy.NAME, null, factory, grammar));
+                    runs.put(PlainPolicy.NAME, new Run(PlainPolicy.NAME, null, factory, grammar, null));
                     break;
                 }
-                String key = proposers.size() == 1 ? name.trim() : name.trim() + " " + proposer;
-                runs.put(key, new Run(name.trim(), proposer, factory, grammar));
+                boolean usesModel = proposer == null ? models.draft().isPresent() : proposer.usesModel();
+                for (TreeShape shape : shapes) {
+                    if (shape != null && !usesModel) {
+                        continue;
+                    }
+                    String key = name.trim() + (proposers.size() == 1 ? "" : " " + proposer)
+                            + (shapes.size() == 1 ? "" : " " + (shape == null ? "chain" : shape));
+                    runs.put(key, new Run(name.trim(), proposer, factory, grammar, shape));
+                }
             }
         }
         return runs;
@@ -300,7 +321,7 @@ final class BenchCommand {
      * One benchmarked configuration: a policy and what proposes for it (null: default).
      */
     record Run(String policy, @Nullable ProposerKind proposer, Supplier<SpeculationPolicy> factory,
-            @Nullable CompiledGrammar grammar) {
+            @Nullable CompiledGrammar grammar, @Nullable TreeShape tree) {
 
         /**
          * The prompt's request; its prediction goes with it when this run's proposer is
@@ -315,6 +336,7 @@ final class BenchCommand {
                 .ignoreEos(ignoreEos)
                 .policy(factory)
                 .proposer(proposer)
+                .tree(tree)
                 .promptLookup(lookup)
                 .prediction(predicts && !PlainPolicy.NAME.equals(policy) ? prediction : null)
                 .grammar(grammar)

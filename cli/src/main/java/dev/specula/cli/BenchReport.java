@@ -37,18 +37,23 @@ final class BenchReport {
     /** What proposed in each run that speculated. */
     private final Map<String, String> proposerOf;
 
+    /** The draft shape of each run: chain, or the tree's. */
+    private final Map<String, String> shapeOf;
+
     /**
      * A report over the runs of one benchmark.
      * @param totals run → category → statistics
      * @param policyOf run → its policy's name (missing: the run's key is the name)
      * @param proposerOf run → what proposed its drafts (missing: nothing did)
+     * @param shapeOf run → its draft shape (missing: chain)
      */
     BenchReport(Map<String, Map<String, GenerationStats>> totals, Map<String, String> policyOf,
-            Map<String, String> proposerOf, int mismatches) {
+            Map<String, String> proposerOf, Map<String, String> shapeOf, int mismatches) {
         this.totals = totals;
         this.plainPolicy = totals.containsKey("plain") ? "plain" : null;
         this.policyOf = policyOf;
         this.proposerOf = proposerOf;
+        this.shapeOf = shapeOf;
         this.mismatches = mismatches;
     }
 
@@ -62,7 +67,10 @@ final class BenchReport {
                 String policyName = policyOf.getOrDefault(policy.getKey(), policy.getKey());
                 row.put("policy", policyName);
                 row.put("proposer", proposerOf.get(policy.getKey()));
-                row.put("draft_shape", proposerOf.containsKey(policy.getKey()) ? "chain" : null);
+                row.put("draft_shape", proposerOf.containsKey(policy.getKey())
+                        ? shapeOf.getOrDefault(policy.getKey(), "chain") : null);
+                row.put("tree_nodes_mean", stats.treeRounds() == 0 ? null : stats.meanTreeNodes());
+                row.put("tree_rounds", stats.treeRounds());
                 row.put("category", category.getKey());
                 row.put("tokens_per_second", stats.tokensPerSecond());
                 row.put("speedup_vs_plain", plain == null ? null : stats.tokensPerSecond() / plain.tokensPerSecond());
@@ -93,6 +101,10 @@ final class BenchReport {
         if (stats.drafted() == 0) {
             return 1.0;
         }
+        if (stats.treeRounds() > 0) {
+            // Leviathan's formula is a chain's
+            return null;
+        }
         double gamma = policy.startsWith("fixed:") ? Double.parseDouble(policy.substring("fixed:".length()))
                 : stats.meanDrafted();
         double alpha = stats.perTokenAcceptance();
@@ -107,18 +119,20 @@ final class BenchReport {
     String markdown() {
         StringBuilder md = new StringBuilder();
         md.append(
-                "| policy | proposer | category | tokens/s | speedup vs plain | mean accepted | acceptance | wasted drafts | outside ORT | ideal speedup | measured / ideal |\n");
-        md.append("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+                "| policy | proposer | shape | category | tokens/s | speedup vs plain | mean accepted | acceptance | tree nodes | wasted drafts | outside ORT | ideal speedup | measured / ideal |\n");
+        md.append("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (Map<String, @Nullable Object> row : rows()) {
             Double speedup = (Double) row.get("speedup_vs_plain");
             Double ideal = (Double) row.get("leviathan_expected_speedup");
-            md.append(String.format(Locale.ROOT, "| %s | %s | %s | %.1f | %s | %.2f | %.3f | %d | %.1f%% | %s | %s |%n",
-                    row.get("policy"), row.get("proposer") == null ? "" : row.get("proposer"), row.get("category"),
+            md.append(String.format(Locale.ROOT,
+                    "| %s | %s | %s | %s | %.1f | %s | %.2f | %.3f | %s | %d | %.1f%% | %s | %s |%n", row.get("policy"),
+                    row.get("proposer") == null ? "" : row.get("proposer"),
+                    row.get("draft_shape") == null ? "" : row.get("draft_shape"), row.get("category"),
                     (Double) row.get("tokens_per_second"), format(speedup, "x"),
                     (Double) row.get("mean_accepted_length"), (Double) row.get("acceptance_rate"),
-                    (Long) row.get("wasted_draft_tokens"), 100 * (Double) row.get("outside_ort_share"),
-                    format(ideal, "x"), speedup == null || ideal == null ? ""
-                            : String.format(Locale.ROOT, "%.0f%%", 100 * speedup / ideal)));
+                    format((Double) row.get("tree_nodes_mean"), ""), (Long) row.get("wasted_draft_tokens"),
+                    100 * (Double) row.get("outside_ort_share"), format(ideal, "x"), speedup == null || ideal == null
+                            ? "" : String.format(Locale.ROOT, "%.0f%%", 100 * speedup / ideal)));
         }
         if (rows().stream().anyMatch((row) -> row.get("grammar_us_per_token") != null)) {
             md.append("\n| policy | proposer | category | grammar µs/token | share of a plain target step |\n");

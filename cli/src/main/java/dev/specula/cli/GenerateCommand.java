@@ -21,6 +21,7 @@ import dev.specula.engine.ModelPair;
 import dev.specula.policy.PolicyResources;
 import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.ProposerKind;
+import dev.specula.proposer.TreeShape;
 import dev.specula.sampling.SamplingParams;
 import dev.specula.sampling.TokenLogprob;
 import dev.specula.sampling.TokenPenalties;
@@ -37,6 +38,7 @@ final class GenerateCommand {
     static final String USAGE = "generate [--target DIR] [--draft DIR] (--prompt TEXT | --chat TEXT | --prompt-ids 12,5,99) "
             + "[--max-new-tokens 64] [--temperature 0] [--top-p 1] [--top-k 0] [--seed N] [--policy plain|fixed|...] "
             + "[--gamma 4] [--proposer model|ngram|model+ngram|prediction] [--ngram-min 1] [--ngram-max 4] "
+            + "[--draft-shape chain|tree] [--tree-nodes N|auto] [--tree-width 3] "
             + "[--prediction TEXT | --prediction-file F] [--stop TEXT]... "
             + "[--response-format json|SCHEMA.json] [--frequency-penalty X] [--presence-penalty X] "
             + "[--repetition-penalty X] [--logprobs N] [--ignore-eos] [--json]";
@@ -49,6 +51,7 @@ final class GenerateCommand {
     static int run(String[] args, PrintStream out, PrintStream err) throws Exception {
         Set<String> valued = new HashSet<>(ModelOptions.OPTIONS);
         valued.addAll(ProposerOptions.OPTIONS);
+        valued.addAll(TreeOptions.OPTIONS);
         valued.addAll(Set.of("prediction", "prediction-file", "response-format", "frequency-penalty",
                 "presence-penalty", "repetition-penalty", "logprobs"));
         valued.addAll(Set.of("prompt", "chat", "prompt-ids", "max-new-tokens", "temperature", "top-p", "top-k", "seed",
@@ -62,7 +65,10 @@ final class GenerateCommand {
         ProposerKind proposer = ProposerOptions.kind(arguments);
         PromptLookup lookup = ProposerOptions.lookup(arguments);
         String prediction = prediction(arguments);
-        try (ModelPair models = ModelOptions.load(arguments); PolicyResources resources = new PolicyResources()) {
+        TreeShape tree = TreeOptions.shape(arguments);
+        try (ModelPair models = tree == null ? ModelOptions.load(arguments)
+                : ModelOptions.loadPacked(arguments, "or draft chains (--draft-shape chain)");
+                PolicyResources resources = new PolicyResources()) {
             // without a draft, decoding is plain unless a policy or a proposer asks for
             // prompt lookup
             String policy = arguments.string("policy",
@@ -75,6 +81,7 @@ final class GenerateCommand {
                 .policy(PolicyOptions.factory(policy, arguments, models, resources))
                 .proposer(proposer)
                 .promptLookup(lookup)
+                .tree(tree)
                 .prediction(prediction == null ? null : models.target().tokenizer().encode(prediction, false))
                 .grammar(ResponseFormats.grammar(arguments.string("response-format", null), models))
                 .penalties(new TokenPenalties(arguments.number("frequency-penalty", 0),

@@ -68,15 +68,23 @@ final class ModelOptions {
      * draft's packed graph when it has one.
      */
     static ModelPair loadPacked(Arguments arguments) {
+        return loadPacked(arguments, "or use --batch-path padded");
+    }
+
+    /**
+     * {@link #loadPacked(Arguments)}, whose error for a missing packed graph ends with
+     * {@code alternative} (what else the user can do).
+     */
+    static ModelPair loadPacked(Arguments arguments, String alternative) {
         Path[] locations = locations(arguments);
         Path target = locations[0];
         Path draft = locations[1];
         Path packedTarget = arguments.has("target-packed") ? Path.of(arguments.string("target-packed", null))
                 : target.resolve(PACKED_GRAPH);
         if (!java.nio.file.Files.exists(packedTarget)) {
-            throw new CliException("No packed target graph at " + packedTarget.toAbsolutePath()
-                    + ": export the target with "
-                    + "`python -m specula_tools export ... --packed` and pass --target-packed, or use --batch-path padded");
+            throw new CliException(
+                    "No packed target graph at " + packedTarget.toAbsolutePath() + ": export the target with "
+                            + "`python -m specula_tools export ... --packed` and pass --target-packed, " + alternative);
         }
         Path packedDraft = draft == null ? null
                 : java.nio.file.Files.exists(draft.resolve(PACKED_GRAPH)) ? draft.resolve(PACKED_GRAPH) : draft;

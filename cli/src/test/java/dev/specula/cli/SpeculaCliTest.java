@@ -139,7 +139,48 @@ class SpeculaCliTest {
             assertThat(fixedAll.path(field).isNumber()).as(field).isTrue();
         }
         assertThat(fixedAll.path("proposer").asText()).isEqualTo("model");
-        assertThat(Files.readString(markdown)).contains("| fixed:2 | model | all |");
+        assertThat(Files.readString(markdown)).contains("| fixed:2 | model | chain | all |");
+    }
+
+    @Test
+    void benchRunsChainsAndTreesOnThePackedGraphs() throws Exception {
+        Path prompts = temp.resolve("trees.jsonl");
+        Files.writeString(prompts,
+                "{\"id\": \"a\", \"category\": \"code\", \"prompt\": \"def square(x):\\n    return\"}\n");
+        Path out = temp.resolve("trees.json");
+        Run run = run("bench", "--prompts", prompts.toString(), "--max-new-tokens", "16", "--policies", "plain,fixed:3",
+                "--proposers", "model,ngram", "--draft-shape", "chain,tree", "--tree-nodes", "auto,6", "--repeat", "1",
+                "--warmup", "0", "--json", out.toString());
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        java.util.Map<String, JsonNode> byRun = new java.util.HashMap<>();
+        for (JsonNode row : JSON.readTree(out.toFile()).path("results")) {
+            if (row.path("category").asText().equals("all")) {
+                byRun.put(row.path("policy").asText() + " " + row.path("proposer").asText("") + " "
+                        + row.path("draft_shape").asText(""), row);
+            }
+        }
+        // a tree shapes only the draft model's proposals: prompt lookup runs as a chain
+        assertThat(byRun).containsOnlyKeys("plain  ", "fixed:3 model chain", "fixed:3 ngram chain",
+                "fixed:3 model tree(width 3, nodes auto)", "fixed:3 model tree(width 3, nodes 6)");
+        JsonNode fixedTree = byRun.get("fixed:3 model tree(width 3, nodes 6)");
+        assertThat(fixedTree.path("tree_nodes_mean").asDouble()).isBetween(1.0, 6.0);
+        assertThat(fixedTree.path("tree_rounds").asLong()).isPositive();
+        assertThat(JSON.readTree(out.toFile()).path("settings").path("greedy_mismatches").asInt()).isZero();
+    }
+
+    @Test
+    void generateDraftsTreesAndRefusesTreeOptionsWithoutATree() throws Exception {
+        Run tree = run("generate", "--prompt", "def square(x):", "--max-new-tokens", "12", "--draft-shape", "tree",
+                "--tree-width", "2", "--json");
+        Run chain = run("generate", "--prompt", "def square(x):", "--max-new-tokens", "12", "--json");
+        assertThat(tree.exitCode()).as(tree.err()).isZero();
+        assertThat(JSON.readTree(tree.out()).path("token_ids")).isEqualTo(JSON.readTree(chain.out()).path("token_ids"));
+        Run stray = run("generate", "--prompt", "x", "--tree-nodes", "8");
+        assertThat(stray.exitCode()).isEqualTo(2);
+        assertThat(stray.err()).contains("--draft-shape tree");
+        Run badShape = run("generate", "--prompt", "x", "--draft-shape", "bush");
+        assertThat(badShape.exitCode()).isEqualTo(2);
+        assertThat(badShape.err()).contains("--draft-shape must be chain or tree");
     }
 
     @Test

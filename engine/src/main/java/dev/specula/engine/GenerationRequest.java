@@ -10,6 +10,7 @@ import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.ProposerKind;
+import dev.specula.proposer.TreeShape;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.SamplingParams;
 import dev.specula.sampling.TokenLogprob;
@@ -41,6 +42,9 @@ import dev.specula.sampling.TokenPenalties;
  * @param grammar what the output must match (a JSON schema, JSON, a tool-call format),
  * compiled for the target's vocabulary: the constrained target is what speculation
  * reproduces; null: unconstrained
+ * @param tree the draft model's proposals as a tree of this shape, verified in one call;
+ * null: a chain. Rounds proposed without the model (prompt lookup, a prediction) are
+ * chains either way
  * @throws InvalidRequestException for an empty prompt, max new tokens < 1 or an empty
  * stop string, naming the component
  */
@@ -48,7 +52,7 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         Supplier<? extends SpeculationPolicy> policy, @Nullable TokenStreamListener listener,
         @Nullable CancellationToken cancellation, boolean ignoreEos, @Nullable ProposerKind proposer,
         PromptLookup promptLookup, int @Nullable [] prediction, TokenPenalties penalties, int logprobs,
-        @Nullable CompiledGrammar grammar) {
+        @Nullable CompiledGrammar grammar, @Nullable TreeShape tree) {
 
     public GenerationRequest {
         if (promptIds == null || promptIds.length == 0) {
@@ -96,7 +100,7 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
     /** This request with another policy supplier (the same in every other respect). */
     GenerationRequest withPolicy(Supplier<? extends SpeculationPolicy> policy) {
         return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,
-                ignoreEos, proposer, promptLookup, prediction, penalties, logprobs, grammar);
+                ignoreEos, proposer, promptLookup, prediction, penalties, logprobs, grammar, tree);
     }
 
     public static Builder builder(int[] promptIds) {
@@ -134,6 +138,8 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         private @Nullable ProposerKind proposer;
 
         private PromptLookup promptLookup = PromptLookup.DEFAULT;
+
+        private @Nullable TreeShape tree;
 
         private int @Nullable [] prediction;
 
@@ -221,9 +227,17 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
             return this;
         }
 
+        /**
+         * Drafts trees of this shape with the draft model (null: chains).
+         */
+        public Builder tree(@Nullable TreeShape tree) {
+            this.tree = tree;
+            return this;
+        }
+
         public GenerationRequest build() {
             return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,
-                    ignoreEos, proposer, promptLookup, prediction, penalties, logprobs, grammar);
+                    ignoreEos, proposer, promptLookup, prediction, penalties, logprobs, grammar, tree);
         }
 
     }

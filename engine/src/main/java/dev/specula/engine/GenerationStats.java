@@ -43,6 +43,10 @@ public final class GenerationStats {
 
     private long grammarNanos;
 
+    private long treeRounds;
+
+    private long treeNodes;
+
     void recordDraftCall(long nanos) {
         if (draftCalls == 0) {
             draftPrefillNanos += nanos;
@@ -77,6 +81,17 @@ public final class GenerationStats {
         for (int i = 0; i < roundAccepted; i++) {
             acceptedAtPosition[i]++;
         }
+    }
+
+    /**
+     * A tree round: {@code nodes} drafted, the path of {@code accepted} accepted; the
+     * positions count by depth, up to the tree's {@code depth}.
+     */
+    void recordTreeRound(int nodes, int depth, int accepted) {
+        recordRound(depth, accepted);
+        drafted += nodes - depth;
+        treeRounds++;
+        treeNodes += nodes;
     }
 
     void recordGrammar(long nanos) {
@@ -125,6 +140,23 @@ public final class GenerationStats {
         draftPrefillNanos += other.draftPrefillNanos;
         draftedRequests += other.draftedRequests;
         grammarNanos += other.grammarNanos;
+        treeRounds += other.treeRounds;
+        treeNodes += other.treeNodes;
+    }
+
+    /** Rounds that verified a draft tree. */
+    public long treeRounds() {
+        return treeRounds;
+    }
+
+    /** Nodes of the draft trees verified (each tree's root not counted). */
+    public long treeNodes() {
+        return treeNodes;
+    }
+
+    /** Mean nodes of a verified draft tree; 0 without trees. */
+    public double meanTreeNodes() {
+        return treeRounds == 0 ? 0 : (double) treeNodes / treeRounds;
     }
 
     /**

@@ -26,6 +26,9 @@ public final class ModelPair implements AutoCloseable {
 
     private final Decoder draft;
 
+    /** Sizes draft trees from the target's measured costs; measured on first use. */
+    private TreeSizer treeSizer;
+
     public ModelPair(DecoderModel target, Decoder draft) {
         this(target, target, draft);
     }
@@ -114,6 +117,24 @@ public final class ModelPair implements AutoCloseable {
 
     public Optional<Decoder> draft() {
         return Optional.ofNullable(draft);
+    }
+
+    /**
+     * The tree sizer of this pair: the target's verification costs t(1 .. 65) are
+     * measured on the first call (tens of milliseconds for the embedded pair, seconds for
+     * a 0.5B target).
+     */
+    synchronized TreeSizer treeSizer() {
+        if (treeSizer == null) {
+            try {
+                treeSizer = TreeSizer.measure(targetSteps);
+            }
+            catch (ai.onnxruntime.OrtException ex) {
+                throw new GenerationException(
+                        "ONNX Runtime failed while timing the target for draft trees: " + ex.getMessage(), ex);
+            }
+        }
+        return treeSizer;
     }
 
     @Override

@@ -11,14 +11,17 @@ import ai.onnxruntime.OrtSession;
 import org.jspecify.annotations.Nullable;
 
 import dev.specula.kv.SequenceCache;
+import dev.specula.model.StepInput;
 import dev.specula.policy.RoundContext;
 import dev.specula.policy.SpeculationPolicy;
+import dev.specula.proposer.DraftTree;
 import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.TokenProposer;
 import dev.specula.sampling.LogitsProcessor;
 import dev.specula.sampling.LogitsProcessors;
 import dev.specula.sampling.SamplingParams;
 import dev.specula.sampling.TokenLogprob;
+import dev.specula.sampling.TreeVerdict;
 
 /**
  * One request's state in the decode loop: its tokens, its KV caches in both models, its
@@ -120,6 +123,15 @@ final class Sequence implements AutoCloseable {
     double draftLogProbability;
 
     long roundDraftNanos;
+
+    /**
+     * The round's draft tree while the draft model grows it and the target verifies it;
+     * null in a chain round.
+     */
+    @Nullable TreeDraft treeDraft;
+
+    /** Tokens of the round's tree verification call (for its cost). */
+    int lastVerifiedTokens;
 
     /**
      * The target's last_hidden_state row for the last committed token's prediction, when
@@ -266,6 +278,79 @@ final class Sequence implements AutoCloseable {
             roundDraftNanos = System.nanoTime() - start;
         }
         drafting = !proposedWithoutModel && gamma > 0 && modelCanDraft;
+        treeDraft = drafting && request.tree() != null ? new TreeDraft(request.tree(), gamma, length) : null;
+    }
+
+    /** The committed tokens the target has not seen: the next call carries them first. */
+    int pendingTargetTokens() {
+        return length - targetCache.logicalLength();
+    }
+
+    /** The round's next draft call: a chain's next token, or the tree's next level. */
+    StepInput draftStep() {
+        if (treeDraft != null) {
+            return treeDraft.atRoot() ? new StepInput(draftCache, pendingFor(draftCache), 1, false, runOptions)
+                    : treeDraft.nextLevel(draftCache, runOptions);
+        }
+        return new StepInput(draftCache, draftInput(), 1, false, runOptions);
+    }
+
+    /**
+     * The processor standing after the committed tokens and the path of tree candidate
+     * {@code candidate} (-1: the root); null when there is none.
+     */
+    @Nullable LogitsProcessor processorAfter(TreeDraft tree, int candidate) {
+        LogitsProcessor processor = processorAtCommitted();
+        if (processor != null && candidate >= 0) {
+            for (int token : tree.pathTokens(candidate)) {
+                processor.advance(token);
+            }
+        }
+        return processor;
+    }
+
+    /**
+     * The target's call: pending tokens and the chain's drafts, or pending tokens and the
+     * selected tree (its root's row and each node's).
+     */
+    StepInput verificationStep() {
+        boolean hidden = policy.usesTargetHiddenState();
+        if (treeDraft != null && treeDraft.selected != null) {
+            DraftTree tree = treeDraft.selected;
+            int pending = length - targetCache.logicalLength();
+            int[] input = Arrays.copyOfRange(tokens, targetCache.logicalLength(), length + tree.size());
+            for (int i = 0; i < tree.size(); i++) {
+                input[pending + i] = tree.token(i);
+            }
+            lastVerifiedTokens = input.length;
+            return new StepInput(targetCache, input, tree.size() + 1, hidden, runOptions, treeDraft.targetAttention());
+        }
+        return new StepInput(targetCache, verificationInput(), drafted + 1, hidden, runOptions);
+    }
+
+    /**
+     * Commits a verified tree's accepted path and the target's next token: both caches
+     * keep the path's KV (the draft's, the part of it that it was fed); the other
+     * branches become holes.
+     */
+    void commitTree(TreeVerdict verdict, @Nullable List<TokenLogprob> roundLogprobs) {
+        TreeDraft tree = treeDraft;
+        int[] path = verdict.path();
+        int[] targetKept = new int[path.length];
+        for (int i = 0; i < path.length; i++) {
+            targetKept[i] = tree.base + path[i];
+        }
+        targetCache.retain(tree.base, targetKept);
+        if (draftCache != null && draftCache.logicalLength() >= tree.base) {
+            draftCache.retain(tree.base, tree.fedPath(path));
+        }
+        if (path.length > drafts.length) {
+            drafts = Arrays.copyOf(drafts, path.length);
+            draftDistributions = Arrays.copyOf(draftDistributions, path.length);
+        }
+        int[] pathTokens = tree.selected.tokensOf(path);
+        System.arraycopy(pathTokens, 0, drafts, 0, path.length);
+        commit(path.length, verdict.nextToken(), roundLogprobs);
     }
 
     void addDraft(int token, float @Nullable [] distribution) {

@@ -18,10 +18,16 @@ import dev.specula.model.StepOutput;
 import dev.specula.policy.DraftCandidate;
 import dev.specula.policy.RoundOutcome;
 import dev.specula.policy.SpeculationPolicy;
+import dev.specula.proposer.DraftTree;
+import dev.specula.proposer.ProposerKind;
+import dev.specula.proposer.TreeShape;
+import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.Distributions;
 import dev.specula.sampling.DraftVerifier;
 import dev.specula.sampling.LogitsProcessor;
 import dev.specula.sampling.TokenLogprob;
+import dev.specula.sampling.TreeVerdict;
+import dev.specula.sampling.TreeVerifier;
 import dev.specula.sampling.Verdict;
 
 /**
@@ -222,7 +228,7 @@ final class SpeculativeDecoder {
         while (!drafting.isEmpty()) {
             List<StepInput> inputs = new ArrayList<>(drafting.size());
             for (Sequence sequence : drafting) {
-                inputs.add(new StepInput(sequence.draftCache, sequence.draftInput(), 1, false, sequence.runOptions));
+                inputs.add(sequence.draftStep());
             }
             List<StepOutput> outputs = models.draft().orElseThrow().forward(inputs);
             List<Sequence> stillDrafting = new ArrayList<>(drafting.size());
@@ -232,7 +238,12 @@ final class SpeculativeDecoder {
                 sequence.stats.recordDraftCall(output.runNanos());
                 sequence.roundDraftNanos += output.runNanos();
                 try {
-                    propose(sequence, output);
+                    if (sequence.treeDraft != null) {
+                        grow(sequence, output);
+                    }
+                    else {
+                        propose(sequence, output);
+                    }
                 }
                 catch (Throwable ex) {
                     sequence.fail(ex);
@@ -278,8 +289,29 @@ final class SpeculativeDecoder {
     }
 
     /**
-     * ONE target call over every sequence's pending tokens and drafts: logits of the last
-     * drafted + 1 positions. A sequence whose policy throws leaves {@code batch} first.
+     * A tree's level: each fed node's (or the root's) likeliest children join the tree;
+     * when the depth is reached, the nodes to verify are selected (by measured cost, or
+     * the shape's count).
+     */
+    private void grow(Sequence sequence, StepOutput output) {
+        TreeDraft tree = sequence.treeDraft;
+        tree.expand(output.logits(), output.width(), (candidate) -> sequence.processorAfter(tree, candidate));
+        if (tree.expanding()) {
+            return;
+        }
+        sequence.drafting = false;
+        TreeShape shape = sequence.request.tree();
+        int nodes = shape.autoNodes()
+                ? models.treeSizer()
+                    .choose(tree.scoresInSelectionOrder(), sequence.roundDraftNanos, sequence.pendingTargetTokens())
+                : shape.nodes();
+        tree.select(nodes);
+    }
+
+    /**
+     * ONE target call over every sequence's pending tokens and drafts (a chain, or a
+     * tree): logits of the last drafted + 1 positions (a tree's root and nodes). A
+     * sequence whose policy throws leaves {@code batch} first.
      */
     private List<StepOutput> verify(List<Sequence> batch) throws OrtException {
         List<StepInput> inputs = new ArrayList<>(batch.size());
@@ -288,8 +320,7 @@ final class SpeculativeDecoder {
             Sequence sequence = it.next();
             try {
                 sequence.padToCallTokens(minCallTokens);
-                inputs.add(new StepInput(sequence.targetCache, sequence.verificationInput(), sequence.drafted + 1,
-                        sequence.policy.usesTargetHiddenState(), sequence.runOptions));
+                inputs.add(sequence.verificationStep());
             }
             catch (Throwable ex) {
                 sequence.fail(ex);
@@ -300,7 +331,11 @@ final class SpeculativeDecoder {
     }
 
     /** 4. Applies the acceptance rule, commits, and tells the policy. */
-    private static void accept(Sequence sequence, StepOutput verified, long roundStart) {
+    private void accept(Sequence sequence, StepOutput verified, long roundStart) {
+        if (sequence.treeDraft != null && sequence.treeDraft.selected != null) {
+            acceptTree(sequence, verified, roundStart);
+            return;
+        }
         sequence.stats.recordTargetCall(verified.runNanos());
         LogitsProcessor processor = sequence.processorAtCommitted();
         int width = verified.width();
@@ -320,6 +355,47 @@ final class SpeculativeDecoder {
         sequence.commit(verdict.accepted(), verdict.nextToken(),
                 rawRows == null ? null : logprobs(sequence, verdict, rawRows, width));
         sequence.policy.observe(new RoundOutcome(sequence.requestedDrafts, sequence.drafted, verdict.accepted(),
+                sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
+    }
+
+    /**
+     * 4, for a tree: the accepted path (greedy: the longest matching the target's argmax;
+     * sampling: recursive rejection), committed with its KV; the rest of the tree becomes
+     * holes.
+     */
+    private void acceptTree(Sequence sequence, StepOutput verified, long roundStart) {
+        sequence.stats.recordTargetCall(verified.runNanos());
+        TreeDraft draft = sequence.treeDraft;
+        DraftTree tree = draft.selected;
+        LogitsProcessor processor = sequence.processorAtCommitted();
+        int width = verified.width();
+        float[] rawRows = sequence.logprobs == null ? null
+                : processor == null ? verified.logits() : Arrays.copyOf(verified.logits(), (tree.size() + 1) * width);
+        TreeVerdict verdict = sequence.sampling.isGreedy()
+                ? TreeVerifier.greedy(tree, verified.logits(), width, processor)
+                : TreeVerifier.sample(tree, verified.logits(), width, sequence.sampling, sequence.random, processor);
+        sequence.stats.recordTreeRound(tree.size(), tree.maxDepth(), verdict.accepted());
+        if (verified.hiddenState() != null) {
+            int hidden = verified.hiddenState().length / verified.rows();
+            sequence.lastHiddenState = Arrays.copyOfRange(verified.hiddenState(), verdict.lastRow() * hidden,
+                    (verdict.lastRow() + 1) * hidden);
+        }
+        List<TokenLogprob> roundLogprobs = null;
+        if (rawRows != null) {
+            roundLogprobs = new ArrayList<>(verdict.accepted() + 1);
+            int row = 0;
+            for (int i = 0; i <= verdict.accepted(); i++) {
+                int token = i < verdict.accepted() ? tree.token(verdict.path()[i]) : verdict.nextToken();
+                roundLogprobs.add(TokenLogprob.of(rawRows, row * width, width, token, sequence.request.logprobs()));
+                row = i < verdict.accepted() ? 1 + verdict.path()[i] : row;
+            }
+        }
+        if (sequence.request.tree().autoNodes()) {
+            models.treeSizer().observe(tree, verdict, sequence.lastVerifiedTokens, verified.runNanos());
+        }
+        sequence.commitTree(verdict, roundLogprobs);
+        int chainDrafted = Math.min(sequence.requestedDrafts, tree.maxDepth());
+        sequence.policy.observe(new RoundOutcome(sequence.requestedDrafts, chainDrafted, verdict.accepted(),
                 sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
     }
 
@@ -381,6 +457,7 @@ final class SpeculativeDecoder {
 
     void checkContext(GenerationRequest request, boolean speculative) {
         request.penalties().checkVocabulary(models.target().logitsWidth());
+        checkTree(request);
         int prompt = request.promptIds().length;
         Decoder limiting = models.target();
         if (speculative && models.draft().orElseThrow().contextLength() < limiting.contextLength()) {
@@ -389,6 +466,34 @@ final class SpeculativeDecoder {
         if (prompt + request.maxNewTokens() > limiting.contextLength()) {
             throw new ContextLengthExceededException(prompt, request.maxNewTokens(), limiting.contextLength(),
                     limiting.files().directory().toString());
+        }
+    }
+
+    /**
+     * Refuses a draft tree nobody can draft or verify, naming the request's
+     * {@code draftShape}: the proposer must be the draft model, and both models' graphs
+     * must take an attention bias. Measures the target for {@code auto} nodes (once).
+     */
+    private void checkTree(GenerationRequest request) {
+        if (request.tree() == null) {
+            return;
+        }
+        ProposerKind proposer = Speculation.proposerOf(request, models.draft().isPresent());
+        if (!proposer.usesModel()) {
+            throw new InvalidRequestException("draftShape",
+                    "A draft tree shapes the draft model's proposals, and the " + "proposer '" + proposer
+                            + "' drafts without it: use the proposer 'model' or 'model+ngram', " + "or draft chains");
+        }
+        for (Decoder model : new Decoder[] { models.targetSteps(), models.draft().orElseThrow() }) {
+            if (!model.supportsTrees()) {
+                throw new InvalidRequestException("draftShape",
+                        "A draft tree needs both models' packed graphs (an attention_bias input, and exact holes), "
+                                + "and " + model.files().model() + " is not one: load model_packed.onnx (python -m "
+                                + "specula_tools export --packed), or draft chains");
+            }
+        }
+        if (request.tree().autoNodes()) {
+            models.treeSizer();
         }
     }
 

@@ -65,6 +65,31 @@ public final class KvSequence implements SequenceCache {
         store.release(this, newLength);
     }
 
+    @Override
+    public void retain(int from, int[] kept) {
+        if (closed) {
+            throw new IllegalStateException("KV sequence is closed");
+        }
+        if (from < 0 || from > length) {
+            throw new IllegalArgumentException("Cannot retain from " + from + " of " + length + " tokens");
+        }
+        for (int i = 0; i < kept.length; i++) {
+            if (kept[i] < from || kept[i] >= length || (i > 0 && kept[i] <= kept[i - 1])) {
+                throw new IllegalArgumentException("Retained tokens must be ascending logical positions in [" + from
+                        + ", " + length + ") but were " + Arrays.toString(kept));
+            }
+        }
+        store.retain(this, from, kept);
+    }
+
+    /** Physical slot of logical token {@code logical}. Internal to the engine. */
+    public int slot(int logical) {
+        if (logical < 0 || logical >= length) {
+            throw new IndexOutOfBoundsException("Logical token " + logical + " of " + length);
+        }
+        return slots[logical];
+    }
+
     /**
      * Copies the KV of logical tokens {@code from .. from + count − 1}: {keys, values},
      * each per layer a direct buffer [kvHeads, count, headDim].

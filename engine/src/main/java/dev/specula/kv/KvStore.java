@@ -361,6 +361,29 @@ public final class KvStore implements AutoCloseable {
         compactIfWorthIt();
     }
 
+    /**
+     * Keeps {@code sequence}'s tokens {@code kept} (ascending, from {@code from} on) as
+     * its logical tokens {@code from, from + 1, ...}; its other slots from {@code from}
+     * on become holes.
+     */
+    void retain(KvSequence sequence, int from, int[] kept) {
+        checkOpen();
+        int[] keptSlots = new int[kept.length];
+        for (int i = 0; i < kept.length; i++) {
+            keptSlots[i] = sequence.slots[kept[i]];
+        }
+        for (int i = from; i < sequence.length; i++) {
+            owner[sequence.row][sequence.slots[i]] = -1;
+        }
+        for (int i = 0; i < kept.length; i++) {
+            sequence.slots[from + i] = keptSlots[i];
+            owner[sequence.row][keptSlots[i]] = sequence.id;
+        }
+        liveSlots -= sequence.length - from - kept.length;
+        sequence.length = from + kept.length;
+        compactIfWorthIt();
+    }
+
     void leave(KvSequence sequence) {
         if (closed) {
             return;

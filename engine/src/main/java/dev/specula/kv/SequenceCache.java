@@ -14,6 +14,16 @@ public interface SequenceCache extends AutoCloseable {
     /** Forgets every token from logical position {@code newLength} on. */
     void rollbackTo(int newLength);
 
+    /**
+     * Keeps, of the tokens from logical position {@code from} on, only those at
+     * {@code kept} (ascending, each at least {@code from}), as positions {@code from},
+     * {@code from + 1}, ...; forgets the others. A draft tree's accepted path: the
+     * rejected branches' slots become holes, nothing is copied.
+     * @throws IllegalArgumentException when {@code kept} is not ascending or lies outside
+     * {@code [from, logicalLength())}
+     */
+    void retain(int from, int[] kept);
+
     /** Releases the sequence's KV memory (or its share of a pool). */
     @Override
     void close();

@@ -71,6 +71,7 @@ final class BatchStep {
         for (int i = 0; i < count; i++) {
             StepInput input = batch.get(i);
             KvSequence sequence = (KvSequence) input.cache();
+            model.checkTree(input);
             if (sequence.store() != pool) {
                 throw new IllegalArgumentException("Every input of a batched step must belong to the same KV store");
             }
@@ -185,7 +186,9 @@ final class BatchStep {
             for (int j = 0; j < length; j++) {
                 int index = inputRow[i] * newSlots + inputOffset[i] + j;
                 ids.put(index, tokens[from[i] + j]);
-                positions.put(index, sequence.logicalLength() + j);
+                TreeAttention tree = batch.get(i).tree();
+                int logical = sequence.logicalLength() + j;
+                positions.put(index, tree == null ? logical : tree.position(logical));
                 newOwners[inputRow[i]][inputOffset[i] + j] = sequence;
             }
             if (!packed) {
@@ -209,7 +212,8 @@ final class BatchStep {
                         OnnxTensor.createTensor(model.environment, positions, shape)));
             }
             if (packed) {
-                created.add(put(feeds, GraphSignature.ATTENTION_BIAS, bias(buffers, newOwners[0], physical, newSlots)));
+                created.add(put(feeds, GraphSignature.ATTENTION_BIAS,
+                        bias(buffers, newOwners[0], inputOffset, physical, newSlots)));
             }
             else {
                 created.add(put(feeds, GraphSignature.ATTENTION_MASK, mask(buffers, rows, physical, newSlots)));
@@ -313,10 +317,11 @@ final class BatchStep {
 
     /**
      * attention_bias [1, 1, S, P + S]: each new token sees its own sequence's live past
-     * and its earlier new tokens.
+     * and its earlier new tokens; a tree node, of its tree, only its ancestors.
+     * @param inputOffset where each input's new tokens start among the S
      */
-    private OnnxTensor bias(DecoderModel.Scratch buffers, @Nullable KvSequence[] newOwners, int physical, int newSlots)
-            throws OrtException {
+    private OnnxTensor bias(DecoderModel.Scratch buffers, @Nullable KvSequence[] newOwners, int[] inputOffset,
+            int physical, int newSlots) throws OrtException {
         int columns = physical + newSlots;
         // one past row per sequence (a run of queries of one sequence shares it), then
         // each query's row: that past row and its sequence's new tokens up to itself
@@ -324,6 +329,8 @@ final class BatchStep {
         float[] queryRow = new float[columns];
         FloatBuffer bias = buffers.bias(Sizes.elements("Attention bias", 1, newSlots, columns, Float.BYTES));
         KvSequence previous = null;
+        TreeAttention tree = null;
+        int firstColumn = 0;
         for (int q = 0; q < newSlots; q++) {
             KvSequence sequence = newOwners[q];
             if (sequence != previous || q == 0) {
@@ -331,14 +338,31 @@ final class BatchStep {
                     pastRow[slot] = pool.owns(sequence, 0, slot) ? 0f : Float.NEGATIVE_INFINITY;
                 }
                 previous = sequence;
+                int input = inputOf(sequence);
+                tree = batch.get(input).tree();
+                firstColumn = inputOffset[input];
             }
             System.arraycopy(pastRow, 0, queryRow, 0, physical);
             for (int k = 0; k < newSlots; k++) {
                 queryRow[physical + k] = k <= q && newOwners[k] == sequence ? 0f : Float.NEGATIVE_INFINITY;
             }
+            if (tree != null) {
+                TreeBias.restrict(queryRow, 0, sequence, physical + firstColumn, sequence.logicalLength(),
+                        sequence.logicalLength() + q - firstColumn, tree);
+            }
             bias.put(q * columns, queryRow);
         }
         return OnnxTensor.createTensor(model.environment, bias, new long[] { 1, 1, newSlots, columns });
+    }
+
+    /** The index of {@code sequence}'s input in the batch. */
+    private int inputOf(@Nullable KvSequence sequence) {
+        for (int i = 0; i < batch.size(); i++) {
+            if (batch.get(i).cache() == sequence) {
+                return i;
+            }
+        }
+        throw new IllegalStateException("A new slot's sequence has no input in the batch");
     }
 
     /** attention_mask [R, P + S]. */

@@ -52,6 +52,15 @@ public interface Decoder extends AutoCloseable {
     }
 
     /**
+     * Whether a step may carry a draft tree ({@link StepInput#tree()}): the graph takes
+     * an {@code attention_bias}, which can say that a node sees only its ancestors, and
+     * holes are exact (the rejected branches stay in the cache as holes).
+     */
+    default boolean supportsTrees() {
+        return false;
+    }
+
+    /**
      * A new, empty sequence in a KV store of its own (one row), for a sequence decoded
      * alone.
      */

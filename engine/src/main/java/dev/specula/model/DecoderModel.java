@@ -400,6 +400,7 @@ public final class DecoderModel implements Decoder {
      */
     public StepOutput forward(StepInput input) throws OrtException {
         KvSequence cache = sequence(input);
+        checkTree(input);
         KvStore store = cache.store();
         if (store.rows() != 1 || store.memberCount() != 1) {
             return new BatchStep(this, store, List.of(input)).run().get(0);
@@ -412,11 +413,12 @@ public final class DecoderModel implements Decoder {
         try {
             for (int from = 0; from < prefix;) {
                 int to = chunkEnd(from, prefix, prefillChunkTokens);
-                nanos += step(cache, tokens, from, to, 0, false, input.runOptions()).runNanos();
+                nanos += step(cache, tokens, from, to, 0, false, input.runOptions(), input.tree()).runNanos();
                 from = to;
             }
             boolean withHidden = input.withHiddenState() && signature.hasHiddenState();
-            StepOutput last = step(cache, tokens, prefix, tokens.length, rows, withHidden, input.runOptions());
+            StepOutput last = step(cache, tokens, prefix, tokens.length, rows, withHidden, input.runOptions(),
+                    input.tree());
             return prefix == 0 ? last : new StepOutput(last.logits(), last.rows(), last.width(), last.hiddenState(),
                     nanos + last.runNanos());
         }
@@ -429,6 +431,29 @@ public final class DecoderModel implements Decoder {
     @Override
     public int minCallTokens() {
         return minCallTokens;
+    }
+
+    /**
+     * A graph with an attention bias and exact holes: see
+     * {@link Decoder#supportsTrees()}.
+     */
+    @Override
+    public boolean supportsTrees() {
+        return !signature.hasAttentionMask() && holesExact;
+    }
+
+    /**
+     * Refuses a tree this model cannot express, before any call.
+     * @throws IllegalArgumentException naming the graph's attention input
+     */
+    void checkTree(StepInput input) {
+        if (input.tree() != null && !supportsTrees()) {
+            throw new IllegalArgumentException("Model " + name + " cannot verify a draft tree: "
+                    + (signature.hasAttentionMask()
+                            ? "its graph takes an attention_mask, which cannot say that "
+                                    + "a node sees only its ancestors; export it with --packed (model_packed.onnx)"
+                            : "rolled-back slots change its results (holes are not exact)"));
+        }
     }
 
     private static int readMinCallTokens(ModelFiles files, OrtSession session) throws OrtException {
@@ -519,7 +544,7 @@ public final class DecoderModel implements Decoder {
      * a chunk of a prefill).
      */
     private StepOutput step(KvSequence cache, int[] tokens, int from, int to, int rows, boolean withHidden,
-            OrtSession.@Nullable RunOptions runOptions) throws OrtException {
+            OrtSession.@Nullable RunOptions runOptions, @Nullable TreeAttention tree) throws OrtException {
         KvStore store = cache.store();
         int newTokens = to - from;
         Scratch buffers = scratch.get();
@@ -530,7 +555,8 @@ public final class DecoderModel implements Decoder {
             LongBuffer positions = buffers.positions(newTokens);
             for (int i = 0; i < newTokens; i++) {
                 ids.put(i, tokens[from + i]);
-                positions.put(i, cache.logicalLength() + i);
+                int logical = cache.logicalLength() + i;
+                positions.put(i, tree == null ? logical : tree.position(logical));
             }
             long[] shape = { 1, newTokens };
             created.add(put(feeds, GraphSignature.INPUT_IDS, OnnxTensor.createTensor(environment, ids, shape)));
@@ -551,7 +577,7 @@ public final class DecoderModel implements Decoder {
                         OnnxTensor.createTensor(environment, mask, new long[] { 1, maskLength })));
             }
             else {
-                created.add(put(feeds, GraphSignature.ATTENTION_BIAS, attentionBias(cache, newTokens)));
+                created.add(put(feeds, GraphSignature.ATTENTION_BIAS, attentionBias(cache, newTokens, tree)));
             }
             // the graph computes logits for outputRows positions: the rows kept, or every
             // new token
@@ -706,20 +732,28 @@ public final class DecoderModel implements Decoder {
 
     /**
      * attention_bias [1, 1, s, physical + s] for a model exported --packed, one sequence
-     * alone.
+     * alone: a chain sees its live past and its earlier new tokens; a tree node, only the
+     * tokens before the tree and its ancestors.
      */
-    private OnnxTensor attentionBias(KvSequence cache, int newTokens) throws OrtException {
+    private OnnxTensor attentionBias(KvSequence cache, int newTokens, @Nullable TreeAttention tree)
+            throws OrtException {
         KvStore store = cache.store();
         int physical = store.physicalLength();
         int columns = physical + newTokens;
         float[] bias = new float[newTokens * columns];
+        float[] pastRow = new float[physical];
+        for (int slot = 0; slot < physical; slot++) {
+            pastRow[slot] = store.owns(cache, 0, slot) ? 0f : Float.NEGATIVE_INFINITY;
+        }
         for (int row = 0; row < newTokens; row++) {
             int base = row * columns;
-            for (int slot = 0; slot < physical; slot++) {
-                bias[base + slot] = store.owns(cache, 0, slot) ? 0f : Float.NEGATIVE_INFINITY;
-            }
+            System.arraycopy(pastRow, 0, bias, base, physical);
             for (int j = 0; j < newTokens; j++) {
                 bias[base + physical + j] = j <= row ? 0f : Float.NEGATIVE_INFINITY;
+            }
+            if (tree != null) {
+                TreeBias.restrict(bias, base, cache, physical, cache.logicalLength(), cache.logicalLength() + row,
+                        tree);
             }
         }
         return OnnxTensor.createTensor(environment, FloatBuffer.wrap(bias), new long[] { 1, 1, newTokens, columns });

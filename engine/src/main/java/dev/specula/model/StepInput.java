@@ -18,9 +18,19 @@ import dev.specula.kv.SequenceCache;
  * must have it)
  * @param runOptions the sequence's run options: {@code setTerminate(true)} aborts its
  * run; null = none
+ * @param tree when the sequence's last tokens form a draft tree: who sees whom, and the
+ * positions; it covers the cache's logical positions up to the end of {@code tokens}, and
+ * every node among {@code tokens} is in the step's logits rows. Null: a chain, each token
+ * seeing all before it
  */
 public record StepInput(SequenceCache cache, int[] tokens, int logitsRows, boolean withHiddenState,
-        OrtSession.@Nullable RunOptions runOptions) {
+        OrtSession.@Nullable RunOptions runOptions, @Nullable TreeAttention tree) {
+
+    /** A chain: each token sees every token before it. */
+    public StepInput(SequenceCache cache, int[] tokens, int logitsRows, boolean withHiddenState,
+            OrtSession.@Nullable RunOptions runOptions) {
+        this(cache, tokens, logitsRows, withHiddenState, runOptions, null);
+    }
 
     public StepInput {
         if (tokens.length == 0) {
@@ -29,6 +39,16 @@ public record StepInput(SequenceCache cache, int[] tokens, int logitsRows, boole
         if (logitsRows < 1 || logitsRows > tokens.length) {
             throw new IllegalArgumentException(
                     "logitsRows must be in [1, " + tokens.length + "] but was " + logitsRows);
+        }
+        if (tree != null) {
+            int end = cache.logicalLength() + tokens.length;
+            tree.checkCovers(end);
+            int firstNewNode = Math.max(tree.base(), cache.logicalLength());
+            if (firstNewNode < end - logitsRows) {
+                throw new IllegalArgumentException("Every tree node of a step must be among its " + logitsRows
+                        + " logits rows, but the first new node is at " + firstNewNode + " and the rows start at "
+                        + (end - logitsRows));
+            }
         }
     }
 }

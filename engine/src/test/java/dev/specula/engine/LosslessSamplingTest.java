@@ -78,6 +78,40 @@ class LosslessSamplingTest {
             .isGreaterThan(ChiSquare.critical(draftOnly[1]));
     }
 
+    /**
+     * Draft trees of width 2 and 3 (recursive rejection over deterministic candidates):
+     * the packed fixture as target and draft (trees need the attention bias), 3 new
+     * tokens so a second round verifies a tree after x1.
+     */
+    @ParameterizedTest(name = "tree width {0}")
+    @CsvSource({ "2", "3" })
+    void draftTreesKeepTheTargetDistribution(int width) throws Exception {
+        try (DecoderModel packed = Fixtures.load("llama-packed");
+                DecoderModel packedDraft = Fixtures.load("llama-packed")) {
+            SamplingParams params = new SamplingParams(1.0, 0, 1.0, null);
+            Exact exact = exactDistribution(packed, params);
+            GenerationStats stats = new GenerationStats();
+            SpeculativeDecoder decoder = new SpeculativeDecoder(new ModelPair(packed, packedDraft));
+            int vocabulary = packed.logitsWidth();
+            long[] counts = new long[vocabulary * vocabulary];
+            for (int seed = 0; seed < RUNS; seed++) {
+                GenerationResult result = decoder.generate(GenerationRequest.builder(PROMPT)
+                    .sampling(new SamplingParams(1.0, 0, 1.0, (long) seed))
+                    .maxNewTokens(3)
+                    .ignoreEos(true)
+                    .policy(() -> new FixedPolicy(3))
+                    .tree(new dev.specula.proposer.TreeShape(width, 8))
+                    .build());
+                counts[result.tokenIds()[0] * vocabulary + result.tokenIds()[1]]++;
+                stats.add(result.stats());
+            }
+            double[] fit = ChiSquare.statistic(counts, exact.joint, RUNS);
+            assertThat(stats.treeRounds()).as("every run verified trees").isGreaterThanOrEqualTo(RUNS);
+            assertThat(stats.meanTreeNodes()).as("trees wider than a chain").isGreaterThan(3);
+            assertThat(fit[0]).as("chi-square, df %s", fit[1]).isLessThan(ChiSquare.critical(fit[1]));
+        }
+    }
+
     @Test
     void promptLookupKeepsTheTargetDistribution() throws Exception {
         // a prompt that repeats: the lookup proposes from the first token on (one-hot

@@ -234,6 +234,49 @@ class KvStoreTest {
         }
     }
 
+    /**
+     * Keeps the listed logical tokens from {@code from} on, as a tree's accepted path.
+     */
+    private void retain(KvSequence sequence, int from, int[] kept) {
+        sequence.retain(from, kept);
+        List<Integer> ids = expected.get(sequence);
+        List<Integer> path = new ArrayList<>();
+        for (int logical : kept) {
+            path.add(ids.get(logical));
+        }
+        ids.subList(from, ids.size()).clear();
+        ids.addAll(path);
+    }
+
+    @ParameterizedTest
+    @EnumSource(KvStore.Layout.class)
+    void aTreesAcceptedPathKeepsItsBytesAndTheOtherBranchesBecomeHoles(KvStore.Layout layout) throws Exception {
+        try (KvStore store = KvStore.batch(ENVIRONMENT, SHAPE, layout, NEVER)) {
+            KvSequence a = store.join();
+            KvSequence b = store.join();
+            step(store, new KvSequence[] { a, b }, new int[] { 3, 2 });
+            // a tree of 6 nodes after a's 3 tokens; its path: nodes 0, 2, 5
+            step(store, new KvSequence[] { a, b }, new int[] { 6, 1 });
+            int physical = store.physicalLength();
+            retain(a, 3, new int[] { 3, 5, 8 });
+            assertThat(a.logicalLength()).isEqualTo(6);
+            assertThat(store.physicalLength()).as("no copy: the other branches are holes").isEqualTo(physical);
+            assertHolds(a);
+            assertHolds(b);
+            step(store, new KvSequence[] { a, b }, new int[] { 2, 2 });
+            assertHolds(a);
+            assertHolds(b);
+            retain(a, 6, new int[] {});
+            store.compact();
+            assertHolds(a);
+            assertHolds(b);
+            assertThatThrownBy(() -> a.retain(2, new int[] { 4, 3 })).isInstanceOf(IllegalArgumentException.class)
+                .hasMessageContaining("ascending");
+            assertThatThrownBy(() -> a.retain(2, new int[] { 1 })).isInstanceOf(IllegalArgumentException.class);
+            assertThatThrownBy(() -> a.retain(2, new int[] { 6 })).isInstanceOf(IllegalArgumentException.class);
+        }
+    }
+
     @Test
     void aSequenceAloneIsSeededWithoutACopyAndTruncatedWhenThresholdsAreZero() throws Exception {
         try (KvSequence alone = KvStore.single(ENVIRONMENT, SHAPE, KvStore.Layout.PADDED,

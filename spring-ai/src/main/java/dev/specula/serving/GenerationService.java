@@ -452,8 +452,10 @@ public final class GenerationService implements AutoCloseable {
      * The engine's request, speculating under {@code policy} with the request's proposer.
      */
     private GenerationRequest engineRequest(ServiceRequest request, Supplier<? extends SpeculationPolicy> policy) {
+        ProposerKind proposer = request.proposer();
         return requestBuilder(request).policy(policy)
-            .proposer(request.proposer())
+            .proposer(proposer)
+            .tree(proposer != null && proposer.usesModel() ? policySettings.tree() : null)
             .prediction(request.prediction())
             .promptLookup(policySettings.promptLookup())
             .build();

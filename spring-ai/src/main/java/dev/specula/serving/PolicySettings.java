@@ -8,6 +8,7 @@ import dev.specula.policy.FixedPolicy;
 import dev.specula.policy.PolicyParameters;
 import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.ProposerKind;
+import dev.specula.proposer.TreeShape;
 
 /**
  * The speculation policy of requests that name none: its name, the draft length γ and its
@@ -21,9 +22,11 @@ import dev.specula.proposer.ProposerKind;
  * engine's default ({@code model} with a draft, {@code ngram} without one)
  * @param promptLookup the n-gram lengths prompt lookup searches for, default
  * {@link PromptLookup#DEFAULT}
+ * @param tree the shape of the draft model's proposals, a tree verified in one call;
+ * null: chains. Requests whose proposer does not use the model draft chains
  */
 public record PolicySettings(String name, int gamma, Map<String, String> options, @Nullable ProposerKind proposer,
-        PromptLookup promptLookup) {
+        PromptLookup promptLookup, @Nullable TreeShape tree) {
 
     /** The default policy's name. */
     public static final String DEFAULT_NAME = FixedPolicy.NAME;
@@ -71,6 +74,8 @@ public record PolicySettings(String name, int gamma, Map<String, String> options
 
         private PromptLookup promptLookup = PromptLookup.DEFAULT;
 
+        private @Nullable TreeShape tree;
+
         private Builder() {
         }
 
@@ -99,8 +104,14 @@ public record PolicySettings(String name, int gamma, Map<String, String> options
             return this;
         }
 
+        /** Draft trees of this shape with the draft model (null: chains). */
+        public Builder tree(@Nullable TreeShape tree) {
+            this.tree = tree;
+            return this;
+        }
+
         public PolicySettings build() {
-            return new PolicySettings(name, gamma, options, proposer, promptLookup);
+            return new PolicySettings(name, gamma, options, proposer, promptLookup, tree);
         }
 
     }

@@ -1,0 +1,352 @@
+package dev.specula.engine;
+
+import java.util.Arrays;
+import java.util.function.IntFunction;
+
+import ai.onnxruntime.OrtSession;
+import org.jspecify.annotations.Nullable;
+
+import dev.specula.kv.SequenceCache;
+import dev.specula.model.StepInput;
+import dev.specula.model.TreeAttention;
+import dev.specula.proposer.DraftTree;
+import dev.specula.proposer.TreeShape;
+import dev.specula.sampling.LogitsProcessor;
+
+/**
+ * One round's draft tree as the draft model grows it (EAGLE-2's dynamic tree, with a
+ * draft model in place of a feature head).
+ *
+ * <pre>
+ * call 0        the draft's pending committed tokens → the root's row → its K likeliest children
+ * call 1..D−1   the K best nodes of the deepest level (by path log-probability), one call of K tokens under
+ *               tree attention (each sees the committed tokens and its ancestors) → K children each
+ * select        the backbone (the draft's greedy chain: each level's top child of the level above's), then
+ *               the best other nodes by score, N in all: ancestor-closed (a child's score never exceeds its
+ *               parent's), kept in creation order (topological, siblings by descending score)
+ * </pre>
+ *
+ * The backbone is always expanded and selected first, so a tree holds the chain the draft
+ * would have proposed at the same depth: it can only add accepted tokens, never lose
+ * them, and the nodes beyond the backbone are what the target's extra cost buys.
+ *
+ * D (depth) is the policy's draft length, K the shape's width; D draft calls in all, as a
+ * chain of D. The draft's cache then holds the committed tokens and every expanded node,
+ * from {@link #base} on; after verification it keeps only the accepted path's expanded
+ * nodes ({@link #fedPath}).
+ */
+final class TreeDraft {
+
+    private final int width;
+
+    private final int depth;
+
+    /** Logical position of the first tree node: the committed tokens' count. */
+    final int base;
+
+    /** Candidates (every proposed node): token, parent candidate (-1: root), score. */
+    private int[] tokens = new int[32];
+
+    private int[] parents = new int[32];
+
+    private float[] scores = new float[32];
+
+    /** The draft cache's logical position of an expanded candidate; -1 when not fed. */
+    private int[] fedAt = new int[32];
+
+    private int count;
+
+    /** Candidates proposed at the deepest level, best first. */
+    private int[] deepest = new int[0];
+
+    /** Candidates being fed in the call in flight (empty before call 0). */
+    private int[] frontier = new int[0];
+
+    private int level;
+
+    /** The backbone's deepest candidate (-1 before call 0). */
+    private int backbone = -1;
+
+    /** Candidate index of each node of {@link #selected}. */
+    private int[] selectedCandidates = new int[0];
+
+    /** The tree verified, once selected. */
+    @Nullable DraftTree selected;
+
+    TreeDraft(TreeShape shape, int depth, int base) {
+        this.width = shape.width();
+        this.depth = depth;
+        this.base = base;
+    }
+
+    /** Whether another draft call is needed: levels above the depth remain. */
+    boolean expanding() {
+        return level < depth && (level == 0 || deepest.length > 0);
+    }
+
+    /**
+     * Whether the next draft call is the root's (call 0, the pending committed tokens).
+     */
+    boolean atRoot() {
+        return level == 0;
+    }
+
+    /**
+     * The next level's draft call: the deepest level's best K nodes under tree attention.
+     */
+    StepInput nextLevel(SequenceCache draftCache, OrtSession.RunOptions runOptions) {
+        frontier = Arrays.copyOf(deepest, Math.min(width, deepest.length));
+        if (backbone >= 0 && Arrays.stream(frontier).noneMatch((candidate) -> candidate == backbone)) {
+            // the greedy chain goes on even when other paths score higher
+            frontier[frontier.length - 1] = backbone;
+        }
+        int first = draftCache.logicalLength();
+        int[] input = new int[frontier.length];
+        // parents of every node from base on: the ones fed before, then this call's
+        int[] treeParents = new int[first + frontier.length - base];
+        for (int c = 0; c < count; c++) {
+            if (fedAt[c] >= 0) {
+                treeParents[fedAt[c] - base] = parentPosition(c);
+            }
+        }
+        for (int i = 0; i < frontier.length; i++) {
+            int candidate = frontier[i];
+            input[i] = tokens[candidate];
+            fedAt[candidate] = first + i;
+            treeParents[first + i - base] = parentPosition(candidate);
+        }
+        return new StepInput(draftCache, input, frontier.length, false, runOptions,
+                new TreeAttention(base, treeParents));
+    }
+
+    private int parentPosition(int candidate) {
+        return parents[candidate] < 0 ? base - 1 : fedAt[parents[candidate]];
+    }
+
+    /**
+     * Takes the call's rows: each fed node's (or the root's) K likeliest children become
+     * candidates. {@code rowProcessor} gives the processor standing after a path's
+     * tokens, or null when there is none.
+     * @param logits rows [1 (call 0) or the frontier's size, width]
+     */
+    void expand(float[] logits, int width, IntFunction<@Nullable LogitsProcessor> rowProcessor) {
+        int rows = level == 0 ? 1 : frontier.length;
+        int[] created = new int[rows * this.width];
+        int made = 0;
+        for (int row = 0; row < rows; row++) {
+            int parent = level == 0 ? -1 : frontier[row];
+            LogitsProcessor processor = rowProcessor.apply(parent);
+            if (processor != null) {
+                processor.process(logits, row * width, width);
+            }
+            int before = made;
+            made = addChildren(logits, row * width, width, parent, created, made);
+            if (parent == backbone && made > before) {
+                // the row's top child: the greedy chain's next token
+                backbone = created[before];
+            }
+        }
+        level++;
+        // the deepest level's candidates, best first (ties: earlier first)
+        Integer[] order = new Integer[made];
+        for (int i = 0; i < made; i++) {
+            order[i] = created[i];
+        }
+        Arrays.sort(order, (a, b) -> scores[a] != scores[b] ? Float.compare(scores[b], scores[a]) : a - b);
+        deepest = Arrays.stream(order).mapToInt(Integer::intValue).toArray();
+    }
+
+    /** The path tokens of a candidate, root first. */
+    int[] pathTokens(int candidate) {
+        int length = 0;
+        for (int c = candidate; c >= 0; c = parents[c]) {
+            length++;
+        }
+        int[] path = new int[length];
+        for (int c = candidate; c >= 0; c = parents[c]) {
+            path[--length] = tokens[c];
+        }
+        return path;
+    }
+
+    /**
+     * The row's K likeliest tokens (a masked token, −∞, never), by log-softmax, as
+     * children of {@code parent}.
+     */
+    private int addChildren(float[] logits, int offset, int width, int parent, int[] created, int made) {
+        float max = Float.NEGATIVE_INFINITY;
+        for (int v = 0; v < width; v++) {
+            max = Math.max(max, logits[offset + v]);
+        }
+        if (max == Float.NEGATIVE_INFINITY) {
+            return made;
+        }
+        // the normalizer, without the tokens more than 20 below the best: each adds less
+        // than e^-20 = 2e-9 of it (at 152k tokens at most 3e-4 in all). Scores rank and
+        // size trees; they decide nothing the verification checks
+        double sum = 0;
+        float floor = max - 20f;
+        for (int v = 0; v < width; v++) {
+            float logit = logits[offset + v];
+            if (logit > floor) {
+                sum += Math.exp(logit - max);
+            }
+        }
+        float logNormalizer = (float) (max + Math.log(sum));
+        int[] top = topK(logits, offset, width, this.width);
+        float parentScore = parent < 0 ? 0f : scores[parent];
+        for (int token : top) {
+            if (logits[offset + token] == Float.NEGATIVE_INFINITY) {
+                break;
+            }
+            int candidate = add(token, parent, parentScore + logits[offset + token] - logNormalizer);
+            created[made++] = candidate;
+        }
+        return made;
+    }
+
+    /** Indices of the k largest values, largest first (ties: lower index first). */
+    static int[] topK(float[] logits, int offset, int width, int k) {
+        int n = Math.min(k, width);
+        int[] top = new int[n];
+        float[] values = new float[n];
+        int filled = 0;
+        for (int v = 0; v < width; v++) {
+            float value = logits[offset + v];
+            if (filled == n && value <= values[n - 1]) {
+                continue;
+            }
+            int at = filled < n ? filled++ : n - 1;
+            while (at > 0 && values[at - 1] < value) {
+                values[at] = values[at - 1];
+                top[at] = top[at - 1];
+                at--;
+            }
+            values[at] = value;
+            top[at] = v;
+        }
+        return Arrays.copyOf(top, filled);
+    }
+
+    private int add(int token, int parent, float score) {
+        if (count == tokens.length) {
+            int grown = count * 2;
+            tokens = Arrays.copyOf(tokens, grown);
+            parents = Arrays.copyOf(parents, grown);
+            scores = Arrays.copyOf(scores, grown);
+            fedAt = Arrays.copyOf(fedAt, grown);
+        }
+        tokens[count] = token;
+        parents[count] = parent;
+        scores[count] = score;
+        fedAt[count] = -1;
+        return count++;
+    }
+
+    /**
+     * The candidates in the order they join a tree: the backbone root first, then the
+     * others by descending score (ties: earlier first). Every prefix is ancestor-closed.
+     */
+    private int[] selectionOrder() {
+        boolean[] onBackbone = new boolean[count];
+        int backboneLength = 0;
+        for (int c = backbone; c >= 0; c = parents[c]) {
+            onBackbone[c] = true;
+            backboneLength++;
+        }
+        int[] order = new int[count];
+        int at = backboneLength;
+        for (int c = backbone; c >= 0; c = parents[c]) {
+            order[--at] = c;
+        }
+        Integer[] others = new Integer[count - backboneLength];
+        int n = 0;
+        for (int c = 0; c < count; c++) {
+            if (!onBackbone[c]) {
+                others[n++] = c;
+            }
+        }
+        Arrays.sort(others, (a, b) -> scores[a] != scores[b] ? Float.compare(scores[b], scores[a]) : a - b);
+        for (int i = 0; i < others.length; i++) {
+            order[backboneLength + i] = others[i];
+        }
+        return order;
+    }
+
+    /** Every candidate's score in selection order: what sizing the tree weighs. */
+    float[] scoresInSelectionOrder() {
+        int[] order = selectionOrder();
+        float[] ordered = new float[order.length];
+        for (int i = 0; i < order.length; i++) {
+            ordered[i] = scores[order[i]];
+        }
+        return ordered;
+    }
+
+    int candidates() {
+        return count;
+    }
+
+    /**
+     * Selects the first {@code nodes} candidates in selection order as the tree to verify
+     * (null when none was proposed).
+     */
+    @Nullable DraftTree select(int nodes) {
+        if (count == 0 || nodes == 0) {
+            return null;
+        }
+        int n = Math.min(nodes, count);
+        int[] chosen = Arrays.copyOf(selectionOrder(), n);
+        // creation order is topological: a parent is created before its children
+        Arrays.sort(chosen);
+        int[] nodeOf = new int[count];
+        Arrays.fill(nodeOf, -1);
+        int[] treeTokens = new int[n];
+        int[] treeParents = new int[n];
+        float[] treeScores = new float[n];
+        for (int i = 0; i < n; i++) {
+            int candidate = chosen[i];
+            nodeOf[candidate] = i;
+            treeTokens[i] = tokens[candidate];
+            if (parents[candidate] >= 0 && nodeOf[parents[candidate]] < 0) {
+                throw new IllegalStateException("The selected draft tree lacks the parent of candidate " + candidate);
+            }
+            treeParents[i] = parents[candidate] < 0 ? DraftTree.ROOT : nodeOf[parents[candidate]];
+            treeScores[i] = scores[candidate];
+        }
+        selectedCandidates = chosen;
+        selected = new DraftTree(treeTokens, treeParents, treeScores);
+        return selected;
+    }
+
+    /**
+     * The draft cache's logical positions of the accepted path's expanded nodes: the
+     * longest prefix of the path the draft was fed (ascending).
+     */
+    int[] fedPath(int[] path) {
+        int[] fed = new int[path.length];
+        int n = 0;
+        for (int node : path) {
+            int position = fedAt[selectedCandidates[node]];
+            if (position < 0) {
+                break;
+            }
+            fed[n++] = position;
+        }
+        return Arrays.copyOf(fed, n);
+    }
+
+    /**
+     * The target's tree attention for a verification of pending + the selected tree whose
+     * first node sits at {@link #base}.
+     */
+    TreeAttention targetAttention() {
+        DraftTree tree = selected;
+        int[] treeParents = new int[tree.size()];
+        for (int i = 0; i < tree.size(); i++) {
+            treeParents[i] = tree.parent(i) == DraftTree.ROOT ? base - 1 : base + tree.parent(i);
+        }
+        return new TreeAttention(base, treeParents);
+    }
+
+}

@@ -1,0 +1,64 @@
+package dev.specula.engine;
+
+import org.junit.jupiter.api.Test;
+
+import dev.specula.proposer.DraftTree;
+import dev.specula.sampling.TreeVerdict;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+/**
+ * The tree sizer's arithmetic: the cost line through timed calls, the number of nodes it
+ * picks as verification gets dearer, and the acceptance it learns from verified trees.
+ */
+class TreeSizerTest {
+
+    private static final int[] TOKENS = { 1, 2, 4, 8, 16, 32, 65 };
+
+    /** Timings of t(k) = base + perToken · k. */
+    private static TreeSizer linear(double base, double perToken) {
+        double[] nanos = new double[TOKENS.length];
+        for (int i = 0; i < TOKENS.length; i++) {
+            nanos[i] = base + perToken * TOKENS[i];
+        }
+        return new TreeSizer(TOKENS, nanos);
+    }
+
+    @Test
+    void theCostLinePassesThroughLinearTimings() {
+        TreeSizer sizer = linear(3_000_000, 180_000);
+        assertThat(sizer.cost(10)).isCloseTo(4_800_000, within(1.0));
+        assertThat(sizer.cost(1)).isCloseTo(3_180_000, within(1.0));
+    }
+
+    @Test
+    void dearerTokensBuySmallerTrees() {
+        // 16 candidates, path probabilities falling from 0.9 to 0.05
+        float[] scores = new float[16];
+        for (int i = 0; i < scores.length; i++) {
+            scores[i] = (float) Math.log(0.9 - i * 0.85 / 15);
+        }
+        int cheap = linear(3_000_000, 30_000).choose(scores, 1_000_000, 1);
+        int dear = linear(3_000_000, 600_000).choose(scores, 1_000_000, 1);
+        assertThat(cheap).isGreaterThan(dear);
+        assertThat(cheap).isGreaterThan(10);
+        assertThat(dear).isBetween(1, 10);
+    }
+
+    @Test
+    void acceptanceIsLearnedFromVerifiedTrees() {
+        TreeSizer sizer = linear(3_000_000, 180_000);
+        float confident = (float) Math.log(0.95);
+        assertThat(sizer.acceptance(confident)).isCloseTo(0.95, within(1e-6));
+        // an over-confident draft: its 0.95 nodes are never accepted
+        DraftTree tree = new DraftTree(new int[] { 7, 8 }, new int[] { -1, -1 }, new float[] { confident, -3f });
+        for (int round = 0; round < 200; round++) {
+            sizer.observe(tree, new TreeVerdict(new int[0], 9), 3, 3_500_000);
+        }
+        assertThat(sizer.acceptance(confident)).isLessThan(0.1);
+        // and the rounds observed keep the cost line where it was (they lie on it)
+        assertThat(sizer.cost(3)).isCloseTo(3_540_000, within(60_000.0));
+    }
+
+}
