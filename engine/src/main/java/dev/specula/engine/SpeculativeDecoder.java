@@ -301,9 +301,9 @@ final class SpeculativeDecoder {
         }
         sequence.drafting = false;
         TreeShape shape = sequence.request.tree();
-        int nodes = shape.autoNodes()
-                ? models.treeSizer()
-                    .choose(tree.scoresInSelectionOrder(), sequence.roundDraftNanos, sequence.pendingTargetTokens())
+        int nodes = shape.autoNodes() ? models.treeSizer()
+            .choose(tree.scoresInSelectionOrder(), tree.backboneLength(), sequence.roundDraftNanos,
+                    sequence.pendingTargetTokens())
                 : shape.nodes();
         tree.select(nodes);
     }
@@ -391,7 +391,8 @@ final class SpeculativeDecoder {
             }
         }
         if (sequence.request.tree().autoNodes()) {
-            models.treeSizer().observe(tree, verdict, sequence.lastVerifiedTokens, verified.runNanos());
+            models.treeSizer()
+                .observe(tree, verdict, draft.offBackbone(), sequence.lastVerifiedTokens, verified.runNanos());
         }
         sequence.commitTree(verdict, roundLogprobs);
         int chainDrafted = Math.min(sequence.requestedDrafts, tree.maxDepth());

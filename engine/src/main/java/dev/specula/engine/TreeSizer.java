@@ -29,8 +29,14 @@ import dev.specula.sampling.TreeVerdict;
  *                                                              backbone, then the rest by score); a: the
  *                                                              observed share of nodes of that confidence on
  *                                                              accepted paths
- * n            = argmax yield(n) / cost(n)                     over 1 .. the candidates (at most 64)
+ * n            = argmax yield(n) / cost(n)                     over the backbone's length .. the candidates
+ *                                                              (at most 64)
  * </pre>
+ *
+ * The backbone (the draft's greedy chain, as deep as the policy asked) is always
+ * verified: the policy chose that depth, and the sizer only decides which branches are
+ * worth their cost. Acceptance is learned from the branches alone (the backbone's is the
+ * policy's business).
  *
  * a(s) starts as exp(s) (a calibrated draft) and learns from every verified tree, in 10
  * bins of exp(s) with a prior of 16 observations at exp(s). On a CPU each verified token
@@ -98,9 +104,11 @@ final class TreeSizer {
                 int k = MEASURED[m];
                 int[] tokens = Arrays.copyOf(prompt, k);
                 long fastest = Long.MAX_VALUE;
-                for (int r = 0; r < 4; r++) {
+                // the first calls of a size are slow (ONNX Runtime's allocations, the
+                // JIT): 3 warm-up calls, then the fastest of 5
+                for (int r = 0; r < 8; r++) {
                     StepOutput output = target.forward(List.of(new StepInput(cache, tokens, k, false, null))).get(0);
-                    if (r > 0) {
+                    if (r >= 3) {
                         fastest = Math.min(fastest, output.runNanos());
                     }
                     cache.rollbackTo(context);
@@ -131,18 +139,24 @@ final class TreeSizer {
     }
 
     /**
-     * How many candidates, in selection order, to verify.
+     * How many candidates, in selection order, to verify: the backbone, and the branches
+     * that pay for themselves.
      * @param scoresInOrder every candidate's path log-probability, in selection order
+     * @param backbone how many of the first candidates form the backbone
      * @param draftNanos what this round's drafting cost
      * @param pending the committed tokens the call carries before the tree (its root
      * among them)
      */
-    synchronized int choose(float[] scoresInOrder, long draftNanos, int pending) {
+    synchronized int choose(float[] scoresInOrder, int backbone, long draftNanos, int pending) {
         int most = Math.min(scoresInOrder.length, TreeShape.MAX_NODES);
+        int least = Math.min(backbone, most);
         double yield = 1;
-        double best = -1;
-        int chosen = Math.min(1, most);
-        for (int n = 1; n <= most; n++) {
+        for (int n = 0; n < least; n++) {
+            yield += Math.exp(scoresInOrder[n]);
+        }
+        double best = yield / (draftNanos + cost(pending + least));
+        int chosen = least;
+        for (int n = least + 1; n <= most; n++) {
             yield += acceptance(scoresInOrder[n - 1]);
             double rate = yield / (draftNanos + cost(pending + n));
             if (rate > best) {
@@ -154,16 +168,21 @@ final class TreeSizer {
     }
 
     /**
-     * Learns from a verified tree: which nodes lay on the accepted path, and what the
-     * call cost.
+     * Learns from a verified tree: which of its branches' nodes lay on the accepted path,
+     * and what the call cost.
+     * @param offBackbone per node, whether it is a branch's (off the backbone)
      * @param tokens the tokens the target call carried
      */
-    synchronized void observe(DraftTree tree, TreeVerdict verdict, int tokens, long targetNanos) {
+    synchronized void observe(DraftTree tree, TreeVerdict verdict, boolean[] offBackbone, int tokens,
+            long targetNanos) {
         boolean[] accepted = new boolean[tree.size()];
         for (int node : verdict.path()) {
             accepted[node] = true;
         }
         for (int node = 0; node < tree.size(); node++) {
+            if (!offBackbone[node]) {
+                continue;
+            }
             int bin = bin(tree.score(node));
             trials[bin]++;
             if (accepted[node]) {

@@ -39,11 +39,17 @@ class TreeSizerTest {
         for (int i = 0; i < scores.length; i++) {
             scores[i] = (float) Math.log(0.9 - i * 0.85 / 15);
         }
-        int cheap = linear(3_000_000, 30_000).choose(scores, 1_000_000, 1);
-        int dear = linear(3_000_000, 600_000).choose(scores, 1_000_000, 1);
+        int cheap = linear(3_000_000, 30_000).choose(scores, 0, 1_000_000, 1);
+        int dear = linear(3_000_000, 600_000).choose(scores, 0, 1_000_000, 1);
         assertThat(cheap).isGreaterThan(dear);
         assertThat(cheap).isGreaterThan(10);
         assertThat(dear).isBetween(1, 10);
+    }
+
+    @Test
+    void theBackboneIsAlwaysVerified() {
+        float[] scores = { -3f, -4f, -5f, -5f };
+        assertThat(linear(3_000_000, 3_000_000).choose(scores, 3, 0, 1)).isEqualTo(3);
     }
 
     @Test
@@ -54,7 +60,7 @@ class TreeSizerTest {
         // an over-confident draft: its 0.95 nodes are never accepted
         DraftTree tree = new DraftTree(new int[] { 7, 8 }, new int[] { -1, -1 }, new float[] { confident, -3f });
         for (int round = 0; round < 200; round++) {
-            sizer.observe(tree, new TreeVerdict(new int[0], 9), 3, 3_500_000);
+            sizer.observe(tree, new TreeVerdict(new int[0], 9), new boolean[] { true, true }, 3, 3_500_000);
         }
         assertThat(sizer.acceptance(confident)).isLessThan(0.1);
         // and the rounds observed keep the cost line where it was (they lie on it)
