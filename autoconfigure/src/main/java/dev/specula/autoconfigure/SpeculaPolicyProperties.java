@@ -41,8 +41,10 @@ public class SpeculaPolicyProperties implements InitializingBean {
     /**
      * What proposes the drafts of requests that name none: "model" (the draft model),
      * "ngram" (prompt lookup: what followed the last tokens' latest earlier occurrence,
-     * needs no draft) or "model+ngram" (the lookup when it matches, the model otherwise).
-     * Unset: "model" with a draft, "ngram" without one.
+     * needs no draft), "model+ngram" (the lookup when it matches, the model otherwise),
+     * "suffix" (suffix lookup: the most frequent continuation of the longest earlier
+     * match, of any length, needs no draft) or "model+suffix". Unset: "model" with a
+     * draft, "ngram" without one.
      */
     private String proposer;
 
@@ -220,7 +222,8 @@ public class SpeculaPolicyProperties implements InitializingBean {
         if (proposer == null || proposer.isBlank()) {
             return null;
         }
-        String allowed = "one of model, ngram, model+ngram (prediction is chosen by the requests that carry one)";
+        String allowed = "one of model, ngram, model+ngram, suffix, model+suffix (prediction is chosen by the "
+                + "requests that carry one)";
         ProposerKind kind;
         try {
             kind = ProposerKind.parse(proposer, CONFIG_PREFIX + ".proposer");

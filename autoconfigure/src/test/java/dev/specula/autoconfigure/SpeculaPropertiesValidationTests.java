@@ -103,7 +103,7 @@ class SpeculaPropertiesValidationTests {
     }
 
     @ParameterizedTest(name = "{0}")
-    @CsvSource({ "model", "model+ngram" })
+    @CsvSource({ "model", "model+ngram", "model+suffix" })
     void aProposerThatNeedsTheDraftModelStopsStartupWithoutOne(String proposer) {
         runner
             .withPropertyValues("specula.target.location=" + TestModels.pair().target(),

@@ -37,7 +37,7 @@ final class GenerateCommand {
 
     static final String USAGE = "generate [--target DIR] [--draft DIR] (--prompt TEXT | --chat TEXT | --prompt-ids 12,5,99) "
             + "[--max-new-tokens 64] [--temperature 0] [--top-p 1] [--top-k 0] [--seed N] [--policy plain|fixed|...] "
-            + "[--gamma 4] [--proposer model|ngram|model+ngram|prediction] [--ngram-min 1] [--ngram-max 4] "
+            + "[--gamma 4] [--proposer model|ngram|model+ngram|suffix|model+suffix|prediction] [--ngram-min 1] [--ngram-max 4] "
             + "[--draft-shape chain|tree] [--tree-nodes N|auto] [--tree-width 3] "
             + "[--prediction TEXT | --prediction-file F] [--stop TEXT]... "
             + "[--response-format json|SCHEMA.json] [--frequency-penalty X] [--presence-penalty X] "

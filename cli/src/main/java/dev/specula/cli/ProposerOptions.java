@@ -11,7 +11,8 @@ import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.ProposerKind;
 
 /**
- * What proposes the drafts: {@code --proposer model|ngram|model+ngram} (bench:
+ * What proposes the drafts:
+ * {@code --proposer model|ngram|model+ngram|suffix|model+suffix} (bench:
  * {@code --proposers a,b,...}), and prompt lookup's n-gram lengths {@code --ngram-min N}
  * {@code --ngram-max N} (1 and 4 by default).
  */

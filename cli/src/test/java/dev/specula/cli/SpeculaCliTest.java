@@ -190,7 +190,8 @@ class SpeculaCliTest {
                 "{\"id\": \"a\", \"category\": \"code\", \"prompt_ids\": [31, 40, 50, 31, 40, 50, 31, 40]}\n");
         Path out = temp.resolve("proposers.json");
         Run run = run("bench", "--prompts", prompts.toString(), "--max-new-tokens", "12", "--policies", "plain,fixed:3",
-                "--proposers", "model,ngram,model+ngram", "--repeat", "1", "--warmup", "0", "--json", out.toString());
+                "--proposers", "model,ngram,model+ngram,suffix", "--repeat", "1", "--warmup", "0", "--json",
+                out.toString());
         assertThat(run.exitCode()).as(run.err()).isZero();
         java.util.Map<String, JsonNode> byProposer = new java.util.HashMap<>();
         for (JsonNode row : JSON.readTree(out.toFile()).path("results")) {
@@ -198,9 +199,11 @@ class SpeculaCliTest {
                 byProposer.put(row.path("policy").asText() + " " + row.path("proposer").asText(""), row);
             }
         }
-        assertThat(byProposer).containsOnlyKeys("plain ", "fixed:3 model", "fixed:3 ngram", "fixed:3 model+ngram");
+        assertThat(byProposer).containsOnlyKeys("plain ", "fixed:3 model", "fixed:3 ngram", "fixed:3 model+ngram",
+                "fixed:3 suffix");
         assertThat(byProposer.get("fixed:3 ngram").path("acceptance_rate").asDouble()).isPositive();
         assertThat(byProposer.get("fixed:3 ngram").path("draft_step_ms").isNull()).isTrue();
+        assertThat(byProposer.get("fixed:3 suffix").path("acceptance_rate").asDouble()).isPositive();
         assertThat(run.out()).contains("Greedy outputs differing between policies: 0");
     }
 

@@ -7,6 +7,7 @@ import dev.specula.policy.SpeculationPolicy;
 import dev.specula.proposer.PredictedOutput;
 import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.ProposerKind;
+import dev.specula.proposer.SuffixLookup;
 import dev.specula.proposer.TokenProposer;
 import dev.specula.request.InvalidRequestException;
 
@@ -15,7 +16,7 @@ import dev.specula.request.InvalidRequestException;
  * the models loaded.
  *
  * @param proposer what proposes the drafts; null: plain decoding (the plain policy)
- * @param lookup prompt lookup's settings when the proposer uses it; null otherwise
+ * @param lookup prompt lookup's settings when the proposer uses n-grams; null otherwise
  * @param prediction the predicted output's tokens when the proposer is
  * {@code prediction}; null otherwise
  */
@@ -66,6 +67,9 @@ record Speculation(@Nullable ProposerKind proposer, @Nullable PromptLookup looku
     @Nullable TokenProposer newTokenProposer(int promptLength) {
         if (prediction != null) {
             return new PredictedOutput(prediction, promptLength);
+        }
+        if (proposer != null && proposer.usesSuffixLookup()) {
+            return new SuffixLookup();
         }
         return lookup;
     }

@@ -15,6 +15,9 @@ import dev.specula.request.InvalidRequestException;
  * ngram          prompt lookup: what followed the last n tokens where they last occurred in
  *                the prompt or the output ({@link PromptLookup}); free, needs no draft
  * model+ngram    the lookup when it matches, the draft model otherwise
+ * suffix         suffix lookup: the most frequent continuation of the longest earlier match of the
+ *                sequence's end, of any length ({@link SuffixLookup}); free, needs no draft
+ * model+suffix   suffix lookup when it matches, the draft model otherwise
  * prediction     the caller's predicted output (OpenAI's Predicted Outputs, {@link PredictedOutput})
  * </pre>
  *
@@ -23,11 +26,12 @@ import dev.specula.request.InvalidRequestException;
  */
 public enum ProposerKind {
 
-    MODEL("model", true, false), NGRAM("ngram", false, true), MODEL_PLUS_NGRAM("model+ngram", true, true),
-    PREDICTION("prediction", false, false);
+    MODEL("model", true, false, false), NGRAM("ngram", false, true, false),
+    MODEL_PLUS_NGRAM("model+ngram", true, true, false), SUFFIX("suffix", false, false, true),
+    MODEL_PLUS_SUFFIX("model+suffix", true, false, true), PREDICTION("prediction", false, false, false);
 
     /** The names, for messages. */
-    public static final String NAMES = "model, ngram, model+ngram, prediction";
+    public static final String NAMES = "model, ngram, model+ngram, suffix, model+suffix, prediction";
 
     private final String id;
 
@@ -35,10 +39,13 @@ public enum ProposerKind {
 
     private final boolean usesLookup;
 
-    ProposerKind(String id, boolean usesModel, boolean usesLookup) {
+    private final boolean usesSuffixLookup;
+
+    ProposerKind(String id, boolean usesModel, boolean usesLookup, boolean usesSuffixLookup) {
         this.id = id;
         this.usesModel = usesModel;
         this.usesLookup = usesLookup;
+        this.usesSuffixLookup = usesSuffixLookup;
     }
 
     /** The name selected by property, request option and CLI flag. */
@@ -51,14 +58,24 @@ public enum ProposerKind {
         return usesModel;
     }
 
-    /** Whether prompt lookup proposes (in some rounds at least). */
+    /**
+     * Whether prompt lookup by n-grams ({@link PromptLookup}) proposes (in some rounds at
+     * least).
+     */
     public boolean usesLookup() {
         return usesLookup;
     }
 
     /**
+     * Whether suffix lookup ({@link SuffixLookup}) proposes (in some rounds at least).
+     */
+    public boolean usesSuffixLookup() {
+        return usesSuffixLookup;
+    }
+
+    /**
      * The kind named {@code id} ({@code model}, {@code ngram}, {@code model+ngram},
-     * {@code prediction}).
+     * {@code suffix}, {@code model+suffix}, {@code prediction}).
      * @param field the request field or property that named it, for the error
      * @throws InvalidRequestException naming {@code field} for an unknown name
      */

@@ -89,11 +89,11 @@ class BatchingLosslessTest {
     private static GenerationRequest request(DecoderModel model, int index, int maxTokens, TokenStreamListener listener,
             CancellationToken cancellation) {
         int[] prompt = model.tokenizer().encode(PROMPTS.get(index % PROMPTS.size()), true);
-        // the proposers take turns; request 8 predicts its own prompt (a poor prediction,
-        // still exact)
+        // the proposers take turns (request 4 looks up n-grams, 7 suffixes); request 8
+        // predicts its own prompt (a poor prediction, still exact)
         ProposerKind proposer = switch (index % 3) {
             case 0 -> null;
-            case 1 -> ProposerKind.NGRAM;
+            case 1 -> index % 2 == 0 ? ProposerKind.NGRAM : ProposerKind.SUFFIX;
             default -> ProposerKind.MODEL_PLUS_NGRAM;
         };
         return GenerationRequest.builder(prompt)

@@ -116,6 +116,15 @@ class LosslessGreedyTest {
     @Test
     void promptLookupWithoutADraftNeverChangesTheOutput() {
         // --target alone: the default proposer is prompt lookup
+        assertLookupNeverChangesTheOutput(null, "ngram");
+    }
+
+    @Test
+    void suffixLookupNeverChangesTheOutput() {
+        assertLookupNeverChangesTheOutput(ProposerKind.SUFFIX, "suffix");
+    }
+
+    private static void assertLookupNeverChangesTheOutput(ProposerKind proposer, String expectedProposer) {
         SpeculativeDecoder plainDecoder = new SpeculativeDecoder(new ModelPair(target, null));
         GenerationStats stats = new GenerationStats();
         for (int p = 0; p < prompts.size(); p++) {
@@ -126,10 +135,11 @@ class LosslessGreedyTest {
                 GenerationResult lookedUp = plainDecoder.generate(GenerationRequest.builder(prompt)
                     .maxNewTokens(NEW_TOKENS)
                     .policy(() -> new FixedPolicy(gamma))
+                    .proposer(proposer)
                     .build());
-                assertThat(lookedUp.tokenIds()).as("prompt %d, γ = %d, prompt lookup", p, gamma)
+                assertThat(lookedUp.tokenIds()).as("prompt %d, γ = %d, %s", p, gamma, expectedProposer)
                     .containsExactly(plain.tokenIds());
-                assertThat(lookedUp.proposer()).isEqualTo("ngram");
+                assertThat(lookedUp.proposer()).isEqualTo(expectedProposer);
                 stats.add(lookedUp.stats());
             }
         }
@@ -143,7 +153,8 @@ class LosslessGreedyTest {
     void draftModelAndPromptLookupTogetherNeverChangeTheOutput() {
         SpeculativeDecoder plainDecoder = new SpeculativeDecoder(new ModelPair(target, null));
         SpeculativeDecoder decoder = new SpeculativeDecoder(new ModelPair(target, trainedDraft));
-        for (ProposerKind proposer : List.of(ProposerKind.MODEL, ProposerKind.NGRAM, ProposerKind.MODEL_PLUS_NGRAM)) {
+        for (ProposerKind proposer : List.of(ProposerKind.MODEL, ProposerKind.NGRAM, ProposerKind.MODEL_PLUS_NGRAM,
+                ProposerKind.SUFFIX, ProposerKind.MODEL_PLUS_SUFFIX)) {
             GenerationStats stats = new GenerationStats();
             for (int p = 0; p < 20; p++) {
                 int[] prompt = prompts.get(p);

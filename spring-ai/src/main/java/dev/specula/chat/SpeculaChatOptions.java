@@ -289,7 +289,8 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
 
     /**
      * What proposes the drafts: {@code model} (the draft model), {@code ngram} (prompt
-     * lookup, needs no draft) or {@code model+ngram}; null = the configured default.
+     * lookup, needs no draft), {@code model+ngram}, {@code suffix} (suffix lookup, needs
+     * no draft) or {@code model+suffix}; null = the configured default.
      */
     public String getProposer() {
         return proposer;
@@ -602,7 +603,10 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
             return this;
         }
 
-        /** {@code model}, {@code ngram} or {@code model+ngram}; null = the default. */
+        /**
+         * {@code model}, {@code ngram}, {@code model+ngram}, {@code suffix} or
+         * {@code model+suffix}; null = the default.
+         */
         public Builder proposer(String proposer) {
             this.proposer = proposer;
             return this;
