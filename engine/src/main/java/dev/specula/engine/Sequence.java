@@ -117,6 +117,12 @@ final class Sequence implements AutoCloseable {
 
     int drafted;
 
+    /**
+     * Of {@link #drafted}, the engine's fillers (the last ones): a target that needs two
+     * tokens a call verifies them, but no proposer proposed them.
+     */
+    int fillers;
+
     /** Whether the draft model is still to propose this round. */
     boolean drafting;
 
@@ -257,6 +263,7 @@ final class Sequence implements AutoCloseable {
     void beginRound(int gamma, boolean modelCanDraft) {
         requestedDrafts = gamma;
         drafted = 0;
+        fillers = 0;
         draftLogProbability = 0;
         roundDraftNanos = 0;
         if (gamma > drafts.length) {
@@ -387,6 +394,7 @@ final class Sequence implements AutoCloseable {
             draftDistributions[i] = null;
         }
         drafted += missing;
+        fillers = missing;
     }
 
     /**

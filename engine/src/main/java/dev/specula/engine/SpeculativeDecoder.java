@@ -354,8 +354,11 @@ final class SpeculativeDecoder {
         }
         sequence.commit(verdict.accepted(), verdict.nextToken(),
                 rawRows == null ? null : logprobs(sequence, verdict, rawRows, width));
-        sequence.policy.observe(new RoundOutcome(sequence.requestedDrafts, sequence.drafted, verdict.accepted(),
-                sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
+        // the policy hears of its proposer's drafts only: a filler is the engine's
+        int proposed = sequence.drafted - sequence.fillers;
+        sequence.policy
+            .observe(new RoundOutcome(sequence.requestedDrafts, proposed, Math.min(verdict.accepted(), proposed),
+                    sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
     }
 
     /**
