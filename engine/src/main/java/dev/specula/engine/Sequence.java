@@ -258,9 +258,11 @@ final class Sequence implements AutoCloseable {
     /**
      * Starts a round that drafts up to {@code gamma} tokens: the proposer without a model
      * (prompt lookup, the prediction) proposes them at once when it has them; otherwise
-     * the draft model is to propose them, if it can.
+     * the draft model is to propose them, if it can: as a tree when the request drafts
+     * trees and {@code tree} says this round grows one (not while branches do not pay),
+     * else as a chain.
      */
-    void beginRound(int gamma, boolean modelCanDraft) {
+    void beginRound(int gamma, boolean modelCanDraft, boolean tree) {
         requestedDrafts = gamma;
         drafted = 0;
         fillers = 0;
@@ -285,7 +287,7 @@ final class Sequence implements AutoCloseable {
             roundDraftNanos = System.nanoTime() - start;
         }
         drafting = !proposedWithoutModel && gamma > 0 && modelCanDraft;
-        treeDraft = drafting && request.tree() != null ? new TreeDraft(request.tree(), gamma, length) : null;
+        treeDraft = drafting && tree && request.tree() != null ? new TreeDraft(request.tree(), gamma, length) : null;
     }
 
     /** The committed tokens the target has not seen: the next call carries them first. */

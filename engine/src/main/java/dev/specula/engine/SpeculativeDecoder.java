@@ -151,7 +151,9 @@ final class SpeculativeDecoder {
                 int gamma = canPropose ? sequence.policy.draftLength(sequence.roundContext()) : 0;
                 // a round emits up to γ + 1 tokens: never draft past the token budget
                 // (nor past the context)
-                sequence.beginRound(Math.max(0, Math.min(gamma, sequence.remaining() - 1)), modelCanDraft);
+                TreeShape tree = sequence.request.tree();
+                boolean growsTree = tree != null && (!tree.autoNodes() || models.treeSizer().growsTrees());
+                sequence.beginRound(Math.max(0, Math.min(gamma, sequence.remaining() - 1)), modelCanDraft, growsTree);
                 live.add(sequence);
             }
             catch (Throwable ex) {
@@ -393,7 +395,9 @@ final class SpeculativeDecoder {
                 row = i < verdict.accepted() ? 1 + verdict.path()[i] : row;
             }
         }
-        if (sequence.request.tree().autoNodes()) {
+        // a round that also fed the prompt (or a long catch-up) says nothing of a
+        // verification's cost
+        if (sequence.request.tree().autoNodes() && sequence.lastVerifiedTokens - tree.size() <= 2) {
             models.treeSizer()
                 .observe(tree, verdict, draft.offBackbone(), sequence.lastVerifiedTokens, verified.runNanos());
         }
