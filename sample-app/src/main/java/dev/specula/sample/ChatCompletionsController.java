@@ -1,6 +1,5 @@
 package dev.specula.sample;
 
-import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -13,18 +12,14 @@ import org.springframework.ai.chat.prompt.Prompt;
 import org.springframework.http.CacheControl;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.ResponseEntity;
-import org.springframework.util.unit.DataSize;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
-import tools.jackson.core.JacksonException;
-import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.ObjectMapper;
 
 import dev.specula.chat.SpeculaChatModel;
-import dev.specula.request.InvalidRequestException;
 
 /**
  * OpenAI's chat completions API over a Spring AI {@link ChatModel} (Specula's,
@@ -46,7 +41,7 @@ public class ChatCompletionsController {
 
     private final ObjectMapper json;
 
-    private final DataSize maxRequestSize;
+    private final JsonRequestReader bodies;
 
     private final String modelName;
 
@@ -55,12 +50,7 @@ public class ChatCompletionsController {
     public ChatCompletionsController(ChatModel chatModel, ObjectMapper json, GatewayProperties properties) {
         this.chatModel = chatModel;
         this.json = json;
-        if (properties.getMaxRequestSize() == null || properties.getMaxRequestSize().toBytes() < 1) {
-            throw new IllegalArgumentException(
-                    GatewayProperties.CONFIG_PREFIX + ".max-request-size must be at least 1B " + "(e.g. 4MB) but was "
-                            + properties.getMaxRequestSize());
-        }
-        this.maxRequestSize = properties.getMaxRequestSize();
+        this.bodies = new JsonRequestReader(json, properties, "messages");
         this.modelName = servedModelName(chatModel);
     }
 
@@ -76,7 +66,7 @@ public class ChatCompletionsController {
      */
     @PostMapping("/chat/completions")
     ResponseEntity<?> chatCompletions(HttpServletRequest http) {
-        ChatCompletionRequest request = ChatCompletionRequest.read(parse(read(http)), modelName);
+        ChatCompletionRequest request = ChatCompletionRequest.read(bodies.read(http), modelName);
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
         return request.stream() ? stream(request, id, created, RequestIds.of(http))
@@ -112,61 +102,9 @@ public class ChatCompletionsController {
     }
 
     /**
-     * The body, refused unread when its Content-Length is over the limit, else read up to
-     * one byte past it.
-     */
-    private byte[] read(HttpServletRequest http) {
-        long limit = maxRequestSize.toBytes();
-        if (http.getContentLengthLong() > limit) {
-            throw tooLarge();
-        }
-        byte[] body;
-        try {
-            body = http.getInputStream().readNBytes((int) Math.min(limit + 1, Integer.MAX_VALUE - 8));
-        }
-        catch (IOException ex) {
-            throw new InvalidRequestException(null, "The request body could not be read: " + ex.getMessage());
-        }
-        if (body.length > limit) {
-            throw tooLarge();
-        }
-        return body;
-    }
-
-    private InvalidRequestException tooLarge() {
-        String property = GatewayProperties.CONFIG_PREFIX + ".max-request-size";
-        return new InvalidRequestException(null, OpenAiErrors.REQUEST_TOO_LARGE,
-                "The request body is larger than the " + "gateway's limit of " + readable(maxRequestSize) + " ("
-                        + property + "): send a shorter conversation, " + "or raise " + property);
-    }
-
-    /** 4MB, 512KB or 1000B. */
-    private static String readable(DataSize size) {
-        long bytes = size.toBytes();
-        if (bytes > 0 && bytes % DataSize.ofMegabytes(1).toBytes() == 0) {
-            return size.toMegabytes() + "MB";
-        }
-        return bytes > 0 && bytes % 1024 == 0 ? size.toKilobytes() + "KB" : bytes + "B";
-    }
-
-    private JsonNode parse(byte[] body) {
-        if (body == null || body.length == 0) {
-            throw new InvalidRequestException(null, "The request body is empty: send a JSON object with \"messages\" "
-                    + "(Content-Type: application/json)");
-        }
-        try {
-            return json.readTree(body);
-        }
-        catch (JacksonException ex) {
-            throw new InvalidRequestException(null, "The request body is not valid JSON (" + ex.getOriginalMessage()
-                    + "): send a JSON object with Content-Type: application/json");
-        }
-    }
-
-    /**
      * The name requests may use: the Specula model's, else the ChatModel's model option.
      */
-    private static String servedModelName(ChatModel chatModel) {
+    static String servedModelName(ChatModel chatModel) {
         if (chatModel instanceof SpeculaChatModel specula) {
             return specula.getModelName();
         }

@@ -18,8 +18,9 @@ import dev.specula.serving.ModelsNotReadyException;
 import dev.specula.serving.ServiceBusyException;
 
 /**
- * Turns every failure of a chat completion into OpenAI's error response, {@code {"error":
- * {"message", "type", "param", "code"}}}, with the status OpenAI clients expect:
+ * Turns every failure of a chat or text completion into OpenAI's error response,
+ * {@code {"error": {"message", "type", "param", "code"}}}, with the status OpenAI clients
+ * expect:
  *
  * <pre>
  * 400 invalid_request_error  the caller's mistake ({@link InvalidRequestException}: param names the field),
@@ -39,7 +40,7 @@ import dev.specula.serving.ServiceBusyException;
  * non-streamed request, one after it ends the stream with a {@code data: {"error": ...}}
  * event. Nothing logged here holds the messages, the prompt or token ids.
  */
-@RestControllerAdvice(assignableTypes = ChatCompletionsController.class)
+@RestControllerAdvice(assignableTypes = { ChatCompletionsController.class, CompletionsController.class })
 class OpenAiErrors {
 
     static final String INVALID_REQUEST = "invalid_request_error";

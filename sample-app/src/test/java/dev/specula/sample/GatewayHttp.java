@@ -43,6 +43,33 @@ final class GatewayHttp {
         return send(request(body), HttpResponse.BodyHandlers.ofString());
     }
 
+    /** A JSON POST to another endpoint than the chat's, e.g. {@code /v1/completions}. */
+    HttpResponse<String> postTo(String path, String body) {
+        return send(HttpRequest.newBuilder(base.resolve(path))
+            .timeout(Duration.ofSeconds(60))
+            .header("Content-Type", "application/json")
+            .POST(HttpRequest.BodyPublishers.ofString(body))
+            .build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /**
+     * The JSON objects of a server-sent event stream that ends with {@code data: [DONE]},
+     * in order.
+     */
+    java.util.List<JsonNode> events(HttpResponse<String> response) {
+        String body = response.body();
+        if (!body.endsWith("data: [DONE]\n\n")) {
+            throw new AssertionError("The stream does not end with data: [DONE]: " + body);
+        }
+        java.util.List<String> events = java.util.List.of(body.split("\n\n"));
+        return events.subList(0, events.size() - 1).stream().map((event) -> {
+            if (!event.startsWith("data: ")) {
+                throw new AssertionError("Not a data event: " + event);
+            }
+            return json(event.substring(6));
+        }).toList();
+    }
+
     /** A POST with extra headers, given as name, value, name, value... */
     HttpResponse<String> post(String body, String... headers) {
         return send(HttpRequest.newBuilder(completions)
