@@ -230,7 +230,8 @@ final class Sequence implements AutoCloseable {
     }
 
     RoundContext roundContext() {
-        return new RoundContext(generated(), remaining(), lastToken(), lastHiddenState);
+        return new RoundContext(generated(), remaining(), lastToken(), lastHiddenState,
+                speculation.proposer() == null ? null : speculation.proposer().id());
     }
 
     /**

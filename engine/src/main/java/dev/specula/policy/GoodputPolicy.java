@@ -1,5 +1,7 @@
 package dev.specula.policy;
 
+import org.jspecify.annotations.Nullable;
+
 /**
  * Ours: pick the draft length that maximizes expected tokens per second, from what is
  * measured while decoding — not a heuristic on the last round. With α_i the probability
@@ -23,6 +25,10 @@ package dev.specula.policy;
  * (at least 1), so positions it stopped drafting keep being measured and a γ* of 0 can
  * recover.
  *
+ * The shared estimates are kept per proposer ({@link RoundContext#proposer()}): a round
+ * of prompt lookup costs no draft calls and is accepted at its own rate, so requests that
+ * draft with the model and requests that look up do not blur each other's T(γ) and α.
+ *
  * Options: {@code max} (γmax, default 12), {@code probe} (rounds between probes, default
  * 16), {@code prior} (weight, in rounds, of the shared estimate against a sequence's own
  * counts, default 4).
@@ -41,9 +47,19 @@ public final class GoodputPolicy implements SpeculationPolicy {
      * Round times, and acceptance after a round with a rejection (index 0) or after a
      * fully accepted one (1).
      */
-    private final GoodputEstimates shared;
+    private GoodputEstimates shared;
 
-    private final GoodputEstimates[] sharedByState;
+    private GoodputEstimates[] sharedByState;
+
+    /** Where the shared estimates of each proposer come from. */
+    private final PolicyResources resources;
+
+    private final java.nio.file.@Nullable Path model;
+
+    /**
+     * The proposer whose shared estimates {@link #shared} holds ("" before any round).
+     */
+    private String proposer = "";
 
     private final GoodputEstimates[] ownByState;
 
@@ -66,10 +82,13 @@ public final class GoodputPolicy implements SpeculationPolicy {
 
     private int rounds;
 
-    GoodputPolicy(GoodputEstimates shared, GoodputEstimates[] sharedByState, int startGamma, int maxGamma,
+    GoodputPolicy(PolicyResources resources, java.nio.file.@Nullable Path model, int startGamma, int maxGamma,
             int probeEvery, double priorWeight) {
-        this.shared = shared;
-        this.sharedByState = sharedByState;
+        this.resources = resources;
+        this.model = model;
+        this.shared = estimates("");
+        this.sharedByState = new GoodputEstimates[] { estimates("after-rejection"),
+                estimates("after-full-acceptance") };
         this.ownByState = new GoodputEstimates[] { new GoodputEstimates(maxGamma), new GoodputEstimates(maxGamma) };
         this.startGamma = startGamma;
         this.maxGamma = maxGamma;
@@ -81,10 +100,7 @@ public final class GoodputPolicy implements SpeculationPolicy {
         int max = parameters.intOption(NAME, "max", 12, 1, FixedPolicy.MAX_GAMMA);
         java.nio.file.Path model = parameters.modelDirectory();
         PolicyResources resources = parameters.resources();
-        return new GoodputPolicy(resources.estimates(model, "", FixedPolicy.MAX_GAMMA),
-                new GoodputEstimates[] { resources.estimates(model, "after-rejection", FixedPolicy.MAX_GAMMA),
-                        resources.estimates(model, "after-full-acceptance", FixedPolicy.MAX_GAMMA) },
-                Math.min(parameters.gamma(NAME, 1, FixedPolicy.MAX_GAMMA), max), max,
+        return new GoodputPolicy(resources, model, Math.min(parameters.gamma(NAME, 1, FixedPolicy.MAX_GAMMA), max), max,
                 parameters.intOption(NAME, "probe", 16, 2, 1_000_000),
                 parameters.option(NAME, "prior", 4, 0, 1_000_000));
     }
@@ -94,8 +110,24 @@ public final class GoodputPolicy implements SpeculationPolicy {
         return NAME;
     }
 
+    /**
+     * The shared estimates under {@code part} for the current proposer (the draft
+     * model's, and an unknown proposer's, under the part alone, as before proposers were
+     * told apart).
+     */
+    private GoodputEstimates estimates(String part) {
+        String key = proposer.isEmpty() || proposer.equals("model") ? part : proposer + "/" + part;
+        return resources.estimates(model, key, FixedPolicy.MAX_GAMMA);
+    }
+
     @Override
     public int draftLength(RoundContext context) {
+        String current = context.proposer() == null ? "" : context.proposer();
+        if (!current.equals(proposer)) {
+            proposer = current;
+            shared = estimates("");
+            sharedByState = new GoodputEstimates[] { estimates("after-rejection"), estimates("after-full-acceptance") };
+        }
         rounds++;
         roundState = state;
         double[] times = new double[maxGamma + 1];

@@ -11,6 +11,15 @@ import org.jspecify.annotations.Nullable;
  * @param targetHiddenState the target's {@code last_hidden_state} at the position that
  * predicted {@code lastToken}, when the target exports it and the policy asked for it;
  * else null
+ * @param proposer what proposes the request's drafts ({@code model}, {@code ngram},
+ * {@code suffix}, {@code prediction}, ...: a proposer kind's id); null when unknown
  */
-public record RoundContext(int generated, int remaining, int lastToken, float @Nullable [] targetHiddenState) {
+public record RoundContext(int generated, int remaining, int lastToken, float @Nullable [] targetHiddenState,
+        @Nullable String proposer) {
+
+    /** A context that does not say what proposes. */
+    public RoundContext(int generated, int remaining, int lastToken, float @Nullable [] targetHiddenState) {
+        this(generated, remaining, lastToken, targetHiddenState, null);
+    }
+
 }

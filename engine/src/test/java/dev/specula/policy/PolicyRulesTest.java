@@ -201,6 +201,26 @@ class PolicyRulesTest {
     }
 
     @Test
+    void goodputKeepsEachProposersEstimatesApart(@org.junit.jupiter.api.io.TempDir Path model) {
+        var factory = SpeculationPolicies.factory("goodput", PolicyParameters.ofGamma(4).withModelDirectory(model));
+        RoundContext byModel = new RoundContext(0, 100, 7, null, "model");
+        RoundContext byLookup = new RoundContext(0, 100, 7, null, "ngram");
+        GoodputPolicy drafting = (GoodputPolicy) factory.get();
+        // the draft model's drafts always fail: its requests fall to plain steps
+        for (int round = 0; round < 40; round++) {
+            int gamma = drafting.draftLength(byModel);
+            drafting.observe(new RoundOutcome(gamma, gamma, 0, gamma * 200_000L, 3_000_000L + gamma * 250_000L));
+        }
+        // a new model request starts from those measurements: shorter than the γ an
+        // unmeasured policy starts with
+        assertThat(((GoodputPolicy) factory.get()).draftLength(byModel)).isLessThan(4);
+        // a lookup request of the same model and owner has measured nothing yet: it
+        // starts
+        // from γ, not from the draft model's failures
+        assertThat(((GoodputPolicy) factory.get()).draftLength(byLookup)).isEqualTo(4);
+    }
+
+    @Test
     void goodputChoosesTheArgmaxOfExpectedTokensPerSecond(@org.junit.jupiter.api.io.TempDir Path model) {
         GoodputPolicy policy = (GoodputPolicy) SpeculationPolicies
             .factory("goodput", new PolicyParameters(4, Map.of("max", "12"), model))
