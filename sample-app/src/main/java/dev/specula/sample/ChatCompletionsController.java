@@ -9,6 +9,7 @@ import jakarta.servlet.http.HttpServletRequest;
 import org.springframework.ai.chat.model.ChatModel;
 import org.springframework.ai.chat.model.ChatResponse;
 import org.springframework.ai.chat.prompt.Prompt;
+import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.http.CacheControl;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.ResponseEntity;
@@ -17,6 +18,7 @@ import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
+import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.ObjectMapper;
 
 import dev.specula.chat.SpeculaChatModel;
@@ -47,8 +49,13 @@ public class ChatCompletionsController {
 
     private final long startedAt = Instant.now().getEpochSecond();
 
-    public ChatCompletionsController(ChatModel chatModel, ObjectMapper json, GatewayProperties properties) {
+    /** The overflow remote, or null when {@code specula.overflow.enabled} is false. */
+    private final ChatOverflow overflow;
+
+    public ChatCompletionsController(ChatModel chatModel, ObjectMapper json, GatewayProperties properties,
+            ObjectProvider<ChatOverflow> overflow) {
         this.chatModel = chatModel;
+        this.overflow = overflow.getIfAvailable();
         this.json = json;
         this.bodies = new JsonRequestReader(json, properties, "messages");
         this.modelName = servedModelName(chatModel);
@@ -66,11 +73,29 @@ public class ChatCompletionsController {
      */
     @PostMapping("/chat/completions")
     ResponseEntity<?> chatCompletions(HttpServletRequest http) {
-        ChatCompletionRequest request = ChatCompletionRequest.read(bodies.read(http), modelName);
+        JsonNode body = bodies.read(http);
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
-        return request.stream() ? stream(request, id, created, RequestIds.of(http))
-                : ResponseEntity.ok(complete(request.prompt(), id, created));
+        if (overflow != null && overflow.isNamedIn(body) && !overflow.model().equals(modelName)) {
+            overflow.checkPortable(body);
+            ChatCompletionRequest remote = ChatCompletionRequest.read(body, overflow.model());
+            return OverflowResponses.answerRemote(overflow, remote, id, created, RequestIds.of(http), json);
+        }
+        ChatCompletionRequest request = ChatCompletionRequest.read(body, modelName);
+        try {
+            ResponseEntity<?> local = request.stream() ? stream(request, id, created, RequestIds.of(http))
+                    : ResponseEntity.ok(complete(request.prompt(), id, created));
+            return ResponseEntity.status(local.getStatusCode())
+                .headers(local.getHeaders())
+                .header(Backends.HEADER, Backends.LOCAL)
+                .body(local.getBody());
+        }
+        catch (RuntimeException ex) {
+            if (overflow == null || !overflow.takes(ex, body)) {
+                throw ex;
+            }
+            return OverflowResponses.answerOr(ex, overflow, request, id, created, RequestIds.of(http), json);
+        }
     }
 
     private OpenAiJson.ChatCompletion complete(Prompt prompt, String id, long created) {
@@ -79,7 +104,7 @@ public class ChatCompletionsController {
         OpenAiJson.Choice choice = new OpenAiJson.Choice(0, OpenAiJson.Message.of(response),
                 OpenAiJson.logprobs(response), finishReason != null ? finishReason : "stop");
         return new OpenAiJson.ChatCompletion(id, OpenAiJson.CHAT_COMPLETION, created, modelName, List.of(choice),
-                OpenAiJson.usage(response), OpenAiJson.speculation(response));
+                OpenAiJson.usage(response), Backends.speculation(OpenAiJson.speculation(response), Backends.LOCAL));
     }
 
     /**

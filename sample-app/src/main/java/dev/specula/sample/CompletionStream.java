@@ -57,6 +57,12 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
 
     private final String requestId;
 
+    /**
+     * The backend that serves the stream, {@link Backends#LOCAL} or
+     * {@link Backends#OVERFLOW}.
+     */
+    private final String backend;
+
     private final CountDownLatch started = new CountDownLatch(1);
 
     // Written by the Reactive Streams signals, which never overlap; read by the
@@ -71,6 +77,12 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
 
     CompletionStream(ResponseBodyEmitter emitter, ObjectMapper json, String id, long created, String model,
             boolean includeUsage, String requestId) {
+        this(emitter, json, id, created, model, includeUsage, requestId, Backends.LOCAL);
+    }
+
+    CompletionStream(ResponseBodyEmitter emitter, ObjectMapper json, String id, long created, String model,
+            boolean includeUsage, String requestId, String backend) {
+        this.backend = backend;
         this.emitter = emitter;
         this.json = json;
         this.id = id;
@@ -176,7 +188,8 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
         OpenAiJson.ChunkChoice choice = new OpenAiJson.ChunkChoice(0, OpenAiJson.Delta.EMPTY,
                 last == null ? null : OpenAiJson.logprobs(last), finishReason);
         send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
-                List.of(choice), null, last == null ? null : OpenAiJson.speculation(last))));
+                List.of(choice), null,
+                Backends.speculation(last == null ? null : OpenAiJson.speculation(last), backend))));
         if (includeUsage) {
             OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0, null) : OpenAiJson.usage(last);
             send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,

@@ -32,6 +32,8 @@ import dev.specula.serving.ServiceBusyException;
  *                            holds, even alone (no Retry-After: the same request never fits; like OpenAI's 429
  *                            "request too large" for a tokens-per-minute limit)
  * 503 server_error           code models_loading (Retry-After: 5) or models_failed
+ * 503 server_error           code overflow_unavailable: the request named the overflow model and the remote failed
+ *                            or its breaker is open (Retry-After: 5)
  * 500 server_error           anything else (IllegalArgumentException included: a bug of ours, not the caller's),
  *                            logged with its stack trace under the request id the message quotes ({@link RequestIds})
  * </pre>
@@ -125,6 +127,11 @@ class OpenAiErrors {
             }
             return error(HttpStatus.SERVICE_UNAVAILABLE, SERVER_ERROR, notReady.getMessage(), null, "models_loading",
                     LOADING_RETRY_AFTER_SECONDS);
+        }
+        if (failure instanceof OverflowUnavailableException unavailable) {
+            logger.warn("Chat completion {}: {}", requestId, unavailable.getMessage());
+            return error(HttpStatus.SERVICE_UNAVAILABLE, SERVER_ERROR, unavailable.getMessage(), null,
+                    OverflowUnavailableException.CODE, LOADING_RETRY_AFTER_SECONDS);
         }
         logger.error("Chat completion {} failed", requestId, failure);
         String message = failure.getMessage() != null ? failure.getMessage() : failure.getClass().getName();

@@ -1,0 +1,169 @@
+package dev.specula.sample;
+
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicReference;
+
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import org.springframework.ai.chat.model.ChatModel;
+import org.springframework.ai.chat.model.ChatResponse;
+import org.springframework.ai.chat.prompt.Prompt;
+import org.springframework.ai.openai.OpenAiChatOptions;
+import reactor.core.publisher.Flux;
+import tools.jackson.databind.JsonNode;
+
+import dev.specula.chat.SpeculaChatOptions;
+import dev.specula.engine.ContextLengthExceededException;
+import dev.specula.engine.KvCapacityExceededException;
+import dev.specula.request.InvalidRequestException;
+import dev.specula.serving.ModelsNotReadyException;
+import dev.specula.serving.ServiceBusyException;
+
+/**
+ * The overflow remote, an OpenAI-compatible endpoint (vLLM, SGLang, KServe, another
+ * Specula fleet) reached through Spring AI's OpenAI {@link ChatModel}, behind a circuit
+ * breaker: while the breaker is open every call fails at once with
+ * {@link io.github.resilience4j.circuitbreaker.CallNotPermittedException}, and the caller
+ * answers with the local failure as before.
+ * <p>
+ * Only the portable options travel (model, temperature, top_p, max_tokens, stop, seed,
+ * the penalties); a request with a field of {@link #LOCAL_ONLY} never overflows.
+ */
+final class ChatOverflow {
+
+    /** Request fields the remote request cannot carry: such requests stay local. */
+    static final List<String> LOCAL_ONLY = List.of("tools", "tool_choice", "parallel_tool_calls", "response_format",
+            "logprobs", "top_logprobs", "prediction", "logit_bias", "top_k", "repetition_penalty");
+
+    /** The client of the remote (Spring AI's OpenAiChatModel; no retries of its own). */
+    private final ChatModel remote;
+
+    /** Opens when too many remote calls fail; a dead remote is then not called at all. */
+    private final CircuitBreaker breaker;
+
+    /** The remote model's name, {@code specula.overflow.model}. */
+    private final String model;
+
+    /** Longest a remote stream may take, {@code specula.overflow.timeout}. */
+    private final Duration timeout;
+
+    ChatOverflow(ChatModel remote, CircuitBreaker breaker, String model, Duration timeout) {
+        this.remote = remote;
+        this.breaker = breaker;
+        this.model = model;
+        this.timeout = timeout;
+    }
+
+    String model() {
+        return model;
+    }
+
+    CircuitBreaker breaker() {
+        return breaker;
+    }
+
+    /** Whether the request's {@code model} is the remote model's name. */
+    boolean isNamedIn(JsonNode body) {
+        JsonNode requested = body == null ? null : body.get("model");
+        return requested != null && requested.isString() && model.equals(requested.asString());
+    }
+
+    /**
+     * Whether a request that failed locally with {@code failure} goes to the remote: the
+     * local engine is full (429 busy, queue full, KV memory), not ready (503), or the
+     * prompt is over its context or KV capacity, and the request uses no
+     * {@link #LOCAL_ONLY} field.
+     */
+    boolean takes(RuntimeException failure, JsonNode body) {
+        boolean overflowable = failure instanceof ServiceBusyException || failure instanceof ModelsNotReadyException
+                || failure instanceof ContextLengthExceededException || failure instanceof KvCapacityExceededException;
+        return overflowable && LOCAL_ONLY.stream().noneMatch(body::has);
+    }
+
+    /**
+     * Refuses, naming the field, a request for the remote model that uses a
+     * {@link #LOCAL_ONLY} field.
+     */
+    void checkPortable(JsonNode body) {
+        for (String field : LOCAL_ONLY) {
+            if (body.has(field)) {
+                throw new InvalidRequestException(field, "unsupported_parameter", field + " is not supported for '"
+                        + model + "', the overflow model: only the local model's requests may use it");
+            }
+        }
+    }
+
+    /** The whole answer of the remote. */
+    ChatResponse call(ChatCompletionRequest request) {
+        return breaker.executeSupplier(() -> remote.call(prompt(request)));
+    }
+
+    /**
+     * The remote's answer as it streams; the breaker counts the stream once, when it ends
+     * or fails (a stream the client cancels counts as neither).
+     */
+    Flux<ChatResponse> stream(ChatCompletionRequest request) {
+        return Flux.defer(() -> {
+            breaker.acquirePermission();
+            long start = System.nanoTime();
+            AtomicBoolean counted = new AtomicBoolean();
+            return withUsageOnFinish(remote.stream(prompt(request))).timeout(timeout).doOnComplete(() -> {
+                if (counted.compareAndSet(false, true)) {
+                    breaker.onSuccess(System.nanoTime() - start, TimeUnit.NANOSECONDS);
+                }
+            }).doOnError((error) -> {
+                if (counted.compareAndSet(false, true)) {
+                    breaker.onError(System.nanoTime() - start, TimeUnit.NANOSECONDS, error);
+                }
+            }).doOnCancel(() -> {
+                if (counted.compareAndSet(false, true)) {
+                    breaker.releasePermission();
+                }
+            });
+        });
+    }
+
+    /**
+     * The stream with its usage moved onto the response that carries the finish reason:
+     * an OpenAI stream sends the usage in a chunk of its own after that one, and
+     * {@link CompletionStream} finishes on the finish reason.
+     */
+    static Flux<ChatResponse> withUsageOnFinish(Flux<ChatResponse> responses) {
+        AtomicReference<ChatResponse> finish = new AtomicReference<>();
+        return responses.concatMap((response) -> {
+            ChatResponse held = finish.getAndSet(null);
+            if (held != null) {
+                return Flux.just(new ChatResponse(held.getResults(), response.getMetadata()));
+            }
+            if (OpenAiJson.finishReason(response) != null) {
+                finish.set(response);
+                return Flux.empty();
+            }
+            return Flux.just(response);
+        }).concatWith(Flux.defer(() -> {
+            ChatResponse held = finish.getAndSet(null);
+            return held == null ? Flux.empty() : Flux.just(held);
+        }));
+    }
+
+    /** The request's messages with its portable options, for the remote model. */
+    private Prompt prompt(ChatCompletionRequest request) {
+        SpeculaChatOptions local = request.options();
+        OpenAiChatOptions.Builder options = OpenAiChatOptions.builder();
+        options.model(model);
+        options.temperature(local.getTemperature());
+        options.topP(local.getTopP());
+        options.maxTokens(local.getMaxTokens());
+        options.stop(local.getStopSequences());
+        options.frequencyPenalty(local.getFrequencyPenalty());
+        options.presencePenalty(local.getPresencePenalty());
+        if (local.getSeed() != null) {
+            options.seed(local.getSeed().intValue());
+        }
+        options.streamUsage(request.includeUsage());
+        return new Prompt(request.messages(), options.build());
+    }
+
+}
