@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.UUID;
 
 import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
 import org.springframework.ai.chat.model.ChatModel;
 import org.springframework.ai.chat.model.ChatResponse;
 import org.springframework.ai.chat.prompt.Prompt;
@@ -18,12 +19,14 @@ import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
+import org.springframework.web.context.request.async.DeferredResult;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 import tools.jackson.core.JacksonException;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.ObjectMapper;
 
 import dev.specula.chat.SpeculaChatModel;
+import dev.specula.engine.CancellationToken;
 import dev.specula.request.InvalidRequestException;
 
 /**
@@ -31,37 +34,50 @@ import dev.specula.request.InvalidRequestException;
  * auto-configured): {@code POST /v1/chat/completions}, answered at once or streamed
  * ({@code "stream": true}), and {@code GET /v1/models}. Requests are checked before they
  * reach the model ({@link ChatCompletionRequest}); failures become OpenAI's error bodies
- * ({@link OpenAiErrors}).
+ * ({@link OpenAiErrors}). A generation reserves its caller's tokens per minute
+ * ({@link RateLimits}) and stops when its client goes: a stream when a write fails
+ * ({@link CompletionStream}), a non-streamed call when its connection closes
+ * ({@link NonStreamedCalls}).
  */
 @RestController
 @RequestMapping("/v1")
 public class ChatCompletionsController {
 
-    /** Longest a streamed answer may take; the generation is cancelled after it. */
+    /**
+     * Longest an answer, streamed or not, may take; the generation is cancelled after it.
+     */
     static final Duration STREAM_TIMEOUT = Duration.ofMinutes(10);
+
+    /** Default of max_tokens when neither the request nor the model has one. */
+    private static final int DEFAULT_MAX_TOKENS = 256;
 
     private static final String OWNER = "specula";
 
+    /** The model answering; Specula's with the gateway's prompt-token limit. */
     private final ChatModel chatModel;
 
     private final ObjectMapper json;
 
-    private final DataSize maxRequestSize;
+    /** Largest body read ({@code specula.gateway.max-request-bytes}). */
+    private final DataSize maxRequestBytes;
 
     private final String modelName;
 
+    private final RateLimits rateLimits;
+
+    private final NonStreamedCalls calls;
+
     private final long startedAt = Instant.now().getEpochSecond();
 
-    public ChatCompletionsController(ChatModel chatModel, ObjectMapper json, GatewayProperties properties) {
-        this.chatModel = chatModel;
+    public ChatCompletionsController(ChatModel chatModel, ObjectMapper json, GatewayProperties properties,
+            RateLimits rateLimits, NonStreamedCalls calls) {
+        this.chatModel = chatModel instanceof SpeculaChatModel specula && properties.getMaxPromptTokens() > 0
+                ? specula.mutate().maxPromptTokens(properties.getMaxPromptTokens()).build() : chatModel;
         this.json = json;
-        if (properties.getMaxRequestSize() == null || properties.getMaxRequestSize().toBytes() < 1) {
-            throw new IllegalArgumentException(
-                    GatewayProperties.CONFIG_PREFIX + ".max-request-size must be at least 1B " + "(e.g. 4MB) but was "
-                            + properties.getMaxRequestSize());
-        }
-        this.maxRequestSize = properties.getMaxRequestSize();
+        this.maxRequestBytes = properties.resolvedMaxRequestBytes();
         this.modelName = servedModelName(chatModel);
+        this.rateLimits = rateLimits;
+        this.calls = calls;
     }
 
     @GetMapping("/models")
@@ -71,25 +87,57 @@ public class ChatCompletionsController {
 
     /**
      * Reads the body itself (any content type), at most
-     * {@code specula.gateway.max-request-size} of it, so that an oversized body is
+     * {@code specula.gateway.max-request-bytes} of it, so that an oversized body is
      * refused before it is parsed and malformed JSON is reported in OpenAI's error shape.
+     * Answers a {@link DeferredResult} (non-streamed) or the event stream.
      */
     @PostMapping("/chat/completions")
-    ResponseEntity<?> chatCompletions(HttpServletRequest http) {
+    Object chatCompletions(HttpServletRequest http, HttpServletResponse httpResponse) {
         ChatCompletionRequest request = ChatCompletionRequest.read(parse(read(http)), modelName);
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
-        return request.stream() ? stream(request, id, created, RequestIds.of(http))
-                : ResponseEntity.ok(complete(request.prompt(), id, created));
+        RateLimits.Reservation tokens = rateLimits.reserveTokens(ApiKeyFilter.callerOf(http), maxTokens(request),
+                request.promptCharacters(), httpResponse);
+        try {
+            if (request.stream()) {
+                return stream(request, id, created, RequestIds.of(http), tokens);
+            }
+            return calls.run(http, STREAM_TIMEOUT,
+                    (cancellation) -> ResponseEntity.ok(complete(request.prompt(), id, created, cancellation, tokens)));
+        }
+        catch (RuntimeException ex) {
+            tokens.settle(0);
+            throw ex;
+        }
     }
 
-    private OpenAiJson.ChatCompletion complete(Prompt prompt, String id, long created) {
-        ChatResponse response = chatModel.call(prompt);
+    /** The request's max_tokens, else the model's default. */
+    private int maxTokens(ChatCompletionRequest request) {
+        if (request.options().getMaxTokens() != null) {
+            return request.options().getMaxTokens();
+        }
+        Integer modelDefault = chatModel.getOptions() != null ? chatModel.getOptions().getMaxTokens() : null;
+        return modelDefault != null ? modelDefault : DEFAULT_MAX_TOKENS;
+    }
+
+    private OpenAiJson.ChatCompletion complete(Prompt prompt, String id, long created, CancellationToken cancellation,
+            RateLimits.Reservation tokens) {
+        ChatResponse response;
+        try {
+            response = chatModel instanceof SpeculaChatModel specula ? specula.call(prompt, cancellation)
+                    : chatModel.call(prompt);
+        }
+        catch (RuntimeException ex) {
+            tokens.settle(0);
+            throw ex;
+        }
+        OpenAiJson.Usage usage = OpenAiJson.usage(response);
+        tokens.settle(usage.totalTokens());
         String finishReason = OpenAiJson.finishReason(response);
         OpenAiJson.Choice choice = new OpenAiJson.Choice(0, OpenAiJson.Message.of(response),
                 OpenAiJson.logprobs(response), finishReason != null ? finishReason : "stop");
-        return new OpenAiJson.ChatCompletion(id, OpenAiJson.CHAT_COMPLETION, created, modelName, List.of(choice),
-                OpenAiJson.usage(response), OpenAiJson.speculation(response));
+        return new OpenAiJson.ChatCompletion(id, OpenAiJson.CHAT_COMPLETION, created, modelName, List.of(choice), usage,
+                OpenAiJson.speculation(response));
     }
 
     /**
@@ -98,10 +146,10 @@ public class ChatCompletionsController {
      * status.
      */
     private ResponseEntity<ResponseBodyEmitter> stream(ChatCompletionRequest request, String id, long created,
-            String requestId) {
+            String requestId, RateLimits.Reservation tokens) {
         ResponseBodyEmitter emitter = new ResponseBodyEmitter(STREAM_TIMEOUT.toMillis());
         CompletionStream stream = new CompletionStream(emitter, json, id, created, modelName, request.includeUsage(),
-                requestId);
+                requestId, (usage) -> tokens.settle(usage.totalTokens()));
         chatModel.stream(request.prompt()).subscribe(stream);
         stream.awaitStart(STREAM_TIMEOUT);
         return ResponseEntity.ok()
@@ -116,7 +164,7 @@ public class ChatCompletionsController {
      * one byte past it.
      */
     private byte[] read(HttpServletRequest http) {
-        long limit = maxRequestSize.toBytes();
+        long limit = maxRequestBytes.toBytes();
         if (http.getContentLengthLong() > limit) {
             throw tooLarge();
         }
@@ -134,10 +182,10 @@ public class ChatCompletionsController {
     }
 
     private InvalidRequestException tooLarge() {
-        String property = GatewayProperties.CONFIG_PREFIX + ".max-request-size";
+        String property = GatewayProperties.CONFIG_PREFIX + ".max-request-bytes";
         return new InvalidRequestException(null, OpenAiErrors.REQUEST_TOO_LARGE,
-                "The request body is larger than the " + "gateway's limit of " + readable(maxRequestSize) + " ("
-                        + property + "): send a shorter conversation, " + "or raise " + property);
+                "The request body is larger than the gateway's limit of " + readable(maxRequestBytes) + " (" + property
+                        + "): send a shorter conversation, or raise " + property);
     }
 
     /** 4MB, 512KB or 1000B. */

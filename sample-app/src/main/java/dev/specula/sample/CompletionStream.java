@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 import org.reactivestreams.Subscription;
 import org.slf4j.Logger;
@@ -57,6 +58,9 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
 
     private final String requestId;
 
+    /** Told the usage when the answer ends (not when it fails or the client goes). */
+    private final Consumer<OpenAiJson.Usage> onUsage;
+
     private final CountDownLatch started = new CountDownLatch(1);
 
     // Written by the Reactive Streams signals, which never overlap; read by the
@@ -70,7 +74,7 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
     private volatile boolean clientGone;
 
     CompletionStream(ResponseBodyEmitter emitter, ObjectMapper json, String id, long created, String model,
-            boolean includeUsage, String requestId) {
+            boolean includeUsage, String requestId, Consumer<OpenAiJson.Usage> onUsage) {
         this.emitter = emitter;
         this.json = json;
         this.id = id;
@@ -78,6 +82,7 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
         this.model = model;
         this.includeUsage = includeUsage;
         this.requestId = requestId;
+        this.onUsage = onUsage;
         emitter.onTimeout(() -> {
             logger.warn("Chat completion stream {} (request {}) timed out after {} ms: generation cancelled", id,
                     requestId, emitter.getTimeout());
@@ -177,8 +182,9 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
                 last == null ? null : OpenAiJson.logprobs(last), finishReason);
         send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
                 List.of(choice), null, last == null ? null : OpenAiJson.speculation(last))));
+        OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0, null) : OpenAiJson.usage(last);
+        onUsage.accept(usage);
         if (includeUsage) {
-            OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0, null) : OpenAiJson.usage(last);
             send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
                     List.of(), usage, null)));
         }

@@ -412,7 +412,7 @@ class GatewayIntegrationTest {
     }
 
     /**
-     * Under the body limit (4MB) but over the ChatModel's 1,000,000 characters: refused
+     * Under the body limit (1MB) but over the ChatModel's 1,000,000 characters: refused
      * before tokenizing.
      */
     @Test
@@ -531,6 +531,37 @@ class GatewayIntegrationTest {
         assertThat(generatedTokens() - generatedBefore).as("tokens generated before the cancellation stopped it")
             .isPositive()
             .isLessThan(maxTokens);
+    }
+
+    /**
+     * A non-streamed answer writes nothing until it is complete, yet closing its
+     * connection stops the generation too: the slot frees long before 1500 tokens.
+     */
+    @Test
+    void closingTheConnectionOfANonStreamedRequestStopsItsGeneration() throws Exception {
+        int maxTokens = 1500;
+        int slots = service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls();
+        long generatedBefore = generatedTokens();
+        try (java.net.Socket socket = http.connect(0)) {
+            GatewayHttp.write(socket, "POST", "/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", "
+                    + "\"content\": \"class Foo:\"}], \"max_tokens\": " + maxTokens + "}");
+            long started = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (freeSlots() == slots && System.nanoTime() < started) {
+                Thread.sleep(5);
+            }
+            assertThat(freeSlots()).as("the generation holds a slot").isLessThan(slots);
+        }
+
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (freeSlots() < slots && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertThat(freeSlots()).isEqualTo(slots);
+        assertThat(generatedTokens() - generatedBefore).as("tokens generated before the cancellation stopped it")
+            .isLessThan(maxTokens);
+        // the connection's thread and the watch are free: the next request is answered
+        assertThat(http.post("{\"messages\": [{\"role\": \"user\", \"content\": \"def f():\"}], \"max_tokens\": 4}")
+            .statusCode()).isEqualTo(200);
     }
 
     private int freeSlots() {

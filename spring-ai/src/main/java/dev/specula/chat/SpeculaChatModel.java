@@ -171,6 +171,9 @@ public class SpeculaChatModel implements ChatModel {
 
     private final int maxPromptCharacters;
 
+    /** Most tokens a prompt may have; 0: the target's context length. */
+    private final int maxPromptTokens;
+
     private final ObservationRegistry observationRegistry;
 
     private final Scheduler streamScheduler;
@@ -186,19 +189,53 @@ public class SpeculaChatModel implements ChatModel {
             throw new IllegalArgumentException(
                     "maxPromptCharacters must be >= 1 but was " + builder.maxPromptCharacters);
         }
+        if (builder.maxPromptTokens < 0) {
+            throw new IllegalArgumentException(
+                    "maxPromptTokens must be >= 0 (0 = the context length) but was " + builder.maxPromptTokens);
+        }
         this.modelName = builder.modelName;
         this.maxPromptCharacters = builder.maxPromptCharacters;
+        this.maxPromptTokens = builder.maxPromptTokens;
         this.defaultOptions = builder.defaultOptions.mutate().model(builder.modelName).build();
         this.observationRegistry = builder.observationRegistry;
         this.streamScheduler = builder.streamScheduler;
+        if (builder.observationConvention != null) {
+            this.observationConvention = builder.observationConvention;
+        }
     }
 
     public static Builder builder() {
         return new Builder();
     }
 
+    /**
+     * A builder holding this model's settings (the same service, defaults, limits,
+     * observations and stream scheduler), for a model that differs in a few.
+     */
+    public Builder mutate() {
+        Builder builder = new Builder().service(service)
+            .defaultOptions(defaultOptions)
+            .modelName(modelName)
+            .maxPromptCharacters(maxPromptCharacters)
+            .maxPromptTokens(maxPromptTokens)
+            .observationRegistry(observationRegistry)
+            .streamScheduler(streamScheduler);
+        builder.observationConvention = observationConvention;
+        return builder;
+    }
+
     @Override
     public ChatResponse call(Prompt prompt) {
+        return call(prompt, null);
+    }
+
+    /**
+     * {@link #call(Prompt)} that stops when {@code cancellation} is cancelled (inside
+     * ONNX Runtime when it runs alone; between steps in a batch; at once while queued):
+     * the answer then holds the text generated so far, with finish reason "cancelled".
+     * @param cancellation cancels the generation; null: never cancelled
+     */
+    public ChatResponse call(Prompt prompt, CancellationToken cancellation) {
         Prompt requestPrompt = buildRequestPrompt(prompt);
         ChatModelObservationContext observationContext = ChatModelObservationContext.builder()
             .prompt(requestPrompt)
@@ -209,7 +246,7 @@ public class SpeculaChatModel implements ChatModel {
                     observationRegistry)
             .observe(() -> {
                 ToolPlan tools = toolPlan(requestPrompt);
-                ServiceResult result = service.generate(serviceRequest(requestPrompt, tools, null, null));
+                ServiceResult result = service.generate(serviceRequest(requestPrompt, tools, null, cancellation));
                 String text = result.generation().text();
                 ChatResponse response = completeResponse(UUID.randomUUID().toString(), result,
                         tools.readsCalls() ? tools.format().parse(text) : new ParsedOutput(text, List.of()), tools);
@@ -326,6 +363,28 @@ public class SpeculaChatModel implements ChatModel {
         }
     }
 
+    /**
+     * Refuses messages whose characters alone prove them over {@code limit} tokens: no
+     * token covers more than {@code maxCharactersPerToken} characters (0: unknown, no
+     * check), and the chat template writes each message's text, at most trimmed, among
+     * its own. Only the messages' trimmed text counts (tool calls' arguments may be
+     * re-serialized shorter), so the bound holds for every template.
+     */
+    private void checkTokensBeforeTokenizing(List<Message> instructions, int limit, int maxCharactersPerToken) {
+        if (maxCharactersPerToken < 1) {
+            return;
+        }
+        long characters = 0;
+        for (Message message : instructions) {
+            characters += message.getText() == null ? 0 : message.getText().strip().length();
+        }
+        if (characters > (long) limit * maxCharactersPerToken) {
+            long atLeast = (characters + maxCharactersPerToken - 1) / maxCharactersPerToken;
+            throw new PromptTokenLimitException((int) Math.min(atLeast, Integer.MAX_VALUE), false, limit,
+                    maxPromptTokens == 0);
+        }
+    }
+
     private void validate(SpeculaChatOptions options) {
         if (options.getModel() != null && !options.getModel().equals(modelName)) {
             throw new InvalidRequestException("model", "model_not_found",
@@ -398,7 +457,12 @@ public class SpeculaChatModel implements ChatModel {
         PromptEncoder encoder = new PromptEncoder(pair.target().tokenizer(), pair.target().chatTemplate(), modelName);
         List<ChatMessage> turns = ChatMessages.of(prompt.getInstructions());
         ToolPlan.checkHistory(turns, pair.target().chatTemplate());
+        int limit = maxPromptTokens > 0 ? maxPromptTokens : pair.target().contextLength();
+        checkTokensBeforeTokenizing(prompt.getInstructions(), limit, pair.target().tokenizer().maxCharactersPerToken());
         int[] promptIds = encoder.chat(turns, tools.offered());
+        if (promptIds.length > limit) {
+            throw new PromptTokenLimitException(promptIds.length, true, limit, maxPromptTokens == 0);
+        }
         int maxTokens = options.getMaxTokens() != null ? options.getMaxTokens() : DEFAULT_MAX_TOKENS;
         boolean speculation = options.getSpeculation() == null || options.getSpeculation();
         int[] prediction = options.getPrediction() == null ? null
@@ -560,6 +624,10 @@ public class SpeculaChatModel implements ChatModel {
 
         private int maxPromptCharacters = DEFAULT_MAX_PROMPT_CHARACTERS;
 
+        private int maxPromptTokens;
+
+        private ChatModelObservationConvention observationConvention;
+
         private ObservationRegistry observationRegistry = ObservationRegistry.NOOP;
 
         private Scheduler streamScheduler = Schedulers.boundedElastic();
@@ -591,6 +659,18 @@ public class SpeculaChatModel implements ChatModel {
          */
         public Builder maxPromptCharacters(int maxPromptCharacters) {
             this.maxPromptCharacters = maxPromptCharacters;
+            return this;
+        }
+
+        /**
+         * Most tokens a prompt (the messages and tools rendered by the chat template) may
+         * have; more are refused with a {@link PromptTokenLimitException} on
+         * {@code messages}, before the tokenizer runs when the characters alone prove it
+         * (see {@link dev.specula.tokenizer.TextTokenizer#maxCharactersPerToken()}).
+         * Default 0: the target's context length.
+         */
+        public Builder maxPromptTokens(int maxPromptTokens) {
+            this.maxPromptTokens = maxPromptTokens;
             return this;
         }
 
