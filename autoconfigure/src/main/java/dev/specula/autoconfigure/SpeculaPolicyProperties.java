@@ -58,10 +58,9 @@ public class SpeculaPolicyProperties implements InitializingBean {
     private int ngramMax = PromptLookup.DEFAULT.maxNgram();
 
     /**
-     * The shape of the draft model's proposals: "chain", or "tree" (EAGLE-2's dynamic
-     * tree, verified in one target call; needs both models' packed graphs,
-     * model_packed.onnx, which the unpadded batch path loads). The depth is the policy's
-     * draft length.
+     * Shape of the draft model's proposals: "chain", or "tree" (EAGLE-2's dynamic tree,
+     * verified in one target call; needs both models' packed graphs, model_packed.onnx,
+     * which the unpadded batch path loads). The depth is the policy's draft length.
      */
     private String draftShape = "chain";
 

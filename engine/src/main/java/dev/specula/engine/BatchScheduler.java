@@ -140,8 +140,23 @@ final class BatchScheduler implements AutoCloseable {
 
     private final KvAdmission admission;
 
-    /** The request first in line, waiting for its KV; null when none. */
-    private @Nullable Waiting head;
+    /**
+     * The request first in line, waiting for its KV; null when none. Volatile for
+     * {@link #load()}; only the batch thread writes it.
+     */
+    private volatile @Nullable Waiting head;
+
+    /**
+     * Sequences of the latest step, 0 once none runs; written by the batch thread only,
+     * read by {@link #load()}.
+     */
+    private volatile int stepping;
+
+    /** Batched steps taken; written by the batch thread only. */
+    private volatile long steps;
+
+    /** Sequences over all steps (each adds its batch size); batch thread only. */
+    private volatile long steppedSequences;
 
     /**
      * Guards {@link #accepting}: a request is queued only while the thread will still
@@ -238,6 +253,14 @@ final class BatchScheduler implements AutoCloseable {
     }
 
     /**
+     * Requests waiting (queued, or first in line for KV), sequences of the latest step,
+     * and the step counters; safe from any thread.
+     */
+    EngineLoad load() {
+        return new EngineLoad(queue.size() + (head != null ? 1 : 0), stepping, steps, steppedSequences);
+    }
+
+    /**
      * Whether the batch thread is running: false after {@link #close()}, or when an
      * {@link Error} killed it.
      */
@@ -276,6 +299,9 @@ final class BatchScheduler implements AutoCloseable {
     private void loop(StepWatchdog.Watch watch) {
         while (running) {
             try {
+                // 0 when the last step finished every sequence (or they failed), before
+                // admit waits for more
+                stepping = active.size();
                 admit();
                 if (active.isEmpty()) {
                     continue;
@@ -286,6 +312,9 @@ final class BatchScheduler implements AutoCloseable {
                     for (Active request : active) {
                         batch.add(request.sequence);
                     }
+                    stepping = batch.size();
+                    steps++;
+                    steppedSequences += batch.size();
                     decoder.step(batch, watch);
                     finishEnded();
                 }

@@ -3,6 +3,7 @@ package dev.specula.engine;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
@@ -137,6 +138,9 @@ public final class Engine implements AutoCloseable {
 
     private @Nullable BatchScheduler scheduler;
 
+    /** Unbatched generations running ({@link #generate}). */
+    private final AtomicInteger directRuns = new AtomicInteger();
+
     private boolean closed;
 
     public Engine(ModelPair models, Settings settings) {
@@ -191,7 +195,13 @@ public final class Engine implements AutoCloseable {
         // the policy made here is the one that runs: its supplier is not asked again
         GenerationRequest once = request.withPolicy(() -> policy);
         try (KvBudget.Reservation reservation = admission.reserve(request, speculation.usesDraftModel())) {
-            return decoder.generate(once, watchdog);
+            directRuns.incrementAndGet();
+            try {
+                return decoder.generate(once, watchdog);
+            }
+            finally {
+                directRuns.decrementAndGet();
+            }
         }
     }
 
@@ -268,6 +278,20 @@ public final class Engine implements AutoCloseable {
 
     public Settings settings() {
         return settings;
+    }
+
+    /**
+     * How busy the engine is now: requests queued for the batch, sequences decoding
+     * (batched and unbatched), batched steps taken. Safe from any thread; for gauges.
+     */
+    public EngineLoad load() {
+        BatchScheduler batch;
+        synchronized (this) {
+            batch = scheduler;
+        }
+        EngineLoad batched = batch == null ? EngineLoad.IDLE : batch.load();
+        return new EngineLoad(batched.queued(), batched.active() + directRuns.get(), batched.steps(),
+                batched.steppedSequences());
     }
 
     private synchronized BatchScheduler scheduler() {

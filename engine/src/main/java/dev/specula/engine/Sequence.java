@@ -117,6 +117,12 @@ final class Sequence implements AutoCloseable {
 
     int drafted;
 
+    /**
+     * Of {@link #drafted}, the engine's fillers (the last ones): a target that needs two
+     * tokens a call verifies them, but no proposer proposed them.
+     */
+    int fillers;
+
     /** Whether the draft model is still to propose this round. */
     boolean drafting;
 
@@ -252,11 +258,14 @@ final class Sequence implements AutoCloseable {
     /**
      * Starts a round that drafts up to {@code gamma} tokens: the proposer without a model
      * (prompt lookup, the prediction) proposes them at once when it has them; otherwise
-     * the draft model is to propose them, if it can.
+     * the draft model is to propose them, if it can: as a tree when the request drafts
+     * trees and {@code tree} says this round grows one (not while branches do not pay),
+     * else as a chain.
      */
-    void beginRound(int gamma, boolean modelCanDraft) {
+    void beginRound(int gamma, boolean modelCanDraft, boolean tree) {
         requestedDrafts = gamma;
         drafted = 0;
+        fillers = 0;
         draftLogProbability = 0;
         roundDraftNanos = 0;
         if (gamma > drafts.length) {
@@ -278,7 +287,7 @@ final class Sequence implements AutoCloseable {
             roundDraftNanos = System.nanoTime() - start;
         }
         drafting = !proposedWithoutModel && gamma > 0 && modelCanDraft;
-        treeDraft = drafting && request.tree() != null ? new TreeDraft(request.tree(), gamma, length) : null;
+        treeDraft = drafting && tree && request.tree() != null ? new TreeDraft(request.tree(), gamma, length) : null;
     }
 
     /** The committed tokens the target has not seen: the next call carries them first. */
@@ -387,6 +396,7 @@ final class Sequence implements AutoCloseable {
             draftDistributions[i] = null;
         }
         drafted += missing;
+        fillers = missing;
     }
 
     /**

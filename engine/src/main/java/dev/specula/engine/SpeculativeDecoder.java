@@ -151,7 +151,9 @@ final class SpeculativeDecoder {
                 int gamma = canPropose ? sequence.policy.draftLength(sequence.roundContext()) : 0;
                 // a round emits up to γ + 1 tokens: never draft past the token budget
                 // (nor past the context)
-                sequence.beginRound(Math.max(0, Math.min(gamma, sequence.remaining() - 1)), modelCanDraft);
+                TreeShape tree = sequence.request.tree();
+                boolean growsTree = tree != null && (!tree.autoNodes() || models.treeSizer().growsTrees());
+                sequence.beginRound(Math.max(0, Math.min(gamma, sequence.remaining() - 1)), modelCanDraft, growsTree);
                 live.add(sequence);
             }
             catch (Throwable ex) {
@@ -354,8 +356,11 @@ final class SpeculativeDecoder {
         }
         sequence.commit(verdict.accepted(), verdict.nextToken(),
                 rawRows == null ? null : logprobs(sequence, verdict, rawRows, width));
-        sequence.policy.observe(new RoundOutcome(sequence.requestedDrafts, sequence.drafted, verdict.accepted(),
-                sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
+        // the policy hears of its proposer's drafts only: a filler is the engine's
+        int proposed = sequence.drafted - sequence.fillers;
+        sequence.policy
+            .observe(new RoundOutcome(sequence.requestedDrafts, proposed, Math.min(verdict.accepted(), proposed),
+                    sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
     }
 
     /**
@@ -390,7 +395,9 @@ final class SpeculativeDecoder {
                 row = i < verdict.accepted() ? 1 + verdict.path()[i] : row;
             }
         }
-        if (sequence.request.tree().autoNodes()) {
+        // a round that also fed the prompt (or a long catch-up) says nothing of a
+        // verification's cost
+        if (sequence.request.tree().autoNodes() && sequence.lastVerifiedTokens - tree.size() <= 2) {
             models.treeSizer()
                 .observe(tree, verdict, draft.offBackbone(), sequence.lastVerifiedTokens, verified.runNanos());
         }

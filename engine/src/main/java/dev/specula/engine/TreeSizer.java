@@ -33,6 +33,11 @@ import dev.specula.sampling.TreeVerdict;
  *                                                              (at most 64)
  * </pre>
  *
+ * When branches stop paying (fewer than one sized round in {@value #BRANCH_SHARE_INVERSE}
+ * chose any, lately), the sizer says so ({@link #growsTrees()}): rounds then draft
+ * chains, whose expansion costs less, and one round in {@value #PROBE_EVERY} grows a tree
+ * again to see whether branches pay now.
+ *
  * The backbone (the draft's greedy chain, as deep as the policy asked) is always
  * verified: the policy chose that depth, and the sizer only decides which branches are
  * worth their cost. Acceptance is learned from the branches alone (the backbone's is the
@@ -72,6 +77,17 @@ final class TreeSizer {
 
     /** Each timed call's weight: as much as this many observed verifications. */
     private static final double TIMED_WEIGHT = 8;
+
+    /** Branches pay while at least one sized round in this many chooses some. */
+    private static final int BRANCH_SHARE_INVERSE = 5;
+
+    /** While they do not, one round in this many grows a tree anyway. */
+    private static final int PROBE_EVERY = 16;
+
+    /** Recent share of sized rounds that chose branches (an average fading by 0.95). */
+    private double branchShare = 1;
+
+    private long asked;
 
     private final long[] hits = new long[BINS];
 
@@ -164,7 +180,17 @@ final class TreeSizer {
                 chosen = n;
             }
         }
+        branchShare = 0.95 * branchShare + 0.05 * (chosen > least ? 1 : 0);
         return chosen;
+    }
+
+    /**
+     * Whether the next round should grow a tree: while branches pay, and now and then to
+     * check.
+     */
+    synchronized boolean growsTrees() {
+        asked++;
+        return branchShare * BRANCH_SHARE_INVERSE >= 1 || asked % PROBE_EVERY == 0;
     }
 
     /**
@@ -189,8 +215,7 @@ final class TreeSizer {
                 hits[bin]++;
             }
         }
-        // a first round's call also prefills the prompt: not a verification's cost
-        if (targetNanos > 0 && tokens <= 2 * TreeShape.MAX_NODES) {
+        if (targetNanos > 0) {
             weights[1] *= FADE;
             sumK[1] *= FADE;
             sumKk[1] *= FADE;

@@ -109,6 +109,39 @@ class Int8ActivationLosslessTest {
         assertThat(stats.accepted()).isPositive();
     }
 
+    /**
+     * The filler a two-token target's plain round verifies is the engine's, not the
+     * policy's: a policy that asked for no drafts hears that it drafted none (else
+     * goodput would credit the filler's acceptance to its draft, and the cost of a round
+     * that must verify two tokens to γ = 1, and keep its γ too short).
+     */
+    @Test
+    void aPolicyThatDraftsNothingIsToldItDraftedNothing() {
+        List<dev.specula.policy.RoundOutcome> outcomes = new ArrayList<>();
+        SpeculationPolicy never = new SpeculationPolicy() {
+            @Override
+            public String name() {
+                return "never";
+            }
+
+            @Override
+            public int draftLength(dev.specula.policy.RoundContext context) {
+                return 0;
+            }
+
+            @Override
+            public void observe(dev.specula.policy.RoundOutcome outcome) {
+                outcomes.add(outcome);
+            }
+        };
+        SpeculativeDecoder decoder = new SpeculativeDecoder(new ModelPair(target, floatDraft));
+        GenerationResult result = generate(decoder, prompts.get(2), () -> never, ProposerKind.NGRAM);
+        assertThat(result.stats().drafted()).as("fillers were verified").isPositive();
+        assertThat(outcomes).isNotEmpty()
+            .allSatisfy((outcome) -> assertThat(outcome.drafted()).as("drafted, as the policy sees it").isZero())
+            .allSatisfy((outcome) -> assertThat(outcome.accepted()).isZero());
+    }
+
     @Test
     void prefillChunksNeverLeaveOneTokenAlone() throws OrtException {
         // 4-token chunks: prompts of 9 and 13 tokens would end in a one-token chunk

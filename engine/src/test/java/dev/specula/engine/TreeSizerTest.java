@@ -53,6 +53,27 @@ class TreeSizerTest {
     }
 
     @Test
+    void roundsDraftChainsWhileBranchesDoNotPayAndProbeNowAndThen() {
+        TreeSizer sizer = linear(3_000_000, 3_000_000);
+        // every branch far too dear: the backbone alone, round after round
+        float[] scores = { -0.1f, -0.2f, -3f, -4f };
+        for (int round = 0; round < 60; round++) {
+            assertThat(sizer.choose(scores, 2, 0, 1)).isEqualTo(2);
+        }
+        int trees = 0;
+        for (int round = 0; round < 64; round++) {
+            trees += sizer.growsTrees() ? 1 : 0;
+        }
+        assertThat(trees).as("probes only").isEqualTo(4);
+        // branches that pay bring trees back
+        TreeSizer cheap = linear(3_000_000, 1_000);
+        for (int round = 0; round < 60; round++) {
+            cheap.choose(scores, 2, 0, 1);
+        }
+        assertThat(cheap.growsTrees()).isTrue();
+    }
+
+    @Test
     void acceptanceIsLearnedFromVerifiedTrees() {
         TreeSizer sizer = linear(3_000_000, 180_000);
         float confident = (float) Math.log(0.95);

@@ -17,11 +17,6 @@ import tools.jackson.databind.JsonNode;
 
 import dev.specula.chat.SpeculaChatOptions;
 import dev.specula.grammar.Grammar;
-import dev.specula.policy.InvalidPolicyOptionException;
-import dev.specula.policy.PolicySpec;
-import dev.specula.policy.SpeculationPolicies;
-import dev.specula.policy.UnknownPolicyException;
-import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.TokenLogprob;
 
@@ -73,46 +68,16 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
             throw new InvalidRequestException(null,
                     "The request body must be a JSON object with at least \"messages\"");
         }
-        checkFields(body);
-        String model = optionalString(body, "model");
-        if (model != null && !model.equals(servedModel)) {
-            throw new InvalidRequestException("model", "model_not_found", "The model '" + model
-                    + "' does not exist: this server serves '" + servedModel + "' (see GET /v1/models)");
-        }
+        RequestFields.checkFields(body, SUPPORTED, IGNORED, REFUSED,
+                (field) -> field.equals("modalities") && isTextOnly(body.get(field)));
+        String model = RequestFields.model(body, servedModel);
         List<Message> messages = messages(body.get("messages"));
-        Long n = optionalInteger(body, "n");
-        if (n != null && n != 1) {
-            throw new InvalidRequestException("n", "n must be 1 (one choice per request) but was " + n);
-        }
-        Double temperature = optionalNumber(body, "temperature");
-        if (temperature != null && temperature < 0) {
-            throw new InvalidRequestException("temperature",
-                    "temperature must be >= 0 (0 = greedy) but was " + temperature);
-        }
-        Double topP = optionalNumber(body, "top_p");
-        if (topP != null && !(topP > 0 && topP <= 1)) {
-            throw new InvalidRequestException("top_p", "top_p must be in (0, 1] but was " + topP);
-        }
-        Long topK = optionalInteger(body, "top_k");
-        if (topK != null && (topK < -1 || topK > Integer.MAX_VALUE)) {
-            throw new InvalidRequestException("top_k", "top_k must be >= 0 (0 or -1 = off) but was " + topK);
-        }
-        String maxTokensField = body.hasNonNull("max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-        Long maxTokens = optionalInteger(body, maxTokensField);
-        if (maxTokens != null && (maxTokens < 1 || maxTokens > Integer.MAX_VALUE)) {
-            throw new InvalidRequestException(maxTokensField, maxTokensField + " must be >= 1 but was " + maxTokens);
-        }
-        Double frequencyPenalty = optionalNumber(body, "frequency_penalty");
-        checkRange("frequency_penalty", frequencyPenalty, -2, 2);
-        Double presencePenalty = optionalNumber(body, "presence_penalty");
-        checkRange("presence_penalty", presencePenalty, -2, 2);
-        Double repetitionPenalty = optionalNumber(body, "repetition_penalty");
-        if (repetitionPenalty != null && !(repetitionPenalty > 0)) {
-            throw new InvalidRequestException("repetition_penalty",
-                    "repetition_penalty must be > 0 (1 = off) but was " + repetitionPenalty);
-        }
-        Boolean logprobs = optionalBoolean(body, "logprobs", "logprobs");
-        Long topLogprobs = optionalInteger(body, "top_logprobs");
+        RequestFields.requireOne(body, "n");
+        SpeculaChatOptions.Builder options = SpeculaChatOptions.builder().model(model);
+        RequestFields.sampling(body, body.hasNonNull("max_completion_tokens") ? "max_completion_tokens" : "max_tokens",
+                options);
+        Boolean logprobs = RequestFields.optionalBoolean(body, "logprobs", "logprobs");
+        Long topLogprobs = RequestFields.optionalInteger(body, "top_logprobs");
         if (topLogprobs != null && (topLogprobs < 0 || topLogprobs > TokenLogprob.MAX_TOP)) {
             throw new InvalidRequestException("top_logprobs",
                     "top_logprobs must be in [0, " + TokenLogprob.MAX_TOP + "] but was " + topLogprobs);
@@ -121,29 +86,12 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
             throw new InvalidRequestException("top_logprobs",
                     "top_logprobs needs \"logprobs\": true; set it, or leave top_logprobs out");
         }
-        boolean stream = Boolean.TRUE.equals(optionalBoolean(body, "stream", "stream"));
-        JsonNode streamOptions = optionalObject(body, "stream_options");
-        boolean includeUsage = streamOptions != null
-                && Boolean.TRUE.equals(optionalBoolean(streamOptions, "include_usage", "stream_options.include_usage"));
-
-        SpeculaChatOptions.Builder options = SpeculaChatOptions.builder()
-            .model(model)
-            .temperature(temperature)
-            .topP(topP)
-            .topK(topK == null ? null : (int) Math.max(0, topK))
-            .maxTokens(maxTokens == null ? null : maxTokens.intValue())
-            .stopSequences(stop(body.get("stop")))
-            .seed(optionalInteger(body, "seed"))
-            .frequencyPenalty(frequencyPenalty)
-            .presencePenalty(presencePenalty)
-            .repetitionPenalty(repetitionPenalty)
-            .logitBias(logitBias(optionalObject(body, "logit_bias")))
-            .logprobs(logprobs)
-            .topLogprobs(topLogprobs == null ? null : topLogprobs.intValue());
+        boolean stream = Boolean.TRUE.equals(RequestFields.optionalBoolean(body, "stream", "stream"));
+        boolean includeUsage = RequestFields.includeUsage(body);
+        options.logprobs(logprobs).topLogprobs(topLogprobs == null ? null : topLogprobs.intValue());
         tools(body, options);
-        responseFormat(optionalObject(body, "response_format"), options);
-        speculation(optionalObject(body, "speculation"), options);
-        options.prediction(prediction(optionalObject(body, "prediction")));
+        responseFormat(RequestFields.optionalObject(body, "response_format"), options);
+        RequestFields.speculation(body, options);
         return new ChatCompletionRequest(messages, options.build(), stream, includeUsage);
     }
 
@@ -181,7 +129,7 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
             if (!message.isObject()) {
                 throw new InvalidRequestException(field, field + " must be an object with \"role\" and \"content\"");
             }
-            String role = optionalString(message, "role", field + ".role");
+            String role = RequestFields.optionalString(message, "role", field + ".role");
             if (role == null) {
                 throw new InvalidRequestException(field + ".role", field + ".role is required");
             }
@@ -217,9 +165,10 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
                 throw new InvalidRequestException(callField, callField
                         + " must be {\"id\", \"type\": \"function\", \"function\": {\"name\", \"arguments\"}}");
             }
-            String id = optionalString(call, "id", callField + ".id");
-            String name = optionalString(call.get("function"), "name", callField + ".function.name");
-            String arguments = optionalString(call.get("function"), "arguments", callField + ".function.arguments");
+            String id = RequestFields.optionalString(call, "id", callField + ".id");
+            String name = RequestFields.optionalString(call.get("function"), "name", callField + ".function.name");
+            String arguments = RequestFields.optionalString(call.get("function"), "arguments",
+                    callField + ".function.arguments");
             if (id == null || name == null || arguments == null) {
                 throw new InvalidRequestException(callField,
                         callField + " needs an id, function.name and function.arguments (a JSON object as a string)");
@@ -232,12 +181,12 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
 
     /** A tool's result ({@code role: tool}), answering the call {@code tool_call_id}. */
     private static Message toolResult(JsonNode message, String content, String field, Map<String, String> toolNames) {
-        String id = optionalString(message, "tool_call_id", field + ".tool_call_id");
+        String id = RequestFields.optionalString(message, "tool_call_id", field + ".tool_call_id");
         if (id == null) {
             throw new InvalidRequestException(field + ".tool_call_id",
                     field + ".tool_call_id is required: the id of the assistant's tool call it answers");
         }
-        String name = toolNames.getOrDefault(id, optionalString(message, "name", field + ".name"));
+        String name = toolNames.getOrDefault(id, RequestFields.optionalString(message, "name", field + ".name"));
         if (name == null) {
             throw new InvalidRequestException(field + ".tool_call_id",
                     field + ".tool_call_id '" + id + "' answers no tool call of an earlier assistant message");
@@ -267,7 +216,7 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
                             field + " must be {\"type\": \"function\", \"function\": {\"name\", ...}}");
                 }
                 JsonNode function = tool.get("function");
-                String name = optionalString(function, "name", field + ".function.name");
+                String name = RequestFields.optionalString(function, "name", field + ".function.name");
                 if (name == null || !name.matches("[a-zA-Z0-9_-]{1,64}")) {
                     throw new InvalidRequestException(field + ".function.name",
                             field + ".function.name is required: 1 to 64 letters, digits, underscores or dashes");
@@ -280,8 +229,8 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
                 String schema = parameters == null || parameters.isNull() ? "{\"type\": \"object\", \"properties\": {}}"
                         : parameters.toString();
                 callbacks.add(new ClientTool(name,
-                        optionalString(function, "description", field + ".function.description") == null ? ""
-                                : function.get("description").stringValue(),
+                        RequestFields.optionalString(function, "description", field + ".function.description") == null
+                                ? "" : function.get("description").stringValue(),
                         schema));
             }
         }
@@ -316,7 +265,7 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
             }
             options.toolChoice(toolChoice);
         }
-        options.parallelToolCalls(optionalBoolean(body, "parallel_tool_calls", "parallel_tool_calls"));
+        options.parallelToolCalls(RequestFields.optionalBoolean(body, "parallel_tool_calls", "parallel_tool_calls"));
     }
 
     /**
@@ -328,7 +277,7 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         if (node == null) {
             return;
         }
-        String type = optionalString(node, "type", "response_format.type");
+        String type = RequestFields.optionalString(node, "type", "response_format.type");
         if ("text".equals(type)) {
             return;
         }
@@ -346,7 +295,7 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
             throw new InvalidRequestException("response_format.json_schema",
                     "response_format.json_schema must be {\"name\", \"schema\", \"strict\"} with a name");
         }
-        optionalBoolean(jsonSchema, "strict", "response_format.json_schema.strict");
+        RequestFields.optionalBoolean(jsonSchema, "strict", "response_format.json_schema.strict");
         JsonNode schema = jsonSchema.get("schema");
         if (schema == null || !schema.isObject()) {
             throw new InvalidRequestException("response_format.json_schema.schema",
@@ -379,7 +328,8 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         StringBuilder text = new StringBuilder();
         for (int i = 0; i < node.size(); i++) {
             JsonNode part = node.get(i);
-            String type = part.isObject() ? optionalString(part, "type", field + "[" + i + "].type") : null;
+            String type = part.isObject() ? RequestFields.optionalString(part, "type", field + "[" + i + "].type")
+                    : null;
             if (!"text".equals(type) || !part.path("text").isString()) {
                 throw new InvalidRequestException(field + "[" + i + "]", field + "[" + i
                         + "] is not supported: only {\"type\": \"text\", \"text\": ...} parts (the models read text only)");
@@ -389,242 +339,9 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         return text.toString();
     }
 
-    private static List<String> stop(JsonNode node) {
-        if (node == null || node.isNull()) {
-            return null;
-        }
-        List<String> stops = new ArrayList<>();
-        if (node.isString()) {
-            stops.add(node.stringValue());
-        }
-        else if (node.isArray()) {
-            for (JsonNode stop : node) {
-                if (!stop.isString()) {
-                    throw new InvalidRequestException("stop", "stop must be a string or an array of strings");
-                }
-                stops.add(stop.stringValue());
-            }
-        }
-        else {
-            throw new InvalidRequestException("stop", "stop must be a string or an array of strings");
-        }
-        if (stops.stream().anyMatch(String::isEmpty)) {
-            throw new InvalidRequestException("stop", "stop sequences must not be empty strings");
-        }
-        return stops;
-    }
-
-    /**
-     * {@code "speculation": {"policy": "fixed", "gamma": 4, "enabled": true, "proposer":
-     * "ngram"}}, every field optional.
-     */
-    private static void speculation(JsonNode node, SpeculaChatOptions.Builder options) {
-        if (node == null) {
-            return;
-        }
-        String policy = optionalString(node, "policy", "speculation.policy");
-        if (policy != null) {
-            checkPolicy(policy);
-        }
-        Long gamma = optionalInteger(node, "gamma", "speculation.gamma");
-        if (gamma != null && (gamma < 1 || gamma > Integer.MAX_VALUE)) {
-            throw new InvalidRequestException("speculation.gamma",
-                    "speculation.gamma (draft length) must be >= 1 but was " + gamma);
-        }
-        String proposer = optionalString(node, "proposer", "speculation.proposer");
-        if (proposer != null) {
-            ProposerKind.parse(proposer, "speculation.proposer");
-        }
-        options.policy(policy)
-            .proposer(proposer)
-            .gamma(gamma == null ? null : gamma.intValue())
-            .speculation(optionalBoolean(node, "enabled", "speculation.enabled"));
-    }
-
-    /**
-     * OpenAI's Predicted Outputs: {@code {"type": "content", "content": "..."}}, the
-     * content a string or an array of text parts; null when absent.
-     */
-    private static String prediction(JsonNode node) {
-        if (node == null) {
-            return null;
-        }
-        String type = optionalString(node, "type", "prediction.type");
-        if (!"content".equals(type)) {
-            throw new InvalidRequestException("prediction.type",
-                    "prediction.type must be \"content\" but was " + (type == null ? "missing" : "'" + type + "'"));
-        }
-        JsonNode content = node.get("content");
-        if (content != null && content.isString()) {
-            return requireText(content.stringValue());
-        }
-        if (content == null || !content.isArray()) {
-            throw new InvalidRequestException("prediction.content",
-                    "prediction.content must be a string or an array of text parts");
-        }
-        StringBuilder text = new StringBuilder();
-        for (int i = 0; i < content.size(); i++) {
-            JsonNode part = content.get(i);
-            String field = "prediction.content[" + i + "]";
-            if (!part.isObject() || !"text".equals(optionalString(part, "type", field + ".type"))) {
-                throw new InvalidRequestException(field, field + " must be a text part {\"type\": \"text\", ...}");
-            }
-            String partText = optionalString(part, "text", field + ".text");
-            if (partText == null) {
-                throw new InvalidRequestException(field + ".text", field + ".text must be a string");
-            }
-            text.append(partText);
-        }
-        return requireText(text.toString());
-    }
-
-    private static String requireText(String prediction) {
-        if (prediction.isEmpty()) {
-            throw new InvalidRequestException("prediction.content", "prediction.content must not be empty");
-        }
-        return prediction;
-    }
-
-    /** {@code name} or {@code name:γ}, with a name some policy provider knows. */
-    private static void checkPolicy(String policy) {
-        try {
-            SpeculationPolicies.requireKnown(policy);
-        }
-        catch (UnknownPolicyException ex) {
-            throw new InvalidRequestException("speculation.policy", UnknownPolicyException.CODE, ex.getMessage());
-        }
-        Integer gamma;
-        try {
-            gamma = PolicySpec.parse(policy).gamma();
-        }
-        catch (InvalidPolicyOptionException ex) {
-            gamma = -1;
-        }
-        if (gamma != null && gamma < 1) {
-            throw new InvalidRequestException("speculation.policy", "In speculation.policy '" + policy
-                    + "' the part after ':' must be the draft length, an integer >= 1");
-        }
-    }
-
-    /** Refuses, by name, every top-level field that is neither supported nor ignored. */
-    private static void checkFields(JsonNode body) {
-        for (String field : body.propertyNames()) {
-            if (SUPPORTED.contains(field) || IGNORED.contains(field)) {
-                continue;
-            }
-            if (field.equals("modalities") && isTextOnly(body.get(field))) {
-                continue;
-            }
-            String reason = REFUSED.get(field);
-            throw new InvalidRequestException(field, "unsupported_parameter",
-                    reason != null ? field + " is not supported: " + reason : "Unrecognized request field '" + field
-                            + "': this gateway reads only the fields sample-app/README.md lists (a misspelt field would otherwise be ignored)");
-        }
-    }
-
     private static boolean isTextOnly(JsonNode modalities) {
         return modalities != null && modalities.isArray() && modalities.size() == 1
                 && "text".equals(modalities.get(0).asString(""));
     }
 
-    private static void checkRange(String field, Double value, double min, double max) {
-        if (value != null && !(value >= min && value <= max)) {
-            throw new InvalidRequestException(field,
-                    field + " must be in [" + (int) min + ", " + (int) max + "] but was " + value);
-        }
-    }
-
-    /**
-     * {@code {"<token id>": bias}}: ids as strings (OpenAI's form), biases in [-100,
-     * 100]; null when absent.
-     */
-    private static Map<Integer, Double> logitBias(JsonNode node) {
-        if (node == null) {
-            return null;
-        }
-        Map<Integer, Double> bias = new HashMap<>();
-        for (String key : node.propertyNames()) {
-            int id;
-            try {
-                id = Integer.parseInt(key);
-            }
-            catch (NumberFormatException ex) {
-                throw new InvalidRequestException("logit_bias",
-                        "logit_bias keys must be token ids (integers as strings) but one was '" + key + "'");
-            }
-            JsonNode value = node.get(key);
-            if (!value.isNumber() || !(value.doubleValue() >= -100 && value.doubleValue() <= 100)) {
-                throw new InvalidRequestException("logit_bias",
-                        "logit_bias values must be numbers in [-100, 100] but token " + key + " had " + value);
-            }
-            bias.put(id, value.doubleValue());
-        }
-        return bias;
-    }
-
-    // Typed field readers: absent and JSON null both mean "not set"; a value of the wrong
-    // type names the field.
-
-    private static String optionalString(JsonNode object, String name) {
-        return optionalString(object, name, name);
-    }
-
-    private static String optionalString(JsonNode object, String name, String field) {
-        JsonNode node = object.get(name);
-        if (node == null || node.isNull()) {
-            return null;
-        }
-        if (!node.isString()) {
-            throw new InvalidRequestException(field, field + " must be a string");
-        }
-        return node.stringValue();
-    }
-
-    private static Double optionalNumber(JsonNode object, String name) {
-        JsonNode node = object.get(name);
-        if (node == null || node.isNull()) {
-            return null;
-        }
-        if (!node.isNumber()) {
-            throw new InvalidRequestException(name, name + " must be a number");
-        }
-        return node.doubleValue();
-    }
-
-    private static Long optionalInteger(JsonNode object, String name) {
-        return optionalInteger(object, name, name);
-    }
-
-    private static Long optionalInteger(JsonNode object, String name, String field) {
-        JsonNode node = object.get(name);
-        if (node == null || node.isNull()) {
-            return null;
-        }
-        if (!node.isNumber() || !node.canConvertToExactIntegral() || !node.canConvertToLong()) {
-            throw new InvalidRequestException(field, field + " must be an integer");
-        }
-        return node.longValue();
-    }
-
-    private static Boolean optionalBoolean(JsonNode object, String name, String field) {
-        JsonNode node = object.get(name);
-        if (node == null || node.isNull()) {
-            return null;
-        }
-        if (!node.isBoolean()) {
-            throw new InvalidRequestException(field, field + " must be true or false");
-        }
-        return node.booleanValue();
-    }
-
-    private static JsonNode optionalObject(JsonNode object, String name) {
-        JsonNode node = object.get(name);
-        if (node == null || node.isNull()) {
-            return null;
-        }
-        if (!node.isObject()) {
-            throw new InvalidRequestException(name, name + " must be an object");
-        }
-        return node;
-    }
 }

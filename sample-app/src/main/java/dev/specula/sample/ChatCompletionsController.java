@@ -1,6 +1,5 @@
 package dev.specula.sample;
 
-import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.List;
@@ -14,20 +13,16 @@ import org.springframework.ai.chat.prompt.Prompt;
 import org.springframework.http.CacheControl;
 import org.springframework.http.HttpHeaders;
 import org.springframework.http.ResponseEntity;
-import org.springframework.util.unit.DataSize;
 import org.springframework.web.bind.annotation.GetMapping;
 import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.context.request.async.DeferredResult;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
-import tools.jackson.core.JacksonException;
-import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.ObjectMapper;
 
 import dev.specula.chat.SpeculaChatModel;
 import dev.specula.engine.CancellationToken;
-import dev.specula.request.InvalidRequestException;
 
 /**
  * OpenAI's chat completions API over a Spring AI {@link ChatModel} (Specula's,
@@ -58,8 +53,7 @@ public class ChatCompletionsController {
 
     private final ObjectMapper json;
 
-    /** Largest body read ({@code specula.gateway.max-request-bytes}). */
-    private final DataSize maxRequestBytes;
+    private final JsonRequestReader bodies;
 
     private final String modelName;
 
@@ -74,7 +68,7 @@ public class ChatCompletionsController {
         this.chatModel = chatModel instanceof SpeculaChatModel specula && properties.getMaxPromptTokens() > 0
                 ? specula.mutate().maxPromptTokens(properties.getMaxPromptTokens()).build() : chatModel;
         this.json = json;
-        this.maxRequestBytes = properties.resolvedMaxRequestBytes();
+        this.bodies = new JsonRequestReader(json, properties, "messages");
         this.modelName = servedModelName(chatModel);
         this.rateLimits = rateLimits;
         this.calls = calls;
@@ -93,11 +87,12 @@ public class ChatCompletionsController {
      */
     @PostMapping("/chat/completions")
     Object chatCompletions(HttpServletRequest http, HttpServletResponse httpResponse) {
-        ChatCompletionRequest request = ChatCompletionRequest.read(parse(read(http)), modelName);
+        ChatCompletionRequest request = ChatCompletionRequest.read(bodies.read(http), modelName);
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
-        RateLimits.Reservation tokens = rateLimits.reserveTokens(ApiKeyFilter.callerOf(http), maxTokens(request),
-                request.promptCharacters(), httpResponse);
+        RateLimits.Reservation tokens = rateLimits.reserveTokens(ApiKeyFilter.callerOf(http),
+                maxTokens(request.options().getMaxTokens(), chatModel),
+                RateLimits.estimateTokens(request.promptCharacters()), httpResponse);
         try {
             if (request.stream()) {
                 return stream(request, id, created, RequestIds.of(http), tokens);
@@ -111,12 +106,12 @@ public class ChatCompletionsController {
         }
     }
 
-    /** The request's max_tokens, else the model's default. */
-    private int maxTokens(ChatCompletionRequest request) {
-        if (request.options().getMaxTokens() != null) {
-            return request.options().getMaxTokens();
+    /** A request's max_tokens ({@code requested}), else {@code model}'s default. */
+    static int maxTokens(Integer requested, ChatModel model) {
+        if (requested != null) {
+            return requested;
         }
-        Integer modelDefault = chatModel.getOptions() != null ? chatModel.getOptions().getMaxTokens() : null;
+        Integer modelDefault = model.getOptions() != null ? model.getOptions().getMaxTokens() : null;
         return modelDefault != null ? modelDefault : DEFAULT_MAX_TOKENS;
     }
 
@@ -160,61 +155,9 @@ public class ChatCompletionsController {
     }
 
     /**
-     * The body, refused unread when its Content-Length is over the limit, else read up to
-     * one byte past it.
-     */
-    private byte[] read(HttpServletRequest http) {
-        long limit = maxRequestBytes.toBytes();
-        if (http.getContentLengthLong() > limit) {
-            throw tooLarge();
-        }
-        byte[] body;
-        try {
-            body = http.getInputStream().readNBytes((int) Math.min(limit + 1, Integer.MAX_VALUE - 8));
-        }
-        catch (IOException ex) {
-            throw new InvalidRequestException(null, "The request body could not be read: " + ex.getMessage());
-        }
-        if (body.length > limit) {
-            throw tooLarge();
-        }
-        return body;
-    }
-
-    private InvalidRequestException tooLarge() {
-        String property = GatewayProperties.CONFIG_PREFIX + ".max-request-bytes";
-        return new InvalidRequestException(null, OpenAiErrors.REQUEST_TOO_LARGE,
-                "The request body is larger than the gateway's limit of " + readable(maxRequestBytes) + " (" + property
-                        + "): send a shorter conversation, or raise " + property);
-    }
-
-    /** 4MB, 512KB or 1000B. */
-    private static String readable(DataSize size) {
-        long bytes = size.toBytes();
-        if (bytes > 0 && bytes % DataSize.ofMegabytes(1).toBytes() == 0) {
-            return size.toMegabytes() + "MB";
-        }
-        return bytes > 0 && bytes % 1024 == 0 ? size.toKilobytes() + "KB" : bytes + "B";
-    }
-
-    private JsonNode parse(byte[] body) {
-        if (body == null || body.length == 0) {
-            throw new InvalidRequestException(null, "The request body is empty: send a JSON object with \"messages\" "
-                    + "(Content-Type: application/json)");
-        }
-        try {
-            return json.readTree(body);
-        }
-        catch (JacksonException ex) {
-            throw new InvalidRequestException(null, "The request body is not valid JSON (" + ex.getOriginalMessage()
-                    + "): send a JSON object with Content-Type: application/json");
-        }
-    }
-
-    /**
      * The name requests may use: the Specula model's, else the ChatModel's model option.
      */
-    private static String servedModelName(ChatModel chatModel) {
+    static String servedModelName(ChatModel chatModel) {
         if (chatModel instanceof SpeculaChatModel specula) {
             return specula.getModelName();
         }

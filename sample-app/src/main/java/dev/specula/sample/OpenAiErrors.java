@@ -20,8 +20,9 @@ import dev.specula.serving.ModelsNotReadyException;
 import dev.specula.serving.ServiceBusyException;
 
 /**
- * Turns every failure of a chat completion into OpenAI's error response, {@code {"error":
- * {"message", "type", "param", "code"}}}, with the status OpenAI clients expect:
+ * Turns every failure of a chat or text completion into OpenAI's error response,
+ * {@code {"error": {"message", "type", "param", "code"}}}, with the status OpenAI clients
+ * expect:
  *
  * <pre>
  * 400 invalid_request_error  the caller's mistake ({@link InvalidRequestException}: param names the field),
@@ -47,7 +48,7 @@ import dev.specula.serving.ServiceBusyException;
  * non-streamed request, one after it ends the stream with a {@code data: {"error": ...}}
  * event. Nothing logged here holds the messages, the prompt or token ids.
  */
-@RestControllerAdvice(assignableTypes = ChatCompletionsController.class)
+@RestControllerAdvice(assignableTypes = { ChatCompletionsController.class, CompletionsController.class })
 class OpenAiErrors {
 
     static final String INVALID_REQUEST = "invalid_request_error";
@@ -94,14 +95,8 @@ class OpenAiErrors {
      */
     static ResponseEntity<OpenAiJson.ErrorResponse> toResponse(Throwable failure, String requestId) {
         if (failure instanceof PromptTokenLimitException tooMany) {
-            String limit = tooMany.isContextLength() ? "This model's maximum context length is "
-                    : "This server's maximum prompt length (" + GatewayProperties.CONFIG_PREFIX
-                            + ".max-prompt-tokens) is ";
-            return error(HttpStatus.BAD_REQUEST, INVALID_REQUEST,
-                    limit + tooMany.getLimit() + " tokens. However, your messages resulted in "
-                            + (tooMany.isCounted() ? "" : "at least ") + tooMany.getPromptTokens()
-                            + " tokens. Please reduce the length of the messages.",
-                    "messages", ContextLengthExceededException.CODE);
+            return error(HttpStatus.BAD_REQUEST, INVALID_REQUEST, promptTooLong(tooMany, "messages"), "messages",
+                    ContextLengthExceededException.CODE);
         }
         if (failure instanceof RateLimitExceededException limited) {
             ResponseEntity.BodyBuilder response = ResponseEntity.status(HttpStatus.TOO_MANY_REQUESTS);
@@ -163,6 +158,18 @@ class OpenAiErrors {
         String message = failure.getMessage() != null ? failure.getMessage() : failure.getClass().getName();
         return error(HttpStatus.INTERNAL_SERVER_ERROR, SERVER_ERROR, "The server failed to complete the chat: "
                 + message + " (request id " + requestId + "; the server log has the details)", null, null);
+    }
+
+    /**
+     * OpenAI's words for a prompt over its token limit, the prompt being {@code what}
+     * ("messages", "prompt"), naming the gateway's property when the limit is its own.
+     */
+    static String promptTooLong(PromptTokenLimitException tooMany, String what) {
+        String limit = tooMany.isContextLength() ? "This model's maximum context length is "
+                : "This server's maximum prompt length (" + GatewayProperties.CONFIG_PREFIX + ".max-prompt-tokens) is ";
+        return limit + tooMany.getLimit() + " tokens. However, your " + what + " resulted in "
+                + (tooMany.isCounted() ? "" : "at least ") + tooMany.getPromptTokens() + " tokens. Please reduce the "
+                + "length of the " + what + ".";
     }
 
     static ResponseEntity<OpenAiJson.ErrorResponse> error(HttpStatus status, String type, String message, String param,

@@ -81,17 +81,22 @@ class RateLimits {
         headers.forEach(response::setHeader);
     }
 
+    /** A prompt's tokens estimated from its characters, before it is tokenized. */
+    static long estimateTokens(long characters) {
+        return (characters + CHARACTERS_PER_TOKEN - 1) / CHARACTERS_PER_TOKEN;
+    }
+
     /**
      * Reserves the tokens a request may use and writes the token headers; settle the
      * reservation when the request ends.
      * @param maxTokens the completion's most tokens
-     * @param promptCharacters the characters of the messages
+     * @param promptTokens the prompt's tokens, counted or estimated
+     * ({@link #estimateTokens})
      * @throws RateLimitExceededException when the caller's tokens per minute cannot hold
      * the reservation now ({@code Retry-After}), or ever ({@code max_tokens} over the
      * limit, no {@code Retry-After})
      */
-    Reservation reserveTokens(ApiKeys.Caller caller, int maxTokens, long promptCharacters,
-            HttpServletResponse response) {
+    Reservation reserveTokens(ApiKeys.Caller caller, int maxTokens, long promptTokens, HttpServletResponse response) {
         if (!limitsTokens()) {
             return Reservation.NONE;
         }
@@ -101,9 +106,8 @@ class RateLimits {
                     + tokensPerMinute + ", requested max_tokens " + maxTokens + ". Set max_tokens to at most "
                     + tokensPerMinute + " (the server's " + PROPERTY + "tokens-per-minute).", 0, Map.of());
         }
-        long estimate = (promptCharacters + CHARACTERS_PER_TOKEN - 1) / CHARACTERS_PER_TOKEN;
         // an estimate never makes a request impossible: at most the whole minute
-        long reserved = Math.min(tokensPerMinute, maxTokens + estimate);
+        long reserved = Math.min(tokensPerMinute, maxTokens + promptTokens);
         ConsumptionProbe probe = bucket.tryConsumeAndReturnRemaining(reserved);
         Map<String, String> headers = headers("tokens", tokensPerMinute, probe);
         if (!probe.isConsumed()) {
@@ -111,7 +115,7 @@ class RateLimits {
             throw new RateLimitExceededException(
                     "Rate limit reached on tokens per minute (TPM): limit " + tokensPerMinute + ", available "
                             + Math.max(0, probe.getRemainingTokens()) + ", requested " + reserved + " (max_tokens "
-                            + maxTokens + " + the prompt, estimated). Please try again in " + seconds
+                            + maxTokens + " + the prompt). Please try again in " + seconds
                             + "s, or lower max_tokens (the server's " + PROPERTY + "tokens-per-minute).",
                     seconds, headers);
         }

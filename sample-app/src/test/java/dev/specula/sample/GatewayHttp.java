@@ -46,12 +46,43 @@ final class GatewayHttp {
         return send(request(body), HttpResponse.BodyHandlers.ofString());
     }
 
+    /**
+     * A JSON POST to another endpoint than the chat's, e.g. {@code /v1/completions}, with
+     * extra headers given as name, value, name, value...
+     */
+    HttpResponse<String> postTo(String path, String body, String... headers) {
+        return send(HttpRequest.newBuilder(base.resolve(path))
+            .timeout(Duration.ofSeconds(60))
+            .header("Content-Type", "application/json")
+            .headers(withNone(headers))
+            .POST(HttpRequest.BodyPublishers.ofString(body))
+            .build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /**
+     * The JSON objects of a server-sent event stream that ends with {@code data: [DONE]},
+     * in order.
+     */
+    java.util.List<JsonNode> events(HttpResponse<String> response) {
+        String body = response.body();
+        if (!body.endsWith("data: [DONE]\n\n")) {
+            throw new AssertionError("The stream does not end with data: [DONE]: " + body);
+        }
+        java.util.List<String> events = java.util.List.of(body.split("\n\n"));
+        return events.subList(0, events.size() - 1).stream().map((event) -> {
+            if (!event.startsWith("data: ")) {
+                throw new AssertionError("Not a data event: " + event);
+            }
+            return json(event.substring(6));
+        }).toList();
+    }
+
     /** A POST with extra headers, given as name, value, name, value... */
     HttpResponse<String> post(String body, String... headers) {
         return send(HttpRequest.newBuilder(completions)
             .timeout(Duration.ofSeconds(60))
             .header("Content-Type", "application/json")
-            .headers(headers)
+            .headers(withNone(headers))
             .POST(HttpRequest.BodyPublishers.ofString(body))
             .build(), HttpResponse.BodyHandlers.ofString());
     }
@@ -89,7 +120,7 @@ final class GatewayHttp {
     HttpResponse<String> get(String path, String... headers) {
         return send(HttpRequest.newBuilder(base.resolve(path))
             .timeout(Duration.ofSeconds(60))
-            .headers(headers)
+            .headers(withNone(headers))
             .GET()
             .build(), HttpResponse.BodyHandlers.ofString());
     }
@@ -98,7 +129,7 @@ final class GatewayHttp {
     HttpResponse<String> delete(String path, String... headers) {
         return send(HttpRequest.newBuilder(base.resolve(path))
             .timeout(Duration.ofSeconds(60))
-            .headers(headers)
+            .headers(withNone(headers))
             .DELETE()
             .build(), HttpResponse.BodyHandlers.ofString());
     }
@@ -193,6 +224,14 @@ final class GatewayHttp {
             .header("Content-Type", "application/json")
             .POST(HttpRequest.BodyPublishers.ofString(body))
             .build();
+    }
+
+    /**
+     * {@code headers}, or a harmless one when there are none (the builder refuses an
+     * empty list).
+     */
+    private static String[] withNone(String[] headers) {
+        return headers.length > 0 ? headers : new String[] { "Accept", "*/*" };
     }
 
     private <T> HttpResponse<T> send(HttpRequest request, HttpResponse.BodyHandler<T> handler) {

@@ -52,6 +52,8 @@ class GatewaySecurityTest {
 
     static final String PROMPT_KEY = "sk-file-prompt-0123456789abcdef";
 
+    static final String COMPLETIONS_KEY = "sk-file-completions-0123456789abcdef";
+
     private static final Path KEY_FILE = keyFile();
 
     @LocalServerPort
@@ -269,6 +271,42 @@ class GatewaySecurityTest {
         assertThat(under.statusCode()).as(under.body()).isEqualTo(200);
     }
 
+    /**
+     * /v1/completions has the same limits: a key, the prompt-token limit (naming
+     * {@code prompt}, before or after tokenizing) and the token headers.
+     */
+    @Test
+    void theCompletionsEndpointHasTheSameKeysAndLimits() {
+        String key = "Bearer " + COMPLETIONS_KEY;
+        assertThat(http.postTo("/v1/completions", "{\"prompt\": \"def f():\", \"max_tokens\": 4}").statusCode())
+            .isEqualTo(401);
+
+        HttpResponse<String> huge = http.postTo("/v1/completions",
+                "{\"prompt\": \"" + "x".repeat(5000) + "\", \"max_tokens\": 4}", "Authorization", key);
+        assertThat(huge.statusCode()).as(huge.body()).isEqualTo(400);
+        assertThat(http.json(huge).at("/error/param").stringValue()).isEqualTo("prompt");
+        assertThat(http.json(huge).at("/error/code").stringValue()).isEqualTo("context_length_exceeded");
+        assertThat(http.json(huge).at("/error/message").stringValue()).contains("at least")
+            .contains("specula.gateway.max-prompt-tokens");
+
+        HttpResponse<String> over = http.postTo("/v1/completions",
+                "{\"prompt\": \"" + "def add(a, b):\\n    return a + b\\n".repeat(12) + "\", \"max_tokens\": 4}",
+                "Authorization", key);
+        assertThat(over.statusCode()).as(over.body()).isEqualTo(400);
+        assertThat(http.json(over).at("/error/param").stringValue()).isEqualTo("prompt");
+        assertThat(http.json(over).at("/error/message").stringValue()).doesNotContain("at least");
+
+        HttpResponse<String> answered = http.postTo("/v1/completions",
+                "{\"prompt\": \"def f():\", \"max_tokens\": 4, \"temperature\": 0}", "Authorization", key);
+        assertThat(answered.statusCode()).as(answered.body()).isEqualTo(200);
+        assertThat(answered.headers().firstValue("x-ratelimit-limit-tokens")).hasValue("400");
+        assertThat(answered.headers().firstValue("x-ratelimit-limit-requests")).hasValue("20");
+        assertThat(
+                http.postTo("/v1/completions", "{\"prompt\": \"def f():\", \"max_tokens\": 500}", "Authorization", key)
+                    .statusCode())
+            .isEqualTo(429);
+    }
+
     @Test
     void theBodyLimitStillAnswersToItsFormerName() {
         HttpResponse<String> refused = http.post(chat("x".repeat(70 * 1024), 8), "Authorization", "Bearer " + KEY);
@@ -304,7 +342,7 @@ class GatewaySecurityTest {
             Path file = Files.createTempFile("specula-keys", ".txt");
             file.toFile().deleteOnExit();
             Files.writeString(file, "# keys of GatewaySecurityTest\n\n" + REQUESTS_KEY + "\n  " + TOKENS_KEY + "  \n"
-                    + PROMPT_KEY + "\n");
+                    + PROMPT_KEY + "\n" + COMPLETIONS_KEY + "\n");
             return file;
         }
         catch (IOException ex) {

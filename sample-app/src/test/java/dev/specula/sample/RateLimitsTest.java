@@ -21,7 +21,7 @@ class RateLimitsTest {
         RateLimits limits = limits(0, 100);
         MockHttpServletResponse response = new MockHttpServletResponse();
         // 50 + 40 characters / 4
-        RateLimits.Reservation first = limits.reserveTokens(CALLER, 50, 40, response);
+        RateLimits.Reservation first = limits.reserveTokens(CALLER, 50, RateLimits.estimateTokens(40), response);
         assertThat(response.getHeader("x-ratelimit-remaining-tokens")).isEqualTo("40");
         assertThat(response.getHeader("x-ratelimit-limit-tokens")).isEqualTo("100");
         assertThatThrownBy(() -> limits.reserveTokens(CALLER, 80, 0, new MockHttpServletResponse()))

@@ -311,6 +311,93 @@ public class SpeculaChatModel implements ChatModel {
         });
     }
 
+    /**
+     * Answers a prompt given as token ids, read by the model as they are: no chat
+     * template, no tools (a raw-text completion, as OpenAI's legacy
+     * {@code /v1/completions} serves). The options are merged over this model's defaults
+     * and checked as {@link #call(Prompt)} checks them; the response carries the same
+     * usage, finish reason, log-probabilities and {@code specula.*} metadata. No
+     * {@code gen_ai} observation is made: there are no messages to describe.
+     * @param promptIds the prompt, tokenized (special tokens such as BOS included when
+     * the model expects them)
+     * @param options the request's options, or null for the defaults
+     * @throws InvalidRequestException naming {@code promptIds} for an empty prompt or an
+     * id outside the vocabulary, {@code tools} when the options offer tools, or the
+     * option at fault
+     */
+    public ChatResponse callTokens(int[] promptIds, ChatOptions options) {
+        return callTokens(promptIds, options, null);
+    }
+
+    /**
+     * {@link #callTokens(int[], ChatOptions)} that stops when {@code cancellation} is
+     * cancelled, as {@link #call(Prompt, CancellationToken)} does.
+     * @param cancellation cancels the generation; null: never cancelled
+     */
+    public ChatResponse callTokens(int[] promptIds, ChatOptions options, CancellationToken cancellation) {
+        SpeculaChatOptions merged = tokenOptions(promptIds, options);
+        ServiceResult result = service.generate(serviceRequest(promptIds, merged, ToolPlan.NONE, null, cancellation));
+        return completeResponse(UUID.randomUUID().toString(), result,
+                new ParsedOutput(result.generation().text(), List.of()), ToolPlan.NONE);
+    }
+
+    /**
+     * Streams the answer to a prompt given as token ids, as {@link #stream(Prompt)}
+     * streams a chat's (pieces of text, then a last response with no text that carries
+     * the finish reason, usage and figures); no chat template, no tools, no observation
+     * ({@link #callTokens}). Cancelling the subscription stops the generation.
+     */
+    public Flux<ChatResponse> streamTokens(int[] promptIds, ChatOptions options) {
+        return Flux.defer(() -> {
+            SpeculaChatOptions merged = tokenOptions(promptIds, options);
+            String id = UUID.randomUUID().toString();
+            return Flux.create((sink) -> {
+                CancellationToken cancellation = new CancellationToken();
+                sink.onCancel(cancellation::cancel);
+                ServiceRequest request = serviceRequest(promptIds, merged, ToolPlan.NONE, (text) -> {
+                    if (!text.isEmpty()) {
+                        sink.next(textChunk(id, text));
+                    }
+                }, cancellation);
+                streamScheduler.schedule(() -> {
+                    try {
+                        ServiceResult result = service.generate(request);
+                        sink.next(lastChunk(id, result, new ParsedOutput("", List.of()), ToolPlan.NONE));
+                        sink.complete();
+                    }
+                    catch (RuntimeException ex) {
+                        sink.error(ex);
+                    }
+                });
+            }, FluxSink.OverflowStrategy.BUFFER);
+        });
+    }
+
+    /**
+     * The options of a token prompt merged over the defaults and checked, with the prompt
+     * itself.
+     */
+    private SpeculaChatOptions tokenOptions(int[] promptIds, ChatOptions options) {
+        if (promptIds == null || promptIds.length == 0) {
+            throw new InvalidRequestException("promptIds", "The prompt must have at least one token");
+        }
+        int vocabulary = service.models().get().target().tokenizer().vocabularySize();
+        for (int i = 0; i < promptIds.length; i++) {
+            if (promptIds[i] < 0 || promptIds[i] >= vocabulary) {
+                throw new InvalidRequestException("promptIds", "Token id " + promptIds[i] + " at index " + i
+                        + " is outside the vocabulary [0, " + vocabulary + ")");
+            }
+        }
+        SpeculaChatOptions merged = SpeculaChatOptions.merge(options, defaultOptions);
+        validate(merged);
+        if (merged.getToolCallbacks() != null && !merged.getToolCallbacks().isEmpty()) {
+            throw new InvalidRequestException("tools", UNSUPPORTED_VALUE,
+                    "Tools are offered to the model through its chat template, which a token prompt skips: "
+                            + "send messages (call or stream a Prompt) to use tools");
+        }
+        return merged;
+    }
+
     /** The defaults requests are merged over (ChatClient reads them here). */
     @Override
     public ChatOptions getOptions() {
@@ -364,19 +451,39 @@ public class SpeculaChatModel implements ChatModel {
     }
 
     /**
-     * Refuses messages whose characters alone prove them over {@code limit} tokens: no
-     * token covers more than {@code maxCharactersPerToken} characters (0: unknown, no
-     * check), and the chat template writes each message's text, at most trimmed, among
-     * its own. Only the messages' trimmed text counts (tool calls' arguments may be
-     * re-serialized shorter), so the bound holds for every template.
+     * Refuses a prompt of {@code characters} (text the tokenizer reads as it is, such as
+     * a raw completion prompt) when they alone prove it over the prompt-token limit
+     * ({@link Builder#maxPromptTokens}, else the context length), before it is tokenized;
+     * {@link #callTokens} checks the count of the tokens themselves.
+     * @throws PromptTokenLimitException with a lower bound of the prompt's tokens
      */
-    private void checkTokensBeforeTokenizing(List<Message> instructions, int limit, int maxCharactersPerToken) {
-        if (maxCharactersPerToken < 1) {
-            return;
-        }
+    public void checkPromptCharacters(long characters) {
+        ModelPair pair = service.models().get();
+        checkTokensBeforeTokenizing(characters, promptTokenLimit(pair),
+                pair.target().tokenizer().maxCharactersPerToken());
+    }
+
+    /**
+     * The messages' characters that certainly reach the tokenizer: each message's text,
+     * trimmed (the chat template writes it among its own text, at most trimmed; tool
+     * calls' arguments may be re-serialized shorter and are not counted).
+     */
+    private static long templatedCharacters(List<Message> instructions) {
         long characters = 0;
         for (Message message : instructions) {
             characters += message.getText() == null ? 0 : message.getText().strip().length();
+        }
+        return characters;
+    }
+
+    /**
+     * Refuses a text of {@code characters} when they alone prove it over {@code limit}
+     * tokens: no token covers more than {@code maxCharactersPerToken} characters (0:
+     * unknown, no check).
+     */
+    private void checkTokensBeforeTokenizing(long characters, int limit, int maxCharactersPerToken) {
+        if (maxCharactersPerToken < 1) {
+            return;
         }
         if (characters > (long) limit * maxCharactersPerToken) {
             long atLeast = (characters + maxCharactersPerToken - 1) / maxCharactersPerToken;
@@ -457,9 +564,28 @@ public class SpeculaChatModel implements ChatModel {
         PromptEncoder encoder = new PromptEncoder(pair.target().tokenizer(), pair.target().chatTemplate(), modelName);
         List<ChatMessage> turns = ChatMessages.of(prompt.getInstructions());
         ToolPlan.checkHistory(turns, pair.target().chatTemplate());
-        int limit = maxPromptTokens > 0 ? maxPromptTokens : pair.target().contextLength();
-        checkTokensBeforeTokenizing(prompt.getInstructions(), limit, pair.target().tokenizer().maxCharactersPerToken());
-        int[] promptIds = encoder.chat(turns, tools.offered());
+        int limit = promptTokenLimit(pair);
+        checkTokensBeforeTokenizing(templatedCharacters(prompt.getInstructions()), limit,
+                pair.target().tokenizer().maxCharactersPerToken());
+        return serviceRequest(encoder.chat(turns, tools.offered()), options, tools, listener, cancellation);
+    }
+
+    /**
+     * Most tokens a prompt may have: maxPromptTokens, else the target's context length.
+     */
+    private int promptTokenLimit(ModelPair pair) {
+        return maxPromptTokens > 0 ? maxPromptTokens : pair.target().contextLength();
+    }
+
+    /**
+     * The generation request over {@code promptIds} as they are: the sampling and
+     * speculation options, and the grammar of the output.
+     * @throws PromptTokenLimitException when the prompt is over its limit
+     */
+    private ServiceRequest serviceRequest(int[] promptIds, SpeculaChatOptions options, ToolPlan tools,
+            dev.specula.engine.TokenStreamListener listener, CancellationToken cancellation) {
+        ModelPair pair = service.models().get();
+        int limit = promptTokenLimit(pair);
         if (promptIds.length > limit) {
             throw new PromptTokenLimitException(promptIds.length, true, limit, maxPromptTokens == 0);
         }

@@ -20,6 +20,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 
 import dev.specula.engine.BatchQueueFullException;
 import dev.specula.engine.Engine;
+import dev.specula.engine.EngineLoad;
 import dev.specula.engine.FallbackReason;
 import dev.specula.engine.FinishReason;
 import dev.specula.engine.GenerationException;
@@ -184,6 +185,7 @@ public final class GenerationService implements AutoCloseable {
         this.prefixCache = prefixCacheBytes > 0 ? ServingMetrics.monitorPrefixCache(registry,
                 (listener) -> new dev.specula.kv.PrefixCache(prefixCacheBytes, listener)) : null;
         ServingMetrics.monitorKv(registry, this);
+        ServingMetrics.monitorLoad(registry, this);
     }
 
     public static Builder builder(ModelPairHandle models) {
@@ -579,6 +581,17 @@ public final class GenerationService implements AutoCloseable {
     public Optional<KvMemory> kvMemory() {
         synchronized (this) {
             return engine == null ? Optional.empty() : Optional.of(engine.kvMemory());
+        }
+    }
+
+    /**
+     * How busy the engine is now: requests queued for the batch, sequences decoding,
+     * batched steps taken; {@link EngineLoad#IDLE} until the first request starts the
+     * engine.
+     */
+    public EngineLoad load() {
+        synchronized (this) {
+            return engine == null ? EngineLoad.IDLE : engine.load();
         }
     }
 

@@ -7,10 +7,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
 
+import dev.specula.engine.EngineLoad;
 import dev.specula.engine.FallbackReason;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
@@ -34,6 +36,19 @@ import dev.specula.kv.PrefixCacheListener;
  * specula.fallbacks{reason}                requests served plainly although they asked for speculation
  * specula.goodput.probes                   plain requests run to measure plain decoding
  * specula.requests.rejected                requests turned away by the bulkhead
+ *
+ * vLLM's and llama.cpp's speculative-decoding counters, under their names (Prometheus:
+ * specula_spec_decode_num_drafts_total, ...; vllm:spec_decode_num_drafts_total there):
+ * specula.spec_decode.num_drafts           rounds that verified a draft (a plain step is no draft)
+ * specula.spec_decode.num_draft_tokens     draft tokens proposed (every node of a draft tree)
+ * specula.spec_decode.num_accepted_tokens  draft tokens accepted
+ * specula.spec_decode.num_accepted_tokens_per_pos{position}  accepted at draft position 0, 1, ...
+ *
+ * The engine's load, read when scraped (monitorLoad):
+ * specula.queue.depth                      requests waiting for a place in the batch
+ * specula.batch.size                       sequences of the latest batched step (+ unbatched runs)
+ * specula.batch.steps                      batched steps; specula.batch.sequences / steps = mean batch size
+ * specula.batch.sequences                  sequences over all batched steps
  * </pre>
  */
 final class ServingMetrics {
@@ -47,6 +62,12 @@ final class ServingMetrics {
     private final Counter probes;
 
     private final Counter rejected;
+
+    private final Counter numDrafts;
+
+    private final Counter numDraftTokens;
+
+    private final Counter numAcceptedTokens;
 
     ServingMetrics(MeterRegistry registry) {
         this.registry = registry;
@@ -62,6 +83,15 @@ final class ServingMetrics {
             .register(registry);
         this.rejected = Counter.builder("specula.requests.rejected")
             .description("Requests turned away because every generation slot was in use")
+            .register(registry);
+        this.numDrafts = Counter.builder("specula.spec_decode.num_drafts")
+            .description("Speculative rounds: target calls that verified a draft (vLLM's spec_decode_num_drafts)")
+            .register(registry);
+        this.numDraftTokens = Counter.builder("specula.spec_decode.num_draft_tokens")
+            .description("Draft tokens proposed to the target (vLLM's spec_decode_num_draft_tokens)")
+            .register(registry);
+        this.numAcceptedTokens = Counter.builder("specula.spec_decode.num_accepted_tokens")
+            .description("Draft tokens the target accepted (vLLM's spec_decode_num_accepted_tokens)")
             .register(registry);
     }
 
@@ -123,6 +153,25 @@ final class ServingMetrics {
             .register(registry);
     }
 
+    /**
+     * Gauges and counters of the engine's load ({@link EngineLoad}), read from
+     * {@code service} when scraped; all 0 until its engine starts.
+     */
+    static void monitorLoad(MeterRegistry registry, GenerationService service) {
+        Gauge.builder("specula.queue.depth", service, (monitored) -> monitored.load().queued())
+            .description("Requests waiting for a place in the batch (queued, or first in line for KV memory)")
+            .register(registry);
+        Gauge.builder("specula.batch.size", service, (monitored) -> monitored.load().active())
+            .description("Sequences decoded together in the latest step (0 when idle), plus unbatched generations")
+            .register(registry);
+        FunctionCounter.builder("specula.batch.steps", service, (monitored) -> monitored.load().steps())
+            .description("Batched steps: one draft phase and one verification over every active sequence")
+            .register(registry);
+        FunctionCounter.builder("specula.batch.sequences", service, (monitored) -> monitored.load().steppedSequences())
+            .description("Sequences over all batched steps; divided by specula.batch.steps, the mean batch size")
+            .register(registry);
+    }
+
     void recordGeneration(GenerationResult result) {
         String policy = result.policy();
         GenerationStats stats = result.stats();
@@ -140,12 +189,30 @@ final class ServingMetrics {
                     "Draft tokens accepted at this draft position")
                 .increment(position < accepted.length ? accepted[position] : 0);
         }
+        recordSpecDecode(stats);
         Timer.builder("specula.generation")
             .tag("policy", policy)
             .description("Wall time of generations")
             .register(registry)
             .record(stats.wallNanos(), TimeUnit.NANOSECONDS);
         totalsByPolicy.computeIfAbsent(policy, (name) -> new GenerationStats()).addSynchronized(stats);
+    }
+
+    /**
+     * vLLM's counters: a round drafted when its draft position 0 was proposed, so the
+     * rounds that drafted are {@code draftedAtPosition[0]}.
+     */
+    private void recordSpecDecode(GenerationStats stats) {
+        long[] drafted = stats.draftedAtPosition();
+        numDrafts.increment(drafted.length == 0 ? 0 : drafted[0]);
+        numDraftTokens.increment(stats.drafted());
+        numAcceptedTokens.increment(stats.accepted());
+        long[] accepted = stats.acceptedAtPosition();
+        for (int position = 0; position < drafted.length; position++) {
+            positionCounter("specula.spec_decode.num_accepted_tokens_per_pos", position,
+                    "Draft tokens accepted at this draft position (vLLM's spec_decode_num_accepted_tokens_per_pos)")
+                .increment(position < accepted.length ? accepted[position] : 0);
+        }
     }
 
     void recordFallback(FallbackReason reason) {

@@ -192,6 +192,48 @@ class SpeculaChatModelTest {
     }
 
     @Test
+    void aTokenPromptIsReadAsItIsWithoutTheChatTemplate() {
+        String code = "def fibonacci(n):\n    ";
+        int[] ids = models.get().target().tokenizer().encode(code, true);
+
+        ChatResponse called = chatModel.callTokens(ids, SpeculaChatOptions.builder().maxTokens(24).build());
+        List<ChatResponse> streamed = chatModel.streamTokens(ids, SpeculaChatOptions.builder().maxTokens(24).build())
+            .collectList()
+            .block(TIMEOUT);
+        ChatResponse templated = chatModel.call(new Prompt(code, ChatOptions.builder().maxTokens(24).build()));
+
+        assertThat(called.getMetadata().getUsage().getPromptTokens()).as("the ids alone, no template around them")
+            .isEqualTo(ids.length)
+            .isLessThan(templated.getMetadata().getUsage().getPromptTokens());
+        assertThat(called.getResult().getOutput().getText()).isNotBlank();
+        assertThat(called.getResult().getMetadata().getFinishReason()).isIn("stop", "length");
+        assertThat((String) called.getMetadata().get(SpeculaChatModel.METADATA_POLICY)).isNotBlank();
+        StringBuilder text = new StringBuilder();
+        streamed.forEach((response) -> text.append(response.getResult().getOutput().getText()));
+        assertThat(text.toString()).isEqualTo(called.getResult().getOutput().getText());
+        ChatResponse last = streamed.get(streamed.size() - 1);
+        assertThat(last.getResult().getMetadata().getFinishReason()).isIn("stop", "length");
+        assertThat(last.getMetadata().getUsage().getPromptTokens()).isEqualTo(ids.length);
+    }
+
+    @Test
+    void aTokenPromptRefusesToolsAndIdsOutsideTheVocabulary() {
+        int[] ids = models.get().target().tokenizer().encode("import os", true);
+        SpeculaChatOptions withTools = SpeculaChatOptions.builder()
+            .toolCallbacks(SpeculaChatModelToolsTest.weatherTool("currentWeather"))
+            .build();
+
+        assertThatThrownBy(() -> chatModel.callTokens(ids, withTools)).isInstanceOfSatisfying(
+                InvalidRequestException.class, (ex) -> assertThat(ex.getField()).isEqualTo("tools"));
+        assertThatThrownBy(() -> chatModel.callTokens(new int[] { 1, 1 << 20 }, null))
+            .isInstanceOfSatisfying(InvalidRequestException.class,
+                    (ex) -> assertThat(ex.getField()).isEqualTo("promptIds"))
+            .hasMessageContaining(Integer.toString(1 << 20));
+        assertThatThrownBy(() -> chatModel.streamTokens(new int[0], null).blockLast(TIMEOUT)).isInstanceOfSatisfying(
+                InvalidRequestException.class, (ex) -> assertThat(ex.getField()).isEqualTo("promptIds"));
+    }
+
+    @Test
     void requestOptionsOverrideTheDefaults() {
         ChatResponse shortAnswer = chatModel.call(new Prompt(QUESTION, ChatOptions.builder().maxTokens(3).build()));
         assertThat(shortAnswer.getMetadata().getUsage().getCompletionTokens()).isEqualTo(3);
