@@ -111,6 +111,7 @@ class DrainGate extends OncePerRequestFilter implements SmartLifecycle {
 
     @Override
     public void start() {
+        draining = false;
         running = true;
     }
 
@@ -166,6 +167,15 @@ class DrainGate extends OncePerRequestFilter implements SmartLifecycle {
     @Override
     public int getPhase() {
         return PHASE;
+    }
+
+    /**
+     * Not stopped when the context is only paused (as Spring's test framework pauses
+     * contexts it caches): the web server goes on answering then, and so does the gate.
+     */
+    @Override
+    public boolean isPauseable() {
+        return false;
     }
 
     /**

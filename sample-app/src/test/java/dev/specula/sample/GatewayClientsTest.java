@@ -21,22 +21,25 @@ import org.springframework.boot.test.web.server.LocalServerPort;
 import org.springframework.boot.tomcat.TomcatConnectorCustomizer;
 import org.springframework.context.annotation.Bean;
 
+import dev.specula.engine.GenerationStats;
 import dev.specula.serving.GenerationService;
 import dev.specula.serving.ModelPairHandle;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * A client that stops reading its stream holds up nobody else: text leaves the batch
- * through each request's own queue and thread, so other requests, streamed or not,
- * complete while the stalled stream's writes block; after the write timeout
- * ({@code server.tomcat.connection-timeout}, 10 s here) the stalled stream is cut and its
- * generation slot freed. The server's send buffer is made small (4 KB) and so is the
- * client's receive buffer, so that the stream fills them within a few hundred tokens.
+ * Clients that leave or stop reading. Closing the connection of a non-streamed request
+ * stops its generation (streams: GatewayIntegrationTest). A client that stops reading its
+ * stream holds up nobody else: text leaves the batch through each request's own queue and
+ * thread, so other requests, streamed or not, complete while the stalled stream's writes
+ * block; after the write timeout ({@code server.tomcat.connection-timeout}, 10 s here)
+ * the stalled stream is cut and its generation slot freed. The server's send buffer is
+ * made small (4 KB) and so is the client's receive buffer, so that the stream fills them
+ * within a few hundred tokens.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
         properties = { "specula.cache.response.enabled=false", "server.tomcat.connection-timeout=10s" })
-class GatewaySlowClientTest {
+class GatewayClientsTest {
 
     @LocalServerPort
     private int port;
@@ -101,8 +104,45 @@ class GatewaySlowClientTest {
         }
     }
 
+    /**
+     * A non-streamed answer writes nothing until it is complete, yet closing its
+     * connection stops the generation too: the slot frees long before 1500 tokens.
+     */
+    @Test
+    void closingTheConnectionOfANonStreamedRequestStopsItsGeneration() throws Exception {
+        models.await();
+        int maxTokens = 1500;
+        int slots = service.bulkhead().getBulkheadConfig().getMaxConcurrentCalls();
+        long generatedBefore = generatedTokens();
+        try (java.net.Socket socket = new GatewayHttp(port).connect(0)) {
+            GatewayHttp.write(socket, "POST", "/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", "
+                    + "\"content\": \"class Foo:\"}], \"max_tokens\": " + maxTokens + "}");
+            long started = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+            while (freeSlots() == slots && System.nanoTime() < started) {
+                Thread.sleep(5);
+            }
+            assertThat(freeSlots()).as("the generation holds a slot").isLessThan(slots);
+        }
+
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (freeSlots() < slots && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertThat(freeSlots()).isEqualTo(slots);
+        assertThat(generatedTokens() - generatedBefore).as("tokens generated before the cancellation stopped it")
+            .isLessThan(maxTokens);
+        // the connection's thread and the watch are free: the next request is answered
+        assertThat(new GatewayHttp(port)
+            .post("{\"messages\": [{\"role\": \"user\", \"content\": \"def f():\"}], \"max_tokens\": 4}")
+            .statusCode()).isEqualTo(200);
+    }
+
     private int freeSlots() {
         return service.bulkhead().getMetrics().getAvailableConcurrentCalls();
+    }
+
+    private long generatedTokens() {
+        return service.snapshot().totalsByPolicy().values().stream().mapToLong(GenerationStats::generatedTokens).sum();
     }
 
     /** What the stalled client had not read, up to the end the server made. */
