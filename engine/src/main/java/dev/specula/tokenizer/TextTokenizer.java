@@ -30,13 +30,16 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
 
     private final Map<Integer, String> specialTokens;
 
+    private final int maxCharactersPerToken;
+
     private TextTokenizer(HuggingFaceTokenizer tokenizer, Path file, int vocabularySize,
-            Vocabulary.Digest vocabularyDigest, Map<Integer, String> specialTokens) {
+            Vocabulary.Digest vocabularyDigest, Map<Integer, String> specialTokens, int maxCharactersPerToken) {
         this.tokenizer = tokenizer;
         this.file = file;
         this.vocabularySize = vocabularySize;
         this.vocabularyDigest = vocabularyDigest;
         this.specialTokens = specialTokens;
+        this.maxCharactersPerToken = maxCharactersPerToken;
     }
 
     /**
@@ -71,7 +74,7 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
                     "Cannot load tokenizer " + tokenizerJson + ": " + ex.getMessage(), ex);
         }
         return new TextTokenizer(tokenizer, tokenizerJson, vocabulary.size(), vocabulary.digest(),
-                Collections.unmodifiableMap(special));
+                Collections.unmodifiableMap(special), vocabulary.maxCharactersPerToken());
     }
 
     /**
@@ -124,6 +127,16 @@ public final class TextTokenizer implements TokenDecoder, AutoCloseable {
      */
     public Vocabulary.Digest vocabularyDigest() {
         return vocabularyDigest;
+    }
+
+    /**
+     * Most characters of text one token can cover
+     * ({@link Vocabulary#maxCharactersPerToken}): a text longer than {@code n} times this
+     * is more than {@code n} tokens, known without tokenizing it. 0 when the tokenizer's
+     * normalizer allows no such bound.
+     */
+    public int maxCharactersPerToken() {
+        return maxCharactersPerToken;
     }
 
     /** The {@code tokenizer.json} read. */

@@ -28,6 +28,12 @@ public final class Vocabulary {
     /** Ids from here on are a broken file: no model has 16M logits. */
     private static final int MAX_ID = 1 << 24;
 
+    /**
+     * Most characters one composed character may stand for after NFC or NFKC
+     * normalization.
+     */
+    private static final int COMPOSITION = 4;
+
     /** How many differing tokens a comparison names. */
     private static final int EXAMPLES = 3;
 
@@ -44,11 +50,18 @@ public final class Vocabulary {
      */
     private final JsonNode merges;
 
-    private Vocabulary(Path file, String model, @Nullable String[] tokens, JsonNode merges) {
+    /**
+     * Most characters of text one token can stand for: the longest token times what the
+     * normalizer may fold into one character; 0 when a normalizer may fold without bound.
+     */
+    private final int maxCharactersPerToken;
+
+    private Vocabulary(Path file, String model, @Nullable String[] tokens, JsonNode merges, int maxCharactersPerToken) {
         this.file = file;
         this.model = model;
         this.tokens = tokens;
         this.merges = merges;
+        this.maxCharactersPerToken = maxCharactersPerToken;
     }
 
     /** Reads {@code tokenizerJson}; a missing or corrupt file fails with its path. */
@@ -102,7 +115,66 @@ public final class Vocabulary {
                 tokens[id] = token.path("content").asText();
             }
         }
-        return new Vocabulary(file, model.path("type").asText(""), tokens, model.path("merges"));
+        int longest = 0;
+        for (String token : tokens) {
+            longest = token == null ? longest : Math.max(longest, token.length());
+        }
+        int folding = folding(root.path("normalizer"));
+        return new Vocabulary(file, model.path("type").asText(""), tokens, model.path("merges"),
+                folding == 0 ? 0 : Math.multiplyExact(longest, folding));
+    }
+
+    /**
+     * How many characters of the input the normalizer may fold into one: 1 without a
+     * normalizer or with ones that never shorten text (decompositions, lowercasing,
+     * prepending, replacing a string by one at least as long), {@value #COMPOSITION} with
+     * canonical or compatibility composition (NFC, NFKC: U+1F8F is the composition of 4
+     * characters), 0 (unknown, unbounded) for anything else, such as a regex replacement
+     * or stripping.
+     */
+    private static int folding(JsonNode normalizer) {
+        if (normalizer.isMissingNode() || normalizer.isNull()) {
+            return 1;
+        }
+        String type = normalizer.path("type").asText("");
+        switch (type) {
+            case "Sequence" -> {
+                long folding = 1;
+                for (JsonNode each : normalizer.path("normalizers")) {
+                    folding *= folding(each);
+                }
+                return folding > Integer.MAX_VALUE ? 0 : (int) folding;
+            }
+            case "NFD", "NFKD", "Lowercase", "Prepend" -> {
+                return 1;
+            }
+            case "NFC", "NFKC" -> {
+                return COMPOSITION;
+            }
+            case "Replace" -> {
+                JsonNode pattern = normalizer.path("pattern");
+                String content = normalizer.path("content").asText("");
+                boolean plain = pattern.has("String");
+                return plain && content.length() >= pattern.path("String").asText("").length() ? 1 : 0;
+            }
+            default -> {
+                return 0;
+            }
+        }
+    }
+
+    /**
+     * Most characters of text (UTF-16 units, as {@link String#length()}) a single token
+     * can cover, a bound that holds for any text: a text of {@code n} characters is at
+     * least {@code n / maxCharactersPerToken()} tokens, so a prompt can be refused as too
+     * long before it is tokenized. Every token's text is at most as long as its
+     * vocabulary entry (byte-level BPE writes one character per byte; byte-fallback
+     * tokens such as {@code <0x0A>} are longer than the byte they stand for), times the
+     * normalizer's folding. 0 when the normalizer can shorten text without bound: no
+     * bound is known.
+     */
+    public int maxCharactersPerToken() {
+        return maxCharactersPerToken;
     }
 
     /** The {@code tokenizer.json} read. */

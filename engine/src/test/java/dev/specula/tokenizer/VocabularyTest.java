@@ -65,6 +65,61 @@ class VocabularyTest {
             .matches("\\d+ of the draft's 512 tokens are not at the same id in the target");
     }
 
+    /**
+     * The characters-per-token bound holds for texts that tokenize into few, long tokens
+     * (runs of spaces and of one symbol, code indentation) and for non-Latin text, with
+     * each fixture tokenizer that has one.
+     */
+    @Test
+    void maxCharactersPerTokenBoundsTheTokensOfEveryText() {
+        List<String> texts = List.of("def f(x):\n" + "    ".repeat(200) + "return x\n", " ".repeat(3000),
+                "=".repeat(2000), "\n".repeat(500), "Ελληνικά και 日本語のテキスト、emoji 🙂🙂🙂 ".repeat(40),
+                "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+        int bounded = 0;
+        for (String model : List.of("gpt2", "qwen2", "llama", "llama3", "mistral", "phi3", "gemma2")) {
+            Path file = Fixtures.model(model).resolve("tokenizer.json");
+            if (!Files.exists(file)) {
+                continue;
+            }
+            try (TextTokenizer tokenizer = TextTokenizer.load(file)) {
+                int perToken = tokenizer.maxCharactersPerToken();
+                if (perToken == 0) {
+                    continue;
+                }
+                bounded++;
+                for (String text : texts) {
+                    int tokens = tokenizer.encode(text, false).length;
+                    assertThat((long) tokens * perToken)
+                        .as("%s: %d tokens of %d characters, bound %d", model, tokens, text.length(), perToken)
+                        .isGreaterThanOrEqualTo(text.length());
+                }
+            }
+        }
+        assertThat(bounded).isGreaterThanOrEqualTo(3);
+    }
+
+    /**
+     * Normalizers that never shorten text keep the bound at the longest token, NFC and
+     * NFKC multiply it by 4, others (a regex replacement, stripping) leave no bound.
+     */
+    @Test
+    void normalizersThatFoldTextWidenOrRemoveTheBound() throws IOException {
+        assertThat(bound("null")).isEqualTo(5);
+        assertThat(bound("{\"type\": \"NFC\"}")).isEqualTo(20);
+        assertThat(bound("{\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Prepend\", \"prepend\": \"_\"}, "
+                + "{\"type\": \"Replace\", \"pattern\": {\"String\": \" \"}, \"content\": \"_\"}]}"))
+            .isEqualTo(5);
+        assertThat(bound("{\"type\": \"Replace\", \"pattern\": {\"Regex\": \" +\"}, \"content\": \" \"}")).isZero();
+        assertThat(bound("{\"type\": \"Strip\", \"strip_left\": true, \"strip_right\": true}")).isZero();
+    }
+
+    private int bound(String normalizer) throws IOException {
+        Path file = temp.resolve("normalized.json");
+        Files.writeString(file, "{\"normalizer\": " + normalizer
+                + ", \"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"hello\": 1}, \"merges\": []}}");
+        return Vocabulary.read(file).maxCharactersPerToken();
+    }
+
     @Test
     void absurdTokenIdIsABrokenFile() throws IOException {
         Path file = temp.resolve("tokenizer.json");

@@ -99,6 +99,15 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         return new Prompt(messages, options);
     }
 
+    /** Characters of the messages' text, for estimates before tokenizing. */
+    long promptCharacters() {
+        long characters = 0;
+        for (Message message : messages) {
+            characters += message.getText() == null ? 0 : message.getText().length();
+        }
+        return characters;
+    }
+
     private static List<Message> messages(JsonNode node) {
         if (node == null || node.isNull()) {
             throw new InvalidRequestException("messages",

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 import org.reactivestreams.Subscription;
 import org.slf4j.Logger;
@@ -63,6 +64,9 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
      */
     private final String backend;
 
+    /** Told the usage when the answer ends (not when it fails or the client goes). */
+    private final Consumer<OpenAiJson.Usage> onUsage;
+
     private final CountDownLatch started = new CountDownLatch(1);
 
     // Written by the Reactive Streams signals, which never overlap; read by the
@@ -76,12 +80,12 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
     private volatile boolean clientGone;
 
     CompletionStream(ResponseBodyEmitter emitter, ObjectMapper json, String id, long created, String model,
-            boolean includeUsage, String requestId) {
-        this(emitter, json, id, created, model, includeUsage, requestId, Backends.LOCAL);
+            boolean includeUsage, String requestId, Consumer<OpenAiJson.Usage> onUsage) {
+        this(emitter, json, id, created, model, includeUsage, requestId, Backends.LOCAL, onUsage);
     }
 
     CompletionStream(ResponseBodyEmitter emitter, ObjectMapper json, String id, long created, String model,
-            boolean includeUsage, String requestId, String backend) {
+            boolean includeUsage, String requestId, String backend, Consumer<OpenAiJson.Usage> onUsage) {
         this.backend = backend;
         this.emitter = emitter;
         this.json = json;
@@ -90,6 +94,7 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
         this.model = model;
         this.includeUsage = includeUsage;
         this.requestId = requestId;
+        this.onUsage = onUsage;
         emitter.onTimeout(() -> {
             logger.warn("Chat completion stream {} (request {}) timed out after {} ms: generation cancelled", id,
                     requestId, emitter.getTimeout());
@@ -190,8 +195,9 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
         send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
                 List.of(choice), null,
                 Backends.speculation(last == null ? null : OpenAiJson.speculation(last), backend))));
+        OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0, null) : OpenAiJson.usage(last);
+        onUsage.accept(usage);
         if (includeUsage) {
-            OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0, null) : OpenAiJson.usage(last);
             send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
                     List.of(), usage, null)));
         }

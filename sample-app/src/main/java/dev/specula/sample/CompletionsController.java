@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.UUID;
 
 import jakarta.servlet.http.HttpServletRequest;
+import jakarta.servlet.http.HttpServletResponse;
 import org.springframework.ai.chat.model.ChatResponse;
 import org.springframework.beans.factory.ObjectProvider;
 import org.springframework.http.CacheControl;
@@ -16,7 +17,9 @@ import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 import tools.jackson.databind.ObjectMapper;
 
+import dev.specula.chat.PromptTokenLimitException;
 import dev.specula.chat.SpeculaChatModel;
+import dev.specula.engine.CancellationToken;
 import dev.specula.engine.ContextLengthExceededException;
 import dev.specula.request.InvalidRequestException;
 
@@ -28,7 +31,11 @@ import dev.specula.request.InvalidRequestException;
  * {@link SpeculaChatModel#streamTokens}, never through the chat template. Requests are
  * checked before they reach the model ({@link CompletionRequest},
  * {@link CompletionPrompt}); failures become OpenAI's error bodies
- * ({@link OpenAiErrors}).
+ * ({@link OpenAiErrors}). As for chat completions, a prompt over
+ * {@code specula.gateway.max-prompt-tokens} is refused (before tokenizing when its
+ * characters prove it), a generation reserves its caller's tokens per minute
+ * ({@link RateLimits}: {@code max_tokens} + the prompt's tokens, reconciled with the
+ * usage) and stops when its client goes ({@link NonStreamedCalls} when not streamed).
  */
 @RestController
 @RequestMapping("/v1")
@@ -40,38 +47,113 @@ public class CompletionsController {
 
     private final JsonRequestReader bodies;
 
+    /** {@code specula.gateway.max-prompt-tokens}; 0: the model's context length. */
+    private final int maxPromptTokens;
+
+    private final RateLimits rateLimits;
+
+    private final NonStreamedCalls calls;
+
+    /** Specula's model with the gateway's prompt-token limit, made on first use. */
+    private volatile SpeculaChatModel limited;
+
     public CompletionsController(ObjectProvider<SpeculaChatModel> models, ObjectMapper json,
-            GatewayProperties properties) {
+            GatewayProperties properties, RateLimits rateLimits, NonStreamedCalls calls) {
         this.models = models;
         this.json = json;
         this.bodies = new JsonRequestReader(json, properties, "prompt");
+        this.maxPromptTokens = properties.getMaxPromptTokens();
+        this.rateLimits = rateLimits;
+        this.calls = calls;
     }
 
+    /**
+     * Answers a {@link org.springframework.web.context.request.async.DeferredResult}
+     * (non-streamed) or the event stream.
+     */
     @PostMapping("/completions")
-    ResponseEntity<?> completions(HttpServletRequest http) {
-        SpeculaChatModel model = models.getIfAvailable();
+    Object completions(HttpServletRequest http, HttpServletResponse httpResponse) {
+        SpeculaChatModel model = model();
         if (model == null) {
             throw new InvalidRequestException(null, "unsupported_endpoint",
                     "POST /v1/completions needs Specula's own ChatModel (a raw prompt skips the chat template), and "
                             + "this gateway serves another ChatModel: send messages to POST /v1/chat/completions");
         }
         CompletionRequest request = CompletionRequest.read(bodies.read(http), model.getModelName());
-        CompletionPrompt prompt = CompletionPrompt.of(request, model.getService().models().get().target().tokenizer(),
-                model.getModelName());
+        CompletionPrompt prompt;
+        try {
+            if (request.promptText() != null) {
+                model.checkPromptCharacters(request.promptText().length());
+            }
+            prompt = CompletionPrompt.of(request, model.getService().models().get().target().tokenizer(),
+                    model.getModelName());
+        }
+        catch (PromptTokenLimitException tooMany) {
+            throw promptTooLong(tooMany);
+        }
         String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = Instant.now().getEpochSecond();
+        RateLimits.Reservation tokens = rateLimits.reserveTokens(ApiKeyFilter.callerOf(http),
+                ChatCompletionsController.maxTokens(request.options().getMaxTokens(), model), prompt.ids().length,
+                httpResponse);
         try {
-            return request.stream() ? stream(model, request, prompt, id, created, RequestIds.of(http))
-                    : ResponseEntity.ok(complete(model, request, prompt, id, created));
+            if (request.stream()) {
+                return stream(model, request, prompt, id, created, RequestIds.of(http), tokens);
+            }
+            return calls.run(http, ChatCompletionsController.STREAM_TIMEOUT, (cancellation) -> ResponseEntity
+                .ok(complete(model, request, prompt, id, created, cancellation, tokens)));
         }
         catch (ContextLengthExceededException tooLong) {
+            tokens.settle(0);
             throw promptTooLong(tooLong);
+        }
+        catch (PromptTokenLimitException tooMany) {
+            tokens.settle(0);
+            throw promptTooLong(tooMany);
+        }
+        catch (RuntimeException ex) {
+            tokens.settle(0);
+            throw ex;
         }
     }
 
+    /**
+     * Specula's model, with {@code specula.gateway.max-prompt-tokens} when set; null when
+     * the gateway serves another ChatModel.
+     */
+    private SpeculaChatModel model() {
+        SpeculaChatModel model = limited;
+        if (model == null) {
+            SpeculaChatModel specula = models.getIfAvailable();
+            if (specula == null) {
+                return null;
+            }
+            model = maxPromptTokens > 0 ? specula.mutate().maxPromptTokens(maxPromptTokens).build() : specula;
+            limited = model;
+        }
+        return model;
+    }
+
     private TextCompletionJson.TextCompletion complete(SpeculaChatModel model, CompletionRequest request,
-            CompletionPrompt prompt, String id, long created) {
-        ChatResponse response = model.callTokens(prompt.ids(), request.options());
+            CompletionPrompt prompt, String id, long created, CancellationToken cancellation,
+            RateLimits.Reservation tokens) {
+        ChatResponse response;
+        try {
+            response = model.callTokens(prompt.ids(), request.options(), cancellation);
+        }
+        catch (ContextLengthExceededException tooLong) {
+            tokens.settle(0);
+            throw promptTooLong(tooLong);
+        }
+        catch (PromptTokenLimitException tooMany) {
+            tokens.settle(0);
+            throw promptTooLong(tooMany);
+        }
+        catch (RuntimeException ex) {
+            tokens.settle(0);
+            throw ex;
+        }
+        tokens.settle(OpenAiJson.usage(response).totalTokens());
         String finishReason = OpenAiJson.finishReason(response);
         String text = OpenAiJson.text(response);
         TextCompletionJson.Choice choice = new TextCompletionJson.Choice(
@@ -87,10 +169,10 @@ public class CompletionsController {
      * status.
      */
     private ResponseEntity<ResponseBodyEmitter> stream(SpeculaChatModel model, CompletionRequest request,
-            CompletionPrompt prompt, String id, long created, String requestId) {
+            CompletionPrompt prompt, String id, long created, String requestId, RateLimits.Reservation tokens) {
         ResponseBodyEmitter emitter = new ResponseBodyEmitter(ChatCompletionsController.STREAM_TIMEOUT.toMillis());
         TextCompletionStream stream = new TextCompletionStream(emitter, json, id, created, model.getModelName(),
-                prompt.echo(), request.includeUsage(), requestId);
+                prompt.echo(), request.includeUsage(), requestId, (usage) -> tokens.settle(usage.totalTokens()));
         model.streamTokens(prompt.ids(), request.options()).subscribe(stream);
         stream.awaitStart(ChatCompletionsController.STREAM_TIMEOUT);
         return ResponseEntity.ok()
@@ -98,6 +180,15 @@ public class CompletionsController {
             .cacheControl(CacheControl.noCache())
             .header("X-Accel-Buffering", "no")
             .body(emitter);
+    }
+
+    /**
+     * The prompt-token limit's error in this API's words: its prompt is {@code prompt},
+     * not {@code messages}.
+     */
+    private static InvalidRequestException promptTooLong(PromptTokenLimitException tooMany) {
+        return new InvalidRequestException("prompt", ContextLengthExceededException.CODE,
+                OpenAiErrors.promptTooLong(tooMany, "prompt"), tooMany);
     }
 
     /**

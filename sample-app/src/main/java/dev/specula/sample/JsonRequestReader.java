@@ -12,14 +12,15 @@ import dev.specula.request.InvalidRequestException;
 
 /**
  * Reads a request's JSON body itself (any content type), at most
- * {@code specula.gateway.max-request-size} of it, so that an oversized body is refused
+ * {@code specula.gateway.max-request-bytes} of it, so that an oversized body is refused
  * before it is parsed and malformed JSON is reported in OpenAI's error shape.
  */
 final class JsonRequestReader {
 
     private final ObjectMapper json;
 
-    private final DataSize maxRequestSize;
+    /** Largest body read ({@link GatewayProperties#resolvedMaxRequestBytes()}). */
+    private final DataSize maxRequestBytes;
 
     /**
      * The field a body needs at least, as error messages name it: "messages", "prompt".
@@ -27,13 +28,8 @@ final class JsonRequestReader {
     private final String requiredField;
 
     JsonRequestReader(ObjectMapper json, GatewayProperties properties, String requiredField) {
-        if (properties.getMaxRequestSize() == null || properties.getMaxRequestSize().toBytes() < 1) {
-            throw new IllegalArgumentException(
-                    GatewayProperties.CONFIG_PREFIX + ".max-request-size must be at least 1B " + "(e.g. 4MB) but was "
-                            + properties.getMaxRequestSize());
-        }
         this.json = json;
-        this.maxRequestSize = properties.getMaxRequestSize();
+        this.maxRequestBytes = properties.resolvedMaxRequestBytes();
         this.requiredField = requiredField;
     }
 
@@ -51,7 +47,7 @@ final class JsonRequestReader {
      * one byte past it.
      */
     private byte[] bytes(HttpServletRequest http) {
-        long limit = maxRequestSize.toBytes();
+        long limit = maxRequestBytes.toBytes();
         if (http.getContentLengthLong() > limit) {
             throw tooLarge();
         }
@@ -69,10 +65,10 @@ final class JsonRequestReader {
     }
 
     private InvalidRequestException tooLarge() {
-        String property = GatewayProperties.CONFIG_PREFIX + ".max-request-size";
+        String property = GatewayProperties.CONFIG_PREFIX + ".max-request-bytes";
         return new InvalidRequestException(null, OpenAiErrors.REQUEST_TOO_LARGE,
-                "The request body is larger than the " + "gateway's limit of " + readable(maxRequestSize) + " ("
-                        + property + "): send less in \"" + requiredField + "\", or raise " + property);
+                "The request body is larger than the gateway's limit of " + readable(maxRequestBytes) + " (" + property
+                        + "): send less in \"" + requiredField + "\", or raise " + property);
     }
 
     /** 4MB, 512KB or 1000B. */

@@ -10,7 +10,9 @@ import org.springframework.http.HttpStatus;
 import org.springframework.http.ResponseEntity;
 import org.springframework.web.bind.annotation.ExceptionHandler;
 import org.springframework.web.bind.annotation.RestControllerAdvice;
+import org.springframework.web.context.request.async.AsyncRequestTimeoutException;
 
+import dev.specula.chat.PromptTokenLimitException;
 import dev.specula.engine.ContextLengthExceededException;
 import dev.specula.engine.KvCapacityExceededException;
 import dev.specula.request.InvalidRequestException;
@@ -24,14 +26,20 @@ import dev.specula.serving.ServiceBusyException;
  *
  * <pre>
  * 400 invalid_request_error  the caller's mistake ({@link InvalidRequestException}: param names the field),
- *                            e.g. context_length_exceeded, unknown_policy, prompt_too_long
- * 413 invalid_request_error  code request_too_large: the body is over specula.gateway.max-request-size
+ *                            e.g. context_length_exceeded (also over specula.gateway.max-prompt-tokens),
+ *                            unknown_policy, prompt_too_long
+ * 401 invalid_request_error  code invalid_api_key: no or a wrong API key ({@link ApiKeyFilter})
+ * 403 invalid_request_error  code insufficient_permissions: an Actuator write without an admin key
+ * 413 invalid_request_error  code request_too_large: the body is over specula.gateway.max-request-bytes
+ * 429 rate_limit_error       code rate_limit_exceeded: the caller's requests or tokens per minute are spent
+ *                            (Retry-After, x-ratelimit-* headers; {@link RateLimits})
  * 429 rate_limit_error       code busy: every generation slot is taken, the batch queue is full, or the request
  *                            waited specula.kv.max-wait for KV memory in vain (Retry-After: 1)
  * 429 rate_limit_error       code kv_capacity_exceeded: prompt + max_tokens need more KV than specula.kv.max-bytes
  *                            holds, even alone (no Retry-After: the same request never fits; like OpenAI's 429
  *                            "request too large" for a tokens-per-minute limit)
- * 503 server_error           code models_loading (Retry-After: 5) or models_failed
+ * 503 server_error           code models_loading (Retry-After: 5) or models_failed; shutting_down while the
+ *                            gateway drains (Retry-After: 5; {@link DrainGate}); timeout after 10 minutes
  * 503 server_error           code overflow_unavailable: the request named the overflow model and the remote failed
  *                            or its breaker is open (Retry-After: 5)
  * 500 server_error           anything else (IllegalArgumentException included: a bug of ours, not the caller's),
@@ -88,6 +96,26 @@ class OpenAiErrors {
      * {@code requestId}.
      */
     static ResponseEntity<OpenAiJson.ErrorResponse> toResponse(Throwable failure, String requestId) {
+        if (failure instanceof PromptTokenLimitException tooMany) {
+            return error(HttpStatus.BAD_REQUEST, INVALID_REQUEST, promptTooLong(tooMany, "messages"), "messages",
+                    ContextLengthExceededException.CODE);
+        }
+        if (failure instanceof RateLimitExceededException limited) {
+            ResponseEntity.BodyBuilder response = ResponseEntity.status(HttpStatus.TOO_MANY_REQUESTS);
+            if (limited.getRetryAfterSeconds() > 0) {
+                response.header(HttpHeaders.RETRY_AFTER, Long.toString(limited.getRetryAfterSeconds()));
+            }
+            limited.getHeaders().forEach((name, value) -> response.header(name, value));
+            return response.body(new OpenAiJson.ErrorResponse(
+                    new OpenAiJson.ErrorBody(limited.getMessage(), RATE_LIMIT, null, RateLimitExceededException.CODE)));
+        }
+        if (failure instanceof AsyncRequestTimeoutException) {
+            return error(HttpStatus.SERVICE_UNAVAILABLE, SERVER_ERROR,
+                    "The answer took longer than the gateway's limit of "
+                            + ChatCompletionsController.STREAM_TIMEOUT.toMinutes()
+                            + " minutes and was cancelled: ask for fewer tokens (max_tokens) or stream it",
+                    null, "timeout");
+        }
         if (failure instanceof ContextLengthExceededException tooLong) {
             int requested = tooLong.getPromptTokens() + tooLong.getMaxNewTokens();
             return error(HttpStatus.BAD_REQUEST, INVALID_REQUEST, "This model's maximum context length is "
@@ -139,13 +167,25 @@ class OpenAiErrors {
                 + message + " (request id " + requestId + "; the server log has the details)", null, null);
     }
 
-    private static ResponseEntity<OpenAiJson.ErrorResponse> error(HttpStatus status, String type, String message,
-            String param, String code) {
+    /**
+     * OpenAI's words for a prompt over its token limit, the prompt being {@code what}
+     * ("messages", "prompt"), naming the gateway's property when the limit is its own.
+     */
+    static String promptTooLong(PromptTokenLimitException tooMany, String what) {
+        String limit = tooMany.isContextLength() ? "This model's maximum context length is "
+                : "This server's maximum prompt length (" + GatewayProperties.CONFIG_PREFIX + ".max-prompt-tokens) is ";
+        return limit + tooMany.getLimit() + " tokens. However, your " + what + " resulted in "
+                + (tooMany.isCounted() ? "" : "at least ") + tooMany.getPromptTokens() + " tokens. Please reduce the "
+                + "length of the " + what + ".";
+    }
+
+    static ResponseEntity<OpenAiJson.ErrorResponse> error(HttpStatus status, String type, String message, String param,
+            String code) {
         return error(status, type, message, param, code, 0);
     }
 
-    private static ResponseEntity<OpenAiJson.ErrorResponse> error(HttpStatus status, String type, String message,
-            String param, String code, int retryAfterSeconds) {
+    static ResponseEntity<OpenAiJson.ErrorResponse> error(HttpStatus status, String type, String message, String param,
+            String code, int retryAfterSeconds) {
         ResponseEntity.BodyBuilder response = ResponseEntity.status(status);
         if (retryAfterSeconds > 0) {
             response.header(HttpHeaders.RETRY_AFTER, Integer.toString(retryAfterSeconds));

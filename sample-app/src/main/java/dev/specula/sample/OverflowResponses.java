@@ -70,7 +70,8 @@ final class OverflowResponses {
         }
         ResponseBodyEmitter emitter = new ResponseBodyEmitter(ChatCompletionsController.STREAM_TIMEOUT.toMillis());
         CompletionStream stream = new CompletionStream(emitter, json, id, created, overflow.model(),
-                request.includeUsage(), requestId, Backends.OVERFLOW);
+                request.includeUsage(), requestId, Backends.OVERFLOW, (usage) -> {
+                });
         overflow.stream(request).subscribe(stream);
         stream.awaitStart(ChatCompletionsController.STREAM_TIMEOUT);
         return ResponseEntity.ok()

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 import org.reactivestreams.Subscription;
 import org.slf4j.Logger;
@@ -60,6 +61,9 @@ final class TextCompletionStream extends BaseSubscriber<ChatResponse> {
 
     private final String requestId;
 
+    /** Told the usage when the answer ends (not when it fails or the client goes). */
+    private final Consumer<OpenAiJson.Usage> onUsage;
+
     private final CountDownLatch started = new CountDownLatch(1);
 
     // Written by the Reactive Streams signals, which never overlap; read by the
@@ -73,7 +77,7 @@ final class TextCompletionStream extends BaseSubscriber<ChatResponse> {
     private volatile boolean clientGone;
 
     TextCompletionStream(ResponseBodyEmitter emitter, ObjectMapper json, String id, long created, String model,
-            String echo, boolean includeUsage, String requestId) {
+            String echo, boolean includeUsage, String requestId, Consumer<OpenAiJson.Usage> onUsage) {
         this.emitter = emitter;
         this.json = json;
         this.id = id;
@@ -82,6 +86,7 @@ final class TextCompletionStream extends BaseSubscriber<ChatResponse> {
         this.echo = echo;
         this.includeUsage = includeUsage;
         this.requestId = requestId;
+        this.onUsage = onUsage;
         emitter.onTimeout(() -> {
             logger.warn("Completion stream {} (request {}) timed out after {} ms: generation cancelled", id, requestId,
                     emitter.getTimeout());
@@ -179,8 +184,9 @@ final class TextCompletionStream extends BaseSubscriber<ChatResponse> {
         Map<String, Object> logprobs = last == null ? null : CompletionLogprobs.of(last);
         send(event(new TextCompletionJson.Choice("", 0, logprobs, finishReason), null,
                 last == null ? null : OpenAiJson.speculation(last)));
+        OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0, null) : OpenAiJson.usage(last);
+        onUsage.accept(usage);
         if (includeUsage) {
-            OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0, null) : OpenAiJson.usage(last);
             send(event(null, usage, null));
         }
     }

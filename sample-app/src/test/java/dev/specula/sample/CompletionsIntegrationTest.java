@@ -36,7 +36,8 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * decodes.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = { "specula.cache.response.enabled=false", "specula.chat.options.max-tokens=64" })
+        properties = { "specula.cache.response.enabled=false", "specula.chat.options.max-tokens=64",
+                "specula.resilience.goodput.enabled=false" })
 class CompletionsIntegrationTest {
 
     private static final String PROMPT = "def fibonacci(n):\n";

@@ -259,7 +259,8 @@ class GatewayErrorsTest {
             JsonNode error = http.json(refused).get("error");
             assertThat(error.get("type").stringValue()).isEqualTo("invalid_request_error");
             assertThat(error.get("code").stringValue()).isEqualTo("request_too_large");
-            assertThat(error.get("message").stringValue()).contains("4MB").contains("specula.gateway.max-request-size");
+            assertThat(error.get("message").stringValue()).contains("1MB")
+                .contains("specula.gateway.max-request-bytes");
             assertThat(took).isLessThan(Duration.ofSeconds(10));
         }
         assertThat(counting.calls).hasValue(0);

@@ -3,10 +3,13 @@ package dev.specula.sample;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 
 import tools.jackson.databind.JsonNode;
@@ -43,11 +46,15 @@ final class GatewayHttp {
         return send(request(body), HttpResponse.BodyHandlers.ofString());
     }
 
-    /** A JSON POST to another endpoint than the chat's, e.g. {@code /v1/completions}. */
-    HttpResponse<String> postTo(String path, String body) {
+    /**
+     * A JSON POST to another endpoint than the chat's, e.g. {@code /v1/completions}, with
+     * extra headers given as name, value, name, value...
+     */
+    HttpResponse<String> postTo(String path, String body, String... headers) {
         return send(HttpRequest.newBuilder(base.resolve(path))
             .timeout(Duration.ofSeconds(60))
             .header("Content-Type", "application/json")
+            .headers(withNone(headers))
             .POST(HttpRequest.BodyPublishers.ofString(body))
             .build(), HttpResponse.BodyHandlers.ofString());
     }
@@ -75,7 +82,7 @@ final class GatewayHttp {
         return send(HttpRequest.newBuilder(completions)
             .timeout(Duration.ofSeconds(60))
             .header("Content-Type", "application/json")
-            .headers(headers)
+            .headers(withNone(headers))
             .POST(HttpRequest.BodyPublishers.ofString(body))
             .build(), HttpResponse.BodyHandlers.ofString());
     }
@@ -109,6 +116,100 @@ final class GatewayHttp {
         return send(request(body), HttpResponse.BodyHandlers.ofInputStream());
     }
 
+    /** A GET with extra headers, given as name, value, name, value... */
+    HttpResponse<String> get(String path, String... headers) {
+        return send(HttpRequest.newBuilder(base.resolve(path))
+            .timeout(Duration.ofSeconds(60))
+            .headers(withNone(headers))
+            .GET()
+            .build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /** A DELETE with extra headers, given as name, value, name, value... */
+    HttpResponse<String> delete(String path, String... headers) {
+        return send(HttpRequest.newBuilder(base.resolve(path))
+            .timeout(Duration.ofSeconds(60))
+            .headers(withNone(headers))
+            .DELETE()
+            .build(), HttpResponse.BodyHandlers.ofString());
+    }
+
+    /**
+     * A connection of its own, for what client libraries do not do: stop reading, close
+     * mid-request, send a path unnormalized.
+     * @param receiveBuffer the socket's receive buffer in bytes; 0 for the default
+     */
+    Socket connect(int receiveBuffer) {
+        try {
+            Socket socket = new Socket();
+            if (receiveBuffer > 0) {
+                socket.setReceiveBufferSize(receiveBuffer);
+            }
+            socket.connect(new InetSocketAddress(base.getHost(), base.getPort()), 5000);
+            socket.setSoTimeout(60_000);
+            return socket;
+        }
+        catch (IOException ex) {
+            throw new UncheckedIOException(ex);
+        }
+    }
+
+    /**
+     * Writes an HTTP/1.1 request as given ({@code target} unnormalized, headers as name,
+     * value, ...).
+     */
+    static void write(Socket socket, String method, String target, String body, String... headers) {
+        byte[] bytes = body == null ? new byte[0] : body.getBytes(StandardCharsets.UTF_8);
+        StringBuilder head = new StringBuilder(method + " " + target + " HTTP/1.1\r\nHost: localhost\r\n");
+        for (int i = 0; i + 1 < headers.length; i += 2) {
+            head.append(headers[i]).append(": ").append(headers[i + 1]).append("\r\n");
+        }
+        if (body != null) {
+            head.append("Content-Type: application/json\r\nContent-Length: ").append(bytes.length).append("\r\n");
+        }
+        head.append("\r\n");
+        try {
+            socket.getOutputStream().write(head.toString().getBytes(StandardCharsets.US_ASCII));
+            socket.getOutputStream().write(bytes);
+            socket.getOutputStream().flush();
+        }
+        catch (IOException ex) {
+            throw new UncheckedIOException(ex);
+        }
+    }
+
+    /** Reads one line (up to CRLF) of a raw response. */
+    static String readLine(InputStream in) {
+        StringBuilder line = new StringBuilder();
+        try {
+            int b;
+            while ((b = in.read()) >= 0 && b != '\n') {
+                if (b != '\r') {
+                    line.append((char) b);
+                }
+            }
+        }
+        catch (IOException ex) {
+            throw new UncheckedIOException(ex);
+        }
+        return line.toString();
+    }
+
+    /**
+     * The status of a request sent raw on its own connection, for paths that
+     * java.net.http would normalize.
+     */
+    int rawStatus(String method, String target, String... headers) {
+        try (Socket socket = connect(0)) {
+            write(socket, method, target, null, headers);
+            String status = readLine(socket.getInputStream());
+            return Integer.parseInt(status.split(" ")[1]);
+        }
+        catch (IOException ex) {
+            throw new UncheckedIOException(ex);
+        }
+    }
+
     JsonNode json(HttpResponse<String> response) {
         return json(response.body());
     }
@@ -123,6 +224,14 @@ final class GatewayHttp {
             .header("Content-Type", "application/json")
             .POST(HttpRequest.BodyPublishers.ofString(body))
             .build();
+    }
+
+    /**
+     * {@code headers}, or a harmless one when there are none (the builder refuses an
+     * empty list).
+     */
+    private static String[] withNone(String[] headers) {
+        return headers.length > 0 ? headers : new String[] { "Accept", "*/*" };
     }
 
     private <T> HttpResponse<T> send(HttpRequest request, HttpResponse.BodyHandler<T> handler) {

@@ -40,10 +40,14 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
  * The gateway on the embedded model pair, no mocks: driven by OpenAI's own Java client
  * and by plain HTTP. The response cache is off so that every request, streamed ones
  * included, really decodes; requests without max_tokens get 64
- * (specula.chat.options.max-tokens).
+ * (specula.chat.options.max-tokens). The goodput switch is off: its plain probes (after
+ * the 2nd speculative request, then every 50th) would fall on whichever test comes then,
+ * in a context CompletionsIntegrationTest and GatewayPrometheusTest share, and decode it
+ * plainly.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = { "specula.cache.response.enabled=false", "specula.chat.options.max-tokens=64" })
+        properties = { "specula.cache.response.enabled=false", "specula.chat.options.max-tokens=64",
+                "specula.resilience.goodput.enabled=false" })
 class GatewayIntegrationTest {
 
     private static final String PROMPT = "def fibonacci(n):";
@@ -412,7 +416,7 @@ class GatewayIntegrationTest {
     }
 
     /**
-     * Under the body limit (4MB) but over the ChatModel's 1,000,000 characters: refused
+     * Under the body limit (1MB) but over the ChatModel's 1,000,000 characters: refused
      * before tokenizing.
      */
     @Test

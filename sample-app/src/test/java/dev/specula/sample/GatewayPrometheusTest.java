@@ -24,7 +24,8 @@ import static org.assertj.core.api.Assertions.assertThat;
  * are there. The same application context as {@link GatewayIntegrationTest}.
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
-        properties = { "specula.cache.response.enabled=false", "specula.chat.options.max-tokens=64" })
+        properties = { "specula.cache.response.enabled=false", "specula.chat.options.max-tokens=64",
+                "specula.resilience.goodput.enabled=false" })
 class GatewayPrometheusTest {
 
     /** A sample line: name, optional labels, value. */

@@ -171,6 +171,9 @@ public class SpeculaChatModel implements ChatModel {
 
     private final int maxPromptCharacters;
 
+    /** Most tokens a prompt may have; 0: the target's context length. */
+    private final int maxPromptTokens;
+
     private final ObservationRegistry observationRegistry;
 
     private final Scheduler streamScheduler;
@@ -186,19 +189,53 @@ public class SpeculaChatModel implements ChatModel {
             throw new IllegalArgumentException(
                     "maxPromptCharacters must be >= 1 but was " + builder.maxPromptCharacters);
         }
+        if (builder.maxPromptTokens < 0) {
+            throw new IllegalArgumentException(
+                    "maxPromptTokens must be >= 0 (0 = the context length) but was " + builder.maxPromptTokens);
+        }
         this.modelName = builder.modelName;
         this.maxPromptCharacters = builder.maxPromptCharacters;
+        this.maxPromptTokens = builder.maxPromptTokens;
         this.defaultOptions = builder.defaultOptions.mutate().model(builder.modelName).build();
         this.observationRegistry = builder.observationRegistry;
         this.streamScheduler = builder.streamScheduler;
+        if (builder.observationConvention != null) {
+            this.observationConvention = builder.observationConvention;
+        }
     }
 
     public static Builder builder() {
         return new Builder();
     }
 
+    /**
+     * A builder holding this model's settings (the same service, defaults, limits,
+     * observations and stream scheduler), for a model that differs in a few.
+     */
+    public Builder mutate() {
+        Builder builder = new Builder().service(service)
+            .defaultOptions(defaultOptions)
+            .modelName(modelName)
+            .maxPromptCharacters(maxPromptCharacters)
+            .maxPromptTokens(maxPromptTokens)
+            .observationRegistry(observationRegistry)
+            .streamScheduler(streamScheduler);
+        builder.observationConvention = observationConvention;
+        return builder;
+    }
+
     @Override
     public ChatResponse call(Prompt prompt) {
+        return call(prompt, null);
+    }
+
+    /**
+     * {@link #call(Prompt)} that stops when {@code cancellation} is cancelled (inside
+     * ONNX Runtime when it runs alone; between steps in a batch; at once while queued):
+     * the answer then holds the text generated so far, with finish reason "cancelled".
+     * @param cancellation cancels the generation; null: never cancelled
+     */
+    public ChatResponse call(Prompt prompt, CancellationToken cancellation) {
         Prompt requestPrompt = buildRequestPrompt(prompt);
         ChatModelObservationContext observationContext = ChatModelObservationContext.builder()
             .prompt(requestPrompt)
@@ -209,7 +246,7 @@ public class SpeculaChatModel implements ChatModel {
                     observationRegistry)
             .observe(() -> {
                 ToolPlan tools = toolPlan(requestPrompt);
-                ServiceResult result = service.generate(serviceRequest(requestPrompt, tools, null, null));
+                ServiceResult result = service.generate(serviceRequest(requestPrompt, tools, null, cancellation));
                 String text = result.generation().text();
                 ChatResponse response = completeResponse(UUID.randomUUID().toString(), result,
                         tools.readsCalls() ? tools.format().parse(text) : new ParsedOutput(text, List.of()), tools);
@@ -289,8 +326,17 @@ public class SpeculaChatModel implements ChatModel {
      * option at fault
      */
     public ChatResponse callTokens(int[] promptIds, ChatOptions options) {
+        return callTokens(promptIds, options, null);
+    }
+
+    /**
+     * {@link #callTokens(int[], ChatOptions)} that stops when {@code cancellation} is
+     * cancelled, as {@link #call(Prompt, CancellationToken)} does.
+     * @param cancellation cancels the generation; null: never cancelled
+     */
+    public ChatResponse callTokens(int[] promptIds, ChatOptions options, CancellationToken cancellation) {
         SpeculaChatOptions merged = tokenOptions(promptIds, options);
-        ServiceResult result = service.generate(serviceRequest(promptIds, merged, ToolPlan.NONE, null, null));
+        ServiceResult result = service.generate(serviceRequest(promptIds, merged, ToolPlan.NONE, null, cancellation));
         return completeResponse(UUID.randomUUID().toString(), result,
                 new ParsedOutput(result.generation().text(), List.of()), ToolPlan.NONE);
     }
@@ -404,6 +450,48 @@ public class SpeculaChatModel implements ChatModel {
         }
     }
 
+    /**
+     * Refuses a prompt of {@code characters} (text the tokenizer reads as it is, such as
+     * a raw completion prompt) when they alone prove it over the prompt-token limit
+     * ({@link Builder#maxPromptTokens}, else the context length), before it is tokenized;
+     * {@link #callTokens} checks the count of the tokens themselves.
+     * @throws PromptTokenLimitException with a lower bound of the prompt's tokens
+     */
+    public void checkPromptCharacters(long characters) {
+        ModelPair pair = service.models().get();
+        checkTokensBeforeTokenizing(characters, promptTokenLimit(pair),
+                pair.target().tokenizer().maxCharactersPerToken());
+    }
+
+    /**
+     * The messages' characters that certainly reach the tokenizer: each message's text,
+     * trimmed (the chat template writes it among its own text, at most trimmed; tool
+     * calls' arguments may be re-serialized shorter and are not counted).
+     */
+    private static long templatedCharacters(List<Message> instructions) {
+        long characters = 0;
+        for (Message message : instructions) {
+            characters += message.getText() == null ? 0 : message.getText().strip().length();
+        }
+        return characters;
+    }
+
+    /**
+     * Refuses a text of {@code characters} when they alone prove it over {@code limit}
+     * tokens: no token covers more than {@code maxCharactersPerToken} characters (0:
+     * unknown, no check).
+     */
+    private void checkTokensBeforeTokenizing(long characters, int limit, int maxCharactersPerToken) {
+        if (maxCharactersPerToken < 1) {
+            return;
+        }
+        if (characters > (long) limit * maxCharactersPerToken) {
+            long atLeast = (characters + maxCharactersPerToken - 1) / maxCharactersPerToken;
+            throw new PromptTokenLimitException((int) Math.min(atLeast, Integer.MAX_VALUE), false, limit,
+                    maxPromptTokens == 0);
+        }
+    }
+
     private void validate(SpeculaChatOptions options) {
         if (options.getModel() != null && !options.getModel().equals(modelName)) {
             throw new InvalidRequestException("model", "model_not_found",
@@ -476,16 +564,31 @@ public class SpeculaChatModel implements ChatModel {
         PromptEncoder encoder = new PromptEncoder(pair.target().tokenizer(), pair.target().chatTemplate(), modelName);
         List<ChatMessage> turns = ChatMessages.of(prompt.getInstructions());
         ToolPlan.checkHistory(turns, pair.target().chatTemplate());
+        int limit = promptTokenLimit(pair);
+        checkTokensBeforeTokenizing(templatedCharacters(prompt.getInstructions()), limit,
+                pair.target().tokenizer().maxCharactersPerToken());
         return serviceRequest(encoder.chat(turns, tools.offered()), options, tools, listener, cancellation);
+    }
+
+    /**
+     * Most tokens a prompt may have: maxPromptTokens, else the target's context length.
+     */
+    private int promptTokenLimit(ModelPair pair) {
+        return maxPromptTokens > 0 ? maxPromptTokens : pair.target().contextLength();
     }
 
     /**
      * The generation request over {@code promptIds} as they are: the sampling and
      * speculation options, and the grammar of the output.
+     * @throws PromptTokenLimitException when the prompt is over its limit
      */
     private ServiceRequest serviceRequest(int[] promptIds, SpeculaChatOptions options, ToolPlan tools,
             dev.specula.engine.TokenStreamListener listener, CancellationToken cancellation) {
         ModelPair pair = service.models().get();
+        int limit = promptTokenLimit(pair);
+        if (promptIds.length > limit) {
+            throw new PromptTokenLimitException(promptIds.length, true, limit, maxPromptTokens == 0);
+        }
         int maxTokens = options.getMaxTokens() != null ? options.getMaxTokens() : DEFAULT_MAX_TOKENS;
         boolean speculation = options.getSpeculation() == null || options.getSpeculation();
         int[] prediction = options.getPrediction() == null ? null
@@ -647,6 +750,10 @@ public class SpeculaChatModel implements ChatModel {
 
         private int maxPromptCharacters = DEFAULT_MAX_PROMPT_CHARACTERS;
 
+        private int maxPromptTokens;
+
+        private ChatModelObservationConvention observationConvention;
+
         private ObservationRegistry observationRegistry = ObservationRegistry.NOOP;
 
         private Scheduler streamScheduler = Schedulers.boundedElastic();
@@ -678,6 +785,18 @@ public class SpeculaChatModel implements ChatModel {
          */
         public Builder maxPromptCharacters(int maxPromptCharacters) {
             this.maxPromptCharacters = maxPromptCharacters;
+            return this;
+        }
+
+        /**
+         * Most tokens a prompt (the messages and tools rendered by the chat template) may
+         * have; more are refused with a {@link PromptTokenLimitException} on
+         * {@code messages}, before the tokenizer runs when the characters alone prove it
+         * (see {@link dev.specula.tokenizer.TextTokenizer#maxCharactersPerToken()}).
+         * Default 0: the target's context length.
+         */
+        public Builder maxPromptTokens(int maxPromptTokens) {
+            this.maxPromptTokens = maxPromptTokens;
             return this;
         }
 

@@ -72,6 +72,69 @@ class SpeculaChatModelTest {
         models.close();
     }
 
+    /**
+     * maxPromptTokens: a prompt a few tokens over is counted and refused; one whose
+     * characters alone prove it over is refused before the tokenizer runs ("at least");
+     * one under it is answered, and mutate() keeps the other settings.
+     */
+    @Test
+    void refusesPromptsOverMaxPromptTokensCountedOrFromTheirCharactersAlone() {
+        SpeculaChatModel limited = chatModel.mutate().maxPromptTokens(32).build();
+        int perToken = models.get().target().tokenizer().maxCharactersPerToken();
+        assertThat(perToken).isPositive();
+
+        Prompt counted = new Prompt(new UserMessage("def add(a, b):\n    return a + b\n".repeat(12)));
+        assertThatThrownBy(() -> limited.call(counted))
+            .isInstanceOfSatisfying(PromptTokenLimitException.class, (ex) -> {
+                assertThat(ex.isCounted()).isTrue();
+                assertThat(ex.getPromptTokens()).isGreaterThan(32);
+                assertThat(ex.getLimit()).isEqualTo(32);
+                assertThat(ex.isContextLength()).isFalse();
+                assertThat(ex.getField()).isEqualTo("messages");
+                assertThat(ex.getCode()).isEqualTo("context_length_exceeded");
+            })
+            .hasMessageContaining("maxPromptTokens");
+
+        Prompt huge = new Prompt(new UserMessage("x".repeat(32 * perToken + 1)));
+        assertThatThrownBy(() -> limited.stream(huge).blockLast(TIMEOUT))
+            .isInstanceOfSatisfying(PromptTokenLimitException.class, (ex) -> {
+                assertThat(ex.isCounted()).isFalse();
+                assertThat(ex.getPromptTokens()).isEqualTo(33);
+            })
+            .hasMessageContaining("at least 33 tokens");
+
+        ChatResponse answered = limited
+            .call(new Prompt(new UserMessage("def f():"), SpeculaChatOptions.builder().maxTokens(4).build()));
+        assertThat(answered.getMetadata().getUsage().getPromptTokens()).isBetween(1, 32);
+        assertThat(limited.getModelName()).isEqualTo(chatModel.getModelName());
+        assertThat(limited.getOptions().getTemperature()).isEqualTo(0.0);
+    }
+
+    /** Without maxPromptTokens the limit is the context length, checked the same way. */
+    @Test
+    void refusesPromptsOverTheContextLengthBeforeTokenizing() {
+        int context = models.get().target().contextLength();
+        int perToken = models.get().target().tokenizer().maxCharactersPerToken();
+        Prompt huge = new Prompt(new UserMessage("y".repeat(context * perToken + perToken)));
+        assertThatThrownBy(() -> chatModel.call(huge)).isInstanceOfSatisfying(PromptTokenLimitException.class, (ex) -> {
+            assertThat(ex.isContextLength()).isTrue();
+            assertThat(ex.getLimit()).isEqualTo(context);
+            assertThat(ex.isCounted()).isFalse();
+        }).hasMessageContaining("context length");
+    }
+
+    /** A call whose token is cancelled ends at once with what it had, "cancelled". */
+    @Test
+    void aCancelledCallStopsWithFinishReasonCancelled() {
+        dev.specula.engine.CancellationToken cancellation = new dev.specula.engine.CancellationToken();
+        cancellation.cancel();
+        ChatResponse response = chatModel.call(
+                new Prompt(new UserMessage("class Foo:"), SpeculaChatOptions.builder().maxTokens(1500).build()),
+                cancellation);
+        assertThat(response.getResult().getMetadata().getFinishReason()).isEqualTo("cancelled");
+        assertThat(response.getMetadata().getUsage().getCompletionTokens()).isLessThan(1500);
+    }
+
     @Test
     void chatClientCallReturnsTextUsageAndSpeculationFigures() {
         ChatResponse response = ChatClient.create(chatModel)
