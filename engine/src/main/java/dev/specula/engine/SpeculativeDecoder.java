@@ -8,6 +8,8 @@ import java.util.List;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
 import org.jspecify.annotations.Nullable;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 import dev.specula.kv.PrefixCache;
 import dev.specula.kv.SequenceCache;
@@ -61,6 +63,8 @@ import dev.specula.sampling.Verdict;
  * {@link Error} of a model call escapes a step.
  */
 final class SpeculativeDecoder {
+
+    private static final Logger LOG = LoggerFactory.getLogger(SpeculativeDecoder.class);
 
     private final ModelPair models;
 
@@ -178,6 +182,8 @@ final class SpeculativeDecoder {
         }
         catch (OrtException | RuntimeException ex) {
             failure = ex;
+            // the request goes on plainly and its result says why; the cause is here
+            LOG.debug("The draft failed; {} sequence(s) go on plainly", live.size(), ex);
         }
         finally {
             timedOut = watch != null && watch.endDraft();
