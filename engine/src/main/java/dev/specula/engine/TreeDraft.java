@@ -323,10 +323,6 @@ final class TreeDraft {
         return ordered;
     }
 
-    int candidates() {
-        return count;
-    }
-
     /**
      * Selects the first {@code nodes} candidates in selection order as the tree to verify
      * (null when none was proposed).
