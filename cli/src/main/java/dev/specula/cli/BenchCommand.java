@@ -35,7 +35,7 @@ import dev.specula.proposer.TreeShape;
 import dev.specula.sampling.SamplingParams;
 
 /**
- * {@code specula-cli bench [--target DIR] [--draft DIR] --prompts FILE.jsonl [--max-new-tokens 128]
+ * {@code specula-cli bench [--target DIR] [--draft DIR] [--griffin DIR] --prompts FILE.jsonl [--max-new-tokens 128]
  * --policies plain,fixed:1,... [--repeat 3] [--warmup 1] [--json OUT.json] [--markdown OUT.md]}.
  *
  * <p>
@@ -46,8 +46,8 @@ import dev.specula.sampling.SamplingParams;
  */
 final class BenchCommand {
 
-    static final String USAGE = "bench [--target DIR] [--draft DIR] --prompts FILE.jsonl [--max-new-tokens 128] "
-            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--proposers model,ngram,model+ngram,suffix,model+suffix,prediction] [--ngram-min 1] [--ngram-max 4] [--draft-shape chain,tree] [--tree-nodes auto,8,16] [--tree-width 2,3] [--categories a,b] [--repeat 3] [--warmup 1] [--ignore-eos] [--response-format json|SCHEMA.json] [--json OUT.json] [--markdown OUT.md] [--chart OUT.png] "
+    static final String USAGE = "bench [--target DIR] [--draft DIR] [--griffin DIR] --prompts FILE.jsonl [--max-new-tokens 128] "
+            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--proposers model,ngram,model+ngram,suffix,model+suffix,prediction,griffin] [--ngram-min 1] [--ngram-max 4] [--draft-shape chain,tree] [--tree-nodes auto,8,16] [--tree-width 2,3] [--categories a,b] [--repeat 3] [--warmup 1] [--ignore-eos] [--response-format json|SCHEMA.json] [--json OUT.json] [--markdown OUT.md] [--chart OUT.png] "
             + "[--concurrency 1,4,8,16 [--batch-path padded|unpadded|both] [--target-packed FILE]]";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -293,7 +293,8 @@ final class BenchCommand {
                     runs.put(PlainPolicy.NAME, new Run(PlainPolicy.NAME, null, factory, grammar, null));
                     break;
                 }
-                boolean usesModel = proposer == null ? models.draft().isPresent() : proposer.usesModel();
+                boolean usesModel = proposer == null ? models.draft().isPresent() || models.head().isPresent()
+                        : proposer.usesDrafter();
                 for (TreeShape shape : shapes) {
                     if (shape != null && !usesModel) {
                         continue;

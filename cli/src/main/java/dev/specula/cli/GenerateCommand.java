@@ -27,7 +27,7 @@ import dev.specula.sampling.TokenLogprob;
 import dev.specula.sampling.TokenPenalties;
 
 /**
- * {@code specula-cli generate [--target DIR] [--draft DIR] (--prompt TEXT | --chat TEXT | --prompt-ids 12,5,99)
+ * {@code specula-cli generate [--target DIR] [--draft DIR] [--griffin DIR] (--prompt TEXT | --chat TEXT | --prompt-ids 12,5,99)
  * [--max-new-tokens 64] [--temperature 0] [--top-p 1] [--top-k 0] [--seed N] [--policy plain|fixed|...]
  * [--gamma 4] [--json]}, plus {@code --stop TEXT} (repeatable),
  * {@code --policy-option k=v}, {@code --threads N}, {@code --provider cpu|cuda},
@@ -35,9 +35,9 @@ import dev.specula.sampling.TokenPenalties;
  */
 final class GenerateCommand {
 
-    static final String USAGE = "generate [--target DIR] [--draft DIR] (--prompt TEXT | --chat TEXT | --prompt-ids 12,5,99) "
+    static final String USAGE = "generate [--target DIR] [--draft DIR] [--griffin DIR] (--prompt TEXT | --chat TEXT | --prompt-ids 12,5,99) "
             + "[--max-new-tokens 64] [--temperature 0] [--top-p 1] [--top-k 0] [--seed N] [--policy plain|fixed|...] "
-            + "[--gamma 4] [--proposer model|ngram|model+ngram|suffix|model+suffix|prediction] [--ngram-min 1] [--ngram-max 4] "
+            + "[--gamma 4] [--proposer model|ngram|model+ngram|suffix|model+suffix|prediction|griffin] [--ngram-min 1] [--ngram-max 4] "
             + "[--draft-shape chain|tree] [--tree-nodes N|auto] [--tree-width 3] "
             + "[--prediction TEXT | --prediction-file F] [--stop TEXT]... "
             + "[--response-format json|SCHEMA.json] [--frequency-penalty X] [--presence-penalty X] "
@@ -71,8 +71,8 @@ final class GenerateCommand {
                 PolicyResources resources = new PolicyResources()) {
             // without a draft, decoding is plain unless a policy or a proposer asks for
             // prompt lookup
-            String policy = arguments.string("policy",
-                    models.draft().isPresent() || arguments.has("proposer") || prediction != null ? "fixed" : "plain");
+            String policy = arguments.string("policy", models.draft().isPresent() || models.head().isPresent()
+                    || arguments.has("proposer") || prediction != null ? "fixed" : "plain");
             GenerationRequest request = GenerationRequest.builder(prompt.encode(models.target()))
                 .sampling(sampling)
                 .maxNewTokens(maxNewTokens)

@@ -12,12 +12,13 @@ import dev.specula.model.RuntimeOptions;
 import dev.specula.models.tiny.TinyModels;
 
 /**
- * Which models to load and how: {@code --target}, {@code --draft}, {@code --threads},
- * {@code --provider}, {@code --device}.
+ * Which models to load and how: {@code --target}, {@code --draft}, {@code --griffin} (a
+ * GRIFFIN feature head), {@code --threads}, {@code --provider}, {@code --device}.
  */
 final class ModelOptions {
 
-    static final Set<String> OPTIONS = Set.of("target", "draft", "target-packed", "threads", "provider", "device");
+    static final Set<String> OPTIONS = Set.of("target", "draft", "griffin", "target-packed", "threads", "provider",
+            "device");
 
     /** Model flags (no value): {@code --spinning}, idle ONNX Runtime threads spin. */
     static final Set<String> FLAGS = Set.of("spinning");
@@ -39,19 +40,23 @@ final class ModelOptions {
     }
 
     /**
-     * No --target: the embedded pair (its draft too, unless --draft names another).
-     * --target alone: target only.
+     * No --target: the embedded pair (its draft and feature head too, unless --draft or
+     * --griffin names another). --target alone: target only.
      */
     static ModelPair load(Arguments arguments) {
         Path[] locations = locations(arguments);
-        return ModelPair.load(locations[0], locations[1], runtime(arguments));
+        return ModelPair.load(locations[0], locations[1], locations[2], runtime(arguments));
     }
 
-    /** {target, draft (or null)} from --target / --draft, or the embedded pair's. */
+    /**
+     * {target, draft (or null), feature head (or null)} from --target / --draft /
+     * --griffin, or the embedded pair's.
+     */
     private static @Nullable Path[] locations(Arguments arguments) {
+        Path griffin = arguments.has("griffin") ? Path.of(arguments.string("griffin", null)) : null;
         if (arguments.has("target")) {
             return new Path[] { Path.of(arguments.string("target", null)),
-                    arguments.has("draft") ? Path.of(arguments.string("draft", null)) : null };
+                    arguments.has("draft") ? Path.of(arguments.string("draft", null)) : null, griffin };
         }
         if (!TinyModels.isAvailable()) {
             throw new CliException(
@@ -59,7 +64,8 @@ final class ModelOptions {
         }
         TinyModels.Pair pair = TinyModels.extract();
         return new Path[] { pair.target(),
-                arguments.has("draft") ? Path.of(arguments.string("draft", null)) : pair.draft() };
+                arguments.has("draft") ? Path.of(arguments.string("draft", null)) : pair.draft(),
+                griffin != null ? griffin : pair.head().orElse(null) };
     }
 
     /**
@@ -88,7 +94,7 @@ final class ModelOptions {
         }
         Path packedDraft = draft == null ? null
                 : java.nio.file.Files.exists(draft.resolve(PACKED_GRAPH)) ? draft.resolve(PACKED_GRAPH) : draft;
-        return ModelPair.load(packedTarget, packedDraft, runtime(arguments));
+        return ModelPair.load(packedTarget, packedDraft, locations[2], runtime(arguments));
     }
 
     private static RuntimeOptions runtime(Arguments arguments) {

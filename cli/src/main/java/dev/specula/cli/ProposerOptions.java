@@ -12,7 +12,7 @@ import dev.specula.proposer.ProposerKind;
 
 /**
  * What proposes the drafts:
- * {@code --proposer model|ngram|model+ngram|suffix|model+suffix} (bench:
+ * {@code --proposer model|ngram|model+ngram|suffix|model+suffix|griffin} (bench:
  * {@code --proposers a,b,...}), and prompt lookup's n-gram lengths {@code --ngram-min N}
  * {@code --ngram-max N} (1 and 4 by default).
  */

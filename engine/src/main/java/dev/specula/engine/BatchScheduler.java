@@ -124,6 +124,9 @@ final class BatchScheduler implements AutoCloseable {
 
     private final @Nullable KvStore draftPool;
 
+    /** The feature head's pool; null without a head. */
+    private final @Nullable KvStore headPool;
+
     private final BlockingQueue<Pending> queue;
 
     private final OrtSession.RunOptions runOptions;
@@ -198,6 +201,7 @@ final class BatchScheduler implements AutoCloseable {
         this.watchdog = watchdog != null ? watchdog : new StepWatchdog(settings.draftTimeLimit());
         this.targetPool = decoder.models().targetSteps().newStore();
         this.draftPool = decoder.models().draft().map((draft) -> draft.newStore()).orElse(null);
+        this.headPool = decoder.models().head().map((head) -> head.newStore()).orElse(null);
         this.queue = new ArrayBlockingQueue<>(settings.queueCapacity());
         try {
             this.runOptions = new OrtSession.RunOptions();
@@ -234,11 +238,11 @@ final class BatchScheduler implements AutoCloseable {
      */
     CompletableFuture<GenerationResult> submit(GenerationRequest request) {
         // a caller's mistake in the proposer is refused here, before queueing
-        ProposerKind proposer = Speculation.proposerOf(request, decoder.models().draft().isPresent());
-        decoder.checkContext(request, proposer.usesModel());
+        ProposerKind proposer = Speculation.proposerOf(request, decoder.models());
+        decoder.checkContext(request, proposer);
         // the policy is not known yet: the target's share alone must fit (the draft's is
         // checked in line)
-        admission.require(request, false);
+        admission.require(request, Speculation.PLAIN);
         CompletableFuture<GenerationResult> result = new CompletableFuture<>();
         Pending pending = new Pending(request, new OutputQueue(request.listener(), result, output));
         synchronized (submitLock) {
@@ -417,8 +421,8 @@ final class BatchScheduler implements AutoCloseable {
         }
         try {
             SpeculationPolicy policy = request.policy().get();
-            Speculation speculation = Speculation.of(request, policy, draftPool != null);
-            long bytes = admission.require(request, speculation.usesDraftModel());
+            Speculation speculation = Speculation.of(request, policy, decoder.models());
+            long bytes = admission.require(request, speculation);
             return new Waiting(pending, policy, speculation, admission.budget().enqueue(bytes), System.nanoTime());
         }
         catch (RuntimeException ex) {
@@ -435,7 +439,9 @@ final class BatchScheduler implements AutoCloseable {
             // listener
             Speculation speculation = admitted.speculation();
             Sequence sequence = decoder.open(request, admitted.policy(), speculation, pending.output(),
-                    targetPool.join(), speculation.usesDraftModel() ? draftPool.join() : null, runOptions);
+                    targetPool.join(),
+                    speculation.usesHead() ? headPool.join() : speculation.usesDraftModel() ? draftPool.join() : null,
+                    runOptions);
             active
                 .add(new Active(pending, sequence, speculation.policyName(admitted.policy()), admitted.reservation()));
         }
@@ -562,6 +568,9 @@ final class BatchScheduler implements AutoCloseable {
         targetPool.close();
         if (draftPool != null) {
             draftPool.close();
+        }
+        if (headPool != null) {
+            headPool.close();
         }
         runOptions.close();
     }

@@ -190,11 +190,11 @@ public final class Engine implements AutoCloseable {
      */
     public GenerationResult generate(GenerationRequest request) {
         SpeculationPolicy policy = request.policy().get();
-        Speculation speculation = Speculation.of(request, policy, decoder.models().draft().isPresent());
-        decoder.checkContext(request, speculation.usesDraftModel());
+        Speculation speculation = Speculation.of(request, policy, decoder.models());
+        decoder.checkContext(request, speculation.proposer());
         // the policy made here is the one that runs: its supplier is not asked again
         GenerationRequest once = request.withPolicy(() -> policy);
-        try (KvBudget.Reservation reservation = admission.reserve(request, speculation.usesDraftModel())) {
+        try (KvBudget.Reservation reservation = admission.reserve(request, speculation)) {
             directRuns.incrementAndGet();
             try {
                 return decoder.generate(once, watchdog);

@@ -31,12 +31,16 @@ final class KvAdmission {
     /** 0 without a draft. */
     private final long draftBytesPerToken;
 
+    /** 0 without a feature head. */
+    private final long headBytesPerToken;
+
     private final Duration maxWait;
 
     KvAdmission(ModelPair models, KvBudget budget, Duration maxWait) {
         this.budget = budget;
         this.targetBytesPerToken = bytesPerToken(models.targetSteps());
         this.draftBytesPerToken = models.draft().map(KvAdmission::bytesPerToken).orElse(0L);
+        this.headBytesPerToken = models.head().map(KvAdmission::bytesPerToken).orElse(0L);
         this.maxWait = maxWait;
     }
 
@@ -60,8 +64,9 @@ final class KvAdmission {
      * @throws KvCapacityExceededException when they exceed the cap: the request could
      * never run
      */
-    long require(GenerationRequest request, boolean speculative) {
-        long perToken = targetBytesPerToken + (speculative ? draftBytesPerToken : 0);
+    long require(GenerationRequest request, Speculation speculation) {
+        long perToken = targetBytesPerToken + (speculation.usesDraftModel() ? draftBytesPerToken : 0)
+                + (speculation.usesHead() ? headBytesPerToken : 0);
         int prompt = request.promptIds().length;
         long needed = Math.multiplyExact((long) prompt + request.maxNewTokens(), perToken);
         if (needed > budget.maxBytes()) {
@@ -78,8 +83,8 @@ final class KvAdmission {
      * @throws CancellationException when the request was cancelled (or the thread
      * interrupted) while waiting
      */
-    KvBudget.Reservation reserve(GenerationRequest request, boolean speculative) {
-        long bytes = require(request, speculative);
+    KvBudget.Reservation reserve(GenerationRequest request, Speculation speculation) {
+        long bytes = require(request, speculation);
         CancellationToken cancellation = request.cancellation();
         KvBudget.Reservation reservation;
         try {

@@ -4,15 +4,19 @@ import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 
+import org.jspecify.annotations.Nullable;
+
 import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
+import dev.specula.model.ModelLoadException;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.tokenizer.TextTokenizer;
 import dev.specula.tokenizer.Vocabulary;
 
 /**
- * A target model and, optionally, a draft that shares its vocabulary. Without a draft
- * every request is plain target decoding.
+ * A target model and, optionally, a draft that shares its vocabulary and a GRIFFIN
+ * feature head over the target's hidden states. Without either every request is plain
+ * target decoding (or drafts by lookup).
  */
 public final class ModelPair implements AutoCloseable {
 
@@ -26,11 +30,19 @@ public final class ModelPair implements AutoCloseable {
 
     private final Decoder draft;
 
+    /** The feature head drafting from the target's hidden states; null: none. */
+    private final @Nullable Decoder head;
+
     /** Sizes draft trees from the target's measured costs; measured on first use. */
     private TreeSizer treeSizer;
 
     public ModelPair(DecoderModel target, Decoder draft) {
-        this(target, target, draft);
+        this(target, target, draft, null);
+    }
+
+    /** A pair with a draft and a feature head, either of which may be null. */
+    public static ModelPair withHead(DecoderModel target, @Nullable Decoder draft, @Nullable Decoder head) {
+        return new ModelPair(target, target, draft, head);
     }
 
     /**
@@ -38,15 +50,56 @@ public final class ModelPair implements AutoCloseable {
      * {@code target}.
      */
     ModelPair(DecoderModel target, Decoder targetSteps, Decoder draft) {
+        this(target, targetSteps, draft, null);
+    }
+
+    ModelPair(DecoderModel target, Decoder targetSteps, @Nullable Decoder draft, @Nullable Decoder head) {
         if (target == null) {
             throw new IllegalArgumentException("target must not be null");
+        }
+        for (Decoder decoder : new Decoder[] { target, draft }) {
+            if (decoder != null && decoder.takesFeatures()) {
+                throw new ModelLoadException(decoder.files().model(),
+                        decoder.files().directory()
+                                + " is a feature head (its graph takes hidden_states): load it as the head "
+                                + "(specula.griffin.location, or --griffin in the CLI), not as a target or draft");
+            }
         }
         if (draft != null) {
             checkSameVocabulary(target, draft);
         }
+        if (head != null) {
+            checkHead(target, head);
+        }
         this.target = target;
         this.targetSteps = targetSteps;
         this.draft = draft;
+        this.head = head;
+    }
+
+    /**
+     * A feature head drafts from the target's {@code last_hidden_state}, of its width,
+     * and proposes the target's tokens.
+     */
+    static void checkHead(DecoderModel target, Decoder head) {
+        if (!head.takesFeatures()) {
+            throw new ModelLoadException(head.files().model(),
+                    head.files().directory() + " is not a feature head"
+                            + " (its graph takes no hidden_states input): train one with python -m specula_tools "
+                            + "train-griffin, or load this model as the draft");
+        }
+        if (!target.signature().hasHiddenState()) {
+            throw new ModelLoadException(target.files().model(), "The feature head " + head.files().directory()
+                    + " drafts from the target's last_hidden_state, and " + target.files().model()
+                    + " has no such output: export the target with --with-hidden (python -m specula_tools export)");
+        }
+        if (head.hiddenSize() != target.hiddenSize()) {
+            throw new ModelLoadException(head.files().model(),
+                    "The feature head " + head.files().directory() + " returns hidden states of width "
+                            + head.hiddenSize() + ", but the target's " + "last_hidden_state has width "
+                            + target.hiddenSize() + ": train the head on this target");
+        }
+        checkSameVocabulary(target, head);
     }
 
     /**
@@ -55,19 +108,31 @@ public final class ModelPair implements AutoCloseable {
      * differing tokens when the draft's token ids mean other tokens to the target
      */
     public static ModelPair load(Path targetLocation, Path draftLocation, RuntimeOptions options) {
+        return load(targetLocation, draftLocation, null, options);
+    }
+
+    /**
+     * Loads the target, and the draft and the feature head when their locations are not
+     * null.
+     * @throws ModelLoadException when the head is no feature head or does not fit the
+     * target (the target has no last_hidden_state, or another width)
+     */
+    public static ModelPair load(Path targetLocation, @Nullable Path draftLocation, @Nullable Path headLocation,
+            RuntimeOptions options) {
         DecoderModel target = DecoderModel.load(targetLocation, options);
-        if (draftLocation == null) {
-            return new ModelPair(target, null);
-        }
         DecoderModel draft = null;
+        DecoderModel head = null;
         try {
-            draft = DecoderModel.load(draftLocation, options);
-            return new ModelPair(target, draft);
+            draft = draftLocation == null ? null : DecoderModel.load(draftLocation, options);
+            head = headLocation == null ? null : DecoderModel.load(headLocation, options);
+            return withHead(target, draft, head);
         }
         catch (RuntimeException ex) {
             target.close();
-            if (draft != null) {
-                draft.close();
+            for (DecoderModel model : new DecoderModel[] { draft, head }) {
+                if (model != null) {
+                    model.close();
+                }
             }
             throw ex;
         }
@@ -119,6 +184,11 @@ public final class ModelPair implements AutoCloseable {
         return Optional.ofNullable(draft);
     }
 
+    /** The GRIFFIN feature head, when one is loaded. */
+    public Optional<Decoder> head() {
+        return Optional.ofNullable(head);
+    }
+
     /**
      * The tree sizer of this pair: the target's verification costs t(1 .. 65) are
      * measured on the first call (tens of milliseconds for the embedded pair, seconds for
@@ -142,6 +212,9 @@ public final class ModelPair implements AutoCloseable {
         target.close();
         if (draft != null) {
             draft.close();
+        }
+        if (head != null) {
+            head.close();
         }
     }
 

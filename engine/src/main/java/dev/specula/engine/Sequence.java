@@ -75,10 +75,20 @@ final class Sequence implements AutoCloseable {
     final SequenceCache targetCache;
 
     /**
-     * Null when the sequence does not speculate, or stopped speculating (its draft
+     * The drafting model's cache (the draft model's, or the feature head's). Null when
+     * the sequence does not speculate with a model, or stopped speculating (its draft
      * failed).
      */
     @Nullable SequenceCache draftCache;
+
+    /**
+     * The target features waiting for the feature head, when the head drafts (proposer
+     * {@code griffin}); null otherwise.
+     */
+    final @Nullable HeadFeatures head;
+
+    /** Committed tokens the round's verification fed before its drafts. */
+    int verifiedPending;
 
     /**
      * Why drafting was switched off mid-generation (the draft failed or ran past its time
@@ -146,9 +156,10 @@ final class Sequence implements AutoCloseable {
     float @Nullable [] lastHiddenState;
 
     Sequence(GenerationRequest request, SpeculationPolicy policy, Speculation speculation, OutputText output,
-            SequenceCache targetCache, @Nullable SequenceCache draftCache,
+            SequenceCache targetCache, @Nullable SequenceCache draftCache, @Nullable HeadFeatures head,
             OrtSession.@Nullable RunOptions sharedRunOptions) throws OrtException {
         this.request = request;
+        this.head = head;
         this.sampling = request.sampling();
         this.policy = policy;
         this.speculation = speculation;
@@ -248,7 +259,9 @@ final class Sequence implements AutoCloseable {
      * embedding for; from then on this sequence decodes plainly, which is still exact.
      */
     boolean draftCanRead(int draftWidth) {
-        for (int i = draftCache.logicalLength(); i < length; i++) {
+        // the head's pair t reads token t + 1
+        int first = draftCache.logicalLength() + (head != null ? 1 : 0);
+        for (int i = first; i < length; i++) {
             if (tokens[i] >= draftWidth) {
                 return false;
             }
@@ -288,7 +301,8 @@ final class Sequence implements AutoCloseable {
             roundDraftNanos = System.nanoTime() - start;
         }
         drafting = !proposedWithoutModel && gamma > 0 && modelCanDraft;
-        treeDraft = drafting && tree && request.tree() != null ? new TreeDraft(request.tree(), gamma, length) : null;
+        treeDraft = drafting && tree && request.tree() != null
+                ? new TreeDraft(request.tree(), gamma, length, head != null) : null;
     }
 
     /** The committed tokens the target has not seen: the next call carries them first. */
@@ -296,13 +310,45 @@ final class Sequence implements AutoCloseable {
         return length - targetCache.logicalLength();
     }
 
+    /**
+     * Whether the feature head can draft this round: the target has fed every committed
+     * token but the last, and the features of what it fed since the head's last round
+     * wait (none before the first verification, which feeds the prompt).
+     */
+    boolean headCanDraft() {
+        int fed = targetCache.logicalLength();
+        if (draftCache.logicalLength() + head.pendingRows() != fed) {
+            throw new IllegalStateException("The feature head holds " + draftCache.logicalLength() + " pairs and "
+                    + head.pendingRows() + " features wait, but the target fed " + fed + " tokens");
+        }
+        return head.pendingRows() > 0 && fed == length - 1;
+    }
+
     /** The round's next draft call: a chain's next token, or the tree's next level. */
     StepInput draftStep() {
+        if (head != null) {
+            return treeDraft != null && !treeDraft.atRoot() ? treeDraft.nextLevel(draftCache, runOptions) : headStep();
+        }
         if (treeDraft != null) {
             return treeDraft.atRoot() ? new StepInput(draftCache, pendingFor(draftCache), 1, false, runOptions)
                     : treeDraft.nextLevel(draftCache, runOptions);
         }
         return new StepInput(draftCache, draftInput(), 1, false, runOptions);
+    }
+
+    /**
+     * The feature head's next call: in the round's first, the pairs of the committed
+     * positions it has not seen (f_t with x_{t+1}, up to the last committed token); then
+     * the last draft with the regress of the call that drafted it.
+     */
+    private StepInput headStep() {
+        if (drafted == 0) {
+            int pairs = draftCache.logicalLength();
+            int[] input = Arrays.copyOfRange(tokens, pairs + 1, length);
+            float[] features = head.takePending(pairs + input.length);
+            return new StepInput(draftCache, input, 1, 1, runOptions, null, features);
+        }
+        return new StepInput(draftCache, new int[] { drafts[drafted - 1] }, 1, 1, runOptions, null, head.regress());
     }
 
     /**
@@ -325,6 +371,9 @@ final class Sequence implements AutoCloseable {
      */
     StepInput verificationStep() {
         boolean hidden = policy.usesTargetHiddenState();
+        // the head reads the features of every position the target feeds
+        boolean allHidden = head != null && draftCache != null;
+        verifiedPending = length - targetCache.logicalLength();
         if (treeDraft != null && treeDraft.selected != null) {
             DraftTree tree = treeDraft.selected;
             int pending = length - targetCache.logicalLength();
@@ -333,9 +382,13 @@ final class Sequence implements AutoCloseable {
                 input[pending + i] = tree.token(i);
             }
             lastVerifiedTokens = input.length;
-            return new StepInput(targetCache, input, tree.size() + 1, hidden, runOptions, treeDraft.targetAttention());
+            return new StepInput(targetCache, input, tree.size() + 1,
+                    allHidden ? input.length : hidden ? tree.size() + 1 : 0, runOptions, treeDraft.targetAttention(),
+                    null);
         }
-        return new StepInput(targetCache, verificationInput(), drafted + 1, hidden, runOptions);
+        int[] input = verificationInput();
+        return new StepInput(targetCache, input, drafted + 1, allHidden ? input.length : hidden ? drafted + 1 : 0,
+                runOptions, null, null);
     }
 
     /**
@@ -351,7 +404,8 @@ final class Sequence implements AutoCloseable {
             targetKept[i] = tree.base + path[i];
         }
         targetCache.retain(tree.base, targetKept);
-        if (draftCache != null && draftCache.logicalLength() >= tree.base) {
+        // the feature head keeps only the pairs fed real features (commit rolls it back)
+        if (draftCache != null && head == null && draftCache.logicalLength() >= tree.base) {
             draftCache.retain(tree.base, tree.fedPath(path));
         }
         if (path.length > drafts.length) {
@@ -444,7 +498,10 @@ final class Sequence implements AutoCloseable {
         // The target fed the drafts; only the accepted ones are committed tokens.
         targetCache.rollbackTo(Math.min(targetCache.logicalLength(), committedBefore + accepted));
         if (draftCache != null) {
-            draftCache.rollbackTo(Math.min(draftCache.logicalLength(), committedBefore + accepted));
+            // the head keeps the pairs fed real features; a draft model, the accepted
+            // drafts
+            int draftKept = head != null ? head.realPairs() : committedBefore + accepted;
+            draftCache.rollbackTo(Math.min(draftCache.logicalLength(), draftKept));
         }
     }
 

@@ -31,8 +31,8 @@ record Speculation(@Nullable ProposerKind proposer, @Nullable PromptLookup looku
      * than its prediction's; naming {@code prediction} when it asks for that proposer
      * without one, or carries one under the plain policy
      */
-    static Speculation of(GenerationRequest request, SpeculationPolicy policy, boolean hasDraft) {
-        ProposerKind kind = proposerOf(request, hasDraft);
+    static Speculation of(GenerationRequest request, SpeculationPolicy policy, ModelPair models) {
+        ProposerKind kind = proposerOf(request, models);
         if (policy instanceof PlainPolicy) {
             if (request.prediction() != null) {
                 throw new InvalidRequestException("prediction",
@@ -46,9 +46,9 @@ record Speculation(@Nullable ProposerKind proposer, @Nullable PromptLookup looku
     }
 
     /** The request's proposer, or the default for the request and the models loaded. */
-    static ProposerKind proposerOf(GenerationRequest request, boolean hasDraft) {
-        return ProposerKind.resolve(request.proposer(), hasDraft, request.prediction() != null, "proposer",
-                "prediction");
+    static ProposerKind proposerOf(GenerationRequest request, ModelPair models) {
+        return ProposerKind.resolve(request.proposer(), models.draft().isPresent(), models.head().isPresent(),
+                request.prediction() != null, "proposer", "prediction");
     }
 
     boolean speculative() {
@@ -58,6 +58,19 @@ record Speculation(@Nullable ProposerKind proposer, @Nullable PromptLookup looku
     /** Whether the request needs a draft KV cache. */
     boolean usesDraftModel() {
         return proposer != null && proposer.usesModel();
+    }
+
+    /** Whether the feature head drafts: the request needs a head KV cache. */
+    boolean usesHead() {
+        return proposer != null && proposer.usesHead();
+    }
+
+    /**
+     * The model that drafts for the request: the draft model or the feature head; none
+     * for plain decoding and lookups.
+     */
+    java.util.Optional<dev.specula.model.Decoder> drafter(ModelPair models) {
+        return usesHead() ? models.head() : usesDraftModel() ? models.draft() : java.util.Optional.empty();
     }
 
     /**

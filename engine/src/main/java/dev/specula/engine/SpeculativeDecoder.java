@@ -96,8 +96,8 @@ final class SpeculativeDecoder {
     GenerationResult generate(GenerationRequest request, @Nullable StepWatchdog watchdog) {
         long start = System.nanoTime();
         SpeculationPolicy policy = request.policy().get();
-        Speculation speculation = Speculation.of(request, policy, models.draft().isPresent());
-        checkContext(request, speculation.usesDraftModel());
+        Speculation speculation = Speculation.of(request, policy, models);
+        checkContext(request, speculation.proposer());
         try (Sequence sequence = open(request, policy, speculation);
                 StepWatchdog.Watch watch = watchdog == null ? null : watchdog.watch(sequence.runOptions)) {
             List<Sequence> batch = List.of(sequence);
@@ -150,7 +150,8 @@ final class SpeculativeDecoder {
         for (Sequence sequence : batch) {
             try {
                 boolean modelCanDraft = sequence.draftCache != null
-                        && sequence.draftCanRead(models.draft().orElseThrow().logitsWidth());
+                        && sequence.draftCanRead(drafter(sequence).logitsWidth())
+                        && (sequence.head == null || sequence.headCanDraft());
                 boolean canPropose = modelCanDraft || sequence.tokenProposer != null;
                 int gamma = canPropose ? sequence.policy.draftLength(sequence.roundContext()) : 0;
                 // a round emits up to γ + 1 tokens: never draft past the token budget
@@ -220,25 +221,33 @@ final class SpeculativeDecoder {
     }
 
     /**
-     * Draft-model calls in lockstep: each proposes the next draft token of every sequence
-     * still drafting.
+     * Draft calls in lockstep: each proposes the next draft token of every sequence still
+     * drafting, the draft model's sequences in one call and the feature head's in
+     * another.
      */
     private void draft(List<Sequence> batch) throws OrtException {
-        if (batch.isEmpty()) {
-            return;
-        }
-        List<Sequence> drafting = new ArrayList<>();
+        List<Sequence> byDraft = new ArrayList<>();
+        List<Sequence> byHead = new ArrayList<>();
         for (Sequence sequence : batch) {
             if (sequence.drafting) {
-                drafting.add(sequence);
+                (sequence.head != null ? byHead : byDraft).add(sequence);
             }
         }
+        if (!byDraft.isEmpty()) {
+            draft(models.draft().orElseThrow(), byDraft);
+        }
+        if (!byHead.isEmpty()) {
+            draft(models.head().orElseThrow(), byHead);
+        }
+    }
+
+    private void draft(Decoder drafter, List<Sequence> drafting) throws OrtException {
         while (!drafting.isEmpty()) {
             List<StepInput> inputs = new ArrayList<>(drafting.size());
             for (Sequence sequence : drafting) {
                 inputs.add(sequence.draftStep());
             }
-            List<StepOutput> outputs = models.draft().orElseThrow().forward(inputs);
+            List<StepOutput> outputs = drafter.forward(inputs);
             List<Sequence> stillDrafting = new ArrayList<>(drafting.size());
             for (int i = 0; i < drafting.size(); i++) {
                 Sequence sequence = drafting.get(i);
@@ -246,6 +255,14 @@ final class SpeculativeDecoder {
                 sequence.stats.recordDraftCall(output.runNanos());
                 sequence.roundDraftNanos += output.runNanos();
                 try {
+                    if (sequence.head != null && sequence.treeDraft != null) {
+                        // the next level's features
+                        sequence.treeDraft.keepRegress(output.hiddenState(), output.hiddenRows());
+                    }
+                    else if (sequence.head != null) {
+                        // the next node's feature
+                        sequence.head.keepRegress(output.hiddenState());
+                    }
                     if (sequence.treeDraft != null) {
                         grow(sequence, output);
                     }
@@ -263,6 +280,11 @@ final class SpeculativeDecoder {
             }
             drafting = stillDrafting;
         }
+    }
+
+    /** The model that drafts for {@code sequence}: the feature head, or the draft. */
+    private Decoder drafter(Sequence sequence) {
+        return (sequence.head != null ? models.head() : models.draft()).orElseThrow();
     }
 
     /**
@@ -355,11 +377,8 @@ final class SpeculativeDecoder {
                 : DraftVerifier.sample(sequence.drafts, sequence.drafted, sequence.draftDistributions,
                         verified.logits(), width, sequence.sampling, sequence.random, processor);
         sequence.stats.recordRound(sequence.drafted, verdict.accepted());
-        if (verified.hiddenState() != null) {
-            int hidden = verified.hiddenState().length / verified.rows();
-            sequence.lastHiddenState = Arrays.copyOfRange(verified.hiddenState(), verdict.accepted() * hidden,
-                    (verdict.accepted() + 1) * hidden);
-        }
+        keepFeatures(sequence, verified, sequence.verifiedPending + verdict.accepted());
+        keepLastHiddenState(sequence, verified, verdict.accepted());
         sequence.commit(verdict.accepted(), verdict.nextToken(),
                 rawRows == null ? null : logprobs(sequence, verdict, rawRows, width));
         // the policy hears of its proposer's drafts only: a filler is the engine's
@@ -386,11 +405,14 @@ final class SpeculativeDecoder {
                 ? TreeVerifier.greedy(tree, verified.logits(), width, processor)
                 : TreeVerifier.sample(tree, verified.logits(), width, sequence.sampling, sequence.random, processor);
         sequence.stats.recordTreeRound(tree.size(), tree.maxDepth(), verdict.accepted());
-        if (verified.hiddenState() != null) {
-            int hidden = verified.hiddenState().length / verified.rows();
-            sequence.lastHiddenState = Arrays.copyOfRange(verified.hiddenState(), verdict.lastRow() * hidden,
-                    (verdict.lastRow() + 1) * hidden);
+        if (sequence.head != null && sequence.draftCache != null && verified.hiddenState() != null) {
+            // the pending tokens' rows, then the accepted path's nodes'
+            sequence.head.append(verified.hiddenState(), 0, sequence.verifiedPending);
+            for (int node : verdict.path()) {
+                sequence.head.appendRow(verified.hiddenState(), sequence.verifiedPending + node);
+            }
         }
+        keepLastHiddenState(sequence, verified, verdict.lastRow());
         List<TokenLogprob> roundLogprobs = null;
         if (rawRows != null) {
             roundLogprobs = new ArrayList<>(verdict.accepted() + 1);
@@ -414,6 +436,30 @@ final class SpeculativeDecoder {
     }
 
     /**
+     * Gives the feature head the target's features of the positions now committed: the
+     * first {@code committed} rows the verification fed.
+     */
+    private static void keepFeatures(Sequence sequence, StepOutput verified, int committed) {
+        if (sequence.head != null && sequence.draftCache != null && verified.hiddenState() != null) {
+            sequence.head.append(verified.hiddenState(), 0, committed);
+        }
+    }
+
+    /**
+     * Keeps the target's last_hidden_state row of logits row {@code row} (the one that
+     * predicted the last committed token), for the policy.
+     */
+    private static void keepLastHiddenState(Sequence sequence, StepOutput verified, int row) {
+        float[] hidden = verified.hiddenState();
+        if (hidden != null) {
+            int width = verified.hiddenSize();
+            // the hidden rows end with the logits rows
+            int first = verified.hiddenRows() - verified.rows() + row;
+            sequence.lastHiddenState = Arrays.copyOfRange(hidden, first * width, (first + 1) * width);
+        }
+    }
+
+    /**
      * The log-probabilities of the round's tokens: each from the target's row at its
      * position (accepted drafts, then the target's own token).
      */
@@ -429,7 +475,7 @@ final class SpeculativeDecoder {
     private Sequence open(GenerationRequest request, SpeculationPolicy policy, Speculation speculation)
             throws OrtException {
         return open(request, policy, speculation, request.listener(), models.targetSteps().newCache(),
-                speculation.usesDraftModel() ? models.draft().orElseThrow().newCache() : null, null);
+                speculation.drafter(models).map(Decoder::newCache).orElse(null), null);
     }
 
     /**
@@ -444,13 +490,17 @@ final class SpeculativeDecoder {
         OutputText output = new OutputText(target.tokenizer(),
                 request.ignoreEos() ? java.util.Set.of() : target.config().eosTokenIds(), request.maxNewTokens(),
                 request.stopStrings(), listener);
-        if (prefixCache != null) {
+        // the feature head needs the target's features of every prompt position: a
+        // cached prefix would skip them
+        if (prefixCache != null && !speculation.usesHead()) {
             prefixCache.seed(models.target().kvIdentity(), request.promptIds(), targetCache);
             if (draftCache != null) {
                 prefixCache.seed(models.draft().orElseThrow().kvIdentity(), request.promptIds(), draftCache);
             }
         }
-        return new Sequence(request, policy, speculation, output, targetCache, draftCache, sharedRunOptions);
+        HeadFeatures head = speculation.usesHead() && draftCache != null
+                ? new HeadFeatures(models.head().orElseThrow().hiddenSize()) : null;
+        return new Sequence(request, policy, speculation, output, targetCache, draftCache, head, sharedRunOptions);
     }
 
     /** Keeps the KV of the prompt's blocks for later requests that start the same way. */
@@ -460,7 +510,7 @@ final class SpeculativeDecoder {
         }
         int[] prompt = sequence.request.promptIds();
         prefixCache.store(models.target().kvIdentity(), prompt, sequence.targetCache);
-        if (sequence.draftCache != null) {
+        if (sequence.draftCache != null && sequence.head == null) {
             prefixCache.store(models.draft().orElseThrow().kvIdentity(), prompt, sequence.draftCache);
         }
     }
@@ -469,13 +519,19 @@ final class SpeculativeDecoder {
         return models;
     }
 
-    void checkContext(GenerationRequest request, boolean speculative) {
+    /**
+     * Refuses a request that does not fit the models, before any work.
+     * @param proposer the request's proposer; null: plain decoding
+     */
+    void checkContext(GenerationRequest request, @Nullable ProposerKind proposer) {
         request.penalties().checkVocabulary(models.target().logitsWidth());
         checkTree(request);
         int prompt = request.promptIds().length;
         Decoder limiting = models.target();
-        if (speculative && models.draft().orElseThrow().contextLength() < limiting.contextLength()) {
-            limiting = models.draft().orElseThrow();
+        Decoder drafter = proposer == null ? null : proposer.usesHead() ? models.head().orElseThrow()
+                : proposer.usesModel() ? models.draft().orElseThrow() : null;
+        if (drafter != null && drafter.contextLength() < limiting.contextLength()) {
+            limiting = drafter;
         }
         if (prompt + request.maxNewTokens() > limiting.contextLength()) {
             throw new ContextLengthExceededException(prompt, request.maxNewTokens(), limiting.contextLength(),
@@ -492,18 +548,20 @@ final class SpeculativeDecoder {
         if (request.tree() == null) {
             return;
         }
-        ProposerKind proposer = Speculation.proposerOf(request, models.draft().isPresent());
-        if (!proposer.usesModel()) {
+        ProposerKind proposer = Speculation.proposerOf(request, models);
+        if (!proposer.usesDrafter()) {
             throw new InvalidRequestException("draftShape",
-                    "A draft tree shapes the draft model's proposals, and the " + "proposer '" + proposer
-                            + "' drafts without it: use the proposer 'model' or 'model+ngram', " + "or draft chains");
+                    "A draft tree shapes a model's proposals, and the proposer '" + proposer
+                            + "' drafts without one: use the proposer 'model', 'model+ngram' or 'griffin', "
+                            + "or draft chains");
         }
-        for (Decoder model : new Decoder[] { models.targetSteps(), models.draft().orElseThrow() }) {
+        Decoder drafter = (proposer.usesHead() ? models.head() : models.draft()).orElseThrow();
+        for (Decoder model : new Decoder[] { models.targetSteps(), drafter }) {
             if (!model.supportsTrees()) {
                 throw new InvalidRequestException("draftShape",
-                        "A draft tree needs both models' packed graphs (an attention_bias input, and exact holes), "
-                                + "and " + model.files().model() + " is not one: load model_packed.onnx (python -m "
-                                + "specula_tools export --packed), or draft chains");
+                        "A draft tree needs the target's and the drafting model's packed graphs (an attention_bias "
+                                + "input, and exact holes), and " + model.files().model() + " is not one: load "
+                                + "model_packed.onnx (python -m specula_tools export --packed), or draft chains");
             }
         }
         if (request.tree().autoNodes()) {

@@ -34,6 +34,12 @@ import dev.specula.sampling.LogitsProcessor;
  * chain of D. The draft's cache then holds the committed tokens and every expanded node,
  * from {@link #base} on; after verification it keeps only the accepted path's expanded
  * nodes ({@link #fedPath}).
+ *
+ * <p>
+ * The GRIFFIN feature head grows the same tree: its cache holds pairs (f_t, x_{t+1}), one
+ * position behind the tokens ({@link #draftBase} = base − 1), and each fed node's feature
+ * is its parent's regress row ({@link #keepRegress}). None of its nodes are kept: the
+ * accepted ones come back with the target's own features.
  */
 final class TreeDraft {
 
@@ -43,6 +49,20 @@ final class TreeDraft {
 
     /** Logical position of the first tree node: the committed tokens' count. */
     final int base;
+
+    /**
+     * The drafting model's cache position of the first node: {@link #base} for a draft
+     * model, base − 1 for the feature head.
+     */
+    private final int draftBase;
+
+    /**
+     * The feature head's regress row of each fed candidate (and, at index {@code count}
+     * of none, the root's in {@link #rootRegress}); null for a draft model.
+     */
+    private float @Nullable [] @Nullable [] regress;
+
+    private float @Nullable [] rootRegress;
 
     /** Candidates (every proposed node): token, parent candidate (-1: root), score. */
     private int[] tokens = new int[32];
@@ -74,9 +94,34 @@ final class TreeDraft {
     @Nullable DraftTree selected;
 
     TreeDraft(TreeShape shape, int depth, int base) {
+        this(shape, depth, base, false);
+    }
+
+    /**
+     * A tree grown by the draft model or by the feature head.
+     * @param featureHead whether the GRIFFIN feature head grows the tree
+     */
+    TreeDraft(TreeShape shape, int depth, int base, boolean featureHead) {
         this.width = shape.width();
         this.depth = depth;
         this.base = base;
+        this.draftBase = featureHead ? base - 1 : base;
+        this.regress = featureHead ? new float[32][] : null;
+    }
+
+    /**
+     * Keeps the feature head's regress rows of the call just made [rows, hidden]: the
+     * root's (call 0: one row) or the fed frontier's, in order.
+     */
+    void keepRegress(float[] rows, int count) {
+        int hidden = rows.length / count;
+        if (level == 0) {
+            rootRegress = Arrays.copyOfRange(rows, (count - 1) * hidden, count * hidden);
+            return;
+        }
+        for (int i = 0; i < frontier.length; i++) {
+            regress[frontier[i]] = Arrays.copyOfRange(rows, i * hidden, (i + 1) * hidden);
+        }
     }
 
     /** Whether another draft call is needed: levels above the depth remain. */
@@ -102,25 +147,36 @@ final class TreeDraft {
         }
         int first = draftCache.logicalLength();
         int[] input = new int[frontier.length];
-        // parents of every node from base on: the ones fed before, then this call's
-        int[] treeParents = new int[first + frontier.length - base];
+        // parents of every node from the draft base on: the ones fed before, then this
+        // call's
+        int[] treeParents = new int[first + frontier.length - draftBase];
         for (int c = 0; c < count; c++) {
             if (fedAt[c] >= 0) {
-                treeParents[fedAt[c] - base] = parentPosition(c);
+                treeParents[fedAt[c] - draftBase] = parentPosition(c);
             }
         }
         for (int i = 0; i < frontier.length; i++) {
             int candidate = frontier[i];
             input[i] = tokens[candidate];
             fedAt[candidate] = first + i;
-            treeParents[first + i - base] = parentPosition(candidate);
+            treeParents[first + i - draftBase] = parentPosition(candidate);
         }
-        return new StepInput(draftCache, input, frontier.length, false, runOptions,
-                new TreeAttention(base, treeParents));
+        TreeAttention attention = new TreeAttention(draftBase, treeParents);
+        if (regress == null) {
+            return new StepInput(draftCache, input, frontier.length, false, runOptions, attention);
+        }
+        // the head: each node with its parent's regress [frontier, hidden]
+        int hidden = rootRegress.length;
+        float[] features = new float[frontier.length * hidden];
+        for (int i = 0; i < frontier.length; i++) {
+            int parent = parents[frontier[i]];
+            System.arraycopy(parent < 0 ? rootRegress : regress[parent], 0, features, i * hidden, hidden);
+        }
+        return new StepInput(draftCache, input, frontier.length, frontier.length, runOptions, attention, features);
     }
 
     private int parentPosition(int candidate) {
-        return parents[candidate] < 0 ? base - 1 : fedAt[parents[candidate]];
+        return parents[candidate] < 0 ? draftBase - 1 : fedAt[parents[candidate]];
     }
 
     /**
@@ -252,6 +308,9 @@ final class TreeDraft {
             parents = Arrays.copyOf(parents, grown);
             scores = Arrays.copyOf(scores, grown);
             fedAt = Arrays.copyOf(fedAt, grown);
+            if (regress != null) {
+                regress = Arrays.copyOf(regress, grown);
+            }
         }
         tokens[count] = token;
         parents[count] = parent;

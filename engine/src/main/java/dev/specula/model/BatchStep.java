@@ -72,6 +72,7 @@ final class BatchStep {
             StepInput input = batch.get(i);
             KvSequence sequence = (KvSequence) input.cache();
             model.checkTree(input);
+            model.checkFeatures(input);
             if (sequence.store() != pool) {
                 throw new IllegalArgumentException("Every input of a batched step must belong to the same KV store");
             }
@@ -88,6 +89,10 @@ final class BatchStep {
         // a chunk can always start a sequence's feed (BatchStep never leaves one token
         // alone when the model needs more a call)
         chunk = Math.max(chunk, model.minCallTokens());
+        HiddenRows[] hidden = new HiddenRows[count];
+        for (int i = 0; i < count; i++) {
+            hidden[i] = HiddenRows.of(batch.get(i), model.signature);
+        }
         long nanos = 0;
         try {
             int[] fed = new int[count];
@@ -105,19 +110,17 @@ final class BatchStep {
                 if (!any) {
                     break;
                 }
-                nanos += call(from, fed, false, null);
+                nanos += call(from, fed, false, hidden, null);
             }
             int[] ends = new int[count];
             for (int i = 0; i < count; i++) {
                 ends[i] = batch.get(i).tokens().length;
             }
             List<StepOutput> outputs = new ArrayList<>(count);
-            call(prefix, ends, true, outputs);
+            call(prefix, ends, true, hidden, outputs);
             if (nanos > 0) {
                 for (int i = 0; i < count; i++) {
-                    StepOutput output = outputs.get(i);
-                    outputs.set(i, new StepOutput(output.logits(), output.rows(), output.width(), output.hiddenState(),
-                            nanos + output.runNanos()));
+                    outputs.set(i, outputs.get(i).plusNanos(nanos));
                 }
             }
             return outputs;
@@ -142,11 +145,13 @@ final class BatchStep {
     /**
      * One ONNX Runtime call feeding {@code tokens[from[i], to[i])} of each input (none
      * when equal).
+     * @param hidden each input's hidden state rows, collected from the calls that compute
+     * them
      * @param outputs where each input's logits rows go, in input order, when
      * {@code withLogits}
      * @return the call's wall time
      */
-    private long call(int[] from, int[] to, boolean withLogits, @Nullable List<StepOutput> outputs)
+    private long call(int[] from, int[] to, boolean withLogits, HiddenRows[] hidden, @Nullable List<StepOutput> outputs)
             throws OrtException {
         boolean packed = pool.layout() == KvStore.Layout.PACKED;
         int rows = packed ? 1 : pool.rows();
@@ -211,6 +216,10 @@ final class BatchStep {
                 created.add(put(feeds, GraphSignature.POSITION_IDS,
                         OnnxTensor.createTensor(model.environment, positions, shape)));
             }
+            if (model.signature.takesFeatures()) {
+                created.add(
+                        put(feeds, GraphSignature.FEATURES, features(from, to, inputRow, inputOffset, rows, newSlots)));
+            }
             if (packed) {
                 created.add(put(feeds, GraphSignature.ATTENTION_BIAS,
                         bias(buffers, newOwners[0], inputOffset, physical, newSlots)));
@@ -233,12 +242,14 @@ final class BatchStep {
                 feeds.put(model.pastKeys[layer], emptyPast != null ? emptyPast : pool.key(layer));
                 feeds.put(model.pastValues[layer], emptyPast != null ? emptyPast : pool.value(layer));
             }
-            boolean withHidden = withLogits && model.signature.hasHiddenState()
-                    && batch.stream().anyMatch(StepInput::withHiddenState);
+            boolean withHidden = false;
+            for (int i = 0; i < batch.size(); i++) {
+                withHidden |= hidden[i].overlaps(from[i], to[i]);
+            }
             Set<String> requested;
             Map<String, OnnxTensor> pinned = Map.of();
             if (!withLogits) {
-                requested = model.presents;
+                requested = withHidden ? model.presentsWithHidden : model.presents;
             }
             else if (model.pinLogits) {
                 OnnxTensor logitsTensor = model.scratch.get()
@@ -257,6 +268,19 @@ final class BatchStep {
                     : model.session.run(feeds, requested, pinned, runOptions);
             long nanos = System.nanoTime() - start;
             try {
+                if (withHidden) {
+                    // [rows, newSlots, hidden]: copied once, each input's rows picked
+                    // from it
+                    OnnxTensor hiddenTensor = (OnnxTensor) result.get(model.signature.hiddenOutput()).orElseThrow();
+                    int hiddenSize = (int) hiddenTensor.getInfo().getShape()[2];
+                    FloatBuffer allHidden = hiddenTensor.getFloatBuffer();
+                    for (int i = 0; i < batch.size(); i++) {
+                        if (hidden[i].overlaps(from[i], to[i])) {
+                            hidden[i].collect(allHidden, hiddenSize, inputRow[i] * newSlots + inputOffset[i], from[i],
+                                    to[i]);
+                        }
+                    }
+                }
                 if (withLogits) {
                     OnnxTensor logitsTensor = pinned.isEmpty()
                             ? (OnnxTensor) result.get(GraphSignature.LOGITS).orElseThrow()
@@ -264,13 +288,6 @@ final class BatchStep {
                     int width = (int) logitsTensor.getInfo().getShape()[2];
                     // ONNX Runtime's own output (width unknown at load) is copied once
                     float[] allLogits = pinned.isEmpty() ? floats(logitsTensor) : null;
-                    float[] allHidden = null;
-                    int hiddenSize = 0;
-                    if (withHidden) {
-                        OnnxTensor hiddenTensor = (OnnxTensor) result.get(GraphSignature.HIDDEN_STATE).orElseThrow();
-                        hiddenSize = (int) hiddenTensor.getInfo().getShape()[2];
-                        allHidden = floats(hiddenTensor);
-                    }
                     for (int i = 0; i < batch.size(); i++) {
                         StepInput input = batch.get(i);
                         int outputRows = input.logitsRows();
@@ -284,11 +301,8 @@ final class BatchStep {
                         else {
                             logits = copyRows(allLogits, inputRow[i], newSlots, end, outputRows, width);
                         }
-                        float[] hidden = null;
-                        if (withHidden && input.withHiddenState()) {
-                            hidden = copyRows(allHidden, inputRow[i], newSlots, end, outputRows, hiddenSize);
-                        }
-                        outputs.add(new StepOutput(logits, outputRows, width, hidden, nanos));
+                        outputs
+                            .add(new StepOutput(logits, outputRows, width, hidden[i].rows(), hidden[i].count(), nanos));
                     }
                 }
                 pool.advance(result, newSlots, newOwners, model.presentKeys, model.presentValues);
@@ -313,6 +327,25 @@ final class BatchStep {
         long first = ((long) row * slots + end - rows) * width;
         System.arraycopy(all, Math.toIntExact(first), out, 0, out.length);
         return out;
+    }
+
+    /**
+     * hidden_states [rows, newSlots, hidden] of a feature head: each input's feature rows
+     * of its tokens {@code [from, to)}, where its tokens go; zeros under pads.
+     */
+    private OnnxTensor features(int[] from, int[] to, int[] inputRow, int[] inputOffset, int rows, int newSlots)
+            throws OrtException {
+        int width = 0;
+        for (StepInput input : batch) {
+            width = Math.max(width, input.features().length / input.tokens().length);
+        }
+        float[] all = new float[Sizes.elements("Hidden states", rows, newSlots, width, Float.BYTES)];
+        for (int i = 0; i < batch.size(); i++) {
+            float[] features = batch.get(i).features();
+            System.arraycopy(features, from[i] * width, all, (inputRow[i] * newSlots + inputOffset[i]) * width,
+                    (to[i] - from[i]) * width);
+        }
+        return OnnxTensor.createTensor(model.environment, FloatBuffer.wrap(all), new long[] { rows, newSlots, width });
     }
 
     /**

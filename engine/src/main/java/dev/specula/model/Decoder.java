@@ -61,6 +61,23 @@ public interface Decoder extends AutoCloseable {
     }
 
     /**
+     * Whether this is a feature head (GRIFFIN): each step takes the target's hidden
+     * states ({@link StepInput#features()}) and returns its {@code regress} rows as
+     * hidden states.
+     */
+    default boolean takesFeatures() {
+        return false;
+    }
+
+    /**
+     * Width of the hidden states this model returns (the target's
+     * {@code last_hidden_state}, a head's {@code regress}); -1 when it returns none.
+     */
+    default int hiddenSize() {
+        return -1;
+    }
+
+    /**
      * A new, empty sequence in a KV store of its own (one row), for a sequence decoded
      * alone.
      */

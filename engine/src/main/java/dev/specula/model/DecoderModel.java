@@ -164,7 +164,7 @@ public final class DecoderModel implements Decoder {
         names.remove(GraphSignature.LOGITS);
         this.presents = Set.copyOf(names);
         if (signature.hasHiddenState()) {
-            names.add(GraphSignature.HIDDEN_STATE);
+            names.add(signature.hiddenOutput());
         }
         this.presentsWithHidden = Set.copyOf(names);
         names.add(GraphSignature.LOGITS);
@@ -401,6 +401,7 @@ public final class DecoderModel implements Decoder {
     public StepOutput forward(StepInput input) throws OrtException {
         KvSequence cache = sequence(input);
         checkTree(input);
+        checkFeatures(input);
         KvStore store = cache.store();
         if (store.rows() != 1 || store.memberCount() != 1) {
             return new BatchStep(this, store, List.of(input)).run().get(0);
@@ -409,18 +410,16 @@ public final class DecoderModel implements Decoder {
         int rows = input.logitsRows();
         int prefix = tokens.length - lastCallTokens(tokens.length, rows);
         int start = cache.logicalLength();
+        HiddenRows hidden = HiddenRows.of(input, signature);
         long nanos = 0;
         try {
             for (int from = 0; from < prefix;) {
                 int to = chunkEnd(from, prefix, prefillChunkTokens);
-                nanos += step(cache, tokens, from, to, 0, false, input.runOptions(), input.tree()).runNanos();
+                nanos += step(cache, input, from, to, 0, hidden).runNanos();
                 from = to;
             }
-            boolean withHidden = input.withHiddenState() && signature.hasHiddenState();
-            StepOutput last = step(cache, tokens, prefix, tokens.length, rows, withHidden, input.runOptions(),
-                    input.tree());
-            return prefix == 0 ? last : new StepOutput(last.logits(), last.rows(), last.width(), last.hiddenState(),
-                    nanos + last.runNanos());
+            StepOutput last = step(cache, input, prefix, tokens.length, rows, hidden);
+            return prefix == 0 ? last : last.plusNanos(nanos);
         }
         catch (OrtException | RuntimeException ex) {
             rollBack(cache, start, ex);
@@ -428,9 +427,42 @@ public final class DecoderModel implements Decoder {
         }
     }
 
+    /**
+     * Refuses a step whose features do not fit the graph, before any call.
+     * @throws IllegalArgumentException naming the model and what is missing
+     */
+    void checkFeatures(StepInput input) {
+        if (signature.takesFeatures() != (input.features() != null)) {
+            throw new IllegalArgumentException("Model " + name
+                    + (signature.takesFeatures()
+                            ? " is a feature head: each step needs hidden_states (StepInput.features)"
+                            : " takes no hidden_states, but the step carries features"));
+        }
+        if (input.hiddenRows() > 0 && !signature.hasHiddenState()) {
+            throw new IllegalArgumentException("Model " + name + " has no " + signature.hiddenOutput()
+                    + " output, and the step asks for hidden states: export it with --with-hidden");
+        }
+        if (input.features() != null && signature.hiddenSize() > 0
+                && input.features().length != input.tokens().length * signature.hiddenSize()) {
+            throw new IllegalArgumentException("Model " + name + " takes hidden_states rows of "
+                    + signature.hiddenSize() + " values, but the step carries " + input.features().length
+                    + " values for " + input.tokens().length + " tokens");
+        }
+    }
+
     @Override
     public int minCallTokens() {
         return minCallTokens;
+    }
+
+    @Override
+    public boolean takesFeatures() {
+        return signature.takesFeatures();
+    }
+
+    @Override
+    public int hiddenSize() {
+        return signature.hasHiddenState() ? signature.hiddenSize() : -1;
     }
 
     /**
@@ -543,8 +575,13 @@ public final class DecoderModel implements Decoder {
      * its store and returns the last {@code rows} rows of logits ({@code rows} = 0: none,
      * a chunk of a prefill).
      */
-    private StepOutput step(KvSequence cache, int[] tokens, int from, int to, int rows, boolean withHidden,
-            OrtSession.@Nullable RunOptions runOptions, @Nullable TreeAttention tree) throws OrtException {
+    private StepOutput step(KvSequence cache, StepInput input, int from, int to, int rows, HiddenRows hidden)
+            throws OrtException {
+        int[] tokens = input.tokens();
+        TreeAttention tree = input.tree();
+        OrtSession.RunOptions runOptions = input.runOptions();
+        // the input's last hidden rows that this call computes
+        boolean withHidden = hidden.overlaps(from, to);
         KvStore store = cache.store();
         int newTokens = to - from;
         Scratch buffers = scratch.get();
@@ -569,6 +606,14 @@ public final class DecoderModel implements Decoder {
                 created.add(put(feeds, GraphSignature.POSITION_IDS,
                         OnnxTensor.createTensor(environment, positions, shape)));
             }
+            if (input.features() != null) {
+                // hidden_states [1, s, hidden]: the rows of tokens [from, to)
+                int width = input.features().length / tokens.length;
+                created.add(put(feeds, GraphSignature.FEATURES,
+                        OnnxTensor.createTensor(environment,
+                                FloatBuffer.wrap(input.features(), from * width, (to - from) * width).slice(),
+                                new long[] { 1, to - from, width })));
+            }
             if (signature.hasAttentionMask()) {
                 int maskLength = Math.addExact(store.physicalLength(), newTokens);
                 LongBuffer mask = buffers.mask(maskLength);
@@ -592,7 +637,7 @@ public final class DecoderModel implements Decoder {
             Set<String> requested;
             Map<String, OnnxTensor> pinned = Map.of();
             if (rows == 0) {
-                requested = presents;
+                requested = withHidden ? presentsWithHidden : presents;
             }
             else if (pinLogits) {
                 // logits of a known width are written by ONNX Runtime straight into this
@@ -613,22 +658,20 @@ public final class DecoderModel implements Decoder {
             try {
                 float[] logits = new float[0];
                 int width = logitsWidth();
-                float[] hidden = null;
                 if (rows > 0) {
                     OnnxTensor logitsTensor = pinned.isEmpty()
                             ? (OnnxTensor) result.get(GraphSignature.LOGITS).orElseThrow()
                             : pinned.get(GraphSignature.LOGITS);
                     width = (int) logitsTensor.getInfo().getShape()[2];
                     logits = rows(logitsTensor, !pinned.isEmpty(), 0, outputRows, outputRows, rows, width);
-                    if (withHidden) {
-                        OnnxTensor hiddenTensor = (OnnxTensor) result.get(GraphSignature.HIDDEN_STATE).orElseThrow();
-                        long[] hiddenShape = hiddenTensor.getInfo().getShape();
-                        int hiddenRows = (int) hiddenShape[1];
-                        hidden = rows(hiddenTensor, false, 0, hiddenRows, hiddenRows, rows, (int) hiddenShape[2]);
-                    }
+                }
+                if (withHidden) {
+                    // [1, newTokens, hidden]: every new token's row
+                    hidden.collect((OnnxTensor) result.get(signature.hiddenOutput()).orElseThrow(), 0, from, to);
                 }
                 store.advance(result, cache, newTokens, presentKeys, presentValues);
-                return new StepOutput(logits, rows, width, hidden, nanos);
+                return new StepOutput(logits, rows, width, rows > 0 ? hidden.rows() : null,
+                        rows > 0 ? hidden.count() : 0, nanos);
             }
             catch (RuntimeException ex) {
                 result.close();

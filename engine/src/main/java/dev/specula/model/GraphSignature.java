@@ -21,6 +21,11 @@ import ai.onnxruntime.TensorInfo;
  * outputs  logits                 [b, s, vocab]              float32 or float16; [b, k, vocab] with logits_to_keep
  *          present.{i}.key / .value           [b, kvHeads, past + s, headDim]
  *          last_hidden_state      [b, s, hidden]             optional (--with-hidden)
+ * </pre> A feature head (GRIFFIN, {@code python -m specula_tools train-griffin}) is a
+ * one-layer packed graph of the same layout, with one more input and another hidden
+ * output: <pre>
+ * inputs   hidden_states          float [1, s, hidden]       the target's feature, or the parent's regress
+ * outputs  regress                [1, s, hidden]             the predicted next target feature
  * </pre>
  *
  * @param layers transformer layers (pairs of past key/value inputs)
@@ -32,16 +37,19 @@ import ai.onnxruntime.TensorInfo;
  * @param hasPositionIds whether {@code position_ids} is an input
  * @param hasAttentionMask whether {@code attention_mask} is an input
  * @param hasAttentionBias whether {@code attention_bias} is an input (packed variant)
- * @param hasHiddenState whether {@code last_hidden_state} is an output
- * @param hiddenSize width of {@code last_hidden_state}, -1 when absent or symbolic
+ * @param hasHiddenState whether {@code last_hidden_state} (a feature head:
+ * {@code regress}) is an output
+ * @param hiddenSize width of that output, -1 when absent or symbolic
  * @param logitsToKeepRank rank of the {@code logits_to_keep} input (0: a scalar, 1: [1]),
  * -1 when the graph has none (it then returns the logits of every position)
  * @param hasUseCacheBranch whether {@code use_cache_branch} is an input (a merged
  * decoder)
+ * @param takesFeatures whether {@code hidden_states} is an input: a feature head's graph
  */
 public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType kvType, OnnxJavaType logitsType,
         int logitsWidth, boolean hasPositionIds, boolean hasAttentionMask, boolean hasAttentionBias,
-        boolean hasHiddenState, int hiddenSize, int logitsToKeepRank, boolean hasUseCacheBranch) {
+        boolean hasHiddenState, int hiddenSize, int logitsToKeepRank, boolean hasUseCacheBranch,
+        boolean takesFeatures) {
 
     static final String INPUT_IDS = "input_ids";
     static final String ATTENTION_MASK = "attention_mask";
@@ -51,6 +59,15 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
     static final String HIDDEN_STATE = "last_hidden_state";
     static final String USE_CACHE_BRANCH = "use_cache_branch";
     static final String LOGITS_TO_KEEP = "logits_to_keep";
+
+    static final String FEATURES = "hidden_states";
+
+    static final String REGRESS = "regress";
+
+    /** The hidden output's name: {@code regress} for a feature head. */
+    String hiddenOutput() {
+        return takesFeatures ? REGRESS : HIDDEN_STATE;
+    }
 
     /**
      * Whether the graph takes {@code logits_to_keep}: only the last k positions' logits
@@ -116,10 +133,19 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
         long[] logitsShape = logits.getShape();
         int logitsWidth = logitsShape.length == 3 ? (int) logitsShape[2] : -1;
         refuseUnknownInputs(model, inputs, layers);
-        boolean hasHidden = outputs.containsKey(HIDDEN_STATE);
+        boolean takesFeatures = inputs.containsKey(FEATURES);
+        String hiddenName = takesFeatures ? REGRESS : HIDDEN_STATE;
+        if (takesFeatures) {
+            requireName(model, outputs, REGRESS, "output (a feature head's graph, which takes hidden_states)");
+            if (!hasBias) {
+                throw layoutError(model, "takes hidden_states (a feature head) but no attention_bias: feature "
+                        + "heads are packed graphs (python -m specula_tools train-griffin)");
+            }
+        }
+        boolean hasHidden = outputs.containsKey(hiddenName);
         int hiddenSize = -1;
         if (hasHidden) {
-            long[] hiddenShape = tensor(model, outputs, HIDDEN_STATE).getShape();
+            long[] hiddenShape = tensor(model, outputs, hiddenName).getShape();
             hiddenSize = hiddenShape.length == 3 ? (int) hiddenShape[2] : -1;
         }
         int keepRank = -1;
@@ -135,7 +161,7 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
         }
         return new GraphSignature(layers, (int) pastShape[1], (int) pastShape[3], kvType, logits.type, logitsWidth,
                 inputs.containsKey(POSITION_IDS), hasMask, hasBias, hasHidden, hiddenSize, keepRank,
-                inputs.containsKey(USE_CACHE_BRANCH));
+                inputs.containsKey(USE_CACHE_BRANCH), takesFeatures);
     }
 
     /**
@@ -144,13 +170,16 @@ public record GraphSignature(int layers, int kvHeads, int headDim, OnnxJavaType 
     private static void refuseUnknownInputs(Path model, Map<String, NodeInfo> inputs, int layers) {
         for (String name : inputs.keySet()) {
             boolean known = switch (name) {
-                case INPUT_IDS, ATTENTION_MASK, ATTENTION_BIAS, POSITION_IDS, USE_CACHE_BRANCH, LOGITS_TO_KEEP -> true;
+                case INPUT_IDS, ATTENTION_MASK, ATTENTION_BIAS, POSITION_IDS, USE_CACHE_BRANCH, LOGITS_TO_KEEP,
+                        FEATURES ->
+                    true;
                 default -> name.startsWith("past_key_values.") && pastIndex(name) < layers;
             };
             if (!known) {
                 throw layoutError(model, "has an input '" + name + "' that Specula does not know how to feed (it"
-                        + " feeds input_ids, attention_mask or attention_bias, position_ids, logits_to_keep, use_cache_branch and"
-                        + " past_key_values.{0.." + (layers - 1) + "}.key/.value)");
+                        + " feeds input_ids, attention_mask or attention_bias, position_ids, logits_to_keep, use_cache_branch, a"
+                        + " feature head's hidden_states and" + " past_key_values.{0.." + (layers - 1)
+                        + "}.key/.value)");
             }
         }
     }

@@ -34,6 +34,13 @@ public record ModelConfig(String modelType, int vocabSize, int contextLength, Se
             Set.of("llama", "qwen2", "gpt2", "qwen3", "mistral", "phi3", "gemma2", "gemma3_text"));
 
     /**
+     * The {@code model_type} of a GRIFFIN feature head
+     * ({@code specula_tools train-griffin}): a draft that reads the target's hidden
+     * states, loaded as a head only.
+     */
+    public static final String FEATURE_HEAD_TYPE = "griffin_head";
+
+    /**
      * Reads config.json and generation_config.json; a missing vocab size or context
      * length, or a {@code model_type} the engine does not know, fails naming the file.
      */
@@ -41,7 +48,7 @@ public record ModelConfig(String modelType, int vocabSize, int contextLength, Se
         JsonNode config = readJson(files.config());
         JsonNode generation = files.generationConfig().map(ModelConfig::readJson).orElse(JSON.createObjectNode());
         String modelType = config.path("model_type").asText("unknown");
-        if (!SUPPORTED_MODEL_TYPES.contains(modelType)) {
+        if (!SUPPORTED_MODEL_TYPES.contains(modelType) && !FEATURE_HEAD_TYPE.equals(modelType)) {
             throw new ModelLoadException(files.config(),
                     files.config() + " has model_type \"" + modelType
                             + "\", a family the engine does not support; supported model_type values: "

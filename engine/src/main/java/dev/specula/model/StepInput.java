@@ -14,22 +14,33 @@ import dev.specula.kv.SequenceCache;
  * {@code cache.logicalLength()...}
  * @param logitsRows how many of the last positions' logits to return (1 for a draft step,
  * γ+1 to verify)
- * @param withHiddenState whether to return {@code last_hidden_state} rows too (the graph
- * must have it)
+ * @param hiddenRows how many of the last positions' hidden states to return: the target's
+ * {@code last_hidden_state}, a feature head's {@code regress} (0: none; the graph must
+ * have the output otherwise)
  * @param runOptions the sequence's run options: {@code setTerminate(true)} aborts its
  * run; null = none
  * @param tree when the sequence's last tokens form a draft tree: who sees whom, and the
  * positions; it covers the cache's logical positions up to the end of {@code tokens}, and
  * every node among {@code tokens} is in the step's logits rows. Null: a chain, each token
  * seeing all before it
+ * @param features a feature head's {@code hidden_states} input, one row per token:
+ * [tokens, hiddenSize] row-major; null for a decoder, which takes none
  */
-public record StepInput(SequenceCache cache, int[] tokens, int logitsRows, boolean withHiddenState,
-        OrtSession.@Nullable RunOptions runOptions, @Nullable TreeAttention tree) {
+public record StepInput(SequenceCache cache, int[] tokens, int logitsRows, int hiddenRows,
+        OrtSession.@Nullable RunOptions runOptions, @Nullable TreeAttention tree, float @Nullable [] features) {
 
     /** A chain: each token sees every token before it. */
     public StepInput(SequenceCache cache, int[] tokens, int logitsRows, boolean withHiddenState,
             OrtSession.@Nullable RunOptions runOptions) {
         this(cache, tokens, logitsRows, withHiddenState, runOptions, null);
+    }
+
+    /**
+     * Hidden states, when asked for, of the logits rows.
+     */
+    public StepInput(SequenceCache cache, int[] tokens, int logitsRows, boolean withHiddenState,
+            OrtSession.@Nullable RunOptions runOptions, @Nullable TreeAttention tree) {
+        this(cache, tokens, logitsRows, withHiddenState ? logitsRows : 0, runOptions, tree, null);
     }
 
     public StepInput {
@@ -39,6 +50,14 @@ public record StepInput(SequenceCache cache, int[] tokens, int logitsRows, boole
         if (logitsRows < 1 || logitsRows > tokens.length) {
             throw new IllegalArgumentException(
                     "logitsRows must be in [1, " + tokens.length + "] but was " + logitsRows);
+        }
+        if (hiddenRows < 0 || hiddenRows > tokens.length) {
+            throw new IllegalArgumentException(
+                    "hiddenRows must be in [0, " + tokens.length + "] but was " + hiddenRows);
+        }
+        if (features != null && (features.length == 0 || features.length % tokens.length != 0)) {
+            throw new IllegalArgumentException("features must hold one row per token (" + tokens.length
+                    + " tokens) but has " + features.length + " values");
         }
         if (tree != null) {
             int end = cache.logicalLength() + tokens.length;
@@ -51,4 +70,10 @@ public record StepInput(SequenceCache cache, int[] tokens, int logitsRows, boole
             }
         }
     }
+
+    /** Whether any hidden state rows are asked for. */
+    public boolean withHiddenState() {
+        return hiddenRows > 0;
+    }
+
 }

@@ -19,19 +19,23 @@ import dev.specula.request.InvalidRequestException;
  *                sequence's end, of any length ({@link SuffixLookup}); free, needs no draft
  * model+suffix   suffix lookup when it matches, the draft model otherwise
  * prediction     the caller's predicted output (OpenAI's Predicted Outputs, {@link PredictedOutput})
+ * griffin        the GRIFFIN feature head: drafts from the target's own last hidden state, one head
+ *                call per drafted token (needs a head)
  * </pre>
  *
  * The default is {@code prediction} when the request carries a prediction, else
- * {@code model} with a draft and {@code ngram} without one.
+ * {@code model} with a draft, {@code griffin} with a head and no draft, and {@code ngram}
+ * without either.
  */
 public enum ProposerKind {
 
     MODEL("model", true, false, false), NGRAM("ngram", false, true, false),
     MODEL_PLUS_NGRAM("model+ngram", true, true, false), SUFFIX("suffix", false, false, true),
-    MODEL_PLUS_SUFFIX("model+suffix", true, false, true), PREDICTION("prediction", false, false, false);
+    MODEL_PLUS_SUFFIX("model+suffix", true, false, true), PREDICTION("prediction", false, false, false),
+    GRIFFIN("griffin", false, false, false);
 
     /** The names, for messages. */
-    public static final String NAMES = "model, ngram, model+ngram, suffix, model+suffix, prediction";
+    public static final String NAMES = "model, ngram, model+ngram, suffix, model+suffix, prediction, griffin";
 
     private final String id;
 
@@ -58,6 +62,19 @@ public enum ProposerKind {
         return usesModel;
     }
 
+    /** Whether the feature head proposes. */
+    public boolean usesHead() {
+        return this == GRIFFIN;
+    }
+
+    /**
+     * Whether a model proposes (in some rounds at least): the draft model or the feature
+     * head. Such a proposer can draft trees.
+     */
+    public boolean usesDrafter() {
+        return usesModel || usesHead();
+    }
+
     /**
      * Whether prompt lookup by n-grams ({@link PromptLookup}) proposes (in some rounds at
      * least).
@@ -75,7 +92,7 @@ public enum ProposerKind {
 
     /**
      * The kind named {@code id} ({@code model}, {@code ngram}, {@code model+ngram},
-     * {@code suffix}, {@code model+suffix}, {@code prediction}).
+     * {@code suffix}, {@code model+suffix}, {@code prediction}, {@code griffin}).
      * @param field the request field or property that named it, for the error
      * @throws InvalidRequestException naming {@code field} for an unknown name
      */
@@ -98,22 +115,46 @@ public enum ProposerKind {
      * {@code prediction}
      */
     public static ProposerKind resolve(@Nullable ProposerKind requested, boolean hasDraft, String field) {
-        return resolve(requested, hasDraft, false, field, "prediction");
+        return resolve(requested, hasDraft, false, false, field, "prediction");
+    }
+
+    /**
+     * {@link #resolve(ProposerKind, boolean, String)} with a feature head loaded or not.
+     */
+    public static ProposerKind resolve(@Nullable ProposerKind requested, boolean hasDraft, boolean hasHead,
+            String field) {
+        return resolve(requested, hasDraft, hasHead, false, field, "prediction");
+    }
+
+    /**
+     * {@link #resolve(ProposerKind, boolean, boolean, boolean, String, String)} without a
+     * head.
+     */
+    public static ProposerKind resolve(@Nullable ProposerKind requested, boolean hasDraft, boolean hasPrediction,
+            String field, String predictionField) {
+        return resolve(requested, hasDraft, false, hasPrediction, field, predictionField);
     }
 
     /**
      * The kind a request runs: the requested one, or the default ({@code prediction} with
-     * a prediction, else {@code model} with a draft, {@code ngram} without one).
+     * a prediction, else {@code model} with a draft, {@code griffin} with a head alone,
+     * {@code ngram} without either).
      * @param field the request field or property that named the proposer, for the error
      * @param predictionField the request field of the prediction, for the error
      * @throws InvalidRequestException naming {@code field} when the requested kind needs
      * a draft model and none is loaded, or when a prediction comes with another proposer;
-     * naming {@code predictionField} when {@code prediction} comes without a prediction
+     * naming {@code predictionField} when {@code prediction} comes without a prediction;
+     * naming {@code field} when {@code griffin} is asked for and no head is loaded
      */
-    public static ProposerKind resolve(@Nullable ProposerKind requested, boolean hasDraft, boolean hasPrediction,
-            String field, String predictionField) {
+    public static ProposerKind resolve(@Nullable ProposerKind requested, boolean hasDraft, boolean hasHead,
+            boolean hasPrediction, String field, String predictionField) {
         if (requested == null) {
-            return hasPrediction ? PREDICTION : hasDraft ? MODEL : NGRAM;
+            return hasPrediction ? PREDICTION : hasDraft ? MODEL : hasHead ? GRIFFIN : NGRAM;
+        }
+        if (requested == GRIFFIN && !hasHead && !hasPrediction) {
+            throw new InvalidRequestException(field,
+                    "The proposer 'griffin' drafts with a GRIFFIN feature head, and none is loaded: load one "
+                            + "(specula.griffin.location, or --griffin in the CLI) or choose another proposer");
         }
         if (requested == PREDICTION && !hasPrediction) {
             throw new InvalidRequestException(predictionField,

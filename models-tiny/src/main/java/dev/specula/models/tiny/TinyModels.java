@@ -39,7 +39,8 @@ public final class TinyModels {
     /**
      * Classpath folder holding the pair: {@code target/} and {@code draft/}, each with
      * {@code model.onnx} (attention mask) and {@code model_packed.onnx} (attention bias,
-     * for unpadded batching) sharing {@code model.onnx_data}.
+     * for unpadded batching) sharing {@code model.onnx_data}; and {@code griffin/}, the
+     * target's GRIFFIN feature head.
      */
     static final String RESOURCE_ROOT = "dev/specula/models/tiny/";
 
@@ -68,6 +69,16 @@ public final class TinyModels {
          */
         public boolean hasPackedTarget() {
             return targetPacked != null && Files.isRegularFile(targetPacked);
+        }
+
+        /**
+         * The GRIFFIN feature head trained on the target ({@code griffin/}, made by
+         * {@code python -m specula_tools train-griffin}), when the pair ships one.
+         */
+        public java.util.Optional<Path> head() {
+            Path head = root.resolve("griffin");
+            return Files.isRegularFile(head.resolve("model.onnx")) ? java.util.Optional.of(head)
+                    : java.util.Optional.empty();
         }
     }
 
