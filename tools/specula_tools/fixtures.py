@@ -1,6 +1,6 @@
 """``fixtures``: small test fixtures for the Java engine tests.
 
-    python -m specula_tools fixtures OUT_DIR [--only models,families,fused,tokenizers,chat-templates,large-vocab]
+    python -m specula_tools fixtures OUT_DIR [--only models,families,fused,tokenizers,chat-templates,large-vocab,griffin]
 
 Writes (see OUT_DIR/README.md, also written):
   models/{llama,qwen2,gpt2,llama-fp16}/  tiny random-init exports (2 layers, hidden 64, vocab 512; --fp16 for
@@ -537,6 +537,8 @@ Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this
 - `models/qwen-vocab/`: a random-init Qwen2 with Qwen2.5's 151,936 logits (1 layer, hidden 8) in two graphs
   over one float16-stored weights file, with and without the `logits_to_keep` input, and transformers' greedy
   continuation of a 2,000-token prompt (fixture_large_vocab.py; `--only large-vocab` rebuilds it alone).
+- `models/llama-hidden-packed/` and `models/griffin-random/` (`--only griffin`, fixture_griffin.py; needs the llama
+  fixture): the llama fixture exported `--packed --with-hidden`, and a random-init GRIFFIN feature head for it.
 - `models/llama-wide/`: a random-init Llama (seed 11) with the llama fixture's 512-id tokenizer but 600 logit
   rows (`make-random --tokenizer <llama hf dir> --vocab 600`), for a target wider than its draft.
 - `models/llama-packed/`: the llama fixture exported `--packed` (float32 `attention_bias` input instead of
@@ -589,8 +591,9 @@ def _dir_size(path):
 def main(argv):
     p = argparse.ArgumentParser(prog="specula_tools fixtures", description=__doc__.split("\n")[0])
     p.add_argument("out_dir")
-    p.add_argument("--only", default="models,families,fused,tokenizers,chat-templates,large-vocab",
-                   help="comma-separated subset of: models,families,fused,tokenizers,chat-templates,large-vocab")
+    p.add_argument("--only", default="models,families,fused,tokenizers,chat-templates,large-vocab,griffin",
+                   help="comma-separated subset of: models,families,fused,tokenizers,chat-templates,large-vocab,"
+                        "griffin")
     p.add_argument("--family", help="with families: only these fixtures (comma-separated, e.g. phi3)")
     a = p.parse_args(argv)
     parts = set(a.only.split(","))
@@ -610,6 +613,10 @@ def main(argv):
             from .fixture_large_vocab import build as build_large_vocab
             built = build_large_vocab(a.out_dir, tmp, os.path.join(a.out_dir, "models", "qwen2"))
             print(f"fixtures: {built} (fixture_large_vocab.py)")
+        if "griffin" in parts:
+            from .fixture_griffin import build as build_griffin
+            built = build_griffin(a.out_dir, tmp)
+            print(f"fixtures: models {', '.join(built)} (fixture_griffin.py)")
         if "tokenizers" in parts:
             n = build_tokenizers(a.out_dir)
             print(f"fixtures: tokenizers.json with {n} entries")

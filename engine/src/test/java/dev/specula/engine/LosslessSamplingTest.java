@@ -112,6 +112,47 @@ class LosslessSamplingTest {
         }
     }
 
+    /**
+     * The GRIFFIN feature head, in chains and in trees of width 3: a random-init head
+     * over the llama fixture exported with last_hidden_state. The first round is the
+     * target's alone (the head reads the features of the prompt it feeds), so 3 new
+     * tokens let the head draft x2 and x3 in the second.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource({ "chain", "tree" })
+    void theFeatureHeadKeepsTheTargetDistribution(String shape) throws Exception {
+        try (DecoderModel hidden = Fixtures.load("llama-hidden-packed");
+                DecoderModel head = Fixtures.load("griffin-random")) {
+            SamplingParams params = new SamplingParams(1.0, 0, 1.0, null);
+            Exact exact = exactDistribution(hidden, params);
+            SpeculativeDecoder decoder = new SpeculativeDecoder(ModelPair.withHead(hidden, null, head));
+            int vocabulary = hidden.logitsWidth();
+            long[] counts = new long[vocabulary * vocabulary];
+            GenerationStats stats = new GenerationStats();
+            for (int seed = 0; seed < RUNS; seed++) {
+                GenerationResult result = decoder.generate(GenerationRequest.builder(PROMPT)
+                    .sampling(new SamplingParams(1.0, 0, 1.0, (long) seed))
+                    .maxNewTokens(4)
+                    .ignoreEos(true)
+                    .policy(() -> new FixedPolicy(3))
+                    .tree(shape.equals("tree") ? new dev.specula.proposer.TreeShape(3, 8) : null)
+                    .build());
+                assertThat(result.proposer()).isEqualTo("griffin");
+                counts[result.tokenIds()[0] * vocabulary + result.tokenIds()[1]]++;
+                stats.add(result.stats());
+            }
+            double[] fit = ChiSquare.statistic(counts, exact.joint, RUNS);
+            if (shape.equals("tree")) {
+                assertThat(stats.treeRounds()).as("every run verified a tree").isGreaterThanOrEqualTo(RUNS);
+                assertThat(stats.meanTreeNodes()).as("trees wider than a chain").isGreaterThan(3);
+            }
+            else {
+                assertThat(stats.drafted()).as("the head drafted in every run").isGreaterThanOrEqualTo(RUNS);
+            }
+            assertThat(fit[0]).as("chi-square, df %s", fit[1]).isLessThan(ChiSquare.critical(fit[1]));
+        }
+    }
+
     @Test
     void promptLookupKeepsTheTargetDistribution() throws Exception {
         // a prompt that repeats: the lookup proposes from the first token on (one-hot
