@@ -257,7 +257,8 @@ public final class Engine implements AutoCloseable {
      */
     private static Settings unbatchedUnlessHolesAreExact(ModelPair models, Settings settings) {
         boolean exact = models.target().holesAreExact() && models.targetSteps().holesAreExact()
-                && models.draft().map((draft) -> draft.holesAreExact()).orElse(true);
+                && models.draft().map((draft) -> draft.holesAreExact()).orElse(true)
+                && models.head().map((head) -> head.holesAreExact()).orElse(true);
         if (exact || settings.maxBatchSize() == 1) {
             return settings;
         }

@@ -45,6 +45,13 @@ final class HeadFeatures {
     /** Appends rows {@code [from, from + count)} of {@code rows} [.., width]. */
     void append(float[] rows, int from, int count) {
         int needed = (pendingRows + count) * width;
+        if (pendingRows == 0 && from == 0 && rows.length == needed) {
+            // the first rows of a verification are all committed (a prompt): kept as they
+            // are
+            pending = rows;
+            pendingRows = count;
+            return;
+        }
         if (needed > pending.length) {
             pending = Arrays.copyOf(pending, Math.max(needed, pending.length * 2));
         }
@@ -66,7 +73,12 @@ final class HeadFeatures {
      * cache then holds {@code pairsAfter} pairs of real features.
      */
     float[] takePending(int pairsAfter) {
-        float[] taken = Arrays.copyOf(pending, pendingRows * width);
+        // a prompt's features (8k rows of a 3584-wide target: 117 MB) are handed over,
+        // not copied, when the buffer holds exactly them
+        float[] taken = pending.length == pendingRows * width ? pending : Arrays.copyOf(pending, pendingRows * width);
+        if (taken == pending) {
+            pending = new float[0];
+        }
         pendingRows = 0;
         realPairs = pairsAfter;
         return taken;

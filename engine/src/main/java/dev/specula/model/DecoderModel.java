@@ -667,7 +667,7 @@ public final class DecoderModel implements Decoder {
                 }
                 if (withHidden) {
                     // [1, newTokens, hidden]: every new token's row
-                    hidden.collect((OnnxTensor) result.get(signature.hiddenOutput()).orElseThrow(), 0, from, to);
+                    hidden.collect((OnnxTensor) result.get(signature.hiddenOutput()).orElseThrow(), from, to);
                 }
                 store.advance(result, cache, newTokens, presentKeys, presentValues);
                 return new StepOutput(logits, rows, width, rows > 0 ? hidden.rows() : null,

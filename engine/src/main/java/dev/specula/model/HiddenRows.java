@@ -42,17 +42,28 @@ final class HiddenRows {
     }
 
     /**
-     * Copies the returned rows among the input's tokens {@code [from, to)}, which the
-     * call's output [.., hiddenSize] holds from row {@code firstRow} on.
+     * Copies the returned rows among the input's tokens {@code [from, to)} from a single
+     * sequence's call output [1, returned, hiddenSize]: every token's row, or the last
+     * ones only when the graph slices its hidden output by {@code logits_to_keep} (a
+     * feature head's {@code regress}).
+     * @throws IllegalStateException when the graph returned fewer rows than asked for
      */
-    void collect(OnnxTensor output, int firstRow, int from, int to) {
+    void collect(OnnxTensor output, int from, int to) {
         long[] shape = output.getInfo().getShape();
-        int width = (int) shape[shape.length - 1];
-        FloatBuffer all = output.getFloatBuffer();
-        collect(all, width, firstRow, from, to);
+        int width = (int) shape[2];
+        // the token of the first row returned
+        int firstReturned = Math.max(from, to - (int) shape[1]);
+        if (Math.max(from, tokens - count) < firstReturned) {
+            throw new IllegalStateException("The graph returned hidden states of the last " + (to - firstReturned)
+                    + " tokens of a call, and the step asked for more");
+        }
+        collect(output.getFloatBuffer(), width, 0, firstReturned, to);
     }
 
-    /** {@link #collect(OnnxTensor, int, int, int)} from a copy of the output. */
+    /**
+     * Copies the returned rows among the input's tokens {@code [from, to)}, which
+     * {@code all} [.., hiddenSize] holds from row {@code firstRow} on.
+     */
     void collect(FloatBuffer all, int width, int firstRow, int from, int to) {
         if (rows == null) {
             rows = new float[Sizes.elements("Hidden states", 1, count, width, Float.BYTES)];
