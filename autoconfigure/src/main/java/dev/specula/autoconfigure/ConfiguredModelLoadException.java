@@ -6,8 +6,8 @@ import dev.specula.model.ModelLoadException;
 
 /**
  * A {@link ModelLoadException} that also knows which property pointed at the model
- * ({@code specula.target.location} or {@code specula.draft.location}), so the failure
- * analysis can name it.
+ * ({@code specula.target.location}, {@code specula.draft.location} or
+ * {@code specula.griffin.location}), so the failure analysis can name it.
  */
 public class ConfiguredModelLoadException extends ModelLoadException {
 

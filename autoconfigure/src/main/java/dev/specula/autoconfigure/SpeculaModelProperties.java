@@ -8,9 +8,9 @@ import dev.specula.model.ExecutionProvider;
 import dev.specula.model.RuntimeOptions;
 
 /**
- * The served models: where the target and the draft are, the served model's name, when
- * they load and how ONNX Runtime runs them. Checked once bound: a value out of range
- * stops startup naming the property.
+ * The served models: where the target, the draft and the GRIFFIN feature head are, the
+ * served model's name, when they load and how ONNX Runtime runs them. Checked once bound:
+ * a value out of range stops startup naming the property.
  */
 @ConfigurationProperties(SpeculaModelProperties.CONFIG_PREFIX)
 public class SpeculaModelProperties implements InitializingBean {
@@ -22,6 +22,9 @@ public class SpeculaModelProperties implements InitializingBean {
 
     /** Property of the draft's location. */
     public static final String DRAFT_LOCATION = CONFIG_PREFIX + ".draft.location";
+
+    /** Property of the GRIFFIN feature head's location. */
+    public static final String GRIFFIN_LOCATION = CONFIG_PREFIX + ".griffin.location";
 
     /** Property of the target's graph file inside its location. */
     public static final String TARGET_FILE = CONFIG_PREFIX + ".target.file";
@@ -42,6 +45,14 @@ public class SpeculaModelProperties implements InitializingBean {
      */
     @NestedConfigurationProperty
     private final DraftLocation draft = new DraftLocation();
+
+    /**
+     * GRIFFIN feature head: a one-layer graph trained on the target that drafts from the
+     * target's last hidden states (proposer "griffin"). Unset with the embedded pair: its
+     * head, when it ships one.
+     */
+    @NestedConfigurationProperty
+    private final HeadLocation griffin = new HeadLocation();
 
     /**
      * Name of the served model, as requests and responses name it. Defaults to the
@@ -66,6 +77,10 @@ public class SpeculaModelProperties implements InitializingBean {
 
     public DraftLocation getDraft() {
         return draft;
+    }
+
+    public HeadLocation getGriffin() {
+        return griffin;
     }
 
     public String getModelName() {
@@ -93,11 +108,16 @@ public class SpeculaModelProperties implements InitializingBean {
         String prefix = CONFIG_PREFIX + ".";
         PropertyChecks.requireLocation(TARGET_LOCATION, target.getLocation());
         PropertyChecks.requireLocation(DRAFT_LOCATION, draft.getLocation());
+        PropertyChecks.requireLocation(GRIFFIN_LOCATION, griffin.getLocation());
         PropertyChecks.requireGraphFile(TARGET_FILE, target.getFile(), TARGET_LOCATION, target.getLocation());
         PropertyChecks.requireGraphFile(DRAFT_FILE, draft.getFile(), DRAFT_LOCATION, draft.getLocation());
         if (target.getLocation() == null && draft.getLocation() != null && draft.isEnabled()) {
             throw PropertyChecks.invalid(TARGET_LOCATION, null, "a model location whenever " + DRAFT_LOCATION
                     + " is set (the embedded pair is used only when both are unset)");
+        }
+        if (target.getLocation() == null && griffin.getLocation() != null && griffin.isEnabled()) {
+            throw PropertyChecks.invalid(TARGET_LOCATION, null, "a model location whenever " + GRIFFIN_LOCATION
+                    + " is set (a feature head drafts for the target it was trained on; the embedded pair brings its own)");
         }
         if (modelName != null && modelName.isBlank()) {
             throw PropertyChecks.invalid(prefix + "model-name", modelName, "a non-blank name, or unset");
@@ -165,6 +185,40 @@ public class SpeculaModelProperties implements InitializingBean {
 
         /** Whether to use a draft; false serves plain target decoding only. */
         private boolean enabled = true;
+
+        public boolean isEnabled() {
+            return enabled;
+        }
+
+        public void setEnabled(boolean enabled) {
+            this.enabled = enabled;
+        }
+
+    }
+
+    /** The GRIFFIN feature head's location, and whether to use one. */
+    public static class HeadLocation {
+
+        /**
+         * Feature head directory (model.onnx, a packed graph taking hidden_states;
+         * config.json with model_type griffin_head; tokenizer.json), or its model.onnx: a
+         * path, "file:..." or "classpath:...".
+         */
+        private String location;
+
+        /**
+         * Whether to load the feature head: the embedded pair's when it ships one, else
+         * the one at the location; false drafts without it.
+         */
+        private boolean enabled = true;
+
+        public String getLocation() {
+            return location;
+        }
+
+        public void setLocation(String location) {
+            this.location = location;
+        }
 
         public boolean isEnabled() {
             return enabled;

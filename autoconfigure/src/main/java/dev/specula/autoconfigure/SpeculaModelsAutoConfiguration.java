@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.Executor;
 import java.util.concurrent.TimeUnit;
 
@@ -24,18 +25,19 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.core.io.ResourceLoader;
 
 import dev.specula.engine.ModelPair;
+import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.ExecutionProvider;
-import dev.specula.model.ModelLoadException;
 import dev.specula.model.RuntimeOptions;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.serving.ModelPairHandle;
 
 /**
- * The model pair: where it is ({@code specula.target/draft.location}, or the embedded
- * pair when {@code specula-models-tiny} is on the classpath and neither location is set)
- * and the loaded {@link ModelPairHandle}, which this configuration created and so closes
- * with the context. Selected like any Spring AI model:
- * {@code spring.ai.model.chat=specula} (the default) or {@code none}.
+ * The model pair: where it is ({@code specula.target/draft/griffin.location}, or the
+ * embedded pair when {@code specula-models-tiny} is on the classpath and neither the
+ * target nor the draft location is set) and the loaded {@link ModelPairHandle}, which
+ * this configuration created and so closes with the context. Selected like any Spring AI
+ * model: {@code spring.ai.model.chat=specula} (the default) or {@code none}.
  */
 @AutoConfiguration
 @ConditionalOnClass(ChatModel.class)
@@ -64,18 +66,33 @@ public class SpeculaModelsAutoConfiguration {
     static final String PACKED_GRAPH = "model_packed.onnx";
 
     /**
-     * Where the target and draft are, resolved to paths.
+     * Where the target, the draft and the feature head are, resolved to paths.
      *
      * @param target the target's directory or model.onnx
-     * @param draft the draft's, or null for plain decoding only
+     * @param draft the draft's, or null for none
+     * @param head the GRIFFIN feature head's directory or model.onnx, or null for none
+     * (its only graph is packed: batching does not change it)
      * @param modelName the served model's name
      * @param embedded whether these are the embedded pair's (no location was configured)
      */
-    public record ModelLocationsResolved(Path target, Path draft, String modelName, boolean embedded) {
+    public record ModelLocationsResolved(Path target, @Nullable Path draft, @Nullable Path head, String modelName,
+            boolean embedded) {
 
-        public ModelLocationsResolved(Path target, Path draft, String modelName) {
-            this(target, draft, modelName, false);
+        /** Locations without a feature head. */
+        public ModelLocationsResolved(Path target, @Nullable Path draft, String modelName, boolean embedded) {
+            this(target, draft, null, modelName, embedded);
         }
+
+        /** Configured locations without a feature head. */
+        public ModelLocationsResolved(Path target, @Nullable Path draft, String modelName) {
+            this(target, draft, null, modelName, false);
+        }
+
+        /** These locations with {@code target} and {@code draft} instead. */
+        ModelLocationsResolved withGraphs(Path newTarget, @Nullable Path newDraft) {
+            return new ModelLocationsResolved(newTarget, newDraft, head, modelName, embedded);
+        }
+
     }
 
     @Bean
@@ -83,10 +100,12 @@ public class SpeculaModelsAutoConfiguration {
     ModelLocationsResolved speculaModelLocations(SpeculaModelProperties properties, ResourceLoader resourceLoader) {
         SpeculaModelProperties.ModelLocation target = properties.getTarget();
         SpeculaModelProperties.DraftLocation draft = properties.getDraft();
+        SpeculaModelProperties.HeadLocation griffin = properties.getGriffin();
         if (target.getLocation() == null && isEmbeddedPairAvailable(resourceLoader.getClassLoader())) {
             Path[] pair = EmbeddedPair.extract();
             String name = properties.getModelName() != null ? properties.getModelName() : EMBEDDED_MODEL_NAME;
-            return new ModelLocationsResolved(pair[0], draft.isEnabled() ? pair[1] : null, name, true);
+            return new ModelLocationsResolved(pair[0], draft.isEnabled() ? pair[1] : null,
+                    griffin.isEnabled() ? pair[2] : null, name, true);
         }
         Path targetLocation = ModelLocations.resolve(target.getLocation(), SpeculaModelProperties.TARGET_LOCATION,
                 resourceLoader);
@@ -94,8 +113,11 @@ public class SpeculaModelsAutoConfiguration {
         Path draftPath = draft.isEnabled() && draft.getLocation() != null ? ModelLocations.graph(
                 ModelLocations.resolve(draft.getLocation(), SpeculaModelProperties.DRAFT_LOCATION, resourceLoader),
                 draft.getFile(), SpeculaModelProperties.DRAFT_FILE) : null;
+        Path headPath = griffin.isEnabled() && griffin.getLocation() != null
+                ? ModelLocations.resolve(griffin.getLocation(), SpeculaModelProperties.GRIFFIN_LOCATION, resourceLoader)
+                : null;
         String name = properties.getModelName() != null ? properties.getModelName() : defaultModelName(targetLocation);
-        return new ModelLocationsResolved(targetPath, draftPath, name, false);
+        return new ModelLocationsResolved(targetPath, draftPath, headPath, name, false);
     }
 
     /** Created here, so closed here (after the service that uses it). */
@@ -106,7 +128,9 @@ public class SpeculaModelsAutoConfiguration {
         RuntimeOptions options = properties.getRuntime().toRuntimeOptions();
         ModelLocationsResolved graphs = batchGraphs(locations, batching);
         String servingSummary = servingSummary(locations, graphs, batching, policy.getIfAvailable(), options);
-        boolean trees = policy.getIfAvailable() != null && policy.getIfAvailable().tree() != null;
+        SpeculaPolicyProperties policyProperties = policy.getIfAvailable();
+        Trees trees = policyProperties != null && policyProperties.tree() != null
+                ? new Trees(policyProperties.proposerKind()) : null;
         if (properties.getLoadMode() == SpeculaModelProperties.LoadMode.BACKGROUND) {
             Executor loaderThread = (task) -> {
                 Thread thread = new Thread(task, "specula-model-loader");
@@ -119,35 +143,32 @@ public class SpeculaModelsAutoConfiguration {
     }
 
     /**
-     * Loads the pair; a load failure names the property that pointed at the failing
-     * model.
+     * Draft trees are configured ({@code specula.policy.draft-shape=tree}).
+     *
+     * @param proposer the configured default proposer, null when unset
      */
+    private record Trees(@Nullable ProposerKind proposer) {
+    }
+
+    /** Loads the pair and checks that it can draft the configured trees. */
     private static ModelPair load(ModelLocationsResolved locations, RuntimeOptions options, String servingSummary,
-            boolean trees) {
-        try {
-            long start = System.nanoTime();
-            ModelPair pair = ModelPair.load(locations.target(), locations.draft(), options);
-            if (trees) {
-                checkTrees(pair);
-            }
-            if (logger.isInfoEnabled()) {
-                logger.info(
-                        loadedMessage(pair, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), servingSummary));
-            }
-            return pair;
+            @Nullable Trees trees) {
+        long start = System.nanoTime();
+        ModelPair pair = PairLoader.load(locations, options);
+        if (trees != null) {
+            checkTrees(pair, trees.proposer());
         }
-        catch (ConfiguredModelLoadException ex) {
-            throw ex;
+        if (logger.isInfoEnabled()) {
+            logger.info(loadedMessage(pair, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), servingSummary));
         }
-        catch (ModelLoadException ex) {
-            throw new ConfiguredModelLoadException(propertyOf(ex.getPath(), locations), ex);
-        }
+        return pair;
     }
 
     /**
      * The graphs batching runs on: with the unpadded path (EMS-SD), each model's
      * {@value #PACKED_GRAPH} from its directory (the draft's when it has one); the padded
-     * path, or no batching, uses the configured graphs.
+     * path, or no batching, uses the configured graphs. A feature head's only graph is
+     * packed already: it stays as configured.
      */
     static ModelLocationsResolved batchGraphs(ModelLocationsResolved locations, SpeculaBatchingProperties batching) {
         if (!batching.isEnabled() || batching.getPath() == SpeculaBatchingProperties.BatchPath.PADDED) {
@@ -163,8 +184,7 @@ public class SpeculaModelsAutoConfiguration {
             return locations;
         }
         Path packedDraft = locations.draft() == null ? null : packedGraph(locations.draft());
-        return new ModelLocationsResolved(packedTarget, packedDraft != null ? packedDraft : locations.draft(),
-                locations.modelName(), locations.embedded());
+        return locations.withGraphs(packedTarget, packedDraft != null ? packedDraft : locations.draft());
     }
 
     private static Path packedGraph(Path location) {
@@ -174,17 +194,28 @@ public class SpeculaModelsAutoConfiguration {
     }
 
     /**
-     * specula.policy.draft-shape=tree needs a draft and both graphs packed (an
-     * attention_bias), refused at startup otherwise.
+     * specula.policy.draft-shape=tree needs a drafter (the draft model, or the feature
+     * head when the proposer is griffin or the head drafts alone) and the target's and
+     * the drafter's graphs packed (an attention_bias), refused at startup otherwise.
      */
-    private static void checkTrees(ModelPair pair) {
+    private static void checkTrees(ModelPair pair, @Nullable ProposerKind proposer) {
         String property = SpeculaPolicyProperties.CONFIG_PREFIX + ".draft-shape";
+        boolean griffin = proposer == null ? pair.draft().isEmpty() && pair.head().isPresent() : proposer.usesHead();
+        Optional<Decoder> drafter = griffin ? pair.head() : pair.draft();
         String problem = null;
-        if (pair.draft().isEmpty()) {
-            problem = "no draft model is loaded (" + SpeculaModelProperties.DRAFT_LOCATION + ")";
+        if (drafter.isEmpty()) {
+            problem = griffin ? "no feature head is loaded (" + SpeculaModelProperties.GRIFFIN_LOCATION + ")"
+                    : "neither a draft model (" + SpeculaModelProperties.DRAFT_LOCATION + ") nor a feature head ("
+                            + SpeculaModelProperties.GRIFFIN_LOCATION + ") is loaded";
         }
-        else if (!pair.target().supportsTrees() || !pair.draft().get().supportsTrees()) {
-            problem = "the graphs loaded (" + pair.target().files().model() + ", " + pair.draft().get().files().model()
+        else if (griffin && !pair.target().supportsTrees()) {
+            // a feature head's only graph is packed
+            problem = "the target's graph loaded (" + pair.target().files().model() + ") is not packed: a tree needs "
+                    + PACKED_GRAPH + " next to the target's model.onnx and " + SpeculaBatchingProperties.CONFIG_PREFIX
+                    + ".path unpadded or auto";
+        }
+        else if (!pair.target().supportsTrees() || !drafter.get().supportsTrees()) {
+            problem = "the graphs loaded (" + pair.target().files().model() + ", " + drafter.get().files().model()
                     + ") are not both packed: a tree needs " + PACKED_GRAPH + " next to each model's model.onnx and "
                     + SpeculaBatchingProperties.CONFIG_PREFIX + ".path unpadded or auto";
         }
@@ -192,20 +223,6 @@ public class SpeculaModelsAutoConfiguration {
             pair.close();
             throw PropertyChecks.invalid(property, "tree", "chain, since " + problem);
         }
-    }
-
-    private static String propertyOf(Path failed, ModelLocationsResolved locations) {
-        if (failed != null && locations.draft() != null && isWithin(failed, locations.draft())
-                && !isWithin(failed, locations.target())) {
-            return SpeculaModelProperties.DRAFT_LOCATION;
-        }
-        return SpeculaModelProperties.TARGET_LOCATION;
-    }
-
-    private static boolean isWithin(Path file, Path location) {
-        Path directory = directoryOf(location);
-        Path normalized = file.toAbsolutePath().normalize();
-        return directory != null && normalized.startsWith(directory.toAbsolutePath().normalize());
     }
 
     private static Path directoryOf(Path location) {
@@ -221,11 +238,15 @@ public class SpeculaModelsAutoConfiguration {
         StringBuilder message = new StringBuilder("Specula loaded its models in ").append(millis)
             .append(" ms: target ")
             .append(describe(pair.target()));
-        pair.draft().ifPresentOrElse((draft) -> {
-            message.append("; draft ");
-            message.append(draft instanceof DecoderModel model ? describe(model) : draft.files().model().toString());
-        }, () -> message.append("; no draft"));
+        pair.draft()
+            .ifPresentOrElse((draft) -> message.append("; draft ").append(describe(draft)),
+                    () -> message.append("; no draft"));
+        pair.head().ifPresent((head) -> message.append("; GRIFFIN feature head ").append(describe(head)));
         return message.append("; ").append(servingSummary).toString();
+    }
+
+    private static String describe(Decoder decoder) {
+        return decoder instanceof DecoderModel model ? describe(model) : decoder.files().model().toString();
     }
 
     private static String describe(DecoderModel model) {
@@ -254,7 +275,7 @@ public class SpeculaModelsAutoConfiguration {
     /** Policy, batch path and execution provider, as configured. */
     private static String servingSummary(ModelLocationsResolved locations, ModelLocationsResolved graphs,
             SpeculaBatchingProperties batching, @Nullable SpeculaPolicyProperties policy, RuntimeOptions options) {
-        String policyName = locations.draft() == null ? "plain (no draft)"
+        String policyName = locations.draft() == null && locations.head() == null ? "plain (no draft)"
                 : policy == null ? "(default)" : policy.getName() + " (gamma " + policy.getGamma() + ")"
                         + (policy.tree() == null ? "" : ", draft " + policy.tree());
         String batchPath = !batching.isEnabled() ? "off"
@@ -332,10 +353,13 @@ public class SpeculaModelsAutoConfiguration {
             return dev.specula.models.tiny.TinyModels.isAvailable();
         }
 
-        /** {target, draft} directories, extracted to the cache on first use. */
+        /**
+         * {target, draft, feature head (null when the pair ships none)} directories,
+         * extracted to the cache on first use.
+         */
         static Path[] extract() {
             dev.specula.models.tiny.TinyModels.Pair pair = dev.specula.models.tiny.TinyModels.extract();
-            return new Path[] { pair.target(), pair.draft() };
+            return new Path[] { pair.target(), pair.draft(), pair.head().orElse(null) };
         }
 
     }

@@ -43,8 +43,10 @@ public class SpeculaPolicyProperties implements InitializingBean {
      * "ngram" (prompt lookup: what followed the last tokens' latest earlier occurrence,
      * needs no draft), "model+ngram" (the lookup when it matches, the model otherwise),
      * "suffix" (suffix lookup: the most frequent continuation of the longest earlier
-     * match, of any length, needs no draft) or "model+suffix". Unset: "model" with a
-     * draft, "ngram" without one.
+     * match, of any length, needs no draft), "model+suffix" or "griffin" (the GRIFFIN
+     * feature head, drafting from the target's hidden states; needs
+     * specula.griffin.location). Unset: "model" with a draft, "griffin" with a feature
+     * head alone, "ngram" without either.
      */
     private String proposer;
 
@@ -58,9 +60,10 @@ public class SpeculaPolicyProperties implements InitializingBean {
     private int ngramMax = PromptLookup.DEFAULT.maxNgram();
 
     /**
-     * Shape of the draft model's proposals: "chain", or "tree" (EAGLE-2's dynamic tree,
-     * verified in one target call; needs both models' packed graphs, model_packed.onnx,
-     * which the unpadded batch path loads). The depth is the policy's draft length.
+     * Shape of the proposals of the draft model or the feature head: "chain", or "tree"
+     * (EAGLE-2's dynamic tree, verified in one target call; needs the target's and the
+     * draft's packed graphs, model_packed.onnx, which the unpadded batch path loads; a
+     * feature head's graph is packed). The depth is the policy's draft length.
      */
     private String draftShape = "chain";
 
@@ -193,9 +196,10 @@ public class SpeculaPolicyProperties implements InitializingBean {
                     "auto or an integer from 1 to " + TreeShape.MAX_NODES);
         }
         ProposerKind kind = proposerKind();
-        if (kind != null && !kind.usesModel()) {
+        if (kind != null && !kind.usesDrafter()) {
             throw PropertyChecks.invalid(prefix + "draft-shape", draftShape,
-                    "chain: a tree shapes the draft model's proposals, and " + prefix + "proposer is '" + kind + "'");
+                    "chain: a tree shapes the proposals of the draft model or the feature head, and " + prefix
+                            + "proposer is '" + kind + "'");
         }
         return new TreeShape(treeWidth, nodes);
     }
@@ -221,8 +225,8 @@ public class SpeculaPolicyProperties implements InitializingBean {
         if (proposer == null || proposer.isBlank()) {
             return null;
         }
-        String allowed = "one of model, ngram, model+ngram, suffix, model+suffix (prediction is chosen by the "
-                + "requests that carry one)";
+        String allowed = "one of model, ngram, model+ngram, suffix, model+suffix, griffin (prediction is chosen "
+                + "by the requests that carry one)";
         ProposerKind kind;
         try {
             kind = ProposerKind.parse(proposer, CONFIG_PREFIX + ".proposer");

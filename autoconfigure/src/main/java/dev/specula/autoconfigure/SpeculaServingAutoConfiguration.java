@@ -68,6 +68,12 @@ public class SpeculaServingAutoConfiguration {
                     "ngram when no draft is configured (" + SpeculaModelProperties.DRAFT_LOCATION
                             + " is unset), or leave it unset");
         }
+        if (proposer != null && proposer.usesHead() && locations.head() == null) {
+            throw PropertyChecks.invalid(SpeculaPolicyProperties.CONFIG_PREFIX + ".proposer", policy.getProposer(),
+                    "another proposer when no GRIFFIN feature head is configured (set "
+                            + SpeculaModelProperties.GRIFFIN_LOCATION + " to a head trained on the target, with "
+                            + SpeculaModelProperties.CONFIG_PREFIX + ".griffin.enabled true), or unset");
+        }
         BatchingSettings batching = batchingProperties.toSettings();
         int maxConcurrentGenerations = maxConcurrentGenerations(resilience.toConcurrencySettings(), batching);
         CircuitBreakerSettings draftBreakerSettings = resilience.toDraftBreakerSettings();
@@ -80,7 +86,7 @@ public class SpeculaServingAutoConfiguration {
             .maxWaitDuration(resilience.getMaxWaitForSlot())
             .build();
         GenerationService.Builder builder = GenerationService.builder(models)
-            .modelsId(locations.target() + "|" + locations.draft())
+            .modelsId(locations.target() + "|" + locations.draft() + "|" + locations.head())
             .policy(policy.toSettings())
             .responseCache(cache.toResponseCacheSettings())
             .prefixCacheBytes(cache.getPrefix().getSize().toBytes())

@@ -15,6 +15,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 
 import dev.specula.policy.SpeculationPolicies;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.serving.CircuitBreakerSettings;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -64,6 +65,8 @@ class ConfigurationMetadataTests {
             .doesNotContain("specula.target.enabled", "specula.cache.enabled", "specula.scheduler.batching",
                     "specula.scheduler.prefix-cache-size", "specula.resilience.sliding-window-size");
         assertThat(names).contains("specula.runtime.prefill-chunk-tokens");
+        assertThat(names).contains("specula.griffin.location", "specula.griffin.enabled")
+            .doesNotContain("specula.griffin.file");
     }
 
     @Test
@@ -90,7 +93,7 @@ class ConfigurationMetadataTests {
     }
 
     @Test
-    void policyHintsListEveryKnownPolicy() throws IOException {
+    void hintsListEveryKnownPolicyAndProposer() throws IOException {
         JsonNode metadata = metadata("META-INF/additional-spring-configuration-metadata.json");
         List<String> hinted = new ArrayList<>();
         List<String> hints = new ArrayList<>();
@@ -101,6 +104,18 @@ class ConfigurationMetadataTests {
             }
         }
         assertThat(hinted).containsExactlyInAnyOrderElementsOf(SpeculationPolicies.names());
+        // every proposer a property may name (prediction comes with a request's
+        // prediction)
+        List<String> proposers = new ArrayList<>();
+        for (JsonNode hint : metadata.path("hints")) {
+            if ("specula.policy.proposer".equals(hint.path("name").asText())) {
+                hint.path("values").forEach((value) -> proposers.add(value.path("value").asText()));
+            }
+        }
+        assertThat(proposers).containsExactlyInAnyOrderElementsOf(java.util.Arrays.stream(ProposerKind.values())
+            .filter((kind) -> kind != ProposerKind.PREDICTION)
+            .map(ProposerKind::id)
+            .toList());
         assertThat(hints).contains("spring.ai.model.chat", "specula.runtime.provider", "specula.load-mode",
                 "specula.batching.path");
     }

@@ -52,12 +52,28 @@ class SpeculaActuatorAutoConfigurationTests {
                 .containsEntry("model", "specula-tiny")
                 .containsEntry("target", TestModels.pair().target().toString())
                 .containsEntry("draft", TestModels.pair().draft().toString())
+                .containsEntry("griffin", TestModels.pair().head().map(Path::toString).orElse("none"))
                 .containsEntry("speculation", "on")
                 .containsEntry("draftBreaker", "CLOSED")
                 .containsEntry("goodput", "CLOSED");
             assertThat(context.getBeanNamesForType(SpeculaHealthIndicator.class))
                 .containsExactly("speculaHealthIndicator");
         });
+    }
+
+    @Test
+    void aFeatureHeadAloneSpeculates(@TempDir Path temp) {
+        Path head = TestModels.featureHead(temp);
+        runner
+            .withPropertyValues("specula.target.location=" + TestModels.pair().target(),
+                    "specula.griffin.location=" + head)
+            .run((context) -> {
+                Health health = context.getBean(SpeculaHealthIndicator.class).health();
+                assertThat(health.getStatus()).isEqualTo(Status.UP);
+                assertThat(health.getDetails()).containsEntry("draft", "none")
+                    .containsEntry("griffin", head.toString())
+                    .containsEntry("speculation", "on");
+            });
     }
 
     @Test

@@ -10,6 +10,8 @@ import java.util.Properties;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 import org.springframework.boot.SpringApplication;
 import org.springframework.boot.WebApplicationType;
 import org.springframework.boot.autoconfigure.AutoConfigurations;
@@ -117,6 +119,97 @@ class SpeculaFailureAnalyzersTests {
                         "Draft:  " + draft + " (" + (cause.getTargetVocabularySize() + 1) + " tokens");
                 assertThat(analysis.getAction()).contains("same tokenizer", "specula.draft.location",
                         "specula.draft.enabled=false");
+            });
+    }
+
+    @Test
+    void missingGriffinDirectory() {
+        runner
+            .withPropertyValues("specula.target.location=" + TestModels.pair().target(),
+                    "specula.griffin.location=/nonexistent/griffin")
+            .run((context) -> {
+                assertThat(context).hasFailed();
+                FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
+                print("missing feature head", analysis);
+                assertThat(analysis.getDescription()).contains("Property: specula.griffin.location",
+                        "Path: /nonexistent/griffin", "does not exist");
+                assertThat(analysis.getAction()).contains("Point specula.griffin.location at a GRIFFIN feature head",
+                        "python -m specula_tools train-griffin", "specula.griffin.enabled=false");
+            });
+    }
+
+    @ParameterizedTest(name = "draft too: {0}")
+    @ValueSource(booleans = { false, true })
+    void aDraftModelAsTheFeatureHead(boolean alsoTheDraft) {
+        // with the draft's own directory given for both, the head is still the one at
+        // fault
+        runner
+            .withPropertyValues("specula.target.location=" + TestModels.pair().target(),
+                    "specula.griffin.location=" + TestModels.pair().draft())
+            .withPropertyValues(
+                    alsoTheDraft ? "specula.draft.location=" + TestModels.pair().draft() : "specula.draft.enabled=true")
+            .run((context) -> {
+                assertThat(context).hasFailed();
+                FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
+                print("draft as feature head", analysis);
+                assertThat(analysis.getDescription()).contains("Property: specula.griffin.location",
+                        TestModels.pair().draft().toString(), "is not a feature head");
+                assertThat(analysis.getAction()).contains("python -m specula_tools train-griffin");
+            });
+    }
+
+    @Test
+    void aFeatureHeadWithAnotherVocabulary(@TempDir Path temp) throws Exception {
+        Path head = TestModels.featureHead(temp);
+        java.nio.file.Files.copy(TestModels.draftWithExtraToken(temp).resolve("tokenizer.json"),
+                head.resolve("tokenizer.json"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        runner
+            .withPropertyValues("specula.target.location=" + TestModels.pair().target(),
+                    "specula.griffin.location=" + head)
+            .run((context) -> {
+                assertThat(context).hasFailed();
+                // the draft's analyzer, which names specula.draft.location, does not
+                // claim it
+                assertThat(new VocabularyMismatchFailureAnalyzer().analyze(context.getStartupFailure())).isNull();
+                FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
+                print("feature head with another vocabulary", analysis);
+                assertThat(analysis.getDescription()).contains("Property: specula.griffin.location",
+                        head.resolve("tokenizer.json").toString(), "does not share the target's vocabulary");
+            });
+    }
+
+    @Test
+    void aFeatureHeadAsTheDraftOrTheTarget(@TempDir Path temp) {
+        Path head = TestModels.featureHead(temp);
+        runner
+            .withPropertyValues("specula.target.location=" + TestModels.pair().target(),
+                    "specula.draft.location=" + head, "specula.griffin.location=" + head)
+            .run((context) -> {
+                assertThat(context).hasFailed();
+                FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
+                print("feature head as draft", analysis);
+                assertThat(analysis.getDescription()).contains("Property: specula.draft.location", "is a feature head",
+                        "load it as the head (specula.griffin.location");
+            });
+        runner.withPropertyValues("specula.target.location=" + head).run((context) -> {
+            assertThat(context).hasFailed();
+            FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
+            assertThat(analysis.getDescription()).contains("Property: specula.target.location", "is a feature head");
+        });
+    }
+
+    @Test
+    void aFeatureHeadOfAnotherWidth(@TempDir Path temp) {
+        Path head = TestModels.featureHead(temp.resolve("narrow-griffin"), 256);
+        runner
+            .withPropertyValues("specula.target.location=" + TestModels.pair().target(),
+                    "specula.griffin.location=" + head)
+            .run((context) -> {
+                assertThat(context).hasFailed();
+                FailureAnalysis analysis = new ModelLoadFailureAnalyzer().analyze(context.getStartupFailure());
+                print("feature head of another width", analysis);
+                assertThat(analysis.getDescription()).contains("Property: specula.griffin.location",
+                        "hidden states of width 256", "width 384", "train the head on this target");
             });
     }
 

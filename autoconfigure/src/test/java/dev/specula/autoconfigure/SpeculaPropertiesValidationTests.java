@@ -87,6 +87,8 @@ class SpeculaPropertiesValidationTests {
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', textBlock = """
             specula.draft.location=/models/draft          | specula.target.location
+            specula.griffin.location=/models/griffin      | specula.target.location
+            specula.griffin.location=                     | specula.griffin.location
             specula.target.location=                      | specula.target.location
             specula.model-name=                           | specula.model-name
             specula.policy.name=                          | specula.policy.name
@@ -120,10 +122,29 @@ class SpeculaPropertiesValidationTests {
 
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', textBlock = """
-            specula.policy.tree-width=9  | specula.policy.tree-width | an integer from 1 to 8
-            specula.policy.tree-nodes=65 | specula.policy.tree-nodes | auto or an integer from 1 to 64
-            specula.policy.proposer=ngram | specula.policy.draft-shape | a tree shapes the draft model's proposals
+            specula.target.location=TARGET                                | specula.policy.proposer
+            specula.griffin.enabled=false                                 | specula.policy.proposer
+            specula.target.location=TARGET,specula.policy.draft-shape=tree | specula.policy.draft-shape
             """)
+    void theProposerGriffinStopsStartupWithoutAFeatureHead(String settings, String property) {
+        String[] values = settings.replace("TARGET", TestModels.pair().target().toString()).split(",");
+        runner.withPropertyValues(values).withPropertyValues("specula.policy.proposer=griffin").run((context) -> {
+            assertThat(context).hasFailed();
+            InvalidConfigurationPropertyValueException cause = findCause(context.getStartupFailure(),
+                    InvalidConfigurationPropertyValueException.class);
+            assertThat(cause).as("cause chain of %s", context.getStartupFailure()).isNotNull();
+            assertThat(cause.getName()).isEqualTo(property);
+            assertThat(cause.getReason()).contains("specula.griffin.location");
+        });
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|',
+            textBlock = """
+                    specula.policy.tree-width=9  | specula.policy.tree-width | an integer from 1 to 8
+                    specula.policy.tree-nodes=65 | specula.policy.tree-nodes | auto or an integer from 1 to 64
+                    specula.policy.proposer=ngram | specula.policy.draft-shape | a tree shapes the proposals of the draft model or the feature head
+                    """)
     void aBadTreeStopsStartupNamingTheProperty(String setting, String property, String reason) {
         runner.withPropertyValues("specula.policy.draft-shape=tree", setting).run((context) -> {
             assertThat(context).hasFailed();

@@ -90,6 +90,22 @@ final class TestModels {
         return copy;
     }
 
+    /**
+     * A stand-in GRIFFIN feature head for the embedded target ({@link FeatureHeadGraph}),
+     * written once into {@code directory}/griffin.
+     */
+    static Path featureHead(Path directory) {
+        return featureHead(directory.resolve("griffin"), 384);
+    }
+
+    /**
+     * A stand-in feature head whose hidden states have {@code hidden} values (the
+     * embedded target's have 384), in {@code directory}.
+     */
+    static Path featureHead(Path directory, int hidden) {
+        return new FeatureHeadGraph(hidden, 4096, 2, 64).writeTo(directory, pair().target());
+    }
+
     static Path copy(Path source, Path target) {
         try (Stream<Path> files = Files.list(source)) {
             Files.createDirectories(target);

@@ -29,6 +29,12 @@ class ChatCompletionRequestTest {
     private static final String HELLO = "\"messages\": [{\"role\": \"user\", \"content\": \"hello\"}]";
 
     @Test
+    void readsTheProposerGriffin() {
+        ChatCompletionRequest request = read("{%s, \"speculation\": {\"proposer\": \"griffin\"}}".formatted(HELLO));
+        assertThat(request.options().getProposer()).isEqualTo("griffin");
+    }
+
+    @Test
     void readsEveryOptionIntoSpeculaChatOptions() {
         ChatCompletionRequest request = read("""
                 {"model": "specula-tiny", %s, "temperature": 0.7, "top_p": 0.9, "top_k": 40, "max_tokens": 12,

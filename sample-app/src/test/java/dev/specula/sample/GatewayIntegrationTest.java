@@ -484,6 +484,22 @@ class GatewayIntegrationTest {
         assertThat(lookedUp.at("/speculation/proposer").stringValue()).isEqualTo("ngram");
         assertThat(lookedUp.at("/choices/0/message/content").stringValue())
             .isEqualTo(plain.at("/choices/0/message/content").stringValue());
+
+        // the GRIFFIN feature head: the embedded pair's, once it ships one
+        HttpResponse<String> griffin = http.post(request.formatted("{\"proposer\": \"griffin\"}"));
+        if (dev.specula.models.tiny.TinyModels.extract().head().isPresent()) {
+            assertThat(griffin.statusCode()).isEqualTo(200);
+            JsonNode drafted = http.json(griffin.body());
+            assertThat(drafted.at("/speculation/proposer").stringValue()).isEqualTo("griffin");
+            assertThat(drafted.at("/choices/0/message/content").stringValue())
+                .isEqualTo(plain.at("/choices/0/message/content").stringValue());
+        }
+        else {
+            assertThat(griffin.statusCode()).isEqualTo(400);
+            assertThat(http.json(griffin.body()).at("/error/param").stringValue()).isEqualTo("speculation.proposer");
+            assertThat(http.json(griffin.body()).at("/error/message").stringValue())
+                .contains("specula.griffin.location");
+        }
     }
 
     @Test

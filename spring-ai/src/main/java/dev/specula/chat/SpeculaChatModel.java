@@ -104,7 +104,7 @@ public class SpeculaChatModel implements ChatModel {
 
     /**
      * Response metadata: what proposed the drafts ({@code model}, {@code ngram},
-     * {@code model+ngram}); absent when nothing was proposed.
+     * {@code model+ngram}, {@code griffin}, ...); absent when nothing was proposed.
      */
     public static final String METADATA_PROPOSER = "specula.proposer";
 

@@ -290,7 +290,8 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
     /**
      * What proposes the drafts: {@code model} (the draft model), {@code ngram} (prompt
      * lookup, needs no draft), {@code model+ngram}, {@code suffix} (suffix lookup, needs
-     * no draft) or {@code model+suffix}; null = the configured default.
+     * no draft), {@code model+suffix} or {@code griffin} (the GRIFFIN feature head, needs
+     * one loaded); null = the configured default.
      */
     public String getProposer() {
         return proposer;
@@ -604,8 +605,8 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
         }
 
         /**
-         * {@code model}, {@code ngram}, {@code model+ngram}, {@code suffix} or
-         * {@code model+suffix}; null = the default.
+         * {@code model}, {@code ngram}, {@code model+ngram}, {@code suffix},
+         * {@code model+suffix} or {@code griffin}; null = the default.
          */
         public Builder proposer(String proposer) {
             this.proposer = proposer;

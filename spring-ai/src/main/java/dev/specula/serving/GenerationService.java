@@ -430,15 +430,16 @@ public final class GenerationService implements AutoCloseable {
      * The proposer a speculative request runs: its own, the configured default
      * ({@code specula.policy.proposer}), or the engine's default for the models.
      * @throws InvalidRequestException naming {@code speculation.proposer} when the
-     * request asks for the draft model and none is loaded
-     * @throws IllegalStateException when the configured default needs a draft model and
-     * none is loaded (the server's fault, not the caller's)
+     * request asks for the draft model or the feature head and none is loaded
+     * @throws IllegalStateException when the configured default needs a draft model or a
+     * feature head and none is loaded (the server's fault, not the caller's)
      */
     private ProposerKind proposerOf(ServiceRequest request, ModelPair pair) {
         boolean hasDraft = pair.draft().isPresent();
+        boolean hasHead = pair.head().isPresent();
         boolean hasPrediction = request.prediction() != null;
         if (request.proposer() != null || hasPrediction) {
-            return ProposerKind.resolve(request.proposer(), hasDraft, hasPrediction, "speculation.proposer",
+            return ProposerKind.resolve(request.proposer(), hasDraft, hasHead, hasPrediction, "speculation.proposer",
                     "prediction");
         }
         ProposerKind configured = policySettings.proposer();
@@ -447,7 +448,12 @@ public final class GenerationService implements AutoCloseable {
                     + "', which needs a draft model, and none is loaded: set specula.draft.location or set "
                     + "specula.policy.proposer to ngram");
         }
-        return ProposerKind.resolve(configured, hasDraft, "speculation.proposer");
+        if (configured != null && configured.usesHead() && !hasHead) {
+            throw new IllegalStateException("specula.policy.proposer is '" + configured.id()
+                    + "', which needs a GRIFFIN feature head, and none is loaded: set specula.griffin.location or "
+                    + "choose another specula.policy.proposer");
+        }
+        return ProposerKind.resolve(configured, hasDraft, hasHead, "speculation.proposer");
     }
 
     /**
@@ -457,7 +463,7 @@ public final class GenerationService implements AutoCloseable {
         ProposerKind proposer = request.proposer();
         return requestBuilder(request).policy(policy)
             .proposer(proposer)
-            .tree(proposer != null && proposer.usesModel() ? policySettings.tree() : null)
+            .tree(proposer != null && proposer.usesDrafter() ? policySettings.tree() : null)
             .prediction(request.prediction())
             .promptLookup(policySettings.promptLookup())
             .build();

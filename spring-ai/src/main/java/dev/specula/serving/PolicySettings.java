@@ -19,11 +19,12 @@ import dev.specula.proposer.TreeShape;
  * @param gamma draft length γ, default {@link PolicyParameters#DEFAULT_GAMMA}
  * @param options policy options by name, default none
  * @param proposer what proposes the drafts of requests that name no proposer; null: the
- * engine's default ({@code model} with a draft, {@code ngram} without one)
+ * engine's default ({@code model} with a draft, {@code griffin} with a feature head
+ * alone, {@code ngram} without either)
  * @param promptLookup the n-gram lengths prompt lookup searches for, default
  * {@link PromptLookup#DEFAULT}
- * @param tree the shape of the draft model's proposals, a tree verified in one call;
- * null: chains. Requests whose proposer does not use the model draft chains
+ * @param tree the shape of the proposals of the draft model or the feature head, a tree
+ * verified in one call; null: chains. Requests whose proposer uses neither draft chains
  */
 public record PolicySettings(String name, int gamma, Map<String, String> options, @Nullable ProposerKind proposer,
         PromptLookup promptLookup, @Nullable TreeShape tree) {
@@ -104,7 +105,10 @@ public record PolicySettings(String name, int gamma, Map<String, String> options
             return this;
         }
 
-        /** Draft trees of this shape with the draft model (null: chains). */
+        /**
+         * Draft trees of this shape with the draft model or the feature head (null:
+         * chains).
+         */
         public Builder tree(@Nullable TreeShape tree) {
             this.tree = tree;
             return this;

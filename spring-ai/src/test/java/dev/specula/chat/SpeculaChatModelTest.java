@@ -274,6 +274,12 @@ class SpeculaChatModelTest {
                 () -> chatModel.call(new Prompt(QUESTION, SpeculaChatOptions.builder().proposer("eagle").build())))
             .isInstanceOfSatisfying(InvalidRequestException.class,
                     (ex) -> assertThat(ex.getField()).isEqualTo("proposer"));
+        // a known proposer, but no feature head is loaded
+        assertThatThrownBy(
+                () -> chatModel.call(new Prompt(QUESTION, SpeculaChatOptions.builder().proposer("griffin").build())))
+            .isInstanceOfSatisfying(InvalidRequestException.class,
+                    (ex) -> assertThat(ex.getField()).isEqualTo("speculation.proposer"))
+            .hasMessageContaining("specula.griffin.location");
     }
 
     @Test

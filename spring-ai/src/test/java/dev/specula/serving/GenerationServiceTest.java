@@ -28,6 +28,8 @@ import dev.specula.model.DecoderModel;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.models.tiny.TinyModels;
 import dev.specula.policy.PlainPolicy;
+import dev.specula.proposer.ProposerKind;
+import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.SamplingParams;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -471,6 +473,35 @@ class GenerationServiceTest {
             noDraft.close();
             draft.close();
         }
+    }
+
+    @Test
+    void theProposerGriffinNeedsAFeatureHead() {
+        GenerationService byRequest = withoutDrafters(PolicySettings.defaults());
+        GenerationService configured = withoutDrafters(PolicySettings.builder().proposer(ProposerKind.GRIFFIN).build());
+        try {
+            assertThatThrownBy(() -> byRequest.generate(greedy(0, 4, null).withProposer(ProposerKind.GRIFFIN)))
+                .isInstanceOfSatisfying(InvalidRequestException.class,
+                        (ex) -> assertThat(ex.getField()).isEqualTo("speculation.proposer"))
+                .hasMessageContaining("specula.griffin.location");
+            // the server's setting, not the caller's mistake
+            assertThatThrownBy(() -> configured.generate(greedy(0, 4, null))).isInstanceOf(IllegalStateException.class)
+                .hasMessageContaining("specula.griffin.location");
+        }
+        finally {
+            byRequest.close();
+            configured.close();
+        }
+    }
+
+    /** A service over the target alone: neither a draft model nor a feature head. */
+    private static GenerationService withoutDrafters(PolicySettings policy) {
+        return GenerationService.builder(ModelPairHandle.ready(new ModelPair(target, null)))
+            .policy(policy)
+            .batching(BatchingSettings.disabled())
+            .prefixCacheBytes(0)
+            .responseCache(ResponseCacheSettings.disabled())
+            .build();
     }
 
     private static void assertPolicies(ServiceResult result, String requested, String effective,

@@ -14,7 +14,7 @@ import dev.specula.serving.ModelPairHandle;
  * <pre>
  * LOADING  OUT_OF_SERVICE  models: loading       (specula.load-mode=background, until loaded)
  * FAILED   DOWN            models: failed, error (the load failure)
- * READY    UP              models: ready, model, target, draft, speculation, draftBreaker, goodput
+ * READY    UP              models: ready, model, target, draft, griffin, speculation, draftBreaker, goodput
  * READY    DOWN            models: ready, engine: dead, error (an Error killed the engine thread: every request fails)
  * </pre>
  *
@@ -66,6 +66,7 @@ public class SpeculaHealthIndicator implements HealthIndicator {
         }
         return health.withDetail("target", pair.target().files().directory().toString())
             .withDetail("draft", pair.draft().map((draft) -> draft.files().directory().toString()).orElse("none"))
+            .withDetail("griffin", pair.head().map((head) -> head.files().directory().toString()).orElse("none"))
             .withDetail("speculation", speculation(pair, draftBreaker, goodput))
             .withDetail("draftBreaker", draftBreaker.name())
             .withDetail("goodput", goodput)
@@ -73,7 +74,7 @@ public class SpeculaHealthIndicator implements HealthIndicator {
     }
 
     private static String speculation(ModelPair pair, CircuitBreaker.State draftBreaker, String goodput) {
-        if (pair.draft().isEmpty()) {
+        if (pair.draft().isEmpty() && pair.head().isEmpty()) {
             return "off: no draft model, plain decoding serves";
         }
         if (draftBreaker == CircuitBreaker.State.OPEN || draftBreaker == CircuitBreaker.State.FORCED_OPEN) {
