@@ -21,8 +21,9 @@ import static org.assertj.core.api.Assertions.assertThat;
 /**
  * {@code "speculation": {"provenance": true}} on the gateway over the embedded pair: each
  * streamed chunk tells how the tokens of its text were made, a whole answer all of them;
- * requests that do not ask get the chunks they always got. The context is
- * GatewayIntegrationTest's (same properties: no response cache, no goodput switch).
+ * requests that do not ask get the chunks they always got. The playground's page and its
+ * options are served. The context is GatewayIntegrationTest's (same properties: no
+ * response cache, no goodput switch).
  */
 @SpringBootTest(webEnvironment = SpringBootTest.WebEnvironment.RANDOM_PORT,
         properties = { "specula.cache.response.enabled=false", "specula.chat.options.max-tokens=64",
@@ -168,6 +169,21 @@ class GatewayProvenanceTest {
             }
         }
         assertThat(withTokens).isPositive();
+    }
+
+    @Test
+    void servesThePlaygroundAndWhatItsSelectorsOffer() {
+        HttpResponse<String> page = http.get("/");
+        assertThat(page.statusCode()).isEqualTo(200);
+        assertThat(page.body()).contains("Specula playground", "playground.js");
+        assertThat(http.get("/playground.js").body()).contains("provenance: true");
+
+        JsonNode options = http.json(http.get("/playground/options").body());
+        assertThat(options.get("model").asString()).isEqualTo("specula-tiny");
+        assertThat(options.get("policies").valueStream().map(JsonNode::asString)).contains("fixed", "plain", "goodput");
+        // the embedded pair has a draft and no feature head; the page sends no prediction
+        assertThat(options.get("proposers").valueStream().map(JsonNode::asString)).contains("model", "ngram")
+            .doesNotContain("griffin", "prediction");
     }
 
     /** The pieces of each token joined, in order. */
