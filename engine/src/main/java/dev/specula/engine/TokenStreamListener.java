@@ -30,9 +30,10 @@ public interface TokenStreamListener {
     /**
      * New text and the pieces it is made of, in order: their texts concatenate to
      * {@code text}, and every output token comes at least once (in two pieces when a
-     * possible stop string held back part of it). {@code text} may be empty when only
-     * tokens without text are new (end of sequence). Called only when
-     * {@link #wantsTokens()}; by default passes non-empty text to {@link #onText}.
+     * possible stop string held back part of it; a cancelled output drops the tokens
+     * whose text it never sent). {@code text} may be empty when only tokens without text
+     * are new (end of sequence). Called only when {@link #wantsTokens()}; by default
+     * passes non-empty text to {@link #onText}.
      */
     default void onTokens(String text, List<OutputToken> tokens) {
         if (!text.isEmpty()) {
