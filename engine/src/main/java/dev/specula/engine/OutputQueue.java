@@ -1,5 +1,7 @@
 package dev.specula.engine;
 
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
@@ -12,7 +14,8 @@ import org.jspecify.annotations.Nullable;
  * engine's output executor hands them to the request's listener and future. The batch
  * thread never runs client code, so a slow or throwing listener delays and fails only its
  * own request. Delivery is serial per request, and the future completes after the last
- * text was delivered.
+ * text was delivered. Text that waits is joined into one delivery; so are its tokens, for
+ * a listener that wants them (the pieces of one token joined into one).
  */
 final class OutputQueue implements TokenStreamListener {
 
@@ -24,6 +27,11 @@ final class OutputQueue implements TokenStreamListener {
 
     /** Text not delivered yet; guarded by this. */
     private final StringBuilder pending = new StringBuilder();
+
+    /** The tokens of {@link #pending}, when the listener wants them; guarded by this. */
+    private final List<OutputToken> pendingTokens = new ArrayList<>();
+
+    private final boolean wantsTokens;
 
     private @Nullable GenerationResult result;
 
@@ -45,16 +53,37 @@ final class OutputQueue implements TokenStreamListener {
         this.listener = listener;
         this.future = future;
         this.executor = executor;
+        this.wantsTokens = listener != null && listener.wantsTokens();
     }
 
     /** Batch thread: text for the listener. */
     @Override
     public void onText(String text) {
+        onTokens(text, List.of());
+    }
+
+    @Override
+    public boolean wantsTokens() {
+        return wantsTokens;
+    }
+
+    /** Batch thread: text and its tokens for the listener. */
+    @Override
+    public void onTokens(String text, List<OutputToken> tokens) {
         if (listener == null || listenerFailed) {
             return;
         }
         synchronized (this) {
             pending.append(text);
+            for (OutputToken token : tokens) {
+                int last = pendingTokens.size() - 1;
+                if (last >= 0 && pendingTokens.get(last).index() == token.index()) {
+                    pendingTokens.set(last, pendingTokens.get(last).extendedBy(token.text()));
+                }
+                else {
+                    pendingTokens.add(token);
+                }
+            }
             if (draining) {
                 return;
             }
@@ -107,6 +136,7 @@ final class OutputQueue implements TokenStreamListener {
             // wait forever
             synchronized (this) {
                 pending.setLength(0);
+                pendingTokens.clear();
             }
             future.completeExceptionally(new GenerationException("The engine was closed", ex));
         }
@@ -119,8 +149,9 @@ final class OutputQueue implements TokenStreamListener {
     private void drain() {
         while (true) {
             String text;
+            List<OutputToken> tokens;
             synchronized (this) {
-                if (pending.length() == 0) {
+                if (pending.length() == 0 && pendingTokens.isEmpty()) {
                     draining = false;
                     if (!ended) {
                         return;
@@ -129,10 +160,17 @@ final class OutputQueue implements TokenStreamListener {
                 }
                 text = pending.toString();
                 pending.setLength(0);
+                tokens = List.copyOf(pendingTokens);
+                pendingTokens.clear();
             }
             if (!listenerFailed) {
                 try {
-                    listener.onText(text);
+                    if (wantsTokens) {
+                        listener.onTokens(text, tokens);
+                    }
+                    else {
+                        listener.onText(text);
+                    }
                 }
                 catch (Throwable ex) {
                     listenerFailed = true;

@@ -1,5 +1,6 @@
 package dev.specula.engine;
 
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Set;
@@ -14,6 +15,13 @@ import dev.specula.tokenizer.TokenDecoder;
  * decoded whole) and streams only settled text: an incomplete UTF-8 character at the end,
  * or an end that could still grow into a stop string, is held back until the next tokens
  * settle it.
+ *
+ * <p>
+ * For a listener that {@link TokenStreamListener#wantsTokens() wants tokens} it also
+ * keeps how each token was made and where its text ends, and sends each piece of text
+ * with the tokens it belongs to: token i's text is the output's text from where token i -
+ * 1's ends to where its own ends, the text of the first i + 1 tokens (an incomplete
+ * character at its end left out, so a character belongs to the token that completes it).
  */
 final class OutputText {
 
@@ -69,6 +77,31 @@ final class OutputText {
 
     private @Nullable FinishReason finishReason;
 
+    /** Whether the listener hears the tokens: then the arrays below are kept. */
+    private final boolean tracksTokens;
+
+    /** How each token was made, its round and the round's γ; when tracking. */
+    private TokenKind @Nullable [] kinds;
+
+    private int @Nullable [] rounds;
+
+    private int @Nullable [] gammas;
+
+    /**
+     * Where each unreported token's text ends in {@link #text} (recomputed every round: a
+     * later token may change the text of an earlier one that is not yet settled).
+     */
+    private int @Nullable [] textEnds;
+
+    /** Rounds appended so far. */
+    private int round;
+
+    /** Tokens whose whole text has been sent to the listener. */
+    private int reported;
+
+    /** Whether a first piece of token {@link #reported} has been sent already. */
+    private boolean reportedPart;
+
     OutputText(TokenDecoder tokenizer, Set<Integer> eosTokenIds, int maxNewTokens, List<String> stopStrings,
             @Nullable TokenStreamListener listener) {
         this.tokenizer = tokenizer;
@@ -77,20 +110,45 @@ final class OutputText {
         this.stopStrings = stopStrings;
         this.longestStop = stopStrings.stream().mapToInt(String::length).max().orElse(0);
         this.listener = listener;
+        this.tracksTokens = listener != null && listener.wantsTokens();
+        if (tracksTokens) {
+            this.kinds = new TokenKind[tokens.length];
+            this.rounds = new int[tokens.length];
+            this.gammas = new int[tokens.length];
+            this.textEnds = new int[tokens.length];
+        }
     }
 
     /**
-     * Appends accepted tokens in order until one ends the output, then streams what is
-     * settled.
+     * Appends a round's tokens whose making is not told (each reported
+     * {@link TokenKind#PLAIN}).
      * @return how many of the tokens the output kept
      */
     int append(int[] newTokens, int from, int to) {
+        return append(newTokens, from, to, TokenKind.PLAIN, 0);
+    }
+
+    /**
+     * Appends a round's tokens in order until one ends the output, then streams what is
+     * settled: drafts the target accepted, then the target's own token, of kind
+     * {@code targetKind} ({@link TokenKind#PLAIN}: the round drafted nothing, and every
+     * token is plain).
+     * @param gamma the draft length the policy chose for the round
+     * @return how many of the tokens the output kept
+     */
+    int append(int[] newTokens, int from, int to, TokenKind targetKind, int gamma) {
         if (finishReason != null) {
             throw new IllegalStateException("The output has already ended: " + finishReason);
         }
         int before = count;
+        round++;
         for (int i = from; i < to && finishReason == null; i++) {
             add(newTokens[i]);
+            if (tracksTokens) {
+                kinds[count - 1] = i == to - 1 || targetKind == TokenKind.PLAIN ? targetKind : TokenKind.ACCEPTED;
+                rounds[count - 1] = round;
+                gammas[count - 1] = gamma;
+            }
             if (eosTokenIds.contains(newTokens[i])) {
                 finishReason = FinishReason.EOS;
             }
@@ -102,6 +160,9 @@ final class OutputText {
         text = decode(count);
         if (!stopStrings.isEmpty()) {
             cutAtStopString(before, Math.max(0, Math.min(previousLength, emitted) - longestStop));
+        }
+        if (tracksTokens) {
+            measureTextEnds();
         }
         stream();
         return count - before;
@@ -156,12 +217,68 @@ final class OutputText {
             }
             settled -= possibleStopStart(settled);
         }
+        if (tracksTokens) {
+            streamTokens(Math.max(settled, emitted));
+            return;
+        }
         if (settled > emitted) {
             String delta = text.substring(emitted, settled);
             emitted = settled;
             if (listener != null) {
                 listener.onText(delta);
             }
+        }
+    }
+
+    /**
+     * Sends text up to {@code settled} with the pieces of the tokens it holds, and every
+     * token that ends there (one without text too).
+     */
+    private void streamTokens(int settled) {
+        List<OutputToken> pieces = new ArrayList<>();
+        int at = emitted;
+        while (reported < count) {
+            int end = reported == count - 1 && finishReason != null ? text.length()
+                    : Math.min(Math.max(textEnds[reported], at), text.length());
+            if (end > settled) {
+                // its text goes on past what is settled: this part now, the rest later
+                if (settled > at) {
+                    pieces.add(piece(reported, text.substring(at, settled)));
+                    reportedPart = true;
+                    at = settled;
+                }
+                break;
+            }
+            if (end > at || !reportedPart) {
+                pieces.add(piece(reported, text.substring(at, end)));
+            }
+            at = end;
+            reported++;
+            reportedPart = false;
+        }
+        String delta = text.substring(emitted, settled);
+        emitted = settled;
+        if (!pieces.isEmpty() || !delta.isEmpty()) {
+            listener.onTokens(delta, pieces);
+        }
+    }
+
+    private OutputToken piece(int index, String pieceText) {
+        return new OutputToken(index, tokens[index], pieceText, kinds[index], rounds[index], gammas[index]);
+    }
+
+    /**
+     * Where the text of each token not yet reported ends: the length of the text of the
+     * tokens up to it, an incomplete character at its end left out.
+     */
+    private void measureTextEnds() {
+        for (int i = reported; i < count; i++) {
+            String upTo = i == count - 1 ? text : decode(i + 1);
+            int end = upTo.length();
+            while (end > 0 && upTo.charAt(end - 1) == REPLACEMENT) {
+                end--;
+            }
+            textEnds[i] = Math.min(end, text.length());
         }
     }
 
@@ -239,6 +356,12 @@ final class OutputText {
     private void add(int token) {
         if (count == tokens.length) {
             tokens = Arrays.copyOf(tokens, count * 2);
+            if (tracksTokens) {
+                kinds = Arrays.copyOf(kinds, count * 2);
+                rounds = Arrays.copyOf(rounds, count * 2);
+                gammas = Arrays.copyOf(gammas, count * 2);
+                textEnds = Arrays.copyOf(textEnds, count * 2);
+            }
         }
         tokens[count++] = token;
     }

@@ -414,7 +414,7 @@ final class Sequence implements AutoCloseable {
         }
         int[] pathTokens = tree.selected.tokensOf(path);
         System.arraycopy(pathTokens, 0, drafts, 0, path.length);
-        commit(path.length, verdict.nextToken(), roundLogprobs);
+        commit(path.length, verdict.nextToken(), TokenKind.ofTarget(tree.selected, path), roundLogprobs);
     }
 
     void addDraft(int token, float @Nullable [] distribution) {
@@ -475,10 +475,15 @@ final class Sequence implements AutoCloseable {
      * to the committed prefix they hold.
      */
     void commit(int accepted, int nextToken, @Nullable List<TokenLogprob> roundLogprobs) {
+        commit(accepted, nextToken, TokenKind.ofTarget(drafted, accepted), roundLogprobs);
+    }
+
+    /** {@link #commit}, the target's token of kind {@code nextKind}. */
+    private void commit(int accepted, int nextToken, TokenKind nextKind, @Nullable List<TokenLogprob> roundLogprobs) {
         int committedBefore = length;
         int[] newTokens = Arrays.copyOf(drafts, accepted + 1);
         newTokens[accepted] = nextToken;
-        int kept = output.append(newTokens, 0, newTokens.length);
+        int kept = output.append(newTokens, 0, newTokens.length, nextKind, requestedDrafts);
         if (processor != null) {
             processor.resetTo(processorMark);
             for (int i = 0; i < kept; i++) {

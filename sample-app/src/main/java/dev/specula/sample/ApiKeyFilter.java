@@ -2,6 +2,7 @@ package dev.specula.sample;
 
 import java.io.IOException;
 import java.util.Locale;
+import java.util.Set;
 import java.util.regex.Pattern;
 
 import jakarta.servlet.FilterChain;
@@ -23,16 +24,17 @@ import tools.jackson.databind.ObjectMapper;
  *
  * <pre>
  * GET/HEAD /actuator/health, /actuator/health/{group...}   open (load balancers, probes)
+ * GET/HEAD the playground's static files ({@link #PAGES})  open (no data; the page sends the key it is given)
  * POST/PUT/PATCH/DELETE outside /v1/ (Actuator writes)     an admin key, else 403
  * anything else (/v1/**, Actuator reads, unknown paths)     any key, else 401
  * </pre>
  *
  * A missing or wrong key is a 401 {@code invalid_api_key} with
- * {@code WWW-Authenticate: Bearer}. The open paths are matched on the raw URI, letters,
- * digits, {@code -} and {@code _} only, so no encoding or {@code ..} reaches another
- * endpoint through them; the admin rule on the decoded, normalized path, so none escapes
- * it. Keys are never logged. Without keys everyone passes, known by address for the rate
- * limits, and the start logs one warning.
+ * {@code WWW-Authenticate: Bearer}. The open paths are matched on the raw URI (health:
+ * letters, digits, {@code -} and {@code _} only; the pages: exactly), so no encoding or
+ * {@code ..} reaches another endpoint through them; the admin rule on the decoded,
+ * normalized path, so none escapes it. Keys are never logged. Without keys everyone
+ * passes, known by address for the rate limits, and the start logs one warning.
  */
 @Component
 @Order(Ordered.HIGHEST_PRECEDENCE + 20)
@@ -45,6 +47,12 @@ class ApiKeyFilter extends OncePerRequestFilter {
     private static final String ATTRIBUTE = ApiKeyFilter.class.getName() + ".caller";
 
     private static final Pattern HEALTH = Pattern.compile("/actuator/health(/[A-Za-z0-9_-]+)*/?");
+
+    /**
+     * The playground's static files: a browser cannot send a key when it loads a page,
+     * and they hold no data.
+     */
+    static final Set<String> PAGES = Set.of("/", "/index.html", "/playground.css", "/playground.js");
 
     private static final String BEARER = "bearer ";
 
@@ -110,11 +118,15 @@ class ApiKeyFilter extends OncePerRequestFilter {
         chain.doFilter(request, response);
     }
 
-    /** Health, read by load balancers and probes, needs no key. */
+    /**
+     * Health, read by load balancers and probes, and the playground's static files need
+     * no key.
+     */
     static boolean isOpen(HttpServletRequest request) {
         String method = request.getMethod();
         String path = request.getRequestURI().substring(request.getContextPath().length());
-        return ("GET".equals(method) || "HEAD".equals(method)) && HEALTH.matcher(path).matches();
+        return ("GET".equals(method) || "HEAD".equals(method))
+                && (HEALTH.matcher(path).matches() || PAGES.contains(path));
     }
 
     /**

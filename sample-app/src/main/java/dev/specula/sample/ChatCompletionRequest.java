@@ -92,7 +92,15 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
         tools(body, options);
         responseFormat(RequestFields.optionalObject(body, "response_format"), options);
         RequestFields.speculation(body, options);
-        return new ChatCompletionRequest(messages, options.build(), stream, includeUsage);
+        SpeculaChatOptions built = options.build();
+        if (Boolean.TRUE.equals(built.getProvenance()) && built.getToolCallbacks() != null
+                && !built.getToolCallbacks().isEmpty() && !"none".equals(built.getToolChoice())) {
+            throw new InvalidRequestException("speculation.provenance", "unsupported_value",
+                    "speculation.provenance tells how each piece of the answer's text was made, and an answer whose "
+                            + "tool calls are read from its text holds back or drops part of it: leave one of "
+                            + "speculation.provenance and tools out (or set tool_choice to none)");
+        }
+        return new ChatCompletionRequest(messages, built, stream, includeUsage);
     }
 
     Prompt prompt() {

@@ -29,7 +29,9 @@ import dev.specula.serving.ServiceBusyException;
  * answers with the local failure as before.
  * <p>
  * Only the portable options travel (model, temperature, top_p, max_tokens, stop, seed,
- * the penalties); a request with a field of {@link #LOCAL_ONLY} never overflows.
+ * the penalties); a request with a field of {@link #LOCAL_ONLY}, or that asks how its
+ * tokens were made ({@code speculation.provenance}, which only the local engine knows),
+ * never overflows.
  */
 final class ChatOverflow {
 
@@ -79,7 +81,13 @@ final class ChatOverflow {
     boolean takes(RuntimeException failure, JsonNode body) {
         boolean overflowable = failure instanceof ServiceBusyException || failure instanceof ModelsNotReadyException
                 || failure instanceof ContextLengthExceededException || failure instanceof KvCapacityExceededException;
-        return overflowable && LOCAL_ONLY.stream().noneMatch(body::has);
+        return overflowable && LOCAL_ONLY.stream().noneMatch(body::has) && !asksProvenance(body);
+    }
+
+    /** Whether the request asks how its tokens were made: the local engine's alone. */
+    private static boolean asksProvenance(JsonNode body) {
+        JsonNode provenance = body.path("speculation").path("provenance");
+        return provenance.isBoolean() && provenance.booleanValue();
     }
 
     /**
@@ -92,6 +100,11 @@ final class ChatOverflow {
                 throw new InvalidRequestException(field, "unsupported_parameter", field + " is not supported for '"
                         + model + "', the overflow model: only the local model's requests may use it");
             }
+        }
+        if (asksProvenance(body)) {
+            throw new InvalidRequestException("speculation.provenance", "unsupported_parameter",
+                    "speculation.provenance is not supported for '" + model
+                            + "', the overflow model: only the local engine tells how its tokens were made");
         }
     }
 

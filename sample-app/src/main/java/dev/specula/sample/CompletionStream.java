@@ -25,6 +25,7 @@ import tools.jackson.databind.ObjectMapper;
  * <pre>
  * data: {"object": "chat.completion.chunk", "choices": [{"delta": {"role": "assistant", "content": ""}, ...}], ...}
  * data: {... "choices": [{"delta": {"content": "def"}, "finish_reason": null}]}     one per piece of text
+ *                                                 (with speculation.provenance: and "speculation": {"tokens": [...]})
  * data: {... "choices": [{"delta": {}, "finish_reason": "stop"}], "speculation": {...}}
  * data: {... "choices": [], "usage": {...}}                                          if stream_options.include_usage
  * data: [DONE]
@@ -147,7 +148,13 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
             started.countDown();
         }
         String text = OpenAiJson.text(response);
-        if (!text.isEmpty()) {
+        // with provenance a chunk carries its tokens (and may have none but the end of
+        // sequence, without text)
+        List<Map<String, Object>> tokens = OpenAiJson.tokens(response);
+        if (tokens != null) {
+            send(delta(new OpenAiJson.Delta(null, text), Map.of("tokens", tokens)));
+        }
+        else if (!text.isEmpty()) {
             send(delta(new OpenAiJson.Delta(null, text)));
         }
         // tool calls come whole, in the last response
@@ -204,9 +211,14 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
     }
 
     private String delta(OpenAiJson.Delta delta) {
+        return delta(delta, null);
+    }
+
+    /** A chunk of {@code delta}, with a {@code speculation} object when not null. */
+    private String delta(OpenAiJson.Delta delta, Map<String, Object> speculation) {
         OpenAiJson.ChunkChoice choice = new OpenAiJson.ChunkChoice(0, delta, null, null);
         return event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
-                List.of(choice), null, null));
+                List.of(choice), null, speculation));
     }
 
     private String event(OpenAiJson.ChatCompletionChunk chunk) {

@@ -15,6 +15,7 @@ import org.springframework.ai.chat.model.ChatResponse;
 
 import dev.specula.chat.ChatLogprob;
 import dev.specula.chat.SpeculaChatModel;
+import dev.specula.engine.OutputToken;
 
 /** The JSON bodies of OpenAI's chat completions API, as the gateway writes them. */
 final class OpenAiJson {
@@ -99,8 +100,8 @@ final class OpenAiJson {
     }
 
     /**
-     * The {@code specula.*} response metadata under snake_case names, or null when there
-     * is none.
+     * The {@code specula.*} response metadata under snake_case names, and the answer's
+     * {@code tokens} when it carries them; null when there is none.
      */
     static Map<String, Object> speculation(ChatResponse response) {
         ChatResponseMetadata metadata = response.getMetadata();
@@ -111,7 +112,39 @@ final class OpenAiJson {
                 speculation.put(field, value);
             }
         });
+        List<Map<String, Object>> tokens = tokens(response);
+        if (tokens != null) {
+            speculation.put("tokens", tokens);
+        }
         return speculation.isEmpty() ? null : speculation;
+    }
+
+    /**
+     * How each token of the response's text was made, when the request asked for
+     * provenance ({@code speculation.provenance}): {@code [{"index", "id", "text",
+     * "kind", "round", "gamma"}]}, {@code kind} one of accepted, corrected, bonus, plain;
+     * null otherwise.
+     */
+    static List<Map<String, Object>> tokens(ChatResponse response) {
+        if (response.getResult() == null || response.getResult().getMetadata() == null) {
+            return null;
+        }
+        List<OutputToken> tokens = response.getResult().getMetadata().get(SpeculaChatModel.METADATA_TOKENS);
+        if (tokens == null) {
+            return null;
+        }
+        List<Map<String, Object>> json = new ArrayList<>(tokens.size());
+        for (OutputToken token : tokens) {
+            Map<String, Object> entry = new LinkedHashMap<>();
+            entry.put("index", token.index());
+            entry.put("id", token.id());
+            entry.put("text", token.text());
+            entry.put("kind", token.kind().tag());
+            entry.put("round", token.round());
+            entry.put("gamma", token.gamma());
+            json.add(entry);
+        }
+        return json;
     }
 
     private static Map<String, String> speculationFields() {

@@ -26,6 +26,9 @@ import dev.specula.request.InvalidRequestException;
  */
 final class RequestFields {
 
+    /** The fields of {@code speculation}; any other is refused by name. */
+    static final Set<String> SPECULATION_FIELDS = Set.of("policy", "gamma", "enabled", "proposer", "provenance");
+
     private RequestFields() {
     }
 
@@ -120,12 +123,19 @@ final class RequestFields {
 
     /**
      * {@code "speculation": {"policy": "fixed", "gamma": 4, "enabled": true, "proposer":
-     * "ngram"}}, every field optional, and OpenAI's Predicted Outputs
-     * ({@code prediction}) into {@code options}.
+     * "ngram", "provenance": true}}, every field optional, another one refused by name,
+     * and OpenAI's Predicted Outputs ({@code prediction}) into {@code options}.
      */
     static void speculation(JsonNode body, SpeculaChatOptions.Builder options) {
         JsonNode node = optionalObject(body, "speculation");
         if (node != null) {
+            for (String field : node.propertyNames()) {
+                if (!SPECULATION_FIELDS.contains(field)) {
+                    throw new InvalidRequestException("speculation." + field, "unsupported_parameter",
+                            "Unrecognized field 'speculation." + field
+                                    + "': speculation takes policy, gamma, enabled, proposer and provenance");
+                }
+            }
             String policy = optionalString(node, "policy", "speculation.policy");
             if (policy != null) {
                 checkPolicy(policy);
@@ -142,7 +152,8 @@ final class RequestFields {
             options.policy(policy)
                 .proposer(proposer)
                 .gamma(gamma == null ? null : gamma.intValue())
-                .speculation(optionalBoolean(node, "enabled", "speculation.enabled"));
+                .speculation(optionalBoolean(node, "enabled", "speculation.enabled"))
+                .provenance(optionalBoolean(node, "provenance", "speculation.provenance"));
         }
         options.prediction(prediction(optionalObject(body, "prediction")));
     }

@@ -135,7 +135,13 @@ final class TextCompletionStream extends BaseSubscriber<ChatResponse> {
     protected void hookOnNext(ChatResponse response) {
         begin();
         String text = OpenAiJson.text(response);
-        if (!text.isEmpty()) {
+        // with provenance an event carries its tokens (and may have none but the end of
+        // sequence, without text)
+        List<Map<String, Object>> tokens = OpenAiJson.tokens(response);
+        if (tokens != null) {
+            send(event(new TextCompletionJson.Choice(text, 0, null, null), null, Map.of("tokens", tokens)));
+        }
+        else if (!text.isEmpty()) {
             send(event(new TextCompletionJson.Choice(text, 0, null, null), null, null));
         }
         String finishReason = OpenAiJson.finishReason(response);

@@ -42,8 +42,8 @@ class ChatCompletionRequestTest {
                  "repetition_penalty": 1.1, "logit_bias": {"13": -100, "7": 2.5}, "logprobs": true, "top_logprobs": 4,
                  "user": "someone", "metadata": {"a": "b"}, "store": false, "modalities": ["text"],
                  "stream": true, "stream_options": {"include_usage": true},
-                 "speculation": {"policy": "fixed", "gamma": 3, "enabled": true, "proposer": "model+ngram"}}"""
-            .formatted(HELLO));
+                 "speculation": {"policy": "fixed", "gamma": 3, "enabled": true, "proposer": "model+ngram",
+                                 "provenance": true}}""".formatted(HELLO));
 
         SpeculaChatOptions options = request.options();
         assertThat(options.getModel()).isEqualTo(MODEL);
@@ -57,6 +57,7 @@ class ChatCompletionRequestTest {
         assertThat(options.getGamma()).isEqualTo(3);
         assertThat(options.getSpeculation()).isTrue();
         assertThat(options.getProposer()).isEqualTo("model+ngram");
+        assertThat(options.getProvenance()).isTrue();
         assertThat(options.getPrediction()).isNull();
         assertThat(options.getFrequencyPenalty()).isEqualTo(0.5);
         assertThat(options.getPresencePenalty()).isEqualTo(-0.25);
@@ -159,6 +160,9 @@ class ChatCompletionRequestTest {
             HELLO + ", \"speculation\": {\"enabled\": \"no\"}                 | speculation.enabled",
             HELLO + ", \"speculation\": {\"proposer\": \"eagle\"}             | speculation.proposer",
             HELLO + ", \"speculation\": {\"proposer\": 3}                     | speculation.proposer",
+            HELLO + ", \"speculation\": {\"provenance\": \"yes\"}           | speculation.provenance",
+            HELLO + ", \"speculation\": {\"provenence\": true}                | speculation.provenence",
+            HELLO + ", \"speculation\": {\"provenance\": true}, \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"f\"}}] | speculation.provenance",
             HELLO + ", \"prediction\": \"text\"                               | prediction",
             HELLO + ", \"prediction\": {\"content\": \"x\"}                   | prediction.type",
             HELLO + ", \"prediction\": {\"type\": \"text\", \"content\": \"x\"} | prediction.type",
@@ -188,6 +192,16 @@ class ChatCompletionRequestTest {
                     assertThat(ex.getField()).isEqualTo(param);
                     assertThat(ex.getMessage()).isNotBlank();
                 });
+    }
+
+    @Test
+    void provenanceGoesWithToolsTheModelMayNotCall() {
+        ChatCompletionRequest request = read(("{%s, \"speculation\": {\"provenance\": true}, \"tools\": [{\"type\": "
+                + "\"function\", \"function\": {\"name\": \"f\"}}], \"tool_choice\": \"none\"}")
+            .formatted(HELLO));
+
+        assertThat(request.options().getProvenance()).isTrue();
+        assertThat(request.options().getToolChoice()).isEqualTo("none");
     }
 
     @Test

@@ -96,6 +96,20 @@ class GatewaySecurityTest {
         assertThat(http.json(health).get("status").stringValue()).isEqualTo("UP");
     }
 
+    /**
+     * The playground's static files are open (a browser cannot send a key when it loads a
+     * page); its options and the API it calls need the key it is given.
+     */
+    @Test
+    void thePlaygroundPageIsOpenAndWhatItCallsNeedsAKey() {
+        for (String page : List.of("/", "/index.html", "/playground.js", "/playground.css")) {
+            assertThat(http.get(page).statusCode()).as(page).isEqualTo(200);
+        }
+        assertThat(http.get("/playground/options").statusCode()).isEqualTo(401);
+        assertThat(http.get("/playground/options", "Authorization", "Bearer " + KEY).statusCode()).isEqualTo(200);
+        assertThat(http.get("/index.html/../v1/models").statusCode()).isEqualTo(401);
+    }
+
     @Test
     void aWrongKeyOrAnotherSchemeIs401AndTheKeyIsNeverEchoed() {
         HttpResponse<String> wrong = http.get("/v1/models", "Authorization", "Bearer sk-guessed-0123456789");

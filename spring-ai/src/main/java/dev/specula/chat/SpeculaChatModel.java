@@ -31,6 +31,8 @@ import dev.specula.engine.FinishReason;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
 import dev.specula.engine.ModelPair;
+import dev.specula.engine.OutputToken;
+import dev.specula.engine.TokenStreamListener;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
@@ -64,6 +66,13 @@ import dev.specula.toolcall.ToolCallStreamFilter;
  * calls and {@code ToolResponseMessage}s is rendered as the template expects. A model
  * whose template knows no tool-call format refuses tools ({@code tools}); messages with
  * media are refused ({@code media}).
+ *
+ * <p>
+ * Provenance ({@link SpeculaChatOptions#getProvenance()}): each streamed chunk carries
+ * the tokens its text is made of and how each was made, a draft the target accepted, the
+ * target's correction, its bonus token or a plain token ({@link OutputToken},
+ * {@link dev.specula.engine.TokenKind}), in the generation metadata under
+ * {@link #METADATA_TOKENS}; a whole answer carries all of them.
  */
 public class SpeculaChatModel implements ChatModel {
 
@@ -149,6 +158,17 @@ public class SpeculaChatModel implements ChatModel {
      * (boolean).
      */
     public static final String METADATA_CACHED = "specula.cached";
+
+    /**
+     * Generation metadata, when the options ask for
+     * {@link SpeculaChatOptions#getProvenance() provenance}: the tokens of the response's
+     * text and how each was made, a {@code List<OutputToken>}. In a streamed chunk, the
+     * pieces of its text, in order (their texts concatenate to it; a token whose text
+     * comes in two chunks has a piece in each, with the same index, and the end of
+     * sequence comes as a piece without text, in a chunk of its own when nothing else is
+     * new); in a whole answer, one entry per token.
+     */
+    public static final String METADATA_TOKENS = "specula.tokens";
 
     /**
      * Longest prompt by default, in characters of message text: checked before the chat
@@ -246,10 +266,12 @@ public class SpeculaChatModel implements ChatModel {
                     observationRegistry)
             .observe(() -> {
                 ToolPlan tools = toolPlan(requestPrompt);
-                ServiceResult result = service.generate(serviceRequest(requestPrompt, tools, null, cancellation));
+                TokenRecorder tokens = TokenRecorder.of((SpeculaChatOptions) requestPrompt.getOptions());
+                ServiceResult result = service.generate(serviceRequest(requestPrompt, tools, tokens, cancellation));
                 String text = result.generation().text();
                 ChatResponse response = completeResponse(UUID.randomUUID().toString(), result,
-                        tools.readsCalls() ? tools.format().parse(text) : new ParsedOutput(text, List.of()), tools);
+                        tools.readsCalls() ? tools.format().parse(text) : new ParsedOutput(text, List.of()), tools,
+                        TokenRecorder.tokensOf(tokens));
                 observationContext.setResponse(response);
                 return response;
             });
@@ -282,23 +304,19 @@ public class SpeculaChatModel implements ChatModel {
                 sink.onCancel(cancellation::cancel);
                 ToolPlan tools = toolPlan(requestPrompt);
                 StreamedText streamed = new StreamedText(tools.readsCalls() ? tools.format().streamFilter() : null);
-                ServiceRequest request = serviceRequest(requestPrompt, tools, (text) -> {
-                    String shown = streamed.accept(text);
-                    if (!shown.isEmpty()) {
-                        sink.next(textChunk(id, shown));
-                    }
-                }, cancellation);
+                ServiceRequest request = serviceRequest(requestPrompt, tools,
+                        new Chunks(id, sink, streamed, (SpeculaChatOptions) requestPrompt.getOptions()), cancellation);
                 streamScheduler.schedule(() -> {
                     try {
                         ServiceResult result = service.generate(request);
                         ParsedOutput rest = streamed.finish();
                         if (!rest.content().isEmpty() && tools.readsCalls()) {
-                            sink.next(textChunk(id, rest.content()));
+                            sink.next(textChunk(id, rest.content(), List.of()));
                         }
                         ParsedOutput whole = tools.readsCalls()
                                 ? new ParsedOutput(streamed.shown(rest), rest.toolCalls())
                                 : new ParsedOutput(result.generation().text(), List.of());
-                        observationContext.setResponse(completeResponse(id, result, whole, tools));
+                        observationContext.setResponse(completeResponse(id, result, whole, tools, List.of()));
                         sink.next(lastChunk(id, result, rest, tools));
                         sink.complete();
                     }
@@ -336,9 +354,10 @@ public class SpeculaChatModel implements ChatModel {
      */
     public ChatResponse callTokens(int[] promptIds, ChatOptions options, CancellationToken cancellation) {
         SpeculaChatOptions merged = tokenOptions(promptIds, options);
-        ServiceResult result = service.generate(serviceRequest(promptIds, merged, ToolPlan.NONE, null, cancellation));
+        TokenRecorder tokens = TokenRecorder.of(merged);
+        ServiceResult result = service.generate(serviceRequest(promptIds, merged, ToolPlan.NONE, tokens, cancellation));
         return completeResponse(UUID.randomUUID().toString(), result,
-                new ParsedOutput(result.generation().text(), List.of()), ToolPlan.NONE);
+                new ParsedOutput(result.generation().text(), List.of()), ToolPlan.NONE, TokenRecorder.tokensOf(tokens));
     }
 
     /**
@@ -354,11 +373,8 @@ public class SpeculaChatModel implements ChatModel {
             return Flux.create((sink) -> {
                 CancellationToken cancellation = new CancellationToken();
                 sink.onCancel(cancellation::cancel);
-                ServiceRequest request = serviceRequest(promptIds, merged, ToolPlan.NONE, (text) -> {
-                    if (!text.isEmpty()) {
-                        sink.next(textChunk(id, text));
-                    }
-                }, cancellation);
+                ServiceRequest request = serviceRequest(promptIds, merged, ToolPlan.NONE,
+                        new Chunks(id, sink, new StreamedText(null), merged), cancellation);
                 streamScheduler.schedule(() -> {
                     try {
                         ServiceResult result = service.generate(request);
@@ -589,6 +605,12 @@ public class SpeculaChatModel implements ChatModel {
         if (promptIds.length > limit) {
             throw new PromptTokenLimitException(promptIds.length, true, limit, maxPromptTokens == 0);
         }
+        if (Boolean.TRUE.equals(options.getProvenance()) && tools.readsCalls()) {
+            throw new InvalidRequestException("provenance", UNSUPPORTED_VALUE,
+                    "provenance tells how each piece of the output's text was made, and an answer whose tool calls "
+                            + "are read from its output holds back or drops part of that text: leave provenance out, "
+                            + "or the tools (or set toolChoice to none)");
+        }
         int maxTokens = options.getMaxTokens() != null ? options.getMaxTokens() : DEFAULT_MAX_TOKENS;
         boolean speculation = options.getSpeculation() == null || options.getSpeculation();
         int[] prediction = options.getPrediction() == null ? null
@@ -624,40 +646,50 @@ public class SpeculaChatModel implements ChatModel {
         return new SamplingParams(temperature, topK, topP, options.getSeed());
     }
 
-    /** The whole answer: its text and the calls kept from {@code output}. */
-    private ChatResponse completeResponse(String id, ServiceResult result, ParsedOutput output, ToolPlan tools) {
+    /**
+     * The whole answer: its text, the calls kept from {@code output}, and its
+     * {@code tokens} when the request asked for provenance (else null).
+     */
+    private ChatResponse completeResponse(String id, ServiceResult result, ParsedOutput output, ToolPlan tools,
+            List<OutputToken> tokens) {
         GenerationResult generation = result.generation();
         List<AssistantMessage.ToolCall> calls = tools.keptCalls(output);
         AssistantMessage message = AssistantMessage.builder().content(output.content()).toolCalls(calls).build();
-        return new ChatResponse(List.of(new Generation(message, generationMetadata(generation, calls))),
-                responseMetadata(id, result));
+        ChatGenerationMetadata metadata = generationMetadata(generation, calls, tokens);
+        return new ChatResponse(List.of(new Generation(message, metadata)), responseMetadata(id, result));
     }
 
-    private ChatResponse textChunk(String id, String text) {
-        return new ChatResponse(List.of(new Generation(new AssistantMessage(text))),
-                ChatResponseMetadata.builder().id(id).model(modelName).build());
+    /** A piece of text, with its tokens when the request asked for provenance. */
+    private ChatResponse textChunk(String id, String text, List<OutputToken> tokens) {
+        Generation generation = tokens.isEmpty() ? new Generation(new AssistantMessage(text)) : new Generation(
+                new AssistantMessage(text), ChatGenerationMetadata.builder().metadata(METADATA_TOKENS, tokens).build());
+        return new ChatResponse(List.of(generation), ChatResponseMetadata.builder().id(id).model(modelName).build());
     }
 
     /** No text; the calls, finish reason, usage and figures. */
     private ChatResponse lastChunk(String id, ServiceResult result, ParsedOutput rest, ToolPlan tools) {
         List<AssistantMessage.ToolCall> calls = tools.keptCalls(rest);
         AssistantMessage message = AssistantMessage.builder().content("").toolCalls(calls).build();
-        return new ChatResponse(List.of(new Generation(message, generationMetadata(result.generation(), calls))),
+        return new ChatResponse(
+                List.of(new Generation(message, generationMetadata(result.generation(), calls, List.of()))),
                 responseMetadata(id, result));
     }
 
     /**
-     * The finish reason ({@code tool_calls} when the model called tools), and the
-     * output's log-probabilities when asked for (a stream carries them all in its last
-     * chunk).
+     * The finish reason ({@code tool_calls} when the model called tools), the output's
+     * log-probabilities when asked for (a stream carries them all in its last chunk), and
+     * its {@code tokens} when not empty.
      */
     private ChatGenerationMetadata generationMetadata(GenerationResult generation,
-            List<AssistantMessage.ToolCall> calls) {
+            List<AssistantMessage.ToolCall> calls, List<OutputToken> tokens) {
         ChatGenerationMetadata.Builder metadata = ChatGenerationMetadata.builder()
             .finishReason(calls.isEmpty() ? finishReason(generation.finishReason()) : FINISH_REASON_TOOL_CALLS);
         if (!generation.logprobs().isEmpty()) {
             metadata.metadata(ChatLogprob.METADATA_KEY,
                     ChatLogprob.of(generation.logprobs(), service.models().get().target().tokenizer()));
+        }
+        if (!tokens.isEmpty()) {
+            metadata.metadata(METADATA_TOKENS, tokens);
         }
         return metadata.build();
     }
@@ -699,6 +731,49 @@ public class SpeculaChatModel implements ChatModel {
         }
         result.reason().ifPresent((reason) -> metadata.keyValue(METADATA_POLICY_REASON, reason.tag()));
         return metadata.build();
+    }
+
+    /**
+     * Sends each piece of accepted text down a stream as a chunk (through
+     * {@link StreamedText}); with provenance, with the tokens it is made of, a chunk also
+     * for tokens without text.
+     */
+    private final class Chunks implements TokenStreamListener {
+
+        private final String id;
+
+        private final FluxSink<ChatResponse> sink;
+
+        private final StreamedText streamed;
+
+        private final boolean provenance;
+
+        Chunks(String id, FluxSink<ChatResponse> sink, StreamedText streamed, SpeculaChatOptions options) {
+            this.id = id;
+            this.sink = sink;
+            this.streamed = streamed;
+            this.provenance = Boolean.TRUE.equals(options.getProvenance());
+        }
+
+        @Override
+        public void onText(String text) {
+            String shown = streamed.accept(text);
+            if (!shown.isEmpty()) {
+                sink.next(textChunk(id, shown, List.of()));
+            }
+        }
+
+        @Override
+        public boolean wantsTokens() {
+            return provenance;
+        }
+
+        /** No tool filter runs with provenance: what is shown is {@code text}. */
+        @Override
+        public void onTokens(String text, List<OutputToken> tokens) {
+            sink.next(textChunk(id, streamed.accept(text), tokens));
+        }
+
     }
 
     /**

@@ -100,12 +100,14 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
 
     private final Boolean jsonMode;
 
+    private final Boolean provenance;
+
     private SpeculaChatOptions(String model, Double temperature, Double topP, Integer topK, Integer maxTokens,
             List<String> stopSequences, Long seed, String policy, Integer gamma, Boolean speculation, String proposer,
             String prediction, Double frequencyPenalty, Double presencePenalty, List<ToolCallback> toolCallbacks,
             Map<String, Object> toolContext, String toolChoice, Boolean parallelToolCalls, Double repetitionPenalty,
             Map<Integer, Double> logitBias, Boolean logprobs, Integer topLogprobs, String outputSchema,
-            Boolean jsonMode) {
+            Boolean jsonMode, Boolean provenance) {
         this.model = model;
         this.temperature = temperature;
         this.topP = topP;
@@ -130,6 +132,7 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
         this.topLogprobs = topLogprobs;
         this.outputSchema = outputSchema;
         this.jsonMode = jsonMode;
+        this.provenance = provenance;
     }
 
     public static Builder builder() {
@@ -201,6 +204,9 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
             }
             if (specula.jsonMode != null) {
                 merged.jsonMode(specula.jsonMode);
+            }
+            if (specula.provenance != null) {
+                merged.provenance(specula.provenance);
             }
             if (specula.parallelToolCalls != null) {
                 merged.parallelToolCalls(specula.parallelToolCalls);
@@ -386,6 +392,17 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
         return jsonMode;
     }
 
+    /**
+     * Whether the answer tells how each of its tokens was made: every streamed chunk
+     * carries its tokens in the generation metadata
+     * ({@link SpeculaChatModel#METADATA_TOKENS}), a whole answer all of them. Such a
+     * request is always decoded, never replayed from the response cache; it cannot offer
+     * tools whose calls are read from the output. Null or false: no tokens.
+     */
+    public Boolean getProvenance() {
+        return provenance;
+    }
+
     @Override
     public Builder mutate() {
         return new Builder().model(model)
@@ -411,7 +428,8 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
             .logprobs(logprobs)
             .topLogprobs(topLogprobs)
             .outputSchema(outputSchema)
-            .jsonMode(jsonMode);
+            .jsonMode(jsonMode)
+            .provenance(provenance);
     }
 
     @Override
@@ -431,7 +449,7 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
                 && Objects.equals(repetitionPenalty, that.repetitionPenalty)
                 && Objects.equals(logitBias, that.logitBias) && Objects.equals(logprobs, that.logprobs)
                 && Objects.equals(topLogprobs, that.topLogprobs) && Objects.equals(outputSchema, that.outputSchema)
-                && Objects.equals(jsonMode, that.jsonMode);
+                && Objects.equals(jsonMode, that.jsonMode) && Objects.equals(provenance, that.provenance);
     }
 
     @Override
@@ -453,7 +471,7 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
                 + ", presencePenalty=" + presencePenalty + ", repetitionPenalty=" + repetitionPenalty + ", logitBias="
                 + logitBias + ", logprobs=" + logprobs + ", topLogprobs=" + topLogprobs + ", outputSchema="
                 + (outputSchema == null ? null : outputSchema.length() + " characters") + ", jsonMode=" + jsonMode
-                + "]";
+                + ", provenance=" + provenance + "]";
     }
 
     /**
@@ -498,6 +516,8 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
 
         private Boolean jsonMode;
 
+        private Boolean provenance;
+
         private Builder() {
         }
 
@@ -533,6 +553,12 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
         /** Whether the answer must be a JSON object. */
         public Builder jsonMode(Boolean jsonMode) {
             this.jsonMode = jsonMode;
+            return this;
+        }
+
+        /** Whether the answer tells how each of its tokens was made. */
+        public Builder provenance(Boolean provenance) {
+            this.provenance = provenance;
             return this;
         }
 
@@ -676,6 +702,9 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
                 if (specula.jsonMode != null) {
                     this.jsonMode = specula.jsonMode;
                 }
+                if (specula.provenance != null) {
+                    this.provenance = specula.provenance;
+                }
                 if (specula.seed != null) {
                     this.seed = specula.seed;
                 }
@@ -704,7 +733,7 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
                     this.stopSequences, this.seed, this.policy, this.gamma, this.speculation, this.proposer,
                     this.prediction, this.frequencyPenalty, this.presencePenalty, this.toolCallbacks, this.toolContext,
                     this.toolChoice, this.parallelToolCalls, this.repetitionPenalty, this.logitBias, this.logprobs,
-                    this.topLogprobs, this.outputSchema, this.jsonMode);
+                    this.topLogprobs, this.outputSchema, this.jsonMode, this.provenance);
         }
 
     }

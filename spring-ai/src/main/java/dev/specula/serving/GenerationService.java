@@ -48,7 +48,7 @@ import dev.specula.request.InvalidRequestException;
  *
  * <pre>
  * response cache      deterministic requests answered before (replayed, to a stream in the chunks they were
- *                     generated in)
+ *                     generated in); never for a listener that wants tokens (it needs a decoding)
  * bulkhead            at most N generations at once; beyond it ServiceBusyException
  * goodput switch      speculation off while it decodes slower than plain (GoodputMonitor)
  * KV bound            the request's worst-case KV reserved within specula.kv.max-bytes: it waits in line up to
@@ -218,10 +218,18 @@ public final class GenerationService implements AutoCloseable {
         }
         // sampled output depends on what proposed (the random draws differ), greedy
         // output
-        // does not
-        Optional<ResponseCache.Key> key = cache == null ? Optional.empty()
-                : ResponseCache.keyOf(modelsId, request, speculate ? policySpec + "/" + request.gamma() + "/" + proposer
-                        + "/" + java.util.Arrays.hashCode(request.prediction()) : PlainPolicy.NAME);
+        // does not. A listener that wants to hear how each token was made needs a
+        // decoding: a replay has none to tell
+        boolean tracesTokens = request.listener() != null && request.listener().wantsTokens();
+        Optional<ResponseCache.Key> key = cache == null
+                || tracesTokens
+                        ? Optional.empty()
+                        : ResponseCache
+                            .keyOf(modelsId, request,
+                                    speculate
+                                            ? policySpec + "/" + request.gamma() + "/" + proposer + "/"
+                                                    + java.util.Arrays.hashCode(request.prediction())
+                                            : PlainPolicy.NAME);
         if (key.isPresent()) {
             Optional<ResponseCache.Entry> hit = cache.get(key.get());
             if (hit.isPresent()) {

@@ -1,6 +1,7 @@
 package dev.specula.chat;
 
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 
 import io.github.resilience4j.circuitbreaker.CircuitBreaker;
@@ -18,6 +19,8 @@ import org.springframework.ai.chat.prompt.Prompt;
 import org.springframework.ai.observation.conventions.AiObservationAttributes;
 
 import dev.specula.Fixtures;
+import dev.specula.engine.OutputToken;
+import dev.specula.engine.TokenKind;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.serving.BatchingSettings;
 import dev.specula.serving.GenerationService;
@@ -189,6 +192,76 @@ class SpeculaChatModelTest {
         assertThat(last.getResult().getMetadata().getFinishReason()).isIn("stop", "length");
         assertThat(last.getMetadata().getUsage().getCompletionTokens()).isPositive();
         assertThat((Long) last.getMetadata().get(SpeculaChatModel.METADATA_DRAFTED)).isPositive();
+    }
+
+    /**
+     * Provenance: each streamed chunk carries the tokens of its text and how each was
+     * made; a call carries them all, one per token; a stream that does not ask carries
+     * none.
+     */
+    @Test
+    void withProvenanceEachChunkTellsHowItsTokensWereMade() {
+        SpeculaChatOptions asking = SpeculaChatOptions.builder().policy("fixed:4").provenance(true).build();
+        List<ChatResponse> chunks = chatModel.stream(new Prompt(new UserMessage(QUESTION), asking))
+            .collectList()
+            .block(TIMEOUT);
+        ChatResponse called = chatModel.call(new Prompt(new UserMessage(QUESTION), asking));
+
+        StringBuilder text = new StringBuilder();
+        List<OutputToken> streamed = new ArrayList<>();
+        for (ChatResponse chunk : chunks.subList(0, chunks.size() - 1)) {
+            List<OutputToken> tokens = chunk.getResult().getMetadata().get(SpeculaChatModel.METADATA_TOKENS);
+            assertThat(tokens).as("every text chunk has its tokens").isNotEmpty();
+            assertThat(String.join("", tokens.stream().map(OutputToken::text).toList()))
+                .isEqualTo(chunk.getResult().getOutput().getText());
+            text.append(chunk.getResult().getOutput().getText());
+            streamed.addAll(tokens);
+        }
+        String answer = called.getResult().getOutput().getText();
+        assertThat(text.toString()).isEqualTo(answer);
+        List<OutputToken> whole = called.getResult().getMetadata().get(SpeculaChatModel.METADATA_TOKENS);
+        assertThat(whole).hasSize(called.getMetadata().getUsage().getCompletionTokens());
+        assertThat(String.join("", whole.stream().map(OutputToken::text).toList())).isEqualTo(answer);
+        // greedy: the stream decoded the same tokens, the same way
+        assertThat(streamed.stream().map(OutputToken::index).distinct().toList())
+            .isEqualTo(whole.stream().map(OutputToken::index).toList());
+        assertThat(whole).extracting(OutputToken::kind).contains(TokenKind.ACCEPTED);
+        assertThat(whole.stream().filter((token) -> token.kind() == TokenKind.ACCEPTED).count())
+            .isLessThanOrEqualTo((Long) called.getMetadata().get(SpeculaChatModel.METADATA_ACCEPTED));
+
+        List<ChatResponse> plain = chatModel.stream(new Prompt(new UserMessage(QUESTION))).collectList().block(TIMEOUT);
+        assertThat(plain).allSatisfy(
+                (chunk) -> assertThat((Object) chunk.getResult().getMetadata().get(SpeculaChatModel.METADATA_TOKENS))
+                    .isNull());
+    }
+
+    /**
+     * A replayed answer has no decoding to tell: a request with provenance is decoded
+     * even when the cache holds its answer.
+     */
+    @Test
+    void provenanceIsNeverAnsweredFromTheCache() {
+        GenerationService cachedService = GenerationService.builder(models)
+            .goodput(GoodputSettings.disabled())
+            .batching(BatchingSettings.disabled())
+            .prefixCacheBytes(0)
+            .build();
+        try {
+            SpeculaChatModel cached = model(cachedService);
+            Prompt asking = new Prompt(QUESTION, SpeculaChatOptions.builder().maxTokens(12).provenance(true).build());
+            cached.call(new Prompt(QUESTION, SpeculaChatOptions.builder().maxTokens(12).build()));
+            ChatResponse first = cached.call(asking);
+            ChatResponse second = cached.call(asking);
+
+            assertThat(cachedService.snapshot().cacheHits()).isZero();
+            assertThat((Boolean) second.getMetadata().get(SpeculaChatModel.METADATA_CACHED)).isFalse();
+            assertThat((List<?>) second.getResult().getMetadata().get(SpeculaChatModel.METADATA_TOKENS))
+                .hasSize(second.getMetadata().getUsage().getCompletionTokens())
+                .isEqualTo(first.getResult().getMetadata().get(SpeculaChatModel.METADATA_TOKENS));
+        }
+        finally {
+            cachedService.close();
+        }
     }
 
     @Test

@@ -150,6 +150,28 @@ class SpeculaChatModelToolsTest {
         assertThat(answer.getMetadata().getUsage().getCompletionTokens()).isPositive();
     }
 
+    /**
+     * Provenance tells how the output's text was made; an answer read for calls holds
+     * part of it back, so the two are refused together, naming provenance; with tool
+     * choice none the output is not read for calls.
+     */
+    @Test
+    void provenanceIsRefusedWithToolsReadFromTheOutput() {
+        SpeculaChatOptions both = SpeculaChatOptions.builder()
+            .toolCallbacks(weatherTool("currentWeather"))
+            .provenance(true)
+            .build();
+        assertThatThrownBy(() -> chatModel.call(new Prompt("Weather?", both))).isInstanceOfSatisfying(
+                InvalidRequestException.class, (ex) -> assertThat(ex.getField()).isEqualTo("provenance"));
+        assertThatThrownBy(() -> chatModel.stream(new Prompt("Weather?", both)).blockLast(TIMEOUT))
+            .isInstanceOfSatisfying(InvalidRequestException.class,
+                    (ex) -> assertThat(ex.getField()).isEqualTo("provenance"));
+
+        ChatResponse answer = chatModel
+            .call(new Prompt("Weather?", both.mutate().toolChoice(SpeculaChatOptions.TOOL_CHOICE_NONE).build()));
+        assertThat((List<?>) answer.getResult().getMetadata().get(SpeculaChatModel.METADATA_TOKENS)).isNotEmpty();
+    }
+
     @Test
     void toolChoiceNoneOffersNoToolAndANamedChoiceOffersOnlyThatTool() {
         List<ToolCallback> tools = List.of(weatherTool("currentWeather"), weatherTool("forecast"));

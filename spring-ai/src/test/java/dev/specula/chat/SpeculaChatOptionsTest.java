@@ -25,8 +25,12 @@ class SpeculaChatOptionsTest {
             .policy("fixed")
             .gamma(3);
 
-        SpeculaChatOptions.Builder combined = defaults
-            .combineWith(SpeculaChatOptions.builder().maxTokens(5).seed(7L).speculation(false).proposer("ngram"));
+        SpeculaChatOptions.Builder combined = defaults.combineWith(SpeculaChatOptions.builder()
+            .maxTokens(5)
+            .seed(7L)
+            .speculation(false)
+            .proposer("ngram")
+            .provenance(true));
 
         assertThat(combined).as("combineWith returns this builder").isSameAs(defaults);
         SpeculaChatOptions options = defaults.build();
@@ -37,10 +41,14 @@ class SpeculaChatOptionsTest {
         assertThat(options.getPolicy()).isEqualTo("fixed");
         assertThat(options.getGamma()).isEqualTo(3);
         assertThat(options.getProposer()).isEqualTo("ngram");
+        assertThat(options.getProvenance()).isTrue();
         assertThat(options.mutate().build()).isEqualTo(options);
         assertThat(
                 SpeculaChatOptions.merge(SpeculaChatOptions.builder().proposer("model").build(), options).getProposer())
             .isEqualTo("model");
+        assertThat(SpeculaChatOptions.merge(SpeculaChatOptions.builder().provenance(false).build(), options)
+            .getProvenance()).isFalse();
+        assertThat(options).isNotEqualTo(options.mutate().provenance(null).build());
     }
 
     @Test

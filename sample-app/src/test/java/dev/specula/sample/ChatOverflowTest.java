@@ -1,0 +1,49 @@
+package dev.specula.sample;
+
+import java.time.Duration;
+
+import io.github.resilience4j.circuitbreaker.CircuitBreaker;
+import org.junit.jupiter.api.Test;
+import tools.jackson.databind.JsonNode;
+import tools.jackson.databind.json.JsonMapper;
+
+import dev.specula.request.InvalidRequestException;
+import dev.specula.serving.ServiceBusyException;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+/**
+ * Which requests may overflow: those the remote can answer as asked. A request that asks
+ * how its tokens were made ({@code speculation.provenance}) stays local, and naming the
+ * remote model with it is refused by name.
+ */
+class ChatOverflowTest {
+
+    private static final JsonMapper JSON = JsonMapper.builder().build();
+
+    /** Neither call here reaches the remote: there is none. */
+    private final ChatOverflow overflow = new ChatOverflow(null, CircuitBreaker.ofDefaults("overflow-test"), "remote",
+            Duration.ofSeconds(5));
+
+    @Test
+    void aRequestAskingForProvenanceNeverOverflows() {
+        ServiceBusyException busy = new ServiceBusyException(1);
+
+        assertThat(overflow.takes(busy, body("{\"speculation\": {\"policy\": \"fixed\"}}"))).isTrue();
+        assertThat(overflow.takes(busy, body("{\"speculation\": {\"provenance\": false}}"))).isTrue();
+        assertThat(overflow.takes(busy, body("{\"speculation\": {\"provenance\": true}}"))).isFalse();
+    }
+
+    @Test
+    void provenanceForTheRemoteModelIsRefusedByName() {
+        assertThatThrownBy(() -> overflow.checkPortable(body("{\"speculation\": {\"provenance\": true}}")))
+            .isInstanceOfSatisfying(InvalidRequestException.class,
+                    (ex) -> assertThat(ex.getField()).isEqualTo("speculation.provenance"));
+    }
+
+    private static JsonNode body(String json) {
+        return JSON.readTree(json);
+    }
+
+}
