@@ -16,6 +16,7 @@ COMMANDS = {
     "onnx-to-hf": "specula_tools.onnx_to_hf",
     "scale-report": "specula_tools.scale_report",
     "large-vocab": "specula_tools.large_vocab",
+    "train-griffin": "specula_tools.train_griffin",
 }
 
 

@@ -87,6 +87,8 @@ class OrtRunner:
             f["attention_bias"] = bias
         else:
             f["attention_mask"] = np.ones((1, n_past + s), dtype=np.int64)
+        if "logits_to_keep" in self.inputs:
+            f["logits_to_keep"] = np.array(0, dtype=np.int64)  # 0 = every row
         for i, (k, v) in enumerate(past):
             f[f"past_key_values.{i}.key"] = np.ascontiguousarray(k)
             f[f"past_key_values.{i}.value"] = np.ascontiguousarray(v)
