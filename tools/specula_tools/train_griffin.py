@@ -82,6 +82,8 @@ def parse(argv):
     p.add_argument("--init", help="start from this checkpoint (.pt state dict) instead of a random head")
     p.add_argument("--first-stage", type=int, default=1, help="number of the first stage run (with --init)")
     p.add_argument("--minutes", default="20,12,13", help="wall-time budget per stage; stage j chains j forwards")
+    p.add_argument("--steps", default="", help="fixed step counts per stage instead (step-based cosine; comparable "
+                   "runs on a machine whose load changes), e.g. 1277,897,1033")
     p.add_argument("--seed", type=int, default=1234)
     p.add_argument("--intermediate", type=int, default=384, help="decoder MLP width I (down projects to 2H)")
     p.add_argument("--emlp", type=int, default=256, help="token-guided fusion MLP width I_e")
@@ -405,8 +407,9 @@ def target_features(target, x, torch, bf16=True):
         return target.model(input_ids=x).last_hidden_state.float()
 
 
-def run_stage(a, j, trainer, data, minutes, lr_peak, log, torch):
-    """Stage j (j chained forwards). data() -> (x [B,L] long, f [B,L,H] float32). Wall-time cosine like train-pair."""
+def run_stage(a, j, trainer, data, minutes, lr_peak, log, torch, fixed_steps=0):
+    """Stage j (j chained forwards). data() -> (x [B,L] long, f [B,L,H] float32). Wall-time cosine like train-pair,
+    or a step-based one over fixed_steps."""
     head = trainer.head
     params = [p for p in head.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr_peak, betas=(0.9, 0.95), weight_decay=0.01)
@@ -420,10 +423,13 @@ def run_stage(a, j, trainer, data, minutes, lr_peak, log, torch):
     head.train()
     while True:
         el = time.time() - t0
-        if el >= budget:
+        if (fixed_steps and step >= fixed_steps) or (not fixed_steps and el >= budget):
             break
         if step < a.warmup:
             lr = lr_peak * (step + 1) / a.warmup
+        elif fixed_steps:
+            frac = (step - a.warmup) / max(1, fixed_steps - a.warmup)
+            lr = lr_peak * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac)))
         else:
             if t_warm is None:
                 t_warm = el
@@ -459,7 +465,8 @@ def run_stage(a, j, trainer, data, minutes, lr_peak, log, torch):
             per = " | ".join(f"f{m + 1} reg {s['reg']:.4f} ce {s['ce']:.3f} top1 {s['top1']:.3f} kept {s['kept']:.2f}"
                              for m, s in enumerate(stats))
             log(f"[stage {j}] step {step} loss {v:.4f} ema {ema:.4f} | {per} | lr {lr:.2e} "
-                f"{step * x.numel() / el:.0f} tok/s {el / 60:.1f}/{minutes:.0f} min threads {torch.get_num_threads()}")
+                f"{step * x.numel() / el:.0f} tok/s {el / 60:.1f}/{minutes:.0f} min{f' step budget {fixed_steps}' if fixed_steps else ''} "
+                f"threads {torch.get_num_threads()}")
     torch.set_num_threads(max_threads)
     last = stage_stats[-50:]
     mean_last = [{k: float(np.mean([s[m][k] for s in last])) for k in last[0][m]} for m in range(j)] if last else []
@@ -675,6 +682,9 @@ def main(argv):
     log(f"head: {n_params} trainable parameters, config {json.dumps({k: head.cfg[k] for k in ('intermediate_size', 'emlp_size', 'draft_vocab_size', 'token_guided_fusion')})}")
     trainer = Trainer(a, head, torch)
     minutes = [float(m) for m in a.minutes.split(",")]
+    steps = [int(x) for x in a.steps.split(",")] if a.steps else []
+    if steps:
+        minutes = minutes[:len(steps)] + [0.0] * (len(steps) - len(minutes))
     lrs = [float(x) for x in a.lr.split(",")]
     lrs += [lrs[-1]] * (len(minutes) - len(lrs))
     pool = FeaturePool(a.pool_windows, a.seed + 1)
@@ -697,7 +707,8 @@ def main(argv):
     for idx, mins in enumerate(minutes):
         j = a.first_stage + idx
         data = fresh if (j == 1 or len(pool.x) < 4 * B) else pooled
-        res = run_stage(a, j, trainer, data, mins, lrs[min(idx, len(lrs) - 1)], log, torch)
+        res = run_stage(a, j, trainer, data, mins, lrs[min(idx, len(lrs) - 1)], log, torch,
+                        fixed_steps=steps[idx] if steps else 0)
         res["data"] = "target features on the fly (pooled)" if data is fresh else f"pool of {len(pool.x)} windows"
         res["heldout"] = heldout_check(trainer, hx, hf, max(3, j), torch)
         stages.append(res)
@@ -738,7 +749,7 @@ def main(argv):
         "trainable_parameters": n_params,
         "draft_vocab_ids": None if draft_ids is None else draft_ids.tolist(),
         "seed": a.seed,
-        "settings": {k: getattr(a, k) for k in ("minutes", "seq_len", "batch", "lr", "warmup", "clip", "noise",
+        "settings": {k: getattr(a, k) for k in ("minutes", "steps", "seq_len", "batch", "lr", "warmup", "clip", "noise",
                                                 "noise_stages", "w_reg", "w_ce", "w_topk", "topk", "align",
                                                 "align_topk", "threads", "first_stage", "init")},
         "corpus": {"train_files": n_train_files, "train_tokens": int(len(train_tokens)),
