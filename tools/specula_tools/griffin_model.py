@@ -15,7 +15,8 @@ split -> predict | regress. ``fusion=False`` keeps only u = fc([emb; h]) (EAGLE'
 
 The ONNX graph is written with onnx.helper (opset 18, float32 compute, large weights stored float16 and cast):
 inputs ``input_ids`` [1,s], ``hidden_states`` [1,s,H], ``position_ids`` [1,s], ``attention_bias`` [1,1,s,past+s]
-(additive; the graph adds no mask of its own), ``past_key_values.0.key/value`` [1,kv,past,d]; outputs ``logits``
+(additive; the graph adds no mask of its own), ``past_key_values.0.key/value`` [1,kv,past,d], ``logits_to_keep``
+int64 [] (k: logits of the last k rows only; 0: all); outputs ``logits``
 [1,s,V] (full width; with a draft vocabulary the other tokens read -1e9), ``regress`` [1,s,H],
 ``present.0.key/value`` [1,kv,past+s,d] (keys after rotary).
 """
@@ -356,6 +357,11 @@ def export_onnx(head, path, fp16_weights=True, attention="standard"):
     m_pred, m_reg = node("Split", [m, c("split_2h", np.array([H, H], np.int64))], ["m_predict", "m_regress"], axis=-1)
     predict = node("Add", [a, m_pred])
     node("Add", [a, m_reg], ["regress"])
+    # logits_to_keep = k: the lm_head reads the last k rows only (k = 0: all of them, as the target's graph), so a
+    # catch-up over many committed pairs (a prompt) computes one row of logits, not one per pair
+    keep_start = node("Neg", [node("Reshape", ["logits_to_keep", c("shape_keep", np.array([1], np.int64))])])
+    predict = node("Slice", [predict, keep_start, c("keep_end", np.array([np.iinfo(np.int64).max], np.int64)),
+                             c("keep_axis", np.array([1], np.int64))])
     if head.draft_ids is None:
         node("MatMul", [predict, w("lm_head.weight_t", embed.T)], ["logits"])
     else:
@@ -394,8 +400,9 @@ def export_onnx(head, path, fp16_weights=True, attention="standard"):
          helper.make_tensor_value_info("position_ids", TensorProto.INT64, [1, "sequence_length"]),
          helper.make_tensor_value_info("attention_bias", TensorProto.FLOAT, [1, 1, "sequence_length", "total_sequence_length"]),
          helper.make_tensor_value_info("past_key_values.0.key", TensorProto.FLOAT, [1, nkv, "past_sequence_length", d]),
-         helper.make_tensor_value_info("past_key_values.0.value", TensorProto.FLOAT, [1, nkv, "past_sequence_length", d])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, "sequence_length", V]),
+         helper.make_tensor_value_info("past_key_values.0.value", TensorProto.FLOAT, [1, nkv, "past_sequence_length", d]),
+         helper.make_tensor_value_info("logits_to_keep", TensorProto.INT64, [])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, "kept_length", V]),
          helper.make_tensor_value_info("regress", TensorProto.FLOAT, [1, "sequence_length", H]),
          helper.make_tensor_value_info("present.0.key", TensorProto.FLOAT, [1, nkv, "total_sequence_length", d]),
          helper.make_tensor_value_info("present.0.value", TensorProto.FLOAT, [1, nkv, "total_sequence_length", d])],
@@ -443,12 +450,13 @@ def ort_session(path, threads=1):
     return ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
 
 
-def head_feeds(ids, hidden, pos, bias, pk, pv):
+def head_feeds(ids, hidden, pos, bias, pk, pv, keep=0):
     return {"input_ids": np.asarray(ids, np.int64).reshape(1, -1),
             "hidden_states": np.asarray(hidden, np.float32).reshape(1, -1, hidden.shape[-1]),
             "position_ids": np.asarray(pos, np.int64).reshape(1, -1),
             "attention_bias": np.asarray(bias, np.float32),
-            "past_key_values.0.key": pk, "past_key_values.0.value": pv}
+            "past_key_values.0.key": pk, "past_key_values.0.value": pv,
+            "logits_to_keep": np.array(keep, dtype=np.int64)}
 
 
 def verify_onnx(head, path, seed=0, prefill=40, tol=1e-3, fp16_weights=True):
