@@ -3,7 +3,8 @@
  * then a report of errors, throughput, latencies and the gateway's memory over time.
  *
  *   java tools/loadtest/LoadTest.java [--url http://localhost:8080] [--api-key KEY] [--pid PID] [--clients 64]
- *       [--stalled 0] [--disconnecting 0] [--misbehave-after 3] [--stall-for 40s] [--misbehaving-max-tokens 1024]
+ *       [--stalled 0] [--disconnecting 0] [--misbehave-after 3] [--stall-for 40s] [--stalled-max-tokens N]
+ *       [--disconnecting-max-tokens 1024]
  *       [--duration 120s] [--max-tokens 64] [--temperature 0] [--seed 42] [--max-requests N] [--grace 30s]
  *       [--request-timeout 120s] [--sample-interval 5s] [--wait-ready 120s] [--flat-threshold 1.10]
  *       [--out report.json] [--markdown report.md]
@@ -89,7 +90,9 @@ public class LoadTest {
         int disconnecting;
         int misbehaveAfter = 3;
         Duration stallFor = Duration.ofSeconds(40);
-        int misbehavingMaxTokens = 1024;
+        /** null: --max-tokens. */
+        Integer stalledMaxTokens;
+        int disconnectingMaxTokens = 1024;
         Duration duration = Duration.ofSeconds(120);
         int maxTokens = 64;
         double temperature = 0;
@@ -118,7 +121,10 @@ public class LoadTest {
             "  --misbehave-after N     content chunks a stalled or disconnecting client reads first (default 3)",
             "  --stall-for D           how long a stalled client reads nothing; longer than the gateway's write timeout",
             "                          (server.tomcat.connection-timeout, 30s) so that the gateway's cut shows (default 40s)",
-            "  --misbehaving-max-tokens N  max_tokens of the stalled and disconnecting clients' requests (default 1024)",
+            "  --stalled-max-tokens N  max_tokens of the stalled clients' requests (default: --max-tokens): their answers",
+            "                          are generated in full, so longer ones measure long requests, not stalls",
+            "  --disconnecting-max-tokens N  max_tokens of the disconnecting clients' requests (default 1024): long, so",
+            "                          that a gateway generating on for gone clients would show it",
             "  --duration D            how long clients start new requests, e.g. 120s, 2m (default 120s)",
             "  --max-tokens N          max_tokens per request (default 64)",
             "  --temperature T         0 = greedy (default); > 0 samples, request i gets seed = --seed + i",
@@ -167,7 +173,8 @@ public class LoadTest {
                 case "--disconnecting" -> o.disconnecting = (int) nonNegativeLong(arg, value);
                 case "--misbehave-after" -> o.misbehaveAfter = (int) positiveLong(arg, value);
                 case "--stall-for" -> o.stallFor = duration(arg, value);
-                case "--misbehaving-max-tokens" -> o.misbehavingMaxTokens = (int) positiveLong(arg, value);
+                case "--stalled-max-tokens" -> o.stalledMaxTokens = (int) positiveLong(arg, value);
+                case "--disconnecting-max-tokens" -> o.disconnectingMaxTokens = (int) positiveLong(arg, value);
                 case "--duration" -> o.duration = duration(arg, value);
                 case "--max-tokens" -> o.maxTokens = (int) positiveLong(arg, value);
                 case "--temperature" -> {
@@ -410,10 +417,10 @@ public class LoadTest {
         String rssSource = o.pid != null ? "/proc/" + o.pid + "/status VmRSS" : rssMetricName() != null
                 ? "/actuator/metrics/" + rssMetricName() : null;
         System.out.printf(Locale.ROOT, "loadtest: %s%s, %d clients (%d well-behaved, %d stalled, %d disconnecting), %s%s, "
-                + "max_tokens %d (misbehaving clients %d), temperature %s, RSS from %s%n",
+                + "max_tokens %d (stalled %d, disconnecting %d), temperature %s, RSS from %s%n",
                 o.url, o.apiKey != null ? " with an API key" : "", o.clients, wellBehavedClients(), o.stalled,
                 o.disconnecting, seconds(o.duration), o.maxRequests != null ? " or " + o.maxRequests + " requests" : "",
-                o.maxTokens, o.misbehavingMaxTokens, plain(o.temperature),
+                o.maxTokens, stalledMaxTokens(), o.disconnectingMaxTokens, plain(o.temperature),
                 rssSource != null ? rssSource : "nowhere (pass --pid)");
 
         Map<String, Double> countersBefore = gatewayCounters();
@@ -573,6 +580,10 @@ public class LoadTest {
                 : client < wellBehaved + options.stalled ? Role.STALLED : Role.DISCONNECTING;
     }
 
+    int stalledMaxTokens() {
+        return options.stalledMaxTokens != null ? options.stalledMaxTokens : options.maxTokens;
+    }
+
     int wellBehavedClients() {
         return options.clients - options.stalled - options.disconnecting;
     }
@@ -727,7 +738,8 @@ public class LoadTest {
                 socket.close();
             }
             socket.setSoTimeout((int) options.requestTimeout.toMillis());
-            byte[] body = requestBody(index, options.misbehavingMaxTokens).getBytes(StandardCharsets.UTF_8);
+            byte[] body = requestBody(index, role == Role.STALLED ? stalledMaxTokens() : options.disconnectingMaxTokens)
+                    .getBytes(StandardCharsets.UTF_8);
             URI uri = URI.create(options.url);
             StringBuilder head = new StringBuilder()
                     .append("POST ").append(uri.getRawPath() == null ? "" : uri.getRawPath()).append("/v1/chat/completions HTTP/1.1\r\n")
@@ -1294,7 +1306,8 @@ public class LoadTest {
         settings.put("disconnecting_clients", options.disconnecting);
         settings.put("misbehave_after_chunks", options.misbehaveAfter);
         settings.put("stall_for_s", options.stallFor.toMillis() / 1000.0);
-        settings.put("misbehaving_max_tokens", options.misbehavingMaxTokens);
+        settings.put("stalled_max_tokens", stalledMaxTokens());
+        settings.put("disconnecting_max_tokens", options.disconnectingMaxTokens);
         settings.put("duration_s", options.duration.toMillis() / 1000.0);
         settings.put("max_requests", options.maxRequests);
         settings.put("max_tokens", options.maxTokens);
@@ -1446,13 +1459,13 @@ public class LoadTest {
                 && !"completed_after_stall".equals(r.outcome)).toList();
         m.put("stalled_requests_not_read_to_the_end", stalledUnfinished.size());
         m.put("stalled_unread_tokens_at_most", stalledUnfinished.stream()
-                .mapToLong((r) -> Math.max(0, options.misbehavingMaxTokens - tokensRead(r))).sum());
+                .mapToLong((r) -> Math.max(0, stalledMaxTokens() - tokensRead(r))).sum());
         if (generated != null) {
             double neverRead = generated - read;
             m.put("tokens_never_read", neverRead);
             if (!disconnected.isEmpty()) {
                 m.put("per_disconnected_request_at_most", (disconnectedRead + Math.max(0, neverRead)) / disconnected.size());
-                m.put("per_disconnected_request_if_never_cancelled_up_to", (double) options.misbehavingMaxTokens);
+                m.put("per_disconnected_request_if_never_cancelled_up_to", (double) options.disconnectingMaxTokens);
             }
         }
         return m;
@@ -1532,10 +1545,11 @@ public class LoadTest {
         long disconnectingClients = ((Number) settings.get("disconnecting_clients")).longValue();
         if (stalledClients + disconnectingClients > 0) {
             md.append(String.format(Locale.ROOT, "Of the clients %s are well-behaved, %d stall (stop reading after %s "
-                    + "content chunks for %s s, then read what is left) and %d disconnect (close the connection after %s "
-                    + "content chunks), with max_tokens %s.%n", settings.get("well_behaved_clients"), stalledClients,
-                    settings.get("misbehave_after_chunks"), fmt(settings.get("stall_for_s")), disconnectingClients,
-                    settings.get("misbehave_after_chunks"), settings.get("misbehaving_max_tokens")));
+                    + "content chunks for %s s, then read what is left; max_tokens %s) and %d disconnect (close the "
+                    + "connection after %s content chunks; max_tokens %s).%n", settings.get("well_behaved_clients"),
+                    stalledClients, settings.get("misbehave_after_chunks"), fmt(settings.get("stall_for_s")),
+                    settings.get("stalled_max_tokens"), disconnectingClients, settings.get("misbehave_after_chunks"),
+                    settings.get("disconnecting_max_tokens")));
         }
         md.append("\n");
         long errorCount = ((Number) requests.get("errors")).longValue();
