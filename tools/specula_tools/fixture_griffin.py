@@ -44,7 +44,9 @@ def build(out_dir, tmp):
         target_cfg = json.load(fh)
     torch.manual_seed(HEAD_SEED)
     cfg = griffin_model.default_config(target_cfg, intermediate_size=96, emlp_size=64)
-    head = griffin_model.build_head(cfg, model.get_input_embeddings().weight)
+    # the llama fixture is untied: the head's logits go through the target's own lm_head
+    head = griffin_model.build_head(cfg, model.get_input_embeddings().weight,
+                                    lm_head_weight=model.get_output_embeddings().weight)
     head.eval()
     dest = os.path.join(out_dir, "models", "griffin-random")
     if os.path.exists(dest):

@@ -65,8 +65,9 @@ def _torch():
     return torch
 
 
-def build_head(cfg, embed_weight, draft_ids=None):
-    """A GriffinHead (torch.nn.Module). embed_weight: the target's [V, H] tied embedding (frozen buffer).
+def build_head(cfg, embed_weight, draft_ids=None, lm_head_weight=None):
+    """A GriffinHead (torch.nn.Module). embed_weight: the target's [V, H] input embedding (frozen buffer);
+    lm_head_weight: the target's [V, H] output layer (frozen buffer), None for a target with tied embeddings.
     draft_ids: sorted int array of the draft vocabulary (None = full vocabulary)."""
     torch = _torch()
     nn = torch.nn
@@ -89,6 +90,9 @@ def build_head(cfg, embed_weight, draft_ids=None):
             eps = cfg["rms_norm_eps"]
             self.cfg = cfg
             self.register_buffer("embed", embed_weight.detach().clone().float(), persistent=False)
+            # the target's output layer: its own for an untied target (Llama 3 8B, Qwen2.5 7B), else the embedding
+            out = embed_weight if lm_head_weight is None else lm_head_weight
+            self.register_buffer("lm_head", out.detach().clone().float(), persistent=False)
             if draft_ids is not None:
                 ids = torch.as_tensor(np.asarray(draft_ids), dtype=torch.long)
                 self.register_buffer("draft_ids", ids, persistent=False)
@@ -176,16 +180,16 @@ def build_head(cfg, embed_weight, draft_ids=None):
         def logits(self, predict):
             """Full-width logits [.., V]; with a draft vocabulary the other tokens read MASKED."""
             if self.draft_ids is None:
-                return predict @ self.embed.t()
-            small = predict @ self.embed[self.draft_ids].t()
-            full = torch.full(predict.shape[:-1] + (self.embed.shape[0],), MASKED, dtype=predict.dtype)
+                return predict @ self.lm_head.t()
+            small = predict @ self.lm_head[self.draft_ids].t()
+            full = torch.full(predict.shape[:-1] + (self.lm_head.shape[0],), MASKED, dtype=predict.dtype)
             return full.index_copy(-1, self.draft_ids, small)
 
         def small_logits(self, predict):
             """Logits over the draft vocabulary only (training)."""
             if self.draft_ids is None:
-                return predict @ self.embed.t()
-            return predict @ self.embed[self.draft_ids].t()
+                return predict @ self.lm_head.t()
+            return predict @ self.lm_head[self.draft_ids].t()
 
         # -- the engine's call (what the ONNX graph computes) ------------------------------------
         def forward(self, input_ids, hidden_states, position_ids, attention_bias, past_key=None, past_value=None,
@@ -265,6 +269,7 @@ def export_onnx(head, path, fp16_weights=True, attention="standard"):
         return node("Mul", [y, w(name + ".weight", norm.weight.detach().numpy())])
 
     embed = head.embed.detach().numpy()
+    lm_head = head.lm_head.detach().numpy()
     with _torch().no_grad():
         tables = {k: v.numpy() for k, v in head.token_tables().items()}
     # u0 = fc([e; h]) with the token half gathered from fc_tok (bias included)
@@ -363,10 +368,10 @@ def export_onnx(head, path, fp16_weights=True, attention="standard"):
     predict = node("Slice", [predict, keep_start, c("keep_end", np.array([np.iinfo(np.int64).max], np.int64)),
                              c("keep_axis", np.array([1], np.int64))])
     if head.draft_ids is None:
-        node("MatMul", [predict, w("lm_head.weight_t", embed.T)], ["logits"])
+        node("MatMul", [predict, w("lm_head.weight_t", lm_head.T)], ["logits"])
     else:
         ids = head.draft_ids.numpy()
-        small_t = w("draft_lm_head.weight_t", embed[ids].T)
+        small_t = w("draft_lm_head.weight_t", lm_head[ids].T)
         small = node("MatMul", [predict, small_t])  # [1,s,Vd]
         shape = node("Shape", [small])
         one = c("shape_one", np.array([1], np.int64))
@@ -467,7 +472,8 @@ def verify_onnx(head, path, seed=0, prefill=40, tol=1e-3, fp16_weights=True):
     cfg = head.cfg
     H, nkv, d, V = cfg["hidden_size"], cfg["num_key_value_heads"], cfg["head_dim"], cfg["vocab_size"]
     rnd = (lambda x: x.half().float()) if fp16_weights else (lambda x: x)
-    ref = build_head(cfg, rnd(head.embed), None if head.draft_ids is None else head.draft_ids.numpy())
+    ref = build_head(cfg, rnd(head.embed), None if head.draft_ids is None else head.draft_ids.numpy(),
+                     rnd(head.lm_head))
     sd = head.state_dict()
     with torch.no_grad():
         for k, v in ref.state_dict().items():

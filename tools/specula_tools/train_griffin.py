@@ -178,10 +178,10 @@ def target_argmax_coverage(a, held_tokens, draft_ids, torch, n=32768, seq=512):
     return hits / max(1, total)
 
 
-def make_head(a, tcfg, embed, draft_ids):
+def make_head(a, tcfg, embed, draft_ids, lm_head=None):
     cfg = gm.default_config(tcfg, a.intermediate, a.emlp, None if draft_ids is None else len(draft_ids),
                             fusion=not a.no_fusion)
-    return gm.build_head(cfg, embed, draft_ids)
+    return gm.build_head(cfg, embed, draft_ids, lm_head)
 
 
 def load_stream(tok, rels, root):
@@ -200,9 +200,9 @@ def export_checked(head, out_dir, target_dir, info, log):
 # ---------------------------------------------------------------------------------------------- gate
 
 
-def run_gate(a, log, tcfg, embed, draft_ids, train_tokens, torch):
+def run_gate(a, log, tcfg, embed, draft_ids, train_tokens, torch, lm_head=None):
     torch.manual_seed(a.seed)
-    head = make_head(a, tcfg, embed, draft_ids)
+    head = make_head(a, tcfg, embed, draft_ids, lm_head)
     n = gm.trainable_params(head)
     info = {"what": "randomly initialised GRIFFIN head (interface and timing gate only; not trained)",
             "seed": a.seed, "trainable_parameters": n,
@@ -228,7 +228,7 @@ def run_gate(a, log, tcfg, embed, draft_ids, train_tokens, torch):
         import tempfile
 
         torch.manual_seed(a.seed)
-        full = gm.build_head(dict(cfg, draft_vocab_size=cfg["vocab_size"]), embed, None)
+        full = gm.build_head(dict(cfg, draft_vocab_size=cfg["vocab_size"]), embed, None, lm_head)
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "full.onnx")
             gm.export_onnx(full, path)
@@ -292,7 +292,7 @@ class Trainer:
         self.a, self.head, self.torch = a, head, torch
         V = head.embed.shape[0]
         ids = head.draft_ids if head.draft_ids is not None else torch.arange(V)
-        self.lm = head.embed[ids]  # [Vd, H]
+        self.lm = head.lm_head[ids]  # [Vd, H]: the target's output layer
         to_d = torch.full((V,), -1, dtype=torch.long)
         to_d[ids] = torch.arange(len(ids))
         self.to_d = to_d
@@ -663,9 +663,11 @@ def main(argv):
         f"{len(held_tokens)} tokens ({time.time() - t:.0f}s)")
     sd = load_file(os.path.join(a.target_hf, "model.safetensors"))
     embed = sd["model.embed_tokens.weight"].float()
+    # an untied target's output layer; tied targets store none
+    lm_head = sd["lm_head.weight"].float() if "lm_head.weight" in sd else None
     draft_ids = draft_vocabulary(train_tokens, a.draft_vocab, tcfg["vocab_size"])
     if a.random_only:
-        return run_gate(a, log, tcfg, embed, draft_ids, train_tokens, torch)
+        return run_gate(a, log, tcfg, embed, draft_ids, train_tokens, torch, lm_head)
 
     from transformers import AutoModelForCausalLM
 
@@ -674,7 +676,7 @@ def main(argv):
     target = AutoModelForCausalLM.from_pretrained(a.target_hf, dtype=torch.float32).eval()
     for p_ in target.parameters():
         p_.requires_grad_(False)
-    head = make_head(a, tcfg, embed, draft_ids)
+    head = make_head(a, tcfg, embed, draft_ids, lm_head)
     if a.init:
         head.load_state_dict(torch.load(a.init))
         log(f"head: loaded {a.init}")
