@@ -7,7 +7,10 @@ import org.junit.jupiter.api.Test;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
+import dev.specula.engine.ContextLengthExceededException;
+import dev.specula.engine.KvCapacityExceededException;
 import dev.specula.request.InvalidRequestException;
+import dev.specula.serving.ModelsNotReadyException;
 import dev.specula.serving.ServiceBusyException;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -33,6 +36,20 @@ class ChatOverflowTest {
         assertThat(overflow.takes(busy, body("{\"speculation\": {\"policy\": \"fixed\"}}"))).isTrue();
         assertThat(overflow.takes(busy, body("{\"speculation\": {\"provenance\": false}}"))).isTrue();
         assertThat(overflow.takes(busy, body("{\"speculation\": {\"provenance\": true}}"))).isFalse();
+    }
+
+    @Test
+    void aFullEngineModelsNotReadyAndPromptsOverTheLocalContextOrKvOverflowCallersMistakesDoNot() {
+        JsonNode plain = body("{\"messages\": []}");
+
+        assertThat(overflow.takes(new ServiceBusyException(1), plain)).isTrue();
+        assertThat(overflow.takes(new ModelsNotReadyException("loading", null, false), plain)).isTrue();
+        assertThat(overflow.takes(new ContextLengthExceededException(2000, 100, 2048, "target"), plain)).isTrue();
+        assertThat(overflow.takes(new KvCapacityExceededException(2000, 100, 1024, 2_150_400, 1_000_000), plain))
+            .isTrue();
+        // the remote would refuse these too: they are the caller's
+        assertThat(overflow.takes(new InvalidRequestException("temperature", "must be >= 0"), plain)).isFalse();
+        assertThat(overflow.takes(new IllegalStateException("a bug"), plain)).isFalse();
     }
 
     @Test
