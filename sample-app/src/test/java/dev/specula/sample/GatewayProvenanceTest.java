@@ -181,9 +181,10 @@ class GatewayProvenanceTest {
         JsonNode options = http.json(http.get("/playground/options").body());
         assertThat(options.get("model").asString()).isEqualTo("specula-tiny");
         assertThat(options.get("policies").valueStream().map(JsonNode::asString)).contains("fixed", "plain", "goodput");
-        // the embedded pair has a draft and no feature head; the page sends no prediction
-        assertThat(options.get("proposers").valueStream().map(JsonNode::asString)).contains("model", "ngram")
-            .doesNotContain("griffin", "prediction");
+        // the embedded pair has a draft and a GRIFFIN feature head; the page sends no
+        // prediction
+        assertThat(options.get("proposers").valueStream().map(JsonNode::asString)).contains("model", "ngram", "griffin")
+            .doesNotContain("prediction");
     }
 
     /** The pieces of each token joined, in order. */
