@@ -59,11 +59,6 @@ final class HeadFeatures {
         pendingRows += count;
     }
 
-    /** Appends the target's feature rows {@code rows} [.., width] picked by index. */
-    void appendRow(float[] rows, int row) {
-        append(rows, row, 1);
-    }
-
     int pendingRows() {
         return pendingRows;
     }
@@ -98,10 +93,6 @@ final class HeadFeatures {
             throw new IllegalStateException("No head call has returned a regress row yet");
         }
         return regress;
-    }
-
-    int width() {
-        return width;
     }
 
 }

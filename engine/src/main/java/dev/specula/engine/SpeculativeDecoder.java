@@ -409,7 +409,7 @@ final class SpeculativeDecoder {
             // the pending tokens' rows, then the accepted path's nodes'
             sequence.head.append(verified.hiddenState(), 0, sequence.verifiedPending);
             for (int node : verdict.path()) {
-                sequence.head.appendRow(verified.hiddenState(), sequence.verifiedPending + node);
+                sequence.head.append(verified.hiddenState(), sequence.verifiedPending + node, 1);
             }
         }
         keepLastHiddenState(sequence, verified, verdict.lastRow());
