@@ -18,10 +18,14 @@ import java.util.Arrays;
  *                                                   left one out (cursor = floor + 2); else it replaced one,
  *                                                   most likely (cursor = floor + 1). The next round's walk
  *                                                   checks the guess
- *   otherwise                                       realign: the nearest place within 16 after floor where
- *                                                   the prediction has the output's last token; beyond, the
- *                                                   nearest where it ends with its last two. None: lost, no
- *                                                   proposal
+ *   otherwise                                       realign: the nearest place within 16 from floor where
+ *                                                   the prediction has the output's last token (floor itself:
+ *                                                   the output inserted text and came back to where it left);
+ *                                                   beyond, the nearest where it ends with its last two. None:
+ *                                                   lost
+ * lost or used up the latest place anywhere in the prediction that ends with the output's last 4, 3 or 2
+ *             tokens and has tokens after it (an output that repeats a block, or goes on past the prediction's
+ *             end, is still written from it); none: no proposal
  * distrust    after 2 proposals in a row of which the output took nothing, only two-token matches count (no
  *             guesses, no one-token matches) until a proposal is taken up again
  * propose     prediction[cursor, cursor + γ)
@@ -42,6 +46,12 @@ public final class PredictedOutput implements TokenProposer {
      * them.
      */
     static final int MAX_MISSES = 2;
+
+    /** The most of the output's last tokens looked up when the output is lost. */
+    static final int LOOKUP_MAX = 4;
+
+    /** The fewest: one token is too common to go by. */
+    static final int LOOKUP_MIN = 2;
 
     /** The predicted completion, tokenized. */
     private final int[] prediction;
@@ -99,6 +109,10 @@ public final class PredictedOutput implements TokenProposer {
         if (proposed > 0) {
             misses = matched > 0 ? 0 : misses + 1;
         }
+        if (cursor < 0 || cursor >= prediction.length) {
+            cursor = lookup(tokens, length);
+            floor = Math.max(cursor, 0);
+        }
         int count = cursor < 0 ? 0 : Math.min(maxTokens, prediction.length - cursor);
         proposed = Math.max(0, count);
         if (count <= 0) {
@@ -119,7 +133,7 @@ public final class PredictedOutput implements TokenProposer {
     private int realign(int[] tokens, int length, boolean trusted) {
         int near = Math.min(prediction.length, floor + ONE_TOKEN_REACH);
         int needed = trusted ? 1 : 2;
-        for (int end = floor + 1; end <= near; end++) {
+        for (int end = Math.max(1, floor); end <= near; end++) {
             if (matchLength(tokens, length, end, needed) == needed) {
                 return end;
             }
@@ -127,6 +141,23 @@ public final class PredictedOutput implements TokenProposer {
         for (int end = near + 1; end <= prediction.length; end++) {
             if (matchLength(tokens, length, end, 2) == 2) {
                 return end;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * Where the output's last {@value #LOOKUP_MAX} tokens (then fewer, down to
+     * {@value #LOOKUP_MIN}) end latest in the prediction with a token after them,
+     * wherever that is; -1 when nowhere. Only the output's own tokens count, not the
+     * prompt's.
+     */
+    private int lookup(int[] tokens, int length) {
+        for (int n = Math.min(LOOKUP_MAX, length - promptLength); n >= LOOKUP_MIN; n--) {
+            for (int end = prediction.length - 1; end >= n; end--) {
+                if (matchLength(tokens, length, end, n) == n) {
+                    return end;
+                }
             }
         }
         return -1;

@@ -109,6 +109,39 @@ class PredictedOutputTest {
     }
 
     @Test
+    void resumesWhereTheOutputLeftThePredictionAfterAnInsertedLine() {
+        int newline = 5;
+        PredictedOutput prediction = new PredictedOutput(new int[] { 10, newline, 20, 21, newline, 30, 31, newline },
+                PROMPT.length);
+        propose(prediction, sequence(), 8);
+        // the output inserted the line "50 51": after its newline it goes on with "20
+        // 21", not with
+        // the prediction's next line
+        propose(prediction, sequence(10, newline, 50), 8);
+        propose(prediction, sequence(10, newline, 50, 51), 8);
+        assertThat(propose(prediction, sequence(10, newline, 50, 51, newline), 8)).containsExactly(20, 21, newline, 30,
+                31, newline);
+    }
+
+    @Test
+    void anOutputThatGoesOnPastThePredictionsEndIsFoundEarlierInIt() {
+        // the prediction holds a block twice; the output writes it a third time (the
+        // prediction
+        // left a repeat out): the output's last tokens are found earlier in the
+        // prediction
+        PredictedOutput prediction = new PredictedOutput(new int[] { 10, 11, 12, 13, 10, 11, 12, 13 }, PROMPT.length);
+        assertThat(propose(prediction, sequence(), 8)).containsExactly(10, 11, 12, 13, 10, 11, 12, 13);
+        // the latest place with tokens after it: the nearest to where the output was
+        assertThat(propose(prediction, sequence(10, 11, 12, 13, 10, 11, 12, 13, 10, 11), 8)).containsExactly(12, 13);
+        assertThat(propose(prediction, sequence(10, 11, 12, 13, 10, 11, 12, 13, 10, 11, 12, 13), 8)).containsExactly(10,
+                11, 12, 13);
+        // a single token is not enough to jump back
+        PredictedOutput single = new PredictedOutput(new int[] { 10, 11, 12, 13 }, PROMPT.length);
+        propose(single, sequence(), 8);
+        assertThat(propose(single, sequence(10, 11, 12, 13, 77, 10), 8)).isEmpty();
+    }
+
+    @Test
     void anEmptyPredictionIsRefused() {
         assertThatThrownBy(() -> new PredictedOutput(new int[0], 3)).isInstanceOf(IllegalArgumentException.class);
     }
