@@ -111,7 +111,9 @@ public final class PredictedOutput implements TokenProposer {
         }
         if (cursor < 0 || cursor >= prediction.length) {
             cursor = lookup(tokens, length);
-            floor = Math.max(cursor, 0);
+            if (cursor >= 0) {
+                floor = cursor;
+            }
         }
         int count = cursor < 0 ? 0 : Math.min(maxTokens, prediction.length - cursor);
         proposed = Math.max(0, count);

@@ -142,6 +142,17 @@ class PredictedOutputTest {
     }
 
     @Test
+    void aLostOutputIsNotRealignedBeforeWhereItFollowedThePrediction() {
+        PredictedOutput prediction = new PredictedOutput(new int[] { 10, 11, 12, 13, 14, 15, 20, 21 }, PROMPT.length);
+        propose(prediction, sequence(), 8);
+        propose(prediction, sequence(10, 11, 12, 13, 99), 8);
+        // lost: 98 is nowhere in the prediction
+        assertThat(propose(prediction, sequence(10, 11, 12, 13, 99, 98), 8)).isEmpty();
+        // 11 occurs only before the point the output followed the prediction to
+        assertThat(propose(prediction, sequence(10, 11, 12, 13, 99, 98, 11), 8)).isEmpty();
+    }
+
+    @Test
     void anEmptyPredictionIsRefused() {
         assertThatThrownBy(() -> new PredictedOutput(new int[0], 3)).isInstanceOf(IllegalArgumentException.class);
     }
