@@ -191,8 +191,12 @@ final class Sequence implements AutoCloseable {
         this.scoring = request.wantsPromptLogprobs() ? new PromptScoring(request.promptIds(), request.promptLogprobs())
                 : null;
         this.output = output;
+        if (scoring != null && scoring.done()) {
+            // a one-token prompt: nothing to score
+            output.promptScored(scoring.logprobs());
+        }
         if (request.maxNewTokens() == 0 && (scoring == null || scoring.done())) {
-            // a one-token prompt: nothing to score, nothing to generate
+            // nothing to score, nothing to generate
             output.finish(FinishReason.LENGTH);
         }
         this.targetCache = targetCache;
@@ -388,8 +392,11 @@ final class Sequence implements AutoCloseable {
      */
     void acceptScoring(StepOutput output) {
         scoring.read(output.logits(), output.width(), Math.min(output.rows(), scoring.rowsLeft()));
-        if (request.maxNewTokens() == 0 && scoring.done()) {
-            this.output.finish(FinishReason.LENGTH);
+        if (scoring.done()) {
+            this.output.promptScored(scoring.logprobs());
+            if (request.maxNewTokens() == 0) {
+                this.output.finish(FinishReason.LENGTH);
+            }
         }
     }
 
@@ -403,6 +410,7 @@ final class Sequence implements AutoCloseable {
         }
         int width = verified.width();
         scoring.read(verified.logits(), width, scoringRows);
+        output.promptScored(scoring.logprobs());
         float[] rows = Arrays.copyOfRange(verified.logits(), scoringRows * width, verified.rows() * width);
         StepOutput verification = new StepOutput(rows, verified.rows() - scoringRows, width, verified.hiddenState(),
                 verified.hiddenRows(), verified.runNanos());
@@ -607,7 +615,7 @@ final class Sequence implements AutoCloseable {
         int committedBefore = length;
         int[] newTokens = Arrays.copyOf(drafts, accepted + 1);
         newTokens[accepted] = nextToken;
-        int kept = output.append(newTokens, 0, newTokens.length, nextKind, requestedDrafts);
+        int kept = output.append(newTokens, 0, newTokens.length, nextKind, requestedDrafts, roundLogprobs);
         if (processor != null) {
             processor.resetTo(processorMark);
             for (int i = 0; i < kept; i++) {
