@@ -21,7 +21,8 @@ import dev.specula.sampling.TokenPenalties;
  *
  * @param promptIds the prompt, already tokenized (chat template applied, if any)
  * @param sampling temperature / top-k / top-p / seed
- * @param maxNewTokens the most tokens to generate, >= 1
+ * @param maxNewTokens the most tokens to generate, >= 1; 0 only with
+ * {@code promptLogprobs}: the prompt is scored and nothing generated
  * @param stopStrings texts that end the output (not included in it); may be empty
  * @param policy makes the speculation policy of this request; {@link PlainPolicy} =
  * target only
@@ -45,14 +46,19 @@ import dev.specula.sampling.TokenPenalties;
  * @param tree the draft model's proposals as a tree of this shape, verified in one call;
  * null: a chain. Rounds proposed without the model (prompt lookup, a prediction) are
  * chains either way
- * @throws InvalidRequestException for an empty prompt, max new tokens < 1 or an empty
- * stop string, naming the component
+ * @param promptLogprobs how many most likely tokens to report with each prompt token's
+ * log-probability (0 to {@value TokenLogprob#MAX_TOP}), computed by the target during the
+ * prefill (vLLM's {@code prompt_logprobs}); -1: none. Such a request never reads the
+ * prefix cache: a cached prefix would skip the rows of its tokens
+ * @throws InvalidRequestException for an empty prompt, max new tokens < 1 (0 without
+ * prompt log-probabilities), an empty stop string or a top count out of range, naming the
+ * component
  */
 public record GenerationRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
         Supplier<? extends SpeculationPolicy> policy, @Nullable TokenStreamListener listener,
         @Nullable CancellationToken cancellation, boolean ignoreEos, @Nullable ProposerKind proposer,
         PromptLookup promptLookup, int @Nullable [] prediction, TokenPenalties penalties, int logprobs,
-        @Nullable CompiledGrammar grammar, @Nullable TreeShape tree) {
+        @Nullable CompiledGrammar grammar, @Nullable TreeShape tree, int promptLogprobs) {
 
     public GenerationRequest {
         if (promptIds == null || promptIds.length == 0) {
@@ -61,8 +67,14 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         if (sampling == null) {
             throw new IllegalArgumentException("sampling must not be null");
         }
-        if (maxNewTokens < 1) {
-            throw new InvalidRequestException("maxNewTokens", "max new tokens must be >= 1 but was " + maxNewTokens);
+        if (promptLogprobs < -1 || promptLogprobs > TokenLogprob.MAX_TOP) {
+            throw new InvalidRequestException("promptLogprobs",
+                    "promptLogprobs (the most likely tokens to report at each prompt position) must be in [0, "
+                            + TokenLogprob.MAX_TOP + "], or -1 for none, but was " + promptLogprobs);
+        }
+        if (maxNewTokens < 1 && !(maxNewTokens == 0 && promptLogprobs >= 0)) {
+            throw new InvalidRequestException("maxNewTokens", "max new tokens must be >= 1 but was " + maxNewTokens
+                    + " (0 only scores the prompt: ask for promptLogprobs with it)");
         }
         stopStrings = stopStrings == null ? List.of() : List.copyOf(stopStrings);
         for (String stop : stopStrings) {
@@ -97,10 +109,15 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         return logprobs >= 0;
     }
 
+    /** Whether the prompt tokens' log-probabilities are asked for. */
+    public boolean wantsPromptLogprobs() {
+        return promptLogprobs >= 0;
+    }
+
     /** This request with another policy supplier (the same in every other respect). */
     GenerationRequest withPolicy(Supplier<? extends SpeculationPolicy> policy) {
         return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,
-                ignoreEos, proposer, promptLookup, prediction, penalties, logprobs, grammar, tree);
+                ignoreEos, proposer, promptLookup, prediction, penalties, logprobs, grammar, tree, promptLogprobs);
     }
 
     public static Builder builder(int[] promptIds) {
@@ -148,6 +165,8 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         private int logprobs = -1;
 
         private @Nullable CompiledGrammar grammar;
+
+        private int promptLogprobs = -1;
 
         private Builder(int[] promptIds) {
             this.promptIds = promptIds;
@@ -235,9 +254,18 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
             return this;
         }
 
+        /**
+         * Report each prompt token's log-probability (the first's excepted: nothing
+         * precedes it) and its {@code top} most likely alternatives; -1: none.
+         */
+        public Builder promptLogprobs(int top) {
+            this.promptLogprobs = top;
+            return this;
+        }
+
         public GenerationRequest build() {
             return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,
-                    ignoreEos, proposer, promptLookup, prediction, penalties, logprobs, grammar, tree);
+                    ignoreEos, proposer, promptLookup, prediction, penalties, logprobs, grammar, tree, promptLogprobs);
         }
 
     }

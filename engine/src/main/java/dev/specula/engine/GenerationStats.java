@@ -11,6 +11,11 @@ public final class GenerationStats {
 
     private long targetCalls;
 
+    /**
+     * Of {@link #targetCalls}, those that only fed prompt tokens to score them (prefill).
+     */
+    private long scoringCalls;
+
     private long draftCalls;
 
     private long drafted;
@@ -57,9 +62,20 @@ public final class GenerationStats {
     }
 
     void recordTargetCall(long nanos) {
-        if (targetCalls == 0) {
+        if (targetCalls == scoringCalls) {
             targetPrefillNanos += nanos;
         }
+        targetCalls++;
+        targetNanos += nanos;
+    }
+
+    /**
+     * A target call that only fed prompt tokens to score them: part of the prefill, as
+     * the first verification is.
+     */
+    void recordScoringCall(long nanos) {
+        targetPrefillNanos += nanos;
+        scoringCalls++;
         targetCalls++;
         targetNanos += nanos;
     }
@@ -119,6 +135,7 @@ public final class GenerationStats {
     /** Adds another request's counters (for totals over a benchmark). */
     public void add(GenerationStats other) {
         targetCalls += other.targetCalls;
+        scoringCalls += other.scoringCalls;
         draftCalls += other.draftCalls;
         drafted += other.drafted;
         accepted += other.accepted;
@@ -254,10 +271,10 @@ public final class GenerationStats {
 
     /**
      * Mean ONNX Runtime time of a target call after the first of each request (which also
-     * prefills the prompt).
+     * prefills the prompt; so do the calls before it that score the prompt).
      */
     public double meanTargetStepNanos() {
-        long steps = targetCalls - requests;
+        long steps = targetCalls - scoringCalls - requests;
         return steps <= 0 ? Double.NaN : (double) (targetNanos - targetPrefillNanos) / steps;
     }
 

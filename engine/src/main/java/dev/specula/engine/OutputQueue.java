@@ -8,6 +8,8 @@ import java.util.concurrent.RejectedExecutionException;
 
 import org.jspecify.annotations.Nullable;
 
+import dev.specula.sampling.TokenLogprob;
+
 /**
  * One batched request's way out of the engine (vLLM's EngineCore / OutputProcessor
  * split): the batch thread appends text and, at the end, the result; a thread of the
@@ -15,7 +17,9 @@ import org.jspecify.annotations.Nullable;
  * thread never runs client code, so a slow or throwing listener delays and fails only its
  * own request. Delivery is serial per request, and the future completes after the last
  * text was delivered. Text that waits is joined into one delivery; so are its tokens, for
- * a listener that wants them (the pieces of one token joined into one).
+ * a listener that wants them (the pieces of one token joined into one). The prompt's
+ * log-probabilities, which the batch thread hands over before any text, are delivered
+ * before it too.
  */
 final class OutputQueue implements TokenStreamListener {
 
@@ -32,6 +36,9 @@ final class OutputQueue implements TokenStreamListener {
     private final List<OutputToken> pendingTokens = new ArrayList<>();
 
     private final boolean wantsTokens;
+
+    /** The prompt's log-probabilities not delivered yet; guarded by this. */
+    private @Nullable List<TokenLogprob> pendingPromptLogprobs;
 
     private @Nullable GenerationResult result;
 
@@ -92,6 +99,22 @@ final class OutputQueue implements TokenStreamListener {
         schedule();
     }
 
+    /** Batch thread: the prompt's log-probabilities, delivered before any text. */
+    @Override
+    public void onPromptLogprobs(List<TokenLogprob> logprobs) {
+        if (listener == null || listenerFailed) {
+            return;
+        }
+        synchronized (this) {
+            pendingPromptLogprobs = logprobs;
+            if (draining) {
+                return;
+            }
+            draining = true;
+        }
+        schedule();
+    }
+
     /**
      * Batch thread: the request ended; the future completes once its text is delivered.
      */
@@ -137,6 +160,7 @@ final class OutputQueue implements TokenStreamListener {
             synchronized (this) {
                 pending.setLength(0);
                 pendingTokens.clear();
+                pendingPromptLogprobs = null;
             }
             future.completeExceptionally(new GenerationException("The engine was closed", ex));
         }
@@ -150,8 +174,9 @@ final class OutputQueue implements TokenStreamListener {
         while (true) {
             String text;
             List<OutputToken> tokens;
+            List<TokenLogprob> promptLogprobs;
             synchronized (this) {
-                if (pending.length() == 0 && pendingTokens.isEmpty()) {
+                if (pending.length() == 0 && pendingTokens.isEmpty() && pendingPromptLogprobs == null) {
                     draining = false;
                     if (!ended) {
                         return;
@@ -162,13 +187,18 @@ final class OutputQueue implements TokenStreamListener {
                 pending.setLength(0);
                 tokens = List.copyOf(pendingTokens);
                 pendingTokens.clear();
+                promptLogprobs = pendingPromptLogprobs;
+                pendingPromptLogprobs = null;
             }
             if (!listenerFailed) {
                 try {
-                    if (wantsTokens) {
+                    if (promptLogprobs != null) {
+                        listener.onPromptLogprobs(promptLogprobs);
+                    }
+                    if (wantsTokens && (!text.isEmpty() || !tokens.isEmpty())) {
                         listener.onTokens(text, tokens);
                     }
-                    else {
+                    else if (!wantsTokens && !text.isEmpty()) {
                         listener.onText(text);
                     }
                 }

@@ -7,6 +7,7 @@ import java.util.Set;
 
 import org.jspecify.annotations.Nullable;
 
+import dev.specula.sampling.TokenLogprob;
 import dev.specula.tokenizer.TokenDecoder;
 
 /**
@@ -22,6 +23,9 @@ import dev.specula.tokenizer.TokenDecoder;
  * with the tokens it belongs to: token i's text is the output's text from where token i -
  * 1's ends to where its own ends, the text of the first i + 1 tokens (an incomplete
  * character at its end left out, so a character belongs to the token that completes it).
+ * Each token's log-probability, when given, goes with its first piece: the call that
+ * first sends any of its text, or that sends it as a piece without text (end of sequence;
+ * a byte of a character that a later token completes).
  */
 final class OutputText {
 
@@ -87,6 +91,9 @@ final class OutputText {
 
     private int @Nullable [] gammas;
 
+    /** Each token's log-probability, when given; when tracking. */
+    private @Nullable TokenLogprob @Nullable [] logprobs;
+
     /**
      * Where each unreported token's text ends in {@link #text} (recomputed every round: a
      * later token may change the text of an earlier one that is not yet settled).
@@ -116,6 +123,7 @@ final class OutputText {
             this.rounds = new int[tokens.length];
             this.gammas = new int[tokens.length];
             this.textEnds = new int[tokens.length];
+            this.logprobs = new TokenLogprob[tokens.length];
         }
     }
 
@@ -137,6 +145,16 @@ final class OutputText {
      * @return how many of the tokens the output kept
      */
     int append(int[] newTokens, int from, int to, TokenKind targetKind, int gamma) {
+        return append(newTokens, from, to, targetKind, gamma, null);
+    }
+
+    /**
+     * {@link #append(int[], int, int, TokenKind, int)}, with the tokens'
+     * log-probabilities (one per token from {@code from} on; null: none), sent to a
+     * listener that wants tokens with each token's first piece.
+     */
+    int append(int[] newTokens, int from, int to, TokenKind targetKind, int gamma,
+            @Nullable List<TokenLogprob> roundLogprobs) {
         if (finishReason != null) {
             throw new IllegalStateException("The output has already ended: " + finishReason);
         }
@@ -148,6 +166,8 @@ final class OutputText {
                 kinds[count - 1] = i == to - 1 || targetKind == TokenKind.PLAIN ? targetKind : TokenKind.ACCEPTED;
                 rounds[count - 1] = round;
                 gammas[count - 1] = gamma;
+                logprobs[count - 1] = roundLogprobs != null && i - from < roundLogprobs.size()
+                        ? roundLogprobs.get(i - from) : null;
             }
             if (eosTokenIds.contains(newTokens[i])) {
                 finishReason = FinishReason.EOS;
@@ -263,8 +283,13 @@ final class OutputText {
         }
     }
 
+    /**
+     * A piece of token {@code index}: its first (with its log-probability) unless a piece
+     * of it was sent already.
+     */
     private OutputToken piece(int index, String pieceText) {
-        return new OutputToken(index, tokens[index], pieceText, kinds[index], rounds[index], gammas[index]);
+        return new OutputToken(index, tokens[index], pieceText, kinds[index], rounds[index], gammas[index],
+                reportedPart ? null : logprobs[index]);
     }
 
     /**
@@ -361,9 +386,20 @@ final class OutputText {
                 rounds = Arrays.copyOf(rounds, count * 2);
                 gammas = Arrays.copyOf(gammas, count * 2);
                 textEnds = Arrays.copyOf(textEnds, count * 2);
+                logprobs = Arrays.copyOf(logprobs, count * 2);
             }
         }
         tokens[count++] = token;
+    }
+
+    /**
+     * Tells the listener the prompt's log-probabilities (before any text: the prefill
+     * scored them).
+     */
+    void promptScored(List<TokenLogprob> promptLogprobs) {
+        if (listener != null) {
+            listener.onPromptLogprobs(List.copyOf(promptLogprobs));
+        }
     }
 
     int count() {

@@ -12,6 +12,7 @@ import org.jspecify.annotations.Nullable;
 
 import dev.specula.kv.SequenceCache;
 import dev.specula.model.StepInput;
+import dev.specula.model.StepOutput;
 import dev.specula.policy.RoundContext;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.proposer.DraftTree;
@@ -67,6 +68,24 @@ final class Sequence implements AutoCloseable {
      * The output tokens' log-probabilities, when the request asks for them; else null.
      */
     final @Nullable List<TokenLogprob> logprobs;
+
+    /**
+     * The prompt tokens' log-probabilities, read as the prefill feeds the prompt, when
+     * the request asks for them; else null.
+     */
+    final @Nullable PromptScoring scoring;
+
+    /**
+     * Prompt tokens this round's target call feeds only to score them (no drafts, nothing
+     * committed); 0 in a decoding round.
+     */
+    int scoringTokens;
+
+    /**
+     * Rows of prompt positions this round's verification returns before its own, to score
+     * them; 0 when it returns none.
+     */
+    private int scoringRows;
 
     final GenerationStats stats = new GenerationStats();
 
@@ -169,7 +188,17 @@ final class Sequence implements AutoCloseable {
         this.grammar = request.grammar() == null ? null : new GrammarProcessor(request.grammar().newMatcher());
         this.processor = LogitsProcessors.of(processors(request, grammar));
         this.logprobs = request.wantsLogprobs() ? new ArrayList<>() : null;
+        this.scoring = request.wantsPromptLogprobs() ? new PromptScoring(request.promptIds(), request.promptLogprobs())
+                : null;
         this.output = output;
+        if (scoring != null && scoring.done()) {
+            // a one-token prompt: nothing to score
+            output.promptScored(scoring.logprobs());
+        }
+        if (request.maxNewTokens() == 0 && (scoring == null || scoring.done())) {
+            // nothing to score, nothing to generate
+            output.finish(FinishReason.LENGTH);
+        }
         this.targetCache = targetCache;
         this.draftCache = draftCache;
         this.ownsRunOptions = sharedRunOptions == null;
@@ -278,6 +307,7 @@ final class Sequence implements AutoCloseable {
      */
     void beginRound(int gamma, boolean modelCanDraft, boolean tree) {
         requestedDrafts = gamma;
+        scoringTokens = 0;
         drafted = 0;
         fillers = 0;
         draftLogProbability = 0;
@@ -303,6 +333,106 @@ final class Sequence implements AutoCloseable {
         drafting = !proposedWithoutModel && gamma > 0 && modelCanDraft;
         treeDraft = drafting && tree && request.tree() != null
                 ? new TreeDraft(request.tree(), gamma, length, head != null) : null;
+    }
+
+    /**
+     * Whether this round only scores prompt tokens: rows of prompt positions are still to
+     * read, and more than one call may return ({@code rowsPerCall}) before the rest goes
+     * with the first verification, or nothing is to be generated after them.
+     */
+    boolean scoresOnly(int rowsPerCall) {
+        return scoring != null && !scoring.done() && (request.maxNewTokens() == 0 || scoring.rowsLeft() > rowsPerCall);
+    }
+
+    /**
+     * Starts a round that drafts nothing and feeds the next prompt tokens to score them:
+     * {@code rowsPerCall} of them, never leaving fewer than {@code minCallTokens} for a
+     * call that only scores; never the last prompt token, unless nothing is generated
+     * after it and a call needs it to carry {@code minCallTokens} tokens (its row is not
+     * read).
+     */
+    void beginScoringRound(int rowsPerCall, int minCallTokens) {
+        requestedDrafts = 0;
+        drafted = 0;
+        fillers = 0;
+        drafting = false;
+        treeDraft = null;
+        draftLogProbability = 0;
+        roundDraftNanos = 0;
+        int left = scoring.rowsLeft();
+        int take = Math.min(left, rowsPerCall);
+        if (request.maxNewTokens() == 0) {
+            if (take < left && left - take < minCallTokens) {
+                take = left - minCallTokens >= minCallTokens ? left - minCallTokens : left;
+            }
+            take = Math.max(take, Math.min(minCallTokens, length - targetCache.logicalLength()));
+        }
+        scoringTokens = take;
+    }
+
+    /**
+     * The target's call of a round that only scores: the next {@link #scoringTokens}
+     * prompt tokens, a row each (and every hidden state, for the feature head).
+     */
+    StepInput scoringStep() {
+        int from = targetCache.logicalLength();
+        if (from != scoring.scored()) {
+            throw new IllegalStateException(
+                    "The target fed " + from + " prompt tokens, but " + scoring.scored() + " rows were read");
+        }
+        int[] input = Arrays.copyOfRange(tokens, from, from + scoringTokens);
+        verifiedPending = input.length;
+        boolean allHidden = head != null && draftCache != null;
+        return new StepInput(targetCache, input, input.length, allHidden ? input.length : 0, runOptions, null, null);
+    }
+
+    /**
+     * Reads the prompt positions' rows of a round that only scored; once the prompt is
+     * scored, a request that generates nothing ends.
+     */
+    void acceptScoring(StepOutput output) {
+        scoring.read(output.logits(), output.width(), Math.min(output.rows(), scoring.rowsLeft()));
+        if (scoring.done()) {
+            this.output.promptScored(scoring.logprobs());
+            if (request.maxNewTokens() == 0) {
+                this.output.finish(FinishReason.LENGTH);
+            }
+        }
+    }
+
+    /**
+     * This round's verification rows: the rows of prompt positions it led with (to score
+     * them) read and dropped.
+     */
+    StepOutput readScoringRows(StepOutput verified) {
+        if (scoringRows == 0) {
+            return verified;
+        }
+        int width = verified.width();
+        scoring.read(verified.logits(), width, scoringRows);
+        output.promptScored(scoring.logprobs());
+        float[] rows = Arrays.copyOfRange(verified.logits(), scoringRows * width, verified.rows() * width);
+        StepOutput verification = new StepOutput(rows, verified.rows() - scoringRows, width, verified.hiddenState(),
+                verified.hiddenRows(), verified.runNanos());
+        scoringRows = 0;
+        return verification;
+    }
+
+    /**
+     * Rows of prompt positions still to score that a verification feeding the pending
+     * tokens returns before its own: every pending token's but the last's (whose row
+     * verifies).
+     */
+    private int scoringRowsOfVerification() {
+        if (scoring == null || scoring.done()) {
+            return 0;
+        }
+        int pending = length - targetCache.logicalLength();
+        if (scoring.rowsLeft() != pending - 1) {
+            throw new IllegalStateException(scoring.rowsLeft() + " prompt rows are left to score, but " + pending
+                    + " tokens are pending for the target");
+        }
+        return pending - 1;
     }
 
     /** The committed tokens the target has not seen: the next call carries them first. */
@@ -367,13 +497,15 @@ final class Sequence implements AutoCloseable {
 
     /**
      * The target's call: pending tokens and the chain's drafts, or pending tokens and the
-     * selected tree (its root's row and each node's).
+     * selected tree (its root's row and each node's); when the prompt is scored, the rows
+     * of the pending prompt positions before them ({@link #readScoringRows}).
      */
     StepInput verificationStep() {
         boolean hidden = policy.usesTargetHiddenState();
         // the head reads the features of every position the target feeds
         boolean allHidden = head != null && draftCache != null;
         verifiedPending = length - targetCache.logicalLength();
+        scoringRows = scoringRowsOfVerification();
         if (treeDraft != null && treeDraft.selected != null) {
             DraftTree tree = treeDraft.selected;
             int pending = length - targetCache.logicalLength();
@@ -382,13 +514,13 @@ final class Sequence implements AutoCloseable {
                 input[pending + i] = tree.token(i);
             }
             lastVerifiedTokens = input.length;
-            return new StepInput(targetCache, input, tree.size() + 1,
+            return new StepInput(targetCache, input, scoringRows + tree.size() + 1,
                     allHidden ? input.length : hidden ? tree.size() + 1 : 0, runOptions, treeDraft.targetAttention(),
                     null);
         }
         int[] input = verificationInput();
-        return new StepInput(targetCache, input, drafted + 1, allHidden ? input.length : hidden ? drafted + 1 : 0,
-                runOptions, null, null);
+        return new StepInput(targetCache, input, scoringRows + drafted + 1,
+                allHidden ? input.length : hidden ? drafted + 1 : 0, runOptions, null, null);
     }
 
     /**
@@ -483,7 +615,7 @@ final class Sequence implements AutoCloseable {
         int committedBefore = length;
         int[] newTokens = Arrays.copyOf(drafts, accepted + 1);
         newTokens[accepted] = nextToken;
-        int kept = output.append(newTokens, 0, newTokens.length, nextKind, requestedDrafts);
+        int kept = output.append(newTokens, 0, newTokens.length, nextKind, requestedDrafts, roundLogprobs);
         if (processor != null) {
             processor.resetTo(processorMark);
             for (int i = 0; i < kept; i++) {
@@ -528,7 +660,7 @@ final class Sequence implements AutoCloseable {
     GenerationResult result(String policyName) {
         return new GenerationResult(output.tokens(), output.text(), output.finishReason(), promptLength, policyName,
                 stats, fallback, speculation.proposer() == null ? null : speculation.proposer().id(),
-                logprobs == null ? List.of() : logprobs);
+                logprobs == null ? List.of() : logprobs, scoring == null ? List.of() : scoring.logprobs());
     }
 
     private void ensureCapacity(int needed) {

@@ -11,6 +11,8 @@ import org.jspecify.annotations.Nullable;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
+import dev.specula.kv.KvSequence;
+import dev.specula.kv.KvStore;
 import dev.specula.kv.PrefixCache;
 import dev.specula.kv.SequenceCache;
 import dev.specula.model.Decoder;
@@ -55,7 +57,11 @@ import dev.specula.sampling.Verdict;
  * penalties and a grammar (Sequence.processor) rewrite each draft row (2.) and each verification row (4.) for
  * the tokens before it, so the target they rewrite is what speculation reproduces
  * </pre> The first round's calls also prefill the prompt: a cache's pending tokens are
- * fed with the round's tokens.
+ * fed with the round's tokens. A request that scores its prompt
+ * ({@link GenerationRequest#promptLogprobs()}) takes the target's row of every prompt
+ * position: while more rows are left than one call may return ({@link PromptScoring}),
+ * its rounds only feed the next prompt tokens with a row each (no drafts, nothing
+ * committed), and its first verification returns the rest before its own.
  *
  * <p>
  * What one sequence throws (its policy, its listener) fails that sequence alone
@@ -71,13 +77,31 @@ final class SpeculativeDecoder {
     /** KV of shared prompt prefixes; null = none. */
     private final @Nullable PrefixCache prefixCache;
 
+    /**
+     * Bytes of logits one target call may return for the prompt rows it scores
+     * ({@link PromptScoring#rowsPerCall}).
+     */
+    private final long scoringLogitsBytes;
+
     SpeculativeDecoder(ModelPair models) {
         this(models, null);
     }
 
     SpeculativeDecoder(ModelPair models, @Nullable PrefixCache prefixCache) {
+        this(models, prefixCache, PromptScoring.DEFAULT_LOGITS_BYTES);
+    }
+
+    /**
+     * A decoder whose target calls return at most {@code scoringLogitsBytes} of logits
+     * for the prompt rows they score (but always {@code minCallTokens} rows a sequence).
+     */
+    SpeculativeDecoder(ModelPair models, @Nullable PrefixCache prefixCache, long scoringLogitsBytes) {
+        if (scoringLogitsBytes < 1) {
+            throw new IllegalArgumentException("scoringLogitsBytes must be >= 1 but was " + scoringLogitsBytes);
+        }
         this.models = models;
         this.prefixCache = prefixCache;
+        this.scoringLogitsBytes = scoringLogitsBytes;
     }
 
     /**
@@ -127,7 +151,7 @@ final class SpeculativeDecoder {
      */
     void step(List<Sequence> batch, StepWatchdog.@Nullable Watch watch) {
         long roundStart = System.nanoTime();
-        List<Sequence> live = beginRound(batch);
+        List<Sequence> live = beginRound(batch, scoringRowsPerCall(batch));
         draftPhase(live, watch);
         live.removeIf(Sequence::isFinished);
         if (live.isEmpty()) {
@@ -144,11 +168,22 @@ final class SpeculativeDecoder {
         }
     }
 
-    /** 1. γ per sequence, from its policy; the sequences that can step this round. */
-    private List<Sequence> beginRound(List<Sequence> batch) {
+    /**
+     * 1. γ per sequence, from its policy; the sequences that can step this round. A
+     * sequence with more prompt rows to score than {@code scoringRows} only scores.
+     */
+    private List<Sequence> beginRound(List<Sequence> batch, int scoringRows) {
         List<Sequence> live = new ArrayList<>(batch.size());
         for (Sequence sequence : batch) {
+            if (sequence.isFinished()) {
+                continue;
+            }
             try {
+                if (sequence.scoresOnly(scoringRows)) {
+                    sequence.beginScoringRound(scoringRows, models.targetSteps().minCallTokens());
+                    live.add(sequence);
+                    continue;
+                }
                 boolean modelCanDraft = sequence.draftCache != null
                         && sequence.draftCanRead(drafter(sequence).logitsWidth())
                         && (sequence.head == null || sequence.headCanDraft());
@@ -166,6 +201,33 @@ final class SpeculativeDecoder {
             }
         }
         return live;
+    }
+
+    /**
+     * Rows of prompt positions each sequence that scores its prompt may take in this
+     * step's target call, so that the call's rows stay within the bytes budget: the
+     * budget is shared by the sequences scoring together in a packed call; in a padded
+     * batch every row computes as many rows as the longest, so it is shared by the
+     * batch's rows. 0 when none scores.
+     */
+    private int scoringRowsPerCall(List<Sequence> batch) {
+        int scoring = 0;
+        int paddedRows = 0;
+        for (Sequence sequence : batch) {
+            if (sequence.scoring != null && !sequence.scoring.done() && !sequence.isFinished()) {
+                scoring++;
+                if (sequence.targetCache instanceof KvSequence cache
+                        && cache.store().layout() == KvStore.Layout.PADDED) {
+                    paddedRows = Math.max(paddedRows, cache.store().rows());
+                }
+            }
+        }
+        if (scoring == 0) {
+            return 0;
+        }
+        Decoder target = models.targetSteps();
+        return PromptScoring.rowsPerCall(scoringLogitsBytes, target.logitsWidth(),
+                paddedRows > 0 ? paddedRows : scoring, target.minCallTokens());
     }
 
     /**
@@ -349,6 +411,10 @@ final class SpeculativeDecoder {
         for (Iterator<Sequence> it = batch.iterator(); it.hasNext();) {
             Sequence sequence = it.next();
             try {
+                if (sequence.scoringTokens > 0) {
+                    inputs.add(sequence.scoringStep());
+                    continue;
+                }
                 sequence.padToCallTokens(minCallTokens);
                 inputs.add(sequence.verificationStep());
             }
@@ -360,8 +426,18 @@ final class SpeculativeDecoder {
         return inputs.isEmpty() ? List.of() : models.targetSteps().forward(inputs);
     }
 
-    /** 4. Applies the acceptance rule, commits, and tells the policy. */
-    private void accept(Sequence sequence, StepOutput verified, long roundStart) {
+    /**
+     * 4. Applies the acceptance rule, commits, and tells the policy; a round that only
+     * scored reads its rows and commits nothing.
+     */
+    private void accept(Sequence sequence, StepOutput output, long roundStart) {
+        if (sequence.scoringTokens > 0) {
+            sequence.stats.recordScoringCall(output.runNanos());
+            keepFeatures(sequence, output, sequence.scoringTokens);
+            sequence.acceptScoring(output);
+            return;
+        }
+        StepOutput verified = sequence.readScoringRows(output);
         if (sequence.treeDraft != null && sequence.treeDraft.selected != null) {
             acceptTree(sequence, verified, roundStart);
             return;
@@ -490,10 +566,12 @@ final class SpeculativeDecoder {
         OutputText output = new OutputText(target.tokenizer(),
                 request.ignoreEos() ? java.util.Set.of() : target.config().eosTokenIds(), request.maxNewTokens(),
                 request.stopStrings(), listener);
-        // the feature head needs the target's features of every prompt position: a
-        // cached prefix would skip them
+        // the feature head needs the target's features of every prompt position, and
+        // scoring the prompt its rows: a cached prefix would skip them
         if (prefixCache != null && !speculation.usesHead()) {
-            prefixCache.seed(models.target().kvIdentity(), request.promptIds(), targetCache);
+            if (!request.wantsPromptLogprobs()) {
+                prefixCache.seed(models.target().kvIdentity(), request.promptIds(), targetCache);
+            }
             if (draftCache != null) {
                 prefixCache.seed(models.draft().orElseThrow().kvIdentity(), request.promptIds(), draftCache);
             }

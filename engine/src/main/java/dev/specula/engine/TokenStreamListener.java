@@ -2,6 +2,8 @@ package dev.specula.engine;
 
 import java.util.List;
 
+import dev.specula.sampling.TokenLogprob;
+
 /**
  * Receives the output as soon as the target has accepted it. Text that a later round
  * could take back is never sent: a possible start of a stop string and an incomplete
@@ -10,7 +12,13 @@ import java.util.List;
  * <p>
  * A listener that {@link #wantsTokens() wants tokens} hears, instead of bare text, the
  * text with the tokens it is made of and how each was made ({@link TokenKind}), aligned
- * with the text actually sent.
+ * with the text actually sent; when the request asks for log-probabilities, each token's
+ * comes with the first piece of its text ({@link OutputToken#logprob()}).
+ *
+ * <p>
+ * A request that scores its prompt ({@link GenerationRequest#promptLogprobs()}) tells its
+ * listener the prompt's log-probabilities once, before any text
+ * ({@link #onPromptLogprobs}).
  */
 @FunctionalInterface
 public interface TokenStreamListener {
@@ -39,6 +47,15 @@ public interface TokenStreamListener {
         if (!text.isEmpty()) {
             onText(text);
         }
+    }
+
+    /**
+     * The prompt's log-probabilities, prompt tokens 1.. in order (as
+     * {@link GenerationResult#promptLogprobs()}): called once, when the prefill has
+     * scored the prompt and before any text, for a request that asks for them. By default
+     * ignored.
+     */
+    default void onPromptLogprobs(List<TokenLogprob> logprobs) {
     }
 
 }

@@ -7,6 +7,7 @@ import java.util.concurrent.CompletableFuture;
 
 import org.junit.jupiter.api.Test;
 
+import dev.specula.sampling.TokenLogprob;
 import dev.specula.tokenizer.TokenDecoder;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -96,6 +97,30 @@ class OutputTokensTest {
     }
 
     @Test
+    void eachTokensLogprobComesWithItsFirstPieceOnly() {
+        // as above: token 3's ")" is sent with its log-probability, its ":" later without
+        OutputText output = output(DECODER, 20, List.of(":\nX"));
+        output.append(new int[] { 0, 1, 2, 3 }, 0, 4, TokenKind.BONUS, 3, logprobs(0, 1, 2, 3));
+        output.append(new int[] { 4, 5 }, 0, 2, TokenKind.CORRECTED, 2, logprobs(4, 5));
+
+        assertThat(tokens)
+            .extracting(OutputToken::index, OutputToken::text,
+                    (token) -> token.logprob() == null ? null : token.logprob().token())
+            .containsExactly(tuple(0, "def", 0), tuple(1, " f", 1), tuple(2, "(x", 2), tuple(3, ")", 3),
+                    tuple(3, ":", null), tuple(4, "\n", 4), tuple(5, "    return", 5));
+    }
+
+    @Test
+    void aTokenWithoutTextHasItsLogprobOnItsEmptyPiece() {
+        OutputText output = output(DECODER, 20, List.of());
+        output.append(new int[] { 0 }, 0, 1, TokenKind.PLAIN, 0, logprobs(0));
+        output.append(new int[] { EOS }, 0, 1, TokenKind.CORRECTED, 2, logprobs(EOS));
+
+        assertThat(tokens).extracting(OutputToken::text, (token) -> token.logprob().token())
+            .containsExactly(tuple("def", 0), tuple("", EOS));
+    }
+
+    @Test
     void aStopStringCutsTheTokensAndTheirText() {
         // the stop "):\n" ends in token 4: tokens after it are dropped, its text is cut
         OutputText output = output(DECODER, 20, List.of("):\n"));
@@ -152,6 +177,51 @@ class OutputTokensTest {
         }
         assertThat(texts).isEqualTo(plain);
         assertThat(String.join("", plain)).isEqualTo(untracked.text()).isEqualTo(tracked.text());
+    }
+
+    @Test
+    void theQueueKeepsTheFirstPiecesLogprobWhenItJoinsPieces() {
+        List<Runnable> deliveries = new ArrayList<>();
+        OutputQueue queue = new OutputQueue(listener, new CompletableFuture<>(), deliveries::add);
+        TokenLogprob third = logprobs(3).get(0);
+        queue.onTokens(")", List.of(new OutputToken(3, 3, ")", TokenKind.PLAIN, 2, 0, third)));
+        queue.onTokens(":", List.of(new OutputToken(3, 3, ":", TokenKind.PLAIN, 2, 0)));
+        deliveries.forEach(Runnable::run);
+
+        assertThat(tokens).extracting(OutputToken::text, OutputToken::logprob).containsExactly(tuple("):", third));
+    }
+
+    @Test
+    void theQueueDeliversThePromptsLogprobsBeforeAnyText() {
+        List<Object> heard = new ArrayList<>();
+        TokenStreamListener ordered = new TokenStreamListener() {
+            @Override
+            public void onText(String text) {
+                heard.add(text);
+            }
+
+            @Override
+            public void onPromptLogprobs(List<TokenLogprob> logprobs) {
+                heard.add(logprobs);
+            }
+        };
+        List<Runnable> deliveries = new ArrayList<>();
+        OutputQueue queue = new OutputQueue(ordered, new CompletableFuture<>(), deliveries::add);
+        List<TokenLogprob> prompt = logprobs(7, 8);
+        queue.onPromptLogprobs(prompt);
+        queue.onText("def");
+        deliveries.forEach(Runnable::run);
+
+        assertThat(heard).containsExactly(prompt, "def");
+    }
+
+    /** A log-probability of each token, its id negated (values to tell them apart). */
+    private static List<TokenLogprob> logprobs(int... ids) {
+        List<TokenLogprob> logprobs = new ArrayList<>();
+        for (int id : ids) {
+            logprobs.add(new TokenLogprob(id, -id, new int[0], new float[0]));
+        }
+        return logprobs;
     }
 
     @Test

@@ -22,8 +22,11 @@ import dev.specula.tokenizer.TextTokenizer;
  * @param ids the prompt the model reads
  * @param echo the prompt's text, put before the completion when the request asks for
  * {@code echo} (ids decoded, special tokens kept); null otherwise
+ * @param firstToken the text of the prompt's first token (special tokens kept), which
+ * leads the log-probabilities of an echo with {@code logprobs} (it has none of its own);
+ * null unless the request asks for both
  */
-record CompletionPrompt(int[] ids, String echo) {
+record CompletionPrompt(int[] ids, String echo, String firstToken) {
 
     /**
      * The prompt of {@code request} for a model with {@code tokenizer}, named
@@ -62,7 +65,8 @@ record CompletionPrompt(int[] ids, String echo) {
             throw new InvalidRequestException("prompt",
                     "prompt is empty and this model's tokenizer adds no token to it: send some text or token ids");
         }
-        return new CompletionPrompt(ids, echo);
+        String firstToken = request.echo() && request.logprobs() != null ? tokenizer.decode(ids, 0, 1, false) : null;
+        return new CompletionPrompt(ids, echo, firstToken);
     }
 
     private static void checkVocabulary(int[] ids, int vocabularySize) {

@@ -18,12 +18,15 @@ import dev.specula.request.InvalidRequestException;
  * @param promptIds the prompt as token ids, as the client sent them (checked against the
  * vocabulary later, {@link CompletionPrompt}); null when it came as text
  * @param suffix the text after the completion (fill-in-the-middle); null when absent
- * @param echo whether the answer's text starts with the prompt's
+ * @param echo whether the answer's text starts with the prompt's; with {@code logprobs},
+ * the answer's log-probabilities then start with the prompt's (its first token's null),
+ * as vLLM's do, which scorers such as lm-evaluation-harness read
  * @param logprobs how many most likely tokens to report at each position (0 to
  * {@value #MAX_LOGPROBS}, the sampled token always reported too); null for no
  * log-probabilities
  * @param options sampling, speculation and the most tokens (unset fields inherit the
- * model's defaults)
+ * model's defaults); with {@code echo}, {@code max_tokens} may be 0: the answer is the
+ * prompt alone (scored with {@code logprobs}), nothing generated
  * @param stream whether to answer with server-sent events
  * @param includeUsage whether a stream ends with a chunk that carries the usage
  */
@@ -52,17 +55,29 @@ record CompletionRequest(String promptText, int[] promptIds, String suffix, bool
         RequestFields.requireOne(body, "n");
         RequestFields.requireOne(body, "best_of");
         SpeculaChatOptions.Builder options = SpeculaChatOptions.builder().model(model);
-        RequestFields.sampling(body, "max_tokens", options);
-        String suffix = RequestFields.optionalString(body, "suffix");
         boolean echo = Boolean.TRUE.equals(RequestFields.optionalBoolean(body, "echo", "echo"));
+        Long maxTokens = RequestFields.optionalInteger(body, "max_tokens");
+        if (maxTokens != null && maxTokens == 0 && !echo) {
+            throw new InvalidRequestException("max_tokens", "max_tokens must be >= 1 but was 0: 0 generates nothing, "
+                    + "which only makes sense with echo (the prompt alone, scored with logprobs); set echo to true, "
+                    + "or max_tokens to 1 or more");
+        }
+        RequestFields.sampling(body, "max_tokens", echo ? 0 : 1, options);
+        String suffix = RequestFields.optionalString(body, "suffix");
         Integer logprobs = logprobs(body.get("logprobs"));
-        if (echo && logprobs != null) {
+        if (echo && logprobs != null && suffix != null && !suffix.isEmpty()) {
             throw new InvalidRequestException("echo", "unsupported_value",
-                    "echo with logprobs asks for the prompt's log-probabilities, which this server does not compute "
-                            + "(only the completion's): leave out echo, or logprobs");
+                    "echo with logprobs scores the prompt as the model reads it, and a suffix wraps it in "
+                            + "fill-in-the-middle tokens that the echoed text does not show: leave out the suffix, "
+                            + "or echo");
         }
         if (logprobs != null) {
             options.logprobs(true).topLogprobs(logprobs);
+        }
+        if (echo && (logprobs != null || Long.valueOf(0).equals(maxTokens))) {
+            // the prompt's own, as vLLM's prompt_logprobs; with max_tokens 0 they are all
+            // the model is asked for
+            options.promptLogprobs(logprobs != null ? logprobs : 0);
         }
         boolean stream = Boolean.TRUE.equals(RequestFields.optionalBoolean(body, "stream", "stream"));
         boolean includeUsage = RequestFields.includeUsage(body);

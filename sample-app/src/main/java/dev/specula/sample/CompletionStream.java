@@ -25,12 +25,18 @@ import tools.jackson.databind.ObjectMapper;
  * <pre>
  * data: {"object": "chat.completion.chunk", "choices": [{"delta": {"role": "assistant", "content": ""}, ...}], ...}
  * data: {... "choices": [{"delta": {"content": "def"}, "finish_reason": null}]}     one per piece of text
- *                                                 (with speculation.provenance: and "speculation": {"tokens": [...]})
+ *                                                 (with speculation.provenance: and "speculation": {"tokens": [...]};
+ *                                                 with logprobs: "logprobs": {"content": [its own tokens']})
  * data: {... "choices": [{"delta": {}, "finish_reason": "stop"}], "speculation": {...}}
  * data: {... "choices": [], "usage": {...}}                                          if stream_options.include_usage
  * data: [DONE]
  * </pre>
  *
+ * With {@code logprobs}, each chunk carries those of the tokens whose text first shows in
+ * it; the last, those left (a token without text, such as the end of sequence): together
+ * they are the whole answer's, as OpenAI streams them.
+ *
+ * <p>
  * The controller waits for the first signal ({@link #awaitStart}) before it answers, so
  * that a request that fails before any text (models loading, busy, prompt too long) gets
  * a proper JSON error with its status. When the client goes away (a write fails, the
@@ -151,18 +157,20 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
         // with provenance a chunk carries its tokens (and may have none but the end of
         // sequence, without text)
         List<Map<String, Object>> tokens = OpenAiJson.tokens(response);
+        String finishReason = OpenAiJson.finishReason(response);
+        // the tokens' log-probabilities of a last response go with the finish reason
+        Map<String, Object> logprobs = finishReason == null ? OpenAiJson.logprobs(response) : null;
         if (tokens != null) {
-            send(delta(new OpenAiJson.Delta(null, text), Map.of("tokens", tokens)));
+            send(delta(new OpenAiJson.Delta(null, text), logprobs, Map.of("tokens", tokens)));
         }
-        else if (!text.isEmpty()) {
-            send(delta(new OpenAiJson.Delta(null, text)));
+        else if (!text.isEmpty() || logprobs != null) {
+            send(delta(new OpenAiJson.Delta(null, text), logprobs, null));
         }
         // tool calls come whole, in the last response
         List<Map<String, Object>> toolCalls = OpenAiJson.toolCalls(response, true);
         if (toolCalls != null) {
             send(delta(new OpenAiJson.Delta(null, null, toolCalls)));
         }
-        String finishReason = OpenAiJson.finishReason(response);
         if (finishReason != null && !finished) {
             finish(finishReason, response);
         }
@@ -196,7 +204,7 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
 
     private void finish(String finishReason, ChatResponse last) {
         finished = true;
-        // the answer's log-probabilities, all of them, come with the last chunk
+        // the log-probabilities no chunk carried yet come with the last
         OpenAiJson.ChunkChoice choice = new OpenAiJson.ChunkChoice(0, OpenAiJson.Delta.EMPTY,
                 last == null ? null : OpenAiJson.logprobs(last), finishReason);
         send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
@@ -211,12 +219,15 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
     }
 
     private String delta(OpenAiJson.Delta delta) {
-        return delta(delta, null);
+        return delta(delta, null, null);
     }
 
-    /** A chunk of {@code delta}, with a {@code speculation} object when not null. */
-    private String delta(OpenAiJson.Delta delta, Map<String, Object> speculation) {
-        OpenAiJson.ChunkChoice choice = new OpenAiJson.ChunkChoice(0, delta, null, null);
+    /**
+     * A chunk of {@code delta}, with its tokens' {@code logprobs} and a
+     * {@code speculation} object when not null.
+     */
+    private String delta(OpenAiJson.Delta delta, Map<String, Object> logprobs, Map<String, Object> speculation) {
+        OpenAiJson.ChunkChoice choice = new OpenAiJson.ChunkChoice(0, delta, logprobs, null);
         return event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
                 List.of(choice), null, speculation));
     }

@@ -157,7 +157,8 @@ public class CompletionsController {
         String finishReason = OpenAiJson.finishReason(response);
         String text = OpenAiJson.text(response);
         TextCompletionJson.Choice choice = new TextCompletionJson.Choice(
-                prompt.echo() == null ? text : prompt.echo() + text, 0, CompletionLogprobs.of(response),
+                prompt.echo() == null ? text : prompt.echo() + text, 0,
+                request.logprobs() == null ? null : CompletionLogprobs.of(response, prompt.firstToken()),
                 finishReason != null ? finishReason : "stop");
         return new TextCompletionJson.TextCompletion(id, TextCompletionJson.TEXT_COMPLETION, created,
                 model.getModelName(), List.of(choice), OpenAiJson.usage(response), OpenAiJson.speculation(response));
@@ -172,7 +173,8 @@ public class CompletionsController {
             CompletionPrompt prompt, String id, long created, String requestId, RateLimits.Reservation tokens) {
         ResponseBodyEmitter emitter = new ResponseBodyEmitter(ChatCompletionsController.STREAM_TIMEOUT.toMillis());
         TextCompletionStream stream = new TextCompletionStream(emitter, json, id, created, model.getModelName(),
-                prompt.echo(), request.includeUsage(), requestId, (usage) -> tokens.settle(usage.totalTokens()));
+                prompt.echo(), prompt.firstToken(), request.includeUsage(), requestId,
+                (usage) -> tokens.settle(usage.totalTokens()));
         model.streamTokens(prompt.ids(), request.options()).subscribe(stream);
         stream.awaitStart(ChatCompletionsController.STREAM_TIMEOUT);
         return ResponseEntity.ok()

@@ -74,6 +74,15 @@ final class RequestFields {
      * {@code seed}, the three penalties and {@code logit_bias}.
      */
     static void sampling(JsonNode body, String maxTokensField, SpeculaChatOptions.Builder options) {
+        sampling(body, maxTokensField, 1, options);
+    }
+
+    /**
+     * {@link #sampling(JsonNode, String, SpeculaChatOptions.Builder)}, the most tokens
+     * allowed down to {@code leastMaxTokens} (0: the legacy API's echo, which may ask for
+     * the prompt alone).
+     */
+    static void sampling(JsonNode body, String maxTokensField, int leastMaxTokens, SpeculaChatOptions.Builder options) {
         Double temperature = optionalNumber(body, "temperature");
         if (temperature != null && temperature < 0) {
             throw new InvalidRequestException("temperature",
@@ -88,8 +97,9 @@ final class RequestFields {
             throw new InvalidRequestException("top_k", "top_k must be >= 0 (0 or -1 = off) but was " + topK);
         }
         Long maxTokens = optionalInteger(body, maxTokensField);
-        if (maxTokens != null && (maxTokens < 1 || maxTokens > Integer.MAX_VALUE)) {
-            throw new InvalidRequestException(maxTokensField, maxTokensField + " must be >= 1 but was " + maxTokens);
+        if (maxTokens != null && (maxTokens < leastMaxTokens || maxTokens > Integer.MAX_VALUE)) {
+            throw new InvalidRequestException(maxTokensField,
+                    maxTokensField + " must be >= " + leastMaxTokens + " but was " + maxTokens);
         }
         Double frequencyPenalty = optionalNumber(body, "frequency_penalty");
         checkRange("frequency_penalty", frequencyPenalty, -2, 2);

@@ -30,8 +30,8 @@ final class TextCompletionJson {
 
     /**
      * The text (the whole answer, or a stream's next piece), its log-probabilities
-     * ({@link CompletionLogprobs}; null unless asked for, and in a stream sent whole with
-     * the {@code finish_reason}), and why it ended (null in a stream until its end).
+     * ({@link CompletionLogprobs}; null unless asked for; in a stream, those of the
+     * event's own tokens), and why it ended (null in a stream until its end).
      */
     record Choice(String text, int index, Map<String, Object> logprobs,
             @JsonProperty("finish_reason") String finishReason) {

@@ -70,6 +70,23 @@ class CompletionRequestTest {
         assertThat(plain.options().getMaxTokens()).as("the model's default").isNull();
     }
 
+    @Test
+    void echoWithLogprobsAsksForThePromptsLogprobs() {
+        CompletionRequest scored = read("{\"prompt\": \"import os\", \"echo\": true, \"logprobs\": 3}");
+        assertThat(scored.options().getPromptLogprobs()).isEqualTo(3);
+        assertThat(scored.options().getTopLogprobs()).isEqualTo(3);
+        assertThat(read("{\"prompt\": \"import os\", \"logprobs\": 3}").options().getPromptLogprobs()).isNull();
+        // max_tokens 0: the prompt alone, scored (vLLM's echo without generation)
+        CompletionRequest onlyPrompt = read(
+                "{\"prompt\": \"import os\", \"echo\": true, \"logprobs\": 1, \"max_tokens\": 0}");
+        assertThat(onlyPrompt.options().getMaxTokens()).isZero();
+        assertThat(onlyPrompt.options().getPromptLogprobs()).isEqualTo(1);
+        CompletionRequest echoOnly = read("{\"prompt\": \"import os\", \"echo\": true, \"max_tokens\": 0}");
+        assertThat(echoOnly.options().getMaxTokens()).isZero();
+        assertThat(echoOnly.logprobs()).isNull();
+        assertThat(echoOnly.options().getPromptLogprobs()).as("the model scores what it is given alone").isZero();
+    }
+
     @ParameterizedTest
     @CsvSource(delimiter = '|', value = { "{}|prompt|prompt is required", "{\"prompt\": 42}|prompt|a string",
             "{\"prompt\": []}|prompt|must not be empty", "{\"prompt\": [\"a\", \"b\"]}|prompt|batch of 2 prompts",
@@ -77,11 +94,12 @@ class CompletionRequestTest {
             "{\"prompt\": [1, -2]}|prompt[1]|token id", "{\"prompt\": [1, 2.5]}|prompt[1]|token id",
             "{\"prompt\": [1, \"x\"]}|prompt[1]|token id", "{\"prompt\": \"x\", \"logprobs\": true}|logprobs|0 to 5",
             "{\"prompt\": \"x\", \"logprobs\": 6}|logprobs|but was 6",
-            "{\"prompt\": \"x\", \"echo\": true, \"logprobs\": 1}|echo|prompt's log-probabilities",
+            "{\"prompt\": \"x\", \"echo\": true, \"logprobs\": 1, \"suffix\": \"y\"}|echo|fill-in-the-middle",
+            "{\"prompt\": \"x\", \"echo\": true, \"max_tokens\": -1}|max_tokens|>= 0",
             "{\"prompt\": \"x\", \"echo\": \"yes\"}|echo|true or false",
             "{\"prompt\": \"x\", \"suffix\": 3}|suffix|must be a string", "{\"prompt\": \"x\", \"n\": 2}|n|must be 1",
             "{\"prompt\": \"x\", \"best_of\": 3}|best_of|must be 1",
-            "{\"prompt\": \"x\", \"max_tokens\": 0}|max_tokens|>= 1",
+            "{\"prompt\": \"x\", \"max_tokens\": 0}|max_tokens|with echo",
             "{\"prompt\": \"x\", \"temperature\": -1}|temperature|>= 0",
             "{\"prompt\": \"x\", \"stop\": [\"\"]}|stop|empty",
             "{\"prompt\": \"x\", \"speculation\": {\"gamma\": 0}}|speculation.gamma|>= 1",

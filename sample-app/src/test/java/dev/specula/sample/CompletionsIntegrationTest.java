@@ -198,7 +198,7 @@ class CompletionsIntegrationTest {
         assertThat(text.toString()).isEqualTo(called);
         JsonNode finish = events.get(events.size() - 2);
         assertThat(finish.at("/choices/0/finish_reason").stringValue()).isIn("stop", "length");
-        assertThat(finish.at("/choices/0/logprobs/tokens").size()).as("all of them, with the finish reason")
+        assertThat(streamedLogprobs(events).get("tokens").size()).as("each with its chunk")
             .isEqualTo(events.get(events.size() - 1).at("/usage/completion_tokens").intValue());
         assertThat(finish.at("/speculation/policy").isString()).isTrue();
         assertThat(events.subList(0, events.size() - 2))
@@ -209,6 +209,144 @@ class CompletionsIntegrationTest {
         List<JsonNode> echoedEvents = http.events(echoed);
         assertThat(echoedEvents.get(0).at("/choices/0/text").stringValue()).as("the prompt comes first")
             .isEqualTo(PROMPT);
+    }
+
+    @Test
+    void eachStreamedChunkCarriesTheLogprobsOfItsOwnTokens() {
+        for (String echo : List.of("", ", \"echo\": true")) {
+            String body = "{\"prompt\": %s, \"max_tokens\": 24, \"logprobs\": 2, \"temperature\": 0%s%s}";
+            JsonNode called = complete(body.formatted(quote(PROMPT), echo, ""));
+            List<JsonNode> events = http
+                .events(http.postTo(COMPLETIONS, body.formatted(quote(PROMPT), echo, ", \"stream\": true")));
+
+            assertThat(streamedLogprobs(events)).as("echo: %s", !echo.isEmpty())
+                .isEqualTo(called.at("/choices/0/logprobs"));
+            long withTokens = events.stream()
+                .filter((event) -> event.at("/choices/0/logprobs/tokens").size() > 0)
+                .count();
+            assertThat(withTokens).as("not all in one chunk").isGreaterThan(2);
+            for (JsonNode event : events) {
+                if (!event.at("/choices/0/text").asString().isEmpty()) {
+                    assertThat(event.at("/choices/0/logprobs/tokens").size()).as("a chunk with text has its tokens")
+                        .isPositive();
+                }
+            }
+        }
+    }
+
+    @Test
+    void echoWithLogprobsScoresEveryPromptTokenAfterTheFirst() throws Exception {
+        int[] ids = tokenizer.encode(PROMPT, true);
+        JsonNode plain = complete(
+                "{\"prompt\": %s, \"max_tokens\": 8, \"logprobs\": 2, \"temperature\": 0}".formatted(quote(PROMPT)));
+        JsonNode echoed = complete(
+                "{\"prompt\": %s, \"max_tokens\": 8, \"logprobs\": 2, \"temperature\": 0, \"echo\": true}"
+                    .formatted(quote(PROMPT)));
+
+        String completion = plain.at("/choices/0/text").stringValue();
+        assertThat(echoed.at("/choices/0/text").stringValue()).isEqualTo(PROMPT + completion);
+        JsonNode logprobs = echoed.at("/choices/0/logprobs");
+        int generated = plain.at("/usage/completion_tokens").intValue();
+        assertThat(logprobs.get("tokens").size()).isEqualTo(ids.length + generated);
+        // the first token has nothing before it
+        assertThat(logprobs.at("/token_logprobs/0").isNull()).isTrue();
+        assertThat(logprobs.at("/top_logprobs/0").isNull()).isTrue();
+        double[] reference = promptLogprobs(ids);
+        int offset = 0;
+        for (int i = 0; i < ids.length + generated; i++) {
+            String token = logprobs.at("/tokens/" + i).stringValue();
+            assertThat(logprobs.at("/text_offset/" + i).intValue()).isEqualTo(offset);
+            offset += token.codePointCount(0, token.length());
+            if (i > 0 && i < ids.length) {
+                assertThat(token).isEqualTo(tokenizer.decode(new int[] { ids[i] }, 0, 1, false));
+                assertThat(logprobs.at("/token_logprobs/" + i).doubleValue()).as("prompt token %d", i)
+                    .isCloseTo(reference[i], org.assertj.core.data.Offset.offset(1e-4));
+                assertThat(logprobs.at("/top_logprobs/" + i).get(token).doubleValue())
+                    .isEqualTo(logprobs.at("/token_logprobs/" + i).doubleValue());
+            }
+        }
+        // then the completion's, as without echo
+        for (String field : List.of("tokens", "token_logprobs", "top_logprobs")) {
+            for (int i = 0; i < generated; i++) {
+                assertThat(logprobs.get(field).get(ids.length + i))
+                    .isEqualTo(plain.at("/choices/0/logprobs").get(field).get(i));
+            }
+        }
+    }
+
+    @Test
+    void echoWithMaxTokensZeroAnswersThePromptAloneScored() {
+        int[] ids = tokenizer.encode(PROMPT, true);
+        JsonNode withCompletion = complete(
+                "{\"prompt\": %s, \"max_tokens\": 4, \"logprobs\": 1, \"echo\": true}".formatted(quote(PROMPT)));
+        for (String prompt : List.of(quote(PROMPT), Arrays.toString(ids))) {
+            String body = "{\"prompt\": %s, \"max_tokens\": 0, \"logprobs\": 1, \"echo\": true%s}";
+            JsonNode scored = complete(body.formatted(prompt, ""));
+
+            assertThat(scored.at("/choices/0/text").stringValue()).isEqualTo(PROMPT);
+            assertThat(scored.at("/choices/0/finish_reason").stringValue()).isEqualTo("length");
+            assertThat(scored.at("/usage/completion_tokens").intValue()).isZero();
+            assertThat(scored.at("/usage/prompt_tokens").intValue()).isEqualTo(ids.length);
+            JsonNode logprobs = scored.at("/choices/0/logprobs");
+            assertThat(logprobs.get("tokens").size()).isEqualTo(ids.length);
+            for (String field : List.of("tokens", "token_logprobs", "top_logprobs", "text_offset")) {
+                for (int i = 0; i < ids.length; i++) {
+                    assertThat(logprobs.get(field).get(i)).as("%s %d", field, i)
+                        .isEqualTo(withCompletion.at("/choices/0/logprobs").get(field).get(i));
+                }
+            }
+            // streamed: the echo carries the prompt's, the end nothing more
+            List<JsonNode> events = http.events(http.postTo(COMPLETIONS, body.formatted(prompt, ", \"stream\": true")));
+            assertThat(events.get(0).at("/choices/0/text").stringValue()).isEqualTo(PROMPT);
+            assertThat(streamedLogprobs(events)).isEqualTo(logprobs);
+            assertThat(events.get(events.size() - 1).at("/choices/0/finish_reason").stringValue()).isEqualTo("length");
+        }
+        JsonNode echoOnly = complete("{\"prompt\": %s, \"max_tokens\": 0, \"echo\": true}".formatted(quote(PROMPT)));
+        assertThat(echoOnly.at("/choices/0/text").stringValue()).isEqualTo(PROMPT);
+        assertThat(echoOnly.at("/choices/0/logprobs").isNull()).isTrue();
+        assertThat(echoOnly.at("/usage/completion_tokens").intValue()).isZero();
+    }
+
+    /**
+     * The target's log-probability of each prompt token after the first, computed here
+     * from one call of the target over the whole prompt (entry 0 unused).
+     */
+    private double[] promptLogprobs(int[] ids) throws Exception {
+        dev.specula.model.DecoderModel target = models.get().target();
+        try (dev.specula.kv.KvSequence cache = target.newCache()) {
+            dev.specula.model.StepOutput rows = target
+                .forward(new dev.specula.model.StepInput(cache, ids, ids.length, false, null));
+            double[] logprobs = new double[ids.length];
+            int width = rows.width();
+            for (int i = 1; i < ids.length; i++) {
+                int row = (i - 1) * width;
+                double max = Double.NEGATIVE_INFINITY;
+                for (int t = 0; t < width; t++) {
+                    max = Math.max(max, rows.logits()[row + t]);
+                }
+                double sum = 0;
+                for (int t = 0; t < width; t++) {
+                    sum += Math.exp(rows.logits()[row + t] - max);
+                }
+                logprobs[i] = rows.logits()[row + ids[i]] - max - Math.log(sum);
+            }
+            return logprobs;
+        }
+    }
+
+    /** The logprobs objects of a stream's events, concatenated. */
+    private JsonNode streamedLogprobs(List<JsonNode> events) {
+        tools.jackson.databind.node.ObjectNode all = tools.jackson.databind.node.JsonNodeFactory.instance.objectNode();
+        for (String field : List.of("tokens", "token_logprobs", "top_logprobs", "text_offset")) {
+            tools.jackson.databind.node.ArrayNode values = all.putArray(field);
+            for (JsonNode event : events) {
+                JsonNode logprobs = event.at("/choices/0/logprobs");
+                if (logprobs.isObject()) {
+                    logprobs.get(field).forEach(values::add);
+                }
+            }
+        }
+        return all;
     }
 
     @Test
@@ -248,6 +386,7 @@ class CompletionsIntegrationTest {
         assertError("{\"prompt\": \"x\", \"max_tokns\": 4}", "max_tokns", "unsupported_parameter");
         assertError("{\"prompt\": [\"a\", \"b\"]}", "prompt", "unsupported_value");
         assertError("{\"prompt\": \"x\", \"logprobs\": true}", "logprobs", null);
+        assertError("{\"prompt\": \"x\", \"max_tokens\": 0}", "max_tokens", null);
         assertError("{\"prompt\": [1, %d]}".formatted(tokenizer.vocabularySize()), "prompt[1]", null);
         assertError("{\"prompt\": \"x\", \"model\": \"gpt-3.5-turbo-instruct\"}", "model", "model_not_found");
         assertError("{\"messages\": [{\"role\": \"user\", \"content\": \"x\"}]}", "messages", "unsupported_parameter");

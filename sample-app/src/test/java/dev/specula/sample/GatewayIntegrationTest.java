@@ -284,16 +284,26 @@ class GatewayIntegrationTest {
         }
         assertThat(tokens.toString()).contains(choice.message().content().orElseThrow().strip());
 
+        // each chunk carries its own tokens' (the chunk that first shows their text)
         List<com.openai.models.chat.completions.ChatCompletionTokenLogprob> streamed = new ArrayList<>();
+        List<Integer> perChunk = new ArrayList<>();
         try (StreamResponse<ChatCompletionChunk> stream = client.chat().completions().createStreaming(params)) {
-            stream.stream()
-                .forEach((chunk) -> chunk.choices()
-                    .forEach((streamedChoice) -> streamedChoice.logprobs()
-                        .flatMap((logprobs) -> logprobs.content())
-                        .ifPresent(streamed::addAll)));
+            stream.stream().forEach((chunk) -> chunk.choices().forEach((streamedChoice) -> {
+                List<com.openai.models.chat.completions.ChatCompletionTokenLogprob> own = streamedChoice.logprobs()
+                    .flatMap((logprobs) -> logprobs.content())
+                    .orElse(List.of());
+                if (streamedChoice.delta().content().filter((text) -> !text.isEmpty()).isPresent()) {
+                    assertThat(own).as("a chunk with text has its tokens").isNotEmpty();
+                }
+                streamed.addAll(own);
+                perChunk.add(own.size());
+            }));
         }
-        assertThat(streamed).extracting((token) -> token.token())
-            .containsExactlyElementsOf(content.stream().map((token) -> token.token()).toList());
+        assertThat(streamed).extracting((token) -> token.token(), (token) -> token.logprob())
+            .containsExactlyElementsOf(content.stream()
+                .map((token) -> org.assertj.core.groups.Tuple.tuple(token.token(), token.logprob()))
+                .toList());
+        assertThat(perChunk.stream().filter((size) -> size > 0).count()).as("not all in one chunk").isGreaterThan(2);
     }
 
     @Test

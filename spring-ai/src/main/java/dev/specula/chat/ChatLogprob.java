@@ -26,6 +26,14 @@ public record ChatLogprob(String token, int id, double logprob, List<Integer> by
     /** The generation metadata key under which a response carries its list. */
     public static final String METADATA_KEY = "logprobs";
 
+    /**
+     * The generation metadata key under which a response carries the prompt's list
+     * ({@link SpeculaChatOptions#getPromptLogprobs()}): prompt tokens 2.. in order, each
+     * from the target's row after the tokens before it (the first token has none). A
+     * stream carries it in its first chunk.
+     */
+    public static final String PROMPT_METADATA_KEY = "prompt-logprobs";
+
     static List<ChatLogprob> of(List<TokenLogprob> logprobs, TokenDecoder decoder) {
         List<ChatLogprob> entries = new ArrayList<>(logprobs.size());
         for (TokenLogprob logprob : logprobs) {

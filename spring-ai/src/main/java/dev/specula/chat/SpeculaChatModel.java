@@ -1,11 +1,13 @@
 package dev.specula.chat;
 
+import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
 
 import io.micrometer.observation.Observation;
 import io.micrometer.observation.ObservationRegistry;
 import io.micrometer.observation.contextpropagation.ObservationThreadLocalAccessor;
+import org.jspecify.annotations.Nullable;
 import org.springframework.ai.chat.messages.AssistantMessage;
 import org.springframework.ai.chat.messages.Message;
 import org.springframework.ai.chat.metadata.ChatGenerationMetadata;
@@ -37,6 +39,7 @@ import dev.specula.policy.SpeculationPolicies;
 import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.SamplingParams;
+import dev.specula.sampling.TokenLogprob;
 import dev.specula.sampling.TokenPenalties;
 import dev.specula.serving.GenerationService;
 import dev.specula.serving.ServiceRequest;
@@ -280,10 +283,14 @@ public class SpeculaChatModel implements ChatModel {
     /**
      * Streams the answer: one {@link ChatResponse} per piece of accepted text, then a
      * last one with no text that carries the finish reason, usage and speculation
-     * figures. Cancelling the subscription stops the generation (inside ONNX Runtime when
-     * it runs alone; between steps in a batch). Text is emitted on the generating thread
-     * when unbatched, on one of the engine's output threads when batched — never on the
-     * batch thread, so a slow subscriber delays only its own stream.
+     * figures. Log-probabilities, when asked for, come with the chunks: each carries
+     * those of the tokens whose text first shows in it ({@link Chunks}), the last those
+     * left (a token without text of its own, such as the end of sequence); the prompt's,
+     * in the first chunk. Cancelling the subscription stops the generation (inside ONNX
+     * Runtime when it runs alone; between steps in a batch). Text is emitted on the
+     * generating thread when unbatched, on one of the engine's output threads when
+     * batched — never on the batch thread, so a slow subscriber delays only its own
+     * stream.
      */
     @Override
     public Flux<ChatResponse> stream(Prompt prompt) {
@@ -304,20 +311,20 @@ public class SpeculaChatModel implements ChatModel {
                 sink.onCancel(cancellation::cancel);
                 ToolPlan tools = toolPlan(requestPrompt);
                 StreamedText streamed = new StreamedText(tools.readsCalls() ? tools.format().streamFilter() : null);
-                ServiceRequest request = serviceRequest(requestPrompt, tools,
-                        new Chunks(id, sink, streamed, (SpeculaChatOptions) requestPrompt.getOptions()), cancellation);
+                Chunks stream = new Chunks(id, sink, streamed, (SpeculaChatOptions) requestPrompt.getOptions());
+                ServiceRequest request = serviceRequest(requestPrompt, tools, stream, cancellation);
                 streamScheduler.schedule(() -> {
                     try {
                         ServiceResult result = service.generate(request);
                         ParsedOutput rest = streamed.finish();
                         if (!rest.content().isEmpty() && tools.readsCalls()) {
-                            sink.next(textChunk(id, rest.content(), List.of()));
+                            sink.next(stream.chunk(rest.content(), List.of()));
                         }
                         ParsedOutput whole = tools.readsCalls()
                                 ? new ParsedOutput(streamed.shown(rest), rest.toolCalls())
                                 : new ParsedOutput(result.generation().text(), List.of());
                         observationContext.setResponse(completeResponse(id, result, whole, tools, List.of()));
-                        sink.next(lastChunk(id, result, rest, tools));
+                        sink.next(stream.last(result, rest, tools));
                         sink.complete();
                     }
                     catch (RuntimeException ex) {
@@ -373,12 +380,12 @@ public class SpeculaChatModel implements ChatModel {
             return Flux.create((sink) -> {
                 CancellationToken cancellation = new CancellationToken();
                 sink.onCancel(cancellation::cancel);
-                ServiceRequest request = serviceRequest(promptIds, merged, ToolPlan.NONE,
-                        new Chunks(id, sink, new StreamedText(null), merged), cancellation);
+                Chunks stream = new Chunks(id, sink, new StreamedText(null), merged);
+                ServiceRequest request = serviceRequest(promptIds, merged, ToolPlan.NONE, stream, cancellation);
                 streamScheduler.schedule(() -> {
                     try {
                         ServiceResult result = service.generate(request);
-                        sink.next(lastChunk(id, result, new ParsedOutput("", List.of()), ToolPlan.NONE));
+                        sink.next(stream.last(result, new ParsedOutput("", List.of()), ToolPlan.NONE));
                         sink.complete();
                     }
                     catch (RuntimeException ex) {
@@ -519,8 +526,16 @@ public class SpeculaChatModel implements ChatModel {
             throw new InvalidRequestException("topLogprobs",
                     "topLogprobs needs logprobs: set logprobs to true, or leave topLogprobs out");
         }
-        if (options.getMaxTokens() != null && options.getMaxTokens() < 1) {
-            throw new InvalidRequestException("maxTokens", "maxTokens must be >= 1 but was " + options.getMaxTokens());
+        Integer promptLogprobs = options.getPromptLogprobs();
+        if (promptLogprobs != null && (promptLogprobs < 0 || promptLogprobs > TokenLogprob.MAX_TOP)) {
+            throw new InvalidRequestException("promptLogprobs",
+                    "promptLogprobs (the most likely tokens to report at each prompt position) must be in [0, "
+                            + TokenLogprob.MAX_TOP + "] but was " + promptLogprobs + ": leave it out for none");
+        }
+        if (options.getMaxTokens() != null && options.getMaxTokens() < 1
+                && !(options.getMaxTokens() == 0 && promptLogprobs != null)) {
+            throw new InvalidRequestException("maxTokens", "maxTokens must be >= 1 but was " + options.getMaxTokens()
+                    + " (0 generates nothing: it only scores the prompt, with promptLogprobs)");
         }
         if (options.getStopSequences() != null
                 && options.getStopSequences().stream().anyMatch((s) -> s == null || s.isEmpty())) {
@@ -618,7 +633,8 @@ public class SpeculaChatModel implements ChatModel {
         return new ServiceRequest(promptIds, samplingOf(options), maxTokens, options.getStopSequences(),
                 options.getPolicy(), options.getGamma(), speculation, listener, cancellation,
                 options.getProposer() == null ? null : ProposerKind.parse(options.getProposer(), "proposer"),
-                prediction, penaltiesOf(options), logprobsOf(options), OutputGrammar.of(options, tools));
+                prediction, penaltiesOf(options), logprobsOf(options), OutputGrammar.of(options, tools),
+                options.getPromptLogprobs() == null ? -1 : options.getPromptLogprobs());
     }
 
     private static TokenPenalties penaltiesOf(SpeculaChatOptions options) {
@@ -655,43 +671,58 @@ public class SpeculaChatModel implements ChatModel {
         GenerationResult generation = result.generation();
         List<AssistantMessage.ToolCall> calls = tools.keptCalls(output);
         AssistantMessage message = AssistantMessage.builder().content(output.content()).toolCalls(calls).build();
-        ChatGenerationMetadata metadata = generationMetadata(generation, calls, tokens);
+        ChatGenerationMetadata metadata = generationMetadata(generation, calls, tokens,
+                chatLogprobs(generation.logprobs()), chatLogprobs(generation.promptLogprobs()));
         return new ChatResponse(List.of(new Generation(message, metadata)), responseMetadata(id, result));
     }
 
-    /** A piece of text, with its tokens when the request asked for provenance. */
-    private ChatResponse textChunk(String id, String text, List<OutputToken> tokens) {
-        Generation generation = tokens.isEmpty() ? new Generation(new AssistantMessage(text)) : new Generation(
-                new AssistantMessage(text), ChatGenerationMetadata.builder().metadata(METADATA_TOKENS, tokens).build());
+    /**
+     * A piece of text, with its tokens when the request asked for provenance, and the
+     * log-probabilities it carries (none when null).
+     */
+    private ChatResponse textChunk(String id, String text, List<OutputToken> tokens,
+            @Nullable List<ChatLogprob> logprobs, @Nullable List<ChatLogprob> promptLogprobs) {
+        ChatGenerationMetadata.Builder metadata = ChatGenerationMetadata.builder();
+        if (!tokens.isEmpty()) {
+            metadata.metadata(METADATA_TOKENS, tokens);
+        }
+        if (logprobs != null) {
+            metadata.metadata(ChatLogprob.METADATA_KEY, logprobs);
+        }
+        if (promptLogprobs != null) {
+            metadata.metadata(ChatLogprob.PROMPT_METADATA_KEY, promptLogprobs);
+        }
+        Generation generation = tokens.isEmpty() && logprobs == null && promptLogprobs == null
+                ? new Generation(new AssistantMessage(text))
+                : new Generation(new AssistantMessage(text), metadata.build());
         return new ChatResponse(List.of(generation), ChatResponseMetadata.builder().id(id).model(modelName).build());
-    }
-
-    /** No text; the calls, finish reason, usage and figures. */
-    private ChatResponse lastChunk(String id, ServiceResult result, ParsedOutput rest, ToolPlan tools) {
-        List<AssistantMessage.ToolCall> calls = tools.keptCalls(rest);
-        AssistantMessage message = AssistantMessage.builder().content("").toolCalls(calls).build();
-        return new ChatResponse(
-                List.of(new Generation(message, generationMetadata(result.generation(), calls, List.of()))),
-                responseMetadata(id, result));
     }
 
     /**
      * The finish reason ({@code tool_calls} when the model called tools), the output's
-     * log-probabilities when asked for (a stream carries them all in its last chunk), and
-     * its {@code tokens} when not empty.
+     * and the prompt's log-probabilities given (none when null), and the {@code tokens}
+     * when not empty.
      */
     private ChatGenerationMetadata generationMetadata(GenerationResult generation,
-            List<AssistantMessage.ToolCall> calls, List<OutputToken> tokens) {
+            List<AssistantMessage.ToolCall> calls, List<OutputToken> tokens, @Nullable List<ChatLogprob> logprobs,
+            @Nullable List<ChatLogprob> promptLogprobs) {
         ChatGenerationMetadata.Builder metadata = ChatGenerationMetadata.builder()
             .finishReason(calls.isEmpty() ? finishReason(generation.finishReason()) : FINISH_REASON_TOOL_CALLS);
-        if (!generation.logprobs().isEmpty()) {
-            metadata.metadata(ChatLogprob.METADATA_KEY,
-                    ChatLogprob.of(generation.logprobs(), service.models().get().target().tokenizer()));
+        if (logprobs != null) {
+            metadata.metadata(ChatLogprob.METADATA_KEY, logprobs);
+        }
+        if (promptLogprobs != null) {
+            metadata.metadata(ChatLogprob.PROMPT_METADATA_KEY, promptLogprobs);
         }
         if (!tokens.isEmpty()) {
             metadata.metadata(METADATA_TOKENS, tokens);
         }
         return metadata.build();
+    }
+
+    /** {@code logprobs} as OpenAI reports them; null when empty. */
+    private @Nullable List<ChatLogprob> chatLogprobs(List<TokenLogprob> logprobs) {
+        return logprobs.isEmpty() ? null : ChatLogprob.of(logprobs, service.models().get().target().tokenizer());
     }
 
     /**
@@ -737,6 +768,15 @@ public class SpeculaChatModel implements ChatModel {
      * Sends each piece of accepted text down a stream as a chunk (through
      * {@link StreamedText}); with provenance, with the tokens it is made of, a chunk also
      * for tokens without text.
+     *
+     * <p>
+     * Log-probabilities, when asked for: a chunk carries those of the tokens whose text
+     * first shows in it (the engine sends each token's with the first piece of its text,
+     * {@link OutputToken#logprob()}); a token that shows no text of its own (the end of
+     * sequence; a byte of a character the next token completes; text a tool-call filter
+     * holds back) goes with the next chunk, or the last. So the chunks' lists,
+     * concatenated, are the whole answer's. The prompt's come with the first chunk (the
+     * last, when it is the only one).
      */
     private final class Chunks implements TokenStreamListener {
 
@@ -748,30 +788,106 @@ public class SpeculaChatModel implements ChatModel {
 
         private final boolean provenance;
 
+        private final boolean logprobs;
+
+        /** Log-probabilities heard that no chunk carried yet; guarded by this. */
+        private final List<TokenLogprob> unsent = new ArrayList<>();
+
+        /** Tokens whose log-probability was heard; guarded by this. */
+        private int heard;
+
+        /** The prompt's log-probabilities, heard and not sent yet; guarded by this. */
+        private @Nullable List<TokenLogprob> promptLogprobs;
+
+        /** Whether a chunk was sent; guarded by this. */
+        private boolean begun;
+
         Chunks(String id, FluxSink<ChatResponse> sink, StreamedText streamed, SpeculaChatOptions options) {
             this.id = id;
             this.sink = sink;
             this.streamed = streamed;
             this.provenance = Boolean.TRUE.equals(options.getProvenance());
+            this.logprobs = Boolean.TRUE.equals(options.getLogprobs());
         }
 
         @Override
         public void onText(String text) {
             String shown = streamed.accept(text);
             if (!shown.isEmpty()) {
-                sink.next(textChunk(id, shown, List.of()));
+                sink.next(chunk(shown, List.of()));
             }
         }
 
+        /** Tokens when provenance or log-probabilities are asked for. */
         @Override
         public boolean wantsTokens() {
-            return provenance;
+            return provenance || logprobs;
         }
 
         /** No tool filter runs with provenance: what is shown is {@code text}. */
         @Override
         public void onTokens(String text, List<OutputToken> tokens) {
-            sink.next(textChunk(id, streamed.accept(text), tokens));
+            synchronized (this) {
+                for (OutputToken token : tokens) {
+                    if (token.logprob() != null) {
+                        unsent.add(token.logprob());
+                        heard++;
+                    }
+                }
+            }
+            String shown = streamed.accept(text);
+            if (provenance || !shown.isEmpty()) {
+                sink.next(chunk(shown, provenance ? tokens : List.of()));
+            }
+        }
+
+        @Override
+        public synchronized void onPromptLogprobs(List<TokenLogprob> logprobs) {
+            promptLogprobs = logprobs;
+        }
+
+        /**
+         * A chunk of {@code text} (and {@code tokens}) with the log-probabilities not
+         * sent yet.
+         */
+        synchronized ChatResponse chunk(String text, List<OutputToken> tokens) {
+            List<ChatLogprob> own = unsent.isEmpty() ? null : chatLogprobs(unsent);
+            unsent.clear();
+            ChatResponse chunk = textChunk(id, text, tokens, own, takePromptLogprobs());
+            begun = true;
+            return chunk;
+        }
+
+        /**
+         * The last chunk: no text; the calls, finish reason, usage and figures, and the
+         * log-probabilities no chunk carried (a cancelled output's tokens that never
+         * showed included).
+         */
+        synchronized ChatResponse last(ServiceResult result, ParsedOutput rest, ToolPlan tools) {
+            GenerationResult generation = result.generation();
+            List<TokenLogprob> left = new ArrayList<>(unsent);
+            if (heard < generation.logprobs().size()) {
+                left.addAll(generation.logprobs().subList(heard, generation.logprobs().size()));
+            }
+            unsent.clear();
+            if (!begun && promptLogprobs == null && !generation.promptLogprobs().isEmpty()) {
+                promptLogprobs = generation.promptLogprobs();
+            }
+            List<AssistantMessage.ToolCall> calls = tools.keptCalls(rest);
+            AssistantMessage message = AssistantMessage.builder().content("").toolCalls(calls).build();
+            ChatGenerationMetadata metadata = generationMetadata(generation, calls, List.of(), chatLogprobs(left),
+                    takePromptLogprobs());
+            begun = true;
+            return new ChatResponse(List.of(new Generation(message, metadata)), responseMetadata(id, result));
+        }
+
+        private @Nullable List<ChatLogprob> takePromptLogprobs() {
+            if (promptLogprobs == null) {
+                return null;
+            }
+            List<ChatLogprob> prompt = ChatLogprob.of(promptLogprobs, service.models().get().target().tokenizer());
+            promptLogprobs = null;
+            return prompt;
         }
 
     }

@@ -26,7 +26,8 @@ import org.springframework.ai.tool.ToolCallback;
  * distribution exactly (each draft and target row is penalized for the tokens before it).
  * {@code logprobs} and {@code topLogprobs} report the target's log-probability of each
  * output token (before penalties and temperature) in the generation's metadata
- * ({@link ChatLogprob#METADATA_KEY}).
+ * ({@link ChatLogprob#METADATA_KEY}); {@code promptLogprobs} reports each prompt token's
+ * (vLLM's {@code prompt_logprobs}) under {@link ChatLogprob#PROMPT_METADATA_KEY}.
  *
  * <p>
  * Structured output ({@link StructuredOutputChatOptions}): an {@code outputSchema} (JSON
@@ -96,6 +97,8 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
 
     private final Integer topLogprobs;
 
+    private final Integer promptLogprobs;
+
     private final String outputSchema;
 
     private final Boolean jsonMode;
@@ -106,8 +109,8 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
             List<String> stopSequences, Long seed, String policy, Integer gamma, Boolean speculation, String proposer,
             String prediction, Double frequencyPenalty, Double presencePenalty, List<ToolCallback> toolCallbacks,
             Map<String, Object> toolContext, String toolChoice, Boolean parallelToolCalls, Double repetitionPenalty,
-            Map<Integer, Double> logitBias, Boolean logprobs, Integer topLogprobs, String outputSchema,
-            Boolean jsonMode, Boolean provenance) {
+            Map<Integer, Double> logitBias, Boolean logprobs, Integer topLogprobs, Integer promptLogprobs,
+            String outputSchema, Boolean jsonMode, Boolean provenance) {
         this.model = model;
         this.temperature = temperature;
         this.topP = topP;
@@ -130,6 +133,7 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
         this.logitBias = logitBias == null ? null : Map.copyOf(logitBias);
         this.logprobs = logprobs;
         this.topLogprobs = topLogprobs;
+        this.promptLogprobs = promptLogprobs;
         this.outputSchema = outputSchema;
         this.jsonMode = jsonMode;
         this.provenance = provenance;
@@ -201,6 +205,9 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
             }
             if (specula.topLogprobs != null) {
                 merged.topLogprobs(specula.topLogprobs);
+            }
+            if (specula.promptLogprobs != null) {
+                merged.promptLogprobs(specula.promptLogprobs);
             }
             if (specula.jsonMode != null) {
                 merged.jsonMode(specula.jsonMode);
@@ -376,6 +383,18 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
     }
 
     /**
+     * Whether, and with how many most likely tokens (0 to 20), to report each prompt
+     * token's log-probability as the target computes it (vLLM's {@code prompt_logprobs}):
+     * the generation's metadata then holds prompt tokens 2.. under
+     * {@link ChatLogprob#PROMPT_METADATA_KEY} (the first has nothing before it); a
+     * stream, in its first chunk. With it {@code maxTokens} may be 0: the prompt is
+     * scored, nothing generated. Null: not reported.
+     */
+    public Integer getPromptLogprobs() {
+        return promptLogprobs;
+    }
+
+    /**
      * A JSON Schema the answer must match: decoding is constrained by a grammar compiled
      * from it (an unsupported keyword is refused by name). Null = unconstrained.
      */
@@ -427,6 +446,7 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
             .logitBias(logitBias)
             .logprobs(logprobs)
             .topLogprobs(topLogprobs)
+            .promptLogprobs(promptLogprobs)
             .outputSchema(outputSchema)
             .jsonMode(jsonMode)
             .provenance(provenance);
@@ -448,8 +468,9 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
                 && Objects.equals(parallelToolCalls, that.parallelToolCalls)
                 && Objects.equals(repetitionPenalty, that.repetitionPenalty)
                 && Objects.equals(logitBias, that.logitBias) && Objects.equals(logprobs, that.logprobs)
-                && Objects.equals(topLogprobs, that.topLogprobs) && Objects.equals(outputSchema, that.outputSchema)
-                && Objects.equals(jsonMode, that.jsonMode) && Objects.equals(provenance, that.provenance);
+                && Objects.equals(topLogprobs, that.topLogprobs) && Objects.equals(promptLogprobs, that.promptLogprobs)
+                && Objects.equals(outputSchema, that.outputSchema) && Objects.equals(jsonMode, that.jsonMode)
+                && Objects.equals(provenance, that.provenance);
     }
 
     @Override
@@ -469,7 +490,8 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
                 + ", toolContext=" + (toolContext == null ? null : toolContext.keySet()) + ", toolChoice=" + toolChoice
                 + ", parallelToolCalls=" + parallelToolCalls + ", frequencyPenalty=" + frequencyPenalty
                 + ", presencePenalty=" + presencePenalty + ", repetitionPenalty=" + repetitionPenalty + ", logitBias="
-                + logitBias + ", logprobs=" + logprobs + ", topLogprobs=" + topLogprobs + ", outputSchema="
+                + logitBias + ", logprobs=" + logprobs + ", topLogprobs=" + topLogprobs + ", promptLogprobs="
+                + promptLogprobs + ", outputSchema="
                 + (outputSchema == null ? null : outputSchema.length() + " characters") + ", jsonMode=" + jsonMode
                 + ", provenance=" + provenance + "]";
     }
@@ -512,6 +534,8 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
 
         private Integer topLogprobs;
 
+        private Integer promptLogprobs;
+
         private String outputSchema;
 
         private Boolean jsonMode;
@@ -540,6 +564,14 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
 
         public Builder topLogprobs(Integer topLogprobs) {
             this.topLogprobs = topLogprobs;
+            return this;
+        }
+
+        /**
+         * Most likely tokens to report at each prompt position (0 to 20); null = none.
+         */
+        public Builder promptLogprobs(Integer promptLogprobs) {
+            this.promptLogprobs = promptLogprobs;
             return this;
         }
 
@@ -696,6 +728,9 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
                 if (specula.topLogprobs != null) {
                     this.topLogprobs = specula.topLogprobs;
                 }
+                if (specula.promptLogprobs != null) {
+                    this.promptLogprobs = specula.promptLogprobs;
+                }
                 if (specula.outputSchema != null) {
                     this.outputSchema = specula.outputSchema;
                 }
@@ -733,7 +768,7 @@ public final class SpeculaChatOptions implements ToolCallingChatOptions, Structu
                     this.stopSequences, this.seed, this.policy, this.gamma, this.speculation, this.proposer,
                     this.prediction, this.frequencyPenalty, this.presencePenalty, this.toolCallbacks, this.toolContext,
                     this.toolChoice, this.parallelToolCalls, this.repetitionPenalty, this.logitBias, this.logprobs,
-                    this.topLogprobs, this.outputSchema, this.jsonMode, this.provenance);
+                    this.topLogprobs, this.promptLogprobs, this.outputSchema, this.jsonMode, this.provenance);
         }
 
     }

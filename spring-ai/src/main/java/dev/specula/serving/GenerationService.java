@@ -264,7 +264,8 @@ public final class GenerationService implements AutoCloseable {
             }
             metrics.recordGeneration(result.generation());
             if (chunks != null && result.generation().finishReason() != FinishReason.CANCELLED) {
-                cache.put(key.get(), new ResponseCache.Entry(result.generation(), chunks.ends()));
+                cache.put(key.get(),
+                        new ResponseCache.Entry(result.generation(), chunks.ends(), request.promptLogprobs() >= 0));
             }
             return result;
         }
@@ -494,7 +495,8 @@ public final class GenerationService implements AutoCloseable {
             .listener(request.listener())
             .cancellation(request.cancellation())
             .penalties(request.penalties())
-            .logprobs(request.logprobs());
+            .logprobs(request.logprobs())
+            .promptLogprobs(request.promptLogprobs());
     }
 
     private GrammarCache grammars() {

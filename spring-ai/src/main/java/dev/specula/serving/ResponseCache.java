@@ -3,6 +3,7 @@ package dev.specula.serving;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Objects;
 import java.util.Optional;
 
 import com.github.benmanes.caffeine.cache.Cache;
@@ -15,15 +16,19 @@ import org.jspecify.annotations.Nullable;
 import dev.specula.engine.GenerationResult;
 import dev.specula.engine.GenerationStats;
 import dev.specula.engine.TokenStreamListener;
+import dev.specula.grammar.Grammar;
 import dev.specula.sampling.SamplingParams;
+import dev.specula.sampling.TokenLogprob;
+import dev.specula.sampling.TokenPenalties;
 
 /**
  * Answers of deterministic requests (greedy, or sampled with a fixed seed), keyed by
- * everything that decides the output: the model pair, the prompt tokens and the options.
- * A greedy output is the target's alone (speculation is lossless), so its key leaves the
- * policy out; a seeded sample depends on which random draws the policy makes, so its key
- * keeps it. Each answer keeps the chunks it streamed in, so that replaying it to a stream
- * looks as the first run did.
+ * everything that decides the answer: the model pair, the prompt tokens and the options
+ * (sampling, length, stop strings, penalties, grammar, and the log-probabilities asked
+ * for, of the output and of the prompt). A greedy output is the target's alone
+ * (speculation is lossless), so its key leaves the policy out; a seeded sample depends on
+ * which random draws the policy makes, so its key keeps it. Each answer keeps the chunks
+ * it streamed in, so that replaying it to a stream looks as the first run did.
  */
 final class ResponseCache {
 
@@ -31,13 +36,15 @@ final class ResponseCache {
     static final String NAME = "specula.responses";
 
     record Key(String models, int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
-            String policy) {
+            String policy, TokenPenalties penalties, @Nullable Grammar grammar, int logprobs, int promptLogprobs) {
 
         @Override
         public boolean equals(Object other) {
             return other instanceof Key that && models.equals(that.models) && Arrays.equals(promptIds, that.promptIds)
                     && sampling.equals(that.sampling) && maxNewTokens == that.maxNewTokens
-                    && stopStrings.equals(that.stopStrings) && policy.equals(that.policy);
+                    && stopStrings.equals(that.stopStrings) && policy.equals(that.policy)
+                    && penalties.equals(that.penalties) && Objects.equals(grammar, that.grammar)
+                    && logprobs == that.logprobs && promptLogprobs == that.promptLogprobs;
         }
 
         @Override
@@ -52,11 +59,19 @@ final class ResponseCache {
      *
      * @param generation the answer as it was generated
      * @param chunkEnds offsets into its text where each streamed chunk ended, in order
+     * @param promptScored whether the request asked for the prompt's log-probabilities (a
+     * replay then tells its listener)
      */
-    record Entry(GenerationResult generation, int[] chunkEnds) {
+    record Entry(GenerationResult generation, int[] chunkEnds, boolean promptScored) {
 
-        /** Sends the text to {@code listener} in the chunks it was generated in. */
+        /**
+         * Sends the text to {@code listener} in the chunks it was generated in, after the
+         * prompt's log-probabilities when the answer has them.
+         */
         void replay(TokenStreamListener listener) {
+            if (promptScored) {
+                listener.onPromptLogprobs(generation.promptLogprobs());
+            }
             String text = generation.text();
             int start = 0;
             for (int end : chunkEnds) {
@@ -75,7 +90,7 @@ final class ResponseCache {
         GenerationResult replayed() {
             return new GenerationResult(generation.tokenIds(), generation.text(), generation.finishReason(),
                     generation.promptTokens(), ServiceResult.CACHE, new GenerationStats(), null, null,
-                    generation.logprobs());
+                    generation.logprobs(), generation.promptLogprobs());
         }
 
     }
@@ -112,6 +127,13 @@ final class ResponseCache {
             }
         }
 
+        @Override
+        public void onPromptLogprobs(List<TokenLogprob> logprobs) {
+            if (next != null) {
+                next.onPromptLogprobs(logprobs);
+            }
+        }
+
         synchronized int[] ends() {
             return Arrays.copyOf(ends, chunks);
         }
@@ -134,8 +156,9 @@ final class ResponseCache {
             return Optional.empty();
         }
         String policyPart = request.sampling().isGreedy() ? "" : policy;
-        return Optional.of(new Key(models, request.promptIds(), request.sampling(), request.maxNewTokens(),
-                request.stopStrings(), policyPart));
+        return Optional
+            .of(new Key(models, request.promptIds(), request.sampling(), request.maxNewTokens(), request.stopStrings(),
+                    policyPart, request.penalties(), request.grammar(), request.logprobs(), request.promptLogprobs()));
     }
 
     Optional<Entry> get(Key key) {

@@ -20,7 +20,8 @@ import dev.specula.sampling.TokenPenalties;
  *
  * @param promptIds the prompt, tokenized (chat template applied)
  * @param sampling temperature / top-k / top-p / seed
- * @param maxNewTokens the most tokens to generate, >= 1
+ * @param maxNewTokens the most tokens to generate, >= 1; 0 only with
+ * {@code promptLogprobs} (the prompt is scored, nothing generated)
  * @param stopStrings texts that end the output
  * @param policy speculation policy, {@code name} or {@code name:γ}; null = the service's
  * default
@@ -38,11 +39,22 @@ import dev.specula.sampling.TokenPenalties;
  * log-probability; -1 = no log-probabilities
  * @param grammar what the output must match (a JSON schema, JSON, a tool-call format);
  * null = unconstrained
+ * @param promptLogprobs how many most likely tokens to report with each prompt token's
+ * log-probability (the first's excepted); -1 = none
  */
 public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
         String policy, Integer gamma, boolean speculation, TokenStreamListener listener, CancellationToken cancellation,
         @Nullable ProposerKind proposer, int @Nullable [] prediction, TokenPenalties penalties, int logprobs,
-        @Nullable Grammar grammar) {
+        @Nullable Grammar grammar, int promptLogprobs) {
+
+    /** A request that does not score its prompt. */
+    public ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
+            String policy, Integer gamma, boolean speculation, TokenStreamListener listener,
+            CancellationToken cancellation, @Nullable ProposerKind proposer, int @Nullable [] prediction,
+            TokenPenalties penalties, int logprobs, @Nullable Grammar grammar) {
+        this(promptIds, sampling, maxNewTokens, stopStrings, policy, gamma, speculation, listener, cancellation,
+                proposer, prediction, penalties, logprobs, grammar, -1);
+    }
 
     /** A request without a grammar. */
     public ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNewTokens, List<String> stopStrings,
@@ -78,8 +90,13 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
         if (sampling == null) {
             throw new IllegalArgumentException("sampling must not be null");
         }
-        if (maxNewTokens < 1) {
-            throw new InvalidRequestException("maxNewTokens", "max tokens must be >= 1 but was " + maxNewTokens);
+        if (promptLogprobs < -1 || promptLogprobs > TokenLogprob.MAX_TOP) {
+            throw new InvalidRequestException("promptLogprobs",
+                    "promptLogprobs must be in [0, " + TokenLogprob.MAX_TOP + "] but was " + promptLogprobs);
+        }
+        if (maxNewTokens < 1 && !(maxNewTokens == 0 && promptLogprobs >= 0)) {
+            throw new InvalidRequestException("maxNewTokens", "max tokens must be >= 1 but was " + maxNewTokens
+                    + " (0 only scores the prompt: ask for promptLogprobs with it)");
         }
         stopStrings = stopStrings == null ? List.of() : List.copyOf(stopStrings);
         if (gamma != null && gamma < 1) {
@@ -115,13 +132,13 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
      */
     public ServiceRequest with(TokenStreamListener newListener, CancellationToken newCancellation) {
         return new ServiceRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, gamma, speculation,
-                newListener, newCancellation, proposer, prediction, penalties, logprobs, grammar);
+                newListener, newCancellation, proposer, prediction, penalties, logprobs, grammar, promptLogprobs);
     }
 
     /** This request with {@code newProposer} (null: the default). */
     public ServiceRequest withProposer(@Nullable ProposerKind newProposer) {
         return new ServiceRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, gamma, speculation, listener,
-                cancellation, newProposer, prediction, penalties, logprobs, grammar);
+                cancellation, newProposer, prediction, penalties, logprobs, grammar, promptLogprobs);
     }
 
     @Override
@@ -132,8 +149,8 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
                 && java.util.Objects.equals(gamma, that.gamma) && speculation == that.speculation
                 && proposer == that.proposer && Arrays.equals(prediction, that.prediction)
                 && penalties.equals(that.penalties) && logprobs == that.logprobs
-                && java.util.Objects.equals(grammar, that.grammar) && listener == that.listener
-                && cancellation == that.cancellation;
+                && java.util.Objects.equals(grammar, that.grammar) && promptLogprobs == that.promptLogprobs
+                && listener == that.listener && cancellation == that.cancellation;
     }
 
     @Override
@@ -146,6 +163,7 @@ public record ServiceRequest(int[] promptIds, SamplingParams sampling, int maxNe
         return "ServiceRequest[" + promptIds.length + " prompt tokens, " + sampling + ", maxNewTokens=" + maxNewTokens
                 + ", policy=" + policy + ", gamma=" + gamma + ", speculation=" + speculation + ", proposer=" + proposer
                 + (penalties.isNone() ? "" : ", " + penalties) + (logprobs < 0 ? "" : ", logprobs=" + logprobs)
+                + (promptLogprobs < 0 ? "" : ", promptLogprobs=" + promptLogprobs)
                 + (grammar == null ? "" : ", grammar") + "]";
     }
 }

@@ -1,5 +1,7 @@
 package dev.specula.chat;
 
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 
@@ -108,11 +110,74 @@ class SpeculaChatLogitsTest {
             .chatResponse()
             .collectList()
             .block();
-        List<ChatLogprob> streamedLogprobs = streamed.get(streamed.size() - 1)
-            .getResult()
-            .getMetadata()
-            .get(ChatLogprob.METADATA_KEY);
+        // each chunk carries the tokens whose text it brings first; the last, what is
+        // left (the end of sequence)
+        List<ChatLogprob> streamedLogprobs = new ArrayList<>();
+        int chunksWithLogprobs = 0;
+        for (ChatResponse chunk : streamed) {
+            List<ChatLogprob> own = chunk.getResult().getMetadata().get(ChatLogprob.METADATA_KEY);
+            if (own != null) {
+                streamedLogprobs.addAll(own);
+                chunksWithLogprobs++;
+                assertThat(own).isNotEmpty();
+            }
+            else {
+                assertThat(chunk.getResult().getOutput().getText()).as("a chunk with text has its tokens").isEmpty();
+            }
+        }
         assertThat(streamedLogprobs).isEqualTo(logprobs);
+        assertThat(chunksWithLogprobs).isGreaterThan(1);
+    }
+
+    @Test
+    void promptLogprobsComeWithTheAnswerAndWithTheFirstStreamedChunk() {
+        int[] ids = models.get().target().tokenizer().encode("def largest(a, b, c):\n    ", true);
+        SpeculaChatOptions options = SpeculaChatOptions.builder().promptLogprobs(2).maxTokens(8).build();
+        ChatResponse called = chatModel.callTokens(ids, options);
+        List<ChatLogprob> scored = called.getResult().getMetadata().get(ChatLogprob.PROMPT_METADATA_KEY);
+        assertThat(scored).extracting(ChatLogprob::id)
+            .containsExactlyElementsOf(Arrays.stream(ids).skip(1).boxed().toList());
+        assertThat(scored).allSatisfy((logprob) -> {
+            assertThat(logprob.logprob()).isLessThanOrEqualTo(0.0);
+            assertThat(logprob.topLogprobs()).hasSize(2);
+        });
+        assertThat(called.getResult().getMetadata().<Object>get(ChatLogprob.METADATA_KEY)).as("not asked for").isNull();
+
+        List<ChatResponse> streamed = chatModel.streamTokens(ids, options).collectList().block();
+        assertThat(streamed.get(0).getResult().getMetadata().<Object>get(ChatLogprob.PROMPT_METADATA_KEY))
+            .isEqualTo(scored);
+        assertThat(streamed.subList(1, streamed.size())).allSatisfy(
+                (chunk) -> assertThat(chunk.getResult().getMetadata().<Object>get(ChatLogprob.PROMPT_METADATA_KEY))
+                    .isNull());
+
+        // a chat prompt is scored as the template renders it
+        ChatResponse chat = ChatClient.create(chatModel)
+            .prompt()
+            .user(QUESTION)
+            .options(SpeculaChatOptions.builder().promptLogprobs(0).maxTokens(4))
+            .call()
+            .chatResponse();
+        List<ChatLogprob> chatScored = chat.getResult().getMetadata().get(ChatLogprob.PROMPT_METADATA_KEY);
+        assertThat(chatScored).hasSize(chat.getMetadata().getUsage().getPromptTokens() - 1);
+    }
+
+    @Test
+    void maxTokensZeroScoresThePromptAndGeneratesNothing() {
+        int[] ids = models.get().target().tokenizer().encode("def largest(a, b, c):\n    ", true);
+        SpeculaChatOptions options = SpeculaChatOptions.builder().promptLogprobs(1).maxTokens(0).build();
+        ChatResponse called = chatModel.callTokens(ids, options);
+        assertThat(called.getResult().getOutput().getText()).isEmpty();
+        assertThat(called.getResult().getMetadata().getFinishReason()).isEqualTo("length");
+        assertThat(called.getMetadata().getUsage().getCompletionTokens()).isZero();
+        assertThat(called.getMetadata().getUsage().getPromptTokens()).isEqualTo(ids.length);
+        assertThat(called.getResult().getMetadata().<List<ChatLogprob>>get(ChatLogprob.PROMPT_METADATA_KEY))
+            .hasSize(ids.length - 1);
+
+        List<ChatResponse> streamed = chatModel.streamTokens(ids, options).collectList().block();
+        assertThat(streamed).hasSize(1);
+        assertThat(streamed.get(0).getResult().getMetadata().getFinishReason()).isEqualTo("length");
+        assertThat(streamed.get(0).getResult().getMetadata().<Object>get(ChatLogprob.PROMPT_METADATA_KEY))
+            .isEqualTo(called.getResult().getMetadata().get(ChatLogprob.PROMPT_METADATA_KEY));
     }
 
     private static ChatResponse ask(SpeculaChatOptions options) {

@@ -583,7 +583,12 @@ class SpeculaChatModelTest {
         assertRefused(ChatOptions.builder().temperature(-1.0).build(), "temperature")
             .hasMessageContaining("temperature");
         assertRefused(ChatOptions.builder().topP(1.5).build(), "topP").hasMessageContaining("1.5");
-        assertRefused(ChatOptions.builder().maxTokens(0).build(), "maxTokens").hasMessageContaining("maxTokens");
+        assertRefused(ChatOptions.builder().maxTokens(0).build(), "maxTokens").hasMessageContaining("maxTokens")
+            .hasMessageContaining("promptLogprobs");
+        assertRefused(SpeculaChatOptions.builder().promptLogprobs(21).build(), "promptLogprobs")
+            .hasMessageContaining("21");
+        assertRefused(SpeculaChatOptions.builder().promptLogprobs(-1).build(), "promptLogprobs")
+            .hasMessageContaining("[0, 20]");
         assertRefused(ChatOptions.builder().stopSequences(List.of("\n", "")).build(), "stopSequences");
         assertRefused(SpeculaChatOptions.builder().policy("warp-drive").build(), "policy")
             .hasMessageContaining("warp-drive");

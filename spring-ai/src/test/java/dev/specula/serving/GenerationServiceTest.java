@@ -23,6 +23,7 @@ import dev.specula.engine.Engine;
 import dev.specula.engine.FallbackReason;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.ModelPair;
+import dev.specula.engine.TokenStreamListener;
 import dev.specula.kv.KvStore;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.RuntimeOptions;
@@ -31,6 +32,8 @@ import dev.specula.policy.PlainPolicy;
 import dev.specula.proposer.ProposerKind;
 import dev.specula.request.InvalidRequestException;
 import dev.specula.sampling.SamplingParams;
+import dev.specula.sampling.TokenLogprob;
+import dev.specula.sampling.TokenPenalties;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
@@ -223,6 +226,53 @@ class GenerationServiceTest {
         assertThat(snapshot.goodputState()).contains(CircuitBreaker.State.OPEN);
         service.close();
         draft.close();
+    }
+
+    @Test
+    void theCacheKeepsApartAnswersThatTheOptionsChange() {
+        FaultyDraft draft = draft(FaultyDraft.Fault.THROW, Integer.MAX_VALUE, 0);
+        GenerationService service = service(draft, (builder) -> builder.goodput(GoodputSettings.disabled()),
+                new SimpleMeterRegistry(), null, null);
+        ServiceResult plain = service.generate(options(-1, -1, TokenPenalties.NONE, null));
+        assertThat(service.generate(options(-1, -1, TokenPenalties.NONE, null)).cached()).isTrue();
+
+        ServiceResult withLogprobs = service.generate(options(2, -1, TokenPenalties.NONE, null));
+        assertThat(withLogprobs.cached()).isFalse();
+        assertThat(withLogprobs.generation().logprobs()).hasSize(withLogprobs.generation().tokenIds().length);
+
+        ServiceResult scored = service.generate(options(-1, 1, TokenPenalties.NONE, null));
+        assertThat(scored.cached()).isFalse();
+        assertThat(scored.generation().promptLogprobs()).hasSize(prompt(5).length - 1);
+        // a replay tells a listener the prompt's log-probabilities, as the decoding did
+        List<List<TokenLogprob>> heard = new ArrayList<>();
+        TokenStreamListener listener = new TokenStreamListener() {
+            @Override
+            public void onText(String text) {
+            }
+
+            @Override
+            public void onPromptLogprobs(List<TokenLogprob> logprobs) {
+                heard.add(logprobs);
+            }
+        };
+        ServiceResult replayed = service.generate(options(-1, 1, TokenPenalties.NONE, listener));
+        assertThat(replayed.cached()).isTrue();
+        assertThat(replayed.generation().promptLogprobs()).isEqualTo(scored.generation().promptLogprobs());
+        assertThat(heard).containsExactly(scored.generation().promptLogprobs());
+
+        ServiceResult penalized = service
+            .generate(options(-1, -1, new TokenPenalties(1.5, 0, 1.3, java.util.Map.of()), null));
+        assertThat(penalized.cached()).isFalse();
+        assertThat(penalized.generation().text()).isNotEqualTo(plain.generation().text());
+        service.close();
+        draft.close();
+    }
+
+    /** Request 5, greedy, 24 tokens, with these log-probabilities and penalties. */
+    private static ServiceRequest options(int logprobs, int promptLogprobs, TokenPenalties penalties,
+            TokenStreamListener listener) {
+        return new ServiceRequest(prompt(5), SamplingParams.GREEDY, 24, List.of(), "fixed:5", null, true, listener,
+                null, null, null, penalties, logprobs, null, promptLogprobs);
     }
 
     @Test
