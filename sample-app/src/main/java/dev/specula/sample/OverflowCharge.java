@@ -47,7 +47,18 @@ final class OverflowCharge {
 
     /** The prompt's tokens and the text's, estimated. */
     long estimatedTokens() {
-        return promptTokens + RateLimits.estimateTokens(sentCharacters.get());
+        return estimatedUsage().totalTokens();
+    }
+
+    /**
+     * The usage estimated: the prompt's tokens as reserved, the text's from its
+     * characters.
+     */
+    OpenAiJson.Usage estimatedUsage() {
+        int prompt = (int) Math.min(Integer.MAX_VALUE, promptTokens);
+        int completion = (int) Math.min(Integer.MAX_VALUE, RateLimits.estimateTokens(sentCharacters.get()));
+        return new OpenAiJson.Usage(prompt, completion, (int) Math.min(Integer.MAX_VALUE, (long) prompt + completion),
+                null);
     }
 
 }

@@ -11,6 +11,8 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 import tools.jackson.databind.ObjectMapper;
 
+import dev.specula.request.InvalidRequestException;
+
 /**
  * Chat completions answered by the overflow remote ({@link ChatOverflow}), in the same
  * shapes as local ones: a {@code chat.completion} or an event stream, named by the remote
@@ -47,6 +49,8 @@ final class OverflowResponses {
 
     /**
      * The remote's answer to a request for the overflow model.
+     * @throws InvalidRequestException when the remote refused the request as the caller's
+     * mistake ({@link RemoteRefusal})
      * @throws OverflowUnavailableException when the remote fails or its breaker is open
      */
     static ResponseEntity<?> answerRemote(ChatOverflow overflow, ChatCompletionRequest request, String id, long created,
@@ -56,7 +60,8 @@ final class OverflowResponses {
         }
         catch (RuntimeException remote) {
             charge.refund();
-            throw new OverflowUnavailableException(overflow.model(), remote);
+            InvalidRequestException refused = RemoteRefusal.toInvalidRequest(overflow.model(), remote);
+            throw refused != null ? refused : new OverflowUnavailableException(overflow.model(), remote);
         }
     }
 

@@ -36,6 +36,8 @@ class GatewayOverflowReasonsTest {
 
     private static final String REMOTE_MODEL = "remote-tiny";
 
+    private static final String COMPLETIONS = "/v1/completions";
+
     private static final int TOKENS_PER_MINUTE = 60;
 
     private static final int MAX_PROMPT_TOKENS = 16;
@@ -152,6 +154,104 @@ class GatewayOverflowReasonsTest {
         assertTokensPerMinuteSpent(unreadyHttp.post(body, bearer(Keys.CHAT_REMOTE_TOKENS)));
     }
 
+    @Test
+    void completionsOverflowWhenTheModelsAreNotReadyStreamedOrNot() {
+        String body = completion("def add(a, b):", 8);
+        HttpResponse<String> whole = unreadyHttp.postTo(COMPLETIONS, body + "}", bearer(Keys.COMPLETIONS_NOT_READY));
+        assertOverflowed(whole);
+        assertThat(unreadyHttp.json(whole).at("/object").stringValue()).isEqualTo("text_completion");
+        assertThat(unreadyHttp.json(whole).at("/choices/0/text").stringValue()).isNotEmpty();
+
+        HttpResponse<String> streamed = unreadyHttp.postTo(COMPLETIONS,
+                body + ", \"stream\": true, \"stream_options\": {\"include_usage\": true}}",
+                bearer(Keys.COMPLETIONS_NOT_READY));
+        assertOverflowed(streamed);
+        List<JsonNode> events = unreadyHttp.events(streamed);
+        assertThat(events)
+            .allSatisfy((event) -> assertThat(event.at("/object").stringValue()).isEqualTo("text_completion"));
+        assertThat(streamedText(events)).isNotEmpty();
+        assertThat(events.get(events.size() - 1).at("/usage/completion_tokens").intValue()).isPositive();
+
+        // token ids travel as they are: the remote serves the same vocabulary
+        HttpResponse<String> ids = unreadyHttp.postTo(COMPLETIONS, "{\"prompt\": [1, 2, 3], \"max_tokens\": 4}",
+                bearer(Keys.COMPLETIONS_NOT_READY));
+        assertOverflowed(ids);
+        assertThat(unreadyHttp.json(ids).at("/usage/prompt_tokens").intValue()).isEqualTo(3);
+    }
+
+    @Test
+    void completionsOverflowWhenThePromptIsOverTheLocalContextStreamedOrNot() {
+        String body = completion(LONG_PROMPT, 8);
+        HttpResponse<String> whole = shortPromptsHttp.postTo(COMPLETIONS, body + "}");
+        assertOverflowed(whole);
+        assertThat(shortPromptsHttp.json(whole).at("/usage/prompt_tokens").intValue()).isGreaterThan(MAX_PROMPT_TOKENS);
+
+        HttpResponse<String> streamed = shortPromptsHttp.postTo(COMPLETIONS, body + ", \"stream\": true}");
+        assertOverflowed(streamed);
+        assertThat(streamedText(shortPromptsHttp.events(streamed))).isNotEmpty();
+
+        // a prompt that fits stays local
+        HttpResponse<String> fits = shortPromptsHttp.postTo(COMPLETIONS, completion("x", 4) + "}");
+        assertThat(fits.statusCode()).as(fits.body()).isEqualTo(200);
+        assertThat(fits.headers().firstValue(Backends.HEADER)).hasValue(Backends.LOCAL);
+    }
+
+    /**
+     * A request with a field only the local engine honours stays local: here it gets the
+     * local refusal.
+     */
+    @Test
+    void completionsWithALocalOnlyFieldDoNotOverflow() {
+        HttpResponse<String> logprobs = unreadyHttp.postTo(COMPLETIONS,
+                completion("def add(a, b):", 4) + ", \"logprobs\": 1}", bearer(Keys.COMPLETIONS_LOCAL_ONLY));
+        assertThat(logprobs.statusCode()).as(logprobs.body()).isEqualTo(503);
+        assertThat(unreadyHttp.json(logprobs).at("/error/code").stringValue()).isEqualTo("models_failed");
+
+        HttpResponse<String> named = unreadyHttp.postTo(COMPLETIONS, "{\"model\": \"" + REMOTE_MODEL + "\", "
+                + completion("def add(a, b):", 4).substring(1) + ", \"top_k\": 5}",
+                bearer(Keys.COMPLETIONS_LOCAL_ONLY));
+        assertThat(named.statusCode()).as(named.body()).isEqualTo(400);
+        assertThat(unreadyHttp.json(named).at("/error/param").stringValue()).isEqualTo("top_k");
+        assertThat(unreadyHttp.json(named).at("/error/message").stringValue()).contains("leave model out");
+    }
+
+    @Test
+    void overflowedCompletionsCountAgainstTheCallersTokensPerMinute() {
+        String body = completion(LONG_PROMPT, 16) + "}";
+        assertOverflowed(unreadyHttp.postTo(COMPLETIONS, body, bearer(Keys.COMPLETIONS_TOKENS)));
+        assertTokensPerMinuteSpent(unreadyHttp.postTo(COMPLETIONS, body, bearer(Keys.COMPLETIONS_TOKENS)));
+    }
+
+    /** Without stream_options.include_usage: the gateway asks the remote for it. */
+    @Test
+    void streamedOverflowedCompletionsCountAgainstTheCallersTokensPerMinute() {
+        String body = completion(LONG_PROMPT, 16) + ", \"stream\": true}";
+        HttpResponse<String> streamed = unreadyHttp.postTo(COMPLETIONS, body, bearer(Keys.COMPLETIONS_STREAM_TOKENS));
+        assertOverflowed(streamed);
+        assertThat(unreadyHttp.events(streamed)).noneMatch((event) -> event.has("usage"));
+        assertTokensPerMinuteSpent(unreadyHttp.postTo(COMPLETIONS, body, bearer(Keys.COMPLETIONS_STREAM_TOKENS)));
+    }
+
+    @Test
+    void completionsNamingTheRemoteModelCountAgainstTheCallersTokensPerMinute() {
+        String body = "{\"model\": \"" + REMOTE_MODEL + "\", " + completion(LONG_PROMPT, 16).substring(1)
+                + ", \"stream\": true}";
+        HttpResponse<String> first = unreadyHttp.postTo(COMPLETIONS, body, bearer(Keys.COMPLETIONS_REMOTE_TOKENS));
+        assertOverflowed(first);
+        assertThat(first.headers().firstValue("x-ratelimit-remaining-tokens")).isPresent();
+        assertTokensPerMinuteSpent(unreadyHttp.postTo(COMPLETIONS, body, bearer(Keys.COMPLETIONS_REMOTE_TOKENS)));
+    }
+
+    private static String completion(String prompt, int maxTokens) {
+        return "{\"prompt\": \"" + prompt + "\", \"max_tokens\": " + maxTokens;
+    }
+
+    private static String streamedText(List<JsonNode> events) {
+        StringBuilder text = new StringBuilder();
+        events.forEach((event) -> text.append(event.at("/choices/0/text").asString("")));
+        return text.toString();
+    }
+
     private static String chat(String content, int maxTokens) {
         return "{\"messages\": [{\"role\": \"user\", \"content\": \"" + content + "\"}], \"max_tokens\": " + maxTokens;
     }
@@ -195,7 +295,19 @@ class GatewayOverflowReasonsTest {
 
         static final String CHAT_REMOTE_TOKENS = "sk-chat-remote-tokens-0123456789abcdef";
 
-        static final List<String> ALL = List.of(CHAT_NOT_READY, CHAT_TOKENS, CHAT_STREAM_TOKENS, CHAT_REMOTE_TOKENS);
+        static final String COMPLETIONS_NOT_READY = "sk-completions-not-ready-0123456789abcdef";
+
+        static final String COMPLETIONS_LOCAL_ONLY = "sk-completions-local-only-0123456789abcdef";
+
+        static final String COMPLETIONS_TOKENS = "sk-completions-tokens-0123456789abcdef";
+
+        static final String COMPLETIONS_STREAM_TOKENS = "sk-completions-stream-tokens-0123456789abcdef";
+
+        static final String COMPLETIONS_REMOTE_TOKENS = "sk-completions-remote-tokens-0123456789abcdef";
+
+        static final List<String> ALL = List.of(CHAT_NOT_READY, CHAT_TOKENS, CHAT_STREAM_TOKENS, CHAT_REMOTE_TOKENS,
+                COMPLETIONS_NOT_READY, COMPLETIONS_LOCAL_ONLY, COMPLETIONS_TOKENS, COMPLETIONS_STREAM_TOKENS,
+                COMPLETIONS_REMOTE_TOKENS);
 
     }
 
