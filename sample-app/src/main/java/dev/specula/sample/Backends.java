@@ -4,9 +4,10 @@ import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * Which backend served a chat completion: the local engine or the overflow remote. It is
- * said twice, in the {@value #HEADER} header and as {@code speculation.backend} in the
- * answer (a stream: on its {@code finish_reason} chunk).
+ * Which backend served a chat completion or a legacy completion: the local engine or the
+ * overflow remote. It is said in the {@value #HEADER} header and as
+ * {@code speculation.backend} in the answer (a stream: on its {@code finish_reason}
+ * chunk); a local legacy completion says it in the header only.
  */
 final class Backends {
 

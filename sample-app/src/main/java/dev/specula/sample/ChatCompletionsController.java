@@ -100,13 +100,12 @@ public class ChatCompletionsController {
         if (overflow != null && overflow.isNamedIn(body) && !overflow.model().equals(modelName)) {
             overflow.checkPortable(body);
             ChatCompletionRequest remote = ChatCompletionRequest.read(body, overflow.model());
-            return OverflowResponses.answerRemote(overflow, remote, id, created, requestId, json);
+            return OverflowResponses.answerRemote(overflow, remote, id, created, requestId, json,
+                    charge(remote, reserveTokens(http, remote, httpResponse)));
         }
         ChatCompletionRequest request = ChatCompletionRequest.read(body, modelName);
         // a caller over its own rate limit gets its 429 here: that is not overflow's
-        RateLimits.Reservation tokens = rateLimits.reserveTokens(ApiKeyFilter.callerOf(http),
-                maxTokens(request.options().getMaxTokens(), chatModel),
-                RateLimits.estimateTokens(request.promptCharacters()), httpResponse);
+        RateLimits.Reservation tokens = reserveTokens(http, request, httpResponse);
         try {
             if (request.stream()) {
                 return local(stream(request, id, created, requestId, tokens));
@@ -116,14 +115,29 @@ public class ChatCompletionsController {
                     return local(ResponseEntity.ok(complete(request.prompt(), id, created, cancellation, tokens)));
                 }
                 catch (RuntimeException ex) {
-                    return overflowOr(ex, body, request, id, created, requestId);
+                    return overflowOr(ex, body, request, id, created, requestId, tokens);
                 }
             });
         }
         catch (RuntimeException ex) {
-            tokens.settle(0);
-            return overflowOr(ex, body, request, id, created, requestId);
+            return overflowOr(ex, body, request, id, created, requestId, tokens);
         }
+    }
+
+    /**
+     * Reserves the tokens {@code request} may use from its caller's tokens per minute:
+     * its max_tokens (else the model's default) and its prompt, estimated.
+     */
+    private RateLimits.Reservation reserveTokens(HttpServletRequest http, ChatCompletionRequest request,
+            HttpServletResponse httpResponse) {
+        return rateLimits.reserveTokens(ApiKeyFilter.callerOf(http),
+                maxTokens(request.options().getMaxTokens(), chatModel),
+                RateLimits.estimateTokens(request.promptCharacters()), httpResponse);
+    }
+
+    /** The reservation of {@code request}, to be settled with the remote's usage. */
+    private static OverflowCharge charge(ChatCompletionRequest request, RateLimits.Reservation tokens) {
+        return new OverflowCharge(tokens, RateLimits.estimateTokens(request.promptCharacters()));
     }
 
     /** A local answer, its backend said. */
@@ -136,14 +150,16 @@ public class ChatCompletionsController {
 
     /**
      * The overflow remote's answer to a request the local engine refused with {@code ex}
-     * when overflow takes it; else {@code ex} again.
+     * when overflow takes it, charged to the request's reservation; else {@code ex}
+     * again, the request costing nothing.
      */
     private ResponseEntity<?> overflowOr(RuntimeException ex, JsonNode body, ChatCompletionRequest request, String id,
-            long created, String requestId) {
+            long created, String requestId, RateLimits.Reservation tokens) {
         if (overflow == null || !overflow.takes(ex, body)) {
+            tokens.settle(0);
             throw ex;
         }
-        return OverflowResponses.answerOr(ex, overflow, request, id, created, requestId, json);
+        return OverflowResponses.answerOr(ex, overflow, request, id, created, requestId, json, charge(request, tokens));
     }
 
     /** A request's max_tokens ({@code requested}), else {@code model}'s default. */
@@ -157,15 +173,9 @@ public class ChatCompletionsController {
 
     private OpenAiJson.ChatCompletion complete(Prompt prompt, String id, long created, CancellationToken cancellation,
             RateLimits.Reservation tokens) {
-        ChatResponse response;
-        try {
-            response = chatModel instanceof SpeculaChatModel specula ? specula.call(prompt, cancellation)
-                    : chatModel.call(prompt);
-        }
-        catch (RuntimeException ex) {
-            tokens.settle(0);
-            throw ex;
-        }
+        // a failure leaves the reservation to the caller: the remote may answer instead
+        ChatResponse response = chatModel instanceof SpeculaChatModel specula ? specula.call(prompt, cancellation)
+                : chatModel.call(prompt);
         OpenAiJson.Usage usage = OpenAiJson.usage(response);
         tokens.settle(usage.totalTokens());
         String finishReason = OpenAiJson.finishReason(response);

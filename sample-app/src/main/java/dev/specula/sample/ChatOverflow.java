@@ -15,11 +15,6 @@ import reactor.core.publisher.Flux;
 import tools.jackson.databind.JsonNode;
 
 import dev.specula.chat.SpeculaChatOptions;
-import dev.specula.engine.ContextLengthExceededException;
-import dev.specula.engine.KvCapacityExceededException;
-import dev.specula.request.InvalidRequestException;
-import dev.specula.serving.ModelsNotReadyException;
-import dev.specula.serving.ServiceBusyException;
 
 /**
  * The overflow remote, an OpenAI-compatible endpoint (vLLM, SGLang, KServe, another
@@ -31,7 +26,8 @@ import dev.specula.serving.ServiceBusyException;
  * Only the portable options travel (model, temperature, top_p, max_tokens, stop, seed,
  * the penalties); a request with a field of {@link #LOCAL_ONLY}, or that asks how its
  * tokens were made ({@code speculation.provenance}, which only the local engine knows),
- * never overflows.
+ * never overflows ({@link OverflowRules}). A stream always asks the remote for its usage,
+ * which settles the caller's tokens per minute.
  */
 final class ChatOverflow {
 
@@ -42,11 +38,14 @@ final class ChatOverflow {
     /** The client of the remote (Spring AI's OpenAiChatModel; no retries of its own). */
     private final ChatModel remote;
 
-    /** Opens when too many remote calls fail; a dead remote is then not called at all. */
+    /**
+     * Opens when too many remote calls fail; a dead remote is then not called at all.
+     * Shared with {@link CompletionOverflow}: one remote, one breaker.
+     */
     private final CircuitBreaker breaker;
 
-    /** The remote model's name, {@code specula.overflow.model}. */
-    private final String model;
+    /** Which chat requests the remote may answer. */
+    private final OverflowRules rules;
 
     /** Longest a remote stream may take, {@code specula.overflow.timeout}. */
     private final Duration timeout;
@@ -54,12 +53,13 @@ final class ChatOverflow {
     ChatOverflow(ChatModel remote, CircuitBreaker breaker, String model, Duration timeout) {
         this.remote = remote;
         this.breaker = breaker;
-        this.model = model;
+        this.rules = new OverflowRules(model, LOCAL_ONLY);
         this.timeout = timeout;
     }
 
+    /** The remote model's name, {@code specula.overflow.model}. */
     String model() {
-        return model;
+        return rules.model();
     }
 
     CircuitBreaker breaker() {
@@ -68,26 +68,17 @@ final class ChatOverflow {
 
     /** Whether the request's {@code model} is the remote model's name. */
     boolean isNamedIn(JsonNode body) {
-        JsonNode requested = body == null ? null : body.get("model");
-        return requested != null && requested.isString() && model.equals(requested.asString());
+        return rules.isNamedIn(body);
     }
 
     /**
      * Whether a request that failed locally with {@code failure} goes to the remote: the
      * local engine is full (429 busy, queue full, KV memory), not ready (503), or the
-     * prompt is over its context or KV capacity, and the request uses no
-     * {@link #LOCAL_ONLY} field.
+     * prompt is over its context, prompt-token limit or KV capacity, and the request uses
+     * no {@link #LOCAL_ONLY} field.
      */
     boolean takes(RuntimeException failure, JsonNode body) {
-        boolean overflowable = failure instanceof ServiceBusyException || failure instanceof ModelsNotReadyException
-                || failure instanceof ContextLengthExceededException || failure instanceof KvCapacityExceededException;
-        return overflowable && LOCAL_ONLY.stream().noneMatch(body::has) && !asksProvenance(body);
-    }
-
-    /** Whether the request asks how its tokens were made: the local engine's alone. */
-    private static boolean asksProvenance(JsonNode body) {
-        JsonNode provenance = body.path("speculation").path("provenance");
-        return provenance.isBoolean() && provenance.booleanValue();
+        return rules.takes(failure, body);
     }
 
     /**
@@ -95,17 +86,7 @@ final class ChatOverflow {
      * {@link #LOCAL_ONLY} field.
      */
     void checkPortable(JsonNode body) {
-        for (String field : LOCAL_ONLY) {
-            if (body.has(field)) {
-                throw new InvalidRequestException(field, "unsupported_parameter", field + " is not supported for '"
-                        + model + "', the overflow model: only the local model's requests may use it");
-            }
-        }
-        if (asksProvenance(body)) {
-            throw new InvalidRequestException("speculation.provenance", "unsupported_parameter",
-                    "speculation.provenance is not supported for '" + model
-                            + "', the overflow model: only the local engine tells how its tokens were made");
-        }
+        rules.checkPortable(body);
     }
 
     /** The whole answer of the remote. */
@@ -165,7 +146,7 @@ final class ChatOverflow {
     private Prompt prompt(ChatCompletionRequest request) {
         SpeculaChatOptions local = request.options();
         OpenAiChatOptions.Builder options = OpenAiChatOptions.builder();
-        options.model(model);
+        options.model(rules.model());
         options.temperature(local.getTemperature());
         options.topP(local.getTopP());
         options.maxTokens(local.getMaxTokens());
@@ -175,7 +156,8 @@ final class ChatOverflow {
         if (local.getSeed() != null) {
             options.seed(local.getSeed().intValue());
         }
-        options.streamUsage(request.includeUsage());
+        // always: the caller's tokens per minute are settled with the usage
+        options.streamUsage(true);
         return new Prompt(request.messages(), options.build());
     }
 

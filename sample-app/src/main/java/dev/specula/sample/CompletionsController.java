@@ -15,6 +15,7 @@ import org.springframework.web.bind.annotation.PostMapping;
 import org.springframework.web.bind.annotation.RequestMapping;
 import org.springframework.web.bind.annotation.RestController;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
+import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.ObjectMapper;
 
 import dev.specula.chat.PromptTokenLimitException;
@@ -36,6 +37,10 @@ import dev.specula.request.InvalidRequestException;
  * characters prove it), a generation reserves its caller's tokens per minute
  * ({@link RateLimits}: {@code max_tokens} + the prompt's tokens, reconciled with the
  * usage) and stops when its client goes ({@link NonStreamedCalls} when not streamed).
+ * With {@code specula.overflow.enabled}, a request the local engine cannot take goes to
+ * the overflow remote as chat requests do ({@link CompletionOverflow},
+ * {@link OverflowCompletionResponses}), and the answer says which backend served it
+ * ({@link Backends}).
  */
 @RestController
 @RequestMapping("/v1")
@@ -57,8 +62,17 @@ public class CompletionsController {
     /** Specula's model with the gateway's prompt-token limit, made on first use. */
     private volatile SpeculaChatModel limited;
 
+    /** The overflow remote, or null when {@code specula.overflow.enabled} is false. */
+    private final CompletionOverflow overflow;
+
+    /** The remote's answers in this API's shapes; null without overflow. */
+    private final OverflowCompletionResponses overflowResponses;
+
     public CompletionsController(ObjectProvider<SpeculaChatModel> models, ObjectMapper json,
-            GatewayProperties properties, RateLimits rateLimits, NonStreamedCalls calls) {
+            GatewayProperties properties, RateLimits rateLimits, NonStreamedCalls calls,
+            ObjectProvider<CompletionOverflow> overflow) {
+        this.overflow = overflow.getIfAvailable();
+        this.overflowResponses = this.overflow == null ? null : new OverflowCompletionResponses(this.overflow, json);
         this.models = models;
         this.json = json;
         this.bodies = new JsonRequestReader(json, properties, "prompt");
@@ -69,7 +83,9 @@ public class CompletionsController {
 
     /**
      * Answers a {@link org.springframework.web.context.request.async.DeferredResult}
-     * (non-streamed) or the event stream.
+     * (non-streamed) or the event stream; the overflow remote's answer instead when the
+     * request names the remote model, or the local engine refused it and overflow takes
+     * it ({@link CompletionOverflow}).
      */
     @PostMapping("/completions")
     Object completions(HttpServletRequest http, HttpServletResponse httpResponse) {
@@ -79,7 +95,15 @@ public class CompletionsController {
                     "POST /v1/completions needs Specula's own ChatModel (a raw prompt skips the chat template), and "
                             + "this gateway serves another ChatModel: send messages to POST /v1/chat/completions");
         }
-        CompletionRequest request = CompletionRequest.read(bodies.read(http), model.getModelName());
+        JsonNode body = bodies.read(http);
+        String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
+        long created = Instant.now().getEpochSecond();
+        String requestId = RequestIds.of(http);
+        if (overflow != null && overflow.isNamedIn(body) && !overflow.model().equals(model.getModelName())) {
+            return remote(body, model, id, created, http, httpResponse);
+        }
+        CompletionRequest request = CompletionRequest.read(body, model.getModelName());
+        int maxTokens = ChatCompletionsController.maxTokens(request.options().getMaxTokens(), model);
         CompletionPrompt prompt;
         try {
             if (request.promptText() != null) {
@@ -88,33 +112,101 @@ public class CompletionsController {
             prompt = CompletionPrompt.of(request, model.getService().models().get().target().tokenizer(),
                     model.getModelName());
         }
-        catch (PromptTokenLimitException tooMany) {
-            throw promptTooLong(tooMany);
+        catch (RuntimeException refused) {
+            // the models are not ready, or the prompt is too long for them: nothing is
+            // reserved yet
+            if (overflow == null || !overflow.takes(refused, body)) {
+                throw localRefusal(refused);
+            }
+            long promptTokens = estimatePromptTokens(request);
+            RateLimits.Reservation tokens = rateLimits.reserveTokens(ApiKeyFilter.callerOf(http), maxTokens,
+                    promptTokens, httpResponse);
+            return overflowResponses.answerOr(localRefusal(refused), request, maxTokens, id, created, requestId,
+                    new OverflowCharge(tokens, promptTokens));
         }
-        String id = "cmpl-" + UUID.randomUUID().toString().replace("-", "");
-        long created = Instant.now().getEpochSecond();
-        RateLimits.Reservation tokens = rateLimits.reserveTokens(ApiKeyFilter.callerOf(http),
-                ChatCompletionsController.maxTokens(request.options().getMaxTokens(), model), prompt.ids().length,
-                httpResponse);
+        RateLimits.Reservation tokens = rateLimits.reserveTokens(ApiKeyFilter.callerOf(http), maxTokens,
+                prompt.ids().length, httpResponse);
         try {
             if (request.stream()) {
-                return stream(model, request, prompt, id, created, RequestIds.of(http), tokens);
+                return local(stream(model, request, prompt, id, created, requestId, tokens));
             }
-            return calls.run(http, ChatCompletionsController.STREAM_TIMEOUT, (cancellation) -> ResponseEntity
-                .ok(complete(model, request, prompt, id, created, cancellation, tokens)));
-        }
-        catch (ContextLengthExceededException tooLong) {
-            tokens.settle(0);
-            throw promptTooLong(tooLong);
-        }
-        catch (PromptTokenLimitException tooMany) {
-            tokens.settle(0);
-            throw promptTooLong(tooMany);
+            return calls.run(http, ChatCompletionsController.STREAM_TIMEOUT, (cancellation) -> {
+                try {
+                    return local(
+                            ResponseEntity.ok(complete(model, request, prompt, id, created, cancellation, tokens)));
+                }
+                catch (RuntimeException ex) {
+                    return overflowOr(ex, body, request, maxTokens, id, created, requestId, tokens,
+                            prompt.ids().length);
+                }
+            });
         }
         catch (RuntimeException ex) {
-            tokens.settle(0);
-            throw ex;
+            return overflowOr(ex, body, request, maxTokens, id, created, requestId, tokens, prompt.ids().length);
         }
+    }
+
+    /**
+     * The overflow remote's answer to a request naming the remote model, its tokens
+     * reserved as a local request's (the local default max_tokens when it has none).
+     */
+    private ResponseEntity<?> remote(JsonNode body, SpeculaChatModel model, String id, long created,
+            HttpServletRequest http, HttpServletResponse httpResponse) {
+        overflow.checkPortable(body);
+        CompletionRequest request = CompletionRequest.read(body, overflow.model());
+        int maxTokens = ChatCompletionsController.maxTokens(request.options().getMaxTokens(), model);
+        long promptTokens = estimatePromptTokens(request);
+        RateLimits.Reservation tokens = rateLimits.reserveTokens(ApiKeyFilter.callerOf(http), maxTokens, promptTokens,
+                httpResponse);
+        return overflowResponses.answerRemote(request, maxTokens, id, created, RequestIds.of(http),
+                new OverflowCharge(tokens, promptTokens));
+    }
+
+    /** A local answer, its backend said. */
+    private static ResponseEntity<?> local(ResponseEntity<?> answer) {
+        return ResponseEntity.status(answer.getStatusCode())
+            .headers(answer.getHeaders())
+            .header(Backends.HEADER, Backends.LOCAL)
+            .body(answer.getBody());
+    }
+
+    /**
+     * The overflow remote's answer to a request the local engine refused with {@code ex}
+     * after its tokens were reserved, when overflow takes it: charged to that
+     * reservation. Else the local refusal, the request costing nothing.
+     */
+    private ResponseEntity<?> overflowOr(RuntimeException ex, JsonNode body, CompletionRequest request, int maxTokens,
+            String id, long created, String requestId, RateLimits.Reservation tokens, long promptTokens) {
+        if (overflow == null || !overflow.takes(ex, body)) {
+            tokens.settle(0);
+            throw localRefusal(ex);
+        }
+        return overflowResponses.answerOr(localRefusal(ex), request, maxTokens, id, created, requestId,
+                new OverflowCharge(tokens, promptTokens));
+    }
+
+    /**
+     * A request's prompt tokens before it is tokenized: its token ids, its text (and
+     * suffix) estimated ({@link RateLimits#estimateTokens}).
+     */
+    static long estimatePromptTokens(CompletionRequest request) {
+        long suffix = request.suffix() == null ? 0 : RateLimits.estimateTokens(request.suffix().length());
+        return suffix + (request.promptIds() != null ? request.promptIds().length
+                : RateLimits.estimateTokens(request.promptText().length()));
+    }
+
+    /**
+     * What the client is answered for the local engine's refusal {@code ex}: a prompt
+     * over the context or the prompt-token limit in this API's words, else {@code ex}.
+     */
+    private static RuntimeException localRefusal(RuntimeException ex) {
+        if (ex instanceof ContextLengthExceededException tooLong) {
+            return promptTooLong(tooLong);
+        }
+        if (ex instanceof PromptTokenLimitException tooMany) {
+            return promptTooLong(tooMany);
+        }
+        return ex;
     }
 
     /**
@@ -137,22 +229,8 @@ public class CompletionsController {
     private TextCompletionJson.TextCompletion complete(SpeculaChatModel model, CompletionRequest request,
             CompletionPrompt prompt, String id, long created, CancellationToken cancellation,
             RateLimits.Reservation tokens) {
-        ChatResponse response;
-        try {
-            response = model.callTokens(prompt.ids(), request.options(), cancellation);
-        }
-        catch (ContextLengthExceededException tooLong) {
-            tokens.settle(0);
-            throw promptTooLong(tooLong);
-        }
-        catch (PromptTokenLimitException tooMany) {
-            tokens.settle(0);
-            throw promptTooLong(tooMany);
-        }
-        catch (RuntimeException ex) {
-            tokens.settle(0);
-            throw ex;
-        }
+        // a failure leaves the reservation to the caller: the remote may answer instead
+        ChatResponse response = model.callTokens(prompt.ids(), request.options(), cancellation);
         tokens.settle(OpenAiJson.usage(response).totalTokens());
         String finishReason = OpenAiJson.finishReason(response);
         String text = OpenAiJson.text(response);

@@ -7,7 +7,8 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 
 /**
  * Overflow to a remote OpenAI-compatible endpoint, {@code specula.overflow.*}: where chat
- * completions go when the local engine cannot take them (see {@link ChatOverflow}).
+ * completions and legacy completions go when the local engine cannot take them (see
+ * {@link ChatOverflow}, {@link CompletionOverflow}).
  */
 @ConfigurationProperties(OverflowProperties.CONFIG_PREFIX)
 public class OverflowProperties {

@@ -11,10 +11,14 @@ import org.springframework.http.ResponseEntity;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
 import tools.jackson.databind.ObjectMapper;
 
+import dev.specula.request.InvalidRequestException;
+
 /**
  * Chat completions answered by the overflow remote ({@link ChatOverflow}), in the same
  * shapes as local ones: a {@code chat.completion} or an event stream, named by the remote
- * model, with {@code X-Specula-Backend: overflow} and {@code speculation.backend}.
+ * model, with {@code X-Specula-Backend: overflow} and {@code speculation.backend}. The
+ * caller's tokens per minute are charged with the remote's usage
+ * ({@link OverflowCharge}).
  */
 final class OverflowResponses {
 
@@ -26,14 +30,16 @@ final class OverflowResponses {
     /**
      * The remote's answer to a request the local engine refused with {@code local}; when
      * the remote fails too (or its breaker is open) the local refusal is thrown again, so
-     * the client gets the 429 or 503 it got before overflow existed.
+     * the client gets the 429 or 503 it got before overflow existed, and the request
+     * costs nothing.
      */
     static ResponseEntity<?> answerOr(RuntimeException local, ChatOverflow overflow, ChatCompletionRequest request,
-            String id, long created, String requestId, ObjectMapper json) {
+            String id, long created, String requestId, ObjectMapper json, OverflowCharge charge) {
         try {
-            return answer(overflow, request, id, created, requestId, json);
+            return answer(overflow, request, id, created, requestId, json, charge);
         }
         catch (RuntimeException remote) {
+            charge.refund();
             logger.debug("Chat completion {} (request {}): overflow failed ({}), answering the local refusal", id,
                     requestId, remote.toString());
             local.addSuppressed(remote);
@@ -43,36 +49,45 @@ final class OverflowResponses {
 
     /**
      * The remote's answer to a request for the overflow model.
+     * @throws InvalidRequestException when the remote refused the request as the caller's
+     * mistake ({@link RemoteRefusal})
      * @throws OverflowUnavailableException when the remote fails or its breaker is open
      */
     static ResponseEntity<?> answerRemote(ChatOverflow overflow, ChatCompletionRequest request, String id, long created,
-            String requestId, ObjectMapper json) {
+            String requestId, ObjectMapper json, OverflowCharge charge) {
         try {
-            return answer(overflow, request, id, created, requestId, json);
+            return answer(overflow, request, id, created, requestId, json, charge);
         }
         catch (RuntimeException remote) {
-            throw new OverflowUnavailableException(overflow.model(), remote);
+            charge.refund();
+            InvalidRequestException refused = RemoteRefusal.toInvalidRequest(overflow.model(), remote);
+            throw refused != null ? refused : new OverflowUnavailableException(overflow.model(), remote);
         }
     }
 
-    /** The remote's answer: whole, or streamed once its first chunk has come. */
+    /**
+     * The remote's answer: whole, or streamed once its first chunk has come; its usage
+     * settles {@code charge}.
+     */
     static ResponseEntity<?> answer(ChatOverflow overflow, ChatCompletionRequest request, String id, long created,
-            String requestId, ObjectMapper json) {
+            String requestId, ObjectMapper json, OverflowCharge charge) {
         if (!request.stream()) {
             ChatResponse response = overflow.call(request);
+            OpenAiJson.Usage usage = OpenAiJson.usage(response);
+            charge.sent(OpenAiJson.text(response));
+            charge.settle(usage.totalTokens());
             String finishReason = OpenAiJson.finishReason(response);
             OpenAiJson.Choice choice = new OpenAiJson.Choice(0, OpenAiJson.Message.of(response), null,
                     finishReason != null ? finishReason : "stop");
             return ResponseEntity.ok()
                 .header(Backends.HEADER, Backends.OVERFLOW)
                 .body(new OpenAiJson.ChatCompletion(id, OpenAiJson.CHAT_COMPLETION, created, overflow.model(),
-                        List.of(choice), OpenAiJson.usage(response), Backends.speculation(null, Backends.OVERFLOW)));
+                        List.of(choice), usage, Backends.speculation(null, Backends.OVERFLOW)));
         }
         ResponseBodyEmitter emitter = new ResponseBodyEmitter(ChatCompletionsController.STREAM_TIMEOUT.toMillis());
         CompletionStream stream = new CompletionStream(emitter, json, id, created, overflow.model(),
-                request.includeUsage(), requestId, Backends.OVERFLOW, (usage) -> {
-                });
-        overflow.stream(request).subscribe(stream);
+                request.includeUsage(), requestId, Backends.OVERFLOW, (usage) -> charge.settle(usage.totalTokens()));
+        overflow.stream(request).doOnNext((response) -> charge.sent(OpenAiJson.text(response))).subscribe(stream);
         stream.awaitStart(ChatCompletionsController.STREAM_TIMEOUT);
         return ResponseEntity.ok()
             .header(HttpHeaders.CONTENT_TYPE, "text/event-stream;charset=UTF-8")

@@ -22,8 +22,11 @@ import org.springframework.stereotype.Component;
  * when it ends: the real usage (prompt + completion tokens) replaces the reservation,
  * unused tokens go back, extra ones are taken (the bucket may go below zero and the
  * caller then waits). A request refused before generating costs nothing; one whose usage
- * is unknown (a stream the client left) keeps its reservation. Responses carry OpenAI's
- * {@code x-ratelimit-limit/remaining/reset-requests} and {@code -tokens} headers.
+ * is unknown (a stream the client left) keeps its reservation. A request the overflow
+ * remote answers (the local engine refused it, or it names the remote model) is reserved
+ * the same way and settled with the remote's usage ({@link OverflowCharge}). Responses
+ * carry OpenAI's {@code x-ratelimit-limit/remaining/reset-requests} and {@code -tokens}
+ * headers.
  */
 @Component
 class RateLimits {

@@ -7,6 +7,7 @@ import org.junit.jupiter.api.Test;
 import tools.jackson.databind.JsonNode;
 import tools.jackson.databind.json.JsonMapper;
 
+import dev.specula.chat.PromptTokenLimitException;
 import dev.specula.engine.ContextLengthExceededException;
 import dev.specula.engine.KvCapacityExceededException;
 import dev.specula.request.InvalidRequestException;
@@ -39,12 +40,15 @@ class ChatOverflowTest {
     }
 
     @Test
-    void aFullEngineModelsNotReadyAndPromptsOverTheLocalContextOrKvOverflowCallersMistakesDoNot() {
+    void aFullEngineModelsNotReadyAndPromptsOverTheLocalContextPromptLimitOrKvOverflowCallersMistakesDoNot() {
         JsonNode plain = body("{\"messages\": []}");
 
         assertThat(overflow.takes(new ServiceBusyException(1), plain)).isTrue();
         assertThat(overflow.takes(new ModelsNotReadyException("loading", null, false), plain)).isTrue();
         assertThat(overflow.takes(new ContextLengthExceededException(2000, 100, 2048, "target"), plain)).isTrue();
+        // over the model's context length, or over specula.gateway.max-prompt-tokens
+        assertThat(overflow.takes(new PromptTokenLimitException(3000, true, 2048, true), plain)).isTrue();
+        assertThat(overflow.takes(new PromptTokenLimitException(600, true, 512, false), plain)).isTrue();
         assertThat(overflow.takes(new KvCapacityExceededException(2000, 100, 1024, 2_150_400, 1_000_000), plain))
             .isTrue();
         // the remote would refuse these too: they are the caller's

@@ -39,6 +39,8 @@ class GatewayOverflowTest {
 
     private static final String REMOTE_MODEL = "remote-tiny";
 
+    private static final String COMPLETIONS = "/v1/completions";
+
     private static ConfigurableApplicationContext remote;
 
     private static ConfigurableApplicationContext local;
@@ -112,6 +114,89 @@ class GatewayOverflowTest {
     }
 
     @Test
+    @Order(1)
+    void tenConcurrentCompletionsOverOneLocalSlotAllSucceedOnBothBackends() throws Exception {
+        ExecutorService clients = Executors.newFixedThreadPool(10);
+        try {
+            List<Future<HttpResponse<String>>> answers = new ArrayList<>();
+            for (int i = 0; i < 10; i++) {
+                answers.add(clients
+                    .submit(() -> http.postTo(COMPLETIONS, "{\"prompt\": \"def add(a, b):\", \"max_tokens\": 24}")));
+            }
+            int local = 0;
+            int overflow = 0;
+            for (Future<HttpResponse<String>> answer : answers) {
+                HttpResponse<String> response = answer.get();
+                assertThat(response.statusCode()).as(response.body()).isEqualTo(200);
+                String backend = response.headers().firstValue("X-Specula-Backend").orElseThrow();
+                JsonNode body = http.json(response);
+                assertThat(body.at("/object").stringValue()).isEqualTo("text_completion");
+                assertThat(body.at("/choices/0/text").stringValue()).isNotEmpty();
+                if (backend.equals("local")) {
+                    local++;
+                    assertThat(body.at("/model").stringValue()).isEqualTo("specula-tiny");
+                }
+                else {
+                    assertThat(backend).isEqualTo("overflow");
+                    assertThat(body.at("/model").stringValue()).isEqualTo(REMOTE_MODEL);
+                    assertThat(body.at("/speculation/backend").stringValue()).isEqualTo("overflow");
+                    assertThat(body.at("/usage/completion_tokens").intValue()).isPositive();
+                    overflow++;
+                }
+            }
+            assertThat(local).isPositive();
+            assertThat(overflow).isPositive();
+        }
+        finally {
+            clients.shutdownNow();
+        }
+    }
+
+    @Test
+    @Order(2)
+    void aCompletionNamingTheRemoteModelGoesRemoteStreamedOrNot() {
+        String body = "{\"model\": \"" + REMOTE_MODEL + "\", \"prompt\": \"class Foo:\", \"max_tokens\": 12";
+        HttpResponse<String> whole = http.postTo(COMPLETIONS, body + ", \"echo\": true}");
+        assertThat(whole.statusCode()).as(whole.body()).isEqualTo(200);
+        assertThat(whole.headers().firstValue("X-Specula-Backend")).hasValue("overflow");
+        JsonNode answer = http.json(whole);
+        assertThat(answer.at("/model").stringValue()).isEqualTo(REMOTE_MODEL);
+        assertThat(answer.at("/speculation/backend").stringValue()).isEqualTo("overflow");
+        // echo travels: the remote puts the prompt first
+        assertThat(answer.at("/choices/0/text").stringValue()).startsWith("class Foo:");
+
+        HttpResponse<String> streamed = http.postTo(COMPLETIONS,
+                body + ", \"stream\": true, \"stream_options\": {\"include_usage\": true}}");
+        assertThat(streamed.statusCode()).as(streamed.body()).isEqualTo(200);
+        assertThat(streamed.headers().firstValue("X-Specula-Backend")).hasValue("overflow");
+        List<JsonNode> events = http.events(streamed);
+        StringBuilder text = new StringBuilder();
+        events.forEach((event) -> text.append(event.at("/choices/0/text").asString("")));
+        assertThat(text).isNotEmpty();
+        assertThat(events).allSatisfy((event) -> assertThat(event.at("/model").stringValue()).isEqualTo(REMOTE_MODEL));
+        JsonNode finish = events.stream()
+            .filter((event) -> event.at("/choices/0/finish_reason").isString())
+            .findFirst()
+            .orElseThrow();
+        assertThat(finish.at("/speculation/backend").stringValue()).isEqualTo("overflow");
+        assertThat(events.get(events.size() - 1).at("/usage/completion_tokens").intValue()).isPositive();
+
+        // the remote has no fill-in-the-middle tokens: its refusal, naming the field,
+        // comes back
+        HttpResponse<String> suffix = http.postTo(COMPLETIONS, body + ", \"suffix\": \"return x\"}");
+        assertThat(suffix.statusCode()).as(suffix.body()).isEqualTo(400);
+        assertThat(http.json(suffix).at("/error/param").stringValue()).isEqualTo("suffix");
+        assertThat(http.json(suffix).at("/error/message").stringValue())
+            .startsWith("The overflow model '" + REMOTE_MODEL + "' refused the request: suffix asks for");
+        // the remote answered: the breaker does not count it against it
+        assertThat(local.getBean(ChatOverflow.class).breaker().getMetrics().getNumberOfFailedCalls()).isZero();
+
+        HttpResponse<String> localAnswer = http.postTo(COMPLETIONS, "{\"prompt\": \"class Foo:\", \"max_tokens\": 12}");
+        assertThat(localAnswer.statusCode()).as(localAnswer.body()).isEqualTo(200);
+        assertThat(localAnswer.headers().firstValue("X-Specula-Backend")).hasValue("local");
+    }
+
+    @Test
     @Order(2)
     void aRequestNamingTheRemoteModelGoesRemoteStreamedOrNot() {
         HttpResponse<String> whole = http.post("{\"model\": \"" + REMOTE_MODEL
@@ -173,6 +258,15 @@ class GatewayOverflowTest {
             }
             assertThat(breaker.getState()).isEqualTo(CircuitBreaker.State.OPEN);
             assertThat(breaker.getMetrics().getNumberOfNotPermittedCalls()).isPositive();
+            // completions share the breaker: the local refusal at once
+            HttpResponse<String> busyCompletion = http.postTo(COMPLETIONS,
+                    "{\"prompt\": \"def add(a, b):\", \"max_tokens\": 8}");
+            assertThat(busyCompletion.statusCode()).as(busyCompletion.body()).isEqualTo(429);
+            assertThat(http.json(busyCompletion).at("/error/code").stringValue()).isEqualTo("busy");
+            HttpResponse<String> remoteCompletion = http.postTo(COMPLETIONS,
+                    "{\"model\": \"" + REMOTE_MODEL + "\", \"prompt\": \"x\", \"max_tokens\": 4}");
+            assertThat(remoteCompletion.statusCode()).as(remoteCompletion.body()).isEqualTo(503);
+            assertThat(http.json(remoteCompletion).at("/error/code").stringValue()).isEqualTo("overflow_unavailable");
 
             HttpResponse<String> remoteOnly = http.post("{\"model\": \"" + REMOTE_MODEL
                     + "\", \"messages\": [{\"role\": \"user\", \"content\": \"x\"}], \"max_tokens\": 4}");
