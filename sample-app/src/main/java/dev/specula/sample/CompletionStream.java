@@ -1,21 +1,11 @@
 package dev.specula.sample;
 
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
-import org.reactivestreams.Subscription;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import org.springframework.ai.chat.model.ChatResponse;
-import org.springframework.http.MediaType;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
-import reactor.core.publisher.BaseSubscriber;
 import tools.jackson.databind.ObjectMapper;
 
 /**
@@ -43,27 +33,13 @@ import tools.jackson.databind.ObjectMapper;
  * connection errors or times out) the subscription is cancelled, which stops the
  * generation.
  */
-final class CompletionStream extends BaseSubscriber<ChatResponse> {
-
-    private static final Logger logger = LoggerFactory.getLogger(CompletionStream.class);
-
-    private static final MediaType EVENT_STREAM = new MediaType("text", "event-stream", StandardCharsets.UTF_8);
-
-    private static final String DONE = "data: [DONE]\n\n";
-
-    private final ResponseBodyEmitter emitter;
-
-    private final ObjectMapper json;
-
-    private final String id;
+final class CompletionStream extends EventStreamRelay<ChatResponse> {
 
     private final long created;
 
     private final String model;
 
     private final boolean includeUsage;
-
-    private final String requestId;
 
     /**
      * The backend that serves the stream, {@link Backends#LOCAL} or
@@ -74,17 +50,7 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
     /** Told the usage when the answer ends (not when it fails or the client goes). */
     private final Consumer<OpenAiJson.Usage> onUsage;
 
-    private final CountDownLatch started = new CountDownLatch(1);
-
-    // Written by the Reactive Streams signals, which never overlap; read by the
-    // controller after `started`.
-    private volatile Throwable failedBeforeStart;
-
-    private boolean roleSent;
-
     private boolean finished;
-
-    private volatile boolean clientGone;
 
     CompletionStream(ResponseBodyEmitter emitter, ObjectMapper json, String id, long created, String model,
             boolean includeUsage, String requestId, Consumer<OpenAiJson.Usage> onUsage) {
@@ -93,65 +59,19 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
 
     CompletionStream(ResponseBodyEmitter emitter, ObjectMapper json, String id, long created, String model,
             boolean includeUsage, String requestId, String backend, Consumer<OpenAiJson.Usage> onUsage) {
+        super(emitter, json, "Chat completion stream", id, requestId);
         this.backend = backend;
-        this.emitter = emitter;
-        this.json = json;
-        this.id = id;
         this.created = created;
         this.model = model;
         this.includeUsage = includeUsage;
-        this.requestId = requestId;
         this.onUsage = onUsage;
-        emitter.onTimeout(() -> {
-            logger.warn("Chat completion stream {} (request {}) timed out after {} ms: generation cancelled", id,
-                    requestId, emitter.getTimeout());
-            clientGone();
-            emitter.complete();
-        });
-        emitter.onError((error) -> clientGone());
-        emitter.onCompletion(this::clientGone);
-    }
-
-    /**
-     * Waits until the stream has its first chunk (or ended), at most {@code timeout}.
-     * @throws RuntimeException the model's error, when the stream failed before it sent
-     * anything
-     */
-    void awaitStart(Duration timeout) {
-        try {
-            if (!started.await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                logger.warn("Chat completion stream {} (request {}) sent nothing for {}: answering with an open stream",
-                        id, requestId, timeout);
-            }
-        }
-        catch (InterruptedException ex) {
-            Thread.currentThread().interrupt();
-            cancel();
-            throw new IllegalStateException("Interrupted while waiting for the first chunk", ex);
-        }
-        Throwable failure = failedBeforeStart;
-        if (failure instanceof RuntimeException runtime) {
-            throw runtime;
-        }
-        if (failure instanceof Error error) {
-            throw error;
-        }
-        if (failure != null) {
-            throw new IllegalStateException(failure.getMessage(), failure);
-        }
-    }
-
-    @Override
-    protected void hookOnSubscribe(Subscription subscription) {
-        subscription.request(Long.MAX_VALUE);
     }
 
     @Override
     protected void hookOnNext(ChatResponse response) {
-        if (!roleSent) {
-            roleSent = true;
-            send(delta(new OpenAiJson.Delta(OpenAiJson.ASSISTANT, "")));
-            started.countDown();
+        if (!begun()) {
+            sendJson(delta(new OpenAiJson.Delta(OpenAiJson.ASSISTANT, "")));
+            started();
         }
         String text = OpenAiJson.text(response);
         // with provenance a chunk carries its tokens (and may have none but the end of
@@ -161,15 +81,15 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
         // the tokens' log-probabilities of a last response go with the finish reason
         Map<String, Object> logprobs = finishReason == null ? OpenAiJson.logprobs(response) : null;
         if (tokens != null) {
-            send(delta(new OpenAiJson.Delta(null, text), logprobs, Map.of("tokens", tokens)));
+            sendJson(delta(new OpenAiJson.Delta(null, text), logprobs, Map.of("tokens", tokens)));
         }
         else if (!text.isEmpty() || logprobs != null) {
-            send(delta(new OpenAiJson.Delta(null, text), logprobs, null));
+            sendJson(delta(new OpenAiJson.Delta(null, text), logprobs, null));
         }
         // tool calls come whole, in the last response
         List<Map<String, Object>> toolCalls = OpenAiJson.toolCalls(response, true);
         if (toolCalls != null) {
-            send(delta(new OpenAiJson.Delta(null, null, toolCalls)));
+            sendJson(delta(new OpenAiJson.Delta(null, null, toolCalls)));
         }
         if (finishReason != null && !finished) {
             finish(finishReason, response);
@@ -178,28 +98,17 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
 
     @Override
     protected void hookOnComplete() {
-        if (!roleSent) {
-            roleSent = true;
-            send(delta(new OpenAiJson.Delta(OpenAiJson.ASSISTANT, "")));
+        boolean first = !begun();
+        if (first) {
+            sendJson(delta(new OpenAiJson.Delta(OpenAiJson.ASSISTANT, "")));
         }
         if (!finished) {
             finish("stop", null);
         }
-        send(DONE);
-        end();
-        started.countDown();
-    }
-
-    @Override
-    protected void hookOnError(Throwable error) {
-        if (!roleSent) {
-            failedBeforeStart = error;
-            started.countDown();
-            return;
+        sendDone();
+        if (first) {
+            started();
         }
-        OpenAiJson.ErrorResponse body = OpenAiErrors.toResponse(error, requestId).getBody();
-        send("data: " + json.writeValueAsString(body) + "\n\n");
-        end();
     }
 
     private void finish(String finishReason, ChatResponse last) {
@@ -207,18 +116,18 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
         // the log-probabilities no chunk carried yet come with the last
         OpenAiJson.ChunkChoice choice = new OpenAiJson.ChunkChoice(0, OpenAiJson.Delta.EMPTY,
                 last == null ? null : OpenAiJson.logprobs(last), finishReason);
-        send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
+        sendJson(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
                 List.of(choice), null,
-                Backends.speculation(last == null ? null : OpenAiJson.speculation(last), backend))));
+                Backends.speculation(last == null ? null : OpenAiJson.speculation(last), backend)));
         OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0, null) : OpenAiJson.usage(last);
         onUsage.accept(usage);
         if (includeUsage) {
-            send(event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
-                    List.of(), usage, null)));
+            sendJson(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model, List.of(),
+                    usage, null));
         }
     }
 
-    private String delta(OpenAiJson.Delta delta) {
+    private OpenAiJson.ChatCompletionChunk delta(OpenAiJson.Delta delta) {
         return delta(delta, null, null);
     }
 
@@ -226,42 +135,11 @@ final class CompletionStream extends BaseSubscriber<ChatResponse> {
      * A chunk of {@code delta}, with its tokens' {@code logprobs} and a
      * {@code speculation} object when not null.
      */
-    private String delta(OpenAiJson.Delta delta, Map<String, Object> logprobs, Map<String, Object> speculation) {
+    private OpenAiJson.ChatCompletionChunk delta(OpenAiJson.Delta delta, Map<String, Object> logprobs,
+            Map<String, Object> speculation) {
         OpenAiJson.ChunkChoice choice = new OpenAiJson.ChunkChoice(0, delta, logprobs, null);
-        return event(new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model,
-                List.of(choice), null, speculation));
-    }
-
-    private String event(OpenAiJson.ChatCompletionChunk chunk) {
-        return "data: " + json.writeValueAsString(chunk) + "\n\n";
-    }
-
-    private void send(String event) {
-        if (clientGone) {
-            return;
-        }
-        try {
-            emitter.send(event.getBytes(StandardCharsets.UTF_8), EVENT_STREAM);
-        }
-        catch (IOException | IllegalStateException ex) {
-            logger.debug("Chat completion stream {}: client gone ({}), generation cancelled", id, ex.toString());
-            clientGone();
-        }
-    }
-
-    /**
-     * Ends the response, unless the client is gone already (then the container ends it).
-     */
-    private void end() {
-        if (!clientGone) {
-            emitter.complete();
-        }
-    }
-
-    /** Stops the generation: the client will read no more. */
-    private void clientGone() {
-        clientGone = true;
-        cancel();
+        return new OpenAiJson.ChatCompletionChunk(id, OpenAiJson.CHAT_COMPLETION_CHUNK, created, model, List.of(choice),
+                null, speculation);
     }
 
 }

@@ -1,21 +1,11 @@
 package dev.specula.sample;
 
-import java.io.IOException;
-import java.nio.charset.StandardCharsets;
-import java.time.Duration;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
-import org.reactivestreams.Subscription;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 import org.springframework.ai.chat.model.ChatResponse;
-import org.springframework.http.MediaType;
 import org.springframework.web.servlet.mvc.method.annotation.ResponseBodyEmitter;
-import reactor.core.publisher.BaseSubscriber;
 import tools.jackson.databind.ObjectMapper;
 
 import dev.specula.chat.ChatLogprob;
@@ -44,19 +34,7 @@ import dev.specula.chat.ChatLogprob;
  * {"error": ...}} event; when the client goes away the subscription is cancelled, which
  * stops the generation.
  */
-final class TextCompletionStream extends BaseSubscriber<ChatResponse> {
-
-    private static final Logger logger = LoggerFactory.getLogger(TextCompletionStream.class);
-
-    private static final MediaType EVENT_STREAM = new MediaType("text", "event-stream", StandardCharsets.UTF_8);
-
-    private static final String DONE = "data: [DONE]\n\n";
-
-    private final ResponseBodyEmitter emitter;
-
-    private final ObjectMapper json;
-
-    private final String id;
+final class TextCompletionStream extends EventStreamRelay<ChatResponse> {
 
     private final long created;
 
@@ -79,22 +57,10 @@ final class TextCompletionStream extends BaseSubscriber<ChatResponse> {
 
     private final boolean includeUsage;
 
-    private final String requestId;
-
     /** Told the usage when the answer ends (not when it fails or the client goes). */
     private final Consumer<OpenAiJson.Usage> onUsage;
 
-    private final CountDownLatch started = new CountDownLatch(1);
-
-    // Written by the Reactive Streams signals, which never overlap; read by the
-    // controller after `started`.
-    private volatile Throwable failedBeforeStart;
-
-    private boolean begun;
-
     private boolean finished;
-
-    private volatile boolean clientGone;
 
     TextCompletionStream(ResponseBodyEmitter emitter, ObjectMapper json, String id, long created, String model,
             String echo, boolean includeUsage, String requestId, Consumer<OpenAiJson.Usage> onUsage) {
@@ -108,58 +74,13 @@ final class TextCompletionStream extends BaseSubscriber<ChatResponse> {
     TextCompletionStream(ResponseBodyEmitter emitter, ObjectMapper json, String id, long created, String model,
             String echo, String firstPromptToken, boolean includeUsage, String requestId,
             Consumer<OpenAiJson.Usage> onUsage) {
+        super(emitter, json, "Completion stream", id, requestId);
         this.firstPromptToken = firstPromptToken;
-        this.emitter = emitter;
-        this.json = json;
-        this.id = id;
         this.created = created;
         this.model = model;
         this.echo = echo;
         this.includeUsage = includeUsage;
-        this.requestId = requestId;
         this.onUsage = onUsage;
-        emitter.onTimeout(() -> {
-            logger.warn("Completion stream {} (request {}) timed out after {} ms: generation cancelled", id, requestId,
-                    emitter.getTimeout());
-            clientGone();
-            emitter.complete();
-        });
-        emitter.onError((error) -> clientGone());
-        emitter.onCompletion(this::clientGone);
-    }
-
-    /**
-     * Waits until the stream has its first event (or ended), at most {@code timeout}.
-     * @throws RuntimeException the model's error, when the stream failed before it sent
-     * anything
-     */
-    void awaitStart(Duration timeout) {
-        try {
-            if (!started.await(timeout.toMillis(), TimeUnit.MILLISECONDS)) {
-                logger.warn("Completion stream {} (request {}) sent nothing for {}: answering with an open stream", id,
-                        requestId, timeout);
-            }
-        }
-        catch (InterruptedException ex) {
-            Thread.currentThread().interrupt();
-            cancel();
-            throw new IllegalStateException("Interrupted while waiting for the first chunk", ex);
-        }
-        Throwable failure = failedBeforeStart;
-        if (failure instanceof RuntimeException runtime) {
-            throw runtime;
-        }
-        if (failure instanceof Error error) {
-            throw error;
-        }
-        if (failure != null) {
-            throw new IllegalStateException(failure.getMessage(), failure);
-        }
-    }
-
-    @Override
-    protected void hookOnSubscribe(Subscription subscription) {
-        subscription.request(Long.MAX_VALUE);
     }
 
     @Override
@@ -173,10 +94,10 @@ final class TextCompletionStream extends BaseSubscriber<ChatResponse> {
         // the tokens' log-probabilities of a last response go with the finish reason
         Map<String, Object> logprobs = finishReason == null ? ownLogprobs(response) : null;
         if (tokens != null) {
-            send(event(new TextCompletionJson.Choice(text, 0, logprobs, null), null, Map.of("tokens", tokens)));
+            sendJson(event(new TextCompletionJson.Choice(text, 0, logprobs, null), null, Map.of("tokens", tokens)));
         }
         else if (!text.isEmpty() || logprobs != null) {
-            send(event(new TextCompletionJson.Choice(text, 0, logprobs, null), null, null));
+            sendJson(event(new TextCompletionJson.Choice(text, 0, logprobs, null), null, null));
         }
         if (finishReason != null && !finished) {
             finish(finishReason, response);
@@ -189,20 +110,7 @@ final class TextCompletionStream extends BaseSubscriber<ChatResponse> {
         if (!finished) {
             finish("stop", null);
         }
-        send(DONE);
-        end();
-    }
-
-    @Override
-    protected void hookOnError(Throwable error) {
-        if (!begun) {
-            failedBeforeStart = error;
-            started.countDown();
-            return;
-        }
-        OpenAiJson.ErrorResponse body = OpenAiErrors.toResponse(error, requestId).getBody();
-        send("data: " + json.writeValueAsString(body) + "\n\n");
-        end();
+        sendDone();
     }
 
     /**
@@ -210,20 +118,20 @@ final class TextCompletionStream extends BaseSubscriber<ChatResponse> {
      * {@code first}, the first response, carries), then the controller may answer.
      */
     private void begin(ChatResponse first) {
-        if (begun) {
+        if (begun()) {
             return;
         }
-        begun = true;
         if (firstPromptToken != null) {
             CompletionLogprobs prompt = new CompletionLogprobs(textOffset).first(firstPromptToken)
                 .add(CompletionLogprobs.list(first, ChatLogprob.PROMPT_METADATA_KEY));
             textOffset = prompt.end();
-            send(event(new TextCompletionJson.Choice(echo == null ? "" : echo, 0, prompt.toMap(), null), null, null));
+            sendJson(event(new TextCompletionJson.Choice(echo == null ? "" : echo, 0, prompt.toMap(), null), null,
+                    null));
         }
         else if (echo != null && !echo.isEmpty()) {
-            send(event(new TextCompletionJson.Choice(echo, 0, null, null), null, null));
+            sendJson(event(new TextCompletionJson.Choice(echo, 0, null, null), null, null));
         }
-        started.countDown();
+        started();
     }
 
     /**
@@ -245,49 +153,20 @@ final class TextCompletionStream extends BaseSubscriber<ChatResponse> {
         // the log-probabilities no event carried yet (the end of sequence's) come with
         // the finish reason
         Map<String, Object> logprobs = last == null ? null : ownLogprobs(last);
-        send(event(new TextCompletionJson.Choice("", 0, logprobs, finishReason), null,
+        sendJson(event(new TextCompletionJson.Choice("", 0, logprobs, finishReason), null,
                 last == null ? null : OpenAiJson.speculation(last)));
         OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0, null) : OpenAiJson.usage(last);
         onUsage.accept(usage);
         if (includeUsage) {
-            send(event(null, usage, null));
+            sendJson(event(null, usage, null));
         }
     }
 
     /** An event with {@code choice} (none when null), and the usage and figures. */
-    private String event(TextCompletionJson.Choice choice, OpenAiJson.Usage usage, Map<String, Object> speculation) {
-        TextCompletionJson.TextCompletion chunk = new TextCompletionJson.TextCompletion(id,
-                TextCompletionJson.TEXT_COMPLETION, created, model, choice == null ? List.of() : List.of(choice), usage,
-                speculation);
-        return "data: " + json.writeValueAsString(chunk) + "\n\n";
-    }
-
-    private void send(String event) {
-        if (clientGone) {
-            return;
-        }
-        try {
-            emitter.send(event.getBytes(StandardCharsets.UTF_8), EVENT_STREAM);
-        }
-        catch (IOException | IllegalStateException ex) {
-            logger.debug("Completion stream {}: client gone ({}), generation cancelled", id, ex.toString());
-            clientGone();
-        }
-    }
-
-    /**
-     * Ends the response, unless the client is gone already (then the container ends it).
-     */
-    private void end() {
-        if (!clientGone) {
-            emitter.complete();
-        }
-    }
-
-    /** Stops the generation: the client will read no more. */
-    private void clientGone() {
-        clientGone = true;
-        cancel();
+    private TextCompletionJson.TextCompletion event(TextCompletionJson.Choice choice, OpenAiJson.Usage usage,
+            Map<String, Object> speculation) {
+        return new TextCompletionJson.TextCompletion(id, TextCompletionJson.TEXT_COMPLETION, created, model,
+                choice == null ? List.of() : List.of(choice), usage, speculation);
     }
 
 }
