@@ -619,18 +619,26 @@ def head_timing_feeds(cfg, s, past, seed=0):
                       rng.standard_normal((1, nkv, past, d)).astype(np.float32))
 
 
-def draft_timing_feeds(draft_dir, sess, s, past, seed=0):
-    with open(os.path.join(draft_dir, "config.json")) as fh:
+def draft_timing_feeds(model_dir, sess, s, past, seed=0):
+    """Random feeds of one call of an exported decoder (a draft's packed graph, or a target's model.onnx: packed
+    attention_bias or attention_mask, float16 or float32 KV, as its inputs say) over `past` cached positions."""
+    with open(os.path.join(model_dir, "config.json")) as fh:
         dc = json.load(fh)
     d = dc.get("head_dim") or dc["hidden_size"] // dc["num_attention_heads"]
+    inputs = {i.name: i for i in sess.get_inputs()}
     rng = np.random.default_rng(seed)
     feeds = {"input_ids": rng.integers(0, dc["vocab_size"], (1, s)).astype(np.int64),
-             "position_ids": np.arange(past, past + s, dtype=np.int64)[None], "attention_bias": _bias(s, past)}
-    if "logits_to_keep" in {i.name for i in sess.get_inputs()}:
+             "position_ids": np.arange(past, past + s, dtype=np.int64)[None]}
+    if "attention_bias" in inputs:
+        feeds["attention_bias"] = _bias(s, past)
+    if "attention_mask" in inputs:
+        feeds["attention_mask"] = np.ones((1, past + s), dtype=np.int64)
+    if "logits_to_keep" in inputs:
         feeds["logits_to_keep"] = np.array(0, dtype=np.int64)  # every row, as the head returns
-    for i in range(dc["num_hidden_layers"]):
-        for kind in ("key", "value"):
-            feeds[f"past_key_values.{i}.{kind}"] = rng.standard_normal((1, dc["num_key_value_heads"], past, d)).astype(np.float32)
+    for name, i in inputs.items():
+        if name.startswith("past_key_values."):
+            dt = np.float16 if "float16" in i.type else np.float32
+            feeds[name] = rng.standard_normal((1, dc.get("num_key_value_heads") or dc["num_attention_heads"], past, d)).astype(dt)
     return feeds
 
 
