@@ -1,17 +1,18 @@
-"""train-griffin: a GRIFFIN draft head (arXiv 2502.11018) for the embedded target, trained token-alignably.
+"""train-griffin: a GRIFFIN draft head (arXiv 2502.11018) for a target exported --with-hidden, trained token-alignably.
 
-    python -m specula_tools train-griffin --target TARGET_ONNX_DIR --target-hf TARGET_HF --draft DRAFT_ONNX_DIR \\
-        --work WORK_DIR --out HEAD_DIR [--stage1-out DIR] [--minutes 20,12,13] [--seed 1234]
+    python -m specula_tools train-griffin --target TARGET_ONNX_DIR [--corpus PATH ...] --work WORK_DIR --out HEAD_DIR
+        [--target-hf TARGET_HF] [--draft DRAFT_ONNX_DIR] [--stage1-out DIR] [--minutes 20,12,13] [--seed 1234]
     python -m specula_tools train-griffin ... --random-only --out DIR [--gate-report gate.txt]
 
 The head (griffin_model.py) reads the target's post-norm last hidden state f_t with the next token x_{t+1} and
 outputs logits for x_{t+2} plus ``regress`` ~ f_{t+1}, which feeds the next drafted node.
 
-Data. The Python stdlib training split of pair_data (files not held out). Random windows of --seq-len tokens; the
-target (TARGET_HF, the float32 rebuild of the ONNX target made by onnx-to-hf) computes f in torch without gradients
-(bf16 autocast unless --no-bf16), and p = softmax(lm_head f) restricted to the draft vocabulary. Stage 1 computes
-them on the fly and keeps a uniform sample of its windows (--pool-windows, features float16) in memory; stages 2
-and 3 draw windows from that pool (no second target pass).
+Data. The training documents of --corpus (griffin_corpus.py: text files, directories, JSONL; a hashed held-out
+split), by default the Python stdlib training split of pair_data. Random windows of --seq-len tokens; the target
+(TARGET_HF, by default the float32 rebuild of the ONNX target made by onnx-to-hf into WORK/target-hf) computes f in
+torch without gradients (bf16 autocast unless --no-bf16), and p = softmax(lm_head f) restricted to the draft
+vocabulary. Stage 1 computes them on the fly and keeps a uniform sample of its windows (--pool-windows, at most
+--pool-mb of float16 features) in memory; stages 2 and 3 draw windows from that pool (no second target pass).
 
 Training (one stage per number in --minutes, stage j chains j forwards; each stage continues from the previous
 one's weights, with a fresh AdamW (0.9, 0.95) and its own warmup + cosine over its wall-time budget):
@@ -36,7 +37,8 @@ checked against torch with ONNX Runtime (prefill of 40 pairs, then a 3-node tree
 Evaluation (--eval-prompts held-out prompts, greedy target continuations of --eval-gen tokens, computed with the
 ONNX target and the ONNX head; eval_pair's prompt picker): step-1..3 accuracy along greedy chains (depth-k draft
 top-1 == target token, given the shallower drafts were right), mean accepted tokens per round for gamma = 1..8
-(greedy chain, bonus included) for the head and the embedded draft, ms per call.
+(greedy chain, bonus included) for the head (and the --draft, when given), ms per call next to the draft's call,
+or without --draft next to one call of the target.
 """
 import argparse
 import datetime
