@@ -39,6 +39,15 @@ for fam in qwen3 llama3 mistral phi3; do
   run "$fam" export "$TMP/hf-$fam" "$TMP/onnx-$fam"
 done
 run "mistral--packed--hidden" export "$TMP/hf-mistral" "$TMP/onnx-mistral-ph" --packed --with-hidden
+
+# train-griffin for a user's target: --corpus (a directory of sources), no --draft, no --target-hf (onnx-to-hf
+# into the work dir); a few steps, then the random-head gate on a llama (untied lm_head; --target-hf its own
+# checkpoint: onnx-to-hf's 32-id greedy check can split a near-tie of a random llama)
+run "train-griffin--qwen2" train-griffin --target "$TMP/onnx-qwen2-hidden" --corpus specula_tools \
+  --work "$TMP/griffin-qwen2-work" --out "$TMP/griffin-qwen2" --steps 3,2 --seq-len 64 --batch 2 --draft-vocab 256 \
+  --eval-prompts 2 --eval-prompt-len 32 --eval-gen 16 --timing-runs 10 --threads 1
+run "train-griffin--llama--random" train-griffin --target "$TMP/onnx-llama-hidden" --target-hf "$TMP/hf-llama" --corpus specula_tools \
+  --work "$TMP/griffin-llama-work" --out "$TMP/griffin-llama" --random-only --draft-vocab 256 --timing-runs 10 --threads 1
 run "mistral--fp16" export "$TMP/hf-mistral" "$TMP/onnx-mistral-fp16" --fp16
 
 echo "==== check_exports summary ($(( $(date +%s) - start ))s)"

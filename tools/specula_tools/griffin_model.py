@@ -28,36 +28,89 @@ import numpy as np
 
 MASKED = -1e9
 MS = "com.microsoft"
+EXTERNAL_DATA_BYTES = 1_800_000_000  # larger initializers in all: model.onnx.data
 FP16_MIN_ELEMENTS = 1024  # smaller initializers (norm weights, biases) stay float32, as onnx_fp16_weights
 
 
-def default_config(target_cfg, intermediate_size=512, emlp_size=384, draft_vocab_size=None, fusion=True):
-    """Head config (plain dict, also written to config.json) from the target's config.json dict."""
-    rope = target_cfg.get("rope_parameters") or {}
-    theta = rope.get("rope_theta", target_cfg.get("rope_theta", 10000.0))
+def rope_parameters(target_cfg):
+    """The target's RoPE settings as one dict (transformers 5's ``rope_parameters``; older configs keep
+    ``rope_theta`` and ``rope_scaling`` apart): rope_type, rope_theta and the type's own fields."""
+    rope = dict(target_cfg.get("rope_parameters") or target_cfg.get("rope_scaling") or {})
+    rope_type = rope.get("rope_type") or rope.get("type") or "default"
+    rope.pop("type", None)
+    rope["rope_type"] = rope_type
+    rope.setdefault("rope_theta", float(target_cfg.get("rope_theta", 10000.0)))
+    return rope
+
+
+def token_table_mode(vocab, hidden, emlp, requested="auto", fold_max_mb=256):
+    """'fold' (gather rows of fc_tok [V,H] and emlp_tok [V,I_e]: no per-row work for the token's half of the
+    fusion) or 'graph' (gather rows of the embedding E [V,H] and multiply them by the fusion's token weights in the
+    graph). Both are exact algebra; 'fold' stores V x (H + I_e) table elements, 'graph' V x H + H x (H + I_e).
+    auto: fold when the folded tables take at most fold_max_mb (float16), else graph."""
+    if requested in ("fold", "graph"):
+        return requested
+    mb = vocab * (hidden + emlp) * 2 / 1e6
+    return "fold" if mb <= fold_max_mb else "graph"
+
+
+def default_config(target_cfg, intermediate_size=512, emlp_size=384, draft_vocab_size=None, fusion=True,
+                   token_tables="auto", fold_max_mb=256):
+    """Head config (plain dict, also written to config.json) from the target's config.json dict: every shape
+    (hidden, heads, kv heads, head_dim, vocabulary, positions, RoPE) is the target's."""
+    rope = rope_parameters(target_cfg)
     H = target_cfg["hidden_size"]
     heads = target_cfg["num_attention_heads"]
+    V = target_cfg["vocab_size"]
+    Ie = emlp_size if fusion else 0
     return {
         "model_type": "griffin_head",
         "architectures": ["GriffinHead"],
         "hidden_size": H,
         "num_hidden_layers": 1,
         "num_attention_heads": heads,
-        "num_key_value_heads": target_cfg.get("num_key_value_heads", heads),
+        "num_key_value_heads": target_cfg.get("num_key_value_heads") or heads,
         "head_dim": target_cfg.get("head_dim") or H // heads,
-        "vocab_size": target_cfg["vocab_size"],
+        "vocab_size": V,
         "max_position_embeddings": target_cfg["max_position_embeddings"],
-        "rope_theta": float(theta),
+        "rope_theta": float(rope["rope_theta"]),
+        "rope_parameters": rope,
         "rms_norm_eps": float(target_cfg["rms_norm_eps"]),
         "intermediate_size": intermediate_size,
-        "emlp_size": emlp_size if fusion else 0,
-        "draft_vocab_size": draft_vocab_size or target_cfg["vocab_size"],
+        "emlp_size": Ie,
+        "draft_vocab_size": draft_vocab_size or V,
         "token_guided_fusion": bool(fusion),
+        "token_tables": token_table_mode(V, H, Ie, token_tables, fold_max_mb),
         "bos_token_id": target_cfg.get("bos_token_id"),
         "eos_token_id": target_cfg.get("eos_token_id"),
         "pad_token_id": target_cfg.get("pad_token_id"),
         "target_hidden_size": H,
     }
+
+
+def rope_frequencies(cfg):
+    """(inv_freq float32 [d/2], attention_scaling) of the head's RoPE: the target's type and parameters
+    (default, linear, llama3, yarn, ...: transformers' ROPE_INIT_FUNCTIONS; a dynamic type keeps its base
+    frequencies, as the head is trained and exported with the same ones)."""
+    torch = _torch()
+    d = cfg["head_dim"]
+    rope = cfg.get("rope_parameters") or {"rope_type": "default", "rope_theta": cfg["rope_theta"]}
+    if rope.get("rope_type", "default") == "default":
+        inv = 1.0 / (rope["rope_theta"] ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
+        return inv.float(), 1.0
+    from transformers import PretrainedConfig
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    if rope["rope_type"] not in ROPE_INIT_FUNCTIONS:
+        raise SystemExit(f"griffin head: the target's rope_type {rope['rope_type']!r} is not one transformers knows")
+    c = PretrainedConfig()
+    c.rope_parameters = dict(rope)
+    c.hidden_size, c.num_attention_heads, c.head_dim = cfg["hidden_size"], cfg["num_attention_heads"], d
+    c.max_position_embeddings = cfg["max_position_embeddings"]
+    inv, scaling = ROPE_INIT_FUNCTIONS[rope["rope_type"]](c, None)
+    if inv.numel() != d // 2:
+        raise SystemExit(f"griffin head: partial rotary ({inv.numel()} of {d // 2} frequencies) is not supported")
+    return inv.float(), float(scaling)
 
 
 def _torch():
@@ -91,8 +144,10 @@ def build_head(cfg, embed_weight, draft_ids=None, lm_head_weight=None):
             self.cfg = cfg
             self.register_buffer("embed", embed_weight.detach().clone().float(), persistent=False)
             # the target's output layer: its own for an untied target (Llama 3 8B, Qwen2.5 7B), else the embedding
-            out = embed_weight if lm_head_weight is None else lm_head_weight
-            self.register_buffer("lm_head", out.detach().clone().float(), persistent=False)
+            # (the same tensor: a [V,H] table is ~0.5 GB float32 at a 151,936-token vocabulary and H = 896)
+            self.tied = lm_head_weight is None
+            out = self.embed if self.tied else lm_head_weight.detach().clone().float()
+            self.register_buffer("lm_head", out, persistent=False)
             if draft_ids is not None:
                 ids = torch.as_tensor(np.asarray(draft_ids), dtype=torch.long)
                 self.register_buffer("draft_ids", ids, persistent=False)
@@ -113,8 +168,8 @@ def build_head(cfg, embed_weight, draft_ids=None, lm_head_weight=None):
             self.gate_proj = nn.Linear(H, I, bias=False)
             self.up_proj = nn.Linear(H, I, bias=False)
             self.down_proj = nn.Linear(I, 2 * H, bias=False)
-            inv = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, d, 2, dtype=torch.float64) / d))
-            self.register_buffer("inv_freq", inv.float(), persistent=False)
+            inv, self.rope_scaling = rope_frequencies(cfg)
+            self.register_buffer("inv_freq", inv, persistent=False)
             self.nh, self.nkv, self.d, self.H = nh, nkv, d, H
 
         # -- pieces -------------------------------------------------------------------------------
@@ -148,7 +203,7 @@ def build_head(cfg, embed_weight, draft_ids=None, lm_head_weight=None):
             """x [B,n,s,d], pos [B,s] -> rotated x"""
             fr = pos.float()[..., None] * self.inv_freq  # [B,s,d/2]
             emb = torch.cat([fr, fr], -1)[:, None]  # [B,1,s,d]
-            cos, sin = emb.cos(), emb.sin()
+            cos, sin = emb.cos() * self.rope_scaling, emb.sin() * self.rope_scaling
             x1, x2 = x[..., : self.d // 2], x[..., self.d // 2:]
             return x * cos + torch.cat([-x2, x1], -1) * sin
 
@@ -270,17 +325,37 @@ def export_onnx(head, path, fp16_weights=True, attention="standard"):
 
     embed = head.embed.detach().numpy()
     lm_head = head.lm_head.detach().numpy()
-    with _torch().no_grad():
-        tables = {k: v.numpy() for k, v in head.token_tables().items()}
-    # u0 = fc([e; h]) with the token half gathered from fc_tok (bias included)
-    fc_w = head.fc.weight.detach().numpy()
-    u0 = node("Add", [node("Gather", [w("fc_tok", tables["fc_tok"]), "input_ids"], axis=0),
-                      node("MatMul", ["hidden_states", w("fc_h.weight_t", fc_w[:, H:].T)])])
+
+    def gather_rows(name, table):
+        """rows of a [V, n] table for input_ids -> [1,s,n] float32; a float16-stored table is gathered first and
+        the s rows cast (a Cast of the whole table would be folded by ONNX Runtime into a float32 copy)"""
+        arr = np.ascontiguousarray(np.asarray(table, dtype=np.float32))
+        if fp16_weights and arr.size >= FP16_MIN_ELEMENTS:
+            inits.append(numpy_helper.from_array(arr.astype(np.float16), name + "__fp16"))
+            return node("Cast", [node("Gather", [name + "__fp16", "input_ids"], axis=0)], to=TensorProto.FLOAT)
+        return node("Gather", [w(name, arr), "input_ids"], axis=0)
+
+    fc_w = head.fc.weight.detach().numpy()  # [H, 2H]: columns :H read the token's embedding, H: the feature
+    up_w = head.emlp_up.weight.detach().numpy() if head.fusion else None  # [I_e, 2H]: :H the fused u0, H: the embedding
+    if cfg.get("token_tables", "fold") == "fold":
+        # the token-only terms as tables gathered by id: fc_tok [V,H] (bias included), emlp_tok [V,I_e]
+        with _torch().no_grad():
+            tables = {k: v.numpy() for k, v in head.token_tables().items()}
+        fc_tok = gather_rows("fc_tok", tables["fc_tok"])  # [1,s,H]
+        emlp_tok = gather_rows("emlp_tok", tables["emlp_tok"]) if head.fusion else None  # [1,s,I_e]
+    else:
+        # the same terms from the embedding row e [1,s,H]: fc_tok = e W_fc,emb^T + b, emlp_tok = norm_s(e) W_up,emb^T
+        e = gather_rows("embed_tokens", embed)
+        fc_tok = node("Add", [node("MatMul", [e, w("fc_emb.weight_t", fc_w[:, :H].T)]),
+                              w("fc.bias", head.fc.bias.detach().numpy())])
+        emlp_tok = None
+        if head.fusion:
+            emlp_tok = node("MatMul", [rmsnorm(e, "norm_s", head.norm_s), w("emlp_up_emb.weight_t", up_w[:, H:].T)])
+    # u0 = fc([e; h]) = fc_tok + h W_fc,h^T
+    u0 = node("Add", [fc_tok, node("MatMul", ["hidden_states", w("fc_h.weight_t", fc_w[:, H:].T)])])
     if head.fusion:
         ns = rmsnorm(rmsnorm(u0, "norm_u", head.norm_u), "norm_s", head.norm_s)
-        up_w = head.emlp_up.weight.detach().numpy()
-        up = node("Add", [node("MatMul", [ns, w("emlp_up_u.weight_t", up_w[:, :H].T)]),
-                          node("Gather", [w("emlp_tok", tables["emlp_tok"]), "input_ids"], axis=0)])
+        up = node("Add", [node("MatMul", [ns, w("emlp_up_u.weight_t", up_w[:, :H].T)]), emlp_tok])
         act = node("Mul", [up, node("Sigmoid", [up])])
         u = node("Add", [u0, linear(act, "emlp_down", head.emlp_down)])
     else:
@@ -298,8 +373,9 @@ def export_onnx(head, path, fp16_weights=True, attention="standard"):
         # written after their ancestors, as for the target's packed graph.
         P = cfg["max_position_embeddings"]
         fr = np.outer(np.arange(P, dtype=np.float64), head.inv_freq.detach().numpy().astype(np.float64))
-        rotary = ["position_ids", c("rotary.cos_cache", np.cos(fr).astype(np.float32)),
-                  c("rotary.sin_cache", np.sin(fr).astype(np.float32))]
+        sc_ = head.rope_scaling
+        rotary = ["position_ids", c("rotary.cos_cache", (np.cos(fr) * sc_).astype(np.float32)),
+                  c("rotary.sin_cache", (np.sin(fr) * sc_).astype(np.float32))]
         qr = node("RotaryEmbedding", [qf] + rotary, domain=MS, num_heads=nh, interleaved=0)
         kr = node("RotaryEmbedding", [kf] + rotary, domain=MS, num_heads=nkv, interleaved=0)
         total = node("Slice", [node("Shape", ["attention_bias"]), c("sl_3", np.array([3], np.int64)),
@@ -313,13 +389,17 @@ def export_onnx(head, path, fp16_weights=True, attention="standard"):
                  ["attn", "present.0.key", "present.0.value"], domain=MS, num_heads=nh, kv_num_heads=nkv,
                  scale=float(d ** -0.5))[0]
     else:
-        # rotary: cos/sin rows [1,1,s,d] gathered from tables over max_position_embeddings
-        P = cfg["max_position_embeddings"]
-        fr = np.outer(np.arange(P, dtype=np.float64), head.inv_freq.detach().numpy().astype(np.float64))
-        fr = np.concatenate([fr, fr], -1)
+        # rotary: cos/sin [1,1,s,d] computed from position_ids and the target's inverse frequencies (no table over
+        # max_position_embeddings: 134 MB at 131,072 positions and head_dim 128)
         ax1 = c("axes_1", np.array([1], dtype=np.int64))
-        cos = node("Unsqueeze", [node("Gather", [c("rotary.cos", np.cos(fr).astype(np.float32)), "position_ids"], axis=0), ax1])
-        sin = node("Unsqueeze", [node("Gather", [c("rotary.sin", np.sin(fr).astype(np.float32)), "position_ids"], axis=0), ax1])
+        pos_f = node("Unsqueeze", [node("Cast", ["position_ids"], to=TensorProto.FLOAT), axes_last])  # [1,s,1]
+        fr = node("Mul", [pos_f, c("rotary.inv_freq", head.inv_freq.detach().numpy().astype(np.float32))])  # [1,s,d/2]
+        emb = node("Concat", [fr, fr], axis=-1)  # [1,s,d]
+        cos, sin = node("Cos", [emb]), node("Sin", [emb])
+        if head.rope_scaling != 1.0:
+            scale = c("rotary.attention_scaling", np.array(head.rope_scaling, dtype=np.float32))
+            cos, sin = node("Mul", [cos, scale]), node("Mul", [sin, scale])
+        cos, sin = node("Unsqueeze", [cos, ax1]), node("Unsqueeze", [sin, ax1])
         half = d // 2
 
         def rope(xh):  # [1,n,s,d]
@@ -417,8 +497,17 @@ def export_onnx(head, path, fp16_weights=True, attention="standard"):
     model.ir_version = 10
     model.doc_string = ("GRIFFIN draft head: row t takes input_ids = x_{t+1}, hidden_states = f_t (target last_hidden_state or "
                         "the parent's regress), position_ids = t; outputs logits for x_{t+2} and regress ~ f_{t+1}")
-    onnx.checker.check_model(model, full_check=True)
-    onnx.save(model, path)
+    if sum(len(i.raw_data) for i in uniq) < EXTERNAL_DATA_BYTES:
+        onnx.checker.check_model(model, full_check=True)
+        onnx.save(model, path)
+    else:
+        # past protobuf's 2 GB: the weights go to model.onnx.data next to the graph (ONNX Runtime reads it from the path)
+        for f in (path + ".data",):
+            if os.path.exists(f):
+                os.remove(f)
+        onnx.save(model, path, save_as_external_data=True, all_tensors_to_one_file=True,
+                  location=os.path.basename(path) + ".data", size_threshold=1024)
+        onnx.checker.check_model(path, full_check=True)
     return model
 
 
@@ -473,15 +562,17 @@ def verify_onnx(head, path, seed=0, prefill=40, tol=1e-3, fp16_weights=True):
     H, nkv, d, V = cfg["hidden_size"], cfg["num_key_value_heads"], cfg["head_dim"], cfg["vocab_size"]
     rnd = (lambda x: x.half().float()) if fp16_weights else (lambda x: x)
     ref = build_head(cfg, rnd(head.embed), None if head.draft_ids is None else head.draft_ids.numpy(),
-                     rnd(head.lm_head))
+                     None if head.tied else rnd(head.lm_head))
     sd = head.state_dict()
     with torch.no_grad():
         for k, v in ref.state_dict().items():
             src = sd[k]
             ref.state_dict()[k].copy_(rnd(src) if src.numel() >= FP16_MIN_ELEMENTS else src)
     ref.eval()
-    with torch.no_grad():
-        tables = {k: (v.half().float() if fp16_weights else v) for k, v in head.token_tables().items()}
+    tables = None  # 'graph' token tables: the reference gathers the rounded embedding as the graph does
+    if cfg.get("token_tables", "fold") == "fold":
+        with torch.no_grad():
+            tables = {k: (v.half().float() if fp16_weights else v) for k, v in head.token_tables().items()}
     rng = np.random.default_rng(seed)
     sess = ort_session(path, 1)
     ids = rng.integers(0, V, prefill)
@@ -528,18 +619,26 @@ def head_timing_feeds(cfg, s, past, seed=0):
                       rng.standard_normal((1, nkv, past, d)).astype(np.float32))
 
 
-def draft_timing_feeds(draft_dir, sess, s, past, seed=0):
-    with open(os.path.join(draft_dir, "config.json")) as fh:
+def draft_timing_feeds(model_dir, sess, s, past, seed=0):
+    """Random feeds of one call of an exported decoder (a draft's packed graph, or a target's model.onnx: packed
+    attention_bias or attention_mask, float16 or float32 KV, as its inputs say) over `past` cached positions."""
+    with open(os.path.join(model_dir, "config.json")) as fh:
         dc = json.load(fh)
     d = dc.get("head_dim") or dc["hidden_size"] // dc["num_attention_heads"]
+    inputs = {i.name: i for i in sess.get_inputs()}
     rng = np.random.default_rng(seed)
     feeds = {"input_ids": rng.integers(0, dc["vocab_size"], (1, s)).astype(np.int64),
-             "position_ids": np.arange(past, past + s, dtype=np.int64)[None], "attention_bias": _bias(s, past)}
-    if "logits_to_keep" in {i.name for i in sess.get_inputs()}:
+             "position_ids": np.arange(past, past + s, dtype=np.int64)[None]}
+    if "attention_bias" in inputs:
+        feeds["attention_bias"] = _bias(s, past)
+    if "attention_mask" in inputs:
+        feeds["attention_mask"] = np.ones((1, past + s), dtype=np.int64)
+    if "logits_to_keep" in inputs:
         feeds["logits_to_keep"] = np.array(0, dtype=np.int64)  # every row, as the head returns
-    for i in range(dc["num_hidden_layers"]):
-        for kind in ("key", "value"):
-            feeds[f"past_key_values.{i}.{kind}"] = rng.standard_normal((1, dc["num_key_value_heads"], past, d)).astype(np.float32)
+    for name, i in inputs.items():
+        if name.startswith("past_key_values."):
+            dt = np.float16 if "float16" in i.type else np.float32
+            feeds[name] = rng.standard_normal((1, dc.get("num_key_value_heads") or dc["num_attention_heads"], past, d)).astype(dt)
     return feeds
 
 

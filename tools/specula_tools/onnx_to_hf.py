@@ -154,6 +154,7 @@ def verify(onnx_dir, model, new_tokens=32):
     opts.intra_op_num_threads = 1
     sess = ort.InferenceSession(os.path.join(onnx_dir, "model.onnx"), opts, providers=["CPUExecutionProvider"])
     names = {i.name for i in sess.get_inputs()}
+    out_names = ["logits"] + [f"present.{i}.{k}" for i in range(info["num_layers"]) for k in ("key", "value")]
     layers, kvh, hd = info["num_layers"], info["num_kv_heads"], info["head_dim"]
     kv_dtype = np.float16 if info.get("kv_dtype") == "float16" else np.float32
 
@@ -163,13 +164,17 @@ def verify(onnx_dir, model, new_tokens=32):
                 "position_ids": np.arange(past_len, past_len + n, dtype=np.int64)[None]}
         if "attention_mask" in names:
             feed["attention_mask"] = np.ones((1, past_len + n), dtype=np.int64)
+        if "attention_bias" in names:  # a --packed export: additive causal bias [1,1,n,past+n]
+            bias = np.zeros((1, 1, n, past_len + n), dtype=np.float32)
+            bias[0, 0, :, past_len:] = np.where(np.triu(np.ones((n, n), dtype=bool), 1), -1e9, 0.0)
+            feed["attention_bias"] = bias
         if "logits_to_keep" in names:
             feed["logits_to_keep"] = np.array(0, dtype=np.int64)  # every position
         for i in range(layers):
             feed[f"past_key_values.{i}.key"] = past[2 * i]
             feed[f"past_key_values.{i}.value"] = past[2 * i + 1]
-        out = sess.run(None, feed)
-        return out[0], out[1:1 + 2 * layers]
+        out = dict(zip(out_names, sess.run(out_names, feed)))
+        return out["logits"], [out[f"present.{i}.{k}"] for i in range(layers) for k in ("key", "value")]
 
     empty = [np.zeros((1, kvh, 0, hd), dtype=kv_dtype)] * (2 * layers)
     ort_logits, past = ort_run(ids, empty, 0)

@@ -1,17 +1,18 @@
-"""train-griffin: a GRIFFIN draft head (arXiv 2502.11018) for the embedded target, trained token-alignably.
+"""train-griffin: a GRIFFIN draft head (arXiv 2502.11018) for a target exported --with-hidden, trained token-alignably.
 
-    python -m specula_tools train-griffin --target TARGET_ONNX_DIR --target-hf TARGET_HF --draft DRAFT_ONNX_DIR \\
-        --work WORK_DIR --out HEAD_DIR [--stage1-out DIR] [--minutes 20,12,13] [--seed 1234]
+    python -m specula_tools train-griffin --target TARGET_ONNX_DIR [--corpus PATH ...] --work WORK_DIR --out HEAD_DIR
+        [--target-hf TARGET_HF] [--draft DRAFT_ONNX_DIR] [--stage1-out DIR] [--minutes 20,12,13] [--seed 1234]
     python -m specula_tools train-griffin ... --random-only --out DIR [--gate-report gate.txt]
 
 The head (griffin_model.py) reads the target's post-norm last hidden state f_t with the next token x_{t+1} and
 outputs logits for x_{t+2} plus ``regress`` ~ f_{t+1}, which feeds the next drafted node.
 
-Data. The Python stdlib training split of pair_data (files not held out). Random windows of --seq-len tokens; the
-target (TARGET_HF, the float32 rebuild of the ONNX target made by onnx-to-hf) computes f in torch without gradients
-(bf16 autocast unless --no-bf16), and p = softmax(lm_head f) restricted to the draft vocabulary. Stage 1 computes
-them on the fly and keeps a uniform sample of its windows (--pool-windows, features float16) in memory; stages 2
-and 3 draw windows from that pool (no second target pass).
+Data. The training documents of --corpus (griffin_corpus.py: text files, directories, JSONL; a hashed held-out
+split), by default the Python stdlib training split of pair_data. Random windows of --seq-len tokens; the target
+(TARGET_HF, by default the float32 rebuild of the ONNX target made by onnx-to-hf into WORK/target-hf) computes f in
+torch without gradients (bf16 autocast unless --no-bf16), and p = softmax(lm_head f) restricted to the draft
+vocabulary. Stage 1 computes them on the fly and keeps a uniform sample of its windows (--pool-windows, at most
+--pool-mb of float16 features) in memory; stages 2 and 3 draw windows from that pool (no second target pass).
 
 Training (one stage per number in --minutes, stage j chains j forwards; each stage continues from the previous
 one's weights, with a fresh AdamW (0.9, 0.95) and its own warmup + cosine over its wall-time budget):
@@ -36,7 +37,8 @@ checked against torch with ONNX Runtime (prefill of 40 pairs, then a 3-node tree
 Evaluation (--eval-prompts held-out prompts, greedy target continuations of --eval-gen tokens, computed with the
 ONNX target and the ONNX head; eval_pair's prompt picker): step-1..3 accuracy along greedy chains (depth-k draft
 top-1 == target token, given the shallower drafts were right), mean accepted tokens per round for gamma = 1..8
-(greedy chain, bonus included) for the head and the embedded draft, ms per call.
+(greedy chain, bonus included) for the head (and the --draft, when given), ms per call next to the draft's call,
+or without --draft next to one call of the target.
 """
 import argparse
 import datetime
@@ -48,8 +50,8 @@ import time
 
 import numpy as np
 
+from . import griffin_corpus as gc
 from . import griffin_model as gm
-from . import pair_data
 
 TINY = "models-tiny/src/main/resources/dev/specula/models/tiny"
 DRAFT_BENCH_MS = 0.27  # the embedded draft's call in docs/benchmarks.md (2026-11-22), which the 0.45 ms budget assumes
@@ -69,9 +71,25 @@ class Log:
 
 def parse(argv):
     p = argparse.ArgumentParser(prog="train-griffin", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--target", required=True, help="exported target directory (model.onnx with last_hidden_state)")
-    p.add_argument("--target-hf", required=True, help="the target's HF checkpoint (onnx-to-hf of --target)")
-    p.add_argument("--draft", required=True, help="the embedded model draft's directory (baseline, timing)")
+    p.add_argument("--target", required=True, help="exported target directory (export --with-hidden: model.onnx "
+                   "with last_hidden_state)")
+    p.add_argument("--target-hf", help="the target's Hugging Face checkpoint; default: rebuilt from --target by "
+                   "onnx-to-hf into WORK/target-hf")
+    p.add_argument("--draft", help="a draft model's directory (model_packed.onnx) to evaluate and time next to the "
+                   "head; without it the head is evaluated alone and timed against one target step")
+    p.add_argument("--corpus", action="append", help="training text: files, directories (recursively, see "
+                   "--corpus-ext), .jsonl (text or chat messages); repeatable or comma-separated; default: the "
+                   "Python standard library")
+    p.add_argument("--corpus-ext", default=gc.DEFAULT_EXTENSIONS, help="file name endings read in --corpus "
+                   "directories (comma-separated)")
+    p.add_argument("--heldout-percent", type=int, default=gc.DEFAULT_HELDOUT_PERCENT,
+                   help="--corpus documents held out for evaluation (by hash of their names)")
+    p.add_argument("--token-tables", choices=["auto", "fold", "graph"], default="auto", help="the fusion's token "
+                   "terms: folded into [V,H] + [V,I_e] tables, or computed in the graph from the embedding; auto "
+                   "folds when the tables take at most --fold-max-mb")
+    p.add_argument("--fold-max-mb", type=float, default=256)
+    p.add_argument("--pool-mb", type=float, default=2048, help="memory cap of the stage-1 feature pool (with "
+                   "--pool-windows)")
     p.add_argument("--out", required=True, help="output directory of the final head")
     p.add_argument("--work", help="work directory (log, checkpoints, eval cache); default: the parent of --out")
     p.add_argument("--stage1-out", help="also export the stage-1 weights here (the stage-1-only ablation)")
@@ -132,43 +150,53 @@ def draft_vocabulary(tokens, size, vocab):
     return np.sort(order[:size])
 
 
-def timing_table(head_path, head_cfg, draft_dir, runs, pasts=(128,), lengths=(1, 4), threads=(1, 2)):
-    """Median ms of one ONNX Runtime call, head vs the embedded draft's model_packed.onnx, measured round-robin."""
+class Baseline:
+    """What the head is timed against: the draft model's packed graph (--draft), else one step of the target."""
+
+    def __init__(self, a):
+        if a.draft:
+            self.name, self.dir, self.file = "draft", a.draft, "model_packed.onnx"
+        else:
+            self.name, self.dir, self.file = "target step", a.target, "model.onnx"
+
+    def session(self, threads):
+        return gm.ort_session(os.path.join(self.dir, self.file), threads)
+
+    def feeds(self, sess, s, past):
+        return gm.draft_timing_feeds(self.dir, sess, s, past)
+
+
+def timing_table(head_path, head_cfg, base, runs, pasts=(128,), lengths=(1, 4), threads=(1, 2)):
+    """Median ms of one ONNX Runtime call, head vs the baseline (Baseline), measured round-robin."""
     rows = []
     for th in threads:
         for past in pasts:
             for s in lengths:
                 hs = gm.ort_session(head_path, th)
-                ds = gm.ort_session(os.path.join(draft_dir, "model_packed.onnx"), th)
+                bs = base.session(th)
                 r = gm.time_round_robin({"head": (hs, gm.head_timing_feeds(head_cfg, s, past)),
-                                         "draft": (ds, gm.draft_timing_feeds(draft_dir, ds, s, past))}, runs)
-                rows.append(dict(threads=th, s=s, past=past, head_ms=round(r["head"], 4), draft_ms=round(r["draft"], 4),
-                                 ratio=round(r["head"] / r["draft"], 3)))
+                                         "base": (bs, base.feeds(bs, s, past))}, runs)
+                rows.append(dict(threads=th, s=s, past=past, head_ms=round(r["head"], 4), base_ms=round(r["base"], 4),
+                                 baseline=base.name, ratio=round(r["head"] / r["base"], 3)))
     return rows
 
 
 def format_timing(rows):
-    out = ["| threads | s | past | head ms | draft ms | head/draft |", "|---|---|---|---|---|---|"]
+    name = rows[0]["baseline"] if rows else "draft"
+    out = [f"| threads | s | past | head ms | {name} ms | head/{name} |", "|---|---|---|---|---|---|"]
     for r in rows:
-        out.append(f"| {r['threads']} | {r['s']} | {r['past']} | {r['head_ms']:.3f} | {r['draft_ms']:.3f} | {r['ratio']:.2f} |")
+        out.append(f"| {r['threads']} | {r['s']} | {r['past']} | {r['head_ms']:.3f} | {r['base_ms']:.3f} | {r['ratio']:.2f} |")
     return "\n".join(out)
 
 
-def tok_stream_heldout(a):
-    from tokenizers import Tokenizer
-
-    tok = Tokenizer.from_file(os.path.join(a.target, "tokenizer.json"))
-    root, _, held = pair_data.split_corpus()
-    return load_stream(tok, held, root)[0]
-
-
-def target_argmax_coverage(a, held_tokens, draft_ids, torch, n=32768, seq=512):
+def target_argmax_coverage(target_hf, held_tokens, draft_ids, torch, n=32768, seq=512):
     from transformers import AutoModelForCausalLM
 
-    target = AutoModelForCausalLM.from_pretrained(a.target_hf, dtype=torch.float32).eval()
+    target = AutoModelForCausalLM.from_pretrained(target_hf, dtype=torch.float32).eval()
     inside = np.zeros(target.config.vocab_size, bool)
     inside[draft_ids] = True
     hits, total = 0, 0
+    seq = min(seq, len(held_tokens))
     with torch.no_grad():
         for i in range(0, min(n, len(held_tokens)) - seq + 1, seq):
             x = torch.from_numpy(held_tokens[i:i + seq].astype(np.int64))[None]
@@ -180,13 +208,74 @@ def target_argmax_coverage(a, held_tokens, draft_ids, torch, n=32768, seq=512):
 
 def make_head(a, tcfg, embed, draft_ids, lm_head=None):
     cfg = gm.default_config(tcfg, a.intermediate, a.emlp, None if draft_ids is None else len(draft_ids),
-                            fusion=not a.no_fusion)
+                            fusion=not a.no_fusion, token_tables=a.token_tables, fold_max_mb=a.fold_max_mb)
     return gm.build_head(cfg, embed, draft_ids, lm_head)
 
 
-def load_stream(tok, rels, root):
-    texts = [t for t in (pair_data.read_text(root, r) for r in rels) if t]
-    return pair_data.encode_stream(tok, texts), len(texts)
+def resolve_target_hf(a, work, log):
+    """--target-hf, or onnx-to-hf of --target into WORK/target-hf (reused when it is already there)."""
+    if a.target_hf:
+        return a.target_hf
+    out = os.path.join(work, "target-hf")
+    mark = os.path.join(out, "onnx_to_hf_verified.json")  # written after a verified rebuild only
+    if os.path.exists(mark) and _safetensors_files(out):
+        log(f"--target-hf not given: reusing {out} (onnx-to-hf of {a.target}, made by an earlier run)")
+        return out
+    log(f"--target-hf not given: rebuilding the target's Hugging Face checkpoint from {a.target} with onnx-to-hf "
+        f"into {out}")
+    from . import onnx_to_hf
+
+    t = time.time()
+    try:
+        model = onnx_to_hf.rebuild(a.target, out)
+        ok = onnx_to_hf.verify(a.target, model)
+    except (SystemExit, Exception) as e:  # noqa: BLE001 - any failure of the conversion names the option
+        raise SystemExit(f"train-griffin: onnx-to-hf cannot rebuild {a.target} ({e}); pass --target-hf with the "
+                         "target's Hugging Face checkpoint (the one it was exported from)")
+    if not ok:
+        raise SystemExit(f"train-griffin: onnx-to-hf's rebuild of {a.target} does not compute what its model.onnx "
+                         "computes; pass --target-hf with the target's Hugging Face checkpoint")
+    with open(mark, "w") as fh:
+        json.dump({"source": os.path.abspath(a.target), "verified": True}, fh)
+    log(f"onnx-to-hf: {out} rebuilt and verified against {a.target}/model.onnx ({time.time() - t:.0f}s)")
+    return out
+
+
+def _safetensors_files(hf_dir):
+    return sorted(f for f in os.listdir(hf_dir) if f.endswith(".safetensors")) if os.path.isdir(hf_dir) else []
+
+
+def load_target_tables(hf_dir, torch):
+    """(embedding [V,H], output layer [V,H] or None when tied) float32, read alone from the (possibly sharded)
+    safetensors checkpoint."""
+    from safetensors import safe_open
+
+    found = {}
+    for f in _safetensors_files(hf_dir):
+        with safe_open(os.path.join(hf_dir, f), framework="pt") as fh:
+            for key in fh.keys():
+                if key.endswith("embed_tokens.weight") or key == "lm_head.weight":
+                    found["embed" if key.endswith("embed_tokens.weight") else "lm_head"] = fh.get_tensor(key).float()
+    if "embed" not in found:
+        raise SystemExit(f"train-griffin: no embed_tokens.weight in {hf_dir}'s safetensors (--target-hf)")
+    # an untied target's output layer; tied targets store none
+    return found["embed"], found.get("lm_head")
+
+
+def load_corpus_tokens(a, tok, tcfg, log):
+    """(Corpus, training tokens [N], held-out tokens [M], separator id); errors name --corpus / --seq-len."""
+    t = time.time()
+    corpus = gc.load_corpus(a.corpus, a.corpus_ext, a.heldout_percent, a.target)
+    sep = gc.separator_id(tok, tcfg)
+    train = gc.encode_docs(tok, corpus.train, sep, tcfg["vocab_size"])
+    held = gc.encode_docs(tok, corpus.held, sep, tcfg["vocab_size"])
+    log(f"corpus {corpus.what}: {len(corpus.train)} training documents, {len(train)} tokens; {len(corpus.held)} "
+        f"held-out documents, {len(held)} tokens; separator id {sep} ({time.time() - t:.0f}s)")
+    for what, arr in (("training", train), ("held-out", held)):
+        if len(arr) <= a.seq_len + 1:
+            raise SystemExit(f"train-griffin: --corpus gives {len(arr)} {what} tokens, too few for one --seq-len "
+                             f"{a.seq_len} window; add text or lower --seq-len")
+    return corpus, train, held, sep
 
 
 def export_checked(head, out_dir, target_dir, info, log):
@@ -200,55 +289,44 @@ def export_checked(head, out_dir, target_dir, info, log):
 # ---------------------------------------------------------------------------------------------- gate
 
 
-def run_gate(a, log, tcfg, embed, draft_ids, train_tokens, torch, lm_head=None):
+def run_gate(a, log, tcfg, embed, draft_ids, train_tokens, held_tokens, torch, lm_head=None):
     torch.manual_seed(a.seed)
     head = make_head(a, tcfg, embed, draft_ids, lm_head)
     n = gm.trainable_params(head)
     info = {"what": "randomly initialised GRIFFIN head (interface and timing gate only; not trained)",
-            "seed": a.seed, "trainable_parameters": n,
+            "target": os.path.abspath(a.target), "seed": a.seed, "trainable_parameters": n,
             "draft_vocab_ids": None if draft_ids is None else draft_ids.tolist(),
             "created": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     chk = export_checked(head, a.out, a.target, info, log)
-    rows = timing_table(os.path.join(a.out, "model.onnx"), head.cfg, a.draft, a.timing_runs)
-    info.update(onnx_check=chk, timing_ms=rows)
+    base = Baseline(a)
+    rows = timing_table(os.path.join(a.out, "model.onnx"), head.cfg, base, a.timing_runs)
+    size_mb = onnx_size_mb(a.out)
+    info.update(onnx_check=chk, timing_ms=rows, onnx_mb=round(size_mb, 2))
     cfg = head.cfg
     text = [f"GRIFFIN head timing gate, {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC}",
             f"head: {a.out}/model.onnx (random init, seed {a.seed}), {n} trainable parameters; "
-            f"H {cfg['hidden_size']}, I {cfg['intermediate_size']}, I_e {cfg['emlp_size']}, draft vocab "
-            f"{cfg['draft_vocab_size']} of {cfg['vocab_size']}, fusion {cfg['token_guided_fusion']}; "
-            f"{os.path.getsize(os.path.join(a.out, 'model.onnx')) / 1e6:.2f} MB",
-            f"draft: {a.draft}/model_packed.onnx (logits_to_keep 0: every row)",
+            f"H {cfg['hidden_size']}, heads {cfg['num_attention_heads']}/{cfg['num_key_value_heads']} x "
+            f"{cfg['head_dim']}, I {cfg['intermediate_size']}, I_e {cfg['emlp_size']}, draft vocab "
+            f"{cfg['draft_vocab_size']} of {cfg['vocab_size']}, fusion {cfg['token_guided_fusion']}, token tables "
+            f"{cfg['token_tables']}, RoPE {cfg['rope_parameters']['rope_type']}; {size_mb:.2f} MB on disk",
+            f"{base.name}: {base.dir}/{base.file}" + (" (logits_to_keep 0: every row)" if a.draft else
+                                                      " (one call of the target; logits_to_keep 0)"),
             "one ONNX Runtime call, CPU EP, intra-op threads as listed, inter-op 1, no spinning; median of "
-            f"{a.timing_runs} after 30 warm-up calls, head and draft called in turn (shared 2-core machine)",
+            f"{a.timing_runs} after 30 warm-up calls, head and {base.name} called in turn (shared 2-core machine)",
             "", format_timing(rows), "",
-            f"ONNX vs torch: logits {chk['max_abs_diff_logits']:.1e}, regress {chk['max_abs_diff_regress']:.1e} "
-            f"({'ok' if chk['ok'] else 'FAILED'})"]
+            f"ONNX vs torch: logits {chk['max_abs_diff_logits']:.1e}, regress {chk['max_abs_diff_regress']:.1e}, "
+            f"present {chk['max_abs_diff_present']:.1e} ({'ok' if chk['ok'] else 'FAILED'})"]
     if draft_ids is not None:
-        # why a draft vocabulary: the same head with the full-width lm_head, and the draft vocabulary's coverage
-        import tempfile
-
-        torch.manual_seed(a.seed)
-        full = gm.build_head(dict(cfg, draft_vocab_size=cfg["vocab_size"]), embed, None, lm_head)
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "full.onnx")
-            gm.export_onnx(full, path)
-            fr = timing_table(path, full.cfg, a.draft, a.timing_runs, lengths=(1,), threads=(1,))[0]
-        counts = np.bincount(train_tokens.astype(np.int64), minlength=cfg["vocab_size"])
-        cov = float(counts[draft_ids].sum() / counts.sum())
-        text.append(f"same head with the full {cfg['vocab_size']}-token lm_head: {fr['head_ms']:.3f} ms (draft "
-                    f"{fr['draft_ms']:.3f} ms in the same run, ratio {fr['ratio']:.2f}), s=1, 1 thread")
-        text.append(f"draft vocabulary: the {len(draft_ids)} most frequent training-split tokens cover {cov:.4f} of "
-                    "the training tokens")
-        info["full_vocab_timing_ms"] = fr
-        info["draft_vocab_train_coverage"] = cov
-        am = target_argmax_coverage(a, tok_stream_heldout(a), draft_ids, torch)
-        text.append(f"... and {am:.4f} of the target's argmax tokens on the first 32768 held-out tokens (teacher forcing)")
-        info["draft_vocab_target_argmax_coverage_heldout"] = am
+        text += draft_vocab_report(a, head, embed, lm_head, draft_ids, train_tokens, held_tokens, base, info, torch)
     s1 = [r for r in rows if r["threads"] == 1 and r["s"] == 1][0]
-    norm = s1["ratio"] * DRAFT_BENCH_MS
-    text.append(f"gate (<= ~0.45 ms, s=1, 1 thread, a budget set for the draft at its benchmarked {DRAFT_BENCH_MS} ms): "
-                f"{s1['head_ms']:.3f} ms measured next to the draft's {s1['draft_ms']:.3f} ms; scaled to the draft's "
-                f"{DRAFT_BENCH_MS} ms: {norm:.3f} ms -> {'PASS' if norm <= 0.45 else 'OVER'}")
+    if a.draft:
+        norm = s1["ratio"] * DRAFT_BENCH_MS
+        text.append(f"gate (<= ~0.45 ms, s=1, 1 thread, a budget set for the draft at its benchmarked {DRAFT_BENCH_MS} "
+                    f"ms): {s1['head_ms']:.3f} ms measured next to the draft's {s1['base_ms']:.3f} ms; scaled to the "
+                    f"draft's {DRAFT_BENCH_MS} ms: {norm:.3f} ms -> {'PASS' if norm <= 0.45 else 'OVER'}")
+    else:
+        text.append(f"head call / target step (s=1, 1 thread): {s1['ratio']:.3f} ({s1['head_ms']:.3f} ms vs "
+                    f"{s1['base_ms']:.3f} ms); a chain of gamma drafts costs about gamma x that of a target step")
     with open(os.path.join(a.out, "griffin.json"), "w") as fh:
         json.dump(info, fh, indent=2)
         fh.write("\n")
@@ -257,6 +335,46 @@ def run_gate(a, log, tcfg, embed, draft_ids, train_tokens, torch, lm_head=None):
         with open(a.gate_report, "w") as fh:
             fh.write("\n".join(text) + "\n")
     return 0 if chk["ok"] else 1
+
+
+FULL_VOCAB_TIMING_MAX = 50_000_000  # vocab x hidden above which the gate skips exporting a full-vocabulary twin
+
+
+def draft_vocab_report(a, head, embed, lm_head, draft_ids, train_tokens, held_tokens, base, info, torch):
+    """Why a draft vocabulary: the same head with the full-width lm_head (timed, when small enough to export in
+    passing), and the draft vocabulary's coverage of the training tokens and of the target's argmax tokens."""
+    import tempfile
+
+    cfg = head.cfg
+    V, H = cfg["vocab_size"], cfg["hidden_size"]
+    text = []
+    if V * H <= FULL_VOCAB_TIMING_MAX:
+        torch.manual_seed(a.seed)
+        full = gm.build_head(dict(cfg, draft_vocab_size=V), embed, None, lm_head)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "full.onnx")
+            gm.export_onnx(full, path)
+            fr = timing_table(path, full.cfg, base, a.timing_runs, lengths=(1,), threads=(1,))[0]
+        text.append(f"same head with the full {V}-token lm_head: {fr['head_ms']:.3f} ms ({base.name} "
+                    f"{fr['base_ms']:.3f} ms in the same run, ratio {fr['ratio']:.2f}), s=1, 1 thread")
+        info["full_vocab_timing_ms"] = fr
+    else:
+        text.append(f"(no full-vocabulary twin timed: {V} x {H} is past {FULL_VOCAB_TIMING_MAX:,} elements)")
+    counts = np.bincount(train_tokens.astype(np.int64), minlength=V)
+    cov = float(counts[draft_ids].sum() / counts.sum())
+    text.append(f"draft vocabulary: the {len(draft_ids)} most frequent training-split tokens cover {cov:.4f} of "
+                "the training tokens")
+    info["draft_vocab_train_coverage"] = cov
+    am = target_argmax_coverage(a.target_hf, held_tokens, draft_ids, torch)
+    text.append(f"... and {am:.4f} of the target's argmax tokens on the first 32768 held-out tokens (teacher forcing)")
+    info["draft_vocab_target_argmax_coverage_heldout"] = am
+    return text
+
+
+def onnx_size_mb(out_dir):
+    """model.onnx plus its external data, if any"""
+    return sum(os.path.getsize(os.path.join(out_dir, f)) for f in os.listdir(out_dir)
+               if f.startswith("model.onnx")) / 1e6
 
 
 # ---------------------------------------------------------------------------------------------- training
@@ -372,8 +490,8 @@ def windows(tokens, L, B, rng):
 
 
 class FeaturePool:
-    """Windows and the target's features (float16) from stage 1, reused by the later stages; at most `cap` windows
-    (a uniform sample of all seen: reservoir sampling)."""
+    """Windows (int32 ids) and the target's features (float16) from stage 1, reused by the later stages; at most
+    `cap` windows (a uniform sample of all seen: reservoir sampling)."""
 
     def __init__(self, cap, seed):
         self.x, self.f = [], []
@@ -385,12 +503,12 @@ class FeaturePool:
         for i in range(len(x)):
             self.seen += 1
             if len(self.x) < self.cap:
-                self.x.append(x[i].astype(np.uint16))
+                self.x.append(x[i].astype(np.int32))
                 self.f.append(f[i].astype(np.float16))
             else:
                 j = int(self.rng.integers(0, self.seen))
                 if j < self.cap:
-                    self.x[j], self.f[j] = x[i].astype(np.uint16), f[i].astype(np.float16)
+                    self.x[j], self.f[j] = x[i].astype(np.int32), f[i].astype(np.float16)
 
     def sample(self, B, rng):
         i = rng.integers(0, len(self.x), size=B)
@@ -501,20 +619,21 @@ class OnnxTarget:
         return lg[0], hs[0]
 
 
-def eval_data(a, work, log):
-    """Held-out prompts (eval_pair's picker), the target's greedy continuations and its features, cached."""
-    from tokenizers import Tokenizer
-
+def eval_data(a, work, log, corpus, tok, sep):
+    """Held-out prompts (eval_pair's picker over the corpus' held-out documents), the target's greedy
+    continuations and its features, cached in WORK."""
     from . import eval_pair
 
     gmax = max(eval_pair.parse_gammas(a.gammas))
-    path = os.path.join(work, f"eval_{a.eval_prompts}x{a.eval_prompt_len}+{a.eval_gen}_g{gmax}.npz")
+    tag = "" if corpus.fingerprint == "stdlib" else f"_{corpus.fingerprint}"
+    path = os.path.join(work, f"eval_{a.eval_prompts}x{a.eval_prompt_len}+{a.eval_gen}_g{gmax}{tag}.npz")
     if os.path.exists(path):
         z = np.load(path, allow_pickle=True)
         return [dict(rel=str(r), prompt=p, cont=c, feats=h) for r, p, c, h in zip(z["rel"], z["prompt"], z["cont"], z["feats"])]
-    tok = Tokenizer.from_file(os.path.join(a.target, "tokenizer.json"))
-    root, _, held = pair_data.split_corpus()
-    prompts = eval_pair.pick_prompts(tok, root, held, a.eval_prompts, a.eval_prompt_len, a.eval_gen + gmax + 1)
+    prompts = gc.pick_prompts(tok, corpus.held, sep, a.eval_prompts, a.eval_prompt_len, a.eval_gen + gmax + 1)
+    if not prompts:
+        raise SystemExit(f"train-griffin: no held-out --corpus document has --eval-prompt-len {a.eval_prompt_len} + "
+                         f"--eval-gen {a.eval_gen} + {gmax + 1} tokens; lower them or add text")
     tgt = OnnxTarget(a.target, 1)
     out = []
     t0 = time.time()
@@ -575,14 +694,13 @@ def summarise_lengths(all_L, gammas, gen):
     return dict(step_accuracy=acc, mean_accepted=tau, positions=int(len(flat)))
 
 
-def evaluate(a, work, heads, log, with_draft=True):
-    """heads: {name: exported dir}. Returns {name: summary} (+ 'draft' for the embedded model draft)."""
+def evaluate(a, work, heads, log, data):
+    """heads: {name: exported dir}; data: eval_data(). Returns {name: summary} (+ 'draft' with --draft)."""
     from . import eval_pair
     from .pair_runner import open_runner
 
     gammas = eval_pair.parse_gammas(a.gammas)
     gmax = max(gammas)
-    data = eval_data(a, work, log)
     res = {}
     for name, d in heads.items():
         with open(os.path.join(d, "config.json")) as fh:
@@ -594,7 +712,7 @@ def evaluate(a, work, heads, log, with_draft=True):
         res[name]["seconds"] = round(time.time() - t0, 1)
         log(f"eval {name} ({d}): step accuracy {res[name]['step_accuracy']}, mean accepted "
             f"{ {g: round(v, 3) for g, v in res[name]['mean_accepted'].items()} } ({res[name]['seconds']}s)")
-    if with_draft:
+    if a.draft:
         draft = open_runner(a.draft, 1)
         t0 = time.time()
         all_L = [eval_pair.draft_prefix_lengths(draft, list(it["prompt"]), list(it["cont"]), a.eval_gen, gmax) for it in data]
@@ -618,10 +736,44 @@ def format_eval(res, gammas):
 # ---------------------------------------------------------------------------------------------- main
 
 
+def run_eval_only(a, work, log, data, gammas):
+    """--eval-only: evaluate --out (and --eval-also, and --draft) on the same prompts; each head's griffin.json
+    gets its figures (next to the draft's, with --draft)."""
+    heads = {"griffin": a.out}
+    for d in filter(None, a.eval_also.split(",")):
+        heads[os.path.basename(d.rstrip("/"))] = d
+    res = evaluate(a, work, heads, log, data)
+    log("\n" + format_eval(res, gammas))
+    with open(os.path.join(work, "eval_only.json"), "w") as fh:
+        json.dump(res, fh, indent=2)
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for name, d in heads.items():
+        path = os.path.join(d, "griffin.json")
+        info = json.load(open(path)) if os.path.exists(path) else {}
+        results = {name: res[name]}
+        if "draft" in res:
+            results["draft"] = res["draft"]
+        info["eval_only"] = {"prompts": a.eval_prompts, "prompt_len": a.eval_prompt_len, "gen": a.eval_gen,
+                             "results": results, "created": when}
+        with open(path, "w") as fh:
+            json.dump(info, fh, indent=2)
+            fh.write("\n")
+    return 0
+
+
+def pool_capacity(a, hidden, log):
+    """--pool-windows, lowered so the float16 features fit --pool-mb ([L,H] float16 a window)."""
+    per = a.seq_len * hidden * 2 / 1e6
+    cap = min(a.pool_windows, max(1, int(a.pool_mb / per)))
+    if cap < a.pool_windows:
+        log(f"feature pool: {cap} windows ({per:.2f} MB each) to stay within --pool-mb {a.pool_mb:.0f}, not "
+            f"--pool-windows {a.pool_windows}")
+    return cap
+
+
 def main(argv):
     a = parse(argv)
     import torch
-    from safetensors.torch import load_file
     from tokenizers import Tokenizer
 
     from . import eval_pair
@@ -633,41 +785,17 @@ def main(argv):
     log(f"train-griffin {' '.join(argv)} | torch {torch.__version__}")
     t_start = time.time()
     gammas = eval_pair.parse_gammas(a.gammas)
-    if a.eval_only:
-        heads = {"griffin": a.out}
-        for d in filter(None, a.eval_also.split(",")):
-            heads[os.path.basename(d.rstrip("/"))] = d
-        res = evaluate(a, work, heads, log)
-        log("\n" + format_eval(res, gammas))
-        with open(os.path.join(work, "eval_only.json"), "w") as fh:
-            json.dump(res, fh, indent=2)
-        # each head's griffin.json gets its figures next to the draft's (same prompts)
-        when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        for name, d in heads.items():
-            path = os.path.join(d, "griffin.json")
-            info = json.load(open(path)) if os.path.exists(path) else {}
-            info["eval_only"] = {"prompts": a.eval_prompts, "prompt_len": a.eval_prompt_len, "gen": a.eval_gen,
-                                 "results": {name: res[name], "draft": res["draft"]}, "created": when}
-            with open(path, "w") as fh:
-                json.dump(info, fh, indent=2)
-                fh.write("\n")
-        return 0
-
     tcfg = load_target_config(a.target)
     tok = Tokenizer.from_file(os.path.join(a.target, "tokenizer.json"))
-    root, train_files, held_files = pair_data.split_corpus()
-    t = time.time()
-    train_tokens, n_train_files = load_stream(tok, train_files, root)
-    held_tokens, n_held_files = load_stream(tok, held_files, root)
-    log(f"corpus {root}: {n_train_files} training files, {len(train_tokens)} tokens; {n_held_files} held-out files, "
-        f"{len(held_tokens)} tokens ({time.time() - t:.0f}s)")
-    sd = load_file(os.path.join(a.target_hf, "model.safetensors"))
-    embed = sd["model.embed_tokens.weight"].float()
-    # an untied target's output layer; tied targets store none
-    lm_head = sd["lm_head.weight"].float() if "lm_head.weight" in sd else None
+    corpus, train_tokens, held_tokens, sep = load_corpus_tokens(a, tok, tcfg, log)
+    if a.eval_only:
+        return run_eval_only(a, work, log, eval_data(a, work, log, corpus, tok, sep), gammas)
+
+    a.target_hf = resolve_target_hf(a, work, log)
+    embed, lm_head = load_target_tables(a.target_hf, torch)
     draft_ids = draft_vocabulary(train_tokens, a.draft_vocab, tcfg["vocab_size"])
     if a.random_only:
-        return run_gate(a, log, tcfg, embed, draft_ids, train_tokens, torch, lm_head)
+        return run_gate(a, log, tcfg, embed, draft_ids, train_tokens, held_tokens, torch, lm_head)
 
     from transformers import AutoModelForCausalLM
 
@@ -681,7 +809,7 @@ def main(argv):
         head.load_state_dict(torch.load(a.init))
         log(f"head: loaded {a.init}")
     n_params = gm.trainable_params(head)
-    log(f"head: {n_params} trainable parameters, config {json.dumps({k: head.cfg[k] for k in ('intermediate_size', 'emlp_size', 'draft_vocab_size', 'token_guided_fusion')})}")
+    log(f"head: {n_params} trainable parameters, config {json.dumps({k: head.cfg[k] for k in ('hidden_size', 'num_attention_heads', 'num_key_value_heads', 'head_dim', 'intermediate_size', 'emlp_size', 'draft_vocab_size', 'token_guided_fusion', 'token_tables')})}")
     trainer = Trainer(a, head, torch)
     minutes = [float(m) for m in a.minutes.split(",")]
     steps = [int(x) for x in a.steps.split(",")] if a.steps else []
@@ -689,7 +817,7 @@ def main(argv):
         minutes = minutes[:len(steps)] + [0.0] * (len(steps) - len(minutes))
     lrs = [float(x) for x in a.lr.split(",")]
     lrs += [lrs[-1]] * (len(minutes) - len(lrs))
-    pool = FeaturePool(a.pool_windows, a.seed + 1)
+    pool = FeaturePool(pool_capacity(a, head.cfg["hidden_size"], log), a.seed + 1)
     B, L = a.batch, a.seq_len
 
     hx = torch.from_numpy(windows(held_tokens, L, 16, np.random.default_rng(7)))
@@ -736,32 +864,34 @@ def main(argv):
     fp32_dir = os.path.join(work, os.path.basename(a.out.rstrip("/")) + "-fp32")
     gm.write_dir(head, fp32_dir, a.target, fp16_weights=False)
     head_dirs["griffin-fp32-weights"] = fp32_dir
-    ev = evaluate(a, work, head_dirs, log)
-    timing = timing_table(os.path.join(a.out, "model.onnx"), head.cfg, a.draft, a.timing_runs, lengths=(1, 4), threads=(1,))
+    ev = evaluate(a, work, head_dirs, log, eval_data(a, work, log, corpus, tok, sep))
+    timing = timing_table(os.path.join(a.out, "model.onnx"), head.cfg, Baseline(a), a.timing_runs, lengths=(1, 4),
+                          threads=(1,))
     g4 = ev["griffin"]["mean_accepted"].get("4")
-    d4 = ev["draft"]["mean_accepted"].get("4")
+    d4 = ev["draft"]["mean_accepted"].get("4") if "draft" in ev else None
     info = {
-        "what": "GRIFFIN draft head (arXiv 2502.11018) for the embedded target, token-alignable staged training",
+        "what": "GRIFFIN draft head (arXiv 2502.11018), token-alignable staged training",
+        "target": os.path.abspath(a.target),
         "interface": "row t: input_ids = x_{t+1}, hidden_states = f_t (target last_hidden_state, or the parent's "
                      "regress for drafted nodes), position_ids = t; outputs logits for x_{t+2} (full width, tokens "
                      "outside the draft vocabulary at -1e9), regress ~ f_{t+1}; present.0.* keys after rotary",
         "architecture": {k: head.cfg[k] for k in ("hidden_size", "intermediate_size", "emlp_size", "draft_vocab_size",
                                                   "num_attention_heads", "num_key_value_heads", "head_dim",
-                                                  "token_guided_fusion")},
+                                                  "token_guided_fusion", "token_tables", "rope_parameters")},
         "trainable_parameters": n_params,
         "draft_vocab_ids": None if draft_ids is None else draft_ids.tolist(),
         "seed": a.seed,
         "settings": {k: getattr(a, k) for k in ("minutes", "steps", "seq_len", "batch", "lr", "warmup", "clip", "noise",
                                                 "noise_stages", "w_reg", "w_ce", "w_topk", "topk", "align",
                                                 "align_topk", "threads", "first_stage", "init")},
-        "corpus": {"train_files": n_train_files, "train_tokens": int(len(train_tokens)),
-                   "heldout_files": n_held_files, "heldout_tokens": int(len(held_tokens)),
+        "corpus": {"what": corpus.what, "train_documents": len(corpus.train), "train_tokens": int(len(train_tokens)),
+                   "heldout_documents": len(corpus.held), "heldout_tokens": int(len(held_tokens)),
                    "stage1_window_tokens": int(pool_tokens), "pool_windows_for_later_stages": pool_kept},
         "stages": stages,
         "onnx_check": chk,
         "eval": {"prompts": a.eval_prompts, "prompt_len": a.eval_prompt_len, "gen": a.eval_gen,
                  "how": "held-out prompts (eval-pair's picker); greedy continuations and features from the ONNX "
-                        "target; heads run as their exported ONNX graphs; draft = the embedded model draft",
+                        "target; heads run as their exported ONNX graphs" + (f"; draft = {a.draft}" if a.draft else ""),
                  "results": ev},
         "gamma4_ratio_vs_draft": (g4 / d4) if g4 and d4 else None,
         "goal_gamma4_ratio": 1.15,
@@ -773,7 +903,8 @@ def main(argv):
         json.dump(info, fh, indent=2)
         fh.write("\n")
     log("\n" + format_eval(ev, gammas) + "\n\n" + format_timing(timing))
-    log(f"gamma=4: griffin {g4:.3f} vs draft {d4:.3f} = {g4 / d4:.3f}x (goal 1.15x: {'met' if g4 / d4 >= 1.15 else 'NOT met'})")
+    if g4 and d4:
+        log(f"gamma=4: griffin {g4:.3f} vs draft {d4:.3f} = {g4 / d4:.3f}x (goal 1.15x: {'met' if g4 / d4 >= 1.15 else 'NOT met'})")
     log(f"train-griffin done in {(time.time() - t_start) / 60:.1f} min -> {a.out}")
     if not all(c["ok"] for c in checks):
         print("train-griffin: an ONNX export differs from torch by more than 1e-3", file=sys.stderr)
