@@ -7,7 +7,7 @@ import java.util.Map;
  * Which backend served a chat completion or a legacy completion: the local engine or the
  * overflow remote. It is said in the {@value #HEADER} header and as
  * {@code speculation.backend} in the answer (a stream: on its {@code finish_reason}
- * chunk); a local legacy completion says it in the header only.
+ * chunk).
  */
 final class Backends {
 

@@ -239,7 +239,8 @@ public class CompletionsController {
                 request.logprobs() == null ? null : CompletionLogprobs.of(response, prompt.firstToken()),
                 finishReason != null ? finishReason : "stop");
         return new TextCompletionJson.TextCompletion(id, TextCompletionJson.TEXT_COMPLETION, created,
-                model.getModelName(), List.of(choice), OpenAiJson.usage(response), OpenAiJson.speculation(response));
+                model.getModelName(), List.of(choice), OpenAiJson.usage(response),
+                Backends.speculation(OpenAiJson.speculation(response), Backends.LOCAL));
     }
 
     /**

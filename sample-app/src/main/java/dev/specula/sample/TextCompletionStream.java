@@ -154,7 +154,7 @@ final class TextCompletionStream extends EventStreamRelay<ChatResponse> {
         // the finish reason
         Map<String, Object> logprobs = last == null ? null : ownLogprobs(last);
         sendJson(event(new TextCompletionJson.Choice("", 0, logprobs, finishReason), null,
-                last == null ? null : OpenAiJson.speculation(last)));
+                Backends.speculation(last == null ? null : OpenAiJson.speculation(last), Backends.LOCAL)));
         OpenAiJson.Usage usage = last == null ? new OpenAiJson.Usage(0, 0, 0, null) : OpenAiJson.usage(last);
         onUsage.accept(usage);
         if (includeUsage) {

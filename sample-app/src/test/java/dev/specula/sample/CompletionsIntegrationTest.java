@@ -201,6 +201,7 @@ class CompletionsIntegrationTest {
         assertThat(streamedLogprobs(events).get("tokens").size()).as("each with its chunk")
             .isEqualTo(events.get(events.size() - 1).at("/usage/completion_tokens").intValue());
         assertThat(finish.at("/speculation/policy").isString()).isTrue();
+        assertThat(finish.at("/speculation/backend").stringValue()).as("as chat says it").isEqualTo(Backends.LOCAL);
         assertThat(events.subList(0, events.size() - 2))
             .allSatisfy((event) -> assertThat(event.at("/choices/0/finish_reason").isNull()).isTrue());
         JsonNode usage = events.get(events.size() - 1);
@@ -221,10 +222,9 @@ class CompletionsIntegrationTest {
 
             assertThat(streamedLogprobs(events)).as("echo: %s", !echo.isEmpty())
                 .isEqualTo(called.at("/choices/0/logprobs"));
-            long withTokens = events.stream()
-                .filter((event) -> event.at("/choices/0/logprobs/tokens").size() > 0)
-                .count();
-            assertThat(withTokens).as("not all in one chunk").isGreaterThan(2);
+            // how many chunks there are depends on timing (a slow reader gets the pieces
+            // of
+            // several rounds in one), so only what each chunk carries is checked
             for (JsonNode event : events) {
                 if (!event.at("/choices/0/text").asString().isEmpty()) {
                     assertThat(event.at("/choices/0/logprobs/tokens").size()).as("a chunk with text has its tokens")
@@ -362,6 +362,7 @@ class CompletionsIntegrationTest {
             .isLessThanOrEqualTo(completion.at("/speculation/drafted").longValue());
         assertThat(completion.at("/speculation/mean_accepted_length").isNumber()).isTrue();
         assertThat(completion.at("/speculation/cached").booleanValue()).isFalse();
+        assertThat(completion.at("/speculation/backend").stringValue()).as("as chat says it").isEqualTo(Backends.LOCAL);
         assertThat(completion.at("/usage/total_tokens").intValue())
             .isEqualTo(completion.at("/usage/prompt_tokens").intValue()
                     + completion.at("/usage/completion_tokens").intValue());

@@ -284,9 +284,11 @@ class GatewayIntegrationTest {
         }
         assertThat(tokens.toString()).contains(choice.message().content().orElseThrow().strip());
 
-        // each chunk carries its own tokens' (the chunk that first shows their text)
+        // each chunk carries its own tokens' (the chunk that first shows their text); how
+        // many chunks there are depends on timing (a slow reader gets several rounds'
+        // text
+        // in one), so only what each carries is checked
         List<com.openai.models.chat.completions.ChatCompletionTokenLogprob> streamed = new ArrayList<>();
-        List<Integer> perChunk = new ArrayList<>();
         try (StreamResponse<ChatCompletionChunk> stream = client.chat().completions().createStreaming(params)) {
             stream.stream().forEach((chunk) -> chunk.choices().forEach((streamedChoice) -> {
                 List<com.openai.models.chat.completions.ChatCompletionTokenLogprob> own = streamedChoice.logprobs()
@@ -296,14 +298,12 @@ class GatewayIntegrationTest {
                     assertThat(own).as("a chunk with text has its tokens").isNotEmpty();
                 }
                 streamed.addAll(own);
-                perChunk.add(own.size());
             }));
         }
         assertThat(streamed).extracting((token) -> token.token(), (token) -> token.logprob())
             .containsExactlyElementsOf(content.stream()
                 .map((token) -> org.assertj.core.groups.Tuple.tuple(token.token(), token.logprob()))
                 .toList());
-        assertThat(perChunk.stream().filter((size) -> size > 0).count()).as("not all in one chunk").isGreaterThan(2);
     }
 
     @Test

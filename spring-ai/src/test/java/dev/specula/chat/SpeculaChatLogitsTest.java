@@ -113,20 +113,19 @@ class SpeculaChatLogitsTest {
         // each chunk carries the tokens whose text it brings first; the last, what is
         // left (the end of sequence)
         List<ChatLogprob> streamedLogprobs = new ArrayList<>();
-        int chunksWithLogprobs = 0;
         for (ChatResponse chunk : streamed) {
             List<ChatLogprob> own = chunk.getResult().getMetadata().get(ChatLogprob.METADATA_KEY);
             if (own != null) {
                 streamedLogprobs.addAll(own);
-                chunksWithLogprobs++;
                 assertThat(own).isNotEmpty();
             }
             else {
                 assertThat(chunk.getResult().getOutput().getText()).as("a chunk with text has its tokens").isEmpty();
             }
         }
+        // how many chunks there are depends on timing (text waiting for a slow reader is
+        // joined into one), so only what each chunk carries is checked
         assertThat(streamedLogprobs).isEqualTo(logprobs);
-        assertThat(chunksWithLogprobs).isGreaterThan(1);
     }
 
     @Test
