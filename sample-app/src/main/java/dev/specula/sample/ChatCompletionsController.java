@@ -130,8 +130,7 @@ public class ChatCompletionsController {
      */
     private RateLimits.Reservation reserveTokens(HttpServletRequest http, ChatCompletionRequest request,
             HttpServletResponse httpResponse) {
-        return rateLimits.reserveTokens(ApiKeyFilter.callerOf(http),
-                maxTokens(request.options().getMaxTokens(), chatModel),
+        return rateLimits.reserveTokens(Callers.of(http), maxTokens(request.options().getMaxTokens(), chatModel),
                 RateLimits.estimateTokens(request.promptCharacters()), httpResponse);
     }
 

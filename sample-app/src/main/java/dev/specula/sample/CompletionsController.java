@@ -119,13 +119,13 @@ public class CompletionsController {
                 throw localRefusal(refused);
             }
             long promptTokens = estimatePromptTokens(request);
-            RateLimits.Reservation tokens = rateLimits.reserveTokens(ApiKeyFilter.callerOf(http), maxTokens,
-                    promptTokens, httpResponse);
+            RateLimits.Reservation tokens = rateLimits.reserveTokens(Callers.of(http), maxTokens, promptTokens,
+                    httpResponse);
             return overflowResponses.answerOr(localRefusal(refused), request, maxTokens, id, created, requestId,
                     new OverflowCharge(tokens, promptTokens));
         }
-        RateLimits.Reservation tokens = rateLimits.reserveTokens(ApiKeyFilter.callerOf(http), maxTokens,
-                prompt.ids().length, httpResponse);
+        RateLimits.Reservation tokens = rateLimits.reserveTokens(Callers.of(http), maxTokens, prompt.ids().length,
+                httpResponse);
         try {
             if (request.stream()) {
                 return local(stream(model, request, prompt, id, created, requestId, tokens));
@@ -156,7 +156,7 @@ public class CompletionsController {
         CompletionRequest request = CompletionRequest.read(body, overflow.model());
         int maxTokens = ChatCompletionsController.maxTokens(request.options().getMaxTokens(), model);
         long promptTokens = estimatePromptTokens(request);
-        RateLimits.Reservation tokens = rateLimits.reserveTokens(ApiKeyFilter.callerOf(http), maxTokens, promptTokens,
+        RateLimits.Reservation tokens = rateLimits.reserveTokens(Callers.of(http), maxTokens, promptTokens,
                 httpResponse);
         return overflowResponses.answerRemote(request, maxTokens, id, created, RequestIds.of(http),
                 new OverflowCharge(tokens, promptTokens));

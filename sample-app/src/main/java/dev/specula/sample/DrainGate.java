@@ -84,7 +84,7 @@ class DrainGate extends OncePerRequestFilter implements SmartLifecycle {
     @Override
     protected void doFilterInternal(HttpServletRequest request, HttpServletResponse response, FilterChain chain)
             throws ServletException, IOException {
-        if (draining && !ApiKeyFilter.isOpen(request)) {
+        if (draining && !AccessRules.isOpen(request)) {
             response.setHeader(HttpHeaders.CONNECTION, "close");
             ErrorResponses
                 .write(response, json, OpenAiErrors.error(HttpStatus.SERVICE_UNAVAILABLE, OpenAiErrors.SERVER_ERROR,

@@ -28,7 +28,7 @@ import dev.specula.serving.ServiceBusyException;
  * 400 invalid_request_error  the caller's mistake ({@link InvalidRequestException}: param names the field),
  *                            e.g. context_length_exceeded (also over specula.gateway.max-prompt-tokens),
  *                            unknown_policy, prompt_too_long
- * 401 invalid_request_error  code invalid_api_key: no or a wrong API key ({@link ApiKeyFilter})
+ * 401 invalid_request_error  code invalid_api_key: no or a wrong API key ({@link OpenAiAuthenticationEntryPoint})
  * 403 invalid_request_error  code insufficient_permissions: an Actuator write without an admin key
  * 413 invalid_request_error  code request_too_large: the body is over specula.gateway.max-request-bytes
  * 429 rate_limit_error       code rate_limit_exceeded: the caller's requests or tokens per minute are spent

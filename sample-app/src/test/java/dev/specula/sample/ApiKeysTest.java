@@ -8,13 +8,17 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 import org.springframework.boot.context.properties.source.InvalidConfigurationPropertyValueException;
+import org.springframework.mock.web.MockHttpServletRequest;
+import org.springframework.security.authentication.BadCredentialsException;
+import org.springframework.security.core.Authentication;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 /**
  * Reading and checking the configured keys: lists and files, admin keys, and the errors
- * that name the property without showing the key.
+ * that name the property without showing the key; the key's checks on Spring Security
+ * (the converter and the provider).
  */
 class ApiKeysTest {
 
@@ -75,6 +79,54 @@ class ApiKeysTest {
         assertThatThrownBy(() -> ApiKeys.of(missing)).isInstanceOf(InvalidConfigurationPropertyValueException.class)
             .hasMessageContaining("specula.gateway.api-keys-file")
             .hasMessageContaining("no-such-file.txt");
+    }
+
+    /**
+     * On Spring Security: an accepted key becomes its caller with roles (an admin key is
+     * a user too) and is kept nowhere; a wrong one fails without quoting it.
+     */
+    @Test
+    void theProviderAcceptsKeysWithTheirRolesAndNeverShowsAKey() {
+        GatewayProperties properties = new GatewayProperties();
+        properties.setApiKeys(List.of("listed-key-0123456789abcdef"));
+        properties.setAdminApiKeys(List.of("admin-key-0123456789abcdef"));
+        ApiKeyAuthenticationProvider provider = new ApiKeyAuthenticationProvider(ApiKeys.of(properties));
+
+        PresentedApiKey presented = new PresentedApiKey("listed-key-0123456789abcdef");
+        assertThat(provider.supports(PresentedApiKey.class)).isTrue();
+        assertThat(presented.toString()).doesNotContain("listed-key");
+        assertThat(presented.getName()).doesNotContain("listed-key");
+        Authentication user = provider.authenticate(presented);
+        assertThat(user.isAuthenticated()).isTrue();
+        assertThat(user.getCredentials()).isNull();
+        assertThat(user.toString()).doesNotContain("listed-key");
+        assertThat(user.getPrincipal()).isInstanceOf(ApiKeys.Caller.class);
+        assertThat(user.getAuthorities()).extracting(Object::toString).containsExactly("ROLE_USER");
+
+        Authentication admin = provider.authenticate(new PresentedApiKey("admin-key-0123456789abcdef"));
+        assertThat(admin.getAuthorities()).extracting(Object::toString).containsExactly("ROLE_USER", "ROLE_ADMIN");
+
+        assertThatThrownBy(() -> provider.authenticate(new PresentedApiKey("sk-guessed-0123456789")))
+            .isInstanceOf(BadCredentialsException.class)
+            .hasMessageNotContaining("sk-guessed");
+    }
+
+    @Test
+    void theConverterReadsOnlyANonBlankBearerKey() {
+        BearerKeyConverter converter = new BearerKeyConverter();
+        assertThat(converter.convert(withAuthorization(null))).isNull();
+        assertThat(converter.convert(withAuthorization("Basic dXNlcjpwYXNz"))).isNull();
+        assertThat(converter.convert(withAuthorization("Bearer   "))).isNull();
+        assertThat(converter.convert(withAuthorization("bearer  sk-key-0123456789 ")).getCredentials())
+            .isEqualTo("sk-key-0123456789");
+    }
+
+    private static MockHttpServletRequest withAuthorization(String header) {
+        MockHttpServletRequest request = new MockHttpServletRequest("GET", "/v1/models");
+        if (header != null) {
+            request.addHeader("Authorization", header);
+        }
+        return request;
     }
 
 }

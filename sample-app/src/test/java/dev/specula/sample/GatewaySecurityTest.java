@@ -15,9 +15,14 @@ import com.openai.models.chat.completions.ChatCompletion;
 import com.openai.models.chat.completions.ChatCompletionCreateParams;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.ExtendWith;
 import org.springframework.beans.factory.annotation.Autowired;
 import org.springframework.boot.test.context.SpringBootTest;
+import org.springframework.boot.test.system.CapturedOutput;
+import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.boot.test.web.server.LocalServerPort;
+import org.springframework.context.ApplicationContext;
+import org.springframework.security.core.userdetails.UserDetailsService;
 import org.springframework.test.context.DynamicPropertyRegistry;
 import org.springframework.test.context.DynamicPropertySource;
 import tools.jackson.databind.JsonNode;
@@ -39,6 +44,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
                 "specula.gateway.admin-api-keys=" + GatewaySecurityTest.ADMIN_KEY,
                 "specula.gateway.rate-limit.requests-per-minute=20", "specula.gateway.rate-limit.tokens-per-minute=400",
                 "specula.gateway.max-prompt-tokens=64", "specula.gateway.max-request-size=64KB" })
+@ExtendWith(OutputCaptureExtension.class)
 class GatewaySecurityTest {
 
     static final String KEY = "sk-plain-0123456789abcdef0123";
@@ -61,6 +67,9 @@ class GatewaySecurityTest {
 
     @Autowired
     private ModelPairHandle models;
+
+    @Autowired
+    private ApplicationContext context;
 
     private GatewayHttp http;
 
@@ -107,7 +116,11 @@ class GatewaySecurityTest {
         }
         assertThat(http.get("/playground/options").statusCode()).isEqualTo(401);
         assertThat(http.get("/playground/options", "Authorization", "Bearer " + KEY).statusCode()).isEqualTo(200);
-        assertThat(http.get("/index.html/../v1/models").statusCode()).isEqualTo(401);
+        // a dot segment behind an open page reaches nothing: Spring Security's firewall
+        // refuses it (400 in OpenAI's shape) before any rule or endpoint sees it
+        HttpResponse<String> dotted = http.get("/index.html/../v1/models");
+        assertThat(dotted.statusCode()).isEqualTo(400);
+        assertThat(http.json(dotted).at("/error/code").stringValue()).isEqualTo("invalid_url");
     }
 
     @Test
@@ -167,6 +180,51 @@ class GatewaySecurityTest {
         assertThat(cleared.statusCode()).as(cleared.body()).isEqualTo(200);
         // an admin key is an API key too
         assertThat(http.get("/v1/models", "Authorization", "Bearer " + ADMIN_KEY).statusCode()).isEqualTo(200);
+    }
+
+    /**
+     * A streamed request without a valid key is refused before any stream starts: a plain
+     * 401 JSON body in OpenAI's shape, not an event stream.
+     */
+    @Test
+    void aStreamedRequestWithoutAValidKeyIsAPlain401() {
+        String streamed = chat("def add(a, b):", 8, ", \"stream\": true");
+        for (HttpResponse<String> refused : List.of(http.post(streamed),
+                http.post(streamed, "Authorization", "Bearer sk-guessed-0123456789"),
+                http.postTo("/v1/completions", "{\"prompt\": \"def f():\", \"max_tokens\": 4, \"stream\": true}",
+                        "Authorization", "Bearer sk-guessed-0123456789"))) {
+            assertThat(refused.statusCode()).isEqualTo(401);
+            assertThat(refused.headers().firstValue("Content-Type"))
+                .hasValueSatisfying((type) -> assertThat(type).startsWith("application/json"));
+            assertThat(refused.headers().firstValue("WWW-Authenticate")).hasValue("Bearer");
+            assertThat(refused.headers().firstValue("X-Request-Id")).isPresent();
+            assertThat(http.json(refused).at("/error/code").stringValue()).isEqualTo("invalid_api_key");
+            assertThat(refused.body()).doesNotContain("data:").doesNotContain("sk-guessed");
+        }
+    }
+
+    /**
+     * A key sent to an open path is not checked: a wrong one does not turn health or the
+     * playground into a 401 (as before Spring Security).
+     */
+    @Test
+    void aWrongKeyOnAnOpenPathIsIgnored() {
+        assertThat(http.get("/actuator/health", "Authorization", "Bearer sk-guessed-0123456789").statusCode())
+            .isEqualTo(200);
+        assertThat(http.get("/", "Authorization", "Bearer sk-guessed-0123456789").statusCode()).isEqualTo(200);
+    }
+
+    /**
+     * Spring Security creates no user of its own (no generated password is logged) and
+     * session.
+     */
+    @Test
+    void thereIsNoGeneratedUserAndNoSession(CapturedOutput output) {
+        assertThat(context.getBeanNamesForType(UserDetailsService.class)).isEmpty();
+        assertThat(output.getAll()).doesNotContain("generated security password");
+        HttpResponse<String> answered = http.get("/v1/models", "Authorization", "Bearer " + KEY);
+        assertThat(answered.statusCode()).isEqualTo(200);
+        assertThat(answered.headers().firstValue("Set-Cookie")).isEmpty();
     }
 
     /**
