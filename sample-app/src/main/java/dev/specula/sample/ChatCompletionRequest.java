@@ -62,6 +62,17 @@ record ChatCompletionRequest(List<Message> messages, SpeculaChatOptions options,
             Map.entry("verbosity", "the models have no verbosity setting"),
             Map.entry("web_search_options", "this server cannot search the web"));
 
+    /**
+     * This request, capped at {@code maxTokens} when it names no max_tokens (the
+     * gateway's default, which the overflow remote does not know).
+     */
+    ChatCompletionRequest withMaxTokensOr(int maxTokens) {
+        if (options.getMaxTokens() != null) {
+            return this;
+        }
+        return new ChatCompletionRequest(messages, options.mutate().maxTokens(maxTokens).build(), stream, includeUsage);
+    }
+
     /** Reads and checks a request for the model named {@code servedModel}. */
     static ChatCompletionRequest read(JsonNode body, String servedModel) {
         if (body == null || !body.isObject()) {

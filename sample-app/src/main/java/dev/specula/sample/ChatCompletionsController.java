@@ -99,7 +99,8 @@ public class ChatCompletionsController {
         String requestId = RequestIds.of(http);
         if (overflow != null && overflow.isNamedIn(body) && !overflow.model().equals(modelName)) {
             overflow.checkPortable(body);
-            ChatCompletionRequest remote = ChatCompletionRequest.read(body, overflow.model());
+            ChatCompletionRequest remote = ChatCompletionRequest.read(body, overflow.model())
+                .withMaxTokensOr(maxTokens(null, chatModel));
             return OverflowResponses.answerRemote(overflow, remote, id, created, requestId, json,
                     charge(remote, reserveTokens(http, remote, httpResponse)));
         }
@@ -158,7 +159,8 @@ public class ChatCompletionsController {
             tokens.settle(0);
             throw ex;
         }
-        return OverflowResponses.answerOr(ex, overflow, request, id, created, requestId, json, charge(request, tokens));
+        return OverflowResponses.answerOr(ex, overflow, request.withMaxTokensOr(maxTokens(null, chatModel)), id,
+                created, requestId, json, charge(request, tokens));
     }
 
     /** A request's max_tokens ({@code requested}), else {@code model}'s default. */

@@ -23,11 +23,12 @@ import dev.specula.chat.SpeculaChatOptions;
  * {@link io.github.resilience4j.circuitbreaker.CallNotPermittedException}, and the caller
  * answers with the local failure as before.
  * <p>
- * Only the portable options travel (model, temperature, top_p, max_tokens, stop, seed,
- * the penalties); a request with a field of {@link #LOCAL_ONLY}, or that asks how its
- * tokens were made ({@code speculation.provenance}, which only the local engine knows),
- * never overflows ({@link OverflowRules}). A stream always asks the remote for its usage,
- * which settles the caller's tokens per minute.
+ * Only the portable options travel (model, temperature, top_p, max_tokens (the gateway's
+ * default when the request names none), stop, seed, the penalties); a request with a
+ * field of {@link #LOCAL_ONLY}, or that asks how its tokens were made
+ * ({@code speculation.provenance}, which only the local engine knows), never overflows
+ * ({@link OverflowRules}). A stream always asks the remote for its usage, which settles
+ * the caller's tokens per minute.
  */
 final class ChatOverflow {
 

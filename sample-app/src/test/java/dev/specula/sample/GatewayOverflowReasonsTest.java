@@ -42,6 +42,9 @@ class GatewayOverflowReasonsTest {
 
     private static final int MAX_PROMPT_TOKENS = 16;
 
+    /** {@code shortPrompts}' default max_tokens (the remote's is 256). */
+    private static final int LOCAL_MAX_TOKENS = 5;
+
     /** 160 characters: 40 tokens reserved at admission, more than 16 once tokenized. */
     private static final String LONG_PROMPT = "def fibonacci(n):\\n    if n < 2:\\n        return n\\n    "
             + "return fibonacci(n - 1) + fibonacci(n - 2)\\n\\ndef factorial(n):\\n    return 1 if n < 2 else n * "
@@ -77,8 +80,9 @@ class GatewayOverflowReasonsTest {
         unreadyHttp = new GatewayHttp(((WebServerApplicationContext) unready).getWebServer().getPort());
         shortPrompts = new SpringApplicationBuilder(SpeculaGatewayApplication.class).run("--server.port=0",
                 "--specula.load-mode=eager", "--specula.cache.response.enabled=false",
-                "--specula.gateway.max-prompt-tokens=" + MAX_PROMPT_TOKENS, "--specula.overflow.enabled=true",
-                overflowTo, "--specula.overflow.model=" + REMOTE_MODEL);
+                "--specula.gateway.max-prompt-tokens=" + MAX_PROMPT_TOKENS,
+                "--specula.chat.options.max-tokens=" + LOCAL_MAX_TOKENS, "--specula.overflow.enabled=true", overflowTo,
+                "--specula.overflow.model=" + REMOTE_MODEL);
         shortPromptsHttp = new GatewayHttp(((WebServerApplicationContext) shortPrompts).getWebServer().getPort());
     }
 
@@ -122,6 +126,24 @@ class GatewayOverflowReasonsTest {
         HttpResponse<String> fits = shortPromptsHttp.post(chat("x", 4) + "}");
         assertThat(fits.statusCode()).as(fits.body()).isEqualTo(200);
         assertThat(fits.headers().firstValue(Backends.HEADER)).hasValue(Backends.LOCAL);
+    }
+
+    /**
+     * A client talks to this gateway: a request without max_tokens is capped by this
+     * gateway's default wherever it is answered, not by the remote's own (256).
+     */
+    @Test
+    void aRequestWithoutMaxTokensOverflowsCappedByThisGatewaysDefault() {
+        HttpResponse<String> chat = shortPromptsHttp
+            .post("{\"messages\": [{\"role\": \"user\", \"content\": \"" + LONG_PROMPT + "\"}]}");
+        assertOverflowed(chat);
+        assertThat(shortPromptsHttp.json(chat).at("/usage/completion_tokens").intValue()).isBetween(1,
+                LOCAL_MAX_TOKENS);
+
+        HttpResponse<String> completion = shortPromptsHttp.postTo(COMPLETIONS, "{\"prompt\": \"" + LONG_PROMPT + "\"}");
+        assertOverflowed(completion);
+        assertThat(shortPromptsHttp.json(completion).at("/usage/completion_tokens").intValue()).isBetween(1,
+                LOCAL_MAX_TOKENS);
     }
 
     /**
