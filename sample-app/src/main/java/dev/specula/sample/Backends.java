@@ -3,6 +3,8 @@ package dev.specula.sample;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
+import org.springframework.http.ResponseEntity;
+
 /**
  * Which backend served a chat completion or a legacy completion: the local engine or the
  * overflow remote. It is said in the {@value #HEADER} header and as
@@ -18,6 +20,17 @@ final class Backends {
     static final String OVERFLOW = "overflow";
 
     private Backends() {
+    }
+
+    /**
+     * {@code answer}, a local engine's, with its backend said in the {@value #HEADER}
+     * header.
+     */
+    static ResponseEntity<?> local(ResponseEntity<?> answer) {
+        return ResponseEntity.status(answer.getStatusCode())
+            .headers(answer.getHeaders())
+            .header(HEADER, LOCAL)
+            .body(answer.getBody());
     }
 
     /**

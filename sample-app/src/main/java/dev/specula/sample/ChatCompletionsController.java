@@ -109,11 +109,12 @@ public class ChatCompletionsController {
         RateLimits.Reservation tokens = reserveTokens(http, request, httpResponse);
         try {
             if (request.stream()) {
-                return local(stream(request, id, created, requestId, tokens));
+                return Backends.local(stream(request, id, created, requestId, tokens));
             }
             return calls.run(http, STREAM_TIMEOUT, (cancellation) -> {
                 try {
-                    return local(ResponseEntity.ok(complete(request.prompt(), id, created, cancellation, tokens)));
+                    return Backends
+                        .local(ResponseEntity.ok(complete(request.prompt(), id, created, cancellation, tokens)));
                 }
                 catch (RuntimeException ex) {
                     return overflowOr(ex, body, request, id, created, requestId, tokens);
@@ -138,14 +139,6 @@ public class ChatCompletionsController {
     /** The reservation of {@code request}, to be settled with the remote's usage. */
     private static OverflowCharge charge(ChatCompletionRequest request, RateLimits.Reservation tokens) {
         return new OverflowCharge(tokens, RateLimits.estimateTokens(request.promptCharacters()));
-    }
-
-    /** A local answer, its backend said. */
-    private static ResponseEntity<?> local(ResponseEntity<?> answer) {
-        return ResponseEntity.status(answer.getStatusCode())
-            .headers(answer.getHeaders())
-            .header(Backends.HEADER, Backends.LOCAL)
-            .body(answer.getBody());
     }
 
     /**

@@ -128,12 +128,12 @@ public class CompletionsController {
                 httpResponse);
         try {
             if (request.stream()) {
-                return local(stream(model, request, prompt, id, created, requestId, tokens));
+                return Backends.local(stream(model, request, prompt, id, created, requestId, tokens));
             }
             return calls.run(http, ChatCompletionsController.STREAM_TIMEOUT, (cancellation) -> {
                 try {
-                    return local(
-                            ResponseEntity.ok(complete(model, request, prompt, id, created, cancellation, tokens)));
+                    return Backends
+                        .local(ResponseEntity.ok(complete(model, request, prompt, id, created, cancellation, tokens)));
                 }
                 catch (RuntimeException ex) {
                     return overflowOr(ex, body, request, maxTokens, id, created, requestId, tokens,
@@ -160,14 +160,6 @@ public class CompletionsController {
                 httpResponse);
         return overflowResponses.answerRemote(request, maxTokens, id, created, RequestIds.of(http),
                 new OverflowCharge(tokens, promptTokens));
-    }
-
-    /** A local answer, its backend said. */
-    private static ResponseEntity<?> local(ResponseEntity<?> answer) {
-        return ResponseEntity.status(answer.getStatusCode())
-            .headers(answer.getHeaders())
-            .header(Backends.HEADER, Backends.LOCAL)
-            .body(answer.getBody());
     }
 
     /**
