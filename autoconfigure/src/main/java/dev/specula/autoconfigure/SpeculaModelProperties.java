@@ -262,6 +262,14 @@ public class SpeculaModelProperties implements InitializingBean {
          */
         private int prefillChunkTokens = 256;
 
+        /**
+         * Whether a sequence's KV cache is written in place on the CPU when the graph can
+         * (graphs of specula_tools export): each call writes its new slots into one
+         * preallocated buffer per layer instead of returning a new copy of the whole
+         * cache. False only to compare.
+         */
+        private boolean kvInPlace = true;
+
         public ExecutionProvider getProvider() {
             return provider;
         }
@@ -302,9 +310,18 @@ public class SpeculaModelProperties implements InitializingBean {
             this.prefillChunkTokens = prefillChunkTokens;
         }
 
+        public boolean isKvInPlace() {
+            return kvInPlace;
+        }
+
+        public void setKvInPlace(boolean kvInPlace) {
+            this.kvInPlace = kvInPlace;
+        }
+
         /** These settings as the engine takes them. */
         public RuntimeOptions toRuntimeOptions() {
-            return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens);
+            return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens)
+                .withKvInPlace(kvInPlace);
         }
 
     }

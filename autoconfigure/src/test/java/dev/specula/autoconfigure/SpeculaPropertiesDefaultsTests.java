@@ -88,4 +88,13 @@ class SpeculaPropertiesDefaultsTests {
         assertThat(models.getLoadMode()).isEqualTo(SpeculaModelProperties.LoadMode.EAGER);
     }
 
+    @Test
+    void kvWrittenInPlaceCanBeSwitchedOff() {
+        SpeculaModelProperties models = new Binder(
+                new MapConfigurationPropertySource(java.util.Map.of("specula.runtime.kv-in-place", "false")))
+            .bindOrCreate(SpeculaModelProperties.CONFIG_PREFIX, SpeculaModelProperties.class);
+        assertThat(models.getRuntime().toRuntimeOptions()).isEqualTo(RuntimeOptions.defaults().withKvInPlace(false))
+            .isNotEqualTo(RuntimeOptions.defaults());
+    }
+
 }

@@ -20,8 +20,12 @@ final class ModelOptions {
     static final Set<String> OPTIONS = Set.of("target", "draft", "griffin", "target-packed", "threads", "provider",
             "device");
 
-    /** Model flags (no value): {@code --spinning}, idle ONNX Runtime threads spin. */
-    static final Set<String> FLAGS = Set.of("spinning");
+    /**
+     * Model flags (no value): {@code --spinning}, idle ONNX Runtime threads spin;
+     * {@code --no-kv-in-place}, every call returns a new copy of the KV, as before it was
+     * written in place (to compare).
+     */
+    static final Set<String> FLAGS = Set.of("spinning", "no-kv-in-place");
 
     /** {@code flags} and the model flags. */
     static Set<String> flags(String... flags) {
@@ -109,7 +113,8 @@ final class ModelOptions {
         RuntimeOptions options = RuntimeOptions.defaults()
             .withProvider(executionProvider, arguments.integer("device", 0, 0, 64))
             .withIntraOpThreads(arguments.integer("threads", 1, 0, 1024))
-            .withSpinning(arguments.has("spinning"));
+            .withSpinning(arguments.has("spinning"))
+            .withKvInPlace(!arguments.has("no-kv-in-place"));
         // --profile PREFIX: only commands that accept it (cost) get here with it
         return arguments.has("profile") ? options.withProfiling(Path.of(arguments.string("profile", null))) : options;
     }

@@ -5,11 +5,15 @@ import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -85,19 +89,22 @@ class SpeculaCliTest {
     }
 
     /**
-     * {@code --threads 2 --spinning}: two intra-op threads that spin while idle (the
-     * models share one pool when the process's environment was made with it); the same
-     * tokens as one thread.
+     * Runtime flags change how the models run, never the tokens: {@code --threads 2
+     * --spinning}, two intra-op threads that spin while idle (the models share one pool
+     * when the process's environment was made with it); {@code --no-kv-in-place}, every
+     * call returns a new copy of the KV, as before it was written in place.
      */
-    @Test
-    void spinningThreadsDecodeTheSameTokens() throws Exception {
-        JsonNode one = JSON.readTree(
-                run("generate", "--prompt-ids", "31,40,50", "--max-new-tokens", "16", "--policy", "fixed:4", "--json")
-                    .out());
-        Run spinning = run("generate", "--prompt-ids", "31,40,50", "--max-new-tokens", "16", "--policy", "fixed:4",
-                "--threads", "2", "--spinning", "--json");
-        assertThat(spinning.exitCode()).isZero();
-        assertThat(JSON.readTree(spinning.out()).path("token_ids")).isEqualTo(one.path("token_ids"));
+    @ParameterizedTest
+    @ValueSource(strings = { "--threads 2 --spinning", "--no-kv-in-place" })
+    void runtimeFlagsDecodeTheSameTokens(String flags) throws Exception {
+        List<String> base = List.of("generate", "--prompt-ids", "31,40,50", "--max-new-tokens", "24", "--policy",
+                "fixed:4", "--json");
+        JsonNode plain = JSON.readTree(run(base.toArray(String[]::new)).out());
+        List<String> withFlags = new ArrayList<>(base);
+        withFlags.addAll(List.of(flags.split(" ")));
+        Run flagged = run(withFlags.toArray(String[]::new));
+        assertThat(flagged.exitCode()).as(flagged.err()).isZero();
+        assertThat(JSON.readTree(flagged.out()).path("token_ids")).isEqualTo(plain.path("token_ids"));
     }
 
     @Test

@@ -6,9 +6,11 @@ import java.nio.LongBuffer;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 import ai.onnxruntime.OnnxTensor;
+import ai.onnxruntime.OnnxTensorLike;
 import ai.onnxruntime.OrtEnvironment;
 import ai.onnxruntime.OrtException;
 import ai.onnxruntime.OrtSession;
@@ -27,6 +29,14 @@ import org.jspecify.annotations.Nullable;
  * logical {@code position_ids}, so the model computes exactly what it would over a
  * compact cache. When holes pile up past the {@link Compaction} thresholds one copy
  * squeezes them out (attention over many dead slots costs more than that copy).
+ *
+ * <p>
+ * <em>Written in place</em> (a one-row store of a graph that {@code DecoderModel} found
+ * able to): each layer's key and value are one buffer [1, kvHeads, capacity, headDim]
+ * with room beyond the slots in use, bound as both the past and the present of a run, so
+ * ONNX Runtime writes the new slots after the ones in use and copies nothing else. The
+ * buffer grows by a copy when a call would not fit; rolling back the last slots only
+ * moves the end back.
  *
  * <ul>
  * <li>{@link Layout#PACKED} (EMS-SD, for graphs exported {@code --packed}): one row;
@@ -90,6 +100,12 @@ public final class KvStore implements AutoCloseable {
         }
     }
 
+    /**
+     * Slots a buffer written in place has beyond those in use, at least (and the unit its
+     * capacity is rounded to).
+     */
+    static final int HEADROOM_SLOTS = 64;
+
     private final OrtEnvironment environment;
 
     private final KvLayout shape;
@@ -99,7 +115,26 @@ public final class KvStore implements AutoCloseable {
     private final Compaction compaction;
 
     /**
-     * Past tensors, per layer: [rows, kvHeads, physical, headDim]; null while the store
+     * Whether ONNX Runtime writes each call's new slots into this store's own buffers
+     * (one row).
+     */
+    private final boolean inPlace;
+
+    /**
+     * Written in place: the direct buffers under {@link #keys} and {@link #values}, per
+     * layer [1, kvHeads, capacity, headDim]; null while the store is empty.
+     */
+    private final @Nullable ByteBuffer[] keyBuffers;
+
+    private final @Nullable ByteBuffer[] valueBuffers;
+
+    /**
+     * Slots per row the tensors hold: physical, or more when written in place.
+     */
+    private int capacity;
+
+    /**
+     * Past tensors, per layer: [rows, kvHeads, capacity, headDim]; null while the store
      * is empty.
      */
     private final @Nullable OnnxTensor[] keys;
@@ -137,13 +172,16 @@ public final class KvStore implements AutoCloseable {
 
     private boolean closed;
 
-    KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
+    KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction, boolean inPlace) {
         this.environment = Objects.requireNonNull(environment, "environment");
         this.shape = Objects.requireNonNull(shape, "shape");
         this.layout = Objects.requireNonNull(layout, "layout");
         this.compaction = Objects.requireNonNull(compaction, "compaction");
+        this.inPlace = inPlace;
         this.keys = new OnnxTensor[shape.layers()];
         this.values = new OnnxTensor[shape.layers()];
+        this.keyBuffers = new ByteBuffer[shape.layers()];
+        this.valueBuffers = new ByteBuffer[shape.layers()];
         if (layout == Layout.PACKED) {
             rows = 1;
             owner = new int[][] { new int[64] };
@@ -155,7 +193,16 @@ public final class KvStore implements AutoCloseable {
      * to the engine.
      */
     public static KvSequence single(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
-        KvStore store = new KvStore(environment, shape, layout, compaction);
+        return single(environment, shape, layout, compaction, false);
+    }
+
+    /**
+     * A sequence in a store of its own, written in place when {@code inPlace} (the graph
+     * writes its new KV into the past it is given). Internal to the engine.
+     */
+    public static KvSequence single(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction,
+            boolean inPlace) {
+        KvStore store = new KvStore(environment, shape, layout, compaction, inPlace);
         KvSequence sequence = store.join();
         sequence.ownsStore = true;
         return sequence;
@@ -166,7 +213,30 @@ public final class KvStore implements AutoCloseable {
      * engine.
      */
     public static KvStore batch(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
-        return new KvStore(environment, shape, layout, compaction);
+        return batch(environment, shape, layout, compaction, false);
+    }
+
+    /**
+     * A store that batched steps share, written in place when {@code inPlace} and the
+     * layout is packed (one row; a padded store's rows come and go by copy). Internal to
+     * the engine.
+     */
+    public static KvStore batch(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction,
+            boolean inPlace) {
+        return new KvStore(environment, shape, layout, compaction, inPlace && layout == Layout.PACKED);
+    }
+
+    /**
+     * Slots per row the tensors hold: more than {@link #physicalLength()} when written in
+     * place, else the same. Internal to the engine.
+     */
+    public int capacity() {
+        return inPlace ? capacity : physical;
+    }
+
+    /** Whether ONNX Runtime writes each call's new slots into this store's buffers. */
+    public boolean writesInPlace() {
+        return inPlace;
     }
 
     /** How sequences share the tensors. */
@@ -256,6 +326,107 @@ public final class KvStore implements AutoCloseable {
     }
 
     /**
+     * Binds every layer's past for a run that appends {@code newSlots} slots to every
+     * row. Written in place: the store's buffers (grown first when the new slots would
+     * not fit) as both the past, in {@code feeds}, and the present, in {@code pinned};
+     * else the current tensors (or {@code emptyPast} while the store is empty) as the
+     * past, the presents being the run's own outputs. Internal to the engine.
+     */
+    public void bind(int newSlots, Map<String, OnnxTensorLike> feeds, Map<String, OnnxTensor> pinned, String[] pastKeys,
+            String[] pastValues, String[] presentKeys, String[] presentValues, OnnxTensor emptyPast) {
+        checkOpen();
+        if (inPlace) {
+            reserve(newSlots);
+        }
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            OnnxTensor key = keys[layer];
+            OnnxTensor value = values[layer];
+            feeds.put(pastKeys[layer], key == null ? emptyPast : key);
+            feeds.put(pastValues[layer], value == null ? emptyPast : value);
+            if (inPlace) {
+                pinned.put(presentKeys[layer], key);
+                pinned.put(presentValues[layer], value);
+            }
+        }
+    }
+
+    /**
+     * Written in place: makes room for {@code newSlots} more slots after the ones in use,
+     * growing the buffers by a copy when they would not fit (a quarter more than needed,
+     * at least {@value #HEADROOM_SLOTS} slots, so a decode grows them now and then, not
+     * every step). Nothing otherwise. Internal to the engine: a step reserves a whole
+     * prompt at once.
+     */
+    public void reserve(int newSlots) {
+        checkOpen();
+        int needed = Math.addExact(physical, newSlots);
+        if (!inPlace || (keys[0] != null && needed <= capacity)) {
+            return;
+        }
+        int newCapacity = roundedCapacity(needed);
+        ByteBuffer[] newKeys = new ByteBuffer[shape.layers()];
+        ByteBuffer[] newValues = new ByteBuffer[shape.layers()];
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            newKeys[layer] = allocate(shape.bytes(newCapacity));
+            newValues[layer] = allocate(shape.bytes(newCapacity));
+            if (keyBuffers[layer] != null) {
+                copyHeads(keyBuffers[layer], capacity, newKeys[layer], newCapacity, physical);
+                copyHeads(valueBuffers[layer], capacity, newValues[layer], newCapacity, physical);
+            }
+        }
+        install(newKeys, newValues, newCapacity, "growing");
+    }
+
+    /** Slots a buffer written in place gets for {@code needed} slots in use. */
+    private static int roundedCapacity(int needed) {
+        long slots = needed + Math.max((long) HEADROOM_SLOTS, needed / 4L);
+        return Math.toIntExact((slots + HEADROOM_SLOTS - 1) / HEADROOM_SLOTS * HEADROOM_SLOTS);
+    }
+
+    /**
+     * Copies the first {@code slots} slots of every head from a one-row layer buffer of
+     * {@code fromCapacity} slots a head to one of {@code toCapacity}.
+     */
+    private void copyHeads(ByteBuffer from, int fromCapacity, ByteBuffer to, int toCapacity, int slots) {
+        long slotBytes = shape.slotBytes();
+        for (int head = 0; head < shape.kvHeads(); head++) {
+            to.put(Math.toIntExact(head * toCapacity * slotBytes), from,
+                    Math.toIntExact(head * fromCapacity * slotBytes), Math.toIntExact(slots * slotBytes));
+        }
+    }
+
+    /**
+     * Written in place: makes {@code newKeys}/{@code newValues} (one-row layer buffers of
+     * {@code newCapacity} slots a head) the store's tensors; on failure the store is
+     * unchanged.
+     */
+    private void install(ByteBuffer[] newKeys, ByteBuffer[] newValues, int newCapacity, String what) {
+        long[] newShape = { 1, shape.kvHeads(), newCapacity, shape.headDim() };
+        List<AutoCloseable> created = new ArrayList<>();
+        try {
+            OnnxTensor[] keyTensors = new OnnxTensor[shape.layers()];
+            OnnxTensor[] valueTensors = new OnnxTensor[shape.layers()];
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                keyTensors[layer] = tensor(newKeys[layer], newShape);
+                created.add(keyTensors[layer]);
+                valueTensors[layer] = tensor(newValues[layer], newShape);
+                created.add(valueTensors[layer]);
+            }
+            releaseOwners();
+            owners.addAll(created);
+            System.arraycopy(keyTensors, 0, keys, 0, shape.layers());
+            System.arraycopy(valueTensors, 0, values, 0, shape.layers());
+            System.arraycopy(newKeys, 0, keyBuffers, 0, shape.layers());
+            System.arraycopy(newValues, 0, valueBuffers, 0, shape.layers());
+            capacity = newCapacity;
+        }
+        catch (OrtException | RuntimeException ex) {
+            NativeTensors.closeAll(created);
+            throw new IllegalStateException("KV store " + what + " failed", ex);
+        }
+    }
+
+    /**
      * Writes the attention mask of {@code sequence}'s row for a run that appends
      * {@code newTokens} to it alone: 1 for its slots, 0 for holes, then 1 for each new
      * token, at indices 0 .. physical + newTokens − 1 of {@code mask}. Internal to the
@@ -274,13 +445,23 @@ public final class KvStore implements AutoCloseable {
     /**
      * Takes the {@code present.*} outputs of a run that appended {@code newSlots} slots
      * to every row as the new past (no copy; the store owns {@code result} from now on
-     * and closes the previous owner). {@code newOwners[row][j]} is the sequence that owns
-     * new slot j of the row, or null for a pad. Internal to the engine.
+     * and closes the previous owner; written in place, the run wrote the store's own
+     * buffers and {@code result} is closed). {@code newOwners[row][j]} is the sequence
+     * that owns new slot j of the row, or null for a pad. Internal to the engine.
      */
     public void advance(OrtSession.Result result, int newSlots, @Nullable KvSequence[][] newOwners,
             String[] presentKeys, String[] presentValues) {
+        checkWritten(newSlots);
         takePresents(result, presentKeys, presentValues);
         appendSlots(newSlots, newOwners);
+    }
+
+    /** Written in place: the slots a run just wrote must lie in the buffers. */
+    private void checkWritten(int newSlots) {
+        if (inPlace && physical + newSlots > capacity) {
+            throw new IllegalStateException("A run wrote " + newSlots + " slots after " + physical
+                    + " into KV buffers of " + capacity + " slots: bind() reserves them first");
+        }
     }
 
     /**
@@ -323,6 +504,7 @@ public final class KvStore implements AutoCloseable {
         if (rows != 1 || sequence.row != 0) {
             throw new IllegalStateException("Only a one-row store advances one sequence alone");
         }
+        checkWritten(newTokens);
         takePresents(result, presentKeys, presentValues);
         ensureCapacity(physical + newTokens);
         for (int j = 0; j < newTokens; j++) {
@@ -335,6 +517,11 @@ public final class KvStore implements AutoCloseable {
 
     private void takePresents(OrtSession.Result result, String[] presentKeys, String[] presentValues) {
         checkOpen();
+        if (inPlace) {
+            // the presents were the store's own buffers: nothing to take
+            result.close();
+            return;
+        }
         OnnxTensor[] newKeys = new OnnxTensor[shape.layers()];
         OnnxTensor[] newValues = new OnnxTensor[shape.layers()];
         for (int layer = 0; layer < shape.layers(); layer++) {
@@ -358,7 +545,20 @@ public final class KvStore implements AutoCloseable {
         }
         liveSlots -= sequence.length - newLength;
         sequence.length = newLength;
+        trimTrailingHoles();
         compactIfWorthIt();
+    }
+
+    /**
+     * Written in place: holes at the end of the row are no longer in use, and the next
+     * run writes over them (a rollback of the last tokens copies nothing).
+     */
+    private void trimTrailingHoles() {
+        if (inPlace) {
+            while (physical > 0 && owner[0][physical - 1] < 0) {
+                physical--;
+            }
+        }
     }
 
     /**
@@ -381,6 +581,7 @@ public final class KvStore implements AutoCloseable {
         }
         liveSlots -= sequence.length - from - kept.length;
         sequence.length = from + kept.length;
+        trimTrailingHoles();
         compactIfWorthIt();
     }
 
@@ -451,20 +652,42 @@ public final class KvStore implements AutoCloseable {
             }
             cursor += member.length;
         }
-        long[] newShape = { newRows, shape.kvHeads(), newPhysical, shape.headDim() };
-        replaceTensors("compaction", (source, prefix) -> {
-            // a copy: [rows, kvHeads, physical, headDim]
-            ByteBuffer from = source.getByteBuffer().order(ByteOrder.nativeOrder());
-            ByteBuffer to = allocate(newRows * shape.bytes(newPhysical));
-            for (int m = 0; m < kept.size(); m++) {
-                KvSequence member = kept.get(m);
-                if (member.length > 0) {
-                    gather(from, member.row, member.slots, 0, member.length, to, targetRow[m], newPhysical,
-                            targetOf[m][0]);
+        if (inPlace) {
+            // one row: the live slots into new buffers with room to grow
+            int newCapacity = roundedCapacity(newPhysical);
+            ByteBuffer[][] copies = new ByteBuffer[2][shape.layers()];
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                for (int kind = 0; kind < 2; kind++) {
+                    ByteBuffer from = kind == 0 ? keyBuffers[layer] : valueBuffers[layer];
+                    ByteBuffer to = allocate(shape.bytes(newCapacity));
+                    for (int m = 0; m < kept.size(); m++) {
+                        KvSequence member = kept.get(m);
+                        if (member.length > 0) {
+                            gather(from, capacity, 0, member.slots, 0, member.length, to, 0, newCapacity,
+                                    targetOf[m][0]);
+                        }
+                    }
+                    copies[kind][layer] = to;
                 }
             }
-            return tensor(to, newShape);
-        }, null, null);
+            install(copies[0], copies[1], newCapacity, "compaction");
+        }
+        else {
+            long[] newShape = { newRows, shape.kvHeads(), newPhysical, shape.headDim() };
+            replaceTensors("compaction", (source, prefix) -> {
+                // a copy: [rows, kvHeads, physical, headDim]
+                ByteBuffer from = source.getByteBuffer().order(ByteOrder.nativeOrder());
+                ByteBuffer to = allocate(newRows * shape.bytes(newPhysical));
+                for (int m = 0; m < kept.size(); m++) {
+                    KvSequence member = kept.get(m);
+                    if (member.length > 0) {
+                        gather(from, physical, member.row, member.slots, 0, member.length, to, targetRow[m],
+                                newPhysical, targetOf[m][0]);
+                    }
+                }
+                return tensor(to, newShape);
+            }, null, null);
+        }
         for (int m = 0; m < kept.size(); m++) {
             KvSequence member = kept.get(m);
             member.row = targetRow[m];
@@ -480,16 +703,16 @@ public final class KvStore implements AutoCloseable {
 
     /**
      * Copies tokens {@code first .. first + count − 1} of a sequence (physical slots
-     * {@code slots[...]} of {@code row} in {@code from}, a [rows, kvHeads, physical,
+     * {@code slots[...]} of {@code row} in {@code from}, a [rows, kvHeads, fromSlots,
      * headDim] layer) into consecutive slots of {@code toRow} from {@code toSlot} on in
      * {@code to}, a [*, kvHeads, toPhysical, headDim] layer.
      */
-    private void gather(ByteBuffer from, int row, int[] slots, int first, int count, ByteBuffer to, int toRow,
-            int toPhysical, int toSlot) {
+    private void gather(ByteBuffer from, int fromSlots, int row, int[] slots, int first, int count, ByteBuffer to,
+            int toRow, int toPhysical, int toSlot) {
         long slotBytes = shape.slotBytes();
         int run = (int) slotBytes;
         for (int head = 0; head < shape.kvHeads(); head++) {
-            long fromBase = ((long) row * shape.kvHeads() + head) * physical * slotBytes;
+            long fromBase = ((long) row * shape.kvHeads() + head) * fromSlots * slotBytes;
             long toBase = (((long) toRow * shape.kvHeads() + head) * toPhysical + toSlot) * slotBytes;
             int i = 0;
             while (i < count) {
@@ -519,7 +742,21 @@ public final class KvStore implements AutoCloseable {
         }
         int newPhysical = physical + length;
         long[] newShape = { rows, shape.kvHeads(), newPhysical, shape.headDim() };
-        if (physical == 0 && rows == 1) {
+        if (inPlace) {
+            // one row: the prefix goes after the slots in use
+            reserve(length);
+            long slotBytes = shape.slotBytes();
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                for (int head = 0; head < shape.kvHeads(); head++) {
+                    int to = Math.toIntExact(((long) head * capacity + physical) * slotBytes);
+                    int from = Math.toIntExact(head * length * slotBytes);
+                    int bytes = Math.toIntExact(length * slotBytes);
+                    keyBuffers[layer].put(to, prefixKeys[layer], from, bytes);
+                    valueBuffers[layer].put(to, prefixValues[layer], from, bytes);
+                }
+            }
+        }
+        else if (physical == 0 && rows == 1) {
             replaceTensors("seeding", (source, prefix) -> tensor(prefix, newShape), prefixKeys, prefixValues);
         }
         else {
@@ -571,9 +808,12 @@ public final class KvStore implements AutoCloseable {
         ByteBuffer[][] copies = new ByteBuffer[2][shape.layers()];
         for (int layer = 0; layer < shape.layers(); layer++) {
             for (int kind = 0; kind < 2; kind++) {
-                ByteBuffer all = NativeTensors.copyLayerForStore(kind == 0 ? keys[layer] : values[layer]);
+                // written in place, the store's own buffer; else a copy out of ONNX
+                // Runtime
+                ByteBuffer all = inPlace ? (kind == 0 ? keyBuffers[layer] : valueBuffers[layer])
+                        : NativeTensors.copyLayerForStore(kind == 0 ? keys[layer] : values[layer]);
                 ByteBuffer to = allocate(shape.bytes(count));
-                gather(all, sequence.row, sequence.slots, from, count, to, 0, count, 0);
+                gather(all, inPlace ? capacity : physical, sequence.row, sequence.slots, from, count, to, 0, count, 0);
                 copies[kind][layer] = to;
             }
         }
@@ -619,6 +859,9 @@ public final class KvStore implements AutoCloseable {
 
     /** PADDED: appends a row of holes (copies the tensors). */
     private void addRow() {
+        if (inPlace && rows > 0) {
+            throw new IllegalStateException("A KV store written in place has one row");
+        }
         int newRows = rows + 1;
         int[][] newOwner = Arrays.copyOf(owner, newRows);
         newOwner[rows] = new int[Math.max(64, physical)];
@@ -649,6 +892,9 @@ public final class KvStore implements AutoCloseable {
         releaseOwners();
         Arrays.fill(keys, null);
         Arrays.fill(values, null);
+        Arrays.fill(keyBuffers, null);
+        Arrays.fill(valueBuffers, null);
+        capacity = 0;
         members.clear();
         physical = 0;
         liveSlots = 0;
@@ -687,6 +933,8 @@ public final class KvStore implements AutoCloseable {
             releaseOwners();
             Arrays.fill(keys, null);
             Arrays.fill(values, null);
+            Arrays.fill(keyBuffers, null);
+            Arrays.fill(valueBuffers, null);
             closed = true;
         }
     }

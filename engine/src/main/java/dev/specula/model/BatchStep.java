@@ -95,6 +95,14 @@ final class BatchStep {
         }
         long nanos = 0;
         try {
+            if (packed) {
+                // written in place: room for every input before the first call
+                int total = 0;
+                for (StepInput input : batch) {
+                    total = Math.addExact(total, input.tokens().length);
+                }
+                pool.reserve(total);
+            }
             int[] fed = new int[count];
             while (true) {
                 // the next chunk of every prefix still to feed (PACKED: one chunk in all)
@@ -231,37 +239,28 @@ final class BatchStep {
                 // every position of the last call (0 keeps all); one row in a chunk
                 created.add(put(feeds, GraphSignature.LOGITS_TO_KEEP, model.logitsToKeep(withLogits ? newSlots : 1)));
             }
-            OnnxTensor emptyPast = null;
-            if (pool.isEmpty()) {
-                emptyPast = rows == 1 ? model.emptyPast : emptyPast(rows);
-                if (rows != 1) {
-                    created.add(emptyPast);
-                }
+            OnnxTensor emptyPast = model.emptyPast;
+            if (pool.isEmpty() && rows != 1) {
+                emptyPast = emptyPast(rows);
+                created.add(emptyPast);
             }
-            for (int layer = 0; layer < model.signature.layers(); layer++) {
-                feeds.put(model.pastKeys[layer], emptyPast != null ? emptyPast : pool.key(layer));
-                feeds.put(model.pastValues[layer], emptyPast != null ? emptyPast : pool.value(layer));
-            }
+            Map<String, OnnxTensor> pinned = new HashMap<>();
+            // past (and, written in place, present) KV: the store's tensors
+            pool.bind(newSlots, feeds, pinned, model.pastKeys, model.pastValues, model.presentKeys, model.presentValues,
+                    emptyPast);
             boolean withHidden = false;
             for (int i = 0; i < batch.size(); i++) {
                 withHidden |= hidden[i].overlaps(from[i], to[i]);
             }
-            Set<String> requested;
-            Map<String, OnnxTensor> pinned = Map.of();
-            if (!withLogits) {
-                requested = withHidden ? model.presentsWithHidden : model.presents;
-            }
-            else if (model.pinLogits) {
+            boolean logitsAllocated = withLogits && !model.pinLogits;
+            if (withLogits && model.pinLogits) {
                 OnnxTensor logitsTensor = model.scratch.get()
                     .pinLogits(model.environment, model.signature.logitsType(), rows, newSlots,
                             model.signature.logitsWidth());
                 created.add(logitsTensor);
-                pinned = Map.of(GraphSignature.LOGITS, logitsTensor);
-                requested = withHidden ? model.presentsWithHidden : model.presents;
+                pinned.put(GraphSignature.LOGITS, logitsTensor);
             }
-            else {
-                requested = withHidden ? model.outputsWithHidden : model.outputs;
-            }
+            Set<String> requested = model.requested(logitsAllocated, withHidden, pool.writesInPlace());
             OrtSession.RunOptions runOptions = batch.get(0).runOptions();
             long start = System.nanoTime();
             OrtSession.Result result = runOptions == null ? model.session.run(feeds, requested, pinned)
@@ -282,12 +281,12 @@ final class BatchStep {
                     }
                 }
                 if (withLogits) {
-                    OnnxTensor logitsTensor = pinned.isEmpty()
+                    OnnxTensor logitsTensor = logitsAllocated
                             ? (OnnxTensor) result.get(GraphSignature.LOGITS).orElseThrow()
                             : pinned.get(GraphSignature.LOGITS);
                     int width = (int) logitsTensor.getInfo().getShape()[2];
                     // ONNX Runtime's own output (width unknown at load) is copied once
-                    float[] allLogits = pinned.isEmpty() ? floats(logitsTensor) : null;
+                    float[] allLogits = logitsAllocated ? floats(logitsTensor) : null;
                     for (int i = 0; i < batch.size(); i++) {
                         StepInput input = batch.get(i);
                         int outputRows = input.logitsRows();

@@ -106,6 +106,12 @@ public final class DecoderModel implements Decoder {
     private final boolean holesExact;
 
     /**
+     * Whether this model's one-row KV stores are written in place ({@link InPlaceProbe},
+     * {@link RuntimeOptions#kvInPlace()}).
+     */
+    private final boolean kvInPlace;
+
+    /**
      * The most tokens of one sequence a call feeds before a step's last call
      * ({@link RuntimeOptions#prefillChunkTokens()}).
      */
@@ -130,7 +136,7 @@ public final class DecoderModel implements Decoder {
 
     private DecoderModel(ModelFiles files, ModelConfig config, GraphSignature signature, TextTokenizer tokenizer,
             Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session, int prefillChunkTokens,
-            boolean profiled, boolean sharedThreadPool) throws OrtException {
+            boolean profiled, boolean sharedThreadPool, boolean tryKvInPlace) throws OrtException {
         this.name = files.directory().getFileName().toString();
         this.files = files;
         this.kvIdentity = files.kvIdentity();
@@ -145,6 +151,7 @@ public final class DecoderModel implements Decoder {
         // the
         // attention's sums: such a cache is kept compact, and its sequences step alone
         this.holesExact = minCallTokens == 1 && probeHoles(files, signature, config, environment, session);
+        this.kvInPlace = tryKvInPlace && probeInPlace(files, signature, config, environment, session);
         int layers = signature.layers();
         this.pastKeys = new String[layers];
         this.pastValues = new String[layers];
@@ -198,7 +205,8 @@ public final class DecoderModel implements Decoder {
                     session.getOutputInfo());
             tokenizer = loadTokenizer(files);
             return new DecoderModel(files, config, signature, tokenizer, template, environment, session,
-                    options.prefillChunkTokens(), options.profilePrefix() != null, sharesGlobalPool(options));
+                    options.prefillChunkTokens(), options.profilePrefix() != null, sharesGlobalPool(options),
+                    options.kvInPlace() && options.provider() == ExecutionProvider.CPU);
         }
         catch (OrtException | RuntimeException ex) {
             if (tokenizer != null) {
@@ -224,6 +232,22 @@ public final class DecoderModel implements Decoder {
                 + "removed by copying the cache, and its sequences are decoded one at a time, not batched",
                 files.model(), String.format(java.util.Locale.ROOT, "%.3g", change));
         return false;
+    }
+
+    private static boolean probeInPlace(ModelFiles files, GraphSignature signature, ModelConfig config,
+            OrtEnvironment environment, OrtSession session) {
+        InPlaceProbe.Outcome outcome = InPlaceProbe.probe(environment, session, signature, config.vocabSize());
+        if (!outcome.writesInPlace()) {
+            LOG.info("{} cannot write its new KV into the past it is given ({}): each call's present KV is a new "
+                    + "copy of the past and the new slots (graphs of `python -m specula_tools export` write in place)",
+                    files.model(), outcome.reason());
+        }
+        return outcome.writesInPlace();
+    }
+
+    /** Whether this model's one-row KV stores are written in place. */
+    public boolean writesKvInPlace() {
+        return kvInPlace;
     }
 
     private static Optional<ChatTemplate> loadChatTemplate(ModelFiles files) {
@@ -330,7 +354,7 @@ public final class DecoderModel implements Decoder {
      * says.
      */
     KvSequence newCache(KvStore.Compaction compaction) {
-        return KvStore.single(environment, kvLayout(), storeLayout(), compaction);
+        return KvStore.single(environment, kvLayout(), storeLayout(), compaction, kvInPlace);
     }
 
     /** A KV store for batched steps, compacted by {@link KvStore.Compaction#BATCH}. */
@@ -341,7 +365,7 @@ public final class DecoderModel implements Decoder {
 
     /** A KV store for batched steps, compacted as {@code compaction} says. */
     KvStore newStore(KvStore.Compaction compaction) {
-        return KvStore.batch(environment, kvLayout(), storeLayout(), compaction);
+        return KvStore.batch(environment, kvLayout(), storeLayout(), compaction, kvInPlace);
     }
 
     /**
@@ -413,6 +437,8 @@ public final class DecoderModel implements Decoder {
         HiddenRows hidden = HiddenRows.of(input, signature);
         long nanos = 0;
         try {
+            // written in place: room for the whole input before its first call
+            store.reserve(tokens.length);
             for (int from = 0; from < prefix;) {
                 int to = chunkEnd(from, prefix, prefillChunkTokens);
                 nanos += step(cache, input, from, to, 0, hidden).runNanos();
@@ -630,27 +656,19 @@ public final class DecoderModel implements Decoder {
             if (signature.hasLogitsToKeep()) {
                 created.add(put(feeds, GraphSignature.LOGITS_TO_KEEP, logitsToKeep(outputRows)));
             }
-            for (int layer = 0; layer < signature.layers(); layer++) {
-                feeds.put(pastKeys[layer], store.isEmpty() ? emptyPast : store.key(layer));
-                feeds.put(pastValues[layer], store.isEmpty() ? emptyPast : store.value(layer));
-            }
-            Set<String> requested;
-            Map<String, OnnxTensor> pinned = Map.of();
-            if (rows == 0) {
-                requested = withHidden ? presentsWithHidden : presents;
-            }
-            else if (pinLogits) {
+            Map<String, OnnxTensor> pinned = new HashMap<>();
+            // past (and, written in place, present) KV: the store's tensors
+            store.bind(newTokens, feeds, pinned, pastKeys, pastValues, presentKeys, presentValues, emptyPast);
+            boolean logitsAllocated = rows > 0 && !pinLogits;
+            if (rows > 0 && pinLogits) {
                 // logits of a known width are written by ONNX Runtime straight into this
                 // thread's buffer, which holds only the rows of this call
                 OnnxTensor logitsTensor = buffers.pinLogits(environment, signature.logitsType(), 1, outputRows,
                         signature.logitsWidth());
                 created.add(logitsTensor);
-                pinned = Map.of(GraphSignature.LOGITS, logitsTensor);
-                requested = withHidden ? presentsWithHidden : presents;
+                pinned.put(GraphSignature.LOGITS, logitsTensor);
             }
-            else {
-                requested = withHidden ? outputsWithHidden : outputs;
-            }
+            Set<String> requested = requested(logitsAllocated, withHidden, store.writesInPlace());
             long start = System.nanoTime();
             OrtSession.Result result = runOptions == null ? session.run(feeds, requested, pinned)
                     : session.run(feeds, requested, pinned, runOptions);
@@ -659,11 +677,11 @@ public final class DecoderModel implements Decoder {
                 float[] logits = new float[0];
                 int width = logitsWidth();
                 if (rows > 0) {
-                    OnnxTensor logitsTensor = pinned.isEmpty()
+                    OnnxTensor logitsTensor = logitsAllocated
                             ? (OnnxTensor) result.get(GraphSignature.LOGITS).orElseThrow()
                             : pinned.get(GraphSignature.LOGITS);
                     width = (int) logitsTensor.getInfo().getShape()[2];
-                    logits = rows(logitsTensor, !pinned.isEmpty(), 0, outputRows, outputRows, rows, width);
+                    logits = rows(logitsTensor, !logitsAllocated, 0, outputRows, outputRows, rows, width);
                 }
                 if (withHidden) {
                     // [1, newTokens, hidden]: every new token's row
@@ -681,6 +699,22 @@ public final class DecoderModel implements Decoder {
         finally {
             created.forEach(OnnxTensor::close);
         }
+    }
+
+    /**
+     * The outputs ONNX Runtime allocates for a call: the logits when asked for and not
+     * pinned, the hidden state when asked for, and the presents unless the KV store binds
+     * its own buffers to them ({@link KvStore#writesInPlace()}).
+     */
+    Set<String> requested(boolean logits, boolean hidden, boolean presentsBound) {
+        if (!presentsBound) {
+            return logits ? (hidden ? outputsWithHidden : outputs) : (hidden ? presentsWithHidden : presents);
+        }
+        String hiddenName = signature.hiddenOutput();
+        if (logits) {
+            return hidden ? Set.of(GraphSignature.LOGITS, hiddenName) : Set.of(GraphSignature.LOGITS);
+        }
+        return hidden ? Set.of(hiddenName) : Set.of();
     }
 
     /**

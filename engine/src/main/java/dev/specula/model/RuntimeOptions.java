@@ -21,9 +21,13 @@ import org.jspecify.annotations.Nullable;
  * @param profilePrefix where ONNX Runtime's profiler writes its trace
  * ({@code PREFIX_<date>.json}, one per session; see {@link DecoderModel#endProfiling()});
  * null = no profiling, the default (it costs time on every call)
+ * @param kvInPlace whether a KV store of one row is written in place on the CPU when the
+ * graph can (a probe at load): ONNX Runtime writes each call's new slots into one
+ * preallocated buffer per layer instead of returning a new copy of the whole cache; true
+ * by default, false only to compare
  */
 public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intraOpThreads, boolean spinning,
-        int prefillChunkTokens, @Nullable Path profilePrefix) {
+        int prefillChunkTokens, @Nullable Path profilePrefix, boolean kvInPlace) {
 
     /** Tokens per prefill chunk unless set. */
     public static final int DEFAULT_PREFILL_CHUNK_TOKENS = 256;
@@ -45,6 +49,12 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
         }
     }
 
+    /** These options, the KV written in place where the graph can. */
+    public RuntimeOptions(ExecutionProvider provider, int deviceId, int intraOpThreads, boolean spinning,
+            int prefillChunkTokens, @Nullable Path profilePrefix) {
+        this(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens, profilePrefix, true);
+    }
+
     /** These options without profiling. */
     public RuntimeOptions(ExecutionProvider provider, int deviceId, int intraOpThreads, boolean spinning,
             int prefillChunkTokens) {
@@ -63,13 +73,13 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
 
     /** These options on another provider and device. */
     public RuntimeOptions withProvider(ExecutionProvider newProvider, int newDeviceId) {
-        return new RuntimeOptions(newProvider, newDeviceId, intraOpThreads, spinning, prefillChunkTokens,
-                profilePrefix);
+        return new RuntimeOptions(newProvider, newDeviceId, intraOpThreads, spinning, prefillChunkTokens, profilePrefix,
+                kvInPlace);
     }
 
     /** These options with another intra-op thread count (0 = ONNX Runtime decides). */
     public RuntimeOptions withIntraOpThreads(int threads) {
-        return new RuntimeOptions(provider, deviceId, threads, spinning, prefillChunkTokens, profilePrefix);
+        return new RuntimeOptions(provider, deviceId, threads, spinning, prefillChunkTokens, profilePrefix, kvInPlace);
     }
 
     /**
@@ -77,12 +87,13 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
      * more than one intra-op thread).
      */
     public RuntimeOptions withSpinning(boolean spin) {
-        return new RuntimeOptions(provider, deviceId, intraOpThreads, spin, prefillChunkTokens, profilePrefix);
+        return new RuntimeOptions(provider, deviceId, intraOpThreads, spin, prefillChunkTokens, profilePrefix,
+                kvInPlace);
     }
 
     /** These options with another prefill chunk (tokens per ONNX Runtime call, >= 1). */
     public RuntimeOptions withPrefillChunkTokens(int tokens) {
-        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, tokens, profilePrefix);
+        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, tokens, profilePrefix, kvInPlace);
     }
 
     /**
@@ -90,7 +101,15 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
      * {@code prefix}.
      */
     public RuntimeOptions withProfiling(Path prefix) {
-        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens, prefix);
+        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens, prefix, kvInPlace);
+    }
+
+    /**
+     * These options with a one-row KV store written in place where the graph can, or not.
+     */
+    public RuntimeOptions withKvInPlace(boolean inPlace) {
+        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens, profilePrefix,
+                inPlace);
     }
 
 }

@@ -35,7 +35,9 @@ class KvCacheRollbackTest {
             step(model, withHoles, REJECTED);
             withHoles.rollbackTo(PROMPT.length);
             assertThat(withHoles.logicalLength()).isEqualTo(PROMPT.length);
-            assertThat(withHoles.store().physicalLength()).isEqualTo(PROMPT.length + REJECTED.length);
+            // a store written in place moves its end back over the last slots instead
+            assertThat(withHoles.store().physicalLength())
+                .isEqualTo(withHoles.store().writesInPlace() ? PROMPT.length : PROMPT.length + REJECTED.length);
             float[] holes = step(model, withHoles, NEXT).logits();
 
             step(model, compacted, PROMPT);
