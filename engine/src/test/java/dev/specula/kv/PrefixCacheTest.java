@@ -19,10 +19,12 @@ import dev.specula.engine.Engine;
 import dev.specula.engine.GenerationRequest;
 import dev.specula.engine.ModelPair;
 import dev.specula.model.DecoderModel;
+import dev.specula.model.RuntimeOptions;
 import dev.specula.model.StepInput;
 import dev.specula.policy.PlainPolicy;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.offset;
 
 /**
  * The prefix cache only ever seeds a request with KV computed over exactly its own
@@ -125,6 +127,40 @@ class PrefixCacheTest {
             }
         }
         prefixes.clear();
+    }
+
+    /**
+     * A store written in place gives the prefix cache its tokens' bytes from its own
+     * buffers, and takes a seeded prefix into them: the same bytes, and the same logits
+     * after it, as the copying store of the same graph.
+     */
+    @Test
+    void aStoreWrittenInPlaceStoresAndTakesPrefixes() throws Exception {
+        int[] prompt = concat(run(20, B), run(60, B), run(140, B), new int[] { 7, 8, 9 });
+        int[] next = { 31, 32, 33, 34 };
+        try (DecoderModel inPlace = Fixtures.load("llama-fused");
+                DecoderModel copying = DecoderModel.load(Fixtures.model("llama-fused"),
+                        RuntimeOptions.defaults().withKvInPlace(false));
+                KvSequence written = inPlace.newCache();
+                KvSequence copied = copying.newCache();
+                KvSequence seeded = inPlace.newCache()) {
+            assertThat(written.store().writesInPlace()).isTrue();
+            inPlace.forward(new StepInput(written, prompt, 1, false, null));
+            copying.forward(new StepInput(copied, prompt, 1, false, null));
+            assertThat(tokenBytes(written, 3 * B)).isDeepEqualTo(tokenBytes(copied, 3 * B));
+            PrefixCache prefixes = new PrefixCache(64L << 20, PrefixCacheListener.NONE);
+            prefixes.store(inPlace.kvIdentity(), prompt, written);
+            assertThat(prefixes.seed(inPlace.kvIdentity(), prompt, seeded)).isEqualTo(3 * B);
+            assertThat(seeded.store().capacity()).as("room after the prefix").isGreaterThan(3 * B);
+            int[] rest = Arrays.copyOfRange(prompt, 3 * B, prompt.length);
+            inPlace.forward(new StepInput(seeded, rest, 1, false, null));
+            float[] expected = copying.forward(new StepInput(copied, next, next.length, false, null)).logits();
+            float[] actual = inPlace.forward(new StepInput(seeded, next, next.length, false, null)).logits();
+            for (int i = 0; i < expected.length; i++) {
+                assertThat(actual[i]).as("logit %d", i).isCloseTo(expected[i], offset(1e-4f));
+            }
+            prefixes.clear();
+        }
     }
 
     @Test

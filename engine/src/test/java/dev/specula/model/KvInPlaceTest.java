@@ -28,9 +28,14 @@ class KvInPlaceTest {
 
     private static final KvStore.Compaction FREQUENT = new KvStore.Compaction(2, 0);
 
+    /**
+     * Graphs with ONNX Runtime's GroupQueryAttention: ours, and ONNX Runtime GenAI's
+     * interface ({@code gqa}: lengths from attention_mask, no position_ids), whose
+     * ThirdPartyLayoutTest decodes to transformers' reference written in place.
+     */
     @ParameterizedTest
-    @ValueSource(strings = { "llama-fused", "qwen2-fused", "llama-fused-packed" })
-    void fusedGraphsWriteInPlace(String name) {
+    @ValueSource(strings = { "llama-fused", "qwen2-fused", "llama-fused-packed", "gqa" })
+    void groupQueryAttentionGraphsWriteInPlace(String name) {
         try (DecoderModel model = Fixtures.load(name);
                 DecoderModel off = DecoderModel.load(Fixtures.model(name),
                         RuntimeOptions.defaults().withKvInPlace(false))) {
