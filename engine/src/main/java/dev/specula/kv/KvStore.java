@@ -104,7 +104,7 @@ public final class KvStore implements AutoCloseable {
      * Slots a buffer written in place has beyond those in use, at least (and the unit its
      * capacity is rounded to).
      */
-    static final int HEADROOM_SLOTS = 64;
+    public static final int HEADROOM_SLOTS = 64;
 
     private final OrtEnvironment environment;
 
@@ -132,6 +132,13 @@ public final class KvStore implements AutoCloseable {
      * Slots per row the tensors hold: physical, or more when written in place.
      */
     private int capacity;
+
+    /**
+     * Written in place: the most slots room is made for ahead of need (a sequence alone:
+     * its model's context and the holes it may leave); a call that needs more still gets
+     * them.
+     */
+    private final int roomLimit;
 
     /**
      * Past tensors, per layer: [rows, kvHeads, capacity, headDim]; null while the store
@@ -172,12 +179,14 @@ public final class KvStore implements AutoCloseable {
 
     private boolean closed;
 
-    KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction, boolean inPlace) {
+    KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction, boolean inPlace,
+            int roomLimit) {
         this.environment = Objects.requireNonNull(environment, "environment");
         this.shape = Objects.requireNonNull(shape, "shape");
         this.layout = Objects.requireNonNull(layout, "layout");
         this.compaction = Objects.requireNonNull(compaction, "compaction");
         this.inPlace = inPlace;
+        this.roomLimit = roomLimit;
         this.keys = new OnnxTensor[shape.layers()];
         this.values = new OnnxTensor[shape.layers()];
         this.keyBuffers = new ByteBuffer[shape.layers()];
@@ -193,16 +202,19 @@ public final class KvStore implements AutoCloseable {
      * to the engine.
      */
     public static KvSequence single(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction) {
-        return single(environment, shape, layout, compaction, false);
+        return single(environment, shape, layout, compaction, false, Integer.MAX_VALUE);
     }
 
     /**
      * A sequence in a store of its own, written in place when {@code inPlace} (the graph
-     * writes its new KV into the past it is given). Internal to the engine.
+     * writes its new KV into the past it is given), its buffers never grown ahead of need
+     * beyond {@code contextSlots} slots (its model's context length) and
+     * {@value #HEADROOM_SLOTS} more for holes. Internal to the engine.
      */
     public static KvSequence single(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction,
-            boolean inPlace) {
-        KvStore store = new KvStore(environment, shape, layout, compaction, inPlace);
+            boolean inPlace, int contextSlots) {
+        KvStore store = new KvStore(environment, shape, layout, compaction, inPlace,
+                (int) Math.min(Integer.MAX_VALUE, (long) contextSlots + HEADROOM_SLOTS));
         KvSequence sequence = store.join();
         sequence.ownsStore = true;
         return sequence;
@@ -223,7 +235,8 @@ public final class KvStore implements AutoCloseable {
      */
     public static KvStore batch(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction,
             boolean inPlace) {
-        return new KvStore(environment, shape, layout, compaction, inPlace && layout == Layout.PACKED);
+        return new KvStore(environment, shape, layout, compaction, inPlace && layout == Layout.PACKED,
+                Integer.MAX_VALUE);
     }
 
     /**
@@ -377,10 +390,15 @@ public final class KvStore implements AutoCloseable {
         install(newKeys, newValues, newCapacity, "growing");
     }
 
-    /** Slots a buffer written in place gets for {@code needed} slots in use. */
-    private static int roundedCapacity(int needed) {
+    /**
+     * Slots a buffer written in place gets for {@code needed} slots in use: a quarter
+     * more, at least {@value #HEADROOM_SLOTS}, rounded up to a multiple of it, but no
+     * room beyond {@link #roomLimit}.
+     */
+    private int roundedCapacity(int needed) {
         long slots = needed + Math.max((long) HEADROOM_SLOTS, needed / 4L);
-        return Math.toIntExact((slots + HEADROOM_SLOTS - 1) / HEADROOM_SLOTS * HEADROOM_SLOTS);
+        long rounded = (slots + HEADROOM_SLOTS - 1) / HEADROOM_SLOTS * HEADROOM_SLOTS;
+        return Math.toIntExact(Math.max(needed, Math.min(rounded, roomLimit)));
     }
 
     /**

@@ -354,7 +354,7 @@ public final class DecoderModel implements Decoder {
      * says.
      */
     KvSequence newCache(KvStore.Compaction compaction) {
-        return KvStore.single(environment, kvLayout(), storeLayout(), compaction, kvInPlace);
+        return KvStore.single(environment, kvLayout(), storeLayout(), compaction, kvInPlace, config.contextLength());
     }
 
     /** A KV store for batched steps, compacted by {@link KvStore.Compaction#BATCH}. */

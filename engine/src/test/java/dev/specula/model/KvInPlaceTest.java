@@ -105,6 +105,17 @@ class KvInPlaceTest {
     }
 
     @Test
+    void aSequenceAloneGetsNoRoomBeyondItsContext() throws Exception {
+        try (DecoderModel model = Fixtures.load("llama-fused"); KvSequence cache = model.newCache()) {
+            int context = model.config().contextLength();
+            int[] prompt = new Random(5).ints(context - 10, 3, model.config().vocabSize()).toArray();
+            step(model, cache, prompt, 1);
+            assertThat(cache.store().capacity()).as("a quarter more would be %d", (context - 10) * 5 / 4)
+                .isBetween(context - 10, context + KvStore.HEADROOM_SLOTS);
+        }
+    }
+
+    @Test
     void rollingBackTheLastTokensLeavesNoHole() throws Exception {
         try (DecoderModel model = Fixtures.load("llama-fused"); KvSequence cache = model.newCache()) {
             step(model, cache, new int[] { 5, 17, 42, 99, 7, 300 }, 1);
