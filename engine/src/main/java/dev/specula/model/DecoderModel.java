@@ -7,6 +7,7 @@ import java.nio.LongBuffer;
 import java.nio.ShortBuffer;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.LinkedHashSet;
 import java.util.List;
@@ -85,13 +86,11 @@ public final class DecoderModel implements Decoder {
 
     final String[] presentValues;
 
-    final Set<String> outputs;
-
-    final Set<String> outputsWithHidden;
-
-    final Set<String> presents;
-
-    final Set<String> presentsWithHidden;
+    /**
+     * {@link #requested}'s answer for every combination, at index logits · 4 + hidden · 2
+     * + presentsBound (each 0 or 1): made once, not per call.
+     */
+    private final List<Set<String>> requestedOutputs;
 
     /**
      * Whether logits have a fixed width, so they can be written into a direct buffer of
@@ -157,25 +156,28 @@ public final class DecoderModel implements Decoder {
         this.pastValues = new String[layers];
         this.presentKeys = new String[layers];
         this.presentValues = new String[layers];
-        Set<String> names = new LinkedHashSet<>();
-        names.add(GraphSignature.LOGITS);
         for (int layer = 0; layer < layers; layer++) {
             pastKeys[layer] = GraphSignature.pastKey(layer);
             pastValues[layer] = GraphSignature.pastValue(layer);
             presentKeys[layer] = GraphSignature.presentKey(layer);
             presentValues[layer] = GraphSignature.presentValue(layer);
-            names.add(presentKeys[layer]);
-            names.add(presentValues[layer]);
         }
-        this.outputs = Set.copyOf(names);
-        names.remove(GraphSignature.LOGITS);
-        this.presents = Set.copyOf(names);
-        if (signature.hasHiddenState()) {
-            names.add(signature.hiddenOutput());
+        List<Set<String>> sets = new ArrayList<>(8);
+        for (int combination = 0; combination < 8; combination++) {
+            Set<String> names = new LinkedHashSet<>();
+            if ((combination & 4) != 0) {
+                names.add(GraphSignature.LOGITS);
+            }
+            if ((combination & 2) != 0 && signature.hasHiddenState()) {
+                names.add(signature.hiddenOutput());
+            }
+            if ((combination & 1) == 0) {
+                names.addAll(Arrays.asList(presentKeys));
+                names.addAll(Arrays.asList(presentValues));
+            }
+            sets.add(Set.copyOf(names));
         }
-        this.presentsWithHidden = Set.copyOf(names);
-        names.add(GraphSignature.LOGITS);
-        this.outputsWithHidden = Set.copyOf(names);
+        this.requestedOutputs = List.copyOf(sets);
         this.pinLogits = signature.logitsWidth() > 0;
         this.prefillChunkTokens = prefillChunkTokens;
         this.profiled = profiled;
@@ -707,14 +709,7 @@ public final class DecoderModel implements Decoder {
      * its own buffers to them ({@link KvStore#writesInPlace()}).
      */
     Set<String> requested(boolean logits, boolean hidden, boolean presentsBound) {
-        if (!presentsBound) {
-            return logits ? (hidden ? outputsWithHidden : outputs) : (hidden ? presentsWithHidden : presents);
-        }
-        String hiddenName = signature.hiddenOutput();
-        if (logits) {
-            return hidden ? Set.of(GraphSignature.LOGITS, hiddenName) : Set.of(GraphSignature.LOGITS);
-        }
-        return hidden ? Set.of(hiddenName) : Set.of();
+        return requestedOutputs.get((logits ? 4 : 0) + (hidden ? 2 : 0) + (presentsBound ? 1 : 0));
     }
 
     /**
