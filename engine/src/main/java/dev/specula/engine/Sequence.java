@@ -155,6 +155,12 @@ final class Sequence implements AutoCloseable {
     /** Whether the draft model is still to propose this round. */
     boolean drafting;
 
+    /**
+     * Whether the draft model drafts this round (a chain or a tree), not a proposer
+     * without one.
+     */
+    boolean modelDrafts;
+
     double draftLogProbability;
 
     long roundDraftNanos;
@@ -331,6 +337,7 @@ final class Sequence implements AutoCloseable {
             roundDraftNanos = System.nanoTime() - start;
         }
         drafting = !proposedWithoutModel && gamma > 0 && modelCanDraft;
+        modelDrafts = drafting;
         treeDraft = drafting && tree && request.tree() != null
                 ? new TreeDraft(request.tree(), gamma, length, head != null) : null;
     }
@@ -356,6 +363,7 @@ final class Sequence implements AutoCloseable {
         drafted = 0;
         fillers = 0;
         drafting = false;
+        modelDrafts = false;
         treeDraft = null;
         draftLogProbability = 0;
         roundDraftNanos = 0;

@@ -462,6 +462,20 @@ final class SpeculativeDecoder {
         sequence.policy
             .observe(new RoundOutcome(sequence.requestedDrafts, proposed, Math.min(verdict.accepted(), proposed),
                     sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
+        observeRound(sequence, false, sequence.drafted, verdict.accepted(), roundStart);
+    }
+
+    /**
+     * Tells the tree sizer what a whole round of a request whose trees it sizes yielded:
+     * a tree, or the chain the draft model drafted in its place. A round that also fed
+     * prompt tokens (or a long catch-up) says nothing of either.
+     */
+    private void observeRound(Sequence sequence, boolean tree, int verifiedDrafts, int accepted, long roundStart) {
+        TreeShape shape = sequence.request.tree();
+        if (shape != null && shape.autoNodes() && sequence.modelDrafts
+                && sequence.lastVerifiedTokens - verifiedDrafts <= 2) {
+            models.treeSizer().observeRound(tree, accepted + 1, System.nanoTime() - roundStart);
+        }
     }
 
     /**
@@ -509,6 +523,7 @@ final class SpeculativeDecoder {
         int chainDrafted = Math.min(sequence.requestedDrafts, tree.maxDepth());
         sequence.policy.observe(new RoundOutcome(sequence.requestedDrafts, chainDrafted, verdict.accepted(),
                 sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
+        observeRound(sequence, true, tree.size(), verdict.accepted(), roundStart);
     }
 
     /**

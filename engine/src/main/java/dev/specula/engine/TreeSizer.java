@@ -36,7 +36,11 @@ import dev.specula.sampling.TreeVerdict;
  * When branches stop paying (fewer than one sized round in {@value #BRANCH_SHARE_INVERSE}
  * chose any, lately), the sizer says so ({@link #growsTrees()}): rounds then draft
  * chains, whose expansion costs less, and one round in {@value #PROBE_EVERY} grows a tree
- * again to see whether branches pay now.
+ * again to see whether branches pay now. Nor do trees grow while whole tree rounds (their
+ * wider drafting and the work outside the target's call included) commit fewer tokens a
+ * second than whole chain rounds, lately ({@link #observeRound}); then one round in
+ * {@value #PROBE_EVERY} grows a tree, and while trees win, one in {@value #PROBE_EVERY}
+ * drafts a chain.
  *
  * The backbone (the draft's greedy chain, as deep as the policy asked) is always
  * verified: the policy chose that depth, and the sizer only decides which branches are
@@ -88,6 +92,22 @@ final class TreeSizer {
     private double branchShare = 1;
 
     private long asked;
+
+    /**
+     * Whole rounds of each kind, [0] chains and [1] trees: tokens committed and wall
+     * time, fading.
+     */
+    private final double[] roundTokens = new double[2];
+
+    private final double[] roundNanos = new double[2];
+
+    private final long[] rounds = new long[2];
+
+    /** How much a round's weight fades with each later round of its kind. */
+    private static final double ROUND_FADE = 0.95;
+
+    /** Rounds of each kind observed before their rates are compared. */
+    private static final int TRIED_ROUNDS = 4;
 
     private final long[] hits = new long[BINS];
 
@@ -190,7 +210,18 @@ final class TreeSizer {
      */
     synchronized boolean growsTrees() {
         asked++;
-        return branchShare * BRANCH_SHARE_INVERSE >= 1 || asked % PROBE_EVERY == 0;
+        boolean probe = asked % PROBE_EVERY == 0;
+        if (branchShare * BRANCH_SHARE_INVERSE < 1) {
+            return probe;
+        }
+        if (rounds[0] < TRIED_ROUNDS || rounds[1] < TRIED_ROUNDS) {
+            // both kinds tried first, in turn
+            return rounds[1] <= rounds[0];
+        }
+        boolean treesPay = rate(1) > rate(0);
+        // the kind that loses is still tried now and then: what pays changes with the
+        // text
+        return probe != treesPay;
     }
 
     /**
@@ -223,6 +254,30 @@ final class TreeSizer {
             sumKt[1] *= FADE;
             add(1, tokens, targetNanos, 1);
         }
+    }
+
+    /**
+     * Learns what a whole round of each kind yields per second: drafting, the target's
+     * call and the work around both, which the cost line (the target's calls alone) does
+     * not see. A tree drafts wider levels and verifies more nodes; at 2 threads that work
+     * outside ONNX Runtime is what made trees lose to their chains.
+     * @param tree whether the round verified a tree (else a chain the draft model drafted
+     * in its place)
+     * @param committed the tokens the round committed (accepted + 1)
+     * @param wallNanos the round's wall time, its drafting included
+     */
+    synchronized void observeRound(boolean tree, int committed, long wallNanos) {
+        int kind = tree ? 1 : 0;
+        roundTokens[kind] = ROUND_FADE * roundTokens[kind] + committed;
+        roundNanos[kind] = ROUND_FADE * roundNanos[kind] + Math.max(1, wallNanos);
+        rounds[kind]++;
+    }
+
+    /**
+     * Committed tokens per nanosecond of recent rounds of one kind (0: chains, 1: trees).
+     */
+    private double rate(int kind) {
+        return roundTokens[kind] / roundNanos[kind];
     }
 
     /** The expected share of nodes of path log-probability {@code score} accepted. */

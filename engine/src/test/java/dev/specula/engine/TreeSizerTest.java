@@ -74,6 +74,38 @@ class TreeSizerTest {
     }
 
     @Test
+    void treesGiveWayToChainsThatCommitMoreTokensPerSecondOverWholeRounds() {
+        // the target's calls alone say branches pay: 1 µs a verified token
+        TreeSizer sizer = linear(3_000_000, 1_000);
+        float[] scores = { -0.1f, -0.2f, -0.3f, -0.4f };
+        for (int round = 0; round < 60; round++) {
+            assertThat(sizer.choose(scores, 2, 0, 1)).isEqualTo(4);
+        }
+        // but over whole rounds (drafting, verifying, the work around both) a tree
+        // commits
+        // 4 tokens in 5 ms and a chain 3 in 3 ms
+        int trees = run(sizer, 16, 4, 5_000_000, 3, 3_000_000);
+        assertThat(trees).as("both kinds are tried first").isBetween(4, 12);
+        assertThat(run(sizer, 64, 4, 5_000_000, 3, 3_000_000)).as("then trees as probes only").isEqualTo(4);
+        // when trees commit more per second again, the probes bring them back (within a
+        // few), chains being the probes then
+        assertThat(run(sizer, 128, 4, 2_000_000, 3, 3_000_000)).isGreaterThanOrEqualTo(48);
+        assertThat(run(sizer, 64, 4, 2_000_000, 3, 3_000_000)).isEqualTo(60);
+    }
+
+    /** {@code rounds} rounds as the sizer chooses their kind: how many grew trees. */
+    private static int run(TreeSizer sizer, int rounds, int treeTokens, long treeNanos, int chainTokens,
+            long chainNanos) {
+        int trees = 0;
+        for (int round = 0; round < rounds; round++) {
+            boolean tree = sizer.growsTrees();
+            trees += tree ? 1 : 0;
+            sizer.observeRound(tree, tree ? treeTokens : chainTokens, tree ? treeNanos : chainNanos);
+        }
+        return trees;
+    }
+
+    @Test
     void acceptanceIsLearnedFromVerifiedTrees() {
         TreeSizer sizer = linear(3_000_000, 180_000);
         float confident = (float) Math.log(0.95);
