@@ -66,6 +66,11 @@ public abstract class ForwardingDecoder implements Decoder {
     }
 
     @Override
+    public KvSequence newCache(int maxTokens) {
+        return delegate.newCache(maxTokens);
+    }
+
+    @Override
     public KvStore newStore() {
         return delegate.newStore();
     }

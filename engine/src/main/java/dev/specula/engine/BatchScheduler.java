@@ -438,9 +438,10 @@ final class BatchScheduler implements AutoCloseable {
             // the sequence streams into its output queue, never into the caller's
             // listener
             Speculation speculation = admitted.speculation();
+            int maxTokens = request.maxTokens();
             Sequence sequence = decoder.open(request, admitted.policy(), speculation, pending.output(),
-                    targetPool.join(),
-                    speculation.usesHead() ? headPool.join() : speculation.usesDraftModel() ? draftPool.join() : null,
+                    targetPool.join(maxTokens), speculation.usesHead() ? headPool.join(maxTokens)
+                            : speculation.usesDraftModel() ? draftPool.join(maxTokens) : null,
                     runOptions);
             active
                 .add(new Active(pending, sequence, speculation.policyName(admitted.policy()), admitted.reservation()));

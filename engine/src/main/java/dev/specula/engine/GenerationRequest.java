@@ -114,6 +114,14 @@ public record GenerationRequest(int[] promptIds, SamplingParams sampling, int ma
         return promptLogprobs >= 0;
     }
 
+    /**
+     * The most tokens its sequence holds: the prompt and all it may generate, as the KV
+     * budget counts them (at least 1).
+     */
+    int maxTokens() {
+        return (int) Math.max(1, Math.min(Integer.MAX_VALUE, (long) promptIds.length + maxNewTokens));
+    }
+
     /** This request with another policy supplier (the same in every other respect). */
     GenerationRequest withPolicy(Supplier<? extends SpeculationPolicy> policy) {
         return new GenerationRequest(promptIds, sampling, maxNewTokens, stopStrings, policy, listener, cancellation,

@@ -19,8 +19,9 @@ import dev.specula.model.Decoder;
  * </pre>
  *
  * A round never drafts past the token budget (γ ≤ remaining − 1), so the lookahead of the
- * drafts lies inside it. Rolled-back slots awaiting compaction and the padding of a
- * padded batch are not counted.
+ * drafts lies inside it. A cache written in place makes room for no more than these
+ * tokens ({@code Decoder.newCache(int)}, {@code KvStore.join(int)}). Rolled-back slots
+ * awaiting compaction and the padding of a padded batch are not counted.
  */
 final class KvAdmission {
 

@@ -565,8 +565,9 @@ final class SpeculativeDecoder {
 
     private Sequence open(GenerationRequest request, SpeculationPolicy policy, Speculation speculation)
             throws OrtException {
-        return open(request, policy, speculation, request.listener(), models.targetSteps().newCache(),
-                speculation.drafter(models).map(Decoder::newCache).orElse(null), null);
+        int maxTokens = request.maxTokens();
+        return open(request, policy, speculation, request.listener(), models.targetSteps().newCache(maxTokens),
+                speculation.drafter(models).map((drafter) -> drafter.newCache(maxTokens)).orElse(null), null);
     }
 
     /**

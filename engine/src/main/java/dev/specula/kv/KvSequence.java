@@ -25,15 +25,19 @@ public final class KvSequence implements SequenceCache {
 
     int length;
 
+    /** The most tokens the sequence will hold: the room its store makes for it. */
+    final int maxTokens;
+
     /** Whether the store is this sequence's own (closing the sequence closes it). */
     boolean ownsStore;
 
     private boolean closed;
 
-    KvSequence(KvStore store, int id, int row) {
+    KvSequence(KvStore store, int id, int row, int maxTokens) {
         this.store = store;
         this.id = id;
         this.row = row;
+        this.maxTokens = maxTokens;
     }
 
     /** The store holding the sequence's slots. Internal to the engine. */

@@ -134,11 +134,16 @@ public final class KvStore implements AutoCloseable {
     private int capacity;
 
     /**
-     * Written in place: the most slots room is made for ahead of need (a sequence alone:
-     * its model's context and the holes it may leave); a call that needs more still gets
-     * them.
+     * Written in place: the most slots room is made for ahead of need, so that the KV
+     * budget, which counts what requests may hold, bounds the buffers. A sequence alone:
+     * what it may hold ({@link #single}); −1 in a batch store: what its members may hold
+     * together ({@link #join(int)}). A call that needs more (holes awaiting compaction)
+     * still gets it, with the usual room.
      */
-    private final int roomLimit;
+    private final long fixedRoom;
+
+    /** Slots the members of a batch store may hold together. */
+    private long membersRoom;
 
     /**
      * Past tensors, per layer: [rows, kvHeads, capacity, headDim]; null while the store
@@ -180,13 +185,13 @@ public final class KvStore implements AutoCloseable {
     private boolean closed;
 
     KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction, boolean inPlace,
-            int roomLimit) {
+            long fixedRoom) {
         this.environment = Objects.requireNonNull(environment, "environment");
         this.shape = Objects.requireNonNull(shape, "shape");
         this.layout = Objects.requireNonNull(layout, "layout");
         this.compaction = Objects.requireNonNull(compaction, "compaction");
         this.inPlace = inPlace;
-        this.roomLimit = roomLimit;
+        this.fixedRoom = fixedRoom;
         this.keys = new OnnxTensor[shape.layers()];
         this.values = new OnnxTensor[shape.layers()];
         this.keyBuffers = new ByteBuffer[shape.layers()];
@@ -208,13 +213,13 @@ public final class KvStore implements AutoCloseable {
     /**
      * A sequence in a store of its own, written in place when {@code inPlace} (the graph
      * writes its new KV into the past it is given), its buffers never grown ahead of need
-     * beyond {@code contextSlots} slots (its model's context length) and
-     * {@value #HEADROOM_SLOTS} more for holes. Internal to the engine.
+     * beyond {@code roomSlots} slots: what it may hold (its request's prompt and new
+     * tokens, or its model's context and {@value #HEADROOM_SLOTS} slots for holes).
+     * Internal to the engine.
      */
     public static KvSequence single(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction,
-            boolean inPlace, int contextSlots) {
-        KvStore store = new KvStore(environment, shape, layout, compaction, inPlace,
-                (int) Math.min(Integer.MAX_VALUE, (long) contextSlots + HEADROOM_SLOTS));
+            boolean inPlace, int roomSlots) {
+        KvStore store = new KvStore(environment, shape, layout, compaction, inPlace, roomSlots);
         KvSequence sequence = store.join();
         sequence.ownsStore = true;
         return sequence;
@@ -235,8 +240,7 @@ public final class KvStore implements AutoCloseable {
      */
     public static KvStore batch(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction,
             boolean inPlace) {
-        return new KvStore(environment, shape, layout, compaction, inPlace && layout == Layout.PACKED,
-                Integer.MAX_VALUE);
+        return new KvStore(environment, shape, layout, compaction, inPlace && layout == Layout.PACKED, -1);
     }
 
     /**
@@ -267,9 +271,23 @@ public final class KvStore implements AutoCloseable {
      * copied). Internal to the engine (the batch scheduler).
      */
     public KvSequence join() {
+        return join(Integer.MAX_VALUE);
+    }
+
+    /**
+     * A new, empty sequence in the store that will hold at most {@code maxTokens} tokens
+     * (its prompt and all it may generate): a store written in place makes room for no
+     * more than its members may hold together. Internal to the engine (the batch
+     * scheduler).
+     */
+    public KvSequence join(int maxTokens) {
         checkOpen();
+        if (maxTokens < 1) {
+            throw new IllegalArgumentException("maxTokens must be >= 1 but was " + maxTokens);
+        }
+        membersRoom += maxTokens;
         if (layout == Layout.PACKED) {
-            KvSequence sequence = new KvSequence(this, nextId++, 0);
+            KvSequence sequence = new KvSequence(this, nextId++, 0, maxTokens);
             members.add(sequence);
             return sequence;
         }
@@ -279,7 +297,7 @@ public final class KvStore implements AutoCloseable {
             addRow();
             members.add(null);
         }
-        KvSequence sequence = new KvSequence(this, nextId++, row);
+        KvSequence sequence = new KvSequence(this, nextId++, row, maxTokens);
         members.set(row, sequence);
         return sequence;
     }
@@ -393,12 +411,14 @@ public final class KvStore implements AutoCloseable {
     /**
      * Slots a buffer written in place gets for {@code needed} slots in use: a quarter
      * more, at least {@value #HEADROOM_SLOTS}, rounded up to a multiple of it, but no
-     * room beyond {@link #roomLimit}.
+     * room beyond what the store's sequences may hold ({@link #fixedRoom}), unless holes
+     * already need more.
      */
     private int roundedCapacity(int needed) {
         long slots = needed + Math.max((long) HEADROOM_SLOTS, needed / 4L);
-        long rounded = (slots + HEADROOM_SLOTS - 1) / HEADROOM_SLOTS * HEADROOM_SLOTS;
-        return Math.toIntExact(Math.max(needed, Math.min(rounded, roomLimit)));
+        long rounded = Math.min(Integer.MAX_VALUE, (slots + HEADROOM_SLOTS - 1) / HEADROOM_SLOTS * HEADROOM_SLOTS);
+        long room = fixedRoom >= 0 ? fixedRoom : membersRoom;
+        return Math.toIntExact(needed > room ? rounded : Math.max(needed, Math.min(rounded, room)));
     }
 
     /**
@@ -608,6 +628,7 @@ public final class KvStore implements AutoCloseable {
             return;
         }
         release(sequence, 0);
+        membersRoom -= sequence.maxTokens;
         if (layout == Layout.PACKED) {
             members.remove(sequence);
         }

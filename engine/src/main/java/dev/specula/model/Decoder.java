@@ -84,6 +84,16 @@ public interface Decoder extends AutoCloseable {
     KvSequence newCache();
 
     /**
+     * A new, empty sequence in a KV store of its own that will hold at most
+     * {@code maxTokens} tokens (its prompt and all it may generate): a store written in
+     * place takes no room beyond them, so the KV budget, which counts them, bounds its
+     * memory. Rolled-back slots awaiting compaction may still need more.
+     */
+    default KvSequence newCache(int maxTokens) {
+        return newCache();
+    }
+
+    /**
      * A KV store for batched steps, which sequences {@link KvStore#join() join}:
      * {@link KvStore.Layout#PACKED} when the graph takes an attention bias,
      * {@link KvStore.Layout#PADDED} when it takes an attention mask.

@@ -351,12 +351,22 @@ public final class DecoderModel implements Decoder {
         return newCache(holesExact ? KvStore.Compaction.SEQUENCE : NO_HOLES);
     }
 
+    @Override
+    public KvSequence newCache(int maxTokens) {
+        if (maxTokens < 1) {
+            throw new IllegalArgumentException("maxTokens must be >= 1 but was " + maxTokens);
+        }
+        return KvStore.single(environment, kvLayout(), storeLayout(),
+                holesExact ? KvStore.Compaction.SEQUENCE : NO_HOLES, kvInPlace, maxTokens);
+    }
+
     /**
      * A new, empty sequence in a KV store of its own, compacted as {@code compaction}
      * says.
      */
     KvSequence newCache(KvStore.Compaction compaction) {
-        return KvStore.single(environment, kvLayout(), storeLayout(), compaction, kvInPlace, config.contextLength());
+        return KvStore.single(environment, kvLayout(), storeLayout(), compaction, kvInPlace,
+                (int) Math.min(Integer.MAX_VALUE, (long) config.contextLength() + KvStore.HEADROOM_SLOTS));
     }
 
     /** A KV store for batched steps, compacted by {@link KvStore.Compaction#BATCH}. */

@@ -1,6 +1,7 @@
 package dev.specula.model;
 
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 
@@ -112,6 +113,38 @@ class KvInPlaceTest {
             step(model, cache, prompt, 1);
             assertThat(cache.store().capacity()).as("a quarter more would be %d", (context - 10) * 5 / 4)
                 .isBetween(context - 10, context + KvStore.HEADROOM_SLOTS);
+        }
+    }
+
+    @Test
+    void aSequenceGetsNoRoomBeyondTheTokensItsRequestMayHold() throws Exception {
+        // a prompt of 30 and 70 new tokens: the KV budget counts 100 tokens
+        try (DecoderModel model = Fixtures.load("llama-fused"); KvSequence cache = model.newCache(100)) {
+            int[] tokens = new Random(7).ints(100, 3, model.config().vocabSize()).toArray();
+            step(model, cache, Arrays.copyOf(tokens, 30), 1);
+            for (int i = 30; i < tokens.length; i++) {
+                step(model, cache, new int[] { tokens[i] }, 1);
+            }
+            assertThat(cache.store().capacity()).isEqualTo(100);
+        }
+    }
+
+    @Test
+    void aPackedBatchStoreGetsNoRoomBeyondTheTokensItsMembersMayHold() throws Exception {
+        Random random = new Random(9);
+        try (DecoderModel model = Fixtures.load("llama-fused-packed"); KvStore store = model.newStore()) {
+            int vocab = model.config().vocabSize();
+            KvSequence first = store.join(50);
+            KvSequence second = store.join(70);
+            model.forward(List.of(new StepInput(first, random.ints(40, 3, vocab).toArray(), 1, false, null),
+                    new StepInput(second, random.ints(60, 3, vocab).toArray(), 1, false, null)));
+            for (int round = 0; round < 10; round++) {
+                model.forward(List.of(new StepInput(first, random.ints(1, 3, vocab).toArray(), 1, false, null),
+                        new StepInput(second, random.ints(1, 3, vocab).toArray(), 1, false, null)));
+            }
+            assertThat(store.capacity()).isEqualTo(120);
+            first.close();
+            second.close();
         }
     }
 
