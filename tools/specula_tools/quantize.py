@@ -1,7 +1,7 @@
 """``quantize``: weight-only quantization of an exported model directory; activations stay float32.
 
     python -m specula_tools quantize IN_DIR OUT_DIR --scheme int4-b32|int4-b32-a8|int4-b128|int8|int8-a8|fp32|dynamic-int8
-        [--packed-graph PATH] [--no-check]
+        [--packed-graph PATH] [--no-check] [--float-embedding]
     python -m specula_tools quantize agree REFERENCE_DIR DIR... --prompts FILE.jsonl [--new-tokens 64]
 
 Schemes (each constant MatMul weight; other weights are stored as in IN_DIR):
@@ -29,6 +29,14 @@ Schemes (each constant MatMul weight; other weights are stored as in IN_DIR):
 - ``dynamic-int8``: ``onnxruntime.quantization.quantize_dynamic`` (``DynamicQuantizeMatMul``, one activation
   scale per tensor). For comparison only: a row's logits depend on the other rows of the call, so speculative
   decoding with such a target is NOT lossless (``--check`` shows it).
+
+The ``MatMulNBits`` schemes also store the token table (the embedding read by a ``Gather``; a tied output projection
+gets its own transposed copy first, quantized as a MatMul weight) at 8 bits: ONNX Runtime's ``com.microsoft``
+``GatherBlockQuantized``, asymmetric uint8 blocks of the scheme's block size along the hidden size, float32 scales,
+8-bit zero points, each gathered row dequantized on its own (rows of a call stay independent). Left float32, it
+would be the largest weight in the files of a quantized model with a real vocabulary (Qwen2.5-0.5B's 151,936 × 896:
+545 MB of an 870 MB int4 model; 8 bits: 137 MB), while a token reads one row of it. llama.cpp keeps such a table at 8 bits
+too (Q8_0 where Q6_K does not fit the row size). ``--float-embedding`` keeps it as in IN_DIR.
 
 The graphs quantized are ``model.onnx`` and, when present, ``model_packed.onnx`` (or the graph given with
 ``--packed-graph``, written as ``OUT_DIR/model_packed.onnx``). Weights that a graph stores as float16 initializers
@@ -198,19 +206,94 @@ def transposed_weights_to_initializers(model):
     return count
 
 
+EMBEDDING_BITS = 8
+
+EMBEDDING_MIN_ROWS = 256
+"""A Gather table with fewer rows is a small constant, not a token table."""
+
+
+def block_quantize_rows(table, bits, block_size):
+    """Asymmetric block quantization of a [rows, cols] float table along cols: (q uint8 [rows, cols] unpacked,
+    scales float32 [rows, blocks], zero points uint8 [rows, blocks]); zero stays exactly representable."""
+    rows, cols = table.shape
+    blocks = -(-cols // block_size)
+    top = (1 << bits) - 1
+    q = np.empty((rows, cols), np.uint8)
+    scales = np.empty((rows, blocks), np.float32)
+    zero_points = np.empty((rows, blocks), np.uint8)
+    for start in range(0, rows, 8192):  # bounded temporaries for a 152k-row table
+        chunk = np.zeros((min(8192, rows - start), blocks * block_size), np.float32)
+        chunk[:, :cols] = table[start:start + chunk.shape[0]]
+        by_block = chunk.reshape(chunk.shape[0], blocks, block_size)
+        low = np.minimum(by_block.min(-1), 0)
+        high = np.maximum(by_block.max(-1), 0)
+        scale = ((high - low) / top).astype(np.float32)
+        scale[scale == 0] = 1
+        zero = np.clip(np.round(-low / scale), 0, top)
+        values = np.clip(np.round(by_block / scale[..., None]) + zero[..., None], 0, top)
+        q[start:start + chunk.shape[0]] = values.reshape(chunk.shape[0], -1)[:, :cols].astype(np.uint8)
+        scales[start:start + chunk.shape[0]] = scale
+        zero_points[start:start + chunk.shape[0]] = zero.astype(np.uint8)
+    return q, scales, zero_points
+
+
+def quantize_embedding_gathers(model, block_size, bits=EMBEDDING_BITS):
+    """Replaces each Gather over a constant float token table ([rows >= 256, H], gathered along rows, read by that
+    Gather alone) with ``com.microsoft.GatherBlockQuantized`` over the table quantized by ``block_quantize_rows``.
+    Returns the names of the tables replaced."""
+    graph = model.graph
+    inits = {t.name: t for t in graph.initializer}
+    readers = {}
+    for node in graph.node:
+        for name in node.input:
+            readers[name] = readers.get(name, 0) + 1
+    replaced = []
+    nodes = []
+    for node in graph.node:
+        table = inits.get(node.input[0]) if node.op_type == "Gather" and node.domain in ("", "ai.onnx") else None
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 0)
+        if (table is None or axis != 0 or len(table.dims) != 2 or table.dims[0] < EMBEDDING_MIN_ROWS
+                or table.data_type not in (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16)
+                or readers[node.input[0]] != 1 or any(o.name == node.input[0] for o in graph.output)):
+            nodes.append(node)
+            continue
+        q, scales, zero_points = block_quantize_rows(numpy_helper.to_array(table).astype(np.float32), bits,
+                                                     block_size)
+        name = node.input[0]
+        graph.initializer.extend([numpy_helper.from_array(q, name + "__q"),
+                                  numpy_helper.from_array(scales, name + "__scales"),
+                                  numpy_helper.from_array(zero_points, name + "__zero_points")])
+        nodes.append(helper.make_node("GatherBlockQuantized",
+                                      [name + "__q", node.input[1], name + "__scales", name + "__zero_points"],
+                                      list(node.output), name=node.name + "__quantized", domain="com.microsoft",
+                                      bits=bits, block_size=block_size, gather_axis=0, quantize_axis=1))
+        replaced.append(name)
+    if replaced:
+        kept = [t for t in graph.initializer if t.name not in set(replaced)]
+        del graph.initializer[:]
+        graph.initializer.extend(kept)
+        del graph.node[:]
+        graph.node.extend(nodes)
+        if not any(o.domain == "com.microsoft" for o in model.opset_import):
+            model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return replaced
+
+
 def _matmul_weights(model):
     inits = {t.name for t in model.graph.initializer}
     return {n.input[1] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits}
 
 
-def quantize_graph(src, dst, scheme, log=print):
-    """Quantizes the graph at ``src`` (external data beside it is read) and writes ``dst`` (weights in ``dst``_data)."""
+def quantize_graph(src, dst, scheme, log=print, float_embedding=False):
+    """Quantizes the graph at ``src`` (external data beside it is read) and writes ``dst`` (weights in ``dst``_data);
+    the token table too (8 bits) for the MatMulNBits schemes unless ``float_embedding``."""
     model = onnx.load(src)
     unfolded = unfold_fp16_weights(model)
     gemms = gemm_to_matmul(model) if scheme != "fp32" else 0
     untied = transposed_weights_to_initializers(model) if scheme not in ("fp32", "dynamic-int8") else 0
     # float32 weights the quantizer leaves alone (e.g. the embedding) keep the input's float16 storage
     refold = set() if scheme == "fp32" else unfolded - _matmul_weights(model)
+    tables = []
     if scheme == "fp32":
         count = 0
     elif scheme == "dynamic-int8":
@@ -238,6 +321,7 @@ def quantize_graph(src, dst, scheme, log=print):
             raise SystemExit(f"quantize: MatMulNBits with another accuracy_level than {wanted}: {bad[:3]}")
         if settings.get("min_call_tokens"):
             set_metadata(model, MIN_CALL_TOKENS, str(settings["min_call_tokens"]))
+        tables = [] if float_embedding else quantize_embedding_gathers(model, settings["block_size"])
     if count == 0 and scheme != "fp32":
         raise SystemExit(f"quantize: {src} has no MatMul with a constant float weight to quantize (weights in other "
                          "ops, or computed at run time); nothing written")
@@ -249,11 +333,12 @@ def quantize_graph(src, dst, scheme, log=print):
     onnx.checker.check_model(dst)
     log(f"quantize: {src}: {len(unfolded)} float16-stored weights unfolded, {gemms} Gemm(s) rewritten as MatMul, "
         f"{untied} MatMul(s) on a transposed weight (a tied output projection) given their own, {count} MatMul(s) quantized ({scheme}), "
-        f"{len(refold)} other weight(s) kept as float16")
+        f"{len(tables)} token table(s) stored at {EMBEDDING_BITS} bits (GatherBlockQuantized), "
+        f"{len(refold & {t.name for t in model.graph.initializer}) if refold else 0} other weight(s) kept as float16")
     return count
 
 
-def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print):
+def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print, float_embedding=False):
     logging.getLogger("onnxruntime.quantization").setLevel(logging.WARNING)
     if scheme not in SCHEMES:
         raise SystemExit(f"quantize: unknown --scheme {scheme!r}; use one of {', '.join(SCHEMES)}")
@@ -283,7 +368,7 @@ def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print):
         written = {}
         for name, src in sources.items():
             written[name] = os.path.join(tmp, name)
-            quantize_graph(src, written[name], scheme, log=log)
+            quantize_graph(src, written[name], scheme, log=log, float_embedding=float_embedding)
         if len(written) == 2:
             from specula_tools.share_weights import share
             share(written["model.onnx"], written["model_packed.onnx"], out_dir, data_name=DATA_FILE,
@@ -309,7 +394,15 @@ def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print):
         info["graphs"] = {"model.onnx": {k: info.get(k) for k in keys},
                           "model_packed.onnx": {k: packed_info.get(k) for k in keys}}
     info["quantization"] = _describe(scheme, sources, in_dir)
+    nbits = SCHEMES[scheme] is not None
+    if nbits:
+        info["quantization"]["token_table"] = (
+            "as in the input (--float-embedding)" if float_embedding else
+            f"{EMBEDDING_BITS}-bit blocks of {SCHEMES[scheme]['block_size']} (com.microsoft.GatherBlockQuantized, "
+            "float32 scales, 8-bit zero points)")
     info["weights_storage"] = STORAGE[scheme] + (
+        ("; the token table " + ("as in the source" if float_embedding else f"{EMBEDDING_BITS}-bit (GatherBlockQuantized)"))
+        if nbits else "") + (
         "; both graphs read their weights from model.onnx_data (share-weights), so load them by path"
         if len(sources) == 2 else "")
     info["weights_file"] = DATA_FILE
@@ -501,6 +594,9 @@ def main(argv=None):
     parser.add_argument("--packed-graph", help="an --packed export of the same checkpoint, written as "
                         "OUT_DIR/model_packed.onnx (default: IN_DIR/model_packed.onnx when present)")
     parser.add_argument("--no-check", action="store_true", help="skip the row-independence check")
+    parser.add_argument("--float-embedding", action="store_true",
+                        help="keep the token table (the Gather's embedding) as in IN_DIR instead of 8 bits "
+                        "(MatMulNBits schemes)")
     parser.add_argument("--check-only", action="store_true",
                         help="only run the row-independence check on IN_DIR's graphs (OUT_DIR is ignored)")
     args = parser.parse_args(argv)
@@ -511,7 +607,8 @@ def main(argv=None):
                 print(f"quantize: check {path}: max |logits(5-row call) - logits(5 single-row calls)| = "
                       f"{row_independence(path):.3g}")
         return 0
-    write(args.in_dir, args.out_dir, args.scheme, packed_graph=args.packed_graph, check=not args.no_check)
+    write(args.in_dir, args.out_dir, args.scheme, packed_graph=args.packed_graph, check=not args.no_check,
+          float_embedding=args.float_embedding)
     return 0
 
 

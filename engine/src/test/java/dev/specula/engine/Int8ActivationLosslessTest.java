@@ -3,6 +3,7 @@ package dev.specula.engine;
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -83,6 +84,10 @@ class Int8ActivationLosslessTest {
             .path("quantization");
         assertThat(quantization.path("scheme").asText()).isEqualTo("int4-b32-a8");
         assertThat(quantization.path("accuracy_level").asInt()).isEqualTo(4);
+        // its token table too (GatherBlockQuantized), which ONNX Runtime Java must run
+        assertThat(quantization.path("token_table").asText()).startsWith("8-bit");
+        assertThat(Files.readString(Fixtures.model("llama-int4-a8").resolve("model.onnx"), StandardCharsets.ISO_8859_1))
+            .contains("GatherBlockQuantized");
         assertThat(target.minCallTokens()).isEqualTo(2);
         assertThat(packedTarget.minCallTokens()).isEqualTo(2);
         assertThat(floatDraft.minCallTokens()).isEqualTo(1);
