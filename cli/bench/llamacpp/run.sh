@@ -9,15 +9,22 @@
 #   2. cmake Release, -DGGML_NATIVE=ON, -j$JOBS: llama-bench llama-completion llama-speculative-simple
 #      llama-lookup llama-quantize, plus specula-llama-greedy (greedy_ids.cpp) linked to that libllama
 #   3. Hugging Face checkpoints: the embedded pair rebuilt from its ONNX (specula_tools onnx-to-hf, verified) and
-#      a random-weight body of Qwen2.5-0.5B's shape (make-random) with its ONNX export (export)
+#      a random-weight body of Qwen2.5-0.5B's shape (make-random) with its ONNX export (export); for the configs
+#      qwen05b-v152k (that body with Qwen2.5's real 151,936-row vocabulary) and hf (any checkpoint: HF_MODEL) also
+#      their int8-a8 and int4-b32-a8 quantizations (quantize)
 #   4. GGUF f32 / f16 / q8_0 with the tree's convert_hf_to_gguf.py (pre-tokenizer forced, convert.py), q4_0 with
 #      llama-quantize
 #   5. greedy ids: llama.cpp vs transformers (greedy_check.py)
 #   6. timings: llama.cpp plain / draft / lookup next to Specula's CLI, interleaved (bench.py)
 # Environment: PYTHON (a venv with tools/requirements.txt + sentencepiece; default /work/venv-llamacpp/bin/python
 # or .venv/bin/python), JOBS (2), THREADS (1,2), REPEAT (3), LIMIT (prompts, 4), NEW_TOKENS (128; 64 for the
-# 0.5B-class body), PROMPTS (cli/bench/prompts.jsonl), CONFIGS ("embedded qwen05b"), STEPS ("1 2 3 4 5 6"),
-# PRE_EMBEDDED (gpt-2), PRE_QWEN05B (qwen2), OUT (results dir, default WORK_DIR/results/<UTC time>),
+# 0.5B-class body), PROMPTS (cli/bench/prompts.jsonl), CONFIGS ("embedded qwen05b"; also "qwen05b-v152k" and
+# "hf"), STEPS ("1 2 3 4 5 6"), PRE_EMBEDDED (gpt-2), PRE_QWEN05B (qwen2), OUT (results dir, default
+# WORK_DIR/results/<UTC time>), HF_MODEL (a Hugging Face checkpoint directory of a family `export` supports, for the
+# config hf), HF_NAME (its files' names in WORK_DIR/models, default hf-<directory name>), PRE_HF (the BPE
+# pre-tokenizer to force for it; default none: llama.cpp's converter recognises published tokenizers),
+# MODES_LARGE (llama.cpp's modes for qwen05b-v152k and hf, default plain; plain,lookup adds prompt lookup),
+# SPECULA_POLICIES_LARGE / SPECULA_PROPOSERS_LARGE (Specula's for them, default plain / none),
 # SPECULA_POLICIES, SPECULA_PROPOSERS (e.g. model,ngram,model+ngram), LOOKUP_MAX and DRAFT_MAX (llama.cpp's draft
 # lengths, e.g. 4,8) for the embedded pair.
 set -euo pipefail
@@ -52,6 +59,17 @@ TINY=$REPO/models-tiny/src/main/resources/dev/specula/models/tiny
 JAR=$REPO/cli/target/specula-cli.jar
 mkdir -p "$WORK" "$M"
 step() { [[ " $STEPS " == *" $1 "* ]]; }
+has_config() { [[ " $CONFIGS " == *" $1 "* ]]; }
+for c in $CONFIGS; do
+    case $c in embedded|qwen05b|qwen05b-v152k|hf) ;;
+        *) echo "run.sh: unknown config '$c' in CONFIGS (embedded, qwen05b, qwen05b-v152k, hf)" >&2; exit 2 ;; esac
+done
+HF_NAME=${HF_NAME:-hf-$(basename "${HF_MODEL:-none}")}
+if has_config hf && [ ! -f "${HF_MODEL:-}/config.json" ]; then
+    echo "run.sh: CONFIGS names hf: set HF_MODEL to a Hugging Face checkpoint directory (config.json, weights," \
+        "tokenizer); it is '${HF_MODEL:-}'" >&2
+    exit 2
+fi
 SPIN=$([ "${SPECULA_SPINNING:-1}" = 1 ] && echo --specula-spinning || true)
 log() { echo "[run.sh $(date -u +%H:%M:%S)] $*" >&2; }
 tools() { (cd "$REPO/tools" && "$PYTHON" -m specula_tools "$@"); }
@@ -86,6 +104,14 @@ if step 2; then
     [ -f "$JAR" ] || (cd "$REPO" && ./mvnw -B -o -q -pl cli -am package -DskipTests)
 fi
 
+# Specula's files of a checkpoint: its float32 export and the int8-a8 / int4-b32-a8 quantizations of it
+specula_models() {  # HF_DIR NAME
+    [ -f "$M/$2-onnx/model.onnx" ] || tools export "$1" "$M/$2-onnx"
+    for s in int8-a8 int4-b32-a8; do
+        [ -f "$M/$2-$s/model.onnx" ] || tools quantize "$M/$2-onnx" "$M/$2-$s" --scheme $s
+    done
+}
+
 # 3. Hugging Face checkpoints (+ ONNX for the 0.5B-class body)
 if step 3; then
     for role in target draft; do
@@ -97,6 +123,15 @@ if step 3; then
             --intermediate 4864 --seed 0
         [ -f "$M/qwen05b-shape-onnx/model.onnx" ] || tools export "$M/qwen05b-shape-hf" "$M/qwen05b-shape-onnx"
     fi
+    if has_config qwen05b-v152k; then
+        [ -f "$M/qwen05b-v152k-hf/config.json" ] || tools make-random --family qwen2 "$M/qwen05b-v152k-hf" \
+            --tokenizer "$M/embedded-target-hf" --vocab 151936 --layers 24 --hidden 896 --heads 14 --kv-heads 2 \
+            --intermediate 4864 --seed 0 --init-std 0.2 --max-positions 32768
+        specula_models "$M/qwen05b-v152k-hf" qwen05b-v152k
+    fi
+    if has_config hf; then
+        specula_models "$HF_MODEL" "$HF_NAME"
+    fi
 fi
 
 # 4. GGUF. The converter does not know our tokenizers' hash, so convert.py names the pre-tokenizer. Our
@@ -104,10 +139,15 @@ fi
 #    also what Specula (tokenizer.json through DJL) does. But transformers 5 loads a model_type "qwen2" directory
 #    with Qwen2Tokenizer, which replaces that split with Qwen2's regex; to match transformers there, the 0.5B-class
 #    (qwen2) files get "qwen2". PRE_EMBEDDED / PRE_QWEN05B override (delete the .gguf files to redo them).
-gguf() {  # HF_DIR NAME PRE
+gguf() {  # HF_DIR NAME PRE (empty: the converter as it is)
     for t in f32 f16 q8_0; do
-        [ -f "$M/$2-$t.gguf" ] || "$PYTHON" "$HERE/convert.py" "$SRC" --pre "$3" "$1" --outtype $t \
-            --outfile "$M/$2-$t.gguf" >/dev/null 2>"$M/$2-$t.log"
+        if [ -n "$3" ]; then
+            [ -f "$M/$2-$t.gguf" ] || "$PYTHON" "$HERE/convert.py" "$SRC" --pre "$3" "$1" --outtype $t \
+                --outfile "$M/$2-$t.gguf" >/dev/null 2>"$M/$2-$t.log"
+        else
+            [ -f "$M/$2-$t.gguf" ] || (cd "$SRC" && "$PYTHON" convert_hf_to_gguf.py "$1" --outtype $t \
+                --outfile "$M/$2-$t.gguf") >/dev/null 2>"$M/$2-$t.log"
+        fi
     done
     [ -f "$M/$2-q4_0.gguf" ] || "$BIN/llama-quantize" "$M/$2-f32.gguf" "$M/$2-q4_0.gguf" q4_0 >"$M/$2-q4_0.log" 2>&1
 }
@@ -115,6 +155,8 @@ if step 4; then
     gguf "$M/embedded-target-hf" embedded-target "${PRE_EMBEDDED:-gpt-2}"
     gguf "$M/embedded-draft-hf" embedded-draft "${PRE_EMBEDDED:-gpt-2}"
     [[ " $CONFIGS " != *" qwen05b "* ]] || gguf "$M/qwen05b-shape-hf" qwen05b "${PRE_QWEN05B:-qwen2}"
+    ! has_config qwen05b-v152k || gguf "$M/qwen05b-v152k-hf" qwen05b-v152k "${PRE_QWEN05B:-qwen2}"
+    ! has_config hf || gguf "$HF_MODEL" "$HF_NAME" "${PRE_HF:-}"
     log "GGUF files in $M"
 fi
 
@@ -125,6 +167,8 @@ if step 5; then
         case $c in
             embedded) hf=$M/embedded-target-hf; base=embedded-target ;;
             qwen05b) hf=$M/qwen05b-shape-hf; base=qwen05b ;;
+            qwen05b-v152k) hf=$M/qwen05b-v152k-hf; base=qwen05b-v152k ;;
+            hf) hf=$HF_MODEL; base=$HF_NAME ;;
         esac
         "$PYTHON" "$HERE/greedy_check.py" --hf "$hf" --greedy-bin "$BIN/specula-llama-greedy" --prompts "$PROMPTS" \
             --limit "${GREEDY_LIMIT:-8}" --new-tokens 32 --kv f32 --kv f16 \
@@ -156,6 +200,19 @@ if step 6; then
                     --gguf f32="$M/qwen05b-f32.gguf" --gguf f16="$M/qwen05b-f16.gguf" \
                     --gguf q8_0="$M/qwen05b-q8_0.gguf" --gguf q4_0="$M/qwen05b-q4_0.gguf" \
                     --json "$OUT/bench-qwen05b.json" --markdown "$OUT/bench-qwen05b.md" ;;
+            qwen05b-v152k|hf)
+                if [ "$c" = hf ]; then base=$HF_NAME; name="$HF_NAME ($HF_MODEL)"
+                else base=qwen05b-v152k; name="0.5B-class body at Qwen2.5's 151,936-row vocabulary (random weights)"; fi
+                "$PYTHON" "$HERE/bench.py" --name "$name" --bin "$BIN" --jar "$JAR" --prompts "$PROMPTS" \
+                    --limit "$LIMIT" --new-tokens "${NEW_TOKENS_05B:-64}" --threads "$THREADS" --repeat "$REPEAT" \
+                    --specula-target fp32="$M/$base-onnx" --specula-target int8a8="$M/$base-int8-a8" \
+                    --specula-target int4a8="$M/$base-int4-b32-a8" \
+                    --specula-policies "${SPECULA_POLICIES_LARGE:-plain}" \
+                    ${SPECULA_PROPOSERS_LARGE:+--specula-proposers "$SPECULA_PROPOSERS_LARGE"} \
+                    --modes "${MODES_LARGE:-plain}" --lookup-max "${LOOKUP_MAX:-4}" $SPIN \
+                    --gguf f32="$M/$base-f32.gguf" --gguf f16="$M/$base-f16.gguf" \
+                    --gguf q8_0="$M/$base-q8_0.gguf" --gguf q4_0="$M/$base-q4_0.gguf" \
+                    --json "$OUT/bench-$c.json" --markdown "$OUT/bench-$c.md" ;;
         esac
     done
     log "results in $OUT"
