@@ -462,20 +462,22 @@ final class SpeculativeDecoder {
         sequence.policy
             .observe(new RoundOutcome(sequence.requestedDrafts, proposed, Math.min(verdict.accepted(), proposed),
                     sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
-        observeRound(sequence, false, sequence.drafted, verdict.accepted(), roundStart);
+        if (informsTreeSizer(sequence, sequence.drafted)) {
+            // the chain the draft model drafted in a tree's place
+            models.treeSizer().observeRound(false, verdict.accepted() + 1, System.nanoTime() - roundStart);
+        }
     }
 
     /**
-     * Tells the tree sizer what a whole round of a request whose trees it sizes yielded:
-     * a tree, or the chain the draft model drafted in its place. A round that also fed
-     * prompt tokens (or a long catch-up) says nothing of either.
+     * Whether a round tells the tree sizer anything: the draft model drafted it for a
+     * request whose trees the sizer sizes, and its call carried those drafts alone (and
+     * the token before them). A round that also fed the prompt (or a long catch-up) says
+     * nothing of a verification's cost.
      */
-    private void observeRound(Sequence sequence, boolean tree, int verifiedDrafts, int accepted, long roundStart) {
+    private static boolean informsTreeSizer(Sequence sequence, int verifiedDrafts) {
         TreeShape shape = sequence.request.tree();
-        if (shape != null && shape.autoNodes() && sequence.modelDrafts
-                && sequence.lastVerifiedTokens - verifiedDrafts <= 2) {
-            models.treeSizer().observeRound(tree, accepted + 1, System.nanoTime() - roundStart);
-        }
+        return shape != null && shape.autoNodes() && sequence.modelDrafts
+                && sequence.lastVerifiedTokens - verifiedDrafts <= 2;
     }
 
     /**
@@ -513,9 +515,8 @@ final class SpeculativeDecoder {
                 row = i < verdict.accepted() ? 1 + verdict.path()[i] : row;
             }
         }
-        // a round that also fed the prompt (or a long catch-up) says nothing of a
-        // verification's cost
-        if (sequence.request.tree().autoNodes() && sequence.lastVerifiedTokens - tree.size() <= 2) {
+        boolean informsSizer = informsTreeSizer(sequence, tree.size());
+        if (informsSizer) {
             models.treeSizer()
                 .observe(tree, verdict, draft.offBackbone(), sequence.lastVerifiedTokens, verified.runNanos());
         }
@@ -523,7 +524,9 @@ final class SpeculativeDecoder {
         int chainDrafted = Math.min(sequence.requestedDrafts, tree.maxDepth());
         sequence.policy.observe(new RoundOutcome(sequence.requestedDrafts, chainDrafted, verdict.accepted(),
                 sequence.roundDraftNanos, verified.runNanos(), System.nanoTime() - roundStart));
-        observeRound(sequence, true, tree.size(), verdict.accepted(), roundStart);
+        if (informsSizer) {
+            models.treeSizer().observeRound(true, verdict.accepted() + 1, System.nanoTime() - roundStart);
+        }
     }
 
     /**
