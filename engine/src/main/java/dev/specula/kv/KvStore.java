@@ -134,15 +134,11 @@ public final class KvStore implements AutoCloseable {
     private int capacity;
 
     /**
-     * Written in place: the most slots room is made for ahead of need, so that the KV
-     * budget, which counts what requests may hold, bounds the buffers. A sequence alone:
-     * what it may hold ({@link #single}); −1 in a batch store: what its members may hold
-     * together ({@link #join(int)}). A call that needs more (holes awaiting compaction)
-     * still gets it, with the usual room.
+     * Written in place: the most slots room is made for ahead of need, what the members
+     * may hold together ({@link #join(int)}), so that the KV budget, which counts what
+     * requests may hold, bounds the buffers. A call that needs more (holes awaiting
+     * compaction) still gets it, with the usual room.
      */
-    private final long fixedRoom;
-
-    /** Slots the members of a batch store may hold together. */
     private long membersRoom;
 
     /**
@@ -184,14 +180,12 @@ public final class KvStore implements AutoCloseable {
 
     private boolean closed;
 
-    KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction, boolean inPlace,
-            long fixedRoom) {
+    KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction, boolean inPlace) {
         this.environment = Objects.requireNonNull(environment, "environment");
         this.shape = Objects.requireNonNull(shape, "shape");
         this.layout = Objects.requireNonNull(layout, "layout");
         this.compaction = Objects.requireNonNull(compaction, "compaction");
         this.inPlace = inPlace;
-        this.fixedRoom = fixedRoom;
         this.keys = new OnnxTensor[shape.layers()];
         this.values = new OnnxTensor[shape.layers()];
         this.keyBuffers = new ByteBuffer[shape.layers()];
@@ -219,8 +213,8 @@ public final class KvStore implements AutoCloseable {
      */
     public static KvSequence single(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction,
             boolean inPlace, int roomSlots) {
-        KvStore store = new KvStore(environment, shape, layout, compaction, inPlace, roomSlots);
-        KvSequence sequence = store.join();
+        KvStore store = new KvStore(environment, shape, layout, compaction, inPlace);
+        KvSequence sequence = store.join(roomSlots);
         sequence.ownsStore = true;
         return sequence;
     }
@@ -240,7 +234,7 @@ public final class KvStore implements AutoCloseable {
      */
     public static KvStore batch(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction,
             boolean inPlace) {
-        return new KvStore(environment, shape, layout, compaction, inPlace && layout == Layout.PACKED, -1);
+        return new KvStore(environment, shape, layout, compaction, inPlace && layout == Layout.PACKED);
     }
 
     /**
@@ -411,14 +405,13 @@ public final class KvStore implements AutoCloseable {
     /**
      * Slots a buffer written in place gets for {@code needed} slots in use: a quarter
      * more, at least {@value #HEADROOM_SLOTS}, rounded up to a multiple of it, but no
-     * room beyond what the store's sequences may hold ({@link #fixedRoom}), unless holes
-     * already need more.
+     * room beyond what the store's sequences may hold ({@link #membersRoom}), unless
+     * holes already need more.
      */
     private int roundedCapacity(int needed) {
         long slots = needed + Math.max((long) HEADROOM_SLOTS, needed / 4L);
         long rounded = Math.min(Integer.MAX_VALUE, (slots + HEADROOM_SLOTS - 1) / HEADROOM_SLOTS * HEADROOM_SLOTS);
-        long room = fixedRoom >= 0 ? fixedRoom : membersRoom;
-        return Math.toIntExact(needed > room ? rounded : Math.max(needed, Math.min(rounded, room)));
+        return Math.toIntExact(needed > membersRoom ? rounded : Math.max(needed, Math.min(rounded, membersRoom)));
     }
 
     /**
