@@ -348,7 +348,7 @@ public final class DecoderModel implements Decoder {
      */
     @Override
     public KvSequence newCache() {
-        return newCache(holesExact ? KvStore.Compaction.SEQUENCE : NO_HOLES);
+        return newCache(sequenceCompaction());
     }
 
     @Override
@@ -356,17 +356,28 @@ public final class DecoderModel implements Decoder {
         if (maxTokens < 1) {
             throw new IllegalArgumentException("maxTokens must be >= 1 but was " + maxTokens);
         }
-        return KvStore.single(environment, kvLayout(), storeLayout(),
-                holesExact ? KvStore.Compaction.SEQUENCE : NO_HOLES, kvInPlace, maxTokens);
+        return newCache(sequenceCompaction(), maxTokens);
+    }
+
+    /**
+     * A sequence alone: compacted by {@link KvStore.Compaction#SEQUENCE} when holes are
+     * exact.
+     */
+    private KvStore.Compaction sequenceCompaction() {
+        return holesExact ? KvStore.Compaction.SEQUENCE : NO_HOLES;
     }
 
     /**
      * A new, empty sequence in a KV store of its own, compacted as {@code compaction}
-     * says.
+     * says, with room for the model's context and the holes it may leave.
      */
     KvSequence newCache(KvStore.Compaction compaction) {
-        return KvStore.single(environment, kvLayout(), storeLayout(), compaction, kvInPlace,
+        return newCache(compaction,
                 (int) Math.min(Integer.MAX_VALUE, (long) config.contextLength() + KvStore.HEADROOM_SLOTS));
+    }
+
+    private KvSequence newCache(KvStore.Compaction compaction, int roomSlots) {
+        return KvStore.single(environment, kvLayout(), storeLayout(), compaction, kvInPlace, roomSlots);
     }
 
     /** A KV store for batched steps, compacted by {@link KvStore.Compaction#BATCH}. */
