@@ -269,7 +269,8 @@ def quantize_embedding_gathers(model, block_size, bits=EMBEDDING_BITS):
                                       bits=bits, block_size=block_size, gather_axis=0, quantize_axis=1))
         replaced.append(name)
     if replaced:
-        kept = [t for t in graph.initializer if t.name not in set(replaced)]
+        gone = set(replaced)
+        kept = [t for t in graph.initializer if t.name not in gone]
         del graph.initializer[:]
         graph.initializer.extend(kept)
         del graph.node[:]
