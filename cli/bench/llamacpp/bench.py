@@ -9,8 +9,11 @@
 Every run is its own process, interleaved: repeat -> threads -> prompt -> engine configuration, so a slow
 minute of the machine hits all engines alike. Per run it records tokens/s including the prefill
 (new tokens / (prompt time + decode time)) and decode-only tokens/s:
-- Specula: ``bench`` on a one-prompt file (--warmup 1 --repeat 1 --ignore-eos); tokens_per_second is
-  new tokens / wall time (prefill included); decode-only = 1000 / target_step_ms for plain.
+- Specula: ``bench`` on a one-prompt file (--repeat 1 --ignore-eos); tokens_per_second is new tokens / wall
+  time (prefill included); decode-only = 1000 / target_step_ms for plain. Before it, in the same JVM, the
+  warm-up: --specula-warmup N generations of a prompt of the file that is not measured (--warmup-prompts).
+  N = 1 leaves the JIT compiler at work during the measured run (a JVM that just started); a larger N
+  measures a warm JVM, as a running server is. A list (1,10) runs each, labelled "warm N" past the first.
 - llama-completion: llama_perf_context_print's prompt eval and eval times (-no-cnv --ignore-eos --temp 0).
 - llama-speculative-simple / llama-lookup: their "encoded ... in" and "decoded ... in" lines; their own
   n_drafted / n_accept.
@@ -100,16 +103,18 @@ def run_spec(cmd, what):
     return parse_spec(out + err, what)
 
 
-def specula(a, target, prompt_row, threads):
+def specula(a, target, prompt_row, warmup_row, warmup, threads):
     with tempfile.TemporaryDirectory() as d:
-        pf = os.path.join(d, "p.jsonl")
-        with open(pf, "w") as f:
-            f.write(json.dumps({"id": prompt_row["id"], "category": prompt_row.get("category", "all"),
-                                "prompt": prompt_row["prompt"]}) + "\n")
+        pf, wf = os.path.join(d, "p.jsonl"), os.path.join(d, "w.jsonl")
+        for path, row in ((pf, prompt_row), (wf, warmup_row)):
+            with open(path, "w") as f:
+                f.write(json.dumps({"id": row["id"], "category": row.get("category", "all"),
+                                    "prompt": row["prompt"]}) + "\n")
         jf = os.path.join(d, "out.json")
         cmd = ["java", "-jar", a.jar, "bench", "--target", target, "--prompts", pf,
                "--max-new-tokens", str(a.new_tokens), "--policies", a.specula_policies, "--repeat", "1",
-               "--warmup", "1", "--ignore-eos", "--threads", str(threads), "--json", jf]
+               "--warmup", str(warmup), "--warmup-prompts", wf, "--ignore-eos", "--threads", str(threads),
+               "--json", jf]
         if a.specula_draft:
             cmd += ["--draft", a.specula_draft]
         if a.specula_spinning:
@@ -153,6 +158,8 @@ def main(argv):
     ap.add_argument("--specula-spinning", action="store_true",
                     help="Specula's idle ONNX Runtime threads spin (--spinning), as llama.cpp's do")
     ap.add_argument("--specula-policies", default="plain")
+    ap.add_argument("--specula-warmup", default="1",
+                    help="warm-up generations in Specula's JVM before the measured one, e.g. 1 or 1,10 (both)")
     ap.add_argument("--specula-proposers",
                     help="Specula's proposers, each run with each policy (bench --proposers), e.g. model,ngram")
     ap.add_argument("--draft-max", default="4", help="llama.cpp draft lengths, e.g. 4,8")
@@ -163,7 +170,12 @@ def main(argv):
     a = ap.parse_args(argv)
     prompts = [json.loads(line) for line in open(a.prompts) if line.strip()]
     prompts = [p for p in prompts if "prompt" in p]
-    prompts = prompts[::max(1, len(prompts) // a.limit)][:a.limit]  # spread over the file (its categories)
+    measured = prompts[::max(1, len(prompts) // a.limit)][:a.limit]  # spread over the file (its categories)
+    # each measured prompt warms Specula's JVM up on the next prompt of the file that is not measured
+    spare = [p for p in prompts if p not in measured] or measured
+    warmup_of = {p["id"]: next((q for q in spare if prompts.index(q) > prompts.index(p)), spare[0]) for p in measured}
+    prompts = measured
+    warmups = [int(w) for w in a.specula_warmup.split(",")]
     targets = dict(x.split("=", 1) for x in a.gguf)
     drafts = dict(x.split("=", 1) for x in a.draft_gguf)
     modes = a.modes.split(",")
@@ -179,8 +191,10 @@ def main(argv):
                 if a.jar:
                     for spec in a.specula_target:
                         label, target = spec.split("=", 1) if "=" in spec else ("fp32", spec)
-                        for policy, res in specula(a, target, p, t).items():
-                            record(f"Specula {label} {policy}", res)
+                        for w in warmups:
+                            warm = f" (warm {w})" if w != warmups[0] else ""
+                            for policy, res in specula(a, target, p, warmup_of[p["id"]], w, t).items():
+                                record(f"Specula {label} {policy}{warm}", res)
                 for prec, g in targets.items():
                     if "plain" in modes:
                         record(f"llama.cpp {prec} plain", llama_completion(a, g, p["prompt"], t))
@@ -230,7 +244,8 @@ def summarize(runs):
 def markdown(a, summary):
     lines = [f"**{a.name}**: {a.limit} prompts from `{os.path.basename(a.prompts)}`, {a.new_tokens} new tokens "
              f"(--ignore-eos, greedy), {a.repeat} repeats; tok/s = new tokens / (prefill + decode); median over "
-             f"repeats [min–max].", "",
+             f"repeats [min–max]. Specula's JVM warms up with {a.specula_warmup.split(',')[0]} generation(s) of another "
+             f"prompt first (\"warm N\": N).", "",
              "| engine / configuration | threads | tok/s incl. prefill | decode-only tok/s | acceptance (/ tokens per target call) |",
              "|---|---:|---:|---:|---:|"]
     for s in sorted(summary, key=lambda s: (s["threads"], s["config"])):

@@ -1,5 +1,7 @@
 package dev.specula.autoconfigure;
 
+import java.time.Duration;
+
 import org.springframework.beans.factory.InitializingBean;
 import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.NestedConfigurationProperty;
@@ -25,6 +27,9 @@ public class SpeculaModelProperties implements InitializingBean {
 
     /** Property of the GRIFFIN feature head's location. */
     public static final String GRIFFIN_LOCATION = CONFIG_PREFIX + ".griffin.location";
+
+    /** Property of the warm-up's duration. */
+    public static final String WARM_UP = CONFIG_PREFIX + ".warm-up";
 
     /** Property of the target's graph file inside its location. */
     public static final String TARGET_FILE = CONFIG_PREFIX + ".target.file";
@@ -68,6 +73,14 @@ public class SpeculaModelProperties implements InitializingBean {
      */
     private LoadMode loadMode = LoadMode.EAGER;
 
+    /**
+     * How long to decode once the models are loaded, before they serve (plain and
+     * speculative generations of a fixed prompt under the configured policy), so the
+     * first requests do not run while the JVM compiles the decode loop. Part of loading:
+     * the application starts, or reports "loading", that much later. 0 turns it off.
+     */
+    private Duration warmUp = Duration.ofSeconds(2);
+
     /** How ONNX Runtime runs the models. */
     private final OnnxRuntime runtime = new OnnxRuntime();
 
@@ -99,6 +112,14 @@ public class SpeculaModelProperties implements InitializingBean {
         this.loadMode = loadMode;
     }
 
+    public Duration getWarmUp() {
+        return warmUp;
+    }
+
+    public void setWarmUp(Duration warmUp) {
+        this.warmUp = warmUp;
+    }
+
     public OnnxRuntime getRuntime() {
         return runtime;
     }
@@ -122,6 +143,7 @@ public class SpeculaModelProperties implements InitializingBean {
         if (modelName != null && modelName.isBlank()) {
             throw PropertyChecks.invalid(prefix + "model-name", modelName, "a non-blank name, or unset");
         }
+        PropertyChecks.requireNotNegative(WARM_UP, warmUp, "a duration >= 0, e.g. 2s (0 turns it off)");
         PropertyChecks.requireAtLeast(prefix + "runtime.device-id", runtime.getDeviceId(), 0,
                 "an integer >= 0 (the GPU index)");
         PropertyChecks.requireAtLeast(prefix + "runtime.intra-op-threads", runtime.getIntraOpThreads(), 0,

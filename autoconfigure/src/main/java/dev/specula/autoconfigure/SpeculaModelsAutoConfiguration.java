@@ -3,6 +3,7 @@ package dev.specula.autoconfigure;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.Locale;
 import java.util.Optional;
 import java.util.concurrent.Executor;
@@ -30,7 +31,10 @@ import dev.specula.model.DecoderModel;
 import dev.specula.model.ExecutionProvider;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.proposer.ProposerKind;
+import dev.specula.serving.BatchingSettings;
 import dev.specula.serving.ModelPairHandle;
+import dev.specula.serving.ModelWarmUp;
+import dev.specula.serving.PolicySettings;
 
 /**
  * The model pair: where it is ({@code specula.target/draft/griffin.location}, or the
@@ -131,15 +135,18 @@ public class SpeculaModelsAutoConfiguration {
         SpeculaPolicyProperties policyProperties = policy.getIfAvailable();
         Trees trees = policyProperties != null && policyProperties.tree() != null
                 ? new Trees(policyProperties.proposerKind()) : null;
+        WarmUp warmUp = new WarmUp(properties.getWarmUp(),
+                policyProperties != null ? policyProperties.toSettings() : PolicySettings.defaults(),
+                batching.toSettings());
         if (properties.getLoadMode() == SpeculaModelProperties.LoadMode.BACKGROUND) {
             Executor loaderThread = (task) -> {
                 Thread thread = new Thread(task, "specula-model-loader");
                 thread.setDaemon(true);
                 thread.start();
             };
-            return ModelPairHandle.loading(() -> load(graphs, options, servingSummary, trees), loaderThread);
+            return ModelPairHandle.loading(() -> load(graphs, options, servingSummary, trees, warmUp), loaderThread);
         }
-        return ModelPairHandle.ready(load(graphs, options, servingSummary, trees));
+        return ModelPairHandle.ready(load(graphs, options, servingSummary, trees, warmUp));
     }
 
     /**
@@ -150,18 +157,40 @@ public class SpeculaModelsAutoConfiguration {
     private record Trees(@Nullable ProposerKind proposer) {
     }
 
-    /** Loads the pair and checks that it can draft the configured trees. */
+    /**
+     * {@code specula.warm-up}, with the policy and batching the service will run.
+     */
+    private record WarmUp(Duration budget, PolicySettings policy, BatchingSettings batching) {
+    }
+
+    /**
+     * Loads the pair, checks that it can draft the configured trees, and warms it up.
+     */
     private static ModelPair load(ModelLocationsResolved locations, RuntimeOptions options, String servingSummary,
-            @Nullable Trees trees) {
+            @Nullable Trees trees, WarmUp warmUp) {
         long start = System.nanoTime();
         ModelPair pair = PairLoader.load(locations, options);
-        if (trees != null) {
-            checkTrees(pair, trees.proposer());
+        try {
+            if (trees != null) {
+                checkTrees(pair, trees.proposer());
+            }
+            if (logger.isInfoEnabled()) {
+                logger.info(
+                        loadedMessage(pair, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), servingSummary));
+            }
+            if (!warmUp.budget().isZero()) {
+                ModelWarmUp.Report report = ModelWarmUp.run(pair, warmUp.policy(), warmUp.batching(), warmUp.budget());
+                logger.info("Specula warmed up in " + TimeUnit.NANOSECONDS.toMillis(report.nanos()) + " ms: "
+                        + report.plainGenerations() + " plain and " + report.speculativeGenerations()
+                        + " speculative generations, " + report.tokens() + " tokens (" + SpeculaModelProperties.WARM_UP
+                        + ")");
+            }
+            return pair;
         }
-        if (logger.isInfoEnabled()) {
-            logger.info(loadedMessage(pair, TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start), servingSummary));
+        catch (RuntimeException ex) {
+            pair.close();
+            throw ex;
         }
-        return pair;
     }
 
     /**

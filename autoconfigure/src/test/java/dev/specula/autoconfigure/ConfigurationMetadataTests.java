@@ -64,7 +64,8 @@ class ConfigurationMetadataTests {
                 "specula.batching.max-wait", "specula.batching.path")
             .doesNotContain("specula.target.enabled", "specula.cache.enabled", "specula.scheduler.batching",
                     "specula.scheduler.prefix-cache-size", "specula.resilience.sliding-window-size");
-        assertThat(names).contains("specula.runtime.prefill-chunk-tokens", "specula.runtime.kv-in-place");
+        assertThat(names).contains("specula.runtime.prefill-chunk-tokens", "specula.runtime.kv-in-place",
+                "specula.warm-up");
         assertThat(names).contains("specula.griffin.location", "specula.griffin.enabled")
             .doesNotContain("specula.griffin.file");
     }

@@ -70,6 +70,27 @@ class SpeculaOperationsTests {
     }
 
     @Test
+    void loadingWarmsThePairUpUnderTheConfiguredPolicyAndSaysSo(CapturedOutput output) {
+        runner
+            .withPropertyValues("specula.target.location=" + TestModels.pair().target(),
+                    "specula.draft.location=" + TestModels.pair().draft(), "specula.policy.name=goodput",
+                    "specula.batching.enabled=true", "specula.warm-up=300ms")
+            .run((context) -> {
+                assertThat(context).hasNotFailed();
+                String line = output.getOut()
+                    .lines()
+                    .filter((l) -> l.contains("Specula warmed up"))
+                    .findFirst()
+                    .orElseThrow(() -> new AssertionError("no INFO line about the warm-up in:\n" + output));
+                assertThat(line).contains("INFO", "(specula.warm-up)")
+                    .containsPattern("warmed up in \\d+ ms: [1-9]\\d* plain and [1-9]\\d* speculative generations");
+            });
+        runner.withPropertyValues("specula.target.location=" + TestModels.pair().target(), "specula.warm-up=0")
+            .run((context) -> assertThat(context).hasNotFailed());
+        assertThat(output.getOut().lines().filter((l) -> l.contains("Specula warmed up"))).hasSize(1);
+    }
+
+    @Test
     void parametersAreTheInitializersElements() throws Exception {
         // the embedded target is a Llama with tied embeddings: its size from config.json
         Path target = TestModels.pair().target();

@@ -71,6 +71,7 @@ class SpeculaPropertiesValidationTests {
                     specula.runtime.intra-op-threads                     | -1    | -1     | an integer >= 0
                     specula.runtime.prefill-chunk-tokens                 | 0     | 0      | an integer >= 1
                     specula.runtime.device-id                            | -1    | -1     | an integer >= 0
+                    specula.warm-up                                      | -1s   | -1s    | a duration >= 0
                     """)
     void outOfRangeValueStopsStartup(String property, String value, String shownValue, String allowed) {
         runner.withPropertyValues(property + "=" + value).run((context) -> {

@@ -36,7 +36,7 @@ import dev.specula.sampling.SamplingParams;
 
 /**
  * {@code specula-cli bench [--target DIR] [--draft DIR] [--griffin DIR] --prompts FILE.jsonl [--max-new-tokens 128]
- * --policies plain,fixed:1,... [--repeat 3] [--warmup 1] [--json OUT.json] [--markdown OUT.md]}.
+ * --policies plain,fixed:1,... [--repeat 3] [--warmup 1] [--warmup-prompts FILE.jsonl] [--json OUT.json] [--markdown OUT.md]}.
  *
  * <p>
  * Runs are interleaved in one process (repeat → prompt → policy) so every policy sees the
@@ -47,7 +47,7 @@ import dev.specula.sampling.SamplingParams;
 final class BenchCommand {
 
     static final String USAGE = "bench [--target DIR] [--draft DIR] [--griffin DIR] --prompts FILE.jsonl [--max-new-tokens 128] "
-            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--proposers model,ngram,model+ngram,suffix,model+suffix,prediction,griffin] [--ngram-min 1] [--ngram-max 4] [--draft-shape chain,tree] [--tree-nodes auto,8,16] [--tree-width 2,3] [--categories a,b] [--repeat 3] [--warmup 1] [--ignore-eos] [--response-format json|SCHEMA.json] [--json OUT.json] [--markdown OUT.md] [--chart OUT.png] "
+            + "--policies plain,fixed:1,fixed:2,fixed:4,... [--proposers model,ngram,model+ngram,suffix,model+suffix,prediction,griffin] [--ngram-min 1] [--ngram-max 4] [--draft-shape chain,tree] [--tree-nodes auto,8,16] [--tree-width 2,3] [--categories a,b] [--repeat 3] [--warmup 1] [--warmup-prompts FILE.jsonl] [--ignore-eos] [--response-format json|SCHEMA.json] [--json OUT.json] [--markdown OUT.md] [--chart OUT.png] "
             + "[--concurrency 1,4,8,16 [--batch-path padded|unpadded|both] [--target-packed FILE]]";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
@@ -65,9 +65,9 @@ final class BenchCommand {
         valued.addAll(TreeOptions.OPTIONS);
         valued.add("proposers");
         valued.add("categories");
-        valued.addAll(Set.of("prompts", "max-new-tokens", "policies", "repeat", "warmup", "json", "markdown", "chart",
-                "gamma", "concurrency", "batch-path", "policy-option", "temperature", "top-p", "top-k", "seed",
-                "response-format"));
+        valued.addAll(Set.of("prompts", "warmup-prompts", "max-new-tokens", "policies", "repeat", "warmup", "json",
+                "markdown", "chart", "gamma", "concurrency", "batch-path", "policy-option", "temperature", "top-p",
+                "top-k", "seed", "response-format"));
         Arguments arguments = Arguments.parse("bench", args, 1, valued, ModelOptions.flags("ignore-eos"),
                 Set.of("policy-option"));
         if (!arguments.has("prompts")) {
@@ -98,8 +98,17 @@ final class BenchCommand {
         SamplingParams sampling = arguments.sampling();
         List<@Nullable ProposerKind> proposers = ProposerOptions.kinds(arguments);
         PromptLookup lookup = ProposerOptions.lookup(arguments);
+        // warm-up prompts: run --warmup times before the measured ones, never measured
+        // (none:
+        // the first three measured prompts warm up)
+        List<BenchPrompt> warmupPrompts = arguments.has("warmup-prompts")
+                ? readPrompts(Path.of(arguments.string("warmup-prompts", null))) : List.of();
+        if (arguments.has("warmup-prompts") && warmupPrompts.isEmpty()) {
+            throw new CliException(
+                    "bench: --warmup-prompts " + arguments.string("warmup-prompts", null) + " holds no prompt");
+        }
         if (proposers.contains(ProposerKind.PREDICTION)) {
-            for (BenchPrompt prompt : prompts) {
+            for (BenchPrompt prompt : concat(prompts, warmupPrompts)) {
                 if (prompt.prediction() == null) {
                     throw new CliException("bench: --proposers prediction needs a \"prediction\" in every prompt, "
                             + "and prompt " + prompt.id() + " has none");
@@ -107,6 +116,10 @@ final class BenchCommand {
             }
         }
         if (arguments.has("concurrency")) {
+            if (arguments.has("warmup-prompts")) {
+                throw new CliException("bench: --warmup-prompts is for single-stream runs; with --concurrency the "
+                        + "first prompt warms up: drop --warmup-prompts");
+            }
             return runConcurrency(arguments, prompts, policyNames, proposers, lookup, maxNewTokens, repeat, warmup,
                     ignoreEos, sampling, out, err);
         }
@@ -122,13 +135,25 @@ final class BenchCommand {
                 promptIds.add(prompt.input().encode(models.target()));
             }
             List<int @Nullable []> predictions = predictions(prompts, models);
+            List<int[]> warmupIds = new ArrayList<>();
+            List<int @Nullable []> warmupPredictions = new ArrayList<>();
+            if (warmupPrompts.isEmpty()) {
+                warmupIds.addAll(promptIds.subList(0, Math.min(3, prompts.size())));
+                warmupPredictions.addAll(predictions.subList(0, warmupIds.size()));
+            }
+            else {
+                for (BenchPrompt prompt : warmupPrompts) {
+                    warmupIds.add(prompt.input().encode(models.target()));
+                }
+                warmupPredictions.addAll(predictions(warmupPrompts, models));
+            }
             // no draft time limit and no batching: the engine holds no thread, nothing to
             // close
             Engine decoder = new Engine(models, Engine.Settings.defaults().withoutDraftTimeLimit());
             for (int w = 0; w < warmup; w++) {
                 for (Run run : policies.values()) {
-                    for (int p = 0; p < Math.min(3, prompts.size()); p++) {
-                        decoder.generate(run.request(promptIds.get(p), predictions.get(p), sampling, maxNewTokens,
+                    for (int p = 0; p < warmupIds.size(); p++) {
+                        decoder.generate(run.request(warmupIds.get(p), warmupPredictions.get(p), sampling, maxNewTokens,
                                 ignoreEos, lookup));
                     }
                 }
@@ -174,8 +199,10 @@ final class BenchCommand {
             if (arguments.has("json")) {
                 Map<String, Object> json = new LinkedHashMap<>();
                 json.put("machine", BenchReport.machine());
-                json.put("settings", Map.of("prompts", prompts.size(), "max_new_tokens", maxNewTokens, "repeat", repeat,
-                        "warmup", warmup, "temperature", sampling.temperature(), "greedy_mismatches", mismatches));
+                json.put("settings",
+                        Map.of("prompts", prompts.size(), "max_new_tokens", maxNewTokens, "repeat", repeat, "warmup",
+                                warmup, "warmup_prompts", warmupIds.size(), "temperature", sampling.temperature(),
+                                "greedy_mismatches", mismatches));
                 json.put("results", report.rows());
                 JSON.writeValue(Path.of(arguments.string("json", null)).toFile(), json);
             }
@@ -350,6 +377,12 @@ final class BenchCommand {
      * One object per line: {"id":…, "category":…, "prompt"|"chat"|"prompt_ids": …,
      * "prediction": … (optional)}.
      */
+    private static List<BenchPrompt> concat(List<BenchPrompt> first, List<BenchPrompt> second) {
+        List<BenchPrompt> all = new ArrayList<>(first);
+        all.addAll(second);
+        return all;
+    }
+
     static List<BenchPrompt> readPrompts(Path file) {
         List<String> lines;
         try {

@@ -150,6 +150,34 @@ class SpeculaCliTest {
     }
 
     @Test
+    void benchWarmsUpOnItsOwnPromptsAndMeasuresOnlyTheOthers() throws Exception {
+        Path prompts = temp.resolve("measured.jsonl");
+        Files.writeString(prompts, """
+                {"id": "a", "category": "code", "prompt": "def square(x):\\n    return"}
+                """);
+        Path warmupPrompts = temp.resolve("warmup.jsonl");
+        Files.writeString(warmupPrompts, """
+                {"id": "w1", "category": "prose", "prompt": "Once upon a time"}
+                {"id": "w2", "category": "prose", "prompt_ids": [31, 40, 50]}
+                """);
+        Path out = temp.resolve("warm.json");
+        Run run = run("bench", "--prompts", prompts.toString(), "--warmup-prompts", warmupPrompts.toString(),
+                "--max-new-tokens", "8", "--policies", "plain,fixed:2", "--repeat", "1", "--warmup", "2", "--json",
+                out.toString());
+        assertThat(run.exitCode()).as(run.err()).isZero();
+        JsonNode json = JSON.readTree(out.toFile());
+        assertThat(json.path("settings").path("warmup_prompts").asInt()).isEqualTo(2);
+        assertThat(json.path("settings").path("prompts").asInt()).isEqualTo(1);
+        for (JsonNode row : json.path("results")) {
+            assertThat(row.path("category").asText()).isIn("all", "code");
+            assertThat(row.path("requests").asInt()).as(row.toString()).isEqualTo(1);
+        }
+        Files.writeString(warmupPrompts, "{\"prompt\": \"ok\"}\n{\"prompt\": 7}\n");
+        assertOneLineError(run("bench", "--prompts", prompts.toString(), "--warmup-prompts", warmupPrompts.toString(),
+                "--policies", "plain"), "line 2");
+    }
+
+    @Test
     void benchRunsChainsAndTreesOnThePackedGraphs() throws Exception {
         Path prompts = temp.resolve("trees.jsonl");
         Files.writeString(prompts,
