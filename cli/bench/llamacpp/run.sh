@@ -25,7 +25,8 @@
 # pre-tokenizer to force for it; default none: llama.cpp's converter recognises published tokenizers),
 # MODES_LARGE (llama.cpp's modes for qwen05b-v152k and hf, default plain; plain,lookup adds prompt lookup),
 # SPECULA_POLICIES_LARGE / SPECULA_PROPOSERS_LARGE (Specula's for them, default plain / none),
-# SPECULA_POLICIES, SPECULA_PROPOSERS (e.g. model,ngram,model+ngram), LOOKUP_MAX and DRAFT_MAX (llama.cpp's draft
+# SPECULA_WARMUP (warm-up generations in Specula's JVM before each measured one, default 1,10: a fresh and a
+# warm JVM), SPECULA_POLICIES, SPECULA_PROPOSERS (e.g. model,ngram,model+ngram), LOOKUP_MAX and DRAFT_MAX (llama.cpp's draft
 # lengths, e.g. 4,8) for the embedded pair.
 set -euo pipefail
 
@@ -70,7 +71,8 @@ if has_config hf && [ ! -f "${HF_MODEL:-}/config.json" ]; then
         "tokenizer); it is '${HF_MODEL:-}'" >&2
     exit 2
 fi
-SPIN=$([ "${SPECULA_SPINNING:-1}" = 1 ] && echo --specula-spinning || true)
+# Specula's runtime flags for bench.py (word-split where used)
+SPIN="$([ "${SPECULA_SPINNING:-1}" = 1 ] && echo --specula-spinning || true) --specula-warmup ${SPECULA_WARMUP:-1,10}"
 log() { echo "[run.sh $(date -u +%H:%M:%S)] $*" >&2; }
 tools() { (cd "$REPO/tools" && "$PYTHON" -m specula_tools "$@"); }
 
