@@ -76,10 +76,12 @@ public class SpeculaModelProperties implements InitializingBean {
     /**
      * How long to decode once the models are loaded, before they serve (plain and
      * speculative generations of a fixed prompt under the configured policy), so the
-     * first requests do not run while the JVM compiles the decode loop. Part of loading:
-     * the application starts, or reports "loading", that much later. 0 turns it off.
+     * first requests do not run while the JVM compiles the decode loop or ONNX Runtime
+     * makes its first allocations. Part of loading: the application starts, or reports
+     * "loading", that much later. 0 (the default) turns it off: on the CPU, behind the
+     * gateway, 2 s of it made no measurable difference (docs/benchmarks.md).
      */
-    private Duration warmUp = Duration.ofSeconds(2);
+    private Duration warmUp = Duration.ZERO;
 
     /** How ONNX Runtime runs the models. */
     private final OnnxRuntime runtime = new OnnxRuntime();

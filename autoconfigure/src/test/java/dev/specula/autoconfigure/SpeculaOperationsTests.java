@@ -85,7 +85,8 @@ class SpeculaOperationsTests {
                 assertThat(line).contains("INFO", "(specula.warm-up)")
                     .containsPattern("warmed up in \\d+ ms: [1-9]\\d* plain and [1-9]\\d* speculative generations");
             });
-        runner.withPropertyValues("specula.target.location=" + TestModels.pair().target(), "specula.warm-up=0")
+        // off by default
+        runner.withPropertyValues("specula.target.location=" + TestModels.pair().target())
             .run((context) -> assertThat(context).hasNotFailed());
         assertThat(output.getOut().lines().filter((l) -> l.contains("Specula warmed up"))).hasSize(1);
     }
