@@ -31,13 +31,20 @@ import tempfile
 import time
 
 
+class RunFailed(Exception):
+    """One engine configuration could not run (a model its engine cannot load or tokenize, no timings): the run goes
+    on without it, and the report lists it with the reason."""
+
+
 def run(cmd, timeout=900):
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True, errors="replace", stdin=subprocess.DEVNULL,
                        timeout=timeout)
     if p.returncode != 0:
         sys.stderr.write(p.stdout[-2000:] + p.stderr[-4000:])
-        raise SystemExit(f"bench.py: failed ({p.returncode}): {' '.join(cmd)}")
+        lines = [line for line in (p.stderr + p.stdout).splitlines() if "error" in line.lower() or "what()" in line]
+        raise RunFailed(f"{os.path.basename(cmd[0])} exited with {p.returncode}"
+                        + (f": {lines[-1].strip()[:300]}" if lines else ""))
     return p.stdout, p.stderr, time.time() - t0
 
 
@@ -54,7 +61,8 @@ def llama_completion(a, gguf, prompt, threads):
             break
         print("bench.py: llama-completion printed no llama_perf timings; running it again", file=sys.stderr)
     if not pm or not em:
-        raise SystemExit("bench.py: no llama_perf timings in llama-completion's output:\n" + err[-3000:])
+        sys.stderr.write(err[-3000:])
+        raise RunFailed("no llama_perf timings in llama-completion's output")
     prompt_ms, prompt_n, eval_ms, eval_n = float(pm.group(1)), int(pm.group(2)), float(em.group(1)), int(em.group(2))
     return {"new_tokens": a.new_tokens, "prompt_tokens": prompt_n, "seconds": (prompt_ms + eval_ms) / 1000,
             "decode_seconds": eval_ms / 1000, "decode_tokens": eval_n}
@@ -68,7 +76,8 @@ def parse_spec(err, what, required=True):
     if not enc or not dec:
         if not required:
             return None
-        raise SystemExit(f"bench.py: no encoded/decoded lines in {what}'s output:\n" + err[-3000:])
+        sys.stderr.write(err[-3000:])
+        raise RunFailed(f"no encoded/decoded lines in {what}'s output")
     n = int(dec.group(1))
     return {"new_tokens": n, "prompt_tokens": int(enc.group(1)),
             "seconds": float(enc.group(2)) + float(dec.group(2)), "decode_seconds": float(dec.group(2)),
@@ -181,6 +190,7 @@ def main(argv):
     modes = a.modes.split(",")
     threads = [int(t) for t in a.threads.split(",")]
     runs = []
+    failed = {}  # configuration -> why it was left out
     for rep in range(a.repeat):
         for t in threads:
             for p in prompts:
@@ -188,28 +198,48 @@ def main(argv):
                     runs.append({"config": config, "threads": t, "repeat": rep, "prompt": p["id"], **result})
                     tps = result["new_tokens"] / result["seconds"]
                     print(f"[{a.name}] r{rep} t{t} {p['id']:10s} {config:34s} {tps:8.1f} tok/s", flush=True)
+                def attempt(group, measure):
+                    # one process's configurations (a group): once it fails, the group is left out from then on
+                    # (its table rows would lack prompts)
+                    if group in failed:
+                        return
+                    try:
+                        results = measure()
+                    except RunFailed as ex:
+                        failed[group] = f"{ex} (prompt {p['id']}, {t} thread(s))"
+                        print(f"[{a.name}] r{rep} t{t} {p['id']:10s} {group}: FAILED, left out: {ex}", flush=True)
+                        return
+                    for c, result in results.items():
+                        record(c, {**result, "group": group})
                 if a.jar:
                     for spec in a.specula_target:
                         label, target = spec.split("=", 1) if "=" in spec else ("fp32", spec)
                         for w in warmups:
                             warm = f" (warm {w})" if w != warmups[0] else ""
-                            for policy, res in specula(a, target, p, warmup_of[p["id"]], w, t).items():
-                                record(f"Specula {label} {policy}{warm}", res)
+                            attempt(f"Specula {label}{warm}", lambda: {f"Specula {label} {k}{warm}": v for k, v in specula(
+                                a, target, p, warmup_of[p["id"]], w, t).items()})
                 for prec, g in targets.items():
                     if "plain" in modes:
-                        record(f"llama.cpp {prec} plain", llama_completion(a, g, p["prompt"], t))
+                        c = f"llama.cpp {prec} plain"
+                        attempt(c, lambda: {c: llama_completion(a, g, p["prompt"], t)})
                     if "draft" in modes and prec in drafts:
                         for n in a.draft_max.split(","):
-                            record(f"llama.cpp {prec} draft:{n}", llama_draft(a, g, drafts[prec], p["prompt"], t, int(n)))
+                            c = f"llama.cpp {prec} draft:{n}"
+                            attempt(c, lambda: {c: llama_draft(a, g, drafts[prec], p["prompt"], t, int(n))})
                     if "lookup" in modes:
                         for n in a.lookup_max.split(","):
-                            record(f"llama.cpp {prec} lookup:{n}", llama_lookup(a, g, p["prompt"], t, int(n)))
+                            c = f"llama.cpp {prec} lookup:{n}"
+                            attempt(c, lambda: {c: llama_lookup(a, g, p["prompt"], t, int(n))})
+    runs = [r for r in runs if r["group"] not in failed]
     summary = summarize(runs)
     report = {"name": a.name, "settings": {k: v for k, v in vars(a).items() if k not in ("json", "markdown")},
-              "machine": machine(), "summary": summary, "runs": runs}
+              "machine": machine(), "summary": summary, "failed": failed, "runs": runs}
     with open(a.json, "w") as f:
         json.dump(report, f, indent=1)
     md = markdown(a, summary)
+    if failed:
+        md += "\nLeft out: configurations that failed (the first failure of each):\n\n" + "".join(
+            f"- {c}: {why}\n" for c, why in failed.items())
     with open(a.markdown, "w") as f:
         f.write(md)
     print(md)

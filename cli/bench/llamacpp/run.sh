@@ -165,6 +165,8 @@ fi
 mkdir -p "$OUT"
 # 5. greedy ids vs transformers (f32 must match exactly; f16 / q8_0 / q4_0 reported)
 if step 5; then
+    [ -x "$BIN/specula-llama-greedy" ] || { echo "run.sh: $BIN/specula-llama-greedy is missing: run step 2 (STEPS" \
+        "with 2) for this build directory" >&2; exit 1; }
     for c in $CONFIGS; do
         case $c in
             embedded) hf=$M/embedded-target-hf; base=embedded-target ;;
