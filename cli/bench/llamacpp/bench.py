@@ -120,7 +120,7 @@ def specula(a, target, prompt_row, warmup_row, warmup, threads):
                 f.write(json.dumps({"id": row["id"], "category": row.get("category", "all"),
                                     "prompt": row["prompt"]}) + "\n")
         jf = os.path.join(d, "out.json")
-        cmd = ["java", "-jar", a.jar, "bench", "--target", target, "--prompts", pf,
+        cmd = ["java", *a.specula_java_options.split(), "-jar", a.jar, "bench", "--target", target, "--prompts", pf,
                "--max-new-tokens", str(a.new_tokens), "--policies", a.specula_policies, "--repeat", "1",
                "--warmup", str(warmup), "--warmup-prompts", wf, "--ignore-eos", "--threads", str(threads),
                "--json", jf]
@@ -167,6 +167,8 @@ def main(argv):
     ap.add_argument("--specula-spinning", action="store_true",
                     help="Specula's idle ONNX Runtime threads spin (--spinning), as llama.cpp's do")
     ap.add_argument("--specula-policies", default="plain")
+    ap.add_argument("--specula-java-options", default="",
+                    help="options of Specula's JVM, e.g. -Xmx2g (one string, split at spaces)")
     ap.add_argument("--specula-warmup", default="1",
                     help="warm-up generations in Specula's JVM before the measured one, e.g. 1 or 1,10 (both)")
     ap.add_argument("--specula-proposers",
@@ -275,7 +277,8 @@ def markdown(a, summary):
     lines = [f"**{a.name}**: {a.limit} prompts from `{os.path.basename(a.prompts)}`, {a.new_tokens} new tokens "
              f"(--ignore-eos, greedy), {a.repeat} repeats; tok/s = new tokens / (prefill + decode); median over "
              f"repeats [min–max]. Specula's JVM warms up with {a.specula_warmup.split(',')[0]} generation(s) of another "
-             f"prompt first (\"warm N\": N).", "",
+             f"prompt first (\"warm N\": N)" + (f"; its options: `{a.specula_java_options}`" if a.specula_java_options
+                                                 else "") + ".", "",
              "| engine / configuration | threads | tok/s incl. prefill | decode-only tok/s | acceptance (/ tokens per target call) |",
              "|---|---:|---:|---:|---:|"]
     for s in sorted(summary, key=lambda s: (s["threads"], s["config"])):
