@@ -16,12 +16,13 @@ import dev.specula.policy.SpeculationPolicy;
 import dev.specula.proposer.ProposerKind;
 
 /**
- * Decodes for a while on a freshly loaded pair before it serves
- * ({@code specula.model.warm-up}), as llama.cpp's server warms up before it listens. A
- * JVM that just started compiles the decode loop while the first requests run: on 2 cores
- * the compiler threads also take ONNX Runtime's, and the first few generations of the
- * embedded pair run at about half the speed of later ones. ONNX Runtime's first calls
- * also allocate its arenas.
+ * Decodes for a while on a freshly loaded pair before it serves ({@code specula.warm-up},
+ * off by default), as llama.cpp's server warms up before it listens. A JVM that just
+ * started compiles the decode loop while the first requests run: on 2 cores the compiler
+ * threads also take ONNX Runtime's, and in the CLI the embedded pair's first generations
+ * ran at about half the speed of later ones. ONNX Runtime's first calls also allocate its
+ * arenas. Behind the gateway, on the CPU, it made no measurable difference
+ * (docs/benchmarks.md, "A warm JVM").
  *
  * <p>
  * Plain and speculative generations alternate, the speculative ones under the configured
