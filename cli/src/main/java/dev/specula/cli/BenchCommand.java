@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.function.Supplier;
+import java.util.stream.Stream;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -98,17 +99,13 @@ final class BenchCommand {
         SamplingParams sampling = arguments.sampling();
         List<@Nullable ProposerKind> proposers = ProposerOptions.kinds(arguments);
         PromptLookup lookup = ProposerOptions.lookup(arguments);
-        // warm-up prompts: run --warmup times before the measured ones, never measured
-        // (none:
-        // the first three measured prompts warm up)
+        // run --warmup times before the measured prompts, never measured; without the
+        // option, the first three measured prompts warm up
         List<BenchPrompt> warmupPrompts = arguments.has("warmup-prompts")
-                ? readPrompts(Path.of(arguments.string("warmup-prompts", null))) : List.of();
-        if (arguments.has("warmup-prompts") && warmupPrompts.isEmpty()) {
-            throw new CliException(
-                    "bench: --warmup-prompts " + arguments.string("warmup-prompts", null) + " holds no prompt");
-        }
+                ? readPrompts(Path.of(arguments.string("warmup-prompts", null)))
+                : prompts.subList(0, Math.min(3, prompts.size()));
         if (proposers.contains(ProposerKind.PREDICTION)) {
-            for (BenchPrompt prompt : concat(prompts, warmupPrompts)) {
+            for (BenchPrompt prompt : Stream.concat(prompts.stream(), warmupPrompts.stream()).toList()) {
                 if (prompt.prediction() == null) {
                     throw new CliException("bench: --proposers prediction needs a \"prediction\" in every prompt, "
                             + "and prompt " + prompt.id() + " has none");
@@ -130,23 +127,10 @@ final class BenchCommand {
                 ? ModelOptions.loadPacked(arguments, "or bench chains only (--draft-shape chain)")
                 : ModelOptions.load(arguments); PolicyResources resources = new PolicyResources()) {
             Map<String, Run> policies = runs(policyNames, proposers, arguments, models, resources);
-            List<int[]> promptIds = new ArrayList<>();
-            for (BenchPrompt prompt : prompts) {
-                promptIds.add(prompt.input().encode(models.target()));
-            }
+            List<int[]> promptIds = promptIds(prompts, models);
             List<int @Nullable []> predictions = predictions(prompts, models);
-            List<int[]> warmupIds = new ArrayList<>();
-            List<int @Nullable []> warmupPredictions = new ArrayList<>();
-            if (warmupPrompts.isEmpty()) {
-                warmupIds.addAll(promptIds.subList(0, Math.min(3, prompts.size())));
-                warmupPredictions.addAll(predictions.subList(0, warmupIds.size()));
-            }
-            else {
-                for (BenchPrompt prompt : warmupPrompts) {
-                    warmupIds.add(prompt.input().encode(models.target()));
-                }
-                warmupPredictions.addAll(predictions(warmupPrompts, models));
-            }
+            List<int[]> warmupIds = promptIds(warmupPrompts, models);
+            List<int @Nullable []> warmupPredictions = predictions(warmupPrompts, models);
             // no draft time limit and no batching: the engine holds no thread, nothing to
             // close
             Engine decoder = new Engine(models, Engine.Settings.defaults().withoutDraftTimeLimit());
@@ -336,6 +320,14 @@ final class BenchCommand {
     }
 
     /** Each prompt's prediction tokenized for the target, or null. */
+    private static List<int[]> promptIds(List<BenchPrompt> prompts, ModelPair models) {
+        List<int[]> ids = new ArrayList<>();
+        for (BenchPrompt prompt : prompts) {
+            ids.add(prompt.input().encode(models.target()));
+        }
+        return ids;
+    }
+
     private static List<int @Nullable []> predictions(List<BenchPrompt> prompts, ModelPair models) {
         List<int @Nullable []> predictions = new ArrayList<>();
         for (BenchPrompt prompt : prompts) {
@@ -377,12 +369,6 @@ final class BenchCommand {
      * One object per line: {"id":…, "category":…, "prompt"|"chat"|"prompt_ids": …,
      * "prediction": … (optional)}.
      */
-    private static List<BenchPrompt> concat(List<BenchPrompt> first, List<BenchPrompt> second) {
-        List<BenchPrompt> all = new ArrayList<>(first);
-        all.addAll(second);
-        return all;
-    }
-
     static List<BenchPrompt> readPrompts(Path file) {
         List<String> lines;
         try {
