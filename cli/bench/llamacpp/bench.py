@@ -192,7 +192,7 @@ def main(argv):
     modes = a.modes.split(",")
     threads = [int(t) for t in a.threads.split(",")]
     runs = []
-    failed = {}  # configuration -> why it was left out
+    failed = {}  # group (one process's configurations) -> why it was left out
     for rep in range(a.repeat):
         for t in threads:
             for p in prompts:
