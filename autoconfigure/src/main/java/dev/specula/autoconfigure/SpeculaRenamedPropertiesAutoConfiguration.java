@@ -13,9 +13,10 @@ import org.springframework.context.annotation.Bean;
 import org.springframework.core.env.Environment;
 
 /**
- * Refuses the {@code specula.*} keys that were renamed, naming the new key, before any
- * model loads: a setting under an old name is never silently ignored. The renames are
- * listed in docs/configuration.md.
+ * Refuses the {@code specula.*} keys that were renamed, naming the new key, and a value
+ * given to a group of properties ({@code specula.policy=goodput}: Spring Boot would
+ * ignore it), naming what to set instead, before any model loads: a setting is never
+ * silently ignored. The renames are listed in docs/configuration.md.
  */
 @AutoConfiguration(before = SpeculaModelsAutoConfiguration.class)
 @ConditionalOnProperty(name = SpringAIModelProperties.CHAT_MODEL, havingValue = SpeculaModelsAutoConfiguration.PROVIDER,
@@ -33,7 +34,10 @@ public final class SpeculaRenamedPropertiesAutoConfiguration {
         return new RenamedPropertiesCheck(environment);
     }
 
-    /** Done when it exists: its constructor throws on a renamed key. */
+    /**
+     * Done when it exists: its constructor throws on a renamed key or a group given a
+     * value.
+     */
     static final class RenamedPropertiesCheck {
 
         RenamedPropertiesCheck(Environment environment) {
@@ -42,6 +46,13 @@ public final class SpeculaRenamedPropertiesAutoConfiguration {
                 throw new InvalidConfigurationPropertyValueException(oldName, value,
                         "It was renamed: set " + newName + " instead.");
             }));
+            for (String group : PropertyGroups.names()) {
+                binder.bind(group, Bindable.of(String.class)).ifBound((value) -> {
+                    throw new InvalidConfigurationPropertyValueException(group, value,
+                            "It is a group of properties, not a value: set " + PropertyGroups.instead(group, value)
+                                    + ".");
+                });
+            }
         }
 
     }

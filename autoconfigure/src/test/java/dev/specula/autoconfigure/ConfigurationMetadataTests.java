@@ -122,6 +122,21 @@ class ConfigurationMetadataTests {
     }
 
     /**
+     * Every group of the metadata is one that a value given to it is refused for
+     * (PropertyGroups), and nothing else.
+     */
+    @Test
+    void everyGroupIsCheckedForAValueGivenToIt() throws IOException {
+        java.util.Set<String> groups = new java.util.TreeSet<>();
+        for (JsonNode group : metadata("META-INF/spring-configuration-metadata.json").path("groups")) {
+            if (group.path("name").asText().startsWith("specula")) {
+                groups.add(group.path("name").asText());
+            }
+        }
+        assertThat(new java.util.TreeSet<>(PropertyGroups.names())).isEqualTo(groups);
+    }
+
+    /**
      * This module's copy of a metadata file (other jars on the test class path have their
      * own).
      */

@@ -23,6 +23,8 @@ import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import org.springframework.boot.test.system.CapturedOutput;
 import org.springframework.boot.test.system.OutputCaptureExtension;
 import org.springframework.context.annotation.Configuration;
+import org.springframework.core.env.Environment;
+import org.springframework.core.env.StandardEnvironment;
 import org.springframework.core.io.UrlResource;
 import org.springframework.core.io.support.PropertiesLoaderUtils;
 
@@ -287,8 +289,9 @@ class SpeculaFailureAnalyzersTests {
     void analyzersAreRegisteredMostSpecificFirst() throws Exception {
         List<FailureAnalyzer> analyzers = registeredAnalyzers();
         assertThat(analyzers).extracting((analyzer) -> analyzer.getClass().getSimpleName())
-            .containsExactly("UnknownPolicyFailureAnalyzer", "VocabularyMismatchFailureAnalyzer",
-                    "ExecutionProviderUnavailableFailureAnalyzer", "ModelLoadFailureAnalyzer");
+            .containsExactly("PropertyGroupGivenAValueFailureAnalyzer", "UnknownPolicyFailureAnalyzer",
+                    "VocabularyMismatchFailureAnalyzer", "ExecutionProviderUnavailableFailureAnalyzer",
+                    "ModelLoadFailureAnalyzer");
         // a bad value (here: ldlp.onnx missing for specula.policy.name=ldlp) is left to
         // Boot's own analyzer
         Throwable invalid = new IllegalStateException(new InvalidConfigurationPropertyValueException(
@@ -313,6 +316,24 @@ class SpeculaFailureAnalyzersTests {
                 "It must be a number in (0, 1]", "Action:");
     }
 
+    /**
+     * {@code specula.target=DIR} (the group given a value, as
+     * {@code --specula.target=DIR} on a command line): Boot alone says only that no
+     * converter was found; the analysis names the property to set instead.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = { "target", "draft", "griffin" })
+    void aModelDirectoryGivenToTheGroupNamesItsLocationProperty(String model, CapturedOutput output) {
+        SpringApplication application = new SpringApplication(FailingApplication.class);
+        application.setWebApplicationType(WebApplicationType.NONE);
+        assertThatThrownBy(
+                () -> application.run("--specula." + model + "=/models/qwen2.5-0.5b", "--spring.main.banner-mode=off"))
+            .isNotNull();
+        System.out.println("=== APPLICATION FAILED TO START output ===\n" + output.getOut());
+        assertThat(output).contains("APPLICATION FAILED TO START", "Property: specula." + model,
+                "Value: /models/qwen2.5-0.5b", "Set specula." + model + ".location=/models/qwen2.5-0.5b instead.");
+    }
+
     private static List<FailureAnalyzer> registeredAnalyzers() throws Exception {
         List<FailureAnalyzer> analyzers = new ArrayList<>();
         for (URL url : Collections
@@ -323,7 +344,12 @@ class SpeculaFailureAnalyzersTests {
                 continue;
             }
             for (String name : names.split(",")) {
-                analyzers.add((FailureAnalyzer) Class.forName(name.trim()).getDeclaredConstructor().newInstance());
+                Class<?> type = Class.forName(name.trim());
+                // an analyzer that reads the environment gets it as SpringApplication
+                // gives it
+                analyzers.add((FailureAnalyzer) (type.getConstructors()[0].getParameterCount() == 0
+                        ? type.getDeclaredConstructor().newInstance()
+                        : type.getDeclaredConstructor(Environment.class).newInstance(new StandardEnvironment())));
             }
         }
         return analyzers;

@@ -9,7 +9,8 @@ import org.springframework.boot.test.context.runner.ApplicationContextRunner;
 import static org.assertj.core.api.Assertions.assertThat;
 
 /**
- * A key that was renamed is refused at startup, naming its new name: it is never silently
+ * A key that was renamed is refused at startup, naming its new name, and so is a value
+ * given to a group of properties, naming what to set instead: neither is silently
  * ignored.
  */
 class SpeculaRenamedPropertiesTests {
@@ -44,6 +45,32 @@ class SpeculaRenamedPropertiesTests {
             assertThat(cause).as("cause chain of %s", context.getStartupFailure()).isNotNull();
             assertThat(cause.getName()).isEqualTo(oldName);
             assertThat(cause.getReason()).contains(newName);
+        });
+    }
+
+    /**
+     * {@code specula.policy=goodput}: Spring Boot would bind nothing from it and start
+     * with the default policy.
+     */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', textBlock = """
+            specula.policy=goodput                | set specula.policy.name=goodput instead
+            specula.target=/models/qwen           | set specula.target.location=/models/qwen instead
+            specula.draft=/models/qwen-draft      | set specula.draft.location=/models/qwen-draft instead
+            specula.griffin=/models/qwen-griffin  | set specula.griffin.location=/models/qwen-griffin instead
+            specula.cache=false                   | e.g. specula.cache.response.enabled or specula.cache.prefix.size
+            specula.batching=false                | e.g. specula.batching.enabled
+            """)
+    void aGroupGivenAValueStopsStartupNamingWhatToSet(String setting, String instead) {
+        String group = setting.substring(0, setting.indexOf('='));
+        runner.withPropertyValues(setting).run((context) -> {
+            assertThat(context).hasFailed();
+            InvalidConfigurationPropertyValueException cause = SpeculaPropertiesValidationTests
+                .findCause(context.getStartupFailure(), InvalidConfigurationPropertyValueException.class);
+            assertThat(cause).as("cause chain of %s", context.getStartupFailure()).isNotNull();
+            assertThat(cause.getName()).isEqualTo(group);
+            assertThat(cause.getValue()).isEqualTo(setting.substring(group.length() + 1));
+            assertThat(cause.getReason()).startsWith("It is a group of properties, not a value").contains(instead);
         });
     }
 
