@@ -285,10 +285,17 @@ def _matmul_weights(model):
     return {n.input[1] for n in model.graph.node if n.op_type == "MatMul" and n.input[1] in inits}
 
 
+def is_feature_head(model):
+    """Whether a graph is a feature head (a GRIFFIN head: it reads the target's ``hidden_states``): it only proposes
+    drafts, which the target verifies, so the two-token rule and the row check below are not needed for it."""
+    return any(i.name == "hidden_states" for i in model.graph.input)
+
+
 def quantize_graph(src, dst, scheme, log=print, float_embedding=False):
     """Quantizes the graph at ``src`` (external data beside it is read) and writes ``dst`` (weights in ``dst``_data);
     the token table too (8 bits) for the MatMulNBits schemes unless ``float_embedding``."""
     model = onnx.load(src)
+    head = is_feature_head(model)
     unfolded = unfold_fp16_weights(model)
     gemms = gemm_to_matmul(model) if scheme != "fp32" else 0
     untied = transposed_weights_to_initializers(model) if scheme not in ("fp32", "dynamic-int8") else 0
@@ -320,7 +327,7 @@ def quantize_graph(src, dst, scheme, log=print, float_embedding=False):
                + ((0, 1) if wanted == 0 else ())]
         if bad:
             raise SystemExit(f"quantize: MatMulNBits with another accuracy_level than {wanted}: {bad[:3]}")
-        if settings.get("min_call_tokens"):
+        if settings.get("min_call_tokens") and not head:
             set_metadata(model, MIN_CALL_TOKENS, str(settings["min_call_tokens"]))
         tables = [] if float_embedding else quantize_embedding_gathers(model, settings["block_size"])
     if count == 0 and scheme != "fp32":
@@ -395,13 +402,21 @@ def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print, flo
         info["graphs"] = {"model.onnx": {k: info.get(k) for k in keys},
                           "model_packed.onnx": {k: packed_info.get(k) for k in keys}}
     info["quantization"] = _describe(scheme, sources, in_dir)
+    head = is_feature_head(onnx.load(sources["model.onnx"], load_external_data=False))
+    if head and "min_call_tokens" in info["quantization"]:
+        # a feature head only proposes drafts: a call of any size will do
+        info["quantization"]["min_call_tokens"] = 1
+        info["quantization"]["feature_head"] = "drafts only: no two-token rule, no row check"
     nbits = SCHEMES[scheme] is not None
     if nbits:
         info["quantization"]["token_table"] = (
             "as in the input (--float-embedding)" if float_embedding else
             f"{EMBEDDING_BITS}-bit blocks of {SCHEMES[scheme]['block_size']} (com.microsoft.GatherBlockQuantized, "
             "float32 scales, 8-bit zero points)")
-    info["weights_storage"] = STORAGE[scheme] + (
+    storage = STORAGE[scheme]
+    if head:
+        storage = storage.replace("; every call must carry at least 2 tokens (specula.min_call_tokens)", "")
+    info["weights_storage"] = storage + (
         ("; the token table " + ("as in the source" if float_embedding else f"{EMBEDDING_BITS}-bit (GatherBlockQuantized)"))
         if nbits else "") + (
         "; both graphs read their weights from model.onnx_data (share-weights), so load them by path"
@@ -416,6 +431,11 @@ def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print, flo
     log(f"quantize: {scheme} -> {out_dir}: " + ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in sizes.items())
         + f", graphs + weights {sum(sizes.values()) / 1e6:.2f} MB")
     results = {}
+    if check and is_feature_head(onnx.load(os.path.join(out_dir, "model.onnx"), load_external_data=False)):
+        log("quantize: check skipped: model.onnx is a feature head (it reads hidden_states); its rows only propose "
+            "drafts, which the target verifies, so they need not match across call sizes (nor does it need the "
+            "two-token rule)")
+        check = False
     if check:
         for name in sources:
             diff, scale = row_independence(os.path.join(out_dir, name), with_scale=True)
