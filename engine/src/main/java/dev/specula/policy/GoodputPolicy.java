@@ -23,7 +23,10 @@ import org.jspecify.annotations.Nullable;
  * {@link PolicyResources} ({@link GoodputEstimates}: the prior, so no warm-up after the
  * first request). Now and then (every {@code probe} rounds) it drafts one more than γ*
  * (at least 1), so positions it stopped drafting keep being measured and a γ* of 0 can
- * recover.
+ * recover. While γ* is 0 and those probes fail, each failed probe doubles the wait for
+ * the next (up to {@value #MAX_PROBE_BACKOFF} times {@code probe}): a draft that never
+ * lands costs a probe's draft calls and verified token ever more rarely; the first
+ * accepted draft brings the wait back to {@code probe}.
  *
  * The shared estimates are kept per proposer ({@link RoundContext#proposer()}): a round
  * of prompt lookup costs no draft calls and is accepted at its own rate, so requests that
@@ -78,6 +81,22 @@ public final class GoodputPolicy implements SpeculationPolicy {
 
     private final int probeEvery;
 
+    /**
+     * The longest wait between probes, in multiples of {@link #probeEvery}: a draft that
+     * starts to land (a prompt lookup once the answer starts quoting) is found within 64
+     * rounds at the default.
+     */
+    static final int MAX_PROBE_BACKOFF = 4;
+
+    /** Rounds between probes now: {@link #probeEvery}, doubled by each failed probe. */
+    private int probeWait;
+
+    /** Rounds since the last probe. */
+    private int sinceProbe;
+
+    /** Whether the round in flight is a probe from γ* = 0. */
+    private boolean probingFromPlain;
+
     private final double priorWeight;
 
     private int rounds;
@@ -93,6 +112,7 @@ public final class GoodputPolicy implements SpeculationPolicy {
         this.startGamma = startGamma;
         this.maxGamma = maxGamma;
         this.probeEvery = probeEvery;
+        this.probeWait = probeEvery;
         this.priorWeight = priorWeight;
     }
 
@@ -140,7 +160,10 @@ public final class GoodputPolicy implements SpeculationPolicy {
             }
         }
         int best = bestGamma(times);
-        if (rounds % probeEvery == 0) {
+        probingFromPlain = false;
+        if (++sinceProbe >= probeWait) {
+            sinceProbe = 0;
+            probingFromPlain = best == 0;
             return Math.min(maxGamma, Math.max(1, best + 1));
         }
         return best;
@@ -175,6 +198,13 @@ public final class GoodputPolicy implements SpeculationPolicy {
 
     @Override
     public void observe(RoundOutcome outcome) {
+        if (outcome.accepted() > 0) {
+            probeWait = probeEvery;
+        }
+        else if (probingFromPlain && outcome.drafted() > 0) {
+            probeWait = Math.min(probeWait * 2, probeEvery * MAX_PROBE_BACKOFF);
+        }
+        probingFromPlain = false;
         if (outcome.drafted() > 0) {
             ownByState[roundState].recordAcceptance(outcome.drafted(), outcome.accepted());
             sharedByState[roundState].recordAcceptance(outcome.drafted(), outcome.accepted());

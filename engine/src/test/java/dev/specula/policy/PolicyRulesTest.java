@@ -201,6 +201,38 @@ class PolicyRulesTest {
     }
 
     @Test
+    void goodputProbesLessOftenWhileItsProbesFailAndAgainOnceOneLands(@org.junit.jupiter.api.io.TempDir Path model) {
+        var factory = SpeculationPolicies.factory("goodput", PolicyParameters.ofGamma(4).withModelDirectory(model));
+        GoodputPolicy teacher = (GoodputPolicy) factory.get();
+        // a draft that never lands, verification 3 ms + 0.25 ms a draft, a draft step
+        // 0.2 ms: the shared estimates learn that plain steps pay
+        for (int round = 0; round < 200; round++) {
+            int gamma = teacher.draftLength(CONTEXT);
+            teacher.observe(new RoundOutcome(gamma, gamma, 0, gamma * 200_000L, 3_000_000L + gamma * 250_000L));
+        }
+        GoodputPolicy policy = (GoodputPolicy) factory.get();
+        List<Integer> probes = new ArrayList<>();
+        for (int round = 1; round <= 1200; round++) {
+            int gamma = policy.draftLength(CONTEXT);
+            if (gamma > 0) {
+                probes.add(round);
+            }
+            // the probe from round 1000 on lands
+            int accepted = round >= 1000 ? gamma : 0;
+            policy.observe(new RoundOutcome(gamma, gamma, accepted, gamma * 200_000L, 3_000_000L + gamma * 250_000L));
+        }
+        // (its first rounds may still draft: round 1 starts after a full acceptance, a
+        // state
+        // the teacher never reached, and its own counts start empty)
+        assertThat(probes.stream().filter((round) -> round < 16).count()).isLessThanOrEqualTo(2);
+        // each failed probe doubles the wait for the next, up to 4 times the option's 16
+        List<Integer> failing = probes.stream().filter((round) -> round >= 16 && round < 1000).toList();
+        assertThat(failing).startsWith(16, 48, 112, 176, 240).endsWith(880, 944).hasSize(16);
+        // the probe after round 1000 lands: drafting resumes
+        assertThat(probes.stream().filter((round) -> round > 1000).count()).isGreaterThan(100);
+    }
+
+    @Test
     void goodputKeepsEachProposersEstimatesApart(@org.junit.jupiter.api.io.TempDir Path model) {
         var factory = SpeculationPolicies.factory("goodput", PolicyParameters.ofGamma(4).withModelDirectory(model));
         RoundContext byModel = new RoundContext(0, 100, 7, null, "model");
