@@ -94,7 +94,10 @@ public final class GoodputPolicy implements SpeculationPolicy {
     /** Rounds since the last probe. */
     private int sinceProbe;
 
-    /** Whether the round in flight is a probe from γ* = 0. */
+    /**
+     * Whether the round in flight is a probe from γ* = 0: set by draftLength, consumed by
+     * observe.
+     */
     private boolean probingFromPlain;
 
     private final double priorWeight;
@@ -160,7 +163,6 @@ public final class GoodputPolicy implements SpeculationPolicy {
             }
         }
         int best = bestGamma(times);
-        probingFromPlain = false;
         if (++sinceProbe >= probeWait) {
             sinceProbe = 0;
             probingFromPlain = best == 0;

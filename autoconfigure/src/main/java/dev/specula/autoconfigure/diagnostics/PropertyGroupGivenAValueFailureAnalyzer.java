@@ -32,26 +32,30 @@ public class PropertyGroupGivenAValueFailureAnalyzer extends AbstractFailureAnal
 
     @Override
     protected @Nullable FailureAnalysis analyze(Throwable rootFailure, BindException cause) {
-        String group = cause.getName().toString();
-        if (PropertyGroups.instead(group, "") == null || !(cause.getCause() instanceof ConverterNotFoundException)) {
+        if (!(cause.getCause() instanceof ConverterNotFoundException)) {
             return null;
         }
         ConfigurationProperty given = given(cause);
         if (given == null || !(given.getValue() instanceof CharSequence value)) {
             return null;
         }
+        String group = cause.getName().toString();
+        String instead = PropertyGroups.instead(group, value);
+        if (instead == null) {
+            return null;
+        }
         String origin = given.getOrigin() == null ? "" : String.format("%n    Origin: %s", given.getOrigin());
         String description = String.format(
                 "%s is a group of properties, not a value.%n%n    Property: %s%n    Value: %s%s", group, group, value,
                 origin);
-        return new FailureAnalysis(description, "Set " + PropertyGroups.instead(group, value) + ".", cause);
+        return new FailureAnalysis(description, "Set " + instead + ".", cause);
     }
 
-    /** The value given to the group itself, with its origin; null if there is none. */
+    /**
+     * The value given to the group itself, with its origin, from the environment (Boot's
+     * exception has none: the failure is the group's); null if there is none.
+     */
     private @Nullable ConfigurationProperty given(BindException cause) {
-        if (cause.getProperty() != null && cause.getProperty().getName().equals(cause.getName())) {
-            return cause.getProperty();
-        }
         for (ConfigurationPropertySource source : ConfigurationPropertySources.get(environment)) {
             ConfigurationProperty property = source.getConfigurationProperty(cause.getName());
             if (property != null) {
