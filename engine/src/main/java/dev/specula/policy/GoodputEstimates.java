@@ -13,6 +13,7 @@ import java.util.Arrays;
  * α_i      = accepted_i / judged_i        P(draft i accepted | drafts 0..i−1 accepted)
  * draft    = EWMA of one draft step's time (rounds after the prefill round)
  * verify(k)= a + b·k                       least squares over (k drafted, verification time) samples
+ * probe    = EWMA of a probe's round time  (a draft from plain steps: the draft model catches up first)
  * </pre>
  */
 final class GoodputEstimates {
@@ -37,6 +38,9 @@ final class GoodputEstimates {
     private double sumKK;
 
     private double sumKT;
+
+    /** EWMA of the wall time of a probe from plain steps; NaN before the first. */
+    private double probeNanos = Double.NaN;
 
     GoodputEstimates(int positions) {
         this.judged = new double[positions];
@@ -63,6 +67,16 @@ final class GoodputEstimates {
         sumT = sumT * DECAY + nanos;
         sumKK = sumKK * DECAY + (double) drafted * drafted;
         sumKT = sumKT * DECAY + drafted * nanos;
+    }
+
+    /** A probe from plain steps took {@code nanos} of wall time. */
+    synchronized void recordProbe(double nanos) {
+        probeNanos = Double.isNaN(probeNanos) ? nanos : 0.8 * probeNanos + 0.2 * nanos;
+    }
+
+    /** Expected wall time of a probe from plain steps; NaN before one was measured. */
+    synchronized double probeNanos() {
+        return probeNanos;
     }
 
     /**

@@ -26,7 +26,12 @@ import org.jspecify.annotations.Nullable;
  * recover. While γ* is 0 and those probes fail, each failed probe doubles the wait for
  * the next (up to {@value #MAX_PROBE_BACKOFF} times {@code probe}): a draft that never
  * lands costs a probe's draft calls and verified token ever more rarely; the first
- * accepted draft brings the wait back to {@code probe}.
+ * accepted draft brings the wait back to {@code probe}. Probes from γ* = 0 are also
+ * spaced so that their extra time stays within 1/{@value #PROBE_BUDGET_DIVISOR} of the
+ * plain steps' (up to {@value #MAX_BUDGET_WAIT} times {@code probe} rounds apart): on a
+ * small target a model draft's probe, which first catches up on every token since its
+ * last call, costs many plain steps, while a prompt lookup's costs one more verified
+ * token.
  *
  * The shared estimates are kept per proposer ({@link RoundContext#proposer()}): a round
  * of prompt lookup costs no draft calls and is accepted at its own rate, so requests that
@@ -87,6 +92,18 @@ public final class GoodputPolicy implements SpeculationPolicy {
      * rounds at the default.
      */
     static final int MAX_PROBE_BACKOFF = 4;
+
+    /**
+     * Probes from γ* = 0 take at most this share (its inverse) of the time of the plain
+     * steps between them.
+     */
+    static final int PROBE_BUDGET_DIVISOR = 32;
+
+    /**
+     * The longest wait between probes that the budget sets, in multiples of
+     * {@link #probeEvery}.
+     */
+    static final int MAX_BUDGET_WAIT = 16;
 
     /** Rounds between probes now: {@link #probeEvery}, doubled by each failed probe. */
     private int probeWait;
@@ -163,12 +180,26 @@ public final class GoodputPolicy implements SpeculationPolicy {
             }
         }
         int best = bestGamma(times);
-        if (++sinceProbe >= probeWait) {
+        if (++sinceProbe >= roundsBetweenProbes(best, times[0])) {
             sinceProbe = 0;
             probingFromPlain = best == 0;
             return Math.min(maxGamma, Math.max(1, best + 1));
         }
         return best;
+    }
+
+    /**
+     * {@link #probeWait}; from γ* = 0, at least as many rounds as keep a probe's extra
+     * time (measured, shared) within the budget of the plain steps' ({@code plainNanos}
+     * each).
+     */
+    private int roundsBetweenProbes(int best, double plainNanos) {
+        double extra = shared.probeNanos() - plainNanos;
+        if (best > 0 || !(extra > 0)) {
+            return probeWait;
+        }
+        double affordable = Math.ceil(extra * PROBE_BUDGET_DIVISOR / plainNanos);
+        return (int) Math.max(probeWait, Math.min(affordable, (double) probeEvery * MAX_BUDGET_WAIT));
     }
 
     /** argmax over γ of E(γ)/T(γ), for round times {@code times[γ]}. */
@@ -205,6 +236,9 @@ public final class GoodputPolicy implements SpeculationPolicy {
         }
         else if (probingFromPlain && outcome.drafted() > 0) {
             probeWait = Math.min(probeWait * 2, probeEvery * MAX_PROBE_BACKOFF);
+        }
+        if (probingFromPlain && outcome.drafted() > 0 && rounds > 1) {
+            shared.recordProbe(outcome.roundNanos());
         }
         probingFromPlain = false;
         if (outcome.drafted() > 0) {

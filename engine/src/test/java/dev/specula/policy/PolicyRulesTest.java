@@ -233,6 +233,65 @@ class PolicyRulesTest {
     }
 
     @Test
+    void goodputProbesADraftWhoseProbesCostManyPlainStepsOnlyAsOftenAsItsBudgetAllows(
+            @org.junit.jupiter.api.io.TempDir Path model) {
+        var factory = SpeculationPolicies.factory("goodput", PolicyParameters.ofGamma(4).withModelDirectory(model));
+        // a small target (0.3 ms a step, 0.025 ms a verified draft) and a draft that
+        // never
+        // lands (0.15 ms a step) and first catches up on every token since its last call
+        // (0.6 ms + 0.002 ms a token): a probe costs 4 plain steps or more. An
+        // earlier request learnt that plain steps pay, and what a probe costs
+        CatchingUpDraft teacherDraft = new CatchingUpDraft();
+        GoodputPolicy teacher = (GoodputPolicy) factory.get();
+        for (int round = 0; round < 300; round++) {
+            teacher.observe(teacherDraft.round(teacher.draftLength(CONTEXT)));
+        }
+        CatchingUpDraft draft = new CatchingUpDraft();
+        GoodputPolicy policy = (GoodputPolicy) factory.get();
+        List<Integer> probes = new ArrayList<>();
+        double plainNanos = 0;
+        double probeExtraNanos = 0;
+        for (int round = 1; round <= 3000; round++) {
+            int gamma = policy.draftLength(CONTEXT);
+            RoundOutcome outcome = draft.round(gamma);
+            policy.observe(outcome);
+            if (gamma > 0 && round > 1) {
+                probes.add(round);
+                probeExtraNanos += outcome.roundNanos() - 300_000L;
+            }
+            else if (gamma == 0) {
+                plainNanos += outcome.roundNanos();
+            }
+        }
+        // round 1 may still draft (it starts after a full acceptance, a state the teacher
+        // never reached); from then on the probes' extra time stays within 1/32 of the
+        // plain steps' (within one probe), from the request's first probe on: about 3 x
+        // 32 =
+        // 90 rounds or more apart
+        assertThat(probes).isNotEmpty().allMatch((round) -> round >= 90);
+        for (int i = 1; i < probes.size(); i++) {
+            assertThat(probes.get(i) - probes.get(i - 1)).isGreaterThanOrEqualTo(90);
+        }
+        assertThat(probeExtraNanos).isLessThanOrEqualTo(plainNanos / 32 + 4_000_000L);
+    }
+
+    /**
+     * Round costs of a draft that never lands and catches up on every token since its
+     * last call.
+     */
+    private static final class CatchingUpDraft {
+
+        private int sinceDraft;
+
+        RoundOutcome round(int gamma) {
+            long draftNanos = gamma == 0 ? 0 : 150_000L * gamma + 600_000L + 2_000L * sinceDraft;
+            sinceDraft = gamma == 0 ? sinceDraft + 1 : 0;
+            return new RoundOutcome(gamma, gamma, 0, draftNanos, 300_000L + 25_000L * gamma);
+        }
+
+    }
+
+    @Test
     void goodputKeepsEachProposersEstimatesApart(@org.junit.jupiter.api.io.TempDir Path model) {
         var factory = SpeculationPolicies.factory("goodput", PolicyParameters.ofGamma(4).withModelDirectory(model));
         RoundContext byModel = new RoundContext(0, 100, 7, null, "model");
