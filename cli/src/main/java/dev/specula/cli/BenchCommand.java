@@ -237,7 +237,7 @@ final class BenchCommand {
         ConcurrencyBench bench = null;
         for (String path : paths) {
             try (ModelPair models = path.equals("unpadded") ? ModelOptions.loadPacked(arguments)
-                    : ModelOptions.load(arguments); PolicyResources resources = new PolicyResources()) {
+                    : ModelOptions.loadAsLocated(arguments); PolicyResources resources = new PolicyResources()) {
                 List<int[]> ids = new ArrayList<>();
                 List<String> names = new ArrayList<>();
                 for (BenchPrompt prompt : prompts) {

@@ -296,18 +296,21 @@ final class CostCommand {
 
     /**
      * The graph and the external data files beside it ({@code .onnx_data},
-     * {@code .onnx.data}, {@code .data}).
+     * {@code .onnx.data}, {@code .data}); without one of its own, the model.onnx_data
+     * that a second graph (model_packed.onnx) shares.
      */
     private static long fileBytes(Path graph) throws IOException {
         long bytes = Files.size(graph);
         String name = graph.getFileName().toString();
-        for (String data : List.of(name + "_data", name + ".data", name.replaceFirst("\\.onnx$", ".data"))) {
-            Path path = graph.resolveSibling(data);
-            if (!data.equals(name) && Files.isRegularFile(path)) {
-                bytes += Files.size(path);
+        long data = 0;
+        for (String file : List.of(name + "_data", name + ".data", name.replaceFirst("\\.onnx$", ".data"))) {
+            Path path = graph.resolveSibling(file);
+            if (!file.equals(name) && Files.isRegularFile(path)) {
+                data += Files.size(path);
             }
         }
-        return bytes;
+        Path shared = graph.resolveSibling("model.onnx_data");
+        return bytes + (data == 0 && Files.isRegularFile(shared) ? Files.size(shared) : data);
     }
 
     static int[] lengths(String list) {

@@ -45,11 +45,31 @@ final class ModelOptions {
 
     /**
      * No --target: the embedded pair (its draft and feature head too, unless --draft or
-     * --griffin names another). --target alone: target only.
+     * --griffin names another). --target alone: target only. A directory with a
+     * {@value #PACKED_GRAPH} decodes on it, as the starter's default batching does (one
+     * row, no mask-to-lengths nodes and no padded-batch branch in each layer: the same
+     * tokens, a cheaper call); a graph file named as the location, on that graph.
      */
     static ModelPair load(Arguments arguments) {
         Path[] locations = locations(arguments);
+        return ModelPair.load(packedIfAny(locations[0]), locations[1] == null ? null : packedIfAny(locations[1]),
+                locations[2], runtime(arguments));
+    }
+
+    /**
+     * The graphs as located, model.onnx for a directory: the padded batch path's, whose
+     * rows a packed graph cannot take.
+     */
+    static ModelPair loadAsLocated(Arguments arguments) {
+        Path[] locations = locations(arguments);
         return ModelPair.load(locations[0], locations[1], locations[2], runtime(arguments));
+    }
+
+    /** A directory's {@value #PACKED_GRAPH} when it has one; else the location. */
+    private static Path packedIfAny(Path location) {
+        Path packed = location.resolve(PACKED_GRAPH);
+        return java.nio.file.Files.isDirectory(location) && java.nio.file.Files.isRegularFile(packed) ? packed
+                : location;
     }
 
     /**

@@ -315,10 +315,11 @@ class SpeculaCliTest {
         long kvPerToken = 2L * config.path("num_hidden_layers").asInt()
                 * config.path("num_key_value_heads").asInt(heads) * headDim * 4;
         assertThat(json.path("kv_bytes_per_token").asLong()).isEqualTo(kvPerToken);
-        Path data = target.resolve("model.onnx_data"); // the embedded graphs share their
-                                                       // weights in it
+        // a directory's packed graph, as the starter's default batching: the embedded
+        // graphs share their weights in model.onnx_data
+        assertThat(json.path("graph").asText()).isEqualTo("model_packed.onnx");
         assertThat(json.path("file_bytes").asLong())
-            .isEqualTo(Files.size(target.resolve("model.onnx")) + (Files.exists(data) ? Files.size(data) : 0));
+            .isEqualTo(Files.size(target.resolve("model_packed.onnx")) + Files.size(target.resolve("model.onnx_data")));
         assertThat(json.path("vocab").asInt()).isEqualTo(config.path("vocab_size").asInt());
         assertThat(json.path("load_ms").asDouble()).isPositive();
         JsonNode prefill = json.path("prefill");
@@ -342,6 +343,31 @@ class SpeculaCliTest {
         assertThat(json.path("plain").path("new_tokens").asInt()).isEqualTo(4);
         assertThat(json.path("plain").path("ms_per_token").asDouble()).isPositive();
         assertThat(JSON.readTree(run.out())).isEqualTo(json);
+    }
+
+    @Test
+    void aDirectoryDecodesOnItsPackedGraphAndANamedGraphFileOnThatGraph() throws Exception {
+        Path target = dev.specula.models.tiny.TinyModels.extract().target();
+        for (String graph : List.of("model_packed.onnx", "model.onnx")) {
+            Path location = graph.equals("model.onnx") ? target.resolve(graph) : target;
+            Path report = temp.resolve(graph + ".json");
+            Run run = run("cost", "--target", location.toString(), "--context", "8", "--max-k", "2", "--prefill", "16",
+                    "--repeat", "1", "--decode-tokens", "2", "--json", report.toString());
+            assertThat(run.exitCode()).as(run.err()).isZero();
+            assertThat(JSON.readTree(Files.readString(report)).path("graph").asText()).isEqualTo(graph);
+        }
+        // the same greedy tokens from either graph of the pair
+        List<String> texts = new ArrayList<>();
+        for (String graph : List.of("", "model.onnx")) {
+            Path pair = dev.specula.models.tiny.TinyModels.extract().draft();
+            Run run = run("generate", "--target",
+                    graph.isEmpty() ? target.toString() : target.resolve(graph).toString(), "--draft",
+                    graph.isEmpty() ? pair.toString() : pair.resolve(graph).toString(), "--prompt", "def fibonacci(n):",
+                    "--max-new-tokens", "24", "--json");
+            assertThat(run.exitCode()).as(run.err()).isZero();
+            texts.add(JSON.readTree(run.out()).path("text").asText());
+        }
+        assertThat(texts.get(0)).isNotEmpty().isEqualTo(texts.get(1));
     }
 
     @Test

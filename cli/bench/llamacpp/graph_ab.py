@@ -1,0 +1,97 @@
+"""One model's two graphs in one process, calls alternating: what the packed graph saves per call.
+
+    python cli/bench/llamacpp/graph_ab.py MODEL_DIR [--k 1,2,5,8] [--past 128] [--calls 400] [--threads 1]
+
+MODEL_DIR holds model.onnx (the attention_mask graph) and model_packed.onnx (``export --packed``). Each graph gets
+one ONNX Runtime session (float16-stored weights unfolded to float32 first, as the engine does at load); for each
+k, a call of k new tokens over a ``past``-token cache runs on each graph in turn, ``calls`` times, and the medians
+are printed with their ratio. Alternating call by call keeps a noisy machine's slow and fast spells out of the
+ratio. A benchmark: nothing runs it in CI.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "..", "tools"))
+from specula_tools.quantize import unfold_fp16_weights  # noqa: E402
+
+GRAPHS = ("model.onnx", "model_packed.onnx")
+
+
+def session(directory, graph, threads, tmp):
+    model = onnx.load(os.path.join(directory, graph))
+    unfold_fp16_weights(model)
+    path = os.path.join(tmp, graph)
+    onnx.save(model, path, save_as_external_data=True, location=graph + "_data")
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+
+
+def feeds(sess, config, k, past, rng):
+    heads = config["num_attention_heads"]
+    kv_heads = config.get("num_key_value_heads", heads)
+    head_dim = config.get("head_dim") or config["hidden_size"] // heads
+    out = {}
+    for value in sess.get_inputs():
+        name = value.name
+        if name == "input_ids":
+            out[name] = rng.integers(0, config["vocab_size"], (1, k), dtype=np.int64)
+        elif name == "position_ids":
+            out[name] = np.arange(past, past + k, dtype=np.int64).reshape(1, k)
+        elif name == "attention_mask":
+            out[name] = np.ones((1, past + k), np.int64)
+        elif name == "attention_bias":  # [1, 1, k, past + k]: the past, and the new tokens causally
+            bias = np.zeros((1, 1, k, past + k), np.float32)
+            for row in range(k):
+                bias[0, 0, row, past + row + 1:] = -np.inf
+            out[name] = bias
+        elif name.startswith("past_key_values"):
+            out[name] = rng.standard_normal((1, kv_heads, past, head_dim), dtype=np.float32)
+        elif name == "logits_to_keep":
+            out[name] = np.array(k, np.int64)
+        else:
+            raise SystemExit(f"graph_ab: unknown input {name}")
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("model_dir")
+    parser.add_argument("--k", default="1,2,5,8")
+    parser.add_argument("--past", type=int, default=128)
+    parser.add_argument("--calls", type=int, default=400)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    with open(os.path.join(args.model_dir, "config.json")) as f:
+        config = json.load(f)
+    rng = np.random.default_rng(0)
+    with tempfile.TemporaryDirectory() as tmp:
+        sessions = {graph: session(args.model_dir, graph, args.threads, tmp) for graph in GRAPHS}
+        for k in (int(x) for x in args.k.split(",")):
+            inputs = {graph: feeds(sess, config, k, args.past, rng) for graph, sess in sessions.items()}
+            times = {graph: [] for graph in GRAPHS}
+            for graph, sess in sessions.items():
+                for _ in range(10):
+                    sess.run(None, inputs[graph])
+            for _ in range(args.calls):
+                for graph, sess in sessions.items():
+                    start = time.perf_counter()
+                    sess.run(None, inputs[graph])
+                    times[graph].append(time.perf_counter() - start)
+            mask, packed = (statistics.median(times[graph]) * 1e3 for graph in GRAPHS)
+            print(f"past {args.past} k {k}: model.onnx {mask:.3f} ms, model_packed.onnx {packed:.3f} ms, "
+                  f"packed / mask {packed / mask:.3f}")
+
+
+if __name__ == "__main__":
+    main()
