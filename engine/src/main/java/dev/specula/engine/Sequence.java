@@ -13,10 +13,12 @@ import org.jspecify.annotations.Nullable;
 import dev.specula.kv.SequenceCache;
 import dev.specula.model.StepInput;
 import dev.specula.model.StepOutput;
+import dev.specula.policy.FixedPolicy;
 import dev.specula.policy.RoundContext;
 import dev.specula.policy.SpeculationPolicy;
 import dev.specula.proposer.DraftTree;
 import dev.specula.proposer.PromptLookup;
+import dev.specula.proposer.ProposerKind;
 import dev.specula.proposer.TokenProposer;
 import dev.specula.sampling.LogitsProcessor;
 import dev.specula.sampling.LogitsProcessors;
@@ -49,6 +51,16 @@ final class Sequence implements AutoCloseable {
      * for this sequence; null otherwise.
      */
     final @Nullable TokenProposer tokenProposer;
+
+    /**
+     * For a proposer that drafts with the model unless its lookup matches (model+ngram,
+     * model+suffix): the lookup's proposal for the coming round, made before the policy
+     * chooses γ ({@link #roundContext}); {@link #lookaheadLength} of it, −1 when none is
+     * pending.
+     */
+    private final int[] lookahead = new int[FixedPolicy.MAX_GAMMA];
+
+    private int lookaheadLength = -1;
 
     final RandomGenerator random;
 
@@ -276,8 +288,29 @@ final class Sequence implements AutoCloseable {
     }
 
     RoundContext roundContext() {
-        return new RoundContext(generated(), remaining(), lastToken(), lastHiddenState,
-                speculation.proposer() == null ? null : speculation.proposer().id());
+        ProposerKind kind = speculation.proposer();
+        String proposer = kind == null ? null : kind.id();
+        if (kind != null && kind.usesModel() && tokenProposer != null) {
+            // the lookup when it matches, else the draft model: the policy chooses γ
+            // knowing which, since their drafts cost and land so differently
+            lookaheadLength = lookUp(lookahead, Math.min(lookahead.length, Math.max(1, remaining())));
+            proposer = lookaheadLength > 0 ? kind.lookupId() : ProposerKind.MODEL.id();
+        }
+        return new RoundContext(generated(), remaining(), lastToken(), lastHiddenState, proposer);
+    }
+
+    /**
+     * Up to {@code max} tokens of the proposer without a model into {@code out}, only as
+     * many as the grammar allows; how many.
+     */
+    private int lookUp(int[] out, int max) {
+        int proposed = tokenProposer.propose(tokens, length, max, out);
+        if (grammar != null && proposed > 0) {
+            // a proposal the grammar forbids would be rejected: propose only its allowed
+            // prefix
+            proposed = grammar.allowedPrefix(out, proposed);
+        }
+        return proposed;
     }
 
     /**
@@ -325,17 +358,20 @@ final class Sequence implements AutoCloseable {
         boolean proposedWithoutModel = false;
         if (gamma > 0 && tokenProposer != null) {
             long start = System.nanoTime();
-            drafted = tokenProposer.propose(tokens, length, gamma, drafts);
-            if (grammar != null && drafted > 0) {
-                // a proposal the grammar forbids would be rejected: propose only its
-                // allowed prefix
-                drafted = grammar.allowedPrefix(drafts, drafted);
+            if (lookaheadLength >= 0) {
+                // looked up before the policy chose γ: the same tokens, cut to γ
+                drafted = Math.min(gamma, lookaheadLength);
+                System.arraycopy(lookahead, 0, drafts, 0, drafted);
+            }
+            else {
+                drafted = lookUp(drafts, gamma);
             }
             // deterministic proposals: q is one-hot (null)
             Arrays.fill(draftDistributions, 0, drafted, null);
             proposedWithoutModel = drafted > 0;
             roundDraftNanos = System.nanoTime() - start;
         }
+        lookaheadLength = -1;
         drafting = !proposedWithoutModel && gamma > 0 && modelCanDraft;
         modelDrafts = drafting;
         treeDraft = drafting && tree && request.tree() != null

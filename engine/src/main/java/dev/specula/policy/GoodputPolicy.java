@@ -35,7 +35,10 @@ import org.jspecify.annotations.Nullable;
  *
  * The shared estimates are kept per proposer ({@link RoundContext#proposer()}): a round
  * of prompt lookup costs no draft calls and is accepted at its own rate, so requests that
- * draft with the model and requests that look up do not blur each other's T(γ) and α.
+ * draft with the model and requests that look up do not blur each other's T(γ) and α; nor
+ * do the rounds of one request that drafts with the model unless its lookup matches
+ * ({@code model+ngram}, {@code model+suffix}): each round is told which of them proposes,
+ * and its own counts are kept per proposer too.
  *
  * Options: {@code max} (γmax, default 12), {@code probe} (rounds between probes, default
  * 16), {@code prior} (weight, in rounds, of the shared estimate against a sequence's own
@@ -69,7 +72,14 @@ public final class GoodputPolicy implements SpeculationPolicy {
      */
     private String proposer = "";
 
-    private final GoodputEstimates[] ownByState;
+    /** This sequence's own counts for the current proposer, by state. */
+    private GoodputEstimates[] ownByState;
+
+    /**
+     * This sequence's own counts per proposer: a request drafting with the model unless
+     * its lookup matches hears of both, round by round ({@link RoundContext#proposer()}).
+     */
+    private final java.util.Map<String, GoodputEstimates[]> ownByProposer = new java.util.HashMap<>();
 
     /**
      * The state the next round starts in: whether the last round accepted every draft (a
@@ -128,12 +138,12 @@ public final class GoodputPolicy implements SpeculationPolicy {
         this.shared = estimates("");
         this.sharedByState = new GoodputEstimates[] { estimates("after-rejection"),
                 estimates("after-full-acceptance") };
-        this.ownByState = new GoodputEstimates[] { new GoodputEstimates(maxGamma), new GoodputEstimates(maxGamma) };
         this.startGamma = startGamma;
         this.maxGamma = maxGamma;
         this.probeEvery = probeEvery;
         this.probeWait = probeEvery;
         this.priorWeight = priorWeight;
+        this.ownByState = ownCounts("");
     }
 
     static GoodputPolicy create(PolicyParameters parameters) {
@@ -160,6 +170,15 @@ public final class GoodputPolicy implements SpeculationPolicy {
         return resources.estimates(model, key, FixedPolicy.MAX_GAMMA);
     }
 
+    /**
+     * This sequence's own counts (after a rejection, after a full acceptance) for a
+     * proposer.
+     */
+    private GoodputEstimates[] ownCounts(String proposerId) {
+        return ownByProposer.computeIfAbsent(proposerId,
+                (id) -> new GoodputEstimates[] { new GoodputEstimates(maxGamma), new GoodputEstimates(maxGamma) });
+    }
+
     @Override
     public int draftLength(RoundContext context) {
         String current = context.proposer() == null ? "" : context.proposer();
@@ -167,6 +186,7 @@ public final class GoodputPolicy implements SpeculationPolicy {
             proposer = current;
             shared = estimates("");
             sharedByState = new GoodputEstimates[] { estimates("after-rejection"), estimates("after-full-acceptance") };
+            ownByState = ownCounts(current);
         }
         rounds++;
         roundState = state;

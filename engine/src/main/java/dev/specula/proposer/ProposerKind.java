@@ -57,6 +57,14 @@ public enum ProposerKind {
         return id;
     }
 
+    /**
+     * The id of the lookup alone ({@code ngram} or {@code suffix}) for a proposer that
+     * looks up; null for the others.
+     */
+    public @Nullable String lookupId() {
+        return usesSuffixLookup ? SUFFIX.id : usesLookup ? NGRAM.id : null;
+    }
+
     /** Whether the draft model proposes (in some rounds at least). */
     public boolean usesModel() {
         return usesModel;

@@ -4,6 +4,7 @@ import java.io.BufferedReader;
 import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.function.Supplier;
 
@@ -19,9 +20,14 @@ import dev.specula.models.tiny.TinyModels;
 import dev.specula.policy.FixedPolicy;
 import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.PolicyParameters;
+import dev.specula.policy.RoundContext;
+import dev.specula.policy.RoundOutcome;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.SpeculationPolicy;
+import dev.specula.proposer.PromptLookup;
 import dev.specula.proposer.ProposerKind;
+import dev.specula.proposer.SuffixLookup;
+import dev.specula.proposer.TokenProposer;
 import dev.specula.tokenizer.PromptEncoder;
 
 import static org.assertj.core.api.Assertions.assertThat;
@@ -171,6 +177,55 @@ class LosslessGreedyTest {
                 stats.add(speculative.stats());
             }
             assertThat(stats.accepted()).as("proposer %s accepted", proposer).isPositive();
+        }
+    }
+
+    @Test
+    void aModelAndLookupRoundTellsThePolicyWhichOfThemProposes() {
+        // the policy chooses γ knowing what proposes: the lookup's id when it matches the
+        // tokens committed so far (its drafts cost nothing), else the draft model's
+        SpeculativeDecoder decoder = new SpeculativeDecoder(new ModelPair(target, trainedDraft));
+        for (ProposerKind proposer : List.of(ProposerKind.MODEL_PLUS_NGRAM, ProposerKind.MODEL_PLUS_SUFFIX)) {
+            String lookupId = proposer == ProposerKind.MODEL_PLUS_NGRAM ? "ngram" : "suffix";
+            java.util.Set<String> heard = new java.util.HashSet<>();
+            for (int p = 0; p < 8; p++) {
+                int[] prompt = prompts.get(p);
+                List<RoundContext> contexts = new ArrayList<>();
+                SpeculationPolicy recording = new SpeculationPolicy() {
+                    @Override
+                    public String name() {
+                        return "recording";
+                    }
+
+                    @Override
+                    public int draftLength(RoundContext context) {
+                        contexts.add(context);
+                        return 4;
+                    }
+
+                    @Override
+                    public void observe(RoundOutcome outcome) {
+                        // records in draftLength
+                    }
+                };
+                GenerationResult result = decoder.generate(GenerationRequest.builder(prompt)
+                    .maxNewTokens(NEW_TOKENS)
+                    .policy(() -> recording)
+                    .proposer(proposer)
+                    .build());
+                for (RoundContext context : contexts) {
+                    int[] committed = java.util.stream.IntStream
+                        .concat(Arrays.stream(prompt), Arrays.stream(result.tokenIds(), 0, context.generated()))
+                        .toArray();
+                    TokenProposer lookup = proposer == ProposerKind.MODEL_PLUS_NGRAM ? PromptLookup.DEFAULT
+                            : new SuffixLookup();
+                    boolean matches = lookup.propose(committed, committed.length, 4, new int[4]) > 0;
+                    assertThat(context.proposer()).as("prompt %d, %s after %d tokens", p, proposer, context.generated())
+                        .isEqualTo(matches ? lookupId : "model");
+                    heard.add(context.proposer());
+                }
+            }
+            assertThat(heard).as("%s", proposer).containsExactlyInAnyOrder(lookupId, "model");
         }
     }
 
