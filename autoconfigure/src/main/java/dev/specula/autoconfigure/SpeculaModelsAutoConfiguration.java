@@ -194,18 +194,21 @@ public class SpeculaModelsAutoConfiguration {
     }
 
     /**
-     * The graphs batching runs on: with the unpadded path (EMS-SD), each model's
-     * {@value #PACKED_GRAPH} from its directory (the draft's when it has one); the padded
-     * path, or no batching, uses the configured graphs. A feature head's only graph is
-     * packed already: it stays as configured.
+     * The graphs decoding runs on: unless the padded batch path is set, each model's
+     * {@value #PACKED_GRAPH} from its directory when it has one: the unpadded path
+     * (EMS-SD) needs it, and without batching a sequence alone decodes on it too (one
+     * row, no mask-to-lengths nodes and no padded-batch branch in each layer: a cheaper
+     * call, docs/benchmarks.md "The CLI decodes on the packed graph"). The padded path
+     * uses the configured graphs. A feature head's only graph is packed already: it stays
+     * as configured.
      */
     static ModelLocationsResolved batchGraphs(ModelLocationsResolved locations, SpeculaBatchingProperties batching) {
-        if (!batching.isEnabled() || batching.getPath() == SpeculaBatchingProperties.BatchPath.PADDED) {
+        if (batching.getPath() == SpeculaBatchingProperties.BatchPath.PADDED) {
             return locations;
         }
         Path packedTarget = packedGraph(locations.target());
         if (packedTarget == null) {
-            if (batching.getPath() == SpeculaBatchingProperties.BatchPath.UNPADDED) {
+            if (batching.isEnabled() && batching.getPath() == SpeculaBatchingProperties.BatchPath.UNPADDED) {
                 throw PropertyChecks.invalid(SpeculaBatchingProperties.CONFIG_PREFIX + ".path", "unpadded",
                         "padded or auto: the target has no " + PACKED_GRAPH + " next to its model.onnx (export it with "
                                 + "`python -m specula_tools export ... --packed`)");

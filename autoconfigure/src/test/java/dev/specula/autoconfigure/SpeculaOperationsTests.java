@@ -70,6 +70,24 @@ class SpeculaOperationsTests {
     }
 
     @Test
+    void withoutBatchingTheModelsDecodeOnTheirPackedGraphsUnlessThePaddedPathIsSet() {
+        for (String path : java.util.List.of("auto", "padded")) {
+            runner
+                .withPropertyValues("specula.target.location=" + TestModels.pair().target(),
+                        "specula.draft.location=" + TestModels.pair().draft(), "specula.batching.enabled=false",
+                        "specula.batching.path=" + path)
+                .run((context) -> {
+                    assertThat(context).hasNotFailed();
+                    dev.specula.engine.ModelPair pair = context.getBean(dev.specula.serving.ModelPairHandle.class)
+                        .get();
+                    String graph = path.equals("padded") ? "model.onnx" : "model_packed.onnx";
+                    assertThat(pair.target().files().model().getFileName()).hasToString(graph);
+                    assertThat(pair.draft().orElseThrow().files().model().getFileName()).hasToString(graph);
+                });
+        }
+    }
+
+    @Test
     void loadingWarmsThePairUpUnderTheConfiguredPolicyAndSaysSo(CapturedOutput output) {
         runner
             .withPropertyValues("specula.target.location=" + TestModels.pair().target(),
