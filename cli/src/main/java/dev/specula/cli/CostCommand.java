@@ -48,6 +48,9 @@ import dev.specula.policy.PlainPolicy;
  */
 final class CostCommand {
 
+    /** One-token steps growing the cache, per --repeat. */
+    private static final int GROWING_STEPS_PER_REPEAT = 16;
+
     static final String USAGE = "cost --target DIR [--threads N] [--context 128] [--max-k 16] "
             + "[--prefill 128,2048,8192] [--repeat 5] [--decode-tokens 32] [--json OUT.json] "
             + "[--profile PREFIX [--profile-steps 50]]";
@@ -86,6 +89,8 @@ final class CostCommand {
         try (ModelPair models = ModelOptions.load(arguments)) {
             long loadNanos = System.nanoTime() - loadStart;
             DecoderModel model = models.target();
+            checkRoom(model.contextLength(), context, arguments.has("profile") ? profileSteps
+                    : Math.max(Math.max(maxK, GROWING_STEPS_PER_REPEAT * repeat), decodeTokens));
             Map<String, Object> report = new LinkedHashMap<>();
             report.put("model", model.files().directory().toString());
             report.put("graph", model.files().model().getFileName().toString());
@@ -220,7 +225,7 @@ final class CostCommand {
         steps.put("context", context);
         steps.put("repeat", repeat);
         steps.put("by_k", byK);
-        steps.put("growing", growing(model, context, 16 * repeat, random, err));
+        steps.put("growing", growing(model, context, GROWING_STEPS_PER_REPEAT * repeat, random, err));
         return steps;
     }
 
@@ -311,6 +316,20 @@ final class CostCommand {
         }
         Path shared = graph.resolveSibling("model.onnx_data");
         return bytes + (data == 0 && Files.isRegularFile(shared) ? Files.size(shared) : data);
+    }
+
+    /**
+     * Refuses a {@code --context} whose measurements would run past the model's context:
+     * {@code after} tokens follow the context (the longest of --max-k, the growing
+     * one-token steps and --decode-tokens; or --profile-steps).
+     */
+    private static void checkRoom(int contextLength, int context, int after) {
+        if (context + after > contextLength) {
+            throw new CliException("--context " + context + " leaves too little of the model's " + contextLength
+                    + "-token context: the steps measured after it take " + after + " more tokens (the longest of "
+                    + "--max-k, " + GROWING_STEPS_PER_REPEAT + " x --repeat one-token steps and --decode-tokens; or "
+                    + "--profile-steps); use --context " + Math.max(1, contextLength - after) + " or less");
+        }
     }
 
     static int[] lengths(String list) {

@@ -411,6 +411,12 @@ class SpeculaCliTest {
         assertOneLineError(run("cost", "--prefill", "128"), "--target DIR is required");
         assertOneLineError(run("cost", "--target", "t", "--draft", "d"), "run it once with the draft as --target");
         assertOneLineError(run("cost", "--target", "t", "--prefill", "128,x"), "--prefill must be positive");
+        // the steps past the context would run out of the model's positions (2,048 for
+        // the
+        // embedded target): refused by name, before any measurement
+        String embedded = dev.specula.models.tiny.TinyModels.extract().target().toString();
+        assertOneLineError(run("cost", "--target", embedded, "--context", "2000", "--repeat", "10"),
+                "--context 2000 leaves too little of the model's 2048-token context");
     }
 
     @Test
