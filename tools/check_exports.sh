@@ -28,6 +28,7 @@ for fam in llama qwen2 gpt2; do
   run "make-random-$fam" make-random --family "$fam" "$TMP/hf-$fam"
   run "$fam" export "$TMP/hf-$fam" "$TMP/onnx-$fam"
   run "$fam--with-hidden" export "$TMP/hf-$fam" "$TMP/onnx-$fam-hidden" --with-hidden
+  run "$fam--with-packed" export "$TMP/hf-$fam" "$TMP/onnx-$fam-both" --with-packed
   run "$fam--packed" export "$TMP/hf-$fam" "$TMP/onnx-$fam-packed" --packed
 done
 run "llama--fp16" export "$TMP/hf-llama" "$TMP/onnx-llama-fp16" --fp16

@@ -3,8 +3,13 @@
 Families (config.json model_type): llama (incl. rope_type llama3), qwen2, gpt2, qwen3, mistral, phi3, gemma2,
 gemma3_text; any other model_type is refused with the list (export_families.SUPPORTED).
 
-    python -m specula_tools export MODEL_DIR OUT_DIR [--with-hidden] [--packed] [--fp16] [--opset N]
+    python -m specula_tools export MODEL_DIR OUT_DIR [--with-hidden] [--packed | --with-packed] [--fp16] [--opset N]
         [--no-logits-to-keep]
+
+--with-packed writes both graphs: model.onnx (attention_mask) and model_packed.onnx (the --packed graph), their
+weights stored once in model.onnx_data (share_weights). The starter's default batching (the unpadded path) and the
+CLI decode on model_packed.onnx when it is there (a cheaper call; trees need it); the padded batch path on
+model.onnx. Both are verified.
 
 Layout (Optimum ``text-generation-with-past`` names):
   inputs   input_ids int64 [b,s]; attention_mask int64 [b,past+s]   (or, with --packed, attention_bias
@@ -35,6 +40,8 @@ def parse_args(argv):
     p.add_argument("--with-hidden", action="store_true", help="extra output last_hidden_state (after final norm)")
     p.add_argument("--packed", action="store_true",
                    help="float32 input attention_bias [1,1,s,past+s] instead of attention_mask")
+    p.add_argument("--with-packed", action="store_true",
+                   help="also write model_packed.onnx (the --packed graph), sharing model.onnx_data with model.onnx")
     p.add_argument("--fp16", action="store_true",
                    help="float16 weights, compute and KV cache (logits stay float32)")
     p.add_argument("--opset", type=int, default=18, help="ONNX opset (<= 20 for ONNX Runtime 1.29; default 18)")
@@ -44,7 +51,10 @@ def parse_args(argv):
                    help="fused: ONNX Runtime's fused operators (llama, qwen2; export_fused.py); torch: torch.onnx's "
                         "graph; auto (default): fused when the model allows it, else torch")
     p.add_argument("--no-verify", action="store_true", help="skip the verification (not recommended)")
-    return p.parse_args(argv)
+    a = p.parse_args(argv)
+    if a.packed and a.with_packed:
+        p.error("--packed writes the packed graph alone as model.onnx, --with-packed both graphs: choose one")
+    return a
 
 
 def main(argv):
@@ -59,12 +69,13 @@ def main(argv):
     t0 = time.time()
     model, tokenizer = export_core.load(a.model_dir, fp16=a.fp16)  # refuses an unsupported model_type by name
     os.makedirs(a.out_dir, exist_ok=True)
-    onnx_path, graph = export_core.export_onnx(model, a.out_dir, with_hidden=a.with_hidden, packed=a.packed,
-                                               fp16=a.fp16, opset=a.opset, logits_to_keep=not a.no_logits_to_keep,
-                                               graph=a.graph)
-    export_core.write_side_files(a.model_dir, a.out_dir, model, tokenizer,
-                                 dict(with_hidden=a.with_hidden, packed=a.packed, fp16=a.fp16, opset=a.opset,
-                                      logits_to_keep=not a.no_logits_to_keep, graph=graph))
+    options = dict(with_hidden=a.with_hidden, fp16=a.fp16, opset=a.opset, logits_to_keep=not a.no_logits_to_keep)
+    if a.with_packed:
+        holder = [model]
+        del model  # _export_both drops the checkpoint before it joins the graphs' weights
+        return _export_both(a, holder, tokenizer, options, t0)
+    onnx_path, graph = export_core.export_onnx(model, a.out_dir, packed=a.packed, graph=a.graph, **options)
+    export_core.write_side_files(a.model_dir, a.out_dir, model, tokenizer, dict(options, packed=a.packed, graph=graph))
     size = sum(os.path.getsize(os.path.join(a.out_dir, f)) for f in os.listdir(a.out_dir)
                if f.startswith("model.onnx"))
     print(f"export: wrote {onnx_path} ({graph} graph, {size / 1e6:.2f} MB) in {time.time() - t0:.1f}s")
@@ -73,6 +84,49 @@ def main(argv):
     # Verify against the transformers model in the exported precision (float16 model with --fp16).
     ok = onnx_verify.verify(onnx_path, model, tokenizer, with_hidden=a.with_hidden, packed=a.packed,
                             fp16=a.fp16)
+    print(f"export: {'OK' if ok else 'VERIFICATION FAILED'} ({time.time() - t0:.1f}s total)")
+    return 0 if ok else 1
+
+
+def _export_both(a, holder, tokenizer, options, t0):
+    """--with-packed: model.onnx and model_packed.onnx into a.out_dir, their weights once in model.onnx_data. Each
+    graph is exported and verified on its own first; then the checkpoint (holder[0], the only reference) is
+    dropped, so joining the two graphs' weights takes no more memory than an export. Returns the exit code."""
+    import gc
+    import tempfile
+
+    from . import export_core, onnx_verify, share_weights
+
+    model = holder.pop()
+    with tempfile.TemporaryDirectory(prefix="specula-export-", dir=a.out_dir) as tmp:
+        written = []
+        ok = True
+        for packed in (False, True):
+            part = os.path.join(tmp, "packed" if packed else "mask")
+            os.makedirs(part)
+            path, kind = export_core.export_onnx(model, part, packed=packed, graph=a.graph, **options)
+            written.append((path, kind))
+            if not a.no_verify:
+                # against the transformers model in the exported precision (float16 model with --fp16)
+                ok = onnx_verify.verify(path, model, tokenizer, with_hidden=a.with_hidden, packed=packed,
+                                        fp16=a.fp16) and ok
+        if written[0][1] != written[1][1]:
+            raise SystemExit(f"export: the mask graph was written {written[0][1]}, the packed one {written[1][1]}: "
+                             "pass --graph torch to write both the same way")
+        export_core.write_side_files(a.model_dir, a.out_dir, model, tokenizer,
+                                     dict(options, packed=False, with_packed=True, graph=written[0][1]))
+        del model
+        gc.collect()
+        for stale in ("model.onnx", "model_packed.onnx", "model.onnx_data"):
+            if os.path.exists(os.path.join(a.out_dir, stale)):
+                os.remove(os.path.join(a.out_dir, stale))
+        share_weights.share(written[0][0], written[1][0], a.out_dir, names=("model.onnx", "model_packed.onnx"),
+                            allow_unshared=True)
+    size = sum(os.path.getsize(os.path.join(a.out_dir, f)) for f in os.listdir(a.out_dir) if f.startswith("model"))
+    print(f"export: wrote {a.out_dir}/model.onnx and model_packed.onnx ({written[0][1]} graphs, {size / 1e6:.2f} MB "
+          f"together) in {time.time() - t0:.1f}s")
+    if a.no_verify:
+        return 0
     print(f"export: {'OK' if ok else 'VERIFICATION FAILED'} ({time.time() - t0:.1f}s total)")
     return 0 if ok else 1
 

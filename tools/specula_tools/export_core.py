@@ -384,6 +384,10 @@ def write_side_files(model_dir, out_dir, model, tokenizer, options):
         "opset": options.get("opset"),
         "graph": options.get("graph", "torch"),
     }
+    if options.get("with_packed"):
+        # --with-packed: model.onnx as above, and beside it the packed graph over the same weights
+        info["packed_graph"] = {"file": "model_packed.onnx", "mask_input": "attention_bias",
+                                "attention_bias_masked_value": MASK_MIN_FP32, "weights_file": "model.onnx_data"}
     with open(os.path.join(out_dir, "export_info.json"), "w", encoding="utf-8") as f:
         json.dump(info, f, indent=2)
         f.write("\n")
