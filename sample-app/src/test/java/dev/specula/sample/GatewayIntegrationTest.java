@@ -67,6 +67,9 @@ class GatewayIntegrationTest {
     @Autowired
     private ChatClient.Builder chatClientBuilder;
 
+    @Autowired
+    private org.springframework.web.servlet.mvc.method.annotation.RequestMappingHandlerAdapter handlerAdapter;
+
     private OpenAIClient client;
 
     private GatewayHttp http;
@@ -86,6 +89,19 @@ class GatewayIntegrationTest {
     @AfterEach
     void tearDown() {
         client.close();
+    }
+
+    @Test
+    void responsesAreWrittenByJackson3AloneSoTheFirstRequestBuildsNoJackson2Serializers() {
+        // Jackson 2 is on the classpath (openai-java, jackson-dataformat-yaml): Spring
+        // MVC
+        // would register its YAML converter, and asking it whether it can write a
+        // response
+        // (every response) made its first request build Kotlin-reflective Jackson 2
+        // serializers: 0.5 s of a fresh gateway's first answer
+        assertThat(handlerAdapter.getMessageConverters())
+            .noneMatch(org.springframework.http.converter.json.AbstractJackson2HttpMessageConverter.class::isInstance)
+            .anyMatch(org.springframework.http.converter.json.JacksonJsonHttpMessageConverter.class::isInstance);
     }
 
     @Test
