@@ -116,8 +116,7 @@ final class ModelOptions {
                     "No packed target graph at " + packedTarget.toAbsolutePath() + ": export the target with "
                             + "`python -m specula_tools export ... --packed` and pass --target-packed, " + alternative);
         }
-        Path packedDraft = draft == null ? null
-                : java.nio.file.Files.exists(draft.resolve(PACKED_GRAPH)) ? draft.resolve(PACKED_GRAPH) : draft;
+        Path packedDraft = draft == null ? null : packedIfAny(draft);
         return ModelPair.load(packedTarget, packedDraft, locations[2], runtime(arguments));
     }
 
