@@ -76,6 +76,16 @@ public abstract class ForwardingDecoder implements Decoder {
     }
 
     @Override
+    public boolean supportsTrees() {
+        return delegate.supportsTrees();
+    }
+
+    @Override
+    public int hiddenSize() {
+        return delegate.hiddenSize();
+    }
+
+    @Override
     public boolean holesAreExact() {
         return delegate.holesAreExact();
     }

@@ -99,6 +99,19 @@ final class Sequence implements AutoCloseable {
      */
     private int scoringRows;
 
+    /**
+     * The logits of this sequence's last verification, an array the next one writes into
+     * ({@link StepInput#logitsInto()}) when it holds that call's rows: no new (γ + 1) ×
+     * vocabulary floats a round. Kept up to {@link #MAX_KEPT_LOGITS_BYTES}.
+     */
+    private float @Nullable [] verificationLogits;
+
+    /**
+     * The largest verification logits array a sequence keeps for its next rounds (27 rows
+     * at a 151,936-token vocabulary); larger ones are a call's own.
+     */
+    static final long MAX_KEPT_LOGITS_BYTES = 16L << 20;
+
     final GenerationStats stats = new GenerationStats();
 
     final OutputText output;
@@ -560,11 +573,32 @@ final class Sequence implements AutoCloseable {
             lastVerifiedTokens = input.length;
             return new StepInput(targetCache, input, scoringRows + tree.size() + 1,
                     allHidden ? input.length : hidden ? tree.size() + 1 : 0, runOptions, treeDraft.targetAttention(),
-                    null);
+                    null, logitsInto());
         }
         int[] input = verificationInput();
         return new StepInput(targetCache, input, scoringRows + drafted + 1,
-                allHidden ? input.length : hidden ? drafted + 1 : 0, runOptions, null, null);
+                allHidden ? input.length : hidden ? drafted + 1 : 0, runOptions, null, null, logitsInto());
+    }
+
+    /**
+     * The array this round's verification may write its logits into: the last one's,
+     * unless the call also returns rows of prompt positions to score (read and dropped
+     * first, {@link #readScoringRows}).
+     */
+    private float @Nullable [] logitsInto() {
+        return scoringRows == 0 ? verificationLogits : null;
+    }
+
+    /**
+     * Keeps a verification's logits array, once the round has read it, for the next
+     * round's call to write into: nothing holds it after the round (the verifiers and
+     * log-probabilities read it, and copy what they keep).
+     */
+    void keepVerificationLogits(float[] logits) {
+        if (logits != verificationLogits && (long) logits.length * Float.BYTES <= MAX_KEPT_LOGITS_BYTES
+                && (verificationLogits == null || logits.length > verificationLogits.length)) {
+            verificationLogits = logits;
+        }
     }
 
     /**

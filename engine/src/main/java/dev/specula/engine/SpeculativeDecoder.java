@@ -466,6 +466,7 @@ final class SpeculativeDecoder {
             // the chain the draft model drafted in a tree's place
             models.treeSizer().observeRound(false, verdict.accepted() + 1, System.nanoTime() - roundStart);
         }
+        sequence.keepVerificationLogits(verified.logits());
     }
 
     /**
@@ -527,6 +528,7 @@ final class SpeculativeDecoder {
         if (informsSizer) {
             models.treeSizer().observeRound(true, verdict.accepted() + 1, System.nanoTime() - roundStart);
         }
+        sequence.keepVerificationLogits(verified.logits());
     }
 
     /**

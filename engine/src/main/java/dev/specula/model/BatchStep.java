@@ -295,10 +295,11 @@ final class BatchStep {
                         float[] logits;
                         if (allLogits == null) {
                             logits = DecoderModel.rows(logitsTensor, true, inputRow[i], newSlots, end, outputRows,
-                                    width);
+                                    width, input.logitsInto());
                         }
                         else {
-                            logits = copyRows(allLogits, inputRow[i], newSlots, end, outputRows, width);
+                            logits = copyRows(allLogits, inputRow[i], newSlots, end, outputRows, width,
+                                    input.logitsInto());
                         }
                         outputs
                             .add(new StepOutput(logits, outputRows, width, hidden[i].rows(), hidden[i].count(), nanos));
@@ -319,12 +320,15 @@ final class BatchStep {
 
     /**
      * Positions {@code end − rows .. end − 1} of batch row {@code row} of a [b, slots,
-     * width] array.
+     * width] array: into the first rows × width floats of {@code into} when it holds
+     * them, else a new array of exactly those.
      */
-    private static float[] copyRows(float[] all, int row, int slots, int end, int rows, int width) {
-        float[] out = new float[Sizes.elements("Rows", 1, rows, width, Float.BYTES)];
+    private static float[] copyRows(float[] all, int row, int slots, int end, int rows, int width,
+            float @Nullable [] into) {
+        int length = Sizes.elements("Rows", 1, rows, width, Float.BYTES);
+        float[] out = into != null && into.length >= length ? into : new float[length];
         long first = ((long) row * slots + end - rows) * width;
-        System.arraycopy(all, Math.toIntExact(first), out, 0, out.length);
+        System.arraycopy(all, Math.toIntExact(first), out, 0, length);
         return out;
     }
 

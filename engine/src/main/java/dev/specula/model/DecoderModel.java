@@ -671,7 +671,7 @@ public final class DecoderModel implements Decoder {
                         OnnxTensor.createTensor(environment, mask, new long[] { 1, maskLength })));
             }
             else {
-                created.add(put(feeds, GraphSignature.ATTENTION_BIAS, attentionBias(cache, newTokens, tree)));
+                created.add(put(feeds, GraphSignature.ATTENTION_BIAS, attentionBias(buffers, cache, newTokens, tree)));
             }
             // the graph computes logits for outputRows positions: the rows kept, or every
             // new token
@@ -704,7 +704,8 @@ public final class DecoderModel implements Decoder {
                             ? (OnnxTensor) result.get(GraphSignature.LOGITS).orElseThrow()
                             : pinned.get(GraphSignature.LOGITS);
                     width = (int) logitsTensor.getInfo().getShape()[2];
-                    logits = rows(logitsTensor, !logitsAllocated, 0, outputRows, outputRows, rows, width);
+                    logits = rows(logitsTensor, !logitsAllocated, 0, outputRows, outputRows, rows, width,
+                            input.logitsInto());
                 }
                 if (withHidden) {
                     // [1, newTokens, hidden]: every new token's row
@@ -826,53 +827,59 @@ public final class DecoderModel implements Decoder {
     /**
      * attention_bias [1, 1, s, physical + s] for a model exported --packed, one sequence
      * alone: a chain sees its live past and its earlier new tokens; a tree node, only the
-     * tokens before the tree and its ancestors.
+     * tokens before the tree and its ancestors. Written into this thread's direct buffer,
+     * which ONNX Runtime reads in place (a heap array would be copied into new direct
+     * memory every call).
      */
-    private OnnxTensor attentionBias(KvSequence cache, int newTokens, @Nullable TreeAttention tree)
+    private OnnxTensor attentionBias(Scratch buffers, KvSequence cache, int newTokens, @Nullable TreeAttention tree)
             throws OrtException {
         KvStore store = cache.store();
         int physical = store.physicalLength();
         int columns = physical + newTokens;
-        float[] bias = new float[newTokens * columns];
+        FloatBuffer bias = buffers.bias(Sizes.elements("Attention bias", 1, newTokens, columns, Float.BYTES));
         float[] pastRow = new float[physical];
         for (int slot = 0; slot < physical; slot++) {
             pastRow[slot] = store.owns(cache, 0, slot) ? 0f : Float.NEGATIVE_INFINITY;
         }
+        float[] queryRow = new float[columns];
         for (int row = 0; row < newTokens; row++) {
-            int base = row * columns;
-            System.arraycopy(pastRow, 0, bias, base, physical);
+            System.arraycopy(pastRow, 0, queryRow, 0, physical);
             for (int j = 0; j < newTokens; j++) {
-                bias[base + physical + j] = j <= row ? 0f : Float.NEGATIVE_INFINITY;
+                queryRow[physical + j] = j <= row ? 0f : Float.NEGATIVE_INFINITY;
             }
             if (tree != null) {
-                TreeBias.restrict(bias, base, cache, physical, cache.logicalLength(), cache.logicalLength() + row,
+                TreeBias.restrict(queryRow, 0, cache, physical, cache.logicalLength(), cache.logicalLength() + row,
                         tree);
             }
+            bias.put(row * columns, queryRow);
         }
-        return OnnxTensor.createTensor(environment, FloatBuffer.wrap(bias), new long[] { 1, 1, newTokens, columns });
+        return OnnxTensor.createTensor(environment, bias, new long[] { 1, 1, newTokens, columns });
     }
 
     /**
      * Positions {@code end − rows .. end − 1} of batch row {@code batchRow} of a [b,
-     * positions, width] float32 or float16 tensor, as float32. Reads only those rows from
-     * a tensor over a buffer of ours (pinned logits); ONNX Runtime's own output tensors
-     * are copied whole by its Java binding, so they should hold only the rows needed.
+     * positions, width] float32 or float16 tensor, as float32: into the first rows ×
+     * width floats of {@code into} when it holds them, else a new array of exactly those.
+     * Reads only those rows from a tensor over a buffer of ours (pinned logits); ONNX
+     * Runtime's own output tensors are copied whole by its Java binding, so they should
+     * hold only the rows needed.
      */
-    static float[] rows(OnnxTensor tensor, boolean pinned, int batchRow, int positions, int end, int rows, int width) {
-        int length = Sizes.elements("Rows of " + tensor.getInfo(), 1, rows, width, Float.BYTES);
-        float[] out = new float[length];
+    static float[] rows(OnnxTensor tensor, boolean pinned, int batchRow, int positions, int end, int rows, int width,
+            float @Nullable [] into) {
+        int length = Sizes.elements("Logits rows", 1, rows, width, Float.BYTES);
+        float[] out = into != null && into.length >= length ? into : new float[length];
         long first = ((long) batchRow * positions + end - rows) * width;
         // getBufferRef() fails on ONNX Runtime's own outputs: ask only for our buffers
         java.nio.Buffer buffer = pinned ? tensor.getBufferRef().orElse(null) : null;
         if (tensor.getInfo().type == OnnxJavaType.FLOAT16) {
             ShortBuffer halves = buffer instanceof ShortBuffer own ? own : tensor.getShortBuffer();
-            for (int i = 0; i < out.length; i++) {
+            for (int i = 0; i < length; i++) {
                 out[i] = Fp16Conversions.fp16ToFloat(halves.get(Math.toIntExact(first + i)));
             }
         }
         else {
             FloatBuffer floats = buffer instanceof FloatBuffer own ? own : tensor.getFloatBuffer();
-            floats.get(Math.toIntExact(first), out);
+            floats.get(Math.toIntExact(first), out, 0, length);
         }
         return out;
     }

@@ -25,9 +25,21 @@ import dev.specula.kv.SequenceCache;
  * seeing all before it
  * @param features a feature head's {@code hidden_states} input, one row per token:
  * [tokens, hiddenSize] row-major; null for a decoder, which takes none
+ * @param logitsInto an array of the caller's that the step writes its logits into when it
+ * holds them (logitsRows × width floats; the output's logits are then this array, the
+ * rest of it untouched): a verification's rows, reused round after round instead of
+ * megabytes of new array a call at a real vocabulary. Null, or too small: a new array of
+ * exactly those floats
  */
 public record StepInput(SequenceCache cache, int[] tokens, int logitsRows, int hiddenRows,
-        OrtSession.@Nullable RunOptions runOptions, @Nullable TreeAttention tree, float @Nullable [] features) {
+        OrtSession.@Nullable RunOptions runOptions, @Nullable TreeAttention tree, float @Nullable [] features,
+        float @Nullable [] logitsInto) {
+
+    /** Logits in a new array. */
+    public StepInput(SequenceCache cache, int[] tokens, int logitsRows, int hiddenRows,
+            OrtSession.@Nullable RunOptions runOptions, @Nullable TreeAttention tree, float @Nullable [] features) {
+        this(cache, tokens, logitsRows, hiddenRows, runOptions, tree, features, null);
+    }
 
     /** A chain: each token sees every token before it. */
     public StepInput(SequenceCache cache, int[] tokens, int logitsRows, boolean withHiddenState,
