@@ -129,6 +129,15 @@ public final class KvStore implements AutoCloseable {
     private final @Nullable ByteBuffer[] valueBuffers;
 
     /**
+     * Written in place: the buffers from {@link KvBuffers} that {@link #keyBuffers} and
+     * {@link #valueBuffers} are the first bytes of, given back when the store grows out
+     * of them or closes.
+     */
+    private final @Nullable ByteBuffer[] keyBlocks;
+
+    private final @Nullable ByteBuffer[] valueBlocks;
+
+    /**
      * Slots per row the tensors hold: physical, or more when written in place.
      */
     private int capacity;
@@ -190,6 +199,8 @@ public final class KvStore implements AutoCloseable {
         this.values = new OnnxTensor[shape.layers()];
         this.keyBuffers = new ByteBuffer[shape.layers()];
         this.valueBuffers = new ByteBuffer[shape.layers()];
+        this.keyBlocks = new ByteBuffer[shape.layers()];
+        this.valueBlocks = new ByteBuffer[shape.layers()];
         if (layout == Layout.PACKED) {
             rows = 1;
             owner = new int[][] { new int[64] };
@@ -392,8 +403,8 @@ public final class KvStore implements AutoCloseable {
         ByteBuffer[] newKeys = new ByteBuffer[shape.layers()];
         ByteBuffer[] newValues = new ByteBuffer[shape.layers()];
         for (int layer = 0; layer < shape.layers(); layer++) {
-            newKeys[layer] = allocate(shape.bytes(newCapacity));
-            newValues[layer] = allocate(shape.bytes(newCapacity));
+            newKeys[layer] = KvBuffers.shared().take(shape.bytes(newCapacity));
+            newValues[layer] = KvBuffers.shared().take(shape.bytes(newCapacity));
             if (keyBuffers[layer] != null) {
                 copyHeads(keyBuffers[layer], capacity, newKeys[layer], newCapacity, physical);
                 copyHeads(valueBuffers[layer], capacity, newValues[layer], newCapacity, physical);
@@ -427,34 +438,62 @@ public final class KvStore implements AutoCloseable {
     }
 
     /**
-     * Written in place: makes {@code newKeys}/{@code newValues} (one-row layer buffers of
-     * {@code newCapacity} slots a head) the store's tensors; on failure the store is
-     * unchanged.
+     * Written in place: makes {@code newKeys}/{@code newValues} (one-row layer buffers
+     * from {@link KvBuffers} of at least {@code newCapacity} slots a head) the store's
+     * tensors, and gives the ones they replace back; on failure the store is unchanged
+     * and the new buffers are given back.
      */
     private void install(ByteBuffer[] newKeys, ByteBuffer[] newValues, int newCapacity, String what) {
         long[] newShape = { 1, shape.kvHeads(), newCapacity, shape.headDim() };
+        int bytes = Math.toIntExact(shape.bytes(newCapacity));
         List<AutoCloseable> created = new ArrayList<>();
         try {
             OnnxTensor[] keyTensors = new OnnxTensor[shape.layers()];
             OnnxTensor[] valueTensors = new OnnxTensor[shape.layers()];
+            ByteBuffer[] keySlices = new ByteBuffer[shape.layers()];
+            ByteBuffer[] valueSlices = new ByteBuffer[shape.layers()];
             for (int layer = 0; layer < shape.layers(); layer++) {
-                keyTensors[layer] = tensor(newKeys[layer], newShape);
+                keySlices[layer] = newKeys[layer].slice(0, bytes).order(ByteOrder.nativeOrder());
+                valueSlices[layer] = newValues[layer].slice(0, bytes).order(ByteOrder.nativeOrder());
+                keyTensors[layer] = tensor(keySlices[layer], newShape);
                 created.add(keyTensors[layer]);
-                valueTensors[layer] = tensor(newValues[layer], newShape);
+                valueTensors[layer] = tensor(valueSlices[layer], newShape);
                 created.add(valueTensors[layer]);
             }
             releaseOwners();
+            giveBlocksBack();
             owners.addAll(created);
             System.arraycopy(keyTensors, 0, keys, 0, shape.layers());
             System.arraycopy(valueTensors, 0, values, 0, shape.layers());
-            System.arraycopy(newKeys, 0, keyBuffers, 0, shape.layers());
-            System.arraycopy(newValues, 0, valueBuffers, 0, shape.layers());
+            System.arraycopy(keySlices, 0, keyBuffers, 0, shape.layers());
+            System.arraycopy(valueSlices, 0, valueBuffers, 0, shape.layers());
+            System.arraycopy(newKeys, 0, keyBlocks, 0, shape.layers());
+            System.arraycopy(newValues, 0, valueBlocks, 0, shape.layers());
             capacity = newCapacity;
         }
         catch (OrtException | RuntimeException ex) {
             NativeTensors.closeAll(created);
+            for (int layer = 0; layer < shape.layers(); layer++) {
+                KvBuffers.shared().give(newKeys[layer]);
+                KvBuffers.shared().give(newValues[layer]);
+            }
             throw new IllegalStateException("KV store " + what + " failed", ex);
         }
+    }
+
+    /**
+     * Written in place: gives the store's buffers back to {@link KvBuffers}, once the
+     * tensors over them are closed.
+     */
+    private void giveBlocksBack() {
+        for (int layer = 0; layer < shape.layers(); layer++) {
+            if (keyBlocks[layer] != null) {
+                KvBuffers.shared().give(keyBlocks[layer]);
+                KvBuffers.shared().give(valueBlocks[layer]);
+            }
+        }
+        Arrays.fill(keyBlocks, null);
+        Arrays.fill(valueBlocks, null);
     }
 
     /**
@@ -691,7 +730,7 @@ public final class KvStore implements AutoCloseable {
             for (int layer = 0; layer < shape.layers(); layer++) {
                 for (int kind = 0; kind < 2; kind++) {
                     ByteBuffer from = kind == 0 ? keyBuffers[layer] : valueBuffers[layer];
-                    ByteBuffer to = allocate(shape.bytes(newCapacity));
+                    ByteBuffer to = KvBuffers.shared().take(shape.bytes(newCapacity));
                     for (int m = 0; m < kept.size(); m++) {
                         KvSequence member = kept.get(m);
                         if (member.length > 0) {
@@ -922,6 +961,7 @@ public final class KvStore implements AutoCloseable {
     /** No member left: drop the tensors. */
     private void reset() {
         releaseOwners();
+        giveBlocksBack();
         Arrays.fill(keys, null);
         Arrays.fill(values, null);
         Arrays.fill(keyBuffers, null);
@@ -963,6 +1003,7 @@ public final class KvStore implements AutoCloseable {
     public void close() {
         if (!closed) {
             releaseOwners();
+            giveBlocksBack();
             Arrays.fill(keys, null);
             Arrays.fill(values, null);
             Arrays.fill(keyBuffers, null);

@@ -10,6 +10,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
 import dev.specula.Fixtures;
+import dev.specula.kv.KvBuffers;
 import dev.specula.kv.KvSequence;
 import dev.specula.kv.KvStore;
 
@@ -145,6 +146,42 @@ class KvInPlaceTest {
             assertThat(store.capacity()).isEqualTo(120);
             first.close();
             second.close();
+        }
+    }
+
+    /**
+     * A store's buffers go back to a pool when it closes or grows, and the next store
+     * writes in place over what its predecessor left there, unzeroed: only slots it wrote
+     * itself are ever read, so it computes what a store of fresh memory computes.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = { "llama-fused", "llama-fused-packed" })
+    void aStoreWritesOverTheBuffersOfStoresBeforeIt(String name) throws Exception {
+        RuntimeOptions options = RuntimeOptions.defaults();
+        try (DecoderModel inPlace = DecoderModel.load(Fixtures.model(name), options);
+                DecoderModel copying = DecoderModel.load(Fixtures.model(name), options.withKvInPlace(false))) {
+            Random random = new Random(13);
+            int vocab = Math.min(inPlace.config().vocabSize(), 4000);
+            long reusedBefore = KvBuffers.shared().reused();
+            for (int request = 0; request < 4; request++) {
+                // the same room each time (prompt and new tokens), each request's own
+                // tokens
+                try (KvSequence written = inPlace.newCache(120); KvSequence copied = copying.newCache(120)) {
+                    int[] prompt = random.ints(20 + 10 * request, 3, vocab).toArray();
+                    assertSame(step(inPlace, written, prompt, 1), step(copying, copied, prompt, 1),
+                            "request " + request + ", prompt");
+                    while (written.logicalLength() < 110) {
+                        int[] draft = random.ints(4, 3, vocab).toArray();
+                        assertSame(step(inPlace, written, draft, 4), step(copying, copied, draft, 4),
+                                "request " + request + " at " + written.logicalLength());
+                        int kept = random.nextInt(4);
+                        written.rollbackTo(written.logicalLength() - 4 + kept);
+                        copied.rollbackTo(copied.logicalLength() - 4 + kept);
+                    }
+                }
+            }
+            assertThat(KvBuffers.shared().reused() - reusedBefore).as("buffers taken from the pool")
+                .isGreaterThanOrEqualTo(3L * 2 * inPlace.kvLayout().layers());
         }
     }
 
