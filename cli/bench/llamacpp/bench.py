@@ -1,6 +1,6 @@
 """Time llama.cpp (plain, draft-model speculative, prompt lookup) next to Specula's CLI on the same prompts.
 
-    python bench.py --name embedded --bin LLAMA_BUILD/bin --jar cli/target/specula-cli.jar
+    python bench.py --name embedded --bin LLAMA_BUILD/bin --jar cli/target/specula-cli.jar [--jar LABEL=JAR ...]
         --prompts cli/bench/prompts.jsonl [--limit 4] [--new-tokens 128] [--threads 1,2] [--repeat 3]
         --gguf f32=target-f32.gguf --gguf f16=target-f16.gguf [--draft-gguf f32=draft-f32.gguf ...]
         [--specula-target [LABEL=]DIR ... [--specula-draft DIR] [--specula-policies plain,fixed:4]]
@@ -112,7 +112,7 @@ def run_spec(cmd, what):
     return parse_spec(out + err, what)
 
 
-def specula(a, target, prompt_row, warmup_row, warmup, threads):
+def specula(a, jar, target, prompt_row, warmup_row, warmup, threads):
     with tempfile.TemporaryDirectory() as d:
         pf, wf = os.path.join(d, "p.jsonl"), os.path.join(d, "w.jsonl")
         for path, row in ((pf, prompt_row), (wf, warmup_row)):
@@ -120,7 +120,7 @@ def specula(a, target, prompt_row, warmup_row, warmup, threads):
                 f.write(json.dumps({"id": row["id"], "category": row.get("category", "all"),
                                     "prompt": row["prompt"]}) + "\n")
         jf = os.path.join(d, "out.json")
-        cmd = ["java", *a.specula_java_options.split(), "-jar", a.jar, "bench", "--target", target, "--prompts", pf,
+        cmd = ["java", *a.specula_java_options.split(), "-jar", jar, "bench", "--target", target, "--prompts", pf,
                "--max-new-tokens", str(a.new_tokens), "--policies", a.specula_policies, "--repeat", "1",
                "--warmup", str(warmup), "--warmup-prompts", wf, "--ignore-eos", "--threads", str(threads),
                "--json", jf]
@@ -152,7 +152,9 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--name", required=True)
     ap.add_argument("--bin", required=True, help="llama.cpp build/bin")
-    ap.add_argument("--jar")
+    ap.add_argument("--jar", action="append", default=[],
+                    help="Specula's CLI jar; repeat as LABEL=JAR to time several jars interleaved (configurations "
+                         "'Specula@LABEL ...')")
     ap.add_argument("--prompts", required=True)
     ap.add_argument("--limit", type=int, default=4)
     ap.add_argument("--new-tokens", type=int, default=128)
@@ -213,13 +215,16 @@ def main(argv):
                         return
                     for c, result in results.items():
                         record(c, {**result, "group": group})
-                if a.jar:
+                for jar_spec in a.jar:
+                    labelled = "=" in jar_spec and "/" not in jar_spec.split("=", 1)[0]
+                    jar_label, jar = jar_spec.split("=", 1) if labelled else ("", jar_spec)
+                    engine = f"Specula@{jar_label}" if jar_label and len(a.jar) > 1 else "Specula"
                     for spec in a.specula_target:
                         label, target = spec.split("=", 1) if "=" in spec else ("fp32", spec)
                         for w in warmups:
                             warm = f" (warm {w})" if w != warmups[0] else ""
-                            attempt(f"Specula {label}{warm}", lambda: {f"Specula {label} {k}{warm}": v for k, v in specula(
-                                a, target, p, warmup_of[p["id"]], w, t).items()})
+                            attempt(f"{engine} {label}{warm}", lambda: {f"{engine} {label} {k}{warm}": v for k, v in specula(
+                                a, jar, target, p, warmup_of[p["id"]], w, t).items()})
                 for prec, g in targets.items():
                     if "plain" in modes:
                         c = f"llama.cpp {prec} plain"
