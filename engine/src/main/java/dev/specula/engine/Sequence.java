@@ -107,6 +107,13 @@ final class Sequence implements AutoCloseable {
     private float @Nullable [] verificationLogits;
 
     /**
+     * The logits of this sequence's last chain draft step, an array the next one writes
+     * into: a chain's draft row is read before the next step (the token, its probability
+     * q, the policy's look at it) and kept by nothing.
+     */
+    private float @Nullable [] draftLogits;
+
+    /**
      * The largest verification logits array a sequence keeps for its next rounds (27 rows
      * at a 151,936-token vocabulary); larger ones are a call's own.
      */
@@ -520,7 +527,7 @@ final class Sequence implements AutoCloseable {
             return treeDraft.atRoot() ? new StepInput(draftCache, pendingFor(draftCache), 1, false, runOptions)
                     : treeDraft.nextLevel(draftCache, runOptions);
         }
-        return new StepInput(draftCache, draftInput(), 1, false, runOptions);
+        return new StepInput(draftCache, draftInput(), 1, 0, runOptions, null, null, chainDraftLogits());
     }
 
     /**
@@ -533,9 +540,26 @@ final class Sequence implements AutoCloseable {
             int pairs = draftCache.logicalLength();
             int[] input = Arrays.copyOfRange(tokens, pairs + 1, length);
             float[] features = head.takePending(pairs + input.length);
-            return new StepInput(draftCache, input, 1, 1, runOptions, null, features);
+            return new StepInput(draftCache, input, 1, 1, runOptions, null, features, chainDraftLogits());
         }
-        return new StepInput(draftCache, new int[] { drafts[drafted - 1] }, 1, 1, runOptions, null, head.regress());
+        return new StepInput(draftCache, new int[] { drafts[drafted - 1] }, 1, 1, runOptions, null, head.regress(),
+                chainDraftLogits());
+    }
+
+    /** The array a chain's draft step may write its logits into; none for a tree's. */
+    private float @Nullable [] chainDraftLogits() {
+        return treeDraft == null ? draftLogits : null;
+    }
+
+    /**
+     * Keeps a chain draft step's logits array, once its row is read, for the next step to
+     * write into.
+     */
+    void keepDraftLogits(float[] logits) {
+        if (treeDraft == null && logits != draftLogits && (long) logits.length * Float.BYTES <= MAX_KEPT_LOGITS_BYTES
+                && (draftLogits == null || logits.length > draftLogits.length)) {
+            draftLogits = logits;
+        }
     }
 
     /**

@@ -369,15 +369,19 @@ final class SpeculativeDecoder {
         }
         DraftCandidate candidate = new DraftCandidate(sequence.drafted, token, output.logits(), 0, output.width(),
                 sequence.draftLogProbability);
-        if (!sequence.policy.shouldPropose(candidate)) {
+        boolean proposed = sequence.policy.shouldPropose(candidate);
+        if (proposed) {
+            sequence.addDraft(token, q);
+            if (sequence.processor != null) {
+                sequence.processor.advance(token);
+            }
+            sequence.draftLogProbability = candidate.knownCumulativeLogProbability();
+        }
+        else {
             sequence.drafting = false;
-            return;
         }
-        sequence.addDraft(token, q);
-        if (sequence.processor != null) {
-            sequence.processor.advance(token);
-        }
-        sequence.draftLogProbability = candidate.knownCumulativeLogProbability();
+        // the row is read: the next draft step may write over it
+        sequence.keepDraftLogits(output.logits());
     }
 
     /**

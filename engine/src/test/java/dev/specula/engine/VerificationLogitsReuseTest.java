@@ -91,6 +91,20 @@ class VerificationLogitsReuseTest {
         assertThat(steps.arrays).hasSizeBetween(1, 2);
     }
 
+    @Test
+    void aChainsDraftStepsWriteIntoOneArrayToo() {
+        Recording draftSteps = new Recording(draft, 1);
+        GenerationResult result = generate(new SpeculativeDecoder(new ModelPair(target, target, draftSteps)),
+                () -> new FixedPolicy(4), null, null, SamplingParams.GREEDY);
+        int[] expected = generate(new SpeculativeDecoder(new ModelPair(target, null)), PlainPolicy::new, null, null,
+                SamplingParams.GREEDY)
+            .tokenIds();
+        assertThat(result.tokenIds()).containsExactly(expected);
+        assertThat(draftSteps.verifications).as("draft calls").isGreaterThan(8);
+        assertThat(draftSteps.intoGiven).isGreaterThanOrEqualTo(draftSteps.verifications - 1);
+        assertThat(draftSteps.arrays).hasSize(1);
+    }
+
     private static GenerationResult generate(SpeculativeDecoder decoder, Supplier<? extends SpeculationPolicy> policy,
             ProposerKind proposer, TreeShape tree, SamplingParams sampling) {
         return decoder.generate(GenerationRequest.builder(prompt)
@@ -112,8 +126,16 @@ class VerificationLogitsReuseTest {
 
         final Set<float[]> arrays = Collections.newSetFromMap(new IdentityHashMap<>());
 
+        private final int minRows;
+
+        /** Records the calls of two rows or more: a target's verifications. */
         Recording(DecoderModel delegate) {
+            this(delegate, 2);
+        }
+
+        Recording(DecoderModel delegate, int minRows) {
             super(delegate);
+            this.minRows = minRows;
         }
 
         @Override
@@ -121,7 +143,7 @@ class VerificationLogitsReuseTest {
             List<StepOutput> outputs = new ArrayList<>(super.forward(batch));
             for (int i = 0; i < batch.size(); i++) {
                 StepInput input = batch.get(i);
-                if (input.logitsRows() > 1) {
+                if (input.logitsRows() >= minRows) {
                     verifications++;
                     if (input.logitsInto() != null) {
                         intoGiven++;
