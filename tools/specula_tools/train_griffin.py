@@ -107,6 +107,13 @@ def parse(argv):
     p.add_argument("--emlp", type=int, default=256, help="token-guided fusion MLP width I_e")
     p.add_argument("--draft-vocab", type=int, default=1024, help="0 = full vocabulary")
     p.add_argument("--no-fusion", action="store_true", help="u = fc([emb; h]) only (ablation)")
+    p.add_argument("--self-distill", type=int, default=0, metavar="N",
+                   help="train on N sequences the target writes itself (each a --self-distill-prompt-token window of "
+                        "the training split, then --self-distill-tokens of the target's own continuation, half greedy, "
+                        "half sampled at --self-distill-temperature) instead of the corpus; 0 = the corpus")
+    p.add_argument("--self-distill-prompt", type=int, default=64)
+    p.add_argument("--self-distill-tokens", type=int, default=192)
+    p.add_argument("--self-distill-temperature", type=float, default=0.7)
     p.add_argument("--seq-len", type=int, default=256)
     p.add_argument("--pool-windows", type=int, default=8000, help="stage-1 windows kept for stages 2+ (float16 "
                    "features: 0.2 MB a window at L=256)")
@@ -741,7 +748,9 @@ def run_eval_only(a, work, log, data, gammas):
     gets its figures (next to the draft's, with --draft)."""
     heads = {"griffin": a.out}
     for d in filter(None, a.eval_also.split(",")):
-        heads[os.path.basename(d.rstrip("/"))] = d
+        name = os.path.basename(d.rstrip("/"))
+        # a head directory named like another (the shipped one is called griffin) keeps its whole path as its name
+        heads[name if name not in heads else d] = d
     res = evaluate(a, work, heads, log, data)
     log("\n" + format_eval(res, gammas))
     with open(os.path.join(work, "eval_only.json"), "w") as fh:
@@ -759,6 +768,36 @@ def run_eval_only(a, work, log, data, gammas):
             json.dump(info, fh, indent=2)
             fh.write("\n")
     return 0
+
+
+def self_distilled_tokens(a, target, train_tokens, sep, torch, log):
+    """--self-distill N: the target's own text as the training stream, separator-joined. Each sequence is a random
+    --self-distill-prompt-token window of the training split and --self-distill-tokens the target writes after it
+    (batches of 64, greedy and sampled batches in turn, end of text never stops it). The head then learns the target
+    on what it is asked to draft: the target's continuations, where the corpus is other authors' text."""
+    n, plen, gen, batch = a.self_distill, a.self_distill_prompt, a.self_distill_tokens, 64
+    if len(train_tokens) <= plen:
+        raise SystemExit(f"train-griffin: --self-distill-prompt {plen} is longer than the training split "
+                         f"({len(train_tokens)} tokens)")
+    rng = np.random.default_rng(a.seed + 2)
+    rows, t0 = [], time.time()
+    for b in range(0, n, batch):
+        k = min(batch, n - b)
+        starts = rng.integers(0, len(train_tokens) - plen, k)
+        x = torch.from_numpy(np.stack([train_tokens[s:s + plen] for s in starts]).astype(np.int64))
+        sample = (b // batch) % 2 == 1
+        with torch.no_grad():
+            out = target.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=gen, min_new_tokens=gen,
+                                  do_sample=sample, temperature=a.self_distill_temperature if sample else None,
+                                  top_k=None, top_p=None, pad_token_id=sep, eos_token_id=None)
+        for row in out.numpy():
+            rows.append(row)
+            rows.append(np.array([sep]))
+        log(f"self-distill: {b + k}/{n} sequences ({'sampled' if sample else 'greedy'} batch), "
+            f"{time.time() - t0:.0f}s")
+    tokens = np.concatenate(rows).astype(train_tokens.dtype)
+    log(f"self-distill: {len(tokens)} training tokens, {n} sequences of {plen} + {gen} ({time.time() - t0:.0f}s)")
+    return tokens
 
 
 def pool_capacity(a, hidden, log):
@@ -793,10 +832,6 @@ def main(argv):
 
     a.target_hf = resolve_target_hf(a, work, log)
     embed, lm_head = load_target_tables(a.target_hf, torch)
-    draft_ids = draft_vocabulary(train_tokens, a.draft_vocab, tcfg["vocab_size"])
-    if a.random_only:
-        return run_gate(a, log, tcfg, embed, draft_ids, train_tokens, held_tokens, torch, lm_head)
-
     from transformers import AutoModelForCausalLM
 
     torch.manual_seed(a.seed)
@@ -804,6 +839,11 @@ def main(argv):
     target = AutoModelForCausalLM.from_pretrained(a.target_hf, dtype=torch.float32).eval()
     for p_ in target.parameters():
         p_.requires_grad_(False)
+    if a.self_distill and not a.random_only:
+        train_tokens = self_distilled_tokens(a, target, train_tokens, sep, torch, log)
+    draft_ids = draft_vocabulary(train_tokens, a.draft_vocab, tcfg["vocab_size"])
+    if a.random_only:
+        return run_gate(a, log, tcfg, embed, draft_ids, train_tokens, held_tokens, torch, lm_head)
     head = make_head(a, tcfg, embed, draft_ids, lm_head)
     if a.init:
         head.load_state_dict(torch.load(a.init))
@@ -883,7 +923,9 @@ def main(argv):
         "seed": a.seed,
         "settings": {k: getattr(a, k) for k in ("minutes", "steps", "seq_len", "batch", "lr", "warmup", "clip", "noise",
                                                 "noise_stages", "w_reg", "w_ce", "w_topk", "topk", "align",
-                                                "align_topk", "threads", "first_stage", "init")},
+                                                "align_topk", "threads", "first_stage", "init", "self_distill",
+                                                "self_distill_prompt", "self_distill_tokens",
+                                                "self_distill_temperature")},
         "corpus": {"what": corpus.what, "train_documents": len(corpus.train), "train_tokens": int(len(train_tokens)),
                    "heldout_documents": len(corpus.held), "heldout_tokens": int(len(held_tokens)),
                    "stage1_window_tokens": int(pool_tokens), "pool_windows_for_later_stages": pool_kept},
