@@ -114,8 +114,8 @@ final class Sequence implements AutoCloseable {
     private float @Nullable [] draftLogits;
 
     /**
-     * The largest verification logits array a sequence keeps for its next rounds (27 rows
-     * at a 151,936-token vocabulary); larger ones are a call's own.
+     * The largest logits array a sequence keeps for its next calls (27 rows at a
+     * 151,936-token vocabulary); larger ones are a call's own.
      */
     static final long MAX_KEPT_LOGITS_BYTES = 16L << 20;
 
@@ -556,9 +556,8 @@ final class Sequence implements AutoCloseable {
      * write into.
      */
     void keepDraftLogits(float[] logits) {
-        if (treeDraft == null && logits != draftLogits && (long) logits.length * Float.BYTES <= MAX_KEPT_LOGITS_BYTES
-                && (draftLogits == null || logits.length > draftLogits.length)) {
-            draftLogits = logits;
+        if (treeDraft == null) {
+            draftLogits = kept(draftLogits, logits);
         }
     }
 
@@ -619,10 +618,16 @@ final class Sequence implements AutoCloseable {
      * log-probabilities read it, and copy what they keep).
      */
     void keepVerificationLogits(float[] logits) {
-        if (logits != verificationLogits && (long) logits.length * Float.BYTES <= MAX_KEPT_LOGITS_BYTES
-                && (verificationLogits == null || logits.length > verificationLogits.length)) {
-            verificationLogits = logits;
-        }
+        verificationLogits = kept(verificationLogits, logits);
+    }
+
+    /**
+     * The array to keep of the one kept and a call's: the call's when it is larger (the
+     * kept one was too small for it) and within {@link #MAX_KEPT_LOGITS_BYTES}.
+     */
+    private static float @Nullable [] kept(float @Nullable [] kept, float[] logits) {
+        boolean larger = kept == null || logits.length > kept.length;
+        return larger && (long) logits.length * Float.BYTES <= MAX_KEPT_LOGITS_BYTES ? logits : kept;
     }
 
     /**
