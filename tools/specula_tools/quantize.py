@@ -1,6 +1,6 @@
 """``quantize``: weight-only quantization of an exported model directory; activations stay float32.
 
-    python -m specula_tools quantize IN_DIR OUT_DIR --scheme int4-b32|int4-b32-a8|int4-b128|int8|int8-a8|fp32|dynamic-int8
+    python -m specula_tools quantize IN_DIR OUT_DIR --scheme int4-b32|int4-b32-a8|int4-b128|int4-b128-a8|int8|int8-a8|fp32|dynamic-int8
         [--packed-graph PATH] [--no-check] [--float-embedding]
     python -m specula_tools quantize agree REFERENCE_DIR DIR... --prompts FILE.jsonl [--new-tokens 64]
 
@@ -20,6 +20,13 @@ Schemes (each constant MatMul weight; other weights are stored as in IN_DIR):
   tokens: a step with nothing to verify proposes one token anyway, and prefill chunks never leave one token
   alone. Every call then takes the multi-row path, and decoding is as exact as with float activations (the
   check below compares calls of 5 and of 2 tokens).
+- ``int4-b128-a8``: ``int4-b128``'s weights with ``accuracy_level`` 4, under the same two-token rule: fewer
+  float scale steps per row than blocks of 32 (on the embedded target, calls of 2 to 5 tokens took 0.77-0.83x the
+  time of ``int4-b32-a8``'s), at some cost in agreement with the float model (docs/models.md). With blocks of 64
+  or more ONNX Runtime computes rows two at a time and the last row of an odd call alone, a little differently,
+  which the next layers' int8 rounding magnifies (up to 0.03 in the embedded target's logits); so its graphs also
+  get ``specula.call_tokens_multiple = 2``: the engine makes every call carry an even number of tokens, and the
+  check compares one 6-token call with 3 two-token calls in turn.
 - ``int8``: the same ``MatMulNBits`` with ``bits=8`` (block 32). ONNX Runtime 1.29 has no fast CPU kernel for it
   with float activations (about 10x slower than ``int8-a8``).
 - ``int8-a8``: 8-bit weights with int8 activations (``accuracy_level`` 4), under the same two-token rule as
@@ -73,6 +80,7 @@ SCHEMES = {
     "int4-b32": dict(bits=4, block_size=32),
     "int4-b32-a8": dict(bits=4, block_size=32, accuracy_level=4, min_call_tokens=2),
     "int4-b128": dict(bits=4, block_size=128),
+    "int4-b128-a8": dict(bits=4, block_size=128, accuracy_level=4, min_call_tokens=2, call_tokens_multiple=2),
     "int8": dict(bits=8, block_size=32),
     "int8-a8": dict(bits=8, block_size=32, accuracy_level=4, min_call_tokens=2),
     "fp32": None,
@@ -87,6 +95,10 @@ STORAGE = {
                    "(specula.min_call_tokens); other weights as in the source",
     "int4-b128": "MatMul weights 4-bit (MatMulNBits, block 128, float32 scales, 4-bit zero points, float32 "
                  "compute); other weights as in the source",
+    "int4-b128-a8": "MatMul weights 4-bit (MatMulNBits, block 128, float32 scales, 4-bit zero points) computed with "
+                    "int8 activations (accuracy_level 4); every call must carry at least 2 tokens "
+                    "(specula.min_call_tokens), and an even number of them (specula.call_tokens_multiple); other "
+                    "weights as in the source",
     "int8": "MatMul weights 8-bit (MatMulNBits bits=8, block 32, float32 compute); other weights as in the source",
     "int8-a8": "MatMul weights 8-bit (MatMulNBits bits=8, block 32) computed with int8 activations "
                "(accuracy_level 4); every call must carry at least 2 tokens (specula.min_call_tokens); other "
@@ -97,6 +109,8 @@ STORAGE = {
 }
 DATA_FILE = "model.onnx_data"
 MIN_CALL_TOKENS = "specula.min_call_tokens"  # graph metadata: the fewest tokens a call may carry (the engine reads it)
+# graph metadata: what every call's tokens must be a multiple of (MatMulNBits computing rows two at a time)
+CALL_TOKENS_MULTIPLE = "specula.call_tokens_multiple"
 
 
 def set_metadata(model, key, value):
@@ -110,6 +124,11 @@ def set_metadata(model, key, value):
 def min_call_tokens(graph):
     model = onnx.load(graph, load_external_data=False)
     return int(next((p.value for p in model.metadata_props if p.key == MIN_CALL_TOKENS), "1"))
+
+
+def call_tokens_multiple(graph):
+    model = onnx.load(graph, load_external_data=False)
+    return int(next((p.value for p in model.metadata_props if p.key == CALL_TOKENS_MULTIPLE), "1"))
 ROW_TOLERANCE = 1e-3  # of max(1, max |logit|): rounding-order differences are 1e-5..1e-4 of it
 
 
@@ -329,6 +348,8 @@ def quantize_graph(src, dst, scheme, log=print, float_embedding=False):
             raise SystemExit(f"quantize: MatMulNBits with another accuracy_level than {wanted}: {bad[:3]}")
         if settings.get("min_call_tokens") and not head:
             set_metadata(model, MIN_CALL_TOKENS, str(settings["min_call_tokens"]))
+        if settings.get("call_tokens_multiple") and not head:
+            set_metadata(model, CALL_TOKENS_MULTIPLE, str(settings["call_tokens_multiple"]))
         tables = [] if float_embedding else quantize_embedding_gathers(model, settings["block_size"])
     if count == 0 and scheme != "fp32":
         raise SystemExit(f"quantize: {src} has no MatMul with a constant float weight to quantize (weights in other "
@@ -415,7 +436,8 @@ def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print, flo
             "float32 scales, 8-bit zero points)")
     storage = STORAGE[scheme]
     if head:
-        storage = storage.replace("; every call must carry at least 2 tokens (specula.min_call_tokens)", "")
+        storage = (storage.replace(", and an even number of them (specula.call_tokens_multiple)", "")
+                   .replace("; every call must carry at least 2 tokens (specula.min_call_tokens)", ""))
     info["weights_storage"] = storage + (
         ("; the token table " + ("as in the source" if float_embedding else f"{EMBEDDING_BITS}-bit (GatherBlockQuantized)"))
         if nbits else "") + (
@@ -441,8 +463,12 @@ def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print, flo
             diff, scale = row_independence(os.path.join(out_dir, name), with_scale=True)
             results[name] = diff
             limit = ROW_TOLERANCE * max(1.0, scale)
-            calls = "5 single-row calls" if min_call_tokens(os.path.join(out_dir, name)) <= 1 else "5 two-row calls"
-            log(f"quantize: check {name}: max |logits(5-row call) - logits({calls})| = {diff:.3g} "
+            graph = os.path.join(out_dir, name)
+            paired = call_tokens_multiple(graph) == 2
+            rows = 6 if paired else 5
+            calls = ("3 two-token calls in turn" if paired else "5 single-row calls" if min_call_tokens(graph) <= 1
+                     else "5 two-token calls")
+            log(f"quantize: check {name}: max |logits({rows}-row call) - logits({calls})| = {diff:.3g} "
                 f"(max |logit| {scale:.3g}, limit {limit:.3g})")
             if diff > limit and scheme != "dynamic-int8":
                 raise SystemExit(f"quantize: {name}: rows of one call depend on each other (max diff {diff:.3g} > "
@@ -453,11 +479,12 @@ def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print, flo
 
 def _describe(scheme, sources, in_dir):
     graphs = {name: os.path.relpath(src, in_dir) for name, src in sources.items()}
-    if scheme in ("int4-b32-a8", "int8-a8"):
+    if scheme in ("int4-b32-a8", "int4-b128-a8", "int8-a8"):
         s = SCHEMES[scheme]
         return dict(scheme=scheme, op="com.microsoft.MatMulNBits", bits=s["bits"], block_size=s["block_size"],
                     symmetric=False, accuracy_level=4, activations="int8 per block, per row (accuracy_level 4)",
-                    min_call_tokens=s["min_call_tokens"], lossless_verification=True,
+                    min_call_tokens=s["min_call_tokens"], call_tokens_multiple=s.get("call_tokens_multiple", 1),
+                    lossless_verification=True,
                     quantized="constant MatMul weights (lm_head included); other weights stored as in the input",
                     tool="python -m specula_tools quantize", sources=graphs)
     if scheme in ("int4-b32", "int4-b128", "int8"):
@@ -497,7 +524,10 @@ def _feeds(session, ids, past, past_len, kv_shapes):
 
 def row_independence(graph, prefill=12, rows=5, seed=3, with_scale=False):
     """Largest |difference| between the logits of one ``rows``-row call and of ``rows`` single-row calls (and, with
-    ``with_scale``, the largest |logit| of the call)."""
+    ``with_scale``, the largest |logit| of the call). A graph whose calls must carry a multiple of 2 tokens
+    (``specula.call_tokens_multiple``) is checked with a call of ``rows`` + 1 rows."""
+    multiple = call_tokens_multiple(graph)
+    rows += (multiple - rows % multiple) % multiple
     import onnxruntime as ort
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
@@ -522,9 +552,16 @@ def row_independence(graph, prefill=12, rows=5, seed=3, with_scale=False):
     together, _ = run(ids[prefill:], past, prefill)
     together = together[-rows:]
     single, step_past = [], past
-    least = min_call_tokens(graph)
+    least = max(min_call_tokens(graph), multiple)
+    least += (multiple - least % multiple) % multiple
     for r in range(rows):
-        if least <= 1:
+        if multiple > 1:
+            # rows two at a time: calls of `least` tokens one after another, each over the past the ones before
+            # wrote (a past written by an odd call would differ itself)
+            if r % least == 0:
+                group, step_past = run(ids[prefill + r:prefill + r + least], step_past, prefill + r)
+            logits = group[:r % least + 1]
+        elif least <= 1:
             logits, step_past = run([ids[prefill + r]], step_past, prefill + r)
         else:
             # the row as the last of a call of `least` tokens, over the past before them

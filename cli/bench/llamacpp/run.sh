@@ -11,7 +11,7 @@
 #   3. Hugging Face checkpoints: the embedded pair rebuilt from its ONNX (specula_tools onnx-to-hf, verified) and
 #      a random-weight body of Qwen2.5-0.5B's shape (make-random) with its ONNX export (export); for the configs
 #      qwen05b-v152k (that body with Qwen2.5's real 151,936-row vocabulary) and hf (any checkpoint: HF_MODEL) also
-#      their int8-a8 and int4-b32-a8 quantizations (quantize)
+#      their int8-a8, int4-b32-a8 and int4-b128-a8 quantizations (quantize; for the embedded target too)
 #   4. GGUF f32 / f16 / q8_0 with the tree's convert_hf_to_gguf.py (pre-tokenizer forced, convert.py), q4_0 with
 #      llama-quantize
 #   5. greedy ids: llama.cpp vs transformers (greedy_check.py)
@@ -106,10 +106,10 @@ if step 2; then
     [ -f "$JAR" ] || (cd "$REPO" && ./mvnw -B -o -q -pl cli -am package -DskipTests)
 fi
 
-# Specula's files of a checkpoint: its float32 export and the int8-a8 / int4-b32-a8 quantizations of it
+# Specula's files of a checkpoint: its float32 export and the int8-a8 / int4-b32-a8 / int4-b128-a8 quantizations of it
 specula_models() {  # HF_DIR NAME
     [ -f "$M/$2-onnx/model.onnx" ] || tools export "$1" "$M/$2-onnx"
-    for s in int8-a8 int4-b32-a8; do
+    for s in int8-a8 int4-b32-a8 int4-b128-a8; do
         [ -f "$M/$2-$s/model.onnx" ] || tools quantize "$M/$2-onnx" "$M/$2-$s" --scheme $s
     done
 }
@@ -118,6 +118,9 @@ specula_models() {  # HF_DIR NAME
 if step 3; then
     for role in target draft; do
         [ -f "$M/embedded-$role-hf/model.safetensors" ] || tools onnx-to-hf "$TINY/$role" "$M/embedded-$role-hf"
+    done
+    for s in int4-b32-a8 int4-b128-a8; do
+        [ -f "$M/embedded-$s/model.onnx" ] || tools quantize "$TINY/target" "$M/embedded-$s" --scheme $s
     done
     if [[ " $CONFIGS " == *" qwen05b "* ]]; then
         [ -f "$M/qwen05b-shape-hf/config.json" ] || tools make-random --family qwen2 "$M/qwen05b-shape-hf" \
@@ -189,11 +192,14 @@ if step 6; then
             embedded)
                 "$PYTHON" "$HERE/bench.py" --name "embedded pair (target 11M, draft 0.9M)" --bin "$BIN" --jar "$JAR" \
                     --prompts "$PROMPTS" --limit "$LIMIT" --new-tokens "${NEW_TOKENS:-128}" --threads "$THREADS" \
-                    --repeat "$REPEAT" --specula-target "$TINY/target" --specula-draft "$TINY/draft" \
+                    --repeat "$REPEAT" --specula-target fp32="$TINY/target" \
+                    --specula-target int4a8="$M/embedded-int4-b32-a8" --specula-target int4b128a8="$M/embedded-int4-b128-a8" \
+                    --specula-draft "$TINY/draft" \
                     --specula-policies "${SPECULA_POLICIES:-plain,fixed:4,goodput,ldlp}" $SPIN \
                     ${SPECULA_PROPOSERS:+--specula-proposers "$SPECULA_PROPOSERS"} \
                     --lookup-max "${LOOKUP_MAX:-4}" --draft-max "${DRAFT_MAX:-4}" \
                     --gguf f32="$M/embedded-target-f32.gguf" --gguf f16="$M/embedded-target-f16.gguf" \
+                    --gguf q8_0="$M/embedded-target-q8_0.gguf" --gguf q4_0="$M/embedded-target-q4_0.gguf" \
                     --draft-gguf f32="$M/embedded-draft-f32.gguf" --draft-gguf f16="$M/embedded-draft-f16.gguf" \
                     --json "$OUT/bench-embedded.json" --markdown "$OUT/bench-embedded.md" ;;
             qwen05b)
@@ -210,7 +216,7 @@ if step 6; then
                 "$PYTHON" "$HERE/bench.py" --name "$name" --bin "$BIN" --jar "$JAR" --prompts "$PROMPTS" \
                     --limit "$LIMIT" --new-tokens "${NEW_TOKENS_05B:-64}" --threads "$THREADS" --repeat "$REPEAT" \
                     --specula-target fp32="$M/$base-onnx" --specula-target int8a8="$M/$base-int8-a8" \
-                    --specula-target int4a8="$M/$base-int4-b32-a8" \
+                    --specula-target int4a8="$M/$base-int4-b32-a8" --specula-target int4b128a8="$M/$base-int4-b128-a8" \
                     --specula-policies "${SPECULA_POLICIES_LARGE:-plain}" \
                     ${SPECULA_PROPOSERS_LARGE:+--specula-proposers "$SPECULA_PROPOSERS_LARGE"} \
                     --modes "${MODES_LARGE:-plain}" --lookup-max "${LOOKUP_MAX:-4}" $SPIN \

@@ -1,12 +1,18 @@
 package dev.specula;
 
+import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStream;
+import java.io.InputStreamReader;
 import java.io.UncheckedIOException;
 import java.net.URISyntaxException;
 import java.net.URL;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.List;
 import java.util.stream.Stream;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -52,6 +58,26 @@ public final class Fixtures {
 
     public static DecoderModel load(String name) {
         return DecoderModel.load(model(name), RuntimeOptions.defaults());
+    }
+
+    /**
+     * The first {@code most} prompt texts of
+     * src/test/resources/prompts/code-prompts.jsonl (its {@code prompt} fields): Python
+     * code to complete.
+     */
+    public static List<String> codePrompts(int most) {
+        List<String> texts = new ArrayList<>();
+        try (InputStream in = Fixtures.class.getResourceAsStream("/prompts/code-prompts.jsonl");
+                BufferedReader reader = new BufferedReader(new InputStreamReader(in, StandardCharsets.UTF_8))) {
+            String line;
+            while ((line = reader.readLine()) != null && texts.size() < most) {
+                texts.add(JSON.readTree(line).path("prompt").asText());
+            }
+        }
+        catch (IOException ex) {
+            throw new UncheckedIOException(ex);
+        }
+        return texts;
     }
 
     public static JsonNode json(Path file) {

@@ -6,6 +6,7 @@ import ai.onnxruntime.OrtException;
 
 import dev.specula.kv.KvSequence;
 import dev.specula.kv.KvStore;
+import dev.specula.model.CallTokens;
 import dev.specula.model.Decoder;
 import dev.specula.model.ModelFiles;
 import dev.specula.model.StepInput;
@@ -56,8 +57,8 @@ public abstract class ForwardingDecoder implements Decoder {
     }
 
     @Override
-    public int minCallTokens() {
-        return delegate.minCallTokens();
+    public CallTokens callTokens() {
+        return delegate.callTokens();
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.specula.engine;
 import java.util.ArrayList;
 import java.util.List;
 
+import dev.specula.model.CallTokens;
 import dev.specula.sampling.TokenLogprob;
 
 /**
@@ -42,12 +43,12 @@ final class PromptScoring {
      * Rows of logits each scoring sequence may take in one call: {@code logitsBytes} of
      * rows {@code width} wide split into {@code shares} (the sequences scoring together
      * in a packed call; the rows of a padded batch, each of which computes as many rows
-     * as the longest), but never fewer than {@code minCallTokens} (a call of fewer tokens
-     * computes different rows) nor than one.
+     * as the longest), cut to a size {@code call} allows (another call computes different
+     * rows), but never fewer than its smallest.
      */
-    static int rowsPerCall(long logitsBytes, int width, int shares, int minCallTokens) {
+    static int rowsPerCall(long logitsBytes, int width, int shares, CallTokens call) {
         long rows = logitsBytes / ((long) width * Float.BYTES) / Math.max(1, shares);
-        return (int) Math.max(Math.max(1, minCallTokens), Math.min(rows, Integer.MAX_VALUE));
+        return Math.max(call.smallest(), call.roundDown((int) Math.min(rows, Integer.MAX_VALUE)));
     }
 
     /** Prompt positions whose rows were read; the next row read is this position's. */

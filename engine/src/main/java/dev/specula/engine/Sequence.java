@@ -11,6 +11,7 @@ import ai.onnxruntime.OrtSession;
 import org.jspecify.annotations.Nullable;
 
 import dev.specula.kv.SequenceCache;
+import dev.specula.model.CallTokens;
 import dev.specula.model.StepInput;
 import dev.specula.model.StepOutput;
 import dev.specula.policy.FixedPolicy;
@@ -409,12 +410,13 @@ final class Sequence implements AutoCloseable {
 
     /**
      * Starts a round that drafts nothing and feeds the next prompt tokens to score them:
-     * {@code rowsPerCall} of them, never leaving fewer than {@code minCallTokens} for a
-     * call that only scores; never the last prompt token, unless nothing is generated
-     * after it and a call needs it to carry {@code minCallTokens} tokens (its row is not
-     * read).
+     * {@code rowsPerCall} of them (a size {@code call} allows), never leaving fewer than
+     * its smallest call for a call that only scores; never the last prompt token, unless
+     * nothing is generated after it and a call needs it to carry a size {@code call}
+     * allows. Its row is not read, and nothing reads its KV: with rows computed two at a
+     * time ({@link CallTokens#multiple()} 2), it may be the one row of an odd call.
      */
-    void beginScoringRound(int rowsPerCall, int minCallTokens) {
+    void beginScoringRound(int rowsPerCall, CallTokens call) {
         requestedDrafts = 0;
         drafted = 0;
         fillers = 0;
@@ -426,10 +428,13 @@ final class Sequence implements AutoCloseable {
         int left = scoring.rowsLeft();
         int take = Math.min(left, rowsPerCall);
         if (request.maxNewTokens() == 0) {
-            if (take < left && left - take < minCallTokens) {
-                take = left - minCallTokens >= minCallTokens ? left - minCallTokens : left;
+            int smallest = call.smallest();
+            if (take < left && left - take < smallest) {
+                int shorter = call.roundDown(left - smallest);
+                take = shorter >= smallest ? shorter : left;
             }
-            take = Math.max(take, Math.min(minCallTokens, length - targetCache.logicalLength()));
+            int feedable = length - targetCache.logicalLength();
+            take = Math.min(call.atLeast(take), Math.max(take, feedable));
         }
         scoringTokens = take;
     }
@@ -666,14 +671,16 @@ final class Sequence implements AutoCloseable {
     }
 
     /**
-     * Adds deterministic drafts until the target's call carries {@code minCallTokens}
-     * tokens (pending + drafts): a target quantized with int8 activations computes its
-     * rows exactly only in calls of two tokens or more ({@code Decoder#minCallTokens}).
-     * The filler is what prompt lookup proposes, else the last token again; like any
-     * draft it is verified, so the output is unchanged.
+     * Adds deterministic drafts until the target's call (pending + drafts) carries a
+     * number of tokens {@code call} allows: a target quantized with int8 activations
+     * computes its rows exactly only in calls of two tokens or more, and with blocks of
+     * 128 only in calls of an even number ({@code Decoder#callTokens}). The filler is
+     * what prompt lookup proposes after the text and the drafts, else the last token
+     * again; like any draft it is verified, so the output is unchanged.
      */
-    void padToCallTokens(int minCallTokens) {
-        int missing = minCallTokens - (length - targetCache.logicalLength()) - drafted;
+    void padToCallTokens(CallTokens call) {
+        int carried = length - targetCache.logicalLength() + drafted;
+        int missing = call.atLeast(carried) - carried;
         if (missing <= 0) {
             return;
         }
@@ -681,8 +688,21 @@ final class Sequence implements AutoCloseable {
             drafts = Arrays.copyOf(drafts, drafted + missing);
             draftDistributions = Arrays.copyOf(draftDistributions, drafted + missing);
         }
-        // no drafts yet: prompt lookup writes its guesses straight into the drafts
-        int found = drafted == 0 ? PromptLookup.DEFAULT.propose(tokens, length, missing, drafts) : 0;
+        int found;
+        if (drafted == 0) {
+            // no drafts yet: prompt lookup writes its guesses straight into the drafts
+            found = PromptLookup.DEFAULT.propose(tokens, length, missing, drafts);
+        }
+        else {
+            // prompt lookup over the text and the drafts after it: what would follow them
+            // (the tokens past length are scratch until a commit writes them)
+            ensureCapacity(length + drafted);
+            System.arraycopy(drafts, 0, tokens, length, drafted);
+            int[] guesses = new int[missing];
+            int guessed = PromptLookup.DEFAULT.propose(tokens, length + drafted, missing, guesses);
+            System.arraycopy(guesses, 0, drafts, drafted, guessed);
+            found = drafted + guessed;
+        }
         for (int i = drafted; i < drafted + missing; i++) {
             if (i >= found) {
                 drafts[i] = i > 0 ? drafts[i - 1] : tokens[length - 1];

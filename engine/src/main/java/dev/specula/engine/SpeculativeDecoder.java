@@ -15,6 +15,7 @@ import dev.specula.kv.KvSequence;
 import dev.specula.kv.KvStore;
 import dev.specula.kv.PrefixCache;
 import dev.specula.kv.SequenceCache;
+import dev.specula.model.CallTokens;
 import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.StepInput;
@@ -93,7 +94,8 @@ final class SpeculativeDecoder {
 
     /**
      * A decoder whose target calls return at most {@code scoringLogitsBytes} of logits
-     * for the prompt rows they score (but always {@code minCallTokens} rows a sequence).
+     * for the prompt rows they score (but always rows for the smallest call the target
+     * allows, a sequence).
      */
     SpeculativeDecoder(ModelPair models, @Nullable PrefixCache prefixCache, long scoringLogitsBytes) {
         if (scoringLogitsBytes < 1) {
@@ -180,7 +182,7 @@ final class SpeculativeDecoder {
             }
             try {
                 if (sequence.scoresOnly(scoringRows)) {
-                    sequence.beginScoringRound(scoringRows, models.targetSteps().minCallTokens());
+                    sequence.beginScoringRound(scoringRows, models.targetSteps().callTokens());
                     live.add(sequence);
                     continue;
                 }
@@ -227,7 +229,7 @@ final class SpeculativeDecoder {
         }
         Decoder target = models.targetSteps();
         return PromptScoring.rowsPerCall(scoringLogitsBytes, target.logitsWidth(),
-                paddedRows > 0 ? paddedRows : scoring, target.minCallTokens());
+                paddedRows > 0 ? paddedRows : scoring, target.callTokens());
     }
 
     /**
@@ -411,7 +413,7 @@ final class SpeculativeDecoder {
      */
     private List<StepOutput> verify(List<Sequence> batch) throws OrtException {
         List<StepInput> inputs = new ArrayList<>(batch.size());
-        int minCallTokens = models.targetSteps().minCallTokens();
+        CallTokens callTokens = models.targetSteps().callTokens();
         for (Iterator<Sequence> it = batch.iterator(); it.hasNext();) {
             Sequence sequence = it.next();
             try {
@@ -419,7 +421,7 @@ final class SpeculativeDecoder {
                     inputs.add(sequence.scoringStep());
                     continue;
                 }
-                sequence.padToCallTokens(minCallTokens);
+                sequence.padToCallTokens(callTokens);
                 inputs.add(sequence.verificationStep());
             }
             catch (Throwable ex) {

@@ -88,7 +88,7 @@ final class BatchStep {
         }
         // a chunk can always start a sequence's feed (BatchStep never leaves one token
         // alone when the model needs more a call)
-        chunk = Math.max(chunk, model.minCallTokens());
+        chunk = Math.max(chunk, model.callTokens().smallest());
         HiddenRows[] hidden = new HiddenRows[count];
         for (int i = 0; i < count; i++) {
             hidden[i] = HiddenRows.of(batch.get(i), model.signature);

@@ -40,15 +40,16 @@ public interface Decoder extends AutoCloseable {
     int contextLength();
 
     /**
-     * The fewest tokens one call of this model may carry for its rows to compute what
-     * they compute in any other call: 1 for float activations; 2 for weights quantized
-     * with int8 activations ({@code int4-b32-a8}), whose one-token calls take ONNX
-     * Runtime's one-row paths and differ (the graph's {@code specula.min_call_tokens}
-     * metadata). The decode loop then never verifies fewer tokens, and prefill chunks
-     * never leave fewer alone.
+     * How many tokens one call of this model may carry for its rows to compute what they
+     * compute in any other call: {@link CallTokens#ANY} for float activations; for
+     * weights quantized with int8 activations, at least 2 ({@code int4-b32-a8}: one-token
+     * calls take ONNX Runtime's one-row paths) and, with blocks of 128, an even number
+     * ({@code int4-b128-a8}: rows computed two at a time). The graph's metadata says so;
+     * the decode loop then never verifies another number of tokens, and prefill chunks
+     * are cut to sizes it allows.
      */
-    default int minCallTokens() {
-        return 1;
+    default CallTokens callTokens() {
+        return CallTokens.ANY;
     }
 
     /**
@@ -102,10 +103,10 @@ public interface Decoder extends AutoCloseable {
 
     /**
      * Whether rolled-back slots left in the cache as masked holes change nothing: probed
-     * at load; false for a model that needs {@link #minCallTokens()} of 2 or more (its
-     * int8 activations magnify the last-bit differences a hole makes). When false, every
-     * rollback squeezes the cache back to compact (one copy) and sequences are not
-     * batched (padded rows are holes too).
+     * at load; false for a model whose {@link #callTokens()} are not
+     * {@link CallTokens#ANY} (its int8 activations magnify the last-bit differences a
+     * hole makes). When false, every rollback squeezes the cache back to compact (one
+     * copy) and sequences are not batched (padded rows are holes too).
      */
     boolean holesAreExact();
 

@@ -127,11 +127,20 @@ public final class DecoderModel implements Decoder {
      */
     private final boolean sharedThreadPool;
 
-    /** {@link #minCallTokens()}: the graph's {@code specula.min_call_tokens}, or 1. */
-    private final int minCallTokens;
+    /**
+     * {@link #callTokens()}: the graph's {@code specula.min_call_tokens} and
+     * {@code specula.call_tokens_multiple}, else {@link CallTokens#ANY}.
+     */
+    private final CallTokens callTokens;
 
-    /** The graph metadata key of {@link #minCallTokens()}, written by tools' quantize. */
+    /** The graph metadata key of {@link CallTokens#min()}, written by tools' quantize. */
     public static final String MIN_CALL_TOKENS_METADATA = "specula.min_call_tokens";
+
+    /**
+     * The graph metadata key of {@link CallTokens#multiple()}, written by tools'
+     * quantize.
+     */
+    public static final String CALL_TOKENS_MULTIPLE_METADATA = "specula.call_tokens_multiple";
 
     private DecoderModel(ModelFiles files, ModelConfig config, GraphSignature signature, TextTokenizer tokenizer,
             Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session, int prefillChunkTokens,
@@ -145,11 +154,11 @@ public final class DecoderModel implements Decoder {
         this.chatTemplate = chatTemplate;
         this.environment = environment;
         this.session = session;
-        this.minCallTokens = readMinCallTokens(files, session);
+        this.callTokens = readCallTokens(files, session);
         // int8 activations magnify the last-bit differences a hole (or a pad) makes in
-        // the
-        // attention's sums: such a cache is kept compact, and its sequences step alone
-        this.holesExact = minCallTokens == 1 && probeHoles(files, signature, config, environment, session);
+        // the attention's sums: such a cache is kept compact, and its sequences step
+        // alone
+        this.holesExact = callTokens.any() && probeHoles(files, signature, config, environment, session);
         this.kvInPlace = tryKvInPlace && probeInPlace(files, signature, config, environment, session);
         int layers = signature.layers();
         this.pastKeys = new String[layers];
@@ -500,8 +509,8 @@ public final class DecoderModel implements Decoder {
     }
 
     @Override
-    public int minCallTokens() {
-        return minCallTokens;
+    public CallTokens callTokens() {
+        return callTokens;
     }
 
     @Override
@@ -537,28 +546,37 @@ public final class DecoderModel implements Decoder {
         }
     }
 
-    private static int readMinCallTokens(ModelFiles files, OrtSession session) throws OrtException {
-        String value = session.getMetadata().getCustomMetadata().get(MIN_CALL_TOKENS_METADATA);
+    private static CallTokens readCallTokens(ModelFiles files, OrtSession session) throws OrtException {
+        Map<String, String> metadata = session.getMetadata().getCustomMetadata();
+        int min = readCallTokensEntry(files, metadata, MIN_CALL_TOKENS_METADATA, 16);
+        int multiple = readCallTokensEntry(files, metadata, CALL_TOKENS_MULTIPLE_METADATA, 2);
+        return new CallTokens(min, multiple);
+    }
+
+    /** A metadata entry from 1 to {@code most}; 1 when absent. */
+    private static int readCallTokensEntry(ModelFiles files, Map<String, String> metadata, String key, int most) {
+        String value = metadata.get(key);
         if (value == null) {
             return 1;
         }
         try {
             int tokens = Integer.parseInt(value.trim());
-            if (tokens >= 1 && tokens <= 16) {
+            if (tokens >= 1 && tokens <= most) {
                 return tokens;
             }
         }
         catch (NumberFormatException ex) {
             // reported below
         }
-        throw new ModelLoadException(files.model(), "The graph's metadata " + MIN_CALL_TOKENS_METADATA + " must be an "
-                + "integer from 1 to 16 but is '" + value + "': re-quantize it with python -m specula_tools quantize");
+        throw new ModelLoadException(files.model(), "The graph's metadata " + key + " must be an integer from 1 to "
+                + most + " but is '" + value + "': re-quantize it with python -m specula_tools quantize");
     }
 
     /**
      * Where a chunk of a long input that starts at {@code from} ends, before {@code end}:
-     * {@code chunk} tokens on, but never leaving fewer than {@link #minCallTokens()} for
-     * the next call (that chunk is then shortened, or takes the rest).
+     * {@code chunk} tokens on, cut to a size {@link #callTokens()} allows, and never
+     * leaving fewer than it allows for the next call (that chunk is then shortened, or
+     * takes the rest).
      */
     int chunkEnd(int from, int end, int chunk) {
         int take = chunkTake(end - from, chunk);
@@ -567,15 +585,19 @@ public final class DecoderModel implements Decoder {
 
     /**
      * Of {@code rest} tokens of a sequence still to feed before its last call, how many a
-     * chunk with {@code room} left takes: never fewer than {@link #minCallTokens()} (0:
-     * it waits for the next chunk) and never leaving fewer behind.
+     * chunk with {@code room} left takes: a size {@link #callTokens()} allows (0: it
+     * waits for the next chunk), never leaving fewer behind than the smallest it allows.
      */
     int chunkTake(int rest, int room) {
+        int smallest = callTokens.smallest();
         int take = Math.min(rest, room);
-        if (take < rest && rest - take < minCallTokens) {
-            take = rest - minCallTokens;
+        if (take < rest) {
+            take = callTokens.roundDown(take);
+            if (rest - take < smallest) {
+                take = rest - smallest;
+            }
         }
-        return take < Math.min(minCallTokens, rest) ? 0 : take;
+        return take < Math.min(smallest, rest) ? 0 : take;
     }
 
     /**
@@ -585,6 +607,8 @@ public final class DecoderModel implements Decoder {
      * max(rows, 2) tokens (a verification, a draft catching up on 2 tokens), else only
      * {@code rows} tokens, the earlier ones going in chunks without logits; so the logits
      * a call computes are at most max(rows, 2) rows per sequence, whatever the prompt.
+     * Rounded up to a size {@link #callTokens()} allows (the caller's {@code tokens}
+     * being one, the earlier chunks are too).
      */
     int lastCallTokens(int tokens, int rows) {
         int last;
@@ -594,9 +618,9 @@ public final class DecoderModel implements Decoder {
         else {
             last = tokens <= Math.max(rows, 2) ? tokens : rows;
         }
-        // neither the last call nor the earlier ones carry fewer than minCallTokens
-        last = Math.max(last, Math.min(tokens, minCallTokens));
-        return tokens - last > 0 && tokens - last < minCallTokens ? tokens : last;
+        last = Math.min(tokens, callTokens.atLeast(last));
+        // nor do the earlier calls carry fewer than the smallest call
+        return tokens - last > 0 && tokens - last < callTokens.smallest() ? tokens : last;
     }
 
     /** Undoes a failed step's earlier calls: the sequence is as before the step. */

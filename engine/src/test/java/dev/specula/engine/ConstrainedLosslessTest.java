@@ -1,8 +1,5 @@
 package dev.specula.engine;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -70,15 +67,8 @@ class ConstrainedLosslessTest {
         endIds = target.config().eosTokenIds().stream().mapToInt(Integer::intValue).toArray();
         PromptEncoder encoder = new PromptEncoder(target.tokenizer(), target.chatTemplate(), "target");
         prompts = new ArrayList<>();
-        ObjectMapper json = new ObjectMapper();
-        try (BufferedReader reader = new BufferedReader(
-                new InputStreamReader(ConstrainedLosslessTest.class.getResourceAsStream("/prompts/code-prompts.jsonl"),
-                        StandardCharsets.UTF_8))) {
-            String line;
-            while ((line = reader.readLine()) != null && prompts.size() < 6) {
-                String question = json.readTree(line).path("prompt").asText();
-                prompts.add(encoder.chat(List.of(ChatMessage.user("Describe a programmer as JSON.\n" + question))));
-            }
+        for (String question : Fixtures.codePrompts(6)) {
+            prompts.add(encoder.chat(List.of(ChatMessage.user("Describe a programmer as JSON.\n" + question))));
         }
     }
 

@@ -1,15 +1,11 @@
 package dev.specula.engine;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Supplier;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -60,14 +56,8 @@ class DraftTreeLosslessTest {
         plain = new SpeculativeDecoder(new ModelPair(target, null));
         PromptEncoder encoder = new PromptEncoder(target.tokenizer(), target.chatTemplate(), "target");
         prompts = new ArrayList<>();
-        ObjectMapper json = new ObjectMapper();
-        try (BufferedReader reader = new BufferedReader(
-                new InputStreamReader(DraftTreeLosslessTest.class.getResourceAsStream("/prompts/code-prompts.jsonl"),
-                        StandardCharsets.UTF_8))) {
-            String line;
-            while ((line = reader.readLine()) != null && prompts.size() < 20) {
-                prompts.add(encoder.text(json.readTree(line).path("prompt").asText()));
-            }
+        for (String text : Fixtures.codePrompts(20)) {
+            prompts.add(encoder.text(text));
         }
     }
 

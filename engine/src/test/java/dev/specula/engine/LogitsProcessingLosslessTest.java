@@ -1,8 +1,5 @@
 package dev.specula.engine;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -10,7 +7,6 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -60,14 +56,8 @@ class LogitsProcessingLosslessTest {
         draft = DecoderModel.load(pair.draft(), RuntimeOptions.defaults());
         PromptEncoder encoder = new PromptEncoder(target.tokenizer(), target.chatTemplate(), "target");
         prompts = new ArrayList<>();
-        ObjectMapper json = new ObjectMapper();
-        try (BufferedReader reader = new BufferedReader(new InputStreamReader(
-                LogitsProcessingLosslessTest.class.getResourceAsStream("/prompts/code-prompts.jsonl"),
-                StandardCharsets.UTF_8))) {
-            String line;
-            while ((line = reader.readLine()) != null && prompts.size() < PROMPTS) {
-                prompts.add(encoder.text(json.readTree(line).path("prompt").asText()));
-            }
+        for (String text : Fixtures.codePrompts(PROMPTS)) {
+            prompts.add(encoder.text(text));
         }
     }
 

@@ -1,14 +1,10 @@
 package dev.specula.engine;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.function.Supplier;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -60,13 +56,8 @@ class LosslessGreedyTest {
         randomDraft = Fixtures.load("random-draft");
         PromptEncoder encoder = new PromptEncoder(target.tokenizer(), target.chatTemplate(), "target");
         prompts = new ArrayList<>();
-        ObjectMapper json = new ObjectMapper();
-        try (BufferedReader reader = new BufferedReader(new InputStreamReader(
-                LosslessGreedyTest.class.getResourceAsStream("/prompts/code-prompts.jsonl"), StandardCharsets.UTF_8))) {
-            String line;
-            while ((line = reader.readLine()) != null) {
-                prompts.add(encoder.text(json.readTree(line).path("prompt").asText()));
-            }
+        for (String text : Fixtures.codePrompts(Integer.MAX_VALUE)) {
+            prompts.add(encoder.text(text));
         }
         assertThat(prompts).hasSizeGreaterThanOrEqualTo(50);
     }

@@ -1,8 +1,5 @@
 package dev.specula.engine;
 
-import java.io.BufferedReader;
-import java.io.InputStreamReader;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -13,7 +10,6 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.IntStream;
 
 import ai.onnxruntime.OrtException;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -74,13 +70,8 @@ class PromptLogprobsTest {
         head = DecoderModel.load(pair.head().orElseThrow(), RuntimeOptions.defaults());
         PromptEncoder encoder = new PromptEncoder(target.tokenizer(), target.chatTemplate(), "target");
         prompts = new ArrayList<>();
-        ObjectMapper json = new ObjectMapper();
-        try (BufferedReader reader = new BufferedReader(new InputStreamReader(
-                PromptLogprobsTest.class.getResourceAsStream("/prompts/code-prompts.jsonl"), StandardCharsets.UTF_8))) {
-            String line;
-            while ((line = reader.readLine()) != null && prompts.size() < 12) {
-                prompts.add(encoder.text(json.readTree(line).path("prompt").asText()));
-            }
+        for (String text : Fixtures.codePrompts(12)) {
+            prompts.add(encoder.text(text));
         }
     }
 
@@ -274,7 +265,7 @@ class PromptLogprobsTest {
     @Test
     void aTargetThatNeedsTwoTokensACallIsNeverCalledWithOne() throws OrtException {
         try (DecoderModel int8 = Fixtures.load("llama-int4-a8")) {
-            assertThat(int8.minCallTokens()).isEqualTo(2);
+            assertThat(int8.callTokens().min()).isEqualTo(2);
             RecordingTarget steps = new RecordingTarget(int8);
             // a budget of one row: each scoring call still feeds two tokens
             SpeculativeDecoder decoder = new SpeculativeDecoder(new ModelPair(int8, steps, null, null), null,
@@ -290,6 +281,46 @@ class PromptLogprobsTest {
                 assertThat(scored.tokenIds()).containsExactly(unscoring.generate(request.build()).tokenIds());
             }
             assertThat(steps.minTokens()).isEqualTo(2);
+        }
+    }
+
+    @Test
+    void aTargetThatComputesRowsTwoAtATimeIsCalledWithEvenNumbersOfTokens() throws OrtException {
+        try (DecoderModel paired = Fixtures.load("llama-int4-b128-a8")) {
+            assertThat(paired.callTokens().multiple()).isEqualTo(2);
+            SpeculativeDecoder unscoring = new SpeculativeDecoder(new ModelPair(paired, null));
+            for (int[] prompt : new int[][] { { 5, 17 }, { 5, 17, 42 }, { 5, 17, 42, 99, 7, 300, 12, 64, 8, 1, 33 } }) {
+                // a budget of three rows: each scoring call still feeds an even number
+                RecordingTarget steps = new RecordingTarget(paired);
+                SpeculativeDecoder decoder = new SpeculativeDecoder(new ModelPair(paired, steps, null, null), null,
+                        3 * rowBytes(paired));
+                GenerationResult scored = decoder
+                    .generate(GenerationRequest.builder(prompt).maxNewTokens(6).promptLogprobs(3).build());
+                assertThat(steps.tokens).as("%d prompt tokens", prompt.length)
+                    .allSatisfy((call) -> assertThat(call[0] % 2).isZero());
+                assertThat(scored.tokenIds()).containsExactly(
+                        unscoring.generate(GenerationRequest.builder(prompt).maxNewTokens(6).build()).tokenIds());
+                // nothing generated: only the last call may be odd, its one lone row the
+                // last prompt token's, which nothing reads
+                RecordingTarget scoringOnly = new RecordingTarget(paired);
+                GenerationResult echo = new SpeculativeDecoder(new ModelPair(paired, scoringOnly, null, null), null,
+                        3 * rowBytes(paired))
+                    .generate(GenerationRequest.builder(prompt).maxNewTokens(0).promptLogprobs(3).build());
+                List<int[]> calls = scoringOnly.tokens;
+                assertThat(calls.subList(0, calls.size() - 1)).allSatisfy((call) -> assertThat(call[0] % 2).isZero());
+                int fed = calls.stream().mapToInt((call) -> call[0]).sum();
+                // the last prompt token's row is not needed: fed only when a call needs
+                // it
+                assertThat(fed).isBetween(prompt.length - 1, prompt.length);
+                if (calls.get(calls.size() - 1)[0] % 2 != 0) {
+                    assertThat(fed).as("an odd last call ends at the prompt's end").isEqualTo(prompt.length);
+                }
+                assertThat(echo.promptLogprobs()).hasSameSizeAs(scored.promptLogprobs());
+                for (int i = 0; i < echo.promptLogprobs().size(); i++) {
+                    assertThat(echo.promptLogprobs().get(i).logprob()).as("prompt token %d", i + 1)
+                        .isEqualTo(scored.promptLogprobs().get(i).logprob());
+                }
+            }
         }
     }
 

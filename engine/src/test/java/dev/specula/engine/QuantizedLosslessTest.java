@@ -1,8 +1,6 @@
 package dev.specula.engine;
 
-import java.io.BufferedReader;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.time.Duration;
@@ -12,7 +10,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.function.Supplier;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -66,14 +63,8 @@ class QuantizedLosslessTest {
         floatDraft = Fixtures.load("llama");
         randomDraft = Fixtures.load("llama-draft");
         prompts = new ArrayList<>();
-        ObjectMapper json = new ObjectMapper();
-        try (BufferedReader reader = new BufferedReader(
-                new InputStreamReader(QuantizedLosslessTest.class.getResourceAsStream("/prompts/code-prompts.jsonl"),
-                        StandardCharsets.UTF_8))) {
-            String line;
-            while ((line = reader.readLine()) != null && prompts.size() < 24) {
-                prompts.add(target.tokenizer().encode(json.readTree(line).path("prompt").asText(), true));
-            }
+        for (String text : Fixtures.codePrompts(24)) {
+            prompts.add(target.tokenizer().encode(text, true));
         }
         assertThat(prompts).hasSize(24);
     }
