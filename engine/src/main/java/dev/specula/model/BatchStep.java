@@ -361,8 +361,8 @@ final class BatchStep {
         int columns = physical + newSlots;
         // one past row per sequence (a run of queries of one sequence shares it), then
         // each query's row: that past row and its sequence's new tokens up to itself
-        float[] pastRow = new float[physical];
-        float[] queryRow = new float[columns];
+        float[] pastRow = buffers.pastRow(physical);
+        float[] queryRow = buffers.queryRow(columns);
         FloatBuffer bias = buffers.bias(Sizes.elements("Attention bias", 1, newSlots, columns, Float.BYTES));
         KvSequence previous = null;
         TreeAttention tree = null;
@@ -386,7 +386,7 @@ final class BatchStep {
                 TreeBias.restrict(queryRow, 0, sequence, physical + firstColumn, sequence.logicalLength(),
                         sequence.logicalLength() + q - firstColumn, tree);
             }
-            bias.put(q * columns, queryRow);
+            bias.put(q * columns, queryRow, 0, columns);
         }
         return OnnxTensor.createTensor(model.environment, bias, new long[] { 1, 1, newSlots, columns });
     }

@@ -775,6 +775,13 @@ public final class DecoderModel implements Decoder {
 
         private @Nullable FloatBuffer bias;
 
+        /**
+         * The attention bias's rows while it is written: a sequence's past, a query's.
+         */
+        private float[] pastRow = new float[0];
+
+        private float[] queryRow = new float[0];
+
         private @Nullable ByteBuffer logits;
 
         LongBuffer ids(int length) {
@@ -806,6 +813,22 @@ public final class DecoderModel implements Decoder {
             return bias.clear().limit(length);
         }
 
+        /** A row of at least {@code length} floats for an attention bias's past part. */
+        float[] pastRow(int length) {
+            if (pastRow.length < length) {
+                pastRow = new float[grownFloats(length)];
+            }
+            return pastRow;
+        }
+
+        /** A row of at least {@code length} floats for one query's attention bias. */
+        float[] queryRow(int length) {
+            if (queryRow.length < length) {
+                queryRow = new float[grownFloats(length)];
+            }
+            return queryRow;
+        }
+
         /**
          * A tensor [batch, rows, width] of float32 or float16 over this thread's logits
          * buffer, grown to exactly its size when too small.
@@ -828,6 +851,11 @@ public final class DecoderModel implements Decoder {
 
         long logitsBytes() {
             return logits == null ? 0 : logits.capacity();
+        }
+
+        /** Twice {@code length}, at most what one array holds. */
+        private static int grownFloats(int length) {
+            return (int) Math.min(2L * length, Integer.MAX_VALUE - 8);
         }
 
         /** Twice {@code length}, at most what one long buffer holds. */
@@ -861,11 +889,11 @@ public final class DecoderModel implements Decoder {
         int physical = store.physicalLength();
         int columns = physical + newTokens;
         FloatBuffer bias = buffers.bias(Sizes.elements("Attention bias", 1, newTokens, columns, Float.BYTES));
-        float[] pastRow = new float[physical];
+        float[] pastRow = buffers.pastRow(physical);
         for (int slot = 0; slot < physical; slot++) {
             pastRow[slot] = store.owns(cache, 0, slot) ? 0f : Float.NEGATIVE_INFINITY;
         }
-        float[] queryRow = new float[columns];
+        float[] queryRow = buffers.queryRow(columns);
         for (int row = 0; row < newTokens; row++) {
             System.arraycopy(pastRow, 0, queryRow, 0, physical);
             for (int j = 0; j < newTokens; j++) {
@@ -875,7 +903,7 @@ public final class DecoderModel implements Decoder {
                 TreeBias.restrict(queryRow, 0, cache, physical, cache.logicalLength(), cache.logicalLength() + row,
                         tree);
             }
-            bias.put(row * columns, queryRow);
+            bias.put(row * columns, queryRow, 0, columns);
         }
         return OnnxTensor.createTensor(environment, bias, new long[] { 1, 1, newTokens, columns });
     }
