@@ -128,14 +128,10 @@ def set_metadata(model, key, value):
     entry.key, entry.value = key, value
 
 
-def min_call_tokens(graph):
-    model = onnx.load(graph, load_external_data=False)
-    return int(next((p.value for p in model.metadata_props if p.key == MIN_CALL_TOKENS), "1"))
-
-
-def call_tokens_multiple(graph):
-    model = onnx.load(graph, load_external_data=False)
-    return int(next((p.value for p in model.metadata_props if p.key == CALL_TOKENS_MULTIPLE), "1"))
+def call_tokens(graph):
+    """The graph's (specula.min_call_tokens, specula.call_tokens_multiple), 1 each when absent."""
+    props = {p.key: p.value for p in onnx.load(graph, load_external_data=False).metadata_props}
+    return int(props.get(MIN_CALL_TOKENS, "1")), int(props.get(CALL_TOKENS_MULTIPLE, "1"))
 ROW_TOLERANCE = 1e-3  # of max(1, max |logit|): rounding-order differences are 1e-5..1e-4 of it
 
 
@@ -471,10 +467,9 @@ def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print, flo
             diff, scale = row_independence(os.path.join(out_dir, name), with_scale=True)
             results[name] = diff
             limit = ROW_TOLERANCE * max(1.0, scale)
-            graph = os.path.join(out_dir, name)
-            paired = call_tokens_multiple(graph) == 2
-            rows = 6 if paired else 5
-            calls = ("3 two-token calls in turn" if paired else "5 single-row calls" if min_call_tokens(graph) <= 1
+            least, multiple = call_tokens(os.path.join(out_dir, name))
+            rows = 6 if multiple == 2 else 5
+            calls = ("3 two-token calls in turn" if multiple == 2 else "5 single-row calls" if least <= 1
                      else "5 two-token calls")
             log(f"quantize: check {name}: max |logits({rows}-row call) - logits({calls})| = {diff:.3g} "
                 f"(max |logit| {scale:.3g}, limit {limit:.3g})")
@@ -535,7 +530,7 @@ def row_independence(graph, prefill=12, rows=5, seed=3, with_scale=False):
     """Largest |difference| between the logits of one ``rows``-row call and of ``rows`` single-row calls (and, with
     ``with_scale``, the largest |logit| of the call). A graph whose calls must carry a multiple of 2 tokens
     (``specula.call_tokens_multiple``) is checked with a call of ``rows`` + 1 rows."""
-    multiple = call_tokens_multiple(graph)
+    least, multiple = call_tokens(graph)
     rows += (multiple - rows % multiple) % multiple
     import onnxruntime as ort
     options = ort.SessionOptions()
@@ -561,7 +556,7 @@ def row_independence(graph, prefill=12, rows=5, seed=3, with_scale=False):
     together, _ = run(ids[prefill:], past, prefill)
     together = together[-rows:]
     single, step_past = [], past
-    least = max(min_call_tokens(graph), multiple)
+    least = max(least, multiple)
     least += (multiple - least % multiple) % multiple
     for r in range(rows):
         if multiple > 1:
