@@ -815,18 +815,19 @@ public final class DecoderModel implements Decoder {
 
         /** A row of at least {@code length} floats for an attention bias's past part. */
         float[] pastRow(int length) {
-            if (pastRow.length < length) {
-                pastRow = new float[grownFloats(length)];
-            }
+            pastRow = atLeast(pastRow, length);
             return pastRow;
         }
 
         /** A row of at least {@code length} floats for one query's attention bias. */
         float[] queryRow(int length) {
-            if (queryRow.length < length) {
-                queryRow = new float[grownFloats(length)];
-            }
+            queryRow = atLeast(queryRow, length);
             return queryRow;
+        }
+
+        /** {@code row}, or a new one of twice {@code length} when it is shorter. */
+        private static float[] atLeast(float[] row, int length) {
+            return row.length >= length ? row : new float[(int) Math.min(2L * length, Integer.MAX_VALUE - 8)];
         }
 
         /**
@@ -851,11 +852,6 @@ public final class DecoderModel implements Decoder {
 
         long logitsBytes() {
             return logits == null ? 0 : logits.capacity();
-        }
-
-        /** Twice {@code length}, at most what one array holds. */
-        private static int grownFloats(int length) {
-            return (int) Math.min(2L * length, Integer.MAX_VALUE - 8);
         }
 
         /** Twice {@code length}, at most what one long buffer holds. */
