@@ -11,7 +11,8 @@
 #   3. Hugging Face checkpoints: the embedded pair rebuilt from its ONNX (specula_tools onnx-to-hf, verified) and
 #      a random-weight body of Qwen2.5-0.5B's shape (make-random) with its ONNX export (export); for the configs
 #      qwen05b-v152k (that body with Qwen2.5's real 151,936-row vocabulary) and hf (any checkpoint: HF_MODEL) also
-#      their int8-a8, int4-b32-a8 and int4-b128-a8 quantizations (quantize; for the embedded target too)
+#      their int8-a8, int8-b128-a8, int4-b32-a8 and int4-b128-a8 quantizations (quantize; for the 0.5B-class body
+#      too; int4-b32-a8 and int4-b128-a8 for the embedded target)
 #   4. GGUF f32 / f16 / q8_0 with the tree's convert_hf_to_gguf.py (pre-tokenizer forced, convert.py), q4_0 with
 #      llama-quantize
 #   5. greedy ids: llama.cpp vs transformers (greedy_check.py)
@@ -106,10 +107,11 @@ if step 2; then
     [ -f "$JAR" ] || (cd "$REPO" && ./mvnw -B -o -q -pl cli -am package -DskipTests)
 fi
 
-# Specula's files of a checkpoint: its float32 export and the int8-a8 / int4-b32-a8 / int4-b128-a8 quantizations of it
+# Specula's files of a checkpoint: its float32 export and the int8-a8 / int8-b128-a8 / int4-b32-a8 / int4-b128-a8
+# quantizations of it
 specula_models() {  # HF_DIR NAME
     [ -f "$M/$2-onnx/model.onnx" ] || tools export "$1" "$M/$2-onnx"
-    for s in int8-a8 int4-b32-a8 int4-b128-a8; do
+    for s in int8-a8 int8-b128-a8 int4-b32-a8 int4-b128-a8; do
         [ -f "$M/$2-$s/model.onnx" ] || tools quantize "$M/$2-onnx" "$M/$2-$s" --scheme $s
     done
 }
@@ -126,7 +128,7 @@ if step 3; then
         [ -f "$M/qwen05b-shape-hf/config.json" ] || tools make-random --family qwen2 "$M/qwen05b-shape-hf" \
             --tokenizer "$M/embedded-target-hf" --vocab 4096 --layers 24 --hidden 896 --heads 14 --kv-heads 2 \
             --intermediate 4864 --seed 0
-        [ -f "$M/qwen05b-shape-onnx/model.onnx" ] || tools export "$M/qwen05b-shape-hf" "$M/qwen05b-shape-onnx"
+        specula_models "$M/qwen05b-shape-hf" qwen05b-shape
     fi
     if has_config qwen05b-v152k; then
         [ -f "$M/qwen05b-v152k-hf/config.json" ] || tools make-random --family qwen2 "$M/qwen05b-v152k-hf" \
@@ -206,7 +208,11 @@ if step 6; then
                 "$PYTHON" "$HERE/bench.py" --name "0.5B-class body (Qwen2.5-0.5B shape, vocab 4096, random weights)" \
                     --bin "$BIN" --jar "$JAR" --prompts "$PROMPTS" --limit "$LIMIT" \
                     --new-tokens "${NEW_TOKENS_05B:-64}" --threads "$THREADS" --repeat "$REPEAT" \
-                    --specula-target "$M/qwen05b-shape-onnx" --specula-policies plain --modes plain $SPIN \
+                    --specula-target fp32="$M/qwen05b-shape-onnx" --specula-target int8a8="$M/qwen05b-shape-int8-a8" \
+                    --specula-target int8b128a8="$M/qwen05b-shape-int8-b128-a8" \
+                    --specula-target int4a8="$M/qwen05b-shape-int4-b32-a8" \
+                    --specula-target int4b128a8="$M/qwen05b-shape-int4-b128-a8" \
+                    --specula-policies plain --modes plain $SPIN \
                     --gguf f32="$M/qwen05b-f32.gguf" --gguf f16="$M/qwen05b-f16.gguf" \
                     --gguf q8_0="$M/qwen05b-q8_0.gguf" --gguf q4_0="$M/qwen05b-q4_0.gguf" \
                     --json "$OUT/bench-qwen05b.json" --markdown "$OUT/bench-qwen05b.md" ;;
@@ -216,6 +222,7 @@ if step 6; then
                 "$PYTHON" "$HERE/bench.py" --name "$name" --bin "$BIN" --jar "$JAR" --prompts "$PROMPTS" \
                     --limit "$LIMIT" --new-tokens "${NEW_TOKENS_05B:-64}" --threads "$THREADS" --repeat "$REPEAT" \
                     --specula-target fp32="$M/$base-onnx" --specula-target int8a8="$M/$base-int8-a8" \
+                    --specula-target int8b128a8="$M/$base-int8-b128-a8" \
                     --specula-target int4a8="$M/$base-int4-b32-a8" --specula-target int4b128a8="$M/$base-int4-b128-a8" \
                     --specula-policies "${SPECULA_POLICIES_LARGE:-plain}" \
                     ${SPECULA_PROPOSERS_LARGE:+--specula-proposers "$SPECULA_PROPOSERS_LARGE"} \

@@ -5,7 +5,9 @@ import java.nio.file.Files;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.function.Supplier;
 
@@ -39,10 +41,11 @@ import static org.assertj.core.api.Assertions.assertThat;
  * with one token, so speculative output equals plain output (which obeys the same rule).
  *
  * <p>
- * With blocks of 128 ({@code int4-b128-a8}, fixtures/models/llama-int4-b128-a8) ONNX
- * Runtime computes the rows two at a time, and the last row of an odd call alone, a
- * little differently, which the next layer's int8 rounding can magnify. Its graphs also
- * say {@code specula.call_tokens_multiple = 2}; the engine then makes every call carry an
+ * With blocks of 128 ({@code int4-b128-a8} and {@code int8-b128-a8},
+ * fixtures/models/llama-int4-b128-a8 and llama-int8-b128-a8) ONNX Runtime computes the
+ * rows two at a time, and the last row of an odd call alone, a little differently, which
+ * the next layer's int8 rounding can magnify. Its graphs also say
+ * {@code specula.call_tokens_multiple = 2}; the engine then makes every call carry an
  * even number of tokens (a filler draft, prefill chunks of even sizes).
  */
 class Int8ActivationLosslessTest {
@@ -55,12 +58,13 @@ class Int8ActivationLosslessTest {
 
     private static DecoderModel floatDraft;
 
-    /** {@code int4-b128-a8}: rows computed two at a time. */
-    private static final String PAIRED = "llama-int4-b128-a8";
+    /**
+     * {@code int4-b128-a8} and {@code int8-b128-a8}: rows computed two at a time; each
+     * fixture's plain and packed graphs.
+     */
+    private static final List<String> PAIRED = List.of("llama-int4-b128-a8", "llama-int8-b128-a8");
 
-    private static DecoderModel pairedTarget;
-
-    private static DecoderModel pairedPackedTarget;
+    private static final Map<String, List<DecoderModel>> pairedTargets = new LinkedHashMap<>();
 
     private static List<int[]> prompts;
 
@@ -70,9 +74,10 @@ class Int8ActivationLosslessTest {
         packedTarget = DecoderModel.load(Fixtures.model("llama-int4-a8").resolve("model_packed.onnx"),
                 RuntimeOptions.defaults());
         floatDraft = Fixtures.load("llama");
-        pairedTarget = Fixtures.load(PAIRED);
-        pairedPackedTarget = DecoderModel.load(Fixtures.model(PAIRED).resolve("model_packed.onnx"),
-                RuntimeOptions.defaults());
+        for (String name : PAIRED) {
+            pairedTargets.put(name, List.of(Fixtures.load(name),
+                    DecoderModel.load(Fixtures.model(name).resolve("model_packed.onnx"), RuntimeOptions.defaults())));
+        }
         prompts = new ArrayList<>();
         for (String text : Fixtures.codePrompts(16)) {
             prompts.add(target.tokenizer().encode(text, true));
@@ -89,8 +94,7 @@ class Int8ActivationLosslessTest {
         target.close();
         packedTarget.close();
         floatDraft.close();
-        pairedTarget.close();
-        pairedPackedTarget.close();
+        pairedTargets.values().forEach((models) -> models.forEach(DecoderModel::close));
     }
 
     @Test
@@ -189,52 +193,64 @@ class Int8ActivationLosslessTest {
 
     @Test
     void withBlocksOf128TheGraphsSayEveryCallCarriesAnEvenNumber() throws Exception {
-        JsonNode quantization = Fixtures.json(Fixtures.model(PAIRED).resolve("export_info.json")).path("quantization");
-        assertThat(quantization.path("scheme").asText()).isEqualTo("int4-b128-a8");
-        assertThat(quantization.path("block_size").asInt()).isEqualTo(128);
-        assertThat(pairedTarget.callTokens()).isEqualTo(new CallTokens(2, 2));
-        assertThat(pairedPackedTarget.callTokens()).isEqualTo(new CallTokens(2, 2));
-        assertThat(pairedTarget.holesAreExact()).as("its sequences step alone, compact").isFalse();
+        for (String name : PAIRED) {
+            JsonNode quantization = Fixtures.json(Fixtures.model(name).resolve("export_info.json"))
+                .path("quantization");
+            assertThat(quantization.path("scheme").asText()).isEqualTo(name.substring("llama-".length()));
+            assertThat(quantization.path("block_size").asInt()).isEqualTo(128);
+            for (DecoderModel model : pairedTargets.get(name)) {
+                assertThat(model.callTokens()).as(name).isEqualTo(new CallTokens(2, 2));
+                assertThat(model.holesAreExact()).as("its sequences step alone, compact").isFalse();
+            }
+        }
     }
 
     /** Why the rule: the same row, last of an odd call, against inside an even one. */
     @Test
     void aRowAloneAtTheEndOfAnOddCallComputesOtherLogits() throws OrtException {
-        int differing = 0;
-        for (int[] prompt : prompts.subList(0, 16)) {
-            if (prompt.length < 10) {
-                continue;
+        for (String name : PAIRED) {
+            DecoderModel model = pairedTargets.get(name).get(0);
+            int differing = 0;
+            for (int[] prompt : prompts.subList(0, 16)) {
+                if (prompt.length < 10) {
+                    continue;
+                }
+                // rows of tokens 6..9 over the same 6-token past: the third row last of a
+                // 3-token call, and inside calls of 4 and of 2 + 2
+                float[] odd = rowOf(model, prompt, 9, 2);
+                float[] even = rowOf(model, prompt, 10, 2);
+                assertThat(rowOf(model, prompt, 8, 0)).as("%s: the first row of calls of 2 and of 4", name)
+                    .containsExactly(rowOf(model, prompt, 10, 0));
+                differing += Arrays.equals(odd, even) ? 0 : 1;
             }
-            // rows of tokens 6..9 over the same 6-token past: the third row last of a
-            // 3-token call, and inside calls of 4 and of 2 + 2
-            float[] odd = rowOf(pairedTarget, prompt, 9, 2);
-            float[] even = rowOf(pairedTarget, prompt, 10, 2);
-            assertThat(rowOf(pairedTarget, prompt, 8, 0)).as("the first row of calls of 2 and of 4")
-                .containsExactly(rowOf(pairedTarget, prompt, 10, 0));
-            differing += Arrays.equals(odd, even) ? 0 : 1;
+            assertThat(differing).as("%s: prompts whose row differs", name).isPositive();
         }
-        assertThat(differing).as("prompts whose row differs").isPositive();
     }
 
     @Test
     void withBlocksOf128EveryTargetCallIsEvenAndSpeculationChangesNothing() {
-        for (DecoderModel model : List.of(pairedTarget, pairedPackedTarget)) {
-            CallSizes sizes = new CallSizes(model);
-            GenerationStats stats = speculationEqualsPlain(model, sizes);
-            assertThat(sizes.odd).as("target calls of an odd number of tokens").isEmpty();
-            assertThat(stats.accepted()).isPositive();
+        for (List<DecoderModel> models : pairedTargets.values()) {
+            for (DecoderModel model : models) {
+                CallSizes sizes = new CallSizes(model);
+                GenerationStats stats = speculationEqualsPlain(model, sizes);
+                assertThat(sizes.odd).as("target calls of an odd number of tokens").isEmpty();
+                assertThat(stats.accepted()).isPositive();
+            }
         }
     }
 
     @Test
     void withBlocksOf128PrefillChunksAreCutToEvenSizes() throws OrtException {
-        // 5-token chunks would feed 10 tokens as 5 + 5, the fifth row alone at its end
-        try (DecoderModel chunked = DecoderModel.load(Fixtures.model(PAIRED),
-                RuntimeOptions.defaults().withPrefillChunkTokens(5))) {
-            for (int length : new int[] { 8, 10, 12, 14 }) {
-                int[] prompt = Arrays.copyOf(prompts.get(1), length);
-                assertThat(lastRow(chunked, prompt)).as("%d tokens in 5-token chunks", length)
-                    .containsExactly(lastRow(pairedTarget, prompt));
+        for (String name : PAIRED) {
+            // 5-token chunks would feed 10 tokens as 5 + 5, the fifth row alone at its
+            // end
+            try (DecoderModel chunked = DecoderModel.load(Fixtures.model(name),
+                    RuntimeOptions.defaults().withPrefillChunkTokens(5))) {
+                for (int length : new int[] { 8, 10, 12, 14 }) {
+                    int[] prompt = Arrays.copyOf(prompts.get(1), length);
+                    assertThat(lastRow(chunked, prompt)).as("%s: %d tokens in 5-token chunks", name, length)
+                        .containsExactly(lastRow(pairedTargets.get(name).get(0), prompt));
+                }
             }
         }
     }
