@@ -72,6 +72,8 @@ if has_config hf && [ ! -f "${HF_MODEL:-}/config.json" ]; then
         "tokenizer); it is '${HF_MODEL:-}'" >&2
     exit 2
 fi
+# absolute, since the steps run tools from tools/ and the converter from the llama.cpp tree
+if has_config hf; then HF_MODEL=$(cd "$HF_MODEL" && pwd); fi
 # Specula's runtime flags for bench.py (word-split where used)
 SPIN="$([ "${SPECULA_SPINNING:-1}" = 1 ] && echo --specula-spinning || true) --specula-warmup ${SPECULA_WARMUP:-1,10}"
 log() { echo "[run.sh $(date -u +%H:%M:%S)] $*" >&2; }
