@@ -139,6 +139,8 @@ def call_tokens(graph):
     """The graph's (specula.min_call_tokens, specula.call_tokens_multiple), 1 each when absent."""
     props = {p.key: p.value for p in onnx.load(graph, load_external_data=False).metadata_props}
     return int(props.get(MIN_CALL_TOKENS, "1")), int(props.get(CALL_TOKENS_MULTIPLE, "1"))
+
+
 ROW_TOLERANCE = 1e-3  # of max(1, max |logit|): rounding-order differences are 1e-5..1e-4 of it
 
 
@@ -489,21 +491,18 @@ def write(in_dir, out_dir, scheme, packed_graph=None, check=True, log=print, flo
 
 def _describe(scheme, sources, in_dir):
     graphs = {name: os.path.relpath(src, in_dir) for name, src in sources.items()}
-    if scheme in ("int4-b32-a8", "int4-b128-a8", "int4-b32-sym-a8", "int8-a8", "int8-b128-a8"):
-        s = SCHEMES[scheme]
-        return dict(scheme=scheme, op="com.microsoft.MatMulNBits", bits=s["bits"], block_size=s["block_size"],
-                    symmetric=s.get("symmetric", False), accuracy_level=4,
-                    activations="int8 per block, per row (accuracy_level 4)",
-                    min_call_tokens=s["min_call_tokens"], call_tokens_multiple=s.get("call_tokens_multiple", 1),
-                    lossless_verification=True,
+    s = SCHEMES[scheme]
+    if s is not None:  # MatMulNBits; accuracy_level 4: int8 activations, under the call-size rules
+        int8_activations = s.get("accuracy_level", 0) == 4
+        info = dict(scheme=scheme, op="com.microsoft.MatMulNBits", bits=s["bits"], block_size=s["block_size"],
+                    symmetric=s.get("symmetric", False), accuracy_level=s.get("accuracy_level", 0),
+                    activations="int8 per block, per row (accuracy_level 4)" if int8_activations else "float32")
+        if int8_activations:
+            info.update(min_call_tokens=s["min_call_tokens"], call_tokens_multiple=s.get("call_tokens_multiple", 1))
+        info.update(lossless_verification=True,
                     quantized="constant MatMul weights (lm_head included); other weights stored as in the input",
                     tool="python -m specula_tools quantize", sources=graphs)
-    if scheme in ("int4-b32", "int4-b128", "int8"):
-        s = SCHEMES[scheme]
-        return dict(scheme=scheme, op="com.microsoft.MatMulNBits", bits=s["bits"], block_size=s["block_size"],
-                    symmetric=False, accuracy_level=0, activations="float32", lossless_verification=True,
-                    quantized="constant MatMul weights (lm_head included); other weights stored as in the input",
-                    tool="python -m specula_tools quantize", sources=graphs)
+        return info
     if scheme == "fp32":
         return dict(scheme=scheme, activations="float32", lossless_verification=True,
                     quantized="none: float16-stored weights written back as float32", tool="python -m specula_tools "
