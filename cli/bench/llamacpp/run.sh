@@ -12,7 +12,7 @@
 #      a random-weight body of Qwen2.5-0.5B's shape (make-random) with its ONNX export (export); for the configs
 #      qwen05b-v152k (that body with Qwen2.5's real 151,936-row vocabulary) and hf (any checkpoint: HF_MODEL) also
 #      their int8-a8, int8-b128-a8, int4-b32-a8 and int4-b128-a8 quantizations (quantize; for the 0.5B-class body
-#      too; int4-b32-a8 and int4-b128-a8 for the embedded target)
+#      too; int4-b32-a8 and int4-b128-a8 for the embedded target), and HF_DRAFT's float32 export
 #   4. GGUF f32 / f16 / q8_0 with the tree's convert_hf_to_gguf.py (pre-tokenizer forced, convert.py), q4_0 with
 #      llama-quantize
 #   5. greedy ids: llama.cpp vs transformers (greedy_check.py)
@@ -23,9 +23,11 @@
 # "hf"), STEPS ("1 2 3 4 5 6"), PRE_EMBEDDED (gpt-2), PRE_QWEN05B (qwen2), OUT (results dir, default
 # WORK_DIR/results/<UTC time>), HF_MODEL (a Hugging Face checkpoint directory of a family `export` supports, for the
 # config hf), HF_NAME (its files' names in WORK_DIR/models, default hf-<directory name>), PRE_HF (the BPE
-# pre-tokenizer to force for it; default none: llama.cpp's converter recognises published tokenizers),
-# MODES_LARGE (llama.cpp's modes for qwen05b-v152k and hf, default plain; plain,lookup adds prompt lookup),
-# SPECULA_POLICIES_LARGE / SPECULA_PROPOSERS_LARGE (Specula's for them, default plain / none),
+# pre-tokenizer to force for it; default none: llama.cpp's converter recognises published tokenizers), HF_DRAFT
+# (optional: a smaller checkpoint with HF_MODEL's vocabulary, the draft model of both engines for the config hf;
+# its files are HF_NAME-draft-*), MODES_LARGE (llama.cpp's modes for qwen05b-v152k and hf, default plain;
+# plain,draft,lookup with HF_DRAFT), SPECULA_POLICIES_LARGE / SPECULA_PROPOSERS_LARGE (Specula's for them, default
+# plain / none; plain,fixed:4,goodput with HF_DRAFT),
 # SPECULA_WARMUP (warm-up generations in Specula's JVM before each measured one, default 1,10: a fresh and a
 # warm JVM), SPECULA_POLICIES, SPECULA_PROPOSERS (e.g. model,ngram,model+ngram), LOOKUP_MAX and DRAFT_MAX (llama.cpp's draft
 # lengths, e.g. 4,8) for the embedded pair.
@@ -72,8 +74,18 @@ if has_config hf && [ ! -f "${HF_MODEL:-}/config.json" ]; then
         "tokenizer); it is '${HF_MODEL:-}'" >&2
     exit 2
 fi
+if has_config hf && [ -n "${HF_DRAFT:-}" ]; then
+    [ -f "$HF_DRAFT/config.json" ] || { echo "run.sh: HF_DRAFT must be a Hugging Face checkpoint directory" \
+        "(config.json, weights, tokenizer); it is '$HF_DRAFT'" >&2; exit 2; }
+    # both engines refuse a draft whose vocabulary differs from the target's; say so before hours of work
+    vocab() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1] + "/config.json")).get("vocab_size", "?"))' "$1"; }
+    [ "$(vocab "$HF_MODEL")" = "$(vocab "$HF_DRAFT")" ] || [ "$(vocab "$HF_MODEL")" = "?" ] || { echo "run.sh: HF_DRAFT's vocab_size" \
+        "($(vocab "$HF_DRAFT")) differs from HF_MODEL's ($(vocab "$HF_MODEL")): a draft must share the target's" \
+        "vocabulary" >&2; exit 2; }
+fi
 # absolute, since the steps run tools from tools/ and the converter from the llama.cpp tree
 if has_config hf; then HF_MODEL=$(cd "$HF_MODEL" && pwd); fi
+if has_config hf && [ -n "${HF_DRAFT:-}" ]; then HF_DRAFT=$(cd "$HF_DRAFT" && pwd); fi
 # Specula's runtime flags for bench.py (word-split where used)
 SPIN="$([ "${SPECULA_SPINNING:-1}" = 1 ] && echo --specula-spinning || true) --specula-warmup ${SPECULA_WARMUP:-1,10}"
 log() { echo "[run.sh $(date -u +%H:%M:%S)] $*" >&2; }
@@ -140,6 +152,9 @@ if step 3; then
     fi
     if has_config hf; then
         specula_models "$HF_MODEL" "$HF_NAME"
+        if [ -n "${HF_DRAFT:-}" ]; then
+            [ -f "$M/$HF_NAME-draft-onnx/model.onnx" ] || tools export "$HF_DRAFT" "$M/$HF_NAME-draft-onnx"
+        fi
     fi
 fi
 
@@ -166,6 +181,7 @@ if step 4; then
     [[ " $CONFIGS " != *" qwen05b "* ]] || gguf "$M/qwen05b-shape-hf" qwen05b "${PRE_QWEN05B:-qwen2}"
     ! has_config qwen05b-v152k || gguf "$M/qwen05b-v152k-hf" qwen05b-v152k "${PRE_QWEN05B:-qwen2}"
     ! has_config hf || gguf "$HF_MODEL" "$HF_NAME" "${PRE_HF:-}"
+    ! has_config hf || [ -z "${HF_DRAFT:-}" ] || gguf "$HF_DRAFT" "$HF_NAME-draft" "${PRE_HF:-}"
     log "GGUF files in $M"
 fi
 
@@ -219,16 +235,24 @@ if step 6; then
                     --gguf q8_0="$M/qwen05b-q8_0.gguf" --gguf q4_0="$M/qwen05b-q4_0.gguf" \
                     --json "$OUT/bench-qwen05b.json" --markdown "$OUT/bench-qwen05b.md" ;;
             qwen05b-v152k|hf)
-                if [ "$c" = hf ]; then base=$HF_NAME; name="$HF_NAME ($HF_MODEL)"
+                draft=() policies=plain modes=plain
+                if [ "$c" = hf ]; then
+                    base=$HF_NAME; name="$HF_NAME ($HF_MODEL)"
+                    if [ -n "${HF_DRAFT:-}" ]; then
+                        name="$HF_NAME ($HF_MODEL, draft $HF_DRAFT)"; policies=plain,fixed:4,goodput
+                        modes=plain,draft,lookup; draft=(--specula-draft "$M/$HF_NAME-draft-onnx")
+                        for t in f32 f16 q8_0 q4_0; do draft+=(--draft-gguf "$t=$M/$HF_NAME-draft-$t.gguf"); done
+                    fi
                 else base=qwen05b-v152k; name="0.5B-class body at Qwen2.5's 151,936-row vocabulary (random weights)"; fi
                 "$PYTHON" "$HERE/bench.py" --name "$name" --bin "$BIN" --jar "$JAR" --prompts "$PROMPTS" \
                     --limit "$LIMIT" --new-tokens "${NEW_TOKENS_05B:-64}" --threads "$THREADS" --repeat "$REPEAT" \
                     --specula-target fp32="$M/$base-onnx" --specula-target int8a8="$M/$base-int8-a8" \
                     --specula-target int8b128a8="$M/$base-int8-b128-a8" \
                     --specula-target int4a8="$M/$base-int4-b32-a8" --specula-target int4b128a8="$M/$base-int4-b128-a8" \
-                    --specula-policies "${SPECULA_POLICIES_LARGE:-plain}" \
+                    --specula-policies "${SPECULA_POLICIES_LARGE:-$policies}" "${draft[@]}" \
                     ${SPECULA_PROPOSERS_LARGE:+--specula-proposers "$SPECULA_PROPOSERS_LARGE"} \
-                    --modes "${MODES_LARGE:-plain}" --lookup-max "${LOOKUP_MAX:-4}" $SPIN \
+                    --modes "${MODES_LARGE:-$modes}" --lookup-max "${LOOKUP_MAX:-4}" \
+                    --draft-max "${DRAFT_MAX:-4}" $SPIN \
                     --gguf f32="$M/$base-f32.gguf" --gguf f16="$M/$base-f16.gguf" \
                     --gguf q8_0="$M/$base-q8_0.gguf" --gguf q4_0="$M/$base-q4_0.gguf" \
                     --json "$OUT/bench-$c.json" --markdown "$OUT/bench-$c.md" ;;
