@@ -150,6 +150,16 @@ final class BatchStep {
         return tokens <= Math.max(rows, 2) ? tokens : rows;
     }
 
+    /** Whether every input carries a number of tokens the graph's rule allows. */
+    private boolean allowedInputs() {
+        for (StepInput input : batch) {
+            if (!model.callTokens().allows(input.tokens().length)) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     /**
      * One ONNX Runtime call feeding {@code tokens[from[i], to[i])} of each input (none
      * when equal).
@@ -182,6 +192,11 @@ final class BatchStep {
                 newSlots = Math.max(newSlots, length);
             }
         }
+        // inputs of sizes the graph's rule allows are never cut or joined into a call it
+        // does
+        // not (tests run with assertions on)
+        assert !allowedInputs() || model.callTokens().allows(newSlots)
+                : "a call of " + newSlots + " tokens breaks " + model.callTokens();
         int cells = Sizes.elements("Input ids", 1, rows, newSlots, Long.BYTES);
         @Nullable KvSequence[][] newOwners = new KvSequence[rows][newSlots];
         // the calling thread's direct buffers: ONNX Runtime reads them in place

@@ -657,6 +657,10 @@ public final class DecoderModel implements Decoder {
         boolean withHidden = hidden.overlaps(from, to);
         KvStore store = cache.store();
         int newTokens = to - from;
+        // an input of a size the graph's rule allows is never cut into calls it does not
+        // (tests run with assertions on)
+        assert !callTokens.allows(tokens.length) || callTokens.allows(newTokens)
+                : "a call of " + newTokens + " tokens of an input of " + tokens.length + " breaks " + callTokens;
         Scratch buffers = scratch.get();
         Map<String, OnnxTensorLike> feeds = new HashMap<>();
         List<OnnxTensor> created = new ArrayList<>(5);

@@ -96,7 +96,12 @@ class DraftTreeLosslessTest {
                 assertThat(tree.fallback()).as("prompt %d, %s: no fallback", p, shape).isNull();
                 GenerationStats stats = tree.stats();
                 byShape[s].add(stats);
-                if (!shape.autoNodes()) {
+                if ((p + s) % policies.size() == 0) {
+                    // fixed:4 drafts every round; goodput may find from its timings that
+                    // no round pays for a draft on a busy machine, and then grows no tree
+                    assertThat(stats.draftCalls()).as("prompt %d, %s: fixed:4 drafts", p, shape).isPositive();
+                }
+                if (!shape.autoNodes() && stats.draftCalls() > 0) {
                     // a fixed shape grows a tree every round the draft model drafts
                     assertThat(stats.treeRounds()).as("prompt %d, %s: trees verified", p, shape).isPositive();
                     assertThat(stats.meanTreeNodes()).isLessThanOrEqualTo(shape.nodes());
