@@ -688,15 +688,21 @@ final class Sequence implements AutoCloseable {
             drafts = Arrays.copyOf(drafts, drafted + missing);
             draftDistributions = Arrays.copyOf(draftDistributions, drafted + missing);
         }
-        // prompt lookup over the text and the drafts after it: what would follow them
-        // (the
-        // tokens past length are scratch until a commit writes them)
-        ensureCapacity(length + drafted);
-        System.arraycopy(drafts, 0, tokens, length, drafted);
-        int[] guesses = new int[missing];
-        int guessed = PromptLookup.DEFAULT.propose(tokens, length + drafted, missing, guesses);
-        System.arraycopy(guesses, 0, drafts, drafted, guessed);
-        int found = drafted + guessed;
+        int found;
+        if (drafted == 0) {
+            // no drafts yet: prompt lookup writes its guesses straight into the drafts
+            found = PromptLookup.DEFAULT.propose(tokens, length, missing, drafts);
+        }
+        else {
+            // prompt lookup over the text and the drafts after it: what would follow them
+            // (the tokens past length are scratch until a commit writes them)
+            ensureCapacity(length + drafted);
+            System.arraycopy(drafts, 0, tokens, length, drafted);
+            int[] guesses = new int[missing];
+            int guessed = PromptLookup.DEFAULT.propose(tokens, length + drafted, missing, guesses);
+            System.arraycopy(guesses, 0, drafts, drafted, guessed);
+            found = drafted + guessed;
+        }
         for (int i = drafted; i < drafted + missing; i++) {
             if (i >= found) {
                 drafts[i] = i > 0 ? drafts[i - 1] : tokens[length - 1];
