@@ -79,9 +79,10 @@ if has_config hf && [ -n "${HF_DRAFT:-}" ]; then
         "(config.json, weights, tokenizer); it is '$HF_DRAFT'" >&2; exit 2; }
     # both engines refuse a draft whose vocabulary differs from the target's; say so before hours of work
     vocab() { "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[1] + "/config.json")).get("vocab_size", "?"))' "$1"; }
-    [ "$(vocab "$HF_MODEL")" = "$(vocab "$HF_DRAFT")" ] || [ "$(vocab "$HF_MODEL")" = "?" ] || { echo "run.sh: HF_DRAFT's vocab_size" \
-        "($(vocab "$HF_DRAFT")) differs from HF_MODEL's ($(vocab "$HF_MODEL")): a draft must share the target's" \
-        "vocabulary" >&2; exit 2; }
+    target_vocab=$(vocab "$HF_MODEL") draft_vocab=$(vocab "$HF_DRAFT")
+    [ "$target_vocab" = "$draft_vocab" ] || [ "$target_vocab" = "?" ] || { echo "run.sh: HF_DRAFT's vocab_size" \
+        "($draft_vocab) differs from HF_MODEL's ($target_vocab): a draft must share the target's vocabulary" >&2
+        exit 2; }
 fi
 # absolute, since the steps run tools from tools/ and the converter from the llama.cpp tree
 if has_config hf; then HF_MODEL=$(cd "$HF_MODEL" && pwd); fi

@@ -192,9 +192,7 @@ final class BatchStep {
                 newSlots = Math.max(newSlots, length);
             }
         }
-        // inputs of sizes the graph's rule allows are never cut or joined into a call it
-        // does
-        // not (tests run with assertions on)
+        // allowed inputs never make a call the graph's rule forbids (tests assert it)
         assert !allowedInputs() || model.callTokens().allows(newSlots)
                 : "a call of " + newSlots + " tokens breaks " + model.callTokens();
         int cells = Sizes.elements("Input ids", 1, rows, newSlots, Long.BYTES);

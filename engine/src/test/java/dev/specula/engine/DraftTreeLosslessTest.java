@@ -89,14 +89,15 @@ class DraftTreeLosslessTest {
             int[] expected = plainOutput(prompt);
             for (int s = 0; s < SHAPES.size(); s++) {
                 TreeShape shape = SHAPES.get(s);
-                Supplier<? extends SpeculationPolicy> policy = policies.get((p + s) % policies.size());
+                int policyIndex = (p + s) % policies.size();
+                Supplier<? extends SpeculationPolicy> policy = policies.get(policyIndex);
                 GenerationResult tree = decoder.generate(
                         GenerationRequest.builder(prompt).maxNewTokens(NEW_TOKENS).policy(policy).tree(shape).build());
                 assertThat(tree.tokenIds()).as("prompt %d, %s", p, shape).containsExactly(expected);
                 assertThat(tree.fallback()).as("prompt %d, %s: no fallback", p, shape).isNull();
                 GenerationStats stats = tree.stats();
                 byShape[s].add(stats);
-                if ((p + s) % policies.size() == 0) {
+                if (policyIndex == 0) {
                     // fixed:4 drafts every round; goodput may find from its timings that
                     // no round pays for a draft on a busy machine, and then grows no tree
                     assertThat(stats.draftCalls()).as("prompt %d, %s: fixed:4 drafts", p, shape).isPositive();
