@@ -5,6 +5,7 @@ rotary as Slice/Neg/Concat/Mul/Add, attention as Transpose/Expand/MatMul/Softmax
 ONNX Runtime spends more time launching those nodes than in the matrix products. This graph has 14 nodes a layer:
 
     SkipSimplifiedLayerNormalization -> MatMul qkv (one packed weight) [+ Add bias] -> Split
+      [-> SkipSimplifiedLayerNormalization (zero skip) q, k per head: Qwen3's q/k norms]
       -> RotaryEmbedding q, RotaryEmbedding k (position_ids, token by token)
       -> GroupQueryAttention (the KV concat, the mask as attention_bias)
       -> MatMul o -> SkipSimplifiedLayerNormalization -> MatMul gate, MatMul up -> Sigmoid, Mul, Mul -> MatMul down
@@ -15,13 +16,13 @@ attention_bias below zero) changes nothing, so rollback may leave holes. GroupQu
 cache is full (seqlens_k = total - 1): its own causal rule then is the physical one, and the holes and pads are
 masked by the attention_bias built here from attention_mask (or taken as given with --packed).
 
-Supported: llama (rope default, linear, llama3, yarn) and qwen2 without sliding window, float32 compute. Anything
-else (sliding windows, q/k norms, soft-capping, length-dependent rope) is refused by name with :class:`NotFusable`,
-and ``export`` then writes the torch.onnx graph.
+Supported: llama (rope default, linear, llama3, yarn), qwen2, qwen3 (q/k norms) and mistral, each without a
+sliding window, float32 compute. Anything else (sliding windows, soft-capping, length-dependent rope) is refused by
+name with :class:`NotFusable`, and ``export`` then writes the torch.onnx graph.
 """
 import numpy as np
 
-FUSABLE_TYPES = ("llama", "qwen2")
+FUSABLE_TYPES = ("llama", "qwen2", "qwen3", "mistral")
 STATIC_ROPE = ("default", "linear", "llama3", "yarn")
 MS = "com.microsoft"
 
@@ -36,7 +37,9 @@ def check_fusable(config, fp16):
         raise NotFusable(f"model_type {c.model_type!r} (fused: {', '.join(FUSABLE_TYPES)})")
     if fp16:
         raise NotFusable("--fp16 compute (the fused graph computes in float32)")
-    if getattr(c, "use_sliding_window", False):
+    from .export_families import has_sliding_layers
+
+    if getattr(c, "use_sliding_window", False) or has_sliding_layers(c):
         raise NotFusable("a sliding window")
     if getattr(c, "hidden_act", "silu") != "silu":
         raise NotFusable(f"hidden_act {c.hidden_act!r} (fused: silu)")
@@ -174,6 +177,8 @@ class _Decoder:
         if getattr(lm_head, "bias", None) is not None:
             raise NotFusable("an lm_head bias")
         self.tied = lm_head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+        # Qwen3: q and k are RMS-normed per head (weight [head_dim]) before the rotary embedding
+        self.head_norms = "model.layers.0.self_attn.q_norm.weight" in self.state
 
     def weights(self, g):
         """Initializers shared by both branches: rotary tables and every weight, by their Hugging Face names."""
@@ -186,6 +191,9 @@ class _Decoder:
             p = f"model.layers.{i}."
             g.weight(p + "input_layernorm.weight", st[p + "input_layernorm.weight"])
             g.weight(p + "post_attention_layernorm.weight", st[p + "post_attention_layernorm.weight"])
+            if self.head_norms:
+                for n in "qk":
+                    g.weight(p + f"self_attn.{n}_norm.weight", st[p + f"self_attn.{n}_norm.weight"])
             # one packed weight for q, k and v: [hidden, (heads + 2 kv_heads) head_dim]
             g.weight(p + "self_attn.qkv_proj.weight_t",
                      np.concatenate([st[p + f"self_attn.{n}_proj.weight"] for n in "qkv"], axis=0).T)
@@ -196,6 +204,10 @@ class _Decoder:
                 g.weight(p + name + ".weight_t", st[p + name + ".weight"].T)
                 if p + name + ".bias" in st:
                     g.weight(p + name + ".bias", st[p + name + ".bias"])
+        if self.head_norms:
+            # the skip input of the head norms: zeros [heads, d] for q and [kv_heads, d] for k (see _head_norm)
+            for role, count in (("q", self.heads), ("k", self.kv_heads)):
+                g.weight(f"head_norm.{role}_no_skip", np.zeros((count, self.head_dim), np.float32))
         g.weight("model.norm.weight", st["model.norm.weight"])
         if not self.tied:
             g.weight("lm_head.weight_t", self.model.get_output_embeddings().weight.detach().float().numpy().T)
@@ -256,7 +268,7 @@ class _Decoder:
     def _grouped(self, g, shapes, qkv, layer, present):
         # GroupQueryAttention's own rotary (do_rotary) places a row's tokens at position_ids[b, 0] + j: two
         # sequences packed in one row came out wrong with it. RotaryEmbedding rotates token by token.
-        q, k, v = self._rotated(g, qkv)
+        q, k, v = self._rotated(g, qkv, layer)
         attn = g.value("attn")
         g.node("GroupQueryAttention",
                [q, k, v, f"past_key_values.{layer}.key", f"past_key_values.{layer}.value", shapes.seqlens,
@@ -265,19 +277,32 @@ class _Decoder:
                scale=self.scale[layer])
         return attn
 
-    def _rotated(self, g, qkv):
+    def _rotated(self, g, qkv, layer):
         """q, k (rotated by position_ids, token by token) and v of a packed projection [b, s, (heads + 2 kv) d]."""
         n, kv, d = self.heads, self.kv_heads, self.head_dim
         q, k, v = g.node("Split", [qkv, g.const("qkv_split", [n * d, kv * d, kv * d])], outputs=3, axis=-1)
+        if self.head_norms:
+            q = self._head_norm(g, q, n, "q", layer)
+            k = self._head_norm(g, k, kv, "k", layer)
         rotary = ["position_ids", "rotary.cos_cache", "rotary.sin_cache"]
         q = g.node("RotaryEmbedding", [q] + rotary, domain=MS, num_heads=n, interleaved=0)
         k = g.node("RotaryEmbedding", [k] + rotary, domain=MS, num_heads=kv, interleaved=0)
         return q, k, v
 
+    def _head_norm(self, g, x, count, role, layer):
+        """RMSNorm of each head of x [b, s, count d] over its d values (Qwen3's q_norm / k_norm, weight [d])."""
+        # SkipSimplifiedLayerNormalization with a zero skip: ONNX Runtime's SimplifiedLayerNormalization sits in
+        # the ONNX domain, where onnx.checker (share_weights) refuses it; this one is com.microsoft's
+        heads = g.node("Reshape", [x, g.const("rows_heads_d", [-1, count, self.head_dim])])  # [b s, count, d]
+        normed = g.node("SkipSimplifiedLayerNormalization",
+                        [heads, f"head_norm.{role}_no_skip", f"model.layers.{layer}.self_attn.{role}_norm.weight"],
+                        domain=MS, epsilon=self.eps)
+        return g.node("Reshape", [normed, g.node("Shape", [x])], name_hint="head_normed")  # [b, s, count d]
+
     def _decomposed(self, g, shapes, qkv, layer, present):
         """Grouped attention in standard ops (and the contrib RotaryEmbedding), for any batch and length."""
         n, kv, d = self.heads, self.kv_heads, self.head_dim
-        q, k, v = self._rotated(g, qkv)
+        q, k, v = self._rotated(g, qkv, layer)
 
         def heads_first(x, count):  # [b, s, count d] -> [b, count, s, d]
             return g.node("Transpose", [g.node("Reshape", [x, g.const("bshd", [0, 0, count, d])])],

@@ -230,11 +230,11 @@ def build_families(out_dir, tmp, only=None):
 
 # Fused-graph twins (export_fused.py) of torch.onnx fixtures: (fixture, source fixture, --packed).
 FUSED_FIXTURES = [("llama-fused", "llama", False), ("llama-fused-packed", "llama", True),
-                  ("qwen2-fused", "qwen2", False)]
+                  ("qwen2-fused", "qwen2", False), ("qwen3-fused", "qwen3", False)]
 
 
 def build_fused(out_dir, tmp):
-    """models/{llama-fused,llama-fused-packed,qwen2-fused}: the llama and qwen2 fixtures' models (make-random again
+    """models/{llama-fused,llama-fused-packed,qwen2-fused,qwen3-fused}: the llama, qwen2 and qwen3 fixtures' models (make-random again
     with the seed their reference.json names, checked to compute the fixture's logits) exported with --graph fused,
     and their reference.json (the same weights: the same reference)."""
     import re
@@ -549,10 +549,11 @@ Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this
   rows (`make-random --tokenizer <llama hf dir> --vocab 600`), for a target wider than its draft.
 - `models/llama-packed/`: the llama fixture exported `--packed` (float32 `attention_bias` input instead of
   `attention_mask`).
-- `models/{llama-fused,llama-fused-packed,qwen2-fused}/` (`--only fused`): the llama and qwen2 fixtures' weights,
-  read back by `onnx-to-hf`, exported with `--graph fused` (ONNX Runtime's fused operators: GroupQueryAttention,
-  SkipSimplifiedLayerNormalization; `export_fused.py`), llama-fused-packed with `--packed`; their reference.json
-  is the source fixture's (the same weights).
+- `models/{llama-fused,llama-fused-packed,qwen2-fused,qwen3-fused}/` (`--only fused`): the llama, qwen2 and qwen3
+  fixtures' models, made again by `make-random` with their seed, exported with `--graph fused` (ONNX Runtime's
+  fused operators: GroupQueryAttention, SkipSimplifiedLayerNormalization, and for qwen3's q/k norms
+  SimplifiedLayerNormalization; `export_fused.py`), llama-fused-packed with `--packed`; their reference.json is
+  the source fixture's (the same weights).
 - `models/llama-draft/`: a second random-init Llama (1 layer, hidden 32, seed 101) with the llama fixture's
   tokenizer: a draft that shares the vocabulary but not the weights (no reference.json).
 - `models/{llama,qwen2,gpt2,llama-fp16}/`: tiny random-init models (2 layers, hidden 64, vocab 512, init std

@@ -2,13 +2,14 @@
 
     python -m specula_tools make-random --family llama|llama3|qwen2|qwen3|gpt2|mistral|phi3|gemma2|gemma3 OUT_HF_DIR
         [--tokenizer TOKENIZER_DIR] [--layers N --hidden N --heads N --kv-heads N --intermediate N --vocab N
-        --seed N --init-std X] [--max-positions N] [--sliding-window N]
+        --seed N --init-std X] [--max-positions N] [--sliding-window N] [--head-dim N]
 
 ``gemma2`` / ``gemma3`` (model_type gemma3_text) alternate sliding and full layers (window 16), tie embeddings and
 soft-cap the final logits at 30 (Gemma-2 also its attention scores, at 5 here).
 ``llama3`` is model_type llama with Llama 3.1's ``rope_type: llama3`` frequency scaling (factor 8, low/high
 frequency factors 1/4, original context max_positions/8, rope_theta 500000). ``mistral`` and ``phi3`` get a
-sliding window on every layer (--sliding-window, default 16: small, so tests cross it).
+sliding window on every layer (--sliding-window, default 16: small, so tests cross it; 0: no window, as Mistral 7B
+v0.2 and later).
 
 Without --tokenizer a small byte-level BPE (vocab 512) is trained, deterministically, on a fixed slice of the
 Python standard library sources. The directory gets save_pretrained weights + config, tokenizer files and a chat
@@ -38,6 +39,8 @@ FAMILY_DEFAULTS = {
 }
 
 DEFAULT_SLIDING_WINDOW = 16
+# families whose attention takes head_dim from the config (may differ from hidden / heads)
+HEAD_DIM_FAMILIES = ("llama", "llama3", "qwen3", "mistral", "gemma2", "gemma3")
 
 # Special tokens per family: (list of special tokens, bos, eos, pad, add_bos)
 FAMILY_SPECIALS = {
@@ -172,6 +175,13 @@ def train_tokenizer(family, vocab_size=512):
     return PreTrainedTokenizerFast(**kwargs)
 
 
+def _window(sliding_window):
+    """mistral, phi3: the default window when none is given, no window for 0 (Mistral 7B v0.2 and later)."""
+    if sliding_window == 0:
+        return None
+    return sliding_window or DEFAULT_SLIDING_WINDOW
+
+
 def build_config(family, vocab, layers, hidden, heads, kv_heads, intermediate, init_std, tokenizer,
                  max_positions=None, sliding_window=None):
     from transformers import (Gemma2Config, Gemma3TextConfig, GPT2Config, LlamaConfig, MistralConfig, Phi3Config,
@@ -217,14 +227,14 @@ def build_config(family, vocab, layers, hidden, heads, kv_heads, intermediate, i
                              num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
                              head_dim=hidden // heads, max_position_embeddings=max_positions or 2048,
                              initializer_range=init_std, rms_norm_eps=1e-5, tie_word_embeddings=False,
-                             sliding_window=sliding_window or DEFAULT_SLIDING_WINDOW, bos_token_id=bos_id,
+                             sliding_window=_window(sliding_window), bos_token_id=bos_id,
                              eos_token_id=eos_id, pad_token_id=pad_id)
     if family == "phi3":
         return Phi3Config(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
                           num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
                           max_position_embeddings=max_positions or 2048, original_max_position_embeddings=
                           max_positions or 2048, initializer_range=init_std, rms_norm_eps=1e-5,
-                          tie_word_embeddings=False, sliding_window=sliding_window or DEFAULT_SLIDING_WINDOW,
+                          tie_word_embeddings=False, sliding_window=_window(sliding_window),
                           bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id)
     if family in ("gemma2", "gemma3"):
         # Sliding and full layers alternate (Gemma-2's pattern; Gemma-3 has 5 sliding per full one, which 2
@@ -251,10 +261,13 @@ def build_config(family, vocab, layers, hidden, heads, kv_heads, intermediate, i
 
 def make_random(family, out_dir, tokenizer_dir=None, layers=None, hidden=None, heads=None, kv_heads=None,
                 intermediate=None, vocab=None, seed=0, init_std=0.2, max_positions=None, sliding_window=None,
-                tie_embeddings=None):
+                tie_embeddings=None, head_dim=None):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
 
+    if head_dim is not None and family not in HEAD_DIM_FAMILIES:
+        raise SystemExit(f"--head-dim: {family} derives head_dim from hidden / heads; --head-dim is for "
+                         f"{', '.join(HEAD_DIM_FAMILIES)}")
     torch.set_num_threads(1)
     d = dict(FAMILY_DEFAULTS[family])
     for k, v in dict(layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads,
@@ -277,6 +290,9 @@ def make_random(family, out_dir, tokenizer_dir=None, layers=None, hidden=None, h
         raise SystemExit(f"--vocab {vocab} is smaller than the tokenizer ({len(tokenizer)} tokens)")
     config = build_config(family, vocab, d["layers"], d["hidden"], d["heads"], d["kv_heads"],
                           d["intermediate"], init_std, tokenizer, max_positions, sliding_window)
+    if head_dim is not None:
+        # e.g. Qwen3-0.6B: 16 heads of 128 over a hidden size of 1024
+        config.head_dim = head_dim
     if tie_embeddings is not None:
         # e.g. SmolLM2 is a Llama with tied embeddings: one [vocab, hidden] matrix fewer in the files
         config.tie_word_embeddings = tie_embeddings
@@ -310,13 +326,16 @@ def main(argv):
     p.add_argument("--max-positions", type=int,
                    help="max_position_embeddings / GPT-2 n_positions (default 2048; GPT-2 1024)")
     p.add_argument("--sliding-window", type=int,
-                   help=f"mistral, phi3: sliding_window (default {DEFAULT_SLIDING_WINDOW})")
+                   help=f"mistral, phi3: sliding_window (default {DEFAULT_SLIDING_WINDOW}; 0: none, every layer full)")
+    p.add_argument("--head-dim", type=int,
+                   help=f"head_dim when it is not hidden / heads (Qwen3-0.6B: 128 with hidden 1024, 16 heads); "
+                        f"{', '.join(HEAD_DIM_FAMILIES)}")
     p.add_argument("--tie-embeddings", choices=("true", "false"),
                    help="override the family's tie_word_embeddings (SmolLM2: a llama with tied embeddings)")
     a = p.parse_args(argv)
     tie = None if a.tie_embeddings is None else a.tie_embeddings == "true"
     make_random(a.family, a.out_dir, a.tokenizer, a.layers, a.hidden, a.heads, a.kv_heads, a.intermediate,
-                a.vocab, a.seed, a.init_std, a.max_positions, a.sliding_window, tie)
+                a.vocab, a.seed, a.init_std, a.max_positions, a.sliding_window, tie, a.head_dim)
     return 0
 
 
