@@ -40,10 +40,16 @@ for fam in qwen3 llama3 mistral phi3; do
   run "$fam" export "$TMP/hf-$fam" "$TMP/onnx-$fam"
 done
 run "mistral--packed--hidden" export "$TMP/hf-mistral" "$TMP/onnx-mistral-ph" --packed --with-hidden
-# the fused graph of qwen3 (q/k norms) and of a mistral without a window (both graphs, as the engine loads them)
-run "qwen3--with-packed" export "$TMP/hf-qwen3" "$TMP/onnx-qwen3-both" --with-packed
+# the fused graphs of qwen3 (q/k norms), mistral (a window on every layer) and without a window, and the gemmas
+# (window on alternate layers), both graphs each, as the engine loads them
+run "qwen3--with-packed" export "$TMP/hf-qwen3" "$TMP/onnx-qwen3-both" --with-packed --graph fused
+run "mistral--with-packed" export "$TMP/hf-mistral" "$TMP/onnx-mistral-both" --with-packed --graph fused
 run "make-random-mistral-nowindow" make-random --family mistral "$TMP/hf-mistral-nw" --sliding-window 0
 run "mistral-nowindow--with-packed" export "$TMP/hf-mistral-nw" "$TMP/onnx-mistral-nw-both" --with-packed --graph fused
+for fam in gemma2 gemma3; do
+  run "make-random-$fam" make-random --family "$fam" "$TMP/hf-$fam"
+  run "$fam--with-packed" export "$TMP/hf-$fam" "$TMP/onnx-$fam-both" --with-packed --graph fused
+done
 
 # train-griffin for a user's target: --corpus (a directory of sources), no --draft, no --target-hf (onnx-to-hf
 # into the work dir); a few steps, then the random-head gate on a llama (untied lm_head; --target-hf its own

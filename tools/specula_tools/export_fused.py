@@ -10,19 +10,28 @@ ONNX Runtime spends more time launching those nodes than in the matrix products.
       -> GroupQueryAttention (the KV concat, the mask as attention_bias)
       -> MatMul o -> SkipSimplifiedLayerNormalization -> MatMul gate, MatMul up -> Sigmoid, Mul, Mul -> MatMul down
 
+Gemma-2 and Gemma-3 add a norm after the attention and one after the MLP (SkipSimplifiedLayerNormalization with a
+zero skip), gelu (FastGelu, the tanh form), embeddings scaled by sqrt(hidden), norm weights stored as 1 + w
+(``*.weight_plus_one``), attention soft-capping (GroupQueryAttention's softcap) and final soft-capping (Tanh).
+
 Same inputs and outputs as the torch.onnx export (export_core.io_names), same mask semantics: the causal mask is by
 physical cache slot, positions come only from position_ids, and a masked slot (attention_mask 0, or an
 attention_bias below zero) changes nothing, so rollback may leave holes. GroupQueryAttention is told that every row's
 cache is full (seqlens_k = total - 1): its own causal rule then is the physical one, and the holes and pads are
 masked by the attention_bias built here from attention_mask (or taken as given with --packed).
 
-Supported: llama (rope default, linear, llama3, yarn), qwen2, qwen3 (q/k norms) and mistral, each without a
-sliding window, float32 compute. Anything else (sliding windows, soft-capping, length-dependent rope) is refused by
-name with :class:`NotFusable`, and ``export`` then writes the torch.onnx graph.
+Sliding-window layers (Mistral, Gemma) get their own attention_bias, computed once a call: the visible slots of
+the full bias whose count of visible slots after them, in the query's row, is under the window. That is the
+logical window of export_families (holes do not count), so rollback stays exact there too.
+
+Supported: llama (rope default, linear, llama3, yarn), qwen2, qwen3 (q/k norms), mistral, gemma2 and gemma3_text
+(per-layer-type rotary tables), float32 compute. Anything else (length-dependent rope, other activations) is refused
+by name with :class:`NotFusable`, and ``export`` then writes the torch.onnx graph.
 """
 import numpy as np
 
-FUSABLE_TYPES = ("llama", "qwen2", "qwen3", "mistral")
+FUSABLE_TYPES = ("llama", "qwen2", "qwen3", "mistral", "gemma2", "gemma3_text")
+GEMMA = ("gemma2", "gemma3_text")
 STATIC_ROPE = ("default", "linear", "llama3", "yarn")
 MS = "com.microsoft"
 
@@ -37,33 +46,47 @@ def check_fusable(config, fp16):
         raise NotFusable(f"model_type {c.model_type!r} (fused: {', '.join(FUSABLE_TYPES)})")
     if fp16:
         raise NotFusable("--fp16 compute (the fused graph computes in float32)")
-    from .export_families import has_sliding_layers
-
-    if getattr(c, "use_sliding_window", False) or has_sliding_layers(c):
-        raise NotFusable("a sliding window")
-    if getattr(c, "hidden_act", "silu") != "silu":
+    if getattr(c, "use_sliding_window", False) and c.model_type not in GEMMA:
+        raise NotFusable("use_sliding_window (max_window_layers)")
+    if c.model_type in GEMMA:
+        act = getattr(c, "hidden_activation", None) or getattr(c, "hidden_act", None)
+        if act not in ("gelu_pytorch_tanh", "gelu_tanh"):
+            raise NotFusable(f"hidden_activation {act!r} (fused Gemma: gelu_pytorch_tanh)")
+        if getattr(c, "use_bidirectional_attention", False):
+            raise NotFusable("use_bidirectional_attention")
+    elif getattr(c, "hidden_act", "silu") != "silu":
         raise NotFusable(f"hidden_act {c.hidden_act!r} (fused: silu)")
-    rope = _rope_type(c)
-    if rope not in STATIC_ROPE:
-        raise NotFusable(f"rope_type {rope!r}, whose frequencies depend on the sequence length")
+    for rope in _rope_types(c):
+        if rope not in STATIC_ROPE:
+            raise NotFusable(f"rope_type {rope!r}, whose frequencies depend on the sequence length")
     if getattr(c, "pretraining_tp", 1) not in (None, 1):
         raise NotFusable("pretraining_tp > 1")
 
 
-def _rope_type(c):
+def _rope_types(c):
     params = getattr(c, "rope_parameters", None) or getattr(c, "rope_scaling", None) or {}
-    return params.get("rope_type", params.get("type", "default"))
+    if _per_layer_type(c):
+        return [p.get("rope_type", "default") for p in params.values()]
+    return [params.get("rope_type", params.get("type", "default"))]
 
 
-def rotary_tables(model, max_positions):
-    """cos and sin [max_positions, head_dim / 2] as the model's own rotary module computes them (scaling included)."""
+def _per_layer_type(c):
+    """Gemma-3: rope_parameters per layer type (full_attention, sliding_attention), one rotary table each."""
+    params = getattr(c, "rope_parameters", None) or {}
+    return bool(params) and all(isinstance(v, dict) for v in params.values())
+
+
+def rotary_tables(model, max_positions, layer_type=None):
+    """cos and sin [max_positions, head_dim / 2] as the model's own rotary module computes them (scaling included);
+    layer_type: the table of that layer type (Gemma-3)."""
     import torch
 
     rotary = model.base_model.rotary_emb
     positions = torch.arange(max_positions, dtype=torch.int64)[None, :]
     probe = torch.zeros(1, dtype=torch.float32)
     with torch.no_grad():
-        cos, sin = rotary(probe, positions)  # [1, max_positions, head_dim], the two halves equal
+        # [1, max_positions, head_dim], the two halves equal
+        cos, sin = rotary(probe, positions) if layer_type is None else rotary(probe, positions, layer_type)
     half = cos.shape[-1] // 2
     if not torch.equal(cos[..., :half], cos[..., half:]):
         raise NotFusable("a rotary embedding whose two halves differ (interleaved rotary)")
@@ -111,7 +134,7 @@ class _Graph:
 class _Shapes:
     """Values every layer reads: batch b, new tokens s, past P and total T = P + s ([1] int64 each), the masks."""
 
-    def __init__(self, g, packed):
+    def __init__(self, g, packed, window=None):
         from onnx import TensorProto
 
         from .export_core import MASK_MIN_FP32
@@ -126,13 +149,15 @@ class _Shapes:
         self.total = g.node("Slice", [mask_shape, g.const("t_from", axis[:1]), g.const("t_to", axis[1:])],
                             name_hint="total")
         self.past = g.node("Sub", [self.total, self.seq], name_hint="past_len")
+        attend = g.const("attend", np.array(0.0, np.float32))
         if packed:
             # the input is the whole mask, causality included; -inf -> -1e9 keeps the softmax finite
             self.holes = self.full = g.node("Max", ["attention_bias", g.const("floor", np.array(MASK_MIN_FP32,
                                                                                                 np.float32))],
                                             name_hint="bias")
+            allowed = g.node("Equal", ["attention_bias", attend])  # [1, 1, s, T]
+            masked = g.const("masked", np.array(MASK_MIN_FP32, np.float32))
         else:
-            attend = g.const("attend", np.array(0.0, np.float32))
             masked = g.const("masked", np.array(np.finfo(np.float32).min, np.float32))
             visible = g.node("Greater", ["attention_mask", g.const("zero_i64", np.array(0, np.int64))])  # [b, T]
             rows = g.node("Unsqueeze", [g.node("Where", [visible, attend, masked]), g.const("axes", [1, 2])])
@@ -149,6 +174,15 @@ class _Shapes:
             allowed = g.node("And", [g.node("Unsqueeze", [causal, g.const("a01", [0, 1])]),
                                      g.node("Unsqueeze", [visible, g.const("a12", [1, 2])])])
             self.full = g.node("Where", [allowed, attend, masked], name_hint="bias")
+        # [b, 1, s, T], sliding-window layers: a visible slot stays visible while fewer than `window` visible slots
+        # of the query's row follow it (causality included, so only slots up to the query count)
+        self.window = None
+        if window is not None:
+            after = g.node("CumSum", [g.node("Cast", [allowed], to=TensorProto.INT32),
+                                      g.const("last_axis_scalar", np.array(3, np.int64))],
+                           exclusive=1, reverse=1, name_hint="visible_after")
+            inside = g.node("And", [allowed, g.node("Less", [after, g.const("window", np.array(window, np.int32))])])
+            self.window = g.node("Where", [inside, attend, masked], name_hint="window_bias")
         # GroupQueryAttention: every row's cache is full to T (seqlens_k = T - 1 per row, total_sequence_length T)
         total32 = g.node("Cast", [self.total], to=TensorProto.INT32)
         self.seqlens = g.node("Expand", [g.node("Sub", [total32, g.const("one_i32", np.array([1], np.int32))]),
@@ -161,6 +195,7 @@ class _Decoder:
 
     def __init__(self, model):
         from .export_core import geometry
+        from .export_families import layer_types, sliding_window
 
         config = model.config.get_text_config(decoder=True)
         check_fusable(config, fp16=next(model.parameters()).dtype != __import__("torch").float32)
@@ -170,6 +205,13 @@ class _Decoder:
         self.vocab = config.vocab_size
         self.eps = float(config.rms_norm_eps)
         self.max_positions = config.max_position_embeddings
+        self.gemma = config.model_type in GEMMA
+        self.layer_types = layer_types(model.config)  # "full_attention" / "sliding_attention" per layer
+        self.window = sliding_window(model.config)
+        self.rotary_per_type = _per_layer_type(config)
+        self.embed_scale = float(self.hidden) ** 0.5 if self.gemma else None
+        self.attn_softcap = getattr(config, "attn_logit_softcapping", None)
+        self.final_softcap = getattr(config, "final_logit_softcapping", None)
         self.scale = [float(getattr(layer.self_attn, "scaling", self.head_dim ** -0.5))
                       for layer in model.base_model.layers]
         self.state = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
@@ -182,18 +224,21 @@ class _Decoder:
 
     def weights(self, g):
         """Initializers shared by both branches: rotary tables and every weight, by their Hugging Face names."""
-        cos, sin = rotary_tables(self.model, self.max_positions)
-        g.weight("rotary.cos_cache", cos)
-        g.weight("rotary.sin_cache", sin)
+        for kind in sorted(set(self.layer_types)) if self.rotary_per_type else [None]:
+            cos, sin = rotary_tables(self.model, self.max_positions, kind)
+            g.weight(self._rotary_name(kind, "cos"), cos)
+            g.weight(self._rotary_name(kind, "sin"), sin)
         st = self.state
         g.weight("model.embed_tokens.weight", st["model.embed_tokens.weight"])
+        norms = ["input_layernorm", "post_attention_layernorm"]
+        if self.gemma:
+            norms += ["pre_feedforward_layernorm", "post_feedforward_layernorm"]
+        if self.head_norms:
+            norms += ["self_attn.q_norm", "self_attn.k_norm"]
         for i in range(self.layers):
             p = f"model.layers.{i}."
-            g.weight(p + "input_layernorm.weight", st[p + "input_layernorm.weight"])
-            g.weight(p + "post_attention_layernorm.weight", st[p + "post_attention_layernorm.weight"])
-            if self.head_norms:
-                for n in "qk":
-                    g.weight(p + f"self_attn.{n}_norm.weight", st[p + f"self_attn.{n}_norm.weight"])
+            for norm in norms:
+                self._norm_weight(g, p + norm + ".weight")
             # one packed weight for q, k and v: [hidden, (heads + 2 kv_heads) head_dim]
             g.weight(p + "self_attn.qkv_proj.weight_t",
                      np.concatenate([st[p + f"self_attn.{n}_proj.weight"] for n in "qkv"], axis=0).T)
@@ -208,9 +253,27 @@ class _Decoder:
             # the skip input of the head norms: zeros [heads, d] for q and [kv_heads, d] for k (see _head_norm)
             for role, count in (("q", self.heads), ("k", self.kv_heads)):
                 g.weight(f"head_norm.{role}_no_skip", np.zeros((count, self.head_dim), np.float32))
-        g.weight("model.norm.weight", st["model.norm.weight"])
+        if self.gemma:
+            g.weight("norm.no_skip", np.zeros((1, self.hidden), np.float32))  # the same for Gemma's lone norms
+        self._norm_weight(g, "model.norm.weight")
         if not self.tied:
             g.weight("lm_head.weight_t", self.model.get_output_embeddings().weight.detach().float().numpy().T)
+
+    def _norm_weight(self, g, name):
+        """An RMSNorm weight by its Hugging Face name; Gemma's norms scale by 1 + w, stored as name + '_plus_one'."""
+        if self.gemma:
+            return g.weight(name + "_plus_one", self.state[name] + np.float32(1.0))
+        return g.weight(name, self.state[name])
+
+    def _w(self, name):
+        """The initializer that _norm_weight wrote for a norm weight."""
+        return name + "_plus_one" if self.gemma else name
+
+    def _rotary_name(self, kind, table):
+        return f"rotary.{kind}.{table}_cache" if kind else f"rotary.{table}_cache"
+
+    def _sliding(self, layer):
+        return self.layer_types[layer] == "sliding_attention"
 
     def write(self, g, shapes, several, logits_to_keep, with_hidden, outputs):
         """Every layer, the final norm and the kept logits, into g; the graph outputs get the names in outputs.
@@ -218,23 +281,35 @@ class _Decoder:
         several: None (one row: GroupQueryAttention), or a bool scalar, true for b > 1 with s > 1, that an If per
         layer reads to run its attention in standard ops (GroupQueryAttention refuses those shapes)."""
         x = g.node("Gather", ["model.embed_tokens.weight", "input_ids"], name_hint="embedded")  # [b, s, H]
+        if self.embed_scale is not None:
+            x = g.node("Mul", [x, g.const("embed_scale", np.array(self.embed_scale, np.float32))], name_hint="scaled")
         residual, pending = None, None
         for i in range(self.layers):
             p = f"model.layers.{i}."
             if residual is None:
-                normed, residual = self._first_norm(g, x, p + "input_layernorm.weight"), x
+                normed, residual = self._first_norm(g, x, self._w(p + "input_layernorm.weight")), x
             else:
-                normed, residual = self._norm(g, pending, residual, p + "input_layernorm.weight")
+                normed, residual = self._norm(g, pending, residual, self._w(p + "input_layernorm.weight"))
             qkv = self._linear(g, normed, p + "self_attn.qkv_proj")  # [b, s, (heads + 2 kv_heads) d]
             present = (outputs[1 + 2 * i], outputs[2 + 2 * i])
             attn = self._attention(g, shapes, several, qkv, i, present)  # [b, s, heads d]
             o = self._linear(g, attn, p + "self_attn.o_proj")
-            normed, residual = self._norm(g, o, residual, p + "post_attention_layernorm.weight")
+            if self.gemma:
+                o = self._lone_norm(g, o, self._w(p + "post_attention_layernorm.weight"))
+                mlp_norm = p + "pre_feedforward_layernorm.weight"
+            else:
+                mlp_norm = p + "post_attention_layernorm.weight"
+            normed, residual = self._norm(g, o, residual, self._w(mlp_norm))
             gate = self._linear(g, normed, p + "mlp.gate_proj")
             up = self._linear(g, normed, p + "mlp.up_proj")
-            silu = g.node("Mul", [gate, g.node("Sigmoid", [gate])], name_hint="silu")
-            pending = self._linear(g, g.node("Mul", [silu, up], name_hint="act"), p + "mlp.down_proj")
-        final, _ = self._norm(g, pending, residual, "model.norm.weight")  # [b, s, H]
+            if self.gemma:
+                active = g.node("FastGelu", [gate], domain=MS, name_hint="gelu")  # gelu, tanh form
+            else:
+                active = g.node("Mul", [gate, g.node("Sigmoid", [gate])], name_hint="silu")
+            pending = self._linear(g, g.node("Mul", [active, up], name_hint="act"), p + "mlp.down_proj")
+            if self.gemma:
+                pending = self._lone_norm(g, pending, self._w(p + "post_feedforward_layernorm.weight"))
+        final, _ = self._norm(g, pending, residual, self._w("model.norm.weight"))  # [b, s, H]
         kept = final
         if logits_to_keep:
             # the last k positions (k = 0: all of them, as transformers' logits_to_keep)
@@ -243,7 +318,13 @@ class _Decoder:
                           name_hint="kept")
         head = "lm_head.weight_t" if not self.tied else g.node("Transpose", ["model.embed_tokens.weight"],
                                                                perm=[1, 0], name_hint="lm_head_t")
-        g.node("MatMul", [kept, head], outputs=[outputs[0]])  # [b, k, vocab]
+        if self.final_softcap:
+            # cap * tanh(logits / cap), as transformers' Gemma heads
+            cap = g.const("final_softcap", np.array(self.final_softcap, np.float32))
+            raw = g.node("MatMul", [kept, head], name_hint="raw_logits")
+            g.node("Mul", [g.node("Tanh", [g.node("Div", [raw, cap])]), cap], outputs=[outputs[0]])
+        else:
+            g.node("MatMul", [kept, head], outputs=[outputs[0]])  # [b, k, vocab]
         if with_hidden:
             g.node("Identity", [final], outputs=[outputs[-1]])
 
@@ -270,11 +351,12 @@ class _Decoder:
         # sequences packed in one row came out wrong with it. RotaryEmbedding rotates token by token.
         q, k, v = self._rotated(g, qkv, layer)
         attn = g.value("attn")
+        extra = {"softcap": float(self.attn_softcap)} if self.attn_softcap else {}
         g.node("GroupQueryAttention",
                [q, k, v, f"past_key_values.{layer}.key", f"past_key_values.{layer}.value", shapes.seqlens,
-                shapes.total_scalar, "", "", "", shapes.holes],
+                shapes.total_scalar, "", "", "", shapes.window if self._sliding(layer) else shapes.holes],
                outputs=[attn, *present], domain=MS, num_heads=self.heads, kv_num_heads=self.kv_heads,
-               scale=self.scale[layer])
+               scale=self.scale[layer], **extra)
         return attn
 
     def _rotated(self, g, qkv, layer):
@@ -284,7 +366,8 @@ class _Decoder:
         if self.head_norms:
             q = self._head_norm(g, q, n, "q", layer)
             k = self._head_norm(g, k, kv, "k", layer)
-        rotary = ["position_ids", "rotary.cos_cache", "rotary.sin_cache"]
+        kind = self.layer_types[layer] if self.rotary_per_type else None
+        rotary = ["position_ids", self._rotary_name(kind, "cos"), self._rotary_name(kind, "sin")]
         q = g.node("RotaryEmbedding", [q] + rotary, domain=MS, num_heads=n, interleaved=0)
         k = g.node("RotaryEmbedding", [k] + rotary, domain=MS, num_heads=kv, interleaved=0)
         return q, k, v
@@ -295,9 +378,16 @@ class _Decoder:
         # the ONNX domain, where onnx.checker (share_weights) refuses it; this one is com.microsoft's
         heads = g.node("Reshape", [x, g.const("rows_heads_d", [-1, count, self.head_dim])])  # [b s, count, d]
         normed = g.node("SkipSimplifiedLayerNormalization",
-                        [heads, f"head_norm.{role}_no_skip", f"model.layers.{layer}.self_attn.{role}_norm.weight"],
+                        [heads, f"head_norm.{role}_no_skip", self._w(f"model.layers.{layer}.self_attn.{role}_norm.weight")],
                         domain=MS, epsilon=self.eps)
         return g.node("Reshape", [normed, g.node("Shape", [x])], name_hint="head_normed")  # [b, s, count d]
+
+    def _lone_norm(self, g, x, weight):
+        """RMSNorm of x [b, s, H] with no residual (Gemma's norms after the attention and the MLP)."""
+        rows = g.node("Reshape", [x, g.const("rows_1_h", [-1, 1, self.hidden])])  # [b s, 1, H]
+        normed = g.node("SkipSimplifiedLayerNormalization", [rows, "norm.no_skip", weight], domain=MS,
+                        epsilon=self.eps)
+        return g.node("Reshape", [normed, g.node("Shape", [x])], name_hint="normed")
 
     def _decomposed(self, g, shapes, qkv, layer, present):
         """Grouped attention in standard ops (and the contrib RotaryEmbedding), for any batch and length."""
@@ -315,10 +405,14 @@ class _Decoder:
         keys_t = g.node("Transpose", [present[0]], perm=[0, 1, 3, 2])  # [b, kv, d, T]
         scores = g.node("Mul", [g.node("MatMul", [grouped_q, keys_t]),
                                 g.const("scale", np.array(self.scale[layer], np.float32))])  # [b, kv, group s, T]
+        if self.attn_softcap:
+            cap = g.const("attn_softcap", np.array(self.attn_softcap, np.float32))
+            scores = g.node("Mul", [g.node("Tanh", [g.node("Div", [scores, cap])]), cap], name_hint="capped")
         group = n // kv
         by_group = g.node("Concat", [shapes.batch, g.const("kv_group", [kv, group]), shapes.seq, shapes.total], axis=0)
         per_head = g.node("Reshape", [scores, by_group])  # [b, kv, group, s, T]
-        bias = g.node("Unsqueeze", [shapes.full, g.const("a2", [2])])  # [b, 1, 1, s, T]
+        bias = g.node("Unsqueeze", [shapes.window if self._sliding(layer) else shapes.full,
+                                    g.const("a2", [2])])  # [b, 1, 1, s, T]
         probs = g.node("Softmax", [g.node("Add", [per_head, bias])], axis=-1)
         flat_shape = g.node("Concat", [shapes.batch, g.const("kv_rows", [kv, -1]), shapes.total], axis=0)
         flat = g.node("Reshape", [probs, flat_shape])  # [b, kv, group s, T]
@@ -391,7 +485,7 @@ def build(model, packed, with_hidden, logits_to_keep, opset):
 
     g = _Graph()
     decoder.weights(g)
-    shapes = _Shapes(g, packed)
+    shapes = _Shapes(g, packed, decoder.window)
     several = None
     if not packed:
         one = g.const("one", [1])

@@ -230,13 +230,15 @@ def build_families(out_dir, tmp, only=None):
 
 # Fused-graph twins (export_fused.py) of torch.onnx fixtures: (fixture, source fixture, --packed).
 FUSED_FIXTURES = [("llama-fused", "llama", False), ("llama-fused-packed", "llama", True),
-                  ("qwen2-fused", "qwen2", False), ("qwen3-fused", "qwen3", False)]
+                  ("qwen2-fused", "qwen2", False), ("qwen3-fused", "qwen3", False),
+                  ("mistral-fused", "mistral", False), ("gemma2-fused", "gemma2", False),
+                  ("gemma3-fused", "gemma3", False)]
 
 
 def build_fused(out_dir, tmp):
-    """models/{llama-fused,llama-fused-packed,qwen2-fused,qwen3-fused}: the llama, qwen2 and qwen3 fixtures' models (make-random again
-    with the seed their reference.json names, checked to compute the fixture's logits) exported with --graph fused,
-    and their reference.json (the same weights: the same reference)."""
+    """models/{llama-fused,llama-fused-packed,qwen2-fused,qwen3-fused,mistral-fused,gemma2-fused,gemma3-fused}: those
+    fixtures' models (make-random again with the seed their reference.json names, checked to compute the fixture's
+    logits) exported with --graph fused, and their reference.json (the same weights: the same reference)."""
     import re
 
     from . import export_core
@@ -251,7 +253,8 @@ def build_fused(out_dir, tmp):
         hf_dir = os.path.join(tmp, f"hf-{source}-{seed}")
         if not os.path.exists(hf_dir):
             with _quiet():
-                make_random(reference["family"], hf_dir, seed=seed)
+                make_random(reference["family"], hf_dir, seed=seed,
+                            tie_embeddings=False if reference["family"] in UNTIED else None)
         _check_same_model(os.path.join(source_dir, "model.onnx"), export_core.load(hf_dir)[0])
         dest = _export_verified(hf_dir, out_dir, name, packed=packed, graph="fused")[0]
         shutil.copyfile(os.path.join(source_dir, "reference.json"), os.path.join(dest, "reference.json"))

@@ -60,6 +60,8 @@ def _fused_state_dict(inits, config):
                 sd[f"{prefix}{name}_proj.{kind}"] = np.ascontiguousarray(part)
         elif key.endswith(".weight_t"):
             sd[key[:-len("_t")]] = np.ascontiguousarray(arr.T)
+        elif key.endswith(".weight_plus_one"):  # Gemma's norms, stored as the 1 + w they scale by
+            sd[key[:-len("_plus_one")]] = arr - np.float32(1.0)
         else:
             sd[key] = arr
     return sd

@@ -13,6 +13,7 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import dev.specula.Fixtures;
 import dev.specula.grammar.CompiledGrammar;
@@ -145,11 +146,13 @@ class BatchingLosslessTest {
     /**
      * Mistral with a 16-token sliding window in padded batches: pads and rejected drafts
      * are masked slots inside the window of rows of different lengths, and each request
-     * still decodes what it decodes alone.
+     * still decodes what it decodes alone (torch.onnx graph, and the fused one, whose
+     * batched verification runs the window bias through the decomposed attention).
      */
-    @Test
-    void slidingWindowBatchesGiveEachRequestItsOwnOutput() {
-        try (DecoderModel mistral = Fixtures.load("mistral");
+    @ParameterizedTest
+    @ValueSource(strings = { "mistral", "mistral-fused" })
+    void slidingWindowBatchesGiveEachRequestItsOwnOutput(String fixture) {
+        try (DecoderModel mistral = Fixtures.load(fixture);
                 DecoderModel mistralDraft = Fixtures.load("mistral-draft");
                 Engine batch = scheduler(new ModelPair(mistral, mistralDraft))) {
             assertEveryRequestMatches(batch, mistral, new SpeculativeDecoder(new ModelPair(mistral, null)));

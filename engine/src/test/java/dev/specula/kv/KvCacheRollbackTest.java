@@ -23,7 +23,8 @@ class KvCacheRollbackTest {
     private static final int[] NEXT = { 250, 251, 252 };
 
     @ParameterizedTest
-    @ValueSource(strings = { "llama", "qwen2", "gpt2", "llama-fp16", "llama-fused", "qwen2-fused", "qwen3-fused" })
+    @ValueSource(strings = { "llama", "qwen2", "gpt2", "llama-fp16", "llama-fused", "qwen2-fused", "qwen3-fused",
+            "gemma2-fused" })
     void rolledBackTokensLeaveNoTrace(String family) throws Exception {
         try (DecoderModel model = Fixtures.load(family);
                 KvSequence clean = model.newCache();

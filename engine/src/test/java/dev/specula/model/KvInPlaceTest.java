@@ -36,7 +36,8 @@ class KvInPlaceTest {
      * ThirdPartyLayoutTest decodes to transformers' reference written in place.
      */
     @ParameterizedTest
-    @ValueSource(strings = { "llama-fused", "qwen2-fused", "qwen3-fused", "llama-fused-packed", "gqa" })
+    @ValueSource(strings = { "llama-fused", "qwen2-fused", "qwen3-fused", "llama-fused-packed", "gqa", "mistral-fused",
+            "gemma3-fused" })
     void groupQueryAttentionGraphsWriteInPlace(String name) {
         try (DecoderModel model = Fixtures.load(name);
                 DecoderModel off = DecoderModel.load(Fixtures.model(name),
@@ -56,7 +57,8 @@ class KvInPlaceTest {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = { "llama-fused", "qwen2-fused", "qwen3-fused", "llama-fused-packed" })
+    @ValueSource(strings = { "llama-fused", "qwen2-fused", "qwen3-fused", "llama-fused-packed", "mistral-fused",
+            "gemma3-fused" })
     void inPlaceComputesWhatConcatenationComputes(String name) throws Exception {
         RuntimeOptions options = RuntimeOptions.defaults().withPrefillChunkTokens(64);
         try (DecoderModel inPlace = DecoderModel.load(Fixtures.model(name), options);
