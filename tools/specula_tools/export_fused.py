@@ -30,8 +30,10 @@ by name with :class:`NotFusable`, and ``export`` then writes the torch.onnx grap
 """
 import numpy as np
 
-FUSABLE_TYPES = ("llama", "qwen2", "qwen3", "mistral", "gemma2", "gemma3_text")
+FUSABLE_TYPES = ("llama", "qwen2", "qwen3", "mistral", "gemma2", "gemma3_text", "gpt2")
 GEMMA = ("gemma2", "gemma3_text")
+# GPT-2's activation_function -> the com.microsoft operator that computes it
+GPT2_GELU = {"gelu_new": "FastGelu", "gelu_pytorch_tanh": "FastGelu", "gelu": "BiasGelu"}
 STATIC_ROPE = ("default", "linear", "llama3", "yarn")
 MS = "com.microsoft"
 
@@ -48,7 +50,13 @@ def check_fusable(config, fp16):
         raise NotFusable("--fp16 compute (the fused graph computes in float32)")
     if getattr(c, "use_sliding_window", False) and c.model_type not in GEMMA:
         raise NotFusable("use_sliding_window (max_window_layers)")
-    if c.model_type in GEMMA:
+    if c.model_type == "gpt2":
+        if c.activation_function not in GPT2_GELU:
+            raise NotFusable(f"activation_function {c.activation_function!r} (fused GPT-2: "
+                             f"{', '.join(GPT2_GELU)})")
+        if getattr(c, "add_cross_attention", False):
+            raise NotFusable("add_cross_attention")
+    elif c.model_type in GEMMA:
         act = getattr(c, "hidden_activation", None) or getattr(c, "hidden_act", None)
         if act not in ("gelu_pytorch_tanh", "gelu_tanh"):
             raise NotFusable(f"hidden_activation {act!r} (fused Gemma: gelu_pytorch_tanh)")
@@ -203,7 +211,7 @@ class _Decoder:
         self.layers, self.kv_heads, self.head_dim, self.hidden = geometry(model.config)
         self.heads = config.num_attention_heads
         self.vocab = config.vocab_size
-        self.eps = float(config.rms_norm_eps)
+        self.eps = float(getattr(config, "rms_norm_eps", None) or config.layer_norm_epsilon)
         self.max_positions = config.max_position_embeddings
         self.gemma = config.model_type in GEMMA
         self.layer_types = layer_types(model.config)  # "full_attention" / "sliding_attention" per layer
@@ -212,13 +220,15 @@ class _Decoder:
         self.embed_scale = float(self.hidden) ** 0.5 if self.gemma else None
         self.attn_softcap = getattr(config, "attn_logit_softcapping", None)
         self.final_softcap = getattr(config, "final_logit_softcapping", None)
-        self.scale = [float(getattr(layer.self_attn, "scaling", self.head_dim ** -0.5))
-                      for layer in model.base_model.layers]
+        blocks = getattr(model.base_model, "layers", None) or model.base_model.h  # GPT-2: h
+        self.scale = [float(getattr(getattr(block, "self_attn", None) or block.attn, "scaling",
+                                    self.head_dim ** -0.5)) for block in blocks]
         self.state = {k: v.detach().float().numpy() for k, v in model.state_dict().items()}
         lm_head = model.get_output_embeddings()
         if getattr(lm_head, "bias", None) is not None:
             raise NotFusable("an lm_head bias")
         self.tied = lm_head.weight.data_ptr() == model.get_input_embeddings().weight.data_ptr()
+        self.embeddings = "model.embed_tokens.weight"
         # Qwen3: q and k are RMS-normed per head (weight [head_dim]) before the rotary embedding
         self.head_norms = "model.layers.0.self_attn.q_norm.weight" in self.state
 
@@ -310,13 +320,17 @@ class _Decoder:
             if self.gemma:
                 pending = self._lone_norm(g, pending, self._w(p + "post_feedforward_layernorm.weight"))
         final, _ = self._norm(g, pending, residual, self._w("model.norm.weight"))  # [b, s, H]
+        self._logits(g, final, logits_to_keep, with_hidden, outputs)
+
+    def _logits(self, g, final, logits_to_keep, with_hidden, outputs):
+        """The kept rows' logits [b, k, vocab] from the final hidden state [b, s, H] (and that state, if asked)."""
         kept = final
         if logits_to_keep:
             # the last k positions (k = 0: all of them, as transformers' logits_to_keep)
             start = g.node("Neg", [g.node("Reshape", ["logits_to_keep", g.const("shape1", [1])])])
             kept = g.node("Slice", [final, start, g.const("end", [np.iinfo(np.int64).max]), g.const("axis1", [1])],
                           name_hint="kept")
-        head = "lm_head.weight_t" if not self.tied else g.node("Transpose", ["model.embed_tokens.weight"],
+        head = "lm_head.weight_t" if not self.tied else g.node("Transpose", [self.embeddings],
                                                                perm=[1, 0], name_hint="lm_head_t")
         if self.final_softcap:
             # cap * tanh(logits / cap), as transformers' Gemma heads
@@ -444,6 +458,70 @@ class _Decoder:
         return y
 
 
+class _Gpt2Decoder(_Decoder):
+    """GPT-2: LayerNorm with a bias, learned positions, every projection with a bias and already [in, out] (Conv1D),
+    gelu, multi-head attention (GroupQueryAttention with kv_num_heads = num_heads) and no rotary. Weights keep
+    transformers' names (transformer.h.{i}.attn.c_attn.weight...)."""
+
+    LAYER_WEIGHTS = ("ln_1.weight", "ln_1.bias", "attn.c_attn.weight", "attn.c_attn.bias", "attn.c_proj.weight",
+                     "attn.c_proj.bias", "ln_2.weight", "ln_2.bias", "mlp.c_fc.weight", "mlp.c_fc.bias",
+                     "mlp.c_proj.weight", "mlp.c_proj.bias")
+
+    def __init__(self, model):
+        super().__init__(model)
+        self.embeddings = "transformer.wte.weight"
+        self.gelu = GPT2_GELU[model.config.activation_function]
+
+    def weights(self, g):
+        st = self.state
+        for name in ("transformer.wte.weight", "transformer.wpe.weight", "transformer.ln_f.weight",
+                     "transformer.ln_f.bias"):
+            g.weight(name, st[name])
+        for i in range(self.layers):
+            for name in self.LAYER_WEIGHTS:
+                g.weight(f"transformer.h.{i}.{name}", st[f"transformer.h.{i}.{name}"])
+        if not self.tied:
+            g.weight("lm_head.weight_t", self.model.get_output_embeddings().weight.detach().float().numpy().T)
+
+    def write(self, g, shapes, several, logits_to_keep, with_hidden, outputs):
+        tokens = g.node("Gather", ["transformer.wte.weight", "input_ids"], name_hint="tokens")  # [b, s, H]
+        places = g.node("Gather", ["transformer.wpe.weight", "position_ids"], name_hint="places")  # [b, s, H]
+        x = g.node("Add", [tokens, places], name_hint="embedded")
+        residual, pending = None, None
+        for i in range(self.layers):
+            p = f"transformer.h.{i}."
+            if residual is None:
+                normed = g.node("LayerNormalization", [x, p + "ln_1.weight", p + "ln_1.bias"], axis=-1,
+                                epsilon=self.eps, name_hint="norm")
+                residual = x
+            else:
+                normed, residual = self._norm(g, pending, residual, p + "ln_1")
+            qkv = self._linear(g, normed, p + "attn.c_attn")  # [b, s, 3 H]
+            present = (outputs[1 + 2 * i], outputs[2 + 2 * i])
+            attn = self._attention(g, shapes, several, qkv, i, present)  # [b, s, H]
+            normed, residual = self._norm(g, self._linear(g, attn, p + "attn.c_proj"), residual, p + "ln_2")
+            up = g.node("MatMul", [normed, p + "mlp.c_fc.weight"], name_hint="c_fc")
+            active = g.node(self.gelu, [up, p + "mlp.c_fc.bias"], domain=MS, name_hint="gelu")  # bias, then gelu
+            pending = self._linear(g, active, p + "mlp.c_proj")
+        final, _ = self._norm(g, pending, residual, "transformer.ln_f")  # [b, s, H]
+        self._logits(g, final, logits_to_keep, with_hidden, outputs)
+
+    def _rotated(self, g, qkv, layer):
+        """q, k, v of c_attn's output [b, s, 3 H]: learned positions, nothing to rotate."""
+        return g.node("Split", [qkv, g.const("qkv_split", [self.hidden] * 3)], outputs=3, axis=-1)
+
+    def _norm(self, g, x, residual, prefix):
+        """LayerNorm of x + residual: (normed, the new residual stream)."""
+        normed, summed = g.value("normed"), g.value("residual")
+        g.node("SkipLayerNormalization", [x, residual, prefix + ".weight", prefix + ".bias"],
+               outputs=[normed, "", "", summed], domain=MS, epsilon=self.eps)
+        return normed, summed
+
+    def _linear(self, g, x, name):
+        return g.node("Add", [g.node("MatMul", [x, name + ".weight"], name_hint=name.split(".")[-1]),
+                              name + ".bias"])
+
+
 def build(model, packed, with_hidden, logits_to_keep, opset):
     """The fused ModelProto of a float32 Llama-family model (raises NotFusable first if it cannot be built).
 
@@ -454,7 +532,7 @@ def build(model, packed, with_hidden, logits_to_keep, opset):
 
     from .export_core import io_names
 
-    decoder = _Decoder(model)
+    decoder = (_Gpt2Decoder if model.config.model_type == "gpt2" else _Decoder)(model)
     layers, kv_heads, head_dim = decoder.layers, decoder.kv_heads, decoder.head_dim
     in_names, out_names = io_names(layers, packed, with_hidden, logits_to_keep)
     inputs = [helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"])]

@@ -232,11 +232,12 @@ def build_families(out_dir, tmp, only=None):
 FUSED_FIXTURES = [("llama-fused", "llama", False), ("llama-fused-packed", "llama", True),
                   ("qwen2-fused", "qwen2", False), ("qwen3-fused", "qwen3", False),
                   ("mistral-fused", "mistral", False), ("gemma2-fused", "gemma2", False),
-                  ("gemma3-fused", "gemma3", False)]
+                  ("gemma3-fused", "gemma3", False), ("gpt2-fused", "gpt2", False)]
 
 
 def build_fused(out_dir, tmp):
-    """models/{llama-fused,llama-fused-packed,qwen2-fused,qwen3-fused,mistral-fused,gemma2-fused,gemma3-fused}: those
+    """models/{llama-fused,llama-fused-packed,qwen2-fused,qwen3-fused,mistral-fused,gemma2-fused,gemma3-fused,
+    gpt2-fused}: those
     fixtures' models (make-random again with the seed their reference.json names, checked to compute the fixture's
     logits) exported with --graph fused, and their reference.json (the same weights: the same reference)."""
     import re
@@ -253,8 +254,10 @@ def build_fused(out_dir, tmp):
         hf_dir = os.path.join(tmp, f"hf-{source}-{seed}")
         if not os.path.exists(hf_dir):
             with _quiet():
+                positions = re.search(r"--max-positions (\d+)", reference["generator"])
                 make_random(reference["family"], hf_dir, seed=seed,
-                            tie_embeddings=False if reference["family"] in UNTIED else None)
+                            max_positions=int(positions.group(1)) if positions else None,
+                            tie_embeddings=False if "--tie-embeddings false" in reference["generator"] else None)
         _check_same_model(os.path.join(source_dir, "model.onnx"), export_core.load(hf_dir)[0])
         dest = _export_verified(hf_dir, out_dir, name, packed=packed, graph="fused")[0]
         shutil.copyfile(os.path.join(source_dir, "reference.json"), os.path.join(dest, "reference.json"))
@@ -552,11 +555,11 @@ Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this
   rows (`make-random --tokenizer <llama hf dir> --vocab 600`), for a target wider than its draft.
 - `models/llama-packed/`: the llama fixture exported `--packed` (float32 `attention_bias` input instead of
   `attention_mask`).
-- `models/{llama-fused,llama-fused-packed,qwen2-fused,qwen3-fused}/` (`--only fused`): the llama, qwen2 and qwen3
-  fixtures' models, made again by `make-random` with their seed, exported with `--graph fused` (ONNX Runtime's
-  fused operators: GroupQueryAttention, SkipSimplifiedLayerNormalization, and for qwen3's q/k norms
-  SimplifiedLayerNormalization; `export_fused.py`), llama-fused-packed with `--packed`; their reference.json is
-  the source fixture's (the same weights).
+- `models/{llama-fused,llama-fused-packed,qwen2-fused,qwen3-fused,mistral-fused,gemma2-fused,gemma3-fused,gpt2-fused}/`
+  (`--only fused`): those fixtures' models, made again by `make-random` with their seed, exported with `--graph
+  fused` (ONNX Runtime's fused operators: GroupQueryAttention, SkipSimplifiedLayerNormalization or
+  SkipLayerNormalization, RotaryEmbedding, FastGelu; the sliding window as an attention bias; `export_fused.py`),
+  llama-fused-packed with `--packed`; their reference.json is the source fixture's (the same weights).
 - `models/llama-draft/`: a second random-init Llama (1 layer, hidden 32, seed 101) with the llama fixture's
   tokenizer: a draft that shares the vocabulary but not the weights (no reference.json).
 - `models/{llama,qwen2,gpt2,llama-fp16}/`: tiny random-init models (2 layers, hidden 64, vocab 512, init std

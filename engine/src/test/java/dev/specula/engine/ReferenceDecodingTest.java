@@ -27,7 +27,7 @@ class ReferenceDecodingTest {
     @ParameterizedTest
     @ValueSource(strings = { "llama", "qwen2", "gpt2", "llama-fp16", "qwen3", "llama3", "mistral", "phi3", "gemma2",
             "gemma3", "llama-fused", "qwen2-fused", "qwen3-fused", "llama-fused-packed", "mistral-fused",
-            "gemma2-fused", "gemma3-fused" })
+            "gemma2-fused", "gemma3-fused", "gpt2-fused" })
     void plainAndSpeculativeGreedyMatchTransformers(String family) {
         JsonNode reference = Fixtures.json(Fixtures.model(family).resolve("reference.json"));
         try (ModelPair models = new ModelPair(Fixtures.load(family), Fixtures.load(family))) {

@@ -24,7 +24,7 @@ class KvCacheRollbackTest {
 
     @ParameterizedTest
     @ValueSource(strings = { "llama", "qwen2", "gpt2", "llama-fp16", "llama-fused", "qwen2-fused", "qwen3-fused",
-            "gemma2-fused" })
+            "gemma2-fused", "gpt2-fused" })
     void rolledBackTokensLeaveNoTrace(String family) throws Exception {
         try (DecoderModel model = Fixtures.load(family);
                 KvSequence clean = model.newCache();

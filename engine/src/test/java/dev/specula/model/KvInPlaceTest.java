@@ -37,7 +37,7 @@ class KvInPlaceTest {
      */
     @ParameterizedTest
     @ValueSource(strings = { "llama-fused", "qwen2-fused", "qwen3-fused", "llama-fused-packed", "gqa", "mistral-fused",
-            "gemma3-fused" })
+            "gemma3-fused", "gpt2-fused" })
     void groupQueryAttentionGraphsWriteInPlace(String name) {
         try (DecoderModel model = Fixtures.load(name);
                 DecoderModel off = DecoderModel.load(Fixtures.model(name),
@@ -58,7 +58,7 @@ class KvInPlaceTest {
 
     @ParameterizedTest
     @ValueSource(strings = { "llama-fused", "qwen2-fused", "qwen3-fused", "llama-fused-packed", "mistral-fused",
-            "gemma3-fused" })
+            "gemma3-fused", "gpt2-fused" })
     void inPlaceComputesWhatConcatenationComputes(String name) throws Exception {
         RuntimeOptions options = RuntimeOptions.defaults().withPrefillChunkTokens(64);
         try (DecoderModel inPlace = DecoderModel.load(Fixtures.model(name), options);
