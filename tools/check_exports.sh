@@ -50,6 +50,11 @@ for fam in gemma2 gemma3; do
   run "make-random-$fam" make-random --family "$fam" "$TMP/hf-$fam"
   run "$fam--with-packed" export "$TMP/hf-$fam" "$TMP/onnx-$fam-both" --with-packed --graph fused
 done
+# quantize on fused graphs (its own check: one call of several rows against calls of two); GPT-2's two tables
+# (tokens, positions) are both gathered
+run "gpt2--with-packed--fused" export "$TMP/hf-gpt2" "$TMP/onnx-gpt2-fused-both" --with-packed --graph fused
+run "gpt2-fused--int8-b128-a8" quantize "$TMP/onnx-gpt2-fused-both" "$TMP/q-gpt2-int8" --scheme int8-b128-a8
+run "gemma3-fused--int4-b32-a8" quantize "$TMP/onnx-gemma3-both" "$TMP/q-gemma3-int4" --scheme int4-b32-a8
 
 # train-griffin for a user's target: --corpus (a directory of sources), no --draft, no --target-hf (onnx-to-hf
 # into the work dir); a few steps, then the random-head gate on a llama (untied lm_head; --target-hf its own

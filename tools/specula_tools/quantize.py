@@ -296,7 +296,8 @@ def quantize_embedding_gathers(model, block_size, bits=EMBEDDING_BITS):
                                   numpy_helper.from_array(zero_points, name + "__zero_points")])
         nodes.append(helper.make_node("GatherBlockQuantized",
                                       [name + "__q", node.input[1], name + "__scales", name + "__zero_points"],
-                                      list(node.output), name=node.name + "__quantized", domain="com.microsoft",
+                                      # named after the table: a fused graph's nodes have no names
+                                      list(node.output), name=name + "__quantized", domain="com.microsoft",
                                       bits=bits, block_size=block_size, gather_axis=0, quantize_axis=1))
         replaced.append(name)
     if replaced:
