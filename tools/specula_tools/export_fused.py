@@ -24,9 +24,12 @@ Sliding-window layers (Mistral, Gemma) get their own attention_bias, computed on
 the full bias whose count of visible slots after them, in the query's row, is under the window. That is the
 logical window of export_families (holes do not count), so rollback stays exact there too.
 
-Supported: llama (rope default, linear, llama3, yarn), qwen2, qwen3 (q/k norms), mistral, gemma2 and gemma3_text
-(per-layer-type rotary tables), float32 compute. Anything else (length-dependent rope, other activations) is refused
-by name with :class:`NotFusable`, and ``export`` then writes the torch.onnx graph.
+GPT-2 (:class:`_Gpt2Decoder`) has LayerNorms with a bias (SkipLayerNormalization), learned positions, biased
+projections, FastGelu and no rotary.
+
+Supported: llama (rope default, linear, llama3, yarn), qwen2, qwen3 (q/k norms), mistral, gemma2, gemma3_text
+(per-layer-type rotary tables) and gpt2, float32 compute. Anything else (length-dependent rope, other activations)
+is refused by name with :class:`NotFusable`, and ``export`` then writes the torch.onnx graph.
 """
 import numpy as np
 
@@ -391,8 +394,8 @@ class _Decoder:
         # SkipSimplifiedLayerNormalization with a zero skip: ONNX Runtime's SimplifiedLayerNormalization sits in
         # the ONNX domain, where onnx.checker (share_weights) refuses it; this one is com.microsoft's
         heads = g.node("Reshape", [x, g.const("rows_heads_d", [-1, count, self.head_dim])])  # [b s, count, d]
-        normed = g.node("SkipSimplifiedLayerNormalization",
-                        [heads, f"head_norm.{role}_no_skip", self._w(f"model.layers.{layer}.self_attn.{role}_norm.weight")],
+        weight = self._w(f"model.layers.{layer}.self_attn.{role}_norm.weight")
+        normed = g.node("SkipSimplifiedLayerNormalization", [heads, f"head_norm.{role}_no_skip", weight],
                         domain=MS, epsilon=self.eps)
         return g.node("Reshape", [normed, g.node("Shape", [x])], name_hint="head_normed")  # [b, s, count d]
 

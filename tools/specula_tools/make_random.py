@@ -237,14 +237,17 @@ def build_config(family, vocab, layers, hidden, heads, kv_heads, intermediate, i
                           tie_word_embeddings=False, sliding_window=_window(sliding_window),
                           bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id)
     if family in ("gemma2", "gemma3"):
-        # Sliding and full layers alternate (Gemma-2's pattern; Gemma-3 has 5 sliding per full one, which 2
-        # layers cannot show); scaled embeddings and q/k norms (Gemma-3) are inside transformers' model.
+        # Sliding and full layers alternate (Gemma-2's pattern); Gemma-3 has 5 sliding per full one, which 2
+        # layers cannot show, so it alternates below 6 layers; scaled embeddings and q/k norms (Gemma-3) are
+        # inside transformers' model.
+        period = 6 if family == "gemma3" and layers >= 6 else 2
         common = dict(vocab_size=vocab, hidden_size=hidden, intermediate_size=intermediate,
                       num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
                       head_dim=hidden // heads, max_position_embeddings=max_positions or 2048,
                       initializer_range=init_std, rms_norm_eps=1e-6, tie_word_embeddings=True,
                       sliding_window=sliding_window or DEFAULT_SLIDING_WINDOW, query_pre_attn_scalar=hidden // heads,
-                      layer_types=["sliding_attention" if i % 2 == 0 else "full_attention" for i in range(layers)],
+                      layer_types=["full_attention" if (i + 1) % period == 0 else "sliding_attention"
+                                   for i in range(layers)],
                       bos_token_id=bos_id, eos_token_id=eos_id, pad_token_id=pad_id)
         if family == "gemma2":
             # attention soft-capping 5 (released Gemma-2: 50) so that it changes random-init scores measurably
@@ -293,6 +296,8 @@ def make_random(family, out_dir, tokenizer_dir=None, layers=None, hidden=None, h
     if head_dim is not None:
         # e.g. Qwen3-0.6B: 16 heads of 128 over a hidden size of 1024
         config.head_dim = head_dim
+        if family in ("gemma2", "gemma3"):
+            config.query_pre_attn_scalar = head_dim  # the released Gemmas scale scores by head_dim ** -0.5
     if tie_embeddings is not None:
         # e.g. SmolLM2 is a Llama with tied embeddings: one [vocab, hidden] matrix fewer in the files
         config.tie_word_embeddings = tie_embeddings
