@@ -48,8 +48,9 @@ def parse_args(argv):
     p.add_argument("--no-logits-to-keep", action="store_true",
                    help="no logits_to_keep input: logits of every input position (the layout before issue 11)")
     p.add_argument("--graph", choices=("auto", "fused", "torch"), default="auto",
-                   help="fused: ONNX Runtime's fused operators (llama, qwen2; export_fused.py); torch: torch.onnx's "
-                        "graph; auto (default): fused when the model allows it, else torch")
+                   help="fused: ONNX Runtime's fused operators (llama, qwen2, qwen3, mistral, gemma2, gemma3_text, "
+                        "gpt2; export_fused.py); torch: torch.onnx's graph; auto (default): fused when the model "
+                        "allows it and it passes verification, else torch")
     p.add_argument("--no-verify", action="store_true", help="skip the verification (not recommended)")
     a = p.parse_args(argv)
     if a.packed and a.with_packed:
@@ -74,18 +75,35 @@ def main(argv):
         holder = [model]
         del model  # _export_both drops the checkpoint before it joins the graphs' weights
         return _export_both(a, holder, tokenizer, options, t0)
-    onnx_path, graph = export_core.export_onnx(model, a.out_dir, packed=a.packed, graph=a.graph, **options)
-    export_core.write_side_files(a.model_dir, a.out_dir, model, tokenizer, dict(options, packed=a.packed, graph=graph))
-    size = sum(os.path.getsize(os.path.join(a.out_dir, f)) for f in os.listdir(a.out_dir)
-               if f.startswith("model.onnx"))
-    print(f"export: wrote {onnx_path} ({graph} graph, {size / 1e6:.2f} MB) in {time.time() - t0:.1f}s")
-    if a.no_verify:
-        return 0
-    # Verify against the transformers model in the exported precision (float16 model with --fp16).
-    ok = onnx_verify.verify(onnx_path, model, tokenizer, with_hidden=a.with_hidden, packed=a.packed,
-                            fp16=a.fp16)
+    kind = a.graph
+    while True:
+        onnx_path, graph = export_core.export_onnx(model, a.out_dir, packed=a.packed, graph=kind, **options)
+        export_core.write_side_files(a.model_dir, a.out_dir, model, tokenizer,
+                                     dict(options, packed=a.packed, graph=graph))
+        size = sum(os.path.getsize(os.path.join(a.out_dir, f)) for f in os.listdir(a.out_dir)
+                   if f.startswith("model.onnx"))
+        print(f"export: wrote {onnx_path} ({graph} graph, {size / 1e6:.2f} MB) in {time.time() - t0:.1f}s")
+        if a.no_verify:
+            return 0
+        # Verify against the transformers model in the exported precision (float16 model with --fp16).
+        ok = onnx_verify.verify(onnx_path, model, tokenizer, with_hidden=a.with_hidden, packed=a.packed,
+                                fp16=a.fp16)
+        if ok or not _retry_torch(kind, graph):
+            break
+        kind = "torch"
     print(f"export: {'OK' if ok else 'VERIFICATION FAILED'} ({time.time() - t0:.1f}s total)")
     return 0 if ok else 1
+
+
+def _retry_torch(asked, written):
+    """--graph auto wrote the fused graph and it failed verification: say so, and write the torch.onnx one instead
+    (the same model in standard operators, whose rounding differs; seen at GPT-2 124M's shape, where the fused
+    graph's padded rows differed from the rows alone by 3.6e-4 against a limit of 2.5e-4)."""
+    if asked != "auto" or written != "fused":
+        return False
+    print("export: the fused graph failed verification (above); writing the torch.onnx graph instead "
+          "(--graph fused keeps the fused one and fails)")
+    return True
 
 
 def _export_both(a, holder, tokenizer, options, t0):
@@ -99,17 +117,22 @@ def _export_both(a, holder, tokenizer, options, t0):
 
     model = holder.pop()
     with tempfile.TemporaryDirectory(prefix="specula-export-", dir=a.out_dir) as tmp:
-        written = []
-        ok = True
-        for packed in (False, True):
-            part = os.path.join(tmp, "packed" if packed else "mask")
-            os.makedirs(part)
-            path, kind = export_core.export_onnx(model, part, packed=packed, graph=a.graph, **options)
-            written.append((path, kind))
-            if not a.no_verify:
-                # against the transformers model in the exported precision (float16 model with --fp16)
-                ok = onnx_verify.verify(path, model, tokenizer, with_hidden=a.with_hidden, packed=packed,
-                                        fp16=a.fp16) and ok
+        asked = a.graph
+        while True:
+            written = []
+            ok = True
+            for packed in (False, True):
+                part = os.path.join(tmp, asked, "packed" if packed else "mask")
+                os.makedirs(part)
+                path, kind = export_core.export_onnx(model, part, packed=packed, graph=asked, **options)
+                written.append((path, kind))
+                if not a.no_verify:
+                    # against the transformers model in the exported precision (float16 model with --fp16)
+                    ok = onnx_verify.verify(path, model, tokenizer, with_hidden=a.with_hidden, packed=packed,
+                                            fp16=a.fp16) and ok
+            if ok or not _retry_torch(asked, written[0][1]):
+                break
+            asked = "torch"
         if written[0][1] != written[1][1]:
             raise SystemExit(f"export: the mask graph was written {written[0][1]}, the packed one {written[1][1]}: "
                              "pass --graph torch to write both the same way")
