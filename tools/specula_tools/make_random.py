@@ -257,7 +257,9 @@ def build_config(family, vocab, layers, hidden, heads, kv_heads, intermediate, i
         if kv_heads != heads:
             raise SystemExit("gpt2 has no GQA: --kv-heads must equal --heads")
         return GPT2Config(vocab_size=vocab, n_embd=hidden, n_layer=layers, n_head=heads, n_inner=intermediate,
-                          n_positions=max_positions or 1024, initializer_range=init_std, bos_token_id=bos_id,
+                          # n_ctx: what released GPT-2 configs carry, and llama.cpp's converter reads
+                          n_positions=max_positions or 1024, n_ctx=max_positions or 1024,
+                          initializer_range=init_std, bos_token_id=bos_id,
                           eos_token_id=eos_id, pad_token_id=pad_id, tie_word_embeddings=True)
     raise SystemExit(f"unknown family {family}")
 
