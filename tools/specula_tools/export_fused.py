@@ -273,13 +273,11 @@ class _Decoder:
             g.weight("lm_head.weight_t", self.model.get_output_embeddings().weight.detach().float().numpy().T)
 
     def _norm_weight(self, g, name):
-        """An RMSNorm weight by its Hugging Face name; Gemma's norms scale by 1 + w, stored as name + '_plus_one'."""
-        if self.gemma:
-            return g.weight(name + "_plus_one", self.state[name] + np.float32(1.0))
-        return g.weight(name, self.state[name])
+        """An RMSNorm weight by its Hugging Face name, as the initializer _w names (Gemma's norms scale by 1 + w)."""
+        return g.weight(self._w(name), self.state[name] + np.float32(1.0) if self.gemma else self.state[name])
 
     def _w(self, name):
-        """The initializer that _norm_weight wrote for a norm weight."""
+        """The initializer of a norm weight: Gemma's stored as 1 + w, under name + '_plus_one'."""
         return name + "_plus_one" if self.gemma else name
 
     def _rotary_name(self, kind, table):

@@ -236,10 +236,9 @@ FUSED_FIXTURES = [("llama-fused", "llama", False), ("llama-fused-packed", "llama
 
 
 def build_fused(out_dir, tmp):
-    """models/{llama-fused,llama-fused-packed,qwen2-fused,qwen3-fused,mistral-fused,gemma2-fused,gemma3-fused,
-    gpt2-fused}: those
-    fixtures' models (make-random again with the seed their reference.json names, checked to compute the fixture's
-    logits) exported with --graph fused, and their reference.json (the same weights: the same reference)."""
+    """models/<name>-fused for each of FUSED_FIXTURES: the source fixture's model (make-random again with the seed,
+    --max-positions and --tie-embeddings its reference.json names, checked to compute the fixture's logits) exported
+    with --graph fused, and its reference.json (the same weights: the same reference)."""
     import re
 
     from . import export_core
