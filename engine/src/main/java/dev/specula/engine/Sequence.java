@@ -120,6 +120,14 @@ final class Sequence implements AutoCloseable {
      */
     static final long MAX_KEPT_LOGITS_BYTES = 16L << 20;
 
+    /**
+     * The most committed tokens a rollback may leave for the next call to feed again
+     * instead of copying the cache ({@link SequenceCache#rollbackOrRewind}): a round's
+     * accepted drafts and its first token; a few more rows in a call cost far less than a
+     * copy of every layer's KV.
+     */
+    static final int MAX_FED_AGAIN = 8;
+
     final GenerationStats stats = new GenerationStats();
 
     final OutputText output;
@@ -760,13 +768,35 @@ final class Sequence implements AutoCloseable {
         System.arraycopy(newTokens, 0, tokens, length, kept);
         length += kept;
         // The target fed the drafts; only the accepted ones are committed tokens.
-        targetCache.rollbackTo(Math.min(targetCache.logicalLength(), committedBefore + accepted));
+        int targetKept = Math.min(targetCache.logicalLength(), committedBefore + accepted);
+        if (mayFeedAgain()) {
+            targetCache.rollbackOrRewind(targetKept, MAX_FED_AGAIN);
+        }
+        else {
+            targetCache.rollbackTo(targetKept);
+        }
         if (draftCache != null) {
             // the head keeps the pairs fed real features; a draft model, the accepted
             // drafts
             int draftKept = head != null ? head.realPairs() : committedBefore + accepted;
-            draftCache.rollbackTo(Math.min(draftCache.logicalLength(), draftKept));
+            draftKept = Math.min(draftCache.logicalLength(), draftKept);
+            if (mayFeedAgain()) {
+                draftCache.rollbackOrRewind(draftKept, MAX_FED_AGAIN);
+            }
+            else {
+                draftCache.rollbackTo(draftKept);
+            }
         }
+    }
+
+    /**
+     * Whether a rollback may leave committed tokens for the next call to feed again
+     * ({@link SequenceCache#rollbackOrRewind}): not while prompt rows are still to score
+     * (their count must match the pending tokens), nor with the feature head (which pairs
+     * every position the target fed with its features once).
+     */
+    private boolean mayFeedAgain() {
+        return head == null && (scoring == null || scoring.done());
     }
 
     /**

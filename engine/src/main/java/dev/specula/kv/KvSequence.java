@@ -70,6 +70,20 @@ public final class KvSequence implements SequenceCache {
     }
 
     @Override
+    public int rollbackOrRewind(int newLength, int maxRefeed) {
+        if (closed) {
+            throw new IllegalStateException("KV sequence is closed");
+        }
+        if (newLength < 0 || newLength > length) {
+            throw new IllegalArgumentException("Cannot roll back to " + newLength + " of " + length + " tokens");
+        }
+        if (maxRefeed < 0) {
+            throw new IllegalArgumentException("maxRefeed must be >= 0 but was " + maxRefeed);
+        }
+        return store.releaseOrRewind(this, newLength, maxRefeed);
+    }
+
+    @Override
     public void retain(int from, int[] kept) {
         if (closed) {
             throw new IllegalStateException("KV sequence is closed");

@@ -187,6 +187,13 @@ public final class KvStore implements AutoCloseable {
 
     private int nextId;
 
+    /**
+     * A one-row store that copies itself on every rollback ({@link #rewinds()}): its past
+     * before the last call, kept from that call until the next rollback, which may go
+     * back to it instead of copying; null otherwise.
+     */
+    private @Nullable Before before;
+
     private boolean closed;
 
     KvStore(OrtEnvironment environment, KvLayout shape, Layout layout, Compaction compaction, boolean inPlace) {
@@ -522,6 +529,7 @@ public final class KvStore implements AutoCloseable {
     public void advance(OrtSession.Result result, int newSlots, @Nullable KvSequence[][] newOwners,
             String[] presentKeys, String[] presentValues) {
         checkWritten(newSlots);
+        dropBefore();
         takePresents(result, presentKeys, presentValues);
         appendSlots(newSlots, newOwners);
     }
@@ -575,6 +583,7 @@ public final class KvStore implements AutoCloseable {
             throw new IllegalStateException("Only a one-row store advances one sequence alone");
         }
         checkWritten(newTokens);
+        keepBefore();
         takePresents(result, presentKeys, presentValues);
         ensureCapacity(physical + newTokens);
         for (int j = 0; j < newTokens; j++) {
@@ -610,6 +619,7 @@ public final class KvStore implements AutoCloseable {
      */
     void release(KvSequence sequence, int newLength) {
         checkOpen();
+        dropBefore();
         for (int i = newLength; i < sequence.length; i++) {
             owner[sequence.row][sequence.slots[i]] = -1;
         }
@@ -617,6 +627,73 @@ public final class KvStore implements AutoCloseable {
         sequence.length = newLength;
         trimTrailingHoles();
         compactIfWorthIt();
+    }
+
+    /**
+     * {@link #release} of {@code sequence} to {@code newLength} tokens, or, in a store
+     * that would copy itself to do it ({@link #rewinds()}), back to its past before the
+     * last call when that keeps the sequence's first {@code newLength - maxRefeed} tokens
+     * or more: no copy; the sequence then holds fewer than {@code newLength} tokens, and
+     * its caller feeds the others again. The tokens the sequence holds afterwards.
+     */
+    int releaseOrRewind(KvSequence sequence, int newLength, int maxRefeed) {
+        checkOpen();
+        Before last = before;
+        before = null;
+        if (last != null && newLength < sequence.length && newLength >= last.physical()
+                && newLength - last.physical() <= maxRefeed && sequence.row == 0 && rows == 1 && liveSlots == physical
+                && sequence.length == physical) {
+            releaseOwners();
+            System.arraycopy(last.keys(), 0, keys, 0, shape.layers());
+            System.arraycopy(last.values(), 0, values, 0, shape.layers());
+            owners.addAll(last.owners());
+            Arrays.fill(owner[0], last.physical(), physical, -1);
+            physical = last.physical();
+            liveSlots = physical;
+            sequence.length = physical;
+            return physical;
+        }
+        if (last != null) {
+            NativeTensors.closeAll(last.owners());
+        }
+        release(sequence, newLength);
+        return sequence.length;
+    }
+
+    /**
+     * Whether a rollback copies this store whole: it is not written in place (no end to
+     * move back), and it keeps no holes (a graph whose sums a masked slot changes,
+     * {@link Compaction#minHolesPerRow()} 0). A one-row store of that kind keeps its past
+     * before each call until the next rollback ({@link #releaseOrRewind}).
+     */
+    private boolean rewinds() {
+        return !inPlace && compaction.minHolesPerRow() == 0 && rows == 1;
+    }
+
+    /**
+     * Before a one-row store takes a call's presents: keeps the current past (compact,
+     * one sequence) when the store {@link #rewinds()}, instead of closing it.
+     */
+    private void keepBefore() {
+        dropBefore();
+        if (rewinds() && physical > 0 && liveSlots == physical) {
+            before = new Before(keys.clone(), values.clone(), new ArrayList<>(owners), physical);
+            owners.clear();
+        }
+    }
+
+    private void dropBefore() {
+        if (before != null) {
+            NativeTensors.closeAll(before.owners());
+            before = null;
+        }
+    }
+
+    /**
+     * A one-row store's past before its last call: per layer [1, kvHeads, physical,
+     * headDim], owned by {@code owners}.
+     */
+    private record Before(OnnxTensor[] keys, OnnxTensor[] values, List<AutoCloseable> owners, int physical) {
     }
 
     /**
@@ -638,6 +715,7 @@ public final class KvStore implements AutoCloseable {
      */
     void retain(KvSequence sequence, int from, int[] kept) {
         checkOpen();
+        dropBefore();
         int[] keptSlots = new int[kept.length];
         for (int i = 0; i < kept.length; i++) {
             keptSlots[i] = sequence.slots[kept[i]];
@@ -687,9 +765,11 @@ public final class KvStore implements AutoCloseable {
      */
     void compact() {
         checkOpen();
+        dropBefore();
         if (physical == 0 || liveSlots == (long) rows * physical) {
             return;
         }
+        NativeTensors.STORE_COMPACTIONS.incrementAndGet();
         List<KvSequence> kept = new ArrayList<>();
         for (KvSequence member : members) {
             if (member != null) {
@@ -808,6 +888,7 @@ public final class KvStore implements AutoCloseable {
      */
     void seed(KvSequence sequence, ByteBuffer[] prefixKeys, ByteBuffer[] prefixValues, int length) {
         checkOpen();
+        dropBefore();
         if (sequence.length != 0) {
             throw new IllegalStateException("Only a sequence that holds nothing can be seeded");
         }
@@ -930,6 +1011,7 @@ public final class KvStore implements AutoCloseable {
 
     /** PADDED: appends a row of holes (copies the tensors). */
     private void addRow() {
+        dropBefore();
         if (inPlace && rows > 0) {
             throw new IllegalStateException("A KV store written in place has one row");
         }
@@ -960,6 +1042,7 @@ public final class KvStore implements AutoCloseable {
 
     /** No member left: drop the tensors. */
     private void reset() {
+        dropBefore();
         releaseOwners();
         giveBlocksBack();
         Arrays.fill(keys, null);
@@ -1002,6 +1085,7 @@ public final class KvStore implements AutoCloseable {
     @Override
     public void close() {
         if (!closed) {
+            dropBefore();
             releaseOwners();
             giveBlocksBack();
             Arrays.fill(keys, null);

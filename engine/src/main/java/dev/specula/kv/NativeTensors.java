@@ -21,6 +21,12 @@ final class NativeTensors {
     /** Tokens copied out of stores for the prefix cache (a test seam, as above). */
     static final AtomicLong STORE_TOKENS_COPIED = new AtomicLong();
 
+    /**
+     * Compactions that copied a store's live slots into new tensors (a test seam, as
+     * above).
+     */
+    static final AtomicLong STORE_COMPACTIONS = new AtomicLong();
+
     private NativeTensors() {
     }
 

@@ -15,6 +15,19 @@ public interface SequenceCache extends AutoCloseable {
     void rollbackTo(int newLength);
 
     /**
+     * {@link #rollbackTo}, or, where forgetting those tokens would copy the whole cache,
+     * back to what the cache held before the last call that fed it, provided that keeps
+     * at least {@code newLength - maxRefeed} tokens: nothing is copied, and the tokens
+     * between are ones the cache has not seen, for the caller to feed again (a target
+     * that keeps no holes and is not written in place rejects a filler every step of
+     * plain decoding). The tokens the cache holds afterwards.
+     */
+    default int rollbackOrRewind(int newLength, int maxRefeed) {
+        rollbackTo(newLength);
+        return newLength;
+    }
+
+    /**
      * Keeps, of the tokens from logical position {@code from} on, only those at
      * {@code kept} (ascending, each at least {@code from}), as positions {@code from},
      * {@code from + 1}, ...; forgets the others. A draft tree's accepted path: the
