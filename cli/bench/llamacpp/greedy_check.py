@@ -5,8 +5,11 @@
 
 transformers (float32, eager CPU) tokenizes each prompt and generates --new-tokens greedy ids (eos never stops
 it). For each GGUF, specula-llama-greedy (greedy_ids.cpp) decodes from the same prompt ids and also tokenizes the
-prompt text with llama.cpp's tokenizer. Prints one line per prompt and GGUF; exit status 1 if any f32 GGUF's
-greedy ids or any tokenization differ (f16/q8_0/q4_0 results are reported, not required to match).
+prompt text with llama.cpp's tokenizer. Prints one line per prompt and GGUF; where the greedy ids differ, also
+transformers' margin at the first difference: its logit for its own token minus its logit for llama.cpp's, after
+the prefix both generated (a tie on random weights is a few thousandths; a model llama.cpp computes differently
+shows margins of whole units). Exit status 1 if any f32 GGUF's greedy ids or any tokenization differ
+(f16/q8_0/q4_0 results are reported, not required to match).
 """
 import argparse
 import json
@@ -16,13 +19,26 @@ import sys
 import tempfile
 
 
-def transformers_reference(hf_dir, prompts, new_tokens):
+def load_transformers(hf_dir):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
     torch.set_num_threads(1)
     tok = AutoTokenizer.from_pretrained(hf_dir)
     model = AutoModelForCausalLM.from_pretrained(hf_dir, dtype=torch.float32)
     model.eval()
+    return tok, model
+
+
+def margin(model, ids, own, other):
+    """transformers' logit for token own minus its logit for token other, after ids."""
+    import torch
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0, -1].float()
+    return float(logits[own] - logits[other])
+
+
+def transformers_reference(tok, model, prompts, new_tokens):
+    import torch
     out = []
     for p in prompts:
         ids = tok(p["prompt"])["input_ids"]
@@ -49,7 +65,9 @@ def main(argv):
     prompts = [json.loads(line) for line in open(a.prompts) if line.strip()]
     prompts = [p for p in prompts if "prompt" in p]
     prompts = prompts[::max(1, len(prompts) // a.limit)][:a.limit]  # spread over the file (its categories)
-    ref = transformers_reference(a.hf, prompts, a.new_tokens)
+    tok, model = load_transformers(a.hf)
+    ref = transformers_reference(tok, model, prompts, a.new_tokens)
+    margins = {}
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as f:
         for p, r in zip(prompts, ref):
             f.write(p["prompt"].encode("utf-8").hex() + " " + ",".join(map(str, r["prompt_ids"])) + "\n")
@@ -67,12 +85,20 @@ def main(argv):
             same_tok = row["tokenized"] == r["prompt_ids"]
             same = row["greedy"] == r["greedy"]
             first = next((i for i, (x, y) in enumerate(zip(row["greedy"], r["greedy"])) if x != y), None)
+            gap = None
+            if first is not None:
+                key = (p["id"], first, row["greedy"][first])
+                if key not in margins:
+                    margins[key] = margin(model, r["prompt_ids"] + r["greedy"][:first], r["greedy"][first],
+                                          row["greedy"][first])
+                gap = margins[key]
             entry["cases"].append({"id": p["id"], "prompt_tokens": len(r["prompt_ids"]), "tokenization_equal": same_tok,
-                                   "greedy_equal": same, "first_difference": first,
+                                   "greedy_equal": same, "first_difference": first, "hf_margin": gap,
                                    **({} if same_tok else {"llama_tokens": row["tokenized"],
                                                            "hf_tokens": r["prompt_ids"]})})
             print(f"{os.path.basename(g):28s} kv {kv} {p['id']:12s} tokenization {'equal' if same_tok else 'DIFFERS'}, "
-                  f"greedy {a.new_tokens} ids {'equal' if same else f'differ from position {first}'}")
+                  f"greedy {a.new_tokens} ids "
+                  f"{'equal' if same else f'differ from position {first} (transformers margin {gap:.3g})'}")
             strict = "-f32" in os.path.basename(g)
             if not same_tok or (strict and not same):
                 failed = True
