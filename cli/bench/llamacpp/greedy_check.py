@@ -7,8 +7,9 @@ transformers (float32, eager CPU) tokenizes each prompt and generates --new-toke
 it). For each GGUF, specula-llama-greedy (greedy_ids.cpp) decodes from the same prompt ids and also tokenizes the
 prompt text with llama.cpp's tokenizer. Prints one line per prompt and GGUF; where the greedy ids differ, also
 transformers' margin at the first difference: its logit for its own token minus its logit for llama.cpp's, after
-the prefix both generated (a tie on random weights is a few thousandths; a model llama.cpp computes differently
-shows margins of whole units). Exit status 1 if any f32 GGUF's greedy ids or any tokenization differ
+the prefix both generated, next to the median gap between transformers' top two logits over the prompt's generated
+positions (a margin far below that gap is a near tie; one of the gap's size, a different computation). Exit
+status 1 if any f32 GGUF's greedy ids or any tokenization differ
 (f16/q8_0/q4_0 results are reported, not required to match).
 """
 import argparse
@@ -45,8 +46,12 @@ def transformers_reference(tok, model, prompts, new_tokens):
         with torch.no_grad():
             gen = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
                                  max_new_tokens=new_tokens, do_sample=False, eos_token_id=[],
-                                 pad_token_id=model.config.pad_token_id or 0)
-        out.append({"id": p["id"], "prompt_ids": ids, "greedy": gen[0, len(ids):].tolist()})
+                                 pad_token_id=model.config.pad_token_id or 0, output_scores=True,
+                                 return_dict_in_generate=True)
+        # the gap between transformers' top two logits at each generated position: what a margin is measured against
+        gaps = [float(t[0] - t[1]) for t in (torch.topk(step[0].float(), 2).values for step in gen.scores)]
+        out.append({"id": p["id"], "prompt_ids": ids, "greedy": gen.sequences[0, len(ids):].tolist(),
+                    "median_top2_gap": sorted(gaps)[len(gaps) // 2]})
     return out
 
 
@@ -94,11 +99,13 @@ def main(argv):
                 gap = margins[key]
             entry["cases"].append({"id": p["id"], "prompt_tokens": len(r["prompt_ids"]), "tokenization_equal": same_tok,
                                    "greedy_equal": same, "first_difference": first, "hf_margin": gap,
+                                   "hf_median_top2_gap": r["median_top2_gap"],
                                    **({} if same_tok else {"llama_tokens": row["tokenized"],
                                                            "hf_tokens": r["prompt_ids"]})})
+            verdict = "equal" if same else (f"differ from position {first} (transformers margin {gap:.3g}; its median "
+                                            f"top-two gap {r['median_top2_gap']:.3g})")
             print(f"{os.path.basename(g):28s} kv {kv} {p['id']:12s} tokenization {'equal' if same_tok else 'DIFFERS'}, "
-                  f"greedy {a.new_tokens} ids "
-                  f"{'equal' if same else f'differ from position {first} (transformers margin {gap:.3g})'}")
+                  f"greedy {a.new_tokens} ids {verdict}")
             strict = "-f32" in os.path.basename(g)
             if not same_tok or (strict and not same):
                 failed = True

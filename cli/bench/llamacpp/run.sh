@@ -123,11 +123,13 @@ if step 2; then
 fi
 
 # Specula's files of a checkpoint: its float32 export and the int8-a8 / int8-b128-a8 / int4-b32-a8 / int4-b128-a8
-# quantizations of it
+# quantizations of it, each with both graphs (--with-packed, as docs/models.md exports): Specula decodes a sequence
+# alone with model_packed.onnx, whose layers have no If (the attention_mask graph runs its attention in an If per
+# layer, for padded batches, at about 75 us a layer on one thread)
 specula_models() {  # HF_DIR NAME
-    [ -f "$M/$2-onnx/model.onnx" ] || tools export "$1" "$M/$2-onnx"
+    [ -f "$M/$2-onnx/model_packed.onnx" ] || { rm -rf "$M/$2-onnx"; tools export "$1" "$M/$2-onnx" --with-packed; }
     for s in int8-a8 int8-b128-a8 int4-b32-a8 int4-b128-a8; do
-        [ -f "$M/$2-$s/model.onnx" ] || tools quantize "$M/$2-onnx" "$M/$2-$s" --scheme $s
+        [ -f "$M/$2-$s/model_packed.onnx" ] || { rm -rf "$M/$2-$s"; tools quantize "$M/$2-onnx" "$M/$2-$s" --scheme $s; }
     done
 }
 
@@ -154,7 +156,8 @@ if step 3; then
     if has_config hf; then
         specula_models "$HF_MODEL" "$HF_NAME"
         if [ -n "${HF_DRAFT:-}" ]; then
-            [ -f "$M/$HF_NAME-draft-onnx/model.onnx" ] || tools export "$HF_DRAFT" "$M/$HF_NAME-draft-onnx"
+            [ -f "$M/$HF_NAME-draft-onnx/model_packed.onnx" ] || { rm -rf "$M/$HF_NAME-draft-onnx"
+                tools export "$HF_DRAFT" "$M/$HF_NAME-draft-onnx" --with-packed; }
         fi
     fi
 fi
