@@ -768,35 +768,29 @@ final class Sequence implements AutoCloseable {
         System.arraycopy(newTokens, 0, tokens, length, kept);
         length += kept;
         // The target fed the drafts; only the accepted ones are committed tokens.
-        int targetKept = Math.min(targetCache.logicalLength(), committedBefore + accepted);
-        if (mayFeedAgain()) {
-            targetCache.rollbackOrRewind(targetKept, MAX_FED_AGAIN);
-        }
-        else {
-            targetCache.rollbackTo(targetKept);
-        }
+        rollBack(targetCache, committedBefore + accepted);
         if (draftCache != null) {
             // the head keeps the pairs fed real features; a draft model, the accepted
             // drafts
-            int draftKept = head != null ? head.realPairs() : committedBefore + accepted;
-            draftKept = Math.min(draftCache.logicalLength(), draftKept);
-            if (mayFeedAgain()) {
-                draftCache.rollbackOrRewind(draftKept, MAX_FED_AGAIN);
-            }
-            else {
-                draftCache.rollbackTo(draftKept);
-            }
+            rollBack(draftCache, head != null ? head.realPairs() : committedBefore + accepted);
         }
     }
 
     /**
-     * Whether a rollback may leave committed tokens for the next call to feed again
-     * ({@link SequenceCache#rollbackOrRewind}): not while prompt rows are still to score
-     * (their count must match the pending tokens), nor with the feature head (which pairs
-     * every position the target fed with its features once).
+     * Rolls {@code cache} back to {@code kept} tokens (or what it holds, if fewer); it
+     * may leave committed tokens for the next call to feed again
+     * ({@link SequenceCache#rollbackOrRewind}), but not while prompt rows are still to
+     * score (their count must match the pending tokens), nor with the feature head (which
+     * pairs every position the target fed with its features once).
      */
-    private boolean mayFeedAgain() {
-        return head == null && (scoring == null || scoring.done());
+    private void rollBack(SequenceCache cache, int kept) {
+        int newLength = Math.min(cache.logicalLength(), kept);
+        if (head == null && (scoring == null || scoring.done())) {
+            cache.rollbackOrRewind(newLength, MAX_FED_AGAIN);
+        }
+        else {
+            cache.rollbackTo(newLength);
+        }
     }
 
     /**

@@ -60,27 +60,26 @@ public final class KvSequence implements SequenceCache {
 
     @Override
     public void rollbackTo(int newLength) {
-        if (closed) {
-            throw new IllegalStateException("KV sequence is closed");
-        }
-        if (newLength < 0 || newLength > length) {
-            throw new IllegalArgumentException("Cannot roll back to " + newLength + " of " + length + " tokens");
-        }
+        checkRollback(newLength);
         store.release(this, newLength);
     }
 
     @Override
     public int rollbackOrRewind(int newLength, int maxRefeed) {
+        checkRollback(newLength);
+        if (maxRefeed < 0) {
+            throw new IllegalArgumentException("maxRefeed must be >= 0 but was " + maxRefeed);
+        }
+        return store.releaseOrRewind(this, newLength, maxRefeed);
+    }
+
+    private void checkRollback(int newLength) {
         if (closed) {
             throw new IllegalStateException("KV sequence is closed");
         }
         if (newLength < 0 || newLength > length) {
             throw new IllegalArgumentException("Cannot roll back to " + newLength + " of " + length + " tokens");
         }
-        if (maxRefeed < 0) {
-            throw new IllegalArgumentException("maxRefeed must be >= 0 but was " + maxRefeed);
-        }
-        return store.releaseOrRewind(this, newLength, maxRefeed);
     }
 
     @Override

@@ -640,9 +640,10 @@ public final class KvStore implements AutoCloseable {
         checkOpen();
         Before last = before;
         before = null;
+        // a past is kept only in a one-row store, and a new row drops it; the sequence
+        // must hold every slot, all live
         if (last != null && newLength < sequence.length && newLength >= last.physical()
-                && newLength - last.physical() <= maxRefeed && sequence.row == 0 && rows == 1 && liveSlots == physical
-                && sequence.length == physical) {
+                && newLength - last.physical() <= maxRefeed && liveSlots == physical && sequence.length == physical) {
             releaseOwners();
             System.arraycopy(last.keys(), 0, keys, 0, shape.layers());
             System.arraycopy(last.values(), 0, values, 0, shape.layers());
