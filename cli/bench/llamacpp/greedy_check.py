@@ -8,9 +8,9 @@ it). For each GGUF, specula-llama-greedy (greedy_ids.cpp) decodes from the same 
 prompt text with llama.cpp's tokenizer. Prints one line per prompt and GGUF; where the greedy ids differ, also
 transformers' margin at the first difference: its logit for its own token minus its logit for llama.cpp's, after
 the prefix both generated, next to the median gap between transformers' top two logits over the prompt's generated
-positions (a margin far below that gap is a near tie; one of the gap's size, a different computation). Exit
-status 1 if any f32 GGUF's greedy ids or any tokenization differ
-(f16/q8_0/q4_0 results are reported, not required to match).
+positions (a margin far below that gap is a near tie; one of the gap's size, a different computation). Exit status
+1 if any f32 GGUF's greedy ids or any tokenization differ (f16/q8_0/q4_0 results are reported, not required to
+match).
 """
 import argparse
 import json
