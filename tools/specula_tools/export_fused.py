@@ -234,6 +234,7 @@ class _Decoder:
         self.embeddings = "model.embed_tokens.weight"
         # Qwen3: q and k are RMS-normed per head (weight [head_dim]) before the rotary embedding
         self.head_norms = "model.layers.0.self_attn.q_norm.weight" in self.state
+        self.heads_shape = {}  # heads -> [b, s, heads d] as a value of the graph being written (write)
 
     def weights(self, g):
         """Initializers shared by both branches: rotary tables and every weight, by their Hugging Face names."""
@@ -262,12 +263,6 @@ class _Decoder:
                 g.weight(p + name + ".weight_t", st[p + name + ".weight"].T)
                 if p + name + ".bias" in st:
                     g.weight(p + name + ".bias", st[p + name + ".bias"])
-        if self.head_norms:
-            # the skip input of the head norms: zeros [heads, d] for q and [kv_heads, d] for k (see _head_norm)
-            for role, count in (("q", self.heads), ("k", self.kv_heads)):
-                g.weight(f"head_norm.{role}_no_skip", np.zeros((count, self.head_dim), np.float32))
-        if self.gemma:
-            g.weight("norm.no_skip", np.zeros((1, self.hidden), np.float32))  # the same for Gemma's lone norms
         self._norm_weight(g, "model.norm.weight")
         if not self.tied:
             g.weight("lm_head.weight_t", self.model.get_output_embeddings().weight.detach().float().numpy().T)
@@ -294,11 +289,16 @@ class _Decoder:
         x = g.node("Gather", ["model.embed_tokens.weight", "input_ids"], name_hint="embedded")  # [b, s, H]
         if self.embed_scale is not None:
             x = g.node("Mul", [x, g.const("embed_scale", np.array(self.embed_scale, np.float32))], name_hint="scaled")
+        if self.head_norms:  # the head norms' way back from [b s, count, d] to [b, s, count d], once a graph
+            for count in sorted({self.heads, self.kv_heads}):
+                width = g.const("heads_width", [count * self.head_dim])
+                self.heads_shape[count] = g.node("Concat", [shapes.batch, shapes.seq, width], axis=0,
+                                                 name_hint="heads_shape")
         residual, pending = None, None
         for i in range(self.layers):
             p = f"model.layers.{i}."
             if residual is None:
-                normed, residual = self._first_norm(g, x, self._w(p + "input_layernorm.weight")), x
+                normed, residual = self._lone_norm(g, x, self._w(p + "input_layernorm.weight")), x
             else:
                 normed, residual = self._norm(g, pending, residual, self._w(p + "input_layernorm.weight"))
             qkv = self._linear(g, normed, p + "self_attn.qkv_proj")  # [b, s, (heads + 2 kv_heads) d]
@@ -388,21 +388,20 @@ class _Decoder:
         return q, k, v
 
     def _head_norm(self, g, x, count, role, layer):
-        """RMSNorm of each head of x [b, s, count d] over its d values (Qwen3's q_norm / k_norm, weight [d])."""
-        # SkipSimplifiedLayerNormalization with a zero skip: ONNX Runtime's SimplifiedLayerNormalization sits in
-        # the ONNX domain, where onnx.checker (share_weights) refuses it; this one is com.microsoft's
+        """RMSNorm of each head of x [b, s, count d] over its d values (Qwen3's and Gemma-3's q_norm / k_norm, [d])."""
         heads = g.node("Reshape", [x, g.const("rows_heads_d", [-1, count, self.head_dim])])  # [b s, count, d]
-        weight = self._w(f"model.layers.{layer}.self_attn.{role}_norm.weight")
-        normed = g.node("SkipSimplifiedLayerNormalization", [heads, f"head_norm.{role}_no_skip", weight],
-                        domain=MS, epsilon=self.eps)
-        return g.node("Reshape", [normed, g.node("Shape", [x])], name_hint="head_normed")  # [b, s, count d]
+        normed = self._lone_norm(g, heads, self._w(f"model.layers.{layer}.self_attn.{role}_norm.weight"))
+        return g.node("Reshape", [normed, self.heads_shape[count]], name_hint="head_normed")  # [b, s, count d]
 
     def _lone_norm(self, g, x, weight):
-        """RMSNorm of x [b, s, H] with no residual (Gemma's norms after the attention and the MLP)."""
-        rows = g.node("Reshape", [x, g.const("rows_1_h", [-1, 1, self.hidden])])  # [b s, 1, H]
-        normed = g.node("SkipSimplifiedLayerNormalization", [rows, "norm.no_skip", weight], domain=MS,
-                        epsilon=self.eps)
-        return g.node("Reshape", [normed, g.node("Shape", [x])], name_hint="normed")
+        """RMSNorm of x over its last axis with no residual (the first layer's input norm, Gemma's norms after the
+        attention and the MLP, the head norms), in one node: SkipSimplifiedLayerNormalization of x with x
+        itself as the skip and 4 eps. RMSNorm does not see a power-of-two scale: (2x) / sqrt(mean((2x)^2) + 4 eps)
+        = x / sqrt(mean(x^2) + eps), and in float32 every step of it scales exactly, so it is the norm of x. (ONNX
+        Runtime's SimplifiedLayerNormalization sits in the ONNX domain, where onnx.checker, which share_weights
+        runs, does not know it; a zero skip needs x in rows of its shape, a Reshape each side.)"""
+        return g.node("SkipSimplifiedLayerNormalization", [x, x, weight], domain=MS, epsilon=4 * self.eps,
+                      name_hint="normed")
 
     def _decomposed(self, g, shapes, qkv, layer, present):
         """Grouped attention in standard ops (and the contrib RotaryEmbedding), for any batch and length."""
@@ -435,14 +434,6 @@ class _Decoder:
         by_head = g.node("Reshape", [context, g.const("by_head", [0, n, -1, d])])  # [b, heads, s, d]
         return g.node("Reshape", [g.node("Transpose", [by_head], perm=[0, 2, 1, 3]),
                                   g.const("bsh", [0, 0, n * d])], name_hint="attn")  # [b, s, heads d]
-
-    def _first_norm(self, g, x, weight):
-        # once per graph, in standard ops (ONNX Runtime's SimplifiedLayerNormalization sits in the ONNX domain,
-        # where onnx.checker does not know it): x / sqrt(mean(x^2) + eps) * weight
-        mean = g.node("ReduceMean", [g.node("Mul", [x, x]), g.const("last_axis", [-1])], keepdims=1)
-        eps = g.const("eps", np.array(self.eps, np.float32))
-        scale = g.node("Reciprocal", [g.node("Sqrt", [g.node("Add", [mean, eps])])])
-        return g.node("Mul", [g.node("Mul", [x, scale]), weight], name_hint="norm")
 
     def _norm(self, g, x, residual, weight):
         """RMSNorm of x + residual: (normed, the new residual stream)."""

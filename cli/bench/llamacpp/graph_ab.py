@@ -1,12 +1,14 @@
 """One model's two graphs in one process, calls alternating: what the packed graph saves per call.
 
     python cli/bench/llamacpp/graph_ab.py MODEL_DIR [--k 1,2,5,8] [--past 128] [--calls 400] [--threads 1]
+    python cli/bench/llamacpp/graph_ab.py MODEL_DIR --other OTHER_DIR [--graph model_packed.onnx] ...
 
 MODEL_DIR holds model.onnx (the attention_mask graph) and model_packed.onnx (``export --packed``). Each graph gets
 one ONNX Runtime session (float16-stored weights unfolded to float32 first, as the engine does at load); for each
 k, a call of k new tokens over a ``past``-token cache runs on each graph in turn, ``calls`` times, and the medians
 are printed with their ratio. Alternating call by call keeps a noisy machine's slow and fast spells out of the
-ratio. A benchmark: nothing runs it in CI.
+ratio. With --other, one graph file (--graph) of two exports of one checkpoint instead: what an export change
+saves per call (the second over the first). A benchmark: nothing runs it in CI.
 """
 import argparse
 import json
@@ -71,15 +73,25 @@ def main():
     parser.add_argument("--past", type=int, default=128)
     parser.add_argument("--calls", type=int, default=400)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--other", help="a second export of the same checkpoint: its --graph against MODEL_DIR's")
+    parser.add_argument("--graph", default="model_packed.onnx", help="the graph file compared with --other")
     args = parser.parse_args()
+    if args.other:  # (label, directory, graph file)
+        runs = [(f"{os.path.basename(os.path.normpath(d))}/{args.graph}", d, args.graph)
+                for d in (args.model_dir, args.other)]
+    else:
+        runs = [(graph, args.model_dir, graph) for graph in GRAPHS]
     with open(os.path.join(args.model_dir, "config.json")) as f:
         config = json.load(f)
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
-        sessions = {graph: session(args.model_dir, graph, args.threads, tmp) for graph in GRAPHS}
+        sessions = {}
+        for i, (label, directory, graph) in enumerate(runs):
+            os.makedirs(os.path.join(tmp, str(i)))
+            sessions[label] = session(directory, graph, args.threads, os.path.join(tmp, str(i)))
         for k in (int(x) for x in args.k.split(",")):
             inputs = {graph: feeds(sess, config, k, args.past, rng) for graph, sess in sessions.items()}
-            times = {graph: [] for graph in GRAPHS}
+            times = {graph: [] for graph in sessions}
             for graph, sess in sessions.items():
                 for _ in range(10):
                     sess.run(None, inputs[graph])
@@ -88,9 +100,8 @@ def main():
                     start = time.perf_counter()
                     sess.run(None, inputs[graph])
                     times[graph].append(time.perf_counter() - start)
-            mask, packed = (statistics.median(times[graph]) * 1e3 for graph in GRAPHS)
-            print(f"past {args.past} k {k}: model.onnx {mask:.3f} ms, model_packed.onnx {packed:.3f} ms, "
-                  f"packed / mask {packed / mask:.3f}")
+            (first, a), (second, b) = ((label, statistics.median(times[label]) * 1e3) for label in sessions)
+            print(f"past {args.past} k {k}: {first} {a:.3f} ms, {second} {b:.3f} ms, second / first {b / a:.3f}")
 
 
 if __name__ == "__main__":
