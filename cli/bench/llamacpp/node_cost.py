@@ -21,6 +21,7 @@ matmuls: a float32 decoder graph against a graph of its weights' MatMuls alone (
 One process, one thread unless --threads. A benchmark: nothing runs it in CI.
 """
 import argparse
+import json
 import os
 import statistics
 import sys
@@ -121,22 +122,22 @@ def chain(args):
                 nodes.append(helper.make_node("Identity", [previous], ["y"]))
                 sessions.append(session(graph(nodes, small_inputs(rng, tokens) + weights, [1, tokens, HIDDEN]),
                                         args.threads))
-            alone, mixed = alternate(sessions, {"x": x}, rounds=30, calls=5)
+            alone, mixed = alternate(sessions, [{"x": x}] * 2, rounds=30, calls=5)
             print(f"  {count:3d} MatMuls, {kind:34s} {(mixed - alone) / count:6.2f} us a node "
                   f"({alone:.0f} -> {mixed:.0f} us)")
 
 
 def alternate(sessions, feeds, rounds, calls):
-    """Medians of the sessions' call times, calls taking turns session by session."""
+    """Medians of the sessions' call times (us), each session with its feeds, taking turns session by session."""
     times = [[] for _ in sessions]
-    for s in sessions:
+    for s, f in zip(sessions, feeds):
         for _ in range(10):
-            s.run(None, feeds)
+            s.run(None, f)
     for _ in range(rounds):
-        for s, acc in zip(sessions, times):
+        for s, f, acc in zip(sessions, feeds, times):
             start = time.perf_counter()
             for _ in range(calls):
-                s.run(None, feeds)
+                s.run(None, f)
             acc.append((time.perf_counter() - start) / calls * 1e6)
     return [statistics.median(t) for t in times]
 
@@ -167,40 +168,24 @@ def strip(args):
     with tempfile.NamedTemporaryFile(suffix=".onnx", dir=os.path.dirname(os.path.abspath(args.graph))) as stripped:
         onnx.save(model, stripped.name)
         sessions = [session(args.graph, args.threads), session(stripped.name, args.threads)]
-        feeds = decoder_feeds(sessions[0], args.past, tokens=2)
-        full, without = alternate(sessions, feeds, rounds=args.rounds, calls=10)
+        feeds = decoder_feeds(sessions[0], args.graph, args.past, tokens=2)
+        full, without = alternate(sessions, [feeds] * 2, rounds=args.rounds, calls=10)
     print(f"{args.graph}: {len(replaced)} {args.op} nodes; a two-token call over {args.past} tokens "
           f"{full:.0f} us, without them {without:.0f} us: {(full - without) / len(replaced):.2f} us a node")
 
 
-def decoder_feeds(s, past, tokens):
-    """A call of `tokens` new tokens over a random `past`-token cache for an export's graph."""
-    rng = np.random.default_rng(0)
-    feeds = {}
-    for i in s.get_inputs():
-        name = i.name
-        if name == "input_ids":
-            feeds[name] = np.arange(5, 5 + tokens, dtype=np.int64)[None]
-        elif name == "position_ids":
-            feeds[name] = np.arange(past, past + tokens, dtype=np.int64)[None]
-        elif name == "attention_bias":
-            bias = np.zeros((1, 1, tokens, past + tokens), np.float32)
-            for j in range(tokens):  # new token j sees the past and the new tokens up to itself
-                bias[0, 0, j, past + j + 1:] = -1e9
-            feeds[name] = bias
-        elif name == "attention_mask":
-            feeds[name] = np.ones((1, past + tokens), np.int64)
-        elif name == "logits_to_keep":
-            feeds[name] = np.array(tokens, np.int64)
-        elif name.startswith("past_key_values"):
-            dtype = np.float16 if "float16" in i.type else np.float32
-            feeds[name] = rng.random((1, i.shape[1], past, i.shape[3])).astype(dtype)
-    return feeds
+def decoder_feeds(s, graph, past, tokens):
+    """A call of `tokens` new tokens over a random `past`-token cache for an export's graph (graph_ab.py's feeds,
+    the model's config.json read from the graph's directory)."""
+    from graph_ab import feeds  # cli/bench/llamacpp, beside this script
+
+    with open(os.path.join(os.path.dirname(os.path.abspath(graph)), "config.json")) as f:
+        config = json.load(f)
+    return feeds(s, config, tokens, past, np.random.default_rng(0))
 
 
 def matmuls(args):
-    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "tools"))
-    from specula_tools.quantize import unfold_fp16_weights
+    from graph_ab import unfold_fp16_weights  # tools/specula_tools/quantize.py, on graph_ab's path
 
     model = onnx.load(args.graph)  # with its external weights
     unfold_fp16_weights(model)  # float16-stored weights as the float32 values the graph computes with
@@ -232,17 +217,10 @@ def matmuls(args):
         whole = os.path.join(tmp, "whole.onnx")
         onnx.save(model, whole, save_as_external_data=True, location="whole.onnx_data")
         sessions = [session(whole, args.threads), session(alone, args.threads)]
-        feeds = [decoder_feeds(sessions[0], args.past, tokens=args.tokens),
+        feeds = [decoder_feeds(sessions[0], args.graph, args.past, tokens=args.tokens),
                  {f"x{w}": rng.random((1, args.tokens, w), np.float32) for w in inputs}]
-        times = [[] for _ in sessions]
-        for _ in range(args.rounds):
-            for s, f, acc in zip(sessions, feeds, times):
-                start = time.perf_counter()
-                for _ in range(10):
-                    s.run(None, f)
-                acc.append((time.perf_counter() - start) / 10 * 1e6)
+        full, kernels = alternate(sessions, feeds, rounds=args.rounds, calls=10)
     size = sum(np.prod(w.dims) * 4 for w in initializers) / 1e6
-    full, kernels = (statistics.median(t) for t in times)
     print(f"{args.graph}: a call of {args.tokens} token(s) over {args.past} {full:.0f} us; its {len(nodes)} MatMuls "
           f"alone ({size:.1f} MB of float32 weights) {kernels:.0f} us, {size / kernels * 1e3:.1f} GB/s; the rest "
           f"{full - kernels:.0f} us")
