@@ -2,7 +2,7 @@
 
     g++ -O3 -march=native -shared -fPIC cli/bench/llamacpp/panel_matmul.cc -o /tmp/libspecula_panel.so
     python cli/bench/llamacpp/panel_ab.py MODEL_DIR --lib /tmp/libspecula_panel.so [--graph model_packed.onnx]
-        [--k 1,2,4,8] [--past 64] [--calls 200] [--threads 1] [--swap]
+        [--k 1,2,4,8] [--past 64] [--calls 200] [--threads 1] [--swap | --only MatMul|PanelMatMul]
 
 Both sessions load MODEL_DIR's graph (float16-stored weights unfolded to float32, as graph_ab.py does); in the
 second, every MatMul whose weight is a float32 initializer [K, N] with N a multiple of 16 (or a Transpose of one,
@@ -85,12 +85,17 @@ def main():
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--swap", action="store_true", help="the panel graph's session first")
+    parser.add_argument("--only", choices=["MatMul", "PanelMatMul"],
+                        help="one session alone (PANEL_THREADS=2 spins a second thread in the process: compare such "
+                             "runs process against process)")
     args = parser.parse_args()
     with open(os.path.join(args.model_dir, "config.json")) as f:
         config = json.load(f)
     order = [("MatMul", False), ("PanelMatMul", True)]
     if args.swap:
         order.reverse()
+    if args.only:
+        order = [entry for entry in order if entry[0] == args.only]
     with tempfile.TemporaryDirectory() as tmp:
         sessions = {}
         for i, (label, panels) in enumerate(order):
@@ -98,9 +103,9 @@ def main():
             sessions[label] = session(args.model_dir, args.graph, os.path.join(tmp, str(i)), args.lib, args.threads,
                                       panels)
         for k in (int(x) for x in args.k.split(",")):
-            feeds = graph_ab.feeds(sessions["MatMul"], config, k, args.past, np.random.default_rng(k))
+            feeds = graph_ab.feeds(next(iter(sessions.values())), config, k, args.past, np.random.default_rng(k))
             logits = {label: s.run(["logits"], feeds)[0] for label, s in sessions.items()}
-            diff = float(np.abs(logits["MatMul"] - logits["PanelMatMul"]).max())
+            diff = float(np.abs(logits["MatMul"] - logits["PanelMatMul"]).max()) if len(logits) == 2 else None
             times = {label: [] for label in sessions}
             for s in sessions.values():
                 for _ in range(10):
@@ -110,7 +115,12 @@ def main():
                     start = time.perf_counter()
                     s.run(None, feeds)
                     times[label].append(time.perf_counter() - start)
-            (first, a), (second, b) = ((label, statistics.median(times[label]) * 1e3) for label in sessions)
+            medians = [(label, statistics.median(times[label]) * 1e3) for label in sessions]
+            if len(medians) == 1:
+                print(f"past {args.past} k {k}: {medians[0][0]} {medians[0][1]:.3f} ms "
+                      f"(ONNX Runtime threads {args.threads}, PANEL_THREADS {os.environ.get('PANEL_THREADS', '1')})")
+                continue
+            (first, a), (second, b) = medians
             print(f"past {args.past} k {k}: {first} {a:.3f} ms, {second} {b:.3f} ms, second / first {b / a:.3f}; "
                   f"largest logit difference {diff:.2e}")
 
