@@ -112,7 +112,7 @@ def run_spec(cmd, what):
     return parse_spec(out + err, what)
 
 
-def specula(a, jar, target, prompt_row, warmup_row, warmup, threads):
+def specula(a, jar, target, prompt_row, warmup_row, warmup, threads, kernels=None):
     with tempfile.TemporaryDirectory() as d:
         pf, wf = os.path.join(d, "p.jsonl"), os.path.join(d, "w.jsonl")
         for path, row in ((pf, prompt_row), (wf, warmup_row)):
@@ -130,6 +130,8 @@ def specula(a, jar, target, prompt_row, warmup_row, warmup, threads):
             cmd += ["--spinning"]
         if a.specula_proposers:
             cmd += ["--proposers", a.specula_proposers]
+        if kernels:
+            cmd += ["--kernels", kernels]
         run(cmd)
         rows = json.load(open(jf))["results"]
     res = {}
@@ -175,6 +177,9 @@ def main(argv):
                     help="warm-up generations in Specula's JVM before the measured one, e.g. 1 or 1,10 (both)")
     ap.add_argument("--specula-proposers",
                     help="Specula's proposers, each run with each policy (bench --proposers), e.g. model,ngram")
+    ap.add_argument("--specula-kernels",
+                    help="Specula's float32 MatMul kernels (bench --kernels), each run with each target, e.g. "
+                         "onnx-runtime,specula (configurations 'Specula LABEL/KERNELS ...'); unset: the CLI's default")
     ap.add_argument("--draft-max", default="4", help="llama.cpp draft lengths, e.g. 4,8")
     ap.add_argument("--lookup-max", default="4", help="llama.cpp lookup draft lengths, e.g. 4,8")
     ap.add_argument("--modes", default="plain,draft,lookup")
@@ -219,12 +224,16 @@ def main(argv):
                     labelled = "=" in jar_spec and "/" not in jar_spec.split("=", 1)[0]
                     jar_label, jar = jar_spec.split("=", 1) if labelled else ("", jar_spec)
                     engine = f"Specula@{jar_label}" if jar_label and len(a.jar) > 1 else "Specula"
+                    kernel_choices = a.specula_kernels.split(",") if a.specula_kernels else [None]
                     for spec in a.specula_target:
-                        label, target = spec.split("=", 1) if "=" in spec else ("fp32", spec)
-                        for w in warmups:
-                            warm = f" (warm {w})" if w != warmups[0] else ""
-                            attempt(f"{engine} {label}{warm}", lambda: {f"{engine} {label} {k}{warm}": v for k, v in specula(
-                                a, jar, target, p, warmup_of[p["id"]], w, t).items()})
+                        base, target = spec.split("=", 1) if "=" in spec else ("fp32", spec)
+                        for kernels in kernel_choices:
+                            label = f"{base}/{kernels}" if kernels and len(kernel_choices) > 1 else base
+                            for w in warmups:
+                                warm = f" (warm {w})" if w != warmups[0] else ""
+                                attempt(f"{engine} {label}{warm}", lambda: {
+                                    f"{engine} {label} {k}{warm}": v for k, v in specula(
+                                        a, jar, target, p, warmup_of[p["id"]], w, t, kernels).items()})
                 for prec, g in targets.items():
                     if "plain" in modes:
                         c = f"llama.cpp {prec} plain"

@@ -1,7 +1,7 @@
-"""A decoder graph against itself with its float32 weight MatMuls as panel_matmul.cc's PanelMatMul, calls alternating.
+"""A decoder graph against itself with its float32 weight MatMuls as the engine's PanelMatMul, calls alternating.
 
-    g++ -O3 -march=native -shared -fPIC cli/bench/llamacpp/panel_matmul.cc -o /tmp/libspecula_panel.so
-    python cli/bench/llamacpp/panel_ab.py MODEL_DIR --lib /tmp/libspecula_panel.so [--graph model_packed.onnx]
+    LIB=engine/target/classes/dev/specula/native/linux-x86_64/libspecula_kernels.so     (built by ./mvnw install)
+    python cli/bench/llamacpp/panel_ab.py MODEL_DIR --lib $LIB [--graph model_packed.onnx]
         [--k 1,2,4,8] [--past 64] [--calls 200] [--threads 1] [--swap | --only MatMul|PanelMatMul]
 
 Both sessions load MODEL_DIR's graph (float16-stored weights unfolded to float32, as graph_ab.py does); in the
@@ -28,7 +28,7 @@ from onnx import helper
 sys.path.insert(0, os.path.dirname(__file__))
 import graph_ab  # noqa: E402
 
-DOMAIN = "dev.specula.panel"
+DOMAIN = "dev.specula.kernels"
 
 
 def to_panels(model):
@@ -78,7 +78,7 @@ def session(directory, graph, tmp, lib, threads, panels):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("model_dir")
-    parser.add_argument("--lib", required=True, help="libspecula_panel.so, built from panel_matmul.cc")
+    parser.add_argument("--lib", required=True, help="libspecula_kernels.so, built from engine/src/main/native")
     parser.add_argument("--graph", default="model_packed.onnx")
     parser.add_argument("--k", default="1,2,4,8")
     parser.add_argument("--past", type=int, default=64)
@@ -86,8 +86,7 @@ def main():
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--swap", action="store_true", help="the panel graph's session first")
     parser.add_argument("--only", choices=["MatMul", "PanelMatMul"],
-                        help="one session alone (PANEL_THREADS=2 spins a second thread in the process: compare such "
-                             "runs process against process)")
+                        help="one session alone (compare such runs process against process)")
     args = parser.parse_args()
     with open(os.path.join(args.model_dir, "config.json")) as f:
         config = json.load(f)
@@ -118,7 +117,7 @@ def main():
             medians = [(label, statistics.median(times[label]) * 1e3) for label in sessions]
             if len(medians) == 1:
                 print(f"past {args.past} k {k}: {medians[0][0]} {medians[0][1]:.3f} ms "
-                      f"(ONNX Runtime threads {args.threads}, PANEL_THREADS {os.environ.get('PANEL_THREADS', '1')})")
+                      f"(ONNX Runtime threads {args.threads})")
                 continue
             (first, a), (second, b) = medians
             print(f"past {args.past} k {k}: {first} {a:.3f} ms, {second} {b:.3f} ms, second / first {b / a:.3f}; "

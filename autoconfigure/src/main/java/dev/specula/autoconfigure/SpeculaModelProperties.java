@@ -7,6 +7,7 @@ import org.springframework.boot.context.properties.ConfigurationProperties;
 import org.springframework.boot.context.properties.NestedConfigurationProperty;
 
 import dev.specula.model.ExecutionProvider;
+import dev.specula.model.MatMulKernels;
 import dev.specula.model.RuntimeOptions;
 
 /**
@@ -294,6 +295,14 @@ public class SpeculaModelProperties implements InitializingBean {
          */
         private boolean kvInPlace = true;
 
+        /**
+         * Whose kernels run float32 weight MatMuls on the CPU: onnx-runtime (the graph as
+         * exported), auto (Specula's native ones where they load: Linux x86-64 with AVX2
+         * and FMA; ONNX Runtime's elsewhere) or specula (Specula's, or the model does not
+         * load). Quantized and float16 weights keep ONNX Runtime's.
+         */
+        private MatMulKernels kernels = RuntimeOptions.DEFAULT_KERNELS;
+
         public ExecutionProvider getProvider() {
             return provider;
         }
@@ -342,10 +351,19 @@ public class SpeculaModelProperties implements InitializingBean {
             this.kvInPlace = kvInPlace;
         }
 
+        public MatMulKernels getKernels() {
+            return kernels;
+        }
+
+        public void setKernels(MatMulKernels kernels) {
+            this.kernels = kernels;
+        }
+
         /** These settings as the engine takes them. */
         public RuntimeOptions toRuntimeOptions() {
             return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens)
-                .withKvInPlace(kvInPlace);
+                .withKvInPlace(kvInPlace)
+                .withKernels(kernels);
         }
 
     }

@@ -49,7 +49,8 @@ final class BenchCommand {
 
     static final String USAGE = "bench [--target DIR] [--draft DIR] [--griffin DIR] --prompts FILE.jsonl [--max-new-tokens 128] "
             + "--policies plain,fixed:1,fixed:2,fixed:4,... [--proposers model,ngram,model+ngram,suffix,model+suffix,prediction,griffin] [--ngram-min 1] [--ngram-max 4] [--draft-shape chain,tree] [--tree-nodes auto,8,16] [--tree-width 2,3] [--categories a,b] [--repeat 3] [--warmup 1] [--warmup-prompts FILE.jsonl] [--ignore-eos] [--response-format json|SCHEMA.json] [--json OUT.json] [--markdown OUT.md] [--chart OUT.png] "
-            + "[--concurrency 1,4,8,16 [--batch-path padded|unpadded|both] [--target-packed FILE]]";
+            + "[--concurrency 1,4,8,16 [--batch-path padded|unpadded|both] [--target-packed FILE]] "
+            + "[--threads 1] [--kernels onnx-runtime|auto|specula]";
 
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
@@ -183,10 +184,9 @@ final class BenchCommand {
             if (arguments.has("json")) {
                 Map<String, Object> json = new LinkedHashMap<>();
                 json.put("machine", BenchReport.machine());
-                json.put("settings",
-                        Map.of("prompts", prompts.size(), "max_new_tokens", maxNewTokens, "repeat", repeat, "warmup",
-                                warmup, "warmup_prompts", warmupIds.size(), "temperature", sampling.temperature(),
-                                "greedy_mismatches", mismatches));
+                json.put("settings", Map.of("prompts", prompts.size(), "max_new_tokens", maxNewTokens, "repeat", repeat,
+                        "warmup", warmup, "warmup_prompts", warmupIds.size(), "temperature", sampling.temperature(),
+                        "greedy_mismatches", mismatches, "target_kernels", models.target().kernelsInUse().spelling()));
                 json.put("results", report.rows());
                 JSON.writeValue(Path.of(arguments.string("json", null)).toFile(), json);
             }

@@ -8,17 +8,19 @@ import org.jspecify.annotations.Nullable;
 
 import dev.specula.engine.ModelPair;
 import dev.specula.model.ExecutionProvider;
+import dev.specula.model.MatMulKernels;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.models.tiny.TinyModels;
 
 /**
  * Which models to load and how: {@code --target}, {@code --draft}, {@code --griffin} (a
- * GRIFFIN feature head), {@code --threads}, {@code --provider}, {@code --device}.
+ * GRIFFIN feature head), {@code --threads}, {@code --provider}, {@code --device},
+ * {@code --kernels} (onnx-runtime, auto or specula: whose float32 MatMul kernels).
  */
 final class ModelOptions {
 
     static final Set<String> OPTIONS = Set.of("target", "draft", "griffin", "target-packed", "threads", "provider",
-            "device");
+            "device", "kernels");
 
     /**
      * Model flags (no value): {@code --spinning}, idle ONNX Runtime threads spin;
@@ -134,6 +136,14 @@ final class ModelOptions {
             .withIntraOpThreads(arguments.integer("threads", 1, 0, 1024))
             .withSpinning(arguments.has("spinning"))
             .withKvInPlace(!arguments.has("no-kv-in-place"));
+        if (arguments.has("kernels")) {
+            try {
+                options = options.withKernels(MatMulKernels.parse(arguments.string("kernels", ""), "--kernels"));
+            }
+            catch (IllegalArgumentException ex) {
+                throw new CliException(ex.getMessage());
+            }
+        }
         // --profile PREFIX: only commands that accept it (cost) get here with it
         return arguments.has("profile") ? options.withProfiling(Path.of(arguments.string("profile", null))) : options;
     }

@@ -73,6 +73,13 @@ public final class DecoderModel implements Decoder {
     final OrtSession session;
 
     /**
+     * The float32 weights in panels that {@link #session} reads in place when Specula's
+     * kernels run its MatMuls ({@link RuntimeOptions#kernels()}), else null: closed after
+     * the session.
+     */
+    private final @Nullable PanelGraph panels;
+
+    /**
      * [1, kvHeads, 0, headDim]: the past of an empty cache, shared by every layer and
      * sequence.
      */
@@ -143,8 +150,9 @@ public final class DecoderModel implements Decoder {
     public static final String CALL_TOKENS_MULTIPLE_METADATA = "specula.call_tokens_multiple";
 
     private DecoderModel(ModelFiles files, ModelConfig config, GraphSignature signature, TextTokenizer tokenizer,
-            Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session, int prefillChunkTokens,
-            boolean profiled, boolean sharedThreadPool, boolean tryKvInPlace) throws OrtException {
+            Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session,
+            @Nullable PanelGraph panels, int prefillChunkTokens, boolean profiled, boolean sharedThreadPool,
+            boolean tryKvInPlace) throws OrtException {
         this.name = files.directory().getFileName().toString();
         this.files = files;
         this.kvIdentity = files.kvIdentity();
@@ -154,6 +162,7 @@ public final class DecoderModel implements Decoder {
         this.chatTemplate = chatTemplate;
         this.environment = environment;
         this.session = session;
+        this.panels = panels;
         this.callTokens = readCallTokens(files, session);
         // int8 activations magnify the last-bit differences a hole (or a pad) makes in
         // the attention's sums: such a cache is kept compact, and its sequences step
@@ -209,13 +218,15 @@ public final class DecoderModel implements Decoder {
         ModelConfig config = ModelConfig.read(files);
         Optional<ChatTemplate> template = loadChatTemplate(files);
         OrtEnvironment environment = OrtEnvironments.get(threadPool(options));
-        OrtSession session = createSession(environment, files.model(), options);
+        Created created = createSession(environment, files.model(), options);
+        OrtSession session = created.session();
+        PanelGraph panels = created.panels();
         TextTokenizer tokenizer = null;
         try {
             GraphSignature signature = GraphSignature.introspect(files.model(), session.getInputInfo(),
                     session.getOutputInfo());
             tokenizer = loadTokenizer(files);
-            return new DecoderModel(files, config, signature, tokenizer, template, environment, session,
+            return new DecoderModel(files, config, signature, tokenizer, template, environment, session, panels,
                     options.prefillChunkTokens(), options.profilePrefix() != null, sharesGlobalPool(options),
                     options.kvInPlace() && options.provider() == ExecutionProvider.CPU);
         }
@@ -224,6 +235,9 @@ public final class DecoderModel implements Decoder {
                 tokenizer.close();
             }
             closeQuietly(session);
+            if (panels != null) {
+                panels.close();
+            }
             if (ex instanceof RuntimeException runtime) {
                 throw runtime;
             }
@@ -256,6 +270,23 @@ public final class DecoderModel implements Decoder {
         return outcome.writesInPlace();
     }
 
+    /**
+     * Whose kernels run this model's float32 weight MatMuls:
+     * {@link MatMulKernels#SPECULA} when its session runs them on Specula's
+     * ({@link RuntimeOptions#kernels()} asked for them and they could run), else
+     * {@link MatMulKernels#ONNX_RUNTIME}.
+     */
+    public MatMulKernels kernelsInUse() {
+        return panels != null ? MatMulKernels.SPECULA : MatMulKernels.ONNX_RUNTIME;
+    }
+
+    /**
+     * How many of this model's MatMuls run on Specula's kernels (0 on ONNX Runtime's).
+     */
+    public int speculaMatMuls() {
+        return panels != null ? panels.matMuls() : 0;
+    }
+
     /** Whether this model's one-row KV stores are written in place. */
     public boolean writesKvInPlace() {
         return kvInPlace;
@@ -279,7 +310,87 @@ public final class DecoderModel implements Decoder {
         }
     }
 
-    private static OrtSession createSession(OrtEnvironment environment, Path model, RuntimeOptions options) {
+    /** The property and the CLI option that choose the kernels, for errors. */
+    static final String KERNELS_SETTING = "specula.runtime.kernels (CLI: --kernels)";
+
+    /**
+     * The graph with its float32 weight MatMuls on Specula's kernels, when
+     * {@link RuntimeOptions#kernels()} asks for them and they can run here; null for ONNX
+     * Runtime's. {@link MatMulKernels#SPECULA} refuses to load where they cannot,
+     * {@link MatMulKernels#AUTO} says why in the log.
+     */
+    private static @Nullable PanelGraph panelGraph(OrtEnvironment environment, Path model, RuntimeOptions options) {
+        if (options.kernels() == MatMulKernels.ONNX_RUNTIME) {
+            return null;
+        }
+        String unavailable = null;
+        if (options.provider() != ExecutionProvider.CPU) {
+            unavailable = "they run on the CPU provider, not " + options.provider();
+        }
+        else {
+            try {
+                NativeKernels.library();
+            }
+            catch (IllegalStateException ex) {
+                unavailable = ex.getMessage();
+            }
+        }
+        if (unavailable != null) {
+            return kernelsUnavailable(model, options, unavailable, null);
+        }
+        try {
+            PanelGraph graph = PanelGraph.rewrite(model, environment);
+            if (graph.matMuls() == 0) {
+                LOG.info("{}: no float32 weight MatMul for Specula's kernels (quantized or float16 weights keep "
+                        + "ONNX Runtime's)", model);
+                graph.close();
+                return null;
+            }
+            return graph;
+        }
+        catch (java.io.IOException | OrtException | IllegalArgumentException ex) {
+            return kernelsUnavailable(model, options, "cannot rewrite the graph: " + ex.getMessage(), ex);
+        }
+        catch (OutOfMemoryError ex) {
+            return kernelsUnavailable(model, options, "no room in the JVM's memory to rewrite the graph ("
+                    + ex.getMessage() + "): raise -Xmx or -XX:MaxDirectMemorySize", null);
+        }
+    }
+
+    private static @Nullable PanelGraph kernelsUnavailable(Path model, RuntimeOptions options, String why,
+            @Nullable Exception cause) {
+        if (options.kernels() == MatMulKernels.SPECULA) {
+            throw new ModelLoadException(model, "Specula's MatMul kernels cannot run " + model + ": " + why + ". Set "
+                    + KERNELS_SETTING + " to auto (ONNX Runtime's where Specula's cannot run) or " + "onnx-runtime.",
+                    cause);
+        }
+        LOG.info("{}: ONNX Runtime's MatMul kernels, as Specula's cannot run here: {}", model, why);
+        return null;
+    }
+
+    /** A session, and the panels it reads in place (null: the graph as exported). */
+    private record Created(OrtSession session, @Nullable PanelGraph panels) {
+    }
+
+    private static Created createSession(OrtEnvironment environment, Path model, RuntimeOptions options) {
+        PanelGraph panels = panelGraph(environment, model, options);
+        try {
+            Created created = createSession(environment, model, options, panels);
+            if (created.panels() == null && panels != null) {
+                panels.close();
+            }
+            return created;
+        }
+        catch (RuntimeException ex) {
+            if (panels != null) {
+                panels.close();
+            }
+            throw ex;
+        }
+    }
+
+    private static Created createSession(OrtEnvironment environment, Path model, RuntimeOptions options,
+            @Nullable PanelGraph panels) {
         try (OrtSession.SessionOptions sessionOptions = new OrtSession.SessionOptions()) {
             sessionOptions.setOptimizationLevel(OrtSession.SessionOptions.OptLevel.ALL_OPT);
             sessionOptions.setExecutionMode(OrtSession.SessionOptions.ExecutionMode.SEQUENTIAL);
@@ -308,8 +419,18 @@ public final class DecoderModel implements Decoder {
                             ex);
                 }
             }
+            if (panels != null && registerKernels(sessionOptions, model, options, panels)) {
+                try {
+                    return new Created(environment.createSession(panels.model(), sessionOptions), panels);
+                }
+                catch (OrtException ex) {
+                    throw new ModelLoadException(model, "Cannot load " + model + " with its " + panels.matMuls()
+                            + " float32 MatMuls on Specula's kernels: " + ex.getMessage() + ". Set " + KERNELS_SETTING
+                            + " to onnx-runtime to load the graph as exported, and report it.", ex);
+                }
+            }
             try {
-                return environment.createSession(model.toString(), sessionOptions);
+                return new Created(environment.createSession(model.toString(), sessionOptions), null);
             }
             catch (OrtException ex) {
                 throw new ModelLoadException(model,
@@ -322,6 +443,29 @@ public final class DecoderModel implements Decoder {
             throw new ModelLoadException(model,
                     "Cannot configure an ONNX Runtime session for " + model + ": " + ex.getMessage(), ex);
         }
+    }
+
+    /**
+     * Registers the kernel library and the panels on these session options; false (and a
+     * log line) where the library refuses this CPU and {@link MatMulKernels#AUTO} allows
+     * ONNX Runtime's kernels instead.
+     */
+    private static boolean registerKernels(OrtSession.SessionOptions sessionOptions, Path model, RuntimeOptions options,
+            PanelGraph panels) throws OrtException {
+        try {
+            sessionOptions.registerCustomOpLibrary(NativeKernels.library().toString());
+        }
+        catch (OrtException ex) {
+            kernelsUnavailable(model, options, "the kernel library refused to load: " + ex.getMessage(), ex);
+            return false;
+        }
+        // the graph comes from memory: its other external weights lie beside the file
+        sessionOptions.addConfigEntry("session.model_external_initializers_file_folder_path",
+                model.toAbsolutePath().getParent().toString());
+        sessionOptions.addExternalInitializers(panels.initializers());
+        LOG.info("{}: {} float32 MatMuls on Specula's kernels ({} MB of weights in panels)", model, panels.matMuls(),
+                panels.panelBytes() >> 20);
+        return true;
     }
 
     private static OrtEnvironments.ThreadPool threadPool(RuntimeOptions options) {
@@ -1013,6 +1157,9 @@ public final class DecoderModel implements Decoder {
     public void close() {
         closeQuietly(emptyPast);
         closeQuietly(session);
+        if (panels != null) {
+            panels.close();
+        }
         tokenizer.close();
     }
 

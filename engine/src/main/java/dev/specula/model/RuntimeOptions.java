@@ -25,9 +25,14 @@ import org.jspecify.annotations.Nullable;
  * graph can (a probe at load): ONNX Runtime writes each call's new slots into one
  * preallocated buffer per layer instead of returning a new copy of the whole cache; true
  * by default, false only to compare
+ * @param kernels whose kernels run float32 weight MatMuls on the CPU
+ * ({@link MatMulKernels}); {@link #DEFAULT_KERNELS} by default
  */
 public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intraOpThreads, boolean spinning,
-        int prefillChunkTokens, @Nullable Path profilePrefix, boolean kvInPlace) {
+        int prefillChunkTokens, @Nullable Path profilePrefix, boolean kvInPlace, MatMulKernels kernels) {
+
+    /** Whose float32 MatMul kernels unless set. */
+    public static final MatMulKernels DEFAULT_KERNELS = MatMulKernels.AUTO;
 
     /** Tokens per prefill chunk unless set. */
     public static final int DEFAULT_PREFILL_CHUNK_TOKENS = 256;
@@ -43,10 +48,20 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
             throw new IllegalArgumentException(
                     "intraOpThreads must be >= 0 (0 = ONNX Runtime decides) but was " + intraOpThreads);
         }
+        if (kernels == null) {
+            throw new IllegalArgumentException("kernels must not be null");
+        }
         if (prefillChunkTokens < 1) {
             throw new IllegalArgumentException("prefillChunkTokens must be >= 1 (default "
                     + DEFAULT_PREFILL_CHUNK_TOKENS + ") but was " + prefillChunkTokens);
         }
+    }
+
+    /** These options with the default kernels. */
+    public RuntimeOptions(ExecutionProvider provider, int deviceId, int intraOpThreads, boolean spinning,
+            int prefillChunkTokens, @Nullable Path profilePrefix, boolean kvInPlace) {
+        this(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens, profilePrefix, kvInPlace,
+                DEFAULT_KERNELS);
     }
 
     /** These options, the KV written in place where the graph can. */
@@ -74,12 +89,13 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
     /** These options on another provider and device. */
     public RuntimeOptions withProvider(ExecutionProvider newProvider, int newDeviceId) {
         return new RuntimeOptions(newProvider, newDeviceId, intraOpThreads, spinning, prefillChunkTokens, profilePrefix,
-                kvInPlace);
+                kvInPlace, kernels);
     }
 
     /** These options with another intra-op thread count (0 = ONNX Runtime decides). */
     public RuntimeOptions withIntraOpThreads(int threads) {
-        return new RuntimeOptions(provider, deviceId, threads, spinning, prefillChunkTokens, profilePrefix, kvInPlace);
+        return new RuntimeOptions(provider, deviceId, threads, spinning, prefillChunkTokens, profilePrefix, kvInPlace,
+                kernels);
     }
 
     /**
@@ -88,12 +104,13 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
      */
     public RuntimeOptions withSpinning(boolean spin) {
         return new RuntimeOptions(provider, deviceId, intraOpThreads, spin, prefillChunkTokens, profilePrefix,
-                kvInPlace);
+                kvInPlace, kernels);
     }
 
     /** These options with another prefill chunk (tokens per ONNX Runtime call, >= 1). */
     public RuntimeOptions withPrefillChunkTokens(int tokens) {
-        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, tokens, profilePrefix, kvInPlace);
+        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, tokens, profilePrefix, kvInPlace,
+                kernels);
     }
 
     /**
@@ -101,7 +118,8 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
      * {@code prefix}.
      */
     public RuntimeOptions withProfiling(Path prefix) {
-        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens, prefix, kvInPlace);
+        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens, prefix, kvInPlace,
+                kernels);
     }
 
     /**
@@ -109,7 +127,13 @@ public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intra
      */
     public RuntimeOptions withKvInPlace(boolean inPlace) {
         return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens, profilePrefix,
-                inPlace);
+                inPlace, kernels);
+    }
+
+    /** These options with float32 weight MatMuls run by {@code matMulKernels}. */
+    public RuntimeOptions withKernels(MatMulKernels matMulKernels) {
+        return new RuntimeOptions(provider, deviceId, intraOpThreads, spinning, prefillChunkTokens, profilePrefix,
+                kvInPlace, matMulKernels);
     }
 
 }

@@ -3,10 +3,8 @@ package dev.specula.engine;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.CompletableFuture;
 import java.util.function.Supplier;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -15,15 +13,11 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 import dev.specula.Fixtures;
-import dev.specula.kv.KvSequence;
 import dev.specula.kv.KvStore;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.RuntimeOptions;
-import dev.specula.model.StepInput;
-import dev.specula.model.StepOutput;
 import dev.specula.policy.FixedPolicy;
 import dev.specula.policy.LdlpPolicy;
-import dev.specula.policy.PlainPolicy;
 import dev.specula.policy.PolicyParameters;
 import dev.specula.policy.SpeculationPolicies;
 import dev.specula.policy.SpeculationPolicy;
@@ -42,8 +36,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 class QuantizedLosslessTest {
 
     private static final int NEW_TOKENS = 32;
-
-    private static final int[] GAMMAS = { 1, 2, 4, 8 };
 
     private static DecoderModel target;
 
@@ -187,80 +179,20 @@ class QuantizedLosslessTest {
         assertBatchMatches(packedTarget, KvStore.Layout.PACKED);
     }
 
-    private static void assertBatchMatches(DecoderModel model, KvStore.Layout layout) {
-        SpeculativeDecoder alone = new SpeculativeDecoder(new ModelPair(model, null));
-        try (Engine batch = new Engine(new ModelPair(model, floatDraft),
-                new Engine.Settings(8, 64, Duration.ofMillis(20), Duration.ofSeconds(30)))) {
-            List<CompletableFuture<GenerationResult>> futures = new ArrayList<>();
-            for (int i = 0; i < 8; i++) {
-                int gamma = 1 + i % 5;
-                Supplier<SpeculationPolicy> policy = (i % 4 == 3) ? PlainPolicy::new : () -> new FixedPolicy(gamma);
-                futures.add(batch
-                    .submit(GenerationRequest.builder(prompts.get(i)).maxNewTokens(NEW_TOKENS).policy(policy).build()));
-            }
-            GenerationStats stats = new GenerationStats();
-            for (int i = 0; i < futures.size(); i++) {
-                GenerationResult batched = futures.get(i).join();
-                assertThat(batched.tokenIds()).as("request %d", i)
-                    .containsExactly(plain(alone, prompts.get(i)).tokenIds());
-                stats.add(batched.stats());
-            }
-            assertThat(stats.accepted()).as("speculation ran and accepted drafts").isPositive();
-            assertThat(batch.layout()).contains(layout);
-        }
-    }
-
     private static GenerationResult plain(SpeculativeDecoder decoder, int[] prompt) {
-        return decoder
-            .generate(GenerationRequest.builder(prompt).maxNewTokens(NEW_TOKENS).policy(PlainPolicy::new).build());
+        return LosslessChecks.plain(decoder, prompt, NEW_TOKENS);
     }
 
     private static GenerationStats compareAll(DecoderModel model, DecoderModel draft) {
-        SpeculativeDecoder plainDecoder = new SpeculativeDecoder(new ModelPair(model, null));
-        SpeculativeDecoder speculativeDecoder = new SpeculativeDecoder(new ModelPair(model, draft));
-        GenerationStats total = new GenerationStats();
-        for (int p = 0; p < prompts.size(); p++) {
-            GenerationResult plain = plain(plainDecoder, prompts.get(p));
-            for (int gamma : GAMMAS) {
-                GenerationResult speculative = speculativeDecoder.generate(GenerationRequest.builder(prompts.get(p))
-                    .maxNewTokens(NEW_TOKENS)
-                    .policy(() -> new FixedPolicy(gamma))
-                    .build());
-                assertThat(speculative.tokenIds()).as("prompt %d, γ = %d, draft %s", p, gamma, draft.name())
-                    .containsExactly(plain.tokenIds());
-                assertThat(speculative.text()).isEqualTo(plain.text());
-                total.add(speculative.stats());
-            }
-        }
-        return total;
+        return LosslessChecks.compareAll(model, draft, prompts, NEW_TOKENS);
     }
 
-    /**
-     * The largest |difference| between the logits of one 5-row call and of 5 single-row
-     * calls over the same 12-token past.
-     */
+    private static void assertBatchMatches(DecoderModel model, KvStore.Layout layout) {
+        LosslessChecks.assertBatchMatches(model, floatDraft, layout, prompts, NEW_TOKENS);
+    }
+
     private static float rowDependence(DecoderModel model) throws Exception {
-        int[] past = java.util.Arrays.copyOf(prompts.get(0), 12);
-        int[] next = java.util.Arrays.copyOfRange(prompts.get(1), 0, 5);
-        int width = model.logitsWidth();
-        float[] together;
-        try (KvSequence cache = model.newCache()) {
-            model.forward(new StepInput(cache, past, 1, false, null));
-            StepOutput out = model.forward(new StepInput(cache, next, next.length, false, null));
-            together = out.logits();
-        }
-        float max = 0;
-        try (KvSequence cache = model.newCache()) {
-            model.forward(new StepInput(cache, past, 1, false, null));
-            for (int r = 0; r < next.length; r++) {
-                StepOutput out = model.forward(new StepInput(cache, new int[] { next[r] }, 1, false, null));
-                for (int v = 0; v < width; v++) {
-                    max = Math.max(max, Math.abs(out.logits()[v] - together[r * width + v]));
-                }
-            }
-        }
-        System.out.printf("row dependence of %s: %.3g%n", model.name(), max);
-        return max;
+        return LosslessChecks.rowDependence(model, prompts);
     }
 
 }

@@ -1,12 +1,17 @@
 package dev.specula.engine;
 
+import java.util.stream.Stream;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.CsvSource;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import dev.specula.Fixtures;
 import dev.specula.model.DecoderModel;
+import dev.specula.model.MatMulKernels;
+import dev.specula.model.RuntimeOptions;
 import dev.specula.policy.FixedPolicy;
 import dev.specula.policy.PlainPolicy;
 import dev.specula.tokenizer.PromptEncoder;
@@ -20,17 +25,33 @@ import static org.assertj.core.api.Assertions.assertThat;
  * (16-token sliding window), Phi-3 (fused projections, 16-token window) and Gemma-2/3
  * (sliding layers alternating with full ones, soft-capping), exported by tools/, with
  * transformers' tokenization and greedy ids committed beside them (reference.json);
- * end-of-sequence ignored as the references were made without it.
+ * end-of-sequence ignored as the references were made without it. Float32 MatMuls on ONNX
+ * Runtime's kernels and on Specula's.
  */
 class ReferenceDecodingTest {
 
+    static Stream<Arguments> familiesAndKernels() {
+        return Stream
+            .of("llama", "qwen2", "gpt2", "llama-fp16", "qwen3", "llama3", "mistral", "phi3", "gemma2", "gemma3",
+                    "llama-fused", "qwen2-fused", "qwen3-fused", "llama-fused-packed", "mistral-fused", "gemma2-fused",
+                    "gemma3-fused", "gpt2-fused")
+            .flatMap((family) -> Stream.of(MatMulKernels.ONNX_RUNTIME, MatMulKernels.SPECULA)
+                .map((kernels) -> Arguments.of(family, kernels)));
+    }
+
+    /**
+     * On ONNX Runtime's MatMul and on Specula's kernels (the float16 fixture has no
+     * float32 MatMul: ONNX Runtime's either way).
+     */
     @ParameterizedTest
-    @ValueSource(strings = { "llama", "qwen2", "gpt2", "llama-fp16", "qwen3", "llama3", "mistral", "phi3", "gemma2",
-            "gemma3", "llama-fused", "qwen2-fused", "qwen3-fused", "llama-fused-packed", "mistral-fused",
-            "gemma2-fused", "gemma3-fused", "gpt2-fused" })
-    void plainAndSpeculativeGreedyMatchTransformers(String family) {
+    @MethodSource("familiesAndKernels")
+    void plainAndSpeculativeGreedyMatchTransformers(String family, MatMulKernels kernels) {
         JsonNode reference = Fixtures.json(Fixtures.model(family).resolve("reference.json"));
-        try (ModelPair models = new ModelPair(Fixtures.load(family), Fixtures.load(family))) {
+        RuntimeOptions options = RuntimeOptions.defaults().withKernels(kernels);
+        try (ModelPair models = new ModelPair(DecoderModel.load(Fixtures.model(family), options),
+                DecoderModel.load(Fixtures.model(family), options))) {
+            assertThat(models.target().kernelsInUse())
+                .isEqualTo(family.equals("llama-fp16") ? MatMulKernels.ONNX_RUNTIME : kernels);
             DecoderModel target = models.target();
             PromptEncoder encoder = new PromptEncoder(target.tokenizer(), target.chatTemplate(), family);
             SpeculativeDecoder decoder = new SpeculativeDecoder(models);
