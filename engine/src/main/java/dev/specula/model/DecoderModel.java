@@ -341,8 +341,10 @@ public final class DecoderModel implements Decoder {
         try {
             PanelGraph graph = PanelGraph.rewrite(model, environment);
             if (graph.matMuls() == 0) {
-                LOG.info("{}: no float32 weight MatMul for Specula's kernels (quantized or float16 weights keep "
-                        + "ONNX Runtime's)", model);
+                if (options.kernels() == MatMulKernels.SPECULA) {
+                    LOG.info("{}: no float32 weight MatMul for Specula's kernels (quantized or float16 weights "
+                            + "keep ONNX Runtime's)", model);
+                }
                 graph.close();
                 return null;
             }
@@ -424,9 +426,16 @@ public final class DecoderModel implements Decoder {
                     return new Created(environment.createSession(panels.model(), sessionOptions), panels);
                 }
                 catch (OrtException ex) {
-                    throw new ModelLoadException(model, "Cannot load " + model + " with its " + panels.matMuls()
-                            + " float32 MatMuls on Specula's kernels: " + ex.getMessage() + ". Set " + KERNELS_SETTING
-                            + " to onnx-runtime to load the graph as exported, and report it.", ex);
+                    String message = "Cannot load " + model + " with its " + panels.matMuls()
+                            + " float32 MatMuls on Specula's kernels: " + ex.getMessage();
+                    if (options.kernels() == MatMulKernels.SPECULA) {
+                        throw new ModelLoadException(model, message + ". Set " + KERNELS_SETTING
+                                + " to auto or onnx-runtime to load the graph as exported, and report it.", ex);
+                    }
+                    // auto: the graph as exported, on fresh session options
+                    LOG.warn("{}; loading the graph as exported, on ONNX Runtime's kernels (please report it)",
+                            message);
+                    return createSession(environment, model, options, null);
                 }
             }
             try {

@@ -16,6 +16,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 
+import ai.onnxruntime.OnnxJavaType;
 import ai.onnxruntime.OnnxTensor;
 import ai.onnxruntime.OnnxTensorLike;
 import ai.onnxruntime.OrtEnvironment;
@@ -107,9 +108,18 @@ final class PanelGraph implements AutoCloseable {
 
     private final int matMuls;
 
-    private PanelGraph(byte[] model, Map<String, OnnxTensor> panels, int matMuls) {
+    /**
+     * The graph's other weights whose data lies in files, mapped from them and supplied
+     * as they are: ONNX Runtime resolves no external data path of a graph given as bytes,
+     * so a model directory of symbolic links (Hugging Face's cache) loads as its file
+     * would.
+     */
+    private final Map<String, OnnxTensor> mapped;
+
+    private PanelGraph(byte[] model, Map<String, OnnxTensor> panels, Map<String, OnnxTensor> mapped, int matMuls) {
         this.model = model;
         this.panels = panels;
+        this.mapped = mapped;
         this.matMuls = matMuls;
     }
 
@@ -120,7 +130,9 @@ final class PanelGraph implements AutoCloseable {
 
     /** The panels by initializer name, for {@code addExternalInitializers}. */
     Map<String, OnnxTensorLike> initializers() {
-        return Map.copyOf(panels);
+        Map<String, OnnxTensorLike> all = new HashMap<>(mapped);
+        all.putAll(panels);
+        return all;
     }
 
     /** How many MatMuls were rewritten (0: the graph has none this kernel takes). */
@@ -139,6 +151,7 @@ final class PanelGraph implements AutoCloseable {
     @Override
     public void close() {
         panels.values().forEach(OnnxTensor::close);
+        mapped.values().forEach(OnnxTensor::close);
     }
 
     /**
@@ -257,21 +270,32 @@ final class PanelGraph implements AutoCloseable {
             }
         }
         if (rewrites.isEmpty()) {
-            return new PanelGraph(bytes, Map.of(), 0);
+            return new PanelGraph(bytes, Map.of(), Map.of(), 0);
         }
         Map<String, OnnxTensor> panels = new LinkedHashMap<>();
+        Map<String, OnnxTensor> mapped = new HashMap<>();
+        Path directory = modelPath.toAbsolutePath().getParent();
         try {
             for (Source source : rewrites.values()) {
                 if (!panels.containsKey(source.panelName())) {
-                    panels.put(source.panelName(),
-                            panels(source, bytes, modelPath.toAbsolutePath().getParent(), environment));
+                    panels.put(source.panelName(), panels(source, bytes, directory, environment));
                 }
             }
-            byte[] rewritten = write(modelFields, graph, nodes, initializers, outputs, rewrites, panels);
-            return new PanelGraph(rewritten, panels, rewrites.size());
+            Set<String> droppedNames = new HashSet<>();
+            byte[] rewritten = write(modelFields, graph, nodes, initializers, outputs, rewrites, panels, droppedNames);
+            for (Tensor tensor : initializers.values()) {
+                if (!droppedNames.contains(tensor.name())) {
+                    OnnxTensor weight = mapped(tensor, directory, environment);
+                    if (weight != null) {
+                        mapped.put(tensor.name(), weight);
+                    }
+                }
+            }
+            return new PanelGraph(rewritten, panels, mapped, rewrites.size());
         }
         catch (IOException | OrtException | RuntimeException | OutOfMemoryError ex) {
             panels.values().forEach(OnnxTensor::close);
+            mapped.values().forEach(OnnxTensor::close);
             throw ex;
         }
     }
@@ -368,6 +392,39 @@ final class PanelGraph implements AutoCloseable {
         return OnnxTensor.createTensor(environment, panels, new long[] { n / PANEL, k, PANEL });
     }
 
+    /** ONNX element types a mapped weight may have, by TensorProto.DataType. */
+    private static final Map<Integer, OnnxJavaType> JAVA_TYPES = Map.of(FLOAT, OnnxJavaType.FLOAT, 2,
+            OnnxJavaType.UINT8, 3, OnnxJavaType.INT8, 5, OnnxJavaType.INT16, 6, OnnxJavaType.INT32, 7,
+            OnnxJavaType.INT64, 9, OnnxJavaType.BOOL, FLOAT16, OnnxJavaType.FLOAT16, 11, OnnxJavaType.DOUBLE, 16,
+            OnnxJavaType.BFLOAT16);
+
+    /**
+     * An initializer whose data lies in a file, as a tensor over the mapped file; null
+     * for one in the graph, of another element type or over 2 GB, which ONNX Runtime
+     * reads itself (from the model's directory).
+     */
+    private static OnnxTensor mapped(Tensor tensor, Path directory, OrtEnvironment environment)
+            throws IOException, OrtException {
+        OnnxJavaType type = JAVA_TYPES.get(tensor.dataType());
+        if (OnnxWire.integer(tensor.fields(), TENSOR_DATA_LOCATION, 0) != 1 || type == null) {
+            return null;
+        }
+        long bytes = type.size;
+        for (long dim : tensor.dims()) {
+            bytes *= dim;
+        }
+        if (bytes > Integer.MAX_VALUE) {
+            return null;
+        }
+        ByteBuffer data = data(tensor, null, directory);
+        if (data.remaining() < bytes) {
+            throw new IOException("weight " + tensor.name() + " holds " + data.remaining() + " bytes, not the " + bytes
+                    + " its shape needs");
+        }
+        ByteBuffer exact = data.slice(data.position(), (int) bytes).order(ByteOrder.nativeOrder());
+        return OnnxTensor.createTensor(environment, exact, tensor.dims(), type);
+    }
+
     /** The tensor's bytes, little-endian, positioned at its first element. */
     private static ByteBuffer data(Tensor tensor, byte[] model, Path directory) throws IOException {
         for (Field field : tensor.fields()) {
@@ -406,7 +463,7 @@ final class PanelGraph implements AutoCloseable {
     /** The model with the rewritten graph and the kernels' domain imported. */
     private static byte[] write(List<Field> modelFields, List<Field> graph, List<Node> nodes,
             Map<String, Tensor> initializers, Set<String> outputs, Map<Node, Source> rewrites,
-            Map<String, OnnxTensor> panels) {
+            Map<String, OnnxTensor> panels, Set<String> droppedNames) {
         // uses of every name once the MatMuls read their panels, subgraphs' included
         Map<String, Integer> uses = new HashMap<>();
         for (Node node : nodes) {
@@ -434,7 +491,6 @@ final class PanelGraph implements AutoCloseable {
                 }
             }
         }
-        Set<String> droppedNames = new HashSet<>();
         dropped.forEach((node) -> droppedNames.addAll(node.outputs()));
         for (Source source : rewrites.values()) {
             if (uses.getOrDefault(source.tensor().name(), 0) <= 0) {

@@ -1,7 +1,13 @@
 package dev.specula.model;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.stream.Stream;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 import dev.specula.Fixtures;
 import dev.specula.kv.KvSequence;
@@ -35,6 +41,44 @@ class SpeculaKernelsTest {
             }
             assertThat(greedy).containsExactly(expected);
         }
+    }
+
+    /**
+     * Hugging Face's cache: a snapshot directory of symbolic links to blobs named by hash
+     * elsewhere. The rewritten graph is loaded from bytes, whose external data ONNX
+     * Runtime would resolve only inside one directory: the engine maps it itself.
+     */
+    @Test
+    void aSnapshotOfSymbolicLinksToBlobsLoadsAndDecodesAsTheDirectoryItself(@TempDir Path cache) throws Exception {
+        Path fixture = Fixtures.model("qwen-vocab");
+        Path blobs = Files.createDirectories(cache.resolve("blobs"));
+        Path snapshot = Files.createDirectories(cache.resolve("snapshots").resolve("0123abc"));
+        try (Stream<Path> files = Files.list(fixture)) {
+            for (Path file : files.toList()) {
+                Path blob = Files.copy(file, blobs.resolve(Integer.toHexString(file.getFileName().hashCode())));
+                Files.createSymbolicLink(snapshot.resolve(file.getFileName()), snapshot.relativize(blob));
+            }
+        }
+        JsonNode reference = Fixtures.json(fixture.resolve("reference.json"));
+        int[] prompt = Arrays.copyOf(LargeVocabularyTest.ints(reference.path("prompt_ids")), 300);
+        try (DecoderModel linked = DecoderModel.load(snapshot.resolve("model.onnx"), SPECULA);
+                DecoderModel plain = DecoderModel.load(fixture.resolve("model.onnx"),
+                        RuntimeOptions.defaults().withKernels(MatMulKernels.ONNX_RUNTIME))) {
+            assertThat(linked.kernelsInUse()).isEqualTo(MatMulKernels.SPECULA);
+            assertThat(greedy(linked, prompt, 8)).containsExactly(greedy(plain, prompt, 8));
+        }
+    }
+
+    private static int[] greedy(DecoderModel model, int[] prompt, int tokens) throws Exception {
+        int[] ids = new int[tokens];
+        try (KvSequence cache = model.newCache()) {
+            StepOutput output = model.forward(new StepInput(cache, prompt, 1, false, null));
+            for (int i = 0; i < tokens; i++) {
+                ids[i] = Distributions.argmax(output.logits(), 0, output.width());
+                output = model.forward(new StepInput(cache, new int[] { ids[i] }, 1, false, null));
+            }
+        }
+        return ids;
     }
 
     @Test
