@@ -391,7 +391,9 @@ class SpeculaCliTest {
             ops.add(op.path("op").asText());
         }
         assertThat(shares).isCloseTo(1.0, org.assertj.core.api.Assertions.within(1e-9));
-        assertThat(ops).contains("MatMul");
+        // the weights' MatMuls: Specula's kernels by default where the engine's jar has
+        // them (this build's platform), ONNX Runtime's elsewhere
+        assertThat(ops).containsAnyOf("PanelMatMul", "MatMul");
     }
 
     @Test

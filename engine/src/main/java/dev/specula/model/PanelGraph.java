@@ -60,6 +60,8 @@ final class PanelGraph implements AutoCloseable {
 
     private static final int GRAPH_INITIALIZER = 5;
 
+    private static final int GRAPH_INPUT = 11;
+
     private static final int GRAPH_OUTPUT = 12;
 
     private static final int GRAPH_VALUE_INFO = 13;
@@ -246,6 +248,7 @@ final class PanelGraph implements AutoCloseable {
         Map<String, Node> producers = new HashMap<>();
         Map<String, Tensor> initializers = new LinkedHashMap<>();
         Set<String> outputs = new HashSet<>();
+        Set<String> inputs = new HashSet<>();
         for (Field field : graph) {
             if (field.number() == GRAPH_NODE) {
                 Node node = Node.of(field);
@@ -259,7 +262,12 @@ final class PanelGraph implements AutoCloseable {
             else if (field.number() == GRAPH_OUTPUT) {
                 outputs.add(OnnxWire.string(field.message(), 1));
             }
+            else if (field.number() == GRAPH_INPUT) {
+                inputs.add(OnnxWire.string(field.message(), 1));
+            }
         }
+        // an initializer that is also a graph input (IR < 4) can be fed: not a constant
+        inputs.forEach(initializers::remove);
         Map<Node, Source> rewrites = new LinkedHashMap<>();
         for (Node node : nodes) {
             if (node.standard("MatMul") && node.inputs().size() == 2) {
