@@ -73,11 +73,10 @@ public final class DecoderModel implements Decoder {
     final OrtSession session;
 
     /**
-     * The float32 weights in panels that {@link #session} reads in place when Specula's
-     * kernels run its MatMuls ({@link RuntimeOptions#kernels()}), else null: closed after
-     * the session.
+     * How many of the session's MatMuls run on Specula's kernels
+     * ({@link RuntimeOptions#kernels()}); 0 on ONNX Runtime's.
      */
-    private final @Nullable PanelGraph panels;
+    private final int speculaMatMuls;
 
     /**
      * [1, kvHeads, 0, headDim]: the past of an empty cache, shared by every layer and
@@ -150,9 +149,9 @@ public final class DecoderModel implements Decoder {
     public static final String CALL_TOKENS_MULTIPLE_METADATA = "specula.call_tokens_multiple";
 
     private DecoderModel(ModelFiles files, ModelConfig config, GraphSignature signature, TextTokenizer tokenizer,
-            Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session,
-            @Nullable PanelGraph panels, int prefillChunkTokens, boolean profiled, boolean sharedThreadPool,
-            boolean tryKvInPlace) throws OrtException {
+            Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session, int speculaMatMuls,
+            int prefillChunkTokens, boolean profiled, boolean sharedThreadPool, boolean tryKvInPlace)
+            throws OrtException {
         this.name = files.directory().getFileName().toString();
         this.files = files;
         this.kvIdentity = files.kvIdentity();
@@ -162,7 +161,7 @@ public final class DecoderModel implements Decoder {
         this.chatTemplate = chatTemplate;
         this.environment = environment;
         this.session = session;
-        this.panels = panels;
+        this.speculaMatMuls = speculaMatMuls;
         this.callTokens = readCallTokens(files, session);
         // int8 activations magnify the last-bit differences a hole (or a pad) makes in
         // the attention's sums: such a cache is kept compact, and its sequences step
@@ -220,13 +219,13 @@ public final class DecoderModel implements Decoder {
         OrtEnvironment environment = OrtEnvironments.get(threadPool(options));
         Created created = createSession(environment, files.model(), options);
         OrtSession session = created.session();
-        PanelGraph panels = created.panels();
+        int speculaMatMuls = created.speculaMatMuls();
         TextTokenizer tokenizer = null;
         try {
             GraphSignature signature = GraphSignature.introspect(files.model(), session.getInputInfo(),
                     session.getOutputInfo());
             tokenizer = loadTokenizer(files);
-            return new DecoderModel(files, config, signature, tokenizer, template, environment, session, panels,
+            return new DecoderModel(files, config, signature, tokenizer, template, environment, session, speculaMatMuls,
                     options.prefillChunkTokens(), options.profilePrefix() != null, sharesGlobalPool(options),
                     options.kvInPlace() && options.provider() == ExecutionProvider.CPU);
         }
@@ -235,9 +234,6 @@ public final class DecoderModel implements Decoder {
                 tokenizer.close();
             }
             closeQuietly(session);
-            if (panels != null) {
-                panels.close();
-            }
             if (ex instanceof RuntimeException runtime) {
                 throw runtime;
             }
@@ -277,14 +273,14 @@ public final class DecoderModel implements Decoder {
      * {@link MatMulKernels#ONNX_RUNTIME}.
      */
     public MatMulKernels kernelsInUse() {
-        return panels != null ? MatMulKernels.SPECULA : MatMulKernels.ONNX_RUNTIME;
+        return speculaMatMuls > 0 ? MatMulKernels.SPECULA : MatMulKernels.ONNX_RUNTIME;
     }
 
     /**
      * How many of this model's MatMuls run on Specula's kernels (0 on ONNX Runtime's).
      */
     public int speculaMatMuls() {
-        return panels != null ? panels.matMuls() : 0;
+        return speculaMatMuls;
     }
 
     /** Whether this model's one-row KV stores are written in place. */
@@ -370,24 +366,21 @@ public final class DecoderModel implements Decoder {
         return null;
     }
 
-    /** A session, and the panels it reads in place (null: the graph as exported). */
-    private record Created(OrtSession session, @Nullable PanelGraph panels) {
+    /** A session, and how many of its MatMuls run on Specula's kernels. */
+    private record Created(OrtSession session, int speculaMatMuls) {
     }
 
     private static Created createSession(OrtEnvironment environment, Path model, RuntimeOptions options) {
         PanelGraph panels = panelGraph(environment, model, options);
         try {
-            Created created = createSession(environment, model, options, panels);
-            if (created.panels() == null && panels != null) {
-                panels.close();
-            }
-            return created;
+            return createSession(environment, model, options, panels);
         }
-        catch (RuntimeException ex) {
+        finally {
+            // ONNX Runtime copied the weights it was given into the session
+            // (AddExternalInitializers): ours go now
             if (panels != null) {
                 panels.close();
             }
-            throw ex;
         }
     }
 
@@ -423,7 +416,7 @@ public final class DecoderModel implements Decoder {
             }
             if (panels != null && registerKernels(sessionOptions, model, options, panels)) {
                 try {
-                    return new Created(environment.createSession(panels.model(), sessionOptions), panels);
+                    return new Created(environment.createSession(panels.model(), sessionOptions), panels.matMuls());
                 }
                 catch (OrtException ex) {
                     String message = "Cannot load " + model + " with its " + panels.matMuls()
@@ -439,7 +432,7 @@ public final class DecoderModel implements Decoder {
                 }
             }
             try {
-                return new Created(environment.createSession(model.toString(), sessionOptions), null);
+                return new Created(environment.createSession(model.toString(), sessionOptions), 0);
             }
             catch (OrtException ex) {
                 throw new ModelLoadException(model,
@@ -1166,9 +1159,6 @@ public final class DecoderModel implements Decoder {
     public void close() {
         closeQuietly(emptyPast);
         closeQuietly(session);
-        if (panels != null) {
-            panels.close();
-        }
         tokenizer.close();
     }
 

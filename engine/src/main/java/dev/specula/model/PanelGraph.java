@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.nio.ShortBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -118,8 +119,13 @@ final class PanelGraph implements AutoCloseable {
      */
     private final Map<String, OnnxTensor> mapped;
 
-    private PanelGraph(byte[] model, Map<String, OnnxTensor> panels, Map<String, OnnxTensor> mapped, int matMuls) {
+    /** The panels' direct buffers, freed on {@link #close()}. */
+    private final List<ByteBuffer> owners;
+
+    private PanelGraph(byte[] model, Map<String, OnnxTensor> panels, Map<String, OnnxTensor> mapped,
+            List<ByteBuffer> owners, int matMuls) {
         this.model = model;
+        this.owners = owners;
         this.panels = panels;
         this.mapped = mapped;
         this.matMuls = matMuls;
@@ -150,10 +156,47 @@ final class PanelGraph implements AutoCloseable {
             .sum();
     }
 
+    /**
+     * Releases the panels (their memory at once, where the JVM allows) and the mapped
+     * weights: call it once the session is made, as ONNX Runtime copies what
+     * {@code addExternalInitializers} gives it into the session and holds no reference to
+     * it afterwards (its C API's documentation says so).
+     */
     @Override
     public void close() {
         panels.values().forEach(OnnxTensor::close);
         mapped.values().forEach(OnnxTensor::close);
+        owners.forEach(PanelGraph::free);
+        owners.clear();
+    }
+
+    /** sun.misc.Unsafe#invokeCleaner, where the JVM has it: frees a direct buffer now. */
+    private static final java.lang.invoke.MethodHandle FREE = freeHandle();
+
+    private static java.lang.invoke.MethodHandle freeHandle() {
+        try {
+            Class<?> unsafeClass = Class.forName("sun.misc.Unsafe");
+            java.lang.reflect.Field field = unsafeClass.getDeclaredField("theUnsafe");
+            field.setAccessible(true);
+            return java.lang.invoke.MethodHandles.lookup()
+                .findVirtual(unsafeClass, "invokeCleaner",
+                        java.lang.invoke.MethodType.methodType(void.class, ByteBuffer.class))
+                .bindTo(field.get(null));
+        }
+        catch (ReflectiveOperationException | RuntimeException ex) {
+            return null; // freed by the garbage collector instead
+        }
+    }
+
+    private static void free(ByteBuffer buffer) {
+        if (FREE != null) {
+            try {
+                FREE.invokeExact(buffer);
+            }
+            catch (Throwable ex) {
+                // left to the garbage collector
+            }
+        }
     }
 
     /**
@@ -278,15 +321,16 @@ final class PanelGraph implements AutoCloseable {
             }
         }
         if (rewrites.isEmpty()) {
-            return new PanelGraph(bytes, Map.of(), Map.of(), 0);
+            return new PanelGraph(bytes, Map.of(), Map.of(), new ArrayList<>(), 0);
         }
         Map<String, OnnxTensor> panels = new LinkedHashMap<>();
         Map<String, OnnxTensor> mapped = new HashMap<>();
+        List<ByteBuffer> owners = new ArrayList<>();
         Path directory = modelPath.toAbsolutePath().getParent();
         try {
             for (Source source : rewrites.values()) {
                 if (!panels.containsKey(source.panelName())) {
-                    panels.put(source.panelName(), panels(source, bytes, directory, environment));
+                    panels.put(source.panelName(), panels(source, bytes, directory, environment, owners));
                 }
             }
             Set<String> droppedNames = new HashSet<>();
@@ -299,11 +343,12 @@ final class PanelGraph implements AutoCloseable {
                     }
                 }
             }
-            return new PanelGraph(rewritten, panels, mapped, rewrites.size());
+            return new PanelGraph(rewritten, panels, mapped, owners, rewrites.size());
         }
         catch (IOException | OrtException | RuntimeException | OutOfMemoryError ex) {
             panels.values().forEach(OnnxTensor::close);
             mapped.values().forEach(OnnxTensor::close);
+            owners.forEach(PanelGraph::free);
             throw ex;
         }
     }
@@ -361,20 +406,15 @@ final class PanelGraph implements AutoCloseable {
     }
 
     /** P [N/16, K, 16] of the source's W [K, N], as a tensor over a direct buffer. */
-    private static OnnxTensor panels(Source source, byte[] model, Path directory, OrtEnvironment environment)
-            throws IOException, OrtException {
+    private static OnnxTensor panels(Source source, byte[] model, Path directory, OrtEnvironment environment,
+            List<ByteBuffer> owners) throws IOException, OrtException {
         int k = (int) source.k();
         int n = (int) source.n();
-        ByteBuffer data = data(source.tensor(), model, directory);
-        boolean half = source.tensor().dataType() == FLOAT16;
-        int elementBytes = half ? 2 : 4;
-        if (data.remaining() < (long) k * n * elementBytes) {
-            throw new IOException("weight " + source.tensor().name() + " holds " + data.remaining() + " bytes, not the "
-                    + (long) k * n * elementBytes + " its shape needs");
-        }
         FloatBuffer panels;
         try {
-            panels = ByteBuffer.allocateDirect(k * n * 4).order(ByteOrder.nativeOrder()).asFloatBuffer();
+            ByteBuffer owner = ByteBuffer.allocateDirect(k * n * 4).order(ByteOrder.nativeOrder());
+            owners.add(owner);
+            panels = owner.asFloatBuffer();
         }
         catch (OutOfMemoryError ex) {
             // the JVM's direct memory (-XX:MaxDirectMemorySize, by default the heap's
@@ -383,21 +423,132 @@ final class PanelGraph implements AutoCloseable {
                     + source.tensor().name() + " in the JVM's direct memory (" + ex.getMessage()
                     + "): raise -XX:MaxDirectMemorySize (or -Xmx)", ex);
         }
-        int base = data.position();
-        // the stored tensor is [K, N] (transposed: [N, K]); element (row, col) of it at
-        // base + (row * cols + col) * elementBytes
-        for (int j = 0; j < n / PANEL; j++) {
-            for (int row = 0; row < k; row++) {
-                for (int c = 0; c < PANEL; c++) {
-                    int column = j * PANEL + c;
-                    long index = source.transposed() ? (long) column * k + row : (long) row * n + column;
-                    int at = base + (int) (index * elementBytes);
-                    float value = half ? Fp16Conversions.fp16ToFloat(data.getShort(at)) : data.getFloat(at);
-                    panels.put((j * k + row) * PANEL + c, value);
+        try (WeightReader weight = WeightReader.open(source.tensor(), model, directory, (long) k * n)) {
+            float[] panel = new float[k * PANEL];
+            if (source.transposed()) {
+                // stored [N, K]: a panel is 16 whole rows, [16, K] -> [K, 16]
+                float[] rows = new float[PANEL * k];
+                for (int j = 0; j < n / PANEL; j++) {
+                    weight.read((long) j * PANEL * k, rows, rows.length);
+                    for (int row = 0; row < k; row++) {
+                        for (int c = 0; c < PANEL; c++) {
+                            panel[row * PANEL + c] = rows[c * k + row];
+                        }
+                    }
+                    panels.put(j * k * PANEL, panel, 0, panel.length);
+                }
+            }
+            else {
+                // stored [K, N]: rows of W a block at a time (about 1 MB), each row's 16
+                // columns of panel j to P[j, row, :]
+                int block = Math.max(1, (1 << 18) / n);
+                float[] rows = new float[block * n];
+                for (int first = 0; first < k; first += block) {
+                    int count = Math.min(block, k - first);
+                    weight.read((long) first * n, rows, count * n);
+                    for (int row = 0; row < count; row++) {
+                        for (int j = 0; j < n / PANEL; j++) {
+                            panels.put((j * k + first + row) * PANEL, rows, row * n + j * PANEL, PANEL);
+                        }
+                    }
                 }
             }
         }
         return OnnxTensor.createTensor(environment, panels, new long[] { n / PANEL, k, PANEL });
+    }
+
+    /**
+     * A weight's elements as float32, read in runs from the graph's bytes or its file
+     * (read, not mapped: the source's pages do not stay in the process once its panels
+     * are made).
+     */
+    private static final class WeightReader implements AutoCloseable {
+
+        private final boolean half;
+
+        private final ByteBuffer inGraph;
+
+        private final FileChannel file;
+
+        private final long fileOffset;
+
+        private ByteBuffer chunk = ByteBuffer.allocate(0);
+
+        private WeightReader(boolean half, ByteBuffer inGraph, FileChannel file, long fileOffset) {
+            this.half = half;
+            this.inGraph = inGraph;
+            this.file = file;
+            this.fileOffset = fileOffset;
+        }
+
+        static WeightReader open(Tensor tensor, byte[] model, Path directory, long elements) throws IOException {
+            boolean half = tensor.dataType() == FLOAT16;
+            long bytes = elements * (half ? 2 : 4);
+            for (Field field : tensor.fields()) {
+                if (field.number() == TENSOR_RAW_DATA) {
+                    if (field.length() < bytes) {
+                        throw tooShort(tensor, field.length(), bytes);
+                    }
+                    ByteBuffer raw = ByteBuffer.wrap(model, field.offset(), field.length())
+                        .slice()
+                        .order(ByteOrder.LITTLE_ENDIAN);
+                    return new WeightReader(half, raw, null, 0);
+                }
+            }
+            External external = External.of(tensor, directory);
+            FileChannel channel = FileChannel.open(external.file(), StandardOpenOption.READ);
+            long available = (external.length() >= 0 ? external.length() : channel.size() - external.offset());
+            if (available < bytes || channel.size() < external.offset() + bytes) {
+                channel.close();
+                throw tooShort(tensor, available, bytes);
+            }
+            return new WeightReader(half, null, channel, external.offset());
+        }
+
+        private static IOException tooShort(Tensor tensor, long held, long needed) {
+            return new IOException(
+                    "weight " + tensor.name() + " holds " + held + " bytes, not the " + needed + " its shape needs");
+        }
+
+        /** Elements {@code [first, first + count)} into {@code into[0, count)}. */
+        void read(long first, float[] into, int count) throws IOException {
+            int elementBytes = half ? 2 : 4;
+            ByteBuffer bytes;
+            if (inGraph != null) {
+                bytes = inGraph.slice((int) (first * elementBytes), count * elementBytes)
+                    .order(ByteOrder.LITTLE_ENDIAN);
+            }
+            else {
+                if (chunk.capacity() < count * elementBytes) {
+                    chunk = ByteBuffer.allocate(count * elementBytes);
+                }
+                chunk.clear().limit(count * elementBytes);
+                long position = fileOffset + first * elementBytes;
+                while (chunk.hasRemaining()) {
+                    if (file.read(chunk, position + chunk.position()) < 0) {
+                        throw new IOException("the weights file ends early");
+                    }
+                }
+                bytes = chunk.flip().order(ByteOrder.LITTLE_ENDIAN);
+            }
+            if (half) {
+                ShortBuffer halves = bytes.asShortBuffer();
+                for (int i = 0; i < count; i++) {
+                    into[i] = Fp16Conversions.fp16ToFloat(halves.get(i));
+                }
+            }
+            else {
+                bytes.asFloatBuffer().get(0, into, 0, count);
+            }
+        }
+
+        @Override
+        public void close() throws IOException {
+            if (file != null) {
+                file.close();
+            }
+        }
+
     }
 
     /** ONNX element types a mapped weight may have, by TensorProto.DataType. */
@@ -424,7 +575,7 @@ final class PanelGraph implements AutoCloseable {
         if (bytes > Integer.MAX_VALUE) {
             return null;
         }
-        ByteBuffer data = data(tensor, null, directory);
+        ByteBuffer data = data(tensor, directory);
         if (data.remaining() < bytes) {
             throw new IOException("weight " + tensor.name() + " holds " + data.remaining() + " bytes, not the " + bytes
                     + " its shape needs");
@@ -433,38 +584,42 @@ final class PanelGraph implements AutoCloseable {
         return OnnxTensor.createTensor(environment, exact, tensor.dims(), type);
     }
 
-    /** The tensor's bytes, little-endian, positioned at its first element. */
-    private static ByteBuffer data(Tensor tensor, byte[] model, Path directory) throws IOException {
-        for (Field field : tensor.fields()) {
-            if (field.number() == TENSOR_RAW_DATA) {
-                return ByteBuffer.wrap(model, field.offset(), field.length()).slice().order(ByteOrder.LITTLE_ENDIAN);
-            }
-        }
-        String location = "";
-        long offset = 0;
-        long length = -1;
-        for (Field field : tensor.fields()) {
-            if (field.number() == TENSOR_EXTERNAL_DATA) {
-                List<Field> entry = field.message();
-                String key = OnnxWire.string(entry, 1);
-                String value = OnnxWire.string(entry, 2);
-                switch (key) {
-                    case "location" -> location = value;
-                    case "offset" -> offset = Long.parseLong(value);
-                    case "length" -> length = Long.parseLong(value);
-                    default -> {
+    /** Where a weight's data lies in a file beside the graph. */
+    private record External(Path file, long offset, long length) {
+
+        static External of(Tensor tensor, Path directory) throws IOException {
+            String location = "";
+            long offset = 0;
+            long length = -1;
+            for (Field field : tensor.fields()) {
+                if (field.number() == TENSOR_EXTERNAL_DATA) {
+                    List<Field> entry = field.message();
+                    String value = OnnxWire.string(entry, 2);
+                    switch (OnnxWire.string(entry, 1)) {
+                        case "location" -> location = value;
+                        case "offset" -> offset = Long.parseLong(value);
+                        case "length" -> length = Long.parseLong(value);
+                        default -> {
+                        }
                     }
                 }
             }
+            Path file = directory.resolve(location).normalize();
+            if (location.isEmpty() || !file.startsWith(directory)) {
+                throw new IOException("weight " + tensor.name() + " has external data at '" + location
+                        + "', which is not a file in " + directory);
+            }
+            return new External(file, offset, length);
         }
-        Path file = directory.resolve(location).normalize();
-        if (location.isEmpty() || !file.startsWith(directory)) {
-            throw new IOException("weight " + tensor.name() + " has external data at '" + location
-                    + "', which is not a file in " + directory);
-        }
-        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.READ)) {
-            long size = length >= 0 ? length : channel.size() - offset;
-            return channel.map(FileChannel.MapMode.READ_ONLY, offset, size).order(ByteOrder.LITTLE_ENDIAN);
+
+    }
+
+    /** A weight's bytes in its file, mapped, little-endian. */
+    private static ByteBuffer data(Tensor tensor, Path directory) throws IOException {
+        External external = External.of(tensor, directory);
+        try (FileChannel channel = FileChannel.open(external.file(), StandardOpenOption.READ)) {
+            long size = external.length() >= 0 ? external.length() : channel.size() - external.offset();
+            return channel.map(FileChannel.MapMode.READ_ONLY, external.offset(), size).order(ByteOrder.LITTLE_ENDIAN);
         }
     }
 
