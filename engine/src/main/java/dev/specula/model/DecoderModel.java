@@ -335,7 +335,10 @@ public final class DecoderModel implements Decoder {
             return kernelsUnavailable(model, options, unavailable, null);
         }
         try {
+            long start = System.nanoTime();
             PanelGraph graph = PanelGraph.rewrite(model, environment);
+            LOG.debug("{}: graph rewritten for Specula's kernels in {} ms", model,
+                    (System.nanoTime() - start) / 1_000_000);
             if (graph.matMuls() == 0) {
                 if (options.kernels() == MatMulKernels.SPECULA) {
                     LOG.info("{}: no float32 weight MatMul for Specula's kernels (quantized or float16 weights "

@@ -443,13 +443,18 @@ final class PanelGraph implements AutoCloseable {
                 // columns of panel j to P[j, row, :]
                 int block = Math.max(1, (1 << 18) / n);
                 float[] rows = new float[block * n];
+                float[] slices = new float[block * n]; // [N/16, count, 16]: the block's
+                                                       // rows of each panel
                 for (int first = 0; first < k; first += block) {
                     int count = Math.min(block, k - first);
                     weight.read((long) first * n, rows, count * n);
                     for (int row = 0; row < count; row++) {
                         for (int j = 0; j < n / PANEL; j++) {
-                            panels.put((j * k + first + row) * PANEL, rows, row * n + j * PANEL, PANEL);
+                            System.arraycopy(rows, row * n + j * PANEL, slices, (j * count + row) * PANEL, PANEL);
                         }
+                    }
+                    for (int j = 0; j < n / PANEL; j++) {
+                        panels.put((j * k + first) * PANEL, slices, j * count * PANEL, count * PANEL);
                     }
                 }
             }
