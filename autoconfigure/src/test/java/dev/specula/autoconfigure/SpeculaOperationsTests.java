@@ -64,7 +64,8 @@ class SpeculaOperationsTests {
                             "draft " + TestModels.pair().draft(), " parameters, vocabulary ",
                             "policy gammatune (gamma 4)", "batching unpadded", "execution provider CPU")
                     .containsPattern("loaded its models in \\d+ ms")
-                    .containsPattern("\\d+\\.\\dM parameters");
+                    .containsPattern("\\d+\\.\\dM parameters")
+                    .containsPattern("(\\d+ float32 MatMuls on Specula's kernels|ONNX Runtime's MatMul kernels)\\)");
                 assertThat(output.getOut().lines().filter((l) -> l.contains("Specula loaded its models"))).hasSize(1);
             });
     }
