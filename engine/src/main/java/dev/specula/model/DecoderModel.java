@@ -362,8 +362,7 @@ public final class DecoderModel implements Decoder {
             @Nullable Exception cause) {
         if (options.kernels() == MatMulKernels.SPECULA) {
             throw new ModelLoadException(model, "Specula's MatMul kernels cannot run " + model + ": " + why + ". Set "
-                    + KERNELS_SETTING + " to auto (ONNX Runtime's where Specula's cannot run) or " + "onnx-runtime.",
-                    cause);
+                    + KERNELS_SETTING + " to auto (ONNX Runtime's where Specula's cannot run) or onnx-runtime.", cause);
         }
         LOG.info("{}: ONNX Runtime's MatMul kernels, as Specula's cannot run here: {}", model, why);
         return null;
@@ -417,7 +416,8 @@ public final class DecoderModel implements Decoder {
                             ex);
                 }
             }
-            if (panels != null && registerKernels(sessionOptions, model, options, panels)) {
+            if (panels != null) {
+                registerKernels(sessionOptions, model, panels);
                 try {
                     return new Created(environment.createSession(panels.model(), sessionOptions), panels.matMuls());
                 }
@@ -451,26 +451,18 @@ public final class DecoderModel implements Decoder {
     }
 
     /**
-     * Registers the kernel library and the panels on these session options; false (and a
-     * log line) where the library refuses this CPU and {@link MatMulKernels#AUTO} allows
-     * ONNX Runtime's kernels instead.
+     * Registers the kernel library (which {@link NativeKernels#library()} already saw
+     * register in this process) and the panels on these session options.
      */
-    private static boolean registerKernels(OrtSession.SessionOptions sessionOptions, Path model, RuntimeOptions options,
-            PanelGraph panels) throws OrtException {
-        try {
-            sessionOptions.registerCustomOpLibrary(NativeKernels.library().toString());
-        }
-        catch (OrtException ex) {
-            kernelsUnavailable(model, options, "the kernel library refused to load: " + ex.getMessage(), ex);
-            return false;
-        }
+    private static void registerKernels(OrtSession.SessionOptions sessionOptions, Path model, PanelGraph panels)
+            throws OrtException {
+        sessionOptions.registerCustomOpLibrary(NativeKernels.library().toString());
         // the graph comes from memory: its other external weights lie beside the file
         sessionOptions.addConfigEntry("session.model_external_initializers_file_folder_path",
                 model.toAbsolutePath().getParent().toString());
         sessionOptions.addExternalInitializers(panels.initializers());
         LOG.info("{}: {} float32 MatMuls on Specula's kernels ({} MB of weights in panels)", model, panels.matMuls(),
                 panels.panelBytes() >> 20);
-        return true;
     }
 
     private static OrtEnvironments.ThreadPool threadPool(RuntimeOptions options) {

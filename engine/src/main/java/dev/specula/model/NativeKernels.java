@@ -7,6 +7,9 @@ import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Locale;
 
+import ai.onnxruntime.OrtException;
+import ai.onnxruntime.OrtSession;
+
 /**
  * Specula's kernel library ({@code engine/src/main/native}), shipped in the engine's jar
  * for the platforms the build made it for, and written once a process to a temporary file
@@ -59,6 +62,16 @@ final class NativeKernels {
             Path file = Files.createTempFile("specula-kernels-", ".so");
             file.toFile().deleteOnExit();
             Files.copy(in, file, StandardCopyOption.REPLACE_EXISTING);
+            // registered once on throwaway options, before any model is rewritten for
+            // it: a CPU without AVX2, or a temporary folder mounted noexec, is found
+            // here (the library keeps itself loaded once registered)
+            try (OrtSession.SessionOptions probe = new OrtSession.SessionOptions()) {
+                probe.registerCustomOpLibrary(file.toString());
+            }
+            catch (OrtException ex) {
+                unavailable = "the kernel library refused to load: " + ex.getMessage();
+                throw new IllegalStateException(unavailable, ex);
+            }
             extracted = file;
             return file;
         }

@@ -230,14 +230,14 @@ final class PanelGraph implements AutoCloseable {
 
     }
 
-    /** An initializer: its fields and where its data lies. */
-    private record Tensor(String name, int dataType, long[] dims, Field field, List<Field> fields) {
+    /** An initializer: its name, element type, shape and fields. */
+    private record Tensor(String name, int dataType, long[] dims, List<Field> fields) {
 
         static Tensor of(Field field) {
             List<Field> fields = field.message();
             List<Long> dims = OnnxWire.longs(fields, TENSOR_DIMS);
             return new Tensor(OnnxWire.string(fields, TENSOR_NAME), (int) OnnxWire.integer(fields, TENSOR_DATA_TYPE, 0),
-                    dims.stream().mapToLong(Long::longValue).toArray(), field, fields);
+                    dims.stream().mapToLong(Long::longValue).toArray(), fields);
         }
 
     }
