@@ -29,6 +29,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #define SPECULA_EXPORT extern "C" __attribute__((visibility("default")))
@@ -79,6 +80,8 @@ namespace {
 constexpr int kOrtFail = 1;             // OrtErrorCode ORT_FAIL
 constexpr int kOrtInvalidArgument = 2;  // OrtErrorCode ORT_INVALID_ARGUMENT
 constexpr int kFloat = 1;               // ONNXTensorElementDataType FLOAT
+constexpr int kUint8 = 2;               // ONNXTensorElementDataType UINT8
+constexpr int kInt32 = 6;               // ONNXTensorElementDataType INT32
 
 // OrtApi entries by their index in the table (append-only, so stable)
 template <typename F>
@@ -385,22 +388,546 @@ void run_task(void* data, size_t index) {
     blocked(job, m0, m1, j0, j1);
 }
 
+// ---- PanelMatMulQ4: weights of 4 bits in blocks along K, computed with int8 activations ----
+//
+// Q [N/16, Kp/8, 64] uint8 holds W4 [Kp, N] (Kp: K rounded up to the block B; W4 0 past K) in panels of 16 columns:
+// step s of panel j is 64 bytes, byte 4c + i holding W4[8s + i, 16j + c] in its low nibble and W4[8s + 4 + i, 16j + c]
+// in its high one (c < 16, i < 4), so that one 64-byte load feeds 16 columns x 8 k. S and Z [N/16, Kp/B, 16] float:
+// each column's scale and zero point (an integer 0..15) for each block. W[k, n] = (W4[k, n] - Z[n, b]) S[n, b], ONNX
+// Runtime's MatMulNBits. The panels lie in groups of 4 (then the N/16 % 4 tail panels one by one), a group's 4 panels
+// interleaved step by step in Q ([Kp/8][4][64] bytes) and block by block in S and Z ([Kp/B][4][16]): a tile of a group
+// reads one stream, which the hardware prefetches (panels one after the other are streams of a few KB each).
+//
+// Each row of X is quantized per block b: a = max |x| over the block, d = a / 127, q = round-half-even(x (127 / a))
+// (all 0 when a = 0; d NaN when the block holds a NaN or an infinity), t = sum of q. Then, blocks in order, from y = 0:
+//   c = sum_k q_k W4[k, n] - Z[n, b] t      integers, exact in float32 (|c| <= 127 * 15 * B < 2^24 for B <= 4096)
+//   y = fma(c, S[n, b] d, y)
+// whatever the rows of the call, the tiles, the thread split or the ISA: rows stay independent, bit for bit.
+
+#define SPECULA_VNNI __attribute__((target("avx512f,avx512bw,avx512vnni")))
+
+// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_*() (`__m512 __Y = __Y;`), which
+// -Wmaybe-uninitialized reports at every use inlined here: not this file's values
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+constexpr int64_t kQStepBytes = 64;     // a panel's bytes for one step of 8 k
+constexpr int64_t kQMaxBlock = 4096;    // |c| < 2^24
+constexpr int64_t kQTaskBytes = 64 << 10;  // a task's 4-bit weights: at least 64 KB
+constexpr int64_t kQTaskRows = 64;      // more rows: at most this many a task
+
+struct QRows {  // X [M, K] quantized row by row and block by block
+  int8_t* q;    // [M, Kp], 0 past K
+  float* d;     // [M, nb] the blocks' scales
+  float* t;     // [M, nb] the blocks' sums of q (integers)
+};
+
+struct QTile {        // Y [R, 16 G] = X [R, K] W [K, 16 G] for R rows and G panels (next to each other in a group)
+  const int8_t* q;    // the first row's q (row stride ldq = Kp)
+  const float* d;     // the first row's d (row stride nb)
+  const float* t;     // the first row's t (row stride nb)
+  const uint8_t* p;   // the first panel's first step (step stride lds: 256 bytes in a group, 64 alone; panels 64 apart)
+  const float* s;     // the first panel's first block of S (block stride ldb: 64 floats in a group, 16 alone)
+  const float* z;     // the same in Z
+  float* y;           // Y's first row at the tile's first column (row stride ldy = N)
+  int64_t ldq, lds, ldb, ldy, nb, steps;  // steps: of 8 k, a block's (B / 8)
+};
+using QTileFn = void (*)(const QTile&);
+
+// AVX-512 VNNI: a step of a panel is one __m512i; vpdpbusd multiplies its unsigned nibbles by the row's signed bytes
+template <int R, int G>
+SPECULA_VNNI void q4_avx512(const QTile& t) {
+  const __m512i low = _mm512_set1_epi8(0x0F);
+  for (int64_t b = 0; b < t.nb; b++) {
+    __m512i acc[R][G];
+#pragma GCC unroll 4
+    for (int m = 0; m < R; m++)
+#pragma GCC unroll 4
+      for (int g = 0; g < G; g++) acc[m][g] = _mm512_setzero_si512();
+    const uint8_t* pb = t.p + b * t.steps * t.lds;
+    const int8_t* qb = t.q + b * t.steps * 8;
+    for (int64_t s = 0; s < t.steps; s++) {
+      __m512i lo[G], hi[G];
+#pragma GCC unroll 4
+      for (int g = 0; g < G; g++) {
+        const __m512i v = _mm512_loadu_si512(pb + s * t.lds + g * kQStepBytes);
+        lo[g] = _mm512_and_si512(v, low);
+        hi[g] = _mm512_and_si512(_mm512_srli_epi16(v, 4), low);
+      }
+#pragma GCC unroll 4
+      for (int m = 0; m < R; m++) {
+        int32_t first, second;
+        memcpy(&first, qb + m * t.ldq + 8 * s, 4);
+        memcpy(&second, qb + m * t.ldq + 8 * s + 4, 4);
+        const __m512i xa = _mm512_set1_epi32(first), xb = _mm512_set1_epi32(second);
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) {
+          acc[m][g] = _mm512_dpbusd_epi32(acc[m][g], lo[g], xa);
+          acc[m][g] = _mm512_dpbusd_epi32(acc[m][g], hi[g], xb);
+        }
+      }
+    }
+#pragma GCC unroll 4
+    for (int m = 0; m < R; m++) {
+      const __m512 db = _mm512_set1_ps(t.d[m * t.nb + b]), tb = _mm512_set1_ps(t.t[m * t.nb + b]);
+#pragma GCC unroll 4
+      for (int g = 0; g < G; g++) {
+        const int64_t at = b * t.ldb + g * 16;
+        const __m512 c = _mm512_fnmadd_ps(_mm512_loadu_ps(t.z + at), tb, _mm512_cvtepi32_ps(acc[m][g]));
+        const __m512 sd = _mm512_mul_ps(_mm512_loadu_ps(t.s + at), db);
+        float* y = t.y + m * t.ldy + g * 16;
+        _mm512_storeu_ps(y, _mm512_fmadd_ps(c, sd, b ? _mm512_loadu_ps(y) : _mm512_setzero_ps()));
+      }
+    }
+  }
+}
+
+// AVX2: a step of a panel is two __m256i (columns 0-7, 8-15); vpmaddubsw and vpmaddwd give vpdpbusd's sums exactly
+// (a pair of products is at most 2 * 15 * 127, so no 16-bit sum saturates). 16 registers: one row, 4 panels.
+template <int R, int G>
+SPECULA_AVX2 void q4_avx2(const QTile& t) {
+  const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
+  for (int64_t b = 0; b < t.nb; b++) {
+    __m256i acc[R][G][2];
+#pragma GCC unroll 4
+    for (int m = 0; m < R; m++)
+#pragma GCC unroll 4
+      for (int g = 0; g < G; g++) acc[m][g][0] = acc[m][g][1] = _mm256_setzero_si256();
+    const uint8_t* pb = t.p + b * t.steps * t.lds;
+    const int8_t* qb = t.q + b * t.steps * 8;
+    for (int64_t s = 0; s < t.steps; s++) {
+#pragma GCC unroll 4
+      for (int m = 0; m < R; m++) {
+        int32_t first, second;
+        memcpy(&first, qb + m * t.ldq + 8 * s, 4);
+        memcpy(&second, qb + m * t.ldq + 8 * s + 4, 4);
+        const __m256i xa = _mm256_set1_epi32(first), xb = _mm256_set1_epi32(second);
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++)
+#pragma GCC unroll 2
+          for (int h = 0; h < 2; h++) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb + s * t.lds + g * 64 + 32 * h));
+            const __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+            const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(lo, xa), _mm256_maddubs_epi16(hi, xb));
+            acc[m][g][h] = _mm256_add_epi32(acc[m][g][h], _mm256_madd_epi16(pairs, ones));
+          }
+      }
+    }
+#pragma GCC unroll 4
+    for (int m = 0; m < R; m++) {
+      const __m256 db = _mm256_set1_ps(t.d[m * t.nb + b]), tb = _mm256_set1_ps(t.t[m * t.nb + b]);
+#pragma GCC unroll 4
+      for (int g = 0; g < G; g++)
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; h++) {
+          const int64_t at = b * t.ldb + g * 16 + h * 8;
+          const __m256 c = _mm256_fnmadd_ps(_mm256_loadu_ps(t.z + at), tb, _mm256_cvtepi32_ps(acc[m][g][h]));
+          const __m256 sd = _mm256_mul_ps(_mm256_loadu_ps(t.s + at), db);
+          float* y = t.y + m * t.ldy + g * 16 + h * 8;
+          _mm256_storeu_ps(y, _mm256_fmadd_ps(c, sd, b ? _mm256_loadu_ps(y) : _mm256_setzero_ps()));
+        }
+    }
+  }
+}
+
+// One block of one row: x [B] (zeros past K already in place) -> q [B], d, t. Both ISAs compute the same: the
+// maximum, one product and one round-half-even per element, an integer sum.
+SPECULA_VNNI void quantize_avx512(const float* x, int64_t B, int8_t* q, float* d, float* t) {
+  const __m512 finite = _mm512_set1_ps(3.40282347e38f);
+  __m512 most = _mm512_setzero_ps();
+  __mmask16 bad = 0;
+  for (int64_t i = 0; i < B; i += 16) {
+    const __m512 v = _mm512_abs_ps(_mm512_loadu_ps(x + i));
+    bad |= _mm512_cmp_ps_mask(v, finite, _CMP_NLE_UQ);
+    most = _mm512_max_ps(most, v);
+  }
+  const float a = _mm512_reduce_max_ps(most);
+  if (bad || a == 0.0f) {
+    memset(q, 0, size_t(B));
+    *d = bad ? __builtin_nanf("") : 0.0f, *t = 0.0f;
+    return;
+  }
+  const __m512 scale = _mm512_set1_ps(127.0f / a);
+  __m512i sum = _mm512_setzero_si512();
+  for (int64_t i = 0; i < B; i += 16) {
+    const __m512i r =
+        _mm512_cvt_roundps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + i), scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    sum = _mm512_add_epi32(sum, r);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(q + i), _mm512_cvtepi32_epi8(r));
+  }
+  *d = a / 127.0f, *t = float(_mm512_reduce_add_epi32(sum));
+}
+
+SPECULA_AVX2 void quantize_avx2(const float* x, int64_t B, int8_t* q, float* d, float* t) {
+  const __m256 sign = _mm256_set1_ps(-0.0f), finite = _mm256_set1_ps(3.40282347e38f);
+  __m256 most = _mm256_setzero_ps();
+  int bad = 0;
+  for (int64_t i = 0; i < B; i += 8) {
+    const __m256 v = _mm256_andnot_ps(sign, _mm256_loadu_ps(x + i));
+    bad |= _mm256_movemask_ps(_mm256_cmp_ps(v, finite, _CMP_NLE_UQ));
+    most = _mm256_max_ps(most, v);
+  }
+  float lanes[8];
+  _mm256_storeu_ps(lanes, most);
+  float a = 0.0f;
+  for (float v : lanes) a = v > a ? v : a;
+  if (bad || a == 0.0f) {
+    memset(q, 0, size_t(B));
+    *d = bad ? __builtin_nanf("") : 0.0f, *t = 0.0f;
+    return;
+  }
+  const __m256 scale = _mm256_set1_ps(127.0f / a);
+  __m256i sum = _mm256_setzero_si256();
+  for (int64_t i = 0; i < B; i += 8) {
+    const __m256 rounded =
+        _mm256_round_ps(_mm256_mul_ps(_mm256_loadu_ps(x + i), scale), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m256i r = _mm256_cvttps_epi32(rounded);
+    sum = _mm256_add_epi32(sum, r);
+    int32_t values[8];
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(values), r);
+    for (int j = 0; j < 8; j++) q[i + j] = int8_t(values[j]);
+  }
+  int32_t sums[8];
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(sums), sum);
+  int32_t total = 0;
+  for (int32_t v : sums) total += v;
+  *d = a / 127.0f, *t = float(total);
+}
+using QuantizeFn = void (*)(const float*, int64_t, int8_t*, float*, float*);
+
+struct QKernels {
+  const char* name;
+  int rows, panels;              // a tile's rows (the most) and panels (1 or 4)
+  QTileFn tile[5];               // [r]: r rows x panels
+  QTileFn tail[5];               // [r]: r rows x 1 (the tail panels after the last group of 4)
+  QuantizeFn quantize;
+};
+
+const QKernels kQ4Avx512 = {
+    "avx512vnni",
+    4,
+    4,
+    {nullptr, q4_avx512<1, 4>, q4_avx512<2, 4>, q4_avx512<3, 4>, q4_avx512<4, 4>},
+    {nullptr, q4_avx512<1, 1>, q4_avx512<2, 1>, q4_avx512<3, 1>, q4_avx512<4, 1>},
+    quantize_avx512,
+};
+const QKernels kQ4Avx2 = {
+    "avx2",
+    1,
+    4,
+    {nullptr, q4_avx2<1, 4>},
+    {nullptr, q4_avx2<1, 1>},
+    quantize_avx2,
+};
+
+// Y [M, N] = X [M, K] W [K, N] on 4-bit panels: tasks of rows x units (groups of 4 panels, then the tail panels)
+struct QJob {
+  const QKernels* kern;
+  const float* x;  // X [M, K]
+  QRows rows;      // X quantized
+  const uint8_t* p;
+  const float* s;
+  const float* z;
+  float* y;
+  int64_t M, K, N, Kp, nb, B;
+  int64_t groups, units;
+  int64_t units_per_task, unit_tasks;
+  int64_t rows_per_task, row_tasks;
+  int64_t tasks() const { return unit_tasks * row_tasks; }
+};
+
+int64_t q_unit_panel(const QJob& job, int64_t u) { return u < job.groups ? 4 * u : 3 * job.groups + u; }
+
+void q_plan(QJob* job) {
+  const int64_t panels = job->N / 16;
+  job->groups = panels / 4;
+  job->units = job->groups + panels % 4;
+  job->rows_per_task = job->M <= kFewRows ? job->M : kQTaskRows;
+  job->row_tasks = job->M == 0 ? 0 : ceil_div(job->M, job->rows_per_task);
+  const int64_t unit_bytes = 4 * job->Kp * 8;
+  job->units_per_task = max64(1, ceil_div(kQTaskBytes, unit_bytes));
+  job->unit_tasks = ceil_div(job->units, job->units_per_task);
+}
+
+// rows [m0, m1) x panels [j0, j1): each tile streams its panels' K once per tile of rows (from L2 after the first)
+void q_rows(const QJob& job, int64_t m0, int64_t m1, int64_t j0, int64_t j1) {
+  const QKernels& kern = *job.kern;
+  const int64_t groups_end = 4 * job.groups;
+  QTile t{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, job.Kp, 0, 0, job.N, job.nb, job.B / 8};
+  for (int64_t j = j0; j < j1;) {
+    const bool grouped = j < groups_end;
+    const int width = grouped ? kern.panels : 1;
+    const QTileFn* fn = width == 1 ? kern.tail : kern.tile;
+    const int64_t first = grouped ? j - j % 4 : j, within = grouped ? j % 4 : 0;  // the group's (or tail's) panel
+    t.lds = grouped ? 4 * kQStepBytes : kQStepBytes;
+    t.ldb = grouped ? 4 * 16 : 16;
+    t.p = job.p + first * 8 * job.Kp + within * kQStepBytes;
+    t.s = job.s + first * 16 * job.nb + within * 16;
+    t.z = job.z + first * 16 * job.nb + within * 16;
+    for (int64_t m = m0; m < m1; m += kern.rows) {
+      t.q = job.rows.q + m * job.Kp;
+      t.d = job.rows.d + m * job.nb;
+      t.t = job.rows.t + m * job.nb;
+      t.y = job.y + m * job.N + j * 16;
+      fn[min64(kern.rows, m1 - m)](t);
+    }
+    j += width;
+  }
+}
+
+void q_run_task(void* data, size_t index) {
+  const QJob& job = *static_cast<const QJob*>(data);
+  const int64_t r = int64_t(index) % job.row_tasks, u = int64_t(index) / job.row_tasks;
+  const int64_t m0 = r * job.rows_per_task, m1 = min64(job.M, m0 + job.rows_per_task);
+  q_rows(job, m0, m1, q_unit_panel(job, u * job.units_per_task),
+         q_unit_panel(job, min64(job.units, (u + 1) * job.units_per_task)));
+}
+
+// X's rows into job->rows (malloc'd here, freed by the caller with free(job->rows.q)); false when out of memory
+bool q_quantize(QJob* job) {
+  const int64_t M = job->M, Kp = job->Kp, nb = job->nb, B = job->B;
+  const size_t bytes = size_t(M * Kp) + 2 * sizeof(float) * size_t(M * nb) + sizeof(float) * size_t(B) + 64;
+  char* memory = static_cast<char*>(malloc(bytes));
+  if (!memory) return false;
+  job->rows.q = reinterpret_cast<int8_t*>(memory);
+  float* floats = reinterpret_cast<float*>(memory + ((M * Kp + 63) & ~int64_t(63)));
+  job->rows.d = floats;
+  job->rows.t = floats + M * nb;
+  float* padded = floats + 2 * M * nb;  // the last block of a row when K ends inside it
+  for (int64_t m = 0; m < M; m++) {
+    const float* x = job->x + m * job->K;
+    for (int64_t b = 0; b < nb; b++) {
+      const float* block = x + b * B;
+      const int64_t have = min64(B, job->K - b * B);
+      if (have < B) {
+        memset(padded, 0, sizeof(float) * size_t(B));
+        if (have > 0) memcpy(padded, block, sizeof(float) * size_t(have));
+        block = padded;
+      }
+      job->kern->quantize(block, B, job->rows.q + m * Kp + b * B, job->rows.d + m * nb + b, job->rows.t + m * nb + b);
+    }
+  }
+  return true;
+}
+
+// ---- SpeculaAttention: ONNX Runtime's GroupQueryAttention as the engine's fused graphs use it ----
+//
+// Inputs: query [B, S, Hq D], key and value [B, S, Hkv D], past_key and past_value [B, Hkv, P, D] (the cache, P at
+// least each row's past; the same buffers as the presents when the engine writes the cache in place), seqlens_k [B]
+// int32 (each row's total length - 1), total_sequence_length int32 (T, the longest), attention_bias
+// [1 or B, 1 or Hq, S, T] float, params [4] float (Hq, Hkv, scale, softcap: the operator's attributes, as an
+// initializer). Outputs: [B, S, Hq D], present_key and present_value [B, Hkv, max(P, T), D].
+// Row b's past is past_b = seqlens_k[b] + 1 - S slots; its new keys and values go to slots past_b .. past_b + S - 1.
+// Query i of head h (kv head h / (Hq / Hkv)) at slot p = past_b + i attends slots 0 .. p:
+//   s_j = scale (q . k_j)  [then softcap tanh(s_j / softcap) when softcap > 0]  + bias[b, h, i, j]
+//   e_j = exp(s_j - max s), out = (sum_j e_j v_j) (1 / sum_j e_j)
+// Every dot product is 16 lanes of FMAs over d in order and one fixed tree of adds, exp is one polynomial, the sums
+// run over j in order: a query's output never depends on the other queries of the call, nor on the ISA.
+
+constexpr int64_t kAttnTaskWork = 1 << 18;  // multiply-adds below which a call runs as one task
+
+struct AttnJob {
+  const float* q;
+  const float* k;
+  const float* v;
+  const float* bias;
+  float* out;
+  const float* kc;  // present_key [B, Hkv, Pres, D]
+  const float* vc;
+  const int32_t* seqlens;
+  int64_t B, S, Hq, Hkv, D, T, Pres;
+  int64_t bias_b, bias_h;  // the bias's batch and head strides (0 when broadcast)
+  float scale, softcap;
+  const struct AttnKernels* kern;
+  float* scratch;  // Hq B buffers of `room` floats when T is past the stack's 1024, else null
+  int64_t room;
+};
+
+struct AttnKernels {
+  const char* name;
+  void (*dots)(const float* q, const float* keys, int64_t count, int64_t D, float* out);  // out[j] = q . keys[j]
+  void (*exp_rows)(float*, int64_t);  // x <- exp(x), n a multiple of 16
+  void (*weighted)(const float* values, const float* w, int64_t count, int64_t D, float* out);  // sum_j w_j v_j
+};
+
+// a dot product's 16 lanes reduced as (i, i + 8), (i, i + 4), (i, i + 2), (i, i + 1): the same on both ISAs
+SPECULA_AVX2 inline float reduce16(__m256 lo, __m256 hi) {
+  const __m256 s8 = _mm256_add_ps(lo, hi);
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+  return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
+}
+
+// four keys at a time (16 lanes each, over d in order), then one at a time
+SPECULA_AVX512 void dots_avx512(const float* q, const float* keys, int64_t count, int64_t D, float* out) {
+  int64_t j = 0;
+  for (; j + 4 <= count; j += 4) {
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t d = 0; d < D; d += 16) {
+      const __m512 qv = _mm512_loadu_ps(q + d);
+#pragma GCC unroll 4
+      for (int r = 0; r < 4; r++) acc[r] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(keys + (j + r) * D + d), acc[r]);
+    }
+#pragma GCC unroll 4
+    for (int r = 0; r < 4; r++)
+      out[j + r] = reduce16(_mm512_castps512_ps256(acc[r]),
+                            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r]), 1)));
+  }
+  for (; j < count; j++) {
+    __m512 acc = _mm512_setzero_ps();
+    for (int64_t d = 0; d < D; d += 16)
+      acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(keys + j * D + d), acc);
+    out[j] = reduce16(_mm512_castps512_ps256(acc), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+  }
+}
+SPECULA_AVX2 void dots_avx2(const float* q, const float* keys, int64_t count, int64_t D, float* out) {
+  int64_t j = 0;
+  for (; j + 2 <= count; j += 2) {
+    __m256 acc[2][2] = {{_mm256_setzero_ps(), _mm256_setzero_ps()}, {_mm256_setzero_ps(), _mm256_setzero_ps()}};
+    for (int64_t d = 0; d < D; d += 16) {
+      const __m256 lo = _mm256_loadu_ps(q + d), hi = _mm256_loadu_ps(q + d + 8);
+#pragma GCC unroll 2
+      for (int r = 0; r < 2; r++) {
+        acc[r][0] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(keys + (j + r) * D + d), acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(keys + (j + r) * D + d + 8), acc[r][1]);
+      }
+    }
+    out[j] = reduce16(acc[0][0], acc[0][1]);
+    out[j + 1] = reduce16(acc[1][0], acc[1][1]);
+  }
+  for (; j < count; j++) {
+    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+    for (int64_t d = 0; d < D; d += 16) {
+      lo = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(keys + j * D + d), lo);
+      hi = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), _mm256_loadu_ps(keys + j * D + d + 8), hi);
+    }
+    out[j] = reduce16(lo, hi);
+  }
+}
+
+// exp(x) for x <= 0 (a softmax's x - max): 2^n p(r), n = round(x log2 e), r = x - n ln 2 in two FMAs, p a degree-6
+// polynomial; below -87 the result is 0. The same operations on both ISAs.
+constexpr float kLog2e = 1.44269504088896341f, kLn2Hi = 0.693359375f, kLn2Lo = -2.12194440e-4f;
+constexpr float kExpC[7] = {1.0f, 1.0f, 0.5f, 1.66666672e-1f, 4.16666418e-2f, 8.33336823e-3f, 1.38896087e-3f};
+SPECULA_AVX512 void exp_avx512(float* x, int64_t n) {
+  const __m512 low = _mm512_set1_ps(-87.0f);
+  for (int64_t i = 0; i < n; i += 16) {
+    const __m512 v = _mm512_loadu_ps(x + i);
+    const __mmask16 zero = _mm512_cmp_ps_mask(v, low, _CMP_LT_OQ);
+    const __m512 c = _mm512_max_ps(v, low);
+    const __m512 m = _mm512_roundscale_ps(_mm512_mul_ps(c, _mm512_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT);
+    __m512 r = _mm512_fnmadd_ps(m, _mm512_set1_ps(kLn2Hi), c);
+    r = _mm512_fnmadd_ps(m, _mm512_set1_ps(kLn2Lo), r);
+    __m512 p = _mm512_set1_ps(kExpC[6]);
+    for (int j = 5; j >= 0; j--) p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(kExpC[j]));
+    const __m512i bits = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(m), _mm512_set1_epi32(127)), 23);
+    const __m512 e = _mm512_mul_ps(p, _mm512_castsi512_ps(bits));
+    _mm512_storeu_ps(x + i, _mm512_mask_blend_ps(zero, e, _mm512_setzero_ps()));
+  }
+}
+SPECULA_AVX2 void exp_avx2(float* x, int64_t n) {
+  const __m256 low = _mm256_set1_ps(-87.0f);
+  for (int64_t i = 0; i < n; i += 8) {
+    const __m256 v = _mm256_loadu_ps(x + i);
+    const __m256 zero = _mm256_cmp_ps(v, low, _CMP_LT_OQ);
+    const __m256 c = _mm256_max_ps(v, low);
+    const __m256 m = _mm256_round_ps(_mm256_mul_ps(c, _mm256_set1_ps(kLog2e)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(m, _mm256_set1_ps(kLn2Hi), c);
+    r = _mm256_fnmadd_ps(m, _mm256_set1_ps(kLn2Lo), r);
+    __m256 p = _mm256_set1_ps(kExpC[6]);
+    for (int j = 5; j >= 0; j--) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(kExpC[j]));
+    const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(m), _mm256_set1_epi32(127)), 23);
+    const __m256 e = _mm256_mul_ps(p, _mm256_castsi256_ps(bits));
+    _mm256_storeu_ps(x + i, _mm256_blendv_ps(e, _mm256_setzero_ps(), zero));
+  }
+}
+
+// out[d] = sum_j w_j values[j][d], j in order, 64 floats of out (4 or 8 registers) at a time
+SPECULA_AVX512 void weighted_avx512(const float* values, const float* w, int64_t count, int64_t D, float* out) {
+  for (int64_t d0 = 0; d0 < D; d0 += 64) {
+    const int chunks = int(D - d0 < 64 ? (D - d0) / 16 : 4);
+    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+    for (int64_t j = 0; j < count; j++) {
+      const __m512 wj = _mm512_set1_ps(w[j]);
+      for (int c = 0; c < chunks; c++)
+        acc[c] = _mm512_fmadd_ps(wj, _mm512_loadu_ps(values + j * D + d0 + 16 * c), acc[c]);
+    }
+    for (int c = 0; c < chunks; c++) _mm512_storeu_ps(out + d0 + 16 * c, acc[c]);
+  }
+}
+SPECULA_AVX2 void weighted_avx2(const float* values, const float* w, int64_t count, int64_t D, float* out) {
+  for (int64_t d0 = 0; d0 < D; d0 += 64) {
+    const int chunks = int(D - d0 < 64 ? (D - d0) / 8 : 8);
+    __m256 acc[8];
+    for (int c = 0; c < 8; c++) acc[c] = _mm256_setzero_ps();
+    for (int64_t j = 0; j < count; j++) {
+      const __m256 wj = _mm256_set1_ps(w[j]);
+      for (int c = 0; c < chunks; c++)
+        acc[c] = _mm256_fmadd_ps(wj, _mm256_loadu_ps(values + j * D + d0 + 8 * c), acc[c]);
+    }
+    for (int c = 0; c < chunks; c++) _mm256_storeu_ps(out + d0 + 8 * c, acc[c]);
+  }
+}
+
+const AttnKernels kAttnAvx512 = {"avx512f", dots_avx512, exp_avx512, weighted_avx512};
+const AttnKernels kAttnAvx2 = {"avx2", dots_avx2, exp_avx2, weighted_avx2};
+
+// task (b, h): every query of row b, head h; scores in a buffer of T floats (rounded up to 16)
+void attn_task(void* data, size_t index) {
+  const AttnJob& job = *static_cast<const AttnJob*>(data);
+  const int64_t b = int64_t(index) / job.Hq, h = int64_t(index) % job.Hq, g = h / (job.Hq / job.Hkv);
+  const int64_t D = job.D, past = job.seqlens[b] + 1 - job.S;
+  const float* keys = job.kc + (b * job.Hkv + g) * job.Pres * D;
+  const float* values = job.vc + (b * job.Hkv + g) * job.Pres * D;
+  float stack[1024];
+  float* scores = job.scratch ? job.scratch + int64_t(index) * job.room : stack;
+  for (int64_t i = 0; i < job.S; i++) {
+    const float* q = job.q + (b * job.S + i) * job.Hq * D + h * D;
+    float* out = job.out + (b * job.S + i) * job.Hq * D + h * D;
+    const float* bias = job.bias + b * job.bias_b + h * job.bias_h + i * job.T;
+    const int64_t slots = past + i + 1;
+    float most = -3.40282347e38f;
+    job.kern->dots(q, keys, slots, D, scores);
+    for (int64_t j = 0; j < slots; j++) {
+      float s = job.scale * scores[j];
+      if (job.softcap > 0.0f) s = job.softcap * tanhf(s / job.softcap);
+      s += bias[j];
+      scores[j] = s;
+      most = s > most ? s : most;
+    }
+    const int64_t padded = (slots + 15) / 16 * 16;
+    for (int64_t j = 0; j < slots; j++) scores[j] -= most;
+    for (int64_t j = slots; j < padded; j++) scores[j] = -3.40282347e38f;
+    job.kern->exp_rows(scores, padded);
+    float sum = 0.0f;
+    for (int64_t j = 0; j < slots; j++) sum += scores[j];
+    job.kern->weighted(values, scores, slots, D, out);
+    const float inverse = 1.0f / sum;
+    for (int64_t d = 0; d < D; d++) out[d] *= inverse;
+  }
+}
+
+#pragma GCC diagnostic pop
+
 // ---- the ISA choice ----
 
 struct Cpu {
-  bool avx512, avx2;
+  bool avx512, avx2, vnni;  // vnni: AVX-512 VNNI and BW, for the 4-bit kernel
 };
 Cpu cpu() {
   static const Cpu features = [] {
     __builtin_cpu_init();
     return Cpu{__builtin_cpu_supports("avx512f") != 0,
-               __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("fma") != 0};
+               __builtin_cpu_supports("avx2") != 0 && __builtin_cpu_supports("fma") != 0,
+               __builtin_cpu_supports("avx512f") != 0 && __builtin_cpu_supports("avx512bw") != 0 &&
+                   __builtin_cpu_supports("avx512vnni") != 0};
   }();
   return features;
 }
 
 struct Choice {
   const Kernels* kernels;  // null: error says why
+  const QKernels* q4;      // the 4-bit kernel's: AVX-512 VNNI with AVX-512 (and BW), else AVX2
   const char* error;
 };
 // AVX-512F if the CPU has it, else AVX2 + FMA; SPECULA_KERNELS_ISA=avx2 / avx512 forces one (other values: automatic)
@@ -410,10 +937,11 @@ Choice choose() {
   const bool want_avx512 = forced && strcmp(forced, "avx512") == 0;
   const Cpu features = cpu();
   if (want_avx512 && !features.avx512)
-    return {nullptr, "dev.specula.kernels: SPECULA_KERNELS_ISA=avx512, but this CPU lacks AVX-512F"};
-  if (features.avx512 && !want_avx2) return {&kAvx512, nullptr};
-  if (features.avx2) return {&kAvx2, nullptr};
-  return {nullptr, "dev.specula.kernels: this CPU lacks AVX2/FMA (PanelMatMul needs AVX2 and FMA, or AVX-512F)"};
+    return {nullptr, nullptr, "dev.specula.kernels: SPECULA_KERNELS_ISA=avx512, but this CPU lacks AVX-512F"};
+  if (features.avx512 && !want_avx2) return {&kAvx512, features.vnni ? &kQ4Avx512 : &kQ4Avx2, nullptr};
+  if (features.avx2) return {&kAvx2, &kQ4Avx2, nullptr};
+  return {nullptr, nullptr,
+          "dev.specula.kernels: this CPU lacks AVX2/FMA (PanelMatMul needs AVX2 and FMA, or AVX-512F)"};
 }
 
 // ---- the operator ----
@@ -423,7 +951,9 @@ constexpr size_t kMaxRank = 32;
 struct Op {         // ORT hands &ort back to every callback: the rest rides along
   OrtCustomOp ort;  // first member
   const OrtApi* api;
-  const Kernels* kernels;
+  const Kernels* kernels;   // PanelMatMul's tiles, else null
+  const QKernels* q4;       // PanelMatMulQ4's, else null
+  const AttnKernels* attn;  // SpeculaAttention's, else null
 };
 
 struct TensorInfo {
@@ -432,14 +962,14 @@ struct TensorInfo {
   int64_t dims[kMaxRank];
 };
 
-// X's or P's element type and shape; a rank past kMaxRank is an error
+// an input's element type and shape; a rank past kMaxRank is an error
 OrtStatus* tensor_info(const OrtApi* api, const OrtValue* value, TensorInfo* out) {
   OrtTensorTypeAndShapeInfo* info = nullptr;
   if (OrtStatus* status = GetTensorTypeAndShape(api, value, &info)) return status;
   OrtStatus* status = GetTensorElementType(api, info, &out->type);
   if (!status) status = GetDimensionsCount(api, info, &out->rank);
   if (!status && out->rank > kMaxRank)
-    status = CreateStatus(api, kOrtInvalidArgument, "PanelMatMul: X has more than 32 dimensions");
+    status = CreateStatus(api, kOrtInvalidArgument, "dev.specula.kernels: an input has more than 32 dimensions");
   if (!status) status = GetDimensions(api, info, out->dims, out->rank);
   ReleaseTensorTypeAndShapeInfo(api, info);
   return status;
@@ -454,42 +984,207 @@ const char* shape_error(const TensorInfo& x, const TensorInfo& p) {
   return nullptr;
 }
 
-// Y = X W on ONNX Runtime's intra-op pool, or inline when the job is one task
-OrtStatus* run(const OrtApi* api, OrtKernelContext* context, Job* job) {
-  const int64_t tasks = job->tasks();
-  if (tasks == 1) run_task(job, 0);
-  if (tasks <= 1) return nullptr;
-  return KernelContext_ParallelFor(api, context, run_task, size_t(tasks), 0, job);
+// null when X [.., K], Q [N/16, Kp/8, 64], S and Z [N/16, Kp/B, 16] fit, else what is wrong
+const char* q4_shape_error(const TensorInfo& x, const TensorInfo& q, const TensorInfo& s, const TensorInfo& z) {
+  if (x.type != kFloat || q.type != kUint8 || s.type != kFloat || z.type != kFloat)
+    return "PanelMatMulQ4: X, S and Z must be float32 and Q uint8";
+  if (x.rank < 1) return "PanelMatMulQ4: X must have at least one dimension ([.., K])";
+  if (q.rank != 3 || q.dims[2] != kQStepBytes) return "PanelMatMulQ4: Q must be [N/16, Kp/8, 64]";
+  if (s.rank != 3 || s.dims[0] != q.dims[0] || s.dims[2] != 16 || s.dims[1] < 1)
+    return "PanelMatMulQ4: S must be [N/16, Kp/B, 16] with Q's N/16";
+  if (z.rank != 3 || z.dims[0] != s.dims[0] || z.dims[1] != s.dims[1] || z.dims[2] != 16)
+    return "PanelMatMulQ4: Z must have S's shape";
+  const int64_t Kp = 8 * q.dims[1], nb = s.dims[1], K = x.dims[x.rank - 1];
+  if (Kp % nb != 0 || (Kp / nb) % 16 != 0 || Kp / nb > kQMaxBlock)
+    return "PanelMatMulQ4: the block (Kp / S's second dimension) must be a multiple of 16, at most 4096";
+  if (K > Kp || K <= Kp - Kp / nb) return "PanelMatMulQ4: X's last dimension K must end in Q's last block";
+  return nullptr;
 }
 
-OrtStatus* compute(void* kernel, OrtKernelContext* context) {
-  const Op& op = *static_cast<const Op*>(kernel);
-  const OrtApi* api = op.api;
-  const OrtValue* xv = nullptr;
-  const OrtValue* pv = nullptr;
-  if (OrtStatus* status = KernelContext_GetInput(api, context, 0, &xv)) return status;
-  if (OrtStatus* status = KernelContext_GetInput(api, context, 1, &pv)) return status;
-  if (!xv || !pv) return CreateStatus(api, kOrtInvalidArgument, "PanelMatMul: X and P are required");
-  TensorInfo x, p;
-  if (OrtStatus* status = tensor_info(api, xv, &x)) return status;
-  if (OrtStatus* status = tensor_info(api, pv, &p)) return status;
-  if (const char* error = shape_error(x, p)) return CreateStatus(api, kOrtInvalidArgument, error);
-  const int64_t K = p.dims[1], N = 16 * p.dims[0];
-  int64_t M = 1;
-  for (size_t i = 0; i + 1 < x.rank; i++) M *= x.dims[i];
-  int64_t yd[kMaxRank];  // Y [.., N]: X's shape with N last
+// a job's tasks on ONNX Runtime's intra-op pool, or inline when it is one task
+OrtStatus* run(const OrtApi* api, OrtKernelContext* context, void (*task)(void*, size_t), int64_t tasks, void* job) {
+  if (tasks == 1) task(job, 0);
+  if (tasks <= 1) return nullptr;
+  return KernelContext_ParallelFor(api, context, task, size_t(tasks), 0, job);
+}
+
+// the inputs' values and infos, and Y [.., N] (X's shape with N last)
+struct Call {
+  const OrtValue* in[9];
+  TensorInfo info[9];
+  void* data[9];
+  float* y;
+  int64_t M;
+};
+
+OrtStatus* inputs(const OrtApi* api, OrtKernelContext* context, size_t count, const char* name, Call* call) {
+  for (size_t i = 0; i < count; i++) {
+    if (OrtStatus* status = KernelContext_GetInput(api, context, i, &call->in[i])) return status;
+    if (!call->in[i]) return CreateStatus(api, kOrtInvalidArgument, name);
+    if (OrtStatus* status = tensor_info(api, call->in[i], &call->info[i])) return status;
+  }
+  return nullptr;
+}
+
+OrtStatus* output(const OrtApi* api, OrtKernelContext* context, size_t count, int64_t N, Call* call) {
+  const TensorInfo& x = call->info[0];
+  call->M = 1;
+  for (size_t i = 0; i + 1 < x.rank; i++) call->M *= x.dims[i];
+  int64_t yd[kMaxRank];
   memcpy(yd, x.dims, sizeof(int64_t) * x.rank);
   yd[x.rank - 1] = N;
   OrtValue* yv = nullptr;
   if (OrtStatus* status = KernelContext_GetOutput(api, context, 0, yd, x.rank, &yv)) return status;
-  if (M == 0 || N == 0) return nullptr;  // an empty Y
-  void *xd = nullptr, *pd = nullptr, *ydata = nullptr;
-  if (OrtStatus* status = GetTensorMutableData(api, const_cast<OrtValue*>(xv), &xd)) return status;
-  if (OrtStatus* status = GetTensorMutableData(api, const_cast<OrtValue*>(pv), &pd)) return status;
-  if (OrtStatus* status = GetTensorMutableData(api, yv, &ydata)) return status;
-  Job job = plan(op.kernels, static_cast<const float*>(xd), static_cast<const float*>(pd),
-                 static_cast<float*>(ydata), M, K, N);
-  return run(api, context, &job);
+  void* y = nullptr;
+  if (OrtStatus* status = GetTensorMutableData(api, yv, &y)) return status;
+  call->y = static_cast<float*>(y);
+  for (size_t i = 0; i < count; i++)
+    if (OrtStatus* status = GetTensorMutableData(api, const_cast<OrtValue*>(call->in[i]), &call->data[i]))
+      return status;
+  return nullptr;
+}
+
+OrtStatus* compute_f32(const Op& op, OrtKernelContext* context) {
+  const OrtApi* api = op.api;
+  Call call;
+  if (OrtStatus* status = inputs(api, context, 2, "PanelMatMul: X and P are required", &call)) return status;
+  if (const char* error = shape_error(call.info[0], call.info[1]))
+    return CreateStatus(api, kOrtInvalidArgument, error);
+  const int64_t K = call.info[1].dims[1], N = 16 * call.info[1].dims[0];
+  if (OrtStatus* status = output(api, context, 2, N, &call)) return status;
+  if (call.M == 0 || N == 0) return nullptr;  // an empty Y
+  Job job = plan(op.kernels, static_cast<const float*>(call.data[0]), static_cast<const float*>(call.data[1]),
+                 call.y, call.M, K, N);
+  return run(api, context, run_task, job.tasks(), &job);
+}
+
+OrtStatus* compute_q4(const Op& op, OrtKernelContext* context) {
+  const OrtApi* api = op.api;
+  Call call;
+  if (OrtStatus* status = inputs(api, context, 4, "PanelMatMulQ4: X, Q, S and Z are required", &call))
+    return status;
+  if (const char* error = q4_shape_error(call.info[0], call.info[1], call.info[2], call.info[3]))
+    return CreateStatus(api, kOrtInvalidArgument, error);
+  const int64_t N = 16 * call.info[1].dims[0];
+  if (OrtStatus* status = output(api, context, 4, N, &call)) return status;
+  if (call.M == 0 || N == 0) return nullptr;
+  QJob job{};
+  job.kern = op.q4;
+  job.x = static_cast<const float*>(call.data[0]);
+  job.p = static_cast<const uint8_t*>(call.data[1]);
+  job.s = static_cast<const float*>(call.data[2]);
+  job.z = static_cast<const float*>(call.data[3]);
+  job.y = call.y;
+  job.M = call.M, job.K = call.info[0].dims[call.info[0].rank - 1], job.N = N;
+  job.Kp = 8 * call.info[1].dims[1], job.nb = call.info[2].dims[1], job.B = job.Kp / job.nb;
+  q_plan(&job);
+  if (!q_quantize(&job)) return CreateStatus(api, kOrtFail, "PanelMatMulQ4: out of memory for X's int8 rows");
+  OrtStatus* status = run(api, context, q_run_task, job.tasks(), &job);
+  free(job.rows.q);
+  return status;
+}
+
+// null when SpeculaAttention's inputs fit (see its section), else what is wrong; fills the job's sizes
+const char* attention_error(const Call& call, AttnJob* job) {
+  const TensorInfo &q = call.info[0], &k = call.info[1], &v = call.info[2], &pk = call.info[3], &pv = call.info[4];
+  const TensorInfo &lengths = call.info[5], &total = call.info[6], &bias = call.info[7], &params = call.info[8];
+  if (q.type != kFloat || k.type != kFloat || v.type != kFloat || pk.type != kFloat || pv.type != kFloat ||
+      bias.type != kFloat || params.type != kFloat || lengths.type != kInt32 || total.type != kInt32)
+    return "SpeculaAttention: seqlens_k and total_sequence_length must be int32, the rest float32";
+  if (q.rank != 3 || k.rank != 3 || v.rank != 3 || pk.rank != 4 || pv.rank != 4 || bias.rank != 4 ||
+      lengths.rank != 1 || params.rank != 1 || params.dims[0] != 4)
+    return "SpeculaAttention: query, key, value [B, S, H D]; past [B, Hkv, P, D]; bias [B, H, S, T]; params [4]";
+  const float* p = static_cast<const float*>(call.data[8]);
+  job->B = q.dims[0], job->S = q.dims[1], job->Hq = int64_t(p[0]), job->Hkv = int64_t(p[1]), job->D = pk.dims[3];
+  job->T = *static_cast<const int32_t*>(call.data[6]);
+  const int64_t B = job->B, S = job->S, Hq = job->Hq, Hkv = job->Hkv, D = job->D, P = pk.dims[2];
+  if (Hq < 1 || Hkv < 1 || Hq % Hkv != 0 || D < 16 || D % 16 != 0)
+    return "SpeculaAttention: heads must divide into kv heads, and the head size be a multiple of 16";
+  for (size_t i = 0; i < 4; i++)
+    if (pv.dims[i] != pk.dims[i]) return "SpeculaAttention: past_key and past_value must have one shape";
+  if (pk.dims[0] != B || pk.dims[1] != Hkv || q.dims[2] != Hq * D || k.dims[0] != B || k.dims[1] != S ||
+      k.dims[2] != Hkv * D || v.dims[0] != B || v.dims[1] != S || v.dims[2] != Hkv * D || lengths.dims[0] != B)
+    return "SpeculaAttention: query, key, value, past and seqlens_k disagree on B, S, heads or head size";
+  if ((bias.dims[0] != 1 && bias.dims[0] != B) || (bias.dims[1] != 1 && bias.dims[1] != Hq) || bias.dims[2] != S ||
+      bias.dims[3] != job->T)
+    return "SpeculaAttention: attention_bias must be [1 or B, 1 or heads, S, total_sequence_length]";
+  job->Pres = P > job->T ? P : job->T;
+  const int32_t* seqlens = static_cast<const int32_t*>(call.data[5]);
+  for (int64_t b = 0; b < B; b++) {
+    const int64_t whole = int64_t(seqlens[b]) + 1, past = whole - S;
+    if (past < 0 || past > P || whole > job->T)
+      return "SpeculaAttention: a row's seqlens_k + 1 must be at least S, at most total_sequence_length, and "
+             "leave at most the past's slots before the new ones";
+  }
+  job->bias_h = bias.dims[1] == 1 ? 0 : S * job->T;
+  job->bias_b = bias.dims[0] == 1 ? 0 : bias.dims[1] * S * job->T;
+  job->scale = p[2] != 0.0f ? p[2] : 1.0f / sqrtf(float(D));
+  job->softcap = p[3];
+  return nullptr;
+}
+
+OrtStatus* compute_attention(const Op& op, OrtKernelContext* context) {
+  const OrtApi* api = op.api;
+  Call call;
+  if (OrtStatus* status = inputs(api, context, 9, "SpeculaAttention: every input is required", &call)) return status;
+  for (size_t i = 5; i < 9; i++)  // the small inputs, read before the outputs exist
+    if (OrtStatus* status = GetTensorMutableData(api, const_cast<OrtValue*>(call.in[i]), &call.data[i]))
+      return status;
+  AttnJob job{};
+  if (const char* error = attention_error(call, &job)) return CreateStatus(api, kOrtInvalidArgument, error);
+  const int64_t B = job.B, S = job.S, Hkv = job.Hkv, D = job.D, P = call.info[3].dims[2];
+  if (OrtStatus* status = output(api, context, 5, job.Hq * D, &call)) return status;
+  const int64_t present[4] = {B, Hkv, job.Pres, D};
+  OrtValue* pkv = nullptr;
+  OrtValue* pvv = nullptr;
+  void *pk = nullptr, *pv = nullptr;
+  if (OrtStatus* status = KernelContext_GetOutput(api, context, 1, present, 4, &pkv)) return status;
+  if (OrtStatus* status = KernelContext_GetOutput(api, context, 2, present, 4, &pvv)) return status;
+  if (OrtStatus* status = GetTensorMutableData(api, pkv, &pk)) return status;
+  if (OrtStatus* status = GetTensorMutableData(api, pvv, &pv)) return status;
+  float* kc = static_cast<float*>(pk);
+  float* vc = static_cast<float*>(pv);
+  const float* past_k = static_cast<const float*>(call.data[3]);
+  const float* past_v = static_cast<const float*>(call.data[4]);
+  const int32_t* seqlens = static_cast<const int32_t*>(call.data[5]);
+  for (int64_t b = 0; b < B; b++) {
+    const int64_t past = int64_t(seqlens[b]) + 1 - S;
+    for (int64_t g = 0; g < Hkv; g++) {
+      float* kr = kc + (b * Hkv + g) * job.Pres * D;
+      float* vr = vc + (b * Hkv + g) * job.Pres * D;
+      if (kc != past_k && past > 0) memcpy(kr, past_k + (b * Hkv + g) * P * D, sizeof(float) * size_t(past * D));
+      if (vc != past_v && past > 0) memcpy(vr, past_v + (b * Hkv + g) * P * D, sizeof(float) * size_t(past * D));
+      for (int64_t i = 0; i < S; i++) {
+        const int64_t from = (b * S + i) * Hkv * D + g * D;
+        memcpy(kr + (past + i) * D, static_cast<const float*>(call.data[1]) + from, sizeof(float) * size_t(D));
+        memcpy(vr + (past + i) * D, static_cast<const float*>(call.data[2]) + from, sizeof(float) * size_t(D));
+      }
+    }
+  }
+  job.q = static_cast<const float*>(call.data[0]);
+  job.bias = static_cast<const float*>(call.data[7]);
+  job.out = call.y;
+  job.kc = kc, job.vc = vc, job.seqlens = seqlens, job.kern = op.attn;
+  job.room = (job.T + 15) / 16 * 16;
+  const int64_t tasks = B * job.Hq;
+  if (job.room > 1024) {
+    job.scratch = static_cast<float*>(malloc(sizeof(float) * size_t(job.room * tasks)));
+    if (!job.scratch) return CreateStatus(api, kOrtFail, "SpeculaAttention: out of memory for the scores");
+  }
+  OrtStatus* status = nullptr;
+  if (tasks * S * job.T * D < kAttnTaskWork) {
+    for (int64_t t = 0; t < tasks; t++) attn_task(&job, size_t(t));
+  } else {
+    status = KernelContext_ParallelFor(api, context, attn_task, size_t(tasks), 0, &job);
+  }
+  free(job.scratch);
+  return status;
+}
+
+OrtStatus* compute(void* kernel, OrtKernelContext* context) {
+  const Op& op = *static_cast<const Op*>(kernel);
+  if (op.attn) return compute_attention(op, context);
+  return op.q4 ? compute_q4(op, context) : compute_f32(op, context);
 }
 
 // the OrtCustomOp callbacks
@@ -503,26 +1198,34 @@ void compute_v1(void* kernel, OrtKernelContext* context) {  // ONNX Runtime call
   if (OrtStatus* status = compute(kernel, context)) ReleaseStatus(static_cast<const Op*>(kernel)->api, status);
 }
 void destroy(void*) {}
-const char* name(const OrtCustomOp*) { return "PanelMatMul"; }
+bool is_q4(const OrtCustomOp* op) { return reinterpret_cast<const Op*>(op)->q4 != nullptr; }
+bool is_attention(const OrtCustomOp* op) { return reinterpret_cast<const Op*>(op)->attn != nullptr; }
+const char* name(const OrtCustomOp* op) {
+  return is_attention(op) ? "SpeculaAttention" : is_q4(op) ? "PanelMatMulQ4" : "PanelMatMul";
+}
 const char* provider(const OrtCustomOp*) { return "CPUExecutionProvider"; }
+int input_type(const OrtCustomOp* op, size_t index) {
+  if (is_attention(op)) return index == 5 || index == 6 ? kInt32 : kFloat;
+  return is_q4(op) && index == 1 ? kUint8 : kFloat;
+}
+size_t input_count(const OrtCustomOp* op) { return is_attention(op) ? 9 : is_q4(op) ? 4 : 2; }
 int float_type(const OrtCustomOp*, size_t) { return kFloat; }
-size_t two(const OrtCustomOp*) { return 2; }
-size_t one(const OrtCustomOp*) { return 1; }
+size_t output_count(const OrtCustomOp* op) { return is_attention(op) ? 3 : 1; }
 int required(const OrtCustomOp*, size_t) { return 0; }     // INPUT_OUTPUT_REQUIRED
 int default_memory(const OrtCustomOp*, size_t) { return 0; }  // OrtMemTypeDefault
 int min_arity(const OrtCustomOp*) { return 1; }              // (no variadic input or output)
 int homogeneous(const OrtCustomOp*) { return 0; }
 
-Op make_op(const OrtApi* api, const Kernels* kernels) {
+Op make_op(const OrtApi* api, const Kernels* kernels, const QKernels* q4, const AttnKernels* attn) {
   OrtCustomOp ort;
   ort.version = 16;
   ort.CreateKernel = create_kernel;
   ort.GetName = name;
   ort.GetExecutionProviderType = provider;
-  ort.GetInputType = float_type;
-  ort.GetInputTypeCount = two;
+  ort.GetInputType = input_type;
+  ort.GetInputTypeCount = input_count;
   ort.GetOutputType = float_type;
-  ort.GetOutputTypeCount = one;
+  ort.GetOutputTypeCount = output_count;
   ort.KernelCompute = compute_v1;
   ort.KernelDestroy = destroy;
   ort.GetInputCharacteristic = required;
@@ -534,7 +1237,7 @@ Op make_op(const OrtApi* api, const Kernels* kernels) {
   ort.GetVariadicOutputHomogeneity = homogeneous;
   ort.CreateKernelV2 = create_kernel_v2;
   ort.KernelComputeV2 = compute_v2;
-  return Op{ort, api, kernels};
+  return Op{ort, api, kernels, q4, attn};
 }
 
 // Once a process: keep this library loaded for good (dlopen again with RTLD_NODELETE: closing the session options
@@ -542,21 +1245,24 @@ Op make_op(const OrtApi* api, const Kernels* kernels) {
 // then on. The first registration's OrtApi serves every later one (one ONNX Runtime a process).
 const char kAnchor = 0;  // an address inside this library, for dladdr
 struct Registry {
-  Op avx512, avx2;
+  Op avx512, avx2, q4_avx512, q4_avx2, attn_avx512, attn_avx2;
 };
 const Registry& registry(const OrtApi* api) {
   static const Registry ops = [api] {
     Dl_info self;
     if (dladdr(&kAnchor, &self) && self.dli_fname) dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE);
-    return Registry{make_op(api, &kAvx512), make_op(api, &kAvx2)};
+    return Registry{make_op(api, &kAvx512, nullptr, nullptr),     make_op(api, &kAvx2, nullptr, nullptr),
+                    make_op(api, nullptr, &kQ4Avx512, nullptr),   make_op(api, nullptr, &kQ4Avx2, nullptr),
+                    make_op(api, nullptr, nullptr, &kAttnAvx512), make_op(api, nullptr, nullptr, &kAttnAvx2)};
   }();
   return ops;
 }
 
 }  // namespace
 
-// The library's entry (ONNX Runtime's RegisterCustomOpsLibrary): domain dev.specula.kernels with PanelMatMul on the
-// ISA chosen now, or an error status when this CPU cannot run it or ONNX Runtime is older than 1.17.
+// The library's entry (ONNX Runtime's RegisterCustomOpsLibrary): domain dev.specula.kernels with PanelMatMul and
+// PanelMatMulQ4 on the ISAs chosen now, or an error status when this CPU cannot run them or ONNX Runtime is older
+// than 1.17.
 SPECULA_EXPORT OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base) {
   const OrtApi* api = base->GetApi(17);
   if (!api) {
@@ -567,9 +1273,13 @@ SPECULA_EXPORT OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const Or
   if (!choice.kernels) return CreateStatus(api, kOrtFail, choice.error);
   const Registry& ops = registry(api);
   const Op& op = choice.kernels == &kAvx512 ? ops.avx512 : ops.avx2;
+  const Op& q4 = choice.q4 == &kQ4Avx512 ? ops.q4_avx512 : ops.q4_avx2;
+  const Op& attention = choice.kernels == &kAvx512 ? ops.attn_avx512 : ops.attn_avx2;
   OrtCustomOpDomain* domain = nullptr;  // owned by the session options' users from here on; never freed
   OrtStatus* status = CreateCustomOpDomain(api, "dev.specula.kernels", &domain);
   if (!status) status = CustomOpDomain_Add(api, domain, &op.ort);
+  if (!status) status = CustomOpDomain_Add(api, domain, &q4.ort);
+  if (!status) status = CustomOpDomain_Add(api, domain, &attention.ort);
   if (!status) status = AddCustomOpDomain(api, options, domain);
   return status;
 }
@@ -748,6 +1458,265 @@ void report(const char* what, const Tally& t) {
          t.differing ? "   <-- FAILED" : "");
 }
 
+
+// ---- PanelMatMulQ4: the same checks on 4-bit weights ----
+
+struct Q4Weights {  // W4 [Kp, N] in 0..15, S and Z [N/16, nb, 16], and the packed panels
+  int64_t K, N, B, Kp, nb;
+  std::vector<uint8_t> w4, p;
+  Floats s, z;              // as the kernel reads them (grouped)
+  Floats s_plain, z_plain;  // [N/16, nb, 16]
+};
+
+Q4Weights q4_weights(int64_t K, int64_t N, int64_t B, Rng& rng) {
+  Q4Weights w{K, N, B, ceil_div(K, B) * B, ceil_div(K, B), {}, {}, {}, {}, {}, {}};
+  w.w4.assign(size_t(w.Kp * N), 0);
+  for (int64_t k = 0; k < K; k++)
+    for (int64_t n = 0; n < N; n++) w.w4[k * N + n] = uint8_t(rng.next() * 1e6f) & 15;
+  w.s.resize(size_t(N * w.nb)), w.z.resize(size_t(N * w.nb));
+  for (int64_t j = 0; j < N / 16; j++)
+    for (int64_t b = 0; b < w.nb; b++)
+      for (int64_t c = 0; c < 16; c++) {
+        w.s[(j * w.nb + b) * 16 + c] = std::fabs(rng.next()) / 8 + 1e-4f;
+        w.z[(j * w.nb + b) * 16 + c] = float(uint8_t(rng.next() * 1e6f) & 15);
+      }
+  // panels in groups of 4, interleaved by step (Q) and by block (S, Z); the tail panels one by one
+  const int64_t groups_end = N / 64 * 4;
+  Floats s(w.s), z(w.z);
+  w.p.assign(size_t(N / 16 * w.Kp * 8), 0);
+  for (int64_t j = 0; j < N / 16; j++) {
+    const bool grouped = j < groups_end;
+    const int64_t first = grouped ? j - j % 4 : j, within = grouped ? j % 4 : 0, lds = grouped ? 256 : 64;
+    for (int64_t k = 0; k < w.Kp; k++)
+      for (int64_t c = 0; c < 16; c++) {
+        const int64_t step = k / 8, i = k % 8;
+        uint8_t& byte = w.p[size_t(first * w.Kp * 8 + step * lds + within * 64 + 4 * c + i % 4)];
+        byte |= uint8_t(w.w4[k * N + 16 * j + c] << (i < 4 ? 0 : 4));
+      }
+    for (int64_t b = 0; b < w.nb; b++)
+      for (int64_t c = 0; c < 16; c++) {
+        const int64_t at = first * 16 * w.nb + b * (grouped ? 64 : 16) + within * 16 + c;
+        w.s[size_t(at)] = s[size_t((j * w.nb + b) * 16 + c)];
+        w.z[size_t(at)] = z[size_t((j * w.nb + b) * 16 + c)];
+      }
+  }
+  w.s_plain = s, w.z_plain = z;
+  return w;
+}
+
+// the contract itself, scalar: quantize each row's blocks, then y = fma(c, S d, y) block by block from y = 0
+Floats q4_reference(const Floats& x, const Q4Weights& w, int64_t M) {
+  Floats y(size_t(M * w.N));
+  for (int64_t m = 0; m < M; m++) {
+    std::vector<int> q(size_t(w.Kp), 0);
+    Floats d(size_t(w.nb)), t(size_t(w.nb));
+    for (int64_t b = 0; b < w.nb; b++) {
+      float a = 0.0f;
+      bool bad = false;
+      for (int64_t k = b * w.B; k < std::min((b + 1) * w.B, w.K); k++) {
+        const float v = std::fabs(x[m * w.K + k]);
+        bad |= !(v <= 3.40282347e38f);
+        a = v > a ? v : a;
+      }
+      int sum = 0;
+      if (!bad && a > 0.0f)
+        for (int64_t k = b * w.B; k < std::min((b + 1) * w.B, w.K); k++)
+          sum += q[k] = int(std::nearbyint(x[m * w.K + k] * (127.0f / a)));
+      d[b] = bad ? NAN : a / 127.0f, t[b] = float(sum);
+    }
+    for (int64_t n = 0; n < w.N; n++) {
+      float acc = 0.0f;
+      for (int64_t b = 0; b < w.nb; b++) {
+        const int64_t at = ((n / 16) * w.nb + b) * 16 + n % 16;
+        int dot = 0;
+        for (int64_t k = b * w.B; k < (b + 1) * w.B; k++) dot += q[k] * w.w4[k * w.N + n];
+        const float c = float(dot - int(w.z_plain[at]) * int(t[b]));
+        acc = std::fmaf(c, w.s_plain[at] * d[b], acc);
+      }
+      y[m * w.N + n] = acc;
+    }
+  }
+  return y;
+}
+
+Floats q4_matmul(const QKernels* kern, const float* x, const Q4Weights& w, int64_t M, Split split = Split::plan) {
+  Floats y(size_t(M * w.N), NAN);
+  QJob job{};
+  job.kern = kern, job.x = x, job.p = w.p.data(), job.s = w.s.data(), job.z = w.z.data(), job.y = y.data();
+  job.M = M, job.K = w.K, job.N = w.N, job.Kp = w.Kp, job.nb = w.nb, job.B = w.B;
+  q_plan(&job);
+  if (split == Split::fine_reversed) job.units_per_task = 1, job.unit_tasks = job.units, job.rows_per_task = 3,
+                                     job.row_tasks = ceil_div(M, 3);
+  if (split == Split::one_task) job.units_per_task = job.units, job.unit_tasks = 1, job.rows_per_task = M,
+                                job.row_tasks = 1;
+  if (!q_quantize(&job)) abort();
+  const int64_t tasks = job.tasks();
+  if (split == Split::two_threads) {
+    std::thread other([&] {
+      for (int64_t t = 1; t < tasks; t += 2) q_run_task(&job, size_t(t));
+    });
+    for (int64_t t = 0; t < tasks; t += 2) q_run_task(&job, size_t(t));
+    other.join();
+  } else if (split == Split::fine_reversed) {
+    for (int64_t t = tasks - 1; t >= 0; t--) q_run_task(&job, size_t(t));
+  } else {
+    for (int64_t t = 0; t < tasks; t++) q_run_task(&job, size_t(t));
+  }
+  free(job.rows.q);
+  return y;
+}
+
+struct Q4Case {
+  int64_t K, N, B;
+};
+// K a multiple of the block and not (the last block padded), tail panels (N = 16 * 5, 16 * 67), blocks 16-256
+const Q4Case kQ4Cases[] = {{128, 64, 32}, {100, 80, 32}, {640, 1072, 128}, {1000, 48, 256}, {48, 16, 16},
+                           {384, 1024, 64}};
+
+// (a)-(d) as for PanelMatMul, and (f): the result near X times the dequantized W in float
+void q4_check_case(const QKernels* kern, const QKernels* other, const Q4Case& c, Rng& rng, Tally* rows, Tally* isa,
+                   Tally* split, Tally* ref, double* worst) {
+  const Q4Weights w = q4_weights(c.K, c.N, c.B, rng);
+  Floats x = random_floats(size_t(kMostRows * c.K), rng);
+  for (int64_t k = 0; k < c.K; k++) x[size_t(5 * c.K + k)] = 0.0f;  // row 5: all zeros
+  x[size_t(6 * c.K + c.K / 2)] = NAN;                                // row 6: a NaN in one block
+  const Floats expect = q4_reference(x, w, kMostRows);
+  Floats alone(size_t(kMostRows * c.N));
+  for (int64_t m = 0; m < kMostRows; m++) {
+    const Floats y = q4_matmul(kern, x.data() + m * c.K, w, 1);
+    memcpy(alone.data() + m * c.N, y.data(), sizeof(float) * size_t(c.N));
+    ref->add(memcmp(y.data(), expect.data() + m * c.N, sizeof(float) * size_t(c.N)) == 0);
+  }
+  for (int64_t M : kRowCounts) {
+    const Floats y = q4_matmul(kern, x.data(), w, M);
+    for (int64_t m = 0; m < M; m++) rows->add(same_row(y, m, alone, m, c.N));
+    if (other) isa->add(memcmp(q4_matmul(other, x.data(), w, M).data(), y.data(), sizeof(float) * y.size()) == 0);
+    for (Split s : {Split::fine_reversed, Split::one_task, Split::two_threads})
+      split->add(memcmp(q4_matmul(kern, x.data(), w, M, s).data(), y.data(), sizeof(float) * y.size()) == 0);
+  }
+  for (int64_t m = 0; m < 8; m++) {  // (f) relative to the largest |y| of the row
+    if (m == 6) continue;
+    double most = 0, diff = 0;
+    for (int64_t n = 0; n < c.N; n++) {
+      double exact = 0;
+      for (int64_t k = 0; k < c.K; k++) {
+        const int64_t at = ((n / 16) * w.nb + k / c.B) * 16 + n % 16;
+        exact += double(x[m * c.K + k]) * (double(w.w4[k * c.N + n]) - w.z_plain[at]) * w.s_plain[at];
+      }
+      most = std::max(most, std::fabs(exact));
+      diff = std::max(diff, std::fabs(exact - alone[m * c.N + n]));
+    }
+    if (most > 0) *worst = std::max(*worst, diff / most);
+  }
+}
+
+// (e) for 4 bits: a Gemma-3-270M-shaped set (18 layers of 7 matrices and the head), blocks of 128
+void q4_timing(const QKernels* kern) {
+  Rng rng{777};
+  std::vector<Q4Weights> set;
+  const int64_t layer[7][2] = {{640, 1024}, {640, 256}, {640, 256}, {1024, 640}, {640, 2048}, {640, 2048}, {2048, 640}};
+  for (int l = 0; l < 18; l++)
+    for (auto& s : layer) set.push_back(q4_weights(s[0], s[1], 128, rng));
+  set.push_back(q4_weights(640, 4096, 128, rng));
+  double bytes = 0;
+  for (auto& w : set) bytes += double(w.p.size()) + 8.0 * double(w.s.size());
+  printf("(e) one thread, 4 bits (%s), a Gemma-3-270M-shaped set (%zu matrices, %.1f MB with S and Z):\n", kern->name,
+         set.size(), bytes / 1e6);
+  for (int64_t M : {1, 2, 4, 8, 64}) {
+    const Floats x = random_floats(size_t(M * 2048), rng);
+    double best = 1e30;
+    for (int trial = 0; trial < 7; trial++) {
+      const auto start = std::chrono::steady_clock::now();
+      for (auto& w : set) q4_matmul(kern, x.data(), w, M);
+      best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+    }
+    printf("    %3lld row(s): %8.3f ms  %6.1f GB/s\n", (long long)M, best * 1e3, bytes / best / 1e9);
+  }
+}
+
+
+// ---- SpeculaAttention: a query alone against the same query in a call of several, the ISAs, a double reference ----
+
+struct AttnCase {
+  int64_t B, Hq, Hkv, D, past, S;
+  float softcap;
+};
+
+// the keys' and values' cache [B, Hkv, cap, D] after `past + S` tokens, the queries [B, S total, Hq D], and a bias
+// value for (absolute query slot, key slot): holes of -1e9 at some slots
+struct AttnData {
+  Floats kc, vc, q;
+  int64_t cap;
+};
+float attn_bias(int64_t query, int64_t key) { return (key * 7 + query) % 11 == 3 && key != query ? -1e9f : 0.01f * float(key % 5); }
+
+// rows [from, from + count) of every batch row as one call over a cache holding `from` tokens: outputs [B, count, Hq D]
+Floats attn_call(const AttnKernels* kern, const AttnCase& c, const AttnData& data, int64_t from, int64_t count) {
+  const int64_t T = from + count;
+  std::vector<int32_t> seqlens(size_t(c.B), int32_t(T - 1));
+  Floats bias(size_t(count * T));
+  for (int64_t i = 0; i < count; i++)
+    for (int64_t j = 0; j < T; j++) bias[size_t(i * T + j)] = attn_bias(from + i, j);
+  Floats q(size_t(c.B * count * c.Hq * c.D)), out(q.size(), NAN);
+  const int64_t total = c.past + c.S;
+  for (int64_t b = 0; b < c.B; b++)
+    memcpy(q.data() + b * count * c.Hq * c.D, data.q.data() + (b * total + from) * c.Hq * c.D,
+           sizeof(float) * size_t(count * c.Hq * c.D));
+  AttnJob job{};
+  job.q = q.data(), job.bias = bias.data(), job.out = out.data(), job.kc = data.kc.data(), job.vc = data.vc.data();
+  job.seqlens = seqlens.data();
+  job.B = c.B, job.S = count, job.Hq = c.Hq, job.Hkv = c.Hkv, job.D = c.D, job.T = T, job.Pres = data.cap;
+  job.bias_b = 0, job.bias_h = 0, job.scale = 1.0f / sqrtf(float(c.D)), job.softcap = c.softcap, job.kern = kern;
+  job.room = (T + 15) / 16 * 16;
+  Floats scratch(size_t(job.room * c.B * c.Hq));
+  job.scratch = job.room > 1024 ? scratch.data() : nullptr;
+  for (int64_t t = 0; t < c.B * c.Hq; t++) attn_task(&job, size_t(t));
+  return out;
+}
+
+void attn_check_case(const AttnKernels* kern, const AttnKernels* other, const AttnCase& c, Rng& rng, Tally* rows,
+                     Tally* isa, double* worst) {
+  AttnData data;
+  const int64_t total = c.past + c.S;
+  data.cap = total + 3;
+  data.kc = random_floats(size_t(c.B * c.Hkv * data.cap * c.D), rng);
+  data.vc = random_floats(data.kc.size(), rng);
+  data.q = random_floats(size_t(c.B * total * c.Hq * c.D), rng);
+  for (auto& v : data.q) v *= 8;  // scores of a few units: a softmax that is not flat
+  const Floats call = attn_call(kern, c, data, c.past, c.S);
+  if (other) isa->add(memcmp(attn_call(other, c, data, c.past, c.S).data(), call.data(), sizeof(float) * call.size()) == 0);
+  const int64_t width = c.Hq * c.D;
+  for (int64_t i = 0; i < c.S; i++) {
+    const Floats alone = attn_call(kern, c, data, c.past + i, 1);
+    for (int64_t b = 0; b < c.B; b++)
+      rows->add(memcmp(alone.data() + b * width, call.data() + (b * c.S + i) * width, sizeof(float) * size_t(width)) == 0);
+  }
+  for (int64_t b = 0; b < c.B; b++)  // the double reference
+    for (int64_t h = 0; h < c.Hq; h++)
+      for (int64_t i = 0; i < c.S; i++) {
+        const int64_t g = h / (c.Hq / c.Hkv), slots = c.past + i + 1;
+        const float* q = data.q.data() + (b * total + c.past + i) * width + h * c.D;
+        std::vector<double> s(static_cast<size_t>(slots));
+        double most = -1e300;
+        for (int64_t j = 0; j < slots; j++) {
+          double dot = 0;
+          for (int64_t d = 0; d < c.D; d++) dot += double(q[d]) * data.kc[size_t(((b * c.Hkv + g) * data.cap + j) * c.D + d)];
+          dot /= std::sqrt(double(c.D));
+          if (c.softcap > 0) dot = c.softcap * std::tanh(dot / c.softcap);
+          s[size_t(j)] = dot + attn_bias(c.past + i, j);
+          most = std::max(most, s[size_t(j)]);
+        }
+        double sum = 0;
+        for (auto& v : s) sum += v = std::exp(v - most);
+        for (int64_t d = 0; d < c.D; d++) {
+          double o = 0;
+          for (int64_t j = 0; j < slots; j++) o += s[size_t(j)] * data.vc[size_t(((b * c.Hkv + g) * data.cap + j) * c.D + d)];
+          o /= sum;
+          *worst = std::max(*worst, std::fabs(o - call[size_t((b * c.S + i) * width + h * c.D + d)]));
+        }
+      }
+}
+
 }  // namespace
 
 int main() {
@@ -758,11 +1727,12 @@ int main() {
   }
   const Kernels* kern = choice.kernels;
   const Kernels* other = cpu().avx512 ? (kern == &kAvx512 ? &kAvx2 : &kAvx512) : nullptr;
-  printf("ISA: %s (SpeculaKernelsIsa: %s; SPECULA_KERNELS_ISA=%s)\n", kern->name, SpeculaKernelsIsa(),
-         getenv("SPECULA_KERNELS_ISA") ? getenv("SPECULA_KERNELS_ISA") : "");
+  printf("ISA: %s, 4 bits: %s (SpeculaKernelsIsa: %s; SPECULA_KERNELS_ISA=%s)\n", kern->name, choice.q4->name,
+         SpeculaKernelsIsa(), getenv("SPECULA_KERNELS_ISA") ? getenv("SPECULA_KERNELS_ISA") : "");
   Tally rows, isa, split, ref;
   Rng rng{42};
   for (const Case& c : kCases) check_case(kern, other, c, rng, &rows, &isa, &split, &ref);
+  printf("PanelMatMul (float32):\n");
   report("(a) rows of calls of 1-9, 17, 64, 300 rows against the row alone", rows);
   if (other)
     report(other == &kAvx2 ? "(b) AVX2 calls against AVX-512" : "(b) AVX-512 calls against AVX2", isa);
@@ -770,9 +1740,41 @@ int main() {
     printf("(b) skipped: this CPU lacks AVX-512F\n");
   report("(c) calls split in other tasks, orders, threads or paths against the plan's", split);
   report("(d) rows against the scalar fmaf reference", ref);
-  const int64_t differing = rows.differing + isa.differing + split.differing + ref.differing;
+  int64_t differing = rows.differing + isa.differing + split.differing + ref.differing;
+  Tally q_rows, q_isa, q_split, q_ref;
+  const QKernels* q4 = choice.q4;
+  const QKernels* q4_other = cpu().vnni ? (q4 == &kQ4Avx512 ? &kQ4Avx2 : &kQ4Avx512) : nullptr;
+  double worst = 0;
+  for (const Q4Case& c : kQ4Cases) q4_check_case(q4, q4_other, c, rng, &q_rows, &q_isa, &q_split, &q_ref, &worst);
+  printf("PanelMatMulQ4 (4 bits, int8 activations):\n");
+  report("(a) rows of calls of 1-9, 17, 64, 300 rows against the row alone", q_rows);
+  if (q4_other)
+    report(q4_other == &kQ4Avx2 ? "(b) AVX2 calls against AVX-512 VNNI" : "(b) AVX-512 VNNI calls against AVX2", q_isa);
+  else
+    printf("(b) skipped: this CPU lacks AVX-512 VNNI\n");
+  report("(c) calls split in other tasks, orders or threads against the plan's", q_split);
+  report("(d) rows against the scalar reference", q_ref);
+  const bool near = worst < 0.02;
+  printf("(f) largest difference from X times the dequantized W in double: %.2e of the row's largest |y|%s\n", worst,
+         near ? "" : "   <-- FAILED (above 0.02)");
+  differing += q_rows.differing + q_isa.differing + q_split.differing + q_ref.differing + (near ? 0 : 1);
+  const AttnKernels* attn = kern == &kAvx512 ? &kAttnAvx512 : &kAttnAvx2;
+  const AttnKernels* attn_other = other ? (attn == &kAttnAvx512 ? &kAttnAvx2 : &kAttnAvx512) : nullptr;
+  Tally a_rows, a_isa;
+  double a_worst = 0;
+  const AttnCase attn_cases[] = {{2, 4, 2, 32, 7, 5, 0.0f}, {1, 4, 1, 256, 60, 3, 0.0f}, {1, 14, 2, 64, 1100, 4, 0.0f},
+                                 {2, 8, 8, 16, 0, 6, 50.0f}, {1, 2, 1, 128, 33, 1, 0.0f}};
+  for (const AttnCase& c : attn_cases) attn_check_case(attn, attn_other, c, rng, &a_rows, &a_isa, &a_worst);
+  printf("SpeculaAttention:\n");
+  report("(a) queries of calls of 1-6 queries against the query alone", a_rows);
+  if (attn_other)
+    report(attn_other == &kAttnAvx2 ? "(b) AVX2 calls against AVX-512" : "(b) AVX-512 calls against AVX2", a_isa);
+  const bool a_near = a_worst < 1e-5;
+  printf("(f) largest difference from a double reference: %.2e%s\n", a_worst, a_near ? "" : "   <-- FAILED (above 1e-5)");
+  differing += a_rows.differing + a_isa.differing + (a_near ? 0 : 1);
   printf("%s\n", differing ? "FAILED: results differ" : "all bit-identical");
   timing(kern);
+  q4_timing(q4);
   return differing != 0;
 }
 #endif  // SPECULA_KERNELS_CHECK

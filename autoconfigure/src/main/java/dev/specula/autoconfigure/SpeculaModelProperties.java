@@ -296,10 +296,11 @@ public class SpeculaModelProperties implements InitializingBean {
         private boolean kvInPlace = true;
 
         /**
-         * Whose kernels run float32 weight MatMuls on the CPU: onnx-runtime (the graph as
-         * exported), auto (Specula's native ones where they load: Linux x86-64 with AVX2
-         * and FMA; ONNX Runtime's elsewhere) or specula (Specula's, or the model does not
-         * load). Quantized and float16 weights keep ONNX Runtime's.
+         * Whose kernels run weight MatMuls on the CPU, float32 ones and 4-bit ones
+         * computed with int8 activations: onnx-runtime (the graph as exported), auto
+         * (Specula's native ones where they load: Linux x86-64 with AVX2 and FMA; ONNX
+         * Runtime's elsewhere) or specula (Specula's, or the model does not load). 8-bit,
+         * float16 and 4-bit weights with float activations keep ONNX Runtime's.
          */
         private MatMulKernels kernels = RuntimeOptions.DEFAULT_KERNELS;
 

@@ -29,7 +29,6 @@ import dev.specula.engine.ModelPair;
 import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
 import dev.specula.model.ExecutionProvider;
-import dev.specula.model.MatMulKernels;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.proposer.ProposerKind;
 import dev.specula.serving.BatchingSettings;
@@ -288,10 +287,9 @@ public class SpeculaModelsAutoConfiguration {
                 + " logits, context " + model.contextLength() + ", " + kernels(model) + ")";
     }
 
-    /** Whose kernels run the model's float32 MatMuls (specula.runtime.kernels). */
+    /** Whose kernels run the model's weight MatMuls (specula.runtime.kernels). */
     private static String kernels(DecoderModel model) {
-        return model.kernelsInUse() == MatMulKernels.SPECULA
-                ? model.speculaMatMuls() + " float32 MatMuls on Specula's kernels" : "ONNX Runtime's MatMul kernels";
+        return model.kernelsSummary();
     }
 
     /** The initializers' element count, as 1.2M / 494.0M / 7.6B; "?" if unreadable. */

@@ -65,7 +65,8 @@ class SpeculaOperationsTests {
                             "policy gammatune (gamma 4)", "batching unpadded", "execution provider CPU")
                     .containsPattern("loaded its models in \\d+ ms")
                     .containsPattern("\\d+\\.\\dM parameters")
-                    .containsPattern("(\\d+ float32 MatMuls on Specula's kernels|ONNX Runtime's MatMul kernels)\\)");
+                    .containsPattern(
+                            "(\\d+ (float32|4-bit|float32 and \\d+ 4-bit) MatMuls( and \\d+ attentions)? on Specula's kernels|ONNX Runtime's MatMul kernels)\\)");
                 assertThat(output.getOut().lines().filter((l) -> l.contains("Specula loaded its models"))).hasSize(1);
             });
     }

@@ -13,7 +13,10 @@ package dev.specula.model;
  * activations magnifies the last-bit difference. The graph's metadata says which
  * ({@code specula.min_call_tokens}, {@code specula.call_tokens_multiple}), and the engine
  * then never makes another call to it: a step with too few tokens verifies fillers, and
- * prefill chunks are cut to sizes it allows.
+ * prefill chunks are cut to sizes it allows. Where Specula's 4-bit kernel runs every
+ * {@code MatMulNBits} of such a graph ({@code PanelMatMulQ4}, rows computed one by one)
+ * the multiple goes and the minimum stays: a one-token call still takes ONNX Runtime's
+ * one-row float paths in the attention.
  *
  * @param min the fewest tokens a call may carry, 1 to 16
  * @param multiple what every call's tokens are a multiple of: 1 or 2 (rows computed two

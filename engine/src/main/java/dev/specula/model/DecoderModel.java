@@ -78,6 +78,12 @@ public final class DecoderModel implements Decoder {
      */
     private final int speculaMatMuls;
 
+    /** Of {@link #speculaMatMuls}, the 4-bit ones ({@code PanelMatMulQ4}). */
+    private final int quantizedSpeculaMatMuls;
+
+    /** GroupQueryAttention nodes on Specula's kernel ({@code SpeculaAttention}). */
+    private final int speculaAttentions;
+
     /**
      * [1, kvHeads, 0, headDim]: the past of an empty cache, shared by every layer and
      * sequence.
@@ -149,7 +155,7 @@ public final class DecoderModel implements Decoder {
     public static final String CALL_TOKENS_MULTIPLE_METADATA = "specula.call_tokens_multiple";
 
     private DecoderModel(ModelFiles files, ModelConfig config, GraphSignature signature, TextTokenizer tokenizer,
-            Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session, int speculaMatMuls,
+            Optional<ChatTemplate> chatTemplate, OrtEnvironment environment, OrtSession session, Created created,
             int prefillChunkTokens, boolean profiled, boolean sharedThreadPool, boolean tryKvInPlace)
             throws OrtException {
         this.name = files.directory().getFileName().toString();
@@ -161,12 +167,19 @@ public final class DecoderModel implements Decoder {
         this.chatTemplate = chatTemplate;
         this.environment = environment;
         this.session = session;
-        this.speculaMatMuls = speculaMatMuls;
-        this.callTokens = readCallTokens(files, session);
+        this.speculaMatMuls = created.speculaMatMuls();
+        this.quantizedSpeculaMatMuls = created.quantizedMatMuls();
+        this.speculaAttentions = created.attentions();
+        CallTokens declared = readCallTokens(files, session);
+        // Specula's 4-bit kernel computes each row on its own whatever the call: ONNX
+        // Runtime's even-call rule goes; the two-token minimum stays (one-token calls
+        // take ONNX Runtime's one-row float paths in the attention, which the int8
+        // rounding magnifies)
+        this.callTokens = created.rowsIndependent() ? new CallTokens(declared.min(), 1) : declared;
         // int8 activations magnify the last-bit differences a hole (or a pad) makes in
         // the attention's sums: such a cache is kept compact, and its sequences step
         // alone
-        this.holesExact = callTokens.any() && probeHoles(files, signature, config, environment, session);
+        this.holesExact = declared.any() && probeHoles(files, signature, config, environment, session);
         this.kvInPlace = tryKvInPlace && probeInPlace(files, signature, config, environment, session);
         int layers = signature.layers();
         this.pastKeys = new String[layers];
@@ -219,13 +232,12 @@ public final class DecoderModel implements Decoder {
         OrtEnvironment environment = OrtEnvironments.get(threadPool(options));
         Created created = createSession(environment, files.model(), options);
         OrtSession session = created.session();
-        int speculaMatMuls = created.speculaMatMuls();
         TextTokenizer tokenizer = null;
         try {
             GraphSignature signature = GraphSignature.introspect(files.model(), session.getInputInfo(),
                     session.getOutputInfo());
             tokenizer = loadTokenizer(files);
-            return new DecoderModel(files, config, signature, tokenizer, template, environment, session, speculaMatMuls,
+            return new DecoderModel(files, config, signature, tokenizer, template, environment, session, created,
                     options.prefillChunkTokens(), options.profilePrefix() != null, sharesGlobalPool(options),
                     options.kvInPlace() && options.provider() == ExecutionProvider.CPU);
         }
@@ -267,20 +279,56 @@ public final class DecoderModel implements Decoder {
     }
 
     /**
-     * Whose kernels run this model's float32 weight MatMuls:
-     * {@link MatMulKernels#SPECULA} when its session runs them on Specula's
+     * Whose kernels run this model's weight MatMuls (float32, and 4-bit with int8
+     * activations): {@link MatMulKernels#SPECULA} when its session runs them on Specula's
      * ({@link RuntimeOptions#kernels()} asked for them and they could run), else
      * {@link MatMulKernels#ONNX_RUNTIME}.
      */
     public MatMulKernels kernelsInUse() {
-        return speculaMatMuls > 0 ? MatMulKernels.SPECULA : MatMulKernels.ONNX_RUNTIME;
+        return speculaMatMuls + speculaAttentions > 0 ? MatMulKernels.SPECULA : MatMulKernels.ONNX_RUNTIME;
     }
 
     /**
-     * How many of this model's MatMuls run on Specula's kernels (0 on ONNX Runtime's).
+     * How many of this model's MatMuls run on Specula's kernels (0 on ONNX Runtime's):
+     * float32 ones and 4-bit ones with int8 activations.
      */
     public int speculaMatMuls() {
         return speculaMatMuls;
+    }
+
+    /** Of {@link #speculaMatMuls()}, the 4-bit ones. */
+    public int quantizedSpeculaMatMuls() {
+        return quantizedSpeculaMatMuls;
+    }
+
+    /**
+     * Whose kernels run this model's weight MatMuls, in words: "31 float32 MatMuls on
+     * Specula's kernels", "31 4-bit MatMuls on Specula's kernels" or "ONNX Runtime's
+     * MatMul kernels".
+     */
+    public String kernelsSummary() {
+        return speculaMatMuls + speculaAttentions == 0 ? "ONNX Runtime's MatMul kernels"
+                : summary(speculaMatMuls - quantizedSpeculaMatMuls, quantizedSpeculaMatMuls, speculaAttentions);
+    }
+
+    /** Of this model's attention nodes, how many run on Specula's kernel. */
+    public int speculaAttentions() {
+        return speculaAttentions;
+    }
+
+    private static String summary(int floats, int quantized, int attentions) {
+        List<String> parts = new ArrayList<>();
+        if (floats > 0) {
+            parts.add(floats + " float32");
+        }
+        if (quantized > 0) {
+            parts.add(quantized + " 4-bit");
+        }
+        String matMuls = parts.isEmpty() ? ""
+                : String.join(" and ", parts) + (floats + quantized == 1 ? " MatMul" : " MatMuls");
+        String attention = attentions == 0 ? "" : attentions + (attentions == 1 ? " attention" : " attentions");
+        return (matMuls.isEmpty() ? attention : attention.isEmpty() ? matMuls : matMuls + " and " + attention)
+                + " on Specula's kernels";
     }
 
     /** Whether this model's one-row KV stores are written in place. */
@@ -339,10 +387,12 @@ public final class DecoderModel implements Decoder {
             PanelGraph graph = PanelGraph.rewrite(model, environment);
             LOG.debug("{}: graph rewritten for Specula's kernels in {} ms", model,
                     (System.nanoTime() - start) / 1_000_000);
-            if (graph.matMuls() == 0) {
+            if (graph.rewritten() == 0) {
                 if (options.kernels() == MatMulKernels.SPECULA) {
-                    LOG.info("{}: no float32 weight MatMul for Specula's kernels (quantized or float16 weights "
-                            + "keep ONNX Runtime's)", model);
+                    LOG.info(
+                            "{}: no weight MatMul for Specula's kernels (they take float32 weights, and 4-bit ones "
+                                    + "computed with int8 activations; float16 and 8-bit weights keep ONNX Runtime's)",
+                            model);
                 }
                 graph.close();
                 return null;
@@ -368,8 +418,23 @@ public final class DecoderModel implements Decoder {
         return null;
     }
 
-    /** A session, and how many of its MatMuls run on Specula's kernels. */
-    private record Created(OrtSession session, int speculaMatMuls) {
+    /**
+     * A session, how many of its MatMuls run on Specula's kernels (all, and the 4-bit
+     * ones), and whether its rows are computed each on its own whatever the call (every
+     * 4-bit MatMul of a graph that declared call sizes for ONNX Runtime's is Specula's).
+     */
+    private record Created(OrtSession session, int speculaMatMuls, int quantizedMatMuls, int attentions,
+            boolean rowsIndependent) {
+
+        static Created onnxRuntime(OrtSession session) {
+            return new Created(session, 0, 0, 0, false);
+        }
+
+        static Created specula(OrtSession session, PanelGraph panels) {
+            return new Created(session, panels.matMuls() + panels.quantizedMatMuls(), panels.quantizedMatMuls(),
+                    panels.attentions(), panels.everyQuantizedMatMulRewritten());
+        }
+
     }
 
     private static Created createSession(OrtEnvironment environment, Path model, RuntimeOptions options) {
@@ -419,11 +484,11 @@ public final class DecoderModel implements Decoder {
             if (panels != null) {
                 registerKernels(sessionOptions, model, panels);
                 try {
-                    return new Created(environment.createSession(panels.model(), sessionOptions), panels.matMuls());
+                    return Created.specula(environment.createSession(panels.model(), sessionOptions), panels);
                 }
                 catch (OrtException ex) {
-                    String message = "Cannot load " + model + " with its " + panels.matMuls()
-                            + " float32 MatMuls on Specula's kernels: " + ex.getMessage();
+                    String message = "Cannot load " + model + " with its " + panels.rewritten()
+                            + " MatMuls on Specula's kernels: " + ex.getMessage();
                     if (options.kernels() == MatMulKernels.SPECULA) {
                         throw new ModelLoadException(model, message + ". Set " + KERNELS_SETTING
                                 + " to auto or onnx-runtime to load the graph as exported, and report it.", ex);
@@ -435,7 +500,7 @@ public final class DecoderModel implements Decoder {
                 }
             }
             try {
-                return new Created(environment.createSession(model.toString(), sessionOptions), 0);
+                return Created.onnxRuntime(environment.createSession(model.toString(), sessionOptions));
             }
             catch (OrtException ex) {
                 throw new ModelLoadException(model,
@@ -461,8 +526,8 @@ public final class DecoderModel implements Decoder {
         sessionOptions.addConfigEntry("session.model_external_initializers_file_folder_path",
                 model.toAbsolutePath().getParent().toString());
         sessionOptions.addExternalInitializers(panels.initializers());
-        LOG.info("{}: {} float32 MatMuls on Specula's kernels ({} MB of weights in panels)", model, panels.matMuls(),
-                panels.panelBytes() >> 20);
+        LOG.info("{}: {} ({} MB of weights in panels)", model,
+                summary(panels.matMuls(), panels.quantizedMatMuls(), panels.attentions()), panels.panelBytes() >> 20);
     }
 
     private static OrtEnvironments.ThreadPool threadPool(RuntimeOptions options) {

@@ -27,9 +27,10 @@ import ai.onnxruntime.platform.Fp16Conversions;
 import dev.specula.model.OnnxWire.Field;
 
 /**
- * A decoder graph with its float32 weight MatMuls as Specula's {@code PanelMatMul}
- * (native library {@code engine/src/main/native}), rewritten in memory at load: the model
- * file is not changed and nothing is written to disk.
+ * A decoder graph with its float32 weight MatMuls as Specula's {@code PanelMatMul}, and
+ * its 4-bit ones computed with int8 activations as {@code PanelMatMulQ4} (native library
+ * {@code engine/src/main/native}), rewritten in memory at load: the model file is not
+ * changed and nothing is written to disk.
  *
  * <p>
  * A top-level {@code MatMul(A, B)} is rewritten when B is a float32 weight [K, N] with N
@@ -39,14 +40,27 @@ import dev.specula.model.OnnxWire.Field;
  * c]) in a direct buffer that ONNX Runtime reads in place
  * ({@code addExternalInitializers}); the graph declares each as an external initializer
  * that the buffer replaces. Cast and Transpose nodes and initializers left without a use
- * are dropped, so the weight is held once. Every other field of the model is copied as it
- * was read.
+ * are dropped, so the weight is held once.
+ *
+ * <p>
+ * A top-level {@code com.microsoft:MatMulNBits} with {@code bits} 4 and
+ * {@code accuracy_level} 4 (int8 activations: {@code tools quantize}'s {@code -a8}
+ * schemes) whose weight, scales and zero points (packed 4-bit, or none: 8) are
+ * initializers, with N a multiple of 16, a block a multiple of 16 up to 4096, and no
+ * {@code g_idx} or bias, becomes {@code PanelMatMulQ4}: its weights regrouped in panels
+ * of 16 columns (the layout the native file describes). Every other field of the model is
+ * copied as it was read.
  */
 final class PanelGraph implements AutoCloseable {
 
     static final String DOMAIN = "dev.specula.kernels";
 
     static final String OP = "PanelMatMul";
+
+    static final String QUANTIZED_OP = "PanelMatMulQ4";
+
+    /** The 4-bit kernel's largest block (its integer sums stay exact in float32). */
+    static final int MAX_BLOCK = 4096;
 
     /** Panels hold 16 columns of W. */
     static final int PANEL = 16;
@@ -81,7 +95,11 @@ final class PanelGraph implements AutoCloseable {
 
     private static final int ATTRIBUTE_NAME = 1;
 
+    private static final int ATTRIBUTE_F = 2;
+
     private static final int ATTRIBUTE_I = 3;
+
+    private static final int ATTRIBUTE_S = 4;
 
     private static final int ATTRIBUTE_G = 6;
 
@@ -103,6 +121,8 @@ final class PanelGraph implements AutoCloseable {
 
     private static final int FLOAT = 1;
 
+    private static final int UINT8 = 2;
+
     private static final int FLOAT16 = 10;
 
     private final byte[] model;
@@ -110,6 +130,13 @@ final class PanelGraph implements AutoCloseable {
     private final Map<String, OnnxTensor> panels;
 
     private final int matMuls;
+
+    private final int quantizedMatMuls;
+
+    /** MatMulNBits nodes left to ONNX Runtime, in subgraphs too. */
+    private final int quantizedLeft;
+
+    private final int attentions;
 
     /**
      * The graph's other weights whose data lies in files, mapped from them and supplied
@@ -123,12 +150,20 @@ final class PanelGraph implements AutoCloseable {
     private final List<ByteBuffer> owners;
 
     private PanelGraph(byte[] model, Map<String, OnnxTensor> panels, Map<String, OnnxTensor> mapped,
-            List<ByteBuffer> owners, int matMuls) {
+            List<ByteBuffer> owners, int matMuls, int quantizedMatMuls, int quantizedLeft, int attentions) {
         this.model = model;
         this.owners = owners;
         this.panels = panels;
         this.mapped = mapped;
         this.matMuls = matMuls;
+        this.quantizedMatMuls = quantizedMatMuls;
+        this.quantizedLeft = quantizedLeft;
+        this.attentions = attentions;
+    }
+
+    /** How many GroupQueryAttention nodes became {@code SpeculaAttention}. */
+    int attentions() {
+        return attentions;
     }
 
     /** The rewritten ModelProto. */
@@ -143,17 +178,40 @@ final class PanelGraph implements AutoCloseable {
         return all;
     }
 
-    /** How many MatMuls were rewritten (0: the graph has none this kernel takes). */
+    /**
+     * How many float32 MatMuls were rewritten into {@code PanelMatMul} (0: the graph has
+     * none this kernel takes).
+     */
     int matMuls() {
         return matMuls;
     }
 
+    /** How many 4-bit {@code MatMulNBits} were rewritten into {@code PanelMatMulQ4}. */
+    int quantizedMatMuls() {
+        return quantizedMatMuls;
+    }
+
+    /**
+     * Whether every {@code MatMulNBits} of the graph (one at least) became
+     * {@code PanelMatMulQ4}, whose rows never depend on the other rows of a call: the
+     * call sizes that ONNX Runtime's int8-activation kernels need ({@link CallTokens}) no
+     * longer apply.
+     */
+    boolean everyQuantizedMatMulRewritten() {
+        return quantizedMatMuls > 0 && quantizedLeft == 0;
+    }
+
+    /** How many nodes run on Specula's kernels. */
+    int rewritten() {
+        return matMuls + quantizedMatMuls + attentions;
+    }
+
     /** Bytes of panel weights held. */
     long panelBytes() {
-        return panels.values()
-            .stream()
-            .mapToLong((tensor) -> tensor.getBufferRef().orElseThrow().capacity() * 4L)
-            .sum();
+        return panels.values().stream().mapToLong((tensor) -> {
+            java.nio.Buffer buffer = tensor.getBufferRef().orElseThrow();
+            return buffer.capacity() * (long) (buffer instanceof FloatBuffer ? 4 : 1);
+        }).sum();
     }
 
     /**
@@ -263,6 +321,186 @@ final class PanelGraph implements AutoCloseable {
     }
 
     /**
+     * What replaces a node: the kernel's operator, its inputs (the node's, then new
+     * initializers: {@code added} or the panels), the Cast or Transpose nodes on the way
+     * to the old weight, the initializers it no longer reads, and small initializers
+     * written into the graph with it.
+     */
+    private record Replacement(String op, List<String> inputs, List<Node> path, List<Tensor> consumed,
+            List<OnnxWire.Writer> added) {
+
+        Replacement(String op, List<String> inputs, List<Node> path, List<Tensor> consumed) {
+            this(op, inputs, path, consumed, List.of());
+        }
+
+    }
+
+    /**
+     * A {@code com.microsoft:GroupQueryAttention} as the engine's fused graphs write it,
+     * which {@code SpeculaAttention} takes: query, key, value, past key and value,
+     * seqlens_k, total_sequence_length and an attention_bias, no rotary, cos/sin caches
+     * or position_ids, no local window or smooth softmax, three outputs.
+     */
+    private record Attention(int heads, int kvHeads, float scale, float softcap) {
+
+        static final String OP = "SpeculaAttention";
+
+        static Attention of(Node node) {
+            if (!node.opType().equals("GroupQueryAttention") || !node.domain().equals("com.microsoft")) {
+                return null;
+            }
+            List<String> inputs = node.inputs();
+            if (inputs.size() != 11 || node.outputs().size() != 3) {
+                return null;
+            }
+            for (int i = 0; i < inputs.size(); i++) {
+                boolean wanted = i < 7 || i == 10;
+                if (inputs.get(i).isEmpty() == wanted) {
+                    return null;
+                }
+            }
+            if (node.outputs().stream().anyMatch(String::isEmpty)) {
+                return null;
+            }
+            long heads = Quantized.integer(node, "num_heads", 0);
+            long kvHeads = Quantized.integer(node, "kv_num_heads", 0);
+            if (heads < 1 || kvHeads < 1 || heads % kvHeads != 0
+                    || Quantized.integer(node, "local_window_size", -1) != -1
+                    || Quantized.integer(node, "do_rotary", 0) != 0 || Quantized.integer(node, "smooth_softmax", 0) != 0
+                    || Quantized.integer(node, "qk_output", 0) != 0) {
+                return null;
+            }
+            return new Attention((int) heads, (int) kvHeads, real(node, "scale"), real(node, "softcap"));
+        }
+
+        /** A float attribute, 0 when absent. */
+        private static float real(Node node, String name) {
+            List<Field> attribute = node.attribute(name);
+            if (attribute != null) {
+                for (Field field : attribute) {
+                    if (field.number() == ATTRIBUTE_F && field.wireType() == OnnxWire.FIXED32) {
+                        return Float.intBitsToFloat((int) field.value());
+                    }
+                }
+            }
+            return 0;
+        }
+
+        /**
+         * The node's inputs for SpeculaAttention: its own but the empty ones, then the
+         * params.
+         */
+        List<String> inputs(Node node, String params) {
+            List<String> inputs = new ArrayList<>(node.inputs().subList(0, 7));
+            inputs.add(node.inputs().get(10));
+            inputs.add(params);
+            return inputs;
+        }
+
+        /**
+         * params [4] float: heads, kv heads, scale, softcap, as an initializer in the
+         * graph.
+         */
+        OnnxWire.Writer params(String name) {
+            ByteBuffer raw = ByteBuffer.allocate(16).order(ByteOrder.LITTLE_ENDIAN);
+            raw.putFloat(heads).putFloat(kvHeads).putFloat(scale).putFloat(softcap);
+            return new OnnxWire.Writer().varint(TENSOR_DIMS, 4)
+                .varint(TENSOR_DATA_TYPE, FLOAT)
+                .string(TENSOR_NAME, name)
+                .bytes(TENSOR_RAW_DATA, raw.array());
+        }
+
+    }
+
+    /**
+     * A 4-bit {@code MatMulNBits} with int8 activations that {@code PanelMatMulQ4} takes:
+     * its weight B [N, blocks, block / 2] (uint8, two values a byte, the lower k in the
+     * low nibble), scales [N, blocks] (float32) and zero points (uint8, two a byte, the
+     * lower block in the low nibble; null: 8 each).
+     */
+    private record Quantized(Tensor weight, Tensor scales, Tensor zeros, int k, int n, int block, int blocks) {
+
+        static Quantized of(Node node, Map<String, Tensor> initializers) {
+            if (!node.opType().equals("MatMulNBits") || !node.domain().equals("com.microsoft")) {
+                return null;
+            }
+            long bits = integer(node, "bits", 4);
+            long accuracy = integer(node, "accuracy_level", 0);
+            long k = integer(node, "K", -1);
+            long n = integer(node, "N", -1);
+            long block = integer(node, "block_size", -1);
+            List<String> inputs = node.inputs();
+            if (bits != 4 || accuracy != 4 || inputs.size() < 3 || inputs.size() > 6) {
+                return null;
+            }
+            for (int i = 4; i < inputs.size(); i++) {
+                if (!inputs.get(i).isEmpty()) {
+                    return null; // g_idx or bias: ONNX Runtime's
+                }
+            }
+            if (k <= 0 || n <= 0 || n % PANEL != 0 || block < 16 || block % 16 != 0 || block > MAX_BLOCK) {
+                return null;
+            }
+            long blocks = (k + block - 1) / block;
+            Tensor weight = initializers.get(inputs.get(1));
+            Tensor scales = initializers.get(inputs.get(2));
+            boolean zeroPoints = inputs.size() > 3 && !inputs.get(3).isEmpty();
+            Tensor zeros = zeroPoints ? initializers.get(inputs.get(3)) : null;
+            if (weight == null || scales == null || (zeroPoints && zeros == null)) {
+                return null;
+            }
+            if (weight.dataType() != UINT8
+                    || !java.util.Arrays.equals(weight.dims(), new long[] { n, blocks, block / 2 })
+                    || n * blocks * block / 2 > Integer.MAX_VALUE || !readable(weight)) {
+                return null;
+            }
+            if (scales.dataType() != FLOAT || elements(scales) != n * blocks || !readable(scales)) {
+                return null;
+            }
+            if (zeros != null
+                    && (zeros.dataType() != UINT8 || elements(zeros) != n * ((blocks + 1) / 2) || !readable(zeros))) {
+                return null;
+            }
+            return new Quantized(weight, scales, zeros, (int) k, (int) n, (int) block, (int) blocks);
+        }
+
+        private static long integer(Node node, String name, long absent) {
+            List<Field> attribute = node.attribute(name);
+            return attribute == null ? absent : OnnxWire.integer(attribute, ATTRIBUTE_I, absent);
+        }
+
+        private static long elements(Tensor tensor) {
+            long count = 1;
+            for (long dim : tensor.dims()) {
+                count *= dim;
+            }
+            return count;
+        }
+
+        /** K rounded up to the block. */
+        int paddedK() {
+            return blocks * block;
+        }
+
+        String panelsName() {
+            return weight.name() + "::specula_q4";
+        }
+
+        String scalesName() {
+            return weight.name() + "::specula_q4_scales";
+        }
+
+        String zerosName() {
+            return weight.name() + "::specula_q4_zeros";
+        }
+
+        List<Tensor> consumed() {
+            return zeros == null ? List.of(weight, scales) : List.of(weight, scales, zeros);
+        }
+
+    }
+
+    /**
      * Rewrites the graph at {@code modelPath}; its external weights are read from the
      * model's directory. A graph with no MatMul to rewrite gives {@link #matMuls()} 0.
      */
@@ -312,6 +550,8 @@ final class PanelGraph implements AutoCloseable {
         // an initializer that is also a graph input (IR < 4) can be fed: not a constant
         inputs.forEach(initializers::remove);
         Map<Node, Source> rewrites = new LinkedHashMap<>();
+        Map<Node, Quantized> quantized = new LinkedHashMap<>();
+        Map<Node, Attention> attentions = new LinkedHashMap<>();
         for (Node node : nodes) {
             if (node.standard("MatMul") && node.inputs().size() == 2) {
                 Source source = source(node.inputs().get(1), producers, initializers);
@@ -319,22 +559,61 @@ final class PanelGraph implements AutoCloseable {
                     rewrites.put(node, source);
                 }
             }
+            Quantized weights = Quantized.of(node, initializers);
+            if (weights != null) {
+                quantized.put(node, weights);
+            }
+            Attention attention = Attention.of(node);
+            if (attention != null) {
+                attentions.put(node, attention);
+            }
         }
-        if (rewrites.isEmpty()) {
-            return new PanelGraph(bytes, Map.of(), Map.of(), new ArrayList<>(), 0);
+        if (rewrites.isEmpty() && quantized.isEmpty() && attentions.isEmpty()) {
+            return new PanelGraph(bytes, Map.of(), Map.of(), new ArrayList<>(), 0, 0, 0, 0);
+        }
+        int quantizedLeft = 0;
+        for (Node node : nodes) {
+            if (node.opType().equals("MatMulNBits") && !quantized.containsKey(node)) {
+                quantizedLeft++;
+            }
+            for (Field field : node.fields()) {
+                if (field.number() == NODE_ATTRIBUTE) {
+                    quantizedLeft += subgraphOps(field.message(), "MatMulNBits");
+                }
+            }
         }
         Map<String, OnnxTensor> panels = new LinkedHashMap<>();
         Map<String, OnnxTensor> mapped = new HashMap<>();
         List<ByteBuffer> owners = new ArrayList<>();
         Path directory = modelPath.toAbsolutePath().getParent();
         try {
-            for (Source source : rewrites.values()) {
+            Map<Node, Replacement> replacements = new LinkedHashMap<>();
+            for (Map.Entry<Node, Source> entry : rewrites.entrySet()) {
+                Source source = entry.getValue();
                 if (!panels.containsKey(source.panelName())) {
                     panels.put(source.panelName(), panels(source, bytes, directory, environment, owners));
                 }
+                replacements.put(entry.getKey(),
+                        new Replacement(OP, List.of(entry.getKey().inputs().get(0), source.panelName()), source.path(),
+                                List.of(source.tensor())));
+            }
+            for (Map.Entry<Node, Quantized> entry : quantized.entrySet()) {
+                Quantized weights = entry.getValue();
+                if (!panels.containsKey(weights.panelsName())) {
+                    quantizedPanels(weights, bytes, directory, environment, owners, panels);
+                }
+                replacements.put(entry.getKey(),
+                        new Replacement(QUANTIZED_OP, List.of(entry.getKey().inputs().get(0), weights.panelsName(),
+                                weights.scalesName(), weights.zerosName()), List.of(), weights.consumed()));
+            }
+            for (Map.Entry<Node, Attention> entry : attentions.entrySet()) {
+                String params = nodeName(entry.getKey()) + "::specula_attention";
+                replacements.put(entry.getKey(),
+                        new Replacement(Attention.OP, entry.getValue().inputs(entry.getKey(), params), List.of(),
+                                List.of(), List.of(entry.getValue().params(params))));
             }
             Set<String> droppedNames = new HashSet<>();
-            byte[] rewritten = write(modelFields, graph, nodes, initializers, outputs, rewrites, panels, droppedNames);
+            byte[] rewritten = write(modelFields, graph, nodes, outputs, replacements, panels, droppedNames);
             for (Tensor tensor : initializers.values()) {
                 if (!droppedNames.contains(tensor.name())) {
                     OnnxTensor weight = mapped(tensor, directory, environment);
@@ -343,7 +622,8 @@ final class PanelGraph implements AutoCloseable {
                     }
                 }
             }
-            return new PanelGraph(rewritten, panels, mapped, owners, rewrites.size());
+            return new PanelGraph(rewritten, panels, mapped, owners, rewrites.size(), quantized.size(), quantizedLeft,
+                    attentions.size());
         }
         catch (IOException | OrtException | RuntimeException | OutOfMemoryError ex) {
             panels.values().forEach(OnnxTensor::close);
@@ -463,6 +743,90 @@ final class PanelGraph implements AutoCloseable {
     }
 
     /**
+     * {@code PanelMatMulQ4}'s three inputs for a 4-bit weight, into {@code into}: Q
+     * [N/16, Kp/8, 64] uint8, S and Z [N/16, blocks, 16] float32, the panels in groups of
+     * 4 (then the tail panels one by one), a group's panels interleaved step by step in Q
+     * and block by block in S and Z (specula_kernels.cc says why).
+     */
+    private static void quantizedPanels(Quantized source, byte[] model, Path directory, OrtEnvironment environment,
+            List<ByteBuffer> owners, Map<String, OnnxTensor> into) throws IOException, OrtException {
+        int n = source.n();
+        int kp = source.paddedK();
+        int blocks = source.blocks();
+        int panelCount = n / PANEL;
+        int groupsEnd = panelCount / 4 * 4;
+        ByteBuffer q = direct((long) n * kp / 2, source.weight(), owners);
+        FloatBuffer s = direct((long) n * blocks * 4, source.weight(), owners).asFloatBuffer();
+        FloatBuffer z = direct((long) n * blocks * 4, source.weight(), owners).asFloatBuffer();
+        int columnBytes = kp / 2;
+        int zeroBytes = (blocks + 1) / 2;
+        byte[] columns = new byte[PANEL * columnBytes]; // 16 columns of B as stored
+        byte[] values = new byte[kp * PANEL]; // [Kp, 16]: the 4-bit values
+        byte[] step = new byte[64];
+        float[] scales = new float[PANEL * blocks];
+        byte[] zeros = new byte[PANEL * zeroBytes];
+        try (WeightReader weight = WeightReader.open(source.weight(), model, directory, (long) n * columnBytes);
+                WeightReader scale = WeightReader.open(source.scales(), model, directory, (long) n * blocks);
+                WeightReader zero = source.zeros() == null ? null
+                        : WeightReader.open(source.zeros(), model, directory, (long) n * zeroBytes)) {
+            for (int j = 0; j < panelCount; j++) {
+                weight.readBytes((long) j * PANEL * columnBytes, columns, columns.length);
+                scale.read((long) j * PANEL * blocks, scales, scales.length);
+                if (zero != null) {
+                    zero.readBytes((long) j * PANEL * zeroBytes, zeros, zeros.length);
+                }
+                for (int c = 0; c < PANEL; c++) {
+                    for (int k = 0; k < kp; k++) {
+                        int packed = columns[c * columnBytes + k / 2];
+                        values[k * PANEL + c] = (byte) ((k % 2 == 0 ? packed : packed >> 4) & 15);
+                    }
+                }
+                boolean grouped = j < groupsEnd;
+                int first = grouped ? j - j % 4 : j;
+                int within = grouped ? j % 4 : 0;
+                int stepStride = grouped ? 256 : 64;
+                int blockStride = grouped ? 64 : 16;
+                for (int k0 = 0; k0 < kp; k0 += 8) {
+                    for (int c = 0; c < PANEL; c++) {
+                        for (int i = 0; i < 4; i++) {
+                            step[4 * c + i] = (byte) (values[(k0 + i) * PANEL + c]
+                                    | values[(k0 + 4 + i) * PANEL + c] << 4);
+                        }
+                    }
+                    q.put((int) ((long) first * kp * 8 + (long) (k0 / 8) * stepStride + within * 64), step);
+                }
+                for (int b = 0; b < blocks; b++) {
+                    for (int c = 0; c < PANEL; c++) {
+                        int at = first * PANEL * blocks + b * blockStride + within * PANEL + c;
+                        s.put(at, scales[c * blocks + b]);
+                        int zeroPoint = zero == null ? 8 : (zeros[c * zeroBytes + b / 2] >> (b % 2 == 0 ? 0 : 4)) & 15;
+                        z.put(at, zeroPoint);
+                    }
+                }
+            }
+        }
+        long[] scaleShape = { panelCount, blocks, PANEL };
+        into.put(source.panelsName(),
+                OnnxTensor.createTensor(environment, q, new long[] { panelCount, kp / 8, 64 }, OnnxJavaType.UINT8));
+        into.put(source.scalesName(), OnnxTensor.createTensor(environment, s, scaleShape));
+        into.put(source.zerosName(), OnnxTensor.createTensor(environment, z, scaleShape));
+    }
+
+    /** A new direct buffer of {@code bytes}, owned (freed on close). */
+    private static ByteBuffer direct(long bytes, Tensor of, List<ByteBuffer> owners) throws IOException {
+        try {
+            ByteBuffer buffer = ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
+            owners.add(buffer);
+            return buffer;
+        }
+        catch (OutOfMemoryError ex) {
+            throw new IOException("no room for " + (bytes >> 20) + " MB of panels of weight " + of.name()
+                    + " in the JVM's direct memory (" + ex.getMessage() + "): raise -XX:MaxDirectMemorySize (or -Xmx)",
+                    ex);
+        }
+    }
+
+    /**
      * A weight's elements as float32, read in runs from the graph's bytes or its file
      * (read, not mapped: the source's pages do not stay in the process once its panels
      * are made).
@@ -470,6 +834,8 @@ final class PanelGraph implements AutoCloseable {
     private static final class WeightReader implements AutoCloseable {
 
         private final boolean half;
+
+        private final int elementBytes;
 
         private final ByteBuffer inGraph;
 
@@ -479,16 +845,17 @@ final class PanelGraph implements AutoCloseable {
 
         private ByteBuffer chunk = ByteBuffer.allocate(0);
 
-        private WeightReader(boolean half, ByteBuffer inGraph, FileChannel file, long fileOffset) {
-            this.half = half;
+        private WeightReader(int elementBytes, ByteBuffer inGraph, FileChannel file, long fileOffset) {
+            this.half = elementBytes == 2;
+            this.elementBytes = elementBytes;
             this.inGraph = inGraph;
             this.file = file;
             this.fileOffset = fileOffset;
         }
 
         static WeightReader open(Tensor tensor, byte[] model, Path directory, long elements) throws IOException {
-            boolean half = tensor.dataType() == FLOAT16;
-            long bytes = elements * (half ? 2 : 4);
+            int elementBytes = tensor.dataType() == FLOAT16 ? 2 : tensor.dataType() == UINT8 ? 1 : 4;
+            long bytes = elements * elementBytes;
             for (Field field : tensor.fields()) {
                 if (field.number() == TENSOR_RAW_DATA) {
                     if (field.length() < bytes) {
@@ -497,7 +864,7 @@ final class PanelGraph implements AutoCloseable {
                     ByteBuffer raw = ByteBuffer.wrap(model, field.offset(), field.length())
                         .slice()
                         .order(ByteOrder.LITTLE_ENDIAN);
-                    return new WeightReader(half, raw, null, 0);
+                    return new WeightReader(elementBytes, raw, null, 0);
                 }
             }
             External external = External.of(tensor, directory);
@@ -507,7 +874,7 @@ final class PanelGraph implements AutoCloseable {
                 channel.close();
                 throw tooShort(tensor, available, bytes);
             }
-            return new WeightReader(half, null, channel, external.offset());
+            return new WeightReader(elementBytes, null, channel, external.offset());
         }
 
         private static IOException tooShort(Tensor tensor, long held, long needed) {
@@ -515,9 +882,27 @@ final class PanelGraph implements AutoCloseable {
                     "weight " + tensor.name() + " holds " + held + " bytes, not the " + needed + " its shape needs");
         }
 
+        /** Elements {@code [first, first + count)} of a uint8 tensor. */
+        void readBytes(long first, byte[] into, int count) throws IOException {
+            bytes(first, count).get(0, into, 0, count);
+        }
+
         /** Elements {@code [first, first + count)} into {@code into[0, count)}. */
         void read(long first, float[] into, int count) throws IOException {
-            int elementBytes = half ? 2 : 4;
+            ByteBuffer bytes = bytes(first, count);
+            if (half) {
+                ShortBuffer halves = bytes.asShortBuffer();
+                for (int i = 0; i < count; i++) {
+                    into[i] = Fp16Conversions.fp16ToFloat(halves.get(i));
+                }
+            }
+            else {
+                bytes.asFloatBuffer().get(0, into, 0, count);
+            }
+        }
+
+        /** The bytes of elements {@code [first, first + count)}, little-endian. */
+        private ByteBuffer bytes(long first, int count) throws IOException {
             ByteBuffer bytes;
             if (inGraph != null) {
                 bytes = inGraph.slice((int) (first * elementBytes), count * elementBytes)
@@ -536,15 +921,7 @@ final class PanelGraph implements AutoCloseable {
                 }
                 bytes = chunk.flip().order(ByteOrder.LITTLE_ENDIAN);
             }
-            if (half) {
-                ShortBuffer halves = bytes.asShortBuffer();
-                for (int i = 0; i < count; i++) {
-                    into[i] = Fp16Conversions.fp16ToFloat(halves.get(i));
-                }
-            }
-            else {
-                bytes.asFloatBuffer().get(0, into, 0, count);
-            }
+            return bytes;
         }
 
         @Override
@@ -629,13 +1006,13 @@ final class PanelGraph implements AutoCloseable {
     }
 
     /** The model with the rewritten graph and the kernels' domain imported. */
-    private static byte[] write(List<Field> modelFields, List<Field> graph, List<Node> nodes,
-            Map<String, Tensor> initializers, Set<String> outputs, Map<Node, Source> rewrites,
-            Map<String, OnnxTensor> panels, Set<String> droppedNames) {
+    private static byte[] write(List<Field> modelFields, List<Field> graph, List<Node> nodes, Set<String> outputs,
+            Map<Node, Replacement> rewrites, Map<String, OnnxTensor> panels, Set<String> droppedNames) {
         // uses of every name once the MatMuls read their panels, subgraphs' included
         Map<String, Integer> uses = new HashMap<>();
         for (Node node : nodes) {
-            List<String> inputs = rewrites.containsKey(node) ? node.inputs().subList(0, 1) : node.inputs();
+            Replacement replacement = rewrites.get(node);
+            List<String> inputs = replacement == null ? node.inputs() : replacement.inputs();
             inputs.forEach((input) -> uses.merge(input, 1, Integer::sum));
             for (Field field : node.fields()) {
                 if (field.number() == NODE_ATTRIBUTE) {
@@ -649,8 +1026,8 @@ final class PanelGraph implements AutoCloseable {
         boolean changed = true;
         while (changed) {
             changed = false;
-            for (Source source : rewrites.values()) {
-                for (Node node : source.path()) {
+            for (Replacement replacement : rewrites.values()) {
+                for (Node node : replacement.path()) {
                     if (!dropped.contains(node) && uses.getOrDefault(node.outputs().get(0), 0) == 0) {
                         dropped.add(node);
                         uses.merge(node.inputs().get(0), -1, Integer::sum);
@@ -660,9 +1037,11 @@ final class PanelGraph implements AutoCloseable {
             }
         }
         dropped.forEach((node) -> droppedNames.addAll(node.outputs()));
-        for (Source source : rewrites.values()) {
-            if (uses.getOrDefault(source.tensor().name(), 0) <= 0) {
-                droppedNames.add(source.tensor().name());
+        for (Replacement replacement : rewrites.values()) {
+            for (Tensor tensor : replacement.consumed()) {
+                if (uses.getOrDefault(tensor.name(), 0) <= 0) {
+                    droppedNames.add(tensor.name());
+                }
             }
         }
         OnnxWire.Writer graphOut = new OnnxWire.Writer();
@@ -682,21 +1061,26 @@ final class PanelGraph implements AutoCloseable {
             if (dropped.contains(node)) {
                 continue;
             }
-            Source source = rewrites.get(node);
-            if (source == null) {
+            Replacement replacement = rewrites.get(node);
+            if (replacement == null) {
                 OnnxWire.Writer same = new OnnxWire.Writer();
                 node.fields().forEach(same::field);
                 graphOut.message(GRAPH_NODE, same);
                 continue;
             }
-            OnnxWire.Writer panelNode = new OnnxWire.Writer().string(NODE_INPUT, node.inputs().get(0))
-                .string(NODE_INPUT, source.panelName());
+            OnnxWire.Writer panelNode = new OnnxWire.Writer();
+            replacement.inputs().forEach((input) -> panelNode.string(NODE_INPUT, input));
             node.outputs().forEach((output) -> panelNode.string(NODE_OUTPUT, output));
-            panelNode.string(NODE_NAME, nodeName(node)).string(NODE_OP_TYPE, OP).string(NODE_DOMAIN, DOMAIN);
+            panelNode.string(NODE_NAME, nodeName(node))
+                .string(NODE_OP_TYPE, replacement.op())
+                .string(NODE_DOMAIN, DOMAIN);
             graphOut.message(GRAPH_NODE, panelNode);
         }
         for (Map.Entry<String, OnnxTensor> entry : panels.entrySet()) {
-            graphOut.message(GRAPH_INITIALIZER, placeholder(entry.getKey(), entry.getValue().getInfo().getShape()));
+            graphOut.message(GRAPH_INITIALIZER, placeholder(entry.getKey(), entry.getValue().getInfo()));
+        }
+        for (Replacement replacement : rewrites.values()) {
+            replacement.added().forEach((tensor) -> graphOut.message(GRAPH_INITIALIZER, tensor));
         }
         OnnxWire.Writer modelOut = new OnnxWire.Writer();
         for (Field field : modelFields) {
@@ -717,22 +1101,46 @@ final class PanelGraph implements AutoCloseable {
     }
 
     /**
-     * A float32 initializer declared external, whose data {@code addExternalInitializers}
-     * supplies (ONNX Runtime replaces it before it would read the location, which names
-     * no file).
+     * A float32 or uint8 initializer declared external, whose data
+     * {@code addExternalInitializers} supplies (ONNX Runtime replaces it before it would
+     * read the location, which names no file).
      */
-    private static OnnxWire.Writer placeholder(String name, long[] shape) {
+    private static OnnxWire.Writer placeholder(String name, ai.onnxruntime.TensorInfo info) {
         OnnxWire.Writer tensor = new OnnxWire.Writer();
-        for (long dim : shape) {
+        long bytes = info.type.size;
+        for (long dim : info.getShape()) {
             tensor.varint(TENSOR_DIMS, dim);
+            bytes *= dim;
         }
-        long bytes = shape[0] * shape[1] * shape[2] * 4;
-        tensor.varint(TENSOR_DATA_TYPE, FLOAT).string(TENSOR_NAME, name);
+        tensor.varint(TENSOR_DATA_TYPE, info.type == OnnxJavaType.UINT8 ? UINT8 : FLOAT).string(TENSOR_NAME, name);
         tensor.message(TENSOR_EXTERNAL_DATA, new OnnxWire.Writer().string(1, "location").string(2, "specula-panels"));
         tensor.message(TENSOR_EXTERNAL_DATA, new OnnxWire.Writer().string(1, "offset").string(2, "0"));
         tensor.message(TENSOR_EXTERNAL_DATA, new OnnxWire.Writer().string(1, "length").string(2, Long.toString(bytes)));
         tensor.varint(TENSOR_DATA_LOCATION, 1);
         return tensor;
+    }
+
+    /**
+     * How many nodes of the attribute's subgraphs (theirs included) have this op type.
+     */
+    private static int subgraphOps(List<Field> attribute, String opType) {
+        int count = 0;
+        for (Field field : attribute) {
+            if (field.number() == ATTRIBUTE_G || field.number() == ATTRIBUTE_GRAPHS) {
+                for (Field graphField : field.message()) {
+                    if (graphField.number() == GRAPH_NODE) {
+                        List<Field> node = graphField.message();
+                        count += OnnxWire.string(node, NODE_OP_TYPE).equals(opType) ? 1 : 0;
+                        for (Field nodeField : node) {
+                            if (nodeField.number() == NODE_ATTRIBUTE) {
+                                count += subgraphOps(nodeField.message(), opType);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        return count;
     }
 
     /** Counts every node input of the attribute's subgraphs as a use (outer names). */

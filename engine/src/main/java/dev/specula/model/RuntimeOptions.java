@@ -25,13 +25,13 @@ import org.jspecify.annotations.Nullable;
  * graph can (a probe at load): ONNX Runtime writes each call's new slots into one
  * preallocated buffer per layer instead of returning a new copy of the whole cache; true
  * by default, false only to compare
- * @param kernels whose kernels run float32 weight MatMuls on the CPU
- * ({@link MatMulKernels}); {@link #DEFAULT_KERNELS} by default
+ * @param kernels whose kernels run float32 and 4-bit (int8-activation) weight MatMuls on
+ * the CPU ({@link MatMulKernels}); {@link #DEFAULT_KERNELS} by default
  */
 public record RuntimeOptions(ExecutionProvider provider, int deviceId, int intraOpThreads, boolean spinning,
         int prefillChunkTokens, @Nullable Path profilePrefix, boolean kvInPlace, MatMulKernels kernels) {
 
-    /** Whose float32 MatMul kernels unless set. */
+    /** Whose weight MatMul kernels unless set. */
     public static final MatMulKernels DEFAULT_KERNELS = MatMulKernels.AUTO;
 
     /** Tokens per prefill chunk unless set. */

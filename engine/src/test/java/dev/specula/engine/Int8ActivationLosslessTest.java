@@ -22,6 +22,7 @@ import dev.specula.ForwardingDecoder;
 import dev.specula.kv.KvSequence;
 import dev.specula.model.CallTokens;
 import dev.specula.model.DecoderModel;
+import dev.specula.model.MatMulKernels;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.model.StepInput;
 import dev.specula.model.StepOutput;
@@ -47,6 +48,13 @@ import static org.assertj.core.api.Assertions.assertThat;
  * the next layer's int8 rounding can magnify. Its graphs also say
  * {@code specula.call_tokens_multiple = 2}; the engine then makes every call carry an
  * even number of tokens (a filler draft, prefill chunks of even sizes).
+ *
+ * <p>
+ * Those rules are ONNX Runtime's {@code MatMulNBits}' ({@code specula.runtime.kernels}
+ * onnx-runtime here). On Specula's 4-bit kernel ({@code PanelMatMulQ4}, the default where
+ * the kernel library runs) a row is the same bits in every call of two tokens or more,
+ * odd ones too: the even rule goes, the two-token minimum stays (a one-token call takes
+ * ONNX Runtime's one-row float paths in the attention).
  */
 class Int8ActivationLosslessTest {
 
@@ -66,17 +74,28 @@ class Int8ActivationLosslessTest {
 
     private static final Map<String, List<DecoderModel>> pairedTargets = new LinkedHashMap<>();
 
+    private static final RuntimeOptions ONNX_RUNTIME = RuntimeOptions.defaults()
+        .withKernels(MatMulKernels.ONNX_RUNTIME);
+
+    private static final RuntimeOptions SPECULA = RuntimeOptions.defaults().withKernels(MatMulKernels.SPECULA);
+
+    /** The 4-bit fixtures' plain and packed graphs on Specula's kernel. */
+    private static final List<DecoderModel> speculaTargets = new ArrayList<>();
+
     private static List<int[]> prompts;
 
     @BeforeAll
     static void load() throws Exception {
-        target = Fixtures.load("llama-int4-a8");
-        packedTarget = DecoderModel.load(Fixtures.model("llama-int4-a8").resolve("model_packed.onnx"),
-                RuntimeOptions.defaults());
+        target = DecoderModel.load(Fixtures.model("llama-int4-a8"), ONNX_RUNTIME);
+        packedTarget = DecoderModel.load(Fixtures.model("llama-int4-a8").resolve("model_packed.onnx"), ONNX_RUNTIME);
         floatDraft = Fixtures.load("llama");
         for (String name : PAIRED) {
-            pairedTargets.put(name, List.of(Fixtures.load(name),
-                    DecoderModel.load(Fixtures.model(name).resolve("model_packed.onnx"), RuntimeOptions.defaults())));
+            pairedTargets.put(name, List.of(DecoderModel.load(Fixtures.model(name), ONNX_RUNTIME),
+                    DecoderModel.load(Fixtures.model(name).resolve("model_packed.onnx"), ONNX_RUNTIME)));
+        }
+        for (String name : List.of("llama-int4-a8", "llama-int4-b128-a8")) {
+            speculaTargets.add(DecoderModel.load(Fixtures.model(name), SPECULA));
+            speculaTargets.add(DecoderModel.load(Fixtures.model(name).resolve("model_packed.onnx"), SPECULA));
         }
         prompts = new ArrayList<>();
         for (String text : Fixtures.codePrompts(16)) {
@@ -95,6 +114,7 @@ class Int8ActivationLosslessTest {
         packedTarget.close();
         floatDraft.close();
         pairedTargets.values().forEach((models) -> models.forEach(DecoderModel::close));
+        speculaTargets.forEach(DecoderModel::close);
     }
 
     @Test
@@ -157,7 +177,7 @@ class Int8ActivationLosslessTest {
     void prefillChunksNeverLeaveOneTokenAlone() throws OrtException {
         // 4-token chunks: prompts of 9 and 13 tokens would end in a one-token chunk
         try (DecoderModel chunked = DecoderModel.load(Fixtures.model("llama-int4-a8"),
-                RuntimeOptions.defaults().withPrefillChunkTokens(4))) {
+                ONNX_RUNTIME.withPrefillChunkTokens(4))) {
             for (int length : new int[] { 5, 9, 13 }) {
                 int[] prompt = Arrays.copyOf(prompts.get(1), length);
                 assertThat(lastRow(chunked, prompt)).as("%d tokens in 4-token chunks", length)
@@ -168,7 +188,15 @@ class Int8ActivationLosslessTest {
 
     @Test
     void batchesGiveEachRequestThePlainOutput() {
-        for (DecoderModel model : List.of(packedTarget, target)) {
+        assertBatchesGiveThePlainOutput(List.of(packedTarget, target));
+    }
+
+    /**
+     * 8 requests at once (fixed γ 1-3 and plain, the draft model or prompt lookup) each
+     * decode as alone.
+     */
+    private static void assertBatchesGiveThePlainOutput(List<DecoderModel> models) {
+        for (DecoderModel model : models) {
             SpeculativeDecoder alone = new SpeculativeDecoder(new ModelPair(model, null));
             try (Engine batch = new Engine(new ModelPair(model, floatDraft),
                     new Engine.Settings(8, 64, Duration.ofMillis(20), Duration.ofSeconds(30)))) {
@@ -245,11 +273,40 @@ class Int8ActivationLosslessTest {
             // 5-token chunks would feed 10 tokens as 5 + 5, the fifth row alone at its
             // end
             try (DecoderModel chunked = DecoderModel.load(Fixtures.model(name),
-                    RuntimeOptions.defaults().withPrefillChunkTokens(5))) {
+                    ONNX_RUNTIME.withPrefillChunkTokens(5))) {
                 for (int length : new int[] { 8, 10, 12, 14 }) {
                     int[] prompt = Arrays.copyOf(prompts.get(1), length);
                     assertThat(lastRow(chunked, prompt)).as("%s: %d tokens in 5-token chunks", name, length)
                         .containsExactly(lastRow(pairedTargets.get(name).get(0), prompt));
+                }
+            }
+        }
+    }
+
+    @Test
+    void onSpeculasKernelOddCallsAreAllowedAndSpeculationChangesNothing() {
+        for (DecoderModel model : speculaTargets) {
+            assertThat(model.quantizedSpeculaMatMuls()).as(model.files().model().toString()).isPositive();
+            assertThat(model.callTokens()).isEqualTo(new CallTokens(2, 1));
+            assertThat(model.holesAreExact()).as("int8 activations: its sequences step alone, compact").isFalse();
+            CallSizes sizes = new CallSizes(model);
+            GenerationStats stats = speculationEqualsPlain(model, sizes);
+            assertThat(sizes.smallest).as("the fewest tokens of a target call").isGreaterThanOrEqualTo(2);
+            assertThat(sizes.odd).as("target calls of an odd number of tokens").isNotEmpty();
+            assertThat(stats.accepted()).isPositive();
+        }
+    }
+
+    @Test
+    void onSpeculasKernelBatchesAndOddPrefillChunksGiveThePlainOutput() throws OrtException {
+        assertBatchesGiveThePlainOutput(speculaTargets);
+        for (String name : List.of("llama-int4-a8", "llama-int4-b128-a8")) {
+            try (DecoderModel whole = DecoderModel.load(Fixtures.model(name), SPECULA);
+                    DecoderModel chunked = DecoderModel.load(Fixtures.model(name), SPECULA.withPrefillChunkTokens(5))) {
+                for (int length : new int[] { 8, 10, 12, 14 }) {
+                    int[] prompt = Arrays.copyOf(prompts.get(1), length);
+                    assertThat(lastRow(chunked, prompt)).as("%s: %d tokens in 5-token chunks", name, length)
+                        .containsExactly(lastRow(whole, prompt));
                 }
             }
         }

@@ -22,6 +22,7 @@ import dev.specula.kv.PrefixCache;
 import dev.specula.kv.PrefixCacheListener;
 import dev.specula.model.Decoder;
 import dev.specula.model.DecoderModel;
+import dev.specula.model.MatMulKernels;
 import dev.specula.model.RuntimeOptions;
 import dev.specula.model.StepInput;
 import dev.specula.model.StepOutput;
@@ -286,7 +287,9 @@ class PromptLogprobsTest {
 
     @Test
     void aTargetThatComputesRowsTwoAtATimeIsCalledWithEvenNumbersOfTokens() throws OrtException {
-        try (DecoderModel paired = Fixtures.load("llama-int4-b128-a8")) {
+        // ONNX Runtime's MatMulNBits (Specula's 4-bit kernel computes rows one by one)
+        try (DecoderModel paired = DecoderModel.load(Fixtures.model("llama-int4-b128-a8"),
+                RuntimeOptions.defaults().withKernels(MatMulKernels.ONNX_RUNTIME))) {
             assertThat(paired.callTokens().multiple()).isEqualTo(2);
             SpeculativeDecoder unscoring = new SpeculativeDecoder(new ModelPair(paired, null));
             for (int[] prompt : new int[][] { { 5, 17 }, { 5, 17, 42 }, { 5, 17, 42, 99, 7, 300, 12, 64, 8, 1, 33 } }) {
