@@ -543,6 +543,9 @@ Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this
 - `models/llama-int4-b128-a8/`: not made here: the same two graphs quantized by `specula_tools quantize --scheme
   int4-b128-a8` (blocks of 128: ONNX Runtime computes the rows two at a time; graph metadata also
   `specula.call_tokens_multiple = 2`).
+- `models/llama-fused-packed-int4-b128-a8/`: not made here: llama-fused-packed quantized by `specula_tools quantize
+  --scheme int4-b128-a8` (one graph, `model.onnx`): a 4-bit graph whose every MatMulNBits and attention Specula's
+  kernels take.
 - `models/llama-int8-b128-a8/`: not made here: the same two graphs quantized by `specula_tools quantize --scheme
   int8-b128-a8` (8-bit weights in blocks of 128, under the same two rules).
 - `models/qwen-vocab/`: a random-init Qwen2 with Qwen2.5's 151,936 logits (1 layer, hidden 8) in two graphs

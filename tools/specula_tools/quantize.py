@@ -28,7 +28,8 @@ Schemes (each constant MatMul weight; other weights are stored as in IN_DIR):
   get ``specula.call_tokens_multiple = 2``: the engine makes every call carry an even number of tokens, and the
   check compares one 6-token call with 3 two-token calls in turn. (The engine's own 4-bit kernel, ``PanelMatMulQ4``,
   which runs the ``-a8`` 4-bit graphs by default, computes rows one by one: there the even rule goes and the
-  two-token minimum stays, for the attention's one-row paths.)
+  two-token minimum stays, for the attention's one-row paths; in a packed graph, whose attention the engine runs on
+  its own kernel too, the minimum goes as well.)
 - ``int4-b32-sym-a8``: ``int4-b32-a8`` with symmetric blocks (a scale and no zero point, Q4_0's layout), under the
   same two-token rule: at the 0.5B-class body its calls took 0.77-0.92x the time of the asymmetric ones (on the
   small embedded target, the same time).

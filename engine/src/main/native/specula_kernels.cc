@@ -739,15 +739,22 @@ struct AttnJob {
   int64_t bias_b, bias_h;  // the bias's batch and head strides (0 when broadcast)
   float scale, softcap;
   const struct AttnKernels* kern;
-  float* scratch;  // Hq B buffers of `room` floats when T is past the stack's 1024, else null
+  float* scratch;  // B Hkv tasks' scores: `heads` rows of `room` floats each
   int64_t room;
 };
 
+// r < HB queries of one kv head's group at once, so that its cache is read once for them
+using GroupDots = void (*)(const float* const* q, const float* keys, int64_t count, int64_t D, float* const* out);
+using GroupWeighted = void (*)(const float* values, const float* const* w, int64_t count, int64_t D,
+                               float* const* out);
+constexpr int kMostHeads = 8;  // queries at once, at most
+
 struct AttnKernels {
   const char* name;
-  void (*dots)(const float* q, const float* keys, int64_t count, int64_t D, float* out);  // out[j] = q . keys[j]
-  void (*exp_rows)(float*, int64_t);  // x <- exp(x), n a multiple of 16
-  void (*weighted)(const float* values, const float* w, int64_t count, int64_t D, float* out);  // sum_j w_j v_j
+  int heads;                                   // queries at once
+  GroupDots dots[kMostHeads + 1];              // [HB]: out[r][j] = q[r] . keys[j]
+  void (*exp_rows)(float*, int64_t);           // x <- exp(x), n a multiple of 16
+  GroupWeighted weighted[kMostHeads + 1];      // [HB]: out[r][d] = sum_j w[r][j] values[j][d]
 };
 
 // a dot product's 16 lanes reduced as (i, i + 8), (i, i + 4), (i, i + 2), (i, i + 1): the same on both ISAs
@@ -758,51 +765,74 @@ SPECULA_AVX2 inline float reduce16(__m256 lo, __m256 hi) {
   return _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, 1)));
 }
 
-// four keys at a time (16 lanes each, over d in order), then one at a time
-SPECULA_AVX512 void dots_avx512(const float* q, const float* keys, int64_t count, int64_t D, float* out) {
-  int64_t j = 0;
-  for (; j + 4 <= count; j += 4) {
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-    for (int64_t d = 0; d < D; d += 16) {
-      const __m512 qv = _mm512_loadu_ps(q + d);
-#pragma GCC unroll 4
-      for (int r = 0; r < 4; r++) acc[r] = _mm512_fmadd_ps(qv, _mm512_loadu_ps(keys + (j + r) * D + d), acc[r]);
-    }
-#pragma GCC unroll 4
-    for (int r = 0; r < 4; r++)
-      out[j + r] = reduce16(_mm512_castps512_ps256(acc[r]),
-                            _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r]), 1)));
-  }
-  for (; j < count; j++) {
-    __m512 acc = _mm512_setzero_ps();
-    for (int64_t d = 0; d < D; d += 16)
-      acc = _mm512_fmadd_ps(_mm512_loadu_ps(q + d), _mm512_loadu_ps(keys + j * D + d), acc);
-    out[j] = reduce16(_mm512_castps512_ps256(acc), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
-  }
+// the rows out[r] + j, for a call on keys j onwards (HB pointers, in a buffer that lives as long as the statement)
+struct Rows {
+  float* at[kMostHeads];
+  operator float* const*() const { return at; }
+};
+inline Rows out_at(float* const* out, int rows, int64_t j) {
+  Rows shifted{};
+  for (int r = 0; r < rows; r++) shifted.at[r] = out[r] + j;
+  return shifted;
 }
-SPECULA_AVX2 void dots_avx2(const float* q, const float* keys, int64_t count, int64_t D, float* out) {
+
+// HB queries against KB keys at a time: each (query, key) is 16 lanes of FMAs over d in order, then reduce16
+template <int HB, int KB>
+SPECULA_AVX512 void dots_avx512(const float* const* q, const float* keys, int64_t count, int64_t D, float* const* out) {
   int64_t j = 0;
-  for (; j + 2 <= count; j += 2) {
-    __m256 acc[2][2] = {{_mm256_setzero_ps(), _mm256_setzero_ps()}, {_mm256_setzero_ps(), _mm256_setzero_ps()}};
+  for (; j + KB <= count; j += KB) {
+    __m512 acc[HB][KB];
+#pragma GCC unroll 8
+    for (int r = 0; r < HB; r++)
+#pragma GCC unroll 4
+      for (int k = 0; k < KB; k++) acc[r][k] = _mm512_setzero_ps();
     for (int64_t d = 0; d < D; d += 16) {
-      const __m256 lo = _mm256_loadu_ps(q + d), hi = _mm256_loadu_ps(q + d + 8);
-#pragma GCC unroll 2
-      for (int r = 0; r < 2; r++) {
-        acc[r][0] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(keys + (j + r) * D + d), acc[r][0]);
-        acc[r][1] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(keys + (j + r) * D + d + 8), acc[r][1]);
+      __m512 kv[KB];
+#pragma GCC unroll 4
+      for (int k = 0; k < KB; k++) kv[k] = _mm512_loadu_ps(keys + (j + k) * D + d);
+#pragma GCC unroll 8
+      for (int r = 0; r < HB; r++) {
+        const __m512 qv = _mm512_loadu_ps(q[r] + d);
+#pragma GCC unroll 4
+        for (int k = 0; k < KB; k++) acc[r][k] = _mm512_fmadd_ps(qv, kv[k], acc[r][k]);
       }
     }
-    out[j] = reduce16(acc[0][0], acc[0][1]);
-    out[j + 1] = reduce16(acc[1][0], acc[1][1]);
+#pragma GCC unroll 8
+    for (int r = 0; r < HB; r++)
+#pragma GCC unroll 4
+      for (int k = 0; k < KB; k++)
+        out[r][j + k] = reduce16(_mm512_castps512_ps256(acc[r][k]),
+                                 _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc[r][k]), 1)));
   }
-  for (; j < count; j++) {
-    __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+  if (KB > 1 && j < count) dots_avx512<HB, 1>(q, keys + j * D, count - j, D, out_at(out, HB, j));
+}
+
+template <int HB, int KB>
+SPECULA_AVX2 void dots_avx2(const float* const* q, const float* keys, int64_t count, int64_t D, float* const* out) {
+  int64_t j = 0;
+  for (; j + KB <= count; j += KB) {
+    __m256 acc[HB][KB][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < HB; r++)
+#pragma GCC unroll 2
+      for (int k = 0; k < KB; k++) acc[r][k][0] = acc[r][k][1] = _mm256_setzero_ps();
     for (int64_t d = 0; d < D; d += 16) {
-      lo = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(keys + j * D + d), lo);
-      hi = _mm256_fmadd_ps(_mm256_loadu_ps(q + d + 8), _mm256_loadu_ps(keys + j * D + d + 8), hi);
+#pragma GCC unroll 4
+      for (int r = 0; r < HB; r++) {
+        const __m256 lo = _mm256_loadu_ps(q[r] + d), hi = _mm256_loadu_ps(q[r] + d + 8);
+#pragma GCC unroll 2
+        for (int k = 0; k < KB; k++) {
+          acc[r][k][0] = _mm256_fmadd_ps(lo, _mm256_loadu_ps(keys + (j + k) * D + d), acc[r][k][0]);
+          acc[r][k][1] = _mm256_fmadd_ps(hi, _mm256_loadu_ps(keys + (j + k) * D + d + 8), acc[r][k][1]);
+        }
+      }
     }
-    out[j] = reduce16(lo, hi);
+#pragma GCC unroll 4
+    for (int r = 0; r < HB; r++)
+#pragma GCC unroll 2
+      for (int k = 0; k < KB; k++) out[r][j + k] = reduce16(acc[r][k][0], acc[r][k][1]);
   }
+  if (KB > 1 && j < count) dots_avx2<HB, 1>(q, keys + j * D, count - j, D, out_at(out, HB, j));
 }
 
 // exp(x) for x <= 0 (a softmax's x - max): 2^n p(r), n = round(x log2 e), r = x - n ln 2 in two FMAs, p a degree-6
@@ -842,68 +872,124 @@ SPECULA_AVX2 void exp_avx2(float* x, int64_t n) {
   }
 }
 
-// out[d] = sum_j w_j values[j][d], j in order, 64 floats of out (4 or 8 registers) at a time
-SPECULA_AVX512 void weighted_avx512(const float* values, const float* w, int64_t count, int64_t D, float* out) {
-  for (int64_t d0 = 0; d0 < D; d0 += 64) {
-    const int chunks = int(D - d0 < 64 ? (D - d0) / 16 : 4);
-    __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
+// out[r][d] = sum_j w[r][j] values[j][d], j in order (one FMA chain an element), 32 floats of d (AVX-512) or 16
+// (AVX2) at a time: each value row is read once for the HB queries
+template <int HB>
+SPECULA_AVX512 void weighted_avx512(const float* values, const float* const* w, int64_t count, int64_t D,
+                                    float* const* out) {
+  for (int64_t d0 = 0; d0 < D; d0 += 32) {
+    const int chunks = D - d0 >= 32 ? 2 : 1;
+    __m512 acc[HB][2];
+#pragma GCC unroll 8
+    for (int r = 0; r < HB; r++) acc[r][0] = acc[r][1] = _mm512_setzero_ps();
     for (int64_t j = 0; j < count; j++) {
-      const __m512 wj = _mm512_set1_ps(w[j]);
-      for (int c = 0; c < chunks; c++)
-        acc[c] = _mm512_fmadd_ps(wj, _mm512_loadu_ps(values + j * D + d0 + 16 * c), acc[c]);
+      const __m512 v0 = _mm512_loadu_ps(values + j * D + d0);
+      const __m512 v1 = chunks == 2 ? _mm512_loadu_ps(values + j * D + d0 + 16) : v0;
+#pragma GCC unroll 8
+      for (int r = 0; r < HB; r++) {
+        const __m512 wj = _mm512_set1_ps(w[r][j]);
+        acc[r][0] = _mm512_fmadd_ps(wj, v0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(wj, v1, acc[r][1]);
+      }
     }
-    for (int c = 0; c < chunks; c++) _mm512_storeu_ps(out + d0 + 16 * c, acc[c]);
+#pragma GCC unroll 8
+    for (int r = 0; r < HB; r++) {
+      _mm512_storeu_ps(out[r] + d0, acc[r][0]);
+      if (chunks == 2) _mm512_storeu_ps(out[r] + d0 + 16, acc[r][1]);
+    }
   }
 }
-SPECULA_AVX2 void weighted_avx2(const float* values, const float* w, int64_t count, int64_t D, float* out) {
-  for (int64_t d0 = 0; d0 < D; d0 += 64) {
-    const int chunks = int(D - d0 < 64 ? (D - d0) / 8 : 8);
-    __m256 acc[8];
-    for (int c = 0; c < 8; c++) acc[c] = _mm256_setzero_ps();
+template <int HB>
+SPECULA_AVX2 void weighted_avx2(const float* values, const float* const* w, int64_t count, int64_t D,
+                                float* const* out) {
+  for (int64_t d0 = 0; d0 < D; d0 += 16) {
+    __m256 acc[HB][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < HB; r++) acc[r][0] = acc[r][1] = _mm256_setzero_ps();
     for (int64_t j = 0; j < count; j++) {
-      const __m256 wj = _mm256_set1_ps(w[j]);
-      for (int c = 0; c < chunks; c++)
-        acc[c] = _mm256_fmadd_ps(wj, _mm256_loadu_ps(values + j * D + d0 + 8 * c), acc[c]);
+      const __m256 v0 = _mm256_loadu_ps(values + j * D + d0), v1 = _mm256_loadu_ps(values + j * D + d0 + 8);
+#pragma GCC unroll 4
+      for (int r = 0; r < HB; r++) {
+        const __m256 wj = _mm256_set1_ps(w[r][j]);
+        acc[r][0] = _mm256_fmadd_ps(wj, v0, acc[r][0]);
+        acc[r][1] = _mm256_fmadd_ps(wj, v1, acc[r][1]);
+      }
     }
-    for (int c = 0; c < chunks; c++) _mm256_storeu_ps(out + d0 + 8 * c, acc[c]);
+#pragma GCC unroll 4
+    for (int r = 0; r < HB; r++) {
+      _mm256_storeu_ps(out[r] + d0, acc[r][0]);
+      _mm256_storeu_ps(out[r] + d0 + 8, acc[r][1]);
+    }
   }
 }
 
-const AttnKernels kAttnAvx512 = {"avx512f", dots_avx512, exp_avx512, weighted_avx512};
-const AttnKernels kAttnAvx2 = {"avx2", dots_avx2, exp_avx2, weighted_avx2};
+// one query: 4 keys at a time (4 chains), 2 queries: 2 keys; more: one key, the queries' chains side by side
+const AttnKernels kAttnAvx512 = {
+    "avx512f",
+    8,
+    {nullptr, dots_avx512<1, 4>, dots_avx512<2, 2>, dots_avx512<3, 1>, dots_avx512<4, 1>, dots_avx512<5, 1>,
+     dots_avx512<6, 1>, dots_avx512<7, 1>, dots_avx512<8, 1>},
+    exp_avx512,
+    {nullptr, weighted_avx512<1>, weighted_avx512<2>, weighted_avx512<3>, weighted_avx512<4>, weighted_avx512<5>,
+     weighted_avx512<6>, weighted_avx512<7>, weighted_avx512<8>},
+};
+const AttnKernels kAttnAvx2 = {
+    "avx2",
+    4,
+    {nullptr, dots_avx2<1, 2>, dots_avx2<2, 1>, dots_avx2<3, 1>, dots_avx2<4, 1>},
+    exp_avx2,
+    {nullptr, weighted_avx2<1>, weighted_avx2<2>, weighted_avx2<3>, weighted_avx2<4>},
+};
 
-// task (b, h): every query of row b, head h; scores in a buffer of T floats (rounded up to 16)
+// task (b, g): every query of row b over kv head g, the group's heads `kern->heads` at a time; their scores in the
+// task's scratch, `room` floats a head
 void attn_task(void* data, size_t index) {
   const AttnJob& job = *static_cast<const AttnJob*>(data);
-  const int64_t b = int64_t(index) / job.Hq, h = int64_t(index) % job.Hq, g = h / (job.Hq / job.Hkv);
+  const AttnKernels& kern = *job.kern;
+  const int64_t b = int64_t(index) / job.Hkv, g = int64_t(index) % job.Hkv, group = job.Hq / job.Hkv;
   const int64_t D = job.D, past = job.seqlens[b] + 1 - job.S;
   const float* keys = job.kc + (b * job.Hkv + g) * job.Pres * D;
   const float* values = job.vc + (b * job.Hkv + g) * job.Pres * D;
-  float stack[1024];
-  float* scores = job.scratch ? job.scratch + int64_t(index) * job.room : stack;
+  float* scratch = job.scratch + int64_t(index) * kern.heads * job.room;
   for (int64_t i = 0; i < job.S; i++) {
-    const float* q = job.q + (b * job.S + i) * job.Hq * D + h * D;
-    float* out = job.out + (b * job.S + i) * job.Hq * D + h * D;
-    const float* bias = job.bias + b * job.bias_b + h * job.bias_h + i * job.T;
-    const int64_t slots = past + i + 1;
-    float most = -3.40282347e38f;
-    job.kern->dots(q, keys, slots, D, scores);
-    for (int64_t j = 0; j < slots; j++) {
-      float s = job.scale * scores[j];
-      if (job.softcap > 0.0f) s = job.softcap * tanhf(s / job.softcap);
-      s += bias[j];
-      scores[j] = s;
-      most = s > most ? s : most;
+    const int64_t slots = past + i + 1, padded = (slots + 15) / 16 * 16;
+    for (int64_t h0 = 0; h0 < group; h0 += kern.heads) {
+      const int rows = int(min64(kern.heads, group - h0));
+      const float* q[kMostHeads];
+      float* out[kMostHeads];
+      float* scores[kMostHeads];
+      for (int r = 0; r < rows; r++) {
+        const int64_t h = g * group + h0 + r;
+        q[r] = job.q + (b * job.S + i) * job.Hq * D + h * D;
+        out[r] = job.out + (b * job.S + i) * job.Hq * D + h * D;
+        scores[r] = scratch + r * job.room;
+      }
+      kern.dots[rows](q, keys, slots, D, scores);
+      float sums[kMostHeads];
+      for (int r = 0; r < rows; r++) {
+        const float* bias = job.bias + b * job.bias_b + (g * group + h0 + r) * job.bias_h + i * job.T;
+        float* row = scores[r];
+        float most = -3.40282347e38f;
+        for (int64_t j = 0; j < slots; j++) {
+          float s = job.scale * row[j];
+          if (job.softcap > 0.0f) s = job.softcap * tanhf(s / job.softcap);
+          s += bias[j];
+          row[j] = s;
+          most = s > most ? s : most;
+        }
+        for (int64_t j = 0; j < slots; j++) row[j] -= most;
+        for (int64_t j = slots; j < padded; j++) row[j] = -3.40282347e38f;
+        kern.exp_rows(row, padded);
+        float sum = 0.0f;
+        for (int64_t j = 0; j < slots; j++) sum += row[j];
+        sums[r] = sum;
+      }
+      kern.weighted[rows](values, scores, slots, D, out);
+      for (int r = 0; r < rows; r++) {
+        const float inverse = 1.0f / sums[r];
+        for (int64_t d = 0; d < D; d++) out[r][d] *= inverse;
+      }
     }
-    const int64_t padded = (slots + 15) / 16 * 16;
-    for (int64_t j = 0; j < slots; j++) scores[j] -= most;
-    for (int64_t j = slots; j < padded; j++) scores[j] = -3.40282347e38f;
-    job.kern->exp_rows(scores, padded);
-    float sum = 0.0f;
-    for (int64_t j = 0; j < slots; j++) sum += scores[j];
-    job.kern->weighted(values, scores, slots, D, out);
-    const float inverse = 1.0f / sum;
-    for (int64_t d = 0; d < D; d++) out[d] *= inverse;
   }
 }
 
@@ -1166,13 +1252,11 @@ OrtStatus* compute_attention(const Op& op, OrtKernelContext* context) {
   job.out = call.y;
   job.kc = kc, job.vc = vc, job.seqlens = seqlens, job.kern = op.attn;
   job.room = (job.T + 15) / 16 * 16;
-  const int64_t tasks = B * job.Hq;
-  if (job.room > 1024) {
-    job.scratch = static_cast<float*>(malloc(sizeof(float) * size_t(job.room * tasks)));
-    if (!job.scratch) return CreateStatus(api, kOrtFail, "SpeculaAttention: out of memory for the scores");
-  }
+  const int64_t tasks = B * Hkv;
+  job.scratch = static_cast<float*>(malloc(sizeof(float) * size_t(job.room * tasks * op.attn->heads)));
+  if (!job.scratch) return CreateStatus(api, kOrtFail, "SpeculaAttention: out of memory for the scores");
   OrtStatus* status = nullptr;
-  if (tasks * S * job.T * D < kAttnTaskWork) {
+  if (tasks * S * job.T * D * (job.Hq / Hkv) < kAttnTaskWork) {
     for (int64_t t = 0; t < tasks; t++) attn_task(&job, size_t(t));
   } else {
     status = KernelContext_ParallelFor(api, context, attn_task, size_t(tasks), 0, &job);
@@ -1668,9 +1752,9 @@ Floats attn_call(const AttnKernels* kern, const AttnCase& c, const AttnData& dat
   job.B = c.B, job.S = count, job.Hq = c.Hq, job.Hkv = c.Hkv, job.D = c.D, job.T = T, job.Pres = data.cap;
   job.bias_b = 0, job.bias_h = 0, job.scale = 1.0f / sqrtf(float(c.D)), job.softcap = c.softcap, job.kern = kern;
   job.room = (T + 15) / 16 * 16;
-  Floats scratch(size_t(job.room * c.B * c.Hq));
-  job.scratch = job.room > 1024 ? scratch.data() : nullptr;
-  for (int64_t t = 0; t < c.B * c.Hq; t++) attn_task(&job, size_t(t));
+  Floats scratch(size_t(job.room * c.B * c.Hkv * kern->heads));
+  job.scratch = scratch.data();
+  for (int64_t t = 0; t < c.B * c.Hkv; t++) attn_task(&job, size_t(t));
   return out;
 }
 

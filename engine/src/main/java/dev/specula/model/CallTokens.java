@@ -16,7 +16,9 @@ package dev.specula.model;
  * prefill chunks are cut to sizes it allows. Where Specula's 4-bit kernel runs every
  * {@code MatMulNBits} of such a graph ({@code PanelMatMulQ4}, rows computed one by one)
  * the multiple goes and the minimum stays: a one-token call still takes ONNX Runtime's
- * one-row float paths in the attention.
+ * one-row float paths in the attention. Where Specula's kernels run every matrix product
+ * and attention of the graph too (a fused packed graph: {@code SpeculaAttention}), both
+ * go.
  *
  * @param min the fewest tokens a call may carry, 1 to 16
  * @param multiple what every call's tokens are a multiple of: 1 or 2 (rows computed two

@@ -172,10 +172,11 @@ public final class DecoderModel implements Decoder {
         this.speculaAttentions = created.attentions();
         CallTokens declared = readCallTokens(files, session);
         // Specula's 4-bit kernel computes each row on its own whatever the call: ONNX
-        // Runtime's even-call rule goes; the two-token minimum stays (one-token calls
-        // take ONNX Runtime's one-row float paths in the attention, which the int8
-        // rounding magnifies)
-        this.callTokens = created.rowsIndependent() ? new CallTokens(declared.min(), 1) : declared;
+        // Runtime's even-call rule goes; the two-token minimum stays while ONNX Runtime
+        // runs a matrix product or an attention of the graph (its one-row paths, which
+        // the int8 rounding magnifies), and goes when Specula's kernels run them all
+        this.callTokens = created.oneTokenCallsIndependent() ? CallTokens.ANY
+                : created.rowsIndependent() ? new CallTokens(declared.min(), 1) : declared;
         // int8 activations magnify the last-bit differences a hole (or a pad) makes in
         // the attention's sums: such a cache is kept compact, and its sequences step
         // alone
@@ -424,15 +425,15 @@ public final class DecoderModel implements Decoder {
      * 4-bit MatMul of a graph that declared call sizes for ONNX Runtime's is Specula's).
      */
     private record Created(OrtSession session, int speculaMatMuls, int quantizedMatMuls, int attentions,
-            boolean rowsIndependent) {
+            boolean rowsIndependent, boolean oneTokenCallsIndependent) {
 
         static Created onnxRuntime(OrtSession session) {
-            return new Created(session, 0, 0, 0, false);
+            return new Created(session, 0, 0, 0, false, false);
         }
 
         static Created specula(OrtSession session, PanelGraph panels) {
             return new Created(session, panels.matMuls() + panels.quantizedMatMuls(), panels.quantizedMatMuls(),
-                    panels.attentions(), panels.everyQuantizedMatMulRewritten());
+                    panels.attentions(), panels.everyQuantizedMatMulRewritten(), panels.everyRowOnItsOwn());
         }
 
     }

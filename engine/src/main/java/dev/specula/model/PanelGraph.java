@@ -136,6 +136,21 @@ final class PanelGraph implements AutoCloseable {
     /** MatMulNBits nodes left to ONNX Runtime, in subgraphs too. */
     private final int quantizedLeft;
 
+    /**
+     * Nodes left to ONNX Runtime, in subgraphs too, whose kernels may compute a row
+     * differently with other rows in the call (matrix products, softmax, attention,
+     * control flow): {@link #ROW_COUPLED}.
+     */
+    private final int rowCoupled;
+
+    /**
+     * Operators whose ONNX Runtime kernels may take other paths for one row than for
+     * several.
+     */
+    static final Set<String> ROW_COUPLED = Set.of("MatMul", "Gemm", "MatMulNBits", "MatMulInteger",
+            "DynamicQuantizeMatMul", "FusedMatMul", "QGemm", "Einsum", "Conv", "Softmax", "LogSoftmax", "Attention",
+            "MultiHeadAttention", "GroupQueryAttention", "PackedAttention", "SparseAttention", "If", "Loop", "Scan");
+
     private final int attentions;
 
     /**
@@ -150,7 +165,8 @@ final class PanelGraph implements AutoCloseable {
     private final List<ByteBuffer> owners;
 
     private PanelGraph(byte[] model, Map<String, OnnxTensor> panels, Map<String, OnnxTensor> mapped,
-            List<ByteBuffer> owners, int matMuls, int quantizedMatMuls, int quantizedLeft, int attentions) {
+            List<ByteBuffer> owners, int matMuls, int quantizedMatMuls, int quantizedLeft, int rowCoupled,
+            int attentions) {
         this.model = model;
         this.owners = owners;
         this.panels = panels;
@@ -158,6 +174,7 @@ final class PanelGraph implements AutoCloseable {
         this.matMuls = matMuls;
         this.quantizedMatMuls = quantizedMatMuls;
         this.quantizedLeft = quantizedLeft;
+        this.rowCoupled = rowCoupled;
         this.attentions = attentions;
     }
 
@@ -199,6 +216,17 @@ final class PanelGraph implements AutoCloseable {
      */
     boolean everyQuantizedMatMulRewritten() {
         return quantizedMatMuls > 0 && quantizedLeft == 0;
+    }
+
+    /**
+     * Whether a call of one token computes its row as any other call does: every
+     * {@code MatMulNBits} became {@code PanelMatMulQ4} and nothing of
+     * {@link #ROW_COUPLED} is left to ONNX Runtime (its attention is
+     * {@code SpeculaAttention}), so the two-token minimum of an int8-activation graph
+     * goes too.
+     */
+    boolean everyRowOnItsOwn() {
+        return everyQuantizedMatMulRewritten() && rowCoupled == 0;
     }
 
     /** How many nodes run on Specula's kernels. */
@@ -569,16 +597,22 @@ final class PanelGraph implements AutoCloseable {
             }
         }
         if (rewrites.isEmpty() && quantized.isEmpty() && attentions.isEmpty()) {
-            return new PanelGraph(bytes, Map.of(), Map.of(), new ArrayList<>(), 0, 0, 0, 0);
+            return new PanelGraph(bytes, Map.of(), Map.of(), new ArrayList<>(), 0, 0, 0, 1, 0);
         }
         int quantizedLeft = 0;
+        int rowCoupled = 0;
         for (Node node : nodes) {
-            if (node.opType().equals("MatMulNBits") && !quantized.containsKey(node)) {
+            boolean kept = !rewrites.containsKey(node) && !quantized.containsKey(node) && !attentions.containsKey(node);
+            if (node.opType().equals("MatMulNBits") && kept) {
                 quantizedLeft++;
+            }
+            if (ROW_COUPLED.contains(node.opType()) && kept) {
+                rowCoupled++;
             }
             for (Field field : node.fields()) {
                 if (field.number() == NODE_ATTRIBUTE) {
-                    quantizedLeft += subgraphOps(field.message(), "MatMulNBits");
+                    quantizedLeft += subgraphOps(field.message(), Set.of("MatMulNBits"));
+                    rowCoupled += subgraphOps(field.message(), ROW_COUPLED);
                 }
             }
         }
@@ -623,7 +657,7 @@ final class PanelGraph implements AutoCloseable {
                 }
             }
             return new PanelGraph(rewritten, panels, mapped, owners, rewrites.size(), quantized.size(), quantizedLeft,
-                    attentions.size());
+                    rowCoupled, attentions.size());
         }
         catch (IOException | OrtException | RuntimeException | OutOfMemoryError ex) {
             panels.values().forEach(OnnxTensor::close);
@@ -1121,19 +1155,20 @@ final class PanelGraph implements AutoCloseable {
     }
 
     /**
-     * How many nodes of the attribute's subgraphs (theirs included) have this op type.
+     * How many nodes of the attribute's subgraphs (theirs included) have one of these op
+     * types.
      */
-    private static int subgraphOps(List<Field> attribute, String opType) {
+    private static int subgraphOps(List<Field> attribute, Set<String> opTypes) {
         int count = 0;
         for (Field field : attribute) {
             if (field.number() == ATTRIBUTE_G || field.number() == ATTRIBUTE_GRAPHS) {
                 for (Field graphField : field.message()) {
                     if (graphField.number() == GRAPH_NODE) {
                         List<Field> node = graphField.message();
-                        count += OnnxWire.string(node, NODE_OP_TYPE).equals(opType) ? 1 : 0;
+                        count += opTypes.contains(OnnxWire.string(node, NODE_OP_TYPE)) ? 1 : 0;
                         for (Field nodeField : node) {
                             if (nodeField.number() == NODE_ATTRIBUTE) {
-                                count += subgraphOps(nodeField.message(), opType);
+                                count += subgraphOps(nodeField.message(), opTypes);
                             }
                         }
                     }

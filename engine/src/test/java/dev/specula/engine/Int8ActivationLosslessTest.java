@@ -297,6 +297,22 @@ class Int8ActivationLosslessTest {
         }
     }
 
+    /**
+     * A 4-bit fused packed graph whose matrix products and attention all run on Specula's
+     * kernels: one-token calls, and speculation still changes nothing.
+     */
+    @Test
+    void onSpeculasKernelsThroughoutOneTokenCallsAreAllowedAndSpeculationChangesNothing() {
+        try (DecoderModel model = DecoderModel.load(Fixtures.model("llama-fused-packed-int4-b128-a8"), SPECULA)) {
+            assertThat(model.callTokens()).isEqualTo(CallTokens.ANY);
+            CallSizes sizes = new CallSizes(model);
+            GenerationStats stats = speculationEqualsPlain(model, sizes);
+            assertThat(sizes.smallest).as("one-token target calls").isEqualTo(1);
+            assertThat(stats.accepted()).isPositive();
+            assertBatchesGiveThePlainOutput(List.of(model));
+        }
+    }
+
     @Test
     void onSpeculasKernelBatchesAndOddPrefillChunksGiveThePlainOutput() throws OrtException {
         assertBatchesGiveThePlainOutput(speculaTargets);

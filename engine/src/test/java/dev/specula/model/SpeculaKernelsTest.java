@@ -224,6 +224,32 @@ class SpeculaKernelsTest {
         return largest;
     }
 
+    /**
+     * A 4-bit fused packed graph whose every MatMulNBits and attention Specula's kernels
+     * run computes a row the same in a one-token call too: its two-token minimum goes
+     * (ONNX Runtime's kernels keep both of its rules).
+     */
+    @Test
+    void aFourBitGraphOnSpeculasKernelsThroughoutTakesOneTokenCalls() throws Exception {
+        int[] prompt = { 1, 17, 230, 5, 99, 311, 7, 3, 64, 500, 41, 8, 77 };
+        Path graph = Fixtures.model("llama-fused-packed-int4-b128-a8").resolve("model.onnx");
+        try (DecoderModel standard = DecoderModel.load(graph,
+                RuntimeOptions.defaults().withKernels(MatMulKernels.ONNX_RUNTIME));
+                DecoderModel specula = DecoderModel.load(graph, SPECULA);
+                KvSequence cache = specula.newCache()) {
+            assertThat(standard.callTokens()).isEqualTo(new CallTokens(2, 2));
+            assertThat(specula.callTokens()).isEqualTo(CallTokens.ANY);
+            assertThat(specula.holesAreExact()).as("int8 activations: compact caches").isFalse();
+            assertThat(specula.kernelsSummary()).isEqualTo("11 4-bit MatMuls and 2 attentions on Specula's kernels");
+            float[] whole = specula.forward(new StepInput(cache, prompt, prompt.length, false, null)).logits();
+            int[] ones = new int[prompt.length];
+            Arrays.fill(ones, 1);
+            for (int[] sizes : new int[][] { ones, { 1, 2, 3, 1, 5, 1 }, { 6, 7 } }) {
+                assertCallsGiveTheRows(specula, prompt, sizes, whole, "llama-fused-packed-int4-b128-a8");
+            }
+        }
+    }
+
     /** The prompt in calls of these sizes gives each row as {@code whole} holds it. */
     private static void assertCallsGiveTheRows(DecoderModel model, int[] prompt, int[] sizes, float[] whole,
             String label) throws Exception {
