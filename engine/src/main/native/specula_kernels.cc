@@ -302,7 +302,7 @@ struct Job {
 };
 
 // the first panel of unit u (u = units: N/16, the end)
-int64_t unit_panel(const Job& job, int64_t u) { return u < job.groups ? 4 * u : 3 * job.groups + u; }
+int64_t unit_panel(int64_t groups, int64_t u) { return u < groups ? 4 * u : 3 * groups + u; }
 
 Job plan(const Kernels* kern, const float* x, const float* p, float* y, int64_t M, int64_t K, int64_t N) {
   Job job{kern, x, p, y, M, K, N, M <= kFewRows, 0, 0, 1, 0, 1, 0};
@@ -380,8 +380,8 @@ void run_task(void* data, size_t index) {
   const Job& job = *static_cast<const Job*>(data);
   const int64_t r = int64_t(index) % job.row_tasks, u = int64_t(index) / job.row_tasks;
   const int64_t m0 = r * job.rows_per_task, m1 = min64(job.M, m0 + job.rows_per_task);
-  const int64_t j0 = unit_panel(job, u * job.units_per_task);
-  const int64_t j1 = unit_panel(job, min64(job.units, (u + 1) * job.units_per_task));
+  const int64_t j0 = unit_panel(job.groups, u * job.units_per_task);
+  const int64_t j1 = unit_panel(job.groups, min64(job.units, (u + 1) * job.units_per_task));
   if (job.few)
     few_rows(job, m0, m1, j0, j1);
   else
@@ -636,8 +636,6 @@ struct QJob {
   int64_t tasks() const { return unit_tasks * row_tasks; }
 };
 
-int64_t q_unit_panel(const QJob& job, int64_t u) { return u < job.groups ? 4 * u : 3 * job.groups + u; }
-
 void q_plan(QJob* job) {
   const int64_t panels = job->N / 16;
   job->groups = panels / 4;
@@ -679,8 +677,8 @@ void q_run_task(void* data, size_t index) {
   const QJob& job = *static_cast<const QJob*>(data);
   const int64_t r = int64_t(index) % job.row_tasks, u = int64_t(index) / job.row_tasks;
   const int64_t m0 = r * job.rows_per_task, m1 = min64(job.M, m0 + job.rows_per_task);
-  q_rows(job, m0, m1, q_unit_panel(job, u * job.units_per_task),
-         q_unit_panel(job, min64(job.units, (u + 1) * job.units_per_task)));
+  q_rows(job, m0, m1, unit_panel(job.groups, u * job.units_per_task),
+         unit_panel(job.groups, min64(job.units, (u + 1) * job.units_per_task)));
 }
 
 // X's rows into job->rows (malloc'd here, freed by the caller with free(job->rows.q)); false when out of memory

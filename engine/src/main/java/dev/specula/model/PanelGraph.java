@@ -314,6 +314,25 @@ final class PanelGraph implements AutoCloseable {
             return null;
         }
 
+        /** An int attribute, or {@code absent}. */
+        long integer(String name, long absent) {
+            List<Field> attribute = attribute(name);
+            return attribute == null ? absent : OnnxWire.integer(attribute, ATTRIBUTE_I, absent);
+        }
+
+        /** A float attribute, 0 when absent. */
+        float real(String name) {
+            List<Field> attribute = attribute(name);
+            if (attribute != null) {
+                for (Field field : attribute) {
+                    if (field.number() == ATTRIBUTE_F && field.wireType() == OnnxWire.FIXED32) {
+                        return Float.intBitsToFloat((int) field.value());
+                    }
+                }
+            }
+            return 0;
+        }
+
     }
 
     /** An initializer: its name, element type, shape and fields. */
@@ -390,28 +409,14 @@ final class PanelGraph implements AutoCloseable {
             if (node.outputs().stream().anyMatch(String::isEmpty)) {
                 return null;
             }
-            long heads = Quantized.integer(node, "num_heads", 0);
-            long kvHeads = Quantized.integer(node, "kv_num_heads", 0);
-            if (heads < 1 || kvHeads < 1 || heads % kvHeads != 0
-                    || Quantized.integer(node, "local_window_size", -1) != -1
-                    || Quantized.integer(node, "do_rotary", 0) != 0 || Quantized.integer(node, "smooth_softmax", 0) != 0
-                    || Quantized.integer(node, "qk_output", 0) != 0) {
+            long heads = node.integer("num_heads", 0);
+            long kvHeads = node.integer("kv_num_heads", 0);
+            if (heads < 1 || kvHeads < 1 || heads % kvHeads != 0 || node.integer("local_window_size", -1) != -1
+                    || node.integer("do_rotary", 0) != 0 || node.integer("smooth_softmax", 0) != 0
+                    || node.integer("qk_output", 0) != 0) {
                 return null;
             }
-            return new Attention((int) heads, (int) kvHeads, real(node, "scale"), real(node, "softcap"));
-        }
-
-        /** A float attribute, 0 when absent. */
-        private static float real(Node node, String name) {
-            List<Field> attribute = node.attribute(name);
-            if (attribute != null) {
-                for (Field field : attribute) {
-                    if (field.number() == ATTRIBUTE_F && field.wireType() == OnnxWire.FIXED32) {
-                        return Float.intBitsToFloat((int) field.value());
-                    }
-                }
-            }
-            return 0;
+            return new Attention((int) heads, (int) kvHeads, node.real("scale"), node.real("softcap"));
         }
 
         /**
@@ -452,11 +457,11 @@ final class PanelGraph implements AutoCloseable {
             if (!node.opType().equals("MatMulNBits") || !node.domain().equals("com.microsoft")) {
                 return null;
             }
-            long bits = integer(node, "bits", 4);
-            long accuracy = integer(node, "accuracy_level", 0);
-            long k = integer(node, "K", -1);
-            long n = integer(node, "N", -1);
-            long block = integer(node, "block_size", -1);
+            long bits = node.integer("bits", 4);
+            long accuracy = node.integer("accuracy_level", 0);
+            long k = node.integer("K", -1);
+            long n = node.integer("N", -1);
+            long block = node.integer("block_size", -1);
             List<String> inputs = node.inputs();
             if (bits != 4 || accuracy != 4 || inputs.size() < 3 || inputs.size() > 6) {
                 return null;
@@ -490,11 +495,6 @@ final class PanelGraph implements AutoCloseable {
                 return null;
             }
             return new Quantized(weight, scales, zeros, (int) k, (int) n, (int) block, (int) blocks);
-        }
-
-        private static long integer(Node node, String name, long absent) {
-            List<Field> attribute = node.attribute(name);
-            return attribute == null ? absent : OnnxWire.integer(attribute, ATTRIBUTE_I, absent);
         }
 
         private static long elements(Tensor tensor) {
@@ -724,19 +724,7 @@ final class PanelGraph implements AutoCloseable {
             List<ByteBuffer> owners) throws IOException, OrtException {
         int k = (int) source.k();
         int n = (int) source.n();
-        FloatBuffer panels;
-        try {
-            ByteBuffer owner = ByteBuffer.allocateDirect(k * n * 4).order(ByteOrder.nativeOrder());
-            owners.add(owner);
-            panels = owner.asFloatBuffer();
-        }
-        catch (OutOfMemoryError ex) {
-            // the JVM's direct memory (-XX:MaxDirectMemorySize, by default the heap's
-            // size) is full: no panels, nothing else touched
-            throw new IOException("no room for " + ((long) k * n * 4 >> 20) + " MB of panels of weight "
-                    + source.tensor().name() + " in the JVM's direct memory (" + ex.getMessage()
-                    + "): raise -XX:MaxDirectMemorySize (or -Xmx)", ex);
-        }
+        FloatBuffer panels = direct((long) k * n * 4, source.tensor(), owners).asFloatBuffer();
         try (WeightReader weight = WeightReader.open(source.tensor(), model, directory, (long) k * n)) {
             float[] panel = new float[k * PANEL];
             if (source.transposed()) {
@@ -846,7 +834,11 @@ final class PanelGraph implements AutoCloseable {
         into.put(source.zerosName(), OnnxTensor.createTensor(environment, z, scaleShape));
     }
 
-    /** A new direct buffer of {@code bytes}, owned (freed on close). */
+    /**
+     * A new direct buffer of {@code bytes} for weight {@code of}'s panels, owned (freed
+     * on close). When the JVM's direct memory (-XX:MaxDirectMemorySize, by default the
+     * heap's size) is full: an IOException, nothing else touched.
+     */
     private static ByteBuffer direct(long bytes, Tensor of, List<ByteBuffer> owners) throws IOException {
         try {
             ByteBuffer buffer = ByteBuffer.allocateDirect(Math.toIntExact(bytes)).order(ByteOrder.nativeOrder());
