@@ -8,6 +8,8 @@ import java.util.stream.Stream;
 import com.fasterxml.jackson.databind.JsonNode;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 import dev.specula.Fixtures;
 import dev.specula.kv.KvSequence;
@@ -81,12 +83,17 @@ class SpeculaKernelsTest {
         return ids;
     }
 
-    @Test
-    void logitsStayWithinFloatRoundingOfOnnxRuntimesMatMul() throws Exception {
+    /**
+     * llama's weights are whole groups of 4 panels (N a multiple of 64); qwen3's k and v
+     * projections (N = 32) and llama-draft's (hidden 32) are tail panels.
+     */
+    @ParameterizedTest
+    @ValueSource(strings = { "llama", "qwen3", "llama-draft" })
+    void logitsStayWithinFloatRoundingOfOnnxRuntimesMatMul(String fixture) throws Exception {
         int[] prompt = { 1, 17, 230, 5, 99, 311, 7, 3, 64, 500 };
-        try (DecoderModel standard = DecoderModel.load(Fixtures.model("llama"),
+        try (DecoderModel standard = DecoderModel.load(Fixtures.model(fixture),
                 RuntimeOptions.defaults().withKernels(MatMulKernels.ONNX_RUNTIME));
-                DecoderModel specula = DecoderModel.load(Fixtures.model("llama"), SPECULA);
+                DecoderModel specula = DecoderModel.load(Fixtures.model(fixture), SPECULA);
                 KvSequence a = standard.newCache();
                 KvSequence b = specula.newCache()) {
             assertThat(standard.kernelsInUse()).isEqualTo(MatMulKernels.ONNX_RUNTIME);
@@ -95,8 +102,8 @@ class SpeculaKernelsTest {
             assertThat(actual).hasSameSizeAs(expected);
             double largest = largestDifference(expected, actual);
             double scale = largestMagnitude(expected);
-            System.out.printf("llama fixture, 10 rows: largest logit difference %.3g (largest logit %.3g)%n", largest,
-                    scale);
+            System.out.printf("%s fixture, 10 rows: largest logit difference %.3g (largest logit %.3g)%n", fixture,
+                    largest, scale);
             assertThat(largest).isLessThan(1e-4 * Math.max(1, scale));
         }
     }
