@@ -50,12 +50,7 @@ def to_panels(model):
         if w.dtype != np.float32 or w.ndim != 2 or w.shape[1] % 16:
             continue
         k, n = w.shape
-        # [N/16, K, 16] as the library reads it: groups of 4 panels interleaved k by k ([K, 64]), then the tail
-        # panels one by one ([K, 16])
-        g = n // 64
-        grouped = w[:, :64 * g].reshape(k, g, 64).transpose(1, 0, 2).ravel()
-        tail = w[:, 64 * g:].reshape(k, (n - 64 * g) // 16, 16).transpose(1, 0, 2).ravel()
-        panels = np.concatenate([grouped, tail]).reshape(n // 16, k, 16)
+        panels = np.ascontiguousarray(w.reshape(k, n // 16, 16).transpose(1, 0, 2))  # [N/16, K, 16]
         name = weight + "_panels"
         added.append(numpy_helper.from_array(panels, name))
         node.op_type, node.domain = "PanelMatMul", DOMAIN

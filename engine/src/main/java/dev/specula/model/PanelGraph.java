@@ -36,11 +36,11 @@ import dev.specula.model.OnnxWire.Field;
  * A top-level {@code MatMul(A, B)} is rewritten when B is a float32 weight [K, N] with N
  * a multiple of 16: an initializer, or one reached through {@code Cast} to float32 (of a
  * float16-stored weight, widened exactly) and {@code Transpose} [1, 0] (a tied
- * {@code lm_head}). Its weight becomes panels P [N/16, K, 16] of 16 columns, 4 panels
- * interleaved k by k (see {@code panels}), in a direct buffer that ONNX Runtime reads in
- * place ({@code addExternalInitializers}); the graph declares each as an external
- * initializer that the buffer replaces. Cast and Transpose nodes and initializers left
- * without a use are dropped, so the weight is held once.
+ * {@code lm_head}). Its weight becomes panels P [N/16, K, 16] (P[j, k, c] = W[k, 16 j +
+ * c]) in a direct buffer that ONNX Runtime reads in place
+ * ({@code addExternalInitializers}); the graph declares each as an external initializer
+ * that the buffer replaces. Cast and Transpose nodes and initializers left without a use
+ * are dropped, so the weight is held once.
  *
  * <p>
  * A top-level {@code com.microsoft:MatMulNBits} with {@code bits} 4 and
@@ -719,64 +719,49 @@ final class PanelGraph implements AutoCloseable {
         return OnnxWire.integer(tensor.fields(), TENSOR_DATA_LOCATION, 0) == 1;
     }
 
-    /**
-     * P [N/16, K, 16] of the source's W [K, N], as a tensor over a direct buffer: the
-     * panels in groups of 4, a group's panels interleaved k by k ([K, 64]: one stream for
-     * the kernel's tile of 4 panels), then the tail panels one by one ([K, 16]); the
-     * layout specula_kernels.cc reads. A unit (a group or a tail panel) of {@code cols}
-     * columns from column c0 lies at c0 K, W[k, c0 + c] at c0 K + k cols + c.
-     */
+    /** P [N/16, K, 16] of the source's W [K, N], as a tensor over a direct buffer. */
     private static OnnxTensor panels(Source source, byte[] model, Path directory, OrtEnvironment environment,
             List<ByteBuffer> owners) throws IOException, OrtException {
         int k = (int) source.k();
         int n = (int) source.n();
-        int groups = n / (4 * PANEL);
-        int units = groups + (n / PANEL) % 4;
         FloatBuffer panels = direct((long) k * n * 4, source.tensor(), owners).asFloatBuffer();
         try (WeightReader weight = WeightReader.open(source.tensor(), model, directory, (long) k * n)) {
+            float[] panel = new float[k * PANEL];
             if (source.transposed()) {
-                // stored [N, K]: a unit is cols whole rows, [cols, K] -> [K, cols]
-                float[] rows = new float[4 * PANEL * k];
-                float[] unit = new float[k * 4 * PANEL];
-                for (int u = 0; u < units; u++) {
-                    int c0 = unitColumn(u, groups);
-                    int cols = u < groups ? 4 * PANEL : PANEL;
-                    weight.read((long) c0 * k, rows, cols * k);
+                // stored [N, K]: a panel is 16 whole rows, [16, K] -> [K, 16]
+                float[] rows = new float[PANEL * k];
+                for (int j = 0; j < n / PANEL; j++) {
+                    weight.read((long) j * PANEL * k, rows, rows.length);
                     for (int row = 0; row < k; row++) {
-                        for (int c = 0; c < cols; c++) {
-                            unit[row * cols + c] = rows[c * k + row];
+                        for (int c = 0; c < PANEL; c++) {
+                            panel[row * PANEL + c] = rows[c * k + row];
                         }
                     }
-                    panels.put(c0 * k, unit, 0, cols * k);
+                    panels.put(j * k * PANEL, panel, 0, panel.length);
                 }
             }
             else {
-                // stored [K, N]: rows of W a block at a time (about 1 MB), each row's
-                // columns of unit u to its step of that row
+                // stored [K, N]: rows of W a block at a time (about 1 MB), each row's 16
+                // columns of panel j to P[j, row, :]
                 int block = Math.max(1, (1 << 18) / n);
                 float[] rows = new float[block * n];
-                float[] slices = new float[block * n]; // per unit [count, cols]: the
-                                                       // block's steps of each unit
+                float[] slices = new float[block * n]; // [N/16, count, 16]: the block's
+                                                       // rows of each panel
                 for (int first = 0; first < k; first += block) {
                     int count = Math.min(block, k - first);
                     weight.read((long) first * n, rows, count * n);
-                    for (int u = 0; u < units; u++) {
-                        int c0 = unitColumn(u, groups);
-                        int cols = u < groups ? 4 * PANEL : PANEL;
-                        for (int row = 0; row < count; row++) {
-                            System.arraycopy(rows, row * n + c0, slices, c0 * count + row * cols, cols);
+                    for (int row = 0; row < count; row++) {
+                        for (int j = 0; j < n / PANEL; j++) {
+                            System.arraycopy(rows, row * n + j * PANEL, slices, (j * count + row) * PANEL, PANEL);
                         }
-                        panels.put(c0 * k + first * cols, slices, c0 * count, count * cols);
+                    }
+                    for (int j = 0; j < n / PANEL; j++) {
+                        panels.put((j * k + first) * PANEL, slices, j * count * PANEL, count * PANEL);
                     }
                 }
             }
         }
         return OnnxTensor.createTensor(environment, panels, new long[] { n / PANEL, k, PANEL });
-    }
-
-    /** The first column of unit u: the groups of 4 panels, then the tail panels. */
-    private static int unitColumn(int u, int groups) {
-        return u < groups ? u * 4 * PANEL : (4 * groups + u - groups) * PANEL;
     }
 
     /**
