@@ -49,6 +49,16 @@ final class OutputText {
 
     private final @Nullable TokenStreamListener listener;
 
+    /**
+     * Whether nothing reads the text before the output ends (no listener, no stop
+     * string): it is then decoded when asked for or when the output ends, not at every
+     * append.
+     */
+    private final boolean textOnDemand;
+
+    /** Whether {@link #text} lags the tokens (text on demand only). */
+    private boolean textStale;
+
     private int[] tokens = new int[64];
 
     private int count;
@@ -118,6 +128,7 @@ final class OutputText {
         this.longestStop = stopStrings.stream().mapToInt(String::length).max().orElse(0);
         this.listener = listener;
         this.tracksTokens = listener != null && listener.wantsTokens();
+        this.textOnDemand = listener == null && stopStrings.isEmpty();
         if (tracksTokens) {
             this.kinds = new TokenKind[tokens.length];
             this.rounds = new int[tokens.length];
@@ -176,6 +187,11 @@ final class OutputText {
                 finishReason = FinishReason.LENGTH;
             }
         }
+        if (textOnDemand && finishReason == null) {
+            textStale = true;
+            return count - before;
+        }
+        textStale = false;
         int previousLength = text.length();
         text = decode(count);
         if (!stopStrings.isEmpty()) {
@@ -196,8 +212,25 @@ final class OutputText {
     void finish(FinishReason reason) {
         if (finishReason == null) {
             finishReason = reason;
+            if (textStale) {
+                decodeOnDemand();
+            }
             text = text.substring(0, emitted);
         }
+    }
+
+    /**
+     * Text on demand: decodes the tokens, and settles what {@link #stream()} would have:
+     * the text less an incomplete character at its end.
+     */
+    private void decodeOnDemand() {
+        textStale = false;
+        text = decode(count);
+        int settled = text.length();
+        while (settled > emitted && text.charAt(settled - 1) == REPLACEMENT) {
+            settled--;
+        }
+        emitted = Math.max(emitted, settled);
     }
 
     private void cutAtStopString(int countBefore, int searchFrom) {
@@ -337,7 +370,10 @@ final class OutputText {
         }
         if (finishReason != null || end - anchor >= ANCHOR_STEP + CONTEXT_TOKENS) {
             String whole = tokenizer.decode(tokens, 0, end, true);
-            moveAnchor(whole, end);
+            if (finishReason == null) {
+                // (once the output has ended, its windows matter no more)
+                moveAnchor(whole, end);
+            }
             return whole;
         }
         String window = tokenizer.decode(tokens, windowFrom, end, true);
@@ -411,6 +447,9 @@ final class OutputText {
     }
 
     String text() {
+        if (textStale) {
+            decodeOnDemand();
+        }
         return text;
     }
 

@@ -223,15 +223,14 @@ final class BatchStep {
                 }
             }
         }
-        Map<String, OnnxTensorLike> feeds = new HashMap<>();
+        Map<String, OnnxTensorLike> feeds = new HashMap<>(model.feedsCapacity);
         List<OnnxTensor> created = new ArrayList<>();
         try {
             long[] shape = { rows, newSlots };
             created.add(put(feeds, GraphSignature.INPUT_IDS, OnnxTensor.createTensor(model.environment, ids, shape)));
             if (model.signature.hasUseCacheBranch()) {
                 // a merged decoder: its with-past branch also serves an empty past
-                created.add(put(feeds, GraphSignature.USE_CACHE_BRANCH,
-                        OnnxTensor.createTensor(model.environment, new boolean[] { true })));
+                feeds.put(GraphSignature.USE_CACHE_BRANCH, model.constants.useCacheBranch());
             }
             if (model.signature.hasPositionIds()) {
                 created.add(put(feeds, GraphSignature.POSITION_IDS,
@@ -250,14 +249,15 @@ final class BatchStep {
             }
             if (model.signature.hasLogitsToKeep()) {
                 // every position of the last call (0 keeps all); one row in a chunk
-                created.add(put(feeds, GraphSignature.LOGITS_TO_KEEP, model.logitsToKeep(withLogits ? newSlots : 1)));
+                feeds.put(GraphSignature.LOGITS_TO_KEEP,
+                        model.constants.logitsToKeep(withLogits ? newSlots : 1, created));
             }
             OnnxTensor emptyPast = model.emptyPast;
             if (pool.isEmpty() && rows != 1) {
                 emptyPast = emptyPast(rows);
                 created.add(emptyPast);
             }
-            Map<String, OnnxTensor> pinned = new HashMap<>();
+            Map<String, OnnxTensor> pinned = new HashMap<>(model.feedsCapacity);
             // past (and, written in place, present) KV: the store's tensors
             pool.bind(newSlots, feeds, pinned, model.pastKeys, model.pastValues, model.presentKeys, model.presentValues,
                     emptyPast);
@@ -307,8 +307,8 @@ final class BatchStep {
                         int end = inputOffset[i] + to[i] - from[i];
                         float[] logits;
                         if (allLogits == null) {
-                            logits = DecoderModel.rows(logitsTensor, true, inputRow[i], newSlots, end, outputRows,
-                                    width, input.logitsInto());
+                            logits = DecoderModel.rows(logitsTensor, buffers.pinnedLogits(), inputRow[i], newSlots, end,
+                                    outputRows, width, input.logitsInto());
                         }
                         else {
                             logits = copyRows(allLogits, inputRow[i], newSlots, end, outputRows, width,

@@ -1,5 +1,6 @@
 package dev.specula.model;
 
+import java.nio.Buffer;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
@@ -89,6 +90,15 @@ public final class DecoderModel implements Decoder {
      * sequence.
      */
     final OnnxTensor emptyPast;
+
+    /** use_cache_branch and logits_to_keep, shared by the calls. */
+    final ConstantInputs constants;
+
+    /**
+     * A HashMap capacity that holds a call's inputs (or pinned outputs) without growing:
+     * a past key and value per layer and up to six other inputs.
+     */
+    final int feedsCapacity;
 
     final String[] pastKeys;
 
@@ -217,6 +227,8 @@ public final class DecoderModel implements Decoder {
         this.emptyPast = signature.kvType() == OnnxJavaType.FLOAT16
                 ? OnnxTensor.createTensor(environment, ShortBuffer.allocate(0), emptyShape, OnnxJavaType.FLOAT16)
                 : OnnxTensor.createTensor(environment, FloatBuffer.allocate(0), emptyShape);
+        this.constants = new ConstantInputs(environment, signature);
+        this.feedsCapacity = (int) ((2 * signature.layers() + 6) / 0.75f) + 1;
     }
 
     /**
@@ -843,14 +855,6 @@ public final class DecoderModel implements Decoder {
     }
 
     /**
-     * The logits_to_keep input: k as an int64 scalar or [1], as the graph declares it.
-     */
-    OnnxTensor logitsToKeep(long keep) throws OrtException {
-        long[] shape = signature.logitsToKeepRank() == 0 ? new long[0] : new long[] { 1 };
-        return OnnxTensor.createTensor(environment, LongBuffer.wrap(new long[] { keep }), shape);
-    }
-
-    /**
      * One ONNX Runtime call that appends {@code tokens[from, to)} to a sequence alone in
      * its store and returns the last {@code rows} rows of logits ({@code rows} = 0: none,
      * a chunk of a prefill).
@@ -869,7 +873,7 @@ public final class DecoderModel implements Decoder {
         assert !callTokens.allows(tokens.length) || callTokens.allows(newTokens)
                 : "a call of " + newTokens + " tokens of an input of " + tokens.length + " breaks " + callTokens;
         Scratch buffers = scratch.get();
-        Map<String, OnnxTensorLike> feeds = new HashMap<>();
+        Map<String, OnnxTensorLike> feeds = new HashMap<>(feedsCapacity);
         List<OnnxTensor> created = new ArrayList<>(5);
         try {
             LongBuffer ids = buffers.ids(newTokens);
@@ -883,8 +887,7 @@ public final class DecoderModel implements Decoder {
             created.add(put(feeds, GraphSignature.INPUT_IDS, OnnxTensor.createTensor(environment, ids, shape)));
             if (signature.hasUseCacheBranch()) {
                 // a merged decoder: its with-past branch also serves an empty past
-                created.add(put(feeds, GraphSignature.USE_CACHE_BRANCH,
-                        OnnxTensor.createTensor(environment, new boolean[] { true })));
+                feeds.put(GraphSignature.USE_CACHE_BRANCH, constants.useCacheBranch());
             }
             if (signature.hasPositionIds()) {
                 created.add(put(feeds, GraphSignature.POSITION_IDS,
@@ -912,9 +915,9 @@ public final class DecoderModel implements Decoder {
             // new token
             int outputRows = signature.hasLogitsToKeep() ? Math.max(rows, 1) : newTokens;
             if (signature.hasLogitsToKeep()) {
-                created.add(put(feeds, GraphSignature.LOGITS_TO_KEEP, logitsToKeep(outputRows)));
+                feeds.put(GraphSignature.LOGITS_TO_KEEP, constants.logitsToKeep(outputRows, created));
             }
-            Map<String, OnnxTensor> pinned = new HashMap<>();
+            Map<String, OnnxTensor> pinned = new HashMap<>(feedsCapacity);
             // past (and, written in place, present) KV: the store's tensors
             store.bind(newTokens, feeds, pinned, pastKeys, pastValues, presentKeys, presentValues, emptyPast);
             boolean logitsAllocated = rows > 0 && !pinLogits;
@@ -939,8 +942,8 @@ public final class DecoderModel implements Decoder {
                             ? (OnnxTensor) result.get(GraphSignature.LOGITS).orElseThrow()
                             : pinned.get(GraphSignature.LOGITS);
                     width = (int) logitsTensor.getInfo().getShape()[2];
-                    logits = rows(logitsTensor, !logitsAllocated, 0, outputRows, outputRows, rows, width,
-                            input.logitsInto());
+                    logits = rows(logitsTensor, logitsAllocated ? null : buffers.pinnedLogits(), 0, outputRows,
+                            outputRows, rows, width, input.logitsInto());
                 }
                 if (withHidden) {
                     // [1, newTokens, hidden]: every new token's row
@@ -994,6 +997,12 @@ public final class DecoderModel implements Decoder {
         private float[] queryRow = new float[0];
 
         private @Nullable ByteBuffer logits;
+
+        /**
+         * The view of {@link #logits} the latest {@link #pinLogits} tensor lies over: a
+         * FloatBuffer, or a ShortBuffer of float16 values.
+         */
+        private @Nullable Buffer pinnedLogits;
 
         LongBuffer ids(int length) {
             ids = ids.capacity() >= length ? ids : longs(grown(length));
@@ -1056,9 +1065,25 @@ public final class DecoderModel implements Decoder {
             }
             ByteBuffer view = logits.clear().limit(bytes);
             long[] shape = { batch, rows, width };
-            return type == OnnxJavaType.FLOAT16
-                    ? OnnxTensor.createTensor(environment, view.asShortBuffer(), shape, OnnxJavaType.FLOAT16)
-                    : OnnxTensor.createTensor(environment, view.asFloatBuffer(), shape);
+            if (type == OnnxJavaType.FLOAT16) {
+                ShortBuffer halves = view.asShortBuffer();
+                pinnedLogits = halves;
+                return OnnxTensor.createTensor(environment, halves, shape, OnnxJavaType.FLOAT16);
+            }
+            FloatBuffer floats = view.asFloatBuffer();
+            pinnedLogits = floats;
+            return OnnxTensor.createTensor(environment, floats, shape);
+        }
+
+        /**
+         * The buffer the latest {@link #pinLogits} tensor lies over, which ONNX Runtime's
+         * call wrote.
+         */
+        Buffer pinnedLogits() {
+            if (pinnedLogits == null) {
+                throw new IllegalStateException("No logits were pinned on this thread");
+            }
+            return pinnedLogits;
         }
 
         long logitsBytes() {
@@ -1119,25 +1144,23 @@ public final class DecoderModel implements Decoder {
      * Positions {@code end − rows .. end − 1} of batch row {@code batchRow} of a [b,
      * positions, width] float32 or float16 tensor, as float32: into the first rows ×
      * width floats of {@code into} when it holds them, else a new array of exactly those.
-     * Reads only those rows from a tensor over a buffer of ours (pinned logits); ONNX
-     * Runtime's own output tensors are copied whole by its Java binding, so they should
-     * hold only the rows needed.
+     * Reads only those rows from a tensor over a buffer of ours ({@code own}: pinned
+     * logits, read straight from that buffer); ONNX Runtime's own output tensors are
+     * copied whole by its Java binding, so they should hold only the rows needed.
      */
-    static float[] rows(OnnxTensor tensor, boolean pinned, int batchRow, int positions, int end, int rows, int width,
-            float @Nullable [] into) {
+    static float[] rows(OnnxTensor tensor, @Nullable Buffer own, int batchRow, int positions, int end, int rows,
+            int width, float @Nullable [] into) {
         int length = Sizes.elements("Logits rows", 1, rows, width, Float.BYTES);
         float[] out = into != null && into.length >= length ? into : new float[length];
         long first = ((long) batchRow * positions + end - rows) * width;
-        // getBufferRef() fails on ONNX Runtime's own outputs: ask only for our buffers
-        java.nio.Buffer buffer = pinned ? tensor.getBufferRef().orElse(null) : null;
         if (tensor.getInfo().type == OnnxJavaType.FLOAT16) {
-            ShortBuffer halves = buffer instanceof ShortBuffer own ? own : tensor.getShortBuffer();
+            ShortBuffer halves = own instanceof ShortBuffer ours ? ours : tensor.getShortBuffer();
             for (int i = 0; i < length; i++) {
                 out[i] = Fp16Conversions.fp16ToFloat(halves.get(Math.toIntExact(first + i)));
             }
         }
         else {
-            FloatBuffer floats = buffer instanceof FloatBuffer own ? own : tensor.getFloatBuffer();
+            FloatBuffer floats = own instanceof FloatBuffer ours ? ours : tensor.getFloatBuffer();
             floats.get(Math.toIntExact(first), out, 0, length);
         }
         return out;
@@ -1219,6 +1242,7 @@ public final class DecoderModel implements Decoder {
     @Override
     public void close() {
         closeQuietly(emptyPast);
+        closeQuietly(constants);
         closeQuietly(session);
         tokenizer.close();
     }

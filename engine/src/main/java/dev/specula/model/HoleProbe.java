@@ -209,7 +209,7 @@ final class HoleProbe {
             OnnxTensor tensor = (OnnxTensor) result.get(GraphSignature.LOGITS).orElseThrow();
             long[] shape = tensor.getInfo().getShape();
             int positions = (int) shape[1];
-            return DecoderModel.rows(tensor, false, 0, positions, positions, 1, (int) shape[2], null);
+            return DecoderModel.rows(tensor, null, 0, positions, positions, 1, (int) shape[2], null);
         }
     }
 

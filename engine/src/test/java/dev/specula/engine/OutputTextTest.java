@@ -136,6 +136,50 @@ class OutputTextTest {
     }
 
     /**
+     * Nobody reads the text before the output ends (no listener, no stop string): a
+     * decode per append would be wasted, about a tenth of the Java time of a step on the
+     * embedded pair. The text is decoded once, when the output ends, and is the whole
+     * decode's.
+     */
+    @Test
+    void withoutListenerOrStopStringsTheTextIsDecodedOnceWhenTheOutputEnds() {
+        int[] decodes = new int[1];
+        TokenDecoder counting = (ids, from, to, skipSpecial) -> {
+            decodes[0]++;
+            return DECODER.decode(ids, from, to, skipSpecial);
+        };
+        OutputText output = new OutputText(counting, Set.of(EOS), 200, List.of(), null);
+        for (int i = 0; i < 200; i++) {
+            output.append(new int[] { i % 9 }, 0, 1);
+        }
+        assertThat(output.finishReason()).isEqualTo(FinishReason.LENGTH);
+        assertThat(decodes[0]).isEqualTo(1);
+        assertThat(output.text()).isEqualTo(DECODER.decode(output.tokens(), 0, output.count(), true));
+    }
+
+    /**
+     * Ended early without a listener, the text is what a listener would have been sent:
+     * every token's text, less a character the next token would have completed.
+     */
+    @Test
+    void withoutListenerAnEarlyEndKeepsTheSettledText() {
+        TokenDecoder bytes = (ids, from, to, skip) -> {
+            StringBuilder text = new StringBuilder();
+            for (int i = from; i < to; i++) {
+                text.append(ids[i] == 0 ? "\uFFFD" : "a");
+            }
+            return text.toString();
+        };
+        OutputText output = new OutputText(bytes, Set.of(), 10, List.of(), null);
+        output.append(new int[] { 2, 2 }, 0, 2);
+        output.append(new int[] { 0 }, 0, 1);
+        assertThat(output.text()).isEqualTo("aa\uFFFD");
+        output.finish(FinishReason.CANCELLED);
+        assertThat(output.text()).isEqualTo("aa");
+        assertThat(output.finishReason()).isEqualTo(FinishReason.CANCELLED);
+    }
+
+    /**
      * The decoded window gives exactly the whole output's text with real tokenizers:
      * byte-level BPEs (the embedded pair's, Qwen2's and Llama's fixtures) and a
      * SentencePiece-style BPE with byte fallback (stories260K), whose decoder strips the
