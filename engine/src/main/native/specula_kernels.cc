@@ -417,6 +417,7 @@ void run_task(void* data, size_t index) {
 
 constexpr int64_t kQStepBytes = 64;     // a panel's bytes for one step of 8 k
 constexpr int64_t kQMaxBlock = 4096;    // |c| < 2^24
+constexpr int64_t kQ8MaxBlock = 256;    // the same at 8 bits
 constexpr int64_t kQTaskBytes = 64 << 10;  // a task's 4-bit weights: at least 64 KB
 constexpr int64_t kQTaskRows = 64;      // more rows: at most this many a task
 
@@ -438,16 +439,48 @@ struct QTile {        // Y [R, 16 G] = X [R, K] W [K, 16 G] for R rows and G pan
 };
 using QTileFn = void (*)(const QTile&);
 
+// A block's end, for R rows and G panels: y = fma(acc - Z t, S d, y) (y = 0 before the first block), acc the
+// block's integer sums. Shared by the 4- and 8-bit tiles.
+template <int R, int G>
+SPECULA_VNNI inline void q_block_end_avx512(const QTile& t, int64_t b, const __m512i (&acc)[R][G]) {
+#pragma GCC unroll 4
+  for (int m = 0; m < R; m++) {
+    const __m512 db = _mm512_set1_ps(t.d[m * t.nb + b]), tb = _mm512_set1_ps(t.t[m * t.nb + b]);
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++) {
+      const int64_t at = b * t.ldb + g * 16;
+      const __m512 c = _mm512_fnmadd_ps(_mm512_loadu_ps(t.z + at), tb, _mm512_cvtepi32_ps(acc[m][g]));
+      const __m512 sd = _mm512_mul_ps(_mm512_loadu_ps(t.s + at), db);
+      float* y = t.y + m * t.ldy + g * 16;
+      _mm512_storeu_ps(y, _mm512_fmadd_ps(c, sd, b ? _mm512_loadu_ps(y) : _mm512_setzero_ps()));
+    }
+  }
+}
+
+template <int R, int G>
+SPECULA_AVX2 inline void q_block_end_avx2(const QTile& t, int64_t b, const __m256i (&acc)[R][G][2]) {
+#pragma GCC unroll 4
+  for (int m = 0; m < R; m++) {
+    const __m256 db = _mm256_set1_ps(t.d[m * t.nb + b]), tb = _mm256_set1_ps(t.t[m * t.nb + b]);
+#pragma GCC unroll 4
+    for (int g = 0; g < G; g++)
+#pragma GCC unroll 2
+      for (int h = 0; h < 2; h++) {
+        const int64_t at = b * t.ldb + g * 16 + h * 8;
+        const __m256 c = _mm256_fnmadd_ps(_mm256_loadu_ps(t.z + at), tb, _mm256_cvtepi32_ps(acc[m][g][h]));
+        const __m256 sd = _mm256_mul_ps(_mm256_loadu_ps(t.s + at), db);
+        float* y = t.y + m * t.ldy + g * 16 + h * 8;
+        _mm256_storeu_ps(y, _mm256_fmadd_ps(c, sd, b ? _mm256_loadu_ps(y) : _mm256_setzero_ps()));
+      }
+  }
+}
+
 // AVX-512 VNNI: a step of a panel is one __m512i; vpdpbusd multiplies its unsigned nibbles by the row's signed bytes
 template <int R, int G>
 SPECULA_VNNI void q4_avx512(const QTile& t) {
   const __m512i low = _mm512_set1_epi8(0x0F);
   for (int64_t b = 0; b < t.nb; b++) {
-    __m512i acc[R][G];
-#pragma GCC unroll 4
-    for (int m = 0; m < R; m++)
-#pragma GCC unroll 4
-      for (int g = 0; g < G; g++) acc[m][g] = _mm512_setzero_si512();
+    __m512i acc[R][G] = {};
     const uint8_t* pb = t.p + b * t.steps * t.lds;
     const int8_t* qb = t.q + b * t.steps * 8;
     for (int64_t s = 0; s < t.steps; s++) {
@@ -471,18 +504,7 @@ SPECULA_VNNI void q4_avx512(const QTile& t) {
         }
       }
     }
-#pragma GCC unroll 4
-    for (int m = 0; m < R; m++) {
-      const __m512 db = _mm512_set1_ps(t.d[m * t.nb + b]), tb = _mm512_set1_ps(t.t[m * t.nb + b]);
-#pragma GCC unroll 4
-      for (int g = 0; g < G; g++) {
-        const int64_t at = b * t.ldb + g * 16;
-        const __m512 c = _mm512_fnmadd_ps(_mm512_loadu_ps(t.z + at), tb, _mm512_cvtepi32_ps(acc[m][g]));
-        const __m512 sd = _mm512_mul_ps(_mm512_loadu_ps(t.s + at), db);
-        float* y = t.y + m * t.ldy + g * 16;
-        _mm512_storeu_ps(y, _mm512_fmadd_ps(c, sd, b ? _mm512_loadu_ps(y) : _mm512_setzero_ps()));
-      }
-    }
+    q_block_end_avx512<R, G>(t, b, acc);
   }
 }
 
@@ -492,11 +514,7 @@ template <int R, int G>
 SPECULA_AVX2 void q4_avx2(const QTile& t) {
   const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1);
   for (int64_t b = 0; b < t.nb; b++) {
-    __m256i acc[R][G][2];
-#pragma GCC unroll 4
-    for (int m = 0; m < R; m++)
-#pragma GCC unroll 4
-      for (int g = 0; g < G; g++) acc[m][g][0] = acc[m][g][1] = _mm256_setzero_si256();
+    __m256i acc[R][G][2] = {};
     const uint8_t* pb = t.p + b * t.steps * t.lds;
     const int8_t* qb = t.q + b * t.steps * 8;
     for (int64_t s = 0; s < t.steps; s++) {
@@ -517,20 +535,66 @@ SPECULA_AVX2 void q4_avx2(const QTile& t) {
           }
       }
     }
+    q_block_end_avx2<R, G>(t, b, acc);
+  }
+}
+
+// ---- 8 bits: Q [N/16, Kp/4, 64] uint8, step s of panel j holding W8[4s + i, 16j + c] at byte 4c + i (c < 16, i < 4):
+// one 64-byte load feeds 16 columns x 4 k. S, Z, the groups of 4 and the arithmetic are PanelMatMulQ4's, with W8 in
+// 0..255 and Z an integer 0..255: |c| <= 127 * 255 * B < 2^24 needs B <= 256 (kQ8MaxBlock).
+
+// AVX-512 VNNI: vpdpbusd multiplies a step's unsigned bytes by the row's signed ones, 4 k a lane
+template <int R, int G>
+SPECULA_VNNI void q8_avx512(const QTile& t) {
+  for (int64_t b = 0; b < t.nb; b++) {
+    __m512i acc[R][G] = {};
+    const uint8_t* pb = t.p + b * t.steps * t.lds;
+    const int8_t* qb = t.q + b * t.steps * 4;
+    for (int64_t s = 0; s < t.steps; s++) {
+      __m512i v[G];
 #pragma GCC unroll 4
-    for (int m = 0; m < R; m++) {
-      const __m256 db = _mm256_set1_ps(t.d[m * t.nb + b]), tb = _mm256_set1_ps(t.t[m * t.nb + b]);
+      for (int g = 0; g < G; g++) v[g] = _mm512_loadu_si512(pb + s * t.lds + g * kQStepBytes);
 #pragma GCC unroll 4
-      for (int g = 0; g < G; g++)
-#pragma GCC unroll 2
-        for (int h = 0; h < 2; h++) {
-          const int64_t at = b * t.ldb + g * 16 + h * 8;
-          const __m256 c = _mm256_fnmadd_ps(_mm256_loadu_ps(t.z + at), tb, _mm256_cvtepi32_ps(acc[m][g][h]));
-          const __m256 sd = _mm256_mul_ps(_mm256_loadu_ps(t.s + at), db);
-          float* y = t.y + m * t.ldy + g * 16 + h * 8;
-          _mm256_storeu_ps(y, _mm256_fmadd_ps(c, sd, b ? _mm256_loadu_ps(y) : _mm256_setzero_ps()));
-        }
+      for (int m = 0; m < R; m++) {
+        int32_t four;
+        memcpy(&four, qb + m * t.ldq + 4 * s, 4);
+        const __m512i x = _mm512_set1_epi32(four);
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++) acc[m][g] = _mm512_dpbusd_epi32(acc[m][g], v[g], x);
+      }
     }
+    q_block_end_avx512<R, G>(t, b, acc);
+  }
+}
+
+// AVX2: vpmaddubsw's pair of 255 * 127 products would saturate 16 bits, so each byte goes as its two nibbles (w = lo +
+// 16 hi): pairs of 15 * 127 products, summed to 32 bits by vpmaddwd with 1 and with 16. The same integers as VNNI.
+template <int R, int G>
+SPECULA_AVX2 void q8_avx2(const QTile& t) {
+  const __m256i low = _mm256_set1_epi8(0x0F), ones = _mm256_set1_epi16(1), sixteens = _mm256_set1_epi16(16);
+  for (int64_t b = 0; b < t.nb; b++) {
+    __m256i acc[R][G][2] = {};
+    const uint8_t* pb = t.p + b * t.steps * t.lds;
+    const int8_t* qb = t.q + b * t.steps * 4;
+    for (int64_t s = 0; s < t.steps; s++) {
+#pragma GCC unroll 4
+      for (int m = 0; m < R; m++) {
+        int32_t four;
+        memcpy(&four, qb + m * t.ldq + 4 * s, 4);
+        const __m256i x = _mm256_set1_epi32(four);
+#pragma GCC unroll 4
+        for (int g = 0; g < G; g++)
+#pragma GCC unroll 2
+          for (int h = 0; h < 2; h++) {
+            const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pb + s * t.lds + g * 64 + 32 * h));
+            const __m256i lo = _mm256_and_si256(v, low), hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+            const __m256i sums = _mm256_add_epi32(_mm256_madd_epi16(_mm256_maddubs_epi16(lo, x), ones),
+                                                  _mm256_madd_epi16(_mm256_maddubs_epi16(hi, x), sixteens));
+            acc[m][g][h] = _mm256_add_epi32(acc[m][g][h], sums);
+          }
+      }
+    }
+    q_block_end_avx2<R, G>(t, b, acc);
   }
 }
 
@@ -601,28 +665,26 @@ using QuantizeFn = void (*)(const float*, int64_t, int8_t*, float*, float*);
 
 struct QKernels {
   const char* name;
+  int bits;                      // 4 (PanelMatMulQ4) or 8 (PanelMatMulQ8)
   int rows, panels;              // a tile's rows (the most) and panels (1 or 4)
   QTileFn tile[5];               // [r]: r rows x panels
   QTileFn tail[5];               // [r]: r rows x 1 (the tail panels after the last group of 4)
   QuantizeFn quantize;
+  int64_t step_k() const { return 32 / bits; }  // k a 64-byte step of a panel holds: 8 at 4 bits, 4 at 8
+  const char* op_name() const { return bits == 4 ? "PanelMatMulQ4" : "PanelMatMulQ8"; }
 };
 
-const QKernels kQ4Avx512 = {
-    "avx512vnni",
-    4,
-    4,
-    {nullptr, q4_avx512<1, 4>, q4_avx512<2, 4>, q4_avx512<3, 4>, q4_avx512<4, 4>},
-    {nullptr, q4_avx512<1, 1>, q4_avx512<2, 1>, q4_avx512<3, 1>, q4_avx512<4, 1>},
-    quantize_avx512,
-};
-const QKernels kQ4Avx2 = {
-    "avx2",
-    1,
-    4,
-    {nullptr, q4_avx2<1, 4>},
-    {nullptr, q4_avx2<1, 1>},
-    quantize_avx2,
-};
+// {name, bits, rows, panels, tiles, tail tiles, quantize}
+const QKernels kQ4Avx512 = {"avx512vnni", 4, 4, 4,
+                            {nullptr, q4_avx512<1, 4>, q4_avx512<2, 4>, q4_avx512<3, 4>, q4_avx512<4, 4>},
+                            {nullptr, q4_avx512<1, 1>, q4_avx512<2, 1>, q4_avx512<3, 1>, q4_avx512<4, 1>},
+                            quantize_avx512};
+const QKernels kQ4Avx2 = {"avx2", 4, 1, 4, {nullptr, q4_avx2<1, 4>}, {nullptr, q4_avx2<1, 1>}, quantize_avx2};
+const QKernels kQ8Avx512 = {"avx512vnni", 8, 4, 4,
+                            {nullptr, q8_avx512<1, 4>, q8_avx512<2, 4>, q8_avx512<3, 4>, q8_avx512<4, 4>},
+                            {nullptr, q8_avx512<1, 1>, q8_avx512<2, 1>, q8_avx512<3, 1>, q8_avx512<4, 1>},
+                            quantize_avx512};
+const QKernels kQ8Avx2 = {"avx2", 8, 1, 4, {nullptr, q8_avx2<1, 4>}, {nullptr, q8_avx2<1, 1>}, quantize_avx2};
 
 // Y [M, N] = X [M, K] W [K, N] on 4-bit panels: tasks of rows x units (groups of 4 panels, then the tail panels)
 struct QJob {
@@ -646,7 +708,7 @@ void q_plan(QJob* job) {
   job->units = job->groups + panels % 4;
   job->rows_per_task = job->M <= kFewRows ? job->M : kQTaskRows;
   job->row_tasks = job->M == 0 ? 0 : ceil_div(job->M, job->rows_per_task);
-  const int64_t unit_bytes = 4 * job->Kp * 8;
+  const int64_t unit_bytes = 4 * (job->Kp / job->kern->step_k()) * kQStepBytes;
   job->units_per_task = max64(1, ceil_div(kQTaskBytes, unit_bytes));
   job->unit_tasks = ceil_div(job->units, job->units_per_task);
 }
@@ -655,7 +717,9 @@ void q_plan(QJob* job) {
 void q_rows(const QJob& job, int64_t m0, int64_t m1, int64_t j0, int64_t j1) {
   const QKernels& kern = *job.kern;
   const int64_t groups_end = 4 * job.groups;
-  QTile t{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, job.Kp, 0, 0, job.N, job.nb, job.B / 8};
+  const int64_t panel_bytes = job.Kp / kern.step_k() * kQStepBytes;
+  QTile t{nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, job.Kp, 0, 0, job.N, job.nb,
+          job.B / kern.step_k()};
   for (int64_t j = j0; j < j1;) {
     const bool grouped = j < groups_end;
     const int width = grouped ? kern.panels : 1;
@@ -663,7 +727,7 @@ void q_rows(const QJob& job, int64_t m0, int64_t m1, int64_t j0, int64_t j1) {
     const int64_t first = grouped ? j - j % 4 : j, within = grouped ? j % 4 : 0;  // the group's (or tail's) panel
     t.lds = grouped ? 4 * kQStepBytes : kQStepBytes;
     t.ldb = grouped ? 4 * 16 : 16;
-    t.p = job.p + first * 8 * job.Kp + within * kQStepBytes;
+    t.p = job.p + first * panel_bytes + within * kQStepBytes;
     t.s = job.s + first * 16 * job.nb + within * 16;
     t.z = job.z + first * 16 * job.nb + within * 16;
     for (int64_t m = m0; m < m1; m += kern.rows) {
@@ -1045,7 +1109,7 @@ struct Op {         // ORT hands &ort back to every callback: the rest rides alo
   OrtCustomOp ort;  // first member
   const OrtApi* api;
   const Kernels* kernels;   // PanelMatMul's tiles, else null
-  const QKernels* q4;       // PanelMatMulQ4's, else null
+  const QKernels* q;        // PanelMatMulQ4's or PanelMatMulQ8's, else null
   const AttnKernels* attn;  // SpeculaAttention's, else null
 };
 
@@ -1077,20 +1141,31 @@ const char* shape_error(const TensorInfo& x, const TensorInfo& p) {
   return nullptr;
 }
 
-// null when X [.., K], Q [N/16, Kp/8, 64], S and Z [N/16, Kp/B, 16] fit, else what is wrong
-const char* q4_shape_error(const TensorInfo& x, const TensorInfo& q, const TensorInfo& s, const TensorInfo& z) {
+// null when X [.., K], Q [N/16, Kp/8 (4 bits) or Kp/4 (8 bits), 64], S and Z [N/16, Kp/B, 16] fit, else what is
+// wrong (a message of the operator `bits` names)
+const char* q_shape_error(int bits, const TensorInfo& x, const TensorInfo& q, const TensorInfo& s,
+                          const TensorInfo& z) {
+  const bool four = bits == 4;
   if (x.type != kFloat || q.type != kUint8 || s.type != kFloat || z.type != kFloat)
-    return "PanelMatMulQ4: X, S and Z must be float32 and Q uint8";
-  if (x.rank < 1) return "PanelMatMulQ4: X must have at least one dimension ([.., K])";
-  if (q.rank != 3 || q.dims[2] != kQStepBytes) return "PanelMatMulQ4: Q must be [N/16, Kp/8, 64]";
+    return four ? "PanelMatMulQ4: X, S and Z must be float32 and Q uint8"
+                : "PanelMatMulQ8: X, S and Z must be float32 and Q uint8";
+  if (x.rank < 1)
+    return four ? "PanelMatMulQ4: X must have at least one dimension ([.., K])"
+                : "PanelMatMulQ8: X must have at least one dimension ([.., K])";
+  if (q.rank != 3 || q.dims[2] != kQStepBytes)
+    return four ? "PanelMatMulQ4: Q must be [N/16, Kp/8, 64]" : "PanelMatMulQ8: Q must be [N/16, Kp/4, 64]";
   if (s.rank != 3 || s.dims[0] != q.dims[0] || s.dims[2] != 16 || s.dims[1] < 1)
-    return "PanelMatMulQ4: S must be [N/16, Kp/B, 16] with Q's N/16";
+    return four ? "PanelMatMulQ4: S must be [N/16, Kp/B, 16] with Q's N/16"
+                : "PanelMatMulQ8: S must be [N/16, Kp/B, 16] with Q's N/16";
   if (z.rank != 3 || z.dims[0] != s.dims[0] || z.dims[1] != s.dims[1] || z.dims[2] != 16)
-    return "PanelMatMulQ4: Z must have S's shape";
-  const int64_t Kp = 8 * q.dims[1], nb = s.dims[1], K = x.dims[x.rank - 1];
-  if (Kp % nb != 0 || (Kp / nb) % 16 != 0 || Kp / nb > kQMaxBlock)
-    return "PanelMatMulQ4: the block (Kp / S's second dimension) must be a multiple of 16, at most 4096";
-  if (K > Kp || K <= Kp - Kp / nb) return "PanelMatMulQ4: X's last dimension K must end in Q's last block";
+    return four ? "PanelMatMulQ4: Z must have S's shape" : "PanelMatMulQ8: Z must have S's shape";
+  const int64_t Kp = (32 / bits) * q.dims[1], nb = s.dims[1], K = x.dims[x.rank - 1];
+  if (Kp % nb != 0 || (Kp / nb) % 16 != 0 || Kp / nb > (four ? kQMaxBlock : kQ8MaxBlock))
+    return four ? "PanelMatMulQ4: the block (Kp / S's second dimension) must be a multiple of 16, at most 4096"
+                : "PanelMatMulQ8: the block (Kp / S's second dimension) must be a multiple of 16, at most 256";
+  if (K > Kp || K <= Kp - Kp / nb)
+    return four ? "PanelMatMulQ4: X's last dimension K must end in Q's last block"
+                : "PanelMatMulQ8: X's last dimension K must end in Q's last block";
   return nullptr;
 }
 
@@ -1151,27 +1226,34 @@ OrtStatus* compute_f32(const Op& op, OrtKernelContext* context) {
   return run(api, context, run_task, job.tasks(), &job);
 }
 
-OrtStatus* compute_q4(const Op& op, OrtKernelContext* context) {
+OrtStatus* compute_q(const Op& op, OrtKernelContext* context) {
   const OrtApi* api = op.api;
+  const int bits = op.q->bits;
   Call call;
-  if (OrtStatus* status = inputs(api, context, 4, "PanelMatMulQ4: X, Q, S and Z are required", &call))
+  if (OrtStatus* status = inputs(api, context, 4,
+                                 bits == 4 ? "PanelMatMulQ4: X, Q, S and Z are required"
+                                           : "PanelMatMulQ8: X, Q, S and Z are required",
+                                 &call))
     return status;
-  if (const char* error = q4_shape_error(call.info[0], call.info[1], call.info[2], call.info[3]))
+  if (const char* error = q_shape_error(bits, call.info[0], call.info[1], call.info[2], call.info[3]))
     return CreateStatus(api, kOrtInvalidArgument, error);
   const int64_t N = 16 * call.info[1].dims[0];
   if (OrtStatus* status = output(api, context, 4, N, &call)) return status;
   if (call.M == 0 || N == 0) return nullptr;
   QJob job{};
-  job.kern = op.q4;
+  job.kern = op.q;
   job.x = static_cast<const float*>(call.data[0]);
   job.p = static_cast<const uint8_t*>(call.data[1]);
   job.s = static_cast<const float*>(call.data[2]);
   job.z = static_cast<const float*>(call.data[3]);
   job.y = call.y;
   job.M = call.M, job.K = call.info[0].dims[call.info[0].rank - 1], job.N = N;
-  job.Kp = 8 * call.info[1].dims[1], job.nb = call.info[2].dims[1], job.B = job.Kp / job.nb;
+  job.Kp = op.q->step_k() * call.info[1].dims[1], job.nb = call.info[2].dims[1], job.B = job.Kp / job.nb;
   q_plan(&job);
-  if (!q_quantize(&job)) return CreateStatus(api, kOrtFail, "PanelMatMulQ4: out of memory for X's int8 rows");
+  if (!q_quantize(&job))
+    return CreateStatus(api, kOrtFail,
+                        bits == 4 ? "PanelMatMulQ4: out of memory for X's int8 rows"
+                                  : "PanelMatMulQ8: out of memory for X's int8 rows");
   OrtStatus* status = run(api, context, q_run_task, job.tasks(), &job);
   free(job.rows.q);
   return status;
@@ -1279,7 +1361,7 @@ OrtStatus* compute_attention(const Op& op, OrtKernelContext* context) {
 OrtStatus* compute(void* kernel, OrtKernelContext* context) {
   const Op& op = *static_cast<const Op*>(kernel);
   if (op.attn) return compute_attention(op, context);
-  return op.q4 ? compute_q4(op, context) : compute_f32(op, context);
+  return op.q ? compute_q(op, context) : compute_f32(op, context);
 }
 
 // the OrtCustomOp callbacks
@@ -1293,17 +1375,17 @@ void compute_v1(void* kernel, OrtKernelContext* context) {  // ONNX Runtime call
   if (OrtStatus* status = compute(kernel, context)) ReleaseStatus(static_cast<const Op*>(kernel)->api, status);
 }
 void destroy(void*) {}
-bool is_q4(const OrtCustomOp* op) { return reinterpret_cast<const Op*>(op)->q4 != nullptr; }
+const QKernels* quantized(const OrtCustomOp* op) { return reinterpret_cast<const Op*>(op)->q; }
 bool is_attention(const OrtCustomOp* op) { return reinterpret_cast<const Op*>(op)->attn != nullptr; }
 const char* name(const OrtCustomOp* op) {
-  return is_attention(op) ? "SpeculaAttention" : is_q4(op) ? "PanelMatMulQ4" : "PanelMatMul";
+  return is_attention(op) ? "SpeculaAttention" : quantized(op) ? quantized(op)->op_name() : "PanelMatMul";
 }
 const char* provider(const OrtCustomOp*) { return "CPUExecutionProvider"; }
 int input_type(const OrtCustomOp* op, size_t index) {
   if (is_attention(op)) return index == 5 || index == 6 ? kInt32 : kFloat;
-  return is_q4(op) && index == 1 ? kUint8 : kFloat;
+  return quantized(op) && index == 1 ? kUint8 : kFloat;
 }
-size_t input_count(const OrtCustomOp* op) { return is_attention(op) ? 9 : is_q4(op) ? 4 : 2; }
+size_t input_count(const OrtCustomOp* op) { return is_attention(op) ? 9 : quantized(op) ? 4 : 2; }
 int float_type(const OrtCustomOp*, size_t) { return kFloat; }
 size_t output_count(const OrtCustomOp* op) { return is_attention(op) ? 3 : 1; }
 int required(const OrtCustomOp*, size_t) { return 0; }     // INPUT_OUTPUT_REQUIRED
@@ -1311,7 +1393,7 @@ int default_memory(const OrtCustomOp*, size_t) { return 0; }  // OrtMemTypeDefau
 int min_arity(const OrtCustomOp*) { return 1; }              // (no variadic input or output)
 int homogeneous(const OrtCustomOp*) { return 0; }
 
-Op make_op(const OrtApi* api, const Kernels* kernels, const QKernels* q4, const AttnKernels* attn) {
+Op make_op(const OrtApi* api, const Kernels* kernels, const QKernels* q, const AttnKernels* attn) {
   OrtCustomOp ort;
   ort.version = 16;
   ort.CreateKernel = create_kernel;
@@ -1332,15 +1414,15 @@ Op make_op(const OrtApi* api, const Kernels* kernels, const QKernels* q4, const 
   ort.GetVariadicOutputHomogeneity = homogeneous;
   ort.CreateKernelV2 = create_kernel_v2;
   ort.KernelComputeV2 = compute_v2;
-  return Op{ort, api, kernels, q4, attn};
+  return Op{ort, api, kernels, q, attn};
 }
 
 // Once a process: keep this library loaded for good (dlopen again with RTLD_NODELETE: closing the session options
-// that loaded it dlcloses it, while live sessions still call its code), and build the two operators, constant from
+// that loaded it dlcloses it, while live sessions still call its code), and build the operators, constant from
 // then on. The first registration's OrtApi serves every later one (one ONNX Runtime a process).
 const char kAnchor = 0;  // an address inside this library, for dladdr
 struct Registry {
-  Op avx512, avx2, q4_avx512, q4_avx2, attn_avx512, attn_avx2;
+  Op avx512, avx2, q4_avx512, q4_avx2, q8_avx512, q8_avx2, attn_avx512, attn_avx2;
 };
 const Registry& registry(const OrtApi* api) {
   static const Registry ops = [api] {
@@ -1348,6 +1430,7 @@ const Registry& registry(const OrtApi* api) {
     if (dladdr(&kAnchor, &self) && self.dli_fname) dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE);
     return Registry{make_op(api, &kAvx512, nullptr, nullptr),     make_op(api, &kAvx2, nullptr, nullptr),
                     make_op(api, nullptr, &kQ4Avx512, nullptr),   make_op(api, nullptr, &kQ4Avx2, nullptr),
+                    make_op(api, nullptr, &kQ8Avx512, nullptr),   make_op(api, nullptr, &kQ8Avx2, nullptr),
                     make_op(api, nullptr, nullptr, &kAttnAvx512), make_op(api, nullptr, nullptr, &kAttnAvx2)};
   }();
   return ops;
@@ -1355,8 +1438,8 @@ const Registry& registry(const OrtApi* api) {
 
 }  // namespace
 
-// The library's entry (ONNX Runtime's RegisterCustomOpsLibrary): domain dev.specula.kernels with PanelMatMul and
-// PanelMatMulQ4 on the ISAs chosen now, or an error status when this CPU cannot run them or ONNX Runtime is older
+// The library's entry (ONNX Runtime's RegisterCustomOpsLibrary): domain dev.specula.kernels with PanelMatMul,
+// PanelMatMulQ4, PanelMatMulQ8 and SpeculaAttention on the ISAs chosen now, or an error status when this CPU cannot run them or ONNX Runtime is older
 // than 1.17.
 SPECULA_EXPORT OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const OrtApiBase* base) {
   const OrtApi* api = base->GetApi(17);
@@ -1369,11 +1452,13 @@ SPECULA_EXPORT OrtStatus* RegisterCustomOps(OrtSessionOptions* options, const Or
   const Registry& ops = registry(api);
   const Op& op = choice.kernels == &kAvx512 ? ops.avx512 : ops.avx2;
   const Op& q4 = choice.q4 == &kQ4Avx512 ? ops.q4_avx512 : ops.q4_avx2;
+  const Op& q8 = choice.q4 == &kQ4Avx512 ? ops.q8_avx512 : ops.q8_avx2;  // the same ISA as 4 bits
   const Op& attention = choice.kernels == &kAvx512 ? ops.attn_avx512 : ops.attn_avx2;
   OrtCustomOpDomain* domain = nullptr;  // owned by the session options' users from here on; never freed
   OrtStatus* status = CreateCustomOpDomain(api, "dev.specula.kernels", &domain);
   if (!status) status = CustomOpDomain_Add(api, domain, &op.ort);
   if (!status) status = CustomOpDomain_Add(api, domain, &q4.ort);
+  if (!status) status = CustomOpDomain_Add(api, domain, &q8.ort);
   if (!status) status = CustomOpDomain_Add(api, domain, &attention.ort);
   if (!status) status = AddCustomOpDomain(api, options, domain);
   return status;
@@ -1554,39 +1639,42 @@ void report(const char* what, const Tally& t) {
 }
 
 
-// ---- PanelMatMulQ4: the same checks on 4-bit weights ----
+// ---- PanelMatMulQ4 and PanelMatMulQ8: the same checks on 4- and 8-bit weights ----
 
-struct Q4Weights {  // W4 [Kp, N] in 0..15, S and Z [N/16, nb, 16], and the packed panels
+struct Q4Weights {  // W [Kp, N] in 0..15 (0..255 at 8 bits), S and Z [N/16, nb, 16], and the packed panels
   int64_t K, N, B, Kp, nb;
+  int bits;
   std::vector<uint8_t> w4, p;
   Floats s, z;              // as the kernel reads them (grouped)
   Floats s_plain, z_plain;  // [N/16, nb, 16]
 };
 
-Q4Weights q4_weights(int64_t K, int64_t N, int64_t B, Rng& rng) {
-  Q4Weights w{K, N, B, ceil_div(K, B) * B, ceil_div(K, B), {}, {}, {}, {}, {}, {}};
+Q4Weights q4_weights(int64_t K, int64_t N, int64_t B, Rng& rng, int bits = 4) {
+  Q4Weights w{K, N, B, ceil_div(K, B) * B, ceil_div(K, B), bits, {}, {}, {}, {}, {}, {}};
+  const int most = (1 << bits) - 1, step_k = 32 / bits;
   w.w4.assign(size_t(w.Kp * N), 0);
   for (int64_t k = 0; k < K; k++)
-    for (int64_t n = 0; n < N; n++) w.w4[k * N + n] = uint8_t(rng.next() * 1e6f) & 15;
+    for (int64_t n = 0; n < N; n++) w.w4[k * N + n] = uint8_t(int(rng.next() * 1e6f) & most);
   w.s.resize(size_t(N * w.nb)), w.z.resize(size_t(N * w.nb));
   for (int64_t j = 0; j < N / 16; j++)
     for (int64_t b = 0; b < w.nb; b++)
       for (int64_t c = 0; c < 16; c++) {
         w.s[(j * w.nb + b) * 16 + c] = std::fabs(rng.next()) / 8 + 1e-4f;
-        w.z[(j * w.nb + b) * 16 + c] = float(uint8_t(rng.next() * 1e6f) & 15);
+        w.z[(j * w.nb + b) * 16 + c] = float(int(rng.next() * 1e6f) & most);
       }
   // panels in groups of 4, interleaved by step (Q) and by block (S, Z); the tail panels one by one
   const int64_t groups_end = N / 64 * 4;
   Floats s(w.s), z(w.z);
-  w.p.assign(size_t(N / 16 * w.Kp * 8), 0);
+  const int64_t panel_bytes = w.Kp / step_k * 64;
+  w.p.assign(size_t(N / 16 * panel_bytes), 0);
   for (int64_t j = 0; j < N / 16; j++) {
     const bool grouped = j < groups_end;
     const int64_t first = grouped ? j - j % 4 : j, within = grouped ? j % 4 : 0, lds = grouped ? 256 : 64;
     for (int64_t k = 0; k < w.Kp; k++)
       for (int64_t c = 0; c < 16; c++) {
-        const int64_t step = k / 8, i = k % 8;
-        uint8_t& byte = w.p[size_t(first * w.Kp * 8 + step * lds + within * 64 + 4 * c + i % 4)];
-        byte |= uint8_t(w.w4[k * N + 16 * j + c] << (i < 4 ? 0 : 4));
+        const int64_t step = k / step_k, i = k % step_k;
+        uint8_t& byte = w.p[size_t(first * panel_bytes + step * lds + within * 64 + 4 * c + i % 4)];
+        byte |= uint8_t(w.w4[k * N + 16 * j + c] << (i < 4 ? 0 : 4));  // at 8 bits i < 4: the whole byte
       }
     for (int64_t b = 0; b < w.nb; b++)
       for (int64_t c = 0; c < 16; c++) {
@@ -1671,7 +1759,7 @@ const Q4Case kQ4Cases[] = {{128, 64, 32}, {100, 80, 32}, {640, 1072, 128}, {1000
 // (a)-(d) as for PanelMatMul, and (f): the result near X times the dequantized W in float
 void q4_check_case(const QKernels* kern, const QKernels* other, const Q4Case& c, Rng& rng, Tally* rows, Tally* isa,
                    Tally* split, Tally* ref, double* worst) {
-  const Q4Weights w = q4_weights(c.K, c.N, c.B, rng);
+  const Q4Weights w = q4_weights(c.K, c.N, c.B, rng, kern->bits);
   Floats x = random_floats(size_t(kMostRows * c.K), rng);
   for (int64_t k = 0; k < c.K; k++) x[size_t(5 * c.K + k)] = 0.0f;  // row 5: all zeros
   x[size_t(6 * c.K + c.K / 2)] = NAN;                                // row 6: a NaN in one block
@@ -1705,18 +1793,38 @@ void q4_check_case(const QKernels* kern, const QKernels* other, const Q4Case& c,
   }
 }
 
-// (e) for 4 bits: a Gemma-3-270M-shaped set (18 layers of 7 matrices and the head), blocks of 128
+// (a)-(d) and (f) for PanelMatMulQ4 or PanelMatMulQ8 (other: the other ISA's tiles, or null), reported; the failures
+int64_t q_check(const QKernels* kern, const QKernels* other, Rng& rng) {
+  Tally rows, isa, split, ref;
+  double worst = 0;
+  for (const Q4Case& c : kQ4Cases) q4_check_case(kern, other, c, rng, &rows, &isa, &split, &ref, &worst);
+  printf("%s (%d bits, int8 activations):\n", kern->op_name(), kern->bits);
+  report("(a) rows of calls of 1-9, 17, 64, 300 rows against the row alone", rows);
+  if (other)
+    report(other->name == kQ4Avx2.name ? "(b) AVX2 calls against AVX-512 VNNI" : "(b) AVX-512 VNNI calls against AVX2",
+           isa);
+  else
+    printf("(b) skipped: this CPU lacks AVX-512 VNNI\n");
+  report("(c) calls split in other tasks, orders or threads against the plan's", split);
+  report("(d) rows against the scalar reference", ref);
+  const bool near = worst < 0.02;
+  printf("(f) largest difference from X times the dequantized W in double: %.2e of the row's largest |y|%s\n", worst,
+         near ? "" : "   <-- FAILED (above 0.02)");
+  return rows.differing + isa.differing + split.differing + ref.differing + (near ? 0 : 1);
+}
+
+// (e) for 4 and 8 bits: a Gemma-3-270M-shaped set (18 layers of 7 matrices and the head), blocks of 128
 void q4_timing(const QKernels* kern) {
   Rng rng{777};
   std::vector<Q4Weights> set;
   const int64_t layer[7][2] = {{640, 1024}, {640, 256}, {640, 256}, {1024, 640}, {640, 2048}, {640, 2048}, {2048, 640}};
   for (int l = 0; l < 18; l++)
-    for (auto& s : layer) set.push_back(q4_weights(s[0], s[1], 128, rng));
-  set.push_back(q4_weights(640, 4096, 128, rng));
+    for (auto& s : layer) set.push_back(q4_weights(s[0], s[1], 128, rng, kern->bits));
+  set.push_back(q4_weights(640, 4096, 128, rng, kern->bits));
   double bytes = 0;
   for (auto& w : set) bytes += double(w.p.size()) + 8.0 * double(w.s.size());
-  printf("(e) one thread, 4 bits (%s), a Gemma-3-270M-shaped set (%zu matrices, %.1f MB with S and Z):\n", kern->name,
-         set.size(), bytes / 1e6);
+  printf("(e) one thread, %d bits (%s), a Gemma-3-270M-shaped set (%zu matrices, %.1f MB with S and Z):\n",
+         kern->bits, kern->name, set.size(), bytes / 1e6);
   for (int64_t M : {1, 2, 4, 8, 64}) {
     const Floats x = random_floats(size_t(M * 2048), rng);
     double best = 1e30;
@@ -1840,23 +1948,11 @@ int main() {
   report("(c) calls split in other tasks, orders, threads or paths against the plan's", split);
   report("(d) rows against the scalar fmaf reference", ref);
   int64_t differing = rows.differing + isa.differing + split.differing + ref.differing;
-  Tally q_rows, q_isa, q_split, q_ref;
   const QKernels* q4 = choice.q4;
   const QKernels* q4_other = cpu().vnni ? (q4 == &kQ4Avx512 ? &kQ4Avx2 : &kQ4Avx512) : nullptr;
-  double worst = 0;
-  for (const Q4Case& c : kQ4Cases) q4_check_case(q4, q4_other, c, rng, &q_rows, &q_isa, &q_split, &q_ref, &worst);
-  printf("PanelMatMulQ4 (4 bits, int8 activations):\n");
-  report("(a) rows of calls of 1-9, 17, 64, 300 rows against the row alone", q_rows);
-  if (q4_other)
-    report(q4_other == &kQ4Avx2 ? "(b) AVX2 calls against AVX-512 VNNI" : "(b) AVX-512 VNNI calls against AVX2", q_isa);
-  else
-    printf("(b) skipped: this CPU lacks AVX-512 VNNI\n");
-  report("(c) calls split in other tasks, orders or threads against the plan's", q_split);
-  report("(d) rows against the scalar reference", q_ref);
-  const bool near = worst < 0.02;
-  printf("(f) largest difference from X times the dequantized W in double: %.2e of the row's largest |y|%s\n", worst,
-         near ? "" : "   <-- FAILED (above 0.02)");
-  differing += q_rows.differing + q_isa.differing + q_split.differing + q_ref.differing + (near ? 0 : 1);
+  const QKernels* q8 = q4 == &kQ4Avx512 ? &kQ8Avx512 : &kQ8Avx2;
+  const QKernels* q8_other = q4_other ? (q8 == &kQ8Avx512 ? &kQ8Avx2 : &kQ8Avx512) : nullptr;
+  differing += q_check(q4, q4_other, rng) + q_check(q8, q8_other, rng);
   const AttnKernels* attn = kern == &kAvx512 ? &kAttnAvx512 : &kAttnAvx2;
   const AttnKernels* attn_other = other ? (attn == &kAttnAvx512 ? &kAttnAvx2 : &kAttnAvx512) : nullptr;
   Tally a_rows, a_isa;
@@ -1874,6 +1970,7 @@ int main() {
   printf("%s\n", differing ? "FAILED: results differ" : "all bit-identical");
   timing(kern);
   q4_timing(q4);
+  q4_timing(q8);
   return differing != 0;
 }
 #endif  // SPECULA_KERNELS_CHECK

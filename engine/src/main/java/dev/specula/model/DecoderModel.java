@@ -79,8 +79,14 @@ public final class DecoderModel implements Decoder {
      */
     private final int speculaMatMuls;
 
-    /** Of {@link #speculaMatMuls}, the 4-bit ones ({@code PanelMatMulQ4}). */
+    /**
+     * Of {@link #speculaMatMuls}, the 4- and 8-bit ones ({@code PanelMatMulQ4},
+     * {@code PanelMatMulQ8}).
+     */
     private final int quantizedSpeculaMatMuls;
+
+    /** Of {@link #quantizedSpeculaMatMuls}, the 8-bit ones. */
+    private final int eightBitSpeculaMatMuls;
 
     /** GroupQueryAttention nodes on Specula's kernel ({@code SpeculaAttention}). */
     private final int speculaAttentions;
@@ -179,9 +185,11 @@ public final class DecoderModel implements Decoder {
         this.session = session;
         this.speculaMatMuls = created.speculaMatMuls();
         this.quantizedSpeculaMatMuls = created.quantizedMatMuls();
+        this.eightBitSpeculaMatMuls = created.eightBitMatMuls();
         this.speculaAttentions = created.attentions();
         CallTokens declared = readCallTokens(files, session);
-        // Specula's 4-bit kernel computes each row on its own whatever the call: ONNX
+        // Specula's 4- and 8-bit kernels compute each row on its own whatever the call:
+        // ONNX
         // Runtime's even-call rule goes; the two-token minimum stays while ONNX Runtime
         // runs a matrix product or an attention of the graph (its one-row paths, which
         // the int8 rounding magnifies), and goes when Specula's kernels run them all
@@ -292,7 +300,7 @@ public final class DecoderModel implements Decoder {
     }
 
     /**
-     * Whose kernels run this model's weight MatMuls (float32, and 4-bit with int8
+     * Whose kernels run this model's weight MatMuls (float32, and 4- or 8-bit with int8
      * activations): {@link MatMulKernels#SPECULA} when its session runs them on Specula's
      * ({@link RuntimeOptions#kernels()} asked for them and they could run), else
      * {@link MatMulKernels#ONNX_RUNTIME}.
@@ -303,13 +311,13 @@ public final class DecoderModel implements Decoder {
 
     /**
      * How many of this model's MatMuls run on Specula's kernels (0 on ONNX Runtime's):
-     * float32 ones and 4-bit ones with int8 activations.
+     * float32 ones and 4- and 8-bit ones with int8 activations.
      */
     public int speculaMatMuls() {
         return speculaMatMuls;
     }
 
-    /** Of {@link #speculaMatMuls()}, the 4-bit ones. */
+    /** Of {@link #speculaMatMuls()}, the 4- and 8-bit ones. */
     public int quantizedSpeculaMatMuls() {
         return quantizedSpeculaMatMuls;
     }
@@ -321,7 +329,8 @@ public final class DecoderModel implements Decoder {
      */
     public String kernelsSummary() {
         return speculaMatMuls + speculaAttentions == 0 ? "ONNX Runtime's MatMul kernels"
-                : summary(speculaMatMuls - quantizedSpeculaMatMuls, quantizedSpeculaMatMuls, speculaAttentions);
+                : summary(speculaMatMuls - quantizedSpeculaMatMuls, quantizedSpeculaMatMuls - eightBitSpeculaMatMuls,
+                        eightBitSpeculaMatMuls, speculaAttentions);
     }
 
     /** Of this model's attention nodes, how many run on Specula's kernel. */
@@ -329,16 +338,19 @@ public final class DecoderModel implements Decoder {
         return speculaAttentions;
     }
 
-    private static String summary(int floats, int quantized, int attentions) {
+    private static String summary(int floats, int fourBit, int eightBit, int attentions) {
         List<String> parts = new ArrayList<>();
         if (floats > 0) {
             parts.add(floats + " float32");
         }
-        if (quantized > 0) {
-            parts.add(quantized + " 4-bit");
+        if (fourBit > 0) {
+            parts.add(fourBit + " 4-bit");
+        }
+        if (eightBit > 0) {
+            parts.add(eightBit + " 8-bit");
         }
         String matMuls = parts.isEmpty() ? ""
-                : String.join(" and ", parts) + (floats + quantized == 1 ? " MatMul" : " MatMuls");
+                : String.join(" and ", parts) + (floats + fourBit + eightBit == 1 ? " MatMul" : " MatMuls");
         String attention = attentions == 0 ? "" : attentions + (attentions == 1 ? " attention" : " attentions");
         return (matMuls.isEmpty() ? attention : attention.isEmpty() ? matMuls : matMuls + " and " + attention)
                 + " on Specula's kernels";
@@ -403,8 +415,8 @@ public final class DecoderModel implements Decoder {
             if (graph.rewritten() == 0) {
                 if (options.kernels() == MatMulKernels.SPECULA) {
                     LOG.info(
-                            "{}: no weight MatMul for Specula's kernels (they take float32 weights, and 4-bit ones "
-                                    + "computed with int8 activations; float16 and 8-bit weights keep ONNX Runtime's)",
+                            "{}: no weight MatMul for Specula's kernels (they take float32 weights, and 4- and 8-bit ones "
+                                    + "computed with int8 activations; float16 weights keep ONNX Runtime's)",
                             model);
                 }
                 graph.close();
@@ -432,20 +444,22 @@ public final class DecoderModel implements Decoder {
     }
 
     /**
-     * A session, how many of its MatMuls run on Specula's kernels (all, and the 4-bit
+     * A session, how many of its MatMuls run on Specula's kernels (all, and the quantized
      * ones), and whether its rows are computed each on its own whatever the call (every
-     * 4-bit MatMul of a graph that declared call sizes for ONNX Runtime's is Specula's).
+     * quantized MatMul of a graph that declared call sizes for ONNX Runtime's is
+     * Specula's).
      */
-    private record Created(OrtSession session, int speculaMatMuls, int quantizedMatMuls, int attentions,
-            boolean rowsIndependent, boolean oneTokenCallsIndependent) {
+    private record Created(OrtSession session, int speculaMatMuls, int quantizedMatMuls, int eightBitMatMuls,
+            int attentions, boolean rowsIndependent, boolean oneTokenCallsIndependent) {
 
         static Created onnxRuntime(OrtSession session) {
-            return new Created(session, 0, 0, 0, false, false);
+            return new Created(session, 0, 0, 0, 0, false, false);
         }
 
         static Created specula(OrtSession session, PanelGraph panels) {
             return new Created(session, panels.matMuls() + panels.quantizedMatMuls(), panels.quantizedMatMuls(),
-                    panels.attentions(), panels.everyQuantizedMatMulRewritten(), panels.everyRowOnItsOwn());
+                    panels.eightBitMatMuls(), panels.attentions(), panels.everyQuantizedMatMulRewritten(),
+                    panels.everyRowOnItsOwn());
         }
 
     }
@@ -539,8 +553,9 @@ public final class DecoderModel implements Decoder {
         sessionOptions.addConfigEntry("session.model_external_initializers_file_folder_path",
                 model.toAbsolutePath().getParent().toString());
         sessionOptions.addExternalInitializers(panels.initializers());
-        LOG.info("{}: {} ({} MB of weights in panels)", model,
-                summary(panels.matMuls(), panels.quantizedMatMuls(), panels.attentions()), panels.panelBytes() >> 20);
+        LOG.info("{}: {} ({} MB of weights in panels)", model, summary(panels.matMuls(),
+                panels.quantizedMatMuls() - panels.eightBitMatMuls(), panels.eightBitMatMuls(), panels.attentions()),
+                panels.panelBytes() >> 20);
     }
 
     private static OrtEnvironments.ThreadPool threadPool(RuntimeOptions options) {

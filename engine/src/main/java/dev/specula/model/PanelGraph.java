@@ -28,9 +28,9 @@ import dev.specula.model.OnnxWire.Field;
 
 /**
  * A decoder graph with its float32 weight MatMuls as Specula's {@code PanelMatMul}, and
- * its 4-bit ones computed with int8 activations as {@code PanelMatMulQ4} (native library
- * {@code engine/src/main/native}), rewritten in memory at load: the model file is not
- * changed and nothing is written to disk.
+ * its 4- and 8-bit ones computed with int8 activations as {@code PanelMatMulQ4} and
+ * {@code PanelMatMulQ8} (native library {@code engine/src/main/native}), rewritten in
+ * memory at load: the model file is not changed and nothing is written to disk.
  *
  * <p>
  * A top-level {@code MatMul(A, B)} is rewritten when B is a float32 weight [K, N] with N
@@ -43,13 +43,13 @@ import dev.specula.model.OnnxWire.Field;
  * are dropped, so the weight is held once.
  *
  * <p>
- * A top-level {@code com.microsoft:MatMulNBits} with {@code bits} 4 and
+ * A top-level {@code com.microsoft:MatMulNBits} with {@code bits} 4 or 8 and
  * {@code accuracy_level} 4 (int8 activations: {@code tools quantize}'s {@code -a8}
- * schemes) whose weight, scales and zero points (packed 4-bit, or none: 8) are
- * initializers, with N a multiple of 16, a block a multiple of 16 up to 4096, and no
- * {@code g_idx} or bias, becomes {@code PanelMatMulQ4}: its weights regrouped in panels
- * of 16 columns (the layout the native file describes). Every other field of the model is
- * copied as it was read.
+ * schemes) whose weight, scales and zero points (packed 4-bit or 8-bit, or none: 8 or
+ * 128) are initializers, with N a multiple of 16, a block a multiple of 16 up to 4096 at
+ * 4 bits and 256 at 8, and no {@code g_idx} or bias, becomes {@code PanelMatMulQ4} or
+ * {@code PanelMatMulQ8}: its weights regrouped in panels of 16 columns (the layouts the
+ * native file describes). Every other field of the model is copied as it was read.
  */
 final class PanelGraph implements AutoCloseable {
 
@@ -59,8 +59,13 @@ final class PanelGraph implements AutoCloseable {
 
     static final String QUANTIZED_OP = "PanelMatMulQ4";
 
+    static final String QUANTIZED_8_OP = "PanelMatMulQ8";
+
     /** The 4-bit kernel's largest block (its integer sums stay exact in float32). */
     static final int MAX_BLOCK = 4096;
+
+    /** The 8-bit kernel's largest block. */
+    static final int MAX_BLOCK_8 = 256;
 
     /** Panels hold 16 columns of W. */
     static final int PANEL = 16;
@@ -133,6 +138,9 @@ final class PanelGraph implements AutoCloseable {
 
     private final int quantizedMatMuls;
 
+    /** Of {@link #quantizedMatMuls}, the 8-bit ones. */
+    private final int eightBitMatMuls;
+
     /** MatMulNBits nodes left to ONNX Runtime, in subgraphs too. */
     private final int quantizedLeft;
 
@@ -165,14 +173,15 @@ final class PanelGraph implements AutoCloseable {
     private final List<ByteBuffer> owners;
 
     private PanelGraph(byte[] model, Map<String, OnnxTensor> panels, Map<String, OnnxTensor> mapped,
-            List<ByteBuffer> owners, int matMuls, int quantizedMatMuls, int quantizedLeft, int rowCoupled,
-            int attentions) {
+            List<ByteBuffer> owners, int matMuls, int quantizedMatMuls, int eightBitMatMuls, int quantizedLeft,
+            int rowCoupled, int attentions) {
         this.model = model;
         this.owners = owners;
         this.panels = panels;
         this.mapped = mapped;
         this.matMuls = matMuls;
         this.quantizedMatMuls = quantizedMatMuls;
+        this.eightBitMatMuls = eightBitMatMuls;
         this.quantizedLeft = quantizedLeft;
         this.rowCoupled = rowCoupled;
         this.attentions = attentions;
@@ -203,16 +212,24 @@ final class PanelGraph implements AutoCloseable {
         return matMuls;
     }
 
-    /** How many 4-bit {@code MatMulNBits} were rewritten into {@code PanelMatMulQ4}. */
+    /**
+     * How many 4- and 8-bit {@code MatMulNBits} were rewritten into {@code PanelMatMulQ4}
+     * and {@code PanelMatMulQ8}.
+     */
     int quantizedMatMuls() {
         return quantizedMatMuls;
     }
 
+    /** Of {@link #quantizedMatMuls()}, the 8-bit ones. */
+    int eightBitMatMuls() {
+        return eightBitMatMuls;
+    }
+
     /**
      * Whether every {@code MatMulNBits} of the graph (one at least) became
-     * {@code PanelMatMulQ4}, whose rows never depend on the other rows of a call: the
-     * call sizes that ONNX Runtime's int8-activation kernels need ({@link CallTokens}) no
-     * longer apply.
+     * {@code PanelMatMulQ4} or {@code PanelMatMulQ8}, whose rows never depend on the
+     * other rows of a call: the call sizes that ONNX Runtime's int8-activation kernels
+     * need ({@link CallTokens}) no longer apply.
      */
     boolean everyQuantizedMatMulRewritten() {
         return quantizedMatMuls > 0 && quantizedLeft == 0;
@@ -446,12 +463,14 @@ final class PanelGraph implements AutoCloseable {
     }
 
     /**
-     * A 4-bit {@code MatMulNBits} with int8 activations that {@code PanelMatMulQ4} takes:
-     * its weight B [N, blocks, block / 2] (uint8, two values a byte, the lower k in the
-     * low nibble), scales [N, blocks] (float32) and zero points (uint8, two a byte, the
-     * lower block in the low nibble; null: 8 each).
+     * A 4- or 8-bit {@code MatMulNBits} with int8 activations that {@code PanelMatMulQ4}
+     * or {@code PanelMatMulQ8} takes: its weight B [N, blocks, block × bits / 8] (uint8;
+     * at 4 bits two values a byte, the lower k in the low nibble), scales [N, blocks]
+     * (float32) and zero points (uint8: at 4 bits two a byte, the lower block in the low
+     * nibble, at 8 bits one; null: 8 or 128 each).
      */
-    private record Quantized(Tensor weight, Tensor scales, Tensor zeros, int k, int n, int block, int blocks) {
+    private record Quantized(Tensor weight, Tensor scales, Tensor zeros, int bits, int k, int n, int block,
+            int blocks) {
 
         static Quantized of(Node node, Map<String, Tensor> initializers) {
             if (!node.opType().equals("MatMulNBits") || !node.domain().equals("com.microsoft")) {
@@ -463,7 +482,7 @@ final class PanelGraph implements AutoCloseable {
             long n = node.integer("N", -1);
             long block = node.integer("block_size", -1);
             List<String> inputs = node.inputs();
-            if (bits != 4 || accuracy != 4 || inputs.size() < 3 || inputs.size() > 6) {
+            if ((bits != 4 && bits != 8) || accuracy != 4 || inputs.size() < 3 || inputs.size() > 6) {
                 return null;
             }
             for (int i = 4; i < inputs.size(); i++) {
@@ -471,7 +490,8 @@ final class PanelGraph implements AutoCloseable {
                     return null; // g_idx or bias: ONNX Runtime's
                 }
             }
-            if (k <= 0 || n <= 0 || n % PANEL != 0 || block < 16 || block % 16 != 0 || block > MAX_BLOCK) {
+            if (k <= 0 || n <= 0 || n % PANEL != 0 || block < 16 || block % 16 != 0
+                    || block > (bits == 4 ? MAX_BLOCK : MAX_BLOCK_8)) {
                 return null;
             }
             long blocks = (k + block - 1) / block;
@@ -483,18 +503,18 @@ final class PanelGraph implements AutoCloseable {
                 return null;
             }
             if (weight.dataType() != UINT8
-                    || !java.util.Arrays.equals(weight.dims(), new long[] { n, blocks, block / 2 })
-                    || n * blocks * block / 2 > Integer.MAX_VALUE || !readable(weight)) {
+                    || !java.util.Arrays.equals(weight.dims(), new long[] { n, blocks, block * bits / 8 })
+                    || n * blocks * block * bits / 8 > Integer.MAX_VALUE || !readable(weight)) {
                 return null;
             }
             if (scales.dataType() != FLOAT || elements(scales) != n * blocks || !readable(scales)) {
                 return null;
             }
-            if (zeros != null
-                    && (zeros.dataType() != UINT8 || elements(zeros) != n * ((blocks + 1) / 2) || !readable(zeros))) {
+            long zeroBytes = bits == 4 ? n * ((blocks + 1) / 2) : n * blocks;
+            if (zeros != null && (zeros.dataType() != UINT8 || elements(zeros) != zeroBytes || !readable(zeros))) {
                 return null;
             }
-            return new Quantized(weight, scales, zeros, (int) k, (int) n, (int) block, (int) blocks);
+            return new Quantized(weight, scales, zeros, (int) bits, (int) k, (int) n, (int) block, (int) blocks);
         }
 
         private static long elements(Tensor tensor) {
@@ -511,15 +531,15 @@ final class PanelGraph implements AutoCloseable {
         }
 
         String panelsName() {
-            return weight.name() + "::specula_q4";
+            return weight.name() + "::specula_q" + bits;
         }
 
         String scalesName() {
-            return weight.name() + "::specula_q4_scales";
+            return weight.name() + "::specula_q" + bits + "_scales";
         }
 
         String zerosName() {
-            return weight.name() + "::specula_q4_zeros";
+            return weight.name() + "::specula_q" + bits + "_zeros";
         }
 
         List<Tensor> consumed() {
@@ -597,7 +617,7 @@ final class PanelGraph implements AutoCloseable {
             }
         }
         if (rewrites.isEmpty() && quantized.isEmpty() && attentions.isEmpty()) {
-            return new PanelGraph(bytes, Map.of(), Map.of(), new ArrayList<>(), 0, 0, 0, 1, 0);
+            return new PanelGraph(bytes, Map.of(), Map.of(), new ArrayList<>(), 0, 0, 0, 0, 1, 0);
         }
         int quantizedLeft = 0;
         int rowCoupled = 0;
@@ -636,9 +656,10 @@ final class PanelGraph implements AutoCloseable {
                 if (!panels.containsKey(weights.panelsName())) {
                     quantizedPanels(weights, bytes, directory, environment, owners, panels);
                 }
-                replacements.put(entry.getKey(),
-                        new Replacement(QUANTIZED_OP, List.of(entry.getKey().inputs().get(0), weights.panelsName(),
-                                weights.scalesName(), weights.zerosName()), List.of(), weights.consumed()));
+                replacements.put(entry.getKey(), new Replacement(
+                        weights.bits() == 8 ? QUANTIZED_8_OP : QUANTIZED_OP, List.of(entry.getKey().inputs().get(0),
+                                weights.panelsName(), weights.scalesName(), weights.zerosName()),
+                        List.of(), weights.consumed()));
             }
             for (Map.Entry<Node, Attention> entry : attentions.entrySet()) {
                 String params = nodeName(entry.getKey()) + "::specula_attention";
@@ -656,8 +677,9 @@ final class PanelGraph implements AutoCloseable {
                     }
                 }
             }
-            return new PanelGraph(rewritten, panels, mapped, owners, rewrites.size(), quantized.size(), quantizedLeft,
-                    rowCoupled, attentions.size());
+            int eightBit = (int) quantized.values().stream().filter((weights) -> weights.bits() == 8).count();
+            return new PanelGraph(rewritten, panels, mapped, owners, rewrites.size(), quantized.size(), eightBit,
+                    quantizedLeft, rowCoupled, attentions.size());
         }
         catch (IOException | OrtException | RuntimeException | OutOfMemoryError ex) {
             panels.values().forEach(OnnxTensor::close);
@@ -765,10 +787,11 @@ final class PanelGraph implements AutoCloseable {
     }
 
     /**
-     * {@code PanelMatMulQ4}'s three inputs for a 4-bit weight, into {@code into}: Q
-     * [N/16, Kp/8, 64] uint8, S and Z [N/16, blocks, 16] float32, the panels in groups of
-     * 4 (then the tail panels one by one), a group's panels interleaved step by step in Q
-     * and block by block in S and Z (specula_kernels.cc says why).
+     * {@code PanelMatMulQ4}'s (or {@code PanelMatMulQ8}'s) three inputs for a 4-bit (or
+     * 8-bit) weight, into {@code into}: Q [N/16, Kp/8 (Kp/4), 64] uint8, S and Z [N/16,
+     * blocks, 16] float32, the panels in groups of 4 (then the tail panels one by one), a
+     * group's panels interleaved step by step in Q and block by block in S and Z
+     * (specula_kernels.cc says why).
      */
     private static void quantizedPanels(Quantized source, byte[] model, Path directory, OrtEnvironment environment,
             List<ByteBuffer> owners, Map<String, OnnxTensor> into) throws IOException, OrtException {
@@ -777,11 +800,15 @@ final class PanelGraph implements AutoCloseable {
         int blocks = source.blocks();
         int panelCount = n / PANEL;
         int groupsEnd = panelCount / 4 * 4;
-        ByteBuffer q = direct((long) n * kp / 2, source.weight(), owners);
+        boolean eightBits = source.bits() == 8;
+        // k a 64-byte step of a panel holds: 8 at 4 bits, 4 at 8
+        int stepK = 32 / source.bits();
+        long panelBytes = (long) kp / stepK * 64;
+        ByteBuffer q = direct((long) n * kp * source.bits() / 8, source.weight(), owners);
         FloatBuffer s = direct((long) n * blocks * 4, source.weight(), owners).asFloatBuffer();
         FloatBuffer z = direct((long) n * blocks * 4, source.weight(), owners).asFloatBuffer();
-        int columnBytes = kp / 2;
-        int zeroBytes = (blocks + 1) / 2;
+        int columnBytes = kp * source.bits() / 8;
+        int zeroBytes = eightBits ? blocks : (blocks + 1) / 2;
         byte[] columns = new byte[PANEL * columnBytes]; // 16 columns of B as stored
         byte[] values = new byte[kp * PANEL]; // [Kp, 16]: the 4-bit values
         byte[] step = new byte[64];
@@ -799,8 +826,13 @@ final class PanelGraph implements AutoCloseable {
                 }
                 for (int c = 0; c < PANEL; c++) {
                     for (int k = 0; k < kp; k++) {
-                        int packed = columns[c * columnBytes + k / 2];
-                        values[k * PANEL + c] = (byte) ((k % 2 == 0 ? packed : packed >> 4) & 15);
+                        if (eightBits) {
+                            values[k * PANEL + c] = columns[c * columnBytes + k];
+                        }
+                        else {
+                            int packed = columns[c * columnBytes + k / 2];
+                            values[k * PANEL + c] = (byte) ((k % 2 == 0 ? packed : packed >> 4) & 15);
+                        }
                     }
                 }
                 boolean grouped = j < groupsEnd;
@@ -808,20 +840,26 @@ final class PanelGraph implements AutoCloseable {
                 int within = grouped ? j % 4 : 0;
                 int stepStride = grouped ? 256 : 64;
                 int blockStride = grouped ? 64 : 16;
-                for (int k0 = 0; k0 < kp; k0 += 8) {
+                for (int k0 = 0; k0 < kp; k0 += stepK) {
                     for (int c = 0; c < PANEL; c++) {
                         for (int i = 0; i < 4; i++) {
-                            step[4 * c + i] = (byte) (values[(k0 + i) * PANEL + c]
-                                    | values[(k0 + 4 + i) * PANEL + c] << 4);
+                            step[4 * c + i] = eightBits ? values[(k0 + i) * PANEL + c]
+                                    : (byte) (values[(k0 + i) * PANEL + c] | values[(k0 + 4 + i) * PANEL + c] << 4);
                         }
                     }
-                    q.put((int) ((long) first * kp * 8 + (long) (k0 / 8) * stepStride + within * 64), step);
+                    q.put((int) (first * panelBytes + (long) (k0 / stepK) * stepStride + within * 64), step);
                 }
                 for (int b = 0; b < blocks; b++) {
                     for (int c = 0; c < PANEL; c++) {
                         int at = first * PANEL * blocks + b * blockStride + within * PANEL + c;
                         s.put(at, scales[c * blocks + b]);
-                        int zeroPoint = zero == null ? 8 : (zeros[c * zeroBytes + b / 2] >> (b % 2 == 0 ? 0 : 4)) & 15;
+                        int zeroPoint;
+                        if (eightBits) {
+                            zeroPoint = zero == null ? 128 : zeros[c * zeroBytes + b] & 255;
+                        }
+                        else {
+                            zeroPoint = zero == null ? 8 : (zeros[c * zeroBytes + b / 2] >> (b % 2 == 0 ? 0 : 4)) & 15;
+                        }
                         z.put(at, zeroPoint);
                     }
                 }
@@ -829,7 +867,7 @@ final class PanelGraph implements AutoCloseable {
         }
         long[] scaleShape = { panelCount, blocks, PANEL };
         into.put(source.panelsName(),
-                OnnxTensor.createTensor(environment, q, new long[] { panelCount, kp / 8, 64 }, OnnxJavaType.UINT8));
+                OnnxTensor.createTensor(environment, q, new long[] { panelCount, kp / stepK, 64 }, OnnxJavaType.UINT8));
         into.put(source.scalesName(), OnnxTensor.createTensor(environment, s, scaleShape));
         into.put(source.zerosName(), OnnxTensor.createTensor(environment, z, scaleShape));
     }

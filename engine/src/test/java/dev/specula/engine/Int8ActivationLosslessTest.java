@@ -51,10 +51,11 @@ import static org.assertj.core.api.Assertions.assertThat;
  *
  * <p>
  * Those rules are ONNX Runtime's {@code MatMulNBits}' ({@code specula.runtime.kernels}
- * onnx-runtime here). On Specula's 4-bit kernel ({@code PanelMatMulQ4}, the default where
- * the kernel library runs) a row is the same bits in every call of two tokens or more,
- * odd ones too: the even rule goes, the two-token minimum stays (a one-token call takes
- * ONNX Runtime's one-row float paths in the attention).
+ * onnx-runtime here). On Specula's 4- and 8-bit kernels ({@code PanelMatMulQ4},
+ * {@code PanelMatMulQ8}, the default where the kernel library runs) a row is the same
+ * bits in every call of two tokens or more, odd ones too: the even rule goes, the
+ * two-token minimum stays (a one-token call takes ONNX Runtime's one-row float paths in
+ * the attention).
  */
 class Int8ActivationLosslessTest {
 
@@ -93,7 +94,7 @@ class Int8ActivationLosslessTest {
             pairedTargets.put(name, List.of(DecoderModel.load(Fixtures.model(name), ONNX_RUNTIME),
                     DecoderModel.load(Fixtures.model(name).resolve("model_packed.onnx"), ONNX_RUNTIME)));
         }
-        for (String name : List.of("llama-int4-a8", "llama-int4-b128-a8")) {
+        for (String name : List.of("llama-int4-a8", "llama-int4-b128-a8", "llama-int8-b128-a8")) {
             speculaTargets.add(DecoderModel.load(Fixtures.model(name), SPECULA));
             speculaTargets.add(DecoderModel.load(Fixtures.model(name).resolve("model_packed.onnx"), SPECULA));
         }

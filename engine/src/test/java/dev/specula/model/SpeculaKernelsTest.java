@@ -110,9 +110,8 @@ class SpeculaKernelsTest {
 
     @Test
     void autoLeavesQuantizedGraphsWithFloatActivationsOnOnnxRuntimesKernels() {
-        // int4-b32: MatMulNBits computing in float32 on the dequantized weights;
-        // int8-b128-a8: 8 bits, which Specula's 4-bit kernel does not take
-        for (String fixture : new String[] { "llama-int4", "llama-int8-b128-a8" }) {
+        // int4-b32: MatMulNBits computing in float32 on the dequantized weights
+        for (String fixture : new String[] { "llama-int4" }) {
             try (DecoderModel model = DecoderModel.load(Fixtures.model(fixture),
                     RuntimeOptions.defaults().withKernels(MatMulKernels.AUTO))) {
                 assertThat(model.kernelsInUse()).as(fixture).isEqualTo(MatMulKernels.ONNX_RUNTIME);
@@ -122,15 +121,16 @@ class SpeculaKernelsTest {
     }
 
     /**
-     * 4-bit weights computed with int8 activations ({@code quantize}'s {@code -a8}
-     * schemes) run on {@code PanelMatMulQ4}: every row on its own, so the call sizes ONNX
-     * Runtime's kernel needs (two tokens at least, an even number) go; the logits stay
-     * within the int8 rounding of ONNX Runtime's.
+     * 4- and 8-bit weights computed with int8 activations ({@code quantize}'s {@code -a8}
+     * schemes) run on {@code PanelMatMulQ4} and {@code PanelMatMulQ8}: every row on its
+     * own, so the call sizes ONNX Runtime's kernel needs (two tokens at least, an even
+     * number) go; the logits stay within the int8 rounding of ONNX Runtime's.
      */
     @Test
-    void fourBitGraphsWithInt8ActivationsRunOnSpeculasKernelNearOnnxRuntimes() throws Exception {
+    void quantizedGraphsWithInt8ActivationsRunOnSpeculasKernelNearOnnxRuntimes() throws Exception {
         int[] prompt = { 1, 17, 230, 5, 99, 311, 7, 3, 64, 500 };
-        for (String fixture : new String[] { "llama-int4-a8", "llama-int4-b128-a8" }) {
+        for (String fixture : new String[] { "llama-int4-a8", "llama-int4-b128-a8", "llama-int8-b128-a8" }) {
+            String bits = fixture.startsWith("llama-int8") ? "8-bit" : "4-bit";
             for (String graph : new String[] { "model.onnx", "model_packed.onnx" }) {
                 Path path = Fixtures.model(fixture).resolve(graph);
                 try (DecoderModel standard = DecoderModel.load(path,
@@ -141,7 +141,7 @@ class SpeculaKernelsTest {
                     assertThat(specula.kernelsInUse()).isEqualTo(MatMulKernels.SPECULA);
                     assertThat(specula.quantizedSpeculaMatMuls()).as(fixture).isEqualTo(15);
                     assertThat(specula.speculaMatMuls()).isEqualTo(15);
-                    assertThat(specula.kernelsSummary()).isEqualTo("15 4-bit MatMuls on Specula's kernels");
+                    assertThat(specula.kernelsSummary()).isEqualTo("15 " + bits + " MatMuls on Specula's kernels");
                     assertThat(specula.callTokens()).isEqualTo(new CallTokens(2, 1));
                     assertThat(standard.callTokens().min()).isEqualTo(2);
                     float[] expected = standard.forward(new StepInput(a, prompt, prompt.length, false, null)).logits();
@@ -157,16 +157,16 @@ class SpeculaKernelsTest {
     }
 
     /**
-     * A row of a 4-bit call is the same bits in every call of two tokens or more, odd
-     * ones included (ONNX Runtime's kernel computes rows two at a time: its graphs ask
-     * for an even number); a call of one token takes ONNX Runtime's one-row float paths
-     * elsewhere in the graph (the attention's), which the int8 rounding can magnify, so
-     * the graphs' two-token minimum stays.
+     * A row of a 4- or 8-bit call is the same bits in every call of two tokens or more,
+     * odd ones included (ONNX Runtime's kernel computes rows two at a time: its graphs
+     * ask for an even number); a call of one token takes ONNX Runtime's one-row float
+     * paths elsewhere in the graph (the attention's), which the int8 rounding can
+     * magnify, so the graphs' two-token minimum stays.
      */
     @Test
-    void aFourBitRowIsTheSameBitsInCallsOfTwoTokensOrMore() throws Exception {
+    void aQuantizedRowIsTheSameBitsInCallsOfTwoTokensOrMore() throws Exception {
         int[] prompt = { 1, 17, 230, 5, 99, 311, 7, 3, 64, 500, 41, 8, 77 };
-        for (String fixture : new String[] { "llama-int4-b128-a8", "llama-int4-a8" }) {
+        for (String fixture : new String[] { "llama-int4-b128-a8", "llama-int4-a8", "llama-int8-b128-a8" }) {
             for (String graph : new String[] { "model.onnx", "model_packed.onnx" }) {
                 try (DecoderModel model = DecoderModel.load(Fixtures.model(fixture).resolve(graph), SPECULA)) {
                     assertThat(model.callTokens()).isEqualTo(new CallTokens(2, 1));
