@@ -548,6 +548,8 @@ Regenerate with `cd tools && ../.venv/bin/python -m specula_tools fixtures <this
   kernels take.
 - `models/llama-int8-b128-a8/`: not made here: the same two graphs quantized by `specula_tools quantize --scheme
   int8-b128-a8` (8-bit weights in blocks of 128, under the same two rules).
+- `models/llama-int8-sym-a8/`: not made here: the same two graphs quantized by `specula_tools quantize --scheme
+  int8-b32-sym-a8` (8-bit symmetric blocks of 32, no zero points: llama.cpp's Q8_0 layout).
 - `models/qwen-vocab/`: a random-init Qwen2 with Qwen2.5's 151,936 logits (1 layer, hidden 8) in two graphs
   over one float16-stored weights file, with and without the `logits_to_keep` input, and transformers' greedy
   continuation of a 2,000-token prompt (fixture_large_vocab.py; `--only large-vocab` rebuilds it alone).

@@ -94,7 +94,7 @@ class Int8ActivationLosslessTest {
             pairedTargets.put(name, List.of(DecoderModel.load(Fixtures.model(name), ONNX_RUNTIME),
                     DecoderModel.load(Fixtures.model(name).resolve("model_packed.onnx"), ONNX_RUNTIME)));
         }
-        for (String name : List.of("llama-int4-a8", "llama-int4-b128-a8", "llama-int8-b128-a8")) {
+        for (String name : List.of("llama-int4-a8", "llama-int4-b128-a8", "llama-int8-b128-a8", "llama-int8-sym-a8")) {
             speculaTargets.add(DecoderModel.load(Fixtures.model(name), SPECULA));
             speculaTargets.add(DecoderModel.load(Fixtures.model(name).resolve("model_packed.onnx"), SPECULA));
         }

@@ -157,6 +157,35 @@ class SpeculaKernelsTest {
     }
 
     /**
+     * Symmetric 8-bit blocks ({@code int8-b32-sym-a8}, llama.cpp's Q8_0 layout) carry no
+     * zero points: 128 each, as ONNX Runtime's {@code MatMulNBits} reads them. ONNX
+     * Runtime's kernel rounds the activations of such a graph as {@code PanelMatMulQ8}
+     * does, so the logits agree within float rounding (its asymmetric 8-bit path rounds
+     * them its own way: the test above allows the int8 rounding).
+     */
+    @Test
+    void symmetricEightBitGraphsGiveOnnxRuntimesLogits() throws Exception {
+        int[] prompt = { 1, 17, 230, 5, 99, 311, 7, 3, 64, 500 };
+        for (String graph : new String[] { "model.onnx", "model_packed.onnx" }) {
+            Path path = Fixtures.model("llama-int8-sym-a8").resolve(graph);
+            try (DecoderModel standard = DecoderModel.load(path,
+                    RuntimeOptions.defaults().withKernels(MatMulKernels.ONNX_RUNTIME));
+                    DecoderModel specula = DecoderModel.load(path, SPECULA);
+                    KvSequence a = standard.newCache();
+                    KvSequence b = specula.newCache()) {
+                assertThat(specula.kernelsSummary()).isEqualTo("15 8-bit MatMuls on Specula's kernels");
+                float[] expected = standard.forward(new StepInput(a, prompt, prompt.length, false, null)).logits();
+                float[] actual = specula.forward(new StepInput(b, prompt, prompt.length, false, null)).logits();
+                double largest = largestDifference(expected, actual);
+                double scale = largestMagnitude(expected);
+                System.out.printf("llama-int8-sym-a8/%s, 10 rows: largest logit difference %.3g (largest logit %.3g)%n",
+                        graph, largest, scale);
+                assertThat(largest).as(graph).isLessThan(1e-4 * Math.max(1, scale));
+            }
+        }
+    }
+
+    /**
      * A row of a 4- or 8-bit call is the same bits in every call of two tokens or more,
      * odd ones included (ONNX Runtime's kernel computes rows two at a time: its graphs
      * ask for an even number); a call of one token takes ONNX Runtime's one-row float
