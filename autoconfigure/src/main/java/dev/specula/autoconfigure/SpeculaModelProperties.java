@@ -296,11 +296,12 @@ public class SpeculaModelProperties implements InitializingBean {
         private boolean kvInPlace = true;
 
         /**
-         * Whose kernels run weight MatMuls on the CPU, float32 ones and 4-bit ones
+         * Whose kernels run weight MatMuls on the CPU, float32 ones and 4- and 8-bit ones
          * computed with int8 activations: onnx-runtime (the graph as exported), auto
          * (Specula's native ones where they load: Linux x86-64 with AVX2 and FMA; ONNX
-         * Runtime's elsewhere) or specula (Specula's, or the model does not load). 8-bit,
-         * float16 and 4-bit weights with float activations keep ONNX Runtime's.
+         * Runtime's elsewhere) or specula (Specula's, or the model does not load).
+         * Float16 weights, and 4- and 8-bit ones with float activations, keep ONNX
+         * Runtime's.
          */
         private MatMulKernels kernels = RuntimeOptions.DEFAULT_KERNELS;
 

@@ -3,16 +3,16 @@ package dev.specula.model;
 import java.util.Locale;
 
 /**
- * Whose kernels run a model's weight MatMuls on the CPU: float32 ones, and 4-bit ones
- * computed with int8 activations.
+ * Whose kernels run a model's weight MatMuls on the CPU: float32 ones, and 4- and 8-bit
+ * ones computed with int8 activations.
  *
  * <p>
- * Specula's own ({@code PanelMatMul} and {@code PanelMatMulQ4}, a native library in the
- * engine's jar, {@code engine/src/main/native}) stream a weight once for a call of one to
- * a few rows, as decoding and verification make, where ONNX Runtime's MatMul runs a
- * general matrix product; every output is the same sum whatever the rows of the call, so
- * verification stays lossless. 4-bit {@code MatMulNBits} with float activations, 8-bit
- * and float16 weights keep ONNX Runtime's kernels.
+ * Specula's own ({@code PanelMatMul}, {@code PanelMatMulQ4} and {@code PanelMatMulQ8}, a
+ * native library in the engine's jar, {@code engine/src/main/native}) stream a weight
+ * once for a call of one to a few rows, as decoding and verification make, where ONNX
+ * Runtime's MatMul runs a general matrix product; every output is the same sum whatever
+ * the rows of the call, so verification stays lossless. 4- and 8-bit {@code MatMulNBits}
+ * with float activations, and float16 weights, keep ONNX Runtime's kernels.
  */
 public enum MatMulKernels {
 
